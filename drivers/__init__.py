@@ -1,0 +1,1 @@
+"""Device drivers: one package per protocol, a pure ``codec`` and a ``driver`` doing the I/O."""

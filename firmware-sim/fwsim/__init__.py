@@ -1,0 +1,1 @@
+"""Simulated devices speaking the real wire protocols, and a management-core stub."""

@@ -1,0 +1,29 @@
+"""The gateway's small error tree: every failure we raise on purpose is a ``GatewayError``."""
+
+from __future__ import annotations
+
+__all__ = ["ConfigError", "DecodeError", "GatewayError", "TransportError"]
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway raises on purpose."""
+
+
+class ConfigError(GatewayError):
+    """A configuration (settings, site file) is invalid; the message names the place and problem."""
+
+
+class TransportError(GatewayError):
+    """A transport (broker, serial line, HTTP endpoint) failed or could not be opened."""
+
+
+class DecodeError(GatewayError):
+    """Input bytes are not a valid frame/payload; the message says why.
+
+    ``raw`` keeps the offending input so it can be logged as hex and kept as evidence.
+    """
+
+    def __init__(self, reason: str, raw: bytes = b"") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.raw = raw

@@ -1,0 +1,49 @@
+"""Settings: one pydantic-settings class, read from ``GATEWAY_*`` environment variables.
+
+Nothing is read at import time; ``Settings()`` is built once in ``bootstrap`` or the CLI.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Defaults run the embedded demo set-up."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=None, extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///guard-gateway.db",
+        description="SQLAlchemy URL; SQLite file by default, postgresql+psycopg://... in production.",
+    )
+    mqtt_url: str = Field(
+        default="mqtt://127.0.0.1:1883",
+        description="Broker URL: mqtt://host:port or mqtts://host:port (TLS).",
+    )
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_client_id: str = "guard-gateway"
+    mqtt_ca_file: str | None = Field(default=None, description="CA bundle for mqtts://")
+    mqtt_cert_file: str | None = None
+    mqtt_key_file: str | None = None
+    mqtt_topic_prefix: str = Field(default="devices", description="Prefix of the device topics")
+
+    core_url: str | None = Field(
+        default=None, description="Management-core endpoint receiving CloudEvents (POST)."
+    )
+    core_secret: SecretStr = Field(
+        default=SecretStr("change-me"), description="HMAC-SHA256 key signing each POST body."
+    )
+    core_timeout_s: float = 5.0
+    delivery_retry_initial_s: float = 1.0
+    delivery_retry_max_s: float = 300.0
+
+    event_source: str = Field(
+        default="urn:guard-gateway:default", description="CloudEvents 'source' of our events."
+    )
+    api_host: str = "127.0.0.1"
+    api_port: int = 8808
