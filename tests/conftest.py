@@ -17,6 +17,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "corpus"
 POSTGRES_URL_ENV = "GATEWAY_TEST_POSTGRES_URL"
 
+pytest_plugins = ["tests.fixtures.mqtt"]
+
 
 def _backends() -> list[str]:
     backends = ["sqlite"]
