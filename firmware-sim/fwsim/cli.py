@@ -1,0 +1,80 @@
+"""``fwsim``: run simulated devices and the management-core stub from the command line.
+
+Each subcommand is a function that adds its parser to the sub-parsers and sets ``handler``;
+register it in :data:`COMMANDS`. A handler takes the parsed arguments and returns an exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+SubParsers = Any  # argparse's _SubParsersAction is private; its type is not worth importing
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _add_core_stub(subparsers: SubParsers) -> None:
+    parser = subparsers.add_parser(
+        "core-stub",
+        help="run a management-core stub that records and verifies the events it receives",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=0, help="port (0 picks a free one)")
+    parser.add_argument(
+        "--secret",
+        default=os.environ.get("GATEWAY_CORE_SECRET", "change-me"),
+        help="HMAC-SHA256 key the gateway signs with (default: $GATEWAY_CORE_SECRET)",
+    )
+    parser.set_defaults(handler=_run_core_stub)
+
+
+def _run_core_stub(args: argparse.Namespace) -> int:
+    from fwsim.core_stub import CoreStub
+
+    stub = CoreStub(args.secret, host=args.host, port=args.port)
+    url = stub.start()
+    print(
+        f"core stub listening: POST events to {url}; control at {stub.base_url}/_stub/", flush=True
+    )
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stub.stop()
+    return 0
+
+
+#: Every subcommand's registration function, in the order shown by ``--help``.
+COMMANDS: list[Callable[[SubParsers], None]] = [_add_core_stub]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(prog="fwsim", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for register in COMMANDS:
+        register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fwsim`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    handler: Handler = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

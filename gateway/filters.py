@@ -1,0 +1,223 @@
+"""Fix filters: drop positions the rules must never see, before the geofence stage.
+
+:class:`FixFilter` is pure apart from its own per-device memory: it reads no clock (``now`` is
+passed in) and does no I/O. It is not thread-safe; the pipeline calls it in device order.
+
+Checks, in this order (the first that fails names the :class:`DropReason`):
+
+1. ``INVALID_COORDINATES``: latitude or longitude NaN, infinite or out of range
+   ([-90, 90], [-180, 180]); also an accuracy that is NaN or negative (a broken record).
+2. ``ZERO_COORDINATES``: latitude or longitude exactly 0 (a receiver's "no fix" placeholder;
+   no post in the gateway's field lies on the equator or the prime meridian).
+3. ``FUTURE_FIX``: ``fix_time > now + future_tolerance_s`` (terminal clock wrong).
+4. ``STALE_FIX``: ``now - fix_time > max_fix_age_s``.
+5. ``POOR_ACCURACY``: ``accuracy_m > max_accuracy_m`` (an unknown accuracy passes).
+6. ``DUPLICATE``: the device already had a fix accepted with the same ``fix_time``, whatever its
+   coordinates: a terminal cannot be in two places at one instant, and a re-sent batch may be
+   re-encoded with different rounding, so it must not count twice. Memory is bounded: the last
+   ``window`` accepted fixes per device (by device time) are remembered. A fix older than every
+   remembered one in a full window cannot be checked and is let through unremembered; the
+   store's own uniqueness on (device, fix time) is the backstop for such old re-sends.
+7. ``IMPOSSIBLE_JUMP``: the implied speed to a neighbouring accepted fix (in device time) exceeds
+   ``max_speed_mps``. Speed = ``max(0, distance − accuracy_a − accuracy_b) / |Δt|``: both
+   accuracy radii are taken off the great-circle (haversine, mean Earth radius) distance first, so
+   two honest but imprecise fixes are not taken for a jump; an unknown accuracy counts as
+   :data:`geofence.DEFAULT_ACCURACY_M`.
+
+   *Late data* (older than the device's newest accepted fix, e.g. a batch stored while the
+   terminal was offline) is checked against both its neighbours in time, the accepted fix just
+   before it and the one just after it, because that is where it sits in the track.
+
+   *Re-anchoring*: if the newest accepted fix was itself an outlier, every later good fix would
+   look like a jump from it. So when a new fix is a jump from the newest accepted fix but is
+   plausible from the fix dropped as a jump just before it (and that one is newer than the
+   anchor), the two agreeing fixes outvote the anchor: the new fix is accepted.
+
+Limits come from the device's site :class:`~gateway.policy.SitePolicy`; each boundary value
+itself is accepted (a fix exactly ``max_accuracy_m`` passes).
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+
+from gateway.clock import utc
+from gateway.policy import SitePolicy
+from gateway.records import PositionFix
+from geofence import DEFAULT_ACCURACY_M
+
+__all__ = ["EARTH_MEAN_RADIUS_M", "DropReason", "FixFilter", "haversine_m"]
+
+logger = logging.getLogger(__name__)
+
+EARTH_MEAN_RADIUS_M = 6_371_008.8
+"""IUGG mean Earth radius; haversine distances are within 0.5 % of the ellipsoid's."""
+
+
+class DropReason(StrEnum):
+    """Why a fix was dropped before the rules."""
+
+    INVALID_COORDINATES = "invalid_coordinates"
+    ZERO_COORDINATES = "zero_coordinates"
+    FUTURE_FIX = "future_fix"
+    STALE_FIX = "stale_fix"
+    DUPLICATE = "duplicate"
+    IMPOSSIBLE_JUMP = "impossible_jump"
+    POOR_ACCURACY = "poor_accuracy"
+
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres between two WGS-84 points (degrees), on a sphere."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp = p2 - p1
+    dl = math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_MEAN_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class _Accepted:
+    fix_time: datetime
+    lat: float = field(compare=False)
+    lon: float = field(compare=False)
+    accuracy_m: float = field(compare=False)
+
+
+def _zero_counts() -> dict[DropReason, int]:
+    return dict.fromkeys(DropReason, 0)
+
+
+@dataclass(slots=True)
+class _DeviceState:
+    history: list[_Accepted] = field(default_factory=list)
+    """Accepted fixes, sorted by device time, at most ``window`` long."""
+    times: set[datetime] = field(default_factory=set)
+    suspect: _Accepted | None = None
+    """The last fix dropped as a jump from the newest accepted one (for re-anchoring)."""
+    counts: dict[DropReason, int] = field(default_factory=_zero_counts)
+
+
+def _implied_speed_mps(a: _Accepted, b: _Accepted) -> float:
+    dt = abs((b.fix_time - a.fix_time).total_seconds())
+    distance = haversine_m(a.lat, a.lon, b.lat, b.lon)
+    effective = max(0.0, distance - a.accuracy_m - b.accuracy_m)
+    if effective == 0.0:
+        return 0.0
+    return math.inf if dt == 0 else effective / dt
+
+
+class FixFilter:
+    """Per-device stateful filter; see the module docstring for the checks and their order.
+
+    ``policy_for(device_id)`` returns the policy of the device's site. ``window`` bounds the
+    accepted fixes remembered per device (for duplicates and jumps).
+    """
+
+    def __init__(self, policy_for: Callable[[str], SitePolicy], *, window: int = 256) -> None:
+        if window < 1:
+            raise ValueError("window must be at least 1")
+        self._policy_for = policy_for
+        self._window = window
+        self._devices: dict[str, _DeviceState] = {}
+        self._counts = _zero_counts()
+        self._accepted = 0
+
+    @property
+    def counts(self) -> Mapping[DropReason, int]:
+        """Dropped fixes by reason since start (every reason present, zero included)."""
+        return MappingProxyType(self._counts)
+
+    @property
+    def accepted(self) -> int:
+        """Fixes accepted since start."""
+        return self._accepted
+
+    def device_counts(self, device_id: str) -> Mapping[DropReason, int]:
+        """Dropped fixes of one device by reason (all zero for an unknown device)."""
+        state = self._devices.get(device_id)
+        return MappingProxyType(state.counts if state else _zero_counts())
+
+    def forget(self, device_id: str) -> None:
+        """Drop everything remembered about ``device_id`` (its window and its counters)."""
+        self._devices.pop(device_id, None)
+
+    def check(self, fix: PositionFix, now: datetime) -> DropReason | None:
+        """``None`` if ``fix`` is accepted (and remembered), else why it is dropped."""
+        reason = self._reason(fix, utc(now))
+        if reason is None:
+            self._accepted += 1
+            return None
+        self._counts[reason] += 1
+        self._devices.setdefault(fix.device_id, _DeviceState()).counts[reason] += 1
+        logger.debug(
+            "dropped fix of %s at %s: %s", fix.device_id, fix.fix_time.isoformat(), reason.value
+        )
+        return reason
+
+    def _reason(self, fix: PositionFix, now: datetime) -> DropReason | None:
+        lat, lon, acc = fix.lat, fix.lon, fix.accuracy_m
+        if not (
+            math.isfinite(lat)
+            and math.isfinite(lon)
+            and -90.0 <= lat <= 90.0
+            and -180.0 <= lon <= 180.0
+        ) or (acc is not None and (math.isnan(acc) or acc < 0)):
+            return DropReason.INVALID_COORDINATES
+        if lat == 0.0 or lon == 0.0:
+            return DropReason.ZERO_COORDINATES
+        policy = self._policy_for(fix.device_id)
+        fix_time = utc(fix.fix_time)
+        age_s = (now - fix_time).total_seconds()
+        if -age_s > policy.future_tolerance_s:
+            return DropReason.FUTURE_FIX
+        if age_s > policy.max_fix_age_s:
+            return DropReason.STALE_FIX
+        if acc is not None and acc > policy.max_accuracy_m:
+            return DropReason.POOR_ACCURACY
+
+        state = self._devices.setdefault(fix.device_id, _DeviceState())
+        if fix_time in state.times:
+            return DropReason.DUPLICATE
+        candidate = _Accepted(fix_time, lat, lon, DEFAULT_ACCURACY_M if acc is None else acc)
+        history = state.history
+        pos = bisect.bisect_left(history, candidate)
+        before = history[pos - 1] if pos > 0 else None
+        after = history[pos] if pos < len(history) else None
+        limit = policy.max_speed_mps
+
+        if after is None:  # the newest fix of the device
+            if before is not None and _implied_speed_mps(before, candidate) > limit:
+                suspect = state.suspect
+                if (
+                    suspect is None
+                    or suspect.fix_time <= before.fix_time
+                    or suspect.fix_time >= fix_time
+                    or _implied_speed_mps(suspect, candidate) > limit
+                ):
+                    state.suspect = candidate
+                    return DropReason.IMPOSSIBLE_JUMP
+                logger.info(
+                    "%s: two agreeing fixes outvote an outlying one at %s; re-anchored",
+                    fix.device_id,
+                    before.fix_time.isoformat(),
+                )
+            state.suspect = None
+        else:  # late data: it must fit between its neighbours in time
+            if before is None and len(history) >= self._window:
+                return None  # older than the whole (full) window: cannot be checked, see above
+            for neighbour in (before, after):
+                if neighbour is not None and _implied_speed_mps(neighbour, candidate) > limit:
+                    return DropReason.IMPOSSIBLE_JUMP
+
+        history.insert(pos, candidate)
+        state.times.add(fix_time)
+        if len(history) > self._window:
+            state.times.discard(history.pop(0).fix_time)
+        return None

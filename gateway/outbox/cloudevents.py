@@ -1,0 +1,109 @@
+"""CloudEvents 1.0 envelopes in structured mode (``application/cloudevents+json``).
+
+The envelope is the contract with the management core (see the event catalogue in the design):
+``specversion``, ``id``, ``source``, ``type``, ``subject`` (the guard id), ``time`` (when it
+happened on the *device* clock), ``datacontenttype`` and ``data``.
+
+Two properties matter for delivery:
+
+* ``id`` is a UUID derived with uuid5 from a key the caller chooses (for example
+  ``"departed:<guard>:<time>"``), so replaying the same history after a restart yields the same
+  id and the core drops the repeat.
+* The serialisation is canonical (sorted keys, no spaces, UTF-8), so the same event always
+  becomes the same bytes and a retry is byte-identical to the first attempt (same signature too).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+__all__ = [
+    "CONTENT_TYPE",
+    "EVENT_ID_NAMESPACE",
+    "SPECVERSION",
+    "build_event",
+    "canonical_json",
+    "make_event_id",
+    "rfc3339",
+]
+
+SPECVERSION = "1.0"
+CONTENT_TYPE = "application/cloudevents+json"
+DATA_CONTENT_TYPE = "application/json"
+
+# Fixed for ever: changing it would give every replayed event a new id and defeat de-duplication.
+EVENT_ID_NAMESPACE = uuid.UUID("3c1f6f0e-2a8e-5b7c-9d41-6a0f2d7e9b15")
+
+
+def make_event_id(key: str) -> str:
+    """The event id for ``key``: ``str(uuid5(EVENT_ID_NAMESPACE, key))``; same key, same id."""
+    if not key:
+        raise ValueError("an event key must not be empty")
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, key))
+
+
+def rfc3339(value: datetime) -> str:
+    """Format an aware datetime as RFC 3339 UTC: ``2026-03-01T08:15:00Z`` (``.ffffff`` if any).
+
+    Naive datetimes are refused: a time without a zone is not evidence of anything.
+    """
+    if value.tzinfo is None:
+        raise ValueError("naive datetime cannot be written as RFC 3339")
+    text = value.astimezone(UTC).isoformat()
+    return text.removesuffix("+00:00") + "Z"
+
+
+def _json_default(value: object) -> Any:
+    # Data often carries times; writing them here keeps callers from each inventing a format.
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable in an event")
+
+
+def canonical_json(value: object) -> str:
+    """JSON with sorted keys, no spaces, non-ASCII kept as UTF-8, NaN refused.
+
+    Datetimes inside are written with :func:`rfc3339`, dates as ``YYYY-MM-DD``, UUIDs as strings.
+    """
+    return json.dumps(
+        value,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+        default=_json_default,
+    )
+
+
+def build_event(
+    *,
+    event_id: str,
+    source: str,
+    type: str,
+    subject: str,
+    time: datetime,
+    data: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Return the CloudEvents 1.0 envelope as a dict (serialise it with :func:`canonical_json`)."""
+    if not source:
+        raise ValueError("an event needs a source")
+    if not type:
+        raise ValueError("an event needs a type")
+    return {
+        "specversion": SPECVERSION,
+        "id": event_id,
+        "source": source,
+        "type": type,
+        "subject": subject,
+        "time": rfc3339(time),
+        "datacontenttype": DATA_CONTENT_TYPE,
+        "data": dict(data),
+    }

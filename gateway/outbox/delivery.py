@@ -1,0 +1,337 @@
+"""The delivery worker: takes due outbox rows and hands them to a sender, in order per subject.
+
+Guarantees
+----------
+* **Nothing is lost.** A row is marked delivered only after the sender returned, in its own
+  transaction. Failures are retried for ever with exponential back-off (``retry_initial_s``,
+  doubling, capped at ``retry_max_s``); a non-retryable answer is retried on ``retry_max_s``.
+* **At-least-once on the wire, exactly-once by id at the core.** If the process dies between the
+  POST and the commit of ``delivered_at``, the row is sent again after restart with the *same* bytes
+  and the *same* CloudEvents ``id``; the core must de-duplicate on ``id`` (the stub does).
+* **Order per subject** (guard): a subject's later event waits while an earlier one is undelivered
+  (failing or backing off); other subjects carry on, so one guard's trouble does not stall the site.
+
+``attempts`` on a row counts every try, the successful one included; ``last_error`` keeps the
+latest failure for the record.
+
+Run **one worker per destination** (one gateway process): two workers on the same rows would
+still lose nothing but could send an event twice and break order. Time comes from the injected
+clock only; real waits are divided by ``clock.rate`` so an accelerated demo retries in step.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypedDict
+
+from sqlalchemy import ColumnElement, Engine, Subquery, func, select, update
+
+from gateway.clock import Clock
+from gateway.outbox.cloudevents import rfc3339
+from gateway.outbox.senders import (
+    DeliveryFailed,
+    HttpCoreSender,
+    OutboundEvent,
+    PendingEvent,
+    Sender,
+)
+from gateway.outbox.tables import OutboxRow
+
+__all__ = [
+    "Backlog",
+    "DeliveryFailed",
+    "DeliveryStats",
+    "DeliveryWorker",
+    "HttpCoreSender",
+    "OutboundEvent",
+    "PendingEvent",
+    "Sender",
+    "backlog",
+    "backoff_s",
+]
+
+log = logging.getLogger(__name__)
+
+
+def backoff_s(attempts: int, initial_s: float, max_s: float) -> float:
+    """Delay after the ``attempts``-th failed try: ``initial_s * 2**(attempts-1)``, capped."""
+    if attempts < 1:
+        return 0.0
+    return min(max_s, initial_s * 2.0 ** min(attempts - 1, 62))
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryStats:
+    """What one pass did.
+
+    ``held_back`` counts rows fetched in this pass that waited behind an earlier event of their
+    subject (subjects already backing off are not even fetched, so they are not counted);
+    ``batch_full`` means more rows may be due at once; ``next_due`` is the earliest time a waiting
+    subject may be tried again (``None`` when nothing is pending).
+    """
+
+    delivered: int = 0
+    failed: int = 0
+    held_back: int = 0
+    batch_full: bool = False
+    next_due: datetime | None = None
+
+
+class Backlog(TypedDict):
+    """Outbox health for one destination (or all): for health endpoints and metrics."""
+
+    pending: int
+    failing: int
+    oldest_pending_at: str | None
+    oldest_pending_age_s: float | None
+
+
+class DeliveryWorker:
+    """Delivers outbox rows of one ``destination`` through ``sender``.
+
+    Call :meth:`run_once` for one pass (tests, CLI), or :meth:`start` / :meth:`stop` for a
+    background thread that runs a pass whenever something is due, at least every
+    ``poll_interval_s`` wall seconds, and at once after :meth:`notify`.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        sender: Sender,
+        *,
+        destination: str = "core",
+        batch_size: int = 100,
+        retry_initial_s: float = 1.0,
+        retry_max_s: float = 300.0,
+        poll_interval_s: float = 1.0,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if retry_initial_s <= 0 or retry_max_s < retry_initial_s:
+            raise ValueError("need 0 < retry_initial_s <= retry_max_s")
+        self._engine = engine
+        self._clock = clock
+        self._sender = sender
+        self.destination = destination
+        self._batch_size = batch_size
+        self._retry_initial_s = retry_initial_s
+        self._retry_max_s = retry_max_s
+        self._poll_interval_s = poll_interval_s
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- one pass ---------------------------------------------------------------------------
+
+    def run_once(self) -> DeliveryStats:
+        """Try every due row once, in ``seq`` order, keeping order per subject.
+
+        Database errors propagate (the caller or the loop retries the pass); sender errors are
+        recorded on the row and never propagate.
+        """
+        now = self._clock.now()
+        rows = self._due_rows(now)
+        blocked: set[str] = set()
+        delivered = failed = held_back = 0
+        for row, due_at in rows:
+            if self._stopping.is_set():
+                break
+            if row.subject in blocked:
+                held_back += 1
+                continue
+            if due_at > now:
+                blocked.add(row.subject)
+                held_back += 1
+                continue
+            try:
+                self._sender.send(row)
+            except DeliveryFailed as exc:
+                self._mark_failed(row, exc)
+                blocked.add(row.subject)
+                failed += 1
+                continue
+            except Exception as exc:  # a sender bug must not kill delivery nor drop the row
+                log.exception("sender raised unexpectedly for event %s", row.event_id)
+                self._mark_failed(row, DeliveryFailed(repr(exc), retryable=True))
+                blocked.add(row.subject)
+                failed += 1
+                continue
+            self._mark_delivered(row)
+            delivered += 1
+        return DeliveryStats(
+            delivered=delivered,
+            failed=failed,
+            held_back=held_back,
+            batch_full=len(rows) >= self._batch_size,
+            next_due=self._next_due(),
+        )
+
+    def _pending(self) -> tuple[ColumnElement[bool], ...]:
+        return (OutboxRow.destination == self.destination, OutboxRow.delivered_at.is_(None))
+
+    def _heads(self) -> Subquery:
+        """Per subject, the seq of its earliest undelivered row."""
+        return (
+            select(OutboxRow.subject, func.min(OutboxRow.seq).label("head"))
+            .where(*self._pending())
+            .group_by(OutboxRow.subject)
+            .subquery()
+        )
+
+    def _due_rows(self, now: datetime) -> list[tuple[PendingEvent, datetime]]:
+        heads = self._heads()
+        # Subjects whose earliest undelivered row is backing off: nothing of theirs may go now.
+        waiting = (
+            select(OutboxRow.subject)
+            .join(heads, OutboxRow.seq == heads.c.head)
+            .where(OutboxRow.next_attempt_at > now)
+        )
+        stmt = (
+            select(
+                OutboxRow.seq,
+                OutboxRow.event_id,
+                OutboxRow.destination,
+                OutboxRow.subject,
+                OutboxRow.type,
+                OutboxRow.body,
+                OutboxRow.attempts,
+                OutboxRow.next_attempt_at,
+            )
+            .where(*self._pending(), OutboxRow.subject.not_in(waiting))
+            .order_by(OutboxRow.seq)
+            .limit(self._batch_size)
+        )
+        with self._engine.connect() as conn:
+            result = conn.execute(stmt).all()
+        return [
+            (
+                PendingEvent(
+                    r.seq, r.event_id, r.destination, r.subject, r.type, r.body, r.attempts
+                ),
+                r.next_attempt_at,
+            )
+            for r in result
+        ]
+
+    def _next_due(self) -> datetime | None:
+        heads = self._heads()
+        stmt = select(func.min(OutboxRow.next_attempt_at)).join(
+            heads, OutboxRow.seq == heads.c.head
+        )
+        with self._engine.connect() as conn:
+            value: datetime | None = conn.execute(stmt).scalar_one_or_none()
+        return value
+
+    def _mark_delivered(self, row: PendingEvent) -> None:
+        now = self._clock.now()
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(OutboxRow)
+                .where(OutboxRow.seq == row.seq)
+                .values(delivered_at=now, attempts=OutboxRow.attempts + 1)
+            )
+        log.debug("delivered event %s (%s) to %s", row.event_id, row.type, self.destination)
+
+    def _mark_failed(self, row: PendingEvent, exc: DeliveryFailed) -> None:
+        attempts = row.attempts + 1
+        if exc.retryable:
+            delay = backoff_s(attempts, self._retry_initial_s, self._retry_max_s)
+        else:
+            delay = self._retry_max_s
+        if exc.retry_after_s is not None:
+            delay = max(delay, min(exc.retry_after_s, self._retry_max_s))
+        now = self._clock.now()
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(OutboxRow)
+                .where(OutboxRow.seq == row.seq)
+                .values(
+                    attempts=attempts,
+                    next_attempt_at=now + timedelta(seconds=delay),
+                    last_error=exc.reason[:2000],
+                )
+            )
+        log.warning(
+            "event %s (%s) to %s failed (attempt %d, retry in %.1f s): %s",
+            row.event_id,
+            row.type,
+            self.destination,
+            attempts,
+            delay,
+            exc.reason,
+        )
+
+    # -- background loop --------------------------------------------------------------------
+
+    def notify(self) -> None:
+        """New rows were committed: run a pass now instead of at the next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Start the background thread (idempotent)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(
+            target=self._loop, name=f"outbox-delivery-{self.destination}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop the thread after the row in flight; undelivered rows stay for the next start."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                log.error(
+                    "delivery thread for %s did not stop in %.1f s", self.destination, timeout_s
+                )
+                return  # keep asking it to stop
+            self._thread = None
+        self._stopping.clear()  # so a later run_once() by hand is not cut short
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                stats = self.run_once()
+            except Exception:
+                log.exception("delivery pass to %s failed; retrying", self.destination)
+                self._wake.wait(self._poll_interval_s)
+                continue
+            if stats.batch_full and stats.delivered:
+                continue
+            self._wake.wait(self._wait_s(stats.next_due))
+
+    def _wait_s(self, next_due: datetime | None) -> float:
+        if next_due is None:
+            return self._poll_interval_s
+        clock_s = (next_due - self._clock.now()).total_seconds()
+        wall_s = clock_s / self._clock.rate
+        return min(self._poll_interval_s, max(0.01, wall_s))
+
+
+def backlog(engine: Engine, *, now: datetime, destination: str | None = None) -> Backlog:
+    """Pending (undelivered) and failing (undelivered, tried at least once) rows, and the age of
+    the oldest pending row at ``now``; for ``destination`` or, if ``None``, all destinations."""
+    conditions: list[ColumnElement[bool]] = [OutboxRow.delivered_at.is_(None)]
+    if destination is not None:
+        conditions.append(OutboxRow.destination == destination)
+    stmt = select(
+        func.count(OutboxRow.seq),
+        func.count(OutboxRow.seq).filter(OutboxRow.attempts > 0),
+        func.min(OutboxRow.created_at),
+    ).where(*conditions)
+    with engine.connect() as conn:
+        pending, failing, oldest = conn.execute(stmt).one()
+    return Backlog(
+        pending=int(pending),
+        failing=int(failing),
+        oldest_pending_at=rfc3339(oldest) if oldest is not None else None,
+        oldest_pending_age_s=(now - oldest).total_seconds() if oldest is not None else None,
+    )

@@ -1,0 +1,109 @@
+"""Writing events into the outbox, inside the caller's transaction.
+
+The rule engine changes a guard's state and enqueues the resulting events in **one** transaction:
+either both are committed or neither, so an event is never lost after a state change nor sent for a
+change that was rolled back. Delivery happens later (see :mod:`gateway.outbox.delivery`); after
+committing, the caller may call ``DeliveryWorker.notify()`` so delivery starts at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from gateway.clock import utc
+from gateway.outbox.cloudevents import build_event, canonical_json, make_event_id
+from gateway.outbox.tables import OutboxRow
+
+__all__ = ["DEFAULT_EVENT_SOURCE", "enqueue"]
+
+log = logging.getLogger(__name__)
+
+#: Same as the default of ``Settings.event_source``; pass ``settings.event_source`` in production.
+DEFAULT_EVENT_SOURCE = "urn:guard-gateway:default"
+
+
+def enqueue(
+    session: Session,
+    *,
+    key: str,
+    type: str,
+    subject: str,
+    time: datetime,
+    data: Mapping[str, Any],
+    now: datetime,
+    destinations: Iterable[str] = ("core",),
+    source: str = DEFAULT_EVENT_SOURCE,
+) -> str:
+    """Add the event to the outbox, one row per destination, and return its id.
+
+    * Runs in ``session``'s current transaction and does **not** commit: the caller commits it
+      together with its state change.
+    * Idempotent on ``(event_id, destination)``: enqueueing the same ``key`` again adds nothing
+      (``INSERT ... ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL, so even a concurrent writer
+      cannot make the caller's transaction fail). The first body stays: a repeat never rewrites an
+      event that may already be on the wire.
+    * ``time`` is when it happened on the device clock (the envelope's ``time``); ``now`` is the
+      gateway clock, the row's ``created_at`` and first ``next_attempt_at``.
+    """
+    event_id = make_event_id(key)
+    envelope = build_event(
+        event_id=event_id, source=source, type=type, subject=subject, time=time, data=data
+    )
+    body = canonical_json(envelope)
+    created = utc(now)
+    for destination in dict.fromkeys(destinations):  # de-duplicated, order kept
+        values = {
+            "event_id": event_id,
+            "destination": destination,
+            "subject": subject,
+            "type": type,
+            "event_time": utc(time),
+            "body": body,
+            "created_at": created,
+            "attempts": 0,
+            "next_attempt_at": created,
+            "delivered_at": None,
+            "last_error": None,
+        }
+        _insert_once(session, values)
+    return event_id
+
+
+def _insert_once(session: Session, values: dict[str, Any]) -> None:
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        session.execute(
+            sqlite_insert(OutboxRow)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["event_id", "destination"])
+        )
+        return
+    if dialect == "postgresql":
+        session.execute(
+            pg_insert(OutboxRow)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["event_id", "destination"])
+        )
+        return
+    # Other databases: check first. Good enough for a single writer; the unique index still
+    # guards against a second row if two writers race.
+    exists = session.execute(
+        select(OutboxRow.seq).where(
+            OutboxRow.event_id == values["event_id"],
+            OutboxRow.destination == values["destination"],
+        )
+    ).first()
+    if exists is None:
+        session.execute(insert(OutboxRow).values(**values))
+    else:
+        log.debug(
+            "event %s for %s already in the outbox", values["event_id"], values["destination"]
+        )

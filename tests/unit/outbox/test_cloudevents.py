@@ -1,0 +1,92 @@
+"""The CloudEvents 1.0 envelope written for the management core."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from gateway.outbox.cloudevents import (
+    EVENT_ID_NAMESPACE,
+    build_event,
+    canonical_json,
+    make_event_id,
+    rfc3339,
+)
+
+WUHAN = timezone(timedelta(hours=8))
+
+
+def _event() -> dict[str, object]:
+    return build_event(
+        event_id=make_event_id("departed:guard-7:2026-03-01T08:15:00Z"),
+        source="urn:guard-gateway:wuhan-1",
+        type="presence.departed",
+        subject="guard-7",
+        time=datetime(2026, 3, 1, 16, 15, 0, tzinfo=WUHAN),
+        data={"post": "gate-2", "distance_m": 84.5, "note": "东门"},
+    )
+
+
+def test_envelope_carries_every_required_cloudevents_attribute() -> None:
+    event = _event()
+    assert event["specversion"] == "1.0"
+    assert event["source"] == "urn:guard-gateway:wuhan-1"
+    assert event["type"] == "presence.departed"
+    assert event["subject"] == "guard-7"
+    assert event["datacontenttype"] == "application/json"
+    assert event["data"] == {"post": "gate-2", "distance_m": 84.5, "note": "东门"}
+    assert uuid.UUID(str(event["id"])).version == 5
+
+
+def test_time_is_rfc3339_in_utc_from_the_device_clock() -> None:
+    assert _event()["time"] == "2026-03-01T08:15:00Z"
+    assert rfc3339(datetime(2026, 3, 1, 8, 15, 0, 250000, tzinfo=UTC)) == (
+        "2026-03-01T08:15:00.250000Z"
+    )
+
+
+def test_naive_time_is_refused() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        rfc3339(datetime(2026, 3, 1, 8, 15))
+
+
+def test_same_key_gives_same_id_and_other_key_another() -> None:
+    key = "alert.overtime_departure:guard-7:episode-3"
+    assert make_event_id(key) == make_event_id(key)
+    assert make_event_id(key) == str(uuid.uuid5(EVENT_ID_NAMESPACE, key))
+    assert make_event_id(key) != make_event_id(key + "x")
+
+
+def test_the_id_namespace_never_changes() -> None:
+    # A changed namespace would re-identify every replayed event and defeat de-duplication.
+    assert make_event_id("k") == "26db82bc-9ab0-5513-a51a-740e0ad3af31"
+
+
+def test_empty_key_is_refused() -> None:
+    with pytest.raises(ValueError):
+        make_event_id("")
+
+
+def test_serialisation_is_canonical_and_byte_identical() -> None:
+    text = canonical_json(_event())
+    assert text == canonical_json(_event())
+    assert " " not in text.replace("东门", "")
+    assert list(json.loads(text)) == sorted(json.loads(text))
+    assert '"note":"东门"' in text  # UTF-8, not \u escapes
+    reordered = dict(reversed(list(_event().items())))
+    assert canonical_json(reordered) == text
+
+
+def test_datetimes_inside_data_are_written_as_rfc3339() -> None:
+    text = canonical_json({"detected_at": datetime(2026, 3, 1, 8, 31, tzinfo=UTC)})
+    assert text == '{"detected_at":"2026-03-01T08:31:00Z"}'
+
+
+def test_nan_and_unknown_types_are_refused() -> None:
+    with pytest.raises(ValueError):
+        canonical_json({"distance_m": float("nan")})
+    with pytest.raises(TypeError):
+        canonical_json({"x": object()})

@@ -1,0 +1,56 @@
+"""Body signing: HMAC-SHA256 as published in RFC 4231, in the ``sha256=<hex>`` header form."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.outbox.signing import sign, verify_signature
+
+# RFC 4231 section 4.2 (test case 1) and 4.3 (test case 2), HMAC-SHA-256.
+RFC4231_CASE_1 = (
+    b"\x0b" * 20,
+    b"Hi There",
+    "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+)
+RFC4231_CASE_2 = (
+    b"Jefe",
+    b"what do ya want for nothing?",
+    "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+)
+
+
+@pytest.mark.parametrize(("key", "data", "digest"), [RFC4231_CASE_1, RFC4231_CASE_2])
+def test_signature_matches_rfc4231_vectors(key: bytes, data: bytes, digest: str) -> None:
+    assert sign(key, data) == f"sha256={digest}"
+    assert verify_signature(key, data, f"sha256={digest}")
+
+
+def test_text_secret_is_its_utf8_bytes() -> None:
+    assert sign("Jefe", b"what do ya want for nothing?") == f"sha256={RFC4231_CASE_2[2]}"
+
+
+def test_upper_case_hex_is_accepted() -> None:
+    key, data, digest = RFC4231_CASE_2
+    assert verify_signature(key, data, f"sha256={digest.upper()}")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        RFC4231_CASE_2[2],  # no "sha256=" prefix
+        "sha1=" + RFC4231_CASE_2[2],
+        "sha256=" + RFC4231_CASE_2[2][:-1] + "0",
+        "sha256=" + RFC4231_CASE_2[2][:32],
+        "sha256=zz\u00e9",
+    ],
+)
+def test_missing_malformed_or_wrong_signature_is_refused(header: str | None) -> None:
+    key, data, _ = RFC4231_CASE_2
+    assert verify_signature(key, data, header) is False
+
+
+def test_a_changed_body_is_refused() -> None:
+    key, data, digest = RFC4231_CASE_2
+    assert not verify_signature(key, data + b" ", f"sha256={digest}")
