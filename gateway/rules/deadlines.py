@@ -1,0 +1,109 @@
+"""The deadlines a presence state is waiting for, derived from the state and the policy.
+
+Deadlines are not stored one by one: each is recomputed from the state (when the candidate
+departure started, which decisions are done...), so a state restored after a restart has exactly
+the deadlines it had, and a deadline that passed while the gateway was down is simply due.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import IntEnum
+
+from gateway.policy import SitePolicy
+
+from .entries import Departure
+from .state import PresenceState
+
+__all__ = ["Deadline", "Kind", "next_deadline", "pending_deadlines"]
+
+
+class Kind(IntEnum):
+    """What a deadline decides. The value breaks ties between deadlines due at the same time;
+    the shift's end comes last so that everything due at the end still fires."""
+
+    ABSENT = 0
+    SILENT = 1
+    DEPART = 2
+    RETURN = 3
+    UNREPORTED = 4
+    OVERTIME = 5
+    OVERRUN = 6
+    CANCEL = 7
+    END = 9
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Deadline:
+    """A decision due at ``due``; ``ref`` names the leave for ``CANCEL``."""
+
+    due: datetime
+    kind: Kind
+    ref: str = ""
+
+
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
+
+
+def _return_pending_by(departure: Departure, when: datetime) -> bool:
+    """A candidate return that began by ``when`` holds back off-post alerts due at ``when``:
+    the guard was back, only not yet confirmed. The return's own deadline settles it."""
+    inside = departure.inside_first
+    return inside is not None and inside.fix_time <= when
+
+
+def _departure_deadlines(state: PresenceState, policy: SitePolicy) -> list[Deadline]:
+    dep = state.departure
+    if dep is None:
+        return []
+    out: list[Deadline] = []
+    start = dep.started_at
+    if dep.inside_first is not None:
+        out.append(
+            Deadline(dep.inside_first.fix_time + _seconds(policy.return_confirm_s), Kind.RETURN)
+        )
+    if not dep.unreported_done:
+        wait_s = max(policy.report_grace_s, policy.departure_confirm_s)
+        out.append(Deadline(start + _seconds(wait_s), Kind.UNREPORTED))
+    if dep.leave_id is None and not dep.overtime_done:
+        due = start + _seconds(policy.verbal_report_limit_s)
+        if not _return_pending_by(dep, due):
+            out.append(Deadline(due, Kind.OVERTIME))
+    leave = state.leave(dep.leave_id)
+    if leave is not None and not dep.overrun_done and not _return_pending_by(dep, leave.ends_at):
+        out.append(Deadline(leave.ends_at, Kind.OVERRUN))
+    return out
+
+
+def pending_deadlines(state: PresenceState, policy: SitePolicy) -> list[Deadline]:
+    """Every deadline the state waits for, earliest first; empty once the shift is closed."""
+    if state.closed:
+        return []
+    out = [Deadline(state.shift_end, Kind.END)]
+    if state.arrived_at is None and not state.absent_checked:
+        out.append(Deadline(state.shift_start + _seconds(policy.shift_start_grace_s), Kind.ABSENT))
+    if state.silent_since is None:
+        heard = state.shift_start
+        if state.last_received_at is not None and state.last_received_at > heard:
+            heard = state.last_received_at
+        out.append(Deadline(heard + _seconds(policy.device_silent_s), Kind.SILENT))
+    if state.departure is None and state.outside_first is not None:
+        out.append(
+            Deadline(
+                state.outside_first.fix_time + _seconds(policy.departure_confirm_s), Kind.DEPART
+            )
+        )
+    out.extend(_departure_deadlines(state, policy))
+    for pending in state.pending_cancels:
+        if pending.alert_key is None:
+            due = pending.returned_at + _seconds(policy.leave_cancel_limit_s)
+            out.append(Deadline(due, Kind.CANCEL, pending.leave_id))
+    return sorted(d for d in out if d.due <= state.shift_end)
+
+
+def next_deadline(state: PresenceState, policy: SitePolicy) -> datetime | None:
+    """The earliest pending deadline, or ``None`` once the shift is closed."""
+    pending = pending_deadlines(state, policy)
+    return pending[0].due if pending else None

@@ -1,0 +1,282 @@
+"""The entries a presence state keeps: fix evidence, reports, leaves, the open departure and
+the leaves waiting to be cancelled; each with its JSON form.
+
+Times in the JSON form are ISO 8601 UTC strings; ``from_json`` gives back equal objects.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from gateway.clock import utc
+
+from .events import Json
+from .inputs import FixObserved
+
+__all__ = [
+    "Departure",
+    "FixEvidence",
+    "Leave",
+    "PendingCancel",
+    "Report",
+    "departure_id_for",
+    "iso",
+    "opt_dt",
+    "opt_evidence",
+    "opt_evidence_json",
+    "opt_iso",
+    "opt_str",
+    "to_dt",
+]
+
+_DEPARTURE_NAMESPACE = uuid.UUID("d4081d5e-74a9-4303-a3ad-3314b7ede59d")
+
+
+def iso(value: datetime) -> str:
+    """ISO 8601 text of an aware datetime, normalised to UTC."""
+    return utc(value).isoformat()
+
+
+def to_dt(value: Any) -> datetime:
+    """Parse an ISO 8601 time as an aware UTC datetime."""
+    return utc(datetime.fromisoformat(str(value)))
+
+
+def opt_dt(value: Any) -> datetime | None:
+    return None if value is None else to_dt(value)
+
+
+def opt_iso(value: datetime | None) -> str | None:
+    return None if value is None else iso(value)
+
+
+def opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def departure_id_for(shift_id: str, started_at: datetime) -> str:
+    """The departure's id: a UUID derived from the shift and the first fix outside."""
+    return str(uuid.uuid5(_DEPARTURE_NAMESPACE, f"{shift_id}|{iso(started_at)}"))
+
+
+@dataclass(frozen=True, slots=True)
+class FixEvidence:
+    """The part of a fix kept as evidence in the state and in event data."""
+
+    device_id: str
+    fix_time: datetime
+    received_at: datetime
+    lat: float
+    lon: float
+    accuracy_m: float | None
+    distance_m: float
+    raw: str
+
+    @classmethod
+    def of(cls, fix: FixObserved) -> FixEvidence:
+        return cls(
+            device_id=fix.device_id,
+            fix_time=utc(fix.fix_time),
+            received_at=utc(fix.received_at),
+            lat=fix.lat,
+            lon=fix.lon,
+            accuracy_m=fix.accuracy_m,
+            distance_m=fix.distance_m,
+            raw=fix.raw,
+        )
+
+    def to_json(self) -> dict[str, Json]:
+        return {
+            "device_id": self.device_id,
+            "time": iso(self.fix_time),
+            "received_at": iso(self.received_at),
+            "lat": self.lat,
+            "lon": self.lon,
+            "accuracy_m": self.accuracy_m,
+            "distance_m": self.distance_m,
+            "raw": self.raw,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FixEvidence:
+        return cls(
+            device_id=str(data["device_id"]),
+            fix_time=to_dt(data["time"]),
+            received_at=to_dt(data["received_at"]),
+            lat=float(data["lat"]),
+            lon=float(data["lon"]),
+            accuracy_m=_opt_float(data["accuracy_m"]),
+            distance_m=float(data["distance_m"]),
+            raw=str(data["raw"]),
+        )
+
+
+def opt_evidence(data: Any) -> FixEvidence | None:
+    return None if data is None else FixEvidence.from_json(data)
+
+
+def opt_evidence_json(value: FixEvidence | None) -> Json:
+    return None if value is None else value.to_json()
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A verbal report on record; ``used_by`` is the departure it covered, if any."""
+
+    report_id: str
+    reported_at: datetime
+    expected_return_at: datetime | None = None
+    destination: str | None = None
+    reason: str | None = None
+    used_by: str | None = None
+
+    def to_json(self) -> dict[str, Json]:
+        return {
+            "report_id": self.report_id,
+            "reported_at": iso(self.reported_at),
+            "expected_return_at": opt_iso(self.expected_return_at),
+            "destination": self.destination,
+            "reason": self.reason,
+            "used_by": self.used_by,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Report:
+        return cls(
+            report_id=str(data["report_id"]),
+            reported_at=to_dt(data["reported_at"]),
+            expected_return_at=opt_dt(data["expected_return_at"]),
+            destination=opt_str(data["destination"]),
+            reason=opt_str(data["reason"]),
+            used_by=opt_str(data["used_by"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    """An approved leave on record; ``cancelled_at`` once it was cancelled."""
+
+    leave_id: str
+    starts_at: datetime
+    ends_at: datetime
+    approved_by: str
+    approved_at: datetime
+    cancelled_at: datetime | None = None
+
+    def active_at(self, when: datetime) -> bool:
+        """Whether the leave was not yet cancelled at ``when``."""
+        return self.cancelled_at is None or when < self.cancelled_at
+
+    def to_json(self) -> dict[str, Json]:
+        return {
+            "leave_id": self.leave_id,
+            "starts_at": iso(self.starts_at),
+            "ends_at": iso(self.ends_at),
+            "approved_by": self.approved_by,
+            "approved_at": iso(self.approved_at),
+            "cancelled_at": opt_iso(self.cancelled_at),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Leave:
+        return cls(
+            leave_id=str(data["leave_id"]),
+            starts_at=to_dt(data["starts_at"]),
+            ends_at=to_dt(data["ends_at"]),
+            approved_by=str(data["approved_by"]),
+            approved_at=to_dt(data["approved_at"]),
+            cancelled_at=opt_dt(data["cancelled_at"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Departure:
+    """A confirmed departure that has not ended yet.
+
+    ``last_fix`` is the latest fix outside; ``inside_first`` the first fix of a candidate return
+    (cleared by a fix outside). The ``*_done`` flags record which decisions were taken, so none is
+    taken twice; ``open_alerts`` are the keys the return will resolve.
+    """
+
+    departure_id: str
+    first_fix: FixEvidence
+    last_fix: FixEvidence
+    report_id: str | None = None
+    leave_id: str | None = None
+    unreported_done: bool = False
+    overtime_done: bool = False
+    overrun_done: bool = False
+    open_alerts: tuple[str, ...] = ()
+    inside_first: FixEvidence | None = None
+
+    @property
+    def started_at(self) -> datetime:
+        """Device time of the first fix outside."""
+        return self.first_fix.fix_time
+
+    def to_json(self) -> dict[str, Json]:
+        return {
+            "departure_id": self.departure_id,
+            "first_fix": self.first_fix.to_json(),
+            "last_fix": self.last_fix.to_json(),
+            "report_id": self.report_id,
+            "leave_id": self.leave_id,
+            "unreported_done": self.unreported_done,
+            "overtime_done": self.overtime_done,
+            "overrun_done": self.overrun_done,
+            "open_alerts": list(self.open_alerts),
+            "inside_first": opt_evidence_json(self.inside_first),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Departure:
+        return cls(
+            departure_id=str(data["departure_id"]),
+            first_fix=FixEvidence.from_json(data["first_fix"]),
+            last_fix=FixEvidence.from_json(data["last_fix"]),
+            report_id=opt_str(data["report_id"]),
+            leave_id=opt_str(data["leave_id"]),
+            unreported_done=bool(data["unreported_done"]),
+            overtime_done=bool(data["overtime_done"]),
+            overrun_done=bool(data["overrun_done"]),
+            open_alerts=tuple(str(k) for k in data["open_alerts"]),
+            inside_first=opt_evidence(data["inside_first"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCancel:
+    """A leave used by a departure that ended at ``returned_at`` and is not cancelled yet.
+
+    ``alert_key`` is set once ``alert.leave_not_cancelled`` fired.
+    """
+
+    leave_id: str
+    departure_id: str
+    returned_at: datetime
+    alert_key: str | None = None
+
+    def to_json(self) -> dict[str, Json]:
+        return {
+            "leave_id": self.leave_id,
+            "departure_id": self.departure_id,
+            "returned_at": iso(self.returned_at),
+            "alert_key": self.alert_key,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PendingCancel:
+        return cls(
+            leave_id=str(data["leave_id"]),
+            departure_id=str(data["departure_id"]),
+            returned_at=to_dt(data["returned_at"]),
+            alert_key=opt_str(data["alert_key"]),
+        )

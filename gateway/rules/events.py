@@ -1,0 +1,98 @@
+"""What the presence machine emits: ``RuleEvent`` and the event types of the catalogue.
+
+``RuleEvent.time`` is when the fact happened on the device clock (the first fix outside for a
+departure, the deadline for an alert); ``data["detected_at"]`` is when the gateway noticed.
+``key`` is deterministic (shift, type, episode), so the caller derives the event id from it and a
+replay after a restart produces the same ids instead of new events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+__all__ = [
+    "ALERT_ABSENT_AT_SHIFT_START",
+    "ALERT_DEVICE_SILENT",
+    "ALERT_LEAVE_NOT_CANCELLED",
+    "ALERT_LEAVE_OVERRUN",
+    "ALERT_OVERTIME_DEPARTURE",
+    "ALERT_SOS",
+    "ALERT_UNREPORTED_DEPARTURE",
+    "BACKFILL_AFTER_S",
+    "EVENT_TYPES",
+    "LATE_AFTER_S",
+    "LEAVE_CANCELLED",
+    "PRESENCE_ARRIVED",
+    "PRESENCE_DEPARTED",
+    "PRESENCE_DEVICE_RESUMED",
+    "PRESENCE_RETURNED",
+    "Json",
+    "RuleEvent",
+    "event_key",
+]
+
+Json = str | int | float | bool | None | list["Json"] | dict[str, "Json"]
+"""A JSON-serialisable value."""
+
+PRESENCE_ARRIVED = "presence.arrived"
+"""First fix inside the post in this shift (resolves ``alert.absent_at_shift_start``)."""
+PRESENCE_DEPARTED = "presence.departed"
+PRESENCE_RETURNED = "presence.returned"
+PRESENCE_DEVICE_RESUMED = "presence.device_resumed"
+LEAVE_CANCELLED = "leave.cancelled"
+"""A leave used in this shift was cancelled (销假); says whether in time, resolves a late alert."""
+ALERT_UNREPORTED_DEPARTURE = "alert.unreported_departure"
+ALERT_OVERTIME_DEPARTURE = "alert.overtime_departure"
+ALERT_LEAVE_OVERRUN = "alert.leave_overrun"
+ALERT_LEAVE_NOT_CANCELLED = "alert.leave_not_cancelled"
+ALERT_ABSENT_AT_SHIFT_START = "alert.absent_at_shift_start"
+ALERT_DEVICE_SILENT = "alert.device_silent"
+ALERT_SOS = "alert.sos"
+
+EVENT_TYPES: tuple[str, ...] = (
+    PRESENCE_ARRIVED,
+    PRESENCE_DEPARTED,
+    PRESENCE_RETURNED,
+    PRESENCE_DEVICE_RESUMED,
+    LEAVE_CANCELLED,
+    ALERT_UNREPORTED_DEPARTURE,
+    ALERT_OVERTIME_DEPARTURE,
+    ALERT_LEAVE_OVERRUN,
+    ALERT_LEAVE_NOT_CANCELLED,
+    ALERT_ABSENT_AT_SHIFT_START,
+    ALERT_DEVICE_SILENT,
+    ALERT_SOS,
+)
+"""Every type the presence machine can emit."""
+
+BACKFILL_AFTER_S = 60.0
+"""An event revealed by a fix whose device time is older than ``now`` by more than this is
+``backfilled``: the terminal stored it while offline, or the gateway replayed history. A live
+terminal's fix reaches the gateway within seconds, so a minute separates the two clearly."""
+LATE_AFTER_S = 30.0
+"""A deadline fired more than this after it was due is ``late`` (the gateway was down or stalled).
+The runtime ticks as soon as a deadline is due, so in normal running the delay is under a second."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleEvent:
+    """One fact or alert the rules produced.
+
+    ``alert_key`` is set on ``alert.*`` events: the episode's identity, the same for every update
+    of one alert. ``resolves`` lists alert keys this event ends (a return ends the departure's
+    alerts). ``data`` is JSON-serialisable; times in it are ISO 8601 UTC strings, durations are
+    seconds.
+    """
+
+    type: str
+    time: datetime
+    key: str
+    data: dict[str, Json]
+    alert_key: str | None = None
+    resolves: tuple[str, ...] = field(default=())
+
+
+def event_key(shift_id: str, type_: str, episode: str) -> str:
+    """The deterministic key of an event (and, for an alert, of its episode)."""
+    return f"{shift_id}:{type_}:{episode}"

@@ -1,0 +1,107 @@
+"""What the presence machine is fed: fixes with their fence verdict, clock ticks, reports, leaves.
+
+All are frozen dataclasses; every time is an aware UTC datetime. Device times (``fix_time``) are
+evidence and measure durations; ``received_at`` is the gateway's time and measures silence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from gateway.records import Alarm, PositionFix
+from geofence.membership import Membership
+
+__all__ = [
+    "FixObserved",
+    "LeaveApproved",
+    "LeaveCancelled",
+    "ReportFiled",
+    "RuleInput",
+    "ShiftEnded",
+    "Tick",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class FixObserved:
+    """One fix of one of the shift's terminals, annotated by the geofence stage.
+
+    ``distance_m`` is the signed distance to the post's fence (negative inside). ``raw`` is the
+    evidence text kept with every event the fix reveals.
+    """
+
+    device_id: str
+    fix_time: datetime
+    received_at: datetime
+    membership: Membership
+    distance_m: float
+    accuracy_m: float | None
+    lat: float
+    lon: float
+    alarms: frozenset[Alarm] = field(default_factory=frozenset)
+    raw: str = ""
+
+    @classmethod
+    def from_fix(cls, fix: PositionFix, membership: Membership, distance_m: float) -> FixObserved:
+        """Build the input from a pipeline ``PositionFix`` and the geofence verdict."""
+        return cls(
+            device_id=fix.device_id,
+            fix_time=fix.fix_time,
+            received_at=fix.received_at,
+            membership=membership,
+            distance_m=distance_m,
+            accuracy_m=fix.accuracy_m,
+            lat=fix.lat,
+            lon=fix.lon,
+            alarms=fix.alarms,
+            raw=fix.raw,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """The clock moved: fire every deadline due by ``now``.
+
+    A tick asserts "nothing else has arrived up to now", so the runtime feeds every input it
+    already holds (a whole batch upload) before ticking.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFiled:
+    """A verbal report (报备) of a short departure, recorded when the leader received it."""
+
+    report_id: str
+    reported_at: datetime
+    expected_return_at: datetime | None = None
+    destination: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveApproved:
+    """An approved leave application (请假): off post is allowed in [starts_at, ends_at)."""
+
+    leave_id: str
+    starts_at: datetime
+    ends_at: datetime
+    approved_by: str
+    approved_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveCancelled:
+    """The leave was cancelled (销假) at ``cancelled_at``."""
+
+    leave_id: str
+    cancelled_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ShiftEnded:
+    """The shift ended before its scheduled end (relieved early); the machine closes at ``now``."""
+
+
+RuleInput = FixObserved | Tick | ReportFiled | LeaveApproved | LeaveCancelled | ShiftEnded
+"""Anything ``step`` accepts."""

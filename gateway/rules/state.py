@@ -1,0 +1,177 @@
+"""The persisted state of one guard shift's presence machine, and its JSON form.
+
+The state is everything the rules need to continue after a restart: where the guard stands
+(not yet arrived, on post, a candidate departure, an open departure, a candidate return), the
+reports and leaves on record, which alerts already fired, and the deadline to wake up at. It is
+stored after every step, in the same transaction as the events it produced, so an event is never
+emitted twice and a pending deadline is never lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from gateway.clock import utc
+
+from .entries import (
+    Departure,
+    FixEvidence,
+    Leave,
+    PendingCancel,
+    Report,
+    iso,
+    opt_dt,
+    opt_evidence,
+    opt_evidence_json,
+    opt_iso,
+    opt_str,
+    to_dt,
+)
+from .events import Json
+
+__all__ = ["PresenceState"]
+
+STATE_VERSION = 1
+"""Bumped when the JSON form changes incompatibly; ``from_json`` refuses other versions."""
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceState:
+    """The presence machine of one guard on duty at one post for one shift.
+
+    Build it with :meth:`start`; advance it only with ``step``. ``next_deadline`` is the earliest
+    time a ``Tick`` may produce something (``None`` once the shift is closed): the runtime calls
+    ``step(state, Tick(), now, policy)`` when ``now >= next_deadline``. ``stepped_at`` is the clock
+    time of the last step (a deadline that came due after it and fires late is marked ``late``).
+
+    Position: not arrived (``arrived_at is None``); on post (``departure is None``), possibly with
+    a candidate departure (``outside_first``); off post (``departure`` set), possibly with a
+    candidate return (``departure.inside_first``).
+    """
+
+    shift_id: str
+    guard_id: str
+    post_id: str
+    site_id: str
+    device_ids: tuple[str, ...]
+    shift_start: datetime
+    shift_end: datetime
+    next_deadline: datetime | None
+    stepped_at: datetime | None = None
+    closed: bool = False
+    arrived_at: datetime | None = None
+    absent_checked: bool = False
+    absent_open: bool = False
+    last_fix_time: datetime | None = None
+    last_received_at: datetime | None = None
+    last_device_id: str | None = None
+    silent_since: datetime | None = None
+    sos_since: datetime | None = None
+    outside_first: FixEvidence | None = None
+    outside_last: FixEvidence | None = None
+    departure: Departure | None = None
+    reports: tuple[Report, ...] = field(default=())
+    leaves: tuple[Leave, ...] = field(default=())
+    pending_cancels: tuple[PendingCancel, ...] = field(default=())
+
+    @classmethod
+    def start(
+        cls,
+        shift_id: str,
+        guard_id: str,
+        post_id: str,
+        site_id: str,
+        device_ids: Iterable[str],
+        shift_start: datetime,
+        shift_end: datetime,
+    ) -> PresenceState:
+        """The state before anything happened. Its first deadline is the shift start, when a
+        tick computes the real ones (the limits come with the policy at each step)."""
+        start, end = utc(shift_start), utc(shift_end)
+        if end <= start:
+            raise ValueError(f"shift {shift_id} ends ({end}) before it starts ({start})")
+        return cls(
+            shift_id=shift_id,
+            guard_id=guard_id,
+            post_id=post_id,
+            site_id=site_id,
+            device_ids=tuple(device_ids),
+            shift_start=start,
+            shift_end=end,
+            next_deadline=start,
+        )
+
+    def leave(self, leave_id: str | None) -> Leave | None:
+        """The leave on record with this id."""
+        return next((lv for lv in self.leaves if lv.leave_id == leave_id), None)
+
+    def with_leave(self, leave: Leave) -> PresenceState:
+        """This state with ``leave`` added or replacing the record with the same id."""
+        others = tuple(lv for lv in self.leaves if lv.leave_id != leave.leave_id)
+        return replace(self, leaves=(*others, leave))
+
+    def to_json(self) -> dict[str, Json]:
+        """The JSON form stored after every step; ``from_json`` restores it exactly."""
+        return {
+            "version": STATE_VERSION,
+            "shift_id": self.shift_id,
+            "guard_id": self.guard_id,
+            "post_id": self.post_id,
+            "site_id": self.site_id,
+            "device_ids": list(self.device_ids),
+            "shift_start": iso(self.shift_start),
+            "shift_end": iso(self.shift_end),
+            "next_deadline": opt_iso(self.next_deadline),
+            "stepped_at": opt_iso(self.stepped_at),
+            "closed": self.closed,
+            "arrived_at": opt_iso(self.arrived_at),
+            "absent_checked": self.absent_checked,
+            "absent_open": self.absent_open,
+            "last_fix_time": opt_iso(self.last_fix_time),
+            "last_received_at": opt_iso(self.last_received_at),
+            "last_device_id": self.last_device_id,
+            "silent_since": opt_iso(self.silent_since),
+            "sos_since": opt_iso(self.sos_since),
+            "outside_first": opt_evidence_json(self.outside_first),
+            "outside_last": opt_evidence_json(self.outside_last),
+            "departure": None if self.departure is None else self.departure.to_json(),
+            "reports": [r.to_json() for r in self.reports],
+            "leaves": [lv.to_json() for lv in self.leaves],
+            "pending_cancels": [p.to_json() for p in self.pending_cancels],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PresenceState:
+        """Restore a state stored by :meth:`to_json`. Raises ``ValueError`` on another version."""
+        if data.get("version") != STATE_VERSION:
+            raise ValueError(f"presence state version {data.get('version')!r} is not supported")
+        departure = data["departure"]
+        return cls(
+            shift_id=str(data["shift_id"]),
+            guard_id=str(data["guard_id"]),
+            post_id=str(data["post_id"]),
+            site_id=str(data["site_id"]),
+            device_ids=tuple(str(d) for d in data["device_ids"]),
+            shift_start=to_dt(data["shift_start"]),
+            shift_end=to_dt(data["shift_end"]),
+            next_deadline=opt_dt(data["next_deadline"]),
+            stepped_at=opt_dt(data["stepped_at"]),
+            closed=bool(data["closed"]),
+            arrived_at=opt_dt(data["arrived_at"]),
+            absent_checked=bool(data["absent_checked"]),
+            absent_open=bool(data["absent_open"]),
+            last_fix_time=opt_dt(data["last_fix_time"]),
+            last_received_at=opt_dt(data["last_received_at"]),
+            last_device_id=opt_str(data["last_device_id"]),
+            silent_since=opt_dt(data["silent_since"]),
+            sos_since=opt_dt(data["sos_since"]),
+            outside_first=opt_evidence(data["outside_first"]),
+            outside_last=opt_evidence(data["outside_last"]),
+            departure=None if departure is None else Departure.from_json(departure),
+            reports=tuple(Report.from_json(r) for r in data["reports"]),
+            leaves=tuple(Leave.from_json(lv) for lv in data["leaves"]),
+            pending_cancels=tuple(PendingCancel.from_json(p) for p in data["pending_cancels"]),
+        )
