@@ -1,0 +1,131 @@
+"""``guard-gateway decode``: run a codec over a file and print fixes as JSON lines.
+
+How a file is cut into payloads (each payload is what one MQTT message would carry):
+
+* ``json``, ``owntracks``, ``jt808-emqx``: the whole file when it is one JSON document (an
+  object, a batch, an array); otherwise JSON Lines, one payload per non-empty line. For
+  ``owntracks`` a line may also be ``<topic> <json>`` as printed by ``mosquitto_sub -v``; the
+  topic then gives the device id.
+* ``nmea``: the whole file is one payload (a receiver log); lines starting with ``#`` are
+  comments (the convention of gpsd's test logs) and are skipped.
+* ``jt808``: hex text is read line by line, one payload per non-empty line (a line may hold
+  several frames; ``#`` lines are comments); anything else is a binary stream and is one payload.
+
+Each fix is printed on ``out`` as one JSON object (:func:`fix_to_dict`); each reject as one line
+on ``err`` with its reason and the hex of its bytes (cut at :data:`MAX_HEX_BYTES`). The exit code
+is 1 when there were rejects and no fix, else 0 (an empty input, or only non-position messages,
+is not a failure).
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from drivers.gps.registry import codec_for
+from drivers.gps.topics import route_topic
+from gateway.records import PositionFix, Rejected
+
+__all__ = ["MAX_HEX_BYTES", "fix_to_dict", "run_decode", "split_payloads"]
+
+MAX_HEX_BYTES = 64
+_DEFAULT_DEVICE = "unknown"
+# Formats with no device id inside the payload; the others must not get a made-up one, since
+# the JSON codec refuses a payload whose device_id contradicts the given one.
+_NEEDS_DEVICE = frozenset({"nmea", "owntracks"})
+
+
+def fix_to_dict(fix: PositionFix) -> dict[str, Any]:
+    """The shared JSON shape of a fix (``fix_time`` ISO-8601 UTC with ``Z``; null = unknown)."""
+    return {
+        "device_id": fix.device_id,
+        "fix_time": fix.fix_time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "lat": fix.lat,
+        "lon": fix.lon,
+        "accuracy_m": fix.accuracy_m,
+        "speed_mps": fix.speed_mps,
+        "course_deg": fix.course_deg,
+        "altitude_m": fix.altitude_m,
+        "satellites": fix.satellites,
+        "alarms": sorted(alarm.value for alarm in fix.alarms),
+        "battery_pct": fix.battery_pct,
+    }
+
+
+def _reject_line(rejected: Rejected) -> str:
+    data = rejected.raw
+    hex_text = data[:MAX_HEX_BYTES].hex()
+    if len(data) > MAX_HEX_BYTES:
+        hex_text += f"... ({len(data)} bytes)"
+    who = f" [{rejected.device_id}]" if rejected.device_id else ""
+    return f"rejected{who}: {rejected.reason}: {hex_text}"
+
+
+def _json_payloads(data: bytes, format_name: str) -> list[tuple[bytes, str | None]]:
+    try:
+        json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        pass
+    else:
+        return [(data, None)]
+    payloads: list[tuple[bytes, str | None]] = []
+    for line in data.splitlines():
+        text = line.strip()
+        if not text:
+            continue
+        if format_name == "owntracks" and not text.startswith((b"{", b"[")) and b" " in text:
+            topic, _, rest = text.partition(b" ")
+            route = route_topic(topic.decode("utf-8", errors="replace"))
+            if route is not None and route.format_name == "owntracks":
+                payloads.append((rest.strip(), route.device_hint))
+                continue
+        payloads.append((text, None))
+    return payloads
+
+
+def split_payloads(format_name: str, data: bytes) -> list[tuple[bytes, str | None]]:
+    """Cut a file into ``(payload, device id or None)`` as the module docstring says."""
+    if not data.strip():
+        return []
+    if format_name == "nmea":
+        kept = [line for line in data.splitlines(keepends=True) if not line.startswith(b"#")]
+        return [(b"".join(kept), None)]
+    if format_name == "jt808":
+        hex_chars = set((string.hexdigits + string.whitespace).encode("ascii"))
+        lines = [ln for ln in data.splitlines() if ln.strip() and not ln.startswith(b"#")]
+        if lines and all(all(b in hex_chars for b in ln) for ln in lines):
+            return [(ln.strip(), None) for ln in lines]
+        return [(data, None)]
+    return _json_payloads(data, format_name)
+
+
+def run_decode(
+    format_name: str,
+    data: bytes,
+    received_at: datetime,
+    out: TextIO,
+    err: TextIO,
+    device_id: str | None = None,
+) -> int:
+    """Decode ``data`` as ``format_name``; print fixes on ``out``, rejects on ``err``.
+
+    ``device_id`` stands for the topic's device id; NMEA and OwnTracks, which carry none, get
+    ``unknown`` when it is not given. Returns the
+    exit code: 1 if there were rejects and no fix, else 0.
+    """
+    codec = codec_for(format_name)
+    fixes = rejects = 0
+    for payload, topic_device in split_payloads(format_name, data):
+        hint = topic_device or device_id
+        if hint is None and format_name in _NEEDS_DEVICE:
+            hint = _DEFAULT_DEVICE
+        outcome = codec.decode(payload, received_at, hint)
+        for fix in outcome.fixes:
+            out.write(json.dumps(fix_to_dict(fix), ensure_ascii=False) + "\n")
+            fixes += 1
+        for rejected in outcome.rejects:
+            err.write(_reject_line(rejected) + "\n")
+            rejects += 1
+    return 1 if rejects and not fixes else 0

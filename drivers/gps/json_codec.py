@@ -1,0 +1,197 @@
+"""The gateway's own JSON position schema (``devices/<device_id>/json``).
+
+One position::
+
+    {"time": "2026-03-01T08:15:30+08:00", "lat": 30.5928, "lon": 114.3055,
+     "accuracy_m": 8.5, "speed_mps": 1.2, "course_deg": 270, "altitude_m": 23,
+     "satellites": 9, "battery_pct": 76, "alarms": ["sos"], "device_id": "T-0042"}
+
+``time`` is ISO-8601 *with* a zone (``Z`` or an offset) or epoch seconds (number); ``lat`` and
+``lon`` are WGS-84 degrees. Every other field is optional. Positions stored while offline come
+as a batch: ``{"fixes": [ ... ]}`` (optionally with a top-level ``device_id``) or a JSON array of
+objects. Each item of a batch is judged alone: good items become fixes, bad ones rejects.
+
+The device id is the topic's; a ``device_id`` field is only needed when the topic has none, and
+when both are present they must agree (a payload cannot speak for another terminal).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from drivers.gps.base import check_position
+from gateway.clock import utc
+from gateway.errors import DecodeError
+from gateway.records import Alarm, DecodeOutcome, PositionFix, Rejected
+
+__all__ = ["GatewayJsonCodec", "parse_time"]
+
+FORMAT_NAME = "json"
+
+# Epoch seconds outside these years are almost always milliseconds or a clock never set.
+_EPOCH_MIN = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
+_EPOCH_MAX = datetime(2100, 1, 1, tzinfo=UTC).timestamp()
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def parse_time(value: object) -> datetime:
+    """Read ``time``: ISO-8601 with a zone, or epoch seconds. Raises :class:`DecodeError`."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+        if not math.isfinite(seconds) or not _EPOCH_MIN <= seconds < _EPOCH_MAX:
+            raise DecodeError(
+                f"time {value!r} is not epoch seconds between 2000 and 2100 (milliseconds?)"
+            )
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("z", "Z")):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise DecodeError(f"time {value!r} is not ISO-8601") from exc
+        if parsed.tzinfo is None:
+            raise DecodeError(f"time {value!r} has no zone (add Z or an offset)")
+        return utc(parsed)
+    raise DecodeError(
+        f"time must be an ISO-8601 string or epoch seconds, not {type(value).__name__}"
+    )
+
+
+def _number(
+    obj: dict[str, Any], key: str, lo: float | None = None, hi: float | None = None
+) -> float | None:
+    if key not in obj or obj[key] is None:
+        return None
+    value = obj[key]
+    if not _is_number(value):
+        raise DecodeError(f"{key} must be a number, not {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise DecodeError(f"{key} is not finite")
+    if (lo is not None and number < lo) or (hi is not None and number > hi):
+        raise DecodeError(f"{key} {value} out of range [{lo}, {hi}]")
+    return number
+
+
+def _alarms(value: object) -> frozenset[Alarm]:
+    if value is None:
+        return frozenset()
+    if not isinstance(value, list):
+        raise DecodeError(f"alarms must be a list of names, not {type(value).__name__}")
+    alarms: set[Alarm] = set()
+    for name in value:
+        if not isinstance(name, str):
+            raise DecodeError(f"alarm names must be strings, not {type(name).__name__}")
+        try:
+            alarms.add(Alarm(name.strip().lower()))
+        except ValueError as exc:
+            known = ", ".join(a.value for a in Alarm)
+            raise DecodeError(f"unknown alarm {name!r} (known: {known})") from exc
+    return frozenset(alarms)
+
+
+class GatewayJsonCodec:
+    """Codec for the gateway JSON schema (module docstring). Stateless."""
+
+    format_name = FORMAT_NAME
+
+    def decode(
+        self, payload: bytes, received_at: datetime, device_hint: str | None = None
+    ) -> DecodeOutcome:
+        try:
+            doc = json.loads(payload.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            return DecodeOutcome(rejects=(Rejected(f"not JSON: {exc}", payload, device_hint),))
+        received = utc(received_at)
+        if isinstance(doc, dict) and "fixes" in doc:
+            items = doc["fixes"]
+            if not isinstance(items, list):
+                return DecodeOutcome(
+                    rejects=(Rejected("fixes must be a list of objects", payload, device_hint),)
+                )
+            outer = doc.get("device_id")
+            if outer is not None and not isinstance(outer, str):
+                return DecodeOutcome(
+                    rejects=(Rejected("device_id must be a string", payload, device_hint),)
+                )
+            try:
+                batch_hint = _agree(device_hint, outer)
+            except DecodeError as exc:
+                return DecodeOutcome(rejects=(Rejected(exc.reason, payload, device_hint),))
+            return self._batch(items, received, batch_hint)
+        if isinstance(doc, list):
+            return self._batch(doc, received, device_hint)
+        return self._one(doc, payload.decode("utf-8"), received, device_hint)
+
+    def _batch(self, items: list[Any], received: datetime, hint: str | None) -> DecodeOutcome:
+        fixes: list[PositionFix] = []
+        rejects: list[Rejected] = []
+        for item in items:
+            text = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
+            outcome = self._one(item, text, received, hint)
+            fixes.extend(outcome.fixes)
+            rejects.extend(outcome.rejects)
+        return DecodeOutcome(tuple(fixes), tuple(rejects))
+
+    def _one(self, obj: object, text: str, received: datetime, hint: str | None) -> DecodeOutcome:
+        raw = text.encode("utf-8")
+        try:
+            fix = self._fix(obj, text, received, hint)
+        except DecodeError as exc:
+            return DecodeOutcome(rejects=(Rejected(exc.reason, raw, hint),))
+        return DecodeOutcome(fixes=(fix,))
+
+    def _fix(self, obj: object, text: str, received: datetime, hint: str | None) -> PositionFix:
+        if not isinstance(obj, dict):
+            raise DecodeError(f"a position must be a JSON object, not {type(obj).__name__}")
+        for key in ("time", "lat", "lon"):
+            if key not in obj or obj[key] is None:
+                raise DecodeError(f"missing field {key!r}")
+        own_id = obj.get("device_id")
+        if own_id is not None and not isinstance(own_id, str):
+            raise DecodeError("device_id must be a string")
+        device_id = _agree(hint, own_id)
+        if not device_id:
+            raise DecodeError("no device id: the topic gives none and device_id is missing")
+        lat = _number(obj, "lat")
+        lon = _number(obj, "lon")
+        assert lat is not None and lon is not None  # required above
+        problem = check_position(lat, lon)
+        if problem:
+            raise DecodeError(problem)
+        satellites = obj.get("satellites")
+        if satellites is not None and (
+            not isinstance(satellites, int) or isinstance(satellites, bool) or satellites < 0
+        ):
+            raise DecodeError("satellites must be a non-negative integer")
+        return PositionFix(
+            device_id=device_id,
+            fix_time=parse_time(obj["time"]),
+            received_at=received,
+            lat=lat,
+            lon=lon,
+            accuracy_m=_number(obj, "accuracy_m", 0.0),
+            speed_mps=_number(obj, "speed_mps", 0.0),
+            course_deg=_number(obj, "course_deg", 0.0, 360.0),
+            altitude_m=_number(obj, "altitude_m"),
+            satellites=satellites,
+            alarms=_alarms(obj.get("alarms")),
+            battery_pct=_number(obj, "battery_pct", 0.0, 100.0),
+            source_format=FORMAT_NAME,
+            raw=text,
+        )
+
+
+def _agree(hint: str | None, own: str | None) -> str | None:
+    """The device id from the topic and from the payload, which must not contradict each other."""
+    if hint and own and hint != own:
+        raise DecodeError(f"device_id {own!r} in the payload differs from the topic's {hint!r}")
+    return hint or own

@@ -1,0 +1,151 @@
+"""The ``jt808-emqx`` codec: JSON from EMQX's JT/T 808 gateway on ``jt808/{clientid}/{phone}/up``.
+
+Field names as documented by EMQX ("JT/T 808 Gateway Data Exchange Format",
+docs.emqx.com/en/emqx/latest/gateway/jt808_data_exchange.html, and
+``apps/emqx_gateway_jt808/doc/Data_Exchange_Guide_CN.md`` in emqx/emqx):
+
+* header: ``msg_id`` (integer; 512 = 0x0200, 1796 = 0x0704), ``encrypt``, ``phone`` (BCD as a
+  string; the example shows a number), ``msg_sn``, optional ``proto_ver`` (2019),
+  ``frag_total``/``frag_sn``.
+* 0x0200 body: ``alarm``, ``status``, ``latitude``, ``longitude`` (DWORD, degrees x 1e6, sign in
+  status bits 2/3), ``altitude`` (m), ``speed`` (0.1 km/h), ``direction``, ``time`` (BCD string
+  ``YYMMDDhhmmss`` in GMT+8), optional ``extra`` map with ``mileage``, ``rssi``, ``gnss_sat_num``...
+* 0x0704 body: ``type`` (0 normal, 1 blind-area re-upload), ``length`` (item count),
+  ``location`` (list of 0x0200 bodies).
+
+Units stay those of the raw protocol, so the fixes equal the binary codec's for the same frame.
+Other messages (heartbeat, registration, authentication...) give nothing and are not errors.
+The device id is the header's phone without leading zeros (as the binary codec reports it), or
+the topic's phone when the header has none.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from drivers.gps.jt808.location import fix_from_fields
+from drivers.gps.jt808.message import MSG_BATCH, MSG_LOCATION
+from gateway.clock import utc
+from gateway.errors import DecodeError
+from gateway.records import DecodeOutcome, PositionFix, Rejected
+
+__all__ = ["EmqxJt808Codec"]
+
+FORMAT_NAME = "jt808-emqx"
+_FIELDS = ("alarm", "status", "latitude", "longitude", "altitude", "speed", "direction")
+
+
+def _int(body: dict[str, Any], key: str) -> int:
+    if key not in body:
+        raise DecodeError(f"missing field {key!r}")
+    value = body[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise DecodeError(f"{key} must be a non-negative integer, not {value!r}")
+    return value
+
+
+class EmqxJt808Codec:
+    """Codec for EMQX JT/T 808 uplink JSON (module docstring). Stateless."""
+
+    format_name = FORMAT_NAME
+
+    def decode(
+        self, payload: bytes, received_at: datetime, device_hint: str | None = None
+    ) -> DecodeOutcome:
+        try:
+            text = payload.decode("utf-8")
+            doc = json.loads(text)
+        except (UnicodeDecodeError, ValueError) as exc:
+            return DecodeOutcome(rejects=(Rejected(f"not JSON: {exc}", payload, device_hint),))
+        try:
+            header, body = self._split(doc)
+            msg_id = _int(header, "msg_id")
+            if msg_id not in (MSG_LOCATION, MSG_BATCH):
+                return DecodeOutcome()
+            device = self._device(header, device_hint)
+            if header.get("encrypt", 0):
+                raise DecodeError("encrypted location message")
+            if "frag_total" in header or "frag_sn" in header:
+                raise DecodeError("sub-packaged location message (not reassembled)")
+        except DecodeError as exc:
+            return DecodeOutcome(rejects=(Rejected(exc.reason, payload, device_hint),))
+        received = utc(received_at)
+        if msg_id == MSG_LOCATION:
+            result = self._fix(body, device, received, text, payload)
+            if isinstance(result, PositionFix):
+                return DecodeOutcome(fixes=(result,))
+            return DecodeOutcome(rejects=(result,))
+        items = body.get("location")
+        if not isinstance(items, list):
+            return DecodeOutcome(
+                rejects=(Rejected("0x0704 body has no location list", payload, device),)
+            )
+        fixes: list[PositionFix] = []
+        rejects: list[Rejected] = []
+        for item in items:
+            item_raw = json.dumps(item, separators=(",", ":")).encode("utf-8")
+            result = self._fix(item, device, received, text, item_raw)
+            if isinstance(result, PositionFix):
+                fixes.append(result)
+            else:
+                rejects.append(result)
+        return DecodeOutcome(tuple(fixes), tuple(rejects))
+
+    @staticmethod
+    def _split(doc: object) -> tuple[dict[str, Any], dict[str, Any]]:
+        if not isinstance(doc, dict):
+            raise DecodeError("not a JSON object")
+        header, body = doc.get("header"), doc.get("body")
+        if not isinstance(header, dict):
+            raise DecodeError("missing field 'header'")
+        if body is None:
+            body = {}
+        if not isinstance(body, dict):
+            raise DecodeError("body must be a JSON object")
+        return header, body
+
+    @staticmethod
+    def _device(header: dict[str, Any], hint: str | None) -> str:
+        phone = header.get("phone")
+        if isinstance(phone, int) and not isinstance(phone, bool):
+            phone = str(phone)
+        if isinstance(phone, str) and phone.strip():
+            return phone.strip().lstrip("0") or "0"
+        if hint:
+            return hint.lstrip("0") or "0"
+        raise DecodeError("no device id: header has no phone and the topic gives none")
+
+    @staticmethod
+    def _fix(
+        body: object, device: str, received: datetime, text: str, raw_bytes: bytes
+    ) -> PositionFix | Rejected:
+        try:
+            if not isinstance(body, dict):
+                raise DecodeError("location must be a JSON object")
+            values = {key: _int(body, key) for key in _FIELDS}
+            time_digits = body.get("time")
+            if not isinstance(time_digits, str):
+                raise DecodeError("time must be a BCD string YYMMDDhhmmss")
+            extra = body.get("extra")
+            sats = extra.get("gnss_sat_num") if isinstance(extra, dict) else None
+            satellites = sats if isinstance(sats, int) and not isinstance(sats, bool) else None
+        except DecodeError as exc:
+            return Rejected(exc.reason, raw_bytes, device)
+        return fix_from_fields(
+            device_id=device,
+            alarm=values["alarm"],
+            status=values["status"],
+            lat_raw=values["latitude"],
+            lon_raw=values["longitude"],
+            altitude_m=values["altitude"],
+            speed_0_1kmh=values["speed"],
+            direction=values["direction"],
+            time_digits=time_digits,
+            satellites=satellites,
+            received_at=received,
+            source_format=FORMAT_NAME,
+            raw=text,
+            raw_bytes=raw_bytes,
+        )

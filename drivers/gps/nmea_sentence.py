@@ -1,0 +1,227 @@
+"""One NMEA 0183 sentence: checksum, address, and the two sentences that carry a position.
+
+Rules (each checked against the golden corpus in ``tests/corpus/nmea``):
+
+* The checksum ``*HH`` is **required** (hex, either case) and must match the XOR of the bytes
+  between ``$`` and ``*``. gpsd drops sentences without one (its MTK log's ``$POLYN`` lines never
+  reach its output); a sentence torn in transit usually loses its tail, so a missing checksum
+  is the cheapest corruption detector we have.
+* The leading ``$`` may be missing when surrounding whitespace is all that is around the
+  sentence (pynmea2 accepts that); any other text before ``$`` is garbage.
+* Any talker (GP, GN, GL, GA, BD, GB, ...) is accepted for RMC and GGA. Other sentences and
+  proprietary ``$P...`` sentences are valid but ignored.
+* RMC is a position only when status is ``A``, the NMEA 2.3 mode (if present) is one of
+  ``A D F P R S`` and the NMEA 4.1 navigational status (if present) is one of ``S C U``.
+  pynmea2 also accepts modes ``E`` (dead reckoning) and ``M`` (manual input); we do not: they are
+  not measurements and must not place a guard on or off a post.
+* GGA is a position when its quality is 1-5 or 8 (not 0 = no fix, 6 = estimated, 7 = manual).
+* Coordinates must have minutes below 60 (MTK receivers emit ``8960.000000,N`` = "90°N" as a
+  power-up placeholder) and lie within ±90/±180.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, time
+
+from gateway.errors import DecodeError
+
+__all__ = [
+    "GgaData",
+    "RmcData",
+    "Sentence",
+    "dm_to_degrees",
+    "parse_sentence",
+    "parse_time_of_day",
+    "position_of",
+]
+
+KNOTS_TO_MPS = 1852.0 / 3600.0
+_VALID_RMC_MODES = frozenset("ADFPRS")
+_VALID_NAV_STATUS = frozenset("SCU")
+_VALID_GGA_QUALITY = frozenset({1, 2, 3, 4, 5, 8})
+_ADDRESS = re.compile(r"^[A-Z][A-Z0-9]{1,9}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    """A checksum-verified sentence: ``talker`` (``GP``, or ``P`` for proprietary), ``kind``."""
+
+    talker: str
+    kind: str
+    fields: tuple[str, ...]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class RmcData:
+    """A valid RMC: a fix with date; speed in m/s and course in degrees when given."""
+
+    time_of_day: time
+    day: date
+    lat: float
+    lon: float
+    speed_mps: float | None
+    course_deg: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class GgaData:
+    """A valid GGA: a fix without date, with satellites, HDOP and altitude (MSL, metres)."""
+
+    time_of_day: time
+    lat: float
+    lon: float
+    satellites: int | None
+    hdop: float | None
+    altitude_m: float | None
+
+
+def _checksum(body: str) -> int:
+    value = 0
+    for char in body.encode("ascii"):
+        value ^= char
+    return value
+
+
+def parse_sentence(line: str) -> Sentence:
+    """Verify and split one line. Raises :class:`DecodeError` with the reason."""
+    text = line.strip()
+    if not text:
+        raise DecodeError("empty line")
+    if text[0] in "$!":
+        body_and_sum = text[1:]
+    elif "$" in text:
+        raise DecodeError("garbage before '$'")
+    else:
+        body_and_sum = text
+    star = body_and_sum.rfind("*")
+    if star < 0:
+        raise DecodeError("missing checksum")
+    body, given = body_and_sum[:star], body_and_sum[star + 1 :]
+    if len(given) != 2 or any(c not in "0123456789abcdefABCDEF" for c in given):
+        raise DecodeError(f"malformed checksum {given!r}")
+    fields = tuple(body.split(","))
+    address = fields[0]
+    if not _ADDRESS.match(address):
+        raise DecodeError(f"garbage, not an NMEA sentence (address {address[:12]!r})")
+    computed = _checksum(body)
+    if int(given, 16) != computed:
+        raise DecodeError(
+            f"checksum mismatch (sentence says {given.upper()}, computed {computed:02X})"
+        )
+    if address.startswith("P"):
+        return Sentence("P", address[1:], fields, text)
+    if len(address) != 5:
+        raise DecodeError(f"not an NMEA sentence (address {address!r})")
+    return Sentence(address[:2], address[2:], fields, text)
+
+
+def parse_time_of_day(value: str) -> time:
+    """``hhmmss`` with optional fraction (kept to the microsecond, truncated)."""
+    match = re.fullmatch(r"(\d{2})(\d{2})(\d{2})(?:\.(\d+))?", value)
+    if not match:
+        raise DecodeError(f"bad time {value!r}")
+    hh, mm, ss, frac = match.groups()
+    micro = int((frac or "").ljust(6, "0")[:6])
+    try:
+        return time(int(hh), int(mm), int(ss), micro)
+    except ValueError as exc:
+        raise DecodeError(f"bad time {value!r}") from exc
+
+
+def dm_to_degrees(value: str) -> float:
+    """NMEA ``[d]ddmm.mmmm`` to degrees. Raises when the minutes are 60 or more."""
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise DecodeError(f"bad coordinate {value!r}") from exc
+    if number < 0:
+        raise DecodeError(f"bad coordinate {value!r}")
+    degrees = int(number // 100)
+    minutes = number - degrees * 100
+    if minutes >= 60.0:
+        raise DecodeError(f"bad coordinate {value!r} (minutes >= 60, a receiver placeholder)")
+    return degrees + minutes / 60.0
+
+
+def position_of(lat: str, ns: str, lon: str, ew: str) -> tuple[float, float]:
+    """Signed degrees from the four NMEA fields; empty fields mean no fix."""
+    if not (lat and ns and lon and ew):
+        raise DecodeError("no fix: empty position fields")
+    if ns not in ("N", "S") or ew not in ("E", "W"):
+        raise DecodeError(f"bad hemisphere {ns!r}/{ew!r}")
+    lat_deg = dm_to_degrees(lat) * (-1 if ns == "S" else 1)
+    lon_deg = dm_to_degrees(lon) * (-1 if ew == "W" else 1)
+    if abs(lat_deg) > 90 or abs(lon_deg) > 180:
+        raise DecodeError(f"coordinates {lat_deg:.6f},{lon_deg:.6f} out of range")
+    return lat_deg, lon_deg
+
+
+def _opt_float(value: str, name: str) -> float | None:
+    if value == "":
+        return None
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise DecodeError(f"bad {name} {value!r}") from exc
+
+
+def parse_rmc(sentence: Sentence) -> RmcData:
+    """The position of an RMC, or :class:`DecodeError` (``no fix: ...`` when it has none)."""
+    f = sentence.fields
+    if len(f) < 10:
+        raise DecodeError(f"RMC has {len(f) - 1} fields, expected at least 9")
+    status = f[2]
+    if status != "A":
+        raise DecodeError(f"no fix: RMC status {status or 'empty'!r}")
+    if len(f) > 12 and f[12] not in _VALID_RMC_MODES:
+        raise DecodeError(f"no fix: RMC mode {f[12] or 'empty'!r}")
+    if len(f) > 13 and f[13] not in _VALID_NAV_STATUS:
+        raise DecodeError(f"no fix: RMC navigational status {f[13] or 'empty'!r}")
+    tod = parse_time_of_day(f[1])
+    lat, lon = position_of(f[3], f[4], f[5], f[6])
+    day_text = f[9]
+    match = re.fullmatch(r"(\d{2})(\d{2})(\d{2})", day_text)
+    if not match:
+        raise DecodeError(f"bad RMC date {day_text!r}")
+    dd, mo, yy = (int(g) for g in match.groups())
+    try:
+        # Two-digit years: 80-99 are the 1900s, as in gpsd and pynmea2.
+        day = date((1900 if yy >= 80 else 2000) + yy, mo, dd)
+    except ValueError as exc:
+        raise DecodeError(f"bad RMC date {day_text!r}") from exc
+    knots = _opt_float(f[7], "speed")
+    return RmcData(
+        time_of_day=tod,
+        day=day,
+        lat=lat,
+        lon=lon,
+        speed_mps=knots * KNOTS_TO_MPS if knots is not None else None,
+        course_deg=_opt_float(f[8], "course"),
+    )
+
+
+def parse_gga(sentence: Sentence) -> GgaData:
+    """The position of a GGA, or :class:`DecodeError` (``no fix: ...`` when it has none)."""
+    f = sentence.fields
+    if len(f) < 10:
+        raise DecodeError(f"GGA has {len(f) - 1} fields, expected at least 9")
+    try:
+        quality = int(f[6]) if f[6] else 0
+    except ValueError as exc:
+        raise DecodeError(f"bad GGA quality {f[6]!r}") from exc
+    if quality not in _VALID_GGA_QUALITY:
+        raise DecodeError(f"no fix: GGA quality {quality}")
+    tod = parse_time_of_day(f[1])
+    lat, lon = position_of(f[2], f[3], f[4], f[5])
+    sats = _opt_float(f[7], "satellite count")
+    return GgaData(
+        time_of_day=tod,
+        lat=lat,
+        lon=lon,
+        satellites=int(sats) if sats is not None else None,
+        hdop=_opt_float(f[8], "HDOP"),
+        altitude_m=_opt_float(f[9], "altitude"),
+    )

@@ -1,0 +1,117 @@
+"""``guard-gateway decode``: corpus files in, JSON lines out, rejects on the error stream."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from drivers.gps.decode_cli import fix_to_dict, run_decode
+from tests.unit.drivers.gps.corpus_data import CORPUS, FRAMES, OWNTRACKS
+
+RECEIVED = datetime(2026, 3, 1, tzinfo=UTC)
+KEYS = {
+    "device_id",
+    "fix_time",
+    "lat",
+    "lon",
+    "accuracy_m",
+    "speed_mps",
+    "course_deg",
+    "altitude_m",
+    "satellites",
+    "alarms",
+    "battery_pct",
+}
+
+
+def run(
+    fmt: str, data: bytes, device: str | None = None
+) -> tuple[int, list[dict[str, Any]], list[str]]:
+    out, err = io.StringIO(), io.StringIO()
+    code = run_decode(fmt, data, RECEIVED, out, err, device_id=device)
+    return (
+        code,
+        [json.loads(line) for line in out.getvalue().splitlines()],
+        err.getvalue().splitlines(),
+    )
+
+
+def test_nmea_log_prints_one_fix_per_epoch_and_rejects_on_err() -> None:
+    code, fixes, errors = run("nmea", (CORPUS / "nmea/gpsd/tcp-test.log").read_bytes(), "gps-7")
+    assert code == 0
+    assert fixes == [
+        {
+            "device_id": "gps-7",
+            "fix_time": "2007-12-23T19:32:21Z",
+            "lat": fixes[0]["lat"],
+            "lon": fixes[0]["lon"],
+            "accuracy_m": 8.5,
+            "speed_mps": fixes[0]["speed_mps"],
+            "course_deg": 201.8,
+            "altitude_m": -30.4,
+            "satellites": 4,
+            "alarms": [],
+            "battery_pct": None,
+        }
+    ]
+    assert abs(fixes[0]["lat"] - 20.628798333) < 1e-8
+    assert len(errors) == 1 and "checksum" not in errors[0] and "garbage" in errors[0]
+
+
+def test_jt808_hex_lines_each_decode_and_sos_is_listed() -> None:
+    data = "\n".join(["# corpus frames", FRAMES[19]["frame_hex"], FRAMES[34]["frame_hex"]])
+    code, fixes, errors = run("jt808", data.encode())
+    assert code == 0 and errors == []
+    (fix,) = fixes
+    assert set(fix) == KEYS
+    assert fix["alarms"] == ["sos"]
+    assert fix["device_id"] == "112233445566"
+    assert fix["fix_time"] == "2018-07-15T02:10:10Z"
+
+
+def test_jt808_binary_stream_is_framed_as_one_payload() -> None:
+    data = b"".join(bytes.fromhex(f["frame_hex"]) for f in FRAMES[29:33])
+    code, fixes, _ = run("jt808", data)
+    assert code == 0
+    assert len(fixes) == 1 + 1 + 1 + 4
+
+
+def test_only_rejects_exit_1_with_reason_and_truncated_hex() -> None:
+    code, fixes, errors = run("jt808", FRAMES[28]["frame_hex"].encode())
+    assert (code, fixes) == (1, [])
+    (line,) = errors
+    assert "checksum mismatch" in line
+    assert FRAMES[28]["frame_hex"][:128] in line and line.endswith("bytes)")
+
+
+def test_empty_input_and_non_position_messages_exit_0() -> None:
+    assert run("json", b"")[0] == 0
+    assert run("jt808", FRAMES[34]["frame_hex"].encode()) == (0, [], [])
+
+
+def test_owntracks_lines_as_printed_by_mosquitto_sub_take_the_device_from_the_topic() -> None:
+    lines = [f"{s['mqtt_topic']} {s['payload_text']}" for s in OWNTRACKS if "mqtt_topic" in s]
+    code, fixes, errors = run("owntracks", "\n".join(lines).encode())
+    assert code == 0 and errors == []
+    assert [f["device_id"] for f in fixes] == ["jane/nokia", "jane/phone"]
+    assert fixes[1]["battery_pct"] is None
+
+
+def test_json_document_and_json_lines_are_both_read() -> None:
+    doc = {"fixes": [{"time": 1772324130, "lat": 30.5, "lon": 114.3}] * 2}
+    assert len(run("json", json.dumps(doc, indent=2).encode(), "T-1")[1]) == 2
+    lines = b'{"time": 1772324130, "lat": 30.5, "lon": 114.3}\nnot json\n'
+    code, fixes, errors = run("json", lines, "T-1")
+    assert (code, len(fixes), len(errors)) == (0, 1, 1)
+
+
+def test_fix_to_dict_has_exactly_the_shared_keys() -> None:
+    from drivers.gps.jt808.codec import Jt808Codec
+
+    (fix,) = Jt808Codec().decode(FRAMES[36]["frame_hex"].encode(), RECEIVED).fixes
+    shape = fix_to_dict(fix)
+    assert set(shape) == KEYS
+    assert shape["fix_time"] == "2017-01-17T02:05:42Z"
+    assert json.dumps(shape)
