@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from fwsim.scenario import add_gps_command
+
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 SubParsers = Any  # argparse's _SubParsersAction is private; its type is not worth importing
@@ -52,7 +54,7 @@ def _run_core_stub(args: argparse.Namespace) -> int:
 
 
 #: Every subcommand's registration function, in the order shown by ``--help``.
-COMMANDS: list[Callable[[SubParsers], None]] = [_add_core_stub]
+COMMANDS: list[Callable[[SubParsers], None]] = [_add_core_stub, add_gps_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

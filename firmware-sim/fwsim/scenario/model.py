@@ -1,0 +1,109 @@
+"""Scenario records: terminals and their timelines, as validated by ``fwsim.scenario.loader``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fwsim.gps.encoders import EncoderOptions
+from fwsim.gps.motion import NoiseModel
+
+__all__ = [
+    "Offline",
+    "Return",
+    "Scenario",
+    "ScenarioError",
+    "Silent",
+    "Sos",
+    "Stay",
+    "Step",
+    "TerminalSpec",
+    "Walk",
+]
+
+
+class ScenarioError(ValueError):
+    """A scenario file is invalid. ``problems`` lists every problem found, each naming its place
+    (terminal index and device id, step index and kind) and what is wrong."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: invalid scenario:\n  " + "\n  ".join(problems))
+
+
+@dataclass(frozen=True, slots=True)
+class Stay:
+    """Stand where he is for ``duration_s`` (``stay_away`` in a file is the same step, named for
+    readability when he is away from the post)."""
+
+    duration_s: float
+    away: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Walk:
+    """Walk in a straight line to ``to`` = (north_m, east_m) from the anchor at ``speed_mps``."""
+
+    to: tuple[float, float]
+    speed_mps: float = 1.4
+
+
+@dataclass(frozen=True, slots=True)
+class Return:
+    """Walk back to the anchor (the post centre) at ``speed_mps``."""
+
+    speed_mps: float = 1.4
+
+
+@dataclass(frozen=True, slots=True)
+class Silent:
+    """Terminal switched off for ``duration_s``: no fix is taken or sent; he stays where he is."""
+
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Offline:
+    """No network for ``duration_s``: fixes are taken and stored, then uploaded as a batch on
+    reconnection; he stays where he is."""
+
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Sos:
+    """The next ``count`` fixes carry the SOS alarm. Takes no time."""
+
+    count: int = 1
+
+
+Step = Stay | Walk | Return | Silent | Offline | Sos
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalSpec:
+    """One simulated terminal: identity, format, post anchor (WGS-84), reporting and error
+    parameters, and its timeline (offsets from the scenario start, shifted by
+    ``start_offset_s``)."""
+
+    device_id: str
+    format: str
+    anchor: tuple[float, float]
+    timeline: tuple[Step, ...]
+    interval_s: float = 30.0
+    noise: NoiseModel = field(default_factory=NoiseModel)
+    seed: int = 0
+    start_offset_s: float = 0.0
+    altitude_m: float = 25.0
+    battery_pct: float | None = 95.0
+    battery_drain_pct_per_h: float = 4.0
+    options: EncoderOptions = field(default_factory=EncoderOptions)
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """A named set of terminals run together."""
+
+    name: str
+    terminals: tuple[TerminalSpec, ...]
+    description: str = ""

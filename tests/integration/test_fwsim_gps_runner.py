@@ -1,0 +1,240 @@
+"""The scenario runner publishing to a real, private Mosquitto, read back by a bare paho
+subscriber: every planned message arrives, on its topic, in order, byte for byte."""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from fwsim.scenario import (
+    ScenarioRunner,
+    add_gps_command,
+    load_scenario,
+    parse_scenario,
+    run_gps,
+)
+from fwsim.scenario.runner import RunnerError
+from gateway.clock import AcceleratedClock, ManualClock
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "firmware-sim" / "scenarios"
+T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def broker_url(tmp_path: Path) -> Iterator[str]:
+    """A private mosquitto on a free loopback port, stopped after the test."""
+    port = _free_port()
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n"
+        "persistence false\n"
+    )
+    log = (tmp_path / "mosquitto.log").open("wb")
+    proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("mosquitto did not start") from None
+                time.sleep(0.05)
+        yield f"mqtt://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+class Subscriber:
+    """A bare paho client collecting (topic, payload) on the given filters."""
+
+    def __init__(self, url: str, filters: list[str]) -> None:
+        self.messages: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self._subscribed = queue.Queue[int]()
+        port = int(url.rsplit(":", 1)[1])
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-subscriber")
+        self.client.on_message = lambda c, u, msg: self.messages.put(
+            (msg.topic, bytes(msg.payload))
+        )
+        self.client.on_subscribe = lambda c, u, mid, codes, props: self._subscribed.put(mid)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        self.client.subscribe([(f, 1) for f in filters])
+        self._subscribed.get(timeout=10)
+
+    def take(self, count: int, timeout_s: float = 10.0) -> list[tuple[str, bytes]]:
+        deadline = time.monotonic() + timeout_s
+        got: list[tuple[str, bytes]] = []
+        while len(got) < count:
+            got.append(self.messages.get(timeout=max(0.01, deadline - time.monotonic())))
+        return got
+
+    def nothing_more(self, wait_s: float = 0.2) -> bool:
+        try:
+            self.messages.get(timeout=wait_s)
+        except queue.Empty:
+            return True
+        return False
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def subscriber(broker_url: str) -> Iterator[Subscriber]:
+    sub = Subscriber(broker_url, ["devices/#", "owntracks/#"])
+    yield sub
+    sub.close()
+
+
+def test_manual_clock_steps_publish_exactly_what_is_due_in_order(
+    broker_url: str, subscriber: Subscriber
+) -> None:
+    scenario = load_scenario(SCENARIOS / "all-formats.yaml")
+    clock = ManualClock(T0)
+    runner = ScenarioRunner(scenario, broker_url, clock)
+    runner.connect()
+    try:
+        # At T0: one fix from each of the five terminals, plus registration and authentication.
+        assert runner.run_until() == 7
+        received = subscriber.take(7)
+        assert [topic for topic, _ in received] == [p.topic for p in runner.plan[:7]]
+        assert subscriber.nothing_more()
+
+        clock.advance(timedelta(seconds=14))
+        assert runner.run_until() == 0  # nothing due before the next 15 s report
+        clock.advance(timedelta(seconds=1))
+        assert runner.run_until() == 5
+        received += subscriber.take(5)
+
+        while not runner.finished:
+            clock.advance(timedelta(seconds=15))
+            runner.run_until()
+        received += subscriber.take(len(runner.plan) - len(received))
+        assert subscriber.nothing_more()
+    finally:
+        runner.stop()
+
+    assert received == [(p.topic, p.payload) for p in runner.plan]
+    stats = runner.stats()
+    assert stats["13800000014"].messages == 41 and stats["13800000014"].fixes == 39
+    assert stats["13800000011"].messages == stats["13800000011"].fixes == 39
+    assert sum(s.messages for s in stats.values()) == len(received) == 197
+
+
+def test_blind_area_batches_arrive_after_reconnection_on_each_terminal_topic(
+    broker_url: str, subscriber: Subscriber
+) -> None:
+    scenario = load_scenario(SCENARIOS / "blind-area-batch.yaml")
+    clock = ManualClock(T0)
+    with ScenarioRunner(scenario, broker_url, clock) as runner:
+        clock.set(runner.end_time)
+        assert runner.run_until() == len(runner.plan)
+        received = subscriber.take(len(runner.plan))
+    per_topic: dict[str, list[bytes]] = {}
+    for topic, payload in received:
+        per_topic.setdefault(topic, []).append(payload)
+    jt808 = per_topic["devices/13800000031/jt808"]
+    batches = [frame for frame in jt808 if frame[1:3] == b"\x07\x04"]
+    assert len(batches) == 1 and batches[0][15] == 1  # type 1: blind-area re-upload
+    assert b'"fixes":[' in b"".join(per_topic["devices/13800000032/json"])
+    assert runner.stats()["13800000033"].fixes == len(per_topic["owntracks/guard/13800000033"])
+
+
+def test_accelerated_clock_plays_a_scenario_in_wall_seconds(
+    broker_url: str, subscriber: Subscriber
+) -> None:
+    scenario = parse_scenario(
+        {
+            "terminals": [
+                {
+                    "device_id": f"1380000009{i}",
+                    "format": fmt,
+                    "anchor": {"lat": 30.5928, "lon": 114.3055},
+                    "interval_s": 10,
+                    "seed": i,
+                    "timeline": [
+                        {"stay": {"duration_s": 60}},
+                        {"walk": {"to": {"north_m": 100}}},
+                        {"offline": {"duration_s": 60}},
+                        {"return": {}},
+                    ],
+                }
+                for i, fmt in enumerate(("json", "nmea", "jt808"))
+            ]
+        }
+    )
+    clock = AcceleratedClock(T0, rate=600.0)  # ~280 s of scenario in about half a second
+    runner = ScenarioRunner(scenario, broker_url, clock)
+    started = time.monotonic()
+    runner.start()
+    try:
+        assert runner.wait(timeout_s=20)
+    finally:
+        runner.stop()
+    assert time.monotonic() - started < 10
+    received = subscriber.take(len(runner.plan))
+    assert received == [(p.topic, p.payload) for p in runner.plan]
+
+
+def test_unreachable_broker_is_reported() -> None:
+    runner = ScenarioRunner(
+        load_scenario(SCENARIOS / "single-guard-departure.yaml"),
+        f"mqtt://127.0.0.1:{_free_port()}",
+        ManualClock(T0),
+    )
+    with pytest.raises(RunnerError, match="cannot reach broker"):
+        runner.connect(timeout_s=2)
+
+
+def test_gps_command_plays_a_scenario_file_and_exits_zero(
+    broker_url: str, subscriber: Subscriber, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser(prog="fwsim")
+    add_gps_command(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(
+        [
+            "gps",
+            "--scenario",
+            str(SCENARIOS / "single-guard-departure.yaml"),
+            "--broker",
+            broker_url,
+            "--rate",
+            "6000",  # 36.5 minutes of scenario in well under a second
+        ]
+    )
+    assert args.handler(args) == 0
+    received = subscriber.take(74)
+    assert {topic for topic, _ in received} == {"devices/13800000001/json"}
+    assert "13800000001: 74 messages, 74 fixes" in capsys.readouterr().err
+
+
+def test_gps_command_reports_an_invalid_scenario_with_exit_code_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("terminals:\n  - device_id: x\n    format: json\n    timeline: []\n")
+    assert run_gps(bad, "mqtt://127.0.0.1:1", rate=60) == 2
+    err = capsys.readouterr().err
+    assert "terminals[0] (x): give exactly one of 'anchor'" in err
