@@ -1,0 +1,1 @@
+"""Alembic migrations of the gateway's schema; run them with ``gateway.db.migrate.upgrade``."""

@@ -1,0 +1,261 @@
+"""The gateway's tables (SQLAlchemy 2.0 typed models); every time column is ``UtcDateTime``.
+
+Two families:
+
+* **Configuration** (``sites``, ``leaders``, ``posts``, ``guards``, ``devices``, ``shifts``):
+  written only by the site loader, replaced as a whole when a site file is loaded again. Ids
+  are chosen by the site file and are unique across the whole gateway.
+* **Ledger and runtime** (``reports``, ``leaves``, ``presence_states``, ``positions``, ``alerts``):
+  evidence and rule state. They name guards, shifts and devices by id **without foreign keys**, so
+  reloading a site or removing a guard from it never deletes or blocks the recorded history.
+
+JSON columns use the generic ``JSON`` type (``json`` on PostgreSQL, text on SQLite).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gateway.db.base import Base, UtcDateTime
+
+__all__ = [
+    "ID_LENGTH",
+    "AlertRow",
+    "DeviceRow",
+    "GuardRow",
+    "LeaderRow",
+    "LeaveRow",
+    "PositionRow",
+    "PostRow",
+    "PresenceStateRow",
+    "ReportRow",
+    "ShiftRow",
+    "SiteRow",
+]
+
+ID_LENGTH = 64
+"""Longest id a site file may give to a site, post, guard, leader or device."""
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key for history.
+_BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class SiteRow(Base):
+    """A site (项目点): its time zone and the policy fields it overrides (the rest are defaults)."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    timezone: Mapped[str] = mapped_column(String(64), nullable=False)
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    """Overrides of ``gateway.policy.SitePolicy`` fields, by field name."""
+    roster: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False)
+    """The weekly/daily roster entries as loaded, so shifts can be expanded further later."""
+    source_digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    """SHA-256 of the site file this configuration came from."""
+    loaded_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
+class LeaderRow(Base):
+    """A squad or team leader (班长/队长) receiving alerts; ``contacts``: channel → address."""
+
+    __tablename__ = "leaders"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    team: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    contacts: Mapped[dict[str, str]] = mapped_column(JSON, nullable=False)
+
+
+class PostRow(Base):
+    """A post (岗位): its fence exactly as drawn (GeoJSON or circle) and the datum of it."""
+
+    __tablename__ = "posts"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    """``fixed`` or ``patrol``."""
+    fence: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    datum: Mapped[str] = mapped_column(String(8), nullable=False)
+    """``wgs84``, ``gcj02`` or ``bd09``: the datum of ``fence``'s coordinates."""
+
+
+class GuardRow(Base):
+    """A guard (保安员); ``leader_ids`` are the leaders alerted about him (empty: his team's)."""
+
+    __tablename__ = "guards"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    team: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    leader_ids: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    contacts: Mapped[dict[str, str]] = mapped_column(JSON, nullable=False)
+
+
+class DeviceRow(Base):
+    """A device: GPS terminal (bound to one guard), checkpoint reader or clock-in terminal.
+
+    ``secret_ref`` names where the device's credentials are kept (e.g. ``env:GPS_001_KEY``); the
+    secret itself is never stored here.
+    """
+
+    __tablename__ = "devices"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    guard_id: Mapped[str | None] = mapped_column(ForeignKey("guards.id"), nullable=True, index=True)
+    post_id: Mapped[str | None] = mapped_column(ForeignKey("posts.id"), nullable=True)
+    secret_ref: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class ShiftRow(Base):
+    """One concrete shift: a guard on a post over ``[starts_at, ends_at)`` (UTC).
+
+    The id is derived from guard, post and start, so loading the same roster again yields the same
+    ids and the presence state of a running shift survives a reload.
+    """
+
+    __tablename__ = "shifts"
+
+    id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), nullable=False, index=True)
+    guard_id: Mapped[str] = mapped_column(ForeignKey("guards.id"), nullable=False)
+    post_id: Mapped[str] = mapped_column(ForeignKey("posts.id"), nullable=False)
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+    __table_args__ = (
+        Index("ix_shifts_guard_starts", "guard_id", "starts_at"),
+        Index("ix_shifts_window", "starts_at", "ends_at"),
+    )
+
+
+class ReportRow(Base):
+    """A verbal report (口头报备) of a short departure: where to, why, when back."""
+
+    __tablename__ = "reports"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    guard_id: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
+    reported_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    expected_return_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    destination: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reported_to: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+    __table_args__ = (Index("ix_reports_guard_reported", "guard_id", "reported_at"),)
+
+
+class LeaveRow(Base):
+    """An approved leave (请假) and its cancellation (销假); ``status`` approved|cancelled."""
+
+    __tablename__ = "leaves"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    guard_id: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    destination: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    approved_by: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
+    approved_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    __table_args__ = (Index("ix_leaves_guard_starts", "guard_id", "starts_at"),)
+
+
+class PresenceStateRow(Base):
+    """The persisted state of the presence rules for one shift, with its next timer deadline."""
+
+    __tablename__ = "presence_states"
+
+    shift_id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    guard_id: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False, index=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    next_deadline: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
+class PositionRow(Base):
+    """Position history: every fix kept as evidence, with what the geofence stage made of it.
+
+    ``guard_id``/``shift_id`` are null for fixes outside any duty; ``drop_reason`` is set when a
+    filter discarded the fix before the rules (``None``: it reached them).
+    """
+
+    __tablename__ = "positions"
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
+    guard_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    shift_id: Mapped[str | None] = mapped_column(String(160), nullable=True)
+    fix_time: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    lat: Mapped[float] = mapped_column(Float, nullable=False)
+    lon: Mapped[float] = mapped_column(Float, nullable=False)
+    accuracy_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    speed_mps: Mapped[float | None] = mapped_column(Float, nullable=True)
+    course_deg: Mapped[float | None] = mapped_column(Float, nullable=True)
+    altitude_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    satellites: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    battery_pct: Mapped[float | None] = mapped_column(Float, nullable=True)
+    alarms: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    source_format: Mapped[str] = mapped_column(String(32), nullable=False)
+    membership: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    distance_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    drop_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    raw: Mapped[str] = mapped_column(Text, nullable=False)
+
+    __table_args__ = (
+        Index("ix_positions_guard_fix_time", "guard_id", "fix_time"),
+        Index("ix_positions_device_fix_time", "device_id", "fix_time"),
+    )
+
+
+class AlertRow(Base):
+    """One alert per episode (``alert_key``): open → acknowledged (who, when) → resolved."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    alert_key: Mapped[str] = mapped_column(String(255), nullable=False, unique=True)
+    type: Mapped[str] = mapped_column(String(64), nullable=False)
+    guard_id: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
+    shift_id: Mapped[str | None] = mapped_column(String(160), nullable=True)
+    site_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    post_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    last_event_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+
+    __table_args__ = (
+        Index("ix_alerts_status_opened", "status", "opened_at"),
+        Index("ix_alerts_guard_opened", "guard_id", "opened_at"),
+    )

@@ -1,0 +1,207 @@
+"""Whether a well-shaped site file fits together: references, ids, fences, times, shift overlaps.
+
+Every check collects problems instead of stopping at the first, so the author fixes the file in
+one pass. Each problem names its place in the file, e.g.
+``sites[0].posts[2] (id 'gate-east'): fence polygon self-intersects near (114.30521, 30.59311)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from gateway.policy import SitePolicy
+from gateway.site.fences import fence_problems
+from gateway.site.roster import ShiftInstance, expand_entry, expansion_days
+from gateway.site.schema import ShiftEntry, SiteEntry, SiteFile
+
+__all__ = ["CheckedSite", "check_site_file", "place"]
+
+POLICY_FIELDS = frozenset(f.name for f in fields(SitePolicy))
+
+
+@dataclass(slots=True)
+class CheckedSite:
+    """A site that passed (or is being put through) the checks, with its expanded shifts."""
+
+    entry: SiteEntry
+    index: int
+    shifts: list[ShiftInstance] = field(default_factory=list)
+
+
+def place(site: int, part: str | None = None, index: int | None = None, ident: str = "") -> str:
+    """``sites[0]``, ``sites[0].posts[2] (id 'gate-east')``: where in the file a problem is."""
+    where = f"sites[{site}]"
+    if part is not None:
+        where += f".{part}[{index}]"
+    return f"{where} ({ident})" if ident else where
+
+
+def check_site_file(doc: SiteFile, now: datetime) -> tuple[list[CheckedSite], list[str]]:
+    """Check ``doc`` as a whole; return the sites with their shifts expanded, and the problems.
+
+    Roster lines are expanded for the local days around ``now`` (see ``gateway.site.roster``).
+    """
+    problems: list[str] = []
+    problems += _duplicates(doc)
+    checked: list[CheckedSite] = []
+    for i, site in enumerate(doc.sites):
+        result = CheckedSite(site, i)
+        problems += _check_site(result, now)
+        checked.append(result)
+    return checked, problems
+
+
+def _duplicates(doc: SiteFile) -> list[str]:
+    problems: list[str] = []
+    sites_seen: dict[str, str] = {}
+    for i, site in enumerate(doc.sites):
+        where = place(i, ident=f"id {site.id!r}")
+        if site.id in sites_seen:
+            problems.append(f"{where}: duplicate site id (first at {sites_seen[site.id]})")
+        sites_seen.setdefault(site.id, where)
+    for part, noun in (
+        ("posts", "post"),
+        ("guards", "guard"),
+        ("leaders", "leader"),
+        ("devices", "device"),
+    ):
+        seen: dict[str, str] = {}
+        for i, site in enumerate(doc.sites):
+            for j, item in enumerate(getattr(site, part)):
+                where = place(i, part, j, f"id {item.id!r}")
+                if item.id in seen:
+                    problems.append(f"{where}: duplicate {noun} id (first at {seen[item.id]})")
+                seen.setdefault(item.id, where)
+    return problems
+
+
+def _check_site(checked: CheckedSite, now: datetime) -> list[str]:
+    site, i = checked.entry, checked.index
+    here = place(i, ident=f"id {site.id!r}")
+    problems: list[str] = []
+    tz: ZoneInfo | None
+    try:
+        tz = ZoneInfo(site.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = None
+        problems.append(f"{here}.timezone: unknown time zone {site.timezone!r}")
+    for name, value in site.policy.items():
+        if name not in POLICY_FIELDS:
+            problems.append(
+                f"{here}.policy.{name}: unknown policy field "
+                f"(known: {', '.join(sorted(POLICY_FIELDS))})"
+            )
+        elif not math.isfinite(value) or value < 0:
+            problems.append(f"{here}.policy.{name}: must be a number >= 0, not {value}")
+
+    for j, post in enumerate(site.posts):
+        for problem in fence_problems(post.fence, post.datum):
+            problems.append(f"{place(i, 'posts', j, f'id {post.id!r}')}: {problem}")
+
+    leaders = {leader.id for leader in site.leaders}
+    guards = {guard.id for guard in site.guards}
+    posts = {post.id for post in site.posts}
+    for j, guard in enumerate(site.guards):
+        for leader in guard.leaders:
+            if leader not in leaders:
+                where = place(i, "guards", j, f"id {guard.id!r}")
+                problems.append(f"{where}: unknown leader {leader!r} (not among this site's)")
+
+    gps_of: dict[str, str] = {}
+    for j, device in enumerate(site.devices):
+        where = place(i, "devices", j, f"id {device.id!r}")
+        if device.guard is not None and device.guard not in guards:
+            problems.append(f"{where}: bound to unknown guard {device.guard!r}")
+        if device.post is not None and device.post not in posts:
+            problems.append(f"{where}: placed at unknown post {device.post!r}")
+        if device.kind == "gps" and device.guard is not None:
+            if device.guard in gps_of:
+                problems.append(
+                    f"{where}: guard {device.guard!r} already wears GPS terminal "
+                    f"{gps_of[device.guard]!r} (one GPS terminal per guard)"
+                )
+            gps_of.setdefault(device.guard, device.id)
+
+    if tz is not None:
+        problems += _check_shifts(checked, tz, guards, posts, now)
+    return problems
+
+
+def _check_shifts(
+    checked: CheckedSite, tz: ZoneInfo, guards: set[str], posts: set[str], now: datetime
+) -> list[str]:
+    site, i = checked.entry, checked.index
+    first_day, last_day = expansion_days(now, tz)
+    problems: list[str] = []
+    for j, entry in enumerate(site.shifts):
+        where = _shift_place(i, j, entry)
+        bad_ref = False
+        if entry.guard not in guards:
+            problems.append(f"{where}: unknown guard {entry.guard!r}")
+            bad_ref = True
+        if entry.post not in posts:
+            problems.append(f"{where}: unknown post {entry.post!r}")
+            bad_ref = True
+        try:
+            occurrences = expand_entry(entry, tz, first_day, last_day)
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        if bad_ref:
+            continue
+        checked.shifts += [
+            ShiftInstance(site.id, entry.guard, entry.post, start, end, j)
+            for start, end in occurrences
+        ]
+    problems += _overlaps(checked, tz)
+    return problems
+
+
+def _overlaps(checked: CheckedSite, tz: ZoneInfo) -> list[str]:
+    problems: list[str] = []
+    reported: set[tuple[int, int]] = set()
+    by_guard = sorted(checked.shifts, key=lambda s: (s.guard_id, s.starts_at, s.ends_at))
+    for earlier, later in _pairs_overlapping(by_guard):
+        pair = (
+            min(earlier.entry_index, later.entry_index),
+            max(earlier.entry_index, later.entry_index),
+        )
+        if pair in reported:
+            continue
+        reported.add(pair)
+        entries = checked.entry.shifts
+        problems.append(
+            f"{_shift_place(checked.index, later.entry_index, entries[later.entry_index])}: "
+            f"{_local_span(later, tz)} overlaps "
+            f"{_shift_place(checked.index, earlier.entry_index, entries[earlier.entry_index])} "
+            f"{_local_span(earlier, tz)} for the same guard"
+        )
+    return problems
+
+
+def _pairs_overlapping(
+    ordered: list[ShiftInstance],
+) -> Iterable[tuple[ShiftInstance, ShiftInstance]]:
+    """Pairs of one guard's shifts that overlap; ``ordered`` is sorted by guard, then start."""
+    latest: ShiftInstance | None = None
+    for shift in ordered:
+        if latest is not None and latest.guard_id != shift.guard_id:
+            latest = None
+        if latest is not None and shift.starts_at < latest.ends_at:
+            yield latest, shift
+        if latest is None or shift.ends_at > latest.ends_at:
+            latest = shift
+
+
+def _shift_place(site: int, index: int, entry: ShiftEntry) -> str:
+    return place(site, "shifts", index, f"guard {entry.guard!r}, post {entry.post!r}")
+
+
+def _local_span(shift: ShiftInstance, tz: ZoneInfo) -> str:
+    start = shift.starts_at.astimezone(tz)
+    end = shift.ends_at.astimezone(tz)
+    return f"[{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}]"

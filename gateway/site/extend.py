@@ -1,0 +1,77 @@
+"""Keeping a running gateway's shifts ahead of the clock.
+
+A load expands roster lines for about a week; a gateway that runs longer calls ``extend_shifts``
+(e.g. once an hour) to expand the stored roster lines around the current time. It only adds
+shifts: existing ones (same id) are kept, and an occurrence that would overlap another shift of
+the same guard (a concrete shift beyond the week checked at load time) is skipped and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from gateway.db.models import ShiftRow, SiteRow
+from gateway.site.roster import expand_entry, expansion_days, shift_id
+from gateway.site.schema import ShiftEntry
+
+__all__ = ["extend_shifts"]
+
+logger = logging.getLogger(__name__)
+
+
+def extend_shifts(session: Session, now: datetime) -> int:
+    """Add the roster's shifts for the local days around ``now`` to every site; return the count.
+
+    Runs in the caller's transaction; idempotent.
+    """
+    added = 0
+    for site in session.scalars(select(SiteRow)).all():
+        tz = ZoneInfo(site.timezone)
+        first_day, last_day = expansion_days(now, tz)
+        window_start = now - timedelta(days=3)
+        existing = session.scalars(
+            select(ShiftRow).where(ShiftRow.site_id == site.id, ShiftRow.ends_at > window_start)
+        ).all()
+        known = {s.id for s in existing}
+        spans: dict[str, list[tuple[datetime, datetime]]] = {}
+        for s in existing:
+            spans.setdefault(s.guard_id, []).append((s.starts_at, s.ends_at))
+        rows: list[dict[str, object]] = []
+        for raw in site.roster:
+            entry = ShiftEntry.model_validate(raw)
+            for start, end in expand_entry(entry, tz, first_day, last_day):
+                new_id = shift_id(entry.guard, entry.post, start)
+                if new_id in known:
+                    continue
+                taken = spans.setdefault(entry.guard, [])
+                if any(start < e and s < end for s, e in taken):
+                    logger.warning(
+                        "site %s: roster shift %s overlaps another shift of guard %s; skipped",
+                        site.id,
+                        new_id,
+                        entry.guard,
+                    )
+                    continue
+                taken.append((start, end))
+                known.add(new_id)
+                rows.append(
+                    {
+                        "id": new_id,
+                        "site_id": site.id,
+                        "guard_id": entry.guard,
+                        "post_id": entry.post,
+                        "starts_at": start,
+                        "ends_at": end,
+                    }
+                )
+        if rows:
+            session.execute(insert(ShiftRow), rows)
+            added += len(rows)
+    if added:
+        logger.info("added %d roster shifts", added)
+    return added

@@ -1,0 +1,330 @@
+"""Loading a site file into the database: all or nothing, every problem reported at once.
+
+``load_site_file`` reads a YAML or JSON site file, checks its shape and its consistency, and in one
+transaction replaces the configuration (posts, leaders, guards, devices, shifts) of each site it
+names. History (positions, reports, leaves, alerts, the outbox) is never touched. A file with any
+problem stores nothing and raises ``ConfigError`` listing every problem with its place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gateway.clock import utc
+from gateway.db.models import (
+    DeviceRow,
+    GuardRow,
+    LeaderRow,
+    PostRow,
+    PresenceStateRow,
+    ShiftRow,
+    SiteRow,
+)
+from gateway.errors import ConfigError
+from gateway.site.checks import CheckedSite, check_site_file, place
+from gateway.site.schema import SiteFile
+
+__all__ = [
+    "LoadSummary",
+    "SiteYamlLoader",
+    "load_site_file",
+    "read_site_file",
+    "validate_site_file",
+]
+
+logger = logging.getLogger(__name__)
+
+_CONFIG_TABLES: tuple[tuple[str, str, Any], ...] = (
+    ("posts", "post", PostRow),
+    ("leaders", "leader", LeaderRow),
+    ("guards", "guard", GuardRow),
+    ("devices", "device", DeviceRow),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSummary:
+    """What a load stored: the sites and how many rows of each kind, and the shifts' span."""
+
+    site_ids: tuple[str, ...]
+    posts: int
+    leaders: int
+    guards: int
+    devices: int
+    shifts: int
+    shifts_from: datetime | None
+    shifts_until: datetime | None
+
+
+def read_site_file(path: Path) -> tuple[SiteFile, bytes]:
+    """Parse ``path`` (YAML, or JSON by its ``.json`` suffix) and check its shape.
+
+    Returns the parsed file and its bytes. Raises ``ConfigError`` naming every misshapen place.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read site file: {exc}") from exc
+    try:
+        raw: Any = (
+            json.loads(data) if path.suffix.lower() == ".json" else yaml.load(data, SiteYamlLoader)
+        )
+    except (yaml.YAMLError, ValueError) as exc:
+        raise ConfigError(f"{path}: not a readable site file: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a site file is a mapping with a 'sites' list")
+    try:
+        return SiteFile.model_validate(raw), data
+    except ValidationError as exc:
+        raise _config_error(path, [_describe(error, raw) for error in exc.errors()]) from None
+
+
+def validate_site_file(path: Path, now: datetime) -> list[CheckedSite]:
+    """Read and check ``path`` without touching any database; ``ConfigError`` lists problems."""
+    doc, _ = read_site_file(path)
+    checked, problems = check_site_file(doc, utc(now))
+    if problems:
+        raise _config_error(path, problems)
+    return checked
+
+
+def load_site_file(path: Path, engine: Engine, now: datetime) -> LoadSummary:
+    """Load ``path`` into ``engine``'s database in one transaction (see the module docstring).
+
+    Roster lines are expanded into shifts starting from the day before ``now`` (local) to seven
+    days after. Ids already used by a site not in this file are refused. Raises ``ConfigError``.
+    """
+    now = utc(now)
+    doc, data = read_site_file(path)
+    checked, problems = check_site_file(doc, now)
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        with Session(engine) as session, session.begin():
+            problems += _taken_elsewhere(session, checked)
+            if problems:
+                raise _config_error(path, problems)
+            for site in checked:
+                _replace_site(session, site, digest, now)
+            # Rule state of shifts that no longer exist would fire timers for nobody.
+            session.execute(
+                delete(PresenceStateRow).where(
+                    PresenceStateRow.shift_id.not_in(select(ShiftRow.id))
+                )
+            )
+    except IntegrityError as exc:
+        raise ConfigError(f"{path}: the database refused the configuration: {exc.orig}") from exc
+    summary = _summary(checked)
+    logger.info(
+        "loaded site file %s: sites %s, %d posts, %d guards, %d devices, %d shifts",
+        path,
+        ", ".join(summary.site_ids),
+        summary.posts,
+        summary.guards,
+        summary.devices,
+        summary.shifts,
+    )
+    return summary
+
+
+def _taken_elsewhere(session: Session, checked: Sequence[CheckedSite]) -> list[str]:
+    """Ids in this file that already belong to a site the file does not name."""
+    site_ids = [c.entry.id for c in checked]
+    problems: list[str] = []
+    for part, noun, model in _CONFIG_TABLES:
+        wanted = {item.id for c in checked for item in getattr(c.entry, part)}
+        if not wanted:
+            continue
+        owners = dict(
+            session.execute(
+                select(model.id, model.site_id).where(
+                    model.id.in_(wanted), model.site_id.not_in(site_ids)
+                )
+            )
+            .tuples()
+            .all()
+        )
+        for c in checked:
+            for j, item in enumerate(getattr(c.entry, part)):
+                if item.id in owners:
+                    problems.append(
+                        f"{place(c.index, part, j, f'id {item.id!r}')}: {noun} id already "
+                        f"belongs to site {owners[item.id]!r} (remove it there first)"
+                    )
+    return problems
+
+
+def _replace_site(session: Session, checked: CheckedSite, digest: str, now: datetime) -> None:
+    site = checked.entry
+    # Children first: shifts and devices point at guards and posts.
+    for model in (ShiftRow, DeviceRow, GuardRow, LeaderRow, PostRow):
+        session.execute(delete(model).where(model.site_id == site.id))
+    values: dict[str, Any] = {
+        "name": site.name,
+        "timezone": site.timezone,
+        "policy": dict(site.policy),
+        "roster": [s.model_dump(mode="json") for s in site.shifts if s.days is not None],
+        "source_digest": digest,
+        "loaded_at": now,
+    }
+    if session.get(SiteRow, site.id) is None:
+        session.execute(insert(SiteRow).values(id=site.id, **values))
+    else:
+        session.execute(update(SiteRow).where(SiteRow.id == site.id).values(**values))
+    _insert(
+        session,
+        LeaderRow,
+        (
+            {
+                "id": x.id,
+                "site_id": site.id,
+                "name": x.name,
+                "team": x.team,
+                "contacts": x.contacts.as_dict(),
+            }
+            for x in site.leaders
+        ),
+    )
+    _insert(
+        session,
+        PostRow,
+        (
+            {
+                "id": x.id,
+                "site_id": site.id,
+                "name": x.name,
+                "kind": x.kind,
+                "fence": x.fence.model_dump(mode="json"),
+                "datum": x.datum,
+            }
+            for x in site.posts
+        ),
+    )
+    _insert(
+        session,
+        GuardRow,
+        (
+            {
+                "id": x.id,
+                "site_id": site.id,
+                "name": x.name,
+                "team": x.team,
+                "leader_ids": list(x.leaders),
+                "contacts": x.contacts.as_dict(),
+            }
+            for x in site.guards
+        ),
+    )
+    _insert(
+        session,
+        DeviceRow,
+        (
+            {
+                "id": x.id,
+                "site_id": site.id,
+                "kind": x.kind,
+                "guard_id": x.guard,
+                "post_id": x.post,
+                "secret_ref": x.secret_ref,
+            }
+            for x in site.devices
+        ),
+    )
+    _insert(
+        session,
+        ShiftRow,
+        (
+            {
+                "id": s.id,
+                "site_id": site.id,
+                "guard_id": s.guard_id,
+                "post_id": s.post_id,
+                "starts_at": s.starts_at,
+                "ends_at": s.ends_at,
+            }
+            for s in checked.shifts
+        ),
+    )
+
+
+def _insert(session: Session, model: Any, rows: Iterable[dict[str, Any]]) -> None:
+    batch = list(rows)
+    if batch:
+        session.execute(insert(model), batch)
+
+
+def _summary(checked: Sequence[CheckedSite]) -> LoadSummary:
+    shifts = [s for c in checked for s in c.shifts]
+    return LoadSummary(
+        site_ids=tuple(c.entry.id for c in checked),
+        posts=sum(len(c.entry.posts) for c in checked),
+        leaders=sum(len(c.entry.leaders) for c in checked),
+        guards=sum(len(c.entry.guards) for c in checked),
+        devices=sum(len(c.entry.devices) for c in checked),
+        shifts=len(shifts),
+        shifts_from=min((s.starts_at for s in shifts), default=None),
+        shifts_until=max((s.ends_at for s in shifts), default=None),
+    )
+
+
+def _config_error(path: Path, problems: Sequence[str]) -> ConfigError:
+    noun = "problem" if len(problems) == 1 else "problems"
+    listing = "\n".join(f"  - {p}" for p in problems)
+    return ConfigError(f"{path}: {len(problems)} {noun} in the site file:\n{listing}")
+
+
+def _describe(error: Any, raw: Any) -> str:
+    """A pydantic error as ``sites[0].posts[2] (id 'gate-east').datum: <what is wrong>``.
+
+    Like the consistency checks, only the innermost entry with an id is labelled with it.
+    """
+    segments: list[str] = []
+    labelled: tuple[int, str] | None = None
+    node: Any = raw
+    for part in error["loc"]:
+        if isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node):
+            node = node[part]
+            segments.append(f"[{part}]")
+            if isinstance(node, dict) and isinstance(node.get("id"), str):
+                labelled = (len(segments) - 1, f" (id {node['id']!r})")
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+            segments.append(f".{part}")
+        elif isinstance(node, dict) and node.get("type") == part:
+            continue  # the discriminator's tag, not a key of the file
+        else:
+            segments.append(f".{part}" if isinstance(part, str) else f"[{part}]")
+            node = None
+    if labelled is not None:
+        segments[labelled[0]] += labelled[1]
+    message = error["msg"]
+    if error["type"] in ("literal_error", "string_pattern_mismatch", "union_tag_invalid"):
+        message += f" (got {error['input']!r})"
+    if error["type"] == "extra_forbidden":
+        message = "unknown field (misspelt?)"
+    return f"{''.join(segments).lstrip('.')}: {message}"
+
+
+class SiteYamlLoader(yaml.SafeLoader):
+    """Safe YAML in which ``22:00`` stays the text of a time, not YAML 1.1's base-60 1320."""
+
+
+_TIME_TEXT = re.compile(r"^\d{1,2}:\d{2}(?::\d{2})?$")
+SiteYamlLoader.yaml_implicit_resolvers = {
+    first: ([("tag:yaml.org,2002:str", _TIME_TEXT)] if first in "0123456789" else [])
+    + list(resolvers)
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
