@@ -12,9 +12,14 @@ from enum import StrEnum
 
 __all__ = [
     "Alarm",
+    "CheckpointScan",
     "DecodeOutcome",
     "PositionFix",
+    "Punch",
+    "PunchKind",
     "Rejected",
+    "TagTechnology",
+    "VerifyMode",
 ]
 
 
@@ -72,3 +77,78 @@ class DecodeOutcome:
 
     fixes: tuple[PositionFix, ...] = ()
     rejects: tuple[Rejected, ...] = ()
+
+
+class TagTechnology(StrEnum):
+    """What kind of tag a checkpoint reader saw."""
+
+    NFC_TYPE2 = "nfc_type2"
+    """NTAG213/215/216, Mifare Ultralight: UID plus NDEF records."""
+    MIFARE_CLASSIC = "mifare_classic"
+    """Mifare Classic 1K/4K "IC card": identified by UID only."""
+    EM4100 = "em4100"
+    """125 kHz read-only tag: a 40-bit id (version/customer byte + 32-bit number)."""
+    WIEGAND = "wiegand"
+    """An id delivered through a Wiegand 26/34 converter (facility code + card number)."""
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointScan:
+    """A tag read by a patrol checkpoint reader or downloaded from an offline patrol wand.
+
+    ``reader_id`` is the configured device (fixed reader, wand); ``tag_id`` the tag's identity as
+    the site file names it (upper-case hex UID, or the EM4100 10-hex-digit id). ``scanned_at`` is
+    the device's time (for a wand: corrected for its clock skew), ``received_at`` the gateway's.
+    ``ndef_text`` carries an NDEF text/URI record when the tag had one.
+    """
+
+    reader_id: str
+    tag_id: str
+    scanned_at: datetime
+    received_at: datetime
+    technology: TagTechnology = TagTechnology.OTHER
+    ndef_text: str | None = None
+    source_format: str = ""
+    raw: str = ""
+
+
+class PunchKind(StrEnum):
+    """The attendance state chosen on the terminal (ZKTeco punch values 0-5)."""
+
+    CHECK_IN = "check_in"
+    CHECK_OUT = "check_out"
+    BREAK_OUT = "break_out"
+    BREAK_IN = "break_in"
+    OVERTIME_IN = "overtime_in"
+    OVERTIME_OUT = "overtime_out"
+
+
+class VerifyMode(StrEnum):
+    """How the terminal verified the person; kept apart from the punch kind."""
+
+    FINGERPRINT = "fingerprint"
+    PASSWORD = "password"
+    CARD = "card"
+    FACE = "face"
+    PALM = "palm"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Punch:
+    """One attendance record from a clock-in terminal (or a card reader acting as one).
+
+    ``person_id`` is the terminal's user id / PIN (or the card id for a card reader); the
+    identity stage maps it to a guard. ``punched_at`` is the terminal's time as UTC.
+    """
+
+    terminal_id: str
+    person_id: str
+    punched_at: datetime
+    received_at: datetime
+    kind: PunchKind
+    verify: VerifyMode = VerifyMode.UNKNOWN
+    source_format: str = ""
+    raw: str = ""

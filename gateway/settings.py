@@ -18,7 +18,7 @@ class Settings(BaseSettings):
 
     database_url: str = Field(
         default="sqlite:///guard-gateway.db",
-        description="SQLAlchemy URL; SQLite file by default, postgresql+psycopg://... in production.",
+        description="SQLAlchemy URL: an SQLite file, or postgresql+psycopg://...",
     )
     mqtt_url: str = Field(
         default="mqtt://127.0.0.1:1883",

@@ -54,7 +54,7 @@ def _run_core_stub(args: argparse.Namespace) -> int:
 
 
 #: Every subcommand's registration function, in the order shown by ``--help``.
-COMMANDS: list[Callable[[SubParsers], None]] = [_add_core_stub, add_gps_command]
+COMMANDS: list[Callable[[SubParsers], object]] = [_add_core_stub, add_gps_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,77 @@
+"""The "where is everyone now" view (art. 5.3: the team leader knows each position in real time).
+
+Built on the pipeline's owner thread from the in-memory rule states, so it is as fresh as the
+last processed fix and costs no database query.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from gateway.clock import Clock
+from gateway.pipeline.duty import Duty
+from gateway.pipeline.processor import Processor
+from gateway.rules import PresenceState
+
+__all__ = ["whereabouts"]
+
+
+def whereabouts(processor: Processor, clock: Clock) -> dict[str, Any]:
+    """Every guard on duty now: post, state, since when, last fix, open alert keys.
+
+    ``state`` is one of ``not_arrived``, ``on_post``, ``off_post``; ``silent`` says the terminal
+    has not been heard for longer than the site's limit.
+    """
+    now = clock.now()
+    guards = []
+    for duty in sorted(processor.duties.active(now), key=lambda d: d.guard_id):
+        guards.append(_guard(processor, duty, processor.state(duty.shift_id)))
+    return {"time": now.isoformat(), "guards": guards}
+
+
+def _guard(processor: Processor, duty: Duty, state: PresenceState | None) -> dict[str, Any]:
+    status, since = _status(duty, state, processor.presence_since.get(duty.shift_id))
+    last = processor.last_fix.get(duty.guard_id)
+    last_fix = None
+    if last is not None and last.shift_id == duty.shift_id:
+        last_fix = {
+            "device_id": last.fix.device_id,
+            "fix_time": last.fix.fix_time.isoformat(),
+            "received_at": last.fix.received_at.isoformat(),
+            "lat": last.fix.lat,
+            "lon": last.fix.lon,
+            "accuracy_m": last.fix.accuracy_m,
+            "membership": last.membership,
+            "distance_m": round(last.distance_m, 1),
+        }
+    departure = state.departure if state is not None else None
+    return {
+        "guard_id": duty.guard_id,
+        "guard_name": duty.guard_name,
+        "team": duty.team,
+        "site_id": duty.site_id,
+        "post_id": duty.post_id,
+        "post_name": duty.post_name,
+        "shift_id": duty.shift_id,
+        "shift_start": duty.starts_at.isoformat(),
+        "shift_end": duty.ends_at.isoformat(),
+        "state": status,
+        "since": None if since is None else since.isoformat(),
+        "silent": bool(state is not None and state.silent_since is not None),
+        "covered_by": None
+        if departure is None
+        else {"report_id": departure.report_id, "leave_id": departure.leave_id},
+        "open_alerts": list(departure.open_alerts) if departure is not None else [],
+        "last_fix": last_fix,
+    }
+
+
+def _status(
+    duty: Duty, state: PresenceState | None, last_change: datetime | None
+) -> tuple[str, datetime | None]:
+    if state is None or state.arrived_at is None:
+        return "not_arrived", duty.starts_at
+    if state.departure is not None:
+        return "off_post", state.departure.started_at
+    return "on_post", last_change or state.arrived_at

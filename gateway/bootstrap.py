@@ -1,0 +1,171 @@
+"""The one place that wires adapters together: settings → engine, broker, pipeline, delivery, API.
+
+Everything else receives its collaborators; nothing else builds them. ``build_gateway`` returns a
+``Gateway`` that is started and stopped as a whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from drivers.gps.mqtt_decoder import GpsMessageDecoder
+from drivers.gps.topics import subscription_filters
+from drivers.mqtt.ingest import MqttIngest, MqttMessage, TlsOptions
+from gateway.api.app import create_app
+from gateway.clock import Clock
+from gateway.db.engine import make_engine
+from gateway.db.schema import create_schema
+from gateway.outbox.delivery import DeliveryWorker
+from gateway.outbox.senders import HttpCoreSender, Sender
+from gateway.pipeline.processor import Processor
+from gateway.pipeline.runtime import PipelineRuntime
+from gateway.settings import Settings
+
+__all__ = ["ApiServer", "Gateway", "build_gateway", "free_port"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Gateway:
+    """A wired gateway: start() brings up delivery, the pipeline, then ingest; stop() reverses."""
+
+    settings: Settings
+    clock: Clock
+    engine: Engine
+    processor: Processor
+    runtime: PipelineRuntime[MqttMessage]
+    ingest: MqttIngest | None
+    delivery: DeliveryWorker | None
+    app: FastAPI
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def start(self) -> None:
+        """Start delivery, the pipeline thread and the MQTT ingest, in that order."""
+        if self.delivery is not None:
+            self.delivery.start()
+        self.runtime.start()
+        if self.ingest is not None:
+            self.ingest.start()
+
+    def stop(self) -> None:
+        """Stop ingest first so nothing new arrives, drain the pipeline, then delivery."""
+        if self.ingest is not None:
+            self.ingest.stop()
+        self.runtime.stop()
+        if self.delivery is not None:
+            self.delivery.stop()
+        for close in reversed(self._closers):
+            close()
+        self.engine.dispose()
+
+
+def build_gateway(
+    settings: Settings,
+    clock: Clock,
+    *,
+    with_ingest: bool = True,
+    sender: Sender | None = None,
+) -> Gateway:
+    """Wire a gateway from ``settings`` on ``clock``. Creates/upgrades the schema.
+
+    ``sender`` overrides the management-core sender built from ``settings.core_url``; without
+    either, events wait in the outbox until a core is configured.
+    """
+    engine = make_engine(settings.database_url)
+    create_schema(engine)
+    closers: list[Callable[[], None]] = []
+    delivery: DeliveryWorker | None = None
+    if sender is None and settings.core_url:
+        http_sender = HttpCoreSender(
+            settings.core_url,
+            settings.core_secret.get_secret_value(),
+            timeout_s=settings.core_timeout_s,
+        )
+        closers.append(http_sender.close)
+        sender = http_sender
+    if sender is not None:
+        delivery = DeliveryWorker(
+            engine,
+            clock,
+            sender,
+            retry_initial_s=settings.delivery_retry_initial_s,
+            retry_max_s=settings.delivery_retry_max_s,
+        )
+    else:
+        log.warning("no management core configured (GATEWAY_CORE_URL): events stay in the outbox")
+
+    processor = Processor(engine, clock, event_source=settings.event_source)
+    if delivery is not None:
+        worker = delivery
+        processor.add_listener(lambda _events: worker.notify())
+    runtime: PipelineRuntime[MqttMessage] = PipelineRuntime(
+        processor, clock, GpsMessageDecoder(settings.mqtt_topic_prefix)
+    )
+    ingest = None
+    if with_ingest:
+        tls = None
+        if settings.mqtt_url.startswith("mqtts://"):
+            tls = TlsOptions(
+                ca_file=settings.mqtt_ca_file,
+                cert_file=settings.mqtt_cert_file,
+                key_file=settings.mqtt_key_file,
+            )
+        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+        ingest = MqttIngest(
+            settings.mqtt_url,
+            client_id=settings.mqtt_client_id,
+            topic_filters=subscription_filters(settings.mqtt_topic_prefix),
+            handoff=runtime.submit,
+            clock=clock,
+            username=settings.mqtt_username,
+            password=password,
+            tls=tls,
+        )
+    app = create_app(runtime, engine, clock)
+    return Gateway(settings, clock, engine, processor, runtime, ingest, delivery, app, closers)
+
+
+class ApiServer:
+    """The API served by uvicorn on a background thread (for the demo and tests)."""
+
+    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        config = uvicorn.Config(app, host=host, port=self.port, log_level="warning")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="api", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout_s: float = 10.0) -> str:
+        """Serve and wait until the socket accepts connections; returns the base URL."""
+        self._thread.start()
+        waited = threading.Event()
+        for _ in range(int(timeout_s / 0.05)):
+            if self._server.started:
+                return self.url
+            waited.wait(0.05)
+        raise RuntimeError(f"API did not start on {self.url}")
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -1,0 +1,121 @@
+"""Handlers of the ``guard-gateway`` sub-commands (``cmd_<name>(args) -> exit code``)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from gateway.clock import SystemClock
+from gateway.errors import ConfigError
+from gateway.settings import Settings
+
+__all__ = ["cmd_bench", "cmd_db", "cmd_decode", "cmd_demo", "cmd_run", "cmd_site"]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the service until SIGINT/SIGTERM: ingest, rules, delivery and the API."""
+    from gateway.bootstrap import ApiServer, build_gateway
+
+    settings = Settings()
+    clock = SystemClock()
+    for path in args.site:
+        if (code := _load_site(path, settings)) != 0:
+            return code
+    gateway = build_gateway(settings, clock)
+    api = ApiServer(gateway.app, settings.api_host, settings.api_port)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    gateway.start()
+    print(f"guard-gateway: API on {api.start()}, broker {settings.mqtt_url}", flush=True)
+    try:
+        stop.wait()
+    finally:
+        api.stop()
+        gateway.stop()
+    return 0
+
+
+def cmd_site(args: argparse.Namespace) -> int:
+    """``site load FILE`` stores a site file; ``site check FILE`` only validates it."""
+    if args.site_command == "check":
+        from gateway.site.loader import validate_site_file
+
+        try:
+            checked = validate_site_file(args.file, SystemClock().now())
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        print(f"{args.file}: valid ({len(checked)} site(s))")
+        return 0
+    return _load_site(args.file, Settings())
+
+
+def _load_site(path: Path, settings: Settings) -> int:
+    from gateway.db.engine import make_engine
+    from gateway.db.schema import create_schema
+    from gateway.site.loader import load_site_file
+
+    engine = make_engine(settings.database_url)
+    try:
+        create_schema(engine)
+        summary = load_site_file(path, engine, SystemClock().now())
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(
+        f"{path}: stored site(s) {', '.join(summary.site_ids)}: {summary.posts} posts, "
+        f"{summary.guards} guards, {summary.leaders} leaders, {summary.devices} devices, "
+        f"{summary.shifts} shifts"
+    )
+    return 0
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    """Decode payloads from FILE or stdin: fixes as JSON lines on stdout, rejects on stderr."""
+    from drivers.gps.decode_cli import run_decode
+
+    data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    return run_decode(
+        args.format, data, SystemClock().now(), sys.stdout, sys.stderr, device_id=args.device
+    )
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """``db upgrade``: apply the migrations to the configured database."""
+    from gateway.db.engine import make_engine
+    from gateway.db.migrate import current, upgrade
+
+    engine = make_engine(Settings().database_url)
+    try:
+        upgrade(engine)
+        print(f"database at revision {current(engine)}")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The demo: sample Wuhan site, ten simulated guards, an accelerated clock."""
+    from gateway.demo.run import run_demo
+
+    return run_demo(
+        rate=args.rate, minutes=args.minutes, broker=args.broker, data_dir=args.data_dir
+    )
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """End-to-end throughput against a bare subscriber on the same broker, as JSON."""
+    from gateway.bench.e2e import run_bench
+
+    return run_bench(
+        terminals=args.terminals,
+        messages=args.messages,
+        database_url=args.database_url,
+        broker=args.broker,
+    )

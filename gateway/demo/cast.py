@@ -1,0 +1,206 @@
+"""Who does what in the demo: ten day-shift guards, each showing one behaviour of the rules.
+
+The roster replaces the sample site's guards, devices and shifts (its posts are kept), so the
+demo's terminals and the site agree on every device id and format. Times are minutes after
+the shift starts at 08:00 local time; the demo clock starts two minutes before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["CAST", "SHIFT_START_LOCAL", "Action", "Actor", "roster_overlay", "terminal_spec"]
+
+SHIFT_START_LOCAL = "08:00"
+SHIFT_END_LOCAL = "20:00"
+LEADER = "jt-leader-a"
+
+
+@dataclass(frozen=True)
+class Action:
+    """Something a leader enters through the API at ``at_min`` (a report, a leave, a cancel)."""
+
+    at_min: float
+    kind: str  # "report" | "leave" | "cancel"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """One guard: his terminal, his post, his timeline and what his leader enters for him."""
+
+    guard_id: str
+    name: str
+    device_id: str
+    format: str
+    post_id: str
+    story: str
+    timeline: list[dict[str, Any]]
+    options: dict[str, Any] = field(default_factory=dict)
+    actions: list[Action] = field(default_factory=list)
+
+
+def _out(minutes: float, away_min: float, north_m: float = 250) -> list[dict[str, Any]]:
+    """Stay until ``minutes`` after 08:00, walk out, stay away, walk back, stay."""
+    return [
+        {"stay": {"duration_s": (minutes + 2) * 60}},
+        {"walk": {"to": {"north_m": north_m, "east_m": 0}, "speed_mps": 1.4}},
+        {"stay_away": {"duration_s": away_min * 60}},
+        {"return": {"speed_mps": 1.4}},
+        {"stay": {"duration_s": 7200}},
+    ]
+
+
+CAST: list[Actor] = [
+    Actor(
+        "g-001",
+        "张伟",
+        "gps-001",
+        "json",
+        "jt-gate-north",
+        "stays on post all morning",
+        [{"stay": {"duration_s": 8 * 3600}}],
+    ),
+    Actor(
+        "g-002",
+        "王磊",
+        "wanglei/phone",
+        "owntracks",
+        "jt-gate-east",
+        "reports verbally, out about 8 minutes: a reported departure, no alert",
+        _out(10, 3),
+        options={"user": "wanglei", "device": "phone"},
+        actions=[Action(9.5, "report", {"minutes": 10, "destination": "便利店 (shop)"})],
+    ),
+    Actor(
+        "g-003",
+        "李强",
+        "gps-003",
+        "nmea",
+        "jt-garage-b1",
+        "leaves about 9 minutes without a word: unreported departure",
+        _out(12, 4),
+    ),
+    Actor(
+        "g-004",
+        "赵军",
+        "13800000004",
+        "jt808",
+        "jt-patrol-central",
+        "leaves 20 minutes without leave: unreported, then overtime",
+        _out(5, 17),
+    ),
+    Actor(
+        "g-005",
+        "周勇",
+        "gps-005",
+        "json",
+        "jt-plaza",
+        "approved leave, comes back, never cancels it: leave not cancelled",
+        _out(10, 15),
+        actions=[Action(8, "leave", {"start_min": 10, "end_min": 45, "reason": "看病"})],
+    ),
+    Actor(
+        "g-006",
+        "吴杰",
+        "gps-006",
+        "json",
+        "jt-gate-north",
+        "terminal goes silent for 14 minutes: device silent, then resumed",
+        [
+            {"stay": {"duration_s": 22 * 60}},
+            {"silent": {"duration_s": 14 * 60}},
+            {"stay": {"duration_s": 7200}},
+        ],
+    ),
+    Actor(
+        "g-007",
+        "徐涛",
+        "13800000007",
+        "jt808",
+        "jt-gate-east",
+        "presses SOS",
+        [{"stay": {"duration_s": 17 * 60}}, {"sos": {"count": 2}}, {"stay": {"duration_s": 7200}}],
+    ),
+    Actor(
+        "g-008",
+        "孙斌",
+        "gps-008",
+        "nmea",
+        "jt-control-room",
+        "arrives 17 minutes late: absent at shift start, then arrived",
+        [
+            {"walk": {"to": {"north_m": 300, "east_m": 0}, "speed_mps": 20}},
+            {"stay_away": {"duration_s": 17 * 60}},
+            {"return": {"speed_mps": 1.4}},
+            {"stay": {"duration_s": 7200}},
+        ],
+    ),
+    Actor(
+        "g-009",
+        "胡明",
+        "gps-009",
+        "json",
+        "jt-garage-b1",
+        "15-minute leave, out 27 minutes: leave overrun; cancels it on return",
+        _out(20, 22),
+        actions=[
+            Action(18, "leave", {"start_min": 20, "end_min": 35, "reason": "取快递"}),
+            Action(52, "cancel", {"of": "g-009"}),
+        ],
+    ),
+    Actor(
+        "g-010",
+        "郭鹏",
+        "13800000010",
+        "jt808",
+        "jt-plaza",
+        "no signal for 8 minutes; the terminal uploads its stored positions as a batch "
+        "(JT/T 808 0x0704 blind-area upload): history kept, no false alarm",
+        [
+            {"stay": {"duration_s": 27 * 60}},
+            {"offline": {"duration_s": 8 * 60}},
+            {"stay": {"duration_s": 7200}},
+        ],
+    ),
+]
+"""The ten guards of the demo's day shift."""
+
+
+def roster_overlay(site: dict[str, Any]) -> dict[str, Any]:
+    """The sample site with the demo's guards, terminals and day shift in place of its own."""
+    doc = dict(site)
+    entry = dict(doc["sites"][0])
+    entry["guards"] = [
+        {"id": a.guard_id, "name": a.name, "team": "A", "leaders": [LEADER]} for a in CAST
+    ]
+    entry["devices"] = [{"id": a.device_id, "kind": "gps", "guard": a.guard_id} for a in CAST]
+    entry["shifts"] = [
+        {
+            "guard": a.guard_id,
+            "post": a.post_id,
+            "days": "daily",
+            "start": SHIFT_START_LOCAL,
+            "end": SHIFT_END_LOCAL,
+        }
+        for a in CAST
+    ]
+    doc["sites"] = [entry]
+    return doc
+
+
+def terminal_spec(actor: Actor, anchor: dict[str, float]) -> dict[str, Any]:
+    """The scenario entry of one actor's terminal, anchored at his post's centre (WGS-84)."""
+    spec: dict[str, Any] = {
+        "device_id": actor.device_id if actor.format != "owntracks" else "phone",
+        "format": actor.format,
+        "anchor": anchor,
+        "interval_s": 20,
+        "accuracy_m": 8,
+        "seed": int(actor.guard_id[-3:]),
+        "timeline": actor.timeline,
+    }
+    if actor.options:
+        spec["options"] = actor.options
+    return spec

@@ -1,0 +1,80 @@
+"""Readable terminal lines for events as the management core received them."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+__all__ = ["describe"]
+
+LABELS = {
+    "presence.arrived": "arrived on post",
+    "presence.departed": "LEFT THE POST",
+    "presence.returned": "returned to post",
+    "presence.device_resumed": "terminal heard again",
+    "leave.cancelled": "leave cancelled (销假)",
+    "alert.unreported_departure": "ALERT unreported departure (未报备离岗)",
+    "alert.overtime_departure": "ALERT off post past the limit (离岗超时)",
+    "alert.leave_overrun": "ALERT leave overrun",
+    "alert.leave_not_cancelled": "ALERT leave not cancelled within 1 h",
+    "alert.absent_at_shift_start": "ALERT absent at shift start",
+    "alert.device_silent": "ALERT terminal silent",
+    "alert.sos": "ALERT SOS",
+}
+
+
+def describe(event: dict[str, Any], tz: ZoneInfo) -> str:
+    """One line: local time of the happening, what, who, where, and the telling detail."""
+    data: dict[str, Any] = event.get("data") or {}
+    when = datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00")).astimezone(tz)
+    label = LABELS.get(str(event["type"]), str(event["type"]))
+    who = f"{data.get('guard_name', '')} {event.get('subject', '')}".strip()
+    where = data.get("post_name") or data.get("post_id") or ""
+    detail = _detail(str(event["type"]), data, tz)
+    flags = "".join(f" [{flag}]" for flag in ("backfilled", "late") if data.get(flag) is True)
+    return f"{when:%H:%M:%S}  {_pad(label, 42)} {_pad(who, 12)} {_pad(where, 30)} {detail}{flags}"
+
+
+def _pad(text: str, width: int) -> str:
+    """Left-align ``text`` in ``width`` terminal columns (CJK characters take two)."""
+    columns = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(0, width - columns)
+
+
+def _detail(kind: str, data: dict[str, Any], tz: ZoneInfo) -> str:
+    if kind == "presence.returned":
+        return f"away {_minutes(data.get('duration_s'))}"
+    if kind == "presence.departed":
+        first = data.get("first_fix") or {}
+        distance = first.get("distance_m")
+        covered = (
+            "reported" if data.get("report_id") else "on leave" if data.get("leave_id") else ""
+        )
+        out = f"{distance:.0f} m outside" if isinstance(distance, int | float) else ""
+        return ", ".join(x for x in (out, covered) if x)
+    if kind == "alert.overtime_departure":
+        return f"off post {_minutes(data.get('off_post_s'))}, limit {_minutes(data.get('limit_s'))}"
+    if kind == "alert.device_silent":
+        return f"silent {_minutes(data.get('silent_s'))}"
+    if kind == "alert.leave_not_cancelled":
+        limit = _minutes(data.get("limit_s"))
+        return f"back since {_clock(data.get('returned_at'), tz)}, no 销假 within {limit}"
+    if kind == "leave.cancelled":
+        return "in time" if data.get("in_time") else f"late by {_minutes(data.get('delay_s'))}"
+    if kind == "alert.absent_at_shift_start":
+        return f"not on post {_minutes(data.get('grace_s'))} after the start"
+    return ""
+
+
+def _minutes(seconds: Any) -> str:
+    if not isinstance(seconds, int | float):
+        return "?"
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def _clock(value: Any, tz: ZoneInfo) -> str:
+    if not isinstance(value, str):
+        return "?"
+    return f"{datetime.fromisoformat(value.replace('Z', '+00:00')).astimezone(tz):%H:%M}"

@@ -1,0 +1,5 @@
+"""The data path: decoded records → identity → filters → geofence → rules → outbox.
+
+One worker thread owns the rule states, so records of one guard are processed in order and no
+lock is needed around them; transports and the API hand work to it through a queue.
+"""

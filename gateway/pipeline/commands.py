@@ -1,0 +1,179 @@
+"""Commands the API runs on the pipeline's owner thread: reports, leaves, acknowledgements.
+
+Each command records the fact and feeds it to the guard's rule machine in one transaction, so a
+report and the events it prevents or resolves are never out of step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from gateway.db import repository as repo
+from gateway.pipeline.processor import Processor
+from gateway.rules import LeaveApproved, LeaveCancelled, ReportFiled
+
+__all__ = [
+    "AcknowledgeAlert",
+    "ApproveLeave",
+    "CancelLeave",
+    "FileReport",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class FileReport:
+    """A verbal report (报备) of a short departure, as the leader received it."""
+
+    guard_id: str
+    reported_at: datetime
+    received_at: datetime
+    expected_return_at: datetime | None = None
+    destination: str | None = None
+    reason: str | None = None
+    reported_to: str | None = None
+
+    def __call__(self, session: Session, processor: Processor) -> dict[str, Any]:
+        row = repo.add_report(
+            session,
+            guard_id=self.guard_id,
+            reported_at=self.reported_at,
+            received_at=self.received_at,
+            expected_return_at=self.expected_return_at,
+            destination=self.destination,
+            reason=self.reason,
+            reported_to=self.reported_to,
+        )
+        processor.apply(
+            self.guard_id,
+            self.reported_at,
+            ReportFiled(
+                report_id=row.id,
+                reported_at=row.reported_at,
+                expected_return_at=row.expected_return_at,
+                destination=row.destination,
+                reason=row.reason,
+            ),
+            session,
+        )
+        return {
+            "id": row.id,
+            "guard_id": row.guard_id,
+            "reported_at": row.reported_at.isoformat(),
+            "expected_return_at": _iso(row.expected_return_at),
+            "destination": row.destination,
+            "reason": row.reason,
+            "reported_to": row.reported_to,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ApproveLeave:
+    """An approved leave application (请假): off post allowed from ``starts_at`` to ``ends_at``."""
+
+    guard_id: str
+    starts_at: datetime
+    ends_at: datetime
+    approved_by: str
+    approved_at: datetime
+    destination: str | None = None
+    reason: str | None = None
+
+    def __call__(self, session: Session, processor: Processor) -> dict[str, Any]:
+        row = repo.add_leave(
+            session,
+            guard_id=self.guard_id,
+            starts_at=self.starts_at,
+            ends_at=self.ends_at,
+            approved_by=self.approved_by,
+            approved_at=self.approved_at,
+            destination=self.destination,
+            reason=self.reason,
+        )
+        processor.apply(
+            self.guard_id,
+            self.starts_at,
+            LeaveApproved(
+                leave_id=row.id,
+                starts_at=row.starts_at,
+                ends_at=row.ends_at,
+                approved_by=row.approved_by,
+                approved_at=row.approved_at,
+            ),
+            session,
+        )
+        return leave_json(row)
+
+
+@dataclass(frozen=True, slots=True)
+class CancelLeave:
+    """The guard cancelled his leave on return (销假)."""
+
+    leave_id: str
+    cancelled_at: datetime
+
+    def __call__(self, session: Session, processor: Processor) -> dict[str, Any]:
+        row = repo.cancel_leave(session, self.leave_id, self.cancelled_at)
+        processor.apply(
+            row.guard_id,
+            row.starts_at,
+            LeaveCancelled(leave_id=row.id, cancelled_at=self.cancelled_at),
+            session,
+        )
+        return leave_json(row)
+
+
+@dataclass(frozen=True, slots=True)
+class AcknowledgeAlert:
+    """A leader confirms he has seen an alert (art. 10.3: reports must be confirmed)."""
+
+    alert: str | int
+    by: str
+    at: datetime
+
+    def __call__(self, session: Session, processor: Processor) -> dict[str, Any]:
+        row = repo.acknowledge_alert(session, self.alert, by=self.by, at=self.at)
+        return alert_json(row)
+
+
+def leave_json(row: Any) -> dict[str, Any]:
+    """The API's JSON of a leave row."""
+    return {
+        "id": row.id,
+        "guard_id": row.guard_id,
+        "starts_at": row.starts_at.isoformat(),
+        "ends_at": row.ends_at.isoformat(),
+        "approved_by": row.approved_by,
+        "approved_at": row.approved_at.isoformat(),
+        "destination": row.destination,
+        "reason": row.reason,
+        "status": row.status,
+        "cancelled_at": _iso(row.cancelled_at),
+    }
+
+
+def alert_json(row: Any) -> dict[str, Any]:
+    """The API's JSON of an alert row."""
+    return {
+        "id": row.id,
+        "alert_key": row.alert_key,
+        "type": row.type,
+        "guard_id": row.guard_id,
+        "shift_id": row.shift_id,
+        "site_id": row.site_id,
+        "post_id": row.post_id,
+        "status": row.status,
+        "opened_at": row.opened_at.isoformat(),
+        "acknowledged_by": row.acknowledged_by,
+        "acknowledged_at": _iso(row.acknowledged_at),
+        "resolved_at": _iso(row.resolved_at),
+        "resolved_by": row.resolved_by,
+        "data": row.data,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()

@@ -1,0 +1,161 @@
+"""Identity: which guard wears a terminal, which shift he is on, and his post's fence.
+
+The roster is read from the database once and kept in memory, so the hot path (thousands of
+fixes a second) never queries it; ``DutyIndex.load`` is called again when a site file is loaded
+and periodically, to pick up new shift instances.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.db.models import DeviceRow, GuardRow, PostRow, ShiftRow, SiteRow
+from gateway.db.repository import site_policy
+from gateway.policy import SitePolicy
+from geofence import PostFence, SiteProjection
+
+__all__ = ["Duty", "DutyIndex"]
+
+WINDOW_BEFORE = timedelta(days=2)
+WINDOW_AFTER = timedelta(days=2)
+
+
+@dataclass(frozen=True, slots=True)
+class Duty:
+    """One shift instance with everything the rules and the events need about it."""
+
+    shift_id: str
+    guard_id: str
+    guard_name: str
+    team: str | None
+    post_id: str
+    post_name: str
+    site_id: str
+    starts_at: datetime
+    ends_at: datetime
+    device_ids: tuple[str, ...]
+    fence: PostFence
+    policy: SitePolicy
+
+    def covers(self, at: datetime) -> bool:
+        """True when ``at`` falls in the shift (start inclusive, end exclusive)."""
+        return self.starts_at <= at < self.ends_at
+
+
+class DutyIndex:
+    """In-memory lookups over the shifts around ``now``; immutable once built."""
+
+    def __init__(
+        self,
+        duties: list[Duty],
+        device_guard: dict[str, str],
+        device_site: dict[str, str],
+        policies: dict[str, SitePolicy],
+    ) -> None:
+        self._by_shift = {d.shift_id: d for d in duties}
+        self._by_guard: dict[str, list[Duty]] = defaultdict(list)
+        for duty in sorted(duties, key=lambda d: d.starts_at):
+            self._by_guard[duty.guard_id].append(duty)
+        self._starts = {g: [d.starts_at for d in ds] for g, ds in self._by_guard.items()}
+        self._device_guard = device_guard
+        self._device_site = device_site
+        self._policies = policies
+        self._default_policy = SitePolicy()
+
+    @classmethod
+    def load(cls, session: Session, now: datetime) -> DutyIndex:
+        """Read devices, guards, posts and the shifts within two days of ``now``."""
+        sites = {s.id: s for s in session.scalars(select(SiteRow))}
+        policies = {sid: site_policy(s.policy) for sid, s in sites.items()}
+        fences = _site_fences(list(session.scalars(select(PostRow))))
+        guards = {g.id: g for g in session.scalars(select(GuardRow))}
+        devices = list(session.scalars(select(DeviceRow)))
+        device_guard = {d.id: d.guard_id for d in devices if d.guard_id is not None}
+        device_site = {d.id: d.site_id for d in devices}
+        guard_devices: dict[str, list[str]] = defaultdict(list)
+        for device_id, guard_id in sorted(device_guard.items()):
+            guard_devices[guard_id].append(device_id)
+        shifts = session.scalars(
+            select(ShiftRow).where(
+                ShiftRow.ends_at > now - WINDOW_BEFORE, ShiftRow.starts_at < now + WINDOW_AFTER
+            )
+        )
+        duties = []
+        for shift in shifts:
+            guard = guards[shift.guard_id]
+            post_name, fence = fences[shift.post_id]
+            duties.append(
+                Duty(
+                    shift_id=shift.id,
+                    guard_id=guard.id,
+                    guard_name=guard.name,
+                    team=guard.team,
+                    post_id=shift.post_id,
+                    post_name=post_name,
+                    site_id=shift.site_id,
+                    starts_at=shift.starts_at,
+                    ends_at=shift.ends_at,
+                    device_ids=tuple(guard_devices.get(guard.id, ())),
+                    fence=fence,
+                    policy=policies.get(shift.site_id, SitePolicy()),
+                )
+            )
+        return cls(duties, device_guard, device_site, policies)
+
+    def duty_for_device(self, device_id: str, at: datetime) -> Duty | None:
+        """The shift of the guard wearing ``device_id`` at ``at``; None when off duty/unknown."""
+        guard_id = self._device_guard.get(device_id)
+        if guard_id is None:
+            return None
+        return self.duty_for_guard(guard_id, at)
+
+    def duty_for_guard(self, guard_id: str, at: datetime) -> Duty | None:
+        """The guard's shift covering ``at``, if any."""
+        duties = self._by_guard.get(guard_id)
+        if not duties:
+            return None
+        index = bisect.bisect_right(self._starts[guard_id], at) - 1
+        if index >= 0 and duties[index].covers(at):
+            return duties[index]
+        return None
+
+    def duty(self, shift_id: str) -> Duty | None:
+        """The shift with this id, if within the loaded window."""
+        return self._by_shift.get(shift_id)
+
+    def active(self, at: datetime) -> list[Duty]:
+        """Every shift under way at ``at``."""
+        return [d for d in self._by_shift.values() if d.covers(at)]
+
+    def knows_device(self, device_id: str) -> bool:
+        """True when the device is configured (bound to a guard or not)."""
+        return device_id in self._device_site
+
+    def policy_for_device(self, device_id: str) -> SitePolicy:
+        """The policy of the device's site (defaults for unknown devices)."""
+        site_id = self._device_site.get(device_id)
+        if site_id is None:
+            return self._default_policy
+        return self._policies.get(site_id, self._default_policy)
+
+
+def _site_fences(posts: list[PostRow]) -> dict[str, tuple[str, PostFence]]:
+    """Each post's fence in its site's metric plane (origin: the site's first post)."""
+    by_site: dict[str, list[PostRow]] = defaultdict(list)
+    for post in posts:
+        by_site[post.site_id].append(post)
+    out: dict[str, tuple[str, PostFence]] = {}
+    for site_posts in by_site.values():
+        projection: SiteProjection | None = None
+        for post in sorted(site_posts, key=lambda p: p.id):
+            fence = PostFence.from_geojson(post.fence, datum=post.datum, projection=projection)
+            if projection is None:
+                projection = fence.projection
+            out[post.id] = (post.name, fence)
+    return out
