@@ -1,0 +1,281 @@
+"""Serial lines chosen by URL, read by a thread that survives unplugging.
+
+A device is named by a URL as pyserial understands it (``serial_for_url``): a device path
+(``/dev/ttyUSB0``, ``/dev/pts/3``, a stable symlink), ``socket://host:port`` for a ser2net
+server, ``rfc2217://host:port``, ``loop://`` for a loopback. Swapping a reader for a simulator on
+a pseudo-terminal is a change of URL only.
+
+``SerialReader`` owns one port in its own thread. It hands every chunk of bytes to a callback
+(normally an incremental framer) and, when the port fails (device unplugged, EIO, hang-up, the
+path vanished, a ser2net server gone), closes it, reports ``on_state(False, reason)``, and keeps
+reopening with exponential back-off until it succeeds or ``stop()`` is called; then it reports
+``on_state(True, ...)`` again. Nothing escapes the thread: an exception from the callback is
+logged (a ``DecodeError`` with its bytes in hex) and counted, and reading goes on.
+
+Both callbacks run on the reader's thread, one at a time; they should hand off quickly.
+Back-off timing uses the monotonic clock (an I/O concern, not domain time).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import serial
+
+from gateway.errors import ConfigError, DecodeError, TransportError
+
+__all__ = ["SerialConfig", "SerialReader", "StateCallback", "TransportStats", "open_serial"]
+
+log = logging.getLogger(__name__)
+
+StateCallback = Callable[[bool, str], None]
+"""``on_state(connected, reason)``: called on every open and on every loss of the port."""
+
+_PARITIES = {"N", "E", "O", "M", "S"}
+_BYTESIZES = {5, 6, 7, 8}
+_STOPBITS = {1.0, 1.5, 2.0}
+
+
+@dataclass(frozen=True, slots=True)
+class SerialConfig:
+    """How to open and watch one serial line.
+
+    ``url`` is anything ``serial_for_url`` accepts. ``parity`` is one of ``N E O M S``.
+    ``read_timeout_s`` bounds one blocking read (and so how fast ``stop()`` takes effect).
+    Reopening waits ``reopen_initial_s``, doubling after each failed attempt up to
+    ``reopen_max_s``; a successful open resets the delay.
+    """
+
+    url: str
+    baudrate: int = 9600
+    bytesize: int = 8
+    parity: str = "N"
+    stopbits: float = 1.0
+    read_timeout_s: float = 0.1
+    read_size: int = 256
+    reopen_initial_s: float = 0.1
+    reopen_max_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not self.url or not self.url.strip():
+            raise ConfigError("serial URL is empty")
+        if self.baudrate <= 0:
+            raise ConfigError(f"serial {self.url}: baudrate must be positive, got {self.baudrate}")
+        if self.bytesize not in _BYTESIZES:
+            raise ConfigError(f"serial {self.url}: bytesize must be 5..8, got {self.bytesize}")
+        if self.parity not in _PARITIES:
+            raise ConfigError(f"serial {self.url}: parity must be one of N E O M S")
+        if float(self.stopbits) not in _STOPBITS:
+            raise ConfigError(f"serial {self.url}: stopbits must be 1, 1.5 or 2")
+        if self.read_timeout_s <= 0 or self.read_size <= 0:
+            raise ConfigError(f"serial {self.url}: read timeout and size must be positive")
+        if not 0 < self.reopen_initial_s <= self.reopen_max_s:
+            raise ConfigError(f"serial {self.url}: need 0 < reopen_initial_s <= reopen_max_s")
+
+
+def open_serial(config: SerialConfig) -> serial.Serial:
+    """Open the port named by ``config.url``; raise ``TransportError`` naming the cause."""
+    try:
+        port: serial.Serial = serial.serial_for_url(
+            config.url,
+            baudrate=config.baudrate,
+            bytesize=config.bytesize,
+            parity=config.parity,
+            stopbits=config.stopbits,
+            timeout=config.read_timeout_s,
+        )
+    except (serial.SerialException, OSError, ValueError) as exc:
+        raise TransportError(f"cannot open {config.url}: {exc}") from exc
+    return port
+
+
+@dataclass(frozen=True, slots=True)
+class TransportStats:
+    """Counters of one ``SerialReader`` (a snapshot).
+
+    ``opens`` counts successful opens, ``reopens`` those after a loss, ``disconnects`` losses of
+    an open port, ``open_failures`` failed attempts, ``decode_errors`` ``DecodeError``s and
+    ``callback_errors`` other exceptions raised by the data callback.
+    """
+
+    connected: bool = False
+    opens: int = 0
+    reopens: int = 0
+    disconnects: int = 0
+    open_failures: int = 0
+    bytes_read: int = 0
+    decode_errors: int = 0
+    callback_errors: int = 0
+
+
+class SerialReader:
+    """A thread that reads one serial URL and feeds ``on_bytes``; reopens on failure.
+
+    ``start()`` returns at once; the first open happens on the thread (a missing device is
+    retried like a lost one, and reported once per outage, not per attempt). ``stop()`` closes
+    the port and joins the thread; it is idempotent.
+    """
+
+    def __init__(
+        self,
+        config: SerialConfig,
+        on_bytes: Callable[[bytes], None],
+        *,
+        on_state: StateCallback | None = None,
+        name: str | None = None,
+    ) -> None:
+        self._config = config
+        self._on_bytes = on_bytes
+        self._on_state = on_state
+        self._name = name or f"serial:{config.url}"
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._port: serial.Serial | None = None
+        self._thread: threading.Thread | None = None
+        self._connected = False
+        self._counts = {
+            "opens": 0,
+            "reopens": 0,
+            "disconnects": 0,
+            "open_failures": 0,
+            "bytes_read": 0,
+            "decode_errors": 0,
+            "callback_errors": 0,
+        }
+
+    @property
+    def config(self) -> SerialConfig:
+        return self._config
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def stats(self) -> TransportStats:
+        with self._lock:
+            return TransportStats(connected=self._connected, **self._counts)
+
+    def start(self) -> None:
+        """Start the reader thread (once)."""
+        if self._thread is not None:
+            raise RuntimeError(f"{self._name} already started")
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop reading, close the port, join the thread."""
+        self._stop.set()
+        port = self._port
+        if port is not None:
+            cancel = getattr(port, "cancel_read", None)
+            if cancel is not None:
+                try:
+                    cancel()
+                except Exception:  # best effort: only wakes a blocked read
+                    log.debug("%s: cancel_read failed", self._name, exc_info=True)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                log.warning("%s: reader thread did not stop within %.1fs", self._name, timeout_s)
+
+    def write(self, data: bytes) -> int:
+        """Write to the open port (for devices that take commands); ``TransportError`` if down."""
+        port = self._port
+        if port is None or not self._connected:
+            raise TransportError(f"{self._config.url} is not connected")
+        try:
+            written = port.write(data)
+        except (serial.SerialException, OSError) as exc:
+            raise TransportError(f"write to {self._config.url} failed: {exc}") from exc
+        return int(written or 0)
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[key] += n
+
+    def _report(self, connected: bool, reason: str) -> None:
+        with self._lock:
+            self._connected = connected
+        if self._on_state is None:
+            return
+        try:
+            self._on_state(connected, reason)
+        except Exception:
+            log.exception("%s: on_state callback failed", self._name)
+
+    def _run(self) -> None:
+        delay = self._config.reopen_initial_s
+        ever_opened = False
+        outage_reported = False
+        while not self._stop.is_set():
+            try:
+                port = open_serial(self._config)
+            except TransportError as exc:
+                self._count("open_failures")
+                if not outage_reported:
+                    log.warning("%s: %s; retrying", self._name, exc)
+                    self._report(False, str(exc))
+                    outage_reported = True
+                if self._stop.wait(delay):
+                    break
+                delay = min(delay * 2, self._config.reopen_max_s)
+                continue
+            self._port = port
+            self._count("opens")
+            if ever_opened:
+                self._count("reopens")
+            ever_opened = True
+            outage_reported = False
+            delay = self._config.reopen_initial_s
+            log.info("%s: opened", self._name)
+            self._report(True, f"opened {self._config.url}")
+            reason = self._read_until_failure(port)
+            self._port = None
+            try:
+                port.close()
+            except Exception:  # the port is already broken
+                log.debug("%s: close failed", self._name, exc_info=True)
+            if reason is None:
+                break
+            self._count("disconnects")
+            log.warning("%s: lost: %s", self._name, reason)
+            self._report(False, reason)
+            outage_reported = True
+            if self._stop.wait(delay):
+                break
+        if self._connected:
+            self._report(False, "stopped")
+
+    def _read_until_failure(self, port: serial.Serial) -> str | None:
+        """Read until the port fails (return why) or ``stop()`` (return ``None``)."""
+        size = self._config.read_size
+        while not self._stop.is_set():
+            try:
+                waiting = port.in_waiting
+                data = port.read(min(max(waiting, 1), size))
+            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+                # TypeError/AttributeError: pyserial's posix port after a concurrent close.
+                if self._stop.is_set():
+                    return None
+                return f"read from {self._config.url} failed: {exc}"
+            if not data:
+                continue
+            self._count("bytes_read", len(data))
+            self._deliver(bytes(data))
+        return None
+
+    def _deliver(self, data: bytes) -> None:
+        try:
+            self._on_bytes(data)
+        except DecodeError as exc:
+            self._count("decode_errors")
+            log.warning(
+                "%s: undecodable input (%s): %s", self._name, exc.reason, (exc.raw or data).hex()
+            )
+        except Exception:
+            self._count("callback_errors")
+            log.exception("%s: data callback failed on %s", self._name, data.hex())

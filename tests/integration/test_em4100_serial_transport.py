@@ -1,0 +1,161 @@
+"""The serial transport by URL: loop://, socket:// (a ser2net stand-in), back-off and survival."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from drivers.serial.transport import SerialConfig, SerialReader
+from gateway.errors import ConfigError, DecodeError
+
+# The RDM630 data sheet's worked example (tests/corpus/em4100/rdm6300_frames.json).
+SEEED = bytes.fromhex("0230313030303733344530443203")
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.states: list[tuple[bool, str]] = []
+        self.lock = threading.Lock()
+
+    def on_bytes(self, chunk: bytes) -> None:
+        with self.lock:
+            self.data += chunk
+
+    def on_state(self, connected: bool, reason: str) -> None:
+        self.states.append((connected, reason))
+
+
+def test_loop_url_delivers_written_bytes_to_the_callback() -> None:
+    got = Collector()
+    reader = SerialReader(
+        SerialConfig("loop://", read_timeout_s=0.02), got.on_bytes, on_state=got.on_state
+    )
+    reader.start()
+    try:
+        wait_for(lambda: reader.connected)
+        assert reader.write(SEEED * 3) == len(SEEED) * 3
+        wait_for(lambda: len(got.data) == len(SEEED) * 3)
+        assert bytes(got.data) == SEEED * 3
+        assert reader.stats.bytes_read == len(SEEED) * 3
+    finally:
+        reader.stop()
+    assert got.states[0][0] is True
+    assert got.states[-1] == (False, "stopped")
+    assert not reader.connected
+
+
+def test_a_decode_error_in_the_callback_is_counted_and_reading_goes_on() -> None:
+    seen: list[bytes] = []
+
+    def on_bytes(chunk: bytes) -> None:
+        # loop:// may deliver a write in several chunks, so the triggers are single bytes.
+        if chunk == b"\xff":
+            raise DecodeError("garbage", chunk)
+        if chunk == b"\xee":
+            raise RuntimeError("a bug downstream")
+        seen.append(chunk)
+
+    reader = SerialReader(SerialConfig("loop://", read_timeout_s=0.02), on_bytes)
+    reader.start()
+    try:
+        wait_for(lambda: reader.connected)
+        reader.write(b"\xff")
+        wait_for(lambda: reader.stats.decode_errors == 1)
+        reader.write(b"\xee")
+        wait_for(lambda: reader.stats.callback_errors == 1)
+        reader.write(b"ok")
+        wait_for(lambda: b"".join(seen) == b"ok")
+    finally:
+        reader.stop()
+
+
+def test_missing_device_is_reported_once_and_retried_with_back_off(tmp_path: object) -> None:
+    got = Collector()
+    config = SerialConfig(
+        f"{tmp_path}/no-such-tty", reopen_initial_s=0.01, reopen_max_s=0.04, read_timeout_s=0.02
+    )
+    reader = SerialReader(config, got.on_bytes, on_state=got.on_state)
+    reader.start()
+    try:
+        wait_for(lambda: reader.stats.open_failures >= 6)
+    finally:
+        reader.stop()
+    assert [s for s, _ in got.states] == [False]
+    assert "no-such-tty" in got.states[0][1]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"url": ""},
+        {"url": "loop://", "parity": "X"},
+        {"url": "loop://", "baudrate": 0},
+        {"url": "loop://", "reopen_initial_s": 2.0, "reopen_max_s": 1.0},
+    ],
+)
+def test_invalid_serial_config_is_refused(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        SerialConfig(**kwargs)  # type: ignore[arg-type]
+
+
+class Ser2NetStandIn:
+    """A TCP server that hands each accepted connection to the test, like ser2net's raw port."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(3.0)
+        self.port = self.server.getsockname()[1]
+
+    def accept(self) -> socket.socket:
+        conn, _ = self.server.accept()
+        return conn
+
+    def close(self) -> None:
+        self.server.close()
+
+
+@pytest.fixture
+def ser2net() -> Iterator[Ser2NetStandIn]:
+    server = Ser2NetStandIn()
+    yield server
+    server.close()
+
+
+def test_socket_url_reconnects_after_the_server_drops_the_connection(
+    ser2net: Ser2NetStandIn,
+) -> None:
+    got = Collector()
+    config = SerialConfig(
+        f"socket://127.0.0.1:{ser2net.port}", read_timeout_s=0.02, reopen_initial_s=0.02
+    )
+    reader = SerialReader(config, got.on_bytes, on_state=got.on_state)
+    reader.start()
+    try:
+        first = ser2net.accept()
+        # pyserial drains its input while opening; a device's bytes count from then on.
+        wait_for(lambda: reader.connected)
+        first.sendall(SEEED)
+        wait_for(lambda: bytes(got.data) == SEEED)
+        first.close()
+        second = ser2net.accept()
+        wait_for(lambda: reader.stats.reopens == 1)
+        second.sendall(SEEED)
+        wait_for(lambda: bytes(got.data) == SEEED * 2)
+        second.close()
+    finally:
+        reader.stop()
+    assert [s for s, _ in got.states][:3] == [True, False, True]
+    assert reader.stats.disconnects >= 1

@@ -1,0 +1,188 @@
+"""A PN532 reader that misbehaves never stops the checkpoint reader.
+
+Line faults (garbage, a corrupt checksum, a reply later than nfcpy waits) break one nfcpy
+session; the reader re-initialises the chip at once, without reporting a disconnection, and
+scans keep coming. A reader that is unplugged is reported disconnected, retried with back-off,
+and reported connected again when it is plugged back in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from drivers.nfc import NfcCheckpointReader
+from fwsim.pn532 import MifareClassic1k, Ntag213, Pn532Simulator, ndef_message, text_record
+from gateway.clock import ManualClock
+from tests.integration.test_nfc_reader import CLASSIC_UID, NTAG_UID, POLL, Recorder, wait_until
+
+
+@pytest.fixture
+def sim() -> Iterator[Pn532Simulator]:
+    with Pn532Simulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 3, 2, 1, 30, tzinfo=UTC))
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def reader(
+    sim: Pn532Simulator, clock: ManualClock, recorder: Recorder
+) -> Iterator[NfcCheckpointReader]:
+    nfc_reader = NfcCheckpointReader(
+        f"tty:{sim.path}:pn532",
+        "site-7/stair-b",
+        clock=clock,
+        on_scan=recorder.scan,
+        on_state=recorder.state,
+        debounce_s=2.0,
+        backoff_initial_s=0.1,
+        backoff_max_s=0.4,
+    )
+    nfc_reader.start()
+    try:
+        assert wait_until(lambda: nfc_reader.connected)
+        yield nfc_reader
+    finally:
+        nfc_reader.stop()
+
+
+FAULTS: dict[str, Callable[[Pn532Simulator], None]] = {
+    "garbage_bytes": lambda sim: sim.inject_garbage(b"\x55\xaa\x13\x37\x00\xff\x42\x99"),
+    "bad_data_checksum": lambda sim: sim.corrupt_next_replies(1, part="dcs"),
+    "bad_length_checksum": lambda sim: sim.corrupt_next_replies(1, part="lcs"),
+    "reply_later_than_the_driver_waits": lambda sim: sim.delay_next_replies(1.5),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS.values(), ids=FAULTS.keys())
+def test_line_fault_is_recovered_and_scans_keep_coming(
+    sim: Pn532Simulator,
+    reader: NfcCheckpointReader,
+    recorder: Recorder,
+    clock: ManualClock,
+    fault: Callable[[Pn532Simulator], None],
+) -> None:
+    sim.present(Ntag213(NTAG_UID, ndef_message(text_record("CP-11"))))
+    assert wait_until(lambda: len(recorder.scans) == 1)
+
+    fault(sim)  # hits the next reply: a presence check of the held tag
+
+    assert wait_until(lambda: reader.stats.session_errors == 1)
+    assert wait_until(lambda: reader.stats.opens == 2), "the chip was not re-initialised"
+    sim.present(MifareClassic1k(CLASSIC_UID))
+    assert wait_until(lambda: len(recorder.scans) == 2)
+    assert recorder.scans[1].tag_id == "5C9A3E21"
+    # a recovered glitch is not a disconnection
+    assert recorder.states == [(True, "opened")]
+
+
+def test_slow_replies_within_the_drivers_timeouts_cost_nothing(
+    sim: Pn532Simulator, reader: NfcCheckpointReader, recorder: Recorder
+) -> None:
+    sim.delay_next_replies(0.05, count=20)
+    sim.present(Ntag213(NTAG_UID, ndef_message(text_record("CP-12"))))
+
+    assert wait_until(lambda: len(recorder.scans) == 1)
+    assert recorder.scans[0].ndef_text == "CP-12"
+    assert reader.stats.session_errors == 0
+
+
+def test_garbage_while_polling_an_empty_field_is_recovered(
+    sim: Pn532Simulator, reader: NfcCheckpointReader, recorder: Recorder
+) -> None:
+    for _ in range(3):
+        sim.inject_garbage()
+        assert sim.wait_for_commands(POLL, more=2)
+
+    sim.present(Ntag213(NTAG_UID, ndef_message(text_record("CP-13"))))
+    assert wait_until(lambda: len(recorder.scans) == 1)
+    assert reader.stats.session_errors >= 3
+
+
+def test_reader_unplugged_mid_read_is_reported_and_reopened_after_replug(
+    sim: Pn532Simulator, reader: NfcCheckpointReader, recorder: Recorder, clock: ManualClock
+) -> None:
+    sim.present(Ntag213(NTAG_UID, ndef_message(text_record("CP-14"))))
+    assert wait_until(lambda: len(recorder.scans) == 1)  # nfcpy now checks the tag's presence
+
+    sim.unplug()
+
+    assert wait_until(lambda: not reader.connected)
+    assert recorder.states[-1][0] is False
+    assert "open failed" in recorder.states[-1][1]
+    failures = reader.stats.open_failures
+    time.sleep(1.0)
+    retries = reader.stats.open_failures - failures
+    assert 1 <= retries <= 8, "retries are neither stopped nor a busy loop (back-off 0.1-0.4 s)"
+
+    sim.remove()
+    sim.replug()
+
+    assert wait_until(lambda: reader.connected)
+    assert recorder.states[-1] == (True, "reopened")
+    clock.advance(5.0)
+    sim.present(MifareClassic1k(CLASSIC_UID))
+    assert wait_until(lambda: len(recorder.scans) == 2)
+    assert recorder.scans[1].tag_id == "5C9A3E21"
+
+
+def test_reader_absent_at_start_is_reported_and_picked_up_when_plugged_in(
+    clock: ManualClock, recorder: Recorder
+) -> None:
+    with Pn532Simulator() as sim:
+        sim.unplug()
+        nfc_reader = NfcCheckpointReader(
+            f"tty:{sim.path}:pn532",
+            "site-7/stair-c",
+            clock=clock,
+            on_scan=recorder.scan,
+            on_state=recorder.state,
+            backoff_initial_s=0.1,
+            backoff_max_s=0.3,
+        )
+        nfc_reader.start()
+        try:
+            assert wait_until(lambda: bool(recorder.states))
+            assert recorder.states[0][0] is False
+            sim.replug()
+            assert wait_until(lambda: nfc_reader.connected)
+            assert recorder.states[-1] == (True, "opened")
+            sim.present(Ntag213(NTAG_UID, ndef_message(text_record("CP-15"))))
+            assert wait_until(lambda: len(recorder.scans) == 1)
+        finally:
+            nfc_reader.stop()
+
+
+def test_failing_scan_callback_does_not_stop_the_reader(
+    sim: Pn532Simulator, clock: ManualClock
+) -> None:
+    seen: list[str] = []
+
+    def on_scan(scan: object) -> None:
+        seen.append(getattr(scan, "tag_id", ""))
+        raise RuntimeError("downstream is broken")
+
+    nfc_reader = NfcCheckpointReader(
+        f"tty:{sim.path}:pn532", "site-7/stair-d", clock=clock, on_scan=on_scan
+    )
+    nfc_reader.start()
+    try:
+        sim.present(MifareClassic1k(CLASSIC_UID))
+        assert wait_until(lambda: len(seen) == 1)
+        sim.present(Ntag213(NTAG_UID))
+        assert wait_until(lambda: len(seen) == 2)
+        assert nfc_reader.stats.callback_errors == 2
+    finally:
+        nfc_reader.stop()
