@@ -2,10 +2,12 @@
 
 Two families:
 
-* **Configuration** (``sites``, ``leaders``, ``posts``, ``guards``, ``devices``, ``shifts``):
+* **Configuration** (``sites``, ``leaders``, ``posts``, ``guards``, ``devices``, ``shifts``,
+  ``checkpoints``, ``checkpoint_tags``, ``routes``, ``route_checkpoints``, ``guard_credentials``):
   written only by the site loader, replaced as a whole when a site file is loaded again. Ids
   are chosen by the site file and are unique across the whole gateway.
-* **Ledger and runtime** (``reports``, ``leaves``, ``presence_states``, ``positions``, ``alerts``):
+* **Ledger and runtime** (``reports``, ``leaves``, ``presence_states``, ``positions``, ``alerts``,
+  ``scans``, ``punches``, ``patrol_states``, ``attendance_states``):
   evidence and rule state. They name guards, shifts and devices by id **without foreign keys**, so
   reloading a site or removing a guard from it never deletes or blocks the recorded history.
 
@@ -20,12 +22,14 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Float,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -34,14 +38,23 @@ from gateway.db.base import Base, UtcDateTime
 __all__ = [
     "ID_LENGTH",
     "AlertRow",
+    "AttendanceStateRow",
+    "CheckpointRow",
+    "CheckpointTagRow",
     "DeviceRow",
+    "GuardCredentialRow",
     "GuardRow",
     "LeaderRow",
     "LeaveRow",
+    "PatrolStateRow",
     "PositionRow",
     "PostRow",
     "PresenceStateRow",
+    "PunchRow",
     "ReportRow",
+    "RouteCheckpointRow",
+    "RouteRow",
+    "ScanRow",
     "ShiftRow",
     "SiteRow",
 ]
@@ -125,6 +138,16 @@ class DeviceRow(Base):
     guard_id: Mapped[str | None] = mapped_column(ForeignKey("guards.id"), nullable=True, index=True)
     post_id: Mapped[str | None] = mapped_column(ForeignKey("posts.id"), nullable=True)
     secret_ref: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    url: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    """How to reach a reader or terminal (``tty:USB0:pn532``, ``/dev/ttyUSB0``, ``socket://...``)."""
+    variant: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    """The reader's frame format (e.g. ``rdm6300``) where a kind has several."""
+    serial_number: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The serial number a push terminal (ZKTeco ``SN``) identifies itself with."""
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """Time zone of the device's clock when it sends local times (default: the site's)."""
+    punch_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    """For a card reader acting as a clock-in terminal: the punch kind each card read makes."""
 
 
 class ShiftRow(Base):
@@ -259,3 +282,157 @@ class AlertRow(Base):
         Index("ix_alerts_status_opened", "status", "opened_at"),
         Index("ix_alerts_guard_opened", "guard_id", "opened_at"),
     )
+
+
+# --- patrol checkpoints and attendance (configuration) ------------------------------------------
+
+
+class CheckpointRow(Base):
+    """A patrol checkpoint (巡更点) at a post; its tags are in ``checkpoint_tags``."""
+
+    __tablename__ = "checkpoints"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), nullable=False, index=True)
+    post_id: Mapped[str] = mapped_column(ForeignKey("posts.id"), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+
+
+class CheckpointTagRow(Base):
+    """A tag fixed at a checkpoint; a tag id (normalised as the site file does) is unique
+    across the gateway, so a scan names one checkpoint."""
+
+    __tablename__ = "checkpoint_tags"
+
+    tag_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), nullable=False, index=True)
+    checkpoint_id: Mapped[str] = mapped_column(
+        ForeignKey("checkpoints.id"), nullable=False, index=True
+    )
+
+
+class RouteRow(Base):
+    """A patrol route at a post: ordered or not, and its round schedule.
+
+    ``every_s``/``offset_s`` (rounds every so often from the shift start) or ``times`` (local
+    times of day ``HH:MM``), exactly one of them.
+    """
+
+    __tablename__ = "routes"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), nullable=False, index=True)
+    post_id: Mapped[str] = mapped_column(ForeignKey("posts.id"), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    ordered: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    every_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    offset_s: Mapped[float] = mapped_column(Float, nullable=False)
+    times: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+
+
+class RouteCheckpointRow(Base):
+    """One checkpoint of a route, at ``position`` (from 0), with its window in the round."""
+
+    __tablename__ = "route_checkpoints"
+
+    route_id: Mapped[str] = mapped_column(ForeignKey("routes.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), nullable=False, index=True)
+    checkpoint_id: Mapped[str] = mapped_column(ForeignKey("checkpoints.id"), nullable=False)
+    window_start_s: Mapped[float] = mapped_column(Float, nullable=False)
+    window_end_s: Mapped[float] = mapped_column(Float, nullable=False)
+
+
+class GuardCredentialRow(Base):
+    """How a terminal names a guard: ``kind`` ``pin`` (the clock-in terminal's user id) or
+    ``card`` (a card id a reader sees); unique per site and kind."""
+
+    __tablename__ = "guard_credentials"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    value: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    guard_id: Mapped[str] = mapped_column(ForeignKey("guards.id"), nullable=False, index=True)
+
+
+# --- patrol checkpoints and attendance (ledger and rule state) ----------------------------------
+
+
+class ScanRow(Base):
+    """Scan history: every checkpoint scan kept as evidence, known tag or not.
+
+    ``scan_key`` dedupes: ``reader|tag|time`` for a live reader, the wand record's key for a
+    wand (stable across repeated downloads). ``checkpoint_id`` is null for an unknown tag.
+    """
+
+    __tablename__ = "scans"
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    scan_key: Mapped[str] = mapped_column(String(255), nullable=False, unique=True)
+    reader_id: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
+    tag_id: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
+    checkpoint_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    guard_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    shift_id: Mapped[str | None] = mapped_column(String(160), nullable=True)
+    scanned_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    technology: Mapped[str] = mapped_column(String(16), nullable=False)
+    ndef_text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    source_format: Mapped[str] = mapped_column(String(32), nullable=False)
+    raw: Mapped[str] = mapped_column(Text, nullable=False)
+
+    __table_args__ = (
+        Index("ix_scans_checkpoint_scanned", "checkpoint_id", "scanned_at"),
+        Index("ix_scans_reader_scanned", "reader_id", "scanned_at"),
+    )
+
+
+class PunchRow(Base):
+    """Punch history: every attendance record, stored once per terminal, person, time and kind
+    (a terminal pushing its log again adds nothing). ``guard_id`` is null for an unknown person."""
+
+    __tablename__ = "punches"
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    terminal_id: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
+    person_id: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
+    punched_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    verify: Mapped[str] = mapped_column(String(16), nullable=False)
+    guard_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    shift_id: Mapped[str | None] = mapped_column(String(160), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    source_format: Mapped[str] = mapped_column(String(32), nullable=False)
+    raw: Mapped[str] = mapped_column(Text, nullable=False)
+
+    __table_args__ = (
+        UniqueConstraint(
+            "terminal_id", "person_id", "punched_at", "kind", name="uq_punches_identity"
+        ),
+        Index("ix_punches_guard_punched", "guard_id", "punched_at"),
+    )
+
+
+class PatrolStateRow(Base):
+    """The persisted patrol machine of one route over one shift (``<shift id>/<route id>``)."""
+
+    __tablename__ = "patrol_states"
+
+    machine_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    shift_id: Mapped[str] = mapped_column(String(160), nullable=False, index=True)
+    route_id: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    next_deadline: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
+class AttendanceStateRow(Base):
+    """The persisted attendance machine of one shift."""
+
+    __tablename__ = "attendance_states"
+
+    shift_id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    guard_id: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False, index=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    next_deadline: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)

@@ -28,3 +28,37 @@ __all__ = [
     "Tick",
     "step",
 ]
+
+# Patrol tours and attendance: see gateway.rules.patrol and gateway.rules.attendance.
+from . import attendance, patrol
+from .attendance import AttendanceState, punch_presence_inputs
+from .patrol_events import (
+    ATTENDANCE_EVENT_TYPES,
+    PATROL_EVENT_TYPES,
+    ScanObserved,
+    unknown_person_event,
+    unknown_tag_event,
+)
+from .patrol_plan import PlannedCheckpoint, RoutePlan, round_starts
+from .patrol_policy import PatrolPolicy, patrol_policy
+from .patrol_presence import scan_as_fix
+from .patrol_state import PatrolState
+
+__all__ += [
+    "ATTENDANCE_EVENT_TYPES",
+    "PATROL_EVENT_TYPES",
+    "AttendanceState",
+    "PatrolPolicy",
+    "PatrolState",
+    "PlannedCheckpoint",
+    "RoutePlan",
+    "ScanObserved",
+    "attendance",
+    "patrol",
+    "patrol_policy",
+    "punch_presence_inputs",
+    "round_starts",
+    "scan_as_fix",
+    "unknown_person_event",
+    "unknown_tag_event",
+]

@@ -14,13 +14,15 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.policy import SitePolicy
+from gateway.rules.patrol_plan import time_of_day
+from gateway.rules.patrol_policy import PATROL_POLICY_FIELDS
 from gateway.site.fences import fence_problems
 from gateway.site.roster import ShiftInstance, expand_entry, expansion_days
 from gateway.site.schema import ShiftEntry, SiteEntry, SiteFile
 
 __all__ = ["CheckedSite", "check_site_file", "place"]
 
-POLICY_FIELDS = frozenset(f.name for f in fields(SitePolicy))
+POLICY_FIELDS = frozenset(f.name for f in fields(SitePolicy)) | PATROL_POLICY_FIELDS
 
 
 @dataclass(slots=True)
@@ -68,6 +70,8 @@ def _duplicates(doc: SiteFile) -> list[str]:
         ("guards", "guard"),
         ("leaders", "leader"),
         ("devices", "device"),
+        ("checkpoints", "checkpoint"),
+        ("routes", "route"),
     ):
         seen: dict[str, str] = {}
         for i, site in enumerate(doc.sites):
@@ -76,6 +80,32 @@ def _duplicates(doc: SiteFile) -> list[str]:
                 if item.id in seen:
                     problems.append(f"{where}: duplicate {noun} id (first at {seen[item.id]})")
                 seen.setdefault(item.id, where)
+    problems += _duplicate_tags_and_serials(doc)
+    return problems
+
+
+def _duplicate_tags_and_serials(doc: SiteFile) -> list[str]:
+    """A tag names one checkpoint and a serial number one terminal, across the whole file."""
+    problems: list[str] = []
+    tags: dict[str, str] = {}
+    serials: dict[str, str] = {}
+    for i, site in enumerate(doc.sites):
+        for j, cp in enumerate(site.checkpoints):
+            where = place(i, "checkpoints", j, f"id {cp.id!r}")
+            for tag in cp.tags:
+                if tag in tags:
+                    problems.append(f"{where}: tag {tag!r} is used twice (first at {tags[tag]})")
+                tags.setdefault(tag, where)
+        for j, device in enumerate(site.devices):
+            if device.sn is None:
+                continue
+            where = place(i, "devices", j, f"id {device.id!r}")
+            if device.sn in serials:
+                problems.append(
+                    f"{where}: serial number {device.sn!r} is used twice "
+                    f"(first at {serials[device.sn]})"
+                )
+            serials.setdefault(device.sn, where)
     return problems
 
 
@@ -126,8 +156,104 @@ def _check_site(checked: CheckedSite, now: datetime) -> list[str]:
                 )
             gps_of.setdefault(device.guard, device.id)
 
+    problems += _check_device_settings(checked)
+    problems += _check_credentials(checked)
+    problems += _check_checkpoints_and_routes(checked, posts)
     if tz is not None:
         problems += _check_shifts(checked, tz, guards, posts, now)
+    return problems
+
+
+_CARD_READERS = frozenset({"nfc_reader", "em4100_reader"})
+
+
+def _check_device_settings(checked: CheckedSite) -> list[str]:
+    site, i = checked.entry, checked.index
+    problems: list[str] = []
+    for j, device in enumerate(site.devices):
+        where = place(i, "devices", j, f"id {device.id!r}")
+        if device.timezone is not None:
+            try:
+                ZoneInfo(device.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                problems.append(f"{where}.timezone: unknown time zone {device.timezone!r}")
+        if device.punch_kind is not None and device.kind not in _CARD_READERS:
+            problems.append(
+                f"{where}.punch_kind: only a card reader (nfc_reader, em4100_reader) acts as a "
+                f"clock-in terminal, not a {device.kind}"
+            )
+        if device.sn is not None and device.kind != "clock_in":
+            problems.append(f"{where}.sn: only a clock_in terminal has a serial number")
+        if device.variant is not None and device.kind != "em4100_reader":
+            problems.append(f"{where}.variant: only an em4100_reader has variants")
+        if device.url is not None and device.kind == "gps":
+            problems.append(f"{where}.url: a GPS terminal reaches the gateway over MQTT, no url")
+    return problems
+
+
+def _check_credentials(checked: CheckedSite) -> list[str]:
+    """PINs and cards name one guard within the site; a card is not also a checkpoint tag."""
+    site, i = checked.entry, checked.index
+    problems: list[str] = []
+    tags = {tag for cp in site.checkpoints for tag in cp.tags}
+    pins: dict[str, str] = {}
+    cards: dict[str, str] = {}
+    for j, guard in enumerate(site.guards):
+        where = place(i, "guards", j, f"id {guard.id!r}")
+        if guard.pin is not None:
+            if guard.pin in pins:
+                problems.append(f"{where}.pin: {guard.pin!r} is also the PIN of {pins[guard.pin]}")
+            pins.setdefault(guard.pin, where)
+        for card in guard.cards:
+            if card in cards:
+                problems.append(f"{where}.cards: {card!r} is also a card of {cards[card]}")
+            elif card in tags:
+                problems.append(f"{where}.cards: {card!r} is also a checkpoint tag")
+            cards.setdefault(card, where)
+    return problems
+
+
+def _check_checkpoints_and_routes(checked: CheckedSite, posts: set[str]) -> list[str]:
+    site, i = checked.entry, checked.index
+    problems: list[str] = []
+    post_of: dict[str, str] = {}
+    for j, cp in enumerate(site.checkpoints):
+        post_of[cp.id] = cp.post
+        if cp.post not in posts:
+            where = place(i, "checkpoints", j, f"id {cp.id!r}")
+            problems.append(f"{where}: at unknown post {cp.post!r}")
+    for j, route in enumerate(site.routes):
+        where = place(i, "routes", j, f"id {route.id!r}")
+        if route.post not in posts:
+            problems.append(f"{where}: at unknown post {route.post!r}")
+        for text in route.schedule.times or []:
+            try:
+                time_of_day(text)
+            except ValueError as exc:
+                problems.append(f"{where}.schedule.times: {exc}")
+        listed: set[str] = set()
+        for k, step in enumerate(route.checkpoints):
+            here = f"{where}.checkpoints[{k}]"
+            start, end = step.window_min
+            if start > end:
+                problems.append(f"{here}.window_min: start {start} is after end {end}")
+            if step.checkpoint in listed:
+                problems.append(f"{here}: checkpoint {step.checkpoint!r} is listed twice")
+            listed.add(step.checkpoint)
+            if step.checkpoint not in post_of:
+                problems.append(f"{here}: unknown checkpoint {step.checkpoint!r}")
+            elif post_of[step.checkpoint] != route.post:
+                problems.append(
+                    f"{here}: checkpoint {step.checkpoint!r} is at post "
+                    f"{post_of[step.checkpoint]!r}, not at the route's post {route.post!r}"
+                )
+        if route.schedule.every_min is not None:
+            length = max(step.window_min[1] for step in route.checkpoints)
+            if length > route.schedule.every_min:
+                problems.append(
+                    f"{where}.schedule: rounds every {route.schedule.every_min:g} min but a round "
+                    f"lasts {length:g} min: rounds would overlap"
+                )
     return problems
 
 

@@ -2,7 +2,8 @@
 
 ``load_site_file`` reads a YAML or JSON site file, checks its shape and its consistency, and in one
 transaction replaces the configuration (posts, leaders, guards, devices, shifts) of each site it
-names. History (positions, reports, leaves, alerts, the outbox) is never touched. A file with any
+names (with its checkpoints, routes, and guards' PINs and cards). History (positions, scans,
+punches, reports, leaves, alerts, the outbox) is never touched. A file with any
 problem stores nothing and raises ``ConfigError`` listing every problem with its place.
 """
 
@@ -26,17 +27,24 @@ from sqlalchemy.orm import Session
 
 from gateway.clock import utc
 from gateway.db.models import (
+    AttendanceStateRow,
+    CheckpointRow,
+    CheckpointTagRow,
     DeviceRow,
+    GuardCredentialRow,
     GuardRow,
     LeaderRow,
+    PatrolStateRow,
     PostRow,
     PresenceStateRow,
+    RouteCheckpointRow,
+    RouteRow,
     ShiftRow,
     SiteRow,
 )
 from gateway.errors import ConfigError
 from gateway.site.checks import CheckedSite, check_site_file, place
-from gateway.site.schema import SiteFile
+from gateway.site.schema import SiteEntry, SiteFile
 
 __all__ = [
     "LoadSummary",
@@ -53,6 +61,8 @@ _CONFIG_TABLES: tuple[tuple[str, str, Any], ...] = (
     ("leaders", "leader", LeaderRow),
     ("guards", "guard", GuardRow),
     ("devices", "device", DeviceRow),
+    ("checkpoints", "checkpoint", CheckpointRow),
+    ("routes", "route", RouteRow),
 )
 
 
@@ -68,6 +78,8 @@ class LoadSummary:
     shifts: int
     shifts_from: datetime | None
     shifts_until: datetime | None
+    checkpoints: int = 0
+    routes: int = 0
 
 
 def read_site_file(path: Path) -> tuple[SiteFile, bytes]:
@@ -120,11 +132,10 @@ def load_site_file(path: Path, engine: Engine, now: datetime) -> LoadSummary:
             for site in checked:
                 _replace_site(session, site, digest, now)
             # Rule state of shifts that no longer exist would fire timers for nobody.
-            session.execute(
-                delete(PresenceStateRow).where(
-                    PresenceStateRow.shift_id.not_in(select(ShiftRow.id))
+            for state_model in (PresenceStateRow, PatrolStateRow, AttendanceStateRow):
+                session.execute(
+                    delete(state_model).where(state_model.shift_id.not_in(select(ShiftRow.id)))
                 )
-            )
     except IntegrityError as exc:
         raise ConfigError(f"{path}: the database refused the configuration: {exc.orig}") from exc
     summary = _summary(checked)
@@ -169,8 +180,20 @@ def _taken_elsewhere(session: Session, checked: Sequence[CheckedSite]) -> list[s
 
 def _replace_site(session: Session, checked: CheckedSite, digest: str, now: datetime) -> None:
     site = checked.entry
-    # Children first: shifts and devices point at guards and posts.
-    for model in (ShiftRow, DeviceRow, GuardRow, LeaderRow, PostRow):
+    # Children first: shifts, devices, credentials, routes and checkpoints point at guards and
+    # posts; route steps and tags point at routes and checkpoints.
+    for model in (
+        RouteCheckpointRow,
+        RouteRow,
+        CheckpointTagRow,
+        CheckpointRow,
+        GuardCredentialRow,
+        ShiftRow,
+        DeviceRow,
+        GuardRow,
+        LeaderRow,
+        PostRow,
+    ):
         session.execute(delete(model).where(model.site_id == site.id))
     values: dict[str, Any] = {
         "name": site.name,
@@ -239,10 +262,16 @@ def _replace_site(session: Session, checked: CheckedSite, digest: str, now: date
                 "guard_id": x.guard,
                 "post_id": x.post,
                 "secret_ref": x.secret_ref,
+                "url": x.url,
+                "variant": x.variant,
+                "serial_number": x.sn,
+                "timezone": x.timezone,
+                "punch_kind": None if x.punch_kind is None else x.punch_kind.value,
             }
             for x in site.devices
         ),
     )
+    _insert_patrol_config(session, site)
     _insert(
         session,
         ShiftRow,
@@ -256,6 +285,74 @@ def _replace_site(session: Session, checked: CheckedSite, digest: str, now: date
                 "ends_at": s.ends_at,
             }
             for s in checked.shifts
+        ),
+    )
+
+
+def _insert_patrol_config(session: Session, site: SiteEntry) -> None:
+    """Checkpoints with their tags, routes with their steps, guards' PINs and cards."""
+    _insert(
+        session,
+        GuardCredentialRow,
+        [
+            {"site_id": site.id, "kind": "pin", "value": g.pin, "guard_id": g.id}
+            for g in site.guards
+            if g.pin is not None
+        ]
+        + [
+            {"site_id": site.id, "kind": "card", "value": card, "guard_id": g.id}
+            for g in site.guards
+            for card in g.cards
+        ],
+    )
+    _insert(
+        session,
+        CheckpointRow,
+        (
+            {"id": c.id, "site_id": site.id, "post_id": c.post, "name": c.name}
+            for c in site.checkpoints
+        ),
+    )
+    _insert(
+        session,
+        CheckpointTagRow,
+        (
+            {"tag_id": tag, "site_id": site.id, "checkpoint_id": c.id}
+            for c in site.checkpoints
+            for tag in c.tags
+        ),
+    )
+    _insert(
+        session,
+        RouteRow,
+        (
+            {
+                "id": r.id,
+                "site_id": site.id,
+                "post_id": r.post,
+                "name": r.name or r.id,
+                "ordered": r.ordered,
+                "every_s": None if r.schedule.every_min is None else r.schedule.every_min * 60,
+                "offset_s": r.schedule.offset_min * 60,
+                "times": list(r.schedule.times or []),
+            }
+            for r in site.routes
+        ),
+    )
+    _insert(
+        session,
+        RouteCheckpointRow,
+        (
+            {
+                "route_id": r.id,
+                "position": k,
+                "site_id": site.id,
+                "checkpoint_id": step.checkpoint,
+                "window_start_s": step.window_min[0] * 60,
+                "window_end_s": step.window_min[1] * 60,
+            }
+            for r in site.routes
+            for k, step in enumerate(r.checkpoints)
         ),
     )
 
@@ -277,6 +374,8 @@ def _summary(checked: Sequence[CheckedSite]) -> LoadSummary:
         shifts=len(shifts),
         shifts_from=min((s.starts_at for s in shifts), default=None),
         shifts_until=max((s.ends_at for s in shifts), default=None),
+        checkpoints=sum(len(c.entry.checkpoints) for c in checked),
+        routes=sum(len(c.entry.routes) for c in checked),
     )
 
 

@@ -8,13 +8,25 @@ describes every field.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from gateway.records import PunchKind
 
 __all__ = [
     "WEEKDAYS",
+    "CheckpointEntry",
     "CircleFence",
     "Contacts",
     "Datum",
@@ -26,16 +38,52 @@ __all__ = [
     "MultiPolygonFence",
     "PolygonFence",
     "PostEntry",
+    "RouteCheckpointEntry",
+    "RouteEntry",
+    "RouteSchedule",
     "ShiftEntry",
     "SiteEntry",
     "SiteFile",
+    "normalise_tag_id",
 ]
 
 Id = Annotated[str, StringConstraints(pattern=r"^[\w.:-]{1,64}$")]
+DeviceId = Annotated[str, StringConstraints(pattern=r"^[\w.:-]+(/[\w.:-]+)?$", max_length=64)]
+"""A device id may hold one ``/``: OwnTracks names a device ``<user>/<device>``."""
 """Letters (any script), digits, ``_ . : -``; at most 64 characters; unique across the gateway."""
 
+_WIEGAND = re.compile(r"^(\d{1,5}):(\d{1,10})$")
+_HEX = re.compile(r"^[0-9A-F]{8,20}$")
+
+
+def normalise_tag_id(text: str) -> str:
+    """A tag or card id in its one written form, or ``ValueError``.
+
+    * Wiegand ``facility:card`` (decimal): leading zeros dropped, ``"012:00345"`` -> ``"12:345"``;
+    * otherwise a hex id: an NFC/Mifare UID (4, 7 or 10 bytes) or the EM4100 10-hex-digit id,
+      upper-case, with ``:``, ``-`` and space separators removed: ``"04:a2:24:1a"`` ->
+      ``"04A2241A"``; 8 to 20 hex digits, an even number.
+    """
+    value = str(text).strip()
+    wiegand = _WIEGAND.match(value)
+    if wiegand is not None:
+        return f"{int(wiegand[1])}:{int(wiegand[2])}"
+    compact = re.sub(r"[\s:-]", "", value).upper()
+    if not _HEX.match(compact) or len(compact) % 2:
+        raise ValueError(
+            f"tag id {text!r} is neither a hex UID/EM4100 id (8-20 hex digits) nor a Wiegand "
+            "facility:card"
+        )
+    return compact
+
+
+TagId = Annotated[str, AfterValidator(normalise_tag_id)]
+"""A tag or card id, normalised by :func:`normalise_tag_id`."""
+Pin = Annotated[str, StringConstraints(pattern=r"^[\w.-]{1,24}$")]
+"""A clock-in terminal's user id (PIN): letters, digits, ``_ . -``, at most 24 characters."""
+
 Datum = Literal["wgs84", "gcj02", "bd09"]
-DeviceKind = Literal["gps", "nfc_reader", "em4100_reader", "clock_in"]
+DeviceKind = Literal["gps", "nfc_reader", "em4100_reader", "clock_in", "patrol_wand"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -111,10 +159,20 @@ class GuardEntry(_Strict):
     leaders: list[Id] = []
     """Ids of the leaders alerted about this guard; empty means the leaders of his team."""
     contacts: Contacts = Contacts()
+    pin: Pin | None = None
+    """His user id / PIN on the clock-in terminals (ZKTeco ``PIN``); unique within the site."""
+    cards: list[TagId] = []
+    """Ids of the cards he shows to a card reader (as ``checkpoints[].tags`` are written)."""
+
+    @field_validator("pin", mode="before")
+    @classmethod
+    def _pin_as_text(cls, value: Any) -> Any:
+        # YAML reads an unquoted PIN such as 1001 as a number.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class DeviceEntry(_Strict):
-    id: Id
+    id: DeviceId
     kind: DeviceKind
     guard: Id | None = None
     """The guard wearing this terminal (GPS); at most one GPS terminal per guard."""
@@ -122,6 +180,23 @@ class DeviceEntry(_Strict):
     """The post a fixed reader or clock-in terminal stands at."""
     secret_ref: str | None = None
     """Where the credentials are kept (``env:NAME``, ``file:/path``); never the secret itself."""
+    url: str | None = None
+    """How to reach a reader or terminal: ``tty:USB0:pn532``, ``usb:...``, ``/dev/ttyUSB0``,
+    ``socket://host:port``, ``tcp://10.0.0.9:4370``."""
+    variant: str | None = None
+    """Frame format of a 125 kHz reader: ``rdm6300``, ``decimal``, ``wiegand26``, ``wiegand34``."""
+    sn: str | None = None
+    """Serial number a ZKTeco push terminal sends (``SN=``); unique across the file."""
+    timezone: str | None = None
+    """Time zone of the device's clock when it gives local times (default: the site's)."""
+    punch_kind: PunchKind | None = None
+    """A card reader (``nfc_reader``/``em4100_reader``) at a gate acting as a clock-in terminal:
+    the punch kind every card read makes."""
+
+    @field_validator("sn", mode="before")
+    @classmethod
+    def _sn_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class ShiftEntry(_Strict):
@@ -148,6 +223,56 @@ class ShiftEntry(_Strict):
         return value
 
 
+class CheckpointEntry(_Strict):
+    """A patrol checkpoint (巡更点): one or more tags fixed at one place of a post."""
+
+    id: Id
+    name: str
+    post: Id
+    tags: Annotated[list[TagId], Field(min_length=1)]
+
+
+class RouteCheckpointEntry(_Strict):
+    """A checkpoint of a route and its window: ``[start, end]`` minutes from the round's start."""
+
+    checkpoint: Id
+    window_min: Annotated[list[Annotated[float, Field(ge=0)]], Field(min_length=2, max_length=2)]
+
+
+class RouteSchedule(_Strict):
+    """When rounds start: ``every_min`` (from each shift's start, plus ``offset_min``) or
+    ``times`` (local times of day ``HH:MM``), exactly one of the two."""
+
+    every_min: Annotated[float, Field(gt=0)] | None = None
+    offset_min: Annotated[float, Field(ge=0)] = 0
+    times: list[str] | None = None
+
+    @field_validator("times", mode="before")
+    @classmethod
+    def _times_as_text(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [v.isoformat() if isinstance(v, time) else v for v in value]
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> RouteSchedule:
+        if (self.every_min is None) == (self.times is None):
+            raise ValueError("give exactly one of every_min and times")
+        return self
+
+
+class RouteEntry(_Strict):
+    """A patrol route at a post: checkpoints in walking order, each with its window."""
+
+    id: Id
+    name: str | None = None
+    post: Id
+    ordered: bool = True
+    """Whether the checkpoints must be scanned in the order listed."""
+    schedule: RouteSchedule
+    checkpoints: Annotated[list[RouteCheckpointEntry], Field(min_length=1)]
+
+
 class SiteEntry(_Strict):
     id: Id
     name: str
@@ -159,6 +284,8 @@ class SiteEntry(_Strict):
     guards: list[GuardEntry] = []
     devices: list[DeviceEntry] = []
     shifts: list[ShiftEntry] = []
+    checkpoints: list[CheckpointEntry] = []
+    routes: list[RouteEntry] = []
 
 
 class SiteFile(_Strict):

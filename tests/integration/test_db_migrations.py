@@ -24,13 +24,13 @@ def test_upgraded_database_matches_the_models_with_no_autogenerate_diff(engine: 
 
 
 def test_upgrade_records_the_head_revision_and_is_idempotent(engine: Engine) -> None:
-    assert head() == "0001"
-    assert current(engine) == "0001"
+    assert head() == "0002"
+    assert current(engine) == "0002"
     upgrade(engine)
-    assert current(engine) == "0001"
+    assert current(engine) == "0002"
 
 
-def test_initial_migration_includes_the_outbox_and_every_model_table(engine: Engine) -> None:
+def test_migrations_create_the_outbox_and_every_model_table(engine: Engine) -> None:
     tables = set(inspect(engine).get_table_names())
     expected = {
         "sites",
@@ -45,6 +45,15 @@ def test_initial_migration_includes_the_outbox_and_every_model_table(engine: Eng
         "positions",
         "alerts",
         "outbox",
+        "checkpoints",
+        "checkpoint_tags",
+        "routes",
+        "route_checkpoints",
+        "guard_credentials",
+        "scans",
+        "punches",
+        "patrol_states",
+        "attendance_states",
         "alembic_version",
     }
     assert tables == expected

@@ -1,0 +1,347 @@
+"""Queries and writes for patrol checkpoints and attendance; each takes the caller's ``Session``.
+
+The caller owns the transaction. Scans and punches are history: inserting one that is already
+stored (same scan key; same terminal, person, time and kind) adds nothing and reports it as not
+new, so a terminal pushing its log twice or a wand downloaded twice is counted once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from gateway.clock import utc
+from gateway.db.models import (
+    AttendanceStateRow,
+    CheckpointRow,
+    CheckpointTagRow,
+    DeviceRow,
+    GuardCredentialRow,
+    PatrolStateRow,
+    PunchRow,
+    RouteCheckpointRow,
+    RouteRow,
+    ScanRow,
+    SiteRow,
+)
+from gateway.records import CheckpointScan, Punch
+from gateway.rules.patrol_plan import PlannedCheckpoint, RoutePlan, time_of_day
+from gateway.site.schema import normalise_tag_id
+
+__all__ = [
+    "checkpoint_for_tag",
+    "due_attendance_states",
+    "due_patrol_states",
+    "guard_for_card",
+    "guard_for_person",
+    "guard_for_pin",
+    "insert_punches",
+    "insert_scans",
+    "known_scan_keys",
+    "load_attendance_state",
+    "load_patrol_state",
+    "route_plans_for_post",
+    "save_attendance_state",
+    "save_patrol_state",
+    "scan_key",
+]
+
+
+def _insert_ignoring_duplicates(session: Session, model: Any, values: dict[str, Any]) -> bool:
+    """Insert one row unless a unique key already holds it; ``True`` when it was inserted.
+
+    ``RETURNING`` tells the two apart on both backends (``rowcount`` is not reliable when the
+    driver returns the generated key).
+    """
+    dialect = session.get_bind().dialect.name
+    stmt: Insert
+    if dialect == "postgresql":
+        stmt = postgresql.insert(model).values(**values).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(model).values(**values).on_conflict_do_nothing()
+    else:  # pragma: no cover - the gateway runs on SQLite and PostgreSQL
+        raise NotImplementedError(f"database {dialect} is not supported")
+    return session.execute(stmt.returning(model.id)).first() is not None
+
+
+# --- configuration lookups --------------------------------------------------------------------
+
+
+def checkpoint_for_tag(session: Session, tag_id: str) -> CheckpointRow | None:
+    """The checkpoint carrying ``tag_id`` (written in any form the site file accepts)."""
+    try:
+        tag = normalise_tag_id(tag_id)
+    except ValueError:
+        return None
+    stmt = (
+        select(CheckpointRow)
+        .join(CheckpointTagRow, CheckpointTagRow.checkpoint_id == CheckpointRow.id)
+        .where(CheckpointTagRow.tag_id == tag)
+    )
+    return session.scalars(stmt).first()
+
+
+def _credential(session: Session, site_id: str, kind: str, value: str) -> str | None:
+    return session.scalar(
+        select(GuardCredentialRow.guard_id).where(
+            GuardCredentialRow.site_id == site_id,
+            GuardCredentialRow.kind == kind,
+            GuardCredentialRow.value == value,
+        )
+    )
+
+
+def guard_for_pin(session: Session, site_id: str, pin: str) -> str | None:
+    """The guard whose clock-in PIN (terminal user id) at ``site_id`` is ``pin``."""
+    return _credential(session, site_id, "pin", pin.strip())
+
+
+def guard_for_card(session: Session, site_id: str, card_id: str) -> str | None:
+    """The guard carrying card ``card_id`` at ``site_id`` (any form the site file accepts)."""
+    try:
+        card = normalise_tag_id(card_id)
+    except ValueError:
+        return None
+    return _credential(session, site_id, "card", card)
+
+
+def guard_for_person(session: Session, terminal_id: str, person_id: str) -> str | None:
+    """The guard a terminal's person id names: a PIN, or for a card reader a card; ``None``
+    for an unknown terminal or person (the caller reports ``attendance.unknown_person``)."""
+    device = session.get(DeviceRow, terminal_id)
+    if device is None:
+        return None
+    if device.kind == "clock_in":
+        guard = guard_for_pin(session, device.site_id, person_id)
+        if guard is not None:
+            return guard
+    return guard_for_card(session, device.site_id, person_id)
+
+
+def route_plans_for_post(session: Session, post_id: str) -> list[RoutePlan]:
+    """The routes of a post as the patrol rules take them, in id order."""
+    routes = session.scalars(
+        select(RouteRow).where(RouteRow.post_id == post_id).order_by(RouteRow.id)
+    ).all()
+    plans: list[RoutePlan] = []
+    for route in routes:
+        steps = session.scalars(
+            select(RouteCheckpointRow)
+            .where(RouteCheckpointRow.route_id == route.id)
+            .order_by(RouteCheckpointRow.position)
+        ).all()
+        site = session.get(SiteRow, route.site_id)
+        plans.append(
+            RoutePlan(
+                route_id=route.id,
+                post_id=route.post_id,
+                checkpoints=tuple(
+                    PlannedCheckpoint(s.checkpoint_id, s.window_start_s, s.window_end_s)
+                    for s in steps
+                ),
+                ordered=route.ordered,
+                every_s=route.every_s,
+                offset_s=route.offset_s,
+                times=tuple(time_of_day(t) for t in route.times),
+                timezone=site.timezone if site is not None else "Asia/Shanghai",
+            )
+        )
+    return plans
+
+
+# --- history ----------------------------------------------------------------------------------
+
+
+def scan_key(scan: CheckpointScan) -> str:
+    """The dedupe key of a live reader's scan: reader, tag and device time."""
+    return f"{scan.reader_id}|{scan.tag_id}|{utc(scan.scanned_at).isoformat()}"
+
+
+def known_scan_keys(session: Session, keys: Collection[str]) -> set[str]:
+    """Which of ``keys`` are already stored (for a wand import's ``known_keys``)."""
+    found: set[str] = set()
+    batch = list(keys)
+    for i in range(0, len(batch), 500):
+        found.update(
+            session.scalars(
+                select(ScanRow.scan_key).where(ScanRow.scan_key.in_(batch[i : i + 500]))
+            )
+        )
+    return found
+
+
+def insert_scans(
+    session: Session,
+    scans: Sequence[CheckpointScan],
+    *,
+    keys: Sequence[str] | None = None,
+    guard_id: str | None = None,
+    shift_id: str | None = None,
+) -> list[bool]:
+    """Store scans as history; return, per scan, whether it was new.
+
+    ``keys`` default to :func:`scan_key` (pass a wand import's keys). The checkpoint is resolved
+    from the tag (``None`` for an unknown tag, which is stored all the same). ``guard_id`` and
+    ``shift_id`` apply to every scan when the caller knows them (a wand carried by a guard).
+    """
+    if keys is not None and len(keys) != len(scans):
+        raise ValueError("one key per scan")
+    out: list[bool] = []
+    for i, scan in enumerate(scans):
+        checkpoint = checkpoint_for_tag(session, scan.tag_id)
+        out.append(
+            _insert_ignoring_duplicates(
+                session,
+                ScanRow,
+                {
+                    "scan_key": scan_key(scan) if keys is None else keys[i],
+                    "reader_id": scan.reader_id,
+                    "tag_id": scan.tag_id,
+                    "checkpoint_id": None if checkpoint is None else checkpoint.id,
+                    "guard_id": guard_id,
+                    "shift_id": shift_id,
+                    "scanned_at": utc(scan.scanned_at),
+                    "received_at": utc(scan.received_at),
+                    "technology": scan.technology.value,
+                    "ndef_text": scan.ndef_text,
+                    "source_format": scan.source_format,
+                    "raw": scan.raw,
+                },
+            )
+        )
+    return out
+
+
+def insert_punches(
+    session: Session,
+    punches: Iterable[Punch],
+    *,
+    shift_ids: Sequence[str | None] | None = None,
+) -> list[bool]:
+    """Store punches as history; return, per punch, whether it was new (a punch already stored
+    with the same terminal, person, time and kind is not). The guard is resolved with
+    :func:`guard_for_person` (``None`` for an unknown person, stored all the same)."""
+    batch = list(punches)
+    if shift_ids is not None and len(shift_ids) != len(batch):
+        raise ValueError("one shift id per punch")
+    out: list[bool] = []
+    for i, punch in enumerate(batch):
+        out.append(
+            _insert_ignoring_duplicates(
+                session,
+                PunchRow,
+                {
+                    "terminal_id": punch.terminal_id,
+                    "person_id": punch.person_id,
+                    "punched_at": utc(punch.punched_at),
+                    "kind": punch.kind.value,
+                    "verify": punch.verify.value,
+                    "guard_id": guard_for_person(session, punch.terminal_id, punch.person_id),
+                    "shift_id": None if shift_ids is None else shift_ids[i],
+                    "received_at": utc(punch.received_at),
+                    "source_format": punch.source_format,
+                    "raw": punch.raw,
+                },
+            )
+        )
+    return out
+
+
+# --- rule state -------------------------------------------------------------------------------
+
+
+def load_patrol_state(session: Session, machine_id: str) -> dict[str, Any] | None:
+    """The stored JSON of a patrol machine (``<shift id>/<route id>``), or ``None``."""
+    row = session.get(PatrolStateRow, machine_id)
+    return None if row is None else dict(row.state)
+
+
+def save_patrol_state(
+    session: Session,
+    *,
+    machine_id: str,
+    shift_id: str,
+    route_id: str,
+    state: dict[str, Any],
+    next_deadline: datetime | None,
+    now: datetime,
+) -> None:
+    """Insert or replace a patrol machine's state (in the caller's transaction)."""
+    row = session.get(PatrolStateRow, machine_id)
+    if row is None:
+        session.add(
+            PatrolStateRow(
+                machine_id=machine_id,
+                shift_id=shift_id,
+                route_id=route_id,
+                state=state,
+                next_deadline=next_deadline,
+                updated_at=now,
+            )
+        )
+    else:
+        row.state = state
+        row.next_deadline = next_deadline
+        row.updated_at = now
+    session.flush()
+
+
+def load_attendance_state(session: Session, shift_id: str) -> dict[str, Any] | None:
+    """The stored JSON of a shift's attendance machine, or ``None``."""
+    row = session.get(AttendanceStateRow, shift_id)
+    return None if row is None else dict(row.state)
+
+
+def save_attendance_state(
+    session: Session,
+    *,
+    shift_id: str,
+    guard_id: str,
+    state: dict[str, Any],
+    next_deadline: datetime | None,
+    now: datetime,
+) -> None:
+    """Insert or replace a shift's attendance state (in the caller's transaction)."""
+    row = session.get(AttendanceStateRow, shift_id)
+    if row is None:
+        session.add(
+            AttendanceStateRow(
+                shift_id=shift_id,
+                guard_id=guard_id,
+                state=state,
+                next_deadline=next_deadline,
+                updated_at=now,
+            )
+        )
+    else:
+        row.state = state
+        row.next_deadline = next_deadline
+        row.updated_at = now
+    session.flush()
+
+
+def due_patrol_states(session: Session, now: datetime) -> list[PatrolStateRow]:
+    """Patrol machines whose next deadline is due by ``now``, earliest first."""
+    stmt = (
+        select(PatrolStateRow)
+        .where(PatrolStateRow.next_deadline.is_not(None), PatrolStateRow.next_deadline <= now)
+        .order_by(PatrolStateRow.next_deadline)
+    )
+    return list(session.scalars(stmt))
+
+
+def due_attendance_states(session: Session, now: datetime) -> list[AttendanceStateRow]:
+    """Attendance machines whose next deadline is due by ``now``, earliest first."""
+    stmt = (
+        select(AttendanceStateRow)
+        .where(
+            AttendanceStateRow.next_deadline.is_not(None), AttendanceStateRow.next_deadline <= now
+        )
+        .order_by(AttendanceStateRow.next_deadline)
+    )
+    return list(session.scalars(stmt))

@@ -1,0 +1,292 @@
+"""Attendance (考勤) as a pure state machine per guard shift, and punches as presence inputs.
+
+``step(state, input, now, policy) -> (state, events)`` with inputs ``Punch`` (the caller mapped
+the terminal's person id or card to this shift's guard), ``Tick`` and ``ShiftEnded``. Event
+types are listed in :mod:`gateway.rules.patrol_events`.
+
+Decisions, in the terms of :class:`~gateway.rules.patrol_policy.PatrolPolicy`:
+
+* every punch gives one ``attendance.punch`` (kind, verify mode, terminal, evidence); the same
+  punch fed twice (a terminal pushing its log again) gives it once;
+* ``alert.late_clock_in`` fires on the clock at shift start + ``clock_in_grace_s`` when no
+  check-in (punch kind ``check_in``) came by then; a later check-in resolves it and is marked
+  ``late``. A check-in dated before the deadline counts even if it reaches the gateway later
+  (a terminal that was offline), as deadlines due by a punch's time fire only after it;
+* the machine does not close by itself at the shift's end (a check-out just after the end
+  still belongs to the shift); ``ShiftEnded`` closes it.
+
+Punches and the presence rules (:func:`punch_presence_inputs`): a **break-out punch is the
+verbal report (报备) of a departure** and becomes a ``ReportFiled`` dated at the punch; a
+**break-in is the return**: at a terminal standing at the guard's post it becomes an INSIDE
+fix (see :mod:`gateway.rules.patrol_presence`), which starts the return. Any punch at a terminal
+at the guard's post is likewise evidence that he is there. A punch at a terminal elsewhere says
+nothing about the post, so only the break-out's report remains.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from gateway.clock import utc
+from gateway.records import Punch, PunchKind
+
+from .entries import iso, opt_dt, opt_iso, to_dt
+from .events import BACKFILL_AFTER_S, LATE_AFTER_S, Json, RuleEvent, event_key
+from .inputs import FixObserved, ReportFiled, RuleInput, ShiftEnded, Tick
+from .patrol_events import ALERT_LATE_CLOCK_IN, ATTENDANCE_PUNCH, punch_key
+from .patrol_policy import PatrolPolicy
+from .patrol_presence import presence_evidence
+
+__all__ = [
+    "AttendanceInput",
+    "AttendanceState",
+    "late_clock_in_key",
+    "punch_presence_inputs",
+    "punch_report_id",
+    "step",
+]
+
+STATE_VERSION = 1
+_REPORT_NAMESPACE = uuid.UUID("6c1f3a57-3f0e-4d52-9a55-1c8a4f7e2b90")
+
+AttendanceInput = Punch | Tick | ShiftEnded
+"""Anything the attendance ``step`` accepts."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttendanceState:
+    """The attendance machine of one guard shift; build with :meth:`start`.
+
+    ``next_deadline`` is the late-clock-in decision while it is pending, else ``None``.
+    ``punch_keys`` are the punches already reported (a handful per shift).
+    """
+
+    shift_id: str
+    guard_id: str
+    post_id: str
+    site_id: str
+    shift_start: datetime
+    shift_end: datetime
+    next_deadline: datetime | None
+    stepped_at: datetime | None = None
+    closed: bool = False
+    checked_in_at: datetime | None = None
+    late_checked: bool = False
+    late_open: bool = False
+    punch_keys: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def start(
+        cls,
+        shift_id: str,
+        guard_id: str,
+        post_id: str,
+        site_id: str,
+        shift_start: datetime,
+        shift_end: datetime,
+    ) -> AttendanceState:
+        start, end = utc(shift_start), utc(shift_end)
+        if end <= start:
+            raise ValueError(f"shift {shift_id} ends ({end}) before it starts ({start})")
+        return cls(shift_id, guard_id, post_id, site_id, start, end, next_deadline=start)
+
+    def to_json(self) -> dict[str, Json]:
+        return {
+            "version": STATE_VERSION,
+            "shift_id": self.shift_id,
+            "guard_id": self.guard_id,
+            "post_id": self.post_id,
+            "site_id": self.site_id,
+            "shift_start": iso(self.shift_start),
+            "shift_end": iso(self.shift_end),
+            "next_deadline": opt_iso(self.next_deadline),
+            "stepped_at": opt_iso(self.stepped_at),
+            "closed": self.closed,
+            "checked_in_at": opt_iso(self.checked_in_at),
+            "late_checked": self.late_checked,
+            "late_open": self.late_open,
+            "punch_keys": list(self.punch_keys),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AttendanceState:
+        """Restore a state stored by :meth:`to_json`. Raises ``ValueError`` on another version."""
+        if data.get("version") != STATE_VERSION:
+            raise ValueError(f"attendance state version {data.get('version')!r} is not supported")
+        return cls(
+            shift_id=str(data["shift_id"]),
+            guard_id=str(data["guard_id"]),
+            post_id=str(data["post_id"]),
+            site_id=str(data["site_id"]),
+            shift_start=to_dt(data["shift_start"]),
+            shift_end=to_dt(data["shift_end"]),
+            next_deadline=opt_dt(data["next_deadline"]),
+            stepped_at=opt_dt(data["stepped_at"]),
+            closed=bool(data["closed"]),
+            checked_in_at=opt_dt(data["checked_in_at"]),
+            late_checked=bool(data["late_checked"]),
+            late_open=bool(data["late_open"]),
+            punch_keys=tuple(str(k) for k in data["punch_keys"]),
+        )
+
+
+def late_clock_in_key(state: AttendanceState) -> str:
+    """The key (and alert key) of the shift's ``alert.late_clock_in``."""
+    return event_key(state.shift_id, ALERT_LATE_CLOCK_IN, iso(state.shift_start))
+
+
+def _late_due(state: AttendanceState, policy: PatrolPolicy) -> datetime | None:
+    if state.closed or state.late_checked or state.checked_in_at is not None:
+        return None
+    due = state.shift_start + timedelta(seconds=policy.clock_in_grace_s)
+    return due if due <= state.shift_end else None
+
+
+def step(
+    state: AttendanceState, event: AttendanceInput, now: datetime, policy: PatrolPolicy
+) -> tuple[AttendanceState, list[RuleEvent]]:
+    """Apply one input at clock time ``now``; return the new state and the events, in order."""
+    now = utc(now)
+    if state.closed:
+        return state, []
+    events: list[RuleEvent] = []
+    if isinstance(event, Tick):
+        state = _fire_due(state, now, now, policy, events)
+    elif isinstance(event, ShiftEnded):
+        state = _fire_due(state, now, now, policy, events)
+        state = replace(state, closed=True)
+    elif isinstance(event, Punch):
+        at = utc(event.punched_at)
+        state = _fire_due(state, min(at, now), now, policy, events)
+        state = _on_punch(state, event, now, events)
+    else:  # pragma: no cover - the union is exhaustive
+        raise TypeError(f"not an attendance rule input: {event!r}")
+    state = replace(state, next_deadline=_late_due(state, policy), stepped_at=now)
+    return state, events
+
+
+def _base(state: AttendanceState, now: datetime, backfilled: bool) -> dict[str, Json]:
+    return {
+        "guard_id": state.guard_id,
+        "post_id": state.post_id,
+        "site_id": state.site_id,
+        "shift_id": state.shift_id,
+        "shift_start": iso(state.shift_start),
+        "detected_at": iso(now),
+        "backfilled": backfilled,
+    }
+
+
+def _fire_due(
+    state: AttendanceState,
+    until: datetime,
+    now: datetime,
+    policy: PatrolPolicy,
+    events: list[RuleEvent],
+) -> AttendanceState:
+    due = _late_due(state, policy)
+    if due is None or due > until:
+        return state
+    fired_late = (now - due).total_seconds() > LATE_AFTER_S and (
+        state.stepped_at is None or due > state.stepped_at
+    )
+    key = late_clock_in_key(state)
+    data = _base(state, now, fired_late or (now - due).total_seconds() > BACKFILL_AFTER_S)
+    data.update({"fired_late": fired_late, "grace_s": policy.clock_in_grace_s})
+    events.append(RuleEvent(type=ALERT_LATE_CLOCK_IN, time=due, key=key, data=data, alert_key=key))
+    return replace(state, late_checked=True, late_open=True)
+
+
+def _on_punch(
+    state: AttendanceState, punch: Punch, now: datetime, events: list[RuleEvent]
+) -> AttendanceState:
+    ident = punch_key(punch)
+    if ident in state.punch_keys:
+        return state
+    at = utc(punch.punched_at)
+    state = replace(state, punch_keys=(*state.punch_keys, ident))
+    resolves: tuple[str, ...] = ()
+    check_in = punch.kind is PunchKind.CHECK_IN
+    first_check_in = check_in and state.checked_in_at is None
+    late = False
+    if first_check_in:
+        late = state.late_checked
+        if state.late_open:
+            resolves = (late_clock_in_key(state),)
+        state = replace(state, checked_in_at=at, late_checked=True, late_open=False)
+    data = _base(state, now, (now - at).total_seconds() > BACKFILL_AFTER_S)
+    data.update(
+        {
+            "terminal_id": punch.terminal_id,
+            "person_id": punch.person_id,
+            "kind": punch.kind.value,
+            "verify": punch.verify.value,
+            "punched_at": iso(at),
+            "received_at": iso(punch.received_at),
+            "first_check_in": first_check_in,
+            "late": late,
+            "after_shift_start_s": (at - state.shift_start).total_seconds(),
+            "source_format": punch.source_format,
+            "raw": punch.raw,
+        }
+    )
+    events.append(
+        RuleEvent(
+            type=ATTENDANCE_PUNCH,
+            time=at,
+            key=event_key(state.shift_id, ATTENDANCE_PUNCH, ident),
+            data=data,
+            resolves=resolves,
+        )
+    )
+    return state
+
+
+def punch_report_id(punch: Punch) -> str:
+    """The id of the verbal report a break-out punch stands for (a UUID from the punch)."""
+    return str(uuid.uuid5(_REPORT_NAMESPACE, punch_key(punch)))
+
+
+def punch_presence_inputs(
+    punch: Punch,
+    *,
+    terminal_at_post: bool,
+    lat: float = 0.0,
+    lon: float = 0.0,
+    device_id: str | None = None,
+) -> tuple[RuleInput, ...]:
+    """What a punch of a guard on duty tells the presence machine of his shift, in order.
+
+    ``terminal_at_post``: the terminal stands at the post of the guard's shift; then the punch
+    is also an INSIDE fix at the punch time (reported under ``device_id``, default the
+    terminal's id; ``lat``/``lon`` are kept as evidence only). A break-out adds a
+    ``ReportFiled`` after that fix, so the departure that follows is covered by the report.
+    """
+    out: list[RuleInput] = []
+    at = utc(punch.punched_at)
+    if terminal_at_post:
+        fix: FixObserved = presence_evidence(
+            device_id=punch.terminal_id if device_id is None else device_id,
+            at=at,
+            received_at=punch.received_at,
+            lat=lat,
+            lon=lon,
+            raw=(
+                f"punch terminal={punch.terminal_id} person={punch.person_id} "
+                f"kind={punch.kind.value} at={iso(at)} raw={punch.raw}"
+            ),
+        )
+        out.append(fix)
+    if punch.kind is PunchKind.BREAK_OUT:
+        out.append(
+            ReportFiled(
+                report_id=punch_report_id(punch),
+                reported_at=at,
+                reason=f"break-out punch at terminal {punch.terminal_id}",
+            )
+        )
+    return tuple(out)

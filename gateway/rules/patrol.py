@@ -1,0 +1,355 @@
+"""Patrol tours (巡更) as a pure state machine per route and guard shift.
+
+``step(state, input, now, policy) -> (state, events)`` with inputs :class:`ScanObserved` (the
+caller resolved tag → checkpoint), ``Tick`` and ``ShiftEnded``; the runtime persists the state
+with the events and ticks when ``now >= state.next_deadline``. Event types and their data are
+listed in :mod:`gateway.rules.patrol_events`.
+
+Decisions, in the terms of :class:`~gateway.rules.patrol_policy.PatrolPolicy`:
+
+* Rounds and windows come from the route's schedule (:mod:`gateway.rules.patrol_plan`). A scan
+  counts for a checkpoint of a round when it falls in ``[window start, window end + tolerance]``:
+  on time up to the window's end, ``late`` after it. Where two rounds could take it, the one in
+  which it is on time wins, then the earliest.
+* ``alert.checkpoint_missed`` fires **on the clock at the window's end** when the checkpoint was
+  not scanned, whether or not anything else arrives. A late scan within the tolerance resolves it.
+* Ordered routes: a scan is ``out_of_order`` when a checkpoint further along the route was
+  already scanned in the round (the guard walked backwards). Skipping a checkpoint is not out
+  of order: it is missed.
+* ``patrol.round_completed`` when every checkpoint of the round is settled: at the last scan
+  when all were scanned, otherwise when the last tolerance runs out (or at the last scan, if
+  that came later). Its counts are final.
+* A scan of a checkpoint not on the route is not this machine's business and yields nothing
+  (the runtime may feed every scan at a post to every route of the post).
+* A scan that counts for no round is still reported (``counted: false``, ``reason``
+  ``repeat`` when the checkpoint was already scanned in a round that could have taken it,
+  else ``outside_window``), except a read of the same checkpoint within ``scan_debounce_s``
+  of the previous one, which is the same scan again and yields nothing.
+* Like the presence rules, deadlines due by a scan's device time fire before it is applied, so
+  a scan uploaded late by an offline wand that belongs to a round already completed counts
+  for nothing (it is reported ``outside_window``, ``backfilled``).
+* ``ShiftEnded`` (relieved early) completes the rounds already started with what they have
+  (``ended_early``; checkpoints whose window had not ended count as ``not_due``) and drops the
+  rest.
+
+Event times: a scan at its device time, a missed alert at the window's end, a completion at the
+scan or deadline that settled it. ``backfilled`` as for presence; ``fired_late`` when a deadline
+fired long after it was due (the gateway was down).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from gateway.clock import utc
+
+from .entries import iso
+from .events import BACKFILL_AFTER_S, LATE_AFTER_S, Json, RuleEvent, event_key
+from .inputs import ShiftEnded, Tick
+from .patrol_events import (
+    ALERT_CHECKPOINT_MISSED,
+    PATROL_CHECKPOINT_SCANNED,
+    PATROL_ROUND_COMPLETED,
+    ScanObserved,
+)
+from .patrol_policy import PatrolPolicy
+from .patrol_state import CheckpointVisit, PatrolRound, PatrolState
+
+__all__ = ["PatrolInput", "next_patrol_deadline", "step"]
+
+PatrolInput = ScanObserved | Tick | ShiftEnded
+"""Anything the patrol ``step`` accepts."""
+
+_MISSED, _SETTLE = 0, 1
+_MAX_FIRINGS = 10_000
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class _Deadline:
+    due: datetime
+    kind: int
+    round_start: datetime
+    position: int
+
+
+def _tolerance(policy: PatrolPolicy) -> timedelta:
+    return timedelta(seconds=policy.patrol_late_tolerance_s)
+
+
+def _deadlines(state: PatrolState, policy: PatrolPolicy) -> list[_Deadline]:
+    if state.closed:
+        return []
+    out: list[_Deadline] = []
+    for rnd in state.rounds:
+        unscanned = [v for v in rnd.visits if v.scanned_at is None]
+        for v in unscanned:
+            if not v.missed_alerted:
+                out.append(_Deadline(v.window_end, _MISSED, rnd.started_at, v.position))
+        if unscanned:
+            settle = max(v.window_end for v in unscanned) + _tolerance(policy)
+            out.append(_Deadline(settle, _SETTLE, rnd.started_at, -1))
+    return sorted(out)
+
+
+def next_patrol_deadline(state: PatrolState, policy: PatrolPolicy) -> datetime | None:
+    """The earliest pending deadline, or ``None`` when nothing is left to decide."""
+    pending = _deadlines(state, policy)
+    return pending[0].due if pending else None
+
+
+def step(
+    state: PatrolState, event: PatrolInput, now: datetime, policy: PatrolPolicy
+) -> tuple[PatrolState, list[RuleEvent]]:
+    """Apply one input at clock time ``now``; return the new state and the events, in order.
+
+    A closed state returns unchanged with no events.
+    """
+    now = utc(now)
+    if state.closed:
+        return state, []
+    run = _Run(state, now, policy)
+    if isinstance(event, Tick):
+        run.fire_due(now)
+    elif isinstance(event, ScanObserved):
+        at = utc(event.scanned_at)
+        run.fire_due(min(at, now))
+        if event.checkpoint_id in state.checkpoint_ids:
+            run.scan(event, at)
+    elif isinstance(event, ShiftEnded):
+        run.fire_due(now)
+        run.end_early()
+    else:  # pragma: no cover - the union is exhaustive
+        raise TypeError(f"not a patrol rule input: {event!r}")
+    return run.finish()
+
+
+class _Run:
+    """One step's working state and events; ``step`` stays pure because nothing leaks out."""
+
+    def __init__(self, state: PatrolState, now: datetime, policy: PatrolPolicy) -> None:
+        self.state = state
+        self.previous = state.stepped_at
+        self.now = now
+        self.policy = policy
+        self.events: list[RuleEvent] = []
+
+    def finish(self) -> tuple[PatrolState, list[RuleEvent]]:
+        state = replace(
+            self.state,
+            next_deadline=next_patrol_deadline(self.state, self.policy),
+            stepped_at=self.now,
+        )
+        return state, self.events
+
+    def emit(
+        self,
+        type_: str,
+        time: datetime,
+        episode: str,
+        data: dict[str, Json],
+        *,
+        due: datetime | None = None,
+        alert: bool = False,
+        resolves: tuple[str, ...] = (),
+    ) -> str:
+        state = self.state
+        key = event_key(state.machine_id, type_, episode)
+        fired_late = (
+            due is not None
+            and (self.now - due).total_seconds() > LATE_AFTER_S
+            and (self.previous is None or due > self.previous)
+        )
+        old = (self.now - time).total_seconds() > BACKFILL_AFTER_S
+        payload: dict[str, Json] = {
+            "guard_id": state.guard_id,
+            "post_id": state.post_id,
+            "site_id": state.site_id,
+            "shift_id": state.shift_id,
+            "route_id": state.route_id,
+            "detected_at": iso(self.now),
+            "backfilled": fired_late or old,
+            "fired_late": fired_late,
+        }
+        payload.update(data)
+        self.events.append(
+            RuleEvent(
+                type=type_,
+                time=time,
+                key=key,
+                data=payload,
+                alert_key=key if alert else None,
+                resolves=resolves,
+            )
+        )
+        return key
+
+    # -- deadlines ------------------------------------------------------------------------
+
+    def fire_due(self, until: datetime) -> None:
+        for _ in range(_MAX_FIRINGS):
+            pending = _deadlines(self.state, self.policy)
+            if not pending or pending[0].due > until:
+                return
+            self._fire(pending[0])
+        raise RuntimeError("patrol deadlines did not settle")  # pragma: no cover
+
+    def _fire(self, deadline: _Deadline) -> None:
+        rnd = next(r for r in self.state.rounds if r.started_at == deadline.round_start)
+        if deadline.kind == _SETTLE:
+            # Settled when the last tolerance ran out, but not before the last scan it holds.
+            last_scan = max((v.scanned_at for v in rnd.visits if v.scanned_at), default=None)
+            at = deadline.due if last_scan is None else max(deadline.due, last_scan)
+            self._complete(rnd, at, due=at)
+            return
+        visit = next(v for v in rnd.visits if v.position == deadline.position)
+        self._replace_round(rnd.with_visit(replace(visit, missed_alerted=True)))
+        self.emit(
+            ALERT_CHECKPOINT_MISSED,
+            visit.window_end,
+            _episode(rnd, visit),
+            {
+                "checkpoint_id": visit.checkpoint_id,
+                "position": visit.position,
+                "round_start": iso(rnd.started_at),
+                "window_start": iso(visit.window_start),
+                "window_end": iso(visit.window_end),
+                "tolerance_s": self.policy.patrol_late_tolerance_s,
+            },
+            due=deadline.due,
+            alert=True,
+        )
+
+    # -- scans ----------------------------------------------------------------------------
+
+    def scan(self, scan: ScanObserved, at: datetime) -> None:
+        previous = self.state.last_scan(scan.checkpoint_id)
+        if previous is not None and abs((at - previous).total_seconds()) <= (
+            self.policy.scan_debounce_s
+        ):
+            return
+        self.state = self.state.with_last_scan(scan.checkpoint_id, at)
+        tolerance = _tolerance(self.policy)
+        candidates: list[tuple[bool, datetime, PatrolRound, CheckpointVisit]] = []
+        repeat = False
+        for rnd in self.state.rounds:
+            for v in rnd.visits:
+                if v.checkpoint_id != scan.checkpoint_id:
+                    continue
+                if not v.window_start <= at <= v.window_end + tolerance:
+                    continue
+                if v.scanned_at is not None:
+                    repeat = True
+                    continue
+                candidates.append((at > v.window_end, rnd.started_at, rnd, v))
+        evidence: dict[str, Json] = {
+            "checkpoint_id": scan.checkpoint_id,
+            "reader_id": scan.reader_id,
+            "tag_id": scan.tag_id,
+            "scanned_at": iso(at),
+            "received_at": iso(scan.received_at),
+            "raw": scan.raw,
+        }
+        if not candidates:
+            self.emit(
+                PATROL_CHECKPOINT_SCANNED,
+                at,
+                f"{scan.checkpoint_id}@{iso(at)}",
+                {
+                    **evidence,
+                    "counted": False,
+                    "reason": "repeat" if repeat else "outside_window",
+                    "late": False,
+                    "out_of_order": False,
+                },
+            )
+            return
+        late, _, rnd, visit = min(candidates, key=lambda c: (c[0], c[1]))
+        out_of_order = self.state.ordered and rnd.furthest_position > visit.position
+        visit = replace(
+            visit, scanned_at=at, reader_id=scan.reader_id, late=late, out_of_order=out_of_order
+        )
+        rnd = replace(
+            rnd.with_visit(visit), furthest_position=max(rnd.furthest_position, visit.position)
+        )
+        self._replace_round(rnd)
+        episode = _episode(rnd, visit)
+        resolves: tuple[str, ...] = ()
+        if visit.missed_alerted:
+            resolves = (event_key(self.state.machine_id, ALERT_CHECKPOINT_MISSED, episode),)
+        self.emit(
+            PATROL_CHECKPOINT_SCANNED,
+            at,
+            episode,
+            {
+                **evidence,
+                "counted": True,
+                "reason": None,
+                "position": visit.position,
+                "round_start": iso(rnd.started_at),
+                "window_start": iso(visit.window_start),
+                "window_end": iso(visit.window_end),
+                "late": late,
+                "late_by_s": max(0.0, (at - visit.window_end).total_seconds()),
+                "out_of_order": out_of_order,
+            },
+            resolves=resolves,
+        )
+        if all(v.scanned_at is not None for v in rnd.visits):
+            self._complete(rnd, at)
+        else:
+            # The others may have run out of tolerance already (this scan came in late).
+            self.fire_due(min(at, self.now))
+
+    # -- rounds ---------------------------------------------------------------------------
+
+    def _replace_round(self, rnd: PatrolRound) -> None:
+        rounds = tuple(rnd if r.started_at == rnd.started_at else r for r in self.state.rounds)
+        self.state = replace(self.state, rounds=rounds)
+
+    def _complete(
+        self,
+        rnd: PatrolRound,
+        at: datetime,
+        *,
+        due: datetime | None = None,
+        ended_early: bool = False,
+    ) -> None:
+        self.state = replace(
+            self.state,
+            rounds=tuple(r for r in self.state.rounds if r.started_at != rnd.started_at),
+            completed_rounds=self.state.completed_rounds + 1,
+        )
+        scanned = [v for v in rnd.visits if v.scanned_at is not None]
+        unscanned = [v for v in rnd.visits if v.scanned_at is None]
+        not_due = [v for v in unscanned if v.window_end > at]
+        missed = [v for v in unscanned if v.window_end <= at]
+        self.emit(
+            PATROL_ROUND_COMPLETED,
+            at,
+            iso(rnd.started_at),
+            {
+                "round_start": iso(rnd.started_at),
+                "round_end": iso(max(v.window_end for v in rnd.visits)),
+                "checkpoints": len(rnd.visits),
+                "scanned": len(scanned),
+                "on_time": sum(1 for v in scanned if not v.late),
+                "late": sum(1 for v in scanned if v.late),
+                "missed": len(missed),
+                "out_of_order": sum(1 for v in scanned if v.out_of_order),
+                "not_due": len(not_due),
+                "missed_checkpoints": [v.checkpoint_id for v in missed],
+                "ended_early": ended_early,
+            },
+            due=due,
+        )
+
+    def end_early(self) -> None:
+        for rnd in sorted(self.state.rounds, key=lambda r: r.started_at):
+            if rnd.started_at <= self.now:
+                self._complete(rnd, self.now, ended_early=True)
+        self.state = replace(self.state, rounds=(), closed=True)
+
+
+def _episode(rnd: PatrolRound, visit: CheckpointVisit) -> str:
+    return f"{iso(rnd.started_at)}/{visit.checkpoint_id}"

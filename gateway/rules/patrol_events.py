@@ -1,0 +1,156 @@
+"""Event types of the patrol and attendance rules, their inputs, and the unknown-id reports.
+
+Catalogue (the ``data`` of every event also carries ``site_id``, ``detected_at`` and
+``backfilled``; the machines add ``guard_id``, ``post_id``, ``shift_id``):
+
+======================================  ==================================================
+``patrol.checkpoint_scanned``           a checkpoint scan; ``counted`` for a round or not
+                                        (``reason``: ``outside_window`` | ``repeat``);
+                                        ``late`` (after the window, within the tolerance),
+                                        ``out_of_order`` (ordered route walked backwards)
+``alert.checkpoint_missed``             at the window's end, on the clock, with no scan;
+                                        resolved by a late scan within the tolerance
+``patrol.round_completed``              every checkpoint of a round settled; counts
+``patrol.unknown_tag``                  a tag no checkpoint carries (recorded, reported)
+``attendance.punch``                    every punch of a known person (kind, verify, terminal)
+``alert.late_clock_in``                 shift started, no check-in within the grace;
+                                        resolved by the check-in
+``attendance.unknown_person``           a punch or card no guard is mapped to
+======================================  ==================================================
+
+Unknown tags and persons have no guard and no shift, so they are not produced by a machine but
+by :func:`unknown_tag_event` / :func:`unknown_person_event`, keyed by the record itself so the
+same record seen twice gives the same key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from gateway.clock import utc
+from gateway.records import CheckpointScan, Punch
+
+from .entries import iso
+from .events import BACKFILL_AFTER_S, RuleEvent, event_key
+
+__all__ = [
+    "ALERT_CHECKPOINT_MISSED",
+    "ALERT_LATE_CLOCK_IN",
+    "ATTENDANCE_EVENT_TYPES",
+    "ATTENDANCE_PUNCH",
+    "ATTENDANCE_UNKNOWN_PERSON",
+    "PATROL_CHECKPOINT_SCANNED",
+    "PATROL_EVENT_TYPES",
+    "PATROL_ROUND_COMPLETED",
+    "PATROL_UNKNOWN_TAG",
+    "ScanObserved",
+    "punch_key",
+    "unknown_person_event",
+    "unknown_tag_event",
+]
+
+PATROL_CHECKPOINT_SCANNED = "patrol.checkpoint_scanned"
+ALERT_CHECKPOINT_MISSED = "alert.checkpoint_missed"
+PATROL_ROUND_COMPLETED = "patrol.round_completed"
+PATROL_UNKNOWN_TAG = "patrol.unknown_tag"
+ATTENDANCE_PUNCH = "attendance.punch"
+ALERT_LATE_CLOCK_IN = "alert.late_clock_in"
+ATTENDANCE_UNKNOWN_PERSON = "attendance.unknown_person"
+
+PATROL_EVENT_TYPES: tuple[str, ...] = (
+    PATROL_CHECKPOINT_SCANNED,
+    ALERT_CHECKPOINT_MISSED,
+    PATROL_ROUND_COMPLETED,
+    PATROL_UNKNOWN_TAG,
+)
+ATTENDANCE_EVENT_TYPES: tuple[str, ...] = (
+    ATTENDANCE_PUNCH,
+    ALERT_LATE_CLOCK_IN,
+    ATTENDANCE_UNKNOWN_PERSON,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanObserved:
+    """A checkpoint scan whose tag the caller resolved to ``checkpoint_id``.
+
+    ``scanned_at`` is device time (a wand's corrected for skew); ``raw`` is the evidence.
+    """
+
+    checkpoint_id: str
+    reader_id: str
+    tag_id: str
+    scanned_at: datetime
+    received_at: datetime
+    raw: str = ""
+
+    @classmethod
+    def from_scan(cls, scan: CheckpointScan, checkpoint_id: str) -> ScanObserved:
+        return cls(
+            checkpoint_id=checkpoint_id,
+            reader_id=scan.reader_id,
+            tag_id=scan.tag_id,
+            scanned_at=utc(scan.scanned_at),
+            received_at=utc(scan.received_at),
+            raw=scan.raw,
+        )
+
+
+def punch_key(punch: Punch) -> str:
+    """The identity of a punch: terminal, person, time and kind (a double push is one punch)."""
+    return f"{punch.terminal_id}|{punch.person_id}|{iso(punch.punched_at)}|{punch.kind.value}"
+
+
+def _backfilled(when: datetime, now: datetime) -> bool:
+    return (utc(now) - utc(when)).total_seconds() > BACKFILL_AFTER_S
+
+
+def unknown_tag_event(scan: CheckpointScan, now: datetime, site_id: str | None = None) -> RuleEvent:
+    """``patrol.unknown_tag`` for a scan whose tag no checkpoint carries."""
+    at = utc(scan.scanned_at)
+    return RuleEvent(
+        type=PATROL_UNKNOWN_TAG,
+        time=at,
+        key=event_key(f"reader:{scan.reader_id}", PATROL_UNKNOWN_TAG, f"{scan.tag_id}@{iso(at)}"),
+        data={
+            "site_id": site_id,
+            "reader_id": scan.reader_id,
+            "tag_id": scan.tag_id,
+            "technology": scan.technology.value,
+            "ndef_text": scan.ndef_text,
+            "scanned_at": iso(at),
+            "received_at": iso(scan.received_at),
+            "source_format": scan.source_format,
+            "raw": scan.raw,
+            "detected_at": iso(now),
+            "backfilled": _backfilled(at, now),
+        },
+    )
+
+
+def unknown_person_event(punch: Punch, now: datetime, site_id: str | None = None) -> RuleEvent:
+    """``attendance.unknown_person`` for a punch (PIN or card) no guard is mapped to."""
+    at = utc(punch.punched_at)
+    return RuleEvent(
+        type=ATTENDANCE_UNKNOWN_PERSON,
+        time=at,
+        key=event_key(
+            f"terminal:{punch.terminal_id}",
+            ATTENDANCE_UNKNOWN_PERSON,
+            f"{punch.person_id}@{iso(at)}:{punch.kind.value}",
+        ),
+        data={
+            "site_id": site_id,
+            "terminal_id": punch.terminal_id,
+            "person_id": punch.person_id,
+            "kind": punch.kind.value,
+            "verify": punch.verify.value,
+            "punched_at": iso(at),
+            "received_at": iso(punch.received_at),
+            "source_format": punch.source_format,
+            "raw": punch.raw,
+            "detected_at": iso(now),
+            "backfilled": _backfilled(at, now),
+        },
+    )

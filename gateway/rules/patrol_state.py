@@ -1,0 +1,214 @@
+"""The persisted state of one route's patrol machine over one shift, and its JSON form.
+
+Only rounds not yet completed are kept (a completed round has reported its counts and can no
+longer change), so the state stays small over a long shift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from gateway.clock import utc
+
+from .entries import iso, opt_dt, opt_iso, to_dt
+from .events import Json
+from .patrol_plan import RoutePlan, round_starts
+
+__all__ = ["CheckpointVisit", "PatrolRound", "PatrolState"]
+
+STATE_VERSION = 1
+"""Bumped when the JSON form changes incompatibly; ``from_json`` refuses other versions."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointVisit:
+    """One checkpoint in one round: its absolute window and what happened to it."""
+
+    checkpoint_id: str
+    position: int
+    window_start: datetime
+    window_end: datetime
+    scanned_at: datetime | None = None
+    reader_id: str | None = None
+    late: bool = False
+    out_of_order: bool = False
+    missed_alerted: bool = False
+
+    def to_json(self) -> dict[str, Json]:
+        return {
+            "checkpoint_id": self.checkpoint_id,
+            "position": self.position,
+            "window_start": iso(self.window_start),
+            "window_end": iso(self.window_end),
+            "scanned_at": opt_iso(self.scanned_at),
+            "reader_id": self.reader_id,
+            "late": self.late,
+            "out_of_order": self.out_of_order,
+            "missed_alerted": self.missed_alerted,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CheckpointVisit:
+        reader = data["reader_id"]
+        return cls(
+            checkpoint_id=str(data["checkpoint_id"]),
+            position=int(data["position"]),
+            window_start=to_dt(data["window_start"]),
+            window_end=to_dt(data["window_end"]),
+            scanned_at=opt_dt(data["scanned_at"]),
+            reader_id=None if reader is None else str(reader),
+            late=bool(data["late"]),
+            out_of_order=bool(data["out_of_order"]),
+            missed_alerted=bool(data["missed_alerted"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PatrolRound:
+    """A round not yet completed."""
+
+    started_at: datetime
+    visits: tuple[CheckpointVisit, ...]
+    furthest_position: int = -1
+    """Highest route position scanned so far in this round (ordered routes)."""
+
+    def with_visit(self, visit: CheckpointVisit) -> PatrolRound:
+        visits = tuple(visit if v.position == visit.position else v for v in self.visits)
+        return replace(self, visits=visits)
+
+    def to_json(self) -> dict[str, Json]:
+        return {
+            "started_at": iso(self.started_at),
+            "visits": [v.to_json() for v in self.visits],
+            "furthest_position": self.furthest_position,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PatrolRound:
+        return cls(
+            started_at=to_dt(data["started_at"]),
+            visits=tuple(CheckpointVisit.from_json(v) for v in data["visits"]),
+            furthest_position=int(data["furthest_position"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PatrolState:
+    """The patrol machine of one route for one guard shift.
+
+    Build it with :meth:`start`; advance it only with ``gateway.rules.patrol.step``.
+    ``next_deadline`` is the earliest time a ``Tick`` may produce something (``None`` once every
+    round is completed or the machine is closed). ``machine_id`` (``<shift id>/<route id>``)
+    prefixes every event key.
+    """
+
+    shift_id: str
+    route_id: str
+    guard_id: str
+    post_id: str
+    site_id: str
+    ordered: bool
+    shift_end: datetime
+    checkpoint_ids: tuple[str, ...]
+    """The route's checkpoints in walking order."""
+    rounds: tuple[PatrolRound, ...]
+    next_deadline: datetime | None
+    stepped_at: datetime | None = None
+    closed: bool = False
+    completed_rounds: int = 0
+    last_scans: tuple[tuple[str, datetime], ...] = field(default=())
+    """Per checkpoint, the device time of its latest scan (for debouncing)."""
+
+    @property
+    def machine_id(self) -> str:
+        return f"{self.shift_id}/{self.route_id}"
+
+    @classmethod
+    def start(
+        cls,
+        plan: RoutePlan,
+        *,
+        shift_id: str,
+        guard_id: str,
+        site_id: str,
+        shift_start: datetime,
+        shift_end: datetime,
+    ) -> PatrolState:
+        """The state before anything happened, with every round of the shift planned."""
+        rounds: list[PatrolRound] = []
+        for begin in round_starts(plan, shift_start, shift_end):
+            visits = tuple(
+                CheckpointVisit(
+                    checkpoint_id=cp.checkpoint_id,
+                    position=i,
+                    window_start=begin + timedelta(seconds=cp.window_start_s),
+                    window_end=begin + timedelta(seconds=cp.window_end_s),
+                )
+                for i, cp in enumerate(plan.checkpoints)
+            )
+            rounds.append(PatrolRound(started_at=begin, visits=visits))
+        first = min((v.window_end for r in rounds for v in r.visits), default=None)
+        return cls(
+            shift_id=shift_id,
+            route_id=plan.route_id,
+            guard_id=guard_id,
+            post_id=plan.post_id,
+            site_id=site_id,
+            ordered=plan.ordered,
+            shift_end=utc(shift_end),
+            checkpoint_ids=tuple(cp.checkpoint_id for cp in plan.checkpoints),
+            rounds=tuple(rounds),
+            next_deadline=first,
+        )
+
+    def last_scan(self, checkpoint_id: str) -> datetime | None:
+        return next((t for cp, t in self.last_scans if cp == checkpoint_id), None)
+
+    def with_last_scan(self, checkpoint_id: str, at: datetime) -> PatrolState:
+        others = tuple((cp, t) for cp, t in self.last_scans if cp != checkpoint_id)
+        return replace(self, last_scans=(*others, (checkpoint_id, at)))
+
+    def to_json(self) -> dict[str, Json]:
+        """The JSON form stored after every step; ``from_json`` restores it exactly."""
+        return {
+            "version": STATE_VERSION,
+            "shift_id": self.shift_id,
+            "route_id": self.route_id,
+            "guard_id": self.guard_id,
+            "post_id": self.post_id,
+            "site_id": self.site_id,
+            "ordered": self.ordered,
+            "shift_end": iso(self.shift_end),
+            "checkpoint_ids": list(self.checkpoint_ids),
+            "rounds": [r.to_json() for r in self.rounds],
+            "next_deadline": opt_iso(self.next_deadline),
+            "stepped_at": opt_iso(self.stepped_at),
+            "closed": self.closed,
+            "completed_rounds": self.completed_rounds,
+            "last_scans": [[cp, iso(t)] for cp, t in self.last_scans],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PatrolState:
+        """Restore a state stored by :meth:`to_json`. Raises ``ValueError`` on another version."""
+        if data.get("version") != STATE_VERSION:
+            raise ValueError(f"patrol state version {data.get('version')!r} is not supported")
+        return cls(
+            shift_id=str(data["shift_id"]),
+            route_id=str(data["route_id"]),
+            guard_id=str(data["guard_id"]),
+            post_id=str(data["post_id"]),
+            site_id=str(data["site_id"]),
+            ordered=bool(data["ordered"]),
+            shift_end=to_dt(data["shift_end"]),
+            checkpoint_ids=tuple(str(c) for c in data["checkpoint_ids"]),
+            rounds=tuple(PatrolRound.from_json(r) for r in data["rounds"]),
+            next_deadline=opt_dt(data["next_deadline"]),
+            stepped_at=opt_dt(data["stepped_at"]),
+            closed=bool(data["closed"]),
+            completed_rounds=int(data["completed_rounds"]),
+            last_scans=tuple((str(cp), to_dt(t)) for cp, t in data["last_scans"]),
+        )

@@ -1,0 +1,242 @@
+"""Attendance as specifications: punches on a ManualClock, late clock-in, break-out as a report.
+
+The shift runs 08:00-20:00 UTC from ``T0``; the clock-in grace is the default 15 minutes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from gateway.clock import ManualClock
+from gateway.records import CheckpointScan, Punch, PunchKind, TagTechnology, VerifyMode
+from gateway.rules import (
+    ReportFiled,
+    RuleEvent,
+    RuleInput,
+    ShiftEnded,
+    Tick,
+    unknown_tag_event,
+)
+from gateway.rules.attendance import (
+    AttendanceInput,
+    AttendanceState,
+    late_clock_in_key,
+    punch_presence_inputs,
+    punch_report_id,
+    step,
+)
+from gateway.rules.patrol_events import unknown_person_event
+from gateway.rules.patrol_policy import PatrolPolicy, patrol_policy
+from geofence.membership import Membership
+
+from .scenario import DEVICE, Build, Scenario, inside, outside, track
+
+T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+POLICY = PatrolPolicy()
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def punch(kind: PunchKind, minutes: float, *, person: str = "1001", lag_min: float = 0) -> Punch:
+    return Punch(
+        terminal_id="zk-gate-north",
+        person_id=person,
+        punched_at=at(minutes),
+        received_at=at(minutes + lag_min),
+        kind=kind,
+        verify=VerifyMode.FINGERPRINT,
+        source_format="zk_push",
+        raw=f"{person}\t{at(minutes):%Y-%m-%d %H:%M:%S}\t0\t1",
+    )
+
+
+class Attendance:
+    def __init__(self) -> None:
+        self.clock = ManualClock(T0 - timedelta(minutes=30))
+        self.state = AttendanceState.start(
+            "g-001/jt-gate-north/20260302T080000Z",
+            "g-001",
+            "jt-gate-north",
+            "wh-jiangtan-garden",
+            T0,
+            T0 + timedelta(hours=12),
+        )
+        self.events: list[RuleEvent] = []
+
+    def feed(self, item: AttendanceInput) -> list[RuleEvent]:
+        self.state, out = step(self.state, item, self.clock.now(), POLICY)
+        self.events.extend(out)
+        return out
+
+    def advance(self, minutes: float) -> None:
+        target = at(minutes)
+        while (due := self.state.next_deadline) is not None and due <= target:
+            self.clock.set(max(due, self.clock.now()))
+            self.feed(Tick())
+        self.clock.set(max(target, self.clock.now()))
+
+    def punch(self, kind: PunchKind, minutes: float) -> list[RuleEvent]:
+        self.advance(minutes)
+        return self.feed(punch(kind, minutes))
+
+
+def test_check_in_10_minutes_after_the_shift_start_is_within_the_grace() -> None:
+    day = Attendance()
+    [event] = day.punch(PunchKind.CHECK_IN, 10)
+    assert event.type == "attendance.punch"
+    assert event.time == at(10)
+    assert event.data["kind"] == "check_in"
+    assert event.data["verify"] == "fingerprint"
+    assert event.data["terminal_id"] == "zk-gate-north"
+    assert event.data["late"] is False
+    assert event.data["after_shift_start_s"] == 600.0
+    day.advance(60)
+    assert [e.type for e in day.events] == ["attendance.punch"]
+    assert day.state.next_deadline is None
+
+
+def test_check_in_20_minutes_after_the_shift_start_is_late_and_resolves_the_alert() -> None:
+    day = Attendance()
+    day.advance(20)
+    [alert] = day.events
+    assert alert.type == "alert.late_clock_in"
+    assert alert.time == at(15)
+    assert alert.data["detected_at"] == at(15).isoformat()
+    assert alert.alert_key == late_clock_in_key(day.state)
+    [event] = day.punch(PunchKind.CHECK_IN, 20)
+    assert event.data["late"] is True
+    assert event.resolves == (alert.alert_key,)
+
+
+def test_late_clock_in_fires_on_the_clock_with_no_input_at_all() -> None:
+    day = Attendance()
+    day.clock.set(at(15))
+    [alert] = day.feed(Tick())
+    assert alert.type == "alert.late_clock_in"
+    assert day.feed(Tick()) == []
+
+
+def test_check_in_stored_by_an_offline_terminal_and_dated_in_time_raises_nothing() -> None:
+    day = Attendance()
+    day.clock.set(at(40))
+    out = day.feed(punch(PunchKind.CHECK_IN, 5, lag_min=35))
+    assert [e.type for e in out] == ["attendance.punch"]
+    assert out[0].data["backfilled"] is True
+    assert day.feed(Tick()) == []
+
+
+def test_the_same_punch_pushed_twice_is_reported_once() -> None:
+    day = Attendance()
+    day.punch(PunchKind.CHECK_IN, 1)
+    assert day.feed(punch(PunchKind.CHECK_IN, 1)) == []
+    assert len(day.events) == 1
+
+
+def test_every_punch_kind_is_reported_and_only_check_in_counts_as_clocking_in() -> None:
+    day = Attendance()
+    day.punch(PunchKind.BREAK_OUT, 1)
+    day.advance(16)
+    assert [e.type for e in day.events] == ["attendance.punch", "alert.late_clock_in"]
+
+
+def test_state_round_trips_through_json_and_closes_on_shift_end() -> None:
+    day = Attendance()
+    day.punch(PunchKind.CHECK_IN, 2)
+    restored = AttendanceState.from_json(json.loads(json.dumps(day.state.to_json())))
+    assert restored == day.state
+    day.state = restored
+    day.feed(ShiftEnded())
+    assert day.state.closed
+    assert day.feed(punch(PunchKind.CHECK_OUT, 700)) == []
+
+
+def test_clock_in_grace_is_a_site_policy_field() -> None:
+    assert patrol_policy({"clock_in_grace_s": 300, "verbal_report_limit_s": 1}) == PatrolPolicy(
+        clock_in_grace_s=300
+    )
+
+
+# --- unknown cards and tags -----------------------------------------------------------------
+
+
+def test_unknown_person_is_reported_with_a_key_stable_across_pushes() -> None:
+    p = punch(PunchKind.CHECK_IN, 3, person="9999")
+    first = unknown_person_event(p, at(3), "wh-jiangtan-garden")
+    again = unknown_person_event(p, at(30), "wh-jiangtan-garden")
+    assert first.type == "attendance.unknown_person"
+    assert first.key == again.key
+    assert first.data["person_id"] == "9999"
+    assert first.data["raw"] == p.raw
+    assert again.data["backfilled"] is True
+
+
+def test_unknown_tag_is_reported_with_its_evidence() -> None:
+    scan = CheckpointScan(
+        reader_id="nfc-1",
+        tag_id="04DEADBEEF0000",
+        scanned_at=at(1),
+        received_at=at(1),
+        technology=TagTechnology.NFC_TYPE2,
+        source_format="nfcpy",
+        raw="uid 04deadbeef0000",
+    )
+    event = unknown_tag_event(scan, at(1))
+    assert event.type == "patrol.unknown_tag"
+    assert event.key == f"reader:nfc-1:patrol.unknown_tag:04DEADBEEF0000@{at(1).isoformat()}"
+    assert event.data["technology"] == "nfc_type2"
+    assert event.data["backfilled"] is False
+
+
+# --- punches and the presence rules -----------------------------------------------------------
+
+
+ON_POST = track(-300, -30, inside)
+
+
+def _presence_with(extra: list[tuple[float, Build]]) -> Scenario:
+    """On post, GPS outside from 0 s to 600 s, back from 630 s; ``extra`` inputs among them."""
+    script = [*ON_POST, *track(0, 600, outside), *track(630, 900, inside), *extra]
+    return Scenario().run(script)
+
+
+def _break_out(offset_s: float) -> tuple[Punch, list[tuple[float, Build]]]:
+    when = at(offset_s / 60)
+    p = Punch("zk-gate-north", "1001", when, when, PunchKind.BREAK_OUT)
+    inputs = punch_presence_inputs(p, terminal_at_post=True, lat=30.6, lon=114.3, device_id=DEVICE)
+    return p, [(offset_s, _const(item)) for item in inputs]
+
+
+def _const(item: RuleInput) -> Build:
+    return lambda _now: item
+
+
+def test_break_out_punch_is_the_verbal_report_so_the_departure_is_not_unreported() -> None:
+    without = _presence_with([])
+    assert [e.type for e in without.events if e.type.startswith("alert.")] == [
+        "alert.unreported_departure"
+    ]
+    p, inputs = _break_out(-20)
+    reported = _presence_with(inputs)
+    [departed] = reported.only("presence.departed")
+    assert departed.data["report_id"] == punch_report_id(p)
+    assert [e.type for e in reported.events if e.type.startswith("alert.")] == []
+
+
+def test_break_out_at_a_terminal_elsewhere_is_still_the_report() -> None:
+    p = Punch("zk-hq", "1001", T0, T0, PunchKind.BREAK_OUT)
+    [report] = punch_presence_inputs(p, terminal_at_post=False)
+    assert isinstance(report, ReportFiled)
+    assert report.report_id == punch_report_id(p)
+    assert report.reported_at == T0
+
+
+def test_break_in_at_the_post_terminal_is_evidence_of_being_back_inside() -> None:
+    p = Punch("zk-gate-north", "1001", T0, T0, PunchKind.BREAK_IN)
+    [fix] = punch_presence_inputs(p, terminal_at_post=True)
+    assert fix.membership is Membership.INSIDE  # type: ignore[union-attr]
+    assert fix.device_id == "zk-gate-north"  # type: ignore[union-attr]
+    assert "kind=break_in" in fix.raw  # type: ignore[union-attr]
+    assert punch_presence_inputs(p, terminal_at_post=False) == ()
