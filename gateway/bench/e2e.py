@@ -112,8 +112,9 @@ def run_bench(
 
 def bench_site(terminals: int, now: datetime) -> dict[str, Any]:
     """A site with one circular post, guard, terminal and running shift per simulated terminal."""
-    # The shifts are written in the site's zone, UTC, so the file reads the same anywhere.
-    start = (now - timedelta(hours=1)).replace(tzinfo=None)
+    # Shifts in the site's zone, UTC, so the file reads the same anywhere. They start just
+    # before the load so no start-of-shift deadline (absence, silence) is already overdue.
+    start = (now - timedelta(minutes=1)).replace(second=0, microsecond=0, tzinfo=None)
     end = start + timedelta(hours=12)
     posts, guards, devices, shifts = [], [], [], []
     for index in range(terminals):
@@ -166,13 +167,15 @@ def _post_centre(index: int) -> tuple[float, float]:
 
 
 def _fixes(terminals: int, messages: int, now: datetime) -> Iterator[tuple[str, bytes]]:
-    """Gateway-JSON fixes: per terminal, one a second ending now, jittered inside its post."""
+    """Gateway-JSON fixes: per terminal, one a second from the shift start (at most a minute
+    ago) on, jittered inside its post; the newest are a few seconds in the future, within the
+    filters' tolerance."""
     rng = random.Random(7)
     per_terminal = math.ceil(messages / terminals)
     for index in range(messages):
         terminal, sequence = index % terminals, index // terminals
         lat, lon = _post_centre(terminal)
-        fix_time = now - timedelta(seconds=per_terminal - sequence)
+        fix_time = now - timedelta(seconds=min(per_terminal, 55) - sequence * 55 / per_terminal)
         payload = {
             "time": fix_time.isoformat().replace("+00:00", "Z"),
             "lat": round(lat + rng.gauss(0, 5) / 111_320.0, 7),

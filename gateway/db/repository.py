@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from gateway.db.models import (
@@ -57,6 +57,7 @@ __all__ = [
     "reports_since",
     "resolve_alert",
     "save_presence_state",
+    "save_presence_states",
     "shift_context",
     "shift_for_device",
     "site_policy",
@@ -221,6 +222,37 @@ def save_presence_state(
         row.next_deadline = next_deadline
         row.updated_at = now
     session.flush()
+
+
+def save_presence_states(
+    session: Session, rows: Sequence[Mapping[str, Any]], *, stored: Container[str]
+) -> None:
+    """Insert or update many states in two statements (the pipeline's per-batch save).
+
+    Each row has ``shift_id, guard_id, state, next_deadline, updated_at``; rows whose
+    ``shift_id`` is in ``stored`` (already in the table) are updated, the others inserted.
+    """
+    table: Table = PresenceStateRow.__table__  # type: ignore[assignment]
+    updates = [
+        {"b_shift_id": r["shift_id"], **{k: v for k, v in r.items() if k != "shift_id"}}
+        for r in rows
+        if r["shift_id"] in stored
+    ]
+    inserts = [dict(r) for r in rows if r["shift_id"] not in stored]
+    if updates:
+        session.execute(
+            update(table)
+            .where(table.c.shift_id == bindparam("b_shift_id"))
+            .values(
+                guard_id=bindparam("guard_id"),
+                state=bindparam("state"),
+                next_deadline=bindparam("next_deadline"),
+                updated_at=bindparam("updated_at"),
+            ),
+            updates,
+        )
+    if inserts:
+        session.execute(insert(table), inserts)
 
 
 def due_states(session: Session, now: datetime) -> list[PresenceStateRow]:
@@ -508,5 +540,7 @@ def insert_positions(session: Session, rows: Sequence[Mapping[str, Any]]) -> int
     """
     if not rows:
         return 0
-    session.execute(insert(PositionRow), [dict(r) for r in rows])
+    # The Core table, not the ORM entity: no per-row ORM bookkeeping on the hot path.
+    table: Table = PositionRow.__table__  # type: ignore[assignment]
+    session.execute(insert(table), [dict(r) for r in rows])
     return len(rows)

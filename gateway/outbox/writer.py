@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -79,19 +79,11 @@ def enqueue(
 
 def _insert_once(session: Session, values: dict[str, Any]) -> None:
     dialect = session.get_bind().dialect.name
-    if dialect == "sqlite":
-        session.execute(
-            sqlite_insert(OutboxRow)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["event_id", "destination"])
-        )
-        return
-    if dialect == "postgresql":
-        session.execute(
-            pg_insert(OutboxRow)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["event_id", "destination"])
-        )
+    statement = _UPSERTS.get(dialect)
+    if statement is not None:
+        # A statement without inline values is compiled once and cached; the values travel as
+        # parameters (events are rare, but a first batch after start-up may carry thousands).
+        session.execute(statement, values)
         return
     # Other databases: check first. Good enough for a single writer; the unique index still
     # guards against a second row if two writers race.
@@ -102,8 +94,19 @@ def _insert_once(session: Session, values: dict[str, Any]) -> None:
         )
     ).first()
     if exists is None:
-        session.execute(insert(OutboxRow).values(**values))
+        session.execute(insert(_TABLE), values)
     else:
         log.debug(
             "event %s for %s already in the outbox", values["event_id"], values["destination"]
         )
+
+
+_TABLE: Table = OutboxRow.__table__  # type: ignore[assignment]
+_UPSERTS = {
+    "sqlite": sqlite_insert(_TABLE).on_conflict_do_nothing(
+        index_elements=["event_id", "destination"]
+    ),
+    "postgresql": pg_insert(_TABLE).on_conflict_do_nothing(
+        index_elements=["event_id", "destination"]
+    ),
+}

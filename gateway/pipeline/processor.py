@@ -85,6 +85,7 @@ class Processor:
         self.last_fix: dict[str, LastFix] = {}
         self.presence_since: dict[str, datetime] = {}
         self._dirty: set[str] = set()
+        self._stored: set[str] = set()
         self._pending_events: list[EmittedEvent] = []
         self.duties = DutyIndex([], {}, {}, {})
         self._filter = FixFilter(self._policy_for_device)
@@ -102,6 +103,7 @@ class Processor:
         with Session(self._engine) as session:
             self.duties = DutyIndex.load(session, now)
             rows = session.query(PresenceStateRow).all()
+            self._stored = {row.shift_id for row in rows}
             self._states = {}
             for row in rows:
                 if self.duties.duty(row.shift_id) is not None and not row.state.get("closed"):
@@ -319,21 +321,25 @@ class Processor:
 
     def _save_states(self, session: Session) -> None:
         now = self._clock.now()
+        rows: list[dict[str, Any]] = []
         for shift_id in sorted(self._dirty):
             state = self._states.get(shift_id)
             if state is None:
                 continue
-            repo.save_presence_state(
-                session,
-                shift_id=shift_id,
-                guard_id=state.guard_id,
-                state=state.to_json(),
-                next_deadline=state.next_deadline,
-                now=now,
+            rows.append(
+                {
+                    "shift_id": shift_id,
+                    "guard_id": state.guard_id,
+                    "state": state.to_json(),
+                    "next_deadline": state.next_deadline,
+                    "updated_at": now,
+                }
             )
             if state.closed:
                 # A closed shift produces nothing more; its saved state stays as the record.
                 del self._states[shift_id]
+        repo.save_presence_states(session, rows, stored=self._stored)
+        self._stored.update(str(row["shift_id"]) for row in rows)
 
 
 def _reason_key(reason: str) -> str:
