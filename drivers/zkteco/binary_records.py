@@ -1,0 +1,203 @@
+"""ZKTeco binary protocol payloads, sans-I/O: attendance records, packed time, live events.
+
+Packed time (attendance records, ``CMD_GET_TIME``): a u32 counting seconds in a calendar of
+12 months of 31 days from 2000-01-01 00:00::
+
+    t = ((year % 100) * 12 * 31 + (month - 1) * 31 + (day - 1)) * 86400
+        + (hour * 60 + minute) * 60 + second
+
+Live events carry the time as six bytes instead: year - 2000, month, day, hour, minute, second.
+Both are the terminal's local time (naive ``datetime`` here; the caller applies the zone).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from datetime import datetime
+
+from gateway.errors import DecodeError
+
+__all__ = [
+    "AttendanceRecord",
+    "DeviceSizes",
+    "decode_attendance_buffer",
+    "decode_free_sizes",
+    "decode_live_event",
+    "decode_time",
+    "decode_time6",
+    "encode_time",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class AttendanceRecord:
+    """One attendance record as the terminal stores it (time in the terminal's local time).
+
+    ``verify`` is the verify mode (pyzk's ``status``), ``punch`` the attendance state;
+    ``uid`` the terminal's internal user number when the record layout has one.
+    """
+
+    user_id: str
+    timestamp: datetime
+    verify: int
+    punch: int
+    uid: int | None = None
+    workcode: int | None = None
+    raw: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSizes:
+    """The counters of ``CMD_GET_FREE_SIZES`` (users, fingerprints, attendance records...)."""
+
+    users: int
+    fingers: int
+    records: int
+    cards: int = 0
+    users_capacity: int = 0
+    records_capacity: int = 0
+
+
+def encode_time(when: datetime) -> int:
+    """Pack a (terminal-local) time; see the module docstring for the formula."""
+    days = (when.year % 100) * 12 * 31 + (when.month - 1) * 31 + (when.day - 1)
+    return days * 86400 + (when.hour * 60 + when.minute) * 60 + when.second
+
+
+def decode_time(value: int) -> datetime:
+    """Unpack a packed time; ``DecodeError`` when the date does not exist (e.g. 31 April)."""
+    t = value
+    second = t % 60
+    t //= 60
+    minute = t % 60
+    t //= 60
+    hour = t % 24
+    t //= 24
+    day = t % 31 + 1
+    t //= 31
+    month = t % 12 + 1
+    year = t // 12 + 2000
+    try:
+        return datetime(year, month, day, hour, minute, second)  # noqa: DTZ001 - terminal local
+    except ValueError as exc:
+        raise DecodeError(f"packed time {value} is not a date", struct.pack("<I", value)) from exc
+
+
+def decode_time6(raw: bytes) -> datetime:
+    """Unpack the six-byte time of a live event (year - 2000, month, day, h, m, s)."""
+    if len(raw) != 6:
+        raise DecodeError("a six-byte time needs six bytes", raw)
+    year, month, day, hour, minute, second = raw
+    try:
+        return datetime(2000 + year, month, day, hour, minute, second)  # noqa: DTZ001
+    except ValueError as exc:
+        raise DecodeError(f"six-byte time {raw.hex()} is not a date", raw) from exc
+
+
+def _text(raw: bytes) -> str:
+    return raw.split(b"\x00", 1)[0].decode("utf-8", "replace").strip()
+
+
+def _decode_record(chunk: bytes, size: int) -> AttendanceRecord:
+    if size == 8:
+        uid, verify, packed, punch = struct.unpack("<HBIB", chunk)
+        return AttendanceRecord(str(uid), decode_time(packed), verify, punch, uid=uid, raw=chunk)
+    if size == 16:
+        user, packed, verify, punch, _reserved, workcode = struct.unpack("<IIBB2sI", chunk)
+        return AttendanceRecord(
+            str(user), decode_time(packed), verify, punch, workcode=workcode, raw=chunk
+        )
+    uid, user_raw, verify, packed, punch = struct.unpack_from("<H24sBIB", chunk)
+    return AttendanceRecord(_text(user_raw), decode_time(packed), verify, punch, uid=uid, raw=chunk)
+
+
+def decode_attendance_buffer(
+    data: bytes, record_count: int | None = None
+) -> tuple[list[AttendanceRecord], list[DecodeError]]:
+    """Decode the attendance log read with ``CMD_PREPARE_BUFFER(CMD_ATTLOG_RRQ)``.
+
+    The buffer is u32 total size + records. The record size is ``total // record_count``
+    (8: old firmware, 16: "extended", 40: TFT/newer; anything else is read as 40 with the
+    excess skipped, as pyzk does); without ``record_count`` it is guessed (40, then 16, then 8:
+    the first that divides the total). A record that does not decode is returned as an error;
+    the others are kept.
+    """
+    if len(data) < 4:
+        return [], []
+    (total,) = struct.unpack_from("<I", data)
+    body = data[4 : 4 + total]
+    if record_count:
+        size = total // record_count
+    else:
+        size = next((s for s in (40, 16, 8) if total % s == 0), 40)
+    layout = size if size in (8, 16) else 40
+    step = max(size, layout)
+    records: list[AttendanceRecord] = []
+    errors: list[DecodeError] = []
+    for offset in range(0, len(body) - layout + 1, step):
+        chunk = bytes(body[offset : offset + layout])
+        try:
+            records.append(_decode_record(chunk, layout))
+        except DecodeError as exc:
+            errors.append(exc)
+    return records, errors
+
+
+_EVENT_LAYOUTS: dict[int, str] = {
+    10: "<HBB6s",
+    12: "<IBB6s",
+    14: "<HBB6s4x",
+    32: "<24sBB6s",
+    36: "<24sBB6s4x",
+    37: "<24sBB6s5x",
+    52: "<24sBB6s20x",
+}
+# When several events arrive in one packet, the most common layouts are tried first.
+_BATCH_ORDER = (36, 52, 32, 37, 12, 14, 10)
+
+
+def _event_size(length: int) -> int:
+    if length in _EVENT_LAYOUTS:
+        return length
+    return next((size for size in _BATCH_ORDER if length % size == 0), 0)
+
+
+def decode_live_event(data: bytes) -> tuple[list[AttendanceRecord], list[DecodeError]]:
+    """Decode the payload of an ``EF_ATTLOG`` live event (one or more records back to back).
+
+    Layouts by length, as seen from real terminals (pyzk's ``live_capture``): 10/14 (u16 user),
+    12 (u32 user), 32/36/37/52 (24-byte user id text); each is user, verify, punch, six-byte
+    time, padding. Several records in one payload must share a layout.
+    """
+    records: list[AttendanceRecord] = []
+    errors: list[DecodeError] = []
+    size = _event_size(len(data))
+    if not size:
+        errors.append(DecodeError(f"live event of {len(data)} bytes has no known layout", data))
+        return records, errors
+    fmt = _EVENT_LAYOUTS[size]
+    for offset in range(0, len(data), size):
+        chunk = bytes(data[offset : offset + size])
+        user, verify, punch, time6 = struct.unpack(fmt, chunk)
+        user_id = str(user) if isinstance(user, int) else _text(user)
+        try:
+            records.append(AttendanceRecord(user_id, decode_time6(time6), verify, punch, raw=chunk))
+        except DecodeError as exc:
+            errors.append(exc)
+    return records, errors
+
+
+def decode_free_sizes(data: bytes) -> DeviceSizes:
+    """Read the counters of a ``CMD_GET_FREE_SIZES`` reply (20 little-endian i32 at least)."""
+    if len(data) < 80:
+        raise DecodeError(f"free-sizes reply of {len(data)} bytes is shorter than 80", data)
+    fields = struct.unpack_from("<20i", data)
+    return DeviceSizes(
+        users=fields[4],
+        fingers=fields[6],
+        records=fields[8],
+        cards=fields[12],
+        users_capacity=fields[15],
+        records_capacity=fields[16],
+    )

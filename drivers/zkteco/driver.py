@@ -1,0 +1,391 @@
+"""A ZKTeco terminal on TCP 4370: read its attendance log, then follow live events.
+
+``ZkTcpClient`` runs one thread that connects (``CMD_CONNECT``, ``CMD_AUTH`` when the terminal
+has a communication password), reads the whole attendance log with the buffered read
+(``CMD_GET_FREE_SIZES`` for the record count, ``CMD_PREPARE_BUFFER``/``CMD_READ_BUFFER``/
+``CMD_FREE_DATA``), registers for ``EF_ATTLOG`` live events and then waits for them, sending a
+``CMD_GET_TIME`` as keep-alive. When the connection breaks or the terminal stops answering it
+reconnects with exponential back-off and reads the log again, so records made while it was away
+are not missed; records already emitted (same :func:`record_key`) are not emitted again within
+the life of the client. After a process restart the log is emitted again: the store must count
+each ``record_key`` once.
+
+Punches go to ``on_punch`` (on the client's thread): ``terminal_id`` as configured,
+``person_id`` the terminal's user id, ``punched_at`` the record's local time in ``timezone``
+converted to UTC, ``received_at`` the clock's time, ``source_format`` ``zkteco_binary``, ``raw``
+the record's bytes in hex. Records with a punch state outside 0-5 or an impossible time are
+logged and passed to ``on_reject``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, tzinfo
+from types import TracebackType
+from typing import Self
+
+from drivers.zkteco.binary_codec import (
+    EF_ATTLOG,
+    Command,
+    Packet,
+    TcpFramer,
+    commkey,
+    encode_tcp,
+    prepare_buffer_request,
+    prepare_buffer_size,
+    read_buffer_request,
+    reg_event_request,
+)
+from drivers.zkteco.binary_records import (
+    AttendanceRecord,
+    decode_attendance_buffer,
+    decode_free_sizes,
+    decode_live_event,
+)
+from drivers.zkteco.push_codec import DEFAULT_TIMEZONE, zone_for
+from drivers.zkteco.semantics import punch_kind, record_key, verify_mode
+from gateway.clock import Clock
+from gateway.errors import DecodeError, TransportError
+from gateway.records import Punch, Rejected
+
+__all__ = ["SOURCE_FORMAT", "ZkClientStats", "ZkTcpClient"]
+
+log = logging.getLogger(__name__)
+
+SOURCE_FORMAT = "zkteco_binary"
+_MAX_CHUNK = 0xFFC0  # pyzk's TCP chunk: below the 16-bit length some firmware assumes
+_SEEN_LIMIT = 500_000
+_POLL_S = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class ZkClientStats:
+    """Counters of one client: ``connects`` successful sessions, ``log_records`` records read
+    from the log, ``events`` live records, ``punches`` emitted, ``duplicates`` skipped,
+    ``rejects`` refused records, ``failures`` broken sessions."""
+
+    connected: bool
+    connects: int
+    log_records: int
+    events: int
+    punches: int
+    duplicates: int
+    rejects: int
+    failures: int
+
+
+class _Session:
+    """One TCP session: reply numbering, the framer, replies vs. unasked events."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        *,
+        timeout_s: float,
+        on_event: Callable[[Packet], None],
+    ) -> None:
+        self._sock = sock
+        self._timeout_s = timeout_s
+        self._on_event = on_event
+        self._framer = TcpFramer()
+        self._ready: list[Packet] = []
+        self.session_id = 0
+        self._reply_id = 0
+
+    def send(self, command: int, data: bytes = b"", *, reply_id: int | None = None) -> int:
+        rid = self._reply_id if reply_id is None else reply_id
+        if reply_id is None:
+            self._reply_id = (self._reply_id + 1) % 0xFFFF
+        try:
+            self._sock.sendall(encode_tcp(command, self.session_id, rid, data))
+        except OSError as exc:
+            raise TransportError(f"send to ZK terminal failed: {exc}") from exc
+        return rid
+
+    def _packets(self, wait_s: float) -> Iterator[Packet]:
+        """Yield non-event packets arriving within ``wait_s``; events go to ``on_event``."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            while self._ready:
+                packet = self._ready.pop(0)
+                if packet.command == Command.CMD_REG_EVENT:
+                    self._on_event(packet)
+                else:
+                    yield packet
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._sock.settimeout(min(remaining, _POLL_S))
+            try:
+                chunk = self._sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError as exc:
+                raise TransportError(f"receive from ZK terminal failed: {exc}") from exc
+            if not chunk:
+                raise TransportError("ZK terminal closed the connection")
+            self._ready.extend(self._framer.feed(chunk))
+
+    def pump(self, wait_s: float) -> None:
+        """Handle events for ``wait_s``; stray replies are dropped."""
+        for packet in self._packets(wait_s):
+            log.debug("ZK: dropping unexpected reply %s", packet)
+
+    def next_reply(self, reply_id: int | None) -> Packet:
+        """The next reply with ``reply_id`` (any reply when ``None``) within the timeout."""
+        for packet in self._packets(self._timeout_s):
+            if reply_id is None or packet.reply_id == reply_id:
+                return packet
+            log.debug("ZK: dropping stale reply %s (waiting for %d)", packet, reply_id)
+        raise TransportError("ZK terminal did not answer in time")
+
+    def request(self, command: int, data: bytes = b"") -> Packet:
+        return self.next_reply(self.send(command, data))
+
+
+class ZkTcpClient:
+    """One ZKTeco terminal over TCP (module docstring); ``start()``/``stop()`` or ``with``."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 4370,
+        *,
+        terminal_id: str,
+        clock: Clock,
+        on_punch: Callable[[Punch], None],
+        password: int = 0,
+        timeout_s: float = 5.0,
+        timezone: str | tzinfo = DEFAULT_TIMEZONE,
+        on_reject: Callable[[Rejected], None] | None = None,
+        keepalive_s: float = 30.0,
+        reconnect_initial_s: float = 0.2,
+        reconnect_max_s: float = 30.0,
+    ) -> None:
+        self._address = (host, port)
+        self._terminal_id = terminal_id
+        self._clock = clock
+        self._on_punch = on_punch
+        self._on_reject = on_reject
+        self._password = password
+        self._timeout_s = timeout_s
+        self._zone = zone_for(timezone) if isinstance(timezone, str) else timezone
+        self._keepalive_s = keepalive_s
+        self._reconnect_initial_s = reconnect_initial_s
+        self._reconnect_max_s = reconnect_max_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._connected = False
+        self._counts = dict.fromkeys(
+            ("connects", "log_records", "events", "punches", "duplicates", "rejects", "failures"),
+            0,
+        )
+        self._session: _Session | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("ZkTcpClient already started")
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, name=f"zk-{self._terminal_id}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def stats(self) -> ZkClientStats:
+        with self._lock:
+            return ZkClientStats(connected=self._connected, **self._counts)
+
+    def _count(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[name] += n
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        delay = self._reconnect_initial_s
+        while not self._stop.is_set():
+            try:
+                with socket.create_connection(self._address, timeout=self._timeout_s) as sock:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    self._serve(sock)
+                    delay = self._reconnect_initial_s
+            except (OSError, TransportError, DecodeError) as exc:
+                if self._connected:
+                    self._count("failures")
+                    delay = self._reconnect_initial_s
+                log.warning(
+                    "ZK terminal %s at %s:%d: %s; retrying in %.1fs",
+                    self._terminal_id,
+                    *self._address,
+                    exc,
+                    delay,
+                )
+            finally:
+                self._connected = False
+                self._session = None
+            if self._stop.wait(delay):
+                break
+            delay = min(delay * 2, self._reconnect_max_s)
+
+    def _serve(self, sock: socket.socket) -> None:
+        session = _Session(sock, timeout_s=self._timeout_s, on_event=self._handle_event)
+        self._session = session
+        self._connect(session)
+        self._connected = True
+        self._count("connects")
+        log.info("ZK terminal %s connected (session %#06x)", self._terminal_id, session.session_id)
+        self._read_log(session)
+        reply = session.request(Command.CMD_REG_EVENT, reg_event_request(EF_ATTLOG))
+        if reply.command != Command.CMD_ACK_OK:
+            raise TransportError(f"terminal refused live events (reply {reply.command})")
+        last = time.monotonic()
+        while not self._stop.is_set():
+            session.pump(_POLL_S)
+            if time.monotonic() - last >= self._keepalive_s:
+                session.request(Command.CMD_GET_TIME)
+                last = time.monotonic()
+        with contextlib.suppress(TransportError):
+            session.send(Command.CMD_EXIT)
+
+    def _connect(self, session: _Session) -> None:
+        reply = session.request(Command.CMD_CONNECT)
+        session.session_id = reply.session_id
+        if reply.command == Command.CMD_ACK_UNAUTH:
+            reply = session.request(Command.CMD_AUTH, commkey(self._password, session.session_id))
+        if reply.command != Command.CMD_ACK_OK:
+            raise TransportError(f"ZK terminal refused the connection (reply {reply.command})")
+
+    def _read_log(self, session: _Session) -> None:
+        sizes_reply = session.request(Command.CMD_GET_FREE_SIZES)
+        count: int | None = None
+        if sizes_reply.command == Command.CMD_ACK_OK:
+            count = decode_free_sizes(sizes_reply.data).records
+            if count == 0:
+                return
+        buffer = self._read_with_buffer(session)
+        records, errors = decode_attendance_buffer(buffer, count)
+        self._count("log_records", len(records))
+        for error in errors:
+            self._reject(error.reason, error.raw)
+        for record in records:
+            self._emit(record)
+
+    def _read_with_buffer(self, session: _Session) -> bytes:
+        reply = session.request(Command.CMD_PREPARE_BUFFER, prepare_buffer_request())
+        if reply.command == Command.CMD_DATA:
+            return reply.data
+        if reply.command != Command.CMD_ACK_OK:
+            raise TransportError(f"terminal refused the buffered read (reply {reply.command})")
+        size = prepare_buffer_size(reply.data)
+        parts: list[bytes] = []
+        start = 0
+        while start < size:
+            length = min(_MAX_CHUNK, size - start)
+            parts.append(self._read_chunk(session, start, length))
+            start += length
+        session.request(Command.CMD_FREE_DATA)
+        return b"".join(parts)
+
+    def _read_chunk(self, session: _Session, start: int, length: int) -> bytes:
+        reply = session.request(Command.CMD_READ_BUFFER, read_buffer_request(start, length))
+        if reply.command == Command.CMD_DATA:
+            return reply.data
+        if reply.command != Command.CMD_PREPARE_DATA or len(reply.data) < 4:
+            raise TransportError(f"unexpected reply {reply.command} to a buffer read")
+        expected = int.from_bytes(reply.data[:4], "little")
+        data = bytearray()
+        while len(data) < expected:
+            packet = session.next_reply(None)
+            if packet.command != Command.CMD_DATA:
+                raise TransportError(f"buffer read cut short by reply {packet.command}")
+            data += packet.data
+        closing = session.next_reply(None)
+        if closing.command != Command.CMD_ACK_OK:
+            log.debug("ZK: buffer read ended with reply %s", closing.command)
+        return bytes(data[:expected])
+
+    # -- records ---------------------------------------------------------------------------
+
+    def _handle_event(self, packet: Packet) -> None:
+        session = self._session
+        if session is not None:
+            session.send(Command.CMD_ACK_OK, reply_id=packet.reply_id)
+        if packet.event_code != EF_ATTLOG:
+            log.debug("ZK terminal %s: event %#x ignored", self._terminal_id, packet.event_code)
+            return
+        records, errors = decode_live_event(packet.data)
+        self._count("events", len(records))
+        for error in errors:
+            self._reject(error.reason, error.raw)
+        for record in records:
+            self._emit(record)
+
+    def _reject(self, reason: str, raw: bytes) -> None:
+        self._count("rejects")
+        log.warning("ZK terminal %s: refused record (%s): %s", self._terminal_id, reason, raw.hex())
+        if self._on_reject is not None:
+            self._on_reject(Rejected(reason=reason, raw=raw, device_id=self._terminal_id))
+
+    def _emit(self, record: AttendanceRecord) -> None:
+        kind = punch_kind(record.punch)
+        if kind is None:
+            self._reject(f"punch state {record.punch} is not 0-5", record.raw)
+            return
+        punch = Punch(
+            terminal_id=self._terminal_id,
+            person_id=record.user_id,
+            punched_at=record.timestamp.replace(tzinfo=self._zone).astimezone(UTC),
+            received_at=self._clock.now(),
+            kind=kind,
+            verify=verify_mode(record.verify),
+            source_format=SOURCE_FORMAT,
+            raw=record.raw.hex(),
+        )
+        key = record_key(punch)
+        if key in self._seen:
+            self._count("duplicates")
+            return
+        try:
+            self._on_punch(punch)
+        except Exception:
+            # Not marked as seen: the next log read (after a reconnect) offers it again.
+            log.exception("ZK terminal %s: on_punch failed for %s", self._terminal_id, key)
+            return
+        self._seen[key] = None
+        if len(self._seen) > _SEEN_LIMIT:
+            self._seen.popitem(last=False)
+        self._count("punches")

@@ -1,0 +1,211 @@
+"""The gateway's side of the ZKTeco PUSH protocol: a FastAPI router for ``/iclock/...``.
+
+Contract with the terminal: an ATTLOG upload is answered ``OK:<n>`` only after ``sink`` has
+returned, i.e. after the punches are stored. If the sink raises, the answer is HTTP 503 and the
+terminal keeps the records and sends them again after its ``ErrorDelay``: an accepted record
+is never lost. A retry may resend records that were stored (the ``OK`` was lost on the way):
+the sink sees them again, with the same :func:`drivers.zkteco.semantics.record_key`, and must
+count each key once.
+
+Terminals: with ``terminals`` given, a serial number not in it is passed to
+``on_unknown_terminal``, which returns the config to use (accept) or ``None`` (HTTP 403; the
+upload is logged, never silently dropped). Without ``terminals`` every terminal is accepted
+with ``default_config``. Lines the codec refuses are logged and passed to ``on_reject``; they
+count in ``<n>`` so the terminal does not resend them forever.
+
+``commands`` (optional) queues commands for terminals; ``getrequest`` hands them out and
+``devicecmd`` results are logged and passed to ``on_command_result``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import PlainTextResponse
+from starlette.concurrency import run_in_threadpool
+
+from drivers.zkteco.push_codec import (
+    CommandResult,
+    TerminalConfig,
+    count_records,
+    handshake_reply,
+    parse_attlog,
+    parse_devicecmd,
+    parse_handshake,
+    parse_info,
+    query_value,
+)
+from gateway.clock import Clock
+from gateway.records import Punch, Rejected
+
+__all__ = ["CommandQueue", "QueuedCommand", "make_push_router"]
+
+log = logging.getLogger(__name__)
+
+_TEXT = "text/plain"
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedCommand:
+    """A command waiting for a terminal: ``C:<command_id>:<text>`` on the wire."""
+
+    command_id: str
+    text: str
+
+
+class CommandQueue:
+    """A small thread-safe per-terminal FIFO of commands (``DATA QUERY ...``, ``REBOOT``...).
+
+    Commands are handed out once, on the terminal's next ``getrequest``; results come back on
+    ``devicecmd`` with the same id. Nothing is persisted: a gateway restart forgets the queue.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queues: dict[str, deque[QueuedCommand]] = {}
+        self._next = 1
+
+    def enqueue(self, sn: str, text: str) -> str:
+        """Queue ``text`` for terminal ``sn``; returns the command id."""
+        with self._lock:
+            command_id = str(self._next)
+            self._next += 1
+            self._queues.setdefault(sn, deque()).append(QueuedCommand(command_id, text))
+            return command_id
+
+    def take(self, sn: str, limit: int = 16) -> list[QueuedCommand]:
+        """Remove and return up to ``limit`` queued commands for ``sn``, oldest first."""
+        with self._lock:
+            queue = self._queues.get(sn)
+            if not queue:
+                return []
+            return [queue.popleft() for _ in range(min(limit, len(queue)))]
+
+    def pending(self, sn: str) -> int:
+        with self._lock:
+            return len(self._queues.get(sn, ()))
+
+
+def _plain(text: str, status_code: int = 200) -> PlainTextResponse:
+    return PlainTextResponse(text, status_code=status_code, media_type=_TEXT)
+
+
+def make_push_router(
+    *,
+    sink: Callable[[list[Punch]], None],
+    clock: Clock,
+    terminals: Mapping[str, TerminalConfig] | None = None,
+    on_unknown_terminal: Callable[[str], TerminalConfig | None] | None = None,
+    default_config: TerminalConfig | None = None,
+    on_reject: Callable[[Rejected], None] | None = None,
+    commands: CommandQueue | None = None,
+    on_command_result: Callable[[str, CommandResult], None] | None = None,
+) -> APIRouter:
+    """Build the ``/iclock`` router (see the module docstring for the contract).
+
+    ``sink`` is called (in a worker thread) with each upload's punches, in line order, before
+    the terminal is answered; it must store them durably or raise. It is called with an empty
+    list never. ``on_unknown_terminal`` defaults to "accept with ``default_config``".
+    """
+    fallback = default_config or TerminalConfig()
+    router = APIRouter()
+    warned: set[str] = set()
+    warned_lock = threading.Lock()
+
+    def config_for(sn: str) -> TerminalConfig | None:
+        if terminals is not None and sn in terminals:
+            return terminals[sn]
+        if terminals is not None and on_unknown_terminal is not None:
+            return on_unknown_terminal(sn)
+        with warned_lock:
+            first = sn not in warned
+            warned.add(sn)
+        if first and terminals is not None:
+            log.warning("ZKTeco terminal %s is not configured; accepting it with defaults", sn)
+        return fallback
+
+    def terminal(request: Request) -> tuple[str, TerminalConfig]:
+        try:
+            sn = parse_handshake(request.query_params).sn
+        except ValueError as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from exc
+        config = config_for(sn)
+        if config is None:
+            log.warning("refused request %s from unknown ZKTeco terminal %s", request.url.path, sn)
+            raise HTTPException(status_code=403, detail=f"unknown terminal {sn}")
+        return sn, config
+
+    async def handshake(request: Request) -> PlainTextResponse:
+        sn, config = terminal(request)
+        info = parse_handshake(request.query_params)
+        log.info("ZKTeco terminal %s handshake (pushver %s)", sn, info.pushver or "?")
+        return _plain(handshake_reply(sn, config, now=clock.now()))
+
+    async def upload(request: Request) -> PlainTextResponse:
+        sn, config = terminal(request)
+        table = (query_value(request.query_params, "table") or "").upper()
+        body = await request.body()
+        if table != "ATTLOG":
+            count = count_records(body)
+            log.debug("ZKTeco terminal %s sent %d %s line(s); ignored", sn, count, table)
+            return _plain(f"OK:{count}" if count else "OK")
+        batch = parse_attlog(body, terminal_id=sn, received_at=clock.now(), zone=config.timezone)
+        for rejected in batch.rejects:
+            log.warning(
+                "ZKTeco %s: refused ATTLOG line (%s): %s", sn, rejected.reason, rejected.raw.hex()
+            )
+            if on_reject is not None:
+                on_reject(rejected)
+        if batch.punches:
+            try:
+                await run_in_threadpool(sink, list(batch.punches))
+            except Exception:
+                log.exception(
+                    "ZKTeco %s: storing %d punch(es) failed; the terminal will resend",
+                    sn,
+                    len(batch.punches),
+                )
+                return _plain("ERROR: not stored, retry later", status_code=503)
+        return _plain(f"OK:{batch.processed}")
+
+    async def getrequest(request: Request) -> PlainTextResponse:
+        sn, _config = terminal(request)
+        info = query_value(request.query_params, "INFO")
+        if info:
+            log.debug("ZKTeco terminal %s status: %s", sn, parse_info(info))
+        queued = commands.take(sn) if commands is not None else []
+        if not queued:
+            return _plain("OK")
+        return _plain("".join(f"C:{c.command_id}:{c.text}\n" for c in queued))
+
+    async def devicecmd(request: Request) -> PlainTextResponse:
+        sn, _config = terminal(request)
+        for result in parse_devicecmd(await request.body()):
+            log.info(
+                "ZKTeco %s: command %s (%s) returned %s",
+                sn,
+                result.command_id,
+                result.command,
+                result.return_code,
+            )
+            if on_command_result is not None:
+                on_command_result(sn, result)
+        return _plain("OK")
+
+    async def ping(request: Request) -> PlainTextResponse:
+        terminal(request)
+        return _plain("OK")
+
+    # Older firmware appends ".aspx" to every path; both spellings are served.
+    for suffix in ("", ".aspx"):
+        router.add_api_route(f"/iclock/cdata{suffix}", handshake, methods=["GET"])
+        router.add_api_route(f"/iclock/cdata{suffix}", upload, methods=["POST"])
+        router.add_api_route(f"/iclock/getrequest{suffix}", getrequest, methods=["GET"])
+        router.add_api_route(f"/iclock/devicecmd{suffix}", devicecmd, methods=["POST"])
+        router.add_api_route(f"/iclock/ping{suffix}", ping, methods=["GET"])
+    return router

@@ -1,0 +1,199 @@
+"""A simulated ZKTeco terminal speaking the HTTP PUSH protocol to a server.
+
+It behaves as the firmware does: a handshake ``GET /iclock/cdata?SN=..&options=all``, then
+``POST /iclock/cdata?SN=..&table=ATTLOG&Stamp=..`` with pending records (one line each, terminal
+local time), keeping a batch pending until the server answers ``200 OK:<n>`` (anything else, or
+no answer, and the batch is sent again on the next ``push()``), and ``GET /iclock/getrequest``
+polls whose ``C:<id>:<cmd>`` commands are acknowledged on ``/iclock/devicecmd``.
+
+Line shape is configurable to exercise a server's tolerance: ``fields`` (2 to 12: PIN, time,
+status, verify, workcode, then reserved zeros), ``separator`` (tab, or spaces as some firmware
+pads), ``line_ending`` (LF, CRLF, CR), a UTF-8 ``bom``, ``trailing_blank_lines`` and a
+``trailing_separator``. ``repush()`` sends records the server already acknowledged, as a terminal
+does after losing an ``OK``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+__all__ = ["AttRecord", "PushResult", "PushTerminal"]
+
+
+@dataclass(frozen=True, slots=True)
+class AttRecord:
+    """One record on the terminal: PIN, local time (naive), punch state, verify mode, work code."""
+
+    pin: str
+    at: datetime
+    status: int = 0
+    verify: int = 1
+    workcode: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    """The server's answer to one upload: HTTP status and body (``None`` if it did not answer)."""
+
+    status_code: int | None
+    body: str
+
+    @property
+    def acknowledged(self) -> int | None:
+        """``n`` of ``OK:<n>`` on a 200 answer, else ``None``."""
+        if self.status_code != 200 or not self.body.startswith("OK"):
+            return None
+        _, _, count = self.body.strip().partition(":")
+        return int(count) if count.isdigit() else 0
+
+
+class PushTerminal:
+    """One PUSH terminal (see the module docstring); use as a context manager or ``close()``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        sn: str,
+        *,
+        records: Iterable[AttRecord] = (),
+        fields: int = 10,
+        separator: str = "\t",
+        line_ending: str = "\n",
+        bom: bool = False,
+        trailing_blank_lines: int = 0,
+        trailing_separator: bool = True,
+        batch_size: int = 100,
+        pushver: str = "2.4.1",
+        timeout_s: float = 5.0,
+    ) -> None:
+        if not 2 <= fields <= 12:
+            raise ValueError("an ATTLOG line has 2 to 12 fields")
+        self.sn = sn
+        self.fields = fields
+        self.separator = separator
+        self.line_ending = line_ending
+        self.bom = bom
+        self.trailing_blank_lines = trailing_blank_lines
+        self.trailing_separator = trailing_separator
+        self.batch_size = batch_size
+        self.pushver = pushver
+        self.pending: list[AttRecord] = list(records)
+        self.sent: list[AttRecord] = []
+        self.options: dict[str, str] = {}
+        self.results: list[PushResult] = []
+        self.commands_done: list[str] = []
+        self._stamp = 0
+        self._http = httpx.Client(base_url=base_url, timeout=timeout_s)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- protocol --------------------------------------------------------------------------
+
+    def handshake(self) -> dict[str, str]:
+        """Send the handshake and keep the options the server gave (``GET OPTION FROM`` line
+        under the key ``GET OPTION FROM``)."""
+        response = self._http.get(
+            "/iclock/cdata",
+            params={"SN": self.sn, "options": "all", "pushver": self.pushver, "language": "83"},
+        )
+        response.raise_for_status()
+        options: dict[str, str] = {}
+        for line in response.text.splitlines():
+            if line.startswith("GET OPTION FROM:"):
+                options["GET OPTION FROM"] = line.partition(":")[2].strip()
+                continue
+            key, sep, value = line.partition("=")
+            if sep:
+                options[key.strip()] = value
+        self.options = options
+        return options
+
+    def punch(self, pin: str, at: datetime, *, status: int = 0, verify: int = 1) -> AttRecord:
+        """Record a punch on the terminal (sent on the next ``push()``)."""
+        record = AttRecord(pin, at, status, verify)
+        self.pending.append(record)
+        return record
+
+    def format_line(self, record: AttRecord) -> str:
+        values = [
+            record.pin,
+            record.at.strftime("%Y-%m-%d %H:%M:%S"),
+            str(record.status),
+            str(record.verify),
+            str(record.workcode),
+        ]
+        values += ["0"] * (self.fields - len(values))
+        line = self.separator.join(values[: self.fields])
+        return line + self.separator if self.trailing_separator else line
+
+    def body_for(self, records: Sequence[AttRecord]) -> bytes:
+        text = "".join(self.format_line(r) + self.line_ending for r in records)
+        text += self.line_ending * self.trailing_blank_lines
+        return (b"\xef\xbb\xbf" if self.bom else b"") + text.encode("utf-8")
+
+    def _upload(self, records: Sequence[AttRecord]) -> PushResult:
+        self._stamp += 1
+        try:
+            response = self._http.post(
+                "/iclock/cdata",
+                params={"SN": self.sn, "table": "ATTLOG", "Stamp": str(self._stamp)},
+                content=self.body_for(records),
+            )
+        except httpx.HTTPError as exc:
+            result = PushResult(None, str(exc))
+        else:
+            result = PushResult(response.status_code, response.text)
+        self.results.append(result)
+        return result
+
+    def push(self) -> int:
+        """Upload pending records in batches; returns how many the server acknowledged. A batch
+        that is not acknowledged stays pending (with the ones after it) for the next call."""
+        done = 0
+        while self.pending:
+            batch = self.pending[: self.batch_size]
+            if self._upload(batch).acknowledged is None:
+                break
+            del self.pending[: len(batch)]
+            self.sent.extend(batch)
+            done += len(batch)
+        return done
+
+    def repush(self, records: Sequence[AttRecord] | None = None) -> PushResult:
+        """Upload ``records`` (default: all acknowledged ones) again."""
+        return self._upload(list(self.sent if records is None else records))
+
+    def poll(self) -> list[str]:
+        """Poll ``getrequest``; acknowledge each ``C:<id>:<cmd>`` with ``Return=0``."""
+        response = self._http.get("/iclock/getrequest", params={"SN": self.sn})
+        response.raise_for_status()
+        commands = [line for line in response.text.splitlines() if line.startswith("C:")]
+        if commands:
+            lines = []
+            for command in commands:
+                _, command_id, text = command.split(":", 2)
+                name = text.split(" ", 1)[0]
+                lines.append(f"ID={command_id}&Return=0&CMD={name}")
+            self._http.post(
+                "/iclock/devicecmd", params={"SN": self.sn}, content="\n".join(lines) + "\n"
+            ).raise_for_status()
+            self.commands_done.extend(commands)
+        return commands
