@@ -19,14 +19,22 @@ from sqlalchemy import Engine
 from drivers.gps.mqtt_decoder import GpsMessageDecoder
 from drivers.gps.topics import subscription_filters
 from drivers.mqtt.ingest import MqttIngest, MqttMessage, TlsOptions
+from drivers.zkteco.push_router import make_push_router
 from gateway.api.app import create_app
 from gateway.clock import Clock
 from gateway.db.engine import make_engine
 from gateway.db.schema import create_schema
+from gateway.field_devices import (
+    FieldDevices,
+    punch_sink,
+    push_terminal_config,
+    start_field_devices,
+)
 from gateway.outbox.delivery import DeliveryWorker
 from gateway.outbox.senders import HttpCoreSender, Sender
 from gateway.pipeline.processor import Processor
 from gateway.pipeline.runtime import PipelineRuntime
+from gateway.records import DecodeOutcome
 from gateway.settings import Settings
 
 __all__ = ["ApiServer", "Gateway", "build_gateway", "free_port"]
@@ -42,22 +50,27 @@ class Gateway:
     clock: Clock
     engine: Engine
     processor: Processor
-    runtime: PipelineRuntime[MqttMessage]
+    runtime: PipelineRuntime[MqttMessage | DecodeOutcome]
     ingest: MqttIngest | None
     delivery: DeliveryWorker | None
     app: FastAPI
     _closers: list[Callable[[], None]] = field(default_factory=list)
+    with_field_devices: bool = True
+    field_devices: FieldDevices = field(default_factory=FieldDevices)
 
     def start(self) -> None:
-        """Start delivery, the pipeline thread and the MQTT ingest, in that order."""
+        """Start delivery, the pipeline thread, then the inputs (MQTT, readers, terminals)."""
         if self.delivery is not None:
             self.delivery.start()
         self.runtime.start()
         if self.ingest is not None:
             self.ingest.start()
+        if self.with_field_devices:
+            self.field_devices = start_field_devices(self.engine, self.clock, self.runtime)
 
     def stop(self) -> None:
-        """Stop ingest first so nothing new arrives, drain the pipeline, then delivery."""
+        """Stop the inputs first so nothing new arrives, drain the pipeline, then delivery."""
+        self.field_devices.stop()
         if self.ingest is not None:
             self.ingest.stop()
         self.runtime.stop()
@@ -73,6 +86,7 @@ def build_gateway(
     clock: Clock,
     *,
     with_ingest: bool = True,
+    with_field_devices: bool = True,
     sender: Sender | None = None,
 ) -> Gateway:
     """Wire a gateway from ``settings`` on ``clock``. Creates/upgrades the schema.
@@ -107,8 +121,14 @@ def build_gateway(
     if delivery is not None:
         worker = delivery
         processor.add_listener(lambda _events: worker.notify())
-    runtime: PipelineRuntime[MqttMessage] = PipelineRuntime(
-        processor, clock, GpsMessageDecoder(settings.mqtt_topic_prefix)
+    gps = GpsMessageDecoder(settings.mqtt_topic_prefix)
+
+    def decode(item: MqttMessage | DecodeOutcome) -> DecodeOutcome | None:
+        # Readers and terminals hand over records already decoded; MQTT messages are GPS.
+        return item if isinstance(item, DecodeOutcome) else gps(item)
+
+    runtime: PipelineRuntime[MqttMessage | DecodeOutcome] = PipelineRuntime(
+        processor, clock, decode
     )
     ingest = None
     if with_ingest:
@@ -131,7 +151,25 @@ def build_gateway(
             tls=tls,
         )
     app = create_app(runtime, engine, clock)
-    return Gateway(settings, clock, engine, processor, runtime, ingest, delivery, app, closers)
+    app.include_router(
+        make_push_router(
+            sink=punch_sink(engine, runtime),
+            clock=clock,
+            on_unknown_terminal=push_terminal_config(engine),
+        )
+    )
+    return Gateway(
+        settings,
+        clock,
+        engine,
+        processor,
+        runtime,
+        ingest,
+        delivery,
+        app,
+        closers,
+        with_field_devices=with_field_devices,
+    )
 
 
 class ApiServer:

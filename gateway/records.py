@@ -69,14 +69,17 @@ class Rejected:
 
 @dataclass(frozen=True, slots=True)
 class DecodeOutcome:
-    """What a codec made of one payload: zero or more fixes and zero or more rejected parts.
+    """What a codec or driver made of one input: records of any kind and rejected parts.
 
     A payload may be partly good (a batch upload with one corrupt item, an NMEA burst with one
-    bad checksum): the good parts are kept and each bad one is listed.
+    bad checksum): the good parts are kept and each bad one is listed. GPS codecs fill
+    ``fixes``; checkpoint readers ``scans``; clock-in terminals ``punches``.
     """
 
     fixes: tuple[PositionFix, ...] = ()
     rejects: tuple[Rejected, ...] = ()
+    scans: tuple[CheckpointScan, ...] = ()
+    punches: tuple[Punch, ...] = ()
 
 
 class TagTechnology(StrEnum):

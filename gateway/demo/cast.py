@@ -10,7 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CAST", "SHIFT_START_LOCAL", "Action", "Actor", "roster_overlay", "terminal_spec"]
+__all__ = [
+    "CAST",
+    "CHECKPOINTS",
+    "CLOCK_IN_SERIAL",
+    "PATROL_ACTIONS",
+    "PINS",
+    "PUNCH_ACTIONS",
+    "SHIFT_START_LOCAL",
+    "Action",
+    "Actor",
+    "roster_overlay",
+    "terminal_spec",
+]
 
 SHIFT_START_LOCAL = "08:00"
 SHIFT_END_LOCAL = "20:00"
@@ -22,7 +34,7 @@ class Action:
     """Something a leader enters through the API at ``at_min`` (a report, a leave, a cancel)."""
 
     at_min: float
-    kind: str  # "report" | "leave" | "cancel"
+    kind: str  # "report" | "leave" | "cancel" | "scan" | "punch"
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -167,15 +179,81 @@ CAST: list[Actor] = [
 ]
 """The ten guards of the demo's day shift."""
 
+PINS = {actor.guard_id: f"10{n:02d}" for n, actor in enumerate(CAST, start=1)}
+"""Each guard's user id (PIN) on the clock-in terminal at the north gate."""
 
-def roster_overlay(site: dict[str, Any]) -> dict[str, Any]:
-    """The sample site with the demo's guards, terminals and day shift in place of its own."""
+CLOCK_IN_SERIAL = "ZKDEMO00001"
+PATROL_POST = "jt-patrol-central"
+CHECKPOINTS = [
+    ("cp-garden-east", "花园东侧 (garden east)", "0100A1B2C3"),
+    ("cp-fountain", "喷泉 (fountain)", "0100A1B2C4"),
+    ("cp-garden-west", "花园西侧 (garden west)", "0100A1B2C5"),
+]
+"""The patrol checkpoints of the central garden: id, name, EM4100 tag (one reader each)."""
+
+PATROL_ACTIONS = [
+    # Round 1 (08:30): east on time, the fountain skipped, west on time.
+    Action(32, "scan", {"checkpoint": 0}),
+    Action(41, "scan", {"checkpoint": 2}),
+    # Round 2 (09:30): all three in order.
+    Action(31 + 60, "scan", {"checkpoint": 0}),
+    Action(37 + 60, "scan", {"checkpoint": 1}),
+    Action(42 + 60, "scan", {"checkpoint": 2}),
+]
+PUNCH_ACTIONS = [
+    Action(-1, "punch", {"guards": [a.guard_id for a in CAST if a.guard_id != "g-008"]}),
+    Action(1, "punch", {"pin": "9999"}),  # a card nobody holds: reported, not dropped
+    Action(19, "punch", {"guards": ["g-008"]}),  # late: the alert came at 08:15
+]
+"""Clock-in punches at the north gate terminal (ZKTeco PUSH over HTTP)."""
+
+
+def roster_overlay(site: dict[str, Any], reader_urls: list[str]) -> dict[str, Any]:
+    """The sample site with the demo's guards, terminals and day shift in place of its own,
+    plus a clock-in terminal and the patrol checkpoints, each read by the reader at
+    ``reader_urls[i]``."""
     doc = dict(site)
     entry = dict(doc["sites"][0])
     entry["guards"] = [
-        {"id": a.guard_id, "name": a.name, "team": "A", "leaders": [LEADER]} for a in CAST
+        {
+            "id": a.guard_id,
+            "name": a.name,
+            "team": "A",
+            "leaders": [LEADER],
+            "pin": PINS[a.guard_id],
+        }
+        for a in CAST
     ]
     entry["devices"] = [{"id": a.device_id, "kind": "gps", "guard": a.guard_id} for a in CAST]
+    entry["devices"].append(
+        {"id": "zk-north-gate", "kind": "clock_in", "post": "jt-gate-north", "sn": CLOCK_IN_SERIAL}
+    )
+    entry["devices"] += [
+        {
+            "id": f"em-{cp_id}",
+            "kind": "em4100_reader",
+            "post": PATROL_POST,
+            "url": url,
+            "variant": "rdm6300",
+        }
+        for (cp_id, _name, _tag), url in zip(CHECKPOINTS, reader_urls, strict=True)
+    ]
+    entry["checkpoints"] = [
+        {"id": cp_id, "name": name, "post": PATROL_POST, "tags": [tag]}
+        for cp_id, name, tag in CHECKPOINTS
+    ]
+    entry["routes"] = [
+        {
+            "id": "garden-round",
+            "name": "中心花园巡更 (garden round)",
+            "post": PATROL_POST,
+            "schedule": {"every_min": 60, "offset_min": 30},
+            "checkpoints": [
+                {"checkpoint": cp_id, "window_min": [5 * i, 5 * i + 5]}
+                for i, (cp_id, _name, _tag) in enumerate(CHECKPOINTS)
+            ],
+        }
+    ]
     entry["shifts"] = [
         {
             "guard": a.guard_id,

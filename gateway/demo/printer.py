@@ -22,6 +22,13 @@ LABELS = {
     "alert.absent_at_shift_start": "ALERT absent at shift start",
     "alert.device_silent": "ALERT terminal silent",
     "alert.sos": "ALERT SOS",
+    "patrol.checkpoint_scanned": "patrol checkpoint scanned",
+    "alert.checkpoint_missed": "ALERT patrol checkpoint missed",
+    "patrol.round_completed": "patrol round completed",
+    "patrol.unknown_tag": "unknown tag scanned",
+    "attendance.punch": "clock-in terminal punch (打卡)",
+    "alert.late_clock_in": "ALERT late clock-in",
+    "attendance.unknown_person": "unknown person at the terminal",
 }
 
 
@@ -63,6 +70,15 @@ def _detail(kind: str, data: dict[str, Any], tz: ZoneInfo) -> str:
         return f"back since {_clock(data.get('returned_at'), tz)}, no 销假 within {limit}"
     if kind == "leave.cancelled":
         return "in time" if data.get("in_time") else f"late by {_minutes(data.get('delay_s'))}"
+    if kind in ("patrol.checkpoint_scanned", "alert.checkpoint_missed"):
+        extra = ", late" if data.get("late") else ""
+        extra += ", out of order" if data.get("out_of_order") else ""
+        return f"{data.get('checkpoint_id', '?')}{extra}"
+    if kind == "patrol.round_completed":
+        return f"scanned {data.get('scanned')}, missed {data.get('missed')}"
+    if kind in ("attendance.punch", "attendance.unknown_person"):
+        terminal, pin = data.get("terminal_id", "?"), data.get("person_id")
+        return f"{data.get('kind', '')} at {terminal} (PIN {pin})"
     if kind == "alert.absent_at_shift_start":
         return f"not on post {_minutes(data.get('grace_s'))} after the start"
     return ""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from gateway.db.models import DeviceRow, GuardRow, PostRow, ShiftRow, SiteRow
 from gateway.db.repository import site_policy
 from gateway.policy import SitePolicy
+from gateway.rules import PatrolPolicy, patrol_policy
 from geofence import PostFence, SiteProjection
 
 __all__ = ["Duty", "DutyIndex"]
@@ -42,6 +43,7 @@ class Duty:
     device_ids: tuple[str, ...]
     fence: PostFence
     policy: SitePolicy
+    patrol_policy: PatrolPolicy = field(default_factory=PatrolPolicy)
 
     def covers(self, at: datetime) -> bool:
         """True when ``at`` falls in the shift (start inclusive, end exclusive)."""
@@ -57,6 +59,7 @@ class DutyIndex:
         device_guard: dict[str, str],
         device_site: dict[str, str],
         policies: dict[str, SitePolicy],
+        device_post: dict[str, str] | None = None,
     ) -> None:
         self._by_shift = {d.shift_id: d for d in duties}
         self._by_guard: dict[str, list[Duty]] = defaultdict(list)
@@ -65,6 +68,10 @@ class DutyIndex:
         self._starts = {g: [d.starts_at for d in ds] for g, ds in self._by_guard.items()}
         self._device_guard = device_guard
         self._device_site = device_site
+        self._device_post = device_post or {}
+        self.clock_in_sites: frozenset[str] = frozenset()
+        """Sites with a clock-in terminal (or a card reader acting as one): only their shifts
+        are held to clocking in."""
         self._policies = policies
         self._default_policy = SitePolicy()
 
@@ -73,11 +80,14 @@ class DutyIndex:
         """Read devices, guards, posts and the shifts within two days of ``now``."""
         sites = {s.id: s for s in session.scalars(select(SiteRow))}
         policies = {sid: site_policy(s.policy) for sid, s in sites.items()}
+        patrol = {sid: patrol_policy(s.policy) for sid, s in sites.items()}
         fences = _site_fences(list(session.scalars(select(PostRow))))
         guards = {g.id: g for g in session.scalars(select(GuardRow))}
         devices = list(session.scalars(select(DeviceRow)))
         device_guard = {d.id: d.guard_id for d in devices if d.guard_id is not None}
         device_site = {d.id: d.site_id for d in devices}
+        device_post = {d.id: d.post_id for d in devices if d.post_id is not None}
+        clock_in_sites = {d.site_id for d in devices if d.kind == "clock_in" or d.punch_kind}
         guard_devices: dict[str, list[str]] = defaultdict(list)
         for device_id, guard_id in sorted(device_guard.items()):
             guard_devices[guard_id].append(device_id)
@@ -104,9 +114,35 @@ class DutyIndex:
                     device_ids=tuple(guard_devices.get(guard.id, ())),
                     fence=fence,
                     policy=policies.get(shift.site_id, SitePolicy()),
+                    patrol_policy=patrol.get(shift.site_id, PatrolPolicy()),
                 )
             )
-        return cls(duties, device_guard, device_site, policies)
+        index = cls(duties, device_guard, device_site, policies, device_post)
+        index.clock_in_sites = frozenset(clock_in_sites)
+        return index
+
+    def at_post(self, post_id: str, at: datetime) -> list[Duty]:
+        """Every shift at ``post_id`` covering ``at``."""
+        return [d for d in self._by_shift.values() if d.post_id == post_id and d.covers(at)]
+
+    def duty_near(self, guard_id: str, at: datetime, lead: timedelta) -> Duty | None:
+        """The guard's shift covering ``at``, else one starting within ``lead`` after it (a
+        check-in a few minutes before the shift belongs to that shift)."""
+        covering = self.duty_for_guard(guard_id, at)
+        if covering is not None:
+            return covering
+        for duty in self._by_guard.get(guard_id, ()):
+            if at < duty.starts_at <= at + lead:
+                return duty
+        return None
+
+    def post_of_device(self, device_id: str) -> str | None:
+        """The post a fixed reader or clock-in terminal stands at, if configured."""
+        return self._device_post.get(device_id)
+
+    def guard_of_device(self, device_id: str) -> str | None:
+        """The guard a device is bound to (a GPS terminal, a patrol wand), if any."""
+        return self._device_guard.get(device_id)
 
     def duty_for_device(self, device_id: str, at: datetime) -> Duty | None:
         """The shift of the guard wearing ``device_id`` at ``at``; None when off duty/unknown."""

@@ -10,6 +10,7 @@ of the database.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,13 +26,16 @@ from gateway.filters import FixFilter
 from gateway.outbox.writer import enqueue
 from gateway.pipeline.counters import PipelineCounters
 from gateway.pipeline.duty import Duty, DutyIndex
-from gateway.records import DecodeOutcome, PositionFix
+from gateway.pipeline.patrol_stage import PatrolStage
+from gateway.records import CheckpointScan, DecodeOutcome, PositionFix, Punch
 from gateway.rules import FixObserved, PresenceState, RuleEvent, RuleInput, Tick, step
 from geofence import classify
 
 __all__ = ["EmittedEvent", "LastFix", "Processor"]
 
 log = logging.getLogger(__name__)
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 _REFUSALS = (repo.NotFound, repo.Conflict, repo.InvalidRequest)
 
@@ -89,6 +93,7 @@ class Processor:
         self._pending_events: list[EmittedEvent] = []
         self.duties = DutyIndex([], {}, {}, {})
         self._filter = FixFilter(self._policy_for_device)
+        self.patrol = PatrolStage(self)
         self.reload()
 
     # --- set-up -----------------------------------------------------------------------------
@@ -104,6 +109,7 @@ class Processor:
             self.duties = DutyIndex.load(session, now)
             rows = session.query(PresenceStateRow).all()
             self._stored = {row.shift_id for row in rows}
+            self.patrol.reload(session)
             self._states = {}
             for row in rows:
                 if self.duties.duty(row.shift_id) is not None and not row.state.get("closed"):
@@ -119,8 +125,11 @@ class Processor:
     # --- inputs -----------------------------------------------------------------------------
 
     def process_outcomes(self, outcomes: Iterable[DecodeOutcome]) -> None:
-        """Count the rejects and run every decoded fix through the stages, in one transaction."""
+        """Count the rejects and run every decoded record through the stages, in one
+        transaction."""
         fixes: list[PositionFix] = []
+        scans: list[CheckpointScan] = []
+        punches: list[Punch] = []
         for outcome in outcomes:
             for reject in outcome.rejects:
                 self.counters.add(f"rejected.{_reason_key(reject.reason)}")
@@ -131,17 +140,36 @@ class Processor:
                     reject.raw[:64].hex(),
                 )
             fixes.extend(outcome.fixes)
-        self.process_fixes(fixes)
+            scans.extend(outcome.scans)
+            punches.extend(outcome.punches)
+        self.process_fixes(fixes, scans=scans, punches=punches)
 
-    def process_fixes(self, fixes: Sequence[PositionFix]) -> None:
-        """Run fixes through identity, filters, geofence and rules; then tick the clock."""
-        self.counters.add("fixes.received", len(fixes))
+    def process_fixes(
+        self,
+        fixes: Sequence[PositionFix],
+        *,
+        scans: Sequence[CheckpointScan] = (),
+        punches: Sequence[Punch] = (),
+    ) -> None:
+        """Run records through identity, filters, geofence and rules; then tick the clock."""
+        if fixes:
+            self.counters.add("fixes.received", len(fixes))
 
         def body(session: Session) -> None:
+            now = self._clock.now()
             self._fixes(session, fixes)
+            if scans:
+                self.patrol.scans(session, scans, now)
+            if punches:
+                self.patrol.punches(session, punches, now)
             self._due(session)
 
         self._transaction(body)
+
+    def store_punches(self, session: Session, punches: Sequence[Punch]) -> list[bool]:
+        """Store and apply punches inside a command's transaction (``run_command``); returns
+        per punch whether it was new. For receivers that must confirm only what is stored."""
+        return self.patrol.punches(session, punches, self._clock.now())
 
     def tick(self) -> None:
         """Fire due deadlines and start the machines of shifts that began."""
@@ -230,6 +258,11 @@ class Processor:
                 due = self.duties.duty(shift_id)
                 if due is not None:
                     self._pending_events.extend(self._step(session, due, Tick()))
+        self.patrol.due(session, self.duties.active(now), now)
+
+    def step_presence(self, session: Session, duty: Duty, rule_input: RuleInput) -> None:
+        """Feed one input to the presence machine of ``duty`` (evidence from other stages)."""
+        self._pending_events.extend(self._step(session, duty, rule_input))
 
     def _step(self, session: Session, duty: Duty, rule_input: RuleInput) -> list[EmittedEvent]:
         state = self._states.get(duty.shift_id)
@@ -247,21 +280,26 @@ class Processor:
         if new_state != state:
             self._states[duty.shift_id] = new_state
             self._dirty.add(duty.shift_id)
-        return [self._emit(session, duty, event) for event in events]
+        return [self._emit(session, event, subject=duty.guard_id, duty=duty) for event in events]
 
-    def _emit(self, session: Session, duty: Duty, event: RuleEvent) -> EmittedEvent:
+    def emit(
+        self, session: Session, event: RuleEvent, *, subject: str, duty: Duty | None = None
+    ) -> None:
+        """Write ``event`` to the outbox (and the alerts table) in ``session``'s transaction."""
+        self._pending_events.append(self._emit(session, event, subject=subject, duty=duty))
+
+    def _emit(
+        self, session: Session, event: RuleEvent, *, subject: str, duty: Duty | None
+    ) -> EmittedEvent:
         now = self._clock.now()
-        data: dict[str, Any] = {
-            **event.data,
-            "guard_name": duty.guard_name,
-            "team": duty.team,
-            "post_name": duty.post_name,
-        }
+        data: dict[str, Any] = dict(event.data)
+        if duty is not None:
+            data.update(guard_name=duty.guard_name, team=duty.team, post_name=duty.post_name)
         event_id = enqueue(
             session,
             key=event.key,
             type=event.type,
-            subject=duty.guard_id,
+            subject=subject,
             time=event.time,
             data=data,
             now=now,
@@ -273,12 +311,12 @@ class Processor:
                 session,
                 alert_key=event.alert_key,
                 alert_type=event.type,
-                guard_id=duty.guard_id,
+                guard_id=subject,
                 at=event.time,
                 event_id=event_id,
-                shift_id=duty.shift_id,
-                site_id=duty.site_id,
-                post_id=duty.post_id,
+                shift_id=duty.shift_id if duty else None,
+                site_id=duty.site_id if duty else _str(data.get("site_id")),
+                post_id=duty.post_id if duty else None,
                 data=data,
             )
         for key in event.resolves:
@@ -286,10 +324,10 @@ class Processor:
                 repo.resolve_alert(session, key, at=event.time, event_id=event_id)
             except repo.NotFound:
                 log.debug("event %s resolves unknown alert %s", event.key, key)
-        if event.type in _PRESENCE_CHANGES:
+        if duty is not None and event.type in _PRESENCE_CHANGES:
             self.presence_since[duty.shift_id] = event.time
         self.counters.add(f"events.{event.type}")
-        return EmittedEvent(event_id, event.type, duty.guard_id, event.time, data)
+        return EmittedEvent(event_id, event.type, subject, event.time, data)
 
     # --- transactions -----------------------------------------------------------------------
 
@@ -339,10 +377,24 @@ class Processor:
                 # A closed shift produces nothing more; its saved state stays as the record.
                 del self._states[shift_id]
         repo.save_presence_states(session, rows, stored=self._stored)
+        self.patrol.save(session, now)
         self._stored.update(str(row["shift_id"]) for row in rows)
 
 
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _reason_key(reason: str) -> str:
-    """A counter name from a reject reason: its first words, lower-case, underscores."""
-    head = reason.split(":")[0].strip().lower()
-    return "_".join(head.split()[:4]) or "unknown"
+    """A counter name from a reject reason: its first words, lower-case, underscores.
+
+    Details after ``:``, ``(`` or ``,`` (values, checksums) are left out so one kind of problem
+    makes one counter: ``checksum mismatch (frame says 7d, computed 03)`` → ``checksum_mismatch``.
+    """
+    head = re.split(r"[:(,]", reason, maxsplit=1)[0]
+    # Quoted parts are the offending input: left out, or a sender could mint counters at will.
+    head = _QUOTED.sub(" ", head).lower()
+    words = ["".join(c for c in w if c.isalnum() or c in "_-") for w in head.split()]
+    # Numbers are values too (lengths, ids); the words around them name the problem.
+    named = [w for w in words if w and not any(c.isdigit() for c in w)]
+    return "_".join(named[:4]) or "unknown"

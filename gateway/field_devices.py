@@ -1,0 +1,175 @@
+"""Starting the site's checkpoint readers and clock-in terminals (called by ``bootstrap``).
+
+Every reader hands its records to the pipeline queue as a ``DecodeOutcome``; none of them does
+database or rule work on its own thread. ZKTeco PUSH terminals talk to the API's ``/iclock``
+routes instead, and get ``OK`` only once their punches are committed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from drivers.zkteco.push_codec import TerminalConfig
+from gateway.clock import Clock
+from gateway.db.models import DeviceRow, SiteRow
+from gateway.records import CheckpointScan, DecodeOutcome, Punch, PunchKind, VerifyMode
+
+__all__ = [
+    "FieldDevices",
+    "punch_sink",
+    "push_terminal_config",
+    "start_field_devices",
+    "terminal_ids_by_serial",
+]
+
+log = logging.getLogger(__name__)
+
+
+class _Startable(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+class _Runtime(Protocol):
+    def submit(self, item: Any) -> None: ...
+    def call(self, command: Any, timeout_s: float = ...) -> Any: ...
+
+
+@dataclasses.dataclass
+class FieldDevices:
+    """The readers and terminal clients started for the configured devices."""
+
+    running: list[_Startable] = dataclasses.field(default_factory=list)
+
+    def stop(self) -> None:
+        for device in reversed(self.running):
+            try:
+                device.stop()
+            except Exception:
+                log.exception("stopping %r failed", device)
+        self.running.clear()
+
+
+def start_field_devices(engine: Engine, clock: Clock, runtime: _Runtime) -> FieldDevices:
+    """Open every reader and binary clock-in terminal the site files configure with a URL.
+
+    A reader that cannot be opened yet is not an error: each driver retries with back-off and
+    reports its state, so a reader plugged in later is picked up.
+    """
+    with Session(engine) as session:
+        devices = list(
+            session.scalars(
+                select(DeviceRow).where(DeviceRow.url.is_not(None)).order_by(DeviceRow.id)
+            )
+        )
+    started = FieldDevices()
+    for device in devices:
+        opened = _open(device, clock, runtime)
+        if opened is None:
+            continue
+        opened.start()
+        started.running.append(opened)
+        log.info("started %s %s on %s", device.kind, device.id, device.url)
+    return started
+
+
+def _open(device: DeviceRow, clock: Clock, runtime: _Runtime) -> _Startable | None:
+    url = str(device.url)
+    on_scan = _scan_handoff(device, runtime)
+    if device.kind == "nfc_reader":
+        from drivers.nfc import NfcCheckpointReader
+
+        return NfcCheckpointReader(url, device.id, clock=clock, on_scan=on_scan)
+    if device.kind == "em4100_reader":
+        from drivers.em4100 import Em4100Reader
+
+        return Em4100Reader(
+            url, device.id, variant=device.variant or "rdm6300", clock=clock, on_scan=on_scan
+        )
+    if device.kind == "clock_in" and url.startswith("tcp://"):
+        from drivers.zkteco.driver import ZkTcpClient
+
+        parts = urlsplit(url)
+        return ZkTcpClient(
+            parts.hostname or "127.0.0.1",
+            parts.port or 4370,
+            terminal_id=device.id,
+            clock=clock,
+            on_punch=lambda punch: runtime.submit(DecodeOutcome(punches=(punch,))),
+            timezone=device.timezone or "Asia/Shanghai",
+        )
+    log.warning("device %s (%s): no driver for url %s", device.id, device.kind, url)
+    return None
+
+
+def _scan_handoff(device: DeviceRow, runtime: _Runtime) -> Callable[[CheckpointScan], None]:
+    """Scans become checkpoint scans, or punches for a gate reader acting as a clock-in."""
+    if not device.punch_kind:
+        return lambda scan: runtime.submit(DecodeOutcome(scans=(scan,)))
+    kind = PunchKind(device.punch_kind)
+
+    def as_punch(scan: CheckpointScan) -> None:
+        punch = Punch(
+            terminal_id=scan.reader_id,
+            person_id=scan.tag_id,
+            punched_at=scan.scanned_at,
+            received_at=scan.received_at,
+            kind=kind,
+            verify=VerifyMode.CARD,
+            source_format=scan.source_format,
+            raw=scan.raw,
+        )
+        runtime.submit(DecodeOutcome(punches=(punch,)))
+
+    return as_punch
+
+
+def terminal_ids_by_serial(engine: Engine) -> dict[str, str]:
+    """Serial number → device id of every configured clock-in terminal."""
+    with Session(engine) as session:
+        rows = session.execute(
+            select(DeviceRow.serial_number, DeviceRow.id).where(
+                DeviceRow.serial_number.is_not(None)
+            )
+        )
+        return {str(sn): str(device_id) for sn, device_id in rows}
+
+
+def push_terminal_config(engine: Engine) -> Callable[[str], TerminalConfig | None]:
+    """For the PUSH receiver: a terminal's settings (its clock's zone) by serial number, read
+    from the configured devices; ``None`` for a terminal no site file names."""
+
+    def config_for(serial: str) -> TerminalConfig | None:
+        with Session(engine) as session:
+            row = session.execute(
+                select(DeviceRow.timezone, SiteRow.timezone)
+                .join(SiteRow, SiteRow.id == DeviceRow.site_id)
+                .where(DeviceRow.serial_number == serial)
+            ).first()
+        if row is None:
+            return None
+        return TerminalConfig(timezone=row[0] or row[1])
+
+    return config_for
+
+
+def punch_sink(engine: Engine, runtime: _Runtime) -> Callable[[list[Punch]], None]:
+    """The PUSH receiver's sink: store and apply the punches on the pipeline thread, return
+    only once committed (so ``OK`` is never sent for a record that could still be lost)."""
+
+    def sink(punches: Sequence[Punch]) -> None:
+        by_serial = terminal_ids_by_serial(engine)
+        named = [
+            dataclasses.replace(p, terminal_id=by_serial.get(p.terminal_id, p.terminal_id))
+            for p in punches
+        ]
+        runtime.call(lambda session, processor: processor.store_punches(session, named))
+
+    return sink

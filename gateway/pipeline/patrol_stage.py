@@ -1,0 +1,286 @@
+"""The checkpoint and clock-in stage: scans and punches → identity → patrol/attendance rules.
+
+Owned by the ``Processor`` (same thread, same transaction). A scan or punch is first stored as
+history (its unique key drops a re-sent record), then resolved to a checkpoint or guard and fed
+to the rule machines of the shifts it concerns:
+
+* a scan goes to the patrol machine of every route of its checkpoint's post, for the guard who
+  carries the reader (a wand bound to a guard) or else every guard on duty at that post; it is
+  also evidence, for the presence rules, that the guard is at that post;
+* a punch goes to the attendance machine of the guard's shift (a check-in up to an hour early
+  belongs to the shift it precedes); a break-out punch is also his verbal report.
+
+Unknown tags and persons are stored and reported (``patrol.unknown_tag``,
+``attendance.unknown_person``), never dropped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.db import patrol_repository as prepo
+from gateway.db.models import AttendanceStateRow, CheckpointRow, CheckpointTagRow, PatrolStateRow
+from gateway.pipeline.duty import Duty
+from gateway.records import CheckpointScan, Punch
+from gateway.rules import Tick
+from gateway.rules import attendance as attendance_rules
+from gateway.rules import patrol as patrol_rules
+from gateway.rules.attendance import AttendanceState, punch_presence_inputs
+from gateway.rules.patrol_events import ScanObserved, unknown_person_event, unknown_tag_event
+from gateway.rules.patrol_plan import RoutePlan
+from gateway.rules.patrol_presence import scan_as_fix
+from gateway.rules.patrol_state import PatrolState
+from gateway.site.schema import normalise_tag_id
+
+if TYPE_CHECKING:
+    from gateway.pipeline.processor import Processor
+
+__all__ = ["PatrolStage"]
+
+log = logging.getLogger(__name__)
+
+EARLY_CHECK_IN = timedelta(hours=1)
+
+
+class PatrolStage:
+    """Patrol and attendance machines of the shifts in the roster window, with their indexes."""
+
+    def __init__(self, processor: Processor) -> None:
+        self._processor = processor
+        self._tags: dict[str, tuple[str, str]] = {}
+        self._routes: dict[str, list[RoutePlan]] = {}
+        self._patrols: dict[str, PatrolState] = {}
+        self._attendance: dict[str, AttendanceState] = {}
+        self._dirty_patrols: set[str] = set()
+        self._dirty_attendance: set[str] = set()
+
+    def reload(self, session: Session) -> None:
+        """Re-read checkpoints, tags, routes and the saved machine states."""
+        checkpoints = {c.id: c.post_id for c in session.scalars(select(CheckpointRow))}
+        self._tags = {
+            t.tag_id: (t.checkpoint_id, checkpoints[t.checkpoint_id])
+            for t in session.scalars(select(CheckpointTagRow))
+        }
+        posts = set(checkpoints.values())
+        self._routes = {post: prepo.route_plans_for_post(session, post) for post in posts}
+        duties = self._processor.duties
+        self._patrols = {
+            row.machine_id: PatrolState.from_json(row.state)
+            for row in session.scalars(select(PatrolStateRow))
+            if duties.duty(row.shift_id) is not None and not row.state.get("closed")
+        }
+        self._attendance = {
+            row.shift_id: AttendanceState.from_json(row.state)
+            for row in session.scalars(select(AttendanceStateRow))
+            if duties.duty(row.shift_id) is not None and not row.state.get("closed")
+        }
+        self._dirty_patrols.clear()
+        self._dirty_attendance.clear()
+
+    # --- scans ------------------------------------------------------------------------------
+
+    def scans(self, session: Session, scans: Sequence[CheckpointScan], now: datetime) -> None:
+        """Store and apply checkpoint scans (in device-time order)."""
+        ordered = sorted(scans, key=lambda s: s.scanned_at)
+        fresh = prepo.insert_scans(session, ordered)
+        for scan, is_new in zip(ordered, fresh, strict=True):
+            if not is_new:
+                self._processor.counters.add("scans.duplicate")
+                continue
+            self._processor.counters.add("scans.stored")
+            self._scan(session, scan, now)
+
+    def _scan(self, session: Session, scan: CheckpointScan, now: datetime) -> None:
+        place = self._checkpoint(scan.tag_id)
+        duties = self._processor.duties
+        if place is None:
+            self._processor.counters.add("scans.unknown_tag")
+            self._processor.emit(session, unknown_tag_event(scan, now), subject=scan.reader_id)
+            return
+        checkpoint_id, post_id = place
+        carrier = duties.guard_of_device(scan.reader_id)
+        if carrier is not None:
+            duty = duties.duty_for_guard(carrier, scan.scanned_at)
+            on_duty = [duty] if duty is not None and duty.post_id == post_id else []
+        else:
+            on_duty = duties.at_post(post_id, scan.scanned_at)
+        if not on_duty:
+            self._processor.counters.add("scans.nobody_on_duty")
+            return
+        observed = ScanObserved.from_scan(scan, checkpoint_id)
+        centre = on_duty[0].fence.wgs84.centroid
+        for duty in on_duty:
+            for plan in self._routes.get(post_id, ()):
+                self._step_patrol(session, duty, plan, observed, now)
+            device = duty.device_ids[0] if duty.device_ids else None
+            evidence = scan_as_fix(observed, lat=centre.y, lon=centre.x, device_id=device)
+            self._processor.step_presence(session, duty, evidence)
+
+    def _checkpoint(self, tag_id: str) -> tuple[str, str] | None:
+        try:
+            return self._tags.get(normalise_tag_id(tag_id))
+        except ValueError:
+            return None
+
+    def _step_patrol(
+        self,
+        session: Session,
+        duty: Duty,
+        plan: RoutePlan,
+        rule_input: ScanObserved | Tick,
+        now: datetime,
+    ) -> None:
+        machine_id = f"{duty.shift_id}/{plan.route_id}"
+        state = self._patrols.get(machine_id) or PatrolState.start(
+            plan,
+            shift_id=duty.shift_id,
+            guard_id=duty.guard_id,
+            site_id=duty.site_id,
+            shift_start=duty.starts_at,
+            shift_end=duty.ends_at,
+        )
+        new_state, events = patrol_rules.step(state, rule_input, now, duty.patrol_policy)
+        if new_state != state or machine_id not in self._patrols:
+            self._patrols[machine_id] = new_state
+            self._dirty_patrols.add(machine_id)
+        for event in events:
+            self._processor.emit(session, event, subject=duty.guard_id, duty=duty)
+
+    # --- punches ----------------------------------------------------------------------------
+
+    def punches(self, session: Session, punches: Sequence[Punch], now: datetime) -> list[bool]:
+        """Store and apply punches; return, per punch, whether it was new."""
+        fresh = prepo.insert_punches(session, punches)
+        for punch, is_new in zip(punches, fresh, strict=True):
+            if not is_new:
+                self._processor.counters.add("punches.duplicate")
+                continue
+            self._processor.counters.add("punches.stored")
+            self._punch(session, punch, now)
+        return fresh
+
+    def _punch(self, session: Session, punch: Punch, now: datetime) -> None:
+        guard_id = prepo.guard_for_person(session, punch.terminal_id, punch.person_id)
+        if guard_id is None:
+            self._processor.counters.add("punches.unknown_person")
+            event = unknown_person_event(punch, now)
+            self._processor.emit(session, event, subject=punch.terminal_id)
+            return
+        duty = self._processor.duties.duty_near(guard_id, punch.punched_at, EARLY_CHECK_IN)
+        if duty is None:
+            self._processor.counters.add("punches.off_duty")
+            return
+        state = self._attendance_state(duty)
+        new_state, events = attendance_rules.step(state, punch, now, duty.patrol_policy)
+        self._set_attendance(duty, state, new_state)
+        for event in events:
+            self._processor.emit(session, event, subject=duty.guard_id, duty=duty)
+        terminal_post = self._processor.duties.post_of_device(punch.terminal_id)
+        centre = duty.fence.wgs84.centroid
+        device = duty.device_ids[0] if duty.device_ids else None
+        for rule_input in punch_presence_inputs(
+            punch,
+            terminal_at_post=terminal_post == duty.post_id,
+            lat=centre.y,
+            lon=centre.x,
+            device_id=device,
+        ):
+            self._processor.step_presence(session, duty, rule_input)
+
+    def _attendance_state(self, duty: Duty) -> AttendanceState:
+        return self._attendance.get(duty.shift_id) or AttendanceState.start(
+            duty.shift_id,
+            duty.guard_id,
+            duty.post_id,
+            duty.site_id,
+            duty.starts_at,
+            duty.ends_at,
+        )
+
+    def _set_attendance(self, duty: Duty, old: AttendanceState, new: AttendanceState) -> None:
+        if new != old or duty.shift_id not in self._attendance:
+            self._attendance[duty.shift_id] = new
+            self._dirty_attendance.add(duty.shift_id)
+
+    # --- the clock --------------------------------------------------------------------------
+
+    def due(self, session: Session, active: Sequence[Duty], now: datetime) -> None:
+        """Start the machines of shifts under way and fire every due deadline."""
+        clock_in_sites = self._processor.duties.clock_in_sites
+        for duty in active:
+            if duty.site_id in clock_in_sites and duty.shift_id not in self._attendance:
+                fresh = self._attendance_state(duty)
+                self._set_attendance(duty, fresh, fresh)
+            for plan in self._routes.get(duty.post_id, ()):
+                if f"{duty.shift_id}/{plan.route_id}" not in self._patrols:
+                    self._step_patrol(session, duty, plan, Tick(), now)
+        duties = self._processor.duties
+        for shift_id, state in list(self._attendance.items()):
+            attendance_duty = duties.duty(shift_id)
+            due_at = state.next_deadline
+            if attendance_duty is None or due_at is None or due_at > now:
+                continue
+            new_state, events = attendance_rules.step(
+                state, Tick(), now, attendance_duty.patrol_policy
+            )
+            self._set_attendance(attendance_duty, state, new_state)
+            for event in events:
+                self._processor.emit(
+                    session, event, subject=attendance_duty.guard_id, duty=attendance_duty
+                )
+        for patrol in list(self._patrols.values()):
+            patrol_duty = duties.duty(patrol.shift_id)
+            if patrol_duty is None:
+                continue
+            due_at = patrol_rules.next_patrol_deadline(patrol, patrol_duty.patrol_policy)
+            route = self._plan(patrol_duty.post_id, patrol.route_id)
+            if due_at is not None and due_at <= now and route is not None:
+                self._step_patrol(session, patrol_duty, route, Tick(), now)
+
+    def _plan(self, post_id: str, route_id: str) -> RoutePlan | None:
+        return next((p for p in self._routes.get(post_id, ()) if p.route_id == route_id), None)
+
+    def save(self, session: Session, now: datetime) -> None:
+        """Persist the machines changed in this transaction; forget closed ones."""
+        for machine_id in sorted(self._dirty_patrols):
+            patrol = self._patrols[machine_id]
+            duty = self._processor.duties.duty(patrol.shift_id)
+            due_at = None
+            if duty is not None:
+                due_at = patrol_rules.next_patrol_deadline(patrol, duty.patrol_policy)
+            prepo.save_patrol_state(
+                session,
+                machine_id=machine_id,
+                shift_id=patrol.shift_id,
+                route_id=patrol.route_id,
+                state=patrol.to_json(),
+                next_deadline=due_at,
+                now=now,
+            )
+            if patrol.closed:
+                del self._patrols[machine_id]
+        for shift_id in sorted(self._dirty_attendance):
+            state = self._attendance[shift_id]
+            prepo.save_attendance_state(
+                session,
+                shift_id=shift_id,
+                guard_id=state.guard_id,
+                state=state.to_json(),
+                next_deadline=state.next_deadline,
+                now=now,
+            )
+            if state.closed:
+                del self._attendance[shift_id]
+        self._dirty_patrols.clear()
+        self._dirty_attendance.clear()
+
+    def discard_changes(self) -> None:
+        """After a failed transaction: the caller re-reads everything with ``reload``."""
+        self._dirty_patrols.clear()
+        self._dirty_attendance.clear()
