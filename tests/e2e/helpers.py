@@ -1,0 +1,120 @@
+"""Shared by the pipeline, API and end-to-end tests: the sample Wuhan site at a fixed instant,
+points inside and outside its posts, and fixes built around them.
+
+The sample site's day team works 08:00-20:00 Asia/Shanghai (00:00-12:00 UTC); ``DAY_START`` is
+the start of one such shift, and the site is loaded at that instant so its roster lines expand
+around it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from gateway.outbox.tables import OutboxRow
+from gateway.pipeline.duty import DutyIndex
+from gateway.records import PositionFix
+from gateway.site.loader import load_site_file
+from geofence import PostFence
+
+__all__ = [
+    "DAY_START",
+    "SAMPLE_SITE",
+    "PostPoints",
+    "day_shift_id",
+    "fix_at",
+    "load_sample_site",
+    "outbox_rows",
+    "post_points",
+    "roster_site",
+]
+
+SAMPLE_SITE = Path(__file__).resolve().parents[2] / "gateway" / "samples" / "wuhan-site.yaml"
+DAY_START = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
+"""08:00 Asia/Shanghai on Monday 2 March 2026: a day shift of team A starts."""
+
+
+def load_sample_site(engine: Engine, now: datetime = DAY_START, path: Path = SAMPLE_SITE) -> None:
+    """Store the site file at ``path`` (default: the sample) as loaded at ``now``."""
+    load_site_file(path, engine, now)
+
+
+def roster_site(tmp_path: Path, terminals: list[tuple[str, str, str]]) -> Path:
+    """The sample site (same posts, leaders, policy) with only the day guards given as
+    ``(guard_id, post_id, device_id)``, each wearing that terminal, 08:00-20:00 every day."""
+    doc: dict[str, Any] = yaml.safe_load(SAMPLE_SITE.read_text("utf-8"))
+    site = doc["sites"][0]
+    wanted = {guard for guard, _, _ in terminals}
+    site["guards"] = [g for g in site["guards"] if g["id"] in wanted]
+    site["devices"] = [{"id": dev, "kind": "gps", "guard": guard} for guard, _, dev in terminals]
+    site["shifts"] = [
+        {"guard": guard, "post": post, "days": "daily", "start": "08:00", "end": "20:00"}
+        for guard, post, _ in terminals
+    ]
+    path = tmp_path / "roster-site.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def day_shift_id(guard_id: str, post_id: str, start: datetime = DAY_START) -> str:
+    """The id the roster gives the shift (guard, post, UTC start)."""
+    return f"{guard_id}/{post_id}/{start:%Y%m%dT%H%M%SZ}"
+
+
+@dataclass(frozen=True, slots=True)
+class PostPoints:
+    """WGS-84 ``(lon, lat)`` points around a post: its centre and one ``away_m`` north of it."""
+
+    fence: PostFence
+    inside: tuple[float, float]
+    outside: tuple[float, float]
+
+
+def post_points(engine: Engine, post_id: str, away_m: float = 300.0) -> PostPoints:
+    """Points of ``post_id``'s fence as the gateway loads it (GCJ-02 converted to WGS-84)."""
+    with Session(engine) as session:
+        duties = DutyIndex.load(session, DAY_START)
+    fence = next(
+        d.fence for d in duties.active(DAY_START + timedelta(minutes=1)) if d.post_id == post_id
+    )
+    centre = fence.wgs84.centroid
+    x, y = fence.projection.forward(centre.x, centre.y)
+    out_lon, out_lat = fence.projection.inverse(x, y + away_m)
+    return PostPoints(fence, (centre.x, centre.y), (out_lon, out_lat))
+
+
+def fix_at(
+    device_id: str,
+    at: datetime,
+    where: tuple[float, float],
+    *,
+    accuracy_m: float | None = 8.0,
+    received_after_s: float = 1.0,
+    **extra: Any,
+) -> PositionFix:
+    """A fix of ``device_id`` taken at ``at`` at ``where`` = (lon, lat), received shortly after."""
+    lon, lat = where
+    return PositionFix(
+        device_id=device_id,
+        fix_time=at,
+        received_at=at + timedelta(seconds=received_after_s),
+        lat=lat,
+        lon=lon,
+        accuracy_m=accuracy_m,
+        source_format="json",
+        **extra,
+    )
+
+
+def outbox_rows(engine: Engine) -> list[OutboxRow]:
+    """Every outbox row in ``seq`` order (detached: safe to read after the session closes)."""
+    with Session(engine, expire_on_commit=False) as session:
+        rows = list(session.scalars(select(OutboxRow).order_by(OutboxRow.seq)))
+        session.expunge_all()
+        return rows

@@ -1,0 +1,209 @@
+"""The end-to-end rig: simulated terminals → a private Mosquitto → the gateway as ``build_gateway``
+wires it (ingest, pipeline thread, outbox delivery) → the management-core stub, on one
+``ManualClock``.
+
+Determinism: the clock only moves in ``Rig.play``, in small steps. At each step the simulator
+publishes what is due (each message acknowledged by the broker), the rig waits until the
+gateway's ingest has handed every message over, then until the pipeline thread has processed
+them and ticked at least once at the new time. Fixes therefore reach the rules at the clock time
+they were taken, as from a live terminal, and deadlines fire at the step they fall due.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from sqlalchemy import Engine
+
+from fwsim.core_stub import CoreStub
+from fwsim.scenario import ScenarioRunner, parse_scenario
+from gateway.bootstrap import Gateway, build_gateway
+from gateway.clock import ManualClock
+from gateway.db.engine import make_engine
+from gateway.db.schema import create_schema
+from gateway.outbox.tables import OutboxRow
+from gateway.settings import Settings
+from gateway.site.loader import load_site_file
+from tests.e2e.helpers import DAY_START, outbox_rows, post_points, roster_site
+from tests.fixtures.mqtt import BrokerPublisher
+
+__all__ = ["SECRET", "Rig", "running_rig", "terminal"]
+
+SECRET = "e2e-secret"
+STEP_S = 10.0
+WAIT_S = 15.0
+
+
+def terminal(
+    device_id: str,
+    fmt: str,
+    anchor: tuple[float, float],
+    timeline: list[dict[str, Any]],
+    *,
+    seed: int = 1,
+    options: dict[str, Any] | None = None,
+    start_offset_s: float = 0.0,
+) -> dict[str, Any]:
+    """One terminal of a scenario, anchored at ``anchor`` = (lon, lat) WGS-84."""
+    spec: dict[str, Any] = {
+        "device_id": device_id,
+        "format": fmt,
+        "anchor": {"lon": anchor[0], "lat": anchor[1]},
+        "interval_s": 30,
+        "accuracy_m": 8,
+        "seed": seed,
+        "start_offset_s": start_offset_s,
+        "timeline": timeline,
+    }
+    if options:
+        spec["options"] = options
+    return spec
+
+
+@dataclass
+class Rig:
+    """A wired gateway on a manual clock, its broker, the core stub and the posts' anchors."""
+
+    clock: ManualClock
+    gateway: Gateway
+    stub: CoreStub
+    broker_url: str
+    publisher: BrokerPublisher
+    anchors: dict[str, tuple[float, float]]
+    sent: int = 0
+    """Messages published on the gateway's topics: the ingest must hand over as many."""
+    runners: list[ScenarioRunner] = field(default_factory=list)
+
+    @property
+    def engine(self) -> Engine:
+        return self.gateway.engine
+
+    def runner(self, terminals: list[dict[str, Any]], name: str = "e2e") -> ScenarioRunner:
+        """A connected simulator for ``terminals``, starting now (stopped at teardown)."""
+        scenario = parse_scenario({"name": name, "terminals": terminals})
+        runner = ScenarioRunner(scenario, self.broker_url, self.clock, start=self.clock.now())
+        runner.connect()
+        self.runners.append(runner)
+        return runner
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        """Publish one message on a topic the gateway subscribes to (acknowledged by the broker)."""
+        self.publisher.publish(topic, payload)
+        self.sent += 1
+
+    def play(
+        self,
+        until: datetime,
+        *,
+        at_step: Callable[[datetime], None] | None = None,
+    ) -> None:
+        """Advance the clock to ``until`` in steps, publishing what the runners have due and
+        letting the gateway take it in; ``at_step(now)`` runs after each step settled."""
+        while True:
+            for runner in self.runners:
+                self.sent += runner.run_until(self.clock.now())
+            self.settle()
+            if at_step is not None:
+                at_step(self.clock.now())
+            if self.clock.now() >= until:
+                return
+            step = min(timedelta(seconds=STEP_S), until - self.clock.now())
+            self.clock.advance(step)
+            if self.gateway.delivery is not None:
+                # Retries wait on the clock: look again now rather than at the next wall poll.
+                self.gateway.delivery.notify()
+
+    def settle(self) -> None:
+        """Wait until everything published reached the pipeline, was processed, and the
+        pipeline ticked at the current clock time."""
+        ingest = self.gateway.ingest
+        assert ingest is not None
+        deadline = time.monotonic() + WAIT_S
+        while ingest.stats.messages < self.sent:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"ingest got {ingest.stats.messages} of {self.sent} messages")
+            time.sleep(0.001)
+        # The owner thread runs queued inputs, then calls, then ticks: once a second call
+        # returns, the tick after the first has run at the current clock time.
+        assert self.gateway.runtime.wait_idle(WAIT_S)
+        assert self.gateway.runtime.wait_idle(WAIT_S)
+
+    def delivered(self, timeout_s: float = WAIT_S, max_advance_s: float = 120.0) -> list[OutboxRow]:
+        """Wait until the outbox has nothing left to deliver; return all its rows.
+
+        Retries wait on the clock, and the delivery thread runs beside the steps, so a retry may
+        be set for after the last step: while something is pending the clock moves on by one
+        step every 0.1 s of wall time, ``max_advance_s`` at most (less than any silence limit,
+        so no rule fires because of it)."""
+        deadline = time.monotonic() + timeout_s
+        advanced = 0.0
+        while True:
+            rows = outbox_rows(self.engine)
+            if all(r.delivered_at is not None for r in rows):
+                return rows
+            if time.monotonic() > deadline:
+                pending = [r.type for r in rows if r.delivered_at is None]
+                raise AssertionError(f"not delivered in {timeout_s} s: {pending}")
+            time.sleep(0.1)
+            if advanced < max_advance_s:
+                self.clock.advance(STEP_S)
+                advanced += STEP_S
+                self.settle()
+                if self.gateway.delivery is not None:
+                    self.gateway.delivery.notify()
+
+    def counters(self) -> dict[str, int]:
+        return self.gateway.processor.counters.snapshot()
+
+
+@contextmanager
+def running_rig(
+    db_url: str,
+    broker_url: str,
+    publisher: BrokerPublisher,
+    tmp_path: Path,
+    roster: list[tuple[str, str, str]],
+    **settings: Any,
+) -> Iterator[Rig]:
+    """Load a site with ``roster`` = [(guard, post, device)], start the stub and the gateway at
+    the start of the day shift; stop everything afterwards."""
+    engine = make_engine(db_url)
+    try:
+        create_schema(engine)
+        load_site_file(roster_site(tmp_path, roster), engine, DAY_START)
+        anchors = {post: post_points(engine, post).inside for _, post, _ in roster}
+    finally:
+        engine.dispose()
+    stub = CoreStub(SECRET)
+    core_url = stub.start()
+    values: dict[str, Any] = {
+        "database_url": db_url,
+        "mqtt_url": broker_url,
+        "mqtt_client_id": f"gateway-e2e-{uuid.uuid4().hex[:8]}",
+        "core_url": core_url,
+        "core_secret": SecretStr(SECRET),
+        "event_source": "urn:guard-gateway:e2e",
+        "delivery_retry_initial_s": 1.0,
+        "delivery_retry_max_s": 20.0,
+    }
+    values.update(settings)
+    clock = ManualClock(DAY_START)
+    gateway = build_gateway(Settings(**values), clock)
+    rig = Rig(clock, gateway, stub, broker_url, publisher, anchors)
+    try:
+        gateway.start()
+        assert gateway.ingest is not None and gateway.ingest.wait_connected(WAIT_S)
+        yield rig
+    finally:
+        for runner in rig.runners:
+            runner.stop()
+        gateway.stop()
+        stub.stop()
