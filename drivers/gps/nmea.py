@@ -80,6 +80,9 @@ class NmeaCodec:
                 rejects=(Rejected("no device id: NMEA needs the topic's device id", payload),)
             )
         device = device_hint
+        if not payload.strip():
+            # An empty publish is a terminal fault like any other: counted, as in every format.
+            return DecodeOutcome(rejects=(Rejected("empty payload", payload, device),))
         fixes: list[PositionFix] = []
         rejects: list[Rejected] = []
         pending: _Epoch | None = None

@@ -101,3 +101,9 @@ def test_minutes_of_60_are_refused_as_a_placeholder() -> None:
     text = sentence("GPRMC,101010.00,A,8960.000,N,00000.000,E,0.0,0.0,010326,,,A")
     (rejected,) = NmeaCodec().decode(text.encode(), datetime(2026, 3, 1, tzinfo=UTC), "t1").rejects
     assert "minutes >= 60" in rejected.reason
+
+
+def test_an_empty_payload_is_rejected_not_silently_ignored() -> None:
+    outcome = NmeaCodec().decode(b" \r\n", datetime(2026, 3, 1, tzinfo=UTC), "gps-1")
+    assert outcome.fixes == ()
+    assert [r.reason for r in outcome.rejects] == ["empty payload"]
