@@ -7,10 +7,12 @@ the rule events it causes are committed together.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -26,6 +28,7 @@ from gateway.pipeline.commands import (
     ApproveLeave,
     CancelLeave,
     FileReport,
+    ImportWandDownload,
     alert_json,
 )
 from gateway.pipeline.runtime import PipelineRuntime
@@ -119,6 +122,33 @@ def create_app(runtime: PipelineRuntime[Any], engine: Engine, clock: Clock) -> F
         key: str | int = int(alert_id) if alert_id.isdigit() else alert_id
         at = _at(body.at, clock.now())
         result: dict[str, Any] = runtime.call(AcknowledgeAlert(alert=key, by=body.by, at=at))
+        return result
+
+    @app.post(
+        "/wands/{wand_id}/downloads",
+        status_code=201,
+        summary="Import a patrol wand's downloaded log (text/csv: wand_id,tag_id,time)",
+    )
+    async def wand_download(
+        wand_id: str,
+        request: Request,
+        wand_clock: Annotated[
+            AwareDatetime,
+            Query(description="the wand's own clock read at download time (for its skew)"),
+        ],
+    ) -> dict[str, Any]:
+        body = await request.body()
+        try:
+            text = body.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise repo.InvalidRequest(f"the log is not UTF-8 text: {exc}") from None
+        command = ImportWandDownload(
+            wand_id=wand_id,
+            csv_text=text,
+            wand_clock_at_download=utc(wand_clock),
+            downloaded_at=clock.now(),
+        )
+        result: dict[str, Any] = await run_in_threadpool(runtime.call, command)
         return result
 
     @app.get("/health", summary="Counters, queue and delivery backlog")

@@ -12,15 +12,18 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from gateway.db import patrol_repository as prepo
 from gateway.db import repository as repo
 from gateway.pipeline.processor import Processor
 from gateway.rules import LeaveApproved, LeaveCancelled, ReportFiled
+from gateway.wand import import_wand_batch, parse_wand_csv
 
 __all__ = [
     "AcknowledgeAlert",
     "ApproveLeave",
     "CancelLeave",
     "FileReport",
+    "ImportWandDownload",
 ]
 
 
@@ -124,6 +127,50 @@ class CancelLeave:
             session,
         )
         return leave_json(row)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportWandDownload:
+    """A patrol wand's downloaded log (CSV ``wand_id,tag_id,time``), corrected for the wand's
+    clock skew (its clock read at download vs ours) and de-duplicated against earlier downloads."""
+
+    wand_id: str
+    csv_text: str
+    wand_clock_at_download: datetime
+    downloaded_at: datetime
+
+    def __call__(self, session: Session, processor: Processor) -> dict[str, Any]:
+        records, problems = parse_wand_csv(self.csv_text)
+        timezone = processor.duties.timezone_of_device(self.wand_id)
+        if timezone is None:
+            raise repo.NotFound(f"unknown patrol wand {self.wand_id!r}")
+        candidates = import_wand_batch(
+            records,
+            wand_id=self.wand_id,
+            wand_clock_at_download=self.wand_clock_at_download,
+            gateway_clock_at_download=self.downloaded_at,
+            timezone=timezone,
+        )
+        known = prepo.known_scan_keys(session, candidates.keys)
+        kept = [
+            (scan, key)
+            for scan, key in zip(candidates.scans, candidates.keys, strict=True)
+            if key not in known
+        ]
+        stored = processor.patrol.scans(
+            session,
+            [scan for scan, _key in kept],
+            self.downloaded_at,
+            keys=[key for _scan, key in kept],
+        )
+        return {
+            "wand_id": self.wand_id,
+            "records": len(records),
+            "stored": stored,
+            "duplicates": candidates.duplicates + len(known),
+            "skew_s": candidates.skew_s,
+            "rejected": [*problems, *candidates.rejected],
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,7 @@ class DutyIndex:
         self._device_guard = device_guard
         self._device_site = device_site
         self._device_post = device_post or {}
+        self.device_zones: dict[str, str] = {}
         self.clock_in_sites: frozenset[str] = frozenset()
         """Sites with a clock-in terminal (or a card reader acting as one): only their shifts
         are held to clocking in."""
@@ -87,6 +88,7 @@ class DutyIndex:
         device_guard = {d.id: d.guard_id for d in devices if d.guard_id is not None}
         device_site = {d.id: d.site_id for d in devices}
         device_post = {d.id: d.post_id for d in devices if d.post_id is not None}
+        device_zone = {d.id: d.timezone or sites[d.site_id].timezone for d in devices}
         clock_in_sites = {d.site_id for d in devices if d.kind == "clock_in" or d.punch_kind}
         guard_devices: dict[str, list[str]] = defaultdict(list)
         for device_id, guard_id in sorted(device_guard.items()):
@@ -119,6 +121,7 @@ class DutyIndex:
             )
         index = cls(duties, device_guard, device_site, policies, device_post)
         index.clock_in_sites = frozenset(clock_in_sites)
+        index.device_zones = device_zone
         return index
 
     def at_post(self, post_id: str, at: datetime) -> list[Duty]:
@@ -135,6 +138,10 @@ class DutyIndex:
             if at < duty.starts_at <= at + lead:
                 return duty
         return None
+
+    def timezone_of_device(self, device_id: str) -> str | None:
+        """The zone of a configured device's clock (its own, else its site's); None if unknown."""
+        return self.device_zones.get(device_id)
 
     def post_of_device(self, device_id: str) -> str | None:
         """The post a fixed reader or clock-in terminal stands at, if configured."""

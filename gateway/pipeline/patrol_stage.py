@@ -85,16 +85,31 @@ class PatrolStage:
 
     # --- scans ------------------------------------------------------------------------------
 
-    def scans(self, session: Session, scans: Sequence[CheckpointScan], now: datetime) -> None:
-        """Store and apply checkpoint scans (in device-time order)."""
-        ordered = sorted(scans, key=lambda s: s.scanned_at)
-        fresh = prepo.insert_scans(session, ordered)
+    def scans(
+        self,
+        session: Session,
+        scans: Sequence[CheckpointScan],
+        now: datetime,
+        keys: Sequence[str] | None = None,
+    ) -> int:
+        """Store and apply checkpoint scans in device-time order; returns how many were new.
+
+        ``keys`` are the scans' dedupe keys when the source has its own (a wand download);
+        by default a live reader's (reader, tag, time).
+        """
+        pairs = sorted(
+            zip(scans, keys or [prepo.scan_key(s) for s in scans], strict=True),
+            key=lambda pair: pair[0].scanned_at,
+        )
+        ordered = [scan for scan, _key in pairs]
+        fresh = prepo.insert_scans(session, ordered, keys=[key for _scan, key in pairs])
         for scan, is_new in zip(ordered, fresh, strict=True):
             if not is_new:
                 self._processor.counters.add("scans.duplicate")
                 continue
             self._processor.counters.add("scans.stored")
             self._scan(session, scan, now)
+        return sum(fresh)
 
     def _scan(self, session: Session, scan: CheckpointScan, now: datetime) -> None:
         place = self._checkpoint(scan.tag_id)

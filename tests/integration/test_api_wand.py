@@ -1,0 +1,111 @@
+"""Offline patrol wands: a downloaded log imported over HTTP, skew-corrected, never twice."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from gateway.bootstrap import ApiServer
+from gateway.clock import ManualClock
+from gateway.db.models import ScanRow
+from gateway.outbox.tables import OutboxRow
+from gateway.pipeline.processor import Processor
+from gateway.pipeline.runtime import PipelineRuntime
+from gateway.site.loader import load_site_file
+from tests.e2e.helpers import DAY_START, SAMPLE_SITE
+
+WAND = "wand-07"
+
+
+def _site_with_wand(tmp_path: Path) -> Path:
+    doc = yaml.safe_load(SAMPLE_SITE.read_text(encoding="utf-8"))
+    site = doc["sites"][0]
+    site["devices"].append({"id": WAND, "kind": "patrol_wand", "guard": "g-004"})
+    site["checkpoints"] = [
+        {"id": "cp-a", "name": "A", "post": "jt-patrol-central", "tags": ["0100A1B2C3"]},
+        {"id": "cp-b", "name": "B", "post": "jt-patrol-central", "tags": ["0100A1B2C4"]},
+    ]
+    site["routes"] = [
+        {
+            "id": "garden",
+            "post": "jt-patrol-central",
+            "schedule": {"every_min": 60, "offset_min": 0},
+            "checkpoints": [
+                {"checkpoint": "cp-a", "window_min": [0, 10]},
+                {"checkpoint": "cp-b", "window_min": [10, 20]},
+            ],
+        }
+    ]
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def api(engine: Engine, tmp_path: Path) -> Iterator[tuple[str, ManualClock]]:
+    clock = ManualClock(DAY_START + timedelta(minutes=40))
+    load_site_file(_site_with_wand(tmp_path), engine, clock.now())
+    runtime = PipelineRuntime(Processor(engine, clock), clock, lambda item: item)
+    runtime.start()
+    from gateway.api.app import create_app
+
+    server = ApiServer(create_app(runtime, engine, clock))
+    try:
+        yield server.start(), clock
+    finally:
+        server.stop()
+        runtime.stop()
+
+
+def test_wand_download_is_corrected_for_skew_and_imported_once(
+    api: tuple[str, ManualClock], engine: Engine
+) -> None:
+    url, clock = api
+    # The wand's clock runs 5 minutes fast: its 08:07 and 08:17 (local) are 08:02 and 08:12.
+    wand_clock = clock.now() + timedelta(minutes=5)
+    log = f"wand_id,tag_id,time\n{WAND},0100A1B2C3,2026-03-02 08:07:00\n"
+    log += f"{WAND},0100A1B2C4,2026-03-02 08:17:00\n"
+    params = {"wand_clock": wand_clock.isoformat()}
+
+    first = httpx.post(f"{url}/wands/{WAND}/downloads", content=log, params=params, timeout=10)
+    again = httpx.post(f"{url}/wands/{WAND}/downloads", content=log, params=params, timeout=10)
+
+    assert first.status_code == 201, first.text
+    assert first.json()["stored"] == 2
+    assert first.json()["skew_s"] == pytest.approx(-300)
+    assert again.json()["stored"] == 0
+    assert again.json()["duplicates"] == 2
+    with Session(engine) as s:
+        times = sorted(s.scalars(select(ScanRow.scanned_at)))
+        scanned = s.scalar(
+            select(func.count()).where(OutboxRow.type == "patrol.checkpoint_scanned")
+        )
+    assert times == [
+        datetime(2026, 3, 2, 0, 2, tzinfo=UTC),
+        datetime(2026, 3, 2, 0, 12, tzinfo=UTC),
+    ]
+    assert scanned == 2
+
+
+def test_unknown_wand_and_bad_requests_get_4xx(api: tuple[str, ManualClock]) -> None:
+    url, clock = api
+    params = {"wand_clock": clock.now().isoformat()}
+    unknown = httpx.post(
+        f"{url}/wands/nope/downloads", content="wand_id,tag_id,time\n", params=params, timeout=10
+    )
+    naive = httpx.post(
+        f"{url}/wands/{WAND}/downloads",
+        content="wand_id,tag_id,time\n",
+        params={"wand_clock": "2026-03-02T08:00:00"},
+        timeout=10,
+    )
+    assert unknown.status_code == 404
+    assert "unknown patrol wand" in unknown.json()["detail"]
+    assert naive.status_code == 422
