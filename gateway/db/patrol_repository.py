@@ -29,6 +29,7 @@ from gateway.db.models import (
     ScanRow,
     SiteRow,
 )
+from gateway.db.repository import upsert
 from gateway.records import CheckpointScan, Punch
 from gateway.rules.patrol_plan import PlannedCheckpoint, RoutePlan, time_of_day
 from gateway.site.schema import normalise_tag_id
@@ -272,23 +273,19 @@ def save_patrol_state(
     now: datetime,
 ) -> None:
     """Insert or replace a patrol machine's state (in the caller's transaction)."""
-    row = session.get(PatrolStateRow, machine_id)
-    if row is None:
-        session.add(
-            PatrolStateRow(
-                machine_id=machine_id,
-                shift_id=shift_id,
-                route_id=route_id,
-                state=state,
-                next_deadline=next_deadline,
-                updated_at=now,
-            )
-        )
-    else:
-        row.state = state
-        row.next_deadline = next_deadline
-        row.updated_at = now
-    session.flush()
+    upsert(
+        session,
+        PatrolStateRow,
+        machine_id,
+        {
+            "machine_id": machine_id,
+            "shift_id": shift_id,
+            "route_id": route_id,
+            "state": state,
+            "next_deadline": next_deadline,
+            "updated_at": now,
+        },
+    )
 
 
 def load_attendance_state(session: Session, shift_id: str) -> dict[str, Any] | None:
@@ -307,22 +304,18 @@ def save_attendance_state(
     now: datetime,
 ) -> None:
     """Insert or replace a shift's attendance state (in the caller's transaction)."""
-    row = session.get(AttendanceStateRow, shift_id)
-    if row is None:
-        session.add(
-            AttendanceStateRow(
-                shift_id=shift_id,
-                guard_id=guard_id,
-                state=state,
-                next_deadline=next_deadline,
-                updated_at=now,
-            )
-        )
-    else:
-        row.state = state
-        row.next_deadline = next_deadline
-        row.updated_at = now
-    session.flush()
+    upsert(
+        session,
+        AttendanceStateRow,
+        shift_id,
+        {
+            "shift_id": shift_id,
+            "guard_id": guard_id,
+            "state": state,
+            "next_deadline": next_deadline,
+            "updated_at": now,
+        },
+    )
 
 
 def due_patrol_states(session: Session, now: datetime) -> list[PatrolStateRow]:

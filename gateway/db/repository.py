@@ -61,6 +61,7 @@ __all__ = [
     "shift_context",
     "shift_for_device",
     "site_policy",
+    "upsert",
 ]
 
 
@@ -195,6 +196,18 @@ def load_presence_state(session: Session, shift_id: str) -> dict[str, Any] | Non
     return None if row is None else dict(row.state)
 
 
+def upsert(session: Session, model: type[Any], key: str, values: Mapping[str, Any]) -> None:
+    """Insert a row of ``model`` with primary key ``key`` and ``values``, or update the one
+    there (in the caller's transaction). For the rule machines' saved states."""
+    row = session.get(model, key)
+    if row is None:
+        session.add(model(**values))
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
+    session.flush()
+
+
 def save_presence_state(
     session: Session,
     *,
@@ -205,23 +218,18 @@ def save_presence_state(
     now: datetime,
 ) -> None:
     """Insert or replace the state of ``shift_id``. ``state`` must be JSON-serialisable."""
-    row = session.get(PresenceStateRow, shift_id)
-    if row is None:
-        session.add(
-            PresenceStateRow(
-                shift_id=shift_id,
-                guard_id=guard_id,
-                state=dict(state),
-                next_deadline=next_deadline,
-                updated_at=now,
-            )
-        )
-    else:
-        row.guard_id = guard_id
-        row.state = dict(state)
-        row.next_deadline = next_deadline
-        row.updated_at = now
-    session.flush()
+    upsert(
+        session,
+        PresenceStateRow,
+        shift_id,
+        {
+            "shift_id": shift_id,
+            "guard_id": guard_id,
+            "state": dict(state),
+            "next_deadline": next_deadline,
+            "updated_at": now,
+        },
+    )
 
 
 def save_presence_states(
