@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from drivers.zkteco.push_codec import TerminalConfig
 from gateway.clock import Clock
 from gateway.db.models import DeviceRow, SiteRow
+from gateway.pipeline.commands import ReportReaderState
 from gateway.records import CheckpointScan, DecodeOutcome, Punch, PunchKind, VerifyMode
 
 __all__ = [
@@ -83,15 +84,21 @@ def start_field_devices(engine: Engine, clock: Clock, runtime: _Runtime) -> Fiel
 def _open(device: DeviceRow, clock: Clock, runtime: _Runtime) -> _Startable | None:
     url = str(device.url)
     on_scan = _scan_handoff(device, runtime)
+    on_state = _state_handoff(device.id, clock, runtime)
     if device.kind == "nfc_reader":
         from drivers.nfc import NfcCheckpointReader
 
-        return NfcCheckpointReader(url, device.id, clock=clock, on_scan=on_scan)
+        return NfcCheckpointReader(url, device.id, clock=clock, on_scan=on_scan, on_state=on_state)
     if device.kind == "em4100_reader":
         from drivers.em4100 import Em4100Reader
 
         return Em4100Reader(
-            url, device.id, variant=device.variant or "rdm6300", clock=clock, on_scan=on_scan
+            url,
+            device.id,
+            variant=device.variant or "rdm6300",
+            clock=clock,
+            on_scan=on_scan,
+            on_state=on_state,
         )
     if device.kind == "clock_in" and url.startswith("tcp://"):
         from drivers.zkteco.driver import ZkTcpClient
@@ -107,6 +114,26 @@ def _open(device: DeviceRow, clock: Clock, runtime: _Runtime) -> _Startable | No
         )
     log.warning("device %s (%s): no driver for url %s", device.id, device.kind, url)
     return None
+
+
+def _state_handoff(device_id: str, clock: Clock, runtime: _Runtime) -> Callable[[bool, str], None]:
+    """A reader losing or regaining its device becomes an alert (on the pipeline thread)."""
+
+    def report(connected: bool, reason: str) -> None:
+        log.log(
+            logging.INFO if connected else logging.WARNING,
+            "reader %s %s: %s",
+            device_id,
+            "connected" if connected else "lost its device",
+            reason,
+        )
+        command = ReportReaderState(device_id, connected, reason, clock.now())
+        try:
+            runtime.call(command)
+        except Exception:  # the reader thread must go on reopening whatever happens here
+            log.exception("could not record the state of reader %s", device_id)
+
+    return report
 
 
 def _scan_handoff(device: DeviceRow, runtime: _Runtime) -> Callable[[CheckpointScan], None]:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from gateway.db import patrol_repository as prepo
 from gateway.db import repository as repo
 from gateway.pipeline.processor import Processor
-from gateway.rules import LeaveApproved, LeaveCancelled, ReportFiled
+from gateway.rules import LeaveApproved, LeaveCancelled, ReportFiled, RuleEvent
 from gateway.wand import import_wand_batch, parse_wand_csv
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "CancelLeave",
     "FileReport",
     "ImportWandDownload",
+    "ReportReaderState",
 ]
 
 
@@ -171,6 +172,49 @@ class ImportWandDownload:
             "skew_s": candidates.skew_s,
             "rejected": [*problems, *candidates.rejected],
         }
+
+
+@dataclass(frozen=True, slots=True)
+class ReportReaderState:
+    """A checkpoint reader or terminal lost or regained its device (unplugged, not answering).
+
+    Losing it opens ``alert.device_silent`` for that device (subject: the device id); getting
+    it back emits ``presence.device_resumed`` and resolves the alert. Repeated reports of the
+    same state change nothing.
+    """
+
+    device_id: str
+    connected: bool
+    reason: str
+    at: datetime
+
+    def __call__(self, session: Session, processor: Processor) -> None:
+        open_key = processor.reader_alerts.get(self.device_id)
+        resolves: tuple[str, ...]
+        alert_key: str | None
+        if not self.connected and open_key is None:
+            key = f"reader:{self.device_id}:{self.at.isoformat()}"
+            processor.reader_alerts[self.device_id] = key
+            event_type, alert_key, resolves = "alert.device_silent", key, ()
+        elif self.connected and open_key is not None:
+            del processor.reader_alerts[self.device_id]
+            event_type, alert_key, resolves = "presence.device_resumed", None, (open_key,)
+        else:
+            return
+        event = RuleEvent(
+            type=event_type,
+            time=self.at,
+            key=f"{open_key or alert_key}:{event_type}",
+            data={
+                "device_id": self.device_id,
+                "reason": self.reason,
+                "detected_at": self.at.isoformat(),
+                "backfilled": False,
+            },
+            alert_key=alert_key,
+            resolves=resolves,
+        )
+        processor.emit(session, event, subject=self.device_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,6 +88,8 @@ class Processor:
         self._states: dict[str, PresenceState] = {}
         self.last_fix: dict[str, LastFix] = {}
         self.presence_since: dict[str, datetime] = {}
+        self.reader_alerts: dict[str, str] = {}
+        """Device id → key of the open ``alert.device_silent`` of a reader that lost its device."""
         self._dirty: set[str] = set()
         self._stored: set[str] = set()
         self._pending_events: list[EmittedEvent] = []
