@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -48,8 +49,11 @@ class FieldDevices:
     """The readers and terminal clients started for the configured devices."""
 
     running: list[_Startable] = dataclasses.field(default_factory=list)
+    stopping: threading.Event = dataclasses.field(default_factory=threading.Event)
+    """Set by ``stop``: a reader closed on purpose is not a reader that lost its device."""
 
     def stop(self) -> None:
+        self.stopping.set()
         for device in reversed(self.running):
             try:
                 device.stop()
@@ -72,7 +76,7 @@ def start_field_devices(engine: Engine, clock: Clock, runtime: _Runtime) -> Fiel
         )
     started = FieldDevices()
     for device in devices:
-        opened = _open(device, clock, runtime)
+        opened = _open(device, clock, runtime, started.stopping)
         if opened is None:
             continue
         opened.start()
@@ -81,10 +85,12 @@ def start_field_devices(engine: Engine, clock: Clock, runtime: _Runtime) -> Fiel
     return started
 
 
-def _open(device: DeviceRow, clock: Clock, runtime: _Runtime) -> _Startable | None:
+def _open(
+    device: DeviceRow, clock: Clock, runtime: _Runtime, stopping: threading.Event
+) -> _Startable | None:
     url = str(device.url)
     on_scan = _scan_handoff(device, runtime)
-    on_state = _state_handoff(device.id, clock, runtime)
+    on_state = _state_handoff(device.id, clock, runtime, stopping)
     if device.kind == "nfc_reader":
         from drivers.nfc import NfcCheckpointReader
 
@@ -116,10 +122,15 @@ def _open(device: DeviceRow, clock: Clock, runtime: _Runtime) -> _Startable | No
     return None
 
 
-def _state_handoff(device_id: str, clock: Clock, runtime: _Runtime) -> Callable[[bool, str], None]:
-    """A reader losing or regaining its device becomes an alert (on the pipeline thread)."""
+def _state_handoff(
+    device_id: str, clock: Clock, runtime: _Runtime, stopping: threading.Event
+) -> Callable[[bool, str], None]:
+    """A reader losing or regaining its device becomes an alert (on the pipeline thread);
+    closing the readers at shutdown (``stopping`` set) is not reported."""
 
     def report(connected: bool, reason: str) -> None:
+        if stopping.is_set():
+            return
         log.log(
             logging.INFO if connected else logging.WARNING,
             "reader %s %s: %s",
