@@ -41,6 +41,7 @@ class Duty:
     starts_at: datetime
     ends_at: datetime
     device_ids: tuple[str, ...]
+    """The guard's own devices (GPS terminal first), then the readers/terminals at his post."""
     fence: PostFence
     policy: SitePolicy
     patrol_policy: PatrolPolicy = field(default_factory=PatrolPolicy)
@@ -90,9 +91,16 @@ class DutyIndex:
         device_post = {d.id: d.post_id for d in devices if d.post_id is not None}
         device_zone = {d.id: d.timezone or sites[d.site_id].timezone for d in devices}
         clock_in_sites = {d.site_id for d in devices if d.kind == "clock_in" or d.punch_kind}
+        # A guard's own devices, his GPS terminal first; then the readers and terminals standing
+        # at a post count as his for the presence rules while he is on duty there.
         guard_devices: dict[str, list[str]] = defaultdict(list)
-        for device_id, guard_id in sorted(device_guard.items()):
-            guard_devices[guard_id].append(device_id)
+        for device in sorted(devices, key=lambda d: (d.kind != "gps", d.id)):
+            if device.guard_id is not None:
+                guard_devices[device.guard_id].append(device.id)
+        post_devices: dict[str, list[str]] = defaultdict(list)
+        for device in sorted(devices, key=lambda d: d.id):
+            if device.post_id is not None and device.guard_id is None:
+                post_devices[device.post_id].append(device.id)
         shifts = session.scalars(
             select(ShiftRow).where(
                 ShiftRow.ends_at > now - WINDOW_BEFORE, ShiftRow.starts_at < now + WINDOW_AFTER
@@ -113,7 +121,10 @@ class DutyIndex:
                     site_id=shift.site_id,
                     starts_at=shift.starts_at,
                     ends_at=shift.ends_at,
-                    device_ids=tuple(guard_devices.get(guard.id, ())),
+                    device_ids=(
+                        *guard_devices.get(guard.id, ()),
+                        *post_devices.get(shift.post_id, ()),
+                    ),
                     fence=fence,
                     policy=policies.get(shift.site_id, SitePolicy()),
                     patrol_policy=patrol.get(shift.site_id, PatrolPolicy()),
@@ -142,6 +153,10 @@ class DutyIndex:
     def timezone_of_device(self, device_id: str) -> str | None:
         """The zone of a configured device's clock (its own, else its site's); None if unknown."""
         return self.device_zones.get(device_id)
+
+    def site_of_device(self, device_id: str) -> str | None:
+        """The site a configured device belongs to."""
+        return self._device_site.get(device_id)
 
     def post_of_device(self, device_id: str) -> str | None:
         """The post a fixed reader or clock-in terminal stands at, if configured."""

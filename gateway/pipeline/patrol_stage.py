@@ -116,7 +116,9 @@ class PatrolStage:
         duties = self._processor.duties
         if place is None:
             self._processor.counters.add("scans.unknown_tag")
-            self._processor.emit(session, unknown_tag_event(scan, now), subject=scan.reader_id)
+            site = duties.site_of_device(scan.reader_id)
+            event = unknown_tag_event(scan, now, site_id=site)
+            self._processor.emit(session, event, subject=scan.reader_id)
             return
         checkpoint_id, post_id = place
         carrier = duties.guard_of_device(scan.reader_id)
@@ -133,8 +135,12 @@ class PatrolStage:
         for duty in on_duty:
             for plan in self._routes.get(post_id, ()):
                 self._step_patrol(session, duty, plan, observed, now)
-            device = duty.device_ids[0] if duty.device_ids else None
-            evidence = scan_as_fix(observed, lat=centre.y, lon=centre.x, device_id=device)
+            evidence = scan_as_fix(
+                observed,
+                lat=centre.y,
+                lon=centre.x,
+                device_id=_evidence_device(duty, scan.reader_id),
+            )
             self._processor.step_presence(session, duty, evidence)
 
     def _checkpoint(self, tag_id: str) -> tuple[str, str] | None:
@@ -184,7 +190,8 @@ class PatrolStage:
         guard_id = prepo.guard_for_person(session, punch.terminal_id, punch.person_id)
         if guard_id is None:
             self._processor.counters.add("punches.unknown_person")
-            event = unknown_person_event(punch, now)
+            site = self._processor.duties.site_of_device(punch.terminal_id)
+            event = unknown_person_event(punch, now, site_id=site)
             self._processor.emit(session, event, subject=punch.terminal_id)
             return
         duty = self._processor.duties.duty_near(guard_id, punch.punched_at, EARLY_CHECK_IN)
@@ -198,13 +205,12 @@ class PatrolStage:
             self._processor.emit(session, event, subject=duty.guard_id, duty=duty)
         terminal_post = self._processor.duties.post_of_device(punch.terminal_id)
         centre = duty.fence.wgs84.centroid
-        device = duty.device_ids[0] if duty.device_ids else None
         for rule_input in punch_presence_inputs(
             punch,
             terminal_at_post=terminal_post == duty.post_id,
             lat=centre.y,
             lon=centre.x,
-            device_id=device,
+            device_id=_evidence_device(duty, punch.terminal_id),
         ):
             self._processor.step_presence(session, duty, rule_input)
 
@@ -299,3 +305,12 @@ class PatrolStage:
         """After a failed transaction: the caller re-reads everything with ``reload``."""
         self._dirty_patrols.clear()
         self._dirty_attendance.clear()
+
+
+def _evidence_device(duty: Duty, device_id: str) -> str:
+    """The device a scan or punch is credited to in the presence rules: the reader or terminal
+    itself when it counts for this shift (at the post, or carried by the guard), else the
+    guard's own terminal, so the evidence is never ignored as coming from a stranger."""
+    if device_id in duty.device_ids or not duty.device_ids:
+        return device_id
+    return duty.device_ids[0]

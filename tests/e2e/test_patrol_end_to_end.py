@@ -442,12 +442,15 @@ def test_garbage_partial_frames_and_a_replugged_reader_lose_no_scan_and_count_no
     rig.play(at(20))
     events = rig.events()
 
-    assert [(e["type"], e["subject"], e["time"]) for e in events] == [
+    # The reader notices the unplug on its own thread in wall time while the test clock moves
+    # in 10 s steps, so its state changes are dated to the step in which it noticed them.
+    reader_events = [e for e in events if e["subject"] == "em-cp-fountain"]
+    assert [e["type"] for e in reader_events] == ["alert.device_silent", "presence.device_resumed"]
+    assert all(iso(8.5) <= e["time"] <= iso(9.5) for e in reader_events), reader_events
+    assert [(e["type"], e["subject"], e["time"]) for e in events if e not in reader_events] == [
         ("attendance.punch", "g-101", iso(20 / 60)),
         ("patrol.checkpoint_scanned", "g-101", iso(6)),
         ("presence.arrived", "g-101", iso(6)),
-        ("alert.device_silent", "em-cp-fountain", iso(8.5)),
-        ("presence.device_resumed", "em-cp-fountain", iso(9)),
         ("patrol.checkpoint_scanned", "g-101", iso(10)),
         ("patrol.checkpoint_scanned", "g-101", iso(12)),
         ("patrol.round_completed", "g-101", iso(12)),
