@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fwsim.scenario import add_gps_command
+from fwsim.scenario.field_command import add_field_command
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -54,7 +55,11 @@ def _run_core_stub(args: argparse.Namespace) -> int:
 
 
 #: Every subcommand's registration function, in the order shown by ``--help``.
-COMMANDS: list[Callable[[SubParsers], object]] = [_add_core_stub, add_gps_command]
+COMMANDS: list[Callable[[SubParsers], object]] = [
+    _add_core_stub,
+    add_gps_command,
+    add_field_command,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
