@@ -243,7 +243,8 @@ class Processor:
 
     def _due(self, session: Session) -> None:
         now = self._clock.now()
-        for duty in self.duties.active(now):
+        active = self.duties.active(now)
+        for duty in active:
             if duty.shift_id not in self._states:
                 self._states[duty.shift_id] = PresenceState.start(
                     duty.shift_id,
@@ -260,7 +261,7 @@ class Processor:
                 due = self.duties.duty(shift_id)
                 if due is not None:
                     self._pending_events.extend(self._step(session, due, Tick()))
-        self.patrol.due(session, self.duties.active(now), now)
+        self.patrol.due(session, active, now)
 
     def step_presence(self, session: Session, duty: Duty, rule_input: RuleInput) -> None:
         """Feed one input to the presence machine of ``duty`` (evidence from other stages)."""
