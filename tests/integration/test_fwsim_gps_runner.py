@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import queue
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,6 +15,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from drivers.mqtt.broker import RunningBroker
 from fwsim.scenario import (
     ScenarioRunner,
     add_gps_command,
@@ -38,31 +38,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def broker_url(tmp_path: Path) -> Iterator[str]:
-    """A private mosquitto on a free loopback port, stopped after the test."""
-    port = _free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n"
-        "persistence false\n"
-    )
-    log = (tmp_path / "mosquitto.log").open("wb")
-    proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("mosquitto did not start") from None
-                time.sleep(0.05)
-        yield f"mqtt://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+def broker_url(mqtt_broker: RunningBroker) -> str:
+    """A private broker on a free loopback port (mosquitto, or the embedded one without it)."""
+    return mqtt_broker.url
 
 
 class Subscriber:
