@@ -36,6 +36,7 @@ import httpx
 
 from fwsim.em4100 import SimulatedEm4100Reader
 from fwsim.pn532 import Pn532Simulator
+from fwsim.scenario.background import BackgroundRun
 from fwsim.scenario.field_spec import (
     PUNCH_STATES,
     VERIFY_CODES,
@@ -93,7 +94,7 @@ class FieldStats:
         return f"FieldStats({values})"
 
 
-class FieldRunner:
+class FieldRunner(BackgroundRun):
     """Owns a field scenario's simulated devices and plays its timeline (module docstring).
 
     ``start`` defaults to the clock's current whole second; ``api_url`` is the gateway's base
@@ -127,9 +128,6 @@ class FieldRunner:
         self._next = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.error: BaseException | None = None
-        """Set when a background run (``start``) ended on an exception."""
 
     # -- state ---------------------------------------------------------------------------
     @property
@@ -323,34 +321,15 @@ class FieldRunner:
             with self._lock:
                 self._next += 1
 
-    def _run_logged(self) -> None:
-        try:
-            self.run()
-        except Exception as exc:  # a background thread must not die silently
-            self.error = exc
-            log.exception("field scenario runner stopped on an error")
-
     def start(self) -> None:
         """Open the devices and run in a background thread (see ``run``)."""
         self.open()
-        self._thread = threading.Thread(
-            target=self._run_logged, name="fwsim-field-runner", daemon=True
-        )
-        self._thread.start()
-
-    def wait(self, timeout_s: float | None = None) -> bool:
-        """Wait for the background run to finish; True when it has."""
-        if self._thread is None:
-            return True
-        self._thread.join(timeout_s)
-        return not self._thread.is_alive()
+        self.start_background("fwsim-field-runner")
 
     def stop(self) -> None:
         """Stop the background run (if any) and close every device."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+        self.join_background(10)
         for em in self._em.values():
             em.close()
         for nfc in self._nfc.values():

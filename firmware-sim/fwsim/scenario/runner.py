@@ -31,6 +31,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from fwsim.scenario.background import BackgroundRun
 from fwsim.scenario.model import Scenario
 from fwsim.scenario.plan import Publication, plan_scenario
 from gateway.clock import Clock, utc
@@ -92,7 +93,7 @@ def _settled(info: mqtt.MQTTMessageInfo) -> bool:
         return True
 
 
-class ScenarioRunner:
+class ScenarioRunner(BackgroundRun):
     """Plays a scenario to a broker. The plan is fixed at construction (``start`` defaults to
     the clock's current whole second), so a runner is deterministic for a given seed."""
 
@@ -119,10 +120,7 @@ class ScenarioRunner:
         self._connected = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
         self._unacked: deque[mqtt.MQTTMessageInfo] = deque()
-        self.error: BaseException | None = None
-        """Set when a background run (``start``) ended on an exception."""
 
     # -- state ---------------------------------------------------------------------------
     @property
@@ -269,34 +267,15 @@ class ScenarioRunner:
                 log.warning("%d publications not acknowledged", len(self._unacked) + 1)
                 self._unacked.clear()
 
-    def _run_logged(self) -> None:
-        try:
-            self.run()
-        except Exception as exc:  # a background thread must not die silently
-            self.error = exc
-            log.exception("scenario runner stopped on an error")
-
     def start(self) -> None:
         """Connect and run in a background thread (see ``run``)."""
         self.connect()
-        self._thread = threading.Thread(
-            target=self._run_logged, name="fwsim-gps-runner", daemon=True
-        )
-        self._thread.start()
-
-    def wait(self, timeout_s: float | None = None) -> bool:
-        """Wait for the background run to finish; True when it has."""
-        if self._thread is None:
-            return True
-        self._thread.join(timeout_s)
-        return not self._thread.is_alive()
+        self.start_background("fwsim-gps-runner")
 
     def stop(self) -> None:
         """Stop publishing, let outstanding PUBACKs arrive (bounded), and disconnect."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self.join_background()
         self._drain()
         self._shutdown_client()
 
