@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DecodeError", "GatewayError", "TransportError"]
+__all__ = [
+    "ConfigError",
+    "Conflict",
+    "DecodeError",
+    "GatewayError",
+    "InvalidRequest",
+    "NotFound",
+    "TransportError",
+]
 
 
 class GatewayError(Exception):
@@ -27,3 +35,15 @@ class DecodeError(GatewayError):
         super().__init__(reason)
         self.reason = reason
         self.raw = raw
+
+
+class NotFound(GatewayError):
+    """The guard, leave, alert or shift named does not exist."""
+
+
+class Conflict(GatewayError):
+    """The change is not allowed in the current state (e.g. a leave already cancelled)."""
+
+
+class InvalidRequest(GatewayError):
+    """The request contradicts itself (e.g. a leave that ends before it starts)."""

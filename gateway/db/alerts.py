@@ -1,0 +1,141 @@
+"""Alerts: one row per episode, open → acknowledged (who, when) → resolved (by hand or when the
+condition ends). Functions take the caller's ``Session`` and never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.db.models import AlertRow
+from gateway.errors import NotFound
+
+__all__ = [
+    "acknowledge_alert",
+    "list_alerts",
+    "open_alerts",
+    "open_or_update_alert",
+    "resolve_alert",
+]
+
+
+def open_or_update_alert(
+    session: Session,
+    *,
+    alert_key: str,
+    alert_type: str,
+    guard_id: str,
+    at: datetime,
+    event_id: str,
+    shift_id: str | None = None,
+    site_id: str | None = None,
+    post_id: str | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> tuple[AlertRow, bool]:
+    """Open the alert of episode ``alert_key``, or update it if it exists; ``(row, created)``.
+
+    An existing alert keeps its status and acknowledgement (one alert per episode, never
+    duplicated); only ``last_event_id``, ``data`` and ``updated_at`` change.
+    """
+    row = session.scalar(select(AlertRow).where(AlertRow.alert_key == alert_key))
+    if row is not None:
+        row.last_event_id = event_id
+        row.updated_at = at
+        if data is not None:
+            row.data = dict(data)
+        session.flush()
+        return row, False
+    row = AlertRow(
+        alert_key=alert_key,
+        type=alert_type,
+        guard_id=guard_id,
+        shift_id=shift_id,
+        site_id=site_id,
+        post_id=post_id,
+        opened_at=at,
+        updated_at=at,
+        status="open",
+        last_event_id=event_id,
+        data=dict(data or {}),
+    )
+    session.add(row)
+    session.flush()
+    return row, True
+
+
+def _alert(session: Session, alert: str | int) -> AlertRow:
+    column = AlertRow.id if isinstance(alert, int) else AlertRow.alert_key
+    row = session.scalar(select(AlertRow).where(column == alert))
+    if row is None:
+        raise NotFound(f"unknown alert {alert!r}")
+    return row
+
+
+def acknowledge_alert(session: Session, alert: str | int, *, by: str, at: datetime) -> AlertRow:
+    """Record that ``by`` confirmed the alert (by key, or by id when an ``int``).
+
+    The first acknowledgement is the evidence and is kept: acknowledging again changes nothing.
+    A resolved alert can still be acknowledged; it stays resolved. ``NotFound`` if unknown.
+    """
+    row = _alert(session, alert)
+    if row.acknowledged_at is None:
+        row.acknowledged_by = by
+        row.acknowledged_at = at
+        row.updated_at = at
+        if row.status == "open":
+            row.status = "acknowledged"
+        session.flush()
+    return row
+
+
+def resolve_alert(
+    session: Session,
+    alert: str | int,
+    *,
+    at: datetime,
+    by: str | None = None,
+    event_id: str | None = None,
+) -> AlertRow:
+    """Resolve the alert (by key, or id when an ``int``); ``by`` is ``None`` when automatic.
+
+    Resolving a resolved alert changes nothing, so a replayed resolution is harmless.
+    ``NotFound`` if unknown.
+    """
+    row = _alert(session, alert)
+    if row.status != "resolved":
+        row.status = "resolved"
+        row.resolved_at = at
+        row.resolved_by = by
+        row.updated_at = at
+        if event_id is not None:
+            row.last_event_id = event_id
+        session.flush()
+    return row
+
+
+def open_alerts(session: Session, guard_id: str | None = None) -> list[AlertRow]:
+    """Alerts not yet resolved (all, or one guard's), oldest first."""
+    stmt = select(AlertRow).where(AlertRow.status != "resolved")
+    if guard_id is not None:
+        stmt = stmt.where(AlertRow.guard_id == guard_id)
+    return list(session.scalars(stmt.order_by(AlertRow.opened_at, AlertRow.id)))
+
+
+def list_alerts(
+    session: Session,
+    *,
+    status: str | None = None,
+    guard_id: str | None = None,
+    limit: int = 100,
+) -> list[AlertRow]:
+    """Alerts newest first (by ``opened_at``), optionally of one status and/or one guard."""
+    stmt = select(AlertRow)
+    if status is not None:
+        stmt = stmt.where(AlertRow.status == status)
+    if guard_id is not None:
+        stmt = stmt.where(AlertRow.guard_id == guard_id)
+    stmt = stmt.order_by(AlertRow.opened_at.desc(), AlertRow.id.desc()).limit(limit)
+    return list(session.scalars(stmt))
