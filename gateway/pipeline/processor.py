@@ -29,6 +29,7 @@ from gateway.pipeline.duty import Duty, DutyIndex
 from gateway.pipeline.patrol_stage import PatrolStage
 from gateway.records import CheckpointScan, DecodeOutcome, PositionFix, Punch
 from gateway.rules import FixObserved, PresenceState, RuleEvent, RuleInput, Tick, step
+from gateway.site.extend import extend_shifts
 from geofence import classify
 
 __all__ = ["EmittedEvent", "LastFix", "Processor"]
@@ -105,8 +106,16 @@ class Processor:
         self._listeners.append(listener)
 
     def reload(self) -> None:
-        """Re-read the roster and the saved rule states (after a site load, a failure, a day)."""
+        """Re-read the roster and the saved rule states (after a site load, a failure, a day).
+
+        Roster lines are first expanded around now, so a gateway running for weeks never runs
+        out of shifts.
+        """
         now = self._clock.now()
+        with Session(self._engine) as session, session.begin():
+            added = extend_shifts(session, now)
+        if added:
+            log.info("roster extended by %d shifts", added)
         with Session(self._engine) as session:
             self.duties = DutyIndex.load(session, now)
             rows = session.query(PresenceStateRow).all()

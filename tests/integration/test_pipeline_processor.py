@@ -441,3 +441,12 @@ def test_restart_in_the_middle_of_a_departure_neither_repeats_nor_loses_the_over
         "alert.overtime_departure",
     }
     assert all(a.status == "resolved" for a in found.values())
+
+
+def test_a_gateway_running_for_weeks_keeps_expanding_the_roster(engine: Engine) -> None:
+    clock = ManualClock(DAY_START)
+    load_sample_site(engine)
+    clock.advance(timedelta(days=20))  # far past the days expanded when the site was loaded
+    processor = Processor(engine, clock)
+    on_duty = {duty.guard_id for duty in processor.duties.active(clock.now())}
+    assert on_duty == {"g-001", "g-002", "g-003", "g-004", "g-005"}
