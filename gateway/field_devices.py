@@ -106,11 +106,14 @@ def _open(
             on_scan=on_scan,
             on_state=on_state,
         )
-    if device.kind == "clock_in" and url.startswith("tcp://"):
+    if device.kind == "clock_in" and url.startswith(("tcp://", "udp://")):
+        # The binary protocol on 4370: the same session over a TCP stream or UDP datagrams.
         from drivers.zkteco.driver import ZkTcpClient
+        from drivers.zkteco.udp import ZkUdpClient
 
         parts = urlsplit(url)
-        return ZkTcpClient(
+        client_class = ZkUdpClient if parts.scheme == "udp" else ZkTcpClient
+        return client_class(
             parts.hostname or "127.0.0.1",
             parts.port or 4370,
             terminal_id=device.id,

@@ -15,6 +15,9 @@ Punches go to ``on_punch`` (on the client's thread): ``terminal_id`` as configur
 converted to UTC, ``received_at`` the clock's time, ``source_format`` ``zkteco_binary``, ``raw``
 the record's bytes in hex. Records with a punch state outside 0-5 or an impossible time are
 logged and passed to ``on_reject``.
+
+The session itself (reply numbers, events vs. replies) is in ``session``; ``udp.ZkUdpClient`` is
+this client over UDP datagrams (``udp://host:port`` in a site file).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import socket
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from types import TracebackType
@@ -35,9 +38,7 @@ from drivers.zkteco.binary_codec import (
     EF_ATTLOG,
     Command,
     Packet,
-    TcpFramer,
     commkey,
-    encode_tcp,
     prepare_buffer_request,
     prepare_buffer_size,
     read_buffer_request,
@@ -51,18 +52,18 @@ from drivers.zkteco.binary_records import (
 )
 from drivers.zkteco.push_codec import DEFAULT_TIMEZONE, zone_for
 from drivers.zkteco.semantics import punch_kind, record_key, verify_mode
+from drivers.zkteco.session import POLL_S, ReplyTimeout, Session, TcpSession
 from gateway.clock import Clock
 from gateway.errors import DecodeError, TransportError
 from gateway.records import Punch, Rejected
 
-__all__ = ["SOURCE_FORMAT", "ZkClientStats", "ZkTcpClient"]
+__all__ = ["SOURCE_FORMAT", "ReplyTimeout", "ZkClientStats", "ZkTcpClient"]
 
 log = logging.getLogger(__name__)
 
 SOURCE_FORMAT = "zkteco_binary"
 _MAX_CHUNK = 0xFFC0  # pyzk's TCP chunk: below the 16-bit length some firmware assumes
 _SEEN_LIMIT = 500_000
-_POLL_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,77 +82,14 @@ class ZkClientStats:
     failures: int
 
 
-class _Session:
-    """One TCP session: reply numbering, the framer, replies vs. unasked events."""
-
-    def __init__(
-        self,
-        sock: socket.socket,
-        *,
-        timeout_s: float,
-        on_event: Callable[[Packet], None],
-    ) -> None:
-        self._sock = sock
-        self._timeout_s = timeout_s
-        self._on_event = on_event
-        self._framer = TcpFramer()
-        self._ready: list[Packet] = []
-        self.session_id = 0
-        self._reply_id = 0
-
-    def send(self, command: int, data: bytes = b"", *, reply_id: int | None = None) -> int:
-        rid = self._reply_id if reply_id is None else reply_id
-        if reply_id is None:
-            self._reply_id = (self._reply_id + 1) % 0xFFFF
-        try:
-            self._sock.sendall(encode_tcp(command, self.session_id, rid, data))
-        except OSError as exc:
-            raise TransportError(f"send to ZK terminal failed: {exc}") from exc
-        return rid
-
-    def _packets(self, wait_s: float) -> Iterator[Packet]:
-        """Yield non-event packets arriving within ``wait_s``; events go to ``on_event``."""
-        deadline = time.monotonic() + wait_s
-        while True:
-            while self._ready:
-                packet = self._ready.pop(0)
-                if packet.command == Command.CMD_REG_EVENT:
-                    self._on_event(packet)
-                else:
-                    yield packet
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            self._sock.settimeout(min(remaining, _POLL_S))
-            try:
-                chunk = self._sock.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError as exc:
-                raise TransportError(f"receive from ZK terminal failed: {exc}") from exc
-            if not chunk:
-                raise TransportError("ZK terminal closed the connection")
-            self._ready.extend(self._framer.feed(chunk))
-
-    def pump(self, wait_s: float) -> None:
-        """Handle events for ``wait_s``; stray replies are dropped."""
-        for packet in self._packets(wait_s):
-            log.debug("ZK: dropping unexpected reply %s", packet)
-
-    def next_reply(self, reply_id: int | None) -> Packet:
-        """The next reply with ``reply_id`` (any reply when ``None``) within the timeout."""
-        for packet in self._packets(self._timeout_s):
-            if reply_id is None or packet.reply_id == reply_id:
-                return packet
-            log.debug("ZK: dropping stale reply %s (waiting for %d)", packet, reply_id)
-        raise TransportError("ZK terminal did not answer in time")
-
-    def request(self, command: int, data: bytes = b"") -> Packet:
-        return self.next_reply(self.send(command, data))
-
-
 class ZkTcpClient:
-    """One ZKTeco terminal over TCP (module docstring); ``start()``/``stop()`` or ``with``."""
+    """One ZKTeco terminal over TCP (module docstring); ``start()``/``stop()`` or ``with``.
+
+    The transport is chosen by ``_open_socket``/``_new_session``/``_read_chunk``/``_keepalive``,
+    which ``drivers.zkteco.udp.ZkUdpClient`` overrides for UDP.
+    """
+
+    _chunk_size = _MAX_CHUNK
 
     def __init__(
         self,
@@ -189,7 +127,7 @@ class ZkTcpClient:
             ("connects", "log_records", "events", "punches", "duplicates", "rejects", "failures"),
             0,
         )
-        self._session: _Session | None = None
+        self._session: Session | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -239,8 +177,7 @@ class ZkTcpClient:
         delay = self._reconnect_initial_s
         while not self._stop.is_set():
             try:
-                with socket.create_connection(self._address, timeout=self._timeout_s) as sock:
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                with self._open_socket() as sock:
                     self._serve(sock)
                     delay = self._reconnect_initial_s
             except (OSError, TransportError, DecodeError) as exc:
@@ -261,8 +198,19 @@ class ZkTcpClient:
                 break
             delay = min(delay * 2, self._reconnect_max_s)
 
+    def _open_socket(self) -> socket.socket:
+        sock = socket.create_connection(self._address, timeout=self._timeout_s)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def _new_session(self, sock: socket.socket) -> Session:
+        return TcpSession(sock, timeout_s=self._timeout_s, on_event=self._handle_event)
+
+    def _keepalive(self, session: Session) -> None:
+        session.request(Command.CMD_GET_TIME)
+
     def _serve(self, sock: socket.socket) -> None:
-        session = _Session(sock, timeout_s=self._timeout_s, on_event=self._handle_event)
+        session = self._new_session(sock)
         self._session = session
         self._connect(session)
         self._connected = True
@@ -274,14 +222,14 @@ class ZkTcpClient:
             raise TransportError(f"terminal refused live events (reply {reply.command})")
         last = time.monotonic()
         while not self._stop.is_set():
-            session.pump(_POLL_S)
+            session.pump(POLL_S)
             if time.monotonic() - last >= self._keepalive_s:
-                session.request(Command.CMD_GET_TIME)
+                self._keepalive(session)
                 last = time.monotonic()
         with contextlib.suppress(TransportError):
             session.send(Command.CMD_EXIT)
 
-    def _connect(self, session: _Session) -> None:
+    def _connect(self, session: Session) -> None:
         reply = session.request(Command.CMD_CONNECT)
         session.session_id = reply.session_id
         if reply.command == Command.CMD_ACK_UNAUTH:
@@ -289,7 +237,7 @@ class ZkTcpClient:
         if reply.command != Command.CMD_ACK_OK:
             raise TransportError(f"ZK terminal refused the connection (reply {reply.command})")
 
-    def _read_log(self, session: _Session) -> None:
+    def _read_log(self, session: Session) -> None:
         sizes_reply = session.request(Command.CMD_GET_FREE_SIZES)
         count: int | None = None
         if sizes_reply.command == Command.CMD_ACK_OK:
@@ -304,7 +252,7 @@ class ZkTcpClient:
         for record in records:
             self._emit(record)
 
-    def _read_with_buffer(self, session: _Session) -> bytes:
+    def _read_with_buffer(self, session: Session) -> bytes:
         reply = session.request(Command.CMD_PREPARE_BUFFER, prepare_buffer_request())
         if reply.command == Command.CMD_DATA:
             return reply.data
@@ -314,13 +262,13 @@ class ZkTcpClient:
         parts: list[bytes] = []
         start = 0
         while start < size:
-            length = min(_MAX_CHUNK, size - start)
+            length = min(self._chunk_size, size - start)
             parts.append(self._read_chunk(session, start, length))
             start += length
         session.request(Command.CMD_FREE_DATA)
         return b"".join(parts)
 
-    def _read_chunk(self, session: _Session, start: int, length: int) -> bytes:
+    def _read_chunk(self, session: Session, start: int, length: int) -> bytes:
         reply = session.request(Command.CMD_READ_BUFFER, read_buffer_request(start, length))
         if reply.command == Command.CMD_DATA:
             return reply.data

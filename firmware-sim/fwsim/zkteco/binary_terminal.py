@@ -1,4 +1,5 @@
-"""A simulated ZKTeco terminal answering the binary protocol on TCP (127.0.0.1, port 0 = any).
+"""A simulated ZKTeco terminal answering the binary protocol on TCP or UDP (127.0.0.1, port 0 =
+any; ``transport="udp"`` for UDP).
 
 Served: ``CMD_CONNECT`` (a new session id; ``CMD_ACK_UNAUTH`` first when a ``password`` is set,
 then any ``CMD_AUTH`` is accepted), ``CMD_EXIT``, ``CMD_ENABLEDEVICE``/``CMD_DISABLEDEVICE``,
@@ -11,6 +12,12 @@ bad checksum is ignored, as terminals do.
 ``punch()`` adds a record to the log and sends an ``EF_ATTLOG`` event (36-byte layout) to every
 connection registered for it. ``restart()`` drops every connection and listens again on the
 same port, like a terminal rebooting.
+
+Over UDP each datagram is one bare packet and a "connection" is a session id: ``CMD_CONNECT``
+opens one for the sender's address, any other command naming a session the terminal does not
+know (e.g. one from before a ``restart()``) is answered ``CMD_ACK_UNAUTH``, ``CMD_EXIT`` ends
+it. ``lose(command, count)`` makes the terminal's next ``count`` outgoing packets with that
+command vanish, as a lossy network would.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 
 from fwsim.zkteco.wire import (
     CMD,
@@ -32,7 +39,7 @@ from fwsim.zkteco.wire import (
     event_payload,
     pack_record,
     packed_time,
-    tcp,
+    packet,
     unpack_header,
     zk_checksum,
 )
@@ -55,17 +62,26 @@ class LogRecord:
 
 
 class _Connection:
-    def __init__(self, sock: socket.socket, session: int) -> None:
+    """A TCP connection, or over UDP a session with the peer's address (``peer``)."""
+
+    def __init__(
+        self, sock: socket.socket, session: int, peer: tuple[str, int] | None = None
+    ) -> None:
         self.sock = sock
         self.session = session
+        self.peer = peer
         self.flags = 0
         self.staged = b""
         self.send_lock = threading.Lock()
         self.acks = 0
 
-    def send(self, data: bytes) -> None:
+    def send(self, body: bytes) -> None:
+        """Send one bare packet, framed for TCP or as one datagram."""
         with self.send_lock:
-            self.sock.sendall(data)
+            if self.peer is None:
+                self.sock.sendall(MAGIC + struct.pack("<I", len(body)) + body)
+            else:
+                self.sock.sendto(body, self.peer)
 
 
 class BinaryTerminal:
@@ -81,8 +97,10 @@ class BinaryTerminal:
         password: int = 0,
         data_packet_size: int = 1008,
         now: datetime | None = None,
+        transport: Literal["tcp", "udp"] = "tcp",
     ) -> None:
         self.records: list[LogRecord] = list(records)
+        self.transport = transport
         self.host = host
         self.port = port
         self.record_size = record_size
@@ -97,17 +115,21 @@ class BinaryTerminal:
         self._connections: list[_Connection] = []
         self._threads: list[threading.Thread] = []
         self._next_session = 0x4A10
+        self._lost: dict[int, int] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        udp = self.transport == "udp"
+        listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((self.host, self.port))
-        listener.listen(8)
+        if not udp:
+            listener.listen(8)
         self.port = listener.getsockname()[1]
         self._listener = listener
-        thread = threading.Thread(target=self._accept, args=(listener,), daemon=True)
+        serve = self._serve_datagrams if udp else self._accept
+        thread = threading.Thread(target=serve, args=(listener,), daemon=True)
         self._threads.append(thread)
         thread.start()
 
@@ -120,6 +142,8 @@ class BinaryTerminal:
         with self._lock:
             connections, self._connections = self._connections, []
         for conn in connections:
+            if conn.peer is not None:
+                continue  # a UDP session shares the (closed) listening socket
             with contextlib.suppress(OSError):
                 conn.sock.shutdown(socket.SHUT_RDWR)
             conn.sock.close()
@@ -128,7 +152,8 @@ class BinaryTerminal:
         self._threads = []
 
     def restart(self) -> None:
-        """Drop every connection and listen again on the same port."""
+        """Drop every connection (UDP: forget every session) and listen again on the same
+        port."""
         self.stop()
         self.start()
 
@@ -149,6 +174,18 @@ class BinaryTerminal:
         with self._lock:
             return sum(1 for c in self._connections if c.flags & _EF_ATTLOG)
 
+    def lose(self, command: int, count: int = 1) -> None:
+        """The next ``count`` packets with ``command`` the terminal sends are lost on the way."""
+        with self._lock:
+            self._lost[command] = self._lost.get(command, 0) + count
+
+    def _arrives(self, command: int) -> bool:
+        with self._lock:
+            if self._lost.get(command, 0) <= 0:
+                return True
+            self._lost[command] -= 1
+            return False
+
     # -- the device ------------------------------------------------------------------------
 
     def punch(self, pin: str, kind: int, verify: int, at: datetime) -> LogRecord:
@@ -160,7 +197,7 @@ class BinaryTerminal:
         payload = event_payload(pin, verify, kind, at)
         for conn in listeners:
             with contextlib.suppress(OSError):
-                conn.send(tcp(CMD["REG_EVENT"], _EF_ATTLOG, 0, payload))
+                conn.send(packet(CMD["REG_EVENT"], _EF_ATTLOG, 0, payload))
         return record
 
     def _log_buffer(self) -> bytes:
@@ -198,6 +235,33 @@ class BinaryTerminal:
             thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
             self._threads.append(thread)
             thread.start()
+
+    def _serve_datagrams(self, sock: socket.socket) -> None:
+        while True:
+            try:
+                body, peer = sock.recvfrom(65535)
+            except OSError:
+                return
+            if len(body) < 8:
+                continue
+            _command, _chk, session, _reply = unpack_header(body)
+            with self._lock:
+                known = [c for c in self._connections if c.session == session and c.peer == peer]
+            conn = known[0] if known else _Connection(sock, 0, peer)
+            try:
+                if not self._handle(conn, body):
+                    with self._lock:
+                        if conn in self._connections:
+                            self._connections.remove(conn)
+            except OSError:
+                return
+
+    def _open_session(self, conn: _Connection) -> None:
+        """A ``CMD_CONNECT`` over UDP: a fresh session for the sender."""
+        with self._lock:
+            self._next_session = (self._next_session + 1) & 0xFFFF
+            conn.session = self._next_session
+            self._connections.append(conn)
 
     def _serve(self, conn: _Connection) -> None:
         buffer = b""
@@ -241,8 +305,16 @@ class BinaryTerminal:
         self.commands.append(command)
 
         def answer(code: int, payload: bytes = b"", session: int | None = None) -> None:
-            conn.send(tcp(code, conn.session if session is None else session, reply, payload))
+            if self._arrives(code):
+                conn.send(
+                    packet(code, conn.session if session is None else session, reply, payload)
+                )
 
+        if conn.peer is not None and command == CMD["CONNECT"]:
+            self._open_session(conn)
+        elif conn.peer is not None and conn not in self._connections:
+            answer(CMD["ACK_UNAUTH"], session=0)  # a session this terminal does not know
+            return True
         if command == CMD["CONNECT"]:
             self.connects += 1
             answer(CMD["ACK_UNAUTH"] if self.password else CMD["ACK_OK"])
