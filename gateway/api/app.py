@@ -13,14 +13,13 @@ from fastapi import FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from gateway.api.schemas import AcknowledgeIn, CancelIn, LeaveIn, ReportIn
 from gateway.api.whereabouts import whereabouts
 from gateway.clock import Clock, utc
 from gateway.db import repository as repo
-from gateway.db.models import AlertRow
 from gateway.errors import GatewayError
 from gateway.outbox.delivery import backlog
 from gateway.pipeline.commands import (
@@ -107,13 +106,9 @@ def create_app(runtime: PipelineRuntime[Any], engine: Engine, clock: Clock) -> F
         guard_id: str | None = None,
         limit: int = Query(default=100, ge=1, le=1000),
     ) -> list[dict[str, Any]]:
-        stmt = select(AlertRow).order_by(AlertRow.opened_at.desc(), AlertRow.id.desc())
-        if status is not None:
-            stmt = stmt.where(AlertRow.status == status)
-        if guard_id is not None:
-            stmt = stmt.where(AlertRow.guard_id == guard_id)
         with Session(engine) as session:
-            return [alert_json(row) for row in session.scalars(stmt.limit(limit))]
+            rows = repo.list_alerts(session, status=status, guard_id=guard_id, limit=limit)
+            return [alert_json(row) for row in rows]
 
     # ``path``: an alert key contains "/" (it starts with the shift id), so the id may too.
     @app.post("/alerts/{alert_id:path}/acknowledge", summary="A leader confirms an alert")
