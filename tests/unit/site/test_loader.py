@@ -429,3 +429,20 @@ def test_extend_shifts_skips_a_roster_occurrence_overlapping_a_concrete_shift(
         ctx = repo.shift_for_device(s, "gps-005", at)
         assert ctx is not None and ctx.post_id == "jt-control-room"
         assert len(repo.active_shifts(s, at)) == 5
+
+
+def test_an_owntracks_device_id_may_hold_one_slash_and_no_other_id_may(tmp_path: Path) -> None:
+    doc = yaml.safe_load(WUHAN_SITE.read_text(encoding="utf-8"))
+    doc["sites"][0]["devices"][1]["id"] = "wanglei/phone"
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    doc["sites"][0]["devices"][1]["id"] = "a/b/c"
+    doc["sites"][0]["guards"][0]["id"] = "g/001"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+
+    validate_site_file(good, NOW)
+    with pytest.raises(ConfigError) as refused:
+        validate_site_file(bad, NOW)
+    assert "devices[1]" in str(refused.value)
+    assert "guards[0]" in str(refused.value)
