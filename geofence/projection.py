@@ -59,6 +59,21 @@ def _tm_forward(dlon_rad: _Array, lat_rad: _Array) -> tuple[_Array, _Array]:
     return _RECTIFYING_A * eta, _RECTIFYING_A * xi
 
 
+def _tm_forward_scalar(dlon_rad: float, lat_rad: float) -> tuple[float, float]:
+    """:func:`_tm_forward` for one point with ``math`` (numpy's per-call overhead dominates the
+    arithmetic for a single fix, and fixes are classified one at a time)."""
+    sin_lat = math.sin(lat_rad)
+    t = math.sinh(math.atanh(sin_lat) - _E * math.atanh(_E * sin_lat))
+    xi_p = math.atan2(t, math.cos(dlon_rad))
+    eta_p = math.atanh(math.sin(dlon_rad) / math.sqrt(1 + t * t))
+    xi = xi_p
+    eta = eta_p
+    for j, a in enumerate(_ALPHA, start=1):
+        xi += a * math.sin(2 * j * xi_p) * math.cosh(2 * j * eta_p)
+        eta += a * math.cos(2 * j * xi_p) * math.sinh(2 * j * eta_p)
+    return _RECTIFYING_A * eta, _RECTIFYING_A * xi
+
+
 def _tm_inverse(east: _Array, north: _Array) -> tuple[_Array, _Array]:
     """Longitude relative to the meridian and latitude, both in radians."""
     xi = north / _RECTIFYING_A
@@ -133,8 +148,9 @@ class SiteProjection:
 
     def forward(self, lon: float, lat: float) -> tuple[float, float]:
         """WGS-84 ``(lon, lat)`` in degrees → ``(x, y)`` metres east/north of the origin."""
-        x, y = self.forward_arrays(lon, lat)
-        return float(x), float(y)
+        dlon = (float(lon) - self._lon0 + 180.0) % 360.0 - 180.0
+        east, north = _tm_forward_scalar(math.radians(dlon), math.radians(float(lat)))
+        return east, north - self._north0
 
     def inverse(self, x: float, y: float) -> tuple[float, float]:
         """``(x, y)`` metres in the site plane → WGS-84 ``(lon, lat)`` in degrees."""

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from gateway.policy import SitePolicy
 
 from .coverage import covering_leave, covering_report
-from .deadlines import Deadline, Kind, next_deadline, pending_deadlines
+from .deadlines import Deadline, Kind, pending_deadlines
 from .entries import Departure, PendingCancel, departure_id_for, iso
 from .events import (
     ALERT_ABSENT_AT_SHIFT_START,
@@ -52,13 +52,25 @@ class Run:
         self.events: list[RuleEvent] = []
         self.revealed_by: datetime | None = None
         """Device time of the fix being processed: events it reveals are backfilled if old."""
+        self._pending_of: PresenceState | None = None
+        self._pending: list[Deadline] = []
+
+    def pending(self) -> list[Deadline]:
+        """The deadlines of the working state, earliest first (do not modify the list).
+
+        Derived once per distinct state object: states are immutable and the policy is fixed for
+        the run, so the same object always has the same deadlines.
+        """
+        if self._pending_of is not self.state:
+            self._pending = pending_deadlines(self.state, self.policy)
+            self._pending_of = self.state
+        return self._pending
 
     def finish(self) -> tuple[PresenceState, list[RuleEvent]]:
         """The new state (with its next deadline) and the events, in the order they happened."""
-        state = replace(
-            self.state, next_deadline=next_deadline(self.state, self.policy), stepped_at=self.now
-        )
-        return state, self.events
+        pending = self.pending()
+        due = pending[0].due if pending else None
+        return replace(self.state, next_deadline=due, stepped_at=self.now), self.events
 
     # -- emitting -------------------------------------------------------------------------
 
@@ -145,7 +157,7 @@ class Run:
     def fire_due(self, until: datetime) -> None:
         """Fire, in time order, every deadline due at or before ``until``."""
         for _ in range(_MAX_FIRINGS):
-            pending = pending_deadlines(self.state, self.policy)
+            pending = self.pending()
             if not pending or pending[0].due > until:
                 return
             self._fire(pending[0])
