@@ -17,23 +17,13 @@ import pytest
 from drivers.nfc import NfcCheckpointReader
 from fwsim.pn532 import MifareClassic1k, Ntag213, Pn532Simulator, ndef_message, text_record
 from gateway.clock import ManualClock
-from tests.integration.test_nfc_reader import CLASSIC_UID, NTAG_UID, POLL, Recorder, wait_until
-
-
-@pytest.fixture
-def sim() -> Iterator[Pn532Simulator]:
-    with Pn532Simulator() as simulator:
-        yield simulator
+from tests.fixtures.nfc import Recorder, wait_until
+from tests.integration.test_nfc_reader import CLASSIC_UID, NTAG_UID, POLL
 
 
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(datetime(2026, 3, 2, 1, 30, tzinfo=UTC))
-
-
-@pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
 
 
 @pytest.fixture

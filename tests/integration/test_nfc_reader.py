@@ -27,7 +27,8 @@ from fwsim.pn532 import (
     uri_record,
 )
 from gateway.clock import ManualClock
-from gateway.records import CheckpointScan, TagTechnology
+from gateway.records import TagTechnology
+from tests.fixtures.nfc import Recorder, wait_until
 
 NTAG_UID = bytes.fromhex("04A1B2C3D4E5F6")
 CLASSIC_UID = bytes.fromhex("5C9A3E21")
@@ -35,46 +36,9 @@ READ = 0x42  # InCommunicateThru: how nfcpy sends Type 2 READ and presence check
 POLL = 0x4A  # InListPassiveTarget
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
-class Recorder:
-    """Collects what the reader reports, from its thread."""
-
-    def __init__(self) -> None:
-        self.scans: list[CheckpointScan] = []
-        self.states: list[tuple[bool, str]] = []
-        self._lock = threading.Lock()
-
-    def scan(self, scan: CheckpointScan) -> None:
-        with self._lock:
-            self.scans.append(scan)
-
-    def state(self, connected: bool, reason: str) -> None:
-        with self._lock:
-            self.states.append((connected, reason))
-
-
-@pytest.fixture
-def sim() -> Iterator[Pn532Simulator]:
-    with Pn532Simulator() as simulator:
-        yield simulator
-
-
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(datetime(2026, 3, 2, 1, 30, tzinfo=UTC))
-
-
-@pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
 
 
 @pytest.fixture

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -13,50 +12,10 @@ from drivers.zkteco.driver import ZkTcpClient
 from drivers.zkteco.semantics import record_key
 from fwsim.zkteco.binary_terminal import BinaryTerminal, LogRecord
 from gateway.clock import ManualClock
-from gateway.records import Punch, PunchKind, Rejected, VerifyMode
+from gateway.records import PunchKind, Rejected, VerifyMode
+from tests.fixtures.zkteco import Punches, attendance_log, wait_until
 
 NOW = datetime(2026, 3, 2, 0, 0, 0, tzinfo=UTC)
-
-
-class Punches:
-    def __init__(self) -> None:
-        self.items: list[Punch] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, punch: Punch) -> None:
-        with self.lock:
-            self.items.append(punch)
-
-    def wait_for(self, count: int, timeout_s: float = 10.0) -> list[Punch]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with self.lock:
-                if len(self.items) >= count:
-                    return list(self.items)
-            time.sleep(0.01)
-        raise AssertionError(f"expected {count} punches, got {len(self.items)}")
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
-
-
-def _log(n: int) -> list[LogRecord]:
-    return [
-        LogRecord(
-            str(1 + i), datetime(2026, 3, 2, 7, 50 + i, 0), punch=i % 6, verify=(1, 4, 15)[i % 3]
-        )
-        for i in range(n)
-    ]
-
-
-@pytest.fixture
-def punches() -> Punches:
-    return Punches()
 
 
 def _client(terminal: BinaryTerminal, punches: Punches, **kwargs: object) -> ZkTcpClient:
@@ -75,7 +34,7 @@ def _client(terminal: BinaryTerminal, punches: Punches, **kwargs: object) -> ZkT
 
 @pytest.fixture
 def terminal() -> Iterator[BinaryTerminal]:
-    with BinaryTerminal(records=_log(5)) as sim:
+    with BinaryTerminal(records=attendance_log(5)) as sim:
         yield sim
 
 
@@ -104,7 +63,10 @@ def test_client_reads_the_whole_log_as_punches_in_utc(
 
 @pytest.mark.parametrize("record_size", [16, 8])
 def test_older_record_layouts_are_read_too(punches: Punches, record_size: int) -> None:
-    with BinaryTerminal(records=_log(3), record_size=record_size) as sim, _client(sim, punches):
+    with (
+        BinaryTerminal(records=attendance_log(3), record_size=record_size) as sim,
+        _client(sim, punches),
+    ):
         got = punches.wait_for(3)
     assert [(p.person_id, p.kind) for p in got] == [
         ("1", PunchKind.CHECK_IN),
@@ -159,27 +121,33 @@ def test_terminal_restart_mid_session_reconnects_without_repeating_records(
 
 
 def test_client_waits_for_a_terminal_that_is_not_up_yet(punches: Punches) -> None:
-    sim = BinaryTerminal(records=_log(2))
+    sim = BinaryTerminal(records=attendance_log(2))
     sim.start()
     port = sim.port
     sim.stop()
     with _client(sim, punches) as client:
         time.sleep(0.3)
         assert not client.connected
-        restarted = BinaryTerminal(records=_log(2), port=port)
+        restarted = BinaryTerminal(records=attendance_log(2), port=port)
         with restarted:
             punches.wait_for(2)
 
 
 def test_terminal_with_a_comm_password_is_authenticated(punches: Punches) -> None:
-    with BinaryTerminal(records=_log(1), password=12) as sim, _client(sim, punches, password=12):
+    with (
+        BinaryTerminal(records=attendance_log(1), password=12) as sim,
+        _client(sim, punches, password=12),
+    ):
         punches.wait_for(1)
     assert 1102 in sim.commands
 
 
 def test_a_record_with_an_unknown_punch_state_is_rejected_not_dropped(punches: Punches) -> None:
     rejected: list[Rejected] = []
-    records = [*_log(1), LogRecord("9", datetime(2026, 3, 2, 8, 0, 0), punch=255, verify=1)]
+    records = [
+        *attendance_log(1),
+        LogRecord("9", datetime(2026, 3, 2, 8, 0, 0), punch=255, verify=1),
+    ]
     with BinaryTerminal(records=records) as sim, _client(sim, punches, on_reject=rejected.append):
         punches.wait_for(1)
         wait_until(lambda: len(rejected) == 1)

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 import socket
 import struct
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,51 +25,16 @@ from gateway.clock import ManualClock
 from gateway.db.engine import make_engine
 from gateway.db.schema import create_schema
 from gateway.outbox.tables import OutboxRow
-from gateway.records import Punch, PunchKind, VerifyMode
+from gateway.records import PunchKind, VerifyMode
 from gateway.settings import Settings
 from gateway.site.loader import load_site_file
+from tests.fixtures.zkteco import Punches, attendance_log, wait_until
 
 NOW = datetime(2026, 3, 2, 0, 0, 0, tzinfo=UTC)
 CMD_DATA, CMD_READ_BUFFER, CMD_ACK_OK, CMD_GET_FREE_SIZES = 1501, 1504, 2000, 50
 
 
-class Punches:
-    def __init__(self) -> None:
-        self.items: list[Punch] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, punch: Punch) -> None:
-        with self.lock:
-            self.items.append(punch)
-
-    def wait_for(self, count: int, timeout_s: float = 10.0) -> list[Punch]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with self.lock:
-                if len(self.items) >= count:
-                    return list(self.items)
-            time.sleep(0.01)
-        raise AssertionError(f"expected {count} punches, got {len(self.items)}")
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
-
-
-def _log(n: int) -> list[LogRecord]:
-    return [
-        LogRecord(
-            str(1 + i), datetime(2026, 3, 2, 7, 50 + i, 0), punch=i % 6, verify=(1, 4, 15)[i % 3]
-        )
-        for i in range(n)
-    ]
-
-
-def _big_log(n: int) -> list[LogRecord]:
+def _bigattendance_log(n: int) -> list[LogRecord]:
     return [LogRecord(str(i), datetime(2026, 3, 1, 8, i // 60, i % 60), 0, 1) for i in range(n)]
 
 
@@ -93,13 +57,8 @@ def _client(port: int, punches: Punches, **kwargs: Any) -> ZkUdpClient:
 
 
 @pytest.fixture
-def punches() -> Punches:
-    return Punches()
-
-
-@pytest.fixture
 def terminal() -> Iterator[BinaryTerminal]:
-    with BinaryTerminal(records=_log(5), transport="udp") as sim:
+    with BinaryTerminal(records=attendance_log(5), transport="udp") as sim:
         yield sim
 
 
@@ -141,7 +100,7 @@ def test_client_reads_the_whole_log_over_udp_as_punches_in_utc(
 
 def test_a_log_spread_over_many_datagrams_is_read_whole(punches: Punches) -> None:
     # 700 records x 40 bytes: two 16 KiB buffer reads, each ~16 data datagrams of 1024 bytes.
-    sim = BinaryTerminal(records=_big_log(700), transport="udp", data_packet_size=1024)
+    sim = BinaryTerminal(records=_bigattendance_log(700), transport="udp", data_packet_size=1024)
     with sim, _client(sim.port, punches):
         got = punches.wait_for(700)
     assert len({record_key(p) for p in got}) == 700
@@ -149,7 +108,7 @@ def test_a_log_spread_over_many_datagrams_is_read_whole(punches: Punches) -> Non
 
 
 def test_a_lost_data_datagram_is_recovered_by_reading_the_chunk_again(punches: Punches) -> None:
-    sim = BinaryTerminal(records=_big_log(700), transport="udp", data_packet_size=1024)
+    sim = BinaryTerminal(records=_bigattendance_log(700), transport="udp", data_packet_size=1024)
     sim.lose(CMD_DATA, 1)
     with sim, _client(sim.port, punches) as client:
         got = punches.wait_for(700)
@@ -160,7 +119,7 @@ def test_a_lost_data_datagram_is_recovered_by_reading_the_chunk_again(punches: P
 
 
 def test_an_unanswered_request_is_sent_again_within_the_session(punches: Punches) -> None:
-    sim = BinaryTerminal(records=_log(2), transport="udp")
+    sim = BinaryTerminal(records=attendance_log(2), transport="udp")
     sim.lose(CMD_ACK_OK, 1)  # the answer to the first CMD_CONNECT never arrives
     with sim, _client(sim.port, punches) as client:
         punches.wait_for(2)
@@ -213,7 +172,7 @@ def test_client_waits_for_a_udp_terminal_that_is_not_up_yet(punches: Punches) ->
     with _client(port, punches) as client:
         time.sleep(0.3)
         assert not client.connected
-        with BinaryTerminal(records=_log(2), port=port, transport="udp"):
+        with BinaryTerminal(records=attendance_log(2), port=port, transport="udp"):
             punches.wait_for(2)
 
 
