@@ -12,8 +12,10 @@ from enum import StrEnum
 
 __all__ = [
     "Alarm",
+    "AlarmSignal",
     "CheckpointScan",
     "DecodeOutcome",
+    "Downlink",
     "PositionFix",
     "Punch",
     "PunchKind",
@@ -31,6 +33,10 @@ class Alarm(StrEnum):
     POWER_CUT = "power_cut"
     OVERSPEED = "overspeed"
     GNSS_FAULT = "gnss_fault"
+    TAMPER = "tamper"
+    """The terminal's case was opened or its wiring tampered with (JT/T 808 vendor alarms)."""
+    REMOVED = "removed"
+    """A worn terminal was taken off (wrist/strap sensor) or a fixed one removed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +74,42 @@ class Rejected:
 
 
 @dataclass(frozen=True, slots=True)
+class AlarmSignal:
+    """An alarm from a terminal that came without a usable position.
+
+    Codecs emit it when a message raises an alarm (SOS above all) but has no GNSS fix: a
+    terminal indoors, a JT/T 808 report with the "located" bit clear, a gateway-JSON message
+    with ``alarms`` and no coordinates. A fix that carries alarms stays a ``PositionFix``; the
+    pipeline raises its alarms even when a filter drops its position. ``lat``/``lon`` are the
+    last position the terminal itself put in the message, when it did (not a fix: it may be
+    old), else ``None``. ``alarm_time`` is the device's time, ``received_at`` the gateway's.
+    """
+
+    device_id: str
+    alarm_time: datetime
+    received_at: datetime
+    alarms: frozenset[Alarm]
+    lat: float | None = None
+    lon: float | None = None
+    battery_pct: float | None = None
+    source_format: str = ""
+    raw: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Downlink:
+    """A message the gateway must send back to one terminal (a platform reply).
+
+    ``channel`` names the wire format (``"jt808"``); the MQTT adapter publishes ``payload`` on
+    that terminal's documented downlink topic with QoS 1. Codecs build it; they never send.
+    """
+
+    device_id: str
+    channel: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class DecodeOutcome:
     """What a codec or driver made of one input: records of any kind and rejected parts.
 
@@ -80,6 +122,10 @@ class DecodeOutcome:
     rejects: tuple[Rejected, ...] = ()
     scans: tuple[CheckpointScan, ...] = ()
     punches: tuple[Punch, ...] = ()
+    alarms: tuple[AlarmSignal, ...] = ()
+    """Alarms that came without a usable position (see ``AlarmSignal``)."""
+    replies: tuple[Downlink, ...] = ()
+    """Platform replies owed to the terminal (JT/T 808 0x8001/0x8100), sent after decoding."""
 
 
 class TagTechnology(StrEnum):
