@@ -42,3 +42,13 @@ class SitePolicy:
     """Fixes older than this (against the clock) are stale and dropped."""
     future_tolerance_s: float = 120
     """Fixes dated further than this in the future (terminal clock wrong) are dropped."""
+    still_radius_m: float = 30
+    """A worn device whose fixes stay within this distance (plus their accuracies) of where it
+    stood is still: if it stays still on the post while another of the guard's devices is away,
+    it was left behind (``alert.device_left_behind``)."""
+    early_leave_tolerance_s: float = 0
+    """A departure that began less than this before the shift end and never came back is not
+    reported as leaving early (a relief that arrives a few minutes early, if a site allows it)."""
+    sos_episode_gap_s: float = 10 * 60
+    """SOS messages of a device less than this apart (device time) with no message without SOS
+    in between belong to one emergency: one ``alert.sos``."""

@@ -98,15 +98,25 @@ def resolve_alert(
     at: datetime,
     by: str | None = None,
     event_id: str | None = None,
+    resolution: str = "ended",
 ) -> AlertRow:
     """Resolve the alert (by key, or id when an ``int``); ``by`` is ``None`` when automatic.
+    ``resolution`` says how: ``ended`` (the condition ended), ``withdrawn`` (found wrong by a
+    later fact), ``by_hand``.
 
-    Resolving a resolved alert changes nothing, so a replayed resolution is harmless.
-    ``NotFound`` if unknown.
+    Resolving a resolved alert changes nothing, so a replayed resolution is harmless, except
+    that a withdrawal overrides an earlier automatic end (a report entered after the guard's
+    return shows the alert should never have been raised). ``NotFound`` if unknown.
     """
     row = _alert(session, alert)
+    if row.status == "resolved" and resolution == "withdrawn" and row.resolution == "ended":
+        row.resolution = resolution
+        if event_id is not None:
+            row.last_event_id = event_id
+        session.flush()
     if row.status != "resolved":
         row.status = "resolved"
+        row.resolution = resolution
         row.resolved_at = at
         row.resolved_by = by
         row.updated_at = at

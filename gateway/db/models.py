@@ -257,7 +257,8 @@ class PositionRow(Base):
 
 
 class AlertRow(Base):
-    """One alert per episode (``alert_key``): open → acknowledged (who, when) → resolved."""
+    """One alert per episode (``alert_key``): open → acknowledged (who, when) → resolved (how:
+    ``resolution``)."""
 
     __tablename__ = "alerts"
 
@@ -275,6 +276,9 @@ class AlertRow(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    resolution: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    """``ended`` (the condition ended: the guard returned, arrived...), ``withdrawn`` (a later
+    fact showed the alert wrong, e.g. a report entered late), ``by_hand``; ``None`` while open."""
     last_event_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
 

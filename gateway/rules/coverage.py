@@ -1,9 +1,15 @@
 """Which verbal report or approved leave covers a departure (articles 10.1 and 5.3).
 
-A verbal report covers a departure that starts within ``report_validity_s`` after it was filed,
-or one it was phoned in for up to ``report_grace_s`` after leaving; each report covers one
-departure only. An approved leave covers any instant in [starts_at - report_grace_s, ends_at)
-while it is not cancelled.
+A verbal report covers the one departure it was made for: one that starts within
+``report_validity_s`` after the guard made it, or one he phoned in for up to ``report_grace_s``
+after leaving. The report's own time (``reported_at``) decides, not when it was typed in; but a
+report typed in late (more than the grace after it was made) is about a departure that had begun
+by then, so it covers none starting later than the grace after its entry: an unused late report
+never covers the guard's next outing. Each report covers one departure only.
+
+An approved leave covers any instant in [starts_at - report_grace_s, ends_at) while it is not
+cancelled. Entered after the departure it covers, it still counts when it was approved before
+the guard left (within the grace): the rules require the approval before leaving.
 """
 
 from __future__ import annotations
@@ -13,19 +19,33 @@ from datetime import datetime, timedelta
 
 from gateway.policy import SitePolicy
 
-from .entries import Leave, Report
+from .entries import Departure, Leave, Report
 
-__all__ = ["covering_leave", "covering_report"]
+__all__ = ["covering_leave", "covering_report", "leave_covers_departure", "report_window"]
+
+
+def report_window(report: Report, policy: SitePolicy) -> tuple[datetime, datetime]:
+    """The earliest and latest start of the departure ``report`` can cover."""
+    grace = timedelta(seconds=policy.report_grace_s)
+    earliest = report.reported_at - grace
+    latest = report.reported_at + timedelta(seconds=policy.report_validity_s)
+    if report.entered - report.reported_at > grace:
+        latest = min(latest, report.entered + grace)
+    return earliest, latest
 
 
 def covering_report(
     reports: Iterable[Report], departure_start: datetime, policy: SitePolicy
 ) -> Report | None:
     """The unused report that covers a departure starting at ``departure_start``: the most
-    recently filed one in [start - report_validity_s, start + report_grace_s], or ``None``."""
-    earliest = departure_start - timedelta(seconds=policy.report_validity_s)
-    latest = departure_start + timedelta(seconds=policy.report_grace_s)
-    candidates = [r for r in reports if r.used_by is None and earliest <= r.reported_at <= latest]
+    recently made one whose window holds the start, or ``None``."""
+    candidates = []
+    for report in reports:
+        if report.used_by is not None:
+            continue
+        earliest, latest = report_window(report, policy)
+        if earliest <= departure_start <= latest:
+            candidates.append(report)
     return max(candidates, key=lambda r: (r.reported_at, r.report_id), default=None)
 
 
@@ -39,3 +59,14 @@ def covering_leave(leaves: Iterable[Leave], instant: datetime, policy: SitePolic
         if lv.starts_at - grace <= instant < lv.ends_at and lv.active_at(instant)
     ]
     return max(candidates, key=lambda lv: (lv.ends_at, lv.leave_id), default=None)
+
+
+def leave_covers_departure(leave: Leave, departure: Departure, policy: SitePolicy) -> bool:
+    """Whether ``leave``, approved before ``departure`` began (within the grace), covers it."""
+    grace = timedelta(seconds=policy.report_grace_s)
+    start = departure.started_at
+    return (
+        leave.approved_at <= start + grace
+        and leave.starts_at - grace <= start < leave.ends_at
+        and leave.active_at(start)
+    )

@@ -16,7 +16,7 @@ from gateway.policy import SitePolicy
 from .entries import Departure
 from .state import PresenceState
 
-__all__ = ["Deadline", "Kind", "next_deadline", "pending_deadlines"]
+__all__ = ["Deadline", "Kind", "pending_deadlines"]
 
 
 class Kind(IntEnum):
@@ -25,7 +25,7 @@ class Kind(IntEnum):
 
     ABSENT = 0
     SILENT = 1
-    DEPART = 2
+    RESUME = 2
     RETURN = 3
     UNREPORTED = 4
     OVERTIME = 5
@@ -78,32 +78,47 @@ def _departure_deadlines(state: PresenceState, policy: SitePolicy) -> list[Deadl
 
 
 def pending_deadlines(state: PresenceState, policy: SitePolicy) -> list[Deadline]:
-    """Every deadline the state waits for, earliest first; empty once the shift is closed."""
+    """Every deadline the state waits for, earliest first; empty once the shift is closed.
+
+    Up to the shift end everything is watched. After it (``ended``) only the decisions owed for
+    what happened inside the shift remain: whether a departure begun in it was reported (its
+    decision may fall after the end) and the hour to cancel a leave after a return. Off-post
+    limits that would only be reached after the end are not: inside the shift they were not
+    reached.
+    """
     if state.closed:
         return []
-    out = [Deadline(state.shift_end, Kind.END)]
-    if state.arrived_at is None and not state.absent_checked:
-        out.append(Deadline(state.shift_start + _seconds(policy.shift_start_grace_s), Kind.ABSENT))
-    if state.silent_since is None:
-        heard = state.shift_start
-        if state.last_received_at is not None and state.last_received_at > heard:
-            heard = state.last_received_at
-        out.append(Deadline(heard + _seconds(policy.device_silent_s), Kind.SILENT))
-    if state.departure is None and state.outside_first is not None:
-        out.append(
-            Deadline(
-                state.outside_first.fix_time + _seconds(policy.departure_confirm_s), Kind.DEPART
-            )
-        )
-    out.extend(_departure_deadlines(state, policy))
+    out: list[Deadline] = []
+    if not state.ended:
+        out.append(Deadline(state.shift_end, Kind.END))
+        if state.arrived_at is None and not state.absent_checked:
+            due = state.shift_start + _seconds(policy.shift_start_grace_s)
+            out.append(Deadline(due, Kind.ABSENT))
+        if state.silent_since is None:
+            heard = state.shift_start
+            if state.last_received_at is not None and state.last_received_at > heard:
+                heard = state.last_received_at
+            out.append(Deadline(heard + _seconds(policy.device_silent_s), Kind.SILENT))
+        if state.resume_pending is not None:
+            out.append(Deadline(state.resume_pending.received_at, Kind.RESUME))
+        out.extend(d for d in _departure_deadlines(state, policy) if d.due <= state.shift_end)
+        out = [d for d in out if d.due <= state.shift_end]
+    out.extend(_owed_after_the_end(state, policy))
+    return sorted(out)
+
+
+def _owed_after_the_end(state: PresenceState, policy: SitePolicy) -> list[Deadline]:
+    """The decisions that outlive the shift: the unreported decision of a departure begun in it
+    (when it falls at or after the end) and the hour to cancel a used leave."""
+    out: list[Deadline] = []
+    dep = state.departure
+    if dep is not None and not dep.unreported_done:
+        wait_s = max(policy.report_grace_s, policy.departure_confirm_s)
+        due = dep.started_at + _seconds(wait_s)
+        if state.ended or due > state.shift_end:
+            out.append(Deadline(due, Kind.UNREPORTED))
     for pending in state.pending_cancels:
         if pending.alert_key is None:
             due = pending.returned_at + _seconds(policy.leave_cancel_limit_s)
             out.append(Deadline(due, Kind.CANCEL, pending.leave_id))
-    return sorted(d for d in out if d.due <= state.shift_end)
-
-
-def next_deadline(state: PresenceState, policy: SitePolicy) -> datetime | None:
-    """The earliest pending deadline, or ``None`` once the shift is closed."""
-    pending = pending_deadlines(state, policy)
-    return pending[0].due if pending else None
+    return out

@@ -137,6 +137,12 @@ class Report:
     destination: str | None = None
     reason: str | None = None
     used_by: str | None = None
+    entered_at: datetime | None = None
+    """When the report reached the gateway; ``None``: at ``reported_at``."""
+
+    @property
+    def entered(self) -> datetime:
+        return self.reported_at if self.entered_at is None else self.entered_at
 
     def to_json(self) -> dict[str, Json]:
         return {
@@ -146,6 +152,7 @@ class Report:
             "destination": self.destination,
             "reason": self.reason,
             "used_by": self.used_by,
+            "entered_at": opt_iso(self.entered_at),
         }
 
     @classmethod
@@ -157,6 +164,7 @@ class Report:
             destination=opt_str(data["destination"]),
             reason=opt_str(data["reason"]),
             used_by=opt_str(data["used_by"]),
+            entered_at=opt_dt(data.get("entered_at")),
         )
 
 
@@ -203,7 +211,11 @@ class Departure:
 
     ``last_fix`` is the latest fix outside; ``inside_first`` the first fix of a candidate return
     (cleared by a fix outside). The ``*_done`` flags record which decisions were taken, so none is
-    taken twice; ``open_alerts`` are the keys the return will resolve.
+    taken twice; ``open_alerts`` are the keys the return will resolve; ``unreported_alert`` and
+    ``overtime_alert`` the keys of those alerts if they fired (a report or leave entered late may
+    withdraw them; ``withdrawn`` lists the ones withdrawn). ``away_devices`` are the worn devices
+    seen confirmed outside during it; ``left_behind`` the worn devices reported as left on the
+    post. ``returned_at`` is set once the departure has ended (kept as a past departure).
     """
 
     departure_id: str
@@ -216,6 +228,12 @@ class Departure:
     overrun_done: bool = False
     open_alerts: tuple[str, ...] = ()
     inside_first: FixEvidence | None = None
+    unreported_alert: str | None = None
+    overtime_alert: str | None = None
+    withdrawn: tuple[str, ...] = ()
+    away_devices: tuple[str, ...] = ()
+    left_behind: tuple[str, ...] = ()
+    returned_at: datetime | None = None
 
     @property
     def started_at(self) -> datetime:
@@ -234,6 +252,12 @@ class Departure:
             "overrun_done": self.overrun_done,
             "open_alerts": list(self.open_alerts),
             "inside_first": opt_evidence_json(self.inside_first),
+            "unreported_alert": self.unreported_alert,
+            "overtime_alert": self.overtime_alert,
+            "withdrawn": list(self.withdrawn),
+            "away_devices": list(self.away_devices),
+            "left_behind": list(self.left_behind),
+            "returned_at": opt_iso(self.returned_at),
         }
 
     @classmethod
@@ -249,6 +273,12 @@ class Departure:
             overrun_done=bool(data["overrun_done"]),
             open_alerts=tuple(str(k) for k in data["open_alerts"]),
             inside_first=opt_evidence(data["inside_first"]),
+            unreported_alert=opt_str(data.get("unreported_alert")),
+            overtime_alert=opt_str(data.get("overtime_alert")),
+            withdrawn=tuple(str(k) for k in data.get("withdrawn", ())),
+            away_devices=tuple(str(d) for d in data.get("away_devices", ())),
+            left_behind=tuple(str(d) for d in data.get("left_behind", ())),
+            returned_at=opt_dt(data.get("returned_at")),
         )
 
 

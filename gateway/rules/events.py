@@ -13,12 +13,15 @@ from datetime import datetime
 
 __all__ = [
     "ALERT_ABSENT_AT_SHIFT_START",
+    "ALERT_DEVICE_LEFT_BEHIND",
     "ALERT_DEVICE_SILENT",
     "ALERT_LEAVE_NOT_CANCELLED",
     "ALERT_LEAVE_OVERRUN",
+    "ALERT_LEFT_EARLY",
     "ALERT_OVERTIME_DEPARTURE",
     "ALERT_SOS",
     "ALERT_UNREPORTED_DEPARTURE",
+    "ALERT_WITHDRAWN",
     "BACKFILL_AFTER_S",
     "EVENT_TYPES",
     "LATE_AFTER_S",
@@ -49,6 +52,16 @@ ALERT_LEAVE_NOT_CANCELLED = "alert.leave_not_cancelled"
 ALERT_ABSENT_AT_SHIFT_START = "alert.absent_at_shift_start"
 ALERT_DEVICE_SILENT = "alert.device_silent"
 ALERT_SOS = "alert.sos"
+ALERT_DEVICE_LEFT_BEHIND = "alert.device_left_behind"
+"""One of the guard's worn devices sits still on the post while another is confirmed away: the
+guard is where the moving device is; the one on the post was left behind (resolved by the
+return)."""
+ALERT_LEFT_EARLY = "alert.left_early"
+"""The guard left the post before his shift ended and was not back by the end (早退)."""
+ALERT_WITHDRAWN = "alert.withdrawn"
+"""An alert found wrong by a later fact (a report or leave entered late whose own time covers
+the departure): ``data.withdrawn_key``/``withdrawn_type`` name it, ``reason`` says why; the
+alert row is resolved as withdrawn."""
 
 EVENT_TYPES: tuple[str, ...] = (
     PRESENCE_ARRIVED,
@@ -63,6 +76,9 @@ EVENT_TYPES: tuple[str, ...] = (
     ALERT_ABSENT_AT_SHIFT_START,
     ALERT_DEVICE_SILENT,
     ALERT_SOS,
+    ALERT_DEVICE_LEFT_BEHIND,
+    ALERT_LEFT_EARLY,
+    ALERT_WITHDRAWN,
 )
 """Every type the presence machine can emit."""
 
@@ -79,10 +95,10 @@ The runtime ticks as soon as a deadline is due, so in normal running the delay i
 class RuleEvent:
     """One fact or alert the rules produced.
 
-    ``alert_key`` is set on ``alert.*`` events: the episode's identity, the same for every update
-    of one alert. ``resolves`` lists alert keys this event ends (a return ends the departure's
-    alerts). ``data`` is JSON-serialisable; times in it are ISO 8601 UTC strings, durations are
-    seconds.
+    ``alert_key`` is set on ``alert.*`` events that open an alert (not on ``alert.withdrawn``):
+    the episode's identity, the same for every update of one alert. ``resolves`` lists alert keys
+    this event ends (a return ends the departure's alerts). ``data`` is JSON-serialisable; times
+    in it are ISO 8601 UTC strings, durations are seconds.
     """
 
     type: str
@@ -91,6 +107,9 @@ class RuleEvent:
     data: dict[str, Json]
     alert_key: str | None = None
     resolves: tuple[str, ...] = field(default=())
+    withdraws: tuple[str, ...] = field(default=())
+    """Alert keys this event declares wrong (``alert.withdrawn``): resolved as withdrawn, not as
+    ended by the facts."""
 
 
 def event_key(shift_id: str, type_: str, episode: str) -> str:

@@ -28,7 +28,10 @@ class FixObserved:
     """One fix of one of the shift's terminals, annotated by the geofence stage.
 
     ``distance_m`` is the signed distance to the post's fence (negative inside). ``raw`` is the
-    evidence text kept with every event the fix reveals.
+    evidence text kept with every event the fix reveals. ``worn``: the fix comes from a device
+    the guard carries (a GPS terminal, a phone); ``False`` for evidence from fixed equipment at
+    the post (a checkpoint scan or a punch with his own tag, card or PIN), which places the
+    guard there at that instant and is never "left behind".
     """
 
     device_id: str
@@ -41,6 +44,7 @@ class FixObserved:
     lon: float
     alarms: frozenset[Alarm] = field(default_factory=frozenset)
     raw: str = ""
+    worn: bool = True
 
     @classmethod
     def from_fix(cls, fix: PositionFix, membership: Membership, distance_m: float) -> FixObserved:
@@ -70,13 +74,20 @@ class Tick:
 
 @dataclass(frozen=True, slots=True)
 class ReportFiled:
-    """A verbal report (报备) of a short departure, recorded when the leader received it."""
+    """A verbal report (报备) of a short departure.
+
+    ``reported_at`` is when the guard made it (phoned his leader): it decides which departure the
+    report covers. ``entered_at`` is when it reached the gateway (the leader typed it in), kept as
+    evidence; ``None`` means at ``reported_at``. A report entered after an unreported alert whose
+    own time covers the departure withdraws that alert.
+    """
 
     report_id: str
     reported_at: datetime
     expected_return_at: datetime | None = None
     destination: str | None = None
     reason: str | None = None
+    entered_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,20 +11,17 @@ from datetime import datetime, timedelta
 
 from gateway.policy import SitePolicy
 
+from . import offpost
 from .coverage import covering_leave, covering_report
 from .deadlines import Deadline, Kind, pending_deadlines
-from .entries import Departure, PendingCancel, departure_id_for, iso
+from .entries import Departure, FixEvidence, iso
 from .events import (
     ALERT_ABSENT_AT_SHIFT_START,
     ALERT_DEVICE_SILENT,
-    ALERT_LEAVE_NOT_CANCELLED,
-    ALERT_LEAVE_OVERRUN,
-    ALERT_OVERTIME_DEPARTURE,
-    ALERT_UNREPORTED_DEPARTURE,
+    ALERT_LEFT_EARLY,
     BACKFILL_AFTER_S,
     LATE_AFTER_S,
-    PRESENCE_DEPARTED,
-    PRESENCE_RETURNED,
+    PRESENCE_DEVICE_RESUMED,
     Json,
     RuleEvent,
     event_key,
@@ -84,25 +81,27 @@ class Run:
         deadline: Deadline | None = None,
         alert: bool = False,
         resolves: tuple[str, ...] = (),
+        withdraws: tuple[str, ...] = (),
         device_id: str | None = None,
+        live: bool = False,
     ) -> str:
         """Append an event and return its key. ``deadline`` is the one that fired it, if any.
 
-        ``late``: the deadline fired more than ``LATE_AFTER_S`` after it was due, and it came
-        due after the previous step (so the gateway should have ticked in between: it was down or
-        stalled). A deadline already past when the previous step ran was created in the past by
-        backfilled data: not the gateway's delay. ``backfilled``: late, or the fix or deadline
-        that revealed the event is older than ``BACKFILL_AFTER_S``.
+        ``late``: the deadline fired more than ``LATE_AFTER_S`` after it was due, and either it
+        came due after the previous step (the gateway should have ticked in between: it stalled)
+        or it came due while the gateway was not running (``unwatched_*``, set at start-up, so
+        the flag holds whether a queued fix or the first tick fires it). A deadline already past
+        when the previous step ran, in a running gateway, was created in the past by backfilled
+        data: not the gateway's delay. ``backfilled``: late, or the fix or deadline that revealed
+        the event is older than ``BACKFILL_AFTER_S``; never for a ``live`` event (one about
+        hearing from a terminal now).
         """
         state = self.state
         key = event_key(state.shift_id, type_, episode)
-        previous = self.started.stepped_at
-        late = (
-            deadline is not None
-            and _secs(self.now - deadline.due) > LATE_AFTER_S
-            and (previous is None or deadline.due > previous)
-        )
+        late = deadline is not None and self._late(deadline.due)
         revealed_at = deadline.due if deadline is not None else self.revealed_by
+        if live:
+            revealed_at = None
         old = revealed_at is not None and _secs(self.now - revealed_at) > BACKFILL_AFTER_S
         payload: dict[str, Json] = {
             "guard_id": state.guard_id,
@@ -123,9 +122,19 @@ class Run:
                 data=payload,
                 alert_key=key if alert else None,
                 resolves=resolves,
+                withdraws=withdraws,
             )
         )
         return key
+
+    def _late(self, due: datetime) -> bool:
+        if _secs(self.now - due) <= LATE_AFTER_S:
+            return False
+        previous = self.started.stepped_at
+        if previous is None or due > previous:
+            return True
+        start, until = self.state.unwatched_from, self.state.unwatched_until
+        return start is not None and until is not None and start <= due <= until
 
     # -- coverage -------------------------------------------------------------------------
 
@@ -167,31 +176,107 @@ class Run:
         handlers = {
             Kind.ABSENT: self._absent,
             Kind.SILENT: self._silent,
-            Kind.DEPART: self._depart,
-            Kind.RETURN: self._return,
-            Kind.UNREPORTED: self._unreported,
-            Kind.OVERTIME: self._overtime,
-            Kind.OVERRUN: self._overrun,
-            Kind.CANCEL: self._not_cancelled,
+            Kind.RESUME: self._resume,
+            Kind.RETURN: lambda d: offpost.confirm_return(self, d),
+            Kind.UNREPORTED: lambda d: offpost.decide_unreported(self, d),
+            Kind.OVERTIME: lambda d: offpost.decide_overtime(self, d),
+            Kind.OVERRUN: lambda d: offpost.decide_overrun(self, d),
+            Kind.CANCEL: lambda d: offpost.decide_not_cancelled(self, d),
             Kind.END: self._end,
         }
         handlers[deadline.kind](deadline)
 
     def close(self) -> None:
-        """End the shift: nothing is tracked or fires any more. An open departure is dropped
-        without a return event (the guard is off duty); alerts already open stay open."""
+        """Close the machine: nothing is tracked or fires any more. A departure still open is
+        kept among the past ones (a report entered late may still withdraw its alert); alerts
+        already open stay open."""
+        state = self.state
+        if state.departure is not None:
+            state = replace(state.with_past(state.departure), departure=None)
+        # A leave whose not-cancelled alert fired stays listed: its late cancellation still
+        # resolves the alert.
+        fired = tuple(p for p in state.pending_cancels if p.alert_key is not None)
         self.state = replace(
-            self.state,
-            closed=True,
-            outside_first=None,
-            outside_last=None,
-            departure=None,
-            pending_cancels=(),
-            sos_since=None,
+            state, closed=True, ended=True, tracks=(), pending_cancels=fired, resume_pending=None
         )
 
     def _end(self, deadline: Deadline) -> None:
-        self.close()
+        """The shift ends: position is no longer tracked (the guard is off duty). A departure
+        still open at the end, begun before it by more than the tolerance and not under a leave
+        reaching the end, is leaving early (早退). Decisions owed for the shift stay pending."""
+        self._finish_shift(deadline)
+
+    def relieved(self) -> None:
+        """A person ended the shift early (the guard was relieved): as at the scheduled end,
+        except that an outing under way is not leaving early."""
+        self._finish_shift(None)
+
+    def _finish_shift(self, deadline: Deadline | None) -> None:
+        state = self.state
+        dep = state.departure
+        if dep is not None:
+            if deadline is not None:
+                self._left_early(dep, deadline)
+            if dep.unreported_done:
+                state = replace(self.state.with_past(dep), departure=None)
+            else:
+                state = replace(self.state, departure=replace(dep, inside_first=None))
+        self.state = replace(state, ended=True, tracks=(), resume_pending=None)
+        if not pending_deadlines(self.state, self.policy):
+            self.close()
+
+    def _left_early(self, dep: Departure, deadline: Deadline) -> None:
+        end = self.state.shift_end
+        if _secs(end - dep.started_at) < self.policy.early_leave_tolerance_s:
+            return
+        leave = self.state.leave(dep.leave_id)
+        if leave is not None and leave.ends_at >= end and leave.active_at(end):
+            return
+        self.emit(
+            ALERT_LEFT_EARLY,
+            end,
+            iso(dep.started_at),
+            {
+                "departure_id": dep.departure_id,
+                "left_at": iso(dep.started_at),
+                "shift_end": iso(end),
+                "left_before_end_s": _secs(end - dep.started_at),
+                "report_id": dep.report_id,
+                "leave_id": dep.leave_id,
+                "last_fix": dep.last_fix.to_json(),
+            },
+            deadline=deadline,
+            alert=True,
+            device_id=dep.last_fix.device_id,
+        )
+
+    def _resume(self, deadline: Deadline) -> None:
+        evidence = self.state.resume_pending
+        assert evidence is not None
+        self.state = replace(self.state, resume_pending=None)
+        self.resumed(evidence)
+
+    def resumed(self, evidence: FixEvidence) -> None:
+        """The silent terminal is heard again: ``presence.device_resumed``, dated when it was
+        heard (reception time), never backfilled."""
+        since = self.state.silent_since
+        if since is None:
+            return
+        self.state = replace(self.state, silent_since=None)
+        silent_key = event_key(self.state.shift_id, ALERT_DEVICE_SILENT, iso(since))
+        self.emit(
+            PRESENCE_DEVICE_RESUMED,
+            evidence.received_at,
+            iso(since),
+            {
+                "silent_since": iso(since),
+                "silent_s": (evidence.received_at - since).total_seconds(),
+                "fix": evidence.to_json(),
+            },
+            resolves=(silent_key,),
+            device_id=evidence.device_id,
+            live=True,
+        )
 
     def _absent(self, deadline: Deadline) -> None:
         self.state = replace(self.state, absent_checked=True, absent_open=True)
@@ -223,173 +308,4 @@ class Run:
             },
             deadline=deadline,
             alert=True,
-        )
-
-    def _depart(self, deadline: Deadline) -> None:
-        first, last = self.state.outside_first, self.state.outside_last
-        assert first is not None and last is not None
-        departure = Departure(
-            departure_id=departure_id_for(self.state.shift_id, first.fix_time),
-            first_fix=first,
-            last_fix=last,
-        )
-        self.state = replace(self.state, departure=departure, outside_first=None, outside_last=None)
-        self.attach_report()
-        self.attach_leave(first.fix_time)
-        dep = self.state.departure
-        assert dep is not None
-        self.emit(
-            PRESENCE_DEPARTED,
-            first.fix_time,
-            iso(first.fix_time),
-            {
-                "departure_id": dep.departure_id,
-                "started_at": iso(first.fix_time),
-                "first_fix": first.to_json(),
-                "last_fix": last.to_json(),
-                "confirm_s": self.policy.departure_confirm_s,
-                "report_id": dep.report_id,
-                "leave_id": dep.leave_id,
-            },
-            deadline=deadline,
-            device_id=last.device_id,
-        )
-
-    def _return(self, deadline: Deadline) -> None:
-        dep = self.state.departure
-        assert dep is not None and dep.inside_first is not None
-        back = dep.inside_first
-        self.emit(
-            PRESENCE_RETURNED,
-            back.fix_time,
-            iso(dep.started_at),
-            {
-                "departure_id": dep.departure_id,
-                "started_at": iso(dep.started_at),
-                "returned_at": iso(back.fix_time),
-                "duration_s": _secs(back.fix_time - dep.started_at),
-                "return_fix": back.to_json(),
-                "last_fix_outside": dep.last_fix.to_json(),
-                "report_id": dep.report_id,
-                "leave_id": dep.leave_id,
-            },
-            deadline=deadline,
-            resolves=dep.open_alerts,
-            device_id=back.device_id,
-        )
-        pending = self.state.pending_cancels
-        leave = self.state.leave(dep.leave_id)
-        if leave is not None and leave.cancelled_at is None:
-            earlier = next((p for p in pending if p.leave_id == leave.leave_id), None)
-            if earlier is None or earlier.alert_key is None:
-                # A second outing under the same leave restarts the hour from the later return.
-                others = tuple(p for p in pending if p.leave_id != leave.leave_id)
-                pending = (
-                    *others,
-                    PendingCancel(leave.leave_id, dep.departure_id, back.fix_time),
-                )
-        self.state = replace(self.state, departure=None, pending_cancels=pending)
-
-    def _unreported(self, deadline: Deadline) -> None:
-        dep = self.state.departure
-        assert dep is not None
-        self.attach_report()
-        self.attach_leave(dep.started_at)
-        dep = self.state.departure
-        assert dep is not None
-        if dep.report_id is not None or dep.leave_id is not None:
-            self.state = replace(self.state, departure=replace(dep, unreported_done=True))
-            return
-        key = self.emit(
-            ALERT_UNREPORTED_DEPARTURE,
-            dep.started_at,
-            iso(dep.started_at),
-            {
-                "departure_id": dep.departure_id,
-                "started_at": iso(dep.started_at),
-                "first_fix": dep.first_fix.to_json(),
-                "report_grace_s": self.policy.report_grace_s,
-            },
-            deadline=deadline,
-            alert=True,
-            device_id=dep.first_fix.device_id,
-        )
-        self.state = replace(
-            self.state,
-            departure=replace(dep, unreported_done=True, open_alerts=(*dep.open_alerts, key)),
-        )
-
-    def _overtime(self, deadline: Deadline) -> None:
-        # A leave approved for this very moment turns the limit into the leave's end.
-        self.attach_leave(deadline.due)
-        dep = self.state.departure
-        assert dep is not None
-        if dep.leave_id is not None:
-            return
-        key = self.emit(
-            ALERT_OVERTIME_DEPARTURE,
-            deadline.due,
-            iso(dep.started_at),
-            {
-                "departure_id": dep.departure_id,
-                "started_at": iso(dep.started_at),
-                "off_post_s": _secs(deadline.due - dep.started_at),
-                "limit_s": self.policy.verbal_report_limit_s,
-                "report_id": dep.report_id,
-                "last_fix": dep.last_fix.to_json(),
-            },
-            deadline=deadline,
-            alert=True,
-            device_id=dep.last_fix.device_id,
-        )
-        self.state = replace(
-            self.state,
-            departure=replace(dep, overtime_done=True, open_alerts=(*dep.open_alerts, key)),
-        )
-
-    def _overrun(self, deadline: Deadline) -> None:
-        dep = self.state.departure
-        assert dep is not None and dep.leave_id is not None
-        key = self.emit(
-            ALERT_LEAVE_OVERRUN,
-            deadline.due,
-            iso(dep.started_at),
-            {
-                "departure_id": dep.departure_id,
-                "started_at": iso(dep.started_at),
-                "leave_id": dep.leave_id,
-                "leave_ends_at": iso(deadline.due),
-                "off_post_s": _secs(deadline.due - dep.started_at),
-                "last_fix": dep.last_fix.to_json(),
-            },
-            deadline=deadline,
-            alert=True,
-            device_id=dep.last_fix.device_id,
-        )
-        self.state = replace(
-            self.state,
-            departure=replace(dep, overrun_done=True, open_alerts=(*dep.open_alerts, key)),
-        )
-
-    def _not_cancelled(self, deadline: Deadline) -> None:
-        pending = next(p for p in self.state.pending_cancels if p.leave_id == deadline.ref)
-        key = self.emit(
-            ALERT_LEAVE_NOT_CANCELLED,
-            deadline.due,
-            pending.leave_id,
-            {
-                "leave_id": pending.leave_id,
-                "departure_id": pending.departure_id,
-                "returned_at": iso(pending.returned_at),
-                "limit_s": self.policy.leave_cancel_limit_s,
-            },
-            deadline=deadline,
-            alert=True,
-        )
-        fired = replace(pending, alert_key=key)
-        self.state = replace(
-            self.state,
-            pending_cancels=tuple(
-                fired if p.leave_id == pending.leave_id else p for p in self.state.pending_cancels
-            ),
         )

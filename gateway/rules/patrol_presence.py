@@ -59,6 +59,7 @@ def presence_evidence(
         lat=lat,
         lon=lon,
         raw=raw,
+        worn=False,
     )
 
 

@@ -13,29 +13,39 @@ restart the ones that passed fire at once on the next step, marked ``late``.
 
 Decisions, in the terms of ``SitePolicy``:
 
-* a fix with UNCERTAIN membership changes no position (it still counts as data from the
-  terminal, and its SOS alarm is honoured); a fix older than the last one processed is ignored;
-* departure: outside with no inside fix in between for ``departure_confirm_s`` of device time,
-  confirmed by a later fix or on the clock; only a guard who has arrived can depart;
-* return: inside with no outside fix in between for ``return_confirm_s``; a candidate return
-  that began by a deadline holds back that deadline's off-post alert until it is settled;
-* the unreported decision is taken at start + max(report_grace_s, departure_confirm_s), final;
+* a guard's devices are fused as :mod:`gateway.rules.tracks` says: order is kept per device; a
+  departure is confirmed by one worn device's outside run (two fixes or more spanning
+  ``departure_confirm_s``: one outside fix never confirms anything), an inside fix of another
+  device does not undo it, and a device sitting still on the post meanwhile raises
+  ``alert.device_left_behind``; a fix with UNCERTAIN membership changes no position (it still
+  counts as data from the terminal); evidence from fixed equipment (a scan or punch with the
+  guard's own tag, card or PIN) places him at the post;
+* only a guard who has arrived can depart; a return needs inside evidence for
+  ``return_confirm_s`` from a device that is with him (see ``departures.returns_with``); a
+  candidate return that began by a deadline holds back that deadline's off-post alert;
+* the unreported decision is taken at start + max(report_grace_s, departure_confirm_s), even
+  when that falls after the shift end; a report or leave entered later whose own time covers
+  the departure withdraws the alert (``alert.withdrawn``); a report covers the one departure
+  it was made for (:mod:`gateway.rules.coverage`);
 * overtime at start + verbal_report_limit_s, unless a leave covers that instant; a departure
   under a leave is limited by the leave's end instead (``alert.leave_overrun``), not twice;
-* ``alert.leave_not_cancelled`` at return + leave_cancel_limit_s for a leave still not cancelled;
-* silence: no fix received for device_silent_s, counted from the shift start;
-* the shift end closes the machine: deadlines due after it never fire, an open departure ends
-  without a ``presence.returned`` (the guard is off duty), alerts already open stay open.
+  limits reached only after the shift end are not raised (inside the shift they were not);
+* ``alert.leave_not_cancelled`` at return + leave_cancel_limit_s for a leave still not
+  cancelled, even after the shift end;
+* silence: no fix received for device_silent_s, counted from the shift start; after a silence,
+  old data (a blind-area upload) is replayed first and ``presence.device_resumed`` follows it;
+* the shift end stops tracking (the guard is off duty): a departure still open then is leaving
+  early (``alert.left_early``, unless a leave reaches the end or it began within
+  ``early_leave_tolerance_s`` of it); the machine closes once nothing is owed.
 
-Decisions are final: a report or leave that reaches the gateway after the decision it would have
-changed does not withdraw the alert (a person resolves it); a fix that arrives after a departure
-was confirmed on the clock, dated before the confirmation, starts a return instead of undoing the
-departure. A leave cancelled while the guard is still out keeps covering that outing.
+A fix that arrives after a departure was confirmed, dated before the confirmation, starts a return
+instead of undoing the departure. A leave cancelled while the guard is still out keeps covering
+that outing. ``alert.sos`` is not decided here: :mod:`gateway.rules.alarms` raises it from every
+message, whatever its position or the guard's duty.
 
 Besides the catalogue types, two events carry resolutions: ``presence.arrived`` (first fix inside
 in the shift; ends ``alert.absent_at_shift_start``) and ``leave.cancelled`` (a leave used this
-shift was cancelled, in time or not; ends ``alert.leave_not_cancelled``). An ``alert.sos`` is
-never resolved by the rules.
+shift was cancelled, in time or not; ends ``alert.leave_not_cancelled``).
 """
 
 from __future__ import annotations
@@ -45,17 +55,21 @@ from datetime import datetime
 
 from gateway.clock import utc
 from gateway.policy import SitePolicy
-from gateway.records import Alarm
 from geofence.membership import Membership
 
+from .departures import (
+    apply_late_leave,
+    apply_late_report,
+    confirm_departure,
+    note_left_behind,
+    returns_with,
+)
 from .entries import FixEvidence, Leave, Report, iso
 from .events import (
     ALERT_ABSENT_AT_SHIFT_START,
-    ALERT_DEVICE_SILENT,
-    ALERT_SOS,
+    BACKFILL_AFTER_S,
     LEAVE_CANCELLED,
     PRESENCE_ARRIVED,
-    PRESENCE_DEVICE_RESUMED,
     RuleEvent,
     event_key,
 )
@@ -70,6 +84,7 @@ from .inputs import (
 )
 from .machine import Run
 from .state import PresenceState
+from .tracks import observe
 
 __all__ = ["step"]
 
@@ -82,7 +97,9 @@ def step(
     A closed state (past the shift end) returns unchanged with no events.
     """
     now = utc(now)
-    if state.closed or (isinstance(event, FixObserved) and _ignored(state, event)):
+    if isinstance(event, FixObserved) and (state.ended or _ignored(state, event)):
+        return state, []
+    if state.closed and not isinstance(event, ReportFiled | LeaveApproved | LeaveCancelled):
         return state, []
     run = Run(state, now, policy)
     if isinstance(event, Tick):
@@ -100,18 +117,24 @@ def step(
         _on_cancel(run, event)
     elif isinstance(event, ShiftEnded):
         run.fire_due(now)
-        run.close()
+        run.relieved()
     else:  # pragma: no cover - the union is exhaustive
         raise TypeError(f"not a presence rule input: {event!r}")
     return run.finish()
 
 
 def _ignored(state: PresenceState, fix: FixObserved) -> bool:
-    """A fix from a terminal not on this shift, or older than the last one processed (the
-    runtime keeps it as history; replaying it here would rewrite decisions already taken)."""
+    """A fix from a device not on this shift, or older than the last one processed of its own
+    device (order is kept per device: the runtime keeps the old fix as history; replaying it
+    would rewrite decisions already taken). Evidence from fixed equipment older than the newest
+    input is history too."""
     if fix.device_id not in state.device_ids:
         return True
-    return state.last_fix_time is not None and utc(fix.fix_time) < state.last_fix_time
+    fix_time = utc(fix.fix_time)
+    if not fix.worn:
+        return state.last_fix_time is not None and fix_time < state.last_fix_time
+    track = state.track(fix.device_id)
+    return track is not None and fix_time < track.last_fix_time
 
 
 def _on_fix(run: Run, fix: FixObserved) -> None:
@@ -121,28 +144,26 @@ def _on_fix(run: Run, fix: FixObserved) -> None:
     _note_outside_evidence(run, fix, evidence)
     until = min(fix_time, run.now)
     run.fire_due(until)
-    if run.state.closed:
+    if run.state.ended:
         return
     _note_heard(run, evidence)
-    _note_alarms(run, fix, evidence)
+    if fix.worn:
+        track = observe(run.state.track(fix.device_id), evidence, fix.membership, run.policy)
+        run.state = run.state.with_track(track)
     if fix.membership is Membership.INSIDE:
-        _inside(run, evidence)
+        _inside(run, evidence, fixed=not fix.worn)
     elif fix.membership is Membership.OUTSIDE:
         _outside(run, evidence)
-    # A fix that reset a candidate return may leave an off-post alert already due.
+    # A fix that confirmed a departure, or reset a candidate return, may leave decisions due.
     run.fire_due(until)
 
 
 def _note_outside_evidence(run: Run, fix: FixObserved, evidence: FixEvidence) -> None:
-    """Record an outside fix as the latest evidence before deadlines fire, so a departure it
-    confirms, or an alert due by its time, carries it."""
-    if fix.membership is not Membership.OUTSIDE:
-        return
+    """Record an outside fix as the departure's latest evidence before deadlines fire, so an
+    alert due by its time carries it."""
     state = run.state
-    if state.departure is not None:
+    if fix.membership is Membership.OUTSIDE and fix.worn and state.departure is not None:
         run.state = replace(state, departure=replace(state.departure, last_fix=evidence))
-    elif state.outside_first is not None:
-        run.state = replace(state, outside_last=evidence)
 
 
 def _note_heard(run: Run, evidence: FixEvidence) -> None:
@@ -150,86 +171,75 @@ def _note_heard(run: Run, evidence: FixEvidence) -> None:
     received = evidence.received_at
     if state.last_received_at is not None and state.last_received_at > received:
         received = state.last_received_at
+    newest = evidence.fix_time
+    if state.last_fix_time is not None and state.last_fix_time > newest:
+        newest = state.last_fix_time
     run.state = replace(
         state,
-        last_fix_time=evidence.fix_time,
+        last_fix_time=newest,
         last_received_at=received,
         last_device_id=evidence.device_id,
     )
-    since = state.silent_since
-    if since is None:
+    if state.silent_since is None:
         return
-    run.state = replace(run.state, silent_since=None)
-    silent_key = event_key(state.shift_id, ALERT_DEVICE_SILENT, iso(since))
-    # Resuming is about hearing from the terminal again, so its time is the reception time.
-    run.emit(
-        PRESENCE_DEVICE_RESUMED,
-        evidence.received_at,
-        iso(since),
-        {
-            "silent_since": iso(since),
-            "silent_s": (evidence.received_at - since).total_seconds(),
-            "fix": evidence.to_json(),
-        },
-        resolves=(silent_key,),
-        device_id=evidence.device_id,
-    )
-
-
-def _note_alarms(run: Run, fix: FixObserved, evidence: FixEvidence) -> None:
-    """One ``alert.sos`` per episode: consecutive fixes carrying SOS; a fix without it ends the
-    episode. An SOS is never resolved automatically: a person must deal with it."""
-    if Alarm.SOS not in fix.alarms:
-        if run.state.sos_since is not None:
-            run.state = replace(run.state, sos_since=None)
+    if (evidence.received_at - evidence.fix_time).total_seconds() > BACKFILL_AFTER_S:
+        # Old data (a blind-area upload): the resume waits for live data or the next tick, so
+        # it follows the events this upload reveals.
+        if state.resume_pending is None:
+            run.state = replace(run.state, resume_pending=evidence)
         return
-    if run.state.sos_since is not None:
-        return
-    run.state = replace(run.state, sos_since=evidence.fix_time)
-    run.emit(
-        ALERT_SOS,
-        evidence.fix_time,
-        iso(evidence.fix_time),
-        {"fix": evidence.to_json(), "membership": str(fix.membership)},
-        alert=True,
-        device_id=evidence.device_id,
-    )
+    run.state = replace(run.state, resume_pending=None)
+    run.resumed(evidence)
 
 
-def _inside(run: Run, evidence: FixEvidence) -> None:
+def _inside(run: Run, evidence: FixEvidence, *, fixed: bool) -> None:
     state = run.state
     if state.arrived_at is None:
-        resolves: tuple[str, ...] = ()
-        if state.absent_open:
-            resolves = (
-                event_key(state.shift_id, ALERT_ABSENT_AT_SHIFT_START, iso(state.shift_start)),
-            )
+        _arrive(run, evidence)
+        return
+    if fixed:
+        # The guard stood at the post at this instant: runs begun before it were wrong.
         run.state = replace(
-            state, arrived_at=evidence.fix_time, absent_checked=True, absent_open=False
+            state,
+            tracks=tuple(
+                t.ended_run()
+                if t.run_first is not None and t.run_first.fix_time <= evidence.fix_time
+                else t
+                for t in state.tracks
+            ),
         )
-        run.emit(
-            PRESENCE_ARRIVED,
-            evidence.fix_time,
-            iso(state.shift_start),
-            {
-                "arrived_at": iso(evidence.fix_time),
-                "shift_start": iso(state.shift_start),
-                "after_shift_start_s": max(
-                    0.0, (evidence.fix_time - state.shift_start).total_seconds()
-                ),
-                "fix": evidence.to_json(),
-            },
-            resolves=resolves,
-            device_id=evidence.device_id,
-        )
+    dep = run.state.departure
+    if dep is None:
         return
-    dep = state.departure
-    if dep is not None:
-        if dep.inside_first is None:
-            run.state = replace(state, departure=replace(dep, inside_first=evidence))
-        return
-    if state.outside_first is not None:
-        run.state = replace(state, outside_first=None, outside_last=None)
+    if not dep.left_behind or evidence.device_id not in dep.left_behind:
+        note_left_behind(run)
+    dep = run.state.departure
+    assert dep is not None
+    if dep.inside_first is None and returns_with(run.state, dep, evidence, fixed=fixed):
+        run.state = replace(run.state, departure=replace(dep, inside_first=evidence))
+
+
+def _arrive(run: Run, evidence: FixEvidence) -> None:
+    state = run.state
+    resolves: tuple[str, ...] = ()
+    if state.absent_open:
+        resolves = (event_key(state.shift_id, ALERT_ABSENT_AT_SHIFT_START, iso(state.shift_start)),)
+    run.state = replace(state, arrived_at=evidence.fix_time, absent_checked=True, absent_open=False)
+    run.emit(
+        PRESENCE_ARRIVED,
+        evidence.fix_time,
+        iso(state.shift_start),
+        {
+            "arrived_at": iso(evidence.fix_time),
+            "shift_start": iso(state.shift_start),
+            "after_shift_start_s": max(
+                0.0, (evidence.fix_time - state.shift_start).total_seconds()
+            ),
+            "fix": evidence.to_json(),
+        },
+        resolves=resolves,
+        device_id=evidence.device_id,
+    )
 
 
 def _outside(run: Run, evidence: FixEvidence) -> None:
@@ -238,35 +248,38 @@ def _outside(run: Run, evidence: FixEvidence) -> None:
         return
     dep = state.departure
     if dep is not None:
-        if dep.inside_first is not None:
-            run.state = replace(state, departure=replace(dep, inside_first=None))
+        track = state.track(evidence.device_id)
+        away = dep.away_devices
+        if track is not None and track.run_confirms(run.policy) and track.device_id not in away:
+            away = (*away, track.device_id)
+        run.state = replace(state, departure=replace(dep, inside_first=None, away_devices=away))
         return
-    if state.outside_first is None:
-        run.state = replace(state, outside_first=evidence, outside_last=evidence)
+    track = state.track(evidence.device_id)
+    if track is not None and track.run_confirms(run.policy):
+        confirm_departure(run, track)
 
 
 def _on_report(run: Run, report: ReportFiled) -> None:
     state = run.state
-    if run.state.closed or any(r.report_id == report.report_id for r in state.reports):
+    if any(r.report_id == report.report_id for r in state.reports):
         return
+    reported_at = utc(report.reported_at)
+    entered_at = run.now if report.entered_at is None else utc(report.entered_at)
     record = Report(
         report_id=report.report_id,
-        reported_at=utc(report.reported_at),
+        reported_at=reported_at,
         expected_return_at=None
         if report.expected_return_at is None
         else utc(report.expected_return_at),
         destination=report.destination,
         reason=report.reason,
+        entered_at=entered_at if entered_at > reported_at else None,
     )
     run.state = replace(state, reports=(*state.reports, record))
-    dep = run.state.departure
-    if dep is not None and not dep.unreported_done:
-        run.attach_report()
+    apply_late_report(run, record)
 
 
 def _on_leave(run: Run, leave: LeaveApproved) -> None:
-    if run.state.closed:
-        return
     known = run.state.leave(leave.leave_id)
     record = Leave(
         leave_id=leave.leave_id,
@@ -277,14 +290,13 @@ def _on_leave(run: Run, leave: LeaveApproved) -> None:
         cancelled_at=None if known is None else known.cancelled_at,
     )
     run.state = run.state.with_leave(record)
+    apply_late_leave(run, record)
     dep = run.state.departure
-    if dep is not None:
+    if dep is not None and not run.state.ended:
         run.attach_leave(dep.started_at)
 
 
 def _on_cancel(run: Run, cancel: LeaveCancelled) -> None:
-    if run.state.closed:
-        return
     leave = run.state.leave(cancel.leave_id)
     if leave is None or leave.cancelled_at is not None:
         return

@@ -31,11 +31,17 @@ from .entries import (
     to_dt,
 )
 from .events import Json
+from .tracks import DeviceTrack
 
 __all__ = ["PresenceState"]
 
-STATE_VERSION = 1
-"""Bumped when the JSON form changes incompatibly; ``from_json`` refuses other versions."""
+STATE_VERSION = 2
+"""Bumped when the JSON form changes; ``from_json`` reads this version and the one before it
+(a gateway upgraded mid-shift keeps its decisions), and refuses any other."""
+
+PAST_DEPARTURES_KEPT = 32
+"""Ended departures kept in the state, newest last: a report or leave entered late is matched
+against them. A shift with more outings than this is already a case for a person."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +54,15 @@ class PresenceState:
     time of the last step (a deadline that came due after it and fires late is marked ``late``).
 
     Position: not arrived (``arrived_at is None``); on post (``departure is None``), possibly with
-    a candidate departure (``outside_first``); off post (``departure`` set), possibly with a
-    candidate return (``departure.inside_first``).
+    worn devices on an outside run (``tracks``); off post (``departure`` set), possibly with a
+    candidate return (``departure.inside_first``). ``ended``: the shift is over; only decisions
+    owed for what happened inside it remain (an unreported decision, the hour to cancel a leave),
+    and ``closed`` follows once none is left. ``past_departures`` are the shift's ended outings.
+    ``resume_pending``: data came again from a silent terminal, but only old (a blind-area
+    upload); ``presence.device_resumed`` waits for live data or the next tick, so it follows the
+    events the upload reveals. ``unwatched_from``/``unwatched_until``: the gateway was not running
+    between these clock times (set when a state is restored at start-up), so a deadline due then
+    fires ``late`` whatever input comes first.
     """
 
     shift_id: str
@@ -62,6 +75,7 @@ class PresenceState:
     next_deadline: datetime | None
     stepped_at: datetime | None = None
     closed: bool = False
+    ended: bool = False
     arrived_at: datetime | None = None
     absent_checked: bool = False
     absent_open: bool = False
@@ -69,13 +83,15 @@ class PresenceState:
     last_received_at: datetime | None = None
     last_device_id: str | None = None
     silent_since: datetime | None = None
-    sos_since: datetime | None = None
-    outside_first: FixEvidence | None = None
-    outside_last: FixEvidence | None = None
+    resume_pending: FixEvidence | None = None
+    tracks: tuple[DeviceTrack, ...] = field(default=())
     departure: Departure | None = None
+    past_departures: tuple[Departure, ...] = field(default=())
     reports: tuple[Report, ...] = field(default=())
     leaves: tuple[Leave, ...] = field(default=())
     pending_cancels: tuple[PendingCancel, ...] = field(default=())
+    unwatched_from: datetime | None = None
+    unwatched_until: datetime | None = None
 
     @classmethod
     def start(
@@ -113,6 +129,26 @@ class PresenceState:
         others = tuple(lv for lv in self.leaves if lv.leave_id != leave.leave_id)
         return replace(self, leaves=(*others, leave))
 
+    def track(self, device_id: str) -> DeviceTrack | None:
+        """The track of a worn device, once it was heard in this shift."""
+        return next((t for t in self.tracks if t.device_id == device_id), None)
+
+    def with_track(self, track: DeviceTrack) -> PresenceState:
+        """This state with ``track`` added or replacing the device's track."""
+        others = tuple(t for t in self.tracks if t.device_id != track.device_id)
+        return replace(self, tracks=(*others, track))
+
+    def candidate(self) -> DeviceTrack | None:
+        """The worn device whose outside run began first (a departure not yet confirmed)."""
+        runs = [(t.run_first.fix_time, t.device_id, t) for t in self.tracks if t.run_first]
+        return min(runs, key=lambda r: (r[0], r[1]), default=(None, None, None))[2]
+
+    def with_past(self, departure: Departure) -> PresenceState:
+        """This state with ``departure`` recorded (or updated) among the ended ones."""
+        others = [d for d in self.past_departures if d.departure_id != departure.departure_id]
+        kept = sorted([*others, departure], key=lambda d: d.started_at)[-PAST_DEPARTURES_KEPT:]
+        return replace(self, past_departures=tuple(kept))
+
     def to_json(self) -> dict[str, Json]:
         """The JSON form stored after every step; ``from_json`` restores it exactly."""
         return {
@@ -127,6 +163,7 @@ class PresenceState:
             "next_deadline": opt_iso(self.next_deadline),
             "stepped_at": opt_iso(self.stepped_at),
             "closed": self.closed,
+            "ended": self.ended,
             "arrived_at": opt_iso(self.arrived_at),
             "absent_checked": self.absent_checked,
             "absent_open": self.absent_open,
@@ -134,19 +171,25 @@ class PresenceState:
             "last_received_at": opt_iso(self.last_received_at),
             "last_device_id": self.last_device_id,
             "silent_since": opt_iso(self.silent_since),
-            "sos_since": opt_iso(self.sos_since),
-            "outside_first": opt_evidence_json(self.outside_first),
-            "outside_last": opt_evidence_json(self.outside_last),
+            "resume_pending": opt_evidence_json(self.resume_pending),
+            "tracks": [t.to_json() for t in self.tracks],
             "departure": None if self.departure is None else self.departure.to_json(),
+            "past_departures": [d.to_json() for d in self.past_departures],
             "reports": [r.to_json() for r in self.reports],
             "leaves": [lv.to_json() for lv in self.leaves],
             "pending_cancels": [p.to_json() for p in self.pending_cancels],
+            "unwatched_from": opt_iso(self.unwatched_from),
+            "unwatched_until": opt_iso(self.unwatched_until),
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PresenceState:
-        """Restore a state stored by :meth:`to_json`. Raises ``ValueError`` on another version."""
-        if data.get("version") != STATE_VERSION:
+        """Restore a state stored by :meth:`to_json` (this version or the one before). Raises
+        ``ValueError`` on another version.
+
+        A version-1 state has no device tracks: a departure candidate under way is forgotten (the
+        next fixes start it again) and an SOS episode is left to the alarm stage."""
+        if data.get("version") not in (1, STATE_VERSION):
             raise ValueError(f"presence state version {data.get('version')!r} is not supported")
         departure = data["departure"]
         return cls(
@@ -160,6 +203,7 @@ class PresenceState:
             next_deadline=opt_dt(data["next_deadline"]),
             stepped_at=opt_dt(data["stepped_at"]),
             closed=bool(data["closed"]),
+            ended=bool(data.get("ended", False)),
             arrived_at=opt_dt(data["arrived_at"]),
             absent_checked=bool(data["absent_checked"]),
             absent_open=bool(data["absent_open"]),
@@ -167,11 +211,13 @@ class PresenceState:
             last_received_at=opt_dt(data["last_received_at"]),
             last_device_id=opt_str(data["last_device_id"]),
             silent_since=opt_dt(data["silent_since"]),
-            sos_since=opt_dt(data["sos_since"]),
-            outside_first=opt_evidence(data["outside_first"]),
-            outside_last=opt_evidence(data["outside_last"]),
+            resume_pending=opt_evidence(data.get("resume_pending")),
+            tracks=tuple(DeviceTrack.from_json(t) for t in data.get("tracks", ())),
             departure=None if departure is None else Departure.from_json(departure),
+            past_departures=tuple(Departure.from_json(d) for d in data.get("past_departures", ())),
             reports=tuple(Report.from_json(r) for r in data["reports"]),
             leaves=tuple(Leave.from_json(lv) for lv in data["leaves"]),
             pending_cancels=tuple(PendingCancel.from_json(p) for p in data["pending_cancels"]),
+            unwatched_from=opt_dt(data.get("unwatched_from")),
+            unwatched_until=opt_dt(data.get("unwatched_until")),
         )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
-from gateway.db.migrate import current, head, target_metadata, upgrade
+from gateway.db.migrate import alembic_config, current, head, target_metadata, upgrade
 
 
 def _diff(engine: Engine) -> list[Any]:
@@ -24,10 +25,21 @@ def test_upgraded_database_matches_the_models_with_no_autogenerate_diff(engine: 
 
 
 def test_upgrade_records_the_head_revision_and_is_idempotent(engine: Engine) -> None:
-    assert head() == "0002"
-    assert current(engine) == "0002"
+    assert head() == "0003"
+    assert current(engine) == "0003"
     upgrade(engine)
-    assert current(engine) == "0002"
+    assert current(engine) == "0003"
+
+
+def test_migration_0003_adds_and_removes_how_an_alert_was_resolved(engine: Engine) -> None:
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0002")
+    assert "resolution" not in {c["name"] for c in inspect(engine).get_columns("alerts")}
+    upgrade(engine)
+    assert current(engine) == "0003"
+    assert "resolution" in {c["name"] for c in inspect(engine).get_columns("alerts")}
 
 
 def test_migrations_create_the_outbox_and_every_model_table(engine: Engine) -> None:

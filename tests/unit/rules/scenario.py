@@ -49,11 +49,26 @@ def secs(when: datetime) -> float:
     return (when - T0).total_seconds()
 
 
+LAT, LON = 30.5928, 114.3055
+"""Where every fix is, unless a builder moves it: a device that reports here all along is still."""
+_DEG_PER_M = 1 / 111_195
+
+
 def fix(
-    membership: Membership, *, lag_s: float = 0, sos: bool = False, device: str = DEVICE
+    membership: Membership,
+    *,
+    lag_s: float = 0,
+    sos: bool = False,
+    device: str = DEVICE,
+    walk_mps: float = 0.0,
+    worn: bool = True,
 ) -> Build:
+    """A fix from ``device`` at the clock's time (less ``lag_s``). ``walk_mps`` moves the device
+    north at that speed from ``T0`` (a device carried around); 0 keeps it where it is (still)."""
+
     def build(now: datetime) -> FixObserved:
         fix_time = now - timedelta(seconds=lag_s)
+        north_m = walk_mps * secs(fix_time)
         return FixObserved(
             device_id=device,
             fix_time=fix_time,
@@ -61,10 +76,11 @@ def fix(
             membership=membership,
             distance_m=_DISTANCE_M[membership],
             accuracy_m=8.0,
-            lat=30.5928,
-            lon=114.3055,
+            lat=LAT + north_m * _DEG_PER_M,
+            lon=LON,
             alarms=frozenset({Alarm.SOS}) if sos else frozenset(),
             raw=f"{device},{fix_time.isoformat()},{membership}",
+            worn=worn,
         )
 
     return build
@@ -84,6 +100,8 @@ def track(
 
 
 def report(report_id: str, *, filed_s: float | None = None) -> Build:
+    """A verbal report made at ``filed_s`` (default: when fed), entered when it is fed."""
+
     def build(now: datetime) -> ReportFiled:
         filed = now if filed_s is None else at(filed_s)
         return ReportFiled(
@@ -92,14 +110,20 @@ def report(report_id: str, *, filed_s: float | None = None) -> Build:
             expected_return_at=filed + timedelta(minutes=10),
             destination="canteen",
             reason="lunch",
+            entered_at=now,
         )
 
     return build
 
 
-def leave(leave_id: str, starts_s: float, ends_s: float) -> Build:
+def leave(
+    leave_id: str, starts_s: float, ends_s: float, *, approved_s: float | None = None
+) -> Build:
+    """A leave for [starts_s, ends_s), approved at ``approved_s`` (default: when fed)."""
+
     def build(now: datetime) -> LeaveApproved:
-        return LeaveApproved(leave_id, at(starts_s), at(ends_s), "leader-1", now)
+        approved = now if approved_s is None else at(approved_s)
+        return LeaveApproved(leave_id, at(starts_s), at(ends_s), "leader-1", approved)
 
     return build
 

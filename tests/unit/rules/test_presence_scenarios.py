@@ -10,14 +10,12 @@ from __future__ import annotations
 import pytest
 
 from gateway.policy import SitePolicy
-from geofence.membership import Membership
 
 from .scenario import (
     Build,
     Scenario,
     Script,
     cancel,
-    fix,
     inside,
     leave,
     outside,
@@ -125,23 +123,9 @@ SCENARIOS: dict[str, tuple[Script, float, list[tuple[str, float]]]] = {
         [],
     ),
     "uncertain_fixes_while_outside_keep_the_guard_outside": (
-        [*ON_POST, (0, outside), *track(30, 600, uncertain), *track(630, 900, inside)],
+        [*ON_POST, *track(0, 60, outside), *track(90, 600, uncertain), *track(630, 900, inside)],
         900,
         [DEPARTED, UNREPORTED, ("presence.returned", 630.0)],
-    ),
-    "sos_raises_one_alert_per_episode": (
-        [
-            *ON_POST,
-            (0, fix(Membership.INSIDE, sos=True)),
-            (30, fix(Membership.UNCERTAIN, sos=True)),
-            (60, fix(Membership.INSIDE, sos=True)),
-            (90, inside),
-            (120, fix(Membership.OUTSIDE, sos=True)),
-            (150, fix(Membership.INSIDE, sos=True)),
-            *track(180, 600, inside),
-        ],
-        600,
-        [("alert.sos", 0.0), ("alert.sos", 120.0)],
     ),
     "guard_arriving_after_the_grace_is_absent_at_shift_start": (
         [*track(0, 870, outside), *track(900, 1200, inside)],

@@ -1,0 +1,134 @@
+"""SOS from any message of a terminal: one ``alert.sos`` per emergency, whatever its position.
+
+An SOS is never lost (DOMAIN.md): not for a missing GNSS fix (indoors), not because a filter
+drops the position it came with (stale, poor accuracy, zero coordinates), not because it arrives
+out of device-time order, not because the guard is off duty. Filters may drop a position, never
+an alarm; so SOS is decided here, apart from the presence machine, on every message of a
+terminal the gateway knows, before any filter.
+
+Episodes, per device, in device time: an SOS message starts an emergency unless it belongs to
+the device's current one, which it does when it is no more than ``sos_episode_gap_s`` before its
+start or after its last SOS, with no message without SOS after that last SOS. A message without
+SOS, newer than the episode's last SOS, ends it. One alert per episode, keyed by the device and
+the episode's first SOS, so a replay raises nothing new. An SOS is never resolved by the rules:
+a person must deal with it.
+
+The best position known goes with the alert, with ``position.quality`` saying how good it is:
+``fix`` (this message's own position, accepted), ``fix_dropped`` (its own position, dropped by a
+filter: ``position.dropped_because`` says why), ``terminal_last_known`` (a position the terminal
+put in a message that had no fix), ``last_accepted`` (the device's last accepted fix, with its
+age) or ``none``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from gateway.clock import utc
+from gateway.policy import SitePolicy
+
+from .entries import iso
+from .events import ALERT_SOS, BACKFILL_AFTER_S, Json, RuleEvent
+
+__all__ = ["SosEpisodes", "SosObserved", "SosPosition"]
+
+
+@dataclass(frozen=True, slots=True)
+class SosPosition:
+    """The best position known when an SOS came, and how good it is (see the module)."""
+
+    quality: str
+    lat: float | None = None
+    lon: float | None = None
+    accuracy_m: float | None = None
+    time: datetime | None = None
+    dropped_because: str | None = None
+
+    def to_json(self, now: datetime) -> dict[str, Json]:
+        age = None if self.time is None else round((now - self.time).total_seconds(), 1)
+        return {
+            "quality": self.quality,
+            "lat": self.lat,
+            "lon": self.lon,
+            "accuracy_m": self.accuracy_m,
+            "time": None if self.time is None else iso(self.time),
+            "age_s": age,
+            "dropped_because": self.dropped_because,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SosObserved:
+    """One message of a terminal, as far as alarms go: its device time and whether it had SOS.
+
+    ``guard_id`` is the guard the device is bound to (``None`` for an unbound one: the alert's
+    subject is then the device); ``duty`` fields are set when he is on duty.
+    """
+
+    device_id: str
+    at: datetime
+    received_at: datetime
+    sos: bool
+    position: SosPosition = field(default_factory=lambda: SosPosition("none"))
+    guard_id: str | None = None
+    shift_id: str | None = None
+    post_id: str | None = None
+    site_id: str | None = None
+    raw: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Episode:
+    started_at: datetime
+    last_sos_at: datetime
+
+
+class SosEpisodes:
+    """The current SOS episode of each device; ``observe`` returns the alerts to raise.
+
+    Kept in memory: after a restart an emergency still under way raises its alert again only if
+    its first SOS is seen again (the same key, so the outbox and the alerts table take it once);
+    otherwise its next SOS opens a new episode, which is what a leader would want to hear.
+    """
+
+    def __init__(self) -> None:
+        self._episodes: dict[str, _Episode] = {}
+
+    def observe(self, message: SosObserved, now: datetime, policy: SitePolicy) -> list[RuleEvent]:
+        at = utc(message.at)
+        episode = self._episodes.get(message.device_id)
+        gap = timedelta(seconds=policy.sos_episode_gap_s)
+        if not message.sos:
+            if episode is not None and at > episode.last_sos_at:
+                del self._episodes[message.device_id]
+            return []
+        if episode is not None and episode.started_at - gap <= at <= episode.last_sos_at + gap:
+            self._episodes[message.device_id] = replace(
+                episode,
+                started_at=min(episode.started_at, at),
+                last_sos_at=max(episode.last_sos_at, at),
+            )
+            return []
+        if episode is None or at > episode.last_sos_at:
+            self._episodes[message.device_id] = _Episode(at, at)
+        return [_sos_event(message, at, now)]
+
+
+def _sos_event(message: SosObserved, at: datetime, now: datetime) -> RuleEvent:
+    key = f"sos:{message.device_id}:{iso(at)}"
+    data: dict[str, Json] = {
+        "guard_id": message.guard_id,
+        "device_id": message.device_id,
+        "shift_id": message.shift_id,
+        "post_id": message.post_id,
+        "site_id": message.site_id,
+        "on_duty": message.shift_id is not None,
+        "detected_at": iso(now),
+        "received_at": iso(utc(message.received_at)),
+        "backfilled": (now - at).total_seconds() > BACKFILL_AFTER_S,
+        "late": False,
+        "position": message.position.to_json(at),
+        "raw": message.raw,
+    }
+    return RuleEvent(type=ALERT_SOS, time=at, key=key, data=data, alert_key=key)

@@ -1,0 +1,231 @@
+"""Departures: confirming one from a device's evidence, devices left behind, what counts as the
+guard coming back, and reports or leaves entered after the decision they would have changed.
+
+Internal to the package: functions over a :class:`~gateway.rules.machine.Run`. The device
+policy is in :mod:`gateway.rules.tracks`; which report or leave covers a departure in
+:mod:`gateway.rules.coverage`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .coverage import leave_covers_departure, report_window
+from .entries import Departure, FixEvidence, Leave, Report, departure_id_for, iso
+from .events import (
+    ALERT_DEVICE_LEFT_BEHIND,
+    ALERT_OVERTIME_DEPARTURE,
+    ALERT_UNREPORTED_DEPARTURE,
+    ALERT_WITHDRAWN,
+    PRESENCE_DEPARTED,
+)
+from .machine import Run
+from .state import PresenceState
+from .tracks import DeviceTrack, distance_m
+
+__all__ = [
+    "apply_late_leave",
+    "apply_late_report",
+    "confirm_departure",
+    "note_left_behind",
+    "returns_with",
+]
+
+
+def confirm_departure(run: Run, track: DeviceTrack) -> None:
+    """Open the departure ``track``'s outside run proves, dated at its first fix outside."""
+    first, last = track.run_first, track.run_last
+    assert first is not None and last is not None
+    state = run.state
+    departure = Departure(
+        departure_id=departure_id_for(state.shift_id, first.fix_time),
+        first_fix=first,
+        last_fix=last,
+        away_devices=(track.device_id,),
+    )
+    # Every run is settled by the departure: the others are part of the same outing.
+    tracks = tuple(t.ended_run() for t in state.tracks)
+    run.state = replace(state, departure=departure, tracks=tracks)
+    run.attach_report()
+    run.attach_leave(first.fix_time)
+    dep = run.state.departure
+    assert dep is not None
+    run.emit(
+        PRESENCE_DEPARTED,
+        first.fix_time,
+        iso(first.fix_time),
+        {
+            "departure_id": dep.departure_id,
+            "started_at": iso(first.fix_time),
+            "first_fix": first.to_json(),
+            "last_fix": last.to_json(),
+            "confirm_s": run.policy.departure_confirm_s,
+            "evidence_fixes": track.run_count,
+            "report_id": dep.report_id,
+            "leave_id": dep.leave_id,
+        },
+        device_id=track.device_id,
+    )
+    note_left_behind(run)
+
+
+def note_left_behind(run: Run) -> None:
+    """Raise ``alert.device_left_behind`` for each worn device of the guard that sits still on
+    the post while the open departure is under way (once per device and departure; resolved by
+    the return)."""
+    dep = run.state.departure
+    if dep is None:
+        return
+    for track in run.state.tracks:
+        if track.device_id in dep.away_devices or track.device_id in dep.left_behind:
+            continue
+        if not track.left_behind_at(dep.started_at, run.policy):
+            continue
+        still = track.still_since
+        assert still is not None
+        key = run.emit(
+            ALERT_DEVICE_LEFT_BEHIND,
+            dep.started_at,
+            f"{dep.departure_id}:{track.device_id}",
+            {
+                "departure_id": dep.departure_id,
+                "left_device_id": track.device_id,
+                "still_since": iso(still.fix_time),
+                "left_device_fix": still.to_json(),
+                "away_device_id": dep.last_fix.device_id,
+                "away_fix": dep.last_fix.to_json(),
+                "apart_m": round(distance_m(still, dep.last_fix), 1),
+            },
+            alert=True,
+            device_id=track.device_id,
+        )
+        dep = replace(
+            dep,
+            left_behind=(*dep.left_behind, track.device_id),
+            open_alerts=(*dep.open_alerts, key),
+        )
+        run.state = replace(run.state, departure=dep)
+
+
+def returns_with(
+    state: PresenceState, dep: Departure, evidence: FixEvidence, *, fixed: bool
+) -> bool:
+    """Whether an inside fix shows the guard back: fixed equipment at the post, a device that
+    was away, or a worn device that moved since the departure began (so it is with him). A
+    device left behind, or one that stood still all along, says nothing about him."""
+    if fixed or evidence.device_id in dep.away_devices:
+        return True
+    if evidence.device_id in dep.left_behind:
+        return False
+    track = state.track(evidence.device_id)
+    return track is not None and track.moved_after(dep.started_at)
+
+
+def _departures(state: PresenceState) -> list[Departure]:
+    """The shift's departures, ended and open, in the order they began."""
+    out = list(state.past_departures)
+    if state.departure is not None:
+        out.append(state.departure)
+    return sorted(out, key=lambda d: d.started_at)
+
+
+def _store(run: Run, dep: Departure) -> None:
+    state = run.state
+    if state.departure is not None and state.departure.departure_id == dep.departure_id:
+        run.state = replace(state, departure=dep)
+    else:
+        run.state = state.with_past(dep)
+
+
+def _withdraw(
+    run: Run, dep: Departure, key: str, alert_type: str, reason: str, **why: str
+) -> Departure:
+    run.emit(
+        ALERT_WITHDRAWN,
+        dep.started_at,
+        key,
+        {
+            "withdrawn_key": key,
+            "withdrawn_type": alert_type,
+            "departure_id": dep.departure_id,
+            "reason": reason,
+            **why,
+        },
+        withdraws=(key,),
+        device_id=dep.first_fix.device_id,
+    )
+    return replace(
+        dep,
+        withdrawn=(*dep.withdrawn, key),
+        open_alerts=tuple(k for k in dep.open_alerts if k != key),
+    )
+
+
+def apply_late_report(run: Run, report: Report) -> None:
+    """Give ``report`` to the one departure it was made for, if that departure already began:
+    the earliest whose start lies in the report's window (``coverage.report_window``). The
+    report is spent on it even if another report or a leave covered it already, so it never
+    covers a later departure. If that departure's unreported alert fired, it is withdrawn
+    (``alert.withdrawn``, reason ``report_on_record``). A report made before any departure stays
+    on record for the next one, as before."""
+    earliest, latest = report_window(report, run.policy)
+    dep = next(
+        (
+            d
+            for d in _departures(run.state)
+            if earliest <= d.started_at <= latest and d.started_at <= run.now
+        ),
+        None,
+    )
+    if dep is None:
+        return
+    spent = replace(report, used_by=dep.departure_id)
+    run.state = replace(
+        run.state,
+        reports=tuple(spent if r.report_id == report.report_id else r for r in run.state.reports),
+    )
+    if dep.report_id is not None or dep.leave_id is not None:
+        return
+    dep = replace(dep, report_id=report.report_id)
+    key = dep.unreported_alert
+    if key is not None and key not in dep.withdrawn:
+        dep = _withdraw(
+            run,
+            dep,
+            key,
+            ALERT_UNREPORTED_DEPARTURE,
+            "report_on_record",
+            report_id=report.report_id,
+            reported_at=iso(report.reported_at),
+            entered_at=iso(report.entered),
+        )
+    _store(run, dep)
+
+
+def apply_late_leave(run: Run, leave: Leave) -> None:
+    """A leave entered after departures it covers, approved before they began (within the
+    report grace): each gets the leave, and its unreported alert, and its overtime alert if the
+    leave still ran at the limit, are withdrawn (reason ``leave_on_record``)."""
+    for dep in _departures(run.state):
+        if dep.leave_id is not None or not leave_covers_departure(leave, dep, run.policy):
+            continue
+        changed = replace(dep, leave_id=leave.leave_id)
+        limit_at = dep.started_at.timestamp() + run.policy.verbal_report_limit_s
+        for key, alert_type in (
+            (dep.unreported_alert, ALERT_UNREPORTED_DEPARTURE),
+            (dep.overtime_alert, ALERT_OVERTIME_DEPARTURE),
+        ):
+            if key is None or key in changed.withdrawn:
+                continue
+            if alert_type == ALERT_OVERTIME_DEPARTURE and leave.ends_at.timestamp() < limit_at:
+                continue
+            changed = _withdraw(
+                run,
+                changed,
+                key,
+                alert_type,
+                "leave_on_record",
+                leave_id=leave.leave_id,
+                approved_at=iso(leave.approved_at),
+            )
+        _store(run, changed)

@@ -1,0 +1,202 @@
+"""The off-post decisions a departure's deadlines take: the return, whether it was reported,
+the overtime and leave-overrun limits, and the hour to cancel a leave.
+
+Internal to the package: each function takes the :class:`~gateway.rules.machine.Run` whose
+deadline came due; ``machine.Run.fire_due`` calls them in time order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from .deadlines import Deadline, pending_deadlines
+from .entries import Departure, PendingCancel, iso
+from .events import (
+    ALERT_LEAVE_NOT_CANCELLED,
+    ALERT_LEAVE_OVERRUN,
+    ALERT_OVERTIME_DEPARTURE,
+    ALERT_UNREPORTED_DEPARTURE,
+    PRESENCE_RETURNED,
+)
+
+if TYPE_CHECKING:
+    from .machine import Run
+
+__all__ = [
+    "confirm_return",
+    "decide_not_cancelled",
+    "decide_overrun",
+    "decide_overtime",
+    "decide_unreported",
+]
+
+
+def _secs(delta: timedelta) -> float:
+    return delta.total_seconds()
+
+
+def confirm_return(run: Run, deadline: Deadline) -> None:
+    dep = run.state.departure
+    assert dep is not None and dep.inside_first is not None
+    back = dep.inside_first
+    run.emit(
+        PRESENCE_RETURNED,
+        back.fix_time,
+        iso(dep.started_at),
+        {
+            "departure_id": dep.departure_id,
+            "started_at": iso(dep.started_at),
+            "returned_at": iso(back.fix_time),
+            "duration_s": _secs(back.fix_time - dep.started_at),
+            "return_fix": back.to_json(),
+            "last_fix_outside": dep.last_fix.to_json(),
+            "report_id": dep.report_id,
+            "leave_id": dep.leave_id,
+        },
+        deadline=deadline,
+        resolves=dep.open_alerts,
+        device_id=back.device_id,
+    )
+    pending = run.state.pending_cancels
+    leave = run.state.leave(dep.leave_id)
+    if leave is not None and leave.cancelled_at is None:
+        earlier = next((p for p in pending if p.leave_id == leave.leave_id), None)
+        if earlier is None or earlier.alert_key is None:
+            # A second outing under the same leave restarts the hour from the later return.
+            others = tuple(p for p in pending if p.leave_id != leave.leave_id)
+            pending = (
+                *others,
+                PendingCancel(leave.leave_id, dep.departure_id, back.fix_time),
+            )
+    ended = replace(dep, returned_at=back.fix_time, inside_first=None)
+    run.state = replace(run.state.with_past(ended), departure=None, pending_cancels=pending)
+
+
+def decide_unreported(run: Run, deadline: Deadline) -> None:
+    dep = run.state.departure
+    assert dep is not None
+    run.attach_report()
+    run.attach_leave(dep.started_at)
+    dep = run.state.departure
+    assert dep is not None
+    if dep.report_id is not None or dep.leave_id is not None:
+        settle_unreported(run, replace(dep, unreported_done=True))
+        return
+    key = run.emit(
+        ALERT_UNREPORTED_DEPARTURE,
+        dep.started_at,
+        iso(dep.started_at),
+        {
+            "departure_id": dep.departure_id,
+            "started_at": iso(dep.started_at),
+            "first_fix": dep.first_fix.to_json(),
+            "report_grace_s": run.policy.report_grace_s,
+        },
+        deadline=deadline,
+        alert=True,
+        device_id=dep.first_fix.device_id,
+    )
+    settle_unreported(
+        run,
+        replace(
+            dep,
+            unreported_done=True,
+            unreported_alert=key,
+            open_alerts=(*dep.open_alerts, key),
+        ),
+    )
+
+
+def settle_unreported(run: Run, dep: Departure) -> None:
+    """Store the decided departure; after the shift end it joins the past ones and the
+    machine closes once nothing else is owed."""
+    if not run.state.ended:
+        run.state = replace(run.state, departure=dep)
+        return
+    run.state = replace(run.state.with_past(dep), departure=None)
+    if not pending_deadlines(run.state, run.policy):
+        run.close()
+
+
+def decide_overtime(run: Run, deadline: Deadline) -> None:
+    # A leave approved for this very moment turns the limit into the leave's end.
+    run.attach_leave(deadline.due)
+    dep = run.state.departure
+    assert dep is not None
+    if dep.leave_id is not None:
+        return
+    key = run.emit(
+        ALERT_OVERTIME_DEPARTURE,
+        deadline.due,
+        iso(dep.started_at),
+        {
+            "departure_id": dep.departure_id,
+            "started_at": iso(dep.started_at),
+            "off_post_s": _secs(deadline.due - dep.started_at),
+            "limit_s": run.policy.verbal_report_limit_s,
+            "report_id": dep.report_id,
+            "last_fix": dep.last_fix.to_json(),
+        },
+        deadline=deadline,
+        alert=True,
+        device_id=dep.last_fix.device_id,
+    )
+    run.state = replace(
+        run.state,
+        departure=replace(
+            dep, overtime_done=True, overtime_alert=key, open_alerts=(*dep.open_alerts, key)
+        ),
+    )
+
+
+def decide_overrun(run: Run, deadline: Deadline) -> None:
+    dep = run.state.departure
+    assert dep is not None and dep.leave_id is not None
+    key = run.emit(
+        ALERT_LEAVE_OVERRUN,
+        deadline.due,
+        iso(dep.started_at),
+        {
+            "departure_id": dep.departure_id,
+            "started_at": iso(dep.started_at),
+            "leave_id": dep.leave_id,
+            "leave_ends_at": iso(deadline.due),
+            "off_post_s": _secs(deadline.due - dep.started_at),
+            "last_fix": dep.last_fix.to_json(),
+        },
+        deadline=deadline,
+        alert=True,
+        device_id=dep.last_fix.device_id,
+    )
+    run.state = replace(
+        run.state,
+        departure=replace(dep, overrun_done=True, open_alerts=(*dep.open_alerts, key)),
+    )
+
+
+def decide_not_cancelled(run: Run, deadline: Deadline) -> None:
+    pending = next(p for p in run.state.pending_cancels if p.leave_id == deadline.ref)
+    key = run.emit(
+        ALERT_LEAVE_NOT_CANCELLED,
+        deadline.due,
+        pending.leave_id,
+        {
+            "leave_id": pending.leave_id,
+            "departure_id": pending.departure_id,
+            "returned_at": iso(pending.returned_at),
+            "limit_s": run.policy.leave_cancel_limit_s,
+        },
+        deadline=deadline,
+        alert=True,
+    )
+    fired = replace(pending, alert_key=key)
+    run.state = replace(
+        run.state,
+        pending_cancels=tuple(
+            fired if p.leave_id == pending.leave_id else p for p in run.state.pending_cancels
+        ),
+    )
+    if run.state.ended and not pending_deadlines(run.state, run.policy):
+        run.close()

@@ -1,0 +1,148 @@
+"""A guard's devices fused: one track per worn device, each judged on its own fixes.
+
+The policy, in the terms of the field (DOMAIN.md, "two devices per guard"):
+
+* **Order is kept per device.** A fix older than its own device's last one is history (stored,
+  not replayed); a device whose clock lags another's is still heard.
+* **A departure needs evidence spanning the confirmation time.** Each worn device has an
+  *outside run*: its consecutive fixes clearly outside the post (an UNCERTAIN fix neither extends
+  nor breaks it; the device's own INSIDE fix ends it). A run confirms a departure once it holds at
+  least two fixes at least ``departure_confirm_s`` apart in device time. One fix, however far
+  out, never does: a multipath outlier among power-saving fixes three minutes apart raises
+  nothing. A terminal that goes silent after a single outside fix raises ``alert.device_silent``
+  instead, since nobody can say where the guard is.
+* **The guard is where his worn, moving device is.** He has departed as soon as one worn device's
+  run confirms it; another device inside does not undo that (a device can be left in the booth, a
+  guard cannot be in two places).
+* **A device left behind is a fact worth reporting.** A worn device is *still* while its fixes
+  stay within ``still_radius_m`` (plus both fixes' accuracy) of where its still period began. One
+  that is inside the post, still since before the departure began and heard recently, while
+  another is confirmed away, was left behind: ``alert.device_left_behind``.
+* **Fixed equipment places the guard.** A scan or punch with his own tag, card or PIN at the
+  post's reader or terminal (``worn=False``) ends every outside run begun before it.
+* **A return needs the guard back**: inside evidence from a device that was away, from a worn
+  device that moved since the departure began (so it is with him), or from fixed equipment.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from gateway.policy import SitePolicy
+from geofence.membership import Membership
+
+from .entries import FixEvidence, iso, opt_evidence, opt_evidence_json, to_dt
+from .events import Json
+
+__all__ = ["DeviceTrack", "distance_m", "observe"]
+
+_EARTH_RADIUS_M = 6_371_008.8
+
+
+def distance_m(a: FixEvidence, b: FixEvidence) -> float:
+    """Approximate ground distance between two fixes (equirectangular; metres over a post)."""
+    mean_lat = math.radians((a.lat + b.lat) / 2)
+    dx = math.radians(b.lon - a.lon) * math.cos(mean_lat)
+    dy = math.radians(b.lat - a.lat)
+    return _EARTH_RADIUS_M * math.hypot(dx, dy)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceTrack:
+    """What the rules know of one worn device in this shift.
+
+    ``inside`` is its latest definite verdict (``None`` before any). ``run_first``/``run_last``
+    and ``run_count`` describe its current outside run; ``still_since`` is the fix where its
+    current still period began.
+    """
+
+    device_id: str
+    last_fix_time: datetime
+    inside: bool | None = None
+    run_first: FixEvidence | None = None
+    run_last: FixEvidence | None = None
+    run_count: int = 0
+    still_since: FixEvidence | None = None
+
+    def run_confirms(self, policy: SitePolicy) -> bool:
+        """Its outside run is evidence of a departure: two fixes or more, spanning the
+        confirmation time."""
+        first, last = self.run_first, self.run_last
+        if first is None or last is None or self.run_count < 2:
+            return False
+        return last.fix_time - first.fix_time >= timedelta(seconds=policy.departure_confirm_s)
+
+    def ended_run(self) -> DeviceTrack:
+        return replace(self, run_first=None, run_last=None, run_count=0)
+
+    def moved_after(self, when: datetime) -> bool:
+        """The device's current still period began after ``when``: it moved since."""
+        return self.still_since is not None and self.still_since.fix_time > when
+
+    def left_behind_at(self, started_at: datetime, policy: SitePolicy) -> bool:
+        """Inside, still since before ``started_at``, and heard within the silence limit of it."""
+        heard_after = started_at - timedelta(seconds=policy.device_silent_s)
+        return (
+            self.inside is True
+            and self.still_since is not None
+            and self.still_since.fix_time <= started_at
+            and self.last_fix_time >= heard_after
+        )
+
+    def to_json(self) -> dict[str, Json]:
+        return {
+            "device_id": self.device_id,
+            "last_fix_time": iso(self.last_fix_time),
+            "inside": self.inside,
+            "run_first": opt_evidence_json(self.run_first),
+            "run_last": opt_evidence_json(self.run_last),
+            "run_count": self.run_count,
+            "still_since": opt_evidence_json(self.still_since),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DeviceTrack:
+        inside = data["inside"]
+        return cls(
+            device_id=str(data["device_id"]),
+            last_fix_time=to_dt(data["last_fix_time"]),
+            inside=None if inside is None else bool(inside),
+            run_first=opt_evidence(data["run_first"]),
+            run_last=opt_evidence(data["run_last"]),
+            run_count=int(data["run_count"]),
+            still_since=opt_evidence(data["still_since"]),
+        )
+
+
+def _still(track: DeviceTrack | None, evidence: FixEvidence, policy: SitePolicy) -> FixEvidence:
+    """Where the device's still period began, after ``evidence``."""
+    anchor = None if track is None else track.still_since
+    if anchor is None:
+        return evidence
+    radius = policy.still_radius_m + (anchor.accuracy_m or 0.0) + (evidence.accuracy_m or 0.0)
+    return anchor if distance_m(anchor, evidence) <= radius else evidence
+
+
+def observe(
+    track: DeviceTrack | None,
+    evidence: FixEvidence,
+    membership: Membership,
+    policy: SitePolicy,
+) -> DeviceTrack:
+    """The device's track after one more of its own fixes (in its device-time order)."""
+    base = track or DeviceTrack(evidence.device_id, evidence.fix_time)
+    base = replace(
+        base, last_fix_time=evidence.fix_time, still_since=_still(track, evidence, policy)
+    )
+    if membership is Membership.INSIDE:
+        return replace(base.ended_run(), inside=True)
+    if membership is Membership.OUTSIDE:
+        first = base.run_first or evidence
+        return replace(
+            base, inside=False, run_first=first, run_last=evidence, run_count=base.run_count + 1
+        )
+    return base

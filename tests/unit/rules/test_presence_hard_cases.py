@@ -1,0 +1,355 @@
+"""The field's hard cases (DOMAIN.md) as a table: two devices, sparse fixes, the shift end,
+reports and leaves entered late, a gateway restart. Each case names what the rule must do.
+
+Offsets are seconds from the shift start (a 12-hour shift unless a case says ``shift_s``). The
+guard's phone (``PHONE``) reports every 30 s unless a case says otherwise; a badge (``BADGE``)
+is a second worn device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import pytest
+
+from gateway.policy import SitePolicy
+from gateway.rules import PresenceState
+from geofence.membership import Membership
+
+from .scenario import (
+    DEVICE,
+    SHIFT_S,
+    T0,
+    Build,
+    Scenario,
+    at,
+    cancel,
+    fix,
+    inside,
+    leave,
+    outside,
+    report,
+    track,
+)
+
+PHONE = DEVICE
+BADGE = "badge-3"
+badge_in = fix(Membership.INSIDE, device=BADGE)
+badge_out = fix(Membership.OUTSIDE, device=BADGE)
+lagging_out = fix(Membership.OUTSIDE, device=BADGE, lag_s=90)
+lagging_in = fix(Membership.INSIDE, device=BADGE, lag_s=90)
+ON_POST = track(-300, -30, inside)
+BOTH_ON_POST = [*ON_POST, *track(-300, -60, badge_in, every_s=60)]
+
+
+@dataclass
+class Case:
+    script: list[tuple[float, Build]]
+    until_s: float
+    expected: list[tuple[str, float]]
+    devices: tuple[str, ...] = (PHONE,)
+    shift_s: float = SHIFT_S
+    policy: SitePolicy = field(default_factory=SitePolicy)
+
+
+def sparse(start_s: float, end_s: float, build: Build) -> list[tuple[float, Build]]:
+    """A power-saving terminal: one fix every 3 minutes."""
+    return track(start_s, end_s, build, every_s=180)
+
+
+CASES: dict[str, Case] = {
+    # --- two devices per guard ---------------------------------------------------------------
+    "badge_left_in_the_booth_does_not_hide_a_30_minute_absence": Case(
+        [
+            *BOTH_ON_POST,
+            *track(0, 1770, outside),
+            *track(1800, 2400, inside),
+            *track(0, 2400, badge_in, every_s=60),
+        ],
+        2400,
+        [
+            ("presence.departed", 0.0),
+            ("alert.device_left_behind", 0.0),
+            ("alert.unreported_departure", 0.0),
+            ("alert.overtime_departure", 900.0),
+            ("presence.returned", 1800.0),
+        ],
+        devices=(PHONE, BADGE),
+    ),
+    "two_worn_devices_going_out_together_make_one_departure_and_nothing_left_behind": Case(
+        [
+            *BOTH_ON_POST,
+            *track(0, 570, outside),
+            *track(600, 1200, inside),
+            *track(0, 540, badge_out, every_s=60),
+            *track(600, 1200, badge_in, every_s=60),
+        ],
+        1200,
+        [
+            ("presence.departed", 0.0),
+            ("alert.unreported_departure", 0.0),
+            ("presence.returned", 600.0),
+        ],
+        devices=(PHONE, BADGE),
+    ),
+    "a_tracker_whose_clock_lags_the_phone_is_still_heard": Case(
+        # The phone stays in the booth; the tracker the guard wears runs 90 s behind.
+        [
+            *ON_POST,
+            *track(0, 1800, inside, every_s=60),
+            *track(0, 1200, lagging_out, every_s=60),
+            *track(1260, 1800, lagging_in, every_s=60),
+        ],
+        1800,
+        [
+            ("presence.departed", -90.0),
+            ("alert.device_left_behind", -90.0),
+            ("alert.unreported_departure", -90.0),
+            ("alert.overtime_departure", 810.0),
+            ("presence.returned", 1170.0),
+        ],
+        devices=(PHONE, BADGE),
+    ),
+    "an_inside_fix_of_the_device_left_behind_does_not_cut_a_departure_short": Case(
+        [
+            *BOTH_ON_POST,
+            *track(0, 570, outside),
+            (90, badge_in),
+            (300, badge_in),
+            *track(600, 900, inside),
+        ],
+        900,
+        [
+            ("presence.departed", 0.0),
+            ("alert.device_left_behind", 0.0),
+            ("alert.unreported_departure", 0.0),
+            ("presence.returned", 600.0),
+        ],
+        devices=(PHONE, BADGE),
+    ),
+    # --- sparse fixes ------------------------------------------------------------------------
+    "one_multipath_outlier_among_fixes_3_minutes_apart_raises_nothing": Case(
+        [*ON_POST, *sparse(0, 720, inside), (900, outside), *sparse(1080, 2700, inside)],
+        2700,
+        [],
+    ),
+    "a_single_outside_fix_then_silence_is_a_silent_terminal_not_a_departure": Case(
+        [*ON_POST, *sparse(0, 720, inside), (900, outside)],
+        1800,
+        [("alert.device_silent", 1500.0)],
+    ),
+    "sparse_outside_fixes_spanning_the_confirmation_confirm_a_departure": Case(
+        [
+            *ON_POST,
+            *sparse(0, 720, inside),
+            *sparse(900, 1980, outside),
+            (2160, inside),
+            *sparse(2340, 2700, inside),
+        ],
+        2700,
+        [
+            ("presence.departed", 900.0),
+            ("alert.unreported_departure", 900.0),
+            ("alert.overtime_departure", 1800.0),
+            ("presence.returned", 2160.0),
+        ],
+    ),
+    # --- deadlines after the shift ends ------------------------------------------------------
+    "a_leave_used_at_the_end_of_a_shift_must_still_be_cancelled_within_the_hour": Case(
+        [
+            *ON_POST,
+            (-600, leave("L1", 2400, 3400)),
+            *track(0, 2370, inside),
+            *track(2400, 3270, outside),
+            *track(3300, 3570, inside),
+        ],
+        9000,
+        [
+            ("presence.departed", 2400.0),
+            ("presence.returned", 3300.0),
+            ("alert.leave_not_cancelled", 6900.0),
+        ],
+        shift_s=3600,
+    ),
+    "a_leave_cancelled_after_the_shift_end_is_in_time_within_the_hour": Case(
+        [
+            *ON_POST,
+            (-600, leave("L1", 2400, 3400)),
+            *track(0, 2370, inside),
+            *track(2400, 3270, outside),
+            *track(3300, 3570, inside),
+            (5000, cancel("L1")),
+        ],
+        9000,
+        [
+            ("presence.departed", 2400.0),
+            ("presence.returned", 3300.0),
+            ("leave.cancelled", 5000.0),
+        ],
+        shift_s=3600,
+    ),
+    "an_unreported_decision_falling_after_the_end_is_still_taken": Case(
+        [*ON_POST, *track(0, 3470, inside), *track(3500, 3590, outside)],
+        7200,
+        [
+            ("presence.departed", 3500.0),
+            ("alert.left_early", 3600.0),
+            ("alert.unreported_departure", 3500.0),
+        ],
+        shift_s=3600,
+    ),
+    "a_guard_leaving_2_hours_early_gets_every_alert_due_inside_the_shift_and_left_early": Case(
+        [*ON_POST, *track(0, 7170, inside), *track(7200, 9000, outside)],
+        14400,
+        [
+            ("presence.departed", 7200.0),
+            ("alert.unreported_departure", 7200.0),
+            ("alert.overtime_departure", 8100.0),
+            ("alert.device_silent", 9600.0),
+            ("alert.left_early", 14400.0),
+        ],
+        shift_s=14400,
+    ),
+    "a_guard_on_a_leave_reaching_the_end_did_not_leave_early": Case(
+        [
+            *ON_POST,
+            (-600, leave("L1", 3000, 4000)),
+            *track(0, 2970, inside),
+            *track(3000, 3570, outside),
+        ],
+        7200,
+        [("presence.departed", 3000.0)],
+        shift_s=3600,
+    ),
+    # --- reports and leaves entered late -----------------------------------------------------
+    "a_report_made_before_leaving_but_entered_after_the_alert_withdraws_it": Case(
+        [
+            *ON_POST,
+            *track(0, 570, outside),
+            (360, report("r1", filed_s=-60)),
+            *track(600, 900, inside),
+        ],
+        900,
+        [
+            ("presence.departed", 0.0),
+            ("alert.unreported_departure", 0.0),
+            ("alert.withdrawn", 0.0),
+            ("presence.returned", 600.0),
+        ],
+    ),
+    "an_unused_late_report_never_covers_the_next_departure": Case(
+        [
+            *ON_POST,
+            *track(0, 1770, inside),
+            (1000, report("r1", filed_s=600)),
+            *track(1800, 2370, outside),
+            *track(2400, 2700, inside),
+        ],
+        2700,
+        [
+            ("presence.departed", 1800.0),
+            ("alert.unreported_departure", 1800.0),
+            ("presence.returned", 2400.0),
+        ],
+    ),
+    "a_report_covers_only_the_one_departure_it_was_made_for": Case(
+        [
+            *ON_POST,
+            (-20, report("r1")),
+            *track(0, 270, outside),
+            *track(300, 570, inside),
+            *track(600, 870, outside),
+            *track(900, 1200, inside),
+        ],
+        1200,
+        [
+            ("presence.departed", 0.0),
+            ("presence.returned", 300.0),
+            ("presence.departed", 600.0),
+            ("alert.unreported_departure", 600.0),
+            ("presence.returned", 900.0),
+        ],
+    ),
+    "a_leave_approved_before_leaving_but_entered_late_withdraws_both_alerts": Case(
+        [
+            *ON_POST,
+            *track(0, 1470, outside),
+            *track(1500, 1800, inside),
+            (1000, leave("L1", 0, 1800, approved_s=-600)),
+            (1700, cancel("L1")),
+        ],
+        1800,
+        [
+            ("presence.departed", 0.0),
+            ("alert.unreported_departure", 0.0),
+            ("alert.overtime_departure", 900.0),
+            ("alert.withdrawn", 0.0),
+            ("alert.withdrawn", 0.0),
+            ("presence.returned", 1500.0),
+            ("leave.cancelled", 1700.0),
+        ],
+    ),
+}
+
+
+def _play(case: Case) -> Scenario:
+    state = PresenceState.start(
+        "shift-1", "guard-1", "post-1", "site-1", case.devices, T0, at(case.shift_s)
+    )
+    scenario = Scenario(policy=case.policy, state=state).run(case.script)
+    scenario.advance(case.until_s)
+    return scenario
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_hard_case(name: str) -> None:
+    case = CASES[name]
+    assert _play(case).pairs() == case.expected
+
+
+def test_the_device_left_behind_alert_names_both_devices_and_is_resolved_by_the_return() -> None:
+    scenario = _play(CASES["badge_left_in_the_booth_does_not_hide_a_30_minute_absence"])
+    [left] = scenario.only("alert.device_left_behind")
+    assert left.data["left_device_id"] == BADGE and left.data["away_device_id"] == PHONE
+    assert left.alert_key is not None
+    assert isinstance(left.data["apart_m"], float)
+    [returned] = scenario.only("presence.returned")
+    assert left.alert_key in returned.resolves
+
+
+def test_a_withdrawal_names_the_alert_and_why() -> None:
+    name = "a_report_made_before_leaving_but_entered_after_the_alert_withdraws_it"
+    scenario = _play(CASES[name])
+    [unreported] = scenario.only("alert.unreported_departure")
+    [withdrawn] = scenario.only("alert.withdrawn")
+    assert withdrawn.withdraws == (unreported.alert_key,)
+    assert withdrawn.alert_key is None
+    assert withdrawn.data["reason"] == "report_on_record"
+    assert withdrawn.data["reported_at"] == at(-60).isoformat()
+    assert withdrawn.data["entered_at"] == at(360).isoformat()
+    # The return no longer resolves what was withdrawn.
+    [returned] = scenario.only("presence.returned")
+    assert unreported.alert_key not in returned.resolves
+
+
+def test_a_report_entered_after_the_shift_closed_still_withdraws() -> None:
+    case = CASES["an_unreported_decision_falling_after_the_end_is_still_taken"]
+    scenario = _play(case)
+    assert scenario.state.closed is True
+    scenario.run([(8000, report("r9", filed_s=3480))])
+    [withdrawn] = scenario.only("alert.withdrawn")
+    assert withdrawn.data["report_id"] == "r9"
+
+
+def test_a_deadline_due_while_the_gateway_was_down_is_late_even_if_a_queued_fix_fires_it() -> None:
+    scenario = Scenario().run([*ON_POST, *track(0, 270, outside)])
+    # Killed at 300 s; restarted at 1500 s with the fixes queued at the broker.
+    down = scenario.state
+    assert down.stepped_at == at(270)
+    scenario.state = replace(down, unwatched_from=down.stepped_at, unwatched_until=at(1500))
+    scenario.auto_tick = False
+    scenario.clock.set(at(1500))
+    for offset_s in range(300, 1500, 30):
+        scenario.feed(fix(Membership.OUTSIDE, lag_s=1500 - offset_s)(at(1500)))
+    [overtime] = scenario.only("alert.overtime_departure")
+    assert overtime.data["late"] is True and overtime.data["backfilled"] is True
