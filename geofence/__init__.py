@@ -1,4 +1,4 @@
-"""Fence geometry: datums, metric projection, spatial index and accuracy-aware membership.
+"""Fence geometry: datums, metric projection and accuracy-aware membership.
 
 Depends on shapely (and numpy through it) and the standard library only; never imports
 ``gateway``.
@@ -18,7 +18,6 @@ from .datum import (
     wgs84_to_gcj02,
 )
 from .fence import FenceError, PostFence
-from .index import SiteFences
 from .membership import (
     DEFAULT_ACCURACY_M,
     Membership,
@@ -35,7 +34,6 @@ __all__ = [
     "Membership",
     "MembershipResult",
     "PostFence",
-    "SiteFences",
     "SiteProjection",
     "bd09_to_gcj02",
     "bd09_to_wgs84",

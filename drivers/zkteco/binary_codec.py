@@ -36,7 +36,6 @@ __all__ = [
     "build_packet",
     "checksum",
     "commkey",
-    "encode_tcp",
     "frame_tcp",
     "parse_packet",
     "prepare_buffer_request",
@@ -116,11 +115,6 @@ def build_packet(command: int, session_id: int, reply_id: int, data: bytes = b""
 def frame_tcp(packet: bytes) -> bytes:
     """Prefix a bare packet for TCP."""
     return TCP_MAGIC + struct.pack("<I", len(packet)) + packet
-
-
-def encode_tcp(command: int, session_id: int, reply_id: int, data: bytes = b"") -> bytes:
-    """A packet framed for TCP."""
-    return frame_tcp(build_packet(command, session_id, reply_id, data))
 
 
 def parse_packet(raw: bytes, *, verify: bool = True) -> Packet:

@@ -26,7 +26,6 @@ __all__ = [
     "decode_live_event",
     "decode_time",
     "decode_time6",
-    "encode_time",
 ]
 
 
@@ -57,12 +56,6 @@ class DeviceSizes:
     cards: int = 0
     users_capacity: int = 0
     records_capacity: int = 0
-
-
-def encode_time(when: datetime) -> int:
-    """Pack a (terminal-local) time; see the module docstring for the formula."""
-    days = (when.year % 100) * 12 * 31 + (when.month - 1) * 31 + (when.day - 1)
-    return days * 86400 + (when.hour * 60 + when.minute) * 60 + when.second
 
 
 def decode_time(value: int) -> datetime:

@@ -36,16 +36,12 @@ from gateway.site.schema import normalise_tag_id
 
 __all__ = [
     "checkpoint_for_tag",
-    "due_attendance_states",
-    "due_patrol_states",
     "guard_for_card",
     "guard_for_person",
     "guard_for_pin",
     "insert_punches",
     "insert_scans",
     "known_scan_keys",
-    "load_attendance_state",
-    "load_patrol_state",
     "route_plans_for_post",
     "save_attendance_state",
     "save_patrol_state",
@@ -256,12 +252,6 @@ def insert_punches(
 # --- rule state -------------------------------------------------------------------------------
 
 
-def load_patrol_state(session: Session, machine_id: str) -> dict[str, Any] | None:
-    """The stored JSON of a patrol machine (``<shift id>/<route id>``), or ``None``."""
-    row = session.get(PatrolStateRow, machine_id)
-    return None if row is None else dict(row.state)
-
-
 def save_patrol_state(
     session: Session,
     *,
@@ -288,12 +278,6 @@ def save_patrol_state(
     )
 
 
-def load_attendance_state(session: Session, shift_id: str) -> dict[str, Any] | None:
-    """The stored JSON of a shift's attendance machine, or ``None``."""
-    row = session.get(AttendanceStateRow, shift_id)
-    return None if row is None else dict(row.state)
-
-
 def save_attendance_state(
     session: Session,
     *,
@@ -316,25 +300,3 @@ def save_attendance_state(
             "updated_at": now,
         },
     )
-
-
-def due_patrol_states(session: Session, now: datetime) -> list[PatrolStateRow]:
-    """Patrol machines whose next deadline is due by ``now``, earliest first."""
-    stmt = (
-        select(PatrolStateRow)
-        .where(PatrolStateRow.next_deadline.is_not(None), PatrolStateRow.next_deadline <= now)
-        .order_by(PatrolStateRow.next_deadline)
-    )
-    return list(session.scalars(stmt))
-
-
-def due_attendance_states(session: Session, now: datetime) -> list[AttendanceStateRow]:
-    """Attendance machines whose next deadline is due by ``now``, earliest first."""
-    stmt = (
-        select(AttendanceStateRow)
-        .where(
-            AttendanceStateRow.next_deadline.is_not(None), AttendanceStateRow.next_deadline <= now
-        )
-        .order_by(AttendanceStateRow.next_deadline)
-    )
-    return list(session.scalars(stmt))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Container, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,16 +25,12 @@ from gateway.db.alerts import (
     resolve_alert,
 )
 from gateway.db.models import (
-    DeviceRow,
     GuardRow,
     LeaderRow,
     LeaveRow,
     PositionRow,
-    PostRow,
     PresenceStateRow,
     ReportRow,
-    ShiftRow,
-    SiteRow,
 )
 from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.policy import SitePolicy
@@ -45,13 +40,10 @@ __all__ = [
     "Conflict",
     "InvalidRequest",
     "NotFound",
-    "ShiftContext",
     "acknowledge_alert",
-    "active_shifts",
     "add_leave",
     "add_report",
     "cancel_leave",
-    "due_states",
     "insert_positions",
     "leaders_for_guard",
     "leaves_overlapping",
@@ -60,40 +52,11 @@ __all__ = [
     "open_alerts",
     "open_or_update_alert",
     "position_values",
-    "reports_since",
     "resolve_alert",
-    "save_presence_state",
     "save_presence_states",
-    "shift_context",
-    "shift_for_device",
     "site_policy",
     "upsert",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class ShiftContext:
-    """Everything the pipeline needs about a guard on duty: shift, guard, post, site, policy.
-
-    ``fence`` is the post's fence exactly as drawn, in ``datum`` coordinates. ``device_id`` is the
-    terminal the context was looked up by (``None`` when looked up by shift).
-    """
-
-    shift_id: str
-    starts_at: datetime
-    ends_at: datetime
-    guard_id: str
-    guard_name: str
-    team: str | None
-    post_id: str
-    post_name: str
-    post_kind: str
-    fence: dict[str, Any]
-    datum: str
-    site_id: str
-    site_timezone: str
-    policy: SitePolicy
-    device_id: str | None = None
 
 
 def site_policy(overrides: Mapping[str, Any]) -> SitePolicy:
@@ -103,68 +66,6 @@ def site_policy(overrides: Mapping[str, Any]) -> SitePolicy:
 
 
 # --- shifts ---------------------------------------------------------------------------------
-
-
-def active_shifts(session: Session, at: datetime) -> list[ShiftRow]:
-    """Shifts under way at ``at`` (``starts_at <= at < ends_at``), ordered by guard."""
-    stmt = (
-        select(ShiftRow)
-        .where(ShiftRow.starts_at <= at, ShiftRow.ends_at > at)
-        .order_by(ShiftRow.guard_id, ShiftRow.starts_at)
-    )
-    return list(session.scalars(stmt))
-
-
-def shift_for_device(session: Session, device_id: str, at: datetime) -> ShiftContext | None:
-    """The duty of the guard wearing ``device_id`` at ``at``; ``None`` when off duty or unbound.
-
-    Off duty means no tracking (the rules' privacy promise), so the caller drops such fixes from
-    the rules.
-    """
-    guard_id = session.scalar(select(DeviceRow.guard_id).where(DeviceRow.id == device_id))
-    if guard_id is None:
-        return None
-    stmt = (
-        select(ShiftRow.id)
-        .where(ShiftRow.guard_id == guard_id, ShiftRow.starts_at <= at, ShiftRow.ends_at > at)
-        .order_by(ShiftRow.starts_at)
-        .limit(1)
-    )
-    shift_id = session.scalar(stmt)
-    if shift_id is None:
-        return None
-    context = shift_context(session, shift_id)
-    return None if context is None else dataclasses.replace(context, device_id=device_id)
-
-
-def shift_context(session: Session, shift_id: str) -> ShiftContext | None:
-    """The full context of one shift (for timers firing with no fix at hand)."""
-    row = session.execute(
-        select(ShiftRow, GuardRow, PostRow, SiteRow)
-        .join(GuardRow, GuardRow.id == ShiftRow.guard_id)
-        .join(PostRow, PostRow.id == ShiftRow.post_id)
-        .join(SiteRow, SiteRow.id == ShiftRow.site_id)
-        .where(ShiftRow.id == shift_id)
-    ).one_or_none()
-    if row is None:
-        return None
-    shift, guard, post, site = row._tuple()
-    return ShiftContext(
-        shift_id=shift.id,
-        starts_at=shift.starts_at,
-        ends_at=shift.ends_at,
-        guard_id=guard.id,
-        guard_name=guard.name,
-        team=guard.team,
-        post_id=post.id,
-        post_name=post.name,
-        post_kind=post.kind,
-        fence=dict(post.fence),
-        datum=post.datum,
-        site_id=site.id,
-        site_timezone=site.timezone,
-        policy=site_policy(site.policy),
-    )
 
 
 def leaders_for_guard(session: Session, guard_id: str) -> list[LeaderRow]:
@@ -202,30 +103,6 @@ def upsert(session: Session, model: type[Any], key: str, values: Mapping[str, An
     session.flush()
 
 
-def save_presence_state(
-    session: Session,
-    *,
-    shift_id: str,
-    guard_id: str,
-    state: Mapping[str, Any],
-    next_deadline: datetime | None,
-    now: datetime,
-) -> None:
-    """Insert or replace the state of ``shift_id``. ``state`` must be JSON-serialisable."""
-    upsert(
-        session,
-        PresenceStateRow,
-        shift_id,
-        {
-            "shift_id": shift_id,
-            "guard_id": guard_id,
-            "state": dict(state),
-            "next_deadline": next_deadline,
-            "updated_at": now,
-        },
-    )
-
-
 def save_presence_states(
     session: Session, rows: Sequence[Mapping[str, Any]], *, stored: Container[str]
 ) -> None:
@@ -255,16 +132,6 @@ def save_presence_states(
         )
     if inserts:
         session.execute(insert(table), inserts)
-
-
-def due_states(session: Session, now: datetime) -> list[PresenceStateRow]:
-    """States whose ``next_deadline`` is at or before ``now``, earliest first."""
-    stmt = (
-        select(PresenceStateRow)
-        .where(PresenceStateRow.next_deadline.is_not(None), PresenceStateRow.next_deadline <= now)
-        .order_by(PresenceStateRow.next_deadline, PresenceStateRow.shift_id)
-    )
-    return list(session.scalars(stmt))
 
 
 # --- reports and leaves ---------------------------------------------------------------------
@@ -305,16 +172,6 @@ def add_report(
     session.add(row)
     session.flush()
     return row
-
-
-def reports_since(session: Session, guard_id: str, since: datetime) -> list[ReportRow]:
-    """A guard's verbal reports made at or after ``since``, oldest first."""
-    stmt = (
-        select(ReportRow)
-        .where(ReportRow.guard_id == guard_id, ReportRow.reported_at >= since)
-        .order_by(ReportRow.reported_at)
-    )
-    return list(session.scalars(stmt))
 
 
 def add_leave(

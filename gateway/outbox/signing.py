@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-__all__ = ["SIGNATURE_HEADER", "sign", "verify_signature"]
+__all__ = ["SIGNATURE_HEADER", "sign"]
 
 SIGNATURE_HEADER = "X-Signature-256"
 _PREFIX = "sha256="
@@ -22,16 +22,3 @@ def _key(secret: str | bytes) -> bytes:
 def sign(secret: str | bytes, body: bytes) -> str:
     """Return the header value ``sha256=<lower-case hex HMAC-SHA256(secret, body)>``."""
     return _PREFIX + hmac.new(_key(secret), body, hashlib.sha256).hexdigest()
-
-
-def verify_signature(secret: str | bytes, body: bytes, header: str | None) -> bool:
-    """True when ``header`` is a valid ``sha256=<hex>`` signature of ``body`` under ``secret``.
-
-    Compares in constant time; a missing or malformed header is simply ``False`` (never raises).
-    Upper-case hex is accepted.
-    """
-    if not header or not header.startswith(_PREFIX):
-        return False
-    expected = sign(secret, body)
-    given = _PREFIX + header[len(_PREFIX) :].strip().lower()
-    return hmac.compare_digest(expected.encode("ascii"), given.encode("ascii", "replace"))

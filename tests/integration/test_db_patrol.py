@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from gateway.db import patrol_repository as repo
 from gateway.db.migrate import alembic_config, current, upgrade
-from gateway.db.models import PunchRow, ScanRow
+from gateway.db.models import AttendanceStateRow, PatrolStateRow, PunchRow, ScanRow
 from gateway.records import CheckpointScan, Punch, PunchKind, TagTechnology, VerifyMode
 from gateway.rules import Tick
 from gateway.rules.attendance import AttendanceState
@@ -192,17 +192,17 @@ def test_route_plans_and_patrol_state_survive_a_restart(engine: Engine, tmp_path
             now=T,
         )
     with Session(engine) as s:
-        assert repo.due_patrol_states(s, T + timedelta(minutes=9)) == []
-        [due] = repo.due_patrol_states(s, T + timedelta(minutes=10))
-        stored = repo.load_patrol_state(s, due.machine_id)
-    assert stored is not None
+        row = s.get(PatrolStateRow, state.machine_id)
+        assert row is not None
+        assert row.next_deadline == T + timedelta(minutes=10)
+        stored = dict(row.state)
     restored = PatrolState.from_json(stored)
     assert restored == state
     _, events = patrol_step(restored, Tick(), T + timedelta(minutes=10), PatrolPolicy())
     assert [e.type for e in events] == ["alert.checkpoint_missed"]
 
 
-def test_attendance_state_is_saved_and_found_when_due(engine: Engine) -> None:
+def test_attendance_state_is_saved_and_replaced(engine: Engine) -> None:
     state = AttendanceState.start(
         "sh-1", "g-001", "jt-gate-north", "site", T, T + timedelta(hours=12)
     )
@@ -214,9 +214,10 @@ def test_attendance_state_is_saved_and_found_when_due(engine: Engine) -> None:
             s, shift_id="sh-1", guard_id="g-001", state=state.to_json(), next_deadline=None, now=T
         )
     with Session(engine) as s:
-        assert repo.due_attendance_states(s, T + timedelta(days=1)) == []
-        loaded = repo.load_attendance_state(s, "sh-1")
-    assert loaded is not None and AttendanceState.from_json(loaded) == state
+        row = s.get(AttendanceStateRow, "sh-1")
+        assert row is not None and row.next_deadline is None
+        loaded = dict(row.state)
+    assert AttendanceState.from_json(loaded) == state
 
 
 def test_migration_0002_downgrades_and_upgrades_again(engine: Engine) -> None:

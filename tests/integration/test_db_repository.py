@@ -10,10 +10,11 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from gateway.db import repository as repo
-from gateway.db.models import PositionRow
+from gateway.db.models import PositionRow, PresenceStateRow, ReportRow
 from gateway.records import Alarm, PositionFix
 from gateway.samples import WUHAN_SITE
 from gateway.site import load_site_file
+from tests.fixtures.roster_queries import active_shifts, shift_for_device
 
 # Monday 2026-03-02 11:00 in Wuhan (UTC+8): day team A on duty.
 NOW = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
@@ -28,7 +29,7 @@ def session(engine: Engine) -> Iterator[Session]:
 
 
 def test_active_shifts_at_eleven_are_the_day_team(session: Session) -> None:
-    rows = repo.active_shifts(session, NOW)
+    rows = active_shifts(session, NOW)
     assert [r.guard_id for r in rows] == ["g-001", "g-002", "g-003", "g-004", "g-005"]
     assert rows[0].starts_at == datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
     assert rows[0].ends_at == datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -36,13 +37,13 @@ def test_active_shifts_at_eleven_are_the_day_team(session: Session) -> None:
 
 def test_shift_boundaries_are_half_open(session: Session) -> None:
     handover = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # 20:00 local
-    assert repo.shift_for_device(session, "gps-001", handover) is None
-    ctx = repo.shift_for_device(session, "gps-006", handover)
+    assert shift_for_device(session, "gps-001", handover) is None
+    ctx = shift_for_device(session, "gps-006", handover)
     assert ctx is not None and ctx.starts_at == handover
 
 
 def test_shift_for_device_gives_guard_post_site_and_policy(session: Session) -> None:
-    ctx = repo.shift_for_device(session, "gps-005", NOW)
+    ctx = shift_for_device(session, "gps-005", NOW)
     assert ctx is not None
     assert (ctx.guard_id, ctx.guard_name, ctx.team) == ("g-005", "周勇", "A")
     assert (ctx.post_id, ctx.post_kind, ctx.datum) == ("jt-plaza", "fixed", "gcj02")
@@ -54,8 +55,8 @@ def test_shift_for_device_gives_guard_post_site_and_policy(session: Session) -> 
 
 
 def test_shift_for_device_is_none_off_duty_or_for_an_unknown_device(session: Session) -> None:
-    assert repo.shift_for_device(session, "gps-009", NOW) is None  # night team, at 11:00
-    assert repo.shift_for_device(session, "gps-999", NOW) is None
+    assert shift_for_device(session, "gps-009", NOW) is None  # night team, at 11:00
+    assert shift_for_device(session, "gps-999", NOW) is None
 
 
 def test_leaders_for_guard_falls_back_to_his_team(session: Session) -> None:
@@ -65,46 +66,34 @@ def test_leaders_for_guard_falls_back_to_his_team(session: Session) -> None:
         repo.leaders_for_guard(session, "g-404")
 
 
-def test_presence_state_round_trips_and_due_states_come_earliest_first(
-    session: Session,
-) -> None:
+def test_presence_states_are_inserted_then_updated_in_bulk(session: Session) -> None:
     shift_a = "g-001/jt-gate-north/20260302T000000Z"
     shift_b = "g-002/jt-gate-east/20260302T000000Z"
     assert repo.load_presence_state(session, shift_a) is None
-    repo.save_presence_state(
-        session,
-        shift_id=shift_a,
-        guard_id="g-001",
-        state={"phase": "away", "since": "2026-03-02T02:50:00Z"},
-        next_deadline=NOW + timedelta(minutes=5),
-        now=NOW,
-    )
-    repo.save_presence_state(
-        session,
-        shift_id=shift_b,
-        guard_id="g-002",
-        state={"phase": "on_post"},
-        next_deadline=NOW + timedelta(minutes=1),
-        now=NOW,
-    )
-    assert repo.due_states(session, NOW) == []
-    later = NOW + timedelta(minutes=10)
-    assert [r.shift_id for r in repo.due_states(session, later)] == [shift_b, shift_a]
 
-    repo.save_presence_state(
+    def row(shift_id: str, guard_id: str, state: dict[str, str], minutes: float | None) -> dict:
+        due = None if minutes is None else NOW + timedelta(minutes=minutes)
+        return {
+            "shift_id": shift_id,
+            "guard_id": guard_id,
+            "state": state,
+            "next_deadline": due,
+            "updated_at": NOW,
+        }
+
+    repo.save_presence_states(
         session,
-        shift_id=shift_b,
-        guard_id="g-002",
-        state={"phase": "x"},
-        next_deadline=None,
-        now=later,
+        [row(shift_a, "g-001", {"phase": "away"}, 5), row(shift_b, "g-002", {"phase": "on"}, 1)],
+        stored=set(),
+    )
+    repo.save_presence_states(
+        session, [row(shift_b, "g-002", {"phase": "x"}, None)], stored={shift_a, shift_b}
     )
     session.commit()
+    assert repo.load_presence_state(session, shift_a) == {"phase": "away"}
     assert repo.load_presence_state(session, shift_b) == {"phase": "x"}
-    assert [r.shift_id for r in repo.due_states(session, later)] == [shift_a]
-    [due] = repo.due_states(session, later)
-    assert due.next_deadline == NOW + timedelta(minutes=5)
-    assert due.state == {"phase": "away", "since": "2026-03-02T02:50:00Z"}
+    saved = session.get(PresenceStateRow, shift_b)
+    assert saved is not None and saved.next_deadline is None
 
 
 def test_reports_are_recorded_for_known_guards_only(session: Session) -> None:
@@ -119,10 +108,9 @@ def test_reports_are_recorded_for_known_guards_only(session: Session) -> None:
         reported_to="jt-leader-a",
     )
     session.commit()
-    [found] = repo.reports_since(session, "g-003", NOW - timedelta(minutes=1))
-    assert found.id == report.id
+    found = session.get(ReportRow, report.id)
+    assert found is not None and found.guard_id == "g-003"
     assert found.expected_return_at == NOW + timedelta(minutes=10)
-    assert repo.reports_since(session, "g-003", NOW + timedelta(seconds=1)) == []
     with pytest.raises(repo.NotFound, match="g-404"):
         repo.add_report(session, guard_id="g-404", reported_at=NOW, received_at=NOW)
     with pytest.raises(repo.InvalidRequest):

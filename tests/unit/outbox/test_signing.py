@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.outbox.signing import sign, verify_signature
+from gateway.outbox.signing import sign
 
 # RFC 4231 section 4.2 (test case 1) and 4.3 (test case 2), HMAC-SHA-256.
 RFC4231_CASE_1 = (
@@ -22,35 +22,7 @@ RFC4231_CASE_2 = (
 @pytest.mark.parametrize(("key", "data", "digest"), [RFC4231_CASE_1, RFC4231_CASE_2])
 def test_signature_matches_rfc4231_vectors(key: bytes, data: bytes, digest: str) -> None:
     assert sign(key, data) == f"sha256={digest}"
-    assert verify_signature(key, data, f"sha256={digest}")
 
 
 def test_text_secret_is_its_utf8_bytes() -> None:
     assert sign("Jefe", b"what do ya want for nothing?") == f"sha256={RFC4231_CASE_2[2]}"
-
-
-def test_upper_case_hex_is_accepted() -> None:
-    key, data, digest = RFC4231_CASE_2
-    assert verify_signature(key, data, f"sha256={digest.upper()}")
-
-
-@pytest.mark.parametrize(
-    "header",
-    [
-        None,
-        "",
-        RFC4231_CASE_2[2],  # no "sha256=" prefix
-        "sha1=" + RFC4231_CASE_2[2],
-        "sha256=" + RFC4231_CASE_2[2][:-1] + "0",
-        "sha256=" + RFC4231_CASE_2[2][:32],
-        "sha256=zz\u00e9",
-    ],
-)
-def test_missing_malformed_or_wrong_signature_is_refused(header: str | None) -> None:
-    key, data, _ = RFC4231_CASE_2
-    assert verify_signature(key, data, header) is False
-
-
-def test_a_changed_body_is_refused() -> None:
-    key, data, digest = RFC4231_CASE_2
-    assert not verify_signature(key, data + b" ", f"sha256={digest}")

@@ -31,6 +31,7 @@ from gateway.records import PositionFix
 from gateway.samples import WUHAN_SITE
 from gateway.site import extend_shifts, load_site_file, validate_site_file
 from gateway.site.loader import SiteYamlLoader
+from tests.fixtures.roster_queries import active_shifts, shift_for_device
 
 # Monday 2026-03-02 11:00 in Wuhan.
 NOW = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
@@ -88,7 +89,7 @@ def test_sample_has_five_guards_on_duty_at_any_hour(
     load_site_file(WUHAN_SITE, engine, NOW)
     at = datetime(2026, 3, 2, local_hour, 30, tzinfo=UTC) - timedelta(hours=8)
     with Session(engine) as s:
-        assert {row.guard_id for row in repo.active_shifts(s, at)} == on_duty
+        assert {row.guard_id for row in active_shifts(s, at)} == on_duty
 
 
 def test_sample_fences_are_stored_as_drawn_in_gcj02(engine: Engine) -> None:
@@ -266,18 +267,23 @@ def test_reload_replaces_configuration_and_keeps_history(engine: Engine, tmp_pat
     load_site_file(WUHAN_SITE, engine, NOW)
     at = NOW + timedelta(minutes=5)
     with Session(engine) as s, s.begin():
-        running = repo.shift_for_device(s, "gps-001", at)
-        moved_shift = repo.shift_for_device(s, "gps-002", at)
+        running = shift_for_device(s, "gps-001", at)
+        moved_shift = shift_for_device(s, "gps-002", at)
         assert running is not None and moved_shift is not None
-        for ctx in (running, moved_shift):
-            repo.save_presence_state(
-                s,
-                shift_id=ctx.shift_id,
-                guard_id=ctx.guard_id,
-                state={"k": 1},
-                next_deadline=None,
-                now=at,
-            )
+        repo.save_presence_states(
+            s,
+            [
+                {
+                    "shift_id": ctx.shift_id,
+                    "guard_id": ctx.guard_id,
+                    "state": {"k": 1},
+                    "next_deadline": None,
+                    "updated_at": at,
+                }
+                for ctx in (running, moved_shift)
+            ],
+            stored=set(),
+        )
         fix = PositionFix("gps-001", at, at, 30.6, 114.29, accuracy_m=8.0, raw="x")
         repo.insert_positions(s, [repo.position_values(fix, guard_id="g-001")])
         repo.open_or_update_alert(
@@ -301,7 +307,7 @@ def test_reload_replaces_configuration_and_keeps_history(engine: Engine, tmp_pat
         guard = s.get(GuardRow, "g-002")
         assert guard is not None and guard.name == "王磊 (transferred)"
         assert counts(engine)["shifts"] == 81
-        moved = repo.shift_for_device(s, "gps-002", at)
+        moved = shift_for_device(s, "gps-002", at)
         assert moved is not None and moved.post_id == "jt-plaza"
         assert moved.policy.verbal_report_limit_s == 600
         # The unchanged shift keeps its id and its rule state; the moved one's state is gone.
@@ -401,12 +407,12 @@ def test_extend_shifts_keeps_the_roster_ahead_of_a_long_running_clock(engine: En
     load_site_file(WUHAN_SITE, engine, NOW)
     later = NOW + timedelta(days=12)
     with Session(engine) as s, s.begin():
-        assert repo.active_shifts(s, later) == []
+        assert active_shifts(s, later) == []
         # The nine local days around then (03-13..03-21) are all new: 10 roster lines x 9 days.
         assert extend_shifts(s, later) == 90
     with Session(engine) as s, s.begin():
         assert extend_shifts(s, later) == 0
-        assert len(repo.active_shifts(s, later)) == 5
+        assert len(active_shifts(s, later)) == 5
 
 
 def test_extend_shifts_skips_a_roster_occurrence_overlapping_a_concrete_shift(
@@ -426,9 +432,9 @@ def test_extend_shifts_skips_a_roster_occurrence_overlapping_a_concrete_shift(
     at = datetime(2026, 3, 20, 3, 0, tzinfo=UTC)  # 11:00 local
     with Session(engine) as s, s.begin():
         extend_shifts(s, at)
-        ctx = repo.shift_for_device(s, "gps-005", at)
+        ctx = shift_for_device(s, "gps-005", at)
         assert ctx is not None and ctx.post_id == "jt-control-room"
-        assert len(repo.active_shifts(s, at)) == 5
+        assert len(active_shifts(s, at)) == 5
 
 
 def test_an_owntracks_device_id_may_hold_one_slash_and_no_other_id_may(tmp_path: Path) -> None:

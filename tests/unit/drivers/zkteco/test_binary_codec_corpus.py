@@ -13,7 +13,7 @@ from drivers.zkteco.binary_codec import (
     build_packet,
     checksum,
     commkey,
-    encode_tcp,
+    frame_tcp,
     parse_packet,
     prepare_buffer_request,
     prepare_buffer_size,
@@ -71,8 +71,16 @@ def test_connect_and_exit_are_encoded_byte_for_byte_like_the_corpus(
     samples: dict[str, Any],
 ) -> None:
     by_decoded = {(s["test"], s["dir"], s["hex"]) for s in samples["pyzk_packets"]}
-    assert ("test_tcp_connect", "host->device", encode_tcp(1000, 0, 0).hex()) in by_decoded
-    assert ("test_tcp_connect", "host->device", encode_tcp(1001, 0xFB2F, 1).hex()) in by_decoded
+    assert (
+        "test_tcp_connect",
+        "host->device",
+        frame_tcp(build_packet(1000, 0, 0)).hex(),
+    ) in by_decoded
+    assert (
+        "test_tcp_connect",
+        "host->device",
+        frame_tcp(build_packet(1001, 0xFB2F, 1)).hex(),
+    ) in by_decoded
     assert ("test_udp_connect", "host->device", build_packet(1000, 0, 0).hex()) in by_decoded
     assert ("test_udp_connect", "host->device", build_packet(1001, 0xFB2F, 1).hex()) in by_decoded
 
@@ -88,8 +96,14 @@ def test_auth_key_for_passwords_12_and_45_matches_the_corpus(samples: dict[str, 
         for s in samples["pyzk_packets"]
         if s["test"] == "test_tcp_auth" and s["dir"] == "host->device"
     )
-    assert encode_tcp(Command.CMD_AUTH, 0x45CF, 1, commkey(12, 0x45CF)).hex() == unauth["hex"]
-    assert encode_tcp(Command.CMD_AUTH, 0x45CF, 1, commkey(45, 0x45CF)).hex() == auth["hex"]
+    assert (
+        frame_tcp(build_packet(Command.CMD_AUTH, 0x45CF, 1, commkey(12, 0x45CF))).hex()
+        == unauth["hex"]
+    )
+    assert (
+        frame_tcp(build_packet(Command.CMD_AUTH, 0x45CF, 1, commkey(45, 0x45CF))).hex()
+        == auth["hex"]
+    )
 
 
 def test_a_packet_with_a_wrong_checksum_is_refused() -> None:
@@ -118,12 +132,17 @@ def test_free_sizes_reply_gives_pyzk_counts() -> None:
     sizes = decode_free_sizes(packet.data)
     assert (sizes.users, sizes.fingers, sizes.records) == (7, 6, 605)
     assert (sizes.users_capacity, sizes.records_capacity) == (10000, 100000)
-    assert encode_tcp(Command.CMD_GET_FREE_SIZES, 0x45CF, 2).hex() == PYZK_READ_SIZES_REQUEST
+    assert (
+        frame_tcp(build_packet(Command.CMD_GET_FREE_SIZES, 0x45CF, 2)).hex()
+        == PYZK_READ_SIZES_REQUEST
+    )
 
 
 def test_prepare_buffer_request_and_reply_match_pyzk() -> None:
     # pyzk asks for the user table (9, fct 5) this way; the attendance table is command 13.
-    request = encode_tcp(Command.CMD_PREPARE_BUFFER, 0x45CF, 20, prepare_buffer_request(9, 5))
+    request = frame_tcp(
+        build_packet(Command.CMD_PREPARE_BUFFER, 0x45CF, 20, prepare_buffer_request(9, 5))
+    )
     assert request.hex() == PYZK_GET_USERS_REQUEST
     (reply,) = TcpFramer().feed(bytes.fromhex(PYZK_PREPARE_BUFFER_REPLY))
     assert reply.command == Command.CMD_ACK_OK
