@@ -24,6 +24,8 @@ import string
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from drivers.gps.base import PayloadCodec
+from drivers.gps.nmea import NmeaCodec
 from drivers.gps.registry import codec_for
 from drivers.gps.topics import route_topic
 from gateway.records import PositionFix, Rejected
@@ -34,7 +36,7 @@ MAX_HEX_BYTES = 64
 _DEFAULT_DEVICE = "unknown"
 # Formats with no device id inside the payload; the others must not get a made-up one, since
 # the JSON codec refuses a payload whose device_id contradicts the given one.
-_NEEDS_DEVICE = frozenset({"nmea", "owntracks"})
+_NEEDS_DEVICE = frozenset({"owntracks"})
 
 
 def fix_to_dict(fix: PositionFix) -> dict[str, Any]:
@@ -101,6 +103,14 @@ def split_payloads(format_name: str, data: bytes) -> list[tuple[bytes, str | Non
     return _json_payloads(data, format_name)
 
 
+def _codec(format_name: str) -> PayloadCodec:
+    """The format's codec. NMEA's is told ``unknown`` for sentences nothing names a device for:
+    as a topic it would refuse every tracker id written before ``$``."""
+    if format_name == "nmea":
+        return NmeaCodec(fallback_device=_DEFAULT_DEVICE)
+    return codec_for(format_name)
+
+
 def run_decode(
     format_name: str,
     data: bytes,
@@ -111,11 +121,11 @@ def run_decode(
 ) -> int:
     """Decode ``data`` as ``format_name``; print fixes on ``out``, rejects on ``err``.
 
-    ``device_id`` stands for the topic's device id; NMEA and OwnTracks, which carry none, get
-    ``unknown`` when it is not given. Returns the
-    exit code: 1 if there were rejects and no fix, else 0.
+    ``device_id`` stands for the topic's device id. Without it, an NMEA sentence's device is
+    the tracker id before its ``$``, else ``unknown``; an OwnTracks payload's is ``unknown``.
+    Returns the exit code: 1 if there were rejects and no fix, else 0.
     """
-    codec = codec_for(format_name)
+    codec = _codec(format_name)
     fixes = rejects = 0
     for payload, topic_device in split_payloads(format_name, data):
         hint = topic_device or device_id

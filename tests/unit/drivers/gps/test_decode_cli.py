@@ -115,3 +115,17 @@ def test_fix_to_dict_has_exactly_the_shared_keys() -> None:
     assert set(shape) == KEYS
     assert shape["fix_time"] == "2017-01-17T02:05:42Z"
     assert json.dumps(shape)
+
+
+def test_nmea_log_without_a_device_names_it_by_the_id_before_dollar_else_unknown() -> None:
+    # No corpus log has a tracker id before '$': one is written by hand before real sentences.
+    log = (CORPUS / "nmea/gpsd/tcp-test.log").read_text().splitlines()
+    rmc = next(line for line in log if line.startswith("$GPRMC"))
+    code, fixes, errors = run("nmea", f"865067020012345{rmc}\n{rmc}\n".encode())
+    assert code == 0 and errors == []
+    assert [f["device_id"] for f in fixes] == ["865067020012345", "unknown"]
+    code, _, errors = run("nmea", f"865067020012345{rmc}\n".encode(), "gps-7")
+    assert code == 1
+    assert errors[0].startswith(
+        "rejected [gps-7]: sentence names device '865067020012345', topic names 'gps-7'"
+    )
