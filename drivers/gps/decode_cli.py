@@ -12,9 +12,12 @@ How a file is cut into payloads (each payload is what one MQTT message would car
   several frames; ``#`` lines are comments); anything else is a binary stream and is one payload.
 
 Each fix is printed on ``out`` as one JSON object (:func:`fix_to_dict`); each reject as one line
-on ``err`` with its reason and the hex of its bytes (cut at :data:`MAX_HEX_BYTES`). The exit code
-is 1 when there were rejects and no fix, else 0 (an empty input, or only non-position messages,
-is not a failure).
+on ``err`` with its reason and the hex of its bytes (cut at :data:`MAX_HEX_BYTES`), including
+OwnTracks messages that are no location report (``OwnTracks transition: not a location
+report``). The exit code is 1 when there were rejects and no fix, else 0 (an empty input, or
+only messages that need no record, such as a JT/T 808 heartbeat, is not a failure).
+
+Without ``device_id`` the input names its device where it can (module :func:`run_decode`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any, TextIO
 
 from drivers.gps.base import PayloadCodec
 from drivers.gps.nmea import NmeaCodec
+from drivers.gps.owntracks import OwnTracksCodec
 from drivers.gps.registry import codec_for
 from drivers.gps.topics import route_topic
 from gateway.records import PositionFix, Rejected
@@ -34,9 +38,6 @@ __all__ = ["MAX_HEX_BYTES", "fix_to_dict", "run_decode", "split_payloads"]
 
 MAX_HEX_BYTES = 64
 _DEFAULT_DEVICE = "unknown"
-# Formats with no device id inside the payload; the others must not get a made-up one, since
-# the JSON codec refuses a payload whose device_id contradicts the given one.
-_NEEDS_DEVICE = frozenset({"owntracks"})
 
 
 def fix_to_dict(fix: PositionFix) -> dict[str, Any]:
@@ -104,10 +105,14 @@ def split_payloads(format_name: str, data: bytes) -> list[tuple[bytes, str | Non
 
 
 def _codec(format_name: str) -> PayloadCodec:
-    """The format's codec. NMEA's is told ``unknown`` for sentences nothing names a device for:
-    as a topic it would refuse every tracker id written before ``$``."""
+    """The format's codec. NMEA's and OwnTracks' are told ``unknown`` for input that names no
+    device: given as a topic it would refuse every tracker id before ``$`` and every payload
+    ``topic`` field. The other formats must not get a made-up device id either, since the JSON
+    codec refuses a payload whose ``device_id`` contradicts the given one."""
     if format_name == "nmea":
         return NmeaCodec(fallback_device=_DEFAULT_DEVICE)
+    if format_name == "owntracks":
+        return OwnTracksCodec(fallback_device=_DEFAULT_DEVICE)
     return codec_for(format_name)
 
 
@@ -122,16 +127,14 @@ def run_decode(
     """Decode ``data`` as ``format_name``; print fixes on ``out``, rejects on ``err``.
 
     ``device_id`` stands for the topic's device id. Without it, an NMEA sentence's device is
-    the tracker id before its ``$``, else ``unknown``; an OwnTracks payload's is ``unknown``.
-    Returns the exit code: 1 if there were rejects and no fix, else 0.
+    the tracker id before its ``$``, an OwnTracks payload's its ``topic`` field's
+    ``<user>/<device>`` or its ``tid``; else ``unknown``. Returns the exit code: 1 if there were
+    rejects and no fix, else 0.
     """
     codec = _codec(format_name)
     fixes = rejects = 0
     for payload, topic_device in split_payloads(format_name, data):
-        hint = topic_device or device_id
-        if hint is None and format_name in _NEEDS_DEVICE:
-            hint = _DEFAULT_DEVICE
-        outcome = codec.decode(payload, received_at, hint)
+        outcome = codec.decode(payload, received_at, topic_device or device_id)
         for fix in outcome.fixes:
             out.write(json.dumps(fix_to_dict(fix), ensure_ascii=False) + "\n")
             fixes += 1

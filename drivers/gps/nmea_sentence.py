@@ -267,7 +267,7 @@ def parse_gns(sentence: Sentence) -> GgaData:
         raise DecodeError(f"GNS has {len(f) - 1} fields, expected at least 9")
     modes = f[6]
     if any(m not in _KNOWN_GNS_MODES for m in modes):
-        raise DecodeError(f"bad GNS mode {modes!r}")
+        raise DecodeError(f"bad GNS mode letters: {modes[:8]!r}")
     if not any(m in _VALID_MODES for m in modes):
         raise DecodeError(f"no fix: GNS mode {modes or 'empty'!r}")
     tod = parse_time_of_day(f[1])

@@ -129,3 +129,14 @@ def test_nmea_log_without_a_device_names_it_by_the_id_before_dollar_else_unknown
     assert errors[0].startswith(
         "rejected [gps-7]: sentence names device '865067020012345', topic names 'gps-7'"
     )
+
+
+def test_owntracks_file_without_topics_names_devices_by_tid_and_states_each_non_location() -> None:
+    lines = [s["payload_text"].replace("\n", " ") for s in OWNTRACKS]
+    code, fixes, errors = run("owntracks", "\n".join(lines).encode())
+    assert code == 0
+    assert [f["device_id"] for f in fixes] == ["j1", "JJ"]
+    (line,) = errors
+    assert line.startswith("rejected [j1]: OwnTracks transition: not a location report: ")
+    code, fixes, errors = run("owntracks", lines[2].encode())
+    assert (code, fixes, len(errors)) == (1, [], 1)

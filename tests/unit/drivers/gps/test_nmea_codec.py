@@ -144,7 +144,7 @@ def test_gns_mode_letters_outside_nmea_are_rejected_and_estimated_only_is_no_fix
     codec.decode(rmc("101009.00", "010326").encode(), received, "t1")
     gns = "GNGNS,101010.00,3035.568,N,11418.330,E,{},08,1.0,25.0,-10.0,,,V"
     bad = codec.decode(sentence(gns.format("AX")).encode(), received, "t1").rejects
-    assert [r.reason for r in bad] == ["bad GNS mode 'AX'"]
+    assert [r.reason for r in bad] == ["bad GNS mode letters: 'AX'"]
     estimated = codec.decode(sentence(gns.format("EN")).encode(), received, "t1").rejects
     assert [r.reason for r in estimated] == ["no fix: GNS mode 'EN'"]
     (fix,) = codec.decode(sentence(gns.format("NA")).encode(), received, "t1").fixes
