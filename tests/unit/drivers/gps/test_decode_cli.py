@@ -140,3 +140,30 @@ def test_owntracks_file_without_topics_names_devices_by_tid_and_states_each_non_
     assert line.startswith("rejected [j1]: OwnTracks transition: not a location report: ")
     code, fixes, errors = run("owntracks", lines[2].encode())
     assert (code, fixes, len(errors)) == (1, [], 1)
+
+
+def test_sos_without_a_position_is_printed_as_an_alarm_line_and_fixes_keep_their_shape() -> None:
+    lines = [
+        '{"time": "2026-03-01T08:15:30+08:00", "alarms": ["sos"], "battery_pct": 41}',
+        '{"time": 1772324130, "lat": 30.5, "lon": 114.3}',
+    ]
+    code, records, errors = run("json", "\n".join(lines).encode(), "T-1")
+    assert (code, errors) == (0, [])
+    alarm, fix = records
+    assert alarm == {
+        "kind": "alarm",
+        "device_id": "T-1",
+        "alarm_time": "2026-03-01T00:15:30Z",
+        "alarms": ["sos"],
+        "lat": None,
+        "lon": None,
+        "battery_pct": 41,
+    }
+    assert set(fix) == KEYS
+
+
+def test_an_alarm_alone_is_not_a_failure_and_a_lost_sos_is() -> None:
+    assert run("json", b'{"time": 1772324130, "alarms": ["sos"]}', "T-1")[0] == 0
+    code, records, errors = run("json", b'{"alarms": ["sos"], "lat": 30.5, "lon": 114.3}', "T-1")
+    assert (code, records) == (1, [])
+    assert errors[0].startswith("rejected [T-1]: SOS not raised: missing field 'time': ")
