@@ -13,6 +13,15 @@ objects. Each item of a batch is judged alone: good items become fixes, bad ones
 
 The device id is the topic's; a ``device_id`` field is only needed when the topic has none, and
 when both are present they must agree (a payload cannot speak for another terminal).
+
+An SOS is never lost for want of a position. A message whose ``alarms`` hold ``sos`` but whose
+``lat``/``lon`` are missing, ``null`` or exactly 0,0 (a terminal indoors without a fix, or its
+no-fix placeholder) becomes an :class:`~gateway.records.AlarmSignal` with its device time,
+alarms, battery and raw text instead of a reject. A message with ``sos`` refused as a position
+for any other reason (a coordinate out of range, a bad optional field) gives the reject *and*
+the signal (with the message's coordinates when they are usable). The signal still needs the
+device (a payload cannot raise an SOS for another terminal) and a readable ``time``. Other
+alarms without a position stay rejects.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from typing import Any
 from drivers.gps.base import check_position
 from gateway.clock import utc
 from gateway.errors import DecodeError
-from gateway.records import Alarm, DecodeOutcome, PositionFix, Rejected
+from gateway.records import Alarm, AlarmSignal, DecodeOutcome, PositionFix, Rejected
 
 __all__ = ["GatewayJsonCodec", "parse_time"]
 
@@ -134,19 +143,30 @@ class GatewayJsonCodec:
     def _batch(self, items: list[Any], received: datetime, hint: str | None) -> DecodeOutcome:
         fixes: list[PositionFix] = []
         rejects: list[Rejected] = []
+        alarms: list[AlarmSignal] = []
         for item in items:
             text = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
             outcome = self._one(item, text, received, hint)
             fixes.extend(outcome.fixes)
             rejects.extend(outcome.rejects)
-        return DecodeOutcome(tuple(fixes), tuple(rejects))
+            alarms.extend(outcome.alarms)
+        return DecodeOutcome(tuple(fixes), tuple(rejects), alarms=tuple(alarms))
 
     def _one(self, obj: object, text: str, received: datetime, hint: str | None) -> DecodeOutcome:
         raw = text.encode("utf-8")
         try:
             fix = self._fix(obj, text, received, hint)
         except DecodeError as exc:
-            return DecodeOutcome(rejects=(Rejected(exc.reason, raw, hint),))
+            try:
+                signal = _sos_signal(obj, text, received, hint)
+            except DecodeError as lost:
+                return DecodeOutcome(rejects=(Rejected(lost.reason, raw, hint),))
+            rejected = Rejected(exc.reason, raw, hint)
+            if signal is None:
+                return DecodeOutcome(rejects=(rejected,))
+            if signal.lat is None and _no_position(obj):
+                return DecodeOutcome(alarms=(signal,))  # the documented SOS without a fix
+            return DecodeOutcome(rejects=(rejected,), alarms=(signal,))
         return DecodeOutcome(fixes=(fix,))
 
     def _fix(self, obj: object, text: str, received: datetime, hint: str | None) -> PositionFix:
@@ -193,5 +213,64 @@ class GatewayJsonCodec:
 def _agree(hint: str | None, own: str | None) -> str | None:
     """The device id from the topic and from the payload, which must not contradict each other."""
     if hint and own and hint != own:
-        raise DecodeError(f"device_id {own!r} in the payload differs from the topic's {hint!r}")
+        # The ids follow the ':' only: the counter name is made of the words before it.
+        raise DecodeError(f"device_id differs from the topic's: {own!r} in the payload, {hint!r}")
     return hint or own
+
+
+def _no_position(obj: object) -> bool:
+    """Whether ``obj`` says "no fix": ``lat``/``lon`` missing or ``null``, or exactly 0,0."""
+    if not isinstance(obj, dict):
+        return False
+    lat, lon = obj.get("lat"), obj.get("lon")
+    if lat is None or lon is None:
+        return True
+    return _is_number(lat) and _is_number(lon) and lat == 0 and lon == 0
+
+
+def _lenient_number(obj: dict[str, Any], key: str, lo: float, hi: float) -> float | None:
+    try:
+        return _number(obj, key, lo, hi)
+    except DecodeError:
+        return None
+
+
+def _sos_signal(obj: object, text: str, received: datetime, hint: str | None) -> AlarmSignal | None:
+    """The SOS of a message that is no fix, or ``None`` when it raises none (module docstring).
+
+    Read leniently on purpose: an unknown alarm name or a bad battery value beside ``sos`` must
+    not lose the SOS. Only what makes it evidence is required, whose it is and when; without
+    them :class:`DecodeError` says ``SOS not raised: ...`` (one counter for every lost SOS).
+    """
+    if not isinstance(obj, dict) or not isinstance(obj.get("alarms"), list):
+        return None
+    names = {name.strip().lower() for name in obj["alarms"] if isinstance(name, str)}
+    alarms = {alarm for alarm in Alarm if alarm.value in names}
+    if Alarm.SOS not in alarms:
+        return None
+    own = obj.get("device_id")
+    try:
+        if own is not None and not isinstance(own, str):
+            raise DecodeError("device_id must be a string")
+        device_id = _agree(hint, own)
+        if not device_id:
+            raise DecodeError("no device id: the topic gives none and device_id is missing")
+        if obj.get("time") is None:
+            raise DecodeError("missing field 'time'")
+        alarm_time = parse_time(obj["time"])
+    except DecodeError as exc:
+        raise DecodeError(f"SOS not raised: {exc.reason}") from exc
+    lat = _lenient_number(obj, "lat", -90.0, 90.0)
+    lon = _lenient_number(obj, "lon", -180.0, 180.0)
+    usable = lat is not None and lon is not None and check_position(lat, lon) is None
+    return AlarmSignal(
+        device_id=device_id,
+        alarm_time=alarm_time,
+        received_at=received,
+        alarms=frozenset(alarms),
+        lat=lat if usable else None,
+        lon=lon if usable else None,
+        battery_pct=_lenient_number(obj, "battery_pct", 0.0, 100.0),
+        source_format=FORMAT_NAME,
+        raw=text,
+    )

@@ -3,33 +3,50 @@
 Sentence rules are in :mod:`drivers.gps.nmea_sentence`. This module turns a stream of sentences
 into fixes:
 
-* RMC and GGA of the same epoch (same time of day, consecutive in the payload) merge into one
-  fix: position, date, speed (knots to m/s) and course from RMC; satellites, altitude and HDOP
-  from GGA. Epochs are merged within one payload only; a terminal that splits an epoch across
-  two MQTT messages produces two fixes with the same time, which the duplicate filter drops.
-* A GGA has no date. It takes the date of the last valid RMC seen for that device, else the UTC
-  date of ``received_at``; of that day and its neighbours the one that puts the fix closest to
-  the reference is used, so a GGA at 23:59:59 received at 00:00:01 is dated the day before.
-  This small per-device state is why one decoder instance serves one ingest stream.
+* RMC, GGA and GNS of the same epoch (same time of day, consecutive in the payload) merge into
+  one fix: date, position, speed (knots to m/s) and course from RMC; satellites, altitude and
+  HDOP from GNS, else GGA (GNS counts the satellites of every constellation, a GGA often only
+  GPS's). Receivers that print one sentence per constellation in the same epoch (``GPRMC`` and
+  ``GARMC``, ``GPGGA`` and ``GAGGA``) give one fix; the ``GN`` (combined) sentence is preferred,
+  else the first. The same sentence twice from the same talker starts a new epoch (a repeat),
+  as does an RMC of another date. Epochs are merged within one payload only; a terminal that
+  splits an epoch across two MQTT messages produces two fixes with the same time, which the
+  duplicate filter drops.
+* GGA and GNS carry no date. An epoch without an RMC takes the date of **that terminal's latest
+  valid RMC** (this payload's or an earlier one's): of that day and its neighbours, the one that
+  puts the fix closest to the RMC, so a GGA at 00:00:03 after an RMC at 23:59:58 is dated the
+  next day. Without any RMC from the terminal the fix is rejected (``GGA without a date: ...``):
+  the gateway's clock is never used, since a replayed or stored log would get today's date.
+  This small per-device state is why one decoder instance serves one ingest stream; after a
+  restart a terminal's first GGA-only epochs are rejected until its next RMC.
+* The device is the topic's. A tracker that writes its id before ``$`` names itself: with a
+  topic the two must agree (a terminal may speak only for itself: ``sentence names device 'X',
+  topic names 'Y'`` is rejected, counted under the topic's device); without a topic (a file
+  given to ``guard-gateway decode``) the id names the device, else ``fallback_device``.
 * ``accuracy_m`` is estimated as ``HDOP x 5 m`` (:data:`UERE_M`, a typical 1-sigma user
   equivalent range error of a single-frequency consumer receiver; HDOP 1 in open sky gives 5 m,
-  HDOP 2-2.5 in a city street 10-13 m, matching field experience). Without GGA it is unknown.
-* "No fix" sentences (RMC status V, GGA quality 0, empty fields), sentences with a missing or
-  wrong checksum, and garbage lines are each rejected with the reason; other sentence types
-  (GSV, GSA, VTG, ZDA, TXT, proprietary...) are ignored silently.
+  HDOP 2-2.5 in a city street 10-13 m, matching field experience). Without GGA/GNS it is
+  unknown.
+* "No fix" sentences (RMC status V, GGA quality 0, GNS modes all N, empty fields), sentences
+  with a missing or wrong checksum, and garbage lines are each rejected with the reason; other
+  sentence types (GSV, GSA, VTG, ZDA, TXT, proprietary...) are ignored silently.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from typing import TypeVar
 
 from drivers.gps.base import check_position
 from drivers.gps.nmea_sentence import (
     GgaData,
     RmcData,
+    Sentence,
     parse_gga,
+    parse_gns,
     parse_rmc,
     parse_sentence,
 )
@@ -45,13 +62,62 @@ FORMAT_NAME = "nmea"
 UERE_M = 5.0
 """Metres of horizontal 1-sigma error per unit of HDOP."""
 
+_PARSERS: dict[str, Callable[[Sentence], RmcData | GgaData]] = {
+    "RMC": parse_rmc,
+    "GGA": parse_gga,
+    "GNS": parse_gns,
+}
+_COMBINED_TALKER = "GN"
+_T = TypeVar("_T")
+
+
+@dataclass
+class _Slot:
+    """One kind of sentence kept for an epoch, and the talkers that sent that kind."""
+
+    data: RmcData | GgaData
+    talker: str
+    talkers: set[str] = field(default_factory=set)
+
 
 @dataclass
 class _Epoch:
+    device: str
     time_of_day: time
-    rmc: RmcData | None = None
-    gga: GgaData | None = None
+    slots: dict[str, _Slot] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
+
+    def accepts(self, device: str, kind: str, talker: str, data: RmcData | GgaData) -> bool:
+        """Whether the sentence belongs to this epoch (module docstring)."""
+        if (device, data.time_of_day) != (self.device, self.time_of_day):
+            return False
+        slot = self.slots.get(kind)
+        if slot is None:
+            return True
+        if talker in slot.talkers:
+            return False  # the same sentence again: a repeat, or a stored log's next day
+        held = slot.data
+        other_day = isinstance(held, RmcData) and isinstance(data, RmcData) and held.day != data.day
+        return not other_day
+
+    def add(self, kind: str, talker: str, data: RmcData | GgaData, text: str) -> None:
+        slot = self.slots.get(kind)
+        if slot is None:
+            self.slots[kind] = _Slot(data, talker, {talker})
+        else:
+            slot.talkers.add(talker)
+            if talker == _COMBINED_TALKER and slot.talker != _COMBINED_TALKER:
+                slot.data, slot.talker = data, talker
+        self.lines.append(text)
+
+    def rmc(self) -> RmcData | None:
+        slot = self.slots.get("RMC")
+        return slot.data if slot is not None and isinstance(slot.data, RmcData) else None
+
+    def fix_data(self) -> list[GgaData]:
+        """GNS then GGA: where satellites, HDOP and altitude are read, in that order."""
+        found = [self.slots.get("GNS"), self.slots.get("GGA")]
+        return [s.data for s in found if s is not None and isinstance(s.data, GgaData)]
 
 
 def _nearest_date(time_of_day: time, reference: datetime) -> datetime:
@@ -63,26 +129,33 @@ def _nearest_date(time_of_day: time, reference: datetime) -> datetime:
     return min(candidates, key=lambda c: abs(c - reference))
 
 
+def _first(values: list[_T | None]) -> _T | None:
+    return next((v for v in values if v is not None), None)
+
+
 class NmeaCodec:
-    """Stateful NMEA decoder: remembers each device's last RMC date for dating GGA."""
+    """Stateful NMEA decoder: remembers each device's last RMC date for dating GGA and GNS.
+
+    ``fallback_device`` names the device when neither a topic nor an id before ``$`` does (the
+    ``decode`` command reading a receiver log); the gateway leaves it ``None``, so such input is
+    rejected.
+    """
 
     format_name = FORMAT_NAME
 
-    def __init__(self) -> None:
+    def __init__(self, fallback_device: str | None = None) -> None:
+        self._fallback = fallback_device
         self._last_rmc: dict[str, datetime] = {}
 
     def decode(
         self, payload: bytes, received_at: datetime, device_hint: str | None = None
     ) -> DecodeOutcome:
         received = utc(received_at)
-        if not device_hint:
-            return DecodeOutcome(
-                rejects=(Rejected("no device id: NMEA needs the topic's device id", payload),)
-            )
-        device = device_hint
+        topic_device = device_hint or None
+        default_device = topic_device or self._fallback
         if not payload.strip():
             # An empty publish is a terminal fault like any other: counted, as in every format.
-            return DecodeOutcome(rejects=(Rejected("empty payload", payload, device),))
+            return DecodeOutcome(rejects=(Rejected("empty payload", payload, default_device),))
         fixes: list[PositionFix] = []
         rejects: list[Rejected] = []
         pending: _Epoch | None = None
@@ -90,7 +163,7 @@ class NmeaCodec:
         def flush() -> None:
             nonlocal pending
             if pending is not None:
-                outcome = self._fix(pending, device, received)
+                outcome = self._fix(pending, received)
                 if isinstance(outcome, PositionFix):
                     fixes.append(outcome)
                 else:
@@ -101,54 +174,61 @@ class NmeaCodec:
             if not raw_line.strip():
                 continue
             try:
-                line = raw_line.decode("ascii")
-                sentence = parse_sentence(line)
+                sentence = parse_sentence(raw_line.decode("ascii"))
             except (UnicodeDecodeError, DecodeError) as exc:
                 reason = exc.reason if isinstance(exc, DecodeError) else "not ASCII text"
-                rejects.append(Rejected(reason, raw_line.strip(), device))
+                rejects.append(Rejected(reason, raw_line.strip(), default_device))
                 continue
-            if sentence.kind not in ("RMC", "GGA") or sentence.talker == "P":
+            raw = sentence.text.encode("ascii")
+            prefix = sentence.device_prefix
+            if prefix and topic_device and prefix != topic_device:
+                reason = f"sentence names device {prefix!r}, topic names {topic_device!r}"
+                rejects.append(Rejected(reason, raw, topic_device))
+                continue
+            parser = _PARSERS.get(sentence.kind)
+            if parser is None or sentence.talker == "P":
+                continue
+            device = topic_device or prefix or self._fallback
+            if not device:
+                reason = "no device id: NMEA needs the topic's device id or an id before '$'"
+                rejects.append(Rejected(reason, raw))
                 continue
             try:
-                data: RmcData | GgaData = (
-                    parse_rmc(sentence) if sentence.kind == "RMC" else parse_gga(sentence)
-                )
+                data = parser(sentence)
             except DecodeError as exc:
-                rejects.append(Rejected(exc.reason, sentence.text.encode("ascii"), device))
+                rejects.append(Rejected(exc.reason, raw, device))
                 continue
-            if pending is not None and pending.time_of_day != data.time_of_day:
+            if pending is not None and not pending.accepts(
+                device, sentence.kind, sentence.talker, data
+            ):
                 flush()
             if pending is None:
-                pending = _Epoch(data.time_of_day)
-            slot_taken = pending.rmc if isinstance(data, RmcData) else pending.gga
-            if slot_taken is not None:
-                # Same time, same sentence twice (two talkers, or a repeat): new epoch.
-                flush()
-                pending = _Epoch(data.time_of_day)
+                pending = _Epoch(device, data.time_of_day)
+            pending.add(sentence.kind, sentence.talker, data, sentence.text)
             if isinstance(data, RmcData):
-                pending.rmc = data
                 self._last_rmc[device] = datetime.combine(data.day, data.time_of_day, tzinfo=UTC)
-            else:
-                pending.gga = data
-            pending.lines.append(sentence.text)
         flush()
         return DecodeOutcome(tuple(fixes), tuple(rejects))
 
-    def _fix(self, epoch: _Epoch, device: str, received: datetime) -> PositionFix | Rejected:
+    def _fix(self, epoch: _Epoch, received: datetime) -> PositionFix | Rejected:
         raw = "\n".join(epoch.lines)
-        rmc, gga = epoch.rmc, epoch.gga
+        device = epoch.device
+        rmc, extra = epoch.rmc(), epoch.fix_data()
         if rmc is not None:
             fix_time = datetime.combine(rmc.day, rmc.time_of_day, tzinfo=UTC)
             lat, lon = rmc.lat, rmc.lon
         else:
-            assert gga is not None
-            reference = self._last_rmc.get(device, received)
-            fix_time = _nearest_date(gga.time_of_day, reference)
-            lat, lon = gga.lat, gga.lon
+            only = extra[0]
+            last_rmc = self._last_rmc.get(device)
+            if last_rmc is None:
+                reason = f"{only.kind} without a date: no RMC from this terminal yet"
+                return Rejected(reason, raw.encode("ascii"), device)
+            fix_time = _nearest_date(only.time_of_day, last_rmc)
+            lat, lon = only.lat, only.lon
         problem = check_position(lat, lon)
         if problem:
             return Rejected(problem, raw.encode("ascii"), device)
-        hdop = gga.hdop if gga is not None else None
+        hdop = _first([d.hdop for d in extra])
         return PositionFix(
             device_id=device,
             fix_time=fix_time,
@@ -158,8 +238,8 @@ class NmeaCodec:
             accuracy_m=hdop * UERE_M if hdop is not None and hdop > 0 else None,
             speed_mps=rmc.speed_mps if rmc is not None else None,
             course_deg=rmc.course_deg if rmc is not None else None,
-            altitude_m=gga.altitude_m if gga is not None else None,
-            satellites=gga.satellites if gga is not None else None,
+            altitude_m=_first([d.altitude_m for d in extra]),
+            satellites=_first([d.satellites for d in extra]),
             source_format=FORMAT_NAME,
             raw=raw,
         )

@@ -1,4 +1,4 @@
-"""One NMEA 0183 sentence: checksum, address, and the two sentences that carry a position.
+"""One NMEA 0183 sentence: checksum, address, and the three sentences that carry a position.
 
 Rules (each checked against the golden corpus in ``tests/corpus/nmea``):
 
@@ -7,20 +7,31 @@ Rules (each checked against the golden corpus in ``tests/corpus/nmea``):
   reach its output); a sentence torn in transit usually loses its tail, so a missing checksum
   is the cheapest corruption detector we have.
 * The leading ``$`` may be missing when surrounding whitespace is all that is around the
-  sentence (pynmea2 accepts that); any other text before ``$`` is garbage.
-* Any talker (GP, GN, GL, GA, BD, GB, ...) is accepted for RMC and GGA. Other sentences and
-  proprietary ``$P...`` sentences are valid but ignored.
-* RMC is a position only when status is ``A``, the NMEA 2.3 mode (if present) is one of
-  ``A D F P R S`` and the NMEA 4.1 navigational status (if present) is one of ``S C U``.
-  pynmea2 also accepts modes ``E`` (dead reckoning) and ``M`` (manual input); we do not: they are
-  not measurements and must not place a guard on or off a post.
+  sentence (pynmea2 accepts that). Many trackers put their own id before it
+  (``865067020012345$GPRMC,...``): a single word of letters, digits, ``.``, ``_``, ``-`` right
+  before ``$`` is kept as :attr:`Sentence.device_prefix`; any other text before ``$`` is garbage.
+* Any talker (GP, GN, GL, GA, BD, GB, ...) is accepted for RMC, GGA and GNS. Other sentences
+  and proprietary ``$P...`` sentences are valid but ignored.
+* RMC is a position only when status is ``A`` and the NMEA 2.3 mode (if present) is one of
+  ``A D F P R S``. pynmea2 also accepts modes ``E`` (dead reckoning) and ``M`` (manual input);
+  we do not: they are not measurements and must not place a guard on or off a post.
+* The 13th RMC field of NMEA 4.10/4.11, the navigational status (``S`` safe, ``C`` caution,
+  ``U`` unsafe, ``V`` not valid / no status), is an integrity statement for navigation, not the
+  fix status: receivers without integrity monitoring (every current Quectel, u-blox, Unicore
+  module) always send ``V`` next to a valid fix. It is ignored, as gpsd does; pynmea2 counts
+  ``V`` and an empty field as invalid.
 * GGA is a position when its quality is 1-5 or 8 (not 0 = no fix, 6 = estimated, 7 = manual).
+* GNS (NMEA 4.0+) has one mode letter per constellation (GPS, GLONASS, Galileo, BeiDou, QZSS,
+  NavIC). It is a position when at least one of them is ``A D F P R S``; all ``N`` (or only
+  ``E``/``M``) is no fix. gpsd reads only the first (GPS) letter; a GLONASS + Galileo fix with
+  GPS ``N`` is still a fix. Its navigational status (13th field) is ignored as RMC's.
 * Coordinates must have minutes below 60 (MTK receivers emit ``8960.000000,N`` = "90°N" as a
   power-up placeholder) and lie within ±90/±180.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import date, time
@@ -32,26 +43,37 @@ __all__ = [
     "RmcData",
     "Sentence",
     "dm_to_degrees",
+    "parse_gga",
+    "parse_gns",
+    "parse_rmc",
     "parse_sentence",
     "parse_time_of_day",
     "position_of",
 ]
 
 KNOTS_TO_MPS = 1852.0 / 3600.0
-_VALID_RMC_MODES = frozenset("ADFPRS")
-_VALID_NAV_STATUS = frozenset("SCU")
+_VALID_MODES = frozenset("ADFPRS")
+_KNOWN_GNS_MODES = frozenset("ADEFMNPRS")
 _VALID_GGA_QUALITY = frozenset({1, 2, 3, 4, 5, 8})
 _ADDRESS = re.compile(r"^[A-Z][A-Z0-9]{1,9}$")
+# A tracker's id before '$': one word, as device ids are (docs/device-contract.md). Anything
+# else there (a torn sentence's tail has ',' or '*') stays garbage.
+_DEVICE_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 @dataclass(frozen=True, slots=True)
 class Sentence:
-    """A checksum-verified sentence: ``talker`` (``GP``, or ``P`` for proprietary), ``kind``."""
+    """A checksum-verified sentence: ``talker`` (``GP``, or ``P`` for proprietary), ``kind``.
+
+    ``text`` is the whole line as received (id prefix included: it is the evidence);
+    ``device_prefix`` the id a tracker wrote before ``$``, else ``None``.
+    """
 
     talker: str
     kind: str
     fields: tuple[str, ...]
     text: str
+    device_prefix: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +90,8 @@ class RmcData:
 
 @dataclass(frozen=True, slots=True)
 class GgaData:
-    """A valid GGA: a fix without date, with satellites, HDOP and altitude (MSL, metres)."""
+    """A valid GGA or GNS (``kind``): a fix without date, with satellites, HDOP and altitude
+    (MSL, metres)."""
 
     time_of_day: time
     lat: float
@@ -76,6 +99,7 @@ class GgaData:
     satellites: int | None
     hdop: float | None
     altitude_m: float | None
+    kind: str = "GGA"
 
 
 def _checksum(body: str) -> int:
@@ -90,10 +114,14 @@ def parse_sentence(line: str) -> Sentence:
     text = line.strip()
     if not text:
         raise DecodeError("empty line")
+    prefix: str | None = None
     if text[0] in "$!":
         body_and_sum = text[1:]
     elif "$" in text:
-        raise DecodeError("garbage before '$'")
+        head, _, body_and_sum = text.partition("$")
+        if not _DEVICE_PREFIX.match(head):
+            raise DecodeError("garbage before '$'")
+        prefix = head
     else:
         body_and_sum = text
     star = body_and_sum.rfind("*")
@@ -112,10 +140,10 @@ def parse_sentence(line: str) -> Sentence:
             f"checksum mismatch (sentence says {given.upper()}, computed {computed:02X})"
         )
     if address.startswith("P"):
-        return Sentence("P", address[1:], fields, text)
+        return Sentence("P", address[1:], fields, text, prefix)
     if len(address) != 5:
         raise DecodeError(f"not an NMEA sentence (address {address!r})")
-    return Sentence(address[:2], address[2:], fields, text)
+    return Sentence(address[:2], address[2:], fields, text, prefix)
 
 
 def parse_time_of_day(value: str) -> time:
@@ -137,7 +165,7 @@ def dm_to_degrees(value: str) -> float:
         number = float(value)
     except ValueError as exc:
         raise DecodeError(f"bad coordinate {value!r}") from exc
-    if number < 0:
+    if number < 0 or not math.isfinite(number):
         raise DecodeError(f"bad coordinate {value!r}")
     degrees = int(number // 100)
     minutes = number - degrees * 100
@@ -163,9 +191,12 @@ def _opt_float(value: str, name: str) -> float | None:
     if value == "":
         return None
     try:
-        return float(value)
+        number = float(value)
     except ValueError as exc:
         raise DecodeError(f"bad {name} {value!r}") from exc
+    if not math.isfinite(number):  # float() reads "nan" and "inf"; no receiver means them
+        raise DecodeError(f"bad {name} {value!r}")
+    return number
 
 
 def parse_rmc(sentence: Sentence) -> RmcData:
@@ -176,10 +207,9 @@ def parse_rmc(sentence: Sentence) -> RmcData:
     status = f[2]
     if status != "A":
         raise DecodeError(f"no fix: RMC status {status or 'empty'!r}")
-    if len(f) > 12 and f[12] not in _VALID_RMC_MODES:
+    if len(f) > 12 and f[12] not in _VALID_MODES:
         raise DecodeError(f"no fix: RMC mode {f[12] or 'empty'!r}")
-    if len(f) > 13 and f[13] not in _VALID_NAV_STATUS:
-        raise DecodeError(f"no fix: RMC navigational status {f[13] or 'empty'!r}")
+    # f[13], the NMEA 4.10 navigational status, is not the fix status (module docstring).
     tod = parse_time_of_day(f[1])
     lat, lon = position_of(f[3], f[4], f[5], f[6])
     day_text = f[9]
@@ -216,12 +246,45 @@ def parse_gga(sentence: Sentence) -> GgaData:
         raise DecodeError(f"no fix: GGA quality {quality}")
     tod = parse_time_of_day(f[1])
     lat, lon = position_of(f[2], f[3], f[4], f[5])
-    sats = _opt_float(f[7], "satellite count")
     return GgaData(
         time_of_day=tod,
         lat=lat,
         lon=lon,
-        satellites=int(sats) if sats is not None else None,
+        satellites=_opt_count(f[7]),
         hdop=_opt_float(f[8], "HDOP"),
         altitude_m=_opt_float(f[9], "altitude"),
     )
+
+
+def parse_gns(sentence: Sentence) -> GgaData:
+    """The position of a GNS, or :class:`DecodeError` (``no fix: ...`` when it has none).
+
+    Fields: time, lat, N/S, lon, E/W, mode letters, satellites, HDOP, altitude (MSL), geoid
+    separation, age and station of corrections, and (NMEA 4.10) the navigational status.
+    """
+    f = sentence.fields
+    if len(f) < 10:
+        raise DecodeError(f"GNS has {len(f) - 1} fields, expected at least 9")
+    modes = f[6]
+    if any(m not in _KNOWN_GNS_MODES for m in modes):
+        raise DecodeError(f"bad GNS mode letters: {modes[:8]!r}")
+    if not any(m in _VALID_MODES for m in modes):
+        raise DecodeError(f"no fix: GNS mode {modes or 'empty'!r}")
+    tod = parse_time_of_day(f[1])
+    lat, lon = position_of(f[2], f[3], f[4], f[5])
+    return GgaData(
+        time_of_day=tod,
+        lat=lat,
+        lon=lon,
+        satellites=_opt_count(f[7]),
+        hdop=_opt_float(f[8], "HDOP"),
+        altitude_m=_opt_float(f[9], "altitude"),
+        kind="GNS",
+    )
+
+
+def _opt_count(value: str) -> int | None:
+    number = _opt_float(value, "satellite count")
+    if number is not None and number < 0:
+        raise DecodeError(f"bad satellite count {value!r}")
+    return int(number) if number is not None else None

@@ -1,14 +1,27 @@
-"""OwnTracks location messages (``owntracks/<user>/<device>``).
+"""OwnTracks messages (``owntracks/<user>/<device>``).
 
 Only ``"_type": "location"`` is a position: ``lat``, ``lon`` and ``tst`` (epoch seconds) are
 required; ``acc`` (m), ``alt`` (m), ``vel`` (km/h), ``cog`` (degrees) and ``batt`` (%, -1 =
-unknown) are optional. Some firmwares send numbers as strings, which are accepted. Other types
-(``transition``, ``waypoint``, ``lwt``, ``card``, ``status``...) are not positions and not errors
-either: they give an empty outcome. ``encrypted`` payloads are rejected, since a location may
-hide inside and the gateway has no key.
+unknown) are optional. Some firmwares send numbers as strings, which are accepted.
 
-The device id is the topic's ``<user>/<device>``; without a topic (HTTP mode) the payload's
-``topic`` field is used.
+Every other message is rejected with a stated reason, so it is seen (on the ``decode`` command's
+error stream) and counted (the pipeline counts a reject under the words of its reason before the
+first ``:``), never silently dropped. The reasons name the kind of message and not the terminal's
+fault, one counter per kind, and never quote the payload, so a sender cannot mint counters:
+
+* a documented type (``transition``, ``waypoint``, ``waypoints``, ``lwt``, ``card``, ``status``,
+  ``cmd``, ...): ``OwnTracks transition: not a location report``;
+* any other ``_type``: ``OwnTracks unknown type: 'x' is not a location report``;
+* no ``_type``: ``OwnTracks untyped message: no _type, not a location report``;
+* ``encrypted``: ``OwnTracks encrypted payload: ...`` (a location may hide inside and the
+  gateway has no key).
+
+The device id is the topic's ``<user>/<device>``. Without a topic (HTTP mode, or a file given to
+the ``decode`` command) the payload names it: its ``topic`` field (``owntracks/<user>/<device>``
+gives ``<user>/<device>``), else its ``tid`` (tracker id), else ``fallback_device``. When the
+topic and the payload's ``topic`` field name different devices the message is rejected: a
+terminal may speak only for itself. ``tid`` is a display label, not an identity, and is never
+compared.
 """
 
 from __future__ import annotations
@@ -27,6 +40,25 @@ __all__ = ["OwnTracksCodec"]
 
 FORMAT_NAME = "owntracks"
 _KMH_TO_MPS = 1000.0 / 3600.0
+_NOT_A_LOCATION = "not a location report"
+# The message types of the OwnTracks JSON format (booklet, tech/json) other than location and
+# encrypted, plus the Android configuration dump.
+_OTHER_TYPES = frozenset(
+    {
+        "beacon",
+        "card",
+        "cmd",
+        "configuration",
+        "dump",
+        "lwt",
+        "request",
+        "status",
+        "steps",
+        "transition",
+        "waypoint",
+        "waypoints",
+    }
+)
 
 
 def _num(obj: dict[str, Any], key: str, *, required: bool = False) -> float | None:
@@ -60,10 +92,39 @@ def _device_from_topic_field(obj: dict[str, Any]) -> str | None:
     return None
 
 
+def _tid(obj: dict[str, Any]) -> str | None:
+    tid = obj.get("tid")
+    if isinstance(tid, str) and tid.strip():
+        return tid.strip()
+    return None
+
+
+def _not_a_location(kind: object) -> str | None:
+    """Why a message of ``_type`` ``kind`` is no position, or ``None`` for a location."""
+    if kind == "location":
+        return None
+    if kind == "encrypted":
+        return "OwnTracks encrypted payload: not supported, payload encryption must be off"
+    if not isinstance(kind, str) or not kind:
+        return f"OwnTracks untyped message: no _type, {_NOT_A_LOCATION}"
+    if kind in _OTHER_TYPES:
+        return f"OwnTracks {kind}: {_NOT_A_LOCATION}"
+    # The type is quoted after the ':' only: the counter name is made of the words before it.
+    return f"OwnTracks unknown type: {kind[:40]!r} is {_NOT_A_LOCATION}"
+
+
 class OwnTracksCodec:
-    """Codec for OwnTracks JSON (module docstring). Stateless."""
+    """Codec for OwnTracks JSON (module docstring). Stateless.
+
+    ``fallback_device`` names the device when neither the topic nor the payload does (the
+    ``decode`` command reading a file); the gateway leaves it ``None``, so such a location is
+    rejected.
+    """
 
     format_name = FORMAT_NAME
+
+    def __init__(self, fallback_device: str | None = None) -> None:
+        self._fallback = fallback_device
 
     def decode(
         self, payload: bytes, received_at: datetime, device_hint: str | None = None
@@ -79,30 +140,25 @@ class OwnTracksCodec:
                     Rejected("not an OwnTracks message (no JSON object)", payload, device_hint),
                 )
             )
-        kind = obj.get("_type")
-        if kind == "encrypted":
-            return DecodeOutcome(
-                rejects=(
-                    Rejected(
-                        "encrypted OwnTracks payloads are not supported", payload, device_hint
-                    ),
-                )
-            )
-        if kind != "location":
-            return DecodeOutcome()
+        named = _device_from_topic_field(obj)
+        if device_hint and named and named != device_hint:
+            reason = f"payload names another device: {named!r}, topic names {device_hint!r}"
+            return DecodeOutcome(rejects=(Rejected(reason, payload, device_hint),))
+        device_id = device_hint or named or _tid(obj) or self._fallback
+        why_not = _not_a_location(obj.get("_type"))
+        if why_not is not None:
+            return DecodeOutcome(rejects=(Rejected(why_not, payload, device_id),))
         try:
-            fix = self._fix(
-                obj, text, utc(received_at), device_hint or _device_from_topic_field(obj)
-            )
+            fix = self._fix(obj, text, utc(received_at), device_id)
         except DecodeError as exc:
-            return DecodeOutcome(rejects=(Rejected(exc.reason, payload, device_hint),))
+            return DecodeOutcome(rejects=(Rejected(exc.reason, payload, device_id),))
         return DecodeOutcome(fixes=(fix,))
 
     def _fix(
         self, obj: dict[str, Any], text: str, received: datetime, device_id: str | None
     ) -> PositionFix:
         if not device_id:
-            raise DecodeError("no device id: no owntracks/<user>/<device> topic")
+            raise DecodeError("no device id: no owntracks/<user>/<device> topic, topic or tid")
         lat = _num(obj, "lat", required=True)
         lon = _num(obj, "lon", required=True)
         tst = _num(obj, "tst", required=True)

@@ -115,3 +115,55 @@ def test_fix_to_dict_has_exactly_the_shared_keys() -> None:
     assert set(shape) == KEYS
     assert shape["fix_time"] == "2017-01-17T02:05:42Z"
     assert json.dumps(shape)
+
+
+def test_nmea_log_without_a_device_names_it_by_the_id_before_dollar_else_unknown() -> None:
+    # No corpus log has a tracker id before '$': one is written by hand before real sentences.
+    log = (CORPUS / "nmea/gpsd/tcp-test.log").read_text().splitlines()
+    rmc = next(line for line in log if line.startswith("$GPRMC"))
+    code, fixes, errors = run("nmea", f"865067020012345{rmc}\n{rmc}\n".encode())
+    assert code == 0 and errors == []
+    assert [f["device_id"] for f in fixes] == ["865067020012345", "unknown"]
+    code, _, errors = run("nmea", f"865067020012345{rmc}\n".encode(), "gps-7")
+    assert code == 1
+    assert errors[0].startswith(
+        "rejected [gps-7]: sentence names device '865067020012345', topic names 'gps-7'"
+    )
+
+
+def test_owntracks_file_without_topics_names_devices_by_tid_and_states_each_non_location() -> None:
+    lines = [s["payload_text"].replace("\n", " ") for s in OWNTRACKS]
+    code, fixes, errors = run("owntracks", "\n".join(lines).encode())
+    assert code == 0
+    assert [f["device_id"] for f in fixes] == ["j1", "JJ"]
+    (line,) = errors
+    assert line.startswith("rejected [j1]: OwnTracks transition: not a location report: ")
+    code, fixes, errors = run("owntracks", lines[2].encode())
+    assert (code, fixes, len(errors)) == (1, [], 1)
+
+
+def test_sos_without_a_position_is_printed_as_an_alarm_line_and_fixes_keep_their_shape() -> None:
+    lines = [
+        '{"time": "2026-03-01T08:15:30+08:00", "alarms": ["sos"], "battery_pct": 41}',
+        '{"time": 1772324130, "lat": 30.5, "lon": 114.3}',
+    ]
+    code, records, errors = run("json", "\n".join(lines).encode(), "T-1")
+    assert (code, errors) == (0, [])
+    alarm, fix = records
+    assert alarm == {
+        "kind": "alarm",
+        "device_id": "T-1",
+        "alarm_time": "2026-03-01T00:15:30Z",
+        "alarms": ["sos"],
+        "lat": None,
+        "lon": None,
+        "battery_pct": 41,
+    }
+    assert set(fix) == KEYS
+
+
+def test_an_alarm_alone_is_not_a_failure_and_a_lost_sos_is() -> None:
+    assert run("json", b'{"time": 1772324130, "alarms": ["sos"]}', "T-1")[0] == 0
+    code, records, errors = run("json", b'{"alarms": ["sos"], "lat": 30.5, "lon": 114.3}', "T-1")
+    assert (code, records) == (1, [])
+    assert errors[0].startswith("rejected [T-1]: SOS not raised: missing field 'time': ")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from drivers.gps.json_codec import GatewayJsonCodec
-from gateway.records import Alarm, DecodeOutcome
+from gateway.records import Alarm, AlarmSignal, DecodeOutcome
 
 RECEIVED = datetime(2026, 3, 1, 0, 20, tzinfo=UTC)
 
@@ -98,3 +98,102 @@ def test_device_id_in_payload_serves_when_the_topic_gives_none() -> None:
     assert fix.device_id == "T-9"
     (rejected,) = decode({"time": 1772324130, "lat": 1, "lon": 2}, None).rejects
     assert rejected.reason.startswith("no device id")
+
+
+# --- SOS without a usable position ------------------------------------------------------------
+
+SOS_TIME = "2026-03-01T08:15:30+08:00"
+
+
+def test_sos_from_a_terminal_indoors_without_coordinates_is_an_alarm_signal() -> None:
+    text = f'{{"time": "{SOS_TIME}", "alarms": ["sos"], "battery_pct": 41}}'
+    outcome = GatewayJsonCodec().decode(text.encode(), RECEIVED, "T-0042")
+    assert (outcome.fixes, outcome.rejects) == ((), ())
+    (signal,) = outcome.alarms
+    assert signal == AlarmSignal(
+        device_id="T-0042",
+        alarm_time=datetime(2026, 3, 1, 0, 15, 30, tzinfo=UTC),
+        received_at=RECEIVED,
+        alarms=frozenset({Alarm.SOS}),
+        lat=None,
+        lon=None,
+        battery_pct=41,
+        source_format="json",
+        raw=text,
+    )
+
+
+@pytest.mark.parametrize(
+    "position",
+    [{"lat": None, "lon": None}, {"lat": 0, "lon": 0}, {"lat": 0.0, "lon": 0.0}, {"lat": 30.5}],
+)
+def test_sos_with_null_or_placeholder_coordinates_is_an_alarm_signal_not_a_reject(
+    position: dict[str, object],
+) -> None:
+    outcome = decode({"time": SOS_TIME, "alarms": ["sos", "low_battery"], **position})
+    assert (outcome.fixes, outcome.rejects) == ((), ())
+    (signal,) = outcome.alarms
+    assert signal.alarms == frozenset({Alarm.SOS, Alarm.LOW_BATTERY})
+    assert (signal.lat, signal.lon) == (None, None)
+
+
+def test_other_alarms_without_coordinates_stay_rejects() -> None:
+    outcome = decode({"time": SOS_TIME, "alarms": ["low_battery", "power_cut"]})
+    assert outcome.alarms == ()
+    assert [r.reason for r in outcome.rejects] == ["missing field 'lat'"]
+
+
+def test_sos_refused_as_a_position_for_another_reason_gives_the_reject_and_the_signal() -> None:
+    out_of_range = decode({"time": SOS_TIME, "lat": 130.5, "lon": 114.3, "alarms": ["sos"]})
+    assert [r.reason for r in out_of_range.rejects] == ["latitude 130.5 out of range [-90, 90]"]
+    (signal,) = out_of_range.alarms
+    assert (signal.lat, signal.lon) == (None, None)
+    bad_course = decode(
+        {"time": SOS_TIME, "lat": 30.5, "lon": 114.3, "course_deg": 400, "alarms": ["sos"]}
+    )
+    assert [r.reason for r in bad_course.rejects] == ["course_deg 400 out of range [0.0, 360.0]"]
+    (signal,) = bad_course.alarms
+    assert (signal.lat, signal.lon) == (30.5, 114.3)  # what the terminal put in the message
+
+
+def test_sos_is_read_leniently_beside_an_unknown_alarm_or_a_bad_battery() -> None:
+    outcome = decode({"time": SOS_TIME, "alarms": ["SOS ", "fall"], "battery_pct": 150})
+    assert outcome.rejects == ()
+    (signal,) = outcome.alarms
+    assert signal.alarms == frozenset({Alarm.SOS})
+    assert signal.battery_pct is None
+
+
+@pytest.mark.parametrize(
+    "doc,hint,reason",
+    [
+        ({"alarms": ["sos"]}, "T-0042", "missing field 'time'"),
+        ({"time": "08:15", "alarms": ["sos"]}, "T-0042", "is not ISO-8601"),
+        ({"time": SOS_TIME, "alarms": ["sos"], "device_id": "T-9"}, "T-0042", "differs from"),
+        ({"time": SOS_TIME, "alarms": ["sos"]}, None, "no device id"),
+    ],
+)
+def test_sos_without_a_time_or_for_another_terminal_is_rejected_as_sos_not_raised(
+    doc: dict[str, object], hint: str | None, reason: str
+) -> None:
+    outcome = decode(doc, hint)
+    assert (outcome.fixes, outcome.alarms) == ((), ())
+    (rejected,) = outcome.rejects
+    # One counter (``rejected.sos_not_raised``) for every SOS lost, whatever the cause.
+    assert rejected.reason.startswith("SOS not raised: ")
+    assert reason in rejected.reason
+
+
+def test_batch_keeps_an_sos_without_coordinates_beside_the_fixes() -> None:
+    outcome = decode(
+        {
+            "fixes": [
+                {"time": "2026-03-01T00:01:00Z", "lat": 30.5, "lon": 114.3},
+                {"time": "2026-03-01T00:02:00Z", "alarms": ["sos"]},
+                {"time": "2026-03-01T00:03:00Z", "alarms": ["low_battery"]},
+            ]
+        }
+    )
+    assert [f.fix_time.minute for f in outcome.fixes] == [1]
+    assert [a.alarm_time.minute for a in outcome.alarms] == [2]
+    assert [r.reason for r in outcome.rejects] == ["missing field 'lat'"]

@@ -1,12 +1,16 @@
-"""NMEA decoder behaviour beyond the corpus: dating GGA, per-device state, bad input."""
+"""NMEA decoder behaviour beyond the corpus: dating GGA, per-device state, the tracker id before
+``$``, bad input. Sentences made here (``sentence()``) exercise rules and error paths; the golden
+data are the corpus logs (``test_nmea_corpus*.py``)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import reduce
 
+import pytest
+
 from drivers.gps.nmea import NmeaCodec
-from tests.unit.drivers.gps.corpus_data import PYNMEA2
+from tests.unit.drivers.gps.corpus_data import PYNMEA2, RECEIVED, gpsd_sentences
 
 GGA_1843 = PYNMEA2["cases"][0]["sentence"]  # 18:43:53.07, no date
 
@@ -24,33 +28,39 @@ def rmc(time_of_day: str, day: str) -> str:
     return sentence(f"GNRMC,{time_of_day},A,3035.568,N,11418.330,E,1.0,90.0,{day},,,A")
 
 
-def test_gga_without_any_rmc_takes_the_received_date() -> None:
+def test_gga_of_a_terminal_without_any_rmc_is_rejected_whatever_the_gateway_clock_says() -> None:
     received = datetime(2026, 3, 1, 19, 0, tzinfo=UTC)
-    (fix,) = NmeaCodec().decode(GGA_1843.encode(), received, "t1").fixes
-    assert fix.fix_time == datetime(2026, 3, 1, 18, 43, 53, 70000, tzinfo=UTC)
+    outcome = NmeaCodec().decode(GGA_1843.encode(), received, "t1")
+    assert outcome.fixes == ()
+    assert [r.reason for r in outcome.rejects] == [
+        "GGA without a date: no RMC from this terminal yet"
+    ]
 
 
-def test_gga_just_before_midnight_received_just_after_is_dated_the_day_before() -> None:
-    received = datetime(2026, 3, 2, 0, 0, 2, tzinfo=UTC)
-    (fix,) = NmeaCodec().decode(gga("235959.00").encode(), received, "t1").fixes
-    assert fix.fix_time == datetime(2026, 3, 1, 23, 59, 59, tzinfo=UTC)
-
-
-def test_gga_just_after_midnight_received_just_before_is_dated_the_day_after() -> None:
-    received = datetime(2026, 3, 1, 23, 59, 59, tzinfo=UTC)  # gateway clock slightly behind
-    (fix,) = NmeaCodec().decode(gga("000001.00").encode(), received, "t1").fixes
-    assert fix.fix_time == datetime(2026, 3, 2, 0, 0, 1, tzinfo=UTC)
-
-
-def test_gga_takes_the_date_of_the_devices_last_rmc_from_an_earlier_payload() -> None:
+def test_gga_just_after_midnight_after_an_rmc_just_before_is_dated_the_next_day() -> None:
     codec = NmeaCodec()
     received = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     codec.decode(rmc("235958.00", "150624").encode(), received, "t1")
     (fix,) = codec.decode(gga("000003.00").encode(), received, "t1").fixes
     # Stored log replayed: the RMC said 2024-06-15 23:59:58, so 00:00:03 is the next day.
     assert fix.fix_time == datetime(2024, 6, 16, 0, 0, 3, tzinfo=UTC)
-    (other,) = codec.decode(gga("000003.00").encode(), received, "t2").fixes
-    assert other.fix_time == datetime(2026, 3, 1, 0, 0, 3, tzinfo=UTC)  # another device
+
+
+def test_late_gga_just_before_midnight_after_an_rmc_just_after_is_dated_the_day_before() -> None:
+    codec = NmeaCodec()
+    received = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    codec.decode(rmc("000001.00", "160624").encode(), received, "t1")
+    (fix,) = codec.decode(gga("235959.00").encode(), received, "t1").fixes
+    assert fix.fix_time == datetime(2024, 6, 15, 23, 59, 59, tzinfo=UTC)
+
+
+def test_an_invalid_rmc_dates_nothing() -> None:
+    codec = NmeaCodec()
+    received = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    void = sentence("GPRMC,101010.00,V,,,,,,,010326,,,N")
+    assert codec.decode(void.encode(), received, "t1").fixes == ()
+    (rejected,) = codec.decode(gga("101011.00").encode(), received, "t1").rejects
+    assert rejected.reason.startswith("GGA without a date")
 
 
 def test_rmc_and_gga_of_one_epoch_merge_in_either_order() -> None:
@@ -107,3 +117,92 @@ def test_an_empty_payload_is_rejected_not_silently_ignored() -> None:
     outcome = NmeaCodec().decode(b" \r\n", datetime(2026, 3, 1, tzinfo=UTC), "gps-1")
     assert outcome.fixes == ()
     assert [r.reason for r in outcome.rejects] == ["empty payload"]
+
+
+def test_two_talkers_of_an_epoch_give_one_fix_from_gn_and_one_talker_twice_gives_two() -> None:
+    received = datetime(2026, 3, 1, tzinfo=UTC)
+    gp = sentence("GPRMC,101010.00,A,3035.568,N,11418.330,E,1.0,90.0,010326,,,A")
+    gn = sentence("GNRMC,101010.00,A,3035.569,N,11418.330,E,1.0,90.0,010326,,,A")
+    (fix,) = NmeaCodec().decode(f"{gp}\n{gn}".encode(), received, "t1").fixes
+    assert fix.raw.splitlines() == [gp, gn]
+    assert abs(fix.lat - (30 + 35.569 / 60)) < 1e-9  # the combined (GN) solution
+    codec = NmeaCodec()
+    codec.decode(rmc("101009.00", "010326").encode(), received, "t1")
+    repeated = f"{gga('101010.00')}\n{gga('101010.00')}"
+    assert len(codec.decode(repeated.encode(), received, "t1").fixes) == 2
+
+
+def test_rmc_of_another_day_at_the_same_time_is_another_epoch() -> None:
+    text = "\n".join([rmc("101010.00", "010326"), rmc("101010.00", "020326")])
+    outcome = NmeaCodec().decode(text.encode(), datetime(2026, 3, 3, tzinfo=UTC), "t1")
+    assert [f.fix_time.day for f in outcome.fixes] == [1, 2]
+
+
+def test_gns_mode_letters_outside_nmea_are_rejected_and_estimated_only_is_no_fix() -> None:
+    codec = NmeaCodec()
+    received = datetime(2026, 3, 1, tzinfo=UTC)
+    codec.decode(rmc("101009.00", "010326").encode(), received, "t1")
+    gns = "GNGNS,101010.00,3035.568,N,11418.330,E,{},08,1.0,25.0,-10.0,,,V"
+    bad = codec.decode(sentence(gns.format("AX")).encode(), received, "t1").rejects
+    assert [r.reason for r in bad] == ["bad GNS mode letters: 'AX'"]
+    estimated = codec.decode(sentence(gns.format("EN")).encode(), received, "t1").rejects
+    assert [r.reason for r in estimated] == ["no fix: GNS mode 'EN'"]
+    (fix,) = codec.decode(sentence(gns.format("NA")).encode(), received, "t1").fixes
+    assert fix.fix_time == datetime(2026, 3, 1, 10, 10, 10, tzinfo=UTC)
+
+
+def test_nan_and_infinite_numbers_are_rejected_not_raised() -> None:
+    received = datetime(2026, 3, 1, tzinfo=UTC)
+    for body in (
+        "GPRMC,101010.00,A,nan,N,11418.330,E,1.0,90.0,010326,,,A",
+        "GPGGA,101010.00,3035.568,N,11418.330,E,1,inf,1.0,25.0,M,-10.0,M,,",
+    ):
+        outcome = NmeaCodec().decode(sentence(body).encode(), received, "t1")
+        assert outcome.fixes == ()
+        assert outcome.rejects[0].reason.startswith("bad ")
+
+
+# --- a tracker's id before '$' ----------------------------------------------------------------
+# No corpus log has one, so an id is written by hand before a real receiver's sentence.
+REAL_RMC = next(s for s in gpsd_sentences("quectelLC79D-1.log") if s[3:6] == "RMC")
+REAL_GGA = next(s for s in gpsd_sentences("quectelLC79D-1.log") if s[3:6] == "GGA")
+IMEI = "865067020012345"
+
+
+def test_id_before_dollar_that_matches_the_topic_is_accepted_and_kept_as_evidence() -> None:
+    line = f"{IMEI}{REAL_RMC}"
+    (fix,) = NmeaCodec().decode(line.encode(), RECEIVED, IMEI).fixes
+    assert fix.device_id == IMEI
+    assert fix.raw == line
+    assert fix.fix_time == datetime(2020, 11, 30, 8, 3, 59, tzinfo=UTC)
+
+
+def test_id_before_dollar_naming_another_device_is_rejected_under_the_topics_device() -> None:
+    payload = f"{IMEI}{REAL_RMC}\r\n{REAL_GGA}\r\n".encode()
+    outcome = NmeaCodec().decode(payload, RECEIVED, "gps-1")
+    assert outcome.fixes == ()
+    refused, gga = outcome.rejects
+    assert refused.reason == f"sentence names device '{IMEI}', topic names 'gps-1'"
+    assert refused.device_id == "gps-1"
+    assert refused.raw == f"{IMEI}{REAL_RMC}".encode()
+    # The stream goes on, and the refused RMC dates nothing: the GGA after it has no date.
+    assert gga.reason == "GGA without a date: no RMC from this terminal yet"
+
+
+def test_without_a_topic_the_id_before_dollar_names_the_device() -> None:
+    codec = NmeaCodec()
+    payload = f"{IMEI}{REAL_RMC}\n{IMEI}{REAL_GGA}\n{REAL_GGA}".encode()
+    outcome = codec.decode(payload, RECEIVED)
+    (fix,) = outcome.fixes
+    assert fix.device_id == IMEI
+    assert fix.satellites == 14  # RMC and GGA of the same epoch merged
+    (rejected,) = outcome.rejects
+    assert rejected.reason.startswith("no device id")
+    (named,) = NmeaCodec(fallback_device="unknown").decode(REAL_RMC.encode(), RECEIVED).fixes
+    assert named.device_id == "unknown"
+
+
+@pytest.mark.parametrize("head", ["foo bar", ",1.7,M*7D", "id*2A", "x" * 65])
+def test_text_before_dollar_that_is_not_one_word_stays_garbage(head: str) -> None:
+    (rejected,) = NmeaCodec().decode(f"{head}{REAL_RMC}".encode(), RECEIVED, "gps-1").rejects
+    assert rejected.reason == "garbage before '$'"
