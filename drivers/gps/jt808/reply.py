@@ -39,7 +39,7 @@ def escape(content: bytes) -> bytes:
 
 
 def build_frame(
-    msg_id: int, body: bytes, *, phone_bcd: bytes, serial: int, version: int | None = None
+    msg_id: int, body: bytes, *, phone_field: bytes, serial: int, version: int | None = None
 ) -> bytes:
     """A complete wire frame; ``version`` not ``None`` selects the 2019 header."""
     if len(body) > 0x03FF:
@@ -51,7 +51,7 @@ def build_frame(
         head += props.to_bytes(2, "big") + bytes([version])
     else:
         head += props.to_bytes(2, "big")
-    content = head + phone_bcd + (serial & 0xFFFF).to_bytes(2, "big") + body
+    content = head + phone_field + (serial & 0xFFFF).to_bytes(2, "big") + body
     content += bytes([xor_checksum(content)])
     return b"\x7e" + escape(content) + b"\x7e"
 
@@ -67,7 +67,7 @@ def reply_for(message: Jt808Message, serial: int = 0, result: int = RESULT_OK) -
     return build_frame(
         MSG_GENERAL_REPLY,
         body,
-        phone_bcd=head.phone_bcd,
+        phone_field=head.phone_field,
         serial=serial,
         version=head.protocol_version if head.version_2019 else None,
     )
@@ -84,7 +84,7 @@ def registration_reply(
     return build_frame(
         MSG_REGISTER_REPLY,
         body,
-        phone_bcd=head.phone_bcd,
+        phone_field=head.phone_field,
         serial=serial,
         version=head.protocol_version if head.version_2019 else None,
     )

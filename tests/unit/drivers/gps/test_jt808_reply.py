@@ -8,8 +8,8 @@ from drivers.gps.jt808.reply import RESULT_OK, registration_reply, reply_for
 from tests.unit.drivers.gps.corpus_data import FRAMES
 
 
-def _received(msg_id: int, phone_bcd_hex: str, serial: int) -> Jt808Message:
-    phone_bcd = bytes.fromhex(phone_bcd_hex)
+def _received(msg_id: int, phone_field_hex: str, serial: int) -> Jt808Message:
+    phone_field = bytes.fromhex(phone_field_hex)
     header = Header(
         msg_id=msg_id,
         body_length=0,
@@ -17,8 +17,8 @@ def _received(msg_id: int, phone_bcd_hex: str, serial: int) -> Jt808Message:
         subpackaged=False,
         version_2019=False,
         protocol_version=None,
-        phone=phone_bcd.hex().lstrip("0"),
-        phone_bcd=phone_bcd,
+        phone=phone_field.hex().lstrip("0"),
+        phone_field=phone_field,
         serial=serial,
     )
     return Jt808Message(header=header, body=b"", wire=b"")
@@ -58,7 +58,7 @@ def test_reply_to_a_2019_terminal_uses_the_2019_header_and_its_phone() -> None:
     reply = reply_for(received, serial=7)
     parsed = parse_frame(reply[1:-1], reply)
     assert parsed.header.version_2019
-    assert parsed.header.phone_bcd == received.header.phone_bcd
+    assert parsed.header.phone_field == received.header.phone_field
     assert parsed.body == received.header.serial.to_bytes(2, "big") + b"\x00\x02\x00"
 
 
