@@ -5,10 +5,12 @@ ignored; case does not matter). Hex is recognised when the payload is nothing bu
 and whitespace, which a binary frame can never be (it starts with ``0x7e``, ``~``).
 
 Each frame is verified (framing, check code, header length); 0x0200 gives a fix and each 0x0704
-item gives one; heartbeats, registrations, authentications and other messages give nothing and
-are not errors. Sub-packaged or encrypted location messages are rejected (not reassembled or
-decrypted). The device id is the terminal phone number from the header (leading zeros
-stripped); the topic's id is not used. ``PositionFix.raw`` is the frame's wire bytes in hex.
+item gives one, or an ``AlarmSignal`` when the report raises an alarm without a fix (see
+:func:`drivers.gps.jt808.location.report_record`); heartbeats, registrations,
+authentications and other messages give no record and are not errors. Sub-packaged or
+encrypted location messages are rejected (not reassembled or decrypted). The device id is the
+terminal id from the header (:mod:`drivers.gps.jt808.message`); the topic's id is not used.
+``PositionFix.raw`` is the frame's wire bytes in hex.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import string
 from datetime import datetime
 
 from drivers.gps.jt808.framing import FrameError, Jt808Framer
-from drivers.gps.jt808.location import fix_from_fields, parse_batch, parse_location
+from drivers.gps.jt808.location import parse_batch, parse_location, report_record
 from drivers.gps.jt808.message import (
     MSG_BATCH,
     MSG_LOCATION,
@@ -28,7 +30,7 @@ from drivers.gps.jt808.message import (
 )
 from gateway.clock import utc
 from gateway.errors import DecodeError
-from gateway.records import DecodeOutcome, PositionFix, Rejected
+from gateway.records import AlarmSignal, DecodeOutcome, PositionFix, Rejected
 
 __all__ = ["Jt808Codec", "decode_messages", "payload_bytes", "positions_of"]
 
@@ -78,19 +80,23 @@ class Jt808Codec:
         received = utc(received_at)
         messages, rejects = decode_messages(payload)
         fixes: list[PositionFix] = []
+        alarms: list[AlarmSignal] = []
         for message in messages:
             for result in positions_of(message, received, FORMAT_NAME):
                 if isinstance(result, PositionFix):
                     fixes.append(result)
+                elif isinstance(result, AlarmSignal):
+                    alarms.append(result)
                 else:
                     rejects.append(result)
-        return DecodeOutcome(tuple(fixes), tuple(rejects))
+        return DecodeOutcome(fixes=tuple(fixes), rejects=tuple(rejects), alarms=tuple(alarms))
 
 
 def positions_of(
     message: Jt808Message, received: datetime, source_format: str
-) -> list[PositionFix | Rejected]:
-    """Fixes (or rejects) of one verified message; empty for non-location messages."""
+) -> list[PositionFix | AlarmSignal | Rejected]:
+    """Fixes, alarms without a fix, or rejects of one verified message; empty for
+    non-location messages."""
     head = message.header
     if head.msg_id not in (MSG_LOCATION, MSG_BATCH):
         return []
@@ -106,7 +112,7 @@ def positions_of(
         except DecodeError as exc:
             return [Rejected(exc.reason, message.wire, device)]
         chunks = [message.body]
-        results: list[PositionFix | Rejected] = []
+        results: list[PositionFix | AlarmSignal | Rejected] = []
     else:
         try:
             batch = parse_batch(message.body)
@@ -125,17 +131,9 @@ def positions_of(
             results.append(Rejected(f"batch: {batch.error}", message.wire, device))
     for report, chunk in zip(reports, chunks, strict=True):
         results.append(
-            fix_from_fields(
+            report_record(
+                report,
                 device_id=device,
-                alarm=report.alarm,
-                status=report.status,
-                lat_raw=report.lat_raw,
-                lon_raw=report.lon_raw,
-                altitude_m=report.altitude_m,
-                speed_0_1kmh=report.speed_0_1kmh,
-                direction=report.direction,
-                time_digits=report.time_bcd,
-                satellites=report.satellites,
                 received_at=received,
                 source_format=source_format,
                 raw=raw,
