@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 
 from drivers.gps.jt808.message import (
     MSG_AUTH,
@@ -55,6 +56,8 @@ __all__ = [
     "general_reply",
     "registration_reply",
 ]
+
+logger = logging.getLogger(__name__)
 
 CHANNEL = "jt808"
 """``Downlink.channel`` of JT/T 808 replies."""
@@ -104,16 +107,28 @@ def registration_reply(message: Jt808Message, auth_code: str, serial: int) -> by
 
 class Jt808Platform:
     """Answers terminals (module docstring). Keeps each terminal's next flow number; one
-    instance per ingest stream, not thread-safe (the pipeline's owner thread uses it)."""
+    instance per ingest stream, not thread-safe (the pipeline's owner thread uses it).
 
-    def __init__(self, secret: bytes) -> None:
+    ``ephemeral``: the secret is random and lives only as long as this process, so the codes it
+    gives stop working at the next start; the first code given logs a warning saying so (only
+    then: a gateway whose terminals never register has nothing to warn about)."""
+
+    def __init__(self, secret: bytes, *, ephemeral: bool = False) -> None:
         if not secret:
             raise ValueError("the JT/T 808 auth secret must not be empty")
         self._secret = secret
         self._serials: dict[str, int] = {}
+        self._warn = ephemeral
 
     def auth_code(self, terminal_id: str) -> str:
         """The code terminal ``terminal_id`` is given at registration and must authenticate with."""
+        if self._warn:
+            self._warn = False
+            logger.warning(
+                "JT/T 808 auth codes come from a key of this process only "
+                "(GATEWAY_JT808_AUTH_SECRET is not set): terminals registered now must "
+                "register again after a restart"
+            )
         digest = hmac.new(
             self._secret, _AUTH_CONTEXT + terminal_id.encode("utf-8"), hashlib.sha256
         ).hexdigest()

@@ -5,6 +5,7 @@ apart from the builders under test."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -94,6 +95,21 @@ def test_auth_codes_depend_on_the_secret_and_the_terminal() -> None:
     assert one.auth_code("14130567872") != other.auth_code("14130567872")
     with pytest.raises(ValueError, match="empty"):
         Jt808Platform(b"")
+
+
+def test_a_key_of_this_process_only_warns_once_when_it_first_gives_a_code(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    platform = Jt808Platform(b"random", ephemeral=True)
+    with caplog.at_level(logging.WARNING, logger="drivers.gps.jt808.reply"):
+        platform.auth_code("1")
+        platform.auth_code("2")
+    assert [r.message for r in caplog.records if "register again" in r.message] != []
+    assert len(caplog.records) == 1
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="drivers.gps.jt808.reply"):
+        Jt808Platform(SECRET).auth_code("1")
+    assert caplog.records == []
 
 
 def test_authentication_with_the_issued_code_is_accepted() -> None:
