@@ -7,23 +7,26 @@ Everything else receives its collaborators; nothing else builds them. ``build_ga
 from __future__ import annotations
 
 import logging
+import secrets
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from drivers.gps.jt808 import Jt808Codec, Jt808Platform
 from drivers.gps.mqtt_decoder import GpsMessageDecoder
-from drivers.gps.topics import subscription_filters
+from drivers.gps.topics import downlink_topic, subscription_filters
 from drivers.mqtt.ingest import MqttIngest, MqttMessage, TlsOptions
 from drivers.zkteco.push_router import make_push_router
 from gateway.api.app import create_app
 from gateway.clock import Clock
 from gateway.db.engine import make_engine
 from gateway.db.schema import create_schema
+from gateway.errors import ConfigError, TransportError
 from gateway.field_devices import (
     FieldDevices,
     punch_sink,
@@ -34,7 +37,7 @@ from gateway.outbox.delivery import DeliveryWorker
 from gateway.outbox.senders import HttpCoreSender, Sender
 from gateway.pipeline.processor import Processor
 from gateway.pipeline.runtime import PipelineRuntime
-from gateway.records import DecodeOutcome
+from gateway.records import DecodeOutcome, Downlink
 from gateway.settings import Settings
 
 __all__ = ["ApiServer", "Gateway", "build_gateway", "free_port"]
@@ -94,6 +97,7 @@ def build_gateway(
     ``sender`` overrides the management-core sender built from ``settings.core_url``; without
     either, events wait in the outbox until a core is configured.
     """
+    jt808 = Jt808Codec(_jt808_platform(settings))  # first: a bad secret stops before any I/O
     engine = make_engine(settings.database_url)
     create_schema(engine)
     closers: list[Callable[[], None]] = []
@@ -121,16 +125,29 @@ def build_gateway(
     if delivery is not None:
         worker = delivery
         processor.add_listener(lambda _events: worker.notify())
-    gps = GpsMessageDecoder(settings.mqtt_topic_prefix)
+    prefix = settings.mqtt_topic_prefix
+    gps = GpsMessageDecoder(prefix, codecs={jt808.format_name: jt808})
 
     def decode(item: MqttMessage | DecodeOutcome) -> DecodeOutcome | None:
         # Readers and terminals hand over records already decoded; MQTT messages are GPS.
         return item if isinstance(item, DecodeOutcome) else gps(item)
 
+    ingest: MqttIngest | None = None
+
+    def send_replies(replies: Sequence[Downlink]) -> None:
+        # Called after the batch holding the frames is committed: a reply confirms storage.
+        if ingest is None:
+            return
+        try:
+            for reply in replies:
+                topic = downlink_topic(reply.channel, reply.device_id, prefix)
+                ingest.publish(topic, reply.payload)
+        except TransportError as exc:  # stopping: the terminal resends what went unanswered
+            log.warning("replies to terminals not sent: %s", exc)
+
     runtime: PipelineRuntime[MqttMessage | DecodeOutcome] = PipelineRuntime(
-        processor, clock, decode
+        processor, clock, decode, on_replies=send_replies
     )
-    ingest = None
     if with_ingest:
         tls = None
         if settings.mqtt_url.startswith("mqtts://"):
@@ -170,6 +187,16 @@ def build_gateway(
         closers,
         with_field_devices=with_field_devices,
     )
+
+
+def _jt808_platform(settings: Settings) -> Jt808Platform:
+    """The JT/T 808 platform side, keyed by the setting or by a random key of this process."""
+    if settings.jt808_auth_secret is None:
+        return Jt808Platform(secrets.token_bytes(32), ephemeral=True)
+    secret = settings.jt808_auth_secret.get_secret_value().encode("utf-8")
+    if not secret:
+        raise ConfigError("GATEWAY_JT808_AUTH_SECRET is set but empty")
+    return Jt808Platform(secret)
 
 
 class ApiServer:

@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     mqtt_cert_file: str | None = None
     mqtt_key_file: str | None = None
     mqtt_topic_prefix: str = Field(default="devices", description="Prefix of the device topics")
+    jt808_auth_secret: SecretStr | None = Field(
+        default=None,
+        description="Key deriving JT/T 808 auth codes (HMAC of the terminal id). Unset: a random "
+        "key per process, so terminals must register again after each restart.",
+    )
 
     core_url: str | None = Field(
         default=None, description="Management-core endpoint receiving CloudEvents (POST)."

@@ -11,15 +11,20 @@ Topics (``prefix`` defaults to ``devices`` and may itself contain ``/``):
   gateway uplink).
 
 Anything else returns ``None``.
+
+Downlinks (:func:`downlink_topic`): a JT/T 808 platform reply to a terminal whose frames came on
+``<prefix>/<device_id>/jt808`` goes to ``<prefix>/<device_id>/jt808/down`` (QoS 1). The gateway
+does not subscribe to it (``+`` matches one level), so it never reads its own replies.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["TopicRoute", "route_topic", "subscription_filters"]
+__all__ = ["TopicRoute", "downlink_topic", "route_topic", "subscription_filters"]
 
 _KINDS = {"json": "json", "nmea": "nmea", "jt808": "jt808"}
+_DOWNLINKS = {"jt808": "jt808/down"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,3 +69,15 @@ def subscription_filters(prefix: str = "devices") -> list[str]:
         "owntracks/+/+",
         "jt808/+/+/up",
     ]
+
+
+def downlink_topic(channel: str, device_id: str, prefix: str = "devices") -> str:
+    """The topic a ``Downlink`` of ``channel`` to ``device_id`` is published on.
+
+    Raises ``ValueError`` for a channel without a downlink or a device id that is not one
+    topic level (it came from a topic level, so this is a bug, never a terminal's doing)."""
+    if channel not in _DOWNLINKS:
+        raise ValueError(f"no downlink topic for channel {channel!r}")
+    if not _ok(device_id) or "/" in device_id:
+        raise ValueError(f"device id {device_id!r} is not one topic level")
+    return f"{prefix.strip('/')}/{device_id}/{_DOWNLINKS[channel]}"

@@ -25,8 +25,14 @@ exiting. Messages not yet acknowledged when the connection drops are redelivered
 
 Flow control under bursts is the broker's: it sends at most its ``max_inflight_messages``
 unacknowledged QoS-1 messages to us and queues the rest (``max_queued_messages``). paho's
-``max_inflight_messages``/``max_queued_messages`` govern only what a client publishes, and this
-client publishes nothing, so they are left alone.
+``max_inflight_messages``/``max_queued_messages`` govern only what this client publishes: the
+few replies owed to terminals (:meth:`MqttIngest.publish`), so paho's defaults are kept (20 in
+flight, the rest queued without limit).
+
+Publishing: ``publish`` hands a message to paho and returns; paho sends it from its network
+thread and retries it until the broker acknowledges (QoS 1). While the connection is down, a
+QoS-1 message waits in paho's queue and goes out after the reconnection; it is lost only if the
+process ends first (the terminal then resends what it sees unanswered).
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from drivers.mqtt.url import BrokerAddress, parse_broker_url
 from gateway.clock import Clock
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, TransportError
 
 __all__ = ["IngestStats", "MqttIngest", "MqttMessage", "TlsOptions"]
 
@@ -77,7 +83,8 @@ class IngestStats:
 
     ``messages``: handed off successfully; ``dropped``: the handoff raised; ``reconnects``:
     successful connections after the first; ``last_error``: the latest refusal or connection loss
-    in words (``None`` while none happened since the last successful connection).
+    in words (``None`` while none happened since the last successful connection);
+    ``published``: messages handed to paho by ``publish``; ``publish_failed``: refused by paho.
     """
 
     messages: int
@@ -85,6 +92,8 @@ class IngestStats:
     reconnects: int
     connected: bool
     last_error: str | None
+    published: int = 0
+    publish_failed: int = 0
 
 
 class MqttIngest:
@@ -148,6 +157,8 @@ class MqttIngest:
         self._messages = 0
         self._dropped = 0
         self._connects = 0
+        self._published = 0  # written by publish()'s caller (the pipeline thread) only
+        self._publish_failed = 0
         self._last_error: str | None = None
         self._session_up = False  # CONNACK accepted, connection not lost since
 
@@ -168,6 +179,8 @@ class MqttIngest:
             reconnects=max(0, self._connects - 1),
             connected=self.connected,
             last_error=self._last_error,
+            published=self._published,
+            publish_failed=self._publish_failed,
         )
 
     def wait_connected(self, timeout_s: float) -> bool:
@@ -207,6 +220,24 @@ class MqttIngest:
                 self._address.url,
                 self._filters,
             )
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
+        """Hand one message to paho and return (see the module docstring); thread-safe.
+
+        Raises :class:`TransportError` when the adapter is not started, ``ValueError`` for a
+        topic with wildcards. A message paho refuses (its queue full; QoS 0 while disconnected)
+        is counted and logged.
+        """
+        client = self._client
+        if client is None:
+            raise TransportError(f"MQTT client {self._client_id!r} is not started")
+        info = client.publish(topic, payload, qos=qos)
+        # NO_CONN: paho keeps a QoS > 0 message and sends it once the connection is back.
+        if info.rc == mqtt.MQTT_ERR_SUCCESS or (info.rc == mqtt.MQTT_ERR_NO_CONN and qos > 0):
+            self._published += 1
+            return
+        self._publish_failed += 1
+        logger.warning("MQTT publish to %r refused by the client: %s", topic, info.rc)
 
     def stop(self) -> None:
         """Disconnect cleanly and join paho's thread; no-op if not started."""

@@ -2,7 +2,8 @@
 
 Transports hand raw inputs over with ``submit`` (cheap, thread-safe, never blocks the caller's
 I/O thread); the API runs commands on the owner thread with ``call``. Batching amortises the
-commit: one transaction per batch, never one per message.
+commit: one transaction per batch, never one per message. Replies owed to devices (a JT/T 808
+general reply says "stored") go to ``on_replies`` only once the batch holding them is committed.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from gateway.clock import Clock
 from gateway.pipeline.processor import Processor
-from gateway.records import DecodeOutcome
+from gateway.records import DecodeOutcome, Downlink
 
 __all__ = ["PipelineRuntime"]
 
@@ -45,7 +46,9 @@ class PipelineRuntime(Generic[T]):
 
     ``decode`` turns one raw input (an MQTT message, a serial frame...) into a ``DecodeOutcome``
     or ``None`` when the input is not for us. Deadlines are checked every ``tick_interval_s`` of
-    wall time, so a demo on an accelerated clock still fires them promptly.
+    wall time, so a demo on an accelerated clock still fires them promptly. ``on_replies`` is
+    called on the owner thread with the replies of each committed batch (never for an input
+    that was dropped); it must not block for long.
     """
 
     def __init__(
@@ -57,8 +60,10 @@ class PipelineRuntime(Generic[T]):
         max_batch: int = 5000,
         tick_interval_s: float = 0.1,
         roster_refresh_s: float = 300.0,
+        on_replies: Callable[[Sequence[Downlink]], None] | None = None,
     ) -> None:
         self.processor = processor
+        self._on_replies = on_replies
         self._clock = clock
         self._decode = decode
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -138,19 +143,36 @@ class PipelineRuntime(Generic[T]):
     def _process(self, items: list[T]) -> None:
         for attempt in range(RETRIES_BEFORE_SPLIT):
             try:
-                self.processor.process_outcomes(self._outcomes(items))
-                return
+                outcomes = self._outcomes(items)
+                self.processor.process_outcomes(outcomes)
             except Exception:
                 log.warning("batch of %d failed (attempt %d)", len(items), attempt + 1)
                 time.sleep(min(2.0, 0.2 * 2**attempt))
+            else:
+                self._send_replies(outcomes)
+                return
         # The batch keeps failing: take the inputs one at a time so one poisoned input is
         # isolated (logged, counted) and the rest still get through.
         for item in items:
             try:
-                self.processor.process_outcomes(self._outcomes([item]))
+                outcomes = self._outcomes([item])
+                self.processor.process_outcomes(outcomes)
             except Exception:
                 self.processor.counters.add("errors.poison_input")
                 log.exception("input dropped after repeated failures: %r", item)
+            else:
+                self._send_replies(outcomes)
+
+    def _send_replies(self, outcomes: list[DecodeOutcome]) -> None:
+        """The replies of a committed batch, to ``on_replies``; a failure there is logged (the
+        records are stored; an unanswered device resends)."""
+        replies = [reply for outcome in outcomes for reply in outcome.replies]
+        if not replies or self._on_replies is None:
+            return
+        try:
+            self._on_replies(replies)
+        except Exception:
+            log.exception("%d replies to devices not sent", len(replies))
 
     def _outcomes(self, items: Iterable[T]) -> list[DecodeOutcome]:
         outcomes = []

@@ -1,14 +1,23 @@
-"""The ``jt808`` payload codec: JT/T 808 frames as binary or as hex text, to fixes.
+"""The ``jt808`` payload codec: JT/T 808 frames as binary or as hex text, to fixes and replies.
 
 A payload holds one or more frames, either as bytes or as hex text (whitespace anywhere is
 ignored; case does not matter). Hex is recognised when the payload is nothing but hex digits
 and whitespace, which a binary frame can never be (it starts with ``0x7e``, ``~``).
 
 Each frame is verified (framing, check code, header length); 0x0200 gives a fix and each 0x0704
-item gives one; heartbeats, registrations, authentications and other messages give nothing and
-are not errors. Sub-packaged or encrypted location messages are rejected (not reassembled or
-decrypted). The device id is the terminal phone number from the header (leading zeros
-stripped); the topic's id is not used. ``PositionFix.raw`` is the frame's wire bytes in hex.
+item gives one, or an ``AlarmSignal`` when the report raises an alarm without a fix (see
+:func:`drivers.gps.jt808.location.report_record`); heartbeats, registrations,
+authentications and other messages give no record and are not errors. Sub-packaged or
+encrypted location messages are rejected (not reassembled or decrypted). The device id is the
+terminal id from the header (:mod:`drivers.gps.jt808.message`); the topic's id is not used.
+``PositionFix.raw`` is the frame's wire bytes in hex.
+
+With a :class:`~drivers.gps.jt808.reply.Jt808Platform` the codec also answers: every message
+that needs a platform reply gets one in ``DecodeOutcome.replies``, in frame order, addressed to
+the device id the uplink topic named (the bridge that published ``<prefix>/<id>/jt808``
+listens on ``<prefix>/<id>/jt808/down``), or to the terminal id when there is no topic. A frame
+that fails verification gets no reply: its header cannot be trusted. Without a platform (the
+``decode`` command, tests) nothing is answered.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ import string
 from datetime import datetime
 
 from drivers.gps.jt808.framing import FrameError, Jt808Framer
-from drivers.gps.jt808.location import fix_from_fields, parse_batch, parse_location
+from drivers.gps.jt808.location import LocationReport, parse_batch, parse_location, report_record
 from drivers.gps.jt808.message import (
     MSG_BATCH,
     MSG_LOCATION,
@@ -26,14 +35,22 @@ from drivers.gps.jt808.message import (
     declared_length,
     parse_frame,
 )
+from drivers.gps.jt808.reply import (
+    RESULT_BAD_MESSAGE,
+    RESULT_OK,
+    RESULT_UNSUPPORTED,
+    Jt808Platform,
+)
 from gateway.clock import utc
 from gateway.errors import DecodeError
-from gateway.records import DecodeOutcome, PositionFix, Rejected
+from gateway.records import AlarmSignal, DecodeOutcome, Downlink, PositionFix, Rejected
 
-__all__ = ["Jt808Codec", "decode_messages", "payload_bytes", "positions_of"]
+__all__ = ["Jt808Codec", "decode_messages", "payload_bytes"]
 
 FORMAT_NAME = "jt808"
 _HEX = frozenset(string.hexdigits + string.whitespace)
+
+Record = PositionFix | AlarmSignal | Rejected
 
 
 def payload_bytes(payload: bytes) -> bytes:
@@ -47,11 +64,7 @@ def payload_bytes(payload: bytes) -> bytes:
 
 
 def decode_messages(payload: bytes) -> tuple[list[Jt808Message], list[Rejected]]:
-    """Every verified message in a payload (binary or hex), and a reject per broken part.
-
-    For drivers that answer terminals: pass each message to
-    :func:`drivers.gps.jt808.reply.reply_for`.
-    """
+    """Every verified message in a payload (binary or hex), and a reject per broken part."""
     try:
         data = payload_bytes(payload)
     except DecodeError as exc:
@@ -68,78 +81,78 @@ def decode_messages(payload: bytes) -> tuple[list[Jt808Message], list[Rejected]]
 
 
 class Jt808Codec:
-    """Codec for JT/T 808 frames (module docstring). Stateless."""
+    """Codec for JT/T 808 frames (module docstring). ``platform``: answer the terminals."""
 
     format_name = FORMAT_NAME
+
+    def __init__(self, platform: Jt808Platform | None = None) -> None:
+        self._platform = platform
 
     def decode(
         self, payload: bytes, received_at: datetime, device_hint: str | None = None
     ) -> DecodeOutcome:
         received = utc(received_at)
         messages, rejects = decode_messages(payload)
-        fixes: list[PositionFix] = []
+        records: list[Record] = []
+        replies: list[Downlink] = []
         for message in messages:
-            for result in positions_of(message, received, FORMAT_NAME):
-                if isinstance(result, PositionFix):
-                    fixes.append(result)
-                else:
-                    rejects.append(result)
-        return DecodeOutcome(tuple(fixes), tuple(rejects))
+            found, result = _location_records(message, received)
+            records.extend(found)
+            if self._platform is None:
+                continue
+            reply, refused = self._platform.answer(
+                message, device_hint or message.header.phone, result
+            )
+            if reply is not None:
+                replies.append(reply)
+            if refused is not None:
+                records.append(refused)
+        return DecodeOutcome(
+            fixes=tuple(r for r in records if isinstance(r, PositionFix)),
+            rejects=(*rejects, *(r for r in records if isinstance(r, Rejected))),
+            alarms=tuple(r for r in records if isinstance(r, AlarmSignal)),
+            replies=tuple(replies),
+        )
 
 
-def positions_of(
-    message: Jt808Message, received: datetime, source_format: str
-) -> list[PositionFix | Rejected]:
-    """Fixes (or rejects) of one verified message; empty for non-location messages."""
+def _location_records(message: Jt808Message, received: datetime) -> tuple[list[Record], int]:
+    """The records of one verified message (none for non-location messages), and the result
+    a general reply gives it: refused as unsupported or unreadable, or handled."""
     head = message.header
     if head.msg_id not in (MSG_LOCATION, MSG_BATCH):
-        return []
+        return [], RESULT_OK
     device = head.phone
     if head.subpackaged:
-        return [Rejected("sub-packaged location message (not reassembled)", message.wire, device)]
+        reason = "sub-packaged location message (not reassembled)"
+        return [Rejected(reason, message.wire, device)], RESULT_UNSUPPORTED
     if head.encryption:
-        return [Rejected("encrypted location message", message.wire, device)]
-    raw = message.wire.hex()
-    if head.msg_id == MSG_LOCATION:
-        try:
-            reports = [parse_location(message.body)]
-        except DecodeError as exc:
-            return [Rejected(exc.reason, message.wire, device)]
-        chunks = [message.body]
-        results: list[PositionFix | Rejected] = []
-    else:
-        try:
+        return [Rejected("encrypted location message", message.wire, device)], RESULT_UNSUPPORTED
+    results: list[Record] = []
+    reports: list[tuple[LocationReport, bytes]] = []
+    try:
+        if head.msg_id == MSG_LOCATION:
+            reports.append((parse_location(message.body), message.body))
+        else:
             batch = parse_batch(message.body)
-        except DecodeError as exc:
-            return [Rejected(exc.reason, message.wire, device)]
-        results = []
-        reports = []
-        chunks = []
-        for item, chunk in zip(batch.items, batch.item_bytes, strict=True):
-            if isinstance(item, DecodeError):
-                results.append(Rejected(f"batch item: {item.reason}", chunk, device))
-            else:
-                reports.append(item)
-                chunks.append(chunk)
-        if batch.error:
-            results.append(Rejected(f"batch: {batch.error}", message.wire, device))
-    for report, chunk in zip(reports, chunks, strict=True):
+            for item, chunk in zip(batch.items, batch.item_bytes, strict=True):
+                if isinstance(item, DecodeError):
+                    results.append(Rejected(f"batch item: {item.reason}", chunk, device))
+                else:
+                    reports.append((item, chunk))
+            if batch.error:
+                results.append(Rejected(f"batch: {batch.error}", message.wire, device))
+    except DecodeError as exc:
+        return [Rejected(exc.reason, message.wire, device)], RESULT_BAD_MESSAGE
+    raw = message.wire.hex()
+    for report, chunk in reports:
         results.append(
-            fix_from_fields(
+            report_record(
+                report,
                 device_id=device,
-                alarm=report.alarm,
-                status=report.status,
-                lat_raw=report.lat_raw,
-                lon_raw=report.lon_raw,
-                altitude_m=report.altitude_m,
-                speed_0_1kmh=report.speed_0_1kmh,
-                direction=report.direction,
-                time_digits=report.time_bcd,
-                satellites=report.satellites,
                 received_at=received,
-                source_format=source_format,
+                source_format=FORMAT_NAME,
                 raw=raw,
                 raw_bytes=chunk,
             )
         )
-    return results
+    return results, RESULT_OK

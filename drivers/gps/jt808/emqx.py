@@ -10,31 +10,61 @@ docs.emqx.com/en/emqx/latest/gateway/jt808_data_exchange.html, and
 * 0x0200 body: ``alarm``, ``status``, ``latitude``, ``longitude`` (DWORD, degrees x 1e6, sign in
   status bits 2/3), ``altitude`` (m), ``speed`` (0.1 km/h), ``direction``, ``time`` (BCD string
   ``YYMMDDhhmmss`` in GMT+8), optional ``extra`` map with ``mileage``, ``rssi``, ``gnss_sat_num``...
+  and the items EMQX does not name: an id of 0xE1-0xFF under ``extra.custome`` and any other
+  under ``extra`` itself, keyed by the id in decimal (``"86"`` for 0x56), the value base64.
 * 0x0704 body: ``type`` (0 normal, 1 blind-area re-upload), ``length`` (item count),
   ``location`` (list of 0x0200 bodies).
 
-Units stay those of the raw protocol, so the fixes equal the binary codec's for the same frame.
-Other messages (heartbeat, registration, authentication...) give nothing and are not errors.
+Units stay those of the raw protocol and the items are turned back into the frame's, so a
+report gives what the binary codec gives for the same frame: a fix, or an ``AlarmSignal`` when it
+raises an alarm without a fix (SOS indoors), or a reject. Other messages (heartbeat,
+registration, authentication...) give nothing and are not errors. No reply is built: the EMQX
+gateway answers its terminals itself.
 The device id is the header's phone without leading zeros (as the binary codec reports it), or
 the topic's phone when the header has none.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from datetime import datetime
 from typing import Any
 
-from drivers.gps.jt808.location import fix_from_fields
+from drivers.gps.jt808.location import LocationReport, report_record
 from drivers.gps.jt808.message import MSG_BATCH, MSG_LOCATION
 from gateway.clock import utc
 from gateway.errors import DecodeError
-from gateway.records import DecodeOutcome, PositionFix, Rejected
+from gateway.records import AlarmSignal, DecodeOutcome, PositionFix, Rejected
 
 __all__ = ["EmqxJt808Codec"]
 
 FORMAT_NAME = "jt808-emqx"
 _FIELDS = ("alarm", "status", "latitude", "longitude", "altitude", "speed", "direction")
+_NAMED_ITEMS = {"mileage": (0x01, 4), "rssi": (0x30, 1), "gnss_sat_num": (0x31, 1)}
+
+
+def _items(extra: object) -> dict[int, bytes]:
+    """The additional items of an ``extra`` map, as the frame had them (id -> value bytes).
+
+    Extras are optional: one EMQX did not write as documented is left out, never an error."""
+    if not isinstance(extra, dict):
+        return {}
+    items: dict[int, bytes] = {}
+    custom = extra.get("custome")
+    unnamed = [*extra.items(), *(custom.items() if isinstance(custom, dict) else ())]
+    for key, value in unnamed:
+        if key in _NAMED_ITEMS:
+            item, size = _NAMED_ITEMS[key]
+            if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 256**size:
+                items[item] = value.to_bytes(size, "big")
+        elif isinstance(key, str) and key.isdigit() and int(key) < 256 and isinstance(value, str):
+            try:
+                items[int(key)] = base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                continue
+    return items
 
 
 def _int(body: dict[str, Any], key: str) -> int:
@@ -73,25 +103,24 @@ class EmqxJt808Codec:
             return DecodeOutcome(rejects=(Rejected(exc.reason, payload, device_hint),))
         received = utc(received_at)
         if msg_id == MSG_LOCATION:
-            result = self._fix(body, device, received, text, payload)
-            if isinstance(result, PositionFix):
-                return DecodeOutcome(fixes=(result,))
-            return DecodeOutcome(rejects=(result,))
-        items = body.get("location")
-        if not isinstance(items, list):
-            return DecodeOutcome(
-                rejects=(Rejected("0x0704 body has no location list", payload, device),)
-            )
-        fixes: list[PositionFix] = []
-        rejects: list[Rejected] = []
-        for item in items:
-            item_raw = json.dumps(item, separators=(",", ":")).encode("utf-8")
-            result = self._fix(item, device, received, text, item_raw)
-            if isinstance(result, PositionFix):
-                fixes.append(result)
-            else:
-                rejects.append(result)
-        return DecodeOutcome(tuple(fixes), tuple(rejects))
+            results = [self._record(body, device, received, text, payload)]
+        else:
+            items = body.get("location")
+            if not isinstance(items, list):
+                return DecodeOutcome(
+                    rejects=(Rejected("0x0704 body has no location list", payload, device),)
+                )
+            results = [
+                self._record(
+                    item, device, received, text, json.dumps(item, separators=(",", ":")).encode()
+                )
+                for item in items
+            ]
+        return DecodeOutcome(
+            fixes=tuple(r for r in results if isinstance(r, PositionFix)),
+            rejects=tuple(r for r in results if isinstance(r, Rejected)),
+            alarms=tuple(r for r in results if isinstance(r, AlarmSignal)),
+        )
 
     @staticmethod
     def _split(doc: object) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -118,9 +147,9 @@ class EmqxJt808Codec:
         raise DecodeError("no device id: header has no phone and the topic gives none")
 
     @staticmethod
-    def _fix(
+    def _record(
         body: object, device: str, received: datetime, text: str, raw_bytes: bytes
-    ) -> PositionFix | Rejected:
+    ) -> PositionFix | AlarmSignal | Rejected:
         try:
             if not isinstance(body, dict):
                 raise DecodeError("location must be a JSON object")
@@ -128,13 +157,9 @@ class EmqxJt808Codec:
             time_digits = body.get("time")
             if not isinstance(time_digits, str):
                 raise DecodeError("time must be a BCD string YYMMDDhhmmss")
-            extra = body.get("extra")
-            sats = extra.get("gnss_sat_num") if isinstance(extra, dict) else None
-            satellites = sats if isinstance(sats, int) and not isinstance(sats, bool) else None
         except DecodeError as exc:
             return Rejected(exc.reason, raw_bytes, device)
-        return fix_from_fields(
-            device_id=device,
+        report = LocationReport(
             alarm=values["alarm"],
             status=values["status"],
             lat_raw=values["latitude"],
@@ -142,8 +167,12 @@ class EmqxJt808Codec:
             altitude_m=values["altitude"],
             speed_0_1kmh=values["speed"],
             direction=values["direction"],
-            time_digits=time_digits,
-            satellites=satellites,
+            time_bcd=time_digits,
+            additions=_items(body.get("extra")),
+        )
+        return report_record(
+            report,
+            device_id=device,
             received_at=received,
             source_format=FORMAT_NAME,
             raw=text,

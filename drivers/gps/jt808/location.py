@@ -4,8 +4,14 @@
 altitude WORD (m) | speed WORD (0.1 km/h) | direction WORD (degrees) | time BCD[6] YYMMDDhhmmss
 in GMT+8. Latitude and longitude are unsigned degrees x 1e6; status bit 2 means south and bit 3
 west; bit 1 means "located" (a fix). Additional items follow as TLVs (id BYTE, length BYTE,
-value). Real terminals append vendor items that break the TLV chain; the base is kept and the
-broken tail dropped (logged), since the base alone is a complete position.
+value); the battery level and vendor alarms are read from them (:mod:`.additions`). Real
+terminals append vendor items that break the TLV chain; the base is kept and the broken tail
+dropped (logged), since the base alone is a complete position.
+
+What a report becomes (:func:`report_record`): a located report with a valid position and time
+is a ``PositionFix`` carrying its alarms and battery. A report that gives no fix (located bit
+clear, as indoors; a 0,0 placeholder; a bad time) but raises an alarm is an ``AlarmSignal``, so
+an SOS is never lost for want of a fix. Only a report with neither is a ``Rejected``.
 
 0x0704: count WORD | type BYTE (0 normal, 1 blind-area re-upload of positions stored offline) |
 count x (length WORD | 0x0200 body).
@@ -18,8 +24,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 
 from drivers.gps.base import check_position
+from drivers.gps.jt808.additions import battery_pct, vendor_alarms
 from gateway.errors import DecodeError
-from gateway.records import Alarm, PositionFix, Rejected
+from gateway.records import Alarm, AlarmSignal, PositionFix, Rejected
 
 __all__ = [
     "BASE_LENGTH",
@@ -28,9 +35,9 @@ __all__ = [
     "LocationReport",
     "alarms_from_flags",
     "bcd_time_gmt8",
-    "fix_from_fields",
     "parse_batch",
     "parse_location",
+    "report_record",
 ]
 
 logger = logging.getLogger(__name__)
@@ -46,6 +53,11 @@ _ALARM_BITS = {
     4: Alarm.GNSS_FAULT,  # GNSS module fault
     7: Alarm.LOW_BATTERY,  # main power under-voltage
     8: Alarm.POWER_CUT,  # main power off
+    # 2013 reserves bits 15-17 and vendors of personal terminals use 16 and 17 for their tamper
+    # (case opened) alarm, as traccar reads them; the 2019 vehicle meanings of these bits (tyre
+    # pressure, right-turn blind zone) come from ADAS units no guard wears.
+    16: Alarm.TAMPER,
+    17: Alarm.TAMPER,
 }
 
 
@@ -94,6 +106,16 @@ class LocationReport:
     def satellites(self) -> int | None:
         """Item 0x31, GNSS satellites in use."""
         return self._u(0x31)
+
+    @property
+    def battery_pct(self) -> float | None:
+        """The battery level the vendor items carry (:func:`.additions.battery_pct`)."""
+        return battery_pct(self.additions.items())
+
+    @property
+    def alarms(self) -> frozenset[Alarm]:
+        """The alarm DWORD's alarms and those of vendor items."""
+        return alarms_from_flags(self.alarm) | vendor_alarms(self.additions.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,47 +215,57 @@ def alarms_from_flags(flags: int) -> frozenset[Alarm]:
     return frozenset(alarm for bit, alarm in _ALARM_BITS.items() if flags & (1 << bit))
 
 
-def fix_from_fields(
+def report_record(
+    report: LocationReport,
     *,
     device_id: str,
-    alarm: int,
-    status: int,
-    lat_raw: int,
-    lon_raw: int,
-    altitude_m: int,
-    speed_0_1kmh: int,
-    direction: int,
-    time_digits: str,
-    satellites: int | None,
     received_at: datetime,
     source_format: str,
     raw: str,
     raw_bytes: bytes,
-) -> PositionFix | Rejected:
-    """The fix of one location report's fields (raw protocol units), or why there is none."""
-    if not status & 0x02:
-        sos = " with SOS alarm" if alarm & 0x01 else ""
-        return Rejected(f"not located (status bit 1 clear){sos}", raw_bytes, device_id)
-    lat = lat_raw / 1e6 * (-1 if status & 0x04 else 1)
-    lon = lon_raw / 1e6 * (-1 if status & 0x08 else 1)
-    problem = check_position(lat, lon)
-    if problem:
-        return Rejected(problem, raw_bytes, device_id)
+) -> PositionFix | AlarmSignal | Rejected:
+    """What one location report becomes (module docstring): a fix, an alarm without a fix, or
+    the reason it is neither. ``raw`` is the evidence kept on the record (the frame's hex or the
+    JSON text); ``raw_bytes`` the part a reject points at."""
+    lat, lon = report.lat, report.lon
+    problem = None if report.located else "not located (status bit 1 clear)"
+    problem = problem or check_position(lat, lon)
     try:
-        fix_time = bcd_time_gmt8(time_digits)
+        device_time: datetime | None = bcd_time_gmt8(report.time_bcd)
     except DecodeError as exc:
-        return Rejected(exc.reason, raw_bytes, device_id)
-    return PositionFix(
+        device_time = None
+        problem = problem or exc.reason
+    alarms = report.alarms
+    if problem is None and device_time is not None:
+        return PositionFix(
+            device_id=device_id,
+            fix_time=device_time,
+            received_at=received_at,
+            lat=lat,
+            lon=lon,
+            speed_mps=report.speed_0_1kmh / 10.0 * _KMH_TO_MPS,
+            course_deg=float(report.direction) if 0 <= report.direction <= 360 else None,
+            altitude_m=float(report.altitude_m),
+            satellites=report.satellites,
+            alarms=alarms,
+            battery_pct=report.battery_pct,
+            source_format=source_format,
+            raw=raw,
+        )
+    if not alarms:
+        return Rejected(problem or "no position", raw_bytes, device_id)
+    # An alarm must reach a person even without a fix. The position the report carries (the
+    # terminal's last known one, maybe old) is kept when it is a possible one; a report whose
+    # clock is unreadable is dated by its arrival.
+    carried = check_position(lat, lon) is None
+    return AlarmSignal(
         device_id=device_id,
-        fix_time=fix_time,
+        alarm_time=device_time or received_at,
         received_at=received_at,
-        lat=lat,
-        lon=lon,
-        speed_mps=speed_0_1kmh / 10.0 * _KMH_TO_MPS,
-        course_deg=float(direction) if 0 <= direction <= 360 else None,
-        altitude_m=float(altitude_m),
-        satellites=satellites,
-        alarms=alarms_from_flags(alarm),
+        alarms=alarms,
+        lat=lat if carried else None,
+        lon=lon if carried else None,
+        battery_pct=report.battery_pct,
         source_format=source_format,
         raw=raw,
     )

@@ -6,9 +6,20 @@ Header (after un-escaping; all integers big-endian)::
     | serial WORD | [total WORD, packet_no WORD when sub-packaged] | body | check code BYTE
 
 Properties: bits 0-9 body length, 10-12 encryption (bit 10 = RSA), 13 sub-packaged, 14 the 2019
-version flag. The check code is the XOR of every byte from the header to the end of the body.
-The phone is reported without its BCD leading zeros (``012345678901`` -> ``12345678901``), the way
-go-jt808 and SmallChi/JT808 print it; the raw BCD is kept for building replies.
+version flag (then a protocol version byte and a 10-byte phone follow). The check code is the XOR
+of every byte from the header to the end of the body.
+
+The terminal id (``Header.phone``, the device id everywhere else) comes from the phone field:
+
+* BCD digits, reported without leading zeros (``012345678901`` -> ``12345678901``), the way
+  go-jt808 and SmallChi/JT808 print it.
+* Not BCD: some vendors put the IMEI there as a binary number (its first 14 digits; traccar's
+  ``Jt808ProtocolDecoder.decodeId`` reads it the same way). The field is read as one big-endian
+  integer; below 10^14 it is those 14 digits and the id is the IMEI: the number followed by its
+  Luhn check digit (``4f07788ef676`` -> ``868935060005020``). Anything larger is no IMEI, and
+  the id is the field in lower-case hex.
+
+The field itself is kept as sent (``Header.phone_field``): replies must echo it byte for byte.
 
 Bodies read here: 0x0200 location and 0x0704 batch (in :mod:`drivers.gps.jt808.location`),
 0x0002 heartbeat, 0x0100 registration and 0x0102 authentication. Anything else is returned as
@@ -31,12 +42,13 @@ __all__ = [
     "Header",
     "Jt808Message",
     "Registration",
-    "bcd_digits",
     "check_content",
     "declared_length",
+    "luhn_digit",
     "parse_authentication",
     "parse_frame",
     "parse_registration",
+    "terminal_id",
     "xor_checksum",
 ]
 
@@ -52,7 +64,8 @@ _MIN_HEADER_2019 = 17
 
 @dataclass(frozen=True, slots=True)
 class Header:
-    """A decoded message header. ``phone`` has no leading zeros; ``phone_bcd`` is as sent."""
+    """A decoded message header. ``phone`` is the terminal id (module docstring);
+    ``phone_field`` the 6 (2019: 10) bytes it was read from, as sent."""
 
     msg_id: int
     body_length: int
@@ -61,7 +74,7 @@ class Header:
     version_2019: bool
     protocol_version: int | None
     phone: str
-    phone_bcd: bytes
+    phone_field: bytes
     serial: int
     packet_total: int | None = None
     packet_no: int | None = None
@@ -106,11 +119,27 @@ def xor_checksum(data: bytes) -> int:
     return value
 
 
-def bcd_digits(data: bytes) -> str:
-    """BCD bytes to their decimal digits. Raises :class:`DecodeError` on a nibble above 9."""
-    text = data.hex()
-    if not text.isdigit():
-        raise DecodeError(f"bad BCD {text}")
+def luhn_digit(number: int) -> int:
+    """The Luhn check digit of ``number`` (the 15th digit of an IMEI from its first 14)."""
+    total = 0
+    for position, char in enumerate(reversed(str(number))):
+        digit = int(char)
+        if position % 2 == 0:  # every second digit, from the rightmost, is doubled
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return (10 - total % 10) % 10
+
+
+def terminal_id(field: bytes) -> str:
+    """The device id of a header's phone field: BCD digits, or a binary IMEI (module docstring)."""
+    text = field.hex()
+    if text.isdigit():
+        return text.lstrip("0") or "0"
+    value = int.from_bytes(field, "big")
+    if value < 10**14:
+        return f"{value}{luhn_digit(value)}"
     return text
 
 
@@ -131,7 +160,7 @@ def _header(content: bytes) -> tuple[Header, int]:
         phone_len = 10
     else:
         phone_len = 6
-    phone_bcd = content[offset : offset + phone_len]
+    phone_field = bytes(content[offset : offset + phone_len])
     offset += phone_len
     serial = int.from_bytes(content[offset : offset + 2], "big")
     offset += 2
@@ -142,7 +171,6 @@ def _header(content: bytes) -> tuple[Header, int]:
         total = int.from_bytes(content[offset : offset + 2], "big")
         number = int.from_bytes(content[offset + 2 : offset + 4], "big")
         offset += 4
-    phone = bcd_digits(phone_bcd).lstrip("0") or "0"
     header = Header(
         msg_id=msg_id,
         body_length=props & 0x03FF,
@@ -150,8 +178,8 @@ def _header(content: bytes) -> tuple[Header, int]:
         subpackaged=subpackaged,
         version_2019=version_2019,
         protocol_version=protocol_version,
-        phone=phone,
-        phone_bcd=bytes(phone_bcd),
+        phone=terminal_id(phone_field),
+        phone_field=phone_field,
         serial=serial,
         packet_total=total,
         packet_no=number,
@@ -162,8 +190,8 @@ def _header(content: bytes) -> tuple[Header, int]:
 def parse_frame(content: bytes, wire: bytes = b"") -> Jt808Message:
     """Verify un-escaped frame content (header, body, check code) and split it.
 
-    Raises :class:`DecodeError`: header too short, bad BCD phone, check code mismatch, or a body
-    length that disagrees with the header.
+    Raises :class:`DecodeError`: header too short, check code mismatch, or a body length that
+    disagrees with the header.
     """
     header, offset = _header(content)
     expected = content[-1]

@@ -1,28 +1,66 @@
-"""Platform replies a JT/T 808 terminal waits for, built as pure functions.
+"""The platform's side of JT/T 808 for terminals behind a transparent bridge: which reply each
+message needs, the auth codes, and the reply frames.
 
-Terminals resend a message (and some stop reporting) until the platform acknowledges it, so when
-a bridge passes frames through unchanged the gateway has to answer: 0x8001 (general reply) for
-location reports, batches, heartbeats and authentication, 0x8100 for a registration. The reply
-echoes the terminal's phone BCD and header version, and is escaped and delimited for the wire.
+Terminals resend a message (and some stop reporting) until the platform acknowledges it; when a
+bridge passes frames through unchanged, the gateway has to answer. :class:`Jt808Platform`
+decides, per verified message:
+
+======================  ==========================================================================
+terminal message        platform reply
+======================  ==========================================================================
+0x0100 registration     0x8100, result 0 and the terminal's auth code (every terminal may register;
+                        which terminal belongs to which guard is the site file's business)
+0x0102 authentication   0x8001, result 0 when the code is the terminal's, 1 (failure) otherwise; a
+                        failure is also a ``Rejected`` (counted and logged by the pipeline)
+0x0002 heartbeat,       0x8001, result 0; 3 (unsupported) for a sub-packaged or encrypted location
+0x0200, 0x0704          message, 2 (bad message) for a location body that cannot be read
+======================  ==========================================================================
+
+Other messages get no reply. The auth code needs no table: it is derived from a gateway secret
+and the terminal id (HMAC-SHA256, 16 hex digits), so any gateway process holding the secret
+checks it, and it survives restarts as long as the secret does. A reply echoes the terminal's
+phone field byte for byte and its header version (2019 terminals get a 2019 header with their
+protocol version), carries the platform's own flow number, counted per terminal, and is escaped
+and delimited for the wire. Replies are ``Downlink`` records: the codec builds them, the MQTT
+adapter sends them once the batch holding the message is committed.
 """
 
 from __future__ import annotations
 
-from drivers.gps.jt808.message import Jt808Message, xor_checksum
+import hashlib
+import hmac
+import logging
+
+from drivers.gps.jt808.message import (
+    MSG_AUTH,
+    MSG_BATCH,
+    MSG_HEARTBEAT,
+    MSG_LOCATION,
+    MSG_REGISTER,
+    Jt808Message,
+    parse_authentication,
+    xor_checksum,
+)
+from gateway.errors import DecodeError
+from gateway.records import Downlink, Rejected
 
 __all__ = [
+    "CHANNEL",
     "MSG_GENERAL_REPLY",
     "MSG_REGISTER_REPLY",
-    "RESULT_ALARM_ACK",
     "RESULT_BAD_MESSAGE",
     "RESULT_FAILURE",
     "RESULT_OK",
     "RESULT_UNSUPPORTED",
-    "build_frame",
-    "escape",
+    "Jt808Platform",
+    "general_reply",
     "registration_reply",
-    "reply_for",
 ]
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "jt808"
+"""``Downlink.channel`` of JT/T 808 replies."""
 
 MSG_GENERAL_REPLY = 0x8001
 MSG_REGISTER_REPLY = 0x8100
@@ -30,61 +68,107 @@ RESULT_OK = 0
 RESULT_FAILURE = 1
 RESULT_BAD_MESSAGE = 2
 RESULT_UNSUPPORTED = 3
-RESULT_ALARM_ACK = 4
+
+_AUTH_CODE_DIGITS = 16
+_AUTH_CONTEXT = b"guard-gateway jt808 auth code\x00"
+_ACKNOWLEDGED = (MSG_HEARTBEAT, MSG_LOCATION, MSG_BATCH)
 
 
-def escape(content: bytes) -> bytes:
-    """Escape ``7e`` -> ``7d 02`` and ``7d`` -> ``7d 01`` (the inverse of un-escaping)."""
+def _escape(content: bytes) -> bytes:
+    """Escape ``7d`` -> ``7d 01`` first, then ``7e`` -> ``7d 02`` (so no byte is escaped twice)."""
     return content.replace(b"\x7d", b"\x7d\x01").replace(b"\x7e", b"\x7d\x02")
 
 
-def build_frame(
-    msg_id: int, body: bytes, *, phone_bcd: bytes, serial: int, version: int | None = None
-) -> bytes:
-    """A complete wire frame; ``version`` not ``None`` selects the 2019 header."""
-    if len(body) > 0x03FF:
-        raise ValueError("body longer than 1023 bytes needs sub-packaging")
-    props = len(body)
-    head = msg_id.to_bytes(2, "big")
-    if version is not None:
-        props |= 0x4000
-        head += props.to_bytes(2, "big") + bytes([version])
+def _frame(msg_id: int, body: bytes, to: Jt808Message, serial: int) -> bytes:
+    """A wire frame to the terminal that sent ``to``: its phone field and header version."""
+    head = to.header
+    props = len(body)  # replies are a few bytes: never sub-packaged or encrypted
+    content = msg_id.to_bytes(2, "big")
+    if head.protocol_version is not None:  # set exactly when the 2019 version flag is
+        content += (props | 0x4000).to_bytes(2, "big") + bytes([head.protocol_version])
     else:
-        head += props.to_bytes(2, "big")
-    content = head + phone_bcd + (serial & 0xFFFF).to_bytes(2, "big") + body
-    content += bytes([xor_checksum(content)])
-    return b"\x7e" + escape(content) + b"\x7e"
+        content += props.to_bytes(2, "big")
+    content += head.phone_field + (serial & 0xFFFF).to_bytes(2, "big") + body
+    return b"\x7e" + _escape(content + bytes([xor_checksum(content)])) + b"\x7e"
 
 
-def reply_for(message: Jt808Message, serial: int = 0, result: int = RESULT_OK) -> bytes:
-    """The 0x8001 general reply to ``message``: its serial, its id, ``result``.
-
-    ``serial`` is the platform's own message counter. ``result``: 0 success, 1 failure,
-    2 bad message, 3 unsupported, 4 alarm acknowledged.
-    """
+def general_reply(message: Jt808Message, serial: int, result: int = RESULT_OK) -> bytes:
+    """0x8001 to ``message``: its serial, its id, ``result``; ``serial`` is the platform's own."""
     head = message.header
     body = head.serial.to_bytes(2, "big") + head.msg_id.to_bytes(2, "big") + bytes([result])
-    return build_frame(
-        MSG_GENERAL_REPLY,
-        body,
-        phone_bcd=head.phone_bcd,
-        serial=serial,
-        version=head.protocol_version if head.version_2019 else None,
-    )
+    return _frame(MSG_GENERAL_REPLY, body, message, serial)
 
 
-def registration_reply(
-    message: Jt808Message, auth_code: str, serial: int = 0, result: int = RESULT_OK
-) -> bytes:
-    """The 0x8100 reply to a 0x0100 registration; the auth code follows only on success."""
-    head = message.header
-    body = head.serial.to_bytes(2, "big") + bytes([result])
-    if result == RESULT_OK:
-        body += auth_code.encode("ascii")
-    return build_frame(
-        MSG_REGISTER_REPLY,
-        body,
-        phone_bcd=head.phone_bcd,
-        serial=serial,
-        version=head.protocol_version if head.version_2019 else None,
-    )
+def registration_reply(message: Jt808Message, auth_code: str, serial: int) -> bytes:
+    """0x8100 accepting the 0x0100 ``message``: its serial, result 0, the auth code."""
+    body = message.header.serial.to_bytes(2, "big") + bytes([RESULT_OK])
+    return _frame(MSG_REGISTER_REPLY, body + auth_code.encode("ascii"), message, serial)
+
+
+class Jt808Platform:
+    """Answers terminals (module docstring). Keeps each terminal's next flow number; one
+    instance per ingest stream, not thread-safe (the pipeline's owner thread uses it).
+
+    ``ephemeral``: the secret is random and lives only as long as this process, so the codes it
+    gives stop working at the next start; the first code given logs a warning saying so (only
+    then: a gateway whose terminals never register has nothing to warn about)."""
+
+    def __init__(self, secret: bytes, *, ephemeral: bool = False) -> None:
+        if not secret:
+            raise ValueError("the JT/T 808 auth secret must not be empty")
+        self._secret = secret
+        self._serials: dict[str, int] = {}
+        self._warn = ephemeral
+
+    def auth_code(self, terminal_id: str) -> str:
+        """The code terminal ``terminal_id`` is given at registration and must authenticate with."""
+        if self._warn:
+            self._warn = False
+            logger.warning(
+                "JT/T 808 auth codes come from a key of this process only "
+                "(GATEWAY_JT808_AUTH_SECRET is not set): terminals registered now must "
+                "register again after a restart"
+            )
+        digest = hmac.new(
+            self._secret, _AUTH_CONTEXT + terminal_id.encode("utf-8"), hashlib.sha256
+        ).hexdigest()
+        return digest[:_AUTH_CODE_DIGITS]
+
+    def _serial(self, terminal_id: str) -> int:
+        serial = self._serials.get(terminal_id, 0)
+        self._serials[terminal_id] = (serial + 1) & 0xFFFF
+        return serial
+
+    def answer(
+        self, message: Jt808Message, reply_to: str, location_result: int = RESULT_OK
+    ) -> tuple[Downlink | None, Rejected | None]:
+        """The reply ``message`` needs (``None``: none) and, for a failed authentication, its
+        reject. ``reply_to`` names the downlink (the id the uplink topic used);
+        ``location_result`` is the general reply's result for a location message."""
+        head = message.header
+        terminal = head.phone
+        if head.msg_id == MSG_REGISTER:
+            frame = registration_reply(message, self.auth_code(terminal), self._serial(terminal))
+            return Downlink(reply_to, CHANNEL, frame), None
+        if head.msg_id == MSG_AUTH:
+            problem = self._check(message)
+            result = RESULT_OK if problem is None else RESULT_FAILURE
+            frame = general_reply(message, self._serial(terminal), result)
+            reject = None if problem is None else Rejected(problem, message.wire, terminal)
+            return Downlink(reply_to, CHANNEL, frame), reject
+        if head.msg_id in _ACKNOWLEDGED:
+            result = RESULT_OK if head.msg_id == MSG_HEARTBEAT else location_result
+            frame = general_reply(message, self._serial(terminal), result)
+            return Downlink(reply_to, CHANNEL, frame), None
+        return None, None
+
+    def _check(self, message: Jt808Message) -> str | None:
+        """Why the 0x0102 ``message`` does not authenticate its terminal, or ``None``."""
+        try:
+            code = parse_authentication(message).auth_code
+        except DecodeError as exc:
+            return f"jt808 authentication failed: {exc.reason}"
+        expected = self.auth_code(message.header.phone)
+        if hmac.compare_digest(code.encode("utf-8"), expected.encode("utf-8")):
+            return None
+        return "jt808 authentication failed: wrong auth code (register again for a new one)"

@@ -166,7 +166,8 @@ def test_real_device_positions_are_the_located_ones_signed_and_in_utc(
     outcome = _decode(frame)
     located = [p for p in expected if p["located_bit1"]]
     assert len(outcome.fixes) == len(located)
-    assert len(outcome.rejects) == len(expected) - len(located)
+    # A report without a fix is rejected, or kept as an alarm when it raises one.
+    assert len(outcome.rejects) + len(outcome.alarms) == len(expected) - len(located)
     for fix, want in zip(outcome.fixes, located, strict=True):
         assert fix.lat == pytest.approx(want["lat_deg"], abs=1e-9)
         assert fix.lon == pytest.approx(want["lon_deg"], abs=1e-9)
@@ -232,10 +233,33 @@ def test_smallchi_location_with_sos_alarm_bit_gives_sos_fix_in_utc() -> None:
     assert fix.course_deg == body["direction"]
 
 
-def test_smallchi_batch_keeps_the_located_item_and_rejects_the_not_located_one() -> None:
-    outcome = _decode(FRAMES[20])
+def test_smallchi_batch_keeps_the_located_item_and_the_alarm_of_the_not_located_one() -> None:
+    frame = FRAMES[20]
+    outcome = _decode(frame)
     assert [f.lat for f in outcome.fixes] == [12.222222]
-    assert [r.reason for r in outcome.rejects] == ["not located (status bit 1 clear)"]
+    assert outcome.rejects == ()
+    # Item 2: alarm 2 (overspeed), status 1 (not located): no fix, but its alarm is kept with
+    # the position the terminal wrote, not trusted as a fix.
+    (signal,) = outcome.alarms
+    item = frame["expected"]["body"]["items"][1]
+    assert signal.alarms == frozenset({Alarm.OVERSPEED})
+    assert (signal.lat, signal.lon) == (item["lat_raw"] / 1e6, item["lon_raw"] / 1e6)
+    assert signal.alarm_time == _gmt8_to_utc(item["time_gmt8"])
+    assert signal.device_id == frame["expected"]["phone"]
+
+
+def test_real_tamper_report_without_fix_is_an_alarm_with_the_battery_traccar_asserts() -> None:
+    frame = FRAMES[37]  # alarm bit 17, status not located, coordinates 0, vendor item 0x56
+    go = frame["expected"]["go_jt808_decode"]["location"]
+    outcome = _decode(frame)
+    assert (outcome.fixes, outcome.rejects) == ((), ())
+    (signal,) = outcome.alarms
+    assert signal.alarms == frozenset({Alarm.TAMPER})
+    assert signal.battery_pct == 90  # traccar asserts KEY_BATTERY_LEVEL 90
+    assert (signal.lat, signal.lon) == (None, None)  # 0,0 is no position
+    assert signal.alarm_time == _gmt8_to_utc(go["dateTime"])
+    assert signal.raw == frame["frame_hex"]
+    assert signal.source_format == "jt808"
 
 
 def test_traccar_batch_satellites_come_from_item_0x31() -> None:

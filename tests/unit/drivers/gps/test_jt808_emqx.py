@@ -3,6 +3,7 @@ give the same fixes as the binary frames."""
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -26,9 +27,20 @@ def _location(item: dict[str, Any]) -> dict[str, Any]:
         "direction": item["direction"],
         "time": digits,
     }
-    sats = item.get("additions", {}).get("0x31")
-    if sats:
-        body["extra"] = {"gnss_sat_num": int(sats["data_hex"], 16)}
+    extra: dict[str, Any] = {}
+    for key, value in item.get("additions", {}).items():
+        # EMQX's data exchange format: named items, then 0xE1-0xFF under "custome" and any
+        # other id under "extra" itself, keyed by the id in decimal, the value in base64.
+        item_id, data = int(key, 16), bytes.fromhex(value["data_hex"])
+        named = {0x01: "mileage", 0x30: "rssi", 0x31: "gnss_sat_num"}.get(item_id)
+        if named:
+            extra[named] = int.from_bytes(data, "big")
+        elif item_id > 0xE0:
+            extra.setdefault("custome", {})[str(item_id)] = base64.b64encode(data).decode()
+        else:
+            extra[str(item_id)] = base64.b64encode(data).decode()
+    if extra:
+        body["extra"] = extra
     return body
 
 
@@ -40,6 +52,9 @@ def _emqx(msg_id: int, phone: str, body: dict[str, Any]) -> bytes:
 def _same(ours: DecodeOutcome, binary: DecodeOutcome) -> None:
     assert len(ours.fixes) == len(binary.fixes)
     assert len(ours.rejects) == len(binary.rejects)
+    assert [(a.device_id, a.alarm_time, a.alarms, a.lat, a.battery_pct) for a in ours.alarms] == [
+        (a.device_id, a.alarm_time, a.alarms, a.lat, a.battery_pct) for a in binary.alarms
+    ]
     for a, b in zip(ours.fixes, binary.fixes, strict=True):
         assert (a.device_id, a.fix_time, a.lat, a.lon) == (b.device_id, b.fix_time, b.lat, b.lon)
         assert (a.speed_mps, a.course_deg, a.altitude_m) == (
@@ -47,7 +62,7 @@ def _same(ours: DecodeOutcome, binary: DecodeOutcome) -> None:
             b.course_deg,
             b.altitude_m,
         )
-        assert (a.satellites, a.alarms) == (b.satellites, b.alarms)
+        assert (a.satellites, a.alarms, a.battery_pct) == (b.satellites, b.alarms, b.battery_pct)
         assert a.source_format == "jt808-emqx"
 
 
@@ -57,6 +72,15 @@ def test_location_report_gives_the_binary_codecs_fix() -> None:
     payload = _emqx(512, "0" + go["phone"], _location(go["location"]))
     ours = EmqxJt808Codec().decode(payload, RECEIVED, "1601285614")
     _same(ours, Jt808Codec().decode(bytes.fromhex(frame["frame_hex"]), RECEIVED))
+
+
+def test_tamper_report_without_fix_gives_the_binary_codecs_alarm_and_battery() -> None:
+    frame = FRAMES[37]  # alarm bit 17, not located, vendor items 0x56 (battery) and 0xFE
+    go = frame["expected"]["go_jt808_decode"]
+    ours = EmqxJt808Codec().decode(_emqx(512, go["phone"], _location(go["location"])), RECEIVED)
+    binary = Jt808Codec().decode(bytes.fromhex(frame["frame_hex"]), RECEIVED)
+    _same(ours, binary)
+    assert [a.battery_pct for a in ours.alarms] == [90]
 
 
 def test_batch_upload_gives_the_binary_codecs_fixes_and_rejects() -> None:
