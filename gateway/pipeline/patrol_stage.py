@@ -1,8 +1,9 @@
 """The checkpoint and clock-in stage: scans and punches → identity → patrol/attendance rules.
 
-Runs after the presence rules have seen the batch's fixes, in the same transaction. A scan or
-punch is first stored as history (its unique key drops a re-sent record), then resolved to a
-checkpoint or guard and fed to the rule machines of the shifts it concerns:
+Runs after the presence rules have seen the batch's fixes (see ``gateway.pipeline.stages``), in
+the same transaction. A scan or punch is first stored as history (its unique key drops a re-sent
+record), then resolved to a checkpoint or guard and fed to the rule machines of the shifts it
+concerns:
 
 * a scan goes to the patrol machine of every route of its checkpoint's post, for the guard who
   carries the reader (a wand bound to a guard) or else every guard on duty at that post; it is

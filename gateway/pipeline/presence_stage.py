@@ -1,7 +1,7 @@
 """The presence rules in the pipeline: one machine per shift, fed by several stages.
 
 ``PresenceMachines`` is the one way into the presence machines (``gateway.rules.presence``):
-the processor feeds it positions, the patrol stage checkpoint scans and
+the fix stage (``PresenceRules``) feeds it positions, the patrol stage checkpoint scans and
 punches, the API's commands reports and leaves, the deadline stage the clock. Each input steps
 the shift's machine, marks it to be saved and writes its events, in the batch's transaction.
 """
@@ -18,9 +18,9 @@ from gateway.pipeline.context import BatchContext
 from gateway.pipeline.duty import Duty
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.memory import PipelineMemory
-from gateway.rules import PresenceState, RuleInput, Tick, step
+from gateway.rules import FixObserved, PresenceState, RuleInput, Tick, step
 
-__all__ = ["PresenceFeed", "PresenceMachines"]
+__all__ = ["PresenceFeed", "PresenceMachines", "PresenceRules"]
 
 _PRESENCE_CHANGES = frozenset({"presence.arrived", "presence.departed", "presence.returned"})
 
@@ -96,6 +96,20 @@ class PresenceMachines:
                 del presence[shift_id]
         repo.save_presence_states(ctx.session, rows, stored=self._memory.stored)
         self._memory.stored.update(str(row["shift_id"]) for row in rows)
+
+
+class PresenceRules:
+    """The stage that feeds every placed fix of the batch to its shift's machine, in order."""
+
+    def __init__(self, machines: PresenceMachines) -> None:
+        self._machines = machines
+
+    def run(self, ctx: BatchContext) -> None:
+        for placed in ctx.placed:
+            observed = FixObserved.from_fix(
+                placed.fix, placed.verdict.membership, placed.verdict.distance_m
+            )
+            self._machines.feed(ctx, placed.duty, observed)
 
 
 def _start(duty: Duty) -> PresenceState:

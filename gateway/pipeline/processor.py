@@ -1,4 +1,4 @@
-"""The stage runner: fixes → identity → filters → geofence → rules → history, states, outbox.
+"""The stage runner: owns the transaction, runs the chain of stages, hands events to listeners.
 
 ``Processor`` is owned by one thread (see ``runtime``). Each call works in one database
 transaction over one ``BatchContext``: positions, rule states, alerts and outbox rows of a whole
@@ -6,8 +6,10 @@ batch are committed together, so an event exists exactly when the state change t
 does. If the transaction fails, the in-memory states are thrown away and re-read, so memory
 never runs ahead of the database. Listeners see a batch's events only once it has committed.
 
-What the stages share between batches (roster, presence states, last fixes) is a
-``PipelineMemory``; no stage holds the processor.
+The stages and their order are listed, with the reasons for the order, in
+``gateway.pipeline.stages``: identity → filters → geofence → history → presence rules →
+patrol and attendance → deadlines → save states. What the stages share between batches (roster,
+presence states, last fixes) is a ``PipelineMemory``; no stage holds the processor.
 """
 
 from __future__ import annotations
@@ -23,18 +25,14 @@ from sqlalchemy.orm import Session
 
 from gateway.clock import Clock
 from gateway.db import repository as repo
-from gateway.filters import FixFilter
-from gateway.pipeline.context import BatchContext, EmittedEvent
+from gateway.pipeline.context import BatchContext, EmittedEvent, Stage
 from gateway.pipeline.counters import PipelineCounters
 from gateway.pipeline.duty import Duty, DutyIndex
-from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.memory import LastFix, PipelineMemory
-from gateway.pipeline.patrol_stage import PatrolStage
-from gateway.pipeline.presence_stage import PresenceMachines
+from gateway.pipeline.stages import build_chain
 from gateway.records import AlarmSignal, CheckpointScan, DecodeOutcome, PositionFix, Punch
-from gateway.rules import FixObserved, PresenceState, RuleEvent, RuleInput
+from gateway.rules import PresenceState, RuleEvent, RuleInput
 from gateway.site.extend import extend_shifts
-from geofence import classify
 
 __all__ = ["EmittedEvent", "LastFix", "Listener", "Processor"]
 
@@ -65,10 +63,9 @@ class Processor:
         self.counters = counters or PipelineCounters()
         self._listeners: list[Listener] = [on_committed] if on_committed else []
         self.memory = PipelineMemory()
-        self._emitter = Emitter(clock, source=event_source, destinations=destinations)
-        self._presence = PresenceMachines(self.memory, self._emitter, clock)
-        self._patrol = PatrolStage(self.memory, self._emitter, self._presence)
-        self._filter = FixFilter(lambda device_id: self.memory.duties.policy_for_device(device_id))
+        self._chain = build_chain(
+            self.memory, clock, source=event_source, destinations=destinations
+        )
         self._ctx: BatchContext | None = None
         self.reload()
 
@@ -92,7 +89,7 @@ class Processor:
         with Session(self._engine) as session:
             self.memory.reload(session, now)
             # After the memory: the patrol stage keeps only the states of shifts in its roster.
-            self._patrol.reload(session)
+            self._chain.patrol.reload(session)
 
     @property
     def duties(self) -> DutyIndex:
@@ -155,12 +152,14 @@ class Processor:
         included, in one transaction."""
         if fixes:
             self.counters.add("fixes.received", len(fixes))
-        self._transaction(self._batch, fixes=fixes, alarms=alarms, scans=scans, punches=punches)
+        self._transaction(
+            self._chain.batch, fixes=fixes, alarms=alarms, scans=scans, punches=punches
+        )
 
     def tick(self) -> None:
         """Fire due deadlines and start the machines of shifts that began: the chain over an
         empty batch."""
-        self._transaction(self._due)
+        self._transaction(self._chain.batch)
 
     def run_command(self, command: Callable[[Session, Processor], Any]) -> Any:
         """Run ``command(session, self)`` in one transaction, then save the machines it changed.
@@ -168,7 +167,7 @@ class Processor:
         The command may call ``apply``, ``emit``, ``store_punches`` and ``store_scans`` with
         that session; their effects commit with it.
         """
-        return self._transaction(None, command=command)
+        return self._transaction(self._chain.after_command, command=command)
 
     def apply(self, guard_id: str, at: datetime, rule_input: RuleInput, session: Session) -> None:
         """Feed a report/leave/cancellation to the guard's shift covering ``at`` (if on duty).
@@ -183,19 +182,19 @@ class Processor:
         )
         if duty is None:
             return
-        self._presence.feed(ctx, duty, rule_input)
+        self._chain.presence.feed(ctx, duty, rule_input)
 
     def emit(
         self, session: Session, event: RuleEvent, *, subject: str, duty: Duty | None = None
     ) -> None:
         """Write ``event`` to the outbox (and the alerts table, opening, updating or resolving
         the alerts it names) in ``session``'s transaction (see ``run_command``)."""
-        self._emitter.emit(self._context(session), event, subject=subject, duty=duty)
+        self._chain.emitter.emit(self._context(session), event, subject=subject, duty=duty)
 
     def store_punches(self, session: Session, punches: Sequence[Punch]) -> list[bool]:
         """Store and apply punches inside a command's transaction (``run_command``); returns
         per punch whether it was new. For receivers that must confirm only what is stored."""
-        return self._patrol.punches(self._context(session), punches, self._clock.now())
+        return self._chain.patrol.punches(self._context(session), punches, self._clock.now())
 
     def store_scans(
         self,
@@ -207,60 +206,7 @@ class Processor:
         """Store and apply checkpoint scans inside a command's transaction, judged at ``now``;
         ``keys`` are their dedupe keys when the source has its own (a wand download). Returns
         how many were new."""
-        return self._patrol.scans(self._context(session), scans, now, keys)
-
-    # --- stages -----------------------------------------------------------------------------
-
-    def _batch(self, ctx: BatchContext) -> None:
-        self._fixes(ctx)
-        self._patrol.run(ctx)
-        self._due(ctx)
-
-    def _fixes(self, ctx: BatchContext) -> None:
-        positions: list[dict[str, Any]] = []
-        for fix in ctx.fixes:
-            duty = self.memory.duties.duty_for_device(fix.device_id, fix.fix_time)
-            if duty is None:
-                known = self.memory.duties.knows_device(fix.device_id)
-                ctx.counters.add("dropped.off_duty" if known else "dropped.unknown_device")
-                continue
-            reason = self._filter.check(fix, ctx.now)
-            if reason is not None:
-                ctx.counters.add(f"dropped.{reason.value}")
-                continue
-            verdict = classify(
-                duty.fence, fix.lon, fix.lat, fix.accuracy_m, duty.policy.boundary_margin_m
-            )
-            positions.append(
-                repo.position_values(
-                    fix,
-                    guard_id=duty.guard_id,
-                    shift_id=duty.shift_id,
-                    membership=verdict.membership.value,
-                    distance_m=round(verdict.distance_m, 2),
-                )
-            )
-            previous = self.memory.last_fix.get(duty.guard_id)
-            if previous is None or previous.fix.fix_time <= fix.fix_time:
-                self.memory.last_fix[duty.guard_id] = LastFix(
-                    fix, duty.shift_id, verdict.membership.value, verdict.distance_m
-                )
-            observed = FixObserved.from_fix(fix, verdict.membership, verdict.distance_m)
-            self._presence.feed(ctx, duty, observed)
-        if positions:
-            repo.insert_positions(ctx.session, positions)
-            ctx.counters.add("fixes.stored", len(positions))
-
-    def _due(self, ctx: BatchContext) -> None:
-        now = self._clock.now()
-        active = self.memory.duties.active(now)
-        self._presence.due(ctx, active, now)
-        self._patrol.due(ctx, active, now)
-
-    def _save_states(self, ctx: BatchContext) -> None:
-        now = self._clock.now()
-        self._presence.save(ctx, now)
-        self._patrol.save(ctx, now)
+        return self._chain.patrol.scans(self._context(session), scans, now, keys)
 
     # --- the transaction --------------------------------------------------------------------
 
@@ -272,7 +218,7 @@ class Processor:
 
     def _transaction(
         self,
-        stages: Callable[[BatchContext], None] | None,
+        stages: tuple[Stage, ...],
         *,
         fixes: Sequence[PositionFix] = (),
         alarms: Sequence[AlarmSignal] = (),
@@ -280,9 +226,8 @@ class Processor:
         punches: Sequence[Punch] = (),
         command: Callable[[Session, Processor], Any] | None = None,
     ) -> Any:
-        """Run ``command`` (if any), then ``stages``, then save states, over a new context in
-        one transaction; after the commit, hand the events to the listeners. On failure, re-read
-        memory."""
+        """Run ``command`` (if any), then ``stages``, over a new context in one transaction;
+        after the commit, hand the events to the listeners. On failure, re-read memory."""
         result = None
         try:
             with Session(self._engine) as session, session.begin():
@@ -298,9 +243,8 @@ class Processor:
                 self._ctx = ctx
                 if command is not None:
                     result = command(session, self)
-                if stages is not None:
-                    stages(ctx)
-                self._save_states(ctx)
+                for stage in stages:
+                    stage.run(ctx)
         except _REFUSALS as exc:
             # A command refused for its content (unknown guard, leave already cancelled...):
             # rolled back and answered to its sender; nothing is wrong with the pipeline.
