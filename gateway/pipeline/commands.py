@@ -158,7 +158,7 @@ class ImportWandDownload:
             for scan, key in zip(candidates.scans, candidates.keys, strict=True)
             if key not in known
         ]
-        stored = processor.patrol.scans(
+        stored = processor.store_scans(
             session,
             [scan for scan, _key in kept],
             self.downloaded_at,

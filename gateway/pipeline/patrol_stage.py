@@ -1,8 +1,9 @@
 """The checkpoint and clock-in stage: scans and punches → identity → patrol/attendance rules.
 
-Owned by the ``Processor`` (same thread, same transaction). A scan or punch is first stored as
-history (its unique key drops a re-sent record), then resolved to a checkpoint or guard and fed
-to the rule machines of the shifts it concerns:
+Runs after the presence rules have seen the batch's fixes (see ``gateway.pipeline.stages``), in
+the same transaction. A scan or punch is first stored as history (its unique key drops a re-sent
+record), then resolved to a checkpoint or guard and fed to the rule machines of the shifts it
+concerns:
 
 * a scan goes to the patrol machine of every route of its checkpoint's post, for the guard who
   carries the reader (a wand bound to a guard) or else every guard on duty at that post; it is
@@ -19,14 +20,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.db import patrol_repository as prepo
 from gateway.db.models import AttendanceStateRow, CheckpointRow, CheckpointTagRow, PatrolStateRow
+from gateway.pipeline.context import BatchContext
 from gateway.pipeline.duty import Duty
+from gateway.pipeline.emitter import Emitter
+from gateway.pipeline.memory import PipelineMemory
+from gateway.pipeline.presence_stage import PresenceFeed
 from gateway.records import CheckpointScan, Punch
 from gateway.rules import Tick
 from gateway.rules import attendance as attendance_rules
@@ -38,9 +42,6 @@ from gateway.rules.patrol_presence import scan_as_fix
 from gateway.rules.patrol_state import PatrolState
 from gateway.site.schema import normalise_tag_id
 
-if TYPE_CHECKING:
-    from gateway.pipeline.processor import Processor
-
 __all__ = ["PatrolStage"]
 
 log = logging.getLogger(__name__)
@@ -49,19 +50,33 @@ EARLY_CHECK_IN = timedelta(hours=1)
 
 
 class PatrolStage:
-    """Patrol and attendance machines of the shifts in the roster window, with their indexes."""
+    """Patrol and attendance machines of the shifts in the roster window, with their indexes.
 
-    def __init__(self, processor: Processor) -> None:
-        self._processor = processor
+    Reads the roster from ``memory.duties``, writes events through ``emitter`` and hands the
+    evidence a scan or punch gives of the guard's presence to ``presence``. The machines changed
+    in a batch are named in the context's ``dirty_patrols``/``dirty_attendance`` and written by
+    ``save``.
+    """
+
+    def __init__(self, memory: PipelineMemory, emitter: Emitter, presence: PresenceFeed) -> None:
+        self._memory = memory
+        self._emitter = emitter
+        self._presence = presence
         self._tags: dict[str, tuple[str, str]] = {}
         self._routes: dict[str, list[RoutePlan]] = {}
         self._patrols: dict[str, PatrolState] = {}
         self._attendance: dict[str, AttendanceState] = {}
-        self._dirty_patrols: set[str] = set()
-        self._dirty_attendance: set[str] = set()
+
+    def run(self, ctx: BatchContext) -> None:
+        """The stage: the batch's scans, then its punches, judged at the batch's ``now``."""
+        if ctx.scans:
+            self.scans(ctx, ctx.scans, ctx.now)
+        if ctx.punches:
+            self.punches(ctx, ctx.punches, ctx.now)
 
     def reload(self, session: Session) -> None:
-        """Re-read checkpoints, tags, routes and the saved machine states."""
+        """Re-read checkpoints, tags, routes and the saved machine states (after the memory's
+        roster, which decides which states are still in the window)."""
         checkpoints = {c.id: c.post_id for c in session.scalars(select(CheckpointRow))}
         self._tags = {
             t.tag_id: (t.checkpoint_id, checkpoints[t.checkpoint_id])
@@ -69,7 +84,7 @@ class PatrolStage:
         }
         posts = set(checkpoints.values())
         self._routes = {post: prepo.route_plans_for_post(session, post) for post in posts}
-        duties = self._processor.duties
+        duties = self._memory.duties
         self._patrols = {
             row.machine_id: PatrolState.from_json(row.state)
             for row in session.scalars(select(PatrolStateRow))
@@ -80,14 +95,12 @@ class PatrolStage:
             for row in session.scalars(select(AttendanceStateRow))
             if duties.duty(row.shift_id) is not None and not row.state.get("closed")
         }
-        self._dirty_patrols.clear()
-        self._dirty_attendance.clear()
 
     # --- scans ------------------------------------------------------------------------------
 
     def scans(
         self,
-        session: Session,
+        ctx: BatchContext,
         scans: Sequence[CheckpointScan],
         now: datetime,
         keys: Sequence[str] | None = None,
@@ -102,23 +115,23 @@ class PatrolStage:
             key=lambda pair: pair[0].scanned_at,
         )
         ordered = [scan for scan, _key in pairs]
-        fresh = prepo.insert_scans(session, ordered, keys=[key for _scan, key in pairs])
+        fresh = prepo.insert_scans(ctx.session, ordered, keys=[key for _scan, key in pairs])
         for scan, is_new in zip(ordered, fresh, strict=True):
             if not is_new:
-                self._processor.counters.add("scans.duplicate")
+                ctx.counters.add("scans.duplicate")
                 continue
-            self._processor.counters.add("scans.stored")
-            self._scan(session, scan, now)
+            ctx.counters.add("scans.stored")
+            self._scan(ctx, scan, now)
         return sum(fresh)
 
-    def _scan(self, session: Session, scan: CheckpointScan, now: datetime) -> None:
+    def _scan(self, ctx: BatchContext, scan: CheckpointScan, now: datetime) -> None:
         place = self._checkpoint(scan.tag_id)
-        duties = self._processor.duties
+        duties = self._memory.duties
         if place is None:
-            self._processor.counters.add("scans.unknown_tag")
+            ctx.counters.add("scans.unknown_tag")
             site = duties.site_of_device(scan.reader_id)
             event = unknown_tag_event(scan, now, site_id=site)
-            self._processor.emit(session, event, subject=scan.reader_id)
+            self._emitter.emit(ctx, event, subject=scan.reader_id)
             return
         checkpoint_id, post_id = place
         carrier = duties.guard_of_device(scan.reader_id)
@@ -128,20 +141,20 @@ class PatrolStage:
         else:
             on_duty = duties.at_post(post_id, scan.scanned_at)
         if not on_duty:
-            self._processor.counters.add("scans.nobody_on_duty")
+            ctx.counters.add("scans.nobody_on_duty")
             return
         observed = ScanObserved.from_scan(scan, checkpoint_id)
         centre = on_duty[0].fence.wgs84.centroid
         for duty in on_duty:
             for plan in self._routes.get(post_id, ()):
-                self._step_patrol(session, duty, plan, observed, now)
+                self._step_patrol(ctx, duty, plan, observed, now)
             evidence = scan_as_fix(
                 observed,
                 lat=centre.y,
                 lon=centre.x,
                 device_id=_evidence_device(duty, scan.reader_id),
             )
-            self._processor.step_presence(session, duty, evidence)
+            self._presence.feed(ctx, duty, evidence)
 
     def _checkpoint(self, tag_id: str) -> tuple[str, str] | None:
         try:
@@ -151,7 +164,7 @@ class PatrolStage:
 
     def _step_patrol(
         self,
-        session: Session,
+        ctx: BatchContext,
         duty: Duty,
         plan: RoutePlan,
         rule_input: ScanObserved | Tick,
@@ -169,41 +182,42 @@ class PatrolStage:
         new_state, events = patrol_rules.step(state, rule_input, now, duty.patrol_policy)
         if new_state != state or machine_id not in self._patrols:
             self._patrols[machine_id] = new_state
-            self._dirty_patrols.add(machine_id)
+            ctx.dirty_patrols.add(machine_id)
         for event in events:
-            self._processor.emit(session, event, subject=duty.guard_id, duty=duty)
+            self._emitter.emit(ctx, event, subject=duty.guard_id, duty=duty)
 
     # --- punches ----------------------------------------------------------------------------
 
-    def punches(self, session: Session, punches: Sequence[Punch], now: datetime) -> list[bool]:
+    def punches(self, ctx: BatchContext, punches: Sequence[Punch], now: datetime) -> list[bool]:
         """Store and apply punches; return, per punch, whether it was new."""
-        fresh = prepo.insert_punches(session, punches)
+        fresh = prepo.insert_punches(ctx.session, punches)
         for punch, is_new in zip(punches, fresh, strict=True):
             if not is_new:
-                self._processor.counters.add("punches.duplicate")
+                ctx.counters.add("punches.duplicate")
                 continue
-            self._processor.counters.add("punches.stored")
-            self._punch(session, punch, now)
+            ctx.counters.add("punches.stored")
+            self._punch(ctx, punch, now)
         return fresh
 
-    def _punch(self, session: Session, punch: Punch, now: datetime) -> None:
-        guard_id = prepo.guard_for_person(session, punch.terminal_id, punch.person_id)
+    def _punch(self, ctx: BatchContext, punch: Punch, now: datetime) -> None:
+        duties = self._memory.duties
+        guard_id = prepo.guard_for_person(ctx.session, punch.terminal_id, punch.person_id)
         if guard_id is None:
-            self._processor.counters.add("punches.unknown_person")
-            site = self._processor.duties.site_of_device(punch.terminal_id)
+            ctx.counters.add("punches.unknown_person")
+            site = duties.site_of_device(punch.terminal_id)
             event = unknown_person_event(punch, now, site_id=site)
-            self._processor.emit(session, event, subject=punch.terminal_id)
+            self._emitter.emit(ctx, event, subject=punch.terminal_id)
             return
-        duty = self._processor.duties.duty_near(guard_id, punch.punched_at, EARLY_CHECK_IN)
+        duty = duties.duty_near(guard_id, punch.punched_at, EARLY_CHECK_IN)
         if duty is None:
-            self._processor.counters.add("punches.off_duty")
+            ctx.counters.add("punches.off_duty")
             return
         state = self._attendance_state(duty)
         new_state, events = attendance_rules.step(state, punch, now, duty.patrol_policy)
-        self._set_attendance(duty, state, new_state)
+        self._set_attendance(ctx, duty, state, new_state)
         for event in events:
-            self._processor.emit(session, event, subject=duty.guard_id, duty=duty)
-        terminal_post = self._processor.duties.post_of_device(punch.terminal_id)
+            self._emitter.emit(ctx, event, subject=duty.guard_id, duty=duty)
+        terminal_post = duties.post_of_device(punch.terminal_id)
         centre = duty.fence.wgs84.centroid
         for rule_input in punch_presence_inputs(
             punch,
@@ -212,7 +226,7 @@ class PatrolStage:
             lon=centre.x,
             device_id=_evidence_device(duty, punch.terminal_id),
         ):
-            self._processor.step_presence(session, duty, rule_input)
+            self._presence.feed(ctx, duty, rule_input)
 
     def _attendance_state(self, duty: Duty) -> AttendanceState:
         return self._attendance.get(duty.shift_id) or AttendanceState.start(
@@ -224,24 +238,25 @@ class PatrolStage:
             duty.ends_at,
         )
 
-    def _set_attendance(self, duty: Duty, old: AttendanceState, new: AttendanceState) -> None:
+    def _set_attendance(
+        self, ctx: BatchContext, duty: Duty, old: AttendanceState, new: AttendanceState
+    ) -> None:
         if new != old or duty.shift_id not in self._attendance:
             self._attendance[duty.shift_id] = new
-            self._dirty_attendance.add(duty.shift_id)
+            ctx.dirty_attendance.add(duty.shift_id)
 
     # --- the clock --------------------------------------------------------------------------
 
-    def due(self, session: Session, active: Sequence[Duty], now: datetime) -> None:
+    def due(self, ctx: BatchContext, active: Sequence[Duty], now: datetime) -> None:
         """Start the machines of shifts under way and fire every due deadline."""
-        clock_in_sites = self._processor.duties.clock_in_sites
+        duties = self._memory.duties
         for duty in active:
-            if duty.site_id in clock_in_sites and duty.shift_id not in self._attendance:
+            if duty.site_id in duties.clock_in_sites and duty.shift_id not in self._attendance:
                 fresh = self._attendance_state(duty)
-                self._set_attendance(duty, fresh, fresh)
+                self._set_attendance(ctx, duty, fresh, fresh)
             for plan in self._routes.get(duty.post_id, ()):
                 if f"{duty.shift_id}/{plan.route_id}" not in self._patrols:
-                    self._step_patrol(session, duty, plan, Tick(), now)
-        duties = self._processor.duties
+                    self._step_patrol(ctx, duty, plan, Tick(), now)
         for shift_id, state in list(self._attendance.items()):
             attendance_duty = duties.duty(shift_id)
             due_at = state.next_deadline
@@ -250,10 +265,10 @@ class PatrolStage:
             new_state, events = attendance_rules.step(
                 state, Tick(), now, attendance_duty.patrol_policy
             )
-            self._set_attendance(attendance_duty, state, new_state)
+            self._set_attendance(ctx, attendance_duty, state, new_state)
             for event in events:
-                self._processor.emit(
-                    session, event, subject=attendance_duty.guard_id, duty=attendance_duty
+                self._emitter.emit(
+                    ctx, event, subject=attendance_duty.guard_id, duty=attendance_duty
                 )
         for patrol in list(self._patrols.values()):
             patrol_duty = duties.duty(patrol.shift_id)
@@ -262,16 +277,17 @@ class PatrolStage:
             due_at = patrol_rules.next_patrol_deadline(patrol, patrol_duty.patrol_policy)
             route = self._plan(patrol_duty.post_id, patrol.route_id)
             if due_at is not None and due_at <= now and route is not None:
-                self._step_patrol(session, patrol_duty, route, Tick(), now)
+                self._step_patrol(ctx, patrol_duty, route, Tick(), now)
 
     def _plan(self, post_id: str, route_id: str) -> RoutePlan | None:
         return next((p for p in self._routes.get(post_id, ()) if p.route_id == route_id), None)
 
-    def save(self, session: Session, now: datetime) -> None:
+    def save(self, ctx: BatchContext, now: datetime) -> None:
         """Persist the machines changed in this transaction; forget closed ones."""
-        for machine_id in sorted(self._dirty_patrols):
+        session = ctx.session
+        for machine_id in sorted(ctx.dirty_patrols):
             patrol = self._patrols[machine_id]
-            duty = self._processor.duties.duty(patrol.shift_id)
+            duty = self._memory.duties.duty(patrol.shift_id)
             due_at = None
             if duty is not None:
                 due_at = patrol_rules.next_patrol_deadline(patrol, duty.patrol_policy)
@@ -286,7 +302,7 @@ class PatrolStage:
             )
             if patrol.closed:
                 del self._patrols[machine_id]
-        for shift_id in sorted(self._dirty_attendance):
+        for shift_id in sorted(ctx.dirty_attendance):
             state = self._attendance[shift_id]
             prepo.save_attendance_state(
                 session,
@@ -298,13 +314,6 @@ class PatrolStage:
             )
             if state.closed:
                 del self._attendance[shift_id]
-        self._dirty_patrols.clear()
-        self._dirty_attendance.clear()
-
-    def discard_changes(self) -> None:
-        """After a failed transaction: the caller re-reads everything with ``reload``."""
-        self._dirty_patrols.clear()
-        self._dirty_attendance.clear()
 
 
 def _evidence_device(duty: Duty, device_id: str) -> str:

@@ -1,0 +1,102 @@
+"""The emitter: a rule event → its outbox row, its alert row, the alerts it resolves.
+
+Every stage that produces events writes them through one ``Emitter``, in the batch's
+transaction, at the moment it produces them: so an alert opened and resolved within one batch
+is written in that order, and an event exists exactly when the state change that produced it
+does (both commit, or neither).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from gateway.clock import Clock
+from gateway.db import repository as repo
+from gateway.outbox.writer import enqueue
+from gateway.pipeline.context import BatchContext, EmittedEvent
+from gateway.pipeline.duty import Duty
+from gateway.rules import RuleEvent
+
+__all__ = ["Emitter"]
+
+log = logging.getLogger(__name__)
+
+
+class Emitter:
+    """Writes events to the outbox (signed and delivered later) and keeps the alerts table.
+
+    ``source`` is the CloudEvents ``source`` of every event, ``destinations`` the outbox's
+    delivery targets.
+    """
+
+    def __init__(
+        self, clock: Clock, *, source: str, destinations: tuple[str, ...] = ("core",)
+    ) -> None:
+        self._clock = clock
+        self._source = source
+        self._destinations = destinations
+
+    def emit(
+        self,
+        ctx: BatchContext,
+        event: RuleEvent,
+        *,
+        subject: str,
+        duty: Duty | None = None,
+        resolved_by: str | None = None,
+    ) -> EmittedEvent:
+        """Write ``event`` in ``ctx``'s transaction and add it to ``ctx.events``.
+
+        ``subject`` is the guard (or the device, for a device's own events); ``duty``, when the
+        event belongs to a shift, adds the guard's name, team and post name to the data and
+        the shift, site and post to its alert. An ``alert.*`` event (``alert_key`` set) opens
+        or updates its alert; the keys in ``event.resolves`` are resolved at the event's time,
+        ``resolved_by`` saying by whom or why (``None``: automatically, the condition ended;
+        e.g. a withdrawal names itself). An unknown key is logged and skipped: the alert may
+        predate the table, or have been raised by a process that did not commit.
+        """
+        # The row's creation time is when it is written: a long batch may have begun earlier.
+        now = self._clock.now()
+        data: dict[str, Any] = dict(event.data)
+        if duty is not None:
+            data.update(guard_name=duty.guard_name, team=duty.team, post_name=duty.post_name)
+        event_id = enqueue(
+            ctx.session,
+            key=event.key,
+            type=event.type,
+            subject=subject,
+            time=event.time,
+            data=data,
+            now=now,
+            destinations=self._destinations,
+            source=self._source,
+        )
+        if event.alert_key is not None:
+            repo.open_or_update_alert(
+                ctx.session,
+                alert_key=event.alert_key,
+                alert_type=event.type,
+                guard_id=subject,
+                at=event.time,
+                event_id=event_id,
+                shift_id=duty.shift_id if duty else None,
+                site_id=duty.site_id if duty else _str(data.get("site_id")),
+                post_id=duty.post_id if duty else None,
+                data=data,
+            )
+        for key in event.resolves:
+            try:
+                repo.resolve_alert(
+                    ctx.session, key, at=event.time, by=resolved_by, event_id=event_id
+                )
+            except repo.NotFound:
+                log.debug("event %s resolves unknown alert %s", event.key, key)
+        ctx.counters.add(f"events.{event.type}")
+        emitted = EmittedEvent(event_id, event.type, subject, event.time, data)
+        ctx.events.append(emitted)
+        return emitted
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None

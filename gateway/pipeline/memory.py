@@ -1,0 +1,65 @@
+"""What the pipeline remembers between batches: the roster and the presence rules' states.
+
+One ``PipelineMemory`` is shared by the stages that need it and by the read-only views (the
+``/whereabouts`` page); it belongs to the pipeline's owner thread, so it needs no lock. It is a
+cache of the database: ``reload`` rebuilds the roster and the states from the committed rows,
+which is how memory is brought back in step after a failed transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from gateway.db.models import PresenceStateRow
+from gateway.pipeline.duty import DutyIndex
+from gateway.records import PositionFix
+from gateway.rules import PresenceState
+
+__all__ = ["LastFix", "PipelineMemory"]
+
+
+@dataclass(frozen=True, slots=True)
+class LastFix:
+    """The newest accepted fix of a guard on duty, with the geofence verdict."""
+
+    fix: PositionFix
+    shift_id: str
+    membership: str
+    distance_m: float
+
+
+@dataclass(slots=True, eq=False)
+class PipelineMemory:
+    """The in-memory state every batch starts from.
+
+    ``duties`` is replaced (never mutated) by ``reload``, so a stage reads it through this object
+    on every batch rather than keeping its own reference. ``presence`` holds the presence
+    machines of open shifts; ``stored`` the shift ids that already have a saved state row (the
+    save updates those and inserts the others). ``last_fix``, ``presence_since`` and
+    ``reader_alerts`` are not saved: they feed the live view and the reader-state commands, and
+    are rebuilt from the traffic after a restart.
+    """
+
+    duties: DutyIndex = field(default_factory=lambda: DutyIndex([], {}, {}, {}))
+    presence: dict[str, PresenceState] = field(default_factory=dict)
+    stored: set[str] = field(default_factory=set)
+    last_fix: dict[str, LastFix] = field(default_factory=dict)
+    """Guard id → his newest accepted fix."""
+    presence_since: dict[str, datetime] = field(default_factory=dict)
+    """Shift id → time of its last arrival, departure or return."""
+    reader_alerts: dict[str, str] = field(default_factory=dict)
+    """Device id → key of the open ``alert.device_silent`` of a reader that lost its device."""
+
+    def reload(self, session: Session, now: datetime) -> None:
+        """Re-read the roster around ``now`` and the saved states of its open shifts."""
+        self.duties = DutyIndex.load(session, now)
+        rows = session.query(PresenceStateRow).all()
+        self.stored = {row.shift_id for row in rows}
+        self.presence = {
+            row.shift_id: PresenceState.from_json(row.state)
+            for row in rows
+            if self.duties.duty(row.shift_id) is not None and not row.state.get("closed")
+        }
