@@ -60,6 +60,7 @@ class FileReport:
                 expected_return_at=row.expected_return_at,
                 destination=row.destination,
                 reason=row.reason,
+                entered_at=row.received_at,
             ),
             session,
         )
@@ -262,6 +263,7 @@ def alert_json(row: Any) -> dict[str, Any]:
         "acknowledged_at": _iso(row.acknowledged_at),
         "resolved_at": _iso(row.resolved_at),
         "resolved_by": row.resolved_by,
+        "resolution": row.resolution,
         "data": row.data,
     }
 

@@ -75,6 +75,8 @@ class BatchContext:
     punches: Sequence[Punch] = ()
     on_duty: list[OnDutyFix] = field(default_factory=list)
     placed: list[PlacedFix] = field(default_factory=list)
+    filtered: list[tuple[PositionFix, str]] = field(default_factory=list)
+    """Fixes the filters dropped, with the reason: their alarms are still raised."""
     events: list[EmittedEvent] = field(default_factory=list)
     dirty_presence: set[str] = field(default_factory=set)
     """Shift ids whose presence machine changed."""

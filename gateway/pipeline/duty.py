@@ -183,6 +183,10 @@ class DutyIndex:
             return duties[index]
         return None
 
+    def duties_of_guard(self, guard_id: str) -> list[Duty]:
+        """The guard's shifts in the loaded window, in start order."""
+        return list(self._by_guard.get(guard_id, ()))
+
     def duty(self, shift_id: str) -> Duty | None:
         """The shift with this id, if within the loaded window."""
         return self._by_shift.get(shift_id)

@@ -51,7 +51,8 @@ class Emitter:
         ``subject`` is the guard (or the device, for a device's own events); ``duty``, when the
         event belongs to a shift, adds the guard's name, team and post name to the data and
         the shift, site and post to its alert. An ``alert.*`` event (``alert_key`` set) opens
-        or updates its alert; the keys in ``event.resolves`` are resolved at the event's time,
+        or updates its alert; the keys in ``event.resolves`` are resolved at the event's time
+        (resolution ``ended``), those in ``event.withdraws`` as ``withdrawn``,
         ``resolved_by`` saying by whom or why (``None``: automatically, the condition ended;
         e.g. a withdrawal names itself). An unknown key is logged and skipped: the alert may
         predate the table, or have been raised by a process that did not commit.
@@ -85,13 +86,19 @@ class Emitter:
                 post_id=duty.post_id if duty else None,
                 data=data,
             )
-        for key in event.resolves:
-            try:
-                repo.resolve_alert(
-                    ctx.session, key, at=event.time, by=resolved_by, event_id=event_id
-                )
-            except repo.NotFound:
-                log.debug("event %s resolves unknown alert %s", event.key, key)
+        for keys, resolution in ((event.resolves, "ended"), (event.withdraws, "withdrawn")):
+            for key in keys:
+                try:
+                    repo.resolve_alert(
+                        ctx.session,
+                        key,
+                        at=event.time,
+                        by=resolved_by,
+                        event_id=event_id,
+                        resolution=resolution,
+                    )
+                except repo.NotFound:
+                    log.debug("event %s resolves unknown alert %s", event.key, key)
         ctx.counters.add(f"events.{event.type}")
         emitted = EmittedEvent(event_id, event.type, subject, event.time, data)
         ctx.events.append(emitted)

@@ -59,6 +59,7 @@ class Filters:
             reason = self._filter.check(item.fix, ctx.now)
             if reason is not None:
                 ctx.counters.add(f"dropped.{reason.value}")
+                ctx.filtered.append((item.fix, reason.value))
                 continue
             kept.append(item)
         ctx.on_duty = kept

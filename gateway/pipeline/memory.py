@@ -8,7 +8,7 @@ which is how memory is brought back in step after a failed transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -53,13 +53,21 @@ class PipelineMemory:
     reader_alerts: dict[str, str] = field(default_factory=dict)
     """Device id → key of the open ``alert.device_silent`` of a reader that lost its device."""
 
-    def reload(self, session: Session, now: datetime) -> None:
-        """Re-read the roster around ``now`` and the saved states of its open shifts."""
+    def reload(self, session: Session, now: datetime, *, at_start: bool = False) -> None:
+        """Re-read the roster around ``now`` and the saved states of its open shifts.
+
+        ``at_start``: the process is starting, so nothing watched these states between their
+        last step and ``now``; each is told so (``unwatched_from``/``unwatched_until``), and a
+        deadline that came due meanwhile fires ``late`` whichever input reaches it first.
+        """
         self.duties = DutyIndex.load(session, now)
         rows = session.query(PresenceStateRow).all()
         self.stored = {row.shift_id for row in rows}
-        self.presence = {
-            row.shift_id: PresenceState.from_json(row.state)
-            for row in rows
-            if self.duties.duty(row.shift_id) is not None and not row.state.get("closed")
-        }
+        self.presence = {}
+        for row in rows:
+            if self.duties.duty(row.shift_id) is None or row.state.get("closed"):
+                continue
+            state = PresenceState.from_json(row.state)
+            if at_start and state.stepped_at is not None and state.stepped_at < now:
+                state = replace(state, unwatched_from=state.stepped_at, unwatched_until=now)
+            self.presence[row.shift_id] = state

@@ -5,9 +5,11 @@ the same transaction. A scan or punch is first stored as history (its unique key
 record), then resolved to a checkpoint or guard and fed to the rule machines of the shifts it
 concerns:
 
-* a scan goes to the patrol machine of every route of its checkpoint's post, for the guard who
-  carries the reader (a wand bound to a guard) or else every guard on duty at that post; it is
-  also evidence, for the presence rules, that the guard is at that post;
+* a scan is evidence for the guard whose tag or card it read, never for every guard on duty at
+  the post: a checkpoint scan by a reader the guard carries (a wand bound to him) goes to his
+  patrol machines and places him at the post for the presence rules; one by a reader fixed at
+  the post is the scan of the one guard on duty there, and of nobody when several are; a
+  guard's own card shown to a fixed reader places him;
 * a punch goes to the attendance machine of the guard's shift (a check-in up to an hour early
   belongs to the shift it precedes); a break-out punch is also his verbal report.
 
@@ -125,9 +127,17 @@ class PatrolStage:
         return sum(fresh)
 
     def _scan(self, ctx: BatchContext, scan: CheckpointScan, now: datetime) -> None:
+        """A scan is evidence for the guard whose tag or card it read, never for every guard
+        on duty at the post: a reader the guard carries (a wand, a handheld bound to him) names
+        him; a reader fixed at a post names the holder of a guard's card shown to it; a
+        checkpoint tag read by a fixed reader names nobody by itself, so it is the scan of the
+        one guard on duty at that post, and of nobody when several are (counted
+        ``scans.unattributed``)."""
         place = self._checkpoint(scan.tag_id)
         duties = self._memory.duties
         if place is None:
+            if self._guard_card(ctx, scan):
+                return
             ctx.counters.add("scans.unknown_tag")
             site = duties.site_of_device(scan.reader_id)
             event = unknown_tag_event(scan, now, site_id=site)
@@ -140,21 +150,43 @@ class PatrolStage:
             on_duty = [duty] if duty is not None and duty.post_id == post_id else []
         else:
             on_duty = duties.at_post(post_id, scan.scanned_at)
+            if len(on_duty) > 1:
+                ctx.counters.add("scans.unattributed")
+                return
         if not on_duty:
             ctx.counters.add("scans.nobody_on_duty")
             return
         observed = ScanObserved.from_scan(scan, checkpoint_id)
-        centre = on_duty[0].fence.wgs84.centroid
         for duty in on_duty:
             for plan in self._routes.get(post_id, ()):
                 self._step_patrol(ctx, duty, plan, observed, now)
-            evidence = scan_as_fix(
-                observed,
-                lat=centre.y,
-                lon=centre.x,
-                device_id=_evidence_device(duty, scan.reader_id),
-            )
-            self._presence.feed(ctx, duty, evidence)
+            self._place(ctx, duty, observed, scan.reader_id)
+
+    def _guard_card(self, ctx: BatchContext, scan: CheckpointScan) -> bool:
+        """A guard's own card shown to a reader fixed at a post places him there (if he is on
+        duty at that post). Returns whether the tag was a guard's card."""
+        duties = self._memory.duties
+        site_id = duties.site_of_device(scan.reader_id)
+        post_id = duties.post_of_device(scan.reader_id)
+        if site_id is None:
+            return False
+        guard_id = prepo.guard_for_card(ctx.session, site_id, scan.tag_id)
+        if guard_id is None:
+            return False
+        duty = duties.duty_for_guard(guard_id, scan.scanned_at)
+        if duty is None or post_id is None or duty.post_id != post_id:
+            ctx.counters.add("scans.card_elsewhere")
+            return True
+        ctx.counters.add("scans.guard_card")
+        self._place(ctx, duty, ScanObserved.from_scan(scan, f"card:{scan.tag_id}"), scan.reader_id)
+        return True
+
+    def _place(self, ctx: BatchContext, duty: Duty, observed: ScanObserved, reader: str) -> None:
+        centre = duty.fence.wgs84.centroid
+        evidence = scan_as_fix(
+            observed, lat=centre.y, lon=centre.x, device_id=_evidence_device(duty, reader)
+        )
+        self._presence.feed(ctx, duty, evidence)
 
     def _checkpoint(self, tag_id: str) -> tuple[str, str] | None:
         try:

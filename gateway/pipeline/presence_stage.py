@@ -9,18 +9,27 @@ the shift's machine, marks it to be saved and writes its events, in the batch's 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from gateway.clock import Clock
 from gateway.db import repository as repo
+from gateway.db.models import LeaveRow
 from gateway.pipeline.context import BatchContext
 from gateway.pipeline.duty import Duty
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.memory import PipelineMemory
-from gateway.rules import FixObserved, PresenceState, RuleInput, Tick, step
+from gateway.rules import (
+    FixObserved,
+    LeaveApproved,
+    LeaveCancelled,
+    PresenceState,
+    RuleInput,
+    Tick,
+    step,
+)
 
-__all__ = ["PresenceFeed", "PresenceMachines", "PresenceRules"]
+__all__ = ["PresenceFeed", "PresenceMachines", "PresenceRules", "leave_approved"]
 
 _PRESENCE_CHANGES = frozenset({"presence.arrived", "presence.departed", "presence.returned"})
 
@@ -41,32 +50,66 @@ class PresenceMachines:
         self._clock = clock
 
     def feed(self, ctx: BatchContext, duty: Duty, rule_input: RuleInput) -> None:
-        """Apply one input to the machine of ``duty``'s shift (started if it has none yet).
+        """Apply one input to the machine of ``duty``'s shift.
 
-        The machine steps at the clock's current time, not the batch's start: its ``now``
-        decides whether a deadline fired late and whether a fix was backfilled, and a large
-        batch takes a while.
+        A shift without a machine in memory gets its saved one if it has one (a closed shift:
+        a report typed in after it may still withdraw an alert), else a new one, which first
+        learns the guard's leaves overlapping the shift (a leave approved days ahead, or one
+        spanning shifts). The machine steps at the clock's current time, not the batch's start:
+        its ``now`` decides whether a deadline fired late and whether a fix was backfilled, and a
+        large batch takes a while.
         """
-        presence = self._memory.presence
-        state = presence.get(duty.shift_id)
-        if state is None:
-            state = _start(duty)
+        state = self._machine(ctx, duty)
+        self._step(ctx, duty, state, rule_input)
+
+    def _step(
+        self, ctx: BatchContext, duty: Duty, state: PresenceState, rule_input: RuleInput
+    ) -> PresenceState:
         new_state, events = step(state, rule_input, self._clock.now(), duty.policy)
-        if new_state != state:
-            presence[duty.shift_id] = new_state
+        if new_state != state or duty.shift_id not in self._memory.presence:
+            self._memory.presence[duty.shift_id] = new_state
             ctx.dirty_presence.add(duty.shift_id)
         for event in events:
             self._emitter.emit(ctx, event, subject=duty.guard_id, duty=duty)
             if event.type in _PRESENCE_CHANGES:
                 self._memory.presence_since[duty.shift_id] = event.time
+        return new_state
+
+    def _machine(self, ctx: BatchContext, duty: Duty) -> PresenceState:
+        state = self._memory.presence.get(duty.shift_id)
+        if state is not None:
+            return state
+        if duty.shift_id in self._memory.stored:
+            saved = repo.load_presence_state(ctx.session, duty.shift_id)
+            if saved is not None:
+                return PresenceState.from_json(saved)
+        return self._start(ctx, duty)
+
+    def _start(self, ctx: BatchContext, duty: Duty) -> PresenceState:
+        """A new machine for ``duty``, told of the guard's leaves overlapping the shift."""
+        state = _start(duty)
+        self._memory.presence[duty.shift_id] = state
+        ctx.dirty_presence.add(duty.shift_id)
+        grace = timedelta(seconds=duty.policy.report_grace_s)
+        leaves = repo.leaves_overlapping(
+            ctx.session, duty.guard_id, duty.starts_at - grace, duty.ends_at + grace
+        )
+        for leave in leaves:
+            state = self._step(ctx, duty, state, leave_approved(leave))
+            if leave.cancelled_at is not None:
+                cancelled = LeaveCancelled(leave_id=leave.id, cancelled_at=leave.cancelled_at)
+                state = self._step(ctx, duty, state, cancelled)
+        return state
 
     def due(self, ctx: BatchContext, active: Sequence[Duty], now: datetime) -> None:
-        """Start the machines of the shifts under way; tick those with a deadline at ``now``."""
+        """Start the machines of the shifts under way; tick those with a deadline at ``now``.
+
+        A shift that has a saved state but no machine in memory is closed (ended early by a
+        person, say): it is not started again."""
         presence = self._memory.presence
         for duty in active:
-            if duty.shift_id not in presence:
-                presence[duty.shift_id] = _start(duty)
-                ctx.dirty_presence.add(duty.shift_id)
+            if duty.shift_id not in presence and duty.shift_id not in self._memory.stored:
+                self._start(ctx, duty)
         duties = self._memory.duties
         for shift_id, state in list(presence.items()):
             if state.next_deadline is not None and state.next_deadline <= now:
@@ -121,4 +164,15 @@ def _start(duty: Duty) -> PresenceState:
         duty.device_ids,
         duty.starts_at,
         duty.ends_at,
+    )
+
+
+def leave_approved(row: LeaveRow) -> LeaveApproved:
+    """The rule input of a stored leave."""
+    return LeaveApproved(
+        leave_id=row.id,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        approved_by=row.approved_by,
+        approved_at=row.approved_at,
     )

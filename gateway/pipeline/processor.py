@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -25,13 +25,15 @@ from sqlalchemy.orm import Session
 
 from gateway.clock import Clock
 from gateway.db import repository as repo
+from gateway.db.models import LeaveRow
 from gateway.pipeline.context import BatchContext, EmittedEvent, Stage
 from gateway.pipeline.counters import PipelineCounters
 from gateway.pipeline.duty import Duty, DutyIndex
 from gateway.pipeline.memory import LastFix, PipelineMemory
+from gateway.pipeline.presence_stage import leave_approved
 from gateway.pipeline.stages import build_chain
 from gateway.records import AlarmSignal, CheckpointScan, DecodeOutcome, PositionFix, Punch
-from gateway.rules import PresenceState, RuleEvent, RuleInput
+from gateway.rules import LeaveApproved, LeaveCancelled, PresenceState, RuleEvent, RuleInput
 from gateway.site.extend import extend_shifts
 
 __all__ = ["EmittedEvent", "LastFix", "Listener", "Processor"]
@@ -67,7 +69,7 @@ class Processor:
             self.memory, clock, source=event_source, destinations=destinations
         )
         self._ctx: BatchContext | None = None
-        self.reload()
+        self._reload(at_start=True)
 
     # --- set-up and views -------------------------------------------------------------------
 
@@ -81,13 +83,16 @@ class Processor:
         Roster lines are first expanded around now, so a gateway running for weeks never runs
         out of shifts.
         """
+        self._reload(at_start=False)
+
+    def _reload(self, *, at_start: bool) -> None:
         now = self._clock.now()
         with Session(self._engine) as session, session.begin():
             added = extend_shifts(session, now)
         if added:
             log.info("roster extended by %d shifts", added)
         with Session(self._engine) as session:
-            self.memory.reload(session, now)
+            self.memory.reload(session, now, at_start=at_start)
             # After the memory: the patrol stage keeps only the states of shifts in its roster.
             self._chain.patrol.reload(session)
 
@@ -170,19 +175,51 @@ class Processor:
         return self._transaction(self._chain.after_command, command=command)
 
     def apply(self, guard_id: str, at: datetime, rule_input: RuleInput, session: Session) -> None:
-        """Feed a report/leave/cancellation to the guard's shift covering ``at`` (if on duty).
+        """Feed a report, leave or cancellation to the guard's shifts it concerns.
 
-        Runs inside the caller's ``session`` (see ``run_command``), so the record and the
+        A report goes to the shift covering ``at`` (its own time), else the one under way now;
+        a closed shift's saved machine still takes it (it may withdraw an alert). A leave or
+        its cancellation goes to every shift of the guard in the roster that the leave overlaps
+        and whose machine has started (shifts that start later learn it from the store when they
+        do). Runs inside the caller's ``session`` (see ``run_command``), so the record and the
         events it causes commit together.
         """
         ctx = self._context(session)
         duties = self.memory.duties
+        if isinstance(rule_input, LeaveApproved | LeaveCancelled):
+            leave = (
+                rule_input
+                if isinstance(rule_input, LeaveApproved)
+                else self._leave_of(session, rule_input.leave_id)
+            )
+            if leave is not None:
+                for shift in duties.duties_of_guard(guard_id):
+                    grace = timedelta(seconds=shift.policy.report_grace_s)
+                    overlaps = (
+                        shift.starts_at < leave.ends_at + grace
+                        and leave.starts_at - grace < shift.ends_at
+                    )
+                    if overlaps and self._started(shift):
+                        self._chain.presence.feed(ctx, shift, rule_input)
+                return
         duty = duties.duty_for_guard(guard_id, at) or duties.duty_for_guard(
             guard_id, self._clock.now()
         )
         if duty is None:
             return
         self._chain.presence.feed(ctx, duty, rule_input)
+
+    def _started(self, duty: Duty) -> bool:
+        return (
+            duty.shift_id in self.memory.presence
+            or duty.shift_id in self.memory.stored
+            or duty.starts_at <= self._clock.now()
+        )
+
+    @staticmethod
+    def _leave_of(session: Session, leave_id: str) -> LeaveApproved | None:
+        row = session.get(LeaveRow, leave_id)
+        return None if row is None else leave_approved(row)
 
     def emit(
         self, session: Session, event: RuleEvent, *, subject: str, duty: Duty | None = None

@@ -186,7 +186,8 @@ class PipelineRuntime(Generic[T]):
             if outcome is None:
                 self.processor.counters.add("ignored.not_for_us")
             else:
-                if not (outcome.fixes or outcome.rejects or outcome.scans or outcome.punches):
+                records = outcome.fixes or outcome.scans or outcome.punches or outcome.alarms
+                if not (records or outcome.rejects):
                     # No record and no complaint (a terminal's login frame, an empty
                     # payload): counted, so every input is accounted for.
                     self.processor.counters.add("ignored.no_record")

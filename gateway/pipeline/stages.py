@@ -5,6 +5,7 @@ chain, in one transaction, over a ``BatchContext``::
 
     identity        device → guard on duty → shift and post        (fixes off duty dropped)
     filters         invalid, stale, future, inaccurate, duplicates, jumps dropped
+    alarms          SOS from every message of a known terminal, kept or dropped, on or off duty
     geofence        inside / outside / uncertain, distance to the post
     history         accepted fixes stored as the track; each guard's newest remembered
     presence rules  each fix fed to its shift's presence machine (departures, returns...)
@@ -16,8 +17,10 @@ chain, in one transaction, over a ``BatchContext``::
 Why this order:
 
 * identity comes first because every later stage needs the duty (the post's fence, the site's
-  limits); an alarm stage, which must raise an SOS whatever the filters drop and even off duty,
-  goes right after it (``ctx.alarms`` and the unfiltered ``ctx.fixes`` are there for it);
+  limits);
+* the alarm stage comes right after the filters: it reads every fix of the batch (``ctx.fixes``,
+  whatever identity or the filters dropped) and the alarms that came without a position, and
+  the filters' verdicts tell it how good each alarm's position is;
 * the filters see only fixes of guards on duty, in device-time order, as their per-device
   memory (duplicates, jumps) assumes; the geofence only what they kept;
 * positions are fed to the presence machines before scans and punches, as the batch arrived
@@ -37,6 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.clock import Clock
+from gateway.pipeline.alarm_stage import Alarms
 from gateway.pipeline.context import BatchContext, Stage
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.fix_stages import Filters, Geofence, History, Identity
@@ -111,8 +115,8 @@ def build_chain(
     save = SaveStates(presence, patrol, clock)
     batch: tuple[Stage, ...] = (
         Identity(memory),
-        # An alarm stage goes here: after identity, before the filters can drop a position.
         Filters(memory),
+        Alarms(memory, emitter, clock),
         Geofence(),
         History(memory),
         PresenceRules(presence),

@@ -95,6 +95,10 @@ class SosEpisodes:
     def __init__(self) -> None:
         self._episodes: dict[str, _Episode] = {}
 
+    def active(self, device_id: str) -> bool:
+        """Whether the device has an emergency under way (a message without SOS may end it)."""
+        return device_id in self._episodes
+
     def observe(self, message: SosObserved, now: datetime, policy: SitePolicy) -> list[RuleEvent]:
         at = utc(message.at)
         episode = self._episodes.get(message.device_id)

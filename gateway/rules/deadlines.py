@@ -13,6 +13,7 @@ from enum import IntEnum
 
 from gateway.policy import SitePolicy
 
+from .coverage import covering_leave
 from .entries import Departure
 from .state import PresenceState
 
@@ -77,6 +78,19 @@ def _departure_deadlines(state: PresenceState, policy: SitePolicy) -> list[Deadl
     return out
 
 
+def _expected_from(state: PresenceState, policy: SitePolicy) -> datetime:
+    """When the guard is expected on post: the shift start, or the end of an approved leave
+    covering it (a leave spanning the start of the shift excuses him, and his terminal, until
+    it ends)."""
+    due = state.shift_start
+    for _ in range(len(state.leaves)):
+        leave = covering_leave(state.leaves, due, policy)
+        if leave is None or leave.ends_at <= due:
+            break
+        due = leave.ends_at
+    return due
+
+
 def pending_deadlines(state: PresenceState, policy: SitePolicy) -> list[Deadline]:
     """Every deadline the state waits for, earliest first; empty once the shift is closed.
 
@@ -91,11 +105,12 @@ def pending_deadlines(state: PresenceState, policy: SitePolicy) -> list[Deadline
     out: list[Deadline] = []
     if not state.ended:
         out.append(Deadline(state.shift_end, Kind.END))
+        expected = _expected_from(state, policy)
         if state.arrived_at is None and not state.absent_checked:
-            due = state.shift_start + _seconds(policy.shift_start_grace_s)
+            due = expected + _seconds(policy.shift_start_grace_s)
             out.append(Deadline(due, Kind.ABSENT))
         if state.silent_since is None:
-            heard = state.shift_start
+            heard = expected
             if state.last_received_at is not None and state.last_received_at > heard:
                 heard = state.last_received_at
             out.append(Deadline(heard + _seconds(policy.device_silent_s), Kind.SILENT))

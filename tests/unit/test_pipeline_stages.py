@@ -29,6 +29,7 @@ def test_a_batch_runs_identity_filters_geofence_history_rules_patrol_deadlines_t
     assert [type(stage).__name__ for stage in chain.batch] == [
         "Identity",
         "Filters",
+        "Alarms",
         "Geofence",
         "History",
         "PresenceRules",

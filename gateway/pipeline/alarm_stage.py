@@ -1,0 +1,120 @@
+"""The alarm stage: an SOS is raised from every message of a known terminal, whatever happened
+to its position.
+
+It runs after the filters, over every fix of the batch (``ctx.fixes``, not only those identity
+and the filters kept) and every alarm that came without a position (``ctx.alarms``), so that
+neither an off-duty guard, nor a dropped position (stale, inaccurate, zero coordinates), nor a
+missing GNSS fix can lose an alarm. Episodes and the position's quality are decided by
+``gateway.rules.alarms``; this stage only looks up who the terminal belongs to and the best
+position known. A terminal the site file does not know raises nothing (anyone could claim to
+be it); its message is counted as dropped by identity already.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from gateway.clock import Clock
+from gateway.pipeline.context import BatchContext
+from gateway.pipeline.emitter import Emitter
+from gateway.pipeline.memory import PipelineMemory
+from gateway.records import Alarm, AlarmSignal, PositionFix
+from gateway.rules.alarms import SosEpisodes, SosObserved, SosPosition
+
+__all__ = ["Alarms"]
+
+_NO_OWN_POSITION = frozenset({"zero_coordinates", "invalid_coordinates"})
+"""Filter verdicts that leave nothing of the message's own position worth showing."""
+
+
+class Alarms:
+    """Raises ``alert.sos`` once per emergency per terminal (see ``gateway.rules.alarms``)."""
+
+    def __init__(self, memory: PipelineMemory, emitter: Emitter, clock: Clock) -> None:
+        self._memory = memory
+        self._emitter = emitter
+        self._clock = clock
+        self._episodes = SosEpisodes()
+
+    def run(self, ctx: BatchContext) -> None:
+        if not ctx.fixes and not ctx.alarms:
+            return
+        dropped = {id(fix): reason for fix, reason in ctx.filtered}
+        messages: list[tuple[datetime, PositionFix | AlarmSignal]] = [
+            (fix.fix_time, fix) for fix in ctx.fixes
+        ]
+        messages += [(signal.alarm_time, signal) for signal in ctx.alarms]
+        messages.sort(key=lambda item: item[0])
+        for _, message in messages:
+            if isinstance(message, PositionFix):
+                self._message(ctx, message, self._fix_position(message, dropped.get(id(message))))
+            else:
+                if Alarm.SOS not in message.alarms:
+                    for alarm in sorted(message.alarms):
+                        ctx.counters.add(f"alarms.without_position.{alarm.value}")
+                self._message(ctx, message, self._signal_position(message))
+
+    def _message(
+        self, ctx: BatchContext, message: PositionFix | AlarmSignal, position: SosPosition
+    ) -> None:
+        duties = self._memory.duties
+        device_id = message.device_id
+        if not duties.knows_device(device_id):
+            return
+        at = message.fix_time if isinstance(message, PositionFix) else message.alarm_time
+        sos = Alarm.SOS in message.alarms
+        if not sos and not self._episodes.active(device_id):
+            return
+        guard_id = duties.guard_of_device(device_id)
+        duty = duties.duty_for_device(device_id, at)
+        observed = SosObserved(
+            device_id=device_id,
+            at=at,
+            received_at=message.received_at,
+            sos=sos,
+            position=position,
+            guard_id=guard_id,
+            shift_id=None if duty is None else duty.shift_id,
+            post_id=None if duty is None else duty.post_id,
+            site_id=duties.site_of_device(device_id),
+            raw=message.raw,
+        )
+        policy = duties.policy_for_device(device_id)
+        for event in self._episodes.observe(observed, self._clock.now(), policy):
+            ctx.counters.add("alarms.sos")
+            self._emitter.emit(ctx, event, subject=guard_id or device_id, duty=duty)
+
+    def _fix_position(self, fix: PositionFix, dropped_because: str | None) -> SosPosition:
+        if dropped_because is None:
+            return SosPosition("fix", fix.lat, fix.lon, fix.accuracy_m, fix.fix_time)
+        if dropped_because in _NO_OWN_POSITION:
+            last = self._last_accepted(fix.device_id)
+            return SosPosition(
+                last.quality,
+                last.lat,
+                last.lon,
+                last.accuracy_m,
+                last.time,
+                dropped_because=dropped_because,
+            )
+        return SosPosition(
+            "fix_dropped",
+            fix.lat,
+            fix.lon,
+            fix.accuracy_m,
+            fix.fix_time,
+            dropped_because=dropped_because,
+        )
+
+    def _signal_position(self, signal: AlarmSignal) -> SosPosition:
+        if signal.lat is not None and signal.lon is not None:
+            return SosPosition("terminal_last_known", signal.lat, signal.lon)
+        return self._last_accepted(signal.device_id)
+
+    def _last_accepted(self, device_id: str) -> SosPosition:
+        guard_id = self._memory.duties.guard_of_device(device_id)
+        last = None if guard_id is None else self._memory.last_fix.get(guard_id)
+        if last is None:
+            return SosPosition("none")
+        fix = last.fix
+        return SosPosition("last_accepted", fix.lat, fix.lon, fix.accuracy_m, fix.fix_time)
