@@ -45,7 +45,7 @@ def cmd_site(args: argparse.Namespace) -> int:
         from gateway.site.loader import validate_site_file
 
         try:
-            checked = validate_site_file(args.file, SystemClock().now())
+            checked = validate_site_file(args.file, SystemClock().now(), _secret_names(Settings()))
         except ConfigError as exc:
             print(exc, file=sys.stderr)
             return 1
@@ -62,7 +62,7 @@ def _load_site(path: Path, settings: Settings) -> int:
     engine = make_engine(settings.database_url)
     try:
         create_schema(engine)
-        summary = load_site_file(path, engine, SystemClock().now())
+        summary = load_site_file(path, engine, SystemClock().now(), _secret_names(settings))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -74,6 +74,11 @@ def _load_site(path: Path, settings: Settings) -> int:
         f"{summary.shifts} shifts"
     )
     return 0
+
+
+def _secret_names(settings: Settings) -> set[str]:
+    """The robot secrets that are set (an empty value counts as missing)."""
+    return {name for name, value in settings.robot_secrets.items() if value.get_secret_value()}
 
 
 def cmd_decode(args: argparse.Namespace) -> int:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
-from gateway.db.migrate import current, head, target_metadata, upgrade
+from gateway.db.migrate import alembic_config, current, head, target_metadata, upgrade
 
 
 def _diff(engine: Engine) -> list[Any]:
@@ -24,10 +25,10 @@ def test_upgraded_database_matches_the_models_with_no_autogenerate_diff(engine: 
 
 
 def test_upgrade_records_the_head_revision_and_is_idempotent(engine: Engine) -> None:
-    assert head() == "0002"
-    assert current(engine) == "0002"
+    assert head() == "0003"
+    assert current(engine) == "0003"
     upgrade(engine)
-    assert current(engine) == "0002"
+    assert current(engine) == "0003"
 
 
 def test_migrations_create_the_outbox_and_every_model_table(engine: Engine) -> None:
@@ -54,6 +55,7 @@ def test_migrations_create_the_outbox_and_every_model_table(engine: Engine) -> N
         "punches",
         "patrol_states",
         "attendance_states",
+        "robots",
         "alembic_version",
     }
     assert tables == expected
@@ -67,3 +69,14 @@ def test_a_never_migrated_database_has_no_revision(db_url: str) -> None:
         assert current(eng) is None
     finally:
         eng.dispose()
+
+
+def test_migration_0003_robots_downgrades_and_upgrades_again(engine: Engine) -> None:
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0002")
+    assert "robots" not in set(inspect(engine).get_table_names())
+    upgrade(engine)
+    assert current(engine) == "0003"
+    assert "robots" in set(inspect(engine).get_table_names())
