@@ -24,7 +24,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     for path in args.site:
         if (code := _load_site(path, settings)) != 0:
             return code
-    gateway = build_gateway(settings, clock)
+    try:
+        gateway = build_gateway(settings, clock)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     api = ApiServer(gateway.app, settings.api_host, settings.api_port)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -19,9 +19,10 @@ process: ``GET /_stub/messages``, ``POST /_stub/fail?count=N&errcode=45009`` (or
 ``&status=500``), ``POST /_stub/reset``.
 
 Repeats are recognised by the reference numbers the gateway prints in each message (``编号``
-and eight hex digits, the start of the event id): a number seen in an earlier accepted message is
-listed in :attr:`RobotStub.duplicates`. The signature check is written here on its own, not
-imported from the gateway, so a mistake there cannot hide behind the same mistake here.
+and eight hex digits, the start of the event id): a number a robot already accepted is listed in
+:attr:`RobotStub.duplicates` (per robot: one alert may well go to several groups). The signature
+check is written here on its own, not imported from the gateway, so a mistake there cannot hide
+behind the same mistake here.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class _Robot:
     name: str
     secret: str | None = None
     sent: deque[datetime] = field(default_factory=deque)
+    refs: set[str] = field(default_factory=set)
 
 
 class _Server(ThreadingHTTPServer):
@@ -161,7 +163,6 @@ class RobotStub:
         self._robots: dict[tuple[str, str], _Robot] = {}
         self._cond = threading.Condition()
         self._messages: list[ReceivedMessage] = []
-        self._refs: set[str] = set()
         self._duplicates: list[str] = []
         self._refused: list[tuple[str, int, str]] = []
         self._requests = 0
@@ -238,13 +239,13 @@ class RobotStub:
         """Forget the messages, refusals and pending faults (the robots stay registered)."""
         with self._cond:
             self._messages.clear()
-            self._refs.clear()
             self._duplicates.clear()
             self._refused.clear()
             self._faults.clear()
             self._requests = 0
             for robot in self._robots.values():
                 robot.sent.clear()
+                robot.refs.clear()
 
     @property
     def messages(self) -> list[ReceivedMessage]:
@@ -254,7 +255,7 @@ class RobotStub:
 
     @property
     def duplicates(self) -> list[str]:
-        """Reference numbers accepted again after a first time, one entry per repeat."""
+        """Reference numbers a robot accepted again after a first time, one entry per repeat."""
         with self._cond:
             return list(self._duplicates)
 
@@ -391,9 +392,9 @@ class RobotStub:
     def _accept(self, robot: _Robot, message: ReceivedMessage, now: datetime) -> None:
         robot.sent.append(now)
         for ref in message.refs:
-            if ref in self._refs:
+            if ref in robot.refs:
                 self._duplicates.append(ref)
-            self._refs.add(ref)
+            robot.refs.add(ref)
         self._messages.append(message)
         if self.on_message is not None:
             self.on_message(message)

@@ -23,6 +23,7 @@ from gateway.clock import Clock
 from gateway.db import repository as repo
 from gateway.db.models import PresenceStateRow
 from gateway.filters import FixFilter
+from gateway.outbox.routing import ExtraDestinations
 from gateway.outbox.writer import enqueue
 from gateway.pipeline.counters import PipelineCounters
 from gateway.pipeline.duty import Duty, DutyIndex
@@ -78,6 +79,7 @@ class Processor:
         counters: PipelineCounters | None = None,
         event_source: str = "urn:guard-gateway:default",
         destinations: tuple[str, ...] = ("core",),
+        route: ExtraDestinations | None = None,
         on_committed: Listener | None = None,
     ) -> None:
         self._engine = engine
@@ -85,6 +87,7 @@ class Processor:
         self.counters = counters or PipelineCounters()
         self._source = event_source
         self._destinations = destinations
+        self._route = route
         self._listeners: list[Listener] = [on_committed] if on_committed else []
         self._states: dict[str, PresenceState] = {}
         self.last_fix: dict[str, LastFix] = {}
@@ -307,6 +310,13 @@ class Processor:
         data: dict[str, Any] = dict(event.data)
         if duty is not None:
             data.update(guard_name=duty.guard_name, team=duty.team, post_name=duty.post_name)
+        destinations = self._destinations
+        if self._route is not None:  # group robots, for alerts and what resolves them
+            resolves = bool(event.resolves)
+            extra = self._route(
+                session, type=event.type, subject=subject, data=data, resolves=resolves
+            )
+            destinations = (*destinations, *extra)
         event_id = enqueue(
             session,
             key=event.key,
@@ -315,7 +325,7 @@ class Processor:
             time=event.time,
             data=data,
             now=now,
-            destinations=self._destinations,
+            destinations=destinations,
             source=self._source,
         )
         if event.alert_key is not None:
