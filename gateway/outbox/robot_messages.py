@@ -43,6 +43,11 @@ __all__ = [
     "single",
 ]
 
+_LATE_MEANS_THE_GUARD = frozenset({"attendance.punch", "patrol.checkpoint_scanned"})
+"""Types whose ``late`` says the guard was late (a check-in, a scan); elsewhere it says a
+deadline fired late because the gateway was down (patrol and attendance call that
+``fired_late``)."""
+
 MAX_MESSAGE_BYTES = 4000
 """WeCom refuses markdown content over 4096 bytes; the rest is headroom for line breaks."""
 
@@ -98,7 +103,9 @@ def render(
     else:
         headline, details = f"{ctx.who} 在 {ctx.post} {ctx.at(None)}：{kind}。", ()
     title = (FOLLOW_UP_TITLES if follow_up else ALERT_TITLES).get(kind, kind)
-    if data.get("late") is True or data.get("fired_late") is True:
+    if data.get("fired_late") is True or (
+        data.get("late") is True and kind not in _LATE_MEANS_THE_GUARD
+    ):
         headline += "（网关恢复后补报）"  # a deadline that passed while the gateway was down
     elif data.get("backfilled") is True:
         headline += "（补传数据发现）"  # revealed by positions a terminal uploaded late

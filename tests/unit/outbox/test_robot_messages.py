@@ -208,6 +208,14 @@ def test_late_and_backfilled_events_say_so() -> None:
     assert old.headline.endswith("（补传数据发现）")
 
 
+def test_a_late_check_in_is_the_guard_being_late_not_the_gateway() -> None:
+    punch = event("attendance.punch", punched_at="2026-03-02T00:19:00+00:00", late=True)
+    punch["data"]["after_shift_start_s"] = 1140
+    assert render(punch, TZ).headline == "赵军 (g-004) 于 08:19 打卡（班次开始后 19 分钟）。"
+    fired = render(event("alert.checkpoint_missed", fired_late=True), TZ)
+    assert fired.headline.endswith("（网关恢复后补报）")
+
+
 def test_an_unknown_alert_type_still_reads() -> None:
     text = render(event("alert.escalated"), TZ)
     assert text.title == "alert.escalated"
