@@ -75,7 +75,7 @@ def _load_site(path: Path, settings: Settings) -> int:
     print(
         f"{path}: stored site(s) {', '.join(summary.site_ids)}: {summary.posts} posts, "
         f"{summary.guards} guards, {summary.leaders} leaders, {summary.devices} devices, "
-        f"{summary.shifts} shifts"
+        f"{summary.shifts} shifts, {summary.robots} group robots"
     )
     return 0
 
