@@ -34,6 +34,10 @@ from gateway.field_devices import (
     start_field_devices,
 )
 from gateway.outbox.delivery import DeliveryWorker
+from gateway.outbox.passes import PassRunner
+from gateway.outbox.robot_delivery import RobotDeliveryWorker
+from gateway.outbox.robots import RobotTarget, load_robot_targets, make_sender
+from gateway.outbox.routing import RobotRouter
 from gateway.outbox.senders import HttpCoreSender, Sender
 from gateway.pipeline.processor import Processor
 from gateway.pipeline.runtime import PipelineRuntime
@@ -60,11 +64,15 @@ class Gateway:
     _closers: list[Callable[[], None]] = field(default_factory=list)
     with_field_devices: bool = True
     field_devices: FieldDevices = field(default_factory=FieldDevices)
+    robots: list[RobotDeliveryWorker] = field(default_factory=list)
+    """One delivery worker per group robot of the loaded site files."""
 
     def start(self) -> None:
         """Start delivery, the pipeline thread, then the inputs (MQTT, readers, terminals)."""
         if self.delivery is not None:
             self.delivery.start()
+        for robot in self.robots:
+            robot.start()
         self.runtime.start()
         if self.ingest is not None:
             self.ingest.start()
@@ -79,6 +87,8 @@ class Gateway:
         self.runtime.stop()
         if self.delivery is not None:
             self.delivery.stop()
+        for robot in self.robots:
+            robot.stop()
         for close in reversed(self._closers):
             close()
         self.engine.dispose()
@@ -95,11 +105,22 @@ def build_gateway(
     """Wire a gateway from ``settings`` on ``clock``. Creates/upgrades the schema.
 
     ``sender`` overrides the management-core sender built from ``settings.core_url``; without
-    either, events wait in the outbox until a core is configured.
+    either, events wait in the outbox until a core is configured. Every group robot of the
+    stored site files gets its delivery worker; a robot whose secret is not set in
+    ``settings.robot_secrets`` raises ``ConfigError`` naming it. Robots added by a site load
+    while the gateway runs are routed to at once and delivered from the next start.
     """
     jt808 = Jt808Codec(_jt808_platform(settings))  # first: a bad secret stops before any I/O
     engine = make_engine(settings.database_url)
     create_schema(engine)
+    robot_secrets = {
+        name: value.get_secret_value() for name, value in settings.robot_secrets.items()
+    }
+    try:
+        targets = load_robot_targets(engine, robot_secrets)  # before anything starts: refuse early
+    except ConfigError:
+        engine.dispose()
+        raise
     closers: list[Callable[[], None]] = []
     delivery: DeliveryWorker | None = None
     if sender is None and settings.core_url:
@@ -121,10 +142,16 @@ def build_gateway(
     else:
         log.warning("no management core configured (GATEWAY_CORE_URL): events stay in the outbox")
 
-    processor = Processor(engine, clock, event_source=settings.event_source)
-    if delivery is not None:
-        worker = delivery
-        processor.add_listener(lambda _events: worker.notify())
+    robots = _robot_workers(engine, clock, settings, targets, closers)
+    processor = Processor(engine, clock, event_source=settings.event_source, route=RobotRouter())
+    workers: list[PassRunner] = [*robots] + ([delivery] if delivery is not None else [])
+
+    def notify_delivery(_events: object) -> None:
+        for worker in workers:
+            worker.notify()
+
+    if workers:
+        processor.add_listener(notify_delivery)
     prefix = settings.mqtt_topic_prefix
     gps = GpsMessageDecoder(prefix, codecs={jt808.format_name: jt808})
 
@@ -186,6 +213,7 @@ def build_gateway(
         app,
         closers,
         with_field_devices=with_field_devices,
+        robots=robots,
     )
 
 
@@ -197,6 +225,33 @@ def _jt808_platform(settings: Settings) -> Jt808Platform:
     if not secret:
         raise ConfigError("GATEWAY_JT808_AUTH_SECRET is set but empty")
     return Jt808Platform(secret)
+
+
+def _robot_workers(
+    engine: Engine,
+    clock: Clock,
+    settings: Settings,
+    targets: list[RobotTarget],
+    closers: list[Callable[[], None]],
+) -> list[RobotDeliveryWorker]:
+    """A delivery worker per group robot, with the settings' cap and back-off."""
+    robots = []
+    for target in targets:
+        sender = make_sender(target, clock, settings.robot_timeout_s)
+        closers.append(sender.close)
+        robots.append(
+            RobotDeliveryWorker(
+                engine,
+                clock,
+                sender,
+                target,
+                max_per_min=settings.robot_max_per_min,
+                retry_initial_s=settings.delivery_retry_initial_s,
+                retry_max_s=settings.delivery_retry_max_s,
+            )
+        )
+        log.info("group robot %s: %s", target.robot_id, target.label)
+    return robots
 
 
 class ApiServer:

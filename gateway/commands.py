@@ -24,7 +24,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     for path in args.site:
         if (code := _load_site(path, settings)) != 0:
             return code
-    gateway = build_gateway(settings, clock)
+    try:
+        gateway = build_gateway(settings, clock)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     api = ApiServer(gateway.app, settings.api_host, settings.api_port)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -45,7 +49,7 @@ def cmd_site(args: argparse.Namespace) -> int:
         from gateway.site.loader import validate_site_file
 
         try:
-            checked = validate_site_file(args.file, SystemClock().now())
+            checked = validate_site_file(args.file, SystemClock().now(), _secret_names(Settings()))
         except ConfigError as exc:
             print(exc, file=sys.stderr)
             return 1
@@ -62,7 +66,7 @@ def _load_site(path: Path, settings: Settings) -> int:
     engine = make_engine(settings.database_url)
     try:
         create_schema(engine)
-        summary = load_site_file(path, engine, SystemClock().now())
+        summary = load_site_file(path, engine, SystemClock().now(), _secret_names(settings))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -71,9 +75,14 @@ def _load_site(path: Path, settings: Settings) -> int:
     print(
         f"{path}: stored site(s) {', '.join(summary.site_ids)}: {summary.posts} posts, "
         f"{summary.guards} guards, {summary.leaders} leaders, {summary.devices} devices, "
-        f"{summary.shifts} shifts"
+        f"{summary.shifts} shifts, {summary.robots} group robots"
     )
     return 0
+
+
+def _secret_names(settings: Settings) -> set[str]:
+    """The robot secrets that are set (an empty value counts as missing)."""
+    return {name for name, value in settings.robot_secrets.items() if value.get_secret_value()}
 
 
 def cmd_decode(args: argparse.Namespace) -> int:

@@ -47,6 +47,20 @@ class Settings(BaseSettings):
     delivery_retry_initial_s: float = 1.0
     delivery_retry_max_s: float = 300.0
 
+    robot_secrets: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Secrets of the group robots, by the names the site file gives them "
+        "(webhook_ref, secret_ref), as a JSON object: "
+        '{"jt-wecom-a": "<WeCom key>", "jt-ding-b": "<access token>", "jt-ding-b-sign": "SEC..."}.',
+    )
+    robot_max_per_min: int = Field(
+        default=15,
+        ge=1,
+        description="Messages a group robot is sent in any 60 s (WeCom and DingTalk refuse more "
+        "than 20); alerts beyond it wait and go out merged into one digest.",
+    )
+    robot_timeout_s: float = 5.0
+
     event_source: str = Field(
         default="urn:guard-gateway:default", description="CloudEvents 'source' of our events."
     )

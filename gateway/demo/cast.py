@@ -17,16 +17,19 @@ __all__ = [
     "PATROL_ACTIONS",
     "PINS",
     "PUNCH_ACTIONS",
+    "ROBOTS",
     "SHIFT_START_LOCAL",
     "Action",
     "Actor",
+    "leader_of",
+    "robot_entries",
     "roster_overlay",
     "terminal_spec",
 ]
 
 SHIFT_START_LOCAL = "08:00"
 SHIFT_END_LOCAL = "20:00"
-LEADER = "jt-leader-a"
+LEADERS = {"A": "jt-leader-a", "B": "jt-leader-b"}
 
 
 @dataclass(frozen=True)
@@ -208,18 +211,60 @@ PUNCH_ACTIONS = [
 """Clock-in punches at the north gate terminal (ZKTeco PUSH over HTTP)."""
 
 
-def roster_overlay(site: dict[str, Any], reader_urls: list[str]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DemoRobot:
+    """A leaders' group robot of the demo: its site-file entry and the secrets it names."""
+
+    entry: dict[str, Any]
+    secrets: dict[str, str]
+
+
+ROBOTS = [
+    DemoRobot(
+        {"id": "jt-wecom-a", "name": "A班组", "kind": "wecom", "webhook_ref": "jt-wecom-a-key",
+         "teams": ["A"]},
+        {"jt-wecom-a-key": "demo-wecom-key-a"},
+    ),
+    DemoRobot(
+        {"id": "jt-ding-b", "name": "B班组 陈志强", "kind": "dingtalk",
+         "webhook_ref": "jt-ding-b-token", "secret_ref": "jt-ding-b-sign",
+         "leaders": ["jt-leader-b"]},
+        {"jt-ding-b-token": "demo-ding-token-b", "jt-ding-b-sign": "SECdemo5f0c2a9e71d4"},
+    ),
+]  # fmt: skip
+"""Team A's WeCom group and team B's leader's DingTalk group (signed requests)."""
+
+
+def _team(guard_id: str) -> str:
+    # The first five of the cast are team A, the others team B, as in the sample site.
+    return "A" if int(guard_id[2:]) <= 5 else "B"
+
+
+def leader_of(guard_id: str) -> str:
+    """The leader a guard's reports and leaves are given to."""
+    return LEADERS[_team(guard_id)]
+
+
+def robot_entries(wecom_url: str, dingtalk_url: str) -> list[dict[str, Any]]:
+    """The demo robots' site-file entries, pointing at a robot stub's endpoints."""
+    urls = {"wecom": wecom_url, "dingtalk": dingtalk_url}
+    return [{**robot.entry, "url": urls[robot.entry["kind"]]} for robot in ROBOTS]
+
+
+def roster_overlay(
+    site: dict[str, Any], reader_urls: list[str], robots: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """The sample site with the demo's guards, terminals and day shift in place of its own,
     plus a clock-in terminal and the patrol checkpoints, each read by the reader at
-    ``reader_urls[i]``."""
+    ``reader_urls[i]``, and the group ``robots`` (site-file entries)."""
     doc = dict(site)
     entry = dict(doc["sites"][0])
     entry["guards"] = [
         {
             "id": a.guard_id,
             "name": a.name,
-            "team": "A",
-            "leaders": [LEADER],
+            "team": _team(a.guard_id),
+            "leaders": [leader_of(a.guard_id)],
             "pin": PINS[a.guard_id],
         }
         for a in CAST
@@ -264,6 +309,7 @@ def roster_overlay(site: dict[str, Any], reader_urls: list[str]) -> dict[str, An
         }
         for a in CAST
     ]
+    entry["robots"] = list(robots or [])
     doc["sites"] = [entry]
     return doc
 

@@ -1,4 +1,5 @@
-"""Readable terminal lines for events as the management core received them."""
+"""Readable terminal lines: events as the management core received them, and messages as a
+leaders' group robot shows them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-__all__ = ["describe"]
+__all__ = ["describe", "describe_robot"]
 
 LABELS = {
     "presence.arrived": "arrived on post",
@@ -44,10 +45,23 @@ def describe(event: dict[str, Any], tz: ZoneInfo) -> str:
     return f"{when:%H:%M:%S}  {_pad(label, 42)} {_pad(who, 12)} {_pad(where, 30)} {detail}{flags}"
 
 
+def describe_robot(label: str, lines: list[str]) -> list[str]:
+    """A group message as its members read it: ``[企业微信 A班组] <title>``, then its lines
+    indented under it."""
+    head, *rest = lines or [""]
+    prefix = f"          [{label}] "
+    indent = " " * _columns(prefix)
+    return [prefix + head, *(indent + line for line in rest)]
+
+
+def _columns(text: str) -> int:
+    """Terminal columns of ``text`` (CJK characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def _pad(text: str, width: int) -> str:
     """Left-align ``text`` in ``width`` terminal columns (CJK characters take two)."""
-    columns = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-    return text + " " * max(0, width - columns)
+    return text + " " * max(0, width - _columns(text))
 
 
 def _detail(kind: str, data: dict[str, Any], tz: ZoneInfo) -> str:

@@ -2,8 +2,9 @@
 
 Sample Wuhan site (posts drawn in GCJ-02), ten simulated GPS terminals speaking four wire
 formats over a real MQTT broker (the local one, or one started here), an SQLite file, the API,
-and a management-core stub that verifies signatures. Every event is printed as the core
-receives it.
+a management-core stub that verifies signatures, and a robot stub standing in for team A's WeCom
+group and team B's leader's DingTalk group. Every event is printed as the core receives it, and
+every group message as the group shows it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pydantic import SecretStr
 from drivers.mqtt.broker import find_local_broker, start_broker
 from fwsim.core_stub import CoreStub
 from fwsim.em4100 import SimulatedEm4100Reader
+from fwsim.robot_stub import RobotStub
 from fwsim.scenario import ScenarioRunner, parse_scenario
 from fwsim.zkteco.push_terminal import PushTerminal
 from gateway.bootstrap import ApiServer, build_gateway
@@ -38,11 +40,14 @@ from gateway.demo.cast import (
     PATROL_ACTIONS,
     PINS,
     PUNCH_ACTIONS,
+    ROBOTS,
     Action,
+    leader_of,
+    robot_entries,
     roster_overlay,
     terminal_spec,
 )
-from gateway.demo.printer import describe
+from gateway.demo.printer import describe, describe_robot
 from gateway.settings import Settings
 from gateway.site.loader import load_site_file
 
@@ -62,7 +67,7 @@ def run_demo(
     out: Callable[[str], None] = print,
 ) -> int:
     """Run the demo for ``minutes`` of simulated time; returns 0 when every expected kind of
-    event reached the core stub, 1 otherwise."""
+    event reached the core stub and the groups got at least one message, 1 otherwise."""
     data_dir.mkdir(parents=True, exist_ok=True)
     db_path = data_dir / "demo.db"
     for leftover in data_dir.glob("demo.db*"):
@@ -79,6 +84,9 @@ def run_demo(
             broker = running_broker.url
     stub = CoreStub(SECRET)
     core_url = stub.start()
+    # The robots sign with the demo's clock, so the stub judges their timestamps on it too.
+    robots = _robot_stub(clock)
+    secrets = {name: SecretStr(v) for robot in ROBOTS for name, v in robot.secrets.items()}
     settings = Settings(
         database_url=f"sqlite:///{db_path}",
         mqtt_url=broker,
@@ -87,12 +95,15 @@ def run_demo(
         core_secret=SecretStr(SECRET),
         event_source="urn:guard-gateway:demo",
         delivery_retry_initial_s=1.0,
+        robot_secrets=secrets,
     )
     readers = [
         SimulatedEm4100Reader("rdm6300", link_dir=data_dir, link_name=f"ttyEM{i}")
         for i in range(len(CHECKPOINTS))
     ]
-    site_path = _write_site(data_dir, [r.url for r in readers])
+    site_path = _write_site(
+        data_dir, [r.url for r in readers], robot_entries(robots.wecom_url, robots.dingtalk_url)
+    )
     engine = make_engine(settings.database_url)
     create_schema(engine)
     load_site_file(site_path, engine, clock.now())
@@ -105,7 +116,7 @@ def run_demo(
     out(
         f"guard-gateway demo: broker {broker}"
         f"{' (started here: ' + running_broker.kind + ')' if running_broker else ''}, "
-        f"database {db_path}, API {api_url}, core stub {core_url}"
+        f"database {db_path}, API {api_url}, core stub {core_url}, robot stub {robots.base_url}"
     )
     out(
         f"clock: {rate:g}x, from {clock.now().astimezone(TZ):%Y-%m-%d %H:%M} Asia/Shanghai; "
@@ -128,6 +139,7 @@ def run_demo(
     director = _Director(api_url, clock, shift_start, out, readers)
     director.start()
     seen: list[str] = []
+    shown = 0
     end = clock.now() + timedelta(minutes=minutes)
     try:
         while clock.now() < end:
@@ -135,6 +147,7 @@ def run_demo(
             for event in events[len(seen) :]:
                 seen.append(str(event["type"]))
                 out(describe(event, TZ))
+            shown = _show_robot_messages(robots, shown, out)
             time.sleep(0.2)
     except KeyboardInterrupt:
         out("interrupted")
@@ -148,12 +161,14 @@ def run_demo(
         for event in stub.events[len(seen) :]:
             seen.append(str(event["type"]))
             out(describe(event, TZ))
+        _show_robot_messages(robots, shown, out)
         stub.stop()
+        robots.stop()
         for reader in readers:
             reader.close()
         if running_broker is not None:
             running_broker.stop()
-    return _summary(seen, stub, gateway.processor.counters.snapshot(), out)
+    return _summary(seen, stub, robots, gateway.processor.counters.snapshot(), out)
 
 
 EXPECTED = (
@@ -171,18 +186,56 @@ EXPECTED = (
 )
 
 
+def _robot_stub(clock: Clock) -> RobotStub:
+    robots = RobotStub(clock=clock)
+    for robot in ROBOTS:
+        entry, secrets = robot.entry, robot.secrets
+        if entry["kind"] == "wecom":
+            robots.add_wecom(secrets[entry["webhook_ref"]], entry["name"])
+        else:
+            signing = secrets[entry["secret_ref"]] if entry.get("secret_ref") else None
+            robots.add_dingtalk(secrets[entry["webhook_ref"]], entry["name"], signing)
+    robots.start()
+    return robots
+
+
+def _show_robot_messages(robots: RobotStub, shown: int, out: Callable[[str], None]) -> int:
+    """Print the group messages after the first ``shown``; returns how many are shown now."""
+    messages = robots.messages
+    for message in messages[shown:]:
+        for line in describe_robot(message.label, message.plain_lines()):
+            out(line)
+    return len(messages)
+
+
 def _summary(
-    seen: list[str], stub: CoreStub, counters: dict[str, int], out: Callable[[str], None]
+    seen: list[str],
+    stub: CoreStub,
+    robots: RobotStub,
+    counters: dict[str, int],
+    out: Callable[[str], None],
 ) -> int:
     out("")
     out(
         f"core stub received {len(stub.events)} events "
         f"({len(stub.duplicates)} duplicate deliveries, {stub.rejected} bad signatures)"
     )
+    messages = robots.messages
+    digests = sum(1 for m in messages if len(m.refs) > 1)
+    groups = ", ".join(
+        f"{label} {sum(1 for m in messages if m.label == label)}"
+        for label in dict.fromkeys(m.label for m in messages)
+    )
+    out(
+        f"group robots received {len(messages)} messages ({groups or 'none'}; {digests} digests, "
+        f"{len(robots.duplicates)} repeats, {len(robots.refused)} refused)"
+    )
     out("by type: " + ", ".join(f"{t} {seen.count(t)}" for t in sorted(set(seen))))
     shown = {k: v for k, v in counters.items() if not k.startswith("events.")}
     out("pipeline: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
     missing = [t for t in EXPECTED if t not in seen]
+    if not messages:
+        missing.append("group robot messages")
     if missing:
         out("missing: " + ", ".join(missing))
         return 1
@@ -194,9 +247,9 @@ def _today_at(now: datetime, at: dtime) -> datetime:
     return datetime.combine(local.date(), at, tzinfo=TZ)
 
 
-def _write_site(data_dir: Path, reader_urls: list[str]) -> Path:
+def _write_site(data_dir: Path, reader_urls: list[str], robots: list[dict[str, Any]]) -> Path:
     sample = resources.files("gateway.samples").joinpath("wuhan-site.yaml").read_text("utf-8")
-    doc = roster_overlay(yaml.safe_load(sample), reader_urls)
+    doc = roster_overlay(yaml.safe_load(sample), reader_urls, robots)
     path = data_dir / "demo-site.yaml"
     path.write_text(
         "# Generated by 'guard-gateway demo': the sample site with the demo's day shift.\n"
@@ -281,7 +334,7 @@ class _Director(threading.Thread):
                 "guard_id": guard_id,
                 "expected_return_at": self._at(action.at_min + p["minutes"]),
                 "destination": p.get("destination"),
-                "reported_to": "jt-leader-a",
+                "reported_to": leader_of(guard_id),
             }
             self._client.post("/reports", json=body).raise_for_status()
             what = f"leader enters a verbal report (报备) by {guard_id}: back in {p['minutes']} min"
@@ -290,7 +343,7 @@ class _Director(threading.Thread):
                 "guard_id": guard_id,
                 "starts_at": self._at(p["start_min"]),
                 "ends_at": self._at(p["end_min"]),
-                "approved_by": "jt-leader-a",
+                "approved_by": leader_of(guard_id),
                 "reason": p.get("reason"),
             }
             reply = self._client.post("/leaves", json=body)

@@ -2,8 +2,13 @@
 
 * ``cloudevents``: the CloudEvents 1.0 envelope, deterministic ids, canonical JSON.
 * ``writer``: ``enqueue()``, inside the caller's transaction, idempotent.
+* ``passes``: the background thread every delivery worker runs on.
 * ``delivery``: ``DeliveryWorker`` (order per subject, back-off) and ``backlog()``.
 * ``senders``: the ``Sender`` port and ``HttpCoreSender`` (signed POST to the core).
-* ``robots``: WeCom / DingTalk group-robot senders for alerts.
 * ``signing``: ``X-Signature-256`` HMAC-SHA256 signing and verification.
+* ``tables``: the outbox rows, and the group robots configured by site files.
+* ``routing``: which group robots an event goes to (besides the core).
+* ``robots``: the robots' targets (with their secrets) and the WeCom / DingTalk senders.
+* ``robot_messages``, ``robot_templates``: what a leaders' group reads, in Chinese; digests.
+* ``robot_delivery``: ``RobotDeliveryWorker``, a cap per group per minute, digests, SOS first.
 """

@@ -22,8 +22,6 @@ clock only; real waits are divided by ``clock.rate`` so an accelerated demo retr
 from __future__ import annotations
 
 import logging
-import threading
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypedDict
 
@@ -31,6 +29,7 @@ from sqlalchemy import ColumnElement, Engine, Subquery, func, select, update
 
 from gateway.clock import Clock
 from gateway.outbox.cloudevents import rfc3339
+from gateway.outbox.passes import DeliveryStats, PassRunner
 from gateway.outbox.senders import (
     DeliveryFailed,
     HttpCoreSender,
@@ -63,23 +62,6 @@ def backoff_s(attempts: int, initial_s: float, max_s: float) -> float:
     return min(max_s, initial_s * 2.0 ** min(attempts - 1, 62))
 
 
-@dataclass(frozen=True, slots=True)
-class DeliveryStats:
-    """What one pass did.
-
-    ``held_back`` counts rows fetched in this pass that waited behind an earlier event of their
-    subject (subjects already backing off are not even fetched, so they are not counted);
-    ``batch_full`` means more rows may be due at once; ``next_due`` is the earliest time a waiting
-    subject may be tried again (``None`` when nothing is pending).
-    """
-
-    delivered: int = 0
-    failed: int = 0
-    held_back: int = 0
-    batch_full: bool = False
-    next_due: datetime | None = None
-
-
 class Backlog(TypedDict):
     """Outbox health for one destination (or all): for health endpoints and metrics."""
 
@@ -89,7 +71,7 @@ class Backlog(TypedDict):
     oldest_pending_age_s: float | None
 
 
-class DeliveryWorker:
+class DeliveryWorker(PassRunner):
     """Delivers outbox rows of one ``destination`` through ``sender``.
 
     Call :meth:`run_once` for one pass (tests, CLI), or :meth:`start` / :meth:`stop` for a
@@ -113,17 +95,12 @@ class DeliveryWorker:
             raise ValueError("batch_size must be at least 1")
         if retry_initial_s <= 0 or retry_max_s < retry_initial_s:
             raise ValueError("need 0 < retry_initial_s <= retry_max_s")
+        super().__init__(clock, destination, poll_interval_s)
         self._engine = engine
-        self._clock = clock
         self._sender = sender
-        self.destination = destination
         self._batch_size = batch_size
         self._retry_initial_s = retry_initial_s
         self._retry_max_s = retry_max_s
-        self._poll_interval_s = poll_interval_s
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # -- one pass ---------------------------------------------------------------------------
 
@@ -264,56 +241,6 @@ class DeliveryWorker:
             delay,
             exc.reason,
         )
-
-    # -- background loop --------------------------------------------------------------------
-
-    def notify(self) -> None:
-        """New rows were committed: run a pass now instead of at the next poll."""
-        self._wake.set()
-
-    def start(self) -> None:
-        """Start the background thread (idempotent)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stopping.clear()
-        self._thread = threading.Thread(
-            target=self._loop, name=f"outbox-delivery-{self.destination}", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop the thread after the row in flight; undelivered rows stay for the next start."""
-        self._stopping.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            if self._thread.is_alive():
-                log.error(
-                    "delivery thread for %s did not stop in %.1f s", self.destination, timeout_s
-                )
-                return  # keep asking it to stop
-            self._thread = None
-        self._stopping.clear()  # so a later run_once() by hand is not cut short
-
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.clear()
-            try:
-                stats = self.run_once()
-            except Exception:
-                log.exception("delivery pass to %s failed; retrying", self.destination)
-                self._wake.wait(self._poll_interval_s)
-                continue
-            if stats.batch_full and stats.delivered:
-                continue
-            self._wake.wait(self._wait_s(stats.next_due))
-
-    def _wait_s(self, next_due: datetime | None) -> float:
-        if next_due is None:
-            return self._poll_interval_s
-        clock_s = (next_due - self._clock.now()).total_seconds()
-        wall_s = clock_s / self._clock.rate
-        return min(self._poll_interval_s, max(0.01, wall_s))
 
 
 def backlog(engine: Engine, *, now: datetime, destination: str | None = None) -> Backlog:

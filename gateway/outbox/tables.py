@@ -1,15 +1,24 @@
-"""The outbox table: one row per event and destination, delivered in ``seq`` order per subject."""
+"""The outbox table (one row per event and destination, delivered in ``seq`` order per subject)
+and the group robots, the destinations a site file adds beside the core."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db.base import Base, UtcDateTime
 
-__all__ = ["OutboxRow"]
+__all__ = ["ROBOT_DESTINATION_PREFIX", "OutboxRow", "RobotRow", "robot_destination"]
+
+ROBOT_DESTINATION_PREFIX = "robot:"
+
+
+def robot_destination(robot_id: str) -> str:
+    """The outbox destination of a group robot: ``robot:<id>`` (fits the 32-character column
+    because robot ids have at most 26 characters)."""
+    return ROBOT_DESTINATION_PREFIX + robot_id
 
 
 class OutboxRow(Base):
@@ -38,3 +47,25 @@ class OutboxRow(Base):
         Index("uq_outbox_event_destination", "event_id", "destination", unique=True),
         Index("ix_outbox_pending", "destination", "delivered_at", "seq"),
     )
+
+
+class RobotRow(Base):
+    """A leaders' group robot (WeCom or DingTalk), configuration written by the site loader.
+
+    ``webhook_ref`` and ``secret_ref`` name secrets held by the settings
+    (``GATEWAY_ROBOT_SECRETS``); the secrets themselves are never stored. ``teams`` and
+    ``leader_ids`` choose whose alerts it receives (neither: the whole site's).
+    """
+
+    __tablename__ = "robots"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    """``wecom`` or ``dingtalk``."""
+    webhook_ref: Mapped[str] = mapped_column(String(64), nullable=False)
+    secret_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    teams: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    leader_ids: Mapped[list[str]] = mapped_column(JSON, nullable=False)

@@ -13,6 +13,7 @@ from typing import Any
 
 from gateway.clock import Clock
 from gateway.db import repository as repo
+from gateway.outbox.routing import ExtraDestinations
 from gateway.outbox.writer import enqueue
 from gateway.pipeline.context import BatchContext, EmittedEvent
 from gateway.pipeline.duty import Duty
@@ -27,15 +28,22 @@ class Emitter:
     """Writes events to the outbox (signed and delivered later) and keeps the alerts table.
 
     ``source`` is the CloudEvents ``source`` of every event, ``destinations`` the outbox's
-    delivery targets.
+    delivery targets of every event; ``route`` adds the group robots an event goes to (alerts
+    and what resolves or withdraws them).
     """
 
     def __init__(
-        self, clock: Clock, *, source: str, destinations: tuple[str, ...] = ("core",)
+        self,
+        clock: Clock,
+        *,
+        source: str,
+        destinations: tuple[str, ...] = ("core",),
+        route: ExtraDestinations | None = None,
     ) -> None:
         self._clock = clock
         self._source = source
         self._destinations = destinations
+        self._route = route
 
     def emit(
         self,
@@ -62,6 +70,13 @@ class Emitter:
         data: dict[str, Any] = dict(event.data)
         if duty is not None:
             data.update(guard_name=duty.guard_name, team=duty.team, post_name=duty.post_name)
+        destinations = self._destinations
+        if self._route is not None:
+            settles = bool(event.resolves or event.withdraws)
+            extra = self._route(
+                ctx.session, type=event.type, subject=subject, data=data, resolves=settles
+            )
+            destinations = (*destinations, *extra)
         event_id = enqueue(
             ctx.session,
             key=event.key,
@@ -70,7 +85,7 @@ class Emitter:
             time=event.time,
             data=data,
             now=now,
-            destinations=self._destinations,
+            destinations=destinations,
             source=self._source,
         )
         if event.alert_key is not None:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from gateway.clock import Clock
 from gateway.db import repository as repo
 from gateway.db.models import LeaveRow
+from gateway.outbox.routing import ExtraDestinations
 from gateway.pipeline.context import BatchContext, EmittedEvent, Stage
 from gateway.pipeline.counters import PipelineCounters
 from gateway.pipeline.duty import Duty, DutyIndex
@@ -59,6 +60,7 @@ class Processor:
         event_source: str = "urn:guard-gateway:default",
         destinations: tuple[str, ...] = ("core",),
         on_committed: Listener | None = None,
+        route: ExtraDestinations | None = None,
     ) -> None:
         self._engine = engine
         self._clock = clock
@@ -66,7 +68,7 @@ class Processor:
         self._listeners: list[Listener] = [on_committed] if on_committed else []
         self.memory = PipelineMemory()
         self._chain = build_chain(
-            self.memory, clock, source=event_source, destinations=destinations
+            self.memory, clock, source=event_source, destinations=destinations, route=route
         )
         self._ctx: BatchContext | None = None
         self._reload(at_start=True)

@@ -40,6 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.clock import Clock
+from gateway.outbox.routing import ExtraDestinations
 from gateway.pipeline.alarm_stage import Alarms
 from gateway.pipeline.context import BatchContext, Stage
 from gateway.pipeline.emitter import Emitter
@@ -107,9 +108,10 @@ def build_chain(
     *,
     source: str,
     destinations: tuple[str, ...] = ("core",),
+    route: ExtraDestinations | None = None,
 ) -> Chain:
     """Wire the stages over ``memory``, in the order the module docstring gives and explains."""
-    emitter = Emitter(clock, source=source, destinations=destinations)
+    emitter = Emitter(clock, source=source, destinations=destinations, route=route)
     presence = PresenceMachines(memory, emitter, clock)
     patrol = PatrolStage(memory, emitter, presence)
     save = SaveStates(presence, patrol, clock)

@@ -17,6 +17,7 @@ from gateway.policy import SitePolicy
 from gateway.rules.patrol_plan import time_of_day
 from gateway.rules.patrol_policy import PATROL_POLICY_FIELDS
 from gateway.site.fences import fence_problems
+from gateway.site.robots import robot_problems
 from gateway.site.roster import ShiftInstance, expand_entry, expansion_days
 from gateway.site.schema import ShiftEntry, SiteEntry, SiteFile
 
@@ -72,6 +73,7 @@ def _duplicates(doc: SiteFile) -> list[str]:
         ("devices", "device"),
         ("checkpoints", "checkpoint"),
         ("routes", "route"),
+        ("robots", "robot"),
     ):
         seen: dict[str, str] = {}
         for i, site in enumerate(doc.sites):
@@ -159,6 +161,7 @@ def _check_site(checked: CheckedSite, now: datetime) -> list[str]:
     problems += _check_device_settings(checked)
     problems += _check_credentials(checked)
     problems += _check_checkpoints_and_routes(checked, posts)
+    problems += robot_problems(site, i)
     if tz is not None:
         problems += _check_shifts(checked, tz, guards, posts, now)
     return problems

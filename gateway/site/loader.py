@@ -2,8 +2,8 @@
 
 ``load_site_file`` reads a YAML or JSON site file, checks its shape and its consistency, and in one
 transaction replaces the configuration (posts, leaders, guards, devices, shifts) of each site it
-names (with its checkpoints, routes, and guards' PINs and cards). History (positions, scans,
-punches, reports, leaves, alerts, the outbox) is never touched. A file with any
+names (with its checkpoints, routes, group robots, and guards' PINs and cards). History
+(positions, scans, punches, reports, leaves, alerts, the outbox) is never touched. A file with any
 problem stores nothing and raises ``ConfigError`` listing every problem with its place.
 """
 
@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -43,7 +43,9 @@ from gateway.db.models import (
     SiteRow,
 )
 from gateway.errors import ConfigError
+from gateway.outbox.tables import RobotRow
 from gateway.site.checks import CheckedSite, check_site_file, place
+from gateway.site.robots import robot_rows, robot_secret_problems
 from gateway.site.schema import SiteEntry, SiteFile
 
 __all__ = [
@@ -63,6 +65,7 @@ _CONFIG_TABLES: tuple[tuple[str, str, Any], ...] = (
     ("devices", "device", DeviceRow),
     ("checkpoints", "checkpoint", CheckpointRow),
     ("routes", "route", RouteRow),
+    ("robots", "robot", RobotRow),
 )
 
 
@@ -80,6 +83,7 @@ class LoadSummary:
     shifts_until: datetime | None
     checkpoints: int = 0
     routes: int = 0
+    robots: int = 0
 
 
 def read_site_file(path: Path) -> tuple[SiteFile, bytes]:
@@ -105,24 +109,37 @@ def read_site_file(path: Path) -> tuple[SiteFile, bytes]:
         raise _config_error(path, [_describe(error, raw) for error in exc.errors()]) from None
 
 
-def validate_site_file(path: Path, now: datetime) -> list[CheckedSite]:
-    """Read and check ``path`` without touching any database; ``ConfigError`` lists problems."""
+def validate_site_file(
+    path: Path, now: datetime, secrets: Container[str] | None = None
+) -> list[CheckedSite]:
+    """Read and check ``path`` without touching any database; ``ConfigError`` lists problems.
+
+    With ``secrets`` (the names set in ``GATEWAY_ROBOT_SECRETS``), every secret a robot names
+    must be among them; ``None`` leaves secrets unchecked (they may be set elsewhere).
+    """
     doc, _ = read_site_file(path)
     checked, problems = check_site_file(doc, utc(now))
+    if secrets is not None:
+        problems += robot_secret_problems(doc.sites, secrets)
     if problems:
         raise _config_error(path, problems)
     return checked
 
 
-def load_site_file(path: Path, engine: Engine, now: datetime) -> LoadSummary:
+def load_site_file(
+    path: Path, engine: Engine, now: datetime, secrets: Container[str] | None = None
+) -> LoadSummary:
     """Load ``path`` into ``engine``'s database in one transaction (see the module docstring).
 
     Roster lines are expanded into shifts starting from the day before ``now`` (local) to seven
-    days after. Ids already used by a site not in this file are refused. Raises ``ConfigError``.
+    days after. Ids already used by a site not in this file are refused. ``secrets`` as for
+    :func:`validate_site_file`. Raises ``ConfigError``.
     """
     now = utc(now)
     doc, data = read_site_file(path)
     checked, problems = check_site_file(doc, now)
+    if secrets is not None:
+        problems += robot_secret_problems(doc.sites, secrets)
     digest = hashlib.sha256(data).hexdigest()
     try:
         with Session(engine) as session, session.begin():
@@ -183,6 +200,7 @@ def _replace_site(session: Session, checked: CheckedSite, digest: str, now: date
     # Children first: shifts, devices, credentials, routes and checkpoints point at guards and
     # posts; route steps and tags point at routes and checkpoints.
     for model in (
+        RobotRow,
         RouteCheckpointRow,
         RouteRow,
         CheckpointTagRow,
@@ -272,6 +290,7 @@ def _replace_site(session: Session, checked: CheckedSite, digest: str, now: date
         ),
     )
     _insert_patrol_config(session, site)
+    _insert(session, RobotRow, robot_rows(site))
     _insert(
         session,
         ShiftRow,
@@ -376,6 +395,7 @@ def _summary(checked: Sequence[CheckedSite]) -> LoadSummary:
         shifts_until=max((s.ends_at for s in shifts), default=None),
         checkpoints=sum(len(c.entry.checkpoints) for c in checked),
         routes=sum(len(c.entry.routes) for c in checked),
+        robots=sum(len(c.entry.robots) for c in checked),
     )
 
 

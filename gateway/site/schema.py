@@ -38,6 +38,7 @@ __all__ = [
     "MultiPolygonFence",
     "PolygonFence",
     "PostEntry",
+    "RobotEntry",
     "RouteCheckpointEntry",
     "RouteEntry",
     "RouteSchedule",
@@ -199,6 +200,36 @@ class DeviceEntry(_Strict):
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+RobotId = Annotated[str, StringConstraints(pattern=r"^[\w.:-]{1,26}$")]
+"""Like ``Id`` but at most 26 characters: it names the robot's outbox destination ``robot:<id>``."""
+SecretRef = Annotated[str, StringConstraints(pattern=r"^[\w.:-]{1,64}$")]
+"""The name of a secret held by the gateway's settings (``GATEWAY_ROBOT_SECRETS``)."""
+
+
+class RobotEntry(_Strict):
+    """A leaders' group robot (群机器人) in WeCom or DingTalk that receives alerts as messages.
+
+    It receives the alerts (and their follow-ups) of the guards it covers: those of ``teams``,
+    and those whose leaders include one of ``leaders``; with neither, every guard of the site
+    (and alerts of the site's devices). Credentials are never written here: ``webhook_ref`` and
+    ``secret_ref`` name entries of the setting ``GATEWAY_ROBOT_SECRETS``.
+    """
+
+    id: RobotId
+    name: str
+    """The group's name, as leaders know it (``北门班组``)."""
+    kind: Literal["wecom", "dingtalk"]
+    webhook_ref: SecretRef
+    """The secret holding the webhook's ``key`` (WeCom) or ``access_token`` (DingTalk), or the
+    whole webhook URL."""
+    secret_ref: SecretRef | None = None
+    """DingTalk only: the secret holding the robot's signing key (加签, ``SEC...``)."""
+    url: str | None = None
+    """The robot API endpoint when not the public one (a proxy, a test stub)."""
+    teams: list[str] = []
+    leaders: list[Id] = []
+
+
 class ShiftEntry(_Strict):
     """A shift, either one concrete occurrence or a roster line repeated on ``days``.
 
@@ -286,6 +317,7 @@ class SiteEntry(_Strict):
     shifts: list[ShiftEntry] = []
     checkpoints: list[CheckpointEntry] = []
     routes: list[RouteEntry] = []
+    robots: list[RobotEntry] = []
 
 
 class SiteFile(_Strict):

@@ -25,10 +25,10 @@ def test_upgraded_database_matches_the_models_with_no_autogenerate_diff(engine: 
 
 
 def test_upgrade_records_the_head_revision_and_is_idempotent(engine: Engine) -> None:
-    assert head() == "0003"
-    assert current(engine) == "0003"
+    assert head() == "0004"
+    assert current(engine) == "0004"
     upgrade(engine)
-    assert current(engine) == "0003"
+    assert current(engine) == "0004"
 
 
 def test_migration_0003_adds_and_removes_how_an_alert_was_resolved(engine: Engine) -> None:
@@ -37,7 +37,7 @@ def test_migration_0003_adds_and_removes_how_an_alert_was_resolved(engine: Engin
         config.attributes["connection"] = conn
         command.downgrade(config, "0002")
     assert "resolution" not in {c["name"] for c in inspect(engine).get_columns("alerts")}
-    upgrade(engine)
+    upgrade(engine, "0003")
     assert current(engine) == "0003"
     assert "resolution" in {c["name"] for c in inspect(engine).get_columns("alerts")}
 
@@ -66,6 +66,7 @@ def test_migrations_create_the_outbox_and_every_model_table(engine: Engine) -> N
         "punches",
         "patrol_states",
         "attendance_states",
+        "robots",
         "alembic_version",
     }
     assert tables == expected
@@ -79,3 +80,14 @@ def test_a_never_migrated_database_has_no_revision(db_url: str) -> None:
         assert current(eng) is None
     finally:
         eng.dispose()
+
+
+def test_migration_0004_robots_downgrades_and_upgrades_again(engine: Engine) -> None:
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0003")
+    assert "robots" not in set(inspect(engine).get_table_names())
+    upgrade(engine)
+    assert current(engine) == "0004"
+    assert "robots" in set(inspect(engine).get_table_names())

@@ -1,0 +1,295 @@
+"""The words of the group robots' messages: one template per event type, in Chinese.
+
+Each template turns an event's data into a headline sentence (and rarely a detail line): who
+(name and id), where (the post), when (local ``HH:MM``), what happened, durations in minutes.
+Titles are Chinese first with the English term after, as in the implementation rules.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import datetime, tzinfo
+from typing import Any
+
+__all__ = ["ALERT_TITLES", "FOLLOW_UP_TITLES", "TEMPLATES", "Context", "display", "short_title"]
+
+#: How each alert is named in a leader's group (the terms of the implementation rules).
+ALERT_TITLES: dict[str, str] = {
+    "alert.unreported_departure": "未报备离岗 (unreported departure)",
+    "alert.overtime_departure": "离岗超时 (overtime departure)",
+    "alert.leave_overrun": "请假超时未归 (leave overrun)",
+    "alert.leave_not_cancelled": "未按时销假 (leave not cancelled)",
+    "alert.absent_at_shift_start": "上岗未到 (absent at shift start)",
+    "alert.device_silent": "终端失联 (device silent)",
+    "alert.sos": "SOS 紧急求助 (SOS)",
+    "alert.checkpoint_missed": "漏巡 (checkpoint missed)",
+    "alert.late_clock_in": "迟到打卡 (late clock-in)",
+    "alert.device_left_behind": "设备遗留在岗 (device left behind)",
+    "alert.left_early": "早退 (left early)",
+    "alert.withdrawn": "告警撤销 (alert withdrawn)",
+}
+
+#: Events that end an alert, as their follow-up is titled.
+FOLLOW_UP_TITLES: dict[str, str] = {
+    "presence.returned": "已回岗 (returned)",
+    "presence.arrived": "已到岗 (arrived)",
+    "presence.device_resumed": "终端恢复 (device resumed)",
+    "leave.cancelled": "已销假 (leave cancelled)",
+    "attendance.punch": "已打卡 (clocked in)",
+    "patrol.checkpoint_scanned": "已补巡 (checkpoint scanned late)",
+    "alert.withdrawn": ALERT_TITLES["alert.withdrawn"],
+}
+
+_MEMBERSHIP = {"inside": "岗位内", "outside": "岗位外", "uncertain": "岗位边缘"}
+_GLOSS = re.compile(r"^(?P<zh>.*[\u4e00-\u9fff].*?)\s*\([\x20-\x7e]*\)$")
+
+
+def short_title(title: str) -> str:
+    """The Chinese part of a title: ``未报备离岗 (unreported departure)`` → ``未报备离岗``."""
+    return title.split(" (", 1)[0]
+
+
+def display(name: object) -> str:
+    """A name written ``中文 (English)`` as in the sample site shows its Chinese part: the
+    group reads Chinese. Other names are kept whole."""
+    text = str(name)
+    match = _GLOSS.match(text)
+    return match["zh"] if match else text
+
+
+class Context:
+    """The parts every template uses: who, where, local times, minutes."""
+
+    def __init__(
+        self, event: Mapping[str, Any], data: dict[str, Any], tz: tzinfo, names: Mapping[str, str]
+    ) -> None:
+        self.event = event
+        self.data = data
+        self.tz = tz
+        self.names = names
+        subject = str(event.get("subject", "?"))
+        name = data.get("guard_name")
+        if name:
+            self.who = f"{name} ({subject})"
+        else:
+            self.who = f"设备 {names.get(subject, subject)}"
+        post = data.get("post_name") or data.get("post_id")
+        self.post = display(post) if post else "岗位未知"
+
+    def local(self, value: object) -> datetime | None:
+        if not isinstance(value, str):
+            return None
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(self.tz)
+        except ValueError:
+            return None
+
+    def at(self, field: str | None) -> str:
+        """``HH:MM`` local of ``data[field]`` (of the event's time when ``None``)."""
+        value = self.event.get("time") if field is None else self.data.get(field)
+        local = self.local(value)
+        return "?" if local is None else f"{local:%H:%M}"
+
+    def minutes(self, field: str) -> str:
+        value = self.data.get(field)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return "? 分钟"
+        if value < 60:
+            return f"{value:.0f} 秒"
+        return f"{value / 60:.0f} 分钟"
+
+    def name_of(self, field: str) -> str:
+        ident = str(self.data.get(field) or "?")
+        return display(self.names.get(ident, ident))
+
+    def footer(self) -> str:
+        parts = []
+        local = self.local(self.event.get("time"))
+        if local is not None:
+            parts.append(f"{local.month}月{local.day}日 {local:%H:%M}")
+        if self.data.get("team"):
+            parts.append(f"班组 {self.data['team']}")
+        parts.append(f"编号 {str(self.event.get('id', '?'))[:8]}")
+        return " · ".join(parts)
+
+
+Template = Callable[[Context], tuple[str, tuple[str, ...]]]
+
+
+def _unreported(c: Context) -> tuple[str, tuple[str, ...]]:
+    return f"{c.who} 于 {c.at('started_at')} 离开 {c.post}，未报备。", ()
+
+
+def _overtime(c: Context) -> tuple[str, tuple[str, ...]]:
+    covered = "口头报备只能覆盖" if c.data.get("report_id") else "报备时限"
+    return (
+        f"{c.who} 自 {c.at('started_at')} 离开 {c.post}，已离岗 {c.minutes('off_post_s')}，"
+        f"超过{covered} {c.minutes('limit_s')}，没有批准的请假。",
+        (),
+    )
+
+
+def _overrun(c: Context) -> tuple[str, tuple[str, ...]]:
+    return (
+        f"{c.who} 的请假已于 {c.at('leave_ends_at')} 结束，仍未回到 {c.post}"
+        f"（{c.at('started_at')} 离岗，已 {c.minutes('off_post_s')}）。",
+        (),
+    )
+
+
+def _not_cancelled(c: Context) -> tuple[str, tuple[str, ...]]:
+    return (
+        f"{c.who} 已于 {c.at('returned_at')} 回到 {c.post}，{c.minutes('limit_s')}内未销假。",
+        (),
+    )
+
+
+def _absent(c: Context) -> tuple[str, tuple[str, ...]]:
+    return (
+        f"{c.who} 未到岗：{c.post} 的班次 {c.at('shift_start')} 开始，"
+        f"{c.minutes('grace_s')}后仍不在岗。",
+        (),
+    )
+
+
+def _silent(c: Context) -> tuple[str, tuple[str, ...]]:
+    if c.data.get("guard_name"):
+        return (
+            f"{c.who} 的终端自 {c.at('silent_since')} 起没有数据，已 {c.minutes('silent_s')}"
+            f"（{c.post}）。",
+            (),
+        )
+    reason = c.data.get("reason")
+    return f"{c.who} 失联{f'（{reason}）' if reason else ''}，{c.at(None)} 起没有响应。", ()
+
+
+_POSITION_QUALITY = {
+    "fix": "本次定位",
+    "fix_dropped": "本次定位（精度不足或已过时，仅供参考）",
+    "terminal_last_known": "终端上报的最后位置（无卫星定位）",
+    "last_accepted": "最后一次有效定位",
+}
+
+
+def _sos(c: Context) -> tuple[str, tuple[str, ...]]:
+    details: tuple[str, ...] = ()
+    position = c.data.get("position")
+    if isinstance(position, dict) and isinstance(position.get("lat"), int | float):
+        quality = _POSITION_QUALITY.get(str(position.get("quality")), "位置")
+        details = (f"{quality}：{position['lat']:.5f}, {position['lon']:.5f}（WGS-84）",)
+    elif isinstance(position, dict):
+        details = ("无任何位置信息，请电话联系。",)
+    where = f"在 {c.post} " if c.data.get("on_duty") else "（非当班时间）"
+    return f"**{c.who} 于 {c.at(None)} {where}按下 SOS 紧急求助，请立即联系！**", details
+
+
+def _missed(c: Context) -> tuple[str, tuple[str, ...]]:
+    return (
+        f"{c.who} 漏巡：巡更点 {c.name_of('checkpoint_id')} 应在 {c.at('window_start')}–"
+        f"{c.at('window_end')} 之间打点，未打点。",
+        (),
+    )
+
+
+def _late_clock_in(c: Context) -> tuple[str, tuple[str, ...]]:
+    return (
+        f"{c.who} 的班次 {c.at('shift_start')} 开始，{c.minutes('grace_s')}内未在考勤机打卡"
+        f"（{c.post}）。",
+        (),
+    )
+
+
+def _left_behind(c: Context) -> tuple[str, tuple[str, ...]]:
+    apart = c.data.get("apart_m")
+    far = f"，相距 {apart:.0f} 米" if isinstance(apart, int | float) else ""
+    return (
+        f"{c.who} 的设备 {c.name_of('left_device_id')} 自 {c.at('still_since')} 起静止在 "
+        f"{c.post}，而另一设备 {c.name_of('away_device_id')} 已离岗{far}：人不在岗位。",
+        (),
+    )
+
+
+def _left_early(c: Context) -> tuple[str, tuple[str, ...]]:
+    return (
+        f"{c.who} 于 {c.at('left_at')} 离开 {c.post}，班次 {c.at('shift_end')} 结束前未回，早退。",
+        (),
+    )
+
+
+_WITHDRAWN_BECAUSE = {
+    "report_on_record": "离岗前已口头报备",
+    "leave_on_record": "离岗前已批准请假",
+}
+
+
+def _withdrawn(c: Context) -> tuple[str, tuple[str, ...]]:
+    withdrawn = c.data.get("withdrawn_type") or c.data.get("alert_type")
+    what = short_title(ALERT_TITLES.get(str(withdrawn), "告警")) if withdrawn else "告警"
+    reason = c.data.get("reason")
+    because = _WITHDRAWN_BECAUSE.get(str(reason), str(reason) if reason else "")
+    details: tuple[str, ...] = ()
+    if reason == "report_on_record" and c.data.get("entered_at"):
+        details = (f"报备时间 {c.at('reported_at')}，录入时间 {c.at('entered_at')}",)
+    return f"{c.who} 的「{what}」已撤销{f'：{because}' if because else ''}。", details
+
+
+def _returned(c: Context) -> tuple[str, tuple[str, ...]]:
+    return (
+        f"{c.who} 于 {c.at('returned_at')} 回到 {c.post}，离岗 {c.minutes('duration_s')}。",
+        (),
+    )
+
+
+def _arrived(c: Context) -> tuple[str, tuple[str, ...]]:
+    return (
+        f"{c.who} 于 {c.at('arrived_at')} 到岗 {c.post}"
+        f"（班次开始后 {c.minutes('after_shift_start_s')}）。",
+        (),
+    )
+
+
+def _resumed(c: Context) -> tuple[str, tuple[str, ...]]:
+    silent = f"，中断 {c.minutes('silent_s')}" if c.data.get("silent_s") else ""
+    return f"{c.who} 的终端于 {c.at(None)} 恢复数据{silent}。", ()
+
+
+def _cancelled(c: Context) -> tuple[str, tuple[str, ...]]:
+    return f"{c.who} 已于 {c.at('cancelled_at')} 销假（回岗后 {c.minutes('delay_s')}）。", ()
+
+
+def _punched(c: Context) -> tuple[str, tuple[str, ...]]:
+    return (
+        f"{c.who} 于 {c.at('punched_at')} 打卡（班次开始后 {c.minutes('after_shift_start_s')}）。",
+        (),
+    )
+
+
+def _scanned(c: Context) -> tuple[str, tuple[str, ...]]:
+    return (
+        f"{c.who} 于 {c.at('scanned_at')} 补巡 {c.name_of('checkpoint_id')}"
+        f"（晚 {c.minutes('late_by_s')}）。",
+        (),
+    )
+
+
+TEMPLATES: dict[str, Template] = {
+    "alert.unreported_departure": _unreported,
+    "alert.overtime_departure": _overtime,
+    "alert.leave_overrun": _overrun,
+    "alert.leave_not_cancelled": _not_cancelled,
+    "alert.absent_at_shift_start": _absent,
+    "alert.device_silent": _silent,
+    "alert.sos": _sos,
+    "alert.checkpoint_missed": _missed,
+    "alert.late_clock_in": _late_clock_in,
+    "alert.device_left_behind": _left_behind,
+    "alert.left_early": _left_early,
+    "alert.withdrawn": _withdrawn,
+    "presence.returned": _returned,
+    "presence.arrived": _arrived,
+    "presence.device_resumed": _resumed,
+    "leave.cancelled": _cancelled,
+    "attendance.punch": _punched,
+    "patrol.checkpoint_scanned": _scanned,
+}

@@ -1,0 +1,95 @@
+"""Which group robots an event goes to, chosen when it is written to the outbox.
+
+An event goes to a robot when it is for leaders' eyes: an ``alert.*``, or an event that resolves
+an alert (a return, an arrival, a resumed terminal, a leave cancelled, a late check-in or scan).
+Everything else (positions confirmed, punches on time, scans in their window) goes to the core
+only, without a database query.
+
+A guard's alert goes to every robot of his site that covers him: a robot of his team, a robot
+of one of his leaders (the guard's ``leaders``, or his team's leaders when he names none), and
+the site's own robots (neither ``teams`` nor ``leaders``). An alert whose subject is a device (a
+reader that lost its device) goes to the site's own robots. The choice reads the configuration
+in the writing transaction, so it follows every site load at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.db.models import DeviceRow, GuardRow, LeaderRow
+from gateway.outbox.tables import RobotRow, robot_destination
+
+__all__ = ["ExtraDestinations", "RobotRouter", "for_robots"]
+
+
+class ExtraDestinations(Protocol):
+    """Destinations an event goes to besides the core (``Processor(route=...)``)."""
+
+    def __call__(
+        self,
+        session: Session,
+        *,
+        type: str,
+        subject: str,
+        data: Mapping[str, Any],
+        resolves: bool,
+    ) -> Sequence[str]: ...
+
+
+def for_robots(type: str, resolves: bool) -> bool:
+    """Whether leaders' groups see an event of ``type`` (``resolves``: it ends an alert)."""
+    return type.startswith("alert.") or resolves
+
+
+class RobotRouter:
+    """The group robots covering an event's guard (see the module docstring)."""
+
+    def __call__(
+        self,
+        session: Session,
+        *,
+        type: str,
+        subject: str,
+        data: Mapping[str, Any],
+        resolves: bool,
+    ) -> Sequence[str]:
+        if not for_robots(type, resolves):
+            return ()
+        guard = session.get(GuardRow, subject)
+        site_id = guard.site_id if guard is not None else data.get("site_id")
+        if site_id is None:
+            device = session.get(DeviceRow, subject)
+            site_id = device.site_id if device is not None else None
+        if site_id is None:
+            return ()
+        robots = list(
+            session.scalars(
+                select(RobotRow).where(RobotRow.site_id == site_id).order_by(RobotRow.id)
+            )
+        )
+        if not robots:
+            return ()
+        leaders: set[str] = set()
+        if guard is not None and any(r.leader_ids for r in robots):
+            leaders = set(guard.leader_ids) or self._team_leaders(session, site_id, guard.team)
+        chosen = []
+        for robot in robots:
+            whole_site = not robot.teams and not robot.leader_ids
+            if (
+                whole_site
+                or (guard is not None and guard.team is not None and guard.team in robot.teams)
+                or leaders.intersection(robot.leader_ids)
+            ):
+                chosen.append(robot_destination(robot.id))
+        return chosen
+
+    @staticmethod
+    def _team_leaders(session: Session, site_id: str, team: str | None) -> set[str]:
+        if team is None:
+            return set()
+        stmt = select(LeaderRow.id).where(LeaderRow.site_id == site_id, LeaderRow.team == team)
+        return set(session.scalars(stmt))

@@ -1,0 +1,261 @@
+"""What leaders read in their group: every alert and follow-up in Chinese words, local time,
+minutes; digests in order within the robots' size limit."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from gateway.outbox.robot_messages import (
+    ALERT_TITLES,
+    MAX_MESSAGE_BYTES,
+    pack_digest,
+    render,
+    single,
+)
+
+TZ = ZoneInfo("Asia/Shanghai")
+EVENT_ID = "3f2a9c1d-0000-5000-8000-000000000000"
+
+
+def event(type_: str, time: str = "2026-03-02T00:06:06+00:00", **data: Any) -> dict[str, Any]:
+    base = {
+        "guard_id": "g-004",
+        "guard_name": "赵军",
+        "team": "A",
+        "post_id": "jt-patrol-central",
+        "post_name": "中心花园巡逻岗 (central garden patrol)",
+        "site_id": "wh-jiangtan-garden",
+        "backfilled": False,
+        "late": False,
+    }
+    base.update(data)
+    return {"id": EVENT_ID, "type": type_, "subject": "g-004", "time": time, "data": base}
+
+
+CASES: list[tuple[dict[str, Any], str]] = [
+    (
+        event("alert.unreported_departure", started_at="2026-03-02T00:06:06+00:00"),
+        "赵军 (g-004) 于 08:06 离开 中心花园巡逻岗，未报备。",
+    ),
+    (
+        event(
+            "alert.overtime_departure",
+            started_at="2026-03-01T23:51:06+00:00",
+            off_post_s=900.0,
+            limit_s=900.0,
+        ),
+        "赵军 (g-004) 自 07:51 离开 中心花园巡逻岗，已离岗 15 分钟，超过报备时限 15 分钟，"
+        "没有批准的请假。",
+    ),
+    (
+        event(
+            "alert.leave_overrun",
+            started_at="2026-03-02T00:20:00+00:00",
+            leave_ends_at="2026-03-02T00:35:00+00:00",
+            off_post_s=900.0,
+        ),
+        "赵军 (g-004) 的请假已于 08:35 结束，仍未回到 中心花园巡逻岗（08:20 离岗，已 15 分钟）。",
+    ),
+    (
+        event("alert.leave_not_cancelled", returned_at="2026-03-02T00:31:06+00:00", limit_s=3600),
+        "赵军 (g-004) 已于 08:31 回到 中心花园巡逻岗，60 分钟内未销假。",
+    ),
+    (
+        event("alert.absent_at_shift_start", shift_start="2026-03-02T00:00:00+00:00", grace_s=600),
+        "赵军 (g-004) 未到岗：中心花园巡逻岗 的班次 08:00 开始，10 分钟后仍不在岗。",
+    ),
+    (
+        event("alert.device_silent", silent_since="2026-03-02T00:20:08+00:00", silent_s=600),
+        "赵军 (g-004) 的终端自 08:20 起没有数据，已 10 分钟（中心花园巡逻岗）。",
+    ),
+    (
+        event(
+            "alert.sos",
+            position={"quality": "fix", "lat": 30.6070123, "lon": 114.3002},
+            on_duty=True,
+        ),
+        "**赵军 (g-004) 于 08:06 在 中心花园巡逻岗 按下 SOS 紧急求助，请立即联系！**",
+    ),
+    (
+        event(
+            "alert.checkpoint_missed",
+            checkpoint_id="cp-fountain",
+            window_start="2026-03-02T00:35:00+00:00",
+            window_end="2026-03-02T00:40:00+00:00",
+        ),
+        "赵军 (g-004) 漏巡：巡更点 喷泉 应在 08:35–08:40 之间打点，未打点。",
+    ),
+    (
+        event("alert.late_clock_in", shift_start="2026-03-02T00:00:00+00:00", grace_s=900),
+        "赵军 (g-004) 的班次 08:00 开始，15 分钟内未在考勤机打卡（中心花园巡逻岗）。",
+    ),
+    (
+        event(
+            "alert.device_left_behind",
+            left_device_id="badge-004",
+            away_device_id="gps-004",
+            still_since="2026-03-02T00:01:00+00:00",
+            apart_m=212.4,
+        ),
+        "赵军 (g-004) 的设备 badge-004 自 08:01 起静止在 中心花园巡逻岗，而另一设备 gps-004 "
+        "已离岗，相距 212 米：人不在岗位。",
+    ),
+    (
+        event(
+            "alert.left_early",
+            left_at="2026-03-02T11:10:00+00:00",
+            shift_end="2026-03-02T12:00:00+00:00",
+        ),
+        "赵军 (g-004) 于 19:10 离开 中心花园巡逻岗，班次 20:00 结束前未回，早退。",
+    ),
+]
+
+
+@pytest.mark.parametrize(("evt", "headline"), CASES, ids=[c[0]["type"] for c in CASES])
+def test_every_alert_reads_as_a_chinese_sentence_in_local_time(
+    evt: dict[str, Any], headline: str
+) -> None:
+    text = render(evt, TZ, {"cp-fountain": "喷泉 (fountain)"})
+    assert text.headline == headline
+    assert text.title == ALERT_TITLES[evt["type"]]
+    assert not text.follow_up
+    message = single(text)
+    assert message.lines[0] == "### " + text.title
+    assert message.lines[-1] == "> 3月2日 08:06 · 班组 A · 编号 3f2a9c1d"
+
+
+def test_the_catalogue_and_the_coming_alert_types_all_have_chinese_titles() -> None:
+    catalogue = {
+        "alert.unreported_departure",
+        "alert.overtime_departure",
+        "alert.leave_overrun",
+        "alert.leave_not_cancelled",
+        "alert.absent_at_shift_start",
+        "alert.device_silent",
+        "alert.sos",
+        "alert.checkpoint_missed",
+        "alert.late_clock_in",
+        "alert.device_left_behind",
+        "alert.left_early",
+        "alert.withdrawn",
+    }
+    assert set(ALERT_TITLES) == catalogue
+    for title in ALERT_TITLES.values():
+        chinese, english = title.split(" (")
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in chinese) and english.endswith(")")
+
+
+def test_sos_is_urgent_and_says_where_and_how_good_the_position_is() -> None:
+    position = {"quality": "fix_dropped", "lat": 30.6070123, "lon": 114.3002}
+    text = render(event("alert.sos", position=position, on_duty=True), TZ)
+    assert text.urgent
+    assert text.details == (
+        "本次定位（精度不足或已过时，仅供参考）：30.60701, 114.30020（WGS-84）",
+    )
+    off_duty = render(event("alert.sos", position={"quality": "none"}, on_duty=False), TZ)
+    assert "非当班时间" in off_duty.headline
+    assert off_duty.details == ("无任何位置信息，请电话联系。",)
+
+
+@pytest.mark.parametrize(
+    ("evt", "title", "headline"),
+    [
+        (
+            event("presence.returned", returned_at="2026-03-02T00:28:06+00:00", duration_s=1320),
+            "已回岗 (returned)",
+            "赵军 (g-004) 于 08:28 回到 中心花园巡逻岗，离岗 22 分钟。",
+        ),
+        (
+            event(
+                "alert.withdrawn",
+                withdrawn_type="alert.unreported_departure",
+                reason="报备时间早于离岗",
+            ),
+            "告警撤销 (alert withdrawn)",
+            "赵军 (g-004) 的「未报备离岗」已撤销：报备时间早于离岗。",
+        ),
+        (
+            event("leave.cancelled", cancelled_at="2026-03-02T01:40:00+00:00", delay_s=4140),
+            "已销假 (leave cancelled)",
+            "赵军 (g-004) 已于 09:40 销假（回岗后 69 分钟）。",
+        ),
+        (
+            event(
+                "presence.arrived",
+                arrived_at="2026-03-02T00:17:00+00:00",
+                after_shift_start_s=1020,
+            ),
+            "已到岗 (arrived)",
+            "赵军 (g-004) 于 08:17 到岗 中心花园巡逻岗（班次开始后 17 分钟）。",
+        ),
+    ],
+)
+def test_resolutions_are_a_short_follow_up(evt: dict[str, Any], title: str, headline: str) -> None:
+    text = render(evt, TZ)
+    assert text.follow_up and not text.urgent
+    assert (text.title, text.headline) == (title, headline)
+    assert single(text).lines == (
+        "#### " + title,
+        headline,
+        "> 3月2日 08:06 · 班组 A · 编号 3f2a9c1d",
+    )
+
+
+def test_a_reader_without_a_guard_is_named_as_a_device() -> None:
+    evt = {
+        "id": EVENT_ID,
+        "type": "alert.device_silent",
+        "subject": "em-cp-fountain",
+        "time": "2026-03-02T00:50:00+00:00",
+        "data": {"device_id": "em-cp-fountain", "reason": "serial port closed"},
+    }
+    text = render(evt, TZ)
+    assert text.headline == "设备 em-cp-fountain 失联（serial port closed），08:50 起没有响应。"
+
+
+def test_late_and_backfilled_events_say_so() -> None:
+    late = render(event("alert.unreported_departure", late=True, backfilled=True), TZ)
+    assert late.headline.endswith("（网关恢复后补报）")
+    old = render(event("alert.unreported_departure", backfilled=True), TZ)
+    assert old.headline.endswith("（补传数据发现）")
+
+
+def test_a_late_check_in_is_the_guard_being_late_not_the_gateway() -> None:
+    punch = event("attendance.punch", punched_at="2026-03-02T00:19:00+00:00", late=True)
+    punch["data"]["after_shift_start_s"] = 1140
+    assert render(punch, TZ).headline == "赵军 (g-004) 于 08:19 打卡（班次开始后 19 分钟）。"
+    fired = render(event("alert.checkpoint_missed", fired_late=True), TZ)
+    assert fired.headline.endswith("（网关恢复后补报）")
+
+
+def test_an_unknown_alert_type_still_reads() -> None:
+    text = render(event("alert.escalated"), TZ)
+    assert text.title == "alert.escalated"
+    assert text.headline == "赵军 (g-004) 在 中心花园巡逻岗 08:06：alert.escalated。"
+
+
+def test_a_digest_numbers_events_in_order_and_stops_at_the_size_limit() -> None:
+    texts = [
+        render(
+            event("alert.unreported_departure", started_at=f"2026-03-02T00:{m:02d}:00+00:00"), TZ
+        )
+        for m in range(60)
+    ]
+    first = pack_digest(texts)
+    assert 10 < first.count < 60
+    assert first.lines[0] == f"### 告警汇总 (digest) · {first.count} 条"
+    assert first.lines[1].startswith("1. **未报备离岗** 赵军 (g-004) 于 08:00 离开")
+    assert first.lines[first.count].startswith(f"{first.count}. ")
+    assert len(first.markdown("\n\n").encode()) <= MAX_MESSAGE_BYTES
+    rest = pack_digest(texts[first.count :])
+    assert rest.lines[1].startswith(f"1. **未报备离岗** 赵军 (g-004) 于 08:{first.count:02d}")
+
+
+def test_an_oversized_message_is_cut_to_the_limit() -> None:
+    text = render(event("alert.device_left_behind", left_device_id="x" * 5000), TZ)
+    markdown = single(text).markdown()
+    assert len(markdown.encode()) <= MAX_MESSAGE_BYTES
+    assert markdown.endswith("…")
