@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,24 +29,21 @@ from gateway.clock import utc
 from gateway.db.models import (
     AttendanceStateRow,
     CheckpointRow,
-    CheckpointTagRow,
     DeviceRow,
-    GuardCredentialRow,
     GuardRow,
     LeaderRow,
     PatrolStateRow,
     PostRow,
     PresenceStateRow,
-    RouteCheckpointRow,
     RouteRow,
     ShiftRow,
-    SiteRow,
 )
 from gateway.errors import ConfigError
 from gateway.outbox.tables import RobotRow
 from gateway.site.checks import CheckedSite, check_site_file, place
-from gateway.site.robots import robot_rows, robot_secret_problems
-from gateway.site.schema import SiteEntry, SiteFile
+from gateway.site.robots import robot_secret_problems
+from gateway.site.schema import SiteFile
+from gateway.site.store import replace_site
 
 __all__ = [
     "LoadSummary",
@@ -147,7 +144,7 @@ def load_site_file(
             if problems:
                 raise _config_error(path, problems)
             for site in checked:
-                _replace_site(session, site, digest, now)
+                replace_site(session, site, digest, now)
             # Rule state of shifts that no longer exist would fire timers for nobody.
             for state_model in (PresenceStateRow, PatrolStateRow, AttendanceStateRow):
                 session.execute(
@@ -193,193 +190,6 @@ def _taken_elsewhere(session: Session, checked: Sequence[CheckedSite]) -> list[s
                         f"belongs to site {owners[item.id]!r} (remove it there first)"
                     )
     return problems
-
-
-def _replace_site(session: Session, checked: CheckedSite, digest: str, now: datetime) -> None:
-    site = checked.entry
-    # Children first: shifts, devices, credentials, routes and checkpoints point at guards and
-    # posts; route steps and tags point at routes and checkpoints.
-    for model in (
-        RobotRow,
-        RouteCheckpointRow,
-        RouteRow,
-        CheckpointTagRow,
-        CheckpointRow,
-        GuardCredentialRow,
-        ShiftRow,
-        DeviceRow,
-        GuardRow,
-        LeaderRow,
-        PostRow,
-    ):
-        session.execute(delete(model).where(model.site_id == site.id))
-    values: dict[str, Any] = {
-        "name": site.name,
-        "timezone": site.timezone,
-        "policy": dict(site.policy),
-        "roster": [s.model_dump(mode="json") for s in site.shifts if s.days is not None],
-        "source_digest": digest,
-        "loaded_at": now,
-    }
-    if session.get(SiteRow, site.id) is None:
-        session.execute(insert(SiteRow).values(id=site.id, **values))
-    else:
-        session.execute(update(SiteRow).where(SiteRow.id == site.id).values(**values))
-    _insert(
-        session,
-        LeaderRow,
-        (
-            {
-                "id": x.id,
-                "site_id": site.id,
-                "name": x.name,
-                "team": x.team,
-                "contacts": x.contacts.as_dict(),
-            }
-            for x in site.leaders
-        ),
-    )
-    _insert(
-        session,
-        PostRow,
-        (
-            {
-                "id": x.id,
-                "site_id": site.id,
-                "name": x.name,
-                "kind": x.kind,
-                "fence": x.fence.model_dump(mode="json"),
-                "datum": x.datum,
-            }
-            for x in site.posts
-        ),
-    )
-    _insert(
-        session,
-        GuardRow,
-        (
-            {
-                "id": x.id,
-                "site_id": site.id,
-                "name": x.name,
-                "team": x.team,
-                "leader_ids": list(x.leaders),
-                "contacts": x.contacts.as_dict(),
-            }
-            for x in site.guards
-        ),
-    )
-    _insert(
-        session,
-        DeviceRow,
-        (
-            {
-                "id": x.id,
-                "site_id": site.id,
-                "kind": x.kind,
-                "guard_id": x.guard,
-                "post_id": x.post,
-                "secret_ref": x.secret_ref,
-                "url": x.url,
-                "variant": x.variant,
-                "serial_number": x.sn,
-                "timezone": x.timezone,
-                "punch_kind": None if x.punch_kind is None else x.punch_kind.value,
-            }
-            for x in site.devices
-        ),
-    )
-    _insert_patrol_config(session, site)
-    _insert(session, RobotRow, robot_rows(site))
-    _insert(
-        session,
-        ShiftRow,
-        (
-            {
-                "id": s.id,
-                "site_id": site.id,
-                "guard_id": s.guard_id,
-                "post_id": s.post_id,
-                "starts_at": s.starts_at,
-                "ends_at": s.ends_at,
-            }
-            for s in checked.shifts
-        ),
-    )
-
-
-def _insert_patrol_config(session: Session, site: SiteEntry) -> None:
-    """Checkpoints with their tags, routes with their steps, guards' PINs and cards."""
-    _insert(
-        session,
-        GuardCredentialRow,
-        [
-            {"site_id": site.id, "kind": "pin", "value": g.pin, "guard_id": g.id}
-            for g in site.guards
-            if g.pin is not None
-        ]
-        + [
-            {"site_id": site.id, "kind": "card", "value": card, "guard_id": g.id}
-            for g in site.guards
-            for card in g.cards
-        ],
-    )
-    _insert(
-        session,
-        CheckpointRow,
-        (
-            {"id": c.id, "site_id": site.id, "post_id": c.post, "name": c.name}
-            for c in site.checkpoints
-        ),
-    )
-    _insert(
-        session,
-        CheckpointTagRow,
-        (
-            {"tag_id": tag, "site_id": site.id, "checkpoint_id": c.id}
-            for c in site.checkpoints
-            for tag in c.tags
-        ),
-    )
-    _insert(
-        session,
-        RouteRow,
-        (
-            {
-                "id": r.id,
-                "site_id": site.id,
-                "post_id": r.post,
-                "name": r.name or r.id,
-                "ordered": r.ordered,
-                "every_s": None if r.schedule.every_min is None else r.schedule.every_min * 60,
-                "offset_s": r.schedule.offset_min * 60,
-                "times": list(r.schedule.times or []),
-            }
-            for r in site.routes
-        ),
-    )
-    _insert(
-        session,
-        RouteCheckpointRow,
-        (
-            {
-                "route_id": r.id,
-                "position": k,
-                "site_id": site.id,
-                "checkpoint_id": step.checkpoint,
-                "window_start_s": step.window_min[0] * 60,
-                "window_end_s": step.window_min[1] * 60,
-            }
-            for r in site.routes
-            for k, step in enumerate(r.checkpoints)
-        ),
-    )
-
-
-def _insert(session: Session, model: Any, rows: Iterable[dict[str, Any]]) -> None:
-    batch = list(rows)
-    if batch:
-        session.execute(insert(model), batch)
 
 
 def _summary(checked: Sequence[CheckedSite]) -> LoadSummary:

@@ -1,0 +1,225 @@
+"""Writing one checked site's configuration rows: the part of a site load that touches tables.
+
+``replace_site`` runs inside the loader's transaction (all or nothing): it removes the site's
+configuration rows and inserts the new ones, keeping history (positions, scans, punches,
+reports, leaves, alerts, the outbox) untouched. See ``gateway.site.loader`` for the checks that
+come first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, update
+from sqlalchemy.orm import Session
+
+from gateway.db.models import (
+    CheckpointRow,
+    CheckpointTagRow,
+    DeviceRow,
+    GuardCredentialRow,
+    GuardRow,
+    LeaderRow,
+    PostRow,
+    RouteCheckpointRow,
+    RouteRow,
+    ShiftRow,
+    SiteRow,
+)
+from gateway.outbox.tables import RobotRow
+from gateway.site.checks import CheckedSite
+from gateway.site.robots import robot_rows
+from gateway.site.schema import SiteEntry
+
+__all__ = ["replace_site"]
+
+
+def replace_site(session: Session, checked: CheckedSite, digest: str, now: datetime) -> None:
+    """Replace the configuration rows of ``checked``'s site (``digest``: the file's, kept on
+    the site row) in ``session``'s transaction."""
+    site = checked.entry
+    # Children first: shifts, devices, credentials, routes and checkpoints point at guards and
+    # posts; route steps and tags point at routes and checkpoints.
+    for model in (
+        RobotRow,
+        RouteCheckpointRow,
+        RouteRow,
+        CheckpointTagRow,
+        CheckpointRow,
+        GuardCredentialRow,
+        ShiftRow,
+        DeviceRow,
+        GuardRow,
+        LeaderRow,
+        PostRow,
+    ):
+        session.execute(delete(model).where(model.site_id == site.id))
+    values: dict[str, Any] = {
+        "name": site.name,
+        "timezone": site.timezone,
+        "policy": dict(site.policy),
+        "roster": [s.model_dump(mode="json") for s in site.shifts if s.days is not None],
+        "source_digest": digest,
+        "loaded_at": now,
+    }
+    if session.get(SiteRow, site.id) is None:
+        session.execute(insert(SiteRow).values(id=site.id, **values))
+    else:
+        session.execute(update(SiteRow).where(SiteRow.id == site.id).values(**values))
+    _insert(
+        session,
+        LeaderRow,
+        (
+            {
+                "id": x.id,
+                "site_id": site.id,
+                "name": x.name,
+                "team": x.team,
+                "contacts": x.contacts.as_dict(),
+            }
+            for x in site.leaders
+        ),
+    )
+    _insert(
+        session,
+        PostRow,
+        (
+            {
+                "id": x.id,
+                "site_id": site.id,
+                "name": x.name,
+                "kind": x.kind,
+                "fence": x.fence.model_dump(mode="json"),
+                "datum": x.datum,
+            }
+            for x in site.posts
+        ),
+    )
+    _insert(
+        session,
+        GuardRow,
+        (
+            {
+                "id": x.id,
+                "site_id": site.id,
+                "name": x.name,
+                "team": x.team,
+                "leader_ids": list(x.leaders),
+                "contacts": x.contacts.as_dict(),
+            }
+            for x in site.guards
+        ),
+    )
+    _insert(
+        session,
+        DeviceRow,
+        (
+            {
+                "id": x.id,
+                "site_id": site.id,
+                "kind": x.kind,
+                "guard_id": x.guard,
+                "post_id": x.post,
+                "secret_ref": x.secret_ref,
+                "url": x.url,
+                "variant": x.variant,
+                "serial_number": x.sn,
+                "timezone": x.timezone,
+                "punch_kind": None if x.punch_kind is None else x.punch_kind.value,
+            }
+            for x in site.devices
+        ),
+    )
+    _insert_patrol_config(session, site)
+    _insert(session, RobotRow, robot_rows(site))
+    _insert(
+        session,
+        ShiftRow,
+        (
+            {
+                "id": s.id,
+                "site_id": site.id,
+                "guard_id": s.guard_id,
+                "post_id": s.post_id,
+                "starts_at": s.starts_at,
+                "ends_at": s.ends_at,
+            }
+            for s in checked.shifts
+        ),
+    )
+
+
+def _insert_patrol_config(session: Session, site: SiteEntry) -> None:
+    """Checkpoints with their tags, routes with their steps, guards' PINs and cards."""
+    _insert(
+        session,
+        GuardCredentialRow,
+        [
+            {"site_id": site.id, "kind": "pin", "value": g.pin, "guard_id": g.id}
+            for g in site.guards
+            if g.pin is not None
+        ]
+        + [
+            {"site_id": site.id, "kind": "card", "value": card, "guard_id": g.id}
+            for g in site.guards
+            for card in g.cards
+        ],
+    )
+    _insert(
+        session,
+        CheckpointRow,
+        (
+            {"id": c.id, "site_id": site.id, "post_id": c.post, "name": c.name}
+            for c in site.checkpoints
+        ),
+    )
+    _insert(
+        session,
+        CheckpointTagRow,
+        (
+            {"tag_id": tag, "site_id": site.id, "checkpoint_id": c.id}
+            for c in site.checkpoints
+            for tag in c.tags
+        ),
+    )
+    _insert(
+        session,
+        RouteRow,
+        (
+            {
+                "id": r.id,
+                "site_id": site.id,
+                "post_id": r.post,
+                "name": r.name or r.id,
+                "ordered": r.ordered,
+                "every_s": None if r.schedule.every_min is None else r.schedule.every_min * 60,
+                "offset_s": r.schedule.offset_min * 60,
+                "times": list(r.schedule.times or []),
+            }
+            for r in site.routes
+        ),
+    )
+    _insert(
+        session,
+        RouteCheckpointRow,
+        (
+            {
+                "route_id": r.id,
+                "position": k,
+                "site_id": site.id,
+                "checkpoint_id": step.checkpoint,
+                "window_start_s": step.window_min[0] * 60,
+                "window_end_s": step.window_min[1] * 60,
+            }
+            for r in site.routes
+            for k, step in enumerate(r.checkpoints)
+        ),
+    )
+
+
+def _insert(session: Session, model: Any, rows: Iterable[dict[str, Any]]) -> None:
+    batch = list(rows)
+    if batch:
+        session.execute(insert(model), batch)
