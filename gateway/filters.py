@@ -42,11 +42,10 @@ from __future__ import annotations
 import bisect
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from types import MappingProxyType
 
 from gateway.clock import utc
 from gateway.policy import SitePolicy
@@ -90,10 +89,6 @@ class _Accepted:
     accuracy_m: float = field(compare=False)
 
 
-def _zero_counts() -> dict[DropReason, int]:
-    return dict.fromkeys(DropReason, 0)
-
-
 @dataclass(slots=True)
 class _DeviceState:
     history: list[_Accepted] = field(default_factory=list)
@@ -101,7 +96,6 @@ class _DeviceState:
     times: set[datetime] = field(default_factory=set)
     suspect: _Accepted | None = None
     """The last fix dropped as a jump from the newest accepted one (for re-anchoring)."""
-    counts: dict[DropReason, int] = field(default_factory=_zero_counts)
 
 
 def _implied_speed_mps(a: _Accepted, b: _Accepted) -> float:
@@ -126,36 +120,13 @@ class FixFilter:
         self._policy_for = policy_for
         self._window = window
         self._devices: dict[str, _DeviceState] = {}
-        self._counts = _zero_counts()
-        self._accepted = 0
-
-    @property
-    def counts(self) -> Mapping[DropReason, int]:
-        """Dropped fixes by reason since start (every reason present, zero included)."""
-        return MappingProxyType(self._counts)
-
-    @property
-    def accepted(self) -> int:
-        """Fixes accepted since start."""
-        return self._accepted
-
-    def device_counts(self, device_id: str) -> Mapping[DropReason, int]:
-        """Dropped fixes of one device by reason (all zero for an unknown device)."""
-        state = self._devices.get(device_id)
-        return MappingProxyType(state.counts if state else _zero_counts())
-
-    def forget(self, device_id: str) -> None:
-        """Drop everything remembered about ``device_id`` (its window and its counters)."""
-        self._devices.pop(device_id, None)
 
     def check(self, fix: PositionFix, now: datetime) -> DropReason | None:
-        """``None`` if ``fix`` is accepted (and remembered), else why it is dropped."""
+        """``None`` if ``fix`` is accepted (and remembered), else why it is dropped. The
+        pipeline counts the drops (``dropped.<reason>``); the filter keeps no counters."""
         reason = self._reason(fix, utc(now))
         if reason is None:
-            self._accepted += 1
             return None
-        self._counts[reason] += 1
-        self._devices.setdefault(fix.device_id, _DeviceState()).counts[reason] += 1
         logger.debug(
             "dropped fix of %s at %s: %s", fix.device_id, fix.fix_time.isoformat(), reason.value
         )

@@ -17,7 +17,6 @@ from gateway.records import DecodeOutcome, Rejected
 __all__ = [
     "PayloadCodec",
     "check_position",
-    "hex_of",
     "reject",
 ]
 
@@ -37,11 +36,6 @@ class PayloadCodec(Protocol):
     def decode(
         self, payload: bytes, received_at: datetime, device_hint: str | None = None
     ) -> DecodeOutcome: ...
-
-
-def hex_of(data: bytes) -> str:
-    """Lower-case hex of ``data``: how binary evidence is kept in ``PositionFix.raw``."""
-    return data.hex()
 
 
 def reject(reason: str, raw: bytes, device_id: str | None = None) -> DecodeOutcome:

@@ -26,7 +26,6 @@ from gateway.db.alerts import (
 )
 from gateway.db.models import (
     GuardRow,
-    LeaderRow,
     LeaveRow,
     PositionRow,
     PresenceStateRow,
@@ -45,7 +44,6 @@ __all__ = [
     "add_report",
     "cancel_leave",
     "insert_positions",
-    "leaders_for_guard",
     "leaves_overlapping",
     "list_alerts",
     "load_presence_state",
@@ -66,20 +64,6 @@ def site_policy(overrides: Mapping[str, Any]) -> SitePolicy:
 
 
 # --- shifts ---------------------------------------------------------------------------------
-
-
-def leaders_for_guard(session: Session, guard_id: str) -> list[LeaderRow]:
-    """The leaders alerted about ``guard_id``: those listed for him, else his team's at his site."""
-    guard = session.get(GuardRow, guard_id)
-    if guard is None:
-        raise NotFound(f"unknown guard {guard_id!r}")
-    if guard.leader_ids:
-        stmt = select(LeaderRow).where(LeaderRow.id.in_(guard.leader_ids))
-    else:
-        stmt = select(LeaderRow).where(
-            LeaderRow.site_id == guard.site_id, LeaderRow.team == guard.team
-        )
-    return list(session.scalars(stmt.order_by(LeaderRow.id)))
 
 
 # --- presence state -------------------------------------------------------------------------

@@ -59,13 +59,6 @@ def test_shift_for_device_is_none_off_duty_or_for_an_unknown_device(session: Ses
     assert shift_for_device(session, "gps-999", NOW) is None
 
 
-def test_leaders_for_guard_falls_back_to_his_team(session: Session) -> None:
-    assert [r.id for r in repo.leaders_for_guard(session, "g-001")] == ["jt-leader-a"]
-    assert [r.id for r in repo.leaders_for_guard(session, "g-010")] == ["jt-leader-b"]
-    with pytest.raises(repo.NotFound):
-        repo.leaders_for_guard(session, "g-404")
-
-
 def test_presence_states_are_inserted_then_updated_in_bulk(session: Session) -> None:
     shift_a = "g-001/jt-gate-north/20260302T000000Z"
     shift_b = "g-002/jt-gate-east/20260302T000000Z"

@@ -39,6 +39,7 @@ from drivers.gps.jt808.message import (
     MSG_REGISTER,
     Jt808Message,
     parse_authentication,
+    parse_registration,
     xor_checksum,
 )
 from gateway.errors import DecodeError
@@ -148,6 +149,7 @@ class Jt808Platform:
         head = message.header
         terminal = head.phone
         if head.msg_id == MSG_REGISTER:
+            _log_registration(message)
             frame = registration_reply(message, self.auth_code(terminal), self._serial(terminal))
             return Downlink(reply_to, CHANNEL, frame), None
         if head.msg_id == MSG_AUTH:
@@ -172,3 +174,21 @@ class Jt808Platform:
         if hmac.compare_digest(code.encode("utf-8"), expected.encode("utf-8")):
             return None
         return "jt808 authentication failed: wrong auth code (register again for a new one)"
+
+
+def _log_registration(message: Jt808Message) -> None:
+    """What a registering terminal says it is, for the operator (a registration with a body
+    we cannot read is still answered: the auth code depends on the header's id only)."""
+    try:
+        reg = parse_registration(message)
+    except DecodeError as exc:
+        logger.warning("jt808 %s registers with an unreadable body: %s", message.header.phone, exc)
+        return
+    logger.info(
+        "jt808 %s registers: manufacturer %r, model %r, terminal id %r, plate %r",
+        message.header.phone,
+        reg.manufacturer_id,
+        reg.terminal_model,
+        reg.terminal_id,
+        reg.plate,
+    )
