@@ -27,6 +27,7 @@ __all__ = [
     "apply_late_leave",
     "apply_late_report",
     "confirm_departure",
+    "held_inside",
     "note_left_behind",
     "returns_with",
 ]
@@ -67,6 +68,18 @@ def confirm_departure(run: Run, track: DeviceTrack) -> None:
         device_id=track.device_id,
     )
     note_left_behind(run)
+
+
+def held_inside(state: PresenceState, away: DeviceTrack) -> bool:
+    """Whether another worn device, inside and moving since ``away``'s outside run began, shows
+    the guard on the post: the guard is where his moving device is, so a device lying outside
+    (dropped, or handed to someone) does not take him away."""
+    first = away.run_first
+    assert first is not None
+    return any(
+        t.device_id != away.device_id and t.inside is True and t.moved_after(first.fix_time)
+        for t in state.tracks
+    )
 
 
 def note_left_behind(run: Run) -> None:

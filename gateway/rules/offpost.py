@@ -71,7 +71,15 @@ def confirm_return(run: Run, deadline: Deadline) -> None:
                 PendingCancel(leave.leave_id, dep.departure_id, back.fix_time),
             )
     ended = replace(dep, returned_at=back.fix_time, inside_first=None)
-    run.state = replace(run.state.with_past(ended), departure=None, pending_cancels=pending)
+    # Outside runs begun during the outing belong to it: a device that stayed out (or went
+    # quiet out there) starts a new departure only with new evidence after the return.
+    tracks = tuple(
+        t.ended_run() if t.run_first is not None and t.run_first.fix_time <= back.fix_time else t
+        for t in run.state.tracks
+    )
+    run.state = replace(
+        run.state.with_past(ended), departure=None, pending_cancels=pending, tracks=tracks
+    )
 
 
 def decide_unreported(run: Run, deadline: Deadline) -> None:

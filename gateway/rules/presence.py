@@ -61,6 +61,7 @@ from .departures import (
     apply_late_leave,
     apply_late_report,
     confirm_departure,
+    held_inside,
     note_left_behind,
     returns_with,
 )
@@ -255,7 +256,7 @@ def _outside(run: Run, evidence: FixEvidence) -> None:
         run.state = replace(state, departure=replace(dep, inside_first=None, away_devices=away))
         return
     track = state.track(evidence.device_id)
-    if track is not None and track.run_confirms(run.policy):
+    if track is not None and track.run_confirms(run.policy) and not held_inside(state, track):
         confirm_departure(run, track)
 
 

@@ -13,7 +13,8 @@ The policy, in the terms of the field (DOMAIN.md, "two devices per guard"):
   instead, since nobody can say where the guard is.
 * **The guard is where his worn, moving device is.** He has departed as soon as one worn device's
   run confirms it; another device inside does not undo that (a device can be left in the booth, a
-  guard cannot be in two places).
+  guard cannot be in two places), unless that device has moved inside the post since the run
+  began: then the device outside is the one left (dropped, handed over) and he is on post.
 * **A device left behind is a fact worth reporting.** A worn device is *still* while its fixes
   stay within ``still_radius_m`` (plus both fixes' accuracy) of where its still period began. One
   that is inside the post, still since before the departure began and heard recently, while

@@ -36,6 +36,7 @@ PHONE = DEVICE
 BADGE = "badge-3"
 badge_in = fix(Membership.INSIDE, device=BADGE)
 badge_out = fix(Membership.OUTSIDE, device=BADGE)
+badge_walking = fix(Membership.INSIDE, device=BADGE, walk_mps=1.0)
 lagging_out = fix(Membership.OUTSIDE, device=BADGE, lag_s=90)
 lagging_in = fix(Membership.INSIDE, device=BADGE, lag_s=90)
 ON_POST = track(-300, -30, inside)
@@ -125,6 +126,12 @@ CASES: dict[str, Case] = {
             ("alert.unreported_departure", 0.0),
             ("presence.returned", 600.0),
         ],
+        devices=(PHONE, BADGE),
+    ),
+    "a_phone_dropped_outside_does_not_take_away_a_guard_whose_badge_moves_on_post": Case(
+        [*ON_POST, *track(0, 1800, outside), *track(-290, 1800, badge_walking, every_s=60)],
+        1800,
+        [],
         devices=(PHONE, BADGE),
     ),
     # --- sparse fixes ------------------------------------------------------------------------
