@@ -19,7 +19,7 @@ from gateway.pipeline.context import BatchContext
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.memory import PipelineMemory
 from gateway.records import Alarm, AlarmSignal, PositionFix
-from gateway.rules.alarms import SosEpisodes, SosObserved, SosPosition
+from gateway.rules.alarms import SosObserved, SosPosition
 
 __all__ = ["Alarms"]
 
@@ -34,7 +34,6 @@ class Alarms:
         self._memory = memory
         self._emitter = emitter
         self._clock = clock
-        self._episodes = SosEpisodes()
 
     def run(self, ctx: BatchContext) -> None:
         if not ctx.fixes and not ctx.alarms:
@@ -63,7 +62,7 @@ class Alarms:
             return
         at = message.fix_time if isinstance(message, PositionFix) else message.alarm_time
         sos = Alarm.SOS in message.alarms
-        if not sos and not self._episodes.active(device_id):
+        if not sos and not self._memory.sos.active(device_id):
             return
         guard_id = duties.guard_of_device(device_id)
         duty = duties.duty_for_device(device_id, at)
@@ -80,7 +79,7 @@ class Alarms:
             raw=message.raw,
         )
         policy = duties.policy_for_device(device_id)
-        for event in self._episodes.observe(observed, self._clock.now(), policy):
+        for event in self._memory.sos.observe(observed, self._clock.now(), policy):
             ctx.counters.add("alarms.sos")
             self._emitter.emit(ctx, event, subject=guard_id or device_id, duty=duty)
 

@@ -11,12 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.db.models import PresenceStateRow
+from gateway.db.models import AlertRow, PresenceStateRow
 from gateway.pipeline.duty import DutyIndex
 from gateway.records import PositionFix
 from gateway.rules import PresenceState
+from gateway.rules.alarms import SosEpisodes
+from gateway.rules.events import ALERT_SOS
 
 __all__ = ["LastFix", "PipelineMemory"]
 
@@ -52,6 +55,8 @@ class PipelineMemory:
     """Shift id → time of its last arrival, departure or return."""
     reader_alerts: dict[str, str] = field(default_factory=dict)
     """Device id → key of the open ``alert.device_silent`` of a reader that lost its device."""
+    sos: SosEpisodes = field(default_factory=SosEpisodes)
+    """Each terminal's SOS emergency under way (re-seeded from the open SOS alerts)."""
 
     def reload(self, session: Session, now: datetime, *, at_start: bool = False) -> None:
         """Re-read the roster around ``now`` and the saved states of its open shifts.
@@ -61,6 +66,14 @@ class PipelineMemory:
         deadline that came due meanwhile fires ``late`` whichever input reaches it first.
         """
         self.duties = DutyIndex.load(session, now)
+        self.sos = SosEpisodes()
+        open_sos = session.scalars(
+            select(AlertRow).where(AlertRow.type == ALERT_SOS, AlertRow.status != "resolved")
+        )
+        for alert in open_sos:
+            device_id = alert.data.get("device_id")
+            if isinstance(device_id, str):
+                self.sos.seed(device_id, alert.opened_at)
         rows = session.query(PresenceStateRow).all()
         self.stored = {row.shift_id for row in rows}
         self.presence = {}

@@ -87,13 +87,20 @@ class _Episode:
 class SosEpisodes:
     """The current SOS episode of each device; ``observe`` returns the alerts to raise.
 
-    Kept in memory: after a restart an emergency still under way raises its alert again only if
-    its first SOS is seen again (the same key, so the outbox and the alerts table take it once);
-    otherwise its next SOS opens a new episode, which is what a leader would want to hear.
+    Kept in memory and re-seeded from the SOS alerts still open (``seed``) when the pipeline
+    reloads, so a restart during an emergency does not raise it again; a replayed first SOS has
+    the same key anyway, which the outbox and the alerts table take once.
     """
 
     def __init__(self) -> None:
         self._episodes: dict[str, _Episode] = {}
+
+    def seed(self, device_id: str, started_at: datetime) -> None:
+        """An emergency of ``device_id`` begun at ``started_at`` is still open."""
+        at = utc(started_at)
+        known = self._episodes.get(device_id)
+        if known is None or known.last_sos_at < at:
+            self._episodes[device_id] = _Episode(at, at)
 
     def active(self, device_id: str) -> bool:
         """Whether the device has an emergency under way (a message without SOS may end it)."""

@@ -135,6 +135,24 @@ def test_an_sos_fix_older_than_the_last_one_processed_is_raised_once(
     assert sos["data"]["backfilled"] is True
 
 
+def test_an_emergency_under_way_across_a_restart_is_raised_once(
+    site: tuple[Engine, ManualClock, PostPoints],
+) -> None:
+    engine, clock, points = site
+    before = Processor(engine, clock)
+    walk(before, clock, points.inside, 1, 3)
+    clock.set(at(3.1))
+    before.process_fixes([fix_at("gps-001", at(3), points.inside, alarms=SOS)])
+    clock.set(at(5))
+    after = Processor(engine, clock)  # restarted: the emergency's alert is still open
+    after.process_fixes([fix_at("gps-001", at(4.9), points.inside, alarms=SOS)])
+    assert len(events(engine, "alert.sos")) == 1
+    after.process_fixes([fix_at("gps-001", at(5.5), points.inside)])  # SOS over
+    clock.set(at(6.1))
+    after.process_fixes([fix_at("gps-001", at(6), points.inside, alarms=SOS)])
+    assert len(events(engine, "alert.sos")) == 2
+
+
 # --- leaves spanning shifts -----------------------------------------------------------------
 
 
