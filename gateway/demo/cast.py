@@ -1,8 +1,9 @@
-"""Who does what in the demo: ten day-shift guards, each showing one behaviour of the rules.
+"""Who does what in the demo: thirteen day-shift guards, each showing one behaviour of the rules.
 
-The roster replaces the sample site's guards, devices and shifts (its posts are kept), so the
-demo's terminals and the site agree on every device id and format. Times are minutes after
-the shift starts at 08:00 local time; the demo clock starts two minutes before.
+The roster (``gateway.demo.roster``) replaces the sample site's guards, devices and shifts (its
+posts are kept), so the demo's terminals and the site agree on every device id and format.
+Times are minutes after the shift starts at 08:00 local time; the demo clock starts two minutes
+before.
 """
 
 from __future__ import annotations
@@ -15,16 +16,15 @@ __all__ = [
     "CHECKPOINTS",
     "CLOCK_IN_SERIAL",
     "PATROL_ACTIONS",
+    "PATROL_POST",
     "PINS",
     "PUNCH_ACTIONS",
-    "ROBOTS",
+    "SHIFT_END_LOCAL",
     "SHIFT_START_LOCAL",
     "Action",
     "Actor",
+    "Terminal",
     "leader_of",
-    "robot_entries",
-    "roster_overlay",
-    "terminal_spec",
 ]
 
 SHIFT_START_LOCAL = "08:00"
@@ -34,7 +34,8 @@ LEADERS = {"A": "jt-leader-a", "B": "jt-leader-b"}
 
 @dataclass(frozen=True)
 class Action:
-    """Something a leader enters through the API at ``at_min`` (a report, a leave, a cancel)."""
+    """Something entered or done at ``at_min``: a leader's report, leave or cancellation
+    through the API, a checkpoint scan on a reader, or punches on the clock-in terminal."""
 
     at_min: float
     kind: str  # "report" | "leave" | "cancel" | "scan" | "punch"
@@ -42,8 +43,21 @@ class Action:
 
 
 @dataclass(frozen=True)
+class Terminal:
+    """A second terminal a guard wears (a company badge beside his phone)."""
+
+    device_id: str
+    format: str
+    timeline: list[dict[str, Any]]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Actor:
-    """One guard: his terminal, his post, his timeline and what his leader enters for him."""
+    """One guard: his terminal, his post, his timeline and what his leader enters for him.
+
+    ``shift_end`` is his daily shift's end (local ``HH:MM``); ``second`` a second terminal he
+    wears, if any."""
 
     guard_id: str
     name: str
@@ -54,6 +68,9 @@ class Actor:
     timeline: list[dict[str, Any]]
     options: dict[str, Any] = field(default_factory=dict)
     actions: list[Action] = field(default_factory=list)
+    team: str = "A"
+    shift_end: str = SHIFT_END_LOCAL
+    second: Terminal | None = None
 
 
 def _out(minutes: float, away_min: float, north_m: float = 250) -> list[dict[str, Any]]:
@@ -67,6 +84,10 @@ def _out(minutes: float, away_min: float, north_m: float = 250) -> list[dict[str
     ]
 
 
+def _stay_all_day() -> list[dict[str, Any]]:
+    return [{"stay": {"duration_s": 8 * 3600}}]
+
+
 CAST: list[Actor] = [
     Actor(
         "g-001",
@@ -75,7 +96,7 @@ CAST: list[Actor] = [
         "json",
         "jt-gate-north",
         "stays on post all morning",
-        [{"stay": {"duration_s": 8 * 3600}}],
+        _stay_all_day(),
     ),
     Actor(
         "g-002",
@@ -128,6 +149,7 @@ CAST: list[Actor] = [
             {"silent": {"duration_s": 14 * 60}},
             {"stay": {"duration_s": 7200}},
         ],
+        team="B",
     ),
     Actor(
         "g-007",
@@ -137,6 +159,7 @@ CAST: list[Actor] = [
         "jt-gate-east",
         "presses SOS",
         [{"stay": {"duration_s": 17 * 60}}, {"sos": {"count": 2}}, {"stay": {"duration_s": 7200}}],
+        team="B",
     ),
     Actor(
         "g-008",
@@ -151,6 +174,7 @@ CAST: list[Actor] = [
             {"return": {"speed_mps": 1.4}},
             {"stay": {"duration_s": 7200}},
         ],
+        team="B",
     ),
     Actor(
         "g-009",
@@ -164,6 +188,7 @@ CAST: list[Actor] = [
             Action(18, "leave", {"start_min": 20, "end_min": 35, "reason": "取快递"}),
             Action(52, "cancel", {"of": "g-009"}),
         ],
+        team="B",
     ),
     Actor(
         "g-010",
@@ -178,9 +203,59 @@ CAST: list[Actor] = [
             {"offline": {"duration_s": 8 * 60}},
             {"stay": {"duration_s": 7200}},
         ],
+        team="B",
+    ),
+    Actor(
+        "g-011",
+        "刘洋",
+        "liuyang/phone",
+        "owntracks",
+        "jt-gate-north",
+        "leaves his company badge (it logs in through the gateway's replies) in the gate "
+        "booth and walks out about 11 minutes with his phone: unreported departure, device "
+        "left behind",
+        _out(24, 6),
+        options={"user": "liuyang", "device": "phone"},
+        second=Terminal("13800000011", "jt808", _stay_all_day(), {"register": True}),
+    ),
+    Actor(
+        "g-012",
+        "马超",
+        "gps-012",
+        "nmea",
+        "jt-gate-east",
+        "phones his leader at 09:17 and walks out; the leader types the report in at 09:24: "
+        "the unreported alert is withdrawn; not back by the end of his shift: left early",
+        [
+            {"stay": {"duration_s": (78 + 2) * 60}},
+            {"walk": {"to": {"north_m": 250, "east_m": 0}, "speed_mps": 1.4}},
+            {"stay_away": {"duration_s": 7200}},
+        ],
+        actions=[
+            Action(
+                84,
+                "report",
+                {"minutes": 10, "reported_min": 77, "destination": "家里有事 (family matter)"},
+            )
+        ],
+        team="B",
+        shift_end="09:30",
+    ),
+    Actor(
+        "g-013",
+        "林峰",
+        "gps-013",
+        "json",
+        "jt-control-room",
+        "presses SOS indoors, where his terminal has no fix: the alert carries his last fix",
+        [
+            {"stay": {"duration_s": (63 + 2) * 60}},
+            {"sos": {"count": 1, "fix": False}},
+            {"stay": {"duration_s": 7200}},
+        ],
     ),
 ]
-"""The ten guards of the demo's day shift."""
+"""The thirteen guards of the demo's day shift."""
 
 PINS = {actor.guard_id: f"10{n:02d}" for n, actor in enumerate(CAST, start=1)}
 """Each guard's user id (PIN) on the clock-in terminal at the north gate."""
@@ -202,6 +277,8 @@ PATROL_ACTIONS = [
     Action(31 + 60, "scan", {"checkpoint": 0}),
     Action(37 + 60, "scan", {"checkpoint": 1}),
     Action(42 + 60, "scan", {"checkpoint": 2}),
+    # A tag nobody in the site file owns, held to the fountain's reader: kept and reported.
+    Action(47, "scan", {"checkpoint": 1, "tag": "0100FFEE01"}),
 ]
 PUNCH_ACTIONS = [
     Action(-1, "punch", {"guards": [a.guard_id for a in CAST if a.guard_id != "g-008"]}),
@@ -211,120 +288,7 @@ PUNCH_ACTIONS = [
 """Clock-in punches at the north gate terminal (ZKTeco PUSH over HTTP)."""
 
 
-@dataclass(frozen=True)
-class DemoRobot:
-    """A leaders' group robot of the demo: its site-file entry and the secrets it names."""
-
-    entry: dict[str, Any]
-    secrets: dict[str, str]
-
-
-ROBOTS = [
-    DemoRobot(
-        {"id": "jt-wecom-a", "name": "A班组", "kind": "wecom", "webhook_ref": "jt-wecom-a-key",
-         "teams": ["A"]},
-        {"jt-wecom-a-key": "demo-wecom-key-a"},
-    ),
-    DemoRobot(
-        {"id": "jt-ding-b", "name": "B班组 陈志强", "kind": "dingtalk",
-         "webhook_ref": "jt-ding-b-token", "secret_ref": "jt-ding-b-sign",
-         "leaders": ["jt-leader-b"]},
-        {"jt-ding-b-token": "demo-ding-token-b", "jt-ding-b-sign": "SECdemo5f0c2a9e71d4"},
-    ),
-]  # fmt: skip
-"""Team A's WeCom group and team B's leader's DingTalk group (signed requests)."""
-
-
-def _team(guard_id: str) -> str:
-    # The first five of the cast are team A, the others team B, as in the sample site.
-    return "A" if int(guard_id[2:]) <= 5 else "B"
-
-
 def leader_of(guard_id: str) -> str:
     """The leader a guard's reports and leaves are given to."""
-    return LEADERS[_team(guard_id)]
-
-
-def robot_entries(wecom_url: str, dingtalk_url: str) -> list[dict[str, Any]]:
-    """The demo robots' site-file entries, pointing at a robot stub's endpoints."""
-    urls = {"wecom": wecom_url, "dingtalk": dingtalk_url}
-    return [{**robot.entry, "url": urls[robot.entry["kind"]]} for robot in ROBOTS]
-
-
-def roster_overlay(
-    site: dict[str, Any], reader_urls: list[str], robots: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    """The sample site with the demo's guards, terminals and day shift in place of its own,
-    plus a clock-in terminal and the patrol checkpoints, each read by the reader at
-    ``reader_urls[i]``, and the group ``robots`` (site-file entries)."""
-    doc = dict(site)
-    entry = dict(doc["sites"][0])
-    entry["guards"] = [
-        {
-            "id": a.guard_id,
-            "name": a.name,
-            "team": _team(a.guard_id),
-            "leaders": [leader_of(a.guard_id)],
-            "pin": PINS[a.guard_id],
-        }
-        for a in CAST
-    ]
-    entry["devices"] = [{"id": a.device_id, "kind": "gps", "guard": a.guard_id} for a in CAST]
-    entry["devices"].append(
-        {"id": "zk-north-gate", "kind": "clock_in", "post": "jt-gate-north", "sn": CLOCK_IN_SERIAL}
-    )
-    entry["devices"] += [
-        {
-            "id": f"em-{cp_id}",
-            "kind": "em4100_reader",
-            "post": PATROL_POST,
-            "url": url,
-            "variant": "rdm6300",
-        }
-        for (cp_id, _name, _tag), url in zip(CHECKPOINTS, reader_urls, strict=True)
-    ]
-    entry["checkpoints"] = [
-        {"id": cp_id, "name": name, "post": PATROL_POST, "tags": [tag]}
-        for cp_id, name, tag in CHECKPOINTS
-    ]
-    entry["routes"] = [
-        {
-            "id": "garden-round",
-            "name": "中心花园巡更 (garden round)",
-            "post": PATROL_POST,
-            "schedule": {"every_min": 60, "offset_min": 30},
-            "checkpoints": [
-                {"checkpoint": cp_id, "window_min": [5 * i, 5 * i + 5]}
-                for i, (cp_id, _name, _tag) in enumerate(CHECKPOINTS)
-            ],
-        }
-    ]
-    entry["shifts"] = [
-        {
-            "guard": a.guard_id,
-            "post": a.post_id,
-            "days": "daily",
-            "start": SHIFT_START_LOCAL,
-            "end": SHIFT_END_LOCAL,
-        }
-        for a in CAST
-    ]
-    entry["robots"] = list(robots or [])
-    doc["sites"] = [entry]
-    return doc
-
-
-def terminal_spec(actor: Actor, anchor: dict[str, float]) -> dict[str, Any]:
-    """The scenario entry of one actor's terminal, anchored at his post's centre (WGS-84)."""
-    spec: dict[str, Any] = {
-        "device_id": actor.device_id if actor.format != "owntracks" else "phone",
-        "format": actor.format,
-        "anchor": anchor,
-        "interval_s": 20,
-        "accuracy_m": 8,
-        "seed": int(actor.guard_id[-3:]),
-        "timeline": actor.timeline,
-    }
-    if actor.options:
-        spec["options"] = actor.options
-    return spec
+    team = next(actor.team for actor in CAST if actor.guard_id == guard_id)
+    return LEADERS[team]

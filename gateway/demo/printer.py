@@ -22,7 +22,10 @@ LABELS = {
     "alert.leave_not_cancelled": "ALERT leave not cancelled within 1 h",
     "alert.absent_at_shift_start": "ALERT absent at shift start",
     "alert.device_silent": "ALERT terminal silent",
-    "alert.sos": "ALERT SOS",
+    "alert.sos": "ALERT SOS (紧急求助)",
+    "alert.device_left_behind": "ALERT device left behind (设备遗留在岗)",
+    "alert.left_early": "ALERT left early (早退)",
+    "alert.withdrawn": "alert withdrawn (告警撤销)",
     "patrol.checkpoint_scanned": "patrol checkpoint scanned",
     "alert.checkpoint_missed": "ALERT patrol checkpoint missed",
     "patrol.round_completed": "patrol round completed",
@@ -90,12 +93,60 @@ def _detail(kind: str, data: dict[str, Any], tz: ZoneInfo) -> str:
         return f"{data.get('checkpoint_id', '?')}{extra}"
     if kind == "patrol.round_completed":
         return f"scanned {data.get('scanned')}, missed {data.get('missed')}"
+    if kind == "patrol.unknown_tag":
+        return f"tag {data.get('tag_id', '?')} ({data.get('technology', '?')})"
     if kind in ("attendance.punch", "attendance.unknown_person"):
         terminal, pin = data.get("terminal_id", "?"), data.get("person_id")
         return f"{data.get('kind', '')} at {terminal} (PIN {pin})"
     if kind == "alert.absent_at_shift_start":
         return f"not on post {_minutes(data.get('grace_s'))} after the start"
+    if kind == "alert.device_left_behind":
+        apart = data.get("apart_m")
+        far = f", {apart:.0f} m apart" if isinstance(apart, int | float) else ""
+        return (
+            f"{data.get('left_device_id')} still on post since "
+            f"{_clock(data.get('still_since'), tz)}, {data.get('away_device_id')} away{far}"
+        )
+    if kind == "alert.left_early":
+        left, end = _clock(data.get("left_at"), tz), _clock(data.get("shift_end"), tz)
+        return f"left at {left}, not back by the shift end {end}"
+    if kind == "alert.withdrawn":
+        return _withdrawn(data, tz)
+    if kind == "alert.sos":
+        return _sos(data)
     return ""
+
+
+_SOS_POSITION = {
+    "fix": "at its own fix",
+    "fix_dropped": "its own fix, dropped by a filter",
+    "terminal_last_known": "no fix: the terminal's last known position",
+    "last_accepted": "no fix: the last accepted fix",
+    "none": "no fix and no position known",
+}
+
+
+def _sos(data: dict[str, Any]) -> str:
+    position = data.get("position")
+    if not isinstance(position, dict):
+        position = {}
+    quality, age = position.get("quality"), position.get("age_s")
+    text = _SOS_POSITION.get(str(quality), "")
+    if quality == "last_accepted" and isinstance(age, int | float):
+        text += f", {_minutes(age)} old"
+    if data.get("on_duty") is False:
+        text += ", off duty"
+    return text
+
+
+def _withdrawn(data: dict[str, Any], tz: ZoneInfo) -> str:
+    what = str(data.get("withdrawn_type", "alert")).removeprefix("alert.").replace("_", " ")
+    if data.get("reason") == "report_on_record":
+        made, typed = _clock(data.get("reported_at"), tz), _clock(data.get("entered_at"), tz)
+        return f"{what}: report made {made}, typed in {typed}"
+    if data.get("reason") == "leave_on_record":
+        return f"{what}: leave approved {_clock(data.get('approved_at'), tz)}"
+    return f"{what}: {data.get('reason', '?')}"
 
 
 def _minutes(seconds: Any) -> str:

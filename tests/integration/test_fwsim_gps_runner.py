@@ -1,5 +1,6 @@
 """The scenario runner publishing to a real, private Mosquitto, read back by a bare paho
-subscriber: every planned message arrives, on its topic, in order, byte for byte."""
+subscriber: every planned message arrives, on its topic, in order, byte for byte. (Log-ins
+through the gateway's replies: ``test_fwsim_jt808_login.py``.)"""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import queue
 import socket
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from fwsim.scenario import (
     parse_scenario,
     run_gps,
 )
+from fwsim.scenario.model import Scenario
 from fwsim.scenario.runner import RunnerError
 from gateway.clock import AcceleratedClock, ManualClock
 
@@ -79,6 +82,14 @@ class Subscriber:
         self.client.loop_stop()
 
 
+def _without_login(scenario: Scenario) -> Scenario:
+    """The scenario with no terminal logging in (nothing here answers a log-in)."""
+    terminals = tuple(
+        replace(t, options=replace(t.options, register=False)) for t in scenario.terminals
+    )
+    return replace(scenario, terminals=terminals)
+
+
 @pytest.fixture
 def subscriber(broker_url: str) -> Iterator[Subscriber]:
     sub = Subscriber(broker_url, ["devices/#", "owntracks/#"])
@@ -89,15 +100,15 @@ def subscriber(broker_url: str) -> Iterator[Subscriber]:
 def test_manual_clock_steps_publish_exactly_what_is_due_in_order(
     broker_url: str, subscriber: Subscriber
 ) -> None:
-    scenario = load_scenario(SCENARIOS / "all-formats.yaml")
+    scenario = _without_login(load_scenario(SCENARIOS / "all-formats.yaml"))
     clock = ManualClock(T0)
     runner = ScenarioRunner(scenario, broker_url, clock)
     runner.connect()
     try:
-        # At T0: one fix from each of the five terminals, plus registration and authentication.
-        assert runner.run_until() == 7
-        received = subscriber.take(7)
-        assert [topic for topic, _ in received] == [p.topic for p in runner.plan[:7]]
+        # At T0: one fix from each of the five terminals.
+        assert runner.run_until() == 5
+        received = subscriber.take(5)
+        assert [topic for topic, _ in received] == [p.topic for p in runner.plan[:5]]
         assert subscriber.nothing_more()
 
         clock.advance(timedelta(seconds=14))
@@ -116,9 +127,49 @@ def test_manual_clock_steps_publish_exactly_what_is_due_in_order(
 
     assert received == [(p.topic, p.payload) for p in runner.plan]
     stats = runner.stats()
-    assert stats["13800000014"].messages == 41 and stats["13800000014"].fixes == 39
+    assert stats["13800000014"].messages == stats["13800000014"].fixes == 39
     assert stats["13800000011"].messages == stats["13800000011"].fixes == 39
-    assert sum(s.messages for s in stats.values()) == len(received) == 197
+    assert sum(s.messages for s in stats.values()) == len(received) == 195
+
+
+def test_unanswered_login_is_sent_again_on_the_clock_then_the_terminal_reports_anyway(
+    broker_url: str, subscriber: Subscriber
+) -> None:
+    scenario = parse_scenario(
+        {
+            "terminals": [
+                {
+                    "device_id": "13800000041",
+                    "format": "jt808",
+                    "anchor": {"lat": 30.5928, "lon": 114.3055},
+                    "interval_s": 15,
+                    "options": {"register": True},
+                    "timeline": [{"stay": {"duration_s": 60}}],
+                }
+            ]
+        }
+    )
+    clock = ManualClock(T0)
+    runner = ScenarioRunner(scenario, broker_url, clock, login_timeout_s=20, reply_wait_s=0.2)
+    with runner:
+        assert runner.run_until() == 1  # the 0x0100; its fix waits for the log-in
+        assert runner.logging_in == {"13800000041"}
+        clock.advance(timedelta(seconds=15))
+        assert runner.run_until() == 0  # the 15 s fix waits too; no reply is overdue yet
+        clock.advance(timedelta(seconds=5))
+        assert runner.run_until() == 1  # 20 s: the 0x0100 again
+        clock.advance(timedelta(seconds=20))
+        assert runner.run_until() == 1  # 40 s: and a third time
+        assert runner.pending == 5  # fixes of 0, 15 and 30 s held; 45 and 60 s not yet due
+        clock.advance(timedelta(seconds=20))
+        # 60 s: the log-in has failed; the held fixes and the one due now go up in order.
+        assert runner.run_until() == 5
+        assert runner.finished and not runner.logging_in
+        frames = [payload for _, payload in subscriber.take(8)]
+    assert [f[1:3].hex() for f in frames] == ["0100"] * 3 + ["0200"] * 5
+    assert frames[0] == frames[1] == frames[2]  # sent again unchanged, same serial number
+    stats = runner.stats()["13800000041"]
+    assert (stats.messages, stats.fixes, stats.logins, stats.login_failures) == (8, 5, 0, 1)
 
 
 def test_blind_area_batches_arrive_after_reconnection_on_each_terminal_topic(

@@ -3,6 +3,15 @@
 Each format has one encoder class with the same three methods (``login``, ``fix``, ``batch``);
 ``make_encoder`` picks one by name. Encoders keep the little state a real terminal keeps (the
 JT/T 808 serial number) and do no I/O.
+
+A fix without a position (``SimFix.located`` false: an SOS pressed indoors) goes up only in
+the formats that can carry an alarm: gateway JSON (no position fields) and JT/T 808 (status
+bit 1 clear). NMEA and OwnTracks have no alarm field, so their terminals send nothing for it.
+
+A JT/T 808 terminal with ``register`` logs in at power-on, driven by the platform's replies:
+its ``login`` message is the 0x0100 registration, with a :class:`LoginPlan` saying where the
+replies come and which serial numbers the rest of the exchange uses (the scenario runner plays
+it, see ``fwsim.scenario.login``).
 """
 
 from __future__ import annotations
@@ -19,9 +28,11 @@ from fwsim.gps.owntracks import encode_owntracks, owntracks_topic
 
 __all__ = [
     "FORMATS",
+    "LOGIN_SERIALS",
     "EncoderOptions",
     "JsonEncoder",
     "Jt808Encoder",
+    "LoginPlan",
     "Message",
     "NmeaEncoder",
     "OwnTracksEncoder",
@@ -31,15 +42,39 @@ __all__ = [
 
 FORMATS: Final = ("json", "owntracks", "nmea", "jt808", "jt808-hex")
 
+LOGIN_SERIALS: Final = 3
+"""Serial numbers a log-in keeps after its registration: the 0x0102, and a new 0x0100 and
+0x0102 should the platform refuse the code once."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoginPlan:
+    """The rest of a JT/T 808 log-in its ``login`` message (the 0x0100) opened.
+
+    ``downlink_topic`` is where the platform's replies come (``<prefix>/<id>/jt808/down``);
+    ``phone_bcd`` the terminal's header phone field (replies naming another are not for it);
+    ``serials`` the serial numbers kept, in the terminal's own numbering, for the frames it may
+    still send (``LOGIN_SERIALS`` of them); ``registration`` what a new 0x0100 says;
+    ``hex_text`` whether its frames go up as hex text.
+    """
+
+    downlink_topic: str
+    phone_bcd: bytes
+    serials: tuple[int, ...]
+    registration: jt808.Registration
+    hex_text: bool = False
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One MQTT publication: topic, payload, and how many fixes it carries (0 for a login)."""
+    """One MQTT publication: topic, payload, and how many fixes it carries (0 for a login or
+    an alarm without a fix). ``login`` is set on a log-in the platform's replies drive."""
 
     topic: str
     payload: bytes
     fixes: int
-    kind: str  # "fix", "batch" or "login"
+    kind: str  # "fix", "batch", "alarm" (no position) or "login"
+    login: LoginPlan | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +84,9 @@ class EncoderOptions:
     ``topic_prefix``: json/nmea/jt808 topics are ``<prefix>/<device_id>/<format>``.
     ``talker``: NMEA talker id. ``owntracks_user``/``owntracks_device`` (default: the device id),
     ``tid`` (default: last two characters of the device id), ``numbers_as_strings``: OwnTracks.
-    ``register``: JT/T 808 terminal sends 0x0100 + 0x0102 at power-on; ``auth_code`` (default:
-    the device id digits); ``signal``: 0x30 item value (omitted when ``None``);
-    ``extra_status``: status bits OR-ed into every location.
+    ``register``: a JT/T 808 terminal logs in at power-on (0x0100, then 0x0102 with the code
+    the platform's 0x8100 gave it) before it reports; ``signal``: 0x30 item value (omitted when
+    ``None``); ``extra_status``: status bits OR-ed into every location.
     """
 
     topic_prefix: str = "devices"
@@ -61,7 +96,6 @@ class EncoderOptions:
     tid: str | None = None
     numbers_as_strings: bool = False
     register: bool = False
-    auth_code: str | None = None
     signal: int | None = 25
     extra_status: int = 0
 
@@ -92,12 +126,15 @@ class JsonEncoder:
         return []
 
     def fix(self, fix: SimFix) -> list[Message]:
+        if not fix.located:
+            return [Message(self.topic, encode_json(fix), 0, "alarm")]
         return [Message(self.topic, encode_json(fix), 1, "fix")]
 
     def batch(self, fixes: Sequence[SimFix]) -> list[Message]:
         if not fixes:
             return []
-        return [Message(self.topic, encode_json_batch(fixes), len(fixes), "batch")]
+        located = sum(1 for f in fixes if f.located)
+        return [Message(self.topic, encode_json_batch(fixes), located, "batch")]
 
 
 class OwnTracksEncoder:
@@ -112,6 +149,8 @@ class OwnTracksEncoder:
         return []
 
     def fix(self, fix: SimFix) -> list[Message]:
+        if not fix.located:
+            return []
         payload = encode_owntracks(fix, self.tid, numbers_as_strings=self.as_strings)
         return [Message(self.topic, payload, 1, "fix")]
 
@@ -130,17 +169,22 @@ class NmeaEncoder:
         return []
 
     def fix(self, fix: SimFix) -> list[Message]:
+        if not fix.located:
+            return []
         return [Message(self.topic, encode_nmea(fix, self.talker), 1, "fix")]
 
     def batch(self, fixes: Sequence[SimFix]) -> list[Message]:
-        return [Message(self.topic, encode_nmea(f, self.talker), 1, "batch") for f in fixes]
+        return [
+            Message(self.topic, encode_nmea(f, self.talker), 1, "batch") for f in fixes if f.located
+        ]
 
 
 class Jt808Encoder:
     """JT/T 808 frames on ``<prefix>/<id>/jt808``, as binary or (``hex_text``) lower-case hex.
 
     Live fixes are 0x0200; stored fixes are 0x0704 type 1 (blind-area re-upload), split into
-    as many frames as the 1023-byte body limit needs. The serial number counts every frame.
+    as many frames as the 1023-byte body limit needs. The serial number counts every frame,
+    and every log-in keeps ``LOGIN_SERIALS`` more for the frames its replies call for.
     """
 
     def __init__(self, device_id: str, options: EncoderOptions, *, hex_text: bool) -> None:
@@ -148,12 +192,18 @@ class Jt808Encoder:
         self.topic = f"{options.topic_prefix}/{device_id}/jt808"
         self.hex_text = hex_text
         self.options = options
-        self.auth_code = options.auth_code or "".join(c for c in device_id if c.isdigit())
+        self.downlink_topic = f"{self.topic}/down"
+        digits = "".join(c for c in device_id if c.isdigit())
+        self.registration = jt808.Registration(terminal_id=digits[-7:].rjust(7, "0"))
         self.serial = 0
 
-    def _frame(self, msg_id: int, body: bytes) -> bytes:
-        frame = jt808.build_frame(msg_id, self.phone, self.serial, body)
+    def _next_serial(self) -> int:
+        serial = self.serial
         self.serial = (self.serial + 1) & 0xFFFF
+        return serial
+
+    def _frame(self, msg_id: int, body: bytes) -> bytes:
+        frame = jt808.build_frame(msg_id, self.phone, self._next_serial(), body)
         return frame.hex().encode("ascii") if self.hex_text else frame
 
     def _location(self, fix: SimFix) -> jt808.LocationBody:
@@ -162,27 +212,26 @@ class Jt808Encoder:
         )
 
     def login(self) -> list[Message]:
+        """The 0x0100 registration, carrying the plan of the exchange that follows it."""
         if not self.options.register:
             return []
-        reg = jt808.Registration(terminal_id=self.auth_code[-7:].rjust(7, "0"))
-        return [
-            Message(
-                self.topic,
-                self._frame(jt808.MSG_REGISTRATION, jt808.registration_body(reg)),
-                0,
-                "login",
-            ),
-            Message(
-                self.topic,
-                self._frame(jt808.MSG_AUTHENTICATION, jt808.authentication_body(self.auth_code)),
-                0,
-                "login",
-            ),
-        ]
+        body = jt808.registration_body(self.registration)
+        frame = self._frame(jt808.MSG_REGISTRATION, body)
+        plan = LoginPlan(
+            downlink_topic=self.downlink_topic,
+            phone_bcd=self.phone,
+            serials=tuple(self._next_serial() for _ in range(LOGIN_SERIALS)),
+            registration=self.registration,
+            hex_text=self.hex_text,
+        )
+        return [Message(self.topic, frame, 0, "login", plan)]
 
     def fix(self, fix: SimFix) -> list[Message]:
         body = jt808.location_body(self._location(fix))
-        return [Message(self.topic, self._frame(jt808.MSG_LOCATION, body), 1, "fix")]
+        frame = self._frame(jt808.MSG_LOCATION, body)
+        if not fix.located:
+            return [Message(self.topic, frame, 0, "alarm")]
+        return [Message(self.topic, frame, 1, "fix")]
 
     def batch(self, fixes: Sequence[SimFix]) -> list[Message]:
         messages: list[Message] = []
@@ -202,7 +251,8 @@ class Jt808Encoder:
 
     def _batch_message(self, chunk: Sequence[jt808.LocationBody]) -> Message:
         body = jt808.batch_body(chunk, jt808.BATCH_BLIND_AREA)
-        return Message(self.topic, self._frame(jt808.MSG_BATCH_LOCATION, body), len(chunk), "batch")
+        located = sum(1 for loc in chunk if loc.status & jt808.STATUS_LOCATED)
+        return Message(self.topic, self._frame(jt808.MSG_BATCH_LOCATION, body), located, "batch")
 
 
 def make_encoder(

@@ -17,6 +17,11 @@ class SimFix:
     OwnTracks use it); it is not the true error of this fix. ``course_deg`` is degrees clockwise
     from true north in [0, 360). ``battery_pct`` and ``odometer_m`` are ``None`` when the terminal
     does not report them. ``sos`` marks the terminal's emergency alarm.
+
+    ``located`` is false when the receiver had no fix (indoors): ``lat``/``lon`` are then the
+    terminal's last known position (0, 0 when it never had one), which only formats that can
+    say "not located" send (JT/T 808 with status bit 1 clear); gateway JSON sends no position
+    at all, and NMEA and OwnTracks terminals send nothing (they carry no alarm either).
     """
 
     device_id: str
@@ -31,6 +36,7 @@ class SimFix:
     battery_pct: float | None
     sos: bool = False
     odometer_m: float | None = None
+    located: bool = True
 
     def __post_init__(self) -> None:
         if self.time.tzinfo is None:

@@ -7,8 +7,9 @@ One fix::
      "battery_pct": 95.0, "alarms": ["sos"]}
 
 ``alarms`` is present only when an alarm is raised; ``satellites`` and ``battery_pct`` are left
-out when unknown. A batch (positions stored while the terminal had no network) is
-``{"fixes": [<fix>, ...]}`` in fix-time order on the same topic.
+out when unknown. A message without a fix (an SOS pressed indoors) has no position at all:
+``{"time": ..., "battery_pct": 80.0, "alarms": ["sos"]}``. A batch (positions stored while the
+terminal had no network) is ``{"fixes": [<fix>, ...]}`` in fix-time order on the same topic.
 """
 
 from __future__ import annotations
@@ -39,6 +40,13 @@ def iso_utc(when: datetime) -> str:
 
 def fix_to_json_object(fix: SimFix) -> dict[str, Any]:
     """The JSON object of one fix (see the module docstring for the layout)."""
+    if not fix.located:
+        bare: dict[str, Any] = {"time": iso_utc(fix.time)}
+        if fix.battery_pct is not None:
+            bare["battery_pct"] = round(fix.battery_pct, 1)
+        if fix.sos:
+            bare["alarms"] = ["sos"]
+        return bare
     obj: dict[str, Any] = {
         "time": iso_utc(fix.time),
         "lat": round(fix.lat, 7),

@@ -180,12 +180,13 @@ def location_from_fix(
 ) -> LocationBody:
     """The location body of a simulated fix.
 
-    Alarm bit 0 follows ``fix.sos``; status has bit 1 (located) and the hemisphere bits, OR-ed
+    Alarm bit 0 follows ``fix.sos``; status has bit 1 (located) when ``fix.located`` (otherwise
+    the body carries the last known position, with speed 0) and the hemisphere bits, OR-ed
     with ``extra_status`` (e.g. bit 18 GPS / bit 19 BeiDou in use). Additional items: 0x01
     mileage when ``fix.odometer_m`` is known, 0x30 ``signal`` when given, 0x31 satellites when
     known, plus ``extra_items``; all sorted by item id as terminals send them.
     """
-    status = STATUS_LOCATED | extra_status
+    status = (STATUS_LOCATED if fix.located else 0) | extra_status
     if fix.lat < 0:
         status |= STATUS_SOUTH
     if fix.lon < 0:
@@ -204,7 +205,7 @@ def location_from_fix(
         lat_e6=round(abs(fix.lat) * 1e6),
         lon_e6=round(abs(fix.lon) * 1e6),
         altitude_m=min(max(round(fix.altitude_m), 0), 0xFFFF),
-        speed_0_1kmh=min(round(fix.speed_mps * 36.0), 0xFFFF),
+        speed_0_1kmh=min(round(fix.speed_mps * 36.0), 0xFFFF) if fix.located else 0,
         direction_deg=round(fix.course_deg) % 360,
         time=fix.time.astimezone(UTC),
         items=tuple(items),

@@ -63,7 +63,13 @@ def run_gps(
         print(f"fwsim gps: stopped on an error: {runner.error}", file=sys.stderr)
         code = 2
     for device_id, stats in runner.stats().items():
-        print(f"{device_id}: {stats.messages} messages, {stats.fixes} fixes", file=sys.stderr)
+        logins = ""
+        if stats.logins or stats.login_failures:
+            logins = f", {stats.logins} log-ins"
+            logins += f" ({stats.login_failures} failed)" if stats.login_failures else ""
+        print(
+            f"{device_id}: {stats.messages} messages, {stats.fixes} fixes{logins}", file=sys.stderr
+        )
     return code
 
 

@@ -26,7 +26,7 @@ Format::
           - stay_away: {duration_s: 960}
           - return: {speed_mps: 1.4}
           - silent: {duration_s: 900}
-          - sos: {count: 1}
+          - sos: {count: 1}               # fix: false = pressed indoors, no position
           - offline: {duration_s: 600}
 
 Every problem is collected and reported at once in a ``ScenarioError``, each naming the
@@ -64,8 +64,8 @@ OPTION_KEYS: Mapping[str, frozenset[str]] = {
     "json": _COMMON_OPTIONS,
     "owntracks": frozenset({"user", "device", "tid", "numbers_as_strings"}),
     "nmea": _COMMON_OPTIONS | {"talker"},
-    "jt808": _COMMON_OPTIONS | {"register", "auth_code", "signal", "extra_status"},
-    "jt808-hex": _COMMON_OPTIONS | {"register", "auth_code", "signal", "extra_status"},
+    "jt808": _COMMON_OPTIONS | {"register", "signal", "extra_status"},
+    "jt808-hex": _COMMON_OPTIONS | {"register", "signal", "extra_status"},
 }
 _TERMINAL_KEYS = frozenset(
     {
@@ -93,7 +93,7 @@ _STEP_KEYS: Mapping[str, frozenset[str]] = {
     "offline": frozenset({"duration_s"}),
     "walk": frozenset({"to", "speed_mps"}),
     "return": frozenset({"speed_mps"}),
-    "sos": frozenset({"count"}),
+    "sos": frozenset({"count", "fix"}),
 }
 _TALKERS = ("GP", "GN", "BD", "GB", "GL", "GA")
 
@@ -129,7 +129,11 @@ def _parse_step(
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             problems.add(where, f"'count' must be a whole number >= 1, got {count!r}")
             return None
-        return Sos(count)
+        located = args.get("fix", True)
+        if not isinstance(located, bool):
+            problems.add(where, f"'fix' must be true or false, got {located!r}")
+            return None
+        return Sos(count, located)
     speed = number(args, "speed_mps", where, problems, default=1.4, positive=True)
     if kind == "return":
         return Return(speed or 1.4)
@@ -162,7 +166,7 @@ def _options(fmt: str, raw: object, where: str, problems: Problems) -> EncoderOp
     allowed = OPTION_KEYS.get(fmt, frozenset())
     unknown_keys(raw, allowed, f"{where} options", problems)
     kwargs: dict[str, Any] = {}
-    for key in ("topic_prefix", "user", "device", "tid", "auth_code"):
+    for key in ("topic_prefix", "user", "device", "tid"):
         if key in raw:
             if not isinstance(raw[key], str) or not raw[key] or any(c in raw[key] for c in "+#"):
                 problems.add(where, f"option '{key}' must be a non-empty text without + or #")

@@ -72,9 +72,12 @@ class Offline:
 
 @dataclass(frozen=True, slots=True)
 class Sos:
-    """The next ``count`` fixes carry the SOS alarm. Takes no time."""
+    """The next ``count`` fixes carry the SOS alarm. Takes no time. ``fix`` false: pressed
+    where the receiver has no fix (indoors), so those messages carry no position of their own
+    (see ``fwsim.gps.fix.SimFix.located``)."""
 
     count: int = 1
+    fix: bool = True
 
 
 Step = Stay | Walk | Return | Silent | Offline | Sos

@@ -6,17 +6,20 @@ the clock reaches it, and tests can inspect a plan without a broker.
 Per terminal: fixes are taken every ``interval_s`` from its ``start_offset_s`` until the end of
 its timeline (both ends included). During ``silent`` no fix is taken; during ``offline`` fixes
 are taken and stored, and the stored fixes go up in a batch at the moment the offline step ends.
-After a ``silent`` step the terminal powers on again, so it repeats its log-in messages (JT/T 808
-with ``register``). At one instant the order is: log-in, batch upload, live fix.
+After a ``silent`` step the terminal powers on again, so it logs in again (JT/T 808 with
+``register``: the plan holds its 0x0100 with the ``LoginPlan`` of the exchange the runner plays;
+the terminal's later publications wait for it). At one instant the order is: log-in, batch
+upload, live fix. An SOS pressed without a fix (``sos: {fix: false}``) replaces the fixes it
+marks with messages carrying the terminal's last known position, not located.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from fwsim.gps.encoders import Message, make_encoder
+from fwsim.gps.encoders import LoginPlan, Message, make_encoder
 from fwsim.gps.fix import SimFix
 from fwsim.gps.motion import FixSampler, Leg, Track
 from fwsim.scenario.model import (
@@ -38,14 +41,16 @@ _LOGIN, _BATCH, _FIX = 0, 1, 2
 
 @dataclass(frozen=True, slots=True)
 class Publication:
-    """One planned publication ``at`` an absolute (clock) time."""
+    """One planned publication ``at`` an absolute (clock) time. ``login`` is set on a log-in
+    the platform's replies drive (see ``fwsim.scenario.login``)."""
 
     at: datetime
     device_id: str
     topic: str
     payload: bytes
     fixes: int
-    kind: str  # "login", "fix" or "batch"
+    kind: str  # "login", "fix", "alarm" (no position) or "batch"
+    login: LoginPlan | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +60,8 @@ class TerminalTimeline:
     track: Track
     silent: tuple[tuple[float, float], ...]
     offline: tuple[tuple[float, float], ...]
-    sos: tuple[tuple[float, int], ...]
+    sos: tuple[tuple[float, int, bool], ...]
+    """(time, count, with a fix) of each SOS press."""
     end_s: float
 
 
@@ -66,10 +72,10 @@ def build_timeline(spec: TerminalSpec) -> TerminalTimeline:
     legs: list[Leg] = []
     silent: list[tuple[float, float]] = []
     offline: list[tuple[float, float]] = []
-    sos: list[tuple[float, int]] = []
+    sos: list[tuple[float, int, bool]] = []
     for step in spec.timeline:
         if isinstance(step, Sos):
-            sos.append((t, step.count))
+            sos.append((t, step.count, step.fix))
             continue
         if isinstance(step, Walk | Return):
             target = step.to if isinstance(step, Walk) else (0.0, 0.0)
@@ -123,16 +129,21 @@ def plan_terminal(
         actions.append((t_on, _LOGIN, n, []))
     stored: dict[float, list[SimFix]] = {end: [] for _, end in timeline.offline}
     sos_marks = list(timeline.sos)
-    sos_pending = 0
+    sos_pending: list[bool] = []  # one entry per message still to carry SOS: with a fix?
+    last_known: SimFix | None = None
     k = 0
     while (t := k * spec.interval_s) <= timeline.end_s + _EPS:
         k += 1
         if _inside(timeline.silent, t):
             continue
         while sos_marks and sos_marks[0][0] <= t + _EPS:
-            sos_pending += sos_marks.pop(0)[1]
-        fix = sampler.sample(t, origin + timedelta(seconds=t), sos=sos_pending > 0)
-        sos_pending = max(0, sos_pending - 1)
+            _, count, with_fix = sos_marks.pop(0)
+            sos_pending += [with_fix] * count
+        fix = sampler.sample(t, origin + timedelta(seconds=t), sos=bool(sos_pending))
+        if sos_pending and not sos_pending.pop(0):
+            fix = _without_fix(fix, last_known)
+        else:
+            last_known = fix
         window = _inside(timeline.offline, t)
         if window:
             stored[window[1]].append(fix)
@@ -154,9 +165,17 @@ def plan_terminal(
             messages = encoder.fix(fixes[0])
         at = origin + timedelta(seconds=t)
         out += [
-            Publication(at, spec.device_id, m.topic, m.payload, m.fixes, m.kind) for m in messages
+            Publication(at, spec.device_id, m.topic, m.payload, m.fixes, m.kind, m.login)
+            for m in messages
         ]
     return out
+
+
+def _without_fix(fix: SimFix, last_known: SimFix | None) -> SimFix:
+    """``fix`` as the terminal reports it without a fix: its last known position (0, 0 when it
+    never had one), standing, no satellites, not located."""
+    lat, lon = (last_known.lat, last_known.lon) if last_known else (0.0, 0.0)
+    return replace(fix, lat=lat, lon=lon, speed_mps=0.0, satellites=0, located=False)
 
 
 def plan_scenario(

@@ -298,13 +298,21 @@ def test_batch_is_blind_area_type_1_and_split_at_body_limit() -> None:
     assert serials == list(range(len(messages)))
 
 
-def test_registering_terminal_sends_0100_then_0102_with_its_digits_as_auth_code() -> None:
+def test_registering_terminal_opens_its_login_with_0100_and_keeps_serials_for_the_rest() -> None:
     encoder = make_encoder("jt808", "13800000001", EncoderOptions(register=True))
-    login = encoder.login()
-    assert [m.payload[1:3].hex() for m in login] == ["0100", "0102"]
-    auth = login[1].payload
-    assert auth[13:-2] == b"13800000001"
-    assert encoder.fix(_fix(0))[0].payload[11:13].hex() == "0002"  # serial continues
+    (login,) = encoder.login()
+    assert login.kind == "login" and login.payload[1:3].hex() == "0100"
+    assert login.payload[11:13].hex() == "0000"  # serial 0
+    assert login.login is not None
+    assert login.login.downlink_topic == "devices/13800000001/jt808/down"
+    assert login.login.phone_bcd == jt808.bcd_phone("13800000001")
+    assert login.login.serials == (1, 2, 3)
+    assert login.login.registration.terminal_id == "0000001"
+    assert encoder.fix(_fix(0))[0].payload[11:13].hex() == "0004"  # serial continues after them
+
+
+def test_terminal_without_register_sends_no_login() -> None:
+    assert make_encoder("jt808", "13800000001").login() == []
 
 
 def test_hex_text_option_sends_the_same_frame_as_lowercase_hex() -> None:

@@ -160,6 +160,11 @@ def test_sos_count_must_be_whole_and_positive_and_timeline_not_empty() -> None:
     assert any("'timeline' must be a non-empty list" in p for p in _problems(_doc(timeline=[])))
 
 
+def test_sos_fix_must_be_true_or_false() -> None:
+    (problem,) = _problems(_doc(timeline=[{"sos": {"fix": "no"}}, {"stay": {"duration_s": 1}}]))
+    assert problem.endswith("(sos): 'fix' must be true or false, got 'no'")
+
+
 def test_invalid_yaml_file_names_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "broken.yaml"
     bad.write_text("terminals: [\n")

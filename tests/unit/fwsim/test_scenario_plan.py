@@ -73,8 +73,10 @@ def test_all_formats_publish_on_their_topics_in_time_order() -> None:
         "devices/13800000015/jt808",
     }
     assert [p.at for p in plan] == sorted(p.at for p in plan)
-    first_jt808 = [p for p in plan if p.device_id == "13800000014"][:3]
-    assert [p.kind for p in first_jt808] == ["login", "login", "fix"]
+    first_jt808 = [p for p in plan if p.device_id == "13800000014"][:2]
+    assert [p.kind for p in first_jt808] == ["login", "fix"]
+    login = first_jt808[0].login
+    assert login is not None and login.downlink_topic == "devices/13800000014/jt808/down"
     assert plan_scenario(load_scenario(SCENARIOS / "all-formats.yaml"), T0)[0].at == T0
     nmea = next(p for p in plan if p.device_id == "13800000013").payload
     assert nmea.startswith(b"$GNRMC,080000.000,A,") and b"\r\n$GNGGA," in nmea
@@ -94,8 +96,9 @@ def test_silent_terminal_publishes_nothing_then_resumes_and_logs_in_again() -> N
     )
     silent_from, silent_to = T0 + timedelta(seconds=300), T0 + timedelta(seconds=1200)
     assert not [p for p in plan if silent_from < p.at < silent_to]
-    at_resume = [p.kind for p in plan if p.at == silent_to]
-    assert at_resume == ["login", "login", "fix"]
+    at_resume = [p for p in plan if p.at == silent_to]
+    assert [p.kind for p in at_resume] == ["login", "fix"]
+    assert at_resume[0].payload[1:3].hex() == "0100"
     # 0..270 s before switching off at 300 s, then 1200..1500 s.
     assert sum(p.fixes for p in plan) == 10 + 11
 
@@ -107,6 +110,44 @@ def test_sos_marks_exactly_the_next_fixes() -> None:
     )
     alarms = [json.loads(p.payload).get("alarms") for p in plan]
     assert alarms == [None, None, None, ["sos"], ["sos"], None, None]
+
+
+def test_sos_without_a_fix_replaces_the_fixes_it_marks_with_bare_alarms() -> None:
+    plan = _one(
+        "json",
+        [
+            {"stay": {"duration_s": 65}},
+            {"sos": {"count": 1, "fix": False}},
+            {"stay": {"duration_s": 60}},
+        ],
+    )
+    messages = [json.loads(p.payload) for p in plan]
+    assert [p.kind for p in plan] == ["fix", "fix", "fix", "alarm", "fix"]
+    assert messages[3] == {"time": "2025-03-01T08:01:30Z", "battery_pct": 95.0, "alarms": ["sos"]}
+    assert [p.fixes for p in plan] == [1, 1, 1, 0, 1]
+
+
+def test_jt808_sos_without_a_fix_sends_the_last_known_position_not_located() -> None:
+    plan = _one(
+        "jt808",
+        [{"stay": {"duration_s": 35}}, {"sos": {"fix": False}}, {"stay": {"duration_s": 30}}],
+    )
+    last_fix, alarm = plan[1].payload, plan[2].payload
+    assert plan[2].kind == "alarm" and plan[2].fixes == 0
+    # Body from byte 13: alarm DWORD, status DWORD, latitude, longitude.
+    assert alarm[13:17].hex() == "00000001"  # SOS
+    assert int.from_bytes(alarm[17:21], "big") & 0b10 == 0  # located bit clear
+    assert alarm[21:29] == last_fix[21:29]  # the terminal's last known position
+
+
+def test_formats_without_an_alarm_send_nothing_for_an_sos_without_a_fix() -> None:
+    for fmt in ("nmea", "owntracks"):
+        plan = _one(
+            fmt,
+            [{"stay": {"duration_s": 35}}, {"sos": {"fix": False}}, {"stay": {"duration_s": 30}}],
+        )
+        # Fixes at 0 and 30 s; the one at 60 s would have carried the SOS.
+        assert [p.at for p in plan] == [T0, T0 + timedelta(seconds=30)]
 
 
 def test_json_terminal_uploads_stored_fixes_as_one_batch_when_back_online() -> None:

@@ -188,11 +188,6 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "sites[0].devices[4] (id 'gps-005'): bound to unknown guard 'g-099'",
     ),
     (
-        "two GPS terminals for one guard",
-        lambda d: _site(d)["devices"][1].update(guard="g-001"),
-        "sites[0].devices[1] (id 'gps-002'): guard 'g-001' already wears GPS terminal 'gps-001'",
-    ),
-    (
         "shift ending when it starts",
         lambda d: _site(d)["shifts"][3].update(end="08:00"),
         "sites[0].shifts[3] (guard 'g-004', post 'jt-patrol-central'): end 08:00 equals start "
@@ -435,6 +430,17 @@ def test_extend_shifts_skips_a_roster_occurrence_overlapping_a_concrete_shift(
         ctx = shift_for_device(s, "gps-005", at)
         assert ctx is not None and ctx.post_id == "jt-control-room"
         assert len(active_shifts(s, at)) == 5
+
+
+def test_a_guard_may_wear_two_gps_terminals(engine: Engine, tmp_path: Path) -> None:
+    doc = sample()
+    doc["sites"][0]["devices"].append({"id": "13800000001", "kind": "gps", "guard": "g-001"})
+    load_site_file(write(tmp_path, doc), engine, NOW)
+    with Session(engine) as s:
+        by_phone = shift_for_device(s, "gps-001", NOW)
+        by_badge = shift_for_device(s, "13800000001", NOW)
+    assert by_phone is not None and by_badge is not None
+    assert by_phone.shift_id == by_badge.shift_id and by_badge.guard_id == "g-001"
 
 
 def test_an_owntracks_device_id_may_hold_one_slash_and_no_other_id_may(tmp_path: Path) -> None:
