@@ -143,20 +143,14 @@ def _check_site(checked: CheckedSite, now: datetime) -> list[str]:
                 where = place(i, "guards", j, f"id {guard.id!r}")
                 problems.append(f"{where}: unknown leader {leader!r} (not among this site's)")
 
-    gps_of: dict[str, str] = {}
+    # A guard may wear several GPS terminals (a badge and his phone): the presence rules judge
+    # each on its own fixes (docs/presence-rules.md, "Two devices per guard").
     for j, device in enumerate(site.devices):
         where = place(i, "devices", j, f"id {device.id!r}")
         if device.guard is not None and device.guard not in guards:
             problems.append(f"{where}: bound to unknown guard {device.guard!r}")
         if device.post is not None and device.post not in posts:
             problems.append(f"{where}: placed at unknown post {device.post!r}")
-        if device.kind == "gps" and device.guard is not None:
-            if device.guard in gps_of:
-                problems.append(
-                    f"{where}: guard {device.guard!r} already wears GPS terminal "
-                    f"{gps_of[device.guard]!r} (one GPS terminal per guard)"
-                )
-            gps_of.setdefault(device.guard, device.id)
 
     problems += _check_device_settings(checked)
     problems += _check_credentials(checked)

@@ -176,7 +176,7 @@ class DeviceEntry(_Strict):
     id: DeviceId
     kind: DeviceKind
     guard: Id | None = None
-    """The guard wearing this terminal (GPS); at most one GPS terminal per guard."""
+    """The guard wearing this terminal (GPS); a guard may wear several (a badge and a phone)."""
     post: Id | None = None
     """The post a fixed reader or clock-in terminal stands at."""
     secret_ref: str | None = None
