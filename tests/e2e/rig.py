@@ -116,13 +116,36 @@ class Rig:
         self.gateway.stop()
         self.running = False
 
-    def start_gateway(self) -> None:
-        """Start a new gateway process on the same database, broker session and core."""
+    def start_gateway(self, first: str | None = None) -> None:
+        """Start a new gateway process on the same database, broker session and core, and let
+        it take in, at the current clock time, what the broker kept for it meanwhile.
+
+        ``first`` orders what a real start leaves to chance: ``"tick"`` lets the pipeline tick
+        at the current time before the ingest connects; ``"backlog"`` lets the ingest hand over
+        everything the broker kept before the pipeline starts. ``None``: as ``Gateway.start``."""
         assert not self.running and self.settings is not None
-        self.gateway = build_gateway(self.settings, self.clock)
-        self.gateway.start()
+        gateway = self.gateway = build_gateway(self.settings, self.clock)
+        ingest = gateway.ingest
+        assert ingest is not None and gateway.delivery is not None
+        if first is None:
+            gateway.start()
+        elif first == "tick":
+            gateway.delivery.start()
+            gateway.runtime.start()
+            assert gateway.runtime.wait_idle(WAIT_S)  # a tick has run after it
+            ingest.start()
+        else:
+            assert first == "backlog"
+            gateway.delivery.start()
+            ingest.start()
+            deadline = time.monotonic() + WAIT_S
+            while self.handed_before + ingest.stats.messages < self.sent:
+                assert time.monotonic() < deadline, "the broker did not hand its backlog over"
+                time.sleep(0.001)
+            gateway.runtime.start()
         self.running = True
-        assert self.gateway.ingest is not None and self.gateway.ingest.wait_connected(WAIT_S)
+        assert ingest.wait_connected(WAIT_S)
+        self.settle()
 
     def publish(self, topic: str, payload: bytes) -> None:
         """Publish one message on a topic the gateway subscribes to (acknowledged by the broker)."""
