@@ -30,6 +30,7 @@ __all__ = [
     "PRESENCE_DEPARTED",
     "PRESENCE_DEVICE_RESUMED",
     "PRESENCE_RETURNED",
+    "RESTART_GRACE_S",
     "Json",
     "RuleEvent",
     "event_key",
@@ -89,6 +90,11 @@ terminal's fix reaches the gateway within seconds, so a minute separates the two
 LATE_AFTER_S = 30.0
 """A deadline fired more than this after it was due is ``late`` (the gateway was down or stalled).
 The runtime ticks as soon as a deadline is due, so in normal running the delay is under a second."""
+RESTART_GRACE_S = LATE_AFTER_S
+"""After a restart, how long the clock leaves the deadlines that came due while the gateway was
+down to the messages the broker kept for it meanwhile (received now, dated then): they, not the
+first tick, decide whether the guard was back or his terminal silent. No longer than
+``LATE_AFTER_S``, so a deadline due just after the restart is not made late by the wait."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,6 +22,7 @@ from .events import (
     BACKFILL_AFTER_S,
     LATE_AFTER_S,
     PRESENCE_DEVICE_RESUMED,
+    RESTART_GRACE_S,
     Json,
     RuleEvent,
     event_key,
@@ -51,6 +52,7 @@ class Run:
         """Device time of the fix being processed: events it reveals are backfilled if old."""
         self._pending_of: PresenceState | None = None
         self._pending: list[Deadline] = []
+        self._awaited_at_start: frozenset[Deadline] | None = None
 
     def pending(self) -> list[Deadline]:
         """The deadlines of the working state, earliest first (do not modify the list).
@@ -67,7 +69,28 @@ class Run:
         """The new state (with its next deadline) and the events, in the order they happened."""
         pending = self.pending()
         due = pending[0].due if pending else None
+        held = self._held()
+        if due is not None and held is not None and held[0] < due < held[1]:
+            due = held[1]  # no tick until the hold ends (see ``tick_horizon``)
         return replace(self.state, next_deadline=due, stepped_at=self.now), self.events
+
+    def tick_horizon(self) -> datetime:
+        """How far a tick fires deadlines: up to now, except just after a restart. Then the
+        deadlines that came due while the gateway was down wait ``RESTART_GRACE_S`` for the
+        messages the broker kept meanwhile: a queued fix fires those due by its own time, or
+        shows the guard back (or his terminal alive) first, so the outcome is the same whether
+        the first tick or the backlog comes first. After the wait they fire, ``late``."""
+        held = self._held()
+        return self.now if held is None else min(self.now, held[0])
+
+    def _held(self) -> tuple[datetime, datetime] | None:
+        """(start, end) of the deadlines a tick holds back now: those due after the last step
+        before the restart, until the end of the grace after it; ``None`` when none is."""
+        start, until = self.state.unwatched_from, self.state.unwatched_until
+        if start is None or until is None:
+            return None
+        end = until + timedelta(seconds=RESTART_GRACE_S)
+        return (start, end) if self.now < end else None
 
     # -- emitting -------------------------------------------------------------------------
 
@@ -88,18 +111,24 @@ class Run:
         """Append an event and return its key. ``deadline`` is the one that fired it, if any.
 
         ``late``: the deadline fired more than ``LATE_AFTER_S`` after it was due, and either it
-        came due after the previous step (the gateway should have ticked in between: it stalled)
-        or it came due while the gateway was not running (``unwatched_*``, set at start-up, so
-        the flag holds whether a queued fix or the first tick fires it). A deadline already past
-        when the previous step ran, in a running gateway, was created in the past by backfilled
-        data: not the gateway's delay. ``backfilled``: late, or the fix or deadline that revealed
-        the event is older than ``BACKFILL_AFTER_S``; never for a ``live`` event (one about
+        came due while the gateway was not running (``unwatched_*``, set at start-up, so the
+        flag holds whether a queued fix or the first tick fires it), or the state was already
+        waiting for it when this step began and it came due after the previous step (the
+        gateway should have ticked in between: it stalled). A deadline already past when the
+        previous step ran, in a running gateway, was created in the past by backfilled data; one
+        this very step created already past (the fix confirming a departure comes three
+        minutes after the first one outside, when the terminal saves power) was revealed by
+        that input: neither is the gateway's delay. ``backfilled``: late, or the fix or
+        deadline that revealed the event is older than ``BACKFILL_AFTER_S`` (for a deadline this
+        step created, the input that created it); never for a ``live`` event (one about
         hearing from a terminal now).
         """
         state = self.state
         key = event_key(state.shift_id, type_, episode)
-        late = deadline is not None and self._late(deadline.due)
-        revealed_at = deadline.due if deadline is not None else self.revealed_by
+        late = deadline is not None and self._late(deadline)
+        revealed_at = self.revealed_by
+        if deadline is not None and (revealed_at is None or self._awaited(deadline)):
+            revealed_at = deadline.due
         if live:
             revealed_at = None
         old = revealed_at is not None and _secs(self.now - revealed_at) > BACKFILL_AFTER_S
@@ -127,14 +156,23 @@ class Run:
         )
         return key
 
-    def _late(self, due: datetime) -> bool:
+    def _late(self, deadline: Deadline) -> bool:
+        due = deadline.due
         if _secs(self.now - due) <= LATE_AFTER_S:
             return False
-        previous = self.started.stepped_at
-        if previous is None or due > previous:
-            return True
         start, until = self.state.unwatched_from, self.state.unwatched_until
-        return start is not None and until is not None and start <= due <= until
+        if start is not None and until is not None and start <= due <= until:
+            return True
+        if not self._awaited(deadline):
+            return False
+        previous = self.started.stepped_at
+        return previous is None or due > previous
+
+    def _awaited(self, deadline: Deadline) -> bool:
+        """Whether the state this step began from was already waiting for ``deadline``."""
+        if self._awaited_at_start is None:
+            self._awaited_at_start = frozenset(pending_deadlines(self.started, self.policy))
+        return deadline in self._awaited_at_start
 
     # -- coverage -------------------------------------------------------------------------
 

@@ -9,7 +9,9 @@ Ordering. Every input has a time of its own (a fix its device time, a report its
 leave its approval or cancellation time). Deadlines due by that time fire first, in time order,
 because they happened before it; then the input is applied. A ``Tick`` fires everything due by
 ``now``. Deadlines are therefore decided on the clock even when a terminal is silent, and after a
-restart the ones that passed fire at once on the next step, marked ``late``.
+restart the ones that passed fire marked ``late``: at once when a fix the broker kept for the
+gateway reaches them, or on a tick once the broker had ``RESTART_GRACE_S`` to hand that backlog
+over (a tick must not decide before the data that was waiting).
 
 Decisions, in the terms of ``SitePolicy``:
 
@@ -104,7 +106,7 @@ def step(
         return state, []
     run = Run(state, now, policy)
     if isinstance(event, Tick):
-        run.fire_due(now)
+        run.fire_due(run.tick_horizon())
     elif isinstance(event, FixObserved):
         _on_fix(run, event)
     elif isinstance(event, ReportFiled):

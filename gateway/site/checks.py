@@ -143,8 +143,8 @@ def _check_site(checked: CheckedSite, now: datetime) -> list[str]:
                 where = place(i, "guards", j, f"id {guard.id!r}")
                 problems.append(f"{where}: unknown leader {leader!r} (not among this site's)")
 
-    # A guard may wear several GPS terminals (a badge and his phone): the presence rules
-    # judge each on its own fixes (docs/presence-rules.md, "Two devices per guard").
+    # A guard may wear several GPS terminals (a badge and his phone): the presence rules judge
+    # each on its own fixes (docs/presence-rules.md, "Two devices per guard").
     for j, device in enumerate(site.devices):
         where = place(i, "devices", j, f"id {device.id!r}")
         if device.guard is not None and device.guard not in guards:

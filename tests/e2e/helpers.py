@@ -8,6 +8,7 @@ around it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,17 +46,33 @@ def load_sample_site(engine: Engine, now: datetime = DAY_START, path: Path = SAM
     load_site_file(path, engine, now)
 
 
-def roster_site(tmp_path: Path, terminals: list[tuple[str, str, str]]) -> Path:
-    """The sample site (same posts, leaders, policy) with only the day guards given as
-    ``(guard_id, post_id, device_id)``, each wearing that terminal, 08:00-20:00 every day."""
+def roster_site(
+    tmp_path: Path,
+    terminals: list[tuple[str, str, str]],
+    *,
+    hours: Mapping[str, tuple[str, str]] | None = None,
+) -> Path:
+    """The sample site (same posts, leaders, policy) with only the guards given as
+    ``(guard_id, post_id, device_id)``, each wearing that terminal, 08:00-20:00 every day.
+
+    A guard listed twice wears both terminals (a badge and a phone, say). ``hours`` gives a
+    guard other daily hours (local ``(start, end)``): ``("08:00", "09:00")`` for a short shift,
+    ``("20:00", "08:00")`` for the night team."""
     doc: dict[str, Any] = yaml.safe_load(SAMPLE_SITE.read_text("utf-8"))
     site = doc["sites"][0]
     wanted = {guard for guard, _, _ in terminals}
     site["guards"] = [g for g in site["guards"] if g["id"] in wanted]
     site["devices"] = [{"id": dev, "kind": "gps", "guard": guard} for guard, _, dev in terminals]
+    posts = {guard: post for guard, post, _ in terminals}
     site["shifts"] = [
-        {"guard": guard, "post": post, "days": "daily", "start": "08:00", "end": "20:00"}
-        for guard, post, _ in terminals
+        {
+            "guard": guard,
+            "post": post,
+            "days": "daily",
+            "start": (hours or {}).get(guard, ("08:00", "20:00"))[0],
+            "end": (hours or {}).get(guard, ("08:00", "20:00"))[1],
+        }
+        for guard, post in posts.items()
     ]
     path = tmp_path / "roster-site.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
@@ -77,11 +94,15 @@ class PostPoints:
 
 
 def post_points(engine: Engine, post_id: str, away_m: float = 300.0) -> PostPoints:
-    """Points of ``post_id``'s fence as the gateway loads it (GCJ-02 converted to WGS-84)."""
+    """Points of ``post_id``'s fence as the gateway loads it (GCJ-02 converted to WGS-84); the
+    post must be kept by someone at 08:01 or 20:01 on the day of ``DAY_START``."""
     with Session(engine) as session:
         duties = DutyIndex.load(session, DAY_START)
     fence = next(
-        d.fence for d in duties.active(DAY_START + timedelta(minutes=1)) if d.post_id == post_id
+        d.fence
+        for at in (DAY_START + timedelta(minutes=1), DAY_START + timedelta(hours=12, minutes=1))
+        for d in duties.active(at)
+        if d.post_id == post_id
     )
     centre = fence.wgs84.centroid
     x, y = fence.projection.forward(centre.x, centre.y)

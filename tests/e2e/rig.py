@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -78,21 +78,74 @@ class Rig:
     broker_url: str
     publisher: BrokerPublisher
     anchors: dict[str, tuple[float, float]]
+    settings: Settings | None = None
+    """What the gateway was built from (``restart_gateway`` builds the next one from it)."""
     sent: int = 0
     """Messages published on the gateway's topics: the ingest must hand over as many."""
+    handed_before: int = 0
+    """Messages the ingest of gateways stopped earlier handed over."""
+    running: bool = True
     runners: list[ScenarioRunner] = field(default_factory=list)
 
     @property
     def engine(self) -> Engine:
         return self.gateway.engine
 
-    def runner(self, terminals: list[dict[str, Any]], name: str = "e2e") -> ScenarioRunner:
-        """A connected simulator for ``terminals``, starting now (stopped at teardown)."""
+    def runner(
+        self, terminals: list[dict[str, Any]], name: str = "e2e", *, clock_lag_s: float = 0.0
+    ) -> ScenarioRunner:
+        """A connected simulator for ``terminals``, starting now (stopped at teardown).
+
+        ``clock_lag_s``: the terminals' clocks run that far behind the true time: each message
+        goes out when the scenario says, dated ``clock_lag_s`` earlier."""
         scenario = parse_scenario({"name": name, "terminals": terminals})
-        runner = ScenarioRunner(scenario, self.broker_url, self.clock, start=self.clock.now())
+        lag = timedelta(seconds=clock_lag_s)
+        runner = ScenarioRunner(scenario, self.broker_url, self.clock, start=self.clock.now() - lag)
+        if lag:
+            runner.plan = [replace(p, at=p.at + lag) for p in runner.plan]
         runner.connect()
         self.runners.append(runner)
         return runner
+
+    def stop_gateway(self) -> None:
+        """Stop the gateway (inputs, pipeline, delivery) as a shutdown does; the broker keeps
+        its session and queues what the terminals publish meanwhile."""
+        assert self.running and self.gateway.ingest is not None
+        self.settle()
+        self.handed_before += self.gateway.ingest.stats.messages
+        self.gateway.stop()
+        self.running = False
+
+    def start_gateway(self, first: str | None = None) -> None:
+        """Start a new gateway process on the same database, broker session and core, and let
+        it take in, at the current clock time, what the broker kept for it meanwhile.
+
+        ``first`` orders what a real start leaves to chance: ``"tick"`` lets the pipeline tick
+        at the current time before the ingest connects; ``"backlog"`` lets the ingest hand over
+        everything the broker kept before the pipeline starts. ``None``: as ``Gateway.start``."""
+        assert not self.running and self.settings is not None
+        gateway = self.gateway = build_gateway(self.settings, self.clock)
+        ingest = gateway.ingest
+        assert ingest is not None and gateway.delivery is not None
+        if first is None:
+            gateway.start()
+        elif first == "tick":
+            gateway.delivery.start()
+            gateway.runtime.start()
+            assert gateway.runtime.wait_idle(WAIT_S)  # a tick has run after it
+            ingest.start()
+        else:
+            assert first == "backlog"
+            gateway.delivery.start()
+            ingest.start()
+            deadline = time.monotonic() + WAIT_S
+            while self.handed_before + ingest.stats.messages < self.sent:
+                assert time.monotonic() < deadline, "the broker did not hand its backlog over"
+                time.sleep(0.001)
+            gateway.runtime.start()
+        self.running = True
+        assert ingest.wait_connected(WAIT_S)
+        self.settle()
 
     def publish(self, topic: str, payload: bytes) -> None:
         """Publish one message on a topic the gateway subscribes to (acknowledged by the broker)."""
@@ -110,14 +163,15 @@ class Rig:
         while True:
             for runner in self.runners:
                 self.sent += runner.run_until(self.clock.now())
-            self.settle()
+            if self.running:
+                self.settle()
             if at_step is not None:
                 at_step(self.clock.now())
             if self.clock.now() >= until:
                 return
             step = min(timedelta(seconds=STEP_S), until - self.clock.now())
             self.clock.advance(step)
-            if self.gateway.delivery is not None:
+            if self.running and self.gateway.delivery is not None:
                 # Retries wait on the clock: look again now rather than at the next wall poll.
                 self.gateway.delivery.notify()
 
@@ -127,9 +181,10 @@ class Rig:
         ingest = self.gateway.ingest
         assert ingest is not None
         deadline = time.monotonic() + WAIT_S
-        while ingest.stats.messages < self.sent:
+        while self.handed_before + ingest.stats.messages < self.sent:
             if time.monotonic() > deadline:
-                raise AssertionError(f"ingest got {ingest.stats.messages} of {self.sent} messages")
+                got = self.handed_before + ingest.stats.messages
+                raise AssertionError(f"ingest got {got} of {self.sent} messages")
             time.sleep(0.001)
         # The owner thread runs queued inputs, then calls, then ticks: once a second call
         # returns, the tick after the first has run at the current clock time.
@@ -171,14 +226,16 @@ def running_rig(
     publisher: BrokerPublisher,
     tmp_path: Path,
     roster: list[tuple[str, str, str]],
+    *,
+    hours: Mapping[str, tuple[str, str]] | None = None,
     **settings: Any,
 ) -> Iterator[Rig]:
-    """Load a site with ``roster`` = [(guard, post, device)], start the stub and the gateway at
-    the start of the day shift; stop everything afterwards."""
+    """Load a site with ``roster`` = [(guard, post, device)] (``hours``: see ``roster_site``),
+    start the stub and the gateway at the start of the day shift; stop everything afterwards."""
     engine = make_engine(db_url)
     try:
         create_schema(engine)
-        load_site_file(roster_site(tmp_path, roster), engine, DAY_START)
+        load_site_file(roster_site(tmp_path, roster, hours=hours), engine, DAY_START)
         anchors = {post: post_points(engine, post).inside for _, post, _ in roster}
     finally:
         engine.dispose()
@@ -196,8 +253,9 @@ def running_rig(
     }
     values.update(settings)
     clock = ManualClock(DAY_START)
-    gateway = build_gateway(Settings(**values), clock)
-    rig = Rig(clock, gateway, stub, broker_url, publisher, anchors)
+    config = Settings(**values)
+    gateway = build_gateway(config, clock)
+    rig = Rig(clock, gateway, stub, broker_url, publisher, anchors, config)
     try:
         gateway.start()
         assert gateway.ingest is not None and gateway.ingest.wait_connected(WAIT_S)
@@ -205,5 +263,6 @@ def running_rig(
     finally:
         for runner in rig.runners:
             runner.stop()
-        gateway.stop()
+        if rig.running:
+            rig.gateway.stop()
         stub.stop()

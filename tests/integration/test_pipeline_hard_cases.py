@@ -249,3 +249,59 @@ def test_a_deadline_missed_while_down_is_late_even_when_queued_fixes_come_before
     [overtime] = events(engine, "alert.overtime_departure")
     assert overtime["data"]["late"] is True
     assert overtime["time"].startswith(at(20).strftime("%Y-%m-%dT%H:%M"))
+
+
+@pytest.mark.parametrize("first", ["tick", "queued fixes"])
+def test_after_a_restart_the_data_the_broker_kept_decides_whatever_comes_first(
+    site: tuple[Engine, ManualClock, PostPoints], first: str
+) -> None:
+    engine, clock, points = site
+    before = Processor(engine, clock)
+    walk(before, clock, points.inside, 1, 5)
+    walk(before, clock, points.outside, 5, 9)
+    # Down from 08:09 to 08:24; the terminal went on publishing every 30 s, and he was back
+    # on post at 08:19: neither silent nor off post past 15 minutes, whatever the gateway's
+    # first tick finds due on its clock before the broker's backlog reaches it.
+    clock.set(at(24))
+    after = Processor(engine, clock)
+    if first == "tick":
+        after.tick()
+    queued = []
+    t = at(9)
+    while t <= at(24):
+        where = points.outside if t < at(19) else points.inside
+        queued.append(fix_at("gps-001", t, where, received_after_s=(at(24) - t).seconds))
+        t += timedelta(seconds=30)
+    after.process_fixes(queued)
+    clock.set(at(25))
+    after.tick()
+    mine = [r for r in outbox_rows(engine) if r.subject == "g-001"]
+    assert [r.type for r in mine] == [
+        "presence.arrived",
+        "presence.departed",
+        "alert.unreported_departure",
+        "presence.returned",
+    ]
+    [returned] = events(engine, "presence.returned")
+    assert returned["time"].startswith(at(19).strftime("%Y-%m-%dT%H:%M"))
+
+
+def test_after_a_restart_a_terminal_silent_while_the_gateway_was_down_is_reported_late(
+    site: tuple[Engine, ManualClock, PostPoints],
+) -> None:
+    engine, clock, points = site
+    before = Processor(engine, clock)
+    walk(before, clock, points.inside, 1, 5)
+    # Down from 08:05 to 08:24, and nothing waited at the broker: the terminal was silent.
+    clock.set(at(24))
+    after = Processor(engine, clock)
+    after.tick()
+    assert [r.type for r in outbox_rows(engine) if r.subject == "g-001"] == ["presence.arrived"]
+    clock.set(at(24.5))
+    after.tick()
+    [silent] = [
+        r for r in outbox_rows(engine) if r.type == "alert.device_silent" and r.subject == "g-001"
+    ]
+    body = json.loads(silent.body)
+    assert body["time"].startswith(at(14.5).strftime("%Y-%m-%dT%H:%M"))
+    assert body["data"]["late"] is True

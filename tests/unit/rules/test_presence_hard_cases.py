@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import pytest
 
 from gateway.policy import SitePolicy
-from gateway.rules import PresenceState
+from gateway.rules import PresenceState, Tick
 from geofence.membership import Membership
 
 from .scenario import (
@@ -376,3 +376,35 @@ def test_a_deadline_due_while_the_gateway_was_down_is_late_even_if_a_queued_fix_
         scenario.feed(fix(Membership.OUTSIDE, lag_s=1500 - offset_s)(at(1500)))
     [overtime] = scenario.only("alert.overtime_departure")
     assert overtime.data["late"] is True and overtime.data["backfilled"] is True
+
+
+def test_an_unreported_decision_due_before_sparse_fixes_confirmed_it_is_not_late() -> None:
+    # Fixes 3 minutes apart: the second fix outside (1080 s) confirms the departure after its
+    # unreported decision was due (900 + 120 s). Nothing was down or stalled, nothing uploaded
+    # late: the alert is neither late nor backfilled.
+    scenario = _play(CASES["sparse_outside_fixes_spanning_the_confirmation_confirm_a_departure"])
+    [unreported] = scenario.only("alert.unreported_departure")
+    assert unreported.data["detected_at"] == at(1080).isoformat()
+    assert (unreported.data["late"], unreported.data["backfilled"]) == (False, False)
+
+
+def test_after_a_restart_a_tick_leaves_overdue_deadlines_to_the_fixes_the_broker_kept() -> None:
+    scenario = Scenario().run([*ON_POST, *track(0, 270, outside)])
+    # Killed at 300 s; back at 1500 s. He was back on post at 840 s, before the 900 s limit:
+    # the broker holds the fixes that show it, but the first tick comes before them.
+    down = scenario.state
+    scenario.state = replace(down, unwatched_from=down.stepped_at, unwatched_until=at(1500))
+    scenario.auto_tick = False
+    scenario.clock.set(at(1500))
+    assert scenario.feed(Tick()) == []
+    assert scenario.state.next_deadline == at(1530)  # the grace after the restart
+    for offset_s in range(300, 1500, 30):
+        where = Membership.OUTSIDE if offset_s < 840 else Membership.INSIDE
+        scenario.feed(fix(where, lag_s=1500 - offset_s)(at(1500)))
+    scenario.clock.set(at(1530))
+    scenario.feed(Tick())
+    assert scenario.pairs() == [
+        ("presence.departed", 0.0),
+        ("alert.unreported_departure", 0.0),
+        ("presence.returned", 840.0),
+    ]

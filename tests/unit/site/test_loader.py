@@ -27,6 +27,7 @@ from gateway.db.models import (
     SiteRow,
 )
 from gateway.errors import ConfigError
+from gateway.pipeline.duty import DutyIndex
 from gateway.records import PositionFix
 from gateway.samples import WUHAN_SITE
 from gateway.site import extend_shifts, load_site_file, validate_site_file
@@ -432,17 +433,6 @@ def test_extend_shifts_skips_a_roster_occurrence_overlapping_a_concrete_shift(
         assert len(active_shifts(s, at)) == 5
 
 
-def test_a_guard_may_wear_two_gps_terminals(engine: Engine, tmp_path: Path) -> None:
-    doc = sample()
-    doc["sites"][0]["devices"].append({"id": "13800000001", "kind": "gps", "guard": "g-001"})
-    load_site_file(write(tmp_path, doc), engine, NOW)
-    with Session(engine) as s:
-        by_phone = shift_for_device(s, "gps-001", NOW)
-        by_badge = shift_for_device(s, "13800000001", NOW)
-    assert by_phone is not None and by_badge is not None
-    assert by_phone.shift_id == by_badge.shift_id and by_badge.guard_id == "g-001"
-
-
 def test_an_owntracks_device_id_may_hold_one_slash_and_no_other_id_may(tmp_path: Path) -> None:
     doc = yaml.safe_load(WUHAN_SITE.read_text(encoding="utf-8"))
     doc["sites"][0]["devices"][1]["id"] = "wanglei/phone"
@@ -458,3 +448,19 @@ def test_an_owntracks_device_id_may_hold_one_slash_and_no_other_id_may(tmp_path:
         validate_site_file(bad, NOW)
     assert "devices[1]" in str(refused.value)
     assert "guards[0]" in str(refused.value)
+
+
+def test_a_guard_may_wear_two_gps_terminals_and_his_duty_lists_both(
+    engine: Engine, tmp_path: Path
+) -> None:
+    data = sample()
+    _site(data)["devices"].append({"id": "badge-001", "kind": "gps", "guard": "g-001"})
+    load_site_file(write(tmp_path, data), engine, NOW)
+
+    with Session(engine) as s:
+        duties = DutyIndex.load(s, NOW)
+        badge, phone = shift_for_device(s, "badge-001", NOW), shift_for_device(s, "gps-001", NOW)
+        assert badge is not None and phone is not None and badge.shift_id == phone.shift_id
+    duty = duties.duty_for_device("badge-001", NOW)
+    assert duty is not None and duty.guard_id == "g-001"
+    assert duty.device_ids == ("badge-001", "gps-001")

@@ -1,0 +1,153 @@
+"""End to end, late data and restarts (docs/presence-rules.md, "Late data and restarts"): a
+blind-area upload is replayed through the rules, what it reveals marked backfilled and the
+terminal's resumption following it, live; a deadline that came due while the gateway was down
+fires once after the restart, marked late, and nothing is delivered twice.
+
+g-001 keeps the north gate 08:00-20:00; his terminal is an ``fwsim`` scenario terminal on the
+rig's broker. For the restart the rig stops its gateway as a shutdown does (the broker keeps
+its persistent session and queues the terminal's QoS-1 messages), moves the clock on, and starts
+a new gateway on the same database, broker and core.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.e2e.hard_cases import (
+    ApiFactory,
+    RigFactory,
+    api,
+    at,
+    core_events,
+    of,
+    rig_factory,
+    timeline,
+)
+from tests.e2e.rig import terminal
+
+__all__ = ["api", "rig_factory"]  # the fixtures, used by name
+
+POST = "jt-gate-north"
+DEVICE = "13800000001"
+UPLOAD_AT = at(20) + timedelta(seconds=10)
+
+INTO_THE_BASEMENT: list[dict[str, Any]] = [
+    # Out of the gate at 08:05 and down the ramp into the basement car park: no network from
+    # 08:05:10 to 08:20:10, when the terminal uploads what it stored (first fix 08:05:30).
+    {"stay": {"duration_s": 300}},
+    {"walk": {"to": {"north_m": 200, "east_m": 0}, "speed_mps": 20}},
+    {"offline": {"duration_s": 900}},
+    # Up again, still away; back on post at 08:26:00.
+    {"stay_away": {"duration_s": 300}},
+    {"return": {"speed_mps": 5}},
+    {"stay": {"duration_s": 300}},
+]
+
+
+@pytest.mark.parametrize("fmt", ["jt808", "json"])
+def test_a_blind_area_upload_after_silence_is_followed_by_the_live_resumption(
+    rig_factory: RigFactory, api: ApiFactory, fmt: str
+) -> None:
+    rig = rig_factory([("g-001", POST, DEVICE)])
+    runner = rig.runner([terminal(DEVICE, fmt, rig.anchors[POST], INTO_THE_BASEMENT)])
+    uploads = [p for p in runner.plan if p.kind == "batch"]
+    # One 0x0704 blind-area frame per 1023 bytes of body, or one {"fixes": [...]}.
+    assert uploads and all(p.at == UPLOAD_AT for p in uploads)
+    assert sum(p.fixes for p in uploads) == 30
+    rig.play(runner.end_time + timedelta(seconds=30))
+    # The terminal never saw the platform's answer: it uploads the same positions again.
+    for upload in uploads:
+        rig.publish(upload.topic, upload.payload)
+    rig.play(runner.end_time + timedelta(seconds=60))
+    events = core_events(rig)
+
+    assert timeline(events, "g-001") == [
+        ("presence.arrived", at(0)),
+        ("alert.device_silent", at(15)),  # ten minutes after his 08:05:00 fix
+        ("presence.departed", at(5.5)),  # revealed by the upload...
+        ("alert.unreported_departure", at(5.5)),
+        ("presence.device_resumed", UPLOAD_AT),  # ...and only then the terminal is back
+        ("alert.overtime_departure", at(20.5)),
+        ("presence.returned", at(26)),
+    ]
+    flags = [(e["type"], e["data"]["backfilled"], e["data"]["late"]) for e in events]
+    assert flags == [
+        ("presence.arrived", False, False),
+        ("alert.device_silent", False, False),
+        ("presence.departed", True, False),
+        ("alert.unreported_departure", True, False),
+        ("presence.device_resumed", False, False),
+        ("alert.overtime_departure", False, False),
+        ("presence.returned", False, False),
+    ]
+    for type_ in ("presence.departed", "alert.unreported_departure", "presence.device_resumed"):
+        assert of(events, type_)["data"]["detected_at"] == UPLOAD_AT.isoformat()
+    resumed = of(events, "presence.device_resumed")["data"]
+    assert resumed["silent_since"] == at(5).isoformat()
+    alerts = api(rig).get("/alerts", params={"guard_id": "g-001"}).json()
+    [silent] = [a for a in alerts if a["type"] == "alert.device_silent"]
+    assert (silent["status"], silent["resolved_at"]) == ("resolved", UPLOAD_AT.isoformat())
+    counters = rig.counters()
+    assert counters["fixes.stored"] == sum(s.fixes for s in runner.stats().values())
+    assert counters["dropped.duplicate"] == 30
+
+
+FAR_OUT: list[dict[str, Any]] = [
+    # Out at 08:05 (first fix outside 08:05:30), away until 08:30:50, back on post at 08:32.
+    {"stay": {"duration_s": 300}},
+    {"walk": {"to": {"north_m": 250, "east_m": 0}, "speed_mps": 5}},
+    {"stay_away": {"duration_s": 1500}},
+    {"return": {"speed_mps": 5}},
+    {"stay": {"duration_s": 300}},
+]
+
+
+@pytest.mark.parametrize("first", ["tick", "backlog"])
+def test_a_gateway_stopped_mid_departure_delivers_the_overtime_alert_once_late_after_restart(
+    rig_factory: RigFactory, first: str
+) -> None:
+    """Down from 08:09 to 08:24, past the 08:20:30 overtime deadline and past the point where
+    the terminal would count as silent (08:19) had it not gone on publishing to the broker.
+    Whether the new gateway's first tick or the broker's backlog comes first, the backlog
+    decides: the overtime alert once, late; no silent terminal."""
+    rig = rig_factory([("g-001", POST, DEVICE)])
+    runner = rig.runner([terminal(DEVICE, "json", rig.anchors[POST], FAR_OUT)])
+    before_stop: list[list[tuple[str, datetime]]] = []
+
+    def outage(now: datetime) -> None:
+        if now == at(9):
+            before_stop.append(timeline(core_events(rig), "g-001"))
+            rig.stop_gateway()
+        elif now == at(24):
+            rig.start_gateway(first)
+
+    rig.play(runner.end_time + timedelta(seconds=30), at_step=outage)
+    events = core_events(rig)
+
+    assert before_stop == [
+        [
+            ("presence.arrived", at(0)),
+            ("presence.departed", at(5.5)),
+            ("alert.unreported_departure", at(5.5)),
+        ]
+    ]
+    assert timeline(events, "g-001") == [
+        ("presence.arrived", at(0)),
+        ("presence.departed", at(5.5)),
+        ("alert.unreported_departure", at(5.5)),
+        ("alert.overtime_departure", at(20.5)),
+        ("presence.returned", at(32)),
+    ]
+    overtime = of(events, "alert.overtime_departure")["data"]
+    assert (overtime["late"], overtime["backfilled"]) == (True, True)
+    assert overtime["detected_at"] == at(24).isoformat()
+    # Every id once at the core, and every message the terminal published while the gateway
+    # was down was taken in by the new one (the broker kept them for its session).
+    assert len({e["id"] for e in events}) == len(events)
+    counters = rig.counters()  # the new gateway's: every fix after 08:09:00
+    stored_before = 9 * 2 + 1
+    assert counters["fixes.stored"] == sum(s.fixes for s in runner.stats().values()) - stored_before
+    assert not [k for k in counters if k.startswith(("rejected.", "dropped."))]
