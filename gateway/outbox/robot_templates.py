@@ -167,6 +167,7 @@ def _silent(c: Context) -> tuple[str, tuple[str, ...]]:
 _POSITION_QUALITY = {
     "fix": "本次定位",
     "fix_dropped": "本次定位（精度不足或已过时，仅供参考）",
+    "fix_unchecked": "本次定位（非当班时间，未经校验）",
     "terminal_last_known": "终端上报的最后位置（无卫星定位）",
     "last_accepted": "最后一次有效定位",
 }

@@ -39,6 +39,7 @@ class Alarms:
         if not ctx.fixes and not ctx.alarms:
             return
         dropped = {id(fix): reason for fix, reason in ctx.filtered}
+        judged = {id(item.fix) for item in ctx.on_duty} | dropped.keys()
         messages: list[tuple[datetime, PositionFix | AlarmSignal]] = [
             (fix.fix_time, fix) for fix in ctx.fixes
         ]
@@ -46,7 +47,17 @@ class Alarms:
         messages.sort(key=lambda item: item[0])
         for _, message in messages:
             if isinstance(message, PositionFix):
-                self._message(ctx, message, self._fix_position(message, dropped.get(id(message))))
+                if id(message) in judged:
+                    position = self._fix_position(message, dropped.get(id(message)))
+                else:  # off duty: the filters never judged it
+                    position = SosPosition(
+                        "fix_unchecked",
+                        message.lat,
+                        message.lon,
+                        message.accuracy_m,
+                        message.fix_time,
+                    )
+                self._message(ctx, message, position)
             else:
                 if Alarm.SOS not in message.alarms:
                     for alarm in sorted(message.alarms):

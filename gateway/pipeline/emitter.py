@@ -101,13 +101,18 @@ class Emitter:
                 post_id=duty.post_id if duty else None,
                 data=data,
             )
-        for keys, resolution in ((event.resolves, "ended"), (event.withdraws, "withdrawn")):
+        # A condition that ended is resolved when it ended (device time); a withdrawal when the
+        # gateway learned the alert was wrong.
+        for keys, resolution, at in (
+            (event.resolves, "ended", event.time),
+            (event.withdraws, "withdrawn", now),
+        ):
             for key in keys:
                 try:
                     repo.resolve_alert(
                         ctx.session,
                         key,
-                        at=event.time,
+                        at=at,
                         by=resolved_by,
                         event_id=event_id,
                         resolution=resolution,

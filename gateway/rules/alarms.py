@@ -15,7 +15,8 @@ a person must deal with it.
 
 The best position known goes with the alert, with ``position.quality`` saying how good it is:
 ``fix`` (this message's own position, accepted), ``fix_dropped`` (its own position, dropped by a
-filter: ``position.dropped_because`` says why), ``terminal_last_known`` (a position the terminal
+filter: ``position.dropped_because`` says why), ``fix_unchecked`` (its own position, off duty,
+where no filter judges positions), ``terminal_last_known`` (a position the terminal
 put in a message that had no fix), ``last_accepted`` (the device's last accepted fix, with its
 age) or ``none``.
 """

@@ -153,9 +153,10 @@ def _store(run: Run, dep: Departure) -> None:
 def _withdraw(
     run: Run, dep: Departure, key: str, alert_type: str, reason: str, **why: str
 ) -> Departure:
+    # Dated when the gateway learned the fact that withdraws it (the report or leave entered).
     run.emit(
         ALERT_WITHDRAWN,
-        dep.started_at,
+        run.now,
         key,
         {
             "withdrawn_key": key,

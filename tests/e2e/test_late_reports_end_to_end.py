@@ -70,7 +70,7 @@ def test_a_report_made_before_leaving_but_typed_in_after_the_alert_withdraws_it(
         ("presence.arrived", at(0)),
         ("presence.departed", at(10.5)),
         ("alert.unreported_departure", at(10.5)),
-        ("alert.withdrawn", at(10.5)),
+        ("alert.withdrawn", at(14)),  # dated when the report was typed in
         ("presence.returned", at(19)),
     ]
     unreported = of(events, "alert.unreported_departure")

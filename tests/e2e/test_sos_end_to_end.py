@@ -121,7 +121,9 @@ def test_an_sos_from_an_off_duty_guard_of_the_night_team_is_raised_for_him(
     assert (data["shift_id"], data["post_id"]) == (None, None)
     assert data["site_id"] == "wh-jiangtan-garden"  # his leaders are found through his site
     position = data["position"]
-    assert position["quality"] == "fix" and position["lat"] == pytest.approx(lat + 0.01)
+    # Its own position, which no filter judged (off duty).
+    assert position["quality"] == "fix_unchecked"
+    assert position["lat"] == pytest.approx(lat + 0.01)
     # No location is kept off duty: the positions are dropped, the alarm is not.
     assert rig.counters()["dropped.off_duty"] == 2
 

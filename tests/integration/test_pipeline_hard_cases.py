@@ -222,6 +222,7 @@ def test_a_report_typed_in_after_the_shift_closed_withdraws_the_unreported_alert
             select(AlertRow).where(AlertRow.type == "alert.unreported_departure")
         ).one()
         assert (row.status, row.resolution) == ("resolved", "withdrawn")
+        assert row.resolved_at == at(12 * 60 + 30)  # when the gateway learned it was wrong
         assert row.last_event_id == withdrawn["id"]
     assert unreported["id"] != withdrawn["id"]
 

@@ -255,7 +255,7 @@ CASES: dict[str, Case] = {
         [
             ("presence.departed", 0.0),
             ("alert.unreported_departure", 0.0),
-            ("alert.withdrawn", 0.0),
+            ("alert.withdrawn", 360.0),  # when the report was typed in
             ("presence.returned", 600.0),
         ],
     ),
@@ -305,8 +305,8 @@ CASES: dict[str, Case] = {
             ("presence.departed", 0.0),
             ("alert.unreported_departure", 0.0),
             ("alert.overtime_departure", 900.0),
-            ("alert.withdrawn", 0.0),
-            ("alert.withdrawn", 0.0),
+            ("alert.withdrawn", 1000.0),
+            ("alert.withdrawn", 1000.0),
             ("presence.returned", 1500.0),
             ("leave.cancelled", 1700.0),
         ],
