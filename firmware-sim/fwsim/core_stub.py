@@ -32,6 +32,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from fwsim.http_serving import ServedStub
+
 __all__ = ["CoreStub"]
 
 log = logging.getLogger(__name__)
@@ -121,16 +123,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(200, {"ok": True})
 
 
-class CoreStub:
+class CoreStub(ServedStub):
     """The stub; ``start()`` returns the URL to post events to (``http://127.0.0.1:<port>/events``).
 
     All attributes are safe to read from any thread; the lists returned are copies.
     """
 
     def __init__(self, secret: str | bytes, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
         self._secret = secret.encode("utf-8") if isinstance(secret, str) else secret
-        self._host = host
-        self._port = port
         self._cond = threading.Condition()
         self._events: list[dict[str, Any]] = []
         self._ids: set[str] = set()
@@ -142,8 +143,6 @@ class CoreStub:
         self._fail_remaining = 0
         self._fail_status = 503
         self.delay_s: float = 0.0
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -152,48 +151,16 @@ class CoreStub:
         self._listen()
         return self.url
 
-    def stop(self) -> None:
-        """Close the socket and stop the serving thread (idempotent)."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(5)
-
-    def __enter__(self) -> CoreStub:
-        self.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
-
     @property
     def port(self) -> int:
         return self._port
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self._host}:{self._port}"
 
     @property
     def url(self) -> str:
         return self.base_url + "/events"
 
     def _listen(self) -> None:
-        if self._server is not None:
-            return
-        server = _Server((self._host, self._port), self)
-        self._port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            daemon=True,
-            name=f"core-stub-{self._port}",
-        )
-        self._thread.start()
+        self._serve(lambda address: _Server(address, self), "core-stub")
 
     # -- faults -------------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from fwsim.http_serving import ServedStub
 from gateway.clock import Clock, SystemClock
 
 __all__ = ["KINDS", "ReceivedMessage", "RobotStub"]
@@ -138,7 +139,7 @@ def _dingtalk_sign(secret: str, timestamp: str) -> str:
     return base64.b64encode(mac.digest()).decode("ascii")
 
 
-class RobotStub:
+class RobotStub(ServedStub):
     """The stub; register robots with :meth:`add_wecom` / :meth:`add_dingtalk`, then ``start()``.
 
     ``clock`` (default: wall time) judges DingTalk timestamps and the per-minute limit; give it
@@ -155,9 +156,8 @@ class RobotStub:
         limit_per_min: int | None = 20,
         on_message: Callable[[ReceivedMessage], None] | None = None,
     ) -> None:
+        super().__init__(host, port)
         self._clock = clock or SystemClock()
-        self._host = host
-        self._port = port
         self.limit_per_min = limit_per_min
         self.on_message = on_message
         self._robots: dict[tuple[str, str], _Robot] = {}
@@ -167,8 +167,6 @@ class RobotStub:
         self._refused: list[tuple[str, int, str]] = []
         self._requests = 0
         self._faults: deque[tuple[int, int | None]] = deque()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # -- set-up and life cycle ----------------------------------------------------------------
 
@@ -184,38 +182,8 @@ class RobotStub:
 
     def start(self) -> str:
         """Listen (port 0 picks a free one) and return the base URL."""
-        if self._server is None:
-            self._server = _Server((self._host, self._port), self)
-            self._port = self._server.server_address[1]
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                daemon=True,
-                name=f"robot-stub-{self._port}",
-            )
-            self._thread.start()
+        self._serve(lambda address: _Server(address, self), "robot-stub")
         return self.base_url
-
-    def stop(self) -> None:
-        """Close the socket and stop serving (idempotent)."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(5)
-
-    def __enter__(self) -> RobotStub:
-        self.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self._host}:{self._port}"
 
     @property
     def wecom_url(self) -> str:
