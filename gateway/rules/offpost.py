@@ -19,6 +19,7 @@ from .events import (
     ALERT_OVERTIME_DEPARTURE,
     ALERT_UNREPORTED_DEPARTURE,
     PRESENCE_RETURNED,
+    Json,
 )
 
 if TYPE_CHECKING:
@@ -128,6 +129,28 @@ def settle_unreported(run: Run, dep: Departure) -> None:
         run.close()
 
 
+def _off_post_alert(
+    run: Run, deadline: Deadline, dep: Departure, type_: str, extra: dict[str, Json]
+) -> str:
+    """Raise an off-post limit alert of the open departure at its deadline; returns its key."""
+    data: dict[str, Json] = {
+        "departure_id": dep.departure_id,
+        "started_at": iso(dep.started_at),
+        "off_post_s": _secs(deadline.due - dep.started_at),
+        **extra,
+        "last_fix": dep.last_fix.to_json(),
+    }
+    return run.emit(
+        type_,
+        deadline.due,
+        iso(dep.started_at),
+        data,
+        deadline=deadline,
+        alert=True,
+        device_id=dep.last_fix.device_id,
+    )
+
+
 def decide_overtime(run: Run, deadline: Deadline) -> None:
     # A leave approved for this very moment turns the limit into the leave's end.
     run.attach_leave(deadline.due)
@@ -135,22 +158,11 @@ def decide_overtime(run: Run, deadline: Deadline) -> None:
     assert dep is not None
     if dep.leave_id is not None:
         return
-    key = run.emit(
-        ALERT_OVERTIME_DEPARTURE,
-        deadline.due,
-        iso(dep.started_at),
-        {
-            "departure_id": dep.departure_id,
-            "started_at": iso(dep.started_at),
-            "off_post_s": _secs(deadline.due - dep.started_at),
-            "limit_s": run.policy.verbal_report_limit_s,
-            "report_id": dep.report_id,
-            "last_fix": dep.last_fix.to_json(),
-        },
-        deadline=deadline,
-        alert=True,
-        device_id=dep.last_fix.device_id,
-    )
+    extra: dict[str, Json] = {
+        "limit_s": run.policy.verbal_report_limit_s,
+        "report_id": dep.report_id,
+    }
+    key = _off_post_alert(run, deadline, dep, ALERT_OVERTIME_DEPARTURE, extra)
     run.state = replace(
         run.state,
         departure=replace(
@@ -162,22 +174,8 @@ def decide_overtime(run: Run, deadline: Deadline) -> None:
 def decide_overrun(run: Run, deadline: Deadline) -> None:
     dep = run.state.departure
     assert dep is not None and dep.leave_id is not None
-    key = run.emit(
-        ALERT_LEAVE_OVERRUN,
-        deadline.due,
-        iso(dep.started_at),
-        {
-            "departure_id": dep.departure_id,
-            "started_at": iso(dep.started_at),
-            "leave_id": dep.leave_id,
-            "leave_ends_at": iso(deadline.due),
-            "off_post_s": _secs(deadline.due - dep.started_at),
-            "last_fix": dep.last_fix.to_json(),
-        },
-        deadline=deadline,
-        alert=True,
-        device_id=dep.last_fix.device_id,
-    )
+    extra: dict[str, Json] = {"leave_id": dep.leave_id, "leave_ends_at": iso(deadline.due)}
+    key = _off_post_alert(run, deadline, dep, ALERT_LEAVE_OVERRUN, extra)
     run.state = replace(
         run.state,
         departure=replace(dep, overrun_done=True, open_alerts=(*dep.open_alerts, key)),
