@@ -97,7 +97,9 @@ def step(
 ) -> tuple[PresenceState, list[RuleEvent]]:
     """Apply one input at clock time ``now``; return the new state and the events, in order.
 
-    A closed state (past the shift end) returns unchanged with no events.
+    After the shift end (``ended``) fixes are ignored (the guard is off duty); a closed state
+    takes only reports, leaves and cancellations (which may withdraw an alert, or resolve a
+    not-cancelled one) and returns unchanged for anything else.
     """
     now = utc(now)
     if isinstance(event, FixObserved) and (state.ended or _ignored(state, event)):
