@@ -66,7 +66,9 @@ class PresenceMachines:
         self, ctx: BatchContext, duty: Duty, state: PresenceState, rule_input: RuleInput
     ) -> PresenceState:
         new_state, events = step(state, rule_input, self._clock.now(), duty.policy)
-        if new_state != state or duty.shift_id not in self._memory.presence:
+        if new_state != state:
+            # A closed machine loaded for this input and left unchanged (a fix after the
+            # shift was relieved) is neither kept nor written again.
             self._memory.presence[duty.shift_id] = new_state
             ctx.dirty_presence.add(duty.shift_id)
         for event in events:
