@@ -94,6 +94,11 @@ class RunningBroker(ABC):
         """
         self.stop()
 
+    def kill(self) -> None:
+        """Stop abruptly, as a crash does (nothing saved beyond what the broker saved already),
+        keeping what ``start()`` needs. Brokers that save nothing (amqtt) use ``halt()``."""
+        self.halt()
+
     def _startup_failed(self, detail: str) -> TransportError:
         return TransportError(
             f"{self.kind} broker on 127.0.0.1:{self._port} did not start within "

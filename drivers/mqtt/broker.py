@@ -7,9 +7,10 @@ port (to test reconnects) and is stopped with ``stop()`` or by leaving a ``with`
 
 What differs between the two kinds (callers that depend on it should ask for ``kind``):
 
-* mosquitto keeps sessions across ``restart()`` (persistence on, saved at the clean shutdown) and
-  supports ``users`` (a password file); amqtt keeps nothing across a restart, does not keep the
-  session of an anonymous client once it disconnects, and refuses ``users``.
+* mosquitto keeps sessions across ``restart()`` (persistence on, saved at the clean shutdown and
+  every second), and across ``kill()`` (SIGKILL) and ``start()`` what was saved before the kill;
+  it supports ``users`` (a password file). amqtt keeps nothing across a restart, does not keep
+  the session of an anonymous client once it disconnects, and refuses ``users``.
 """
 
 from __future__ import annotations

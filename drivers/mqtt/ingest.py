@@ -21,7 +21,9 @@ message exists only in this process's memory: a crash or kill in that window los
 handed off but not yet committed (at most the queue's contents plus one uncommitted batch), and
 so does a handoff that raises. A clean shutdown must therefore drain the queue and commit before
 exiting. Messages not yet acknowledged when the connection drops are redelivered by the broker
-(``dup`` set); the pipeline's duplicate filter absorbs those.
+(``dup`` set); the pipeline's duplicate filter absorbs those, and the store's uniqueness on
+(device, fix time) those the filter no longer remembers (after a restart of the gateway, or a
+broker that restored an older copy of the session after a crash).
 
 Flow control under bursts is the broker's: it sends at most its ``max_inflight_messages``
 unacknowledged QoS-1 messages to us and queues the rest (``max_queued_messages``). paho's

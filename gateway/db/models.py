@@ -225,6 +225,10 @@ class PositionRow(Base):
 
     ``guard_id``/``shift_id`` are null for fixes outside any duty; ``drop_reason`` is set when a
     filter discarded the fix before the rules (``None``: it reached them).
+
+    A device is in one place at one instant: ``(device_id, fix_time)`` is unique, so a fix
+    delivered again (a QoS 1 redelivery, a re-sent offline batch, a restart that forgot the
+    filters' memory) is stored once, whatever the process remembers.
     """
 
     __tablename__ = "positions"
@@ -252,7 +256,7 @@ class PositionRow(Base):
 
     __table_args__ = (
         Index("ix_positions_guard_fix_time", "guard_id", "fix_time"),
-        Index("ix_positions_device_fix_time", "device_id", "fix_time"),
+        Index("uq_positions_device_fix_time", "device_id", "fix_time", unique=True),
     )
 
 

@@ -15,8 +15,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from gateway.clock import utc
 from gateway.db.alerts import (
     acknowledge_alert,
     list_alerts,
@@ -39,6 +42,7 @@ __all__ = [
     "Conflict",
     "InvalidRequest",
     "NotFound",
+    "PositionKey",
     "acknowledge_alert",
     "add_leave",
     "add_report",
@@ -49,6 +53,7 @@ __all__ = [
     "load_presence_state",
     "open_alerts",
     "open_or_update_alert",
+    "position_key",
     "position_values",
     "resolve_alert",
     "save_presence_states",
@@ -253,15 +258,49 @@ def position_values(
     }
 
 
-def insert_positions(session: Session, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Append many positions in one executemany statement (the hot path); returns the count.
+PositionKey = tuple[str, datetime]
+"""A stored fix's identity: ``(device_id, fix_time)`` with ``fix_time`` aware UTC."""
+
+
+def position_key(row: Mapping[str, Any]) -> PositionKey:
+    """The identity of a ``positions`` row (as built by ``position_values``)."""
+    return str(row["device_id"]), utc(row["fix_time"])
+
+
+def insert_positions(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[PositionKey]:
+    """Store many positions in one statement (the hot path); returns the keys of those that
+    were **new**.
+
+    ``(device_id, fix_time)`` is unique in the table: a row whose key is already stored (an
+    earlier batch, an earlier run of the gateway) is skipped without an error by ``INSERT ...
+    ON CONFLICT DO NOTHING`` (SQLite and PostgreSQL), and its key is not in the result, so the
+    caller counts and processes only what is new. On other databases the rows are inserted
+    plainly and a repeat fails the transaction on the unique index.
 
     Every row must carry every column (build them with ``position_values``): one statement
-    needs one shape.
+    needs one shape. Keys must be distinct within ``rows`` (the filters see to it).
     """
     if not rows:
-        return 0
-    # The Core table, not the ORM entity: no per-row ORM bookkeeping on the hot path.
-    table: Table = PositionRow.__table__  # type: ignore[assignment]
-    session.execute(insert(table), [dict(r) for r in rows])
-    return len(rows)
+        return set()
+    params = [dict(r) for r in rows]
+    statement = _POSITION_INSERTS.get(session.get_bind().dialect.name)
+    if statement is None:
+        session.execute(insert(_POSITIONS), params)
+        return {position_key(r) for r in rows}
+    # RETURNING over many rows: SQLAlchemy batches them into multi-row INSERTs
+    # ("insertmanyvalues"); a skipped row returns nothing.
+    returned = session.execute(statement, params)
+    return {(str(device_id), utc(fix_time)) for device_id, fix_time in returned}
+
+
+# The Core table, not the ORM entity: no per-row ORM bookkeeping on the hot path.
+_POSITIONS: Table = PositionRow.__table__  # type: ignore[assignment]
+_POSITION_KEY_COLUMNS = ["device_id", "fix_time"]
+_POSITION_INSERTS = {
+    "sqlite": sqlite_insert(_POSITIONS)
+    .on_conflict_do_nothing(index_elements=_POSITION_KEY_COLUMNS)
+    .returning(_POSITIONS.c.device_id, _POSITIONS.c.fix_time),
+    "postgresql": pg_insert(_POSITIONS)
+    .on_conflict_do_nothing(index_elements=_POSITION_KEY_COLUMNS)
+    .returning(_POSITIONS.c.device_id, _POSITIONS.c.fix_time),
+}

@@ -7,8 +7,6 @@ device-time order, which the filters' per-device memory and the rules rely on.
 
 from __future__ import annotations
 
-from typing import Any
-
 from gateway.db import repository as repo
 from gateway.filters import FixFilter
 from gateway.pipeline.context import BatchContext, OnDutyFix, PlacedFix
@@ -81,7 +79,14 @@ class Geofence:
 class History:
     """Stores the placed fixes as the guard's track (one statement) and remembers each
     guard's newest one for the live view. Late fixes are stored too; they only replace the
-    newest when they are newer."""
+    newest when they are newer.
+
+    The store is the last word on duplicates: a fix whose (device, fix time) is already stored
+    (the filters' memory is per process, lost on a restart, and bounded) is not stored again,
+    counted as ``dropped.duplicate_stored`` and taken out of ``ctx.placed``: the rules saw it
+    in the transaction that stored it, so they must not see it twice. ``fixes.stored`` counts
+    only new rows, so ``fixes.received`` = ``fixes.stored`` + every ``dropped.*``.
+    """
 
     def __init__(self, memory: PipelineMemory) -> None:
         self._memory = memory
@@ -89,23 +94,30 @@ class History:
     def run(self, ctx: BatchContext) -> None:
         if not ctx.placed:
             return
+        positions = [
+            repo.position_values(
+                placed.fix,
+                guard_id=placed.duty.guard_id,
+                shift_id=placed.duty.shift_id,
+                membership=placed.verdict.membership.value,
+                distance_m=round(placed.verdict.distance_m, 2),
+            )
+            for placed in ctx.placed
+        ]
+        new = repo.insert_positions(ctx.session, positions)
+        if len(new) < len(positions):
+            ctx.placed = [
+                placed
+                for placed, row in zip(ctx.placed, positions, strict=True)
+                if repo.position_key(row) in new
+            ]
+            ctx.counters.add("dropped.duplicate_stored", len(positions) - len(new))
+        ctx.counters.add("fixes.stored", len(new))
         last_fix = self._memory.last_fix
-        positions: list[dict[str, Any]] = []
         for placed in ctx.placed:
             fix, duty, verdict = placed.fix, placed.duty, placed.verdict
-            positions.append(
-                repo.position_values(
-                    fix,
-                    guard_id=duty.guard_id,
-                    shift_id=duty.shift_id,
-                    membership=verdict.membership.value,
-                    distance_m=round(verdict.distance_m, 2),
-                )
-            )
             previous = last_fix.get(duty.guard_id)
             if previous is None or previous.fix.fix_time <= fix.fix_time:
                 last_fix[duty.guard_id] = LastFix(
                     fix, duty.shift_id, verdict.membership.value, verdict.distance_m
                 )
-        repo.insert_positions(ctx.session, positions)
-        ctx.counters.add("fixes.stored", len(positions))

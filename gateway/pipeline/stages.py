@@ -7,7 +7,8 @@ chain, in one transaction, over a ``BatchContext``::
     filters         invalid, stale, future, inaccurate, duplicates, jumps dropped
     alarms          SOS from every message of a known terminal, kept or dropped, on or off duty
     geofence        inside / outside / uncertain, distance to the post
-    history         accepted fixes stored as the track; each guard's newest remembered
+    history         accepted fixes stored as the track, once per (device, fix time): one
+                    already stored is dropped here; each guard's newest remembered
     presence rules  each fix fed to its shift's presence machine (departures, returns...)
     patrol          checkpoint scans, then clock-in punches: patrol and attendance machines,
                     and their evidence of presence fed to the presence machines

@@ -240,10 +240,25 @@ def test_insert_positions_writes_many_fixes_in_one_statement(session: Session) -
         repo.position_values(f, guard_id="g-001", shift_id="s", membership="inside", distance_m=0.0)
         for f in fixes
     ]
-    assert repo.insert_positions(session, rows) == 500
-    assert repo.insert_positions(session, []) == 0
+    new = repo.insert_positions(session, rows)
+    assert new == {("gps-001", NOW + timedelta(seconds=i)) for i in range(500)}
+    assert repo.insert_positions(session, []) == set()
     session.commit()
     assert session.scalar(select(func.count()).select_from(PositionRow)) == 500
+
+    # The same (device, fix time) again, re-encoded (other coordinates), beside two new fixes:
+    # only the new ones are stored and returned; the first copy stays as it was.
+    again = [
+        {**rows[0], "lat": 30.7},
+        {**rows[1], "fix_time": NOW + timedelta(seconds=1000)},
+        {**rows[2], "device_id": "gps-002"},
+    ]
+    assert repo.insert_positions(session, again) == {
+        ("gps-001", NOW + timedelta(seconds=1000)),
+        ("gps-002", NOW + timedelta(seconds=2)),
+    }
+    session.commit()
+    assert session.scalar(select(func.count()).select_from(PositionRow)) == 502
     first = session.scalars(
         select(PositionRow).where(PositionRow.guard_id == "g-001").order_by(PositionRow.fix_time)
     ).first()
@@ -251,6 +266,7 @@ def test_insert_positions_writes_many_fixes_in_one_statement(session: Session) -
     assert first.fix_time == NOW
     assert first.received_at == NOW + timedelta(milliseconds=300)
     assert first.alarms == ["sos"]
+    assert first.lat == 30.6047
     assert (first.membership, first.accuracy_m, first.raw) == (
         "inside",
         8.5,
