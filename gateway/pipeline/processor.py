@@ -32,6 +32,7 @@ from gateway.pipeline.counters import PipelineCounters
 from gateway.pipeline.duty import Duty, DutyIndex
 from gateway.pipeline.memory import LastFix, PipelineMemory
 from gateway.pipeline.presence_stage import leave_approved
+from gateway.pipeline.reject_log import RejectLog
 from gateway.pipeline.stages import build_chain
 from gateway.records import AlarmSignal, CheckpointScan, DecodeOutcome, PositionFix, Punch
 from gateway.rules import LeaveApproved, LeaveCancelled, PresenceState, RuleEvent, RuleInput
@@ -65,6 +66,7 @@ class Processor:
         self._engine = engine
         self._clock = clock
         self.counters = counters or PipelineCounters()
+        self._log_reject = RejectLog(clock, log)
         self._listeners: list[Listener] = [on_committed] if on_committed else []
         self.memory = PipelineMemory()
         self._chain = build_chain(
@@ -127,20 +129,18 @@ class Processor:
 
     def process_outcomes(self, outcomes: Iterable[DecodeOutcome]) -> None:
         """Count the rejects and run every decoded record through the stages, in one
-        transaction."""
+        transaction. Every reject is counted; the log gets the first of a (device, problem)
+        and then at most one line a minute with how many were left out
+        (``gateway.pipeline.reject_log``)."""
         fixes: list[PositionFix] = []
         alarms: list[AlarmSignal] = []
         scans: list[CheckpointScan] = []
         punches: list[Punch] = []
         for outcome in outcomes:
             for reject in outcome.rejects:
-                self.counters.add(f"rejected.{_reason_key(reject.reason)}")
-                log.warning(
-                    "rejected input from %s: %s: %s",
-                    reject.device_id or "?",
-                    reject.reason,
-                    reject.raw[:64].hex(),
-                )
+                problem = _reason_key(reject.reason)
+                self.counters.add(f"rejected.{problem}")
+                self._log_reject(reject, problem)
             fixes.extend(outcome.fixes)
             alarms.extend(outcome.alarms)
             scans.extend(outcome.scans)
