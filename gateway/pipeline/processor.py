@@ -38,11 +38,12 @@ from gateway.records import AlarmSignal, CheckpointScan, DecodeOutcome, Position
 from gateway.rules import LeaveApproved, LeaveCancelled, PresenceState, RuleEvent, RuleInput
 from gateway.site.extend import extend_shifts
 
-__all__ = ["EmittedEvent", "LastFix", "Listener", "Processor"]
+__all__ = ["EmittedEvent", "LastFix", "Listener", "Processor", "reason_key"]
 
 log = logging.getLogger(__name__)
 
-_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+# A Python repr of a string: its quote escaped inside (``'a\\'b'``), so the whole value goes.
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 
 _REFUSALS = (repo.NotFound, repo.Conflict, repo.InvalidRequest)
 
@@ -138,7 +139,7 @@ class Processor:
         punches: list[Punch] = []
         for outcome in outcomes:
             for reject in outcome.rejects:
-                problem = _reason_key(reject.reason)
+                problem = reason_key(reject.reason)
                 self.counters.add(f"rejected.{problem}")
                 self._log_reject(reject, problem)
             fixes.extend(outcome.fixes)
@@ -306,15 +307,17 @@ class Processor:
         return result
 
 
-def _reason_key(reason: str) -> str:
+def reason_key(reason: str) -> str:
     """A counter name from a reject reason: its first words, lower-case, underscores.
 
     Details after ``:``, ``(`` or ``,`` (values, checksums) are left out so one kind of problem
     makes one counter: ``checksum mismatch (frame says 7d, computed 03)`` → ``checksum_mismatch``.
     """
-    head = re.split(r"[:(,]", reason, maxsplit=1)[0]
+    head = re.split(r"[:(,]", reason[:200], maxsplit=1)[0]  # the first words are enough
     # Quoted parts are the offending input: left out, or a sender could mint counters at will.
-    head = _QUOTED.sub(" ", head).lower()
+    # A quote left open (a value cut by the split, or a prose apostrophe) ends the name too.
+    head = _QUOTED.sub(" ", head)
+    head = re.split(r"['\"\\]", head, maxsplit=1)[0].lower()
     words = ["".join(c for c in w if c.isalnum() or c in "_-") for w in head.split()]
     # Numbers are values too (lengths, ids); the words around them name the problem.
     named = [w for w in words if w and not any(c.isdigit() for c in w)]
