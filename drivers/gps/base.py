@@ -8,17 +8,48 @@ a :class:`~gateway.records.DecodeOutcome`: the positions it could read and one
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
+from gateway.errors import DecodeError
 from gateway.records import DecodeOutcome, Rejected
 
 __all__ = [
+    "JSON_PAYLOAD_LIMIT",
+    "JT808_PAYLOAD_LIMIT",
+    "MAX_FIXES_PER_MESSAGE",
+    "MAX_JSON_DEPTH",
+    "NMEA_PAYLOAD_LIMIT",
     "PayloadCodec",
     "check_position",
+    "check_size",
+    "load_json",
     "reject",
 ]
+
+JSON_PAYLOAD_LIMIT = 64 * 1024
+"""Largest gateway JSON, OwnTracks or EMQX JT/T 808 payload read, in bytes. A full gateway JSON
+fix is ~150 bytes, so this holds a batch of some 400 (the contract asks for a few hundred); an
+OwnTracks location is < 1 kB; EMQX's own frame limit (8 KiB) keeps its JSON well under it."""
+
+NMEA_PAYLOAD_LIMIT = 16 * 1024
+"""Largest NMEA payload read, in bytes: ~200 sentences of at most 82 characters (one epoch is
+two or three)."""
+
+JT808_PAYLOAD_LIMIT = 64 * 1024
+"""Largest JT/T 808 payload read, in bytes: 16 frames of the framer's largest escaped size
+(8 as hex text). It also bounds the fixes of raw 0x0704 uploads (a body of at most 1023
+bytes holds ~34 items) below :data:`MAX_FIXES_PER_MESSAGE`."""
+
+MAX_FIXES_PER_MESSAGE = 1000
+"""Most items a batch (gateway JSON ``fixes`` or array, EMQX 0x0704 ``location``) may hold.
+Above it the whole message is refused: it bounds the records, and the rejects, of one message."""
+
+MAX_JSON_DEPTH = 32
+"""Deepest nesting of arrays and objects read; every format needs fewer than 6 levels. Checked
+before parsing, so no input reaches the parser's (or any later) recursion limit."""
 
 
 class PayloadCodec(Protocol):
@@ -58,3 +89,51 @@ def check_position(lat: float, lon: float) -> str | None:
     if lat == 0.0 and lon == 0.0:
         return "coordinates are exactly 0,0 (no-fix placeholder)"
     return None
+
+
+def check_size(payload: bytes, limit: int) -> str | None:
+    """Why ``payload`` is refused for its size, or ``None`` when it is within ``limit`` bytes."""
+    if len(payload) > limit:
+        return f"payload too large ({len(payload)} bytes, limit {limit})"
+    return None
+
+
+def _nesting_depth(text: str) -> int:
+    """The deepest nesting of ``[``/``{`` in ``text`` outside JSON strings (linear)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
+def load_json(payload: bytes, limit: int = JSON_PAYLOAD_LIMIT) -> tuple[Any, str]:
+    """The JSON document of ``payload`` and its text. Never raises anything but
+    :class:`DecodeError`, whose reason names the problem before any detail: ``payload too
+    large (...)``, ``JSON nested too deep (...)``, ``not JSON: ...``."""
+    problem = check_size(payload, limit)
+    if problem:
+        raise DecodeError(problem)
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"not JSON: {exc}") from exc
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _nesting_depth(text) > MAX_JSON_DEPTH:
+        raise DecodeError(f"JSON nested too deep (more than {MAX_JSON_DEPTH} levels)")
+    try:
+        return json.loads(text), text
+    except (ValueError, RecursionError) as exc:  # RecursionError: belt and braces
+        raise DecodeError(f"not JSON: {exc}") from exc

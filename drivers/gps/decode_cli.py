@@ -130,7 +130,7 @@ def _codec(format_name: str) -> PayloadCodec:
     ``topic`` field. The other formats must not get a made-up device id either, since the JSON
     codec refuses a payload whose ``device_id`` contradicts the given one."""
     if format_name == "nmea":
-        return NmeaCodec(fallback_device=_DEFAULT_DEVICE)
+        return NmeaCodec(fallback_device=_DEFAULT_DEVICE, max_payload_bytes=None)
     if format_name == "owntracks":
         return OwnTracksCodec(fallback_device=_DEFAULT_DEVICE)
     return codec_for(format_name)

@@ -31,7 +31,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from drivers.gps.base import check_position
+from drivers.gps.base import MAX_FIXES_PER_MESSAGE, check_position, load_json
 from gateway.clock import utc
 from gateway.errors import DecodeError
 from gateway.records import Alarm, AlarmSignal, DecodeOutcome, PositionFix, Rejected
@@ -116,9 +116,9 @@ class GatewayJsonCodec:
         self, payload: bytes, received_at: datetime, device_hint: str | None = None
     ) -> DecodeOutcome:
         try:
-            doc = json.loads(payload.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            return DecodeOutcome(rejects=(Rejected(f"not JSON: {exc}", payload, device_hint),))
+            doc, text = load_json(payload)
+        except DecodeError as exc:
+            return DecodeOutcome(rejects=(Rejected(exc.reason, payload, device_hint),))
         received = utc(received_at)
         if isinstance(doc, dict) and "fixes" in doc:
             items = doc["fixes"]
@@ -135,17 +135,22 @@ class GatewayJsonCodec:
                 batch_hint = _agree(device_hint, outer)
             except DecodeError as exc:
                 return DecodeOutcome(rejects=(Rejected(exc.reason, payload, device_hint),))
-            return self._batch(items, received, batch_hint)
+            return self._batch(items, received, batch_hint, payload)
         if isinstance(doc, list):
-            return self._batch(doc, received, device_hint)
-        return self._one(doc, payload.decode("utf-8"), received, device_hint)
+            return self._batch(doc, received, device_hint, payload)
+        return self._one(doc, text, received, device_hint)
 
-    def _batch(self, items: list[Any], received: datetime, hint: str | None) -> DecodeOutcome:
+    def _batch(
+        self, items: list[Any], received: datetime, hint: str | None, payload: bytes
+    ) -> DecodeOutcome:
+        if len(items) > MAX_FIXES_PER_MESSAGE:
+            reason = f"batch too large ({len(items)} items, limit {MAX_FIXES_PER_MESSAGE})"
+            return DecodeOutcome(rejects=(Rejected(reason, payload, hint),))
         fixes: list[PositionFix] = []
         rejects: list[Rejected] = []
         alarms: list[AlarmSignal] = []
         for item in items:
-            text = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
+            text = _item_text(item)
             outcome = self._one(item, text, received, hint)
             fixes.extend(outcome.fixes)
             rejects.extend(outcome.rejects)
@@ -208,6 +213,17 @@ class GatewayJsonCodec:
             source_format=FORMAT_NAME,
             raw=text,
         )
+
+
+def _item_text(item: object) -> str:
+    """A batch item as compact JSON text, non-ASCII kept unless it cannot be UTF-8 (a lone
+    surrogate from a ``\\ud800`` escape), which stays escaped."""
+    text = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(item, separators=(",", ":"))
+    return text
 
 
 def _agree(hint: str | None, own: str | None) -> str | None:

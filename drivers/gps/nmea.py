@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import TypeVar
 
-from drivers.gps.base import check_position
+from drivers.gps.base import NMEA_PAYLOAD_LIMIT, check_position, check_size
 from drivers.gps.nmea_sentence import (
     GgaData,
     RmcData,
@@ -138,13 +138,20 @@ class NmeaCodec:
 
     ``fallback_device`` names the device when neither a topic nor an id before ``$`` does (the
     ``decode`` command reading a receiver log); the gateway leaves it ``None``, so such input is
-    rejected.
+    rejected. ``max_payload_bytes`` refuses larger payloads whole (``None``: no limit, for a
+    whole receiver log read from a file).
     """
 
     format_name = FORMAT_NAME
 
-    def __init__(self, fallback_device: str | None = None) -> None:
+    def __init__(
+        self,
+        fallback_device: str | None = None,
+        *,
+        max_payload_bytes: int | None = NMEA_PAYLOAD_LIMIT,
+    ) -> None:
         self._fallback = fallback_device
+        self._max_payload = max_payload_bytes
         self._last_rmc: dict[str, datetime] = {}
 
     def decode(
@@ -156,6 +163,10 @@ class NmeaCodec:
         if not payload.strip():
             # An empty publish is a terminal fault like any other: counted, as in every format.
             return DecodeOutcome(rejects=(Rejected("empty payload", payload, default_device),))
+        limit = self._max_payload
+        too_large = check_size(payload, limit) if limit is not None else None
+        if too_large:
+            return DecodeOutcome(rejects=(Rejected(too_large, payload, default_device),))
         fixes: list[PositionFix] = []
         rejects: list[Rejected] = []
         pending: _Epoch | None = None

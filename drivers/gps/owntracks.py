@@ -26,12 +26,11 @@ compared.
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import UTC, datetime
 from typing import Any
 
-from drivers.gps.base import check_position
+from drivers.gps.base import check_position, load_json
 from gateway.clock import utc
 from gateway.errors import DecodeError
 from gateway.records import DecodeOutcome, PositionFix, Rejected
@@ -130,10 +129,9 @@ class OwnTracksCodec:
         self, payload: bytes, received_at: datetime, device_hint: str | None = None
     ) -> DecodeOutcome:
         try:
-            text = payload.decode("utf-8")
-            obj = json.loads(text)
-        except (UnicodeDecodeError, ValueError) as exc:
-            return DecodeOutcome(rejects=(Rejected(f"not JSON: {exc}", payload, device_hint),))
+            obj, text = load_json(payload)
+        except DecodeError as exc:
+            return DecodeOutcome(rejects=(Rejected(exc.reason, payload, device_hint),))
         if not isinstance(obj, dict):
             return DecodeOutcome(
                 rejects=(

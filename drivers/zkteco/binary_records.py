@@ -85,7 +85,7 @@ def decode_time6(raw: bytes) -> datetime:
     try:
         return datetime(2000 + year, month, day, hour, minute, second)  # noqa: DTZ001
     except ValueError as exc:
-        raise DecodeError(f"six-byte time {raw.hex()} is not a date", raw) from exc
+        raise DecodeError(f"six-byte time is not a date: {raw.hex()}", raw) from exc
 
 
 def _text(raw: bytes) -> str:

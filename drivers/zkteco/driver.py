@@ -304,7 +304,9 @@ class ZkTcpClient:
 
     def _reject(self, reason: str, raw: bytes) -> None:
         self._count("rejects")
-        log.warning("ZK terminal %s: refused record (%s): %s", self._terminal_id, reason, raw.hex())
+        log.warning(
+            "ZK terminal %s: refused record (%s): %s", self._terminal_id, reason, raw[:64].hex()
+        )
         if self._on_reject is not None:
             self._on_reject(Rejected(reason=reason, raw=raw, device_id=self._terminal_id))
 

@@ -266,7 +266,7 @@ def parse_attlog(
             continue
         local = _parse_local_time(fields[1])
         if local is None:
-            reject(f"ATTLOG time {fields[1]!r} is not YYYY-MM-DD hh:mm:ss")
+            reject(f"ATTLOG time is not YYYY-MM-DD hh:mm:ss: {fields[1]!r}")
             continue
         state_text = fields[2] if len(fields) > 2 else ""
         state = 0 if state_text == "" else _int_or_none(state_text)
@@ -275,11 +275,16 @@ def parse_attlog(
             reject(f"ATTLOG punch state {state_text!r} is not 0-5")
             continue
         verify = _int_or_none(fields[3]) if len(fields) > 3 else None
+        try:
+            punched_at = local.replace(tzinfo=tz).astimezone(UTC)
+        except (OverflowError, ValueError):  # year 1 east of UTC, 9999 west of it
+            reject(f"ATTLOG time out of range: {fields[1]!r}")
+            continue
         punches.append(
             Punch(
                 terminal_id=terminal_id,
                 person_id=pin,
-                punched_at=local.replace(tzinfo=tz).astimezone(UTC),
+                punched_at=punched_at,
                 received_at=received,
                 kind=kind,
                 verify=verify_mode(verify),

@@ -157,7 +157,10 @@ def make_push_router(
         batch = parse_attlog(body, terminal_id=sn, received_at=clock.now(), zone=config.timezone)
         for rejected in batch.rejects:
             log.warning(
-                "ZKTeco %s: refused ATTLOG line (%s): %s", sn, rejected.reason, rejected.raw.hex()
+                "ZKTeco %s: refused ATTLOG line (%s): %s",
+                sn,
+                rejected.reason[:200],
+                rejected.raw[:64].hex(),
             )
             if on_reject is not None:
                 on_reject(rejected)

@@ -32,16 +32,18 @@ from gateway.pipeline.counters import PipelineCounters
 from gateway.pipeline.duty import Duty, DutyIndex
 from gateway.pipeline.memory import LastFix, PipelineMemory
 from gateway.pipeline.presence_stage import leave_approved
+from gateway.pipeline.reject_log import RejectLog
 from gateway.pipeline.stages import build_chain
 from gateway.records import AlarmSignal, CheckpointScan, DecodeOutcome, PositionFix, Punch
 from gateway.rules import LeaveApproved, LeaveCancelled, PresenceState, RuleEvent, RuleInput
 from gateway.site.extend import extend_shifts
 
-__all__ = ["EmittedEvent", "LastFix", "Listener", "Processor"]
+__all__ = ["EmittedEvent", "LastFix", "Listener", "Processor", "reason_key"]
 
 log = logging.getLogger(__name__)
 
-_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+# A Python repr of a string: its quote escaped inside (``'a\\'b'``), so the whole value goes.
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 
 _REFUSALS = (repo.NotFound, repo.Conflict, repo.InvalidRequest)
 
@@ -65,6 +67,7 @@ class Processor:
         self._engine = engine
         self._clock = clock
         self.counters = counters or PipelineCounters()
+        self._log_reject = RejectLog(clock, log)
         self._listeners: list[Listener] = [on_committed] if on_committed else []
         self.memory = PipelineMemory()
         self._chain = build_chain(
@@ -127,20 +130,18 @@ class Processor:
 
     def process_outcomes(self, outcomes: Iterable[DecodeOutcome]) -> None:
         """Count the rejects and run every decoded record through the stages, in one
-        transaction."""
+        transaction. Every reject is counted; the log gets the first of a (device, problem)
+        and then at most one line a minute with how many were left out
+        (``gateway.pipeline.reject_log``)."""
         fixes: list[PositionFix] = []
         alarms: list[AlarmSignal] = []
         scans: list[CheckpointScan] = []
         punches: list[Punch] = []
         for outcome in outcomes:
             for reject in outcome.rejects:
-                self.counters.add(f"rejected.{_reason_key(reject.reason)}")
-                log.warning(
-                    "rejected input from %s: %s: %s",
-                    reject.device_id or "?",
-                    reject.reason,
-                    reject.raw[:64].hex(),
-                )
+                problem = reason_key(reject.reason)
+                self.counters.add(f"rejected.{problem}")
+                self._log_reject(reject, problem)
             fixes.extend(outcome.fixes)
             alarms.extend(outcome.alarms)
             scans.extend(outcome.scans)
@@ -306,15 +307,17 @@ class Processor:
         return result
 
 
-def _reason_key(reason: str) -> str:
+def reason_key(reason: str) -> str:
     """A counter name from a reject reason: its first words, lower-case, underscores.
 
     Details after ``:``, ``(`` or ``,`` (values, checksums) are left out so one kind of problem
     makes one counter: ``checksum mismatch (frame says 7d, computed 03)`` → ``checksum_mismatch``.
     """
-    head = re.split(r"[:(,]", reason, maxsplit=1)[0]
+    head = re.split(r"[:(,]", reason[:200], maxsplit=1)[0]  # the first words are enough
     # Quoted parts are the offending input: left out, or a sender could mint counters at will.
-    head = _QUOTED.sub(" ", head).lower()
+    # A quote left open (a value cut by the split, or a prose apostrophe) ends the name too.
+    head = _QUOTED.sub(" ", head)
+    head = re.split(r"['\"\\]", head, maxsplit=1)[0].lower()
     words = ["".join(c for c in w if c.isalnum() or c in "_-") for w in head.split()]
     # Numbers are values too (lengths, ids); the words around them name the problem.
     named = [w for w in words if w and not any(c.isdigit() for c in w)]

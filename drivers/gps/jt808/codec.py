@@ -25,6 +25,7 @@ from __future__ import annotations
 import string
 from datetime import datetime
 
+from drivers.gps.base import JT808_PAYLOAD_LIMIT, check_size
 from drivers.gps.jt808.framing import FrameError, Jt808Framer
 from drivers.gps.jt808.location import LocationReport, parse_batch, parse_location, report_record
 from drivers.gps.jt808.message import (
@@ -64,7 +65,12 @@ def payload_bytes(payload: bytes) -> bytes:
 
 
 def decode_messages(payload: bytes) -> tuple[list[Jt808Message], list[Rejected]]:
-    """Every verified message in a payload (binary or hex), and a reject per broken part."""
+    """Every verified message in a payload (binary or hex), and a reject per broken part.
+
+    A payload over :data:`~drivers.gps.base.JT808_PAYLOAD_LIMIT` is refused whole, unread."""
+    too_large = check_size(payload, JT808_PAYLOAD_LIMIT)
+    if too_large:
+        return [], [Rejected(too_large, payload)]
     try:
         data = payload_bytes(payload)
     except DecodeError as exc:

@@ -32,6 +32,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from drivers.gps.base import MAX_FIXES_PER_MESSAGE, load_json
 from drivers.gps.jt808.location import LocationReport, report_record
 from drivers.gps.jt808.message import MSG_BATCH, MSG_LOCATION
 from gateway.clock import utc
@@ -85,10 +86,9 @@ class EmqxJt808Codec:
         self, payload: bytes, received_at: datetime, device_hint: str | None = None
     ) -> DecodeOutcome:
         try:
-            text = payload.decode("utf-8")
-            doc = json.loads(text)
-        except (UnicodeDecodeError, ValueError) as exc:
-            return DecodeOutcome(rejects=(Rejected(f"not JSON: {exc}", payload, device_hint),))
+            doc, text = load_json(payload)
+        except DecodeError as exc:
+            return DecodeOutcome(rejects=(Rejected(exc.reason, payload, device_hint),))
         try:
             header, body = self._split(doc)
             msg_id = _int(header, "msg_id")
@@ -110,6 +110,9 @@ class EmqxJt808Codec:
                 return DecodeOutcome(
                     rejects=(Rejected("0x0704 body has no location list", payload, device),)
                 )
+            if len(items) > MAX_FIXES_PER_MESSAGE:
+                reason = f"batch too large ({len(items)} items, limit {MAX_FIXES_PER_MESSAGE})"
+                return DecodeOutcome(rejects=(Rejected(reason, payload, device),))
             results = [
                 self._record(
                     item, device, received, text, json.dumps(item, separators=(",", ":")).encode()

@@ -72,7 +72,7 @@ def unescape(escaped: bytes) -> bytes:
         elif follower == 0x01:
             out.append(ESCAPE)
         else:
-            raise ValueError(f"invalid escape 7d {follower:02x} at offset {i}")
+            raise ValueError(f"invalid escape at offset {i}: 7d {follower:02x}")
         i += 2
     return bytes(out)
 

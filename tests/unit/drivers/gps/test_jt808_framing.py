@@ -82,7 +82,7 @@ def test_doubled_delimiters_between_frames_are_not_errors() -> None:
 def test_invalid_escape_rejects_the_frame() -> None:
     broken = HEARTBEAT[:5] + b"\x7d\x05" + HEARTBEAT[5:]
     results = _framer().feed(broken)
-    assert _errors(results) == ["invalid escape 7d 05 at offset 4"]
+    assert _errors(results) == ["invalid escape at offset 4: 7d 05"]
     assert _wires(results) == []
 
 

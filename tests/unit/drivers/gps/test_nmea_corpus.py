@@ -171,7 +171,7 @@ def test_fractional_seconds_match_pynmea2(text: str, micro: int) -> None:
 
 
 def _ours(log: str) -> DecodeOutcome:
-    codec = NmeaCodec()
+    codec = NmeaCodec(max_payload_bytes=None)  # a whole log, not one MQTT message
     ((payload, _),) = split_payloads("nmea", (GPSD / log).read_bytes())
     return codec.decode(payload, RECEIVED, "gps-1")
 

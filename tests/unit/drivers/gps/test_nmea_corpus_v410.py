@@ -25,7 +25,7 @@ V410_LOGS = {
 
 def _decode(lines: list[str], codec: NmeaCodec | None = None) -> DecodeOutcome:
     payload = "\r\n".join(lines).encode("ascii")
-    return (codec or NmeaCodec()).decode(payload, RECEIVED, "gps-1")
+    return (codec or NmeaCodec(max_payload_bytes=None)).decode(payload, RECEIVED, "gps-1")
 
 
 def _kind(line: str) -> str:
@@ -73,7 +73,7 @@ def test_gns_without_rmc_in_its_epoch_takes_the_date_of_the_terminals_latest_rmc
     sentences = gpsd_sentences("telit-pls83-w.log")
     first_rmc = next(s for s in sentences if _kind(s) == "RMC")
     gns = [s for s in sentences if _kind(s) == "GNS"]
-    codec = NmeaCodec()
+    codec = NmeaCodec(max_payload_bytes=None)  # whole receiver logs
     assert len(_decode([first_rmc], codec).fixes) == 1
     outcome = _decode(gns, codec)  # a later payload: GNS only
     assert outcome.rejects == ()
@@ -88,7 +88,7 @@ def test_gns_without_rmc_in_its_epoch_takes_the_date_of_the_terminals_latest_rmc
 def test_gga_only_stream_is_dated_from_the_rmc_of_an_earlier_payload() -> None:
     sentences = gpsd_sentences("quectelLC79D-1.log")
     first_rmc = next(s for s in sentences if _kind(s) == "RMC")
-    codec = NmeaCodec()
+    codec = NmeaCodec(max_payload_bytes=None)  # whole receiver logs
     _decode([first_rmc], codec)
     outcome = _decode([s for s in sentences if _kind(s) == "GGA"], codec)
     assert outcome.rejects == ()
@@ -112,7 +112,7 @@ def test_gga_or_gns_from_a_terminal_that_sent_no_rmc_is_rejected_not_dated_by_ou
 
 def test_the_date_of_one_terminal_never_dates_another() -> None:
     sentences = gpsd_sentences("quectelLC79D-1.log")
-    codec = NmeaCodec()
+    codec = NmeaCodec(max_payload_bytes=None)  # whole receiver logs
     codec.decode(next(s for s in sentences if _kind(s) == "RMC").encode(), RECEIVED, "gps-1")
     gga = next(s for s in sentences if _kind(s) == "GGA")
     assert len(codec.decode(gga.encode(), RECEIVED, "gps-1").fixes) == 1
