@@ -67,8 +67,8 @@ class PresenceMachines:
     ) -> PresenceState:
         new_state, events = step(state, rule_input, self._clock.now(), duty.policy)
         if new_state != state:
-            # A closed machine loaded for this input and left unchanged (a fix after the
-            # shift was relieved) is neither kept nor written again.
+            # A closed machine loaded for this input and left unchanged (a fix of a guard whose
+            # shift closed) is neither kept nor written again.
             self._memory.presence[duty.shift_id] = new_state
             ctx.dirty_presence.add(duty.shift_id)
         for event in events:
@@ -106,8 +106,8 @@ class PresenceMachines:
     def due(self, ctx: BatchContext, active: Sequence[Duty], now: datetime) -> None:
         """Start the machines of the shifts under way; tick those with a deadline at ``now``.
 
-        A shift that has a saved state but no machine in memory is closed (ended early by a
-        person, say): it is not started again."""
+        A shift that has a saved state but no machine in memory is closed: it is not started
+        again."""
         presence = self._memory.presence
         for duty in active:
             if duty.shift_id not in presence and duty.shift_id not in self._memory.stored:
