@@ -48,6 +48,10 @@ __all__ = ["ApiServer", "Gateway", "build_gateway", "free_port"]
 
 log = logging.getLogger(__name__)
 
+HANDOFF_WAIT_S = 1.0
+"""How long MQTT's handoff waits for room in a full pipeline queue before the ingest adapter
+checks whether it is stopping and offers the message again."""
+
 
 @dataclass
 class Gateway:
@@ -172,9 +176,19 @@ def build_gateway(
         except TransportError as exc:  # stopping: the terminal resends what went unanswered
             log.warning("replies to terminals not sent: %s", exc)
 
+    def acknowledge(settled: Sequence[MqttMessage | DecodeOutcome]) -> None:
+        # Called once the inputs' fate is final (stored or dropped for good): only now may the
+        # broker forget the MQTT messages among them.
+        if ingest is not None:
+            ingest.acknowledge(item for item in settled if isinstance(item, MqttMessage))
+
     runtime: PipelineRuntime[MqttMessage | DecodeOutcome] = PipelineRuntime(
-        processor, clock, decode, on_replies=send_replies
+        processor, clock, decode, on_replies=send_replies, on_settled=acknowledge
     )
+
+    def handoff(message: MqttMessage) -> None:
+        runtime.submit(message, timeout_s=HANDOFF_WAIT_S)
+
     if with_ingest:
         tls = None
         if settings.mqtt_url.startswith("mqtts://"):
@@ -188,7 +202,7 @@ def build_gateway(
             settings.mqtt_url,
             client_id=settings.mqtt_client_id,
             topic_filters=subscription_filters(settings.mqtt_topic_prefix),
-            handoff=runtime.submit,
+            handoff=handoff,
             clock=clock,
             username=settings.mqtt_username,
             password=password,

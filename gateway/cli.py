@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--messages", type=int, default=60000)
     bench.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
     bench.add_argument("--broker", default=None, help="default: a private broker started here")
+    bench.add_argument(
+        "--inflight",
+        type=int,
+        default=None,
+        help="the private broker's max_inflight_messages (default: its configured window)",
+    )
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")

@@ -127,4 +127,5 @@ def cmd_bench(args: argparse.Namespace) -> int:
         messages=args.messages,
         database_url=args.database_url,
         broker=args.broker,
+        inflight=args.inflight,
     )

@@ -25,6 +25,13 @@ _STOP_TIMEOUT_S = 5.0
 AUTOSAVE_INTERVAL_S = 1
 """How often the private broker writes its whole in-memory state to ``mosquitto.db``."""
 
+MAX_INFLIGHT_MESSAGES = 1000
+"""Unacknowledged QoS-1 messages the private broker sends one client before waiting for PUBACKs.
+
+The gateway acknowledges a message only once the batch holding it is committed, so this window is
+what one commit can take in: mosquitto's default of 20 would cap a batch at 20 messages and the
+rate at 20 per commit round trip. See docs/device-contract.md for the measured rates."""
+
 
 class MosquittoBroker(RunningBroker):
     """``mosquitto -c <tempdir>/mosquitto.conf`` on ``127.0.0.1:port``.
@@ -43,10 +50,12 @@ class MosquittoBroker(RunningBroker):
         port: int,
         users: Mapping[str, str] | None,
         startup_timeout_s: float,
+        max_inflight: int = MAX_INFLIGHT_MESSAGES,
     ) -> None:
         super().__init__(port, startup_timeout_s)
         self._binary = binary
         self._users = dict(users or {})
+        self.max_inflight = max_inflight
         self._dir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -82,9 +91,9 @@ class MosquittoBroker(RunningBroker):
             "max_queued_messages 1000000",
             "max_queued_bytes 0",
             # The broker sends at most this many unacknowledged QoS-1 messages to one client and
-            # queues the rest. The default (20) costs a subscriber some round trips in bursts;
-            # much more only moves the backlog from the broker into the client's socket buffers.
-            "max_inflight_messages 100",
+            # queues the rest. The gateway acknowledges after its commit, so this is the most one
+            # commit can take in (see MAX_INFLIGHT_MESSAGES).
+            f"max_inflight_messages {self.max_inflight}",
             "log_dest stderr",
             "log_type error",
             "log_type warning",

@@ -9,27 +9,52 @@ is down, and delivers them when it reconnects. The session lives until the broke
 setting rather than ours.
 
 Threading: paho runs its network loop in its own thread (``loop_start``). ``on_message`` builds an
-``MqttMessage`` (topic, payload bytes, ``received_at`` from the injected clock, qos, retain) and
-calls ``handoff``, nothing else: no decoding and no database work happen on paho's thread, because
-while ``on_message`` runs nothing else is read from the socket (about 15k msg/s must pass through
-it). ``handoff`` is expected to put the message on a queue and return at once. If it raises (a
-full queue, a bug), the message is counted as dropped and logged, and the client goes on.
+``MqttMessage`` (topic, payload bytes, ``received_at`` from the injected clock, qos, retain, and
+what acknowledging it takes: the packet id and the connection it came on) and calls ``handoff``,
+nothing else: no decoding and no database work happen on paho's thread, because while
+``on_message`` runs nothing else is read from the socket (about 15k msg/s must pass through it).
 
-Durability: paho acknowledges a QoS-1 message (PUBACK) as soon as ``on_message`` returns, and the
-broker then forgets it. From that moment until the pipeline commits the batch holding it, the
-message exists only in this process's memory: a crash or kill in that window loses the messages
-handed off but not yet committed (at most the queue's contents plus one uncommitted batch), and
-so does a handoff that raises. A clean shutdown must therefore drain the queue and commit before
-exiting. Messages not yet acknowledged when the connection drops are redelivered by the broker
-(``dup`` set); the pipeline's duplicate filter absorbs those, and the store's uniqueness on
-(device, fix time) those the filter no longer remembers (after a restart of the gateway, or a
-broker that restored an older copy of the session after a crash).
+Back-pressure: ``handoff`` puts the message on a bounded queue. When the queue is full it raises
+``queue.Full`` (after waiting a little), and the adapter offers the same message again, and again,
+until it is taken or ``stop()`` is called: meanwhile paho reads nothing, so the broker's in-flight
+window fills and the broker queues the rest. Reading nothing also means sending no PINGREQ: if the
+queue stays full for 1.5 keep-alive intervals the broker drops the connection, and the
+reconnection redelivers what was not acknowledged. A handoff that raises anything else (a bug) is
+counted in ``dropped`` and logged; that message is not acknowledged either, so the broker
+redelivers it after the next reconnection.
+
+Durability: the client runs in paho's ``manual_ack`` mode, so receiving a QoS-1 message sends no
+PUBACK. The consumer calls :meth:`MqttIngest.acknowledge` once the message's fate is final (the
+pipeline: once the batch holding it is committed, or the message was dropped for good), and only
+then does the broker forget it. A crash or kill before that leaves the message in the broker's
+session, which delivers it again (``dup`` set) after the reconnection; the pipeline's duplicate
+filter absorbs such copies, and the store's uniqueness on (device, fix time) those the filter no
+longer remembers (after a restart of the gateway, or a broker that restored an older copy of the
+session after a crash). QoS 2 gets no such guarantee: paho answers PUBREC on receipt, which hands
+the message over; the gateway subscribes with QoS 1.
+
+Acknowledging from another thread is safe: paho's ``ack`` only appends a PUBACK packet to the
+client's outgoing deque (``collections.deque.append``, atomic) and wakes the network thread through
+its socket pair, exactly as ``publish`` from another thread does; the network thread writes it.
+Packet ids of received messages are the broker's, per session: after a reconnection the broker
+re-sends every unacknowledged message (under its old id) and reuses freed ids for new messages,
+so a PUBACK held over from an earlier connection could acknowledge a different, uncommitted
+message. Every message therefore carries the number of the connection it arrived on, and an
+acknowledgement for an earlier connection is skipped (counted in ``stale_acks``): the broker
+redelivers that message and its copy is acknowledged instead. The check and the ``ack`` happen
+under a lock that ``on_disconnect`` takes too, and paho clears its outgoing packets only after
+``on_disconnect`` (in ``reconnect``), so no PUBACK can slip from one connection into the next.
+PUBACKs go out in the order ``acknowledge`` is called, which the pipeline keeps equal to the order
+of arrival, as MQTT 3.1.1 (4.6) asks.
 
 Flow control under bursts is the broker's: it sends at most its ``max_inflight_messages``
-unacknowledged QoS-1 messages to us and queues the rest (``max_queued_messages``). paho's
-``max_inflight_messages``/``max_queued_messages`` govern only what this client publishes: the
-few replies owed to terminals (:meth:`MqttIngest.publish`), so paho's defaults are kept (20 in
-flight, the rest queued without limit).
+unacknowledged QoS-1 messages to us and queues the rest (``max_queued_messages``). MQTT 3.1.1
+has no receive maximum a client could announce, so that broker setting alone bounds what the
+gateway holds unacknowledged, and sets its throughput: at most one window per commit round trip
+(see docs/device-contract.md for the numbers). paho's ``max_inflight_messages`` and
+``max_queued_messages`` govern only what this client publishes: the few replies owed to
+terminals (:meth:`MqttIngest.publish`), so paho's defaults are kept (20 in flight, the rest
+queued without limit).
 
 Publishing: ``publish`` hands a message to paho and returns; paho sends it from its network
 thread and retries it until the broker acknowledges (QoS 1). While the connection is down, a
@@ -40,9 +65,11 @@ process ends first (the terminal then resends what it sees unanswered).
 from __future__ import annotations
 
 import logging
+import queue
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -58,16 +85,29 @@ __all__ = ["IngestStats", "MqttIngest", "MqttMessage", "TlsOptions"]
 
 logger = logging.getLogger(__name__)
 
+BACKPRESSURE_RETRY_S = 0.05
+"""Pause between two offers of a message the handoff refused as ``queue.Full``."""
+BACKPRESSURE_LOG_EVERY_S = 60.0
+"""At most one warning per this many seconds while the handoff keeps refusing (a measurement of
+wall time for logging, not domain time)."""
+
 
 @dataclass(frozen=True, slots=True)
 class MqttMessage:
-    """One message as received: ``received_at`` comes from the gateway's clock at arrival."""
+    """One message as received: ``received_at`` comes from the gateway's clock at arrival.
+
+    ``mid`` (the broker's packet id; 0 for QoS 0) and ``connection`` (the number of the connection
+    it arrived on) are what :meth:`MqttIngest.acknowledge` needs; they are delivery bookkeeping,
+    not content, so they take no part in equality.
+    """
 
     topic: str
     payload: bytes
     received_at: datetime
     qos: int
     retain: bool
+    mid: int = field(default=0, compare=False)
+    connection: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +123,14 @@ class TlsOptions:
 class IngestStats:
     """A snapshot of the adapter's counters.
 
-    ``messages``: handed off successfully; ``dropped``: the handoff raised; ``reconnects``:
-    successful connections after the first; ``last_error``: the latest refusal or connection loss
-    in words (``None`` while none happened since the last successful connection);
-    ``published``: messages handed to paho by ``publish``; ``publish_failed``: refused by paho.
+    ``messages``: handed off successfully; ``dropped``: the handoff raised (not acknowledged:
+    the broker redelivers them after the next reconnection); ``reconnects``: successful
+    connections after the first; ``last_error``: the latest refusal or connection loss in words
+    (``None`` while none happened since the last successful connection); ``published``: messages
+    handed to paho by ``publish``; ``publish_failed``: refused by paho; ``acknowledged``: PUBACKs
+    sent by ``acknowledge``; ``stale_acks``: acknowledgements skipped because the message came on
+    an earlier connection (or the adapter was stopped); ``backpressure``: offers the handoff
+    refused with ``queue.Full``.
     """
 
     messages: int
@@ -96,10 +140,16 @@ class IngestStats:
     last_error: str | None
     published: int = 0
     publish_failed: int = 0
+    acknowledged: int = 0
+    stale_acks: int = 0
+    backpressure: int = 0
 
 
 class MqttIngest:
     """Subscribe to ``topic_filters`` on a broker and hand every message to ``handoff``.
+
+    Nothing is acknowledged to the broker until the consumer calls :meth:`acknowledge` (see the
+    module docstring); ``handoff`` may raise ``queue.Full`` to push back.
 
     ``start()`` returns at once; connecting (and reconnecting with exponential back-off between
     ``reconnect_min_s`` and ``reconnect_max_s`` seconds) happens on paho's thread, so an
@@ -154,6 +204,10 @@ class MqttIngest:
         self._keepalive_s = keepalive_s
         self._client: mqtt.Client | None = None
         self._lock = threading.Lock()
+        # Taken by acknowledge() and by the callbacks that change the connection (see the module
+        # docstring): an ack is sent only on the connection its message came on.
+        self._ack_lock = threading.Lock()
+        self._stopping = threading.Event()
         self._connected_event = threading.Event()
         # Counters are written only on paho's thread; readers get a slightly stale value at worst.
         self._messages = 0
@@ -163,6 +217,10 @@ class MqttIngest:
         self._publish_failed = 0
         self._last_error: str | None = None
         self._session_up = False  # CONNACK accepted, connection not lost since
+        self._acknowledged = 0  # written under _ack_lock
+        self._stale_acks = 0
+        self._backpressure = 0
+        self._backpressure_logged_at = -BACKPRESSURE_LOG_EVERY_S
 
     @property
     def connected(self) -> bool:
@@ -183,6 +241,9 @@ class MqttIngest:
             last_error=self._last_error,
             published=self._published,
             publish_failed=self._publish_failed,
+            acknowledged=self._acknowledged,
+            stale_acks=self._stale_acks,
+            backpressure=self._backpressure,
         )
 
     def wait_connected(self, timeout_s: float) -> bool:
@@ -194,11 +255,13 @@ class MqttIngest:
         with self._lock:
             if self._client is not None:
                 return
+            self._stopping.clear()
             client = mqtt.Client(
                 callback_api_version=CallbackAPIVersion.VERSION2,
                 client_id=self._client_id,
                 clean_session=False,
                 protocol=MQTTProtocolVersion.MQTTv311,
+                manual_ack=True,
             )
             if self._username is not None:
                 client.username_pw_set(self._username, self._password)
@@ -241,9 +304,37 @@ class MqttIngest:
         self._publish_failed += 1
         logger.warning("MQTT publish to %r refused by the client: %s", topic, info.rc)
 
+    def acknowledge(self, messages: Iterable[MqttMessage]) -> int:
+        """Send the PUBACK of each QoS-1 (or PUBCOMP of each QoS-2) message, in the order given.
+
+        Thread-safe (see the module docstring). Call it only once a message's fate is final: the
+        broker then forgets it. A message that came on an earlier connection, or any message
+        while the adapter is stopped or disconnected, is skipped and counted in ``stale_acks``:
+        the broker delivers it again. QoS-0 messages need nothing. Returns the number sent.
+        """
+        sent = stale = 0
+        with self._ack_lock:
+            client = self._client
+            for message in messages:
+                if message.qos == 0:
+                    continue
+                if client is None or not self._session_up or message.connection != self._connects:
+                    stale += 1
+                    continue
+                client.ack(message.mid, message.qos)
+                sent += 1
+            self._acknowledged += sent
+            self._stale_acks += stale
+        return sent
+
     def stop(self) -> None:
-        """Disconnect cleanly and join paho's thread; no-op if not started."""
-        with self._lock:
+        """Disconnect cleanly and join paho's thread; no-op if not started.
+
+        A handoff waiting for room is abandoned (its message is not acknowledged, so the broker
+        delivers it again at the next start).
+        """
+        self._stopping.set()
+        with self._lock, self._ack_lock:
             client, self._client = self._client, None
         if client is None:
             return
@@ -271,7 +362,9 @@ class MqttIngest:
                 reason_code,
             )
             return
-        self._connects += 1
+        with self._ack_lock:
+            self._connects += 1
+            self._session_up = True
         if self._connects > 1 and not flags.session_present:
             # The broker lost or expired our session: what was published while we were away
             # is gone. Worth a warning, since it is a gap in the evidence.
@@ -283,7 +376,6 @@ class MqttIngest:
         # Readiness (``connected``) waits for the SUBACK: before it, messages are not routed to us.
         client.subscribe([(f, self._qos) for f in self._filters])
         self._last_error = None
-        self._session_up = True
         logger.info(
             "MQTT ingest %r connected to %s (session present: %s)",
             self._client_id,
@@ -299,7 +391,8 @@ class MqttIngest:
         reason_code: ReasonCode,
         properties: Any,
     ) -> None:
-        was_up, self._session_up = self._session_up, False
+        with self._ack_lock:
+            was_up, self._session_up = self._session_up, False
         self._connected_event.clear()
         if reason_code.is_failure and was_up:
             self._last_error = f"connection lost: {reason_code}"
@@ -325,19 +418,39 @@ class MqttIngest:
         self._connected_event.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        try:
-            self._handoff(
-                MqttMessage(
-                    message.topic,
-                    # paho hands a bytearray slice; records are immutable.
-                    bytes(message.payload),
-                    self._clock.now(),
-                    message.qos,
-                    bool(message.retain),
-                )
+        received = MqttMessage(
+            message.topic,
+            # paho hands a bytearray slice; records are immutable.
+            bytes(message.payload),
+            self._clock.now(),
+            message.qos,
+            bool(message.retain),
+            mid=message.mid,
+            connection=self._connects,
+        )
+        while True:
+            try:
+                self._handoff(received)
+            except queue.Full:
+                self._backpressure += 1
+                self._log_backpressure()
+                if self._stopping.wait(BACKPRESSURE_RETRY_S):
+                    return  # not acknowledged: the broker delivers it again at the next start
+            except Exception:
+                self._dropped += 1
+                logger.exception("MQTT handoff failed; message on %r not taken", message.topic)
+                return
+            else:
+                self._messages += 1
+                return
+
+    def _log_backpressure(self) -> None:
+        now = time.monotonic()
+        if now - self._backpressure_logged_at >= BACKPRESSURE_LOG_EVERY_S:
+            self._backpressure_logged_at = now
+            logger.warning(
+                "MQTT ingest %r: the pipeline's queue is full; reading from the broker paused "
+                "(%d waits so far)",
+                self._client_id,
+                self._backpressure,
             )
-        except Exception:
-            self._dropped += 1
-            logger.exception("MQTT handoff failed; message on %r dropped", message.topic)
-        else:
-            self._messages += 1

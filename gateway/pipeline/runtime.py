@@ -1,9 +1,22 @@
 """The pipeline's owner thread: drains the inbound queue in batches, ticks the rules' clock.
 
-Transports hand raw inputs over with ``submit`` (cheap, thread-safe, never blocks the caller's
-I/O thread); the API runs commands on the owner thread with ``call``. Batching amortises the
-commit: one transaction per batch, never one per message. Replies owed to devices (a JT/T 808
-general reply says "stored") go to ``on_replies`` only once the batch holding them is committed.
+Transports hand raw inputs over with ``submit`` (thread-safe); the API runs commands on the owner
+thread with ``call``. Batching amortises the commit: one transaction per batch, never one per
+message. Replies owed to devices (a JT/T 808 general reply says "stored") go to ``on_replies``
+only once the batch holding them is committed.
+
+Settling: every raw input goes to ``on_settled`` once its fate is final, in the order it was
+submitted: after the transaction holding its records committed, or once it was dropped for good
+(not for us, decoded to nothing, a decoder failure, poison after repeated failures). A batch whose
+transaction failed and will be retried settles nothing. MQTT ingest acknowledges messages there,
+so the broker keeps each message until it is stored.
+
+Bounded memory: at most ``max_queue`` raw inputs wait in the queue (plus the batch being
+processed). ``submit`` blocks while the queue is full, up to its ``timeout_s``, then raises
+``queue.Full``: that is back-pressure on the caller's thread. MQTT ingest offers the message again
+and meanwhile reads nothing from the broker, whose in-flight window then holds the rest; a serial
+reader or a terminal's HTTP request waits. Commands (``call``) and the stop signal do not count
+against the bound and never wait for room.
 """
 
 from __future__ import annotations
@@ -31,6 +44,9 @@ Decode = Callable[[T], DecodeOutcome | None]
 Command = Callable[[Session, Processor], Any]
 
 RETRIES_BEFORE_SPLIT = 3
+DEFAULT_MAX_QUEUE = 20_000
+"""Raw inputs waiting at most: above the MQTT broker windows an operator would set (a few thousand)
+so MQTT alone never fills it, a few megabytes of memory."""
 
 
 class _Call:
@@ -48,7 +64,8 @@ class PipelineRuntime(Generic[T]):
     or ``None`` when the input is not for us. Deadlines are checked every ``tick_interval_s`` of
     wall time, so a demo on an accelerated clock still fires them promptly. ``on_replies`` is
     called on the owner thread with the replies of each committed batch (never for an input
-    that was dropped); it must not block for long.
+    that was dropped); ``on_settled`` with the inputs whose fate became final (see the module
+    docstring). Neither may block for long; what they raise is logged.
     """
 
     def __init__(
@@ -58,15 +75,22 @@ class PipelineRuntime(Generic[T]):
         decode: Decode[T],
         *,
         max_batch: int = 5000,
+        max_queue: int = DEFAULT_MAX_QUEUE,
         tick_interval_s: float = 0.1,
         roster_refresh_s: float = 300.0,
         on_replies: Callable[[Sequence[Downlink]], None] | None = None,
+        on_settled: Callable[[Sequence[T]], None] | None = None,
     ) -> None:
+        if max_queue < 1:
+            raise ValueError(f"max_queue must be at least 1, not {max_queue}")
         self.processor = processor
         self._on_replies = on_replies
+        self._on_settled = on_settled
         self._clock = clock
         self._decode = decode
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # One slot per raw input in the queue, released when the owner thread takes it.
+        self._room = threading.Semaphore(max_queue)
         self._max_batch = max_batch
         self._tick_interval_s = tick_interval_s
         self._roster_refresh_s = roster_refresh_s
@@ -75,8 +99,14 @@ class PipelineRuntime(Generic[T]):
 
     # --- called from other threads ----------------------------------------------------------
 
-    def submit(self, item: T) -> None:
-        """Hand one raw input to the pipeline. Safe from any thread; returns at once."""
+    def submit(self, item: T, timeout_s: float | None = None) -> None:
+        """Hand one raw input to the pipeline. Safe from any thread.
+
+        Returns at once while the queue has room; else waits for room, at most ``timeout_s``
+        seconds (``None``: as long as it takes), then raises ``queue.Full``.
+        """
+        if not self._room.acquire(timeout=timeout_s):
+            raise queue.Full(f"the pipeline queue is full ({self.backlog()} waiting)")
         self._queue.put(item)
 
     def call(self, command: Command, timeout_s: float = 30.0) -> Any:
@@ -116,7 +146,9 @@ class PipelineRuntime(Generic[T]):
             items = [i for i in batch if i is not None and not isinstance(i, _Call)]
             calls = [i for i in batch if isinstance(i, _Call)]
             if items:
+                # _process returns once every item's fate is final (committed or dropped).
                 self._process(items)
+                self._settle(items)
             for request in calls:
                 self._run_call(request)
             if time.monotonic() - last_refresh > self._roster_refresh_s:
@@ -138,6 +170,9 @@ class PipelineRuntime(Generic[T]):
                 batch.append(self._queue.get_nowait())
             except queue.Empty:
                 break
+        for item in batch:
+            if item is not None and not isinstance(item, _Call):
+                self._room.release()
         return batch
 
     def _process(self, items: list[T]) -> None:
@@ -173,6 +208,16 @@ class PipelineRuntime(Generic[T]):
             self._on_replies(replies)
         except Exception:
             log.exception("%d replies to devices not sent", len(replies))
+
+    def _settle(self, items: list[T]) -> None:
+        """Hand inputs whose fate is final to ``on_settled``; a failure there is logged (an MQTT
+        message not acknowledged is redelivered and absorbed as a duplicate)."""
+        if self._on_settled is None:
+            return
+        try:
+            self._on_settled(items)
+        except Exception:
+            log.exception("%d settled inputs not acknowledged", len(items))
 
     def _outcomes(self, items: Iterable[T]) -> list[DecodeOutcome]:
         outcomes = []

@@ -1,4 +1,9 @@
-"""The MQTT ingest adapter against a real private broker (mosquitto, else amqtt)."""
+"""The MQTT ingest adapter against a real private broker (mosquitto, else amqtt).
+
+The adapter acknowledges nothing by itself (paho's manual ack): a ``Collector`` acknowledges each
+message as the test takes it, as the pipeline does once it committed. What is acknowledged when,
+and what the broker does with the rest, is in ``test_mqtt_ingest_ack.py``.
+"""
 
 from __future__ import annotations
 
@@ -26,10 +31,12 @@ needs_mosquitto = pytest.mark.skipif(
 
 
 class Collector:
-    """A handoff that queues messages, as the pipeline's does."""
+    """A handoff that queues messages, as the pipeline's does; once ``ingest`` is set, ``take``
+    acknowledges what it takes, as the pipeline does after its commit."""
 
     def __init__(self) -> None:
         self.queue: queue.Queue[MqttMessage] = queue.Queue()
+        self.ingest: MqttIngest | None = None
 
     def __call__(self, message: MqttMessage) -> None:
         self.queue.put_nowait(message)
@@ -42,9 +49,12 @@ class Collector:
             if remaining <= 0:
                 raise AssertionError(f"got {len(taken)} of {count} messages: {taken!r}")
             try:
-                taken.append(self.queue.get(timeout=remaining))
+                message = self.queue.get(timeout=remaining)
             except queue.Empty:
                 continue
+            taken.append(message)
+            if self.ingest is not None:
+                assert self.ingest.acknowledge([message]) == 1
         return taken
 
     def nothing_more(self, wait_s: float = 0.3) -> bool:
@@ -113,6 +123,7 @@ def test_qos1_messages_reach_the_handoff_intact_with_received_at_from_the_clock(
         qos=1,
         retain=False,
     )
+    assert first.mid > 0 and first.connection == 1  # what acknowledging it takes
     assert second.topic == "devices/T-0002/gps"
     assert second.payload == binary and type(second.payload) is bytes
     assert second.received_at == T0 + timedelta(minutes=5)
@@ -126,10 +137,11 @@ def test_messages_keep_their_per_topic_order_in_a_burst(
     make_ingest: Callable[..., MqttIngest],
 ) -> None:
     got = Collector()
-    ingest = make_ingest(mqtt_broker.url, got)
+    ingest = got.ingest = make_ingest(mqtt_broker.url, got)
     ingest.start()
     assert ingest.wait_connected(CONNECT_TIMEOUT_S)
 
+    # More than the broker's in-flight window: the rest comes only as the test acknowledges.
     sent = [(f"devices/T-{i % 3}/gps", str(i).encode()) for i in range(3000)]
     mqtt_publisher.publish_many(sent)
     received = got.take(len(sent), timeout_s=30)
@@ -139,6 +151,7 @@ def test_messages_keep_their_per_topic_order_in_a_burst(
         assert [m.payload for m in received if m.topic == topic] == [
             p for t, p in sent if t == topic
         ]
+    assert ingest.stats.acknowledged == 3000
 
 
 def test_a_handoff_that_raises_is_counted_as_dropped_and_the_client_goes_on(
@@ -150,10 +163,10 @@ def test_a_handoff_that_raises_is_counted_as_dropped_and_the_client_goes_on(
 
     def handoff(message: MqttMessage) -> None:
         if message.payload == b"poison":
-            raise queue.Full("pipeline queue is full")
+            raise RuntimeError("a bug in the handoff")
         got(message)
 
-    ingest = make_ingest(mqtt_broker.url, handoff)
+    ingest = got.ingest = make_ingest(mqtt_broker.url, handoff, client_id="gateway-drops")
     ingest.start()
     assert ingest.wait_connected(CONNECT_TIMEOUT_S)
 
@@ -163,7 +176,16 @@ def test_a_handoff_that_raises_is_counted_as_dropped_and_the_client_goes_on(
     assert [m.payload for m in got.take(2)] == [b"one", b"two"]
     assert ingest.connected
     stats = ingest.stats
-    assert (stats.messages, stats.dropped) == (2, 1)
+    assert (stats.messages, stats.dropped, stats.acknowledged) == (2, 1, 2)
+    if mqtt_broker.kind != "mosquitto":
+        return  # amqtt keeps no session for an anonymous client that disconnected
+    # Not acknowledged, so not lost: the next connection of the session gets it again.
+    ingest.stop()
+    again = Collector()
+    later = make_ingest(mqtt_broker.url, again, client_id="gateway-drops")
+    later.start()
+    assert [m.payload for m in again.take(1)] == [b"poison"]
+    assert again.nothing_more()
 
 
 def test_ingest_reconnects_after_the_broker_restarts_and_receives_again(
@@ -184,7 +206,11 @@ def test_ingest_reconnects_after_the_broker_restarts_and_receives_again(
     after = mqtt_publisher_factory(mqtt_broker.url)
     after.publish("devices/T-0001/gps", b"after-1")
     after.publish("devices/T-0001/gps", b"after-2")
+    if mqtt_broker.kind == "mosquitto":
+        # Never acknowledged: mosquitto kept it in the session through its restart.
+        assert [m.payload for m in got.take(1)] == [b"before"]
     assert [m.payload for m in got.take(2)] == [b"after-1", b"after-2"]
+    assert got.nothing_more()
     assert ingest.stats.last_error is None
 
 
