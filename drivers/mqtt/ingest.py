@@ -47,14 +47,14 @@ under a lock that ``on_disconnect`` takes too, and paho clears its outgoing pack
 PUBACKs go out in the order ``acknowledge`` is called, which the pipeline keeps equal to the order
 of arrival, as MQTT 3.1.1 (4.6) asks.
 
-Flow control under bursts is the broker's: it sends at most its ``max_inflight_messages``
-unacknowledged QoS-1 messages to us and queues the rest (``max_queued_messages``). MQTT 3.1.1
-has no receive maximum a client could announce, so that broker setting alone bounds what the
-gateway holds unacknowledged, and sets its throughput: at most one window per commit round trip
-(see docs/device-contract.md for the numbers). paho's ``max_inflight_messages`` and
-``max_queued_messages`` govern only what this client publishes: the few replies owed to
-terminals (:meth:`MqttIngest.publish`), so paho's defaults are kept (20 in flight, the rest
-queued without limit).
+Flow control: the broker sends at most its ``max_inflight_messages`` unacknowledged QoS-1
+messages to us and queues the rest (``max_queued_messages``); MQTT 3.1.1 has no receive maximum a
+client could announce, so that setting is the operator's, and it caps what one commit can take in
+(docs/device-contract.md gives the measured rates). mosquitto 2.0.11 honours it only until the
+first PUBACK, after which each PUBACK may let up to a window more through (its issue 2301): the
+hard bound on memory is the pipeline's bounded queue, with the back-pressure above. paho's own
+``max_inflight_messages``/``max_queued_messages`` govern only what this client publishes (the
+replies owed to terminals, :meth:`MqttIngest.publish`), so paho's defaults are kept.
 
 Publishing: ``publish`` hands a message to paho and returns; paho sends it from its network
 thread and retries it until the broker acknowledges (QoS 1). While the connection is down, a
@@ -69,14 +69,13 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from drivers.mqtt.ingest_types import IngestStats, MqttMessage, TlsOptions
 from drivers.mqtt.url import BrokerAddress, parse_broker_url
 from gateway.clock import Clock
 from gateway.errors import ConfigError, TransportError
@@ -90,59 +89,6 @@ BACKPRESSURE_RETRY_S = 0.05
 BACKPRESSURE_LOG_EVERY_S = 60.0
 """At most one warning per this many seconds while the handoff keeps refusing (a measurement of
 wall time for logging, not domain time)."""
-
-
-@dataclass(frozen=True, slots=True)
-class MqttMessage:
-    """One message as received: ``received_at`` comes from the gateway's clock at arrival.
-
-    ``mid`` (the broker's packet id; 0 for QoS 0) and ``connection`` (the number of the connection
-    it arrived on) are what :meth:`MqttIngest.acknowledge` needs; they are delivery bookkeeping,
-    not content, so they take no part in equality.
-    """
-
-    topic: str
-    payload: bytes
-    received_at: datetime
-    qos: int
-    retain: bool
-    mid: int = field(default=0, compare=False)
-    connection: int = field(default=0, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class TlsOptions:
-    """Files for ``mqtts://``: CA bundle (``None``: the system's), client certificate and key."""
-
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class IngestStats:
-    """A snapshot of the adapter's counters.
-
-    ``messages``: handed off successfully; ``dropped``: the handoff raised (not acknowledged:
-    the broker redelivers them after the next reconnection); ``reconnects``: successful
-    connections after the first; ``last_error``: the latest refusal or connection loss in words
-    (``None`` while none happened since the last successful connection); ``published``: messages
-    handed to paho by ``publish``; ``publish_failed``: refused by paho; ``acknowledged``: PUBACKs
-    sent by ``acknowledge``; ``stale_acks``: acknowledgements skipped because the message came on
-    an earlier connection (or the adapter was stopped); ``backpressure``: offers the handoff
-    refused with ``queue.Full``.
-    """
-
-    messages: int
-    dropped: int
-    reconnects: int
-    connected: bool
-    last_error: str | None
-    published: int = 0
-    publish_failed: int = 0
-    acknowledged: int = 0
-    stale_acks: int = 0
-    backpressure: int = 0
 
 
 class MqttIngest:

@@ -1,0 +1,61 @@
+"""The values MQTT ingest hands out: messages as received, TLS file options, counters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+__all__ = ["IngestStats", "MqttMessage", "TlsOptions"]
+
+
+@dataclass(frozen=True, slots=True)
+class MqttMessage:
+    """One message as received: ``received_at`` comes from the gateway's clock at arrival.
+
+    ``mid`` (the broker's packet id; 0 for QoS 0) and ``connection`` (the number of the connection
+    it arrived on) are what :meth:`MqttIngest.acknowledge` needs; they are delivery bookkeeping,
+    not content, so they take no part in equality.
+    """
+
+    topic: str
+    payload: bytes
+    received_at: datetime
+    qos: int
+    retain: bool
+    mid: int = field(default=0, compare=False)
+    connection: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TlsOptions:
+    """Files for ``mqtts://``: CA bundle (``None``: the system's), client certificate and key."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestStats:
+    """A snapshot of the adapter's counters.
+
+    ``messages``: handed off successfully; ``dropped``: the handoff raised (not acknowledged:
+    the broker redelivers them after the next reconnection); ``reconnects``: successful
+    connections after the first; ``last_error``: the latest refusal or connection loss in words
+    (``None`` while none happened since the last successful connection); ``published``: messages
+    handed to paho by ``publish``; ``publish_failed``: refused by paho; ``acknowledged``: PUBACKs
+    sent by ``acknowledge``; ``stale_acks``: acknowledgements skipped because the message came on
+    an earlier connection (or the adapter was stopped); ``backpressure``: offers the handoff
+    refused with ``queue.Full``.
+    """
+
+    messages: int
+    dropped: int
+    reconnects: int
+    connected: bool
+    last_error: str | None
+    published: int = 0
+    publish_failed: int = 0
+    acknowledged: int = 0
+    stale_acks: int = 0
+    backpressure: int = 0
