@@ -32,7 +32,6 @@ from gateway.bootstrap import build_gateway
 from gateway.clock import SystemClock
 from gateway.db.engine import make_engine
 from gateway.db.schema import create_schema
-from gateway.errors import ConfigError
 from gateway.settings import Settings
 from gateway.site.loader import load_site_file
 
@@ -54,8 +53,14 @@ def run_bench(
     inflight: int | None = None,
     out: Any = None,
 ) -> int:
-    """Run both measurements and print one JSON object; 0 when every fix was stored."""
+    """Run both measurements and print one JSON object; 0 when every fix was stored.
+
+    ``inflight`` sets the private broker's ``max_inflight_messages``; with ``broker`` given it is
+    refused (exit code 2): another broker's window is its operator's setting."""
     out = out or sys.stdout
+    if broker is not None and inflight is not None:
+        print("--inflight sets the private broker's window; not with --broker", file=sys.stderr)
+        return 2
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gg-bench-")))
         broker_kind, window = "given", None
@@ -63,8 +68,6 @@ def run_bench(
             running = stack.enter_context(start_broker(max_inflight=inflight))
             broker, broker_kind = running.url, running.kind
             window = getattr(running, "max_inflight", None)
-        elif inflight is not None:
-            raise ConfigError("--inflight sets the private broker's window; not with --broker")
         db_url = database_url or f"sqlite:///{tmp / 'bench.db'}"
         clock = SystemClock()
         now = clock.now()

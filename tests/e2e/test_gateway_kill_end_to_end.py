@@ -1,4 +1,4 @@
-"""End to end, the gateway killed with SIGKILL in the middle of a burst: nothing lost, nothing twice.
+"""End to end, the gateway killed with SIGKILL in the middle of a burst: none lost, none twice.
 
 ``guard-gateway run`` runs as its own process, configured by environment like a deployment: the
 test database (SQLite, and PostgreSQL when configured), the private mosquitto, and the
@@ -17,7 +17,6 @@ test and the events do not depend on when the kill happens.
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import subprocess
@@ -44,6 +43,7 @@ from fwsim.core_stub import CoreStub
 from gateway.bench.e2e import bench_site
 from gateway.db.engine import make_engine
 from gateway.db.models import PositionRow
+from tests.fixtures.mqtt import BrokerPublisher
 
 TERMINALS = 20
 FIXES_PER_TERMINAL = 150
@@ -68,8 +68,9 @@ def site_and_fixes(now: datetime) -> tuple[dict[str, Any], list[tuple[str, bytes
     site["sites"][0]["policy"] = {"report_grace_s": 3600}  # no unreported-departure deadline
     base = now - timedelta(seconds=FIXES_PER_TERMINAL + 150)
     burst = []
+    roster = site["sites"][0]
     for second in range(FIXES_PER_TERMINAL):
-        for post, device in zip(site["sites"][0]["posts"], site["sites"][0]["devices"], strict=True):
+        for post, device in zip(roster["posts"], roster["devices"], strict=True):
             lon, lat = post["fence"]["center"]
             fix = {
                 "time": (base + timedelta(seconds=second)).isoformat().replace("+00:00", "Z"),
@@ -78,7 +79,7 @@ def site_and_fixes(now: datetime) -> tuple[dict[str, Any], list[tuple[str, bytes
                 "accuracy_m": 8,
             }
             burst.append((f"devices/{device['id']}/json", json.dumps(fix).encode()))
-    assert math.isclose(len(burst), N)
+    assert len(burst) == N
     return site, burst
 
 
@@ -159,8 +160,6 @@ def test_a_sigkill_mid_burst_loses_nothing_and_stores_nothing_twice(
 ) -> None:
     if mqtt_broker.kind != "mosquitto":
         pytest.skip("the gateway's session must outlive its process: mosquitto (amqtt keeps none)")
-    from tests.fixtures.mqtt import BrokerPublisher
-
     now = datetime.now(UTC)
     site, burst = site_and_fixes(now)
     site_file = tmp_path / "site.json"
