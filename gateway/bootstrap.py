@@ -12,6 +12,7 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import uvicorn
 from fastapi import FastAPI
@@ -41,6 +42,7 @@ from gateway.outbox.routing import RobotRouter
 from gateway.outbox.senders import HttpCoreSender, Sender
 from gateway.pipeline.processor import Processor
 from gateway.pipeline.runtime import PipelineRuntime
+from gateway.privacy.worker import RetentionWorker
 from gateway.records import DecodeOutcome, Downlink
 from gateway.settings import Settings
 
@@ -66,6 +68,8 @@ class Gateway:
     field_devices: FieldDevices = field(default_factory=FieldDevices)
     robots: list[RobotDeliveryWorker] = field(default_factory=list)
     """One delivery worker per group robot of the loaded site files."""
+    retention: RetentionWorker | None = None
+    """Purges what the retention policy no longer allows to keep."""
 
     def start(self) -> None:
         """Start delivery, the pipeline thread, then the inputs (MQTT, readers, terminals)."""
@@ -74,6 +78,8 @@ class Gateway:
         for robot in self.robots:
             robot.start()
         self.runtime.start()
+        if self.retention is not None:
+            self.retention.start()
         if self.ingest is not None:
             self.ingest.start()
         if self.with_field_devices:
@@ -85,6 +91,8 @@ class Gateway:
         if self.ingest is not None:
             self.ingest.stop()
         self.runtime.stop()
+        if self.retention is not None:
+            self.retention.stop()
         if self.delivery is not None:
             self.delivery.stop()
         for robot in self.robots:
@@ -111,6 +119,7 @@ def build_gateway(
     while the gateway runs are routed to at once and delivered from the next start.
     """
     jt808 = Jt808Codec(_jt808_platform(settings))  # first: a bad secret stops before any I/O
+    retention = settings.retention_policy()
     engine = make_engine(settings.database_url)
     create_schema(engine)
     robot_secrets = {
@@ -214,6 +223,13 @@ def build_gateway(
         closers,
         with_field_devices=with_field_devices,
         robots=robots,
+        retention=RetentionWorker(
+            engine,
+            clock,
+            retention,
+            processor.counters,
+            interval=timedelta(minutes=settings.retention_interval_min),
+        ),
     )
 
 

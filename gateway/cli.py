@@ -56,6 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
     bench.add_argument("--broker", default=None, help="default: a private broker started here")
 
+    data = sub.add_parser("data", help="personal data: retention purge, one guard's export/erasure")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    data_sub.add_parser("purge", help="purge now what the retention settings no longer allow")
+    export = data_sub.add_parser("export", help="one guard's data as JSON lines")
+    export.add_argument("guard_id")
+    export.add_argument("-o", "--output", type=Path, default=None, help="file (default: stdout)")
+    erase = data_sub.add_parser("erase", help="erase one guard's data (after his roster removal)")
+    erase.add_argument("guard_id")
+    erase.add_argument("--yes", action="store_true", help="confirm: erasure cannot be undone")
+
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", help="apply migrations up to the newest")

@@ -12,7 +12,15 @@ from gateway.clock import SystemClock
 from gateway.errors import ConfigError
 from gateway.settings import Settings
 
-__all__ = ["cmd_bench", "cmd_db", "cmd_decode", "cmd_demo", "cmd_run", "cmd_site"]
+__all__ = [
+    "cmd_bench",
+    "cmd_data",
+    "cmd_db",
+    "cmd_decode",
+    "cmd_demo",
+    "cmd_run",
+    "cmd_site",
+]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -107,6 +115,13 @@ def cmd_db(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    """``data purge``, ``data export GUARD``, ``data erase GUARD --yes`` (``gateway.privacy``)."""
+    from gateway.privacy.cli import run_data_command
+
+    return run_data_command(args, Settings(), SystemClock())
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

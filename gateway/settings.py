@@ -8,6 +8,9 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.errors import ConfigError
+from gateway.privacy.retention import RetentionPolicy
+
 __all__ = ["Settings"]
 
 
@@ -61,8 +64,42 @@ class Settings(BaseSettings):
     )
     robot_timeout_s: float = 5.0
 
+    retention_positions_days: int = Field(
+        default=30,
+        ge=0,
+        description="Days positions (with their raw payloads) are kept; 0: forever.",
+    )
+    retention_raw_days: int = Field(
+        default=30, ge=0, description="Days raw payloads of scans and punches are kept; 0: forever."
+    )
+    retention_outbox_days: int = Field(
+        default=30, ge=0, description="Days delivered outbox rows are kept; 0: forever."
+    )
+    retention_records_days: int = Field(
+        default=730,
+        ge=0,
+        description="Days the records the company keeps (settled alerts, reports, leaves, "
+        "punches, scans, shifts) are kept; 0: forever.",
+    )
+    retention_interval_min: float = Field(
+        default=60.0, gt=0, description="Minutes (of the gateway's clock) between purge passes."
+    )
+
     event_source: str = Field(
         default="urn:guard-gateway:default", description="CloudEvents 'source' of our events."
     )
     api_host: str = "127.0.0.1"
     api_port: int = 8808
+
+    def retention_policy(self) -> RetentionPolicy:
+        """The retention periods as a policy (``gateway.privacy.retention``); ``ConfigError``
+        when they contradict each other."""
+        try:
+            return RetentionPolicy(
+                positions_days=self.retention_positions_days,
+                raw_days=self.retention_raw_days,
+                outbox_days=self.retention_outbox_days,
+                records_days=self.retention_records_days,
+            )
+        except ValueError as exc:
+            raise ConfigError(f"GATEWAY_RETENTION_*: {exc}") from None
