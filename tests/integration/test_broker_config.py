@@ -105,7 +105,7 @@ class _Client:
             callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"test-{username}"
         )
         self.client.username_pw_set(username, password)
-        self.client.on_message = lambda _c, _u, m: self.received.put((m.topic, m.payload))
+        self.client.on_message = lambda _c, _u, m: self.received.put((m.topic, bytes(m.payload)))
         self.client.on_subscribe = lambda _c, _u, _m, codes, _p: self.subacks.put(
             [c.value for c in codes]
         )
