@@ -60,7 +60,8 @@ class GpsMessageDecoder:
         if route is None:
             return None
         hint = route.device_hint
-        if route.client_id is not None and hint and not same_terminal(route.client_id, hint):
+        # Leading zeros aside: EMQX keeps the phone's BCD digits as sent in both levels.
+        if route.client_id is not None and hint and route.client_id.lstrip("0") != hint.lstrip("0"):
             reason = identity_mismatch(route.client_id, hint, "EMQX client id")
             return DecodeOutcome(rejects=(Rejected(reason, message.payload, hint),))
         codec = self._codecs.get(route.format_name)
@@ -87,7 +88,9 @@ def _only_the_topics_device(outcome: DecodeOutcome, route: TopicRoute) -> Decode
     if not strays:
         return outcome
     refused = tuple(
-        Rejected(identity_mismatch(r.device_id, hint, "record"), r.raw.encode("utf-8"), hint)
+        Rejected(
+            identity_mismatch(r.device_id, hint, "record"), r.raw.encode(errors="replace"), hint
+        )
         for r in strays
     )
     return DecodeOutcome(
