@@ -5,6 +5,7 @@ gateway's account receives everything. Passwords never reach the command's outpu
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import pwd
@@ -98,13 +99,18 @@ def broker(generated: tuple[Path, dict[str, str]], tmp_path: Path) -> Iterator[i
 
 
 class _Client:
-    def __init__(self, port: int, username: str, password: str) -> None:
+    def __init__(
+        self, port: int, username: str, password: str, client_id: str | None = None
+    ) -> None:
         self.received: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self.subacks: queue.Queue[list[int]] = queue.Queue()
+        self.disconnects = 0
         self.client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"test-{username}"
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"test-{username}",
         )
         self.client.username_pw_set(username, password)
+        self.client.on_disconnect = lambda *_: setattr(self, "disconnects", self.disconnects + 1)
         self.client.on_message = lambda _c, _u, m: self.received.put((m.topic, bytes(m.payload)))
         self.client.on_subscribe = lambda _c, _u, _m, codes, _p: self.subacks.put(
             [c.value for c in codes]
@@ -155,6 +161,11 @@ def test_files_are_private_where_they_hold_secrets(generated: tuple[Path, dict[s
     users = json.loads((out / "emqx" / "users.json").read_text())
     assert [u["user_id"] for u in users][:2] == ["guard-gateway", "gps-001"]
     assert {u["is_superuser"] for u in users} == {False}
+    # EMQX's sha256 with salt_position = prefix: hex(sha256(Salt ++ Password)).
+    for user in users:
+        salted = (user["salt"] + passwords[user["user_id"]]).encode()
+        assert user["password_hash"] == hashlib.sha256(salted).hexdigest()
+    assert len({u["salt"] for u in users}) == len(users) == 12
     acl = (out / "emqx" / "acl.conf").read_text()
     assert acl.rstrip().endswith("{deny, all}.")
     assert '{allow, {username, "gps-001"}, subscribe, ["devices/gps-001/jt808/down"]}.' in acl
@@ -173,6 +184,10 @@ def test_each_terminal_speaks_only_for_itself_and_the_gateway_hears_all(
         # mosquitto grants any subscription and checks each delivery against the ACL: what a
         # terminal receives is its own downlink only (below), whatever it subscribed to.
         gps1.subscribe("devices/gps-001/jt808/down", "devices/gps-002/jt808/down", "devices/#")
+        # A terminal taking the gateway's client id: the broker gives it its own user name
+        # instead, so the gateway's connection and session are untouched.
+        intruder = _Client(broker, "gps-003", passwords["gps-003"], client_id="test-guard-gateway")
+        intruder.close()
         for topic in ("devices/gps-001/json", "devices/gps-001/nmea", "devices/gps-001/jt808"):
             gps1.publish(topic, b"own")
         forged = [
@@ -199,6 +214,7 @@ def test_each_terminal_speaks_only_for_itself_and_the_gateway_hears_all(
         gateway.publish("devices/gps-002/jt808/down", b"for gps-002")
         gateway.publish("devices/gps-001/jt808/down", b"for gps-001")
         assert gps1.drain_until(b"for gps-001") == [("devices/gps-001/jt808/down", b"for gps-001")]
+        assert [c.disconnects for c in (gateway, gps1, gps2, jane)] == [0, 0, 0, 0]
     finally:
         for client in (gateway, gps1, gps2, jane):
             client.close()
@@ -252,3 +268,23 @@ def test_site_file_takes_secret_ref_only_as_env_or_file_and_only_on_gps(
     path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     assert main(["site", "check", str(path)]) == 1
     assert "secret_ref: only a GPS terminal has a broker account" in capsys.readouterr().err
+
+
+def test_one_user_name_is_one_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GPS_001_KEY", GPS_001_PASSWORD)
+    data: dict[str, Any] = yaml.load(WUHAN_SITE.read_bytes(), SiteYamlLoader)
+    data["sites"][0]["devices"] += [
+        {"id": "jane/nokia", "kind": "gps"},
+        {"id": "jane/ipad", "kind": "gps"},
+        {"id": "guard-gateway", "kind": "gps"},
+    ]
+    path = tmp_path / "site.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "b"
+    assert main(["broker-config", str(path), "--out", str(out), "--generate"]) == 1
+    assert capsys.readouterr().err.splitlines()[1:] == [
+        "  device 'jane/ipad': broker user 'jane' is taken by device 'jane/nokia'",
+        "  device 'guard-gateway': broker user 'guard-gateway' is taken by the gateway",
+    ]
