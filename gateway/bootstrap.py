@@ -209,6 +209,8 @@ def build_gateway(
             sink=punch_sink(engine, runtime),
             clock=clock,
             on_unknown_terminal=push_terminal_config(engine),
+            # Unknown terminals and refused lines: counted and logged rate-limited like any reject.
+            on_reject=lambda rejected: runtime.submit(DecodeOutcome(rejects=(rejected,))),
         )
     )
     return Gateway(

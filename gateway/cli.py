@@ -69,6 +69,25 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", help="apply migrations up to the newest")
+
+    broker = sub.add_parser(
+        "broker-config",
+        help="write broker accounts and ACLs (mosquitto, EMQX) for the site file's GPS terminals",
+    )
+    broker.add_argument("site", type=Path, help="the site file")
+    broker.add_argument("--out", type=Path, required=True, help="directory to write into")
+    broker.add_argument(
+        "--prefix", default="devices", help="device topic prefix, as GATEWAY_MQTT_TOPIC_PREFIX"
+    )
+    broker.add_argument("--gateway-user", default="guard-gateway")
+    broker.add_argument(
+        "--gateway-secret", default=None, help="env:NAME or file:/path holding its password"
+    )
+    broker.add_argument(
+        "--generate",
+        action="store_true",
+        help="make passwords for accounts without a secret (written to generated-passwords.txt)",
+    )
     return parser
 
 
@@ -77,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "broker-config":
+        from gateway.broker_config import cmd_broker_config
+
+        return cmd_broker_config(args)
     from gateway import commands
 
     handler = getattr(commands, f"cmd_{args.command}")
