@@ -67,11 +67,16 @@ class Authorizer:
             if principal.role not in allowed:
                 names = ", ".join(sorted(role.value for role in allowed))
                 raise Forbidden(
-                    f"a {principal.role.value} token may not do this (allowed: {names})"
+                    f"{_article(principal.role)} {principal.role.value} token may not do this "
+                    f"(allowed: {names})"
                 )
             return principal
 
         return dependency
+
+
+def _article(role: Role) -> str:
+    return "an" if role.value[0] in "aeiou" else "a"
 
 
 def install_auth_errors(app: FastAPI) -> None:
