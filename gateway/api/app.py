@@ -32,7 +32,7 @@ from gateway.api.audit import (
 from gateway.api.auth import Authorizer, install_auth_errors
 from gateway.api.schemas import AcknowledgeIn, CancelIn, LeaveIn, ReportIn
 from gateway.api.tokens import Principal, Role
-from gateway.api.validation import BodyLimit, CleanStr, Instant, errors
+from gateway.api.validation import NO_NUL_SCHEMA, BodyLimit, Instant, NoNul, errors
 from gateway.api.whereabouts import whereabouts
 from gateway.clock import Clock, utc
 from gateway.db import repository as repo
@@ -54,8 +54,12 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
 DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
 """Largest request body taken: a patrol wand's full log (tens of thousands of lines) fits."""
 
-LEAVE_ID_LENGTH = 36
-ALERT_KEY_LENGTH = 255
+LeaveId = Annotated[str, Path(max_length=36, json_schema_extra=NO_NUL_SCHEMA), NoNul]
+AlertRef = Annotated[str, Path(max_length=255, json_schema_extra=NO_NUL_SCHEMA), NoNul]
+DeviceId = Annotated[str, Path(max_length=ID_LENGTH, json_schema_extra=NO_NUL_SCHEMA), NoNul]
+GuardFilter = Annotated[
+    str | None, Query(max_length=ID_LENGTH, json_schema_extra=NO_NUL_SCHEMA), NoNul
+]
 _ANY = (Role.ADMIN, Role.LEADER, Role.INTEGRATION)
 
 
@@ -161,7 +165,7 @@ def create_app(
         "/leaves/{leave_id}/cancel", summary="Cancel a leave on return (销假)", responses=writes
     )
     def cancel_leave(
-        leave_id: Annotated[CleanStr, Path(max_length=LEAVE_ID_LENGTH)],
+        leave_id: LeaveId,
         request: Request,
         body: CancelIn | None = None,
         principal: Principal = anyone,
@@ -199,7 +203,7 @@ def create_app(
     )
     def get_alerts(
         status: str | None = Query(default=None, pattern="^(open|acknowledged|resolved)$"),
-        guard_id: Annotated[CleanStr | None, Query(max_length=ID_LENGTH)] = None,
+        guard_id: GuardFilter = None,
         limit: int = Query(default=100, ge=1, le=1000),
         principal: Principal = anyone,
     ) -> list[dict[str, Any]]:
@@ -216,7 +220,7 @@ def create_app(
         responses=writes,
     )
     def acknowledge(
-        alert_id: Annotated[CleanStr, Path(max_length=ALERT_KEY_LENGTH)],
+        alert_id: AlertRef,
         body: AcknowledgeIn,
         request: Request,
         principal: Principal = leaders,
@@ -243,7 +247,7 @@ def create_app(
         responses=writes,
     )
     async def wand_download(
-        wand_id: Annotated[CleanStr, Path(max_length=ID_LENGTH)],
+        wand_id: DeviceId,
         request: Request,
         wand_clock: Annotated[
             Instant,
@@ -283,9 +287,9 @@ def create_app(
         responses=errors(401, 403, 422),
     )
     def get_audit(
-        token_id: Annotated[CleanStr | None, Query(max_length=16)] = None,
-        action: Annotated[CleanStr | None, Query(max_length=32)] = None,
-        guard_id: Annotated[CleanStr | None, Query(max_length=ID_LENGTH)] = None,
+        token_id: Annotated[str | None, Query(max_length=16), NoNul] = None,
+        action: Annotated[str | None, Query(max_length=32), NoNul] = None,
+        guard_id: GuardFilter = None,
         limit: int = Query(default=100, ge=1, le=1000),
         _principal: Principal = admins,
     ) -> list[dict[str, Any]]:

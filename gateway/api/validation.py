@@ -16,10 +16,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = [
     "EARLIEST",
     "LATEST",
+    "NO_NUL_SCHEMA",
     "BodyLimit",
     "CleanStr",
     "ErrorOut",
     "Instant",
+    "NoNul",
     "errors",
 ]
 
@@ -32,7 +34,9 @@ NO_NUL = "^[^\\u0000]*$"
 """Told to clients in the schema; the check itself is ``_clean`` (with a clearer message)."""
 
 
-def _clean(value: str) -> str:
+def _clean(value: str | None) -> str | None:
+    if value is None:  # an optional parameter left out
+        return None
     if "\x00" in value:
         raise ValueError("must not contain NUL characters (U+0000)")
     try:
@@ -56,7 +60,13 @@ def _plausible(value: datetime) -> datetime:
 
 
 CleanStr = Annotated[str, AfterValidator(_clean), Field(json_schema_extra={"pattern": NO_NUL})]
-"""A string with no NUL character and no lone surrogate."""
+"""A string with no NUL character and no lone surrogate (for body fields)."""
+
+NoNul = AfterValidator(_clean)
+"""The same check for path and query parameters, placed after their ``Path``/``Query`` so their
+length limit is checked as a string's (``NO_NUL_SCHEMA`` tells clients)."""
+
+NO_NUL_SCHEMA: dict[str, Any] = {"pattern": NO_NUL}
 
 Instant = Annotated[AwareDatetime, AfterValidator(_plausible)]
 """An instant with a zone, between ``EARLIEST`` and ``LATEST``."""
