@@ -37,7 +37,7 @@ from gateway.api.whereabouts import whereabouts
 from gateway.clock import Clock, utc
 from gateway.db import repository as repo
 from gateway.db.base import ID_LENGTH
-from gateway.errors import GatewayError
+from gateway.errors import DecodeError, GatewayError
 from gateway.outbox.delivery import backlog
 from gateway.pipeline.commands import (
     AcknowledgeAlert,
@@ -48,6 +48,7 @@ from gateway.pipeline.commands import (
     alert_json,
 )
 from gateway.pipeline.runtime import PipelineRuntime
+from gateway.wand import parse_wand_csv
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
 
@@ -136,7 +137,13 @@ def create_app(
         result: dict[str, Any] = runtime.call(audited)
         return result
 
-    @app.post("/leaves", status_code=201, summary="Record an approved leave", responses=writes)
+    @app.post(
+        "/leaves",
+        status_code=201,
+        summary="Record an approved leave",
+        responses=writes,
+        openapi_extra={"responses": {"201": {"links": _LEAVE_LINKS}}},
+    )
     def post_leave(
         body: LeaveIn, request: Request, principal: Principal = anyone
     ) -> dict[str, Any]:
@@ -162,7 +169,10 @@ def create_app(
         return result
 
     @app.post(
-        "/leaves/{leave_id}/cancel", summary="Cancel a leave on return (销假)", responses=writes
+        "/leaves/{leave_id}/cancel",
+        summary="Cancel a leave on return (销假)",
+        responses=writes,
+        operation_id="cancel_leave",
     )
     def cancel_leave(
         leave_id: LeaveId,
@@ -245,6 +255,12 @@ def create_app(
         status_code=201,
         summary="Import a patrol wand's downloaded log (text/csv: wand_id,tag_id,time)",
         responses=writes,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"text/csv": {"schema": {"type": "string", "maxLength": 2_000_000}}},
+            }
+        },
     )
     async def wand_download(
         wand_id: DeviceId,
@@ -262,6 +278,10 @@ def create_app(
             raise repo.InvalidRequest(f"the log is not UTF-8 text: {exc}") from None
         if "\x00" in text:
             raise repo.InvalidRequest("the log must not contain NUL characters (U+0000)")
+        try:  # here, so a log that is no CSV never costs a pipeline transaction
+            parse_wand_csv(text)
+        except DecodeError as exc:
+            raise repo.InvalidRequest(f"the log is not a wand CSV: {exc}") from None
         who = acting(principal, request)
         command = ImportWandDownload(
             wand_id=wand_id,
@@ -311,6 +331,15 @@ def create_app(
         }
 
     return app
+
+
+_LEAVE_LINKS = {
+    "CancelLeave": {
+        "operationId": "cancel_leave",
+        "parameters": {"leave_id": "$response.body#/id"},
+        "description": "The leave just recorded is cancelled by its id.",
+    }
+}
 
 
 def _alert_ref(alert_id: str) -> str | int:

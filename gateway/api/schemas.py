@@ -19,25 +19,25 @@ class _Strict(BaseModel):
 class ReportIn(_Strict):
     """A verbal report (报备) of a short departure, entered by the leader who received it."""
 
-    guard_id: CleanStr = Field(min_length=1, max_length=ID_LENGTH)
+    guard_id: CleanStr = Field(min_length=1, max_length=ID_LENGTH, examples=["g-001"])
     reported_at: Instant | None = Field(
         default=None, description="When the guard reported; default: now"
     )
-    expected_return_at: Instant | None = None
+    expected_return_at: Instant | None = Field(default=None, examples=["2026-03-02T08:20:00+08:00"])
     destination: CleanStr | None = Field(default=None, max_length=200)
     reason: CleanStr | None = Field(default=None, max_length=2000)
     reported_to: CleanStr | None = Field(
-        default=None, max_length=ID_LENGTH, description="leader id"
+        default=None, max_length=ID_LENGTH, description="leader id", examples=["jt-leader-a"]
     )
 
 
 class LeaveIn(_Strict):
     """An approved leave application (请假). Approval comes before leaving (art. 10.1)."""
 
-    guard_id: CleanStr = Field(min_length=1, max_length=ID_LENGTH)
-    starts_at: Instant
-    ends_at: Instant
-    approved_by: CleanStr = Field(min_length=1, max_length=ID_LENGTH)
+    guard_id: CleanStr = Field(min_length=1, max_length=ID_LENGTH, examples=["g-001"])
+    starts_at: Instant = Field(examples=["2026-03-02T09:00:00+08:00"])
+    ends_at: Instant = Field(examples=["2026-03-02T10:00:00+08:00"])
+    approved_by: CleanStr = Field(min_length=1, max_length=ID_LENGTH, examples=["jt-leader-a"])
     approved_at: Instant | None = Field(default=None, description="default: now")
     destination: CleanStr | None = Field(default=None, max_length=200)
     reason: CleanStr | None = Field(default=None, max_length=2000)
@@ -58,5 +58,7 @@ class CancelIn(_Strict):
 class AcknowledgeIn(_Strict):
     """A leader confirming an alert."""
 
-    by: CleanStr = Field(min_length=1, max_length=ID_LENGTH, description="leader id")
+    by: CleanStr = Field(
+        min_length=1, max_length=ID_LENGTH, description="leader id", examples=["jt-leader-a"]
+    )
     at: Instant | None = Field(default=None, description="default: now")
