@@ -84,7 +84,9 @@ def leave_subject(leave_id: str) -> Locate:
 
 
 def alert_subject(alert: str | int) -> Locate:
-    """The guard of an alert, or its site for an alert about a device."""
+    """The guard of an alert. An alert about a device names the device where a guard would be,
+    which is no guard of any site, so only unscoped tokens (admin) act on it, as only they list
+    it."""
 
     def locate(session: Session) -> Subject | None:
         column = AlertRow.id if isinstance(alert, int) else AlertRow.alert_key
@@ -92,7 +94,7 @@ def alert_subject(alert: str | int) -> Locate:
         if row is None:
             return None
         if row.guard_id is None:
-            return Subject(None, row.site_id, None)
+            return Subject(None, None, None)
         return _guard_or_unknown(session, row.guard_id)
 
     return locate

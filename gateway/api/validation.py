@@ -92,7 +92,17 @@ _ERRORS: dict[int, str] = {
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI ``responses`` entries of these error codes."""
-    return {code: {"model": ErrorOut, "description": _ERRORS[code]} for code in codes}
+    entries: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        entries[code] = {"model": ErrorOut, "description": _ERRORS[code]}
+        if code == 401:
+            entries[code]["headers"] = {
+                "WWW-Authenticate": {
+                    "description": 'The challenge: Bearer realm="guard-gateway"',
+                    "schema": {"type": "string"},
+                }
+            }
+    return entries
 
 
 class BodyLimit:

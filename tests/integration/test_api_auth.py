@@ -21,6 +21,7 @@ from gateway.bootstrap import ApiServer
 from gateway.clock import ManualClock
 from gateway.db.auth_models import ApiTokenRow, AuditRow
 from gateway.db.models import ReportRow
+from gateway.pipeline.commands import ReportReaderState
 from gateway.pipeline.processor import Processor
 from gateway.pipeline.runtime import PipelineRuntime
 from gateway.records import DecodeOutcome
@@ -318,3 +319,19 @@ def test_an_action_whose_audit_record_fails_is_not_stored_either(
     with Session(served.engine) as session:
         assert session.scalar(select(func.count()).select_from(ReportRow)) == 0
     assert audit_rows(served.engine) == []
+
+
+def test_an_alert_about_a_device_is_for_admin_tokens_only(served: Served) -> None:
+    served.runtime.call(ReportReaderState("em-gate", False, "unplugged", at(3)))
+    admin = served.as_("admin")
+    whole_site = served.as_("leader", "site manager", sites=(SITE,))
+    [alert] = admin.get("/alerts").json()
+    # Its subject is the device, in the column a guard's alert has its guard in.
+    assert (alert["type"], alert["guard_id"]) == ("alert.device_silent", "em-gate")
+    assert whole_site.get("/alerts").json() == []
+    answer = whole_site.post(f"/alerts/{alert['id']}/acknowledge", json={"by": "jt-leader-a"})
+    assert answer.status_code == 404
+    assert admin.post(f"/alerts/{alert['id']}/acknowledge", json={"by": "ops"}).status_code == 200
+    assert [(r.action, r.guard_id) for r in audit_rows(served.engine)] == [
+        ("alert.acknowledge", "em-gate")
+    ]
