@@ -109,3 +109,26 @@ def test_unknown_wand_and_bad_requests_get_4xx(api: tuple[httpx.Client, ManualCl
     assert unknown.status_code == 404
     assert "unknown patrol wand" in unknown.json()["detail"]
     assert naive.status_code == 422
+
+
+def test_a_leader_imports_the_wands_of_his_sites_only(
+    api: tuple[httpx.Client, ManualClock], engine: Engine
+) -> None:
+    http, clock = api
+    log = f"wand_id,tag_id,time\n{WAND},0100A1B2C3,2026-03-02 08:02:00\n"
+    params = {"wand_clock": clock.now().isoformat()}
+
+    def send(role: str, *sites: str) -> httpx.Response:
+        token = new_token(engine, role, name=f"{role} {sites}", sites=sites)
+        return http.post(
+            f"/wands/{WAND}/downloads", content=log, params=params, headers=bearer(token)
+        )
+
+    elsewhere = send("leader", "jt-elsewhere")
+    assert elsewhere.status_code == 404
+    assert elsewhere.json()["detail"] == "unknown patrol wand 'wand-07'"
+    assert send("integration").status_code == 403
+    own = send("leader", "wh-jiangtan-garden")
+    assert own.status_code == 201 and own.json()["stored"] == 1
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(ScanRow)) == 1
