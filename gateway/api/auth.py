@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from gateway.api.tokens import Principal, Role, principal_for
+from gateway.errors import InvalidRequest
 
 __all__ = ["Authorizer", "Forbidden", "Unauthorized", "install_auth_errors"]
 
@@ -36,8 +37,12 @@ class Unauthorized(Exception):
         self.error = error
 
 
-class Forbidden(Exception):
-    """The credential is valid but its role or scope does not allow this: 403."""
+class Forbidden(InvalidRequest):
+    """The credential is valid but its role or scope does not allow this: 403.
+
+    An ``InvalidRequest`` so that, raised by a command on the pipeline thread (a leader naming
+    another's guard), it is a refused command like an unknown guard: rolled back and answered,
+    never counted as a failed transaction. Its own handler answers 403, not 422."""
 
 
 class Authorizer:

@@ -251,6 +251,8 @@ def test_a_leader_acts_on_his_guards_only(served: Served) -> None:
     cancelled = leader_a.post(f"/leaves/{leave_id}/cancel", json={})
     assert [acknowledged.status_code, cancelled.status_code] == [200, 200]
     assert acknowledged.json()["acknowledged_by"] == "jt-leader-a"
+    # Refusals are answers, not pipeline failures.
+    assert served.runtime.processor.counters.snapshot().get("errors.transaction", 0) == 0
     # Audited: the admin's leave, leader A's acknowledgement and cancellation; no refusal.
     assert [(r.token_name, r.action) for r in audit_rows(served.engine)] == [
         ("test admin", "leave.approve"),
