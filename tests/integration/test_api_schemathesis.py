@@ -131,6 +131,7 @@ def test_schemathesis_finds_no_failure_with_every_check(served: Served, tmp_path
             "--report-json-path",
             str(report),
         ],
+        cwd=tmp_path,  # schemathesis keeps a cache of crashes in its working directory
         capture_output=True,
         text=True,
         timeout=300,
