@@ -24,6 +24,7 @@ from drivers.gps.topics import downlink_topic, subscription_filters
 from drivers.mqtt.ingest import MqttIngest, MqttMessage, TlsOptions
 from drivers.zkteco.push_router import make_push_router
 from gateway.api.app import create_app
+from gateway.api.validation import BodyLimit
 from gateway.clock import Clock
 from gateway.db.engine import make_engine
 from gateway.db.schema import create_schema
@@ -70,6 +71,9 @@ class Gateway:
     """One delivery worker per group robot of the loaded site files."""
     retention: RetentionWorker | None = None
     """Purges what the retention policy no longer allows to keep."""
+    iclock_app: FastAPI | None = None
+    """The ZKTeco PUSH routes on their own, when ``settings.iclock_port`` is set (then ``app``
+    does not serve them); ``None`` when ``app`` serves them."""
 
     def start(self) -> None:
         """Start delivery, the pipeline thread, then the inputs (MQTT, readers, terminals)."""
@@ -203,16 +207,21 @@ def build_gateway(
             password=password,
             tls=tls,
         )
-    app = create_app(runtime, engine, clock)
-    app.include_router(
-        make_push_router(
-            sink=punch_sink(engine, runtime),
-            clock=clock,
-            on_unknown_terminal=push_terminal_config(engine),
-            # Unknown terminals and refused lines: counted and logged rate-limited like any reject.
-            on_reject=lambda rejected: runtime.submit(DecodeOutcome(rejects=(rejected,))),
-        )
+    app = create_app(runtime, engine, clock, max_body_bytes=settings.api_max_body_bytes)
+    push_router = make_push_router(
+        sink=punch_sink(engine, runtime),
+        clock=clock,
+        on_unknown_terminal=push_terminal_config(engine),
+        # Unknown terminals and refused lines: counted and logged rate-limited like any reject.
+        on_reject=lambda rejected: runtime.submit(DecodeOutcome(rejects=(rejected,))),
     )
+    iclock_app: FastAPI | None = None
+    if settings.iclock_port is None:
+        app.include_router(push_router)
+    else:  # the terminals' network reaches this app only, never the API's
+        iclock_app = FastAPI(title="guard-gateway ZKTeco PUSH", openapi_url=None)
+        iclock_app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
+        iclock_app.include_router(push_router)
     return Gateway(
         settings,
         clock,
@@ -232,6 +241,7 @@ def build_gateway(
             processor.counters,
             interval=timedelta(minutes=settings.retention_interval_min),
         ),
+        iclock_app=iclock_app,
     )
 
 
@@ -273,7 +283,8 @@ def _robot_workers(
 
 
 class ApiServer:
-    """The API served by uvicorn on a background thread (for the demo and tests)."""
+    """An app (the API, or the ``/iclock`` routes on their own) served by uvicorn on a
+    background thread: by ``guard-gateway run``, the demo and tests."""
 
     def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host

@@ -66,6 +66,28 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument("guard_id")
     erase.add_argument("--yes", action="store_true", help="confirm: erasure cannot be undone")
 
+    token = sub.add_parser("token", help="API tokens: create (printed once), list, revoke")
+    token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = token_sub.add_parser("create", help="issue a token and print it (only this once)")
+    create.add_argument("--name", required=True, help="who or what holds it")
+    create.add_argument("--role", required=True, choices=["admin", "leader", "integration"])
+    create.add_argument(
+        "--site", action="append", default=[], help="a leader's site (repeat for several)"
+    )
+    create.add_argument(
+        "--team", action="append", default=[], help="a leader's team (default: every team)"
+    )
+    token_sub.add_parser("list", help="every token: id, name, role, scope, created, revoked")
+    revoke = token_sub.add_parser("revoke", help="revoke a token from now on")
+    revoke.add_argument("id")
+
+    audit = sub.add_parser("audit", help="the audit log of actions taken through the API")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    audit_list = audit_sub.add_parser("list", help="newest first, one JSON object a line")
+    audit_list.add_argument("--token", default=None, help="only this token id")
+    audit_list.add_argument("--guard", default=None, help="only actions on this guard")
+    audit_list.add_argument("--limit", type=int, default=100)
+
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", help="apply migrations up to the newest")

@@ -13,6 +13,7 @@ from gateway.errors import ConfigError
 from gateway.settings import Settings
 
 __all__ = [
+    "cmd_audit",
     "cmd_bench",
     "cmd_data",
     "cmd_db",
@@ -20,6 +21,7 @@ __all__ = [
     "cmd_demo",
     "cmd_run",
     "cmd_site",
+    "cmd_token",
 ]
 
 
@@ -28,6 +30,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from gateway.bootstrap import ApiServer, build_gateway
 
     settings = Settings()
+    try:
+        settings.refuse_default_secrets()
+    except ValueError as exc:
+        print(f"guard-gateway: {exc}", file=sys.stderr)
+        return 2
     clock = SystemClock()
     for path in args.site:
         if (code := _load_site(path, settings)) != 0:
@@ -38,17 +45,39 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 1
     api = ApiServer(gateway.app, settings.api_host, settings.api_port)
+    iclock = None
+    if gateway.iclock_app is not None and settings.iclock_port is not None:
+        iclock = ApiServer(gateway.iclock_app, settings.iclock_host, settings.iclock_port)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     gateway.start()
-    print(f"guard-gateway: API on {api.start()}, broker {settings.mqtt_url}", flush=True)
+    served = f"API on {api.start()}"
+    if iclock is not None:
+        served += f", ZKTeco PUSH on {iclock.start()}"
+    print(f"guard-gateway: {served}, broker {settings.mqtt_url}", flush=True)
     try:
         stop.wait()
     finally:
+        if iclock is not None:
+            iclock.stop()
         api.stop()
         gateway.stop()
     return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """``token create|list|revoke``: the API's tokens (``gateway.api.admin``)."""
+    from gateway.api.admin import run_token_command
+
+    return run_token_command(args, Settings(), SystemClock(), sys.stdout, sys.stderr)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """``audit list``: who did what through the API (``gateway.api.admin``)."""
+    from gateway.api.admin import run_audit_command
+
+    return run_audit_command(args, Settings(), sys.stdout)
 
 
 def cmd_site(args: argparse.Namespace) -> int:

@@ -11,7 +11,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from gateway.errors import ConfigError
 from gateway.privacy.retention import RetentionPolicy
 
-__all__ = ["Settings"]
+__all__ = ["MIN_SECRET_LENGTH", "Settings"]
+
+MIN_SECRET_LENGTH = 16
+"""Shortest HMAC key ``guard-gateway run`` accepts: 16 characters of a random string."""
+
+KNOWN_DEFAULTS = frozenset({"change-me", "changeme", "secret", "password", "demo-secret"})
+"""Values shipped in examples and defaults, which anyone can read and so must never sign."""
 
 
 class Settings(BaseSettings):
@@ -90,6 +96,46 @@ class Settings(BaseSettings):
     )
     api_host: str = "127.0.0.1"
     api_port: int = 8808
+    api_max_body_bytes: int = Field(
+        default=2 * 1024 * 1024, ge=1024, description="Larger request bodies are refused (413)."
+    )
+    iclock_port: int | None = Field(
+        default=None,
+        description="Serve the ZKTeco PUSH routes (/iclock/...) on this port, apart from the "
+        "API, so the API need not be reachable from the terminals' network. Unset: both on "
+        "api_port.",
+    )
+    iclock_host: str = Field(
+        default="127.0.0.1", description="Address the /iclock server listens on (iclock_port)."
+    )
+
+    def refuse_default_secrets(self) -> None:
+        """Raise ``ValueError`` naming each secret that is a shipped default, empty or shorter
+        than ``MIN_SECRET_LENGTH`` where it is in use: the core's signing key when a core URL is
+        set, the JT/T 808 key when set. ``guard-gateway run`` calls it; the demo, whose
+        secrets sign only for its own stubs, does not."""
+        problems = []
+        in_use = {
+            "GATEWAY_CORE_SECRET": self.core_secret if self.core_url else None,
+            "GATEWAY_JT808_AUTH_SECRET": self.jt808_auth_secret,
+        }
+        for name, secret in in_use.items():
+            if secret is None:
+                continue
+            value = secret.get_secret_value()
+            if value.strip().lower() in KNOWN_DEFAULTS:
+                problems.append(f"{name} is the published default {value!r}")
+            elif len(value) < MIN_SECRET_LENGTH:
+                problems.append(
+                    f"{name} is {'empty' if not value else f'{len(value)} characters'}; "
+                    f"give at least {MIN_SECRET_LENGTH} random characters"
+                )
+        if problems:
+            raise ValueError(
+                "refusing to run with a guessable secret: "
+                + "; ".join(problems)
+                + " (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
 
     def retention_policy(self) -> RetentionPolicy:
         """The retention periods as a policy (``gateway.privacy.retention``); ``ConfigError``

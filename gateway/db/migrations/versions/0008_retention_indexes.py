@@ -1,7 +1,7 @@
 """Indexes the retention purge walks: positions by fix time, outbox rows by delivery time.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-03 14:00:00.000000
 
 Without them each bounded purge batch (``gateway.privacy.retention``) would scan the whole
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0005"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
