@@ -152,8 +152,8 @@ def test_run_serves_the_api_with_tokens_and_iclock_on_its_own_port(
         assert whereabouts.status_code == 200 and whereabouts.json()["guards"] == []
         # The terminals' port answers the PUSH protocol and nothing else; the API port no PUSH.
         on_iclock = httpx.get(f"{iclock}/iclock/cdata", params=handshake, timeout=10)
-        # (Answered or refused as the PUSH contract says; either way it names the terminal.)
-        assert on_iclock.status_code != 404 and "UNKNOWN-SN" in on_iclock.text
+        # No site file names this terminal: the PUSH server refuses it, as the protocol says.
+        assert on_iclock.status_code == 403 and "unknown terminal" in on_iclock.text
         assert httpx.get(f"{api}/iclock/cdata", params=handshake, timeout=10).status_code == 404
         assert httpx.get(f"{iclock}/health", timeout=10).status_code == 404
         assert httpx.get(f"{iclock}/whereabouts", timeout=10).status_code == 404
