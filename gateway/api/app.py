@@ -48,6 +48,7 @@ from gateway.pipeline.commands import (
     alert_json,
 )
 from gateway.pipeline.runtime import PipelineRuntime
+from gateway.privacy.api import privacy_routes
 from gateway.wand import parse_wand_csv
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
@@ -318,6 +319,8 @@ def create_app(
                 session, token_id=token_id, action=action, guard_id=guard_id, limit=limit
             )
             return [audit_json(row) for row in rows]
+
+    app.include_router(privacy_routes(engine, clock, admins))
 
     @app.get("/health", summary="Counters, queue and delivery backlog (no token needed)")
     def health() -> dict[str, Any]:

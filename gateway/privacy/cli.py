@@ -1,4 +1,7 @@
-"""The ``guard-gateway data`` sub-commands: purge now, export or erase one guard's data."""
+"""The ``guard-gateway data`` sub-commands: purge now, export or erase one guard's data.
+
+Export and erasure are audited (``gateway.privacy.audit``) as the operator's login name on this
+host; ``guard-gateway audit list --guard ID`` shows them beside the API's actions."""
 
 from __future__ import annotations
 
@@ -12,8 +15,9 @@ from sqlalchemy import Engine
 from gateway.clock import Clock
 from gateway.db.engine import make_engine
 from gateway.db.schema import create_schema
+from gateway.privacy.audit import audited_erasure, audited_export, cli_actor
 from gateway.privacy.retention import purge
-from gateway.privacy.subject import ErasureRefused, erase_guard, export_guard, guard_data_exists
+from gateway.privacy.subject import ErasureRefused, guard_data_exists
 from gateway.settings import Settings
 
 __all__ = ["run_data_command"]
@@ -27,8 +31,8 @@ def run_data_command(args: argparse.Namespace, settings: Settings, clock: Clock)
         if args.data_command == "purge":
             return _purge(engine, settings, clock)
         if args.data_command == "export":
-            return _export(engine, args)
-        return _erase(engine, args)
+            return _export(engine, args, clock)
+        return _erase(engine, args, clock)
     finally:
         engine.dispose()
 
@@ -41,7 +45,7 @@ def _purge(engine: Engine, settings: Settings, clock: Clock) -> int:
     return 0
 
 
-def _export(engine: Engine, args: argparse.Namespace) -> int:
+def _export(engine: Engine, args: argparse.Namespace, clock: Clock) -> int:
     if not guard_data_exists(engine, args.guard_id):
         print(f"no data about guard {args.guard_id!r}", file=sys.stderr)
         return 1
@@ -51,18 +55,19 @@ def _export(engine: Engine, args: argparse.Namespace) -> int:
             if args.output is not None
             else sys.stdout
         )
-        lines = sum(out.write(line) > 0 for line in export_guard(engine, args.guard_id))
+        records = audited_export(engine, cli_actor(), args.guard_id, clock.now())
+        lines = sum(out.write(line) > 0 for line in records)
     if args.output is not None:
         print(f"{args.output}: {lines} record(s) of guard {args.guard_id!r}")
     return 0
 
 
-def _erase(engine: Engine, args: argparse.Namespace) -> int:
+def _erase(engine: Engine, args: argparse.Namespace, clock: Clock) -> int:
     if not args.yes:
         print("erasure cannot be undone: add --yes to confirm", file=sys.stderr)
         return 2
     try:
-        report = erase_guard(engine, args.guard_id)
+        report = audited_erasure(engine, cli_actor(), args.guard_id, clock.now())
     except ErasureRefused as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 1

@@ -12,7 +12,8 @@ clock's now):
 * **Delivered outbox rows**, by delivery time: ``outbox_days`` (default 30). Undelivered rows
   are never purged: they are events the core has not had yet.
 * **The records the company must keep** (alerts no longer open, verbal reports, leaves,
-  punches, checkpoint scans, shifts and their rule states), by the time they concern:
+  punches, checkpoint scans, shifts and their rule states, the audit log), by the time they
+  concern:
   ``records_days`` (default 730). Attendance is what wages are paid on, and wage records are
   kept at least two years (工资支付暂行规定, art. 6). An open alert is never purged.
 
@@ -37,6 +38,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, delete, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from gateway.db.auth_models import AuditRow
 from gateway.db.models import (
     AlertRow,
     LeaveRow,
@@ -171,6 +173,7 @@ _TARGETS: tuple[_Target, ...] = (
         lambda p: p.records_days,
     ),
     _Target("shifts", ShiftRow, ShiftRow.id, ShiftRow.ends_at, lambda p: p.records_days),
+    _Target("audit_log", AuditRow, AuditRow.id, AuditRow.at, lambda p: p.records_days),
 )
 
 

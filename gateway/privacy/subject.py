@@ -116,12 +116,14 @@ def guard_data_exists(engine: Engine, guard_id: str) -> bool:
         )
 
 
-def export_guard(engine: Engine, guard_id: str, *, page_rows: int = 2000) -> Iterator[str]:
-    """Every row that is the guard's, one JSON line each (with its newline), page by page."""
+def export_guard(
+    engine: Engine, guard_id: str, *, page_rows: int = 2000
+) -> Iterator[tuple[str, str]]:
+    """Every row that is the guard's as ``(kind, JSON line with its newline)``, page by page."""
     with Session(engine) as session:
         guard = session.get(GuardRow, guard_id)
         if guard is not None:
-            yield _line("guard", guard)
+            yield "guard", _line("guard", guard)
         for part in _parts(guard_id):
             after: Any = None
             while True:
@@ -130,7 +132,7 @@ def export_guard(engine: Engine, guard_id: str, *, page_rows: int = 2000) -> Ite
                     query = query.where(part.key > after)
                 rows = session.scalars(query).all()
                 for row in rows:
-                    yield _line(part.kind, row)
+                    yield part.kind, _line(part.kind, row)
                 if len(rows) < page_rows:
                     break
                 after = getattr(rows[-1], part.key.key)

@@ -13,18 +13,25 @@ from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
+from gateway.api.app import create_app
+from gateway.bootstrap import ApiServer
 from gateway.cli import main
 from gateway.clock import ManualClock
+from gateway.db.auth_models import AuditRow
 from gateway.db.models import AlertRow, PositionRow, PresenceStateRow, ReportRow
 from gateway.outbox.tables import OutboxRow
 from gateway.pipeline.commands import FileReport
 from gateway.pipeline.processor import Processor
+from gateway.pipeline.runtime import PipelineRuntime
+from gateway.records import DecodeOutcome
 from tests.e2e.helpers import DAY_START, fix_at, post_points, roster_site
 from tests.e2e.helpers import load_sample_site as load_site
+from tests.fixtures.api_tokens import bearer, new_token
 
 LEAVER = ("g-001", "jt-gate-north", "gps-a")
 STAYER = ("g-002", "jt-gate-east", "gps-b")
@@ -131,3 +138,84 @@ def test_export_then_erasure_of_one_guard(
     assert rows_of(morning, "g-002") == stayer  # the other guard's data untouched
     assert main(["data", "export", "g-001"]) == 1
     assert "no data about guard 'g-001'" in capsys.readouterr().err
+
+    # Each request is in the audit log, as the operator at the command line.
+    trail = audit_trail(morning, "g-001")
+    assert [(row.action, row.token_id, row.role) for row in trail] == [
+        ("data.export", "cli", "admin"),
+        ("data.erase", "cli", "admin"),
+        ("data.erase", "cli", "admin"),
+        ("data.erase", "cli", "admin"),
+    ]
+    assert trail[0].target == {"records": dict(kinds), "complete": True}
+    assert "remove him from the site file" in trail[1].target["refused"]
+    assert "not delivered yet" in trail[2].target["refused"]
+    assert trail[3].target["rows"]["positions"] == 40
+    assert all(row.client and row.client.startswith("cli@") for row in trail)
+
+
+def audit_trail(engine: Engine, guard_id: str) -> list[AuditRow]:
+    with Session(engine, expire_on_commit=False) as session:
+        rows = list(
+            session.scalars(
+                select(AuditRow).where(AuditRow.guard_id == guard_id).order_by(AuditRow.id)
+            )
+        )
+        session.expunge_all()
+        return rows
+
+
+def test_the_api_exports_and_erases_for_admin_tokens_only(morning: Engine, tmp_path: Path) -> None:
+    clock = ManualClock(at(60))
+    runtime: PipelineRuntime[DecodeOutcome] = PipelineRuntime(
+        Processor(morning, clock), clock, lambda o: o
+    )
+    runtime.start()
+    server = ApiServer(create_app(runtime, morning, clock))
+    url = server.start()
+    admin = bearer(new_token(morning, "admin", name="privacy officer"))
+    others = [
+        {},
+        bearer(new_token(morning, "leader", name="leader a", sites=("wh-jiangtan-garden",))),
+        bearer(new_token(morning, "integration", name="core")),
+    ]
+    try:
+        with httpx.Client(base_url=url, timeout=10) as http:
+            for headers in others:  # not even his own leader: 401 without a token, else 403
+                for method, path in (("GET", "data"), ("POST", "erase")):
+                    answer = http.request(method, f"/guards/g-001/{path}", headers=headers)
+                    assert answer.status_code == (403 if headers else 401)
+
+            exported = http.get("/guards/g-001/data", headers=admin)
+            assert exported.status_code == 200
+            assert exported.headers["content-type"].startswith("application/x-ndjson")
+            kinds = Counter(json.loads(line)["kind"] for line in exported.text.splitlines())
+            assert kinds["position"] == 40 and kinds["report"] == 1
+            assert http.get("/guards/nobody/data", headers=admin).status_code == 404
+            assert http.get(f"/guards/{'g' * 65}/data", headers=admin).status_code == 422
+
+            refused = http.post("/guards/g-001/erase", headers=admin)
+            assert refused.status_code == 409
+            assert "remove him from the site file" in refused.json()["detail"]
+
+            load_site(morning, at(60), roster_site(tmp_path, [STAYER]))
+            with Session(morning) as session, session.begin():
+                session.execute(update(OutboxRow).values(delivered_at=at(61)))
+            stayer = rows_of(morning, "g-002")
+            erased = http.post("/guards/g-001/erase", headers=admin)
+            assert erased.status_code == 200
+            assert erased.json()["erased"]["positions"] == 40
+            assert rows_of(morning, "g-001") == Counter()
+            assert rows_of(morning, "g-002") == stayer
+            assert http.post("/guards/g-001/erase", headers=admin).status_code == 404
+
+            audit = http.get("/audit", params={"guard_id": "g-001"}, headers=admin).json()
+            done = [(a["action"], a["token_name"]) for a in reversed(audit)]
+            assert done == [
+                ("data.export", "privacy officer"),
+                ("data.erase", "privacy officer"),
+                ("data.erase", "privacy officer"),
+            ]
+    finally:
+        server.stop()
+        runtime.stop()
