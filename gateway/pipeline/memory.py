@@ -112,3 +112,9 @@ class PipelineMemory:
             if at_start and state.stepped_at is not None and state.stepped_at < now:
                 state = replace(state, unwatched_from=state.stepped_at, unwatched_until=now)
             self.presence[row.shift_id] = state
+
+    def reread_stored(self, session: Session) -> None:
+        """Re-read which shifts have a saved presence state (after a failed commit, which may
+        have gone through: the retry must then update those rows, not insert them again)."""
+        shift_ids = session.scalars(select(PresenceStateRow.shift_id))
+        self.stored = JournaledSet(self.journal, shift_ids)

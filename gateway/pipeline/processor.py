@@ -78,7 +78,7 @@ class Processor:
         )
         self._ctx: BatchContext | None = None
         self._stale = False
-        """Memory may be out of step with the database (a failure, then no re-read)."""
+        """A transaction failed: which states are saved is re-read before the next one."""
         self._reload(at_start=True)
 
     # --- set-up and views -------------------------------------------------------------------
@@ -294,16 +294,18 @@ class Processor:
 
         On failure, memory is taken back to where it was before (the journal), the counts are
         dropped and the exception propagates: the caller may retry the same records from
-        scratch. The states are then re-read from the database too, in case the commit went
-        through but its answer was lost (a connection cut at the wrong moment): the database
-        is the truth. If even that fails (the database is down), it is re-read before the next
-        transaction.
+        scratch. Memory is not re-read from the database (a re-read loses what only memory
+        knows: the filters' memory, each SOS episode's last press); only which shifts have a
+        saved state is, before the next transaction, in case the commit went through but its
+        answer was lost (a connection cut at the wrong moment): that is all the retry needs to
+        write the same states again, and everything else it writes is idempotent.
         """
         result = None
         journal = self.memory.journal
         try:
             if self._stale:
-                self._reload(at_start=False)
+                with Session(self._engine) as session:
+                    self.memory.reread_stored(session)
                 self._stale = False
             with Session(self._engine) as session, session.begin():
                 ctx = BatchContext.open(
@@ -337,11 +339,6 @@ class Processor:
             )
             self.counters.add("errors.transaction")
             self._stale = True
-            try:
-                self._reload(at_start=False)
-                self._stale = False
-            except Exception as reload_exc:
-                log.warning("states not re-read (%s); again before the next batch", reload_exc)
             raise
         finally:
             self._ctx = None
