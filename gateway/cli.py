@@ -59,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", help="apply migrations up to the newest")
+
+    quarantine = sub.add_parser("quarantine", help="inputs that failed on their own, kept")
+    q_sub = quarantine.add_subparsers(dest="quarantine_command", required=True, metavar="ACTION")
+    q_list = q_sub.add_parser("list", help="the quarantined inputs, newest first")
+    q_list.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    q_list.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
 
 

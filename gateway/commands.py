@@ -12,7 +12,15 @@ from gateway.clock import SystemClock
 from gateway.errors import ConfigError
 from gateway.settings import Settings
 
-__all__ = ["cmd_bench", "cmd_db", "cmd_decode", "cmd_demo", "cmd_run", "cmd_site"]
+__all__ = [
+    "cmd_bench",
+    "cmd_db",
+    "cmd_decode",
+    "cmd_demo",
+    "cmd_quarantine",
+    "cmd_run",
+    "cmd_site",
+]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -104,6 +112,19 @@ def cmd_db(args: argparse.Namespace) -> int:
     try:
         upgrade(engine)
         print(f"database at revision {current(engine)}")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    """``quarantine list``: the inputs that failed on their own, newest first."""
+    from gateway.db.engine import make_engine
+    from gateway.db.quarantine import print_quarantined
+
+    engine = make_engine(Settings().database_url)
+    try:
+        print_quarantined(engine, sys.stdout, limit=args.limit, as_json=args.json)
     finally:
         engine.dispose()
     return 0

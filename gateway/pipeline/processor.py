@@ -107,6 +107,11 @@ class Processor:
             self._chain.patrol.reload(session)
 
     @property
+    def engine(self) -> Engine:
+        """The database the processor writes to (the runtime's quarantine writes there too)."""
+        return self._engine
+
+    @property
     def duties(self) -> DutyIndex:
         """The roster around now (replaced by ``reload``)."""
         return self.memory.duties
