@@ -118,13 +118,10 @@ def test_six_hours_without_the_core_lose_nothing_and_deliver_in_order(
             clock.set(max(clock.now(), min(candidates)))
 
         with Session(engine) as session:
-            attempts = dict(
-                session.execute(
-                    select(OutboxRow.subject, func.sum(OutboxRow.attempts)).group_by(
-                        OutboxRow.subject
-                    )
-                ).all()
+            totals = session.execute(
+                select(OutboxRow.subject, func.sum(OutboxRow.attempts)).group_by(OutboxRow.subject)
             )
+            attempts = {subject: int(total) for subject, total in totals}
             tried_rows = session.scalar(
                 select(func.count()).select_from(OutboxRow).where(OutboxRow.attempts > 0)
             )
