@@ -32,6 +32,7 @@ from pytest_mock import MockerFixture
 from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.orm import Session
 
+import geofence
 from drivers.mqtt.broker import RunningBroker
 from gateway.bootstrap import ApiServer
 from gateway.db.models import PositionRow
@@ -91,7 +92,7 @@ def cli(database_url: str, *args: str) -> str:
 def test_an_input_that_fails_alone_is_quarantined_and_the_rest_of_its_batch_stored(
     rig_factory: RigFactory, mocker: MockerFixture, db_url: str
 ) -> None:
-    real_classify = fix_stages.classify
+    real_classify = geofence.classify
 
     def classify(*args: Any) -> Any:
         if args[3] == POISON_ACCURACY_M:
