@@ -182,7 +182,7 @@ def play(
             step(processor)
             continue
         before = memory_of(processor)
-        fault.armed = True  # a step that writes nothing (a quiet tick) commits nothing
+        fault.fail(1)  # a step that writes nothing (a quiet tick) commits nothing
         try:
             step(processor)
         except OperationalError as exc:
@@ -191,7 +191,7 @@ def play(
             step(processor)
         else:
             assert memory_of(processor) == before, f"a quiet step changed memory at {when}"
-        fault.armed = False
+        fault.fail(0)
     return stored(engine), memory_of(processor), processor.counters.snapshot()
 
 
