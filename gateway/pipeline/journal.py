@@ -19,7 +19,7 @@ than mutated in place; state mutated in place is copied once per transaction fir
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 __all__ = ["Journal", "JournaledDict", "JournaledSet"]
 
@@ -170,3 +170,10 @@ class JournaledSet(set[T]):
             saved = set(self)
             self._journal.record(lambda: set.update(self, saved))
         super().clear()
+
+    def _refused(self, *_args: object) -> Any:
+        raise TypeError("a journaled set is changed with add, discard, remove, update, clear")
+
+    # These would change the set behind the journal's back.
+    pop = __ior__ = __iand__ = __isub__ = __ixor__ = _refused
+    difference_update = intersection_update = symmetric_difference_update = _refused

@@ -55,6 +55,13 @@ def test_every_set_mutation_in_a_transaction_is_undone() -> None:
     s.clear()
     journal.rollback()
     assert s == {"a", "b"}
+    with pytest.raises(TypeError):
+        s.pop()
+    with pytest.raises(TypeError):
+        s -= {"a"}
+    with pytest.raises(TypeError):
+        s.difference_update({"a"})
+    assert s == {"a", "b"}
 
 
 def test_outside_a_transaction_nothing_is_recorded_and_a_commit_keeps_the_changes() -> None:
