@@ -41,7 +41,7 @@ from gateway.records import AlarmSignal, CheckpointScan, DecodeOutcome, Position
 from gateway.rules import LeaveApproved, LeaveCancelled, PresenceState, RuleEvent, RuleInput
 from gateway.site.extend import extend_shifts
 
-__all__ = ["EmittedEvent", "LastFix", "Listener", "Processor", "reason_key"]
+__all__ = ["EmittedEvent", "LastFix", "Listener", "Processor", "describe_error", "reason_key"]
 
 log = logging.getLogger(__name__)
 
@@ -339,7 +339,7 @@ class Processor:
             undone = journal.rollback()
             log.warning(
                 "pipeline transaction failed (%s); %d changes to memory undone",
-                _describe(exc),
+                describe_error(exc),
                 undone,
             )
             self.counters.add("errors.transaction")
@@ -357,7 +357,7 @@ class Processor:
         return result
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
     """An exception in one line, without SQLAlchemy's statement and parameters (a batch's
     values would make it thousands of characters long)."""
     text = str(getattr(exc, "orig", None) or exc).splitlines()

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from gateway.clock import Clock
 from gateway.db.quarantine import Quarantined, reason_key_of, store_quarantined
-from gateway.pipeline.processor import Processor
+from gateway.pipeline.processor import Processor, describe_error
 from gateway.records import DecodeOutcome, Downlink
 
 __all__ = ["PipelineRuntime", "database_outage"]
@@ -53,12 +53,6 @@ def database_outage(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     return isinstance(exc, _OUTAGES)
-
-
-def _one_line(exc: BaseException) -> str:
-    """The exception's first line, without SQLAlchemy's statement and parameters."""
-    lines = str(getattr(exc, "orig", None) or exc).splitlines()
-    return f"{type(exc).__name__}: {lines[0][:300] if lines else ''}"
 
 
 class _Call:
@@ -199,7 +193,12 @@ class PipelineRuntime(Generic[T]):
                     continue
                 failures += 1
                 if failures < retries:
-                    log.warning("batch of %d failed (attempt %d): %s", len(decoded), failures, exc)
+                    log.warning(
+                        "batch of %d failed (attempt %d): %s",
+                        len(decoded),
+                        failures,
+                        describe_error(exc),
+                    )
                     time.sleep(min(2.0, 0.2 * 2**failures))
                     continue
                 break
@@ -226,7 +225,7 @@ class PipelineRuntime(Generic[T]):
                 "database unavailable, batch of %d waiting (attempt %d): %s",
                 count,
                 failures + 1,
-                _one_line(exc),
+                describe_error(exc),
             )
         self._stop.wait(min(MAX_OUTAGE_BACKOFF_S, 0.1 * 2**failures))
         return True
@@ -253,7 +252,7 @@ class PipelineRuntime(Generic[T]):
             "input from %s quarantined (%s): %s",
             entry.topic or entry.device_id or entry.source,
             key,
-            _one_line(exc),
+            describe_error(exc),
         )
 
     def _send_replies(self, outcomes: list[DecodeOutcome]) -> None:
