@@ -94,14 +94,16 @@ class PipelineMemory:
         deadline that came due meanwhile fires ``late`` whichever input reaches it first.
         """
         self.duties = DutyIndex.load(session, now)
-        self.sos = SosEpisodes()
+        sos = SosEpisodes()
         open_sos = session.scalars(
             select(AlertRow).where(AlertRow.type == ALERT_SOS, AlertRow.status != "resolved")
         )
         for alert in open_sos:
             device_id = alert.data.get("device_id")
             if isinstance(device_id, str):
-                self.sos.seed(device_id, alert.opened_at)
+                sos.seed(device_id, alert.opened_at)
+        sos.carry_over(self.sos)
+        self.sos = sos
         rows = session.query(PresenceStateRow).all()
         self.stored = JournaledSet(self.journal, (row.shift_id for row in rows))
         self.presence = JournaledDict(self.journal)
@@ -112,9 +114,3 @@ class PipelineMemory:
             if at_start and state.stepped_at is not None and state.stepped_at < now:
                 state = replace(state, unwatched_from=state.stepped_at, unwatched_until=now)
             self.presence[row.shift_id] = state
-
-    def reread_stored(self, session: Session) -> None:
-        """Re-read which shifts have a saved presence state (after a failed commit, which may
-        have gone through: the retry must then update those rows, not insert them again)."""
-        shift_ids = session.scalars(select(PresenceStateRow.shift_id))
-        self.stored = JournaledSet(self.journal, shift_ids)

@@ -78,7 +78,7 @@ class Processor:
         )
         self._ctx: BatchContext | None = None
         self._stale = False
-        """A transaction failed: which states are saved is re-read before the next one."""
+        """A commit failed, maybe only its answer: states are re-read before the next one."""
         self._reload(at_start=True)
 
     # --- set-up and views -------------------------------------------------------------------
@@ -299,18 +299,16 @@ class Processor:
 
         On failure, memory is taken back to where it was before (the journal), the counts are
         dropped and the exception propagates: the caller may retry the same records from
-        scratch. Memory is not re-read from the database (a re-read loses what only memory
-        knows: the filters' memory, each SOS episode's last press); only which shifts have a
-        saved state is, before the next transaction, in case the commit went through but its
-        answer was lost (a connection cut at the wrong moment): that is all the retry needs to
-        write the same states again, and everything else it writes is idempotent.
+        scratch. A failure at the commit itself is ambiguous (a connection cut at that moment
+        loses the answer, not necessarily the commit): then the saved states are re-read from
+        the database, the truth either way, before the next transaction.
         """
         result = None
         journal = self.memory.journal
+        committing = False
         try:
             if self._stale:
-                with Session(self._engine) as session:
-                    self.memory.reread_stored(session)
+                self._reload(at_start=False)
                 self._stale = False
             with Session(self._engine) as session, session.begin():
                 ctx = BatchContext.open(
@@ -328,6 +326,7 @@ class Processor:
                     result = command(session, self)
                 for stage in stages:
                     stage.run(ctx)
+                committing = True
             journal.commit()
         except _REFUSALS as exc:
             # A command refused for its content (unknown guard, leave already cancelled...):
@@ -343,7 +342,7 @@ class Processor:
                 undone,
             )
             self.counters.add("errors.transaction")
-            self._stale = True
+            self._stale = self._stale or committing
             raise
         finally:
             self._ctx = None

@@ -188,7 +188,7 @@ def play(
         except OperationalError as exc:
             assert "injected" in str(exc)
             assert memory_of(processor) == before, f"memory not rolled back at {when}"
-            step(processor)
+            step(processor)  # (an answer lost: the states the commit saved are re-read first)
         else:
             assert memory_of(processor) == before, f"a quiet step changed memory at {when}"
         fault.fail(0)
@@ -245,3 +245,48 @@ def test_a_batch_retried_after_a_failed_commit_gives_exactly_the_undisturbed_res
     ]
     assert memory["reader_alerts"] == {}
     assert set(memory["sos"]) == {"gps-002"}
+
+
+def test_a_commit_whose_answer_was_lost_is_retried_without_storing_or_sending_twice(
+    engine: Engine,
+    another_engine: Callable[[], Engine],
+    tmp_path: Path,
+    mocker: MockerFixture,
+) -> None:
+    """The connection drops after the server committed: the gateway cannot tell, rolls memory
+    back and retries; the database, re-read first, makes the retry a repeat of what is there."""
+    expected_rows, expected_memory, expected_counters = play(engine, tmp_path, None)
+
+    faulty = another_engine()
+    fault = CommitFault(faulty)
+    fault.answer_lost = True
+    mocker.patch.object(faulty.dialect, "do_commit", fault)
+    rows, memory, counters = play(faulty, tmp_path, fault)
+
+    assert fault.fired == 12 + 2
+    assert rows == expected_rows  # the same positions, outbox rows, alerts and states
+    for kind in ("presence", "stored", "sos", "patrols", "attendance", "reader_alerts"):
+        assert memory[kind] == expected_memory[kind], kind
+    assert counters.pop("errors.transaction") == 14
+    # The retried batches find their fixes stored: not stored again, not fed to the rules again.
+    assert counters.pop("dropped.duplicate_stored") == 50
+    assert counters.pop("fixes.stored") == 0
+    assert expected_counters.pop("fixes.stored") == 50
+    # What the lost commits counted is not counted (the gateway cannot know they went
+    # through); the retries count what they found there. The reader's alert is counted once:
+    # its command is retried with memory rolled back and writes the same event (taken once).
+    differing = {k: v for k, v in counters.items() if expected_counters.get(k) != v}
+    assert differing == {"events.alert.device_silent": 1, "scans.duplicate": 2}
+    assert sorted(set(expected_counters) - set(counters)) == [
+        "alarms.sos",
+        "events.alert.absent_at_shift_start",
+        "events.alert.sos",
+        "events.alert.unreported_departure",
+        "events.patrol.checkpoint_scanned",
+        "events.patrol.round_completed",
+        "events.presence.arrived",
+        "events.presence.departed",
+        "events.presence.returned",
+        "scans.stored",
+    ]
+    assert counters["fixes.received"] == 51
