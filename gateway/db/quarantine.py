@@ -149,7 +149,7 @@ def store_quarantined(
 
 def quarantined(session: Session, *, limit: int = 100) -> list[QuarantineRow]:
     """The newest ``limit`` quarantined inputs, newest first."""
-    stmt = select(QuarantineRow).order_by(QuarantineRow.id.desc()).limit(limit)
+    stmt = select(QuarantineRow).order_by(QuarantineRow.id.desc()).limit(max(limit, 0))
     return list(session.scalars(stmt))
 
 
