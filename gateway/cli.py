@@ -110,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="make passwords for accounts without a secret (written to generated-passwords.txt)",
     )
+
+    quarantine = sub.add_parser("quarantine", help="inputs that failed on their own, kept")
+    q_sub = quarantine.add_subparsers(dest="quarantine_command", required=True, metavar="ACTION")
+    q_list = q_sub.add_parser("list", help="the quarantined inputs, newest first")
+    q_list.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    q_list.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "cmd_db",
     "cmd_decode",
     "cmd_demo",
+    "cmd_quarantine",
     "cmd_run",
     "cmd_site",
     "cmd_token",
@@ -151,6 +152,19 @@ def cmd_data(args: argparse.Namespace) -> int:
     from gateway.privacy.cli import run_data_command
 
     return run_data_command(args, Settings(), SystemClock())
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    """``quarantine list``: the inputs that failed on their own, newest first."""
+    from gateway.db.engine import make_engine
+    from gateway.db.quarantine import print_quarantined
+
+    engine = make_engine(Settings().database_url)
+    try:
+        print_quarantined(engine, sys.stdout, limit=args.limit, as_json=args.json)
+    finally:
+        engine.dispose()
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -69,6 +69,7 @@ def test_migrations_create_the_outbox_and_every_model_table(engine: Engine) -> N
         "robots",
         "api_tokens",
         "audit_log",
+        "quarantine",
         "alembic_version",
     }
     assert tables == expected

@@ -1,7 +1,7 @@
 """API tokens and the audit log of actions taken through the API.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-03 13:40:00.000000
 
 ``api_tokens`` holds the SHA-256 of each token (never the token) with its role and, for a
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
