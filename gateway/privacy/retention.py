@@ -9,6 +9,8 @@ clock's now):
 * **Raw payloads of checkpoint scans and punches**, by receipt time: ``raw_days`` (default 30).
   The decoded record stays (it is a record the company keeps, below); only the bytes as the
   device sent them, kept to investigate a decoding dispute, are blanked.
+* **Quarantined inputs** (raw bytes that failed on their own), by quarantine time:
+  ``raw_days``: long enough to investigate, then gone like every raw payload.
 * **Delivered outbox rows**, by delivery time: ``outbox_days`` (default 30). Undelivered rows
   are never purged: they are events the core has not had yet.
 * **The records the company must keep** (alerts no longer open, verbal reports, leaves,
@@ -48,6 +50,7 @@ from gateway.db.models import (
     ShiftRow,
 )
 from gateway.db.patrol_models import AttendanceStateRow, PatrolStateRow, PunchRow, ScanRow
+from gateway.db.quarantine import QuarantineRow
 from gateway.outbox.tables import OutboxRow
 
 __all__ = ["PurgeReport", "RetentionPolicy", "purge"]
@@ -138,6 +141,13 @@ _TARGETS: tuple[_Target, ...] = (
         OutboxRow.delivered_at,
         lambda p: p.outbox_days,
         (OutboxRow.delivered_at.is_not(None),),
+    ),
+    _Target(
+        "quarantine",
+        QuarantineRow,
+        QuarantineRow.id,
+        QuarantineRow.quarantined_at,
+        lambda p: p.raw_days,
     ),
     _Target(
         "alerts",

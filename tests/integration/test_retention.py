@@ -22,6 +22,7 @@ from gateway.clock import ManualClock
 from gateway.db.models import AlertRow, PositionRow, ReportRow
 from gateway.db.patrol_models import ScanRow
 from gateway.db.patrol_repository import insert_scans
+from gateway.db.quarantine import Quarantined, QuarantineRow, store_quarantined
 from gateway.errors import ConfigError
 from gateway.outbox.tables import OutboxRow
 from gateway.pipeline.commands import FileReport
@@ -115,6 +116,16 @@ def test_raw_payloads_are_blanked_and_records_kept_until_their_own_period(day: E
     assert report.rows["reports"] == 1 and report.rows["scans"] == 3
     assert count(day, AlertRow) == open_alerts
     assert count(day, AlertRow, AlertRow.status == "resolved") == 0
+
+
+def test_quarantined_inputs_go_with_the_raw_payloads(day: Engine) -> None:
+    poison = Quarantined(at(5), "mqtt", "devices/gps-a/json", None, b'{"lat": "poison"}')
+    with Session(day) as session, session.begin():
+        store_quarantined(session, poison, ValueError("boom"), at(5))
+        store_quarantined(session, poison, ValueError("boom"), at(5) + timedelta(days=2))
+    report = purge(day, RetentionPolicy(), at(5) + timedelta(days=31))
+    assert report.rows["quarantine"] == 1
+    assert count(day, QuarantineRow) == 1
 
 
 def test_each_batch_is_its_own_short_transaction_and_a_pass_has_a_budget(day: Engine) -> None:
