@@ -12,6 +12,7 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import uvicorn
 from fastapi import FastAPI
@@ -23,6 +24,7 @@ from drivers.gps.topics import downlink_topic, subscription_filters
 from drivers.mqtt.ingest import MqttIngest, MqttMessage, TlsOptions
 from drivers.zkteco.push_router import make_push_router
 from gateway.api.app import create_app
+from gateway.api.validation import BodyLimit
 from gateway.clock import Clock
 from gateway.db.engine import make_engine
 from gateway.db.schema import create_schema
@@ -41,6 +43,7 @@ from gateway.outbox.routing import RobotRouter
 from gateway.outbox.senders import HttpCoreSender, Sender
 from gateway.pipeline.processor import Processor
 from gateway.pipeline.runtime import PipelineRuntime
+from gateway.privacy.worker import RetentionWorker
 from gateway.records import DecodeOutcome, Downlink
 from gateway.settings import Settings
 
@@ -70,6 +73,11 @@ class Gateway:
     field_devices: FieldDevices = field(default_factory=FieldDevices)
     robots: list[RobotDeliveryWorker] = field(default_factory=list)
     """One delivery worker per group robot of the loaded site files."""
+    retention: RetentionWorker | None = None
+    """Purges what the retention policy no longer allows to keep."""
+    iclock_app: FastAPI | None = None
+    """The ZKTeco PUSH routes on their own, when ``settings.iclock_port`` is set (then ``app``
+    does not serve them); ``None`` when ``app`` serves them."""
 
     def start(self) -> None:
         """Start delivery, the pipeline thread, then the inputs (MQTT, readers, terminals)."""
@@ -78,6 +86,8 @@ class Gateway:
         for robot in self.robots:
             robot.start()
         self.runtime.start()
+        if self.retention is not None:
+            self.retention.start()
         if self.ingest is not None:
             self.ingest.start()
         if self.with_field_devices:
@@ -89,6 +99,8 @@ class Gateway:
         if self.ingest is not None:
             self.ingest.stop()
         self.runtime.stop()
+        if self.retention is not None:
+            self.retention.stop()
         if self.delivery is not None:
             self.delivery.stop()
         for robot in self.robots:
@@ -115,6 +127,7 @@ def build_gateway(
     while the gateway runs are routed to at once and delivered from the next start.
     """
     jt808 = Jt808Codec(_jt808_platform(settings))  # first: a bad secret stops before any I/O
+    retention = settings.retention_policy()
     engine = make_engine(settings.database_url)
     create_schema(engine)
     robot_secrets = {
@@ -208,14 +221,21 @@ def build_gateway(
             password=password,
             tls=tls,
         )
-    app = create_app(runtime, engine, clock)
-    app.include_router(
-        make_push_router(
-            sink=punch_sink(engine, runtime),
-            clock=clock,
-            on_unknown_terminal=push_terminal_config(engine),
-        )
+    app = create_app(runtime, engine, clock, max_body_bytes=settings.api_max_body_bytes)
+    push_router = make_push_router(
+        sink=punch_sink(engine, runtime),
+        clock=clock,
+        on_unknown_terminal=push_terminal_config(engine),
+        # Unknown terminals and refused lines: counted and logged rate-limited like any reject.
+        on_reject=lambda rejected: runtime.submit(DecodeOutcome(rejects=(rejected,))),
     )
+    iclock_app: FastAPI | None = None
+    if settings.iclock_port is None:
+        app.include_router(push_router)
+    else:  # the terminals' network reaches this app only, never the API's
+        iclock_app = FastAPI(title="guard-gateway ZKTeco PUSH", openapi_url=None)
+        iclock_app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
+        iclock_app.include_router(push_router)
     return Gateway(
         settings,
         clock,
@@ -228,6 +248,14 @@ def build_gateway(
         closers,
         with_field_devices=with_field_devices,
         robots=robots,
+        retention=RetentionWorker(
+            engine,
+            clock,
+            retention,
+            processor.counters,
+            interval=timedelta(minutes=settings.retention_interval_min),
+        ),
+        iclock_app=iclock_app,
     )
 
 
@@ -269,7 +297,8 @@ def _robot_workers(
 
 
 class ApiServer:
-    """The API served by uvicorn on a background thread (for the demo and tests)."""
+    """An app (the API, or the ``/iclock`` routes on their own) served by uvicorn on a
+    background thread: by ``guard-gateway run``, the demo and tests."""
 
     def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host

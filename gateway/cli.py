@@ -62,9 +62,66 @@ def build_parser() -> argparse.ArgumentParser:
         help="the private broker's max_inflight_messages (default: its configured window)",
     )
 
+    data = sub.add_parser("data", help="personal data: retention purge, one guard's export/erasure")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    data_sub.add_parser("purge", help="purge now what the retention settings no longer allow")
+    export = data_sub.add_parser("export", help="one guard's data as JSON lines")
+    export.add_argument("guard_id")
+    export.add_argument("-o", "--output", type=Path, default=None, help="file (default: stdout)")
+    erase = data_sub.add_parser("erase", help="erase one guard's data (after his roster removal)")
+    erase.add_argument("guard_id")
+    erase.add_argument("--yes", action="store_true", help="confirm: erasure cannot be undone")
+
+    token = sub.add_parser("token", help="API tokens: create (printed once), list, revoke")
+    token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = token_sub.add_parser("create", help="issue a token and print it (only this once)")
+    create.add_argument("--name", required=True, help="who or what holds it")
+    create.add_argument("--role", required=True, choices=["admin", "leader", "integration"])
+    create.add_argument(
+        "--site", action="append", default=[], help="a leader's site (repeat for several)"
+    )
+    create.add_argument(
+        "--team", action="append", default=[], help="a leader's team (default: every team)"
+    )
+    token_sub.add_parser("list", help="every token: id, name, role, scope, created, revoked")
+    revoke = token_sub.add_parser("revoke", help="revoke a token from now on")
+    revoke.add_argument("id")
+
+    audit = sub.add_parser("audit", help="the audit log of actions taken through the API")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    audit_list = audit_sub.add_parser("list", help="newest first, one JSON object a line")
+    audit_list.add_argument("--token", default=None, help="only this token id")
+    audit_list.add_argument("--guard", default=None, help="only actions on this guard")
+    audit_list.add_argument("--limit", type=int, default=100)
+
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", help="apply migrations up to the newest")
+
+    broker = sub.add_parser(
+        "broker-config",
+        help="write broker accounts and ACLs (mosquitto, EMQX) for the site file's GPS terminals",
+    )
+    broker.add_argument("site", type=Path, help="the site file")
+    broker.add_argument("--out", type=Path, required=True, help="directory to write into")
+    broker.add_argument(
+        "--prefix", default="devices", help="device topic prefix, as GATEWAY_MQTT_TOPIC_PREFIX"
+    )
+    broker.add_argument("--gateway-user", default="guard-gateway")
+    broker.add_argument(
+        "--gateway-secret", default=None, help="env:NAME or file:/path holding its password"
+    )
+    broker.add_argument(
+        "--generate",
+        action="store_true",
+        help="make passwords for accounts without a secret (written to generated-passwords.txt)",
+    )
+
+    quarantine = sub.add_parser("quarantine", help="inputs that failed on their own, kept")
+    q_sub = quarantine.add_subparsers(dest="quarantine_command", required=True, metavar="ACTION")
+    q_list = q_sub.add_parser("list", help="the quarantined inputs, newest first")
+    q_list.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    q_list.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
 
 
@@ -73,6 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "broker-config":
+        from gateway.broker_config import cmd_broker_config
+
+        return cmd_broker_config(args)
     from gateway import commands
 
     handler = getattr(commands, f"cmd_{args.command}")

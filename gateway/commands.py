@@ -12,7 +12,18 @@ from gateway.clock import SystemClock
 from gateway.errors import ConfigError
 from gateway.settings import Settings
 
-__all__ = ["cmd_bench", "cmd_db", "cmd_decode", "cmd_demo", "cmd_run", "cmd_site"]
+__all__ = [
+    "cmd_audit",
+    "cmd_bench",
+    "cmd_data",
+    "cmd_db",
+    "cmd_decode",
+    "cmd_demo",
+    "cmd_quarantine",
+    "cmd_run",
+    "cmd_site",
+    "cmd_token",
+]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -20,6 +31,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from gateway.bootstrap import ApiServer, build_gateway
 
     settings = Settings()
+    try:
+        settings.refuse_default_secrets()
+    except ValueError as exc:
+        print(f"guard-gateway: {exc}", file=sys.stderr)
+        return 2
     clock = SystemClock()
     for path in args.site:
         if (code := _load_site(path, settings)) != 0:
@@ -30,17 +46,39 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 1
     api = ApiServer(gateway.app, settings.api_host, settings.api_port)
+    iclock = None
+    if gateway.iclock_app is not None and settings.iclock_port is not None:
+        iclock = ApiServer(gateway.iclock_app, settings.iclock_host, settings.iclock_port)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     gateway.start()
-    print(f"guard-gateway: API on {api.start()}, broker {settings.mqtt_url}", flush=True)
+    served = f"API on {api.start()}"
+    if iclock is not None:
+        served += f", ZKTeco PUSH on {iclock.start()}"
+    print(f"guard-gateway: {served}, broker {settings.mqtt_url}", flush=True)
     try:
         stop.wait()
     finally:
+        if iclock is not None:
+            iclock.stop()
         api.stop()
         gateway.stop()
     return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """``token create|list|revoke``: the API's tokens (``gateway.api.admin``)."""
+    from gateway.api.admin import run_token_command
+
+    return run_token_command(args, Settings(), SystemClock(), sys.stdout, sys.stderr)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """``audit list``: who did what through the API (``gateway.api.admin``)."""
+    from gateway.api.admin import run_audit_command
+
+    return run_audit_command(args, Settings(), sys.stdout)
 
 
 def cmd_site(args: argparse.Namespace) -> int:
@@ -104,6 +142,26 @@ def cmd_db(args: argparse.Namespace) -> int:
     try:
         upgrade(engine)
         print(f"database at revision {current(engine)}")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    """``data purge``, ``data export GUARD``, ``data erase GUARD --yes`` (``gateway.privacy``)."""
+    from gateway.privacy.cli import run_data_command
+
+    return run_data_command(args, Settings(), SystemClock())
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    """``quarantine list``: the inputs that failed on their own, newest first."""
+    from gateway.db.engine import make_engine
+    from gateway.db.quarantine import print_quarantined
+
+    engine = make_engine(Settings().database_url)
+    try:
+        print_quarantined(engine, sys.stdout, limit=args.limit, as_json=args.json)
     finally:
         engine.dispose()
     return 0

@@ -1,7 +1,10 @@
 """Fix filters: drop positions the rules must never see, before the geofence stage.
 
 :class:`FixFilter` is pure apart from its own per-device memory: it reads no clock (``now`` is
-passed in) and does no I/O. It is not thread-safe; the pipeline calls it in device order.
+passed in) and does no I/O. It is not thread-safe; the pipeline calls it in device order. Given a
+:class:`~gateway.pipeline.journal.Journal`, every change to that memory made while a transaction
+is open is undone if the transaction fails, so a retried batch is not taken for its own
+duplicates.
 
 Checks, in this order (the first that fails names the :class:`DropReason`):
 
@@ -48,6 +51,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from gateway.clock import utc
+from gateway.pipeline.journal import Journal, JournaledDict
 from gateway.policy import SitePolicy
 from gateway.records import PositionFix
 from geofence import DEFAULT_ACCURACY_M
@@ -111,15 +115,24 @@ class FixFilter:
     """Per-device stateful filter; see the module docstring for the checks and their order.
 
     ``policy_for(device_id)`` returns the policy of the device's site. ``window`` bounds the
-    accepted fixes remembered per device (for duplicates and jumps).
+    accepted fixes remembered per device (for duplicates and jumps). ``journal``: while it has
+    a transaction open, a device's memory is copied before its first change in the transaction
+    and the copy put back if the transaction rolls back.
     """
 
-    def __init__(self, policy_for: Callable[[str], SitePolicy], *, window: int = 256) -> None:
+    def __init__(
+        self,
+        policy_for: Callable[[str], SitePolicy],
+        *,
+        window: int = 256,
+        journal: Journal | None = None,
+    ) -> None:
         if window < 1:
             raise ValueError("window must be at least 1")
         self._policy_for = policy_for
         self._window = window
-        self._devices: dict[str, _DeviceState] = {}
+        self._journal = journal or Journal()
+        self._devices: dict[str, _DeviceState] = JournaledDict(self._journal)
 
     def check(self, fix: PositionFix, now: datetime) -> DropReason | None:
         """``None`` if ``fix`` is accepted (and remembered), else why it is dropped. The
@@ -153,9 +166,10 @@ class FixFilter:
         if acc is not None and acc > policy.max_accuracy_m:
             return DropReason.POOR_ACCURACY
 
-        state = self._devices.setdefault(fix.device_id, _DeviceState())
+        state = self._devices.get(fix.device_id) or _DeviceState()
         if fix_time in state.times:
             return DropReason.DUPLICATE
+        state = self._writable(fix.device_id, state)
         candidate = _Accepted(fix_time, lat, lon, DEFAULT_ACCURACY_M if acc is None else acc)
         history = state.history
         pos = bisect.bisect_left(history, candidate)
@@ -192,3 +206,15 @@ class FixFilter:
         if len(history) > self._window:
             state.times.discard(history.pop(0).fix_time)
         return None
+
+    def _writable(self, device_id: str, state: _DeviceState) -> _DeviceState:
+        """The device's memory, ready to be changed: a copy the first time in a transaction
+        (the journaled map keeps the original to put back), else ``state`` itself."""
+        known = self._devices.get(device_id) is state
+        first = self._journal.first_touch((id(self), device_id))
+        if known and not first:
+            return state
+        if known:
+            state = _DeviceState(list(state.history), set(state.times), state.suspect)
+        self._devices[device_id] = state
+        return state

@@ -8,7 +8,16 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+from gateway.errors import ConfigError
+from gateway.privacy.retention import RetentionPolicy
+
+__all__ = ["MIN_SECRET_LENGTH", "Settings"]
+
+MIN_SECRET_LENGTH = 16
+"""Shortest HMAC key ``guard-gateway run`` accepts: 16 characters of a random string."""
+
+KNOWN_DEFAULTS = frozenset({"change-me", "changeme", "secret", "password", "demo-secret"})
+"""Values shipped in examples and defaults, which anyone can read and so must never sign."""
 
 
 class Settings(BaseSettings):
@@ -61,8 +70,82 @@ class Settings(BaseSettings):
     )
     robot_timeout_s: float = 5.0
 
+    retention_positions_days: int = Field(
+        default=30,
+        ge=0,
+        description="Days positions (with their raw payloads) are kept; 0: forever.",
+    )
+    retention_raw_days: int = Field(
+        default=30, ge=0, description="Days raw payloads of scans and punches are kept; 0: forever."
+    )
+    retention_outbox_days: int = Field(
+        default=30, ge=0, description="Days delivered outbox rows are kept; 0: forever."
+    )
+    retention_records_days: int = Field(
+        default=730,
+        ge=0,
+        description="Days the records the company keeps (settled alerts, reports, leaves, "
+        "punches, scans, shifts) are kept; 0: forever.",
+    )
+    retention_interval_min: float = Field(
+        default=60.0, gt=0, description="Minutes (of the gateway's clock) between purge passes."
+    )
+
     event_source: str = Field(
         default="urn:guard-gateway:default", description="CloudEvents 'source' of our events."
     )
     api_host: str = "127.0.0.1"
     api_port: int = 8808
+    api_max_body_bytes: int = Field(
+        default=2 * 1024 * 1024, ge=1024, description="Larger request bodies are refused (413)."
+    )
+    iclock_port: int | None = Field(
+        default=None,
+        description="Serve the ZKTeco PUSH routes (/iclock/...) on this port, apart from the "
+        "API, so the API need not be reachable from the terminals' network. Unset: both on "
+        "api_port.",
+    )
+    iclock_host: str = Field(
+        default="127.0.0.1", description="Address the /iclock server listens on (iclock_port)."
+    )
+
+    def refuse_default_secrets(self) -> None:
+        """Raise ``ValueError`` naming each secret that is a shipped default, empty or shorter
+        than ``MIN_SECRET_LENGTH`` where it is in use: the core's signing key when a core URL is
+        set, the JT/T 808 key when set. ``guard-gateway run`` calls it; the demo, whose
+        secrets sign only for its own stubs, does not."""
+        problems = []
+        in_use = {
+            "GATEWAY_CORE_SECRET": self.core_secret if self.core_url else None,
+            "GATEWAY_JT808_AUTH_SECRET": self.jt808_auth_secret,
+        }
+        for name, secret in in_use.items():
+            if secret is None:
+                continue
+            value = secret.get_secret_value()
+            if value.strip().lower() in KNOWN_DEFAULTS:
+                problems.append(f"{name} is the published default {value!r}")
+            elif len(value) < MIN_SECRET_LENGTH:
+                problems.append(
+                    f"{name} is {'empty' if not value else f'{len(value)} characters'}; "
+                    f"give at least {MIN_SECRET_LENGTH} random characters"
+                )
+        if problems:
+            raise ValueError(
+                "refusing to run with a guessable secret: "
+                + "; ".join(problems)
+                + " (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+
+    def retention_policy(self) -> RetentionPolicy:
+        """The retention periods as a policy (``gateway.privacy.retention``); ``ConfigError``
+        when they contradict each other."""
+        try:
+            return RetentionPolicy(
+                positions_days=self.retention_positions_days,
+                raw_days=self.retention_raw_days,
+                outbox_days=self.retention_outbox_days,
+                records_days=self.retention_records_days,
+            )
+        except ValueError as exc:
+            raise ConfigError(f"GATEWAY_RETENTION_*: {exc}") from None

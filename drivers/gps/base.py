@@ -25,6 +25,7 @@ __all__ = [
     "PayloadCodec",
     "check_position",
     "check_size",
+    "identity_mismatch",
     "load_json",
     "reject",
 ]
@@ -72,6 +73,17 @@ class PayloadCodec(Protocol):
 def reject(reason: str, raw: bytes, device_id: str | None = None) -> DecodeOutcome:
     """An outcome holding exactly one reject."""
     return DecodeOutcome(rejects=(Rejected(reason=reason, raw=raw, device_id=device_id),))
+
+
+def identity_mismatch(named: str, topic_device: str, what: str = "payload") -> str:
+    """The reason refusing a payload whose own identity is not its topic's device.
+
+    A terminal's broker account may publish only under its own topic, so the topic names the
+    sender; a payload naming another device is an attempt to speak for it and is refused whole,
+    attributed to the topic's device. Every codec words it so: the ids come after the ``:``, so
+    the counter is always ``rejected.device_id_mismatch``, never made of payload bytes.
+    """
+    return f"device id mismatch: {what} names {named[:64]!r}, topic names {topic_device!r}"
 
 
 def check_position(lat: float, lon: float) -> str | None:

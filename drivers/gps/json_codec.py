@@ -31,7 +31,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from drivers.gps.base import MAX_FIXES_PER_MESSAGE, check_position, load_json
+from drivers.gps.base import MAX_FIXES_PER_MESSAGE, check_position, identity_mismatch, load_json
 from gateway.clock import utc
 from gateway.errors import DecodeError
 from gateway.records import Alarm, AlarmSignal, DecodeOutcome, PositionFix, Rejected
@@ -159,6 +159,10 @@ class GatewayJsonCodec:
 
     def _one(self, obj: object, text: str, received: datetime, hint: str | None) -> DecodeOutcome:
         raw = text.encode("utf-8")
+        own = obj.get("device_id") if isinstance(obj, dict) else None
+        if hint and isinstance(own, str) and own != hint:
+            # Another device's fix or SOS: refused whole, before anything could be raised for it.
+            return DecodeOutcome(rejects=(Rejected(identity_mismatch(own, hint), raw, hint),))
         try:
             fix = self._fix(obj, text, received, hint)
         except DecodeError as exc:
@@ -229,8 +233,7 @@ def _item_text(item: object) -> str:
 def _agree(hint: str | None, own: str | None) -> str | None:
     """The device id from the topic and from the payload, which must not contradict each other."""
     if hint and own and hint != own:
-        # The ids follow the ':' only: the counter name is made of the words before it.
-        raise DecodeError(f"device_id differs from the topic's: {own!r} in the payload, {hint!r}")
+        raise DecodeError(identity_mismatch(own, hint))
     return hint or own
 
 

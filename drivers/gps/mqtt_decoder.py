@@ -1,4 +1,13 @@
-"""Turning one MQTT message into decoded positions: topic routing plus the format's codec."""
+"""Turning one MQTT message into decoded positions: topic routing plus the format's codec.
+
+Identity: the topic names the device that sent the message (each terminal's broker account may
+publish only under its own topics, see ``guard-gateway broker-config``). Every codec refuses a
+payload whose own identity names another device (``device id mismatch: ...``); this decoder
+also refuses an EMQX uplink whose client id is not its phone, and, whatever a codec returns,
+never lets a fix or alarm through under another device than the topic's: such a record is
+turned into a reject of the topic's device. So a message is never attributed to a device other
+than the one whose topic it came on.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +15,16 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
 
-from drivers.gps.base import PayloadCodec
+from drivers.gps.base import PayloadCodec, identity_mismatch
+from drivers.gps.jt808.codec import same_terminal
 from drivers.gps.registry import codec_for
-from drivers.gps.topics import route_topic
+from drivers.gps.topics import TopicRoute, route_topic
 from gateway.errors import ConfigError
-from gateway.records import DecodeOutcome
+from gateway.records import AlarmSignal, DecodeOutcome, PositionFix, Rejected
 
 __all__ = ["GpsMessageDecoder"]
+
+_JT808_FORMATS = frozenset({"jt808", "jt808-emqx"})
 
 
 class _Message(Protocol):
@@ -30,7 +42,8 @@ class GpsMessageDecoder:
     Keeps one codec instance per format for the life of the ingest (the NMEA codec keeps each
     device's last date, the JT/T 808 one each terminal's reply flow number). ``codecs`` gives
     instances built with options (a JT/T 808 codec that answers terminals); other formats use
-    the registry's. Not thread-safe: used by the pipeline's owner thread only.
+    the registry's. Every fix and alarm returned is the topic's device's (module docstring).
+    Not thread-safe: used by the pipeline's owner thread only.
     """
 
     def __init__(
@@ -46,7 +59,45 @@ class GpsMessageDecoder:
         route = route_topic(message.topic, self._prefix)
         if route is None:
             return None
+        hint = route.device_hint
+        # Leading zeros aside: EMQX keeps the phone's BCD digits as sent in both levels.
+        if route.client_id is not None and hint and route.client_id.lstrip("0") != hint.lstrip("0"):
+            reason = identity_mismatch(route.client_id, hint, "EMQX client id")
+            return DecodeOutcome(rejects=(Rejected(reason, message.payload, hint),))
         codec = self._codecs.get(route.format_name)
         if codec is None:
             codec = self._codecs[route.format_name] = codec_for(route.format_name)
-        return codec.decode(message.payload, message.received_at, route.device_hint)
+        outcome = codec.decode(message.payload, message.received_at, hint)
+        return _only_the_topics_device(outcome, route)
+
+
+def _only_the_topics_device(outcome: DecodeOutcome, route: TopicRoute) -> DecodeOutcome:
+    """``outcome`` with every fix or alarm of another device than the topic's made a reject
+    of the topic's device (the codecs already refuse them; this holds whatever a codec does)."""
+    hint = route.device_hint
+    if not hint:
+        return outcome
+    jt808 = route.format_name in _JT808_FORMATS
+
+    def foreign(record: PositionFix | AlarmSignal) -> bool:
+        own = record.device_id
+        return not (same_terminal(own, hint) if jt808 else own == hint)
+
+    records: list[PositionFix | AlarmSignal] = [*outcome.fixes, *outcome.alarms]
+    strays = [r for r in records if foreign(r)]
+    if not strays:
+        return outcome
+    refused = tuple(
+        Rejected(
+            identity_mismatch(r.device_id, hint, "record"), r.raw.encode(errors="replace"), hint
+        )
+        for r in strays
+    )
+    return DecodeOutcome(
+        fixes=tuple(f for f in outcome.fixes if not foreign(f)),
+        rejects=(*outcome.rejects, *refused),
+        scans=outcome.scans,
+        punches=outcome.punches,
+        alarms=tuple(a for a in outcome.alarms if not foreign(a)),
+        replies=outcome.replies,
+    )

@@ -20,9 +20,10 @@ into fixes:
   This small per-device state is why one decoder instance serves one ingest stream; after a
   restart a terminal's first GGA-only epochs are rejected until its next RMC.
 * The device is the topic's. A tracker that writes its id before ``$`` names itself: with a
-  topic the two must agree (a terminal may speak only for itself: ``sentence names device 'X',
-  topic names 'Y'`` is rejected, counted under the topic's device); without a topic (a file
-  given to ``guard-gateway decode``) the id names the device, else ``fallback_device``.
+  topic the two must agree (a terminal may speak only for itself: ``device id mismatch:
+  sentence names 'X', topic names 'Y'`` is rejected, counted under the topic's device);
+  without a topic (a file given to ``guard-gateway decode``) the id names the device, else
+  ``fallback_device``.
 * ``accuracy_m`` is estimated as ``HDOP x 5 m`` (:data:`UERE_M`, a typical 1-sigma user
   equivalent range error of a single-frequency consumer receiver; HDOP 1 in open sky gives 5 m,
   HDOP 2-2.5 in a city street 10-13 m, matching field experience). Without GGA/GNS it is
@@ -40,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import TypeVar
 
-from drivers.gps.base import NMEA_PAYLOAD_LIMIT, check_position, check_size
+from drivers.gps.base import NMEA_PAYLOAD_LIMIT, check_position, check_size, identity_mismatch
 from drivers.gps.nmea_sentence import (
     GgaData,
     RmcData,
@@ -193,7 +194,7 @@ class NmeaCodec:
             raw = sentence.text.encode("ascii")
             prefix = sentence.device_prefix
             if prefix and topic_device and prefix != topic_device:
-                reason = f"sentence names device {prefix!r}, topic names {topic_device!r}"
+                reason = identity_mismatch(prefix, topic_device, "sentence")
                 rejects.append(Rejected(reason, raw, topic_device))
                 continue
             parser = _PARSERS.get(sentence.kind)

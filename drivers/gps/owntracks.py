@@ -30,7 +30,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from drivers.gps.base import check_position, load_json
+from drivers.gps.base import check_position, identity_mismatch, load_json
 from gateway.clock import utc
 from gateway.errors import DecodeError
 from gateway.records import DecodeOutcome, PositionFix, Rejected
@@ -140,7 +140,7 @@ class OwnTracksCodec:
             )
         named = _device_from_topic_field(obj)
         if device_hint and named and named != device_hint:
-            reason = f"payload names another device: {named!r}, topic names {device_hint!r}"
+            reason = identity_mismatch(named, device_hint, "payload topic")
             return DecodeOutcome(rejects=(Rejected(reason, payload, device_hint),))
         device_id = device_hint or named or _tid(obj) or self._fallback
         why_not = _not_a_location(obj.get("_type"))

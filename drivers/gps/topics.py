@@ -7,8 +7,9 @@ Topics (``prefix`` defaults to ``devices`` and may itself contain ``/``):
 * ``owntracks/<user>/<device>`` -> ``owntracks`` with device id ``<user>/<device>``. Sub-topics
   (``/event``, ``/waypoint``, ``/cmd``, ``/info``, ``/status``...) return ``None``: they carry no
   location reports, and not subscribing to them keeps transitions from being counted as errors.
-* ``jt808/<clientid>/<phone>/up`` -> ``jt808-emqx`` with the phone as hint (EMQX's JT/T 808
-  gateway uplink).
+* ``jt808/<clientid>/<phone>/up`` -> ``jt808-emqx`` with the phone as hint and the client id kept
+  (EMQX's JT/T 808 gateway uplink; EMQX makes a terminal's client id its phone, so the two must
+  agree).
 
 Anything else returns ``None``.
 
@@ -29,10 +30,12 @@ _DOWNLINKS = {"jt808": "jt808/down"}
 
 @dataclass(frozen=True, slots=True)
 class TopicRoute:
-    """Where a topic's payload goes: the codec's format name and the device id in the topic."""
+    """Where a topic's payload goes: the codec's format name and the device id in the topic
+    (``client_id``: the EMQX client id level of a ``jt808-emqx`` topic, else ``None``)."""
 
     format_name: str
     device_hint: str | None
+    client_id: str | None = None
 
 
 def _ok(level: str) -> bool:
@@ -48,7 +51,7 @@ def route_topic(topic: str, prefix: str = "devices") -> TopicRoute | None:
         return None
     if levels[0] == "jt808":
         if len(levels) == 4 and levels[3] == "up" and _ok(levels[1]) and _ok(levels[2]):
-            return TopicRoute("jt808-emqx", levels[2])
+            return TopicRoute("jt808-emqx", levels[2], client_id=levels[1])
         return None
     head = prefix.strip("/") + "/"
     if not topic.startswith(head):

@@ -7,11 +7,19 @@ is never lost. A retry may resend records that were stored (the ``OK`` was lost 
 the sink sees them again, with the same :func:`drivers.zkteco.semantics.record_key`, and must
 count each key once.
 
-Terminals: with ``terminals`` given, a serial number not in it is passed to
-``on_unknown_terminal``, which returns the config to use (accept) or ``None`` (HTTP 403; the
-upload is logged, never silently dropped). Without ``terminals`` every terminal is accepted
-with ``default_config``. Lines the codec refuses are logged and passed to ``on_reject``; they
-count in ``<n>`` so the terminal does not resend them forever.
+Terminals: a serial number found in ``terminals`` is answered with its config; any other is
+passed to ``on_unknown_terminal``, which returns the config to use or ``None``: the terminal is
+refused. With ``terminals`` but no ``on_unknown_terminal``, a serial number not in it is
+refused; with neither (tests, benchmarks) every terminal is accepted with ``default_config``.
+A refused terminal gets HTTP 403 with ``ERROR: unknown terminal`` on every ``/iclock`` request,
+so it keeps its records (never acknowledged, never stored) and uploads them once it is added to
+the site file; each refused request is reported to ``on_reject`` as a ``Rejected`` (reason
+``unknown terminal: ...``, device id the serial number, raw the request body), which counts and
+logs it rate-limited.
+
+Lines the codec refuses are passed to ``on_reject`` too; they count in ``<n>`` so the terminal
+does not resend them forever. Without ``on_reject`` the router logs both itself, once per
+terminal and problem.
 
 ``commands`` (optional) queues commands for terminals; ``getrequest`` hands them out and
 ``devicecmd`` results are logged and passed to ``on_command_result``.
@@ -22,7 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from fastapi import APIRouter, HTTPException, Request
@@ -48,6 +56,10 @@ __all__ = ["CommandQueue", "QueuedCommand", "make_push_router"]
 log = logging.getLogger(__name__)
 
 _TEXT = "text/plain"
+_MAX_WARNED = 1000
+"""Serial numbers remembered for the router's own once-only warnings (they come from requests,
+so the set must not grow without end)."""
+UNKNOWN_TERMINAL = "unknown terminal: serial number not in the site file"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +107,10 @@ def _plain(text: str, status_code: int = 200) -> PlainTextResponse:
     return PlainTextResponse(text, status_code=status_code, media_type=_TEXT)
 
 
+_Handler = Callable[[Request, str, TerminalConfig], Awaitable[PlainTextResponse]]
+"""A route's work for a known terminal: the request, its serial number and its config."""
+
+
 def make_push_router(
     *,
     sink: Callable[[list[Punch]], None],
@@ -110,7 +126,7 @@ def make_push_router(
 
     ``sink`` is called (in a worker thread) with each upload's punches, in line order, before
     the terminal is answered; it must store them durably or raise. It is called with an empty
-    list never. ``on_unknown_terminal`` defaults to "accept with ``default_config``".
+    list never. Which terminals are answered: the module docstring.
     """
     fallback = default_config or TerminalConfig()
     router = APIRouter()
@@ -120,34 +136,50 @@ def make_push_router(
     def config_for(sn: str) -> TerminalConfig | None:
         if terminals is not None and sn in terminals:
             return terminals[sn]
-        if terminals is not None and on_unknown_terminal is not None:
+        if on_unknown_terminal is not None:
             return on_unknown_terminal(sn)
+        return None if terminals is not None else fallback
+
+    def first_time(key: str) -> bool:
         with warned_lock:
-            first = sn not in warned
-            warned.add(sn)
-        if first and terminals is not None:
-            log.warning("ZKTeco terminal %s is not configured; accepting it with defaults", sn)
-        return fallback
+            if key in warned or len(warned) >= _MAX_WARNED:
+                return False
+            warned.add(key)
+            return True
 
-    def terminal(request: Request) -> tuple[str, TerminalConfig]:
-        try:
-            sn = parse_handshake(request.query_params).sn
-        except ValueError as exc:
-            raise HTTPException(status_code=400, detail=str(exc)) from exc
-        config = config_for(sn)
-        if config is None:
-            log.warning("refused request %s from unknown ZKTeco terminal %s", request.url.path, sn)
-            raise HTTPException(status_code=403, detail=f"unknown terminal {sn}")
-        return sn, config
+    def report(rejected: Rejected) -> None:
+        if on_reject is not None:
+            on_reject(rejected)
+        elif first_time(f"{rejected.device_id}\0{rejected.reason[:40]}"):
+            log.warning(
+                "ZKTeco %s: %s: %s (logged once)",
+                (rejected.device_id or "?")[:64],
+                rejected.reason[:200],
+                rejected.raw[:64].hex(),
+            )
 
-    async def handshake(request: Request) -> PlainTextResponse:
-        sn, config = terminal(request)
+    def guarded(handler: _Handler) -> Callable[[Request], Awaitable[PlainTextResponse]]:
+        """The route serving ``handler`` to known terminals only (module docstring)."""
+
+        async def route(request: Request) -> PlainTextResponse:
+            try:
+                sn = parse_handshake(request.query_params).sn
+            except ValueError as exc:
+                raise HTTPException(status_code=400, detail=str(exc)) from exc
+            config = config_for(sn)
+            if config is None:
+                report(Rejected(UNKNOWN_TERMINAL, await request.body(), sn))
+                return _plain("ERROR: unknown terminal", status_code=403)
+            return await handler(request, sn, config)
+
+        return route
+
+    async def handshake(request: Request, sn: str, config: TerminalConfig) -> PlainTextResponse:
         info = parse_handshake(request.query_params)
         log.info("ZKTeco terminal %s handshake (pushver %s)", sn, info.pushver or "?")
         return _plain(handshake_reply(sn, config, now=clock.now()))
 
-    async def upload(request: Request) -> PlainTextResponse:
-        sn, config = terminal(request)
+    async def upload(request: Request, sn: str, config: TerminalConfig) -> PlainTextResponse:
         table = (query_value(request.query_params, "table") or "").upper()
         body = await request.body()
         if table != "ATTLOG":
@@ -156,14 +188,7 @@ def make_push_router(
             return _plain(f"OK:{count}" if count else "OK")
         batch = parse_attlog(body, terminal_id=sn, received_at=clock.now(), zone=config.timezone)
         for rejected in batch.rejects:
-            log.warning(
-                "ZKTeco %s: refused ATTLOG line (%s): %s",
-                sn,
-                rejected.reason[:200],
-                rejected.raw[:64].hex(),
-            )
-            if on_reject is not None:
-                on_reject(rejected)
+            report(rejected)
         if batch.punches:
             try:
                 await run_in_threadpool(sink, list(batch.punches))
@@ -176,8 +201,7 @@ def make_push_router(
                 return _plain("ERROR: not stored, retry later", status_code=503)
         return _plain(f"OK:{batch.processed}")
 
-    async def getrequest(request: Request) -> PlainTextResponse:
-        sn, _config = terminal(request)
+    async def getrequest(request: Request, sn: str, _config: TerminalConfig) -> PlainTextResponse:
         info = query_value(request.query_params, "INFO")
         if info:
             log.debug("ZKTeco terminal %s status: %s", sn, parse_info(info))
@@ -186,8 +210,7 @@ def make_push_router(
             return _plain("OK")
         return _plain("".join(f"C:{c.command_id}:{c.text}\n" for c in queued))
 
-    async def devicecmd(request: Request) -> PlainTextResponse:
-        sn, _config = terminal(request)
+    async def devicecmd(request: Request, sn: str, _config: TerminalConfig) -> PlainTextResponse:
         for result in parse_devicecmd(await request.body()):
             log.info(
                 "ZKTeco %s: command %s (%s) returned %s",
@@ -200,15 +223,14 @@ def make_push_router(
                 on_command_result(sn, result)
         return _plain("OK")
 
-    async def ping(request: Request) -> PlainTextResponse:
-        terminal(request)
+    async def ping(_request: Request, _sn: str, _config: TerminalConfig) -> PlainTextResponse:
         return _plain("OK")
 
     # Older firmware appends ".aspx" to every path; both spellings are served.
     for suffix in ("", ".aspx"):
-        router.add_api_route(f"/iclock/cdata{suffix}", handshake, methods=["GET"])
-        router.add_api_route(f"/iclock/cdata{suffix}", upload, methods=["POST"])
-        router.add_api_route(f"/iclock/getrequest{suffix}", getrequest, methods=["GET"])
-        router.add_api_route(f"/iclock/devicecmd{suffix}", devicecmd, methods=["POST"])
-        router.add_api_route(f"/iclock/ping{suffix}", ping, methods=["GET"])
+        router.add_api_route(f"/iclock/cdata{suffix}", guarded(handshake), methods=["GET"])
+        router.add_api_route(f"/iclock/cdata{suffix}", guarded(upload), methods=["POST"])
+        router.add_api_route(f"/iclock/getrequest{suffix}", guarded(getrequest), methods=["GET"])
+        router.add_api_route(f"/iclock/devicecmd{suffix}", guarded(devicecmd), methods=["POST"])
+        router.add_api_route(f"/iclock/ping{suffix}", guarded(ping), methods=["GET"])
     return router

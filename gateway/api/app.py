@@ -1,7 +1,10 @@
 """The FastAPI application. Built by ``create_app``; holds no global state.
 
-Write operations run on the pipeline's owner thread (``PipelineRuntime.call``) so the record and
-the rule events it causes are committed together.
+Every route but ``/health`` needs an API token (``gateway.api.auth``); the ZKTeco ``/iclock``
+routes are added by ``bootstrap`` on this app or on their own (see ``Settings.iclock_port``).
+Write operations run on the pipeline's owner thread (``PipelineRuntime.call``) wrapped in
+``Audited``, so the record, the rule events it causes and its audit row are committed together,
+and a leader's scope is checked against the stored guard in that same transaction.
 """
 
 from __future__ import annotations
@@ -9,18 +12,32 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from gateway.api.audit import (
+    Acting,
+    Audited,
+    alert_subject,
+    audit_json,
+    guard_subject,
+    leave_subject,
+    list_alerts_within,
+    list_audit,
+    wand_subject,
+)
+from gateway.api.auth import Authorizer, install_auth_errors
 from gateway.api.schemas import AcknowledgeIn, CancelIn, LeaveIn, ReportIn
+from gateway.api.tokens import Principal, Role
+from gateway.api.validation import NO_NUL_SCHEMA, BodyLimit, Instant, NoNul, errors
 from gateway.api.whereabouts import whereabouts
 from gateway.clock import Clock, utc
 from gateway.db import repository as repo
-from gateway.errors import GatewayError
+from gateway.db.base import ID_LENGTH
+from gateway.errors import DecodeError, GatewayError
 from gateway.outbox.delivery import backlog
 from gateway.pipeline.commands import (
     AcknowledgeAlert,
@@ -31,17 +48,43 @@ from gateway.pipeline.commands import (
     alert_json,
 )
 from gateway.pipeline.runtime import PipelineRuntime
+from gateway.privacy.api import privacy_routes
+from gateway.wand import parse_wand_csv
 
-__all__ = ["create_app"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
+
+DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
+"""Largest request body taken: a patrol wand's full log (tens of thousands of lines) fits."""
+
+LeaveId = Annotated[str, Path(max_length=36, json_schema_extra=NO_NUL_SCHEMA), NoNul]
+AlertRef = Annotated[str, Path(max_length=255, json_schema_extra=NO_NUL_SCHEMA), NoNul]
+DeviceId = Annotated[str, Path(max_length=ID_LENGTH, json_schema_extra=NO_NUL_SCHEMA), NoNul]
+GuardFilter = Annotated[
+    str | None, Query(max_length=ID_LENGTH, json_schema_extra=NO_NUL_SCHEMA), NoNul
+]
+_ANY = (Role.ADMIN, Role.LEADER, Role.INTEGRATION)
 
 
-def create_app(runtime: PipelineRuntime[Any], engine: Engine, clock: Clock) -> FastAPI:
-    """The API over a running pipeline."""
+def create_app(
+    runtime: PipelineRuntime[Any],
+    engine: Engine,
+    clock: Clock,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> FastAPI:
+    """The API over a running pipeline; tokens are checked against ``engine``'s store."""
     app = FastAPI(
         title="guard-gateway",
         version="0.1.0",
-        description="Verbal reports, leaves, alerts and live whereabouts of guards on duty.",
+        description="Verbal reports, leaves, alerts and live whereabouts of guards on duty. "
+        "Every route but /health needs `Authorization: Bearer <token>` (docs/api.md).",
     )
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    auth = Authorizer(engine)
+    install_auth_errors(app)
+    anyone = Depends(auth.require(*_ANY))
+    leaders = Depends(auth.require(Role.ADMIN, Role.LEADER))
+    admins = Depends(auth.require(Role.ADMIN))
 
     @app.exception_handler(repo.NotFound)
     async def _not_found(_request: Request, exc: repo.NotFound) -> JSONResponse:
@@ -59,94 +102,227 @@ def create_app(runtime: PipelineRuntime[Any], engine: Engine, clock: Clock) -> F
     async def _gateway_error(_request: Request, exc: GatewayError) -> JSONResponse:
         return JSONResponse(status_code=400, content={"detail": str(exc)})
 
-    @app.post("/reports", status_code=201, summary="Record a verbal report of a departure")
-    def post_report(body: ReportIn) -> dict[str, Any]:
-        now = clock.now()
+    def acting(principal: Principal, request: Request) -> Acting:
+        client = request.client.host if request.client else None
+        return Acting(principal, client, clock.now())
+
+    writes = errors(400, 401, 403, 404, 409, 413, 422)
+
+    @app.post(
+        "/reports",
+        status_code=201,
+        summary="Record a verbal report of a departure",
+        responses=writes,
+    )
+    def post_report(
+        body: ReportIn, request: Request, principal: Principal = anyone
+    ) -> dict[str, Any]:
+        who = acting(principal, request)
         command = FileReport(
             guard_id=body.guard_id,
-            reported_at=_at(body.reported_at, now),
-            received_at=now,
+            reported_at=_at(body.reported_at, who.at),
+            received_at=who.at,
             expected_return_at=_opt(body.expected_return_at),
             destination=body.destination,
             reason=body.reason,
             reported_to=body.reported_to,
         )
-        result: dict[str, Any] = runtime.call(command)
+        audited = Audited(
+            who,
+            "report.file",
+            command,
+            guard_subject(body.guard_id),
+            lambda result: {"report_id": result["id"]},
+            what=f"guard {body.guard_id!r}",
+        )
+        result: dict[str, Any] = runtime.call(audited)
         return result
 
-    @app.post("/leaves", status_code=201, summary="Record an approved leave")
-    def post_leave(body: LeaveIn) -> dict[str, Any]:
-        now = clock.now()
+    @app.post(
+        "/leaves",
+        status_code=201,
+        summary="Record an approved leave",
+        responses=writes,
+        openapi_extra={"responses": {"201": {"links": _LEAVE_LINKS}}},
+    )
+    def post_leave(
+        body: LeaveIn, request: Request, principal: Principal = anyone
+    ) -> dict[str, Any]:
+        who = acting(principal, request)
         command = ApproveLeave(
             guard_id=body.guard_id,
             starts_at=utc(body.starts_at),
             ends_at=utc(body.ends_at),
             approved_by=body.approved_by,
-            approved_at=_at(body.approved_at, now),
+            approved_at=_at(body.approved_at, who.at),
             destination=body.destination,
             reason=body.reason,
         )
-        result: dict[str, Any] = runtime.call(command)
+        audited = Audited(
+            who,
+            "leave.approve",
+            command,
+            guard_subject(body.guard_id),
+            lambda result: {"leave_id": result["id"]},
+            what=f"guard {body.guard_id!r}",
+        )
+        result: dict[str, Any] = runtime.call(audited)
         return result
 
-    @app.post("/leaves/{leave_id}/cancel", summary="Cancel a leave on return (销假)")
-    def cancel_leave(leave_id: str, body: CancelIn | None = None) -> dict[str, Any]:
-        at = _at(body.cancelled_at if body else None, clock.now())
-        result: dict[str, Any] = runtime.call(CancelLeave(leave_id=leave_id, cancelled_at=at))
+    @app.post(
+        "/leaves/{leave_id}/cancel",
+        summary="Cancel a leave on return (销假)",
+        responses=writes,
+        operation_id="cancel_leave",
+    )
+    def cancel_leave(
+        leave_id: LeaveId,
+        request: Request,
+        body: CancelIn | None = None,
+        principal: Principal = anyone,
+    ) -> dict[str, Any]:
+        who = acting(principal, request)
+        at = _at(body.cancelled_at if body else None, who.at)
+        audited = Audited(
+            who,
+            "leave.cancel",
+            CancelLeave(leave_id=leave_id, cancelled_at=at),
+            leave_subject(leave_id),
+            lambda result: {"leave_id": result["id"]},
+            what=f"leave {leave_id!r}",
+            by_reference=True,
+        )
+        result: dict[str, Any] = runtime.call(audited)
         return result
 
-    @app.get("/whereabouts", summary="Every guard on duty: state, post, last fix, since when")
-    def get_whereabouts() -> dict[str, Any]:
+    @app.get(
+        "/whereabouts",
+        summary="Every guard on duty (a leader's only): state, post, last fix, since when",
+        responses=errors(401, 403),
+    )
+    def get_whereabouts(principal: Principal = anyone) -> dict[str, Any]:
         result: dict[str, Any] = runtime.call(lambda _s, processor: whereabouts(processor, clock))
+        result["guards"] = [
+            guard for guard in result["guards"] if principal.covers(guard["site_id"], guard["team"])
+        ]
         return result
 
-    @app.get("/alerts", summary="Alerts, newest first")
+    @app.get(
+        "/alerts",
+        summary="Alerts (a leader's guards' only), newest first",
+        responses=errors(401, 403, 422),
+    )
     def get_alerts(
         status: str | None = Query(default=None, pattern="^(open|acknowledged|resolved)$"),
-        guard_id: str | None = None,
+        guard_id: GuardFilter = None,
         limit: int = Query(default=100, ge=1, le=1000),
+        principal: Principal = anyone,
     ) -> list[dict[str, Any]]:
         with Session(engine) as session:
-            rows = repo.list_alerts(session, status=status, guard_id=guard_id, limit=limit)
+            rows = list_alerts_within(
+                session, principal, status=status, guard_id=guard_id, limit=limit
+            )
             return [alert_json(row) for row in rows]
 
     # ``path``: an alert key contains "/" (it starts with the shift id), so the id may too.
-    @app.post("/alerts/{alert_id:path}/acknowledge", summary="A leader confirms an alert")
-    def acknowledge(alert_id: str, body: AcknowledgeIn) -> dict[str, Any]:
+    @app.post(
+        "/alerts/{alert_id:path}/acknowledge",
+        summary="A leader confirms an alert",
+        responses=writes,
+    )
+    def acknowledge(
+        alert_id: AlertRef,
+        body: AcknowledgeIn,
+        request: Request,
+        principal: Principal = leaders,
+    ) -> dict[str, Any]:
         """``alert_id``: the alert's number, or its ``alert_key``."""
-        key: str | int = int(alert_id) if alert_id.isdigit() else alert_id
-        at = _at(body.at, clock.now())
-        result: dict[str, Any] = runtime.call(AcknowledgeAlert(alert=key, by=body.by, at=at))
+        who = acting(principal, request)
+        key = _alert_ref(alert_id)
+        audited = Audited(
+            who,
+            "alert.acknowledge",
+            AcknowledgeAlert(alert=key, by=body.by, at=_at(body.at, who.at)),
+            alert_subject(key),
+            lambda result: {"alert_id": result["id"], "alert_key": result["alert_key"]},
+            what=f"alert {key!r}",
+            by_reference=True,
+        )
+        result: dict[str, Any] = runtime.call(audited)
         return result
 
     @app.post(
         "/wands/{wand_id}/downloads",
         status_code=201,
         summary="Import a patrol wand's downloaded log (text/csv: wand_id,tag_id,time)",
+        responses=writes,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"text/csv": {"schema": {"type": "string", "maxLength": 2_000_000}}},
+            }
+        },
     )
     async def wand_download(
-        wand_id: str,
+        wand_id: DeviceId,
         request: Request,
         wand_clock: Annotated[
-            AwareDatetime,
+            Instant,
             Query(description="the wand's own clock read at download time (for its skew)"),
         ],
+        principal: Principal = leaders,
     ) -> dict[str, Any]:
         body = await request.body()
         try:
             text = body.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise repo.InvalidRequest(f"the log is not UTF-8 text: {exc}") from None
+        if "\x00" in text:
+            raise repo.InvalidRequest("the log must not contain NUL characters (U+0000)")
+        try:  # here, so a log that is no CSV never costs a pipeline transaction
+            parse_wand_csv(text)
+        except DecodeError as exc:
+            raise repo.InvalidRequest(f"the log is not a wand CSV: {exc}") from None
+        who = acting(principal, request)
         command = ImportWandDownload(
             wand_id=wand_id,
             csv_text=text,
             wand_clock_at_download=utc(wand_clock),
-            downloaded_at=clock.now(),
+            downloaded_at=who.at,
         )
-        result: dict[str, Any] = await run_in_threadpool(runtime.call, command)
+        audited = Audited(
+            who,
+            "wand.import",
+            command,
+            wand_subject(wand_id),
+            lambda result: {"wand_id": wand_id, "stored": result["stored"]},
+            what=f"patrol wand {wand_id!r}",
+            by_reference=True,
+        )
+        result: dict[str, Any] = await run_in_threadpool(runtime.call, audited)
         return result
 
-    @app.get("/health", summary="Counters, queue and delivery backlog")
+    @app.get(
+        "/audit",
+        summary="Who did what, when, from where (admin tokens only), newest first",
+        responses=errors(401, 403, 422),
+    )
+    def get_audit(
+        token_id: Annotated[str | None, Query(max_length=16), NoNul] = None,
+        action: Annotated[str | None, Query(max_length=32), NoNul] = None,
+        guard_id: GuardFilter = None,
+        limit: int = Query(default=100, ge=1, le=1000),
+        _principal: Principal = admins,
+    ) -> list[dict[str, Any]]:
+        with Session(engine) as session:
+            rows = list_audit(
+                session, token_id=token_id, action=action, guard_id=guard_id, limit=limit
+            )
+            return [audit_json(row) for row in rows]
+
+    app.include_router(privacy_routes(engine, clock, admins))
+
+    @app.get("/health", summary="Counters, queue and delivery backlog (no token needed)")
     def health() -> dict[str, Any]:
         now = clock.now()
         delivery = backlog(engine, now=now)
@@ -158,6 +334,23 @@ def create_app(runtime: PipelineRuntime[Any], engine: Engine, clock: Clock) -> F
         }
 
     return app
+
+
+_LEAVE_LINKS = {
+    "CancelLeave": {
+        "operationId": "cancel_leave",
+        "parameters": {"leave_id": "$response.body#/id"},
+        "description": "The leave just recorded is cancelled by its id.",
+    }
+}
+
+
+def _alert_ref(alert_id: str) -> str | int:
+    """An alert's number (ASCII digits that fit a 64-bit key), else its key: ``'¹'.isdigit()``
+    is true but it is no number, and 20 digits overflow PostgreSQL's ``bigint``."""
+    if alert_id.isascii() and alert_id.isdigit() and len(alert_id) <= 18:
+        return int(alert_id)
+    return alert_id
 
 
 def _at(value: datetime | None, now: datetime) -> datetime:

@@ -1,8 +1,13 @@
-"""Request bodies of the API. Times must carry a zone (ISO 8601 with ``Z`` or an offset)."""
+"""Request bodies of the API. Times must carry a zone (ISO 8601 with ``Z`` or an offset) and lie
+between 2000 and 2100; strings may not hold NUL characters; ids are at most as long as their
+columns (``ID_LENGTH``). Unknown fields are refused."""
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from gateway.api.validation import CleanStr, Instant
+from gateway.db.base import ID_LENGTH
 
 __all__ = ["AcknowledgeIn", "CancelIn", "LeaveIn", "ReportIn"]
 
@@ -14,26 +19,28 @@ class _Strict(BaseModel):
 class ReportIn(_Strict):
     """A verbal report (报备) of a short departure, entered by the leader who received it."""
 
-    guard_id: str = Field(min_length=1, max_length=64)
-    reported_at: AwareDatetime | None = Field(
+    guard_id: CleanStr = Field(min_length=1, max_length=ID_LENGTH, examples=["g-001"])
+    reported_at: Instant | None = Field(
         default=None, description="When the guard reported; default: now"
     )
-    expected_return_at: AwareDatetime | None = None
-    destination: str | None = Field(default=None, max_length=200)
-    reason: str | None = Field(default=None, max_length=2000)
-    reported_to: str | None = Field(default=None, max_length=64, description="leader id")
+    expected_return_at: Instant | None = Field(default=None, examples=["2026-03-02T08:20:00+08:00"])
+    destination: CleanStr | None = Field(default=None, max_length=200)
+    reason: CleanStr | None = Field(default=None, max_length=2000)
+    reported_to: CleanStr | None = Field(
+        default=None, max_length=ID_LENGTH, description="leader id", examples=["jt-leader-a"]
+    )
 
 
 class LeaveIn(_Strict):
     """An approved leave application (请假). Approval comes before leaving (art. 10.1)."""
 
-    guard_id: str = Field(min_length=1, max_length=64)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
-    approved_by: str = Field(min_length=1, max_length=64)
-    approved_at: AwareDatetime | None = Field(default=None, description="default: now")
-    destination: str | None = Field(default=None, max_length=200)
-    reason: str | None = Field(default=None, max_length=2000)
+    guard_id: CleanStr = Field(min_length=1, max_length=ID_LENGTH, examples=["g-001"])
+    starts_at: Instant = Field(examples=["2026-03-02T09:00:00+08:00"])
+    ends_at: Instant = Field(examples=["2026-03-02T10:00:00+08:00"])
+    approved_by: CleanStr = Field(min_length=1, max_length=ID_LENGTH, examples=["jt-leader-a"])
+    approved_at: Instant | None = Field(default=None, description="default: now")
+    destination: CleanStr | None = Field(default=None, max_length=200)
+    reason: CleanStr | None = Field(default=None, max_length=2000)
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> LeaveIn:
@@ -45,11 +52,13 @@ class LeaveIn(_Strict):
 class CancelIn(_Strict):
     """Cancelling a leave on return (销假)."""
 
-    cancelled_at: AwareDatetime | None = Field(default=None, description="default: now")
+    cancelled_at: Instant | None = Field(default=None, description="default: now")
 
 
 class AcknowledgeIn(_Strict):
     """A leader confirming an alert."""
 
-    by: str = Field(min_length=1, max_length=64, description="leader id")
-    at: AwareDatetime | None = Field(default=None, description="default: now")
+    by: CleanStr = Field(
+        min_length=1, max_length=ID_LENGTH, description="leader id", examples=["jt-leader-a"]
+    )
+    at: Instant | None = Field(default=None, description="default: now")

@@ -25,7 +25,12 @@ logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
-MODEL_MODULES = ("gateway.db.models", "gateway.outbox.tables")
+MODEL_MODULES = (
+    "gateway.db.models",
+    "gateway.db.auth_models",
+    "gateway.db.quarantine",
+    "gateway.outbox.tables",
+)
 """Every module defining tables; a new table module must be listed here and get a migration."""
 
 

@@ -260,6 +260,7 @@ class PositionRow(Base):
     __table_args__ = (
         Index("ix_positions_guard_fix_time", "guard_id", "fix_time"),
         Index("uq_positions_device_fix_time", "device_id", "fix_time", unique=True),
+        Index("ix_positions_fix_time", "fix_time"),  # the retention purge's range scan
     )
 
 

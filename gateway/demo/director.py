@@ -1,6 +1,7 @@
 """The leaders' and the field's side of the demo, on the demo clock: reports, leaves and
-cancellations entered through the API, checkpoint tags held to the EM4100 readers, and punches
-pushed by the ZKTeco terminal, each at its scripted time (``gateway.demo.cast``)."""
+cancellations entered through the API with each leader's own token, checkpoint tags held to the
+EM4100 readers, and punches pushed by the ZKTeco terminal, each at its scripted time
+(``gateway.demo.cast``)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ class Director(threading.Thread):
     def __init__(
         self,
         api_url: str,
+        leader_tokens: dict[str, str],
         clock: Clock,
         shift_start: datetime,
         out: Callable[[str], None],
@@ -44,6 +46,7 @@ class Director(threading.Thread):
     ) -> None:
         super().__init__(name="demo-director", daemon=True)
         self._client = httpx.Client(base_url=api_url, timeout=10)
+        self._tokens = leader_tokens
         self._terminal = PushTerminal(api_url, CLOCK_IN_SERIAL)
         self._readers = readers
         self._clock = clock
@@ -83,6 +86,10 @@ class Director(threading.Thread):
             self._halt.wait(min(0.5, remaining / self._clock.rate))
         return False
 
+    def _as(self, guard_id: str) -> dict[str, str]:
+        """The headers of a request made by the guard's leader (his token)."""
+        return {"Authorization": f"Bearer {self._tokens[leader_of(guard_id)]}"}
+
     def _at(self, minutes: float) -> str:
         return (self._start + timedelta(minutes=minutes)).isoformat()
 
@@ -99,7 +106,7 @@ class Director(threading.Thread):
                 "destination": p.get("destination"),
                 "reported_to": leader_of(guard_id),
             }
-            self._client.post("/reports", json=body).raise_for_status()
+            self._client.post("/reports", json=body, headers=self._as(guard_id)).raise_for_status()
             what = f"leader enters a verbal report (报备) by {guard_id}: back in {p['minutes']} min"
             if made_min != action.at_min:
                 what += f", phoned in at {self._at(made_min)[11:16]}"
@@ -111,7 +118,7 @@ class Director(threading.Thread):
                 "approved_by": leader_of(guard_id),
                 "reason": p.get("reason"),
             }
-            reply = self._client.post("/leaves", json=body)
+            reply = self._client.post("/leaves", json=body, headers=self._as(guard_id))
             reply.raise_for_status()
             self._leaves[guard_id] = reply.json()["id"]
             what = (
@@ -120,7 +127,10 @@ class Director(threading.Thread):
             )
         elif action.kind == "cancel":
             leave_id = self._leaves[p["of"]]
-            self._client.post(f"/leaves/{leave_id}/cancel", json={}).raise_for_status()
+            cancel = self._client.post(
+                f"/leaves/{leave_id}/cancel", json={}, headers=self._as(p["of"])
+            )
+            cancel.raise_for_status()
             what = f"leader enters: {guard_id} cancels his leave (销假)"
         elif action.kind == "scan":
             _cp_id, name, tag = CHECKPOINTS[p["checkpoint"]]

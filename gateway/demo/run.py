@@ -22,17 +22,20 @@ from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import SecretStr
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from drivers.mqtt.broker import find_local_broker, start_broker
 from fwsim.core_stub import CoreStub
 from fwsim.em4100 import SimulatedEm4100Reader
 from fwsim.robot_stub import RobotStub
 from fwsim.scenario import ScenarioRunner, parse_scenario
+from gateway.api.tokens import Role, issue_token
 from gateway.bootstrap import ApiServer, build_gateway
 from gateway.clock import Clock, SystemClock, utc
 from gateway.db.engine import make_engine
 from gateway.db.schema import create_schema
-from gateway.demo.cast import CAST, CHECKPOINTS
+from gateway.demo.cast import CAST, CHECKPOINTS, LEADERS
 from gateway.demo.director import Director
 from gateway.demo.printer import describe, describe_robot
 from gateway.demo.roster import ROBOTS, robot_entries, roster_overlay, terminal_specs
@@ -96,7 +99,8 @@ def run_demo(
     )
     engine = make_engine(settings.database_url)
     create_schema(engine)
-    load_site_file(site_path, engine, clock.now())
+    loaded = load_site_file(site_path, engine, clock.now())
+    operator_token, leader_tokens = _demo_tokens(engine, loaded.site_ids[0], clock.now())
     engine.dispose()
 
     gateway = build_gateway(settings, clock)
@@ -110,7 +114,8 @@ def run_demo(
     )
     out(
         f"clock: {rate:g}x, from {clock.now().astimezone(TZ):%Y-%m-%d %H:%M} Asia/Shanghai; "
-        f"day shift starts {shift_start.astimezone(TZ):%H:%M}. Try: curl {api_url}/whereabouts"
+        f"day shift starts {shift_start.astimezone(TZ):%H:%M}. Try: "
+        f"curl -H 'Authorization: Bearer {operator_token}' {api_url}/whereabouts"
     )
     for actor in CAST:
         second = f" + {actor.second.format}, {actor.second.device_id}" if actor.second else ""
@@ -131,7 +136,7 @@ def run_demo(
     runner.connect()
     clock.go()
     runner.start()
-    director = Director(api_url, clock, shift_start, out, readers)
+    director = Director(api_url, leader_tokens, clock, shift_start, out, readers)
     director.start()
     seen: list[str] = []
     shown = 0
@@ -218,6 +223,20 @@ EXPECTED = (
     "patrol.unknown_tag",
 )
 """Every kind of event the demo's story produces; the run fails if one never reached the core."""
+
+
+def _demo_tokens(engine: Engine, site_id: str, now: datetime) -> tuple[str, dict[str, str]]:
+    """An admin token for whoever watches the demo, and a token per team leader scoped to his
+    team, with which the director enters that leader's reports, leaves and cancellations."""
+    with Session(engine) as session, session.begin():
+        operator = issue_token(session, name="demo operator", role=Role.ADMIN, now=now)
+        leaders = {
+            leader: issue_token(
+                session, name=leader, role=Role.LEADER, now=now, sites=(site_id,), teams=(team,)
+            ).token
+            for team, leader in LEADERS.items()
+        }
+    return operator.token, leaders
 
 
 def _robot_stub(clock: Clock) -> RobotStub:

@@ -46,6 +46,7 @@ class OutboxRow(Base):
     __table_args__ = (
         Index("uq_outbox_event_destination", "event_id", "destination", unique=True),
         Index("ix_outbox_pending", "destination", "delivered_at", "seq"),
+        Index("ix_outbox_delivered_at", "delivered_at"),  # the retention purge's range scan
     )
 
 

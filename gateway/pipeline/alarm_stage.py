@@ -90,7 +90,7 @@ class Alarms:
             raw=message.raw,
         )
         policy = duties.policy_for_device(device_id)
-        for event in self._memory.sos.observe(observed, self._clock.now(), policy):
+        for event in self._memory.sos_for_change().observe(observed, self._clock.now(), policy):
             ctx.counters.add("alarms.sos")
             self._emitter.emit(ctx, event, subject=guard_id or device_id, duty=duty)
 

@@ -3,8 +3,8 @@
 A ``BatchContext`` lives for one database transaction: the records of the batch go in, each
 stage reads what the stages before it left and adds its own part (fixes placed on a duty, their
 geofence verdicts, the events written, the machines changed), and the runner commits. Nothing in
-it outlives the transaction, so a failed batch leaves nothing behind but what ``PipelineMemory``
-re-reads from the database.
+it outlives the transaction, and what the stages changed in ``PipelineMemory`` is journaled, so a
+failed batch leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -63,7 +63,9 @@ class BatchContext:
     ``BatchContext.open``). ``on_duty`` and ``placed`` are narrowed by identity, the filters
     and the geofence; ``alarms`` carries the alarms that came without a position, for a stage
     that raises them whatever the filters drop. ``events`` are those written so far, handed to
-    listeners after the commit; the ``dirty_*`` sets name the machines to save.
+    listeners after the commit; the ``dirty_*`` sets name the machines to save. ``counters``
+    are the batch's own counts, added to the pipeline's once it has committed (a batch rolled
+    back and retried counts once).
     """
 
     session: Session

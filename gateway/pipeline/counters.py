@@ -26,6 +26,12 @@ class PipelineCounters:
         with self._lock:
             return self._counts[name]
 
+    def merge(self, other: PipelineCounters) -> None:
+        """Add every counter of ``other`` (a committed batch's counts) to these."""
+        counts = other.snapshot()
+        with self._lock:
+            self._counts.update(counts)
+
     def snapshot(self) -> dict[str, int]:
         """A copy of every counter, sorted by name."""
         with self._lock:

@@ -46,7 +46,7 @@ class Filters:
         self._memory = memory
         # The filter's memory of accepted fixes outlives batches (duplicates and jumps span
         # them); its limits are looked up per fix, so a reloaded site policy applies at once.
-        self._filter = FixFilter(self._policy_for_device)
+        self._filter = FixFilter(self._policy_for_device, journal=memory.journal)
 
     def _policy_for_device(self, device_id: str) -> SitePolicy:
         return self._memory.duties.policy_for_device(device_id)

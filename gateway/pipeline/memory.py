@@ -2,26 +2,33 @@
 
 One ``PipelineMemory`` is shared by the stages that need it and by the read-only views (the
 ``/whereabouts`` page); it belongs to the pipeline's owner thread, so it needs no lock. It is a
-cache of the database: ``reload`` rebuilds the roster and the states from the committed rows,
-which is how memory is brought back in step after a failed transaction.
+cache of the database: ``reload`` rebuilds the roster and the states from the committed rows.
+Every change a batch makes to it is recorded in its ``journal`` (``gateway.pipeline.journal``),
+so a failed transaction takes memory back to where it was when the batch began.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.db.models import AlertRow, PresenceStateRow
 from gateway.pipeline.duty import DutyIndex
+from gateway.pipeline.journal import Journal, JournaledDict, JournaledSet
 from gateway.records import PositionFix
 from gateway.rules import PresenceState
 from gateway.rules.alarms import SosEpisodes
 from gateway.rules.events import ALERT_SOS
 
 __all__ = ["LastFix", "PipelineMemory"]
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,17 +53,38 @@ class PipelineMemory:
     are rebuilt from the traffic after a restart.
     """
 
+    journal: Journal = field(default_factory=Journal)
+    """The undo log every container below records its changes in during a transaction."""
     duties: DutyIndex = field(default_factory=lambda: DutyIndex([], {}, {}, {}))
-    presence: dict[str, PresenceState] = field(default_factory=dict)
-    stored: set[str] = field(default_factory=set)
-    last_fix: dict[str, LastFix] = field(default_factory=dict)
+    presence: dict[str, PresenceState] = field(init=False)
+    stored: set[str] = field(init=False)
+    last_fix: dict[str, LastFix] = field(init=False)
     """Guard id → his newest accepted fix."""
-    presence_since: dict[str, datetime] = field(default_factory=dict)
+    presence_since: dict[str, datetime] = field(init=False)
     """Shift id → time of its last arrival, departure or return."""
-    reader_alerts: dict[str, str] = field(default_factory=dict)
+    reader_alerts: dict[str, str] = field(init=False)
     """Device id → key of the open ``alert.device_silent`` of a reader that lost its device."""
     sos: SosEpisodes = field(default_factory=SosEpisodes)
     """Each terminal's SOS emergency under way (re-seeded from the open SOS alerts)."""
+
+    def __post_init__(self) -> None:
+        self.presence = JournaledDict(self.journal)
+        self.stored = JournaledSet(self.journal)
+        self.last_fix = JournaledDict(self.journal)
+        self.presence_since = JournaledDict(self.journal)
+        self.reader_alerts = JournaledDict(self.journal)
+
+    def dict_of(self, items: dict[K, V] | None = None) -> dict[K, V]:
+        """A new container of memory whose changes are journaled (for the stages' own state)."""
+        return JournaledDict(self.journal, (items or {}).items())
+
+    def sos_for_change(self) -> SosEpisodes:
+        """``sos``, about to be changed: the first time in a transaction, the episodes as they
+        were are kept to be put back if it fails (a handful: only terminals in an emergency)."""
+        if self.journal.first_touch((id(self), "sos")):
+            before = copy.deepcopy(self.sos)
+            self.journal.record(lambda: setattr(self, "sos", before))
+        return self.sos
 
     def reload(self, session: Session, now: datetime, *, at_start: bool = False) -> None:
         """Re-read the roster around ``now`` and the saved states of its open shifts.
@@ -66,17 +94,19 @@ class PipelineMemory:
         deadline that came due meanwhile fires ``late`` whichever input reaches it first.
         """
         self.duties = DutyIndex.load(session, now)
-        self.sos = SosEpisodes()
+        sos = SosEpisodes()
         open_sos = session.scalars(
             select(AlertRow).where(AlertRow.type == ALERT_SOS, AlertRow.status != "resolved")
         )
         for alert in open_sos:
             device_id = alert.data.get("device_id")
             if isinstance(device_id, str):
-                self.sos.seed(device_id, alert.opened_at)
+                sos.seed(device_id, alert.opened_at)
+        sos.carry_over(self.sos)
+        self.sos = sos
         rows = session.query(PresenceStateRow).all()
-        self.stored = {row.shift_id for row in rows}
-        self.presence = {}
+        self.stored = JournaledSet(self.journal, (row.shift_id for row in rows))
+        self.presence = JournaledDict(self.journal)
         for row in rows:
             if self.duties.duty(row.shift_id) is None or row.state.get("closed"):
                 continue

@@ -66,8 +66,9 @@ class PatrolStage:
         self._presence = presence
         self._tags: dict[str, tuple[str, str]] = {}
         self._routes: dict[str, list[RoutePlan]] = {}
-        self._patrols: dict[str, PatrolState] = {}
-        self._attendance: dict[str, AttendanceState] = {}
+        # Journaled: a failed transaction takes the machines back with it.
+        self._patrols: dict[str, PatrolState] = memory.dict_of()
+        self._attendance: dict[str, AttendanceState] = memory.dict_of()
 
     def run(self, ctx: BatchContext) -> None:
         """The stage: the batch's scans, then its punches, judged at the batch's ``now``."""
@@ -87,16 +88,20 @@ class PatrolStage:
         posts = set(checkpoints.values())
         self._routes = {post: prepo.route_plans_for_post(session, post) for post in posts}
         duties = self._memory.duties
-        self._patrols = {
-            row.machine_id: PatrolState.from_json(row.state)
-            for row in session.scalars(select(PatrolStateRow))
-            if duties.duty(row.shift_id) is not None and not row.state.get("closed")
-        }
-        self._attendance = {
-            row.shift_id: AttendanceState.from_json(row.state)
-            for row in session.scalars(select(AttendanceStateRow))
-            if duties.duty(row.shift_id) is not None and not row.state.get("closed")
-        }
+        self._patrols = self._memory.dict_of(
+            {
+                row.machine_id: PatrolState.from_json(row.state)
+                for row in session.scalars(select(PatrolStateRow))
+                if duties.duty(row.shift_id) is not None and not row.state.get("closed")
+            }
+        )
+        self._attendance = self._memory.dict_of(
+            {
+                row.shift_id: AttendanceState.from_json(row.state)
+                for row in session.scalars(select(AttendanceStateRow))
+                if duties.duty(row.shift_id) is not None and not row.state.get("closed")
+            }
+        )
 
     # --- scans ------------------------------------------------------------------------------
 

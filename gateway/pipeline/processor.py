@@ -3,8 +3,11 @@
 ``Processor`` is owned by one thread (see ``runtime``). Each call works in one database
 transaction over one ``BatchContext``: positions, rule states, alerts and outbox rows of a whole
 batch are committed together, so an event exists exactly when the state change that produced it
-does. If the transaction fails, the in-memory states are thrown away and re-read, so memory
-never runs ahead of the database. Listeners see a batch's events only once it has committed.
+does. Memory goes with the transaction: every change the stages make to it (presence machines,
+filter memory, last fixes, presence-since, reader alerts, SOS episodes, patrol and attendance
+machines) is journaled and undone if the transaction fails, and the batch's counters are added
+only once it commits, so a batch retried from scratch is judged exactly as if it came for the
+first time. Listeners see a batch's events only once it has committed.
 
 The stages and their order are listed, with the reasons for the order, in
 ``gateway.pipeline.stages``: identity → filters → geofence → history → presence rules →
@@ -38,7 +41,7 @@ from gateway.records import AlarmSignal, CheckpointScan, DecodeOutcome, Position
 from gateway.rules import LeaveApproved, LeaveCancelled, PresenceState, RuleEvent, RuleInput
 from gateway.site.extend import extend_shifts
 
-__all__ = ["EmittedEvent", "LastFix", "Listener", "Processor", "reason_key"]
+__all__ = ["EmittedEvent", "LastFix", "Listener", "Processor", "describe_error", "reason_key"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,8 @@ class Processor:
             self.memory, clock, source=event_source, destinations=destinations, route=route
         )
         self._ctx: BatchContext | None = None
+        self._stale = False
+        """A commit failed, maybe only its answer: states are re-read before the next one."""
         self._reload(at_start=True)
 
     # --- set-up and views -------------------------------------------------------------------
@@ -100,6 +105,11 @@ class Processor:
             self.memory.reload(session, now, at_start=at_start)
             # After the memory: the patrol stage keeps only the states of shifts in its roster.
             self._chain.patrol.reload(session)
+
+    @property
+    def engine(self) -> Engine:
+        """The database the processor writes to (the runtime's quarantine writes there too)."""
+        return self._engine
 
     @property
     def duties(self) -> DutyIndex:
@@ -137,16 +147,17 @@ class Processor:
         alarms: list[AlarmSignal] = []
         scans: list[CheckpointScan] = []
         punches: list[Punch] = []
+        counts = PipelineCounters()  # counted with the batch: once, when it commits
         for outcome in outcomes:
             for reject in outcome.rejects:
                 problem = reason_key(reject.reason)
-                self.counters.add(f"rejected.{problem}")
+                counts.add(f"rejected.{problem}")
                 self._log_reject(reject, problem)
             fixes.extend(outcome.fixes)
             alarms.extend(outcome.alarms)
             scans.extend(outcome.scans)
             punches.extend(outcome.punches)
-        self.process_fixes(fixes, alarms=alarms, scans=scans, punches=punches)
+        self._records(fixes, alarms, scans, punches, counts)
 
     def process_fixes(
         self,
@@ -158,10 +169,25 @@ class Processor:
     ) -> None:
         """Run records through the whole chain (``gateway.pipeline.stages``), deadlines
         included, in one transaction."""
+        self._records(fixes, alarms, scans, punches, PipelineCounters())
+
+    def _records(
+        self,
+        fixes: Sequence[PositionFix],
+        alarms: Sequence[AlarmSignal],
+        scans: Sequence[CheckpointScan],
+        punches: Sequence[Punch],
+        counts: PipelineCounters,
+    ) -> None:
         if fixes:
-            self.counters.add("fixes.received", len(fixes))
+            counts.add("fixes.received", len(fixes))
         self._transaction(
-            self._chain.batch, fixes=fixes, alarms=alarms, scans=scans, punches=punches
+            self._chain.batch,
+            fixes=fixes,
+            alarms=alarms,
+            scans=scans,
+            punches=punches,
+            counts=counts,
         )
 
     def tick(self) -> None:
@@ -265,39 +291,62 @@ class Processor:
         scans: Sequence[CheckpointScan] = (),
         punches: Sequence[Punch] = (),
         command: Callable[[Session, Processor], Any] | None = None,
+        counts: PipelineCounters | None = None,
     ) -> Any:
         """Run ``command`` (if any), then ``stages``, over a new context in one transaction;
-        after the commit, hand the events to the listeners. On failure, re-read memory."""
+        after the commit, add the batch's counts (``counts`` and the stages') to ``counters``
+        and hand the events to the listeners.
+
+        On failure, memory is taken back to where it was before (the journal), the counts are
+        dropped and the exception propagates: the caller may retry the same records from
+        scratch. A failure at the commit itself is ambiguous (a connection cut at that moment
+        loses the answer, not necessarily the commit): then the saved states are re-read from
+        the database, the truth either way, before the next transaction.
+        """
         result = None
+        journal = self.memory.journal
+        committing = False
         try:
+            if self._stale:
+                self._reload(at_start=False)
+                self._stale = False
             with Session(self._engine) as session, session.begin():
                 ctx = BatchContext.open(
                     session,
                     self._clock.now(),
-                    self.counters,
+                    counts or PipelineCounters(),
                     fixes=fixes,
                     alarms=alarms,
                     scans=scans,
                     punches=punches,
                 )
                 self._ctx = ctx
+                journal.begin()
                 if command is not None:
                     result = command(session, self)
                 for stage in stages:
                     stage.run(ctx)
+                committing = True
+            journal.commit()
         except _REFUSALS as exc:
             # A command refused for its content (unknown guard, leave already cancelled...):
             # rolled back and answered to its sender; nothing is wrong with the pipeline.
             log.info("command refused: %s", exc)
-            self.reload()
+            journal.rollback()
             raise
-        except Exception:
-            log.exception("pipeline transaction failed; re-reading states from the database")
+        except Exception as exc:
+            undone = journal.rollback()
+            log.warning(
+                "pipeline transaction failed (%s); %d changes to memory undone",
+                describe_error(exc),
+                undone,
+            )
             self.counters.add("errors.transaction")
-            self.reload()
+            self._stale = self._stale or committing
             raise
         finally:
             self._ctx = None
+        self.counters.merge(ctx.counters)
         if ctx.events:
             for listener in self._listeners:
                 try:
@@ -305,6 +354,13 @@ class Processor:
                 except Exception:  # a listener must not break the pipeline
                     log.exception("event listener failed")
         return result
+
+
+def describe_error(exc: BaseException) -> str:
+    """An exception in one line, without SQLAlchemy's statement and parameters (a batch's
+    values would make it thousands of characters long)."""
+    text = str(getattr(exc, "orig", None) or exc).splitlines()
+    return f"{type(exc).__name__}: {text[0][:300] if text else ''}"
 
 
 def reason_key(reason: str) -> str:

@@ -29,13 +29,21 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from sqlalchemy.orm import Session
 
 from gateway.clock import Clock
-from gateway.pipeline.processor import Processor
+from gateway.db.quarantine import Quarantined, reason_key_of, store_quarantined
+from gateway.pipeline.processor import Processor, describe_error
 from gateway.records import DecodeOutcome, Downlink
 
-__all__ = ["PipelineRuntime"]
+__all__ = ["PipelineRuntime", "database_outage"]
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +52,25 @@ Decode = Callable[[T], DecodeOutcome | None]
 Command = Callable[[Session, Processor], Any]
 
 RETRIES_BEFORE_SPLIT = 3
+"""Attempts at a failing batch before it is split to find the input that fails alone."""
+
+MAX_OUTAGE_BACKOFF_S = 5.0
+"""Longest wait between two attempts at a batch while the database is unavailable."""
+
 DEFAULT_MAX_QUEUE = 20_000
 """Raw inputs waiting at most (about 10 MB of MQTT messages): well above the broker's in-flight
 window the docs ask for (1000), so a broker that keeps to its window never fills it; one that
 overshoots it (mosquitto 2.0.11) meets the back-pressure instead."""
+
+_OUTAGES = (OperationalError, InterfaceError, DisconnectionError, SqlTimeoutError)
+
+
+def database_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached or cannot write (connection lost,
+    server gone, disk full, pool exhausted), rather than that an input is wrong."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, _OUTAGES)
 
 
 class _Call:
@@ -147,9 +170,9 @@ class PipelineRuntime(Generic[T]):
             items = [i for i in batch if i is not None and not isinstance(i, _Call)]
             calls = [i for i in batch if isinstance(i, _Call)]
             if items:
-                # _process returns once every item's fate is final (committed or dropped).
-                self._process(items)
-                self._settle(items)
+                # Settled: the inputs whose fate is final (stored, quarantined or dropped for
+                # good); an input left unstored by a stop during an outage is not.
+                self._settle(self._process(items))
             for request in calls:
                 self._run_call(request)
             if time.monotonic() - last_refresh > self._roster_refresh_s:
@@ -176,28 +199,110 @@ class PipelineRuntime(Generic[T]):
                 self._room.release()
         return batch
 
-    def _process(self, items: list[T]) -> None:
-        for attempt in range(RETRIES_BEFORE_SPLIT):
+    def _process(self, items: list[T]) -> list[T]:
+        """Store a batch, retried from scratch while it fails (the processor takes memory back
+        with each failed transaction).
+
+        While the database is unreachable or refuses to write (connection lost, disk full:
+        ``database_outage``), the batch waits and is retried with back-off until it goes
+        through or the runtime stops; each failed attempt counts ``errors.database_unavailable``.
+        Any other failure is taken to come from the input: after ``RETRIES_BEFORE_SPLIT``
+        attempts the batch is halved until the input that fails alone is found, which is
+        quarantined with its reason (``gateway.db.quarantine``) while the rest is stored.
+
+        Returns the inputs whose fate is final, in order: stored, quarantined, or dropped for
+        good; not those left unstored because the runtime stopped during an outage.
+        """
+        decoded = [(item, self._outcomes([item])) for item in items]
+        return self._store(decoded, retries=RETRIES_BEFORE_SPLIT)
+
+    def _store(self, decoded: list[tuple[T, list[DecodeOutcome]]], *, retries: int) -> list[T]:
+        """Store ``decoded`` (see ``_process``); returns the inputs settled."""
+        outcomes = [outcome for _item, item_outcomes in decoded for outcome in item_outcomes]
+        failures = 0
+        error: Exception | None = None
+        while True:
             try:
-                outcomes = self._outcomes(items)
                 self.processor.process_outcomes(outcomes)
-            except Exception:
-                log.warning("batch of %d failed (attempt %d)", len(items), attempt + 1)
-                time.sleep(min(2.0, 0.2 * 2**attempt))
+            except Exception as exc:
+                error = exc
+                if database_outage(exc):
+                    self.processor.counters.add("errors.database_unavailable")
+                    if not self._wait_for_database(len(decoded), failures, exc):
+                        return []
+                    failures += 1
+                    continue
+                failures += 1
+                if failures < retries:
+                    log.warning(
+                        "batch of %d failed (attempt %d): %s",
+                        len(decoded),
+                        failures,
+                        describe_error(exc),
+                    )
+                    time.sleep(min(2.0, 0.2 * 2**failures))
+                    continue
+                break
             else:
                 self._send_replies(outcomes)
-                return
-        # The batch keeps failing: take the inputs one at a time so one poisoned input is
-        # isolated (logged, counted) and the rest still get through.
-        for item in items:
+                return [item for item, _outcomes in decoded]
+        if len(decoded) == 1 and error is not None:
+            item = decoded[0][0]
+            return [item] if self._quarantine(item, error) else []
+        # Halves, in order: a poisoned input is found in log2(n) transactions per poison.
+        middle = len(decoded) // 2
+        return [
+            item
+            for part in (decoded[:middle], decoded[middle:])
+            for item in self._store(part, retries=1)
+        ]
+
+    def _wait_for_database(self, count: int, failures: int, exc: BaseException) -> bool:
+        """Back off before the next attempt; False when stopping (the batch is not stored:
+        its inputs were not acknowledged, so a broker delivers them again)."""
+        if self._stop.is_set():
+            log.error("stopping with %d inputs not stored: the database is unavailable", count)
+            self.processor.counters.add("errors.unstored_at_stop", count)
+            return False
+        if failures == 0 or failures % 10 == 0:
+            log.error(
+                "database unavailable, batch of %d waiting (attempt %d): %s",
+                count,
+                failures + 1,
+                describe_error(exc),
+            )
+        self._stop.wait(min(MAX_OUTAGE_BACKOFF_S, 0.1 * 2**failures))
+        return True
+
+    def _quarantine(self, item: T, exc: BaseException) -> bool:
+        """Keep an input that fails alone, with its reason; counted ``quarantined.<key>``.
+        False only when the runtime stopped while the database was unavailable (the input is
+        then neither kept nor dropped: a broker delivers it again)."""
+        entry = Quarantined.of(item, self._clock.now())
+        key = reason_key_of(exc)
+        failures = 0
+        while True:
             try:
-                outcomes = self._outcomes([item])
-                self.processor.process_outcomes(outcomes)
-            except Exception:
+                with Session(self.processor.engine) as session, session.begin():
+                    store_quarantined(session, entry, exc, self._clock.now())
+            except Exception as write_exc:
+                if database_outage(write_exc):
+                    if not self._wait_for_database(1, failures, write_exc):
+                        return False
+                    failures += 1
+                    continue
                 self.processor.counters.add("errors.poison_input")
-                log.exception("input dropped after repeated failures: %r", item)
-            else:
-                self._send_replies(outcomes)
+                log.exception("input dropped: it failed alone and cannot be quarantined")
+                return True
+            break
+        self.processor.counters.add(f"quarantined.{key}")
+        log.error(
+            "input from %s quarantined (%s): %s",
+            entry.topic or entry.device_id or entry.source,
+            key,
+            describe_error(exc),
+        )
+        return True
 
     def _send_replies(self, outcomes: list[DecodeOutcome]) -> None:
         """The replies of a committed batch, to ``on_replies``; a failure there is logged (the
@@ -213,7 +318,7 @@ class PipelineRuntime(Generic[T]):
     def _settle(self, items: list[T]) -> None:
         """Hand inputs whose fate is final to ``on_settled``; a failure there is logged (an MQTT
         message not acknowledged is redelivered and absorbed as a duplicate)."""
-        if self._on_settled is None:
+        if self._on_settled is None or not items:
             return
         try:
             self._on_settled(items)

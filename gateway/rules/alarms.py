@@ -103,6 +103,15 @@ class SosEpisodes:
         if known is None or known.last_sos_at < at:
             self._episodes[device_id] = _Episode(at, at)
 
+    def carry_over(self, previous: SosEpisodes) -> None:
+        """Keep what ``previous`` (the episodes before a reload) knew of the episodes seeded
+        here: an open alert only tells when its emergency began, not when the button was last
+        pressed, and a press within the gap of that last one still belongs to the emergency."""
+        for device_id, seeded in self._episodes.items():
+            known = previous._episodes.get(device_id)
+            if known is not None and known.started_at <= seeded.started_at <= known.last_sos_at:
+                self._episodes[device_id] = known
+
     def active(self, device_id: str) -> bool:
         """Whether the device has an emergency under way (a message without SOS may end it)."""
         return device_id in self._episodes

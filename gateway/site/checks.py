@@ -183,6 +183,8 @@ def _check_device_settings(checked: CheckedSite) -> list[str]:
             problems.append(f"{where}.sn: only a clock_in terminal has a serial number")
         if device.variant is not None and device.kind != "em4100_reader":
             problems.append(f"{where}.variant: only an em4100_reader has variants")
+        if device.secret_ref is not None and device.kind != "gps":
+            problems.append(f"{where}.secret_ref: only a GPS terminal has a broker account")
         if device.url is not None and device.kind == "gps":
             problems.append(f"{where}.url: a GPS terminal reaches the gateway over MQTT, no url")
     return problems

@@ -84,6 +84,11 @@ Pin = Annotated[str, StringConstraints(pattern=r"^[\w.-]{1,24}$")]
 """A clock-in terminal's user id (PIN): letters, digits, ``_ . -``, at most 24 characters."""
 
 Datum = Literal["wgs84", "gcj02", "bd09"]
+DeviceSecretRef = Annotated[
+    str, StringConstraints(pattern=r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:/\S.*)$", max_length=200)
+]
+"""Where a device's broker password is: ``env:NAME`` or ``file:/absolute/path``."""
+
 DeviceKind = Literal["gps", "nfc_reader", "em4100_reader", "clock_in", "patrol_wand"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -179,8 +184,9 @@ class DeviceEntry(_Strict):
     """The guard wearing this terminal (GPS); a guard may wear several (a badge and a phone)."""
     post: Id | None = None
     """The post a fixed reader or clock-in terminal stands at."""
-    secret_ref: str | None = None
-    """Where the credentials are kept (``env:NAME``, ``file:/path``); never the secret itself."""
+    secret_ref: DeviceSecretRef | None = None
+    """A GPS terminal's MQTT password: ``env:NAME`` (an environment variable) or ``file:/path``
+    (its first line), read by ``guard-gateway broker-config``; never the secret itself."""
     url: str | None = None
     """How to reach a reader or terminal: ``tty:USB0:pn532``, ``usb:...``, ``/dev/ttyUSB0``,
     ``socket://host:port``, ``tcp://10.0.0.9:4370``."""

@@ -20,6 +20,7 @@ from drivers.mqtt.broker import RunningBroker
 from gateway.bootstrap import ApiServer
 from tests.e2e.helpers import DAY_START
 from tests.e2e.rig import Rig, running_rig
+from tests.fixtures.api_tokens import bearer, new_token
 from tests.fixtures.mqtt import BrokerPublisher
 
 __all__ = [
@@ -65,12 +66,13 @@ def rig_factory(
 @pytest.fixture
 def api() -> Iterator[ApiFactory]:
     """``api(rig)``: an HTTP client on the gateway's real API, served by uvicorn over the rig's
-    gateway app on a free loopback port (stopped after the test)."""
+    gateway app on a free loopback port, with an admin token (stopped after the test)."""
     started: list[tuple[ApiServer, httpx.Client]] = []
 
     def make(rig: Rig) -> Api:
         server = ApiServer(rig.gateway.app)
-        client = httpx.Client(base_url=server.start(), timeout=10)
+        token = new_token(rig.gateway.engine)
+        client = httpx.Client(base_url=server.start(), timeout=10, headers=bearer(token))
         started.append((server, client))
         return client
 

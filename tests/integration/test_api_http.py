@@ -30,6 +30,7 @@ from tests.e2e.helpers import (
     outbox_rows,
     post_points,
 )
+from tests.fixtures.api_tokens import bearer, new_token
 
 
 def at(minutes: float) -> datetime:
@@ -72,7 +73,7 @@ def live(engine: Engine) -> Iterator[Live]:
     runtime.start()
     server = ApiServer(create_app(runtime, engine, clock))
     url = server.start()
-    client = httpx.Client(base_url=url, timeout=10)
+    client = httpx.Client(base_url=url, timeout=10, headers=bearer(new_token(engine)))
     try:
         yield Live(engine, clock, runtime, client, post_points(engine, "jt-gate-north"))
     finally:

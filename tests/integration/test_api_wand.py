@@ -20,6 +20,7 @@ from gateway.pipeline.processor import Processor
 from gateway.pipeline.runtime import PipelineRuntime
 from gateway.site.loader import load_site_file
 from tests.e2e.helpers import DAY_START, SAMPLE_SITE
+from tests.fixtures.api_tokens import bearer, new_token
 
 WAND = "wand-07"
 
@@ -49,7 +50,7 @@ def _site_with_wand(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def api(engine: Engine, tmp_path: Path) -> Iterator[tuple[str, ManualClock]]:
+def api(engine: Engine, tmp_path: Path) -> Iterator[tuple[httpx.Client, ManualClock]]:
     clock = ManualClock(DAY_START + timedelta(minutes=40))
     load_site_file(_site_with_wand(tmp_path), engine, clock.now())
     runtime = PipelineRuntime(Processor(engine, clock), clock, lambda item: item)
@@ -57,25 +58,27 @@ def api(engine: Engine, tmp_path: Path) -> Iterator[tuple[str, ManualClock]]:
     from gateway.api.app import create_app
 
     server = ApiServer(create_app(runtime, engine, clock))
+    http = httpx.Client(base_url=server.start(), timeout=10, headers=bearer(new_token(engine)))
     try:
-        yield server.start(), clock
+        yield http, clock
     finally:
+        http.close()
         server.stop()
         runtime.stop()
 
 
 def test_wand_download_is_corrected_for_skew_and_imported_once(
-    api: tuple[str, ManualClock], engine: Engine
+    api: tuple[httpx.Client, ManualClock], engine: Engine
 ) -> None:
-    url, clock = api
+    http, clock = api
     # The wand's clock runs 5 minutes fast: its 08:07 and 08:17 (local) are 08:02 and 08:12.
     wand_clock = clock.now() + timedelta(minutes=5)
     log = f"wand_id,tag_id,time\n{WAND},0100A1B2C3,2026-03-02 08:07:00\n"
     log += f"{WAND},0100A1B2C4,2026-03-02 08:17:00\n"
     params = {"wand_clock": wand_clock.isoformat()}
 
-    first = httpx.post(f"{url}/wands/{WAND}/downloads", content=log, params=params, timeout=10)
-    again = httpx.post(f"{url}/wands/{WAND}/downloads", content=log, params=params, timeout=10)
+    first = http.post(f"/wands/{WAND}/downloads", content=log, params=params)
+    again = http.post(f"/wands/{WAND}/downloads", content=log, params=params)
 
     assert first.status_code == 201, first.text
     assert first.json()["stored"] == 2
@@ -94,18 +97,38 @@ def test_wand_download_is_corrected_for_skew_and_imported_once(
     assert scanned == 2
 
 
-def test_unknown_wand_and_bad_requests_get_4xx(api: tuple[str, ManualClock]) -> None:
-    url, clock = api
+def test_unknown_wand_and_bad_requests_get_4xx(api: tuple[httpx.Client, ManualClock]) -> None:
+    http, clock = api
     params = {"wand_clock": clock.now().isoformat()}
-    unknown = httpx.post(
-        f"{url}/wands/nope/downloads", content="wand_id,tag_id,time\n", params=params, timeout=10
-    )
-    naive = httpx.post(
-        f"{url}/wands/{WAND}/downloads",
+    unknown = http.post("/wands/nope/downloads", content="wand_id,tag_id,time\n", params=params)
+    naive = http.post(
+        "/wands/{WAND}/downloads",
         content="wand_id,tag_id,time\n",
         params={"wand_clock": "2026-03-02T08:00:00"},
-        timeout=10,
     )
     assert unknown.status_code == 404
     assert "unknown patrol wand" in unknown.json()["detail"]
     assert naive.status_code == 422
+
+
+def test_a_leader_imports_the_wands_of_his_sites_only(
+    api: tuple[httpx.Client, ManualClock], engine: Engine
+) -> None:
+    http, clock = api
+    log = f"wand_id,tag_id,time\n{WAND},0100A1B2C3,2026-03-02 08:02:00\n"
+    params = {"wand_clock": clock.now().isoformat()}
+
+    def send(role: str, *sites: str) -> httpx.Response:
+        token = new_token(engine, role, name=f"{role} {sites}", sites=sites)
+        return http.post(
+            f"/wands/{WAND}/downloads", content=log, params=params, headers=bearer(token)
+        )
+
+    elsewhere = send("leader", "jt-elsewhere")
+    assert elsewhere.status_code == 404
+    assert elsewhere.json()["detail"] == "unknown patrol wand 'wand-07'"
+    assert send("integration").status_code == 403
+    own = send("leader", "wh-jiangtan-garden")
+    assert own.status_code == 201 and own.json()["stored"] == 1
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(ScanRow)) == 1

@@ -307,3 +307,38 @@ def test_a_server_that_is_not_there_keeps_records_pending() -> None:
         assert t.push() == 0
         assert t.results[-1].status_code is None
         assert len(t.pending) == 2
+
+
+def test_unknown_terminal_is_refused_on_every_route_and_reported_not_stored(store: Store) -> None:
+    reported: list[Rejected] = []
+    known = {"KNOWN": TerminalConfig()}
+    app = _app(store, terminals=known, on_reject=reported.append)  # no policy: refuse
+    body = "1\t2026-02-07 07:35:52\t0\t1\n"
+    with TestClient(app) as test_client:
+        answers = [
+            test_client.get("/iclock/cdata", params={"SN": "STRANGER", "options": "all"}),
+            test_client.post(
+                "/iclock/cdata", params={"SN": "STRANGER", "table": "ATTLOG"}, content=body
+            ),
+            test_client.get("/iclock/getrequest.aspx", params={"SN": "STRANGER"}),
+            test_client.post("/iclock/devicecmd", params={"SN": "STRANGER"}, content="ID=1"),
+            test_client.get("/iclock/ping", params={"SN": "STRANGER"}),
+        ]
+        known_upload = test_client.post(
+            "/iclock/cdata", params={"SN": "KNOWN", "table": "ATTLOG"}, content=body
+        )
+    assert [(a.status_code, a.text) for a in answers] == [(403, "ERROR: unknown terminal")] * 5
+    assert (known_upload.status_code, known_upload.text) == (200, "OK:1")
+    assert [p.terminal_id for call in store.calls for p in call] == ["KNOWN"]
+    assert [(r.reason, r.device_id) for r in reported] == [
+        ("unknown terminal: serial number not in the site file", "STRANGER")
+    ] * 5
+    assert reported[1].raw == body.encode()
+
+
+def test_policy_accepting_an_unlisted_terminal_serves_it_without_a_list(store: Store) -> None:
+    zone = TerminalConfig(timezone="Europe/Paris")
+    app = _app(store, on_unknown_terminal=lambda sn: zone if sn == "FROM-DB" else None)
+    with TestClient(app) as test_client:
+        assert test_client.get("/iclock/ping", params={"SN": "FROM-DB"}).status_code == 200
+        assert test_client.get("/iclock/ping", params={"SN": "OTHER"}).status_code == 403

@@ -9,7 +9,11 @@ item gives one, or an ``AlarmSignal`` when the report raises an alarm without a 
 :func:`drivers.gps.jt808.location.report_record`); heartbeats, registrations,
 authentications and other messages give no record and are not errors. Sub-packaged or
 encrypted location messages are rejected (not reassembled or decrypted). The device id is the
-terminal id from the header (:mod:`drivers.gps.jt808.message`); the topic's id is not used.
+terminal id from the header (:mod:`drivers.gps.jt808.message`). With a topic, the header must
+name the topic's device (the same id, leading zeros aside): a frame naming another terminal is
+refused whole (``device id mismatch: ...``, attributed to the topic's device) and answered with
+nothing, neither registered nor acknowledged, since the broker account that sent it is not that
+terminal's.
 ``PositionFix.raw`` is the frame's wire bytes in hex.
 
 With a :class:`~drivers.gps.jt808.reply.Jt808Platform` the codec also answers: every message
@@ -25,7 +29,7 @@ from __future__ import annotations
 import string
 from datetime import datetime
 
-from drivers.gps.base import JT808_PAYLOAD_LIMIT, check_size
+from drivers.gps.base import JT808_PAYLOAD_LIMIT, check_size, identity_mismatch
 from drivers.gps.jt808.framing import FrameError, Jt808Framer
 from drivers.gps.jt808.location import LocationReport, parse_batch, parse_location, report_record
 from drivers.gps.jt808.message import (
@@ -46,7 +50,7 @@ from gateway.clock import utc
 from gateway.errors import DecodeError
 from gateway.records import AlarmSignal, DecodeOutcome, Downlink, PositionFix, Rejected
 
-__all__ = ["Jt808Codec", "decode_messages", "payload_bytes"]
+__all__ = ["Jt808Codec", "decode_messages", "payload_bytes", "same_terminal"]
 
 FORMAT_NAME = "jt808"
 _HEX = frozenset(string.hexdigits + string.whitespace)
@@ -102,6 +106,10 @@ class Jt808Codec:
         records: list[Record] = []
         replies: list[Downlink] = []
         for message in messages:
+            if device_hint and not same_terminal(message.header.phone, device_hint):
+                reason = identity_mismatch(message.header.phone, device_hint, "frame header")
+                records.append(Rejected(reason, message.wire, device_hint))
+                continue
             found, result = _location_records(message, received)
             records.extend(found)
             if self._platform is None:
@@ -119,6 +127,13 @@ class Jt808Codec:
             alarms=tuple(r for r in records if isinstance(r, AlarmSignal)),
             replies=tuple(replies),
         )
+
+
+def same_terminal(terminal_id: str, topic_device: str) -> bool:
+    """Whether a header's terminal id is the topic's device: equal, or equal once the topic's
+    leading zeros are dropped (the header's id never has any; a bridge may keep the 12-digit
+    BCD form in its topic)."""
+    return terminal_id in (topic_device, topic_device.lstrip("0"))
 
 
 def _location_records(message: Jt808Message, received: datetime) -> tuple[list[Record], int]:

@@ -21,7 +21,9 @@ raises an alarm without a fix (SOS indoors), or a reject. Other messages (heartb
 registration, authentication...) give nothing and are not errors. No reply is built: the EMQX
 gateway answers its terminals itself.
 The device id is the header's phone without leading zeros (as the binary codec reports it), or
-the topic's phone when the header has none.
+the topic's phone when the header has none. A header phone that is not the topic's (leading
+zeros aside) is refused (``device id mismatch: ...``): EMQX writes both from the terminal's own
+connection, so they differ only in a message published on ``jt808/...`` by some other client.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from drivers.gps.base import MAX_FIXES_PER_MESSAGE, load_json
+from drivers.gps.base import MAX_FIXES_PER_MESSAGE, identity_mismatch, load_json
+from drivers.gps.jt808.codec import same_terminal
 from drivers.gps.jt808.location import LocationReport, report_record
 from drivers.gps.jt808.message import MSG_BATCH, MSG_LOCATION
 from gateway.clock import utc
@@ -144,7 +147,10 @@ class EmqxJt808Codec:
         if isinstance(phone, int) and not isinstance(phone, bool):
             phone = str(phone)
         if isinstance(phone, str) and phone.strip():
-            return phone.strip().lstrip("0") or "0"
+            device = phone.strip().lstrip("0") or "0"
+            if hint and not same_terminal(device, hint):
+                raise DecodeError(identity_mismatch(device, hint, "header phone"))
+            return device
         if hint:
             return hint.lstrip("0") or "0"
         raise DecodeError("no device id: header has no phone and the topic gives none")

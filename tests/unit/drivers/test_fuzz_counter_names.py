@@ -63,7 +63,7 @@ KNOWN = frozenset(
         "a_position_must_be",
         "fixes_must_be_a",
         "device_id_must_be_a",
-        "device_id_differs_from_the",
+        "device_id_mismatch",  # every codec's identity check
         "missing_field",
         "no_device_id",
         "time",
@@ -88,7 +88,6 @@ KNOWN = frozenset(
         *(f"{key}_out_of_range" for key in _JSON_NUMBERS),
         # OwnTracks
         "not_an_owntracks_message",
-        "payload_names_another_device",
         "owntracks_untyped_message",
         "owntracks_unknown_type",
         "owntracks_encrypted_payload",
@@ -130,7 +129,6 @@ KNOWN = frozenset(
         "malformed_checksum",
         "garbage",
         "not_an_nmea_sentence",
-        "sentence_names_device",
         "bad_coordinate",
         "bad_hemisphere",
         "coordinates",
@@ -227,7 +225,7 @@ def test_quoted_input_never_reaches_a_counter_name() -> None:
         f"unknown alarm {nasty!r} (known: sos)",
         f"time {nasty!r} is not ISO-8601",
         f"ATTLOG time is not YYYY-MM-DD hh:mm:ss: {nasty!r}",
-        f"sentence names device {nasty!r}, topic names 'x'",
+        f"device id mismatch: sentence names {nasty!r}, topic names 'x'",
     ):
         key = reason_key(reason)
         assert not {"a", "b", "c", "d", "e", "f"} & set(key.split("_")), (reason, key)

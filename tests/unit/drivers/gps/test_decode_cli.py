@@ -127,7 +127,8 @@ def test_nmea_log_without_a_device_names_it_by_the_id_before_dollar_else_unknown
     code, _, errors = run("nmea", f"865067020012345{rmc}\n".encode(), "gps-7")
     assert code == 1
     assert errors[0].startswith(
-        "rejected [gps-7]: sentence names device '865067020012345', topic names 'gps-7'"
+        "rejected [gps-7]: device id mismatch: "
+        "sentence names '865067020012345', topic names 'gps-7'"
     )
 
 

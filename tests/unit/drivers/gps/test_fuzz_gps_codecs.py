@@ -20,6 +20,7 @@ from drivers.gps.base import (
     NMEA_PAYLOAD_LIMIT,
 )
 from drivers.gps.jt808.codec import Jt808Codec
+from drivers.gps.jt808.message import terminal_id
 from drivers.gps.jt808.reply import Jt808Platform
 from drivers.gps.registry import FORMAT_NAMES, codec_for
 from gateway.records import DecodeOutcome
@@ -359,8 +360,12 @@ def test_jt808_valid_frames_with_arbitrary_bodies(
         body = _batch_body(1, items, count_delta)
     codec = Jt808Codec(Jt808Platform(b"k") if answer else None)
     frame = _frame(msg_id, body[:1023], phone, flags)
+    # Under its own topic (bodies reach the parsers and the replies) and under another's.
+    outcome = codec.decode(frame, RECEIVED, terminal_id(phone))
+    assert_well_formed(outcome)
     outcome = codec.decode(frame, RECEIVED, DEVICE)
     assert_well_formed(outcome)
+    assert (outcome.fixes, outcome.alarms, outcome.replies) == ((), (), ())
     outcome = codec.decode(frame.hex().encode(), RECEIVED, None)
     assert_well_formed(outcome)
 
@@ -375,5 +380,5 @@ def test_the_frame_builder_above_makes_frames_the_codec_reads() -> None:
         + bytes.fromhex("260301081530")
     )
     frame = _frame(0x0200, body, bytes.fromhex("013912345678"), 0)
-    (fix,) = Jt808Codec().decode(frame, RECEIVED, DEVICE).fixes
+    (fix,) = Jt808Codec().decode(frame, RECEIVED, "13912345678").fixes
     assert fix.device_id == "13912345678" and fix.lat == 30.5928

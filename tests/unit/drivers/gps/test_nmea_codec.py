@@ -182,7 +182,7 @@ def test_id_before_dollar_naming_another_device_is_rejected_under_the_topics_dev
     outcome = NmeaCodec().decode(payload, RECEIVED, "gps-1")
     assert outcome.fixes == ()
     refused, gga = outcome.rejects
-    assert refused.reason == f"sentence names device '{IMEI}', topic names 'gps-1'"
+    assert refused.reason == f"device id mismatch: sentence names '{IMEI}', topic names 'gps-1'"
     assert refused.device_id == "gps-1"
     assert refused.raw == f"{IMEI}{REAL_RMC}".encode()
     # The stream goes on, and the refused RMC dates nothing: the GGA after it has no date.

@@ -144,7 +144,10 @@ def test_a_topic_field_naming_another_device_is_rejected_and_tid_is_never_compar
     outcome = OwnTracksCodec().decode(forged, RECEIVED, "jane/nokia")
     assert outcome.fixes == ()
     (rejected,) = outcome.rejects
-    assert rejected.reason == "payload names another device: 'bob/phone', topic names 'jane/nokia'"
+    assert (
+        rejected.reason
+        == "device id mismatch: payload topic names 'bob/phone', topic names 'jane/nokia'"
+    )
     assert rejected.device_id == "jane/nokia"
     agreeing = json.dumps({**own, "topic": "owntracks/jane/nokia/event"}).encode()
     assert len(OwnTracksCodec().decode(agreeing, RECEIVED, "jane/nokia").fixes) == 1

@@ -16,7 +16,7 @@ from gateway.errors import ConfigError
         ("devices/T-0042/nmea", TopicRoute("nmea", "T-0042")),
         ("devices/013800138000/jt808", TopicRoute("jt808", "013800138000")),
         ("owntracks/jane/nokia", TopicRoute("owntracks", "jane/nokia")),
-        ("jt808/c1/013900000000/up", TopicRoute("jt808-emqx", "013900000000")),
+        ("jt808/c1/013900000000/up", TopicRoute("jt808-emqx", "013900000000", client_id="c1")),
         ("owntracks/jane/nokia/event", None),
         ("owntracks/jane", None),
         ("jt808/c1/013900000000/dn", None),

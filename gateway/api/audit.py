@@ -1,0 +1,225 @@
+"""Acting through the API: a leader's scope checked and the action audited, in the action's own
+transaction.
+
+``Audited`` wraps a pipeline command (``gateway.pipeline.commands``). On the pipeline's owner
+thread it locates the guard (or device) the command concerns, refuses it when the principal's
+scope does not cover him, runs the command and adds the ``audit_log`` row to the same session,
+so an action and its audit record commit together or not at all. A refused or failed action
+leaves no row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.api.auth import Forbidden
+from gateway.api.tokens import Principal, Role
+from gateway.db import repository as repo
+from gateway.db.auth_models import AuditRow
+from gateway.db.models import AlertRow, DeviceRow, GuardRow, LeaveRow
+from gateway.pipeline.processor import Processor
+
+__all__ = [
+    "Acting",
+    "Audited",
+    "Subject",
+    "alert_subject",
+    "audit_json",
+    "guard_subject",
+    "guards_in_scope",
+    "leave_subject",
+    "list_alerts_within",
+    "list_audit",
+    "wand_subject",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Acting:
+    """Who acts (the token's principal), from where (client address) and when (our clock)."""
+
+    principal: Principal
+    client: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """What an action concerns, for the scope check: the guard, and his (or a device's) site
+    and team."""
+
+    guard_id: str | None
+    site_id: str | None
+    team: str | None
+
+
+Locate = Callable[[Session], Subject | None]
+"""Finds an action's subject in the store; ``None`` when the target does not exist."""
+
+
+def guard_subject(guard_id: str) -> Locate:
+    """The guard named in a request body."""
+
+    def locate(session: Session) -> Subject | None:
+        row = session.get(GuardRow, guard_id)
+        return None if row is None else Subject(row.id, row.site_id, row.team)
+
+    return locate
+
+
+def leave_subject(leave_id: str) -> Locate:
+    """The guard of a stored leave."""
+
+    def locate(session: Session) -> Subject | None:
+        row = session.get(LeaveRow, leave_id)
+        return None if row is None else _guard_or_unknown(session, row.guard_id)
+
+    return locate
+
+
+def alert_subject(alert: str | int) -> Locate:
+    """The guard of an alert. An alert about a device names the device where a guard would be,
+    which is no guard of any site, so only unscoped tokens (admin) act on it, as only they list
+    it."""
+
+    def locate(session: Session) -> Subject | None:
+        column = AlertRow.id if isinstance(alert, int) else AlertRow.alert_key
+        row = session.scalar(select(AlertRow).where(column == alert))
+        if row is None:
+            return None
+        if row.guard_id is None:
+            return Subject(None, None, None)
+        return _guard_or_unknown(session, row.guard_id)
+
+    return locate
+
+
+def wand_subject(wand_id: str) -> Locate:
+    """The site of a patrol wand (a device)."""
+
+    def locate(session: Session) -> Subject | None:
+        row = session.get(DeviceRow, wand_id)
+        return None if row is None else Subject(None, row.site_id, None)
+
+    return locate
+
+
+def _guard_or_unknown(session: Session, guard_id: str) -> Subject:
+    row = session.get(GuardRow, guard_id)
+    # A guard since removed from the site file: no site, so only unscoped tokens cover him.
+    return Subject(guard_id, None, None) if row is None else Subject(row.id, row.site_id, row.team)
+
+
+@dataclass(frozen=True, slots=True)
+class Audited:
+    """Run ``command`` as ``acting`` and audit it as ``action``.
+
+    ``locate`` finds the subject; ``by_reference`` says the target was named by its own id in
+    the path (a leave, an alert, a wand): one outside a leader's scope is then answered as not
+    found, so his token cannot probe for others' records. A guard named in a body outside his
+    scope is ``Forbidden``. ``target`` picks the ids to record from the command's result.
+    """
+
+    acting: Acting
+    action: str
+    command: Callable[[Session, Processor], dict[str, Any]]
+    locate: Locate
+    target: Callable[[dict[str, Any]], dict[str, Any]]
+    what: str
+    """The target as the answers name it: ``guard 'g-001'``, ``leave '...'``, ``alert 7``."""
+    by_reference: bool = False
+
+    def __call__(self, session: Session, processor: Processor) -> dict[str, Any]:
+        principal = self.acting.principal
+        subject = self.locate(session)
+        if principal.role is Role.LEADER and not (
+            subject is not None and principal.covers(subject.site_id, subject.team)
+        ):
+            if self.by_reference:
+                raise repo.NotFound(f"unknown {self.what}")
+            raise Forbidden(f"{self.what} is not within this token's scope")
+        result = self.command(session, processor)
+        session.add(
+            AuditRow(
+                at=self.acting.at,
+                token_id=principal.token_id,
+                token_name=principal.name,
+                role=principal.role.value,
+                action=self.action,
+                guard_id=None if subject is None else subject.guard_id,
+                target=self.target(result),
+                client=self.acting.client,
+            )
+        )
+        return result
+
+
+def guards_in_scope(session: Session, principal: Principal) -> list[str] | None:
+    """The ids of the guards a leader answers for; ``None`` (every guard) for other roles."""
+    if principal.role is not Role.LEADER:
+        return None
+    stmt = select(GuardRow.id).where(GuardRow.site_id.in_(sorted(principal.sites)))
+    if principal.teams:
+        stmt = stmt.where(GuardRow.team.in_(sorted(principal.teams)))
+    return sorted(session.scalars(stmt))
+
+
+def list_audit(
+    session: Session,
+    *,
+    token_id: str | None = None,
+    action: str | None = None,
+    guard_id: str | None = None,
+    limit: int = 100,
+) -> list[AuditRow]:
+    """Audit records newest first, optionally of one token, action and/or guard."""
+    stmt = select(AuditRow)
+    if token_id is not None:
+        stmt = stmt.where(AuditRow.token_id == token_id)
+    if action is not None:
+        stmt = stmt.where(AuditRow.action == action)
+    if guard_id is not None:
+        stmt = stmt.where(AuditRow.guard_id == guard_id)
+    stmt = stmt.order_by(AuditRow.at.desc(), AuditRow.id.desc()).limit(limit)
+    return list(session.scalars(stmt))
+
+
+def audit_json(row: AuditRow) -> dict[str, Any]:
+    """The JSON of an audit record (API and CLI)."""
+    return {
+        "id": row.id,
+        "at": row.at.isoformat(),
+        "token_id": row.token_id,
+        "token_name": row.token_name,
+        "role": row.role,
+        "action": row.action,
+        "guard_id": row.guard_id,
+        "target": row.target,
+        "client": row.client,
+    }
+
+
+def list_alerts_within(
+    session: Session,
+    principal: Principal,
+    *,
+    status: str | None = None,
+    guard_id: str | None = None,
+    limit: int = 100,
+) -> list[AlertRow]:
+    """Alerts newest first, as ``repo.list_alerts``, but a leader's of his guards only."""
+    scope = guards_in_scope(session, principal)
+    if scope is None:
+        return repo.list_alerts(session, status=status, guard_id=guard_id, limit=limit)
+    wanted = [g for g in scope if guard_id is None or g == guard_id]
+    stmt = select(AlertRow).where(AlertRow.guard_id.in_(wanted))
+    if status is not None:
+        stmt = stmt.where(AlertRow.status == status)
+    stmt = stmt.order_by(AlertRow.opened_at.desc(), AlertRow.id.desc()).limit(limit)
+    return list(session.scalars(stmt))

@@ -1,0 +1,221 @@
+"""One guard's data on request: exported whole, erased whole, and nobody else's touched.
+
+Two guards of the sample site keep their posts through the real pipeline (positions, a
+departure with its alerts and events, a verbal report); guard g-001's terminal also sends fixes
+before his shift, which the gateway does not keep. Export and erasure go through the
+``guard-gateway data`` CLI, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session
+
+from gateway.api.app import create_app
+from gateway.bootstrap import ApiServer
+from gateway.cli import main
+from gateway.clock import ManualClock
+from gateway.db.auth_models import AuditRow
+from gateway.db.models import AlertRow, PositionRow, PresenceStateRow, ReportRow
+from gateway.outbox.tables import OutboxRow
+from gateway.pipeline.commands import FileReport
+from gateway.pipeline.processor import Processor
+from gateway.pipeline.runtime import PipelineRuntime
+from gateway.records import DecodeOutcome
+from tests.e2e.helpers import DAY_START, fix_at, post_points, roster_site
+from tests.e2e.helpers import load_sample_site as load_site
+from tests.fixtures.api_tokens import bearer, new_token
+
+LEAVER = ("g-001", "jt-gate-north", "gps-a")
+STAYER = ("g-002", "jt-gate-east", "gps-b")
+
+
+def at(minutes: float) -> datetime:
+    return DAY_START + timedelta(minutes=minutes)
+
+
+def rows_of(engine: Engine, guard_id: str) -> Counter[str]:
+    """How many rows of each table carry ``guard_id`` (the outbox: as subject)."""
+    found: Counter[str] = Counter()
+    with Session(engine) as session:
+        for name, model, column in (
+            ("positions", PositionRow, PositionRow.guard_id),
+            ("reports", ReportRow, ReportRow.guard_id),
+            ("alerts", AlertRow, AlertRow.guard_id),
+            ("presence_states", PresenceStateRow, PresenceStateRow.guard_id),
+            ("outbox", OutboxRow, OutboxRow.subject),
+        ):
+            n = session.scalar(select(func.count()).select_from(model).where(column == guard_id))
+            if n:
+                found[name] = int(n)
+    return found
+
+
+def off_duty_fixes(engine: Engine, device_id: str) -> int:
+    with Session(engine) as session:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(PositionRow)
+                .where(PositionRow.device_id == device_id, PositionRow.guard_id.is_(None))
+            )
+            or 0
+        )
+
+
+@pytest.fixture
+def morning(engine: Engine, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    """g-001 leaves his post for half an hour and reports it; g-002 stays on his."""
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", db_url)
+    load_site(engine, DAY_START - timedelta(hours=1), roster_site(tmp_path, [LEAVER, STAYER]))
+    points = {post: post_points(engine, post) for _, post, _ in (LEAVER, STAYER)}
+    clock = ManualClock(at(-30))
+    processor = Processor(engine, clock)
+    for minute in (-30, -20, -10):  # his commute: before the shift, attributed to nobody
+        clock.set(at(minute + 0.1))
+        processor.process_fixes([fix_at(LEAVER[2], at(minute), points[LEAVER[1]].outside)])
+    for minute in range(1, 41):
+        clock.set(at(minute + 0.1))
+        away = 10 < minute <= 30
+        leaver_at = points[LEAVER[1]].outside if away else points[LEAVER[1]].inside
+        processor.process_fixes(
+            [
+                fix_at(LEAVER[2], at(minute), leaver_at),
+                fix_at(STAYER[2], at(minute), points[STAYER[1]].inside),
+            ]
+        )
+    processor.run_command(FileReport("g-001", at(12), at(12), destination="pharmacy"))
+    return engine
+
+
+def test_export_then_erasure_of_one_guard(
+    morning: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    leaver, stayer = rows_of(morning, "g-001"), rows_of(morning, "g-002")
+    assert leaver["positions"] == 40 and leaver["reports"] == 1 and leaver["alerts"] >= 1
+    assert stayer["positions"] == 40 and stayer["reports"] == 0
+    assert off_duty_fixes(morning, "gps-a") == 0  # his commute was never stored
+
+    # Export: every row of his, one JSON line each, nothing of the other guard.
+    out = tmp_path / "g-001.jsonl"
+    assert main(["data", "export", "g-001", "-o", str(out)]) == 0
+    lines = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+    kinds = Counter(line["kind"] for line in lines)
+    assert kinds["guard"] == 1
+    assert kinds["position"] == 40
+    assert kinds["report"] == 1 and kinds["alert"] == leaver["alerts"]
+    assert kinds["event"] == leaver["outbox"]
+    assert kinds["presence_state"] == leaver["presence_states"]
+    assert all(line["row"].get("guard_id") in (None, "g-001") for line in lines)
+    assert {line["row"]["device_id"] for line in lines if line["kind"] == "position"} == {"gps-a"}
+
+    # Refused while he is in the roster: his shifts would bring his data back.
+    capsys.readouterr()
+    assert main(["data", "erase", "g-001", "--yes"]) == 1
+    assert "remove him from the site file" in capsys.readouterr().err
+    assert rows_of(morning, "g-001") == leaver
+
+    # Out of the roster, but events about him not yet delivered: refused, with their number.
+    load_site(morning, at(60), roster_site(tmp_path, [STAYER]))
+    assert main(["data", "erase", "g-001", "--yes"]) == 1
+    assert f"{leaver['outbox']} event(s) about guard 'g-001'" in capsys.readouterr().err
+    assert main(["data", "erase", "g-001"]) == 2  # no confirmation, no erasure
+
+    with Session(morning) as session, session.begin():
+        session.execute(update(OutboxRow).values(delivered_at=at(61)))
+    assert main(["data", "erase", "g-001", "--yes"]) == 0
+    said = capsys.readouterr().out
+    assert "positions: 40" in said and "reports: 1" in said
+
+    assert rows_of(morning, "g-001") == Counter()
+    assert rows_of(morning, "g-002") == stayer  # the other guard's data untouched
+    assert main(["data", "export", "g-001"]) == 1
+    assert "no data about guard 'g-001'" in capsys.readouterr().err
+
+    # Each request is in the audit log, as the operator at the command line.
+    trail = audit_trail(morning, "g-001")
+    assert [(row.action, row.token_id, row.role) for row in trail] == [
+        ("data.export", "cli", "admin"),
+        ("data.erase", "cli", "admin"),
+        ("data.erase", "cli", "admin"),
+        ("data.erase", "cli", "admin"),
+    ]
+    assert trail[0].target == {"records": dict(kinds), "complete": True}
+    assert "remove him from the site file" in trail[1].target["refused"]
+    assert "not delivered yet" in trail[2].target["refused"]
+    assert trail[3].target["rows"]["positions"] == 40
+    assert all(row.client and row.client.startswith("cli@") for row in trail)
+
+
+def audit_trail(engine: Engine, guard_id: str) -> list[AuditRow]:
+    with Session(engine, expire_on_commit=False) as session:
+        rows = list(
+            session.scalars(
+                select(AuditRow).where(AuditRow.guard_id == guard_id).order_by(AuditRow.id)
+            )
+        )
+        session.expunge_all()
+        return rows
+
+
+def test_the_api_exports_and_erases_for_admin_tokens_only(morning: Engine, tmp_path: Path) -> None:
+    clock = ManualClock(at(60))
+    runtime: PipelineRuntime[DecodeOutcome] = PipelineRuntime(
+        Processor(morning, clock), clock, lambda o: o
+    )
+    runtime.start()
+    server = ApiServer(create_app(runtime, morning, clock))
+    url = server.start()
+    admin = bearer(new_token(morning, "admin", name="privacy officer"))
+    others = [
+        {},
+        bearer(new_token(morning, "leader", name="leader a", sites=("wh-jiangtan-garden",))),
+        bearer(new_token(morning, "integration", name="core")),
+    ]
+    try:
+        with httpx.Client(base_url=url, timeout=10) as http:
+            for headers in others:  # not even his own leader: 401 without a token, else 403
+                for method, path in (("GET", "data"), ("POST", "erase")):
+                    answer = http.request(method, f"/guards/g-001/{path}", headers=headers)
+                    assert answer.status_code == (403 if headers else 401)
+
+            exported = http.get("/guards/g-001/data", headers=admin)
+            assert exported.status_code == 200
+            assert exported.headers["content-type"].startswith("application/x-ndjson")
+            kinds = Counter(json.loads(line)["kind"] for line in exported.text.splitlines())
+            assert kinds["position"] == 40 and kinds["report"] == 1
+            assert http.get("/guards/nobody/data", headers=admin).status_code == 404
+            assert http.get(f"/guards/{'g' * 65}/data", headers=admin).status_code == 422
+
+            refused = http.post("/guards/g-001/erase", headers=admin)
+            assert refused.status_code == 409
+            assert "remove him from the site file" in refused.json()["detail"]
+
+            load_site(morning, at(60), roster_site(tmp_path, [STAYER]))
+            with Session(morning) as session, session.begin():
+                session.execute(update(OutboxRow).values(delivered_at=at(61)))
+            stayer = rows_of(morning, "g-002")
+            erased = http.post("/guards/g-001/erase", headers=admin)
+            assert erased.status_code == 200
+            assert erased.json()["erased"]["positions"] == 40
+            assert rows_of(morning, "g-001") == Counter()
+            assert rows_of(morning, "g-002") == stayer
+            assert http.post("/guards/g-001/erase", headers=admin).status_code == 404
+
+            audit = http.get("/audit", params={"guard_id": "g-001"}, headers=admin).json()
+            done = [(a["action"], a["token_name"]) for a in reversed(audit)]
+            assert done == [
+                ("data.export", "privacy officer"),
+                ("data.erase", "privacy officer"),
+                ("data.erase", "privacy officer"),
+            ]
+    finally:
+        server.stop()
+        runtime.stop()
