@@ -119,6 +119,10 @@ class PipelineRuntime(Generic[T]):
         self._tick_interval_s = tick_interval_s
         self._roster_refresh_s = roster_refresh_s
         self._stop = threading.Event()
+        # Housekeeping back-off (wall time: it paces retries against a real database).
+        self._housekeeping_failures = 0
+        self._housekeeping_retry_at = 0.0
+        self._housekeeping_logged_at = 0.0
         self._thread: threading.Thread | None = None
 
     # --- called from other threads ----------------------------------------------------------
@@ -352,7 +356,37 @@ class PipelineRuntime(Generic[T]):
             request.future.set_exception(exc)
 
     def _guarded(self, action: Callable[[], None]) -> None:
+        """Run a housekeeping ``action`` (a tick, a reload); a failure is retried later.
+
+        While housekeeping keeps failing (the database is down: every tick would fail, ten a
+        second) the next try backs off up to ``MAX_OUTAGE_BACKOFF_S``, and the log gets the
+        first failure with its traceback, then one line a minute with the count."""
+        now = time.monotonic()
+        if now < self._housekeeping_retry_at:
+            return
         try:
             action()
-        except Exception:
-            log.exception("pipeline housekeeping failed; retrying at the next tick")
+        except Exception as exc:
+            self._housekeeping_failures += 1
+            self.processor.counters.add("errors.housekeeping")
+            failures = self._housekeeping_failures
+            self._housekeeping_retry_at = now + min(MAX_OUTAGE_BACKOFF_S, 0.1 * 2**failures)
+            if failures == 1:
+                log.exception("pipeline housekeeping failed; retrying with back-off")
+            elif now - self._housekeeping_logged_at >= 60.0:
+                log.error(
+                    "pipeline housekeeping still failing (%d times): %s",
+                    failures,
+                    describe_error(exc),
+                )
+            else:
+                return
+            self._housekeeping_logged_at = now
+        else:
+            if self._housekeeping_failures:
+                log.warning(
+                    "pipeline housekeeping works again after %d failures",
+                    self._housekeeping_failures,
+                )
+            self._housekeeping_failures = 0
+            self._housekeeping_retry_at = 0.0
