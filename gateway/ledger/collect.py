@@ -1,0 +1,187 @@
+"""Reading one site's stored records of one local day: shifts, rule events, alerts, leaves,
+reports, scans and punches, grouped per guard.
+
+The day is the site's local calendar day; a shift belongs to the day it **starts** on (a night
+shift 20:00-08:00 is in the ledger of its first evening). Rule events are read from the outbox
+(destination ``core``, one row per event) by the shifts' ids, so an event decided after the day
+(a leave cancelled at 00:30) still counts for the shift it concerns. Nothing is re-decided here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from gateway.clock import utc
+from gateway.db.repository import site_policy
+from gateway.db.models import (
+    AlertRow,
+    GuardRow,
+    LeaveRow,
+    PunchRow,
+    ReportRow,
+    ScanRow,
+    ShiftRow,
+    SiteRow,
+)
+from gateway.outbox.tables import OutboxRow
+from gateway.policy import SitePolicy
+
+__all__ = ["DayRecords", "GuardRecords", "LedgerEvent", "UnknownSite", "day_window", "read_day"]
+
+CORE_DESTINATION = "core"
+_IN_CHUNK = 500  # ids per IN (...) list: well under every backend's parameter limit
+
+
+class UnknownSite(LookupError):
+    """The site asked for is not stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEvent:
+    """One stored rule event: type, its own time, and its ``data`` as sent to the core."""
+
+    type: str
+    time: datetime
+    data: dict[str, Any]
+
+
+@dataclass(slots=True)
+class GuardRecords:
+    """Everything stored about one guard that the ledger of the day reads."""
+
+    guard: GuardRow
+    shifts: list[ShiftRow] = field(default_factory=list)
+    events: list[LedgerEvent] = field(default_factory=list)
+    alerts: list[AlertRow] = field(default_factory=list)
+    leaves: list[LeaveRow] = field(default_factory=list)
+    reports: list[ReportRow] = field(default_factory=list)
+    scans: list[ScanRow] = field(default_factory=list)
+    punches: list[PunchRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class DayRecords:
+    """A site's day: its window in UTC, its policy, and the records of each guard in scope."""
+
+    site: SiteRow
+    day: date
+    starts_at: datetime
+    ends_at: datetime
+    policy: SitePolicy
+    guards: list[GuardRecords]
+
+
+def day_window(day: date, timezone: str) -> tuple[datetime, datetime]:
+    """``[local midnight, next local midnight)`` of ``day`` in ``timezone``, in UTC (23 or 25
+    hours long on a daylight-saving change)."""
+    zone = ZoneInfo(timezone)
+    start = datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
+    return start, end
+
+
+def _chunks(values: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(values), _IN_CHUNK):
+        yield values[start : start + _IN_CHUNK]
+
+
+def read_day(
+    session: Session, site_id: str, day: date, scope: list[str] | None = None
+) -> DayRecords:
+    """The records of ``site_id``'s guards (only those in ``scope`` when given) for ``day``.
+
+    Guards are the site's current guards, plus anyone who had a shift that day (a guard since
+    removed from the site file keeps his history, under his id)."""
+    site = session.get(SiteRow, site_id)
+    if site is None:
+        raise UnknownSite(f"unknown site {site_id!r}")
+    start, end = day_window(day, site.timezone)
+    shifts = list(
+        session.scalars(
+            select(ShiftRow)
+            .where(ShiftRow.site_id == site_id, ShiftRow.starts_at >= start)
+            .where(ShiftRow.starts_at < end)
+            .order_by(ShiftRow.starts_at, ShiftRow.id)
+        )
+    )
+    guards = {
+        row.id: GuardRecords(row)
+        for row in session.scalars(select(GuardRow).where(GuardRow.site_id == site_id))
+    }
+    for shift in shifts:
+        if shift.guard_id not in guards:
+            guards[shift.guard_id] = GuardRecords(GuardRow(id=shift.guard_id, name="", team=None))
+        guards[shift.guard_id].shifts.append(shift)
+    if scope is not None:
+        allowed = set(scope)
+        guards = {gid: rec for gid, rec in guards.items() if gid in allowed}
+    ids = sorted(guards)
+    shift_ids = [s.id for rec in guards.values() for s in rec.shifts]
+    _read_events(session, guards, shift_ids)
+    _read_records(session, guards, ids, shift_ids, start, end)
+    return DayRecords(site, day, start, end, site_policy(site.policy), [guards[g] for g in ids])
+
+
+def _read_events(session: Session, guards: dict[str, GuardRecords], shift_ids: list[str]) -> None:
+    """Rule events of the day's shifts, from the outbox rows bound for the core."""
+    wanted = set(shift_ids)
+    for chunk in _chunks(sorted({g for g in guards})):
+        rows = session.scalars(
+            select(OutboxRow)
+            .where(OutboxRow.destination == CORE_DESTINATION, OutboxRow.subject.in_(chunk))
+            .order_by(OutboxRow.event_time, OutboxRow.seq)
+        )
+        for row in rows:
+            data = json.loads(row.body).get("data") or {}
+            if data.get("shift_id") in wanted:
+                guards[row.subject].events.append(LedgerEvent(row.type, utc(row.event_time), data))
+
+
+def _read_records(
+    session: Session,
+    guards: dict[str, GuardRecords],
+    ids: list[str],
+    shift_ids: list[str],
+    start: datetime,
+    end: datetime,
+) -> None:
+    """Alerts, leaves, reports, scans and punches of the guards for the day."""
+    for chunk in _chunks(ids):
+        by_shift = [AlertRow.shift_id.in_(shift_ids)] if shift_ids else []
+        off_shift = (AlertRow.shift_id.is_(None)) & (AlertRow.opened_at >= start)
+        alerts = select(AlertRow).where(
+            AlertRow.guard_id.in_(chunk),
+            or_(*by_shift, off_shift & (AlertRow.opened_at < end)),
+        )
+        for alert in session.scalars(alerts.order_by(AlertRow.opened_at, AlertRow.id)):
+            guards[alert.guard_id].alerts.append(alert)
+        leaves = select(LeaveRow).where(
+            LeaveRow.guard_id.in_(chunk), LeaveRow.starts_at < end, LeaveRow.ends_at > start
+        )
+        for leave in session.scalars(leaves.order_by(LeaveRow.starts_at, LeaveRow.id)):
+            guards[leave.guard_id].leaves.append(leave)
+        reports = select(ReportRow).where(
+            ReportRow.guard_id.in_(chunk),
+            ReportRow.reported_at >= start,
+            ReportRow.reported_at < end,
+        )
+        for report in session.scalars(reports.order_by(ReportRow.reported_at, ReportRow.id)):
+            guards[report.guard_id].reports.append(report)
+        scans = select(ScanRow).where(
+            ScanRow.guard_id.in_(chunk), ScanRow.scanned_at >= start, ScanRow.scanned_at < end
+        )
+        for scan in session.scalars(scans.order_by(ScanRow.scanned_at, ScanRow.id)):
+            guards[str(scan.guard_id)].scans.append(scan)
+        punches = select(PunchRow).where(
+            PunchRow.guard_id.in_(chunk), PunchRow.punched_at >= start, PunchRow.punched_at < end
+        )
+        for punch in session.scalars(punches.order_by(PunchRow.punched_at, PunchRow.id)):
+            guards[str(punch.guard_id)].punches.append(punch)

@@ -1,0 +1,292 @@
+"""The ledger's figures: per guard from his stored records, then totals and rates per team and
+for the site. Definitions are in docs/ledger.md; every duration is in seconds.
+
+Departures are the rule events' (``presence.departed``/``returned``), not re-decided: a departure
+is **covered** by the report or leave the rules attached to it (on the events, or by an
+``alert.withdrawn`` naming it), **unreported** otherwise.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from statistics import median
+from typing import Any
+
+from gateway.ledger.collect import DayRecords, GuardRecords, LedgerEvent
+
+__all__ = ["LEDGER_VERSION", "build_ledger", "guard_figures", "totals"]
+
+LEDGER_VERSION = 1
+
+_WITHDRAWN_COVER = {"report_on_record": "report", "leave_on_record": "leave"}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _parse(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def _seconds(start: datetime, end: datetime) -> float:
+    return max(0.0, (end - start).total_seconds())
+
+
+def _departures(
+    records: GuardRecords, shift_ends: dict[str, datetime], grace_s: float
+) -> list[dict[str, Any]]:
+    """The guard's departures of the day's shifts, in time order, from the rule events."""
+    found: dict[str, dict[str, Any]] = {}
+    cover: dict[str, str] = {}
+    alerts: dict[str, list[str]] = {}
+    for event in records.events:
+        dep_id = event.data.get("departure_id")
+        if not isinstance(dep_id, str):
+            continue
+        if event.type in ("presence.departed", "presence.returned"):
+            started = _parse(event.data.get("started_at")) or event.time
+            entry = found.setdefault(
+                dep_id,
+                {
+                    "departure_id": dep_id,
+                    "shift_id": event.data.get("shift_id"),
+                    "started_at": started,
+                    "returned_at": None,
+                },
+            )
+            if event.type == "presence.returned":
+                entry["returned_at"] = _parse(event.data.get("returned_at")) or event.time
+            _note_cover(cover, dep_id, event)
+        elif event.type == "alert.withdrawn":
+            how = _WITHDRAWN_COVER.get(str(event.data.get("reason")))
+            if how is not None:
+                cover.setdefault(dep_id, how)
+        elif event.type.startswith("alert."):
+            alerts.setdefault(dep_id, []).append(event.type)
+    result = []
+    for dep_id, entry in sorted(found.items(), key=lambda kv: (kv[1]["started_at"], kv[0])):
+        end = entry["returned_at"] or shift_ends.get(str(entry["shift_id"]), entry["started_at"])
+        duration = _seconds(entry["started_at"], end)
+        coverage = cover.get(dep_id, "none")
+        result.append(
+            {
+                "departure_id": dep_id,
+                "shift_id": entry["shift_id"],
+                "started_at": entry["started_at"],
+                "returned_at": entry["returned_at"],
+                "duration_s": duration,
+                "coverage": coverage,
+                "reported": coverage != "none",
+                "assessed": duration > grace_s,
+                "alerts": sorted(alerts.get(dep_id, [])),
+            }
+        )
+    return result
+
+
+def _note_cover(cover: dict[str, str], dep_id: str, event: LedgerEvent) -> None:
+    if event.data.get("leave_id"):
+        cover[dep_id] = "leave"
+    elif event.data.get("report_id"):
+        cover[dep_id] = "report"
+
+
+def guard_figures(records: GuardRecords, day: DayRecords) -> dict[str, Any]:
+    """One guard's row of the ledger (datetimes still as objects; see ``build_ledger``)."""
+    shift_ends = {s.id: s.ends_at for s in records.shifts}
+    scheduled = sum(_seconds(s.starts_at, s.ends_at) for s in records.shifts)
+    arrivals = {
+        str(e.data.get("shift_id")): e.time for e in records.events if e.type == "presence.arrived"
+    }
+    departures = _departures(records, shift_ends, day.policy.report_grace_s)
+    present = 0.0
+    for shift in records.shifts:
+        arrived = arrivals.get(shift.id)
+        if arrived is not None:
+            present += _seconds(max(arrived, shift.starts_at), shift.ends_at)
+    away = {"report": 0.0, "leave": 0.0, "none": 0.0}
+    for dep in departures:
+        end = min(dep["started_at"].timestamp() + dep["duration_s"], _latest(records))
+        inside = max(0.0, end - dep["started_at"].timestamp())
+        away[dep["coverage"]] += inside
+    cancellations = {
+        str(e.data.get("leave_id")): bool(e.data.get("in_time"))
+        for e in records.events
+        if e.type == "leave.cancelled"
+    }
+    return {
+        "guard_id": records.guard.id,
+        "name": records.guard.name,
+        "team": records.guard.team,
+        "shifts": [
+            {
+                "shift_id": s.id,
+                "post_id": s.post_id,
+                "starts_at": s.starts_at,
+                "ends_at": s.ends_at,
+                "arrived_at": arrivals.get(s.id),
+            }
+            for s in records.shifts
+        ],
+        "scheduled_s": scheduled,
+        "on_post_s": max(0.0, present - sum(away.values())),
+        "away_reported_s": away["report"],
+        "away_on_leave_s": away["leave"],
+        "away_unreported_s": away["none"],
+        "departures": departures,
+        "reports": [
+            {
+                "report_id": r.id,
+                "reported_at": r.reported_at,
+                "received_at": r.received_at,
+                "destination": r.destination,
+            }
+            for r in records.reports
+        ],
+        "leaves": [
+            {
+                "leave_id": leave.id,
+                "starts_at": leave.starts_at,
+                "ends_at": leave.ends_at,
+                "approved_by": leave.approved_by,
+                "status": leave.status,
+                "cancelled_at": leave.cancelled_at,
+                "cancelled_in_time": cancellations.get(leave.id),
+            }
+            for leave in records.leaves
+        ],
+        "alerts": [
+            {
+                "alert_id": a.id,
+                "type": a.type,
+                "opened_at": a.opened_at,
+                "acknowledged_at": a.acknowledged_at,
+                "acknowledged_by": a.acknowledged_by,
+                "ack_latency_s": None
+                if a.acknowledged_at is None
+                else _seconds(a.opened_at, a.acknowledged_at),
+                "resolved_at": a.resolved_at,
+                "resolution": a.resolution,
+            }
+            for a in records.alerts
+        ],
+        "patrol": _patrol(records),
+        "punches": [
+            {"punched_at": p.punched_at, "kind": p.kind, "terminal_id": p.terminal_id}
+            for p in records.punches
+        ],
+    }
+
+
+def _latest(records: GuardRecords) -> float:
+    """The end of the guard's last shift, as a timestamp: nothing after it is time away."""
+    return max((s.ends_at.timestamp() for s in records.shifts), default=float("inf"))
+
+
+def _patrol(records: GuardRecords) -> dict[str, int]:
+    scanned = [e for e in records.events if e.type == "patrol.checkpoint_scanned"]
+    return {
+        "scans": len(records.scans),
+        "checkpoints_scanned": sum(1 for e in scanned if e.data.get("counted")),
+        "checkpoints_late": sum(1 for e in scanned if e.data.get("counted") and e.data.get("late")),
+        "checkpoints_missed": sum(1 for e in records.events if e.type == "alert.checkpoint_missed"),
+        "rounds_completed": sum(1 for e in records.events if e.type == "patrol.round_completed"),
+    }
+
+
+def _rate(numerator: int, denominator: int) -> float | None:
+    return None if denominator == 0 else round(numerator / denominator, 4)
+
+
+def totals(guards: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sums and rates over ``guards`` (rows of ``guard_figures``); definitions in the docs."""
+    departures = [d for g in guards for d in g["departures"]]
+    assessed = [d for d in departures if d["assessed"]]
+    alerts = [a for g in guards for a in g["alerts"]]
+    latencies = [a["ack_latency_s"] for a in alerts if a["ack_latency_s"] is not None]
+    leaves = [leave for g in guards for leave in g["leaves"]]
+    patrol = {
+        key: sum(g["patrol"][key] for g in guards)
+        for key in (
+            "scans",
+            "checkpoints_scanned",
+            "checkpoints_late",
+            "checkpoints_missed",
+            "rounds_completed",
+        )
+    }
+    due = patrol["checkpoints_scanned"] + patrol["checkpoints_missed"]
+    sums = {
+        key: sum(g[key] for g in guards)
+        for key in (
+            "scheduled_s",
+            "on_post_s",
+            "away_reported_s",
+            "away_on_leave_s",
+            "away_unreported_s",
+        )
+    }
+    return {
+        "guards": len(guards),
+        "shifts": sum(len(g["shifts"]) for g in guards),
+        **sums,
+        "departures": len(departures),
+        "departures_reported": sum(1 for d in departures if d["coverage"] == "report"),
+        "departures_on_leave": sum(1 for d in departures if d["coverage"] == "leave"),
+        "departures_unreported": sum(1 for d in departures if d["coverage"] == "none"),
+        "departures_assessed": len(assessed),
+        "report_timeliness_rate": _rate(sum(1 for d in assessed if d["reported"]), len(assessed)),
+        "on_post_rate": None
+        if not sums["scheduled_s"]
+        else round(sums["on_post_s"] / sums["scheduled_s"], 4),
+        "leaves": len(leaves),
+        "leaves_cancelled": sum(1 for leave in leaves if leave["status"] == "cancelled"),
+        "leaves_cancelled_in_time": sum(1 for leave in leaves if leave["cancelled_in_time"]),
+        "alerts": len(alerts),
+        "alerts_acknowledged": len(latencies),
+        "acknowledgement_rate": _rate(len(latencies), len(alerts)),
+        "ack_latency_median_s": None if not latencies else float(median(latencies)),
+        "ack_latency_max_s": None if not latencies else float(max(latencies)),
+        **patrol,
+        "patrol_completion_rate": _rate(patrol["checkpoints_scanned"], due),
+        "punches": sum(len(g["punches"]) for g in guards),
+    }
+
+
+def build_ledger(day: DayRecords, generated_at: datetime) -> dict[str, Any]:
+    """The whole ledger of the day as JSON-ready data (times ISO 8601 UTC strings)."""
+    guards = [guard_figures(records, day) for records in day.guards]
+    teams: dict[str, list[dict[str, Any]]] = {}
+    for guard in guards:
+        teams.setdefault(guard["team"] or "", []).append(guard)
+    ledger = {
+        "version": LEDGER_VERSION,
+        "site_id": day.site.id,
+        "site_name": day.site.name,
+        "date": day.day.isoformat(),
+        "timezone": day.site.timezone,
+        "window": {"from": day.starts_at, "to": day.ends_at},
+        "generated_at": generated_at,
+        "policy": {
+            "report_grace_s": day.policy.report_grace_s,
+            "verbal_report_limit_s": day.policy.verbal_report_limit_s,
+            "leave_cancel_limit_s": day.policy.leave_cancel_limit_s,
+        },
+        "guards": guards,
+        "teams": [
+            {"team": team or None, **totals(members)} for team, members in sorted(teams.items())
+        ],
+        "site": totals(guards),
+    }
+    return _jsonable(ledger)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _iso(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
