@@ -122,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     q_list = q_sub.add_parser("list", help="the quarantined inputs, newest first")
     q_list.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
     q_list.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    from gateway.ledger.cli import add_ledger_parser
+
+    add_ledger_parser(sub)
     return parser
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "cmd_db",
     "cmd_decode",
     "cmd_demo",
+    "cmd_ledger",
     "cmd_quarantine",
     "cmd_run",
     "cmd_site",
@@ -152,6 +153,13 @@ def cmd_data(args: argparse.Namespace) -> int:
     from gateway.privacy.cli import run_data_command
 
     return run_data_command(args, Settings(), SystemClock())
+
+
+def cmd_ledger(args: argparse.Namespace) -> int:
+    """``ledger DAY [--to DAY] [--site S] --out DIR``: the daily ledger written to files."""
+    from gateway.ledger.cli import run_ledger_command
+
+    return run_ledger_command(args, Settings(), SystemClock(), sys.stdout, sys.stderr)
 
 
 def cmd_quarantine(args: argparse.Namespace) -> int:

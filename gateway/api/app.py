@@ -38,6 +38,7 @@ from gateway.clock import Clock, utc
 from gateway.db import repository as repo
 from gateway.db.base import ID_LENGTH
 from gateway.errors import DecodeError, GatewayError
+from gateway.ledger.api import ledger_routes
 from gateway.outbox.delivery import backlog
 from gateway.pipeline.commands import (
     AcknowledgeAlert,
@@ -321,6 +322,7 @@ def create_app(
             return [audit_json(row) for row in rows]
 
     app.include_router(privacy_routes(engine, clock, admins))
+    app.include_router(ledger_routes(engine, clock, anyone))
 
     @app.get("/health", summary="Counters, queue and delivery backlog (no token needed)")
     def health() -> dict[str, Any]:

@@ -20,7 +20,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from gateway.clock import utc
-from gateway.db.repository import site_policy
 from gateway.db.models import (
     AlertRow,
     GuardRow,
@@ -31,6 +30,7 @@ from gateway.db.models import (
     ShiftRow,
     SiteRow,
 )
+from gateway.db.repository import site_policy
 from gateway.outbox.tables import OutboxRow
 from gateway.policy import SitePolicy
 

@@ -279,7 +279,8 @@ def build_ledger(day: DayRecords, generated_at: datetime) -> dict[str, Any]:
         ],
         "site": totals(guards),
     }
-    return _jsonable(ledger)
+    result: dict[str, Any] = _jsonable(ledger)
+    return result
 
 
 def _jsonable(value: Any) -> Any:

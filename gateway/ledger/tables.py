@@ -1,0 +1,226 @@
+"""The ledger as tables: one row per guard (CSV), and a workbook (XLSX) with that sheet plus
+departures, alerts, leaves and the team and site totals.
+
+Durations are whole minutes (rounded) in the tables, since that is what a leader reads and
+the rules speak in; the JSON keeps seconds. Rates are fractions (0.6667), formatted as
+percentages in the workbook.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+
+from gateway.ledger.figures import totals
+
+__all__ = ["GUARD_COLUMNS", "guard_rows", "ledger_csv", "ledger_xlsx"]
+
+GUARD_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("date", "日期 date"),
+    ("guard_id", "保安员 guard"),
+    ("name", "姓名 name"),
+    ("team", "班组 team"),
+    ("shifts", "班次 shifts"),
+    ("scheduled_min", "排班(分) scheduled min"),
+    ("on_post_min", "在岗(分) on post min"),
+    ("departures", "离岗 departures"),
+    ("departures_reported", "已报备 reported"),
+    ("departures_on_leave", "请假 on leave"),
+    ("departures_unreported", "未报备 unreported"),
+    ("away_reported_min", "报备离岗(分) away reported min"),
+    ("away_on_leave_min", "请假离岗(分) away on leave min"),
+    ("away_unreported_min", "未报备离岗(分) away unreported min"),
+    ("report_timeliness_rate", "报告及时率 report timeliness"),
+    ("leaves", "请假 leaves"),
+    ("leaves_cancelled", "已销假 cancelled"),
+    ("leaves_cancelled_in_time", "按时销假 cancelled in time"),
+    ("alerts", "告警 alerts"),
+    ("alerts_acknowledged", "已确认 acknowledged"),
+    ("ack_latency_median_min", "确认用时中位(分) ack median min"),
+    ("ack_latency_max_min", "确认用时最长(分) ack max min"),
+    ("checkpoints_scanned", "巡更已到 checkpoints scanned"),
+    ("checkpoints_late", "巡更迟到 late"),
+    ("checkpoints_missed", "巡更漏检 missed"),
+    ("rounds_completed", "完成轮次 rounds"),
+    ("punches", "打卡 punches"),
+)
+_RATES = {"report_timeliness_rate"}
+
+
+def _minutes(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 60.0, 1)
+
+
+def _row(date: str, who: dict[str, Any], sums: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "date": date,
+        **who,
+        "shifts": sums["shifts"],
+        "scheduled_min": _minutes(sums["scheduled_s"]),
+        "on_post_min": _minutes(sums["on_post_s"]),
+        "departures": sums["departures"],
+        "departures_reported": sums["departures_reported"],
+        "departures_on_leave": sums["departures_on_leave"],
+        "departures_unreported": sums["departures_unreported"],
+        "away_reported_min": _minutes(sums["away_reported_s"]),
+        "away_on_leave_min": _minutes(sums["away_on_leave_s"]),
+        "away_unreported_min": _minutes(sums["away_unreported_s"]),
+        "report_timeliness_rate": sums["report_timeliness_rate"],
+        "leaves": sums["leaves"],
+        "leaves_cancelled": sums["leaves_cancelled"],
+        "leaves_cancelled_in_time": sums["leaves_cancelled_in_time"],
+        "alerts": sums["alerts"],
+        "alerts_acknowledged": sums["alerts_acknowledged"],
+        "ack_latency_median_min": _minutes(sums["ack_latency_median_s"]),
+        "ack_latency_max_min": _minutes(sums["ack_latency_max_s"]),
+        "checkpoints_scanned": sums["checkpoints_scanned"],
+        "checkpoints_late": sums["checkpoints_late"],
+        "checkpoints_missed": sums["checkpoints_missed"],
+        "rounds_completed": sums["rounds_completed"],
+        "punches": sums["punches"],
+    }
+
+
+def guard_rows(ledger: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per guard (keys: ``GUARD_COLUMNS``), then one per team and one for the site."""
+    rows = []
+    for guard in ledger["guards"]:
+        who = {"guard_id": guard["guard_id"], "name": guard["name"], "team": guard["team"]}
+        rows.append(_row(ledger["date"], who, totals([guard])))
+    for team in ledger["teams"]:
+        who = {"guard_id": "", "name": "班组合计 team total", "team": team["team"]}
+        rows.append(_row(ledger["date"], who, team))
+    who = {"guard_id": "", "name": "项目点合计 site total", "team": ""}
+    rows.append(_row(ledger["date"], who, ledger["site"]))
+    return rows
+
+
+def ledger_csv(ledgers: Iterable[dict[str, Any]]) -> str:
+    """The guard rows of one or more days' ledgers as CSV (UTF-8 text; header = column keys,
+    so a program reads it without knowing Chinese)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=[key for key, _ in GUARD_COLUMNS], lineterminator="\n")
+    writer.writeheader()
+    for ledger in ledgers:
+        for row in guard_rows(ledger):
+            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return out.getvalue()
+
+
+def _sheet(book: Workbook, title: str, header: list[str], rows: Iterable[list[Any]]) -> None:
+    sheet = book.create_sheet(title)
+    sheet.append(header)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        sheet.append(row)
+    sheet.freeze_panes = "A2"
+
+
+def ledger_xlsx(ledgers: list[dict[str, Any]]) -> bytes:
+    """A workbook: ``台账 ledger`` (the CSV's rows, headings in Chinese and English),
+    ``离岗 departures``, ``告警 alerts`` and ``请假 leaves``, one row per item."""
+    book = Workbook()
+    book.remove(book.active)  # type: ignore[arg-type]
+    keys = [key for key, _ in GUARD_COLUMNS]
+    _sheet(
+        book,
+        "台账 ledger",
+        [label for _, label in GUARD_COLUMNS],
+        ([row[k] for k in keys] for ledger in ledgers for row in guard_rows(ledger)),
+    )
+    sheet = book["台账 ledger"]
+    rate_column = keys.index("report_timeliness_rate") + 1
+    for (cell,) in sheet.iter_rows(min_row=2, min_col=rate_column, max_col=rate_column):
+        cell.number_format = "0.0%"
+    _sheet(
+        book,
+        "离岗 departures",
+        ["date", "guard_id", "started_at", "returned_at", "minutes", "coverage", "alerts"],
+        (
+            [
+                ledger["date"],
+                g["guard_id"],
+                d["started_at"],
+                d["returned_at"],
+                _minutes(d["duration_s"]),
+                d["coverage"],
+                " ".join(d["alerts"]),
+            ]
+            for ledger in ledgers
+            for g in ledger["guards"]
+            for d in g["departures"]
+        ),
+    )
+    _sheet(
+        book,
+        "告警 alerts",
+        [
+            "date",
+            "guard_id",
+            "alert_id",
+            "type",
+            "opened_at",
+            "acknowledged_at",
+            "acknowledged_by",
+            "ack_minutes",
+            "resolved_at",
+            "resolution",
+        ],
+        (
+            [
+                ledger["date"],
+                g["guard_id"],
+                a["alert_id"],
+                a["type"],
+                a["opened_at"],
+                a["acknowledged_at"],
+                a["acknowledged_by"],
+                _minutes(a["ack_latency_s"]),
+                a["resolved_at"],
+                a["resolution"],
+            ]
+            for ledger in ledgers
+            for g in ledger["guards"]
+            for a in g["alerts"]
+        ),
+    )
+    _sheet(
+        book,
+        "请假 leaves",
+        [
+            "date",
+            "guard_id",
+            "leave_id",
+            "starts_at",
+            "ends_at",
+            "approved_by",
+            "status",
+            "cancelled_at",
+            "cancelled_in_time",
+        ],
+        (
+            [
+                ledger["date"],
+                g["guard_id"],
+                v["leave_id"],
+                v["starts_at"],
+                v["ends_at"],
+                v["approved_by"],
+                v["status"],
+                v["cancelled_at"],
+                v["cancelled_in_time"],
+            ]
+            for ledger in ledgers
+            for g in ledger["guards"]
+            for v in g["leaves"]
+        ),
+    )
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
