@@ -1,7 +1,7 @@
 """A hand-computed day of one guard, driven through the real pipeline on a manual clock.
 
 Guard g-001 keeps post jt-gate-north on a short shift, 08:00-10:00 Asia/Shanghai on 2 March 2026
-(00:00-02:00 UTC), one fix a minute from his terminal gps-a; guard g-002 (team A too) keeps
+(00:00-02:00 UTC), one fix a minute from his terminal gps-a; guard g-006 (team B) keeps
 jt-gate-east the same hours and never leaves. Minutes below are from 08:00:
 
 * 0-10 on post;
@@ -14,7 +14,8 @@ jt-gate-east the same hours and never leaves. Minutes below are from 08:00:
 * 100-120 on post, until the shift ends.
 
 So g-001: 120 min scheduled, 60 min on post, 60 min away (10 reported, 20 unreported,
-30 on leave), three departures of which two covered: 报告及时率 2/3.
+30 on leave), three departures of which two covered: 报告及时率 2/3; two alerts (unreported at
+40, overtime at 55), one acknowledged after 7 min. g-006: 120 min on post, nothing else.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from gateway.clock import ManualClock
-from gateway.db.models import AlertRow
+from gateway.db.models import AlertRow, LeaveRow
 from gateway.pipeline.commands import AcknowledgeAlert, ApproveLeave, CancelLeave, FileReport
 from gateway.pipeline.processor import Processor
 from tests.e2e.helpers import DAY_START, fix_at, post_points, roster_site
@@ -35,7 +36,7 @@ from tests.e2e.helpers import load_sample_site as load_site
 __all__ = ["DAY", "GUARD", "STAYER", "at", "drive_day"]
 
 GUARD = ("g-001", "jt-gate-north", "gps-a")
-STAYER = ("g-002", "jt-gate-east", "gps-b")
+STAYER = ("g-006", "jt-gate-east", "gps-b")
 DAY = "2026-03-02"
 SHIFT_MINUTES = 120
 AWAY = {"reported": (10, 20), "unreported": (40, 60), "leave": (70, 100)}
@@ -79,8 +80,6 @@ def drive_day(engine: Engine, tmp_path: Path) -> None:
             processor.run_command(AcknowledgeAlert(key, by="jt-leader-a", at=at(47)))
         if minute == 105:
             with Session(engine) as session:
-                from gateway.db.models import LeaveRow
-
                 leave_id = session.scalars(select(LeaveRow.id)).one()
             processor.run_command(CancelLeave(leave_id, at(105)))
         clock.set(at(minute + 0.1))
