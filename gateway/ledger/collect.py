@@ -37,6 +37,9 @@ from gateway.policy import SitePolicy
 __all__ = ["DayRecords", "GuardRecords", "LedgerEvent", "UnknownSite", "day_window", "read_day"]
 
 CORE_DESTINATION = "core"
+EVENTS_AFTER_DAY = timedelta(days=3)
+"""How long after the day an event of one of its shifts may be dated: a shift that started late
+in the day ends the next one, and obligations (the hour to cancel a leave) outlive it."""
 _IN_CHUNK = 500  # ids per IN (...) list: well under every backend's parameter limit
 
 
@@ -125,18 +128,26 @@ def read_day(
         guards = {gid: rec for gid, rec in guards.items() if gid in allowed}
     ids = sorted(guards)
     shift_ids = [s.id for rec in guards.values() for s in rec.shifts]
-    _read_events(session, guards, shift_ids)
+    _read_events(session, guards, shift_ids, start, end + EVENTS_AFTER_DAY)
     _read_records(session, guards, ids, shift_ids, start, end)
     return DayRecords(site, day, start, end, site_policy(site.policy), [guards[g] for g in ids])
 
 
-def _read_events(session: Session, guards: dict[str, GuardRecords], shift_ids: list[str]) -> None:
-    """Rule events of the day's shifts, from the outbox rows bound for the core."""
+def _read_events(
+    session: Session,
+    guards: dict[str, GuardRecords],
+    shift_ids: list[str],
+    since: datetime,
+    until: datetime,
+) -> None:
+    """Rule events of the day's shifts dated in ``[since, until)``, from the outbox rows bound
+    for the core."""
     wanted = set(shift_ids)
     for chunk in _chunks(sorted({g for g in guards})):
         rows = session.scalars(
             select(OutboxRow)
             .where(OutboxRow.destination == CORE_DESTINATION, OutboxRow.subject.in_(chunk))
+            .where(OutboxRow.event_time >= since, OutboxRow.event_time < until)
             .order_by(OutboxRow.event_time, OutboxRow.seq)
         )
         for row in rows:

@@ -49,8 +49,17 @@ parameters = {{ leave_id = "{leave_id}" }}
 [[operations]]
 include-path = "/alerts/{{alert_id}}/acknowledge"
 parameters = {{ alert_id = "{alert_id}" }}
+
+[[operations]]
+include-path = "/ledger"
+parameters = {{ site = "wh-jiangtan-garden" }}
+
+[[operations]]
+include-path = "/ledger/timeline"
+parameters = {{ site = "wh-jiangtan-garden", guard_id = "g-001" }}
 """
-"""Known ids for the routes that act on a stored leave or alert, so they are tested past 404."""
+"""Known ids for the routes that act on a stored leave or alert, and the sample site (and a
+guard of it) for the ledger's, so they are tested past 404."""
 
 
 @dataclass
@@ -142,7 +151,7 @@ def test_schemathesis_finds_no_failure_with_every_check(served: Served, tmp_path
     assert run.returncode == 0, run.stdout[-8000:]
     assert figures["failures"] == [] and figures["errors"] == []
     assert figures["test_cases"]["with_failures"] == 0
-    assert figures["operations"]["tested"] == 11  # the API's 10 routes and /health; no /iclock
+    assert figures["operations"]["tested"] == 13  # the API's 12 routes and /health; no /iclock
     assert {p["status"] for p in figures["phases"].values()} == {"success"}
     assert figures["test_cases"]["generated"] >= 9 * MAX_EXAMPLES
     # The run reached the core of every write, not only its validation.
@@ -151,6 +160,8 @@ def test_schemathesis_finds_no_failure_with_every_check(served: Served, tmp_path
         "POST /leaves",
         "POST /leaves/{leave_id}/cancel",
         "POST /alerts/{alert_id}/acknowledge",
+        "GET /ledger",
+        "GET /ledger/timeline",
     } <= _reached(figures)
 
 
