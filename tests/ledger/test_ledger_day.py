@@ -219,6 +219,8 @@ def test_the_cli_writes_json_csv_xlsx_and_timelines(
 
     assert main(["ledger", DAY, "--site", "nowhere", "--out", str(out)]) == 1
     assert "unknown site 'nowhere'" in capsys.readouterr().err
+    assert main(["ledger", "2026-03-03", "--to", DAY, "--out", str(out)]) == 1
+    assert "--to 2026-03-02 is before 2026-03-03" in capsys.readouterr().err
 
 
 def book_rows(path: Path) -> list[tuple[Any, ...]]:
