@@ -25,7 +25,7 @@ from gateway.clock import Clock
 from gateway.db import repository as repo
 from gateway.db.base import ID_LENGTH
 from gateway.ledger.collect import UnknownSite
-from gateway.ledger.service import day_ledger, safe_name
+from gateway.ledger.service import CSV_ENCODING, day_ledger, safe_name
 from gateway.ledger.tables import ledger_csv, ledger_xlsx
 from gateway.ledger.timeline import timeline_svg
 
@@ -75,7 +75,7 @@ def ledger_routes(engine: Engine, clock: Clock, anyone: Any) -> APIRouter:
         name = f"ledger-{safe_name(site)}-{day.isoformat()}"
         if output == "csv":
             return Response(
-                ledger_csv([ledger]).encode("utf-8"),
+                ledger_csv([ledger]).encode(CSV_ENCODING),
                 media_type="text/csv; charset=utf-8",
                 headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
             )

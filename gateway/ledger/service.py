@@ -24,8 +24,11 @@ from gateway.ledger.figures import build_ledger
 from gateway.ledger.tables import ledger_csv, ledger_xlsx
 from gateway.ledger.timeline import timeline_svg
 
-__all__ = ["DayRun", "day_ledger", "safe_name", "site_ids", "write_days"]
+__all__ = ["CSV_ENCODING", "DayRun", "day_ledger", "safe_name", "site_ids", "write_days"]
 
+CSV_ENCODING = "utf-8-sig"
+"""UTF-8 with a byte-order mark: without it Excel, which leaders open a CSV with, reads the
+Chinese names as another code page."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -83,7 +86,7 @@ def write_days(
             (out / f"{stem}.json").write_text(
                 json.dumps(ledger, ensure_ascii=False, indent=1), encoding="utf-8"
             )
-            (out / f"{stem}.csv").write_text(ledger_csv([ledger]), encoding="utf-8")
+            (out / f"{stem}.csv").write_text(ledger_csv([ledger]), encoding=CSV_ENCODING)
             (out / f"{stem}.xlsx").write_bytes(ledger_xlsx([ledger]))
             files += 3
             for guard in ledger["guards"]:
@@ -102,7 +105,7 @@ def write_days(
             )
         if len(days) > 1:
             stem = f"ledger-{safe_name(site_id)}-{first.isoformat()}_{last.isoformat()}"
-            (out / f"{stem}.csv").write_text(ledger_csv(ledgers), encoding="utf-8")
+            (out / f"{stem}.csv").write_text(ledger_csv(ledgers), encoding=CSV_ENCODING)
             (out / f"{stem}.xlsx").write_bytes(ledger_xlsx(ledgers))
             files += 2
     return DayRun(len(days), files)

@@ -101,7 +101,7 @@ def guard_rows(ledger: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def ledger_csv(ledgers: Iterable[dict[str, Any]]) -> str:
-    """The guard rows of one or more days' ledgers as CSV (UTF-8 text; header = column keys,
+    """The guard rows of one or more days' ledgers as CSV text (header = column keys,
     so a program reads it without knowing Chinese)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=[key for key, _ in GUARD_COLUMNS], lineterminator="\n")

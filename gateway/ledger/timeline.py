@@ -24,7 +24,7 @@ SEGMENT_KINDS: dict[str, tuple[str, str]] = {
     "not-arrived": ("#b8b8b8", "未到岗 not arrived"),
 }
 _COVERAGE_KIND = {"report": "away-reported", "leave": "away-leave", "none": "away-unreported"}
-WIDTH, LEFT, RIGHT, BAR_H, ROW_H, TOP = 960, 20, 20, 28, 64, 56
+WIDTH, LEFT, RIGHT, BAR_H, ROW_H, TOP = 960, 20, 20, 28, 64, 76
 
 
 def _t(value: str) -> datetime:
@@ -71,6 +71,9 @@ def timeline_svg(guard: dict[str, Any], date: str, timezone: str) -> str:
         f"<title>{escape(title)}</title>",
         f'<text x="{LEFT}" y="20" font-size="16" font-weight="bold">{escape(title)}</text>',
     ]
+    parts.append(
+        f'<text class="summary" x="{LEFT}" y="38" fill="#333">{escape(_summary(guard))}</text>'
+    )
     parts += _legend(height - 14)
     if not shifts:
         parts.append(f'<text x="{LEFT}" y="{TOP + 20}">无排班 no shift this day</text>')
@@ -114,10 +117,30 @@ def timeline_svg(guard: dict[str, Any], date: str, timezone: str) -> str:
                 ax = x_of(_t(alert["acknowledged_at"]))
                 parts.append(
                     f'<line class="ack" x1="{ax}" y1="{y - 12}" x2="{ax}" y2="{y - 2}" '
-                    f'stroke="#111" stroke-width="2"/>'
+                    f'stroke="#111" stroke-width="2"><title>确认 acknowledged '
+                    f"{_local(_t(alert['acknowledged_at']), zone)}</title></line>"
                 )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
+
+
+def _summary(guard: dict[str, Any]) -> str:
+    """The day in one line: minutes on post and away by kind, alerts and their acknowledgement."""
+
+    def minutes(key: str) -> int:
+        return round(float(guard.get(key) or 0.0) / 60.0)
+
+    acked = [a for a in guard["alerts"] if a["acknowledged_at"] is not None]
+    line = (
+        f"在岗 on post {minutes('on_post_s')} min · 报备 reported {minutes('away_reported_s')} · "
+        f"未报备 unreported {minutes('away_unreported_s')} · 请假 leave "
+        f"{minutes('away_on_leave_s')} min · 告警 alerts {len(guard['alerts'])}, "
+        f"确认 acknowledged {len(acked)}"
+    )
+    if acked:
+        slowest = max(float(a["ack_latency_s"]) for a in acked)
+        line += f" (最长 max {round(slowest / 60.0)} min)"
+    return line
 
 
 def _local(when: datetime, zone: ZoneInfo) -> str:

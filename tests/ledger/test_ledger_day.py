@@ -161,7 +161,9 @@ def test_the_cli_writes_json_csv_xlsx_and_timelines(
     ledger = json.loads((out / f"ledger-{SITE}-{DAY}.json").read_text("utf-8"))
     assert ledger["site"]["report_timeliness_rate"] == 0.6667
 
-    rows = list(csv.DictReader(io.StringIO((out / f"ledger-{SITE}-{DAY}.csv").read_text("utf-8"))))
+    rows = list(
+        csv.DictReader(io.StringIO((out / f"ledger-{SITE}-{DAY}.csv").read_text("utf-8-sig")))
+    )
     assert [r["guard_id"] or r["name"] for r in rows] == [
         "g-001",
         "g-006",
@@ -214,6 +216,11 @@ def test_the_cli_writes_json_csv_xlsx_and_timelines(
         ("alert.unreported_departure", "00:40", "00:47"),
         ("alert.overtime_departure", "00:55", ""),
     ]
+    summary = next(t for t in ET.fromstring(svg).iter(f"{SVG}text") if t.get("class") == "summary")
+    assert summary.text == (
+        "在岗 on post 60 min · 报备 reported 10 · 未报备 unreported 20 · 请假 leave 30 min · "
+        "告警 alerts 2, 确认 acknowledged 1 (最长 max 7 min)"
+    )
     quiet = (out / "timelines" / f"{SITE}-{DAY}-g-006.svg").read_text("utf-8")
     assert _segments(quiet) == [("on-post", "00:00", "02:00", 120.0)]
 
@@ -259,7 +266,8 @@ def test_the_api_serves_a_leader_his_own_guards_only(day: Engine) -> None:
 
             as_csv = http.get("/ledger", params={**query, "format": "csv"}, headers=team_a)
             assert as_csv.headers["content-type"].startswith("text/csv")
-            csv_rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+            assert as_csv.content.startswith("\ufeffdate,".encode())  # Excel's cue for UTF-8
+            csv_rows = list(csv.DictReader(io.StringIO(as_csv.content.decode("utf-8-sig"))))
             assert [r["guard_id"] for r in csv_rows] == ["g-001", "", ""]
             as_xlsx = http.get("/ledger", params={**query, "format": "xlsx"}, headers=admin)
             book = openpyxl.load_workbook(io.BytesIO(as_xlsx.content))
