@@ -27,7 +27,7 @@ from gateway.db.base import ID_LENGTH
 from gateway.ledger.collect import UnknownSite
 from gateway.ledger.service import CSV_ENCODING, day_ledger, safe_name
 from gateway.ledger.tables import ledger_csv, ledger_xlsx
-from gateway.ledger.timeline import timeline_svg
+from gateway.ledger.timeline import ledger_timeline
 
 __all__ = ["ledger_routes"]
 
@@ -104,7 +104,7 @@ def ledger_routes(engine: Engine, clock: Clock, anyone: Any) -> APIRouter:
         guard = next((g for g in ledger["guards"] if g["guard_id"] == guard_id), None)
         if guard is None:
             raise repo.NotFound(f"unknown guard {guard_id!r} at site {site!r}")
-        svg = timeline_svg(guard, ledger["date"], ledger["timezone"])
+        svg = ledger_timeline(ledger, guard)
         return Response(svg.encode("utf-8"), media_type="image/svg+xml")
 
     return router

@@ -1,5 +1,5 @@
 """Reading one site's stored records of one local day: shifts, rule events, alerts, leaves,
-reports, scans and punches, grouped per guard.
+reports and punches, grouped per guard.
 
 The day is the site's local calendar day; a shift belongs to the day it **starts** on (a night
 shift 20:00-08:00 is in the ledger of its first evening). Rule events are read from the outbox
@@ -26,7 +26,6 @@ from gateway.db.models import (
     LeaveRow,
     PunchRow,
     ReportRow,
-    ScanRow,
     ShiftRow,
     SiteRow,
 )
@@ -66,7 +65,6 @@ class GuardRecords:
     alerts: list[AlertRow] = field(default_factory=list)
     leaves: list[LeaveRow] = field(default_factory=list)
     reports: list[ReportRow] = field(default_factory=list)
-    scans: list[ScanRow] = field(default_factory=list)
     punches: list[PunchRow] = field(default_factory=list)
 
 
@@ -164,7 +162,7 @@ def _read_records(
     start: datetime,
     end: datetime,
 ) -> None:
-    """Alerts, leaves, reports, scans and punches of the guards for the day."""
+    """Alerts, leaves, reports and punches of the guards for the day."""
     for chunk in _chunks(ids):
         by_shift = [AlertRow.shift_id.in_(shift_ids)] if shift_ids else []
         off_shift = (AlertRow.shift_id.is_(None)) & (AlertRow.opened_at >= start)
@@ -186,11 +184,6 @@ def _read_records(
         )
         for report in session.scalars(reports.order_by(ReportRow.reported_at, ReportRow.id)):
             guards[report.guard_id].reports.append(report)
-        scans = select(ScanRow).where(
-            ScanRow.guard_id.in_(chunk), ScanRow.scanned_at >= start, ScanRow.scanned_at < end
-        )
-        for scan in session.scalars(scans.order_by(ScanRow.scanned_at, ScanRow.id)):
-            guards[str(scan.guard_id)].scans.append(scan)
         punches = select(PunchRow).where(
             PunchRow.guard_id.in_(chunk), PunchRow.punched_at >= start, PunchRow.punched_at < end
         )

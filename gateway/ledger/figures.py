@@ -92,9 +92,10 @@ def _note_cover(cover: dict[str, str], dep_id: str, event: LedgerEvent) -> None:
         cover[dep_id] = "report"
 
 
-def guard_figures(records: GuardRecords, day: DayRecords) -> dict[str, Any]:
-    """One guard's row of the ledger (datetimes still as objects; see ``build_ledger``)."""
-    shift_ends = {s.id: s.ends_at for s in records.shifts}
+def guard_figures(records: GuardRecords, day: DayRecords, as_of: datetime) -> dict[str, Any]:
+    """One guard's row of the ledger (datetimes still as objects; see ``build_ledger``). Time
+    after ``as_of`` (a shift still running, or to come) is neither on post nor away."""
+    shift_ends = {s.id: min(s.ends_at, as_of) for s in records.shifts}
     scheduled = sum(_seconds(s.starts_at, s.ends_at) for s in records.shifts)
     arrivals = {
         str(e.data.get("shift_id")): e.time for e in records.events if e.type == "presence.arrived"
@@ -104,10 +105,10 @@ def guard_figures(records: GuardRecords, day: DayRecords) -> dict[str, Any]:
     for shift in records.shifts:
         arrived = arrivals.get(shift.id)
         if arrived is not None:
-            present += _seconds(max(arrived, shift.starts_at), shift.ends_at)
+            present += _seconds(max(arrived, shift.starts_at), shift_ends[shift.id])
     away = {"report": 0.0, "leave": 0.0, "none": 0.0}
     for dep in departures:
-        end = min(dep["started_at"].timestamp() + dep["duration_s"], _latest(records))
+        end = min(dep["started_at"].timestamp() + dep["duration_s"], _latest(shift_ends))
         inside = max(0.0, end - dep["started_at"].timestamp())
         away[dep["coverage"]] += inside
     cancellations = {
@@ -179,15 +180,15 @@ def guard_figures(records: GuardRecords, day: DayRecords) -> dict[str, Any]:
     }
 
 
-def _latest(records: GuardRecords) -> float:
+def _latest(shift_ends: dict[str, datetime]) -> float:
     """The end of the guard's last shift, as a timestamp: nothing after it is time away."""
-    return max((s.ends_at.timestamp() for s in records.shifts), default=float("inf"))
+    return max((end.timestamp() for end in shift_ends.values()), default=float("inf"))
 
 
 def _patrol(records: GuardRecords) -> dict[str, int]:
     scanned = [e for e in records.events if e.type == "patrol.checkpoint_scanned"]
     return {
-        "scans": len(records.scans),
+        "scans": len(scanned),
         "checkpoints_scanned": sum(1 for e in scanned if e.data.get("counted")),
         "checkpoints_late": sum(1 for e in scanned if e.data.get("counted") and e.data.get("late")),
         "checkpoints_missed": sum(1 for e in records.events if e.type == "alert.checkpoint_missed"),
@@ -256,7 +257,7 @@ def totals(guards: list[dict[str, Any]]) -> dict[str, Any]:
 
 def build_ledger(day: DayRecords, generated_at: datetime) -> dict[str, Any]:
     """The whole ledger of the day as JSON-ready data (times ISO 8601 UTC strings)."""
-    guards = [guard_figures(records, day) for records in day.guards]
+    guards = [guard_figures(records, day, generated_at) for records in day.guards]
     teams: dict[str, list[dict[str, Any]]] = {}
     for guard in guards:
         teams.setdefault(guard["team"] or "", []).append(guard)

@@ -22,7 +22,7 @@ from gateway.db.models import SiteRow
 from gateway.ledger.collect import read_day
 from gateway.ledger.figures import build_ledger
 from gateway.ledger.tables import ledger_csv, ledger_xlsx
-from gateway.ledger.timeline import timeline_svg
+from gateway.ledger.timeline import ledger_timeline
 
 __all__ = ["CSV_ENCODING", "DayRun", "day_ledger", "safe_name", "site_ids", "write_days"]
 
@@ -93,7 +93,7 @@ def write_days(
                 if not guard["shifts"]:
                     continue
                 name = f"{safe_name(site_id)}-{day.isoformat()}-{safe_name(guard['guard_id'])}.svg"
-                svg = timeline_svg(guard, ledger["date"], ledger["timezone"])
+                svg = ledger_timeline(ledger, guard)
                 (out / "timelines" / name).write_text(svg, encoding="utf-8")
                 files += 1
             done += 1

@@ -14,7 +14,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 from zoneinfo import ZoneInfo
 
-__all__ = ["SEGMENT_KINDS", "guard_segments", "timeline_svg"]
+__all__ = ["SEGMENT_KINDS", "guard_segments", "ledger_timeline", "timeline_svg"]
 
 SEGMENT_KINDS: dict[str, tuple[str, str]] = {
     "on-post": ("#2e9d5b", "在岗 on post"),
@@ -31,11 +31,16 @@ def _t(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-def guard_segments(guard: dict[str, Any]) -> list[tuple[str, datetime, datetime]]:
-    """``(kind, start, end)`` covering each of the guard's shifts from start to end, in order."""
+def guard_segments(
+    guard: dict[str, Any], as_of: datetime | None = None
+) -> list[tuple[str, datetime, datetime]]:
+    """``(kind, start, end)`` covering each of the guard's shifts from start to end (or to
+    ``as_of``, when the ledger was made before the end), in order."""
     segments: list[tuple[str, datetime, datetime]] = []
     for shift in guard["shifts"]:
         start, end = _t(shift["starts_at"]), _t(shift["ends_at"])
+        if as_of is not None:
+            end = max(start, min(end, as_of))
         arrived = _t(shift["arrived_at"]) if shift["arrived_at"] else end
         if arrived > start:
             segments.append(("not-arrived", start, min(arrived, end)))
@@ -58,8 +63,11 @@ def guard_segments(guard: dict[str, Any]) -> list[tuple[str, datetime, datetime]
     return segments
 
 
-def timeline_svg(guard: dict[str, Any], date: str, timezone: str) -> str:
-    """The SVG document of one guard's day (times labelled in the site's ``timezone``)."""
+def timeline_svg(
+    guard: dict[str, Any], date: str, timezone: str, as_of: datetime | None = None
+) -> str:
+    """The SVG document of one guard's day (times labelled in the site's ``timezone``); a
+    shift still running at ``as_of`` is drawn up to then, the rest of its bar left empty."""
     zone = ZoneInfo(timezone)
     shifts = guard["shifts"]
     rows = max(1, len(shifts))
@@ -77,7 +85,7 @@ def timeline_svg(guard: dict[str, Any], date: str, timezone: str) -> str:
     parts += _legend(height - 14)
     if not shifts:
         parts.append(f'<text x="{LEFT}" y="{TOP + 20}">无排班 no shift this day</text>')
-    segments = guard_segments(guard)
+    segments = guard_segments(guard, as_of)
     for index, shift in enumerate(shifts):
         start, end = _t(shift["starts_at"]), _t(shift["ends_at"])
         y = TOP + index * ROW_H
@@ -88,6 +96,10 @@ def timeline_svg(guard: dict[str, Any], date: str, timezone: str) -> str:
             return round(LEFT + fraction * (WIDTH - LEFT - RIGHT), 2)
 
         parts.append(f'<text x="{LEFT}" y="{y - 6}" fill="#444">{escape(shift["post_id"])}</text>')
+        parts.append(
+            f'<rect class="shift" x="{LEFT}" y="{y}" width="{WIDTH - LEFT - RIGHT}" '
+            f'height="{BAR_H}" fill="#f4f4f4" stroke="#cccccc"/>'
+        )
         for kind, left, right in segments:
             if left < start or right > end:
                 continue
@@ -141,6 +153,12 @@ def _summary(guard: dict[str, Any]) -> str:
         slowest = max(float(a["ack_latency_s"]) for a in acked)
         line += f" (最长 max {round(slowest / 60.0)} min)"
     return line
+
+
+def ledger_timeline(ledger: dict[str, Any], guard: dict[str, Any]) -> str:
+    """The timeline of ``guard``, one of ``ledger``'s guards, as of when the ledger was made."""
+    as_of = datetime.fromisoformat(ledger["generated_at"])
+    return timeline_svg(guard, ledger["date"], ledger["timezone"], as_of)
 
 
 def _local(when: datetime, zone: ZoneInfo) -> str:

@@ -285,3 +285,24 @@ def test_the_api_serves_a_leader_his_own_guards_only(day: Engine) -> None:
     finally:
         server.stop()
         runtime.stop()
+
+
+def test_a_ledger_made_during_the_shift_counts_only_the_time_so_far(day: Engine) -> None:
+    from datetime import date
+
+    from gateway.ledger.timeline import ledger_timeline
+
+    ledger = day_ledger(day, SITE, date.fromisoformat(DAY), at(50))  # 08:50, mid-outing
+    g1 = _guard(ledger, "g-001")
+    # 50 minutes so far: 10 away reported, 10 of the unreported outing (40-50), 30 on post.
+    assert (g1["on_post_s"], g1["away_reported_s"], g1["away_unreported_s"]) == (
+        30 * MIN,
+        10 * MIN,
+        10 * MIN,
+    )
+    assert _guard(ledger, "g-006")["on_post_s"] == 50 * MIN
+    assert ledger["site"]["scheduled_s"] == 240 * MIN  # the roster, whole
+    assert _segments(ledger_timeline(ledger, g1)) == [
+        *EXPECTED_SEGMENTS[:3],
+        ("away-unreported", "00:40", "00:50", 10.0),
+    ]
