@@ -33,12 +33,37 @@ from gateway.db.repository import site_policy
 from gateway.outbox.tables import OutboxRow
 from gateway.policy import SitePolicy
 
-__all__ = ["DayRecords", "GuardRecords", "LedgerEvent", "UnknownSite", "day_window", "read_day"]
+__all__ = [
+    "EVENTS_AFTER_DAY",
+    "DayRecords",
+    "GuardRecords",
+    "LedgerEvent",
+    "ShiftEvents",
+    "UnknownSite",
+    "day_window",
+    "read_day",
+    "read_events",
+    "run_events",
+]
 
 CORE_DESTINATION = "core"
 EVENTS_AFTER_DAY = timedelta(days=3)
 """How long after the day an event of one of its shifts may be dated: a shift that started late
 in the day ends the next one, and obligations (the hour to cancel a leave) outlive it."""
+EVENT_FIELDS = (
+    "shift_id",
+    "departure_id",
+    "started_at",
+    "returned_at",
+    "report_id",
+    "leave_id",
+    "reason",
+    "in_time",
+    "counted",
+    "late",
+)
+"""The fields of an event's ``data`` the ledger reads; the rest (fixes, raw evidence) is left
+in the store, so a month of events fits in memory."""
 _IN_CHUNK = 500  # ids per IN (...) list: well under every backend's parameter limit
 
 
@@ -53,6 +78,10 @@ class LedgerEvent:
     type: str
     time: datetime
     data: dict[str, Any]
+
+
+ShiftEvents = dict[str, list[LedgerEvent]]
+"""Rule events by shift id, in time order."""
 
 
 @dataclass(slots=True)
@@ -95,9 +124,15 @@ def _chunks(values: list[str]) -> Iterable[list[str]]:
 
 
 def read_day(
-    session: Session, site_id: str, day: date, scope: list[str] | None = None
+    session: Session,
+    site_id: str,
+    day: date,
+    scope: list[str] | None = None,
+    events: ShiftEvents | None = None,
 ) -> DayRecords:
-    """The records of ``site_id``'s guards (only those in ``scope`` when given) for ``day``.
+    """The records of ``site_id``'s guards (only those in ``scope`` when given) for ``day``;
+    ``events``: the rule events already read (``read_events``) over a range covering the day
+    and ``EVENTS_AFTER_DAY`` after it, else they are read here.
 
     Guards are the site's current guards, plus anyone who had a shift that day (a guard since
     removed from the site file keeps his history, under his id)."""
@@ -126,32 +161,57 @@ def read_day(
         guards = {gid: rec for gid, rec in guards.items() if gid in allowed}
     ids = sorted(guards)
     shift_ids = [s.id for rec in guards.values() for s in rec.shifts]
-    _read_events(session, guards, shift_ids, start, end + EVENTS_AFTER_DAY)
+    if events is None:
+        events = read_events(session, ids, start, end + EVENTS_AFTER_DAY)
+    for records in guards.values():
+        for shift in records.shifts:
+            records.events.extend(events.get(shift.id, ()))
+        records.events.sort(key=lambda event: event.time)
     _read_records(session, guards, ids, shift_ids, start, end)
     return DayRecords(site, day, start, end, site_policy(site.policy), [guards[g] for g in ids])
 
 
-def _read_events(
-    session: Session,
-    guards: dict[str, GuardRecords],
-    shift_ids: list[str],
-    since: datetime,
-    until: datetime,
-) -> None:
-    """Rule events of the day's shifts dated in ``[since, until)``, from the outbox rows bound
-    for the core."""
-    wanted = set(shift_ids)
-    for chunk in _chunks(sorted({g for g in guards})):
-        rows = session.scalars(
-            select(OutboxRow)
+def read_events(
+    session: Session, guard_ids: list[str], since: datetime, until: datetime
+) -> ShiftEvents:
+    """The rule events about ``guard_ids`` dated in ``[since, until)`` that name a shift, from
+    the outbox rows bound for the core. A run of days reads them once for the whole run: the
+    outbox has no index on subject or time, so each read is a scan of it."""
+    found: ShiftEvents = {}
+    for chunk in _chunks(sorted(guard_ids)):
+        rows = session.execute(
+            select(OutboxRow.type, OutboxRow.event_time, OutboxRow.body)
             .where(OutboxRow.destination == CORE_DESTINATION, OutboxRow.subject.in_(chunk))
             .where(OutboxRow.event_time >= since, OutboxRow.event_time < until)
             .order_by(OutboxRow.event_time, OutboxRow.seq)
         )
-        for row in rows:
-            data = json.loads(row.body).get("data") or {}
-            if data.get("shift_id") in wanted:
-                guards[row.subject].events.append(LedgerEvent(row.type, utc(row.event_time), data))
+        for type_, event_time, body in rows:
+            full = json.loads(body).get("data") or {}
+            data = {key: full[key] for key in EVENT_FIELDS if key in full}
+            shift_id = data.get("shift_id")
+            if isinstance(shift_id, str):
+                found.setdefault(shift_id, []).append(LedgerEvent(type_, utc(event_time), data))
+    return found
+
+
+def run_events(session: Session, site_id: str, first: date, last: date) -> ShiftEvents:
+    """The rule events of every guard of ``site_id`` for the days ``first``..``last``, read
+    once (``read_day``'s ``events``); raises ``UnknownSite``."""
+    site = session.get(SiteRow, site_id)
+    if site is None:
+        raise UnknownSite(f"unknown site {site_id!r}")
+    since, _ = day_window(first, site.timezone)
+    _, until = day_window(last, site.timezone)
+    guard_ids = set(session.scalars(select(GuardRow.id).where(GuardRow.site_id == site_id)))
+    guard_ids |= set(
+        session.scalars(
+            select(ShiftRow.guard_id)
+            .where(ShiftRow.site_id == site_id, ShiftRow.starts_at >= since)
+            .where(ShiftRow.starts_at < until)
+            .distinct()
+        )
+    )
+    return read_events(session, sorted(guard_ids), since, until + EVENTS_AFTER_DAY)
 
 
 def _read_records(
