@@ -24,7 +24,7 @@ from gateway.api.validation import NO_NUL_SCHEMA, NoNul, errors
 from gateway.clock import Clock
 from gateway.db import repository as repo
 from gateway.db.base import ID_LENGTH
-from gateway.ledger.collect import UnknownSite
+from gateway.ledger.collect import DayOutOfRange, UnknownSite
 from gateway.ledger.service import CSV_ENCODING, day_ledger, safe_name
 from gateway.ledger.tables import ledger_csv, ledger_xlsx
 from gateway.ledger.timeline import ledger_timeline
@@ -50,6 +50,8 @@ def ledger_routes(engine: Engine, clock: Clock, anyone: Any) -> APIRouter:
             return day_ledger(engine, site, day, clock.now(), scope)
         except UnknownSite as exc:
             raise repo.NotFound(str(exc.args[0])) from None
+        except DayOutOfRange as exc:
+            raise repo.InvalidRequest(str(exc)) from None
 
     @router.get(
         "/ledger",

@@ -35,6 +35,7 @@ from gateway.policy import SitePolicy
 
 __all__ = [
     "EVENTS_AFTER_DAY",
+    "DayOutOfRange",
     "DayRecords",
     "GuardRecords",
     "LedgerEvent",
@@ -47,6 +48,7 @@ __all__ = [
 ]
 
 CORE_DESTINATION = "core"
+FIRST_YEAR, LAST_YEAR = 2000, 2099
 EVENTS_AFTER_DAY = timedelta(days=3)
 """How long after the day an event of one of its shifts may be dated: a shift that started late
 in the day ends the next one, and obligations (the hour to cancel a leave) outlive it."""
@@ -65,6 +67,10 @@ EVENT_FIELDS = (
 """The fields of an event's ``data`` the ledger reads; the rest (fixes, raw evidence) is left
 in the store, so a month of events fits in memory."""
 _IN_CHUNK = 500  # ids per IN (...) list: well under every backend's parameter limit
+
+
+class DayOutOfRange(ValueError):
+    """A day outside the years the gateway takes times in."""
 
 
 class UnknownSite(LookupError):
@@ -111,7 +117,12 @@ class DayRecords:
 
 def day_window(day: date, timezone: str) -> tuple[datetime, datetime]:
     """``[local midnight, next local midnight)`` of ``day`` in ``timezone``, in UTC (23 or 25
-    hours long on a daylight-saving change)."""
+    hours long on a daylight-saving change); ``DayOutOfRange`` for a day outside 2000-2099, the
+    years every time the gateway takes lies in."""
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise DayOutOfRange(
+            f"no ledger for {day.isoformat()}: days from {FIRST_YEAR} to {LAST_YEAR}"
+        )
     zone = ZoneInfo(timezone)
     start = datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
     end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)

@@ -261,8 +261,9 @@ def test_the_api_serves_a_leader_his_own_guards_only(day: Engine) -> None:
             assert http.get("/ledger", params=query, headers=elsewhere).status_code == 404
             unknown = {"date": DAY, "site": "nowhere"}
             assert http.get("/ledger", params=unknown, headers=admin).status_code == 404
-            bad = {"date": "2026-13-01", "site": SITE}
-            assert http.get("/ledger", params=bad, headers=admin).status_code == 422
+            for bad in ("2026-13-01", "0001-01-01", "9999-12-31"):
+                answer = http.get("/ledger", params={**query, "date": bad}, headers=admin)
+                assert answer.status_code == 422
 
             as_csv = http.get("/ledger", params={**query, "format": "csv"}, headers=team_a)
             assert as_csv.headers["content-type"].startswith("text/csv")
