@@ -6,9 +6,11 @@ The sample site reduced to g-004 patrolling jt-patrol-central and g-001 at jt-ga
 checkpoints read by EM4100 readers fixed at the post, windows 0-5, 5-10 and 10-15 minutes:
 
 * round 08:30: east at 08:31, fountain at 08:36, west never scanned (missed at 08:45);
-* round 09:30: east at 09:31, fountain at 09:36, west at 09:41.
+* round 09:30: east at 09:31, fountain at 09:36, west at 09:47: late, after its window closed
+  at 09:45 (when it was reported missed) but within the 5-minute tolerance.
 
-So g-004: 5 scans, 5 checkpoints scanned, 1 missed, both rounds settled, patrol completion 5/6;
+So g-004: 5 scans, 5 checkpoints scanned (1 late), 1 missed for good, two missed alerts
+raised (08:45, 09:45), both rounds settled, patrol completion 5/6;
 he has no PIN, so with a clock-in terminal at the site he is reported not clocked in
 (``alert.late_clock_in``) once the 15-minute grace has passed, at 08:15. g-001 checks in on the
 gate's clock-in terminal at 07:58 and out at 10:01: two punches.
@@ -33,7 +35,7 @@ __all__ = ["PATROLLER", "drive_patrol_morning"]
 PATROLLER = ("g-004", "jt-patrol-central", "gps-d")
 GATE = ("g-001", "jt-gate-north", "gps-a")
 TAGS = {"cp-east": "0100A1B2C3", "cp-fountain": "0100A1B2C4", "cp-west": "0100A1B2C5"}
-SCANS = {31: "cp-east", 36: "cp-fountain", 91: "cp-east", 96: "cp-fountain", 101: "cp-west"}
+SCANS = {31: "cp-east", 36: "cp-fountain", 91: "cp-east", 96: "cp-fountain", 107: "cp-west"}
 
 
 def at(minutes: float) -> datetime:

@@ -22,14 +22,17 @@ def test_patrol_rounds_and_punches_are_counted_per_guard_and_site(
     assert guards["g-004"]["patrol"] == {
         "scans": 5,
         "checkpoints_scanned": 5,
-        "checkpoints_late": 0,
-        "checkpoints_missed": 1,
+        "checkpoints_late": 1,
+        "checkpoints_missed": 1,  # for good: the other missed one was scanned late
         "rounds_completed": 2,
     }
     assert [(a["type"], a["opened_at"][11:16]) for a in guards["g-004"]["alerts"]] == [
         ("alert.late_clock_in", "00:15"),
         ("alert.checkpoint_missed", "00:45"),
+        ("alert.checkpoint_missed", "01:45"),
     ]
+    resolved = [a["resolution"] for a in guards["g-004"]["alerts"]][1:]
+    assert resolved[1] == "ended"  # the late scan ended the second one
     assert [(p["kind"], p["punched_at"][11:16]) for p in guards["g-001"]["punches"]] == [
         ("check_in", "23:58"),  # 07:58 local: the ledger's day, though the day before in UTC
         ("check_out", "02:01"),
