@@ -79,7 +79,10 @@ class Settings(BaseSettings):
         default=30, ge=0, description="Days raw payloads of scans and punches are kept; 0: forever."
     )
     retention_outbox_days: int = Field(
-        default=30, ge=0, description="Days delivered outbox rows are kept; 0: forever."
+        default=30,
+        ge=0,
+        description="Days messages delivered to the group robots are kept; 0: forever (events "
+        "delivered to the core are records: retention_records_days).",
     )
     retention_records_days: int = Field(
         default=730,

@@ -11,8 +11,12 @@ clock's now):
   device sent them, kept to investigate a decoding dispute, are blanked.
 * **Quarantined inputs** (raw bytes that failed on their own), by quarantine time:
   ``raw_days``: long enough to investigate, then gone like every raw payload.
-* **Delivered outbox rows**, by delivery time: ``outbox_days`` (default 30). Undelivered rows
-  are never purged: they are events the core has not had yet.
+* **Delivered messages to the group robots** (outbox rows for a robot), by delivery time:
+  ``outbox_days`` (default 30): copies of alerts already in a chat group.
+* **Delivered events** (outbox rows for the core), by delivery time: ``records_days``. They are
+  the event history the daily ledger (``gateway.ledger``) is built from: a departure, its
+  duration and whether it was reported exist nowhere else once the positions are gone.
+  Undelivered rows are never purged: they are events the core has not had yet.
 * **The records the company must keep** (alerts no longer open, verbal reports, leaves,
   punches, checkpoint scans, shifts and their rule states, the audit log), by the time they
   concern:
@@ -52,6 +56,9 @@ from gateway.db.models import (
 from gateway.db.patrol_models import AttendanceStateRow, PatrolStateRow, PunchRow, ScanRow
 from gateway.db.quarantine import QuarantineRow
 from gateway.outbox.tables import OutboxRow
+
+CORE = "core"
+"""The management core's destination in the outbox (robots have ``robot:<id>``)."""
 
 __all__ = ["PurgeReport", "RetentionPolicy", "purge"]
 
@@ -140,7 +147,15 @@ _TARGETS: tuple[_Target, ...] = (
         OutboxRow.seq,
         OutboxRow.delivered_at,
         lambda p: p.outbox_days,
-        (OutboxRow.delivered_at.is_not(None),),
+        (OutboxRow.delivered_at.is_not(None), OutboxRow.destination != CORE),
+    ),
+    _Target(
+        "events",
+        OutboxRow,
+        OutboxRow.seq,
+        OutboxRow.delivered_at,
+        lambda p: p.records_days,
+        (OutboxRow.delivered_at.is_not(None), OutboxRow.destination == CORE),
     ),
     _Target(
         "quarantine",

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, event, func, select, update
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from gateway.bootstrap import build_gateway
@@ -85,16 +85,37 @@ def test_positions_are_purged_by_fix_time_exactly_at_the_cut(day: Engine) -> Non
     assert count(day, PositionRow, PositionRow.fix_time < at(20.5)) == 0
 
 
-def test_delivered_events_go_after_their_period_and_undelivered_ones_never(day: Engine) -> None:
+def test_delivered_events_are_records_robot_messages_go_and_undelivered_ones_never(
+    day: Engine,
+) -> None:
     events = count(day, OutboxRow)
     assert events >= 2  # the departure and what followed it
     with Session(day) as session, session.begin():
-        first = session.scalar(select(func.min(OutboxRow.seq)))
-        session.execute(update(OutboxRow).where(OutboxRow.seq == first).values(delivered_at=at(30)))
-    # Far in the future: every delivered row is past its period, every pending one stays.
+        first = session.get_one(OutboxRow, session.scalar(select(func.min(OutboxRow.seq))))
+        first.delivered_at = at(30)
+        for destination in ("robot:jt-wecom-a", "robot:jt-ding-b"):  # its copies to two groups
+            session.add(
+                OutboxRow(
+                    event_id=first.event_id,
+                    destination=destination,
+                    subject=first.subject,
+                    type=first.type,
+                    event_time=first.event_time,
+                    body="{}",
+                    created_at=first.created_at,
+                    attempts=1,
+                    next_attempt_at=first.next_attempt_at,
+                    delivered_at=at(31) if destination.endswith("a") else None,
+                )
+            )
+    # 400 days on: the delivered robot message is past its period; the core's event is a record.
     report = purge(day, RetentionPolicy(), at(0) + timedelta(days=400))
-    assert report.rows["outbox"] == 1
-    assert count(day, OutboxRow) == events - 1
+    assert report.rows["outbox"] == 1 and "events" not in report.rows
+    assert count(day, OutboxRow) == events + 1
+    # Past the records' period the delivered event goes too; undelivered rows never do.
+    report = purge(day, RetentionPolicy(), at(0) + timedelta(days=731))
+    assert report.rows["events"] == 1
+    assert count(day, OutboxRow) == events
     assert count(day, OutboxRow, OutboxRow.delivered_at.is_not(None)) == 0
 
 
