@@ -11,6 +11,7 @@ const REFRESH_MS = 30000;
 const RETRY_MS = 3000;
 const STORE_KEY = "guard-gateway.live";
 const TILE = 256;
+const MAX_ZOOM = 19;
 const VIEW_W = 800;
 const VIEW_H = 600;
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -168,7 +169,6 @@ async function loadMap() {
   $("site-name").textContent = answer.sites.map((s) => s.name).join(" · ") || "无现场 no site";
   $("map-datum").textContent = `${DATUMS[state.datum]}${answer.tiles ? "" : " · 离线 offline"}`;
   $("attribution").textContent = answer.tiles ? answer.tiles.attribution : "";
-  fitView();
 }
 
 // Web Mercator world pixels at ``zoom`` (the slippy-map tiles' own grid).
@@ -178,28 +178,30 @@ function project(lon, lat, zoom) {
   return [((lon + 180) / 360) * scale, (0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI)) * scale];
 }
 
+// The view holds every post, every guard with a fix and the track shown: a guard who walked
+// away stays on the map, the map zooming out to keep him.
 function fitView() {
   const points = [];
   for (const site of state.map.sites) {
     for (const post of site.posts) for (const poly of post.polygons) points.push(...poly[0]);
   }
-  if (points.length === 0) points.push([114.3, 30.6]);
-  let zoom = 19;
-  for (; zoom > 2; zoom--) {
-    const xy = points.map(([lon, lat]) => project(lon, lat, zoom));
-    const xs = xy.map((p) => p[0]);
-    const ys = xy.map((p) => p[1]);
-    const w = Math.max(...xs) - Math.min(...xs);
-    const h = Math.max(...ys) - Math.min(...ys);
-    if (w <= VIEW_W * 0.8 && h <= VIEW_H * 0.8) {
-      const cx = (Math.max(...xs) + Math.min(...xs)) / 2;
-      const cy = (Math.max(...ys) + Math.min(...ys)) / 2;
-      state.view = { zoom, x0: cx - VIEW_W / 2, y0: cy - VIEW_H / 2 };
-      return;
-    }
+  for (const guard of state.guards) {
+    if (guard.last_fix && guard.last_fix.map) points.push([guard.last_fix.map.lon, guard.last_fix.map.lat]);
   }
-  const [x, y] = project(points[0][0], points[0][1], zoom);
-  state.view = { zoom, x0: x - VIEW_W / 2, y0: y - VIEW_H / 2 };
+  if (state.track) for (const p of state.track.points) points.push(p.position);
+  if (points.length === 0) points.push([114.3, 30.6]);
+  // A fractional zoom that fills 85 % of the view; tiles are scaled to it (drawTiles).
+  const xy = points.map(([lon, lat]) => project(lon, lat, 0));
+  const xs = xy.map((p) => p[0]);
+  const ys = xy.map((p) => p[1]);
+  const w = Math.max(...xs) - Math.min(...xs);
+  const h = Math.max(...ys) - Math.min(...ys);
+  const fit = Math.min(w > 0 ? (VIEW_W * 0.85) / w : Infinity, h > 0 ? (VIEW_H * 0.85) / h : Infinity);
+  const zoom = Math.min(MAX_ZOOM, Number.isFinite(fit) ? Math.log2(fit) : MAX_ZOOM);
+  const scale = 2 ** zoom;
+  const cx = ((Math.max(...xs) + Math.min(...xs)) / 2) * scale;
+  const cy = ((Math.max(...ys) + Math.min(...ys)) / 2) * scale;
+  state.view = { zoom, x0: cx - VIEW_W / 2, y0: cy - VIEW_H / 2 };
 }
 
 function at([lon, lat]) {
@@ -209,6 +211,7 @@ function at([lon, lat]) {
 
 function drawMap() {
   const map = $("map");
+  fitView();
   map.replaceChildren();
   map.setAttribute("viewBox", `0 0 ${VIEW_W} ${VIEW_H}`);
   map.setAttribute("preserveAspectRatio", "xMidYMid slice");
@@ -238,8 +241,8 @@ function drawMap() {
     const [x, y] = at([fix.map.lon, fix.map.lat]);
     const g = svg("g", { class: "guard", "data-guard-id": guard.guard_id,
                          "data-standing": guard.standing, "data-silent": String(guard.silent) });
-    g.append(svg("circle", { cx: x.toFixed(1), cy: y.toFixed(1), r: 7 }));
-    const name = svg("text", { x: (x + 9).toFixed(1), y: (y + 4).toFixed(1) });
+    g.append(svg("circle", { cx: x.toFixed(1), cy: y.toFixed(1), r: 9 }));
+    const name = svg("text", { x: (x + 12).toFixed(1), y: (y + 6).toFixed(1) });
     name.textContent = guard.guard_name;
     g.append(name);
     map.append(g);
@@ -248,15 +251,17 @@ function drawMap() {
 
 function drawTiles(map, template) {
   const { zoom, x0, y0 } = state.view;
-  const n = 2 ** zoom;
-  for (let tx = Math.floor(x0 / TILE); tx <= Math.floor((x0 + VIEW_W) / TILE); tx++) {
-    for (let ty = Math.floor(y0 / TILE); ty <= Math.floor((y0 + VIEW_H) / TILE); ty++) {
+  const z = Math.floor(zoom);
+  const size = TILE * 2 ** (zoom - z); // a tile of level z, drawn at the view's zoom
+  const n = 2 ** z;
+  for (let tx = Math.floor(x0 / size); tx <= Math.floor((x0 + VIEW_W) / size); tx++) {
+    for (let ty = Math.floor(y0 / size); ty <= Math.floor((y0 + VIEW_H) / size); ty++) {
       if (ty < 0 || ty >= n) continue;
       const x = ((tx % n) + n) % n;
-      const href = template.replace("{z}", zoom).replace("{x}", x).replace("{y}", ty)
+      const href = template.replace("{z}", z).replace("{x}", x).replace("{y}", ty)
         .replace("{s}", "abc"[(x + ty) % 3]);
-      map.append(svg("image", { href, x: tx * TILE - x0, y: ty * TILE - y0,
-                                width: TILE, height: TILE, class: "tile" }));
+      map.append(svg("image", { href, x: tx * size - x0, y: ty * size - y0,
+                                width: size, height: size, class: "tile" }));
     }
   }
 }
