@@ -10,14 +10,21 @@ installs them)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import struct
+import threading
+import zlib
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
+from gateway.web.geometry import TileLayer
+from geofence.datum import Datum
 from tests.fixtures.live_gateway import SITE, LiveGateway, served_sample_site
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -29,6 +36,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -96,6 +104,23 @@ def wait_for(driver: Any, css: str, count: int = 1) -> list[Any]:
     return found
 
 
+def click(driver: Any, css: str) -> None:
+    """Click the element matching ``css``, found afresh should a redraw replace it."""
+
+    def clicked(d: Any) -> bool:
+        d.find_element(By.CSS_SELECTOR, css).click()
+        return True
+
+    WebDriverWait(driver, WAIT_S, ignored_exceptions=(StaleElementReferenceException,)).until(
+        clicked, f"click {css}"
+    )
+
+
+def text_of(driver: Any, css: str) -> str:
+    text: str = driver.execute_script(f"return document.querySelector({css!r}).textContent")
+    return text
+
+
 def test_a_leader_sees_a_departure_live_and_acknowledges_its_alert(
     live: LiveGateway, browser: Any, tmp_path: Path
 ) -> None:
@@ -119,9 +144,9 @@ def test_a_leader_sees_a_departure_live_and_acknowledges_its_alert(
 
     live.walk("gps-001", 5, 8, inside=False)  # he walks out, unreported, the page open
 
-    alert = wait_for(browser, "#alerts li[data-type='alert.unreported_departure']")[0]
-    assert alert.get_attribute("data-status") == "open"
-    assert "未报备离岗" in alert.text and "张伟" in alert.text
+    departure = "#alerts li[data-type='alert.unreported_departure']"
+    wait_for(browser, f"{departure}[data-status='open']")
+    assert "未报备离岗" in text_of(browser, departure) and "张伟" in text_of(browser, departure)
     wait_for(browser, "#guards li[data-guard-id='g-001'][data-standing='away_unreported']")
     wait_for(browser, "#map g.guard[data-guard-id='g-001'][data-standing='away_unreported']")
     # Only the stream writes the events list: the departure came live, not by a reload.
@@ -130,14 +155,13 @@ def test_a_leader_sees_a_departure_live_and_acknowledges_its_alert(
     assert browser.find_element(By.ID, "alert-count").text == "1"
     shots.take("departure")
 
-    alert.find_element(By.CSS_SELECTOR, "button.ack").click()
-    acknowledged = wait_for(
-        browser, "#alerts li[data-type='alert.unreported_departure'][data-status='acknowledged']"
-    )[0]
-    assert "jt-leader-a" in acknowledged.text
-    assert acknowledged.find_elements(By.CSS_SELECTOR, "button.ack") == []
+    click(browser, f"{departure} button.ack")
+    acknowledged = f"{departure}[data-status='acknowledged']"
+    wait_for(browser, acknowledged)
+    assert "jt-leader-a" in text_of(browser, acknowledged)
+    assert browser.find_elements(By.CSS_SELECTOR, f"{acknowledged} button.ack") == []
     resolve_route = any(p.endswith("/resolve") for p in admin.get("/openapi.json").json()["paths"])
-    resolve_buttons = acknowledged.find_elements(By.CSS_SELECTOR, "button.resolve")
+    resolve_buttons = browser.find_elements(By.CSS_SELECTOR, f"{acknowledged} button.resolve")
     assert len(resolve_buttons) == (1 if resolve_route else 0)
     shots.take("acknowledged")
 
@@ -149,9 +173,7 @@ def test_a_leader_sees_a_departure_live_and_acknowledges_its_alert(
     assert [(row["token_name"], row["role"]) for row in audit] == [("jt-leader-a", "leader")]
 
     # His track of the day: the 14 fixes, drawn on the map.
-    browser.find_element(
-        By.CSS_SELECTOR, "#guards li[data-guard-id='g-001'] button.track-button"
-    ).click()
+    click(browser, "#guards li[data-guard-id='g-001'] button.track-button")
     wait_for(browser, "#map polyline#track-line")
     assert browser.find_element(By.ID, "track-info").text == "张伟 2026-03-02: 14 点 fixes"
     shots.take("track")
@@ -173,3 +195,87 @@ def test_a_wrong_token_is_refused_on_the_login_form(live: LiveGateway, browser: 
     )
     assert browser.find_element(By.ID, "main").is_displayed() is False
     assert browser.execute_script("return sessionStorage.length + localStorage.length") == 0
+
+
+def solid_png(size: int = 256, rgb: tuple[int, int, int] = (214, 226, 205)) -> bytes:
+    """A plain ``size``² PNG, built by hand: a tile as a tile server sends it."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    row = b"\x00" + bytes(rgb) * size
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * size))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture
+def tile_server() -> Iterator[tuple[str, list[str]]]:
+    """A slippy-map tile server on 127.0.0.1 answering every path with a tile; the paths
+    asked are listed."""
+    asked: list[str] = []
+    tile = solid_png()
+
+    class Tiles(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(tile)))
+            self.end_headers()
+            self.wfile.write(tile)
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Tiles)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/{{z}}/{{x}}/{{y}}.png", asked
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_with_a_gcj02_tile_layer_fences_and_guards_are_drawn_in_gcj02_over_the_tiles(
+    engine: Engine, browser: Any, tile_server: tuple[str, list[str]], tmp_path: Path
+) -> None:
+    template, asked = tile_server
+    tiles = TileLayer(template, Datum.GCJ02, "© 高德地图 AMap")
+    with served_sample_site(engine, tiles=tiles) as live:
+        live.walk("gps-001", 1, 5, inside=True)
+        browser.get(f"{live.url}/live")
+        browser.find_element(By.ID, "token").send_keys(live.token("admin", "ops"))
+        browser.find_element(By.ID, "login-button").click()
+        wait_for(browser, "#guards li.guard", 5)
+        wait_for(browser, "#map g.guard[data-guard-id='g-001'] circle")
+        assert browser.find_element(By.ID, "map-datum").text.startswith("GCJ-02")
+        assert browser.find_element(By.ID, "attribution").text == "© 高德地图 AMap"
+        hrefs = set(
+            browser.execute_script(
+                "return [...document.querySelectorAll('#map image.tile')]"
+                ".map(i => i.getAttribute('href'))"
+            )
+        )
+        assert len(hrefs) >= 1
+        assert all(re.fullmatch(r"http://127\.0\.0\.1:\d+/1[5-9]/\d+/\d+\.png", h) for h in hrefs)
+        WebDriverWait(browser, WAIT_S).until(
+            lambda _d: set(asked) >= {h[h.index("/", 7) :] for h in hrefs}
+        )
+        # The guard, placed by the same datum as the fence, stands inside the north gate.
+        box, (cx, cy) = browser.execute_script(
+            "const b = document.querySelector(\"path[data-post-id='jt-gate-north']\").getBBox();"
+            "const c = document.querySelector(\"g.guard[data-guard-id='g-001'] circle\");"
+            "return [[b.x, b.y, b.width, b.height],"
+            " [+c.getAttribute('cx'), +c.getAttribute('cy')]];"
+        )
+        assert box[0] <= cx <= box[0] + box[2] and box[1] <= cy <= box[1] + box[3]
+        shots = Shots(browser, tmp_path)
+        shots.take("gcj02-tiles")
+        shots.keep()

@@ -124,6 +124,7 @@ async function login(token, by, remember) {
   $("logout").hidden = false;
   $("login-error").textContent = "";
   await detectResolve();
+  drawMap();
   await refresh();
   openStream();
   state.refreshTimer = setInterval(refresh, REFRESH_MS);
@@ -275,13 +276,18 @@ async function refresh() {
       api(`/map/whereabouts?datum=${state.datum}`),
       api("/alerts?limit=50"),
     ]);
-    state.guards = where.guards;
-    state.alerts = alerts;
     $("clock").textContent = localTime(where.time, true);
     if (!$("track-date").value) $("track-date").value = siteToday(where.time);
-    drawMap();
-    drawGuards();
-    drawAlerts();
+    // Redrawn only when changed, so a button is not replaced under the user's finger.
+    if (JSON.stringify(where.guards) !== JSON.stringify(state.guards)) {
+      state.guards = where.guards;
+      drawMap();
+      drawGuards();
+    }
+    if (JSON.stringify(alerts) !== JSON.stringify(state.alerts)) {
+      state.alerts = alerts;
+      drawAlerts();
+    }
   } catch (e) {
     if (!(e instanceof ApiError && e.status === 401)) $("action-error").textContent = e.message;
   }
