@@ -23,6 +23,7 @@ from gateway.api.tokens import Principal, Role
 from gateway.api.validation import NO_NUL_SCHEMA, NoNul, errors
 from gateway.api.whereabouts import whereabouts
 from gateway.clock import Clock
+from gateway.db import repository as repo
 from gateway.db.base import ID_LENGTH
 from gateway.outbox.robot_templates import ALERT_TITLES, FOLLOW_UP_TITLES
 from gateway.pipeline.runtime import PipelineRuntime
@@ -119,20 +120,26 @@ def live_routes(
     def get_track(
         guard_id: GuardId,
         day: Annotated[
-            date | None, Query(alias="date", description="YYYY-MM-DD; default: today")
+            str | None,
+            Query(
+                alias="date",
+                pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+                description="YYYY-MM-DD, the site's local date; default: today",
+            ),
         ] = None,
         datum: MapDatum = Datum.WGS84,
         principal: Principal = anyone,
     ) -> dict[str, Any]:
+        try:  # a plain date: pydantic's ``date`` would also take "0" (a Unix time)
+            on = None if day is None else date.fromisoformat(day)
+        except ValueError:
+            raise repo.InvalidRequest(f"date {day!r} is no calendar date") from None
         with Session(engine) as session:
-            return guard_track(session, principal, guard_id, day, datum, clock.now())
+            return guard_track(session, principal, guard_id, on, datum, clock.now())
 
-    @router.get(
-        "/events/stream",
-        summary="Server-sent events: the pipeline's events as they commit, within the scope",
-        responses=errors(401, 403),
-        response_class=StreamingResponse,
-    )
+    # Left out of the OpenAPI description: a response that never ends is no operation a
+    # schema-driven client (or fuzzer) can call; docs/live-page.md describes it.
+    @router.get("/events/stream", include_in_schema=False)
     async def stream(principal: Principal = anyone) -> StreamingResponse:
         subscription = feed.subscribe(principal)
         return StreamingResponse(

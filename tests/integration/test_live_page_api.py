@@ -171,7 +171,8 @@ def test_a_guards_track_of_the_day_in_the_maps_datum_within_scope(live: LiveGate
     team_b = live.client(live.token("leader", "jt-leader-b", sites=(SITE,), teams=("B",)))
     assert team_b.get("/guards/g-001/track").status_code == 404
     assert client.get("/guards/g-999/track").status_code == 404
-    assert client.get("/guards/g-001/track", params={"date": "2026-13-01"}).status_code == 422
+    for bad in ("2026-13-01", "0", "2026-3-2"):
+        assert client.get("/guards/g-001/track", params={"date": bad}).status_code == 422, bad
 
 
 # --- the event stream --------------------------------------------------------------------------
