@@ -55,7 +55,6 @@ def live_routes(
     auth: Authorizer,
     *,
     tiles: TileLayer | None = None,
-    keepalive_s: float = DEFAULT_KEEPALIVE_S,
 ) -> APIRouter:
     """The live page's router; subscribes its event feed to ``runtime``'s processor."""
     router = APIRouter()
@@ -143,7 +142,7 @@ def live_routes(
     async def stream(principal: Principal = anyone) -> StreamingResponse:
         subscription = feed.subscribe(principal)
         return StreamingResponse(
-            event_stream(feed, subscription, keepalive_s),
+            event_stream(feed, subscription, DEFAULT_KEEPALIVE_S),
             media_type="text/event-stream",
             headers={**_NO_CACHE, "X-Accel-Buffering": "no"},
         )

@@ -55,6 +55,9 @@ def test_the_page_and_its_files_are_served_without_a_token_and_nothing_else_is(
         assert '<html lang="zh-CN">' in page.text
         assert "http://" not in page.text and "https://" not in page.text  # no CDN
         assert "https://" not in script.text
+        drawing = anonymous.get("/live/static/map.js")
+        assert drawing.status_code == 200 and "function drawMap" in drawing.text
+        assert '<script src="/live/static/map.js">' in page.text
         assert anonymous.get("/", follow_redirects=False).headers["location"] == "/live"
         for name in ("../app.py", "routes.py", "nothing.js", "%2e%2e%2fapp.py"):
             assert anonymous.get(f"/live/static/{name}").status_code == 404, name
