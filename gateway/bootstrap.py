@@ -46,6 +46,7 @@ from gateway.pipeline.runtime import PipelineRuntime
 from gateway.privacy.worker import RetentionWorker
 from gateway.records import DecodeOutcome, Downlink
 from gateway.settings import Settings
+from gateway.web.geometry import TileLayer
 
 __all__ = ["ApiServer", "Gateway", "build_gateway", "free_port"]
 
@@ -221,7 +222,14 @@ def build_gateway(
             password=password,
             tls=tls,
         )
-    app = create_app(runtime, engine, clock, max_body_bytes=settings.api_max_body_bytes)
+    tiles = None
+    if settings.map_tile_url:
+        tiles = TileLayer(
+            settings.map_tile_url, settings.map_tile_datum, settings.map_tile_attribution
+        )
+    app = create_app(
+        runtime, engine, clock, max_body_bytes=settings.api_max_body_bytes, tiles=tiles
+    )
     push_router = make_push_router(
         sink=punch_sink(engine, runtime),
         clock=clock,
@@ -303,7 +311,10 @@ class ApiServer:
     def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self.port = port or free_port(host)
-        config = uvicorn.Config(app, host=host, port=self.port, log_level="warning")
+        # An open live page streams forever: give its stream a moment, then end it on stop.
+        config = uvicorn.Config(
+            app, host=host, port=self.port, log_level="warning", timeout_graceful_shutdown=2
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="api", daemon=True)
 

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.errors import ConfigError
 from gateway.privacy.retention import RetentionPolicy
+from geofence.datum import Datum
 
 __all__ = ["MIN_SECRET_LENGTH", "Settings"]
 
@@ -110,6 +111,21 @@ class Settings(BaseSettings):
     )
     iclock_host: str = Field(
         default="127.0.0.1", description="Address the /iclock server listens on (iclock_port)."
+    )
+
+    map_tile_url: str | None = Field(
+        default=None,
+        description="The live page's background map: a slippy-map tile URL template with {z}, "
+        "{x}, {y} (and optionally {s}: a, b, c), e.g. an AMap or OSM tile server the leaders' "
+        "browsers reach. Unset: the page draws the fences alone, offline.",
+    )
+    map_tile_datum: Datum = Field(
+        default=Datum.WGS84,
+        description="The datum of map_tile_url's tiles (gcj02 for AMap, wgs84 for OSM), to which "
+        "the page converts every point so it sits on the right street.",
+    )
+    map_tile_attribution: str = Field(
+        default="", description="The credit line the tile provider asks for, shown on the map."
     )
 
     def refuse_default_secrets(self) -> None:

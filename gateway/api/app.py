@@ -51,6 +51,8 @@ from gateway.pipeline.commands import (
 from gateway.pipeline.runtime import PipelineRuntime
 from gateway.privacy.api import privacy_routes
 from gateway.wand import parse_wand_csv
+from gateway.web.geometry import TileLayer
+from gateway.web.routes import live_routes
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
 
@@ -72,8 +74,10 @@ def create_app(
     clock: Clock,
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    tiles: TileLayer | None = None,
 ) -> FastAPI:
-    """The API over a running pipeline; tokens are checked against ``engine``'s store."""
+    """The API over a running pipeline; tokens are checked against ``engine``'s store.
+    ``tiles``: the live page's background map (none: fences alone, offline)."""
     app = FastAPI(
         title="guard-gateway",
         version="0.1.0",
@@ -323,6 +327,7 @@ def create_app(
 
     app.include_router(privacy_routes(engine, clock, admins))
     app.include_router(ledger_routes(engine, clock, anyone))
+    app.include_router(live_routes(runtime, engine, clock, auth, tiles=tiles))
 
     @app.get("/health", summary="Counters, queue and delivery backlog (no token needed)")
     def health() -> dict[str, Any]:

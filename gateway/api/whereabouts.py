@@ -13,27 +13,35 @@ from gateway.clock import Clock
 from gateway.pipeline.duty import Duty
 from gateway.pipeline.processor import Processor
 from gateway.rules import PresenceState
+from geofence.datum import Datum, from_wgs84
 
-__all__ = ["whereabouts"]
+__all__ = ["STANDINGS", "whereabouts"]
+
+STANDINGS = ("not_arrived", "on_post", "away_unreported", "away_reported", "on_leave")
+"""What ``standing`` may say, the live page's legend: ``state`` with the departure's cover."""
 
 
-def whereabouts(processor: Processor, clock: Clock) -> dict[str, Any]:
+def whereabouts(processor: Processor, clock: Clock, datum: Datum | None = None) -> dict[str, Any]:
     """Every guard on duty now: post, state, since when, last fix, open alert keys.
 
-    ``state`` is one of ``not_arrived``, ``on_post``, ``off_post``; ``silent`` says the terminal
-    has not been heard for longer than the site's limit.
+    ``state`` is one of ``not_arrived``, ``on_post``, ``off_post``; ``standing`` refines
+    ``off_post`` by what covers the departure (one of ``STANDINGS``); ``silent`` says the
+    terminal has not been heard for longer than the site's limit. The last fix is WGS-84;
+    ``datum`` (a map's) adds it converted as ``last_fix.map`` ``{datum, lat, lon}``.
     """
     now = clock.now()
     guards = []
     for duty in sorted(processor.duties.active(now), key=lambda d: d.guard_id):
-        guards.append(_guard(processor, duty, processor.state(duty.shift_id)))
+        guards.append(_guard(processor, duty, processor.state(duty.shift_id), datum))
     return {"time": now.isoformat(), "guards": guards}
 
 
-def _guard(processor: Processor, duty: Duty, state: PresenceState | None) -> dict[str, Any]:
+def _guard(
+    processor: Processor, duty: Duty, state: PresenceState | None, datum: Datum | None
+) -> dict[str, Any]:
     status, since = _status(duty, state, processor.presence_since.get(duty.shift_id))
     last = processor.last_fix.get(duty.guard_id)
-    last_fix = None
+    last_fix: dict[str, Any] | None = None
     if last is not None and last.shift_id == duty.shift_id:
         last_fix = {
             "device_id": last.fix.device_id,
@@ -45,7 +53,18 @@ def _guard(processor: Processor, duty: Duty, state: PresenceState | None) -> dic
             "membership": last.membership,
             "distance_m": round(last.distance_m, 1),
         }
+        if datum is not None:
+            lon, lat = from_wgs84(last.fix.lon, last.fix.lat, datum)
+            last_fix["map"] = {"datum": datum.value, "lat": lat, "lon": lon}
     departure = state.departure if state is not None else None
+    standing = status
+    if departure is not None:
+        if departure.leave_id is not None:
+            standing = "on_leave"
+        elif departure.report_id is not None:
+            standing = "away_reported"
+        else:
+            standing = "away_unreported"
     return {
         "guard_id": duty.guard_id,
         "guard_name": duty.guard_name,
@@ -57,6 +76,7 @@ def _guard(processor: Processor, duty: Duty, state: PresenceState | None) -> dic
         "shift_start": duty.starts_at.isoformat(),
         "shift_end": duty.ends_at.isoformat(),
         "state": status,
+        "standing": standing,
         "since": None if since is None else since.isoformat(),
         "silent": bool(state is not None and state.silent_since is not None),
         "covered_by": None

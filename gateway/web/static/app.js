@@ -1,0 +1,383 @@
+/* The live page of guard-gateway. Plain JavaScript, no library, no CDN: it runs on a site LAN.
+ *
+ * Data comes from the gateway's API with the token the user pasted (Authorization: Bearer),
+ * so a leader sees what his token covers and nothing else. The page redraws from
+ * /map/whereabouts and /alerts whenever the event stream (/events/stream, read with fetch so the
+ * token stays in a header) reports a committed event, and every REFRESH_MS anyway.
+ */
+"use strict";
+
+const REFRESH_MS = 30000;
+const RETRY_MS = 3000;
+const STORE_KEY = "guard-gateway.live";
+
+const STANDINGS = {
+  on_post: "在岗 on post",
+  away_reported: "已报备离岗 away, reported",
+  away_unreported: "未报备离岗 away, unreported",
+  on_leave: "请假 on leave",
+  not_arrived: "未到岗 not arrived",
+};
+const STATUSES = { open: "未确认 open", acknowledged: "已确认 acknowledged", resolved: "已解除 resolved" };
+const DATUMS = { wgs84: "WGS-84", gcj02: "GCJ-02 (高德 AMap)", bd09: "BD-09 (百度 Baidu)" };
+
+const state = {
+  token: null,
+  by: "",
+  map: null,          // the /map answer
+  datum: "wgs84",
+  view: null,         // {zoom, x0, y0}: world pixels of the SVG's top-left corner
+  timezone: "Asia/Shanghai",
+  guards: [],
+  alerts: [],
+  resolveSupported: true,
+  track: null,
+  stream: null,       // AbortController of the open stream
+  refreshTimer: null,
+  pending: null,
+};
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined) continue;
+    if (k === "text") node.textContent = v; else node.setAttribute(k, v);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function localTime(iso, withDate = false) {
+  if (!iso) return "";
+  const options = { timeZone: state.timezone, hour: "2-digit", minute: "2-digit", hour12: false };
+  if (withDate) Object.assign(options, { month: "2-digit", day: "2-digit" });
+  return new Intl.DateTimeFormat("zh-CN", options).format(new Date(iso));
+}
+
+function siteToday(iso) {
+  const parts = new Intl.DateTimeFormat("en-CA", { timeZone: state.timezone }).format(new Date(iso));
+  return parts; // en-CA formats as YYYY-MM-DD
+}
+
+// --- the API ---------------------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, detail) { super(detail); this.status = status; this.detail = detail; }
+}
+
+async function api(path, options = {}) {
+  const headers = { Authorization: `Bearer ${state.token}`, ...(options.headers || {}) };
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  const answer = await fetch(path, {
+    method: options.method || "GET",
+    headers,
+    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+  });
+  if (answer.status === 401) {
+    logout("令牌无效或已吊销 The token is unknown or revoked");
+    throw new ApiError(401, "unauthorized");
+  }
+  let body = null;
+  try { body = await answer.json(); } catch (_e) { body = null; }
+  if (!answer.ok) {
+    const detail = body && typeof body.detail === "string" ? body.detail : answer.statusText;
+    throw new ApiError(answer.status, detail);
+  }
+  return body;
+}
+
+// --- log in and out --------------------------------------------------------------------------
+
+function saved() {
+  const raw = sessionStorage.getItem(STORE_KEY) || localStorage.getItem(STORE_KEY);
+  try { return raw ? JSON.parse(raw) : null; } catch (_e) { return null; }
+}
+
+async function login(token, by, remember) {
+  state.token = token;
+  state.by = by;
+  try {
+    await loadMap();
+  } catch (e) {
+    state.token = null;
+    if (!(e instanceof ApiError && e.status === 401)) $("login-error").textContent = e.message;
+    return;
+  }
+  if (!state.by) state.by = state.map.me.name;
+  const record = JSON.stringify({ token, by: state.by });
+  (remember ? localStorage : sessionStorage).setItem(STORE_KEY, record);
+  $("login").hidden = true;
+  $("main").hidden = false;
+  $("logout").hidden = false;
+  $("login-error").textContent = "";
+  await detectResolve();
+  drawMap();
+  await refresh();
+  openStream();
+  state.refreshTimer = setInterval(refresh, REFRESH_MS);
+}
+
+function logout(message = "") {
+  sessionStorage.removeItem(STORE_KEY);
+  localStorage.removeItem(STORE_KEY);
+  state.token = null;
+  if (state.stream) state.stream.abort();
+  state.stream = null;
+  clearInterval(state.refreshTimer);
+  $("main").hidden = true;
+  $("logout").hidden = true;
+  $("login").hidden = false;
+  $("login-error").textContent = message;
+  setConnection("off");
+}
+
+// The resolve route may not exist on this gateway: its OpenAPI document says.
+async function detectResolve() {
+  try {
+    const answer = await fetch("/openapi.json");
+    const doc = await answer.json();
+    state.resolveSupported = Object.keys(doc.paths || {}).some(
+      (p) => p.startsWith("/alerts/") && p.endsWith("/resolve"));
+  } catch (_e) {
+    state.resolveSupported = true; // try it; a 404/405 hides it
+  }
+}
+
+// --- the map ---------------------------------------------------------------------------------
+
+async function loadMap() {
+  let answer = await api("/map?datum=wgs84");
+  if (answer.tiles && answer.tiles.datum !== "wgs84") {
+    answer = await api(`/map?datum=${encodeURIComponent(answer.tiles.datum)}`);
+  }
+  state.map = answer;
+  state.datum = answer.datum;
+  const site = answer.sites[0];
+  if (site) state.timezone = site.timezone;
+  $("site-name").textContent = answer.sites.map((s) => s.name).join(" · ") || "无现场 no site";
+  $("map-datum").textContent = `${DATUMS[state.datum]}${answer.tiles ? "" : " · 离线 offline"}`;
+  $("attribution").textContent = answer.tiles ? answer.tiles.attribution : "";
+}
+
+// --- guards and alerts -----------------------------------------------------------------------
+
+async function refresh() {
+  if (!state.token) return;
+  try {
+    const [where, alerts] = await Promise.all([
+      api(`/map/whereabouts?datum=${state.datum}`),
+      api("/alerts?limit=50"),
+    ]);
+    $("clock").textContent = localTime(where.time, true);
+    if (!$("track-date").value) $("track-date").value = siteToday(where.time);
+    // Redrawn only when changed, so a button is not replaced under the user's finger.
+    if (JSON.stringify(where.guards) !== JSON.stringify(state.guards)) {
+      state.guards = where.guards;
+      drawMap();
+      drawGuards();
+    }
+    if (JSON.stringify(alerts) !== JSON.stringify(state.alerts)) {
+      state.alerts = alerts;
+      drawAlerts();
+    }
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 401)) $("action-error").textContent = e.message;
+  }
+}
+
+function refreshSoon() {
+  clearTimeout(state.pending);
+  state.pending = setTimeout(refresh, 250);
+}
+
+function drawGuards() {
+  $("guard-count").textContent = String(state.guards.length);
+  const items = state.guards.map((guard) => {
+    const standing = guard.standing;
+    const badge = el("span", { class: "badge", "data-standing": standing, text: STANDINGS[standing] });
+    const trackButton = el("button", { type: "button", class: "track-button", text: "轨迹 track" });
+    trackButton.addEventListener("click", () => showTrack(guard.guard_id));
+    const who = el("span", { class: "who" }, el("strong", { text: guard.guard_name }),
+                   ` ${guard.guard_id} · ${guard.post_name}`);
+    const li = el("li", { class: "guard", "data-guard-id": guard.guard_id,
+                          "data-standing": standing, "data-silent": String(guard.silent) },
+                  who, badge);
+    if (guard.silent) li.append(el("span", { class: "silent-badge", text: "失联 silent" }));
+    li.append(trackButton);
+    const fix = guard.last_fix;
+    const meta = `自 since ${localTime(guard.since)}` +
+      (fix ? ` · 定位 fix ${localTime(fix.fix_time)} · ${fix.distance_m} m` : " · 无定位 no fix");
+    li.append(el("span", { class: "meta", text: meta }));
+    return li;
+  });
+  $("guards").replaceChildren(...items);
+}
+
+function alertTitle(type) {
+  return (state.map && state.map.titles[type]) || type;
+}
+
+function drawAlerts() {
+  const open = state.alerts.filter((a) => a.status === "open").length;
+  $("alert-count").textContent = String(open);
+  const items = state.alerts.map((alert) => {
+    const data = alert.data || {};
+    const li = el("li", { class: "alert", "data-alert-id": String(alert.id),
+                          "data-status": alert.status, "data-type": alert.type });
+    li.append(el("span", { class: "what", text: alertTitle(alert.type) }));
+    li.append(el("span", { class: "status", text: STATUSES[alert.status] || alert.status }));
+    if (alert.status === "open") {
+      const ack = el("button", { type: "button", class: "ack primary", text: "确认 acknowledge" });
+      ack.addEventListener("click", () => acknowledge(alert, ack));
+      li.append(ack);
+    }
+    if (alert.status !== "resolved" && state.resolveSupported) {
+      const resolve = el("button", { type: "button", class: "resolve", text: "解除 resolve" });
+      resolve.addEventListener("click", () => resolveAlert(alert, resolve));
+      li.append(resolve);
+    }
+    let meta = `${data.guard_name || alert.guard_id} (${alert.guard_id})` +
+      (data.post_name ? ` · ${data.post_name}` : "") + ` · ${localTime(alert.opened_at, true)}`;
+    if (alert.acknowledged_by) {
+      meta += ` · ${alert.acknowledged_by} 确认于 ${localTime(alert.acknowledged_at)}`;
+    }
+    li.append(el("span", { class: "meta", text: meta }));
+    return li;
+  });
+  $("alerts").replaceChildren(...items);
+}
+
+async function acknowledge(alert, button) {
+  button.disabled = true;
+  try {
+    await api(`/alerts/${alert.id}/acknowledge`, { method: "POST", body: { by: state.by } });
+    $("action-error").textContent = "";
+  } catch (e) {
+    $("action-error").textContent = `确认失败 acknowledge failed: ${e.message}`;
+  }
+  await refresh();
+}
+
+async function resolveAlert(alert, button) {
+  const note = window.prompt("解除说明 Resolution note", "");
+  if (note === null) return;
+  button.disabled = true;
+  try {
+    await api(`/alerts/${alert.id}/resolve`, { method: "POST", body: { note } });
+    $("action-error").textContent = "";
+  } catch (e) {
+    // No such route on this gateway (FastAPI's own "Not Found", or a method not allowed).
+    if (e.status === 405 || (e.status === 404 && e.detail === "Not Found")) {
+      state.resolveSupported = false;
+    } else {
+      $("action-error").textContent = `解除失败 resolve failed: ${e.message}`;
+    }
+  }
+  await refresh();
+}
+
+async function showTrack(guardId) {
+  const day = $("track-date").value;
+  const query = `datum=${state.datum}` + (day ? `&date=${day}` : "");
+  try {
+    state.track = await api(`/guards/${encodeURIComponent(guardId)}/track?${query}`);
+    $("track-info").textContent =
+      `${state.track.guard_name} ${state.track.date}: ${state.track.points.length} 点 fixes`;
+    $("track-clear").hidden = false;
+    drawMap();
+  } catch (e) {
+    $("action-error").textContent = `轨迹 track: ${e.message}`;
+  }
+}
+
+// --- the live stream -------------------------------------------------------------------------
+
+function setConnection(mode) {
+  const labels = { off: "未连接 offline", live: "实时 live", retrying: "重连中 reconnecting" };
+  const node = $("connection");
+  node.dataset.state = mode;
+  node.textContent = labels[mode];
+}
+
+function logEvent(message) {
+  const title = alertTitle(message.type);
+  const data = message.data || {};
+  const who = data.guard_name ? `${data.guard_name} (${message.subject})` : message.subject;
+  const li = el("li", { "data-type": message.type },
+                el("time", { text: localTime(message.time) }), `${title} · ${who}`);
+  const list = $("events");
+  list.prepend(li);
+  while (list.children.length > 100) list.lastChild.remove();
+}
+
+async function openStream() {
+  const controller = new AbortController();
+  state.stream = controller;
+  while (state.stream === controller) {
+    try {
+      const answer = await fetch("/events/stream", {
+        headers: { Authorization: `Bearer ${state.token}`, Accept: "text/event-stream" },
+        signal: controller.signal,
+      });
+      if (answer.status === 401) { logout("令牌无效或已吊销 The token is unknown or revoked"); return; }
+      if (!answer.ok || !answer.body) throw new Error(String(answer.status));
+      await readStream(answer.body);
+    } catch (_e) {
+      if (controller.signal.aborted) return;
+    }
+    setConnection("retrying");
+    await new Promise((r) => setTimeout(r, RETRY_MS));
+  }
+}
+
+async function readStream(body) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value.replace(/\r\n?/g, "\n");
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let type = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) type = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
+      }
+      if (data.length) onStreamEvent(type, data.join("\n"));
+    }
+  }
+}
+
+function onStreamEvent(type, text) {
+  if (type === "hello") {
+    setConnection("live");
+    refreshSoon(); // what happened while we were away
+    return;
+  }
+  if (type === "resync") { refreshSoon(); return; }
+  try { logEvent(JSON.parse(text)); } catch (_e) { /* a malformed line: the refresh still tells */ }
+  refreshSoon();
+}
+
+// --- start -----------------------------------------------------------------------------------
+
+$("login-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  login($("token").value.trim(), $("by").value.trim(), $("remember").checked);
+});
+$("logout").addEventListener("click", () => logout());
+$("track-clear").addEventListener("click", () => {
+  state.track = null;
+  $("track-info").textContent = "";
+  $("track-clear").hidden = true;
+  drawMap();
+});
+
+const remembered = saved();
+if (remembered && remembered.token) login(remembered.token, remembered.by || "", !!localStorage.getItem(STORE_KEY));

@@ -1,0 +1,140 @@
+"""The live feed: the pipeline's committed events pushed to open pages as server-sent events.
+
+``LiveFeed.publish`` is a ``Processor`` listener: it runs on the pipeline's owner thread after a
+commit, so a page never hears of an event that could still roll back. Each open stream is a
+``Subscription`` with a bounded queue on the server's event loop; an event goes to a stream only
+when its principal covers the guard it concerns (a device's own events: unscoped tokens only).
+A stream that falls too far behind is ended with a ``resync`` event rather than letting memory
+grow: the page reconnects and re-reads ``/whereabouts`` and ``/alerts``, the truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from gateway.api.tokens import Principal
+from gateway.db.models import GuardRow
+from gateway.pipeline.context import EmittedEvent
+
+__all__ = ["QUEUE_LIMIT", "LiveFeed", "Subscription"]
+
+log = logging.getLogger(__name__)
+
+QUEUE_LIMIT = 512
+"""Events a stream may have waiting; beyond, it is ended with ``resync``."""
+
+_Scope = tuple[str | None, str | None]
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One open stream: whose it is and the queue its events wait in (``None``: end it)."""
+
+    principal: Principal
+    loop: asyncio.AbstractEventLoop
+    queue: asyncio.Queue[dict[str, Any] | None] = field(
+        default_factory=lambda: asyncio.Queue(QUEUE_LIMIT)
+    )
+
+    def offer(self, message: dict[str, Any]) -> None:
+        """Queue ``message`` from any thread."""
+        self.loop.call_soon_threadsafe(self._put, message)
+
+    def _put(self, message: dict[str, Any]) -> None:
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait({"type": "resync", "data": {"reason": "too far behind"}})
+            self.queue.put_nowait(None)
+
+
+class LiveFeed:
+    """Fans the pipeline's committed events out to the open streams, each within its scope."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._subscriptions: set[Subscription] = set()
+        self._scopes: dict[str, _Scope] = {}
+
+    @property
+    def open_streams(self) -> int:
+        with self._lock:
+            return len(self._subscriptions)
+
+    def subscribe(self, principal: Principal) -> Subscription:
+        """A new stream for ``principal`` on the running event loop."""
+        subscription = Subscription(principal, asyncio.get_running_loop())
+        with self._lock:
+            self._subscriptions.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        with self._lock:
+            self._subscriptions.discard(subscription)
+
+    def publish(self, events: Sequence[EmittedEvent]) -> None:
+        """Hand a committed batch to every stream whose principal covers each event's guard."""
+        with self._lock:
+            subscriptions = list(self._subscriptions)
+        if not subscriptions:
+            return
+        for event in events:
+            site_id, team = self._scope_of(event.subject)
+            message = {
+                "id": event.event_id,
+                "type": event.type,
+                "subject": event.subject,
+                "time": event.time.isoformat(),
+                "data": event.data,
+            }
+            for subscription in subscriptions:
+                if subscription.principal.covers(site_id, team):
+                    subscription.offer(message)
+
+    def _scope_of(self, subject: str) -> _Scope:
+        """The site and team of the guard ``subject`` names; ``(None, None)`` for a device or a
+        guard unknown to the store. Remembered: guards move between teams only with a new site
+        file, and a stale team would at worst show an event to the leader of his old team."""
+        known = self._scopes.get(subject)
+        if known is not None:
+            return known
+        with Session(self._engine) as session:
+            row = session.get(GuardRow, subject)
+            scope: _Scope = (None, None) if row is None else (row.site_id, row.team)
+        self._scopes[subject] = scope
+        return scope
+
+
+async def event_stream(
+    feed: LiveFeed, subscription: Subscription, keepalive_s: float
+) -> AsyncIterator[str]:
+    """The ``text/event-stream`` body of ``subscription``: a ``hello``, then each event as
+    ``event: <type>`` with its JSON, and a comment line every ``keepalive_s`` of quiet so that
+    proxies and the browser keep the connection open."""
+    try:
+        yield "retry: 3000\nevent: hello\ndata: {}\n\n"
+        while True:
+            try:
+                message = await asyncio.wait_for(subscription.queue.get(), keepalive_s)
+            except TimeoutError:
+                yield ": keep-alive\n\n"
+                continue
+            if message is None:
+                return
+            body = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+            ident = f"id: {message['id']}\n" if "id" in message else ""
+            yield f"{ident}event: {message['type']}\ndata: {body}\n\n"
+    finally:
+        feed.unsubscribe(subscription)
