@@ -174,11 +174,13 @@ def test_postgresql_connections_cut_between_and_during_batches_lose_and_repeat_n
             rig.settle()
             assert positions(rig) == (10, 10)
 
-            # Between batches: every connection of the gateway cut while it idles. Delivery is
-            # paused so that the first to find its connection dead is the next batch.
-            delivery = rig.gateway.delivery
-            assert delivery is not None
+            # Between batches: every connection of the gateway cut while it idles. Delivery and
+            # the retention purge are paused so that the first to find its connection dead is
+            # the next batch.
+            delivery, retention = rig.gateway.delivery, rig.gateway.retention
+            assert delivery is not None and retention is not None
             delivery.stop()
+            retention.stop()
             assert terminate() >= 1
             for i in range(10, 20):
                 rig.publish(TOPIC, payload(1 + i / 30, inside))
