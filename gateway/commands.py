@@ -30,18 +30,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Run the service until SIGINT/SIGTERM: ingest, rules, delivery and the API."""
     from gateway.bootstrap import ApiServer, build_gateway
 
-    settings = Settings()
     try:
+        settings = Settings()
         settings.refuse_default_secrets()
-    except ValueError as exc:
+    except (ValueError, ConfigError) as exc:  # pydantic's ValidationError is a ValueError
         print(f"guard-gateway: {exc}", file=sys.stderr)
         return 2
+    if (code := _refuse_stale_schema(settings)) != 0:  # before a site load could migrate it
+        return code
     clock = SystemClock()
     for path in args.site:
         if (code := _load_site(path, settings)) != 0:
             return code
     try:
-        gateway = build_gateway(settings, clock)
+        gateway = build_gateway(settings, clock, upgrade_schema=False)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -64,6 +66,23 @@ def cmd_run(args: argparse.Namespace) -> int:
             iclock.stop()
         api.stop()
         gateway.stop()
+    return 0
+
+
+def _refuse_stale_schema(settings: Settings) -> int:
+    """1 with the reason on stderr when the database is unreachable or behind (then
+    ``guard-gateway db upgrade`` fixes it), else 0."""
+    from gateway.db.engine import make_engine
+    from gateway.ops.readiness import require_current_schema
+
+    engine = make_engine(settings.database_url)
+    try:
+        require_current_schema(engine)
+    except ConfigError as exc:
+        print(f"guard-gateway: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
     return 0
 
 
