@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from gateway.ops.readiness import Readiness
@@ -33,7 +33,12 @@ def operations_routes(readiness: Readiness, registry: CollectorRegistry) -> APIR
         }
         return JSONResponse(status_code=503 if failing else 200, content=body)
 
-    @router.get("/metrics", summary="Prometheus metrics (text exposition format)")
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics (text exposition format)",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
         payload = await run_in_threadpool(generate_latest, registry)
         return Response(content=payload, media_type=CONTENT_TYPE_LATEST)

@@ -142,7 +142,8 @@ def test_schemathesis_finds_no_failure_with_every_check(served: Served, tmp_path
     assert run.returncode == 0, run.stdout[-8000:]
     assert figures["failures"] == [] and figures["errors"] == []
     assert figures["test_cases"]["with_failures"] == 0
-    assert figures["operations"]["tested"] == 11  # the API's 10 routes and /health; no /iclock
+    # The API's 10 routes, /health, /ready and /metrics; no /iclock
+    assert figures["operations"]["tested"] == 13
     assert {p["status"] for p in figures["phases"].values()} == {"success"}
     assert figures["test_cases"]["generated"] >= 9 * MAX_EXAMPLES
     # The run reached the core of every write, not only its validation.
