@@ -118,12 +118,19 @@ def cmd_site(args: argparse.Namespace) -> int:
 def _load_site(path: Path, settings: Settings) -> int:
     from gateway.db.engine import make_engine
     from gateway.db.schema import create_schema
+    from gateway.ops.progress import stderr_progress
     from gateway.site.loader import load_site_file
 
     engine = make_engine(settings.database_url)
     try:
         create_schema(engine)
-        summary = load_site_file(path, engine, SystemClock().now(), _secret_names(settings))
+        summary = load_site_file(
+            path,
+            engine,
+            SystemClock().now(),
+            _secret_names(settings),
+            progress=stderr_progress(f"site load {path}"),
+        )
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
