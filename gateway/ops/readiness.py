@@ -34,10 +34,11 @@ class Check:
         return {"ok": self.ok, "detail": self.detail}
 
 
-def schema_behind(engine: Engine) -> str | None:
-    """``None`` when ``engine``'s database is at this version's newest migration; else what is
-    wrong and how to fix it, in words an operator acts on. Database errors propagate."""
-    wanted = head()
+def schema_behind(engine: Engine, wanted: str | None = None) -> str | None:
+    """``None`` when ``engine``'s database is at ``wanted`` (default: this version's newest
+    migration); else what is wrong and how to fix it, in words an operator acts on. Database
+    errors propagate."""
+    wanted = wanted or head()
     found = current(engine)
     if found == wanted:
         return None
@@ -72,6 +73,7 @@ class Readiness:
         self._engine = engine
         self._ingest = ingest
         self._pipeline_alive = pipeline_alive
+        self._head = head()  # read once: the shipped migrations do not change while running
 
     def liveness(self) -> Check:
         """The pipeline thread runs (the process answering is the rest of liveness)."""
@@ -110,12 +112,12 @@ class Readiness:
 
     def _migrations(self) -> Check:
         try:
-            behind = schema_behind(self._engine)
+            behind = schema_behind(self._engine, self._head)
         except SQLAlchemyError as exc:
             return Check("migrations", False, f"cannot read the revision: {first_line(exc)}")
         if behind is not None:
             return Check("migrations", False, behind)
-        return Check("migrations", True, f"at revision {head()}")
+        return Check("migrations", True, f"at revision {self._head}")
 
 
 def first_line(exc: BaseException) -> str:
