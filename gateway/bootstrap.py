@@ -16,6 +16,7 @@ from datetime import timedelta
 
 import uvicorn
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from drivers.gps.jt808 import Jt808Codec, Jt808Platform
@@ -35,6 +36,9 @@ from gateway.field_devices import (
     push_terminal_config,
     start_field_devices,
 )
+from gateway.ops.metrics import BatchTimer, GatewayCollector
+from gateway.ops.readiness import Readiness, require_current_schema
+from gateway.ops.routes import operations_routes
 from gateway.outbox.delivery import DeliveryWorker
 from gateway.outbox.passes import PassRunner
 from gateway.outbox.robot_delivery import RobotDeliveryWorker
@@ -118,8 +122,13 @@ def build_gateway(
     with_ingest: bool = True,
     with_field_devices: bool = True,
     sender: Sender | None = None,
+    upgrade_schema: bool = True,
 ) -> Gateway:
-    """Wire a gateway from ``settings`` on ``clock``. Creates/upgrades the schema.
+    """Wire a gateway from ``settings`` on ``clock``.
+
+    With ``upgrade_schema`` (the demo, tests) the schema is created or upgraded; without it
+    (``guard-gateway run``) a database not at the newest migration, or not reachable, raises
+    ``ConfigError`` saying how to fix it, and nothing is changed.
 
     ``sender`` overrides the management-core sender built from ``settings.core_url``; without
     either, events wait in the outbox until a core is configured. Every group robot of the
@@ -130,7 +139,14 @@ def build_gateway(
     jt808 = Jt808Codec(_jt808_platform(settings))  # first: a bad secret stops before any I/O
     retention = settings.retention_policy()
     engine = make_engine(settings.database_url)
-    create_schema(engine)
+    if upgrade_schema:
+        create_schema(engine)
+    else:
+        try:
+            require_current_schema(engine)
+        except ConfigError:
+            engine.dispose()
+            raise
     robot_secrets = {
         name: value.get_secret_value() for name, value in settings.robot_secrets.items()
     }
@@ -196,8 +212,15 @@ def build_gateway(
         if ingest is not None:
             ingest.acknowledge(item for item in settled if isinstance(item, MqttMessage))
 
+    registry = CollectorRegistry(auto_describe=False)  # this gateway's own: see gateway.ops
+    batch_timer = BatchTimer(registry)
     runtime: PipelineRuntime[MqttMessage | DecodeOutcome] = PipelineRuntime(
-        processor, clock, decode, on_replies=send_replies, on_settled=acknowledge
+        processor,
+        clock,
+        decode,
+        on_replies=send_replies,
+        on_settled=acknowledge,
+        on_batch_timed=batch_timer.observe,
     )
 
     def handoff(message: MqttMessage) -> None:
@@ -230,6 +253,17 @@ def build_gateway(
     app = create_app(
         runtime, engine, clock, max_body_bytes=settings.api_max_body_bytes, tiles=tiles
     )
+    registry.register(
+        GatewayCollector(
+            engine=engine,
+            clock=clock,
+            counters=processor.counters,
+            queue_depth=runtime.backlog,
+            ingest=ingest,
+            destinations=[worker.destination for worker in workers],
+        )
+    )
+    app.include_router(operations_routes(Readiness(engine, ingest, runtime.alive), registry))
     push_router = make_push_router(
         sink=punch_sink(engine, runtime),
         clock=clock,

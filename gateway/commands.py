@@ -31,18 +31,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Run the service until SIGINT/SIGTERM: ingest, rules, delivery and the API."""
     from gateway.bootstrap import ApiServer, build_gateway
 
-    settings = Settings()
     try:
+        settings = Settings()
         settings.refuse_default_secrets()
-    except ValueError as exc:
+    except (ValueError, ConfigError) as exc:  # pydantic's ValidationError is a ValueError
         print(f"guard-gateway: {exc}", file=sys.stderr)
         return 2
+    if (code := _refuse_stale_schema(settings)) != 0:  # before a site load could migrate it
+        return code
     clock = SystemClock()
     for path in args.site:
         if (code := _load_site(path, settings)) != 0:
             return code
     try:
-        gateway = build_gateway(settings, clock)
+        gateway = build_gateway(settings, clock, upgrade_schema=False)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -65,6 +67,23 @@ def cmd_run(args: argparse.Namespace) -> int:
             iclock.stop()
         api.stop()
         gateway.stop()
+    return 0
+
+
+def _refuse_stale_schema(settings: Settings) -> int:
+    """1 with the reason on stderr when the database is unreachable or behind (then
+    ``guard-gateway db upgrade`` fixes it), else 0."""
+    from gateway.db.engine import make_engine
+    from gateway.ops.readiness import require_current_schema
+
+    engine = make_engine(settings.database_url)
+    try:
+        require_current_schema(engine)
+    except ConfigError as exc:
+        print(f"guard-gateway: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
     return 0
 
 
@@ -100,12 +119,19 @@ def cmd_site(args: argparse.Namespace) -> int:
 def _load_site(path: Path, settings: Settings) -> int:
     from gateway.db.engine import make_engine
     from gateway.db.schema import create_schema
+    from gateway.ops.progress import stderr_progress
     from gateway.site.loader import load_site_file
 
     engine = make_engine(settings.database_url)
     try:
         create_schema(engine)
-        summary = load_site_file(path, engine, SystemClock().now(), _secret_names(settings))
+        summary = load_site_file(
+            path,
+            engine,
+            SystemClock().now(),
+            _secret_names(settings),
+            progress=stderr_progress(f"site load {path}"),
+        )
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1

@@ -1,18 +1,31 @@
-"""Settings: one pydantic-settings class, read from ``GATEWAY_*`` environment variables.
+"""Settings: one pydantic-settings class, read from ``GATEWAY_*`` environment variables and,
+when ``GATEWAY_ENV_FILE`` names one, from that env file (``KEY=value`` lines, as systemd's
+``EnvironmentFile=`` and compose's ``env_file:`` read them). The environment wins over the file.
 
 Nothing is read at import time; ``Settings()`` is built once in ``bootstrap`` or the CLI.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from gateway.errors import ConfigError
 from gateway.privacy.retention import RetentionPolicy
 from geofence.datum import Datum
 
-__all__ = ["MIN_SECRET_LENGTH", "Settings"]
+__all__ = ["ENV_FILE_VARIABLE", "MIN_SECRET_LENGTH", "Settings"]
+
+ENV_FILE_VARIABLE = "GATEWAY_ENV_FILE"
+"""The environment variable naming the env file to read settings from (unset: none)."""
 
 MIN_SECRET_LENGTH = 16
 """Shortest HMAC key ``guard-gateway run`` accepts: 16 characters of a random string."""
@@ -25,6 +38,27 @@ class Settings(BaseSettings):
     """Everything an operator can set. Defaults run the embedded demo set-up."""
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=None, extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then the file ``GATEWAY_ENV_FILE`` names (read
+        when ``Settings()`` is built, not at import). A named file that does not exist raises
+        ``ConfigError``: a typo must not start the service on the defaults."""
+        named = os.environ.get(ENV_FILE_VARIABLE)
+        if not named:
+            return init_settings, env_settings, file_secret_settings
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigError(f"{ENV_FILE_VARIABLE}={named}: no such file")
+        env_file = DotEnvSettingsSource(settings_cls, env_file=path, env_file_encoding="utf-8")
+        return init_settings, env_settings, env_file, file_secret_settings
 
     database_url: str = Field(
         default="sqlite:///guard-gateway.db",

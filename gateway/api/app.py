@@ -1,7 +1,8 @@
 """The FastAPI application. Built by ``create_app``; holds no global state.
 
-Every route but ``/health`` needs an API token (``gateway.api.auth``); the ZKTeco ``/iclock``
-routes are added by ``bootstrap`` on this app or on their own (see ``Settings.iclock_port``).
+Every route but ``/health`` (and ``/ready``, ``/metrics``: ``gateway.ops``) needs an API token
+(``gateway.api.auth``); the ZKTeco ``/iclock`` routes are added by ``bootstrap`` on this app or
+on their own (see ``Settings.iclock_port``).
 Write operations run on the pipeline's owner thread (``PipelineRuntime.call``) wrapped in
 ``Audited``, so the record, the rule events it causes and its audit row are committed together,
 and a leader's scope is checked against the stored guard in that same transaction.
@@ -16,6 +17,7 @@ from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from gateway.api.audit import (
@@ -329,16 +331,28 @@ def create_app(
     app.include_router(ledger_routes(engine, clock, anyone))
     app.include_router(live_routes(runtime, engine, clock, auth, tiles=tiles))
 
-    @app.get("/health", summary="Counters, queue and delivery backlog (no token needed)")
-    def health() -> dict[str, Any]:
+    @app.get(
+        "/health",
+        summary="Liveness, counters, queue and delivery backlog (no token needed)",
+        responses={503: {"description": "The pipeline thread is not running"}},
+    )
+    def health() -> JSONResponse:
+        # Liveness only: 503 when the pipeline thread has ended (restart the process). An
+        # unreachable database is a matter of /ready: the backlog is then null.
         now = clock.now()
-        delivery = backlog(engine, now=now)
-        return {
+        alive = runtime.alive()
+        try:
+            delivery: Any = backlog(engine, now=now)
+        except SQLAlchemyError:
+            delivery = None
+        body = {
+            "status": "alive" if alive else "pipeline thread not running",
             "time": now.isoformat(),
             "queue": runtime.backlog(),
             "delivery": delivery,
             "counters": runtime.processor.counters.snapshot(),
         }
+        return JSONResponse(status_code=200 if alive else 503, content=body)
 
     return app
 

@@ -89,7 +89,8 @@ class PipelineRuntime(Generic[T]):
     wall time, so a demo on an accelerated clock still fires them promptly. ``on_replies`` is
     called on the owner thread with the replies of each committed batch (never for an input
     that was dropped); ``on_settled`` with the inputs whose fate became final (see the module
-    docstring). Neither may block for long; what they raise is logged.
+    docstring). Neither may block for long; what they raise is logged. ``on_batch_timed`` gets
+    each batch's count of raw inputs and the wall seconds it took (for the metrics).
     """
 
     def __init__(
@@ -104,12 +105,14 @@ class PipelineRuntime(Generic[T]):
         roster_refresh_s: float = 300.0,
         on_replies: Callable[[Sequence[Downlink]], None] | None = None,
         on_settled: Callable[[Sequence[T]], None] | None = None,
+        on_batch_timed: Callable[[int, float], None] | None = None,
     ) -> None:
         if max_queue < 1:
             raise ValueError(f"max_queue must be at least 1, not {max_queue}")
         self.processor = processor
         self._on_replies = on_replies
         self._on_settled = on_settled
+        self._on_batch_timed = on_batch_timed
         self._clock = clock
         self._decode = decode
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -147,6 +150,11 @@ class PipelineRuntime(Generic[T]):
         """Inputs waiting in the queue."""
         return self._queue.qsize()
 
+    def alive(self) -> bool:
+        """Whether the owner thread runs (started and not ended)."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
     def start(self) -> None:
         """Start the owner thread."""
         self._stop.clear()
@@ -176,7 +184,11 @@ class PipelineRuntime(Generic[T]):
             if items:
                 # Settled: the inputs whose fate is final (stored, quarantined or dropped for
                 # good); an input left unstored by a stop during an outage is not.
-                self._settle(self._process(items))
+                started = time.perf_counter()
+                settled = self._process(items)
+                if self._on_batch_timed is not None:
+                    self._on_batch_timed(len(items), time.perf_counter() - started)
+                self._settle(settled)
             for request in calls:
                 self._run_call(request)
             if time.monotonic() - last_refresh > self._roster_refresh_s:

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from gateway.clock import Clock
 from gateway.db.engine import make_engine
 from gateway.db.schema import create_schema
+from gateway.ops.progress import stderr_progress
 from gateway.privacy.audit import audited_erasure, audited_export, cli_actor
 from gateway.privacy.retention import purge
 from gateway.privacy.subject import ErasureRefused, guard_data_exists
@@ -38,7 +39,8 @@ def run_data_command(args: argparse.Namespace, settings: Settings, clock: Clock)
 
 
 def _purge(engine: Engine, settings: Settings, clock: Clock) -> int:
-    report = purge(engine, settings.retention_policy(), clock.now())
+    progress = stderr_progress("purge")
+    report = purge(engine, settings.retention_policy(), clock.now(), progress=progress)
     for name, rows in sorted(report.rows.items()):
         print(f"{name}: {rows}")
     print(f"purged {report.total} row(s){'' if report.complete else '; more due, run again'}")

@@ -208,8 +208,12 @@ def purge(
     now: datetime,
     *,
     stopping: threading.Event | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> PurgeReport:
     """Purge everything older than the policy allows, in bounded batches (module docstring).
+
+    ``progress`` (the CLI's) is told a line after each batch that purged rows and when a
+    table is done.
 
     Safe to run while the gateway ingests; a database error propagates (what was committed
     before it stays purged, and the next pass goes on from there).
@@ -230,7 +234,12 @@ def purge(
             if done:  # the budget bounds the work done; finding nothing costs one probe
                 budget -= 1
                 report.rows[target.name] = report.rows.get(target.name, 0) + done
+                if progress is not None:
+                    so_far = report.rows[target.name]
+                    progress(f"{target.name}: batch of {done}, {so_far} row(s) so far")
             if done < policy.batch_rows:
+                if progress is not None:
+                    progress(f"{target.name}: done, {report.rows.get(target.name, 0)} row(s)")
                 break
             pause.wait(policy.pause_s)  # let the pipeline's transactions in
         else:

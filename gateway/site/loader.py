@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Container, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -124,27 +124,39 @@ def validate_site_file(
 
 
 def load_site_file(
-    path: Path, engine: Engine, now: datetime, secrets: Container[str] | None = None
+    path: Path,
+    engine: Engine,
+    now: datetime,
+    secrets: Container[str] | None = None,
+    *,
+    progress: Callable[[str], None] | None = None,
 ) -> LoadSummary:
     """Load ``path`` into ``engine``'s database in one transaction (see the module docstring).
+
+    ``progress`` (the CLI's) is told a line after each step: read, checked, each site stored,
+    committed.
 
     Roster lines are expanded into shifts starting from the day before ``now`` (local) to seven
     days after. Ids already used by a site not in this file are refused. ``secrets`` as for
     :func:`validate_site_file`. Raises ``ConfigError``.
     """
+    tell = progress or (lambda _line: None)
     now = utc(now)
     doc, data = read_site_file(path)
+    tell(f"read {len(data)} bytes, {len(doc.sites)} site(s)")
     checked, problems = check_site_file(doc, now)
     if secrets is not None:
         problems += robot_secret_problems(doc.sites, secrets)
+    tell(f"checked: {len(problems)} problem(s)")
     digest = hashlib.sha256(data).hexdigest()
     try:
         with Session(engine) as session, session.begin():
             problems += _taken_elsewhere(session, checked)
             if problems:
                 raise _config_error(path, problems)
-            for site in checked:
+            for number, site in enumerate(checked, start=1):
                 replace_site(session, site, digest, now)
+                tell(f"site {site.entry.id} written ({number}/{len(checked)})")
             # Rule state of shifts that no longer exist would fire timers for nobody.
             for state_model in (PresenceStateRow, PatrolStateRow, AttendanceStateRow):
                 session.execute(
@@ -152,6 +164,7 @@ def load_site_file(
                 )
     except IntegrityError as exc:
         raise ConfigError(f"{path}: the database refused the configuration: {exc.orig}") from exc
+    tell("committed")
     summary = _summary(checked)
     logger.info(
         "loaded site file %s: sites %s, %d posts, %d guards, %d devices, %d shifts",

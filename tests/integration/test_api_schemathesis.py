@@ -151,8 +151,9 @@ def test_schemathesis_finds_no_failure_with_every_check(served: Served, tmp_path
     assert run.returncode == 0, run.stdout[-8000:]
     assert figures["failures"] == [] and figures["errors"] == []
     assert figures["test_cases"]["with_failures"] == 0
-    # The API's 12 routes, the live page's 3 (not its endless stream) and /health; no /iclock.
-    assert figures["operations"]["tested"] == 16
+    # The API's 12 routes, the live page's 3 (not its endless stream), /health, /ready and
+    # /metrics; no /iclock.
+    assert figures["operations"]["tested"] == 18
     assert {p["status"] for p in figures["phases"].values()} == {"success"}
     assert figures["test_cases"]["generated"] >= 9 * MAX_EXAMPLES
     # The run reached the core of every write, not only its validation.

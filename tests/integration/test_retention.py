@@ -215,3 +215,37 @@ def _eventually(check: object, timeout_s: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_the_cli_purge_reports_each_batch_on_stderr_and_keeps_stdout_to_the_result(
+    day: Engine, db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", db_url)
+    assert main(["data", "purge"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "positions: 40\nscans.raw: 3\npurged 43 row(s)\n"  # as before: no progress
+    lines = err.splitlines()
+    assert lines[:4] == [
+        "purge: positions: batch of 40, 40 row(s) so far",
+        "purge: positions: done, 40 row(s)",
+        "purge: scans.raw: batch of 3, 3 row(s) so far",
+        "purge: scans.raw: done, 3 row(s)",
+    ]
+    # Every other table is looked at once and found with nothing due.
+    assert len(lines) > 4
+    assert all(line.endswith(": done, 0 row(s)") for line in lines[4:])
+
+
+def test_purge_progress_is_told_after_every_batch_and_at_the_end_of_each_table(
+    day: Engine,
+) -> None:
+    lines: list[str] = []
+    policy = RetentionPolicy(batch_rows=15, pause_s=0)
+    report = purge(day, policy, at(0) + timedelta(days=31), progress=lines.append)
+    assert report.rows["positions"] == FIXES
+    assert lines[:4] == [
+        "positions: batch of 15, 15 row(s) so far",
+        "positions: batch of 15, 30 row(s) so far",
+        "positions: batch of 10, 40 row(s) so far",
+        "positions: done, 40 row(s)",
+    ]

@@ -1,0 +1,228 @@
+"""Prometheus metrics of a running gateway, read live at scrape time.
+
+Every gateway gets its own ``CollectorRegistry`` (never the process-global one), so several
+gateways in one process (tests, the demo) each expose only their own figures. What is already
+counted elsewhere is not counted twice: ``GatewayCollector`` reads the pipeline's counters, the
+queue, the MQTT adapter and the database when Prometheus scrapes; only the batch latency, which
+exists nowhere else, is a ``Histogram`` observed by the pipeline thread (``BatchTimer``).
+
+Label values are counter names the code chose, destination names from the site file and alert
+types: never bytes from a device's payload, so no input can mint a time series.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from drivers.mqtt.ingest import MqttIngest
+from gateway.clock import Clock
+from gateway.db.models import AlertRow
+from gateway.outbox.tables import OutboxRow
+from gateway.pipeline.counters import PipelineCounters
+
+__all__ = ["PREFIX", "BatchTimer", "GatewayCollector"]
+
+log = logging.getLogger(__name__)
+
+PREFIX = "guard_gateway"
+
+LABEL_OF_FAMILY = {
+    "rejected": "reason",
+    "dropped": "reason",
+    "ignored": "reason",
+    "quarantined": "reason",
+    "errors": "kind",
+    "purged": "table",
+    "events": "type",
+    "alarms": "kind",
+    "fixes": "outcome",
+    "scans": "outcome",
+    "punches": "outcome",
+}
+"""The label a counter family's second part goes in (``dropped.stale`` →
+``guard_gateway_dropped_total{reason="stale"}``); a family not listed uses ``name``."""
+
+BATCH_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+"""From one small batch on SQLite (about a millisecond) to a full one waiting on a database."""
+
+
+class BatchTimer:
+    """The pipeline's batch latency: ``guard_gateway_pipeline_batch_seconds`` (a histogram of
+    the wall time one batch took from decoding to commit) and the inputs those batches held."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.seconds = Histogram(
+            f"{PREFIX}_pipeline_batch_seconds",
+            "Wall time a pipeline batch takes, decoding to commit (retries included).",
+            buckets=BATCH_BUCKETS_S,
+            registry=registry,
+        )
+        self._inputs = Histogram(
+            f"{PREFIX}_pipeline_batch_inputs",
+            "Raw inputs per pipeline batch.",
+            buckets=(1, 10, 100, 1000, 5000),
+            registry=registry,
+        )
+
+    def observe(self, inputs: int, seconds: float) -> None:
+        """Record one batch of ``inputs`` raw inputs that took ``seconds``."""
+        self.seconds.observe(seconds)
+        self._inputs.observe(inputs)
+
+
+class GatewayCollector(Collector):
+    """Reads a gateway's live figures when scraped (see the module docstring).
+
+    ``queue_depth`` and ``ingest`` are read without touching the database; the outbox and the
+    alerts are two queries. When the database cannot be reached those families are left out
+    and ``guard_gateway_database_up`` is 0, so a scrape never fails because of it.
+    """
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        clock: Clock,
+        counters: PipelineCounters,
+        queue_depth: Callable[[], int],
+        ingest: MqttIngest | None,
+        destinations: Sequence[str] = (),
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._counters = counters
+        self._queue_depth = queue_depth
+        self._ingest = ingest
+        self._destinations = tuple(destinations)
+
+    def describe(self) -> list[Metric]:
+        # Nothing to describe up front: registering must not query the database.
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        yield from _counter_families(self._counters.snapshot())
+        yield GaugeMetricFamily(
+            f"{PREFIX}_queue_depth",
+            "Raw inputs waiting in the pipeline queue.",
+            value=self._queue_depth(),
+        )
+        if self._ingest is not None:
+            yield from _ingest_families(self._ingest)
+        try:
+            outbox = _outbox_rows(self._engine)
+            alerts = _open_alerts(self._engine)
+        except SQLAlchemyError as exc:
+            log.debug("metrics without the database: %s", exc)
+            yield GaugeMetricFamily(
+                f"{PREFIX}_database_up", "Whether the last scrape reached the database.", value=0
+            )
+            return
+        yield GaugeMetricFamily(
+            f"{PREFIX}_database_up", "Whether the last scrape reached the database.", value=1
+        )
+        yield from self._outbox_families(outbox)
+        open_alerts = GaugeMetricFamily(
+            f"{PREFIX}_open_alerts",
+            "Alerts not resolved, by type and status (open, acknowledged).",
+            labels=["type", "status"],
+        )
+        for alert_type, status, count in alerts:
+            open_alerts.add_metric([alert_type, status], count)
+        yield open_alerts
+
+    def _outbox_families(self, rows: dict[str, tuple[int, int, float | None]]) -> Iterator[Metric]:
+        pending = GaugeMetricFamily(
+            f"{PREFIX}_outbox_pending",
+            "Events not yet delivered, by destination (core, a group robot).",
+            labels=["destination"],
+        )
+        failing = GaugeMetricFamily(
+            f"{PREFIX}_outbox_failing",
+            "Undelivered events tried at least once, by destination.",
+            labels=["destination"],
+        )
+        lag = GaugeMetricFamily(
+            f"{PREFIX}_outbox_lag_seconds",
+            "Age of the oldest undelivered event by destination (0 when none waits).",
+            labels=["destination"],
+        )
+        now = self._clock.now()
+        for destination in sorted(set(self._destinations) | set(rows)):
+            count, tried, oldest = rows.get(destination, (0, 0, None))
+            pending.add_metric([destination], count)
+            failing.add_metric([destination], tried)
+            lag.add_metric([destination], 0.0 if oldest is None else now.timestamp() - oldest)
+        yield from (pending, failing, lag)
+
+
+def _counter_families(snapshot: dict[str, int]) -> Iterator[Metric]:
+    """``family.rest`` counters as one Prometheus counter per family, ``rest`` as its label."""
+    families: dict[str, CounterMetricFamily] = {}
+    for name, value in snapshot.items():
+        family, _dot, rest = name.partition(".")
+        label = LABEL_OF_FAMILY.get(family, "name")
+        metric = families.get(family)
+        if metric is None:
+            metric = CounterMetricFamily(
+                f"{PREFIX}_{family}",
+                f"Pipeline counter {family}.* since the process started, by {label}.",
+                labels=[label],
+            )
+            families[family] = metric
+        metric.add_metric([rest], value)
+    yield from families.values()
+
+
+def _ingest_families(ingest: MqttIngest) -> Iterator[Metric]:
+    stats = ingest.stats
+    yield GaugeMetricFamily(
+        f"{PREFIX}_mqtt_connected",
+        "1 while connected to the broker with the subscriptions acknowledged.",
+        value=1 if stats.connected else 0,
+    )
+    for name, value, doc in (
+        ("messages", stats.messages, "MQTT messages handed to the pipeline."),
+        ("dropped", stats.dropped, "MQTT messages the handoff refused (redelivered later)."),
+        ("reconnects", stats.reconnects, "Successful connections after the first."),
+        ("backpressure", stats.backpressure, "Offers refused because the queue was full."),
+        ("acknowledged", stats.acknowledged, "PUBACKs sent once messages were stored."),
+    ):
+        yield CounterMetricFamily(f"{PREFIX}_mqtt_{name}", doc, value=value)
+
+
+def _outbox_rows(engine: Engine) -> dict[str, tuple[int, int, float | None]]:
+    """Per destination: undelivered rows, those tried at least once, and the creation time
+    (POSIX seconds) of the oldest."""
+    stmt = (
+        select(
+            OutboxRow.destination,
+            func.count(OutboxRow.seq),
+            func.count(OutboxRow.seq).filter(OutboxRow.attempts > 0),
+            func.min(OutboxRow.created_at),
+        )
+        .where(OutboxRow.delivered_at.is_(None))
+        .group_by(OutboxRow.destination)
+    )
+    with engine.connect() as conn:
+        return {
+            destination: (int(count), int(tried), oldest.timestamp() if oldest else None)
+            for destination, count, tried, oldest in conn.execute(stmt)
+        }
+
+
+def _open_alerts(engine: Engine) -> list[tuple[str, str, int]]:
+    stmt = (
+        select(AlertRow.type, AlertRow.status, func.count(AlertRow.id))
+        .where(AlertRow.status != "resolved")
+        .group_by(AlertRow.type, AlertRow.status)
+        .order_by(AlertRow.type, AlertRow.status)
+    )
+    with engine.connect() as conn:
+        return [(str(t), str(s), int(n)) for t, s, n in conn.execute(stmt)]

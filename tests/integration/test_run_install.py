@@ -1,0 +1,139 @@
+"""``guard-gateway run`` as an installed service starts it: settings from the env file named by
+``GATEWAY_ENV_FILE`` (the environment winning), a refusal on a database whose migrations are
+behind that says how to fix it, and ``/ready`` and ``/metrics`` of the running process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from alembic.script import ScriptDirectory
+from prometheus_client.parser import text_string_to_metric_families
+
+from drivers.mqtt.broker import RunningBroker
+from gateway.bootstrap import free_port
+from gateway.db.engine import make_engine
+from gateway.db.migrate import alembic_config, current, head, upgrade
+from tests.conftest import REPO_ROOT
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    """This process's environment without any GATEWAY_* setting, plus ``values``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.update(values)
+    return env
+
+
+def run_gateway(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "run"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def migrated(db_url: str, revision: str = "head") -> str:
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine, revision)
+    finally:
+        engine.dispose()
+    return db_url
+
+
+def test_run_reads_the_env_file_the_environment_winning_and_serves_ready_and_metrics(
+    db_url: str, mqtt_broker: RunningBroker, tmp_path: Path
+) -> None:
+    api_port = free_port()
+    env_file = tmp_path / "gateway.env"
+    env_file.write_text(
+        "# as deploy/gateway.env.example\n"
+        f"GATEWAY_DATABASE_URL={migrated(db_url)}\n"
+        f"GATEWAY_API_PORT={api_port}\n"
+        "GATEWAY_MQTT_URL=mqtt://127.0.0.1:1\n"  # overridden by the environment below
+        "GATEWAY_MQTT_CLIENT_ID=ops-env-file\n",
+        encoding="utf-8",
+    )
+    env = clean_env(GATEWAY_ENV_FILE=str(env_file), GATEWAY_MQTT_URL=mqtt_broker.url)
+    process = run_gateway(env)
+    try:
+        assert process.stdout is not None
+        started = process.stdout.readline()
+        assert started == (
+            f"guard-gateway: API on http://127.0.0.1:{api_port}, broker {mqtt_broker.url}\n"
+        ), started + (process.stderr.read() if process.poll() is not None else "")
+        api = f"http://127.0.0.1:{api_port}"
+        deadline = time.monotonic() + 15
+        ready = httpx.get(f"{api}/ready", timeout=10)
+        while ready.status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the broker connection comes up on its own thread
+            ready = httpx.get(f"{api}/ready", timeout=10)
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["failing"] == []
+        metrics = httpx.get(f"{api}/metrics", timeout=10)
+        names = {f.name for f in text_string_to_metric_families(metrics.text)}
+        assert {"guard_gateway_mqtt_connected", "guard_gateway_queue_depth"} <= names
+        assert "guard_gateway_pipeline_batch_seconds" in names
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+
+
+def test_run_refuses_a_database_one_migration_behind_and_says_how_to_fix_it(
+    db_url: str, tmp_path: Path
+) -> None:
+    newest = head()
+    assert newest is not None
+    previous = ScriptDirectory.from_config(alembic_config()).get_revision(newest).down_revision
+    assert isinstance(previous, str)
+    migrated(db_url, previous)
+    env = clean_env(GATEWAY_DATABASE_URL=db_url, GATEWAY_API_PORT=str(free_port()))
+    process = run_gateway(env)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert err.strip().splitlines()[-1] == (
+        f"guard-gateway: refusing to start: the database is at revision {previous}; this "
+        f"version of guard-gateway needs revision {newest}: back it up, then run "
+        "`guard-gateway db upgrade`"
+    )
+    engine = make_engine(db_url)
+    try:
+        assert current(engine) == previous  # refused without touching it
+    finally:
+        engine.dispose()
+
+    upgraded = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "db", "upgrade"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert upgraded.returncode == 0 and upgraded.stdout == f"database at revision {newest}\n"
+
+
+def test_run_refuses_a_database_never_migrated_and_an_env_file_that_does_not_exist(
+    db_url: str, tmp_path: Path
+) -> None:
+    env = clean_env(GATEWAY_DATABASE_URL=db_url, GATEWAY_API_PORT=str(free_port()))
+    never = run_gateway(env)
+    _out, err = never.communicate(timeout=60)
+    assert never.returncode == 1
+    assert "the database has never been migrated" in err
+    assert "`guard-gateway db upgrade`" in err
+
+    missing = tmp_path / "nowhere.env"
+    absent = run_gateway(clean_env(GATEWAY_ENV_FILE=str(missing)))
+    _out, err = absent.communicate(timeout=60)
+    assert absent.returncode == 2
+    assert err.strip() == f"guard-gateway: GATEWAY_ENV_FILE={missing}: no such file"
