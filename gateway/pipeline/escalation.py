@@ -1,0 +1,138 @@
+"""Escalation: an alert nobody acknowledged in time goes to the leaders one level up.
+
+The stage runs in every batch and every tick of the clock (after the deadlines), so it fires on
+the clock with no input at all. An alert is due when it is still ``open`` (neither acknowledged
+nor resolved) ``escalate_after_s`` (its site's policy; 0: never) after it opened. It is then
+escalated once: ``escalated_at`` is set on the alert row in the transaction that writes the
+``alert.escalated`` event, so a restart neither forgets nor repeats it, and an alert
+acknowledged or resolved before its time never escalates.
+
+Who is next up: the leaders alerted about the guard (his ``leaders``, or his team's leaders when
+he names none) each have a ``reports_to`` in the site file; the escalation goes to those. The
+event carries their ids, names and contacts for the core, and the group robots of those leaders
+receive it besides the guard's own groups (``gateway.outbox.routing``).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.clock import Clock
+from gateway.db.alerts import alerts_awaiting_escalation, claim_escalation
+from gateway.db.models import AlertRow, DeviceRow, GuardRow, LeaderRow, SiteRow
+from gateway.db.repository import site_policy
+from gateway.pipeline.context import BatchContext
+from gateway.pipeline.emitter import Emitter
+from gateway.policy import SitePolicy
+from gateway.rules import RuleEvent
+
+__all__ = ["CHECK_EVERY", "ESCALATED", "Escalation", "managers_of"]
+
+log = logging.getLogger(__name__)
+
+ESCALATED = "alert.escalated"
+"""The event type of an escalation."""
+
+CHECK_EVERY = timedelta(seconds=1)
+"""How often (on the clock) the open alerts are looked at: ticks come ten times a second and
+batches more often still, but an escalation a second late is as good as on time."""
+
+# Fields of the alert's own data the escalation repeats, so a reader needs no other event.
+_CARRIED = ("guard_name", "team", "post_name", "post_id", "site_id", "shift_id")
+
+
+class Escalation:
+    """The stage: escalates every alert due on the clock (see the module docstring)."""
+
+    def __init__(self, emitter: Emitter, clock: Clock) -> None:
+        self._emitter = emitter
+        self._clock = clock
+        self._checked_at: datetime | None = None
+
+    def run(self, ctx: BatchContext) -> None:
+        now = self._clock.now()
+        last = self._checked_at
+        if last is not None and last <= now < last + CHECK_EVERY:
+            return
+        self._checked_at = now
+        waiting = alerts_awaiting_escalation(ctx.session)
+        if not waiting:
+            return
+        policies: dict[str | None, SitePolicy] = {}
+        for alert in waiting:
+            site_id = _site_of(ctx.session, alert)
+            if site_id not in policies:
+                policies[site_id] = _policy(ctx.session, site_id)
+            after_s = policies[site_id].escalate_after_s
+            if after_s <= 0 or now < alert.opened_at + timedelta(seconds=after_s):
+                continue
+            self._escalate(ctx, alert, site_id, after_s, now)
+
+    def _escalate(
+        self, ctx: BatchContext, alert: AlertRow, site_id: str | None, after_s: float, now: datetime
+    ) -> None:
+        managers = managers_of(ctx.session, alert.guard_id)
+        ids = [m.id for m in managers]
+        row = claim_escalation(ctx.session, alert.id, at=now, to=ids)
+        if row is None:
+            return
+        data: dict[str, Any] = {k: row.data[k] for k in _CARRIED if row.data.get(k) is not None}
+        data.update(
+            site_id=site_id,
+            alert_id=row.id,
+            alert_key=row.alert_key,
+            alert_type=row.type,
+            opened_at=row.opened_at.isoformat(),
+            escalate_after_s=after_s,
+            unacknowledged_s=(now - row.opened_at).total_seconds(),
+            escalated_to=ids,
+            managers=[
+                {"id": m.id, "name": m.name, "team": m.team, "contacts": dict(m.contacts)}
+                for m in managers
+            ],
+            detected_at=now.isoformat(),
+        )
+        event = RuleEvent(type=ESCALATED, time=now, key=f"{row.alert_key}:{ESCALATED}", data=data)
+        emitted = self._emitter.emit(ctx, event, subject=row.guard_id)
+        row.last_event_id = emitted.event_id
+        log.info("alert %s escalated to %s", row.id, ", ".join(ids) or "nobody named")
+
+
+def managers_of(session: Session, guard_id: str) -> list[LeaderRow]:
+    """The leaders one level up from those alerted about ``guard_id`` (his ``leaders``, or his
+    team's leaders when he names none), by id; empty for a device or when none is named."""
+    guard = session.get(GuardRow, guard_id)
+    if guard is None:
+        return []
+    stmt = select(LeaderRow).where(LeaderRow.site_id == guard.site_id)
+    if guard.leader_ids:
+        stmt = stmt.where(LeaderRow.id.in_(list(guard.leader_ids)))
+    elif guard.team is not None:
+        stmt = stmt.where(LeaderRow.team == guard.team)
+    else:
+        return []
+    above = sorted({r for r in session.scalars(stmt.with_only_columns(LeaderRow.reports_to)) if r})
+    if not above:
+        return []
+    stmt = select(LeaderRow).where(LeaderRow.site_id == guard.site_id, LeaderRow.id.in_(above))
+    return list(session.scalars(stmt.order_by(LeaderRow.id)))
+
+
+def _site_of(session: Session, alert: AlertRow) -> str | None:
+    if alert.site_id is not None:
+        return alert.site_id
+    guard = session.get(GuardRow, alert.guard_id)
+    if guard is not None:
+        return guard.site_id
+    device = session.get(DeviceRow, alert.guard_id)
+    return None if device is None else device.site_id
+
+
+def _policy(session: Session, site_id: str | None) -> SitePolicy:
+    site = None if site_id is None else session.get(SiteRow, site_id)
+    return SitePolicy() if site is None else site_policy(site.policy)
