@@ -8,9 +8,12 @@ escalated once: ``escalated_at`` is set on the alert row in the transaction that
 acknowledged or resolved before its time never escalates.
 
 Who is next up: the leaders alerted about the guard (his ``leaders``, or his team's leaders when
-he names none) each have a ``reports_to`` in the site file; the escalation goes to those. The
-event carries their ids, names and contacts for the core, and the group robots of those leaders
-receive it besides the guard's own groups (``gateway.outbox.routing``).
+he names none) each may have a ``reports_to`` in the site file; the escalation goes to those.
+An alert with nobody named above its guard's leaders (none has ``reports_to``, or it concerns a
+device) is not escalated: there is no one to send it to. Should a later site load name someone,
+an alert still unacknowledged past its time escalates then. The event carries their ids, names
+and contacts for the core, and the group robots of those leaders receive it besides the guard's
+own groups (``gateway.outbox.routing``).
 """
 
 from __future__ import annotations
@@ -77,6 +80,8 @@ class Escalation:
         self, ctx: BatchContext, alert: AlertRow, site_id: str | None, after_s: float, now: datetime
     ) -> None:
         managers = managers_of(ctx.session, alert.guard_id)
+        if not managers:
+            return  # nobody named above: nothing to send, and the alert waits for a site load
         ids = [m.id for m in managers]
         row = claim_escalation(ctx.session, alert.id, at=now, to=ids)
         if row is None:
@@ -100,12 +105,13 @@ class Escalation:
         event = RuleEvent(type=ESCALATED, time=now, key=f"{row.alert_key}:{ESCALATED}", data=data)
         emitted = self._emitter.emit(ctx, event, subject=row.guard_id)
         row.last_event_id = emitted.event_id
-        log.info("alert %s escalated to %s", row.id, ", ".join(ids) or "nobody named")
+        log.info("alert %s escalated to %s", row.id, ", ".join(ids))
 
 
 def managers_of(session: Session, guard_id: str) -> list[LeaderRow]:
     """The leaders one level up from those alerted about ``guard_id`` (his ``leaders``, or his
-    team's leaders when he names none), by id; empty for a device or when none is named."""
+    team's leaders when he names none), by id; empty for a device or when none is named.
+    A leader named both as the guard's and above another of his is still escalated to."""
     guard = session.get(GuardRow, guard_id)
     if guard is None:
         return []
