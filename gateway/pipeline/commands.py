@@ -249,7 +249,7 @@ class ResolveAlert:
     """A leader closes an alert by hand, saying why (``note``): resolution ``by_hand``.
 
     Writes ``alert.resolved`` (the alert's key, type, who, the note) in the same transaction,
-    for the core and the guard's groups. An alert already resolved is a ``Conflict``: its
+    for the core and the guard's groups (and, once escalated, the groups of those it went to). An alert already resolved is a ``Conflict``: its
     resolution, by the facts or by another hand, stands.
     """
 
@@ -282,6 +282,8 @@ class ResolveAlert:
                 "acknowledged_by": row.acknowledged_by,
                 "ack_latency_s": ack_latency_s(row),
                 "detected_at": self.at.isoformat(),
+                # An escalated alert's closing goes to the groups it was escalated to as well.
+                **({"escalated_to": list(row.escalated_to)} if row.escalated_to else {}),
             },
         )
         row.last_event_id = processor.emit(session, event, subject=row.guard_id).event_id

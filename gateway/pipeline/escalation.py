@@ -94,6 +94,7 @@ class Escalation:
             alert_type=row.type,
             opened_at=row.opened_at.isoformat(),
             escalate_after_s=after_s,
+            due_at=(row.opened_at + timedelta(seconds=after_s)).isoformat(),
             unacknowledged_s=(now - row.opened_at).total_seconds(),
             escalated_to=ids,
             managers=[
