@@ -249,8 +249,9 @@ class ResolveAlert:
     """A leader closes an alert by hand, saying why (``note``): resolution ``by_hand``.
 
     Writes ``alert.resolved`` (the alert's key, type, who, the note) in the same transaction,
-    for the core and the guard's groups (and, once escalated, the groups of those it went to). An alert already resolved is a ``Conflict``: its
-    resolution, by the facts or by another hand, stands.
+    for the core and the guard's groups (and, once escalated, the groups of those it went to).
+    An alert already resolved is a ``Conflict``: its resolution, by the facts or by another
+    hand, stands.
     """
 
     alert: str | int
