@@ -42,8 +42,9 @@ ESCALATED = "alert.escalated"
 """The event type of an escalation."""
 
 CHECK_EVERY = timedelta(seconds=1)
-"""How often (on the clock) the open alerts are looked at: ticks come ten times a second and
-batches more often still, but an escalation a second late is as good as on time."""
+"""How often (on the clock) the open alerts are looked at for ones newly opened: ticks come ten
+times a second and batches more often still. An alert already seen is looked at again exactly
+when it becomes due."""
 
 # Fields of the alert's own data the escalation repeats, so a reader needs no other event.
 _CARRIED = ("guard_name", "team", "post_name", "post_id", "site_id", "shift_id")
@@ -56,13 +57,20 @@ class Escalation:
         self._emitter = emitter
         self._clock = clock
         self._checked_at: datetime | None = None
+        self._next_due: datetime | None = None
+        """The earliest time an alert seen at the last look becomes due: looked at again then,
+        so an escalation is on time to the tick, not only within ``CHECK_EVERY``."""
 
     def run(self, ctx: BatchContext) -> None:
         now = self._clock.now()
-        last = self._checked_at
-        if last is not None and last <= now < last + CHECK_EVERY:
+        last, next_due = self._checked_at, self._next_due
+        if (
+            last is not None
+            and last <= now < last + CHECK_EVERY
+            and (next_due is None or now < next_due)
+        ):
             return
-        self._checked_at = now
+        self._checked_at, self._next_due = now, None
         waiting = alerts_awaiting_escalation(ctx.session)
         if not waiting:
             return
@@ -72,7 +80,11 @@ class Escalation:
             if site_id not in policies:
                 policies[site_id] = _policy(ctx.session, site_id)
             after_s = policies[site_id].escalate_after_s
-            if after_s <= 0 or now < alert.opened_at + timedelta(seconds=after_s):
+            if after_s <= 0:
+                continue
+            due = alert.opened_at + timedelta(seconds=after_s)
+            if now < due:
+                self._next_due = due if self._next_due is None else min(self._next_due, due)
                 continue
             self._escalate(ctx, alert, site_id, after_s, now)
 
