@@ -74,9 +74,14 @@ class Escalation:
         waiting = alerts_awaiting_escalation(ctx.session)
         if not waiting:
             return
+        # Sites naming no one above anybody (the default) cost this one query, not one a guard.
+        stmt = select(LeaderRow.site_id).where(LeaderRow.reports_to.is_not(None)).distinct()
+        hierarchical = set(ctx.session.scalars(stmt))
         policies: dict[str | None, SitePolicy] = {}
         for alert in waiting:
             site_id = _site_of(ctx.session, alert)
+            if site_id not in hierarchical:
+                continue
             if site_id not in policies:
                 policies[site_id] = _policy(ctx.session, site_id)
             after_s = policies[site_id].escalate_after_s
