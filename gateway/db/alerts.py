@@ -4,11 +4,11 @@ Functions take the caller's ``Session`` and never commit."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.db.models import AlertRow
@@ -18,6 +18,7 @@ __all__ = [
     "acknowledge_alert",
     "alerts_awaiting_escalation",
     "claim_escalation",
+    "first_opened_after",
     "list_alerts",
     "open_alerts",
     "open_or_update_alert",
@@ -135,11 +136,31 @@ def resolve_alert(
     return row
 
 
-def alerts_awaiting_escalation(session: Session) -> list[AlertRow]:
-    """Alerts still open (neither acknowledged nor resolved) and never escalated, oldest first;
-    whether each is due depends on its site's policy (``gateway.pipeline.escalation``)."""
-    stmt = select(AlertRow).where(AlertRow.status == "open", AlertRow.escalated_at.is_(None))
+def _awaiting(site_ids: Collection[str]) -> Select[tuple[AlertRow]]:
+    return select(AlertRow).where(
+        AlertRow.status == "open",
+        AlertRow.escalated_at.is_(None),
+        or_(AlertRow.site_id.in_(sorted(site_ids)), AlertRow.site_id.is_(None)),
+    )
+
+
+def alerts_awaiting_escalation(
+    session: Session, *, opened_by: datetime, site_ids: Collection[str]
+) -> list[AlertRow]:
+    """Alerts still open (neither acknowledged nor resolved), never escalated, opened by
+    ``opened_by``, of the sites ``site_ids`` (or of no recorded site), oldest first; whether
+    each is due depends on its site's policy (``gateway.pipeline.escalation``)."""
+    stmt = _awaiting(site_ids).where(AlertRow.opened_at <= opened_by)
     return list(session.scalars(stmt.order_by(AlertRow.opened_at, AlertRow.id)))
+
+
+def first_opened_after(
+    session: Session, *, after: datetime, site_ids: Collection[str]
+) -> datetime | None:
+    """When the earliest alert awaiting escalation (as above) opened after ``after`` opened."""
+    stmt = _awaiting(site_ids).where(AlertRow.opened_at > after)
+    first: datetime | None = session.scalar(stmt.with_only_columns(func.min(AlertRow.opened_at)))
+    return first
 
 
 def claim_escalation(

@@ -26,7 +26,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.clock import Clock
-from gateway.db.alerts import alerts_awaiting_escalation, claim_escalation
+from gateway.db.alerts import (
+    alerts_awaiting_escalation,
+    claim_escalation,
+    first_opened_after,
+)
 from gateway.db.models import AlertRow, DeviceRow, GuardRow, LeaderRow, SiteRow
 from gateway.db.repository import site_policy
 from gateway.pipeline.context import BatchContext
@@ -71,27 +75,28 @@ class Escalation:
         ):
             return
         self._checked_at, self._next_due = now, None
-        waiting = alerts_awaiting_escalation(ctx.session)
-        if not waiting:
+        policies = _escalating_sites(ctx.session)
+        if not policies:
             return
-        # Sites naming no one above anybody (the default) cost this one query, not one a guard.
-        stmt = select(LeaderRow.site_id).where(LeaderRow.reports_to.is_not(None)).distinct()
-        hierarchical = set(ctx.session.scalars(stmt))
-        policies: dict[str | None, SitePolicy] = {}
-        for alert in waiting:
+        shortest = timedelta(seconds=min(p.escalate_after_s for p in policies.values()))
+        cutoff = now - shortest
+        sites = set(policies)
+        for alert in alerts_awaiting_escalation(ctx.session, opened_by=cutoff, site_ids=sites):
             site_id = _site_of(ctx.session, alert)
-            if site_id not in hierarchical:
+            policy = policies.get(site_id) if site_id is not None else None
+            if policy is None:
                 continue
-            if site_id not in policies:
-                policies[site_id] = _policy(ctx.session, site_id)
-            after_s = policies[site_id].escalate_after_s
-            if after_s <= 0:
-                continue
-            due = alert.opened_at + timedelta(seconds=after_s)
+            due = alert.opened_at + timedelta(seconds=policy.escalate_after_s)
             if now < due:
-                self._next_due = due if self._next_due is None else min(self._next_due, due)
+                self._due_at(due)
                 continue
-            self._escalate(ctx, alert, site_id, after_s, now)
+            self._escalate(ctx, alert, site_id, policy.escalate_after_s, now)
+        first = first_opened_after(ctx.session, after=cutoff, site_ids=sites)
+        if first is not None:
+            self._due_at(first + shortest)  # no later than its own due time: looked at by then
+
+    def _due_at(self, due: datetime) -> None:
+        self._next_due = due if self._next_due is None else min(self._next_due, due)
 
     def _escalate(
         self, ctx: BatchContext, alert: AlertRow, site_id: str | None, after_s: float, now: datetime
@@ -157,6 +162,13 @@ def _site_of(session: Session, alert: AlertRow) -> str | None:
     return None if device is None else device.site_id
 
 
-def _policy(session: Session, site_id: str | None) -> SitePolicy:
-    site = None if site_id is None else session.get(SiteRow, site_id)
-    return SitePolicy() if site is None else site_policy(site.policy)
+def _escalating_sites(session: Session) -> dict[str, SitePolicy]:
+    """The policies of the sites where escalation can happen: a leader names a ``reports_to``
+    and ``escalate_after_s`` is not 0. Sites naming no one (the default) cost this query only."""
+    stmt = select(LeaderRow.site_id).where(LeaderRow.reports_to.is_not(None)).distinct()
+    site_ids = sorted(set(session.scalars(stmt)))
+    if not site_ids:
+        return {}
+    rows = session.scalars(select(SiteRow).where(SiteRow.id.in_(site_ids)))
+    policies = {row.id: site_policy(row.policy) for row in rows}
+    return {k: p for k, p in policies.items() if p.escalate_after_s > 0}
