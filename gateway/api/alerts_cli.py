@@ -24,7 +24,9 @@ from gateway.api.audit import Acting, Audited, alert_subject
 from gateway.api.tokens import Principal, Role
 from gateway.clock import Clock
 from gateway.db import repository as repo
+from gateway.db.base import ID_LENGTH
 from gateway.db.engine import make_engine
+from gateway.db.models import NOTE_LENGTH
 from gateway.db.schema import create_schema
 from gateway.outbox.routing import RobotRouter
 from gateway.pipeline.commands import AcknowledgeAlert, ResolveAlert, alert_json
@@ -41,7 +43,13 @@ def run_alerts_command(
     args: argparse.Namespace, settings: Settings, clock: Clock, out: TextIO, err: TextIO
 ) -> int:
     """``list`` prints one JSON object a line (newest first); ``ack`` and ``resolve`` print the
-    alert as changed. Exit 1 for an unknown alert or one already resolved."""
+    alert as changed. Exit 1 for an unknown alert or one already resolved, 2 for an argument
+    longer than its column."""
+    for name, limit in (("by", ID_LENGTH), ("note", NOTE_LENGTH), ("guard", ID_LENGTH)):
+        value = getattr(args, name, None)
+        if value is not None and len(value) > limit:
+            print(f"guard-gateway: --{name} is longer than {limit} characters", file=err)
+            return 2
     engine = make_engine(settings.database_url)
     try:
         create_schema(engine)
@@ -77,7 +85,9 @@ def _audited(args: argparse.Namespace, clock: Clock) -> Audited:
         command = AcknowledgeAlert(alert=key, by=args.by, at=acting.at, note=args.note)
         action = "alert.acknowledge"
     else:
-        command = ResolveAlert(alert=key, note=args.note, by=args.by or user, at=acting.at)
+        command = ResolveAlert(
+            alert=key, note=args.note, by=args.by or user[:ID_LENGTH], at=acting.at
+        )
         action = "alert.resolve"
     return Audited(
         acting,

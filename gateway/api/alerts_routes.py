@@ -141,7 +141,8 @@ def alert_routes(
         is already resolved (by the facts or by hand)."""
         who = acting(principal, request)
         key = alert_ref(alert_id)
-        command = ResolveAlert(alert=key, note=body.note, by=body.by or principal.name, at=who.at)
+        by = body.by or principal.name[:ID_LENGTH]
+        command = ResolveAlert(alert=key, note=body.note, by=by, at=who.at)
         return run(who, "alert.resolve", command, key)
 
     return router

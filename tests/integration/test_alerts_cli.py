@@ -101,3 +101,9 @@ def test_list_ack_and_resolve_from_the_shell_while_the_pipeline_runs(
     assert "already resolved" in err
     code, out, err = cli(capsys, "ack", "999999", "--by", "jt-leader-a")
     assert (code, out, err.strip()) == (1, [], "guard-gateway: unknown alert 999999")
+    code, out, err = cli(capsys, "ack", alert_id, "--by", "x" * 65)
+    assert (code, out, err.strip()) == (
+        2,
+        [],
+        "guard-gateway: --by is longer than 64 characters",
+    )
