@@ -49,6 +49,10 @@ parameters = {{ leave_id = "{leave_id}" }}
 [[operations]]
 include-path = "/alerts/{{alert_id}}/acknowledge"
 parameters = {{ alert_id = "{alert_id}" }}
+
+[[operations]]
+include-path = "/alerts/{{alert_id}}/resolve"
+parameters = {{ alert_id = "{alert_id}" }}
 """
 """Known ids for the routes that act on a stored leave or alert, so they are tested past 404."""
 
@@ -142,7 +146,7 @@ def test_schemathesis_finds_no_failure_with_every_check(served: Served, tmp_path
     assert run.returncode == 0, run.stdout[-8000:]
     assert figures["failures"] == [] and figures["errors"] == []
     assert figures["test_cases"]["with_failures"] == 0
-    assert figures["operations"]["tested"] == 11  # the API's 10 routes and /health; no /iclock
+    assert figures["operations"]["tested"] == 12  # the API's 11 routes and /health; no /iclock
     assert {p["status"] for p in figures["phases"].values()} == {"success"}
     assert figures["test_cases"]["generated"] >= 9 * MAX_EXAMPLES
     # The run reached the core of every write, not only its validation.
@@ -151,6 +155,7 @@ def test_schemathesis_finds_no_failure_with_every_check(served: Served, tmp_path
         "POST /leaves",
         "POST /leaves/{leave_id}/cancel",
         "POST /alerts/{alert_id}/acknowledge",
+        "POST /alerts/{alert_id}/resolve",
     } <= _reached(figures)
 
 
