@@ -1,11 +1,13 @@
 """Escalation: an alert nobody acknowledged in time goes to the leaders one level up.
 
 The stage runs in every batch and every tick of the clock (after the deadlines), so it fires on
-the clock with no input at all. An alert is due when it is still ``open`` (neither acknowledged
-nor resolved) ``escalate_after_s`` (its site's policy; 0: never) after it opened. It is then
-escalated once: ``escalated_at`` is set on the alert row in the transaction that writes the
-``alert.escalated`` event, so a restart neither forgets nor repeats it, and an alert
-acknowledged or resolved before its time never escalates.
+the clock with no input at all. It reads the alerts table only when there may be something to
+do: an alert was opened since it last looked, the roster (site files) was reloaded, or an
+alert it saw becomes due; otherwise a tick costs no query. An alert is due when it is still
+``open`` (neither acknowledged nor resolved) ``escalate_after_s`` (its site's policy; 0:
+never) after it opened. It is then escalated once: ``escalated_at`` is set on the alert row in
+the transaction that writes the ``alert.escalated`` event, so a restart neither forgets nor
+repeats it, and an alert acknowledged or resolved before its time never escalates.
 
 Who is next up: the leaders alerted about the guard (his ``leaders``, or his team's leaders when
 he names none) each may have a ``reports_to`` in the site file; the escalation goes to those.
@@ -34,21 +36,18 @@ from gateway.db.alerts import (
 from gateway.db.models import AlertRow, DeviceRow, GuardRow, LeaderRow, SiteRow
 from gateway.db.repository import site_policy
 from gateway.pipeline.context import BatchContext
+from gateway.pipeline.duty import DutyIndex
 from gateway.pipeline.emitter import Emitter
+from gateway.pipeline.memory import PipelineMemory
 from gateway.policy import SitePolicy
 from gateway.rules import RuleEvent
 
-__all__ = ["CHECK_EVERY", "ESCALATED", "Escalation", "managers_of"]
+__all__ = ["ESCALATED", "Escalation", "managers_of"]
 
 log = logging.getLogger(__name__)
 
 ESCALATED = "alert.escalated"
 """The event type of an escalation."""
-
-CHECK_EVERY = timedelta(seconds=1)
-"""How often (on the clock) the open alerts are looked at for ones newly opened: ticks come ten
-times a second and batches more often still. An alert already seen is looked at again exactly
-when it becomes due."""
 
 # Fields of the alert's own data the escalation repeats, so a reader needs no other event.
 _CARRIED = ("guard_name", "team", "post_name", "post_id", "site_id", "shift_id")
@@ -57,24 +56,29 @@ _CARRIED = ("guard_name", "team", "post_name", "post_id", "site_id", "shift_id")
 class Escalation:
     """The stage: escalates every alert due on the clock (see the module docstring)."""
 
-    def __init__(self, emitter: Emitter, clock: Clock) -> None:
+    def __init__(self, emitter: Emitter, clock: Clock, memory: PipelineMemory) -> None:
         self._emitter = emitter
         self._clock = clock
-        self._checked_at: datetime | None = None
+        self._memory = memory
+        self._seen: tuple[int, DutyIndex] | None = None
+        """The emitter's count of opened alerts and the roster at the last look: while both
+        stay and nothing seen is due, a tick reads nothing (a quiet tick touches no database)."""
         self._next_due: datetime | None = None
-        """The earliest time an alert seen at the last look becomes due: looked at again then,
-        so an escalation is on time to the tick, not only within ``CHECK_EVERY``."""
+        """The earliest time an alert seen at the last look becomes due: looked at again then."""
 
     def run(self, ctx: BatchContext) -> None:
         now = self._clock.now()
-        last, next_due = self._checked_at, self._next_due
+        seen = (self._emitter.alerts_opened, self._memory.duties)
+        last = self._seen
+        next_due = self._next_due
         if (
             last is not None
-            and last <= now < last + CHECK_EVERY
+            and last[0] == seen[0]
+            and last[1] is seen[1]
             and (next_due is None or now < next_due)
         ):
             return
-        self._checked_at, self._next_due = now, None
+        self._seen, self._next_due = seen, None
         policies = _escalating_sites(ctx.session)
         if not policies:
             return
@@ -91,6 +95,8 @@ class Escalation:
                 self._due_at(due)
                 continue
             self._escalate(ctx, alert, site_id, policy.escalate_after_s, now)
+            # Looked at again next time: should this transaction fail, the alert is still due.
+            self._due_at(now)
         first = first_opened_after(ctx.session, after=cutoff, site_ids=sites)
         if first is not None:
             self._due_at(first + shortest)  # no later than its own due time: looked at by then

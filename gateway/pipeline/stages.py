@@ -129,7 +129,7 @@ def build_chain(
         PresenceRules(presence),
         patrol,
         Deadlines(memory, presence, patrol, clock),
-        Escalation(emitter, clock),
+        Escalation(emitter, clock, memory),
         save,
     )
     return Chain(
