@@ -94,6 +94,23 @@ def build_parser() -> argparse.ArgumentParser:
     audit_list.add_argument("--guard", default=None, help="only actions on this guard")
     audit_list.add_argument("--limit", type=int, default=100)
 
+    alerts = sub.add_parser(
+        "alerts", help="alerts: list, acknowledge, resolve by hand (safe while the gateway runs)"
+    )
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
+    alerts_list = alerts_sub.add_parser("list", help="newest first, one JSON object a line")
+    alerts_list.add_argument("--status", choices=["open", "acknowledged", "resolved"])
+    alerts_list.add_argument("--guard", default=None, help="only this guard's alerts")
+    alerts_list.add_argument("--limit", type=int, default=100)
+    alerts_ack = alerts_sub.add_parser("ack", help="acknowledge an alert (its number or key)")
+    alerts_ack.add_argument("id")
+    alerts_ack.add_argument("--by", required=True, help="the leader's id")
+    alerts_ack.add_argument("--note", default=None)
+    alerts_resolve = alerts_sub.add_parser("resolve", help="resolve an alert by hand, with a note")
+    alerts_resolve.add_argument("id")
+    alerts_resolve.add_argument("--note", required=True, help="why it is closed")
+    alerts_resolve.add_argument("--by", default=None, help="the leader's id (default: you)")
+
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", help="apply migrations up to the newest")

@@ -13,6 +13,7 @@ from gateway.errors import ConfigError
 from gateway.settings import Settings
 
 __all__ = [
+    "cmd_alerts",
     "cmd_audit",
     "cmd_bench",
     "cmd_data",
@@ -92,6 +93,13 @@ def cmd_token(args: argparse.Namespace) -> int:
     from gateway.api.admin import run_token_command
 
     return run_token_command(args, Settings(), SystemClock(), sys.stdout, sys.stderr)
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    """``alerts list|ack|resolve``: the alert commands of the API (``gateway.api.alerts_cli``)."""
+    from gateway.api.alerts_cli import run_alerts_command
+
+    return run_alerts_command(args, Settings(), SystemClock(), sys.stdout, sys.stderr)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:

@@ -52,3 +52,6 @@ class SitePolicy:
     sos_episode_gap_s: float = 10 * 60
     """SOS messages of a device less than this apart (device time) with no message without SOS
     in between belong to one emergency: one ``alert.sos``."""
+    escalate_after_s: float = 10 * 60
+    """An alert nobody acknowledged this long after it opened is escalated (``alert.escalated``)
+    to the leaders one level up (``leaders[].reports_to``); 0 means never."""

@@ -20,19 +20,18 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from gateway.api.alerts_routes import alert_routes
 from gateway.api.audit import (
     Acting,
     Audited,
-    alert_subject,
     audit_json,
     guard_subject,
     leave_subject,
-    list_alerts_within,
     list_audit,
     wand_subject,
 )
 from gateway.api.auth import Authorizer, install_auth_errors
-from gateway.api.schemas import AcknowledgeIn, CancelIn, LeaveIn, ReportIn
+from gateway.api.schemas import CancelIn, LeaveIn, ReportIn
 from gateway.api.tokens import Principal, Role
 from gateway.api.validation import NO_NUL_SCHEMA, BodyLimit, Instant, NoNul, errors
 from gateway.api.whereabouts import whereabouts
@@ -43,12 +42,10 @@ from gateway.errors import DecodeError, GatewayError
 from gateway.ledger.api import ledger_routes
 from gateway.outbox.delivery import backlog
 from gateway.pipeline.commands import (
-    AcknowledgeAlert,
     ApproveLeave,
     CancelLeave,
     FileReport,
     ImportWandDownload,
-    alert_json,
 )
 from gateway.pipeline.runtime import PipelineRuntime
 from gateway.privacy.api import privacy_routes
@@ -62,7 +59,6 @@ DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
 """Largest request body taken: a patrol wand's full log (tens of thousands of lines) fits."""
 
 LeaveId = Annotated[str, Path(max_length=36, json_schema_extra=NO_NUL_SCHEMA), NoNul]
-AlertRef = Annotated[str, Path(max_length=255, json_schema_extra=NO_NUL_SCHEMA), NoNul]
 DeviceId = Annotated[str, Path(max_length=ID_LENGTH, json_schema_extra=NO_NUL_SCHEMA), NoNul]
 GuardFilter = Annotated[
     str | None, Query(max_length=ID_LENGTH, json_schema_extra=NO_NUL_SCHEMA), NoNul
@@ -214,49 +210,7 @@ def create_app(
         ]
         return result
 
-    @app.get(
-        "/alerts",
-        summary="Alerts (a leader's guards' only), newest first",
-        responses=errors(401, 403, 422),
-    )
-    def get_alerts(
-        status: str | None = Query(default=None, pattern="^(open|acknowledged|resolved)$"),
-        guard_id: GuardFilter = None,
-        limit: int = Query(default=100, ge=1, le=1000),
-        principal: Principal = anyone,
-    ) -> list[dict[str, Any]]:
-        with Session(engine) as session:
-            rows = list_alerts_within(
-                session, principal, status=status, guard_id=guard_id, limit=limit
-            )
-            return [alert_json(row) for row in rows]
-
-    # ``path``: an alert key contains "/" (it starts with the shift id), so the id may too.
-    @app.post(
-        "/alerts/{alert_id:path}/acknowledge",
-        summary="A leader confirms an alert",
-        responses=writes,
-    )
-    def acknowledge(
-        alert_id: AlertRef,
-        body: AcknowledgeIn,
-        request: Request,
-        principal: Principal = leaders,
-    ) -> dict[str, Any]:
-        """``alert_id``: the alert's number, or its ``alert_key``."""
-        who = acting(principal, request)
-        key = _alert_ref(alert_id)
-        audited = Audited(
-            who,
-            "alert.acknowledge",
-            AcknowledgeAlert(alert=key, by=body.by, at=_at(body.at, who.at)),
-            alert_subject(key),
-            lambda result: {"alert_id": result["id"], "alert_key": result["alert_key"]},
-            what=f"alert {key!r}",
-            by_reference=True,
-        )
-        result: dict[str, Any] = runtime.call(audited)
-        return result
+    app.include_router(alert_routes(runtime, engine, clock, anyone=anyone, leaders=leaders))
 
     @app.post(
         "/wands/{wand_id}/downloads",
@@ -364,14 +318,6 @@ _LEAVE_LINKS = {
         "description": "The leave just recorded is cancelled by its id.",
     }
 }
-
-
-def _alert_ref(alert_id: str) -> str | int:
-    """An alert's number (ASCII digits that fit a 64-bit key), else its key: ``'¹'.isdigit()``
-    is true but it is no number, and 20 digits overflow PostgreSQL's ``bigint``."""
-    if alert_id.isascii() and alert_id.isdigit() and len(alert_id) <= 18:
-        return int(alert_id)
-    return alert_id
 
 
 def _at(value: datetime | None, now: datetime) -> datetime:

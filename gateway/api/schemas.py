@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.api.validation import CleanStr, Instant
 from gateway.db.base import ID_LENGTH
+from gateway.db.models import NOTE_LENGTH
 
 __all__ = ["AcknowledgeIn", "CancelIn", "LeaveIn", "ReportIn"]
 
@@ -62,3 +63,9 @@ class AcknowledgeIn(_Strict):
         min_length=1, max_length=ID_LENGTH, description="leader id", examples=["jt-leader-a"]
     )
     at: Instant | None = Field(default=None, description="default: now")
+    note: CleanStr | None = Field(
+        default=None,
+        max_length=NOTE_LENGTH,
+        description="what he saw or did",
+        examples=["已电话联系"],
+    )

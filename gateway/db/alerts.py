@@ -1,13 +1,14 @@
-"""Alerts: one row per episode, open → acknowledged (who, when) → resolved (by hand or when the
-condition ends). Functions take the caller's ``Session`` and never commit."""
+"""Alerts: one row per episode, open → acknowledged (who, when, a note) → resolved (by hand with
+a note, or when the condition ends); escalated at most once while nobody acknowledged it.
+Functions take the caller's ``Session`` and never commit."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.db.models import AlertRow
@@ -15,6 +16,9 @@ from gateway.errors import NotFound
 
 __all__ = [
     "acknowledge_alert",
+    "alerts_awaiting_escalation",
+    "claim_escalation",
+    "first_opened_after",
     "list_alerts",
     "open_alerts",
     "open_or_update_alert",
@@ -74,16 +78,20 @@ def _alert(session: Session, alert: str | int) -> AlertRow:
     return row
 
 
-def acknowledge_alert(session: Session, alert: str | int, *, by: str, at: datetime) -> AlertRow:
-    """Record that ``by`` confirmed the alert (by key, or by id when an ``int``).
+def acknowledge_alert(
+    session: Session, alert: str | int, *, by: str, at: datetime, note: str | None = None
+) -> AlertRow:
+    """Record that ``by`` confirmed the alert (by key, or by id when an ``int``), with his note.
 
-    The first acknowledgement is the evidence and is kept: acknowledging again changes nothing.
-    A resolved alert can still be acknowledged; it stays resolved. ``NotFound`` if unknown.
+    The first acknowledgement is the evidence and is kept: acknowledging again changes nothing
+    (its note included). A resolved or escalated alert can still be acknowledged; a resolved
+    one stays resolved. ``NotFound`` if unknown.
     """
     row = _alert(session, alert)
     if row.acknowledged_at is None:
         row.acknowledged_by = by
         row.acknowledged_at = at
+        row.acknowledged_note = note
         row.updated_at = at
         if row.status == "open":
             row.status = "acknowledged"
@@ -99,10 +107,11 @@ def resolve_alert(
     by: str | None = None,
     event_id: str | None = None,
     resolution: str = "ended",
+    note: str | None = None,
 ) -> AlertRow:
     """Resolve the alert (by key, or id when an ``int``); ``by`` is ``None`` when automatic.
     ``resolution`` says how: ``ended`` (the condition ended), ``withdrawn`` (found wrong by a
-    later fact), ``by_hand``.
+    later fact), ``by_hand`` (with the leader's ``note``).
 
     Resolving a resolved alert changes nothing, so a replayed resolution is harmless, except
     that a withdrawal overrides an earlier automatic end (a report entered after the guard's
@@ -119,10 +128,58 @@ def resolve_alert(
         row.resolution = resolution
         row.resolved_at = at
         row.resolved_by = by
+        row.resolved_note = note
         row.updated_at = at
         if event_id is not None:
             row.last_event_id = event_id
         session.flush()
+    return row
+
+
+def _awaiting(site_ids: Collection[str]) -> Select[tuple[AlertRow]]:
+    return select(AlertRow).where(
+        AlertRow.status == "open",
+        AlertRow.escalated_at.is_(None),
+        or_(AlertRow.site_id.in_(sorted(site_ids)), AlertRow.site_id.is_(None)),
+    )
+
+
+def alerts_awaiting_escalation(
+    session: Session, *, opened_by: datetime, site_ids: Collection[str]
+) -> list[AlertRow]:
+    """Alerts still open (neither acknowledged nor resolved), never escalated, opened by
+    ``opened_by``, of the sites ``site_ids`` (or of no recorded site), oldest first; whether
+    each is due depends on its site's policy (``gateway.pipeline.escalation``)."""
+    stmt = _awaiting(site_ids).where(AlertRow.opened_at <= opened_by)
+    return list(session.scalars(stmt.order_by(AlertRow.opened_at, AlertRow.id)))
+
+
+def first_opened_after(
+    session: Session, *, after: datetime, site_ids: Collection[str]
+) -> datetime | None:
+    """When the earliest alert awaiting escalation (as above) opened after ``after`` opened."""
+    stmt = _awaiting(site_ids).where(AlertRow.opened_at > after)
+    first: datetime | None = session.scalar(stmt.with_only_columns(func.min(AlertRow.opened_at)))
+    return first
+
+
+def claim_escalation(
+    session: Session, alert_id: int, *, at: datetime, to: list[str]
+) -> AlertRow | None:
+    """Record that alert ``alert_id`` is escalated at ``at`` to the leaders ``to`` and return
+    it; ``None`` (nothing changed) when it was meanwhile acknowledged, resolved or escalated.
+
+    The row is read again under a row lock (PostgreSQL) so an acknowledgement committed by
+    another process since the caller's query is seen, not overwritten.
+    """
+    stmt = select(AlertRow).where(AlertRow.id == alert_id).with_for_update()
+    row = session.execute(stmt.execution_options(populate_existing=True)).scalar_one_or_none()
+    if row is None or row.status != "open" or row.escalated_at is not None:
+        return None
+    row.escalated_at = at
+    row.escalated_to = list(to)
+    row.updated_at = at
+    session.flush()
     return row
 
 

@@ -46,6 +46,7 @@ from gateway.db.patrol_models import (
 
 __all__ = [
     "ID_LENGTH",
+    "NOTE_LENGTH",
     "AlertRow",
     "AttendanceStateRow",
     "CheckpointRow",
@@ -96,6 +97,9 @@ class LeaderRow(Base):
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     team: Mapped[str | None] = mapped_column(String(64), nullable=True)
     contacts: Mapped[dict[str, str]] = mapped_column(JSON, nullable=False)
+    reports_to: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    """The leader (of the same site) one level up: an alert of this leader's guards left
+    unacknowledged is escalated to him (``gateway.pipeline.escalation``)."""
 
 
 class PostRow(Base):
@@ -264,9 +268,13 @@ class PositionRow(Base):
     )
 
 
+NOTE_LENGTH = 1000
+"""Longest note a leader writes when acknowledging or resolving an alert."""
+
+
 class AlertRow(Base):
-    """One alert per episode (``alert_key``): open → acknowledged (who, when) → resolved (how:
-    ``resolution``)."""
+    """One alert per episode (``alert_key``): open → acknowledged (who, when, a note) → resolved
+    (how: ``resolution``; by hand with a note); escalated at most once while unacknowledged."""
 
     __tablename__ = "alerts"
 
@@ -282,11 +290,17 @@ class AlertRow(Base):
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     acknowledged_by: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    acknowledged_note: Mapped[str | None] = mapped_column(String(NOTE_LENGTH), nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
     resolution: Mapped[str | None] = mapped_column(String(32), nullable=True)
     """``ended`` (the condition ended: the guard returned, arrived...), ``withdrawn`` (a later
     fact showed the alert wrong, e.g. a report entered late), ``by_hand``; ``None`` while open."""
+    resolved_note: Mapped[str | None] = mapped_column(String(NOTE_LENGTH), nullable=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    """When the alert, still unacknowledged, was escalated; set once, so never escalated twice."""
+    escalated_to: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    """The leader ids it was escalated to (empty: nobody named above the guard's leaders)."""
     last_event_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
 

@@ -94,7 +94,7 @@ def render(
     kind = str(event.get("type", ""))
     data: dict[str, Any] = dict(event.get("data") or {})
     ctx = Context(event, data, tz, names or {})
-    follow_up = not kind.startswith("alert.") or kind == "alert.withdrawn"
+    follow_up = not kind.startswith("alert.") or kind in ("alert.withdrawn", "alert.resolved")
     template = TEMPLATES.get(kind)
     if template is not None:
         headline, details = template(ctx)

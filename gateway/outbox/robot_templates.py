@@ -28,6 +28,8 @@ ALERT_TITLES: dict[str, str] = {
     "alert.device_left_behind": "设备遗留在岗 (device left behind)",
     "alert.left_early": "早退 (left early)",
     "alert.withdrawn": "告警撤销 (alert withdrawn)",
+    "alert.escalated": "告警升级 (alert escalated)",
+    "alert.resolved": "告警已处理 (alert resolved by hand)",
 }
 
 #: Events that end an alert, as their follow-up is titled.
@@ -39,6 +41,7 @@ FOLLOW_UP_TITLES: dict[str, str] = {
     "attendance.punch": "已打卡 (clocked in)",
     "patrol.checkpoint_scanned": "已补巡 (checkpoint scanned late)",
     "alert.withdrawn": ALERT_TITLES["alert.withdrawn"],
+    "alert.resolved": ALERT_TITLES["alert.resolved"],
 }
 
 _MEMBERSHIP = {"inside": "岗位内", "outside": "岗位外", "uncertain": "岗位边缘"}
@@ -235,6 +238,31 @@ def _withdrawn(c: Context) -> tuple[str, tuple[str, ...]]:
     return f"{c.who} 的「{what}」已撤销{f'：{because}' if because else ''}。", details
 
 
+def _alert_named(c: Context) -> str:
+    kind = c.data.get("alert_type")
+    return short_title(ALERT_TITLES.get(str(kind), "告警")) if kind else "告警"
+
+
+def _escalated(c: Context) -> tuple[str, tuple[str, ...]]:
+    managers = c.data.get("managers")
+    names = [display(m.get("name") or m.get("id")) for m in managers or () if isinstance(m, dict)]
+    to = f"，已上报 {'、'.join(names)}" if names else ""
+    return (
+        f"{c.who} 的「{_alert_named(c)}」自 {c.at('opened_at')} 起 "
+        f"{c.minutes('unacknowledged_s')}无人确认{to}，请尽快处理。",
+        (),
+    )
+
+
+def _resolved_by_hand(c: Context) -> tuple[str, tuple[str, ...]]:
+    by = c.data.get("resolved_by")
+    note = c.data.get("note")
+    return (
+        f"{c.who} 的「{_alert_named(c)}」已由 {by or '值班人员'} 于 {c.at(None)} 手动解除。",
+        (f"说明：{note}",) if note else (),
+    )
+
+
 def _returned(c: Context) -> tuple[str, tuple[str, ...]]:
     return (
         f"{c.who} 于 {c.at('returned_at')} 回到 {c.post}，离岗 {c.minutes('duration_s')}。",
@@ -287,6 +315,8 @@ TEMPLATES: dict[str, Template] = {
     "alert.device_left_behind": _left_behind,
     "alert.left_early": _left_early,
     "alert.withdrawn": _withdrawn,
+    "alert.escalated": _escalated,
+    "alert.resolved": _resolved_by_hand,
     "presence.returned": _returned,
     "presence.arrived": _arrived,
     "presence.device_resumed": _resumed,

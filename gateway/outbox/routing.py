@@ -8,8 +8,10 @@ only, without a database query.
 A guard's alert goes to every robot of his site that covers him: a robot of his team, a robot
 of one of his leaders (the guard's ``leaders``, or his team's leaders when he names none), and
 the site's own robots (neither ``teams`` nor ``leaders``). An alert whose subject is a device (a
-reader that lost its device) goes to the site's own robots. The choice reads the configuration
-in the writing transaction, so it follows every site load at once.
+reader that lost its device) goes to the site's own robots. An escalation
+(``alert.escalated``) goes besides to the robots of the leaders it names (``data.escalated_to``)
+and of their teams. The choice reads the configuration in the writing transaction, so it follows
+every site load at once.
 """
 
 from __future__ import annotations
@@ -76,12 +78,18 @@ class RobotRouter:
         leaders: set[str] = set()
         if guard is not None and any(r.leader_ids for r in robots):
             leaders = set(guard.leader_ids) or self._team_leaders(session, site_id, guard.team)
+        teams = {guard.team} if guard is not None and guard.team is not None else set()
+        above = data.get("escalated_to")
+        if isinstance(above, list) and above:
+            leaders.update(str(x) for x in above)
+            stmt = select(LeaderRow.team).where(LeaderRow.id.in_([str(x) for x in above]))
+            teams.update(t for t in session.scalars(stmt) if t is not None)
         chosen = []
         for robot in robots:
             whole_site = not robot.teams and not robot.leader_ids
             if (
                 whole_site
-                or (guard is not None and guard.team is not None and guard.team in robot.teams)
+                or teams.intersection(robot.teams)
                 or leaders.intersection(robot.leader_ids)
             ):
                 chosen.append(robot_destination(robot.id))

@@ -44,6 +44,9 @@ class Emitter:
         self._source = source
         self._destinations = destinations
         self._route = route
+        self.alerts_opened = 0
+        """How many alerts this emitter has opened (a transaction rolled back included): a
+        stage that waits on new alerts (escalation) compares it rather than query the table."""
 
     def emit(
         self,
@@ -89,7 +92,7 @@ class Emitter:
             source=self._source,
         )
         if event.alert_key is not None:
-            repo.open_or_update_alert(
+            _row, created = repo.open_or_update_alert(
                 ctx.session,
                 alert_key=event.alert_key,
                 alert_type=event.type,
@@ -101,6 +104,7 @@ class Emitter:
                 post_id=duty.post_id if duty else None,
                 data=data,
             )
+            self.alerts_opened += created
         # A condition that ended is resolved when it ended (device time); a withdrawal when the
         # gateway learned the alert was wrong.
         for keys, resolution, at in (

@@ -252,10 +252,11 @@ class Processor:
 
     def emit(
         self, session: Session, event: RuleEvent, *, subject: str, duty: Duty | None = None
-    ) -> None:
+    ) -> EmittedEvent:
         """Write ``event`` to the outbox (and the alerts table, opening, updating or resolving
-        the alerts it names) in ``session``'s transaction (see ``run_command``)."""
-        self._chain.emitter.emit(self._context(session), event, subject=subject, duty=duty)
+        the alerts it names) in ``session``'s transaction (see ``run_command``); returns it as
+        written (its outbox id)."""
+        return self._chain.emitter.emit(self._context(session), event, subject=subject, duty=duty)
 
     def store_punches(self, session: Session, punches: Sequence[Punch]) -> list[bool]:
         """Store and apply punches inside a command's transaction (``run_command``); returns

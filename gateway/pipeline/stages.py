@@ -13,6 +13,7 @@ chain, in one transaction, over a ``BatchContext``::
     patrol          checkpoint scans, then clock-in punches: patrol and attendance machines,
                     and their evidence of presence fed to the presence machines
     deadlines       machines of shifts under way started; every deadline due on the clock fired
+    escalation      alerts left unacknowledged past the site's limit escalated, once each
     save states     the machines changed in the batch written (two statements per kind)
 
 Why this order:
@@ -28,6 +29,8 @@ Why this order:
   from the terminals; a scan or punch is evidence on top of the track, not instead of it;
 * deadlines come after every input of the batch: a fix or scan that shows the guard back
   before a limit is applied before the clock could fire that limit's alert;
+* escalation follows the deadlines, so an alert the clock raised is in the table it reads
+  (and waits its full time, as every other);
 * states are saved last, once, for everything the batch changed.
 
 Events are written by the ``Emitter`` as each stage produces them, so the outbox keeps the order
@@ -45,6 +48,7 @@ from gateway.outbox.routing import ExtraDestinations
 from gateway.pipeline.alarm_stage import Alarms
 from gateway.pipeline.context import BatchContext, Stage
 from gateway.pipeline.emitter import Emitter
+from gateway.pipeline.escalation import Escalation
 from gateway.pipeline.fix_stages import Filters, Geofence, History, Identity
 from gateway.pipeline.memory import PipelineMemory
 from gateway.pipeline.patrol_stage import PatrolStage
@@ -125,6 +129,7 @@ def build_chain(
         PresenceRules(presence),
         patrol,
         Deadlines(memory, presence, patrol, clock),
+        Escalation(emitter, clock, memory),
         save,
     )
     return Chain(

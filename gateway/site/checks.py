@@ -142,6 +142,7 @@ def _check_site(checked: CheckedSite, now: datetime) -> list[str]:
             if leader not in leaders:
                 where = place(i, "guards", j, f"id {guard.id!r}")
                 problems.append(f"{where}: unknown leader {leader!r} (not among this site's)")
+    problems += _leader_hierarchy_problems(site, i)
 
     # A guard may wear several GPS terminals (a badge and his phone): the presence rules judge
     # each on its own fixes (docs/presence-rules.md, "Two devices per guard").
@@ -162,6 +163,32 @@ def _check_site(checked: CheckedSite, now: datetime) -> list[str]:
 
 
 _CARD_READERS = frozenset({"nfc_reader", "em4100_reader"})
+
+
+def _leader_hierarchy_problems(site: SiteEntry, i: int) -> list[str]:
+    """``reports_to`` names another leader of the same site, and following it never comes back
+    to where it started (escalation must end at a top)."""
+    problems: list[str] = []
+    up = {leader.id: leader.reports_to for leader in site.leaders}
+    for j, leader in enumerate(site.leaders):
+        where = place(i, "leaders", j, f"id {leader.id!r}")
+        target = leader.reports_to
+        if target is None:
+            continue
+        if target == leader.id:
+            problems.append(f"{where}: reports_to names the leader himself")
+        elif target not in up:
+            problems.append(
+                f"{where}: reports_to unknown leader {target!r} (not among this site's)"
+            )
+        else:
+            seen = {leader.id}
+            while target is not None and target in up and target not in seen:
+                seen.add(target)
+                target = up[target]
+            if target == leader.id:
+                problems.append(f"{where}: reports_to goes round in a circle back to him")
+    return problems
 
 
 def _check_device_settings(checked: CheckedSite) -> list[str]:

@@ -156,6 +156,9 @@ class LeaderEntry(_Strict):
     name: str
     team: str | None = None
     contacts: Contacts = Contacts()
+    reports_to: Id | None = None
+    """The leader of this site one level up (项目经理 above a 班长): alerts of this leader's
+    guards left unacknowledged past the policy's ``escalate_after_s`` are escalated to him."""
 
 
 class GuardEntry(_Strict):

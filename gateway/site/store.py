@@ -78,6 +78,7 @@ def replace_site(session: Session, checked: CheckedSite, digest: str, now: datet
                 "name": x.name,
                 "team": x.team,
                 "contacts": x.contacts.as_dict(),
+                "reports_to": x.reports_to,
             }
             for x in site.leaders
         ),

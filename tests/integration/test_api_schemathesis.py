@@ -57,6 +57,10 @@ parameters = {{ site = "wh-jiangtan-garden" }}
 [[operations]]
 include-path = "/ledger/timeline"
 parameters = {{ site = "wh-jiangtan-garden", guard_id = "g-001" }}
+
+[[operations]]
+include-path = "/alerts/{{alert_id}}/resolve"
+parameters = {{ alert_id = "{alert_id}" }}
 """
 """Known ids for the routes that act on a stored leave or alert, and the sample site (and a
 guard of it) for the ledger's, so they are tested past 404."""
@@ -151,9 +155,9 @@ def test_schemathesis_finds_no_failure_with_every_check(served: Served, tmp_path
     assert run.returncode == 0, run.stdout[-8000:]
     assert figures["failures"] == [] and figures["errors"] == []
     assert figures["test_cases"]["with_failures"] == 0
-    # The API's 12 routes, the live page's 3 (not its endless stream), /health, /ready and
+    # The API's 13 routes, the live page's 3 (not its endless stream), /health, /ready and
     # /metrics; no /iclock.
-    assert figures["operations"]["tested"] == 18
+    assert figures["operations"]["tested"] == 19
     assert {p["status"] for p in figures["phases"].values()} == {"success"}
     assert figures["test_cases"]["generated"] >= 9 * MAX_EXAMPLES
     # The run reached the core of every write, not only its validation.
@@ -164,6 +168,7 @@ def test_schemathesis_finds_no_failure_with_every_check(served: Served, tmp_path
         "POST /alerts/{alert_id}/acknowledge",
         "GET /ledger",
         "GET /ledger/timeline",
+        "POST /alerts/{alert_id}/resolve",
     } <= _reached(figures)
 
 

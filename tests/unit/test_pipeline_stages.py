@@ -23,7 +23,7 @@ def _fix(device: str, seconds: float) -> PositionFix:
     return PositionFix(device, when, NOW, 30.5928, 114.3055)
 
 
-def test_a_batch_runs_identity_filters_geofence_history_rules_patrol_deadlines_then_saves() -> None:
+def test_a_batch_runs_the_input_stages_then_deadlines_escalation_and_saves() -> None:
     chain = build_chain(PipelineMemory(), ManualClock(NOW), source="urn:test")
 
     assert [type(stage).__name__ for stage in chain.batch] == [
@@ -35,6 +35,7 @@ def test_a_batch_runs_identity_filters_geofence_history_rules_patrol_deadlines_t
         "PresenceRules",
         "PatrolStage",
         "Deadlines",
+        "Escalation",
         "SaveStates",
     ]
     assert [type(stage).__name__ for stage in chain.after_command] == ["SaveStates"]

@@ -141,6 +141,8 @@ def test_the_catalogue_and_the_coming_alert_types_all_have_chinese_titles() -> N
         "alert.device_left_behind",
         "alert.left_early",
         "alert.withdrawn",
+        "alert.escalated",
+        "alert.resolved",
     }
     assert set(ALERT_TITLES) == catalogue
     for title in ALERT_TITLES.values():
@@ -204,6 +206,39 @@ def test_resolutions_are_a_short_follow_up(evt: dict[str, Any], title: str, head
     )
 
 
+def test_an_escalation_names_the_alert_how_long_it_waited_and_whom_it_went_to() -> None:
+    managers = [{"id": "jt-manager", "name": "黄经理 (manager)", "contacts": {}}]
+    text = render(
+        event(
+            "alert.escalated",
+            alert_type="alert.unreported_departure",
+            opened_at="2026-03-01T23:56:06+00:00",
+            unacknowledged_s=600.0,
+            managers=managers,
+        ),
+        TZ,
+    )
+    assert (text.title, text.follow_up) == ("告警升级 (alert escalated)", False)
+    assert text.headline == (
+        "赵军 (g-004) 的「未报备离岗」自 07:56 起 10 分钟无人确认，已上报 黄经理，请尽快处理。"
+    )
+
+
+def test_a_hand_resolution_is_a_follow_up_with_the_note() -> None:
+    text = render(
+        event(
+            "alert.resolved",
+            alert_type="alert.absent_at_shift_start",
+            resolved_by="jt-leader-a",
+            note="已到现场核实",
+        ),
+        TZ,
+    )
+    assert (text.title, text.follow_up) == ("告警已处理 (alert resolved by hand)", True)
+    assert text.headline == "赵军 (g-004) 的「上岗未到」已由 jt-leader-a 于 08:06 手动解除。"
+    assert text.details == ("说明：已到现场核实",)
+
+
 def test_a_reader_without_a_guard_is_named_as_a_device() -> None:
     evt = {
         "id": EVENT_ID,
@@ -232,9 +267,9 @@ def test_a_late_check_in_is_the_guard_being_late_not_the_gateway() -> None:
 
 
 def test_an_unknown_alert_type_still_reads() -> None:
-    text = render(event("alert.escalated"), TZ)
-    assert text.title == "alert.escalated"
-    assert text.headline == "赵军 (g-004) 在 中心花园巡逻岗 08:06：alert.escalated。"
+    text = render(event("alert.not_yet_known"), TZ)
+    assert text.title == "alert.not_yet_known"
+    assert text.headline == "赵军 (g-004) 在 中心花园巡逻岗 08:06：alert.not_yet_known。"
 
 
 def test_a_digest_numbers_events_in_order_and_stops_at_the_size_limit() -> None:

@@ -214,6 +214,29 @@ INVALID: list[tuple[str, Mutation, str]] = [
         lambda d: _site(d)["guards"][0].update(leaders=["jt-leader-z"]),
         "sites[0].guards[0] (id 'g-001'): unknown leader 'jt-leader-z'",
     ),
+    (
+        "leader reporting to a leader that does not exist",
+        lambda d: _site(d)["leaders"][0].update(reports_to="jt-boss"),
+        "sites[0].leaders[0] (id 'jt-leader-a'): reports_to unknown leader 'jt-boss'",
+    ),
+    (
+        "leader reporting to himself",
+        lambda d: _site(d)["leaders"][0].update(reports_to="jt-leader-a"),
+        "sites[0].leaders[0] (id 'jt-leader-a'): reports_to names the leader himself",
+    ),
+    (
+        "leaders reporting to each other",
+        lambda d: (
+            _site(d)["leaders"][0].update(reports_to="jt-leader-b"),
+            _site(d)["leaders"][1].update(reports_to="jt-leader-a"),
+        ),
+        "sites[0].leaders[1] (id 'jt-leader-b'): reports_to goes round in a circle back to him",
+    ),
+    (
+        "negative escalation limit",
+        lambda d: _site(d).update(policy={"escalate_after_s": -1}),
+        "sites[0] (id 'wh-jiangtan-garden').policy.escalate_after_s: must be a number >= 0",
+    ),
 ]
 
 
