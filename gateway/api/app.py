@@ -80,7 +80,8 @@ def create_app(
         title="guard-gateway",
         version="0.1.0",
         description="Verbal reports, leaves, alerts and live whereabouts of guards on duty. "
-        "Every route but /health needs `Authorization: Bearer <token>` (docs/api.md).",
+        "Every route but /health, /ready and /metrics needs `Authorization: Bearer <token>` "
+        "(docs/api.md).",
     )
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     auth = Authorizer(engine)
