@@ -117,6 +117,7 @@ def run_demo(
         f"day shift starts {shift_start.astimezone(TZ):%H:%M}. Try: "
         f"curl -H 'Authorization: Bearer {operator_token}' {api_url}/whereabouts"
     )
+    out(f"live page (在岗实况): open {api_url}/live and paste the token above")
     for actor in CAST:
         second = f" + {actor.second.format}, {actor.second.device_id}" if actor.second else ""
         shift = f", shift to {actor.shift_end}" if actor.shift_end != "20:00" else ""
