@@ -56,34 +56,43 @@ def _minutes(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds / 60.0, 1)
 
 
+_FIGURES = (
+    "shifts",
+    "scheduled_s",
+    "on_post_s",
+    "departures",
+    "departures_reported",
+    "departures_on_leave",
+    "departures_unreported",
+    "away_reported_s",
+    "away_on_leave_s",
+    "away_unreported_s",
+    "report_timeliness_rate",
+    "leaves",
+    "leaves_cancelled",
+    "leaves_cancelled_in_time",
+    "alerts",
+    "alerts_acknowledged",
+    "ack_latency_median_s",
+    "ack_latency_max_s",
+    "checkpoints_scanned",
+    "checkpoints_late",
+    "checkpoints_missed",
+    "rounds_completed",
+    "punches",
+)
+"""The figures of a row, in column order; a duration (``*_s``) is written in minutes
+(``*_min``)."""
+
+
 def _row(date: str, who: dict[str, Any], sums: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "date": date,
-        **who,
-        "shifts": sums["shifts"],
-        "scheduled_min": _minutes(sums["scheduled_s"]),
-        "on_post_min": _minutes(sums["on_post_s"]),
-        "departures": sums["departures"],
-        "departures_reported": sums["departures_reported"],
-        "departures_on_leave": sums["departures_on_leave"],
-        "departures_unreported": sums["departures_unreported"],
-        "away_reported_min": _minutes(sums["away_reported_s"]),
-        "away_on_leave_min": _minutes(sums["away_on_leave_s"]),
-        "away_unreported_min": _minutes(sums["away_unreported_s"]),
-        "report_timeliness_rate": sums["report_timeliness_rate"],
-        "leaves": sums["leaves"],
-        "leaves_cancelled": sums["leaves_cancelled"],
-        "leaves_cancelled_in_time": sums["leaves_cancelled_in_time"],
-        "alerts": sums["alerts"],
-        "alerts_acknowledged": sums["alerts_acknowledged"],
-        "ack_latency_median_min": _minutes(sums["ack_latency_median_s"]),
-        "ack_latency_max_min": _minutes(sums["ack_latency_max_s"]),
-        "checkpoints_scanned": sums["checkpoints_scanned"],
-        "checkpoints_late": sums["checkpoints_late"],
-        "checkpoints_missed": sums["checkpoints_missed"],
-        "rounds_completed": sums["rounds_completed"],
-        "punches": sums["punches"],
-    }
+    row: dict[str, Any] = {"date": date, **who}
+    for key in _FIGURES:
+        if key.endswith("_s"):
+            row[key.removesuffix("_s") + "_min"] = _minutes(sums[key])
+        else:
+            row[key] = sums[key]
+    return row
 
 
 def guard_rows(ledger: dict[str, Any]) -> list[dict[str, Any]]:
