@@ -76,13 +76,15 @@ def test_older_record_layouts_are_read_too(punches: Punches, record_size: int) -
     assert len(bytes.fromhex(got[0].raw)) == record_size
 
 
-def test_a_log_larger_than_one_data_packet_is_read_whole(punches: Punches) -> None:
+def test_a_log_of_many_records_is_read_whole_from_one_data_packet(punches: Punches) -> None:
     records = [
         LogRecord(str(i), datetime(2026, 3, 1, 8, i // 60, i % 60), 0, 1) for i in range(700)
     ]
-    with BinaryTerminal(records=records, data_packet_size=1008) as sim, _client(sim, punches):
+    with BinaryTerminal(records=records) as sim, _client(sim, punches):
         got = punches.wait_for(700)
     assert len({record_key(p) for p in got}) == 700
+    # 28 004 bytes in one read: one CMD_DATA over TCP, as terminals send it.
+    assert sim.sent.count(1501) == 1
 
 
 def test_a_punch_on_the_terminal_arrives_as_a_live_event(

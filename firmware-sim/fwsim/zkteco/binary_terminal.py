@@ -1,17 +1,36 @@
 """A simulated ZKTeco terminal answering the binary protocol on TCP or UDP (127.0.0.1, port 0 =
-any; ``transport="udp"`` for UDP).
+any; ``transport="udp"`` for UDP), as client libraries such as pyzk and the gateway's driver
+talk to one.
 
-Served: ``CMD_CONNECT`` (a new session id; ``CMD_ACK_UNAUTH`` first when a ``password`` is set,
-then any ``CMD_AUTH`` is accepted), ``CMD_EXIT``, ``CMD_ENABLEDEVICE``/``CMD_DISABLEDEVICE``,
-``CMD_GET_FREE_SIZES`` (92-byte counters), ``CMD_GET_TIME``, the buffered read of the
-attendance log (``CMD_PREPARE_BUFFER`` → ``CMD_ACK_OK`` with the size; ``CMD_READ_BUFFER`` →
-``CMD_PREPARE_DATA``, ``CMD_DATA`` packets of at most ``data_packet_size`` bytes, ``CMD_ACK_OK``;
-``CMD_FREE_DATA``), ``CMD_REG_EVENT``. Anything else gets ``CMD_ACK_UNKNOWN``; a packet with a
-bad checksum is ignored, as terminals do.
+Served, each answered ``CMD_ACK_OK`` unless said otherwise:
 
-``punch()`` adds a record to the log and sends an ``EF_ATTLOG`` event (36-byte layout) to every
-connection registered for it. ``restart()`` drops every connection and listens again on the
-same port, like a terminal rebooting.
+* ``CMD_CONNECT`` (a new session id; ``CMD_ACK_UNAUTH`` when a comm key ``password`` is set, then
+  ``CMD_AUTH`` with the key derived from it and the session id, anything else ``CMD_ACK_UNAUTH``;
+  a session not yet authenticated gets ``CMD_ACK_UNAUTH`` to every other command), ``CMD_EXIT``.
+* ``CMD_GET_VERSION`` (``firmware``), ``CMD_OPTIONS_RRQ`` (``name=value``: ``~SerialNumber``,
+  ``~Platform``, ``~DeviceName``, ``~ZKFPVersion``, ``~OS``, ``~ExtendFmt``, ``~UserExtFmt``,
+  ``~IsOnlyRFMachine``, ``MAC``, ``IPAddress``..., see :func:`device.default_options`;
+  ``CMD_ACK_ERROR`` for an option it lacks), ``CMD_OPTIONS_WRQ`` (stored), ``CMD_GET_PINWIDTH``.
+* ``CMD_GET_FREE_SIZES`` (92 bytes: users, cards and records counted from what it serves),
+  ``CMD_GET_TIME``/``CMD_SET_TIME`` (the packed time; the clock is a reading, ``now``, that does
+  not run by itself), ``CMD_ENABLEDEVICE``/``CMD_DISABLEDEVICE`` (``enabled``),
+  ``CMD_REFRESHDATA``, ``CMD_REFRESHOPTION``, ``CMD_CLEAR_ATTLOG`` (empties the log),
+  ``CMD_STARTVERIFY``/``CMD_CANCELCAPTURE``.
+* Buffered reads: ``CMD_PREPARE_BUFFER`` (``CMD_DATA_WRRQ``) of ``CMD_ATTLOG_RRQ`` (the log in
+  ``record_size``-byte records) or ``CMD_USERTEMP_RRQ`` with ``FCT_USER`` (the user table in
+  ``user_record_size``-byte entries) → ``CMD_ACK_OK`` with the size; ``CMD_READ_BUFFER`` →
+  ``CMD_PREPARE_DATA`` (the byte count), the data, ``CMD_ACK_OK``. Over TCP the data is one
+  ``CMD_DATA`` packet per read, as terminals send it; over UDP ``CMD_DATA`` datagrams of at most
+  ``data_packet_size`` (1024) bytes. ``CMD_FREE_DATA`` drops the staged table.
+* ``CMD_REG_EVENT`` with ``EF_ATTLOG``: ``punch()`` adds a record to the log and sends an event
+  packet (command ``CMD_REG_EVENT``, session field ``EF_ATTLOG``, 36-byte payload) to each
+  registered connection. A terminal sends the next event to a connection once the client has
+  acknowledged the last one (``CMD_ACK_OK``), or after ``event_ack_timeout_s``.
+
+Anything else gets ``CMD_ACK_UNKNOWN``; a packet with a bad checksum is ignored, as terminals do.
+Every PIN in the log is in the user table: ``users`` as given, plus a nameless user for any other
+PIN of a record or a punch. ``restart()`` drops every connection and listens again on the same
+port, like a terminal rebooting.
 
 Over UDP each datagram is one bare packet and a "connection" is a session id: ``CMD_CONNECT``
 opens one for the sender's address, any other command naming a session the terminal does not
@@ -24,278 +43,139 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
 import struct
-import threading
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from types import TracebackType
-from typing import Literal, Self
+from typing import Literal
 
+from fwsim.zkteco.device import (
+    DEFAULT_FIRMWARE,
+    Capacity,
+    LogRecord,
+    User,
+    default_options,
+    free_sizes,
+    log_table,
+    option_reply,
+    user_table,
+    users_with,
+)
+from fwsim.zkteco.transport import Connection, PacketServer
 from fwsim.zkteco.wire import (
     CMD,
-    MAGIC,
+    comm_key,
     event_payload,
-    pack_record,
     packed_time,
     packet,
     unpack_header,
+    unpacked_time,
     zk_checksum,
 )
 
-__all__ = ["BinaryTerminal", "LogRecord"]
+__all__ = ["BinaryTerminal", "LogRecord", "User"]
 
 log = logging.getLogger(__name__)
 
 _EF_ATTLOG = 1
+_FCT_USER = 5
 
 
-@dataclass(frozen=True, slots=True)
-class LogRecord:
-    """One record in the terminal's log: PIN, local time (naive), punch state, verify mode."""
+class BinaryTerminal(PacketServer):
+    """See the module docstring. ``start()``/``stop()`` or ``with``; ``port`` once started.
 
-    pin: str
-    at: datetime
-    punch: int = 0
-    verify: int = 1
-
-
-class _Connection:
-    """A TCP connection, or over UDP a session with the peer's address (``peer``)."""
-
-    def __init__(
-        self, sock: socket.socket, session: int, peer: tuple[str, int] | None = None
-    ) -> None:
-        self.sock = sock
-        self.session = session
-        self.peer = peer
-        self.flags = 0
-        self.staged = b""
-        self.send_lock = threading.Lock()
-        self.acks = 0
-
-    def send(self, body: bytes) -> None:
-        """Send one bare packet, framed for TCP or as one datagram."""
-        with self.send_lock:
-            if self.peer is None:
-                self.sock.sendall(MAGIC + struct.pack("<I", len(body)) + body)
-            else:
-                self.sock.sendto(body, self.peer)
-
-
-class BinaryTerminal:
-    """See the module docstring. ``start()``/``stop()`` or ``with``; ``port`` once started."""
+    ``users`` the enrolled users, ``user_record_size`` their layout (72 TFT, 28 older),
+    ``record_size`` the log's (40, 16, 8), ``password`` the comm key (0: none), ``firmware``,
+    ``serial_number``, ``device_name``, ``platform`` and ``options`` (added to or replacing the
+    defaults) what it says about itself, ``encoding`` of names in the user table.
+    """
 
     def __init__(
         self,
         *,
         records: Iterable[LogRecord] = (),
+        users: Iterable[User] = (),
         host: str = "127.0.0.1",
         port: int = 0,
         record_size: int = 40,
+        user_record_size: int = 72,
         password: int = 0,
-        data_packet_size: int = 1008,
+        data_packet_size: int = 1024,
         now: datetime | None = None,
         transport: Literal["tcp", "udp"] = "tcp",
+        firmware: str = DEFAULT_FIRMWARE,
+        serial_number: str = "CKJF203760512",
+        device_name: str = "K40",
+        platform: str = "ZMM220_TFT",
+        options: Mapping[str, str] | None = None,
+        encoding: str = "utf-8",
+        capacity: Capacity | None = None,
+        event_ack_timeout_s: float = 1.0,
     ) -> None:
         self.records: list[LogRecord] = list(records)
-        self.transport = transport
-        self.host = host
-        self.port = port
+        self.users: list[User] = users_with(list(users), (r.pin for r in self.records))
+        super().__init__(host, port, transport)
         self.record_size = record_size
+        self.user_record_size = user_record_size
         self.password = password
         self.data_packet_size = data_packet_size
+        self.firmware = firmware
+        self.encoding = encoding
+        self.capacity = capacity or Capacity()
+        self.event_ack_timeout_s = event_ack_timeout_s
+        self.options = default_options(
+            serial_number=serial_number,
+            device_name=device_name,
+            platform=platform,
+            user_record_size=user_record_size,
+            record_size=record_size,
+            host=host,
+        ) | dict(options or {})
+        # Fail now, not in a client's read, on a user the layout cannot hold.
+        user_table(self.users, user_record_size, encoding)
         # The terminal's own (local, naive) clock reading, answered to CMD_GET_TIME.
         self.now = now or datetime(2026, 3, 2, 8, 0, 0)  # noqa: DTZ001
+        self.enabled = True
         self.connects = 0
         self.commands: list[int] = []
-        self._lock = threading.Lock()
-        self._listener: socket.socket | None = None
-        self._connections: list[_Connection] = []
-        self._threads: list[threading.Thread] = []
-        self._next_session = 0x4A10
-        self._lost: dict[int, int] = {}
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> None:
-        udp = self.transport == "udp"
-        listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((self.host, self.port))
-        if not udp:
-            listener.listen(8)
-        self.port = listener.getsockname()[1]
-        self._listener = listener
-        serve = self._serve_datagrams if udp else self._accept
-        thread = threading.Thread(target=serve, args=(listener,), daemon=True)
-        self._threads.append(thread)
-        thread.start()
-
-    def stop(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            with contextlib.suppress(OSError):
-                listener.shutdown(socket.SHUT_RDWR)
-            listener.close()
-        with self._lock:
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            if conn.peer is not None:
-                continue  # a UDP session shares the (closed) listening socket
-            with contextlib.suppress(OSError):
-                conn.sock.shutdown(socket.SHUT_RDWR)
-            conn.sock.close()
-        for thread in self._threads:
-            thread.join(2.0)
-        self._threads = []
-
-    def restart(self) -> None:
-        """Drop every connection (UDP: forget every session) and listen again on the same
-        port."""
-        self.stop()
-        self.start()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def live_connections(self) -> int:
-        with self._lock:
-            return sum(1 for c in self._connections if c.flags & _EF_ATTLOG)
-
-    def lose(self, command: int, count: int = 1) -> None:
-        """The next ``count`` packets with ``command`` the terminal sends are lost on the way."""
-        with self._lock:
-            self._lost[command] = self._lost.get(command, 0) + count
-
-    def _arrives(self, command: int) -> bool:
-        with self._lock:
-            if self._lost.get(command, 0) <= 0:
-                return True
-            self._lost[command] -= 1
-            return False
 
     # -- the device ------------------------------------------------------------------------
 
     def punch(self, pin: str, kind: int, verify: int, at: datetime) -> LogRecord:
-        """A person punches: the record joins the log and is sent to registered connections."""
+        """A person punches: the record joins the log (and the PIN the user table if it was not
+        enrolled) and is sent to registered connections, each once it acknowledged the last."""
         record = LogRecord(pin, at, kind, verify)
         with self._lock:
             self.records.append(record)
+            self.users = users_with(self.users, [pin])
             listeners = [c for c in self._connections if c.flags & _EF_ATTLOG]
         payload = event_payload(pin, verify, kind, at)
         for conn in listeners:
-            with contextlib.suppress(OSError):
-                conn.send(packet(CMD["REG_EVENT"], _EF_ATTLOG, 0, payload))
+            conn.event_acked.wait(self.event_ack_timeout_s)
+            conn.event_acked.clear()
+            if self._arrives(CMD["REG_EVENT"]):
+                with contextlib.suppress(OSError):
+                    conn.send(packet(CMD["REG_EVENT"], _EF_ATTLOG, 0, payload))
         return record
 
-    def _log_buffer(self) -> bytes:
+    def _table(self, request: bytes) -> bytes | None:
+        """The table a ``CMD_PREPARE_BUFFER`` asks for (``<bhii``: 1, command, fct, ext)."""
+        if len(request) < 3:
+            return None
+        (table,) = struct.unpack_from("<h", request, 1)
+        fct = struct.unpack_from("<i", request, 3)[0] if len(request) >= 7 else 0
         with self._lock:
-            records = list(self.records)
-        body = b"".join(
-            pack_record(self.record_size, i + 1, r.pin, r.verify, r.punch, r.at)
-            for i, r in enumerate(records)
-        )
-        return struct.pack("<I", len(body)) + body
+            records, users = list(self.records), list(self.users)
+        if table == CMD["ATTLOG_RRQ"]:
+            return log_table(records, users, self.record_size)
+        if table == CMD["USERTEMP_RRQ"] and fct == _FCT_USER:
+            return user_table(users, self.user_record_size, self.encoding)
+        return None
 
     def _free_sizes(self) -> bytes:
-        fields = [0] * 23
         with self._lock:
-            count = len(self.records)
-        fields[4] = len({r.pin for r in self.records})
-        fields[8] = count
-        fields[15] = 10000
-        fields[16] = 100000
-        fields[19] = 100000 - count
-        return struct.pack("<23i", *fields)
+            return free_sizes(self.users, len(self.records), self.capacity)
 
-    # -- connections -----------------------------------------------------------------------
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                sock, _addr = listener.accept()
-            except OSError:
-                return
-            with self._lock:
-                self._next_session = (self._next_session + 1) & 0xFFFF
-                conn = _Connection(sock, self._next_session)
-                self._connections.append(conn)
-            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            self._threads.append(thread)
-            thread.start()
-
-    def _serve_datagrams(self, sock: socket.socket) -> None:
-        while True:
-            try:
-                body, peer = sock.recvfrom(65535)
-            except OSError:
-                return
-            if len(body) < 8:
-                continue
-            _command, _chk, session, _reply = unpack_header(body)
-            with self._lock:
-                known = [c for c in self._connections if c.session == session and c.peer == peer]
-            conn = known[0] if known else _Connection(sock, 0, peer)
-            try:
-                if not self._handle(conn, body):
-                    with self._lock:
-                        if conn in self._connections:
-                            self._connections.remove(conn)
-            except OSError:
-                return
-
-    def _open_session(self, conn: _Connection) -> None:
-        """A ``CMD_CONNECT`` over UDP: a fresh session for the sender."""
-        with self._lock:
-            self._next_session = (self._next_session + 1) & 0xFFFF
-            conn.session = self._next_session
-            self._connections.append(conn)
-
-    def _serve(self, conn: _Connection) -> None:
-        buffer = b""
-        try:
-            while True:
-                chunk = conn.sock.recv(65536)
-                if not chunk:
-                    return
-                buffer += chunk
-                while True:
-                    start = buffer.find(MAGIC)
-                    if start < 0:
-                        buffer = buffer[-3:]
-                        break
-                    buffer = buffer[start:]
-                    if len(buffer) < 8:
-                        break
-                    (length,) = struct.unpack("<I", buffer[4:8])
-                    if len(buffer) < 8 + length:
-                        break
-                    body, buffer = buffer[8 : 8 + length], buffer[8 + length :]
-                    if length < 8:
-                        continue
-                    if not self._handle(conn, body):
-                        return
-        except OSError:
-            return
-        finally:
-            with self._lock:
-                if conn in self._connections:
-                    self._connections.remove(conn)
-            conn.sock.close()
-
-    def _handle(self, conn: _Connection, body: bytes) -> bool:
+    def _handle(self, conn: Connection, body: bytes) -> bool:
         """Answer one packet; ``False`` closes the connection."""
         command, chk, _session, reply = unpack_header(body)
         if zk_checksum(body[:2] + b"\x00\x00" + body[4:]) != chk:
@@ -317,41 +197,102 @@ class BinaryTerminal:
             return True
         if command == CMD["CONNECT"]:
             self.connects += 1
-            answer(CMD["ACK_UNAUTH"] if self.password else CMD["ACK_OK"])
+            conn.authenticated = not self.password
+            answer(CMD["ACK_OK"] if conn.authenticated else CMD["ACK_UNAUTH"])
         elif command == CMD["AUTH"]:
-            answer(CMD["ACK_OK"])
+            conn.authenticated = self._key_matches(data, conn.session)
+            answer(CMD["ACK_OK"] if conn.authenticated else CMD["ACK_UNAUTH"])
+        elif command == CMD["ACK_OK"]:
+            conn.acks += 1  # the client acknowledging an event: no answer
+            conn.event_acked.set()
+        elif not conn.authenticated:
+            answer(CMD["ACK_UNAUTH"])
         elif command == CMD["EXIT"]:
             answer(CMD["ACK_OK"])
             return False
-        elif command in (CMD["ENABLEDEVICE"], CMD["DISABLEDEVICE"]):
-            answer(CMD["ACK_OK"])
-        elif command == CMD["GET_FREE_SIZES"]:
-            answer(CMD["ACK_OK"], self._free_sizes())
-        elif command == CMD["GET_TIME"]:
-            answer(CMD["ACK_OK"], struct.pack("<I", packed_time(self.now)))
-        elif command == CMD["REG_EVENT"]:
-            conn.flags = struct.unpack("<I", data[:4])[0] if len(data) >= 4 else 0
-            answer(CMD["ACK_OK"])
-        elif command == CMD["PREPARE_BUFFER"]:
-            table = struct.unpack("<h", data[1:3])[0] if len(data) >= 3 else -1
-            if table != CMD["ATTLOG_RRQ"]:
-                answer(CMD["ACK_ERROR"])
-            else:
-                conn.staged = self._log_buffer()
-                size = len(conn.staged)
-                answer(CMD["ACK_OK"], b"\x00" + struct.pack("<III", size, size, 0))
         elif command == CMD["READ_BUFFER"]:
-            start, size = struct.unpack("<ii", data[:8])
-            part = conn.staged[start : start + size]
-            answer(CMD["PREPARE_DATA"], struct.pack("<II", len(part), self.data_packet_size))
-            for offset in range(0, len(part), self.data_packet_size):
-                answer(CMD["DATA"], part[offset : offset + self.data_packet_size], session=0)
-            answer(CMD["ACK_OK"])
-        elif command == CMD["FREE_DATA"]:
-            conn.staged = b""
-            answer(CMD["ACK_OK"])
-        elif command == CMD["ACK_OK"]:
-            conn.acks += 1  # the client acknowledging an event: no answer
+            self._send_chunk(conn, data, reply)
         else:
-            answer(CMD["ACK_UNKNOWN"])
+            code, payload = self._reply(conn, command, data)
+            answer(code, payload)
         return True
+
+    def _key_matches(self, key: bytes, session: int) -> bool:
+        """A ``CMD_AUTH`` key is right when it is the comm key for this session with the tick
+        count it carries (its third byte)."""
+        return len(key) >= 4 and key[:4] == comm_key(self.password, session, key[2])
+
+    def _reply(self, conn: Connection, command: int, data: bytes) -> tuple[int, bytes]:
+        """The answer (command, payload) to a request that is answered with one packet."""
+        ok = CMD["ACK_OK"]
+        if command in (CMD["ENABLEDEVICE"], CMD["DISABLEDEVICE"]):
+            self.enabled = command == CMD["ENABLEDEVICE"]
+            return ok, b""
+        if command in (
+            CMD["STARTVERIFY"],
+            CMD["CANCELCAPTURE"],
+            CMD["REFRESHDATA"],
+            CMD["REFRESHOPTION"],
+        ):
+            return ok, b""
+        if command == CMD["GET_VERSION"]:
+            return ok, self.firmware.encode("ascii") + b"\x00"
+        if command == CMD["OPTIONS_RRQ"]:
+            found = option_reply(self.options, data)
+            return (ok, found) if found is not None else (CMD["ACK_ERROR"], b"")
+        if command == CMD["OPTIONS_WRQ"]:
+            name, sep, value = data.split(b"\x00", 1)[0].decode("ascii", "replace").partition("=")
+            if not sep:
+                return CMD["ACK_ERROR"], b""
+            self.options[name] = value
+            return ok, b""
+        if command == CMD["GET_PINWIDTH"]:
+            return ok, bytes((int(self.options.get("~PIN2Width", "9")),))
+        if command == CMD["GET_FREE_SIZES"]:
+            return ok, self._free_sizes()
+        if command == CMD["GET_TIME"]:
+            return ok, struct.pack("<I", packed_time(self.now))
+        if command == CMD["SET_TIME"]:
+            if len(data) < 4:
+                return CMD["ACK_ERROR"], b""
+            self.now = unpacked_time(struct.unpack_from("<I", data)[0])
+            return ok, b""
+        if command == CMD["CLEAR_ATTLOG"]:
+            with self._lock:
+                self.records.clear()
+            return ok, b""
+        if command == CMD["REG_EVENT"]:
+            conn.flags = struct.unpack("<I", data[:4])[0] if len(data) >= 4 else 0
+            return ok, b""
+        if command == CMD["PREPARE_BUFFER"]:
+            table = self._table(data)
+            if table is None:
+                return CMD["ACK_ERROR"], b""
+            conn.staged = table
+            return ok, b"\x00" + struct.pack("<III", len(table), len(table), 0)
+        if command == CMD["FREE_DATA"]:
+            conn.staged = b""
+            return ok, b""
+        return CMD["ACK_UNKNOWN"], b""
+
+    def _send_chunk(self, conn: Connection, request: bytes, reply: int) -> None:
+        """A ``CMD_READ_BUFFER``: ``CMD_PREPARE_DATA``, the data, ``CMD_ACK_OK``. Over TCP the
+        data is one ``CMD_DATA`` packet; over UDP datagrams of ``data_packet_size`` bytes."""
+        if len(request) < 8:
+            if self._arrives(CMD["ACK_ERROR"]):
+                conn.send(packet(CMD["ACK_ERROR"], conn.session, reply))
+            return
+        start, size = struct.unpack_from("<ii", request)
+        part = conn.staged[start : start + size]
+        step = (len(part) or 1) if conn.peer is None else self.data_packet_size
+        pieces = [part[i : i + step] for i in range(0, len(part), step)]
+        out = [(CMD["PREPARE_DATA"], struct.pack("<II", len(part), self.data_packet_size))]
+        out += [(CMD["DATA"], piece) for piece in pieces]
+        out.append((CMD["ACK_OK"], b""))
+        conn.send(
+            *(
+                packet(code, conn.session, reply, payload)
+                for code, payload in out
+                if self._arrives(code)
+            )
+        )

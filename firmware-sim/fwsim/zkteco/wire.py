@@ -11,6 +11,13 @@
   verify, packed time, punch.
 * Live attendance event (``EF_ATTLOG``): 24-byte user id text, verify u8, punch u8, time as six
   bytes (year - 2000, month, day, hour, minute, second), 4 reserved bytes (36 bytes).
+* User entry, 28-byte layout (older firmware): u16 internal number, privilege u8, 5-byte
+  password, 8-byte name, u32 card, a reserved byte, group u8, u16 time zone, u32 user id.
+  72-byte layout (TFT firmware): u16 internal number, privilege u8, 8-byte password, 24-byte
+  name, u32 card, group u8, u16 time-zone flag, three u16 time zones, 24-byte user id text.
+* Communication key (``CMD_AUTH``): the password's 32 bits in reverse order plus the session id,
+  its bytes XORed with ``Z K S O``, the two 16-bit halves swapped, then bytes 0, 1, 3 XORed with a
+  tick count that takes byte 2's place.
 """
 
 from __future__ import annotations
@@ -21,26 +28,40 @@ from datetime import datetime
 __all__ = [
     "CMD",
     "MAGIC",
+    "comm_key",
     "event_payload",
     "pack_record",
+    "pack_user",
     "packed_time",
     "packet",
     "tcp",
     "unpack_header",
+    "unpacked_time",
     "zk_checksum",
 ]
 
 MAGIC = bytes((0x50, 0x50, 0x82, 0x7D))
 
 CMD = {
+    "USERTEMP_RRQ": 9,
+    "OPTIONS_RRQ": 11,
+    "OPTIONS_WRQ": 12,
     "ATTLOG_RRQ": 13,
+    "CLEAR_ATTLOG": 15,
     "GET_FREE_SIZES": 50,
+    "STARTVERIFY": 60,
+    "CANCELCAPTURE": 62,
+    "GET_PINWIDTH": 69,
     "GET_TIME": 201,
+    "SET_TIME": 202,
     "REG_EVENT": 500,
     "CONNECT": 1000,
     "EXIT": 1001,
     "ENABLEDEVICE": 1002,
     "DISABLEDEVICE": 1003,
+    "REFRESHDATA": 1013,
+    "REFRESHOPTION": 1014,
+    "GET_VERSION": 1100,
     "AUTH": 1102,
     "PREPARE_DATA": 1500,
     "DATA": 1501,
@@ -88,10 +109,88 @@ def packed_time(when: datetime) -> int:
     )
 
 
+def unpacked_time(value: int) -> datetime:
+    """The local time a packed time stands for (the inverse of :func:`packed_time`)."""
+    value, second = divmod(value, 60)
+    value, minute = divmod(value, 60)
+    value, hour = divmod(value, 24)
+    value, day = divmod(value, 31)
+    year, month = divmod(value, 12)
+    return datetime(2000 + year, month + 1, day + 1, hour, minute, second)  # noqa: DTZ001
+
+
+def comm_key(password: int, session: int, ticks: int = 50) -> bytes:
+    """The 4-byte ``CMD_AUTH`` key a client derives from the password and the session id."""
+    reversed_bits = 0
+    for bit in range(32):
+        reversed_bits = (reversed_bits << 1) | ((password >> bit) & 1)
+    mixed = bytearray(struct.pack("<I", (reversed_bits + session) & 0xFFFFFFFF))
+    for i, letter in enumerate(b"ZKSO"):
+        mixed[i] ^= letter
+    mixed = mixed[2:] + mixed[:2]
+    t = ticks & 0xFF
+    return bytes((mixed[0] ^ t, mixed[1] ^ t, t, mixed[3] ^ t))
+
+
+def _text(value: str, size: int, encoding: str, what: str) -> bytes:
+    raw = value.encode(encoding)
+    if len(raw) > size:
+        raise ValueError(f"{what} {value!r} is longer than {size} bytes in {encoding}")
+    return raw.ljust(size, b"\x00")
+
+
+def pack_user(
+    size: int,
+    uid: int,
+    user_id: str,
+    *,
+    name: str = "",
+    card: int = 0,
+    privilege: int = 0,
+    password: str = "",
+    group: int = 1,
+    encoding: str = "utf-8",
+) -> bytes:
+    """One user-table entry in the ``size``-byte layout (28 or 72); text too long for its field
+    is a ``ValueError``, as is a non-numeric user id in the 28-byte layout."""
+    if size == 28:
+        if not user_id.isdigit():
+            raise ValueError(f"the 28-byte user layout holds numeric user ids, not {user_id!r}")
+        return struct.pack(
+            "<HB5s8sIBBhI",
+            uid,
+            privilege,
+            _text(password, 5, encoding, "password"),
+            _text(name, 8, encoding, "name"),
+            card,
+            0,
+            group,
+            0,
+            int(user_id),
+        )
+    if size == 72:
+        return struct.pack(
+            "<HB8s24sIBH3H24s",
+            uid,
+            privilege,
+            _text(password, 8, encoding, "password"),
+            _text(name, 24, encoding, "name"),
+            card,
+            group,
+            0,
+            0,
+            0,
+            0,
+            _text(user_id, 24, encoding, "user id"),
+        )
+    raise ValueError(f"no user layout of {size} bytes")
+
+
 def pack_record(
     size: int, number: int, pin: str, verify: int, punch: int, at: datetime, workcode: int = 0
 ) -> bytes:
-    """One attendance record in the ``size``-byte layout (40, 16 or 8)."""
+    """One attendance record in the ``size``-byte layout (40, 16 or 8); ``number`` is the user's
+    internal number (the 8-byte layout names the user by it alone)."""
     t = packed_time(at)
     if size == 40:
         return (
@@ -103,7 +202,7 @@ def pack_record(
     if size == 16:
         return struct.pack("<IIBBHI", int(pin), t, verify, punch, 0, workcode)
     if size == 8:
-        return struct.pack("<HBIB", int(pin), verify, t, punch)
+        return struct.pack("<HBIB", number, verify, t, punch)
     raise ValueError(f"no record layout of {size} bytes")
 
 
