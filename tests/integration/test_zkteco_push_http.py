@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -21,6 +19,7 @@ from drivers.zkteco.semantics import record_key
 from fwsim.zkteco.push_terminal import AttRecord, PushTerminal
 from gateway.clock import ManualClock
 from gateway.records import Punch, PunchKind, Rejected, VerifyMode
+from tests.fixtures.asgi_server import Server
 
 NOW = datetime(2026, 2, 7, 0, 0, 0, tzinfo=UTC)
 SN = "0316144680030"
@@ -186,37 +185,6 @@ def test_getrequest_hands_out_queued_commands_once_and_devicecmd_takes_results(
 
 
 # -- a real server and the simulated terminal ---------------------------------------------
-
-
-class Server:
-    def __init__(self, app: FastAPI) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
 
 
 @pytest.fixture

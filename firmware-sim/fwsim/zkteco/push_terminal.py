@@ -1,10 +1,22 @@
-"""A simulated ZKTeco terminal speaking the HTTP PUSH protocol to a server.
+"""A simulated ZKTeco terminal speaking the HTTP PUSH (ADMS) protocol to a server.
 
-It behaves as the firmware does: a handshake ``GET /iclock/cdata?SN=..&options=all``, then
-``POST /iclock/cdata?SN=..&table=ATTLOG&Stamp=..`` with pending records (one line each, terminal
-local time), keeping a batch pending until the server answers ``200 OK:<n>`` (anything else, or
-no answer, and the batch is sent again on the next ``push()``), and ``GET /iclock/getrequest``
-polls whose ``C:<id>:<cmd>`` commands are acknowledged on ``/iclock/devicecmd``.
+It sends what the published attendance PUSH protocol (push version 2.4.x) has a terminal send:
+
+* ``handshake()``: ``GET /iclock/cdata?SN=..&options=all&pushver=..&language=83``;
+* ``push()``: ``POST /iclock/cdata?SN=..&table=ATTLOG&Stamp=..`` with pending records, one
+  tab-separated line each (PIN, terminal local time, status, verify, work code, reserved),
+  lines joined by LF, UTF-8; a batch stays pending until the server answers ``200 OK:<n>``
+  (anything else, or no answer, and it is sent again on the next ``push()``);
+* ``poll()``: ``GET /iclock/getrequest?SN=..``, the first after a handshake with
+  ``INFO=<firmware>,<users>,<fingerprints>,<records>,<ip>,<fingerprint algorithm>,<face
+  algorithm>,<faces to enrol>,<faces>,<function flags>`` (the device-status upload); each
+  ``C:<id>:<cmd>`` line of the answer is executed (nothing happens) and reported in one
+  ``POST /iclock/devicecmd?SN=..`` whose body is ``ID=<id>&Return=0&CMD=<first word>`` lines
+  joined by LF.
+
+Every request carries ``User-Agent: iClock Proxy/1.09``, ``Accept: */*`` and
+``Connection: close`` as the firmware's do, and no ``Content-Type`` (the protocol's requests
+have none; bodies are UTF-8 text).
 
 Line shape is configurable to exercise a server's tolerance: ``fields`` (2 to 12: PIN, time,
 status, verify, workcode, then reserved zeros), ``separator`` (tab, or spaces as some firmware
@@ -23,7 +35,10 @@ from typing import Self
 
 import httpx
 
-__all__ = ["AttRecord", "PushResult", "PushTerminal"]
+__all__ = ["USER_AGENT", "AttRecord", "PushResult", "PushTerminal"]
+
+USER_AGENT = "iClock Proxy/1.09"
+"""What ZKTeco PUSH firmware names itself in every request."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +85,8 @@ class PushTerminal:
         trailing_separator: bool = True,
         batch_size: int = 100,
         pushver: str = "2.4.1",
+        firmware: str = "Ver 6.60 Sep 23 2015",
+        ip: str = "127.0.0.1",
         timeout_s: float = 5.0,
     ) -> None:
         if not 2 <= fields <= 12:
@@ -83,13 +100,22 @@ class PushTerminal:
         self.trailing_separator = trailing_separator
         self.batch_size = batch_size
         self.pushver = pushver
+        self.firmware = firmware
+        self.ip = ip
+        self._info_due = False
         self.pending: list[AttRecord] = list(records)
         self.sent: list[AttRecord] = []
         self.options: dict[str, str] = {}
         self.results: list[PushResult] = []
         self.commands_done: list[str] = []
         self._stamp = 0
-        self._http = httpx.Client(base_url=base_url, timeout=timeout_s)
+        self._http = httpx.Client(
+            base_url=base_url,
+            timeout=timeout_s,
+            headers={"User-Agent": USER_AGENT, "Accept": "*/*", "Connection": "close"},
+        )
+        # Only the headers the firmware sends: httpx would add its own Accept-Encoding.
+        self._http.headers.pop("Accept-Encoding", None)
 
     def close(self) -> None:
         self._http.close()
@@ -124,6 +150,7 @@ class PushTerminal:
             if sep:
                 options[key.strip()] = value
         self.options = options
+        self._info_due = True
         return options
 
     def punch(self, pin: str, at: datetime, *, status: int = 0, verify: int = 1) -> AttRecord:
@@ -181,10 +208,24 @@ class PushTerminal:
         """Upload ``records`` (default: all acknowledged ones) again."""
         return self._upload(list(self.sent if records is None else records))
 
+    def info(self) -> str:
+        """The device-status ``INFO`` value: firmware, users, fingerprints, records, IP,
+        fingerprint and face algorithm versions, faces to enrol, faces, function flags (a
+        fingerprint terminal: ``100``)."""
+        records = self.sent + self.pending
+        users = len({r.pin for r in records})
+        values = [self.firmware, users, 0, len(records), self.ip, 10, 0, 0, 0, "100"]
+        return ",".join(str(v) for v in values)
+
     def poll(self) -> list[str]:
-        """Poll ``getrequest``; acknowledge each ``C:<id>:<cmd>`` with ``Return=0``."""
-        response = self._http.get("/iclock/getrequest", params={"SN": self.sn})
+        """Poll ``getrequest`` (with ``INFO`` the first time after a handshake); report each
+        ``C:<id>:<cmd>`` as done (``Return=0``) in one ``devicecmd`` post."""
+        params = {"SN": self.sn}
+        if self._info_due:
+            params["INFO"] = self.info()
+        response = self._http.get("/iclock/getrequest", params=params)
         response.raise_for_status()
+        self._info_due = False
         commands = [line for line in response.text.splitlines() if line.startswith("C:")]
         if commands:
             lines = []
@@ -193,7 +234,7 @@ class PushTerminal:
                 name = text.split(" ", 1)[0]
                 lines.append(f"ID={command_id}&Return=0&CMD={name}")
             self._http.post(
-                "/iclock/devicecmd", params={"SN": self.sn}, content="\n".join(lines) + "\n"
+                "/iclock/devicecmd", params={"SN": self.sn}, content="\n".join(lines).encode()
             ).raise_for_status()
             self.commands_done.extend(commands)
         return commands
