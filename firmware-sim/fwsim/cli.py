@@ -16,6 +16,7 @@ from typing import Any
 
 from fwsim.scenario import add_gps_command
 from fwsim.scenario.field_command import add_field_command
+from fwsim.zkteco.command import add_zk_terminal_command
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -123,6 +124,7 @@ COMMANDS: list[Callable[[SubParsers], object]] = [
     _add_robot_stub,
     add_gps_command,
     add_field_command,
+    add_zk_terminal_command,
 ]
 
 
