@@ -201,3 +201,29 @@ def test_a_comm_key_is_checked(transport: str) -> None:
         with pytest.raises(ZKErrorResponse, match="Unauthenticated"):
             _zk(sim, password=654321).connect()
     assert sim.commands.count(CMD["AUTH"]) == 2
+
+
+def test_an_event_never_acknowledged_holds_the_next_one_only_for_the_ack_timeout(
+    terminal: BinaryTerminal, conn: Any
+) -> None:
+    terminal.event_ack_timeout_s = 0.5
+    terminal.lose(CMD["REG_EVENT"], 1)  # the first event never reaches pyzk: no ack comes
+
+    def two_punches() -> None:
+        wait_until(lambda: terminal.live_connections == 1)
+        terminal.punch("1002", 0, 15, datetime(2026, 3, 2, 18, 2, 3))
+        terminal.punch("1003", 1, 4, datetime(2026, 3, 2, 18, 4, 59))
+
+    puncher = threading.Thread(target=two_punches, daemon=True)
+    puncher.start()
+    got = []
+    started = time.monotonic()
+    for event in conn.live_capture(new_timeout=1):
+        if event is not None:
+            got.append((event.user_id, event.timestamp))
+        if got or time.monotonic() - started > 10:
+            conn.end_live_capture = True
+    puncher.join(5)
+    assert got == [("1003", datetime(2026, 3, 2, 18, 4, 59))]
+    assert terminal.sent.count(CMD["REG_EVENT"]) == 2  # both went out; the first was lost
+    assert [r.pin for r in terminal.records[-2:]] == ["1002", "1003"]
