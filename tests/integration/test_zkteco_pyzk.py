@@ -227,3 +227,10 @@ def test_an_event_never_acknowledged_holds_the_next_one_only_for_the_ack_timeout
     assert got == [("1003", datetime(2026, 3, 2, 18, 4, 59))]
     assert terminal.sent.count(CMD["REG_EVENT"]) == 2  # both went out; the first was lost
     assert [r.pin for r in terminal.records[-2:]] == ["1002", "1003"]
+
+
+def test_a_punch_the_user_layout_cannot_hold_is_refused_and_changes_nothing() -> None:
+    terminal = _terminal("tcp", user_record_size=28)
+    with pytest.raises(ValueError, match="numeric user ids"):
+        terminal.punch("A-17", 0, 1, datetime(2026, 3, 2, 9, 0, 0))
+    assert (len(terminal.users), len(terminal.records)) == (3, 4)

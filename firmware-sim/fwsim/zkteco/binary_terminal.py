@@ -130,8 +130,9 @@ class BinaryTerminal(PacketServer):
             record_size=record_size,
             host=host,
         ) | dict(options or {})
-        # Fail now, not in a client's read, on a user the layout cannot hold.
+        # Fail now, not in a client's read, on a user or record the layouts cannot hold.
         user_table(self.users, user_record_size, encoding)
+        log_table(self.records, self.users, record_size)
         # The terminal's own (local, naive) clock reading, answered to CMD_GET_TIME.
         self.now = now or datetime(2026, 3, 2, 8, 0, 0)  # noqa: DTZ001
         self.enabled = True
@@ -142,11 +143,15 @@ class BinaryTerminal(PacketServer):
 
     def punch(self, pin: str, kind: int, verify: int, at: datetime) -> LogRecord:
         """A person punches: the record joins the log (and the PIN the user table if it was not
-        enrolled) and is sent to registered connections, each once it acknowledged the last."""
+        enrolled) and is sent to registered connections, each once it acknowledged the last. A
+        PIN the user or record layout cannot hold is a ``ValueError`` and changes nothing."""
         record = LogRecord(pin, at, kind, verify)
         with self._lock:
+            users = users_with(self.users, [pin])
+            user_table(users[-1:], self.user_record_size, self.encoding)
+            log_table([record], users, self.record_size)
             self.records.append(record)
-            self.users = users_with(self.users, [pin])
+            self.users = users
             listeners = [c for c in self._connections if c.flags & _EF_ATTLOG]
         payload = event_payload(pin, verify, kind, at)
         for conn in listeners:

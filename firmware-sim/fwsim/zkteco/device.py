@@ -82,21 +82,28 @@ def users_with(users: Sequence[User], pins: Iterable[str]) -> list[User]:
 
 
 def user_table(users: Sequence[User], size: int, encoding: str) -> bytes:
-    """The staged user table: byte count, then one ``size``-byte entry (28 or 72) per user."""
-    body = b"".join(
-        pack_user(
-            size,
-            u.uid,
-            u.user_id,
-            name=u.name,
-            card=u.card,
-            privilege=u.privilege,
-            password=u.password,
-            group=u.group,
-            encoding=encoding,
-        )
-        for u in users
-    )
+    """The staged user table: byte count, then one ``size``-byte entry (28 or 72) per user; a
+    user the layout cannot hold is a ``ValueError`` naming it."""
+    entries = []
+    for u in users:
+        try:
+            entries.append(
+                pack_user(
+                    size,
+                    u.uid,
+                    u.user_id,
+                    name=u.name,
+                    card=u.card,
+                    privilege=u.privilege,
+                    password=u.password,
+                    group=u.group,
+                    encoding=encoding,
+                )
+            )
+        except struct.error as exc:
+            message = f"user {u.user_id!r} does not fit the {size}-byte layout: {exc}"
+            raise ValueError(message) from exc
+    body = b"".join(entries)
     return struct.pack("<I", len(body)) + body
 
 

@@ -153,8 +153,10 @@ def pack_user(
 ) -> bytes:
     """One user-table entry in the ``size``-byte layout (28 or 72); text too long for its field
     is a ``ValueError``, as is a non-numeric user id in the 28-byte layout."""
+    if not 0 < uid <= 0xFFFF:
+        raise ValueError(f"a user's internal number is 1-65535, not {uid}")
     if size == 28:
-        if not user_id.isdigit():
+        if not user_id.isdigit() or int(user_id) >= 1 << 32:
             raise ValueError(f"the 28-byte user layout holds numeric user ids, not {user_id!r}")
         return struct.pack(
             "<HB5s8sIBBhI",
@@ -190,19 +192,25 @@ def pack_record(
     size: int, number: int, pin: str, verify: int, punch: int, at: datetime, workcode: int = 0
 ) -> bytes:
     """One attendance record in the ``size``-byte layout (40, 16 or 8); ``number`` is the user's
-    internal number (the 8-byte layout names the user by it alone)."""
+    internal number (the 8-byte layout names the user by it alone). A value the layout cannot
+    hold is a ``ValueError``."""
     t = packed_time(at)
-    if size == 40:
-        return (
-            struct.pack("<H", number)
-            + pin.encode("ascii").ljust(24, b"\x00")
-            + struct.pack("<BIB", verify, t, punch)
-            + bytes(8)
-        )
-    if size == 16:
-        return struct.pack("<IIBBHI", int(pin), t, verify, punch, 0, workcode)
-    if size == 8:
-        return struct.pack("<HBIB", number, verify, t, punch)
+    if size in (16, 8) and not pin.isdigit():
+        raise ValueError(f"the {size}-byte record layout holds numeric user ids, not {pin!r}")
+    try:
+        if size == 40:
+            return (
+                struct.pack("<H", number)
+                + _text(pin, 24, "ascii", "user id")
+                + struct.pack("<BIB", verify, t, punch)
+                + bytes(8)
+            )
+        if size == 16:
+            return struct.pack("<IIBBHI", int(pin), t, verify, punch, 0, workcode)
+        if size == 8:
+            return struct.pack("<HBIB", number, verify, t, punch)
+    except struct.error as exc:
+        raise ValueError(f"record of {pin!r} does not fit the {size}-byte layout: {exc}") from exc
     raise ValueError(f"no record layout of {size} bytes")
 
 

@@ -89,3 +89,17 @@ def test_simulator_refuses_what_a_user_layout_cannot_hold() -> None:
         pack_user(28, 1, "1", name="Wang Fang")
     with pytest.raises(ValueError, match="numeric user ids"):
         pack_user(28, 1, "A-17")
+    with pytest.raises(ValueError, match="numeric user ids"):
+        pack_user(28, 1, "4294967296")
+    with pytest.raises(ValueError, match="longer than 24 bytes"):
+        pack_user(72, 1, "9" * 25)
+
+
+def test_simulator_refuses_a_record_its_layout_cannot_hold() -> None:
+    at = datetime(2026, 2, 7, 7, 35, 52)
+    with pytest.raises(ValueError, match="longer than 24 bytes"):
+        pack_record(40, 1, "9" * 25, 1, 0, at)
+    with pytest.raises(ValueError, match="numeric user ids"):
+        pack_record(16, 1, "A-17", 1, 0, at)
+    with pytest.raises(ValueError, match="does not fit the 8-byte layout"):
+        pack_record(8, 70_000, "70000", 1, 0, at)
