@@ -75,6 +75,13 @@ def test_pyzk_reads_what_the_terminal_says_about_itself(conn: Any) -> None:
     assert conn.get_user_extend_fmt() == 1
     assert conn.get_face_version() == 0
     assert conn.get_pin_width() == 9
+    assert (conn.get_face_fun_on(), conn.get_compat_old_firmware()) == (0, 0)
+    assert conn.get_network_params() == {
+        "ip": "127.0.0.1",
+        "mask": "255.255.255.0",
+        "gateway": "0.0.0.0",
+    }
+    assert conn.set_sdk_build_1() is True
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
