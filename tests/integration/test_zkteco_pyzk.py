@@ -3,6 +3,8 @@ TCP and UDP on 127.0.0.1: what pyzk reads back must be exactly what the terminal
 
 from __future__ import annotations
 
+import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +16,7 @@ from zk import ZK  # type: ignore[import-untyped]
 from zk.exception import ZKErrorResponse  # type: ignore[import-untyped]
 
 from fwsim.zkteco.binary_terminal import BinaryTerminal, LogRecord, User
-from fwsim.zkteco.wire import CMD
+from fwsim.zkteco.wire import CMD, tcp
 from tests.fixtures.zkteco import wait_until
 
 SERIAL = "OIN7030067031600"
@@ -241,3 +243,16 @@ def test_a_punch_the_user_layout_cannot_hold_is_refused_and_changes_nothing() ->
     with pytest.raises(ValueError, match="numeric user ids"):
         terminal.punch("A-17", 0, 1, datetime(2026, 3, 2, 9, 0, 0))
     assert (len(terminal.users), len(terminal.records)) == (3, 4)
+
+
+def test_a_time_that_does_not_exist_is_refused_and_the_clock_kept() -> None:
+    # Not something pyzk sends: 31 February in ZK's packed time, straight on the wire.
+    with _terminal("tcp") as sim, socket.create_connection(("127.0.0.1", sim.port), 5) as sock:
+        sock.sendall(tcp(CMD["CONNECT"], 0, 0))
+        connected = sock.recv(64)
+        session = struct.unpack_from("<H", connected, 12)[0]
+        impossible = ((26 * 12 + 1) * 31 + 30) * 86400
+        sock.sendall(tcp(CMD["SET_TIME"], session, 1, struct.pack("<I", impossible)))
+        answer = sock.recv(64)
+    assert struct.unpack_from("<H", answer, 8)[0] == CMD["ACK_ERROR"]
+    assert sim.now == datetime(2026, 3, 2, 8, 0, 0)

@@ -252,7 +252,8 @@ class BinaryTerminal(PacketServer):
             self.options[name] = value
             return ok, b""
         if command == CMD["GET_PINWIDTH"]:
-            return ok, bytes((int(self.options.get("~PIN2Width", "9")),))
+            width = self.options.get("~PIN2Width", "9")
+            return ok, bytes((int(width) if width.isdigit() and int(width) < 256 else 9,))
         if command == CMD["GET_FREE_SIZES"]:
             return ok, self._free_sizes()
         if command == CMD["GET_TIME"]:
@@ -260,7 +261,10 @@ class BinaryTerminal(PacketServer):
         if command == CMD["SET_TIME"]:
             if len(data) < 4:
                 return CMD["ACK_ERROR"], b""
-            self.now = unpacked_time(struct.unpack_from("<I", data)[0])
+            try:
+                self.now = unpacked_time(struct.unpack_from("<I", data)[0])
+            except ValueError:  # e.g. 31 February: no such time
+                return CMD["ACK_ERROR"], b""
             return ok, b""
         if command == CMD["CLEAR_ATTLOG"]:
             with self._lock:
