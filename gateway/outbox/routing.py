@@ -105,15 +105,17 @@ class RobotRouter:
 def _robots(session: Session) -> dict[str, list[RobotRow]]:
     """Every robot by site (ordered by id), read once per transaction: a tick may route
     thousands of alerts, and robots change only with a site load, in a transaction of its own."""
-    transaction = session.get_transaction()
     cached = session.info.get(_CACHE)
-    if cached is not None and cached[0] is transaction:
+    transaction = session.get_transaction()
+    if cached is not None and transaction is not None and cached[0] is transaction:
         robots: dict[str, list[RobotRow]] = cached[1]
         return robots
     robots = {}
     for robot in session.scalars(select(RobotRow).order_by(RobotRow.id)):
         robots.setdefault(robot.site_id, []).append(robot)
-    session.info[_CACHE] = (transaction, robots)
+    # Keyed by the transaction the query ran in (begun by it, if none was): the next one reads
+    # the robots again, and so follows a site load committed in between.
+    session.info[_CACHE] = (session.get_transaction(), robots)
     return robots
 
 

@@ -23,7 +23,7 @@ from gateway.db.alert_batch import AlertOpen, AlertResolve, apply_alert_changes
 from gateway.db.models import AlertRow
 from gateway.outbox.cloudevents import make_event_id
 from gateway.outbox.routing import RobotRouter
-from gateway.outbox.tables import OutboxRow
+from gateway.outbox.tables import OutboxRow, RobotRow
 from gateway.pipeline.commands import ResolveAlert
 from gateway.pipeline.processor import Processor
 from gateway.site.loader import load_site_file
@@ -241,3 +241,41 @@ def test_changes_applied_in_order_give_the_rows_of_one_by_one_writes(engine: Eng
         "e6",
         None,
     )
+
+
+def test_the_router_reads_the_robots_once_a_transaction_and_follows_a_new_one(
+    engine: Engine, city: tuple[Processor, ManualClock, Statements]
+) -> None:
+    _processor, _clock, statements = city
+    route = RobotRouter()
+
+    def alerts_routed() -> list[list[str]]:
+        with Session(engine) as session, session.begin():
+            return [
+                list(route(session, type=ABSENT, subject=f"g-{i:04d}", data={}, resolves=False))
+                for i in range(3)
+            ]
+
+    statements.on = True
+    assert alerts_routed() == [[], [], []]
+    with Session(engine) as session, session.begin():
+        session.add(
+            RobotRow(
+                id="city-desk",
+                site_id="city",
+                name="desk",
+                kind="wecom",
+                webhook_ref="desk",
+                teams=[],
+                leader_ids=[],
+            )
+        )
+    assert alerts_routed() == [["robot:city-desk"]] * 3
+    statements.on = False
+    # Once per transaction, three alerts routed in each; the guards looked up once robots exist.
+    assert [s.split()[0] for s, _ in statements.touching("robots")] == [
+        "SELECT",
+        "INSERT",
+        "SELECT",
+    ]
+    assert len(statements.touching("guards")) == 3
