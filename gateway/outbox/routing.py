@@ -61,6 +61,9 @@ class RobotRouter:
     ) -> Sequence[str]:
         if not for_robots(type, resolves):
             return ()
+        by_site = _robots(session)
+        if not by_site:
+            return ()  # no robot anywhere: nothing to look up, event after event
         guard = session.get(GuardRow, subject)
         site_id = guard.site_id if guard is not None else data.get("site_id")
         if site_id is None:
@@ -68,11 +71,7 @@ class RobotRouter:
             site_id = device.site_id if device is not None else None
         if site_id is None:
             return ()
-        robots = list(
-            session.scalars(
-                select(RobotRow).where(RobotRow.site_id == site_id).order_by(RobotRow.id)
-            )
-        )
+        robots = by_site.get(site_id, [])
         if not robots:
             return ()
         leaders: set[str] = set()
@@ -101,3 +100,23 @@ class RobotRouter:
             return set()
         stmt = select(LeaderRow.id).where(LeaderRow.site_id == site_id, LeaderRow.team == team)
         return set(session.scalars(stmt))
+
+
+def _robots(session: Session) -> dict[str, list[RobotRow]]:
+    """Every robot by site (ordered by id), read once per transaction: a tick may route
+    thousands of alerts, and robots change only with a site load, in a transaction of its own."""
+    cached = session.info.get(_CACHE)
+    transaction = session.get_transaction()
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        robots: dict[str, list[RobotRow]] = cached[1]
+        return robots
+    robots = {}
+    for robot in session.scalars(select(RobotRow).order_by(RobotRow.id)):
+        robots.setdefault(robot.site_id, []).append(robot)
+    # Keyed by the transaction the query ran in (begun by it, if none was): the next one reads
+    # the robots again, and so follows a site load committed in between.
+    session.info[_CACHE] = (session.get_transaction(), robots)
+    return robots
+
+
+_CACHE = "gateway.outbox.routing.robots"

@@ -9,7 +9,7 @@ committing, the caller may call ``DeliveryWorker.notify()`` so delivery starts a
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +22,7 @@ from gateway.clock import utc
 from gateway.outbox.cloudevents import build_event, canonical_json, make_event_id
 from gateway.outbox.tables import OutboxRow
 
-__all__ = ["DEFAULT_EVENT_SOURCE", "enqueue"]
+__all__ = ["DEFAULT_EVENT_SOURCE", "enqueue", "insert_rows", "outbox_rows"]
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +53,47 @@ def enqueue(
     * ``time`` is when it happened on the device clock (the envelope's ``time``); ``now`` is the
       gateway clock, the row's ``created_at`` and first ``next_attempt_at``.
     """
+    event_id, rows = outbox_rows(
+        key=key,
+        type=type,
+        subject=subject,
+        time=time,
+        data=data,
+        now=now,
+        destinations=destinations,
+        source=source,
+    )
+    insert_rows(session, rows)
+    return event_id
+
+
+def outbox_rows(
+    *,
+    key: str,
+    type: str,
+    subject: str,
+    time: datetime,
+    data: Mapping[str, Any],
+    now: datetime,
+    destinations: Iterable[str] = ("core",),
+    source: str = DEFAULT_EVENT_SOURCE,
+) -> tuple[str, list[dict[str, Any]]]:
+    """The event's id and its outbox rows (one per destination, de-duplicated, order kept),
+    as ``enqueue`` writes them: for a caller that writes many events with ``insert_rows``."""
     event_id = make_event_id(key)
     envelope = build_event(
         event_id=event_id, source=source, type=type, subject=subject, time=time, data=data
     )
     body = canonical_json(envelope)
     created = utc(now)
-    for destination in dict.fromkeys(destinations):  # de-duplicated, order kept
-        values = {
+    happened = utc(time)
+    rows = [
+        {
             "event_id": event_id,
             "destination": destination,
             "subject": subject,
             "type": type,
-            "event_time": utc(time),
+            "event_time": happened,
             "body": body,
             "created_at": created,
             "attempts": 0,
@@ -73,18 +101,32 @@ def enqueue(
             "delivered_at": None,
             "last_error": None,
         }
-        _insert_once(session, values)
-    return event_id
+        for destination in dict.fromkeys(destinations)  # de-duplicated, order kept
+    ]
+    return event_id, rows
 
 
-def _insert_once(session: Session, values: dict[str, Any]) -> None:
+def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert outbox rows (from ``outbox_rows``) in ``session``'s transaction, in their order.
+
+    One statement for all of them (the driver's ``executemany``), so the rows take ascending
+    ``seq`` in list order, the order delivery follows. A row whose ``(event_id, destination)``
+    is already there, or earlier in ``rows``, is skipped: the first body stays.
+    """
+    if not rows:
+        return
     dialect = session.get_bind().dialect.name
     statement = _UPSERTS.get(dialect)
     if statement is not None:
         # A statement without inline values is compiled once and cached; the values travel as
-        # parameters (events are rare, but a first batch after start-up may carry thousands).
-        session.execute(statement, values)
+        # parameters (one set: a plain execute; several: executemany, one prepared statement).
+        session.execute(statement, rows[0] if len(rows) == 1 else list(rows))
         return
+    for values in rows:
+        _insert_once(session, values)
+
+
+def _insert_once(session: Session, values: dict[str, Any]) -> None:
     # Other databases: check first. Good enough for a single writer; the unique index still
     # guards against a second row if two writers race.
     exists = session.execute(

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from gateway.pipeline.counters import PipelineCounters
 from gateway.pipeline.duty import Duty
+from gateway.pipeline.pending import PendingEvents
 from gateway.records import AlarmSignal, CheckpointScan, PositionFix, Punch
 from geofence import MembershipResult
 
@@ -62,10 +63,11 @@ class BatchContext:
     the batch by it. ``fixes`` are in device-time order (the reorder window: see
     ``BatchContext.open``). ``on_duty`` and ``placed`` are narrowed by identity, the filters
     and the geofence; ``alarms`` carries the alarms that came without a position, for a stage
-    that raises them whatever the filters drop. ``events`` are those written so far, handed to
-    listeners after the commit; the ``dirty_*`` sets name the machines to save. ``counters``
-    are the batch's own counts, added to the pipeline's once it has committed (a batch rolled
-    back and retried counts once).
+    that raises them whatever the filters drop. ``events`` are those emitted so far, handed to
+    listeners after the commit; ``pending`` holds their rows until the emitter flushes them
+    (before the commit, or before a stage reads the alerts); the ``dirty_*`` sets name the
+    machines to save. ``counters`` are the batch's own counts, added to the pipeline's once it
+    has committed (a batch rolled back and retried counts once).
     """
 
     session: Session
@@ -80,6 +82,8 @@ class BatchContext:
     filtered: list[tuple[PositionFix, str]] = field(default_factory=list)
     """Fixes the filters dropped, with the reason: their alarms are still raised."""
     events: list[EmittedEvent] = field(default_factory=list)
+    pending: PendingEvents = field(default_factory=PendingEvents)
+    """Outbox rows and alert changes of ``events`` not yet written (``Emitter.flush``)."""
     dirty_presence: set[str] = field(default_factory=set)
     """Shift ids whose presence machine changed."""
     dirty_patrols: set[str] = field(default_factory=set)

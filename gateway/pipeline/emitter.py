@@ -1,27 +1,26 @@
 """The emitter: a rule event → its outbox row, its alert row, the alerts it resolves.
 
 Every stage that produces events writes them through one ``Emitter``, in the batch's
-transaction, at the moment it produces them: so an alert opened and resolved within one batch
+transaction, in the order it produces them: so an alert opened and resolved within one batch
 is written in that order, and an event exists exactly when the state change that produced it
-does (both commit, or neither).
+does (both commit, or neither). The rows are kept in the batch's context and written together
+by ``Emitter.flush`` (``gateway.pipeline.pending``): a few statements per batch, however many
+events it has.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from gateway.clock import Clock
-from gateway.db import repository as repo
+from gateway.db.alert_batch import AlertOpen, AlertResolve
 from gateway.outbox.routing import ExtraDestinations
-from gateway.outbox.writer import enqueue
+from gateway.outbox.writer import outbox_rows
 from gateway.pipeline.context import BatchContext, EmittedEvent
 from gateway.pipeline.duty import Duty
 from gateway.rules import RuleEvent
 
 __all__ = ["Emitter"]
-
-log = logging.getLogger(__name__)
 
 
 class Emitter:
@@ -45,8 +44,9 @@ class Emitter:
         self._destinations = destinations
         self._route = route
         self.alerts_opened = 0
-        """How many alerts this emitter has opened (a transaction rolled back included): a
-        stage that waits on new alerts (escalation) compares it rather than query the table."""
+        """How many alerts this emitter has opened, counted when they are written (``flush``;
+        a transaction rolled back after it included): a stage that waits on new alerts
+        (escalation) flushes, then compares it rather than query the table."""
 
     def emit(
         self,
@@ -58,6 +58,10 @@ class Emitter:
         resolved_by: str | None = None,
     ) -> EmittedEvent:
         """Write ``event`` in ``ctx``'s transaction and add it to ``ctx.events``.
+
+        The rows are written when ``flush`` is called (before the commit, and before anything in
+        the transaction reads the outbox or the alerts); what is returned is already final (the
+        event id comes from its key).
 
         ``subject`` is the guard (or the device, for a device's own events); ``duty``, when the
         event belongs to a shift, adds the guard's name, team and post name to the data and
@@ -80,8 +84,7 @@ class Emitter:
                 ctx.session, type=event.type, subject=subject, data=data, resolves=settles
             )
             destinations = (*destinations, *extra)
-        event_id = enqueue(
-            ctx.session,
+        event_id, rows = outbox_rows(
             key=event.key,
             type=event.type,
             subject=subject,
@@ -91,42 +94,49 @@ class Emitter:
             destinations=destinations,
             source=self._source,
         )
+        pending = ctx.pending
+        pending.outbox.extend(rows)
         if event.alert_key is not None:
-            _row, created = repo.open_or_update_alert(
-                ctx.session,
-                alert_key=event.alert_key,
-                alert_type=event.type,
-                guard_id=subject,
-                at=event.time,
-                event_id=event_id,
-                shift_id=duty.shift_id if duty else None,
-                site_id=duty.site_id if duty else _str(data.get("site_id")),
-                post_id=duty.post_id if duty else None,
-                data=data,
+            pending.alerts.append(
+                AlertOpen(
+                    alert_key=event.alert_key,
+                    type=event.type,
+                    guard_id=subject,
+                    at=event.time,
+                    event_id=event_id,
+                    shift_id=duty.shift_id if duty else None,
+                    site_id=duty.site_id if duty else _str(data.get("site_id")),
+                    post_id=duty.post_id if duty else None,
+                    data=data,
+                )
             )
-            self.alerts_opened += created
         # A condition that ended is resolved when it ended (device time); a withdrawal when the
         # gateway learned the alert was wrong.
         for keys, resolution, at in (
             (event.resolves, "ended", event.time),
             (event.withdraws, "withdrawn", now),
         ):
-            for key in keys:
-                try:
-                    repo.resolve_alert(
-                        ctx.session,
-                        key,
-                        at=at,
-                        by=resolved_by,
-                        event_id=event_id,
-                        resolution=resolution,
-                    )
-                except repo.NotFound:
-                    log.debug("event %s resolves unknown alert %s", event.key, key)
+            pending.alerts.extend(
+                AlertResolve(
+                    alert_key=key,
+                    at=at,
+                    by=resolved_by,
+                    event_id=event_id,
+                    resolution=resolution,
+                    event_key=event.key,
+                )
+                for key in keys
+            )
         ctx.counters.add(f"events.{event.type}")
         emitted = EmittedEvent(event_id, event.type, subject, event.time, data)
         ctx.events.append(emitted)
         return emitted
+
+    def flush(self, ctx: BatchContext) -> None:
+        """Write the rows of every event emitted in ``ctx`` and not yet written, in the order
+        they were emitted (nothing to write: no statement)."""
+        if ctx.pending:
+            self.alerts_opened += ctx.pending.write(ctx.session).opened
 
 
 def _str(value: object) -> str | None:

@@ -67,6 +67,8 @@ class Escalation:
         """The earliest time an alert seen at the last look becomes due: looked at again then."""
 
     def run(self, ctx: BatchContext) -> None:
+        # The alerts the batch opened are written before the count is compared and the table read.
+        self._emitter.flush(ctx)
         now = self._clock.now()
         seen = (self._emitter.alerts_opened, self._memory.duties)
         last = self._seen

@@ -327,6 +327,8 @@ class Processor:
                     result = command(session, self)
                 for stage in stages:
                     stage.run(ctx)
+                # The batch's events, held by the emitter, written together before the commit.
+                self._chain.emitter.flush(ctx)
                 committing = True
             journal.commit()
         except _REFUSALS as exc:
