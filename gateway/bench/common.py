@@ -17,7 +17,8 @@ import sys
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +28,9 @@ from sqlalchemy.orm import Session
 
 from gateway.clock import utc
 from gateway.db.base import Base
+from gateway.db.engine import make_engine
 from gateway.db.models import DeviceRow, GuardRow, PostRow, ShiftRow, SiteRow
+from gateway.db.schema import create_schema
 from gateway.outbox.tables import OutboxRow
 from gateway.pipeline.counters import PipelineCounters
 
@@ -37,6 +40,7 @@ __all__ = [
     "BenchClock",
     "Roster",
     "StoredWatcher",
+    "bench_database",
     "clear_bench",
     "device_id",
     "machine_facts",
@@ -243,11 +247,13 @@ _BENCH_TABLES = (
 
 
 def require_empty(engine: Engine) -> None:
-    """Refuse (``RuntimeError``) a database that already holds a site: the bench writes its own
-    roster and empties what it wrote afterwards, which must never touch real data."""
+    """Refuse (``RuntimeError``) a database that already holds a site, a position or an outbox
+    row: the bench writes its own roster and empties what it wrote afterwards, which must never
+    touch real data."""
     with engine.connect() as conn:
-        if conn.scalar(select(func.count()).select_from(SiteRow)):
-            raise RuntimeError("the bench needs an empty database: this one holds sites")
+        for table, what in (("sites", "sites"), ("positions", "positions"), ("outbox", "events")):
+            if conn.scalar(select(func.count()).select_from(Base.metadata.tables[table])):
+                raise RuntimeError(f"the bench needs an empty database: this one holds {what}")
 
 
 def clear_bench(engine: Engine) -> None:
@@ -255,6 +261,24 @@ def clear_bench(engine: Engine) -> None:
     with engine.begin() as conn:
         for table in _BENCH_TABLES:
             conn.execute(Base.metadata.tables[table].delete())
+
+
+@contextmanager
+def bench_database(url: str) -> Iterator[Engine]:
+    """An engine on ``url`` with the schema created, refused unless empty (``require_empty``);
+    what the bench wrote there is deleted on leaving, and only then."""
+    engine = make_engine(url)
+    try:
+        create_schema(engine)
+        require_empty(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    try:
+        yield engine
+    finally:
+        clear_bench(engine)
+        engine.dispose()
 
 
 def machine_facts(database_url: str) -> dict[str, Any]:

@@ -30,11 +30,9 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
 
-from gateway.bench.common import clear_bench, machine_facts, require_empty
+from gateway.bench.common import bench_database, machine_facts
 from gateway.bootstrap import build_gateway, free_port
 from gateway.clock import SystemClock
-from gateway.db.engine import make_engine
-from gateway.db.schema import create_schema
 from gateway.outbox.cloudevents import build_event, canonical_json
 from gateway.outbox.tables import OutboxRow
 from gateway.settings import Settings
@@ -100,10 +98,7 @@ def _leg(
     httpx.post(f"{base}/_stub/reset", timeout=5).raise_for_status()
     with tempfile.TemporaryDirectory(prefix="gg-bench-") as tmp:
         url = database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
-        engine = make_engine(url)
-        try:
-            create_schema(engine)
-            require_empty(engine)
+        with bench_database(url) as engine:
             _write_outbox(engine, events)
             extra: dict[str, Any] = {} if workers == 1 else {"delivery_workers": workers}
             settings = Settings(
@@ -122,9 +117,6 @@ def _leg(
             finally:
                 gateway.stop()
             seconds = max(done - began, 1e-9)
-        finally:
-            clear_bench(engine)
-            engine.dispose()
     snapshot = httpx.get(f"{base}/_stub/events", timeout=30).json()
     leg = {
         "workers": workers,

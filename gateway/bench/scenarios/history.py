@@ -24,17 +24,14 @@ from sqlalchemy.orm import Session
 
 from gateway.bench.common import (
     BenchClock,
-    clear_bench,
+    bench_database,
     device_id,
     machine_facts,
-    require_empty,
     rss_mb,
     write_roster,
 )
 from gateway.clock import SystemClock, utc
-from gateway.db.engine import make_engine
 from gateway.db.models import PresenceStateRow, ShiftRow
-from gateway.db.schema import create_schema
 from gateway.pipeline.processor import Processor
 from gateway.rules import PresenceState
 
@@ -73,10 +70,7 @@ def _leg(days: int, guards: int, database_url: str | None) -> tuple[dict[str, An
         url = database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
         t0 = SystemClock().now().replace(second=0, microsecond=0)
         clock = BenchClock(t0 + timedelta(minutes=1))
-        engine = make_engine(url)
-        try:
-            create_schema(engine)
-            require_empty(engine)
+        with bench_database(url) as engine:
             roster = write_roster(engine, guards=guards, starts=[t0] * guards, loaded_at=t0)
             began = time.perf_counter()
             closed = _write_history(engine, guards, days, t0)
@@ -90,9 +84,6 @@ def _leg(days: int, guards: int, database_url: str | None) -> tuple[dict[str, An
             reload_s = time.perf_counter() - began
             open_states = len(processor.memory.presence)
             memory = rss_mb()
-        finally:
-            clear_bench(engine)
-            engine.dispose()
     leg = {
         "days": days,
         "closed_shifts": closed,

@@ -27,16 +27,13 @@ from gateway.bench.common import (
     BenchClock,
     Roster,
     StoredWatcher,
-    clear_bench,
+    bench_database,
     device_id,
     post_centre,
-    require_empty,
     write_roster,
 )
 from gateway.bench.paced import fix_payload
 from gateway.bootstrap import Gateway, build_gateway
-from gateway.db.engine import make_engine
-from gateway.db.schema import create_schema
 from gateway.outbox.tables import OutboxRow
 from gateway.settings import Settings
 
@@ -88,11 +85,7 @@ def live_gateway(
             running = stack.enter_context(start_broker())
             broker, kind = running.url, running.kind
         db_url = database_url or f"sqlite:///{tmp / 'bench.db'}"
-        engine = make_engine(db_url)
-        stack.callback(engine.dispose)
-        create_schema(engine)
-        require_empty(engine)
-        stack.callback(clear_bench, engine)
+        engine = stack.enter_context(bench_database(db_url))
         roster = write_roster(
             engine, guards=guards, starts=starts, policy=policy, loaded_at=clock.now()
         )

@@ -20,16 +20,13 @@ from typing import Any
 
 from gateway.bench.common import (
     BenchClock,
-    clear_bench,
+    bench_database,
     device_id,
     machine_facts,
     post_centre,
-    require_empty,
     write_roster,
 )
 from gateway.clock import SystemClock
-from gateway.db.engine import make_engine
-from gateway.db.schema import create_schema
 from gateway.pipeline.processor import Processor
 from gateway.records import PositionFix
 
@@ -70,10 +67,7 @@ def _leg(
         url = database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
         t0 = SystemClock().now().replace(microsecond=0)
         clock = BenchClock(t0 + timedelta(seconds=1))
-        engine = make_engine(url)
-        try:
-            create_schema(engine)
-            require_empty(engine)
+        with bench_database(url) as engine:
             roster = write_roster(
                 engine, guards=guards, posts=posts, starts=[t0] * guards, loaded_at=t0
             )
@@ -104,9 +98,6 @@ def _leg(
                 processor.process_fixes(fixes[start : start + BATCH])
             seconds = time.perf_counter() - began
             stored = processor.counters.get("fixes.stored")
-        finally:
-            clear_bench(engine)
-            engine.dispose()
     leg = {
         "posts": posts,
         "roster_seconds": round(roster.seconds, 3),

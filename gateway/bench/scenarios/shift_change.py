@@ -57,7 +57,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError("shift-change needs at least 10 guards (a tenth absent)")
     grace = SitePolicy().shift_start_grace_s
     t0 = SystemClock().now().replace(second=0, microsecond=0)
-    clock = BenchClock(t0 + timedelta(seconds=1))
+    # Before the shifts while the roster is written and the gateway starts, however long that
+    # takes here; the clock jumps to the shift start once all is ready.
+    clock = BenchClock(t0 - timedelta(minutes=30))
     absent = list(range(9, guards, 10))
     absent_set = set(absent)
     present = [i for i in range(guards) if i not in absent_set]
@@ -72,6 +74,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         policy={"device_silent_s": 3600},
         bare_messages=n_fixes,
     ) as live:
+        clock.jump(t0 + timedelta(seconds=1))
         warm_s = warm_up(live, present, clock.now())
         deadline = t0 + timedelta(seconds=grace)
         if clock.now() > deadline - timedelta(seconds=LEAD_S):

@@ -59,7 +59,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError("steady needs at least 2 guards")
     grace = SitePolicy().shift_start_grace_s
     t0 = SystemClock().now().replace(microsecond=0)
-    clock = BenchClock(t0 + timedelta(seconds=1), rate=compression)
+    # Before the shifts while the roster is written and the gateway starts, however long that
+    # takes here; the clock jumps to the shift start once all is ready.
+    clock = BenchClock(t0 - timedelta(minutes=min(720.0, 30 * max(1.0, compression))), compression)
     absent = list(range(99, guards, 100)) or [guards - 1]
     absent_set = set(absent)
     present = [i for i in range(guards) if i not in absent_set]
@@ -78,6 +80,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         policy={"device_silent_s": 3600},
         bare_messages=n_fixes,
     ) as live:
+        clock.jump(t0 + timedelta(seconds=1))
         warm_s = warm_up(live, present, clock.now())
         jump_to = t0 + timedelta(seconds=grace - LEAD_S)
         if clock.now() > jump_to:
