@@ -353,7 +353,7 @@ class StoredWatcher:
         if self._thread.ident is not None:  # started
             self._thread.join(5)
 
-    def wait_for(self, count: int, stall_s: float = 30.0) -> bool:
+    def wait_for(self, count: int, stall_s: float = 300.0) -> bool:
         """Block until ``count`` fixes are settled; ``False`` when none settled for
         ``stall_s`` seconds before that."""
         seen, changed = -1, time.perf_counter()

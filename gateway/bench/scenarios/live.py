@@ -48,6 +48,8 @@ __all__ = [
 ]
 
 BARE_MESSAGES_MAX = 50_000
+WARM_UP_STALL_S = 600.0
+"""A hundred thousand shifts starting at once keep the pipeline busy before the first fix."""
 
 
 @dataclass
@@ -117,7 +119,7 @@ def warm_up(live: Live, guards: Sequence[int], when: datetime) -> float:
         for i in guards
     ]
     live.published += publish_load(live.broker_url, load, 4)
-    if not live.watcher.wait_for(target):
+    if not live.watcher.wait_for(target, stall_s=WARM_UP_STALL_S):
         raise RuntimeError(f"warm-up: {live.watcher.settled()} of {target} fixes settled")
     live.gateway.runtime.wait_idle(60)
     return time.perf_counter() - began
