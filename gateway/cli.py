@@ -50,10 +50,45 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--broker", default=None, help="mqtt:// URL of a broker to use")
     demo.add_argument("--data-dir", type=Path, default=Path("demo-data"))
 
-    bench = sub.add_parser("bench", help="measure end-to-end throughput; prints JSON")
+    bench = sub.add_parser(
+        "bench",
+        help="measure throughput, latency and lateness; prints JSON (--list: the scenarios)",
+    )
+    bench.add_argument(
+        "--scenario", default=None, help="run this scenario (default: the flood as always)"
+    )
+    bench.add_argument("--list", action="store_true", help="name and describe the scenarios")
     bench.add_argument("--terminals", type=int, default=1000)
-    bench.add_argument("--messages", type=int, default=60000)
-    bench.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
+    bench.add_argument(
+        "--messages", type=int, default=None, help="fixes (flood: 60,000; posts: 20,000)"
+    )
+    bench.add_argument(
+        "--database-url",
+        "--database",
+        dest="database_url",
+        default=None,
+        help="an empty database (default: a temporary SQLite file)",
+    )
+    bench.add_argument(
+        "--processes", type=int, default=1, help="flood: gateway processes (1, 2, 4)"
+    )
+    bench.add_argument("--guards", type=int, default=None, help="guards on duty")
+    bench.add_argument(
+        "--seconds", type=float, default=None, help="steady: gateway-clock seconds of load"
+    )
+    bench.add_argument(
+        "--compression", type=float, default=1.0, help="steady: gateway seconds per wall second"
+    )
+    bench.add_argument(
+        "--posts", type=_int_list, default=None, help="posts: post counts, e.g. 100,10000"
+    )
+    bench.add_argument(
+        "--days", type=_int_list, default=None, help="history: days of closed shifts, e.g. 1,365"
+    )
+    bench.add_argument(
+        "--workers", type=_int_list, default=None, help="delivery: worker counts, e.g. 1,2"
+    )
+    bench.add_argument("--events", type=int, default=None, help="delivery: outbox rows")
     bench.add_argument("--broker", default=None, help="default: a private broker started here")
     bench.add_argument(
         "--inflight",
@@ -144,6 +179,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_ledger_parser(sub)
     return parser
+
+
+def _int_list(text: str) -> list[int]:
+    """``"1,365"`` → ``[1, 365]`` (positive integers)."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of integers: {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"give positive integers: {text!r}")
+    return values
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -219,12 +219,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """End-to-end throughput against a bare subscriber on the same broker, as JSON."""
+    """``bench``: the flood (end-to-end throughput against a bare subscriber) as JSON;
+    ``bench --scenario NAME`` one of ``gateway.bench.scenarios``; ``bench --list`` names them."""
+    from gateway.bench.scenarios import print_list, run_scenario
+
+    if args.list:
+        print_list(sys.stdout)
+        return 0
+    if args.scenario is not None:
+        return run_scenario(args.scenario, args)
     from gateway.bench.e2e import run_bench
 
     return run_bench(
         terminals=args.terminals,
-        messages=args.messages,
+        messages=args.messages or 60000,
         database_url=args.database_url,
         broker=args.broker,
         inflight=args.inflight,

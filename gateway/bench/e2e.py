@@ -35,7 +35,7 @@ from gateway.db.schema import create_schema
 from gateway.settings import Settings
 from gateway.site.loader import load_site_file
 
-__all__ = ["bench_site", "run_bench"]
+__all__ = ["PUBLISHERS", "bench_site", "fixes", "measure_flood", "run_bench"]
 
 ORIGIN_LAT, ORIGIN_LON = 30.5928, 114.3055
 SPACING_M = 200.0
@@ -61,6 +61,26 @@ def run_bench(
     if broker is not None and inflight is not None:
         print("--inflight sets the private broker's window; not with --broker", file=sys.stderr)
         return 2
+    result = measure_flood(
+        terminals=terminals,
+        messages=messages,
+        database_url=database_url,
+        broker=broker,
+        inflight=inflight,
+    )
+    print(json.dumps(result, indent=2), file=out)
+    return 0 if result["end_to_end"]["stored"] == messages else 1
+
+
+def measure_flood(
+    *,
+    terminals: int,
+    messages: int,
+    database_url: str | None,
+    broker: str | None,
+    inflight: int | None = None,
+) -> dict[str, Any]:
+    """The flood measured in this process, as the JSON object ``run_bench`` prints."""
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gg-bench-")))
         broker_kind, window = "given", None
@@ -86,7 +106,7 @@ def run_bench(
         try:
             if gateway.ingest is not None:
                 _wait(lambda: gateway.ingest is not None and gateway.ingest.connected, 10)
-            load = list(_fixes(terminals, messages, now))
+            load = list(fixes(terminals, messages, now))
             counters = gateway.processor.counters
             started = time.perf_counter()
             publish_load(broker, load, PUBLISHERS)
@@ -102,7 +122,7 @@ def run_bench(
     stored = snapshot.get("fixes.stored", 0)
     seconds = max(last - first, 1e-9)
     e2e_rate = (stored - 1) / seconds if stored > 1 else 0.0
-    result = {
+    result: dict[str, Any] = {
         "terminals": terminals,
         "messages": messages,
         "broker": broker_kind,
@@ -122,8 +142,7 @@ def run_bench(
         "bare_subscriber": {k: round(v, 3) for k, v in bare.items()},
         "ratio_to_bare": round(e2e_rate / bare["msgs_per_s"], 3) if bare["msgs_per_s"] else None,
     }
-    print(json.dumps(result, indent=2), file=out)
-    return 0 if stored == messages else 1
+    return result
 
 
 def bench_site(terminals: int, now: datetime) -> dict[str, Any]:
@@ -182,7 +201,7 @@ def _post_centre(index: int) -> tuple[float, float]:
     return lat, lon
 
 
-def _fixes(terminals: int, messages: int, now: datetime) -> Iterator[tuple[str, bytes]]:
+def fixes(terminals: int, messages: int, now: datetime) -> Iterator[tuple[str, bytes]]:
     """Gateway-JSON fixes: per terminal, one a second from the shift start (at most a minute
     ago) on, jittered inside its post; the newest are a few seconds in the future, within the
     filters' tolerance."""

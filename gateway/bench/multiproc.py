@@ -1,0 +1,183 @@
+"""The flood run over N processes of ``guard-gateway run`` sharing one broker and one PostgreSQL.
+
+The contract the launcher follows: each process is started with ``GATEWAY_PARTITIONS=16`` (the
+``partitions`` setting), its own ``GATEWAY_NODE_ID``, the same ``GATEWAY_DATABASE_URL`` and
+``GATEWAY_MQTT_URL``, and the same site file (``--site``); the processes share the 16
+partitions through leases, and each one's ``/health`` shows the partitions it holds. The
+launcher starts them (by pid), waits until the 16 partitions are held between them, publishes
+the load, counts the rows in ``positions`` until every fix is stored, and stops them by pid.
+
+A gateway without the ``partitions`` setting cannot share a broker's devices between
+processes: ``launch_flood`` then refuses with ``MultiProcessUnavailable`` before starting any.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from gateway.bench.baseline import publish_load
+from gateway.bench.e2e import PUBLISHERS, bench_site, fixes
+from gateway.bootstrap import free_port
+from gateway.clock import SystemClock
+from gateway.db.engine import make_engine
+from gateway.db.models import PositionRow
+from gateway.settings import Settings
+
+__all__ = ["PARTITIONS", "MultiProcessUnavailable", "launch_flood", "partitions_held"]
+
+PARTITIONS = 16
+READY_S = 120.0
+STALL_S = 30.0
+
+
+class MultiProcessUnavailable(RuntimeError):
+    """This gateway (or this database) cannot run the flood over several processes."""
+
+
+def check_available(database_url: str | None) -> None:
+    """Raise ``MultiProcessUnavailable`` saying why a multi-process run cannot happen here."""
+    if "partitions" not in Settings.model_fields:
+        raise MultiProcessUnavailable(
+            "this gateway has no partitions setting (GATEWAY_PARTITIONS): its processes cannot "
+            "share one broker's devices, so only --processes 1 runs"
+        )
+    if not database_url or not database_url.startswith("postgresql"):
+        raise MultiProcessUnavailable(
+            "several processes share their partitions through leases in PostgreSQL: "
+            "give --database-url postgresql+psycopg://..."
+        )
+
+
+def launch_flood(
+    *, processes: int, terminals: int, messages: int, database_url: str, broker_url: str
+) -> dict[str, Any]:
+    """Run the flood over ``processes`` gateways; positions/s from the first publish to the
+    moment the positions table holds every fix. The database must hold no bench rows."""
+    check_available(database_url)
+    now = SystemClock().now()
+    with tempfile.TemporaryDirectory(prefix="gg-bench-mp-") as tmp:
+        site = Path(tmp) / "bench-site.json"
+        site.write_text(json.dumps(bench_site(terminals, now)), encoding="utf-8")
+        with _gateways(processes, site, database_url, broker_url, Path(tmp)) as ports:
+            ready_s = _await_partitions(ports)
+            engine = make_engine(database_url)
+            try:
+                before = _positions(engine)
+                load = list(fixes(terminals, messages, now))
+                began = time.perf_counter()
+                publish_load(broker_url, load, PUBLISHERS)
+                published = time.perf_counter() - began
+                stored, done = _await_rows(engine, before + messages)
+            finally:
+                engine.dispose()
+    seconds = max(done - began, 1e-9)
+    return {
+        "processes": processes,
+        "partitions": PARTITIONS,
+        "ready_seconds": round(ready_s, 3),
+        "stored": stored - before,
+        "publish_seconds": round(published, 3),
+        "seconds": round(seconds, 3),
+        "fixes_per_s": round((stored - before) / seconds, 1),
+    }
+
+
+def partitions_held(health: dict[str, Any]) -> int:
+    """How many partitions one process's ``/health`` says it holds (``partitions`` as a list,
+    or an object with a ``held`` list or count)."""
+    value = health.get("partitions")
+    if isinstance(value, dict):
+        value = value.get("held")
+    if isinstance(value, list):
+        return len(value)
+    if isinstance(value, int):
+        return value
+    return 0
+
+
+@contextmanager
+def _gateways(
+    processes: int, site: Path, database_url: str, broker_url: str, tmp: Path
+) -> Iterator[list[int]]:
+    """Start ``processes`` gateways; yield their API ports; stop each by its pid."""
+    started: list[subprocess.Popen[bytes]] = []
+    ports: list[int] = []
+    command = [str(Path(sys.executable).with_name("guard-gateway")), "run", "--site", str(site)]
+    with ExitStack() as stack:
+        for n in range(processes):
+            port = free_port()
+            env = {
+                **os.environ,
+                "GATEWAY_DATABASE_URL": database_url,
+                "GATEWAY_MQTT_URL": broker_url,
+                "GATEWAY_PARTITIONS": str(PARTITIONS),
+                "GATEWAY_NODE_ID": f"bench-{n}",
+                "GATEWAY_API_PORT": str(port),
+                "GATEWAY_MQTT_CLIENT_ID": f"gg-bench-{n}-{time.time_ns()}",
+            }
+            log = stack.enter_context((tmp / f"gateway-{n}.log").open("wb"))
+            process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+            started.append(process)
+            ports.append(port)
+        try:
+            yield ports
+        finally:
+            for process in started:
+                if process.poll() is None:
+                    os.kill(process.pid, signal.SIGTERM)
+            for process in started:
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    os.kill(process.pid, signal.SIGKILL)
+                    process.wait(10)
+
+
+def _await_partitions(ports: list[int]) -> float:
+    """Seconds until the processes' ``/health`` together show all partitions held."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < READY_S:
+        held = 0
+        for port in ports:
+            try:
+                body = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).json()
+            except (httpx.HTTPError, ValueError):
+                continue
+            held += partitions_held(body)
+        if held >= PARTITIONS:
+            return time.perf_counter() - began
+        time.sleep(0.25)
+    raise TimeoutError(f"the gateways did not hold all {PARTITIONS} partitions in {READY_S} s")
+
+
+def _positions(engine: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(PositionRow)) or 0)
+
+
+def _await_rows(engine: Any, target: int) -> tuple[int, float]:
+    """Poll ``positions`` until it holds ``target`` rows or stops growing for ``STALL_S``."""
+    seen, changed = -1, time.perf_counter()
+    while True:
+        rows = _positions(engine)
+        now = time.perf_counter()
+        if rows >= target:
+            return rows, now
+        if rows != seen:
+            seen, changed = rows, now
+        elif now - changed > STALL_S:
+            return rows, now
+        time.sleep(0.1)

@@ -1,0 +1,175 @@
+"""A gateway running on a bench clock against a broker, with a generated roster: the set-up
+the steady and shift-change scenarios share.
+
+``live_gateway`` starts a private broker (or uses the one given), writes the roster in bulk,
+builds the gateway exactly as ``guard-gateway run`` does (``build_gateway``; no core configured,
+so events stay in the outbox where their lateness is read), starts it and waits until its MQTT
+ingest is connected. On leaving, the gateway is stopped, then the bare subscriber is measured
+on the same broker so the result can be compared with the broker's own limit.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from drivers.mqtt.broker import start_broker
+from gateway.bench.baseline import measure_bare_subscriber, publish_load
+from gateway.bench.common import (
+    BenchClock,
+    Roster,
+    StoredWatcher,
+    bench_database,
+    device_id,
+    post_centre,
+    write_roster,
+)
+from gateway.bench.paced import fix_payload
+from gateway.bootstrap import Gateway, build_gateway
+from gateway.outbox.tables import OutboxRow
+from gateway.settings import Settings
+
+__all__ = [
+    "Live",
+    "alert_lateness",
+    "count_events",
+    "latencies",
+    "live_gateway",
+    "wait_until",
+    "warm_up",
+]
+
+BARE_MESSAGES_MAX = 50_000
+WARM_UP_STALL_S = 600.0
+"""A hundred thousand shifts starting at once keep the pipeline busy before the first fix."""
+
+
+@dataclass
+class Live:
+    """The running set-up; ``bare`` is filled in once the gateway has stopped."""
+
+    gateway: Gateway
+    clock: BenchClock
+    broker_url: str
+    broker_kind: str
+    database_url: str
+    engine: Engine
+    roster: Roster
+    watcher: StoredWatcher
+    bare: dict[str, float] = field(default_factory=dict)
+    published: int = 0
+
+
+@contextmanager
+def live_gateway(
+    *,
+    guards: int,
+    starts: Sequence[datetime],
+    clock: BenchClock,
+    database_url: str | None,
+    broker: str | None,
+    policy: dict[str, Any],
+    bare_messages: int,
+) -> Iterator[Live]:
+    """See the module docstring. ``starts[i]`` is guard ``i``'s shift start."""
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gg-bench-")))
+        kind = "given"
+        if broker is None:
+            running = stack.enter_context(start_broker())
+            broker, kind = running.url, running.kind
+        db_url = database_url or f"sqlite:///{tmp / 'bench.db'}"
+        engine = stack.enter_context(bench_database(db_url))
+        roster = write_roster(
+            engine, guards=guards, starts=starts, policy=policy, loaded_at=clock.now()
+        )
+        settings = Settings(
+            database_url=db_url, mqtt_url=broker, mqtt_client_id=f"gg-bench-{time.time_ns()}"
+        )
+        gateway = build_gateway(settings, clock, with_field_devices=False)
+        watcher = StoredWatcher(gateway.processor.counters)
+        live = Live(gateway, clock, broker, kind, db_url, engine, roster, watcher)
+        gateway.start()
+        try:
+            watcher.start()
+            _wait_connected(gateway)
+            yield live
+        finally:
+            watcher.stop()
+            gateway.stop()
+        messages = max(100, min(bare_messages, BARE_MESSAGES_MAX))
+        live.bare = measure_bare_subscriber(broker, messages=messages, publishers=4)
+
+
+def warm_up(live: Live, guards: Sequence[int], when: datetime) -> float:
+    """Every guard in ``guards`` sends one fix from inside his post (fix time ``when``) as fast
+    as the broker takes them; returns the seconds until all were settled."""
+    began = time.perf_counter()
+    target = live.watcher.settled() + len(guards)
+    load = [
+        (f"devices/{device_id(i)}/json", fix_payload(when, *post_centre(live.roster.post_of[i])))
+        for i in guards
+    ]
+    live.published += publish_load(live.broker_url, load, 4)
+    if not live.watcher.wait_for(target, stall_s=WARM_UP_STALL_S):
+        raise RuntimeError(f"warm-up: {live.watcher.settled()} of {target} fixes settled")
+    live.gateway.runtime.wait_idle(60)
+    return time.perf_counter() - began
+
+
+def latencies(watcher: StoredWatcher, before: int, sent: Sequence[float]) -> list[float]:
+    """Seconds from publishing the k-th fix (``sent[k]``) to the moment ``before + k + 1`` fixes
+    were settled; fixes never settled are left out (the result's counts show them)."""
+    out = []
+    for k, published in enumerate(sent):
+        settled = watcher.settled_at(before + k + 1)
+        if settled is not None:
+            out.append(max(0.0, settled - published))
+    return out
+
+
+def wait_until(done: Callable[[], bool], give_up: Callable[[], bool]) -> bool:
+    """Poll ``done`` every 0.2 s until it holds (``True``) or ``give_up`` does (``False``)."""
+    while not done():
+        if give_up():
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def count_events(engine: Engine, event_type: str) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.scalar(
+                select(func.count()).select_from(OutboxRow).where(OutboxRow.type == event_type)
+            )
+            or 0
+        )
+
+
+def alert_lateness(engine: Engine, event_type: str) -> list[float]:
+    """Seconds from each ``event_type`` event's time (its deadline) to its outbox row's creation,
+    both on the gateway clock."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(OutboxRow.event_time, OutboxRow.created_at).where(
+                OutboxRow.type == event_type, OutboxRow.destination == "core"
+            )
+        ).all()
+    return [(created - due).total_seconds() for due, created in rows]
+
+
+def _wait_connected(gateway: Gateway, timeout_s: float = 15.0) -> None:
+    deadline = time.perf_counter() + timeout_s
+    while gateway.ingest is not None and not gateway.ingest.connected:
+        if time.perf_counter() > deadline:
+            raise TimeoutError("the gateway did not connect to the broker")
+        time.sleep(0.05)
