@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fwsim.scenario import add_gps_command
+from fwsim.scenario.check_command import add_check_command
 from fwsim.scenario.field_command import add_field_command
 
 __all__ = ["COMMANDS", "build_parser", "main"]
@@ -123,6 +124,7 @@ COMMANDS: list[Callable[[SubParsers], object]] = [
     _add_robot_stub,
     add_gps_command,
     add_field_command,
+    add_check_command,
 ]
 
 
