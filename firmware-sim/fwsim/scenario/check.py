@@ -12,13 +12,12 @@ What runs (all on 127.0.0.1, all stopped by their own handles at the end):
 * the simulators: GPS terminals (``ScenarioRunner``), checkpoint readers and clock-in terminals
   (``FieldRunner``), and the leaders' API actions and the gateway kills/restarts played here.
 
-The clock: one ``AcceleratedClock`` at ``rate`` x, shared with the gateway through
-``GATEWAY_TEST_CLOCK`` (start, rate, and a file that receives the ``time.monotonic()`` origin;
-the counter is system-wide). The gateway's clock stands at ``start`` until the check writes the
-origin, once the gateway serves its API, so the gateway starts before the day does. Limits (in
-``docs/scenarios.md``): whatever takes wall time takes ``rate`` times as much scenario time (a
-gateway restart of 3 s is 6 minutes at 120x; an API call of 20 ms is 2.4 s), deadlines are
-checked every 0.1 wall seconds, and two events closer than that may be seen in either order.
+The clock (``fwsim.scenario.day_clock.DayClock``): accelerated ``rate`` x and shared with the
+gateway through ``GATEWAY_TEST_CLOCK``; it stands still while a gateway process starts (the
+first one, and each restart), so start-up takes no scenario time. Limits (in
+``docs/scenarios.md``): whatever else takes wall time takes ``rate`` times as much scenario time
+(an API call of 20 ms is 2.4 s at 120x), deadlines are checked every 0.1 wall seconds, and two
+events closer than that may be seen in either order.
 
 The check ends at ``end`` plus ``settle_s`` wall seconds (for the last deliveries); events the
 gateway dates after ``end`` are not judged.
@@ -43,6 +42,7 @@ from sqlalchemy.orm import Session
 
 from drivers.mqtt.broker import start_broker
 from fwsim.core_stub import CoreStub
+from fwsim.scenario.day_clock import DayClock
 from fwsim.scenario.day_spec import DayScenario
 from fwsim.scenario.expect import Verdict, event_time, judge
 from fwsim.scenario.field import FieldRunner
@@ -50,7 +50,6 @@ from fwsim.scenario.gateway_process import GatewayProcess
 from fwsim.scenario.leader_api import ActionFailed, LeaderApi
 from fwsim.scenario.runner import ScenarioRunner
 from gateway.api.tokens import Role, issue_token
-from gateway.clock import CLOCK_ENV, AcceleratedClock
 from gateway.db.engine import make_engine
 from gateway.db.schema import create_schema
 from gateway.site.loader import load_site_file
@@ -138,8 +137,7 @@ def run_check(
     gateway: GatewayProcess | None = None
     result = CheckResult([], [], workdir=work)
     try:
-        # The clock stands at start until the gateway serves (the origin file, below).
-        clock = AcceleratedClock(scenario.start, rate, time.monotonic() + 1e9)
+        clock = DayClock(scenario.start, rate)  # paused until the gateway serves
         if scenario.field is not None:
             fld = FieldRunner(scenario.field, clock, start=scenario.start)
             fld.open()
@@ -160,17 +158,13 @@ def run_check(
             "GATEWAY_EVENT_SOURCE": f"urn:fwsim-check:{scenario.name}",
             "GATEWAY_API_PORT": str(api_port),
             "GATEWAY_DELIVERY_RETRY_INITIAL_S": "0.5",
-            CLOCK_ENV: f"{scenario.start.isoformat()},{rate},file:{work / 'clock-origin'}",
         }
         log = work / "gateway.log"
-        gateway = GatewayProcess(env, log)
-        gateway.wait_serving()
+        starts = _GatewayStarts(clock, env, log, work)
+        gateway = starts.start()
         api_url = f"http://127.0.0.1:{api_port}"
         _warm_up(api_url, tokens)
-        clock = _start_clock(scenario, rate, work / "clock-origin")
-        if fld is not None:
-            fld.clock = clock
-        api_url = f"http://127.0.0.1:{api_port}"
+        clock.resume(starts.waiting())
         if scenario.gps is not None:
             # A log-in answered in wall milliseconds is seconds of scenario time at this rate.
             gps = ScenarioRunner(
@@ -187,7 +181,7 @@ def run_check(
             stamp = f"{clock.now().astimezone(scenario.zone):%H:%M:%S}"
             try:
                 if action.kind == "gateway":
-                    gateway = _gateway_action(action.args["do"], gateway, env, log)
+                    gateway = _gateway_action(action.args["do"], gateway, starts)
                     done = f"pid {gateway.pid}" if action.args["do"] == "restart" else "done"
                 else:
                     done = api.perform(action)
@@ -224,23 +218,38 @@ def _warm_up(api_url: str, tokens: Mapping[str, str]) -> None:
         httpx.get(f"{api_url}/alerts?limit=1", headers=headers, timeout=30)
 
 
-def _start_clock(scenario: DayScenario, rate: float, origin_file: Path) -> AcceleratedClock:
-    """Start the day now: write the origin the gateway's clock waits for (atomically)."""
-    origin = time.monotonic()
-    pending = origin_file.with_suffix(".tmp")
-    pending.write_text(repr(origin), encoding="ascii")
-    pending.replace(origin_file)
-    return AcceleratedClock(scenario.start, rate, origin)
+class _GatewayStarts:
+    """Starts gateway processes on the paused clock, each with its own origin file."""
+
+    def __init__(self, clock: DayClock, env: Mapping[str, str], log: Path, work: Path) -> None:
+        self.clock, self.env, self.log, self.work = clock, dict(env), log, work
+        self.count = 0
+        self._waiting: list[Path] = []
+
+    def start(self) -> GatewayProcess:
+        """Pause the clock and start a gateway; it serves when this returns."""
+        self.clock.pause()
+        self.count += 1
+        origin = self.work / f"clock-origin-{self.count}"
+        gateway = GatewayProcess({**self.env, **self.clock.gateway_env(origin)}, self.log)
+        self._waiting.append(origin)
+        gateway.wait_serving()
+        return gateway
+
+    def waiting(self) -> list[Path]:
+        """The origin files of gateways not yet told the clock runs (then forgotten)."""
+        files, self._waiting = self._waiting, []
+        return files
 
 
-def _sleep_until(clock: AcceleratedClock, when: Any) -> None:
+def _sleep_until(clock: DayClock, when: Any) -> None:
     while (ahead := (when - clock.now()).total_seconds()) > 0:
         time.sleep(min(ahead / clock.rate, 0.5))
 
 
-def _gateway_action(
-    do: str, gateway: GatewayProcess, env: Mapping[str, str], log: Path
-) -> GatewayProcess:
+def _gateway_action(do: str, gateway: GatewayProcess, starts: _GatewayStarts) -> GatewayProcess:
+    """Kill, stop or restart the gateway; a restart takes no scenario time (the clock stands
+    while the new process starts)."""
     if do == "kill":
         gateway.kill()
     elif do == "stop":
@@ -248,6 +257,6 @@ def _gateway_action(
     else:
         if gateway.process.poll() is None:
             raise ActionFailed("gateway restart: it is still running (kill or stop it first)")
-        gateway = GatewayProcess(dict(env), log)
-        gateway.wait_serving()
+        gateway = starts.start()
+        starts.clock.resume(starts.waiting())
     return gateway

@@ -37,6 +37,7 @@ _TOP_KEYS = frozenset(
     {
         "name",
         "description",
+        "policy",
         "site",
         "date",
         "timezone",
@@ -198,6 +199,12 @@ def parse_day_scenario(
         p.add("settle_s", f"must be a number >= 0, got {settle!r}")
         settle = 3.0
     site = _site(data.get("site"), base_dir, p)
+    if "policy" in data:  # limits changed for this day (merged into its first site's policy)
+        if not isinstance(data["policy"], Mapping) or not site.get("sites"):
+            p.add("policy", "a mapping of policy fields, for a site with sites")
+        else:
+            first_site = site["sites"][0]
+            first_site["policy"] = {**(first_site.get("policy") or {}), **data["policy"]}
     if "shifts" in data:  # the day's roster replaces the site's (its first site)
         if not isinstance(data["shifts"], list) or not site.get("sites"):
             p.add("shifts", "a list of shifts as a site file writes them, for a site with sites")

@@ -30,6 +30,8 @@ Format::
           - silent: {duration_s: 900}
           - sos: {count: 1}               # fix: false = pressed indoors, no position
           - offline: {duration_s: 600}
+          - walk: {to: {north_m: -200}, offline: true}   # any move may be made without network:
+                                                # consecutive offline steps are one outage
 
 Every problem is collected and reported at once in a ``ScenarioError``, each naming the
 terminal (index and device id) and the step (index and kind).
@@ -91,13 +93,13 @@ _TERMINAL_KEYS = frozenset(
         "timeline",
     }
 )
-_RECEPTION = frozenset({"accuracy_m", "noise_m"})
+_RECEPTION = frozenset({"accuracy_m", "noise_m", "offline"})
 _TIMED = frozenset({"duration_s", "until_s"})
 _STEP_KEYS: Mapping[str, frozenset[str]] = {
     "stay": _TIMED | _RECEPTION,
     "stay_away": _TIMED | _RECEPTION,
     "silent": _TIMED,
-    "offline": _TIMED | _RECEPTION,
+    "offline": _TIMED | _RECEPTION - {"offline"},
     "walk": frozenset({"to", "speed_mps"}) | _RECEPTION,
     "return": frozenset({"speed_mps"}) | _RECEPTION,
     "sos": frozenset({"count", "fix"}),
@@ -122,11 +124,15 @@ def _parse_step(
         problems.add(where, f"arguments must be a mapping, got {args!r}")
         return None
     unknown_keys(args, _STEP_KEYS[kind], where, problems)
+    offline = args.get("offline", False)
+    if not isinstance(offline, bool):
+        problems.add(where, f"'offline' must be true or false, got {offline!r}")
     reception = Reception(
         *(
             number(args, key, where, problems, positive=True) if key in args else None
             for key in ("accuracy_m", "noise_m")
-        )
+        ),
+        offline=offline is True,
     )
     if kind in ("stay", "stay_away", "silent", "offline"):
         if ("duration_s" in args) == ("until_s" in args):

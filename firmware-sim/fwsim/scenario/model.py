@@ -37,10 +37,13 @@ class Reception:
     """What a step changes in the receiver for the fixes taken during it (``None``: the
     terminal's own): ``accuracy_m`` the accuracy it *reports*, ``noise_m`` the true error's
     68 % radius, independent of it (a cell fallback reports 800 m and is 300 m off; a badge
-    under a roof reports 5 m and is 40 m off)."""
+    under a roof reports 5 m and is 40 m off); ``offline``: the step is played without network."""
 
     accuracy_m: float | None = None
     noise_m: float | None = None
+    offline: bool = False
+    """No network during the step: its fixes are stored and go up in a batch when the
+    network is back (consecutive offline steps make one outage), as with ``offline``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,7 +104,10 @@ def build_timeline(spec: TerminalSpec) -> TerminalTimeline:
             legs.append(Leg(t, t + duration, pos, pos))
             if isinstance(step, Silent):
                 silent.append((t, t + duration))
-            elif isinstance(step, Offline):
+        if isinstance(step, Offline) or (not isinstance(step, Silent) and step.reception.offline):
+            if offline and abs(offline[-1][1] - t) < _EPS:  # one outage across the steps
+                offline[-1] = (offline[-1][0], t + duration)
+            else:
                 offline.append((t, t + duration))
         if not isinstance(step, Silent) and step.reception != Reception():
             reception.append((t, t + duration, step.reception))
