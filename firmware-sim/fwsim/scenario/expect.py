@@ -11,11 +11,11 @@ An expectation (``expect:`` in the file)::
       data: {post_id: pz-gate}            # optional: fields its data must hold (equal values)
       count: 1                            # optional, default 1; 0 = must not be delivered
 
-Judging (``judge``): expectations are taken in file order; each claims the first delivered
-events (in delivery order) that match it and no earlier expectation claimed. An expectation
-passes when it claimed exactly ``count`` events and no further unclaimed one matches it (one
-event too many fails it as surely as one too few). With ``no_other_alerts`` (the default), an
-``alert.*`` event no expectation claimed fails the check; other unclaimed events are listed.
+Judging (``judge``): expectations are taken in file order; each claims every delivered event
+that matches it and no earlier expectation claimed, and passes when it claimed exactly
+``count`` (one event too many fails it as surely as one too few). With ``no_other_alerts``
+(the default), an ``alert.*`` event no expectation claimed fails the check; other unclaimed
+events are listed.
 The event's time is the gateway's (CloudEvent ``time``), not when it reached the core.
 """
 
@@ -138,7 +138,7 @@ def judge(
     verdicts: list[Verdict] = []
     for exp in expectations:
         matching = [i for i, e in enumerate(events) if i not in claimed and exp.matches(e)]
-        taken = matching[: exp.count]
+        taken = matching  # one too many is this expectation's failure, not an unexpected event
         claimed.update(taken)
         got = len(matching)
         note = "" if got == exp.count else f"{got} delivered, {exp.count} expected"

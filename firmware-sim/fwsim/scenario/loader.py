@@ -127,13 +127,11 @@ def _parse_step(
     offline = args.get("offline", False)
     if not isinstance(offline, bool):
         problems.add(where, f"'offline' must be true or false, got {offline!r}")
-    reception = Reception(
-        *(
-            number(args, key, where, problems, positive=True) if key in args else None
-            for key in ("accuracy_m", "noise_m")
-        ),
-        offline=offline is True,
+    accuracy, noise = (
+        number(args, key, where, problems, positive=True) if key in args else None
+        for key in ("accuracy_m", "noise_m")
     )
+    reception = Reception(accuracy, noise, offline is True)
     if kind in ("stay", "stay_away", "silent", "offline"):
         if ("duration_s" in args) == ("until_s" in args):
             problems.add(where, "give exactly one of 'duration_s' and 'until_s'")
@@ -374,7 +372,10 @@ def parse_scenario(data: object, source: str = "<scenario>", *, default_name: st
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario YAML file; raise ``ScenarioError`` when it is invalid."""
+    """Read and validate a scenario YAML file; raise ``ScenarioError`` when it is invalid.
+
+    A site-day file (``fwsim.scenario.day_spec``, it names a ``site``) gives its GPS terminals,
+    their timelines counting from its ``start``."""
     file = Path(path)
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
@@ -382,4 +383,11 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(str(file), [f"cannot read: {exc}"]) from exc
     except yaml.YAMLError as exc:
         raise ScenarioError(str(file), [f"not valid YAML: {exc}"]) from exc
+    if isinstance(data, Mapping) and "site" in data:
+        from fwsim.scenario.day_spec import parse_day_scenario  # it builds on this module
+
+        day = parse_day_scenario(data, str(file), base_dir=file.parent, default_name=file.stem)
+        if day.gps is None:
+            raise ScenarioError(str(file), ["the site-day file has no GPS terminals"])
+        return day.gps
     return parse_scenario(data, str(file), default_name=file.stem)
