@@ -31,7 +31,7 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,7 +122,6 @@ def run_check(
     *,
     rate: float | None = None,
     workdir: Path | None = None,
-    out: Callable[[str], None] = print,
 ) -> CheckResult:
     """Play ``scenario`` against a new gateway and judge the events it delivered."""
     rate = rate or scenario.rate
@@ -164,13 +163,14 @@ def run_check(
         gateway = starts.start()
         api_url = f"http://127.0.0.1:{api_port}"
         _warm_up(api_url, tokens)
-        clock.resume(starts.waiting())
-        if scenario.gps is not None:
+        if scenario.gps is not None:  # connected while the clock still stands
             # A log-in answered in wall milliseconds is seconds of scenario time at this rate.
             gps = ScenarioRunner(
                 scenario.gps, broker.url, clock, start=scenario.start, login_timeout_s=60
             )
             gps.connect()
+        clock.resume(starts.waiting())
+        if gps is not None:
             gps.start()
         if fld is not None:
             fld.api_url = api_url
