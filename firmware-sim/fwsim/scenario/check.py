@@ -25,6 +25,7 @@ gateway dates after ``end`` are not judged.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import shutil
 import socket
@@ -55,6 +56,8 @@ from gateway.db.schema import create_schema
 from gateway.site.loader import load_site_file
 
 __all__ = ["CheckResult", "run_check"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -158,8 +161,7 @@ def run_check(
             "GATEWAY_API_PORT": str(api_port),
             "GATEWAY_DELIVERY_RETRY_INITIAL_S": "0.5",
         }
-        log = work / "gateway.log"
-        starts = _GatewayStarts(clock, env, log, work)
+        starts = _GatewayStarts(clock, env, work / "gateway.log", work)
         gateway = starts.start()
         api_url = f"http://127.0.0.1:{api_port}"
         _warm_up(api_url, tokens)
@@ -189,18 +191,23 @@ def run_check(
             except ActionFailed as exc:
                 result.failures.append(f"{stamp} {exc}")
         _sleep_until(clock, scenario.end)
+        log.debug("the day is played; %.1f s for the last deliveries", scenario.settle_s)
         time.sleep(scenario.settle_s)
         for name, runner in (("GPS terminals", gps), ("field devices", fld)):
             if runner is not None and runner.error is not None:
                 result.failures.append(f"{name} stopped on an error: {runner.error}")
     finally:
+        log.debug("stopping the simulators")
         for runner in (gps, fld):
             if runner is not None:
                 runner.stop()
+        log.debug("stopping the gateway")
         if gateway is not None:
             gateway.stop()
+        log.debug("stopping the core stub and the broker")
         stub.stop()
         broker.stop()
+        log.debug("stopped")
     result.events = list(stub.events)
     judged = [e for e in result.events if (t := event_time(e)) is None or t <= scenario.end]
     result.verdicts = judge(scenario.expect, judged, no_other_alerts=scenario.no_other_alerts)
