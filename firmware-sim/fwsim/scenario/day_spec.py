@@ -25,7 +25,7 @@ import yaml
 
 from fwsim.scenario.day_actions import ACTION_KINDS, Action, parse_action
 from fwsim.scenario.expect import Expectation, parse_expectation
-from fwsim.scenario.field_spec import FieldAction, FieldScenario, parse_field_scenario
+from fwsim.scenario.field_spec import FieldScenario, parse_field_scenario
 from fwsim.scenario.fields import Problems, unknown_keys
 from fwsim.scenario.loader import parse_scenario
 from fwsim.scenario.model import Scenario, ScenarioError
@@ -296,8 +296,3 @@ def load_day_scenario(path: str | Path) -> DayScenario:
     except (OSError, yaml.YAMLError) as exc:
         raise ScenarioError(str(file), [f"cannot read: {exc}"]) from exc
     return parse_day_scenario(data, str(file), base_dir=file.parent, default_name=file.stem)
-
-
-def field_actions(scenario: DayScenario) -> tuple[FieldAction, ...]:
-    """The reader and clock-in actions, in time order (offsets from the scenario's start)."""
-    return scenario.field.timeline if scenario.field else ()
