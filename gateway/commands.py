@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
-from gateway.clock import SystemClock
+from gateway.clock import CLOCK_ENV, SystemClock, clock_from_env
 from gateway.errors import ConfigError
 from gateway.settings import Settings
 
@@ -40,7 +41,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     if (code := _refuse_stale_schema(settings)) != 0:  # before a site load could migrate it
         return code
-    clock = SystemClock()
+    try:  # a test bench (fwsim check) may run the gateway on its own accelerated clock
+        clock = clock_from_env(os.environ.get(CLOCK_ENV))
+    except ValueError as exc:
+        print(f"guard-gateway: {exc}", file=sys.stderr)
+        return 2
     for path in args.site:
         if (code := _load_site(path, settings)) != 0:
             return code

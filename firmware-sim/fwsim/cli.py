@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fwsim.scenario import add_gps_command
+from fwsim.scenario.check_command import add_check_command
 from fwsim.scenario.field_command import add_field_command
 from fwsim.zkteco.command import add_zk_terminal_command
 
@@ -125,6 +126,7 @@ COMMANDS: list[Callable[[SubParsers], object]] = [
     add_gps_command,
     add_field_command,
     add_zk_terminal_command,
+    add_check_command,
 ]
 
 

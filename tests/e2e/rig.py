@@ -24,7 +24,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from fwsim.core_stub import CoreStub
-from fwsim.scenario import ScenarioRunner, parse_scenario
+from fwsim.scenario import Scenario, ScenarioRunner, parse_scenario
 from gateway.bootstrap import Gateway, build_gateway
 from gateway.clock import ManualClock
 from gateway.db.engine import make_engine
@@ -100,7 +100,14 @@ class Rig:
         goes out when the scenario says, dated ``clock_lag_s`` earlier."""
         scenario = parse_scenario({"name": name, "terminals": terminals})
         lag = timedelta(seconds=clock_lag_s)
-        runner = ScenarioRunner(scenario, self.broker_url, self.clock, start=self.clock.now() - lag)
+        return self.scenario_runner(scenario, self.clock.now() - lag, lag)
+
+    def scenario_runner(
+        self, scenario: Scenario, start: datetime, lag: timedelta = timedelta(0)
+    ) -> ScenarioRunner:
+        """A connected simulator for a loaded scenario whose timelines count from ``start``
+        (a site-day file's start; what is due before the clock's time goes at the first step)."""
+        runner = ScenarioRunner(scenario, self.broker_url, self.clock, start=start)
         if lag:
             runner.plan = [replace(p, at=p.at + lag) for p in runner.plan]
         runner.connect()

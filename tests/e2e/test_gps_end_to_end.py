@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ import pytest
 import yaml
 
 from drivers.mqtt.broker import RunningBroker
+from fwsim.gps.encoders import EncoderOptions
+from fwsim.scenario.day_spec import load_day_scenario
 from gateway.bootstrap import ApiServer
 from tests.e2e.helpers import DAY_START
 from tests.e2e.rig import Rig, running_rig, terminal
@@ -91,19 +94,18 @@ def of(events: list[dict[str, Any]], type_: str) -> dict[str, Any]:
 def test_departure_scenario_delivers_exactly_the_expected_events(
     rig_factory: RigFactory, fmt: str
 ) -> None:
+    """The guard's day is the shipped site-day scenario ``unreported-departure.yaml`` (07:58 to
+    08:32: on post until 08:05, 250 m north, away 16 minutes, back), played here on the rig's
+    post and manual clock in each format; its expectations are those ``fwsim check`` judges."""
     site_device, sim_device, options = TERMINALS[fmt]
     rig = rig_factory([("g-001", "jt-gate-north", site_device)])
-    runner = rig.runner(
-        [
-            terminal(
-                sim_device,
-                fmt,
-                rig.anchors["jt-gate-north"],
-                DEPARTURE_TIMELINE,
-                options=options,
-            )
-        ]
-    )
+    day = load_day_scenario(SCENARIOS / "unreported-departure.yaml")
+    assert day.gps is not None and day.start == DAY_START - timedelta(minutes=2)
+    lon, lat = rig.anchors["jt-gate-north"]
+    (spec,) = day.gps.terminals
+    opts = EncoderOptions(**{"owntracks_" + k: v for k, v in (options or {}).items()})
+    spec = replace(spec, device_id=sim_device, format=fmt, anchor=(lat, lon), options=opts)
+    runner = rig.scenario_runner(replace(day.gps, terminals=(spec,)), day.start)
     rig.play(runner.end_time + timedelta(seconds=30))
     rows = rig.delivered()
 
@@ -130,9 +132,15 @@ def test_departure_scenario_delivers_exactly_the_expected_events(
     # 16 min away plus most of the 3-minute walk each way.
     assert 18 * 60 < returned["duration_s"] < 22 * 60
     counters = rig.counters()
-    assert not [k for k in counters if k.startswith(("rejected.", "errors.", "dropped."))]
+    # The terminal is on from 07:58:30; fixes before his 08:00 shift are dropped as off duty.
+    before_shift = sum(p.fixes for p in runner.plan if p.at < DAY_START)
+    assert before_shift == 3
+    bad = ("rejected.", "errors.", "dropped.")
+    assert {k: v for k, v in counters.items() if k.startswith(bad)} == {
+        "dropped.off_duty": before_shift
+    }
     expected_fixes = sum(s.fixes for s in runner.stats().values())
-    assert counters["fixes.stored"] == expected_fixes
+    assert counters["fixes.stored"] == expected_fixes - before_shift
 
 
 def test_core_failing_for_a_while_loses_and_duplicates_nothing(rig_factory: RigFactory) -> None:

@@ -5,6 +5,7 @@ through the gateway's replies: ``test_fwsim_jt808_login.py``.)"""
 from __future__ import annotations
 
 import argparse
+import json
 import queue
 import socket
 import time
@@ -92,7 +93,7 @@ def _without_login(scenario: Scenario) -> Scenario:
 
 @pytest.fixture
 def subscriber(broker_url: str) -> Iterator[Subscriber]:
-    sub = Subscriber(broker_url, ["devices/#", "owntracks/#"])
+    sub = Subscriber(broker_url, ["devices/#", "owntracks/#", "jt808/#"])
     yield sub
     sub.close()
 
@@ -184,11 +185,14 @@ def test_blind_area_batches_arrive_after_reconnection_on_each_terminal_topic(
     per_topic: dict[str, list[bytes]] = {}
     for topic, payload in received:
         per_topic.setdefault(topic, []).append(payload)
-    jt808 = per_topic["devices/13800000031/jt808"]
+    jt808 = per_topic["devices/13800000002/jt808"]
     batches = [frame for frame in jt808 if frame[1:3] == b"\x07\x04"]
     assert len(batches) == 1 and batches[0][15] == 1  # type 1: blind-area re-upload
-    assert b'"fixes":[' in b"".join(per_topic["devices/13800000032/json"])
-    assert runner.stats()["13800000033"].fixes == len(per_topic["owntracks/guard/13800000033"])
+    assert b'"fixes":[' in b"".join(per_topic["devices/13800000001/json"])
+    emqx = [json.loads(p) for p in per_topic["jt808/013800000003/013800000003/up"]]
+    (batch,) = [m for m in emqx if m["header"]["msg_id"] == 0x0704]
+    assert batch["body"]["type"] == 1 and batch["body"]["length"] == len(batch["body"]["location"])
+    assert len(batch["body"]["location"]) == runner.stats()["13800000003"].fixes - (len(emqx) - 1)
 
 
 def test_accelerated_clock_plays_a_scenario_in_wall_seconds(

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from fwsim.gps import jt808
+from fwsim.gps.emqx import emqx_topic, encode_emqx
 from fwsim.gps.fix import SimFix
 from fwsim.gps.gateway_json import encode_json, encode_json_batch, json_topic
 from fwsim.gps.nmea import encode_nmea, nmea_topic
@@ -29,6 +30,7 @@ from fwsim.gps.owntracks import encode_owntracks, owntracks_topic
 __all__ = [
     "FORMATS",
     "LOGIN_SERIALS",
+    "EmqxEncoder",
     "EncoderOptions",
     "JsonEncoder",
     "Jt808Encoder",
@@ -40,7 +42,7 @@ __all__ = [
     "make_encoder",
 ]
 
-FORMATS: Final = ("json", "owntracks", "nmea", "jt808", "jt808-hex")
+FORMATS: Final = ("json", "owntracks", "nmea", "jt808", "jt808-hex", "jt808-emqx")
 
 LOGIN_SERIALS: Final = 3
 """Serial numbers a log-in keeps after its registration: the 0x0102, and a new 0x0100 and
@@ -255,6 +257,49 @@ class Jt808Encoder:
         return Message(self.topic, self._frame(jt808.MSG_BATCH_LOCATION, body), located, "batch")
 
 
+class EmqxEncoder:
+    """EMQX's JT/T 808 bridge JSON on ``jt808/<phone>/<phone>/up`` (``fwsim.gps.emqx``): live
+    fixes as 0x0200, stored fixes as one 0x0704 type 1 (blind-area re-upload) per 1000 items;
+    no log-in (EMQX answers the terminal itself). ``msg_sn`` counts every message."""
+
+    BATCH_ITEMS = 1000
+
+    def __init__(self, device_id: str, options: EncoderOptions) -> None:
+        self.device_id = device_id
+        self.topic = emqx_topic(device_id)
+        self.options = options
+        self.serial = 0
+
+    def _encode(self, fixes: Sequence[SimFix], *, batch: bool) -> bytes:
+        payload = encode_emqx(
+            self.device_id,
+            self.serial,
+            fixes,
+            batch=batch,
+            signal=self.options.signal,
+            extra_status=self.options.extra_status,
+        )
+        self.serial = (self.serial + 1) & 0xFFFF
+        return payload
+
+    def login(self) -> list[Message]:
+        return []
+
+    def fix(self, fix: SimFix) -> list[Message]:
+        payload = self._encode([fix], batch=False)
+        if not fix.located:
+            return [Message(self.topic, payload, 0, "alarm")]
+        return [Message(self.topic, payload, 1, "fix")]
+
+    def batch(self, fixes: Sequence[SimFix]) -> list[Message]:
+        out: list[Message] = []
+        for i in range(0, len(fixes), self.BATCH_ITEMS):
+            chunk = fixes[i : i + self.BATCH_ITEMS]
+            located = sum(1 for f in chunk if f.located)
+            out.append(Message(self.topic, self._encode(chunk, batch=True), located, "batch"))
+        return out
+
+
 def make_encoder(
     fmt: str, device_id: str, options: EncoderOptions | None = None
 ) -> TerminalEncoder:
@@ -268,4 +313,6 @@ def make_encoder(
         return NmeaEncoder(device_id, opts)
     if fmt in ("jt808", "jt808-hex"):
         return Jt808Encoder(device_id, opts, hex_text=fmt == "jt808-hex")
+    if fmt == "jt808-emqx":
+        return EmqxEncoder(device_id, opts)
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")

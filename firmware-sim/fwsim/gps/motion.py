@@ -185,12 +185,14 @@ class FixSampler:
         self._satellites = rng.randint(8, 11)
 
     def _next_error(self, t_s: float) -> tuple[float, float]:
-        sigma, rng = self._sigma, self.rng
+        """The next error in units of sigma (the process is scaled by the caller, so a step
+        that changes the noise keeps its drift)."""
+        rng = self.rng
         if self._error is None or self._last_t is None or self.noise.correlation_s == 0:
-            error = (rng.gauss(0.0, sigma), rng.gauss(0.0, sigma))
+            error = (rng.gauss(0.0, 1.0), rng.gauss(0.0, 1.0))
         else:
             a = math.exp(-(t_s - self._last_t) / self.noise.correlation_s)
-            b = math.sqrt(1.0 - a * a) * sigma
+            b = math.sqrt(1.0 - a * a)
             error = (
                 a * self._error[0] + b * rng.gauss(0.0, 1.0),
                 a * self._error[1] + b * rng.gauss(0.0, 1.0),
@@ -198,13 +200,27 @@ class FixSampler:
         self._error = error
         return error
 
-    def sample(self, t_s: float, when: datetime, *, sos: bool = False) -> SimFix:
-        """The fix reported ``t_s`` seconds after the scenario start, stamped ``when`` (UTC)."""
+    def sample(
+        self,
+        t_s: float,
+        when: datetime,
+        *,
+        sos: bool = False,
+        accuracy_m: float | None = None,
+        noise_m: float | None = None,
+    ) -> SimFix:
+        """The fix reported ``t_s`` seconds after the scenario start, stamped ``when`` (UTC).
+
+        ``accuracy_m`` overrides the accuracy reported (still varied ±20 %), ``noise_m`` the
+        true error's 68 % radius; each defaults to the noise model's ``accuracy_m``, so the
+        two are independent only when a step says so."""
         if self._last_t is not None and t_s < self._last_t:
             raise ValueError("sample times must not go backwards")
         rng, noise = self.rng, self.noise
         true = self.track.at(t_s)
-        err_n, err_e = self._next_error(t_s)
+        sigma = self._sigma if noise_m is None else noise_m * _SIGMA_PER_ACCURACY
+        unit_n, unit_e = self._next_error(t_s)
+        err_n, err_e = unit_n * sigma, unit_e * sigma
         self._last_t = t_s
         if noise.multipath_probability and rng.random() < noise.multipath_probability:
             jump = rng.uniform(noise.multipath_min_m, noise.multipath_max_m)
@@ -230,10 +246,10 @@ class FixSampler:
             time=when,
             lat=lat,
             lon=lon,
-            accuracy_m=round(noise.accuracy_m * rng.uniform(0.8, 1.2), 1),
+            accuracy_m=round((accuracy_m or noise.accuracy_m) * rng.uniform(0.8, 1.2), 1),
             speed_mps=round(speed, 2),
             course_deg=round(self._course, 1) % 360.0,
-            altitude_m=round(self.altitude_m + rng.gauss(0.0, 1.5 * self._sigma), 1),
+            altitude_m=round(self.altitude_m + rng.gauss(0.0, 1.5 * sigma), 1),
             satellites=self._satellites,
             battery_pct=battery,
             sos=sos,

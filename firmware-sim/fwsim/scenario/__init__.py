@@ -1,4 +1,9 @@
-"""Scenario files for simulated GPS terminals: load, plan, and play them to a broker."""
+"""Scenario files: load, plan, and play them.
+
+Site-day files (``day_spec``: a site, GPS terminals, readers, clock-in terminals, leaders' API
+actions, gateway kills and restarts, expected events) are played against a gateway by
+``fwsim check`` (``check``); terminal-only files (``loader``) by ``fwsim gps``, field-only ones
+(``field_spec``) by ``fwsim field``. See docs/scenarios.md."""
 
 from fwsim.scenario.command import add_gps_command, run_gps
 from fwsim.scenario.loader import load_scenario, parse_scenario

@@ -353,10 +353,22 @@ def parse_field_scenario(
 
 
 def load_field_scenario(path: str | Path) -> FieldScenario:
-    """Read and validate a field scenario YAML file; ``ScenarioError`` when it is invalid."""
+    """Read and validate a field scenario YAML file; ``ScenarioError`` when it is invalid.
+
+    A site-day file (``fwsim.scenario.day_spec``, it names a ``site``) gives its readers,
+    clock-in terminals and their actions (offsets from its ``start``) and its GPS terminals."""
     file = Path(path)
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ScenarioError(str(file), [f"cannot read: {exc}"]) from exc
+    if isinstance(data, Mapping) and "site" in data:
+        from dataclasses import replace
+
+        from fwsim.scenario.day_spec import parse_day_scenario  # it builds on this module
+
+        day = parse_day_scenario(data, str(file), base_dir=file.parent, default_name=file.stem)
+        if day.field is None:
+            raise ScenarioError(str(file), ["the site-day file has no readers or terminals"])
+        return replace(day.field, name=day.name, gps=day.gps, description=day.description)
     return parse_field_scenario(data, str(file), default_name=file.stem)

@@ -8,7 +8,7 @@ Format::
       gate-north: {lat: 30.5928, lon: 114.3055}
     terminals:
       - device_id: "13800000001"
-        format: json                      # json | owntracks | nmea | jt808 | jt808-hex
+        format: json                      # json | owntracks | nmea | jt808 | jt808-hex | jt808-emqx
         post_anchor: gate-north           # or anchor: {lat: .., lon: ..}
         interval_s: 30                    # report period (default 30)
         accuracy_m: 8                     # reported accuracy (default 8), see fwsim.gps.motion
@@ -21,13 +21,17 @@ Format::
         battery_drain_pct_per_h: 4
         options: {...}                    # per format, see OPTION_KEYS
         timeline:
-          - stay: {duration_s: 300}
+          - stay: {duration_s: 300}             # or until_s: seconds from the scenario start
+          - stay: {duration_s: 600, accuracy_m: 800, noise_m: 300}   # a cell fallback: what
+                                                # it reports, and how far off it truly is
           - walk: {to: {north_m: 250, east_m: 0}, speed_mps: 1.4}   # or to: {lat, lon}
           - stay_away: {duration_s: 960}
           - return: {speed_mps: 1.4}
           - silent: {duration_s: 900}
           - sos: {count: 1}               # fix: false = pressed indoors, no position
           - offline: {duration_s: 600}
+          - walk: {to: {north_m: -200}, offline: true}   # any move may be made without network:
+                                                # consecutive offline steps are one outage
 
 Every problem is collected and reported at once in a ``ScenarioError``, each naming the
 terminal (index and device id) and the step (index and kind).
@@ -46,6 +50,7 @@ from fwsim.gps.motion import NoiseModel, latlon_to_offset
 from fwsim.scenario.fields import Problems, latlon, number, unknown_keys
 from fwsim.scenario.model import (
     Offline,
+    Reception,
     Return,
     Scenario,
     ScenarioError,
@@ -56,6 +61,7 @@ from fwsim.scenario.model import (
     TerminalSpec,
     Walk,
 )
+from fwsim.scenario.plan import build_timeline
 
 __all__ = ["OPTION_KEYS", "load_scenario", "parse_scenario"]
 
@@ -66,6 +72,7 @@ OPTION_KEYS: Mapping[str, frozenset[str]] = {
     "nmea": _COMMON_OPTIONS | {"talker"},
     "jt808": _COMMON_OPTIONS | {"register", "signal", "extra_status"},
     "jt808-hex": _COMMON_OPTIONS | {"register", "signal", "extra_status"},
+    "jt808-emqx": frozenset({"signal", "extra_status"}),
 }
 _TERMINAL_KEYS = frozenset(
     {
@@ -86,13 +93,15 @@ _TERMINAL_KEYS = frozenset(
         "timeline",
     }
 )
+_RECEPTION = frozenset({"accuracy_m", "noise_m", "offline"})
+_TIMED = frozenset({"duration_s", "until_s"})
 _STEP_KEYS: Mapping[str, frozenset[str]] = {
-    "stay": frozenset({"duration_s"}),
-    "stay_away": frozenset({"duration_s"}),
-    "silent": frozenset({"duration_s"}),
-    "offline": frozenset({"duration_s"}),
-    "walk": frozenset({"to", "speed_mps"}),
-    "return": frozenset({"speed_mps"}),
+    "stay": _TIMED | _RECEPTION,
+    "stay_away": _TIMED | _RECEPTION,
+    "silent": _TIMED,
+    "offline": _TIMED | _RECEPTION - {"offline"},
+    "walk": frozenset({"to", "speed_mps"}) | _RECEPTION,
+    "return": frozenset({"speed_mps"}) | _RECEPTION,
     "sos": frozenset({"count", "fix"}),
 }
 _TALKERS = ("GP", "GN", "BD", "GB", "GL", "GA")
@@ -115,15 +124,29 @@ def _parse_step(
         problems.add(where, f"arguments must be a mapping, got {args!r}")
         return None
     unknown_keys(args, _STEP_KEYS[kind], where, problems)
+    offline = args.get("offline", False)
+    if not isinstance(offline, bool):
+        problems.add(where, f"'offline' must be true or false, got {offline!r}")
+    accuracy, noise = (
+        number(args, key, where, problems, positive=True) if key in args else None
+        for key in ("accuracy_m", "noise_m")
+    )
+    reception = Reception(accuracy, noise, offline is True)
     if kind in ("stay", "stay_away", "silent", "offline"):
-        duration = number(args, "duration_s", where, problems, positive=True)
-        if duration is None:
+        if ("duration_s" in args) == ("until_s" in args):
+            problems.add(where, "give exactly one of 'duration_s' and 'until_s'")
+            return None
+        until = number(args, "until_s", where, problems, minimum=0.0) if "until_s" in args else None
+        duration = (
+            0.0 if "until_s" in args else number(args, "duration_s", where, problems, positive=True)
+        )
+        if duration is None or ("until_s" in args and until is None):
             return None
         if kind == "silent":
-            return Silent(duration)
+            return Silent(duration, until)
         if kind == "offline":
-            return Offline(duration)
-        return Stay(duration, away=kind == "stay_away")
+            return Offline(duration, reception, until)
+        return Stay(duration, kind == "stay_away", reception, until)
     if kind == "sos":
         count = args.get("count", 1)
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
@@ -136,7 +159,7 @@ def _parse_step(
         return Sos(count, located)
     speed = number(args, "speed_mps", where, problems, default=1.4, positive=True)
     if kind == "return":
-        return Return(speed or 1.4)
+        return Return(speed or 1.4, reception)
     to = args.get("to")
     if not isinstance(to, Mapping):
         problems.add(where, "'to' is required: {north_m, east_m} or {lat, lon}")
@@ -154,7 +177,7 @@ def _parse_step(
         north = number(to, "north_m", f"{where} 'to'", problems, default=0.0)
         east = number(to, "east_m", f"{where} 'to'", problems, default=0.0)
         target = (north or 0.0, east or 0.0)
-    return Walk(target, speed or 1.4)
+    return Walk(target, speed or 1.4, reception)
 
 
 def _options(fmt: str, raw: object, where: str, problems: Problems) -> EncoderOptions:
@@ -222,7 +245,7 @@ def _parse_terminal(
     if fmt not in FORMATS:
         problems.add(where, f"'format' must be one of {', '.join(FORMATS)}, got {fmt!r}")
         fmt = "json"
-    elif fmt in ("jt808", "jt808-hex"):
+    elif fmt in ("jt808", "jt808-hex", "jt808-emqx"):
         digits = sum(ch.isdigit() for ch in device_id)
         if not 1 <= digits <= 12:
             problems.add(where, "a JT/T 808 device_id needs 1 to 12 digits (its phone number)")
@@ -288,7 +311,7 @@ def _parse_terminal(
             problems.add(where, "the timeline takes no time (it has only 'sos' steps)")
     if anchor is None:
         return None
-    return TerminalSpec(
+    spec = TerminalSpec(
         device_id=device_id,
         format=fmt,
         anchor=anchor,
@@ -302,6 +325,12 @@ def _parse_terminal(
         battery_drain_pct_per_h=4.0 if drain is None else drain,
         options=options,
     )
+    try:
+        build_timeline(spec)
+    except ValueError as exc:
+        problems.add(where, str(exc))
+        return None
+    return spec
 
 
 def parse_scenario(data: object, source: str = "<scenario>", *, default_name: str = "") -> Scenario:
@@ -343,7 +372,10 @@ def parse_scenario(data: object, source: str = "<scenario>", *, default_name: st
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario YAML file; raise ``ScenarioError`` when it is invalid."""
+    """Read and validate a scenario YAML file; raise ``ScenarioError`` when it is invalid.
+
+    A site-day file (``fwsim.scenario.day_spec``, it names a ``site``) gives its GPS terminals,
+    their timelines counting from its ``start``."""
     file = Path(path)
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
@@ -351,4 +383,11 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(str(file), [f"cannot read: {exc}"]) from exc
     except yaml.YAMLError as exc:
         raise ScenarioError(str(file), [f"not valid YAML: {exc}"]) from exc
+    if isinstance(data, Mapping) and "site" in data:
+        from fwsim.scenario.day_spec import parse_day_scenario  # it builds on this module
+
+        day = parse_day_scenario(data, str(file), base_dir=file.parent, default_name=file.stem)
+        if day.gps is None:
+            raise ScenarioError(str(file), ["the site-day file has no GPS terminals"])
+        return day.gps
     return parse_scenario(data, str(file), default_name=file.stem)

@@ -9,6 +9,7 @@ from fwsim.gps.motion import NoiseModel
 
 __all__ = [
     "Offline",
+    "Reception",
     "Return",
     "Scenario",
     "ScenarioError",
@@ -32,12 +33,29 @@ class ScenarioError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class Reception:
+    """What a step changes in the receiver for the fixes taken during it (``None``: the
+    terminal's own): ``accuracy_m`` the accuracy it *reports*, ``noise_m`` the true error's
+    68 % radius, independent of it (a cell fallback reports 800 m and is 300 m off; a badge
+    under a roof reports 5 m and is 40 m off); ``offline``: the step is played without network."""
+
+    accuracy_m: float | None = None
+    noise_m: float | None = None
+    offline: bool = False
+    """No network during the step: its fixes are stored and go up in a batch when the
+    network is back (consecutive offline steps make one outage), as with ``offline``."""
+
+
+@dataclass(frozen=True, slots=True)
 class Stay:
-    """Stand where he is for ``duration_s`` (``stay_away`` in a file is the same step, named for
-    readability when he is away from the post)."""
+    """Stand where he is for ``duration_s``, or until ``until_s`` seconds after the scenario
+    start when given (``stay_away`` in a file is the same step, named for readability when he
+    is away from the post)."""
 
     duration_s: float
     away: bool = False
+    reception: Reception = Reception()
+    until_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +64,7 @@ class Walk:
 
     to: tuple[float, float]
     speed_mps: float = 1.4
+    reception: Reception = Reception()
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,21 +72,26 @@ class Return:
     """Walk back to the anchor (the post centre) at ``speed_mps``."""
 
     speed_mps: float = 1.4
+    reception: Reception = Reception()
 
 
 @dataclass(frozen=True, slots=True)
 class Silent:
-    """Terminal switched off for ``duration_s``: no fix is taken or sent; he stays where he is."""
+    """Terminal switched off for ``duration_s`` (or until ``until_s``): no fix is taken or
+    sent; he stays where he is."""
 
     duration_s: float
+    until_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Offline:
-    """No network for ``duration_s``: fixes are taken and stored, then uploaded as a batch on
-    reconnection; he stays where he is."""
+    """No network for ``duration_s`` (or until ``until_s``): fixes are taken and stored, then
+    uploaded as a batch on reconnection; he stays where he is."""
 
     duration_s: float
+    reception: Reception = Reception()
+    until_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from fwsim.gps.fix import SimFix
 from fwsim.gps.motion import FixSampler, Leg, Track
 from fwsim.scenario.model import (
     Offline,
+    Reception,
     Return,
     Scenario,
     Silent,
@@ -63,10 +64,15 @@ class TerminalTimeline:
     sos: tuple[tuple[float, int, bool], ...]
     """(time, count, with a fix) of each SOS press."""
     end_s: float
+    reception: tuple[tuple[float, float, Reception], ...] = ()
+    """(start, end, reception) of each step that changes the receiver's accuracy or noise."""
 
 
 def build_timeline(spec: TerminalSpec) -> TerminalTimeline:
-    """Compile the steps into a true track and the silent/offline windows and SOS marks."""
+    """Compile the steps into a true track and the silent/offline windows and SOS marks.
+
+    Raises ``ValueError`` when a step's ``until_s`` is not after the time the step starts."""
+    reception: list[tuple[float, float, Reception]] = []
     t = 0.0
     pos = (0.0, 0.0)
     legs: list[Leg] = []
@@ -88,13 +94,27 @@ def build_timeline(spec: TerminalSpec) -> TerminalTimeline:
         else:
             assert isinstance(step, Stay | Silent | Offline)
             duration = step.duration_s
+            if step.until_s is not None:
+                duration = step.until_s - spec.start_offset_s - t
+                if duration <= 0:
+                    raise ValueError(
+                        f"a step running until {step.until_s:g} s starts at"
+                        f" {spec.start_offset_s + t:g} s (already past it)"
+                    )
             legs.append(Leg(t, t + duration, pos, pos))
             if isinstance(step, Silent):
                 silent.append((t, t + duration))
-            elif isinstance(step, Offline):
+        if isinstance(step, Offline) or (not isinstance(step, Silent) and step.reception.offline):
+            if offline and abs(offline[-1][1] - t) < _EPS:  # one outage across the steps
+                offline[-1] = (offline[-1][0], t + duration)
+            else:
                 offline.append((t, t + duration))
+        if not isinstance(step, Silent) and step.reception != Reception():
+            reception.append((t, t + duration, step.reception))
         t += duration
-    return TerminalTimeline(Track(legs), tuple(silent), tuple(offline), tuple(sos), t)
+    return TerminalTimeline(
+        Track(legs), tuple(silent), tuple(offline), tuple(sos), t, tuple(reception)
+    )
 
 
 def _inside(windows: tuple[tuple[float, float], ...], t: float) -> tuple[float, float] | None:
@@ -139,7 +159,14 @@ def plan_terminal(
         while sos_marks and sos_marks[0][0] <= t + _EPS:
             _, count, with_fix = sos_marks.pop(0)
             sos_pending += [with_fix] * count
-        fix = sampler.sample(t, origin + timedelta(seconds=t), sos=bool(sos_pending))
+        conditions = _reception_at(timeline.reception, t, timeline.end_s)
+        fix = sampler.sample(
+            t,
+            origin + timedelta(seconds=t),
+            sos=bool(sos_pending),
+            accuracy_m=conditions.accuracy_m,
+            noise_m=conditions.noise_m,
+        )
         if sos_pending and not sos_pending.pop(0):
             fix = _without_fix(fix, last_known)
         else:
@@ -169,6 +196,19 @@ def plan_terminal(
             for m in messages
         ]
     return out
+
+
+def _reception_at(
+    windows: tuple[tuple[float, float, Reception], ...], t: float, end_s: float
+) -> Reception:
+    """The reception of the step running at ``t``: a step's end belongs to the next step, the
+    timeline's very end to the last step."""
+    for start, end, reception in windows:
+        if start - _EPS <= t < end - _EPS:
+            return reception
+        if abs(t - end_s) < _EPS and abs(end - end_s) < _EPS:
+            return reception
+    return Reception()
 
 
 def _without_fix(fix: SimFix, last_known: SimFix | None) -> SimFix:

@@ -105,7 +105,7 @@ def test_unknown_step_and_missing_duration_are_both_reported() -> None:
     problems = _problems(doc)
     assert len(problems) == 2
     assert "timeline[0] (teleport): unknown step 'teleport'" in problems[0]
-    assert "timeline[1] (stay): 'duration_s' is required" in problems[1]
+    assert "timeline[1] (stay): give exactly one of 'duration_s' and 'until_s'" in problems[1]
 
 
 def test_step_with_two_kinds_or_typo_in_argument_is_refused() -> None:

@@ -1,0 +1,71 @@
+"""End to end: every shipped site-day scenario passes ``fwsim check``, run through its CLI.
+
+Each check starts its own private broker, core stub, SQLite database and ``guard-gateway run``
+process on the scenario's accelerated clock (``fwsim.scenario.check``), plays the day and judges
+the delivered events against the file's expectations. One scenario changed to miss its verbal
+report must fail, with the unexpected alert in the table, so a check that passes means
+something.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fwsim.cli import main
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "firmware-sim" / "scenarios"
+SHIPPED = [
+    "reported-departure",
+    "unreported-departure",
+    "leave-overrun",
+    "leave-not-cancelled",
+    "silent-terminal",
+    "sos",
+    "blind-area-batch",
+    "two-devices",
+    "gateway-restart",
+    "patrol-missed-checkpoint",
+    "late-clock-in",
+]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_scenario_passes_fwsim_check(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["check", str(SCENARIOS / f"{name}.yaml"), "--workdir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("PASS: ") and "FAIL" not in out, out
+
+
+def test_a_departure_whose_report_is_never_entered_fails_the_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = yaml.safe_load((SCENARIOS / "reported-departure.yaml").read_text("utf-8"))
+    doc["actions"] = []  # the leader forgets to enter the verbal report
+    doc["site"] = str(SCENARIOS / doc["site"])
+    path = tmp_path / "forgotten-report.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    code = main(["check", str(path), "--workdir", str(tmp_path / "work")])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    rows = [line.split() for line in out.splitlines()]
+    assert [
+        "FAIL",
+        "alert.unreported_departure",
+        "x0",
+        "g-001",
+        "08:11:00",
+        "alert.unreported_departure",
+        "g-001",
+        "1",
+        "delivered,",
+        "0",
+        "expected",
+    ] in rows, out
+    assert out.strip().splitlines()[-1].startswith("FAIL: 3/4 expectations")
