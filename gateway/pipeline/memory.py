@@ -130,8 +130,8 @@ class PipelineMemory:
         sos.carry_over(self.sos)
         self.sos = sos
         # Only the states of the window's shifts: a reload costs the same after a year.
-        rows = session.scalars(
-            select(PresenceStateRow)
+        rows = session.execute(
+            select(PresenceStateRow.shift_id, PresenceStateRow.state)
             .join(ShiftRow, ShiftRow.id == PresenceStateRow.shift_id)
             .where(in_window(now))
         ).all()

@@ -120,21 +120,23 @@ class PatrolStage:
         # Only the states of the window's shifts (the roster's own condition, joined): a
         # reload costs the same after a year.
         window = in_window(duties.loaded_at) if duties.loaded_at is not None else false()
-        patrols = select(PatrolStateRow).join(ShiftRow, ShiftRow.id == PatrolStateRow.shift_id)
+        patrols = select(
+            PatrolStateRow.machine_id, PatrolStateRow.shift_id, PatrolStateRow.state
+        ).join(ShiftRow, ShiftRow.id == PatrolStateRow.shift_id)
         self._patrols = self._patrol_map(
             {
                 row.machine_id: PatrolState.from_json(row.state)
-                for row in session.scalars(patrols.where(window))
+                for row in session.execute(patrols.where(window))
                 if duties.duty(row.shift_id) is not None and not row.state.get("closed")
             }
         )
-        attendance = select(AttendanceStateRow).join(
+        attendance = select(AttendanceStateRow.shift_id, AttendanceStateRow.state).join(
             ShiftRow, ShiftRow.id == AttendanceStateRow.shift_id
         )
         self._attendance = self._attendance_map(
             {
                 row.shift_id: AttendanceState.from_json(row.state)
-                for row in session.scalars(attendance.where(window))
+                for row in session.execute(attendance.where(window))
                 if duties.duty(row.shift_id) is not None and not row.state.get("closed")
             }
         )
