@@ -166,6 +166,12 @@ class ScheduledDict(JournaledDict[K, V]):
         for key, value in items:
             self[key] = value
 
+    def reschedule(self, key: K) -> None:
+        """Schedule the machine at ``key`` again from its state (a machine the clock fired may
+        come out of the step unchanged, still due: a deadline held back after a restart)."""
+        if dict.__contains__(self, key):
+            self._changed(key, dict.__getitem__(self, key))
+
     def _changed(self, key: K, value: V | None) -> None:
         due = None if value is None else self._deadline(key, value)
         self._queue.schedule(self._kind, str(key), due)

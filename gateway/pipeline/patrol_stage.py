@@ -75,10 +75,10 @@ class PatrolStage:
         self._routes: dict[str, list[RoutePlan]] = {}
         # Journaled: a failed transaction takes the machines back with it. Scheduled: each
         # machine's next deadline is kept in the memory's deadline queue.
-        self._patrols: dict[str, PatrolState] = self._patrol_map({})
-        self._attendance: dict[str, AttendanceState] = self._attendance_map({})
+        self._patrols = self._patrol_map({})
+        self._attendance = self._attendance_map({})
 
-    def _patrol_map(self, items: dict[str, PatrolState]) -> dict[str, PatrolState]:
+    def _patrol_map(self, items: dict[str, PatrolState]) -> ScheduledDict[str, PatrolState]:
         memory = self._memory
 
         def deadline(_machine_id: str, state: PatrolState) -> datetime | None:
@@ -89,7 +89,9 @@ class PatrolStage:
 
         return ScheduledDict(memory.journal, memory.deadlines, PATROL, deadline, items.items())
 
-    def _attendance_map(self, items: dict[str, AttendanceState]) -> dict[str, AttendanceState]:
+    def _attendance_map(
+        self, items: dict[str, AttendanceState]
+    ) -> ScheduledDict[str, AttendanceState]:
         memory = self._memory
         return ScheduledDict(
             memory.journal,
@@ -340,12 +342,12 @@ class PatrolStage:
         duty = self._memory.duties.duty(shift_id)
         if state is None or duty is None:
             return
-        if state.next_deadline is None or state.next_deadline > now:
-            return
-        new_state, events = attendance_rules.step(state, Tick(), now, duty.patrol_policy)
-        self._set_attendance(ctx, duty, state, new_state)
-        for event in events:
-            self._emitter.emit(ctx, event, subject=duty.guard_id, duty=duty)
+        if state.next_deadline is not None and state.next_deadline <= now:
+            new_state, events = attendance_rules.step(state, Tick(), now, duty.patrol_policy)
+            self._set_attendance(ctx, duty, state, new_state)
+            for event in events:
+                self._emitter.emit(ctx, event, subject=duty.guard_id, duty=duty)
+        self._attendance.reschedule(shift_id)  # popped: scheduled again from its state now
 
     def fire_patrol(self, ctx: BatchContext, machine_id: str, now: datetime) -> None:
         """Tick the patrol machine ``machine_id``, due at ``now`` by the clock."""
@@ -359,6 +361,7 @@ class PatrolStage:
         route = self._plan(duty.post_id, patrol.route_id)
         if due_at is not None and due_at <= now and route is not None:
             self._step_patrol(ctx, duty, route, Tick(), now)
+        self._patrols.reschedule(machine_id)  # popped: scheduled again from its state now
 
     def _plan(self, post_id: str, route_id: str) -> RoutePlan | None:
         return next((p for p in self._routes.get(post_id, ()) if p.route_id == route_id), None)

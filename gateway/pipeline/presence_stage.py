@@ -16,6 +16,7 @@ from gateway.clock import Clock
 from gateway.db import repository as repo
 from gateway.db.models import LeaveRow
 from gateway.pipeline.context import BatchContext
+from gateway.pipeline.deadline_queue import ScheduledDict
 from gateway.pipeline.duty import Duty
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.memory import PipelineMemory
@@ -137,6 +138,11 @@ class PresenceMachines:
             return
         if state.next_deadline is not None and state.next_deadline <= now:
             self.feed(ctx, duty, Tick())
+        # Popped from the queue: scheduled again from the state as it now is (a step that
+        # changed nothing sets nothing, and the deadline would be lost).
+        presence = self._memory.presence
+        if isinstance(presence, ScheduledDict):
+            presence.reschedule(shift_id)
 
     def save(self, ctx: BatchContext, now: datetime) -> None:
         """Write the machines changed in this batch (two statements); forget closed ones."""
