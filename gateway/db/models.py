@@ -176,6 +176,7 @@ class ShiftRow(Base):
     __table_args__ = (
         Index("ix_shifts_guard_starts", "guard_id", "starts_at"),
         Index("ix_shifts_window", "starts_at", "ends_at"),
+        Index("ix_shifts_ends", "ends_at"),
     )
 
 

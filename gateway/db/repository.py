@@ -48,6 +48,7 @@ __all__ = [
     "add_report",
     "cancel_leave",
     "insert_positions",
+    "leaves_of_guards",
     "leaves_overlapping",
     "list_alerts",
     "load_presence_state",
@@ -220,6 +221,24 @@ def leaves_overlapping(
         .order_by(LeaveRow.starts_at)
     )
     return list(session.scalars(stmt))
+
+
+def leaves_of_guards(
+    session: Session, guard_ids: Sequence[str], start: datetime, end: datetime
+) -> dict[str, list[LeaveRow]]:
+    """The leaves (approved or cancelled) of ``guard_ids`` overlapping ``[start, end)``, per
+    guard, oldest first: one statement for the shifts the clock starts together."""
+    out: dict[str, list[LeaveRow]] = {}
+    if not guard_ids:
+        return out
+    stmt = (
+        select(LeaveRow)
+        .where(LeaveRow.guard_id.in_(guard_ids), LeaveRow.starts_at < end, LeaveRow.ends_at > start)
+        .order_by(LeaveRow.starts_at, LeaveRow.id)
+    )
+    for row in session.scalars(stmt):
+        out.setdefault(row.guard_id, []).append(row)
+    return out
 
 
 # --- positions ------------------------------------------------------------------------------

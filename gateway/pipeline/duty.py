@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from gateway.db.models import DeviceRow, GuardRow, PostRow, ShiftRow, SiteRow
@@ -21,7 +21,7 @@ from gateway.policy import SitePolicy
 from gateway.rules import PatrolPolicy, patrol_policy
 from geofence import PostFence, SiteProjection
 
-__all__ = ["Duty", "DutyIndex"]
+__all__ = ["Duty", "DutyIndex", "in_window"]
 
 WINDOW_BEFORE = timedelta(days=2)
 WINDOW_AFTER = timedelta(days=2)
@@ -67,6 +67,11 @@ class DutyIndex:
         for duty in sorted(duties, key=lambda d: d.starts_at):
             self._by_guard[duty.guard_id].append(duty)
         self._starts = {g: [d.starts_at for d in ds] for g, ds in self._by_guard.items()}
+        self.by_start: tuple[Duty, ...] = tuple(
+            sorted(duties, key=lambda d: (d.starts_at, d.shift_id))
+        )
+        """Every shift of the window in start order: the clock's cursor walks it
+        (``gateway.pipeline.deadline_queue.ShiftStarts``) instead of scanning every shift."""
         self._device_guard = device_guard
         self._device_site = device_site
         self._device_post = device_post or {}
@@ -76,20 +81,39 @@ class DutyIndex:
         are held to clocking in."""
         self._policies = policies
         self._default_policy = SitePolicy()
+        self.loaded_at: datetime | None = None
+        """The ``now`` the window was read around (None: not read from a database)."""
 
     @classmethod
     def load(cls, session: Session, now: datetime) -> DutyIndex:
-        """Read devices, guards, posts and the shifts within two days of ``now``."""
+        """Read devices, guards, posts and the shifts within two days of ``now``.
+
+        Guards, devices and shifts (as many as guards on duty) are read as plain rows of the
+        columns needed, not as ORM objects: building 100,000 objects costs several times
+        reading them."""
         sites = {s.id: s for s in session.scalars(select(SiteRow))}
         policies = {sid: site_policy(s.policy) for sid, s in sites.items()}
         patrol = {sid: patrol_policy(s.policy) for sid, s in sites.items()}
+        zones = {sid: s.timezone for sid, s in sites.items()}
         fences = _site_fences(list(session.scalars(select(PostRow))))
-        guards = {g.id: g for g in session.scalars(select(GuardRow))}
-        devices = list(session.scalars(select(DeviceRow)))
+        guards = {
+            g.id: g for g in session.execute(select(GuardRow.id, GuardRow.name, GuardRow.team))
+        }
+        devices = session.execute(
+            select(
+                DeviceRow.id,
+                DeviceRow.site_id,
+                DeviceRow.kind,
+                DeviceRow.guard_id,
+                DeviceRow.post_id,
+                DeviceRow.timezone,
+                DeviceRow.punch_kind,
+            )
+        ).all()
         device_guard = {d.id: d.guard_id for d in devices if d.guard_id is not None}
         device_site = {d.id: d.site_id for d in devices}
         device_post = {d.id: d.post_id for d in devices if d.post_id is not None}
-        device_zone = {d.id: d.timezone or sites[d.site_id].timezone for d in devices}
+        device_zone = {d.id: d.timezone or zones[d.site_id] for d in devices}
         clock_in_sites = {d.site_id for d in devices if d.kind == "clock_in" or d.punch_kind}
         # A guard's own devices, his GPS terminal first; then the readers and terminals standing
         # at a post count as his for the presence rules while he is on duty there.
@@ -101,10 +125,15 @@ class DutyIndex:
         for device in sorted(devices, key=lambda d: d.id):
             if device.post_id is not None and device.guard_id is None:
                 post_devices[device.post_id].append(device.id)
-        shifts = session.scalars(
-            select(ShiftRow).where(
-                ShiftRow.ends_at > now - WINDOW_BEFORE, ShiftRow.starts_at < now + WINDOW_AFTER
-            )
+        shifts = session.execute(
+            select(
+                ShiftRow.id,
+                ShiftRow.guard_id,
+                ShiftRow.post_id,
+                ShiftRow.site_id,
+                ShiftRow.starts_at,
+                ShiftRow.ends_at,
+            ).where(in_window(now))
         )
         duties = []
         for shift in shifts:
@@ -133,6 +162,7 @@ class DutyIndex:
         index = cls(duties, device_guard, device_site, policies, device_post)
         index.clock_in_sites = frozenset(clock_in_sites)
         index.device_zones = device_zone
+        index.loaded_at = now
         return index
 
     def at_post(self, post_id: str, at: datetime) -> list[Duty]:
@@ -192,7 +222,7 @@ class DutyIndex:
         return self._by_shift.get(shift_id)
 
     def active(self, at: datetime) -> list[Duty]:
-        """Every shift under way at ``at``."""
+        """Every shift under way at ``at`` (a scan of the window: for views, not the clock)."""
         return [d for d in self._by_shift.values() if d.covers(at)]
 
     def knows_device(self, device_id: str) -> bool:
@@ -205,6 +235,13 @@ class DutyIndex:
         if site_id is None:
             return self._default_policy
         return self._policies.get(site_id, self._default_policy)
+
+
+def in_window(now: datetime) -> ColumnElement[bool]:
+    """The condition on ``ShiftRow`` of the shifts ``DutyIndex.load`` keeps around ``now``: the
+    states the pipeline re-reads are joined on it, so a reload reads what is in the window,
+    whatever the history stored."""
+    return and_(ShiftRow.ends_at > now - WINDOW_BEFORE, ShiftRow.starts_at < now + WINDOW_AFTER)
 
 
 def _site_fences(posts: list[PostRow]) -> dict[str, tuple[str, PostFence]]:

@@ -17,8 +17,9 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.db.models import AlertRow, PresenceStateRow
-from gateway.pipeline.duty import DutyIndex
+from gateway.db.models import AlertRow, PresenceStateRow, ShiftRow
+from gateway.pipeline.deadline_queue import PRESENCE, DeadlineQueue, ScheduledDict, ShiftStarts
+from gateway.pipeline.duty import DutyIndex, in_window
 from gateway.pipeline.journal import Journal, JournaledDict, JournaledSet
 from gateway.records import PositionFix
 from gateway.rules import PresenceState
@@ -51,6 +52,15 @@ class PipelineMemory:
     save updates those and inserts the others). ``last_fix``, ``presence_since`` and
     ``reader_alerts`` are not saved: they feed the live view and the reader-state commands, and
     are rebuilt from the traffic after a restart.
+
+    ``deadlines`` holds the next deadline of every machine (presence here, patrol and
+    attendance in their stage's ``machines``), kept by the maps themselves; ``starts`` is the
+    cursor over the roster's shifts in start order (``gateway.pipeline.deadline_queue``).
+
+    What bounds each map: ``presence``, ``stored`` and ``presence_since`` (keyed by shift) are
+    re-read or pruned to the roster window (four days of shifts) at every reload, and closed
+    machines leave ``presence`` when saved; ``last_fix`` is keyed by guard, ``reader_alerts``
+    and ``sos`` by device: bounded by the site files.
     """
 
     journal: Journal = field(default_factory=Journal)
@@ -66,13 +76,28 @@ class PipelineMemory:
     """Device id → key of the open ``alert.device_silent`` of a reader that lost its device."""
     sos: SosEpisodes = field(default_factory=SosEpisodes)
     """Each terminal's SOS emergency under way (re-seeded from the open SOS alerts)."""
+    deadlines: DeadlineQueue = field(init=False)
+    starts: ShiftStarts = field(init=False)
 
     def __post_init__(self) -> None:
-        self.presence = JournaledDict(self.journal)
+        self.deadlines = DeadlineQueue(self.journal)
+        self.starts = ShiftStarts(self.journal)
+        self.presence = self._presence_map()
         self.stored = JournaledSet(self.journal)
         self.last_fix = JournaledDict(self.journal)
         self.presence_since = JournaledDict(self.journal)
         self.reader_alerts = JournaledDict(self.journal)
+
+    def _presence_map(
+        self, items: dict[str, PresenceState] | None = None
+    ) -> JournaledDict[str, PresenceState]:
+        return ScheduledDict(
+            self.journal,
+            self.deadlines,
+            PRESENCE,
+            lambda _shift, state: state.next_deadline,
+            (items or {}).items(),
+        )
 
     def dict_of(self, items: dict[K, V] | None = None) -> dict[K, V]:
         """A new container of memory whose changes are journaled (for the stages' own state)."""
@@ -104,13 +129,26 @@ class PipelineMemory:
                 sos.seed(device_id, alert.opened_at)
         sos.carry_over(self.sos)
         self.sos = sos
-        rows = session.query(PresenceStateRow).all()
-        self.stored = JournaledSet(self.journal, (row.shift_id for row in rows))
-        self.presence = JournaledDict(self.journal)
+        # Only the states of the window's shifts: a reload costs the same after a year.
+        rows = session.execute(
+            select(PresenceStateRow.shift_id, PresenceStateRow.state)
+            .join(ShiftRow, ShiftRow.id == PresenceStateRow.shift_id)
+            .where(in_window(now))
+        ).all()
+        self.stored = JournaledSet(
+            self.journal, (r.shift_id for r in rows if self.duties.duty(r.shift_id) is not None)
+        )
+        # Every deadline is scheduled again from the states read (patrol and attendance by
+        # their stage's reload, which follows).
+        self.deadlines.clear()
+        presence: dict[str, PresenceState] = {}
         for row in rows:
             if self.duties.duty(row.shift_id) is None or row.state.get("closed"):
                 continue
             state = PresenceState.from_json(row.state)
             if at_start and state.stepped_at is not None and state.stepped_at < now:
                 state = replace(state, unwatched_from=state.stepped_at, unwatched_until=now)
-            self.presence[row.shift_id] = state
+            presence[row.shift_id] = state
+        self.presence = self._presence_map(presence)
+        since = {k: v for k, v in self.presence_since.items() if self.duties.duty(k) is not None}
+        self.presence_since = JournaledDict(self.journal, since.items())

@@ -23,13 +23,20 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import false, select
 from sqlalchemy.orm import Session
 
 from gateway.db import patrol_repository as prepo
-from gateway.db.models import AttendanceStateRow, CheckpointRow, CheckpointTagRow, PatrolStateRow
+from gateway.db.models import (
+    AttendanceStateRow,
+    CheckpointRow,
+    CheckpointTagRow,
+    PatrolStateRow,
+    ShiftRow,
+)
 from gateway.pipeline.context import BatchContext
-from gateway.pipeline.duty import Duty
+from gateway.pipeline.deadline_queue import ATTENDANCE, PATROL, ScheduledDict
+from gateway.pipeline.duty import Duty, in_window
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.memory import PipelineMemory
 from gateway.pipeline.presence_stage import PresenceFeed
@@ -66,9 +73,33 @@ class PatrolStage:
         self._presence = presence
         self._tags: dict[str, tuple[str, str]] = {}
         self._routes: dict[str, list[RoutePlan]] = {}
-        # Journaled: a failed transaction takes the machines back with it.
-        self._patrols: dict[str, PatrolState] = memory.dict_of()
-        self._attendance: dict[str, AttendanceState] = memory.dict_of()
+        # Journaled: a failed transaction takes the machines back with it. Scheduled: each
+        # machine's next deadline is kept in the memory's deadline queue.
+        self._patrols = self._patrol_map({})
+        self._attendance = self._attendance_map({})
+
+    def _patrol_map(self, items: dict[str, PatrolState]) -> ScheduledDict[str, PatrolState]:
+        memory = self._memory
+
+        def deadline(_machine_id: str, state: PatrolState) -> datetime | None:
+            duty = memory.duties.duty(state.shift_id)
+            if duty is None:
+                return None
+            return patrol_rules.next_patrol_deadline(state, duty.patrol_policy)
+
+        return ScheduledDict(memory.journal, memory.deadlines, PATROL, deadline, items.items())
+
+    def _attendance_map(
+        self, items: dict[str, AttendanceState]
+    ) -> ScheduledDict[str, AttendanceState]:
+        memory = self._memory
+        return ScheduledDict(
+            memory.journal,
+            memory.deadlines,
+            ATTENDANCE,
+            lambda _shift_id, state: state.next_deadline,
+            items.items(),
+        )
 
     def run(self, ctx: BatchContext) -> None:
         """The stage: the batch's scans, then its punches, judged at the batch's ``now``."""
@@ -88,17 +119,26 @@ class PatrolStage:
         posts = set(checkpoints.values())
         self._routes = {post: prepo.route_plans_for_post(session, post) for post in posts}
         duties = self._memory.duties
-        self._patrols = self._memory.dict_of(
+        # Only the states of the window's shifts (the roster's own condition, joined): a
+        # reload costs the same after a year.
+        window = in_window(duties.loaded_at) if duties.loaded_at is not None else false()
+        patrols = select(
+            PatrolStateRow.machine_id, PatrolStateRow.shift_id, PatrolStateRow.state
+        ).join(ShiftRow, ShiftRow.id == PatrolStateRow.shift_id)
+        self._patrols = self._patrol_map(
             {
                 row.machine_id: PatrolState.from_json(row.state)
-                for row in session.scalars(select(PatrolStateRow))
+                for row in session.execute(patrols.where(window))
                 if duties.duty(row.shift_id) is not None and not row.state.get("closed")
             }
         )
-        self._attendance = self._memory.dict_of(
+        attendance = select(AttendanceStateRow.shift_id, AttendanceStateRow.state).join(
+            ShiftRow, ShiftRow.id == AttendanceStateRow.shift_id
+        )
+        self._attendance = self._attendance_map(
             {
                 row.shift_id: AttendanceState.from_json(row.state)
-                for row in session.scalars(select(AttendanceStateRow))
+                for row in session.execute(attendance.where(window))
                 if duties.duty(row.shift_id) is not None and not row.state.get("closed")
             }
         )
@@ -284,37 +324,44 @@ class PatrolStage:
 
     # --- the clock --------------------------------------------------------------------------
 
-    def due(self, ctx: BatchContext, active: Sequence[Duty], now: datetime) -> None:
-        """Start the machines of shifts under way and fire every due deadline."""
-        duties = self._memory.duties
-        for duty in active:
-            if duty.site_id in duties.clock_in_sites and duty.shift_id not in self._attendance:
+    def start(self, ctx: BatchContext, duties: Sequence[Duty], now: datetime) -> None:
+        """Start the attendance and patrol machines of ``duties`` (shifts whose start has
+        come) that have none."""
+        clock_in_sites = self._memory.duties.clock_in_sites
+        for duty in duties:
+            if duty.site_id in clock_in_sites and duty.shift_id not in self._attendance:
                 fresh = self._attendance_state(duty)
                 self._set_attendance(ctx, duty, fresh, fresh)
             for plan in self._routes.get(duty.post_id, ()):
                 if f"{duty.shift_id}/{plan.route_id}" not in self._patrols:
                     self._step_patrol(ctx, duty, plan, Tick(), now)
-        for shift_id, state in list(self._attendance.items()):
-            attendance_duty = duties.duty(shift_id)
-            due_at = state.next_deadline
-            if attendance_duty is None or due_at is None or due_at > now:
-                continue
-            new_state, events = attendance_rules.step(
-                state, Tick(), now, attendance_duty.patrol_policy
-            )
-            self._set_attendance(ctx, attendance_duty, state, new_state)
+
+    def fire_attendance(self, ctx: BatchContext, shift_id: str, now: datetime) -> None:
+        """Tick the attendance machine of ``shift_id``, due at ``now`` by the clock."""
+        state = self._attendance.get(shift_id)
+        duty = self._memory.duties.duty(shift_id)
+        if state is None or duty is None:
+            return
+        if state.next_deadline is not None and state.next_deadline <= now:
+            new_state, events = attendance_rules.step(state, Tick(), now, duty.patrol_policy)
+            self._set_attendance(ctx, duty, state, new_state)
             for event in events:
-                self._emitter.emit(
-                    ctx, event, subject=attendance_duty.guard_id, duty=attendance_duty
-                )
-        for patrol in list(self._patrols.values()):
-            patrol_duty = duties.duty(patrol.shift_id)
-            if patrol_duty is None:
-                continue
-            due_at = patrol_rules.next_patrol_deadline(patrol, patrol_duty.patrol_policy)
-            route = self._plan(patrol_duty.post_id, patrol.route_id)
-            if due_at is not None and due_at <= now and route is not None:
-                self._step_patrol(ctx, patrol_duty, route, Tick(), now)
+                self._emitter.emit(ctx, event, subject=duty.guard_id, duty=duty)
+        self._attendance.reschedule(shift_id)  # popped: scheduled again from its state now
+
+    def fire_patrol(self, ctx: BatchContext, machine_id: str, now: datetime) -> None:
+        """Tick the patrol machine ``machine_id``, due at ``now`` by the clock."""
+        patrol = self._patrols.get(machine_id)
+        if patrol is None:
+            return
+        duty = self._memory.duties.duty(patrol.shift_id)
+        if duty is None:
+            return
+        due_at = patrol_rules.next_patrol_deadline(patrol, duty.patrol_policy)
+        route = self._plan(duty.post_id, patrol.route_id)
+        if due_at is not None and due_at <= now and route is not None:
+            self._step_patrol(ctx, duty, route, Tick(), now)
+        self._patrols.reschedule(machine_id)  # popped: scheduled again from its state now
 
     def _plan(self, post_id: str, route_id: str) -> RoutePlan | None:
         return next((p for p in self._routes.get(post_id, ()) if p.route_id == route_id), None)

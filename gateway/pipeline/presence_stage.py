@@ -16,6 +16,7 @@ from gateway.clock import Clock
 from gateway.db import repository as repo
 from gateway.db.models import LeaveRow
 from gateway.pipeline.context import BatchContext
+from gateway.pipeline.deadline_queue import ScheduledDict
 from gateway.pipeline.duty import Duty
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.memory import PipelineMemory
@@ -87,37 +88,61 @@ class PresenceMachines:
                 return PresenceState.from_json(saved)
         return self._start(ctx, duty)
 
-    def _start(self, ctx: BatchContext, duty: Duty) -> PresenceState:
-        """A new machine for ``duty``, told of the guard's leaves overlapping the shift."""
+    def _start(
+        self, ctx: BatchContext, duty: Duty, leaves: Sequence[LeaveRow] | None = None
+    ) -> PresenceState:
+        """A new machine for ``duty``, told of the guard's leaves overlapping the shift
+        (``leaves``: those of his read already, else looked up)."""
         state = _start(duty)
         self._memory.presence[duty.shift_id] = state
         ctx.dirty_presence.add(duty.shift_id)
         grace = timedelta(seconds=duty.policy.report_grace_s)
-        leaves = repo.leaves_overlapping(
-            ctx.session, duty.guard_id, duty.starts_at - grace, duty.ends_at + grace
-        )
+        begin, end = duty.starts_at - grace, duty.ends_at + grace
+        if leaves is None:
+            leaves = repo.leaves_overlapping(ctx.session, duty.guard_id, begin, end)
         for leave in leaves:
+            if not (leave.starts_at < end and leave.ends_at > begin):
+                continue
             state = self._step(ctx, duty, state, leave_approved(leave))
             if leave.cancelled_at is not None:
                 cancelled = LeaveCancelled(leave_id=leave.id, cancelled_at=leave.cancelled_at)
                 state = self._step(ctx, duty, state, cancelled)
         return state
 
-    def due(self, ctx: BatchContext, active: Sequence[Duty], now: datetime) -> None:
-        """Start the machines of the shifts under way; tick those with a deadline at ``now``.
+    def start(self, ctx: BatchContext, duties: Sequence[Duty]) -> None:
+        """Start the machines of ``duties`` (shifts whose start has come) that have none.
 
         A shift that has a saved state but no machine in memory is closed: it is not started
-        again."""
+        again. The guards' leaves are read in one statement for all of them."""
         presence = self._memory.presence
-        for duty in active:
-            if duty.shift_id not in presence and duty.shift_id not in self._memory.stored:
-                self._start(ctx, duty)
-        duties = self._memory.duties
-        for shift_id, state in list(presence.items()):
-            if state.next_deadline is not None and state.next_deadline <= now:
-                due = duties.duty(shift_id)
-                if due is not None:
-                    self.feed(ctx, due, Tick())
+        stored = self._memory.stored
+        todo = [d for d in duties if d.shift_id not in presence and d.shift_id not in stored]
+        if not todo:
+            return
+        grace = timedelta(seconds=max(d.policy.report_grace_s for d in todo))
+        leaves = repo.leaves_of_guards(
+            ctx.session,
+            sorted({d.guard_id for d in todo}),
+            min(d.starts_at for d in todo) - grace,
+            max(d.ends_at for d in todo) + grace,
+        )
+        for duty in todo:
+            self._start(ctx, duty, leaves.get(duty.guard_id, ()))
+
+    def fire(self, ctx: BatchContext, shift_id: str, now: datetime) -> None:
+        """Tick the machine of ``shift_id``, whose deadline the clock says is due at ``now``
+        (a machine gone, or whose shift left the roster, is let be)."""
+        state = self._memory.presence.get(shift_id)
+        duty = self._memory.duties.duty(shift_id)
+        if state is None or duty is None:
+            return
+        if state.next_deadline is not None and state.next_deadline <= now:
+            self.feed(ctx, duty, Tick())
+        # Popped from the queue: scheduled again from the state as it now is (a step that
+        # changed nothing sets nothing, and the deadline would be lost).
+        presence = self._memory.presence
+        if isinstance(presence, ScheduledDict):
+            presence.reschedule(shift_id)
 
     def save(self, ctx: BatchContext, now: datetime) -> None:
         """Write the machines changed in this batch (two statements); forget closed ones."""

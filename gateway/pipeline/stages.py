@@ -12,7 +12,10 @@ chain, in one transaction, over a ``BatchContext``::
     presence rules  each fix fed to its shift's presence machine (departures, returns...)
     patrol          checkpoint scans, then clock-in punches: patrol and attendance machines,
                     and their evidence of presence fed to the presence machines
-    deadlines       machines of shifts under way started; every deadline due on the clock fired
+    deadlines       machines of shifts whose start came started, and deadlines due on the
+                    clock fired: only those, from a cursor and a priority queue, at most
+                    ``DEADLINES_PER_TRANSACTION`` of them, earliest first (the rest in the
+                    next transactions)
     escalation      alerts left unacknowledged past the site's limit escalated, once each
     save states     the machines changed in the batch written (two statements per kind)
 
@@ -47,6 +50,7 @@ from gateway.clock import Clock
 from gateway.outbox.routing import ExtraDestinations
 from gateway.pipeline.alarm_stage import Alarms
 from gateway.pipeline.context import BatchContext, Stage
+from gateway.pipeline.deadline_queue import ATTENDANCE, DEADLINES_PER_TRANSACTION, PRESENCE
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.escalation import Escalation
 from gateway.pipeline.fix_stages import Filters, Geofence, History, Identity
@@ -58,7 +62,16 @@ __all__ = ["Chain", "Deadlines", "SaveStates", "build_chain"]
 
 
 class Deadlines:
-    """The clock: starts the machines of the shifts under way and fires every due deadline."""
+    """The clock: starts the machines of the shifts whose start has come and fires the due
+    deadlines, earliest first, at most ``DEADLINES_PER_TRANSACTION`` in one transaction.
+
+    Its cost is what is due, not what is on duty: the shifts to start come from a cursor over
+    the roster in start order (``memory.starts``), the deadlines from a priority queue
+    (``memory.deadlines``); a quiet tick looks at neither's entries. A deadline fires on the
+    first transaction at or after it, as before; when more are due than one transaction takes
+    (a shift change), the rest follow in the next ones (``pending`` says some wait), earliest
+    first, so none is lost, doubled or overtaken by a later one.
+    """
 
     def __init__(
         self, memory: PipelineMemory, presence: PresenceMachines, patrol: PatrolStage, clock: Clock
@@ -72,9 +85,31 @@ class Deadlines:
         # The clock is read again rather than taken from ctx.now: a large batch takes a while,
         # and a deadline is due by the clock, not by when the batch began.
         now = self._clock.now()
-        active = self._memory.duties.active(now)
-        self._presence.due(ctx, active, now)
-        self._patrol.due(ctx, active, now)
+        memory = self._memory
+        budget = DEADLINES_PER_TRANSACTION
+        starting = memory.starts.take(memory.duties, now, budget)
+        if starting:
+            self._presence.start(ctx, starting)
+            self._patrol.start(ctx, starting, now)
+            budget -= len(starting)
+        # Popped before any fires: a deadline a machine sets for itself while firing waits for
+        # the next transaction (one step per machine per tick, as the rules expect).
+        for kind, machine_id in memory.deadlines.pop_due(now, budget):
+            if kind == PRESENCE:
+                self._presence.fire(ctx, machine_id, now)
+            elif kind == ATTENDANCE:
+                self._patrol.fire_attendance(ctx, machine_id, now)
+            else:
+                self._patrol.fire_patrol(ctx, machine_id, now)
+
+    def pending(self) -> bool:
+        """Whether work due on the clock waits (more than the last transaction could take)."""
+        now = self._clock.now()
+        memory = self._memory
+        if memory.starts.pending(memory.duties, now):
+            return True
+        first = memory.deadlines.next_due()
+        return first is not None and first <= now
 
 
 class SaveStates:
@@ -102,6 +137,7 @@ class Chain:
 
     batch: tuple[Stage, ...]
     after_command: tuple[Stage, ...]
+    deadlines: Deadlines
     presence: PresenceMachines
     patrol: PatrolStage
     emitter: Emitter
@@ -120,6 +156,7 @@ def build_chain(
     presence = PresenceMachines(memory, emitter, clock)
     patrol = PatrolStage(memory, emitter, presence)
     save = SaveStates(presence, patrol, clock)
+    deadlines = Deadlines(memory, presence, patrol, clock)
     batch: tuple[Stage, ...] = (
         Identity(memory),
         Filters(memory),
@@ -128,10 +165,15 @@ def build_chain(
         History(memory),
         PresenceRules(presence),
         patrol,
-        Deadlines(memory, presence, patrol, clock),
+        deadlines,
         Escalation(emitter, clock, memory),
         save,
     )
     return Chain(
-        batch=batch, after_command=(save,), presence=presence, patrol=patrol, emitter=emitter
+        batch=batch,
+        after_command=(save,),
+        deadlines=deadlines,
+        presence=presence,
+        patrol=patrol,
+        emitter=emitter,
     )

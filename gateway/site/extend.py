@@ -34,8 +34,11 @@ def extend_shifts(session: Session, now: datetime) -> int:
         tz = ZoneInfo(site.timezone)
         first_day, last_day = expansion_days(now, tz)
         window_start = now - timedelta(days=3)
-        existing = session.scalars(
-            select(ShiftRow).where(ShiftRow.site_id == site.id, ShiftRow.ends_at > window_start)
+        # Plain rows of the columns needed: as many as shifts in these days, whatever the history.
+        existing = session.execute(
+            select(ShiftRow.id, ShiftRow.guard_id, ShiftRow.starts_at, ShiftRow.ends_at).where(
+                ShiftRow.site_id == site.id, ShiftRow.ends_at > window_start
+            )
         ).all()
         known = {s.id for s in existing}
         spans: dict[str, list[tuple[datetime, datetime]]] = {}
