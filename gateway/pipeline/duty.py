@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -78,8 +79,11 @@ class DutyIndex:
         self._default_policy = SitePolicy()
 
     @classmethod
-    def load(cls, session: Session, now: datetime) -> DutyIndex:
-        """Read devices, guards, posts and the shifts within two days of ``now``."""
+    def load(
+        cls, session: Session, now: datetime, *, scope: Callable[[str], bool] | None = None
+    ) -> DutyIndex:
+        """Read devices, guards, posts and the shifts within two days of ``now``; with
+        ``scope``, only the shifts of the guards it accepts (a partitioned process's own)."""
         sites = {s.id: s for s in session.scalars(select(SiteRow))}
         policies = {sid: site_policy(s.policy) for sid, s in sites.items()}
         patrol = {sid: patrol_policy(s.policy) for sid, s in sites.items()}
@@ -108,6 +112,8 @@ class DutyIndex:
         )
         duties = []
         for shift in shifts:
+            if scope is not None and not scope(shift.guard_id):
+                continue
             guard = guards[shift.guard_id]
             post_name, fence = fences[shift.post_id]
             duties.append(

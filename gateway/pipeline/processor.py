@@ -66,8 +66,14 @@ class Processor:
         destinations: tuple[str, ...] = ("core",),
         on_committed: Listener | None = None,
         route: ExtraDestinations | None = None,
+        fence: Callable[[Session], None] | None = None,
     ) -> None:
         self._engine = engine
+        self._fence = fence
+        """Called in every writing transaction before its commit (``gateway.cluster.node``):
+        raises when this process no longer holds the partitions it writes for."""
+        self._scope: Callable[[str], bool] | None = None
+        self._next_scope: list[Callable[[str], bool] | None] = []
         self._clock = clock
         self.counters = counters or PipelineCounters()
         self._log_reject = RejectLog(clock, log)
@@ -87,6 +93,15 @@ class Processor:
         """Call ``listener`` with every batch of events after it is committed."""
         self._listeners.append(listener)
 
+    def set_scope(self, scope: Callable[[str], bool] | None) -> None:
+        """Keep only the guards ``scope`` accepts (``None``: all), from the next transaction on.
+
+        Safe from any thread: the owner thread applies it before its next transaction with a
+        reload as after a restart, so the states of shifts taken over from another process are
+        told that nobody watched them meanwhile (a deadline that fell due fires ``late``).
+        """
+        self._next_scope.append(scope)
+
     def reload(self) -> None:
         """Re-read the roster and the saved rule states (after a site load, a failure, a day).
 
@@ -102,7 +117,7 @@ class Processor:
         if added:
             log.info("roster extended by %d shifts", added)
         with Session(self._engine) as session:
-            self.memory.reload(session, now, at_start=at_start)
+            self.memory.reload(session, now, at_start=at_start, scope=self._scope)
             # After the memory: the patrol stage keeps only the states of shifts in its roster.
             self._chain.patrol.reload(session)
 
@@ -308,6 +323,11 @@ class Processor:
         journal = self.memory.journal
         committing = False
         try:
+            if self._next_scope:  # list.pop is atomic: a scope set meanwhile waits its turn
+                while self._next_scope:
+                    self._scope = self._next_scope.pop(0)
+                self._reload(at_start=True)
+                self._stale = False
             if self._stale:
                 self._reload(at_start=False)
                 self._stale = False
@@ -327,6 +347,8 @@ class Processor:
                     result = command(session, self)
                 for stage in stages:
                     stage.run(ctx)
+                if self._fence is not None:
+                    self._fence(session)
                 committing = True
             journal.commit()
         except _REFUSALS as exc:
