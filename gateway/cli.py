@@ -29,6 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--site", type=Path, action="append", default=[], help="load this site file first"
     )
+    run.add_argument(
+        "--partitions",
+        type=int,
+        default=None,
+        metavar="N",
+        help="partitions of the guards (overrides GATEWAY_PARTITIONS; docs/scaling.md)",
+    )
 
     site = sub.add_parser("site", help="site configuration")
     site_sub = site.add_subparsers(dest="site_command", required=True, metavar="ACTION")

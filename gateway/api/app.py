@@ -10,6 +10,7 @@ and a leader's scope is checked against the stored guard in that same transactio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -73,9 +74,11 @@ def create_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     tiles: TileLayer | None = None,
+    cluster: Callable[[], dict[str, Any]] | None = None,
 ) -> FastAPI:
     """The API over a running pipeline; tokens are checked against ``engine``'s store.
-    ``tiles``: the live page's background map (none: fences alone, offline)."""
+    ``tiles``: the live page's background map (none: fences alone, offline). ``cluster``: what
+    ``/health`` shows of a partitioned gateway's node (its partitions)."""
     app = FastAPI(
         title="guard-gateway",
         version="0.1.0",
@@ -307,6 +310,8 @@ def create_app(
             "delivery": delivery,
             "counters": runtime.processor.counters.snapshot(),
         }
+        if cluster is not None:
+            body["cluster"] = cluster()
         return JSONResponse(status_code=200 if alive else 503, content=body)
 
     return app

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import ColumnElement, Engine, and_, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from gateway.clock import Clock
@@ -83,18 +85,23 @@ class LeaseStore:
         live node is there (SQLite serves one process).
         """
         now = self._clock.now()
+        rows = [
+            {"partition": p, "node_id": None, "epoch": 0, "expires_at": None}
+            for p in range(self.partitions)
+        ]
+        insert = postgresql_insert if self._skip_locked else sqlite_insert
         with Session(self._engine) as session, session.begin():
+            # Processes starting together race to create the rows: whoever comes second
+            # inserts nothing.
             existing = set(session.scalars(select(PartitionRow.partition)))
-            if existing and existing != set(range(self.partitions)):
+            if not existing:
+                session.execute(insert(PartitionRow).values(rows).on_conflict_do_nothing())
+                existing = set(session.scalars(select(PartitionRow.partition)))
+            if existing != set(range(self.partitions)):
                 raise ConfigError(
                     f"GATEWAY_PARTITIONS={self.partitions}, but the database is partitioned in "
                     f"{len(existing)}: every process of a gateway must use the same number (to "
                     "change it, stop them all and clear cluster_partitions)"
-                )
-            if not existing:
-                session.add_all(
-                    PartitionRow(partition=p, node_id=None, epoch=0, expires_at=None)
-                    for p in range(self.partitions)
                 )
             if self._engine.dialect.name == "sqlite":
                 others = session.scalars(
