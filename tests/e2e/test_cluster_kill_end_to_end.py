@@ -198,9 +198,7 @@ def test_kill_one_of_several_processes_loses_nothing_and_doubles_nothing(
         survivors = [node for node in nodes if node is not victim]
 
         def taken_over() -> bool:
-            return sorted(p for node in survivors for p in node.held()) == list(
-                range(PARTITIONS)
-            )
+            return sorted(p for node in survivors for p in node.held()) == list(range(PARTITIONS))
 
         wait_for(taken_over, "the killed process's partitions were not taken over", 60)
         takeover_s = time.monotonic() - killed_at
