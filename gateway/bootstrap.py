@@ -273,7 +273,10 @@ def build_gateway(
         runtime.submit(message, timeout_s=HANDOFF_WAIT_S)
 
     def make_ingest(
-        client_id: str, filters: list[str], take: Callable[[MqttMessage], None]
+        client_id: str,
+        username: str | None,
+        filters: list[str],
+        take: Callable[[MqttMessage], None],
     ) -> MqttIngest:
         tls = None
         if settings.mqtt_url.startswith("mqtts://"):
@@ -289,7 +292,7 @@ def build_gateway(
             topic_filters=filters,
             handoff=take,
             clock=clock,
-            username=settings.mqtt_username,
+            username=username,
             password=password,
             tls=tls,
         )
@@ -297,10 +300,11 @@ def build_gateway(
     cluster: ClusterNode | None = None
     if with_ingest and store is None:
         filters = subscription_filters(settings.mqtt_topic_prefix)
-        ingest = make_ingest(settings.mqtt_client_id, filters, handoff)
+        ingest = make_ingest(settings.mqtt_client_id, settings.mqtt_username, filters, handoff)
     elif store is not None:
         clients = PartitionClients(
             settings.mqtt_client_id,
+            settings.mqtt_username,
             settings.partitions,
             make_ingest,
             handoff,

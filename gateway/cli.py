@@ -133,6 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     broker.add_argument("--gateway-user", default="guard-gateway")
     broker.add_argument(
+        "--partitions",
+        type=int,
+        default=1,
+        metavar="N",
+        help="also an account per partition client <gateway-user>-pNN (as GATEWAY_PARTITIONS)",
+    )
+    broker.add_argument(
         "--gateway-secret", default=None, help="env:NAME or file:/path holding its password"
     )
     broker.add_argument(

@@ -73,19 +73,26 @@ class PartitionClients:
     """Builds the MQTT client of each partition and routes replies to terminals through the
     client of the terminal's partition.
 
-    ``make_ingest(client_id, filters, handoff)`` builds an ``MqttIngest`` from the settings;
-    ``submit(message)`` hands a message to the pipeline (may raise ``queue.Full``).
+    ``make_ingest(client_id, username, filters, handoff)`` builds an ``MqttIngest`` from the
+    settings; ``submit(message)`` hands a message to the pipeline (may raise ``queue.Full``).
+    A partition's client id is ``<client prefix>-pNN``; with a broker user name set, its user
+    name gets the same suffix (the accounts ``broker-config --partitions`` writes: the broker
+    makes the user name the client id).
     """
 
     def __init__(
         self,
         client_prefix: str,
+        username: str | None,
         partitions: int,
-        make_ingest: Callable[[str, list[str], Callable[[MqttMessage], None]], MqttIngest],
+        make_ingest: Callable[
+            [str, str | None, list[str], Callable[[MqttMessage], None]], MqttIngest
+        ],
         submit: Callable[[MqttMessage], None],
         guard_of_device: Callable[[str], str | None],
     ) -> None:
         self._prefix = client_prefix
+        self._username = username
         self._partitions = partitions
         self._make_ingest = make_ingest
         self._submit = submit
@@ -112,7 +119,11 @@ class PartitionClients:
                 )
             )
 
-        ingest = self._make_ingest(partition_client_id(self._prefix, partition), topics, handoff)
+        client_id = partition_client_id(self._prefix, partition)
+        username = None
+        if self._username is not None:
+            username = partition_client_id(self._username, partition)
+        ingest = self._make_ingest(client_id, username, topics, handoff)
         holder.append(ingest)
         self.current[partition] = ingest
         return ingest
