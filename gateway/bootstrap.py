@@ -331,6 +331,7 @@ def build_gateway(
         max_body_bytes=settings.api_max_body_bytes,
         tiles=tiles,
         cluster=cluster.describe if cluster is not None else None,
+        owner_url=cluster.owner_url if cluster is not None else None,
     )
     registry.register(
         GatewayCollector(

@@ -35,9 +35,17 @@ from sqlalchemy.orm import Session
 from gateway.cluster.leases import RENEW_EVERY, Lease, LeaseLost, LeaseStore, fair_share
 from gateway.cluster.partitions import partition_of
 
-__all__ = ["ClusterNode", "PartitionClient", "Pipeline"]
+__all__ = ["ClusterNode", "PartitionClient", "PartitionMoving", "Pipeline"]
 
 log = logging.getLogger(__name__)
+
+
+class PartitionMoving(RuntimeError):
+    """No live node holds the partition right now (a takeover under way): try again shortly."""
+
+    def __init__(self, partition: int) -> None:
+        super().__init__(f"partition {partition} is being taken over; try again in a few seconds")
+        self.partition = partition
 
 
 class PartitionClient(Protocol):
@@ -104,6 +112,18 @@ class ClusterNode:
     def owns_guard(self, guard_id: str) -> bool:
         """Whether ``guard_id``'s partition is held here."""
         return partition_of(guard_id, self.partitions) in set(self.held())
+
+    def owner_url(self, guard_id: str) -> str | None:
+        """Where API commands for ``guard_id`` must go: ``None`` when his partition is held
+        here, else the API URL of the node holding it. Raises ``PartitionMoving`` while nobody
+        holds it (a takeover under way)."""
+        partition = partition_of(guard_id, self.partitions)
+        if partition in set(self.held()):
+            return None
+        owner = self._store.owners().get(partition)
+        if owner is None or owner[1] is None:
+            raise PartitionMoving(partition)
+        return owner[1]
 
     def describe(self) -> dict[str, Any]:
         """For ``/health``: this node, its partitions with their epochs, the live nodes."""
@@ -178,7 +198,7 @@ class ClusterNode:
                     [lease.partition for lease in gained],
                     self.held(),
                 )
-            for lease in self._held:
+            for lease in sorted(self._held):
                 wanted = topics.get(lease.partition, [])
                 current = self._clients.get(lease.partition)
                 if current is not None and current[1] != wanted:
