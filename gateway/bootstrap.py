@@ -22,14 +22,21 @@ from sqlalchemy import Engine
 from drivers.gps.jt808 import Jt808Codec, Jt808Platform
 from drivers.gps.mqtt_decoder import GpsMessageDecoder
 from drivers.gps.topics import downlink_topic, subscription_filters
-from drivers.mqtt.ingest import MqttIngest, MqttMessage, TlsOptions
+from drivers.mqtt.ingest import MqttIngest, MqttMessage
 from drivers.zkteco.push_router import make_push_router
 from gateway.api.app import create_app
 from gateway.api.validation import BodyLimit
 from gateway.clock import Clock
 from gateway.cluster.node import ClusterNode
 from gateway.cluster.partitions import partition_topics
-from gateway.cluster.wiring import PartitionClients, PipelineScope, api_url, lease_store
+from gateway.cluster.wiring import (
+    PartitionClients,
+    PipelineScope,
+    api_url,
+    ingest_factory,
+    lease_store,
+    run_robots,
+)
 from gateway.db.engine import make_engine
 from gateway.db.schema import create_schema
 from gateway.errors import ConfigError, TransportError
@@ -272,31 +279,7 @@ def build_gateway(
     def handoff(message: MqttMessage) -> None:
         runtime.submit(message, timeout_s=HANDOFF_WAIT_S)
 
-    def make_ingest(
-        client_id: str,
-        username: str | None,
-        filters: list[str],
-        take: Callable[[MqttMessage], None],
-    ) -> MqttIngest:
-        tls = None
-        if settings.mqtt_url.startswith("mqtts://"):
-            tls = TlsOptions(
-                ca_file=settings.mqtt_ca_file,
-                cert_file=settings.mqtt_cert_file,
-                key_file=settings.mqtt_key_file,
-            )
-        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
-        return MqttIngest(
-            settings.mqtt_url,
-            client_id=client_id,
-            topic_filters=filters,
-            handoff=take,
-            clock=clock,
-            username=username,
-            password=password,
-            tls=tls,
-        )
-
+    make_ingest = ingest_factory(settings, clock)
     cluster: ClusterNode | None = None
     if with_ingest and store is None:
         filters = subscription_filters(settings.mqtt_topic_prefix)
@@ -316,7 +299,7 @@ def build_gateway(
             clients.make,
             lambda: partition_topics(engine, settings.partitions, prefix),
             api_url=api_url(settings),
-            on_primary=lambda held: _run_robots(robots, held),
+            on_primary=lambda held: run_robots(robots, held),
         )
         nodes.append(cluster)
     tiles = None
@@ -381,16 +364,6 @@ def build_gateway(
         more_delivery=more_delivery,
         cluster=cluster,
     )
-
-
-def _run_robots(robots: list[RobotDeliveryWorker], run: bool) -> None:
-    """Start (or stop) the group robots' workers: on the holder of partition 0 only, so two
-    processes never post the same digest."""
-    for robot in robots:
-        if run:
-            robot.start()
-        else:
-            robot.stop()
 
 
 def _jt808_platform(settings: Settings) -> Jt808Platform:

@@ -6,21 +6,30 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Engine
 
-from drivers.mqtt.ingest import MqttIngest, MqttMessage
+from drivers.mqtt.ingest import MqttIngest, MqttMessage, TlsOptions
 from gateway.clock import Clock
 from gateway.cluster.leases import LeaseStore
 from gateway.cluster.partitions import PartitionMessage, partition_client_id, partition_of
 from gateway.errors import ConfigError, TransportError
+from gateway.outbox.passes import PassRunner
 from gateway.pipeline.processor import Processor
 from gateway.pipeline.runtime import PipelineRuntime
 from gateway.settings import Settings
 
-__all__ = ["PartitionClients", "PipelineScope", "api_url", "lease_store", "node_id"]
+__all__ = [
+    "PartitionClients",
+    "PipelineScope",
+    "api_url",
+    "ingest_factory",
+    "lease_store",
+    "node_id",
+    "run_robots",
+]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +45,50 @@ def node_id(settings: Settings) -> str:
 def api_url(settings: Settings) -> str:
     """``GATEWAY_PUBLIC_URL``, else the API's own address."""
     return (settings.public_url or f"http://{settings.api_host}:{settings.api_port}").rstrip("/")
+
+
+def ingest_factory(
+    settings: Settings, clock: Clock
+) -> Callable[[str, str | None, list[str], Callable[[MqttMessage], None]], MqttIngest]:
+    """``make(client_id, username, filters, handoff)``: an ``MqttIngest`` on the settings'
+    broker (URL, password, TLS files), for the one client of a single process or a partition's."""
+
+    def make(
+        client_id: str,
+        username: str | None,
+        filters: list[str],
+        take: Callable[[MqttMessage], None],
+    ) -> MqttIngest:
+        tls = None
+        if settings.mqtt_url.startswith("mqtts://"):
+            tls = TlsOptions(
+                ca_file=settings.mqtt_ca_file,
+                cert_file=settings.mqtt_cert_file,
+                key_file=settings.mqtt_key_file,
+            )
+        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+        return MqttIngest(
+            settings.mqtt_url,
+            client_id=client_id,
+            topic_filters=filters,
+            handoff=take,
+            clock=clock,
+            username=username,
+            password=password,
+            tls=tls,
+        )
+
+    return make
+
+
+def run_robots(robots: Sequence[PassRunner], run: bool) -> None:
+    """Start (or stop) the group robots' workers: on the holder of partition 0 only, so two
+    processes never post the same digest."""
+    for robot in robots:
+        if run:
+            robot.start()
+        else:
+            robot.stop()
 
 
 def lease_store(settings: Settings, engine: Engine, clock: Clock) -> LeaseStore | None:
