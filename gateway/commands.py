@@ -57,7 +57,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    gateway.start()
+    try:
+        gateway.start()
+    except ConfigError as exc:  # a partitioned node refused to join (docs/scaling.md)
+        print(f"guard-gateway: {exc}", file=sys.stderr)
+        gateway.stop()
+        return 1
     served = f"API on {api.start()}"
     if iclock is not None:
         served += f", ZKTeco PUSH on {iclock.start()}"

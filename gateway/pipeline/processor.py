@@ -74,6 +74,7 @@ class Processor:
         raises when this process no longer holds the partitions it writes for."""
         self._scope: Callable[[str], bool] | None = None
         self._next_scope: list[Callable[[str], bool] | None] = []
+        self._rescoped = False
         self._clock = clock
         self.counters = counters or PipelineCounters()
         self._log_reject = RejectLog(clock, log)
@@ -326,8 +327,10 @@ class Processor:
             if self._next_scope:  # list.pop is atomic: a scope set meanwhile waits its turn
                 while self._next_scope:
                     self._scope = self._next_scope.pop(0)
+                self._rescoped = True
+            if self._rescoped:  # kept until a reload succeeds (the database may be down)
                 self._reload(at_start=True)
-                self._stale = False
+                self._rescoped = self._stale = False
             if self._stale:
                 self._reload(at_start=False)
                 self._stale = False
