@@ -222,6 +222,8 @@ def build_gateway(
         route=RobotRouter(),
         fence=None if store is None else lambda session: nodes[0].fence(session),
     )
+    if store is not None:  # no guard until leases say which: none may fire twice
+        processor.set_scope(lambda _guard: False)
     workers: list[PassRunner] = [*robots, *([delivery] if delivery is not None else [])]
     workers += more_delivery
 
