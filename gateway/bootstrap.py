@@ -22,11 +22,21 @@ from sqlalchemy import Engine
 from drivers.gps.jt808 import Jt808Codec, Jt808Platform
 from drivers.gps.mqtt_decoder import GpsMessageDecoder
 from drivers.gps.topics import downlink_topic, subscription_filters
-from drivers.mqtt.ingest import MqttIngest, MqttMessage, TlsOptions
+from drivers.mqtt.ingest import MqttIngest, MqttMessage
 from drivers.zkteco.push_router import make_push_router
 from gateway.api.app import create_app
 from gateway.api.validation import BodyLimit
 from gateway.clock import Clock
+from gateway.cluster.node import ClusterNode
+from gateway.cluster.partitions import partition_topics
+from gateway.cluster.wiring import (
+    PartitionClients,
+    PipelineScope,
+    api_url,
+    ingest_factory,
+    lease_store,
+    run_robots,
+)
 from gateway.db.engine import make_engine
 from gateway.db.schema import create_schema
 from gateway.errors import ConfigError, TransportError
@@ -83,18 +93,26 @@ class Gateway:
     iclock_app: FastAPI | None = None
     """The ZKTeco PUSH routes on their own, when ``settings.iclock_port`` is set (then ``app``
     does not serve them); ``None`` when ``app`` serves them."""
+    more_delivery: list[DeliveryWorker] = field(default_factory=list)
+    """Further delivery workers to the core (``GATEWAY_DELIVERY_WORKERS`` > 1)."""
+    cluster: ClusterNode | None = None
+    """The partition leases and their MQTT clients (``GATEWAY_PARTITIONS`` > 1); then
+    ``ingest`` is ``None`` and the group robots run on the holder of partition 0 only."""
 
     def start(self) -> None:
         """Start delivery, the pipeline thread, then the inputs (MQTT, readers, terminals)."""
-        if self.delivery is not None:
-            self.delivery.start()
-        for robot in self.robots:
-            robot.start()
+        for worker in self._deliveries():
+            worker.start()
+        if self.cluster is None:
+            for robot in self.robots:
+                robot.start()
         self.runtime.start()
         if self.retention is not None:
             self.retention.start()
         if self.ingest is not None:
             self.ingest.start()
+        if self.cluster is not None:
+            self.cluster.start()
         if self.with_field_devices:
             self.field_devices = start_field_devices(self.engine, self.clock, self.runtime)
 
@@ -103,16 +121,21 @@ class Gateway:
         self.field_devices.stop()
         if self.ingest is not None:
             self.ingest.stop()
+        if self.cluster is not None:  # its last batch committed, then its leases released
+            self.cluster.stop()
         self.runtime.stop()
         if self.retention is not None:
             self.retention.stop()
-        if self.delivery is not None:
-            self.delivery.stop()
+        for worker in self._deliveries():
+            worker.stop()
         for robot in self.robots:
             robot.stop()
         for close in reversed(self._closers):
             close()
         self.engine.dispose()
+
+    def _deliveries(self) -> list[DeliveryWorker]:
+        return ([self.delivery] if self.delivery is not None else []) + self.more_delivery
 
 
 def build_gateway(
@@ -135,6 +158,10 @@ def build_gateway(
     stored site files gets its delivery worker; a robot whose secret is not set in
     ``settings.robot_secrets`` raises ``ConfigError`` naming it. Robots added by a site load
     while the gateway runs are routed to at once and delivered from the next start.
+
+    With ``settings.partitions`` > 1 (and ``with_ingest``) the gateway is one node of a
+    partitioned gateway (``gateway.cluster``, docs/scaling.md): one MQTT client per partition
+    it holds, its pipeline scoped and fenced to those partitions' guards.
     """
     jt808 = Jt808Codec(_jt808_platform(settings))  # first: a bad secret stops before any I/O
     retention = settings.retention_policy()
@@ -152,6 +179,7 @@ def build_gateway(
     }
     try:
         targets = load_robot_targets(engine, robot_secrets)  # before anything starts: refuse early
+        store = lease_store(settings, engine, clock) if with_ingest else None
     except ConfigError:
         engine.dispose()
         raise
@@ -165,20 +193,39 @@ def build_gateway(
         )
         closers.append(http_sender.close)
         sender = http_sender
+    more_delivery: list[DeliveryWorker] = []
     if sender is not None:
-        delivery = DeliveryWorker(
-            engine,
-            clock,
-            sender,
-            retry_initial_s=settings.delivery_retry_initial_s,
-            retry_max_s=settings.delivery_retry_max_s,
+        # Several workers (here or in other processes) share the outbox through row locks.
+        shared = engine.dialect.name == "postgresql" and (
+            settings.partitions > 1 or settings.delivery_workers > 1
         )
+        delivery, *more_delivery = [
+            DeliveryWorker(
+                engine,
+                clock,
+                sender,
+                retry_initial_s=settings.delivery_retry_initial_s,
+                retry_max_s=settings.delivery_retry_max_s,
+                shared=shared,
+            )
+            for _ in range(settings.delivery_workers)
+        ]
     else:
         log.warning("no management core configured (GATEWAY_CORE_URL): events stay in the outbox")
 
     robots = _robot_workers(engine, clock, settings, targets, closers)
-    processor = Processor(engine, clock, event_source=settings.event_source, route=RobotRouter())
-    workers: list[PassRunner] = [*robots] + ([delivery] if delivery is not None else [])
+    nodes: list[ClusterNode] = []  # the node, once built: the processor's fence asks it
+    processor = Processor(
+        engine,
+        clock,
+        event_source=settings.event_source,
+        route=RobotRouter(),
+        fence=None if store is None else lambda session: nodes[0].fence(session),
+    )
+    if store is not None:  # no guard until leases say which: none may fire twice
+        processor.set_scope(lambda _guard: False)
+    workers: list[PassRunner] = [*robots, *([delivery] if delivery is not None else [])]
+    workers += more_delivery
 
     def notify_delivery(_events: object) -> None:
         for worker in workers:
@@ -194,9 +241,14 @@ def build_gateway(
         return item if isinstance(item, DecodeOutcome) else gps(item)
 
     ingest: MqttIngest | None = None
+    clients: PartitionClients | None = None
 
     def send_replies(replies: Sequence[Downlink]) -> None:
         # Called after the batch holding the frames is committed: a reply confirms storage.
+        if clients is not None:
+            for reply in replies:
+                topic = downlink_topic(reply.channel, reply.device_id, prefix)
+                clients.publish(reply.device_id, topic, reply.payload)
         if ingest is None:
             return
         try:
@@ -209,8 +261,11 @@ def build_gateway(
     def acknowledge(settled: Sequence[MqttMessage | DecodeOutcome]) -> None:
         # Called once the inputs' fate is final (stored or dropped for good): only now may the
         # broker forget the MQTT messages among them.
+        messages = [item for item in settled if isinstance(item, MqttMessage)]
+        if clients is not None:
+            clients.acknowledge(messages)
         if ingest is not None:
-            ingest.acknowledge(item for item in settled if isinstance(item, MqttMessage))
+            ingest.acknowledge(messages)
 
     registry = CollectorRegistry(auto_describe=False)  # this gateway's own: see gateway.ops
     batch_timer = BatchTimer(registry)
@@ -226,32 +281,42 @@ def build_gateway(
     def handoff(message: MqttMessage) -> None:
         runtime.submit(message, timeout_s=HANDOFF_WAIT_S)
 
-    if with_ingest:
-        tls = None
-        if settings.mqtt_url.startswith("mqtts://"):
-            tls = TlsOptions(
-                ca_file=settings.mqtt_ca_file,
-                cert_file=settings.mqtt_cert_file,
-                key_file=settings.mqtt_key_file,
-            )
-        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
-        ingest = MqttIngest(
-            settings.mqtt_url,
-            client_id=settings.mqtt_client_id,
-            topic_filters=subscription_filters(settings.mqtt_topic_prefix),
-            handoff=handoff,
-            clock=clock,
-            username=settings.mqtt_username,
-            password=password,
-            tls=tls,
+    make_ingest = ingest_factory(settings, clock)
+    cluster: ClusterNode | None = None
+    if with_ingest and store is None:
+        filters = subscription_filters(settings.mqtt_topic_prefix)
+        ingest = make_ingest(settings.mqtt_client_id, settings.mqtt_username, filters, handoff)
+    elif store is not None:
+        clients = PartitionClients(
+            settings.mqtt_client_id,
+            settings.mqtt_username,
+            settings.partitions,
+            make_ingest,
+            handoff,
+            lambda device: processor.duties.guard_of_device(device),
         )
+        cluster = ClusterNode(
+            store,
+            PipelineScope(processor, runtime),
+            clients.make,
+            lambda: partition_topics(engine, settings.partitions, prefix),
+            api_url=api_url(settings),
+            on_primary=lambda held: run_robots(robots, held),
+        )
+        nodes.append(cluster)
     tiles = None
     if settings.map_tile_url:
         tiles = TileLayer(
             settings.map_tile_url, settings.map_tile_datum, settings.map_tile_attribution
         )
     app = create_app(
-        runtime, engine, clock, max_body_bytes=settings.api_max_body_bytes, tiles=tiles
+        runtime,
+        engine,
+        clock,
+        max_body_bytes=settings.api_max_body_bytes,
+        tiles=tiles,
+        cluster=cluster.describe if cluster is not None else None,
+        owner_url=cluster.owner_url if cluster is not None else None,
     )
     registry.register(
         GatewayCollector(
@@ -298,6 +363,8 @@ def build_gateway(
             interval=timedelta(minutes=settings.retention_interval_min),
         ),
         iclock_app=iclock_app,
+        more_delivery=more_delivery,
+        cluster=cluster,
     )
 
 

@@ -13,6 +13,11 @@ Accounts (one per GPS device of the site file):
   sub-topics, read ``owntracks/<user>/<device>/cmd``. Each phone needs its own ``<user>``.
 * The gateway (``--gateway-user``, default ``guard-gateway``): read every filter the gateway
   subscribes to, write ``<prefix>/+/jt808/down``.
+* With ``--partitions N`` (N > 1, docs/scaling.md), also one account per partition client,
+  ``<gateway-user>-p00`` ... ``-p<N-1>``, with the gateway's rights and password: the broker
+  makes the user name the client id, so each partition's persistent session keeps its own id
+  whichever process connects it. Their rights are not narrowed to the partition's own devices:
+  those change with every site load, which would then need a new ACL on the broker each time.
 
 Every user name is one account and one client: the broker configuration makes each client's id
 its user name (``use_username_as_clientid``), so no client can take over another's session by
@@ -48,6 +53,7 @@ from pathlib import Path
 
 from drivers.gps.topics import subscription_filters
 from gateway.clock import SystemClock
+from gateway.cluster.partitions import partition_client_id
 from gateway.errors import ConfigError
 from gateway.site.loader import validate_site_file
 
@@ -122,6 +128,7 @@ def broker_accounts(
     gateway_secret: str | None,
     environ: Mapping[str, str],
     generate: bool,
+    partitions: int = 1,
 ) -> tuple[list[BrokerAccount], dict[str, str]]:
     """The accounts for ``devices`` (GPS device id, its ``secret_ref``) and the gateway.
 
@@ -132,6 +139,10 @@ def broker_accounts(
     _check_username(gateway_user, "--gateway-user")
     rights: dict[str, tuple[str | None, tuple[str, ...], tuple[str, ...]]] = {}
     owner: dict[str, str] = {gateway_user: "the gateway"}
+    partition_users = (
+        [partition_client_id(gateway_user, p) for p in range(partitions)] if partitions > 1 else []
+    )
+    owner |= {user: "a partition of the gateway" for user in partition_users}
     problems: list[str] = []
     for device_id, ref in devices:
         user, publish, read = _device_rights(device_id, prefix)
@@ -160,14 +171,15 @@ def broker_accounts(
     accounts: list[BrokerAccount] = []
     try:
         gateway_password = password(gateway_user, gateway_secret, "--gateway-secret")
-        accounts.append(
-            BrokerAccount(
-                gateway_user,
-                gateway_password,
-                publish=(f"{prefix.strip('/')}/+/jt808/down",),
-                read=tuple(subscription_filters(prefix)),
+        for user in [gateway_user, *partition_users]:
+            accounts.append(
+                BrokerAccount(
+                    user,
+                    gateway_password,
+                    publish=(f"{prefix.strip('/')}/+/jt808/down",),
+                    read=tuple(subscription_filters(prefix)),
+                )
             )
-        )
     except ConfigError as exc:
         problems.append(str(exc))
     for user in sorted(rights):
@@ -323,12 +335,17 @@ def cmd_broker_config(args: argparse.Namespace) -> int:
             gateway_secret=args.gateway_secret,
             environ=os.environ,
             generate=args.generate,
+            partitions=args.partitions,
         )
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
     paths = write_broker_config(accounts, generated, args.out)
-    print(f"{len(accounts)} broker accounts ({len(accounts) - 1} for terminals), files:")
+    gateway_accounts = args.partitions + 1 if args.partitions > 1 else 1
+    print(
+        f"{len(accounts)} broker accounts ({len(accounts) - gateway_accounts} for terminals), "
+        "files:"
+    )
     for path in paths:
         print(f"  {path}")
     if generated:

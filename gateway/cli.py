@@ -29,6 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--site", type=Path, action="append", default=[], help="load this site file first"
     )
+    run.add_argument(
+        "--partitions",
+        type=int,
+        default=None,
+        metavar="N",
+        help="partitions of the guards (overrides GATEWAY_PARTITIONS; docs/scaling.md)",
+    )
 
     site = sub.add_parser("site", help="site configuration")
     site_sub = site.add_subparsers(dest="site_command", required=True, metavar="ACTION")
@@ -160,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--prefix", default="devices", help="device topic prefix, as GATEWAY_MQTT_TOPIC_PREFIX"
     )
     broker.add_argument("--gateway-user", default="guard-gateway")
+    broker.add_argument(
+        "--partitions",
+        type=int,
+        default=1,
+        metavar="N",
+        help="also an account per partition client <gateway-user>-pNN (as GATEWAY_PARTITIONS)",
+    )
     broker.add_argument(
         "--gateway-secret", default=None, help="env:NAME or file:/path holding its password"
     )

@@ -34,7 +34,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from gateway.bootstrap import ApiServer, build_gateway
 
     try:
-        settings = Settings()
+        overrides = {} if args.partitions is None else {"partitions": args.partitions}
+        settings = Settings(**overrides)
         settings.refuse_default_secrets()
     except (ValueError, ConfigError) as exc:  # pydantic's ValidationError is a ValueError
         print(f"guard-gateway: {exc}", file=sys.stderr)
@@ -61,10 +62,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    gateway.start()
+    try:
+        gateway.start()
+    except ConfigError as exc:  # a partitioned node refused to join (docs/scaling.md)
+        print(f"guard-gateway: {exc}", file=sys.stderr)
+        gateway.stop()
+        return 1
     served = f"API on {api.start()}"
     if iclock is not None:
         served += f", ZKTeco PUSH on {iclock.start()}"
+    if gateway.cluster is not None:
+        served += (
+            f", node {gateway.cluster.node_id} holding partitions {gateway.cluster.held()} "
+            f"of {settings.partitions}"
+        )
     print(f"guard-gateway: {served}, broker {settings.mqtt_url}", flush=True)
     try:
         stop.wait()

@@ -90,6 +90,33 @@ class Settings(BaseSettings):
     core_timeout_s: float = 5.0
     delivery_retry_initial_s: float = 1.0
     delivery_retry_max_s: float = 300.0
+    delivery_workers: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="Delivery workers to the core in this process; more than one needs "
+        "PostgreSQL (rows locked FOR UPDATE SKIP LOCKED). SQLite keeps one.",
+    )
+
+    partitions: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="Partitions of the guards (docs/scaling.md). 1: one process holds every "
+        "guard with one MQTT client, no leases. More: each partition is an MQTT client of its "
+        "own (<client id>-pNN) leased through the database; every process of the gateway must "
+        "use the same number; several processes need PostgreSQL.",
+    )
+    node_id: str | None = Field(
+        default=None,
+        max_length=128,
+        description="This process's name in the partition leases (default: hostname-pid).",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The URL other processes send this one's API calls to (307 redirects for "
+        "guards of partitions held here). Default: http://<api_host>:<api_port>.",
+    )
 
     robot_secrets: dict[str, SecretStr] = Field(
         default_factory=dict,

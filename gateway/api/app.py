@@ -10,12 +10,13 @@ and a leader's scope is checked against the stored guard in that same transactio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -36,8 +37,10 @@ from gateway.api.tokens import Principal, Role
 from gateway.api.validation import NO_NUL_SCHEMA, BodyLimit, Instant, NoNul, errors
 from gateway.api.whereabouts import whereabouts
 from gateway.clock import Clock, utc
+from gateway.cluster.node import PartitionMoving
 from gateway.db import repository as repo
 from gateway.db.base import ID_LENGTH
+from gateway.db.models import LeaveRow
 from gateway.errors import DecodeError, GatewayError
 from gateway.ledger.api import ledger_routes
 from gateway.outbox.delivery import backlog
@@ -52,6 +55,15 @@ from gateway.privacy.api import privacy_routes
 from gateway.wand import parse_wand_csv
 from gateway.web.geometry import TileLayer
 from gateway.web.routes import live_routes
+
+
+class OwnedElsewhere(Exception):
+    """The command concerns a guard whose partition another process holds (``location``)."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
+
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
 
@@ -73,9 +85,14 @@ def create_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     tiles: TileLayer | None = None,
+    cluster: Callable[[], dict[str, Any]] | None = None,
+    owner_url: Callable[[str], str | None] | None = None,
 ) -> FastAPI:
     """The API over a running pipeline; tokens are checked against ``engine``'s store.
-    ``tiles``: the live page's background map (none: fences alone, offline)."""
+    ``tiles``: the live page's background map (none: fences alone, offline). ``cluster``: what
+    ``/health`` shows of a partitioned gateway's node (its partitions). ``owner_url(guard_id)``:
+    in a partitioned gateway, the API URL of the process holding the guard's partition (``None``
+    when it is this one); commands for guards held elsewhere are answered ``307`` to it."""
     app = FastAPI(
         title="guard-gateway",
         version="0.1.0",
@@ -106,6 +123,21 @@ def create_app(
     async def _gateway_error(_request: Request, exc: GatewayError) -> JSONResponse:
         return JSONResponse(status_code=400, content={"detail": str(exc)})
 
+    def held_here(guard_id: str, request: Request) -> None:
+        # A guard's rules run in the process holding his partition: send the caller there.
+        if owner_url is None:
+            return
+        try:
+            url = owner_url(guard_id)
+        except PartitionMoving as exc:
+            raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
+        if url is not None:
+            raise OwnedElsewhere(url + request.url.path)
+
+    @app.exception_handler(OwnedElsewhere)
+    async def _elsewhere(_request: Request, exc: OwnedElsewhere) -> RedirectResponse:
+        return RedirectResponse(exc.location, status_code=307)
+
     def acting(principal: Principal, request: Request) -> Acting:
         client = request.client.host if request.client else None
         return Acting(principal, client, clock.now())
@@ -121,6 +153,7 @@ def create_app(
     def post_report(
         body: ReportIn, request: Request, principal: Principal = anyone
     ) -> dict[str, Any]:
+        held_here(body.guard_id, request)
         who = acting(principal, request)
         command = FileReport(
             guard_id=body.guard_id,
@@ -152,6 +185,7 @@ def create_app(
     def post_leave(
         body: LeaveIn, request: Request, principal: Principal = anyone
     ) -> dict[str, Any]:
+        held_here(body.guard_id, request)
         who = acting(principal, request)
         command = ApproveLeave(
             guard_id=body.guard_id,
@@ -185,6 +219,11 @@ def create_app(
         body: CancelIn | None = None,
         principal: Principal = anyone,
     ) -> dict[str, Any]:
+        if owner_url is not None:
+            with Session(engine) as session:
+                leave = session.get(LeaveRow, leave_id)
+            if leave is not None:
+                held_here(leave.guard_id, request)
         who = acting(principal, request)
         at = _at(body.cancelled_at if body else None, who.at)
         audited = Audited(
@@ -307,6 +346,8 @@ def create_app(
             "delivery": delivery,
             "counters": runtime.processor.counters.snapshot(),
         }
+        if cluster is not None:
+            body["cluster"] = cluster()
         return JSONResponse(status_code=200 if alive else 503, content=body)
 
     return app

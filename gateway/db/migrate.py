@@ -30,6 +30,7 @@ MODEL_MODULES = (
     "gateway.db.auth_models",
     "gateway.db.quarantine",
     "gateway.outbox.tables",
+    "gateway.cluster.tables",
 )
 """Every module defining tables; a new table module must be listed here and get a migration."""
 

@@ -14,9 +14,17 @@ Guarantees
 ``attempts`` on a row counts every try, the successful one included; ``last_error`` keeps the
 latest failure for the record.
 
-Run **one worker per destination** (one gateway process): two workers on the same rows would
-still lose nothing but could send an event twice and break order. Time comes from the injected
-clock only; real waits are divided by ``clock.rate`` so an accelerated demo retries in step.
+Several workers (threads, processes) on one destination need ``shared=True``, on PostgreSQL:
+each pass then takes, in one transaction, the *head* row (earliest undelivered) of each subject
+whose head is due, locked ``FOR UPDATE SKIP LOCKED``; it sends them, marks each delivered or
+failed, and commits. A head locked by another worker is skipped, and a subject's next row
+becomes its head only once the commit marks the previous one delivered, so no two workers ever
+work the same subject: no event is sent twice by two workers and each subject's order is kept.
+A worker killed mid-pass leaves its rows undelivered (its locks go with its connection): they
+are sent again, same ids, as after any crash. Without ``shared`` (SQLite, one worker) a pass
+reads every due row at once, as before: run one such worker per destination only. Time comes
+from the injected clock only; real waits are divided by ``clock.rate`` so an accelerated demo
+retries in step.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import TypedDict
 
-from sqlalchemy import ColumnElement, Engine, Subquery, func, select, update
+from sqlalchemy import ColumnElement, Engine, Subquery, Update, func, select, update
 
 from gateway.clock import Clock
 from gateway.outbox.cloudevents import rfc3339
@@ -53,6 +61,16 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_PENDING_COLUMNS = (
+    OutboxRow.seq,
+    OutboxRow.event_id,
+    OutboxRow.destination,
+    OutboxRow.subject,
+    OutboxRow.type,
+    OutboxRow.body,
+    OutboxRow.attempts,
+)
 
 
 def backoff_s(attempts: int, initial_s: float, max_s: float) -> float:
@@ -90,7 +108,10 @@ class DeliveryWorker(PassRunner):
         retry_initial_s: float = 1.0,
         retry_max_s: float = 300.0,
         poll_interval_s: float = 1.0,
+        shared: bool = False,
     ) -> None:
+        if shared and engine.dialect.name != "postgresql":
+            raise ValueError("shared delivery (several workers) needs PostgreSQL")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if retry_initial_s <= 0 or retry_max_s < retry_initial_s:
@@ -101,6 +122,7 @@ class DeliveryWorker(PassRunner):
         self._batch_size = batch_size
         self._retry_initial_s = retry_initial_s
         self._retry_max_s = retry_max_s
+        self._shared = shared
 
     # -- one pass ---------------------------------------------------------------------------
 
@@ -110,6 +132,8 @@ class DeliveryWorker(PassRunner):
         Database errors propagate (the caller or the loop retries the pass); sender errors are
         recorded on the row and never propagate.
         """
+        if self._shared:
+            return self._run_heads()
         now = self._clock.now()
         rows = self._due_rows(now)
         blocked: set[str] = set()
@@ -147,6 +171,52 @@ class DeliveryWorker(PassRunner):
             next_due=self._next_due(),
         )
 
+    def _run_heads(self) -> DeliveryStats:
+        """A shared pass: the due head rows no other worker holds, locked, sent, marked and
+        committed in one transaction (see the module docstring)."""
+        now = self._clock.now()
+        heads = select(func.min(OutboxRow.seq)).where(*self._pending()).group_by(OutboxRow.subject)
+        stmt = (
+            select(*_PENDING_COLUMNS)
+            .where(
+                OutboxRow.seq.in_(heads),
+                # Checked again on the locked row: a head another worker just delivered drops out.
+                *self._pending(),
+                OutboxRow.next_attempt_at <= now,
+            )
+            .order_by(OutboxRow.seq)
+            .limit(self._batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        delivered = failed = 0
+        with self._engine.begin() as conn:
+            for r in conn.execute(stmt).all():
+                if self._stopping.is_set():
+                    break
+                row = PendingEvent(
+                    r.seq, r.event_id, r.destination, r.subject, r.type, r.body, r.attempts
+                )
+                try:
+                    self._sender.send(row)
+                except DeliveryFailed as exc:
+                    conn.execute(self._failed(row, exc))
+                    failed += 1
+                    continue
+                except Exception as exc:  # a sender bug must not kill delivery nor drop the row
+                    log.exception("sender raised unexpectedly for event %s", row.event_id)
+                    conn.execute(self._failed(row, DeliveryFailed(repr(exc), retryable=True)))
+                    failed += 1
+                    continue
+                conn.execute(self._delivered(row))
+                delivered += 1
+        # A subject's next row became its head with this commit: another pass at once.
+        return DeliveryStats(
+            delivered=delivered,
+            failed=failed,
+            batch_full=delivered > 0,
+            next_due=self._next_due(),
+        )
+
     def _pending(self) -> tuple[ColumnElement[bool], ...]:
         return (OutboxRow.destination == self.destination, OutboxRow.delivered_at.is_(None))
 
@@ -168,16 +238,7 @@ class DeliveryWorker(PassRunner):
             .where(OutboxRow.next_attempt_at > now)
         )
         stmt = (
-            select(
-                OutboxRow.seq,
-                OutboxRow.event_id,
-                OutboxRow.destination,
-                OutboxRow.subject,
-                OutboxRow.type,
-                OutboxRow.body,
-                OutboxRow.attempts,
-                OutboxRow.next_attempt_at,
-            )
+            select(*_PENDING_COLUMNS, OutboxRow.next_attempt_at)
             .where(*self._pending(), OutboxRow.subject.not_in(waiting))
             .order_by(OutboxRow.seq)
             .limit(self._batch_size)
@@ -204,16 +265,22 @@ class DeliveryWorker(PassRunner):
         return value
 
     def _mark_delivered(self, row: PendingEvent) -> None:
-        now = self._clock.now()
         with self._engine.begin() as conn:
-            conn.execute(
-                update(OutboxRow)
-                .where(OutboxRow.seq == row.seq)
-                .values(delivered_at=now, attempts=OutboxRow.attempts + 1)
-            )
+            conn.execute(self._delivered(row))
+
+    def _delivered(self, row: PendingEvent) -> Update:
         log.debug("delivered event %s (%s) to %s", row.event_id, row.type, self.destination)
+        return (
+            update(OutboxRow)
+            .where(OutboxRow.seq == row.seq)
+            .values(delivered_at=self._clock.now(), attempts=OutboxRow.attempts + 1)
+        )
 
     def _mark_failed(self, row: PendingEvent, exc: DeliveryFailed) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(self._failed(row, exc))
+
+    def _failed(self, row: PendingEvent, exc: DeliveryFailed) -> Update:
         attempts = row.attempts + 1
         if exc.retryable:
             delay = backoff_s(attempts, self._retry_initial_s, self._retry_max_s)
@@ -222,16 +289,6 @@ class DeliveryWorker(PassRunner):
         if exc.retry_after_s is not None:
             delay = max(delay, min(exc.retry_after_s, self._retry_max_s))
         now = self._clock.now()
-        with self._engine.begin() as conn:
-            conn.execute(
-                update(OutboxRow)
-                .where(OutboxRow.seq == row.seq)
-                .values(
-                    attempts=attempts,
-                    next_attempt_at=now + timedelta(seconds=delay),
-                    last_error=exc.reason[:2000],
-                )
-            )
         log.warning(
             "event %s (%s) to %s failed (attempt %d, retry in %.1f s): %s",
             row.event_id,
@@ -240,6 +297,15 @@ class DeliveryWorker(PassRunner):
             attempts,
             delay,
             exc.reason,
+        )
+        return (
+            update(OutboxRow)
+            .where(OutboxRow.seq == row.seq)
+            .values(
+                attempts=attempts,
+                next_attempt_at=now + timedelta(seconds=delay),
+                last_error=exc.reason[:2000],
+            )
         )
 
 

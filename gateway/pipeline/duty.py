@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -85,8 +86,11 @@ class DutyIndex:
         """The ``now`` the window was read around (None: not read from a database)."""
 
     @classmethod
-    def load(cls, session: Session, now: datetime) -> DutyIndex:
-        """Read devices, guards, posts and the shifts within two days of ``now``.
+    def load(
+        cls, session: Session, now: datetime, *, scope: Callable[[str], bool] | None = None
+    ) -> DutyIndex:
+        """Read devices, guards, posts and the shifts within two days of ``now``; with
+        ``scope``, only the shifts of the guards it accepts (a partitioned process's own).
 
         Guards, devices and shifts (as many as guards on duty) are read as plain rows of the
         columns needed, not as ORM objects: building 100,000 objects costs several times
@@ -137,6 +141,8 @@ class DutyIndex:
         )
         duties = []
         for shift in shifts:
+            if scope is not None and not scope(shift.guard_id):
+                continue
             guard = guards[shift.guard_id]
             post_name, fence = fences[shift.post_id]
             duties.append(

@@ -10,6 +10,7 @@ so a failed transaction takes memory back to where it was when the batch began.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypeVar
@@ -111,14 +112,22 @@ class PipelineMemory:
             self.journal.record(lambda: setattr(self, "sos", before))
         return self.sos
 
-    def reload(self, session: Session, now: datetime, *, at_start: bool = False) -> None:
+    def reload(
+        self,
+        session: Session,
+        now: datetime,
+        *,
+        at_start: bool = False,
+        scope: Callable[[str], bool] | None = None,
+    ) -> None:
         """Re-read the roster around ``now`` and the saved states of its open shifts.
 
         ``at_start``: the process is starting, so nothing watched these states between their
         last step and ``now``; each is told so (``unwatched_from``/``unwatched_until``), and a
         deadline that came due meanwhile fires ``late`` whichever input reaches it first.
+        ``scope``: only the shifts of the guards it accepts (those of this process's partitions).
         """
-        self.duties = DutyIndex.load(session, now)
+        self.duties = DutyIndex.load(session, now, scope=scope)
         sos = SosEpisodes()
         open_sos = session.scalars(
             select(AlertRow).where(AlertRow.type == ALERT_SOS, AlertRow.status != "resolved")

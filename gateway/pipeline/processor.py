@@ -73,8 +73,15 @@ class Processor:
         destinations: tuple[str, ...] = ("core",),
         on_committed: Listener | None = None,
         route: ExtraDestinations | None = None,
+        fence: Callable[[Session], None] | None = None,
     ) -> None:
         self._engine = engine
+        self._fence = fence
+        """Called in every writing transaction before its commit (``gateway.cluster.node``):
+        raises when this process no longer holds the partitions it writes for."""
+        self._scope: Callable[[str], bool] | None = None
+        self._next_scope: list[Callable[[str], bool] | None] = []
+        self._rescoped = False
         self._clock = clock
         self.counters = counters or PipelineCounters()
         self._log_reject = RejectLog(clock, log)
@@ -94,6 +101,15 @@ class Processor:
         """Call ``listener`` with every batch of events after it is committed."""
         self._listeners.append(listener)
 
+    def set_scope(self, scope: Callable[[str], bool] | None) -> None:
+        """Keep only the guards ``scope`` accepts (``None``: all), from the next transaction on.
+
+        Safe from any thread: the owner thread applies it before its next transaction with a
+        reload as after a restart, so the states of shifts taken over from another process are
+        told that nobody watched them meanwhile (a deadline that fell due fires ``late``).
+        """
+        self._next_scope.append(scope)
+
     def reload(self) -> None:
         """Re-read the roster and the saved rule states (after a site load, a failure, a day).
 
@@ -109,7 +125,7 @@ class Processor:
         if added:
             log.info("roster extended by %d shifts", added)
         with Session(self._engine) as session:
-            self.memory.reload(session, now, at_start=at_start)
+            self.memory.reload(session, now, at_start=at_start, scope=self._scope)
             # After the memory: the patrol stage keeps only the states of shifts in its roster.
             self._chain.patrol.reload(session)
 
@@ -319,6 +335,13 @@ class Processor:
         journal = self.memory.journal
         committing = False
         try:
+            if self._next_scope:  # list.pop is atomic: a scope set meanwhile waits its turn
+                while self._next_scope:
+                    self._scope = self._next_scope.pop(0)
+                self._rescoped = True
+            if self._rescoped:  # kept until a reload succeeds (the database may be down)
+                self._reload(at_start=True)
+                self._rescoped = self._stale = False
             if self._stale:
                 self._reload(at_start=False)
                 self._stale = False
@@ -340,6 +363,8 @@ class Processor:
                     stage.run(ctx)
                 # The batch's events, held by the emitter, written together before the commit.
                 self._chain.emitter.flush(ctx)
+                if self._fence is not None:
+                    self._fence(session)
                 committing = True
             journal.commit()
         except _REFUSALS as exc:

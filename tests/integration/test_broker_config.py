@@ -58,7 +58,15 @@ def generated(
     monkeypatch.setenv("GPS_001_KEY", GPS_001_PASSWORD)
     monkeypatch.setenv("GW_MQTT_PASSWORD", GATEWAY_PASSWORD)
     out = tmp_path / "broker"
-    argv = ["broker-config", str(_site(tmp_path)), "--out", str(out), "--generate"]
+    argv = [
+        "broker-config",
+        str(_site(tmp_path)),
+        "--out",
+        str(out),
+        "--generate",
+        "--partitions",
+        "2",
+    ]
     assert main([*argv, "--gateway-secret", "env:GW_MQTT_PASSWORD"]) == 0
     printed = capsys.readouterr()
     lines = (out / "generated-passwords.txt").read_text().splitlines()
@@ -69,6 +77,8 @@ def generated(
     passwords |= {
         "gps-001": GPS_001_PASSWORD,
         "guard-gateway": GATEWAY_PASSWORD,
+        "guard-gateway-p00": GATEWAY_PASSWORD,
+        "guard-gateway-p01": GATEWAY_PASSWORD,
         "jane": "jane's phone password",
     }
     yield out, passwords
@@ -155,17 +165,23 @@ def test_files_are_private_where_they_hold_secrets(generated: tuple[Path, dict[s
     for name in ("mosquitto/passwords", "emqx/users.json", "generated-passwords.txt"):
         assert (out / name).stat().st_mode & 0o777 == 0o600, name
     text = (out / "mosquitto" / "passwords").read_text()
-    assert len(text.splitlines()) == 12  # the gateway, ten terminals, one OwnTracks user
+    # The gateway and its two partition clients, ten terminals, one OwnTracks user.
+    assert len(text.splitlines()) == 14
     for password in passwords.values():
         assert password not in text and password not in (out / "emqx" / "users.json").read_text()
     users = json.loads((out / "emqx" / "users.json").read_text())
-    assert [u["user_id"] for u in users][:2] == ["guard-gateway", "gps-001"]
+    assert [u["user_id"] for u in users][:4] == [
+        "guard-gateway",
+        "guard-gateway-p00",
+        "guard-gateway-p01",
+        "gps-001",
+    ]
     assert {u["is_superuser"] for u in users} == {False}
     # EMQX's sha256 with salt_position = prefix: hex(sha256(Salt ++ Password)).
     for user in users:
         salted = (user["salt"] + passwords[user["user_id"]]).encode()
         assert user["password_hash"] == hashlib.sha256(salted).hexdigest()
-    assert len({u["salt"] for u in users}) == len(users) == 12
+    assert len({u["salt"] for u in users}) == len(users) == 14
     acl = (out / "emqx" / "acl.conf").read_text()
     assert acl.rstrip().endswith("{deny, all}.")
     assert '{allow, {username, "gps-001"}, subscribe, ["devices/gps-001/jt808/down"]}.' in acl
@@ -288,3 +304,23 @@ def test_one_user_name_is_one_account(
         "  device 'jane/ipad': broker user 'jane' is taken by device 'jane/nokia'",
         "  device 'guard-gateway': broker user 'guard-gateway' is taken by the gateway",
     ]
+
+
+def test_a_partition_client_of_a_partitioned_gateway_has_the_gateways_rights(
+    broker: int, generated: tuple[Path, dict[str, str]]
+) -> None:
+    """``--partitions 2``: ``guard-gateway-p01`` logs in with the gateway's password, reads a
+    terminal's topic (``gateway.cluster`` subscribes it to its own devices') and answers it."""
+    _, passwords = generated
+    partition = _Client(broker, "guard-gateway-p01", passwords["guard-gateway-p01"])
+    gps1 = _Client(broker, "gps-001", passwords["gps-001"])
+    try:
+        assert partition.subscribe("devices/gps-001/json", "jt808/+/gps-001/up") == [1, 1]
+        gps1.subscribe("devices/gps-001/jt808/down")
+        gps1.publish("devices/gps-001/json", b"fix")
+        assert partition.drain_until(b"fix") == [("devices/gps-001/json", b"fix")]
+        partition.publish("devices/gps-001/jt808/down", b"reply")
+        assert gps1.drain_until(b"reply") == [("devices/gps-001/jt808/down", b"reply")]
+    finally:
+        partition.close()
+        gps1.close()

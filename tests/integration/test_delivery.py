@@ -7,6 +7,7 @@ events arrive in the order they happened, whatever the core does in between.
 from __future__ import annotations
 
 import json
+import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -245,3 +246,43 @@ def test_background_worker_delivers_when_notified_and_stops(
         worker.stop()
     _assert_each_once_in_order(stub, ids, per_guard=2)
     assert worker._thread is None
+
+
+def test_shared_workers_on_postgresql_send_each_event_once_in_order_per_guard(
+    engine: Engine, stub: CoreStub, clock: ManualClock
+) -> None:
+    """Three workers (as in three processes) drain one outbox at once: ``FOR UPDATE SKIP
+    LOCKED`` on each subject's head row, so no event goes twice and each guard's stay in order."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("shared delivery needs PostgreSQL's row locks")
+    ids = _enqueue_interleaved(engine, clock, per_guard=20)
+    senders = [HttpCoreSender(stub.url, SECRET, timeout_s=2.0) for _ in range(3)]
+    workers = [
+        DeliveryWorker(engine, clock, sender, shared=True, batch_size=2, poll_interval_s=0.05)
+        for sender in senders
+    ]
+    try:
+        for worker in workers:
+            worker.start()
+        deadline = datetime.now(UTC) + timedelta(seconds=30)
+        while backlog(engine, now=clock.now())["pending"] and datetime.now(UTC) < deadline:
+            threading.Event().wait(0.05)
+    finally:
+        for worker in workers:
+            worker.stop()
+        for sender in senders:
+            sender.close()
+    assert backlog(engine, now=clock.now())["pending"] == 0
+    assert stub.duplicates == []  # no id posted twice
+    assert sorted(event["id"] for event in stub.events) == sorted(ids)
+    assert _by_subject(stub.events) == {guard: list(range(20)) for guard in GUARDS}
+    with Session(engine) as session:
+        attempts = session.scalars(select(OutboxRow.attempts)).all()
+    assert attempts == [1] * len(ids)
+
+
+def test_shared_delivery_is_refused_on_sqlite(engine: Engine, clock: ManualClock) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's refusal")
+    with pytest.raises(ValueError, match="needs PostgreSQL"):
+        DeliveryWorker(engine, clock, HttpCoreSender("http://127.0.0.1:1", SECRET), shared=True)

@@ -1,0 +1,1 @@
+"""Running one gateway as several processes: partitions of the guards, leases, fencing."""

@@ -1,0 +1,38 @@
+"""The tables of a gateway running as several processes: one row per process (node) and one
+per partition, whose owner, epoch and expiry make the partition's lease."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gateway.db.base import Base, UtcDateTime
+
+__all__ = ["NodeRow", "PartitionRow"]
+
+
+class NodeRow(Base):
+    """A running ``guard-gateway run`` process: alive while ``expires_at`` is in the future
+    (it renews it every few seconds), reachable for API calls at ``api_url``."""
+
+    __tablename__ = "cluster_nodes"
+
+    node_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    api_url: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
+class PartitionRow(Base):
+    """One partition of the guards: held by ``node_id`` until ``expires_at``; free when
+    ``node_id`` is null or the lease expired. ``epoch`` grows by one at every acquisition, so
+    a process whose lease was taken over finds it changed (the fence)."""
+
+    __tablename__ = "cluster_partitions"
+
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    node_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    epoch: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
