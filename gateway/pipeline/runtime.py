@@ -85,13 +85,12 @@ class PipelineRuntime(Generic[T]):
     """Runs a ``Processor`` on its own thread, fed by a queue of raw inputs of type ``T``.
 
     ``decode`` turns one raw input (an MQTT message, a serial frame...) into a ``DecodeOutcome``
-    or ``None`` when the input is not for us. Deadlines are checked with every batch and, when
-    no batch ran for ``tick_interval_s`` of wall time, by a tick, so a demo on an accelerated
-    clock still fires them promptly. ``on_replies`` is called on the owner thread with the
-    replies of each committed batch (never for an input that was dropped); ``on_settled`` with
-    the inputs whose fate became final (see the module docstring). Neither may block for long;
-    what they raise is logged. ``on_batch_timed`` gets each batch's count of raw inputs and the
-    wall seconds it took (for the metrics).
+    or ``None`` when the input is not for us. Deadlines are checked every ``tick_interval_s`` of
+    wall time, so a demo on an accelerated clock still fires them promptly. ``on_replies`` is
+    called on the owner thread with the replies of each committed batch (never for an input
+    that was dropped); ``on_settled`` with the inputs whose fate became final (see the module
+    docstring). Neither may block for long; what they raise is logged. ``on_batch_timed`` gets
+    each batch's count of raw inputs and the wall seconds it took (for the metrics).
     """
 
     def __init__(
@@ -188,7 +187,7 @@ class PipelineRuntime(Generic[T]):
     # --- the owner thread -------------------------------------------------------------------
 
     def _run(self) -> None:
-        last_refresh = last_chain = time.monotonic()
+        last_refresh = time.monotonic()
         while True:
             batch = self._drain()
             items = [i for i in batch if i is not None and not isinstance(i, _Call)]
@@ -201,17 +200,12 @@ class PipelineRuntime(Generic[T]):
                 if self._on_batch_timed is not None:
                     self._on_batch_timed(len(items), time.perf_counter() - started)
                 self._settle(settled)
-                last_chain = time.monotonic()
             for request in calls:
                 self._run_call(request)
             if time.monotonic() - last_refresh > self._roster_refresh_s:
                 last_refresh = time.monotonic()
                 self._guarded(self.processor.reload)
-            # A batch runs the whole chain, deadlines included: the tick is for the quiet times
-            # (right after a batch it would run every shift's deadline pass a second time).
-            if time.monotonic() - last_chain >= self._tick_interval_s:
-                self._guarded(self.processor.tick)
-                last_chain = time.monotonic()
+            self._guarded(self.processor.tick)
             if self._stop.is_set() and self._queue.empty():
                 return
 

@@ -200,36 +200,3 @@ def test_the_queue_bound_must_be_positive(
 ) -> None:
     with pytest.raises(ValueError, match="max_queue"):
         make_runtime(setup, Settled(), max_queue=0)
-
-
-def test_a_batch_runs_the_deadlines_itself_and_the_tick_waits_for_quiet(
-    engine: Engine,
-    setup: tuple[Processor, ManualClock, dict[str, DecodeOutcome]],
-    mocker: MockerFixture,
-) -> None:
-    """The chain of a batch fires deadlines (the clock stage): no tick right after it; a tick
-    comes only once ``tick_interval_s`` passed without a batch."""
-    processor = setup[0]
-    tick = mocker.spy(processor, "tick")
-    settled = Settled()
-    runtime = make_runtime(setup, settled, tick_interval_s=3600)
-    for item in ("fix-0", "fix-1"):
-        runtime.submit(item)
-    runtime.start()
-    try:
-        assert runtime.wait_idle()
-        assert settled.items == ["fix-0", "fix-1"]
-        assert tick.call_count == 0
-    finally:
-        runtime.stop()
-    assert stored(engine) == 2
-
-    quiet = make_runtime(setup, Settled(), tick_interval_s=0.02)
-    quiet.start()
-    try:
-        deadline = time.monotonic() + 10
-        while tick.call_count < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
-    finally:
-        quiet.stop()
-    assert tick.call_count >= 3
