@@ -107,19 +107,20 @@ def insert_positions(session: Session, rows: Sequence[PositionValues]) -> list[b
         session.execute(insert(_POSITIONS), [row._asdict() for row in rows])
         return [True] * len(rows)
     converted, keys = writer.parameters(rows)
-    cursor = connection.connection.cursor()
     returned: set[tuple[Any, Any]] = set()
-    try:
-        if writer.columnar:
-            cursor.execute(writer.columnar, _columns(converted))
-            returned.update(cursor.fetchall())
-        else:
-            for start in range(0, len(rows), CHUNK_ROWS):
-                chunk = converted[start : start + CHUNK_ROWS]
-                cursor.execute(writer.statement(len(chunk)), [v for row in chunk for v in row])
-                returned.update(cursor.fetchall())
-    finally:
-        cursor.close()
+    # Through SQLAlchemy's connection (not a bare cursor): its events see the statement and a
+    # lost connection comes out as its OperationalError with the connection invalidated, which
+    # the runtime takes for an outage (wait and retry), not for a poisoned input.
+    if writer.columnar:
+        result = connection.exec_driver_sql(writer.columnar, tuple(_columns(converted)))
+        returned.update((device_id, fix_time) for device_id, fix_time in result)
+    else:
+        for start in range(0, len(rows), CHUNK_ROWS):
+            chunk = converted[start : start + CHUNK_ROWS]
+            result = connection.exec_driver_sql(
+                writer.statement(len(chunk)), tuple(v for row in chunk for v in row)
+            )
+            returned.update((device_id, fix_time) for device_id, fix_time in result)
     if len(returned) == len(rows):
         return [True] * len(rows)
     return [key in returned for key in keys]
