@@ -77,10 +77,12 @@ def parse_time(value: object) -> datetime:
 def _number(
     obj: dict[str, Any], key: str, lo: float | None = None, hi: float | None = None
 ) -> float | None:
-    if key not in obj or obj[key] is None:
+    value = obj.get(key)
+    if value is None:
         return None
-    value = obj[key]
-    if not _is_number(value):
+    kind = type(value)
+    # Exact types first (the hot path); subclasses of int or float other than bool count too.
+    if kind is not float and kind is not int and not _is_number(value):
         raise DecodeError(f"{key} must be a number, not {type(value).__name__}")
     number = float(value)
     if not math.isfinite(number):

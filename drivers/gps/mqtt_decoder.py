@@ -26,6 +26,10 @@ __all__ = ["GpsMessageDecoder"]
 
 _JT808_FORMATS = frozenset({"jt808", "jt808-emqx"})
 
+ROUTE_CACHE_SIZE = 200_000
+"""Topics whose route is remembered (one per device and format in the field); past it the
+memory starts over, so topics a sender makes up cannot grow it without bound."""
+
 
 class _Message(Protocol):
     @property
@@ -50,13 +54,20 @@ class GpsMessageDecoder:
         self, prefix: str = "devices", codecs: Mapping[str, PayloadCodec] | None = None
     ) -> None:
         self._prefix = prefix
+        self._routes: dict[str, TopicRoute | None] = {}
         self._codecs: dict[str, PayloadCodec] = dict(codecs or {})
         for name, codec in self._codecs.items():
             if codec.format_name != name:
                 raise ConfigError(f"codec for {name!r} decodes {codec.format_name!r}")
 
     def __call__(self, message: _Message) -> DecodeOutcome | None:
-        route = route_topic(message.topic, self._prefix)
+        topic = message.topic
+        try:
+            route = self._routes[topic]
+        except KeyError:  # the first message of this topic (routing is a pure function)
+            if len(self._routes) >= ROUTE_CACHE_SIZE:
+                self._routes.clear()
+            route = self._routes[topic] = route_topic(topic, self._prefix)
         if route is None:
             return None
         hint = route.device_hint
@@ -77,6 +88,9 @@ def _only_the_topics_device(outcome: DecodeOutcome, route: TopicRoute) -> Decode
     hint = route.device_hint
     if not hint:
         return outcome
+    fixes = outcome.fixes
+    if not outcome.alarms and all(f.device_id == hint for f in fixes):
+        return outcome  # the common case: the topic's own fixes (exactly its id) and no alarm
     jt808 = route.format_name in _JT808_FORMATS
 
     def foreign(record: PositionFix | AlarmSignal) -> bool:

@@ -15,11 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from gateway.clock import utc
 from gateway.db.alerts import (
     acknowledge_alert,
     list_alerts,
@@ -30,19 +27,18 @@ from gateway.db.alerts import (
 from gateway.db.models import (
     GuardRow,
     LeaveRow,
-    PositionRow,
     PresenceStateRow,
     ReportRow,
 )
+from gateway.db.positions import PositionValues, insert_positions, position_values
 from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.policy import SitePolicy
-from gateway.records import PositionFix
 
 __all__ = [
     "Conflict",
     "InvalidRequest",
     "NotFound",
-    "PositionKey",
+    "PositionValues",
     "acknowledge_alert",
     "add_leave",
     "add_report",
@@ -54,7 +50,6 @@ __all__ = [
     "load_presence_state",
     "open_alerts",
     "open_or_update_alert",
-    "position_key",
     "position_values",
     "resolve_alert",
     "save_presence_states",
@@ -239,87 +234,3 @@ def leaves_of_guards(
     for row in session.scalars(stmt):
         out.setdefault(row.guard_id, []).append(row)
     return out
-
-
-# --- positions ------------------------------------------------------------------------------
-
-
-def position_values(
-    fix: PositionFix,
-    *,
-    guard_id: str | None = None,
-    shift_id: str | None = None,
-    membership: str | None = None,
-    distance_m: float | None = None,
-    drop_reason: str | None = None,
-) -> dict[str, Any]:
-    """One ``positions`` row as a dict for ``insert_positions``."""
-    return {
-        "device_id": fix.device_id,
-        "guard_id": guard_id,
-        "shift_id": shift_id,
-        "fix_time": fix.fix_time,
-        "received_at": fix.received_at,
-        "lat": fix.lat,
-        "lon": fix.lon,
-        "accuracy_m": fix.accuracy_m,
-        "speed_mps": fix.speed_mps,
-        "course_deg": fix.course_deg,
-        "altitude_m": fix.altitude_m,
-        "satellites": fix.satellites,
-        "battery_pct": fix.battery_pct,
-        "alarms": sorted(str(a) for a in fix.alarms),
-        "source_format": fix.source_format,
-        "membership": membership,
-        "distance_m": distance_m,
-        "drop_reason": drop_reason,
-        "raw": fix.raw,
-    }
-
-
-PositionKey = tuple[str, datetime]
-"""A stored fix's identity: ``(device_id, fix_time)`` with ``fix_time`` aware UTC."""
-
-
-def position_key(row: Mapping[str, Any]) -> PositionKey:
-    """The identity of a ``positions`` row (as built by ``position_values``)."""
-    return str(row["device_id"]), utc(row["fix_time"])
-
-
-def insert_positions(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[PositionKey]:
-    """Store many positions in one statement (the hot path); returns the keys of those that
-    were **new**.
-
-    ``(device_id, fix_time)`` is unique in the table: a row whose key is already stored (an
-    earlier batch, an earlier run of the gateway) is skipped without an error by ``INSERT ...
-    ON CONFLICT DO NOTHING`` (SQLite and PostgreSQL), and its key is not in the result, so the
-    caller counts and processes only what is new. On other databases the rows are inserted
-    plainly and a repeat fails the transaction on the unique index.
-
-    Every row must carry every column (build them with ``position_values``): one statement
-    needs one shape. Keys must be distinct within ``rows`` (the filters see to it).
-    """
-    if not rows:
-        return set()
-    params = [dict(r) for r in rows]
-    statement = _POSITION_INSERTS.get(session.get_bind().dialect.name)
-    if statement is None:
-        session.execute(insert(_POSITIONS), params)
-        return {position_key(r) for r in rows}
-    # RETURNING over many rows: SQLAlchemy batches them into multi-row INSERTs
-    # ("insertmanyvalues"); a skipped row returns nothing.
-    returned = session.execute(statement, params)
-    return {(str(device_id), utc(fix_time)) for device_id, fix_time in returned}
-
-
-# The Core table, not the ORM entity: no per-row ORM bookkeeping on the hot path.
-_POSITIONS: Table = PositionRow.__table__  # type: ignore[assignment]
-_POSITION_KEY_COLUMNS = ["device_id", "fix_time"]
-_POSITION_INSERTS = {
-    "sqlite": sqlite_insert(_POSITIONS)
-    .on_conflict_do_nothing(index_elements=_POSITION_KEY_COLUMNS)
-    .returning(_POSITIONS.c.device_id, _POSITIONS.c.fix_time),
-    "postgresql": pg_insert(_POSITIONS)
-    .on_conflict_do_nothing(index_elements=_POSITION_KEY_COLUMNS)
-    .returning(_POSITIONS.c.device_id, _POSITIONS.c.fix_time),
-}

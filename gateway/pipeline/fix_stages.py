@@ -7,7 +7,7 @@ device-time order, which the filters' per-device memory and the rules rely on.
 
 from __future__ import annotations
 
-from gateway.db import repository as repo
+from gateway.db.positions import insert_positions, position_values
 from gateway.filters import FixFilter
 from gateway.pipeline.context import BatchContext, OnDutyFix, PlacedFix
 from gateway.pipeline.memory import LastFix, PipelineMemory
@@ -95,7 +95,7 @@ class History:
         if not ctx.placed:
             return
         positions = [
-            repo.position_values(
+            position_values(
                 placed.fix,
                 guard_id=placed.duty.guard_id,
                 shift_id=placed.duty.shift_id,
@@ -104,15 +104,13 @@ class History:
             )
             for placed in ctx.placed
         ]
-        new = repo.insert_positions(ctx.session, positions)
-        if len(new) < len(positions):
-            ctx.placed = [
-                placed
-                for placed, row in zip(ctx.placed, positions, strict=True)
-                if repo.position_key(row) in new
-            ]
-            ctx.counters.add("dropped.duplicate_stored", len(positions) - len(new))
-        ctx.counters.add("fixes.stored", len(new))
+        new = insert_positions(ctx.session, positions)
+        stored = len(positions)
+        if not all(new):
+            ctx.placed = [placed for placed, is_new in zip(ctx.placed, new, strict=True) if is_new]
+            stored = len(ctx.placed)
+            ctx.counters.add("dropped.duplicate_stored", len(positions) - stored)
+        ctx.counters.add("fixes.stored", stored)
         last_fix = self._memory.last_fix
         for placed in ctx.placed:
             fix, duty, verdict = placed.fix, placed.duty, placed.verdict

@@ -116,8 +116,12 @@ class PipelineRuntime(Generic[T]):
         self._clock = clock
         self._decode = decode
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        # One slot per raw input in the queue, released when the owner thread takes it.
-        self._room = threading.Semaphore(max_queue)
+        # Raw inputs in the queue, counted under a plain lock: one acquire per submit and one
+        # per drained batch (a Semaphore costs a Condition round per input, on paho's thread).
+        self._max_queue = max_queue
+        self._queued = 0
+        self._queued_lock = threading.Lock()
+        self._room = threading.Condition(self._queued_lock)
         self._max_batch = max_batch
         self._tick_interval_s = tick_interval_s
         self._roster_refresh_s = roster_refresh_s
@@ -136,9 +140,16 @@ class PipelineRuntime(Generic[T]):
         Returns at once while the queue has room; else waits for room, at most ``timeout_s``
         seconds (``None``: as long as it takes), then raises ``queue.Full``.
         """
-        if not self._room.acquire(timeout=timeout_s):
-            raise queue.Full(f"the pipeline queue is full ({self.backlog()} waiting)")
-        self._queue.put(item)
+        with self._queued_lock:
+            if self._queued >= self._max_queue and not self._room.wait_for(
+                self._has_room, timeout_s
+            ):
+                raise queue.Full(f"the pipeline queue is full ({self.backlog()} waiting)")
+            self._queued += 1
+            self._queue.put(item)
+
+    def _has_room(self) -> bool:
+        return self._queued < self._max_queue
 
     def call(self, command: Command, timeout_s: float = 30.0) -> Any:
         """Run ``command(session, processor)`` on the owner thread in one transaction."""
@@ -210,9 +221,11 @@ class PipelineRuntime(Generic[T]):
                 batch.append(self._queue.get_nowait())
             except queue.Empty:
                 break
-        for item in batch:
-            if item is not None and not isinstance(item, _Call):
-                self._room.release()
+        taken = sum(1 for item in batch if item is not None and not isinstance(item, _Call))
+        if taken:
+            with self._queued_lock:
+                self._queued -= taken
+                self._room.notify_all()
         return batch
 
     def _process(self, items: list[T]) -> list[T]:
@@ -229,7 +242,8 @@ class PipelineRuntime(Generic[T]):
         Returns the inputs whose fate is final, in order: stored, quarantined, or dropped for
         good; not those left unstored because the runtime stopped during an outage.
         """
-        decoded = [(item, self._outcomes([item])) for item in items]
+        outcomes = self._outcomes
+        decoded = [(item, outcomes((item,))) for item in items]
         return self._store(decoded, retries=RETRIES_BEFORE_SPLIT)
 
     def _store(self, decoded: list[tuple[T, list[DecodeOutcome]]], *, retries: int) -> list[T]:

@@ -241,22 +241,19 @@ def test_insert_positions_writes_many_fixes_in_one_statement(session: Session) -
         for f in fixes
     ]
     new = repo.insert_positions(session, rows)
-    assert new == {("gps-001", NOW + timedelta(seconds=i)) for i in range(500)}
-    assert repo.insert_positions(session, []) == set()
+    assert new == [True] * 500
+    assert repo.insert_positions(session, []) == []
     session.commit()
     assert session.scalar(select(func.count()).select_from(PositionRow)) == 500
 
     # The same (device, fix time) again, re-encoded (other coordinates), beside two new fixes:
     # only the new ones are stored and returned; the first copy stays as it was.
     again = [
-        {**rows[0], "lat": 30.7},
-        {**rows[1], "fix_time": NOW + timedelta(seconds=1000)},
-        {**rows[2], "device_id": "gps-002"},
+        rows[0]._replace(lat=30.7),
+        rows[1]._replace(fix_time=NOW + timedelta(seconds=1000)),
+        rows[2]._replace(device_id="gps-002"),
     ]
-    assert repo.insert_positions(session, again) == {
-        ("gps-001", NOW + timedelta(seconds=1000)),
-        ("gps-002", NOW + timedelta(seconds=2)),
-    }
+    assert repo.insert_positions(session, again) == [False, True, True]
     session.commit()
     assert session.scalar(select(func.count()).select_from(PositionRow)) == 502
     first = session.scalars(
