@@ -195,7 +195,7 @@ class PostFence:
     fence into another site plane (all posts of a site share one).
     """
 
-    __slots__ = ("_center_xy", "_circle", "metric", "projection", "wgs84")
+    __slots__ = ("_center_xy", "_circle", "_wgs84", "metric", "projection")
 
     def __init__(self, shape: Any | _Circle, projection: SiteProjection) -> None:
         self._circle = shape if isinstance(shape, _Circle) else None
@@ -207,10 +207,20 @@ class PostFence:
             self.metric: Any = Point(cx, cy).buffer(
                 self._circle.radius_m, quad_segs=CIRCLE_SEGMENTS // 4
             )
-            self.wgs84: Any = projection.unproject_geometry(self.metric)
+            # Its WGS-84 polygon is made on first use (the map, a checkpoint's centre): the
+            # pipeline needs only the plane, and a roster of 100,000 posts is read at every
+            # refresh, where unprojecting each circle was more than half the cost.
+            self._wgs84: Any = None
         else:
-            self.wgs84 = shape
+            self._wgs84 = shape
             self.metric = projection.project_geometry(shape)
+
+    @property
+    def wgs84(self) -> Any:
+        """The fence in WGS-84 lon/lat degrees (a circle's: its plane polygon, unprojected)."""
+        if self._wgs84 is None:
+            self._wgs84 = self.projection.unproject_geometry(self.metric)
+        return self._wgs84
 
     @classmethod
     def from_geojson(

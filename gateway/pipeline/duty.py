@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
@@ -26,6 +27,8 @@ __all__ = ["Duty", "DutyIndex", "in_window"]
 
 WINDOW_BEFORE = timedelta(days=2)
 WINDOW_AFTER = timedelta(days=2)
+_POSTS_PER_QUERY = 900
+"""Ids in one ``IN`` list (SQLite's variable limit was 999 before 3.32)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +102,6 @@ class DutyIndex:
         policies = {sid: site_policy(s.policy) for sid, s in sites.items()}
         patrol = {sid: patrol_policy(s.policy) for sid, s in sites.items()}
         zones = {sid: s.timezone for sid, s in sites.items()}
-        fences = _site_fences(list(session.scalars(select(PostRow))))
         guards = {
             g.id: g for g in session.execute(select(GuardRow.id, GuardRow.name, GuardRow.team))
         }
@@ -139,10 +141,10 @@ class DutyIndex:
                 ShiftRow.ends_at,
             ).where(in_window(now))
         )
+        shifts_here = [s for s in shifts if scope is None or scope(s.guard_id)]
+        fences = _site_fences(session, {s.post_id for s in shifts_here})
         duties = []
-        for shift in shifts:
-            if scope is not None and not scope(shift.guard_id):
-                continue
+        for shift in shifts_here:
             guard = guards[shift.guard_id]
             post_name, fence = fences[shift.post_id]
             duties.append(
@@ -250,17 +252,34 @@ def in_window(now: datetime) -> ColumnElement[bool]:
     return and_(ShiftRow.ends_at > now - WINDOW_BEFORE, ShiftRow.starts_at < now + WINDOW_AFTER)
 
 
-def _site_fences(posts: list[PostRow]) -> dict[str, tuple[str, PostFence]]:
-    """Each post's fence in its site's metric plane (origin: the site's first post)."""
-    by_site: dict[str, list[PostRow]] = defaultdict(list)
-    for post in posts:
-        by_site[post.site_id].append(post)
+def _site_fences(session: Session, needed: set[str]) -> dict[str, tuple[str, PostFence]]:
+    """The fences of the ``needed`` posts, each in its site's metric plane (origin: the site's
+    first post).
+
+    Only the posts the window's shifts stand at are built: a city site may list 100,000 posts,
+    the roster is read again every few minutes, and building a fence costs a shapely polygon
+    and a projection."""
+    # Ids first, drawings only of the posts built: decoding 100,000 fences' JSON was most of
+    # the cost once only the needed ones were built.
+    ids = session.execute(select(PostRow.site_id, PostRow.id)).all()
+    first: dict[str, str] = {}
+    for site_id, post_id in ids:
+        if site_id not in first or post_id < first[site_id]:
+            first[site_id] = post_id
+    wanted = sorted(needed | set(first.values()))
+    drawn: dict[str, Any] = {}
+    for start in range(0, len(wanted), _POSTS_PER_QUERY):
+        chunk = wanted[start : start + _POSTS_PER_QUERY]
+        query = select(PostRow.id, PostRow.site_id, PostRow.name, PostRow.fence, PostRow.datum)
+        for row in session.execute(query.where(PostRow.id.in_(chunk))):
+            drawn[row.id] = row
+    projections: dict[str, SiteProjection] = {}
     out: dict[str, tuple[str, PostFence]] = {}
-    for site_posts in by_site.values():
-        projection: SiteProjection | None = None
-        for post in sorted(site_posts, key=lambda p: p.id):
-            fence = PostFence.from_geojson(post.fence, datum=post.datum, projection=projection)
-            if projection is None:
-                projection = fence.projection
-            out[post.id] = (post.name, fence)
+    for post_id in sorted(drawn, key=lambda p: (p != first[drawn[p].site_id], p)):
+        post = drawn[post_id]
+        projection = projections.get(post.site_id)
+        fence = PostFence.from_geojson(post.fence, datum=post.datum, projection=projection)
+        projections.setdefault(post.site_id, fence.projection)
+        if post_id in needed:
+            out[post_id] = (post.name, fence)
     return out
