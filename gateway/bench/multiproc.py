@@ -96,16 +96,11 @@ def launch_flood(
 
 
 def partitions_held(health: dict[str, Any]) -> int:
-    """How many partitions one process's ``/health`` says it holds (``partitions`` as a list,
-    or an object with a ``held`` list or count)."""
-    value = health.get("partitions")
-    if isinstance(value, dict):
-        value = value.get("held")
-    if isinstance(value, list):
-        return len(value)
-    if isinstance(value, int):
-        return value
-    return 0
+    """How many partitions one process's ``/health`` says it holds (its ``cluster`` block's
+    ``held``: partition → lease epoch)."""
+    cluster = health.get("cluster")
+    held = cluster.get("held") if isinstance(cluster, dict) else None
+    return len(held) if isinstance(held, dict) else 0
 
 
 @contextmanager
@@ -116,6 +111,7 @@ def _gateways(
     started: list[subprocess.Popen[bytes]] = []
     ports: list[int] = []
     command = [str(Path(sys.executable).with_name("guard-gateway")), "run", "--site", str(site)]
+    client_prefix = f"gg-bench-{time.time_ns()}"
     with ExitStack() as stack:
         for n in range(processes):
             port = free_port()
@@ -126,7 +122,9 @@ def _gateways(
                 "GATEWAY_PARTITIONS": str(PARTITIONS),
                 "GATEWAY_NODE_ID": f"bench-{n}",
                 "GATEWAY_API_PORT": str(port),
-                "GATEWAY_MQTT_CLIENT_ID": f"gg-bench-{n}-{time.time_ns()}",
+                # One prefix for all: a partition keeps its client id, and so its session,
+                # whichever process holds it.
+                "GATEWAY_MQTT_CLIENT_ID": client_prefix,
             }
             log = stack.enter_context((tmp / f"gateway-{n}.log").open("wb"))
             process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -41,14 +41,12 @@ def test_percentiles_are_nearest_rank() -> None:
 @pytest.mark.parametrize(
     ("health", "held"),
     [
-        ({"partitions": [0, 3, 7]}, 3),
-        ({"partitions": {"held": [1, 2]}}, 2),
-        ({"partitions": {"held": 5}}, 5),
-        ({"partitions": 16}, 16),
+        ({"cluster": {"node": "a", "partitions": 16, "held": {"0": 1, "5": 3}}}, 2),
+        ({"cluster": {"node": "a", "partitions": 16, "held": {}}}, 0),
         ({"status": "alive"}, 0),
     ],
 )
-def test_partitions_held_reads_the_forms_health_may_take(
+def test_partitions_held_reads_the_cluster_block_of_health(
     health: dict[str, object], held: int
 ) -> None:
     assert partitions_held(health) == held
