@@ -55,7 +55,7 @@ TAGS = {"cp-east": "0100A1B2C3", "cp-fountain": "0100A1B2C4", "cp-west": "0100A1
 NTAG_UID = "04A2241A6B1C80"  # the NFC sticker at the fountain, beside its EM4100 tag
 PINS = {"g-101": "1001", "g-102": "1002"}
 POSTS = {"g-101": "pt-garden", "g-102": "pt-gate"}
-TERMINAL_SN = "ZKFIELD0001"
+TERMINAL_SN = "ZKRP00001"  # the gate terminal of the shipped site (sites/riverside-plaza-field)
 
 
 def at(minutes: float) -> datetime:

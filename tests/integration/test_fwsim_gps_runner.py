@@ -267,7 +267,24 @@ def test_gps_command_reports_an_invalid_scenario_with_exit_code_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("terminals:\n  - device_id: x\n    format: json\n    timeline: []\n")
+    site = SCENARIOS / "sites" / "riverside-plaza.yaml"
+    bad.write_text(
+        f"site: {site}\ndate: '2026-03-02'\nstart: '08:00'\nend: '08:10'\n"
+        "terminals:\n  - {device_id: x, format: json, post: rp-nowhere, timeline: []}\n"
+    )
     assert run_gps(bad, "mqtt://127.0.0.1:1", rate=60) == 2
     err = capsys.readouterr().err
-    assert "terminals[0] (x): give exactly one of 'anchor'" in err
+    assert "terminals[0]: 'post' 'rp-nowhere' is not a post of the site" in err
+    assert "terminals[0] (x): 'timeline' must be a non-empty list" in err
+
+
+def test_gps_command_refuses_a_file_that_is_not_a_site_day_scenario(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = tmp_path / "old.yaml"
+    old.write_text(
+        "terminals:\n  - device_id: x\n    format: json\n"
+        "    anchor: {lat: 30.5928, lon: 114.3055}\n    timeline: [{stay: {duration_s: 60}}]\n"
+    )
+    assert run_gps(old, "mqtt://127.0.0.1:1", rate=60) == 2
+    assert "not a site-day scenario: the file names no 'site'" in capsys.readouterr().err

@@ -12,18 +12,19 @@ from __future__ import annotations
 import queue
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 
 from drivers.mqtt.broker import RunningBroker
 from fwsim.gps import jt808
+from fwsim.scenario import load_scenario
 from gateway.db.models import PositionRow
 from tests.e2e.rig import Rig, running_rig, terminal
 from tests.fixtures.mqtt import BrokerPublisher
@@ -95,20 +96,21 @@ def rig_for(
 
 
 def test_all_formats_scenario_logs_in_and_every_position_is_stored(rig_for: Any) -> None:
-    doc = yaml.safe_load((SCENARIOS / "all-formats.yaml").read_text("utf-8"))
+    scenario = load_scenario(SCENARIOS / "all-formats.yaml")
     devices = {"13800000012": "guard/13800000012"}  # OwnTracks: <user>/<device>
     roster = [
-        (f"g-00{n}", "jt-gate-north", devices.get(t["device_id"], t["device_id"]))
-        for n, t in enumerate(doc["terminals"], start=1)
+        (f"g-00{n}", "jt-gate-north", devices.get(t.device_id, t.device_id))
+        for n, t in enumerate(scenario.terminals, start=1)
     ]
     rig: Rig = rig_for(roster)
     lon, lat = rig.anchors["jt-gate-north"]
-    for spec in doc["terminals"]:
-        spec.pop("post_anchor")
-        spec["anchor"] = {"lat": lat, "lon": lon}
+    # The site-day file's terminals at the rig's post (all start at the file's start).
+    scenario = replace(
+        scenario, terminals=tuple(replace(t, anchor=(lat, lon)) for t in scenario.terminals)
+    )
     tap = Tap(rig.broker_url, "13800000014")
     try:
-        runner = rig.runner(doc["terminals"], name=doc["name"])
+        runner = rig.scenario_runner(scenario, rig.clock.now())
         rig.play(runner.end_time + timedelta(seconds=30))
         uplink, downlink = tap.frames(tap.up), tap.frames(tap.down)
     finally:
@@ -120,7 +122,7 @@ def test_all_formats_scenario_logs_in_and_every_position_is_stored(rig_for: Any)
     stats = runner.stats()
     assert (stats["13800000014"].logins, stats["13800000014"].login_failures) == (1, 0)
     for site_device, sim_device in zip(
-        (d for _, _, d in roster), (t["device_id"] for t in doc["terminals"]), strict=True
+        (d for _, _, d in roster), (t.device_id for t in scenario.terminals), strict=True
     ):
         assert _stored(rig, site_device) == stats[sim_device].fixes > 0
     # The terminal registered, authenticated with the code of the 0x8100, then reported.

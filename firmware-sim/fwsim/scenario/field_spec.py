@@ -1,7 +1,9 @@
-"""Field scenario files: checkpoint readers, clock-in terminals and their timeline (validation).
+"""Field scenarios: checkpoint readers, clock-in terminals and their timeline (validation).
 
-A field scenario is a GPS scenario file (``fwsim.scenario.loader``; ``terminals`` optional here)
-with a ``field_devices`` section::
+``load_field_scenario`` reads a site-day file (``fwsim.scenario.day_spec``), which turns its
+``readers``, ``clock_in`` terminals and ``actions`` into the form below (times as offsets from
+its ``start``); ``parse_field_scenario`` validates that form (GPS ``terminals`` as
+``fwsim.scenario.loader`` reads them, optional), which the in-process rigs also build::
 
     field_devices:
       timezone: Asia/Shanghai          # the terminals' local clock (default Asia/Shanghai)
@@ -43,7 +45,7 @@ import yaml
 from fwsim.em4100.reader import VARIANTS
 from fwsim.pn532 import MifareClassic1k, Ntag213, SimTag, ndef_message, text_record, uri_record
 from fwsim.scenario.fields import Problems, number, unknown_keys
-from fwsim.scenario.loader import parse_scenario
+from fwsim.scenario.loader import NOT_A_SITE_DAY, parse_scenario
 from fwsim.scenario.model import Scenario, ScenarioError
 
 __all__ = [
@@ -355,20 +357,21 @@ def parse_field_scenario(
 def load_field_scenario(path: str | Path) -> FieldScenario:
     """Read and validate a field scenario YAML file; ``ScenarioError`` when it is invalid.
 
-    A site-day file (``fwsim.scenario.day_spec``, it names a ``site``) gives its readers,
-    clock-in terminals and their actions (offsets from its ``start``) and its GPS terminals."""
+    The file is a site-day file (``fwsim.scenario.day_spec``, it names a ``site``); it gives its
+    readers, clock-in terminals and their actions (offsets from its ``start``) and its GPS
+    terminals. Any other file is refused."""
     file = Path(path)
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ScenarioError(str(file), [f"cannot read: {exc}"]) from exc
-    if isinstance(data, Mapping) and "site" in data:
-        from dataclasses import replace
+    if not (isinstance(data, Mapping) and "site" in data):
+        raise ScenarioError(str(file), [NOT_A_SITE_DAY])
+    from dataclasses import replace
 
-        from fwsim.scenario.day_spec import parse_day_scenario  # it builds on this module
+    from fwsim.scenario.day_spec import parse_day_scenario  # it builds on this module
 
-        day = parse_day_scenario(data, str(file), base_dir=file.parent, default_name=file.stem)
-        if day.field is None:
-            raise ScenarioError(str(file), ["the site-day file has no readers or terminals"])
-        return replace(day.field, name=day.name, gps=day.gps, description=day.description)
-    return parse_field_scenario(data, str(file), default_name=file.stem)
+    day = parse_day_scenario(data, str(file), base_dir=file.parent, default_name=file.stem)
+    if day.field is None:
+        raise ScenarioError(str(file), ["the site-day file has no readers or terminals"])
+    return replace(day.field, name=day.name, gps=day.gps, description=day.description)

@@ -1,15 +1,16 @@
-"""Load and validate scenario YAML files.
+"""Validate GPS terminals and their timelines; load them from a site-day scenario file.
 
-Format::
+``load_scenario`` reads a site-day file (``fwsim.scenario.day_spec``), which turns its
+terminals into the form below (``post`` into ``anchor``, ``at`` into ``start_offset_s``,
+``until`` into ``until_s``); ``parse_scenario`` validates that form, which the in-process rigs
+and the demo also build directly::
 
     name: single-guard-departure          # optional, default: file name
     description: ...                      # optional
-    anchors:                              # optional: named post centres (WGS-84)
-      gate-north: {lat: 30.5928, lon: 114.3055}
     terminals:
       - device_id: "13800000001"
         format: json                      # json | owntracks | nmea | jt808 | jt808-hex | jt808-emqx
-        post_anchor: gate-north           # or anchor: {lat: .., lon: ..}
+        anchor: {lat: 30.5928, lon: 114.3055}   # the post's centre (WGS-84)
         interval_s: 30                    # report period (default 30)
         accuracy_m: 8                     # reported accuracy (default 8), see fwsim.gps.motion
         seed: 1                           # default 0
@@ -63,7 +64,11 @@ from fwsim.scenario.model import (
 )
 from fwsim.scenario.plan import build_timeline
 
-__all__ = ["OPTION_KEYS", "load_scenario", "parse_scenario"]
+__all__ = ["NOT_A_SITE_DAY", "OPTION_KEYS", "load_scenario", "parse_scenario"]
+
+NOT_A_SITE_DAY = (
+    "not a site-day scenario: the file names no 'site' (the scenario language: docs/scenarios.md)"
+)
 
 _COMMON_OPTIONS = frozenset({"topic_prefix"})
 OPTION_KEYS: Mapping[str, frozenset[str]] = {
@@ -79,7 +84,6 @@ _TERMINAL_KEYS = frozenset(
         "device_id",
         "format",
         "anchor",
-        "post_anchor",
         "interval_s",
         "accuracy_m",
         "seed",
@@ -221,12 +225,7 @@ def _options(fmt: str, raw: object, where: str, problems: Problems) -> EncoderOp
     return EncoderOptions(**kwargs)
 
 
-def _parse_terminal(
-    raw: object,
-    index: int,
-    anchors: Mapping[str, tuple[float, float]],
-    problems: Problems,
-) -> TerminalSpec | None:
+def _parse_terminal(raw: object, index: int, problems: Problems) -> TerminalSpec | None:
     where = f"terminals[{index}]"
     if not isinstance(raw, Mapping):
         problems.add(where, "a terminal must be a mapping")
@@ -251,15 +250,10 @@ def _parse_terminal(
             problems.add(where, "a JT/T 808 device_id needs 1 to 12 digits (its phone number)")
 
     anchor: tuple[float, float] | None = None
-    if ("anchor" in raw) == ("post_anchor" in raw):
-        problems.add(where, "give exactly one of 'anchor' {lat, lon} or 'post_anchor' (a name)")
-    elif "anchor" in raw:
-        anchor = latlon(raw["anchor"], f"{where} 'anchor'", problems)
-    elif raw["post_anchor"] not in anchors:
-        known = ", ".join(sorted(anchors)) or "none defined"
-        problems.add(where, f"'post_anchor' {raw['post_anchor']!r} is not in anchors ({known})")
+    if "anchor" not in raw:
+        problems.add(where, "'anchor' {lat, lon} is required (a site-day file gives its 'post')")
     else:
-        anchor = anchors[raw["post_anchor"]]
+        anchor = latlon(raw["anchor"], f"{where} 'anchor'", problems)
 
     interval = number(raw, "interval_s", where, problems, default=30.0, minimum=1.0)
     accuracy = number(raw, "accuracy_m", where, problems, default=8.0, positive=True)
@@ -338,16 +332,7 @@ def parse_scenario(data: object, source: str = "<scenario>", *, default_name: st
     problems = Problems()
     if not isinstance(data, Mapping):
         raise ScenarioError(source, ["the file must hold a mapping with 'terminals'"])
-    unknown_keys(data, frozenset({"name", "description", "anchors", "terminals"}), "", problems)
-    anchors: dict[str, tuple[float, float]] = {}
-    raw_anchors = data.get("anchors") or {}
-    if not isinstance(raw_anchors, Mapping):
-        problems.add("anchors", "must be a mapping of name to {lat, lon}")
-    else:
-        for name, value in raw_anchors.items():
-            point = latlon(value, f"anchors[{name!r}]", problems)
-            if point is not None:
-                anchors[str(name)] = point
+    unknown_keys(data, frozenset({"name", "description", "terminals"}), "", problems)
     terminals: list[TerminalSpec] = []
     raw_terminals = data.get("terminals")
     if not isinstance(raw_terminals, list) or not raw_terminals:
@@ -355,7 +340,7 @@ def parse_scenario(data: object, source: str = "<scenario>", *, default_name: st
     else:
         seen: dict[str, int] = {}
         for i, raw in enumerate(raw_terminals):
-            spec = _parse_terminal(raw, i, anchors, problems)
+            spec = _parse_terminal(raw, i, problems)
             if spec is None:
                 continue
             if spec.device_id in seen:
@@ -374,8 +359,10 @@ def parse_scenario(data: object, source: str = "<scenario>", *, default_name: st
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario YAML file; raise ``ScenarioError`` when it is invalid.
 
-    A site-day file (``fwsim.scenario.day_spec``, it names a ``site``) gives its GPS terminals,
-    their timelines counting from its ``start``."""
+    The file is a site-day file (``fwsim.scenario.day_spec``, it names a ``site``); it gives its
+    GPS terminals, their timelines counting from its ``start``. Any other file is refused.
+    ``parse_scenario`` reads the terminals as the site-day loader hands them over (``anchor``,
+    ``start_offset_s``, ``until_s``): the in-process rigs and the demo build them directly."""
     file = Path(path)
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
@@ -383,11 +370,11 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(str(file), [f"cannot read: {exc}"]) from exc
     except yaml.YAMLError as exc:
         raise ScenarioError(str(file), [f"not valid YAML: {exc}"]) from exc
-    if isinstance(data, Mapping) and "site" in data:
-        from fwsim.scenario.day_spec import parse_day_scenario  # it builds on this module
+    if not (isinstance(data, Mapping) and "site" in data):
+        raise ScenarioError(str(file), [NOT_A_SITE_DAY])
+    from fwsim.scenario.day_spec import parse_day_scenario  # it builds on this module
 
-        day = parse_day_scenario(data, str(file), base_dir=file.parent, default_name=file.stem)
-        if day.gps is None:
-            raise ScenarioError(str(file), ["the site-day file has no GPS terminals"])
-        return day.gps
-    return parse_scenario(data, str(file), default_name=file.stem)
+    day = parse_day_scenario(data, str(file), base_dir=file.parent, default_name=file.stem)
+    if day.gps is None:
+        raise ScenarioError(str(file), ["the site-day file has no GPS terminals"])
+    return day.gps

@@ -92,8 +92,8 @@ def test_every_problem_is_listed_with_its_place() -> None:
     assert raised.value.problems == [
         "terminals[0]: 'post' 'nowhere' is not a post of the site "
         "(rp-gate-north, rp-gate-south, rp-gate-east, rp-garden)",
-        "terminals[0] (13800000001): give exactly one of 'anchor' {lat, lon} or 'post_anchor' "
-        "(a name)",
+        "terminals[0] (13800000001): 'anchor' {lat, lon} is required (a site-day file gives its "
+        "'post')",
         "actions[0] 'at': a time of day is 'HH:MM' or 'HH:MM:SS', got '8.10'",
         "actions[1] (leave): 'ends' is required",
         "actions[2] (gateway): must be one of kill, stop, restart, got 'reboot'",

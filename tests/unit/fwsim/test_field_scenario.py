@@ -15,6 +15,7 @@ from fwsim.scenario.field import (
     load_field_scenario,
     parse_field_scenario,
 )
+from fwsim.scenario.loader import NOT_A_SITE_DAY
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "firmware-sim" / "scenarios"
 
@@ -62,6 +63,16 @@ def test_patrol_skip_checkpoint_file_scans_east_and_west_and_never_the_fountain(
     ]
 
 
+def test_a_file_that_names_no_site_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "field-only.yaml"
+    path.write_text(
+        yaml.safe_dump(scenario([{"at_s": 5, "scan": {"reader": "em-1", "tag": "0100000001"}}]))
+    )
+    with pytest.raises(ScenarioError) as caught:
+        load_field_scenario(path)
+    assert caught.value.problems == [NOT_A_SITE_DAY]
+
+
 def test_clock_in_late_file_checks_in_after_the_fifteen_minute_grace() -> None:
     loaded = load_field_scenario(SCENARIOS / "clock-in-late.yaml")
     punches = [(a.at_s, a.pin, a.punch, a.verify) for a in loaded.timeline]
@@ -102,8 +113,17 @@ def test_nfc_tags_are_built_as_the_simulator_tags_they_name() -> None:
     assert loaded.timeline[0].seconds == 0.5
 
 
-def test_a_field_scenario_may_carry_gps_terminals_as_in_a_gps_scenario_file() -> None:
-    gps = yaml.safe_load((SCENARIOS / "single-guard-departure.yaml").read_text("utf-8"))
+def test_a_field_scenario_may_carry_gps_terminals_as_the_gps_loader_reads_them() -> None:
+    gps = {
+        "terminals": [
+            {
+                "device_id": "13800000001",
+                "format": "json",
+                "anchor": {"lat": 30.5928, "lon": 114.3055},
+                "timeline": [{"stay": {"duration_s": 300}}],
+            }
+        ]
+    }
     data = scenario([{"at_s": 5, "scan": {"reader": "em-1", "tag": "0100000001"}}], **gps)
     loaded = parse_field_scenario(data)
     assert loaded.gps is not None

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from fwsim.scenario import ScenarioError, load_scenario, parse_scenario
+from fwsim.scenario.loader import NOT_A_SITE_DAY
 from fwsim.scenario.model import Offline, Return, Silent, Sos, Stay, Walk
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "firmware-sim" / "scenarios"
@@ -26,6 +27,15 @@ def _doc(**terminal: Any) -> dict[str, Any]:
     return {"terminals": [base]}
 
 
+SITE_DAY: dict[str, Any] = {
+    "site": str(SCENARIOS / "sites" / "riverside-plaza.yaml"),
+    "date": "2026-03-02",
+    "start": "08:00",
+    "end": "08:10",
+}
+"""What makes a document a site-day file, around its terminals."""
+
+
 def _problems(doc: Any) -> list[str]:
     with pytest.raises(ScenarioError) as info:
         parse_scenario(doc, "test.yaml")
@@ -33,9 +43,10 @@ def _problems(doc: Any) -> list[str]:
 
 
 GPS_SCENARIOS = sorted(
-    p for p in SCENARIOS.glob("*.yaml") if "field_devices:" not in p.read_text(encoding="utf-8")
+    p for p in SCENARIOS.glob("*.yaml") if "terminals" in yaml.safe_load(p.read_text("utf-8"))
 )
-"""The GPS-only files; those with a ``field_devices`` section load as field scenarios."""
+"""The site-day files with GPS terminals; those with only readers and clock-in terminals load
+as field scenarios."""
 
 
 @pytest.mark.parametrize("path", GPS_SCENARIOS, ids=lambda p: p.stem)
@@ -115,18 +126,21 @@ def test_step_with_two_kinds_or_typo_in_argument_is_refused() -> None:
     assert any("unknown key 'duraton_s'" in p for p in problems)
 
 
-def test_post_anchor_must_name_a_defined_anchor() -> None:
+def test_a_terminal_without_anchor_is_refused() -> None:
     doc = _doc()
     del doc["terminals"][0]["anchor"]
-    doc["terminals"][0]["post_anchor"] = "gate-south"
+    assert _problems(doc) == [
+        "terminals[0] (13800000001): 'anchor' {lat, lon} is required (a site-day file gives its "
+        "'post')"
+    ]
+
+
+def test_named_anchors_of_the_old_terminal_files_are_unknown_keys() -> None:
+    doc = _doc(post_anchor="gate-north")
     doc["anchors"] = {"gate-north": {"lat": 30.0, "lon": 114.0}}
-    (problem,) = _problems(doc)
-    assert "'post_anchor' 'gate-south' is not in anchors (gate-north)" in problem
-
-
-def test_anchor_and_post_anchor_together_are_refused() -> None:
-    doc = _doc(post_anchor="x")
-    assert any("exactly one of 'anchor'" in p for p in _problems(doc))
+    anchors, post_anchor = _problems(doc)
+    assert anchors == "unknown key 'anchors' (allowed: description, name, terminals)"
+    assert post_anchor.startswith("terminals[0] (13800000001): unknown key 'post_anchor' (allowed:")
 
 
 def test_out_of_range_anchor_latitude_is_refused() -> None:
@@ -165,6 +179,20 @@ def test_sos_fix_must_be_true_or_false() -> None:
     assert problem.endswith("(sos): 'fix' must be true or false, got 'no'")
 
 
+def test_a_file_that_names_no_site_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "terminals-only.yaml"
+    path.write_text(yaml.safe_dump(_doc()))
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert info.value.problems == [NOT_A_SITE_DAY]
+
+
+def test_a_site_day_file_without_gps_terminals_is_refused() -> None:
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(SCENARIOS / "clock-in-late.yaml")
+    assert info.value.problems == ["the site-day file has no GPS terminals"]
+
+
 def test_invalid_yaml_file_names_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "broken.yaml"
     bad.write_text("terminals: [\n")
@@ -175,6 +203,10 @@ def test_invalid_yaml_file_names_the_file(tmp_path: Path) -> None:
 def test_error_message_lists_every_problem_on_its_own_line(tmp_path: Path) -> None:
     path = tmp_path / "two.yaml"
     doc = _doc(interval_s=0, timeline=[{"walk": {}}])
+    (terminal,) = doc["terminals"]
+    del terminal["anchor"]
+    terminal["post"] = "rp-gate-north"
+    doc.update(SITE_DAY)
     path.write_text(yaml.safe_dump(doc))
     with pytest.raises(ScenarioError) as info:
         load_scenario(path)
