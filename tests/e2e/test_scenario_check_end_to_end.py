@@ -72,6 +72,7 @@ def shipped_checks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CheckR
         return dict(zip(SHIPPED, pool.map(check, SHIPPED), strict=True))
 
 
+@pytest.mark.timeout(900)  # the first one's set-up plays all sixteen checks (the fixture)
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_scenario_passes_fwsim_check(
     name: str, shipped_checks: dict[str, CheckRun]
