@@ -47,6 +47,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"guard-gateway: {exc}", file=sys.stderr)
         return 2
+    if not isinstance(clock, SystemClock):  # left set on a real gateway, it misdates everything
+        print(
+            f"guard-gateway: on a test bench clock ({CLOCK_ENV}), not wall time: "
+            f"now {clock.now().isoformat()}, {clock.rate:g}x",
+            file=sys.stderr,
+        )
     for path in args.site:
         if (code := _load_site(path, settings)) != 0:
             return code

@@ -199,3 +199,30 @@ def test_audit_list_prints_one_json_record_a_line(
         ("report.file", "2026-03-02T00:01:00+00:00", "10.0.0.5"),
     ]
     assert run_cli(capsys, "audit", "list", "--token", "other")[1] == ""
+
+
+def test_run_says_loudly_when_it_runs_on_a_test_bench_clock(
+    configured: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    assert run_cli(capsys, "db", "upgrade")[0] == 0
+    monkeypatch.setenv("GATEWAY_TEST_CLOCK", "2026-03-02T08:00:00+00:00,60,1e12")
+    # A site file that is not there stops the run right after the clock is chosen.
+    code, _out, err = run_cli(capsys, "run", "--site", str(tmp_path / "missing.yaml"))
+    assert code != 0
+    assert err.startswith(
+        "guard-gateway: on a test bench clock (GATEWAY_TEST_CLOCK), not wall time: "
+        "now 2026-03-02T08:00:00+00:00, 60x\n"
+    ), err
+
+
+def test_run_refuses_a_malformed_test_bench_clock(
+    configured: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run_cli(capsys, "db", "upgrade")[0] == 0
+    monkeypatch.setenv("GATEWAY_TEST_CLOCK", "2026-03-02T08:00,60,1.0")
+    code, out, err = run_cli(capsys, "run")
+    assert (code, out) == (2, "")
+    assert err == "guard-gateway: GATEWAY_TEST_CLOCK: the start needs a UTC offset\n"
