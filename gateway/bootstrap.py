@@ -35,6 +35,7 @@ from gateway.cluster.wiring import (
     api_url,
     ingest_factory,
     lease_store,
+    refuse_unshared_workers,
     run_robots,
 )
 from gateway.db.engine import make_engine
@@ -179,6 +180,7 @@ def build_gateway(
     }
     try:
         targets = load_robot_targets(engine, robot_secrets)  # before anything starts: refuse early
+        refuse_unshared_workers(settings, engine)  # with or without ingest
         store = lease_store(settings, engine, clock) if with_ingest else None
     except ConfigError:
         engine.dispose()

@@ -33,6 +33,7 @@ from gateway.bench.e2e import PUBLISHERS, bench_site, fixes
 from gateway.bootstrap import free_port
 from gateway.clock import SystemClock
 from gateway.db.engine import make_engine
+from gateway.db.migrate import upgrade
 from gateway.db.models import PositionRow
 from gateway.settings import Settings
 
@@ -71,8 +72,15 @@ def launch_flood(
     with tempfile.TemporaryDirectory(prefix="gg-bench-mp-") as tmp:
         site = Path(tmp) / "bench-site.json"
         site.write_text(json.dumps(bench_site(terminals, now)), encoding="utf-8")
+        engine = make_engine(database_url)
+        upgrade(engine)  # `run` refuses a database behind the migrations
+        engine.dispose()
         with _gateways(processes, site, database_url, broker_url, Path(tmp)) as ports:
-            ready_s = _await_partitions(ports)
+            try:
+                ready_s = _await_partitions(ports)
+            except TimeoutError as exc:
+                logs = [p.read_text(errors="replace")[-1500:] for p in Path(tmp).glob("*.log")]
+                raise TimeoutError(f"{exc}; the gateways said:\n" + "\n".join(logs)) from None
             engine = make_engine(database_url)
             try:
                 before = _positions(engine)

@@ -91,16 +91,18 @@ def run_robots(robots: Sequence[PassRunner], run: bool) -> None:
             robot.stop()
 
 
-def lease_store(settings: Settings, engine: Engine, clock: Clock) -> LeaseStore | None:
-    """The lease store when ``GATEWAY_PARTITIONS`` > 1, else ``None`` (one process, as ever).
-
-    Raises ``ConfigError`` for several delivery workers on SQLite (it has no row locks)."""
-    sqlite = engine.dialect.name == "sqlite"
-    if settings.delivery_workers > 1 and sqlite:
+def refuse_unshared_workers(settings: Settings, engine: Engine) -> None:
+    """Raises ``ConfigError`` for several delivery workers on SQLite: it has no row locks, so
+    each worker would send every event."""
+    if settings.delivery_workers > 1 and engine.dialect.name == "sqlite":
         raise ConfigError(
             f"GATEWAY_DELIVERY_WORKERS={settings.delivery_workers} needs PostgreSQL: on SQLite "
             "one worker delivers"
         )
+
+
+def lease_store(settings: Settings, engine: Engine, clock: Clock) -> LeaseStore | None:
+    """The lease store when ``GATEWAY_PARTITIONS`` > 1, else ``None`` (one process, as ever)."""
     if settings.partitions == 1:
         return None
     return LeaseStore(engine, clock, node_id(settings), settings.partitions)

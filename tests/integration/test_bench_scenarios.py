@@ -17,7 +17,6 @@ from gateway.bench.scenarios import SCENARIOS
 from gateway.db.engine import make_engine
 from gateway.db.models import PositionRow, PresenceStateRow, SiteRow
 from gateway.outbox.tables import OutboxRow
-from gateway.settings import Settings
 
 GATEWAY = Path(sys.executable).with_name("guard-gateway")
 MACHINE_KEYS = {"cores", "python", "implementation", "platform", "database", "load_average_1m"}
@@ -130,10 +129,12 @@ def test_delivery_delivers_every_row_once_to_the_core_stub(db_url: str) -> None:
     one, two = result["legs"]
     assert (one["workers"], one["available"], one["delivered"]) == (1, True, 40)
     assert (one["core_accepted"], one["core_duplicates"], one["core_rejected"]) == (40, 0, 0)
-    # Two workers only where the gateway has the setting for them.
-    assert two["available"] == ("delivery_workers" in Settings.model_fields)
-    if two["available"]:
+    # Two workers share the outbox through row locks: PostgreSQL only.
+    if db_url.startswith("postgresql"):
+        assert two["available"] is True
         assert (two["delivered"], two["core_accepted"], two["core_duplicates"]) == (40, 40, 0)
+    else:
+        assert two["available"] is False and "need PostgreSQL" in two["reason"]
     engine = make_engine(db_url)
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(OutboxRow)) == 0
@@ -190,13 +191,24 @@ def test_flood_scenario_is_the_flood_with_machine_facts_and_the_goal() -> None:
     assert result["met"] == (result["ratio_to_bare"] >= 0.8)
 
 
-@pytest.mark.skipif(
-    "partitions" in Settings.model_fields, reason="this gateway can run several processes"
-)
-def test_flood_over_several_processes_is_refused_without_partitions() -> None:
+@needs_mosquitto
+@pytest.mark.timeout(600)  # two runs of real guard-gateway processes taking 16 partitions
+def test_flood_over_two_processes_stores_every_fix_once_in_each_leg(db_url: str) -> None:
+    if not db_url.startswith("postgresql"):
+        code, result, stderr = bench(
+            "--scenario", "flood", "--processes", "2", "--terminals", "10", "--messages", "100",
+            "--database-url", db_url, timeout=60,
+        )  # fmt: skip
+        assert (code, result) == (2, None)
+        assert "leases in PostgreSQL" in stderr
+        return
     code, result, stderr = bench(
-        "--scenario", "flood", "--processes", "2", "--terminals", "10", "--messages", "100",
-        timeout=60,
+        "--scenario", "flood", "--processes", "2", "--terminals", "20", "--messages", "400",
+        "--database-url", db_url, timeout=540,
     )  # fmt: skip
-    assert (code, result) == (2, None)
-    assert "no partitions setting (GATEWAY_PARTITIONS)" in stderr
+    assert code == 0, stderr
+    assert result is not None
+    one, two = result["legs"]
+    assert (one["processes"], one["partitions"], one["stored"]) == (1, 16, 400)
+    assert (two["processes"], two["partitions"], two["stored"]) == (2, 16, 400)
+    assert result["scaling_efficiency"] == round(two["fixes_per_s"] / (2 * one["fixes_per_s"]), 3)

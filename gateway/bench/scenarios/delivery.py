@@ -95,6 +95,13 @@ def _leg(
             "reason": "this gateway runs one delivery worker per process (no delivery_workers "
             "setting); two DeliveryWorker instances would each send every row",
         }, database_url or "sqlite"
+    if workers > 1 and not (database_url or "").startswith("postgresql"):
+        return {
+            "workers": workers,
+            "available": False,
+            "reason": "several delivery workers need PostgreSQL (row locks); on SQLite the "
+            "gateway refuses GATEWAY_DELIVERY_WORKERS above 1",
+        }, database_url or "sqlite"
     httpx.post(f"{base}/_stub/reset", timeout=5).raise_for_status()
     with tempfile.TemporaryDirectory(prefix="gg-bench-") as tmp:
         url = database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
