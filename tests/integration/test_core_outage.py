@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from pytest_mock import MockerFixture
@@ -26,7 +27,7 @@ from fwsim.core_stub import CoreStub
 from gateway.clock import ManualClock
 from gateway.outbox.delivery import DeliveryWorker, HttpCoreSender, backoff_s
 from gateway.outbox.tables import OutboxRow
-from gateway.outbox.writer import enqueue
+from gateway.outbox.writer import insert_rows, outbox_rows
 from tests.e2e.helpers import DAY_START
 
 SECRET = "outage-secret"
@@ -54,21 +55,23 @@ def stub() -> Iterator[CoreStub]:
 
 def write_wave(engine: Engine, wave: int, now: datetime) -> list[str]:
     """One wave: ``PER_GUARD_PER_WAVE`` events for every guard, guards interleaved."""
-    ids = []
+    ids: list[str] = []
+    rows: list[dict[str, Any]] = []
+    for n in range(PER_GUARD_PER_WAVE):
+        for guard in range(GUARDS):
+            event_id, event_rows = outbox_rows(
+                key=f"outage:{guard}:{wave}:{n}",
+                type="presence.heartbeat",
+                subject=f"g-{guard:03d}",
+                time=now,
+                data={"wave": wave, "n": n},
+                now=now,
+            )
+            ids.append(event_id)
+            rows += event_rows
+    # One statement per wave, as the pipeline writes a batch's events.
     with Session(engine) as session, session.begin():
-        for n in range(PER_GUARD_PER_WAVE):
-            for guard in range(GUARDS):
-                ids.append(
-                    enqueue(
-                        session,
-                        key=f"outage:{guard}:{wave}:{n}",
-                        type="presence.heartbeat",
-                        subject=f"g-{guard:03d}",
-                        time=now,
-                        data={"wave": wave, "n": n},
-                        now=now,
-                    )
-                )
+        insert_rows(session, rows)
     return ids
 
 
@@ -81,6 +84,9 @@ def schedule(span_s: float) -> int:
     return attempts
 
 
+# 14,000 real HTTP attempts and 10,000 delivery commits: 27 s on SQLite and 41 s on PostgreSQL on
+# a quiet 2-core machine, over 120 s on a loaded one.
+@pytest.mark.timeout(600)
 def test_six_hours_without_the_core_lose_nothing_and_deliver_in_order(
     engine: Engine, stub: CoreStub, mocker: MockerFixture
 ) -> None:
