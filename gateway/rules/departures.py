@@ -8,8 +8,7 @@ policy is in :mod:`gateway.rules.tracks`; which report or leave covers a departu
 
 from __future__ import annotations
 
-from dataclasses import replace
-
+from .copying import replace
 from .coverage import leave_covers_departure, report_window
 from .entries import Departure, FixEvidence, Leave, Report, departure_id_for, iso
 from .events import (

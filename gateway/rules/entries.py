@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from gateway.clock import utc
@@ -36,8 +37,12 @@ __all__ = [
 _DEPARTURE_NAMESPACE = uuid.UUID("d4081d5e-74a9-4303-a3ad-3314b7ede59d")
 
 
+@lru_cache(maxsize=1 << 16)
 def iso(value: datetime) -> str:
     """ISO 8601 text of an aware datetime, normalised to UTC."""
+    # Cached: a state is written as JSON after every step, and most of its times (the shift's
+    # start and end, the arrival, the deadline) are the same objects step after step, often
+    # shared by every guard of a shift; equal instants give equal text.
     return utc(value).isoformat()
 
 

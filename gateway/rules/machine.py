@@ -6,12 +6,12 @@ state and a list of events, so ``step`` stays a pure function.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from gateway.policy import SitePolicy
 
 from . import offpost
+from .copying import replace
 from .coverage import covering_leave, covering_report
 from .deadlines import Deadline, Kind, pending_deadlines
 from .entries import Departure, FixEvidence, iso

@@ -7,10 +7,10 @@ deadline came due; ``machine.Run.fire_due`` calls them in time order.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from .copying import replace
 from .deadlines import Deadline, pending_deadlines
 from .entries import Departure, PendingCancel, iso
 from .events import (

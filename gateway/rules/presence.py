@@ -52,13 +52,13 @@ shift was cancelled, in time or not; ends ``alert.leave_not_cancelled``).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
 from gateway.clock import utc
 from gateway.policy import SitePolicy
 from geofence.membership import Membership
 
+from .copying import replace
 from .departures import (
     apply_late_leave,
     apply_late_report,

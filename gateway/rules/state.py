@@ -10,12 +10,13 @@ emitted twice and a pending deadline is never lost.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from gateway.clock import utc
 
+from .copying import replace
 from .entries import (
     Departure,
     FixEvidence,

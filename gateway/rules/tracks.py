@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.policy import SitePolicy
 from geofence.membership import Membership
 
+from .copying import replace
 from .entries import FixEvidence, iso, opt_evidence, opt_evidence_json, to_dt
 from .events import Json
 
