@@ -182,14 +182,12 @@ def test_gb18030_body_is_decoded_not_refused() -> None:
     assert "张三" in batch.punches[0].raw
 
 
-def test_a_large_body_parses_quickly() -> None:
-    import time
-
+def test_a_large_body_gives_every_record_in_order() -> None:
+    # A terminal back from a long outage uploads its whole log in one body.
     body = "".join(f"{i}\t2026-02-07 07:35:52\t0\t1\t0\t0\t0\n" for i in range(20_000)).encode()
-    started = time.perf_counter()
     batch = parse_attlog(body, terminal_id="T", received_at=RECEIVED)
-    assert len(batch.punches) == 20_000
-    assert time.perf_counter() - started < 2.0
+    assert [p.person_id for p in batch.punches] == [str(i) for i in range(20_000)]
+    assert batch.rejects == ()
 
 
 def test_devicecmd_results_from_the_protocol_document(push_sample: Sample) -> None:
