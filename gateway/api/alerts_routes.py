@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from gateway.api.audit import Acting, Audited, alert_subject, list_alerts_within
@@ -22,7 +22,7 @@ from gateway.api.tokens import Principal
 from gateway.api.validation import NO_NUL_SCHEMA, CleanStr, NoNul, errors
 from gateway.clock import Clock, utc
 from gateway.db.base import ID_LENGTH
-from gateway.db.models import NOTE_LENGTH
+from gateway.db.models import NOTE_LENGTH, AlertRow
 from gateway.pipeline.commands import AcknowledgeAlert, ResolveAlert, alert_json
 from gateway.pipeline.runtime import PipelineRuntime
 
@@ -61,10 +61,27 @@ def alert_routes(
     *,
     anyone: Any,
     leaders: Any,
+    held_here: Callable[[str, Request], None] | None = None,
 ) -> APIRouter:
     """``GET /alerts``, ``POST /alerts/{id}/acknowledge``, ``POST /alerts/{id}/resolve``;
-    ``anyone``/``leaders`` are the app's token dependencies of those roles."""
+    ``anyone``/``leaders`` are the app's token dependencies of those roles.
+
+    ``held_here(guard_id, request)``: in a partitioned gateway, raises when another process
+    holds the guard's partition (answered 307 to it, or 503 while the partition moves). An
+    acknowledgement or resolution then runs where the guard's rules run, one after the other
+    with the transactions that open, update and resolve his alerts, never beside them.
+    """
     router = APIRouter()
+
+    def owner_first(key: str | int, request: Request) -> None:
+        if held_here is None:
+            return
+        column = AlertRow.id if isinstance(key, int) else AlertRow.alert_key
+        with Session(engine) as session:
+            guard_id = session.scalar(select(AlertRow.guard_id).where(column == key))
+        if guard_id is not None:  # unknown: the command answers 404 as everywhere
+            held_here(guard_id, request)
+
     writes = errors(400, 401, 403, 404, 409, 413, 422)
 
     def acting(principal: Principal, request: Request) -> Acting:
@@ -120,8 +137,9 @@ def alert_routes(
     ) -> dict[str, Any]:
         """``alert_id``: the alert's number, or its ``alert_key``. The first acknowledgement
         is kept; ``ack_latency_s`` in the answer is the time it took."""
-        who = acting(principal, request)
         key = alert_ref(alert_id)
+        owner_first(key, request)
+        who = acting(principal, request)
         at = who.at if body.at is None else utc(body.at)
         command = AcknowledgeAlert(alert=key, by=body.by, at=at, note=body.note)
         return run(who, "alert.acknowledge", command, key)
@@ -139,8 +157,9 @@ def alert_routes(
     ) -> dict[str, Any]:
         """Writes ``alert.resolved`` to the core and the guard's groups; 409 when the alert
         is already resolved (by the facts or by hand)."""
-        who = acting(principal, request)
         key = alert_ref(alert_id)
+        owner_first(key, request)
+        who = acting(principal, request)
         by = body.by or principal.name[:ID_LENGTH]
         command = ResolveAlert(alert=key, note=body.note, by=by, at=who.at)
         return run(who, "alert.resolve", command, key)

@@ -250,7 +250,16 @@ def create_app(
         ]
         return result
 
-    app.include_router(alert_routes(runtime, engine, clock, anyone=anyone, leaders=leaders))
+    app.include_router(
+        alert_routes(
+            runtime,
+            engine,
+            clock,
+            anyone=anyone,
+            leaders=leaders,
+            held_here=held_here if owner_url is not None else None,
+        )
+    )
 
     @app.post(
         "/wands/{wand_id}/downloads",

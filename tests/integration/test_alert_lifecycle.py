@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from gateway.api.app import create_app
 from gateway.bootstrap import ApiServer
 from gateway.clock import ManualClock
+from gateway.cluster.node import PartitionMoving
 from gateway.outbox.routing import RobotRouter
 from gateway.pipeline.processor import Processor
 from gateway.pipeline.runtime import PipelineRuntime
@@ -364,3 +365,49 @@ def test_no_escalation_when_nobody_is_named_above(live: Live) -> None:
     assert live.alert("g-006", ABSENT)["escalated_at"] is None
     assert live.alert("g-001", ABSENT)["escalated_at"] == at(20).isoformat()
     assert {s for s, _d in live.rows("alert.escalated")} == {"g-001"}
+
+
+# --- a partitioned gateway ------------------------------------------------------------------
+
+
+def test_acting_on_an_alert_of_a_guard_held_elsewhere_is_sent_to_that_process(live: Live) -> None:
+    """In a partitioned gateway an acknowledgement or resolution runs in the process holding
+    the alert's guard, where his rules run: another process answers 307 to it (503 while his
+    partition moves), and does nothing itself."""
+    alert = departed_at_5(live)
+    holders = {"g-001": "http://127.0.0.1:1"}  # the API of the process holding g-001
+
+    def owner_url(guard_id: str) -> str | None:
+        if guard_id in moving:
+            raise PartitionMoving(7)
+        return holders.get(guard_id)
+
+    moving: set[str] = set()
+    here = ApiServer(create_app(live.runtime, live.engine, live.clock, owner_url=owner_url))
+    url = here.start()
+    try:
+        with httpx.Client(base_url=url, timeout=10, headers=live.http.headers) as other:
+            for path, body in (
+                (f"/alerts/{alert['id']}/acknowledge", {"by": "jt-leader-a"}),
+                (f"/alerts/{alert['alert_key']}/resolve", {"note": "checked on site"}),
+            ):
+                moved = other.post(path, json=body)
+                assert moved.status_code == 307, moved.text
+                assert moved.headers["location"] == "http://127.0.0.1:1" + path
+            moving.add("g-001")
+            busy = other.post(f"/alerts/{alert['id']}/acknowledge", json={"by": "jt-leader-a"})
+            assert (busy.status_code, busy.headers["retry-after"]) == (503, "5")
+            # Nothing was done where the guard is not held.
+            assert live.alert()["status"] == "open"
+            assert live.rows("alert.resolved") == []
+            # An unknown alert is answered as everywhere, without a redirect.
+            unknown = other.post("/alerts/999999/acknowledge", json={"by": "jt-leader-a"})
+            assert unknown.status_code == 404, unknown.text
+            # Once the guard is held here, the same call is done here.
+            moving.clear()
+            holders.clear()
+            done = other.post(f"/alerts/{alert['id']}/acknowledge", json={"by": "jt-leader-a"})
+            assert done.status_code == 200, done.text
+            assert done.json()["status"] == "acknowledged"
+    finally:
+        here.stop()
