@@ -281,6 +281,31 @@ def test_shared_workers_on_postgresql_send_each_event_once_in_order_per_guard(
     assert attempts == [1] * len(ids)
 
 
+def test_a_shared_pass_sends_a_guards_backlog_in_order_and_stops_him_at_a_failure(
+    engine: Engine, stub: CoreStub, sender: HttpCoreSender, clock: ManualClock
+) -> None:
+    """One shared pass takes each held guard's rows behind his head, in order; the guard whose
+    first row fails sends nothing more in that pass, the others carry on, and his rows go in
+    order once his head's back-off has passed."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("shared delivery needs PostgreSQL's row locks")
+    ids = _enqueue_interleaved(engine, clock, per_guard=4)
+    worker = DeliveryWorker(engine, clock, sender, shared=True, retry_initial_s=5.0)
+    stub.fail_next(1, status=500)  # the first row sent: guard-a's first
+    first = worker.run_once()
+    assert (first.delivered, first.failed) == (8, 1)
+    assert _by_subject(stub.events) == {"guard-b": [0, 1, 2, 3], "guard-c": [0, 1, 2, 3]}
+    assert worker.run_once().delivered == 0  # guard-a's head backs off; nothing behind it goes
+    clock.advance(timedelta(seconds=5))
+    assert worker.run_once().delivered == 4
+    _assert_each_once_in_order(stub, ids, per_guard=4)
+    with Session(engine) as session:
+        attempts = dict(
+            session.execute(select(OutboxRow.event_id, OutboxRow.attempts)).tuples().all()
+        )
+    assert attempts == {event_id: 2 if event_id == ids[0] else 1 for event_id in ids}
+
+
 def test_shared_delivery_is_refused_on_sqlite(engine: Engine, clock: ManualClock) -> None:
     if engine.dialect.name != "sqlite":
         pytest.skip("SQLite's refusal")
