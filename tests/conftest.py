@@ -17,7 +17,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "corpus"
 POSTGRES_URL_ENV = "GATEWAY_TEST_POSTGRES_URL"
 
-pytest_plugins = ["tests.fixtures.mqtt", "tests.fixtures.nfc", "tests.fixtures.zkteco"]
+pytest_plugins = [
+    "tests.fixtures.live_gateway",
+    "tests.fixtures.mqtt",
+    "tests.fixtures.nfc",
+    "tests.fixtures.zkteco",
+]
 
 
 def _backends() -> list[str]:

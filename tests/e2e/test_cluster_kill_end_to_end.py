@@ -14,30 +14,21 @@ get what the broker queued. Exact counts: every fix stored once, every event at 
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
 import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from drivers.mqtt.broker import RunningBroker, free_port
 from fwsim.core_stub import CoreStub
-from gateway.bench.e2e import bench_site
 from gateway.cluster.partitions import partition_client_id, partition_of, partition_topics
 from gateway.db.engine import make_engine
-from tests.e2e.test_gateway_kill_end_to_end import GATEWAY, SECRET, positions, walk_m
+from tests.fixtures import live_gateway as live
 from tests.fixtures.api_tokens import bearer, new_token
 from tests.fixtures.mqtt import BrokerPublisher
 
@@ -50,87 +41,18 @@ EXPECTED_TYPES = ("presence.arrived", "presence.departed", "presence.returned")
 WAIT_S = 180.0
 
 
-def site_and_fixes(now: datetime) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
-    """The site (a post, guard, terminal and running shift per guard) and the stream."""
-    site = bench_site(GUARDS, now - timedelta(minutes=6))
-    site["sites"][0]["policy"] = {"report_grace_s": 3600}
-    base = now - timedelta(seconds=FIXES_PER_GUARD + 150)
-    stream = []
-    roster = site["sites"][0]
-    for second in range(FIXES_PER_GUARD):
-        for post, device in zip(roster["posts"], roster["devices"], strict=True):
-            lon, lat = post["fence"]["center"]
-            fix = {
-                "time": (base + timedelta(seconds=second)).isoformat().replace("+00:00", "Z"),
-                "lat": round(lat + walk_m(second) / 111_320.0, 7),
-                "lon": lon,
-                "accuracy_m": 8,
-            }
-            stream.append((f"devices/{device['id']}/json", json.dumps(fix).encode()))
-    return site, stream
-
-
-class Node:
+class Node(live.GatewayProcess):
     """One ``guard-gateway run --partitions`` process with its own API port and node id."""
 
     def __init__(self, env: dict[str, str], name: str, log: Path) -> None:
         self.port = free_port()
-        self.log = log
         node_env = {**env, "GATEWAY_API_PORT": str(self.port), "GATEWAY_NODE_ID": name}
-        with log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [str(GATEWAY), "run", "--partitions", str(PARTITIONS)],
-                env=node_env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def wait_serving(self) -> None:
-        deadline = time.monotonic() + 120  # three processes starting on a busy 2-core machine
-        while "guard-gateway: API on" not in self.log.read_text(errors="replace"):
-            assert self.process.poll() is None, self.log.read_text(errors="replace")
-            assert time.monotonic() < deadline, "the gateway did not start"
-            time.sleep(0.05)
+        # Three processes starting on a busy 2-core machine: minutes, not seconds.
+        super().__init__(node_env, log, "--partitions", str(PARTITIONS), start_s=120.0, stop_s=60.0)
 
     def held(self) -> list[int]:
         cluster = httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=5).json()["cluster"]
         return sorted(int(p) for p in cluster["held"])
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            return self.process.wait(60)
-        return self.process.returncode
-
-
-def open_sessions(broker: RunningBroker, topics: dict[int, list[str]], prefix: str) -> None:
-    """Subscribe each partition's persistent session once, as an earlier run would have."""
-    for partition, filters in topics.items():
-        ready = threading.Event()
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=partition_client_id(prefix, partition),
-            clean_session=False,
-            protocol=MQTTProtocolVersion.MQTTv311,
-        )
-        client.on_subscribe = lambda *_, done=ready: done.set()
-        client.connect("127.0.0.1", broker.port)
-        client.loop_start()
-        client.subscribe([(f, 1) for f in filters])
-        assert ready.wait(10)
-        client.disconnect()
-        client.loop_stop()
-
-
-def wait_for(condition: Any, what: str, timeout_s: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
 
 
 def check_redirect(nodes: list[Node], token: str, now: datetime) -> None:
@@ -158,46 +80,27 @@ def check_redirect(nodes: list[Node], token: str, now: datetime) -> None:
     assert anonymous.status_code == 401  # the owner's address is told to callers with a token
 
 
-@pytest.fixture
-def stub() -> Iterator[CoreStub]:
-    core = CoreStub(SECRET)
-    core.start()
-    yield core
-    core.stop()
-
-
 @pytest.mark.timeout(420)  # several processes on a shared 2-core machine: minutes, not seconds
 @pytest.mark.parametrize("processes", [2, 3])
 def test_kill_one_of_several_processes_loses_nothing_and_doubles_nothing(
-    processes: int, db_url: str, mqtt_broker: RunningBroker, stub: CoreStub, tmp_path: Path
+    processes: int, db_url: str, mqtt_broker: RunningBroker, core_stub: CoreStub, tmp_path: Path
 ) -> None:
     if not db_url.startswith("postgresql"):
         pytest.skip("several processes share one database on PostgreSQL")
     if mqtt_broker.kind != "mosquitto":
         pytest.skip("the partitions' sessions must outlive their processes: mosquitto")
+    stub = core_stub
     now = datetime.now(UTC)
-    site, stream = site_and_fixes(now)
-    site_file = tmp_path / "site.json"
-    site_file.write_text(json.dumps(site), encoding="utf-8")
+    site, stream = live.walk_site(GUARDS, FIXES_PER_GUARD, now)
     prefix = f"gw-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "GATEWAY_DATABASE_URL": db_url,
-        "GATEWAY_MQTT_URL": mqtt_broker.url,
-        "GATEWAY_MQTT_CLIENT_ID": prefix,
-        "GATEWAY_CORE_URL": stub.url,
-        "GATEWAY_CORE_SECRET": SECRET,
-        "GATEWAY_DELIVERY_RETRY_INITIAL_S": "0.5",
-        "GATEWAY_API_HOST": "127.0.0.1",
-    }
-    loaded = subprocess.run(
-        [str(GATEWAY), "site", "load", str(site_file)], env=env, capture_output=True, text=True
-    )
-    assert loaded.returncode == 0, loaded.stderr
+    env = live.gateway_env(db_url, mqtt_broker, prefix, stub, GATEWAY_API_HOST="127.0.0.1")
+    live.load_site(env, site, tmp_path / "site.json")
     engine = make_engine(db_url)
     topics = partition_topics(engine, PARTITIONS, "devices")
     assert sorted(topics) == list(range(PARTITIONS))  # 40 guards spread over all six
-    open_sessions(mqtt_broker, topics, prefix)
+    # Each partition's session subscribed once, as an earlier run would have.
+    for partition, filters in topics.items():
+        live.open_session(mqtt_broker, partition_client_id(prefix, partition), filters)
     publisher = BrokerPublisher(mqtt_broker.url, timeout_s=60)
     nodes: list[Node] = []
     try:
@@ -212,16 +115,18 @@ def test_kill_one_of_several_processes_loses_nothing_and_doubles_nothing(
             flat = sorted(p for h in held for p in h)
             return flat == list(range(PARTITIONS)) and all(len(h) <= share for h in held)
 
-        wait_for(balanced, "the partitions were not spread over the processes", 60)
+        live.wait_for(balanced, "the partitions were not spread over the processes", 60)
         check_redirect(nodes, new_token(engine, "admin", name="cluster test"), now)
         victim = next(node for node in nodes if 0 in node.held())
         victim_held = victim.held()
         sending = threading.Thread(target=publisher.publish_many, args=(stream,))
         sending.start()
-        wait_for(lambda: positions(engine)[0] >= KILL_WHEN_STORED, "too few stored")
+        live.wait_for(
+            lambda: live.positions(engine)[0] >= KILL_WHEN_STORED, "too few stored", WAIT_S
+        )
         victim.kill()
         killed_at = time.monotonic()
-        stored_at_kill = positions(engine)[0]
+        stored_at_kill = live.positions(engine)[0]
         sending.join(120)
         assert not sending.is_alive()
         survivors = [node for node in nodes if node is not victim]
@@ -229,17 +134,18 @@ def test_kill_one_of_several_processes_loses_nothing_and_doubles_nothing(
         def taken_over() -> bool:
             return sorted(p for node in survivors for p in node.held()) == list(range(PARTITIONS))
 
-        wait_for(taken_over, "the killed process's partitions were not taken over", 60)
+        live.wait_for(taken_over, "the killed process's partitions were not taken over", 60)
         takeover_s = time.monotonic() - killed_at
         expected_events = GUARDS * len(EXPECTED_TYPES)
-        wait_for(
-            lambda: positions(engine)[0] >= N and len(stub.events) >= expected_events,
+        live.wait_for(
+            lambda: live.positions(engine)[0] >= N and len(stub.events) >= expected_events,
             "not all stored and delivered",
+            WAIT_S,
         )
         time.sleep(2.0)  # a duplicate or stray event would arrive by now
         for node in survivors:
             assert node.stop() == 0
-        stored, distinct = positions(engine)
+        stored, distinct = live.positions(engine)
     finally:
         for node in nodes:
             if node.process.poll() is None:

@@ -6,16 +6,21 @@ builds the gateway exactly as ``guard-gateway run`` does (``build_gateway``; no 
 so events stay in the outbox where their lateness is read), starts it and waits until its MQTT
 ingest is connected. On leaving, the gateway is stopped, then the bare subscriber is measured
 on the same broker so the result can be compared with the broker's own limit.
+
+``shift_started`` is the part of the set-up after that which both scenarios play the same way:
+the present guards arrive (``warm_up``), then the clock jumps to a lead before the first absence
+deadline and the stream of fixes to send from there is laid out (``ShiftStart``).
 """
 
 from __future__ import annotations
 
+import argparse
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,24 +34,33 @@ from gateway.bench.common import (
     StoredWatcher,
     bench_database,
     device_id,
+    machine_facts,
     post_centre,
     write_roster,
 )
 from gateway.bench.paced import fix_payload
 from gateway.bootstrap import Gateway, build_gateway
 from gateway.outbox.tables import OutboxRow
+from gateway.policy import SitePolicy
+from gateway.rules.events import ALERT_ABSENT_AT_SHIFT_START
 from gateway.settings import Settings
 
 __all__ = [
+    "FIX_PERIOD_S",
     "Live",
+    "ShiftStart",
+    "absent_every",
     "alert_lateness",
     "count_events",
     "latencies",
     "live_gateway",
+    "shift_started",
     "wait_until",
     "warm_up",
 ]
 
+FIX_PERIOD_S = 20.0
+"""A present guard's terminal reports once per 20 s of gateway time."""
 BARE_MESSAGES_MAX = 50_000
 WARM_UP_STALL_S = 600.0
 """A hundred thousand shifts starting at once keep the pipeline busy before the first fix."""
@@ -123,6 +137,100 @@ def warm_up(live: Live, guards: Sequence[int], when: datetime) -> float:
         raise RuntimeError(f"warm-up: {live.watcher.settled()} of {target} fixes settled")
     live.gateway.runtime.wait_idle(60)
     return time.perf_counter() - began
+
+
+def absent_every(guards: int, step: int) -> tuple[list[int], list[int]]:
+    """``(absent, present)``: guards ``step - 1``, ``2 * step - 1``, … are absent (the last guard
+    when there are fewer than ``step``), every other one present."""
+    absent = list(range(step - 1, guards, step)) or [guards - 1]
+    absent_set = set(absent)
+    return absent, [i for i in range(guards) if i not in absent_set]
+
+
+@dataclass
+class ShiftStart:
+    """What ``shift_started`` yields: the live set-up, who is absent and present, the absence
+    grace, the warm-up's wall seconds, the fixes settled before the stream (``settled_before``)
+    and the stream itself, ``(topic, lat, lon)`` in sending order for ``start_paced``."""
+
+    live: Live
+    absent: list[int]
+    present: list[int]
+    grace_s: float
+    warm_up_s: float
+    settled_before: int
+    fixes: list[tuple[str, float, float]]
+
+    def facts(self, scenario: str) -> dict[str, Any]:
+        """The result's leading keys, shared by the scenarios (in this order): ``scenario``,
+        ``machine``, ``broker``, ``guards``, ``guards_absent``."""
+        return {
+            "scenario": scenario,
+            "machine": machine_facts(self.live.database_url),
+            "broker": self.live.broker_kind,
+            "guards": self.live.roster.guards,
+            "guards_absent": len(self.absent),
+        }
+
+    def set_up(self) -> dict[str, float]:
+        """``roster_seconds`` and ``warm_up_seconds``, rounded to the millisecond."""
+        return {
+            "roster_seconds": round(self.live.roster.seconds, 3),
+            "warm_up_seconds": round(self.warm_up_s, 3),
+        }
+
+    def all_absences_raised(self) -> bool:
+        """Whether the outbox holds an absence alert for every absent guard."""
+        return count_events(self.live.engine, ALERT_ABSENT_AT_SHIFT_START) >= len(self.absent)
+
+    def absence_lateness(self) -> list[float]:
+        """``alert_lateness`` of the absence alerts raised so far."""
+        return alert_lateness(self.live.engine, ALERT_ABSENT_AT_SHIFT_START)
+
+    def fix_latencies(self, sent: Sequence[float]) -> list[float]:
+        """``latencies`` of the stream, ``sent[k]`` the moment its k-th fix was published."""
+        return latencies(self.live.watcher, self.settled_before, sent)
+
+
+@contextmanager
+def shift_started(
+    args: argparse.Namespace,
+    clock: BenchClock,
+    t0: datetime,
+    starts: Sequence[datetime],
+    absent: list[int],
+    present: list[int],
+    n_fixes: int,
+    lead_s: float,
+) -> Iterator[ShiftStart]:
+    """``live_gateway`` for ``len(starts)`` guards (``starts[i]`` guard ``i``'s shift start, none
+    before ``t0``) on ``args.database_url`` and ``args.broker``; then the clock jumps to a second
+    after ``t0``, the present guards arrive, and the clock jumps to ``lead_s`` before the first
+    absence deadline (``t0`` plus the site's grace). The stream is ``n_fixes`` fixes from the
+    present guards' posts in turn. Raises ``RuntimeError`` if the arrivals outlast that instant:
+    the absences would be decided before the stream. ``clock`` must read before ``t0``."""
+    grace = SitePolicy().shift_start_grace_s
+    with live_gateway(
+        guards=len(starts),
+        starts=starts,
+        clock=clock,
+        database_url=args.database_url,
+        broker=args.broker,
+        # A silent guard raises no alert within the run: the absences are the only deadlines.
+        policy={"device_silent_s": 3600},
+        bare_messages=n_fixes,
+    ) as live:
+        clock.jump(t0 + timedelta(seconds=1))
+        warm_s = warm_up(live, present, clock.now())
+        jump_to = t0 + timedelta(seconds=grace - lead_s)
+        if clock.now() > jump_to:
+            raise RuntimeError("warm-up took longer than the absence grace: use fewer guards")
+        clock.jump(jump_to)
+        fixes = [
+            (f"devices/{device_id(i)}/json", *post_centre(live.roster.post_of[i]))
+            for i in (present[k % len(present)] for k in range(n_fixes))
+        ]
+        yield ShiftStart(live, absent, present, grace, warm_s, live.watcher.settled(), fixes)
 
 
 def latencies(watcher: StoredWatcher, before: int, sent: Sequence[float]) -> list[float]:

@@ -22,30 +22,13 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from gateway.bench.common import (
-    BenchClock,
-    device_id,
-    machine_facts,
-    percentiles,
-    post_centre,
-    rss_mb,
-)
+from gateway.bench.common import BenchClock, percentiles, rss_mb
 from gateway.bench.paced import start_paced
-from gateway.bench.scenarios.live import (
-    alert_lateness,
-    count_events,
-    latencies,
-    live_gateway,
-    wait_until,
-    warm_up,
-)
+from gateway.bench.scenarios.live import FIX_PERIOD_S, absent_every, shift_started, wait_until
 from gateway.clock import SystemClock
-from gateway.policy import SitePolicy
-from gateway.rules.events import ALERT_ABSENT_AT_SHIFT_START
 
 __all__ = ["run"]
 
-PERIOD_S = 20.0
 LEAD_S = 10.0
 GOAL_LATENESS_P99_S = 1.0
 GOAL_RSS_MB = 1024.0
@@ -57,55 +40,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     compression: float = args.compression
     if guards < 2:
         raise ValueError("steady needs at least 2 guards")
-    grace = SitePolicy().shift_start_grace_s
     t0 = SystemClock().now().replace(microsecond=0)
     # Before the shifts while the roster is written and the gateway starts, however long that
     # takes here; the clock jumps to the shift start once all is ready.
     clock = BenchClock(t0 - timedelta(minutes=min(720.0, 30 * max(1.0, compression))), compression)
-    absent = list(range(99, guards, 100)) or [guards - 1]
-    absent_set = set(absent)
-    present = [i for i in range(guards) if i not in absent_set]
+    absent, present = absent_every(guards, 100)
     spread = max(0.0, seconds - 2 * LEAD_S) / len(absent)
     starts = [t0] * guards
     for j, i in enumerate(absent):
         starts[i] = t0 + timedelta(seconds=j * spread)
-    n_fixes = max(1, round(len(present) * seconds / PERIOD_S))
-    rate = len(present) / PERIOD_S * compression
-    with live_gateway(
-        guards=guards,
-        starts=starts,
-        clock=clock,
-        database_url=args.database_url,
-        broker=args.broker,
-        policy={"device_silent_s": 3600},
-        bare_messages=n_fixes,
-    ) as live:
-        clock.jump(t0 + timedelta(seconds=1))
-        warm_s = warm_up(live, present, clock.now())
-        jump_to = t0 + timedelta(seconds=grace - LEAD_S)
-        if clock.now() > jump_to:
-            raise RuntimeError("warm-up took longer than the absence grace: use fewer guards")
-        clock.jump(jump_to)
-        before = live.watcher.settled()
-        fixes = [
-            (f"devices/{device_id(i)}/json", *post_centre(live.roster.post_of[i]))
-            for i in (present[k % len(present)] for k in range(n_fixes))
-        ]
+    n_fixes = max(1, round(len(present) * seconds / FIX_PERIOD_S))
+    rate = len(present) / FIX_PERIOD_S * compression
+    with shift_started(args, clock, t0, starts, absent, present, n_fixes, LEAD_S) as started:
+        live, before = started.live, started.settled_before
         began = time.perf_counter()
-        sent = start_paced(live.broker_url, fixes, rate, clock).result()
+        sent = start_paced(live.broker_url, started.fixes, rate, clock).result()
         published_s = time.perf_counter() - began
         stored_all = live.watcher.wait_for(before + n_fixes)
         settled = live.watcher.settled() - before
         done_at = live.watcher.settled_at(before + settled) or time.perf_counter()
-        last_due = max(starts[i] for i in absent) + timedelta(seconds=grace)
+        last_due = max(starts[i] for i in absent) + timedelta(seconds=started.grace_s)
         wait_until(
-            lambda: count_events(live.engine, ALERT_ABSENT_AT_SHIFT_START) >= len(absent),
-            lambda: clock.now() > last_due + timedelta(seconds=120),
+            started.all_absences_raised, lambda: clock.now() > last_due + timedelta(seconds=120)
         )
         live.gateway.runtime.wait_idle(60)
         memory = rss_mb()
-        fix_latency = latencies(live.watcher, before, sent)
-        lateness = alert_lateness(live.engine, ALERT_ABSENT_AT_SHIFT_START)
+        fix_latency = started.fix_latencies(sent)
+        lateness = started.absence_lateness()
         counters = live.gateway.processor.counters.snapshot()
     late = percentiles(lateness)
     stored_rate = settled / max(done_at - began, 1e-9)
@@ -117,16 +78,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         and stored_all
     )
     return {
-        "scenario": "steady",
-        "machine": machine_facts(live.database_url),
-        "broker": live.broker_kind,
-        "guards": guards,
-        "guards_absent": len(absent),
-        "fix_period_s": PERIOD_S,
+        **started.facts("steady"),
+        "fix_period_s": FIX_PERIOD_S,
         "compression": compression,
         "seconds": seconds,
-        "roster_seconds": round(live.roster.seconds, 3),
-        "warm_up_seconds": round(warm_s, 3),
+        **started.set_up(),
         "fixes": {
             "published": len(sent),
             "settled": settled,
