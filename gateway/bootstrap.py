@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 import uvicorn
 from fastapi import FastAPI
@@ -285,6 +286,7 @@ def build_gateway(
 
     make_ingest = ingest_factory(settings, clock)
     cluster: ClusterNode | None = None
+    held_clients: Callable[[], dict[int, MqttIngest]] | None = None
     if with_ingest and store is None:
         filters = subscription_filters(settings.mqtt_topic_prefix)
         ingest = make_ingest(settings.mqtt_client_id, settings.mqtt_username, filters, handoff)
@@ -306,6 +308,7 @@ def build_gateway(
             on_primary=lambda held: run_robots(robots, held),
         )
         nodes.append(cluster)
+        held_clients = partial(clients.held_by, cluster)
     tiles = None
     if settings.map_tile_url:
         tiles = TileLayer(
@@ -328,9 +331,11 @@ def build_gateway(
             queue_depth=runtime.backlog,
             ingest=ingest,
             destinations=[worker.destination for worker in workers],
+            partition_clients=held_clients,
         )
     )
-    app.include_router(operations_routes(Readiness(engine, ingest, runtime.alive), registry))
+    readiness = Readiness(engine, ingest, runtime.alive, partition_clients=held_clients)
+    app.include_router(operations_routes(readiness, registry))
     push_router = make_push_router(
         sink=punch_sink(engine, runtime),
         clock=clock,

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from drivers.mqtt.ingest import MqttIngest, MqttMessage, TlsOptions
 from gateway.clock import Clock
 from gateway.cluster.leases import LeaseStore
+from gateway.cluster.node import ClusterNode
 from gateway.cluster.partitions import PartitionMessage, partition_client_id, partition_of
 from gateway.errors import ConfigError, TransportError
 from gateway.outbox.passes import PassRunner
@@ -193,6 +194,12 @@ class PartitionClients:
                 entry[1].append(message)
         for source, batch in by_source.values():
             source.acknowledge(batch)
+
+    def held_by(self, node: ClusterNode) -> dict[int, MqttIngest]:
+        """The clients of the partitions ``node`` holds now (one with no device has none):
+        what readiness and metrics look at."""
+        current = dict(self.current)  # a copy: the node's thread replaces clients meanwhile
+        return {p: current[p] for p in node.held() if p in current}
 
     def publish(self, device_id: str, topic: str, payload: bytes) -> None:
         """Publish a reply to ``device_id`` through its partition's client (if held here)."""

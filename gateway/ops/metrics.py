@@ -13,7 +13,7 @@ types: never bytes from a device's payload, so no input can mint a time series.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -94,12 +94,14 @@ class GatewayCollector(Collector):
         queue_depth: Callable[[], int],
         ingest: MqttIngest | None,
         destinations: Sequence[str] = (),
+        partition_clients: Callable[[], Mapping[int, MqttIngest]] | None = None,
     ) -> None:
         self._engine = engine
         self._clock = clock
         self._counters = counters
         self._queue_depth = queue_depth
         self._ingest = ingest
+        self._partition_clients = partition_clients
         self._destinations = tuple(destinations)
 
     def describe(self) -> list[Metric]:
@@ -114,7 +116,15 @@ class GatewayCollector(Collector):
             value=self._queue_depth(),
         )
         if self._ingest is not None:
-            yield from _ingest_families(self._ingest)
+            yield from _ingest_families([self._ingest])
+        if self._partition_clients is not None:
+            clients = self._partition_clients()
+            yield GaugeMetricFamily(
+                f"{PREFIX}_partitions_held",
+                "Partitions this process holds (a partitioned gateway).",
+                value=len(clients),
+            )
+            yield from _ingest_families(list(clients.values()))
         try:
             outbox = _outbox_rows(self._engine)
             alerts = _open_alerts(self._engine)
@@ -180,21 +190,25 @@ def _counter_families(snapshot: dict[str, int]) -> Iterator[Metric]:
     yield from families.values()
 
 
-def _ingest_families(ingest: MqttIngest) -> Iterator[Metric]:
-    stats = ingest.stats
+def _ingest_families(ingests: Sequence[MqttIngest]) -> Iterator[Metric]:
+    """The MQTT figures of this process's clients (one, or one per partition held), summed;
+    connected only while every one of them is."""
+    stats = [ingest.stats for ingest in ingests]
     yield GaugeMetricFamily(
         f"{PREFIX}_mqtt_connected",
-        "1 while connected to the broker with the subscriptions acknowledged.",
-        value=1 if stats.connected else 0,
+        "1 while connected to the broker with the subscriptions acknowledged (every partition's"
+        " client, in a partitioned gateway).",
+        value=1 if all(s.connected for s in stats) else 0,
     )
-    for name, value, doc in (
-        ("messages", stats.messages, "MQTT messages handed to the pipeline."),
-        ("dropped", stats.dropped, "MQTT messages the handoff refused (redelivered later)."),
-        ("reconnects", stats.reconnects, "Successful connections after the first."),
-        ("backpressure", stats.backpressure, "Offers refused because the queue was full."),
-        ("acknowledged", stats.acknowledged, "PUBACKs sent once messages were stored."),
+    for name, doc in (
+        ("messages", "MQTT messages handed to the pipeline."),
+        ("dropped", "MQTT messages the handoff refused (redelivered later)."),
+        ("reconnects", "Successful connections after the first."),
+        ("backpressure", "Offers refused because the queue was full."),
+        ("acknowledged", "PUBACKs sent once messages were stored."),
     ):
-        yield CounterMetricFamily(f"{PREFIX}_mqtt_{name}", doc, value=value)
+        total = sum(int(getattr(s, name)) for s in stats)
+        yield CounterMetricFamily(f"{PREFIX}_mqtt_{name}", doc, value=total)
 
 
 def _outbox_rows(engine: Engine) -> dict[str, tuple[int, int, float | None]]:

@@ -9,7 +9,7 @@ once the broker or the database is back, except for migrations, which an operato
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, text
@@ -65,13 +65,25 @@ def require_current_schema(engine: Engine) -> None:
 
 class Readiness:
     """The checks of one gateway. ``ingest`` is ``None`` when it runs without MQTT (then the
-    broker is not checked); ``pipeline_alive`` tells whether the owner thread runs."""
+    broker is not checked); ``pipeline_alive`` tells whether the owner thread runs.
+
+    ``partition_clients``, in a partitioned gateway: the MQTT clients of the partitions this
+    process holds now, by partition. The broker check then asks every one of them: a process is
+    ready when each partition it holds is connected (one holding none, with more processes than
+    partitions, is ready: it serves the API).
+    """
 
     def __init__(
-        self, engine: Engine, ingest: MqttIngest | None, pipeline_alive: Callable[[], bool]
+        self,
+        engine: Engine,
+        ingest: MqttIngest | None,
+        pipeline_alive: Callable[[], bool],
+        *,
+        partition_clients: Callable[[], Mapping[int, MqttIngest]] | None = None,
     ) -> None:
         self._engine = engine
         self._ingest = ingest
+        self._partition_clients = partition_clients
         self._pipeline_alive = pipeline_alive
         self._head = head()  # read once: the shipped migrations do not change while running
 
@@ -86,6 +98,8 @@ class Readiness:
         checks = [self.liveness()]
         if self._ingest is not None:
             checks.append(self._broker(self._ingest))
+        if self._partition_clients is not None:
+            checks.append(self._partitions(self._partition_clients()))
         database = self._database()
         checks.append(database)
         if not database.ok:
@@ -101,6 +115,18 @@ class Readiness:
             return Check("broker", True, "connected, subscriptions acknowledged")
         why = stats.last_error or "no connection yet"
         return Check("broker", False, f"not connected: {why}")
+
+    @staticmethod
+    def _partitions(clients: Mapping[int, MqttIngest]) -> Check:
+        if not clients:
+            return Check("broker", True, "no MQTT client: no partition held here has a device")
+        down = {p: c.stats for p, c in sorted(clients.items()) if not c.stats.connected}
+        if not down:
+            return Check("broker", True, f"the {len(clients)} partitions held here are connected")
+        why = "; ".join(
+            f"partition {p}: {stats.last_error or 'no connection yet'}" for p, stats in down.items()
+        )
+        return Check("broker", False, f"{len(down)} of {len(clients)} not connected: {why}")
 
     def _database(self) -> Check:
         try:

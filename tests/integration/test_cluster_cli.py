@@ -1,5 +1,6 @@
 """``guard-gateway run --partitions`` on SQLite: one process may hold every partition (it shows
-them on /health); a second process on the same file is refused, saying why."""
+them on /health, and /ready and /metrics answer for every partition's MQTT client, down when
+the broker goes); a second process on the same file is refused, saying why."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -17,6 +19,20 @@ from drivers.mqtt.broker import RunningBroker, free_port
 from gateway.bench.multiproc import partitions_held
 
 GATEWAY = Path(sys.executable).with_name("guard-gateway")
+SITE = Path(__file__).resolve().parents[2] / "gateway" / "samples" / "wuhan-site.yaml"
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def metric(text: str, name: str) -> float:
+    """The value of an unlabelled sample ``name`` in the Prometheus text ``text``."""
+    [line] = [ln for ln in text.splitlines() if ln.startswith(name + " ")]
+    return float(line.split()[1])
 
 
 def test_sqlite_serves_one_partitioned_process_and_refuses_a_second(
@@ -34,7 +50,7 @@ def test_sqlite_serves_one_partitioned_process_and_refuses_a_second(
     log = tmp_path / "first.log"
     with log.open("wb") as out:
         first = subprocess.Popen(
-            [str(GATEWAY), "run", "--partitions", "3"],
+            [str(GATEWAY), "run", "--partitions", "3", "--site", str(SITE)],
             env={**env, "GATEWAY_API_PORT": str(port), "GATEWAY_NODE_ID": "first"},
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -55,6 +71,31 @@ def test_sqlite_serves_one_partitioned_process_and_refuses_a_second(
             "held": {"0": 1, "1": 1, "2": 1},
             "live_nodes": 1,
         }
+        api = f"http://127.0.0.1:{port}"
+
+        def ready() -> httpx.Response:
+            return httpx.get(f"{api}/ready", timeout=5)
+
+        # Readiness asks the client of every partition held (the sample site's devices fall in
+        # all three), not a single ingest this process does not have.
+        wait_for(lambda: ready().status_code == 200, "the partitions' clients to connect")
+        assert ready().json()["checks"]["broker"] == {
+            "ok": True,
+            "detail": "the 3 partitions held here are connected",
+        }
+        scraped = httpx.get(f"{api}/metrics", timeout=5).text
+        assert metric(scraped, "guard_gateway_partitions_held") == 3
+        assert metric(scraped, "guard_gateway_mqtt_connected") == 1
+        mqtt_broker.stop()
+        wait_for(lambda: ready().status_code == 503, "readiness to see the broker gone")
+        answer = ready().json()
+        assert answer["failing"] == ["broker"]
+        assert answer["checks"]["broker"]["detail"].startswith("3 of 3 not connected: partition 0")
+        assert (
+            metric(httpx.get(f"{api}/metrics", timeout=5).text, "guard_gateway_mqtt_connected") == 0
+        )
+        mqtt_broker.start()
+        wait_for(lambda: ready().status_code == 200, "the partitions' clients to reconnect")
         second = subprocess.run(
             [str(GATEWAY), "run", "--partitions", "3"],
             env={**env, "GATEWAY_API_PORT": str(free_port()), "GATEWAY_NODE_ID": "second"},
