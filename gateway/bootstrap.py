@@ -48,6 +48,7 @@ from gateway.field_devices import (
     push_terminal_config,
     start_field_devices,
 )
+from gateway.gc_tuning import tune_collector
 from gateway.ops.metrics import BatchTimer, GatewayCollector
 from gateway.ops.readiness import Readiness, require_current_schema
 from gateway.ops.routes import operations_routes
@@ -164,8 +165,11 @@ def build_gateway(
     With ``settings.partitions`` > 1 (and ``with_ingest``) the gateway is one node of a
     partitioned gateway (``gateway.cluster``, docs/scaling.md): one MQTT client per partition
     it holds, its pipeline scoped and fenced to those partitions' guards.
+
+    The process's garbage collector gets the gateway's thresholds (``gateway.gc_tuning``).
     """
     jt808 = Jt808Codec(_jt808_platform(settings))  # first: a bad secret stops before any I/O
+    tune_collector()
     retention = settings.retention_policy()
     engine = make_engine(settings.database_url)
     if upgrade_schema:

@@ -1,0 +1,30 @@
+"""The cyclic garbage collector's thresholds for a gateway process.
+
+A gateway holds one presence state per guard on duty (frozen records with their tuples), and
+every fix replaces its guard's state: at 100,000 guards that is over a million tracked objects,
+and a steady stream of young ones surviving long enough to be promoted. With CPython's default
+thresholds ``(700, 10, 10)`` the oldest generation was collected 94 times in a four-minute run
+of ``bench --scenario steady`` at 100,000 guards, 0.6 s each: 55 s with every thread stopped,
+which showed as publish -> stored latency (p99 21 s) and alert lateness (p99 1.4 s).
+
+With ``(10_000, 10, 100)`` the same run collected the oldest generation twice (2.4 s), stored
+35% more fixes per second, and gave a latency p99 of 4.6 s and an alert lateness p99 of 0.33 s,
+for 2% more memory (985 against 965 MB). The gateway's garbage is almost all freed by reference
+counting (immutable records replaced, never cycles), so collecting cycles less often costs
+little memory.
+"""
+
+from __future__ import annotations
+
+import gc
+
+__all__ = ["GATEWAY_GC_THRESHOLDS", "tune_collector"]
+
+GATEWAY_GC_THRESHOLDS = (10_000, 10, 100)
+"""Allocations before a young collection; young collections before a middle one; middle ones
+before a full one (CPython's full collection also waits for a quarter more long-lived objects)."""
+
+
+def tune_collector() -> None:
+    """Set ``GATEWAY_GC_THRESHOLDS`` for this process (idempotent)."""
+    gc.set_threshold(*GATEWAY_GC_THRESHOLDS)

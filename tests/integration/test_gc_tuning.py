@@ -1,0 +1,43 @@
+"""A gateway process runs with the gateway's collector thresholds (``gateway.gc_tuning``):
+``build_gateway``, which ``guard-gateway run``, the demo and the bench's live scenarios use,
+sets them."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from gateway.bootstrap import build_gateway
+from gateway.clock import ManualClock
+from gateway.gc_tuning import GATEWAY_GC_THRESHOLDS
+from gateway.settings import Settings
+from tests.e2e.helpers import DAY_START
+
+PYTHON_DEFAULTS = (700, 10, 10)
+
+
+@pytest.fixture
+def default_thresholds() -> Iterator[None]:
+    before = gc.get_threshold()
+    gc.set_threshold(*PYTHON_DEFAULTS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
+@pytest.mark.usefixtures("default_thresholds")
+def test_building_a_gateway_sets_the_collector_thresholds(db_url: str) -> None:
+    assert gc.get_threshold() == PYTHON_DEFAULTS
+    gateway = build_gateway(
+        Settings(database_url=db_url),
+        ManualClock(DAY_START),
+        with_ingest=False,
+        with_field_devices=False,
+    )
+    try:
+        assert gc.get_threshold() == GATEWAY_GC_THRESHOLDS == (10_000, 10, 100)
+    finally:
+        gateway.stop()
