@@ -195,25 +195,33 @@ class PostFence:
     fence into another site plane (all posts of a site share one).
     """
 
-    __slots__ = ("_center_xy", "_circle", "_wgs84", "metric", "projection")
+    __slots__ = ("_center_xy", "_circle", "_metric", "_wgs84", "projection")
 
     def __init__(self, shape: Any | _Circle, projection: SiteProjection) -> None:
         self._circle = shape if isinstance(shape, _Circle) else None
         self.projection = projection
         self._center_xy: tuple[float, float] | None = None
         if self._circle is not None:
-            cx, cy = projection.forward(self._circle.lon, self._circle.lat)
-            self._center_xy = (cx, cy)
-            self.metric: Any = Point(cx, cy).buffer(
-                self._circle.radius_m, quad_segs=CIRCLE_SEGMENTS // 4
-            )
-            # Its WGS-84 polygon is made on first use (the map, a checkpoint's centre): the
-            # pipeline needs only the plane, and a roster of 100,000 posts is read at every
-            # refresh, where unprojecting each circle was more than half the cost.
+            self._center_xy = projection.forward(self._circle.lon, self._circle.lat)
+            # A circle's polygons are made on first use (the map, a checkpoint's centre): the
+            # pipeline needs only its centre and radius, and a roster of 100,000 posts is read
+            # at every refresh, where unprojecting each circle was more than half the cost and
+            # the plane polygons held about 1.5 KB a post.
+            self._metric: Any = None
             self._wgs84: Any = None
         else:
             self._wgs84 = shape
-            self.metric = projection.project_geometry(shape)
+            self._metric = projection.project_geometry(shape)
+
+    @property
+    def metric(self) -> Any:
+        """The fence in the site plane, metres (a circle's: a 64-segment polygon)."""
+        if self._metric is None and self._center_xy is not None and self._circle is not None:
+            cx, cy = self._center_xy
+            self._metric = Point(cx, cy).buffer(
+                self._circle.radius_m, quad_segs=CIRCLE_SEGMENTS // 4
+            )
+        return self._metric
 
     @property
     def wgs84(self) -> Any:
