@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import logging
 import secrets
-import socket
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 
-import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
@@ -26,6 +23,7 @@ from drivers.gps.topics import downlink_topic, subscription_filters
 from drivers.mqtt.ingest import MqttIngest, MqttMessage
 from drivers.zkteco.push_router import make_push_router
 from gateway.api.app import create_app
+from gateway.api.server import ApiServer, free_port
 from gateway.api.validation import BodyLimit
 from gateway.clock import Clock
 from gateway.cluster.node import ClusterNode
@@ -48,7 +46,7 @@ from gateway.field_devices import (
     push_terminal_config,
     start_field_devices,
 )
-from gateway.gc_tuning import tune_collector
+from gateway.gc_tuning import freeze_startup_heap, release_startup_heap, tune_collector
 from gateway.ops.metrics import BatchTimer, GatewayCollector
 from gateway.ops.readiness import Readiness, require_current_schema
 from gateway.ops.routes import operations_routes
@@ -104,6 +102,7 @@ class Gateway:
 
     def start(self) -> None:
         """Start delivery, the pipeline thread, then the inputs (MQTT, readers, terminals)."""
+        freeze_startup_heap()  # the roster and states just read: see gateway.gc_tuning
         for worker in self._deliveries():
             worker.start()
         if self.cluster is None:
@@ -136,6 +135,7 @@ class Gateway:
         for close in reversed(self._closers):
             close()
         self.engine.dispose()
+        release_startup_heap()
 
     def _deliveries(self) -> list[DeliveryWorker]:
         return ([self.delivery] if self.delivery is not None else []) + self.more_delivery
@@ -414,44 +414,3 @@ def _robot_workers(
         )
         log.info("group robot %s: %s", target.robot_id, target.label)
     return robots
-
-
-class ApiServer:
-    """An app (the API, or the ``/iclock`` routes on their own) served by uvicorn on a
-    background thread: by ``guard-gateway run``, the demo and tests."""
-
-    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host = host
-        self.port = port or free_port(host)
-        # An open live page streams forever: give its stream a moment, then end it on stop.
-        config = uvicorn.Config(
-            app, host=host, port=self.port, log_level="warning", timeout_graceful_shutdown=2
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="api", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def start(self, timeout_s: float = 10.0) -> str:
-        """Serve and wait until the socket accepts connections; returns the base URL."""
-        self._thread.start()
-        waited = threading.Event()
-        for _ in range(int(timeout_s / 0.05)):
-            if self._server.started:
-                return self.url
-            waited.wait(0.05)
-        raise RuntimeError(f"API did not start on {self.url}")
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(10)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port free on ``host`` right now."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port

@@ -12,13 +12,26 @@ With ``(10_000, 10, 100)`` the same run collected the oldest generation twice (2
 for 2% more memory (985 against 965 MB). The gateway's garbage is almost all freed by reference
 counting (immutable records replaced, never cycles), so collecting cycles less often costs
 little memory.
+
+What remained were the two full collections themselves, about 1.2 s each at 100,000 guards:
+the roster, the fences and the states read at start-up are most of the heap, and the collector
+walked them every time. ``freeze_startup_heap`` (``Gateway.start``) moves what is alive once the
+gateway is built out of the collector's sight (``gc.freeze``); the full collections then walk
+what came since (measured: 0.13 s each instead of 1.2 s). ``release_startup_heap``
+(``Gateway.stop``) gives it back, so cycles among the start-up objects that died meanwhile (an
+old roster's ORM rows) are collected then; until then they are at most one start-up's worth.
 """
 
 from __future__ import annotations
 
 import gc
 
-__all__ = ["GATEWAY_GC_THRESHOLDS", "tune_collector"]
+__all__ = [
+    "GATEWAY_GC_THRESHOLDS",
+    "freeze_startup_heap",
+    "release_startup_heap",
+    "tune_collector",
+]
 
 GATEWAY_GC_THRESHOLDS = (10_000, 10, 100)
 """Allocations before a young collection; young collections before a middle one; middle ones
@@ -28,3 +41,14 @@ before a full one (CPython's full collection also waits for a quarter more long-
 def tune_collector() -> None:
     """Set ``GATEWAY_GC_THRESHOLDS`` for this process (idempotent)."""
     gc.set_threshold(*GATEWAY_GC_THRESHOLDS)
+
+
+def freeze_startup_heap() -> None:
+    """Collect once, then keep every object alive now out of later collections."""
+    gc.collect()
+    gc.freeze()
+
+
+def release_startup_heap() -> None:
+    """Put the frozen objects back under the collector (the gateway stops)."""
+    gc.unfreeze()

@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from gateway.clock import Clock
 from gateway.db.quarantine import Quarantined, reason_key_of, store_quarantined
+from gateway.pipeline.batch_budget import DEFAULT_BATCH_BUDGET_S, BatchSizer
 from gateway.pipeline.processor import Processor, describe_error
 from gateway.records import DecodeOutcome, Downlink
 
@@ -91,6 +92,10 @@ class PipelineRuntime(Generic[T]):
     that was dropped); ``on_settled`` with the inputs whose fate became final (see the module
     docstring). Neither may block for long; what they raise is logged. ``on_batch_timed`` gets
     each batch's count of raw inputs and the wall seconds it took (for the metrics).
+
+    A batch takes at most ``max_batch`` inputs, fewer when the work per input would make it
+    last longer than ``batch_budget_s`` (``gateway.pipeline.batch_budget``): deadlines fire
+    between batches, so that is the longest one waits behind a batch.
     """
 
     def __init__(
@@ -100,6 +105,7 @@ class PipelineRuntime(Generic[T]):
         decode: Decode[T],
         *,
         max_batch: int = 5000,
+        batch_budget_s: float = DEFAULT_BATCH_BUDGET_S,
         max_queue: int = DEFAULT_MAX_QUEUE,
         tick_interval_s: float = 0.1,
         roster_refresh_s: float = 300.0,
@@ -122,7 +128,7 @@ class PipelineRuntime(Generic[T]):
         self._queued = 0
         self._queued_lock = threading.Lock()
         self._room = threading.Condition(self._queued_lock)
-        self._max_batch = max_batch
+        self._batch_sizer = BatchSizer(max_batch, batch_budget_s)
         self._tick_interval_s = tick_interval_s
         self._roster_refresh_s = roster_refresh_s
         self._stop = threading.Event()
@@ -197,8 +203,10 @@ class PipelineRuntime(Generic[T]):
                 # good); an input left unstored by a stop during an outage is not.
                 started = time.perf_counter()
                 settled = self._process(items)
+                took = time.perf_counter() - started
+                self._batch_sizer.observe(len(items), took)
                 if self._on_batch_timed is not None:
-                    self._on_batch_timed(len(items), time.perf_counter() - started)
+                    self._on_batch_timed(len(items), took)
                 self._settle(settled)
             for request in calls:
                 self._run_call(request)
@@ -210,13 +218,14 @@ class PipelineRuntime(Generic[T]):
                 return
 
     def _drain(self) -> list[Any]:
-        """Up to ``max_batch`` inputs: waits at most one tick interval for the first."""
+        """Up to the sizer's count of inputs: waits at most one tick interval for the first."""
         try:
             first = self._queue.get(timeout=self._tick_interval_s)
         except queue.Empty:
             return []
         batch = [first]
-        while len(batch) < self._max_batch:
+        limit = self._batch_sizer.next_size()
+        while len(batch) < limit:
             try:
                 batch.append(self._queue.get_nowait())
             except queue.Empty:

@@ -1,6 +1,7 @@
-"""A gateway process runs with the gateway's collector thresholds (``gateway.gc_tuning``):
+"""A gateway process runs with the gateway's collector settings (``gateway.gc_tuning``):
 ``build_gateway``, which ``guard-gateway run``, the demo and the bench's live scenarios use,
-sets them."""
+sets the thresholds; ``Gateway.start`` freezes the heap it loaded and ``Gateway.stop`` gives it
+back to the collector."""
 
 from __future__ import annotations
 
@@ -39,5 +40,14 @@ def test_building_a_gateway_sets_the_collector_thresholds(db_url: str) -> None:
     )
     try:
         assert gc.get_threshold() == GATEWAY_GC_THRESHOLDS == (10_000, 10, 100)
+        assert gc.get_freeze_count() == 0  # built, not started
+        gateway.start()
+        # The gateway's own objects (its processor's memory among them) are out of the
+        # collector's walks while it runs.
+        memory = gateway.processor.memory
+        assert gc.is_tracked(memory) and gc.get_freeze_count() > 0
+        assert not any(obj is memory for obj in gc.get_objects())  # walked by no collection
     finally:
         gateway.stop()
+    assert gc.get_freeze_count() == 0
+    assert any(obj is memory for obj in gc.get_objects())

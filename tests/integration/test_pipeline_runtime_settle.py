@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from pytest_mock import MockerFixture
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from gateway.clock import ManualClock
 from gateway.db.models import PositionRow
+from gateway.pipeline.batch_budget import BatchSizer
 from gateway.pipeline.processor import Processor
 from gateway.pipeline.runtime import PipelineRuntime
 from gateway.records import DecodeOutcome
@@ -59,7 +61,7 @@ def setup(engine: Engine) -> Iterator[tuple[Processor, ManualClock, dict[str, De
 def make_runtime(
     setup: tuple[Processor, ManualClock, dict[str, DecodeOutcome]],
     settled: Settled,
-    **options: int,
+    **options: Any,
 ) -> PipelineRuntime[str]:
     processor, clock, fixes = setup
 
@@ -200,3 +202,45 @@ def test_the_queue_bound_must_be_positive(
 ) -> None:
     with pytest.raises(ValueError, match="max_queue"):
         make_runtime(setup, Settled(), max_queue=0)
+
+
+def test_batches_are_sized_to_the_time_budget_from_the_work_measured(
+    engine: Engine, setup: tuple[Processor, ManualClock, dict[str, DecodeOutcome]]
+) -> None:
+    """3,000 fixes queued before the thread starts: the first batch takes ``max_batch``, each
+    later one what the sizer makes of the batches before it (the seconds reported to
+    ``on_batch_timed``), so a deadline never waits behind more than about a budget of work."""
+    processor, clock, _fixes = setup
+    inside = post_points(engine, "jt-gate-north").inside
+    start = DAY_START + timedelta(minutes=1)
+
+    def decode(item: str) -> DecodeOutcome:
+        return DecodeOutcome(fixes=(fix_at(DEVICE, start + timedelta(seconds=int(item)), inside),))
+
+    timed: list[tuple[int, float]] = []
+    runtime: PipelineRuntime[str] = PipelineRuntime(
+        processor,
+        clock,
+        decode,
+        max_batch=1000,
+        batch_budget_s=0.05,
+        on_batch_timed=lambda count, seconds: timed.append((count, seconds)),
+    )
+    clock.set(start + timedelta(hours=1))
+    for n in range(3000):
+        runtime.submit(str(n))
+    runtime.start()
+    try:
+        assert runtime.wait_idle()
+    finally:
+        runtime.stop()
+    assert stored(engine) == 3000
+    assert sum(count for count, _ in timed) == 3000
+    sizer = BatchSizer(1000, budget_s=0.05)
+    left = 3000
+    for count, seconds in timed:
+        assert count == min(sizer.next_size(), left)
+        sizer.observe(count, seconds)
+        left -= count
+    assert timed[0][0] == 1000
+    assert len(timed) > 3  # smaller batches followed: 1,000 fixes take well over 0.05 s

@@ -1,0 +1,53 @@
+"""Serving an app on a background thread: the API and ``/iclock`` of ``guard-gateway run``,
+the demo and tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import uvicorn
+from fastapi import FastAPI
+
+__all__ = ["ApiServer", "free_port"]
+
+
+class ApiServer:
+    """An app (the API, or the ``/iclock`` routes on their own) served by uvicorn on a
+    background thread: by ``guard-gateway run``, the demo and tests."""
+
+    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        # An open live page streams forever: give its stream a moment, then end it on stop.
+        config = uvicorn.Config(
+            app, host=host, port=self.port, log_level="warning", timeout_graceful_shutdown=2
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="api", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout_s: float = 10.0) -> str:
+        """Serve and wait until the socket accepts connections; returns the base URL."""
+        self._thread.start()
+        waited = threading.Event()
+        for _ in range(int(timeout_s / 0.05)):
+            if self._server.started:
+                return self.url
+            waited.wait(0.05)
+        raise RuntimeError(f"API did not start on {self.url}")
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
