@@ -178,6 +178,9 @@ def load_site_file(
     return summary
 
 
+_IDS_PER_QUERY = 10_000
+
+
 def _taken_elsewhere(session: Session, checked: Sequence[CheckedSite]) -> list[str]:
     """Ids in this file that already belong to a site the file does not name."""
     site_ids = [c.entry.id for c in checked]
@@ -186,15 +189,18 @@ def _taken_elsewhere(session: Session, checked: Sequence[CheckedSite]) -> list[s
         wanted = {item.id for c in checked for item in getattr(c.entry, part)}
         if not wanted:
             continue
-        owners = dict(
-            session.execute(
+        ids = sorted(wanted)
+        owners: dict[str, str] = {}
+        # In slices: a city's file holds more ids than PostgreSQL takes as parameters of one
+        # statement (65,535).
+        for start in range(0, len(ids), _IDS_PER_QUERY):
+            found = session.execute(
                 select(model.id, model.site_id).where(
-                    model.id.in_(wanted), model.site_id.not_in(site_ids)
+                    model.id.in_(ids[start : start + _IDS_PER_QUERY]),
+                    model.site_id.not_in(site_ids),
                 )
             )
-            .tuples()
-            .all()
-        )
+            owners.update((str(id_), str(site)) for id_, site in found)
         for c in checked:
             for j, item in enumerate(getattr(c.entry, part)):
                 if item.id in owners:

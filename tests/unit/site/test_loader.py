@@ -487,3 +487,24 @@ def test_a_guard_may_wear_two_gps_terminals_and_his_duty_lists_both(
     duty = duties.duty_for_device("badge-001", NOW)
     assert duty is not None and duty.guard_id == "g-001"
     assert duty.device_ids == ("badge-001", "gps-001")
+
+
+def test_ids_of_another_site_are_found_in_every_slice_of_a_large_file(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A city's file holds more ids than PostgreSQL takes in one statement: they are looked up
+    in slices (here of two), and an id taken elsewhere is found whichever slice holds it."""
+    monkeypatch.setattr("gateway.site.loader._IDS_PER_QUERY", 2)
+    load_site_file(WUHAN_SITE, engine, NOW)
+    guards = [{"id": g, "name": g} for g in ("a-1", "a-2", "a-3", "g-001", "g-002")]
+    other = {"sites": [{"id": "wh-optics-valley", "name": "光谷软件园", "guards": guards}]}
+    with pytest.raises(ConfigError) as caught:
+        load_site_file(write(tmp_path, other), engine, NOW)
+    message = str(caught.value)
+    for index, guard in ((3, "g-001"), (4, "g-002")):
+        assert (
+            f"sites[0].guards[{index}] (id '{guard}'): guard id already belongs to site "
+            "'wh-jiangtan-garden'"
+        ) in message
+    assert "a-1" not in message and "a-3" not in message
+    assert counts(engine)["sites"] == 1
