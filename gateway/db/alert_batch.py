@@ -10,7 +10,7 @@ list. Runs in the caller's ``Session`` and never commits.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,6 +19,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from gateway.db.models import AlertRow
+from gateway.db.slices import slices
 
 __all__ = ["AlertOpen", "AlertResolve", "AlertsApplied", "apply_alert_changes"]
 
@@ -118,7 +119,7 @@ _STATE = ("id", "status", "resolution")
 def _stored(session: Session, keys: list[str]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     columns = [_TABLE.c.alert_key, *(_TABLE.c[name] for name in _STATE)]
-    for chunk in _chunks(keys):
+    for chunk in slices(keys, _CHUNK):
         rows = session.execute(select(*columns).where(_TABLE.c.alert_key.in_(chunk)))
         for row in rows:
             found[row.alert_key] = {name: getattr(row, name) for name in _STATE}
@@ -193,8 +194,3 @@ def _expire(session: Session, keys: set[str]) -> None:
     for obj in list(session.identity_map.values()):
         if isinstance(obj, AlertRow) and obj.__dict__.get("alert_key") in keys:
             session.expire(obj)
-
-
-def _chunks(keys: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(keys), _CHUNK):
-        yield keys[start : start + _CHUNK]

@@ -30,6 +30,7 @@ from gateway.db.models import (
     SiteRow,
 )
 from gateway.db.repository import upsert
+from gateway.db.slices import slices
 from gateway.records import CheckpointScan, Punch
 from gateway.rules.patrol_plan import PlannedCheckpoint, RoutePlan, time_of_day
 from gateway.site.schema import normalise_tag_id
@@ -162,13 +163,8 @@ def scan_key(scan: CheckpointScan) -> str:
 def known_scan_keys(session: Session, keys: Collection[str]) -> set[str]:
     """Which of ``keys`` are already stored (for a wand import's ``known_keys``)."""
     found: set[str] = set()
-    batch = list(keys)
-    for i in range(0, len(batch), 500):
-        found.update(
-            session.scalars(
-                select(ScanRow.scan_key).where(ScanRow.scan_key.in_(batch[i : i + 500]))
-            )
-        )
+    for part in slices(list(keys), 500):
+        found.update(session.scalars(select(ScanRow.scan_key).where(ScanRow.scan_key.in_(part))))
     return found
 
 

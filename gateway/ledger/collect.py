@@ -10,7 +10,6 @@ shift 20:00-08:00 is in the ledger of its first evening). Rule events are read f
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -30,6 +29,7 @@ from gateway.db.models import (
     SiteRow,
 )
 from gateway.db.repository import site_policy
+from gateway.db.slices import slices
 from gateway.outbox.tables import OutboxRow
 from gateway.policy import SitePolicy
 
@@ -129,11 +129,6 @@ def day_window(day: date, timezone: str) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _chunks(values: list[str]) -> Iterable[list[str]]:
-    for start in range(0, len(values), _IN_CHUNK):
-        yield values[start : start + _IN_CHUNK]
-
-
 def read_day(
     session: Session,
     site_id: str,
@@ -189,7 +184,7 @@ def read_events(
     the outbox rows bound for the core. A run of days reads them once for the whole run: the
     outbox has no index on subject or time, so each read is a scan of it."""
     found: ShiftEvents = {}
-    for chunk in _chunks(sorted(guard_ids)):
+    for chunk in slices(sorted(guard_ids), _IN_CHUNK):
         rows = session.execute(
             select(OutboxRow.type, OutboxRow.event_time, OutboxRow.body)
             .where(OutboxRow.destination == CORE_DESTINATION, OutboxRow.subject.in_(chunk))
@@ -234,7 +229,7 @@ def _read_records(
     end: datetime,
 ) -> None:
     """Alerts, leaves, reports and punches of the guards for the day."""
-    for chunk in _chunks(ids):
+    for chunk in slices(ids, _IN_CHUNK):
         by_shift = [AlertRow.shift_id.in_(shift_ids)] if shift_ids else []
         off_shift = (AlertRow.shift_id.is_(None)) & (AlertRow.opened_at >= start)
         alerts = select(AlertRow).where(

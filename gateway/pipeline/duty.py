@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from gateway.db.models import DeviceRow, GuardRow, PostRow, ShiftRow, SiteRow
 from gateway.db.repository import site_policy
+from gateway.db.slices import slices
 from gateway.policy import SitePolicy
 from gateway.rules import PatrolPolicy, patrol_policy
 from geofence import PostFence, SiteProjection
@@ -27,8 +28,6 @@ __all__ = ["Duty", "DutyIndex", "in_window"]
 
 WINDOW_BEFORE = timedelta(days=2)
 WINDOW_AFTER = timedelta(days=2)
-_POSTS_PER_QUERY = 900
-"""Ids in one ``IN`` list (SQLite's variable limit was 999 before 3.32)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,8 +267,7 @@ def _site_fences(session: Session, needed: set[str]) -> dict[str, tuple[str, Pos
             first[site_id] = post_id
     wanted = sorted(needed | set(first.values()))
     drawn: dict[str, Any] = {}
-    for start in range(0, len(wanted), _POSTS_PER_QUERY):
-        chunk = wanted[start : start + _POSTS_PER_QUERY]
+    for chunk in slices(wanted):
         query = select(PostRow.id, PostRow.site_id, PostRow.name, PostRow.fence, PostRow.datum)
         for row in session.execute(query.where(PostRow.id.in_(chunk))):
             drawn[row.id] = row

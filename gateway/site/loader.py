@@ -38,6 +38,7 @@ from gateway.db.models import (
     RouteRow,
     ShiftRow,
 )
+from gateway.db.slices import slices
 from gateway.errors import ConfigError
 from gateway.outbox.tables import RobotRow
 from gateway.site.checks import CheckedSite, check_site_file, place
@@ -189,15 +190,11 @@ def _taken_elsewhere(session: Session, checked: Sequence[CheckedSite]) -> list[s
         wanted = {item.id for c in checked for item in getattr(c.entry, part)}
         if not wanted:
             continue
-        ids = sorted(wanted)
         owners: dict[str, str] = {}
-        # In slices: a city's file holds more ids than PostgreSQL takes as parameters of one
-        # statement (65,535).
-        for start in range(0, len(ids), _IDS_PER_QUERY):
+        for id_slice in slices(sorted(wanted), _IDS_PER_QUERY):  # a city's file: 100,000 ids
             found = session.execute(
                 select(model.id, model.site_id).where(
-                    model.id.in_(ids[start : start + _IDS_PER_QUERY]),
-                    model.site_id.not_in(site_ids),
+                    model.id.in_(id_slice), model.site_id.not_in(site_ids)
                 )
             )
             owners.update((str(id_), str(site)) for id_, site in found)
