@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 
-__all__ = ["make_engine"]
+__all__ = ["make_engine", "read_json_column", "write_json_column"]
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
+    """Create an engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout.
+
+    JSON columns (rule states, alert data, site files) are written and read with orjson: every
+    fix and every event saves a state, and a shift change writes tens of thousands at once.
+    """
+    kwargs.setdefault("json_serializer", write_json_column)
+    kwargs.setdefault("json_deserializer", read_json_column)
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
     engine = create_engine(url, **kwargs)
@@ -25,3 +33,20 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def write_json_column(value: Any) -> str:
+    """A JSON column's text: compact, UTF-8; NaN and the infinities are written as null (the
+    standard encoder wrote ``NaN``, which no JSON reader, PostgreSQL's included, accepts)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode("utf-8")
+    except orjson.JSONEncodeError:  # integers past 64 bits: the standard encoder writes them
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def read_json_column(text: str | bytes) -> Any:
+    """A JSON column's value; text an earlier version wrote with ``NaN`` in it still reads."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)

@@ -16,10 +16,13 @@ Two properties matter for delivery:
 from __future__ import annotations
 
 import json
+import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
+
+import orjson
 
 __all__ = [
     "CONTENT_TYPE",
@@ -72,7 +75,28 @@ def canonical_json(value: object) -> str:
     """JSON with sorted keys, no spaces, non-ASCII kept as UTF-8, NaN refused.
 
     Datetimes inside are written with :func:`rfc3339`, dates as ``YYYY-MM-DD``, UUIDs as strings.
+    Raises ``TypeError`` for a value JSON cannot hold, ``ValueError`` for NaN or an infinity.
     """
+    try:
+        raw = orjson.dumps(value, default=_json_default, option=_CANONICAL)
+    except orjson.JSONEncodeError:
+        # What the fast encoder refuses (integers past 64 bits, keys that are not strings, a
+        # value nothing can write) the standard one writes the same way, or explains.
+        return _canonical_stdlib(value)
+    # The fast encoder writes NaN and the infinities as null: look only when one could hide.
+    if b"null" in raw and _non_finite(value):
+        raise ValueError("NaN and infinities are not JSON: refused in an event")
+    return raw.decode("utf-8")
+
+
+_CANONICAL = (
+    orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+"""Dates and times go through ``_json_default`` (RFC 3339 with ``Z``); dataclasses are refused
+there, as the standard encoder refuses them."""
+
+
+def _canonical_stdlib(value: object) -> str:
     return json.dumps(
         value,
         sort_keys=True,
@@ -81,6 +105,26 @@ def canonical_json(value: object) -> str:
         allow_nan=False,
         default=_json_default,
     )
+
+
+def _non_finite(value: object) -> bool:
+    # Concrete types before the Mapping ABC (a slow check): this walk runs for most events (a
+    # null is common), so it must stay cheaper than the encoding it guards.
+    items: Iterable[object]
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        items = value.values()
+    elif isinstance(value, (list, tuple)):
+        items = value
+    elif value is None or isinstance(value, (str, int)) or not isinstance(value, Mapping):
+        return False
+    else:
+        items = value.values()
+    for item in items:
+        if item is not None and not isinstance(item, (str, int)) and _non_finite(item):
+            return True
+    return False
 
 
 def build_event(

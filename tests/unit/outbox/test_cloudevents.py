@@ -90,3 +90,36 @@ def test_nan_and_unknown_types_are_refused() -> None:
         canonical_json({"distance_m": float("nan")})
     with pytest.raises(TypeError):
         canonical_json({"x": object()})
+
+
+def test_an_infinity_hidden_deep_is_refused_and_null_is_not() -> None:
+    with pytest.raises(ValueError, match="NaN and infinities"):
+        canonical_json({"a": [1, {"b": (2.0, float("-inf"))}], "c": None})
+    assert canonical_json({"c": None, "b": [None, 1.5]}) == '{"b":[null,1.5],"c":null}'
+
+
+def test_what_the_fast_encoder_refuses_is_written_as_the_standard_one_does() -> None:
+    # Integers past 64 bits and keys that are not strings.
+    assert canonical_json({"n": 2**70}) == '{"n":1180591620717411303424}'
+    assert canonical_json({"m": {2: "b", 1: "a"}}) == '{"m":{"1":"a","2":"b"}}'
+
+
+def test_dates_uuids_and_dataclasses_inside_data() -> None:
+    from dataclasses import dataclass
+    from datetime import date
+
+    ident = uuid.UUID("26db82bc-9ab0-5513-a51a-740e0ad3af31")
+    text = canonical_json({"day": date(2026, 3, 1), "id": ident})
+    assert text == '{"day":"2026-03-01","id":"26db82bc-9ab0-5513-a51a-740e0ad3af31"}'
+
+    @dataclass
+    class Point:
+        x: float
+
+    with pytest.raises(TypeError, match="Point is not JSON serialisable"):
+        canonical_json({"p": Point(1.0)})
+
+
+def test_a_wuhan_time_inside_data_is_written_in_utc() -> None:
+    at = datetime(2026, 3, 1, 16, 31, 0, 500000, tzinfo=WUHAN)
+    assert canonical_json([at]) == '["2026-03-01T08:31:00.500000Z"]'
