@@ -96,6 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=_int_list, default=None, help="delivery: worker counts, e.g. 1,2"
     )
     bench.add_argument("--events", type=int, default=None, help="delivery: outbox rows")
+    bench.add_argument(
+        "--absent-every",
+        type=int,
+        default=None,
+        help="shift-change: every N-th guard absent (default 10; 1: all)",
+    )
+    bench.add_argument(
+        "--silent-too",
+        action="store_true",
+        help="shift-change: each absent guard's silence falls with his absence",
+    )
     bench.add_argument("--broker", default=None, help="default: a private broker started here")
     bench.add_argument(
         "--inflight",

@@ -174,8 +174,26 @@ def test_shift_change_raises_an_absence_for_each_absent_tenth() -> None:
     meanwhile = result["fixes_meanwhile"]
     # 45 present guards at one fix per 20 s each, for 4 s: 9 fixes.
     assert (meanwhile["published"], meanwhile["settled"], meanwhile["all_stored"]) == (9, 9, True)
+    assert (alerts["device_silent"], result["absent_every"], result["silent_too"]) == (0, 10, False)
     assert result["goal"] == {"last_alert_lateness_s": 5.0}
     assert result["met"] == (alerts["last_lateness_s"] <= 5.0)
+
+
+@needs_mosquitto
+def test_shift_change_with_every_guard_absent_and_silent_raises_both_for_each() -> None:
+    code, result, stderr = bench(
+        "--scenario", "shift-change", "--guards", "30", "--seconds", "2",
+        "--absent-every", "1", "--silent-too",
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert result is not None
+    assert (result["guards_absent"], result["absent_every"], result["silent_too"]) == (30, 1, True)
+    alerts = result["alerts"]
+    assert (alerts["absent_at_shift_start"], alerts["device_silent"]) == (30, 30)
+    assert alerts["all_raised"] is True
+    assert alerts["last_event_lateness_s"] >= alerts["last_lateness_s"]
+    # Nobody present: no fix is sent while the deadlines fall.
+    assert result["fixes_meanwhile"]["published"] == 0
 
 
 @needs_mosquitto

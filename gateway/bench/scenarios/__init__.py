@@ -31,7 +31,8 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     ),
     "shift-change": (
         "shift_change",
-        "--guards (100,000) starting at the same minute, a tenth absent: lateness of the last "
+        "--guards (100,000) starting at the same minute, a tenth absent (--absent-every N; "
+        "--silent-too: their silences fall with the absences): lateness of the last "
         "alert.absent_at_shift_start (goal <= 5 s) and latency of the fixes arriving meanwhile",
     ),
     "posts": (

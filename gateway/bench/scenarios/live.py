@@ -127,6 +127,8 @@ def warm_up(live: Live, guards: Sequence[int], when: datetime) -> float:
     """Every guard in ``guards`` sends one fix from inside his post (fix time ``when``) as fast
     as the broker takes them; returns the seconds until all were settled."""
     began = time.perf_counter()
+    if not guards:
+        return 0.0
     target = live.watcher.settled() + len(guards)
     load = [
         (f"devices/{device_id(i)}/json", fix_payload(when, *post_centre(live.roster.post_of[i])))
@@ -202,22 +204,28 @@ def shift_started(
     present: list[int],
     n_fixes: int,
     lead_s: float,
+    *,
+    silence_s: float | None = 3600.0,
 ) -> Iterator[ShiftStart]:
     """``live_gateway`` for ``len(starts)`` guards (``starts[i]`` guard ``i``'s shift start, none
     before ``t0``) on ``args.database_url`` and ``args.broker``; then the clock jumps to a second
     after ``t0``, the present guards arrive, and the clock jumps to ``lead_s`` before the first
     absence deadline (``t0`` plus the site's grace). The stream is ``n_fixes`` fixes from the
     present guards' posts in turn. Raises ``RuntimeError`` if the arrivals outlast that instant:
-    the absences would be decided before the stream. ``clock`` must read before ``t0``."""
+    the absences would be decided before the stream. ``clock`` must read before ``t0``.
+
+    ``silence_s`` is the site's silence limit: an hour by default, so a silent guard raises no
+    alert within the run and the absences are the only deadlines; ``None`` keeps the policy's
+    own (ten minutes, the absence grace: each absent guard's silence falls with his absence)."""
     grace = SitePolicy().shift_start_grace_s
+    policy = {} if silence_s is None else {"device_silent_s": silence_s}
     with live_gateway(
         guards=len(starts),
         starts=starts,
         clock=clock,
         database_url=args.database_url,
         broker=args.broker,
-        # A silent guard raises no alert within the run: the absences are the only deadlines.
-        policy={"device_silent_s": 3600},
+        policy=policy,
         bare_messages=n_fixes,
     ) as live:
         clock.jump(t0 + timedelta(seconds=1))
@@ -228,7 +236,7 @@ def shift_started(
         clock.jump(jump_to)
         fixes = [
             (f"devices/{device_id(i)}/json", *post_centre(live.roster.post_of[i]))
-            for i in (present[k % len(present)] for k in range(n_fixes))
+            for i in (present[k % len(present)] for k in range(n_fixes if present else 0))
         ]
         yield ShiftStart(live, absent, present, grace, warm_s, live.watcher.settled(), fixes)
 

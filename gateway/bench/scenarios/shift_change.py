@@ -1,6 +1,11 @@
 """``bench --scenario shift-change``: G guards whose shift starts at the same minute, a tenth
 absent, so G/10 ``alert.absent_at_shift_start`` deadlines fall on the same instant.
 
+``--absent-every N`` makes every N-th guard absent instead (1: all of them, the tick where every
+guard's deadline falls); ``--silent-too`` keeps the site's ten-minute silence limit, so each
+absent guard's ``alert.device_silent`` falls on the same instant as his absence (the worst case:
+two events per absent guard, nobody present).
+
 Set-up: every shift starts at T0. The nine tenths present send one fix each from inside their
 post (warm-up: they arrive). The clock then jumps to 2 s before the deadline (T0 + grace) and
 runs with the wall from there, while one publisher sends the present guards' fixes at their
@@ -10,7 +15,8 @@ the only deadlines in the window.
 
 Measured: lateness of each absence alert (outbox row creation on the gateway clock minus the
 deadline; the clock advances with real time during the tick, so slow work shows as lateness),
-the last one above all (goal <= 5 s); publish -> stored latency of the fixes arriving meanwhile;
+the last one above all (goal <= 5 s), and of the last event of that instant (with
+``--silent-too``, the silences too); publish -> stored latency of the fixes arriving meanwhile;
 the bare subscriber on the same broker.
 """
 
@@ -23,8 +29,16 @@ from typing import Any
 
 from gateway.bench.common import BenchClock, percentiles, rss_mb
 from gateway.bench.paced import start_paced
-from gateway.bench.scenarios.live import FIX_PERIOD_S, absent_every, shift_started, wait_until
+from gateway.bench.scenarios.live import (
+    FIX_PERIOD_S,
+    absent_every,
+    alert_lateness,
+    count_events,
+    shift_started,
+    wait_until,
+)
 from gateway.clock import SystemClock
+from gateway.rules.events import ALERT_DEVICE_SILENT
 
 __all__ = ["run"]
 
@@ -36,42 +50,61 @@ GIVE_UP_S = 1800.0
 def run(args: argparse.Namespace) -> dict[str, Any]:
     guards: int = args.guards or 100_000
     seconds: float = args.seconds or 20.0
-    if guards < 10:
-        raise ValueError("shift-change needs at least 10 guards (a tenth absent)")
+    step: int = args.absent_every or 10
+    silent_too: bool = bool(args.silent_too)
+    if step < 1:
+        raise ValueError("--absent-every must be at least 1 (1: every guard absent)")
+    if guards < step:
+        raise ValueError(f"shift-change needs at least {step} guards (every {step}th absent)")
     t0 = SystemClock().now().replace(second=0, microsecond=0)
     # Before the shifts while the roster is written and the gateway starts, however long that
     # takes here; the clock jumps to the shift start once all is ready.
     clock = BenchClock(t0 - timedelta(minutes=30))
-    absent, present = absent_every(guards, 10)
+    absent, present = absent_every(guards, step)
     rate = len(present) / FIX_PERIOD_S
-    n_fixes = max(1, round(rate * seconds))
-    with shift_started(args, clock, t0, [t0] * guards, absent, present, n_fixes, LEAD_S) as started:
+    n_fixes = max(1, round(rate * seconds)) if present else 0
+    silence_s = None if silent_too else 3600.0
+    with shift_started(
+        args, clock, t0, [t0] * guards, absent, present, n_fixes, LEAD_S, silence_s=silence_s
+    ) as started:
         live, before = started.live, started.settled_before
+        engine = live.engine
+
+        def all_raised() -> bool:
+            if not started.all_absences_raised():
+                return False
+            return not silent_too or count_events(engine, ALERT_DEVICE_SILENT) >= len(absent)
+
         began = time.perf_counter()
-        paced = start_paced(live.broker_url, started.fixes, rate, clock)
-        all_alerts = wait_until(
-            started.all_absences_raised, lambda: time.perf_counter() - began > GIVE_UP_S
-        )
+        paced = start_paced(live.broker_url, started.fixes, rate, clock) if n_fixes else None
+        all_alerts = wait_until(all_raised, lambda: time.perf_counter() - began > GIVE_UP_S)
         alerts_s = time.perf_counter() - began
-        sent = paced.result()
+        sent = paced.result() if paced is not None else []
         stored_all = live.watcher.wait_for(before + n_fixes)
         live.gateway.runtime.wait_idle(60)
         settled = live.watcher.settled() - before
         fix_latency = started.fix_latencies(sent)
         lateness = started.absence_lateness()
+        silences = alert_lateness(engine, ALERT_DEVICE_SILENT) if silent_too else []
         memory = rss_mb()
     late = percentiles(lateness)
+    every = lateness + silences
     met = all_alerts and late["max"] is not None and late["max"] <= GOAL_LAST_LATENESS_S
+    alerts: dict[str, Any] = {
+        "absent_at_shift_start": len(lateness),
+        "device_silent": len(silences),
+        "all_raised": all_alerts,
+        "lateness_s": late,
+        "last_lateness_s": late["max"],
+        "last_event_lateness_s": round(max(every), 3) if every else None,
+        "wall_seconds_from_jump": round(alerts_s, 3),
+    }
     return {
         **started.facts("shift-change"),
         **started.set_up(),
-        "alerts": {
-            "absent_at_shift_start": len(lateness),
-            "all_raised": all_alerts,
-            "lateness_s": late,
-            "last_lateness_s": late["max"],
-            "wall_seconds_from_jump": round(alerts_s, 3),
-        },
+        "absent_every": step,
+        "silent_too": silent_too,
+        "alerts": alerts,
         "fixes_meanwhile": {
             "published": len(sent),
             "settled": settled,
