@@ -9,7 +9,9 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -33,13 +35,34 @@ what one commit can take in: mosquitto's default of 20 would cap a batch at 20 m
 rate at 20 per commit round trip. See docs/device-contract.md for the measured rates."""
 
 
+_BOUND_TO_PARENT = """\
+import ctypes, os, signal, sys
+ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+if os.getppid() != int(sys.argv[1]):
+    sys.exit(0)  # the parent died before the line above took effect
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+"""Run before mosquitto's own code (it replaces this interpreter): the kernel sends it SIGTERM
+when the thread that started it dies, even by SIGKILL, which no ``atexit`` hook sees."""
+
+
+def _command(binary: str, config: Path) -> list[str]:
+    """Mosquitto's command line; on Linux, started from the main thread, bound to this process
+    (a thread that ends would take the broker with it, so other threads' brokers are not)."""
+    command = [binary, "-c", str(config)]
+    if sys.platform == "linux" and threading.current_thread() is threading.main_thread():
+        return [sys.executable, "-c", _BOUND_TO_PARENT, str(os.getpid()), *command]
+    return command
+
+
 class MosquittoBroker(RunningBroker):
     """``mosquitto -c <tempdir>/mosquitto.conf`` on ``127.0.0.1:port``.
 
     Persistence is on: sessions and their queued QoS-1 messages are saved every
     ``AUTOSAVE_INTERVAL_S`` and at a clean shutdown, in the temp dir, so ``restart()`` keeps them
     (as a production broker must), and so does ``kill()`` followed by ``start()`` for everything
-    older than the last autosave. The temp dir goes at ``stop()``.
+    older than the last autosave. The temp dir goes at ``stop()``. A broker started from the main
+    thread on Linux stops when this process dies, however it dies (its temp dir then stays).
     """
 
     kind = "mosquitto"
@@ -137,7 +160,7 @@ class MosquittoBroker(RunningBroker):
         log = (directory / "mosquitto.log").open("ab")
         try:
             self._process = subprocess.Popen(
-                [self._binary, "-c", str(directory / "mosquitto.conf")],
+                _command(self._binary, directory / "mosquitto.conf"),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -73,6 +78,52 @@ def test_mosquitto_temp_dir_is_removed_on_stop() -> None:
     assert log is not None and log.exists()
     broker.stop()
     assert not log.parent.exists()
+
+
+_OWNER = """\
+import sys, time
+from drivers.mqtt.broker import start_broker
+broker = start_broker(kind="mosquitto")
+print(broker.port, broker.log_path.parent, flush=True)
+time.sleep(600)
+"""
+
+
+def _mosquitto_alive(config_dir: str) -> bool:
+    """Whether a live (not zombie) process runs with a config from ``config_dir``."""
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            status = (proc / "status").read_text()
+        except OSError:
+            continue
+        if config_dir.encode() in cmdline and "\nState:\tZ" not in status:
+            return True
+    return False
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the kernel's parent-death signal")
+def test_a_parent_killed_with_sigkill_takes_its_private_mosquitto_with_it() -> None:
+    if shutil.which("mosquitto") is None:
+        pytest.skip("mosquitto is not installed")
+    owner = subprocess.Popen([sys.executable, "-c", _OWNER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None
+        port, config_dir = owner.stdout.readline().split()
+        url = f"mqtt://127.0.0.1:{port}"
+        assert find_local_broker(url, timeout=2) and _mosquitto_alive(config_dir)
+        owner.send_signal(signal.SIGKILL)  # no atexit hook runs
+        owner.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _mosquitto_alive(config_dir) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _mosquitto_alive(config_dir)
+        assert not find_local_broker(url, timeout=0.5)
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
+        shutil.rmtree(config_dir, ignore_errors=True)
 
 
 def test_starting_on_a_busy_port_fails_with_the_brokers_own_words() -> None:
