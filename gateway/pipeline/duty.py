@@ -86,6 +86,13 @@ class DutyIndex:
         self._default_policy = SitePolicy()
         self.loaded_at: datetime | None = None
         """The ``now`` the window was read around (None: not read from a database)."""
+        self.scope: Callable[[str], bool] | None = None
+        """The guards whose shifts were read (a partitioned process's own); ``None``: all."""
+
+    def holds(self, guard_id: str) -> bool:
+        """Whether this process runs ``guard_id``'s rules (in a partitioned gateway, whether
+        it holds his partition); a guard off duty is held as much as one on duty."""
+        return self.scope is None or self.scope(guard_id)
 
     @classmethod
     def load(
@@ -170,6 +177,7 @@ class DutyIndex:
         index.clock_in_sites = frozenset(clock_in_sites)
         index.device_zones = device_zone
         index.loaded_at = now
+        index.scope = scope
         return index
 
     def at_post(self, post_id: str, at: datetime) -> list[Duty]:

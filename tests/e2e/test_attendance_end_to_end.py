@@ -8,7 +8,10 @@ stub. g-102 (PIN 1002) keeps the gate from 08:00; the terminal ``zk-gate`` stand
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
+
+import pytest
 
 from fwsim.scenario.field import load_field_scenario, parse_field_scenario
 from tests.e2e import test_patrol_end_to_end as rig_module
@@ -129,3 +132,34 @@ def test_punches_on_a_binary_protocol_terminal_reach_the_core_as_attendance_punc
     first = events[0]["data"]
     assert (first["kind"], first["verify"], first["terminal_id"]) == ("check_in", "face", "zk-gate")
     assert events[2]["data"]["kind"] == "break_out"
+
+
+HELD_ELSEWHERE = {
+    "name": "held-elsewhere",
+    "field_devices": {
+        "terminals": [{"id": "zk-gate", "kind": "zkteco_push", "sn": TERMINAL_SN}],
+        "timeline": [
+            {"at_min": 2, "punch": {"terminal": "zk-gate", "pin": "1002"}},
+            {"at_min": 6, "punch": {"terminal": "zk-gate", "pin": "1002", "kind": "break_out"}},
+        ],
+    },
+}
+
+
+def test_punches_of_a_guard_another_process_holds_are_stored_counted_and_logged_once(
+    field_rig: RigFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig = field_rig(parse_field_scenario(HELD_ELSEWHERE), ["g-102"])
+    # As a partitioned node whose leases left it every partition but g-102's: his rules run
+    # in another process, which this one does not route punches to (docs/scaling.md).
+    rig.gateway.processor.set_scope(lambda guard: guard != "g-102")
+    with caplog.at_level(logging.WARNING, logger="gateway.pipeline.patrol_stage"):
+        rig.play(at(8))
+
+    counters = rig.counters()
+    assert counters["punches.stored"] == 2 and counters["punches.held_elsewhere"] == 2
+    assert "punches.off_duty" not in counters
+    assert rig.events() == []  # nothing decided here for a guard held elsewhere
+    assert rig.runner.stats()["zk-gate"].acknowledged == 2  # stored, so the terminal got OK
+    warned = [r.getMessage() for r in caplog.records if "another process holds" in r.getMessage()]
+    assert len(warned) == 1 and "zk-gate" in warned[0] and "g-102" in warned[0]
