@@ -1,16 +1,17 @@
-"""The tables of a gateway running as several processes: one row per process (node) and one
-per partition, whose owner, epoch and expiry make the partition's lease."""
+"""The tables of a gateway running as several processes: one row per process (node), one per
+partition, whose owner, epoch and expiry make the partition's lease, and the punches waiting for
+the process that runs their guard's rules."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String
+from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gateway.db.base import Base, UtcDateTime
+from gateway.db.base import ID_LENGTH, Base, BigId, UtcDateTime
 
-__all__ = ["NodeRow", "PartitionRow"]
+__all__ = ["NodeRow", "PartitionRow", "RelayedPunchRow"]
 
 
 class NodeRow(Base):
@@ -36,3 +37,17 @@ class PartitionRow(Base):
     node_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     epoch: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class RelayedPunchRow(Base):
+    """A stored punch of a guard whose rules another process runs: the process holding his
+    partition applies it to his attendance and deletes this row in the same transaction
+    (``gateway.pipeline.relay``)."""
+
+    __tablename__ = "relayed_punches"
+
+    punch_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("punches.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    guard_id: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
+    relayed_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)

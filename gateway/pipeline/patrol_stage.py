@@ -40,6 +40,7 @@ from gateway.pipeline.duty import Duty, in_window
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.memory import PipelineMemory
 from gateway.pipeline.presence_stage import PresenceFeed
+from gateway.pipeline.relay import relay_punch
 from gateway.records import CheckpointScan, Punch
 from gateway.rules import Tick
 from gateway.rules import attendance as attendance_rules
@@ -56,8 +57,6 @@ __all__ = ["PatrolStage"]
 log = logging.getLogger(__name__)
 
 EARLY_CHECK_IN = timedelta(hours=1)
-MAX_WARNED_TERMINALS = 1000
-"""Terminals whose punches for a guard held elsewhere were logged (once each)."""
 
 
 class PatrolStage:
@@ -75,7 +74,6 @@ class PatrolStage:
         self._presence = presence
         self._tags: dict[str, tuple[str, str]] = {}
         self._routes: dict[str, list[RoutePlan]] = {}
-        self._warned: set[str] = set()
         # Journaled: a failed transaction takes the machines back with it. Scheduled: each
         # machine's next deadline is kept in the memory's deadline queue.
         self._patrols = self._patrol_map({})
@@ -279,6 +277,10 @@ class PatrolStage:
             self._punch(ctx, punch, now)
         return fresh
 
+    def apply_punch(self, ctx: BatchContext, punch: Punch, now: datetime) -> None:
+        """Apply a punch already stored (one relayed by another process: ``relay``)."""
+        self._punch(ctx, punch, now)
+
     def _punch(self, ctx: BatchContext, punch: Punch, now: datetime) -> None:
         duties = self._memory.duties
         guard_id = prepo.guard_for_person(ctx.session, punch.terminal_id, punch.person_id)
@@ -290,8 +292,9 @@ class PatrolStage:
             return
         duty = duties.duty_near(guard_id, punch.punched_at, EARLY_CHECK_IN)
         if duty is None:
-            if not duties.holds(guard_id):
-                self._held_elsewhere(ctx, punch, guard_id)
+            if not duties.holds(guard_id):  # his rules run in another process: hand it over
+                relay_punch(ctx.session, punch, guard_id, ctx.now)
+                ctx.counters.add("punches.relayed")
                 return
             ctx.counters.add("punches.off_duty")
             return
@@ -310,20 +313,6 @@ class PatrolStage:
             device_id=_evidence_device(duty, punch.terminal_id),
         ):
             self._presence.feed(ctx, duty, rule_input)
-
-    def _held_elsewhere(self, ctx: BatchContext, punch: Punch, guard_id: str) -> None:
-        # A partitioned gateway does not route field devices to the guard's process yet
-        # (docs/scaling.md, Limits): say so once per terminal rather than stay silent.
-        ctx.counters.add("punches.held_elsewhere")
-        if punch.terminal_id in self._warned or len(self._warned) >= MAX_WARNED_TERMINALS:
-            return
-        self._warned.add(punch.terminal_id)
-        log.warning(
-            "punch from %s for guard %s, whose partition another process holds: stored, not "
-            "applied to his attendance (field devices are not routed: docs/scaling.md)",
-            punch.terminal_id,
-            guard_id,
-        )
 
     def _attendance_state(self, duty: Duty) -> AttendanceState:
         return self._attendance.get(duty.shift_id) or AttendanceState.start(

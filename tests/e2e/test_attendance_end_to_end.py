@@ -8,14 +8,23 @@ stub. g-102 (PIN 1002) keeps the gate from 08:00; the terminal ``zk-gate`` stand
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
-import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from fwsim.scenario.field import load_field_scenario, parse_field_scenario
+from gateway.cluster.tables import RelayedPunchRow
 from tests.e2e import test_patrol_end_to_end as rig_module
-from tests.e2e.test_patrol_end_to_end import SCENARIOS, STEP_S, TERMINAL_SN, RigFactory, at, iso
+from tests.e2e.test_patrol_end_to_end import (
+    SCENARIOS,
+    STEP_S,
+    TERMINAL_SN,
+    FieldRig,
+    RigFactory,
+    at,
+    iso,
+)
 
 field_rig = rig_module.field_rig  # the rig fixture, shared with the patrol tests
 
@@ -146,20 +155,38 @@ HELD_ELSEWHERE = {
 }
 
 
-def test_punches_of_a_guard_another_process_holds_are_stored_counted_and_logged_once(
-    field_rig: RigFactory, caplog: pytest.LogCaptureFixture
+def test_punches_of_a_guard_another_process_holds_are_relayed_and_applied_once_by_his_owner(
+    field_rig: RigFactory,
 ) -> None:
     rig = field_rig(parse_field_scenario(HELD_ELSEWHERE), ["g-102"])
     # As a partitioned node whose leases left it every partition but g-102's: his rules run
-    # in another process, which this one does not route punches to (docs/scaling.md).
+    # in another process (none here yet: his partition is being taken over).
     rig.gateway.processor.set_scope(lambda guard: guard != "g-102")
-    with caplog.at_level(logging.WARNING, logger="gateway.pipeline.patrol_stage"):
-        rig.play(at(8))
+    rig.play(at(8))
 
     counters = rig.counters()
-    assert counters["punches.stored"] == 2 and counters["punches.held_elsewhere"] == 2
-    assert "punches.off_duty" not in counters
+    assert counters["punches.stored"] == 2 and counters["punches.relayed"] == 2
+    assert "punches.off_duty" not in counters and "punches.relayed_in" not in counters
     assert rig.events() == []  # nothing decided here for a guard held elsewhere
     assert rig.runner.stats()["zk-gate"].acknowledged == 2  # stored, so the terminal got OK
-    warned = [r.getMessage() for r in caplog.records if "another process holds" in r.getMessage()]
-    assert len(warned) == 1 and "zk-gate" in warned[0] and "g-102" in warned[0]
+    assert relayed(rig) == 2
+
+    # The process takes his partition over (as the lease's next owner would): it applies
+    # the punches waiting for him, once, as if its own terminal had sent them.
+    rig.gateway.processor.set_scope(None)
+    rig.play(at(8.5))
+    events = rig.events()
+    assert [(e["type"], e["subject"], e["time"]) for e in events] == [
+        ("attendance.punch", "g-102", iso(2)),
+        ("presence.arrived", "g-102", iso(2)),
+        ("attendance.punch", "g-102", iso(6)),
+    ]
+    assert events[0]["data"]["late"] is False and events[2]["data"]["kind"] == "break_out"
+    assert rig.counters()["punches.relayed_in"] == 2 and relayed(rig) == 0
+    rig.play(at(12))  # past his absence deadline: he punched in, so no alert
+    assert len(rig.events()) == 3 and rig.counters()["punches.relayed_in"] == 2
+
+
+def relayed(rig: FieldRig) -> int:
+    with Session(rig.gateway.engine) as session:
+        return int(session.scalar(select(func.count()).select_from(RelayedPunchRow)) or 0)

@@ -25,7 +25,7 @@ def test_upgraded_database_matches_the_models_with_no_autogenerate_diff(engine: 
 
 
 def test_upgrade_records_the_head_revision_and_is_idempotent(engine: Engine) -> None:
-    assert head() == "0011"
+    assert head() == "0012"
     assert current(engine) == head()
     upgrade(engine)
     assert current(engine) == head()
@@ -40,6 +40,16 @@ def test_migration_0003_adds_and_removes_how_an_alert_was_resolved(engine: Engin
     upgrade(engine, "0003")
     assert current(engine) == "0003"
     assert "resolution" in {c["name"] for c in inspect(engine).get_columns("alerts")}
+
+
+def test_migration_0012_relayed_punches_downgrades_and_upgrades_again(engine: Engine) -> None:
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0011")
+    assert "relayed_punches" not in inspect(engine).get_table_names()
+    upgrade(engine)
+    assert current(engine) == "0012" and _diff(engine) == []
 
 
 def test_migrations_create_the_outbox_and_every_model_table(engine: Engine) -> None:
@@ -72,6 +82,7 @@ def test_migrations_create_the_outbox_and_every_model_table(engine: Engine) -> N
         "quarantine",
         "cluster_nodes",
         "cluster_partitions",
+        "relayed_punches",
         "alembic_version",
     }
     assert tables == expected

@@ -1,0 +1,152 @@
+"""End to end, a partitioned gateway with a clock-in terminal: two ``guard-gateway run
+--partitions 2`` processes on one PostgreSQL schema and one private mosquitto, a ZKTeco PUSH
+terminal talking to one of them, and guards of both partitions punching on it.
+
+The process the terminal talks to stores every punch; those of the guards the other process
+holds are relayed to it through the database (``gateway.pipeline.relay``) and applied there,
+once: the core stub (real HTTP) gets each guard's ``attendance.punch`` and ``presence.arrived``
+once, from the process that runs his rules, and the relay table is empty afterwards.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from drivers.mqtt.broker import RunningBroker, free_port
+from fwsim.core_stub import CoreStub
+from fwsim.zkteco.push_terminal import PushTerminal
+from gateway.cluster.partitions import partition_of
+from gateway.cluster.tables import RelayedPunchRow
+from gateway.db.engine import make_engine
+from tests.fixtures import live_gateway as live
+
+PARTITIONS = 2
+SN = "CKRELAY0001"
+GUARDS = [f"g-{n:02d}" for n in range(6)]
+PINS = {guard: str(2001 + n) for n, guard in enumerate(GUARDS)}
+WAIT_S = 90.0
+
+
+class Node(live.GatewayProcess):
+    """One ``guard-gateway run --partitions 2`` process with its own API port and node id."""
+
+    def __init__(self, env: dict[str, str], name: str, log: Path) -> None:
+        self.port = free_port()
+        node_env = {**env, "GATEWAY_API_PORT": str(self.port), "GATEWAY_NODE_ID": name}
+        super().__init__(node_env, log, "--partitions", str(PARTITIONS), start_s=120.0)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def held(self) -> list[int]:
+        cluster = httpx.get(f"{self.url}/health", timeout=5).json()["cluster"]
+        return sorted(int(p) for p in cluster["held"])
+
+    def punches(self, outcome: str) -> int:
+        """``guard_gateway_punches_total{outcome=...}`` of this process (0 before the first)."""
+        text = httpx.get(f"{self.url}/metrics", timeout=5).text
+        found = re.search(
+            rf'^guard_gateway_punches_total{{outcome="{outcome}"}} (\S+)$', text, re.M
+        )
+        return int(float(found.group(1))) if found else 0
+
+
+def clock_in_site(now: datetime) -> dict[str, Any]:
+    """One gate post with a PUSH terminal; every guard on duty there from a minute ago."""
+    start = (now - timedelta(minutes=1)).replace(second=0, microsecond=0, tzinfo=None)
+    end = start + timedelta(hours=8)
+    return {
+        "sites": [
+            {
+                "id": "relay-site",
+                "name": "relay site",
+                "timezone": "UTC",
+                "policy": {"device_silent_s": 7200},
+                "posts": [
+                    {
+                        "id": "gate",
+                        "name": "gate",
+                        "kind": "fixed",
+                        "datum": "wgs84",
+                        "fence": {"type": "Circle", "center": [114.3085, 30.5928], "radius_m": 30},
+                    }
+                ],
+                "leaders": [],
+                "guards": [{"id": g, "name": g, "team": "A", "pin": PINS[g]} for g in GUARDS],
+                "devices": [{"id": "zk-gate", "kind": "clock_in", "post": "gate", "sn": SN}],
+                "shifts": [
+                    {
+                        "guard": g,
+                        "post": "gate",
+                        "start": start.strftime("%Y-%m-%dT%H:%M"),
+                        "end": end.strftime("%Y-%m-%dT%H:%M"),
+                    }
+                    for g in GUARDS
+                ],
+            }
+        ]
+    }
+
+
+@pytest.mark.timeout(300)  # two processes on a shared 2-core machine
+def test_punches_on_one_process_reach_the_rules_of_each_guards_own_process_once(
+    db_url: str, mqtt_broker: RunningBroker, core_stub: CoreStub, tmp_path: Path
+) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("several processes share one database on PostgreSQL")
+    assert {partition_of(g, PARTITIONS) for g in GUARDS} == {0, 1}  # both partitions punch
+    now = datetime.now(UTC)
+    prefix = f"gw-{uuid.uuid4().hex[:8]}"
+    env = live.gateway_env(db_url, mqtt_broker, prefix, core_stub, GATEWAY_API_HOST="127.0.0.1")
+    live.load_site(env, clock_in_site(now), tmp_path / "site.json")
+    engine = make_engine(db_url)
+    nodes: list[Node] = []
+    try:
+        nodes = [Node(env, f"node-{i}", tmp_path / f"node-{i}.log") for i in range(2)]
+        for node in nodes:
+            node.wait_serving()
+        live.wait_for(
+            lambda: [len(node.held()) for node in nodes] == [1, 1],
+            "the two partitions were not spread over the two processes",
+            60,
+        )
+        receiver, other = nodes
+        held_there = [g for g in GUARDS if partition_of(g, PARTITIONS) in other.held()]
+        held_here = [g for g in GUARDS if g not in held_there]
+        with PushTerminal(receiver.url, SN) as terminal:
+            terminal.handshake()
+            punched = now.replace(tzinfo=None, microsecond=0)
+            for guard in GUARDS:
+                terminal.punch(PINS[guard], punched)
+            assert terminal.push() == len(GUARDS)  # every punch stored, then answered OK
+
+        def arrived() -> Counter[tuple[str, str]]:
+            return Counter((e["type"], e["subject"]) for e in core_stub.events)
+
+        expected = Counter(
+            (kind, g) for g in GUARDS for kind in ("attendance.punch", "presence.arrived")
+        )
+        live.wait_for(lambda: arrived() == expected, lambda: f"at the core: {arrived()}", WAIT_S)
+        assert core_stub.duplicates == [] and core_stub.rejected == 0
+        assert receiver.punches("stored") == len(GUARDS)
+        assert receiver.punches("relayed") == len(held_there)
+        assert other.punches("relayed_in") == len(held_there) and other.punches("stored") == 0
+        assert receiver.punches("relayed_in") == 0 and receiver.punches("off_duty") == 0
+        assert len(held_here) + len(held_there) == len(GUARDS) and held_there and held_here
+        with Session(engine) as session:
+            assert session.scalar(select(func.count()).select_from(RelayedPunchRow)) == 0
+    finally:
+        for node in nodes:
+            node.stop()
+        engine.dispose()
