@@ -37,14 +37,21 @@ def waiting(engine: Engine) -> int:
         return int(session.scalar(select(func.count()).select_from(RelayedPunchRow)) or 0)
 
 
-def test_a_relayed_punch_survives_a_failed_pass_and_is_applied_once(
-    engine: Engine, tmp_path: Path, mocker: MockerFixture
-) -> None:
+def receiver_of_g102_punch(engine: Engine, tmp_path: Path) -> tuple[Processor, ManualClock]:
+    """The field site stored, and a process not holding g-102 (his rules run elsewhere) that
+    received his punch of 08:01 at its terminal: it stored the punch and relayed it."""
     clock = ManualClock(START + timedelta(minutes=2))
     load_site_file(field_site(tmp_path, ["g-101", "g-102"], {}), engine, START)
     receiver = Processor(engine, clock)
-    receiver.set_scope(lambda guard: guard != "g-102")  # g-102's rules run elsewhere
+    receiver.set_scope(lambda guard: guard != "g-102")
     receiver.run_command(lambda session, p: p.store_punches(session, [punch_of("g-102", 1)]))
+    return receiver, clock
+
+
+def test_a_relayed_punch_survives_a_failed_pass_and_is_applied_once(
+    engine: Engine, tmp_path: Path, mocker: MockerFixture
+) -> None:
+    receiver, clock = receiver_of_g102_punch(engine, tmp_path)
     receiver.run_command(lambda session, p: p.store_punches(session, [punch_of("g-101", 1)]))
     assert receiver.counters.snapshot()["punches.relayed"] == 1
     assert waiting(engine) == 1
@@ -71,11 +78,7 @@ def test_a_relayed_punch_survives_a_failed_pass_and_is_applied_once(
 def test_a_pass_that_fails_before_its_commit_is_taken_back_and_tried_again(
     engine: Engine, tmp_path: Path, mocker: MockerFixture
 ) -> None:
-    clock = ManualClock(START + timedelta(minutes=2))
-    load_site_file(field_site(tmp_path, ["g-101", "g-102"], {}), engine, START)
-    receiver = Processor(engine, clock)
-    receiver.set_scope(lambda guard: guard != "g-102")
-    receiver.run_command(lambda session, p: p.store_punches(session, [punch_of("g-102", 1)]))
+    _receiver, clock = receiver_of_g102_punch(engine, tmp_path)
     owner = Processor(engine, clock)
     real = relay._punch_of
     calls: list[int] = []
