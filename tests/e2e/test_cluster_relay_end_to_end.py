@@ -123,7 +123,7 @@ def test_punches_on_one_process_reach_the_rules_of_each_guards_own_process_once(
         )
         receiver, other = nodes
         held_there = [g for g in GUARDS if partition_of(g, PARTITIONS) in other.held()]
-        held_here = [g for g in GUARDS if g not in held_there]
+        assert held_there and len(held_there) < len(GUARDS)  # each process holds some
         with PushTerminal(receiver.url, SN) as terminal:
             terminal.handshake()
             punched = now.replace(tzinfo=None, microsecond=0)
@@ -143,7 +143,6 @@ def test_punches_on_one_process_reach_the_rules_of_each_guards_own_process_once(
         assert receiver.punches("relayed") == len(held_there)
         assert other.punches("relayed_in") == len(held_there) and other.punches("stored") == 0
         assert receiver.punches("relayed_in") == 0 and receiver.punches("off_duty") == 0
-        assert len(held_here) + len(held_there) == len(GUARDS) and held_there and held_here
         with Session(engine) as session:
             assert session.scalar(select(func.count()).select_from(RelayedPunchRow)) == 0
     finally:

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if step < 1:
         raise ValueError("--absent-every must be at least 1 (1: every guard absent)")
     if guards < step:
-        raise ValueError(f"shift-change needs at least {step} guards (every {step}th absent)")
+        raise ValueError(f"shift-change needs at least {step} guards (--absent-every {step})")
     t0 = SystemClock().now().replace(second=0, microsecond=0)
     # Before the shifts while the roster is written and the gateway starts, however long that
     # takes here; the clock jumps to the shift start once all is ready.
