@@ -1,6 +1,6 @@
 """The tables of a gateway running as several processes: one row per process (node), one per
-partition, whose owner, epoch and expiry make the partition's lease, and the punches waiting for
-the process that runs their guard's rules."""
+partition, whose owner, epoch and expiry make the partition's lease, and the punches and scans
+waiting for the process that runs their guard's rules."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db.base import ID_LENGTH, Base, BigId, UtcDateTime
 
-__all__ = ["NodeRow", "PartitionRow", "RelayedPunchRow"]
+__all__ = ["NodeRow", "PartitionRow", "RelayedPunchRow", "RelayedScanRow"]
 
 
 class NodeRow(Base):
@@ -48,6 +48,21 @@ class RelayedPunchRow(Base):
 
     punch_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("punches.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    guard_id: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
+    relayed_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
+class RelayedScanRow(Base):
+    """A stored checkpoint scan attributed to a guard whose rules another process runs (his
+    wand, his card, or the one guard on duty at the reader's post): the process holding his
+    partition applies it to his patrol and presence and deletes this row in the same
+    transaction (``gateway.pipeline.relay``)."""
+
+    __tablename__ = "relayed_scans"
+
+    scan_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("scans.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
     )
     guard_id: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
     relayed_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)

@@ -70,6 +70,10 @@ class DutyIndex:
         for duty in sorted(duties, key=lambda d: d.starts_at):
             self._by_guard[duty.guard_id].append(duty)
         self._starts = {g: [d.starts_at for d in ds] for g, ds in self._by_guard.items()}
+        self._by_post: dict[str, list[Duty]] = defaultdict(list)
+        for duty in duties:
+            self._by_post[duty.post_id].append(duty)
+        self._elsewhere: dict[str, list[tuple[datetime, datetime, str]]] = {}
         self.by_start: tuple[Duty, ...] = tuple(
             sorted(duties, key=lambda d: (d.starts_at, d.shift_id))
         )
@@ -147,7 +151,15 @@ class DutyIndex:
                 ShiftRow.ends_at,
             ).where(in_window(now))
         )
-        shifts_here = [s for s in shifts if scope is None or scope(s.guard_id)]
+        shifts_here = []
+        # The guards held elsewhere at each post, by their hours alone: a fixed reader's scan
+        # is attributed among everyone on duty at its post, wherever his rules run.
+        elsewhere: dict[str, list[tuple[datetime, datetime, str]]] = defaultdict(list)
+        for shift in shifts:
+            if scope is None or scope(shift.guard_id):
+                shifts_here.append(shift)
+            else:
+                elsewhere[shift.post_id].append((shift.starts_at, shift.ends_at, shift.guard_id))
         fences = _site_fences(session, {s.post_id for s in shifts_here})
         duties = []
         for shift in shifts_here:
@@ -178,11 +190,19 @@ class DutyIndex:
         index.device_zones = device_zone
         index.loaded_at = now
         index.scope = scope
+        index._elsewhere = dict(elsewhere)
         return index
 
     def at_post(self, post_id: str, at: datetime) -> list[Duty]:
-        """Every shift at ``post_id`` covering ``at``."""
-        return [d for d in self._by_shift.values() if d.post_id == post_id and d.covers(at)]
+        """Every shift held here at ``post_id`` covering ``at``."""
+        return [d for d in self._by_post.get(post_id, ()) if d.covers(at)]
+
+    def elsewhere_at_post(self, post_id: str, at: datetime) -> list[str]:
+        """The guards another process holds (``holds`` is false) on duty at ``post_id`` at
+        ``at``: with ``at_post``, everyone on duty there."""
+        return [
+            guard for starts, ends, guard in self._elsewhere.get(post_id, ()) if starts <= at < ends
+        ]
 
     def duty_near(self, guard_id: str, at: datetime, lead: timedelta) -> Duty | None:
         """The guard's shift covering ``at``, else one starting within ``lead`` after it (a

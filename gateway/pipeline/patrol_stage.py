@@ -40,7 +40,7 @@ from gateway.pipeline.duty import Duty, in_window
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.memory import PipelineMemory
 from gateway.pipeline.presence_stage import PresenceFeed
-from gateway.pipeline.relay import relay_punch
+from gateway.pipeline.relay import relay_punch, relay_scan
 from gateway.records import CheckpointScan, Punch
 from gateway.rules import Tick
 from gateway.rules import attendance as attendance_rules
@@ -164,68 +164,92 @@ class PatrolStage:
         )
         ordered = [scan for scan, _key in pairs]
         fresh = prepo.insert_scans(ctx.session, ordered, keys=[key for _scan, key in pairs])
-        for scan, is_new in zip(ordered, fresh, strict=True):
+        for (scan, key), is_new in zip(pairs, fresh, strict=True):
             if not is_new:
                 ctx.counters.add("scans.duplicate")
                 continue
             ctx.counters.add("scans.stored")
-            self._scan(ctx, scan, now)
+            self._scan(ctx, scan, key, now)
         return sum(fresh)
 
-    def _scan(self, ctx: BatchContext, scan: CheckpointScan, now: datetime) -> None:
+    def _scan(self, ctx: BatchContext, scan: CheckpointScan, key: str, now: datetime) -> None:
         """A scan is evidence for the guard whose tag or card it read, never for every guard
         on duty at the post: a reader the guard carries (a wand, a handheld bound to him) names
         him; a reader fixed at a post names the holder of a guard's card shown to it; a
         checkpoint tag read by a fixed reader names nobody by itself, so it is the scan of the
         one guard on duty at that post, and of nobody when several are (counted
-        ``scans.unattributed``)."""
+        ``scans.unattributed``). The guards on duty are counted wherever their rules run; a
+        scan named for a guard another process holds is relayed to it
+        (``gateway.pipeline.relay``)."""
         place = self._checkpoint(scan.tag_id)
         duties = self._memory.duties
         if place is None:
-            if self._guard_card(ctx, scan):
-                return
-            ctx.counters.add("scans.unknown_tag")
-            site = duties.site_of_device(scan.reader_id)
-            event = unknown_tag_event(scan, now, site_id=site)
-            self._emitter.emit(ctx, event, subject=scan.reader_id)
+            card_of = self._card_holder(ctx, scan)
+            if card_of is None:
+                ctx.counters.add("scans.unknown_tag")
+                site = duties.site_of_device(scan.reader_id)
+                event = unknown_tag_event(scan, now, site_id=site)
+                self._emitter.emit(ctx, event, subject=scan.reader_id)
+            elif not duties.holds(card_of):
+                self._relay(ctx, scan, key, card_of)
+            else:
+                self.apply_scan(ctx, scan, card_of, now)
             return
-        checkpoint_id, post_id = place
         carrier = duties.guard_of_device(scan.reader_id)
-        if carrier is not None:
-            duty = duties.duty_for_guard(carrier, scan.scanned_at)
-            on_duty = [duty] if duty is not None and duty.post_id == post_id else []
-        else:
-            on_duty = duties.at_post(post_id, scan.scanned_at)
-            if len(on_duty) > 1:
+        if carrier is None:
+            here = duties.at_post(place[1], scan.scanned_at)
+            elsewhere = duties.elsewhere_at_post(place[1], scan.scanned_at)
+            if len(here) + len(elsewhere) > 1:
                 ctx.counters.add("scans.unattributed")
                 return
-        if not on_duty:
+            if elsewhere:
+                self._relay(ctx, scan, key, elsewhere[0])
+                return
+            carrier = here[0].guard_id if here else None
+        if carrier is None:
+            ctx.counters.add("scans.nobody_on_duty")
+        elif not duties.holds(carrier):
+            self._relay(ctx, scan, key, carrier)
+        else:
+            self.apply_scan(ctx, scan, carrier, now)
+
+    def _relay(self, ctx: BatchContext, scan: CheckpointScan, key: str, guard_id: str) -> None:
+        relay_scan(ctx.session, key, guard_id, ctx.now)
+        ctx.counters.add("scans.relayed")
+
+    def _card_holder(self, ctx: BatchContext, scan: CheckpointScan) -> str | None:
+        """The guard whose own card a reader read (``None``: the tag is no guard's card)."""
+        site_id = self._memory.duties.site_of_device(scan.reader_id)
+        if site_id is None:
+            return None
+        return prepo.guard_for_card(ctx.session, site_id, scan.tag_id)
+
+    def apply_scan(
+        self, ctx: BatchContext, scan: CheckpointScan, guard_id: str, now: datetime
+    ) -> None:
+        """Apply a stored scan to the rules of ``guard_id``, the guard it names (held here;
+        also a scan relayed by another process): a checkpoint scan steps his patrol and places
+        him at the post if he is on duty there (else ``scans.nobody_on_duty``); his own card
+        shown to a reader fixed at his post places him (else ``scans.card_elsewhere``)."""
+        duties = self._memory.duties
+        duty = duties.duty_for_guard(guard_id, scan.scanned_at)
+        place = self._checkpoint(scan.tag_id)
+        if place is None:
+            if duty is None or duties.post_of_device(scan.reader_id) != duty.post_id:
+                ctx.counters.add("scans.card_elsewhere")
+                return
+            ctx.counters.add("scans.guard_card")
+            observed = ScanObserved.from_scan(scan, f"card:{scan.tag_id}")
+            self._place(ctx, duty, observed, scan.reader_id)
+            return
+        checkpoint_id, post_id = place
+        if duty is None or duty.post_id != post_id:
             ctx.counters.add("scans.nobody_on_duty")
             return
         observed = ScanObserved.from_scan(scan, checkpoint_id)
-        for duty in on_duty:
-            for plan in self._routes.get(post_id, ()):
-                self._step_patrol(ctx, duty, plan, observed, now)
-            self._place(ctx, duty, observed, scan.reader_id)
-
-    def _guard_card(self, ctx: BatchContext, scan: CheckpointScan) -> bool:
-        """A guard's own card shown to a reader fixed at a post places him there (if he is on
-        duty at that post). Returns whether the tag was a guard's card."""
-        duties = self._memory.duties
-        site_id = duties.site_of_device(scan.reader_id)
-        post_id = duties.post_of_device(scan.reader_id)
-        if site_id is None:
-            return False
-        guard_id = prepo.guard_for_card(ctx.session, site_id, scan.tag_id)
-        if guard_id is None:
-            return False
-        duty = duties.duty_for_guard(guard_id, scan.scanned_at)
-        if duty is None or post_id is None or duty.post_id != post_id:
-            ctx.counters.add("scans.card_elsewhere")
-            return True
-        ctx.counters.add("scans.guard_card")
-        self._place(ctx, duty, ScanObserved.from_scan(scan, f"card:{scan.tag_id}"), scan.reader_id)
-        return True
+        for plan in self._routes.get(post_id, ()):
+            self._step_patrol(ctx, duty, plan, observed, now)
+        self._place(ctx, duty, observed, scan.reader_id)
 
     def _place(self, ctx: BatchContext, duty: Duty, observed: ScanObserved, reader: str) -> None:
         centre = duty.fence.wgs84.centroid

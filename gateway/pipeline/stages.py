@@ -11,10 +11,10 @@ chain, in one transaction, over a ``BatchContext``::
                     already stored is dropped here; each guard's newest remembered
     presence rules  each fix fed to its shift's presence machine (departures, returns...)
     patrol          checkpoint scans, then clock-in punches: patrol and attendance machines,
-                    and their evidence of presence fed to the presence machines; a punch of
-                    a guard another process holds is relayed to it
-    relay           punches other processes relayed to the guards held here, applied as
-                    the patrol stage applies its own (at most once a second)
+                    and their evidence of presence fed to the presence machines; a punch or
+                    scan of a guard another process holds is relayed to it
+    relay           punches and scans other processes relayed to the guards held here,
+                    applied as the patrol stage applies its own (at most once a second)
     deadlines       machines of shifts whose start came started, and deadlines due on the
                     clock fired: only those, from a cursor and a priority queue, at most
                     ``DEADLINES_PER_TRANSACTION`` of them, earliest first (the rest in the
@@ -60,7 +60,7 @@ from gateway.pipeline.fix_stages import Filters, Geofence, History, Identity
 from gateway.pipeline.memory import PipelineMemory
 from gateway.pipeline.patrol_stage import PatrolStage
 from gateway.pipeline.presence_stage import PresenceMachines, PresenceRules
-from gateway.pipeline.relay import PunchRelay
+from gateway.pipeline.relay import RecordRelay
 
 __all__ = ["Chain", "Deadlines", "SaveStates", "build_chain"]
 
@@ -169,7 +169,7 @@ def build_chain(
         History(memory),
         PresenceRules(presence),
         patrol,
-        PunchRelay(memory, patrol.apply_punch),
+        RecordRelay(memory, patrol.apply_punch, patrol.apply_scan),
         deadlines,
         Escalation(emitter, clock, memory),
         save,

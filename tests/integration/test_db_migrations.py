@@ -25,7 +25,7 @@ def test_upgraded_database_matches_the_models_with_no_autogenerate_diff(engine: 
 
 
 def test_upgrade_records_the_head_revision_and_is_idempotent(engine: Engine) -> None:
-    assert head() == "0012"
+    assert head() == "0013"
     assert current(engine) == head()
     upgrade(engine)
     assert current(engine) == head()
@@ -42,14 +42,21 @@ def test_migration_0003_adds_and_removes_how_an_alert_was_resolved(engine: Engin
     assert "resolution" in {c["name"] for c in inspect(engine).get_columns("alerts")}
 
 
-def test_migration_0012_relayed_punches_downgrades_and_upgrades_again(engine: Engine) -> None:
+def test_migrations_0012_and_0013_relay_tables_downgrade_and_upgrade_again(
+    engine: Engine,
+) -> None:
     config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0012")
+    tables = inspect(engine).get_table_names()
+    assert "relayed_scans" not in tables and "relayed_punches" in tables
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.downgrade(config, "0011")
     assert "relayed_punches" not in inspect(engine).get_table_names()
     upgrade(engine)
-    assert current(engine) == "0012" and _diff(engine) == []
+    assert current(engine) == "0013" and _diff(engine) == []
 
 
 def test_migrations_create_the_outbox_and_every_model_table(engine: Engine) -> None:
@@ -83,6 +90,7 @@ def test_migrations_create_the_outbox_and_every_model_table(engine: Engine) -> N
         "cluster_nodes",
         "cluster_partitions",
         "relayed_punches",
+        "relayed_scans",
         "alembic_version",
     }
     assert tables == expected

@@ -34,7 +34,7 @@ def test_a_batch_runs_the_input_stages_then_deadlines_escalation_and_saves() -> 
         "History",
         "PresenceRules",
         "PatrolStage",
-        "PunchRelay",
+        "RecordRelay",
         "Deadlines",
         "Escalation",
         "SaveStates",
