@@ -5,11 +5,9 @@ the same transaction. A scan or punch is first stored as history (its unique key
 record), then resolved to a checkpoint or guard and fed to the rule machines of the shifts it
 concerns:
 
-* a scan is evidence for the guard whose tag or card it read, never for every guard on duty at
-  the post: a checkpoint scan by a reader the guard carries (a wand bound to him) goes to his
-  patrol machines and places him at the post for the presence rules; one by a reader fixed at
-  the post is the scan of the one guard on duty there, and of nobody when several are; a
-  guard's own card shown to a fixed reader places him;
+* a scan goes to the guard it names (``gateway.pipeline.scan_attribution``): a checkpoint
+  scan steps his patrol machines and places him at the post for the presence rules; his own
+  card shown to a reader fixed at his post places him;
 * a punch goes to the attendance machine of the guard's shift (a check-in up to an hour early
   belongs to the shift it precedes); a break-out punch is also his verbal report.
 
@@ -23,7 +21,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import false, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.db import patrol_repository as prepo
@@ -32,15 +30,16 @@ from gateway.db.models import (
     CheckpointRow,
     CheckpointTagRow,
     PatrolStateRow,
-    ShiftRow,
 )
 from gateway.pipeline.context import BatchContext
 from gateway.pipeline.deadline_queue import ATTENDANCE, PATROL, ScheduledDict
-from gateway.pipeline.duty import Duty, in_window
+from gateway.pipeline.duty import Duty
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.memory import PipelineMemory
 from gateway.pipeline.presence_stage import PresenceFeed
 from gateway.pipeline.relay import relay_punch, relay_scan
+from gateway.pipeline.scan_attribution import name_scan
+from gateway.pipeline.window_states import open_states
 from gateway.records import CheckpointScan, Punch
 from gateway.rules import Tick
 from gateway.rules import attendance as attendance_rules
@@ -120,28 +119,18 @@ class PatrolStage:
         posts = set(checkpoints.values())
         self._routes = {post: prepo.route_plans_for_post(session, post) for post in posts}
         duties = self._memory.duties
-        # Only the states of the window's shifts (the roster's own condition, joined): a
-        # reload costs the same after a year.
-        window = in_window(duties.loaded_at) if duties.loaded_at is not None else false()
-        patrols = select(
-            PatrolStateRow.machine_id, PatrolStateRow.shift_id, PatrolStateRow.state
-        ).join(ShiftRow, ShiftRow.id == PatrolStateRow.shift_id)
-        self._patrols = self._patrol_map(
-            {
-                row.machine_id: PatrolState.from_json(row.state)
-                for row in session.execute(patrols.where(window))
-                if duties.duty(row.shift_id) is not None and not row.state.get("closed")
-            }
+        patrol_row, attendance_row = PatrolStateRow, AttendanceStateRow
+        patrols = open_states(
+            session, duties, patrol_row.machine_id, patrol_row.shift_id, patrol_row.state
         )
-        attendance = select(AttendanceStateRow.shift_id, AttendanceStateRow.state).join(
-            ShiftRow, ShiftRow.id == AttendanceStateRow.shift_id
+        self._patrols = self._patrol_map(
+            {machine: PatrolState.from_json(state) for machine, state in patrols.items()}
+        )
+        attendance = open_states(
+            session, duties, attendance_row.shift_id, attendance_row.shift_id, attendance_row.state
         )
         self._attendance = self._attendance_map(
-            {
-                row.shift_id: AttendanceState.from_json(row.state)
-                for row in session.execute(attendance.where(window))
-                if duties.duty(row.shift_id) is not None and not row.state.get("closed")
-            }
+            {shift: AttendanceState.from_json(state) for shift, state in attendance.items()}
         )
 
     # --- scans ------------------------------------------------------------------------------
@@ -173,45 +162,22 @@ class PatrolStage:
         return sum(fresh)
 
     def _scan(self, ctx: BatchContext, scan: CheckpointScan, key: str, now: datetime) -> None:
-        """A scan is evidence for the guard whose tag or card it read, never for every guard
-        on duty at the post: a reader the guard carries (a wand, a handheld bound to him) names
-        him; a reader fixed at a post names the holder of a guard's card shown to it; a
-        checkpoint tag read by a fixed reader names nobody by itself, so it is the scan of the
-        one guard on duty at that post, and of nobody when several are (counted
-        ``scans.unattributed``). The guards on duty are counted wherever their rules run; a
-        scan named for a guard another process holds is relayed to it
-        (``gateway.pipeline.relay``)."""
+        """Apply a new scan to the guard it names (``name_scan``), here or, for a guard
+        another process holds, relayed to it (``gateway.pipeline.relay``)."""
         place = self._checkpoint(scan.tag_id)
         duties = self._memory.duties
-        if place is None:
-            card_of = self._card_holder(ctx, scan)
-            if card_of is None:
-                ctx.counters.add("scans.unknown_tag")
+        holder = self._card_holder(ctx, scan) if place is None else None
+        named = name_scan(duties, scan, None if place is None else place[1], holder)
+        if named.guard_id is None:
+            ctx.counters.add(f"scans.{named.miss}")
+            if named.miss == "unknown_tag":
                 site = duties.site_of_device(scan.reader_id)
                 event = unknown_tag_event(scan, now, site_id=site)
                 self._emitter.emit(ctx, event, subject=scan.reader_id)
-            elif not duties.holds(card_of):
-                self._relay(ctx, scan, key, card_of)
-            else:
-                self.apply_scan(ctx, scan, card_of, now)
-            return
-        carrier = duties.guard_of_device(scan.reader_id)
-        if carrier is None:
-            here = duties.at_post(place[1], scan.scanned_at)
-            elsewhere = duties.elsewhere_at_post(place[1], scan.scanned_at)
-            if len(here) + len(elsewhere) > 1:
-                ctx.counters.add("scans.unattributed")
-                return
-            if elsewhere:
-                self._relay(ctx, scan, key, elsewhere[0])
-                return
-            carrier = here[0].guard_id if here else None
-        if carrier is None:
-            ctx.counters.add("scans.nobody_on_duty")
-        elif not duties.holds(carrier):
-            self._relay(ctx, scan, key, carrier)
+        elif duties.holds(named.guard_id):
+            self.apply_scan(ctx, scan, named.guard_id, now)
         else:
-            self.apply_scan(ctx, scan, carrier, now)
+            self._relay(ctx, scan, key, named.guard_id)
 
     def _relay(self, ctx: BatchContext, scan: CheckpointScan, key: str, guard_id: str) -> None:
         relay_scan(ctx.session, key, guard_id, ctx.now)

@@ -1,0 +1,55 @@
+"""Which guard a checkpoint scan names: evidence for the guard whose tag or card it read,
+never for every guard on duty at the post.
+
+* A reader the guard carries (a wand, a handheld bound to him) names him.
+* A guard's own card shown to a reader names the card's holder.
+* A checkpoint tag read by a reader fixed at a post names nobody by itself: it is the scan of
+  the one guard on duty at that post, and of nobody when several are (``unattributed``) or
+  none is (``nobody_on_duty``). The guards on duty are counted wherever their rules run (in a
+  partitioned gateway, also those another process holds), so a scan is named the same in
+  every process.
+
+Whether the guard named is on duty where the scan was read is for his own rules to judge
+(``PatrolStage.apply_scan``), in the process that holds him.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.pipeline.duty import DutyIndex
+from gateway.records import CheckpointScan
+
+__all__ = ["ScanNaming", "name_scan"]
+
+
+@dataclass(frozen=True, slots=True)
+class ScanNaming:
+    """The guard a scan names, or why it names nobody (``miss``: the ``scans.*`` counter)."""
+
+    guard_id: str | None
+    miss: str = ""
+
+
+def name_scan(
+    duties: DutyIndex, scan: CheckpointScan, post_id: str | None, card_holder: str | None
+) -> ScanNaming:
+    """Name the guard of ``scan``: ``post_id`` is the post of the checkpoint its tag marks
+    (``None``: the tag is no checkpoint's), ``card_holder`` the guard whose own card the tag is
+    (looked up only for a tag that is no checkpoint's)."""
+    if post_id is None:
+        if card_holder is None:
+            return ScanNaming(None, "unknown_tag")
+        return ScanNaming(card_holder)
+    carrier = duties.guard_of_device(scan.reader_id)
+    if carrier is not None:
+        return ScanNaming(carrier)
+    here = duties.at_post(post_id, scan.scanned_at)
+    elsewhere = duties.elsewhere_at_post(post_id, scan.scanned_at)
+    if len(here) + len(elsewhere) > 1:
+        return ScanNaming(None, "unattributed")
+    if here:
+        return ScanNaming(here[0].guard_id)
+    if elsewhere:
+        return ScanNaming(elsewhere[0])
+    return ScanNaming(None, "nobody_on_duty")
