@@ -116,7 +116,9 @@ class Gateway:
         if self.cluster is not None:
             self.cluster.start()
         if self.with_field_devices:
-            self.field_devices = start_field_devices(self.engine, self.clock, self.runtime)
+            self.field_devices = start_field_devices(
+                self.engine, self.clock, self.runtime, self.settings.field_devices
+            )
 
     def stop(self) -> None:
         """Stop the inputs first so nothing new arrives, drain the pipeline, then delivery."""

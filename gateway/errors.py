@@ -25,6 +25,11 @@ class TransportError(GatewayError):
     """A transport (broker, serial line, HTTP endpoint) failed or could not be opened."""
 
 
+class DeviceHeldElsewhere(TransportError):
+    """A local device (a serial or NFC reader's tty) is open in another process, which holds its
+    lock: this opener stands by, and its reader is not lost (no outage is reported)."""
+
+
 class DecodeError(GatewayError):
     """Input bytes are not a valid frame/payload; the message says why.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -62,8 +62,12 @@ class FieldDevices:
         self.running.clear()
 
 
-def start_field_devices(engine: Engine, clock: Clock, runtime: _Runtime) -> FieldDevices:
-    """Open every reader and binary clock-in terminal the site files configure with a URL.
+def start_field_devices(
+    engine: Engine, clock: Clock, runtime: _Runtime, only: Collection[str] | None = None
+) -> FieldDevices:
+    """Open every reader and binary clock-in terminal the site files configure with a URL, or
+    of those only the ids in ``only`` (``GATEWAY_FIELD_DEVICES``; an id no site file gives a URL
+    is logged, not an error).
 
     A reader that cannot be opened yet is not an error: each driver retries with back-off and
     reports its state, so a reader plugged in later is picked up.
@@ -74,6 +78,11 @@ def start_field_devices(engine: Engine, clock: Clock, runtime: _Runtime) -> Fiel
                 select(DeviceRow).where(DeviceRow.url.is_not(None)).order_by(DeviceRow.id)
             )
         )
+    if only is not None:
+        unknown = sorted(set(only) - {device.id for device in devices})
+        if unknown:
+            log.warning("GATEWAY_FIELD_DEVICES names no device with a url: %s", ", ".join(unknown))
+        devices = [device for device in devices if device.id in only]
     started = FieldDevices()
     for device in devices:
         opened = _open(device, clock, runtime, started.stopping)

@@ -118,6 +118,15 @@ class Settings(BaseSettings):
         "guards of partitions held here). Default: http://<api_host>:<api_port>.",
     )
 
+    field_devices: list[str] | None = Field(
+        default=None,
+        description="The ids of the site files' readers and binary clock-in terminals (devices "
+        "with a url) this process opens, as a JSON list; default: every one. With processes on "
+        'several hosts give each the devices attached to its host (["em-gate", "zk-hall"]); '
+        "[] opens none. Processes on one host may all open every reader: a serial port is "
+        "read by one of them at a time (docs/scaling.md).",
+    )
+
     robot_secrets: dict[str, SecretStr] = Field(
         default_factory=dict,
         description="Secrets of the group robots, by the names the site file gives them "

@@ -10,6 +10,15 @@ For those this module adds ``tty:<absolute path>:<driver>``
 (e.g. ``tty:/dev/serial/by-id/usb-1a86-port0:pn532``): the port is opened with nfcpy's serial
 transport and initialised by nfcpy's driver module, the same two calls nfcpy's search makes
 once it has found a port.
+
+Such an absolute tty path is opened exclusively, as ``drivers.serial.transport.open_serial``
+opens a serial reader: the device's advisory ``flock`` is held while the frontend is open, so
+a second opener (another gateway process on the host, each reading the same site file) fails
+with ``DeviceHeldElsewhere`` ("in use by another process"), and the ``NfcCheckpointReader``
+standing by, retrying with back-off, takes the reader over when the holder closes it or dies.
+nfcpy's own ``tty:`` paths take no lock (nfcpy opens them itself; its search by pattern also
+probes every matching tty): a reader shared between processes should be named by its absolute
+path.
 """
 
 from __future__ import annotations
@@ -22,12 +31,15 @@ from typing import Any
 
 import nfc
 import nfc.clf.transport
+import serial
 
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, DeviceHeldElsewhere
 
 __all__ = ["ReaderPath", "open_frontend", "parse_reader_path"]
 
 _TTY_DRIVERS = frozenset({"pn532", "arygon"})
+_LOCK_HELD = frozenset({errno.EWOULDBLOCK, errno.EAGAIN})
+"""What pyserial's failed non-blocking ``flock`` carries: another open file holds the lock."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +80,12 @@ def open_frontend(path: ReaderPath) -> Any:
     if not os.path.exists(path.device):
         raise OSError(errno.ENODEV, f"{path.device}: no such device")
     driver = importlib.import_module(f"nfc.clf.{path.driver}")
-    transport = nfc.clf.transport.TTY(path.device)
+    try:
+        transport = _ExclusiveTTY(path.device)
+    except serial.SerialException as exc:
+        if exc.errno in _LOCK_HELD:
+            raise DeviceHeldElsewhere(f"{path.device}: in use by another process") from exc
+        raise
     try:
         device = driver.init(transport)
     except BaseException:
@@ -78,3 +95,15 @@ def open_frontend(path: ReaderPath) -> Any:
     frontend = nfc.ContactlessFrontend()
     frontend.device = device
     return frontend
+
+
+class _ExclusiveTTY(nfc.clf.transport.TTY):  # type: ignore[misc]  # nfcpy has no type hints
+    """nfcpy 1.0.4's serial transport, opening the port with pyserial's exclusive lock.
+
+    ``open`` is nfcpy's own (``serial.Serial(port, baudrate, timeout=0.05)``) plus
+    ``exclusive=True``; the PN532 driver calls it again to change speed, and each call locks.
+    """
+
+    def open(self, port: str, baudrate: int = 115200) -> None:
+        self.close()
+        self.tty = serial.Serial(port, baudrate, timeout=0.05, exclusive=True)

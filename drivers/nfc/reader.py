@@ -12,7 +12,8 @@ nfcpy's ``connect(rdwr=...)`` loop and turns each activated tag into a
   the frontend is closed and reopened, at once for the first retry, then with exponential
   back-off (also when a re-initialised reader keeps failing within seconds).
   ``on_state(False, reason)`` is called when a reopen fails, ``on_state(True, reason)`` when
-  the reader is open again (and at the first open);
+  the reader is open again (and at the first open); a reader whose tty another process holds
+  (``DeviceHeldElsewhere``) stands by, retrying, with no ``on_state(False)``: it is not lost;
 * ``stop()`` returns within about a second: nfcpy checks the termination flag between polls;
 * exceptions raised by ``on_scan`` / ``on_state`` are logged, never propagated.
 """
@@ -33,6 +34,7 @@ import nfc.clf
 from drivers.nfc.frontend import ReaderPath, open_frontend, parse_reader_path
 from drivers.nfc.tagread import TagReading, identity_of, read_tag
 from gateway.clock import Clock
+from gateway.errors import DeviceHeldElsewhere
 from gateway.records import CheckpointScan, TagTechnology
 
 __all__ = ["NfcCheckpointReader", "NfcReaderStats"]
@@ -149,6 +151,15 @@ class NfcCheckpointReader:
         while not self._stop.is_set():
             try:
                 frontend = open_frontend(self._path)
+            except DeviceHeldElsewhere as error:
+                # Another process reads the reader: standing by is no outage of it.
+                self._bump(open_failures=1)
+                if first_attempt:
+                    log.info("NFC reader %s: %s; standing by", self.reader_id, error)
+                first_attempt = False
+                delay = min(max(delay * 2, self._backoff_initial_s), self._backoff_max_s)
+                self._stop.wait(delay)
+                continue
             except Exception as error:  # nfcpy raises IOError, and worse on odd devices
                 self._bump(open_failures=1)
                 reason = f"open failed: {error}"

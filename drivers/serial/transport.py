@@ -12,12 +12,25 @@ reopening with exponential back-off until it succeeds or ``stop()`` is called; t
 ``on_state(True, ...)`` again. Nothing escapes the thread: an exception from the callback is
 logged (a ``DecodeError`` with its bytes in hex) and counted, and reading goes on.
 
+A device path is opened exclusively: ``open_serial`` takes pyserial's advisory ``flock`` on
+it, so a second opener, in this process or another, is refused with ``DeviceHeldElsewhere`` (a
+``TransportError``) saying the port is in use by another process. This is how one of several
+gateway processes on a host (a partitioned deployment, each reading the same site file) owns a
+reader: the others' readers stand by, retrying with back-off and reporting no outage (the
+reader is not lost: another process reads it), and when the owner closes the port or dies (the
+kernel drops the lock with the last descriptor, even on ``kill -9``) the next attempt of one of
+them takes the port over, within ``reopen_max_s``. Without the lock two processes reading one
+port would split its bytes and garble frames. The lock binds only openers that take it (a
+program opening the tty plainly is not refused); network URLs (``socket://``, ``rfc2217://``)
+and ``loop://`` take no lock and open as before.
+
 Both callbacks run on the reader's thread, one at a time; they should hand off quickly.
 Back-off timing uses the monotonic clock (an I/O concern, not domain time).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 from collections.abc import Callable
@@ -25,7 +38,7 @@ from dataclasses import dataclass
 
 import serial
 
-from gateway.errors import ConfigError, DecodeError, TransportError
+from gateway.errors import ConfigError, DecodeError, DeviceHeldElsewhere, TransportError
 
 __all__ = ["SerialConfig", "SerialReader", "StateCallback", "TransportStats", "open_serial"]
 
@@ -37,6 +50,8 @@ StateCallback = Callable[[bool, str], None]
 _PARITIES = {"N", "E", "O", "M", "S"}
 _BYTESIZES = {5, 6, 7, 8}
 _STOPBITS = {1.0, 1.5, 2.0}
+_LOCK_HELD = {errno.EWOULDBLOCK, errno.EAGAIN}
+"""What pyserial's failed non-blocking ``flock`` carries: another open file holds the lock."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +92,14 @@ class SerialConfig:
 
 
 def open_serial(config: SerialConfig) -> serial.Serial:
-    """Open the port named by ``config.url``; raise ``TransportError`` naming the cause."""
+    """Open the port named by ``config.url`` exclusively; raise ``TransportError`` naming the cause.
+
+    A device path is locked (pyserial's ``exclusive=True``, a non-blocking ``flock``) for as long
+    as the returned port is open: while it is, another ``open_serial`` of the same device fails
+    with "in use by another process" (``DeviceHeldElsewhere``). Every pyserial URL handler
+    accepts the keyword; those that are not a local tty (``socket://``, ``rfc2217://``,
+    ``loop://``) ignore it.
+    """
     try:
         port: serial.Serial = serial.serial_for_url(
             config.url,
@@ -86,8 +108,16 @@ def open_serial(config: SerialConfig) -> serial.Serial:
             parity=config.parity,
             stopbits=config.stopbits,
             timeout=config.read_timeout_s,
+            exclusive=True,
         )
-    except (serial.SerialException, OSError, ValueError) as exc:
+    except serial.SerialException as exc:
+        if exc.errno in _LOCK_HELD:
+            raise DeviceHeldElsewhere(
+                f"cannot open {config.url}: in use by another process (another opener holds "
+                "its lock)"
+            ) from exc
+        raise TransportError(f"cannot open {config.url}: {exc}") from exc
+    except (OSError, ValueError) as exc:
         raise TransportError(f"cannot open {config.url}: {exc}") from exc
     return port
 
@@ -211,11 +241,23 @@ class SerialReader:
         delay = self._config.reopen_initial_s
         ever_opened = False
         outage_reported = False
+        standing_by = False
         while not self._stop.is_set():
             try:
                 port = open_serial(self._config)
+            except DeviceHeldElsewhere as exc:
+                # Another process reads the device: standing by is no outage of the reader.
+                self._count("open_failures")
+                if not standing_by:
+                    log.info("%s: %s; standing by", self._name, exc)
+                    standing_by = True
+                if self._stop.wait(delay):
+                    break
+                delay = min(delay * 2, self._config.reopen_max_s)
+                continue
             except TransportError as exc:
                 self._count("open_failures")
+                standing_by = False
                 if not outage_reported:
                     log.warning("%s: %s; retrying", self._name, exc)
                     self._report(False, str(exc))
@@ -225,6 +267,7 @@ class SerialReader:
                 delay = min(delay * 2, self._config.reopen_max_s)
                 continue
             self._port = port
+            standing_by = False
             self._count("opens")
             if ever_opened:
                 self._count("reopens")

@@ -1,11 +1,15 @@
-"""End to end, a partitioned gateway with a clock-in terminal: two ``guard-gateway run
---partitions 2`` processes on one PostgreSQL schema and one private mosquitto, a ZKTeco PUSH
-terminal talking to one of them, and guards of both partitions punching on it.
+"""End to end, a partitioned gateway with a clock-in terminal and a card reader: two
+``guard-gateway run --partitions 2`` processes on one PostgreSQL schema and one private
+mosquitto, a ZKTeco PUSH terminal talking to one of them, an EM4100 reader on a
+pseudo-terminal that both find in the site file, and guards of both partitions punching on the
+terminal and showing their cards to the reader.
 
 The process the terminal talks to stores every punch; those of the guards the other process
 holds are relayed to it through the database (``gateway.pipeline.relay``) and applied there,
 once: the core stub (real HTTP) gets each guard's ``attendance.punch`` and ``presence.arrived``
-once, from the process that runs his rules, and the relay table is empty afterwards.
+once, from the process that runs his rules, and the relay tables are empty afterwards. The
+reader is read by one process (the serial port's lock), the other standing by without
+reporting it lost; its card scans reach each guard's own process the same way.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from sqlalchemy.orm import Session
 
 from drivers.mqtt.broker import RunningBroker, free_port
 from fwsim.core_stub import CoreStub
+from fwsim.em4100.reader import SimulatedEm4100Reader
 from fwsim.zkteco.push_terminal import PushTerminal
 from gateway.cluster.partitions import partition_of
-from gateway.cluster.tables import RelayedPunchRow
+from gateway.cluster.tables import RelayedPunchRow, RelayedScanRow
 from gateway.db.engine import make_engine
 from tests.fixtures import live_gateway as live
 
@@ -34,6 +39,7 @@ PARTITIONS = 2
 SN = "CKRELAY0001"
 GUARDS = [f"g-{n:02d}" for n in range(6)]
 PINS = {guard: str(2001 + n) for n, guard in enumerate(GUARDS)}
+CARDS = {guard: f"02000021{n:02d}" for n, guard in enumerate(GUARDS)}
 WAIT_S = 90.0
 
 
@@ -43,7 +49,12 @@ class Node(live.GatewayProcess):
     def __init__(self, env: dict[str, str], name: str, log: Path) -> None:
         self.port = free_port()
         node_env = {**env, "GATEWAY_API_PORT": str(self.port), "GATEWAY_NODE_ID": name}
-        super().__init__(node_env, log, "--partitions", str(PARTITIONS), start_s=120.0)
+        super().__init__(
+            node_env, log, "--partitions", str(PARTITIONS), start_s=120.0, options=("-v",)
+        )
+
+    def log_text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
 
     @property
     def url(self) -> str:
@@ -55,15 +66,21 @@ class Node(live.GatewayProcess):
 
     def punches(self, outcome: str) -> int:
         """``guard_gateway_punches_total{outcome=...}`` of this process (0 before the first)."""
+        return self.counted("punches", outcome)
+
+    def scans(self, outcome: str) -> int:
+        """``guard_gateway_scans_total{outcome=...}`` of this process (0 before the first)."""
+        return self.counted("scans", outcome)
+
+    def counted(self, what: str, outcome: str) -> int:
         text = httpx.get(f"{self.url}/metrics", timeout=5).text
-        found = re.search(
-            rf'^guard_gateway_punches_total{{outcome="{outcome}"}} (\S+)$', text, re.M
-        )
+        found = re.search(rf'^guard_gateway_{what}_total{{outcome="{outcome}"}} (\S+)$', text, re.M)
         return int(float(found.group(1))) if found else 0
 
 
-def clock_in_site(now: datetime) -> dict[str, Any]:
-    """One gate post with a PUSH terminal; every guard on duty there from a minute ago."""
+def clock_in_site(now: datetime, reader_url: str) -> dict[str, Any]:
+    """One gate post with a PUSH terminal and a card reader; every guard on duty there from a
+    minute ago."""
     start = (now - timedelta(minutes=1)).replace(second=0, microsecond=0, tzinfo=None)
     end = start + timedelta(hours=8)
     return {
@@ -83,8 +100,14 @@ def clock_in_site(now: datetime) -> dict[str, Any]:
                     }
                 ],
                 "leaders": [],
-                "guards": [{"id": g, "name": g, "team": "A", "pin": PINS[g]} for g in GUARDS],
-                "devices": [{"id": "zk-gate", "kind": "clock_in", "post": "gate", "sn": SN}],
+                "guards": [
+                    {"id": g, "name": g, "team": "A", "pin": PINS[g], "cards": [CARDS[g]]}
+                    for g in GUARDS
+                ],
+                "devices": [
+                    {"id": "zk-gate", "kind": "clock_in", "post": "gate", "sn": SN},
+                    {"id": "em-gate", "kind": "em4100_reader", "post": "gate", "url": reader_url},
+                ],
                 "shifts": [
                     {
                         "guard": g,
@@ -100,7 +123,7 @@ def clock_in_site(now: datetime) -> dict[str, Any]:
 
 
 @pytest.mark.timeout(300)  # two processes on a shared 2-core machine
-def test_punches_on_one_process_reach_the_rules_of_each_guards_own_process_once(
+def test_punches_and_scans_on_one_process_reach_the_rules_of_each_guards_own_process_once(
     db_url: str, mqtt_broker: RunningBroker, core_stub: CoreStub, tmp_path: Path
 ) -> None:
     if not db_url.startswith("postgresql"):
@@ -109,7 +132,8 @@ def test_punches_on_one_process_reach_the_rules_of_each_guards_own_process_once(
     now = datetime.now(UTC)
     prefix = f"gw-{uuid.uuid4().hex[:8]}"
     env = live.gateway_env(db_url, mqtt_broker, prefix, core_stub, GATEWAY_API_HOST="127.0.0.1")
-    live.load_site(env, clock_in_site(now), tmp_path / "site.json")
+    reader = SimulatedEm4100Reader(link_dir=tmp_path)
+    live.load_site(env, clock_in_site(now, reader.url), tmp_path / "site.json")
     engine = make_engine(db_url)
     nodes: list[Node] = []
     try:
@@ -143,9 +167,40 @@ def test_punches_on_one_process_reach_the_rules_of_each_guards_own_process_once(
         assert receiver.punches("relayed") == len(held_there)
         assert other.punches("relayed_in") == len(held_there) and other.punches("stored") == 0
         assert receiver.punches("relayed_in") == 0 and receiver.punches("off_duty") == 0
+
+        # Each guard shows his card to the reader, which one of the two processes reads.
+        for guard in GUARDS:
+            reader.send(CARDS[guard])
+        live.wait_for(
+            lambda: sorted(node.scans("stored") for node in nodes) == [0, len(GUARDS)],
+            lambda: f"scans stored: {[node.scans('stored') for node in nodes]}",
+            WAIT_S,
+        )
+        reading = next(node for node in nodes if node.scans("stored"))
+        standby = other if reading is receiver else receiver
+        owned_by_standby = [g for g in GUARDS if partition_of(g, PARTITIONS) in standby.held()]
+        live.wait_for(
+            lambda: standby.scans("relayed_in") == len(owned_by_standby),
+            lambda: f"relayed in: {standby.scans('relayed_in')}",
+            WAIT_S,
+        )
+        assert reading.scans("relayed") == len(owned_by_standby)
+        assert standby.scans("guard_card") == len(owned_by_standby)
+        assert reading.scans("guard_card") == len(GUARDS) - len(owned_by_standby)
+        assert standby.scans("stored") == 0 and reading.scans("relayed_in") == 0
+        # The standby found the port locked by the reading process, and waits for it.
+        assert "in use by another process (another opener holds its lock); standing by" in (
+            standby.log_text()
+        )
+        assert "standing by" not in reading.log_text()
+        # Already placed by their punches: the cards add no event, and the standby reported
+        # no reader lost (the core would have an alert.device_silent for em-gate).
+        assert arrived() == expected and core_stub.duplicates == []
         with Session(engine) as session:
-            assert session.scalar(select(func.count()).select_from(RelayedPunchRow)) == 0
+            for table in (RelayedPunchRow, RelayedScanRow):
+                assert session.scalar(select(func.count()).select_from(table)) == 0
     finally:
         for node in nodes:
             node.stop()
+        reader.close()
         engine.dispose()

@@ -1,16 +1,27 @@
-"""The serial transport by URL: loop://, socket:// (a ser2net stand-in), back-off and survival."""
+"""The serial transport by URL: loop://, socket:// (a ser2net stand-in), back-off and survival,
+and one owner per device path across processes (real pseudo-terminals)."""
 
 from __future__ import annotations
 
+import os
+import select
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+import serial
 
-from drivers.serial.transport import SerialConfig, SerialReader
-from gateway.errors import ConfigError, DecodeError
+from drivers.serial.transport import SerialConfig, SerialReader, open_serial
+from fwsim.pty import PtyPair
+from gateway.errors import ConfigError, DecodeError, DeviceHeldElsewhere
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # The RDM630 data sheet's worked example (tests/corpus/em4100/rdm6300_frames.json).
 SEEED = bytes.fromhex("0230313030303733344530443203")
@@ -159,3 +170,85 @@ def test_socket_url_reconnects_after_the_server_drops_the_connection(
         reader.stop()
     assert [s for s, _ in got.states][:3] == [True, False, True]
     assert reader.stats.disconnects >= 1
+
+
+def read_exactly(port: serial.Serial, size: int, timeout_s: float = 3.0) -> bytes:
+    """Up to ``size`` bytes from a pyserial port, reading until they are all there or time is up."""
+    got = bytearray()
+    deadline = time.monotonic() + timeout_s
+    while len(got) < size and time.monotonic() < deadline:
+        got += port.read(size - len(got))
+    return bytes(got)
+
+
+def test_a_held_device_refuses_a_second_opener_until_the_first_closes() -> None:
+    with PtyPair() as pty:
+        config = SerialConfig(pty.slave_path, read_timeout_s=0.02)
+        first = open_serial(config)
+        try:
+            with pytest.raises(DeviceHeldElsewhere, match="in use by another process"):
+                open_serial(config)
+        finally:
+            first.close()
+        second = open_serial(config)
+        try:
+            pty.write(SEEED)
+            assert read_exactly(second, len(SEEED)) == SEEED
+        finally:
+            second.close()
+
+
+# Opens the port through the gateway's own transport, says so, and holds it until killed.
+HOLDER = """
+import sys, time
+from drivers.serial.transport import SerialConfig, open_serial
+port = open_serial(SerialConfig(sys.argv[1]))
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_reader_takes_over_a_device_whose_holder_process_was_killed() -> None:
+    with PtyPair() as pty:
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, pty.slave_path],
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout is not None and holder.stderr is not None
+            ready, _, _ = select.select([holder.stdout], [], [], 20.0)
+            line = holder.stdout.readline() if ready else ""
+            assert line == "held\n", line + (
+                holder.stderr.read() if holder.poll() is not None else ""
+            )
+
+            got = Collector()
+            config = SerialConfig(
+                pty.slave_path, read_timeout_s=0.02, reopen_initial_s=0.02, reopen_max_s=0.1
+            )
+            reader = SerialReader(config, got.on_bytes, on_state=got.on_state)
+            reader.start()
+            try:
+                wait_for(lambda: reader.stats.open_failures >= 3)
+                assert reader.stats.opens == 0 and not reader.stats.connected
+                assert got.states == []  # standing by: the reader is not lost, no outage
+
+                os.kill(holder.pid, signal.SIGKILL)
+                assert holder.wait(timeout=10) == -signal.SIGKILL
+                wait_for(lambda: reader.stats.connected)
+                assert reader.stats.opens == 1
+                pty.write(SEEED)
+                wait_for(lambda: bytes(got.data) == SEEED)
+            finally:
+                reader.stop()
+            assert [connected for connected, _ in got.states] == [True, False]
+        finally:
+            if holder.poll() is None:
+                os.kill(holder.pid, signal.SIGKILL)
+                holder.wait(timeout=10)
+            for stream in (holder.stdout, holder.stderr):
+                if stream is not None:
+                    stream.close()

@@ -176,3 +176,35 @@ def test_failing_scan_callback_does_not_stop_the_reader(
         assert nfc_reader.stats.callback_errors == 2
     finally:
         nfc_reader.stop()
+
+
+def test_a_reader_held_by_another_opener_is_taken_over_when_that_one_closes(
+    sim: Pn532Simulator, clock: ManualClock, recorder: Recorder
+) -> None:
+    path = f"tty:{sim.path}:pn532"
+    holder = NfcCheckpointReader(path, "site-7/stair-e", clock=clock, on_scan=lambda _: None)
+    waiting = NfcCheckpointReader(
+        path,
+        "site-7/stair-e",
+        clock=clock,
+        on_scan=recorder.scan,
+        on_state=recorder.state,
+        backoff_initial_s=0.05,
+        backoff_max_s=0.2,
+    )
+    holder.start()
+    try:
+        assert wait_until(lambda: holder.connected)
+        waiting.start()
+        assert wait_until(lambda: waiting.stats.open_failures >= 3)
+        assert waiting.stats.opens == 0 and not waiting.connected
+        assert recorder.states == []  # standing by: the reader is not lost, no outage
+
+        holder.stop()
+        assert wait_until(lambda: waiting.connected)
+        assert recorder.states == [(True, "opened")]
+        sim.present(Ntag213(NTAG_UID, ndef_message(text_record("CP-16"))))
+        assert wait_until(lambda: len(recorder.scans) == 1)
+    finally:
+        waiting.stop()
+        holder.stop()

@@ -1,0 +1,96 @@
+"""``GATEWAY_FIELD_DEVICES``: a gateway opens only the readers it is given (processes on
+several hosts each open the devices attached to theirs), through ``build_gateway`` and
+``Gateway.start`` as ``guard-gateway run`` does, with two EM4100 readers on real
+pseudo-terminals. A reader a process opens holds its port's lock: another opener is refused."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import yaml
+
+from drivers.serial.transport import SerialConfig, open_serial
+from fwsim.em4100.reader import SimulatedEm4100Reader
+from gateway.bootstrap import Gateway, build_gateway
+from gateway.clock import ManualClock
+from gateway.errors import DeviceHeldElsewhere
+from gateway.settings import Settings
+from gateway.site.loader import load_site_file
+from tests.e2e.helpers import DAY_START
+from tests.fixtures.live_gateway import wait_for
+
+
+def two_reader_site(tmp_path: Path, urls: dict[str, str]) -> Path:
+    site = {
+        "id": "two-readers",
+        "name": "two readers",
+        "timezone": "Asia/Shanghai",
+        "posts": [
+            {
+                "id": "pt-gate",
+                "name": "gate",
+                "datum": "wgs84",
+                "fence": {"type": "Circle", "center": [114.3085, 30.5928], "radius_m": 30},
+            }
+        ],
+        "devices": [
+            {"id": device, "kind": "em4100_reader", "post": "pt-gate", "url": url}
+            for device, url in urls.items()
+        ],
+    }
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump({"sites": [site]}, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def held(path: str) -> bool:
+    """Whether another opener holds the port (this probe opens and closes it when free)."""
+    try:
+        open_serial(SerialConfig(path)).close()
+    except DeviceHeldElsewhere:
+        return True
+    return False
+
+
+@contextmanager
+def gateway_opening(
+    db_url: str, tmp_path: Path, only: list[str] | None
+) -> Iterator[tuple[Gateway, list[str]]]:
+    """Two readers in the site file, em-a and em-b; a started gateway with
+    ``field_devices=only``; yields it and the two readers' paths."""
+    readers = [
+        SimulatedEm4100Reader(link_dir=tmp_path, link_name=name) for name in ("ttyA", "ttyB")
+    ]
+    paths = [reader.url for reader in readers]
+    clock = ManualClock(DAY_START)
+    settings = Settings(database_url=db_url, field_devices=only)
+    gateway = build_gateway(settings, clock, with_ingest=False)
+    site = two_reader_site(tmp_path, dict(zip(["em-a", "em-b"], paths, strict=True)))
+    load_site_file(site, gateway.engine, DAY_START)
+    gateway.start()
+    try:
+        yield gateway, paths
+    finally:
+        gateway.stop()
+        for reader in readers:
+            reader.close()
+
+
+@pytest.mark.parametrize(
+    ("only", "expected"),
+    [(None, [True, True]), (["em-a", "em-gone"], [True, False]), ([], [False, False])],
+    ids=["default-every-reader", "one-named", "none"],
+)
+def test_a_gateway_opens_the_readers_it_is_given(
+    db_url: str, tmp_path: Path, only: list[str] | None, expected: list[bool]
+) -> None:
+    with gateway_opening(db_url, tmp_path, only) as (gateway, paths):
+        assert len(gateway.field_devices.running) == sum(expected)  # no driver for the others
+        for path, opened in zip(paths, expected, strict=True):
+            if opened:  # its reader thread opens it: then the port is locked
+                wait_for(lambda path=path: held(path), f"{path} not opened", 10.0)
+            else:
+                assert not held(path)
