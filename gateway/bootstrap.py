@@ -328,6 +328,7 @@ def build_gateway(
         tiles=tiles,
         cluster=cluster.describe if cluster is not None else None,
         owner_url=cluster.owner_url if cluster is not None else None,
+        peers=cluster.peers if cluster is not None else None,
     )
     registry.register(
         GatewayCollector(

@@ -34,9 +34,10 @@ from gateway.api.audit import (
 from gateway.api.auth import Authorizer, install_auth_errors
 from gateway.api.schemas import CancelIn, LeaveIn, ReportIn
 from gateway.api.tokens import Principal, Role
-from gateway.api.validation import NO_NUL_SCHEMA, BodyLimit, Instant, NoNul, errors
+from gateway.api.validation import NO_NUL_SCHEMA, BodyLimit, Instant, LocalOnly, NoNul, errors
 from gateway.api.whereabouts import whereabouts
 from gateway.clock import Clock, utc
+from gateway.cluster.fanout import Peers, gather_whereabouts
 from gateway.cluster.node import PartitionMoving
 from gateway.db import repository as repo
 from gateway.db.base import ID_LENGTH
@@ -87,12 +88,15 @@ def create_app(
     tiles: TileLayer | None = None,
     cluster: Callable[[], dict[str, Any]] | None = None,
     owner_url: Callable[[str], str | None] | None = None,
+    peers: Peers | None = None,
 ) -> FastAPI:
     """The API over a running pipeline; tokens are checked against ``engine``'s store.
     ``tiles``: the live page's background map (none: fences alone, offline). ``cluster``: what
     ``/health`` shows of a partitioned gateway's node (its partitions). ``owner_url(guard_id)``:
     in a partitioned gateway, the API URL of the process holding the guard's partition (``None``
-    when it is this one); commands for guards held elsewhere are answered ``307`` to it."""
+    when it is this one); commands for guards held elsewhere are answered ``307`` to it.
+    ``peers``: the other processes of a partitioned gateway, whose guards ``/whereabouts``
+    gathers (``gateway.cluster.fanout``)."""
     app = FastAPI(
         title="guard-gateway",
         version="0.1.0",
@@ -243,12 +247,17 @@ def create_app(
         summary="Every guard on duty (a leader's only): state, post, last fix, since when",
         responses=errors(401, 403),
     )
-    def get_whereabouts(principal: Principal = anyone) -> dict[str, Any]:
+    def get_whereabouts(
+        request: Request, local: LocalOnly = False, principal: Principal = anyone
+    ) -> dict[str, Any]:
         result: dict[str, Any] = runtime.call(lambda _s, processor: whereabouts(processor, clock))
         result["guards"] = [
             guard for guard in result["guards"] if principal.covers(guard["site_id"], guard["team"])
         ]
-        return result
+        if peers is None or local:
+            return result
+        authorization = request.headers.get("authorization")
+        return gather_whereabouts(result, peers, "/whereabouts", {}, authorization)
 
     app.include_router(
         alert_routes(
@@ -332,7 +341,7 @@ def create_app(
 
     app.include_router(privacy_routes(engine, clock, admins))
     app.include_router(ledger_routes(engine, clock, anyone))
-    app.include_router(live_routes(runtime, engine, clock, auth, tiles=tiles))
+    app.include_router(live_routes(runtime, engine, clock, auth, tiles=tiles, peers=peers))
 
     @app.get(
         "/health",

@@ -10,6 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+from fastapi import Query
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,6 +22,7 @@ __all__ = [
     "CleanStr",
     "ErrorOut",
     "Instant",
+    "LocalOnly",
     "NoNul",
     "errors",
 ]
@@ -172,3 +174,13 @@ def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
         return await then()
 
     return receive
+
+
+LocalOnly = Annotated[
+    bool,
+    Query(
+        description="Only the guards held by the process asked (in a partitioned gateway; "
+        "by default every process's are gathered)"
+    ),
+]
+"""The ``local`` query flag of the whereabouts views (``gateway.cluster.fanout``)."""

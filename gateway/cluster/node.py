@@ -125,6 +125,15 @@ class ClusterNode:
             raise PartitionMoving(partition)
         return owner[1]
 
+    def peers(self) -> tuple[dict[str, str], list[int]]:
+        """The other nodes holding partitions now (node id → API URL), and the partitions
+        nobody holds (``gateway.cluster.fanout``)."""
+        owners = self._store.owners()
+        others = {
+            node: url for node, url in owners.values() if node != self.node_id and url is not None
+        }
+        return others, sorted(set(range(self.partitions)) - set(owners))
+
     def describe(self) -> dict[str, Any]:
         """For ``/health``: this node, its partitions with their epochs, the live nodes."""
         return {

@@ -13,16 +13,17 @@ from datetime import date
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from gateway.api.auth import Authorizer
 from gateway.api.tokens import Principal, Role
-from gateway.api.validation import NO_NUL_SCHEMA, NoNul, errors
+from gateway.api.validation import NO_NUL_SCHEMA, LocalOnly, NoNul, errors
 from gateway.api.whereabouts import whereabouts
 from gateway.clock import Clock
+from gateway.cluster.fanout import Peers, gather_whereabouts
 from gateway.db import repository as repo
 from gateway.db.base import ID_LENGTH
 from gateway.outbox.robot_templates import ALERT_TITLES, FOLLOW_UP_TITLES
@@ -55,8 +56,12 @@ def live_routes(
     auth: Authorizer,
     *,
     tiles: TileLayer | None = None,
+    peers: Peers | None = None,
 ) -> APIRouter:
-    """The live page's router; subscribes its event feed to ``runtime``'s processor."""
+    """The live page's router; subscribes its event feed to ``runtime``'s processor. With
+    ``peers`` (a partitioned gateway), ``/map/whereabouts`` gathers every process's guards
+    (``gateway.cluster.fanout``); the event stream stays this process's, and the page re-reads
+    the whereabouts on its refresh interval."""
     router = APIRouter()
     feed = LiveFeed(engine)
     runtime.processor.add_listener(feed.publish)
@@ -101,7 +106,10 @@ def live_routes(
         responses=errors(401, 403, 422),
     )
     def get_map_whereabouts(
-        datum: MapDatum = Datum.WGS84, principal: Principal = anyone
+        request: Request,
+        datum: MapDatum = Datum.WGS84,
+        local: LocalOnly = False,
+        principal: Principal = anyone,
     ) -> dict[str, Any]:
         result: dict[str, Any] = runtime.call(
             lambda _s, processor: whereabouts(processor, clock, datum)
@@ -109,7 +117,11 @@ def live_routes(
         result["guards"] = [
             guard for guard in result["guards"] if principal.covers(guard["site_id"], guard["team"])
         ]
-        return result
+        if peers is None or local:
+            return result
+        authorization = request.headers.get("authorization")
+        params = {"datum": datum.value}
+        return gather_whereabouts(result, peers, "/map/whereabouts", params, authorization)
 
     @router.get(
         "/guards/{guard_id}/track",

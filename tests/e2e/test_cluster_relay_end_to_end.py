@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from drivers.mqtt.broker import RunningBroker, free_port
@@ -34,9 +34,11 @@ from gateway.cluster.partitions import partition_of
 from gateway.cluster.tables import RelayedPunchRow, RelayedScanRow
 from gateway.db.engine import make_engine
 from tests.fixtures import live_gateway as live
+from tests.fixtures.api_tokens import bearer, new_token
 
 PARTITIONS = 2
 SN = "CKRELAY0001"
+SITE = "relay-site"
 GUARDS = [f"g-{n:02d}" for n in range(6)]
 PINS = {guard: str(2001 + n) for n, guard in enumerate(GUARDS)}
 CARDS = {guard: f"02000021{n:02d}" for n, guard in enumerate(GUARDS)}
@@ -49,6 +51,7 @@ class Node(live.GatewayProcess):
     def __init__(self, env: dict[str, str], name: str, log: Path) -> None:
         self.port = free_port()
         node_env = {**env, "GATEWAY_API_PORT": str(self.port), "GATEWAY_NODE_ID": name}
+        self.name = name
         super().__init__(
             node_env, log, "--partitions", str(PARTITIONS), start_s=120.0, options=("-v",)
         )
@@ -86,7 +89,7 @@ def clock_in_site(now: datetime, reader_url: str) -> dict[str, Any]:
     return {
         "sites": [
             {
-                "id": "relay-site",
+                "id": SITE,
                 "name": "relay site",
                 "timezone": "UTC",
                 "policy": {"device_silent_s": 7200},
@@ -120,6 +123,33 @@ def clock_in_site(now: datetime, reader_url: str) -> dict[str, Any]:
             }
         ]
     }
+
+
+def check_whereabouts(nodes: list[Node], engine: Engine) -> None:
+    """Either process shows every guard of the site (its own and the other's, asked with the
+    caller's token), or only its own with ``local``; a leader of another team sees none."""
+    team_a = bearer(new_token(engine, "leader", name="leader A", sites=(SITE,), teams=("A",)))
+    team_b = bearer(new_token(engine, "leader", name="leader B", sites=(SITE,), teams=("B",)))
+    for node in nodes:
+        for path in ("/whereabouts", "/map/whereabouts"):
+            seen = httpx.get(f"{node.url}{path}", headers=team_a, timeout=10).json()
+            assert [g["guard_id"] for g in seen["guards"]] == GUARDS
+            assert {g["state"] for g in seen["guards"]} == {"on_post"}  # placed by the punches
+            assert seen["nodes"] == {
+                "answered": [other.name for other in nodes if other != node],
+                "missing": [],
+                "unheld_partitions": [],
+            }
+        own = httpx.get(
+            f"{node.url}/whereabouts", params={"local": "true"}, headers=team_a, timeout=10
+        ).json()
+        held = node.held()
+        assert [g["guard_id"] for g in own["guards"]] == [
+            g for g in GUARDS if partition_of(g, PARTITIONS) in held
+        ]
+        assert (
+            httpx.get(f"{node.url}/whereabouts", headers=team_b, timeout=10).json()["guards"] == []
+        )
 
 
 @pytest.mark.timeout(300)  # two processes on a shared 2-core machine
@@ -167,6 +197,7 @@ def test_punches_and_scans_on_one_process_reach_the_rules_of_each_guards_own_pro
         assert receiver.punches("relayed") == len(held_there)
         assert other.punches("relayed_in") == len(held_there) and other.punches("stored") == 0
         assert receiver.punches("relayed_in") == 0 and receiver.punches("off_duty") == 0
+        check_whereabouts(nodes, engine)
 
         # Each guard shows his card to the reader, which one of the two processes reads.
         for guard in GUARDS:
