@@ -119,15 +119,22 @@ class PatrolStage:
         posts = set(checkpoints.values())
         self._routes = {post: prepo.route_plans_for_post(session, post) for post in posts}
         duties = self._memory.duties
-        patrol_row, attendance_row = PatrolStateRow, AttendanceStateRow
         patrols = open_states(
-            session, duties, patrol_row.machine_id, patrol_row.shift_id, patrol_row.state
+            session,
+            duties,
+            key=PatrolStateRow.machine_id,
+            shift_id=PatrolStateRow.shift_id,
+            state=PatrolStateRow.state,
         )
         self._patrols = self._patrol_map(
             {machine: PatrolState.from_json(state) for machine, state in patrols.items()}
         )
         attendance = open_states(
-            session, duties, attendance_row.shift_id, attendance_row.shift_id, attendance_row.state
+            session,
+            duties,
+            key=AttendanceStateRow.shift_id,
+            shift_id=AttendanceStateRow.shift_id,
+            state=AttendanceStateRow.state,
         )
         self._attendance = self._attendance_map(
             {shift: AttendanceState.from_json(state) for shift, state in attendance.items()}

@@ -21,6 +21,7 @@ __all__ = ["open_states"]
 def open_states(
     session: Session,
     duties: DutyIndex,
+    *,
     key: InstrumentedAttribute[str],
     shift_id: InstrumentedAttribute[str],
     state: InstrumentedAttribute[dict[str, Any]],
