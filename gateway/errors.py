@@ -6,6 +6,7 @@ __all__ = [
     "ConfigError",
     "Conflict",
     "DecodeError",
+    "DeviceHeldElsewhere",
     "GatewayError",
     "InvalidRequest",
     "NotFound",

@@ -18,7 +18,6 @@ presence states, last fixes) is a ``PipelineMemory``; no stage holds the process
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,18 +34,16 @@ from gateway.pipeline.counters import PipelineCounters
 from gateway.pipeline.duty import Duty, DutyIndex
 from gateway.pipeline.memory import LastFix, PipelineMemory
 from gateway.pipeline.presence_stage import leave_approved
+from gateway.pipeline.reasons import describe_error, reason_key
 from gateway.pipeline.reject_log import RejectLog
 from gateway.pipeline.stages import build_chain
 from gateway.records import AlarmSignal, CheckpointScan, DecodeOutcome, PositionFix, Punch
 from gateway.rules import LeaveApproved, LeaveCancelled, PresenceState, RuleEvent, RuleInput
 from gateway.site.extend import extend_shifts
 
-__all__ = ["EmittedEvent", "LastFix", "Listener", "Processor", "describe_error", "reason_key"]
+__all__ = ["EmittedEvent", "LastFix", "Listener", "Processor"]
 
 log = logging.getLogger(__name__)
-
-# A Python repr of a string: its quote escaped inside (``'a\\'b'``), so the whole value goes.
-_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 
 _REFUSALS = (repo.NotFound, repo.Conflict, repo.InvalidRequest)
 
@@ -393,27 +390,3 @@ class Processor:
                 except Exception:  # a listener must not break the pipeline
                     log.exception("event listener failed")
         return result
-
-
-def describe_error(exc: BaseException) -> str:
-    """An exception in one line, without SQLAlchemy's statement and parameters (a batch's
-    values would make it thousands of characters long)."""
-    text = str(getattr(exc, "orig", None) or exc).splitlines()
-    return f"{type(exc).__name__}: {text[0][:300] if text else ''}"
-
-
-def reason_key(reason: str) -> str:
-    """A counter name from a reject reason: its first words, lower-case, underscores.
-
-    Details after ``:``, ``(`` or ``,`` (values, checksums) are left out so one kind of problem
-    makes one counter: ``checksum mismatch (frame says 7d, computed 03)`` → ``checksum_mismatch``.
-    """
-    head = re.split(r"[:(,]", reason[:200], maxsplit=1)[0]  # the first words are enough
-    # Quoted parts are the offending input: left out, or a sender could mint counters at will.
-    # A quote left open (a value cut by the split, or a prose apostrophe) ends the name too.
-    head = _QUOTED.sub(" ", head)
-    head = re.split(r"['\"\\]", head, maxsplit=1)[0].lower()
-    words = ["".join(c for c in w if c.isalnum() or c in "_-") for w in head.split()]
-    # Numbers are values too (lengths, ids); the words around them name the problem.
-    named = [w for w in words if w and not any(c.isdigit() for c in w)]
-    return "_".join(named[:4]) or "unknown"

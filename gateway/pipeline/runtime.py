@@ -29,22 +29,17 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy.exc import (
-    DBAPIError,
-    DisconnectionError,
-    InterfaceError,
-    OperationalError,
-)
-from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from sqlalchemy.orm import Session
 
 from gateway.clock import Clock
 from gateway.db.quarantine import Quarantined, reason_key_of, store_quarantined
 from gateway.pipeline.batch_budget import DEFAULT_BATCH_BUDGET_S, BatchSizer
-from gateway.pipeline.processor import Processor, describe_error
+from gateway.pipeline.housekeeping import MAX_OUTAGE_BACKOFF_S, Housekeeping, database_outage
+from gateway.pipeline.processor import Processor
+from gateway.pipeline.reasons import describe_error
 from gateway.records import DecodeOutcome, Downlink
 
-__all__ = ["PipelineRuntime", "database_outage"]
+__all__ = ["PipelineRuntime"]
 
 log = logging.getLogger(__name__)
 
@@ -55,23 +50,10 @@ Command = Callable[[Session, Processor], Any]
 RETRIES_BEFORE_SPLIT = 3
 """Attempts at a failing batch before it is split to find the input that fails alone."""
 
-MAX_OUTAGE_BACKOFF_S = 5.0
-"""Longest wait between two attempts at a batch while the database is unavailable."""
-
 DEFAULT_MAX_QUEUE = 20_000
 """Raw inputs waiting at most (about 10 MB of MQTT messages): well above the broker's in-flight
 window the docs ask for (1000), so a broker that keeps to its window never fills it; one that
 overshoots it (mosquitto 2.0.11) meets the back-pressure instead."""
-
-_OUTAGES = (OperationalError, InterfaceError, DisconnectionError, SqlTimeoutError)
-
-
-def database_outage(exc: BaseException) -> bool:
-    """Whether ``exc`` says the database cannot be reached or cannot write (connection lost,
-    server gone, disk full, pool exhausted), rather than that an input is wrong."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, _OUTAGES)
 
 
 class _Call:
@@ -132,10 +114,7 @@ class PipelineRuntime(Generic[T]):
         self._tick_interval_s = tick_interval_s
         self._roster_refresh_s = roster_refresh_s
         self._stop = threading.Event()
-        # Housekeeping back-off (wall time: it paces retries against a real database).
-        self._housekeeping_failures = 0
-        self._housekeeping_retry_at = 0.0
-        self._housekeeping_logged_at = 0.0
+        self._housekeeping = Housekeeping(processor.counters)
         self._thread: threading.Thread | None = None
 
     # --- called from other threads ----------------------------------------------------------
@@ -391,37 +370,6 @@ class PipelineRuntime(Generic[T]):
             request.future.set_exception(exc)
 
     def _guarded(self, action: Callable[[], None]) -> None:
-        """Run a housekeeping ``action`` (a tick, a reload); a failure is retried later.
-
-        While housekeeping keeps failing (the database is down: every tick would fail, ten a
-        second) the next try backs off up to ``MAX_OUTAGE_BACKOFF_S``, and the log gets the
-        first failure with its traceback, then one line a minute with the count."""
-        now = time.monotonic()
-        if now < self._housekeeping_retry_at:
-            return
-        try:
-            action()
-        except Exception as exc:
-            self._housekeeping_failures += 1
-            self.processor.counters.add("errors.housekeeping")
-            failures = self._housekeeping_failures
-            self._housekeeping_retry_at = now + min(MAX_OUTAGE_BACKOFF_S, 0.1 * 2**failures)
-            if failures == 1:
-                log.exception("pipeline housekeeping failed; retrying with back-off")
-            elif now - self._housekeeping_logged_at >= 60.0:
-                log.error(
-                    "pipeline housekeeping still failing (%d times): %s",
-                    failures,
-                    describe_error(exc),
-                )
-            else:
-                return
-            self._housekeeping_logged_at = now
-        else:
-            if self._housekeeping_failures:
-                log.warning(
-                    "pipeline housekeeping works again after %d failures",
-                    self._housekeeping_failures,
-                )
-            self._housekeeping_failures = 0
-            self._housekeeping_retry_at = 0.0
+        """Run a housekeeping ``action`` (a tick, a reload); a failure is logged and retried
+        with back-off (``gateway.pipeline.housekeeping``)."""
+        self._housekeeping.run(action)

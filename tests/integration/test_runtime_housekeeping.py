@@ -33,7 +33,7 @@ def test_failing_housekeeping_backs_off_and_logs_once_a_minute(
     mocker.patch.object(runtime_module.time, "monotonic", lambda: wall[0])
     down = OperationalError("SELECT 1", {}, Exception("server closed the connection"))
     tick = mocker.Mock(side_effect=down)
-    caplog.set_level(logging.INFO, logger="gateway.pipeline.runtime")
+    caplog.set_level(logging.INFO, logger="gateway.pipeline.housekeeping")
 
     # Ten ticks a second for 70 s of a database outage.
     for _ in range(700):
@@ -43,7 +43,7 @@ def test_failing_housekeeping_backs_off_and_logs_once_a_minute(
     # 5 s (11.2 ... 66.2): 18 instead of 700.
     assert tick.call_count == 18
     assert runtime.processor.counters.get("errors.housekeeping") == 18
-    lines = [r for r in caplog.records if r.name == "gateway.pipeline.runtime"]
+    lines = [r for r in caplog.records if r.name == "gateway.pipeline.housekeeping"]
     assert len(lines) == 2  # the first failure with its traceback, one line a minute later
     assert lines[0].exc_info is not None
     assert "still failing (17 times)" in lines[1].getMessage()

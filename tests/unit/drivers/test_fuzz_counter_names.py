@@ -1,7 +1,7 @@
 """Counter names never come from payload bytes.
 
 The pipeline counts each reject as ``rejected.<words>``, the words taken from the reason before
-its first ``:``, ``(`` or ``,`` (``gateway.pipeline.processor.reason_key``). If a reason put
+its first ``:``, ``(`` or ``,`` (``gateway.pipeline.reasons.reason_key``). If a reason put
 input there, a sender could mint counters at will. So every codec is fed arbitrary bytes (and
 JSON- or sentence-like text) and every counter name must be one of a fixed, known set.
 """
@@ -19,7 +19,7 @@ from drivers.em4100.frames import Variant
 from drivers.gps.registry import FORMAT_NAMES, codec_for
 from drivers.zkteco.binary_records import decode_live_event
 from drivers.zkteco.push_codec import parse_attlog
-from gateway.pipeline.processor import reason_key
+from gateway.pipeline.reasons import reason_key
 from tests.unit.drivers.fuzzing import fuzz_settings
 
 RECEIVED = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ from datetime import datetime
 from drivers.gps.jt808.codec import Jt808Codec
 from drivers.gps.jt808.reply import Jt808Platform
 from drivers.gps.mqtt_decoder import GpsMessageDecoder
-from gateway.pipeline.processor import reason_key
+from gateway.pipeline.reasons import reason_key
 from gateway.records import Alarm, AlarmSignal, DecodeOutcome, PositionFix
 from tests.unit.drivers.gps.corpus_data import FRAMES, OWNTRACKS, RECEIVED, gpsd_sentences
 from tests.unit.drivers.gps.test_jt808_emqx import _emqx, _location
