@@ -53,9 +53,10 @@ from gateway.ops.routes import operations_routes
 from gateway.outbox.delivery import DeliveryWorker
 from gateway.outbox.passes import PassRunner
 from gateway.outbox.robot_delivery import RobotDeliveryWorker
-from gateway.outbox.robots import RobotTarget, load_robot_targets, make_sender
+from gateway.outbox.robots import load_robot_targets
 from gateway.outbox.routing import RobotRouter
-from gateway.outbox.senders import HttpCoreSender, Sender
+from gateway.outbox.senders import Sender
+from gateway.outbox.workers import core_delivery_workers, robot_delivery_workers
 from gateway.pipeline.processor import Processor
 from gateway.pipeline.runtime import PipelineRuntime
 from gateway.privacy.worker import RetentionWorker
@@ -193,36 +194,10 @@ def build_gateway(
         engine.dispose()
         raise
     closers: list[Callable[[], None]] = []
-    delivery: DeliveryWorker | None = None
-    if sender is None and settings.core_url:
-        http_sender = HttpCoreSender(
-            settings.core_url,
-            settings.core_secret.get_secret_value(),
-            timeout_s=settings.core_timeout_s,
-        )
-        closers.append(http_sender.close)
-        sender = http_sender
-    more_delivery: list[DeliveryWorker] = []
-    if sender is not None:
-        # Several workers (here or in other processes) share the outbox through row locks.
-        shared = engine.dialect.name == "postgresql" and (
-            settings.partitions > 1 or settings.delivery_workers > 1
-        )
-        delivery, *more_delivery = [
-            DeliveryWorker(
-                engine,
-                clock,
-                sender,
-                retry_initial_s=settings.delivery_retry_initial_s,
-                retry_max_s=settings.delivery_retry_max_s,
-                shared=shared,
-            )
-            for _ in range(settings.delivery_workers)
-        ]
-    else:
-        log.warning("no management core configured (GATEWAY_CORE_URL): events stay in the outbox")
-
-    robots = _robot_workers(engine, clock, settings, targets, closers)
+    core_workers = core_delivery_workers(settings, engine, clock, sender, closers)
+    delivery = core_workers[0] if core_workers else None
+    more_delivery = core_workers[1:]
+    robots = robot_delivery_workers(settings, engine, clock, targets, closers)
     nodes: list[ClusterNode] = []  # the node, once built: the processor's fence asks it
     processor = Processor(
         engine,
@@ -390,30 +365,3 @@ def _jt808_platform(settings: Settings) -> Jt808Platform:
     if not secret:
         raise ConfigError("GATEWAY_JT808_AUTH_SECRET is set but empty")
     return Jt808Platform(secret)
-
-
-def _robot_workers(
-    engine: Engine,
-    clock: Clock,
-    settings: Settings,
-    targets: list[RobotTarget],
-    closers: list[Callable[[], None]],
-) -> list[RobotDeliveryWorker]:
-    """A delivery worker per group robot, with the settings' cap and back-off."""
-    robots = []
-    for target in targets:
-        sender = make_sender(target, clock, settings.robot_timeout_s)
-        closers.append(sender.close)
-        robots.append(
-            RobotDeliveryWorker(
-                engine,
-                clock,
-                sender,
-                target,
-                max_per_min=settings.robot_max_per_min,
-                retry_initial_s=settings.delivery_retry_initial_s,
-                retry_max_s=settings.delivery_retry_max_s,
-            )
-        )
-        log.info("group robot %s: %s", target.robot_id, target.label)
-    return robots
