@@ -14,7 +14,7 @@ from collections.abc import Container, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from gateway.db.alerts import (
@@ -31,6 +31,7 @@ from gateway.db.models import (
     ReportRow,
 )
 from gateway.db.positions import PositionValues, insert_positions, position_values
+from gateway.db.state_writes import update_presence_states
 from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.policy import SitePolicy
 
@@ -91,30 +92,17 @@ def upsert(session: Session, model: type[Any], key: str, values: Mapping[str, An
 def save_presence_states(
     session: Session, rows: Sequence[Mapping[str, Any]], *, stored: Container[str]
 ) -> None:
-    """Insert or update many states in two statements (the pipeline's per-batch save).
+    """Insert or update many states in two statements (the pipeline's per-batch save; the
+    updates through ``gateway.db.state_writes``).
 
     Each row has ``shift_id, guard_id, state, next_deadline, updated_at``; rows whose
     ``shift_id`` is in ``stored`` (already in the table) are updated, the others inserted.
     """
     table: Table = PresenceStateRow.__table__  # type: ignore[assignment]
-    updates = [
-        {"b_shift_id": r["shift_id"], **{k: v for k, v in r.items() if k != "shift_id"}}
-        for r in rows
-        if r["shift_id"] in stored
-    ]
+    updates = [r for r in rows if r["shift_id"] in stored]
+    if updates:  # nothing to write: no connection taken, so a quiet tick commits nothing
+        update_presence_states(session.connection(), updates)
     inserts = [dict(r) for r in rows if r["shift_id"] not in stored]
-    if updates:
-        session.execute(
-            update(table)
-            .where(table.c.shift_id == bindparam("b_shift_id"))
-            .values(
-                guard_id=bindparam("guard_id"),
-                state=bindparam("state"),
-                next_deadline=bindparam("next_deadline"),
-                updated_at=bindparam("updated_at"),
-            ),
-            updates,
-        )
     if inserts:
         session.execute(insert(table), inserts)
 
