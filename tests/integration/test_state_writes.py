@@ -46,7 +46,10 @@ def test_updates_store_what_sqlalchemys_update_stores(engine: Engine) -> None:
     # A deadline given in Beijing time, one absent, unicode and nesting in the state.
     state = {"phase": "离岗", "tracks": [[30.6, 114.3, None]], "ok": True, "n": 1.5}
     beijing_due = (NOW + timedelta(minutes=15)).astimezone(BEIJING)
-    changes = {"1": (state, beijing_due), "2": ({"phase": "on"}, None)}
+    changes: dict[str, tuple[dict[str, Any], datetime | None]] = {
+        "1": (state, beijing_due),
+        "2": ({"phase": "on"}, None),
+    }
     with Session(engine) as session, session.begin():
         update_presence_states(
             session.connection(), [_row("a" + n, s, due) for n, (s, due) in changes.items()]
