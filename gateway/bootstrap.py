@@ -117,8 +117,12 @@ class Gateway:
         if self.cluster is not None:
             self.cluster.start()
         if self.with_field_devices:
-            self.field_devices = start_field_devices(
-                self.engine, self.clock, self.runtime, self.settings.field_devices
+            start_field_devices(
+                self.engine,
+                self.clock,
+                self.runtime,
+                self.settings.field_devices,
+                into=self.field_devices,  # the one /metrics reads
             )
 
     def stop(self) -> None:
@@ -305,6 +309,7 @@ def build_gateway(
         owner_url=cluster.owner_url if cluster is not None else None,
         peers=cluster.peers if cluster is not None else None,
     )
+    field_devices = FieldDevices()
     registry.register(
         GatewayCollector(
             engine=engine,
@@ -314,6 +319,7 @@ def build_gateway(
             ingest=ingest,
             destinations=[worker.destination for worker in workers],
             partition_clients=held_clients,
+            reader_states=field_devices.reader_states,
         )
     )
     readiness = Readiness(engine, ingest, runtime.alive, partition_clients=held_clients)
@@ -343,6 +349,7 @@ def build_gateway(
         app,
         closers,
         with_field_devices=with_field_devices,
+        field_devices=field_devices,
         robots=robots,
         retention=RetentionWorker(
             engine,

@@ -24,6 +24,7 @@ from gateway.pipeline.commands import ReportReaderState
 from gateway.records import CheckpointScan, DecodeOutcome, Punch, PunchKind, VerifyMode
 
 __all__ = [
+    "READER_STATES",
     "FieldDevices",
     "punch_sink",
     "push_terminal_config",
@@ -44,6 +45,10 @@ class _Runtime(Protocol):
     def call(self, command: Any, timeout_s: float = ...) -> Any: ...
 
 
+READER_STATES = ("opening", "reading", "lost")
+"""A checkpoint reader's state in one process (``FieldDevices.reader_states``)."""
+
+
 @dataclasses.dataclass
 class FieldDevices:
     """The readers and terminal clients started for the configured devices."""
@@ -51,6 +56,22 @@ class FieldDevices:
     running: list[_Startable] = dataclasses.field(default_factory=list)
     stopping: threading.Event = dataclasses.field(default_factory=threading.Event)
     """Set by ``stop``: a reader closed on purpose is not a reader that lost its device."""
+    _states: dict[str, str] = dataclasses.field(default_factory=dict)
+    _states_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+    def reader_states(self) -> dict[str, str]:
+        """Each checkpoint reader this process started → its state here (``READER_STATES``):
+        ``opening`` until its device opens (not plugged in yet, or read by another process of
+        the host, which holds its lock: this one stands by), ``reading``, ``lost`` once an
+        open device failed (the reader retries). Processes sharing a host's readers each
+        report theirs: the one that reads a reader says ``reading``. Safe from any thread."""
+        with self._states_lock:
+            return dict(self._states)
+
+    def set_reader_state(self, device_id: str, state: str) -> None:
+        """Record a reader's state (one of ``READER_STATES``)."""
+        with self._states_lock:
+            self._states[device_id] = state
 
     def stop(self) -> None:
         self.stopping.set()
@@ -63,11 +84,17 @@ class FieldDevices:
 
 
 def start_field_devices(
-    engine: Engine, clock: Clock, runtime: _Runtime, only: Collection[str] | None = None
+    engine: Engine,
+    clock: Clock,
+    runtime: _Runtime,
+    only: Collection[str] | None = None,
+    *,
+    into: FieldDevices | None = None,
 ) -> FieldDevices:
     """Open every reader and binary clock-in terminal the site files configure with a URL, or
     of those only the ids in ``only`` (``GATEWAY_FIELD_DEVICES``; an id no site file gives a URL
-    is logged, not an error).
+    is logged, not an error); they are added to ``into`` (a new ``FieldDevices`` by default),
+    which is returned, each checkpoint reader in state ``opening``.
 
     A reader that cannot be opened yet is not an error: each driver retries with back-off and
     reports its state, so a reader plugged in later is picked up.
@@ -83,23 +110,29 @@ def start_field_devices(
         if unknown:
             log.warning("GATEWAY_FIELD_DEVICES names no device with a url: %s", ", ".join(unknown))
         devices = [device for device in devices if device.id in only]
-    started = FieldDevices()
+    started = into if into is not None else FieldDevices()
+    started.stopping.clear()  # started again after a stop: its readers report again
     for device in devices:
-        opened = _open(device, clock, runtime, started.stopping)
+        opened = _open(device, clock, runtime, started)
         if opened is None:
             continue
+        if device.kind in _READER_KINDS:
+            started.set_reader_state(device.id, "opening")
         opened.start()
         started.running.append(opened)
         log.info("started %s %s on %s", device.kind, device.id, device.url)
     return started
 
 
+_READER_KINDS = ("nfc_reader", "em4100_reader")
+
+
 def _open(
-    device: DeviceRow, clock: Clock, runtime: _Runtime, stopping: threading.Event
+    device: DeviceRow, clock: Clock, runtime: _Runtime, started: FieldDevices
 ) -> _Startable | None:
     url = str(device.url)
     on_scan = _scan_handoff(device, runtime)
-    on_state = _state_handoff(device.id, clock, runtime, stopping)
+    on_state = _state_handoff(device.id, clock, runtime, started)
     if device.kind == "nfc_reader":
         from drivers.nfc import NfcCheckpointReader
 
@@ -135,14 +168,15 @@ def _open(
 
 
 def _state_handoff(
-    device_id: str, clock: Clock, runtime: _Runtime, stopping: threading.Event
+    device_id: str, clock: Clock, runtime: _Runtime, started: FieldDevices
 ) -> Callable[[bool, str], None]:
-    """A reader losing or regaining its device becomes an alert (on the pipeline thread);
-    closing the readers at shutdown (``stopping`` set) is not reported."""
+    """A reader losing or regaining its device becomes an alert (on the pipeline thread) and
+    its state in ``started``; closing the readers at shutdown (``stopping`` set) is neither."""
 
     def report(connected: bool, reason: str) -> None:
-        if stopping.is_set():
+        if started.stopping.is_set():
             return
+        started.set_reader_state(device_id, "reading" if connected else "lost")
         log.log(
             logging.INFO if connected else logging.WARNING,
             "reader %s %s: %s",

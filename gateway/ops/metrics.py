@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from drivers.mqtt.ingest import MqttIngest
 from gateway.clock import Clock
 from gateway.db.models import AlertRow
+from gateway.field_devices import READER_STATES
 from gateway.outbox.tables import OutboxRow
 from gateway.pipeline.counters import PipelineCounters
 
@@ -95,6 +96,7 @@ class GatewayCollector(Collector):
         ingest: MqttIngest | None,
         destinations: Sequence[str] = (),
         partition_clients: Callable[[], Mapping[int, MqttIngest]] | None = None,
+        reader_states: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self._engine = engine
         self._clock = clock
@@ -102,6 +104,7 @@ class GatewayCollector(Collector):
         self._queue_depth = queue_depth
         self._ingest = ingest
         self._partition_clients = partition_clients
+        self._reader_states = reader_states
         self._destinations = tuple(destinations)
 
     def describe(self) -> list[Metric]:
@@ -125,6 +128,8 @@ class GatewayCollector(Collector):
                 value=len(clients),
             )
             yield from _ingest_families(list(clients.values()))
+        if self._reader_states is not None:
+            yield _reader_family(self._reader_states())
         try:
             outbox = _outbox_rows(self._engine)
             alerts = _open_alerts(self._engine)
@@ -188,6 +193,20 @@ def _counter_families(snapshot: dict[str, int]) -> Iterator[Metric]:
             families[family] = metric
         metric.add_metric([rest], value)
     yield from families.values()
+
+
+def _reader_family(states: Mapping[str, str]) -> Metric:
+    family = GaugeMetricFamily(
+        f"{PREFIX}_reader_state",
+        "Checkpoint readers this process started, by state here: 1 for the reader's state "
+        "(opening: its device not open here, e.g. read by another process of the host; "
+        "reading; lost), 0 for the others.",
+        labels=["reader", "state"],
+    )
+    for reader, current in sorted(states.items()):
+        for state in READER_STATES:
+            family.add_metric([reader, state], 1 if state == current else 0)
+    return family
 
 
 def _ingest_families(ingests: Sequence[MqttIngest]) -> Iterator[Metric]:

@@ -9,12 +9,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from drivers.serial.transport import SerialConfig, open_serial
 from fwsim.em4100.reader import SimulatedEm4100Reader
-from gateway.bootstrap import Gateway, build_gateway
+from gateway.bootstrap import ApiServer, Gateway, build_gateway
 from gateway.clock import ManualClock
 from gateway.errors import DeviceHeldElsewhere
 from gateway.settings import Settings
@@ -94,3 +96,50 @@ def test_a_gateway_opens_the_readers_it_is_given(
                 wait_for(lambda path=path: held(path), f"{path} not opened", 10.0)
             else:
                 assert not held(path)
+
+
+def reader_states(url: str) -> dict[str, str]:
+    """``/metrics``' ``guard_gateway_reader_state``: reader → the one state set to 1."""
+    response = httpx.get(f"{url}/metrics", timeout=10)
+    assert response.status_code == 200
+    states: dict[str, list[str]] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            if sample.name == "guard_gateway_reader_state" and sample.value == 1:
+                states.setdefault(sample.labels["reader"], []).append(sample.labels["state"])
+    assert all(len(held) == 1 for held in states.values()), states  # one state per reader
+    return {reader: held[0] for reader, held in states.items()}
+
+
+def test_metrics_say_which_readers_this_process_reads(db_url: str, tmp_path: Path) -> None:
+    """em-b's port is held by another opener (another process of the host, as far as the
+    gateway can tell) before the gateway starts: the gateway reads em-a and stands by for
+    em-b, and its ``/metrics`` say so; the holder lets go and the gateway takes em-b; em-a's
+    device is unplugged and it shows as lost."""
+    readers = [
+        SimulatedEm4100Reader(link_dir=tmp_path, link_name=name) for name in ("ttyA", "ttyB")
+    ]
+    path_a, path_b = (reader.url for reader in readers)
+    other_holder = open_serial(SerialConfig(path_b))
+    clock = ManualClock(DAY_START)
+    gateway = build_gateway(Settings(database_url=db_url), clock, with_ingest=False)
+    load_site_file(
+        two_reader_site(tmp_path, {"em-a": path_a, "em-b": path_b}), gateway.engine, DAY_START
+    )
+    api = ApiServer(gateway.app)
+    gateway.start()
+    try:
+        url = api.start()
+        wait_for(lambda: reader_states(url).get("em-a") == "reading", "em-a read", 10.0)
+        assert reader_states(url) == {"em-a": "reading", "em-b": "opening"}
+        other_holder.close()
+        wait_for(lambda: reader_states(url).get("em-b") == "reading", "em-b taken over", 15.0)
+        readers[0].unplug()
+        wait_for(lambda: reader_states(url).get("em-a") == "lost", "em-a lost", 10.0)
+        assert reader_states(url) == {"em-a": "lost", "em-b": "reading"}
+    finally:
+        api.stop()
+        gateway.stop()
+        other_holder.close()
+        for reader in readers:
+            reader.close()
