@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 from drivers.zkteco.push_codec import TerminalConfig
 from gateway.clock import Clock
 from gateway.db.models import DeviceRow, SiteRow
+from gateway.host_lock import DEFAULT_LOCK_DIR, HostExclusive, lock_path
 from gateway.pipeline.commands import ReportReaderState
 from gateway.records import CheckpointScan, DecodeOutcome, Punch, PunchKind, VerifyMode
 
@@ -56,6 +58,8 @@ class FieldDevices:
     running: list[_Startable] = dataclasses.field(default_factory=list)
     stopping: threading.Event = dataclasses.field(default_factory=threading.Event)
     """Set by ``stop``: a reader closed on purpose is not a reader that lost its device."""
+    lock_dir: Path = DEFAULT_LOCK_DIR
+    """Where network clock-in terminals' host locks are kept (``gateway.host_lock``)."""
     _states: dict[str, str] = dataclasses.field(default_factory=dict)
     _states_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
@@ -155,13 +159,17 @@ def _open(
 
         parts = urlsplit(url)
         client_class = ZkUdpClient if parts.scheme == "udp" else ZkTcpClient
-        return client_class(
+        client = client_class(
             parts.hostname or "127.0.0.1",
             parts.port or 4370,
             terminal_id=device.id,
             clock=clock,
             on_punch=lambda punch: runtime.submit(DecodeOutcome(punches=(punch,))),
             timezone=device.timezone or "Asia/Shanghai",
+        )
+        # One session per terminal from this host, whichever process holds the lock.
+        return HostExclusive(
+            client, lock_path(url, started.lock_dir), name=f"clock-in terminal {device.id}"
         )
     log.warning("device %s (%s): no driver for url %s", device.id, device.kind, url)
     return None

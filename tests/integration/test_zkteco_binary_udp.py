@@ -24,6 +24,7 @@ from gateway.bootstrap import build_gateway
 from gateway.clock import ManualClock
 from gateway.db.engine import make_engine
 from gateway.db.schema import create_schema
+from gateway.host_lock import HostExclusive
 from gateway.outbox.tables import OutboxRow
 from gateway.records import PunchKind, VerifyMode
 from gateway.settings import Settings
@@ -217,8 +218,8 @@ def test_a_udp_clock_in_terminal_in_the_site_file_yields_punches_through_the_gat
         gateway = build_gateway(Settings(database_url=db_url), ManualClock(NOW), with_ingest=False)
         gateway.start()
         try:
-            (client,) = gateway.field_devices.running
-            assert isinstance(client, ZkUdpClient)
+            (locked,) = gateway.field_devices.running
+            assert isinstance(locked, HostExclusive) and isinstance(locked.inner, ZkUdpClient)
             counters = gateway.processor.counters
             wait_until(lambda: counters.get("punches.stored") == 1)
             assert gateway.runtime.wait_idle()
