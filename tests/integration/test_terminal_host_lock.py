@@ -65,6 +65,19 @@ def _punches(db_url: str) -> int:
         engine.dispose()
 
 
+class Recorder:
+    """Stands in for a terminal's client: records being started and stopped."""
+
+    def __init__(self, calls: list[str]) -> None:
+        self.calls = calls
+
+    def start(self) -> None:
+        self.calls.append("start")
+
+    def stop(self) -> None:
+        self.calls.append("stop")
+
+
 def test_one_gateway_of_the_host_talks_to_the_terminal_the_other_takes_over(
     db_url: str, tmp_path: Path, terminal: BinaryTerminal
 ) -> None:
@@ -113,15 +126,7 @@ def test_a_holder_killed_with_sigkill_lets_the_standby_take_over(tmp_path: Path)
         text=True,
     )
     started: list[str] = []
-
-    class Inner:
-        def start(self) -> None:
-            started.append("start")
-
-        def stop(self) -> None:
-            started.append("stop")
-
-    standby = HostExclusive(Inner(), path, name="terminal zk-1", retry_s=0.1)
+    standby = HostExclusive(Recorder(started), path, name="terminal zk-1", retry_s=0.1)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
@@ -144,15 +149,8 @@ def test_an_unusable_lock_directory_still_opens_the_terminal(tmp_path: Path) -> 
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("", encoding="utf-8")
     started: list[str] = []
-
-    class Inner:
-        def start(self) -> None:
-            started.append("start")
-
-        def stop(self) -> None:
-            started.append("stop")
-
-    locked = HostExclusive(Inner(), lock_path("udp://10.0.0.9:4370", blocker), name="zk-2")
+    path = lock_path("udp://10.0.0.9:4370", blocker)
+    locked = HostExclusive(Recorder(started), path, name="zk-2")
     locked.start()
     try:
         wait_until(lambda: locked.holding, 5.0)
