@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 
-__all__ = ["ID_LENGTH", "Base", "BigId", "UtcDateTime"]
+__all__ = ["ID_LENGTH", "Base", "BigId", "UtcDateTime", "sqlite_text"]
 
 ID_LENGTH = 64
 """Longest id a site file may give to a site, post, guard, leader or device."""
@@ -26,10 +28,20 @@ NAMING_CONVENTION = {
 
 
 class UtcDateTime(TypeDecorator[datetime]):
-    """An aware UTC datetime on every backend (SQLite stores naive values; we restore the zone)."""
+    """An aware UTC datetime on every backend (SQLite stores naive values; we restore the zone).
+
+    On SQLite the value is stored as SQLAlchemy's SQLite ``DateTime`` stores it (UTC, the text
+    ``YYYY-MM-DD HH:MM:SS.ffffff``), written by ``sqlite_text`` in one step instead of this
+    type's conversion followed by the dialect's own formatting.
+    """
 
     impl = DateTime(timezone=True)
     cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any] | None:
+        if dialect.name == "sqlite":
+            return sqlite_text
+        return super().bind_processor(dialect)
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -44,6 +56,44 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+_SQLITE_FORMAT = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
+_SQLITE_TEXTS: dict[datetime, str] = {}
+_SQLITE_TEXTS_MAX = 4096
+
+
+def sqlite_text(value: datetime | None) -> str | None:
+    """``value`` as a ``UtcDateTime`` column stores it on SQLite (see the class); a naive
+    datetime raises ``ValueError``.
+
+    Every datetime bound on SQLite goes through here: a state, an outbox row and an alert row
+    each carry two or three, and at a shift change most of them are the same instants (the
+    deadline, the batch's time). Texts are kept by instant (aware datetimes that are equal are
+    the same instant, whatever their zone, and store the same text), forgotten all at once
+    when ``_SQLITE_TEXTS_MAX`` are kept. Profiled at a shift change of 5,000 absent and silent
+    guards: SQLAlchemy's two-step conversion was a tenth of the tick.
+    """
+    if value is None:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("naive datetime given to a UTC column")
+    text = _SQLITE_TEXTS.get(value)
+    if text is None:
+        utc = value.astimezone(UTC)
+        text = _SQLITE_FORMAT % (
+            utc.year,
+            utc.month,
+            utc.day,
+            utc.hour,
+            utc.minute,
+            utc.second,
+            utc.microsecond,
+        )
+        if len(_SQLITE_TEXTS) >= _SQLITE_TEXTS_MAX:
+            _SQLITE_TEXTS.clear()
+        _SQLITE_TEXTS[value] = text
+    return text
 
 
 class Base(DeclarativeBase):
