@@ -13,9 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Dialect, Table, insert, select
 from sqlalchemy.orm import Session
 
 from gateway.clock import utc
@@ -115,12 +113,17 @@ def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    statement = _UPSERTS.get(dialect)
-    if statement is not None:
-        # A statement without inline values is compiled once and cached; the values travel as
-        # parameters (one set: a plain execute; several: executemany, one prepared statement).
-        session.execute(statement, rows[0] if len(rows) == 1 else list(rows))
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name not in _WRITERS:
+        _WRITERS[dialect.name] = _Writer.for_dialect(dialect)
+    writer = _WRITERS[dialect.name]
+    if writer is not None:
+        # Plain tuples on the session's connection (its events see the statement; a lost
+        # connection comes out as SQLAlchemy's error, which the runtime takes for an outage):
+        # a shift change writes tens of thousands of rows, and SQLAlchemy's per-row parameter
+        # processing cost more than the insert itself.
+        connection.exec_driver_sql(writer.sql, writer.values(rows))
         return
     for values in rows:
         _insert_once(session, values)
@@ -144,11 +147,44 @@ def _insert_once(session: Session, values: dict[str, Any]) -> None:
 
 
 _TABLE: Table = OutboxRow.__table__  # type: ignore[assignment]
-_UPSERTS = {
-    "sqlite": sqlite_insert(_TABLE).on_conflict_do_nothing(
-        index_elements=["event_id", "destination"]
-    ),
-    "postgresql": pg_insert(_TABLE).on_conflict_do_nothing(
-        index_elements=["event_id", "destination"]
-    ),
-}
+_COLUMNS = tuple(c.name for c in _TABLE.columns if c.name != "seq")
+"""Every column ``outbox_rows`` fills, in the order the fast statement binds them."""
+
+
+class _Writer:
+    """The ``INSERT ... ON CONFLICT DO NOTHING`` of one dialect, bound with plain tuples whose
+    values the dialect's own bind processors converted (the stored text is what SQLAlchemy's
+    insert writes)."""
+
+    def __init__(self, placeholder: str, dialect: Dialect) -> None:
+        names = ", ".join(_COLUMNS)
+        marks = ", ".join([placeholder] * len(_COLUMNS))
+        self.sql = (
+            f"INSERT INTO {_TABLE.name} ({names}) VALUES ({marks})"
+            " ON CONFLICT (event_id, destination) DO NOTHING"
+        )
+        self._convert = [
+            (index, processor)
+            for index, name in enumerate(_COLUMNS)
+            if (processor := _TABLE.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+        ]
+
+    @classmethod
+    def for_dialect(cls, dialect: Dialect) -> _Writer | None:
+        if dialect.name == "sqlite":
+            return cls("?", dialect)
+        if dialect.name == "postgresql" and dialect.driver == "psycopg":
+            return cls("%s", dialect)
+        return None
+
+    def values(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        out = []
+        for row in rows:
+            values = [row[name] for name in _COLUMNS]
+            for index, convert in self._convert:
+                values[index] = convert(values[index])
+            out.append(tuple(values))
+        return out
+
+
+_WRITERS: dict[str, _Writer | None] = {}

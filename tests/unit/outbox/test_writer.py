@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from gateway.outbox.cloudevents import make_event_id
 from gateway.outbox.tables import OutboxRow
-from gateway.outbox.writer import enqueue
+from gateway.outbox.writer import enqueue, insert_rows, outbox_rows
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 HAPPENED = datetime(2026, 3, 1, 7, 59, 30, tzinfo=UTC)
@@ -94,3 +95,51 @@ def test_count_query_sees_rows_only_after_commit(engine: Engine) -> None:
         writer.commit()
     with Session(engine) as reader:
         assert reader.scalar(select(func.count(OutboxRow.seq))) == 1
+
+
+def test_a_batch_keeps_its_order_skips_repeats_and_stores_what_sqlalchemys_insert_stores(
+    engine: Engine,
+) -> None:
+    """``insert_rows`` binds plain tuples: the rows it writes read back, as values and as stored
+    text, exactly as SQLAlchemy's own insert of the same values; ``seq`` follows the list, and
+    a row repeated (in the list or already stored) is skipped, the first body kept."""
+    beijing = timezone(timedelta(hours=8))
+    batch: list[dict[str, Any]] = []
+    for n in range(5):
+        _, rows = outbox_rows(
+            key=f"k{n}",
+            type="alert.absent_at_shift_start",
+            subject=f"g{n}",
+            time=HAPPENED.astimezone(beijing),  # stored as UTC all the same
+            data={"n": n, "名": "门岗"},
+            now=T0,
+            destinations=("core", "robot-a"),
+        )
+        batch.extend(rows)
+    repeat = {**batch[2], "body": "{}"}
+    with Session(engine) as session, session.begin():
+        insert_rows(session, [batch[0]])
+    with Session(engine) as session, session.begin():
+        insert_rows(session, [*batch, repeat])  # batch[0] stored already, batch[2] twice
+        orm_copy = {**batch[3], "event_id": "orm-copy"}
+        session.execute(insert(OutboxRow), [orm_copy])
+    stored = _rows(engine)
+    assert [(r.event_id, r.destination) for r in stored[:-1]] == [
+        (r["event_id"], r["destination"]) for r in batch
+    ]
+    assert stored[2].body == batch[2]["body"]  # the first body stays
+    assert stored[1].event_time == HAPPENED and stored[1].created_at == T0
+    with engine.connect() as conn:
+        raw = {
+            row[0]: row[1:]
+            for row in conn.execute(
+                text(
+                    "SELECT event_id, destination, subject, type, CAST(event_time AS TEXT), body,"
+                    " CAST(created_at AS TEXT), attempts, CAST(next_attempt_at AS TEXT),"
+                    " delivered_at, last_error FROM outbox WHERE destination = 'robot-a'"
+                    " AND (event_id = :fast OR event_id = 'orm-copy')"
+                ),
+                {"fast": batch[3]["event_id"]},
+            )
+        }
+    assert raw[batch[3]["event_id"]] == raw["orm-copy"]
