@@ -10,8 +10,12 @@ SQLAlchemy's parameter construction and type processing, about a third of the sa
 processors, so the stored text is exactly what the ORM writes, and sends them on the session's
 connection (its events see the statement; a lost connection comes out as SQLAlchemy's
 ``OperationalError`` with the connection invalidated, which the runtime takes for an outage):
-on SQLite one ``executemany``, on PostgreSQL (psycopg) one statement over one array per column,
-whatever the number of rows. Other databases go through SQLAlchemy's ``update``.
+one ``executemany`` on SQLite and on PostgreSQL (psycopg). Other databases go through
+SQLAlchemy's ``update``.
+
+Not one statement over one array per column on PostgreSQL, as positions are inserted: psycopg
+writes a text array element by element in Python, escaping every quote of the JSON states, and
+that cost more than the whole save (profiled in a flood: 45% of the pipeline thread).
 """
 
 from __future__ import annotations
@@ -33,36 +37,24 @@ Convert = Callable[[Any], Any]
 
 
 class _Writer:
-    """One dialect's statement and conversions. ``columnar``: the statement takes one array
-    per column (PostgreSQL) rather than one parameter tuple per row."""
+    """One dialect's statement and conversions: ``placeholder`` is its parameter mark,
+    ``state_cast`` what follows the state's (SQLAlchemy's own statement casts it on psycopg)."""
 
-    def __init__(self, sql: str, convert: tuple[Convert | None, ...], *, columnar: bool) -> None:
-        self.sql = sql
-        self.convert = convert
-        self.columnar = columnar
+    def __init__(self, dialect: Dialect, placeholder: str, state_cast: str = "") -> None:
+        assigned = ", ".join(
+            f"{name} = {placeholder}{state_cast if name == 'state' else ''}" for name in _SET
+        )
+        self.sql = f"UPDATE {_TABLE.name} SET {assigned} WHERE shift_id = {placeholder}"
+        self.convert = tuple(
+            _TABLE.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in _SET
+        )
 
     @classmethod
     def for_dialect(cls, dialect: Dialect) -> _Writer | None:
-        convert = tuple(
-            _TABLE.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in _SET
-        )
-        table = _TABLE.name
         if dialect.name == "sqlite":
-            assigned = ", ".join(f"{name} = ?" for name in _SET)
-            return cls(f"UPDATE {table} SET {assigned} WHERE shift_id = ?", convert, columnar=False)
+            return cls(dialect, "?")
         if dialect.name == "postgresql" and dialect.driver == "psycopg":
-            # The JSON state is bound as text (what the dialect's processor makes of it): the
-            # casts tell the server what each array holds.
-            assigned = ", ".join(
-                f"{name} = t.{name}" + ("::json" if name == "state" else "") for name in _SET
-            )
-            arrays = "%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[]"
-            sql = (
-                f"UPDATE {table} AS p SET {assigned}"
-                f" FROM unnest({arrays}) AS t(shift_id, {', '.join(_SET)})"
-                " WHERE p.shift_id = t.shift_id"
-            )
-            return cls(sql, convert, columnar=True)
+            return cls(dialect, "%s", "::json")
         return None
 
     def values(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
@@ -111,9 +103,4 @@ def update_presence_states(connection: Connection, rows: Sequence[Mapping[str, A
             statement, [{"b_shift_id": r["shift_id"], **{n: r[n] for n in _SET}} for r in rows]
         )
         return
-    values = writer.values(rows)
-    if writer.columnar:
-        *assigned, key = (list(column) for column in zip(*values, strict=True))
-        connection.exec_driver_sql(writer.sql, (key, *assigned))
-    else:
-        connection.exec_driver_sql(writer.sql, values)
+    connection.exec_driver_sql(writer.sql, writer.values(rows))
