@@ -47,6 +47,7 @@ from gateway.field_devices import (
     start_field_devices,
 )
 from gateway.gc_tuning import freeze_startup_heap, release_startup_heap, tune_collector
+from gateway.host_lock import default_lock_dir
 from gateway.ops.metrics import BatchTimer, GatewayCollector
 from gateway.ops.readiness import Readiness, require_current_schema
 from gateway.ops.routes import operations_routes
@@ -309,7 +310,7 @@ def build_gateway(
         owner_url=cluster.owner_url if cluster is not None else None,
         peers=cluster.peers if cluster is not None else None,
     )
-    field_devices = FieldDevices()
+    field_devices = FieldDevices(lock_dir=settings.lock_dir or default_lock_dir())
     registry.register(
         GatewayCollector(
             engine=engine,

@@ -7,7 +7,7 @@ dropped one for the other or sent every punch to each (the store kept each punch
 sessions thrashed and logs filled). A serial reader gets the same guarantee from the lock on
 its port (``drivers.serial.transport``); a network endpoint has no such lock, so this module
 makes one: an exclusive ``flock`` on a file named after the endpoint, in a directory every
-process of the host shares.
+process of the host shares (``GATEWAY_LOCK_DIR``, else ``default_lock_dir``).
 
 ``HostExclusive`` starts the terminal's client only while it holds the lock. The others stand
 by (logged once) and try again every few seconds; when the holder stops or dies (the kernel
@@ -26,16 +26,27 @@ import os
 import re
 import tempfile
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["DEFAULT_LOCK_DIR", "HostExclusive", "lock_path"]
+__all__ = ["DEFAULT_LOCK_DIR", "HostExclusive", "default_lock_dir", "lock_path"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LOCK_DIR = Path(tempfile.gettempdir()) / "guard-gateway-locks"
-"""Where the host's processes keep their terminal locks (shared by every process of the host
-that runs as the same user or can write there)."""
+"""Where the host's processes keep their terminal locks outside systemd (shared by every
+process of the host that runs as the same user or can write there)."""
+
+
+def default_lock_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """The lock directory when ``GATEWAY_LOCK_DIR`` is not set: ``locks`` in the unit's state
+    directory under systemd (``$STATE_DIRECTORY``: the units of one host share it, where a
+    ``PrivateTmp`` would give each a temporary directory of its own), else
+    ``DEFAULT_LOCK_DIR``."""
+    state = environ.get("STATE_DIRECTORY", "").split(":")[0]
+    return Path(state) / "locks" if state else DEFAULT_LOCK_DIR
+
 
 RETRY_S = 2.0
 """Seconds between two tries at a lock another process holds: a takeover within that."""

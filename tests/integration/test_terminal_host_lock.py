@@ -25,7 +25,7 @@ from gateway.clock import ManualClock
 from gateway.db.engine import make_engine
 from gateway.db.patrol_models import PunchRow
 from gateway.db.schema import create_schema
-from gateway.host_lock import RETRY_S, HostExclusive, lock_path
+from gateway.host_lock import DEFAULT_LOCK_DIR, RETRY_S, HostExclusive, default_lock_dir, lock_path
 from gateway.settings import Settings
 from gateway.site.loader import load_site_file
 from tests.fixtures.zkteco import wait_until
@@ -44,8 +44,8 @@ def terminal() -> Iterator[BinaryTerminal]:
 
 
 def _gateway(db_url: str, lock_dir: Path) -> Gateway:
-    gateway = build_gateway(Settings(database_url=db_url), ManualClock(NOW), with_ingest=False)
-    gateway.field_devices.lock_dir = lock_dir
+    settings = Settings(database_url=db_url, lock_dir=lock_dir)  # GATEWAY_LOCK_DIR
+    gateway = build_gateway(settings, ManualClock(NOW), with_ingest=False)
     gateway.start()
     return gateway
 
@@ -83,7 +83,8 @@ def test_one_gateway_of_the_host_talks_to_the_terminal_the_other_takes_over(
 ) -> None:
     engine = make_engine(db_url)
     create_schema(engine)
-    load_site_file(_site_file(tmp_path, f"tcp://127.0.0.1:{terminal.port}"), engine, NOW)
+    terminal_url = f"tcp://127.0.0.1:{terminal.port}"
+    load_site_file(_site_file(tmp_path, terminal_url), engine, NOW)
     engine.dispose()
     locks = tmp_path / "locks"
     first = _gateway(db_url, locks)
@@ -91,6 +92,7 @@ def test_one_gateway_of_the_host_talks_to_the_terminal_the_other_takes_over(
     try:
         wait_until(lambda: first.processor.counters.get("punches.stored") == 3)
         assert _terminal_lock(first).holding
+        assert [p.name for p in locks.iterdir()] == [lock_path(terminal_url, locks).name]
         second = _gateway(db_url, locks)
         time.sleep(RETRY_S + 0.5)  # a standby tries again every RETRY_S: give it one try
         assert not _terminal_lock(second).holding
@@ -157,3 +159,9 @@ def test_an_unusable_lock_directory_still_opens_the_terminal(tmp_path: Path) -> 
     finally:
         locked.stop()
     assert started == ["start", "stop"]
+
+
+def test_the_default_lock_directory_is_the_units_state_directory_under_systemd() -> None:
+    state = {"STATE_DIRECTORY": "/var/lib/guard-gateway:/var/lib/other"}
+    assert default_lock_dir(state) == Path("/var/lib/guard-gateway/locks")
+    assert default_lock_dir({}) == DEFAULT_LOCK_DIR
