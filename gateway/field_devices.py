@@ -158,10 +158,11 @@ def _open(
         from drivers.zkteco.udp import ZkUdpClient
 
         parts = urlsplit(url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 4370
         client_class = ZkUdpClient if parts.scheme == "udp" else ZkTcpClient
         client = client_class(
-            parts.hostname or "127.0.0.1",
-            parts.port or 4370,
+            host,
+            port,
             terminal_id=device.id,
             clock=clock,
             on_punch=lambda punch: runtime.submit(DecodeOutcome(punches=(punch,))),
@@ -169,7 +170,11 @@ def _open(
         )
         # One session per terminal from this host, whichever process holds the lock.
         return HostExclusive(
-            client, lock_path(url, started.lock_dir), name=f"clock-in terminal {device.id}"
+            client,
+            # Named by the terminal, not the URL's spelling: tcp://h, tcp://h:4370 and
+            # udp://h:4370 reach one terminal.
+            lock_path(f"zkteco://{host}:{port}", started.lock_dir),
+            name=f"clock-in terminal {device.id}",
         )
     log.warning("device %s (%s): no driver for url %s", device.id, device.kind, url)
     return None

@@ -6,7 +6,7 @@ the terminal in the site file: without a lock each opened its own session, the t
 dropped one for the other or sent every punch to each (the store kept each punch once, but
 sessions thrashed and logs filled). A serial reader gets the same guarantee from the lock on
 its port (``drivers.serial.transport``); a network endpoint has no such lock, so this module
-makes one: an exclusive ``flock`` on a file named after the endpoint, in a directory every
+makes one: an exclusive ``flock`` on a file named after the terminal's address, in a directory every
 process of the host shares (``GATEWAY_LOCK_DIR``, else ``default_lock_dir``).
 
 ``HostExclusive`` starts the terminal's client only while it holds the lock. The others stand
@@ -118,7 +118,8 @@ class HostExclusive:
     def _run(self) -> None:
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+            # Read-only is enough for flock: a file another user created (0644) opens too.
+            fd = os.open(self._path, os.O_RDONLY | os.O_CREAT, 0o644)
         except OSError as exc:
             # No lock can be had (a read-only directory): run as before the lock existed,
             # rather than leave the terminal unread.
