@@ -6,8 +6,9 @@ the terminal in the site file: without a lock each opened its own session, the t
 dropped one for the other or sent every punch to each (the store kept each punch once, but
 sessions thrashed and logs filled). A serial reader gets the same guarantee from the lock on
 its port (``drivers.serial.transport``); a network endpoint has no such lock, so this module
-makes one: an exclusive ``flock`` on a file named after the terminal's address, in a directory every
-process of the host shares (``GATEWAY_LOCK_DIR``, else ``default_lock_dir``).
+makes one: an exclusive ``flock`` on a file named after the terminal's address, in a
+directory every process of the host shares (``GATEWAY_LOCK_DIR``, else
+``default_lock_dir``).
 
 ``HostExclusive`` starts the terminal's client only while it holds the lock. The others stand
 by (logged once) and try again every few seconds; when the holder stops or dies (the kernel
