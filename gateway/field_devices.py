@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from drivers.zkteco.push_codec import TerminalConfig
 from gateway.clock import Clock
 from gateway.db.models import DeviceRow, SiteRow
-from gateway.host_lock import DEFAULT_LOCK_DIR, HostExclusive, lock_path
+from gateway.host_lock import HostExclusive, default_lock_dir, lock_path
 from gateway.pipeline.commands import ReportReaderState
 from gateway.records import CheckpointScan, DecodeOutcome, Punch, PunchKind, VerifyMode
 
@@ -58,7 +58,7 @@ class FieldDevices:
     running: list[_Startable] = dataclasses.field(default_factory=list)
     stopping: threading.Event = dataclasses.field(default_factory=threading.Event)
     """Set by ``stop``: a reader closed on purpose is not a reader that lost its device."""
-    lock_dir: Path = DEFAULT_LOCK_DIR
+    lock_dir: Path = dataclasses.field(default_factory=default_lock_dir)
     """Where network clock-in terminals' host locks are kept (``gateway.host_lock``)."""
     _states: dict[str, str] = dataclasses.field(default_factory=dict)
     _states_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)

@@ -58,7 +58,7 @@ class _Startable(Protocol):
     def stop(self) -> None: ...
 
 
-def lock_path(endpoint: str, lock_dir: Path = DEFAULT_LOCK_DIR) -> Path:
+def lock_path(endpoint: str, lock_dir: Path) -> Path:
     """The lock file of ``endpoint`` (a terminal's URL): readable, and distinct for distinct
     endpoints whatever characters they hold."""
     readable = re.sub(r"[^A-Za-z0-9._-]+", "_", endpoint)[:80]

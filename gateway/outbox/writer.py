@@ -13,10 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Dialect, Table, insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from gateway.clock import utc
+from gateway.db.driver_rows import DriverRows
 from gateway.outbox.cloudevents import build_event, canonical_json, make_event_id
 from gateway.outbox.tables import OutboxRow
 
@@ -114,16 +115,11 @@ def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
     connection = session.connection()
-    dialect = connection.dialect
-    if dialect.name not in _WRITERS:
-        _WRITERS[dialect.name] = _Writer.for_dialect(dialect)
-    writer = _WRITERS[dialect.name]
-    if writer is not None:
-        # Plain tuples on the session's connection (its events see the statement; a lost
-        # connection comes out as SQLAlchemy's error, which the runtime takes for an outage):
-        # a shift change writes tens of thousands of rows, and SQLAlchemy's per-row parameter
-        # processing cost more than the insert itself.
-        connection.exec_driver_sql(writer.sql, writer.values(rows))
+    prepared = _INSERT.prepared(connection.dialect)
+    if prepared is not None:
+        # Plain tuples (gateway.db.driver_rows): a shift change writes tens of thousands of
+        # rows, and SQLAlchemy's per-row parameter processing cost more than the insert.
+        prepared.execute(connection, rows)
         return
     for values in rows:
         _insert_once(session, values)
@@ -148,43 +144,15 @@ def _insert_once(session: Session, values: dict[str, Any]) -> None:
 
 _TABLE: Table = OutboxRow.__table__  # type: ignore[assignment]
 _COLUMNS = tuple(c.name for c in _TABLE.columns if c.name != "seq")
-"""Every column ``outbox_rows`` fills, in the order the fast statement binds them."""
+"""Every column ``outbox_rows`` fills, in the order the statement binds them."""
 
 
-class _Writer:
-    """The ``INSERT ... ON CONFLICT DO NOTHING`` of one dialect, bound with plain tuples whose
-    values the dialect's own bind processors converted (the stored text is what SQLAlchemy's
-    insert writes)."""
-
-    def __init__(self, placeholder: str, dialect: Dialect) -> None:
-        names = ", ".join(_COLUMNS)
-        marks = ", ".join([placeholder] * len(_COLUMNS))
-        self.sql = (
-            f"INSERT INTO {_TABLE.name} ({names}) VALUES ({marks})"
-            " ON CONFLICT (event_id, destination) DO NOTHING"
-        )
-        self._convert = [
-            (index, processor)
-            for index, name in enumerate(_COLUMNS)
-            if (processor := _TABLE.c[name].type.dialect_impl(dialect).bind_processor(dialect))
-        ]
-
-    @classmethod
-    def for_dialect(cls, dialect: Dialect) -> _Writer | None:
-        if dialect.name == "sqlite":
-            return cls("?", dialect)
-        if dialect.name == "postgresql" and dialect.driver == "psycopg":
-            return cls("%s", dialect)
-        return None
-
-    def values(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
-        out = []
-        for row in rows:
-            values = [row[name] for name in _COLUMNS]
-            for index, convert in self._convert:
-                values[index] = convert(values[index])
-            out.append(tuple(values))
-        return out
-
-
-_WRITERS: dict[str, _Writer | None] = {}
+_INSERT = DriverRows(
+    _TABLE,
+    _COLUMNS,
+    lambda mark, _cast: (
+        f"INSERT INTO {_TABLE.name} ({', '.join(_COLUMNS)})"
+        f" VALUES ({', '.join([mark] * len(_COLUMNS))})"
+        " ON CONFLICT (event_id, destination) DO NOTHING"
+    ),
+)
