@@ -47,7 +47,7 @@ class _Runtime(Protocol):
     def call(self, command: Any, timeout_s: float = ...) -> Any: ...
 
 
-READER_STATES = ("opening", "reading", "lost")
+READER_STATES = ("opening", "standby", "reading", "lost")
 """A checkpoint reader's state in one process (``FieldDevices.reader_states``)."""
 
 
@@ -65,10 +65,12 @@ class FieldDevices:
 
     def reader_states(self) -> dict[str, str]:
         """Each checkpoint reader this process started → its state here (``READER_STATES``):
-        ``opening`` until its device opens (not plugged in yet, or read by another process of
-        the host, which holds its lock: this one stands by), ``reading``, ``lost`` once an
-        open device failed (the reader retries). Processes sharing a host's readers each
-        report theirs: the one that reads a reader says ``reading``. Safe from any thread."""
+        ``opening`` until its device first opens or is found held (not plugged in yet, or no
+        answer), ``standby`` while another opener of the host (another gateway process) holds
+        its device's lock and this process waits to take it over, ``reading`` while its device
+        is open here, ``lost`` once an open device failed (the reader retries). Processes
+        sharing a host's readers each report theirs: exactly one says ``reading``, the others
+        ``standby``. Safe from any thread."""
         with self._states_lock:
             return dict(self._states)
 
@@ -137,10 +139,18 @@ def _open(
     url = str(device.url)
     on_scan = _scan_handoff(device, runtime)
     on_state = _state_handoff(device.id, clock, runtime, started)
+    on_standby = _standby_handoff(device.id, started)
     if device.kind == "nfc_reader":
         from drivers.nfc import NfcCheckpointReader
 
-        return NfcCheckpointReader(url, device.id, clock=clock, on_scan=on_scan, on_state=on_state)
+        return NfcCheckpointReader(
+            url,
+            device.id,
+            clock=clock,
+            on_scan=on_scan,
+            on_state=on_state,
+            on_standby=on_standby,
+        )
     if device.kind == "em4100_reader":
         from drivers.em4100 import Em4100Reader
 
@@ -151,6 +161,7 @@ def _open(
             clock=clock,
             on_scan=on_scan,
             on_state=on_state,
+            on_standby=on_standby,
         )
     if device.kind == "clock_in" and url.startswith(("tcp://", "udp://")):
         # The binary protocol on 4370: the same session over a TCP stream or UDP datagrams.
@@ -202,6 +213,17 @@ def _state_handoff(
             runtime.call(command)
         except Exception:  # the reader thread must go on reopening whatever happens here
             log.exception("could not record the state of reader %s", device_id)
+
+    return report
+
+
+def _standby_handoff(device_id: str, started: FieldDevices) -> Callable[[str], None]:
+    """A reader standing by for another process is in state ``standby`` (no alert: the reader
+    is read, only not here); the driver logs why."""
+
+    def report(reason: str) -> None:
+        if not started.stopping.is_set():
+            started.set_reader_state(device_id, "standby")
 
     return report
 

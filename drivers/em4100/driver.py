@@ -22,7 +22,7 @@ from typing import Self
 
 from drivers.em4100.codec import FrameRejected, TagRead, Variant, make_framer
 from drivers.em4100.debounce import Debouncer
-from drivers.serial.transport import SerialConfig, SerialReader, StateCallback
+from drivers.serial.transport import SerialConfig, SerialReader, StandbyCallback, StateCallback
 from gateway.clock import Clock
 from gateway.records import CheckpointScan, Rejected
 
@@ -67,6 +67,7 @@ class Em4100Reader:
         debounce_s: float = 2.0,
         baudrate: int = 9600,
         on_state: StateCallback | None = None,
+        on_standby: StandbyCallback | None = None,
         on_reject: Callable[[Rejected], None] | None = None,
         read_timeout_s: float = 0.05,
         reopen_initial_s: float = 0.1,
@@ -91,7 +92,11 @@ class Em4100Reader:
             reopen_max_s=reopen_max_s,
         )
         self._transport = SerialReader(
-            config, self._on_bytes, on_state=self._state_changed, name=f"em4100:{reader_id}"
+            config,
+            self._on_bytes,
+            on_state=self._state_changed,
+            on_standby=on_standby,
+            name=f"em4100:{reader_id}",
         )
 
     @property

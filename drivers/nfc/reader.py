@@ -14,8 +14,9 @@ nfcpy's ``connect(rdwr=...)`` loop and turns each activated tag into a
   ``on_state(False, reason)`` is called when a reopen fails, ``on_state(True, reason)`` when
   the reader is open again (and at the first open); a reader whose tty another process holds
   (``DeviceHeldElsewhere``) stands by, retrying, with no ``on_state(False)``: it is not lost;
+  ``on_standby(reason)`` is called instead, once per spell of standing by;
 * ``stop()`` returns within about a second: nfcpy checks the termination flag between polls;
-* exceptions raised by ``on_scan`` / ``on_state`` are logged, never propagated.
+* exceptions raised by ``on_scan`` / ``on_state`` / ``on_standby`` are logged, never propagated.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ class NfcCheckpointReader:
         on_scan: Callable[[CheckpointScan], None],
         debounce_s: float = 2.0,
         on_state: Callable[[bool, str], None] | None = None,
+        on_standby: Callable[[str], None] | None = None,
         targets: tuple[str, ...] = ("106A",),
         poll_interval_s: float = 0.1,
         backoff_initial_s: float = 0.2,
@@ -91,6 +93,7 @@ class NfcCheckpointReader:
         self._clock = clock
         self._on_scan = on_scan
         self._on_state = on_state
+        self._on_standby = on_standby
         self._debounce_s = debounce_s
         self._targets = list(targets)
         self._poll_interval_s = poll_interval_s
@@ -148,19 +151,25 @@ class NfcCheckpointReader:
         delay = 0.0
         quick_failures = 0
         first_attempt = True
+        standing_by = False
         while not self._stop.is_set():
             try:
                 frontend = open_frontend(self._path)
             except DeviceHeldElsewhere as error:
                 # Another process reads the reader: standing by is no outage of it.
                 self._bump(open_failures=1)
-                if first_attempt:
+                if not standing_by:
                     log.info("NFC reader %s: %s; standing by", self.reader_id, error)
+                    standing_by = True
+                    # Not open here any more: the open that ends the spell must be reported.
+                    self._connected = None
+                    self._standby(str(error))
                 first_attempt = False
                 delay = min(max(delay * 2, self._backoff_initial_s), self._backoff_max_s)
                 self._stop.wait(delay)
                 continue
             except Exception as error:  # nfcpy raises IOError, and worse on odd devices
+                standing_by = False
                 self._bump(open_failures=1)
                 reason = f"open failed: {error}"
                 if first_attempt or self._connected:
@@ -171,6 +180,7 @@ class NfcCheckpointReader:
                 self._stop.wait(delay)
                 continue
             first_attempt = False
+            standing_by = False
             delay = 0.0
             self._set_state(True, "opened" if self.stats.opens == 0 else "reopened")
             self._bump(opens=1)
@@ -279,6 +289,15 @@ class NfcCheckpointReader:
         except Exception:
             self._bump(callback_errors=1)
             log.exception("NFC reader %s: on_scan failed", self.reader_id)
+
+    def _standby(self, reason: str) -> None:
+        if self._on_standby is None:
+            return
+        try:
+            self._on_standby(reason)
+        except Exception:
+            self._bump(callback_errors=1)
+            log.exception("NFC reader %s: on_standby failed", self.reader_id)
 
     def _set_state(self, connected: bool, reason: str) -> None:
         if self._connected is connected:

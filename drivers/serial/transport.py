@@ -17,12 +17,12 @@ it, so a second opener, in this process or another, is refused with ``DeviceHeld
 ``TransportError``) saying the port is in use by another process. This is how one of several
 gateway processes on a host (a partitioned deployment, each reading the same site file) owns a
 reader: the others' readers stand by, retrying with back-off and reporting no outage (the
-reader is not lost: another process reads it), and when the owner closes the port or dies (the
-kernel drops the lock with the last descriptor, even on ``kill -9``) the next attempt of one of
-them takes the port over, within ``reopen_max_s``. Without the lock two processes reading one
-port would split its bytes and garble frames. The lock binds only openers that take it (a
-program opening the tty plainly is not refused); network URLs (``socket://``, ``rfc2217://``)
-and ``loop://`` take no lock and open as before.
+reader is not lost: another process reads it) but ``on_standby(reason)``, and when the owner
+closes the port or dies (the kernel drops the lock with the last descriptor, even on
+``kill -9``) the next attempt of one of them takes the port over, within ``reopen_max_s``.
+Without the lock two processes reading one port would split its bytes and garble frames. The
+lock binds only openers that take it (a program opening the tty plainly is not refused);
+network URLs (``socket://``, ``rfc2217://``) and ``loop://`` take no lock and open as before.
 
 Both callbacks run on the reader's thread, one at a time; they should hand off quickly.
 Back-off timing uses the monotonic clock (an I/O concern, not domain time).
@@ -40,12 +40,23 @@ import serial
 
 from gateway.errors import ConfigError, DecodeError, DeviceHeldElsewhere, TransportError
 
-__all__ = ["SerialConfig", "SerialReader", "StateCallback", "TransportStats", "open_serial"]
+__all__ = [
+    "SerialConfig",
+    "SerialReader",
+    "StandbyCallback",
+    "StateCallback",
+    "TransportStats",
+    "open_serial",
+]
 
 log = logging.getLogger(__name__)
 
 StateCallback = Callable[[bool, str], None]
 """``on_state(connected, reason)``: called on every open and on every loss of the port."""
+
+StandbyCallback = Callable[[str], None]
+"""``on_standby(reason)``: called when the reader starts standing by for another opener of its
+device (``DeviceHeldElsewhere``), once per spell; the next ``on_state`` ends the spell."""
 
 _PARITIES = {"N", "E", "O", "M", "S"}
 _BYTESIZES = {5, 6, 7, 8}
@@ -155,11 +166,13 @@ class SerialReader:
         on_bytes: Callable[[bytes], None],
         *,
         on_state: StateCallback | None = None,
+        on_standby: StandbyCallback | None = None,
         name: str | None = None,
     ) -> None:
         self._config = config
         self._on_bytes = on_bytes
         self._on_state = on_state
+        self._on_standby = on_standby
         self._name = name or f"serial:{config.url}"
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -237,6 +250,14 @@ class SerialReader:
         except Exception:
             log.exception("%s: on_state callback failed", self._name)
 
+    def _standby(self, reason: str) -> None:
+        if self._on_standby is None:
+            return
+        try:
+            self._on_standby(reason)
+        except Exception:
+            log.exception("%s: on_standby callback failed", self._name)
+
     def _run(self) -> None:
         delay = self._config.reopen_initial_s
         ever_opened = False
@@ -251,6 +272,7 @@ class SerialReader:
                 if not standing_by:
                     log.info("%s: %s; standing by", self._name, exc)
                     standing_by = True
+                    self._standby(str(exc))
                 if self._stop.wait(delay):
                     break
                 delay = min(delay * 2, self._config.reopen_max_s)

@@ -39,6 +39,7 @@ class Collector:
     def __init__(self) -> None:
         self.data = bytearray()
         self.states: list[tuple[bool, str]] = []
+        self.standbys: list[str] = []
         self.lock = threading.Lock()
 
     def on_bytes(self, chunk: bytes) -> None:
@@ -47,6 +48,9 @@ class Collector:
 
     def on_state(self, connected: bool, reason: str) -> None:
         self.states.append((connected, reason))
+
+    def on_standby(self, reason: str) -> None:
+        self.standbys.append(reason)
 
 
 def test_loop_url_delivers_written_bytes_to_the_callback() -> None:
@@ -229,12 +233,17 @@ def test_a_reader_takes_over_a_device_whose_holder_process_was_killed() -> None:
             config = SerialConfig(
                 pty.slave_path, read_timeout_s=0.02, reopen_initial_s=0.02, reopen_max_s=0.1
             )
-            reader = SerialReader(config, got.on_bytes, on_state=got.on_state)
+            reader = SerialReader(
+                config, got.on_bytes, on_state=got.on_state, on_standby=got.on_standby
+            )
             reader.start()
             try:
                 wait_for(lambda: reader.stats.open_failures >= 3)
                 assert reader.stats.opens == 0 and not reader.stats.connected
                 assert got.states == []  # standing by: the reader is not lost, no outage
+                # One spell of standing by, said once however many attempts it took.
+                assert len(got.standbys) == 1
+                assert "in use by another process" in got.standbys[0]
 
                 os.kill(holder.pid, signal.SIGKILL)
                 assert holder.wait(timeout=10) == -signal.SIGKILL
@@ -245,6 +254,7 @@ def test_a_reader_takes_over_a_device_whose_holder_process_was_killed() -> None:
             finally:
                 reader.stop()
             assert [connected for connected, _ in got.states] == [True, False]
+            assert len(got.standbys) == 1
         finally:
             if holder.poll() is None:
                 os.kill(holder.pid, signal.SIGKILL)

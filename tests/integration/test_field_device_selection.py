@@ -114,8 +114,9 @@ def reader_states(url: str) -> dict[str, str]:
 def test_metrics_say_which_readers_this_process_reads(db_url: str, tmp_path: Path) -> None:
     """em-b's port is held by another opener (another process of the host, as far as the
     gateway can tell) before the gateway starts: the gateway reads em-a and stands by for
-    em-b, and its ``/metrics`` say so; the holder lets go and the gateway takes em-b; em-a's
-    device is unplugged and it shows as lost."""
+    em-b, and its ``/metrics`` say so (``standby``, not ``opening``: em-b is not missing); the
+    holder lets go and the gateway takes em-b; em-a's device is unplugged and it shows as
+    lost."""
     readers = [
         SimulatedEm4100Reader(link_dir=tmp_path, link_name=name) for name in ("ttyA", "ttyB")
     ]
@@ -131,7 +132,8 @@ def test_metrics_say_which_readers_this_process_reads(db_url: str, tmp_path: Pat
     try:
         url = api.start()
         wait_for(lambda: reader_states(url).get("em-a") == "reading", "em-a read", 10.0)
-        assert reader_states(url) == {"em-a": "reading", "em-b": "opening"}
+        wait_for(lambda: reader_states(url).get("em-b") == "standby", "em-b standing by", 10.0)
+        assert reader_states(url) == {"em-a": "reading", "em-b": "standby"}
         other_holder.close()
         wait_for(lambda: reader_states(url).get("em-b") == "reading", "em-b taken over", 15.0)
         readers[0].unplug()

@@ -11,12 +11,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from pytest_mock import MockerFixture
 
 from drivers.nfc import NfcCheckpointReader
+from drivers.nfc.frontend import ReaderPath, open_frontend
 from fwsim.pn532 import MifareClassic1k, Ntag213, Pn532Simulator, ndef_message, text_record
 from gateway.clock import ManualClock
+from gateway.errors import DeviceHeldElsewhere
 from tests.fixtures.nfc import Recorder, wait_until
 from tests.integration.test_nfc_reader import CLASSIC_UID, NTAG_UID, POLL
 
@@ -189,6 +193,7 @@ def test_a_reader_held_by_another_opener_is_taken_over_when_that_one_closes(
         clock=clock,
         on_scan=recorder.scan,
         on_state=recorder.state,
+        on_standby=recorder.standby,
         backoff_initial_s=0.05,
         backoff_max_s=0.2,
     )
@@ -199,6 +204,8 @@ def test_a_reader_held_by_another_opener_is_taken_over_when_that_one_closes(
         assert wait_until(lambda: waiting.stats.open_failures >= 3)
         assert waiting.stats.opens == 0 and not waiting.connected
         assert recorder.states == []  # standing by: the reader is not lost, no outage
+        assert len(recorder.standbys) == 1  # said once for the spell, not once an attempt
+        assert "in use by another process" in recorder.standbys[0]
 
         holder.stop()
         assert wait_until(lambda: waiting.connected)
@@ -208,3 +215,42 @@ def test_a_reader_held_by_another_opener_is_taken_over_when_that_one_closes(
     finally:
         waiting.stop()
         holder.stop()
+
+
+def test_a_reader_that_stood_by_after_a_glitch_reports_reading_again(
+    sim: Pn532Simulator, clock: ManualClock, recorder: Recorder, mocker: MockerFixture
+) -> None:
+    """A line glitch ends a session; before the reader reopens, another opener takes the tty
+    for a while (injected: the next two opens are refused as held), so the reader stands by.
+    When it gets the reader back it must say so: whoever watches its state saw it stand by."""
+    opens = {"n": 0}
+
+    def held_twice_after_the_first(path: ReaderPath) -> Any:
+        opens["n"] += 1
+        if opens["n"] in (2, 3):
+            raise DeviceHeldElsewhere(f"{path.device}: in use by another process")
+        return open_frontend(path)
+
+    mocker.patch("drivers.nfc.reader.open_frontend", side_effect=held_twice_after_the_first)
+    nfc_reader = NfcCheckpointReader(
+        f"tty:{sim.path}:pn532",
+        "site-7/stair-f",
+        clock=clock,
+        on_scan=recorder.scan,
+        on_state=recorder.state,
+        on_standby=recorder.standby,
+        backoff_initial_s=0.05,
+        backoff_max_s=0.2,
+    )
+    nfc_reader.start()
+    try:
+        assert wait_until(lambda: nfc_reader.connected)
+        sim.inject_garbage(b"\x55\xaa\x13\x37\x00\xff\x42\x99")
+        assert wait_until(lambda: nfc_reader.stats.opens == 2)
+        assert opens["n"] == 4
+        assert len(recorder.standbys) == 1
+        assert recorder.states == [(True, "opened"), (True, "reopened")]
+        sim.present(Ntag213(NTAG_UID, ndef_message(text_record("CP-17"))))
+        assert wait_until(lambda: len(recorder.scans) == 1)
+    finally:
+        nfc_reader.stop()
