@@ -24,7 +24,7 @@ from gateway.policy import SitePolicy
 from gateway.rules import PatrolPolicy, patrol_policy
 from geofence import PostFence, SiteProjection
 
-__all__ = ["Duty", "DutyIndex", "in_window"]
+__all__ = ["Duty", "DutyIndex", "evidence_device", "in_window"]
 
 WINDOW_BEFORE = timedelta(days=2)
 WINDOW_AFTER = timedelta(days=2)
@@ -309,3 +309,12 @@ def _site_fences(session: Session, needed: set[str]) -> dict[str, tuple[str, Pos
         if post_id in needed:
             out[post_id] = (post.name, fence)
     return out
+
+
+def evidence_device(duty: Duty, device_id: str) -> str:
+    """The device a scan or punch is credited to in the presence rules: the reader or terminal
+    itself when it counts for this shift (at the post, or carried by the guard), else the
+    guard's own terminal, so the evidence is never ignored as coming from a stranger."""
+    if device_id in duty.device_ids or not duty.device_ids:
+        return device_id
+    return duty.device_ids[0]

@@ -8,8 +8,8 @@ concerns:
 * a scan goes to the guard it names (``gateway.pipeline.scan_attribution``): a checkpoint
   scan steps his patrol machines and places him at the post for the presence rules; his own
   card shown to a reader fixed at his post places him;
-* a punch goes to the attendance machine of the guard's shift (a check-in up to an hour early
-  belongs to the shift it precedes); a break-out punch is also his verbal report.
+* a punch goes to the attendance machine of the guard's shift
+  (``gateway.pipeline.attendance_machines``); a break-out punch is also his verbal report.
 
 Unknown tags and persons are stored and reported (``patrol.unknown_tag``,
 ``attendance.unknown_person``), never dropped silently.
@@ -19,33 +19,31 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.db import patrol_repository as prepo
 from gateway.db.models import (
-    AttendanceStateRow,
     CheckpointRow,
     CheckpointTagRow,
     PatrolStateRow,
 )
+from gateway.pipeline.attendance_machines import AttendanceMachines
 from gateway.pipeline.context import BatchContext
-from gateway.pipeline.deadline_queue import ATTENDANCE, PATROL, ScheduledDict
-from gateway.pipeline.duty import Duty
+from gateway.pipeline.deadline_queue import PATROL, ScheduledDict
+from gateway.pipeline.duty import Duty, evidence_device
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.memory import PipelineMemory
 from gateway.pipeline.presence_stage import PresenceFeed
-from gateway.pipeline.relay import relay_punch, relay_scan
+from gateway.pipeline.relay import relay_scan
 from gateway.pipeline.scan_attribution import name_scan
 from gateway.pipeline.window_states import open_states
-from gateway.records import CheckpointScan, Punch
+from gateway.records import CheckpointScan
 from gateway.rules import Tick
-from gateway.rules import attendance as attendance_rules
 from gateway.rules import patrol as patrol_rules
-from gateway.rules.attendance import AttendanceState, punch_presence_inputs
-from gateway.rules.patrol_events import ScanObserved, unknown_person_event, unknown_tag_event
+from gateway.rules.patrol_events import ScanObserved, unknown_tag_event
 from gateway.rules.patrol_plan import RoutePlan
 from gateway.rules.patrol_presence import scan_as_fix
 from gateway.rules.patrol_state import PatrolState
@@ -54,8 +52,6 @@ from gateway.site.schema import normalise_tag_id
 __all__ = ["PatrolStage"]
 
 log = logging.getLogger(__name__)
-
-EARLY_CHECK_IN = timedelta(hours=1)
 
 
 class PatrolStage:
@@ -76,7 +72,8 @@ class PatrolStage:
         # Journaled: a failed transaction takes the machines back with it. Scheduled: each
         # machine's next deadline is kept in the memory's deadline queue.
         self._patrols = self._patrol_map({})
-        self._attendance = self._attendance_map({})
+        self.attendance = AttendanceMachines(memory, emitter, presence)
+        """The attendance machines: punches and their deadlines."""
 
     def _patrol_map(self, items: dict[str, PatrolState]) -> ScheduledDict[str, PatrolState]:
         memory = self._memory
@@ -89,24 +86,12 @@ class PatrolStage:
 
         return ScheduledDict(memory.journal, memory.deadlines, PATROL, deadline, items.items())
 
-    def _attendance_map(
-        self, items: dict[str, AttendanceState]
-    ) -> ScheduledDict[str, AttendanceState]:
-        memory = self._memory
-        return ScheduledDict(
-            memory.journal,
-            memory.deadlines,
-            ATTENDANCE,
-            lambda _shift_id, state: state.next_deadline,
-            items.items(),
-        )
-
     def run(self, ctx: BatchContext) -> None:
         """The stage: the batch's scans, then its punches, judged at the batch's ``now``."""
         if ctx.scans:
             self.scans(ctx, ctx.scans, ctx.now)
         if ctx.punches:
-            self.punches(ctx, ctx.punches, ctx.now)
+            self.attendance.punches(ctx, ctx.punches, ctx.now)
 
     def reload(self, session: Session) -> None:
         """Re-read checkpoints, tags, routes and the saved machine states (after the memory's
@@ -129,16 +114,7 @@ class PatrolStage:
         self._patrols = self._patrol_map(
             {machine: PatrolState.from_json(state) for machine, state in patrols.items()}
         )
-        attendance = open_states(
-            session,
-            duties,
-            key=AttendanceStateRow.shift_id,
-            shift_id=AttendanceStateRow.shift_id,
-            state=AttendanceStateRow.state,
-        )
-        self._attendance = self._attendance_map(
-            {shift: AttendanceState.from_json(state) for shift, state in attendance.items()}
-        )
+        self.attendance.reload(session)
 
     # --- scans ------------------------------------------------------------------------------
 
@@ -227,7 +203,7 @@ class PatrolStage:
     def _place(self, ctx: BatchContext, duty: Duty, observed: ScanObserved, reader: str) -> None:
         centre = duty.fence.wgs84.centroid
         evidence = scan_as_fix(
-            observed, lat=centre.y, lon=centre.x, device_id=_evidence_device(duty, reader)
+            observed, lat=centre.y, lon=centre.x, device_id=evidence_device(duty, reader)
         )
         self._presence.feed(ctx, duty, evidence)
 
@@ -261,73 +237,6 @@ class PatrolStage:
         for event in events:
             self._emitter.emit(ctx, event, subject=duty.guard_id, duty=duty)
 
-    # --- punches ----------------------------------------------------------------------------
-
-    def punches(self, ctx: BatchContext, punches: Sequence[Punch], now: datetime) -> list[bool]:
-        """Store and apply punches; return, per punch, whether it was new."""
-        fresh = prepo.insert_punches(ctx.session, punches)
-        for punch, is_new in zip(punches, fresh, strict=True):
-            if not is_new:
-                ctx.counters.add("punches.duplicate")
-                continue
-            ctx.counters.add("punches.stored")
-            self._punch(ctx, punch, now)
-        return fresh
-
-    def apply_punch(self, ctx: BatchContext, punch: Punch, now: datetime) -> None:
-        """Apply a punch already stored (one relayed by another process: ``relay``)."""
-        self._punch(ctx, punch, now)
-
-    def _punch(self, ctx: BatchContext, punch: Punch, now: datetime) -> None:
-        duties = self._memory.duties
-        guard_id = prepo.guard_for_person(ctx.session, punch.terminal_id, punch.person_id)
-        if guard_id is None:
-            ctx.counters.add("punches.unknown_person")
-            site = duties.site_of_device(punch.terminal_id)
-            event = unknown_person_event(punch, now, site_id=site)
-            self._emitter.emit(ctx, event, subject=punch.terminal_id)
-            return
-        duty = duties.duty_near(guard_id, punch.punched_at, EARLY_CHECK_IN)
-        if duty is None:
-            if not duties.holds(guard_id):  # his rules run in another process: hand it over
-                relay_punch(ctx.session, punch, guard_id, ctx.now)
-                ctx.counters.add("punches.relayed")
-                return
-            ctx.counters.add("punches.off_duty")
-            return
-        state = self._attendance_state(duty)
-        new_state, events = attendance_rules.step(state, punch, now, duty.patrol_policy)
-        self._set_attendance(ctx, duty, state, new_state)
-        for event in events:
-            self._emitter.emit(ctx, event, subject=duty.guard_id, duty=duty)
-        terminal_post = duties.post_of_device(punch.terminal_id)
-        centre = duty.fence.wgs84.centroid
-        for rule_input in punch_presence_inputs(
-            punch,
-            terminal_at_post=terminal_post == duty.post_id,
-            lat=centre.y,
-            lon=centre.x,
-            device_id=_evidence_device(duty, punch.terminal_id),
-        ):
-            self._presence.feed(ctx, duty, rule_input)
-
-    def _attendance_state(self, duty: Duty) -> AttendanceState:
-        return self._attendance.get(duty.shift_id) or AttendanceState.start(
-            duty.shift_id,
-            duty.guard_id,
-            duty.post_id,
-            duty.site_id,
-            duty.starts_at,
-            duty.ends_at,
-        )
-
-    def _set_attendance(
-        self, ctx: BatchContext, duty: Duty, old: AttendanceState, new: AttendanceState
-    ) -> None:
-        if new != old or duty.shift_id not in self._attendance:
-            self._attendance[duty.shift_id] = new
-            ctx.dirty_attendance.add(duty.shift_id)
-
     # --- the clock --------------------------------------------------------------------------
 
     def start(self, ctx: BatchContext, duties: Sequence[Duty], now: datetime) -> None:
@@ -335,25 +244,11 @@ class PatrolStage:
         come) that have none."""
         clock_in_sites = self._memory.duties.clock_in_sites
         for duty in duties:
-            if duty.site_id in clock_in_sites and duty.shift_id not in self._attendance:
-                fresh = self._attendance_state(duty)
-                self._set_attendance(ctx, duty, fresh, fresh)
+            if duty.site_id in clock_in_sites:
+                self.attendance.start(ctx, duty)
             for plan in self._routes.get(duty.post_id, ()):
                 if f"{duty.shift_id}/{plan.route_id}" not in self._patrols:
                     self._step_patrol(ctx, duty, plan, Tick(), now)
-
-    def fire_attendance(self, ctx: BatchContext, shift_id: str, now: datetime) -> None:
-        """Tick the attendance machine of ``shift_id``, due at ``now`` by the clock."""
-        state = self._attendance.get(shift_id)
-        duty = self._memory.duties.duty(shift_id)
-        if state is None or duty is None:
-            return
-        if state.next_deadline is not None and state.next_deadline <= now:
-            new_state, events = attendance_rules.step(state, Tick(), now, duty.patrol_policy)
-            self._set_attendance(ctx, duty, state, new_state)
-            for event in events:
-                self._emitter.emit(ctx, event, subject=duty.guard_id, duty=duty)
-        self._attendance.reschedule(shift_id)  # popped: scheduled again from its state now
 
     def fire_patrol(self, ctx: BatchContext, machine_id: str, now: datetime) -> None:
         """Tick the patrol machine ``machine_id``, due at ``now`` by the clock."""
@@ -392,24 +287,4 @@ class PatrolStage:
             )
             if patrol.closed:
                 del self._patrols[machine_id]
-        for shift_id in sorted(ctx.dirty_attendance):
-            state = self._attendance[shift_id]
-            prepo.save_attendance_state(
-                session,
-                shift_id=shift_id,
-                guard_id=state.guard_id,
-                state=state.to_json(),
-                next_deadline=state.next_deadline,
-                now=now,
-            )
-            if state.closed:
-                del self._attendance[shift_id]
-
-
-def _evidence_device(duty: Duty, device_id: str) -> str:
-    """The device a scan or punch is credited to in the presence rules: the reader or terminal
-    itself when it counts for this shift (at the post, or carried by the guard), else the
-    guard's own terminal, so the evidence is never ignored as coming from a stranger."""
-    if device_id in duty.device_ids or not duty.device_ids:
-        return device_id
-    return duty.device_ids[0]
+        self.attendance.save(ctx, now)

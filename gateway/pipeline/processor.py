@@ -285,7 +285,9 @@ class Processor:
     def store_punches(self, session: Session, punches: Sequence[Punch]) -> list[bool]:
         """Store and apply punches inside a command's transaction (``run_command``); returns
         per punch whether it was new. For receivers that must confirm only what is stored."""
-        return self._chain.patrol.punches(self._context(session), punches, self._clock.now())
+        return self._chain.patrol.attendance.punches(
+            self._context(session), punches, self._clock.now()
+        )
 
     def store_scans(
         self,

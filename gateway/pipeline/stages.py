@@ -102,7 +102,7 @@ class Deadlines:
             if kind == PRESENCE:
                 self._presence.fire(ctx, machine_id, now)
             elif kind == ATTENDANCE:
-                self._patrol.fire_attendance(ctx, machine_id, now)
+                self._patrol.attendance.fire(ctx, machine_id, now)
             else:
                 self._patrol.fire_patrol(ctx, machine_id, now)
 
@@ -169,7 +169,7 @@ def build_chain(
         History(memory),
         PresenceRules(presence),
         patrol,
-        RecordRelay(memory, patrol.apply_punch, patrol.apply_scan),
+        RecordRelay(memory, patrol.attendance.apply_punch, patrol.apply_scan),
         deadlines,
         Escalation(emitter, clock, memory),
         save,

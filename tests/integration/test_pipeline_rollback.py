@@ -140,7 +140,7 @@ def memory_of(processor: Processor) -> dict[str, Any]:
                 for device, s in filters._devices.items()
             },
             "patrols": dict(patrol._patrols),
-            "attendance": dict(patrol._attendance),
+            "attendance": dict(patrol.attendance.states),
         }
     )
 

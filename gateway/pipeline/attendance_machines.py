@@ -1,0 +1,178 @@
+"""The attendance machine of each shift at a clock-in site, fed by punches and the clock.
+
+Part of the checkpoint and clock-in stage (``gateway.pipeline.patrol_stage``), in the same
+transaction. A punch is first stored as history (its unique key drops a re-sent record), then
+resolved to a guard and fed to the attendance machine of his shift (a check-in up to an hour
+early belongs to the shift it precedes); the evidence it gives of his presence goes on to the
+presence rules (a break-out punch is also his verbal report). An unknown person is stored and
+reported (``attendance.unknown_person``), never dropped silently; a punch of a guard whose rules
+run in another process is relayed to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from gateway.db import patrol_repository as prepo
+from gateway.db.models import AttendanceStateRow
+from gateway.pipeline.context import BatchContext
+from gateway.pipeline.deadline_queue import ATTENDANCE, ScheduledDict
+from gateway.pipeline.duty import Duty, evidence_device
+from gateway.pipeline.emitter import Emitter
+from gateway.pipeline.memory import PipelineMemory
+from gateway.pipeline.presence_stage import PresenceFeed
+from gateway.pipeline.relay import relay_punch
+from gateway.pipeline.window_states import open_states
+from gateway.records import Punch
+from gateway.rules import Tick
+from gateway.rules import attendance as attendance_rules
+from gateway.rules.attendance import AttendanceState, punch_presence_inputs
+from gateway.rules.patrol_events import unknown_person_event
+
+__all__ = ["EARLY_CHECK_IN", "AttendanceMachines"]
+
+EARLY_CHECK_IN = timedelta(hours=1)
+"""A check-in this long before a shift starts belongs to that shift."""
+
+
+class AttendanceMachines:
+    """The attendance machines of the shifts in the roster window, by shift id.
+
+    Reads the roster from ``memory.duties``, writes events through ``emitter`` and hands the
+    evidence a punch gives of the guard's presence to ``presence``. The machines changed in a
+    batch are named in the context's ``dirty_attendance`` and written by ``save``.
+    """
+
+    def __init__(self, memory: PipelineMemory, emitter: Emitter, presence: PresenceFeed) -> None:
+        self._memory = memory
+        self._emitter = emitter
+        self._presence = presence
+        # Journaled: a failed transaction takes the machines back with it. Scheduled: each
+        # machine's next deadline is kept in the memory's deadline queue.
+        self.states = self._scheduled({})
+
+    def _scheduled(self, items: dict[str, AttendanceState]) -> ScheduledDict[str, AttendanceState]:
+        memory = self._memory
+        return ScheduledDict(
+            memory.journal,
+            memory.deadlines,
+            ATTENDANCE,
+            lambda _shift_id, state: state.next_deadline,
+            items.items(),
+        )
+
+    def reload(self, session: Session) -> None:
+        """Re-read the saved machines of the shifts still in the roster window (after the
+        memory's roster)."""
+        attendance = open_states(
+            session,
+            self._memory.duties,
+            key=AttendanceStateRow.shift_id,
+            shift_id=AttendanceStateRow.shift_id,
+            state=AttendanceStateRow.state,
+        )
+        self.states = self._scheduled(
+            {shift: AttendanceState.from_json(state) for shift, state in attendance.items()}
+        )
+
+    def punches(self, ctx: BatchContext, punches: Sequence[Punch], now: datetime) -> list[bool]:
+        """Store and apply punches; return, per punch, whether it was new."""
+        fresh = prepo.insert_punches(ctx.session, punches)
+        for punch, is_new in zip(punches, fresh, strict=True):
+            if not is_new:
+                ctx.counters.add("punches.duplicate")
+                continue
+            ctx.counters.add("punches.stored")
+            self._punch(ctx, punch, now)
+        return fresh
+
+    def apply_punch(self, ctx: BatchContext, punch: Punch, now: datetime) -> None:
+        """Apply a punch already stored (one relayed by another process: ``relay``)."""
+        self._punch(ctx, punch, now)
+
+    def _punch(self, ctx: BatchContext, punch: Punch, now: datetime) -> None:
+        duties = self._memory.duties
+        guard_id = prepo.guard_for_person(ctx.session, punch.terminal_id, punch.person_id)
+        if guard_id is None:
+            ctx.counters.add("punches.unknown_person")
+            site = duties.site_of_device(punch.terminal_id)
+            event = unknown_person_event(punch, now, site_id=site)
+            self._emitter.emit(ctx, event, subject=punch.terminal_id)
+            return
+        duty = duties.duty_near(guard_id, punch.punched_at, EARLY_CHECK_IN)
+        if duty is None:
+            if not duties.holds(guard_id):  # his rules run in another process: hand it over
+                relay_punch(ctx.session, punch, guard_id, ctx.now)
+                ctx.counters.add("punches.relayed")
+                return
+            ctx.counters.add("punches.off_duty")
+            return
+        state = self._state(duty)
+        new_state, events = attendance_rules.step(state, punch, now, duty.patrol_policy)
+        self._set(ctx, duty, state, new_state)
+        for event in events:
+            self._emitter.emit(ctx, event, subject=duty.guard_id, duty=duty)
+        terminal_post = duties.post_of_device(punch.terminal_id)
+        centre = duty.fence.wgs84.centroid
+        for rule_input in punch_presence_inputs(
+            punch,
+            terminal_at_post=terminal_post == duty.post_id,
+            lat=centre.y,
+            lon=centre.x,
+            device_id=evidence_device(duty, punch.terminal_id),
+        ):
+            self._presence.feed(ctx, duty, rule_input)
+
+    def _state(self, duty: Duty) -> AttendanceState:
+        return self.states.get(duty.shift_id) or AttendanceState.start(
+            duty.shift_id,
+            duty.guard_id,
+            duty.post_id,
+            duty.site_id,
+            duty.starts_at,
+            duty.ends_at,
+        )
+
+    def _set(
+        self, ctx: BatchContext, duty: Duty, old: AttendanceState, new: AttendanceState
+    ) -> None:
+        if new != old or duty.shift_id not in self.states:
+            self.states[duty.shift_id] = new
+            ctx.dirty_attendance.add(duty.shift_id)
+
+    def start(self, ctx: BatchContext, duty: Duty) -> None:
+        """Start the machine of ``duty`` (its start has come) if it has none."""
+        if duty.shift_id not in self.states:
+            fresh = self._state(duty)
+            self._set(ctx, duty, fresh, fresh)
+
+    def fire(self, ctx: BatchContext, shift_id: str, now: datetime) -> None:
+        """Tick the machine of ``shift_id``, due at ``now`` by the clock."""
+        state = self.states.get(shift_id)
+        duty = self._memory.duties.duty(shift_id)
+        if state is None or duty is None:
+            return
+        if state.next_deadline is not None and state.next_deadline <= now:
+            new_state, events = attendance_rules.step(state, Tick(), now, duty.patrol_policy)
+            self._set(ctx, duty, state, new_state)
+            for event in events:
+                self._emitter.emit(ctx, event, subject=duty.guard_id, duty=duty)
+        self.states.reschedule(shift_id)  # popped: scheduled again from its state now
+
+    def save(self, ctx: BatchContext, now: datetime) -> None:
+        """Persist the machines changed in this transaction; forget closed ones."""
+        for shift_id in sorted(ctx.dirty_attendance):
+            state = self.states[shift_id]
+            prepo.save_attendance_state(
+                ctx.session,
+                shift_id=shift_id,
+                guard_id=state.guard_id,
+                state=state.to_json(),
+                next_deadline=state.next_deadline,
+                now=now,
+            )
+            if state.closed:
+                del self.states[shift_id]
