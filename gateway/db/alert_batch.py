@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from gateway.db.driver_rows import DriverRows
 from gateway.db.models import AlertRow
 from gateway.db.slices import slices
 
@@ -104,13 +105,53 @@ def apply_alert_changes(session: Session, changes: Sequence[AlertChange]) -> Ale
         else:
             _resolve(row, change)
     if new:
-        session.execute(insert(_TABLE), list(new.values()))
+        _insert(session, list(new.values()))
         done.opened = len(new)
     done.updated = _update(session, stored, changed)
     if done.updated:
         _expire(session, set(changed))
     return done
 
+
+def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
+    connection = session.connection()
+    prepared = _INSERT.prepared(connection.dialect)
+    if prepared is None:
+        session.execute(insert(_TABLE), rows)
+    else:
+        # Plain tuples (gateway.db.driver_rows): at a shift change tens of thousands of alerts
+        # open in one batch, and SQLAlchemy's per-row parameter work cost more than the insert.
+        prepared.execute(connection, rows)
+
+
+_OPENED_COLUMNS = (
+    "alert_key",
+    "type",
+    "guard_id",
+    "shift_id",
+    "site_id",
+    "post_id",
+    "opened_at",
+    "updated_at",
+    "status",
+    "resolution",
+    "resolved_at",
+    "resolved_by",
+    "resolved_note",
+    "last_event_id",
+    "data",
+)
+"""The columns of an opened alert (``_opened``'s keys); ``escalated_to`` is left out, as the
+ORM leaves it out, so it stays SQL NULL rather than JSON null."""
+
+_INSERT = DriverRows(
+    _TABLE,
+    _OPENED_COLUMNS,
+    lambda mark, cast: (
+        f"INSERT INTO {_TABLE.name} ({', '.join(_OPENED_COLUMNS)})"
+        f" VALUES ({', '.join(mark + cast(column) for column in _OPENED_COLUMNS)})"
+    ),
+)
 
 _STATE = ("id", "status", "resolution")
 """What is read of a stored alert: enough to apply any change to it."""
@@ -127,8 +168,7 @@ def _stored(session: Session, keys: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def _opened(change: AlertOpen) -> dict[str, Any]:
-    # Every row of the INSERT names the same columns; ``escalated_to`` is left out, as the ORM
-    # leaves it out, so it stays SQL NULL rather than JSON null.
+    # Every row of the INSERT names the same columns, ``_OPENED_COLUMNS``.
     return {
         "alert_key": change.alert_key,
         "type": change.type,

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, event, select, text
 from sqlalchemy.orm import Session
 
 from gateway.clock import ManualClock
@@ -279,3 +279,56 @@ def test_the_router_reads_the_robots_once_a_transaction_and_follows_a_new_one(
         "SELECT",
     ]
     assert len(statements.touching("guards")) == 3
+
+
+def test_an_alert_opened_in_bulk_is_stored_as_sqlalchemys_insert_stores_it(engine: Engine) -> None:
+    """The bulk insert binds plain tuples (``gateway.db.driver_rows``): an alert it opens reads
+    back, as stored text, exactly as the same alert inserted through SQLAlchemy, times in any
+    zone stored as UTC, non-ASCII data kept, ``escalated_to`` SQL NULL (not JSON null)."""
+    beijing = timezone(timedelta(hours=8))
+    change = AlertOpen(
+        alert_key="fast",
+        type=ABSENT,
+        guard_id="g-1",
+        at=(START + timedelta(minutes=10, microseconds=250)).astimezone(beijing),
+        event_id=make_event_id("fast"),
+        shift_id="s-1",
+        site_id=None,
+        post_id="p-1",
+        data={"guard_name": "张三", "post_name": "东门", "n": 1, "ok": None},
+    )
+    with Session(engine) as session, session.begin():
+        assert apply_alert_changes(session, [change]).opened == 1
+        session.add(
+            AlertRow(
+                alert_key="orm",
+                type=change.type,
+                guard_id=change.guard_id,
+                shift_id=change.shift_id,
+                site_id=change.site_id,
+                post_id=change.post_id,
+                opened_at=change.at,
+                updated_at=change.at,
+                status="open",
+                last_event_id=change.event_id,
+                data=dict(change.data),
+            )
+        )
+    columns = [c.name for c in AlertRow.__table__.columns if c.name not in ("id", "alert_key")]
+    listed = ", ".join(
+        f"CAST({name} AS TEXT)" if name in ("opened_at", "updated_at", "data") else name
+        for name in columns
+    )
+    with engine.connect() as conn:
+        raw = {
+            row[0]: tuple(row[1:])
+            for row in conn.execute(text(f"SELECT alert_key, {listed} FROM alerts"))
+        }
+        null_escalations = conn.scalar(
+            text("SELECT count(*) FROM alerts WHERE escalated_to IS NULL")
+        )
+    assert raw["fast"] == raw["orm"]
+    assert null_escalations == 2
+    [fast, _orm] = _alerts(engine)
+    assert fast.opened_at == START + timedelta(minutes=10, microseconds=250)
+    assert fast.data == change.data
