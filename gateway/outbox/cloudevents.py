@@ -15,6 +15,7 @@ Two properties matter for delivery:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import uuid
@@ -42,11 +43,20 @@ DATA_CONTENT_TYPE = "application/json"
 EVENT_ID_NAMESPACE = uuid.UUID("3c1f6f0e-2a8e-5b7c-9d41-6a0f2d7e9b15")
 
 
+_NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
+
+
 def make_event_id(key: str) -> str:
     """The event id for ``key``: ``str(uuid5(EVENT_ID_NAMESPACE, key))``; same key, same id."""
     if not key:
         raise ValueError("an event key must not be empty")
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, key))
+    # RFC 4122 name-based SHA-1 (what uuid.uuid5 computes), written out: every event pays for
+    # its id, and the UUID object's construction and formatting were 2 of the 4 µs.
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + key.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = digest.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def rfc3339(value: datetime) -> str:

@@ -7,6 +7,8 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.outbox.cloudevents import (
     EVENT_ID_NAMESPACE,
@@ -58,6 +60,11 @@ def test_same_key_gives_same_id_and_other_key_another() -> None:
     assert make_event_id(key) == make_event_id(key)
     assert make_event_id(key) == str(uuid.uuid5(EVENT_ID_NAMESPACE, key))
     assert make_event_id(key) != make_event_id(key + "x")
+
+
+@given(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1))
+def test_the_id_is_uuid5_of_the_key_for_any_key(key: str) -> None:
+    assert make_event_id(key) == str(uuid.uuid5(EVENT_ID_NAMESPACE, key))
 
 
 def test_the_id_namespace_never_changes() -> None:
