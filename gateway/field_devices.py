@@ -106,11 +106,16 @@ def start_field_devices(
     reports its state, so a reader plugged in later is picked up.
     """
     with Session(engine) as session:
-        devices = list(
-            session.scalars(
-                select(DeviceRow).where(DeviceRow.url.is_not(None)).order_by(DeviceRow.id)
-            )
-        )
+        rows = session.execute(
+            select(DeviceRow, SiteRow.timezone)
+            .join(SiteRow, SiteRow.id == DeviceRow.site_id)
+            .where(DeviceRow.url.is_not(None))
+            .order_by(DeviceRow.id)
+        ).all()
+    devices = [device for device, _zone in rows]
+    # A terminal's clock gives local times: in its own zone if the site file names one, else
+    # in its site's (as for the PUSH terminals, ``push_terminal_config``).
+    zones = {device.id: device.timezone or site_zone for device, site_zone in rows}
     if only is not None:
         unknown = sorted(set(only) - {device.id for device in devices})
         if unknown:
@@ -119,7 +124,7 @@ def start_field_devices(
     started = into if into is not None else FieldDevices()
     started.stopping.clear()  # started again after a stop: its readers report again
     for device in devices:
-        opened = _open(device, clock, runtime, started)
+        opened = _open(device, clock, runtime, started, zones[device.id])
         if opened is None:
             continue
         if device.kind in _READER_KINDS:
@@ -134,7 +139,7 @@ _READER_KINDS = ("nfc_reader", "em4100_reader")
 
 
 def _open(
-    device: DeviceRow, clock: Clock, runtime: _Runtime, started: FieldDevices
+    device: DeviceRow, clock: Clock, runtime: _Runtime, started: FieldDevices, timezone: str
 ) -> _Startable | None:
     url = str(device.url)
     on_scan = _scan_handoff(device, runtime)
@@ -177,7 +182,7 @@ def _open(
             terminal_id=device.id,
             clock=clock,
             on_punch=lambda punch: runtime.submit(DecodeOutcome(punches=(punch,))),
-            timezone=device.timezone or "Asia/Shanghai",
+            timezone=timezone,
         )
         # One session per terminal from this host, whichever process holds the lock.
         return HostExclusive(

@@ -23,6 +23,7 @@ from fwsim.zkteco.binary_terminal import BinaryTerminal, LogRecord
 from gateway.bootstrap import build_gateway
 from gateway.clock import ManualClock
 from gateway.db.engine import make_engine
+from gateway.db.patrol_models import PunchRow
 from gateway.db.schema import create_schema
 from gateway.host_lock import HostExclusive
 from gateway.outbox.tables import OutboxRow
@@ -180,8 +181,13 @@ def test_client_waits_for_a_udp_terminal_that_is_not_up_yet(punches: Punches) ->
 # -- through the gateway ---------------------------------------------------------------------
 
 
-def _site_file(tmp_path: Path, url: str) -> Path:
-    site = {
+def _site_file(
+    tmp_path: Path, url: str, *, timezone: str | None = None, device_zone: str | None = None
+) -> Path:
+    terminal: dict[str, Any] = {"id": "zk-gate", "kind": "clock_in", "post": "pt-gate", "url": url}
+    if device_zone is not None:
+        terminal["timezone"] = device_zone
+    site: dict[str, Any] = {
         "id": "it-udp",
         "name": "udp clock-in",
         "posts": [
@@ -195,12 +201,14 @@ def _site_file(tmp_path: Path, url: str) -> Path:
         "guards": [{"id": "g-301", "name": "g-301", "pin": "3001"}],
         "devices": [
             {"id": "gps-301", "kind": "gps", "guard": "g-301"},
-            {"id": "zk-gate", "kind": "clock_in", "post": "pt-gate", "url": url},
+            terminal,
         ],
         "shifts": [
             {"guard": "g-301", "post": "pt-gate", "days": "daily", "start": "08:00", "end": "20:00"}
         ],
     }
+    if timezone is not None:
+        site["timezone"] = timezone
     path = tmp_path / "site.yaml"
     path.write_text(yaml.safe_dump({"sites": [site]}), encoding="utf-8")
     return path
@@ -232,3 +240,36 @@ def test_a_udp_clock_in_terminal_in_the_site_file_yields_punches_through_the_gat
             gateway.stop()
     assert (data["person_id"], data["kind"], data["verify"]) == ("3001", "check_in", "fingerprint")
     assert data["terminal_id"] == "zk-gate" and data["guard_id"] == "g-301"
+
+
+@pytest.mark.parametrize(
+    ("site_zone", "device_zone", "utc_hour"),
+    [("UTC", None, 7), ("Asia/Urumqi", None, 1), ("UTC", "Asia/Shanghai", 23)],
+    ids=["site-utc", "site-urumqi", "device-zone-over-the-site-one"],
+)
+def test_a_network_terminal_reads_its_clock_in_its_sites_zone_unless_it_names_its_own(
+    db_url: str, tmp_path: Path, site_zone: str, device_zone: str | None, utc_hour: int
+) -> None:
+    """The terminal's log holds local times: 07:58 on its clock is 07:58 UTC at a UTC site,
+    01:58 UTC at a site in Urumqi (UTC+6), and 23:58 UTC the day before where the device itself
+    is set to Beijing time (its ``timezone`` in the site file wins)."""
+    record = LogRecord("3001", datetime(2026, 3, 2, 7, 58, 0), punch=0, verify=1)
+    with BinaryTerminal(records=[record], transport="tcp") as sim:
+        engine = make_engine(db_url)
+        create_schema(engine)
+        site = _site_file(
+            tmp_path, f"tcp://127.0.0.1:{sim.port}", timezone=site_zone, device_zone=device_zone
+        )
+        load_site_file(site, engine, NOW)
+        engine.dispose()
+        gateway = build_gateway(Settings(database_url=db_url), ManualClock(NOW), with_ingest=False)
+        gateway.start()
+        try:
+            counters = gateway.processor.counters
+            wait_until(lambda: counters.get("punches.stored") == 1)
+            with Session(gateway.engine) as session:
+                punched = session.scalars(select(PunchRow.punched_at)).one()
+        finally:
+            gateway.stop()
+    day = 2 if utc_hour < 23 else 1
+    assert punched == datetime(2026, 3, day, utc_hour, 58, 0, tzinfo=UTC)
