@@ -321,6 +321,7 @@ def build_gateway(
             destinations=[worker.destination for worker in workers],
             partition_clients=held_clients,
             reader_states=field_devices.reader_states,
+            terminal_states=field_devices.terminal_states,
         )
     )
     readiness = Readiness(engine, ingest, runtime.alive, partition_clients=held_clients)

@@ -27,6 +27,7 @@ from gateway.records import CheckpointScan, DecodeOutcome, Punch, PunchKind, Ver
 
 __all__ = [
     "READER_STATES",
+    "TERMINAL_STATES",
     "FieldDevices",
     "punch_sink",
     "push_terminal_config",
@@ -50,6 +51,9 @@ class _Runtime(Protocol):
 READER_STATES = ("opening", "standby", "reading", "lost")
 """A checkpoint reader's state in one process (``FieldDevices.reader_states``)."""
 
+TERMINAL_STATES = ("standby", "holding")
+"""A network clock-in terminal's state in one process (``FieldDevices.terminal_states``)."""
+
 
 @dataclasses.dataclass
 class FieldDevices:
@@ -62,6 +66,7 @@ class FieldDevices:
     """Where network clock-in terminals' host locks are kept (``gateway.host_lock``)."""
     _states: dict[str, str] = dataclasses.field(default_factory=dict)
     _states_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    _terminals: dict[str, HostExclusive] = dataclasses.field(default_factory=dict)
 
     def reader_states(self) -> dict[str, str]:
         """Each checkpoint reader this process started → its state here (``READER_STATES``):
@@ -73,6 +78,23 @@ class FieldDevices:
         ``standby``. Safe from any thread."""
         with self._states_lock:
             return dict(self._states)
+
+    def terminal_states(self) -> dict[str, str]:
+        """Each network clock-in terminal this process started → its state here
+        (``TERMINAL_STATES``): ``holding`` while this process holds the terminal's host lock
+        and runs its client (whether or not the terminal answers: its client retries),
+        ``standby`` while another process of the host holds it. Safe from any thread."""
+        with self._states_lock:
+            terminals = dict(self._terminals)
+        return {
+            device_id: "holding" if locked.holding else "standby"
+            for device_id, locked in terminals.items()
+        }
+
+    def add_terminal(self, device_id: str, locked: HostExclusive) -> None:
+        """Report ``locked``'s state as terminal ``device_id``'s in ``terminal_states``."""
+        with self._states_lock:
+            self._terminals[device_id] = locked
 
     def set_reader_state(self, device_id: str, state: str) -> None:
         """Record a reader's state (one of ``READER_STATES``)."""
@@ -87,6 +109,8 @@ class FieldDevices:
             except Exception:
                 log.exception("stopping %r failed", device)
         self.running.clear()
+        with self._states_lock:
+            self._terminals.clear()
 
 
 def start_field_devices(
@@ -129,6 +153,8 @@ def start_field_devices(
             continue
         if device.kind in _READER_KINDS:
             started.set_reader_state(device.id, "opening")
+        if isinstance(opened, HostExclusive):
+            started.add_terminal(device.id, opened)
         opened.start()
         started.running.append(opened)
         log.info("started %s %s on %s", device.kind, device.id, device.url)

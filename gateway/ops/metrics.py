@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from drivers.mqtt.ingest import MqttIngest
 from gateway.clock import Clock
 from gateway.db.models import AlertRow
-from gateway.field_devices import READER_STATES
+from gateway.field_devices import READER_STATES, TERMINAL_STATES
 from gateway.outbox.tables import OutboxRow
 from gateway.pipeline.counters import PipelineCounters
 
@@ -97,6 +97,7 @@ class GatewayCollector(Collector):
         destinations: Sequence[str] = (),
         partition_clients: Callable[[], Mapping[int, MqttIngest]] | None = None,
         reader_states: Callable[[], Mapping[str, str]] | None = None,
+        terminal_states: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self._engine = engine
         self._clock = clock
@@ -105,6 +106,7 @@ class GatewayCollector(Collector):
         self._ingest = ingest
         self._partition_clients = partition_clients
         self._reader_states = reader_states
+        self._terminal_states = terminal_states
         self._destinations = tuple(destinations)
 
     def describe(self) -> list[Metric]:
@@ -130,6 +132,8 @@ class GatewayCollector(Collector):
             yield from _ingest_families(list(clients.values()))
         if self._reader_states is not None:
             yield _reader_family(self._reader_states())
+        if self._terminal_states is not None:
+            yield _terminal_family(self._terminal_states())
         try:
             outbox = _outbox_rows(self._engine)
             alerts = _open_alerts(self._engine)
@@ -199,13 +203,27 @@ def _reader_family(states: Mapping[str, str]) -> Metric:
     family = GaugeMetricFamily(
         f"{PREFIX}_reader_state",
         "Checkpoint readers this process started, by state here: 1 for the reader's state "
-        "(opening: its device not open here, e.g. read by another process of the host; "
+        "(opening: its device not found yet; standby: read by another process of the host; "
         "reading; lost), 0 for the others.",
         labels=["reader", "state"],
     )
     for reader, current in sorted(states.items()):
         for state in READER_STATES:
             family.add_metric([reader, state], 1 if state == current else 0)
+    return family
+
+
+def _terminal_family(states: Mapping[str, str]) -> Metric:
+    family = GaugeMetricFamily(
+        f"{PREFIX}_terminal_state",
+        "Network clock-in terminals this process started, by state here: 1 for the terminal's "
+        "state (holding: this process holds its host lock and talks to it; standby: another "
+        "process of the host does), 0 for the other.",
+        labels=["terminal", "state"],
+    )
+    for terminal, current in sorted(states.items()):
+        for state in TERMINAL_STATES:
+            family.add_metric([terminal, state], 1 if state == current else 0)
     return family
 
 

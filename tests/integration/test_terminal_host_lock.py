@@ -97,11 +97,15 @@ def test_one_gateway_of_the_host_talks_to_the_terminal_the_other_takes_over(
         second = _gateway(db_url, locks)
         time.sleep(RETRY_S + 0.5)  # a standby tries again every RETRY_S: give it one try
         assert not _terminal_lock(second).holding
+        # What each one's /metrics say (guard_gateway_terminal_state).
+        assert first.field_devices.terminal_states() == {"zk-gate": "holding"}
+        assert second.field_devices.terminal_states() == {"zk-gate": "standby"}
         assert terminal.connects == 1  # one session for the two gateways
         assert terminal.live_connections == 1
 
         first.stop()
         wait_until(lambda: _terminal_lock(second).holding, RETRY_S + 5.0)
+        assert second.field_devices.terminal_states() == {"zk-gate": "holding"}
         wait_until(lambda: second.processor.counters.get("punches.duplicate") == 3)
         assert terminal.connects == 2
         assert second.processor.counters.get("punches.stored") == 0  # the log read again
