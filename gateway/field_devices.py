@@ -170,7 +170,7 @@ def _open(
     url = str(device.url)
     on_scan = _scan_handoff(device, runtime)
     on_state = _state_handoff(device.id, clock, runtime, started)
-    on_standby = _standby_handoff(device.id, started)
+    on_standby = _standby_handoff(device.id, clock, runtime, started)
     if device.kind == "nfc_reader":
         from drivers.nfc import NfcCheckpointReader
 
@@ -248,13 +248,23 @@ def _state_handoff(
     return report
 
 
-def _standby_handoff(device_id: str, started: FieldDevices) -> Callable[[str], None]:
-    """A reader standing by for another process is in state ``standby`` (no alert: the reader
-    is read, only not here); the driver logs why."""
+def _standby_handoff(
+    device_id: str, clock: Clock, runtime: _Runtime, started: FieldDevices
+) -> Callable[[str], None]:
+    """A reader standing by for another process is in state ``standby``, and not lost: the
+    reader is read, only not here. An alert this process opened when it lost the device (the
+    other process took the device while this one waited to reopen it) is resolved, as a
+    reopen would resolve it; with none open, the report changes nothing. The driver logs why."""
 
     def report(reason: str) -> None:
-        if not started.stopping.is_set():
-            started.set_reader_state(device_id, "standby")
+        if started.stopping.is_set():
+            return
+        started.set_reader_state(device_id, "standby")
+        why = f"read by another process of this host ({reason})"
+        try:
+            runtime.call(ReportReaderState(device_id, True, why, clock.now()))
+        except Exception:  # the reader thread must go on trying whatever happens here
+            log.exception("could not record the state of reader %s", device_id)
 
     return report
 

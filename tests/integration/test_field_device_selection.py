@@ -8,17 +8,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from drivers.serial.transport import SerialConfig, open_serial
 from fwsim.em4100.reader import SimulatedEm4100Reader
 from gateway.bootstrap import ApiServer, Gateway, build_gateway
 from gateway.clock import ManualClock
+from gateway.db.models import AlertRow
 from gateway.errors import DeviceHeldElsewhere
+from gateway.outbox.tables import OutboxRow
 from gateway.settings import Settings
 from gateway.site.loader import load_site_file
 from tests.e2e.helpers import DAY_START
@@ -145,3 +150,52 @@ def test_metrics_say_which_readers_this_process_reads(db_url: str, tmp_path: Pat
         other_holder.close()
         for reader in readers:
             reader.close()
+
+
+def test_a_reader_lost_here_and_read_by_another_process_since_has_its_alert_resolved(
+    db_url: str, tmp_path: Path
+) -> None:
+    """em-a's device goes away (the gateway raises ``alert.device_silent``); when it comes back,
+    another opener (another process of the host) takes it before the gateway's next try: the
+    gateway stands by, and the reader, read elsewhere, is no longer reported lost."""
+    reader = SimulatedEm4100Reader(link_dir=tmp_path, link_name="ttyA")
+    clock = ManualClock(DAY_START)
+    gateway = build_gateway(Settings(database_url=db_url), clock, with_ingest=False)
+    load_site_file(two_reader_site(tmp_path, {"em-a": reader.url}), gateway.engine, DAY_START)
+    other_holder: Any = None
+    gateway.start()
+    try:
+        states = gateway.field_devices.reader_states
+        wait_for(lambda: states().get("em-a") == "reading", "em-a read", 10.0)
+        reader.unplug()
+        wait_for(lambda: reader_alerts(gateway) == [("open", None)], "em-a's alert", 10.0)
+        reader.replug()
+        other_holder = open_serial(SerialConfig(reader.url))
+        wait_for(lambda: states().get("em-a") == "standby", "em-a standing by", 15.0)
+        wait_for(
+            lambda: reader_alerts(gateway) == [("resolved", "ended")],
+            lambda: f"em-a's alert: {reader_alerts(gateway)}",
+            10.0,
+        )
+        with Session(gateway.engine) as session:
+            kinds = list(
+                session.scalars(
+                    select(OutboxRow.type)
+                    .where(OutboxRow.subject == "em-a")
+                    .order_by(OutboxRow.seq)
+                )
+            )
+        assert kinds == ["alert.device_silent", "presence.device_resumed"]
+    finally:
+        gateway.stop()
+        if other_holder is not None:
+            other_holder.close()
+        reader.close()
+
+
+def reader_alerts(gateway: Gateway) -> list[tuple[str, str | None]]:
+    with Session(gateway.engine) as session:
+        rows = session.execute(
+            select(AlertRow.status, AlertRow.resolution).where(AlertRow.guard_id == "em-a")
+        )
+        return [(status, resolution) for status, resolution in rows]
