@@ -131,9 +131,13 @@ class GatewayCollector(Collector):
             )
             yield from _ingest_families(list(clients.values()))
         if self._reader_states is not None:
-            yield _reader_family(self._reader_states())
+            states = self._reader_states()
+            yield _state_family("reader_state", _READER_HELP, "reader", states, READER_STATES)
         if self._terminal_states is not None:
-            yield _terminal_family(self._terminal_states())
+            states = self._terminal_states()
+            yield _state_family(
+                "terminal_state", _TERMINAL_HELP, "terminal", states, TERMINAL_STATES
+            )
         try:
             outbox = _outbox_rows(self._engine)
             alerts = _open_alerts(self._engine)
@@ -199,31 +203,26 @@ def _counter_families(snapshot: dict[str, int]) -> Iterator[Metric]:
     yield from families.values()
 
 
-def _reader_family(states: Mapping[str, str]) -> Metric:
-    family = GaugeMetricFamily(
-        f"{PREFIX}_reader_state",
-        "Checkpoint readers this process started, by state here: 1 for the reader's state "
-        "(opening: its device not found yet; standby: read by another process of the host; "
-        "reading; lost), 0 for the others.",
-        labels=["reader", "state"],
-    )
-    for reader, current in sorted(states.items()):
-        for state in READER_STATES:
-            family.add_metric([reader, state], 1 if state == current else 0)
-    return family
+_READER_HELP = (
+    "Checkpoint readers this process started, by state here: 1 for the reader's state "
+    "(opening: its device not found yet; standby: read by another process of the host; "
+    "reading; lost), 0 for the others."
+)
+_TERMINAL_HELP = (
+    "Network clock-in terminals this process started, by state here: 1 for the terminal's "
+    "state (holding: this process holds its host lock and talks to it; standby: another "
+    "process of the host does), 0 for the other."
+)
 
 
-def _terminal_family(states: Mapping[str, str]) -> Metric:
-    family = GaugeMetricFamily(
-        f"{PREFIX}_terminal_state",
-        "Network clock-in terminals this process started, by state here: 1 for the terminal's "
-        "state (holding: this process holds its host lock and talks to it; standby: another "
-        "process of the host does), 0 for the other.",
-        labels=["terminal", "state"],
-    )
-    for terminal, current in sorted(states.items()):
-        for state in TERMINAL_STATES:
-            family.add_metric([terminal, state], 1 if state == current else 0)
+def _state_family(
+    name: str, help_text: str, label: str, states: Mapping[str, str], known: Sequence[str]
+) -> Metric:
+    """One gauge per device and state: 1 for the device's current state, 0 for the others."""
+    family = GaugeMetricFamily(f"{PREFIX}_{name}", help_text, labels=[label, "state"])
+    for device, current in sorted(states.items()):
+        for state in known:
+            family.add_metric([device, state], 1 if state == current else 0)
     return family
 
 

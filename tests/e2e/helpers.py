@@ -139,3 +139,47 @@ def outbox_rows(engine: Engine) -> list[OutboxRow]:
         rows = list(session.scalars(select(OutboxRow).order_by(OutboxRow.seq)))
         session.expunge_all()
         return rows
+
+
+def gate_site(
+    site_id: str,
+    now: datetime,
+    guards: list[dict[str, Any]],
+    devices: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """A site file (UTC, silences not watched) with one gate post, ``guards`` (their ``id``
+    and what else each carries: pin, cards) on duty there from a minute before ``now`` for
+    eight hours, and ``devices`` at the post."""
+    start = (now - timedelta(minutes=1)).replace(second=0, microsecond=0, tzinfo=None)
+    end = start + timedelta(hours=8)
+    return {
+        "sites": [
+            {
+                "id": site_id,
+                "name": site_id.replace("-", " "),
+                "timezone": "UTC",
+                "policy": {"device_silent_s": 7200},
+                "posts": [
+                    {
+                        "id": "gate",
+                        "name": "gate",
+                        "kind": "fixed",
+                        "datum": "wgs84",
+                        "fence": {"type": "Circle", "center": [114.3085, 30.5928], "radius_m": 30},
+                    }
+                ],
+                "leaders": [],
+                "guards": [{"name": g["id"], "team": "A", **g} for g in guards],
+                "devices": devices,
+                "shifts": [
+                    {
+                        "guard": g["id"],
+                        "post": "gate",
+                        "start": start.strftime("%Y-%m-%dT%H:%M"),
+                        "end": end.strftime("%Y-%m-%dT%H:%M"),
+                    }
+                    for g in guards
+                ],
+            }
+        ]
+    }

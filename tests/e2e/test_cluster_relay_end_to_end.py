@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from fwsim.zkteco.push_terminal import PushTerminal
 from gateway.cluster.partitions import partition_of
 from gateway.cluster.tables import RelayedPunchRow, RelayedScanRow
 from gateway.db.engine import make_engine
+from tests.e2e.helpers import gate_site
 from tests.fixtures import live_gateway as live
 from tests.fixtures.api_tokens import bearer, new_token
 
@@ -84,45 +85,15 @@ class Node(live.GatewayProcess):
 def clock_in_site(now: datetime, reader_url: str) -> dict[str, Any]:
     """One gate post with a PUSH terminal and a card reader; every guard on duty there from a
     minute ago."""
-    start = (now - timedelta(minutes=1)).replace(second=0, microsecond=0, tzinfo=None)
-    end = start + timedelta(hours=8)
-    return {
-        "sites": [
-            {
-                "id": SITE,
-                "name": "relay site",
-                "timezone": "UTC",
-                "policy": {"device_silent_s": 7200},
-                "posts": [
-                    {
-                        "id": "gate",
-                        "name": "gate",
-                        "kind": "fixed",
-                        "datum": "wgs84",
-                        "fence": {"type": "Circle", "center": [114.3085, 30.5928], "radius_m": 30},
-                    }
-                ],
-                "leaders": [],
-                "guards": [
-                    {"id": g, "name": g, "team": "A", "pin": PINS[g], "cards": [CARDS[g]]}
-                    for g in GUARDS
-                ],
-                "devices": [
-                    {"id": "zk-gate", "kind": "clock_in", "post": "gate", "sn": SN},
-                    {"id": "em-gate", "kind": "em4100_reader", "post": "gate", "url": reader_url},
-                ],
-                "shifts": [
-                    {
-                        "guard": g,
-                        "post": "gate",
-                        "start": start.strftime("%Y-%m-%dT%H:%M"),
-                        "end": end.strftime("%Y-%m-%dT%H:%M"),
-                    }
-                    for g in GUARDS
-                ],
-            }
-        ]
-    }
+    return gate_site(
+        SITE,
+        now,
+        [{"id": g, "pin": PINS[g], "cards": [CARDS[g]]} for g in GUARDS],
+        [
+            {"id": "zk-gate", "kind": "clock_in", "post": "gate", "sn": SN},
+            {"id": "em-gate", "kind": "em4100_reader", "post": "gate", "url": reader_url},
+        ],
+    )
 
 
 def check_whereabouts(nodes: list[Node], engine: Engine) -> None:

@@ -32,6 +32,7 @@ from fwsim.zkteco.binary_terminal import BinaryTerminal, LogRecord
 from gateway.cluster.partitions import partition_of
 from gateway.db.engine import make_engine
 from gateway.db.patrol_models import PunchRow
+from tests.e2e.helpers import gate_site
 from tests.e2e.test_cluster_relay_end_to_end import PARTITIONS, WAIT_S, Node
 from tests.fixtures import live_gateway as live
 
@@ -45,39 +46,12 @@ CHECK_IN, BREAK_OUT = 0, 2  # the terminal's punch states
 def terminal_site(now: datetime, url: str) -> dict[str, Any]:
     """One gate post with the network terminal at ``url``; every guard on duty there from a
     minute ago."""
-    start = (now - timedelta(minutes=1)).replace(second=0, microsecond=0, tzinfo=None)
-    end = start + timedelta(hours=8)
-    return {
-        "sites": [
-            {
-                "id": SITE,
-                "name": "takeover site",
-                "timezone": "UTC",
-                "policy": {"device_silent_s": 7200},
-                "posts": [
-                    {
-                        "id": "gate",
-                        "name": "gate",
-                        "kind": "fixed",
-                        "datum": "wgs84",
-                        "fence": {"type": "Circle", "center": [114.3085, 30.5928], "radius_m": 30},
-                    }
-                ],
-                "leaders": [],
-                "guards": [{"id": g, "name": g, "team": "A", "pin": PINS[g]} for g in GUARDS],
-                "devices": [{"id": "zk-gate", "kind": "clock_in", "post": "gate", "url": url}],
-                "shifts": [
-                    {
-                        "guard": g,
-                        "post": "gate",
-                        "start": start.strftime("%Y-%m-%dT%H:%M"),
-                        "end": end.strftime("%Y-%m-%dT%H:%M"),
-                    }
-                    for g in GUARDS
-                ],
-            }
-        ]
-    }
+    return gate_site(
+        SITE,
+        now,
+        [{"id": g, "pin": PINS[g]} for g in GUARDS],
+        [{"id": "zk-gate", "kind": "clock_in", "post": "gate", "url": url}],
+    )
 
 
 def terminal_state(node: Node) -> str | None:
