@@ -14,7 +14,8 @@ nfcpy's ``connect(rdwr=...)`` loop and turns each activated tag into a
   ``on_state(False, reason)`` is called when a reopen fails, ``on_state(True, reason)`` when
   the reader is open again (and at the first open); a reader whose tty another process holds
   (``DeviceHeldElsewhere``) stands by, retrying, with no ``on_state(False)``: it is not lost;
-  ``on_standby(reason)`` is called instead, once per spell of standing by;
+  ``on_standby(reason)`` is called instead, once per spell of standing by; a reader that
+  last found its tty held reports no loss of it (the holder does) until it has opened it;
 * ``stop()`` returns within about a second: nfcpy checks the termination flag between polls;
 * exceptions raised by ``on_scan`` / ``on_state`` / ``on_standby`` are logged, never propagated.
 """
@@ -152,12 +153,15 @@ class NfcCheckpointReader:
         quick_failures = 0
         first_attempt = True
         standing_by = False
+        # Last seen held by another opener: a loss now is that opener's to report, not ours.
+        held_elsewhere = False
         while not self._stop.is_set():
             try:
                 frontend = open_frontend(self._path)
             except DeviceHeldElsewhere as error:
                 # Another process reads the reader: standing by is no outage of it.
                 self._bump(open_failures=1)
+                held_elsewhere = True
                 if not standing_by:
                     log.info("NFC reader %s: %s; standing by", self.reader_id, error)
                     standing_by = True
@@ -174,13 +178,14 @@ class NfcCheckpointReader:
                 reason = f"open failed: {error}"
                 if first_attempt or self._connected:
                     log.warning("NFC reader %s: %s", self.reader_id, reason)
-                self._set_state(False, reason)
+                if not held_elsewhere:
+                    self._set_state(False, reason)
                 first_attempt = False
                 delay = min(max(delay * 2, self._backoff_initial_s), self._backoff_max_s)
                 self._stop.wait(delay)
                 continue
             first_attempt = False
-            standing_by = False
+            standing_by = held_elsewhere = False
             delay = 0.0
             self._set_state(True, "opened" if self.stats.opens == 0 else "reopened")
             self._bump(opens=1)

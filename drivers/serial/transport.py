@@ -20,7 +20,9 @@ reader: the others' readers stand by, retrying with back-off and reporting no ou
 reader is not lost: another process reads it) but ``on_standby(reason)``, and when the owner
 closes the port or dies (the kernel drops the lock with the last descriptor, even on
 ``kill -9``) the next attempt of one of them takes the port over, within ``reopen_max_s``.
-Without the lock two processes reading one port would split its bytes and garble frames. The
+A device that vanishes while another opener held it is that opener's loss to report: a reader
+that last found it held reports no outage until it has opened the device itself. Without the
+lock two processes reading one port would split its bytes and garble frames. The
 lock binds only openers that take it (a program opening the tty plainly is not refused);
 network URLs (``socket://``, ``rfc2217://``) and ``loop://`` take no lock and open as before.
 
@@ -263,12 +265,16 @@ class SerialReader:
         ever_opened = False
         outage_reported = False
         standing_by = False
+        # Last seen held by another opener: a loss now is that opener's to report, not ours
+        # (two processes reporting one unplugged reader would raise two alerts).
+        held_elsewhere = False
         while not self._stop.is_set():
             try:
                 port = open_serial(self._config)
             except DeviceHeldElsewhere as exc:
                 # Another process reads the device: standing by is no outage of the reader.
                 self._count("open_failures")
+                held_elsewhere = True
                 if not standing_by:
                     log.info("%s: %s; standing by", self._name, exc)
                     standing_by = True
@@ -279,8 +285,10 @@ class SerialReader:
                 continue
             except TransportError as exc:
                 self._count("open_failures")
+                if standing_by:
+                    log.info("%s: %s; the process that held it reports the loss", self._name, exc)
                 standing_by = False
-                if not outage_reported:
+                if not outage_reported and not held_elsewhere:
                     log.warning("%s: %s; retrying", self._name, exc)
                     self._report(False, str(exc))
                     outage_reported = True
@@ -289,7 +297,7 @@ class SerialReader:
                 delay = min(delay * 2, self._config.reopen_max_s)
                 continue
             self._port = port
-            standing_by = False
+            standing_by = held_elsewhere = False
             self._count("opens")
             if ever_opened:
                 self._count("reopens")

@@ -262,3 +262,34 @@ def test_a_reader_takes_over_a_device_whose_holder_process_was_killed() -> None:
             for stream in (holder.stdout, holder.stderr):
                 if stream is not None:
                     stream.close()
+
+
+def test_a_device_that_vanishes_while_another_opener_holds_it_is_that_openers_loss() -> None:
+    """Two processes of a host share a reader: this one stands by while the other holds the
+    port. The device is unplugged: the holder reports the loss, this one does not (one
+    unplugged reader, one alert). Once this one has opened the device, a loss is its own."""
+    with PtyPair(stable_link=True) as pty:
+        holder = open_serial(SerialConfig(pty.path))
+        got = Collector()
+        config = SerialConfig(
+            pty.path, read_timeout_s=0.02, reopen_initial_s=0.02, reopen_max_s=0.1
+        )
+        reader = SerialReader(
+            config, got.on_bytes, on_state=got.on_state, on_standby=got.on_standby
+        )
+        reader.start()
+        try:
+            wait_for(lambda: len(got.standbys) == 1)
+            pty.unplug()
+            holder.close()  # the holder saw its device go: its loss to report
+            failures = reader.stats.open_failures
+            wait_for(lambda: reader.stats.open_failures >= failures + 5)
+            assert got.states == []
+            pty.replug()
+            wait_for(lambda: reader.stats.connected)
+            pty.unplug()
+            wait_for(lambda: not reader.stats.connected)
+            assert [connected for connected, _ in got.states] == [True, False]
+        finally:
+            reader.stop()
+            holder.close()

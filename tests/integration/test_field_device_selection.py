@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from drivers.em4100 import Em4100Reader
 from drivers.serial.transport import SerialConfig, open_serial
 from fwsim.em4100.reader import SimulatedEm4100Reader
 from gateway.bootstrap import ApiServer, Gateway, build_gateway
@@ -169,6 +170,15 @@ def test_a_reader_lost_here_and_read_by_another_process_since_has_its_alert_reso
         wait_for(lambda: states().get("em-a") == "reading", "em-a read", 10.0)
         reader.unplug()
         wait_for(lambda: reader_alerts(gateway) == [("open", None)], "em-a's alert", 10.0)
+        # The other opener must get the device first: plug it in just after a failed try of
+        # the gateway's reader, when its back-off (0.1 s doubling) is at least 0.8 s.
+        (em_a,) = gateway.field_devices.running
+        assert isinstance(em_a, Em4100Reader)
+        wait_for(lambda: em_a.stats.open_failures >= 3, "em-a's retries", 10.0)
+        failures = em_a.stats.open_failures
+        wait_for(
+            lambda: em_a.stats.open_failures > failures, "em-a's next retry", 10.0, every_s=0.001
+        )
         reader.replug()
         other_holder = open_serial(SerialConfig(reader.url))
         wait_for(lambda: states().get("em-a") == "standby", "em-a standing by", 15.0)

@@ -254,3 +254,40 @@ def test_a_reader_that_stood_by_after_a_glitch_reports_reading_again(
         assert wait_until(lambda: len(recorder.scans) == 1)
     finally:
         nfc_reader.stop()
+
+
+def test_a_reader_that_vanishes_while_another_opener_holds_it_is_that_openers_loss(
+    sim: Pn532Simulator, clock: ManualClock, recorder: Recorder
+) -> None:
+    """The waiting reader stands by while another opener holds the tty; the reader is unplugged:
+    the holder reports the loss, the waiting one does not (one unplugged reader, one alert)."""
+    path = f"tty:{sim.path}:pn532"
+    holder_states = Recorder()
+    holder = NfcCheckpointReader(
+        path, "site-7/stair-g", clock=clock, on_scan=lambda _: None, on_state=holder_states.state
+    )
+    waiting = NfcCheckpointReader(
+        path,
+        "site-7/stair-g",
+        clock=clock,
+        on_scan=recorder.scan,
+        on_state=recorder.state,
+        on_standby=recorder.standby,
+        backoff_initial_s=0.05,
+        backoff_max_s=0.1,
+    )
+    holder.start()
+    try:
+        assert wait_until(lambda: holder.connected)
+        waiting.start()
+        assert wait_until(lambda: len(recorder.standbys) == 1)
+        sim.unplug()
+        assert wait_until(lambda: not holder.connected)
+        assert holder_states.states[-1][0] is False  # the holder's loss, reported by it
+        holder.stop()
+        failures = waiting.stats.open_failures
+        assert wait_until(lambda: waiting.stats.open_failures >= failures + 5)
+        assert recorder.states == []
+    finally:
+        waiting.stop()
+        holder.stop()
