@@ -182,14 +182,13 @@ def test_failing_scan_callback_does_not_stop_the_reader(
         nfc_reader.stop()
 
 
-def test_a_reader_held_by_another_opener_is_taken_over_when_that_one_closes(
-    sim: Pn532Simulator, clock: ManualClock, recorder: Recorder
-) -> None:
-    path = f"tty:{sim.path}:pn532"
-    holder = NfcCheckpointReader(path, "site-7/stair-e", clock=clock, on_scan=lambda _: None)
-    waiting = NfcCheckpointReader(
+def _watched(
+    path: str, reader_id: str, clock: ManualClock, recorder: Recorder
+) -> NfcCheckpointReader:
+    """A reader whose scans, states and standbys ``recorder`` keeps, retrying quickly."""
+    return NfcCheckpointReader(
         path,
-        "site-7/stair-e",
+        reader_id,
         clock=clock,
         on_scan=recorder.scan,
         on_state=recorder.state,
@@ -197,6 +196,14 @@ def test_a_reader_held_by_another_opener_is_taken_over_when_that_one_closes(
         backoff_initial_s=0.05,
         backoff_max_s=0.2,
     )
+
+
+def test_a_reader_held_by_another_opener_is_taken_over_when_that_one_closes(
+    sim: Pn532Simulator, clock: ManualClock, recorder: Recorder
+) -> None:
+    path = f"tty:{sim.path}:pn532"
+    holder = NfcCheckpointReader(path, "site-7/stair-e", clock=clock, on_scan=lambda _: None)
+    waiting = _watched(path, "site-7/stair-e", clock, recorder)
     holder.start()
     try:
         assert wait_until(lambda: holder.connected)
@@ -232,16 +239,7 @@ def test_a_reader_that_stood_by_after_a_glitch_reports_reading_again(
         return open_frontend(path)
 
     mocker.patch("drivers.nfc.reader.open_frontend", side_effect=held_twice_after_the_first)
-    nfc_reader = NfcCheckpointReader(
-        f"tty:{sim.path}:pn532",
-        "site-7/stair-f",
-        clock=clock,
-        on_scan=recorder.scan,
-        on_state=recorder.state,
-        on_standby=recorder.standby,
-        backoff_initial_s=0.05,
-        backoff_max_s=0.2,
-    )
+    nfc_reader = _watched(f"tty:{sim.path}:pn532", "site-7/stair-f", clock, recorder)
     nfc_reader.start()
     try:
         assert wait_until(lambda: nfc_reader.connected)
@@ -266,16 +264,7 @@ def test_a_reader_that_vanishes_while_another_opener_holds_it_is_that_openers_lo
     holder = NfcCheckpointReader(
         path, "site-7/stair-g", clock=clock, on_scan=lambda _: None, on_state=holder_states.state
     )
-    waiting = NfcCheckpointReader(
-        path,
-        "site-7/stair-g",
-        clock=clock,
-        on_scan=recorder.scan,
-        on_state=recorder.state,
-        on_standby=recorder.standby,
-        backoff_initial_s=0.05,
-        backoff_max_s=0.1,
-    )
+    waiting = _watched(path, "site-7/stair-g", clock, recorder)
     holder.start()
     try:
         assert wait_until(lambda: holder.connected)
