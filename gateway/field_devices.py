@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from drivers.peer_lock import PeerLock
 from drivers.zkteco.push_codec import TerminalConfig
 from gateway.clock import Clock
 from gateway.db.models import DeviceRow, SiteRow
@@ -31,6 +32,7 @@ __all__ = [
     "FieldDevices",
     "punch_sink",
     "push_terminal_config",
+    "reader_lock_path",
     "start_field_devices",
     "terminal_ids_by_serial",
 ]
@@ -63,18 +65,20 @@ class FieldDevices:
     stopping: threading.Event = dataclasses.field(default_factory=threading.Event)
     """Set by ``stop``: a reader closed on purpose is not a reader that lost its device."""
     lock_dir: Path = dataclasses.field(default_factory=default_lock_dir)
-    """Where network clock-in terminals' host locks are kept (``gateway.host_lock``)."""
+    """Where network clock-in terminals' host locks (``gateway.host_lock``) and readers' peer
+    locks (``drivers.peer_lock``) are kept."""
     _states: dict[str, str] = dataclasses.field(default_factory=dict)
     _states_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     _terminals: dict[str, HostExclusive] = dataclasses.field(default_factory=dict)
 
     def reader_states(self) -> dict[str, str]:
         """Each checkpoint reader this process started → its state here (``READER_STATES``):
-        ``opening`` until its device first opens or is found held (not plugged in yet, or no
-        answer), ``standby`` while another opener of the host (another gateway process) holds
-        its device's lock and this process waits to take it over, ``reading`` while its device
-        is open here, ``lost`` once an open device failed (the reader retries). Processes
-        sharing a host's readers each report theirs: exactly one says ``reading``, the others
+        ``opening`` until its device first opens or is found held or missing, ``standby``
+        while another gateway process of the host owns the reader (its peer lock) and this
+        process waits to take it over, ``reading`` while its device is open here, ``lost``
+        while this process owns the reader and its device is missing, failed, or held by a
+        program that is not a gateway process (the reader retries). Processes sharing a host's
+        readers each report theirs: exactly one says ``reading`` or ``lost``, the others
         ``standby``. Safe from any thread."""
         with self._states_lock:
             return dict(self._states)
@@ -164,13 +168,21 @@ def start_field_devices(
 _READER_KINDS = ("nfc_reader", "em4100_reader")
 
 
+def reader_lock_path(url: str, lock_dir: Path) -> Path:
+    """The peer lock file of the reader at ``url`` (``drivers.peer_lock``): named by the URL as
+    the site file spells it, which every process of the host reads alike."""
+    return lock_path(f"reader:{url}", lock_dir)
+
+
 def _open(
     device: DeviceRow, clock: Clock, runtime: _Runtime, started: FieldDevices, timezone: str
 ) -> _Startable | None:
     url = str(device.url)
     on_scan = _scan_handoff(device, runtime)
     on_state = _state_handoff(device.id, clock, runtime, started)
-    on_standby = _standby_handoff(device.id, clock, runtime, started)
+    on_standby = _standby_handoff(device.id, started)
+    # One process of the host reads a reader and reports its losses; the others stand by.
+    peer_lock = PeerLock(reader_lock_path(url, started.lock_dir))
     if device.kind == "nfc_reader":
         from drivers.nfc import NfcCheckpointReader
 
@@ -181,6 +193,7 @@ def _open(
             on_scan=on_scan,
             on_state=on_state,
             on_standby=on_standby,
+            peer_lock=peer_lock,
         )
     if device.kind == "em4100_reader":
         from drivers.em4100 import Em4100Reader
@@ -193,6 +206,7 @@ def _open(
             on_scan=on_scan,
             on_state=on_state,
             on_standby=on_standby,
+            peer_lock=peer_lock,
         )
     if device.kind == "clock_in" and url.startswith(("tcp://", "udp://")):
         # The binary protocol on 4370: the same session over a TCP stream or UDP datagrams.
@@ -248,23 +262,16 @@ def _state_handoff(
     return report
 
 
-def _standby_handoff(
-    device_id: str, clock: Clock, runtime: _Runtime, started: FieldDevices
-) -> Callable[[str], None]:
-    """A reader standing by for another process is in state ``standby``, and not lost: the
-    reader is read, only not here. An alert this process opened when it lost the device (the
-    other process took the device while this one waited to reopen it) is resolved, as a
-    reopen would resolve it; with none open, the report changes nothing. The driver logs why."""
+def _standby_handoff(device_id: str, started: FieldDevices) -> Callable[[str], None]:
+    """A reader standing by for another gateway process of the host is in state ``standby``.
+
+    Nothing reaches the pipeline: the process that owns the reader (its peer lock) reports the
+    reader's losses and returns, whether this process has ever read it or not. The driver logs
+    why it stands by."""
 
     def report(reason: str) -> None:
-        if started.stopping.is_set():
-            return
-        started.set_reader_state(device_id, "standby")
-        why = f"read by another process of this host ({reason})"
-        try:
-            runtime.call(ReportReaderState(device_id, True, why, clock.now()))
-        except Exception:  # the reader thread must go on trying whatever happens here
-            log.exception("could not record the state of reader %s", device_id)
+        if not started.stopping.is_set():
+            started.set_reader_state(device_id, "standby")
 
     return report
 

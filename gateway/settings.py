@@ -128,8 +128,9 @@ class Settings(BaseSettings):
     )
     lock_dir: Path | None = Field(
         default=None,
-        description="Where the processes of one host keep the locks of the clock-in terminals "
-        "they reach over the network, so one of them talks to each (docs/scaling.md); they "
+        description="Where the processes of one host keep the locks of the checkpoint readers "
+        "and of the clock-in terminals they reach over the network, so one of them talks to "
+        "each (docs/scaling.md); they "
         "must all see the same directory. Default: locks in $STATE_DIRECTORY under systemd "
         "(the shipped unit's /var/lib/guard-gateway: its PrivateTmp gives each process a /tmp "
         "of its own), else guard-gateway-locks in the system's temporary directory.",

@@ -22,6 +22,7 @@ from typing import Self
 
 from drivers.em4100.codec import FrameRejected, TagRead, Variant, make_framer
 from drivers.em4100.debounce import Debouncer
+from drivers.peer_lock import PeerLock
 from drivers.serial.transport import SerialConfig, SerialReader, StandbyCallback, StateCallback
 from gateway.clock import Clock
 from gateway.records import CheckpointScan, Rejected
@@ -68,6 +69,7 @@ class Em4100Reader:
         baudrate: int = 9600,
         on_state: StateCallback | None = None,
         on_standby: StandbyCallback | None = None,
+        peer_lock: PeerLock | None = None,
         on_reject: Callable[[Rejected], None] | None = None,
         read_timeout_s: float = 0.05,
         reopen_initial_s: float = 0.1,
@@ -96,6 +98,7 @@ class Em4100Reader:
             self._on_bytes,
             on_state=self._state_changed,
             on_standby=on_standby,
+            peer_lock=peer_lock,
             name=f"em4100:{reader_id}",
         )
 

@@ -16,6 +16,10 @@ nfcpy's ``connect(rdwr=...)`` loop and turns each activated tag into a
   (``DeviceHeldElsewhere``) stands by, retrying, with no ``on_state(False)``: it is not lost;
   ``on_standby(reason)`` is called instead, once per spell of standing by; a reader that
   last found its tty held reports no loss of it (the holder does) until it has opened it;
+* given a ``PeerLock`` (``drivers.peer_lock``), the reader opens its device only once it owns
+  that lock, keeps it until stopped, and stands by while another gateway process of the host
+  owns it (any path, ``usb:`` too); a tty held although the lock is owned here is held by a
+  program that is not a gateway process: an outage, reported with ``on_state(False)``;
 * ``stop()`` returns within about a second: nfcpy checks the termination flag between polls;
 * exceptions raised by ``on_scan`` / ``on_state`` / ``on_standby`` are logged, never propagated.
 """
@@ -35,6 +39,7 @@ import nfc.clf
 
 from drivers.nfc.frontend import ReaderPath, open_frontend, parse_reader_path
 from drivers.nfc.tagread import TagReading, identity_of, read_tag
+from drivers.peer_lock import OwnedByPeer, PeerLock, Take
 from gateway.clock import Clock
 from gateway.errors import DeviceHeldElsewhere
 from gateway.records import CheckpointScan, TagTechnology
@@ -82,6 +87,7 @@ class NfcCheckpointReader:
         debounce_s: float = 2.0,
         on_state: Callable[[bool, str], None] | None = None,
         on_standby: Callable[[str], None] | None = None,
+        peer_lock: PeerLock | None = None,
         targets: tuple[str, ...] = ("106A",),
         poll_interval_s: float = 0.1,
         backoff_initial_s: float = 0.2,
@@ -95,6 +101,7 @@ class NfcCheckpointReader:
         self._on_scan = on_scan
         self._on_state = on_state
         self._on_standby = on_standby
+        self._peer_lock = peer_lock
         self._debounce_s = debounce_s
         self._targets = list(targets)
         self._poll_interval_s = poll_interval_s
@@ -149,6 +156,39 @@ class NfcCheckpointReader:
             )
 
     def _run(self) -> None:
+        try:
+            self._run_until_stopped()
+        finally:
+            if self._peer_lock is not None:
+                self._peer_lock.release()
+
+    def _open(self) -> Any:
+        """Open the frontend once this process owns the reader.
+
+        ``DeviceHeldElsewhere`` while another gateway process of the host owns it (its peer
+        lock) or, with no usable peer lock, while anything holds its tty. A tty held although
+        this process owns the peer lock is held by a program that is not a gateway process of
+        this host: an ``OSError``, an outage like any other (nobody reads the reader).
+        """
+        peer_lock = self._peer_lock
+        take = peer_lock.try_take() if peer_lock is not None else Take.UNUSABLE
+        if take is Take.PEER:
+            assert peer_lock is not None
+            raise OwnedByPeer(
+                f"{self._path.text} is read by another gateway process of this host "
+                f"(it holds {peer_lock.path})"
+            )
+        try:
+            return open_frontend(self._path)
+        except DeviceHeldElsewhere as error:
+            if take is Take.UNUSABLE:
+                raise
+            raise OSError(
+                f"{self._path.text} is held by a program that is not a gateway process of this "
+                "host: nothing reads it until that program lets go"
+            ) from error
+
+    def _run_until_stopped(self) -> None:
         delay = 0.0
         quick_failures = 0
         first_attempt = True
@@ -157,11 +197,12 @@ class NfcCheckpointReader:
         held_elsewhere = False
         while not self._stop.is_set():
             try:
-                frontend = open_frontend(self._path)
+                frontend = self._open()
             except DeviceHeldElsewhere as error:
                 # Another process reads the reader: standing by is no outage of it.
                 self._bump(open_failures=1)
-                held_elsewhere = True
+                # Only a port found locked tells of its device; a peer owner's losses are its own.
+                held_elsewhere = held_elsewhere or not isinstance(error, OwnedByPeer)
                 if not standing_by:
                     log.info("NFC reader %s: %s; standing by", self.reader_id, error)
                     standing_by = True

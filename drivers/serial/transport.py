@@ -26,6 +26,15 @@ lock two processes reading one port would split its bytes and garble frames. The
 lock binds only openers that take it (a program opening the tty plainly is not refused);
 network URLs (``socket://``, ``rfc2217://``) and ``loop://`` take no lock and open as before.
 
+A reader given a ``PeerLock`` (``drivers.peer_lock``; the gateway gives every reader one) tells
+the other gateway processes of the host from other programs: it opens the port only once it
+owns the peer lock, keeps it through losses until ``stop()``, and stands by while another
+process owns it (whatever the URL: one ser2net connection per host too). Standing by for a peer
+says nothing about the device: once it owns the reader, a reader reports what it finds, a
+missing device included. Owning the peer lock and still finding the port locked means a
+program that is not a gateway process holds the reader: that is an outage, reported like a
+missing device, for nobody reads the reader.
+
 Both callbacks run on the reader's thread, one at a time; they should hand off quickly.
 Back-off timing uses the monotonic clock (an I/O concern, not domain time).
 """
@@ -40,6 +49,7 @@ from dataclasses import dataclass
 
 import serial
 
+from drivers.peer_lock import OwnedByPeer, PeerLock, Take
 from gateway.errors import ConfigError, DecodeError, DeviceHeldElsewhere, TransportError
 
 __all__ = [
@@ -169,12 +179,14 @@ class SerialReader:
         *,
         on_state: StateCallback | None = None,
         on_standby: StandbyCallback | None = None,
+        peer_lock: PeerLock | None = None,
         name: str | None = None,
     ) -> None:
         self._config = config
         self._on_bytes = on_bytes
         self._on_state = on_state
         self._on_standby = on_standby
+        self._peer_lock = peer_lock
         self._name = name or f"serial:{config.url}"
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -261,6 +273,13 @@ class SerialReader:
             log.exception("%s: on_standby callback failed", self._name)
 
     def _run(self) -> None:
+        try:
+            self._run_until_stopped()
+        finally:
+            if self._peer_lock is not None:
+                self._peer_lock.release()
+
+    def _run_until_stopped(self) -> None:
         delay = self._config.reopen_initial_s
         ever_opened = False
         outage_reported = False
@@ -270,11 +289,12 @@ class SerialReader:
         held_elsewhere = False
         while not self._stop.is_set():
             try:
-                port = open_serial(self._config)
+                port = self._open()
             except DeviceHeldElsewhere as exc:
                 # Another process reads the device: standing by is no outage of the reader.
                 self._count("open_failures")
-                held_elsewhere = True
+                # Only a port found locked tells of its device; a peer owner's losses are its own.
+                held_elsewhere = held_elsewhere or not isinstance(exc, OwnedByPeer)
                 if not standing_by:
                     log.info("%s: %s; standing by", self._name, exc)
                     standing_by = True
@@ -285,7 +305,7 @@ class SerialReader:
                 continue
             except TransportError as exc:
                 self._count("open_failures")
-                if standing_by:
+                if standing_by and held_elsewhere:
                     log.info("%s: %s; the process that held it reports the loss", self._name, exc)
                 standing_by = False
                 if not outage_reported and not held_elsewhere:
@@ -322,6 +342,32 @@ class SerialReader:
                 break
         if self._connected:
             self._report(False, "stopped")
+
+    def _open(self) -> serial.Serial:
+        """Open the port once this process owns the reader.
+
+        ``DeviceHeldElsewhere`` while another gateway process of the host owns it (its peer
+        lock) or, with no usable peer lock, while anything holds the port. A port held although
+        this process owns the peer lock is held by a program that is not a gateway process of
+        this host: that is an outage (``TransportError``), for nobody reads the reader.
+        """
+        peer_lock = self._peer_lock
+        take = peer_lock.try_take() if peer_lock is not None else Take.UNUSABLE
+        if take is Take.PEER:
+            assert peer_lock is not None
+            raise OwnedByPeer(
+                f"{self._config.url} is read by another gateway process of this host "
+                f"(it holds {peer_lock.path})"
+            )
+        try:
+            return open_serial(self._config)
+        except DeviceHeldElsewhere as exc:
+            if take is Take.UNUSABLE:
+                raise
+            raise TransportError(
+                f"{self._config.url} is held by a program that is not a gateway process of this "
+                "host: nothing reads it until that program lets go"
+            ) from exc
 
     def _read_until_failure(self, port: serial.Serial) -> str | None:
         """Read until the port fails (return why) or ``stop()`` (return ``None``)."""

@@ -22,6 +22,7 @@ __all__ = [
     "list_alerts",
     "open_alerts",
     "open_or_update_alert",
+    "open_reader_alert_key",
     "resolve_alert",
 ]
 
@@ -161,6 +162,27 @@ def first_opened_after(
     stmt = _awaiting(site_ids).where(AlertRow.opened_at > after)
     first: datetime | None = session.scalar(stmt.with_only_columns(func.min(AlertRow.opened_at)))
     return first
+
+
+def open_reader_alert_key(session: Session, device_id: str) -> str | None:
+    """The key of reader ``device_id``'s unresolved ``alert.device_silent`` (keys
+    ``reader:<device>:<time>``, subject the device), the latest if several; ``None`` if none.
+
+    What a process that did not open the alert needs: a process restarted since, or another
+    process of the host that took the reader over from one that stopped or died."""
+    stmt = (
+        select(AlertRow.alert_key)
+        .where(
+            AlertRow.guard_id == device_id,
+            AlertRow.type == "alert.device_silent",
+            AlertRow.resolved_at.is_(None),
+            AlertRow.alert_key.startswith(f"reader:{device_id}:", autoescape=True),
+        )
+        .order_by(AlertRow.opened_at.desc(), AlertRow.id.desc())
+        .limit(1)
+    )
+    key: str | None = session.scalar(stmt)
+    return key
 
 
 def claim_escalation(

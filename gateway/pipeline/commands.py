@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.db import alerts
 from gateway.db import patrol_repository as prepo
 from gateway.db import repository as repo
 from gateway.db.models import AlertRow
@@ -192,7 +193,10 @@ class ReportReaderState:
 
     Losing it opens ``alert.device_silent`` for that device (subject: the device id); getting
     it back emits ``presence.device_resumed`` and resolves the alert. Repeated reports of the
-    same state change nothing.
+    same state change nothing. The alert open is looked up in the database when this process
+    does not know it (it was restarted since, or took the reader over from a process that
+    stopped or died): a loss then raises no second alert, and getting the device back
+    resolves the alert whoever opened it.
     """
 
     device_id: str
@@ -202,6 +206,10 @@ class ReportReaderState:
 
     def __call__(self, session: Session, processor: Processor) -> None:
         open_key = processor.reader_alerts.get(self.device_id)
+        if open_key is None:
+            open_key = alerts.open_reader_alert_key(session, self.device_id)
+            if open_key is not None:
+                processor.reader_alerts[self.device_id] = open_key
         resolves: tuple[str, ...]
         alert_key: str | None
         if not self.connected and open_key is None:

@@ -1,5 +1,6 @@
 """The serial transport by URL: loop://, socket:// (a ser2net stand-in), back-off and survival,
-and one owner per device path across processes (real pseudo-terminals)."""
+and one owner per device path across processes (real pseudo-terminals): by the port's lock, and
+by the peer lock the host's gateway processes share (``drivers.peer_lock``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 import serial
 
+from drivers.peer_lock import PeerLock, Take
 from drivers.serial.transport import SerialConfig, SerialReader, open_serial
 from fwsim.pty import PtyPair
 from gateway.errors import ConfigError, DecodeError, DeviceHeldElsewhere
@@ -202,20 +204,29 @@ def test_a_held_device_refuses_a_second_opener_until_the_first_closes() -> None:
             second.close()
 
 
-# Opens the port through the gateway's own transport, says so, and holds it until killed.
+# Opens the port through the gateway's own transport (taking the reader's peer lock first, as a
+# gateway process does, when a lock path is given), says so, and holds it until killed.
 HOLDER = """
 import sys, time
+from pathlib import Path
+from drivers.peer_lock import PeerLock, Take
 from drivers.serial.transport import SerialConfig, open_serial
+if len(sys.argv) > 2:
+    assert PeerLock(Path(sys.argv[2])).try_take() is Take.OWNED
 port = open_serial(SerialConfig(sys.argv[1]))
 print("held", flush=True)
 time.sleep(120)
 """
 
 
-def test_a_reader_takes_over_a_device_whose_holder_process_was_killed() -> None:
+@pytest.mark.parametrize("peer_locked", [False, True], ids=["port-lock", "peer-lock"])
+def test_a_reader_takes_over_a_device_whose_holder_process_was_killed(
+    tmp_path: Path, peer_locked: bool
+) -> None:
+    lock = tmp_path / "locks" / "reader.lock"
     with PtyPair() as pty:
         holder = subprocess.Popen(
-            [sys.executable, "-c", HOLDER, pty.slave_path],
+            [sys.executable, "-c", HOLDER, pty.slave_path, *([str(lock)] if peer_locked else [])],
             cwd=REPO_ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -234,7 +245,11 @@ def test_a_reader_takes_over_a_device_whose_holder_process_was_killed() -> None:
                 pty.slave_path, read_timeout_s=0.02, reopen_initial_s=0.02, reopen_max_s=0.1
             )
             reader = SerialReader(
-                config, got.on_bytes, on_state=got.on_state, on_standby=got.on_standby
+                config,
+                got.on_bytes,
+                on_state=got.on_state,
+                on_standby=got.on_standby,
+                peer_lock=PeerLock(lock) if peer_locked else None,
             )
             reader.start()
             try:
@@ -243,7 +258,8 @@ def test_a_reader_takes_over_a_device_whose_holder_process_was_killed() -> None:
                 assert got.states == []  # standing by: the reader is not lost, no outage
                 # One spell of standing by, said once however many attempts it took.
                 assert len(got.standbys) == 1
-                assert "in use by another process" in got.standbys[0]
+                expected = "another gateway process" if peer_locked else "in use by another"
+                assert expected in got.standbys[0]
 
                 os.kill(holder.pid, signal.SIGKILL)
                 assert holder.wait(timeout=10) == -signal.SIGKILL
@@ -293,3 +309,113 @@ def test_a_device_that_vanishes_while_another_opener_holds_it_is_that_openers_lo
         finally:
             reader.stop()
             holder.close()
+
+
+def _reader(path: str, got: Collector, lock: Path | None) -> SerialReader:
+    """A reader of ``path`` retrying quickly, with a peer lock at ``lock`` if given."""
+    config = SerialConfig(path, read_timeout_s=0.02, reopen_initial_s=0.02, reopen_max_s=0.1)
+    return SerialReader(
+        config,
+        got.on_bytes,
+        on_state=got.on_state,
+        on_standby=got.on_standby,
+        peer_lock=None if lock is None else PeerLock(lock),
+    )
+
+
+def test_readers_sharing_a_peer_lock_one_reads_and_reports_losses_the_other_stands_by(
+    tmp_path: Path,
+) -> None:
+    """Two gateway processes' readers of one device (one peer lock file): the first owns it, the
+    second stands by without touching the port. The device is unplugged and replugged: the
+    owner reports the loss and the return, exactly once each, and the other reports nothing,
+    however often it tries. The owner stops: the other takes the reader over and reads it."""
+    lock = tmp_path / "locks" / "em-a.lock"
+    with PtyPair(stable_link=True) as pty:
+        owner_got, other_got = Collector(), Collector()
+        owner, other = _reader(pty.path, owner_got, lock), _reader(pty.path, other_got, lock)
+        owner.start()
+        try:
+            wait_for(lambda: owner.stats.connected)
+            other.start()
+            wait_for(lambda: other.stats.open_failures >= 3)
+            assert other_got.standbys and "another gateway process" in other_got.standbys[0]
+            pty.unplug()
+            wait_for(lambda: not owner.stats.connected)
+            failures = other.stats.open_failures
+            wait_for(lambda: other.stats.open_failures >= failures + 5)
+            pty.replug()
+            wait_for(lambda: owner.stats.connected)
+            assert [c for c, _ in owner_got.states] == [True, False, True]
+            assert other_got.states == [] and len(other_got.standbys) == 1
+            owner.stop()
+            wait_for(lambda: other.stats.connected)
+            pty.write(SEEED)
+            wait_for(lambda: bytes(other_got.data) == SEEED)
+            assert owner_got.data == b""
+        finally:
+            owner.stop()
+            other.stop()
+        assert [c for c, _ in other_got.states] == [True, False]  # read, then stopped
+
+
+def test_a_port_held_by_a_program_without_the_peer_lock_is_an_outage(tmp_path: Path) -> None:
+    """A program that is not a gateway process (it takes the port's lock, not the peer lock)
+    holds the reader: nobody reads it, so the reader owning the peer lock reports it lost,
+    once however often it tries, and reads it once the program lets go."""
+    with PtyPair() as pty:
+        program = open_serial(SerialConfig(pty.slave_path))
+        got = Collector()
+        reader = _reader(pty.slave_path, got, tmp_path / "locks" / "em-a.lock")
+        reader.start()
+        try:
+            wait_for(lambda: reader.stats.open_failures >= 5)
+            assert got.standbys == []
+            ((connected, reason),) = got.states
+            assert not connected
+            assert "held by a program that is not a gateway process" in reason
+            program.close()
+            wait_for(lambda: reader.stats.connected)
+            pty.write(SEEED)
+            wait_for(lambda: bytes(got.data) == SEEED)
+        finally:
+            reader.stop()
+            program.close()
+        assert [c for c, _ in got.states] == [False, True, False]  # lost, read, stopped
+
+
+def test_an_unusable_peer_lock_leaves_the_reader_to_the_ports_lock(tmp_path: Path) -> None:
+    """The lock directory cannot be made (a file is in the way): the peer lock says so, and the
+    reader stands by for any holder of the port, as without a peer lock."""
+    (tmp_path / "locks").write_text("not a directory", encoding="utf-8")
+    lock = tmp_path / "locks" / "em-a.lock"
+    assert PeerLock(lock).try_take() is Take.UNUSABLE
+    with PtyPair() as pty:
+        holder = open_serial(SerialConfig(pty.slave_path))
+        got = Collector()
+        reader = _reader(pty.slave_path, got, lock)
+        reader.start()
+        try:
+            wait_for(lambda: reader.stats.open_failures >= 3)
+            assert got.states == [] and len(got.standbys) == 1
+            assert "in use by another process" in got.standbys[0]
+            holder.close()
+            wait_for(lambda: reader.stats.connected)
+        finally:
+            reader.stop()
+            holder.close()
+
+
+def test_a_peer_lock_is_held_by_one_opener_at_a_time_and_let_go_on_release(
+    tmp_path: Path,
+) -> None:
+    lock = tmp_path / "locks" / "em-a.lock"
+    first, second = PeerLock(lock), PeerLock(lock)
+    assert first.try_take() is Take.OWNED and first.owned
+    assert first.try_take() is Take.OWNED  # taken again by its holder: still its own
+    assert second.try_take() is Take.PEER and not second.owned
+    first.release()
+    first.release()  # idempotent
+    assert not first.owned
+    assert second.try_take() is Take.OWNED
+    second.release()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,8 @@ from pytest_mock import MockerFixture
 
 from drivers.nfc import NfcCheckpointReader
 from drivers.nfc.frontend import ReaderPath, open_frontend
+from drivers.peer_lock import PeerLock
+from drivers.serial.transport import SerialConfig, open_serial
 from fwsim.pn532 import MifareClassic1k, Ntag213, Pn532Simulator, ndef_message, text_record
 from gateway.clock import ManualClock
 from gateway.errors import DeviceHeldElsewhere
@@ -183,9 +186,14 @@ def test_failing_scan_callback_does_not_stop_the_reader(
 
 
 def _watched(
-    path: str, reader_id: str, clock: ManualClock, recorder: Recorder
+    path: str,
+    reader_id: str,
+    clock: ManualClock,
+    recorder: Recorder,
+    peer_lock: Path | None = None,
 ) -> NfcCheckpointReader:
-    """A reader whose scans, states and standbys ``recorder`` keeps, retrying quickly."""
+    """A reader whose scans, states and standbys ``recorder`` keeps, retrying quickly, with a
+    peer lock at ``peer_lock`` if given (as a gateway process gives it)."""
     return NfcCheckpointReader(
         path,
         reader_id,
@@ -193,6 +201,7 @@ def _watched(
         on_scan=recorder.scan,
         on_state=recorder.state,
         on_standby=recorder.standby,
+        peer_lock=None if peer_lock is None else PeerLock(peer_lock),
         backoff_initial_s=0.05,
         backoff_max_s=0.2,
     )
@@ -280,3 +289,65 @@ def test_a_reader_that_vanishes_while_another_opener_holds_it_is_that_openers_lo
     finally:
         waiting.stop()
         holder.stop()
+
+
+def test_nfc_readers_sharing_a_peer_lock_one_reads_and_reports_losses_the_other_stands_by(
+    sim: Pn532Simulator, clock: ManualClock, recorder: Recorder, tmp_path: Path
+) -> None:
+    """Two gateway processes' readers of one PN532 (one peer lock file): the owner reads it and
+    reports its unplugging and return, once each; the other stands by without touching the tty
+    and reports nothing, however often it tries. The owner stops: the other reads the reader."""
+    path, lock = f"tty:{sim.path}:pn532", tmp_path / "locks" / "stair-h.lock"
+    owner_states = Recorder()
+    owner = _watched(path, "site-7/stair-h", clock, owner_states, lock)
+    other = _watched(path, "site-7/stair-h", clock, recorder, lock)
+    owner.start()
+    try:
+        assert wait_until(lambda: owner.connected)
+        other.start()
+        assert wait_until(lambda: other.stats.open_failures >= 3)
+        assert len(recorder.standbys) == 1
+        assert "another gateway process" in recorder.standbys[0]
+        sim.unplug()
+        assert wait_until(lambda: not owner.connected)
+        failures = other.stats.open_failures
+        assert wait_until(lambda: other.stats.open_failures >= failures + 5)
+        sim.remove()
+        sim.replug()
+        assert wait_until(lambda: owner.connected)
+        assert [connected for connected, _ in owner_states.states] == [True, False, True]
+        assert recorder.states == [] and len(recorder.standbys) == 1
+        owner.stop()
+        assert wait_until(lambda: other.connected)
+        sim.present(Ntag213(NTAG_UID, ndef_message(text_record("CP-18"))))
+        assert wait_until(lambda: len(recorder.scans) == 1)
+        assert owner_states.scans == []
+    finally:
+        other.stop()
+        owner.stop()
+
+
+def test_an_nfc_reader_held_by_a_program_without_the_peer_lock_is_reported_lost(
+    sim: Pn532Simulator, clock: ManualClock, recorder: Recorder, tmp_path: Path
+) -> None:
+    """A program that is not a gateway process holds the reader's tty: the reader owning the
+    peer lock reports it lost, once however often it tries, and reads it once it is let go."""
+    program = open_serial(SerialConfig(sim.path))
+    nfc_reader = _watched(
+        f"tty:{sim.path}:pn532", "site-7/stair-i", clock, recorder, tmp_path / "stair-i.lock"
+    )
+    nfc_reader.start()
+    try:
+        assert wait_until(lambda: nfc_reader.stats.open_failures >= 5)
+        assert recorder.standbys == []
+        ((connected, reason),) = recorder.states
+        assert not connected
+        assert "held by a program that is not a gateway process" in reason
+        program.close()
+        assert wait_until(lambda: nfc_reader.connected)
+        sim.present(Ntag213(NTAG_UID, ndef_message(text_record("CP-19"))))
+        assert wait_until(lambda: len(recorder.scans) == 1)
+        assert [connected for connected, _ in recorder.states] == [False, True]
+    finally:
+        nfc_reader.stop()
+        program.close()
