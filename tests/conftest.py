@@ -25,6 +25,21 @@ pytest_plugins = [
 ]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_lock_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Gateways started by the tests (in this process or as ``guard-gateway run`` processes)
+    keep their readers' and terminals' locks in this run's own directory (``GATEWAY_LOCK_DIR``),
+    not in the host's: nothing is shared with a gateway running beside the tests, or another
+    run, and nothing is left behind in the host's directory."""
+    previous = os.environ.get("GATEWAY_LOCK_DIR")
+    os.environ["GATEWAY_LOCK_DIR"] = str(tmp_path_factory.mktemp("locks"))
+    yield
+    if previous is None:
+        del os.environ["GATEWAY_LOCK_DIR"]
+    else:
+        os.environ["GATEWAY_LOCK_DIR"] = previous
+
+
 def _backends() -> list[str]:
     backends = ["sqlite"]
     if os.environ.get(POSTGRES_URL_ENV):
