@@ -190,10 +190,8 @@ def test_punches_and_scans_on_one_process_reach_the_rules_of_each_guards_own_pro
         assert standby.scans("guard_card") == len(owned_by_standby)
         assert reading.scans("guard_card") == len(GUARDS) - len(owned_by_standby)
         assert standby.scans("stored") == 0 and reading.scans("relayed_in") == 0
-        # The standby found the port locked by the reading process, and waits for it.
-        assert "in use by another process (another opener holds its lock); standing by" in (
-            standby.log_text()
-        )
+        # The standby found the reader owned by the reading process (its peer lock), and waits.
+        assert "is read by another gateway process of this host" in standby.log_text()
         assert "standing by" not in reading.log_text()
         # Already placed by their punches: the cards add no event, and the standby reported
         # no reader lost (the core would have an alert.device_silent for em-gate).
