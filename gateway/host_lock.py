@@ -4,11 +4,11 @@ A ZKTeco terminal on TCP or UDP port 4370 serves one session at a time, or serve
 sends each of them every live punch. Processes of a partitioned gateway on one host all find
 the terminal in the site file: without a lock each opened its own session, the terminal
 dropped one for the other or sent every punch to each (the store kept each punch once, but
-sessions thrashed and logs filled). A serial reader gets the same guarantee from the lock on
-its port (``drivers.serial.transport``); a network endpoint has no such lock, so this module
-makes one: an exclusive ``flock`` on a file named after the terminal's address, in a
-directory every process of the host shares (``GATEWAY_LOCK_DIR``, else
-``default_lock_dir``).
+sessions thrashed and logs filled). A checkpoint reader gets the same guarantee from its peer
+lock (``drivers.peer_lock``, kept in the same directory) and the lock on its port; a network
+endpoint has no port lock, so this module makes one: an exclusive ``flock`` on a file named
+after the terminal's address, in a directory every process of the host shares
+(``GATEWAY_LOCK_DIR``, else ``default_lock_dir``).
 
 ``HostExclusive`` starts the terminal's client only while it holds the lock. The others stand
 by (logged once) and try again every few seconds; when the holder stops or dies (the kernel

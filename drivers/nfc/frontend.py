@@ -17,8 +17,9 @@ a second opener (another gateway process on the host, each reading the same site
 with ``DeviceHeldElsewhere`` ("in use by another process"), and the ``NfcCheckpointReader``
 standing by, retrying with back-off, takes the reader over when the holder closes it or dies.
 nfcpy's own ``tty:`` paths take no lock (nfcpy opens them itself; its search by pattern also
-probes every matching tty): a reader shared between processes should be named by its absolute
-path.
+probes every matching tty). The gateway's processes keep apart on any path through the reader's
+peer lock (``drivers.peer_lock``); only a port lock shows a program that is not a gateway
+holding the reader, so a reader is best named by its absolute path.
 """
 
 from __future__ import annotations
