@@ -205,8 +205,9 @@ def _counter_families(snapshot: dict[str, int]) -> Iterator[Metric]:
 
 _READER_HELP = (
     "Checkpoint readers this process started, by state here: 1 for the reader's state "
-    "(opening: its device not found yet; standby: read by another process of the host; "
-    "reading; lost), 0 for the others."
+    "(opening: its device not found yet; standby: another gateway process of the host owns "
+    "it; reading; lost: owned here, its device missing, failed or held by another program), "
+    "0 for the others."
 )
 _TERMINAL_HELP = (
     "Network clock-in terminals this process started, by state here: 1 for the terminal's "

@@ -52,7 +52,8 @@ class PipelineMemory:
     machines of open shifts; ``stored`` the shift ids that already have a saved state row (the
     save updates those and inserts the others). ``last_fix``, ``presence_since`` and
     ``reader_alerts`` are not saved: they feed the live view and the reader-state commands, and
-    are rebuilt from the traffic after a restart.
+    are rebuilt from the traffic after a restart (a reader's open alert from the database, when
+    the reader next reports its state: ``ReportReaderState``).
 
     ``deadlines`` holds the next deadline of every machine (presence here, patrol and
     attendance in their stage's ``machines``), kept by the maps themselves; ``starts`` is the
