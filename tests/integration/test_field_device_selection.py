@@ -203,7 +203,7 @@ def test_two_gateways_sharing_a_reader_raise_one_alert_for_its_loss(
         assert isinstance(standing_by, Em4100Reader)
         failures = standing_by.stats.open_failures
         wait_for(
-            lambda: standing_by.stats.open_failures >= failures + 3, "the second's tries", 20.0
+            lambda: standing_by.stats.open_failures >= failures + 2, "the second's tries", 20.0
         )
         assert second_states()["em-a"] == "standby"
         assert reader_alerts(first) == [("open", None)]
