@@ -8,7 +8,7 @@ The process the terminal talks to stores every punch; those of the guards the ot
 holds are relayed to it through the database (``gateway.pipeline.relay``) and applied there,
 once: the core stub (real HTTP) gets each guard's ``attendance.punch`` and ``presence.arrived``
 once, from the process that runs his rules, and the relay tables are empty afterwards. The
-reader is read by one process (the serial port's lock), the other standing by without
+reader is read by one process (its peer lock), the other standing by without
 reporting it lost; its card scans reach each guard's own process the same way.
 """
 
