@@ -26,11 +26,15 @@ import fcntl
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
-from gateway.errors import DeviceHeldElsewhere
+from gateway.errors import DeviceHeldElsewhere, TransportError
 
-__all__ = ["OwnedByPeer", "PeerLock", "Take"]
+__all__ = ["HeldByOtherProgram", "OwnedByPeer", "PeerLock", "Take", "open_owned"]
+
+_Opened = TypeVar("_Opened")
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,11 @@ class OwnedByPeer(DeviceHeldElsewhere):
     """Another gateway process of the host owns the reader (its peer lock): stand by, without
     touching the device. Unlike a port found locked, it says nothing about the device: the
     owner reports its losses, and whoever owns the reader next reports what it finds."""
+
+
+class HeldByOtherProgram(TransportError):
+    """The reader's port is held although this process owns its peer lock: by a program that is
+    not a gateway process of this host. Nobody reads the reader: an outage, not a standby."""
 
 
 class PeerLock:
@@ -107,3 +116,28 @@ class PeerLock:
             fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)
+
+
+def open_owned(peer_lock: PeerLock | None, name: str, opener: Callable[[], _Opened]) -> _Opened:
+    """Open the reader ``name`` with ``opener`` once this process owns it.
+
+    Raises ``OwnedByPeer`` while another gateway process of the host owns the peer lock (the
+    device is not touched). With the peer lock owned, a port ``opener`` finds held
+    (``DeviceHeldElsewhere``) raises ``HeldByOtherProgram``. Without a peer lock, or with an
+    unusable one, ``opener`` runs as is and its errors pass through.
+    """
+    take = peer_lock.try_take() if peer_lock is not None else Take.UNUSABLE
+    if take is Take.PEER:
+        assert peer_lock is not None
+        raise OwnedByPeer(
+            f"{name} is read by another gateway process of this host (it holds {peer_lock.path})"
+        )
+    try:
+        return opener()
+    except DeviceHeldElsewhere as exc:
+        if take is Take.UNUSABLE:
+            raise
+        raise HeldByOtherProgram(
+            f"{name} is held by a program that is not a gateway process of this host: nothing "
+            "reads it until that program lets go"
+        ) from exc

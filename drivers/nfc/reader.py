@@ -39,7 +39,7 @@ import nfc.clf
 
 from drivers.nfc.frontend import ReaderPath, open_frontend, parse_reader_path
 from drivers.nfc.tagread import TagReading, identity_of, read_tag
-from drivers.peer_lock import OwnedByPeer, PeerLock, Take
+from drivers.peer_lock import OwnedByPeer, PeerLock, open_owned
 from gateway.clock import Clock
 from gateway.errors import DeviceHeldElsewhere
 from gateway.records import CheckpointScan, TagTechnology
@@ -163,30 +163,11 @@ class NfcCheckpointReader:
                 self._peer_lock.release()
 
     def _open(self) -> Any:
-        """Open the frontend once this process owns the reader.
-
-        ``DeviceHeldElsewhere`` while another gateway process of the host owns it (its peer
-        lock) or, with no usable peer lock, while anything holds its tty. A tty held although
-        this process owns the peer lock is held by a program that is not a gateway process of
-        this host: an ``OSError``, an outage like any other (nobody reads the reader).
-        """
-        peer_lock = self._peer_lock
-        take = peer_lock.try_take() if peer_lock is not None else Take.UNUSABLE
-        if take is Take.PEER:
-            assert peer_lock is not None
-            raise OwnedByPeer(
-                f"{self._path.text} is read by another gateway process of this host "
-                f"(it holds {peer_lock.path})"
-            )
-        try:
-            return open_frontend(self._path)
-        except DeviceHeldElsewhere as error:
-            if take is Take.UNUSABLE:
-                raise
-            raise OSError(
-                f"{self._path.text} is held by a program that is not a gateway process of this "
-                "host: nothing reads it until that program lets go"
-            ) from error
+        """Open the frontend once this process owns the reader
+        (``drivers.peer_lock.open_owned``): ``OwnedByPeer`` (a standby) while another gateway
+        process owns it; a tty held by a program that is not a gateway is
+        ``HeldByOtherProgram``, an outage like any other (nobody reads the reader)."""
+        return open_owned(self._peer_lock, self._path.text, lambda: open_frontend(self._path))
 
     def _run_until_stopped(self) -> None:
         delay = 0.0

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 
 import serial
 
-from drivers.peer_lock import OwnedByPeer, PeerLock, Take
+from drivers.peer_lock import OwnedByPeer, PeerLock, open_owned
 from gateway.errors import ConfigError, DecodeError, DeviceHeldElsewhere, TransportError
 
 __all__ = [
@@ -344,30 +344,11 @@ class SerialReader:
             self._report(False, "stopped")
 
     def _open(self) -> serial.Serial:
-        """Open the port once this process owns the reader.
-
-        ``DeviceHeldElsewhere`` while another gateway process of the host owns it (its peer
-        lock) or, with no usable peer lock, while anything holds the port. A port held although
-        this process owns the peer lock is held by a program that is not a gateway process of
-        this host: that is an outage (``TransportError``), for nobody reads the reader.
-        """
-        peer_lock = self._peer_lock
-        take = peer_lock.try_take() if peer_lock is not None else Take.UNUSABLE
-        if take is Take.PEER:
-            assert peer_lock is not None
-            raise OwnedByPeer(
-                f"{self._config.url} is read by another gateway process of this host "
-                f"(it holds {peer_lock.path})"
-            )
-        try:
-            return open_serial(self._config)
-        except DeviceHeldElsewhere as exc:
-            if take is Take.UNUSABLE:
-                raise
-            raise TransportError(
-                f"{self._config.url} is held by a program that is not a gateway process of this "
-                "host: nothing reads it until that program lets go"
-            ) from exc
+        """Open the port once this process owns the reader (``drivers.peer_lock.open_owned``):
+        ``OwnedByPeer`` (a standby) while another gateway process owns it; a port held by a
+        program that is not a gateway is ``HeldByOtherProgram``, a ``TransportError`` (an
+        outage, for nobody reads the reader)."""
+        return open_owned(self._peer_lock, self._config.url, lambda: open_serial(self._config))
 
     def _read_until_failure(self, port: serial.Serial) -> str | None:
         """Read until the port fails (return why) or ``stop()`` (return ``None``)."""

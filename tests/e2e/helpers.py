@@ -8,12 +8,14 @@ around it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -34,6 +36,7 @@ __all__ = [
     "outbox_rows",
     "post_points",
     "roster_site",
+    "state_in_metrics",
 ]
 
 SAMPLE_SITE = Path(__file__).resolve().parents[2] / "gateway" / "samples" / "wuhan-site.yaml"
@@ -183,3 +186,21 @@ def gate_site(
             }
         ]
     }
+
+
+def state_in_metrics(api_url: str, family: str, label: str, name: str) -> str | None:
+    """The ``state`` set to 1 for ``label=name`` in the gauge ``family`` of the ``/metrics`` at
+    ``api_url`` (``guard_gateway_reader_state``, ``reader``, ``em-gate``); ``None`` when it is
+    not reported, or the process does not answer."""
+    try:
+        text = httpx.get(f"{api_url}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return None
+    found = [
+        labels["state"]
+        for line in text.splitlines()
+        if line.startswith(family + "{") and line.endswith("} 1.0")
+        for labels in [dict(re.findall(r'(\w+)="([^"]*)"', line))]
+        if labels.get(label) == name
+    ]
+    return found[0] if len(found) == 1 else None

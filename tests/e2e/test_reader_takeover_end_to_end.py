@@ -13,21 +13,19 @@ show their cards now arrive too, once. Nobody reports the reader lost: it never 
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from drivers.mqtt.broker import RunningBroker
 from fwsim.core_stub import CoreStub
 from fwsim.em4100.reader import SimulatedEm4100Reader
 from gateway.cluster.partitions import partition_of
-from tests.e2e.helpers import gate_site
+from tests.e2e.helpers import gate_site, state_in_metrics
 from tests.e2e.test_cluster_relay_end_to_end import PARTITIONS, WAIT_S, Node
 from tests.fixtures import live_gateway as live
 
@@ -51,18 +49,7 @@ def reader_site(now: datetime, url: str) -> dict[str, Any]:
 
 def reader_state(node: Node) -> str | None:
     """``em-gate``'s state in ``node``'s ``/metrics`` (``None``: not reported, or no answer)."""
-    try:
-        text = httpx.get(f"{node.url}/metrics", timeout=5).text
-    except httpx.HTTPError:
-        return None
-    found = [
-        labels["state"]
-        for line in text.splitlines()
-        if line.startswith("guard_gateway_reader_state{") and line.endswith("} 1.0")
-        for labels in [dict(re.findall(r'(\w+)="([^"]*)"', line))]
-        if labels.get("reader") == "em-gate"
-    ]
-    return found[0] if len(found) == 1 else None
+    return state_in_metrics(node.url, "guard_gateway_reader_state", "reader", "em-gate")
 
 
 @pytest.mark.timeout(300)  # two processes on a shared 2-core machine

@@ -14,14 +14,12 @@ twice.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -32,7 +30,7 @@ from fwsim.zkteco.binary_terminal import BinaryTerminal, LogRecord
 from gateway.cluster.partitions import partition_of
 from gateway.db.engine import make_engine
 from gateway.db.patrol_models import PunchRow
-from tests.e2e.helpers import gate_site
+from tests.e2e.helpers import gate_site, state_in_metrics
 from tests.e2e.test_cluster_relay_end_to_end import PARTITIONS, WAIT_S, Node
 from tests.fixtures import live_gateway as live
 
@@ -56,18 +54,7 @@ def terminal_site(now: datetime, url: str) -> dict[str, Any]:
 
 def terminal_state(node: Node) -> str | None:
     """``zk-gate``'s state in ``node``'s ``/metrics`` (``None``: not reported, or no answer)."""
-    try:
-        text = httpx.get(f"{node.url}/metrics", timeout=5).text
-    except httpx.HTTPError:
-        return None
-    found = [
-        labels["state"]
-        for line in text.splitlines()
-        if line.startswith("guard_gateway_terminal_state{") and line.endswith("} 1.0")
-        for labels in [dict(re.findall(r'(\w+)="([^"]*)"', line))]
-        if labels.get("terminal") == "zk-gate"
-    ]
-    return found[0] if len(found) == 1 else None
+    return state_in_metrics(node.url, "guard_gateway_terminal_state", "terminal", "zk-gate")
 
 
 def test_a_terminal_whose_process_is_killed_is_taken_over_and_no_punch_is_lost_or_doubled(
