@@ -18,9 +18,12 @@ Checks, in this order (the first that fails names the :class:`DropReason`):
 6. ``DUPLICATE``: the device already had a fix accepted with the same ``fix_time``, whatever its
    coordinates: a terminal cannot be in two places at one instant, and a re-sent batch may be
    re-encoded with different rounding, so it must not count twice. Memory is bounded: the last
-   ``window`` accepted fixes per device (by device time) are remembered. A fix older than every
+   ``window`` accepted fixes per device (by device time) are remembered, 32 by default (ten
+   minutes of a terminal reporting every 20 s), as four numbers each in two arrays (about 1.3 kB
+   a device with a full window: a city's 100,000 terminals take 130 MB). A fix older than every
    remembered one in a full window cannot be checked and is let through unremembered; the
-   store's own uniqueness on (device, fix time) is the backstop for such old re-sends.
+   store's own uniqueness on (device, fix time) is the backstop for such old re-sends, and the
+   pipeline does not feed a fix the store already holds to the rules.
 7. ``IMPOSSIBLE_JUMP``: the implied speed to a neighbouring accepted fix (in device time) exceeds
    ``max_speed_mps``. Speed = ``max(0, distance − accuracy_a − accuracy_b) / |Δt|``: both
    accuracy radii are taken off the great-circle (haversine, mean Earth radius) distance first, so
@@ -29,7 +32,9 @@ Checks, in this order (the first that fails names the :class:`DropReason`):
 
    *Late data* (older than the device's newest accepted fix, e.g. a batch stored while the
    terminal was offline) is checked against both its neighbours in time, the accepted fix just
-   before it and the one just after it, because that is where it sits in the track.
+   before it and the one just after it, because that is where it sits in the track. Nothing was
+   accepted while the terminal was offline, so the fix before its outage stays among the
+   remembered ones until ``window`` live fixes have come after it.
 
    *Re-anchoring*: if the newest accepted fix was itself an outlier, every later good fix would
    look like a jump from it. So when a new fix is a jump from the newest accepted fix but is
@@ -45,9 +50,10 @@ from __future__ import annotations
 import bisect
 import logging
 import math
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from gateway.clock import utc
@@ -85,25 +91,42 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_MEAN_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
-@dataclass(frozen=True, slots=True, order=True)
+DEFAULT_WINDOW = 32
+"""Accepted fixes remembered per device by default (see the module docstring)."""
+
+
+@dataclass(frozen=True, slots=True)
 class _Accepted:
-    fix_time: datetime
-    lat: float = field(compare=False)
-    lon: float = field(compare=False)
-    accuracy_m: float = field(compare=False)
+    """One accepted fix as the checks need it: device time in POSIX seconds, and where."""
+
+    t: float
+    lat: float
+    lon: float
+    accuracy_m: float
+
+
+def _empty() -> array[float]:
+    return array("d")
 
 
 @dataclass(slots=True)
 class _DeviceState:
-    history: list[_Accepted] = field(default_factory=list)
-    """Accepted fixes, sorted by device time, at most ``window`` long."""
-    times: set[datetime] = field(default_factory=set)
+    """A device's remembered fixes, oldest first: ``times`` (POSIX seconds, ascending, distinct)
+    and ``places`` (latitude, longitude and accuracy of each, three numbers a fix). Plain arrays
+    of floats: a city's worth of devices with full windows, as objects, took gigabytes."""
+
+    times: array[float] = field(default_factory=_empty)
+    places: array[float] = field(default_factory=_empty)
     suspect: _Accepted | None = None
     """The last fix dropped as a jump from the newest accepted one (for re-anchoring)."""
 
+    def at(self, index: int) -> _Accepted:
+        lat, lon, accuracy = self.places[3 * index : 3 * index + 3]
+        return _Accepted(self.times[index], lat, lon, accuracy)
+
 
 def _implied_speed_mps(a: _Accepted, b: _Accepted) -> float:
-    dt = abs((b.fix_time - a.fix_time).total_seconds())
+    dt = abs(b.t - a.t)
     distance = haversine_m(a.lat, a.lon, b.lat, b.lon)
     effective = max(0.0, distance - a.accuracy_m - b.accuracy_m)
     if effective == 0.0:
@@ -124,7 +147,7 @@ class FixFilter:
         self,
         policy_for: Callable[[str], SitePolicy],
         *,
-        window: int = 256,
+        window: int = DEFAULT_WINDOW,
         journal: Journal | None = None,
     ) -> None:
         if window < 1:
@@ -167,14 +190,15 @@ class FixFilter:
             return DropReason.POOR_ACCURACY
 
         state = self._devices.get(fix.device_id) or _DeviceState()
-        if fix_time in state.times:
+        t = fix_time.timestamp()
+        pos = bisect.bisect_left(state.times, t)
+        if pos < len(state.times) and state.times[pos] == t:
             return DropReason.DUPLICATE
         state = self._writable(fix.device_id, state)
-        candidate = _Accepted(fix_time, lat, lon, DEFAULT_ACCURACY_M if acc is None else acc)
-        history = state.history
-        pos = bisect.bisect_left(history, candidate)
-        before = history[pos - 1] if pos > 0 else None
-        after = history[pos] if pos < len(history) else None
+        candidate = _Accepted(t, lat, lon, DEFAULT_ACCURACY_M if acc is None else acc)
+        count = len(state.times)
+        before = state.at(pos - 1) if pos > 0 else None
+        after = state.at(pos) if pos < count else None
         limit = policy.max_speed_mps
 
         if after is None:  # the newest fix of the device
@@ -182,8 +206,8 @@ class FixFilter:
                 suspect = state.suspect
                 if (
                     suspect is None
-                    or suspect.fix_time <= before.fix_time
-                    or suspect.fix_time >= fix_time
+                    or suspect.t <= before.t
+                    or suspect.t >= t
                     or _implied_speed_mps(suspect, candidate) > limit
                 ):
                     state.suspect = candidate
@@ -191,20 +215,21 @@ class FixFilter:
                 logger.info(
                     "%s: two agreeing fixes outvote an outlying one at %s; re-anchored",
                     fix.device_id,
-                    before.fix_time.isoformat(),
+                    datetime.fromtimestamp(before.t, UTC).isoformat(),
                 )
             state.suspect = None
         else:  # late data: it must fit between its neighbours in time
-            if before is None and len(history) >= self._window:
+            if before is None and count >= self._window:
                 return None  # older than the whole (full) window: cannot be checked, see above
             for neighbour in (before, after):
                 if neighbour is not None and _implied_speed_mps(neighbour, candidate) > limit:
                     return DropReason.IMPOSSIBLE_JUMP
 
-        history.insert(pos, candidate)
-        state.times.add(fix_time)
-        if len(history) > self._window:
-            state.times.discard(history.pop(0).fix_time)
+        state.times.insert(pos, t)
+        state.places[3 * pos : 3 * pos] = array("d", (lat, lon, candidate.accuracy_m))
+        if count + 1 > self._window:
+            del state.times[0]
+            del state.places[0:3]
         return None
 
     def _writable(self, device_id: str, state: _DeviceState) -> _DeviceState:
@@ -215,6 +240,6 @@ class FixFilter:
         if known and not first:
             return state
         if known:
-            state = _DeviceState(list(state.history), set(state.times), state.suspect)
+            state = _DeviceState(state.times[:], state.places[:], state.suspect)
         self._devices[device_id] = state
         return state

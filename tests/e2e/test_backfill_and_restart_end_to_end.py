@@ -92,7 +92,9 @@ def test_a_blind_area_upload_after_silence_is_followed_by_the_live_resumption(
     assert (silent["status"], silent["resolved_at"]) == ("resolved", UPLOAD_AT.isoformat())
     counters = rig.counters()
     assert counters["fixes.stored"] == sum(s.fixes for s in runner.stats().values())
-    assert counters["dropped.duplicate"] == 30
+    # Each re-sent fix dropped once: by the filters while they remember it (the newest fixes of
+    # the device), else by the store, which holds it; none reached the rules twice (above).
+    assert counters.get("dropped.duplicate", 0) + counters["dropped.duplicate_stored"] == 30
 
 
 FAR_OUT: list[dict[str, Any]] = [

@@ -324,4 +324,7 @@ def test_blind_area_batch_reveals_the_departure_backfilled_and_nothing_twice(
     counters = rig.counters()
     stored_fixes = sum(s.fixes for s in runner.stats().values())
     assert counters["fixes.stored"] == stored_fixes
-    assert counters["dropped.duplicate"] == sum(p.fixes for p in uploads)
+    # Each re-sent fix dropped once: by the filters while they remember it (the newest fixes of
+    # the device), else by the store, which holds it; none reached the rules twice (above).
+    resent = sum(p.fixes for p in uploads)
+    assert counters.get("dropped.duplicate", 0) + counters["dropped.duplicate_stored"] == resent

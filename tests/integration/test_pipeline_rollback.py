@@ -136,7 +136,7 @@ def memory_of(processor: Processor) -> dict[str, Any]:
             "reader_alerts": dict(memory.reader_alerts),
             "sos": dict(memory.sos._episodes),
             "filters": {
-                device: (list(s.history), set(s.times), s.suspect)
+                device: (list(s.times), list(s.places), s.suspect)
                 for device, s in filters._devices.items()
             },
             "patrols": dict(patrol._patrols),
