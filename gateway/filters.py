@@ -19,8 +19,8 @@ Checks, in this order (the first that fails names the :class:`DropReason`):
    coordinates: a terminal cannot be in two places at one instant, and a re-sent batch may be
    re-encoded with different rounding, so it must not count twice. Memory is bounded: the last
    ``window`` accepted fixes per device (by device time) are remembered, 32 by default (ten
-   minutes of a terminal reporting every 20 s), as four numbers each in two arrays (about 1.3 kB
-   a device with a full window: a city's 100,000 terminals take 130 MB). A fix older than every
+   minutes of a terminal reporting every 20 s), as four numbers each in two arrays (about 1.4 kB
+   a device with a full window: a city's 100,000 terminals take 140 MB). A fix older than every
    remembered one in a full window cannot be checked and is let through unremembered; the
    store's own uniqueness on (device, fix time) is the backstop for such old re-sends, and the
    pipeline does not feed a fix the store already holds to the rules.
