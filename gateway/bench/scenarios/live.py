@@ -153,7 +153,8 @@ def absent_every(guards: int, step: int) -> tuple[list[int], list[int]]:
 class ShiftStart:
     """What ``shift_started`` yields: the live set-up, who is absent and present, the absence
     grace, the warm-up's wall seconds, the fixes settled before the stream (``settled_before``)
-    and the stream itself, ``(topic, lat, lon)`` in sending order for ``start_paced``."""
+    and the stream itself for ``start_paced``: ``fix_count`` fixes, the present guards'
+    ``(topic, lat, lon)`` in turn (``fix_round``, one round)."""
 
     live: Live
     absent: list[int]
@@ -161,7 +162,8 @@ class ShiftStart:
     grace_s: float
     warm_up_s: float
     settled_before: int
-    fixes: list[tuple[str, float, float]]
+    fix_round: list[tuple[str, float, float]]
+    fix_count: int
 
     def facts(self, scenario: str) -> dict[str, Any]:
         """The result's leading keys, shared by the scenarios (in this order): ``scenario``,
@@ -234,11 +236,12 @@ def shift_started(
         if clock.now() > jump_to:
             raise RuntimeError("warm-up took longer than the absence grace: use fewer guards")
         clock.jump(jump_to)
-        fixes = [
-            (f"devices/{device_id(i)}/json", *post_centre(live.roster.post_of[i]))
-            for i in (present[k % len(present)] for k in range(n_fixes if present else 0))
+        fix_round = [
+            (f"devices/{device_id(i)}/json", *post_centre(live.roster.post_of[i])) for i in present
         ]
-        yield ShiftStart(live, absent, present, grace, warm_s, live.watcher.settled(), fixes)
+        count = n_fixes if present else 0
+        settled = live.watcher.settled()
+        yield ShiftStart(live, absent, present, grace, warm_s, settled, fix_round, count)
 
 
 def latencies(watcher: StoredWatcher, before: int, sent: Sequence[float]) -> list[float]:

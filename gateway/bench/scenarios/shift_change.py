@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -76,10 +77,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             return not silent_too or count_events(engine, ALERT_DEVICE_SILENT) >= len(absent)
 
         began = time.perf_counter()
-        paced = start_paced(live.broker_url, started.fixes, rate, clock) if n_fixes else None
+        paced = None
+        if started.fix_count:
+            round_, count = started.fix_round, started.fix_count
+            paced = start_paced(live.broker_url, round_, count, rate, clock)
         all_alerts = wait_until(all_raised, lambda: time.perf_counter() - began > GIVE_UP_S)
         alerts_s = time.perf_counter() - began
-        sent = paced.result() if paced is not None else []
+        sent: Sequence[float] = paced.result() if paced is not None else []
         stored_all = live.watcher.wait_for(before + n_fixes)
         live.gateway.runtime.wait_idle(60)
         settled = live.watcher.settled() - before

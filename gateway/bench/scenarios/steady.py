@@ -11,7 +11,9 @@ absences fall in the window (a guard's next fix is 20 s away, never 10 minutes).
 Measured: publish → stored latency of each fix (p50/p99/max, wall seconds); lateness of each
 absence alert against its deadline (outbox row creation on the gateway clock minus the event's
 time, the deadline; the clock runs with the wall, so slow work shows as lateness); the process's
-resident memory, gateway included; the bare subscriber on the same broker.
+resident memory, which is the gateway's but for the bench's own few megabytes (one round of the
+present guards' topics and places, the send times and the settled-count samples as arrays of
+doubles: see ``gateway.bench.paced``); the bare subscriber on the same broker.
 Goals (issue 9): alert lateness p99 <= 1 s, resident memory < 1 GB.
 """
 
@@ -54,7 +56,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with shift_started(args, clock, t0, starts, absent, present, n_fixes, LEAD_S) as started:
         live, before = started.live, started.settled_before
         began = time.perf_counter()
-        sent = start_paced(live.broker_url, started.fixes, rate, clock).result()
+        round_, count = started.fix_round, started.fix_count
+        sent = start_paced(live.broker_url, round_, count, rate, clock).result()
         published_s = time.perf_counter() - began
         stored_all = live.watcher.wait_for(before + n_fixes)
         settled = live.watcher.settled() - before
