@@ -17,6 +17,10 @@ locked knows the other opener is no gateway process of this host.
 The kernel drops a ``flock`` when its process exits, ``kill -9`` included, so a process standing
 by takes over at its next try. A lock file that cannot be opened (a read-only directory) leaves
 the reader to the port's own lock, as before peer locks existed.
+
+A network clock-in terminal has no port lock; ``gateway.host_lock.HostExclusive`` holds a peer
+lock for it all the same, so the lock files of a host are opened, taken and given up in this
+one place.
 """
 
 from __future__ import annotations
@@ -65,11 +69,21 @@ class PeerLock:
     """The peer lock of one reader at ``path`` (see the module docstring).
 
     ``try_take`` never blocks. ``release`` lets the lock go (idempotent). One instance is used by
-    one reader thread; ``owned`` may be read from any thread.
+    one thread; ``owned`` may be read from any thread. ``if_unusable`` ends the warning logged
+    (once) when the lock file cannot be opened: what that costs the thing locked.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        if_unusable: str = (
+            "other gateway processes of this host cannot be told from other programs holding "
+            "the reader"
+        ),
+    ) -> None:
         self._path = path
+        self._if_unusable = if_unusable
         self._fd: int | None = None
         self._unusable_told = False
         self._guard = threading.Lock()
@@ -94,12 +108,7 @@ class PeerLock:
                 fd = os.open(self._path, os.O_RDONLY | os.O_CREAT, 0o644)
             except OSError as exc:
                 if not self._unusable_told:
-                    log.warning(
-                        "reader lock %s unusable (%s): other gateway processes of this host "
-                        "cannot be told from other programs holding the reader",
-                        self._path,
-                        exc,
-                    )
+                    log.warning("lock %s unusable (%s): %s", self._path, exc, self._if_unusable)
                     self._unusable_told = True
                 return Take.UNUSABLE
             try:

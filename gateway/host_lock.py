@@ -6,9 +6,9 @@ the terminal in the site file: without a lock each opened its own session, the t
 dropped one for the other or sent every punch to each (the store kept each punch once, but
 sessions thrashed and logs filled). A checkpoint reader gets the same guarantee from its peer
 lock (``drivers.peer_lock``, kept in the same directory) and the lock on its port; a network
-endpoint has no port lock, so this module makes one: an exclusive ``flock`` on a file named
-after the terminal's address, in a directory every process of the host shares
-(``GATEWAY_LOCK_DIR``, else ``default_lock_dir``).
+endpoint has no port lock, so this module holds a peer lock of its own for it: an exclusive
+``flock`` on a file named after the terminal's address, in a directory every process of the
+host shares (``GATEWAY_LOCK_DIR``, else ``default_lock_dir``).
 
 ``HostExclusive`` starts the terminal's client only while it holds the lock. The others stand
 by (logged once) and try again every few seconds; when the holder stops or dies (the kernel
@@ -20,7 +20,6 @@ other hosts do not share the lock: keep the terminal to one host with
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 import os
@@ -30,6 +29,8 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
+
+from drivers.peer_lock import PeerLock, Take
 
 __all__ = ["DEFAULT_LOCK_DIR", "HostExclusive", "default_lock_dir", "lock_path"]
 
@@ -74,12 +75,11 @@ class HostExclusive:
         self, inner: _Startable, path: Path, *, name: str, retry_s: float = RETRY_S
     ) -> None:
         self._inner = inner
-        self._path = path
+        self._lock = PeerLock(path, if_unusable=f"{name} is opened without it")
         self._name = name
         self._retry_s = retry_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._fd: int | None = None
         self._running = False
         self._state_lock = threading.Lock()
 
@@ -110,51 +110,34 @@ class HostExclusive:
             self._thread = None
         with self._state_lock:
             running, self._running = self._running, False
-            fd, self._fd = self._fd, None
         if running:
             self._inner.stop()
-        if fd is not None:
-            os.close(fd)  # closing the descriptor drops the flock
+        self._lock.release()
 
     def _run(self) -> None:
-        try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            # Read-only is enough for flock: a file another user created (0644) opens too.
-            fd = os.open(self._path, os.O_RDONLY | os.O_CREAT, 0o644)
-        except OSError as exc:
-            # No lock can be had (a read-only directory): run as before the lock existed,
-            # rather than leave the terminal unread.
-            log.warning(
-                "%s: lock file %s unusable (%s); opening it anyway", self._name, self._path, exc
-            )
-            self._take(None)
-            return
         told = False
         while not self._stop.is_set():
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            # An unusable lock file (a read-only directory) runs ``inner`` as before the lock
+            # existed, rather than leave the terminal unread; ``PeerLock`` has logged why.
+            if self._lock.try_take() is Take.PEER:
                 if not told:
                     log.info(
                         "%s is opened by another process of this host (lock %s); standing by",
                         self._name,
-                        self._path,
+                        self._lock.path,
                     )
                     told = True
                 self._stop.wait(self._retry_s)
                 continue
             if told:
                 log.info("%s: the other process let go; taking it over", self._name)
-            self._take(fd)
+            self._take()
             return
-        os.close(fd)
 
-    def _take(self, fd: int | None) -> None:
+    def _take(self) -> None:
         with self._state_lock:
             if self._stop.is_set():  # stopped meanwhile: let go at once
-                if fd is not None:
-                    os.close(fd)
+                self._lock.release()
                 return
-            self._fd = fd
             self._running = True
             self._inner.start()

@@ -152,7 +152,9 @@ def test_a_holder_killed_with_sigkill_lets_the_standby_take_over(tmp_path: Path)
     assert started == ["start", "stop"]
 
 
-def test_an_unusable_lock_directory_still_opens_the_terminal(tmp_path: Path) -> None:
+def test_an_unusable_lock_directory_still_opens_the_terminal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("", encoding="utf-8")
     started: list[str] = []
@@ -164,6 +166,8 @@ def test_an_unusable_lock_directory_still_opens_the_terminal(tmp_path: Path) -> 
     finally:
         locked.stop()
     assert started == ["start", "stop"]
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert f"lock {path} unusable" in warning and warning.endswith("zk-2 is opened without it")
 
 
 def test_the_default_lock_directory_is_the_units_state_directory_under_systemd() -> None:
