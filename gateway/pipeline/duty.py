@@ -2,7 +2,8 @@
 
 The roster is read from the database once and kept in memory, so the hot path (thousands of
 fixes a second) never queries it; ``DutyIndex.load`` is called again when a site file is loaded
-and periodically, to pick up new shift instances.
+and periodically, to pick up new shift instances (then with the index it replaces, whose fences
+it reuses where the site is unchanged).
 """
 
 from __future__ import annotations
@@ -90,6 +91,9 @@ class DutyIndex:
         self._default_policy = SitePolicy()
         self.loaded_at: datetime | None = None
         """The ``now`` the window was read around (None: not read from a database)."""
+        self.site_versions: dict[str, datetime] = {}
+        """Each site's ``loaded_at`` when this index was read: what ``load(previous=...)``
+        compares to reuse the fences of a site not loaded again since."""
         self.scope: Callable[[str], bool] | None = None
         """The guards whose shifts were read (a partitioned process's own); ``None``: all."""
 
@@ -100,15 +104,23 @@ class DutyIndex:
 
     @classmethod
     def load(
-        cls, session: Session, now: datetime, *, scope: Callable[[str], bool] | None = None
+        cls,
+        session: Session,
+        now: datetime,
+        *,
+        scope: Callable[[str], bool] | None = None,
+        previous: DutyIndex | None = None,
     ) -> DutyIndex:
         """Read devices, guards, posts and the shifts within two days of ``now``; with
         ``scope``, only the shifts of the guards it accepts (a partitioned process's own).
 
         Guards, devices and shifts (as many as guards on duty) are read as plain rows of the
         columns needed, not as ORM objects: building 100,000 objects costs several times
-        reading them."""
+        reading them. ``previous`` (the index this one replaces) lends the fences of its posts
+        whose site has not been loaded again since (``site_versions``): a post's drawing
+        changes only with a site load, and building 100,000 fences was half of a reload."""
         sites = {s.id: s for s in session.scalars(select(SiteRow))}
+        site_versions = {sid: s.loaded_at for sid, s in sites.items()}
         policies = {sid: site_policy(s.policy) for sid, s in sites.items()}
         patrol = {sid: patrol_policy(s.policy) for sid, s in sites.items()}
         zones = {sid: s.timezone for sid, s in sites.items()}
@@ -160,7 +172,17 @@ class DutyIndex:
                 shifts_here.append(shift)
             else:
                 elsewhere[shift.post_id].append((shift.starts_at, shift.ends_at, shift.guard_id))
-        fences = _site_fences(session, {s.post_id for s in shifts_here})
+        known: dict[str, tuple[str, str, PostFence]] = {}
+        if previous is not None:
+            unchanged = {
+                sid for sid, at in previous.site_versions.items() if site_versions.get(sid) == at
+            }
+            known = {
+                d.post_id: (d.site_id, d.post_name, d.fence)
+                for d in previous._by_shift.values()
+                if d.site_id in unchanged
+            }
+        fences = _site_fences(session, {s.post_id for s in shifts_here}, known)
         duties = []
         for shift in shifts_here:
             guard = guards[shift.guard_id]
@@ -189,6 +211,7 @@ class DutyIndex:
         index.clock_in_sites = frozenset(clock_in_sites)
         index.device_zones = device_zone
         index.loaded_at = now
+        index.site_versions = site_versions
         index.scope = scope
         index._elsewhere = dict(elsewhere)
         return index
@@ -279,13 +302,20 @@ def in_window(now: datetime) -> ColumnElement[bool]:
     return and_(ShiftRow.ends_at > now - WINDOW_BEFORE, ShiftRow.starts_at < now + WINDOW_AFTER)
 
 
-def _site_fences(session: Session, needed: set[str]) -> dict[str, tuple[str, PostFence]]:
+def _site_fences(
+    session: Session, needed: set[str], known: dict[str, tuple[str, str, PostFence]]
+) -> dict[str, tuple[str, PostFence]]:
     """The fences of the ``needed`` posts, each in its site's metric plane (origin: the site's
-    first post).
+    first post). ``known`` (post id → site id, name, fence) are taken as they are: the posts of
+    sites unchanged since the previous index.
 
     Only the posts the window's shifts stand at are built: a city site may list 100,000 posts,
     the roster is read again every few minutes, and building a fence costs a shapely polygon
     and a projection."""
+    out = {p: (known[p][1], known[p][2]) for p in needed if p in known}
+    missing = needed - out.keys()
+    if not missing:
+        return out
     # Ids first, drawings only of the posts built: decoding 100,000 fences' JSON was most of
     # the cost once only the needed ones were built.
     ids = session.execute(select(PostRow.site_id, PostRow.id)).all()
@@ -293,20 +323,22 @@ def _site_fences(session: Session, needed: set[str]) -> dict[str, tuple[str, Pos
     for site_id, post_id in ids:
         if site_id not in first or post_id < first[site_id]:
             first[site_id] = post_id
-    wanted = sorted(needed | set(first.values()))
+    # A site whose fences are known has its plane already: the same first post drew it.
+    projections: dict[str, SiteProjection] = {
+        site: fence.projection for site, _, fence in known.values()
+    }
+    wanted = sorted(missing | {p for site, p in first.items() if site not in projections})
     drawn: dict[str, Any] = {}
     for chunk in slices(wanted):
         query = select(PostRow.id, PostRow.site_id, PostRow.name, PostRow.fence, PostRow.datum)
         for row in session.execute(query.where(PostRow.id.in_(chunk))):
             drawn[row.id] = row
-    projections: dict[str, SiteProjection] = {}
-    out: dict[str, tuple[str, PostFence]] = {}
     for post_id in sorted(drawn, key=lambda p: (p != first[drawn[p].site_id], p)):
         post = drawn[post_id]
         projection = projections.get(post.site_id)
         fence = PostFence.from_geojson(post.fence, datum=post.datum, projection=projection)
         projections.setdefault(post.site_id, fence.projection)
-        if post_id in needed:
+        if post_id in missing:
             out[post_id] = (post.name, fence)
     return out
 

@@ -18,7 +18,7 @@ Unknown tags and persons are stored and reported (``patrol.unknown_tag``,
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -39,7 +39,7 @@ from gateway.pipeline.memory import PipelineMemory
 from gateway.pipeline.presence_stage import PresenceFeed
 from gateway.pipeline.relay import relay_scan
 from gateway.pipeline.scan_attribution import name_scan
-from gateway.pipeline.window_states import open_states
+from gateway.pipeline.window_states import drop_gone, open_states, saved_states_of
 from gateway.records import CheckpointScan
 from gateway.rules import Tick
 from gateway.rules import patrol as patrol_rules
@@ -96,13 +96,7 @@ class PatrolStage:
     def reload(self, session: Session) -> None:
         """Re-read checkpoints, tags, routes and the saved machine states (after the memory's
         roster, which decides which states are still in the window)."""
-        checkpoints = {c.id: c.post_id for c in session.scalars(select(CheckpointRow))}
-        self._tags = {
-            t.tag_id: (t.checkpoint_id, checkpoints[t.checkpoint_id])
-            for t in session.scalars(select(CheckpointTagRow))
-        }
-        posts = set(checkpoints.values())
-        self._routes = {post: prepo.route_plans_for_post(session, post) for post in posts}
+        self._read_checkpoints(session)
         duties = self._memory.duties
         patrols = open_states(
             session,
@@ -115,6 +109,36 @@ class PatrolStage:
             {machine: PatrolState.from_json(state) for machine, state in patrols.items()}
         )
         self.attendance.reload(session)
+
+    def refresh(self, session: Session, new_shifts: Collection[str]) -> None:
+        """After the memory's ``refresh``: re-read checkpoints, tags and routes; keep the
+        machines in memory but those whose shift left the window, and read the saved states
+        of ``new_shifts`` only. A kept machine is scheduled again, as its shift's patrol
+        policy may have changed with a site load."""
+        self._read_checkpoints(session)
+        drop_gone(self._patrols, self._memory.duties, lambda _machine, state: state.shift_id)
+        saved = saved_states_of(
+            session,
+            new_shifts,
+            key=PatrolStateRow.machine_id,
+            shift_id=PatrolStateRow.shift_id,
+            state=PatrolStateRow.state,
+        )
+        for machine_id in list(self._patrols):
+            self._patrols.reschedule(machine_id)
+        for machine_id, _shift, state in saved:
+            if not state.get("closed"):
+                self._patrols[machine_id] = PatrolState.from_json(state)
+        self.attendance.refresh(session, new_shifts)
+
+    def _read_checkpoints(self, session: Session) -> None:
+        checkpoints = {c.id: c.post_id for c in session.scalars(select(CheckpointRow))}
+        self._tags = {
+            t.tag_id: (t.checkpoint_id, checkpoints[t.checkpoint_id])
+            for t in session.scalars(select(CheckpointTagRow))
+        }
+        posts = set(checkpoints.values())
+        self._routes = {post: prepo.route_plans_for_post(session, post) for post in posts}
 
     # --- scans ------------------------------------------------------------------------------
 

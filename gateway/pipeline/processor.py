@@ -115,12 +115,36 @@ class Processor:
         """
         self._reload(at_start=False)
 
-    def _reload(self, *, at_start: bool) -> None:
+    def refresh_roster(self) -> None:
+        """The periodic refresh: roster lines expanded around now, then the roster read again
+        (new shift instances, sites loaded by another process, the window moving on) while
+        the machines in memory are kept (``PipelineMemory.refresh``): a city's states are not
+        parsed again every few minutes. A pending rescope or a memory in doubt is left to the
+        full reload that the next transaction does anyway; a refresh that fails puts the
+        memory in doubt."""
+        if self._rescoped or self._stale or self._next_scope:
+            return
+        try:
+            now = self._extend_shifts()
+            with Session(self._engine) as session:
+                memory = self.memory
+                duties = DutyIndex.load(session, now, scope=self._scope, previous=memory.duties)
+                new_shifts = memory.refresh(session, duties)
+                self._chain.patrol.refresh(session, new_shifts)
+        except BaseException:
+            self._stale = True
+            raise
+
+    def _extend_shifts(self) -> datetime:
         now = self._clock.now()
         with Session(self._engine) as session, session.begin():
             added = extend_shifts(session, now)
         if added:
             log.info("roster extended by %d shifts", added)
+        return now
+
+    def _reload(self, *, at_start: bool) -> None:
+        now = self._extend_shifts()
         with Session(self._engine) as session:
             self.memory.reload(session, now, at_start=at_start, scope=self._scope)
             # After the memory: the patrol stage keeps only the states of shifts in its roster.

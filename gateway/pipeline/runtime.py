@@ -191,7 +191,7 @@ class PipelineRuntime(Generic[T]):
                 self._run_call(request)
             if time.monotonic() - last_refresh > self._roster_refresh_s:
                 last_refresh = time.monotonic()
-                self._guarded(self.processor.reload)
+                self._guarded(self.processor.refresh_roster)
             self._guarded(self.processor.tick)
             if self._stop.is_set() and self._queue.empty():
                 return

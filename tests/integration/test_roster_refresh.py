@@ -1,0 +1,199 @@
+"""The periodic roster refresh (``Processor.refresh_roster``, what the runtime runs every few
+minutes), on a real database: it reads the roster again but keeps the rule machines it holds,
+so a city's states are not parsed again each time. What it must give is what a full reload
+gives: shifts new to the window taken (with any state saved for them), shifts gone dropped, the
+same deadlines. Fences of a site not loaded again are reused; a site loaded again is redrawn.
+
+The roster is ``test_deadline_schedule``'s: the sample site with ``n`` more guards on duty.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pytest_mock import MockerFixture
+from sqlalchemy import Engine, insert
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from gateway.clock import ManualClock
+from gateway.db.models import PresenceStateRow
+from gateway.pipeline import memory as memory_module
+from gateway.pipeline.processor import Processor
+from gateway.pipeline.runtime import PipelineRuntime
+from gateway.rules import PresenceState
+from gateway.site.loader import load_site_file
+from tests.e2e.helpers import DAY_START, SAMPLE_SITE, load_sample_site
+from tests.integration.test_deadline_schedule import add_days, build
+
+START = DAY_START + timedelta(seconds=30)
+
+
+def snapshot(processor: Processor) -> dict[str, Any]:
+    """What a reload rebuilds: the window's shifts, the machines and their deadlines."""
+    memory = processor.memory
+    return {
+        "shifts": sorted(d.shift_id for d in memory.duties.by_start),
+        "presence": {k: v.to_json() for k, v in memory.presence.items()},
+        "stored": set(memory.stored),
+        "since": dict(memory.presence_since),
+        # Machines with a deadline scheduled (a dropped machine's heap entry is left stale,
+        # skipped when it comes up: the heap itself may differ).
+        "deadlines": len(memory.deadlines),
+    }
+
+
+def test_a_refresh_keeps_each_machine_and_parses_no_state_it_holds(
+    engine: Engine, mocker: MockerFixture
+) -> None:
+    build(engine, 20)
+    clock = ManualClock(START)
+    processor = Processor(engine, clock)
+    processor.tick()
+    held = dict(processor.memory.presence)
+    assert len([k for k in held if k.startswith("s-x")]) == 20
+    parsed = mocker.spy(PresenceState, "from_json")
+    clock.advance(300)
+    before = processor.memory.duties
+    processor.refresh_roster()
+    assert processor.memory.duties is not before
+    assert parsed.call_count == 0
+    assert all(processor.memory.presence[k] is machine for k, machine in held.items())
+    # The reload it replaces parsed every one.
+    processor.reload()
+    assert parsed.call_count == len(held)
+
+
+def test_a_refresh_gives_what_a_reload_gives_as_shifts_come_and_go(engine: Engine) -> None:
+    build(engine, 6, history_days=4)
+    clock = ManualClock(START)
+    processor = Processor(engine, clock)
+    processor.tick()
+    processor.memory.presence_since["s-x0000-0"] = START
+    # Another writer (a roster extended by another process) adds tomorrow's shifts, and one of
+    # them already has a saved machine: the refresh must read it, as a reload would.
+    add_days(engine, 6, [-1])
+    saved = processor.memory.presence["s-x0002-0"].to_json()
+    with Session(engine) as session, session.begin():
+        session.execute(
+            insert(PresenceStateRow),
+            [
+                {
+                    "shift_id": "s-x0002--1",
+                    "guard_id": "x0002",
+                    "state": saved,
+                    "next_deadline": None,
+                    "updated_at": START,
+                }
+            ],
+        )
+    clock.advance(300)
+    processor.refresh_roster()
+    refreshed = snapshot(processor)
+    assert "s-x0005--1" in refreshed["shifts"]
+    assert refreshed["presence"]["s-x0002--1"] == saved
+    assert "s-x0002--1" in refreshed["stored"]
+    processor.reload()
+    assert snapshot(processor) == refreshed
+    # Three days on, today's shifts have left the window: their machines leave with them.
+    clock.set(DAY_START + timedelta(days=3))
+    processor.refresh_roster()
+    refreshed = snapshot(processor)
+    assert not any(k.endswith("-0") and k.startswith("s-x") for k in refreshed["presence"])
+    assert not any(k.endswith("-0") and k.startswith("s-x") for k in refreshed["stored"])
+    assert refreshed["since"] == {}
+    assert "s-x0002--1" in refreshed["presence"]
+    processor.reload()
+    assert snapshot(processor) == refreshed
+
+
+def test_a_refresh_that_fails_leaves_a_full_reload_to_the_next_transaction(
+    engine: Engine, mocker: MockerFixture
+) -> None:
+    build(engine, 6)
+    clock = ManualClock(START)
+    processor = Processor(engine, clock)
+    processor.tick()
+    add_days(engine, 6, [-1])
+    clock.advance(300)
+    cut = OperationalError("SELECT", {}, Exception("connection reset"))
+    mocker.patch.object(memory_module, "saved_states_of", side_effect=cut)
+    with pytest.raises(OperationalError):
+        processor.refresh_roster()
+    mocker.stopall()
+    reload = mocker.spy(memory_module.PipelineMemory, "reload")
+    processor.refresh_roster()  # memory in doubt: left to the next transaction
+    assert reload.call_count == 0
+    processor.tick()
+    assert reload.call_count == 1
+    after_tick = snapshot(processor)
+    assert "s-x0005--1" in after_tick["shifts"]
+    processor.reload()
+    assert snapshot(processor) == after_tick
+
+
+def _moved_site(tmp_path: Path, east_deg: float) -> Path:
+    """The sample site with its first post's polygon moved ``east_deg`` degrees east."""
+    doc: dict[str, Any] = yaml.safe_load(SAMPLE_SITE.read_text("utf-8"))
+    fence = doc["sites"][0]["posts"][0]["fence"]
+    assert fence["type"] == "Polygon"
+    fence["coordinates"] = [
+        [[lon + east_deg, lat] for lon, lat in ring] for ring in fence["coordinates"]
+    ]
+    path = tmp_path / "moved.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_a_refresh_reuses_the_fences_of_a_site_not_loaded_again(
+    engine: Engine, tmp_path: Path
+) -> None:
+    load_sample_site(engine, DAY_START - timedelta(days=1))
+    clock = ManualClock(START)
+    processor = Processor(engine, clock)
+    processor.tick()
+    before = {d.shift_id: d for d in processor.memory.duties.by_start}
+    assert before
+    clock.advance(300)
+    processor.refresh_roster()
+    after = {d.shift_id: d for d in processor.memory.duties.by_start}
+    assert after.keys() == before.keys()
+    assert all(after[s].fence is before[s].fence for s in after)
+    # A site load (by another process) moves the first post 0.01 degrees (about 1 km) east:
+    # every post of the site is drawn again, the moved one where it now is.
+    post_id = yaml.safe_load(SAMPLE_SITE.read_text("utf-8"))["sites"][0]["posts"][0]["id"]
+    load_site_file(_moved_site(tmp_path, 0.01), engine, clock.now())
+    clock.advance(300)
+    processor.refresh_roster()
+    moved = {d.shift_id: d for d in processor.memory.duties.by_start}
+    assert all(moved[s].fence is not before[s].fence for s in moved if s in before)
+    at_post = [s for s in moved if moved[s].post_id == post_id and s in before]
+    assert at_post
+    for shift in at_post:
+        old_lon = before[shift].fence.wgs84.centroid.x
+        assert moved[shift].fence.wgs84.centroid.x == pytest.approx(old_lon + 0.01, abs=1e-4)
+
+
+def test_the_runtime_refreshes_the_roster_on_its_interval(engine: Engine) -> None:
+    build(engine, 6)
+    clock = ManualClock(START)
+    processor = Processor(engine, clock)
+    processor.tick()
+    held = dict(processor.memory.presence)
+    runtime = PipelineRuntime(processor, clock, lambda item: item, roster_refresh_s=0.05)
+    runtime.start()
+    try:
+        add_days(engine, 6, [-1])  # tomorrow's shifts, written by another process
+        deadline = time.monotonic() + 10
+        while processor.memory.duties.duty("s-x0005--1") is None:
+            assert time.monotonic() < deadline, "the runtime never refreshed the roster"
+            time.sleep(0.02)
+        runtime.wait_idle(5)
+    finally:
+        runtime.stop()
+    assert all(processor.memory.presence[k] is machine for k, machine in held.items())
