@@ -56,7 +56,7 @@ class Housekeeping:
         self._retry_at = 0.0
         self._logged_at = 0.0
 
-    def run(self, action: Callable[[], None]) -> None:
+    def run(self, action: Callable[[], object]) -> None:
         """Run ``action`` unless a back-off holds it; a failure is logged, not raised."""
         now = time.monotonic()
         if now < self._retry_at:

@@ -36,10 +36,10 @@ from gateway.pipeline.memory import LastFix, PipelineMemory
 from gateway.pipeline.presence_stage import leave_approved
 from gateway.pipeline.reasons import describe_error, reason_key
 from gateway.pipeline.reject_log import RejectLog
+from gateway.pipeline.roster_refresh import RosterRead, adopt_roster, extend_roster, read_roster
 from gateway.pipeline.stages import build_chain
 from gateway.records import AlarmSignal, CheckpointScan, DecodeOutcome, PositionFix, Punch
 from gateway.rules import LeaveApproved, LeaveCancelled, PresenceState, RuleEvent, RuleInput
-from gateway.site.extend import extend_shifts
 
 __all__ = ["EmittedEvent", "LastFix", "Listener", "Processor"]
 
@@ -116,35 +116,34 @@ class Processor:
         self._reload(at_start=False)
 
     def refresh_roster(self) -> None:
-        """The periodic refresh: roster lines expanded around now, then the roster read again
-        (new shift instances, sites loaded by another process, the window moving on) while
-        the machines in memory are kept (``PipelineMemory.refresh``): a city's states are not
-        parsed again every few minutes. A pending rescope or a memory in doubt is left to the
-        full reload that the next transaction does anyway; a refresh that fails puts the
-        memory in doubt."""
+        """The periodic refresh on the calling thread: ``read_roster`` then ``adopt_roster``."""
+        read = self.read_roster()
+        if read is not None:
+            self.adopt_roster(read)
+
+    def read_roster(self) -> RosterRead | None:
+        """Read the roster again around now, to be adopted by ``adopt_roster``
+        (``gateway.pipeline.roster_refresh``). Safe from any thread. ``None`` while a full
+        reload is due anyway (a pending rescope, a memory in doubt)."""
         if self._rescoped or self._stale or self._next_scope:
-            return
+            return None
+        return read_roster(self._engine, self._clock, self.memory, self._scope)
+
+    def adopt_roster(self, read: RosterRead) -> bool:
+        """On the owner thread, between transactions: take ``read``, keeping the machines in
+        memory (new shifts, sites loaded by another process, the window moving on; a city's
+        states are not parsed again). ``False`` when a reload came between the read and now.
+        A failure puts the memory in doubt: the next transaction reloads it in full."""
+        if self._rescoped or self._stale or self._next_scope:
+            return False
         try:
-            now = self._extend_shifts()
-            with Session(self._engine) as session:
-                memory = self.memory
-                duties = DutyIndex.load(session, now, scope=self._scope, previous=memory.duties)
-                new_shifts = memory.refresh(session, duties)
-                self._chain.patrol.refresh(session, new_shifts)
+            return adopt_roster(self._engine, self.memory, self._chain.patrol, read)
         except BaseException:
             self._stale = True
             raise
 
-    def _extend_shifts(self) -> datetime:
-        now = self._clock.now()
-        with Session(self._engine) as session, session.begin():
-            added = extend_shifts(session, now)
-        if added:
-            log.info("roster extended by %d shifts", added)
-        return now
-
     def _reload(self, *, at_start: bool) -> None:
-        now = self._extend_shifts()
+        now = extend_roster(self._engine, self._clock)
         with Session(self._engine) as session:
             self.memory.reload(session, now, at_start=at_start, scope=self._scope)
             # After the memory: the patrol stage keeps only the states of shifts in its roster.

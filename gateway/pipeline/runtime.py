@@ -17,6 +17,11 @@ processed). ``submit`` blocks while the queue is full, up to its ``timeout_s``, 
 and meanwhile reads nothing from the broker, whose in-flight window then holds the rest; a serial
 reader or a terminal's HTTP request waits. Commands (``call``) and the stop signal do not count
 against the bound and never wait for room.
+
+The roster: a ``roster-reader`` thread reads it again every ``roster_refresh_s`` seconds (new
+shift instances, sites loaded by another process, the window moving on), and the owner thread
+adopts each read between two batches (``gateway.pipeline.roster_refresh``), so reading a city's
+roster slows the pipeline for a few seconds instead of stopping it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session
@@ -37,6 +43,7 @@ from gateway.pipeline.batch_budget import DEFAULT_BATCH_BUDGET_S, BatchSizer
 from gateway.pipeline.housekeeping import MAX_OUTAGE_BACKOFF_S, Housekeeping, database_outage
 from gateway.pipeline.processor import Processor
 from gateway.pipeline.reasons import describe_error
+from gateway.pipeline.roster_refresh import RosterRead
 from gateway.records import DecodeOutcome, Downlink
 
 __all__ = ["PipelineRuntime"]
@@ -116,6 +123,12 @@ class PipelineRuntime(Generic[T]):
         self._stop = threading.Event()
         self._housekeeping = Housekeeping(processor.counters)
         self._thread: threading.Thread | None = None
+        # The roster is read on a thread of its own and adopted by the owner thread between
+        # batches (``gateway.pipeline.roster_refresh``): a one-slot hand-over.
+        self._roster_reader: threading.Thread | None = None
+        self._roster_keeping = Housekeeping(processor.counters)
+        self._roster_read: RosterRead | None = None
+        self._roster_lock = threading.Lock()
 
     # --- called from other threads ----------------------------------------------------------
 
@@ -156,6 +169,10 @@ class PipelineRuntime(Generic[T]):
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="pipeline", daemon=True)
         self._thread.start()
+        self._roster_reader = threading.Thread(
+            target=self._read_rosters, name="roster-reader", daemon=True
+        )
+        self._roster_reader.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Process what is queued, then stop the owner thread."""
@@ -164,6 +181,9 @@ class PipelineRuntime(Generic[T]):
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None
+        if self._roster_reader is not None:
+            self._roster_reader.join(timeout_s)
+            self._roster_reader = None
 
     def wait_idle(self, timeout_s: float = 10.0) -> bool:
         """Block until everything submitted so far has been processed (for tests and benches)."""
@@ -172,7 +192,6 @@ class PipelineRuntime(Generic[T]):
     # --- the owner thread -------------------------------------------------------------------
 
     def _run(self) -> None:
-        last_refresh = time.monotonic()
         while True:
             batch = self._drain()
             items = [i for i in batch if i is not None and not isinstance(i, _Call)]
@@ -189,9 +208,10 @@ class PipelineRuntime(Generic[T]):
                 self._settle(settled)
             for request in calls:
                 self._run_call(request)
-            if time.monotonic() - last_refresh > self._roster_refresh_s:
-                last_refresh = time.monotonic()
-                self._guarded(self.processor.refresh_roster)
+            with self._roster_lock:
+                read, self._roster_read = self._roster_read, None
+            if read is not None:
+                self._guarded(partial(self.processor.adopt_roster, read))
             self._guarded(self.processor.tick)
             if self._stop.is_set() and self._queue.empty():
                 return
@@ -369,7 +389,22 @@ class PipelineRuntime(Generic[T]):
         except Exception as exc:
             request.future.set_exception(exc)
 
-    def _guarded(self, action: Callable[[], None]) -> None:
+    # --- the roster reader ------------------------------------------------------------------
+
+    def _read_rosters(self) -> None:
+        """Every ``roster_refresh_s`` of wall time (as the database retries are paced), read
+        the roster for the owner thread to adopt; failures are logged and backed off like the
+        owner's housekeeping."""
+        while not self._stop.wait(self._roster_refresh_s):
+            self._roster_keeping.run(self._read_roster)
+
+    def _read_roster(self) -> None:
+        read = self.processor.read_roster()
+        if read is not None:
+            with self._roster_lock:
+                self._roster_read = read
+
+    def _guarded(self, action: Callable[[], object]) -> None:
         """Run a housekeeping ``action`` (a tick, a reload); a failure is logged and retried
         with back-off (``gateway.pipeline.housekeeping``)."""
         self._housekeeping.run(action)

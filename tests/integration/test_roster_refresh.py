@@ -9,6 +9,7 @@ The roster is ``test_deadline_schedule``'s: the sample site with ``n`` more guar
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +25,9 @@ from sqlalchemy.orm import Session
 from gateway.clock import ManualClock
 from gateway.db.models import PresenceStateRow
 from gateway.pipeline import memory as memory_module
+from gateway.pipeline.duty import DutyIndex
 from gateway.pipeline.processor import Processor
+from gateway.pipeline.roster_refresh import RosterRead
 from gateway.pipeline.runtime import PipelineRuntime
 from gateway.rules import PresenceState
 from gateway.site.loader import load_site_file
@@ -179,12 +182,45 @@ def test_a_refresh_reuses_the_fences_of_a_site_not_loaded_again(
         assert moved[shift].fence.wgs84.centroid.x == pytest.approx(old_lon + 0.01, abs=1e-4)
 
 
-def test_the_runtime_refreshes_the_roster_on_its_interval(engine: Engine) -> None:
+def test_a_read_made_before_a_reload_is_not_adopted(engine: Engine) -> None:
+    build(engine, 6)
+    clock = ManualClock(START)
+    processor = Processor(engine, clock)
+    processor.tick()
+    add_days(engine, 6, [-1])
+    clock.advance(300)
+    read = processor.read_roster()
+    assert read is not None and read.duties.duty("s-x0005--1") is not None
+    processor.reload()  # a rescope or a memory in doubt came between
+    reloaded = processor.memory.duties
+    assert processor.adopt_roster(read) is False
+    assert processor.memory.duties is reloaded
+
+
+def test_the_runtime_reads_the_roster_beside_the_pipeline_and_adopts_it(
+    engine: Engine, mocker: MockerFixture
+) -> None:
     build(engine, 6)
     clock = ManualClock(START)
     processor = Processor(engine, clock)
     processor.tick()
     held = dict(processor.memory.presence)
+    readers: list[str] = []
+    adopters: list[str] = []
+    real_load = DutyIndex.load.__func__  # type: ignore[attr-defined]
+
+    def load(cls: type[DutyIndex], *args: Any, **kwargs: Any) -> DutyIndex:
+        readers.append(threading.current_thread().name)
+        return real_load(cls, *args, **kwargs)  # type: ignore[no-any-return]
+
+    mocker.patch.object(DutyIndex, "load", classmethod(load))
+    adopt = processor.adopt_roster
+
+    def adopt_roster(read: RosterRead) -> bool:
+        adopters.append(threading.current_thread().name)
+        return adopt(read)
+
+    mocker.patch.object(processor, "adopt_roster", adopt_roster)
     runtime = PipelineRuntime(processor, clock, lambda item: item, roster_refresh_s=0.05)
     runtime.start()
     try:
@@ -197,3 +233,5 @@ def test_the_runtime_refreshes_the_roster_on_its_interval(engine: Engine) -> Non
     finally:
         runtime.stop()
     assert all(processor.memory.presence[k] is machine for k, machine in held.items())
+    assert readers and set(readers) == {"roster-reader"}
+    assert adopters and set(adopters) == {"pipeline"}

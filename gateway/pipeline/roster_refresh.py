@@ -1,0 +1,82 @@
+"""The periodic roster refresh, in two halves: the roster is *read* beside the pipeline and
+*adopted* between two of its batches.
+
+Reading the roster of a city (100,000 shifts with their guards, devices and posts) takes
+seconds of interpreter time. On the pipeline's own thread that was a stall every few minutes:
+no fix stored, no deadline fired, for as long as the read took. ``read_roster`` may run on
+any thread (the runtime's ``roster-reader``): it expands the roster lines in a transaction of
+its own and builds a new ``DutyIndex`` from the rows, lending it the fences of unchanged
+sites. ``adopt_roster`` runs on the pipeline's owner thread, outside any transaction: it hands
+the index to the memory and the patrol and attendance machines, which keep the machines they
+hold and read only the saved states of shifts new to the window (a few, each time). The
+interpreter lock still lets one thread run at a time, so the read slows the pipeline while it
+lasts instead of stopping it.
+
+A read made against an index the memory has replaced since (a full reload came between: a
+rescope, a memory in doubt) is not adopted; the next period reads again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from gateway.clock import Clock
+from gateway.pipeline.duty import DutyIndex
+from gateway.pipeline.memory import PipelineMemory
+from gateway.pipeline.patrol_stage import PatrolStage
+from gateway.site.extend import extend_shifts
+
+__all__ = ["RosterRead", "adopt_roster", "extend_roster", "read_roster"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RosterRead:
+    """A roster read around a later now, and the index it was read against."""
+
+    previous: DutyIndex
+    duties: DutyIndex
+
+
+def extend_roster(engine: Engine, clock: Clock) -> datetime:
+    """Expand every site's roster lines around now (idempotent, its own transaction), so a
+    gateway running for weeks never runs out of shifts; returns that now."""
+    now = clock.now()
+    with Session(engine) as session, session.begin():
+        added = extend_shifts(session, now)
+    if added:
+        log.info("roster extended by %d shifts", added)
+    return now
+
+
+def read_roster(
+    engine: Engine, clock: Clock, memory: PipelineMemory, scope: Callable[[str], bool] | None
+) -> RosterRead:
+    """Expand the roster lines and read the roster around now for ``scope``'s guards. Any
+    thread: it reads ``memory.duties`` (an immutable index) and changes nothing in memory."""
+    previous = memory.duties
+    now = extend_roster(engine, clock)
+    with Session(engine) as session:
+        duties = DutyIndex.load(session, now, scope=scope, previous=previous)
+    return RosterRead(previous, duties)
+
+
+def adopt_roster(
+    engine: Engine, memory: PipelineMemory, patrol: PatrolStage, read: RosterRead
+) -> bool:
+    """Take ``read`` into memory, keeping the machines held (the owner thread, outside any
+    transaction). ``False``, and nothing changed, when the memory's roster is no longer the
+    one ``read`` was made against."""
+    if memory.duties is not read.previous:
+        return False
+    with Session(engine) as session:
+        new_shifts = memory.refresh(session, read.duties)
+        patrol.refresh(session, new_shifts)
+    return True
