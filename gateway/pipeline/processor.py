@@ -115,12 +115,6 @@ class Processor:
         """
         self._reload(at_start=False)
 
-    def refresh_roster(self) -> None:
-        """The periodic refresh on the calling thread: ``read_roster`` then ``adopt_roster``."""
-        read = self.read_roster()
-        if read is not None:
-            self.adopt_roster(read)
-
     def read_roster(self) -> RosterRead | None:
         """Read the roster again around now, to be adopted by ``adopt_roster``
         (``gateway.pipeline.roster_refresh``). Safe from any thread. ``None`` while a full

@@ -1,8 +1,9 @@
-"""The periodic roster refresh (``Processor.refresh_roster``, what the runtime runs every few
-minutes), on a real database: it reads the roster again but keeps the rule machines it holds,
-so a city's states are not parsed again each time. What it must give is what a full reload
-gives: shifts new to the window taken (with any state saved for them), shifts gone dropped, the
-same deadlines. Fences of a site not loaded again are reused; a site loaded again is redrawn.
+"""The periodic roster refresh (``Processor.read_roster`` then ``adopt_roster``, what the
+runtime does every few minutes), on a real database: it reads the roster again but keeps the
+rule machines it holds, so a city's states are not parsed again each time. What it must give
+is what a full reload gives: shifts new to the window taken (with any state saved for them),
+shifts gone dropped, the same deadlines. Fences of a site not loaded again are reused; a site
+loaded again is redrawn.
 
 The roster is ``test_deadline_schedule``'s: the sample site with ``n`` more guards on duty.
 """
@@ -37,6 +38,13 @@ from tests.integration.test_deadline_schedule import add_days, build
 START = DAY_START + timedelta(seconds=30)
 
 
+def refresh(processor: Processor) -> None:
+    """What the runtime's two threads do, on this one: read the roster, then adopt it."""
+    read = processor.read_roster()
+    if read is not None:
+        processor.adopt_roster(read)
+
+
 def snapshot(processor: Processor) -> dict[str, Any]:
     """What a reload rebuilds: the window's shifts, the machines and their deadlines."""
     memory = processor.memory
@@ -63,7 +71,7 @@ def test_a_refresh_keeps_each_machine_and_parses_no_state_it_holds(
     parsed = mocker.spy(PresenceState, "from_json")
     clock.advance(300)
     before = processor.memory.duties
-    processor.refresh_roster()
+    refresh(processor)
     assert processor.memory.duties is not before
     assert parsed.call_count == 0
     assert all(processor.memory.presence[k] is machine for k, machine in held.items())
@@ -96,7 +104,7 @@ def test_a_refresh_gives_what_a_reload_gives_as_shifts_come_and_go(engine: Engin
             ],
         )
     clock.advance(300)
-    processor.refresh_roster()
+    refresh(processor)
     refreshed = snapshot(processor)
     assert "s-x0005--1" in refreshed["shifts"]
     assert refreshed["presence"]["s-x0002--1"] == saved
@@ -105,7 +113,7 @@ def test_a_refresh_gives_what_a_reload_gives_as_shifts_come_and_go(engine: Engin
     assert snapshot(processor) == refreshed
     # Three days on, today's shifts have left the window: their machines leave with them.
     clock.set(DAY_START + timedelta(days=3))
-    processor.refresh_roster()
+    refresh(processor)
     refreshed = snapshot(processor)
     assert not any(k.endswith("-0") and k.startswith("s-x") for k in refreshed["presence"])
     assert not any(k.endswith("-0") and k.startswith("s-x") for k in refreshed["stored"])
@@ -127,10 +135,10 @@ def test_a_refresh_that_fails_leaves_a_full_reload_to_the_next_transaction(
     cut = OperationalError("SELECT", {}, Exception("connection reset"))
     mocker.patch.object(memory_module, "saved_states_of", side_effect=cut)
     with pytest.raises(OperationalError):
-        processor.refresh_roster()
+        refresh(processor)
     mocker.stopall()
     reload = mocker.spy(memory_module.PipelineMemory, "reload")
-    processor.refresh_roster()  # memory in doubt: left to the next transaction
+    refresh(processor)  # memory in doubt: left to the next transaction
     assert reload.call_count == 0
     processor.tick()
     assert reload.call_count == 1
@@ -163,7 +171,7 @@ def test_a_refresh_reuses_the_fences_of_a_site_not_loaded_again(
     before = {d.shift_id: d for d in processor.memory.duties.by_start}
     assert before
     clock.advance(300)
-    processor.refresh_roster()
+    refresh(processor)
     after = {d.shift_id: d for d in processor.memory.duties.by_start}
     assert after.keys() == before.keys()
     assert all(after[s].fence is before[s].fence for s in after)
@@ -172,7 +180,7 @@ def test_a_refresh_reuses_the_fences_of_a_site_not_loaded_again(
     post_id = yaml.safe_load(SAMPLE_SITE.read_text("utf-8"))["sites"][0]["posts"][0]["id"]
     load_site_file(_moved_site(tmp_path, 0.01), engine, clock.now())
     clock.advance(300)
-    processor.refresh_roster()
+    refresh(processor)
     moved = {d.shift_id: d for d in processor.memory.duties.by_start}
     assert all(moved[s].fence is not before[s].fence for s in moved if s in before)
     at_post = [s for s in moved if moved[s].post_id == post_id and s in before]
