@@ -44,17 +44,17 @@ def _guard(
     last_fix: dict[str, Any] | None = None
     if last is not None and last.shift_id == duty.shift_id:
         last_fix = {
-            "device_id": last.fix.device_id,
-            "fix_time": last.fix.fix_time.isoformat(),
-            "received_at": last.fix.received_at.isoformat(),
-            "lat": last.fix.lat,
-            "lon": last.fix.lon,
-            "accuracy_m": last.fix.accuracy_m,
+            "device_id": last.device_id,
+            "fix_time": last.fix_time.isoformat(),
+            "received_at": last.received_at.isoformat(),
+            "lat": last.lat,
+            "lon": last.lon,
+            "accuracy_m": last.accuracy_m,
             "membership": last.membership,
             "distance_m": round(last.distance_m, 1),
         }
         if datum is not None:
-            lon, lat = from_wgs84(last.fix.lon, last.fix.lat, datum)
+            lon, lat = from_wgs84(last.lon, last.lat, datum)
             last_fix["map"] = {"datum": datum.value, "lat": lat, "lon": lon}
     departure = state.departure if state is not None else None
     standing = status

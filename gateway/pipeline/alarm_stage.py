@@ -126,5 +126,4 @@ class Alarms:
         last = None if guard_id is None else self._memory.last_fix.get(guard_id)
         if last is None:
             return SosPosition("none")
-        fix = last.fix
-        return SosPosition("last_accepted", fix.lat, fix.lon, fix.accuracy_m, fix.fix_time)
+        return SosPosition("last_accepted", last.lat, last.lon, last.accuracy_m, last.fix_time)

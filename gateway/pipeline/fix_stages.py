@@ -115,7 +115,7 @@ class History:
         for placed in ctx.placed:
             fix, duty, verdict = placed.fix, placed.duty, placed.verdict
             previous = last_fix.get(duty.guard_id)
-            if previous is None or previous.fix.fix_time <= fix.fix_time:
-                last_fix[duty.guard_id] = LastFix(
+            if previous is None or previous.fix_time <= fix.fix_time:
+                last_fix[duty.guard_id] = LastFix.of(
                     fix, duty.shift_id, verdict.membership.value, verdict.distance_m
                 )

@@ -37,12 +37,34 @@ V = TypeVar("V")
 
 @dataclass(frozen=True, slots=True)
 class LastFix:
-    """The newest accepted fix of a guard on duty, with the geofence verdict."""
+    """The newest accepted fix of a guard on duty, with the geofence verdict: what the live
+    view and an SOS without a position of its own read. Not the ``PositionFix`` itself: its raw
+    evidence and readings nobody reads here would be kept for every guard (30 MB at 100,000);
+    the fix is stored whole in ``positions``."""
 
-    fix: PositionFix
+    device_id: str
+    fix_time: datetime
+    received_at: datetime
+    lat: float
+    lon: float
+    accuracy_m: float | None
     shift_id: str
     membership: str
     distance_m: float
+
+    @classmethod
+    def of(cls, fix: PositionFix, shift_id: str, membership: str, distance_m: float) -> LastFix:
+        return cls(
+            fix.device_id,
+            fix.fix_time,
+            fix.received_at,
+            fix.lat,
+            fix.lon,
+            fix.accuracy_m,
+            shift_id,
+            membership,
+            distance_m,
+        )
 
 
 @dataclass(slots=True, eq=False)
