@@ -25,7 +25,7 @@ from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.memory import PipelineMemory
 from gateway.pipeline.presence_stage import PresenceFeed
 from gateway.pipeline.relay import relay_punch
-from gateway.pipeline.window_states import drop_gone, open_states, saved_states_of
+from gateway.pipeline.window_states import open_states, refresh_machines
 from gateway.records import Punch
 from gateway.rules import Tick
 from gateway.rules import attendance as attendance_rules
@@ -81,17 +81,17 @@ class AttendanceMachines:
     def refresh(self, session: Session, new_shifts: Collection[str]) -> None:
         """Keep the machines in memory but those whose shift left the window; read the saved
         states of ``new_shifts`` only (after the memory's ``refresh``)."""
-        drop_gone(self.states, self._memory.duties, lambda shift, _state: shift)
-        saved = saved_states_of(
+        refresh_machines(
             session,
+            self.states,
+            self._memory.duties,
             new_shifts,
             key=AttendanceStateRow.shift_id,
             shift_id=AttendanceStateRow.shift_id,
             state=AttendanceStateRow.state,
+            shift_of=lambda shift, _state: shift,
+            parse=AttendanceState.from_json,
         )
-        for shift, _shift, state in saved:
-            if not state.get("closed"):
-                self.states[shift] = AttendanceState.from_json(state)
 
     def punches(self, ctx: BatchContext, punches: Sequence[Punch], now: datetime) -> list[bool]:
         """Store and apply punches; return, per punch, whether it was new."""

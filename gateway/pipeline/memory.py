@@ -23,7 +23,7 @@ from gateway.db.models import AlertRow, PresenceStateRow, ShiftRow
 from gateway.pipeline.deadline_queue import PRESENCE, DeadlineQueue, ScheduledDict, ShiftStarts
 from gateway.pipeline.duty import DutyIndex, in_window
 from gateway.pipeline.journal import Journal, JournaledDict, JournaledSet
-from gateway.pipeline.window_states import drop_gone, saved_states_of
+from gateway.pipeline.window_states import drop_gone, refresh_machines
 from gateway.records import PositionFix
 from gateway.rules import PresenceState
 from gateway.rules.alarms import SosEpisodes
@@ -193,21 +193,21 @@ class PipelineMemory:
         self.duties = duties
         self._reseed_sos(session)
         new = [d.shift_id for d in duties.by_start if old.duty(d.shift_id) is None]
-        drop_gone(self.presence, duties, lambda shift, _state: shift)
-        drop_gone(self.presence_since, duties, lambda shift, _since: shift)
-        for shift in [s for s in self.stored if duties.duty(s) is None]:
-            self.stored.discard(shift)
-        saved = saved_states_of(
+        saved = refresh_machines(
             session,
+            self.presence,
+            duties,
             new,
             key=PresenceStateRow.shift_id,
             shift_id=PresenceStateRow.shift_id,
             state=PresenceStateRow.state,
+            shift_of=lambda shift, _state: shift,
+            parse=PresenceState.from_json,
         )
-        for _key, shift, state in saved:
-            self.stored.add(shift)
-            if not state.get("closed"):
-                self.presence[shift] = PresenceState.from_json(state)
+        self.stored.update(saved)
+        drop_gone(self.presence_since, duties, lambda shift, _since: shift)
+        for shift in [s for s in self.stored if duties.duty(s) is None]:
+            self.stored.discard(shift)
         return new
 
     def _reseed_sos(self, session: Session) -> None:

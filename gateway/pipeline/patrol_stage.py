@@ -39,7 +39,7 @@ from gateway.pipeline.memory import PipelineMemory
 from gateway.pipeline.presence_stage import PresenceFeed
 from gateway.pipeline.relay import relay_scan
 from gateway.pipeline.scan_attribution import name_scan
-from gateway.pipeline.window_states import drop_gone, open_states, saved_states_of
+from gateway.pipeline.window_states import open_states, refresh_machines
 from gateway.records import CheckpointScan
 from gateway.rules import Tick
 from gateway.rules import patrol as patrol_rules
@@ -116,19 +116,19 @@ class PatrolStage:
         of ``new_shifts`` only. A kept machine is scheduled again, as its shift's patrol
         policy may have changed with a site load."""
         self._read_checkpoints(session)
-        drop_gone(self._patrols, self._memory.duties, lambda _machine, state: state.shift_id)
-        saved = saved_states_of(
+        refresh_machines(
             session,
+            self._patrols,
+            self._memory.duties,
             new_shifts,
             key=PatrolStateRow.machine_id,
             shift_id=PatrolStateRow.shift_id,
             state=PatrolStateRow.state,
+            shift_of=lambda _machine, state: state.shift_id,
+            parse=PatrolState.from_json,
         )
         for machine_id in list(self._patrols):
             self._patrols.reschedule(machine_id)
-        for machine_id, _shift, state in saved:
-            if not state.get("closed"):
-                self._patrols[machine_id] = PatrolState.from_json(state)
         self.attendance.refresh(session, new_shifts)
 
     def _read_checkpoints(self, session: Session) -> None:

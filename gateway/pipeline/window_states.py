@@ -11,7 +11,7 @@ is saved in the transaction that changed it), so it drops those whose shift left
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, MutableMapping
+from collections.abc import Callable, Collection, Mapping, MutableMapping
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, false, select
@@ -21,7 +21,7 @@ from gateway.db.models import ShiftRow
 from gateway.db.slices import slices
 from gateway.pipeline.duty import DutyIndex, in_window
 
-__all__ = ["drop_gone", "open_states", "saved_states_of"]
+__all__ = ["drop_gone", "open_states", "refresh_machines", "saved_states_of"]
 
 S = TypeVar("S")
 
@@ -75,3 +75,29 @@ def drop_gone(
     for k in gone:
         del machines[k]
     return len(gone)
+
+
+def refresh_machines(
+    session: Session,
+    machines: MutableMapping[str, S],
+    duties: DutyIndex,
+    new_shifts: Collection[str],
+    *,
+    key: InstrumentedAttribute[str],
+    shift_id: InstrumentedAttribute[str],
+    state: InstrumentedAttribute[dict[str, Any]],
+    shift_of: Callable[[str, S], str],
+    parse: Callable[[Mapping[str, Any]], S],
+) -> list[str]:
+    """A roster refresh for one kind of machine (columns of its state table): drop those
+    whose shift ``duties`` no longer holds, add the open ones saved for ``new_shifts``. Returns
+    the shift of every machine saved for ``new_shifts``, closed ones included."""
+    drop_gone(machines, duties, shift_of)
+    saved = []
+    for machine_key, shift, data in saved_states_of(
+        session, new_shifts, key=key, shift_id=shift_id, state=state
+    ):
+        saved.append(shift)
+        if not data.get("closed"):
+            machines[machine_key] = parse(data)
+    return saved

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from gateway.clock import ManualClock
 from gateway.db.models import PresenceStateRow
 from gateway.pipeline import memory as memory_module
+from gateway.pipeline import window_states
 from gateway.pipeline.duty import DutyIndex
 from gateway.pipeline.processor import Processor
 from gateway.pipeline.roster_refresh import RosterRead
@@ -36,6 +37,14 @@ from tests.e2e.helpers import DAY_START, SAMPLE_SITE, load_sample_site
 from tests.integration.test_deadline_schedule import add_days, build
 
 START = DAY_START + timedelta(seconds=30)
+
+
+def started(engine: Engine) -> tuple[ManualClock, Processor]:
+    """A processor at ``START`` on ``engine``'s roster, its shifts' machines started."""
+    clock = ManualClock(START)
+    processor = Processor(engine, clock)
+    processor.tick()
+    return clock, processor
 
 
 def refresh(processor: Processor) -> None:
@@ -63,9 +72,7 @@ def test_a_refresh_keeps_each_machine_and_parses_no_state_it_holds(
     engine: Engine, mocker: MockerFixture
 ) -> None:
     build(engine, 20)
-    clock = ManualClock(START)
-    processor = Processor(engine, clock)
-    processor.tick()
+    clock, processor = started(engine)
     held = dict(processor.memory.presence)
     assert len([k for k in held if k.startswith("s-x")]) == 20
     parsed = mocker.spy(PresenceState, "from_json")
@@ -82,9 +89,7 @@ def test_a_refresh_keeps_each_machine_and_parses_no_state_it_holds(
 
 def test_a_refresh_gives_what_a_reload_gives_as_shifts_come_and_go(engine: Engine) -> None:
     build(engine, 6, history_days=4)
-    clock = ManualClock(START)
-    processor = Processor(engine, clock)
-    processor.tick()
+    clock, processor = started(engine)
     processor.memory.presence_since["s-x0000-0"] = START
     # Another writer (a roster extended by another process) adds tomorrow's shifts, and one of
     # them already has a saved machine: the refresh must read it, as a reload would.
@@ -127,13 +132,11 @@ def test_a_refresh_that_fails_leaves_a_full_reload_to_the_next_transaction(
     engine: Engine, mocker: MockerFixture
 ) -> None:
     build(engine, 6)
-    clock = ManualClock(START)
-    processor = Processor(engine, clock)
-    processor.tick()
+    clock, processor = started(engine)
     add_days(engine, 6, [-1])
     clock.advance(300)
     cut = OperationalError("SELECT", {}, Exception("connection reset"))
-    mocker.patch.object(memory_module, "saved_states_of", side_effect=cut)
+    mocker.patch.object(window_states, "saved_states_of", side_effect=cut)
     with pytest.raises(OperationalError):
         refresh(processor)
     mocker.stopall()
@@ -165,9 +168,7 @@ def test_a_refresh_reuses_the_fences_of_a_site_not_loaded_again(
     engine: Engine, tmp_path: Path
 ) -> None:
     load_sample_site(engine, DAY_START - timedelta(days=1))
-    clock = ManualClock(START)
-    processor = Processor(engine, clock)
-    processor.tick()
+    clock, processor = started(engine)
     before = {d.shift_id: d for d in processor.memory.duties.by_start}
     assert before
     clock.advance(300)
@@ -192,9 +193,7 @@ def test_a_refresh_reuses_the_fences_of_a_site_not_loaded_again(
 
 def test_a_read_made_before_a_reload_is_not_adopted(engine: Engine) -> None:
     build(engine, 6)
-    clock = ManualClock(START)
-    processor = Processor(engine, clock)
-    processor.tick()
+    clock, processor = started(engine)
     add_days(engine, 6, [-1])
     clock.advance(300)
     read = processor.read_roster()
@@ -209,9 +208,7 @@ def test_the_runtime_reads_the_roster_beside_the_pipeline_and_adopts_it(
     engine: Engine, mocker: MockerFixture
 ) -> None:
     build(engine, 6)
-    clock = ManualClock(START)
-    processor = Processor(engine, clock)
-    processor.tick()
+    clock, processor = started(engine)
     held = dict(processor.memory.presence)
     readers: list[str] = []
     adopters: list[str] = []
