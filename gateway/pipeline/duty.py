@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from gateway.db.models import DeviceRow, GuardRow, PostRow, ShiftRow, SiteRow
@@ -25,7 +25,14 @@ from gateway.policy import SitePolicy
 from gateway.rules import PatrolPolicy, patrol_policy
 from geofence import PostFence, SiteProjection
 
-__all__ = ["Duty", "DutyIndex", "evidence_device", "in_window"]
+__all__ = [
+    "Duty",
+    "DutyIndex",
+    "RosterFingerprint",
+    "evidence_device",
+    "in_window",
+    "roster_fingerprint",
+]
 
 WINDOW_BEFORE = timedelta(days=2)
 WINDOW_AFTER = timedelta(days=2)
@@ -94,6 +101,8 @@ class DutyIndex:
         self.site_versions: dict[str, datetime] = {}
         """Each site's ``loaded_at`` when this index was read: what ``load(previous=...)``
         compares to reuse the fences of a site not loaded again since."""
+        self.fingerprint: RosterFingerprint | None = None
+        """``roster_fingerprint`` when this index was read (None: not read from a database)."""
         self.scope: Callable[[str], bool] | None = None
         """The guards whose shifts were read (a partitioned process's own); ``None``: all."""
 
@@ -119,6 +128,8 @@ class DutyIndex:
         reading them. ``previous`` (the index this one replaces) lends the fences of its posts
         whose site has not been loaded again since (``site_versions``): a post's drawing
         changes only with a site load, and building 100,000 fences was half of a reload."""
+        # First: a shift added while the rest is read then changes the next fingerprint.
+        fingerprint = roster_fingerprint(session, now)
         sites = {s.id: s for s in session.scalars(select(SiteRow))}
         site_versions = {sid: s.loaded_at for sid, s in sites.items()}
         policies = {sid: site_policy(s.policy) for sid, s in sites.items()}
@@ -212,6 +223,7 @@ class DutyIndex:
         index.device_zones = device_zone
         index.loaded_at = now
         index.site_versions = site_versions
+        index.fingerprint = fingerprint
         index.scope = scope
         index._elsewhere = dict(elsewhere)
         return index
@@ -293,6 +305,29 @@ class DutyIndex:
         if site_id is None:
             return self._default_policy
         return self._policies.get(site_id, self._default_policy)
+
+
+RosterFingerprint = tuple[tuple[tuple[str, datetime], ...], int, datetime | None, datetime | None]
+"""Sites and when each was loaded; count, earliest end and latest start of the window's shifts."""
+
+
+def roster_fingerprint(session: Session, now: datetime) -> RosterFingerprint:
+    """What changes whenever the roster ``DutyIndex.load`` would read around ``now`` differs
+    from the one read at an earlier now with the same fingerprint.
+
+    Guards, devices, posts and policies change only with a site load (its ``loaded_at``). The
+    window's shifts: one added (a roster extended by another process) raises the count unless
+    another left at once; one leaving by time raises the earliest end (it ended before every
+    shift that stays); one entering by time raises the latest start (it starts after every
+    shift that was in). Shifts are otherwise changed or removed only by a site load. One
+    aggregate over the window, where reading the roster costs seconds at city scale."""
+    sites = tuple(sorted(session.execute(select(SiteRow.id, SiteRow.loaded_at)).tuples()))
+    count, earliest_end, latest_start = session.execute(
+        select(func.count(), func.min(ShiftRow.ends_at), func.max(ShiftRow.starts_at)).where(
+            in_window(now)
+        )
+    ).one()
+    return sites, int(count), earliest_end, latest_start
 
 
 def in_window(now: datetime) -> ColumnElement[bool]:

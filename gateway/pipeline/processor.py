@@ -118,7 +118,8 @@ class Processor:
     def read_roster(self) -> RosterRead | None:
         """Read the roster again around now, to be adopted by ``adopt_roster``
         (``gateway.pipeline.roster_refresh``). Safe from any thread. ``None`` while a full
-        reload is due anyway (a pending rescope, a memory in doubt)."""
+        reload is due anyway (a pending rescope, a memory in doubt), or when the roster has not
+        changed."""
         if self._rescoped or self._stale or self._next_scope:
             return None
         return read_roster(self._engine, self._clock, self.memory, self._scope)

@@ -13,7 +13,10 @@ interpreter lock still lets one thread run at a time, so the read slows the pipe
 lasts instead of stopping it.
 
 A read made against an index the memory has replaced since (a full reload came between: a
-rescope, a memory in doubt) is not adopted; the next period reads again.
+rescope, a memory in doubt) is not adopted; the next period reads again. Nor is the roster read
+at all when its fingerprint has not moved (``gateway.pipeline.duty.roster_fingerprint``: the
+sites' loads, and the count, earliest end and latest start of the window's shifts): guards on
+a few shift times a day change the window a few times a day, not every few minutes.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from gateway.clock import Clock
-from gateway.pipeline.duty import DutyIndex
+from gateway.pipeline.duty import DutyIndex, roster_fingerprint
 from gateway.pipeline.memory import PipelineMemory
 from gateway.pipeline.patrol_stage import PatrolStage
 from gateway.site.extend import extend_shifts
@@ -58,12 +61,17 @@ def extend_roster(engine: Engine, clock: Clock) -> datetime:
 
 def read_roster(
     engine: Engine, clock: Clock, memory: PipelineMemory, scope: Callable[[str], bool] | None
-) -> RosterRead:
-    """Expand the roster lines and read the roster around now for ``scope``'s guards. Any
-    thread: it reads ``memory.duties`` (an immutable index) and changes nothing in memory."""
+) -> RosterRead | None:
+    """Expand the roster lines and read the roster around now for ``scope``'s guards; ``None``
+    when its fingerprint (``roster_fingerprint``) says it is the one held. Any thread: it
+    reads ``memory.duties`` (an immutable index) and changes nothing in memory."""
     previous = memory.duties
     now = extend_roster(engine, clock)
     with Session(engine) as session:
+        if previous.fingerprint is not None and previous.fingerprint == roster_fingerprint(
+            session, now
+        ):
+            return None
         duties = DutyIndex.load(session, now, scope=scope, previous=previous)
     return RosterRead(previous, duties)
 

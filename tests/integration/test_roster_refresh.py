@@ -27,7 +27,7 @@ from gateway.clock import ManualClock
 from gateway.db.models import PresenceStateRow
 from gateway.pipeline import memory as memory_module
 from gateway.pipeline import window_states
-from gateway.pipeline.duty import DutyIndex
+from gateway.pipeline.duty import DutyIndex, RosterFingerprint, roster_fingerprint
 from gateway.pipeline.processor import Processor
 from gateway.pipeline.roster_refresh import RosterRead
 from gateway.pipeline.runtime import PipelineRuntime
@@ -76,15 +76,52 @@ def test_a_refresh_keeps_each_machine_and_parses_no_state_it_holds(
     held = dict(processor.memory.presence)
     assert len([k for k in held if k.startswith("s-x")]) == 20
     parsed = mocker.spy(PresenceState, "from_json")
-    clock.advance(300)
+    loads = mocker.spy(DutyIndex, "load")
     before = processor.memory.duties
+    # Five minutes on, nothing changed: the fingerprint says so, and nothing is read.
+    clock.advance(300)
+    assert processor.read_roster() is None
+    assert loads.call_count == 0
+    # Tomorrow's shifts, added by another process: the roster is read, no state parsed.
+    add_days(engine, 20, [-1])
     refresh(processor)
+    assert loads.call_count == 1
     assert processor.memory.duties is not before
+    assert processor.memory.duties.duty("s-x0019--1") is not None
     assert parsed.call_count == 0
     assert all(processor.memory.presence[k] is machine for k, machine in held.items())
     # The reload it replaces parsed every one.
     processor.reload()
     assert parsed.call_count == len(held)
+
+
+def test_the_fingerprint_moves_with_each_change_of_the_window(engine: Engine) -> None:
+    build(engine, 3)  # today's shifts, 08:00-20:00
+    clock, processor = started(engine)
+
+    def fingerprint() -> RosterFingerprint:
+        with Session(engine) as session:
+            return roster_fingerprint(session, clock.now())
+
+    held = processor.memory.duties.fingerprint
+    assert held is not None and fingerprint() == held
+    # Added inside the window: the count. Added three days ahead, outside it: nothing.
+    add_days(engine, 1, [-1])
+    inside = fingerprint()
+    assert inside[1:] != held[1:] and inside[1] == held[1] + 1
+    add_days(engine, 1, [-3])
+    assert fingerprint() == inside
+    # A day on, that shift enters the window (it starts two days on): the latest start.
+    clock.set(DAY_START + timedelta(days=1, hours=1))
+    entered = fingerprint()
+    assert entered[3] is not None and inside[3] is not None and entered[3] > inside[3]
+    # Past 20:00 two days on, today's shifts leave it: the earliest end.
+    clock.set(DAY_START + timedelta(days=2, hours=21))
+    left = fingerprint()
+    assert left[2] is not None and entered[2] is not None and left[2] > entered[2]
+    # A site load: its site's version.
+    load_sample_site(engine, DAY_START + timedelta(days=2))
+    assert fingerprint()[0] != left[0]
 
 
 def test_a_refresh_gives_what_a_reload_gives_as_shifts_come_and_go(engine: Engine) -> None:
@@ -169,13 +206,18 @@ def test_a_refresh_reuses_the_fences_of_a_site_not_loaded_again(
 ) -> None:
     load_sample_site(engine, DAY_START - timedelta(days=1))
     clock, processor = started(engine)
-    before = {d.shift_id: d for d in processor.memory.duties.by_start}
+    index = processor.memory.duties
+    before = {d.shift_id: d for d in index.by_start}
     assert before
-    clock.advance(300)
+    # A day on, the window has moved (the roster lines give a new day's shifts): the roster
+    # is read again, and the shifts still in it keep their post's fence, not a copy.
+    clock.advance(24 * 3600)
     refresh(processor)
+    assert processor.memory.duties is not index
     after = {d.shift_id: d for d in processor.memory.duties.by_start}
-    assert after.keys() == before.keys()
-    assert all(after[s].fence is before[s].fence for s in after)
+    kept = after.keys() & before.keys()
+    assert kept and after.keys() - before.keys()
+    assert all(after[s].fence is before[s].fence for s in kept)
     # A site load (by another process) moves the first post 0.01 degrees (about 1 km) east:
     # every post of the site is drawn again, the moved one where it now is.
     post_id = yaml.safe_load(SAMPLE_SITE.read_text("utf-8"))["sites"][0]["posts"][0]["id"]
