@@ -29,6 +29,7 @@ from gateway.clock import Clock
 from gateway.db import repository as repo
 from gateway.db.models import LeaveRow
 from gateway.outbox.routing import ExtraDestinations
+from gateway.pipeline import roster_refresh
 from gateway.pipeline.context import BatchContext, EmittedEvent, Stage
 from gateway.pipeline.counters import PipelineCounters
 from gateway.pipeline.duty import Duty, DutyIndex
@@ -36,7 +37,6 @@ from gateway.pipeline.memory import LastFix, PipelineMemory
 from gateway.pipeline.presence_stage import leave_approved
 from gateway.pipeline.reasons import describe_error, reason_key
 from gateway.pipeline.reject_log import RejectLog
-from gateway.pipeline.roster_refresh import RosterRead, adopt_roster, extend_roster, read_roster
 from gateway.pipeline.stages import build_chain
 from gateway.records import AlarmSignal, CheckpointScan, DecodeOutcome, PositionFix, Punch
 from gateway.rules import LeaveApproved, LeaveCancelled, PresenceState, RuleEvent, RuleInput
@@ -90,6 +90,7 @@ class Processor:
         self._ctx: BatchContext | None = None
         self._stale = False
         """A commit failed, maybe only its answer: states are re-read before the next one."""
+        self._extension = roster_refresh.ExtensionMemo()
         self._reload(at_start=True)
 
     # --- set-up and views -------------------------------------------------------------------
@@ -115,16 +116,18 @@ class Processor:
         """
         self._reload(at_start=False)
 
-    def read_roster(self) -> RosterRead | None:
+    def read_roster(self) -> roster_refresh.RosterRead | None:
         """Read the roster again around now, to be adopted by ``adopt_roster``
         (``gateway.pipeline.roster_refresh``). Safe from any thread. ``None`` while a full
         reload is due anyway (a pending rescope, a memory in doubt), or when the roster has not
         changed."""
         if self._rescoped or self._stale or self._next_scope:
             return None
-        return read_roster(self._engine, self._clock, self.memory, self._scope)
+        return roster_refresh.read_roster(
+            self._engine, self._clock, self.memory, self._scope, self._extension
+        )
 
-    def adopt_roster(self, read: RosterRead) -> bool:
+    def adopt_roster(self, read: roster_refresh.RosterRead) -> bool:
         """On the owner thread, between transactions: take ``read``, keeping the machines in
         memory (new shifts, sites loaded by another process, the window moving on; a city's
         states are not parsed again). ``False`` when a reload came between the read and now.
@@ -132,13 +135,13 @@ class Processor:
         if self._rescoped or self._stale or self._next_scope:
             return False
         try:
-            return adopt_roster(self._engine, self.memory, self._chain.patrol, read)
+            return roster_refresh.adopt_roster(self._engine, self.memory, self._chain.patrol, read)
         except BaseException:
             self._stale = True
             raise
 
     def _reload(self, *, at_start: bool) -> None:
-        now = extend_roster(self._engine, self._clock)
+        now = roster_refresh.extend_roster(self._engine, self._clock, self._extension)
         with Session(self._engine) as session:
             self.memory.reload(session, now, at_start=at_start, scope=self._scope)
             # After the memory: the patrol stage keeps only the states of shifts in its roster.

@@ -9,7 +9,7 @@ the same guard (a concrete shift beyond the week checked at load time) is skippe
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
@@ -19,9 +19,20 @@ from gateway.db.models import ShiftRow, SiteRow
 from gateway.site.roster import expand_entry, expansion_days, shift_id
 from gateway.site.schema import ShiftEntry
 
-__all__ = ["extend_shifts"]
+__all__ = ["ExtensionKey", "extend_shifts", "extension_key"]
 
 logger = logging.getLogger(__name__)
+
+ExtensionKey = tuple[tuple[str, datetime, date, date], ...]
+"""Each site, when it was loaded and the local days its roster lines are expanded over."""
+
+
+def extension_key(session: Session, now: datetime) -> ExtensionKey:
+    """What ``extend_shifts`` at ``now`` depends on: each site's roster lines (replaced only by
+    a site load: its ``loaded_at``) and the days around its local today. ``extend_shifts`` at a
+    ``now`` of the same key adds nothing that one at the earlier ``now`` did not."""
+    rows = session.execute(select(SiteRow.id, SiteRow.loaded_at, SiteRow.timezone)).tuples()
+    return tuple(sorted((sid, at, *expansion_days(now, ZoneInfo(zone))) for sid, at, zone in rows))
 
 
 def extend_shifts(session: Session, now: datetime) -> int:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from gateway.clock import ManualClock
 from gateway.db.models import PresenceStateRow
 from gateway.pipeline import memory as memory_module
-from gateway.pipeline import window_states
+from gateway.pipeline import roster_refresh, window_states
 from gateway.pipeline.duty import DutyIndex, RosterFingerprint, roster_fingerprint
 from gateway.pipeline.processor import Processor
 from gateway.pipeline.roster_refresh import RosterRead
@@ -282,3 +282,29 @@ def test_the_runtime_reads_the_roster_beside_the_pipeline_and_adopts_it(
     assert all(processor.memory.presence[k] is machine for k, machine in held.items())
     assert readers and set(readers) == {"roster-reader"}
     assert adopters and set(adopters) == {"pipeline"}
+
+
+def test_the_roster_lines_are_expanded_again_only_when_a_site_or_its_day_moves(
+    engine: Engine, tmp_path: Path, mocker: MockerFixture
+) -> None:
+    load_sample_site(engine, DAY_START - timedelta(days=1))
+    clock, processor = started(engine)
+    expanded = mocker.spy(roster_refresh, "extend_shifts")
+    clock.advance(300)
+    refresh(processor)
+    assert expanded.call_count == 0
+    # A day on, the site's local day has moved: the lines are expanded around it, and the
+    # roster read takes the day they add.
+    last_start = max(d.starts_at for d in processor.memory.duties.by_start)
+    clock.advance(24 * 3600)
+    refresh(processor)
+    assert expanded.call_count == 1
+    assert max(d.starts_at for d in processor.memory.duties.by_start) > last_start
+    clock.advance(300)
+    refresh(processor)
+    assert expanded.call_count == 1
+    # A site load replaces the lines: expanded again.
+    load_site_file(_moved_site(tmp_path, 0.0), engine, clock.now())
+    clock.advance(300)
+    refresh(processor)
+    assert expanded.call_count == 2
