@@ -153,7 +153,7 @@ class PipelineMemory:
         ``scope``: only the shifts of the guards it accepts (those of this process's partitions).
         """
         self.duties = DutyIndex.load(session, now, scope=scope)
-        self._reseed_sos(session)
+        self.reseed_sos(session)
         # Only the states of the window's shifts: a reload costs the same after a year.
         rows = session.execute(
             select(PresenceStateRow.shift_id, PresenceStateRow.state)
@@ -191,7 +191,7 @@ class PipelineMemory:
         the process's resident memory a few hundred megabytes higher."""
         old = self.duties
         self.duties = duties
-        self._reseed_sos(session)
+        self.reseed_sos(session)
         new = [d.shift_id for d in duties.by_start if old.duty(d.shift_id) is None]
         saved = refresh_machines(
             session,
@@ -210,9 +210,10 @@ class PipelineMemory:
             self.stored.discard(shift)
         return new
 
-    def _reseed_sos(self, session: Session) -> None:
-        # The open SOS alerts: one resolved meanwhile (by an API call to another process)
-        # ends its episode here too.
+    def reseed_sos(self, session: Session) -> None:
+        """Seed the SOS episodes again from the open SOS alerts (outside any transaction): one
+        resolved meanwhile, here or by an API call to another process, ends its episode, and
+        an SOS still pressed after that raises a new alert."""
         sos = SosEpisodes()
         open_sos = session.scalars(
             select(AlertRow).where(AlertRow.type == ALERT_SOS, AlertRow.status != "resolved")

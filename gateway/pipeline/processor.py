@@ -119,8 +119,7 @@ class Processor:
     def read_roster(self) -> roster_refresh.RosterRead | None:
         """Read the roster again around now, to be adopted by ``adopt_roster``
         (``gateway.pipeline.roster_refresh``). Safe from any thread. ``None`` while a full
-        reload is due anyway (a pending rescope, a memory in doubt), or when the roster has not
-        changed."""
+        reload is due anyway (a pending rescope, a memory in doubt)."""
         if self._rescoped or self._stale or self._next_scope:
             return None
         return roster_refresh.read_roster(

@@ -16,7 +16,8 @@ A read made against an index the memory has replaced since (a full reload came b
 rescope, a memory in doubt) is not adopted; the next period reads again. Nor is the roster read
 at all when its fingerprint has not moved (``gateway.pipeline.duty.roster_fingerprint``: the
 sites' loads, and the count, earliest end and latest start of the window's shifts): guards on
-a few shift times a day change the window a few times a day, not every few minutes.
+a few shift times a day change the window a few times a day, not every few minutes. Then only
+the SOS emergencies are seeded again from the open SOS alerts, as every refresh did.
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ class RosterRead:
 
     previous: DutyIndex
     duties: DutyIndex
+
+    @property
+    def unchanged(self) -> bool:
+        """Whether nothing was read: the roster held still stands."""
+        return self.duties is self.previous
 
 
 class ExtensionMemo:
@@ -82,16 +88,17 @@ def read_roster(
     scope: Callable[[str], bool] | None,
     memo: ExtensionMemo,
 ) -> RosterRead | None:
-    """Expand the roster lines and read the roster around now for ``scope``'s guards; ``None``
-    when its fingerprint (``roster_fingerprint``) says it is the one held. Any thread: it
-    reads ``memory.duties`` (an immutable index) and changes nothing in memory."""
+    """Expand the roster lines and read the roster around now for ``scope``'s guards. When
+    its fingerprint (``roster_fingerprint``) says it is the one held, nothing is read and the
+    result holds that one (``unchanged``). Any thread: it reads ``memory.duties`` (an
+    immutable index) and changes nothing in memory."""
     previous = memory.duties
     now = extend_roster(engine, clock, memo)
     with Session(engine) as session:
         if previous.fingerprint is not None and previous.fingerprint == roster_fingerprint(
             session, now
         ):
-            return None
+            return RosterRead(previous, previous)
         duties = DutyIndex.load(session, now, scope=scope, previous=previous)
     return RosterRead(previous, duties)
 
@@ -105,6 +112,11 @@ def adopt_roster(
     if memory.duties is not read.previous:
         return False
     with Session(engine) as session:
+        if read.unchanged:
+            # The roster stands; the emergencies are seeded again from the open SOS alerts,
+            # as a reload would, so one resolved meanwhile (here or by another process) ends.
+            memory.reseed_sos(session)
+            return True
         new_shifts = memory.refresh(session, read.duties)
         patrol.refresh(session, new_shifts)
     return True

@@ -19,18 +19,20 @@ from typing import Any
 import pytest
 import yaml
 from pytest_mock import MockerFixture
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from gateway.clock import ManualClock
-from gateway.db.models import PresenceStateRow
+from gateway.db.models import AlertRow, PresenceStateRow
+from gateway.outbox.tables import OutboxRow
 from gateway.pipeline import memory as memory_module
 from gateway.pipeline import roster_refresh, window_states
 from gateway.pipeline.duty import DutyIndex, RosterFingerprint, roster_fingerprint
 from gateway.pipeline.processor import Processor
 from gateway.pipeline.roster_refresh import RosterRead
 from gateway.pipeline.runtime import PipelineRuntime
+from gateway.records import Alarm, PositionFix
 from gateway.rules import PresenceState
 from gateway.site.loader import load_site_file
 from tests.e2e.helpers import DAY_START, SAMPLE_SITE, load_sample_site
@@ -80,7 +82,9 @@ def test_a_refresh_keeps_each_machine_and_parses_no_state_it_holds(
     before = processor.memory.duties
     # Five minutes on, nothing changed: the fingerprint says so, and nothing is read.
     clock.advance(300)
-    assert processor.read_roster() is None
+    unchanged = processor.read_roster()
+    assert unchanged is not None and unchanged.unchanged
+    assert processor.adopt_roster(unchanged) and processor.memory.duties is before
     assert loads.call_count == 0
     # Tomorrow's shifts, added by another process: the roster is read, no state parsed.
     add_days(engine, 20, [-1])
@@ -308,3 +312,49 @@ def test_the_roster_lines_are_expanded_again_only_when_a_site_or_its_day_moves(
     clock.advance(300)
     refresh(processor)
     assert expanded.call_count == 2
+
+
+def test_a_refresh_of_an_unchanged_roster_ends_an_emergency_whose_alert_was_resolved(
+    engine: Engine,
+) -> None:
+    build(engine, 2)
+    clock, processor = started(engine)
+
+    def press(seconds: int) -> None:
+        at = START + timedelta(seconds=seconds)
+        sos = PositionFix(
+            device_id="gps-x0000",
+            fix_time=at,
+            received_at=at,
+            lat=30.6050,
+            lon=114.3000,
+            alarms=frozenset({Alarm.SOS}),
+        )
+        processor.process_fixes([sos])
+
+    def sos_alerts() -> int:
+        with Session(engine) as session:
+            query = select(func.count()).select_from(OutboxRow)
+            return int(
+                session.scalar(
+                    query.where(OutboxRow.type == "alert.sos", OutboxRow.destination == "core")
+                )
+                or 0
+            )
+
+    press(10)
+    assert sos_alerts() == 1 and processor.memory.sos.active("gps-x0000")
+    press(40)  # the same emergency: no second alert
+    assert sos_alerts() == 1
+    # A leader resolves it through another process's API; the button is still pressed.
+    with Session(engine) as session, session.begin():
+        session.execute(
+            update(AlertRow).where(AlertRow.type == "alert.sos").values(status="resolved")
+        )
+    clock.advance(300)
+    read = processor.read_roster()
+    assert read is not None and read.unchanged
+    assert processor.adopt_roster(read)
+    assert not processor.memory.sos.active("gps-x0000")
+    press(70)
+    assert sos_alerts() == 2
