@@ -109,6 +109,44 @@ class PresenceMachines:
                 state = self._step(ctx, duty, state, cancelled)
         return state
 
+    def apply(self, ctx: BatchContext, guard_id: str, at: datetime, rule_input: RuleInput) -> None:
+        """Feed a report, leave or cancellation to the guard's shifts it concerns.
+
+        A report goes to the shift covering ``at`` (its own time), else the one under way now;
+        a closed shift's saved machine still takes it (it may withdraw an alert). A leave or
+        its cancellation goes to every shift of the guard in the roster that the leave overlaps
+        and whose machine has started (shifts that start later learn it from the store when they
+        do)."""
+        duties = self._memory.duties
+        if isinstance(rule_input, LeaveApproved | LeaveCancelled):
+            leave = (
+                rule_input
+                if isinstance(rule_input, LeaveApproved)
+                else _leave_of(ctx, rule_input.leave_id)
+            )
+            if leave is not None:
+                for shift in duties.duties_of_guard(guard_id):
+                    grace = timedelta(seconds=shift.policy.report_grace_s)
+                    overlaps = (
+                        shift.starts_at < leave.ends_at + grace
+                        and leave.starts_at - grace < shift.ends_at
+                    )
+                    if overlaps and self._started(shift):
+                        self.feed(ctx, shift, rule_input)
+                return
+        duty = duties.duty_for_guard(guard_id, at) or duties.duty_for_guard(
+            guard_id, self._clock.now()
+        )
+        if duty is not None:
+            self.feed(ctx, duty, rule_input)
+
+    def _started(self, duty: Duty) -> bool:
+        return (
+            duty.shift_id in self._memory.presence
+            or duty.shift_id in self._memory.stored
+            or duty.starts_at <= self._clock.now()
+        )
+
     def start(self, ctx: BatchContext, duties: Sequence[Duty]) -> None:
         """Start the machines of ``duties`` (shifts whose start has come) that have none.
 
@@ -192,6 +230,11 @@ def _start(duty: Duty) -> PresenceState:
         duty.starts_at,
         duty.ends_at,
     )
+
+
+def _leave_of(ctx: BatchContext, leave_id: str) -> LeaveApproved | None:
+    row = ctx.session.get(LeaveRow, leave_id)
+    return None if row is None else leave_approved(row)
 
 
 def leave_approved(row: LeaveRow) -> LeaveApproved:

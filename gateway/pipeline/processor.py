@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -27,19 +27,17 @@ from sqlalchemy.orm import Session
 
 from gateway.clock import Clock
 from gateway.db import repository as repo
-from gateway.db.models import LeaveRow
 from gateway.outbox.routing import ExtraDestinations
 from gateway.pipeline import roster_refresh
 from gateway.pipeline.context import BatchContext, EmittedEvent, Stage
 from gateway.pipeline.counters import PipelineCounters
 from gateway.pipeline.duty import Duty, DutyIndex
 from gateway.pipeline.memory import LastFix, PipelineMemory
-from gateway.pipeline.presence_stage import leave_approved
 from gateway.pipeline.reasons import describe_error, reason_key
 from gateway.pipeline.reject_log import RejectLog
 from gateway.pipeline.stages import build_chain
 from gateway.records import AlarmSignal, CheckpointScan, DecodeOutcome, PositionFix, Punch
-from gateway.rules import LeaveApproved, LeaveCancelled, PresenceState, RuleEvent, RuleInput
+from gateway.rules import PresenceState, RuleEvent, RuleInput
 
 __all__ = ["EmittedEvent", "LastFix", "Listener", "Processor"]
 
@@ -248,51 +246,10 @@ class Processor:
         return self._transaction(self._chain.after_command, command=command)
 
     def apply(self, guard_id: str, at: datetime, rule_input: RuleInput, session: Session) -> None:
-        """Feed a report, leave or cancellation to the guard's shifts it concerns.
-
-        A report goes to the shift covering ``at`` (its own time), else the one under way now;
-        a closed shift's saved machine still takes it (it may withdraw an alert). A leave or
-        its cancellation goes to every shift of the guard in the roster that the leave overlaps
-        and whose machine has started (shifts that start later learn it from the store when they
-        do). Runs inside the caller's ``session`` (see ``run_command``), so the record and the
-        events it causes commit together.
-        """
-        ctx = self._context(session)
-        duties = self.memory.duties
-        if isinstance(rule_input, LeaveApproved | LeaveCancelled):
-            leave = (
-                rule_input
-                if isinstance(rule_input, LeaveApproved)
-                else self._leave_of(session, rule_input.leave_id)
-            )
-            if leave is not None:
-                for shift in duties.duties_of_guard(guard_id):
-                    grace = timedelta(seconds=shift.policy.report_grace_s)
-                    overlaps = (
-                        shift.starts_at < leave.ends_at + grace
-                        and leave.starts_at - grace < shift.ends_at
-                    )
-                    if overlaps and self._started(shift):
-                        self._chain.presence.feed(ctx, shift, rule_input)
-                return
-        duty = duties.duty_for_guard(guard_id, at) or duties.duty_for_guard(
-            guard_id, self._clock.now()
-        )
-        if duty is None:
-            return
-        self._chain.presence.feed(ctx, duty, rule_input)
-
-    def _started(self, duty: Duty) -> bool:
-        return (
-            duty.shift_id in self.memory.presence
-            or duty.shift_id in self.memory.stored
-            or duty.starts_at <= self._clock.now()
-        )
-
-    @staticmethod
-    def _leave_of(session: Session, leave_id: str) -> LeaveApproved | None:
-        row = session.get(LeaveRow, leave_id)
-        return None if row is None else leave_approved(row)
+        """Feed a report, leave or cancellation to the guard's shifts it concerns
+        (``PresenceMachines.apply``), inside the caller's ``session`` (see ``run_command``), so
+        the record and the events it causes commit together."""
+        self._chain.presence.apply(self._context(session), guard_id, at, rule_input)
 
     def emit(
         self, session: Session, event: RuleEvent, *, subject: str, duty: Duty | None = None

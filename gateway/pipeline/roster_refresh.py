@@ -23,6 +23,7 @@ the SOS emergencies are seeded again from the open SOS alerts, as every refresh 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,12 +32,22 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from gateway.clock import Clock
-from gateway.pipeline.duty import DutyIndex, roster_fingerprint
+from gateway.pipeline.counters import PipelineCounters
+from gateway.pipeline.duty import DutyIndex
+from gateway.pipeline.housekeeping import Housekeeping
 from gateway.pipeline.memory import PipelineMemory
 from gateway.pipeline.patrol_stage import PatrolStage
+from gateway.pipeline.roster_window import roster_fingerprint
 from gateway.site.extend import ExtensionKey, extend_shifts, extension_key
 
-__all__ = ["ExtensionMemo", "RosterRead", "adopt_roster", "extend_roster", "read_roster"]
+__all__ = [
+    "ExtensionMemo",
+    "RosterRead",
+    "RosterReader",
+    "adopt_roster",
+    "extend_roster",
+    "read_roster",
+]
 
 log = logging.getLogger(__name__)
 
@@ -120,3 +131,52 @@ def adopt_roster(
         new_shifts = memory.refresh(session, read.duties)
         patrol.refresh(session, new_shifts)
     return True
+
+
+class RosterReader:
+    """The ``roster-reader`` thread: every ``period_s`` of wall time (as the database retries
+    are paced) it calls ``read`` and keeps the newest read in a one-slot hand-over, which the
+    owner thread empties with ``take`` between two batches. A failing read is logged and backed
+    off like the owner's housekeeping (``gateway.pipeline.housekeeping``)."""
+
+    def __init__(
+        self,
+        read: Callable[[], RosterRead | None],
+        period_s: float,
+        counters: PipelineCounters,
+    ) -> None:
+        self._read = read
+        self._period_s = period_s
+        self._keeping = Housekeeping(counters)
+        self._slot: RosterRead | None = None
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self, stop: threading.Event) -> None:
+        """Read every period until ``stop`` is set."""
+        self._thread = threading.Thread(
+            target=self._loop, args=(stop,), name="roster-reader", daemon=True
+        )
+        self._thread.start()
+
+    def join(self, timeout_s: float) -> None:
+        """Wait for the thread to end (after its ``stop`` was set)."""
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+
+    def take(self) -> RosterRead | None:
+        """The newest read not taken yet, if any (the owner thread)."""
+        with self._lock:
+            read, self._slot = self._slot, None
+        return read
+
+    def _loop(self, stop: threading.Event) -> None:
+        while not stop.wait(self._period_s):
+            self._keeping.run(self._read_once)
+
+    def _read_once(self) -> None:
+        read = self._read()
+        if read is not None:
+            with self._lock:
+                self._slot = read

@@ -43,7 +43,7 @@ from gateway.pipeline.batch_budget import DEFAULT_BATCH_BUDGET_S, BatchSizer
 from gateway.pipeline.housekeeping import MAX_OUTAGE_BACKOFF_S, Housekeeping, database_outage
 from gateway.pipeline.processor import Processor
 from gateway.pipeline.reasons import describe_error
-from gateway.pipeline.roster_refresh import RosterRead
+from gateway.pipeline.roster_refresh import RosterReader
 from gateway.records import DecodeOutcome, Downlink
 
 __all__ = ["PipelineRuntime"]
@@ -119,16 +119,10 @@ class PipelineRuntime(Generic[T]):
         self._room = threading.Condition(self._queued_lock)
         self._batch_sizer = BatchSizer(max_batch, batch_budget_s)
         self._tick_interval_s = tick_interval_s
-        self._roster_refresh_s = roster_refresh_s
         self._stop = threading.Event()
         self._housekeeping = Housekeeping(processor.counters)
         self._thread: threading.Thread | None = None
-        # The roster is read on a thread of its own and adopted by the owner thread between
-        # batches (``gateway.pipeline.roster_refresh``): a one-slot hand-over.
-        self._roster_reader: threading.Thread | None = None
-        self._roster_keeping = Housekeeping(processor.counters)
-        self._roster_read: RosterRead | None = None
-        self._roster_lock = threading.Lock()
+        self._roster = RosterReader(processor.read_roster, roster_refresh_s, processor.counters)
 
     # --- called from other threads ----------------------------------------------------------
 
@@ -169,10 +163,7 @@ class PipelineRuntime(Generic[T]):
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="pipeline", daemon=True)
         self._thread.start()
-        self._roster_reader = threading.Thread(
-            target=self._read_rosters, name="roster-reader", daemon=True
-        )
-        self._roster_reader.start()
+        self._roster.start(self._stop)
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Process what is queued, then stop the owner thread."""
@@ -181,9 +172,7 @@ class PipelineRuntime(Generic[T]):
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None
-        if self._roster_reader is not None:
-            self._roster_reader.join(timeout_s)
-            self._roster_reader = None
+        self._roster.join(timeout_s)
 
     def wait_idle(self, timeout_s: float = 10.0) -> bool:
         """Block until everything submitted so far has been processed (for tests and benches)."""
@@ -208,8 +197,7 @@ class PipelineRuntime(Generic[T]):
                 self._settle(settled)
             for request in calls:
                 self._run_call(request)
-            with self._roster_lock:
-                read, self._roster_read = self._roster_read, None
+            read = self._roster.take()
             if read is not None:
                 self._guarded(partial(self.processor.adopt_roster, read))
             self._guarded(self.processor.tick)
@@ -388,21 +376,6 @@ class PipelineRuntime(Generic[T]):
             request.future.set_result(self.processor.run_command(request.command))
         except Exception as exc:
             request.future.set_exception(exc)
-
-    # --- the roster reader ------------------------------------------------------------------
-
-    def _read_rosters(self) -> None:
-        """Every ``roster_refresh_s`` of wall time (as the database retries are paced), read
-        the roster for the owner thread to adopt; failures are logged and backed off like the
-        owner's housekeeping."""
-        while not self._stop.wait(self._roster_refresh_s):
-            self._roster_keeping.run(self._read_roster)
-
-    def _read_roster(self) -> None:
-        read = self.processor.read_roster()
-        if read is not None:
-            with self._roster_lock:
-                self._roster_read = read
 
     def _guarded(self, action: Callable[[], object]) -> None:
         """Run a housekeeping ``action`` (a tick, a reload); a failure is logged and retried
