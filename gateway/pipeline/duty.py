@@ -15,27 +15,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from gateway.db.models import DeviceRow, GuardRow, PostRow, ShiftRow, SiteRow
+from gateway.db.models import DeviceRow, GuardRow, ShiftRow, SiteRow
 from gateway.db.repository import site_policy
-from gateway.db.slices import slices
+from gateway.pipeline.roster_window import (
+    RosterFingerprint,
+    in_window,
+    roster_fingerprint,
+    site_fences,
+)
 from gateway.policy import SitePolicy
 from gateway.rules import PatrolPolicy, patrol_policy
-from geofence import PostFence, SiteProjection
+from geofence import PostFence
 
-__all__ = [
-    "Duty",
-    "DutyIndex",
-    "RosterFingerprint",
-    "evidence_device",
-    "in_window",
-    "roster_fingerprint",
-]
-
-WINDOW_BEFORE = timedelta(days=2)
-WINDOW_AFTER = timedelta(days=2)
+__all__ = ["Duty", "DutyIndex", "evidence_device"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +95,7 @@ class DutyIndex:
         """The ``now`` the window was read around (None: not read from a database)."""
         self.site_versions: dict[str, datetime] = {}
         """Each site's ``loaded_at`` when this index was read: what ``load(previous=...)``
-        compares to reuse the fences of a site not loaded again since."""
+        compares to reuse what a site not loaded again since still holds."""
         self.fingerprint: RosterFingerprint | None = None
         """``roster_fingerprint`` when this index was read (None: not read from a database)."""
         self.scope: Callable[[str], bool] | None = None
@@ -125,45 +120,18 @@ class DutyIndex:
 
         Guards, devices and shifts (as many as guards on duty) are read as plain rows of the
         columns needed, not as ORM objects: building 100,000 objects costs several times
-        reading them. ``previous`` (the index this one replaces) lends the fences of its posts
-        whose site has not been loaded again since (``site_versions``): a post's drawing
-        changes only with a site load, and building 100,000 fences was half of a reload."""
+        reading them. ``previous`` (the index this one replaces) lends what a site load alone
+        changes: the fences of the posts of sites not loaded again since (``site_versions``;
+        building 100,000 fences was half of a reload), and, when no site was loaded again at
+        all, its device maps and every ``Duty`` whose shift row is the same (only shifts new
+        to the window are built then; devices and guards are not even read if there are
+        none). A city's roster read anew every time the window moved held a second copy of
+        it until the first was freed: 190 MB at 100,000 guards."""
         # First: a shift added while the rest is read then changes the next fingerprint.
         fingerprint = roster_fingerprint(session, now)
         sites = {s.id: s for s in session.scalars(select(SiteRow))}
         site_versions = {sid: s.loaded_at for sid, s in sites.items()}
         policies = {sid: site_policy(s.policy) for sid, s in sites.items()}
-        patrol = {sid: patrol_policy(s.policy) for sid, s in sites.items()}
-        zones = {sid: s.timezone for sid, s in sites.items()}
-        guards = {
-            g.id: g for g in session.execute(select(GuardRow.id, GuardRow.name, GuardRow.team))
-        }
-        devices = session.execute(
-            select(
-                DeviceRow.id,
-                DeviceRow.site_id,
-                DeviceRow.kind,
-                DeviceRow.guard_id,
-                DeviceRow.post_id,
-                DeviceRow.timezone,
-                DeviceRow.punch_kind,
-            )
-        ).all()
-        device_guard = {d.id: d.guard_id for d in devices if d.guard_id is not None}
-        device_site = {d.id: d.site_id for d in devices}
-        device_post = {d.id: d.post_id for d in devices if d.post_id is not None}
-        device_zone = {d.id: d.timezone or zones[d.site_id] for d in devices}
-        clock_in_sites = {d.site_id for d in devices if d.kind == "clock_in" or d.punch_kind}
-        # A guard's own devices, his GPS terminal first; then the readers and terminals standing
-        # at a post count as his for the presence rules while he is on duty there.
-        guard_devices: dict[str, list[str]] = defaultdict(list)
-        for device in sorted(devices, key=lambda d: (d.kind != "gps", d.id)):
-            if device.guard_id is not None:
-                guard_devices[device.guard_id].append(device.id)
-        post_devices: dict[str, list[str]] = defaultdict(list)
-        for device in sorted(devices, key=lambda d: d.id):
-            if device.post_id is not None and device.guard_id is None:
-                post_devices[device.post_id].append(device.id)
         shifts = session.execute(
             select(
                 ShiftRow.id,
@@ -174,53 +142,49 @@ class DutyIndex:
                 ShiftRow.ends_at,
             ).where(in_window(now))
         )
-        shifts_here = []
         # The guards held elsewhere at each post, by their hours alone: a fixed reader's scan
         # is attributed among everyone on duty at its post, wherever his rules run.
         elsewhere: dict[str, list[tuple[datetime, datetime, str]]] = defaultdict(list)
+        same_sites = previous is not None and previous.site_versions == site_versions
+        kept = previous._by_shift if previous is not None and same_sites else {}
+        duties: list[Duty] = []
+        fresh = []
         for shift in shifts:
-            if scope is None or scope(shift.guard_id):
-                shifts_here.append(shift)
-            else:
+            if scope is not None and not scope(shift.guard_id):
                 elsewhere[shift.post_id].append((shift.starts_at, shift.ends_at, shift.guard_id))
-        known: dict[str, tuple[str, str, PostFence]] = {}
-        if previous is not None:
-            unchanged = {
-                sid for sid, at in previous.site_versions.items() if site_versions.get(sid) == at
-            }
-            known = {
-                d.post_id: (d.site_id, d.post_name, d.fence)
-                for d in previous._by_shift.values()
-                if d.site_id in unchanged
-            }
-        fences = _site_fences(session, {s.post_id for s in shifts_here}, known)
-        duties = []
-        for shift in shifts_here:
-            guard = guards[shift.guard_id]
-            post_name, fence = fences[shift.post_id]
-            duties.append(
-                Duty(
-                    shift_id=shift.id,
-                    guard_id=guard.id,
-                    guard_name=guard.name,
-                    team=guard.team,
-                    post_id=shift.post_id,
-                    post_name=post_name,
-                    site_id=shift.site_id,
-                    starts_at=shift.starts_at,
-                    ends_at=shift.ends_at,
-                    device_ids=(
-                        *guard_devices.get(guard.id, ()),
-                        *post_devices.get(shift.post_id, ()),
-                    ),
-                    fence=fence,
-                    policy=policies.get(shift.site_id, SitePolicy()),
-                    patrol_policy=patrol.get(shift.site_id, PatrolPolicy()),
-                )
+                continue
+            duty = kept.get(shift.id)
+            if duty is not None and _same_shift(duty, shift):
+                duties.append(duty)
+            else:
+                fresh.append(shift)
+        if previous is not None and same_sites:
+            # Devices change only with a site load: the maps are shared, not read again.
+            duties += _build(session, fresh, sites, policies, previous)
+            index = cls(
+                duties,
+                previous._device_guard,
+                previous._device_site,
+                policies,
+                previous._device_post,
             )
-        index = cls(duties, device_guard, device_site, policies, device_post)
-        index.clock_in_sites = frozenset(clock_in_sites)
-        index.device_zones = device_zone
+            index.clock_in_sites = previous.clock_in_sites
+            index.device_zones = previous.device_zones
+        else:
+            devices = _devices(session)
+            duties += _build(session, fresh, sites, policies, previous, devices)
+            zones = {sid: s.timezone for sid, s in sites.items()}
+            index = cls(
+                duties,
+                {d.id: d.guard_id for d in devices if d.guard_id is not None},
+                {d.id: d.site_id for d in devices},
+                policies,
+                {d.id: d.post_id for d in devices if d.post_id is not None},
+            )
+            index.clock_in_sites = frozenset(
+                d.site_id for d in devices if d.kind == "clock_in" or d.punch_kind
+            )
+            index.device_zones = {d.id: d.timezone or zones[d.site_id] for d in devices}
         index.loaded_at = now
         index.site_versions = site_versions
         index.fingerprint = fingerprint
@@ -307,75 +271,96 @@ class DutyIndex:
         return self._policies.get(site_id, self._default_policy)
 
 
-RosterFingerprint = tuple[tuple[tuple[str, datetime], ...], int, datetime | None, datetime | None]
-"""Sites and when each was loaded; count, earliest end and latest start of the window's shifts."""
+def _same_shift(duty: Duty, shift: Row[Any]) -> bool:
+    return bool(
+        duty.guard_id == shift.guard_id
+        and duty.post_id == shift.post_id
+        and duty.site_id == shift.site_id
+        and duty.starts_at == shift.starts_at
+        and duty.ends_at == shift.ends_at
+    )
 
 
-def roster_fingerprint(session: Session, now: datetime) -> RosterFingerprint:
-    """What changes whenever the roster ``DutyIndex.load`` would read around ``now`` differs
-    from the one read at an earlier now with the same fingerprint.
+def _devices(session: Session) -> list[Row[Any]]:
+    return list(
+        session.execute(
+            select(
+                DeviceRow.id,
+                DeviceRow.site_id,
+                DeviceRow.kind,
+                DeviceRow.guard_id,
+                DeviceRow.post_id,
+                DeviceRow.timezone,
+                DeviceRow.punch_kind,
+            )
+        ).all()
+    )
 
-    Guards, devices, posts and policies change only with a site load (its ``loaded_at``). The
-    window's shifts: one added (a roster extended by another process) raises the count unless
-    another left at once; one leaving by time raises the earliest end (it ended before every
-    shift that stays); one entering by time raises the latest start (it starts after every
-    shift that was in). Shifts are otherwise changed or removed only by a site load. One
-    aggregate over the window, where reading the roster costs seconds at city scale."""
-    sites = tuple(sorted(session.execute(select(SiteRow.id, SiteRow.loaded_at)).tuples()))
-    count, earliest_end, latest_start = session.execute(
-        select(func.count(), func.min(ShiftRow.ends_at), func.max(ShiftRow.starts_at)).where(
-            in_window(now)
+
+def _build(
+    session: Session,
+    shifts: list[Row[Any]],
+    sites: dict[str, SiteRow],
+    policies: dict[str, SitePolicy],
+    previous: DutyIndex | None,
+    devices: list[Row[Any]] | None = None,
+) -> list[Duty]:
+    """A ``Duty`` for each of ``shifts``, its fence lent by ``previous`` where the post's site
+    was not loaded again since (``devices``: read here when not given)."""
+    if not shifts:
+        return []
+    if devices is None:
+        devices = _devices(session)
+    guards = {g.id: g for g in session.execute(select(GuardRow.id, GuardRow.name, GuardRow.team))}
+    patrol = {sid: patrol_policy(s.policy) for sid, s in sites.items()}
+    # A guard's own devices, his GPS terminal first; then the readers and terminals standing
+    # at a post count as his for the presence rules while he is on duty there.
+    guard_devices: dict[str, list[str]] = defaultdict(list)
+    for device in sorted(devices, key=lambda d: (d.kind != "gps", d.id)):
+        if device.guard_id is not None:
+            guard_devices[device.guard_id].append(device.id)
+    post_devices: dict[str, list[str]] = defaultdict(list)
+    for device in sorted(devices, key=lambda d: d.id):
+        if device.post_id is not None and device.guard_id is None:
+            post_devices[device.post_id].append(device.id)
+    known: dict[str, tuple[str, str, PostFence]] = {}
+    if previous is not None:
+        unchanged = {
+            sid
+            for sid, at in previous.site_versions.items()
+            if sid in sites and sites[sid].loaded_at == at
+        }
+        known = {
+            d.post_id: (d.site_id, d.post_name, d.fence)
+            for d in previous._by_shift.values()
+            if d.site_id in unchanged
+        }
+    fences = site_fences(session, {s.post_id for s in shifts}, known)
+    duties = []
+    for shift in shifts:
+        guard = guards[shift.guard_id]
+        post_name, fence = fences[shift.post_id]
+        duties.append(
+            Duty(
+                shift_id=shift.id,
+                guard_id=guard.id,
+                guard_name=guard.name,
+                team=guard.team,
+                post_id=shift.post_id,
+                post_name=post_name,
+                site_id=shift.site_id,
+                starts_at=shift.starts_at,
+                ends_at=shift.ends_at,
+                device_ids=(
+                    *guard_devices.get(guard.id, ()),
+                    *post_devices.get(shift.post_id, ()),
+                ),
+                fence=fence,
+                policy=policies.get(shift.site_id, SitePolicy()),
+                patrol_policy=patrol.get(shift.site_id, PatrolPolicy()),
+            )
         )
-    ).one()
-    return sites, int(count), earliest_end, latest_start
-
-
-def in_window(now: datetime) -> ColumnElement[bool]:
-    """The condition on ``ShiftRow`` of the shifts ``DutyIndex.load`` keeps around ``now``: the
-    states the pipeline re-reads are joined on it, so a reload reads what is in the window,
-    whatever the history stored."""
-    return and_(ShiftRow.ends_at > now - WINDOW_BEFORE, ShiftRow.starts_at < now + WINDOW_AFTER)
-
-
-def _site_fences(
-    session: Session, needed: set[str], known: dict[str, tuple[str, str, PostFence]]
-) -> dict[str, tuple[str, PostFence]]:
-    """The fences of the ``needed`` posts, each in its site's metric plane (origin: the site's
-    first post). ``known`` (post id → site id, name, fence) are taken as they are: the posts of
-    sites unchanged since the previous index.
-
-    Only the posts the window's shifts stand at are built: a city site may list 100,000 posts,
-    the roster is read again every few minutes, and building a fence costs a shapely polygon
-    and a projection."""
-    out = {p: (known[p][1], known[p][2]) for p in needed if p in known}
-    missing = needed - out.keys()
-    if not missing:
-        return out
-    # Ids first, drawings only of the posts built: decoding 100,000 fences' JSON was most of
-    # the cost once only the needed ones were built.
-    ids = session.execute(select(PostRow.site_id, PostRow.id)).all()
-    first: dict[str, str] = {}
-    for site_id, post_id in ids:
-        if site_id not in first or post_id < first[site_id]:
-            first[site_id] = post_id
-    # A site whose fences are known has its plane already: the same first post drew it.
-    projections: dict[str, SiteProjection] = {
-        site: fence.projection for site, _, fence in known.values()
-    }
-    wanted = sorted(missing | {p for site, p in first.items() if site not in projections})
-    drawn: dict[str, Any] = {}
-    for chunk in slices(wanted):
-        query = select(PostRow.id, PostRow.site_id, PostRow.name, PostRow.fence, PostRow.datum)
-        for row in session.execute(query.where(PostRow.id.in_(chunk))):
-            drawn[row.id] = row
-    for post_id in sorted(drawn, key=lambda p: (p != first[drawn[p].site_id], p)):
-        post = drawn[post_id]
-        projection = projections.get(post.site_id)
-        fence = PostFence.from_geojson(post.fence, datum=post.datum, projection=projection)
-        projections.setdefault(post.site_id, fence.projection)
-        if post_id in missing:
-            out[post_id] = (post.name, fence)
-    return out
+    return duties
 
 
 def evidence_device(duty: Duty, device_id: str) -> str:

@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 
 from gateway.db.models import AlertRow, PresenceStateRow, ShiftRow
 from gateway.pipeline.deadline_queue import PRESENCE, DeadlineQueue, ScheduledDict, ShiftStarts
-from gateway.pipeline.duty import DutyIndex, in_window
+from gateway.pipeline.duty import DutyIndex
 from gateway.pipeline.journal import Journal, JournaledDict, JournaledSet
+from gateway.pipeline.roster_window import in_window
 from gateway.pipeline.window_states import drop_gone, refresh_machines
 from gateway.records import PositionFix
 from gateway.rules import PresenceState

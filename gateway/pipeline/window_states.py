@@ -19,7 +19,8 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from gateway.db.models import ShiftRow
 from gateway.db.slices import slices
-from gateway.pipeline.duty import DutyIndex, in_window
+from gateway.pipeline.duty import DutyIndex
+from gateway.pipeline.roster_window import in_window
 
 __all__ = ["drop_gone", "open_states", "refresh_machines", "saved_states_of"]
 

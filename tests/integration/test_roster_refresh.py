@@ -26,11 +26,13 @@ from sqlalchemy.orm import Session
 from gateway.clock import ManualClock
 from gateway.db.models import AlertRow, PresenceStateRow
 from gateway.outbox.tables import OutboxRow
+from gateway.pipeline import duty as duty_module
 from gateway.pipeline import memory as memory_module
 from gateway.pipeline import roster_refresh, window_states
-from gateway.pipeline.duty import DutyIndex, RosterFingerprint, roster_fingerprint
+from gateway.pipeline.duty import Duty, DutyIndex
 from gateway.pipeline.processor import Processor
 from gateway.pipeline.roster_refresh import RosterRead
+from gateway.pipeline.roster_window import RosterFingerprint, roster_fingerprint
 from gateway.pipeline.runtime import PipelineRuntime
 from gateway.records import Alarm, PositionFix
 from gateway.rules import PresenceState
@@ -169,6 +171,28 @@ def test_a_refresh_gives_what_a_reload_gives_as_shifts_come_and_go(engine: Engin
     assert snapshot(processor) == refreshed
 
 
+def test_a_refresh_builds_a_duty_only_for_each_shift_new_to_the_window(
+    engine: Engine, mocker: MockerFixture
+) -> None:
+    build(engine, 4)
+    add_days(engine, 4, [-1])
+    clock, processor = started(engine)
+    before = {d.shift_id: d for d in processor.memory.duties.by_start}
+    assert sum(1 for s in before if s.startswith("s-x") and s.endswith("--1")) == 4
+    built = mocker.spy(duty_module, "Duty")
+    # Three days on, today's shifts have left the window and the site's roster lines have
+    # given new days' shifts: those alone are built; tomorrow's stay as they were.
+    clock.set(DAY_START + timedelta(days=3))
+    refresh(processor)
+    after = {d.shift_id: d for d in processor.memory.duties.by_start}
+    new = after.keys() - before.keys()
+    assert new and not any(s.startswith("s-x") for s in new)
+    assert built.call_count == len(new)
+    stayed = after.keys() & before.keys()
+    assert {f"s-x000{i}--1" for i in range(4)} <= stayed
+    assert all(after[s] is before[s] for s in stayed)
+
+
 def test_a_refresh_that_fails_leaves_a_full_reload_to_the_next_transaction(
     engine: Engine, mocker: MockerFixture
 ) -> None:
@@ -205,23 +229,41 @@ def _moved_site(tmp_path: Path, east_deg: float) -> Path:
     return path
 
 
-def test_a_refresh_reuses_the_fences_of_a_site_not_loaded_again(
-    engine: Engine, tmp_path: Path
+def described(duty: Duty | None) -> tuple[Any, ...]:
+    """Every field of ``duty``, its fence by its drawing (fences compare by identity)."""
+    assert duty is not None
+    fields = [getattr(duty, name) for name in Duty.__slots__ if name != "fence"]
+    return (*fields, duty.fence.wgs84.wkt)
+
+
+def test_a_refresh_reuses_the_duties_and_fences_of_a_site_not_loaded_again(
+    engine: Engine, tmp_path: Path, mocker: MockerFixture
 ) -> None:
     load_sample_site(engine, DAY_START - timedelta(days=1))
     clock, processor = started(engine)
     index = processor.memory.duties
     before = {d.shift_id: d for d in index.by_start}
     assert before
+    devices_read = mocker.spy(duty_module, "_devices")
     # A day on, the window has moved (the roster lines give a new day's shifts): the roster
-    # is read again, and the shifts still in it keep their post's fence, not a copy.
+    # is read again; the shifts still in it keep their very ``Duty`` (so their post's fence,
+    # not a copy), and only the new day's are built, as a full load builds them.
     clock.advance(24 * 3600)
     refresh(processor)
     assert processor.memory.duties is not index
     after = {d.shift_id: d for d in processor.memory.duties.by_start}
     kept = after.keys() & before.keys()
     assert kept and after.keys() - before.keys()
-    assert all(after[s].fence is before[s].fence for s in kept)
+    assert all(after[s] is before[s] for s in kept)
+    assert devices_read.call_count == 1  # for the new shifts' devices
+    with Session(engine) as session:
+        full = DutyIndex.load(session, clock.now())
+    assert sorted(after) == sorted(d.shift_id for d in full.by_start)
+    assert all(described(after[s]) == described(full.duty(s)) for s in after)
+    reader = next(iter(index.device_zones))
+    for lookup in ("timezone_of_device", "site_of_device", "post_of_device", "guard_of_device"):
+        assert getattr(processor.memory.duties, lookup)(reader) == getattr(full, lookup)(reader)
+    assert processor.memory.duties.clock_in_sites == full.clock_in_sites
     # A site load (by another process) moves the first post 0.01 degrees (about 1 km) east:
     # every post of the site is drawn again, the moved one where it now is.
     post_id = yaml.safe_load(SAMPLE_SITE.read_text("utf-8"))["sites"][0]["posts"][0]["id"]
@@ -229,6 +271,7 @@ def test_a_refresh_reuses_the_fences_of_a_site_not_loaded_again(
     clock.advance(300)
     refresh(processor)
     moved = {d.shift_id: d for d in processor.memory.duties.by_start}
+    assert all(moved[s] is not after[s] for s in moved if s in after)
     assert all(moved[s].fence is not before[s].fence for s in moved if s in before)
     at_post = [s for s in moved if moved[s].post_id == post_id and s in before]
     assert at_post
