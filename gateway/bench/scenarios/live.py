@@ -8,8 +8,9 @@ ingest is connected. On leaving, the gateway is stopped, then the bare subscribe
 on the same broker so the result can be compared with the broker's own limit.
 
 ``shift_started`` is the part of the set-up after that which both scenarios play the same way:
-the present guards arrive (``warm_up``), then the clock jumps to a lead before the first absence
-deadline and the stream of fixes to send from there is laid out (``ShiftStart``).
+the present guards arrive (``warm_up``) and the machines of the shifts begun are saved, then the
+clock jumps to a lead before the first absence deadline and the stream of fixes to send from
+there is laid out (``ShiftStart``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from gateway.bench.common import (
 )
 from gateway.bench.paced import fix_payload
 from gateway.bootstrap import Gateway, build_gateway
+from gateway.db.models import PresenceStateRow
 from gateway.outbox.tables import OutboxRow
 from gateway.policy import SitePolicy
 from gateway.rules.events import ALERT_ABSENT_AT_SHIFT_START
@@ -64,6 +66,7 @@ FIX_PERIOD_S = 20.0
 BARE_MESSAGES_MAX = 50_000
 WARM_UP_STALL_S = 600.0
 """A hundred thousand shifts starting at once keep the pipeline busy before the first fix."""
+MACHINES_GIVE_UP_S = 900.0
 
 
 @dataclass
@@ -152,15 +155,17 @@ def absent_every(guards: int, step: int) -> tuple[list[int], list[int]]:
 @dataclass
 class ShiftStart:
     """What ``shift_started`` yields: the live set-up, who is absent and present, the absence
-    grace, the warm-up's wall seconds, the fixes settled before the stream (``settled_before``)
-    and the stream itself for ``start_paced``: ``fix_count`` fixes, the present guards'
-    ``(topic, lat, lon)`` in turn (``fix_round``, one round)."""
+    grace, the wall seconds of the warm-up and of the machines' start, the fixes settled
+    before the stream (``settled_before``) and the stream itself for ``start_paced``:
+    ``fix_count`` fixes, the present guards' ``(topic, lat, lon)`` in turn (``fix_round``,
+    one round)."""
 
     live: Live
     absent: list[int]
     present: list[int]
     grace_s: float
     warm_up_s: float
+    machines_started_s: float
     settled_before: int
     fix_round: list[tuple[str, float, float]]
     fix_count: int
@@ -177,10 +182,13 @@ class ShiftStart:
         }
 
     def set_up(self) -> dict[str, float]:
-        """``roster_seconds`` and ``warm_up_seconds``, rounded to the millisecond."""
+        """``roster_seconds``, ``warm_up_seconds`` and ``machines_started_seconds`` (wall
+        seconds from the shift start until every machine of the shifts begun was saved, the
+        warm-up included), rounded to the millisecond."""
         return {
             "roster_seconds": round(self.live.roster.seconds, 3),
             "warm_up_seconds": round(self.warm_up_s, 3),
+            "machines_started_seconds": round(self.machines_started_s, 3),
         }
 
     def all_absences_raised(self) -> bool:
@@ -211,10 +219,12 @@ def shift_started(
 ) -> Iterator[ShiftStart]:
     """``live_gateway`` for ``len(starts)`` guards (``starts[i]`` guard ``i``'s shift start, none
     before ``t0``) on ``args.database_url`` and ``args.broker``; then the clock jumps to a second
-    after ``t0``, the present guards arrive, and the clock jumps to ``lead_s`` before the first
-    absence deadline (``t0`` plus the site's grace). The stream is ``n_fixes`` fixes from the
-    present guards' posts in turn. Raises ``RuntimeError`` if the arrivals outlast that instant:
-    the absences would be decided before the stream. ``clock`` must read before ``t0``.
+    after ``t0``, the present guards arrive, the machines of the shifts begun are saved (as in
+    the field, where the absences fall a grace after the start), and the clock jumps to
+    ``lead_s`` before the first absence deadline (``t0`` plus the site's grace). The stream is
+    ``n_fixes`` fixes from the present guards' posts in turn. Raises ``RuntimeError`` if the
+    arrivals and the start outlast that instant: the absences would be decided before the
+    stream. ``clock`` must read before ``t0``.
 
     ``silence_s`` is the site's silence limit: an hour by default, so a silent guard raises no
     alert within the run and the absences are the only deadlines; ``None`` keeps the policy's
@@ -231,17 +241,27 @@ def shift_started(
         bare_messages=n_fixes,
     ) as live:
         clock.jump(t0 + timedelta(seconds=1))
+        began = time.perf_counter()
+        due_now = sum(1 for start in starts if start <= clock.now())
         warm_s = warm_up(live, present, clock.now())
+        # As in the field, the machines start at the shift start and the absences fall a grace
+        # later: their start is not part of the instant measured.
+        if not wait_until(
+            lambda: machines_saved(live.engine) >= due_now,
+            lambda: time.perf_counter() - began > MACHINES_GIVE_UP_S,
+        ):
+            raise RuntimeError(f"the machines did not all start within {MACHINES_GIVE_UP_S} s")
+        started_s = time.perf_counter() - began
         jump_to = t0 + timedelta(seconds=grace - lead_s)
         if clock.now() > jump_to:
-            raise RuntimeError("warm-up took longer than the absence grace: use fewer guards")
+            raise RuntimeError("the start took longer than the absence grace: use fewer guards")
         clock.jump(jump_to)
         fix_round = [
             (f"devices/{device_id(i)}/json", *post_centre(live.roster.post_of[i])) for i in present
         ]
         count = n_fixes if present else 0
         settled = live.watcher.settled()
-        yield ShiftStart(live, absent, present, grace, warm_s, settled, fix_round, count)
+        yield ShiftStart(live, absent, present, grace, warm_s, started_s, settled, fix_round, count)
 
 
 def latencies(watcher: StoredWatcher, before: int, sent: Sequence[float]) -> list[float]:
@@ -262,6 +282,12 @@ def wait_until(done: Callable[[], bool], give_up: Callable[[], bool]) -> bool:
             return False
         time.sleep(0.2)
     return True
+
+
+def machines_saved(engine: Engine) -> int:
+    """Presence machines saved so far: one for each shift whose start the pipeline has seen."""
+    with engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(PresenceStateRow)) or 0)
 
 
 def count_events(engine: Engine, event_type: str) -> int:
