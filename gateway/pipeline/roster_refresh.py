@@ -67,11 +67,13 @@ class RosterRead:
 
 class ExtensionMemo:
     """The ``extension_key`` of the last expansion of the roster lines: expanding them again
-    is skipped until a site is loaded again or a site's local day moves on. A reference read
-    and written whole, from either thread; a lost update costs one expansion more."""
+    is skipped until a site is loaded again or a site's local day moves on. ``lock`` is held
+    through an expansion: the reader thread and a full reload on the owner thread expand one
+    at a time, and the second finds the key the first left."""
 
     def __init__(self) -> None:
         self.key: ExtensionKey | None = None
+        self.lock = threading.Lock()
 
 
 def extend_roster(engine: Engine, clock: Clock, memo: ExtensionMemo) -> datetime:
@@ -81,12 +83,13 @@ def extend_roster(engine: Engine, clock: Clock, memo: ExtensionMemo) -> datetime
     shift of the days around, and doing so every five minutes for nothing left the resident
     memory tens of megabytes higher each time."""
     now = clock.now()
-    with Session(engine) as session, session.begin():
-        key = extension_key(session, now)
-        if key == memo.key:
-            return now
-        added = extend_shifts(session, now)
-    memo.key = key
+    with memo.lock, Session(engine) as session:
+        with session.begin():
+            key = extension_key(session, now)
+            if key == memo.key:
+                return now
+            added = extend_shifts(session, now)
+        memo.key = key
     if added:
         log.info("roster extended by %d shifts", added)
     return now

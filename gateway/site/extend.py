@@ -12,7 +12,8 @@ import logging
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
+from sqlalchemy import Insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gateway.db.models import ShiftRow, SiteRow
@@ -38,7 +39,9 @@ def extension_key(session: Session, now: datetime) -> ExtensionKey:
 def extend_shifts(session: Session, now: datetime) -> int:
     """Add the roster's shifts for the local days around ``now`` to every site; return the count.
 
-    Runs in the caller's transaction; idempotent.
+    Runs in the caller's transaction; idempotent. Several gateways on one database expand the
+    same lines when the day turns: a shift another one inserted since this one read is left
+    to it (``ON CONFLICT DO NOTHING``), not an error that fails this one's reload.
     """
     added = 0
     for site in session.scalars(select(SiteRow)).all():
@@ -84,8 +87,20 @@ def extend_shifts(session: Session, now: datetime) -> int:
                     }
                 )
         if rows:
-            session.execute(insert(ShiftRow), rows)
-            added += len(rows)
+            added += _insert_new(session, rows)
     if added:
         logger.info("added %d roster shifts", added)
     return added
+
+
+def _insert_new(session: Session, rows: list[dict[str, object]]) -> int:
+    """Insert ``rows`` but those whose id is taken; returns how many were inserted."""
+    dialect = session.get_bind().dialect.name
+    stmt: Insert
+    if dialect == "postgresql":
+        stmt = postgresql.insert(ShiftRow).on_conflict_do_nothing(index_elements=["id"])
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(ShiftRow).on_conflict_do_nothing(index_elements=["id"])
+    else:  # pragma: no cover - the gateway runs on SQLite and PostgreSQL
+        raise NotImplementedError(f"database {dialect} is not supported")
+    return len(session.execute(stmt.returning(ShiftRow.id), rows).all())

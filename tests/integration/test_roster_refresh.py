@@ -10,6 +10,7 @@ The roster is ``test_deadline_schedule``'s: the sample site with ``n`` more guar
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from datetime import timedelta
@@ -24,7 +25,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from gateway.clock import ManualClock
-from gateway.db.models import AlertRow, PresenceStateRow
+from gateway.db.engine import make_engine
+from gateway.db.models import AlertRow, PresenceStateRow, ShiftRow
 from gateway.outbox.tables import OutboxRow
 from gateway.pipeline import duty as duty_module
 from gateway.pipeline import memory as memory_module
@@ -36,6 +38,7 @@ from gateway.pipeline.roster_window import RosterFingerprint, roster_fingerprint
 from gateway.pipeline.runtime import PipelineRuntime
 from gateway.records import Alarm, PositionFix
 from gateway.rules import PresenceState
+from gateway.site import extend as extend_module
 from gateway.site.loader import load_site_file
 from tests.e2e.helpers import DAY_START, SAMPLE_SITE, load_sample_site
 from tests.integration.test_deadline_schedule import add_days, build
@@ -355,6 +358,73 @@ def test_the_roster_lines_are_expanded_again_only_when_a_site_or_its_day_moves(
     clock.advance(300)
     refresh(processor)
     assert expanded.call_count == 2
+
+
+def test_the_reader_and_a_reload_expand_the_roster_lines_one_at_a_time(
+    engine: Engine, mocker: MockerFixture
+) -> None:
+    load_sample_site(engine, DAY_START - timedelta(days=1))
+    clock, processor = started(engine)
+    clock.advance(24 * 3600)  # the local day has moved: the lines are due an expansion
+    real = roster_refresh.extend_shifts
+    inside = threading.Barrier(2, timeout=1.0)
+
+    def meeting(session: Session, now: Any) -> int:
+        # Two expansions inside at once would meet here; one alone waits the second out.
+        with contextlib.suppress(threading.BrokenBarrierError):
+            inside.wait()
+        return real(session, now)
+
+    expanded = mocker.patch.object(roster_refresh, "extend_shifts", side_effect=meeting)
+    failures: list[BaseException] = []
+
+    def expand() -> None:
+        try:
+            roster_refresh.extend_roster(engine, clock, processor._extension)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=expand) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert failures == [] and expanded.call_count == 1
+
+
+def test_an_expansion_leaves_the_shifts_another_gateway_inserted_meanwhile(
+    engine: Engine, mocker: MockerFixture
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("several gateways share one database on PostgreSQL only")
+    load_sample_site(engine, DAY_START - timedelta(days=1))
+    later = DAY_START + timedelta(days=10)  # past the days the load expanded
+    with Session(engine) as session:
+        before = session.scalar(select(func.count()).select_from(ShiftRow))
+    real_insert = extend_module._insert_new
+    theirs: list[int] = []
+    other_gateway = make_engine(engine.url.render_as_string(hide_password=False))
+
+    def raced(session: Session, rows: list[dict[str, object]]) -> int:
+        # Another gateway expands the same lines and commits between this one's read and
+        # its insert (its own insert goes straight through).
+        if session.get_bind() is engine:
+            with Session(other_gateway) as other, other.begin():
+                theirs.append(extend_module.extend_shifts(other, later))
+        return real_insert(session, rows)
+
+    mocker.patch.object(extend_module, "_insert_new", side_effect=raced)
+    try:
+        with Session(engine) as session, session.begin():
+            ours = extend_module.extend_shifts(session, later)
+    finally:
+        mocker.stopall()
+        other_gateway.dispose()
+    with Session(engine) as session:
+        after = session.scalar(select(func.count()).select_from(ShiftRow))
+        again = extend_module.extend_shifts(session, later)
+    assert theirs and theirs[0] > 0
+    assert ours == 0 and after == before + theirs[0] and again == 0
 
 
 def test_a_refresh_of_an_unchanged_roster_ends_an_emergency_whose_alert_was_resolved(
