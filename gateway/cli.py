@@ -77,7 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="an empty database (default: a temporary SQLite file)",
     )
     bench.add_argument(
-        "--processes", type=int, default=1, help="flood: gateway processes (1, 2, 4)"
+        "--processes",
+        type=int,
+        default=1,
+        help="flood, shift-change: gateway processes (1, 2, 4; shift-change: all absent)",
     )
     bench.add_argument("--guards", type=int, default=None, help="guards on duty")
     bench.add_argument(

@@ -37,7 +37,14 @@ from gateway.db.migrate import upgrade
 from gateway.db.models import PositionRow
 from gateway.settings import Settings
 
-__all__ = ["PARTITIONS", "MultiProcessUnavailable", "launch_flood", "partitions_held"]
+__all__ = [
+    "PARTITIONS",
+    "MultiProcessUnavailable",
+    "await_partitions",
+    "gateways",
+    "launch_flood",
+    "partitions_held",
+]
 
 PARTITIONS = 16
 READY_S = 120.0
@@ -75,12 +82,8 @@ def launch_flood(
         engine = make_engine(database_url)
         upgrade(engine)  # `run` refuses a database behind the migrations
         engine.dispose()
-        with _gateways(processes, site, database_url, broker_url, Path(tmp)) as ports:
-            try:
-                ready_s = _await_partitions(ports)
-            except TimeoutError as exc:
-                logs = [p.read_text(errors="replace")[-1500:] for p in Path(tmp).glob("*.log")]
-                raise TimeoutError(f"{exc}; the gateways said:\n" + "\n".join(logs)) from None
+        with gateways(processes, site, database_url, broker_url, Path(tmp)) as ports:
+            ready_s = await_partitions(ports, Path(tmp))
             engine = make_engine(database_url)
             try:
                 before = _positions(engine)
@@ -112,19 +115,28 @@ def partitions_held(health: dict[str, Any]) -> int:
 
 
 @contextmanager
-def _gateways(
-    processes: int, site: Path, database_url: str, broker_url: str, tmp: Path
+def gateways(
+    processes: int,
+    site: Path | None,
+    database_url: str,
+    broker_url: str,
+    tmp: Path,
+    env: dict[str, str] | None = None,
 ) -> Iterator[list[int]]:
-    """Start ``processes`` gateways; yield their API ports; stop each by its pid."""
+    """Start ``processes`` gateways (each loading ``site`` first, if given; ``env`` added to
+    their environment); yield their API ports; stop each by its pid."""
     started: list[subprocess.Popen[bytes]] = []
     ports: list[int] = []
-    command = [str(Path(sys.executable).with_name("guard-gateway")), "run", "--site", str(site)]
+    command = [str(Path(sys.executable).with_name("guard-gateway")), "run"]
+    if site is not None:
+        command += ["--site", str(site)]
     client_prefix = f"gg-bench-{time.time_ns()}"
     with ExitStack() as stack:
         for n in range(processes):
             port = free_port()
-            env = {
+            environment = {
                 **os.environ,
+                **(env or {}),
                 "GATEWAY_DATABASE_URL": database_url,
                 "GATEWAY_MQTT_URL": broker_url,
                 "GATEWAY_PARTITIONS": str(PARTITIONS),
@@ -135,7 +147,9 @@ def _gateways(
                 "GATEWAY_MQTT_CLIENT_ID": client_prefix,
             }
             log = stack.enter_context((tmp / f"gateway-{n}.log").open("wb"))
-            process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                command, env=environment, stdout=log, stderr=subprocess.STDOUT
+            )
             started.append(process)
             ports.append(port)
         try:
@@ -152,8 +166,17 @@ def _gateways(
                     process.wait(10)
 
 
+def await_partitions(ports: list[int], logs: Path) -> float:
+    """Seconds until the processes' ``/health`` together show all partitions held; on a time-out
+    the error quotes the end of each gateway's log (``*.log`` in ``logs``)."""
+    try:
+        return _await_partitions(ports)
+    except TimeoutError as exc:
+        said = [p.read_text(errors="replace")[-1500:] for p in sorted(logs.glob("*.log"))]
+        raise TimeoutError(f"{exc}; the gateways said:\n" + "\n".join(said)) from None
+
+
 def _await_partitions(ports: list[int]) -> float:
-    """Seconds until the processes' ``/health`` together show all partitions held."""
     began = time.perf_counter()
     while time.perf_counter() - began < READY_S:
         held = 0

@@ -230,3 +230,47 @@ def test_flood_over_two_processes_stores_every_fix_once_in_each_leg(db_url: str)
     assert (one["processes"], one["partitions"], one["stored"]) == (1, 16, 400)
     assert (two["processes"], two["partitions"], two["stored"]) == (2, 16, 400)
     assert result["scaling_efficiency"] == round(two["fixes_per_s"] / (2 * one["fixes_per_s"]), 3)
+
+
+@needs_mosquitto
+@pytest.mark.timeout(600)  # two runs of real guard-gateway processes taking 16 partitions
+def test_shift_change_over_two_processes_raises_each_absence_once_in_each_leg(
+    db_url: str,
+) -> None:
+    if not db_url.startswith("postgresql"):
+        code, result, stderr = bench(
+            "--scenario", "shift-change", "--processes", "2", "--guards", "40",
+            "--database-url", db_url, timeout=60,
+        )  # fmt: skip
+        assert (code, result) == (2, None)
+        assert "leases in PostgreSQL" in stderr
+        return
+    code, result, stderr = bench(
+        "--scenario", "shift-change", "--processes", "2", "--guards", "40", "--absent-every",
+        "3", "--database-url", db_url, timeout=60,
+    )  # fmt: skip
+    assert (code, result) == (2, None)
+    assert "every guard is absent" in stderr
+    code, result, stderr = bench(
+        "--scenario", "shift-change", "--processes", "2", "--guards", "40",
+        "--database-url", db_url, timeout=540,
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert result is not None
+    assert (result["scenario"], result["processes"], result["guards_absent"]) == (
+        "shift-change", 2, 40,
+    )  # fmt: skip
+    one, two = result["legs"]
+    for leg, processes in ((one, 1), (two, 2)):
+        assert (leg["processes"], leg["partitions"], leg["guards"]) == (processes, 16, 40)
+        assert (leg["absences"], leg["all_raised"], leg["alerts_per_guard_at_most"]) == (
+            40, True, 1,
+        )  # fmt: skip
+        assert leg["last_lateness_s"] == leg["lateness_s"]["max"]
+    assert result["speed_up"] == round(one["last_lateness_s"] / two["last_lateness_s"], 3)
+    assert result["met"] == (two["last_lateness_s"] <= 5.0)
+    engine = make_engine(db_url)
+    with engine.connect() as conn:  # what the bench wrote, it emptied
+        assert conn.scalar(select(func.count()).select_from(OutboxRow)) == 0
+        assert conn.scalar(select(func.count()).select_from(PresenceStateRow)) == 0
+    engine.dispose()

@@ -33,7 +33,9 @@ SCENARIOS: dict[str, tuple[str, str]] = {
         "shift_change",
         "--guards (100,000) starting at the same minute, a tenth absent (--absent-every N; "
         "--silent-too: their silences fall with the absences): lateness of the last "
-        "alert.absent_at_shift_start (goal <= 5 s) and latency of the fixes arriving meanwhile",
+        "alert.absent_at_shift_start (goal <= 5 s) and latency of the fixes arriving meanwhile; "
+        "--processes N (PostgreSQL): every guard absent, over 1 and N guard-gateway run "
+        "processes sharing partitions",
     ),
     "posts": (
         "posts",
@@ -80,5 +82,7 @@ def _complete(result: dict[str, Any]) -> bool:
     for key in ("fixes", "fixes_meanwhile"):
         if key in result and not result[key]["all_stored"]:
             return False
+    if any(leg.get("all_raised") is False for leg in result.get("legs", ())):
+        return False
     alerts = result.get("alerts", {})
     return alerts.get("all_raised", True) is not False

@@ -4,7 +4,9 @@ absent, so G/10 ``alert.absent_at_shift_start`` deadlines fall on the same insta
 ``--absent-every N`` makes every N-th guard absent instead (1: all of them, the tick where every
 guard's deadline falls); ``--silent-too`` keeps the site's ten-minute silence limit, so each
 absent guard's ``alert.device_silent`` falls on the same instant as his absence (the worst case:
-two events per absent guard, nobody present).
+two events per absent guard, nobody present). ``--processes N`` (PostgreSQL) runs the instant
+where every guard is absent over one ``guard-gateway run`` process and over N sharing the
+partitions (``gateway.bench.multiproc_absences``), and reports the speed-up.
 
 Set-up: every shift starts at T0. The nine tenths present send one fix each from inside their
 post (warm-up: they arrive). The clock then jumps to 2 s before the deadline (T0 + grace) and
@@ -25,10 +27,14 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from datetime import timedelta
 from typing import Any
 
-from gateway.bench.common import BenchClock, percentiles, rss_mb
+from drivers.mqtt.broker import start_broker
+from gateway.bench.common import BenchClock, machine_facts, percentiles, rss_mb
+from gateway.bench.multiproc import check_available
+from gateway.bench.multiproc_absences import launch_absences
 from gateway.bench.paced import start_paced
 from gateway.bench.scenarios.live import (
     FIX_PERIOD_S,
@@ -49,6 +55,8 @@ GIVE_UP_S = 1800.0
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.processes != 1:
+        return _over_processes(args)
     guards: int = args.guards or 100_000
     seconds: float = args.seconds or 20.0
     step: int = args.absent_every or 10
@@ -120,4 +128,44 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "bare_subscriber": {k: round(v, 3) for k, v in live.bare.items()},
         "goal": {"last_alert_lateness_s": GOAL_LAST_LATENESS_S},
         "met": met,
+    }
+
+
+def _over_processes(args: argparse.Namespace) -> dict[str, Any]:
+    """Every guard absent, over one process and over ``--processes`` (see
+    ``gateway.bench.multiproc_absences``): the speed-up is the last alert's lateness with one
+    process over that with N."""
+    processes: int = args.processes
+    guards: int = args.guards or 100_000
+    if processes < 2:
+        raise ValueError("--processes must be at least 1")
+    if args.absent_every not in (None, 1) or args.silent_too:
+        raise ValueError(
+            "--processes runs the instant where every guard is absent: "
+            "not with --absent-every or --silent-too"
+        )
+    check_available(args.database_url)  # before a broker is started for nothing
+    with ExitStack() as stack:
+        broker, kind = args.broker, "given"
+        if broker is None:
+            running = stack.enter_context(start_broker())
+            broker, kind = running.url, running.kind
+        legs = launch_absences(
+            processes=[1, processes],
+            guards=guards,
+            database_url=args.database_url,
+            broker_url=broker,
+        )
+    one, many = legs[0]["last_lateness_s"], legs[1]["last_lateness_s"]
+    return {
+        "scenario": "shift-change",
+        "machine": machine_facts(args.database_url),
+        "broker": kind,
+        "guards": guards,
+        "guards_absent": guards,
+        "processes": processes,
+        "legs": legs,
+        "speed_up": round(one / many, 3) if one and many else None,
+        "goal": {"last_alert_lateness_s": GOAL_LAST_LATENESS_S},
+        "met": bool(legs[1]["all_raised"]) and many is not None and many <= GOAL_LAST_LATENESS_S,
     }
