@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from gateway.clock import utc
@@ -258,10 +258,24 @@ def require_empty(engine: Engine) -> None:
 
 
 def clear_bench(engine: Engine) -> None:
-    """Empty the tables a bench leg filled (in a database ``require_empty`` accepted)."""
+    """Empty the tables a bench leg filled (in a database ``require_empty`` accepted).
+
+    On PostgreSQL the tables no foreign key points at are truncated first: deleting 100,000
+    posts row by row checks each against the shifts and devices referring to posts, and with
+    those deleted in the same transaction every check walked their 100,000 dead rows (the
+    clean-up after a 100,000-guard leg ran for more than six minutes)."""
+    tables = [Base.metadata.tables[name] for name in _BENCH_TABLES]
     with engine.begin() as conn:
-        for table in _BENCH_TABLES:
-            conn.execute(Base.metadata.tables[table].delete())
+        if engine.dialect.name == "postgresql":
+            referred = {
+                fk.column.table.name for t in Base.metadata.sorted_tables for fk in t.foreign_keys
+            }
+            leaves = [t for t in tables if t.name not in referred]
+            quoted = ", ".join(conn.dialect.identifier_preparer.format_table(t) for t in leaves)
+            conn.execute(text(f"TRUNCATE {quoted}"))
+            tables = [t for t in tables if t.name in referred]
+        for table in tables:
+            conn.execute(table.delete())
 
 
 @contextmanager
