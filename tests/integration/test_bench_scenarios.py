@@ -209,16 +209,23 @@ def test_flood_scenario_is_the_flood_with_machine_facts_and_the_goal() -> None:
     assert result["met"] == (result["ratio_to_bare"] >= 0.8)
 
 
+def refused_without_postgres(db_url: str, scenario: str, *args: str) -> bool:
+    """On SQLite, ``--processes 2`` of ``scenario`` is refused for want of PostgreSQL's leases
+    (asserted; ``True``); on PostgreSQL, ``False``: the test goes on."""
+    if db_url.startswith("postgresql"):
+        return False
+    code, result, stderr = bench(
+        "--scenario", scenario, "--processes", "2", *args, "--database-url", db_url, timeout=60
+    )
+    assert (code, result) == (2, None)
+    assert "leases in PostgreSQL" in stderr
+    return True
+
+
 @needs_mosquitto
 @pytest.mark.timeout(600)  # two runs of real guard-gateway processes taking 16 partitions
 def test_flood_over_two_processes_stores_every_fix_once_in_each_leg(db_url: str) -> None:
-    if not db_url.startswith("postgresql"):
-        code, result, stderr = bench(
-            "--scenario", "flood", "--processes", "2", "--terminals", "10", "--messages", "100",
-            "--database-url", db_url, timeout=60,
-        )  # fmt: skip
-        assert (code, result) == (2, None)
-        assert "leases in PostgreSQL" in stderr
+    if refused_without_postgres(db_url, "flood", "--terminals", "10", "--messages", "100"):
         return
     code, result, stderr = bench(
         "--scenario", "flood", "--processes", "2", "--terminals", "20", "--messages", "400",
@@ -237,13 +244,7 @@ def test_flood_over_two_processes_stores_every_fix_once_in_each_leg(db_url: str)
 def test_shift_change_over_two_processes_raises_each_absence_once_in_each_leg(
     db_url: str,
 ) -> None:
-    if not db_url.startswith("postgresql"):
-        code, result, stderr = bench(
-            "--scenario", "shift-change", "--processes", "2", "--guards", "40",
-            "--database-url", db_url, timeout=60,
-        )  # fmt: skip
-        assert (code, result) == (2, None)
-        assert "leases in PostgreSQL" in stderr
+    if refused_without_postgres(db_url, "shift-change", "--guards", "40"):
         return
     code, result, stderr = bench(
         "--scenario", "shift-change", "--processes", "2", "--guards", "40", "--absent-every",
