@@ -143,7 +143,7 @@ class DeviceRow(Base):
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), nullable=False, index=True)
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
     guard_id: Mapped[str | None] = mapped_column(ForeignKey("guards.id"), nullable=True, index=True)
-    post_id: Mapped[str | None] = mapped_column(ForeignKey("posts.id"), nullable=True)
+    post_id: Mapped[str | None] = mapped_column(ForeignKey("posts.id"), nullable=True, index=True)
     secret_ref: Mapped[str | None] = mapped_column(String(200), nullable=True)
     url: Mapped[str | None] = mapped_column(String(200), nullable=True)
     """How to reach a reader or terminal (``tty:USB0:pn532``, ``/dev/ttyUSB0``, ``socket://...``)."""
@@ -169,7 +169,7 @@ class ShiftRow(Base):
     id: Mapped[str] = mapped_column(String(160), primary_key=True)
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), nullable=False, index=True)
     guard_id: Mapped[str] = mapped_column(ForeignKey("guards.id"), nullable=False)
-    post_id: Mapped[str] = mapped_column(ForeignKey("posts.id"), nullable=False)
+    post_id: Mapped[str] = mapped_column(ForeignKey("posts.id"), nullable=False, index=True)
     starts_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     ends_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
 

@@ -46,7 +46,7 @@ class CheckpointRow(Base):
 
     id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), nullable=False, index=True)
-    post_id: Mapped[str] = mapped_column(ForeignKey("posts.id"), nullable=False)
+    post_id: Mapped[str] = mapped_column(ForeignKey("posts.id"), nullable=False, index=True)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
 
 
@@ -90,7 +90,9 @@ class RouteCheckpointRow(Base):
     route_id: Mapped[str] = mapped_column(ForeignKey("routes.id"), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), nullable=False, index=True)
-    checkpoint_id: Mapped[str] = mapped_column(ForeignKey("checkpoints.id"), nullable=False)
+    checkpoint_id: Mapped[str] = mapped_column(
+        ForeignKey("checkpoints.id"), nullable=False, index=True
+    )
     window_start_s: Mapped[float] = mapped_column(Float, nullable=False)
     window_end_s: Mapped[float] = mapped_column(Float, nullable=False)
 

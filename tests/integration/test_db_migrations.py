@@ -25,7 +25,7 @@ def test_upgraded_database_matches_the_models_with_no_autogenerate_diff(engine: 
 
 
 def test_upgrade_records_the_head_revision_and_is_idempotent(engine: Engine) -> None:
-    assert head() == "0013"
+    assert head() == "0014"
     assert current(engine) == head()
     upgrade(engine)
     assert current(engine) == head()
@@ -56,7 +56,40 @@ def test_migrations_0012_and_0013_relay_tables_downgrade_and_upgrade_again(
         command.downgrade(config, "0011")
     assert "relayed_punches" not in inspect(engine).get_table_names()
     upgrade(engine)
-    assert current(engine) == "0013" and _diff(engine) == []
+    assert current(engine) == head() and _diff(engine) == []
+
+
+def _unindexed_foreign_keys(engine: Engine) -> list[str]:
+    """``table.column`` of each foreign key whose first column leads no index, primary key or
+    unique constraint of its table."""
+    found = inspect(engine)
+    out = []
+    for table in found.get_table_names():
+        leading = {tuple(found.get_pk_constraint(table)["constrained_columns"])[:1]}
+        leading |= {tuple(ix["column_names"])[:1] for ix in found.get_indexes(table)}
+        leading |= {tuple(uq["column_names"])[:1] for uq in found.get_unique_constraints(table)}
+        for fk in found.get_foreign_keys(table):
+            if tuple(fk["constrained_columns"])[:1] not in leading:
+                out.append(f"{table}.{fk['constrained_columns'][0]}")
+    return sorted(out)
+
+
+def test_every_foreign_key_is_indexed_so_a_site_load_deletes_by_index(engine: Engine) -> None:
+    # A parent row deleted (a site load replaces its posts) is checked against each referring
+    # table: by index, or by reading the whole table for every row deleted.
+    assert _unindexed_foreign_keys(engine) == []
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0013")
+    assert _unindexed_foreign_keys(engine) == [
+        "checkpoints.post_id",
+        "devices.post_id",
+        "route_checkpoints.checkpoint_id",
+        "shifts.post_id",
+    ]
+    upgrade(engine)
+    assert current(engine) == head() and _diff(engine) == []
 
 
 def test_migrations_create_the_outbox_and_every_model_table(engine: Engine) -> None:
