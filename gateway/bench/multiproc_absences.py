@@ -95,7 +95,10 @@ def _leg(
             ):
                 raise RuntimeError(f"the machines did not all start in {STARTED_GIVE_UP_S} s")
             started_s = time.perf_counter() - began
-            origin.write_text(repr(time.monotonic()), encoding="ascii")
+            # Whole or not at all: a process reading half a number would keep a wrong origin.
+            written = origin.with_suffix(".new")
+            written.write_text(repr(time.monotonic()), encoding="ascii")
+            written.replace(origin)
             raised_from = time.perf_counter()
             all_raised = wait_until(
                 lambda: count_events(engine, ALERT_ABSENT_AT_SHIFT_START) >= guards,
