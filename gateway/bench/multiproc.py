@@ -42,6 +42,7 @@ __all__ = [
     "MultiProcessUnavailable",
     "await_partitions",
     "gateways",
+    "held_by",
     "launch_flood",
     "partitions_held",
 ]
@@ -176,17 +177,23 @@ def await_partitions(ports: list[int], logs: Path) -> float:
         raise TimeoutError(f"{exc}; the gateways said:\n" + "\n".join(said)) from None
 
 
+def held_by(ports: list[int]) -> list[int]:
+    """How many partitions each process (by API port) says it holds; 0 for one that does not
+    answer (yet)."""
+    held = []
+    for port in ports:
+        try:
+            body = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).json()
+        except (httpx.HTTPError, ValueError):
+            body = {}
+        held.append(partitions_held(body))
+    return held
+
+
 def _await_partitions(ports: list[int]) -> float:
     began = time.perf_counter()
     while time.perf_counter() - began < READY_S:
-        held = 0
-        for port in ports:
-            try:
-                body = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).json()
-            except (httpx.HTTPError, ValueError):
-                continue
-            held += partitions_held(body)
-        if held >= PARTITIONS:
+        if sum(held_by(ports)) >= PARTITIONS:
             return time.perf_counter() - began
         time.sleep(0.25)
     raise TimeoutError(f"the gateways did not hold all {PARTITIONS} partitions in {READY_S} s")

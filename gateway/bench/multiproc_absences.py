@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import tempfile
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import Engine, func, select
 
 from gateway.bench.common import bench_database, clear_bench, percentiles, write_roster
@@ -32,7 +31,7 @@ from gateway.bench.multiproc import (
     await_partitions,
     check_available,
     gateways,
-    partitions_held,
+    held_by,
 )
 from gateway.bench.scenarios.live import alert_lateness, count_events, machines_saved, wait_until
 from gateway.clock import CLOCK_ENV, SystemClock
@@ -121,7 +120,7 @@ def _leg(
         "lateness_s": late,
         "last_lateness_s": late["max"],
         "wall_seconds_from_origin": round(raised_s, 3),
-        "deadline": _iso(deadline),
+        "deadline": deadline.isoformat(),
     }
 
 
@@ -133,7 +132,7 @@ def _await_balance(ports: list[int]) -> float:
     stable_since: float | None = None
     last: list[int] = []
     while time.perf_counter() - began < BALANCE_GIVE_UP_S:
-        held = [_held(port) for port in ports]
+        held = held_by(ports)
         now = time.perf_counter()
         even = sum(held) == PARTITIONS and max(held) - min(held) <= 1
         if not even or held != last:
@@ -143,13 +142,6 @@ def _await_balance(ports: list[int]) -> float:
         last = held
         time.sleep(0.25)
     raise TimeoutError(f"the partitions were not shared evenly in {BALANCE_GIVE_UP_S} s")
-
-
-def _held(port: int) -> int:
-    try:
-        return partitions_held(httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).json())
-    except (httpx.HTTPError, ValueError):
-        return 0
 
 
 def _most_alerts_of_one_guard(engine: Engine) -> int:
@@ -163,7 +155,3 @@ def _most_alerts_of_one_guard(engine: Engine) -> int:
             .subquery()
         )
         return int(conn.scalar(select(func.max(counts.c.n))) or 0)
-
-
-def _iso(when: datetime) -> str:
-    return when.isoformat()
