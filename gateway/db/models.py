@@ -162,14 +162,18 @@ class ShiftRow(Base):
 
     The id is derived from guard, post and start, so loading the same roster again yields the same
     ids and the presence state of a running shift survives a reload.
+
+    A shift that has ended is a record (the ledger's, kept ``records_days``): a site load keeps
+    it even when the file no longer names its guard or post, so ``guard_id`` and ``post_id``
+    are plain ids, as in positions and alerts, not foreign keys (migration 0015).
     """
 
     __tablename__ = "shifts"
 
     id: Mapped[str] = mapped_column(String(160), primary_key=True)
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), nullable=False, index=True)
-    guard_id: Mapped[str] = mapped_column(ForeignKey("guards.id"), nullable=False)
-    post_id: Mapped[str] = mapped_column(ForeignKey("posts.id"), nullable=False, index=True)
+    guard_id: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
+    post_id: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False, index=True)
     starts_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     ends_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
 

@@ -338,7 +338,11 @@ def _build(
     fences = site_fences(session, {s.post_id for s in shifts}, known)
     duties = []
     for shift in shifts:
-        guard = guards[shift.guard_id]
+        # An ended shift outlives a site load that dropped its guard or post (it is the
+        # ledger's record); no rule can run for it any more.
+        guard = guards.get(shift.guard_id)
+        if guard is None or shift.post_id not in fences:
+            continue
         post_name, fence = fences[shift.post_id]
         duties.append(
             Duty(

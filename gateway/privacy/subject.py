@@ -2,7 +2,8 @@
 
 What belongs to a guard: the rows that carry his id: positions (the gateway keeps none off
 duty, so these are all it has of his whereabouts), verbal reports, leaves, alerts, punches,
-checkpoint scans, his shifts' rule states, and the events about him in the outbox.
+checkpoint scans, his shifts (those that ended stay after he leaves the site file: the
+ledger's record) and their rule states, and the events about him in the outbox.
 
 Export writes every such row as one JSON object per line (``{"kind": ..., "row": {...}}``), so
 a trail of months streams without being held in memory.
@@ -34,6 +35,7 @@ from gateway.db.models import (
     PositionRow,
     PresenceStateRow,
     ReportRow,
+    ShiftRow,
 )
 from gateway.db.patrol_models import AttendanceStateRow, PatrolStateRow, PunchRow, ScanRow
 from gateway.errors import GatewayError
@@ -100,6 +102,7 @@ def _parts(guard_id: str) -> list[_Part]:
             AttendanceStateRow.shift_id,
             AttendanceStateRow.guard_id == guard_id,
         ),
+        _Part("shift", ShiftRow, ShiftRow.id, ShiftRow.guard_id == guard_id),
         _Part("event", OutboxRow, OutboxRow.seq, OutboxRow.subject == guard_id),
     ]
     return parts

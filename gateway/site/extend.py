@@ -20,7 +20,7 @@ from gateway.db.models import ShiftRow, SiteRow
 from gateway.site.roster import expand_entry, expansion_days, shift_id
 from gateway.site.schema import ShiftEntry
 
-__all__ = ["ExtensionKey", "extend_shifts", "extension_key"]
+__all__ = ["ExtensionKey", "extend_shifts", "extension_key", "insert_new_shifts"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +39,11 @@ def extension_key(session: Session, now: datetime) -> ExtensionKey:
 def extend_shifts(session: Session, now: datetime) -> int:
     """Add the roster's shifts for the local days around ``now`` to every site; return the count.
 
-    Runs in the caller's transaction; idempotent. Several gateways on one database expand the
-    same lines when the day turns: a shift another one inserted since this one read is left
-    to it (``ON CONFLICT DO NOTHING``), not an error that fails this one's reload.
+    Shifts that have ended by ``now`` are not added: the days before were recorded as they
+    were rostered then, and a roster line changed since must not add a past shift nobody
+    watched. Runs in the caller's transaction; idempotent. Several gateways on one database
+    expand the same lines when the day turns: a shift another one inserted since this one read
+    is left to it (``ON CONFLICT DO NOTHING``), not an error that fails this one's reload.
     """
     added = 0
     for site in session.scalars(select(SiteRow)).all():
@@ -63,7 +65,7 @@ def extend_shifts(session: Session, now: datetime) -> int:
             entry = ShiftEntry.model_validate(raw)
             for start, end in expand_entry(entry, tz, first_day, last_day):
                 new_id = shift_id(entry.guard, entry.post, start)
-                if new_id in known:
+                if new_id in known or end <= now:  # an ended shift is the record's, not ours
                     continue
                 taken = spans.setdefault(entry.guard, [])
                 if any(start < e and s < end for s, e in taken):
@@ -87,14 +89,14 @@ def extend_shifts(session: Session, now: datetime) -> int:
                     }
                 )
         if rows:
-            added += _insert_new(session, rows)
+            added += insert_new_shifts(session, rows)
     if added:
         logger.info("added %d roster shifts", added)
     return added
 
 
-def _insert_new(session: Session, rows: list[dict[str, object]]) -> int:
-    """Insert ``rows`` but those whose id is taken; returns how many were inserted."""
+def insert_new_shifts(session: Session, rows: list[dict[str, object]]) -> int:
+    """Insert the shift ``rows`` but those whose id is taken; returns how many were inserted."""
     dialect = session.get_bind().dialect.name
     stmt: Insert
     if dialect == "postgresql":

@@ -2,8 +2,11 @@
 
 ``replace_site`` runs inside the loader's transaction (all or nothing): it removes the site's
 configuration rows and inserts the new ones, keeping history (positions, scans, punches,
-reports, leaves, alerts, the outbox) untouched. See ``gateway.site.loader`` for the checks that
-come first.
+reports, leaves, alerts, the outbox) untouched. Shifts are both: those that have not ended
+are configuration and replaced; those that ended before the load are the ledger's record of
+their days and kept as stored, also when the file no longer names their guard or post; a
+reload writes no shift that has already ended (history is not rewritten by a later file). See
+``gateway.site.loader`` for the checks that come first.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from gateway.db.models import (
 )
 from gateway.outbox.tables import RobotRow
 from gateway.site.checks import CheckedSite
+from gateway.site.extend import insert_new_shifts
 from gateway.site.robots import robot_rows
 from gateway.site.schema import SiteEntry
 
@@ -40,8 +44,8 @@ def replace_site(session: Session, checked: CheckedSite, digest: str, now: datet
     """Replace the configuration rows of ``checked``'s site (``digest``: the file's, kept on
     the site row) in ``session``'s transaction."""
     site = checked.entry
-    # Children first: shifts, devices, credentials, routes and checkpoints point at guards and
-    # posts; route steps and tags point at routes and checkpoints.
+    # Children first: devices, credentials, routes and checkpoints point at guards and posts;
+    # route steps and tags point at routes and checkpoints.
     for model in (
         RobotRow,
         RouteCheckpointRow,
@@ -49,13 +53,13 @@ def replace_site(session: Session, checked: CheckedSite, digest: str, now: datet
         CheckpointTagRow,
         CheckpointRow,
         GuardCredentialRow,
-        ShiftRow,
         DeviceRow,
         GuardRow,
         LeaderRow,
         PostRow,
     ):
         session.execute(delete(model).where(model.site_id == site.id))
+    session.execute(delete(ShiftRow).where(ShiftRow.site_id == site.id, ShiftRow.ends_at > now))
     values: dict[str, Any] = {
         "name": site.name,
         "timezone": site.timezone,
@@ -64,10 +68,11 @@ def replace_site(session: Session, checked: CheckedSite, digest: str, now: datet
         "source_digest": digest,
         "loaded_at": now,
     }
-    if session.get(SiteRow, site.id) is None:
-        session.execute(insert(SiteRow).values(id=site.id, **values))
-    else:
+    reloaded = session.get(SiteRow, site.id) is not None
+    if reloaded:
         session.execute(update(SiteRow).where(SiteRow.id == site.id).values(**values))
+    else:
+        session.execute(insert(SiteRow).values(id=site.id, **values))
     _insert(
         session,
         LeaderRow,
@@ -135,21 +140,22 @@ def replace_site(session: Session, checked: CheckedSite, digest: str, now: datet
     )
     _insert_patrol_config(session, site)
     _insert(session, RobotRow, robot_rows(site))
-    _insert(
-        session,
-        ShiftRow,
-        (
-            {
-                "id": s.id,
-                "site_id": site.id,
-                "guard_id": s.guard_id,
-                "post_id": s.post_id,
-                "starts_at": s.starts_at,
-                "ends_at": s.ends_at,
-            }
-            for s in checked.shifts
-        ),
-    )
+    shifts: list[dict[str, object]] = [
+        {
+            "id": s.id,
+            "site_id": site.id,
+            "guard_id": s.guard_id,
+            "post_id": s.post_id,
+            "starts_at": s.starts_at,
+            "ends_at": s.ends_at,
+        }
+        for s in checked.shifts
+        # A site's first load has no record to contradict: its file's shifts of the day before
+        # are written as they stand. A later file does not write into days already recorded.
+        if not reloaded or s.ends_at > now
+    ]
+    if shifts:
+        insert_new_shifts(session, shifts)
 
 
 def _insert_patrol_config(session: Session, site: SiteEntry) -> None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, insert, inspect, select
 
 from gateway.db.migrate import alembic_config, current, head, target_metadata, upgrade
+from gateway.db.models import ShiftRow
+from gateway.samples import WUHAN_SITE
+from gateway.site import load_site_file
 
 
 def _diff(engine: Engine) -> list[Any]:
@@ -25,7 +29,7 @@ def test_upgraded_database_matches_the_models_with_no_autogenerate_diff(engine: 
 
 
 def test_upgrade_records_the_head_revision_and_is_idempotent(engine: Engine) -> None:
-    assert head() == "0014"
+    assert head() == "0015"
     assert current(engine) == head()
     upgrade(engine)
     assert current(engine) == head()
@@ -90,6 +94,38 @@ def test_every_foreign_key_is_indexed_so_a_site_load_deletes_by_index(engine: En
     ]
     upgrade(engine)
     assert current(engine) == head() and _diff(engine) == []
+
+
+def _shift_keys(engine: Engine) -> set[str]:
+    return {fk["referred_table"] for fk in inspect(engine).get_foreign_keys("shifts")} - {"sites"}
+
+
+def test_migration_0015_frees_shifts_from_guards_and_posts_and_back(engine: Engine) -> None:
+    load_site_file(WUHAN_SITE, engine, datetime(2026, 3, 2, 3, 0, tzinfo=UTC))
+    at = datetime(2026, 2, 1, tzinfo=UTC)
+    with engine.begin() as conn:  # an ended shift of a guard and post since dropped
+        conn.execute(
+            insert(ShiftRow).values(
+                id="g-099/old-post/20260201T000000Z",
+                site_id="wh-jiangtan-garden",
+                guard_id="g-099",
+                post_id="old-post",
+                starts_at=at,
+                ends_at=at + timedelta(hours=8),
+            )
+        )
+    assert _shift_keys(engine) == set()
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0014")
+    # The older schema cannot hold that shift: it goes, the roster's 90 stay, the keys return.
+    assert _shift_keys(engine) == {"guards", "posts"}
+    with engine.connect() as conn:
+        ids = set(conn.scalars(select(ShiftRow.id)))
+    assert len(ids) == 90 and "g-099/old-post/20260201T000000Z" not in ids
+    upgrade(engine)
+    assert _shift_keys(engine) == set() and current(engine) == head() and _diff(engine) == []
 
 
 def test_migrations_create_the_outbox_and_every_model_table(engine: Engine) -> None:

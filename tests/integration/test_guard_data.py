@@ -23,7 +23,7 @@ from gateway.bootstrap import ApiServer
 from gateway.cli import main
 from gateway.clock import ManualClock
 from gateway.db.auth_models import AuditRow
-from gateway.db.models import AlertRow, PositionRow, PresenceStateRow, ReportRow
+from gateway.db.models import AlertRow, PositionRow, PresenceStateRow, ReportRow, ShiftRow
 from gateway.outbox.tables import OutboxRow
 from gateway.pipeline.commands import FileReport
 from gateway.pipeline.processor import Processor
@@ -50,6 +50,7 @@ def rows_of(engine: Engine, guard_id: str) -> Counter[str]:
             ("reports", ReportRow, ReportRow.guard_id),
             ("alerts", AlertRow, AlertRow.guard_id),
             ("presence_states", PresenceStateRow, PresenceStateRow.guard_id),
+            ("shifts", ShiftRow, ShiftRow.guard_id),
             ("outbox", OutboxRow, OutboxRow.subject),
         ):
             n = session.scalar(select(func.count()).select_from(model).where(column == guard_id))
@@ -113,6 +114,7 @@ def test_export_then_erasure_of_one_guard(
     assert kinds["report"] == 1 and kinds["alert"] == leaver["alerts"]
     assert kinds["event"] == leaver["outbox"]
     assert kinds["presence_state"] == leaver["presence_states"]
+    assert kinds["shift"] == leaver["shifts"] == 9  # his roster line, 1-9 March
     assert all(line["row"].get("guard_id") in (None, "g-001") for line in lines)
     assert {line["row"]["device_id"] for line in lines if line["kind"] == "position"} == {"gps-a"}
 
@@ -124,6 +126,8 @@ def test_export_then_erasure_of_one_guard(
 
     # Out of the roster, but events about him not yet delivered: refused, with their number.
     load_site(morning, at(60), roster_site(tmp_path, [STAYER]))
+    # His shift of 1 March had ended: it stays, the ledger's record, until he is erased.
+    assert rows_of(morning, "g-001")["shifts"] == 1
     assert main(["data", "erase", "g-001", "--yes"]) == 1
     assert f"{leaver['outbox']} event(s) about guard 'g-001'" in capsys.readouterr().err
     assert main(["data", "erase", "g-001"]) == 2  # no confirmation, no erasure
@@ -132,7 +136,7 @@ def test_export_then_erasure_of_one_guard(
         session.execute(update(OutboxRow).values(delivered_at=at(61)))
     assert main(["data", "erase", "g-001", "--yes"]) == 0
     said = capsys.readouterr().out
-    assert "positions: 40" in said and "reports: 1" in said
+    assert "positions: 40" in said and "reports: 1" in said and "shifts: 1" in said
 
     assert rows_of(morning, "g-001") == Counter()
     assert rows_of(morning, "g-002") == stayer  # the other guard's data untouched

@@ -401,7 +401,7 @@ def test_an_expansion_leaves_the_shifts_another_gateway_inserted_meanwhile(
     later = DAY_START + timedelta(days=10)  # past the days the load expanded
     with Session(engine) as session:
         before = session.scalar(select(func.count()).select_from(ShiftRow))
-    real_insert = extend_module._insert_new
+    real_insert = extend_module.insert_new_shifts
     theirs: list[int] = []
     other_gateway = make_engine(engine.url.render_as_string(hide_password=False))
 
@@ -413,7 +413,7 @@ def test_an_expansion_leaves_the_shifts_another_gateway_inserted_meanwhile(
                 theirs.append(extend_module.extend_shifts(other, later))
         return real_insert(session, rows)
 
-    mocker.patch.object(extend_module, "_insert_new", side_effect=raced)
+    mocker.patch.object(extend_module, "insert_new_shifts", side_effect=raced)
     try:
         with Session(engine) as session, session.begin():
             ours = extend_module.extend_shifts(session, later)

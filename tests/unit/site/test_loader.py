@@ -309,6 +309,9 @@ def test_reload_replaces_configuration_and_keeps_history(engine: Engine, tmp_pat
             s, alert_key="k1", alert_type="alert.sos", guard_id="g-002", at=at, event_id="e1"
         )
 
+    with Session(engine) as s:
+        ended = set(s.scalars(select(ShiftRow.id).where(ShiftRow.ends_at <= NOW)))
+
     data = sample()
     site = _site(data)
     site["name"] = "Jiangtan Garden"
@@ -325,7 +328,17 @@ def test_reload_replaces_configuration_and_keeps_history(engine: Engine, tmp_pat
         assert s.get(PostRow, "jt-control-room") is None
         guard = s.get(GuardRow, "g-002")
         assert guard is not None and guard.name == "王磊 (transferred)"
-        assert counts(engine)["shifts"] == 81
+        # Yesterday's 10 shifts ended before the reload: they are the ledger's record and
+        # stay as they were, the control room's and g-002's at his old post included. The
+        # file's other 72 (of 81: 9 are yesterday's) are written; its version of yesterday,
+        # g-002 at the plaza, is not: a later file does not rewrite a recorded day.
+        stored = set(s.scalars(select(ShiftRow.id)))
+        kept = {i for i in stored if i in ended}
+        assert kept == ended and len(ended) == 10
+        assert any("/jt-control-room/" in i for i in kept)
+        assert any(i.startswith("g-002/jt-gate-east/") for i in kept)
+        assert "g-002/jt-plaza/20260301T000000Z" not in stored
+        assert len(stored - ended) == 72
         moved = shift_for_device(s, "gps-002", at)
         assert moved is not None and moved.post_id == "jt-plaza"
         assert moved.policy.verbal_report_limit_s == 600
@@ -427,8 +440,10 @@ def test_extend_shifts_keeps_the_roster_ahead_of_a_long_running_clock(engine: En
     later = NOW + timedelta(days=12)
     with Session(engine) as s, s.begin():
         assert active_shifts(s, later) == []
-        # The nine local days around then (03-13..03-21) are all new: 10 roster lines x 9 days.
-        assert extend_shifts(s, later) == 90
+        # The nine local days around then (03-13..03-21) are all new: 10 roster lines x 9 days,
+        # less the 10 of 03-13, which had all ended by 11:00 on 03-14 (the night team's at
+        # 08:00): nobody watched them, and a past day is not written afterwards.
+        assert extend_shifts(s, later) == 80
     with Session(engine) as s, s.begin():
         assert extend_shifts(s, later) == 0
         assert len(active_shifts(s, later)) == 5
