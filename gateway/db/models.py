@@ -22,12 +22,14 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Float,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -176,6 +178,12 @@ class ShiftRow(Base):
     post_id: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False, index=True)
     starts_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     ends_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    cut_short: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
+    """Ended at ``ends_at`` by a site load that moved the guard or changed this shift while
+    it was under way: the record of the part that happened, for which no rule runs any more
+    (``gateway.site.shift_writes``)."""
 
     __table_args__ = (
         Index("ix_shifts_guard_starts", "guard_id", "starts_at"),

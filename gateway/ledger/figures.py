@@ -126,6 +126,7 @@ def guard_figures(records: GuardRecords, day: DayRecords, as_of: datetime) -> di
                 "post_id": s.post_id,
                 "starts_at": s.starts_at,
                 "ends_at": s.ends_at,
+                "cut_short": s.cut_short,
                 "arrived_at": arrivals.get(s.id),
             }
             for s in records.shifts

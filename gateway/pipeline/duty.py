@@ -140,7 +140,7 @@ class DutyIndex:
                 ShiftRow.site_id,
                 ShiftRow.starts_at,
                 ShiftRow.ends_at,
-            ).where(in_window(now))
+            ).where(in_window(now), ShiftRow.cut_short.is_(False))  # a cut shift is a record
         )
         # The guards held elsewhere at each post, by their hours alone: a fixed reader's scan
         # is attributed among everyone on duty at its post, wherever his rules run.

@@ -12,15 +12,15 @@ import logging
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.db.models import ShiftRow, SiteRow
-from gateway.site.roster import expand_entry, expansion_days, shift_id
+from gateway.site.roster import ShiftInstance, expand_entry, expansion_days, shift_id
 from gateway.site.schema import ShiftEntry
+from gateway.site.shift_writes import insert_new_shifts, shift_row
 
-__all__ = ["ExtensionKey", "extend_shifts", "extension_key", "insert_new_shifts"]
+__all__ = ["ExtensionKey", "extend_shifts", "extension_key"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +39,12 @@ def extension_key(session: Session, now: datetime) -> ExtensionKey:
 def extend_shifts(session: Session, now: datetime) -> int:
     """Add the roster's shifts for the local days around ``now`` to every site; return the count.
 
-    Shifts that have ended by ``now`` are not added: the days before were recorded as they
-    were rostered then, and a roster line changed since must not add a past shift nobody
-    watched. Runs in the caller's transaction; idempotent. Several gateways on one database
-    expand the same lines when the day turns: a shift another one inserted since this one read
-    is left to it (``ON CONFLICT DO NOTHING``), not an error that fails this one's reload.
+    Shifts are written as ``gateway.site.shift_writes`` says: none that has ended by ``now``
+    (the days before were recorded as they were rostered then), and one under way (a gateway
+    that was stopped past the week expanded) from ``now`` on. Runs in the caller's
+    transaction; idempotent. Several gateways on one database expand the same lines when the
+    day turns: a shift another one inserted since this one read is left to it (``ON CONFLICT
+    DO NOTHING``), not an error that fails this one's reload.
     """
     added = 0
     for site in session.scalars(select(SiteRow)).all():
@@ -61,7 +62,7 @@ def extend_shifts(session: Session, now: datetime) -> int:
         for s in existing:
             spans.setdefault(s.guard_id, []).append((s.starts_at, s.ends_at))
         rows: list[dict[str, object]] = []
-        for raw in site.roster:
+        for index, raw in enumerate(site.roster):
             entry = ShiftEntry.model_validate(raw)
             for start, end in expand_entry(entry, tz, first_day, last_day):
                 new_id = shift_id(entry.guard, entry.post, start)
@@ -69,40 +70,20 @@ def extend_shifts(session: Session, now: datetime) -> int:
                     continue
                 taken = spans.setdefault(entry.guard, [])
                 if any(start < e and s < end for s, e in taken):
-                    logger.warning(
-                        "site %s: roster shift %s overlaps another shift of guard %s; skipped",
-                        site.id,
-                        new_id,
-                        entry.guard,
-                    )
+                    if start >= now:  # under way, it is the duty a load already wrote
+                        logger.warning(
+                            "site %s: roster shift %s overlaps another shift of guard %s; skipped",
+                            site.id,
+                            new_id,
+                            entry.guard,
+                        )
                     continue
                 taken.append((start, end))
                 known.add(new_id)
-                rows.append(
-                    {
-                        "id": new_id,
-                        "site_id": site.id,
-                        "guard_id": entry.guard,
-                        "post_id": entry.post,
-                        "starts_at": start,
-                        "ends_at": end,
-                    }
-                )
+                shift = ShiftInstance(site.id, entry.guard, entry.post, start, end, index)
+                rows.append(shift_row(shift, now))
         if rows:
             added += insert_new_shifts(session, rows)
     if added:
         logger.info("added %d roster shifts", added)
     return added
-
-
-def insert_new_shifts(session: Session, rows: list[dict[str, object]]) -> int:
-    """Insert the shift ``rows`` but those whose id is taken; returns how many were inserted."""
-    dialect = session.get_bind().dialect.name
-    stmt: Insert
-    if dialect == "postgresql":
-        stmt = postgresql.insert(ShiftRow).on_conflict_do_nothing(index_elements=["id"])
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(ShiftRow).on_conflict_do_nothing(index_elements=["id"])
-    else:  # pragma: no cover - the gateway runs on SQLite and PostgreSQL
-        raise NotImplementedError(f"database {dialect} is not supported")
-    return len(session.execute(stmt.returning(ShiftRow.id), rows).all())

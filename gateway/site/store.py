@@ -2,11 +2,9 @@
 
 ``replace_site`` runs inside the loader's transaction (all or nothing): it removes the site's
 configuration rows and inserts the new ones, keeping history (positions, scans, punches,
-reports, leaves, alerts, the outbox) untouched. Shifts are both: those that have not ended
-are configuration and replaced; those that ended before the load are the ledger's record of
-their days and kept as stored, also when the file no longer names their guard or post; a
-reload writes no shift that has already ended (history is not rewritten by a later file). See
-``gateway.site.loader`` for the checks that come first.
+reports, leaves, alerts, the outbox) untouched. Shifts are both configuration and the ledger's
+record: ``gateway.site.shift_writes`` replaces them from the load's instant on and keeps what
+has passed. See ``gateway.site.loader`` for the checks that come first.
 """
 
 from __future__ import annotations
@@ -28,14 +26,13 @@ from gateway.db.models import (
     PostRow,
     RouteCheckpointRow,
     RouteRow,
-    ShiftRow,
     SiteRow,
 )
 from gateway.outbox.tables import RobotRow
 from gateway.site.checks import CheckedSite
-from gateway.site.extend import insert_new_shifts
 from gateway.site.robots import robot_rows
 from gateway.site.schema import SiteEntry
+from gateway.site.shift_writes import replace_shifts
 
 __all__ = ["replace_site"]
 
@@ -59,7 +56,6 @@ def replace_site(session: Session, checked: CheckedSite, digest: str, now: datet
         PostRow,
     ):
         session.execute(delete(model).where(model.site_id == site.id))
-    session.execute(delete(ShiftRow).where(ShiftRow.site_id == site.id, ShiftRow.ends_at > now))
     values: dict[str, Any] = {
         "name": site.name,
         "timezone": site.timezone,
@@ -68,11 +64,11 @@ def replace_site(session: Session, checked: CheckedSite, digest: str, now: datet
         "source_digest": digest,
         "loaded_at": now,
     }
-    reloaded = session.get(SiteRow, site.id) is not None
-    if reloaded:
-        session.execute(update(SiteRow).where(SiteRow.id == site.id).values(**values))
-    else:
+    first_load = session.get(SiteRow, site.id) is None
+    if first_load:
         session.execute(insert(SiteRow).values(id=site.id, **values))
+    else:
+        session.execute(update(SiteRow).where(SiteRow.id == site.id).values(**values))
     _insert(
         session,
         LeaderRow,
@@ -140,22 +136,7 @@ def replace_site(session: Session, checked: CheckedSite, digest: str, now: datet
     )
     _insert_patrol_config(session, site)
     _insert(session, RobotRow, robot_rows(site))
-    shifts: list[dict[str, object]] = [
-        {
-            "id": s.id,
-            "site_id": site.id,
-            "guard_id": s.guard_id,
-            "post_id": s.post_id,
-            "starts_at": s.starts_at,
-            "ends_at": s.ends_at,
-        }
-        for s in checked.shifts
-        # A site's first load has no record to contradict: its file's shifts of the day before
-        # are written as they stand. A later file does not write into days already recorded.
-        if not reloaded or s.ends_at > now
-    ]
-    if shifts:
-        insert_new_shifts(session, shifts)
+    replace_shifts(session, site.id, checked.shifts, now, first_load=first_load)
 
 
 def _insert_patrol_config(session: Session, site: SiteEntry) -> None:

@@ -126,8 +126,9 @@ def test_export_then_erasure_of_one_guard(
 
     # Out of the roster, but events about him not yet delivered: refused, with their number.
     load_site(morning, at(60), roster_site(tmp_path, [STAYER]))
-    # His shift of 1 March had ended: it stays, the ledger's record, until he is erased.
-    assert rows_of(morning, "g-001")["shifts"] == 1
+    # His shift of 1 March had ended, and today's is cut short at the load (08:00-09:00):
+    # both stay, the ledger's record, until he is erased.
+    assert rows_of(morning, "g-001")["shifts"] == 2
     assert main(["data", "erase", "g-001", "--yes"]) == 1
     assert f"{leaver['outbox']} event(s) about guard 'g-001'" in capsys.readouterr().err
     assert main(["data", "erase", "g-001"]) == 2  # no confirmation, no erasure
@@ -136,7 +137,7 @@ def test_export_then_erasure_of_one_guard(
         session.execute(update(OutboxRow).values(delivered_at=at(61)))
     assert main(["data", "erase", "g-001", "--yes"]) == 0
     said = capsys.readouterr().out
-    assert "positions: 40" in said and "reports: 1" in said and "shifts: 1" in said
+    assert "positions: 40" in said and "reports: 1" in said and "shifts: 2" in said
 
     assert rows_of(morning, "g-001") == Counter()
     assert rows_of(morning, "g-002") == stayer  # the other guard's data untouched

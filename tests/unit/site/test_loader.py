@@ -338,14 +338,20 @@ def test_reload_replaces_configuration_and_keeps_history(engine: Engine, tmp_pat
         assert any("/jt-control-room/" in i for i in kept)
         assert any(i.startswith("g-002/jt-gate-east/") for i in kept)
         assert "g-002/jt-plaza/20260301T000000Z" not in stored
-        assert len(stored - ended) == 72
+        # g-002 was at the gate since 08:00: that shift is cut short at the reload (11:00) and
+        # kept; at the plaza he is expected from 11:00, under the id of that start.
+        cut = s.get(ShiftRow, moved_shift.shift_id)
+        assert cut is not None and cut.cut_short and cut.ends_at == NOW
+        assert len(stored - ended) == 72 + 1
         moved = shift_for_device(s, "gps-002", at)
         assert moved is not None and moved.post_id == "jt-plaza"
+        assert moved.shift_id == "g-002/jt-plaza/20260302T030000Z"
         assert moved.policy.verbal_report_limit_s == 600
-        # The unchanged shift keeps its id and its rule state; the moved one's state is gone.
+        # The unchanged shift keeps its id and its rule state; the cut one's state stays with
+        # it as the record (no rule runs for a cut shift).
         assert repo.load_presence_state(s, running.shift_id) == {"k": 1}
-        assert repo.load_presence_state(s, moved_shift.shift_id) is None
-        assert s.scalar(select(func.count()).select_from(PresenceStateRow)) == 1
+        assert repo.load_presence_state(s, moved_shift.shift_id) == {"k": 1}
+        assert s.scalar(select(func.count()).select_from(PresenceStateRow)) == 2
         # History is untouched.
         assert s.scalar(select(func.count()).select_from(PositionRow)) == 1
         assert s.scalar(select(func.count()).select_from(AlertRow)) == 1

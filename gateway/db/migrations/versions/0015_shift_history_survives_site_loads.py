@@ -11,8 +11,12 @@ when the new file no longer names their guard or post, which the foreign keys fr
 ``shifts.guard_id`` and ``shifts.post_id`` would refuse. Positions, alerts and reports already
 hold guard ids as plain ids for the same reason.
 
+A shift under way that the new file changes or moves is ended at the load and kept as the
+record of its part (``cut_short``); no rule runs for it after that.
+
 A downgrade restores the keys; it first deletes the shifts whose guard or post is gone, which
-the older schema cannot hold.
+the older schema cannot hold. It drops ``cut_short``: the older gateway would run the rules of
+a shift cut short again, so those shifts are deleted too.
 """
 
 from __future__ import annotations
@@ -34,11 +38,16 @@ def upgrade() -> None:
     with op.batch_alter_table("shifts") as batch:
         for column, table in _KEYS:
             batch.drop_constraint(op.f(f"fk_shifts_{column}_{table}"), type_="foreignkey")
+        batch.add_column(
+            sa.Column("cut_short", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
 
 
 def downgrade() -> None:
+    op.execute(sa.text("DELETE FROM shifts WHERE cut_short"))
     for column, table in _KEYS:
         op.execute(sa.text(f"DELETE FROM shifts WHERE {column} NOT IN (SELECT id FROM {table})"))
     with op.batch_alter_table("shifts") as batch:
+        batch.drop_column("cut_short")
         for column, table in _KEYS:
             batch.create_foreign_key(op.f(f"fk_shifts_{column}_{table}"), table, [column], ["id"])

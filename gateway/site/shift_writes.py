@@ -1,0 +1,123 @@
+"""Writing shifts so that what has happened stays as it happened.
+
+A shift's stored row is both configuration (who is expected where, and until when) and the
+record the daily ledger is read from. Writes therefore take effect at the instant they are
+made, ``now``, never before it:
+
+* **Ended shifts** are never written, changed or removed by a site load or a roster expansion;
+  retention removes them (``RETENTION_RECORDS_DAYS``).
+* **Shifts to come** (starting at or after ``now``) are configuration: a load replaces them.
+* **Shifts under way** keep what has passed. When the new file has the guard on the same
+  duty (same post, same end), his shift goes on untouched. When it does not (he was moved,
+  taken off the roster, or his shift's end was changed), his shift is **cut short**: it ends
+  at ``now``, stays as the record of the part that happened, and no rule runs for it any more
+  (``ShiftRow.cut_short``; ``DutyIndex`` leaves it out). If the file has him on duty at
+  ``now``, a new shift starts at ``now``: the rules see him assigned to that duty from that
+  instant, with the arrival grace counted from it, and the ledger shows both parts.
+* **A shift written after its roster start** by a reload (a guard moved at 10:30 of an
+  08:00 shift) starts at ``now`` for the same reason: the gateway cannot have expected him
+  there before it knew the shift. Its id is the roster's form with that start (``shift_id``),
+  so it never collides with a shift that ended.
+* **A site's first load** has no record to contradict: its file's shifts are written as they
+  stand, those of the day before and those under way from their roster start included.
+
+One guard's shifts never overlap (the site checks refuse it), so at any instant a guard has at
+most one shift under way in the file and one in the table: they are matched by guard and post.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Insert, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from gateway.db.models import ShiftRow
+from gateway.site.roster import ShiftInstance, shift_id
+
+__all__ = ["insert_new_shifts", "replace_shifts", "shift_row"]
+
+
+def shift_row(shift: ShiftInstance, now: datetime) -> dict[str, object]:
+    """The row that writes ``shift`` at ``now``: as planned when it has not begun, else
+    beginning at ``now`` under the id of that start (module docstring)."""
+    if shift.starts_at >= now:
+        shift_key, start = shift.id, shift.starts_at
+    else:
+        shift_key, start = shift_id(shift.guard_id, shift.post_id, now), now
+    return {
+        "id": shift_key,
+        "site_id": shift.site_id,
+        "guard_id": shift.guard_id,
+        "post_id": shift.post_id,
+        "starts_at": start,
+        "ends_at": shift.ends_at,
+    }
+
+
+def replace_shifts(
+    session: Session,
+    site_id: str,
+    shifts: Sequence[ShiftInstance],
+    now: datetime,
+    *,
+    first_load: bool,
+) -> None:
+    """Make ``site_id``'s shifts from ``now`` on those of ``shifts`` (a loaded file's), keeping
+    every ended shift and the part of every shift under way that has passed; on the site's
+    ``first_load``, write ``shifts`` as they stand."""
+    if first_load:
+        rows = [shift_row(shift, shift.starts_at) for shift in shifts]
+        if rows:
+            insert_new_shifts(session, rows)
+        return
+    session.execute(delete(ShiftRow).where(ShiftRow.site_id == site_id, ShiftRow.starts_at >= now))
+    under_way = {
+        row.guard_id: row
+        for row in session.execute(
+            select(ShiftRow.id, ShiftRow.guard_id, ShiftRow.post_id, ShiftRow.ends_at).where(
+                ShiftRow.site_id == site_id,
+                ShiftRow.starts_at < now,
+                ShiftRow.ends_at > now,
+                ShiftRow.cut_short.is_(False),
+            )
+        )
+    }
+    new_rows: list[dict[str, object]] = []
+    going_on: set[str] = set()
+    for shift in shifts:
+        if shift.ends_at <= now:
+            continue
+        current = under_way.get(shift.guard_id)
+        if (
+            shift.starts_at < now
+            and current is not None
+            and (current.post_id, current.ends_at) == (shift.post_id, shift.ends_at)
+        ):
+            going_on.add(current.id)
+            continue
+        new_rows.append(shift_row(shift, now))
+    cut = [
+        {"id": row.id, "ends_at": now, "cut_short": True}
+        for row in under_way.values()
+        if row.id not in going_on
+    ]
+    if cut:
+        session.execute(update(ShiftRow), cut)
+    if new_rows:
+        insert_new_shifts(session, new_rows)
+
+
+def insert_new_shifts(session: Session, rows: list[dict[str, object]]) -> int:
+    """Insert the shift ``rows`` but those whose id is taken; returns how many were inserted."""
+    dialect = session.get_bind().dialect.name
+    stmt: Insert
+    if dialect == "postgresql":
+        stmt = postgresql.insert(ShiftRow).on_conflict_do_nothing(index_elements=["id"])
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(ShiftRow).on_conflict_do_nothing(index_elements=["id"])
+    else:  # pragma: no cover - the gateway runs on SQLite and PostgreSQL
+        raise NotImplementedError(f"database {dialect} is not supported")
+    return len(session.execute(stmt.returning(ShiftRow.id), rows).all())

@@ -1,0 +1,173 @@
+"""A site file loaded while shifts are under way takes effect at the load, never before it
+(``gateway.site.shift_writes``), through the pipeline as ``guard-gateway run`` drives it: the
+roster read again and adopted between batches, the clock ticking. SQLite and PostgreSQL.
+
+The cases a leader meets: a guard moved to another post at 10:30 of his 08:00-20:00 shift, a
+shift's end changed while it runs, and the same file loaded again. None may raise an alert
+about the hours before the load, nor one from a duty the load ended."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from gateway.clock import ManualClock
+from gateway.db.models import ShiftRow
+from gateway.ledger.service import day_ledger
+from gateway.outbox.tables import OutboxRow
+from gateway.pipeline.duty import DutyIndex
+from gateway.pipeline.processor import Processor
+from gateway.site import load_site_file
+from tests.e2e.helpers import DAY_START, PostPoints, fix_at, roster_site
+
+GUARD = ("g-001", "jt-gate-north", "gps-a")
+SITE = "wh-jiangtan-garden"
+
+
+def at(minutes: float) -> datetime:
+    return DAY_START + timedelta(minutes=minutes)
+
+
+def points(engine: Engine, post_id: str, when: datetime) -> PostPoints:
+    """A point inside ``post_id``'s fence and one 300 m north, from the duty held there."""
+    with Session(engine) as session:
+        duty = next(d for d in DutyIndex.load(session, when).active(when) if d.post_id == post_id)
+    centre = duty.fence.wgs84.centroid
+    x, y = duty.fence.projection.forward(centre.x, centre.y)
+    return PostPoints(duty.fence, (centre.x, centre.y), duty.fence.projection.inverse(x, y + 300))
+
+
+def site_file(tmp_path: Path, name: str, *, post: str, end: str = "20:00") -> Path:
+    """The one-guard roster site, g-001 at ``post`` 08:00-``end`` daily."""
+    folder = tmp_path / name
+    folder.mkdir()
+    path = roster_site(folder, [GUARD])
+    doc = yaml.safe_load(path.read_text("utf-8"))
+    doc["sites"][0]["shifts"][0].update(post=post, end=end)
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def core_events(engine: Engine) -> list[tuple[str, datetime, str]]:
+    """``(type, event time, shift id)`` of every event for the management core, in order."""
+    with Session(engine) as session:
+        rows = session.execute(
+            select(OutboxRow.type, OutboxRow.event_time, OutboxRow.body)
+            .where(OutboxRow.destination == "core")
+            .order_by(OutboxRow.seq)
+        ).all()
+    out = []
+    for kind, when, body in rows:
+        data: dict[str, Any] = json.loads(body)
+        shift = data.get("shift_id") or (data.get("data") or {}).get("shift_id")
+        out.append((kind, when, str(shift)))
+    return out
+
+
+def shifts_of_today(engine: Engine) -> list[tuple[str, datetime, datetime, bool]]:
+    with Session(engine) as session:
+        rows = session.execute(
+            select(ShiftRow.post_id, ShiftRow.starts_at, ShiftRow.ends_at, ShiftRow.cut_short)
+            .where(ShiftRow.starts_at < at(24 * 60), ShiftRow.ends_at > at(0))
+            .order_by(ShiftRow.starts_at)
+        ).all()
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+class Gateway:
+    """The pipeline of ``guard-gateway run`` on a manual clock: a fix a minute, a tick after
+    each, the roster read again and adopted after a site load (as the roster reader does)."""
+
+    def __init__(self, engine: Engine, start: datetime) -> None:
+        self.engine = engine
+        self.clock = ManualClock(start)
+        self.processor = Processor(engine, self.clock)
+
+    def run(self, first: int, last: int, where: tuple[float, float]) -> None:
+        for minute in range(first, last):
+            self.clock.set(at(minute + 0.1))
+            self.processor.process_fixes([fix_at(GUARD[2], at(minute), where)])
+            self.processor.tick()
+
+    def load(self, path: Path, minute: float) -> None:
+        self.clock.set(at(minute))
+        load_site_file(path, self.engine, self.clock.now())
+        read = self.processor.read_roster()
+        assert read is not None and self.processor.adopt_roster(read)
+
+
+def test_a_guard_moved_mid_shift_is_expected_at_his_new_post_from_the_move_on(
+    engine: Engine, tmp_path: Path
+) -> None:
+    load_site_file(site_file(tmp_path, "gate", post="jt-gate-north"), engine, at(-60))
+    gate = points(engine, "jt-gate-north", at(1))
+    gateway = Gateway(engine, at(-1))
+    gateway.run(0, 150, gate.inside)  # on post at the gate until 10:30
+
+    gateway.load(site_file(tmp_path, "plaza", post="jt-plaza"), 150)
+    plaza = points(engine, "jt-plaza", at(151))
+    gateway.run(150, 155, gate.outside)  # walking over
+    gateway.run(155, 200, plaza.inside)
+
+    gate_shift = f"g-001/jt-gate-north/{at(0):%Y%m%dT%H%M%SZ}"
+    plaza_shift = f"g-001/jt-plaza/{at(150):%Y%m%dT%H%M%SZ}"
+    # No alert about the morning (the plaza's arrival grace runs from the move), and none
+    # from the gate's machine after the move (its shift is a record now).
+    assert core_events(engine) == [
+        ("presence.arrived", at(0), gate_shift),
+        ("presence.arrived", at(155), plaza_shift),
+    ]
+    assert shifts_of_today(engine) == [
+        ("jt-gate-north", at(0), at(150), True),
+        ("jt-plaza", at(150), at(12 * 60), False),
+    ]
+    # The day's ledger shows both parts: 2.5 h at the gate, the rest rostered at the plaza.
+    ledger = day_ledger(engine, SITE, DAY_START.date(), at(200))
+    [guard] = [g for g in ledger["guards"] if g["guard_id"] == GUARD[0]]
+    assert [(s["post_id"], s["cut_short"]) for s in guard["shifts"]] == [
+        ("jt-gate-north", True),
+        ("jt-plaza", False),
+    ]
+    assert guard["scheduled_s"] == 12 * 3600
+
+
+def test_a_shift_end_changed_while_it_runs_goes_on_to_the_new_end(
+    engine: Engine, tmp_path: Path
+) -> None:
+    load_site_file(site_file(tmp_path, "gate", post="jt-gate-north"), engine, at(-60))
+    gate = points(engine, "jt-gate-north", at(1))
+    gateway = Gateway(engine, at(-1))
+    gateway.run(0, 150, gate.inside)
+    gateway.load(site_file(tmp_path, "longer", post="jt-gate-north", end="22:00"), 150)
+    gateway.run(150, 160, gate.inside)
+    assert shifts_of_today(engine)[-2:] == [
+        ("jt-gate-north", at(0), at(150), True),
+        ("jt-gate-north", at(150), at(14 * 60), False),
+    ]
+    assert [kind for kind, _, _ in core_events(engine)] == ["presence.arrived"] * 2
+    with Session(engine) as session:
+        [duty] = DutyIndex.load(session, at(13 * 60)).active(at(13 * 60))
+    assert duty.ends_at == at(14 * 60)  # the rules run to 22:00, not to the old 20:00
+
+
+def test_the_same_file_loaded_again_mid_shift_changes_nothing(
+    engine: Engine, tmp_path: Path
+) -> None:
+    path = site_file(tmp_path, "gate", post="jt-gate-north")
+    load_site_file(path, engine, at(-60))
+    gate = points(engine, "jt-gate-north", at(1))
+    gateway = Gateway(engine, at(-1))
+    gateway.run(0, 150, gate.inside)
+    before = shifts_of_today(engine)
+    gateway.load(path, 150)
+    gateway.run(150, 200, gate.inside)
+    assert shifts_of_today(engine) == before == [("jt-gate-north", at(0), at(12 * 60), False)]
+    assert core_events(engine) == [
+        ("presence.arrived", at(0), f"g-001/jt-gate-north/{at(0):%Y%m%dT%H%M%SZ}")
+    ]
