@@ -75,10 +75,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from drivers.mqtt.ingest_types import IngestStats, MqttMessage, TlsOptions
+from drivers.mqtt.ingest_types import IngestStats, MqttMessage, TlsOptions, check_options
 from drivers.mqtt.url import BrokerAddress, parse_broker_url
 from gateway.clock import Clock
-from gateway.errors import ConfigError, TransportError
+from gateway.errors import TransportError
 
 __all__ = ["IngestStats", "MqttIngest", "MqttMessage", "TlsOptions"]
 
@@ -123,21 +123,9 @@ class MqttIngest:
         keepalive_s: int = 30,
     ) -> None:
         self._address = parse_broker_url(address) if isinstance(address, str) else address
-        if not client_id:
-            raise ConfigError(
-                "an MQTT client id is required: the persistent session is keyed by it"
-            )
-        if not topic_filters or any(not f for f in topic_filters):
-            raise ConfigError(f"topic filters must be non-empty strings: {list(topic_filters)!r}")
-        if qos not in (0, 1, 2):
-            raise ConfigError(f"qos must be 0, 1 or 2, not {qos!r}")
-        if not 0 < reconnect_min_s <= reconnect_max_s:
-            raise ConfigError(
-                f"need 0 < reconnect_min_s <= reconnect_max_s, got {reconnect_min_s}, "
-                f"{reconnect_max_s}"
-            )
-        if tls is not None and not self._address.tls:
-            raise ConfigError(f"TLS options given for {self._address.url}; use mqtts://")
+        check_options(
+            self._address, client_id, topic_filters, qos, (reconnect_min_s, reconnect_max_s), tls
+        )
         self._client_id = client_id
         self._filters = list(topic_filters)
         self._handoff = handoff

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-__all__ = ["IngestStats", "MqttMessage", "TlsOptions"]
+from drivers.mqtt.url import BrokerAddress
+from gateway.errors import ConfigError
+
+__all__ = ["IngestStats", "MqttMessage", "TlsOptions", "check_options"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +63,25 @@ class IngestStats:
     acknowledged: int = 0
     stale_acks: int = 0
     backpressure: int = 0
+
+
+def check_options(
+    address: BrokerAddress,
+    client_id: str,
+    topic_filters: Sequence[str],
+    qos: int,
+    reconnect_s: tuple[int, int],
+    tls: TlsOptions | None,
+) -> None:
+    """Refuse, with ``ConfigError``, what ``MqttIngest`` cannot run with."""
+    if not client_id:
+        raise ConfigError("an MQTT client id is required: the persistent session is keyed by it")
+    if not topic_filters or any(not f for f in topic_filters):
+        raise ConfigError(f"topic filters must be non-empty strings: {list(topic_filters)!r}")
+    if qos not in (0, 1, 2):
+        raise ConfigError(f"qos must be 0, 1 or 2, not {qos!r}")
+    low, high = reconnect_s
+    if not 0 < low <= high:
+        raise ConfigError(f"need 0 < reconnect_min_s <= reconnect_max_s, got {low}, {high}")
+    if tls is not None and not address.tls:
+        raise ConfigError(f"TLS options given for {address.url}; use mqtts://")
