@@ -102,13 +102,19 @@ class Gateway:
         assert read is not None and self.processor.adopt_roster(read)
 
 
-def test_a_guard_moved_mid_shift_is_expected_at_his_new_post_from_the_move_on(
-    engine: Engine, tmp_path: Path
-) -> None:
+def on_post_until_half_past_ten(engine: Engine, tmp_path: Path) -> tuple[Gateway, PostPoints]:
+    """g-001 rostered at the north gate 08:00-20:00, on post there from 08:00 to 10:30."""
     load_site_file(site_file(tmp_path, "gate", post="jt-gate-north"), engine, at(-60))
     gate = points(engine, "jt-gate-north", at(1))
     gateway = Gateway(engine, at(-1))
-    gateway.run(0, 150, gate.inside)  # on post at the gate until 10:30
+    gateway.run(0, 150, gate.inside)
+    return gateway, gate
+
+
+def test_a_guard_moved_mid_shift_is_expected_at_his_new_post_from_the_move_on(
+    engine: Engine, tmp_path: Path
+) -> None:
+    gateway, gate = on_post_until_half_past_ten(engine, tmp_path)
 
     gateway.load(site_file(tmp_path, "plaza", post="jt-plaza"), 150)
     plaza = points(engine, "jt-plaza", at(151))
@@ -140,10 +146,7 @@ def test_a_guard_moved_mid_shift_is_expected_at_his_new_post_from_the_move_on(
 def test_a_shift_end_changed_while_it_runs_goes_on_to_the_new_end(
     engine: Engine, tmp_path: Path
 ) -> None:
-    load_site_file(site_file(tmp_path, "gate", post="jt-gate-north"), engine, at(-60))
-    gate = points(engine, "jt-gate-north", at(1))
-    gateway = Gateway(engine, at(-1))
-    gateway.run(0, 150, gate.inside)
+    gateway, gate = on_post_until_half_past_ten(engine, tmp_path)
     gateway.load(site_file(tmp_path, "longer", post="jt-gate-north", end="22:00"), 150)
     gateway.run(150, 160, gate.inside)
     assert shifts_of_today(engine)[-2:] == [
@@ -159,13 +162,9 @@ def test_a_shift_end_changed_while_it_runs_goes_on_to_the_new_end(
 def test_the_same_file_loaded_again_mid_shift_changes_nothing(
     engine: Engine, tmp_path: Path
 ) -> None:
-    path = site_file(tmp_path, "gate", post="jt-gate-north")
-    load_site_file(path, engine, at(-60))
-    gate = points(engine, "jt-gate-north", at(1))
-    gateway = Gateway(engine, at(-1))
-    gateway.run(0, 150, gate.inside)
+    gateway, gate = on_post_until_half_past_ten(engine, tmp_path)
     before = shifts_of_today(engine)
-    gateway.load(path, 150)
+    gateway.load(tmp_path / "gate" / "roster-site.yaml", 150)
     gateway.run(150, 200, gate.inside)
     assert shifts_of_today(engine) == before == [("jt-gate-north", at(0), at(12 * 60), False)]
     assert core_events(engine) == [

@@ -31,12 +31,14 @@ SITE = "wh-jiangtan-garden"
 
 
 @pytest.fixture
-def day(engine: Engine, tmp_path: Path) -> Engine:
+def day(engine: Engine, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    """The driven day, with the commands pointed at its database."""
     drive_day(engine, tmp_path)
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", db_url)
     return engine
 
 
-def _ledger(db_url: str, out: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+def _ledger(out: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     assert main(["ledger", DAY, "--site", SITE, "--out", str(out)]) == 0, capsys.readouterr().err
     ledger: dict[str, Any] = json.loads((out / f"ledger-{SITE}-{DAY}.json").read_text("utf-8"))
     return ledger
@@ -58,14 +60,9 @@ def _without_stayer(tmp_path: Path) -> Path:
 
 
 def test_loading_the_same_site_again_leaves_a_past_day_s_ledger_as_it_was(
-    day: Engine,
-    db_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    day: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("GATEWAY_DATABASE_URL", db_url)
-    before = _ledger(db_url, tmp_path / "before", capsys)
+    before = _ledger(tmp_path / "before", capsys)
     assert {g["guard_id"] for g in before["guards"]} == {GUARD[0], STAYER[0]}
     assert _figures(before, GUARD[0])["on_post_s"] == 3600
 
@@ -76,21 +73,16 @@ def test_loading_the_same_site_again_leaves_a_past_day_s_ledger_as_it_was(
     )
     assert main(["site", "load", str(site_file)]) == 0
 
-    after = _ledger(db_url, tmp_path / "after", capsys)
+    after = _ledger(tmp_path / "after", capsys)
     for ledger in (before, after):
         ledger.pop("generated_at", None)
     assert after == before
 
 
 def test_a_guard_and_post_dropped_from_the_file_keep_their_past_shifts_in_the_ledger(
-    day: Engine,
-    db_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    day: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("GATEWAY_DATABASE_URL", db_url)
-    before = _ledger(db_url, tmp_path / "before", capsys)
+    before = _ledger(tmp_path / "before", capsys)
 
     assert main(["site", "load", str(_without_stayer(tmp_path))]) == 0
 
@@ -105,7 +97,7 @@ def test_a_guard_and_post_dropped_from_the_file_keep_their_past_shifts_in_the_le
     # load: each is kept, the driven day's among them.
     assert len(kept) == 9
     assert (STAYER[1], at(0), at(120)) in kept
-    after = _ledger(db_url, tmp_path / "after", capsys)
+    after = _ledger(tmp_path / "after", capsys)
     assert _figures(after, STAYER[0]) == _figures(before, STAYER[0])
     assert _figures(after, STAYER[0])["on_post_s"] == 7200
     assert _figures(after, GUARD[0]) == _figures(before, GUARD[0])
