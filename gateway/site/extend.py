@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.db.models import ShiftRow, SiteRow
-from gateway.site.roster import ShiftInstance, expand_entry, expansion_days, shift_id
+from gateway.site.roster import expand_entry, expansion_days, shift_id
 from gateway.site.schema import ShiftEntry
 from gateway.site.shift_writes import insert_new_shifts, shift_row
 
@@ -62,7 +62,7 @@ def extend_shifts(session: Session, now: datetime) -> int:
         for s in existing:
             spans.setdefault(s.guard_id, []).append((s.starts_at, s.ends_at))
         rows: list[dict[str, object]] = []
-        for index, raw in enumerate(site.roster):
+        for raw in site.roster:
             entry = ShiftEntry.model_validate(raw)
             for start, end in expand_entry(entry, tz, first_day, last_day):
                 new_id = shift_id(entry.guard, entry.post, start)
@@ -80,8 +80,7 @@ def extend_shifts(session: Session, now: datetime) -> int:
                     continue
                 taken.append((start, end))
                 known.add(new_id)
-                shift = ShiftInstance(site.id, entry.guard, entry.post, start, end, index)
-                rows.append(shift_row(shift, now))
+                rows.append(shift_row(site.id, entry.guard, entry.post, start, end, now))
         if rows:
             added += insert_new_shifts(session, rows)
     if added:

@@ -40,21 +40,26 @@ from gateway.site.roster import ShiftInstance, shift_id
 __all__ = ["insert_new_shifts", "replace_shifts", "shift_row"]
 
 
-def shift_row(shift: ShiftInstance, now: datetime) -> dict[str, object]:
-    """The row that writes ``shift`` at ``now``: as planned when it has not begun, else
+def shift_row(
+    site_id: str, guard_id: str, post_id: str, starts_at: datetime, ends_at: datetime, now: datetime
+) -> dict[str, object]:
+    """The row that writes a planned shift at ``now``: as planned when it has not begun, else
     beginning at ``now`` under the id of that start (module docstring)."""
-    if shift.starts_at >= now:
-        shift_key, start = shift.id, shift.starts_at
-    else:
-        shift_key, start = shift_id(shift.guard_id, shift.post_id, now), now
+    start = max(starts_at, now)
     return {
-        "id": shift_key,
-        "site_id": shift.site_id,
-        "guard_id": shift.guard_id,
-        "post_id": shift.post_id,
+        "id": shift_id(guard_id, post_id, start),
+        "site_id": site_id,
+        "guard_id": guard_id,
+        "post_id": post_id,
         "starts_at": start,
-        "ends_at": shift.ends_at,
+        "ends_at": ends_at,
     }
+
+
+def _row(shift: ShiftInstance, now: datetime) -> dict[str, object]:
+    return shift_row(
+        shift.site_id, shift.guard_id, shift.post_id, shift.starts_at, shift.ends_at, now
+    )
 
 
 def replace_shifts(
@@ -69,7 +74,7 @@ def replace_shifts(
     every ended shift and the part of every shift under way that has passed; on the site's
     ``first_load``, write ``shifts`` as they stand."""
     if first_load:
-        rows = [shift_row(shift, shift.starts_at) for shift in shifts]
+        rows = [_row(shift, shift.starts_at) for shift in shifts]  # each as planned
         if rows:
             insert_new_shifts(session, rows)
         return
@@ -98,7 +103,7 @@ def replace_shifts(
         ):
             going_on.add(current.id)
             continue
-        new_rows.append(shift_row(shift, now))
+        new_rows.append(_row(shift, now))
     cut = [
         {"id": row.id, "ends_at": now, "cut_short": True}
         for row in under_way.values()
