@@ -103,8 +103,8 @@ def _shift_keys(engine: Engine) -> set[str]:
 def test_migration_0015_frees_shifts_from_guards_and_posts_and_back(engine: Engine) -> None:
     load_site_file(WUHAN_SITE, engine, datetime(2026, 3, 2, 3, 0, tzinfo=UTC))
     at = datetime(2026, 2, 1, tzinfo=UTC)
-    with engine.begin() as conn:  # an ended shift of a guard and post since dropped
-        conn.execute(
+    with engine.begin() as conn:
+        conn.execute(  # an ended shift of a guard and post since dropped
             insert(ShiftRow).values(
                 id="g-099/old-post/20260201T000000Z",
                 site_id="wh-jiangtan-garden",
@@ -114,16 +114,28 @@ def test_migration_0015_frees_shifts_from_guards_and_posts_and_back(engine: Engi
                 ends_at=at + timedelta(hours=8),
             )
         )
+        conn.execute(  # one a load cut short: the older gateway would run its rules again
+            insert(ShiftRow).values(
+                id="g-001/jt-gate-north/20260201T000000Z",
+                site_id="wh-jiangtan-garden",
+                guard_id="g-001",
+                post_id="jt-gate-north",
+                starts_at=at,
+                ends_at=at + timedelta(hours=2),
+                cut_short=True,
+            )
+        )
     assert _shift_keys(engine) == set()
     config = alembic_config()
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.downgrade(config, "0014")
-    # The older schema cannot hold that shift: it goes, the roster's 90 stay, the keys return.
+    # The older schema cannot hold those shifts: they go, the roster's 90 stay, the keys return.
     assert _shift_keys(engine) == {"guards", "posts"}
     with engine.connect() as conn:
         ids = set(conn.scalars(select(ShiftRow.id)))
     assert len(ids) == 90 and "g-099/old-post/20260201T000000Z" not in ids
+    assert "g-001/jt-gate-north/20260201T000000Z" not in ids
     upgrade(engine)
     assert _shift_keys(engine) == set() and current(engine) == head() and _diff(engine) == []
 
