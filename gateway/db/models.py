@@ -184,6 +184,10 @@ class ShiftRow(Base):
     """Ended at ``ends_at`` by a site load that moved the guard or changed this shift while
     it was under way: the record of the part that happened, for which no rule runs any more
     (``gateway.site.shift_writes``)."""
+    known_from: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    """When the gateway learned of this shift, if after it began (a site's first load during
+    it): the rules count their graces and rounds from here, not from ``starts_at``, which
+    stays the roster's for the record (migration 0016). Null for every other shift."""
 
     __table_args__ = (
         Index("ix_shifts_guard_starts", "guard_id", "starts_at"),

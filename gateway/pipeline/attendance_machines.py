@@ -149,6 +149,7 @@ class AttendanceMachines:
             duty.site_id,
             duty.starts_at,
             duty.ends_at,
+            duty.known_from,
         )
 
     def _set(

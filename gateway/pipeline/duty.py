@@ -51,6 +51,9 @@ class Duty:
     fence: PostFence
     policy: SitePolicy
     patrol_policy: PatrolPolicy = field(default_factory=PatrolPolicy)
+    known_from: datetime | None = None
+    """When the gateway learned of the shift, if after ``starts_at`` (``ShiftRow.known_from``):
+    the rules count their graces and rounds from here."""
 
     def covers(self, at: datetime) -> bool:
         """True when ``at`` falls in the shift (start inclusive, end exclusive)."""
@@ -140,6 +143,7 @@ class DutyIndex:
                 ShiftRow.site_id,
                 ShiftRow.starts_at,
                 ShiftRow.ends_at,
+                ShiftRow.known_from,
             ).where(in_window(now), ShiftRow.cut_short.is_(False))  # a cut shift is a record
         )
         # The guards held elsewhere at each post, by their hours alone: a fixed reader's scan
@@ -362,6 +366,7 @@ def _build(
                 fence=fence,
                 policy=policies.get(shift.site_id, SitePolicy()),
                 patrol_policy=patrol.get(shift.site_id, PatrolPolicy()),
+                known_from=shift.known_from,
             )
         )
     return duties

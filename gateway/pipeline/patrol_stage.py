@@ -253,6 +253,7 @@ class PatrolStage:
             site_id=duty.site_id,
             shift_start=duty.starts_at,
             shift_end=duty.ends_at,
+            known_from=duty.known_from,
         )
         new_state, events = patrol_rules.step(state, rule_input, now, duty.patrol_policy)
         if new_state != state or machine_id not in self._patrols:

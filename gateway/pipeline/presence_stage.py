@@ -229,6 +229,7 @@ def _start(duty: Duty) -> PresenceState:
         duty.device_ids,
         duty.starts_at,
         duty.ends_at,
+        duty.known_from,
     )
 
 

@@ -78,6 +78,9 @@ class AttendanceState:
     late_checked: bool = False
     late_open: bool = False
     punch_keys: tuple[str, ...] = field(default=())
+    known_from: datetime | None = None
+    """When the gateway learned of the shift, if after its start: the clock-in grace counts
+    from here (punches since the shift start still count)."""
 
     @classmethod
     def start(
@@ -88,11 +91,15 @@ class AttendanceState:
         site_id: str,
         shift_start: datetime,
         shift_end: datetime,
+        known_from: datetime | None = None,
     ) -> AttendanceState:
         start, end = utc(shift_start), utc(shift_end)
         if end <= start:
             raise ValueError(f"shift {shift_id} ends ({end}) before it starts ({start})")
-        return cls(shift_id, guard_id, post_id, site_id, start, end, next_deadline=start)
+        known = None if known_from is None or utc(known_from) <= start else utc(known_from)
+        return cls(
+            shift_id, guard_id, post_id, site_id, start, end, next_deadline=start, known_from=known
+        )
 
     def to_json(self) -> dict[str, Json]:
         return {
@@ -110,6 +117,7 @@ class AttendanceState:
             "late_checked": self.late_checked,
             "late_open": self.late_open,
             "punch_keys": list(self.punch_keys),
+            "known_from": opt_iso(self.known_from),
         }
 
     @classmethod
@@ -131,6 +139,7 @@ class AttendanceState:
             late_checked=bool(data["late_checked"]),
             late_open=bool(data["late_open"]),
             punch_keys=tuple(str(k) for k in data["punch_keys"]),
+            known_from=opt_dt(data.get("known_from")),
         )
 
 
@@ -142,7 +151,8 @@ def late_clock_in_key(state: AttendanceState) -> str:
 def _late_due(state: AttendanceState, policy: PatrolPolicy) -> datetime | None:
     if state.closed or state.late_checked or state.checked_in_at is not None:
         return None
-    due = state.shift_start + timedelta(seconds=policy.clock_in_grace_s)
+    expected = state.shift_start if state.known_from is None else state.known_from
+    due = expected + timedelta(seconds=policy.clock_in_grace_s)
     return due if due <= state.shift_end else None
 
 

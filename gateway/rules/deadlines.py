@@ -79,10 +79,10 @@ def _departure_deadlines(state: PresenceState, policy: SitePolicy) -> list[Deadl
 
 
 def _expected_from(state: PresenceState, policy: SitePolicy) -> datetime:
-    """When the guard is expected on post: the shift start, or the end of an approved leave
-    covering it (a leave spanning the start of the shift excuses him, and his terminal, until
-    it ends)."""
-    due = state.shift_start
+    """When the guard is expected on post: the shift start (or, for a shift the gateway learned
+    of after it began, that instant), or the end of an approved leave covering it (a leave
+    spanning the start of the shift excuses him, and his terminal, until it ends)."""
+    due = state.shift_start if state.known_from is None else state.known_from
     for _ in range(len(state.leaves)):
         leave = covering_leave(state.leaves, due, policy)
         if leave is None or leave.ends_at <= due:

@@ -318,14 +318,18 @@ class Run:
 
     def _absent(self, deadline: Deadline) -> None:
         self.state = replace(self.state, absent_checked=True, absent_open=True)
+        payload: dict[str, Json] = {
+            "shift_start": iso(self.state.shift_start),
+            "grace_s": self.policy.shift_start_grace_s,
+        }
+        if self.state.known_from is not None:
+            # The grace ran from the load that made the shift known, not from its start.
+            payload["known_from"] = iso(self.state.known_from)
         self.emit(
             ALERT_ABSENT_AT_SHIFT_START,
             deadline.due,
             iso(self.state.shift_start),
-            {
-                "shift_start": iso(self.state.shift_start),
-                "grace_s": self.policy.shift_start_grace_s,
-            },
+            payload,
             deadline=deadline,
             alert=True,
         )

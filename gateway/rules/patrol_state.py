@@ -136,10 +136,15 @@ class PatrolState:
         site_id: str,
         shift_start: datetime,
         shift_end: datetime,
+        known_from: datetime | None = None,
     ) -> PatrolState:
-        """The state before anything happened, with every round of the shift planned."""
+        """The state before anything happened, with every round of the shift planned; for a
+        shift the gateway learned of after it began (``known_from``), the rounds from then on:
+        an earlier round's scans were never received, so it cannot be judged."""
         rounds: list[PatrolRound] = []
         for begin in round_starts(plan, shift_start, shift_end):
+            if known_from is not None and begin < utc(known_from):
+                continue
             visits = tuple(
                 CheckpointVisit(
                     checkpoint_id=cp.checkpoint_id,

@@ -93,6 +93,10 @@ class PresenceState:
     pending_cancels: tuple[PendingCancel, ...] = field(default=())
     unwatched_from: datetime | None = None
     unwatched_until: datetime | None = None
+    known_from: datetime | None = None
+    """When the gateway learned of the shift, if after its start (a site first loaded during
+    it): the arrival grace and the silence limit count from here; fixes since the shift start
+    still count as evidence."""
 
     @classmethod
     def start(
@@ -104,10 +108,12 @@ class PresenceState:
         device_ids: Iterable[str],
         shift_start: datetime,
         shift_end: datetime,
+        known_from: datetime | None = None,
     ) -> PresenceState:
         """The state before anything happened. Its first deadline is the shift start, when a
         tick computes the real ones (the limits come with the policy at each step)."""
         start, end = utc(shift_start), utc(shift_end)
+        known = None if known_from is None or utc(known_from) <= start else utc(known_from)
         if end <= start:
             raise ValueError(f"shift {shift_id} ends ({end}) before it starts ({start})")
         return cls(
@@ -119,6 +125,7 @@ class PresenceState:
             shift_start=start,
             shift_end=end,
             next_deadline=start,
+            known_from=known,
         )
 
     def leave(self, leave_id: str | None) -> Leave | None:
@@ -181,6 +188,7 @@ class PresenceState:
             "pending_cancels": [p.to_json() for p in self.pending_cancels],
             "unwatched_from": opt_iso(self.unwatched_from),
             "unwatched_until": opt_iso(self.unwatched_until),
+            "known_from": opt_iso(self.known_from),
         }
 
     @classmethod
@@ -221,4 +229,5 @@ class PresenceState:
             pending_cancels=tuple(PendingCancel.from_json(p) for p in data["pending_cancels"]),
             unwatched_from=opt_dt(data.get("unwatched_from")),
             unwatched_until=opt_dt(data.get("unwatched_until")),
+            known_from=opt_dt(data.get("known_from")),
         )

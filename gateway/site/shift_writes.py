@@ -19,7 +19,11 @@ made, ``now``, never before it:
   there before it knew the shift. Its id is the roster's form with that start (``shift_id``),
   so it never collides with a shift that ended.
 * **A site's first load** has no record to contradict: its file's shifts are written as they
-  stand, those of the day before and those under way from their roster start included.
+  stand, those of the day before and those under way from their roster start included. A
+  shift under way is written with ``known_from`` = ``now``: the guard's fixes since its start
+  still count, but the rules count their graces and rounds from ``now``, since nothing could
+  have expected him on post before the file was loaded (an installation at 10:30 must not
+  find every guard of the 08:00 shift absent at 08:10).
 
 One guard's shifts never overlap (the site checks refuse it), so at any instant a guard has at
 most one shift under way in the file and one in the table: they are matched by guard and post.
@@ -41,10 +45,18 @@ __all__ = ["insert_new_shifts", "replace_shifts", "shift_row"]
 
 
 def shift_row(
-    site_id: str, guard_id: str, post_id: str, starts_at: datetime, ends_at: datetime, now: datetime
+    site_id: str,
+    guard_id: str,
+    post_id: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    now: datetime,
+    *,
+    known_from: datetime | None = None,
 ) -> dict[str, object]:
     """The row that writes a planned shift at ``now``: as planned when it has not begun, else
-    beginning at ``now`` under the id of that start (module docstring)."""
+    beginning at ``now`` under the id of that start (module docstring). ``known_from``: a
+    first load's, for a shift written as planned though under way."""
     start = max(starts_at, now)
     return {
         "id": shift_id(guard_id, post_id, start),
@@ -53,13 +65,28 @@ def shift_row(
         "post_id": post_id,
         "starts_at": start,
         "ends_at": ends_at,
+        "known_from": known_from,
     }
 
 
-def _row(shift: ShiftInstance, now: datetime) -> dict[str, object]:
+def _row(
+    shift: ShiftInstance, now: datetime, *, known_from: datetime | None = None
+) -> dict[str, object]:
     return shift_row(
-        shift.site_id, shift.guard_id, shift.post_id, shift.starts_at, shift.ends_at, now
+        shift.site_id,
+        shift.guard_id,
+        shift.post_id,
+        shift.starts_at,
+        shift.ends_at,
+        now,
+        known_from=known_from,
     )
+
+
+def _first_load_row(shift: ShiftInstance, now: datetime) -> dict[str, object]:
+    """``shift`` as planned; known from ``now`` when it is under way then."""
+    under_way = shift.starts_at < now < shift.ends_at
+    return _row(shift, shift.starts_at, known_from=now if under_way else None)
 
 
 def replace_shifts(
@@ -74,7 +101,7 @@ def replace_shifts(
     every ended shift and the part of every shift under way that has passed; on the site's
     ``first_load``, write ``shifts`` as they stand."""
     if first_load:
-        rows = [_row(shift, shift.starts_at) for shift in shifts]  # each as planned
+        rows = [_first_load_row(shift, now) for shift in shifts]
         if rows:
             insert_new_shifts(session, rows)
         return

@@ -8,7 +8,7 @@ from typing import Any
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, insert, inspect, select
+from sqlalchemy import Engine, insert, inspect, select, text
 
 from gateway.db.migrate import alembic_config, current, head, target_metadata, upgrade
 from gateway.db.models import ShiftRow
@@ -29,7 +29,7 @@ def test_upgraded_database_matches_the_models_with_no_autogenerate_diff(engine: 
 
 
 def test_upgrade_records_the_head_revision_and_is_idempotent(engine: Engine) -> None:
-    assert head() == "0015"
+    assert head() == "0016"
     assert current(engine) == head()
     upgrade(engine)
     assert current(engine) == head()
@@ -138,6 +138,29 @@ def test_migration_0015_frees_shifts_from_guards_and_posts_and_back(engine: Engi
     assert "g-001/jt-gate-north/20260201T000000Z" not in ids
     upgrade(engine)
     assert _shift_keys(engine) == set() and current(engine) == head() and _diff(engine) == []
+
+
+def _shift_columns(engine: Engine) -> set[str]:
+    return {c["name"] for c in inspect(engine).get_columns("shifts")}
+
+
+def test_migration_0016_adds_when_a_shift_was_known_and_back(engine: Engine) -> None:
+    # Loaded for the first time at 11:00 of the sample's 08:00 (local) day shifts.
+    load_site_file(WUHAN_SITE, engine, datetime(2026, 3, 2, 3, 0, tzinfo=UTC))
+    with engine.connect() as conn:
+        known = set(
+            conn.scalars(select(ShiftRow.known_from).where(ShiftRow.known_from.is_not(None)))
+        )
+    assert known == {datetime(2026, 3, 2, 3, 0, tzinfo=UTC)}
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0015")
+    assert "known_from" not in _shift_columns(engine)
+    with engine.connect() as conn:  # the shifts stay; only the column goes
+        assert conn.execute(text("SELECT count(*) FROM shifts")).scalar_one() == 90
+    upgrade(engine)
+    assert "known_from" in _shift_columns(engine) and _diff(engine) == []
 
 
 def test_migrations_create_the_outbox_and_every_model_table(engine: Engine) -> None:

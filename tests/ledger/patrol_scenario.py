@@ -30,7 +30,7 @@ from gateway.records import CheckpointScan, DecodeOutcome, Punch, PunchKind, Tag
 from tests.e2e.helpers import DAY_START, fix_at, post_points, roster_site
 from tests.e2e.helpers import load_sample_site as load_site
 
-__all__ = ["PATROLLER", "drive_patrol_morning"]
+__all__ = ["GATE", "PATROLLER", "drive_patrol_morning", "patrol_site"]
 
 PATROLLER = ("g-004", "jt-patrol-central", "gps-d")
 GATE = ("g-001", "jt-gate-north", "gps-a")
@@ -42,7 +42,8 @@ def at(minutes: float) -> datetime:
     return DAY_START + timedelta(minutes=minutes)
 
 
-def _patrol_site(tmp_path: Path) -> Path:
+def patrol_site(tmp_path: Path) -> Path:
+    """The site of the module doc: a route, its readers and a clock-in terminal."""
     hours = {PATROLLER[0]: ("08:00", "10:00"), GATE[0]: ("08:00", "10:00")}
     path = roster_site(tmp_path, [PATROLLER, GATE], hours=hours)
     doc = yaml.safe_load(path.read_text("utf-8"))
@@ -93,7 +94,7 @@ def _punch(minutes: float, kind: PunchKind) -> Punch:
 
 def drive_patrol_morning(engine: Engine, tmp_path: Path) -> None:
     """Load the site and run the morning through ``Processor`` (see the module doc)."""
-    load_site(engine, DAY_START - timedelta(hours=1), _patrol_site(tmp_path))
+    load_site(engine, DAY_START - timedelta(hours=1), patrol_site(tmp_path))
     points = {post: post_points(engine, post) for _, post, _ in (PATROLLER, GATE)}
     clock = ManualClock(at(-3))
     processor = Processor(engine, clock)

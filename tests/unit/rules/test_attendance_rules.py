@@ -240,3 +240,30 @@ def test_break_in_at_the_post_terminal_is_evidence_of_being_back_inside() -> Non
     assert fix.device_id == "zk-gate-north"  # type: ignore[union-attr]
     assert "kind=break_in" in fix.raw  # type: ignore[union-attr]
     assert punch_presence_inputs(p, terminal_at_post=False) == ()
+
+
+def test_a_shift_known_only_after_its_start_counts_the_clock_in_grace_from_then() -> None:
+    # The site was first loaded at 10:30 of the 08:00 shift: 08:15 could not be watched.
+    day = Attendance()
+    day.state = AttendanceState.start(
+        day.state.shift_id, "g-001", "jt-gate-north", "wh-jiangtan-garden", T0, at(720), at(150)
+    )
+    day.clock.set(at(150))
+    day.advance(164.9)
+    assert day.events == []
+    day.advance(170)
+    [alert] = day.events
+    assert (alert.type, alert.time) == ("alert.late_clock_in", at(165))
+    assert AttendanceState.from_json(day.state.to_json()) == day.state
+
+
+def test_a_check_in_from_before_the_shift_was_known_still_counts() -> None:
+    day = Attendance()
+    day.state = AttendanceState.start(
+        day.state.shift_id, "g-001", "jt-gate-north", "wh-jiangtan-garden", T0, at(720), at(150)
+    )
+    day.clock.set(at(151))
+    out = day.feed(punch(PunchKind.CHECK_IN, 3, lag_min=148))  # uploaded after the load
+    assert [(e.type, e.data["late"]) for e in out] == [("attendance.punch", False)]
+    day.advance(240)
+    assert [e.type for e in day.events] == ["attendance.punch"]

@@ -353,3 +353,23 @@ def test_a_scan_of_a_checkpoint_not_on_the_route_is_not_this_routes_business() -
     patrol = Patrol()
     assert patrol.scan("Z", 3) == []
     assert patrol.state.last_scans == ()
+
+
+def test_a_shift_known_only_after_its_start_plans_the_rounds_from_then() -> None:
+    # The site was first loaded at 20:30: the 20:00 round's scans were never received.
+    patrol = Patrol()
+    patrol.state = PatrolState.start(
+        ROUTE,
+        shift_id=patrol.state.shift_id,
+        guard_id="g-001",
+        site_id="wh-jiangtan-garden",
+        shift_start=T0,
+        shift_end=SHIFT_END,
+        known_from=at(30),
+    )
+    assert [r.started_at for r in patrol.state.rounds] == [at(60)]
+    patrol.clock.set(at(30))
+    patrol.advance(69.9)
+    assert patrol.events == []
+    patrol.advance(71)
+    assert [(e.type, e.time) for e in patrol.events] == [("alert.checkpoint_missed", at(70))]
