@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from gateway.clock import CLOCK_ENV, SystemClock, clock_from_env
+from gateway.clock import CLOCK_ENV, Clock, SystemClock, clock_from_env
 from gateway.errors import ConfigError
 from gateway.settings import Settings
 
@@ -42,19 +42,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     if (code := _refuse_stale_schema(settings)) != 0:  # before a site load could migrate it
         return code
-    try:  # a test bench (fwsim check) may run the gateway on its own accelerated clock
-        clock = clock_from_env(os.environ.get(CLOCK_ENV))
-    except ValueError as exc:
-        print(f"guard-gateway: {exc}", file=sys.stderr)
+    if (clock := _configured_clock()) is None:
         return 2
-    if not isinstance(clock, SystemClock):  # left set on a real gateway, it misdates everything
-        print(
-            f"guard-gateway: on a test bench clock ({CLOCK_ENV}), not wall time: "
-            f"now {clock.now().isoformat()}, {clock.rate:g}x",
-            file=sys.stderr,
-        )
     for path in args.site:
-        if (code := _load_site(path, settings)) != 0:
+        if (code := _load_site(path, settings, clock)) != 0:
             return code
     try:
         gateway = build_gateway(settings, clock, upgrade_schema=False)
@@ -131,22 +122,43 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return run_audit_command(args, Settings(), sys.stdout)
 
 
+def _configured_clock() -> Clock | None:
+    """The clock ``run`` keeps: wall time, or a test bench's (``GATEWAY_TEST_CLOCK``, said
+    loudly); ``None``, after saying why, for a malformed value. A site load dates itself by it
+    too: the instant a shift is cut short or becomes known must be the rules' instant."""
+    try:  # a test bench (fwsim check) may run the gateway on its own accelerated clock
+        clock = clock_from_env(os.environ.get(CLOCK_ENV))
+    except ValueError as exc:
+        print(f"guard-gateway: {exc}", file=sys.stderr)
+        return None
+    if not isinstance(clock, SystemClock):  # left set on a real gateway, it misdates everything
+        print(
+            f"guard-gateway: on a test bench clock ({CLOCK_ENV}), not wall time: "
+            f"now {clock.now().isoformat()}, {clock.rate:g}x",
+            file=sys.stderr,
+        )
+    return clock
+
+
 def cmd_site(args: argparse.Namespace) -> int:
-    """``site load FILE`` stores a site file; ``site check FILE`` only validates it."""
+    """``site load FILE`` stores a site file; ``site check FILE`` only validates it. Both
+    date themselves by ``run``'s clock (``_configured_clock``)."""
+    if (clock := _configured_clock()) is None:
+        return 2
     if args.site_command == "check":
         from gateway.site.loader import validate_site_file
 
         try:
-            checked = validate_site_file(args.file, SystemClock().now(), _secret_names(Settings()))
+            checked = validate_site_file(args.file, clock.now(), _secret_names(Settings()))
         except ConfigError as exc:
             print(exc, file=sys.stderr)
             return 1
         print(f"{args.file}: valid ({len(checked)} site(s))")
         return 0
-    return _load_site(args.file, Settings())
+    return _load_site(args.file, Settings(), clock)
 
 
-def _load_site(path: Path, settings: Settings) -> int:
+def _load_site(path: Path, settings: Settings, clock: Clock) -> int:
     from gateway.db.engine import make_engine
     from gateway.db.schema import create_schema
     from gateway.ops.progress import stderr_progress
@@ -158,7 +170,7 @@ def _load_site(path: Path, settings: Settings) -> int:
         summary = load_site_file(
             path,
             engine,
-            SystemClock().now(),
+            clock.now(),
             _secret_names(settings),
             progress=stderr_progress(f"site load {path}"),
         )

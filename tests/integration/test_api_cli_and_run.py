@@ -10,14 +10,19 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.orm import Session
 
 from drivers.mqtt.broker import RunningBroker
 from gateway.bootstrap import free_port
 from gateway.cli import main
+from gateway.db.engine import make_engine
+from gateway.db.models import ShiftRow
+from gateway.samples import WUHAN_SITE
 from tests.conftest import REPO_ROOT
 from tests.fixtures.api_tokens import bearer
 
@@ -216,6 +221,54 @@ def test_run_says_loudly_when_it_runs_on_a_test_bench_clock(
         "guard-gateway: on a test bench clock (GATEWAY_TEST_CLOCK), not wall time: "
         "now 2026-03-02T08:00:00+00:00, 60x\n"
     ), err
+
+
+BENCH_AT_HALF_PAST_TEN = "2026-03-02T02:30:00+00:00,60,1e12"  # 10:30 in Wuhan, standing
+G001_DAY_SHIFT = "g-001/jt-gate-north/20260302T000000Z"  # his 08:00-20:00 shift of that day
+
+
+def _known_from(db_url: str) -> datetime | None:
+    engine = make_engine(db_url)
+    try:
+        with Session(engine) as session:
+            row = session.get(ShiftRow, G001_DAY_SHIFT)
+            assert row is not None, "the roster was not expanded around the bench's day"
+            return row.known_from
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("how", ["site load", "run --site"])
+def test_a_site_load_on_a_test_bench_clock_is_dated_by_that_clock(
+    how: str,
+    configured: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    assert run_cli(capsys, "db", "upgrade")[0] == 0
+    monkeypatch.setenv("GATEWAY_TEST_CLOCK", BENCH_AT_HALF_PAST_TEN)
+    if how == "site load":
+        code, _out, err = run_cli(capsys, "site", "load", str(WUHAN_SITE))
+        assert code == 0, err
+    else:  # the second file is missing: the run stops after loading the first
+        code, _out, err = run_cli(
+            capsys, "run", "--site", str(WUHAN_SITE), "--site", str(tmp_path / "missing.yaml")
+        )
+        assert code != 0
+    assert err.startswith("guard-gateway: on a test bench clock (GATEWAY_TEST_CLOCK)"), err
+    # The bench's 10:30, not the wall's: the day shift under way is known from then.
+    assert _known_from(configured) == datetime(2026, 3, 2, 2, 30, tzinfo=UTC)
+
+
+def test_site_commands_refuse_a_malformed_test_bench_clock(
+    configured: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GATEWAY_TEST_CLOCK", "2026-03-02T08:00,60,1.0")
+    for command in ("check", "load"):
+        code, out, err = run_cli(capsys, "site", command, str(WUHAN_SITE))
+        assert (code, out) == (2, "")
+        assert err == "guard-gateway: GATEWAY_TEST_CLOCK: the start needs a UTC offset\n"
 
 
 def test_run_refuses_a_malformed_test_bench_clock(
