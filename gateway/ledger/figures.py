@@ -127,6 +127,7 @@ def guard_figures(records: GuardRecords, day: DayRecords, as_of: datetime) -> di
                 "starts_at": s.starts_at,
                 "ends_at": s.ends_at,
                 "cut_short": s.cut_short,
+                "known_from": s.known_from,
                 "arrived_at": arrivals.get(s.id),
             }
             for s in records.shifts

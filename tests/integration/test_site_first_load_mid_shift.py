@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from gateway.clock import ManualClock
 from gateway.db.models import ShiftRow
+from gateway.ledger.service import day_ledger
 from gateway.outbox.tables import OutboxRow
 from gateway.pipeline.processor import Processor
 from gateway.records import DecodeOutcome
@@ -23,6 +24,7 @@ from gateway.site import load_site_file
 from tests.e2e.helpers import fix_at, post_points
 from tests.integration.test_site_load_mid_shift import (
     GUARD,
+    SITE,
     Gateway,
     at,
     core_events,
@@ -83,6 +85,16 @@ def test_a_guard_on_post_when_the_site_is_first_loaded_raises_no_alert(
     gateway.run(LOAD_MIN, 240, gate.inside)
     # Before known_from, the first tick raised absent and silent, both dated 08:10.
     assert core_events(engine) == [("presence.arrived", at(LOAD_MIN), SHIFT)]
+    # The day's ledger keeps the roster's 12 h and says when the gateway learned of them.
+    ledger = day_ledger(engine, SITE, at(0).date(), at(240))
+    [guard] = [g for g in ledger["guards"] if g["guard_id"] == GUARD[0]]
+    [shift] = guard["shifts"]
+    assert (shift["starts_at"], shift["known_from"], shift["arrived_at"]) == (
+        at(0).isoformat(),
+        at(LOAD_MIN).isoformat(),
+        at(LOAD_MIN).isoformat(),
+    )
+    assert (guard["scheduled_s"], guard["on_post_s"]) == (12 * 3600, 90 * 60)
 
 
 def test_fixes_from_before_the_load_still_count_as_his_arrival(
