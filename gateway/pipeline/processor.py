@@ -114,14 +114,15 @@ class Processor:
         """
         self._reload(at_start=False)
 
-    def read_roster(self) -> roster_refresh.RosterRead | None:
+    def read_roster(self, quick: bool = False) -> roster_refresh.RosterRead | None:
         """Read the roster again around now, to be adopted by ``adopt_roster``
-        (``gateway.pipeline.roster_refresh``). Safe from any thread. ``None`` while a full
-        reload is due anyway (a pending rescope, a memory in doubt)."""
+        (``gateway.pipeline.roster_refresh``; ``quick``: only if a site was loaded since).
+        Safe from any thread. ``None`` while a full reload is due anyway (a pending rescope, a
+        memory in doubt), or when a quick check found no site load."""
         if self._rescoped or self._stale or self._next_scope:
             return None
         return roster_refresh.read_roster(
-            self._engine, self._clock, self.memory, self._scope, self._extension
+            self._engine, self._clock, self.memory, self._scope, self._extension, quick=quick
         )
 
     def adopt_roster(self, read: roster_refresh.RosterRead) -> bool:

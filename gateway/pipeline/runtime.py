@@ -19,7 +19,8 @@ reader or a terminal's HTTP request waits. Commands (``call``) and the stop sign
 against the bound and never wait for room.
 
 The roster: a ``roster-reader`` thread reads it again every ``roster_refresh_s`` seconds (new
-shift instances, sites loaded by another process, the window moving on), and the owner thread
+shift instances, sites loaded by another process, the window moving on), and at once after a
+site load, which it checks for every ``roster_check_s`` seconds; the owner thread
 adopts each read between two batches (``gateway.pipeline.roster_refresh``), so reading a city's
 roster slows the pipeline for a few seconds instead of stopping it.
 """
@@ -98,6 +99,7 @@ class PipelineRuntime(Generic[T]):
         max_queue: int = DEFAULT_MAX_QUEUE,
         tick_interval_s: float = 0.1,
         roster_refresh_s: float = 300.0,
+        roster_check_s: float = 5.0,
         on_replies: Callable[[Sequence[Downlink]], None] | None = None,
         on_settled: Callable[[Sequence[T]], None] | None = None,
         on_batch_timed: Callable[[int, float], None] | None = None,
@@ -122,7 +124,9 @@ class PipelineRuntime(Generic[T]):
         self._stop = threading.Event()
         self._housekeeping = Housekeeping(processor.counters)
         self._thread: threading.Thread | None = None
-        self._roster = RosterReader(processor.read_roster, roster_refresh_s, processor.counters)
+        self._roster = RosterReader(
+            processor.read_roster, roster_refresh_s, processor.counters, roster_check_s
+        )
 
     # --- called from other threads ----------------------------------------------------------
 

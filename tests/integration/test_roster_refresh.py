@@ -334,6 +334,49 @@ def test_the_runtime_reads_the_roster_beside_the_pipeline_and_adopts_it(
     assert adopters and set(adopters) == {"pipeline"}
 
 
+def test_a_quick_check_reads_the_roster_only_after_a_site_load(
+    engine: Engine, tmp_path: Path
+) -> None:
+    build(engine, 6)
+    clock, processor = started(engine)
+    held = processor.memory.duties
+    add_days(engine, 6, [-1])  # tomorrow's shifts by another process: the full check's to see
+    clock.advance(60)
+    assert processor.read_roster(quick=True) is None
+    load_site_file(_moved_site(tmp_path, 0.001), engine, clock.now())  # a leader's site load
+    read = processor.read_roster(quick=True)
+    assert read is not None and read.duties is not held
+    assert processor.adopt_roster(read)
+    duties = processor.memory.duties
+    assert duties.site_versions != held.site_versions
+    moved = [d for d in duties.by_start if d.post_id == "jt-gate-north"]
+    assert moved and all(d.fence is not held.duty(d.shift_id).fence for d in moved)  # type: ignore[union-attr]
+    assert processor.read_roster(quick=True) is None  # nothing loaded since
+
+
+def test_the_runtime_adopts_a_site_load_within_its_quick_check(
+    engine: Engine, tmp_path: Path
+) -> None:
+    build(engine, 2)
+    clock, processor = started(engine)
+    held = processor.memory.duties
+    # The full check would come in an hour: only the quick one can see the load in time.
+    runtime = PipelineRuntime(
+        processor, clock, lambda item: item, roster_refresh_s=3600, roster_check_s=0.05
+    )
+    runtime.start()
+    try:
+        load_site_file(_moved_site(tmp_path, 0.001), engine, clock.now())
+        deadline = time.monotonic() + 10
+        while processor.memory.duties is held:
+            assert time.monotonic() < deadline, "the runtime never saw the site load"
+            time.sleep(0.02)
+        runtime.wait_idle(5)
+    finally:
+        runtime.stop()
+    assert processor.memory.duties.site_versions != held.site_versions
+
+
 def test_the_roster_lines_are_expanded_again_only_when_a_site_or_its_day_moves(
     engine: Engine, tmp_path: Path, mocker: MockerFixture
 ) -> None:
