@@ -182,8 +182,8 @@ class ShiftRow(Base):
         Boolean, nullable=False, default=False, server_default=false()
     )
     """Ended at ``ends_at`` by a site load that moved the guard or changed this shift while
-    it was under way: the record of the part that happened, for which no rule runs any more
-    (``gateway.site.shift_writes``)."""
+    it was under way: the record of the part that happened, whose rules end there as at a
+    relief (``gateway.site.shift_writes``, ``PresenceMachines.relieve``)."""
     known_from: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     """When the gateway learned of this shift, if after it began (a site's first load during
     it): the rules count their graces and rounds from here, not from ``starts_at``, which

@@ -27,7 +27,7 @@ from gateway.pipeline.presence_stage import PresenceFeed
 from gateway.pipeline.relay import relay_punch
 from gateway.pipeline.window_states import open_states, refresh_machines
 from gateway.records import Punch
-from gateway.rules import Tick
+from gateway.rules import ShiftEnded, Tick
 from gateway.rules import attendance as attendance_rules
 from gateway.rules.attendance import AttendanceState, punch_presence_inputs
 from gateway.rules.patrol_events import unknown_person_event
@@ -172,11 +172,27 @@ class AttendanceMachines:
         if state is None or duty is None:
             return
         if state.next_deadline is not None and state.next_deadline <= now:
-            new_state, events = attendance_rules.step(state, Tick(), now, duty.patrol_policy)
-            self._set(ctx, duty, state, new_state)
-            for event in events:
-                self._emitter.emit(ctx, event, subject=duty.guard_id, duty=duty)
+            self._step(ctx, duty, state, Tick(), now)
         self.states.reschedule(shift_id)  # popped: scheduled again from its state now
+
+    def relieve(self, ctx: BatchContext, duty: Duty, now: datetime) -> None:
+        """Close the machine of ``duty``, a shift a site load cut short (``ShiftEnded``)."""
+        state = self.states.get(duty.shift_id)
+        if state is not None and not state.closed:
+            self._step(ctx, duty, state, ShiftEnded(), now)
+
+    def _step(
+        self,
+        ctx: BatchContext,
+        duty: Duty,
+        state: AttendanceState,
+        rule_input: Tick | ShiftEnded,
+        now: datetime,
+    ) -> None:
+        new_state, events = attendance_rules.step(state, rule_input, now, duty.patrol_policy)
+        self._set(ctx, duty, state, new_state)
+        for event in events:
+            self._emitter.emit(ctx, event, subject=duty.guard_id, duty=duty)
 
     def save(self, ctx: BatchContext, now: datetime) -> None:
         """Persist the machines changed in this transaction; forget closed ones."""

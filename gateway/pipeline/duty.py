@@ -54,6 +54,9 @@ class Duty:
     known_from: datetime | None = None
     """When the gateway learned of the shift, if after ``starts_at`` (``ShiftRow.known_from``):
     the rules count their graces and rounds from here."""
+    cut_short: bool = False
+    """Ended at ``ends_at`` by a site load (``ShiftRow.cut_short``): its machines, started for
+    the planned end, are ended there as if the guard had been relieved (``relieve``)."""
 
     def covers(self, at: datetime) -> bool:
         """True when ``at`` falls in the shift (start inclusive, end exclusive)."""
@@ -83,6 +86,8 @@ class DutyIndex:
         self.by_start: tuple[Duty, ...] = tuple(
             sorted(duties, key=lambda d: (d.starts_at, d.shift_id))
         )
+        self.cut: tuple[Duty, ...] = tuple(d for d in self.by_start if d.cut_short)
+        """The window's shifts cut short by a site load (a few: each tick looks at them)."""
         """Every shift of the window in start order: the clock's cursor walks it
         (``gateway.pipeline.deadline_queue.ShiftStarts``) instead of scanning every shift."""
         self._device_guard = device_guard
@@ -144,7 +149,8 @@ class DutyIndex:
                 ShiftRow.starts_at,
                 ShiftRow.ends_at,
                 ShiftRow.known_from,
-            ).where(in_window(now), ShiftRow.cut_short.is_(False))  # a cut shift is a record
+                ShiftRow.cut_short,
+            ).where(in_window(now))
         )
         # The guards held elsewhere at each post, by their hours alone: a fixed reader's scan
         # is attributed among everyone on duty at its post, wherever his rules run.
@@ -282,6 +288,7 @@ def _same_shift(duty: Duty, shift: Row[Any]) -> bool:
         and duty.site_id == shift.site_id
         and duty.starts_at == shift.starts_at
         and duty.ends_at == shift.ends_at
+        and duty.cut_short == shift.cut_short
     )
 
 
@@ -367,6 +374,7 @@ def _build(
                 policy=policies.get(shift.site_id, SitePolicy()),
                 patrol_policy=patrol.get(shift.site_id, PatrolPolicy()),
                 known_from=shift.known_from,
+                cut_short=shift.cut_short,
             )
         )
     return duties

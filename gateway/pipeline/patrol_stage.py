@@ -41,7 +41,7 @@ from gateway.pipeline.relay import relay_scan
 from gateway.pipeline.scan_attribution import name_scan
 from gateway.pipeline.window_states import open_states, refresh_machines
 from gateway.records import CheckpointScan
-from gateway.rules import Tick
+from gateway.rules import ShiftEnded, Tick
 from gateway.rules import patrol as patrol_rules
 from gateway.rules.patrol_events import ScanObserved, unknown_tag_event
 from gateway.rules.patrol_plan import RoutePlan
@@ -242,7 +242,7 @@ class PatrolStage:
         ctx: BatchContext,
         duty: Duty,
         plan: RoutePlan,
-        rule_input: ScanObserved | Tick,
+        rule_input: ScanObserved | Tick | ShiftEnded,
         now: datetime,
     ) -> None:
         machine_id = f"{duty.shift_id}/{plan.route_id}"
@@ -274,6 +274,17 @@ class PatrolStage:
             for plan in self._routes.get(duty.post_id, ()):
                 if f"{duty.shift_id}/{plan.route_id}" not in self._patrols:
                     self._step_patrol(ctx, duty, plan, Tick(), now)
+
+    def relieve(self, ctx: BatchContext, duty: Duty, now: datetime) -> None:
+        """End the patrol and attendance machines of ``duty``, a shift a site load cut short
+        (``Duty.cut_short``), as at a relief (``ShiftEnded``): a round under way is completed
+        with what it has (``ended_early``), the later ones are dropped, and a clock-in not yet
+        due is no longer owed. Once: a closed machine is let be."""
+        for plan in self._routes.get(duty.post_id, ()):
+            patrol = self._patrols.get(f"{duty.shift_id}/{plan.route_id}")
+            if patrol is not None and not patrol.closed:
+                self._step_patrol(ctx, duty, plan, ShiftEnded(), now)
+        self.attendance.relieve(ctx, duty, now)
 
     def fire_patrol(self, ctx: BatchContext, machine_id: str, now: datetime) -> None:
         """Tick the patrol machine ``machine_id``, due at ``now`` by the clock."""

@@ -26,6 +26,7 @@ from gateway.rules import (
     LeaveCancelled,
     PresenceState,
     RuleInput,
+    ShiftEnded,
     Tick,
     step,
 )
@@ -181,6 +182,15 @@ class PresenceMachines:
         presence = self._memory.presence
         if isinstance(presence, ScheduledDict):
             presence.reschedule(shift_id)
+
+    def relieve(self, ctx: BatchContext, duty: Duty) -> None:
+        """End the machine of ``duty``, a shift a site load cut short (``Duty.cut_short``), as a
+        person relieving the guard would (``ShiftEnded``): what is owed for the part that
+        happened (a departure's decision, the hour to cancel a leave) is still decided; the
+        shift's remaining deadlines are dropped. Once: an ended machine is let be."""
+        state = self._memory.presence.get(duty.shift_id)
+        if state is not None and not state.ended:
+            self.feed(ctx, duty, ShiftEnded())
 
     def save(self, ctx: BatchContext, now: datetime) -> None:
         """Write the machines changed in this batch (two statements); forget closed ones."""

@@ -96,6 +96,11 @@ class Deadlines:
             self._presence.start(ctx, starting)
             self._patrol.start(ctx, starting, now)
             budget -= len(starting)
+        # A shift a site load cut short ends its machines before any of their deadlines fires.
+        for duty in memory.duties.cut:
+            if duty.ends_at <= now:
+                self._presence.relieve(ctx, duty)
+                self._patrol.relieve(ctx, duty, now)
         # Popped before any fires: a deadline a machine sets for itself while firing waits for
         # the next transaction (one step per machine per tick, as the rules expect).
         for kind, machine_id in memory.deadlines.pop_due(now, budget):

@@ -10,8 +10,9 @@ made, ``now``, never before it:
 * **Shifts under way** keep what has passed. When the new file has the guard on the same
   duty (same post, same end), his shift goes on untouched. When it does not (he was moved,
   taken off the roster, or his shift's end was changed), his shift is **cut short**: it ends
-  at ``now``, stays as the record of the part that happened, and no rule runs for it any more
-  (``ShiftRow.cut_short``; ``DutyIndex`` leaves it out). If the file has him on duty at
+  at ``now`` and stays as the record of the part that happened (``ShiftRow.cut_short``); its
+  machines end there as at a relief, deciding only what is owed for that part (the clock's
+  ``Deadlines`` stage, ``relieve``). If the file has him on duty at
   ``now``, a new shift starts at ``now``: the rules see him assigned to that duty from that
   instant, with the arrival grace counted from it, and the ledger shows both parts.
 * **A shift written after its roster start** by a reload (a guard moved at 10:30 of an

@@ -1,0 +1,122 @@
+"""A shift a site load cuts short (``ShiftRow.cut_short``: the guard moved to another post at
+10:30) ends its machines as a relief would (``ShiftEnded``), through the pipeline as ``guard-gateway
+run`` drives it: what is owed for the part that happened is still decided, and a patrol round
+under way is completed with what it has. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from gateway.clock import ManualClock
+from gateway.outbox.tables import OutboxRow
+from gateway.pipeline.commands import ApproveLeave
+from gateway.pipeline.processor import Processor
+from gateway.records import CheckpointScan, DecodeOutcome, TagTechnology
+from gateway.site import load_site_file
+from tests.e2e.helpers import fix_at, post_points
+from tests.integration.test_site_load_mid_shift import (
+    Gateway,
+    at,
+    core_events,
+    points,
+    site_file,
+)
+from tests.ledger.patrol_scenario import GATE, PATROLLER, TAGS, patrol_site
+
+GATE_SHIFT = f"g-001/jt-gate-north/{at(0):%Y%m%dT%H%M%SZ}"
+PLAZA_SHIFT = f"g-001/jt-plaza/{at(150):%Y%m%dT%H%M%SZ}"
+
+
+def test_a_leave_used_before_the_move_must_still_be_cancelled_within_the_hour(
+    engine: Engine, tmp_path: Path
+) -> None:
+    load_site_file(site_file(tmp_path, "gate", post="jt-gate-north"), engine, at(-60))
+    gate = points(engine, "jt-gate-north", at(1))
+    gateway = Gateway(engine, at(-1))
+    gateway.run(0, 60, gate.inside)
+    gateway.processor.run_command(
+        ApproveLeave("g-001", at(60), at(130), "jt-leader-a", approved_at=at(59))
+    )
+    gateway.run(60, 120, gate.outside)  # on leave 09:00-10:10, back at 10:00
+    gateway.run(120, 150, gate.inside)  # and he never cancels it
+    gateway.load(site_file(tmp_path, "plaza", post="jt-plaza"), 150)
+    plaza = points(engine, "jt-plaza", at(151))
+    gateway.run(150, 200, plaza.inside)
+    # The hour to cancel ran out at 11:00: the gate shift's machine, ended at the move, still
+    # decided it (before, the move dropped the machine and the alert was never raised).
+    assert core_events(engine) == [
+        ("presence.arrived", at(0), GATE_SHIFT),
+        ("presence.departed", at(60), GATE_SHIFT),
+        ("presence.returned", at(120), GATE_SHIFT),
+        ("presence.arrived", at(150), PLAZA_SHIFT),
+        ("alert.leave_not_cancelled", at(180), GATE_SHIFT),
+    ]
+
+
+def _patroller_moved(tmp_path: Path) -> Path:
+    """The patrol site with g-004 moved from the patrol post to the plaza."""
+    path = patrol_site(tmp_path / "first")
+    doc: dict[str, Any] = yaml.safe_load(path.read_text("utf-8"))
+    for shift in doc["sites"][0]["shifts"]:
+        if shift["guard"] == PATROLLER[0]:
+            shift["post"] = "jt-plaza"
+    moved = tmp_path / "moved.yaml"
+    moved.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return moved
+
+
+def _scan(checkpoint: str, minute: int) -> CheckpointScan:
+    return CheckpointScan(
+        reader_id=f"em-{checkpoint}",
+        tag_id=TAGS[checkpoint],
+        scanned_at=at(minute),
+        received_at=at(minute) + timedelta(seconds=1),
+        technology=TagTechnology.EM4100,
+        source_format="rdm6300",
+    )
+
+
+def patrol_events(engine: Engine) -> list[tuple[str, Any, dict[str, Any]]]:
+    with Session(engine) as session:
+        rows = session.execute(
+            select(OutboxRow.type, OutboxRow.event_time, OutboxRow.body)
+            .where(OutboxRow.destination == "core", OutboxRow.type.like("patrol.%"))
+            .order_by(OutboxRow.seq)
+        ).all()
+    return [(kind, when, json.loads(body)["data"]) for kind, when, body in rows]
+
+
+def test_a_patrol_round_under_way_at_the_move_is_completed_with_what_it_has(
+    engine: Engine, tmp_path: Path
+) -> None:
+    (tmp_path / "first").mkdir()
+    load_site_file(patrol_site(tmp_path / "first"), engine, at(-60))
+    where = {post: post_points(engine, post).inside for _, post, _ in (PATROLLER, GATE)}
+    clock = ManualClock(at(-1))
+    processor = Processor(engine, clock)
+    scans = {31: "cp-east", 36: "cp-fountain", 41: "cp-west", 91: "cp-east"}
+    for minute in range(0, 110):
+        clock.set(at(minute + 0.1))
+        if minute == 97:  # g-004 moved to the plaza in the second round
+            load_site_file(_patroller_moved(tmp_path), engine, clock.now())
+            read = processor.read_roster(quick=True)
+            assert read is not None and processor.adopt_roster(read)
+        fixes = tuple(
+            fix_at(device, at(minute), where[post]) for _, post, device in (PATROLLER, GATE)
+        )
+        found = (_scan(scans[minute], minute),) if minute in scans else ()
+        processor.process_outcomes([DecodeOutcome(fixes=fixes, scans=found)])
+        processor.tick()
+    events = patrol_events(engine)
+    completed = [(when, data) for kind, when, data in events if kind == "patrol.round_completed"]
+    assert [when for when, _ in completed] == [at(41), at(97) + timedelta(seconds=6)]
+    second = completed[1][1]
+    assert second["ended_early"] is True
+    assert [e for e in events if e[0] == "patrol.checkpoint_missed"] == []
