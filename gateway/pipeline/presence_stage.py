@@ -30,6 +30,7 @@ from gateway.rules import (
     Tick,
     step,
 )
+from gateway.rules.copying import replace
 
 __all__ = ["PresenceFeed", "PresenceMachines", "PresenceRules", "leave_approved"]
 
@@ -81,13 +82,20 @@ class PresenceMachines:
 
     def _machine(self, ctx: BatchContext, duty: Duty) -> PresenceState:
         state = self._memory.presence.get(duty.shift_id)
-        if state is not None:
-            return state
-        if duty.shift_id in self._memory.stored:
+        if state is None and duty.shift_id in self._memory.stored:
             saved = repo.load_presence_state(ctx.session, duty.shift_id)
             if saved is not None:
-                return PresenceState.from_json(saved)
-        return self._start(ctx, duty)
+                state = PresenceState.from_json(saved)
+        if state is None:
+            return self._start(ctx, duty)
+        if state.device_ids != duty.device_ids and not state.ended:
+            # A site load gave the guard another terminal (his broke, a badge was added): the
+            # machine, started with the devices of then, follows the roster's, or the new
+            # terminal's fixes would be ignored as a stranger's and the guard raised silent.
+            state = replace(state, device_ids=duty.device_ids)
+            self._memory.presence[duty.shift_id] = state
+            ctx.dirty_presence.add(duty.shift_id)
+        return state
 
     def _start(
         self, ctx: BatchContext, duty: Duty, leaves: Sequence[LeaveRow] | None = None

@@ -170,3 +170,30 @@ def test_the_same_file_loaded_again_mid_shift_changes_nothing(
     assert core_events(engine) == [
         ("presence.arrived", at(0), f"g-001/jt-gate-north/{at(0):%Y%m%dT%H%M%SZ}")
     ]
+
+
+def test_a_guard_whose_terminal_is_replaced_mid_shift_is_followed_on_the_new_one(
+    engine: Engine, tmp_path: Path
+) -> None:
+    gateway, gate = on_post_until_half_past_ten(engine, tmp_path)
+    folder = tmp_path / "swapped"
+    folder.mkdir()
+    # His phone broke: the site file now gives him gps-b; gps-a lies in the guard house.
+    gateway.load(roster_site(folder, [(GUARD[0], GUARD[1], "gps-b")]), 150)
+    for minute in range(150, 200):
+        gateway.clock.set(at(minute + 0.1))
+        where = gate.inside if minute < 170 else gate.outside  # he walks off at 10:50
+        gateway.processor.process_fixes(
+            [fix_at("gps-b", at(minute), where), fix_at(GUARD[2], at(minute), gate.inside)]
+        )
+        gateway.processor.tick()
+    shift = f"g-001/jt-gate-north/{at(0):%Y%m%dT%H%M%SZ}"
+    # Before, the machine knew only gps-a: gps-b's fixes were ignored as a stranger's, the
+    # guard was raised silent at 10:39 and his departure was never seen.
+    assert [(kind, when) for kind, when, _ in core_events(engine)] == [
+        ("presence.arrived", at(0)),
+        ("presence.departed", at(170)),
+        ("alert.unreported_departure", at(170)),
+        ("alert.overtime_departure", at(185)),
+    ]
+    assert {s for _, _, s in core_events(engine)} == {shift}
