@@ -23,6 +23,7 @@ from gateway.pipeline.deadline_queue import ATTENDANCE, ScheduledDict
 from gateway.pipeline.duty import Duty, evidence_device
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.memory import PipelineMemory
+from gateway.pipeline.new_duties import NewDuties
 from gateway.pipeline.presence_stage import PresenceFeed
 from gateway.pipeline.relay import relay_punch
 from gateway.pipeline.window_states import open_states, refresh_machines
@@ -46,10 +47,13 @@ class AttendanceMachines:
     batch are named in the context's ``dirty_attendance`` and written by ``save``.
     """
 
-    def __init__(self, memory: PipelineMemory, emitter: Emitter, presence: PresenceFeed) -> None:
+    def __init__(
+        self, memory: PipelineMemory, emitter: Emitter, presence: PresenceFeed, new: NewDuties
+    ) -> None:
         self._memory = memory
         self._emitter = emitter
         self._presence = presence
+        self._new = new
         # Journaled: a failed transaction takes the machines back with it. Scheduled: each
         # machine's next deadline is kept in the memory's deadline queue.
         self.states = self._scheduled({})
@@ -149,7 +153,7 @@ class AttendanceMachines:
             duty.site_id,
             duty.starts_at,
             duty.ends_at,
-            duty.known_from,
+            self._new.clock_in_known_from(duty),
         )
 
     def _set(

@@ -36,6 +36,7 @@ from gateway.pipeline.deadline_queue import PATROL, ScheduledDict
 from gateway.pipeline.duty import Duty, evidence_device
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.memory import PipelineMemory
+from gateway.pipeline.new_duties import NewDuties
 from gateway.pipeline.presence_stage import PresenceFeed
 from gateway.pipeline.relay import relay_scan
 from gateway.pipeline.scan_attribution import name_scan
@@ -72,7 +73,8 @@ class PatrolStage:
         # Journaled: a failed transaction takes the machines back with it. Scheduled: each
         # machine's next deadline is kept in the memory's deadline queue.
         self._patrols = self._patrol_map({})
-        self.attendance = AttendanceMachines(memory, emitter, presence)
+        self._new = NewDuties()
+        self.attendance = AttendanceMachines(memory, emitter, presence, self._new)
         """The attendance machines: punches and their deadlines."""
 
     def _patrol_map(self, items: dict[str, PatrolState]) -> ScheduledDict[str, PatrolState]:
@@ -139,6 +141,12 @@ class PatrolStage:
         }
         posts = set(checkpoints.values())
         self._routes = {post: prepo.route_plans_for_post(session, post) for post in posts}
+        duties = self._memory.duties
+        self._new.observe(
+            duties.clock_in_sites,
+            ((post, plan.route_id) for post, plans in self._routes.items() for plan in plans),
+            duties.loaded_at,
+        )
 
     # --- scans ------------------------------------------------------------------------------
 
@@ -253,7 +261,7 @@ class PatrolStage:
             site_id=duty.site_id,
             shift_start=duty.starts_at,
             shift_end=duty.ends_at,
-            known_from=duty.known_from,
+            known_from=self._new.route_known_from(duty, plan.route_id),
         )
         new_state, events = patrol_rules.step(state, rule_input, now, duty.patrol_policy)
         if new_state != state or machine_id not in self._patrols:
