@@ -18,7 +18,7 @@ from gateway.clock import ManualClock
 from gateway.outbox.tables import OutboxRow
 from gateway.pipeline.commands import ApproveLeave
 from gateway.pipeline.processor import Processor
-from gateway.records import CheckpointScan, DecodeOutcome, TagTechnology
+from gateway.records import DecodeOutcome
 from gateway.site import load_site_file
 from tests.e2e.helpers import fix_at, post_points
 from tests.integration.test_site_load_mid_shift import (
@@ -28,7 +28,7 @@ from tests.integration.test_site_load_mid_shift import (
     points,
     site_file,
 )
-from tests.ledger.patrol_scenario import GATE, PATROLLER, TAGS, patrol_site
+from tests.ledger.patrol_scenario import GATE, PATROLLER, patrol_site, scan_at
 
 GATE_SHIFT = f"g-001/jt-gate-north/{at(0):%Y%m%dT%H%M%SZ}"
 PLAZA_SHIFT = f"g-001/jt-plaza/{at(150):%Y%m%dT%H%M%SZ}"
@@ -72,17 +72,6 @@ def _patroller_moved(tmp_path: Path) -> Path:
     return moved
 
 
-def _scan(checkpoint: str, minute: int) -> CheckpointScan:
-    return CheckpointScan(
-        reader_id=f"em-{checkpoint}",
-        tag_id=TAGS[checkpoint],
-        scanned_at=at(minute),
-        received_at=at(minute) + timedelta(seconds=1),
-        technology=TagTechnology.EM4100,
-        source_format="rdm6300",
-    )
-
-
 def patrol_events(engine: Engine) -> list[tuple[str, Any, dict[str, Any]]]:
     with Session(engine) as session:
         rows = session.execute(
@@ -111,7 +100,7 @@ def test_a_patrol_round_under_way_at_the_move_is_completed_with_what_it_has(
         fixes = tuple(
             fix_at(device, at(minute), where[post]) for _, post, device in (PATROLLER, GATE)
         )
-        found = (_scan(scans[minute], minute),) if minute in scans else ()
+        found = (scan_at(scans[minute], minute),) if minute in scans else ()
         processor.process_outcomes([DecodeOutcome(fixes=fixes, scans=found)])
         processor.tick()
     events = patrol_events(engine)

@@ -30,7 +30,7 @@ from gateway.records import CheckpointScan, DecodeOutcome, Punch, PunchKind, Tag
 from tests.e2e.helpers import DAY_START, fix_at, post_points, roster_site
 from tests.e2e.helpers import load_sample_site as load_site
 
-__all__ = ["GATE", "PATROLLER", "drive_patrol_morning", "patrol_site"]
+__all__ = ["GATE", "PATROLLER", "drive_patrol_morning", "patrol_site", "scan_at"]
 
 PATROLLER = ("g-004", "jt-patrol-central", "gps-d")
 GATE = ("g-001", "jt-gate-north", "gps-a")
@@ -81,6 +81,18 @@ def patrol_site(tmp_path: Path) -> Path:
     return path
 
 
+def scan_at(checkpoint: str, minute: int) -> CheckpointScan:
+    """``checkpoint``'s tag read by its EM4100 reader at ``minute``, received a second later."""
+    return CheckpointScan(
+        reader_id=f"em-{checkpoint}",
+        tag_id=TAGS[checkpoint],
+        scanned_at=at(minute),
+        received_at=at(minute) + timedelta(seconds=1),
+        technology=TagTechnology.EM4100,
+        source_format="rdm6300",
+    )
+
+
 def _punch(minutes: float, kind: PunchKind) -> Punch:
     return Punch(
         terminal_id="zk-gate",
@@ -108,19 +120,7 @@ def drive_patrol_morning(engine: Engine, tmp_path: Path) -> None:
                 fix_at(device, at(minute), points[post].inside)
                 for _, post, device in (PATROLLER, GATE)
             )
-            scans: tuple[CheckpointScan, ...] = ()
-            if minute in SCANS:
-                cp = SCANS[minute]
-                scans = (
-                    CheckpointScan(
-                        reader_id=f"em-{cp}",
-                        tag_id=TAGS[cp],
-                        scanned_at=at(minute),
-                        received_at=at(minute) + timedelta(seconds=1),
-                        technology=TagTechnology.EM4100,
-                        source_format="rdm6300",
-                    ),
-                )
+            scans = (scan_at(SCANS[minute], minute),) if minute in SCANS else ()
             outcome = DecodeOutcome(fixes=fixes, scans=scans)
         elif minute == 121:
             outcome = DecodeOutcome(punches=(_punch(121, PunchKind.CHECK_OUT),))
