@@ -42,8 +42,9 @@ from gateway.pipeline.relay import relay_scan
 from gateway.pipeline.scan_attribution import name_scan
 from gateway.pipeline.window_states import open_states, refresh_machines
 from gateway.records import CheckpointScan
-from gateway.rules import ShiftEnded, Tick
+from gateway.rules import RuleEvent, ShiftEnded, Tick
 from gateway.rules import patrol as patrol_rules
+from gateway.rules.copying import replace
 from gateway.rules.patrol_events import ScanObserved, unknown_tag_event
 from gateway.rules.patrol_plan import RoutePlan
 from gateway.rules.patrol_presence import scan_as_fix
@@ -70,6 +71,9 @@ class PatrolStage:
         self._presence = presence
         self._tags: dict[str, tuple[str, str]] = {}
         self._routes: dict[str, list[RoutePlan]] = {}
+        self._plans: dict[tuple[str, str], RoutePlan] = {}
+        self._replan: set[tuple[str, str]] = set()
+        """``(post, route)`` whose plan changed (or went) since the machines were planned."""
         # Journaled: a failed transaction takes the machines back with it. Scheduled: each
         # machine's next deadline is kept in the memory's deadline queue.
         self._patrols = self._patrol_map({})
@@ -141,12 +145,16 @@ class PatrolStage:
         }
         posts = set(checkpoints.values())
         self._routes = {post: prepo.route_plans_for_post(session, post) for post in posts}
+        plans = {(post, p.route_id): p for post, ps in self._routes.items() for p in ps}
+        # A route a site load changed is planned again for the shifts under way (``replan``);
+        # at start-up every route is checked (it may have changed while the gateway was
+        # down); an unchanged one leaves its machines as they are.
+        self._replan |= {
+            k for k in plans.keys() | self._plans.keys() if plans.get(k) != self._plans.get(k)
+        }
+        self._plans = plans
         duties = self._memory.duties
-        self._new.observe(
-            duties.clock_in_sites,
-            ((post, plan.route_id) for post, plans in self._routes.items() for plan in plans),
-            duties.loaded_at,
-        )
+        self._new.observe(duties.clock_in_sites, plans.keys(), duties.loaded_at)
 
     # --- scans ------------------------------------------------------------------------------
 
@@ -282,6 +290,35 @@ class PatrolStage:
             for plan in self._routes.get(duty.post_id, ()):
                 if f"{duty.shift_id}/{plan.route_id}" not in self._patrols:
                     self._step_patrol(ctx, duty, plan, Tick(), now)
+
+    def replan(self, ctx: BatchContext, now: datetime) -> None:
+        """Plan again, at ``now``, the patrol machines of the routes a site load changed: the
+        rounds begun stay as they were, the later ones follow the new plan
+        (``PatrolState.replanned``); a route removed ends its machines as at a relief. Without
+        this, a checkpoint taken off a route (its tag broken) was reported missed every round
+        until the shift ended."""
+        if not self._replan:
+            return
+        keys, self._replan = self._replan, set()
+        self._memory.journal.record(lambda: self._replan.update(keys))
+        for machine_id, state in list(self._patrols.items()):
+            key = (state.post_id, state.route_id)
+            duty = self._memory.duties.duty(state.shift_id)
+            if key not in keys or state.closed or duty is None:
+                continue
+            plan = self._plans.get(key)
+            events: list[RuleEvent] = []
+            if plan is None:
+                new, events = patrol_rules.step(state, ShiftEnded(), now, duty.patrol_policy)
+            else:
+                new = state.replanned(plan, duty.starts_at, now)
+                due = patrol_rules.next_patrol_deadline(new, duty.patrol_policy)
+                new = new if new is state else replace(new, next_deadline=due)
+            if new != state:
+                self._patrols[machine_id] = new
+                ctx.dirty_patrols.add(machine_id)
+            for event in events:
+                self._emitter.emit(ctx, event, subject=duty.guard_id, duty=duty)
 
     def relieve(self, ctx: BatchContext, duty: Duty, now: datetime) -> None:
         """End the patrol and attendance machines of ``duty``, a shift a site load cut short

@@ -96,7 +96,9 @@ class Deadlines:
             self._presence.start(ctx, starting)
             self._patrol.start(ctx, starting, now)
             budget -= len(starting)
-        # A shift a site load cut short ends its machines before any of their deadlines fires.
+        # What a site load changed comes before any deadline fires: a route's new plan, and
+        # the end of the machines of a shift it cut short.
+        self._patrol.replan(ctx, now)
         for duty in memory.duties.cut:
             if duty.ends_at <= now:
                 self._presence.relieve(ctx, duty)

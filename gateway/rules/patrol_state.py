@@ -141,20 +141,10 @@ class PatrolState:
         """The state before anything happened, with every round of the shift planned; for a
         shift the gateway learned of after it began (``known_from``), the rounds from then on:
         an earlier round's scans were never received, so it cannot be judged."""
-        rounds: list[PatrolRound] = []
-        for begin in round_starts(plan, shift_start, shift_end):
-            if known_from is not None and begin < utc(known_from):
-                continue
-            visits = tuple(
-                CheckpointVisit(
-                    checkpoint_id=cp.checkpoint_id,
-                    position=i,
-                    window_start=begin + timedelta(seconds=cp.window_start_s),
-                    window_end=begin + timedelta(seconds=cp.window_end_s),
-                )
-                for i, cp in enumerate(plan.checkpoints)
-            )
-            rounds.append(PatrolRound(started_at=begin, visits=visits))
+        begins = round_starts(plan, shift_start, shift_end)
+        if known_from is not None:
+            begins = tuple(b for b in begins if b >= utc(known_from))
+        rounds = _planned(plan, begins)
         first = min((v.window_end for r in rounds for v in r.visits), default=None)
         return cls(
             shift_id=shift_id,
@@ -168,6 +158,27 @@ class PatrolState:
             rounds=tuple(rounds),
             next_deadline=first,
         )
+
+    def replanned(self, plan: RoutePlan, shift_start: datetime, now: datetime) -> PatrolState:
+        """This machine after its route became ``plan`` at ``now`` (a site load changed the
+        route's checkpoints, windows or schedule): the rounds begun by then stay as they were
+        planned (the guard was sent on them), the later ones are ``plan``'s. Scans count for
+        the checkpoints of either, so a round under way still takes its own. The same state
+        when nothing changes; ``next_deadline`` is the caller's to set (it needs the policy)."""
+        now = utc(now)
+        kept = tuple(r for r in self.rounds if r.started_at <= now)
+        begins = tuple(b for b in round_starts(plan, shift_start, self.shift_end) if b > now)
+        rounds = (*kept, *_planned(plan, begins))
+        wanted = tuple(cp.checkpoint_id for cp in plan.checkpoints)
+        under_way = {v.checkpoint_id for r in kept for v in r.visits}
+        checkpoint_ids = (*wanted, *sorted(under_way - set(wanted)))
+        if (rounds, checkpoint_ids, plan.ordered) == (
+            self.rounds,
+            self.checkpoint_ids,
+            self.ordered,
+        ):
+            return self
+        return replace(self, rounds=rounds, checkpoint_ids=checkpoint_ids, ordered=plan.ordered)
 
     def last_scan(self, checkpoint_id: str) -> datetime | None:
         return next((t for cp, t in self.last_scans if cp == checkpoint_id), None)
@@ -217,3 +228,22 @@ class PatrolState:
             completed_rounds=int(data["completed_rounds"]),
             last_scans=tuple((str(cp), to_dt(t)) for cp, t in data["last_scans"]),
         )
+
+
+def _planned(plan: RoutePlan, begins: tuple[datetime, ...]) -> tuple[PatrolRound, ...]:
+    """A fresh round of ``plan`` at each of ``begins``."""
+    return tuple(
+        PatrolRound(
+            started_at=begin,
+            visits=tuple(
+                CheckpointVisit(
+                    checkpoint_id=cp.checkpoint_id,
+                    position=i,
+                    window_start=begin + timedelta(seconds=cp.window_start_s),
+                    window_end=begin + timedelta(seconds=cp.window_end_s),
+                )
+                for i, cp in enumerate(plan.checkpoints)
+            ),
+        )
+        for begin in begins
+    )

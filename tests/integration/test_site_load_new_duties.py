@@ -5,13 +5,17 @@ clock ticking. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from gateway.clock import ManualClock
+from gateway.outbox.tables import OutboxRow
 from gateway.pipeline.processor import Processor
 from gateway.records import DecodeOutcome
 from gateway.site import load_site_file
@@ -22,7 +26,7 @@ from tests.integration.test_site_load_mid_shift import (
     core_events,
     on_post_until_half_past_ten,
 )
-from tests.ledger.patrol_scenario import GATE, PATROLLER, patrol_site
+from tests.ledger.patrol_scenario import GATE, PATROLLER, patrol_site, scan_at
 
 
 def _with_clock_in_terminal(tmp_path: Path) -> Path:
@@ -63,26 +67,67 @@ def _without_routes(tmp_path: Path) -> Path:
     return bare
 
 
+def drive(engine: Engine, loads: dict[int, Path], scans: dict[int, str]) -> None:
+    """The patrol site's morning through ``Processor``, both guards on post every minute up
+    to 09:55, ``scans`` at their minutes, each of ``loads`` loaded at its minute and the
+    roster adopted as the runtime's quick check does."""
+    where = {post: post_points(engine, post).inside for _, post, _ in (PATROLLER, GATE)}
+    clock = ManualClock(at(-1))
+    processor = Processor(engine, clock)
+    for minute in range(0, 115):
+        clock.set(at(minute + 0.1))
+        if minute in loads:
+            load_site_file(loads[minute], engine, clock.now())
+            read = processor.read_roster(quick=True)
+            assert read is not None and processor.adopt_roster(read)
+        fixes = tuple(
+            fix_at(device, at(minute), where[post]) for _, post, device in (PATROLLER, GATE)
+        )
+        found = (scan_at(scans[minute], minute),) if minute in scans else ()
+        processor.process_outcomes([DecodeOutcome(fixes=fixes, scans=found)])
+        processor.tick()
+
+
+def patrol_data(engine: Engine) -> list[tuple[str, datetime, dict[str, Any]]]:
+    """``(type, time, data)`` of the patrol events for the core, in order."""
+    with Session(engine) as session:
+        rows = session.execute(
+            select(OutboxRow.type, OutboxRow.event_time, OutboxRow.body)
+            .where(OutboxRow.destination == "core", OutboxRow.type.like("patrol.%"))
+            .order_by(OutboxRow.seq)
+        ).all()
+    return [(kind, when, json.loads(body)["data"]) for kind, when, body in rows]
+
+
 def test_a_route_added_at_08_50_plans_its_rounds_from_then(engine: Engine, tmp_path: Path) -> None:
     # The patrol site (rounds at 08:30 and 09:30 over three checkpoints), first without its
     # route; the route is added by a load at 08:50. Nobody scans.
     (tmp_path / "bare").mkdir()
     (tmp_path / "full").mkdir()
     load_site_file(_without_routes(tmp_path / "bare"), engine, at(-60))
-    where = {post: post_points(engine, post).inside for _, post, _ in (PATROLLER, GATE)}
-    clock = ManualClock(at(-1))
-    processor = Processor(engine, clock)
-    for minute in range(0, 115):
-        clock.set(at(minute + 0.1))
-        if minute == 50:
-            load_site_file(patrol_site(tmp_path / "full"), engine, clock.now())
-            read = processor.read_roster(quick=True)
-            assert read is not None and processor.adopt_roster(read)
-        fixes = tuple(
-            fix_at(device, at(minute), where[post]) for _, post, device in (PATROLLER, GATE)
-        )
-        processor.process_outcomes([DecodeOutcome(fixes=fixes)])
-        processor.tick()
+    drive(engine, {50: patrol_site(tmp_path / "full")}, {})
     missed = [when for kind, when, _ in core_events(engine) if kind == "alert.checkpoint_missed"]
     # Not the 08:30 round's three (35, 40 and 45 minutes): the route did not exist then.
     assert missed == [at(95), at(100), at(105)]
+
+
+def test_a_checkpoint_taken_off_the_route_at_08_50_is_not_missed_in_later_rounds(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # The patrol site's route over east, fountain and west; west's tag broke in the first
+    # round, and a load at 08:50 takes it off the route. The guard scans what is left.
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    load_site_file(patrol_site(tmp_path / "first"), engine, at(-60))
+    changed = patrol_site(tmp_path / "second")
+    doc: dict[str, Any] = yaml.safe_load(changed.read_text("utf-8"))
+    route = doc["sites"][0]["routes"][0]
+    route["checkpoints"] = [c for c in route["checkpoints"] if c["checkpoint"] != "cp-west"]
+    changed.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), "utf-8")
+    scans = {31: "cp-east", 36: "cp-fountain", 91: "cp-east", 96: "cp-fountain"}
+    drive(engine, {50: changed}, scans)
+    events = core_events(engine)
+    missed = [when for kind, when, _ in events if kind == "alert.checkpoint_missed"]
+    assert missed == [at(45)]  # the first round's, before the load; before the fix also 09:45
+    completed = [data for kind, _, data in patrol_data(engine) if kind == "patrol.round_completed"]
+    assert [(c["scanned"], c["missed"]) for c in completed] == [(2, 1), (2, 0)]

@@ -8,14 +8,14 @@ scan up to 5 minutes after a window's end is late (the default tolerance).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
 from gateway.clock import ManualClock
 from gateway.rules import RuleEvent, ShiftEnded, Tick
-from gateway.rules.patrol import PatrolInput, step
+from gateway.rules.patrol import PatrolInput, next_patrol_deadline, step
 from gateway.rules.patrol_events import ScanObserved
 from gateway.rules.patrol_plan import PlannedCheckpoint, RoutePlan, round_starts
 from gateway.rules.patrol_policy import PatrolPolicy
@@ -373,3 +373,19 @@ def test_a_shift_known_only_after_its_start_plans_the_rounds_from_then() -> None
     assert patrol.events == []
     patrol.advance(71)
     assert [(e.type, e.time) for e in patrol.events] == [("alert.checkpoint_missed", at(70))]
+
+
+def test_a_route_replanned_mid_shift_keeps_the_round_under_way_and_plans_the_rest_anew() -> None:
+    patrol = Patrol()
+    patrol.scan("A", 5)
+    assert patrol.state.replanned(ROUTE, T0, at(15)) is patrol.state  # the same plan: as is
+    without_c = replace(ROUTE, checkpoints=ROUTE.checkpoints[:2])
+    moved = patrol.state.replanned(without_c, T0, at(15))
+    under_way, later = moved.rounds
+    assert under_way == patrol.state.rounds[0]  # A scanned, B and C as the guard was sent
+    assert [v.checkpoint_id for v in later.visits] == ["A", "B"]
+    assert moved.checkpoint_ids == ("A", "B", "C")  # C still counts for the round under way
+    patrol.state = replace(moved, next_deadline=next_patrol_deadline(moved, patrol.policy))
+    patrol.advance(119)
+    missed = [(e.data["checkpoint_id"], e.time) for e in patrol.of("alert.checkpoint_missed")]
+    assert missed == [("B", at(20)), ("C", at(30)), ("A", at(70)), ("B", at(80))]
