@@ -48,12 +48,14 @@ own transaction and is followed only by ``save states``: it feeds the machines i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from gateway.clock import Clock
 from gateway.outbox.routing import ExtraDestinations
 from gateway.pipeline.alarm_stage import Alarms
 from gateway.pipeline.context import BatchContext, Stage
 from gateway.pipeline.deadline_queue import ATTENDANCE, DEADLINES_PER_TRANSACTION, PRESENCE
+from gateway.pipeline.duty import DutyIndex
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.escalation import Escalation
 from gateway.pipeline.fix_stages import Filters, Geofence, History, Identity
@@ -84,6 +86,8 @@ class Deadlines:
         self._presence = presence
         self._patrol = patrol
         self._clock = clock
+        self._relieved: DutyIndex | None = None
+        """The roster whose cut shifts were all relieved (a tick then looks at none)."""
 
     def run(self, ctx: BatchContext) -> None:
         # The clock is read again rather than taken from ctx.now: a large batch takes a while,
@@ -99,10 +103,7 @@ class Deadlines:
         # What a site load changed comes before any deadline fires: a route's new plan, and
         # the end of the machines of a shift it cut short.
         self._patrol.replan(ctx, now)
-        for duty in memory.duties.cut:
-            if duty.ends_at <= now:
-                self._presence.relieve(ctx, duty)
-                self._patrol.relieve(ctx, duty, now)
+        self._relieve_cut_shifts(ctx, now)
         # Popped before any fires: a deadline a machine sets for itself while firing waits for
         # the next transaction (one step per machine per tick, as the rules expect).
         for kind, machine_id in memory.deadlines.pop_due(now, budget):
@@ -112,6 +113,25 @@ class Deadlines:
                 self._patrol.attendance.fire(ctx, machine_id, now)
             else:
                 self._patrol.fire_patrol(ctx, machine_id, now)
+
+    def _relieve_cut_shifts(self, ctx: BatchContext, now: datetime) -> None:
+        """End the machines of the shifts a site load cut short, once per roster: after a
+        reassignment of thousands the window holds their shifts for two days, and a tick
+        that looked at each of them would pay for it every 100 ms."""
+        duties = self._memory.duties
+        if duties is self._relieved or not duties.cut:
+            return
+        waiting = False
+        for duty in duties.cut:
+            if duty.ends_at > now:  # cut by a process whose clock runs ahead of this one's
+                waiting = True
+                continue
+            self._presence.relieve(ctx, duty)
+            self._patrol.relieve(ctx, duty, now)
+        if not waiting:
+            self._relieved = duties
+            # A failed transaction takes the reliefs back: they are made again on the next.
+            self._memory.journal.record(lambda: setattr(self, "_relieved", None))
 
     def pending(self) -> bool:
         """Whether work due on the clock waits (more than the last transaction could take)."""

@@ -10,13 +10,18 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+from pytest_mock import MockerFixture
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from gateway.clock import ManualClock
+from gateway.db.models import PresenceStateRow
 from gateway.outbox.tables import OutboxRow
 from gateway.pipeline.commands import ApproveLeave
+from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.processor import Processor
 from gateway.records import DecodeOutcome
 from gateway.site import load_site_file
@@ -25,6 +30,7 @@ from tests.integration.test_site_load_mid_shift import (
     Gateway,
     at,
     core_events,
+    on_post_until_half_past_ten,
     points,
     site_file,
 )
@@ -109,3 +115,26 @@ def test_a_patrol_round_under_way_at_the_move_is_completed_with_what_it_has(
     second = completed[1][1]
     assert second["ended_early"] is True
     assert [e for e in events if e[0] == "patrol.checkpoint_missed"] == []
+
+
+def test_a_relief_lost_with_a_failed_transaction_is_made_on_the_next(
+    engine: Engine, tmp_path: Path, mocker: MockerFixture
+) -> None:
+    gateway, _gate = on_post_until_half_past_ten(engine, tmp_path)
+    gateway.load(site_file(tmp_path, "plaza", post="jt-plaza"), 150)
+    gateway.clock.set(at(150.1))
+    # The database fails at the end of the tick that relieves the gate shift's machine.
+    flush = mocker.patch.object(
+        Emitter, "flush", autospec=True, side_effect=[OperationalError("x", {}, Exception())]
+    )
+    with pytest.raises(OperationalError):
+        gateway.processor.tick()
+    state = gateway.processor.state(GATE_SHIFT)
+    assert state is not None and not state.ended  # taken back with the transaction
+    mocker.stop(flush)
+    gateway.processor.tick()
+    state = gateway.processor.state(GATE_SHIFT)
+    assert state is None or state.ended
+    with Session(engine) as session:
+        saved = session.get(PresenceStateRow, GATE_SHIFT)
+        assert saved is not None and saved.state["ended"] is True
