@@ -31,6 +31,7 @@ from gateway.records import Punch
 from gateway.rules import ShiftEnded, Tick
 from gateway.rules import attendance as attendance_rules
 from gateway.rules.attendance import AttendanceState, punch_presence_inputs
+from gateway.rules.copying import replace
 from gateway.rules.patrol_events import unknown_person_event
 
 __all__ = ["EARLY_CHECK_IN", "AttendanceMachines"]
@@ -178,6 +179,20 @@ class AttendanceMachines:
         if state.next_deadline is not None and state.next_deadline <= now:
             self._step(ctx, duty, state, Tick(), now)
         self.states.reschedule(shift_id)  # popped: scheduled again from its state now
+
+    def follow_ends(self, ctx: BatchContext, now: datetime) -> None:
+        """Give every machine whose shift's end a site load moved that end (see
+        ``PresenceMachines.follow_ends``)."""
+        duties = self._memory.duties
+        for shift_id, state in list(self.states.items()):
+            duty = duties.duty(shift_id)
+            if duty is None or duty.cut_short or state.closed or state.shift_end == duty.ends_at:
+                continue
+            moved = replace(state, shift_end=duty.ends_at)
+            new_state, events = attendance_rules.step(moved, Tick(), now, duty.patrol_policy)
+            self._set(ctx, duty, state, new_state)
+            for event in events:
+                self._emitter.emit(ctx, event, subject=duty.guard_id, duty=duty)
 
     def relieve(self, ctx: BatchContext, duty: Duty, now: datetime) -> None:
         """Close the machine of ``duty``, a shift a site load cut short (``ShiftEnded``)."""

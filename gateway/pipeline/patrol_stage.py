@@ -320,6 +320,24 @@ class PatrolStage:
             for event in events:
                 self._emitter.emit(ctx, event, subject=duty.guard_id, duty=duty)
 
+    def follow_ends(self, ctx: BatchContext, now: datetime) -> None:
+        """Give every patrol and attendance machine whose shift's end a site load moved that
+        end (see ``PresenceMachines.follow_ends``): the rounds begun stay, the later ones are
+        those that fit the new end."""
+        duties = self._memory.duties
+        for machine_id, state in list(self._patrols.items()):
+            duty = duties.duty(state.shift_id)
+            if duty is None or duty.cut_short or state.closed or state.shift_end == duty.ends_at:
+                continue
+            moved = replace(state, shift_end=duty.ends_at)
+            plan = self._plans.get((state.post_id, state.route_id))
+            if plan is not None:
+                moved = moved.replanned(plan, duty.starts_at, now)
+            due = patrol_rules.next_patrol_deadline(moved, duty.patrol_policy)
+            self._patrols[machine_id] = replace(moved, next_deadline=due)
+            ctx.dirty_patrols.add(machine_id)
+        self.attendance.follow_ends(ctx, now)
+
     def relieve(self, ctx: BatchContext, duty: Duty, now: datetime) -> None:
         """End the patrol and attendance machines of ``duty``, a shift a site load cut short
         (``Duty.cut_short``), as at a relief (``ShiftEnded``): a round under way is completed

@@ -191,6 +191,19 @@ class PresenceMachines:
         if isinstance(presence, ScheduledDict):
             presence.reschedule(shift_id)
 
+    def follow_ends(self, ctx: BatchContext) -> None:
+        """Give every machine whose shift a site load moved the end of (``gateway.site.
+        shift_writes``: the same duty, to a new end) that end; its deadlines are computed
+        again at once. A look at every machine held: once per roster read (``Deadlines``)."""
+        duties = self._memory.duties
+        for shift_id, state in list(self._memory.presence.items()):
+            duty = duties.duty(shift_id)
+            if duty is None or duty.cut_short or state.ended or state.shift_end == duty.ends_at:
+                continue
+            self._memory.presence[shift_id] = replace(state, shift_end=duty.ends_at)
+            ctx.dirty_presence.add(shift_id)
+            self.feed(ctx, duty, Tick())
+
     def relieve(self, ctx: BatchContext, duty: Duty) -> None:
         """End the machine of ``duty``, a shift a site load cut short (``Duty.cut_short``), as a
         person relieving the guard would (``ShiftEnded``): what is owed for the part that

@@ -86,6 +86,8 @@ class Deadlines:
         self._presence = presence
         self._patrol = patrol
         self._clock = clock
+        self._followed: DutyIndex | None = None
+        """The roster whose changed shift ends the machines took."""
         self._relieved: DutyIndex | None = None
         """The roster whose cut shifts were all relieved (a tick then looks at none)."""
 
@@ -103,7 +105,7 @@ class Deadlines:
         # What a site load changed comes before any deadline fires: a route's new plan, and
         # the end of the machines of a shift it cut short.
         self._patrol.replan(ctx, now)
-        self._relieve_cut_shifts(ctx, now)
+        self._follow_roster(ctx, now)
         # Popped before any fires: a deadline a machine sets for itself while firing waits for
         # the next transaction (one step per machine per tick, as the rules expect).
         for kind, machine_id in memory.deadlines.pop_due(now, budget):
@@ -114,12 +116,19 @@ class Deadlines:
             else:
                 self._patrol.fire_patrol(ctx, machine_id, now)
 
-    def _relieve_cut_shifts(self, ctx: BatchContext, now: datetime) -> None:
-        """End the machines of the shifts a site load cut short, once per roster: after a
-        reassignment of thousands the window holds their shifts for two days, and a tick
-        that looked at each of them would pay for it every 100 ms."""
+    def _follow_roster(self, ctx: BatchContext, now: datetime) -> None:
+        """What a site load did to the shifts under way, once per roster read: the machines
+        of a shift whose end moved take the new end, and those of a shift cut short end. A
+        tick that looked at every machine would pay for it every 100 ms."""
         duties = self._memory.duties
-        if duties is self._relieved or not duties.cut:
+        journal = self._memory.journal
+        if duties is not self._followed:
+            self._presence.follow_ends(ctx)
+            self._patrol.follow_ends(ctx, now)
+            self._followed = duties
+            # A failed transaction takes the changes back: they are made again on the next.
+            journal.record(lambda: setattr(self, "_followed", None))
+        if duties is self._relieved:
             return
         waiting = False
         for duty in duties.cut:
@@ -130,8 +139,7 @@ class Deadlines:
             self._patrol.relieve(ctx, duty, now)
         if not waiting:
             self._relieved = duties
-            # A failed transaction takes the reliefs back: they are made again on the next.
-            self._memory.journal.record(lambda: setattr(self, "_relieved", None))
+            journal.record(lambda: setattr(self, "_relieved", None))
 
     def pending(self) -> bool:
         """Whether work due on the clock waits (more than the last transaction could take)."""

@@ -8,8 +8,9 @@ made, ``now``, never before it:
   retention removes them (``RETENTION_RECORDS_DAYS``).
 * **Shifts to come** (starting at or after ``now``) are configuration: a load replaces them.
 * **Shifts under way** keep what has passed. When the new file has the guard on the same
-  duty (same post, same end), his shift goes on untouched. When it does not (he was moved,
-  taken off the roster, or his shift's end was changed), his shift is **cut short**: it ends
+  duty (same post), his shift goes on, to the file's end if that changed (still after
+  ``now``: the rules follow it, ``Deadlines``). When it does not (he was moved or taken off
+  the roster), his shift is **cut short**: it ends
   at ``now`` and stays as the record of the part that happened (``ShiftRow.cut_short``); its
   machines end there as at a relief, deciding only what is owed for that part (the clock's
   ``Deadlines`` stage, ``relieve``). If the file has him on duty at
@@ -119,19 +120,20 @@ def replace_shifts(
         )
     }
     new_rows: list[dict[str, object]] = []
+    new_ends: list[dict[str, object]] = []
     going_on: set[str] = set()
     for shift in shifts:
         if shift.ends_at <= now:
             continue
         current = under_way.get(shift.guard_id)
-        if (
-            shift.starts_at < now
-            and current is not None
-            and (current.post_id, current.ends_at) == (shift.post_id, shift.ends_at)
-        ):
+        if shift.starts_at < now and current is not None and current.post_id == shift.post_id:
             going_on.add(current.id)
+            if current.ends_at != shift.ends_at:  # the same duty, to a new end (after now)
+                new_ends.append({"id": current.id, "ends_at": shift.ends_at})
             continue
         new_rows.append(_row(shift, now))
+    if new_ends:
+        session.execute(update(ShiftRow), new_ends)
     cut = [
         {"id": row.id, "ends_at": now, "cut_short": True}
         for row in under_way.values()

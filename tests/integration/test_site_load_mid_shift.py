@@ -148,15 +148,32 @@ def test_a_shift_end_changed_while_it_runs_goes_on_to_the_new_end(
 ) -> None:
     gateway, gate = on_post_until_half_past_ten(engine, tmp_path)
     gateway.load(site_file(tmp_path, "longer", post="jt-gate-north", end="22:00"), 150)
-    gateway.run(150, 160, gate.inside)
-    assert shifts_of_today(engine)[-2:] == [
-        ("jt-gate-north", at(0), at(150), True),
-        ("jt-gate-north", at(150), at(14 * 60), False),
+    gateway.run(150, 12 * 60 + 30, gate.inside)
+    gateway.run(12 * 60 + 30, 12 * 60 + 50, gate.outside)  # he leaves at 20:30
+    shift = f"g-001/jt-gate-north/{at(0):%Y%m%dT%H%M%SZ}"
+    # One shift, to its new end: the rules watch him past 20:00, so leaving at 20:30 is a
+    # departure (before, the shift was cut at 10:30 and a second one began there).
+    assert shifts_of_today(engine)[-1:] == [("jt-gate-north", at(0), at(14 * 60), False)]
+    assert [(kind, when) for kind, when, _ in core_events(engine)] == [
+        ("presence.arrived", at(0)),
+        ("presence.departed", at(12 * 60 + 30)),
+        ("alert.unreported_departure", at(12 * 60 + 30)),
+        ("alert.overtime_departure", at(12 * 60 + 45)),
     ]
-    assert [kind for kind, _, _ in core_events(engine)] == ["presence.arrived"] * 2
-    with Session(engine) as session:
-        [duty] = DutyIndex.load(session, at(13 * 60)).active(at(13 * 60))
-    assert duty.ends_at == at(14 * 60)  # the rules run to 22:00, not to the old 20:00
+    state = gateway.processor.state(shift)
+    assert state is not None and state.shift_end == at(14 * 60)
+
+
+def test_a_shift_shortened_while_it_runs_ends_at_its_new_end(
+    engine: Engine, tmp_path: Path
+) -> None:
+    gateway, gate = on_post_until_half_past_ten(engine, tmp_path)
+    gateway.load(site_file(tmp_path, "shorter", post="jt-gate-north", end="12:00"), 150)
+    gateway.run(150, 4 * 60, gate.inside)
+    gateway.run(4 * 60, 5 * 60, gate.outside)  # he goes home at 12:00
+    # Off duty from 12:00: no departure, no silence, no early leave.
+    assert [(kind, when) for kind, when, _ in core_events(engine)] == [("presence.arrived", at(0))]
+    assert shifts_of_today(engine)[-1:] == [("jt-gate-north", at(0), at(4 * 60), False)]
 
 
 def test_the_same_file_loaded_again_mid_shift_changes_nothing(

@@ -131,3 +131,23 @@ def test_a_checkpoint_taken_off_the_route_at_08_50_is_not_missed_in_later_rounds
     assert missed == [at(45)]  # the first round's, before the load; before the fix also 09:45
     completed = [data for kind, _, data in patrol_data(engine) if kind == "patrol.round_completed"]
     assert [(c["scanned"], c["missed"]) for c in completed] == [(2, 1), (2, 0)]
+
+
+def test_a_patrol_shift_shortened_at_08_50_drops_the_rounds_past_its_new_end(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # g-004's 08:00-10:00 shift now ends at 09:20: the 09:30 round no longer fits in it.
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    load_site_file(patrol_site(tmp_path / "first"), engine, at(-60))
+    shorter = patrol_site(tmp_path / "second")
+    doc: dict[str, Any] = yaml.safe_load(shorter.read_text("utf-8"))
+    for shift in doc["sites"][0]["shifts"]:
+        if shift["guard"] == PATROLLER[0]:
+            shift["end"] = "09:20"
+    shorter.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), "utf-8")
+    drive(engine, {50: shorter}, {31: "cp-east", 36: "cp-fountain", 41: "cp-west"})
+    kinds = [kind for kind, _, _ in patrol_data(engine)]
+    # Before, his machine kept the 09:30 round and reported its three checkpoints missed.
+    assert kinds == ["patrol.checkpoint_scanned"] * 3 + ["patrol.round_completed"]
+    assert "alert.checkpoint_missed" not in [kind for kind, _, _ in core_events(engine)]
