@@ -184,9 +184,12 @@ class AttendanceMachines:
         """Give every machine whose shift's end a site load moved that end (see
         ``PresenceMachines.follow_ends``)."""
         duties = self._memory.duties
-        for shift_id, state in list(self.states.items()):
-            duty = duties.duty(shift_id)
-            if duty is None or duty.cut_short or state.closed or state.shift_end == duty.ends_at:
+        ends_moved = duties.ends_moved
+        for shift_id in list(self.states if ends_moved is None else ends_moved):
+            state, duty = self.states.get(shift_id), duties.duty(shift_id)
+            if state is None or duty is None or duty.cut_short or state.closed:
+                continue
+            if state.shift_end == duty.ends_at:
                 continue
             moved = replace(state, shift_end=duty.ends_at)
             new_state, events = attendance_rules.step(moved, Tick(), now, duty.patrol_policy)

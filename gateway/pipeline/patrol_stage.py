@@ -33,7 +33,7 @@ from gateway.db.models import (
 from gateway.pipeline.attendance_machines import AttendanceMachines
 from gateway.pipeline.context import BatchContext
 from gateway.pipeline.deadline_queue import PATROL, ScheduledDict
-from gateway.pipeline.duty import Duty, evidence_device
+from gateway.pipeline.duty import Duty, DutyIndex, evidence_device
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.memory import PipelineMemory
 from gateway.pipeline.new_duties import NewDuties
@@ -325,6 +325,11 @@ class PatrolStage:
         end (see ``PresenceMachines.follow_ends``): the rounds begun stay, the later ones are
         those that fit the new end."""
         duties = self._memory.duties
+        if duties.ends_moved is None or duties.ends_moved:
+            self._follow_ends(duties, ctx, now)
+        self.attendance.follow_ends(ctx, now)
+
+    def _follow_ends(self, duties: DutyIndex, ctx: BatchContext, now: datetime) -> None:
         for machine_id, state in list(self._patrols.items()):
             duty = duties.duty(state.shift_id)
             if duty is None or duty.cut_short or state.closed or state.shift_end == duty.ends_at:
@@ -336,7 +341,6 @@ class PatrolStage:
             due = patrol_rules.next_patrol_deadline(moved, duty.patrol_policy)
             self._patrols[machine_id] = replace(moved, next_deadline=due)
             ctx.dirty_patrols.add(machine_id)
-        self.attendance.follow_ends(ctx, now)
 
     def relieve(self, ctx: BatchContext, duty: Duty, now: datetime) -> None:
         """End the patrol and attendance machines of ``duty``, a shift a site load cut short

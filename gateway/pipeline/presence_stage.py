@@ -194,11 +194,15 @@ class PresenceMachines:
     def follow_ends(self, ctx: BatchContext) -> None:
         """Give every machine whose shift a site load moved the end of (``gateway.site.
         shift_writes``: the same duty, to a new end) that end; its deadlines are computed
-        again at once. A look at every machine held: once per roster read (``Deadlines``)."""
-        duties = self._memory.duties
-        for shift_id, state in list(self._memory.presence.items()):
-            duty = duties.duty(shift_id)
-            if duty is None or duty.cut_short or state.ended or state.shift_end == duty.ends_at:
+        again at once. Once per roster read (``Deadlines``), over the shifts whose end the
+        read found moved (``DutyIndex.ends_moved``), or every machine after a full reload."""
+        duties, presence = self._memory.duties, self._memory.presence
+        ends_moved = duties.ends_moved
+        for shift_id in list(presence if ends_moved is None else ends_moved):
+            state, duty = presence.get(shift_id), duties.duty(shift_id)
+            if state is None or duty is None or duty.cut_short or state.ended:
+                continue
+            if state.shift_end == duty.ends_at:
                 continue
             self._memory.presence[shift_id] = replace(state, shift_end=duty.ends_at)
             ctx.dirty_presence.add(shift_id)

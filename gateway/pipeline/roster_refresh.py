@@ -133,6 +133,12 @@ def read_roster(
         ):
             return RosterRead(previous, previous)
         duties = DutyIndex.load(session, now, scope=scope, previous=previous)
+    # Compared here, beside the pipeline, so that adopting it looks only at those machines.
+    duties.ends_moved = frozenset(
+        d.shift_id
+        for d in duties.by_start
+        if (held := previous.duty(d.shift_id)) is not None and held.ends_at != d.ends_at
+    )
     return RosterRead(previous, duties)
 
 

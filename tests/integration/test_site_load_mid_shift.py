@@ -214,3 +214,17 @@ def test_a_guard_whose_terminal_is_replaced_mid_shift_is_followed_on_the_new_one
         ("alert.overtime_departure", at(185)),
     ]
     assert {s for _, _, s in core_events(engine)} == {shift}
+
+
+def test_a_gateway_restarted_after_an_end_changed_follows_the_new_end(
+    engine: Engine, tmp_path: Path
+) -> None:
+    gateway, _gate = on_post_until_half_past_ten(engine, tmp_path)
+    # Loaded while the gateway was stopped: it never read that roster.
+    load_site_file(
+        site_file(tmp_path, "longer", post="jt-gate-north", end="22:00"), engine, at(150)
+    )
+    restarted = Processor(engine, gateway.clock)
+    restarted.tick()
+    state = restarted.state(f"g-001/jt-gate-north/{at(0):%Y%m%dT%H%M%SZ}")
+    assert state is not None and state.shift_end == at(14 * 60)
