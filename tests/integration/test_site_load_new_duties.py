@@ -5,28 +5,21 @@ clock ticking. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
-from gateway.clock import ManualClock
-from gateway.outbox.tables import OutboxRow
-from gateway.pipeline.processor import Processor
-from gateway.records import DecodeOutcome
 from gateway.site import load_site_file
-from tests.e2e.helpers import fix_at, post_points, roster_site
+from tests.e2e.helpers import roster_site
 from tests.integration.test_site_load_mid_shift import (
     GUARD,
     at,
     core_events,
     on_post_until_half_past_ten,
 )
-from tests.ledger.patrol_scenario import GATE, PATROLLER, patrol_site, scan_at
+from tests.ledger.patrol_scenario import PATROLLER, drive, patrol_data, patrol_site
 
 
 def _with_clock_in_terminal(tmp_path: Path) -> Path:
@@ -65,38 +58,6 @@ def _without_routes(tmp_path: Path) -> Path:
     bare = tmp_path / "no-routes.yaml"
     bare.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return bare
-
-
-def drive(engine: Engine, loads: dict[int, Path], scans: dict[int, str]) -> None:
-    """The patrol site's morning through ``Processor``, both guards on post every minute up
-    to 09:55, ``scans`` at their minutes, each of ``loads`` loaded at its minute and the
-    roster adopted as the runtime's quick check does."""
-    where = {post: post_points(engine, post).inside for _, post, _ in (PATROLLER, GATE)}
-    clock = ManualClock(at(-1))
-    processor = Processor(engine, clock)
-    for minute in range(0, 115):
-        clock.set(at(minute + 0.1))
-        if minute in loads:
-            load_site_file(loads[minute], engine, clock.now())
-            read = processor.read_roster(quick=True)
-            assert read is not None and processor.adopt_roster(read)
-        fixes = tuple(
-            fix_at(device, at(minute), where[post]) for _, post, device in (PATROLLER, GATE)
-        )
-        found = (scan_at(scans[minute], minute),) if minute in scans else ()
-        processor.process_outcomes([DecodeOutcome(fixes=fixes, scans=found)])
-        processor.tick()
-
-
-def patrol_data(engine: Engine) -> list[tuple[str, datetime, dict[str, Any]]]:
-    """``(type, time, data)`` of the patrol events for the core, in order."""
-    with Session(engine) as session:
-        rows = session.execute(
-            select(OutboxRow.type, OutboxRow.event_time, OutboxRow.body)
-            .where(OutboxRow.destination == "core", OutboxRow.type.like("patrol.%"))
-            .order_by(OutboxRow.seq)
-        ).all()
-    return [(kind, when, json.loads(body)["data"]) for kind, when, body in rows]
 
 
 def test_a_route_added_at_08_50_plans_its_rounds_from_then(engine: Engine, tmp_path: Path) -> None:

@@ -18,19 +18,32 @@ gate's clock-in terminal at 07:58 and out at 10:01: two punches.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import yaml
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from gateway.clock import ManualClock
+from gateway.outbox.tables import OutboxRow
 from gateway.pipeline.processor import Processor
 from gateway.records import CheckpointScan, DecodeOutcome, Punch, PunchKind, TagTechnology
+from gateway.site.loader import load_site_file
 from tests.e2e.helpers import DAY_START, fix_at, post_points, roster_site
 from tests.e2e.helpers import load_sample_site as load_site
 
-__all__ = ["GATE", "PATROLLER", "drive_patrol_morning", "patrol_site", "scan_at"]
+__all__ = [
+    "GATE",
+    "PATROLLER",
+    "drive",
+    "drive_patrol_morning",
+    "patrol_data",
+    "patrol_site",
+    "scan_at",
+]
 
 PATROLLER = ("g-004", "jt-patrol-central", "gps-d")
 GATE = ("g-001", "jt-gate-north", "gps-a")
@@ -126,3 +139,35 @@ def drive_patrol_morning(engine: Engine, tmp_path: Path) -> None:
             outcome = DecodeOutcome(punches=(_punch(121, PunchKind.CHECK_OUT),))
         processor.process_outcomes([outcome])
         processor.tick()
+
+
+def drive(engine: Engine, loads: dict[int, Path], scans: dict[int, str]) -> None:
+    """The patrol site's morning through ``Processor``, both guards on post every minute up
+    to 09:55, ``scans`` at their minutes, each of ``loads`` loaded at its minute and the
+    roster adopted as the runtime's quick check does."""
+    where = {post: post_points(engine, post).inside for _, post, _ in (PATROLLER, GATE)}
+    clock = ManualClock(at(-1))
+    processor = Processor(engine, clock)
+    for minute in range(0, 115):
+        clock.set(at(minute + 0.1))
+        if minute in loads:
+            load_site_file(loads[minute], engine, clock.now())
+            read = processor.read_roster(quick=True)
+            assert read is not None and processor.adopt_roster(read)
+        fixes = tuple(
+            fix_at(device, at(minute), where[post]) for _, post, device in (PATROLLER, GATE)
+        )
+        found = (scan_at(scans[minute], minute),) if minute in scans else ()
+        processor.process_outcomes([DecodeOutcome(fixes=fixes, scans=found)])
+        processor.tick()
+
+
+def patrol_data(engine: Engine) -> list[tuple[str, datetime, dict[str, Any]]]:
+    """``(type, time, data)`` of the patrol events for the core, in order."""
+    with Session(engine) as session:
+        rows = session.execute(
+            select(OutboxRow.type, OutboxRow.event_time, OutboxRow.body)
+            .where(OutboxRow.destination == "core", OutboxRow.type.like("patrol.%"))
+            .order_by(OutboxRow.seq)
+        ).all()
+    return [(kind, when, json.loads(body)["data"]) for kind, when, body in rows]
