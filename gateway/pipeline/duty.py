@@ -86,13 +86,13 @@ class DutyIndex:
         self.by_start: tuple[Duty, ...] = tuple(
             sorted(duties, key=lambda d: (d.starts_at, d.shift_id))
         )
+        """Every shift of the window in start order: the clock's cursor walks it
+        (``gateway.pipeline.deadline_queue.ShiftStarts``) instead of scanning every shift."""
         self.cut: tuple[Duty, ...] = tuple(d for d in self.by_start if d.cut_short)
         """The window's shifts cut short by a site load."""
         self.ends_moved: frozenset[str] | None = None
         """The shifts whose end differs from the index this one replaced (a site load moved
         it); ``None``: not compared (a full reload), so every machine is looked at."""
-        """Every shift of the window in start order: the clock's cursor walks it
-        (``gateway.pipeline.deadline_queue.ShiftStarts``) instead of scanning every shift."""
         self._device_guard = device_guard
         self._device_site = device_site
         self._device_post = device_post or {}

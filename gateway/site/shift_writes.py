@@ -10,12 +10,12 @@ made, ``now``, never before it:
 * **Shifts under way** keep what has passed. When the new file has the guard on the same
   duty (same post), his shift goes on, to the file's end if that changed (still after
   ``now``: the rules follow it, ``Deadlines``). When it does not (he was moved or taken off
-  the roster), his shift is **cut short**: it ends
-  at ``now`` and stays as the record of the part that happened (``ShiftRow.cut_short``); its
+  the roster, or his shift now ends before ``now``), his shift is **cut short**: it ends at
+  ``now`` and stays as the record of the part that happened (``ShiftRow.cut_short``); its
   machines end there as at a relief, deciding only what is owed for that part (the clock's
-  ``Deadlines`` stage, ``relieve``). If the file has him on duty at
-  ``now``, a new shift starts at ``now``: the rules see him assigned to that duty from that
-  instant, with the arrival grace counted from it, and the ledger shows both parts.
+  ``Deadlines`` stage, ``relieve``). If the file has him on duty at ``now``, a new shift
+  starts at ``now``: the rules see him assigned to that duty from that instant, with the
+  arrival grace counted from it, and the ledger shows both parts.
 * **A shift written after its roster start** by a reload (a guard moved at 10:30 of an
   08:00 shift) starts at ``now`` for the same reason: the gateway cannot have expected him
   there before it knew the shift. Its id is the roster's form with that start (``shift_id``),
