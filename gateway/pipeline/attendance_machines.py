@@ -191,11 +191,7 @@ class AttendanceMachines:
                 continue
             if state.shift_end == duty.ends_at:
                 continue
-            moved = replace(state, shift_end=duty.ends_at)
-            new_state, events = attendance_rules.step(moved, Tick(), now, duty.patrol_policy)
-            self._set(ctx, duty, state, new_state)
-            for event in events:
-                self._emitter.emit(ctx, event, subject=duty.guard_id, duty=duty)
+            self._step(ctx, duty, replace(state, shift_end=duty.ends_at), Tick(), now, old=state)
 
     def relieve(self, ctx: BatchContext, duty: Duty, now: datetime) -> None:
         """Close the machine of ``duty``, a shift a site load cut short (``ShiftEnded``)."""
@@ -210,9 +206,13 @@ class AttendanceMachines:
         state: AttendanceState,
         rule_input: Tick | ShiftEnded,
         now: datetime,
+        *,
+        old: AttendanceState | None = None,
     ) -> None:
+        """Apply ``rule_input`` to ``state`` (``old``: the machine held, when ``state`` is a
+        changed copy of it not yet kept) and keep the result and its events."""
         new_state, events = attendance_rules.step(state, rule_input, now, duty.patrol_policy)
-        self._set(ctx, duty, state, new_state)
+        self._set(ctx, duty, state if old is None else old, new_state)
         for event in events:
             self._emitter.emit(ctx, event, subject=duty.guard_id, duty=duty)
 
