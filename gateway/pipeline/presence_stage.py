@@ -28,6 +28,7 @@ from gateway.rules import (
     RuleInput,
     ShiftEnded,
     Tick,
+    scheduled,
     step,
 )
 from gateway.rules.copying import replace
@@ -102,16 +103,19 @@ class PresenceMachines:
     ) -> PresenceState:
         """A new machine for ``duty``, told of the guard's leaves overlapping the shift
         (``leaves``: those of his read already, else looked up)."""
-        state = _start(duty)
-        self._memory.presence[duty.shift_id] = state
-        ctx.dirty_presence.add(duty.shift_id)
         grace = timedelta(seconds=duty.policy.report_grace_s)
         begin, end = duty.starts_at - grace, duty.ends_at + grace
         if leaves is None:
             leaves = repo.leaves_overlapping(ctx.session, duty.guard_id, begin, end)
-        for leave in leaves:
-            if not (leave.starts_at < end and leave.ends_at > begin):
-                continue
+        overlapping = [lv for lv in leaves if lv.starts_at < end and lv.ends_at > begin]
+        state = _start(duty)
+        if not overlapping:
+            # Its first deadline at once: a first tick at the shift start only to learn it cost
+            # a step and a second save per guard, all at the same instant at a shift change.
+            state = scheduled(state, self._clock.now(), duty.policy)
+        self._memory.presence[duty.shift_id] = state
+        ctx.dirty_presence.add(duty.shift_id)
+        for leave in overlapping:
             state = self._step(ctx, duty, state, leave_approved(leave))
             if leave.cancelled_at is not None:
                 cancelled = LeaveCancelled(leave_id=leave.id, cancelled_at=leave.cancelled_at)

@@ -11,7 +11,7 @@ from .inputs import (
     ShiftEnded,
     Tick,
 )
-from .presence import step
+from .presence import scheduled, step
 from .state import PresenceState
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "RuleInput",
     "ShiftEnded",
     "Tick",
+    "scheduled",
     "step",
 ]
 

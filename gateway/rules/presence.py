@@ -89,7 +89,7 @@ from .machine import Run
 from .state import PresenceState
 from .tracks import observe
 
-__all__ = ["step"]
+__all__ = ["scheduled", "step"]
 
 
 def step(
@@ -126,6 +126,24 @@ def step(
     else:  # pragma: no cover - the union is exhaustive
         raise TypeError(f"not a presence rule input: {event!r}")
     return run.finish()
+
+
+def scheduled(state: PresenceState, now: datetime, policy: SitePolicy) -> PresenceState:
+    """A new state with its first real deadline, as a ``Tick`` at ``now`` that finds nothing
+    due would leave it (``next_deadline`` the earliest pending, ``stepped_at`` ``now``), without
+    the tick: ``PresenceState.start`` knows no policy, so it waits for the shift start.
+
+    Unchanged when the state has stepped already, or when a deadline is due by ``now`` (a
+    machine started after its grace, the gateway having been down): its first tick fires that
+    deadline, late when it is, as it would have."""
+    now = utc(now)
+    if state.stepped_at is not None or state.closed:
+        return state
+    run = Run(state, now, policy)
+    pending = run.pending()
+    if pending and pending[0].due <= now:
+        return state
+    return run.finish()[0]
 
 
 def _ignored(state: PresenceState, fix: FixObserved) -> bool:

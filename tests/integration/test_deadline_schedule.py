@@ -23,8 +23,8 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from gateway.clock import ManualClock
 from gateway.db.models import DeviceRow, GuardRow, PostRow, PresenceStateRow, ShiftRow, SiteRow
 from gateway.outbox.tables import OutboxRow
+from gateway.pipeline import presence_stage, stages
 from gateway.pipeline import processor as processor_module
-from gateway.pipeline import stages
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.processor import Processor
 from gateway.rules.events import ALERT_ABSENT_AT_SHIFT_START, RESTART_GRACE_S
@@ -134,6 +134,38 @@ def test_an_idle_tick_examines_no_machine(engine: Engine, clock: ManualClock) ->
     assert {memory.presence[k].next_deadline for k in mine} == {
         DAY_START + timedelta(seconds=i) + GRACE for i in range(40)
     }
+
+
+def test_a_machine_starts_with_its_first_deadline_and_steps_first_when_it_falls(
+    engine: Engine, clock: ManualClock, mocker: MockerFixture
+) -> None:
+    """At a shift change every machine starts at the same instant: none is stepped (and saved
+    again) only to learn its first deadline; each is saved once, waiting for its absence."""
+    build(engine, 30)
+    processor = Processor(engine, clock)
+    steps = mocker.spy(presence_stage, "step")
+    clock.set(DAY_START + timedelta(seconds=29))
+    processor.tick()
+    clock.advance(1)
+    processor.tick()
+
+    def stepped() -> int:
+        return sum(1 for c in steps.call_args_list if c.args[0].shift_id.startswith("s-x"))
+
+    assert stepped() == 0
+    with Session(engine) as session:
+        saved = session.execute(
+            select(PresenceStateRow.shift_id, PresenceStateRow.next_deadline).where(
+                PresenceStateRow.shift_id.like("s-x%")
+            )
+        ).all()
+    assert sorted(saved) == [
+        (f"s-{guard(i)}-0", DAY_START + timedelta(seconds=i) + GRACE) for i in range(30)
+    ]
+    clock.set(DAY_START + GRACE + timedelta(seconds=29))
+    processor.tick()
+    assert stepped() == 30
+    assert absent_alerts(engine) == [guard(i) for i in range(30)]
 
 
 def test_a_deadline_fires_on_the_tick_at_or_after_it(engine: Engine, clock: ManualClock) -> None:

@@ -12,6 +12,7 @@ from gateway.rules import (
     PresenceState,
     ShiftEnded,
     Tick,
+    scheduled,
     step,
 )
 from gateway.rules.events import EVENT_TYPES
@@ -345,3 +346,32 @@ def test_a_policy_with_other_limits_moves_the_decisions() -> None:
         ("alert.overtime_departure", 600.0),
         ("presence.returned", 720.0),
     ]
+
+
+def _new_state() -> PresenceState:
+    return PresenceState.start("shift-1", "guard-1", "post-1", "site-1", [DEVICE], T0, at(3600))
+
+
+def test_a_new_state_scheduled_is_what_a_tick_finding_nothing_due_leaves() -> None:
+    policy = SitePolicy()
+    for now in (at(-60), at(0), at(599)):
+        ticked, events = step(_new_state(), Tick(), now, policy)
+        assert events == []
+        assert scheduled(_new_state(), now, policy) == ticked
+        assert ticked.next_deadline == at(policy.shift_start_grace_s)
+        assert ticked.stepped_at == now
+
+
+def test_a_state_started_after_its_grace_is_left_for_its_first_tick_to_fire_late() -> None:
+    policy = SitePolicy()
+    late = at(policy.shift_start_grace_s + 120)
+    assert scheduled(_new_state(), late, policy) == _new_state()
+    _, events = step(scheduled(_new_state(), late, policy), Tick(), late, policy)
+    absent = [e for e in events if e.type == "alert.absent_at_shift_start"]
+    assert [(e.time, e.data["late"]) for e in absent] == [(at(policy.shift_start_grace_s), True)]
+
+
+def test_a_state_that_has_stepped_is_not_scheduled_again() -> None:
+    policy = SitePolicy()
+    stepped, _ = step(_new_state(), Tick(), at(10), policy)
+    assert scheduled(stepped, at(20), policy) is stepped
