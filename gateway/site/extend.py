@@ -39,9 +39,11 @@ def extension_key(session: Session, now: datetime) -> ExtensionKey:
 def extend_shifts(session: Session, now: datetime) -> int:
     """Add the roster's shifts for the local days around ``now`` to every site; return the count.
 
-    Shifts are written as ``gateway.site.shift_writes`` says: none that has ended by ``now``
-    (the days before were recorded as they were rostered then), and one under way (a gateway
-    that was stopped past the week expanded) from ``now`` on. Runs in the caller's
+    None is written that has ended by ``now`` (the days before were recorded as they were
+    rostered then). One under way (a gateway that was stopped past the week expanded) is
+    written as rostered, known from ``now``, as a site's first load writes it
+    (``gateway.site.shift_writes``): the guard's fixes since its start count, and his graces
+    run from ``now``, when the gateway first knew of the shift. Runs in the caller's
     transaction; idempotent. Several gateways on one database expand the same lines when the
     day turns: a shift another one inserted since this one read is left to it (``ON CONFLICT
     DO NOTHING``), not an error that fails this one's reload.
@@ -80,7 +82,12 @@ def extend_shifts(session: Session, now: datetime) -> int:
                     continue
                 taken.append((start, end))
                 known.add(new_id)
-                rows.append(shift_row(site.id, entry.guard, entry.post, start, end, now))
+                known_from = now if start < now else None
+                rows.append(
+                    shift_row(
+                        site.id, entry.guard, entry.post, start, end, start, known_from=known_from
+                    )
+                )
         if rows:
             added += insert_new_shifts(session, rows)
     if added:

@@ -198,3 +198,44 @@ def test_patrol_rounds_and_the_clock_in_grace_count_from_the_load(
         ("alert.checkpoint_missed", at(100)),
         ("alert.checkpoint_missed", at(105)),
     ]
+
+
+def back_after_its_roster_ran_out(engine: Engine, tmp_path: Path) -> Gateway:
+    """The site loaded twelve days before (its daily line expanded a week ahead), the gateway
+    stopped since, and started again at 10:30: today's shift is written as it starts."""
+    site = site_file(tmp_path, "gate", post="jt-gate-north")
+    load_site_file(site, engine, at(LOAD_MIN - 12 * 24 * 60))
+    with Session(engine) as session:
+        assert session.get(ShiftRow, SHIFT) is None
+    return Gateway(engine, at(LOAD_MIN))
+
+
+def test_a_shift_under_way_when_the_gateway_comes_back_is_written_as_rostered(
+    engine: Engine, tmp_path: Path
+) -> None:
+    gateway = back_after_its_roster_ran_out(engine, tmp_path)
+    with Session(engine) as session:
+        row = session.get(ShiftRow, SHIFT)
+        assert row is not None
+        # Before: a shift beginning at 10:30, under another id; the 08:02 fix below was not his.
+        assert (row.starts_at, row.ends_at, row.known_from) == (at(0), at(720), at(LOAD_MIN))
+    gate = points(engine, "jt-gate-north", at(LOAD_MIN))
+    gateway.clock.set(at(LOAD_MIN + 1))
+    late_s = (at(LOAD_MIN + 1) - at(2)).total_seconds()
+    gateway.processor.process_fixes([fix_at(GUARD[2], at(2), gate.inside, received_after_s=late_s)])
+    gateway.run(LOAD_MIN + 1, 200, gate.inside)
+    assert core_events(engine) == [("presence.arrived", at(2), SHIFT)]
+
+
+def test_a_silent_guard_is_held_to_the_grace_from_the_gateways_return(
+    engine: Engine, tmp_path: Path
+) -> None:
+    gateway = back_after_its_roster_ran_out(engine, tmp_path)
+    tick_until(gateway, LOAD_MIN + 9.5)
+    assert core_events(engine) == []
+    tick_until(gateway, LOAD_MIN + 12)
+    assert sorted(core_events(engine)) == [
+        ("alert.absent_at_shift_start", at(LOAD_MIN + 10), SHIFT),
+        ("alert.device_silent", at(LOAD_MIN + 10), SHIFT),
+    ]
+    assert absent_payload(engine)["shift_start"] == at(0).isoformat()

@@ -32,6 +32,7 @@ from gateway.records import PositionFix
 from gateway.samples import WUHAN_SITE
 from gateway.site import extend_shifts, load_site_file, validate_site_file
 from gateway.site.loader import SiteYamlLoader
+from gateway.site.roster import shift_id
 from tests.fixtures.roster_queries import active_shifts, shift_for_device
 
 # Monday 2026-03-02 11:00 in Wuhan.
@@ -452,7 +453,12 @@ def test_extend_shifts_keeps_the_roster_ahead_of_a_long_running_clock(engine: En
         assert extend_shifts(s, later) == 80
     with Session(engine) as s, s.begin():
         assert extend_shifts(s, later) == 0
-        assert len(active_shifts(s, later)) == 5
+        running = active_shifts(s, later)
+        assert len(running) == 5
+        # Under way when the gateway came back: as rostered (the guard's fixes since the
+        # start count, the day's record shows the shift), graces from when it was known.
+        assert all(row.starts_at < later and row.known_from == later for row in running)
+        assert all(row.id == shift_id(row.guard_id, row.post_id, row.starts_at) for row in running)
 
 
 def test_extend_shifts_skips_a_roster_occurrence_overlapping_a_concrete_shift(
