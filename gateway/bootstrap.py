@@ -48,6 +48,7 @@ from gateway.field_devices import (
 )
 from gateway.gc_tuning import freeze_startup_heap, release_startup_heap, tune_collector
 from gateway.host_lock import default_lock_dir
+from gateway.malloc_arenas import limit_malloc_arenas
 from gateway.ops.metrics import BatchTimer, GatewayCollector
 from gateway.ops.readiness import Readiness, require_current_schema
 from gateway.ops.routes import operations_routes
@@ -174,10 +175,12 @@ def build_gateway(
     partitioned gateway (``gateway.cluster``, docs/scaling.md): one MQTT client per partition
     it holds, its pipeline scoped and fenced to those partitions' guards.
 
-    The process's garbage collector gets the gateway's thresholds (``gateway.gc_tuning``).
+    The process's garbage collector gets the gateway's thresholds (``gateway.gc_tuning``), and
+    its malloc two arenas (``gateway.malloc_arenas``).
     """
     jt808 = Jt808Codec(_jt808_platform(settings))  # first: a bad secret stops before any I/O
     tune_collector()
+    limit_malloc_arenas()
     retention = settings.retention_policy()
     engine = make_engine(settings.database_url)
     if upgrade_schema:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from gateway.db.models import ShiftRow
 from gateway.samples import WUHAN_SITE
 from tests.conftest import REPO_ROOT
 from tests.fixtures.api_tokens import bearer
+from tests.fixtures.malloc_heaps import thread_heaps
 
 SITE = "wh-jiangtan-garden"
 
@@ -163,6 +165,10 @@ def test_run_serves_the_api_with_tokens_and_iclock_on_its_own_port(
         assert httpx.get(f"{iclock}/health", timeout=10).status_code == 404
         assert httpx.get(f"{iclock}/whereabouts", timeout=10).status_code == 404
         assert httpx.get(f"{iclock}/openapi.json", timeout=10).status_code == 404
+        if platform.libc_ver()[0] == "glibc":
+            # Its threads have served, delivered and polled: all of them in one malloc arena
+            # besides the main one (gateway.malloc_arenas).
+            assert thread_heaps(process.pid) <= 1
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
