@@ -164,10 +164,11 @@ class AttendanceMachines:
             self.states[duty.shift_id] = new
             ctx.dirty_attendance.add(duty.shift_id)
 
-    def start(self, ctx: BatchContext, duty: Duty) -> None:
-        """Start the machine of ``duty`` (its start has come) if it has none."""
+    def start(self, ctx: BatchContext, duty: Duty, now: datetime) -> None:
+        """Start the machine of ``duty`` (its start has come) if it has none, waiting for its
+        clock-in deadline (not for a first tick to learn it: see ``PresenceMachines._start``)."""
         if duty.shift_id not in self.states:
-            fresh = self._state(duty)
+            fresh = attendance_rules.scheduled(self._state(duty), now, duty.patrol_policy)
             self._set(ctx, duty, fresh, fresh)
 
     def fire(self, ctx: BatchContext, shift_id: str, now: datetime) -> None:

@@ -286,7 +286,7 @@ class PatrolStage:
         clock_in_sites = self._memory.duties.clock_in_sites
         for duty in duties:
             if duty.site_id in clock_in_sites:
-                self.attendance.start(ctx, duty)
+                self.attendance.start(ctx, duty, now)
             for plan in self._routes.get(duty.post_id, ()):
                 if f"{duty.shift_id}/{plan.route_id}" not in self._patrols:
                     self._step_patrol(ctx, duty, plan, Tick(), now)

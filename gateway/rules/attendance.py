@@ -47,6 +47,7 @@ __all__ = [
     "late_clock_in_key",
     "punch_presence_inputs",
     "punch_report_id",
+    "scheduled",
     "step",
 ]
 
@@ -154,6 +155,19 @@ def _late_due(state: AttendanceState, policy: PatrolPolicy) -> datetime | None:
     expected = state.shift_start if state.known_from is None else state.known_from
     due = expected + timedelta(seconds=policy.clock_in_grace_s)
     return due if due <= state.shift_end else None
+
+
+def scheduled(state: AttendanceState, now: datetime, policy: PatrolPolicy) -> AttendanceState:
+    """A new state with its clock-in deadline, as a ``Tick`` at ``now`` that finds nothing due
+    would leave it, without the tick (``AttendanceState.start`` knows no policy). Unchanged
+    when it has stepped, or when the deadline is due by ``now``: its first tick decides."""
+    now = utc(now)
+    if state.stepped_at is not None or state.closed:
+        return state
+    due = _late_due(state, policy)
+    if due is not None and due <= now:
+        return state
+    return replace(state, next_deadline=due, stepped_at=now)
 
 
 def step(

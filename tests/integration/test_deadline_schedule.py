@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,13 +23,19 @@ from sqlalchemy.orm import ORMExecuteState, Session
 
 from gateway.clock import ManualClock
 from gateway.db.models import DeviceRow, GuardRow, PostRow, PresenceStateRow, ShiftRow, SiteRow
+from gateway.db.patrol_models import AttendanceStateRow
 from gateway.outbox.tables import OutboxRow
 from gateway.pipeline import presence_stage, stages
 from gateway.pipeline import processor as processor_module
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.processor import Processor
+from gateway.rules import attendance as attendance_rules
 from gateway.rules.events import ALERT_ABSENT_AT_SHIFT_START, RESTART_GRACE_S
+from gateway.site import load_site_file
 from tests.e2e.helpers import DAY_START, load_sample_site
+from tests.integration.test_site_load_mid_shift import core_events as patrol_core_events
+from tests.ledger.patrol_scenario import GATE, PATROLLER, patrol_site
+from tests.ledger.patrol_scenario import at as patrol_at
 
 GRACE = timedelta(seconds=600)
 
@@ -365,3 +372,29 @@ def test_memory_keeps_only_the_window(engine: Engine, clock: ManualClock) -> Non
     assert len(memory.deadlines) == sum(
         1 for s in memory.presence.values() if s.next_deadline is not None
     )
+
+
+def test_a_clock_in_machine_starts_with_its_deadline_and_steps_first_when_it_falls(
+    engine: Engine, mocker: MockerFixture, tmp_path: Path
+) -> None:
+    """The same for the attendance machine of a site with a clock-in terminal."""
+    load_site_file(patrol_site(tmp_path), engine, patrol_at(-60))
+    clock = ManualClock(patrol_at(-1))
+    processor = Processor(engine, clock)
+    steps = mocker.spy(attendance_rules, "step")
+    clock.set(patrol_at(0) + timedelta(seconds=1))
+    processor.tick()
+    clock.set(patrol_at(14))
+    processor.tick()
+    assert steps.call_count == 0
+    with Session(engine) as session:
+        saved = session.execute(
+            select(AttendanceStateRow.guard_id, AttendanceStateRow.next_deadline)
+        ).all()
+    # Both guards of the site are expected at its terminal.
+    assert sorted(saved) == [(GATE[0], patrol_at(15)), (PATROLLER[0], patrol_at(15))]
+    clock.set(patrol_at(15))
+    processor.tick()
+    assert steps.call_count == 2
+    late = [when for kind, when, _ in patrol_core_events(engine) if kind == "alert.late_clock_in"]
+    assert late == [patrol_at(15), patrol_at(15)]

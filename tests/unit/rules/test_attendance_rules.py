@@ -24,6 +24,7 @@ from gateway.rules.attendance import (
     late_clock_in_key,
     punch_presence_inputs,
     punch_report_id,
+    scheduled,
     step,
 )
 from gateway.rules.patrol_events import unknown_person_event
@@ -267,3 +268,24 @@ def test_a_check_in_from_before_the_shift_was_known_still_counts() -> None:
     assert [(e.type, e.data["late"]) for e in out] == [("attendance.punch", False)]
     day.advance(240)
     assert [e.type for e in day.events] == ["attendance.punch"]
+
+
+def test_a_new_state_scheduled_is_what_a_tick_finding_nothing_due_leaves() -> None:
+    for now in (at(-10), at(0), at(14)):
+        ticked, events = step(Attendance().state, Tick(), now, POLICY)
+        assert events == []
+        assert scheduled(Attendance().state, now, POLICY) == ticked
+        assert (ticked.next_deadline, ticked.stepped_at) == (at(15), now)
+
+
+def test_a_state_started_after_its_clock_in_grace_is_left_for_its_tick_to_decide() -> None:
+    fresh = Attendance().state
+    assert scheduled(fresh, at(40), POLICY) == fresh
+    [alert] = step(fresh, Tick(), at(40), POLICY)[1]
+    assert (alert.type, alert.time, alert.data["fired_late"]) == (
+        "alert.late_clock_in",
+        at(15),
+        True,
+    )
+    stepped, _ = step(fresh, Tick(), at(1), POLICY)
+    assert scheduled(stepped, at(2), POLICY) is stepped
