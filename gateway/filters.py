@@ -19,8 +19,10 @@ Checks, in this order (the first that fails names the :class:`DropReason`):
    coordinates: a terminal cannot be in two places at one instant, and a re-sent batch may be
    re-encoded with different rounding, so it must not count twice. Memory is bounded: the last
    ``window`` accepted fixes per device (by device time) are remembered, 32 by default (ten
-   minutes of a terminal reporting every 20 s), as four numbers each in two arrays (about 1.4 kB
-   a device with a full window: a city's 100,000 terminals take 140 MB). A fix older than every
+   minutes of a terminal reporting every 20 s), as four numbers each in two arrays: the time as
+   a double, the place as whole ten-millionths of a degree (about a centimetre) and the accuracy
+   as whole centimetres (about 0.8 kB a device with a full window: a city's 100,000 terminals
+   take 80 MB). A fix older than every
    remembered one in a full window cannot be checked and is let through unremembered; the
    store's own uniqueness on (device, fix time) is the backstop for such old re-sends, and the
    pipeline does not feed a fix the store already holds to the rules.
@@ -105,24 +107,54 @@ class _Accepted:
     accuracy_m: float
 
 
-def _empty() -> array[float]:
+_DEGREE_UNITS = 10_000_000
+"""Remembered places are whole ten-millionths of a degree (1.1 cm of latitude): exact enough
+for a speed check that first takes metres of accuracy off, and half the size of doubles. A
+longitude of 180 degrees is 1.8e9 units, within a C int."""
+_ACCURACY_UNITS = 100
+"""Remembered accuracies are whole centimetres."""
+_ACCURACY_CAP_M = 21_000_000.0
+"""Accuracies are remembered up to this (within a C int of centimetres): wider than any
+distance on Earth (20,015 km), so a larger one excuses every jump the same way."""
+
+
+def _times() -> array[float]:
     return array("d")
+
+
+def _places() -> array[int]:
+    return array("i")
 
 
 @dataclass(slots=True)
 class _DeviceState:
     """A device's remembered fixes, oldest first: ``times`` (POSIX seconds, ascending, distinct)
-    and ``places`` (latitude, longitude and accuracy of each, three numbers a fix). Plain arrays
-    of floats: a city's worth of devices with full windows, as objects, took gigabytes."""
+    and ``places`` (latitude, longitude and accuracy of each, three integers a fix, in
+    ``_DEGREE_UNITS`` and ``_ACCURACY_UNITS``). Plain arrays of numbers: a city's worth of
+    devices with full windows, as objects, took gigabytes; as doubles, 140 MB."""
 
-    times: array[float] = field(default_factory=_empty)
-    places: array[float] = field(default_factory=_empty)
+    times: array[float] = field(default_factory=_times)
+    places: array[int] = field(default_factory=_places)
     suspect: _Accepted | None = None
     """The last fix dropped as a jump from the newest accepted one (for re-anchoring)."""
 
     def at(self, index: int) -> _Accepted:
         lat, lon, accuracy = self.places[3 * index : 3 * index + 3]
-        return _Accepted(self.times[index], lat, lon, accuracy)
+        return _Accepted(
+            self.times[index], lat / _DEGREE_UNITS, lon / _DEGREE_UNITS, accuracy / _ACCURACY_UNITS
+        )
+
+    def remember(self, pos: int, fix: _Accepted) -> None:
+        """Insert ``fix`` at ``pos`` (its place by time)."""
+        self.times.insert(pos, fix.t)
+        self.places[3 * pos : 3 * pos] = array(
+            "i",
+            (
+                round(fix.lat * _DEGREE_UNITS),
+                round(fix.lon * _DEGREE_UNITS),
+                round(min(fix.accuracy_m, _ACCURACY_CAP_M) * _ACCURACY_UNITS),
+            ),
+        )
 
 
 def _implied_speed_mps(a: _Accepted, b: _Accepted) -> float:
@@ -225,8 +257,7 @@ class FixFilter:
                 if neighbour is not None and _implied_speed_mps(neighbour, candidate) > limit:
                     return DropReason.IMPOSSIBLE_JUMP
 
-        state.times.insert(pos, t)
-        state.places[3 * pos : 3 * pos] = array("d", (lat, lon, candidate.accuracy_m))
+        state.remember(pos, candidate)
         if count + 1 > self._window:
             del state.times[0]
             del state.places[0:3]
