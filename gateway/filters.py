@@ -21,8 +21,8 @@ Checks, in this order (the first that fails names the :class:`DropReason`):
    ``window`` accepted fixes per device (by device time) are remembered, 32 by default (ten
    minutes of a terminal reporting every 20 s), as four numbers each in two arrays: the time as
    a double, the place as whole ten-millionths of a degree (about a centimetre) and the accuracy
-   as whole centimetres (about 0.8 kB a device with a full window: a city's 100,000 terminals
-   take 80 MB). A fix older than every
+   as whole centimetres (about 1.0 kB a device with a full window, its entry in the map
+   included: a city's 100,000 terminals take 100 MB). A fix older than every
    remembered one in a full window cannot be checked and is let through unremembered; the
    store's own uniqueness on (device, fix time) is the backstop for such old re-sends, and the
    pipeline does not feed a fix the store already holds to the rules.

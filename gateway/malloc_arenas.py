@@ -1,7 +1,7 @@
 """How many malloc arenas a gateway process may use (glibc).
 
-glibc gives threads that allocate at the same moment arenas of their own, up to eight per
-core, and memory freed in one arena serves only that arena. A gateway's threads (pipeline,
+glibc gives each thread an arena of its own when it first allocates, up to eight per core,
+and memory freed in one arena serves only that arena. A gateway's threads (pipeline,
 MQTT client, roster reader, delivery, API) take turns under the interpreter's lock, so they
 rarely contend for malloc; the extra arenas only strand memory. Measured with
 ``bench --scenario steady`` at 100,000 guards for 60 s, three runs each, alternated: peak
