@@ -48,7 +48,7 @@ from gateway.field_devices import (
 )
 from gateway.gc_tuning import freeze_startup_heap, release_startup_heap, tune_collector
 from gateway.host_lock import default_lock_dir
-from gateway.malloc_arenas import limit_malloc_arenas
+from gateway.malloc_arenas import MallocTrimmer, limit_malloc_arenas
 from gateway.ops.metrics import BatchTimer, GatewayCollector
 from gateway.ops.readiness import Readiness, require_current_schema
 from gateway.ops.routes import operations_routes
@@ -102,10 +102,13 @@ class Gateway:
     cluster: ClusterNode | None = None
     """The partition leases and their MQTT clients (``GATEWAY_PARTITIONS`` > 1); then
     ``ingest`` is ``None`` and the group robots run on the holder of partition 0 only."""
+    trimmer: MallocTrimmer = field(default_factory=MallocTrimmer)
+    """Gives the heap's freed pages back every half minute (``gateway.malloc_arenas``)."""
 
     def start(self) -> None:
         """Start delivery, the pipeline thread, then the inputs (MQTT, readers, terminals)."""
         freeze_startup_heap()  # the roster and states just read: see gateway.gc_tuning
+        self.trimmer.start()
         for worker in self._deliveries():
             worker.start()
         if self.cluster is None:
@@ -144,6 +147,7 @@ class Gateway:
         for close in reversed(self._closers):
             close()
         self.engine.dispose()
+        self.trimmer.stop()
         release_startup_heap()
 
     def _deliveries(self) -> list[DeliveryWorker]:

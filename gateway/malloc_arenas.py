@@ -22,8 +22,9 @@ import ctypes
 import ctypes.util
 import logging
 import os
+import threading
 
-__all__ = ["GATEWAY_MALLOC_ARENAS", "limit_malloc_arenas"]
+__all__ = ["GATEWAY_MALLOC_ARENAS", "TRIM_EVERY_S", "MallocTrimmer", "limit_malloc_arenas"]
 
 log = logging.getLogger(__name__)
 
@@ -56,3 +57,72 @@ def limit_malloc_arenas(arenas: int = GATEWAY_MALLOC_ARENAS) -> bool:
     if not taken:
         log.debug("the C library refused a cap of %d malloc arenas", arenas)
     return taken
+
+
+TRIM_EVERY_S = 30.0
+"""How often ``MallocTrimmer`` gives freed heap pages back (wall time: a pacing, not a rule)."""
+
+
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        return ctypes.CDLL(name)
+    except OSError:
+        return None
+
+
+class MallocTrimmer:
+    """A ``malloc-trim`` thread that calls glibc's ``malloc_trim(0)`` every ``every_s``.
+
+    A gateway's large allocations live side by side with short ones (a state's JSON text, a
+    batch's parameters), so its arenas hold many free chunks between live ones that malloc
+    keeps: at 100,000 guards after six minutes of the steady bench, 198 MB of its 459 MB of
+    heap were free chunks, counted in the resident memory. ``malloc_trim`` hands the whole
+    free pages inside them back to the system. The call releases the interpreter's lock
+    (ctypes), so the pipeline goes on meanwhile. Nothing is done where the C library has no
+    ``malloc_trim``."""
+
+    def __init__(self, every_s: float = TRIM_EVERY_S) -> None:
+        self._every_s = every_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        libc = _libc()
+        trim = getattr(libc, "malloc_trim", None) if libc is not None else None
+        if trim is not None:
+            trim.argtypes = (ctypes.c_size_t,)
+            trim.restype = ctypes.c_int
+        self._trim = trim
+        self.trims = 0
+        """How many times the heap was trimmed."""
+
+    @property
+    def available(self) -> bool:
+        """Whether the C library can trim its heap."""
+        return self._trim is not None
+
+    def trim(self) -> None:
+        """Give freed heap pages back now."""
+        if self._trim is not None:
+            self._trim(0)
+            self.trims += 1
+
+    def start(self) -> None:
+        """Start trimming every ``every_s`` (nothing where the C library cannot)."""
+        if self._trim is None or self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="malloc-trim", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread (it ends within one call of ``malloc_trim``)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._every_s):
+            self.trim()
