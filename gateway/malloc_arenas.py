@@ -1,4 +1,4 @@
-"""How many malloc arenas a gateway process may use (glibc).
+"""A gateway process's malloc (glibc): how many arenas it may use, and giving back what it freed.
 
 glibc gives each thread an arena of its own when it first allocates, up to eight per core,
 and memory freed in one arena serves only that arena. A gateway's threads (pipeline,
@@ -13,7 +13,8 @@ arenas, with as many fixes stored and alerts as punctual (lateness p99 0.40-0.41
 a thread next needs an arena, so it holds for every thread that starts afterwards, and for
 those already running once they would take a new one. ``MALLOC_ARENA_MAX`` in the
 environment wins (glibc applied it at start-up); on a C library without ``mallopt`` (musl,
-macOS) nothing is done.
+macOS) nothing is done. ``MallocTrimmer`` hands the pages of freed chunks back every half
+minute (see the class).
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ _M_ARENA_MAX = -8
 """glibc's ``mallopt`` parameter number for the arena cap (``malloc.h``)."""
 
 
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        return ctypes.CDLL(name)
+    except OSError:
+        return None
+
+
 def limit_malloc_arenas(arenas: int = GATEWAY_MALLOC_ARENAS) -> bool:
     """Cap this process's malloc arenas at ``arenas``; True if the C library took the cap.
 
@@ -44,12 +55,9 @@ def limit_malloc_arenas(arenas: int = GATEWAY_MALLOC_ARENAS) -> bool:
         raise ValueError("a process needs at least one malloc arena")
     if os.environ.get("MALLOC_ARENA_MAX"):
         return False
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        mallopt = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError):
+    libc = _libc()
+    mallopt = getattr(libc, "mallopt", None) if libc is not None else None
+    if mallopt is None:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
@@ -61,16 +69,6 @@ def limit_malloc_arenas(arenas: int = GATEWAY_MALLOC_ARENAS) -> bool:
 
 TRIM_EVERY_S = 30.0
 """How often ``MallocTrimmer`` gives freed heap pages back (wall time: a pacing, not a rule)."""
-
-
-def _libc() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        return ctypes.CDLL(name)
-    except OSError:
-        return None
 
 
 class MallocTrimmer:
