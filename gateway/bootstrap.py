@@ -21,6 +21,7 @@ from drivers.gps.jt808 import Jt808Codec, Jt808Platform
 from drivers.gps.mqtt_decoder import GpsMessageDecoder
 from drivers.gps.topics import downlink_topic, subscription_filters
 from drivers.mqtt.ingest import MqttIngest, MqttMessage
+from drivers.mqtt.ingest_types import Ingest
 from drivers.zkteco.push_router import make_push_router
 from gateway.api.app import create_app
 from gateway.api.server import ApiServer, free_port
@@ -36,6 +37,7 @@ from gateway.cluster.wiring import (
     lease_store,
     refuse_unshared_workers,
     run_robots,
+    single_ingest,
 )
 from gateway.db.engine import make_engine
 from gateway.db.schema import create_schema
@@ -84,7 +86,7 @@ class Gateway:
     engine: Engine
     processor: Processor
     runtime: PipelineRuntime[MqttMessage | DecodeOutcome]
-    ingest: MqttIngest | None
+    ingest: Ingest | None
     delivery: DeliveryWorker | None
     app: FastAPI
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -236,7 +238,7 @@ def build_gateway(
         # Readers and terminals hand over records already decoded; MQTT messages are GPS.
         return item if isinstance(item, DecodeOutcome) else gps(item)
 
-    ingest: MqttIngest | None = None
+    ingest: Ingest | None = None
     clients: PartitionClients | None = None
 
     def send_replies(replies: Sequence[Downlink]) -> None:
@@ -282,7 +284,7 @@ def build_gateway(
     held_clients: Callable[[], dict[int, MqttIngest]] | None = None
     if with_ingest and store is None:
         filters = subscription_filters(settings.mqtt_topic_prefix)
-        ingest = make_ingest(settings.mqtt_client_id, settings.mqtt_username, filters, handoff)
+        ingest = single_ingest(settings, clock, filters, handoff)
     elif store is not None:
         clients = PartitionClients(
             settings.mqtt_client_id,

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     mqtt_cert_file: str | None = None
     mqtt_key_file: str | None = None
     mqtt_topic_prefix: str = Field(default="devices", description="Prefix of the device topics")
+    mqtt_ingest_process: bool = Field(
+        default=True,
+        description="Read the broker from a child process (drivers/mqtt/ingest_process.py), so "
+        "paho's work does not share the pipeline's interpreter lock; false: in this process. "
+        "One process with GATEWAY_PARTITIONS=1 only; partition clients run in this process.",
+    )
     jt808_auth_secret: SecretStr | None = Field(
         default=None,
         description="Key deriving JT/T 808 auth codes (HMAC of the terminal id). Unset: a random "

@@ -75,7 +75,13 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from drivers.mqtt.ingest_types import IngestStats, MqttMessage, TlsOptions, check_options
+from drivers.mqtt.ingest_types import (
+    Delivery,
+    IngestStats,
+    MqttMessage,
+    TlsOptions,
+    check_options,
+)
 from drivers.mqtt.url import BrokerAddress, parse_broker_url
 from gateway.clock import Clock
 from gateway.errors import TransportError
@@ -238,7 +244,7 @@ class MqttIngest:
         self._publish_failed += 1
         logger.warning("MQTT publish to %r refused by the client: %s", topic, info.rc)
 
-    def acknowledge(self, messages: Iterable[MqttMessage]) -> int:
+    def acknowledge(self, messages: Iterable[Delivery]) -> int:
         """Send the PUBACK of each QoS-1 (or PUBCOMP of each QoS-2) message, in the order given.
 
         Thread-safe (see the module docstring). Call it only once a message's fate is final: the

@@ -1,15 +1,17 @@
-"""The values MQTT ingest hands out: messages as received, TLS file options, counters."""
+"""The values MQTT ingest hands out (messages as received, TLS file options, counters) and what
+the gateway needs of an ingest."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from drivers.mqtt.url import BrokerAddress
 from gateway.errors import ConfigError
 
-__all__ = ["IngestStats", "MqttMessage", "TlsOptions", "check_options"]
+__all__ = ["Delivery", "Ingest", "IngestStats", "MqttMessage", "TlsOptions", "check_options"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +52,8 @@ class IngestStats:
     handed to paho by ``publish``; ``publish_failed``: refused by paho; ``acknowledged``: PUBACKs
     sent by ``acknowledge``; ``stale_acks``: acknowledgements skipped because the message came on
     an earlier connection (or the adapter was stopped); ``backpressure``: offers the handoff
-    refused with ``queue.Full``.
+    refused with ``queue.Full``; ``process_restarts``: times the ingest process
+    (``IngestProcess``) ended unasked and was started again (0 for ``MqttIngest``).
     """
 
     messages: int
@@ -63,6 +66,7 @@ class IngestStats:
     acknowledged: int = 0
     stale_acks: int = 0
     backpressure: int = 0
+    process_restarts: int = 0
 
 
 def check_options(
@@ -85,3 +89,38 @@ def check_options(
         raise ConfigError(f"need 0 < reconnect_min_s <= reconnect_max_s, got {low}, {high}")
     if tls is not None and not address.tls:
         raise ConfigError(f"TLS options given for {address.url}; use mqtts://")
+
+
+class Delivery(Protocol):
+    """What acknowledging a received message takes: the broker's packet id, the QoS, and the
+    number of the connection it came on (``MqttMessage`` has them)."""
+
+    @property
+    def mid(self) -> int: ...
+
+    @property
+    def qos(self) -> int: ...
+
+    @property
+    def connection(self) -> int: ...
+
+
+class Ingest(Protocol):
+    """An MQTT ingest as the gateway uses it: ``MqttIngest`` in the gateway's process, or
+    ``IngestProcess`` running one in a process of its own. The contracts are ``MqttIngest``'s."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    @property
+    def stats(self) -> IngestStats: ...
+
+    def wait_connected(self, timeout_s: float) -> bool: ...
+
+    def start(self) -> None: ...
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None: ...
+
+    def acknowledge(self, messages: Iterable[Delivery]) -> int: ...
+
+    def stop(self) -> None: ...

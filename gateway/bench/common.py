@@ -27,6 +27,8 @@ from typing import Any
 from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.orm import Session
 
+from drivers.mqtt.ingest_process import IngestProcess
+from gateway.bootstrap import Gateway
 from gateway.clock import utc
 from gateway.db.base import Base
 from gateway.db.engine import make_engine
@@ -44,6 +46,7 @@ __all__ = [
     "bench_database",
     "clear_bench",
     "device_id",
+    "ingest_pids",
     "machine_facts",
     "percentiles",
     "post_centre",
@@ -311,19 +314,30 @@ def machine_facts(database_url: str) -> dict[str, Any]:
     }
 
 
-def rss_mb() -> dict[str, float | None]:
-    """This process's resident memory now and at its peak, in MB (``None`` off Linux)."""
+def rss_mb(also: Sequence[int] = ()) -> dict[str, float | None]:
+    """Resident memory now and at its peak, in MB, of this process and of the processes ``also``
+    (a gateway's MQTT ingest process: ``ingest_pids``), summed; the peak is the sum of each
+    one's peak, an upper bound of the peak of the sum. ``None`` off Linux."""
     values: dict[str, float | None] = {"rss_mb": None, "peak_rss_mb": None}
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                key, _, rest = line.partition(":")
-                if key in ("VmRSS", "VmHWM"):
-                    name = "rss_mb" if key == "VmRSS" else "peak_rss_mb"
-                    values[name] = round(int(rest.split()[0]) / 1024, 1)
-    except OSError:
-        pass
+    for pid in ("self", *map(str, also)):
+        try:
+            with open(f"/proc/{pid}/status", encoding="ascii") as status:
+                for line in status:
+                    key, _, rest = line.partition(":")
+                    if key in ("VmRSS", "VmHWM"):
+                        name = "rss_mb" if key == "VmRSS" else "peak_rss_mb"
+                        values[name] = round((values[name] or 0.0) + int(rest.split()[0]) / 1024, 1)
+        except OSError:
+            pass
     return values
+
+
+def ingest_pids(gateway: Gateway) -> list[int]:
+    """The process id of ``gateway``'s MQTT ingest process, when it runs one."""
+    ingest = gateway.ingest
+    if isinstance(ingest, IngestProcess) and ingest.process_id is not None:
+        return [ingest.process_id]
+    return []
 
 
 def percentiles(values: Sequence[float], digits: int = 3) -> dict[str, float | None]:

@@ -114,9 +114,10 @@ def measure_flood(
             first, last = _await_stored(counters, messages)
             gateway.runtime.wait_idle(60)
             snapshot = counters.snapshot()
-            ingest = gateway.ingest.stats if gateway.ingest is not None else None
         finally:
             gateway.stop()
+        # After the stop: an ingest process sends its last counters as it ends.
+        ingest = gateway.ingest.stats if gateway.ingest is not None else None
         bare = measure_bare_subscriber(broker, messages=messages, publishers=PUBLISHERS)
 
     stored = snapshot.get("fixes.stored", 0)

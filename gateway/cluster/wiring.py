@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from drivers.mqtt.ingest import MqttIngest, MqttMessage, TlsOptions
+from drivers.mqtt.ingest_process import IngestProcess
+from drivers.mqtt.ingest_types import Ingest
 from gateway.clock import Clock
 from gateway.cluster.leases import LeaseStore
 from gateway.cluster.node import ClusterNode
@@ -30,6 +32,7 @@ __all__ = [
     "lease_store",
     "node_id",
     "run_robots",
+    "single_ingest",
 ]
 
 log = logging.getLogger(__name__)
@@ -60,14 +63,6 @@ def ingest_factory(
         filters: list[str],
         take: Callable[[MqttMessage], None],
     ) -> MqttIngest:
-        tls = None
-        if settings.mqtt_url.startswith("mqtts://"):
-            tls = TlsOptions(
-                ca_file=settings.mqtt_ca_file,
-                cert_file=settings.mqtt_cert_file,
-                key_file=settings.mqtt_key_file,
-            )
-        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
         return MqttIngest(
             settings.mqtt_url,
             client_id=client_id,
@@ -75,11 +70,46 @@ def ingest_factory(
             handoff=take,
             clock=clock,
             username=username,
-            password=password,
-            tls=tls,
+            password=_password(settings),
+            tls=_tls(settings),
         )
 
     return make
+
+
+def single_ingest(
+    settings: Settings, clock: Clock, filters: list[str], take: Callable[[MqttMessage], None]
+) -> Ingest:
+    """The MQTT client of a gateway not partitioned: an ``IngestProcess`` (paho in a child
+    process) unless ``GATEWAY_MQTT_INGEST_PROCESS`` is false, then an ``MqttIngest``."""
+    if not settings.mqtt_ingest_process:
+        return ingest_factory(settings, clock)(
+            settings.mqtt_client_id, settings.mqtt_username, filters, take
+        )
+    return IngestProcess(
+        settings.mqtt_url,
+        client_id=settings.mqtt_client_id,
+        topic_filters=filters,
+        handoff=take,
+        clock=clock,
+        username=settings.mqtt_username,
+        password=_password(settings),
+        tls=_tls(settings),
+    )
+
+
+def _password(settings: Settings) -> str | None:
+    return settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+
+
+def _tls(settings: Settings) -> TlsOptions | None:
+    if not settings.mqtt_url.startswith("mqtts://"):
+        return None
+    return TlsOptions(
+        ca_file=settings.mqtt_ca_file,
+        cert_file=settings.mqtt_cert_file,
+        key_file=settings.mqtt_key_file,
+    )
 
 
 def run_robots(robots: Sequence[PassRunner], run: bool) -> None:

@@ -21,7 +21,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from drivers.mqtt.ingest import MqttIngest
+from drivers.mqtt.ingest_types import Ingest
 from gateway.clock import Clock
 from gateway.db.models import AlertRow
 from gateway.field_devices import READER_STATES, TERMINAL_STATES
@@ -93,9 +93,9 @@ class GatewayCollector(Collector):
         clock: Clock,
         counters: PipelineCounters,
         queue_depth: Callable[[], int],
-        ingest: MqttIngest | None,
+        ingest: Ingest | None,
         destinations: Sequence[str] = (),
-        partition_clients: Callable[[], Mapping[int, MqttIngest]] | None = None,
+        partition_clients: Callable[[], Mapping[int, Ingest]] | None = None,
         reader_states: Callable[[], Mapping[str, str]] | None = None,
         terminal_states: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
@@ -227,7 +227,7 @@ def _state_family(
     return family
 
 
-def _ingest_families(ingests: Sequence[MqttIngest]) -> Iterator[Metric]:
+def _ingest_families(ingests: Sequence[Ingest]) -> Iterator[Metric]:
     """The MQTT figures of this process's clients (one, or one per partition held), summed;
     connected only while every one of them is."""
     stats = [ingest.stats for ingest in ingests]
@@ -243,6 +243,7 @@ def _ingest_families(ingests: Sequence[MqttIngest]) -> Iterator[Metric]:
         ("reconnects", "Successful connections after the first."),
         ("backpressure", "Offers refused because the queue was full."),
         ("acknowledged", "PUBACKs sent once messages were stored."),
+        ("process_restarts", "Times the MQTT ingest process ended unasked and was restarted."),
     ):
         total = sum(int(getattr(s, name)) for s in stats)
         yield CounterMetricFamily(f"{PREFIX}_mqtt_{name}", doc, value=total)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from drivers.mqtt.ingest import MqttIngest
+from drivers.mqtt.ingest_types import Ingest
 from gateway.db.migrate import current, head
 from gateway.errors import ConfigError
 
@@ -76,10 +76,10 @@ class Readiness:
     def __init__(
         self,
         engine: Engine,
-        ingest: MqttIngest | None,
+        ingest: Ingest | None,
         pipeline_alive: Callable[[], bool],
         *,
-        partition_clients: Callable[[], Mapping[int, MqttIngest]] | None = None,
+        partition_clients: Callable[[], Mapping[int, Ingest]] | None = None,
     ) -> None:
         self._engine = engine
         self._ingest = ingest
@@ -109,7 +109,7 @@ class Readiness:
         return checks
 
     @staticmethod
-    def _broker(ingest: MqttIngest) -> Check:
+    def _broker(ingest: Ingest) -> Check:
         stats = ingest.stats
         if stats.connected:
             return Check("broker", True, "connected, subscriptions acknowledged")
@@ -117,7 +117,7 @@ class Readiness:
         return Check("broker", False, f"not connected: {why}")
 
     @staticmethod
-    def _partitions(clients: Mapping[int, MqttIngest]) -> Check:
+    def _partitions(clients: Mapping[int, Ingest]) -> Check:
         if not clients:
             return Check("broker", True, "no MQTT client: no partition held here has a device")
         down = {p: c.stats for p, c in sorted(clients.items()) if not c.stats.connected}

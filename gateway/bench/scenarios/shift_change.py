@@ -32,7 +32,7 @@ from datetime import timedelta
 from typing import Any
 
 from drivers.mqtt.broker import start_broker
-from gateway.bench.common import BenchClock, machine_facts, percentiles, rss_mb
+from gateway.bench.common import BenchClock, ingest_pids, machine_facts, percentiles, rss_mb
 from gateway.bench.multiproc import check_available
 from gateway.bench.multiproc_absences import launch_absences
 from gateway.bench.paced import start_paced
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         fix_latency = started.fix_latencies(sent)
         lateness = started.absence_lateness()
         silences = alert_lateness(engine, ALERT_DEVICE_SILENT) if silent_too else []
-        memory = rss_mb()
+        memory = rss_mb(ingest_pids(live.gateway))
     late = percentiles(lateness)
     every = lateness + silences
     met = all_alerts and late["max"] is not None and late["max"] <= GOAL_LAST_LATENESS_S

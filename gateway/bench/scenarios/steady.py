@@ -24,7 +24,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from gateway.bench.common import BenchClock, percentiles, rss_mb
+from gateway.bench.common import BenchClock, ingest_pids, percentiles, rss_mb
 from gateway.bench.paced import start_paced
 from gateway.bench.scenarios.live import FIX_PERIOD_S, absent_every, shift_started, wait_until
 from gateway.clock import SystemClock
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             started.all_absences_raised, lambda: clock.now() > last_due + timedelta(seconds=120)
         )
         live.gateway.runtime.wait_idle(60)
-        memory = rss_mb()
+        memory = rss_mb(ingest_pids(live.gateway))
         fix_latency = started.fix_latencies(sent)
         lateness = started.absence_lateness()
         counters = live.gateway.processor.counters.snapshot()
