@@ -41,6 +41,7 @@ from gateway.cluster.wiring import (
 )
 from gateway.db.engine import make_engine
 from gateway.db.schema import create_schema
+from gateway.db.wal_checkpoint import WalCheckpointer
 from gateway.errors import ConfigError, TransportError
 from gateway.field_devices import (
     FieldDevices,
@@ -106,11 +107,15 @@ class Gateway:
     ``ingest`` is ``None`` and the group robots run on the holder of partition 0 only."""
     trimmer: MallocTrimmer = field(default_factory=MallocTrimmer)
     """Gives the heap's freed pages back every half minute (``gateway.malloc_arenas``)."""
+    checkpointer: WalCheckpointer | None = None
+    """SQLite's WAL checkpoints, off the pipeline's commits (``gateway.db.wal_checkpoint``)."""
 
     def start(self) -> None:
         """Start delivery, the pipeline thread, then the inputs (MQTT, readers, terminals)."""
         freeze_startup_heap()  # the roster and states just read: see gateway.gc_tuning
         self.trimmer.start()
+        if self.checkpointer is not None:
+            self.checkpointer.start()
         for worker in self._deliveries():
             worker.start()
         if self.cluster is None:
@@ -148,6 +153,8 @@ class Gateway:
             robot.stop()
         for close in reversed(self._closers):
             close()
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()
         self.trimmer.stop()
         release_startup_heap()
@@ -372,6 +379,7 @@ def build_gateway(
         iclock_app=iclock_app,
         more_delivery=more_delivery,
         cluster=cluster,
+        checkpointer=WalCheckpointer(engine),
     )
 
 

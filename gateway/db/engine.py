@@ -8,11 +8,14 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, create_engine, event
 
+from gateway.db.wal_checkpoint import BACKSTOP_PAGES
+
 __all__ = ["make_engine", "read_json_column", "write_json_column"]
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout.
+    """Create an engine for ``url``; SQLite gets WAL (its automatic checkpoint a backstop:
+    ``gateway.db.wal_checkpoint``), foreign keys and a busy timeout.
 
     JSON columns (rule states, alert data, site files) are written and read with orjson: every
     fix and every event saves a state, and a shift change writes tens of thousands at once.
@@ -32,6 +35,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # A backstop only: a running gateway checkpoints on a thread of its own (wal_checkpoint).
+    cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
     cursor.close()
 
 
