@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -213,6 +214,7 @@ class MqttIngest:
                 )
             client.reconnect_delay_set(*self._reconnect)
             client.on_connect = self._on_connect
+            client.on_connect_fail = self._on_connect_fail
             client.on_disconnect = self._on_disconnect
             client.on_subscribe = self._on_subscribe
             client.on_message = self._on_message
@@ -322,6 +324,15 @@ class MqttIngest:
             self._address.url,
             flags.session_present,
         )
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        # paho calls this from the handler of the OSError that failed the attempt (refused,
+        # unreachable, a certificate not trusted), so the reason is the exception being handled.
+        reason = sys.exc_info()[1]
+        error = f"cannot connect to {self._address.url}: {reason or 'connection failed'}"
+        if error != self._last_error:
+            logger.warning("MQTT ingest %r: %s (retrying with back-off)", self._client_id, error)
+        self._last_error = error
 
     def _on_disconnect(
         self,
