@@ -215,7 +215,7 @@ class IngestProcess:
             generation = self._generation if self._child is not None else -1
             # The child's connection as of its latest frame, which came before or with any
             # message of that connection: an older one's acknowledgement would be skipped there.
-            current = generation << CONNECTION_BITS | self._child_stats.reconnects + 1
+            current = (generation << CONNECTION_BITS) | (self._child_stats.reconnects + 1)
             for message in messages:
                 if message.qos == 0:
                     continue
@@ -301,13 +301,21 @@ class IngestProcess:
                 self._last_exit,
                 delay,
             )
-            if self._stopping.wait(delay):
+            while not self._stopping.wait(delay):
+                with self._lock:
+                    if self._stopping.is_set():
+                        return
+                    try:
+                        self._spawn()
+                    except OSError as exc:  # no interpreter to start (moved, out of processes)
+                        self._last_exit = f"ingest process not started: {exc}"
+                        delay = min(delay * 2, 60.0)
+                        logger.error("MQTT ingest %r: %s", self._client_id, self._last_exit)
+                        continue
+                    self._restarts += 1
+                    break
+            else:
                 return
-            with self._lock:
-                if self._stopping.is_set():
-                    return
-                self._restarts += 1
-                self._spawn()
 
     def _read(self, stream: Any, generation: int) -> bool:
         """Hand off the child's messages until its output ends; whether it was ever connected.

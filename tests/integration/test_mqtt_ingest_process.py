@@ -12,6 +12,7 @@ import signal
 from collections.abc import Iterator
 
 import pytest
+from pytest_mock import MockerFixture
 
 from drivers.mqtt.broker import RunningBroker
 from drivers.mqtt.ingest_process import SILENT_CHILD_S, IngestProcess
@@ -111,3 +112,25 @@ def test_stop_ends_the_child_and_keeps_its_last_counters(
     assert ingest.process_id is None and not ingest.connected
     assert not os.path.exists(f"/proc/{child}")  # waited for: not even a zombie
     assert ingest.stats.acknowledged == 1  # the child's last frame, sent as it stopped
+
+
+def test_a_child_that_cannot_be_started_again_is_tried_again_later(
+    ingest: IngestProcess,
+    collector: Collector,
+    mqtt_publisher: BrokerPublisher,
+    mocker: MockerFixture,
+) -> None:
+    failing = mocker.patch(
+        "drivers.mqtt.ingest_process.subprocess.Popen",
+        side_effect=OSError("Resource temporarily unavailable"),
+    )
+    dead = ingest.process_id
+    assert dead is not None
+    os.kill(dead, signal.SIGKILL)
+    assert wait_until(lambda: failing.call_count == 1, 10)
+    assert wait_until(lambda: "not started" in (ingest.stats.last_error or ""), 5)
+    mocker.stopall()  # the next attempt finds an interpreter to start
+    assert wait_until(lambda: ingest.process_id not in (None, dead) and ingest.connected, 15)
+    assert ingest.stats.process_restarts == 1
+    mqtt_publisher.publish(TOPIC, b"back")
+    assert [m.payload for m in collector.take(1)] == [b"back"]
