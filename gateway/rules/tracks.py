@@ -137,14 +137,27 @@ def observe(
 ) -> DeviceTrack:
     """The device's track after one more of its own fixes (in its device-time order)."""
     base = track or DeviceTrack(evidence.device_id, evidence.fix_time)
-    base = replace(
-        base, last_fix_time=evidence.fix_time, still_since=_still(track, evidence, policy)
-    )
-    if membership is Membership.INSIDE:
-        return replace(base.ended_run(), inside=True)
-    if membership is Membership.OUTSIDE:
-        first = base.run_first or evidence
+    heard = evidence.fix_time
+    still = _still(track, evidence, policy)
+    # One copy a fix (this runs for every fix of a worn device).
+    if membership is Membership.INSIDE:  # its own inside fix ends the outside run
         return replace(
-            base, inside=False, run_first=first, run_last=evidence, run_count=base.run_count + 1
+            base,
+            last_fix_time=heard,
+            still_since=still,
+            inside=True,
+            run_first=None,
+            run_last=None,
+            run_count=0,
         )
-    return base
+    if membership is Membership.OUTSIDE:
+        return replace(
+            base,
+            last_fix_time=heard,
+            still_since=still,
+            inside=False,
+            run_first=base.run_first or evidence,
+            run_last=evidence,
+            run_count=base.run_count + 1,
+        )
+    return replace(base, last_fix_time=heard, still_since=still)
