@@ -23,7 +23,8 @@ import ctypes
 import ctypes.util
 import logging
 import os
-import threading
+
+from gateway.periodic import Periodic
 
 __all__ = ["GATEWAY_MALLOC_ARENAS", "TRIM_EVERY_S", "MallocTrimmer", "limit_malloc_arenas"]
 
@@ -83,9 +84,7 @@ class MallocTrimmer:
     ``malloc_trim``."""
 
     def __init__(self, every_s: float = TRIM_EVERY_S) -> None:
-        self._every_s = every_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._periodic = Periodic("malloc-trim", every_s, self.trim)
         libc = _libc()
         trim = getattr(libc, "malloc_trim", None) if libc is not None else None
         if trim is not None:
@@ -108,19 +107,9 @@ class MallocTrimmer:
 
     def start(self) -> None:
         """Start trimming every ``every_s`` (nothing where the C library cannot)."""
-        if self._trim is None or self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="malloc-trim", daemon=True)
-        self._thread.start()
+        if self._trim is not None:
+            self._periodic.start()
 
     def stop(self) -> None:
         """Stop the thread (it ends within one call of ``malloc_trim``)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._every_s):
-            self.trim()
+        self._periodic.stop()

@@ -21,9 +21,10 @@ written, before any checkpoint.
 from __future__ import annotations
 
 import logging
-import threading
 
 from sqlalchemy import Engine
+
+from gateway.periodic import Periodic
 
 __all__ = ["BACKSTOP_PAGES", "CHECKPOINT_EVERY_S", "WalCheckpointer"]
 
@@ -45,9 +46,7 @@ class WalCheckpointer:
 
     def __init__(self, engine: Engine, every_s: float = CHECKPOINT_EVERY_S) -> None:
         self._engine = engine
-        self._every_s = every_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._periodic = Periodic("wal-checkpoint", every_s, self.checkpoint)
         self.checkpoints = 0
         self.last: tuple[int, int, int] | None = None
 
@@ -73,19 +72,9 @@ class WalCheckpointer:
     def start(self) -> None:
         """Start checkpointing every ``every_s`` (not for a database other than an SQLite
         file)."""
-        if not self.applies or self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="wal-checkpoint", daemon=True)
-        self._thread.start()
+        if self.applies:
+            self._periodic.start()
 
     def stop(self) -> None:
         """Stop the thread (it ends within one checkpoint)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._every_s):
-            self.checkpoint()
+        self._periodic.stop()
