@@ -26,6 +26,14 @@ from drivers.gps.topics import subscription_filters
 from drivers.mqtt.broker import RunningBroker, free_port
 from fwsim.core_stub import CoreStub
 from gateway.db.engine import make_engine
+from tests.e2e.test_gateway_kill_end_to_end import (
+    EXPECTED_TYPES,
+    FIXES_PER_TERMINAL,
+    KILL_WHEN_STORED,
+    TERMINALS,
+    WAIT_S,
+    N,
+)
 from tests.fixtures.live_gateway import (
     GatewayProcess,
     gateway_env,
@@ -36,13 +44,6 @@ from tests.fixtures.live_gateway import (
     walk_site,
 )
 from tests.fixtures.mqtt import BrokerPublisher
-
-TERMINALS = 20
-FIXES_PER_TERMINAL = 150
-N = TERMINALS * FIXES_PER_TERMINAL
-KILL_WHEN_STORED = N // 4
-EXPECTED_TYPES = ("presence.arrived", "presence.departed", "presence.returned")
-WAIT_S = 120.0
 
 
 def _metric(api_port: str, name: str) -> float:
