@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -110,13 +110,7 @@ class IngestProcess:
             "filters": list(topic_filters),
             "username": username,
             "password": password,
-            "tls": None
-            if tls is None
-            else {
-                "ca_file": tls.ca_file,
-                "cert_file": tls.cert_file,
-                "key_file": tls.key_file,
-            },
+            "tls": None if tls is None else asdict(tls),
             "qos": qos,
             "reconnect_s": (reconnect_min_s, reconnect_max_s),
             "keepalive_s": keepalive_s,
@@ -288,7 +282,7 @@ class IngestProcess:
             child.stdout.close()
             with self._child_lock:
                 self._child = None
-                self._past = _summed(self._past, self._child_stats)
+                self._past = self._past.plus(self._child_stats)
                 self._child_stats = _NO_STATS
             self._connected.clear()
             if self._stopping.is_set():
@@ -394,18 +388,6 @@ class IngestProcess:
         except (BrokenPipeError, OSError, ValueError):
             return False
         return True
-
-
-def _summed(a: IngestStats, b: IngestStats) -> IngestStats:
-    return replace(
-        a,
-        reconnects=a.reconnects + b.reconnects,
-        published=a.published + b.published,
-        publish_failed=a.publish_failed + b.publish_failed,
-        acknowledged=a.acknowledged + b.acknowledged,
-        stale_acks=a.stale_acks + b.stale_acks,
-        backpressure=a.backpressure + b.backpressure,
-    )
 
 
 def _wait_or_kill(child: subprocess.Popen[bytes], timeout_s: float) -> None:

@@ -4,7 +4,7 @@ the gateway needs of an ingest."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -67,6 +67,20 @@ class IngestStats:
     stale_acks: int = 0
     backpressure: int = 0
     process_restarts: int = 0
+
+    def plus(self, other: IngestStats) -> IngestStats:
+        """These counters with ``other``'s added (an ended ingest process's to the earlier
+        ones'); the state (``connected``, ``last_error``) and ``messages``, ``dropped`` and
+        ``process_restarts``, which the gateway's side counts, stay this one's."""
+        return replace(
+            self,
+            reconnects=self.reconnects + other.reconnects,
+            published=self.published + other.published,
+            publish_failed=self.publish_failed + other.publish_failed,
+            acknowledged=self.acknowledged + other.acknowledged,
+            stale_acks=self.stale_acks + other.stale_acks,
+            backpressure=self.backpressure + other.backpressure,
+        )
 
 
 def check_options(
