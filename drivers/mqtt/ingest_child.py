@@ -19,6 +19,8 @@ To the gateway:
 * ``("stats", stats)``: the counters, when they changed and nothing else was sent.
 
 End of standard input (the gateway is gone, killed or not) is a stop without the last frame.
+SIGTERM and SIGINT are ignored: sent to the whole process group (systemd stopping the unit,
+Ctrl-C), they are the gateway's to act on, and it stops this process through the pipe.
 The process acknowledges only what it is told to, so whatever the gateway had not committed
 stays in the broker's session, as it does when the gateway's own process dies.
 
@@ -33,6 +35,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -200,6 +203,11 @@ class _Acked:
 
 def main() -> int:
     """Entry point of ``python -m drivers.mqtt.ingest_child``."""
+    # The gateway ends this process through the pipe (a stop frame, or the pipe's end). A
+    # SIGTERM or SIGINT sent to the whole group (systemd stopping the unit's cgroup, Ctrl-C in
+    # a terminal) must not end it first: the gateway's orderly stop still talks to it.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     level = os.environ.get("GATEWAY_INGEST_LOG_LEVEL", "WARNING")
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

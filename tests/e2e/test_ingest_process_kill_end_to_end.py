@@ -147,3 +147,33 @@ def test_the_ingest_process_ends_with_a_sigkilled_gateway(
     finally:
         if gateway.process.poll() is None:
             gateway.kill()
+
+
+def test_a_sigterm_to_the_whole_group_stops_the_gateway_in_order(
+    db_url: str, mqtt_broker: RunningBroker, core_stub: CoreStub, tmp_path: Path
+) -> None:
+    """systemd stops a unit by sending SIGTERM to every process of its cgroup at once, and a
+    terminal's Ctrl-C reaches the whole process group: the ingest process must leave the stop
+    to the gateway, not die first (which the gateway would log as a crash and restart)."""
+    site, _ = walk_site(2, 1, datetime.now(UTC))
+    env = gateway_env(
+        db_url,
+        mqtt_broker,
+        f"gateway-sigterm-{uuid.uuid4().hex[:8]}",
+        core_stub,
+        GATEWAY_API_PORT=str(free_port()),
+    )
+    load_site(env, site, tmp_path / "site.json")
+    gateway = GatewayProcess(env, tmp_path / "gateway.log")
+    try:
+        gateway.wait_serving()
+        [reader] = gateway.children()
+        os.kill(reader, signal.SIGTERM)  # first, as the kernel may deliver it
+        os.kill(gateway.process.pid, signal.SIGTERM)
+        assert gateway.process.wait(30) == 0
+        wait_for(lambda: not _alive(reader), f"ingest process {reader} outlived its gateway", 10)
+    finally:
+        if gateway.process.poll() is None:
+            gateway.kill()
+    log = (tmp_path / "gateway.log").read_text(errors="replace")
+    assert "ended with code" not in log and "another starts" not in log, log
