@@ -31,6 +31,7 @@ import contextlib
 import logging
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -64,6 +65,10 @@ BACKPRESSURE_RETRY_S = 0.05
 SILENT_CHILD_S = 5.0
 """A child that sent nothing for this long while the gateway waited for it (it sends its counters
 every second: ``ingest_child.HEARTBEAT_S``) counts as not connected: it is wedged."""
+GROUP_SIGNAL_GRACE_S = 2.0
+"""How long a child ended by SIGTERM or SIGINT waits for the gateway's stop before it counts as
+a crash (see ``_supervise``)."""
+_GROUP_SIGNALS = (-signal.SIGTERM, -signal.SIGINT)
 STOP_WAIT_S = 10.0
 """How long ``stop()`` waits for the child to end before killing it."""
 _NO_STATS = IngestStats(messages=0, dropped=0, reconnects=0, connected=False, last_error=None)
@@ -79,6 +84,9 @@ class IngestProcess:
     without connecting). ``handoff`` is called on this object's reader thread with messages
     whose ``received_at`` is this process's clock at the reading of their batch.
     """
+
+    command: tuple[str, ...] = (sys.executable, "-m", "drivers.mqtt.ingest_child")
+    """The child's command line."""
 
     def __init__(
         self,
@@ -254,7 +262,7 @@ class IngestProcess:
             logging.getLogger().getEffectiveLevel()
         )
         child = subprocess.Popen(
-            [sys.executable, "-m", "drivers.mqtt.ingest_child"],
+            self.command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -285,7 +293,11 @@ class IngestProcess:
                 self._past = self._past.plus(self._child_stats)
                 self._child_stats = _NO_STATS
             self._connected.clear()
-            if self._stopping.is_set():
+            # A running child ignores SIGTERM and SIGINT; one ended by them got them while it
+            # started, most likely sent to the whole group with the gateway's own (systemd's
+            # stop, Ctrl-C): the gateway's stop is given a moment to begin before it is a crash.
+            grace = GROUP_SIGNAL_GRACE_S if code in _GROUP_SIGNALS else 0.0
+            if self._stopping.wait(grace):
                 return
             self._last_exit = f"ingest process {child.pid} ended with code {code}"
             delay = self._restart_s if connected else min(delay * 2, 60.0)

@@ -164,11 +164,17 @@ def test_a_sigterm_to_the_whole_group_stops_the_gateway_in_order(
         GATEWAY_API_PORT=str(free_port()),
     )
     load_site(env, site, tmp_path / "site.json")
+    api = env["GATEWAY_API_PORT"]
     gateway = GatewayProcess(env, tmp_path / "gateway.log")
     try:
         gateway.wait_serving()
+        wait_for(lambda: _metric(api, "guard_gateway_mqtt_connected") == 1, "not connected", 10)
         [reader] = gateway.children()
-        os.kill(reader, signal.SIGTERM)  # first, as the kernel may deliver it
+        os.kill(reader, signal.SIGTERM)  # the child's alone: it is the gateway's to stop
+        time.sleep(1.0)
+        assert _alive(reader) and gateway.children() == [reader]
+        assert _metric(api, "guard_gateway_mqtt_connected") == 1
+        os.kill(reader, signal.SIGTERM)  # and the group's, first, as the kernel may deliver it
         os.kill(gateway.process.pid, signal.SIGTERM)
         assert gateway.process.wait(30) == 0
         wait_for(lambda: not _alive(reader), f"ingest process {reader} outlived its gateway", 10)

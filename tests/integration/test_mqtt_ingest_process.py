@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 from collections.abc import Iterator
 
 import pytest
 from pytest_mock import MockerFixture
 
+from drivers.mqtt import ingest_process
 from drivers.mqtt.broker import RunningBroker
 from drivers.mqtt.ingest_process import SILENT_CHILD_S, IngestProcess
 from gateway.clock import ManualClock
@@ -134,3 +136,48 @@ def test_a_child_that_cannot_be_started_again_is_tried_again_later(
     assert ingest.stats.process_restarts == 1
     mqtt_publisher.publish(TOPIC, b"back")
     assert [m.payload for m in collector.take(1)] == [b"back"]
+
+
+SLEEPER = (sys.executable, "-c", "import time; time.sleep(60)")
+"""A child that starts and ignores nothing: as the ingest child is before its first line runs."""
+
+
+@pytest.mark.parametrize("stopping", [True, False], ids=["with-the-gateway", "alone"])
+def test_a_child_ended_by_sigterm_while_starting_waits_for_the_gateways_stop(
+    mqtt_broker: RunningBroker,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    stopping: bool,
+) -> None:
+    """systemd's stop sends SIGTERM to the child too, maybe before it could ignore it: with the
+    gateway stopping as well that is no crash; a SIGTERM of the child alone still is."""
+    monkeypatch.setattr(IngestProcess, "command", SLEEPER)
+    monkeypatch.setattr(ingest_process, "GROUP_SIGNAL_GRACE_S", 0.5)
+    monkeypatch.setattr(ingest_process, "STOP_WAIT_S", 1.0)
+    process = IngestProcess(
+        mqtt_broker.url,
+        client_id="gateway-sigterm",
+        topic_filters=["devices/#"],
+        handoff=Collector(),
+        clock=clock,
+        restart_s=0.1,
+    )
+    process.start()
+    try:
+        child = process.process_id
+        assert child is not None
+        os.kill(child, signal.SIGTERM)
+        if stopping:
+            assert wait_until(lambda: process.process_id is None, 5)
+            process.stop()
+        else:
+            assert wait_until(lambda: process.process_id not in (None, child), 5)
+    finally:
+        process.stop()
+    crashes = [r for r in caplog.records if "ended with code" in r.getMessage()]
+    if stopping:
+        assert crashes == [] and process.stats.process_restarts == 0
+    else:
+        assert "ended with code -15" in crashes[0].getMessage()
+        assert process.stats.process_restarts == 1
