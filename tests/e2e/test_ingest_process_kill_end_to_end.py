@@ -63,6 +63,18 @@ def _alive(pid: int) -> bool:
     return status.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def _two_guard_gateway(
+    name: str, db_url: str, broker: RunningBroker, core: CoreStub, tmp_path: Path
+) -> tuple[GatewayProcess, str]:
+    """``guard-gateway run`` (starting) on a two-guard site, and its API port."""
+    site, _ = walk_site(2, 1, datetime.now(UTC))
+    api = str(free_port())
+    client_id = f"gateway-{name}-{uuid.uuid4().hex[:8]}"
+    env = gateway_env(db_url, broker, client_id, core, GATEWAY_API_PORT=api)
+    load_site(env, site, tmp_path / "site.json")
+    return GatewayProcess(env, tmp_path / "gateway.log"), api
+
+
 def test_a_sigkilled_ingest_process_is_replaced_and_nothing_is_lost_or_stored_twice(
     db_url: str, mqtt_broker: RunningBroker, core_stub: CoreStub, tmp_path: Path
 ) -> None:
@@ -128,16 +140,7 @@ def test_a_sigkilled_ingest_process_is_replaced_and_nothing_is_lost_or_stored_tw
 def test_the_ingest_process_ends_with_a_sigkilled_gateway(
     db_url: str, mqtt_broker: RunningBroker, core_stub: CoreStub, tmp_path: Path
 ) -> None:
-    site, _ = walk_site(2, 1, datetime.now(UTC))
-    env = gateway_env(
-        db_url,
-        mqtt_broker,
-        f"gateway-orphan-{uuid.uuid4().hex[:8]}",
-        core_stub,
-        GATEWAY_API_PORT=str(free_port()),
-    )
-    load_site(env, site, tmp_path / "site.json")
-    gateway = GatewayProcess(env, tmp_path / "gateway.log")
+    gateway, _ = _two_guard_gateway("orphan", db_url, mqtt_broker, core_stub, tmp_path)
     try:
         gateway.wait_serving()
         [reader] = gateway.children()
@@ -155,17 +158,7 @@ def test_a_sigterm_to_the_whole_group_stops_the_gateway_in_order(
     """systemd stops a unit by sending SIGTERM to every process of its cgroup at once, and a
     terminal's Ctrl-C reaches the whole process group: the ingest process must leave the stop
     to the gateway, not die first (which the gateway would log as a crash and restart)."""
-    site, _ = walk_site(2, 1, datetime.now(UTC))
-    env = gateway_env(
-        db_url,
-        mqtt_broker,
-        f"gateway-sigterm-{uuid.uuid4().hex[:8]}",
-        core_stub,
-        GATEWAY_API_PORT=str(free_port()),
-    )
-    load_site(env, site, tmp_path / "site.json")
-    api = env["GATEWAY_API_PORT"]
-    gateway = GatewayProcess(env, tmp_path / "gateway.log")
+    gateway, api = _two_guard_gateway("sigterm", db_url, mqtt_broker, core_stub, tmp_path)
     try:
         gateway.wait_serving()
         wait_for(lambda: _metric(api, "guard_gateway_mqtt_connected") == 1, "not connected", 10)
