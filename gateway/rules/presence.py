@@ -87,7 +87,7 @@ from .inputs import (
 )
 from .machine import Run
 from .state import PresenceState
-from .tracks import observe
+from .tracks import DeviceTrack, observe
 
 __all__ = ["scheduled", "step"]
 
@@ -169,10 +169,10 @@ def _on_fix(run: Run, fix: FixObserved) -> None:
     run.fire_due(until)
     if run.state.ended:
         return
-    _note_heard(run, evidence)
+    track = None
     if fix.worn:
         track = observe(run.state.track(fix.device_id), evidence, fix.membership, run.policy)
-        run.state = run.state.with_track(track)
+    _note_heard(run, evidence, track)
     if fix.membership is Membership.INSIDE:
         _inside(run, evidence, fixed=not fix.worn)
     elif fix.membership is Membership.OUTSIDE:
@@ -189,7 +189,9 @@ def _note_outside_evidence(run: Run, fix: FixObserved, evidence: FixEvidence) ->
         run.state = replace(state, departure=replace(state.departure, last_fix=evidence))
 
 
-def _note_heard(run: Run, evidence: FixEvidence) -> None:
+def _note_heard(run: Run, evidence: FixEvidence, track: DeviceTrack | None) -> None:
+    """Record that the terminal was heard and, for a worn device, its new ``track``, in one copy
+    of the state (the copy is most of what an ordinary fix costs here)."""
     state = run.state
     received = evidence.received_at
     if state.last_received_at is not None and state.last_received_at > received:
@@ -197,12 +199,21 @@ def _note_heard(run: Run, evidence: FixEvidence) -> None:
     newest = evidence.fix_time
     if state.last_fix_time is not None and state.last_fix_time > newest:
         newest = state.last_fix_time
-    run.state = replace(
-        state,
-        last_fix_time=newest,
-        last_received_at=received,
-        last_device_id=evidence.device_id,
-    )
+    if track is None:
+        run.state = replace(
+            state,
+            last_fix_time=newest,
+            last_received_at=received,
+            last_device_id=evidence.device_id,
+        )
+    else:
+        run.state = replace(
+            state,
+            last_fix_time=newest,
+            last_received_at=received,
+            last_device_id=evidence.device_id,
+            tracks=state.tracks_with(track),
+        )
     if state.silent_since is None:
         return
     if (evidence.received_at - evidence.fix_time).total_seconds() > BACKFILL_AFTER_S:

@@ -141,10 +141,10 @@ class PresenceState:
         """The track of a worn device, once it was heard in this shift."""
         return next((t for t in self.tracks if t.device_id == device_id), None)
 
-    def with_track(self, track: DeviceTrack) -> PresenceState:
-        """This state with ``track`` added or replacing the device's track."""
+    def tracks_with(self, track: DeviceTrack) -> tuple[DeviceTrack, ...]:
+        """This state's tracks with ``track`` added or replacing the device's track."""
         others = tuple(t for t in self.tracks if t.device_id != track.device_id)
-        return replace(self, tracks=(*others, track))
+        return (*others, track)
 
     def candidate(self) -> DeviceTrack | None:
         """The worn device whose outside run began first (a departure not yet confirmed)."""
