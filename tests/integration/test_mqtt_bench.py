@@ -1,14 +1,19 @@
-"""The bare-subscriber baseline and the load publisher, on a private broker (small counts)."""
+"""The bare-subscriber baseline and the load publishers, on a private broker (small counts)."""
 
 from __future__ import annotations
 
+import shutil
 import threading
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from drivers.mqtt.broker import RunningBroker
+from drivers.mqtt.broker import RunningBroker, start_broker
+from drivers.mqtt.url import parse_broker_url
 from gateway.bench.baseline import measure_bare_subscriber, publish_load
+from gateway.bench.wire_publisher import publish_qos1
+from gateway.errors import TransportError
 
 
 def test_bare_subscriber_counts_every_message_and_reports_a_rate(
@@ -52,3 +57,15 @@ def test_publish_load_keeps_each_topics_order_across_publishers(
     for device in range(7):
         topic = f"load/dev-{device}"
         assert [p for t, p in received if t == topic] == [p for t, p in sent if t == topic]
+
+
+@pytest.mark.skipif(shutil.which("mosquitto") is None, reason="password users need mosquitto")
+def test_the_wire_publisher_logs_in_and_is_refused_without_the_password() -> None:
+    with start_broker(kind="mosquitto", users={"loader": "pa55:wörd"}) as broker:
+        good = parse_broker_url(f"mqtt://loader:pa55%3Aw%C3%B6rd@127.0.0.1:{broker.port}")
+        sent = [(f"load/dev-{i % 3}", b"x" * (i % 300)) for i in range(1200)]
+        assert publish_qos1(good, "loader-1", sent, window=50) == 1200
+
+        stranger = parse_broker_url(f"mqtt://127.0.0.1:{broker.port}")
+        with pytest.raises(TransportError, match="refused the connection"):
+            publish_qos1(stranger, "loader-2", sent[:1])
