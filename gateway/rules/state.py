@@ -139,7 +139,11 @@ class PresenceState:
 
     def track(self, device_id: str) -> DeviceTrack | None:
         """The track of a worn device, once it was heard in this shift."""
-        return next((t for t in self.tracks if t.device_id == device_id), None)
+        # A loop, not next() over a generator: twice a fix, and a guard has one or two devices.
+        for track in self.tracks:
+            if track.device_id == device_id:
+                return track
+        return None
 
     def tracks_with(self, track: DeviceTrack) -> tuple[DeviceTrack, ...]:
         """This state's tracks with ``track`` added or replacing the device's track."""
