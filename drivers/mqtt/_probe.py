@@ -8,38 +8,12 @@ import ssl
 import time
 from itertools import count
 
+from drivers.mqtt.packets import encode_connect
 from drivers.mqtt.url import BrokerAddress
 
 __all__ = ["connack_code"]
 
 _probe_ids = count(1)
-
-
-def _connect_packet(client_id: str, username: str | None, password: str | None) -> bytes:
-    """An MQTT 3.1.1 CONNECT with a clean session and a 10 s keep-alive."""
-
-    def field(value: str) -> bytes:
-        data = value.encode()
-        return len(data).to_bytes(2, "big") + data
-
-    flags = 0x02
-    payload = field(client_id)
-    if username is not None:
-        flags |= 0x80
-        payload += field(username)
-        if password is not None:
-            flags |= 0x40
-            payload += field(password)
-    variable = field("MQTT") + bytes([0x04, flags]) + (10).to_bytes(2, "big")
-    body = variable + payload
-    length = bytearray()
-    remaining = len(body)
-    while True:
-        byte, remaining = remaining % 128, remaining // 128
-        length.append(byte | (0x80 if remaining else 0))
-        if not remaining:
-            break
-    return bytes([0x10]) + bytes(length) + body
 
 
 def connack_code(address: BrokerAddress, timeout: float) -> int | None:
@@ -51,7 +25,7 @@ def connack_code(address: BrokerAddress, timeout: float) -> int | None:
     deadline = time.monotonic() + timeout
     # A client id per probe: a broker drops an older connection that reuses an id.
     client_id = f"probe-{os.getpid()}-{next(_probe_ids)}"
-    packet = _connect_packet(client_id, address.username, address.password)
+    packet = encode_connect(client_id, address.username, address.password, keepalive=10)
     try:
         raw = socket.create_connection((address.host, address.port), timeout=timeout)
         with raw:

@@ -18,55 +18,17 @@ error (``TransportError``). Plain TCP only: ``publish_load`` keeps paho for ``mq
 from __future__ import annotations
 
 import socket
-import struct
 from collections.abc import Sequence
 
+from drivers.mqtt.packets import encode_connect, encode_publish
 from drivers.mqtt.url import BrokerAddress
 from gateway.errors import TransportError
 
-__all__ = ["encode_connect", "encode_publish", "publish_qos1"]
+__all__ = ["publish_qos1"]
 
 _CONNACK, _PUBACK, _PINGRESP = 0x20, 0x40, 0xD0
 _DISCONNECT = b"\xe0\x00"
 _SEND_AT_ONCE = 200
-
-
-def _remaining_length(size: int) -> bytes:
-    """MQTT's variable-length integer (1-4 bytes, 7 bits each, low first)."""
-    out = bytearray()
-    while True:
-        digit, size = size % 128, size // 128
-        out.append(digit | (0x80 if size else 0))
-        if not size:
-            return bytes(out)
-
-
-def _text(value: str | bytes) -> bytes:
-    raw = value.encode("utf-8") if isinstance(value, str) else value
-    return struct.pack("!H", len(raw)) + raw
-
-
-def encode_connect(
-    client_id: str, username: str | None = None, password: str | None = None, keepalive: int = 60
-) -> bytes:
-    """A CONNECT packet for MQTT 3.1.1 with a clean session."""
-    flags = 0x02
-    payload = _text(client_id)
-    if username is not None:
-        flags |= 0x80
-        payload += _text(username)
-        if password is not None:
-            flags |= 0x40
-            payload += _text(password)
-    variable = _text("MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive)
-    body = variable + payload
-    return b"\x10" + _remaining_length(len(body)) + body
-
-
-def encode_publish(topic: str, payload: bytes, packet_id: int) -> bytes:
-    """A QoS-1 PUBLISH packet (no DUP, no retain)."""
-    body = _text(topic) + struct.pack("!H", packet_id) + payload
-    return b"\x32" + _remaining_length(len(body)) + body
 
 
 class _Replies:
