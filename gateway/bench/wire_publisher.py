@@ -44,25 +44,25 @@ class _Replies:
         data = self._sock.recv(65536)
         if not data:
             raise TransportError("the broker closed the connection")
-        self._buffer += data
+        buffer = self._buffer + data
         packets: list[tuple[int, bytes]] = []
-        buffer = self._buffer
-        while len(buffer) >= 2:
-            size, shift, index = 0, 0, 1
-            while True:
-                if index >= len(buffer):
-                    self._buffer = buffer
-                    return packets
+        start = 0
+        # Walked by offset and cut once: a read may hold thousands of 4-byte PUBACKs.
+        while start + 1 < len(buffer):
+            size, shift, index = 0, 0, start + 1
+            while index < len(buffer):
                 byte = buffer[index]
                 size |= (byte & 0x7F) << shift
                 index, shift = index + 1, shift + 7
                 if not byte & 0x80:
                     break
+            else:
+                break  # the length itself is not all here yet
             if len(buffer) < index + size:
                 break
-            packets.append((buffer[0] & 0xF0, buffer[index : index + size]))
-            buffer = buffer[index + size :]
-        self._buffer = buffer
+            packets.append((buffer[start] & 0xF0, buffer[index : index + size]))
+            start = index + size
+        self._buffer = buffer[start:]
         return packets
 
 
