@@ -181,18 +181,22 @@ class AttendanceMachines:
             self._step(ctx, duty, state, Tick(), now)
         self.states.reschedule(shift_id)  # popped: scheduled again from its state now
 
-    def follow_ends(self, ctx: BatchContext, now: datetime) -> None:
-        """Give every machine whose shift's end a site load moved that end (see
-        ``PresenceMachines.follow_ends``)."""
+    def follow_load(self, ctx: BatchContext, now: datetime) -> None:
+        """Give the machines of the shifts a site load changed the new end, or the clock-in
+        deadline the new limits bring sooner (see ``PresenceMachines.follow_load``)."""
         duties = self._memory.duties
-        ends_moved = duties.ends_moved
-        for shift_id in list(self.states if ends_moved is None else ends_moved):
+        ends_moved, changed = duties.ends_moved, duties.limits_changed
+        for shift_id in list(self.states if ends_moved is None else ends_moved | changed):
             state, duty = self.states.get(shift_id), duties.duty(shift_id)
             if state is None or duty is None or duty.cut_short or state.closed:
                 continue
-            if state.shift_end == duty.ends_at:
-                continue
-            self._step(ctx, duty, replace(state, shift_end=duty.ends_at), Tick(), now, old=state)
+            if state.shift_end != duty.ends_at:
+                moved = replace(state, shift_end=duty.ends_at)
+                self._step(ctx, duty, moved, Tick(), now, old=state)
+            elif (ends_moved is None or shift_id in changed) and attendance_rules.due_sooner(
+                state, duty.patrol_policy
+            ):
+                self._step(ctx, duty, state, Tick(), now)
 
     def relieve(self, ctx: BatchContext, duty: Duty, now: datetime) -> None:
         """Close the machine of ``duty``, a shift a site load cut short (``ShiftEnded``)."""

@@ -93,6 +93,10 @@ class DutyIndex:
         self.ends_moved: frozenset[str] | None = None
         """The shifts whose end differs from the index this one replaced (a site load moved
         it); ``None``: not compared (a full reload), so every machine is looked at."""
+        self.limits_changed: frozenset[str] = frozenset()
+        """The shifts held by the index this one replaced whose site's limits (``policy``,
+        ``patrol_policy``) a site load changed: their machines' deadlines are set again.
+        Empty when not compared (``ends_moved`` is ``None`` then)."""
         self._device_guard = device_guard
         self._device_site = device_site
         self._device_post = device_post or {}

@@ -320,14 +320,16 @@ class PatrolStage:
             for event in events:
                 self._emitter.emit(ctx, event, subject=duty.guard_id, duty=duty)
 
-    def follow_ends(self, ctx: BatchContext, now: datetime) -> None:
-        """Give every patrol and attendance machine whose shift's end a site load moved that
-        end (see ``PresenceMachines.follow_ends``): the rounds begun stay, the later ones are
-        those that fit the new end."""
+    def follow_load(self, ctx: BatchContext, now: datetime) -> None:
+        """Give every patrol machine whose shift's end a site load moved that end: the rounds
+        begun stay, the later ones are those that fit the new end. Limits a load changed
+        need nothing here: a patrol machine is scheduled by its shift's limits as they are
+        (``_patrol_map``, ``refresh``). Then the attendance machines
+        (``AttendanceMachines.follow_load``)."""
         duties = self._memory.duties
         if duties.ends_moved is None or duties.ends_moved:
             self._follow_ends(duties, ctx, now)
-        self.attendance.follow_ends(ctx, now)
+        self.attendance.follow_load(ctx, now)
 
     def _follow_ends(self, duties: DutyIndex, ctx: BatchContext, now: datetime) -> None:
         for machine_id, state in list(self._patrols.items()):

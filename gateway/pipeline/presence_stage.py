@@ -32,6 +32,7 @@ from gateway.rules import (
     step,
 )
 from gateway.rules.copying import replace
+from gateway.rules.presence import due_sooner
 
 __all__ = ["PresenceFeed", "PresenceMachines", "PresenceRules", "leave_approved"]
 
@@ -195,21 +196,27 @@ class PresenceMachines:
         if isinstance(presence, ScheduledDict):
             presence.reschedule(shift_id)
 
-    def follow_ends(self, ctx: BatchContext) -> None:
-        """Give every machine whose shift a site load moved the end of (``gateway.site.
-        shift_writes``: the same duty, to a new end) that end; its deadlines are computed
-        again at once. Once per roster read (``Deadlines``), over the shifts whose end the
-        read found moved (``DutyIndex.ends_moved``), or every machine after a full reload."""
+    def follow_load(self, ctx: BatchContext) -> None:
+        """Give the machines of the shifts a site load changed what it changed, once per
+        roster read (``Deadlines``): a shift whose end moved (``gateway.site.shift_writes``:
+        the same duty, to a new end) takes that end, and a shift whose site's limits changed
+        has a deadline the new limits bring sooner (``due_sooner``) set again; both by a
+        ``Tick``, which fires it if it is due already. Only the shifts the read found changed
+        (``DutyIndex.ends_moved``, ``limits_changed``) are looked at, or every machine after a
+        full reload, whose limits may have changed while the gateway was down."""
         duties, presence = self._memory.duties, self._memory.presence
-        ends_moved = duties.ends_moved
-        for shift_id in list(presence if ends_moved is None else ends_moved):
+        ends_moved, changed = duties.ends_moved, duties.limits_changed
+        for shift_id in list(presence if ends_moved is None else ends_moved | changed):
             state, duty = presence.get(shift_id), duties.duty(shift_id)
             if state is None or duty is None or duty.cut_short or state.ended:
                 continue
-            if state.shift_end == duty.ends_at:
+            if state.shift_end != duty.ends_at:
+                presence[shift_id] = replace(state, shift_end=duty.ends_at)
+                ctx.dirty_presence.add(shift_id)
+            elif not (ends_moved is None or shift_id in changed) or not due_sooner(
+                state, duty.policy
+            ):
                 continue
-            self._memory.presence[shift_id] = replace(state, shift_end=duty.ends_at)
-            ctx.dirty_presence.add(shift_id)
             self.feed(ctx, duty, Tick())
 
     def relieve(self, ctx: BatchContext, duty: Duty) -> None:

@@ -134,11 +134,25 @@ def read_roster(
             return RosterRead(previous, previous)
         duties = DutyIndex.load(session, now, scope=scope, previous=previous)
     # Compared here, beside the pipeline, so that adopting it looks only at those machines.
-    duties.ends_moved = frozenset(
-        d.shift_id
-        for d in duties.by_start
-        if (held := previous.duty(d.shift_id)) is not None and held.ends_at != d.ends_at
-    )
+    ends_moved: set[str] = set()
+    limits_changed: set[str] = set()
+    # A site's limits are one object per index, shared by its shifts: compared once a pair.
+    same_limits: dict[tuple[int, int, int, int], bool] = {}
+    for duty in duties.by_start:
+        held = previous.duty(duty.shift_id)
+        if held is None:
+            continue
+        if held.ends_at != duty.ends_at:
+            ends_moved.add(duty.shift_id)
+        pair = (id(held.policy), id(duty.policy), id(held.patrol_policy), id(duty.patrol_policy))
+        same = same_limits.get(pair)
+        if same is None:
+            same = held.policy == duty.policy and held.patrol_policy == duty.patrol_policy
+            same_limits[pair] = same
+        if not same:
+            limits_changed.add(duty.shift_id)
+    duties.ends_moved = frozenset(ends_moved)
+    duties.limits_changed = frozenset(limits_changed)
     return RosterRead(previous, duties)
 
 

@@ -118,13 +118,14 @@ class Deadlines:
 
     def _follow_roster(self, ctx: BatchContext, now: datetime) -> None:
         """What a site load did to the shifts under way, once per roster read: the machines
-        of a shift whose end moved take the new end, and those of a shift cut short end. A
-        tick that looked at every machine would pay for it every 100 ms."""
+        of a shift whose end moved take the new end, those of a shift whose site's limits
+        changed the deadlines the new limits set, and those of a shift cut short end. A tick
+        that looked at every machine would pay for it every 100 ms."""
         duties = self._memory.duties
         journal = self._memory.journal
         if duties is not self._followed:
-            self._presence.follow_ends(ctx)
-            self._patrol.follow_ends(ctx, now)
+            self._presence.follow_load(ctx)
+            self._patrol.follow_load(ctx, now)
             self._followed = duties
             # A failed transaction takes the changes back: they are made again on the next.
             journal.record(lambda: setattr(self, "_followed", None))

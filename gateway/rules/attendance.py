@@ -44,6 +44,7 @@ from .patrol_presence import presence_evidence
 __all__ = [
     "AttendanceInput",
     "AttendanceState",
+    "due_sooner",
     "late_clock_in_key",
     "punch_presence_inputs",
     "punch_report_id",
@@ -155,6 +156,13 @@ def _late_due(state: AttendanceState, policy: PatrolPolicy) -> datetime | None:
     expected = state.shift_start if state.known_from is None else state.known_from
     due = expected + timedelta(seconds=policy.clock_in_grace_s)
     return due if due <= state.shift_end else None
+
+
+def due_sooner(state: AttendanceState, policy: PatrolPolicy) -> bool:
+    """Whether ``policy`` puts the clock-in deadline before the state's ``next_deadline`` (it
+    last stepped under other limits: see ``gateway.rules.presence.due_sooner``)."""
+    due = _late_due(state, policy)
+    return due is not None and (state.next_deadline is None or due < state.next_deadline)
 
 
 def scheduled(state: AttendanceState, now: datetime, policy: PatrolPolicy) -> AttendanceState:

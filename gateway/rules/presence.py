@@ -59,6 +59,7 @@ from gateway.policy import SitePolicy
 from geofence.membership import Membership
 
 from .copying import replace
+from .deadlines import pending_deadlines
 from .departures import (
     apply_late_leave,
     apply_late_report,
@@ -89,7 +90,7 @@ from .machine import Run
 from .state import PresenceState
 from .tracks import DeviceTrack, observe
 
-__all__ = ["scheduled", "step"]
+__all__ = ["due_sooner", "scheduled", "step"]
 
 
 def step(
@@ -144,6 +145,20 @@ def scheduled(state: PresenceState, now: datetime, policy: SitePolicy) -> Presen
     if pending and pending[0].due <= now:
         return state
     return run.finish()[0]
+
+
+def due_sooner(state: PresenceState, policy: SitePolicy) -> bool:
+    """Whether ``policy`` puts a deadline of ``state`` before its ``next_deadline``: the state
+    last stepped under other limits (a site load changed them since), and waiting for the
+    deadline it holds would fire late. Its next ``Tick`` sets the deadline again (and fires it
+    when it is due already). A deadline the new limits put later needs nothing: the tick at the
+    old one finds nothing due and sets the new one."""
+    if state.closed:
+        return False
+    pending = pending_deadlines(state, policy)
+    if not pending:
+        return False
+    return state.next_deadline is None or pending[0].due < state.next_deadline
 
 
 def _ignored(state: PresenceState, fix: FixObserved) -> bool:
