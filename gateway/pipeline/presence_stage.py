@@ -201,16 +201,17 @@ class PresenceMachines:
         roster read (``Deadlines``): a shift whose end moved (``gateway.site.shift_writes``:
         the same duty, to a new end) takes that end, and a shift whose site's limits changed
         has a deadline the new limits bring sooner (``due_sooner``) set again; both by a
-        ``Tick``, which fires it if it is due already. Only the shifts the read found changed
+        ``Tick``, which fires it if it is due already (an ended machine's too: the decisions
+        it still owes follow the limits as they are). Only the shifts the read found changed
         (``DutyIndex.ends_moved``, ``limits_changed``) are looked at, or every machine after a
         full reload, whose limits may have changed while the gateway was down."""
         duties, presence = self._memory.duties, self._memory.presence
         ends_moved, changed = duties.ends_moved, duties.limits_changed
         for shift_id in list(presence if ends_moved is None else ends_moved | changed):
             state, duty = presence.get(shift_id), duties.duty(shift_id)
-            if state is None or duty is None or duty.cut_short or state.ended:
+            if state is None or duty is None or state.closed:
                 continue
-            if state.shift_end != duty.ends_at:
+            if not (duty.cut_short or state.ended) and state.shift_end != duty.ends_at:
                 presence[shift_id] = replace(state, shift_end=duty.ends_at)
                 ctx.dirty_presence.add(shift_id)
             elif not (ends_moved is None or shift_id in changed) or not due_sooner(

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from gateway.outbox.tables import OutboxRow
+from gateway.pipeline.commands import ApproveLeave
 from gateway.rules.entries import iso
 from gateway.site import load_site_file
 from tests.integration.test_site_load_mid_shift import (
@@ -23,6 +24,7 @@ from tests.integration.test_site_load_mid_shift import (
     at,
     core_events,
     on_post_until_half_past_ten,
+    points,
     site_file,
 )
 from tests.ledger.patrol_scenario import drive, patrol_data, patrol_site
@@ -85,6 +87,30 @@ def test_limits_changed_while_the_gateway_was_down_count_from_its_start(
     # The states read at the start were stepped under the old limit: the silence is due at
     # 10:31:01 (after the restart's grace), not at 10:39:01.
     assert core_events(engine)[-1:] == [("alert.device_silent", at(151) + SECOND, GATE_SHIFT)]
+
+
+def test_a_shorter_cancel_limit_holds_for_a_shift_already_ended(
+    engine: Engine, tmp_path: Path
+) -> None:
+    load_site_file(site_file(tmp_path, "gate", post="jt-gate-north"), engine, at(-60))
+    gate = points(engine, "jt-gate-north", at(1))
+    gateway = Gateway(engine, at(-1))
+    gateway.run(0, 60, gate.inside)
+    gateway.processor.run_command(
+        ApproveLeave("g-001", at(60), at(130), "jt-leader-a", approved_at=at(59))
+    )
+    gateway.run(60, 120, gate.outside)  # on leave from 09:00, back at 10:00, never cancels
+    gateway.run(120, 150, gate.inside)
+    gateway.load(site_file(tmp_path, "plaza", post="jt-plaza"), 150)  # the gate shift ends
+    plaza = points(engine, "jt-plaza", at(151))
+    gateway.run(150, 155, plaza.inside)
+    # At 10:35 the hour to cancel becomes 40 minutes: the ended gate shift still owes that
+    # decision, now due at 10:40 (not 11:00).
+    shorter = _with_policy(site_file(tmp_path, "short", post="jt-plaza"), leave_cancel_limit_s=2400)
+    gateway.load(shorter, 155)
+    gateway.run(155, 161, plaza.inside)
+    assert core_events(engine)[-1:] == [("alert.leave_not_cancelled", at(160), GATE_SHIFT)]
+    assert [kind for kind, _, _ in core_events(engine)].count("alert.leave_not_cancelled") == 1
 
 
 def _patrol_site_with(tmp_path: Path, name: str, **policy: float) -> Path:
