@@ -52,6 +52,7 @@ __all__ = [
     "open_alerts",
     "open_or_update_alert",
     "position_values",
+    "reports_of_guards",
     "resolve_alert",
     "save_presence_states",
     "site_policy",
@@ -218,6 +219,28 @@ def leaves_of_guards(
         select(LeaveRow)
         .where(LeaveRow.guard_id.in_(guard_ids), LeaveRow.starts_at < end, LeaveRow.ends_at > start)
         .order_by(LeaveRow.starts_at, LeaveRow.id)
+    )
+    for row in session.scalars(stmt):
+        out.setdefault(row.guard_id, []).append(row)
+    return out
+
+
+def reports_of_guards(
+    session: Session, guard_ids: Sequence[str], start: datetime, end: datetime
+) -> dict[str, list[ReportRow]]:
+    """The verbal reports of ``guard_ids`` made in ``[start, end)``, per guard, oldest first:
+    one statement for the shifts the clock starts together."""
+    out: dict[str, list[ReportRow]] = {}
+    if not guard_ids:
+        return out
+    stmt = (
+        select(ReportRow)
+        .where(
+            ReportRow.guard_id.in_(guard_ids),
+            ReportRow.reported_at >= start,
+            ReportRow.reported_at < end,
+        )
+        .order_by(ReportRow.reported_at, ReportRow.id)
     )
     for row in session.scalars(stmt):
         out.setdefault(row.guard_id, []).append(row)

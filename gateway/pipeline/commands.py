@@ -18,8 +18,9 @@ from gateway.db import alerts
 from gateway.db import patrol_repository as prepo
 from gateway.db import repository as repo
 from gateway.db.models import AlertRow
+from gateway.pipeline.presence_stage import report_filed
 from gateway.pipeline.processor import Processor
-from gateway.rules import LeaveApproved, LeaveCancelled, ReportFiled, RuleEvent
+from gateway.rules import LeaveApproved, LeaveCancelled, RuleEvent
 from gateway.wand import import_wand_batch, parse_wand_csv
 
 __all__ = [
@@ -66,14 +67,7 @@ class FileReport:
         processor.apply(
             self.guard_id,
             self.reported_at,
-            ReportFiled(
-                report_id=row.id,
-                reported_at=row.reported_at,
-                expected_return_at=row.expected_return_at,
-                destination=row.destination,
-                reason=row.reason,
-                entered_at=row.received_at,
-            ),
+            report_filed(row),
             session,
         )
         return {

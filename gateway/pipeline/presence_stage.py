@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from gateway.clock import Clock
 from gateway.db import repository as repo
-from gateway.db.models import LeaveRow
+from gateway.db.models import LeaveRow, ReportRow
 from gateway.pipeline.context import BatchContext
 from gateway.pipeline.deadline_queue import ScheduledDict
 from gateway.pipeline.duty import Duty
@@ -25,6 +25,7 @@ from gateway.rules import (
     LeaveApproved,
     LeaveCancelled,
     PresenceState,
+    ReportFiled,
     RuleInput,
     ShiftEnded,
     Tick,
@@ -34,7 +35,13 @@ from gateway.rules import (
 from gateway.rules.copying import replace
 from gateway.rules.presence import due_sooner
 
-__all__ = ["PresenceFeed", "PresenceMachines", "PresenceRules", "leave_approved"]
+__all__ = [
+    "PresenceFeed",
+    "PresenceMachines",
+    "PresenceRules",
+    "leave_approved",
+    "report_filed",
+]
 
 _PRESENCE_CHANGES = frozenset({"presence.arrived", "presence.departed", "presence.returned"})
 
@@ -100,17 +107,27 @@ class PresenceMachines:
         return state
 
     def _start(
-        self, ctx: BatchContext, duty: Duty, leaves: Sequence[LeaveRow] | None = None
+        self,
+        ctx: BatchContext,
+        duty: Duty,
+        leaves: Sequence[LeaveRow] | None = None,
+        reports: Sequence[ReportRow] | None = None,
     ) -> PresenceState:
-        """A new machine for ``duty``, told of the guard's leaves overlapping the shift
-        (``leaves``: those of his read already, else looked up)."""
+        """A new machine for ``duty``, told of the guard's leaves overlapping the shift and of
+        the reports made before it that went to no machine (``_reports_ahead``); ``leaves``,
+        ``reports``: those of his read already, else looked up."""
         grace = timedelta(seconds=duty.policy.report_grace_s)
         begin, end = duty.starts_at - grace, duty.ends_at + grace
         if leaves is None:
             leaves = repo.leaves_overlapping(ctx.session, duty.guard_id, begin, end)
+        if reports is None:
+            ahead = _ahead(duty)
+            found = repo.reports_of_guards(ctx.session, [duty.guard_id], ahead, duty.starts_at)
+            reports = found.get(duty.guard_id, ())
         overlapping = [lv for lv in leaves if lv.starts_at < end and lv.ends_at > begin]
+        told = self._reports_ahead(duty, reports)
         state = _start(duty)
-        if not overlapping:
+        if not overlapping and not told:
             # Its first deadline at once: a first tick at the shift start only to learn it cost
             # a step and a second save per guard, all at the same instant at a shift change.
             state = scheduled(state, self._clock.now(), duty.policy)
@@ -121,7 +138,28 @@ class PresenceMachines:
             if leave.cancelled_at is not None:
                 cancelled = LeaveCancelled(leave_id=leave.id, cancelled_at=leave.cancelled_at)
                 state = self._step(ctx, duty, state, cancelled)
+        for report in told:
+            state = self._step(ctx, duty, state, report_filed(report))
         return state
+
+    def _reports_ahead(self, duty: Duty, reports: Sequence[ReportRow]) -> list[ReportRow]:
+        """Of the guard's ``reports``, those made before ``duty`` starts, recently enough to
+        cover a departure in it (``report_validity_s``), that no other shift's machine took: a
+        report goes to the shift under way when it is made or typed in (``apply``), so one a
+        guard phones in at 07:58 for stepping out at 08:05 reached none, and without this his
+        08:05 departure was raised as unreported."""
+        duties = self._memory.duties
+        ahead = _ahead(duty)
+        out = []
+        for row in reports:
+            if not ahead <= row.reported_at < duty.starts_at:
+                continue
+            took = duties.duty_for_guard(duty.guard_id, row.reported_at) or duties.duty_for_guard(
+                duty.guard_id, row.received_at
+            )
+            if took is None or took.shift_id == duty.shift_id:
+                out.append(row)
+        return out
 
     def apply(self, ctx: BatchContext, guard_id: str, at: datetime, rule_input: RuleInput) -> None:
         """Feed a report, leave or cancellation to the guard's shifts it concerns.
@@ -165,21 +203,29 @@ class PresenceMachines:
         """Start the machines of ``duties`` (shifts whose start has come) that have none.
 
         A shift that has a saved state but no machine in memory is closed: it is not started
-        again. The guards' leaves are read in one statement for all of them."""
+        again. The guards' leaves, and their reports made shortly before, are read in one
+        statement each for all of them."""
         presence = self._memory.presence
         stored = self._memory.stored
         todo = [d for d in duties if d.shift_id not in presence and d.shift_id not in stored]
         if not todo:
             return
         grace = timedelta(seconds=max(d.policy.report_grace_s for d in todo))
+        guards = sorted({d.guard_id for d in todo})
         leaves = repo.leaves_of_guards(
             ctx.session,
-            sorted({d.guard_id for d in todo}),
+            guards,
             min(d.starts_at for d in todo) - grace,
             max(d.ends_at for d in todo) + grace,
         )
+        reports = repo.reports_of_guards(
+            ctx.session,
+            guards,
+            min(_ahead(d) for d in todo),
+            max(d.starts_at for d in todo),
+        )
         for duty in todo:
-            self._start(ctx, duty, leaves.get(duty.guard_id, ()))
+            self._start(ctx, duty, leaves.get(duty.guard_id, ()), reports.get(duty.guard_id, ()))
 
     def fire(self, ctx: BatchContext, shift_id: str, now: datetime) -> None:
         """Tick the machine of ``shift_id``, whose deadline the clock says is due at ``now``
@@ -277,6 +323,23 @@ def _start(duty: Duty) -> PresenceState:
         duty.starts_at,
         duty.ends_at,
         duty.known_from,
+    )
+
+
+def _ahead(duty: Duty) -> datetime:
+    """The earliest a report can be made and still cover a departure in ``duty``."""
+    return duty.starts_at - timedelta(seconds=duty.policy.report_validity_s)
+
+
+def report_filed(row: ReportRow) -> ReportFiled:
+    """The rule input of a stored verbal report."""
+    return ReportFiled(
+        report_id=row.id,
+        reported_at=row.reported_at,
+        expected_return_at=row.expected_return_at,
+        destination=row.destination,
+        reason=row.reason,
+        entered_at=row.received_at,
     )
 
 

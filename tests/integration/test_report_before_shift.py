@@ -1,0 +1,106 @@
+"""A verbal report a guard makes shortly before his shift starts covers a departure early in the
+shift, through the pipeline as ``guard-gateway run`` drives it: the report is stored when it is
+made, and the shift's machine, started at 08:00, is told of it (``PresenceMachines.start``).
+Before, a report made while no shift of his was under way reached no machine, and his departure
+was raised as unreported. SQLite and PostgreSQL.
+
+g-001 (the sample site, 08:00-20:00 at the north gate) is on post from 07:25, reports at 07:58
+(typed in at 07:58:30) that he steps out, is away from 08:05 to 08:12 and back on post."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import Engine
+
+from gateway.clock import ManualClock
+from gateway.pipeline.commands import FileReport
+from gateway.pipeline.processor import Processor
+from tests.e2e.helpers import SAMPLE_SITE, load_sample_site, post_points
+from tests.integration.test_pipeline_hard_cases import at, events, walk
+
+
+def _morning(engine: Engine, made: float, typed: float, *, restart: bool = False) -> None:
+    """The morning of the module doc, with the report made at minute ``made`` and typed in at
+    ``typed``; ``restart``: the gateway restarts at 07:59, before the shift starts."""
+    load_sample_site(engine)
+    points = post_points(engine, "jt-gate-north")
+    clock = ManualClock(at(-40))
+    processor = Processor(engine, clock)
+    walk(processor, clock, points.inside, -35, typed)
+    clock.set(at(typed))
+    processor.run_command(FileReport(guard_id="g-001", reported_at=at(made), received_at=at(typed)))
+    walk(processor, clock, points.inside, typed, -1)
+    if restart:
+        processor = Processor(engine, clock)
+    walk(processor, clock, points.inside, -1, 5)
+    walk(processor, clock, points.outside, 5, 12)
+    walk(processor, clock, points.inside, 12, 30)
+
+
+def _departed(engine: Engine) -> list[tuple[str, Any]]:
+    return [
+        (e["data"]["started_at"], e["data"]["report_id"])
+        for e in events(engine, "presence.departed")
+    ]
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat()
+
+
+def test_a_report_made_before_the_shift_covers_a_departure_early_in_it(engine: Engine) -> None:
+    _morning(engine, -2, -1.5)
+    [(started, report_id)] = _departed(engine)
+    assert started == _iso(at(5)) and report_id is not None
+    assert events(engine, "alert.unreported_departure") == []
+    assert [e["data"]["report_id"] for e in events(engine, "presence.returned")] == [report_id]
+
+
+def test_it_covers_it_when_the_gateway_restarts_before_the_shift(engine: Engine) -> None:
+    _morning(engine, -2, -1.5, restart=True)
+    [(_, report_id)] = _departed(engine)
+    assert report_id is not None
+    assert events(engine, "alert.unreported_departure") == []
+
+
+def test_a_report_made_too_long_before_the_departure_covers_nothing(engine: Engine) -> None:
+    # Made at 07:30: a report covers a departure starting within 30 minutes, so not 08:05.
+    _morning(engine, -30, -29)
+    [(_, report_id)] = _departed(engine)
+    assert report_id is None
+    [unreported] = events(engine, "alert.unreported_departure")
+    assert unreported["data"]["shift_id"] == f"g-001/jt-gate-north/{at(0):%Y%m%dT%H%M%SZ}"
+
+
+def test_a_report_taken_by_the_shift_before_is_not_told_again_to_the_next(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # g-001 also works the night before (20:00-08:00): he reports at 07:50, steps out from
+    # 07:52 to 07:56 (covered), and leaves again at 08:05, in the day shift. A report covers
+    # one departure: the second is unreported.
+    doc: dict[str, Any] = yaml.safe_load(SAMPLE_SITE.read_text("utf-8"))
+    night = {"guard": "g-001", "post": "jt-gate-north", "days": "daily"}
+    doc["sites"][0]["shifts"].append({**night, "start": "20:00", "end": "08:00"})
+    path = tmp_path / "nights.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    load_sample_site(engine, at(-60), path)
+    points = post_points(engine, "jt-gate-north")
+    clock = ManualClock(at(-40))
+    processor = Processor(engine, clock)
+    walk(processor, clock, points.inside, -35, -10)
+    clock.set(at(-10))
+    processor.run_command(FileReport(guard_id="g-001", reported_at=at(-10), received_at=at(-10)))
+    walk(processor, clock, points.inside, -10, -8)
+    walk(processor, clock, points.outside, -8, -4)
+    walk(processor, clock, points.inside, -4, 5)
+    walk(processor, clock, points.outside, 5, 12)
+    walk(processor, clock, points.inside, 12, 30)
+    departed = _departed(engine)
+    assert [started for started, _ in departed] == [_iso(at(-8)), _iso(at(5))]
+    assert departed[0][1] is not None and departed[1][1] is None
+    [unreported] = events(engine, "alert.unreported_departure")
+    assert unreported["data"]["shift_id"] == f"g-001/jt-gate-north/{at(0):%Y%m%dT%H%M%SZ}"
