@@ -125,7 +125,7 @@ class PresenceMachines:
             found = repo.reports_of_guards(ctx.session, [duty.guard_id], ahead, duty.starts_at)
             reports = found.get(duty.guard_id, ())
         overlapping = [lv for lv in leaves if lv.starts_at < end and lv.ends_at > begin]
-        told = self._reports_ahead(duty, reports)
+        told = self._reports_ahead(ctx, duty, reports)
         state = _start(duty)
         if not overlapping and not told:
             # Its first deadline at once: a first tick at the shift start only to learn it cost
@@ -142,12 +142,16 @@ class PresenceMachines:
             state = self._step(ctx, duty, state, report_filed(report))
         return state
 
-    def _reports_ahead(self, duty: Duty, reports: Sequence[ReportRow]) -> list[ReportRow]:
+    def _reports_ahead(
+        self, ctx: BatchContext, duty: Duty, reports: Sequence[ReportRow]
+    ) -> list[ReportRow]:
         """Of the guard's ``reports``, those made before ``duty`` starts, recently enough to
-        cover a departure in it (``report_validity_s``), that no other shift's machine took: a
-        report goes to the shift under way when it is made or typed in (``apply``), so one a
-        guard phones in at 07:58 for stepping out at 08:05 reached none, and without this his
-        08:05 departure was raised as unreported."""
+        cover a departure in it (``report_validity_s``), that no other shift of his can use.
+        A report goes to the shift under way when it is made or typed in (``apply``): one a
+        guard phones in at 07:58 for stepping out at 08:05 reached no machine, and one made at
+        07:55 of a night shift ending at 08:00 reached only that one; without this, either
+        guard's 08:05 departure was raised as unreported. A report the other shift used, or may
+        still use (a departure of it under way), stays with it: a report covers one departure."""
         duties = self._memory.duties
         ahead = _ahead(duty)
         out = []
@@ -157,9 +161,26 @@ class PresenceMachines:
             took = duties.duty_for_guard(duty.guard_id, row.reported_at) or duties.duty_for_guard(
                 duty.guard_id, row.received_at
             )
-            if took is None or took.shift_id == duty.shift_id:
+            if (
+                took is None
+                or took.shift_id == duty.shift_id
+                or (took.ends_at <= duty.starts_at and self._left_unused(ctx, took, row.id))
+            ):
                 out.append(row)
         return out
+
+    def _left_unused(self, ctx: BatchContext, shift: Duty, report_id: str) -> bool:
+        """Whether the machine of ``shift`` (over by now, or ending as the next one begins)
+        left the report unused with no departure under way, so it can no longer use it."""
+        state = self._memory.presence.get(shift.shift_id)
+        if state is None and shift.shift_id in self._memory.stored:
+            saved = repo.load_presence_state(ctx.session, shift.shift_id)
+            state = None if saved is None else PresenceState.from_json(saved)
+        if state is None:
+            return True
+        if state.departure is not None:
+            return False
+        return all(r.used_by is None for r in state.reports if r.report_id == report_id)
 
     def apply(self, ctx: BatchContext, guard_id: str, at: datetime, rule_input: RuleInput) -> None:
         """Feed a report, leave or cancellation to the guard's shifts it concerns.

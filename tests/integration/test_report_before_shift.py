@@ -19,8 +19,10 @@ from sqlalchemy import Engine
 from gateway.clock import ManualClock
 from gateway.pipeline.commands import FileReport
 from gateway.pipeline.processor import Processor
-from tests.e2e.helpers import SAMPLE_SITE, load_sample_site, post_points
+from tests.e2e.helpers import SAMPLE_SITE, PostPoints, load_sample_site, post_points
 from tests.integration.test_pipeline_hard_cases import at, events, walk
+
+DAY_SHIFT = f"g-001/jt-gate-north/{at(0):%Y%m%dT%H%M%SZ}"
 
 
 def _morning(engine: Engine, made: float, typed: float, *, restart: bool = False) -> None:
@@ -73,34 +75,73 @@ def test_a_report_made_too_long_before_the_departure_covers_nothing(engine: Engi
     [(_, report_id)] = _departed(engine)
     assert report_id is None
     [unreported] = events(engine, "alert.unreported_departure")
-    assert unreported["data"]["shift_id"] == f"g-001/jt-gate-north/{at(0):%Y%m%dT%H%M%SZ}"
+    assert unreported["data"]["shift_id"] == DAY_SHIFT
 
 
-def test_a_report_taken_by_the_shift_before_is_not_told_again_to_the_next(
-    engine: Engine, tmp_path: Path
-) -> None:
-    # g-001 also works the night before (20:00-08:00): he reports at 07:50, steps out from
-    # 07:52 to 07:56 (covered), and leaves again at 08:05, in the day shift. A report covers
-    # one departure: the second is unreported.
+def _nights_too(
+    engine: Engine, tmp_path: Path, *, night_end: str = "08:00", report: float = -5
+) -> tuple[Processor, ManualClock, PostPoints]:
+    """g-001 also working the night before at the north gate (20:00-``night_end``), on post
+    from 07:25, reporting at minute ``report``; the gateway running from 07:20."""
     doc: dict[str, Any] = yaml.safe_load(SAMPLE_SITE.read_text("utf-8"))
     night = {"guard": "g-001", "post": "jt-gate-north", "days": "daily"}
-    doc["sites"][0]["shifts"].append({**night, "start": "20:00", "end": "08:00"})
+    doc["sites"][0]["shifts"].append({**night, "start": "20:00", "end": night_end})
     path = tmp_path / "nights.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
     load_sample_site(engine, at(-60), path)
     points = post_points(engine, "jt-gate-north")
     clock = ManualClock(at(-40))
     processor = Processor(engine, clock)
-    walk(processor, clock, points.inside, -35, -10)
-    clock.set(at(-10))
-    processor.run_command(FileReport(guard_id="g-001", reported_at=at(-10), received_at=at(-10)))
-    walk(processor, clock, points.inside, -10, -8)
-    walk(processor, clock, points.outside, -8, -4)
-    walk(processor, clock, points.inside, -4, 5)
+    walk(processor, clock, points.inside, -35, report)
+    clock.set(at(report))
+    processor.run_command(
+        FileReport(guard_id="g-001", reported_at=at(report), received_at=at(report))
+    )
+    return processor, clock, points
+
+
+def test_a_report_the_night_shift_used_is_not_told_again_to_the_day_shift(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # He reports at 07:55, steps out from 07:56 to 07:59 (covered: the night shift used the
+    # report) and leaves again at 08:05, in the day shift. A report covers one departure: the
+    # second is unreported.
+    processor, clock, points = _nights_too(engine, tmp_path)
+    walk(processor, clock, points.outside, -4, -1)
+    walk(processor, clock, points.inside, -1, 5)
     walk(processor, clock, points.outside, 5, 12)
     walk(processor, clock, points.inside, 12, 30)
     departed = _departed(engine)
-    assert [started for started, _ in departed] == [_iso(at(-8)), _iso(at(5))]
+    assert [started for started, _ in departed] == [_iso(at(-4)), _iso(at(5))]
     assert departed[0][1] is not None and departed[1][1] is None
     [unreported] = events(engine, "alert.unreported_departure")
-    assert unreported["data"]["shift_id"] == f"g-001/jt-gate-north/{at(0):%Y%m%dT%H%M%SZ}"
+    assert unreported["data"]["shift_id"] == DAY_SHIFT
+
+
+def test_a_report_the_night_shift_left_unused_covers_a_departure_of_the_day_shift(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # He reports at 07:55 that he steps out at 08:05, the night shift ends at 08:00 with it
+    # unused, and he is away from 08:05 to 08:12: covered.
+    processor, clock, points = _nights_too(engine, tmp_path)
+    walk(processor, clock, points.inside, -5, 5)
+    walk(processor, clock, points.outside, 5, 12)
+    walk(processor, clock, points.inside, 12, 30)
+    [(started, report_id)] = _departed(engine)
+    assert started == _iso(at(5)) and report_id is not None
+    assert events(engine, "alert.unreported_departure") == []
+
+
+def test_so_does_one_left_by_a_night_shift_ended_and_put_away_before_the_day_shift(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # The night shift ends at 07:45: its machine, owing nothing, is closed and leaves memory;
+    # the day shift reads it from the store at 08:00. Reported at 07:40, away 08:05-08:12.
+    processor, clock, points = _nights_too(engine, tmp_path, night_end="07:45", report=-20)
+    walk(processor, clock, points.inside, -20, 5)
+    assert processor.state(f"g-001/jt-gate-north/{at(-12 * 60):%Y%m%dT%H%M%SZ}") is None
+    walk(processor, clock, points.outside, 5, 12)
+    walk(processor, clock, points.inside, 12, 30)
+    [(started, report_id)] = _departed(engine)
+    assert started == _iso(at(5)) and report_id is not None
+    assert events(engine, "alert.unreported_departure") == []
