@@ -289,13 +289,15 @@ class Departure:
 
 @dataclass(frozen=True, slots=True)
 class PendingCancel:
-    """A leave used by a departure that ended at ``returned_at`` and is not cancelled yet.
+    """A leave used by a departure that ended at ``returned_at`` and is not cancelled yet;
+    ``departure_id`` ``None``: used at the shift start (he was expected while on leave) and
+    ``returned_at`` his arrival.
 
     ``alert_key`` is set once ``alert.leave_not_cancelled`` fired.
     """
 
     leave_id: str
-    departure_id: str
+    departure_id: str | None
     returned_at: datetime
     alert_key: str | None = None
 
@@ -311,7 +313,7 @@ class PendingCancel:
     def from_json(cls, data: Mapping[str, Any]) -> PendingCancel:
         return cls(
             leave_id=str(data["leave_id"]),
-            departure_id=str(data["departure_id"]),
+            departure_id=opt_str(data["departure_id"]),
             returned_at=to_dt(data["returned_at"]),
             alert_key=opt_str(data["alert_key"]),
         )

@@ -59,6 +59,7 @@ from gateway.policy import SitePolicy
 from geofence.membership import Membership
 
 from .copying import replace
+from .coverage import covering_leave
 from .deadlines import pending_deadlines
 from .departures import (
     apply_late_leave,
@@ -68,7 +69,7 @@ from .departures import (
     note_left_behind,
     returns_with,
 )
-from .entries import FixEvidence, Leave, Report, iso
+from .entries import FixEvidence, Leave, PendingCancel, Report, iso
 from .events import (
     ALERT_ABSENT_AT_SHIFT_START,
     BACKFILL_AFTER_S,
@@ -273,7 +274,13 @@ def _arrive(run: Run, evidence: FixEvidence) -> None:
     resolves: tuple[str, ...] = ()
     if state.absent_open:
         resolves = (event_key(state.shift_id, ALERT_ABSENT_AT_SHIFT_START, iso(state.shift_start)),)
-    run.state = replace(state, arrived_at=evidence.fix_time, absent_checked=True, absent_open=False)
+    run.state = replace(
+        state,
+        arrived_at=evidence.fix_time,
+        absent_checked=True,
+        absent_open=False,
+        pending_cancels=_leave_used_at_start(run, evidence.fix_time),
+    )
     run.emit(
         PRESENCE_ARRIVED,
         evidence.fix_time,
@@ -289,6 +296,24 @@ def _arrive(run: Run, evidence: FixEvidence) -> None:
         resolves=resolves,
         device_id=evidence.device_id,
     )
+
+
+def _leave_used_at_start(run: Run, arrived_at: datetime) -> tuple[PendingCancel, ...]:
+    """The pending cancellations once the guard arrives at ``arrived_at``: a leave that
+    covered the time he was expected on post (the shift start, or when the gateway learned of
+    the shift) and that he used, arriving after it, is owed its cancellation within
+    ``leave_cancel_limit_s`` of his arrival (销假), as after an outing on leave."""
+    state = run.state
+    pending = state.pending_cancels
+    expected = state.shift_start if state.known_from is None else state.known_from
+    if arrived_at <= expected:
+        return pending
+    leave = covering_leave(state.leaves, expected, run.policy)
+    if leave is None or leave.cancelled_at is not None:
+        return pending
+    if any(p.leave_id == leave.leave_id for p in pending):
+        return pending
+    return (*pending, PendingCancel(leave.leave_id, None, arrived_at))
 
 
 def _outside(run: Run, evidence: FixEvidence) -> None:

@@ -243,6 +243,21 @@ CASES: dict[str, Case] = {
             ("presence.arrived", 2700.0),
         ],
     ),
+    "a_guard_back_from_a_leave_spanning_the_start_must_cancel_it_within_the_hour": Case(
+        [(-86400, leave("L1", -3600, 1800)), *track(1500, 5400, inside)],
+        5400,
+        [("presence.arrived", 1500.0), ("alert.leave_not_cancelled", 5100.0)],
+    ),
+    "a_leave_spanning_the_start_cancelled_in_time_raises_nothing": Case(
+        [(-86400, leave("L1", -3600, 1800)), *track(1500, 5400, inside), (2000, cancel("L1"))],
+        5400,
+        [("presence.arrived", 1500.0), ("leave.cancelled", 2000.0)],
+    ),
+    "a_leave_spanning_the_start_that_he_did_not_use_needs_no_cancelling": Case(
+        [(-86400, leave("L1", -3600, 1800)), *ON_POST, *track(0, 5400, inside)],
+        5400,
+        [("presence.arrived", -300.0)],
+    ),
     # --- reports and leaves entered late -----------------------------------------------------
     "a_report_made_before_leaving_but_entered_after_the_alert_withdraws_it": Case(
         [
