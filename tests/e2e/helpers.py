@@ -82,6 +82,17 @@ def roster_site(
     return path
 
 
+def double_shift_site(tmp_path: Path, *, night_end: str = "08:00") -> Path:
+    """The sample site with g-001 also on the night before at the north gate
+    (20:00-``night_end``, every day): a double shift when it ends at 08:00."""
+    doc: dict[str, Any] = yaml.safe_load(SAMPLE_SITE.read_text("utf-8"))
+    night = {"guard": "g-001", "post": "jt-gate-north", "days": "daily"}
+    doc["sites"][0]["shifts"].append({**night, "start": "20:00", "end": night_end})
+    path = tmp_path / "double-shift.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
 def day_shift_id(guard_id: str, post_id: str, start: datetime = DAY_START) -> str:
     """The id the roster gives the shift (guard, post, UTC start)."""
     return f"{guard_id}/{post_id}/{start:%Y%m%dT%H%M%SZ}"

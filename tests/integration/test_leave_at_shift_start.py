@@ -11,13 +11,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import Engine
 
 from gateway.clock import ManualClock
 from gateway.pipeline.commands import ApproveLeave, CancelLeave
 from gateway.pipeline.processor import Processor
-from tests.e2e.helpers import SAMPLE_SITE, load_sample_site, outbox_rows, post_points
+from tests.e2e.helpers import double_shift_site, load_sample_site, outbox_rows, post_points
 from tests.integration.test_pipeline_hard_cases import at, walk
 
 NIGHT = f"g-001/jt-gate-north/{at(-12 * 60):%Y%m%dT%H%M%SZ}"
@@ -29,12 +28,7 @@ def _double_shift(engine: Engine, tmp_path: Path, *, cancel_at: float | None) ->
     """g-001 on the night (20:00-08:00) and the day shift at the north gate, on post from
     06:25; a leave 07:30-08:30 approved at 07:20; he leaves at 07:35 and is back at 08:20;
     the leave cancelled at minute ``cancel_at`` (``None``: never)."""
-    doc: dict[str, Any] = yaml.safe_load(SAMPLE_SITE.read_text("utf-8"))
-    night = {"guard": "g-001", "post": "jt-gate-north", "days": "daily"}
-    doc["sites"][0]["shifts"].append({**night, "start": "20:00", "end": "08:00"})
-    path = tmp_path / "nights.yaml"
-    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    load_sample_site(engine, at(-120), path)
+    load_sample_site(engine, at(-120), double_shift_site(tmp_path))
     points = post_points(engine, "jt-gate-north")
     clock = ManualClock(at(-100))
     processor = Processor(engine, clock)

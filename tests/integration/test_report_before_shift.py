@@ -13,13 +13,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import Engine
 
 from gateway.clock import ManualClock
 from gateway.pipeline.commands import FileReport
 from gateway.pipeline.processor import Processor
-from tests.e2e.helpers import SAMPLE_SITE, PostPoints, load_sample_site, post_points
+from tests.e2e.helpers import PostPoints, double_shift_site, load_sample_site, post_points
 from tests.integration.test_pipeline_hard_cases import at, events, walk
 
 DAY_SHIFT = f"g-001/jt-gate-north/{at(0):%Y%m%dT%H%M%SZ}"
@@ -83,12 +82,7 @@ def _nights_too(
 ) -> tuple[Processor, ManualClock, PostPoints]:
     """g-001 also working the night before at the north gate (20:00-``night_end``), on post
     from 07:25, reporting at minute ``report``; the gateway running from 07:20."""
-    doc: dict[str, Any] = yaml.safe_load(SAMPLE_SITE.read_text("utf-8"))
-    night = {"guard": "g-001", "post": "jt-gate-north", "days": "daily"}
-    doc["sites"][0]["shifts"].append({**night, "start": "20:00", "end": night_end})
-    path = tmp_path / "nights.yaml"
-    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    load_sample_site(engine, at(-60), path)
+    load_sample_site(engine, at(-60), double_shift_site(tmp_path, night_end=night_end))
     points = post_points(engine, "jt-gate-north")
     clock = ManualClock(at(-40))
     processor = Processor(engine, clock)

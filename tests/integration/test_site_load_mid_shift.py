@@ -21,6 +21,7 @@ from gateway.clock import ManualClock
 from gateway.db.models import ShiftRow
 from gateway.ledger.service import day_ledger
 from gateway.outbox.tables import OutboxRow
+from gateway.pipeline.commands import ApproveLeave
 from gateway.pipeline.duty import DutyIndex
 from gateway.pipeline.processor import Processor
 from gateway.site import load_site_file
@@ -52,6 +53,15 @@ def site_file(tmp_path: Path, name: str, *, post: str, end: str = "20:00") -> Pa
     doc["sites"][0]["shifts"][0].update(post=post, end=end)
     path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     return path
+
+
+def core_bodies(engine: Engine) -> list[dict[str, Any]]:
+    """Every event for the management core as sent (CloudEvents JSON), in order."""
+    with Session(engine) as session:
+        bodies = session.scalars(
+            select(OutboxRow.body).where(OutboxRow.destination == "core").order_by(OutboxRow.seq)
+        ).all()
+    return [json.loads(body) for body in bodies]
 
 
 def core_events(engine: Engine) -> list[tuple[str, datetime, str]]:
@@ -109,6 +119,23 @@ def on_post_until_half_past_ten(engine: Engine, tmp_path: Path) -> tuple[Gateway
     gateway = Gateway(engine, at(-1))
     gateway.run(0, 150, gate.inside)
     return gateway, gate
+
+
+def back_from_leave_then_moved(engine: Engine, tmp_path: Path) -> tuple[Gateway, PostPoints]:
+    """g-001 at the north gate from 08:00, on leave 09:00-10:10 and back at 10:00 (he never
+    cancels it), moved to the plaza by a site load at 10:30 and on post there at once; the
+    plaza's points are returned."""
+    load_site_file(site_file(tmp_path, "gate", post="jt-gate-north"), engine, at(-60))
+    gate = points(engine, "jt-gate-north", at(1))
+    gateway = Gateway(engine, at(-1))
+    gateway.run(0, 60, gate.inside)
+    gateway.processor.run_command(
+        ApproveLeave("g-001", at(60), at(130), "jt-leader-a", approved_at=at(59))
+    )
+    gateway.run(60, 120, gate.outside)
+    gateway.run(120, 150, gate.inside)
+    gateway.load(site_file(tmp_path, "plaza", post="jt-plaza"), 150)
+    return gateway, points(engine, "jt-plaza", at(151))
 
 
 def test_a_guard_moved_mid_shift_is_expected_at_his_new_post_from_the_move_on(

@@ -6,25 +6,23 @@ had set. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
-from gateway.outbox.tables import OutboxRow
-from gateway.pipeline.commands import ApproveLeave
+from gateway.outbox.cloudevents import rfc3339
 from gateway.rules.entries import iso
 from gateway.site import load_site_file
 from tests.integration.test_site_load_mid_shift import (
     Gateway,
     at,
+    back_from_leave_then_moved,
+    core_bodies,
     core_events,
     on_post_until_half_past_ten,
-    points,
     site_file,
 )
 from tests.ledger.patrol_scenario import drive, patrol_data, patrol_site
@@ -92,17 +90,8 @@ def test_limits_changed_while_the_gateway_was_down_count_from_its_start(
 def test_a_shorter_cancel_limit_holds_for_a_shift_already_ended(
     engine: Engine, tmp_path: Path
 ) -> None:
-    load_site_file(site_file(tmp_path, "gate", post="jt-gate-north"), engine, at(-60))
-    gate = points(engine, "jt-gate-north", at(1))
-    gateway = Gateway(engine, at(-1))
-    gateway.run(0, 60, gate.inside)
-    gateway.processor.run_command(
-        ApproveLeave("g-001", at(60), at(130), "jt-leader-a", approved_at=at(59))
-    )
-    gateway.run(60, 120, gate.outside)  # on leave from 09:00, back at 10:00, never cancels
-    gateway.run(120, 150, gate.inside)
-    gateway.load(site_file(tmp_path, "plaza", post="jt-plaza"), 150)  # the gate shift ends
-    plaza = points(engine, "jt-plaza", at(151))
+    # Back from leave at 10:00, never cancelling it; moved at 10:30 (the gate shift ends).
+    gateway, plaza = back_from_leave_then_moved(engine, tmp_path)
     gateway.run(150, 155, plaza.inside)
     # At 10:35 the hour to cancel becomes 40 minutes: the ended gate shift still owes that
     # decision, now due at 10:40 (not 11:00).
@@ -125,12 +114,12 @@ def test_a_shorter_clock_in_grace_loaded_mid_shift_fires_at_the_new_grace(
     # Nobody clocks in. At 08:05 the grace goes from 15 minutes to 3.
     drive(engine, {5: _patrol_site_with(tmp_path, "short", clock_in_grace_s=180)}, {})
     late = [
-        (when, body["data"]["guard_id"], body["data"]["detected_at"])
-        for kind, when, body in _bodies(engine)
-        if kind == "alert.late_clock_in"
+        (e["time"], e["data"]["guard_id"], e["data"]["detected_at"])
+        for e in core_bodies(engine)
+        if e["type"] == "alert.late_clock_in"
     ]
     # Due at 08:03 by the new grace, so decided at the load's tick (08:05:06), not at 08:15.
-    assert sorted(late) == [(at(3), guard, iso(at(5.1))) for guard in ("g-001", "g-004")]
+    assert sorted(late) == [(rfc3339(at(3)), g, iso(at(5.1))) for g in ("g-001", "g-004")]
 
 
 def test_a_shorter_patrol_tolerance_loaded_mid_round_settles_the_round_sooner(
@@ -145,13 +134,3 @@ def test_a_shorter_patrol_tolerance_loaded_mid_round_settles_the_round_sooner(
     drive(engine, loads, {31: "cp-east", 36: "cp-fountain"})
     completed = [when for kind, when, _ in patrol_data(engine) if kind == "patrol.round_completed"]
     assert completed[:1] == [at(46)]
-
-
-def _bodies(engine: Engine) -> list[tuple[str, datetime, dict[str, Any]]]:
-    with Session(engine) as session:
-        rows = session.execute(
-            select(OutboxRow.type, OutboxRow.event_time, OutboxRow.body)
-            .where(OutboxRow.destination == "core")
-            .order_by(OutboxRow.seq)
-        ).all()
-    return [(kind, when, json.loads(body)) for kind, when, body in rows]

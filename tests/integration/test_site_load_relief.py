@@ -17,15 +17,13 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from gateway.db.models import PresenceStateRow
-from gateway.pipeline.commands import ApproveLeave
 from gateway.pipeline.emitter import Emitter
 from gateway.site import load_site_file
 from tests.integration.test_site_load_mid_shift import (
-    Gateway,
     at,
+    back_from_leave_then_moved,
     core_events,
     on_post_until_half_past_ten,
-    points,
     site_file,
 )
 from tests.ledger.patrol_scenario import PATROLLER, drive, patrol_data, patrol_site
@@ -37,17 +35,7 @@ PLAZA_SHIFT = f"g-001/jt-plaza/{at(150):%Y%m%dT%H%M%SZ}"
 def test_a_leave_used_before_the_move_must_still_be_cancelled_within_the_hour(
     engine: Engine, tmp_path: Path
 ) -> None:
-    load_site_file(site_file(tmp_path, "gate", post="jt-gate-north"), engine, at(-60))
-    gate = points(engine, "jt-gate-north", at(1))
-    gateway = Gateway(engine, at(-1))
-    gateway.run(0, 60, gate.inside)
-    gateway.processor.run_command(
-        ApproveLeave("g-001", at(60), at(130), "jt-leader-a", approved_at=at(59))
-    )
-    gateway.run(60, 120, gate.outside)  # on leave 09:00-10:10, back at 10:00
-    gateway.run(120, 150, gate.inside)  # and he never cancels it
-    gateway.load(site_file(tmp_path, "plaza", post="jt-plaza"), 150)
-    plaza = points(engine, "jt-plaza", at(151))
+    gateway, plaza = back_from_leave_then_moved(engine, tmp_path)
     gateway.run(150, 200, plaza.inside)
     # The hour to cancel ran out at 11:00: the gate shift's machine, ended at the move, still
     # decided it (before, the move dropped the machine and the alert was never raised).
