@@ -32,6 +32,7 @@ from gateway.rules import ShiftEnded, Tick
 from gateway.rules import attendance as attendance_rules
 from gateway.rules.attendance import AttendanceState, punch_presence_inputs
 from gateway.rules.copying import replace
+from gateway.rules.deadlines import leave_excuses_until
 from gateway.rules.patrol_events import unknown_person_event
 
 __all__ = ["EARLY_CHECK_IN", "AttendanceMachines"]
@@ -166,20 +167,34 @@ class AttendanceMachines:
 
     def start(self, ctx: BatchContext, duty: Duty, now: datetime) -> None:
         """Start the machine of ``duty`` (its start has come) if it has none, waiting for its
-        clock-in deadline (not for a first tick to learn it: see ``PresenceMachines._start``)."""
+        clock-in deadline (not for a first tick to learn it: see ``PresenceMachines._start``),
+        counted from the end of a leave covering the start (the shift's presence machine,
+        started first, knows his leaves)."""
         if duty.shift_id not in self.states:
-            fresh = attendance_rules.scheduled(self._state(duty), now, duty.patrol_policy)
+            fresh = self._excused(duty, self._state(duty))
+            fresh = attendance_rules.scheduled(fresh, now, duty.patrol_policy)
             self._set(ctx, duty, fresh, fresh)
 
     def fire(self, ctx: BatchContext, shift_id: str, now: datetime) -> None:
-        """Tick the machine of ``shift_id``, due at ``now`` by the clock."""
+        """Tick the machine of ``shift_id``, due at ``now`` by the clock: the clock-in grace
+        counted from the end of a leave over the start known by then (one approved after the
+        machine started moves the deadline when it comes; excusing only delays it)."""
         state = self.states.get(shift_id)
         duty = self._memory.duties.duty(shift_id)
         if state is None or duty is None:
             return
         if state.next_deadline is not None and state.next_deadline <= now:
-            self._step(ctx, duty, state, Tick(), now)
+            self._step(ctx, duty, self._excused(duty, state), Tick(), now, old=state)
         self.states.reschedule(shift_id)  # popped: scheduled again from its state now
+
+    def _excused(self, duty: Duty, state: AttendanceState) -> AttendanceState:
+        """``state`` with ``excused_until`` from the leaves the shift's presence machine holds
+        (unchanged when it has none in memory)."""
+        presence = self._memory.presence.get(duty.shift_id)
+        if presence is None:
+            return state
+        until = leave_excuses_until(presence, duty.policy)
+        return state if until == state.excused_until else replace(state, excused_until=until)
 
     def follow_load(self, ctx: BatchContext, now: datetime) -> None:
         """Give the machines of the shifts a site load changed the new end, or the clock-in

@@ -83,6 +83,9 @@ class AttendanceState:
     known_from: datetime | None = None
     """When the gateway learned of the shift, if after its start: the clock-in grace counts
     from here (punches since the shift start still count)."""
+    excused_until: datetime | None = None
+    """The end of an approved leave covering the time he was expected (the presence rules'
+    ``leave_excuses_until``): the clock-in grace counts from here."""
 
     @classmethod
     def start(
@@ -120,6 +123,7 @@ class AttendanceState:
             "late_open": self.late_open,
             "punch_keys": list(self.punch_keys),
             "known_from": opt_iso(self.known_from),
+            "excused_until": opt_iso(self.excused_until),
         }
 
     @classmethod
@@ -142,6 +146,7 @@ class AttendanceState:
             late_open=bool(data["late_open"]),
             punch_keys=tuple(str(k) for k in data["punch_keys"]),
             known_from=opt_dt(data.get("known_from")),
+            excused_until=opt_dt(data.get("excused_until")),
         )
 
 
@@ -154,6 +159,8 @@ def _late_due(state: AttendanceState, policy: PatrolPolicy) -> datetime | None:
     if state.closed or state.late_checked or state.checked_in_at is not None:
         return None
     expected = state.shift_start if state.known_from is None else state.known_from
+    if state.excused_until is not None and state.excused_until > expected:
+        expected = state.excused_until
     due = expected + timedelta(seconds=policy.clock_in_grace_s)
     return due if due <= state.shift_end else None
 
@@ -228,7 +235,13 @@ def _fire_due(
     )
     key = late_clock_in_key(state)
     data = _base(state, now, fired_late or (now - due).total_seconds() > BACKFILL_AFTER_S)
-    data.update({"fired_late": fired_late, "grace_s": policy.clock_in_grace_s})
+    data.update(
+        {
+            "fired_late": fired_late,
+            "grace_s": policy.clock_in_grace_s,
+            "excused_until": opt_iso(state.excused_until),
+        }
+    )
     events.append(RuleEvent(type=ALERT_LATE_CLOCK_IN, time=due, key=key, data=data, alert_key=key))
     return replace(state, late_checked=True, late_open=True)
 

@@ -17,7 +17,7 @@ from .coverage import covering_leave
 from .entries import Departure
 from .state import PresenceState
 
-__all__ = ["Deadline", "Kind", "pending_deadlines"]
+__all__ = ["Deadline", "Kind", "leave_excuses_until", "pending_deadlines"]
 
 
 class Kind(IntEnum):
@@ -95,6 +95,15 @@ def _expected_from(state: PresenceState, policy: SitePolicy) -> datetime:
             break
         due = leave.ends_at
     return due
+
+
+def leave_excuses_until(state: PresenceState, policy: SitePolicy) -> datetime | None:
+    """The end of the approved leaves covering the time the guard was expected on post (the
+    shift start, or when the gateway learned of the shift), ``None`` when none covers it: what
+    the attendance rules count the clock-in grace from, as these count his absence."""
+    expected = _expected_from(state, policy)
+    start = state.shift_start if state.known_from is None else state.known_from
+    return expected if expected > start else None
 
 
 def pending_deadlines(state: PresenceState, policy: SitePolicy) -> list[Deadline]:

@@ -6,6 +6,7 @@ The shift runs 08:00-20:00 UTC from ``T0``; the clock-in grace is the default 15
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from gateway.clock import ManualClock
@@ -289,3 +290,22 @@ def test_a_state_started_after_its_clock_in_grace_is_left_for_its_tick_to_decide
     )
     stepped, _ = step(fresh, Tick(), at(1), POLICY)
     assert scheduled(stepped, at(2), POLICY) is stepped
+
+
+def test_a_leave_over_the_start_moves_the_clock_in_grace_to_its_end() -> None:
+    day = Attendance()
+    day.state = replace(day.state, excused_until=at(50))
+    day.clock.set(at(0))
+    day.feed(Tick())
+    assert day.state.next_deadline == at(65)
+    day.advance(64)
+    assert day.events == []
+    day.advance(66)
+    [alert] = day.events
+    assert (alert.type, alert.time, alert.data["excused_until"]) == (
+        "alert.late_clock_in",
+        at(65),
+        at(50).isoformat(),
+    )
+    restored = AttendanceState.from_json(json.loads(json.dumps(day.state.to_json())))
+    assert restored == day.state and restored.excused_until == at(50)
