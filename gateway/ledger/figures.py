@@ -191,15 +191,17 @@ def _patrol(records: GuardRecords) -> dict[str, int]:
     """Scans, checkpoints scanned for a round (late ones among them), checkpoints missed for
     good, rounds settled. A late scan comes after its window closed, when the rules had already
     raised ``alert.checkpoint_missed`` for it (and it resolves that alert), so the checkpoints
-    missed for good are the missed alerts less the late scans."""
+    missed for good are the missed alerts less the late scans; a window he spent on leave
+    raised none (``excused``), so its late scan takes nothing off."""
     scanned = [e for e in records.events if e.type == "patrol.checkpoint_scanned"]
-    late = sum(1 for e in scanned if e.data.get("counted") and e.data.get("late"))
+    late = [e for e in scanned if e.data.get("counted") and e.data.get("late")]
+    resolving = sum(1 for e in late if not e.data.get("excused"))
     missed = sum(1 for e in records.events if e.type == "alert.checkpoint_missed")
     return {
         "scans": len(scanned),
         "checkpoints_scanned": sum(1 for e in scanned if e.data.get("counted")),
-        "checkpoints_late": late,
-        "checkpoints_missed": max(0, missed - late),
+        "checkpoints_late": len(late),
+        "checkpoints_missed": max(0, missed - resolving),
         "rounds_completed": sum(1 for e in records.events if e.type == "patrol.round_completed"),
     }
 

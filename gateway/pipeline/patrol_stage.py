@@ -48,7 +48,7 @@ from gateway.rules.copying import replace
 from gateway.rules.patrol_events import ScanObserved, unknown_tag_event
 from gateway.rules.patrol_plan import RoutePlan
 from gateway.rules.patrol_presence import scan_as_fix
-from gateway.rules.patrol_state import PatrolState
+from gateway.rules.patrol_state import PatrolState, leave_spans
 from gateway.site.schema import normalise_tag_id
 
 __all__ = ["PatrolStage"]
@@ -262,7 +262,7 @@ class PatrolStage:
         now: datetime,
     ) -> None:
         machine_id = f"{duty.shift_id}/{plan.route_id}"
-        state = self._patrols.get(machine_id) or PatrolState.start(
+        held = self._patrols.get(machine_id) or PatrolState.start(
             plan,
             shift_id=duty.shift_id,
             guard_id=duty.guard_id,
@@ -271,8 +271,12 @@ class PatrolStage:
             shift_end=duty.ends_at,
             known_from=self._new.route_known_from(duty, plan.route_id),
         )
+        # His leaves as the shift's presence machine knows them excuse the windows they span.
+        presence = self._memory.presence.get(duty.shift_id)
+        spans = held.on_leave if presence is None else leave_spans(presence.leaves)
+        state = held if spans == held.on_leave else replace(held, on_leave=spans)
         new_state, events = patrol_rules.step(state, rule_input, now, duty.patrol_policy)
-        if new_state != state or machine_id not in self._patrols:
+        if new_state != held or machine_id not in self._patrols:
             self._patrols[machine_id] = new_state
             ctx.dirty_patrols.add(machine_id)
         for event in events:

@@ -13,6 +13,8 @@ Decisions, in the terms of :class:`~gateway.rules.patrol_policy.PatrolPolicy`:
   which it is on time wins, then the earliest.
 * ``alert.checkpoint_missed`` fires **on the clock at the window's end** when the checkpoint was
   not scanned, whether or not anything else arrives. A late scan within the tolerance resolves it.
+  A window the guard spent entirely on an approved leave (``PatrolState.on_leave``) raises
+  nothing: the checkpoint is **excused**, counted apart in the round's completion.
 * Ordered routes: a scan is ``out_of_order`` when a checkpoint further along the route was
   already scanned in the round (the guard walked backwards). Skipping a checkpoint is not out
   of order: it is missed.
@@ -84,7 +86,7 @@ def _deadlines(state: PatrolState, policy: PatrolPolicy) -> list[_Deadline]:
     for rnd in state.rounds:
         unscanned = [v for v in rnd.visits if v.scanned_at is None]
         for v in unscanned:
-            if not v.missed_alerted:
+            if not v.missed_alerted and not v.excused:
                 out.append(_Deadline(v.window_end, _MISSED, rnd.started_at, v.position))
         if unscanned:
             settle = max(v.window_end for v in unscanned) + _tolerance(policy)
@@ -203,6 +205,10 @@ class _Run:
             self._complete(rnd, at, due=at)
             return
         visit = next(v for v in rnd.visits if v.position == deadline.position)
+        if self.state.excuses(visit):
+            # He was on an approved leave for the whole window: the round's count says so.
+            self._replace_round(rnd.with_visit(replace(visit, excused=True)))
+            return
         self._replace_round(rnd.with_visit(replace(visit, missed_alerted=True)))
         self.emit(
             ALERT_CHECKPOINT_MISSED,
@@ -292,6 +298,7 @@ class _Run:
                 "late": late,
                 "late_by_s": max(0.0, (at - visit.window_end).total_seconds()),
                 "out_of_order": out_of_order,
+                "excused": visit.excused,
             },
             resolves=resolves,
         )
@@ -323,7 +330,8 @@ class _Run:
         scanned = [v for v in rnd.visits if v.scanned_at is not None]
         unscanned = [v for v in rnd.visits if v.scanned_at is None]
         not_due = [v for v in unscanned if v.window_end > at]
-        missed = [v for v in unscanned if v.window_end <= at]
+        excused = [v for v in unscanned if v.excused]
+        missed = [v for v in unscanned if v.window_end <= at and not v.excused]
         self.emit(
             PATROL_ROUND_COMPLETED,
             at,
@@ -339,6 +347,8 @@ class _Run:
                 "out_of_order": sum(1 for v in scanned if v.out_of_order),
                 "not_due": len(not_due),
                 "missed_checkpoints": [v.checkpoint_id for v in missed],
+                "excused": len(excused),
+                "excused_checkpoints": [v.checkpoint_id for v in excused],
                 "ended_early": ended_early,
             },
             due=due,

@@ -6,18 +6,18 @@ longer change), so the state stays small over a long shift.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.clock import utc
 
-from .entries import iso, opt_dt, opt_iso, to_dt
+from .entries import Leave, iso, opt_dt, opt_iso, to_dt
 from .events import Json
 from .patrol_plan import RoutePlan, round_starts
 
-__all__ = ["CheckpointVisit", "PatrolRound", "PatrolState"]
+__all__ = ["CheckpointVisit", "PatrolRound", "PatrolState", "leave_spans"]
 
 STATE_VERSION = 1
 """Bumped when the JSON form changes incompatibly; ``from_json`` refuses other versions."""
@@ -36,6 +36,8 @@ class CheckpointVisit:
     late: bool = False
     out_of_order: bool = False
     missed_alerted: bool = False
+    excused: bool = False
+    """Its window ran out unscanned while the guard was on an approved leave: not missed."""
 
     def to_json(self) -> dict[str, Json]:
         return {
@@ -48,6 +50,7 @@ class CheckpointVisit:
             "late": self.late,
             "out_of_order": self.out_of_order,
             "missed_alerted": self.missed_alerted,
+            "excused": self.excused,
         }
 
     @classmethod
@@ -63,6 +66,7 @@ class CheckpointVisit:
             late=bool(data["late"]),
             out_of_order=bool(data["out_of_order"]),
             missed_alerted=bool(data["missed_alerted"]),
+            excused=bool(data.get("excused", False)),
         )
 
 
@@ -121,6 +125,9 @@ class PatrolState:
     completed_rounds: int = 0
     last_scans: tuple[tuple[str, datetime], ...] = field(default=())
     """Per checkpoint, the device time of its latest scan (for debouncing)."""
+    on_leave: tuple[tuple[datetime, datetime], ...] = field(default=())
+    """The guard's approved leaves as ``[from, until)`` spans (``leave_spans``): a checkpoint
+    whose whole window falls in one is excused when it runs out unscanned, not missed."""
 
     @property
     def machine_id(self) -> str:
@@ -180,6 +187,10 @@ class PatrolState:
             return self
         return replace(self, rounds=rounds, checkpoint_ids=checkpoint_ids, ordered=plan.ordered)
 
+    def excuses(self, visit: CheckpointVisit) -> bool:
+        """Whether an approved leave spans ``visit``'s whole window."""
+        return any(a <= visit.window_start and visit.window_end <= b for a, b in self.on_leave)
+
     def last_scan(self, checkpoint_id: str) -> datetime | None:
         return next((t for cp, t in self.last_scans if cp == checkpoint_id), None)
 
@@ -205,6 +216,7 @@ class PatrolState:
             "closed": self.closed,
             "completed_rounds": self.completed_rounds,
             "last_scans": [[cp, iso(t)] for cp, t in self.last_scans],
+            "on_leave": [[iso(a), iso(b)] for a, b in self.on_leave],
         }
 
     @classmethod
@@ -227,7 +239,21 @@ class PatrolState:
             closed=bool(data["closed"]),
             completed_rounds=int(data["completed_rounds"]),
             last_scans=tuple((str(cp), to_dt(t)) for cp, t in data["last_scans"]),
+            on_leave=tuple((to_dt(a), to_dt(b)) for a, b in data.get("on_leave", ())),
         )
+
+
+def leave_spans(leaves: Iterable[Leave]) -> tuple[tuple[datetime, datetime], ...]:
+    """``[from, until)`` of each approved leave, until its end or its cancellation if sooner
+    (``PatrolState.on_leave``)."""
+    spans = []
+    for leave in leaves:
+        until = leave.ends_at
+        if leave.cancelled_at is not None and leave.cancelled_at < until:
+            until = leave.cancelled_at
+        if until > leave.starts_at:
+            spans.append((leave.starts_at, until))
+    return tuple(sorted(spans))
 
 
 def _planned(plan: RoutePlan, begins: tuple[datetime, ...]) -> tuple[PatrolRound, ...]:
