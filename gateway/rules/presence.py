@@ -309,8 +309,8 @@ def _leave_used_at_start(run: Run, arrived_at: datetime) -> tuple[PendingCancel,
     if arrived_at <= expected:
         return pending
     leave = covering_leave(state.leaves, expected, run.policy)
-    if leave is None or leave.cancelled_at is not None:
-        return pending
+    if leave is None or leave.cancelled_at is not None or arrived_at <= leave.starts_at:
+        return pending  # none, cancelled, or he came in before it began: not used
     if any(p.leave_id == leave.leave_id for p in pending):
         return pending
     return (*pending, PendingCancel(leave.leave_id, None, arrived_at))

@@ -253,6 +253,11 @@ CASES: dict[str, Case] = {
         5400,
         [("presence.arrived", 1500.0), ("leave.cancelled", 2000.0)],
     ),
+    "a_leave_beginning_just_after_the_start_that_he_came_in_before_needs_no_cancelling": Case(
+        [(-86400, leave("L1", 60, 3600)), *track(30, 7300, inside)],
+        7300,
+        [("presence.arrived", 30.0)],
+    ),
     "a_leave_spanning_the_start_that_he_did_not_use_needs_no_cancelling": Case(
         [(-86400, leave("L1", -3600, 1800)), *ON_POST, *track(0, 5400, inside)],
         5400,
