@@ -131,6 +131,8 @@ def pending_deadlines(state: PresenceState, policy: SitePolicy) -> list[Deadline
             if state.last_received_at is not None and state.last_received_at > heard:
                 heard = state.last_received_at
             due = heard + _seconds(policy.device_silent_s)
+            if state.leaves:
+                due = _after_leaves(state, due, policy)
             if due <= end:
                 out.append(Deadline(due, Kind.SILENT))
         if state.resume_pending is not None and state.resume_pending.received_at <= end:
@@ -141,6 +143,25 @@ def pending_deadlines(state: PresenceState, policy: SitePolicy) -> list[Deadline
         out.extend(_owed_after_the_end(state, policy))
     out.sort()
     return out
+
+
+def _after_leaves(state: PresenceState, due: datetime, policy: SitePolicy) -> datetime:
+    """The silence deadline ``due``, not counted while the guard is on an approved leave: one
+    falling in a leave counts from the leave's end (or its cancellation, if sooner), as a leave
+    over the shift start does (``_expected_from``). A guard on leave may switch his terminal
+    off; nothing is hidden by it."""
+    silent = _seconds(policy.device_silent_s)
+    for _ in range(len(state.leaves)):
+        leave = covering_leave(state.leaves, due, policy)
+        if leave is None:
+            break
+        until = leave.ends_at
+        if leave.cancelled_at is not None and leave.cancelled_at < until:
+            until = leave.cancelled_at
+        if until + silent <= due:
+            break
+        due = until + silent
+    return due
 
 
 def _owed_after_the_end(state: PresenceState, policy: SitePolicy) -> list[Deadline]:

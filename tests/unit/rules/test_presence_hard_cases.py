@@ -263,6 +263,29 @@ CASES: dict[str, Case] = {
         5400,
         [("presence.arrived", -300.0)],
     ),
+    "a_terminal_quiet_during_an_approved_leave_is_not_silent": Case(
+        [
+            (-86400, leave("L1", 3600, 10800)),
+            *track(-300, 3590, inside),
+            *track(3600, 3700, outside),
+            *track(10700, 11000, inside),
+        ],
+        11000,
+        [("presence.departed", 3600.0), ("presence.returned", 10700.0)],
+    ),
+    "a_terminal_still_quiet_after_the_leave_ends_is_silent_from_its_end": Case(
+        [
+            (-86400, leave("L1", 3600, 7200)),
+            *track(-300, 3590, inside),
+            *track(3600, 3700, outside),
+        ],
+        8000,
+        [
+            ("presence.departed", 3600.0),
+            ("alert.leave_overrun", 7200.0),
+            ("alert.device_silent", 7800.0),
+        ],
+    ),
     # --- reports and leaves entered late -----------------------------------------------------
     "a_report_made_before_leaving_but_entered_after_the_alert_withdraws_it": Case(
         [
