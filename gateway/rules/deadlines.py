@@ -86,7 +86,7 @@ def _expected_from(state: PresenceState, policy: SitePolicy) -> datetime:
     """When the guard is expected on post: the shift start (or, for a shift the gateway learned
     of after it began, that instant), or the end of an approved leave covering it (a leave
     spanning the start of the shift excuses him, and his terminal, until it ends)."""
-    due = state.shift_start if state.known_from is None else state.known_from
+    due = state.expected_at
     if not state.leaves:
         return due
     for _ in range(len(state.leaves)):
@@ -102,8 +102,7 @@ def leave_excuses_until(state: PresenceState, policy: SitePolicy) -> datetime | 
     shift start, or when the gateway learned of the shift), ``None`` when none covers it: what
     the attendance rules count the clock-in grace from, as these count his absence."""
     expected = _expected_from(state, policy)
-    start = state.shift_start if state.known_from is None else state.known_from
-    return expected if expected > start else None
+    return expected if expected > state.expected_at else None
 
 
 def pending_deadlines(state: PresenceState, policy: SitePolicy) -> list[Deadline]:
@@ -155,12 +154,9 @@ def _after_leaves(state: PresenceState, due: datetime, policy: SitePolicy) -> da
         leave = covering_leave(state.leaves, due, policy)
         if leave is None:
             break
-        until = leave.ends_at
-        if leave.cancelled_at is not None and leave.cancelled_at < until:
-            until = leave.cancelled_at
-        if until + silent <= due:
+        if leave.over_at + silent <= due:
             break
-        due = until + silent
+        due = leave.over_at + silent
     return due
 
 

@@ -188,6 +188,13 @@ class Leave:
         """Whether the leave was not yet cancelled at ``when``."""
         return self.cancelled_at is None or when < self.cancelled_at
 
+    @property
+    def over_at(self) -> datetime:
+        """When the leave stopped excusing him: its end, or its cancellation if sooner."""
+        if self.cancelled_at is not None and self.cancelled_at < self.ends_at:
+            return self.cancelled_at
+        return self.ends_at
+
     def to_json(self) -> dict[str, Json]:
         return {
             "leave_id": self.leave_id,

@@ -246,14 +246,7 @@ class PatrolState:
 def leave_spans(leaves: Iterable[Leave]) -> tuple[tuple[datetime, datetime], ...]:
     """``[from, until)`` of each approved leave, until its end or its cancellation if sooner
     (``PatrolState.on_leave``)."""
-    spans = []
-    for leave in leaves:
-        until = leave.ends_at
-        if leave.cancelled_at is not None and leave.cancelled_at < until:
-            until = leave.cancelled_at
-        if until > leave.starts_at:
-            spans.append((leave.starts_at, until))
-    return tuple(sorted(spans))
+    return tuple(sorted((lv.starts_at, lv.over_at) for lv in leaves if lv.over_at > lv.starts_at))
 
 
 def _planned(plan: RoutePlan, begins: tuple[datetime, ...]) -> tuple[PatrolRound, ...]:

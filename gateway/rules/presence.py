@@ -305,7 +305,7 @@ def _leave_used_at_start(run: Run, arrived_at: datetime) -> tuple[PendingCancel,
     ``leave_cancel_limit_s`` of his arrival (销假), as after an outing on leave."""
     state = run.state
     pending = state.pending_cancels
-    expected = state.shift_start if state.known_from is None else state.known_from
+    expected = state.expected_at
     if arrived_at <= expected:
         return pending
     leave = covering_leave(state.leaves, expected, run.policy)

@@ -137,6 +137,11 @@ class PresenceState:
         others = tuple(lv for lv in self.leaves if lv.leave_id != leave.leave_id)
         return replace(self, leaves=(*others, leave))
 
+    @property
+    def expected_at(self) -> datetime:
+        """When the guard was first expected on post: the shift start, or ``known_from``."""
+        return self.shift_start if self.known_from is None else self.known_from
+
     def track(self, device_id: str) -> DeviceTrack | None:
         """The track of a worn device, once it was heard in this shift."""
         # A loop, not next() over a generator: twice a fix, and a guard has one or two devices.
