@@ -28,12 +28,13 @@ from gateway.pipeline.presence_stage import PresenceFeed
 from gateway.pipeline.relay import relay_punch
 from gateway.pipeline.window_states import open_states, refresh_machines
 from gateway.records import Punch
-from gateway.rules import ShiftEnded, Tick
+from gateway.rules import LeaveApproved, ShiftEnded, Tick
 from gateway.rules import attendance as attendance_rules
-from gateway.rules.attendance import AttendanceState, punch_presence_inputs
+from gateway.rules.attendance import AttendanceState, LeaveExcuses
 from gateway.rules.copying import replace
 from gateway.rules.deadlines import leave_excuses_until
 from gateway.rules.patrol_events import unknown_person_event
+from gateway.rules.patrol_presence import punch_presence_inputs
 
 __all__ = ["EARLY_CHECK_IN", "AttendanceMachines"]
 
@@ -213,6 +214,22 @@ class AttendanceMachines:
             ):
                 self._step(ctx, duty, state, Tick(), now)
 
+    def leave_entered(
+        self, ctx: BatchContext, guard_id: str, leave: LeaveApproved, now: datetime
+    ) -> None:
+        """A leave of ``guard_id`` was entered (the presence machines have it): each of his
+        shifts' clock-in machines takes the excusal the shift's presence machine now gives,
+        which withdraws a late clock-in raised before, if the leave was approved by then
+        (``attendance_rules.LeaveExcuses``). Machines no longer in memory are let be."""
+        for duty in self._memory.duties.duties_of_guard(guard_id):
+            state = self.states.get(duty.shift_id)
+            presence = self._memory.presence.get(duty.shift_id)
+            if state is None or presence is None or state.closed:
+                continue
+            until = leave_excuses_until(presence, duty.policy)
+            excuses = LeaveExcuses(leave.leave_id, leave.approved_at, until)
+            self._step(ctx, duty, state, excuses, now)
+
     def relieve(self, ctx: BatchContext, duty: Duty, now: datetime) -> None:
         """Close the machine of ``duty``, a shift a site load cut short (``ShiftEnded``)."""
         state = self.states.get(duty.shift_id)
@@ -224,7 +241,7 @@ class AttendanceMachines:
         ctx: BatchContext,
         duty: Duty,
         state: AttendanceState,
-        rule_input: Tick | ShiftEnded,
+        rule_input: Tick | ShiftEnded | LeaveExcuses,
         now: datetime,
         *,
         old: AttendanceState | None = None,

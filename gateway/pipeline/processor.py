@@ -37,7 +37,7 @@ from gateway.pipeline.reasons import describe_error, reason_key
 from gateway.pipeline.reject_log import RejectLog
 from gateway.pipeline.stages import build_chain
 from gateway.records import AlarmSignal, CheckpointScan, DecodeOutcome, PositionFix, Punch
-from gateway.rules import PresenceState, RuleEvent, RuleInput
+from gateway.rules import LeaveApproved, PresenceState, RuleEvent, RuleInput
 
 __all__ = ["EmittedEvent", "LastFix", "Listener", "Processor"]
 
@@ -250,7 +250,11 @@ class Processor:
         """Feed a report, leave or cancellation to the guard's shifts it concerns
         (``PresenceMachines.apply``), inside the caller's ``session`` (see ``run_command``), so
         the record and the events it causes commit together."""
-        self._chain.presence.apply(self._context(session), guard_id, at, rule_input)
+        ctx = self._context(session)
+        self._chain.presence.apply(ctx, guard_id, at, rule_input)
+        if isinstance(rule_input, LeaveApproved):
+            attendance = self._chain.patrol.attendance
+            attendance.leave_entered(ctx, guard_id, rule_input, self._clock.now())
 
     def emit(
         self, session: Session, event: RuleEvent, *, subject: str, duty: Duty | None = None

@@ -32,7 +32,7 @@ __all__ = [
 
 # Patrol tours and attendance: see gateway.rules.patrol and gateway.rules.attendance.
 from . import attendance, patrol
-from .attendance import AttendanceState, punch_presence_inputs
+from .attendance import AttendanceState
 from .patrol_events import (
     ATTENDANCE_EVENT_TYPES,
     PATROL_EVENT_TYPES,
@@ -42,7 +42,7 @@ from .patrol_events import (
 )
 from .patrol_plan import PlannedCheckpoint, RoutePlan, round_starts
 from .patrol_policy import PatrolPolicy, patrol_policy
-from .patrol_presence import scan_as_fix
+from .patrol_presence import punch_presence_inputs, scan_as_fix
 from .patrol_state import PatrolState
 
 __all__ += [

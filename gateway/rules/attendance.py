@@ -1,8 +1,8 @@
 """Attendance (考勤) as a pure state machine per guard shift, and punches as presence inputs.
 
 ``step(state, input, now, policy) -> (state, events)`` with inputs ``Punch`` (the caller mapped
-the terminal's person id or card to this shift's guard), ``Tick`` and ``ShiftEnded``. Event
-types are listed in :mod:`gateway.rules.patrol_events`.
+the terminal's person id or card to this shift's guard), ``Tick``, ``ShiftEnded`` and
+``LeaveExcuses`` (a leave entered). Event types are listed in :mod:`gateway.rules.patrol_events`.
 
 Decisions, in the terms of :class:`~gateway.rules.patrol_policy.PatrolPolicy`:
 
@@ -12,20 +12,23 @@ Decisions, in the terms of :class:`~gateway.rules.patrol_policy.PatrolPolicy`:
   check-in (punch kind ``check_in``) came by then; a later check-in resolves it and is marked
   ``late``. A check-in dated before the deadline counts even if it reaches the gateway later
   (a terminal that was offline), as deadlines due by a punch's time fire only after it;
+* a leave over the time he was expected moves the grace to its end (``excused_until``); one
+  entered after the alert fell, but approved before, withdraws it (``alert.withdrawn``,
+  reason ``leave_on_record``) when its excused grace ran past that time, unless he was late
+  after that grace too;
 * the machine does not close by itself at the shift's end (a check-out just after the end
   still belongs to the shift); ``ShiftEnded`` closes it.
 
-Punches and the presence rules (:func:`punch_presence_inputs`): a **break-out punch is the
-verbal report (报备) of a departure** and becomes a ``ReportFiled`` dated at the punch; a
-**break-in is the return**: at a terminal standing at the guard's post it becomes an INSIDE
-fix (see :mod:`gateway.rules.patrol_presence`), which starts the return. Any punch at a terminal
-at the guard's post is likewise evidence that he is there. A punch at a terminal elsewhere says
-nothing about the post, so only the break-out's report remains.
+Punches and the presence rules (``gateway.rules.patrol_presence.punch_presence_inputs``): a
+**break-out punch is the verbal report (报备) of a departure** and becomes a ``ReportFiled`` dated
+at the punch; a **break-in is the return**: at a terminal standing at the guard's post it
+becomes an INSIDE fix (see :mod:`gateway.rules.patrol_presence`), which starts the return. Any
+punch at a terminal at the guard's post is likewise evidence that he is there. A punch at a
+terminal elsewhere says nothing about the post, so only the break-out's report remains.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -35,27 +38,43 @@ from gateway.clock import utc
 from gateway.records import Punch, PunchKind
 
 from .entries import iso, opt_dt, opt_iso, to_dt
-from .events import BACKFILL_AFTER_S, LATE_AFTER_S, Json, RuleEvent, event_key
-from .inputs import FixObserved, ReportFiled, RuleInput, ShiftEnded, Tick
+from .events import (
+    ALERT_WITHDRAWN,
+    BACKFILL_AFTER_S,
+    LATE_AFTER_S,
+    Json,
+    RuleEvent,
+    event_key,
+)
+from .inputs import ShiftEnded, Tick
 from .patrol_events import ALERT_LATE_CLOCK_IN, ATTENDANCE_PUNCH, punch_key
 from .patrol_policy import PatrolPolicy
-from .patrol_presence import presence_evidence
 
 __all__ = [
     "AttendanceInput",
     "AttendanceState",
+    "LeaveExcuses",
     "due_sooner",
     "late_clock_in_key",
-    "punch_presence_inputs",
-    "punch_report_id",
     "scheduled",
     "step",
 ]
 
 STATE_VERSION = 1
-_REPORT_NAMESPACE = uuid.UUID("6c1f3a57-3f0e-4d52-9a55-1c8a4f7e2b90")
 
-AttendanceInput = Punch | Tick | ShiftEnded
+
+@dataclass(frozen=True, slots=True)
+class LeaveExcuses:
+    """A leave entered now, approved at ``approved_at``: with it, the approved leaves excuse
+    the guard until ``until`` (``None``: none covers the time he was expected; see
+    ``gateway.rules.deadlines.leave_excuses_until``)."""
+
+    leave_id: str
+    approved_at: datetime
+    until: datetime | None
+
+
+AttendanceInput = Punch | Tick | ShiftEnded | LeaveExcuses
 """Anything the attendance ``step`` accepts."""
 
 
@@ -86,6 +105,11 @@ class AttendanceState:
     excused_until: datetime | None = None
     """The end of an approved leave covering the time he was expected (the presence rules'
     ``leave_excuses_until``): the clock-in grace counts from here."""
+    late_raised_at: datetime | None = None
+    """When ``alert.late_clock_in`` fell (``None``: not raised, or withdrawn)."""
+    lates_withdrawn: int = 0
+    """How many late clock-ins a leave entered later withdrew (one raised after keys itself
+    by its own time)."""
 
     @classmethod
     def start(
@@ -124,6 +148,8 @@ class AttendanceState:
             "punch_keys": list(self.punch_keys),
             "known_from": opt_iso(self.known_from),
             "excused_until": opt_iso(self.excused_until),
+            "late_raised_at": opt_iso(self.late_raised_at),
+            "lates_withdrawn": self.lates_withdrawn,
         }
 
     @classmethod
@@ -147,12 +173,18 @@ class AttendanceState:
             punch_keys=tuple(str(k) for k in data["punch_keys"]),
             known_from=opt_dt(data.get("known_from")),
             excused_until=opt_dt(data.get("excused_until")),
+            late_raised_at=opt_dt(data.get("late_raised_at")),
+            lates_withdrawn=int(data.get("lates_withdrawn", 0)),
         )
 
 
 def late_clock_in_key(state: AttendanceState) -> str:
-    """The key (and alert key) of the shift's ``alert.late_clock_in``."""
-    return event_key(state.shift_id, ALERT_LATE_CLOCK_IN, iso(state.shift_start))
+    """The key (and alert key) of the shift's ``alert.late_clock_in`` raised: its episode is
+    the shift start, or its own time for one raised again after a leave withdrew one."""
+    episode = state.shift_start
+    if state.lates_withdrawn and state.late_raised_at is not None:
+        episode = state.late_raised_at
+    return event_key(state.shift_id, ALERT_LATE_CLOCK_IN, iso(episode))
 
 
 def _late_due(state: AttendanceState, policy: PatrolPolicy) -> datetime | None:
@@ -198,6 +230,8 @@ def step(
     elif isinstance(event, ShiftEnded):
         state = _fire_due(state, now, now, policy, events)
         state = replace(state, closed=True)
+    elif isinstance(event, LeaveExcuses):
+        state = _on_leave(state, event, now, policy, events)
     elif isinstance(event, Punch):
         at = utc(event.punched_at)
         state = _fire_due(state, min(at, now), now, policy, events)
@@ -233,6 +267,7 @@ def _fire_due(
     fired_late = (now - due).total_seconds() > LATE_AFTER_S and (
         state.stepped_at is None or due > state.stepped_at
     )
+    state = replace(state, late_checked=True, late_open=True, late_raised_at=due)
     key = late_clock_in_key(state)
     data = _base(state, now, fired_late or (now - due).total_seconds() > BACKFILL_AFTER_S)
     data.update(
@@ -243,7 +278,59 @@ def _fire_due(
         }
     )
     events.append(RuleEvent(type=ALERT_LATE_CLOCK_IN, time=due, key=key, data=data, alert_key=key))
-    return replace(state, late_checked=True, late_open=True)
+    return state
+
+
+def _on_leave(
+    state: AttendanceState,
+    leave: LeaveExcuses,
+    now: datetime,
+    policy: PatrolPolicy,
+    events: list[RuleEvent],
+) -> AttendanceState:
+    """Take the excusal a leave entered now brings. A late clock-in raised before the leave
+    was approved stands (it was right then); one raised after, which the leave's excusal puts
+    later than it fell, is withdrawn (reason ``leave_on_record``), unless he was late after the
+    excused grace too (he clocked in after it, or it ran out before the leave was entered).
+    Not clocked in yet, he is raised again when the excused grace runs out."""
+    state = replace(state, excused_until=leave.until)
+    raised = state.late_raised_at
+    if raised is None or leave.approved_at > raised:
+        return state
+    due = _late_due(replace(state, late_checked=False, checked_in_at=None), policy)
+    if due is not None and due <= raised:
+        return state
+    checked_in = state.checked_in_at
+    if due is not None and (checked_in > due if checked_in is not None else now >= due):
+        return state  # late after the leave's grace too: raised early, not wrongly
+    key = late_clock_in_key(state)
+    data = _base(state, now, False)
+    data.update(
+        {
+            "withdrawn_key": key,
+            "withdrawn_type": ALERT_LATE_CLOCK_IN,
+            "reason": "leave_on_record",
+            "leave_id": leave.leave_id,
+            "approved_at": iso(leave.approved_at),
+            "excused_until": opt_iso(leave.until),
+        }
+    )
+    events.append(
+        RuleEvent(
+            type=ALERT_WITHDRAWN,
+            time=now,
+            key=event_key(state.shift_id, ALERT_WITHDRAWN, key),
+            data=data,
+            withdraws=(key,),
+        )
+    )
+    return replace(
+        state,
+        late_raised_at=None,
+        lates_withdrawn=state.lates_withdrawn + 1,
+        late_checked=checked_in is not None,
+        late_open=False,
+    )
 
 
 def _on_punch(
@@ -289,49 +376,3 @@ def _on_punch(
         )
     )
     return state
-
-
-def punch_report_id(punch: Punch) -> str:
-    """The id of the verbal report a break-out punch stands for (a UUID from the punch)."""
-    return str(uuid.uuid5(_REPORT_NAMESPACE, punch_key(punch)))
-
-
-def punch_presence_inputs(
-    punch: Punch,
-    *,
-    terminal_at_post: bool,
-    lat: float = 0.0,
-    lon: float = 0.0,
-    device_id: str | None = None,
-) -> tuple[RuleInput, ...]:
-    """What a punch of a guard on duty tells the presence machine of his shift, in order.
-
-    ``terminal_at_post``: the terminal stands at the post of the guard's shift; then the punch
-    is also an INSIDE fix at the punch time (reported under ``device_id``, default the
-    terminal's id; ``lat``/``lon`` are kept as evidence only). A break-out adds a
-    ``ReportFiled`` after that fix, so the departure that follows is covered by the report.
-    """
-    out: list[RuleInput] = []
-    at = utc(punch.punched_at)
-    if terminal_at_post:
-        fix: FixObserved = presence_evidence(
-            device_id=punch.terminal_id if device_id is None else device_id,
-            at=at,
-            received_at=punch.received_at,
-            lat=lat,
-            lon=lon,
-            raw=(
-                f"punch terminal={punch.terminal_id} person={punch.person_id} "
-                f"kind={punch.kind.value} at={iso(at)} raw={punch.raw}"
-            ),
-        )
-        out.append(fix)
-    if punch.kind is PunchKind.BREAK_OUT:
-        out.append(
-            ReportFiled(
-                report_id=punch_report_id(punch),
-                reported_at=at,
-                reason=f"break-out punch at terminal {punch.terminal_id}",
-            )
-        )
-    return tuple(out)

@@ -17,7 +17,14 @@ from .coverage import covering_leave
 from .entries import Departure
 from .state import PresenceState
 
-__all__ = ["Deadline", "Kind", "leave_excuses_until", "pending_deadlines"]
+__all__ = [
+    "Deadline",
+    "Kind",
+    "absence_due",
+    "leave_excuses_until",
+    "pending_deadlines",
+    "silence_due",
+]
 
 
 class Kind(IntEnum):
@@ -105,6 +112,30 @@ def leave_excuses_until(state: PresenceState, policy: SitePolicy) -> datetime | 
     return expected if expected > state.expected_at else None
 
 
+def absence_due(state: PresenceState, policy: SitePolicy) -> datetime:
+    """When the guard, not yet on post, is absent at the shift start: the grace after he was
+    expected (after the approved leaves covering that time)."""
+    return _expected_from(state, policy) + _seconds(policy.shift_start_grace_s)
+
+
+def silence_due(state: PresenceState, heard: datetime, policy: SitePolicy) -> datetime:
+    """When the guard's terminal, last heard at ``heard``, is silent: ``device_silent_s`` after
+    it, or after the time he was expected if later, not counted while he is on an approved
+    leave."""
+    return _silence_due(state, _expected_from(state, policy), heard, policy)
+
+
+def _silence_due(
+    state: PresenceState, expected: datetime, heard: datetime | None, policy: SitePolicy
+) -> datetime:
+    if heard is None or heard < expected:
+        heard = expected
+    due = heard + _seconds(policy.device_silent_s)
+    if state.leaves:
+        due = _after_leaves(state, due, policy)
+    return due
+
+
 def pending_deadlines(state: PresenceState, policy: SitePolicy) -> list[Deadline]:
     """Every deadline the state waits for, earliest first; empty once the shift is closed.
 
@@ -126,12 +157,7 @@ def pending_deadlines(state: PresenceState, policy: SitePolicy) -> list[Deadline
             if due <= end:
                 out.append(Deadline(due, Kind.ABSENT))
         if state.silent_since is None:
-            heard = expected
-            if state.last_received_at is not None and state.last_received_at > heard:
-                heard = state.last_received_at
-            due = heard + _seconds(policy.device_silent_s)
-            if state.leaves:
-                due = _after_leaves(state, due, policy)
+            due = _silence_due(state, expected, state.last_received_at, policy)
             if due <= end:
                 out.append(Deadline(due, Kind.SILENT))
         if state.resume_pending is not None and state.resume_pending.received_at <= end:

@@ -15,7 +15,6 @@ from .events import (
     ALERT_DEVICE_LEFT_BEHIND,
     ALERT_OVERTIME_DEPARTURE,
     ALERT_UNREPORTED_DEPARTURE,
-    ALERT_WITHDRAWN,
     PRESENCE_DEPARTED,
 )
 from .machine import Run
@@ -152,19 +151,11 @@ def _store(run: Run, dep: Departure) -> None:
 def _withdraw(
     run: Run, dep: Departure, key: str, alert_type: str, reason: str, **why: str
 ) -> Departure:
-    # Dated when the gateway learned the fact that withdraws it (the report or leave entered).
-    run.emit(
-        ALERT_WITHDRAWN,
-        run.now,
+    run.withdraw(
         key,
-        {
-            "withdrawn_key": key,
-            "withdrawn_type": alert_type,
-            "departure_id": dep.departure_id,
-            "reason": reason,
-            **why,
-        },
-        withdraws=(key,),
+        alert_type,
+        reason,
+        {"departure_id": dep.departure_id, **why},
         device_id=dep.first_fix.device_id,
     )
     return replace(

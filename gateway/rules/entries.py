@@ -324,3 +324,29 @@ class PendingCancel:
             returned_at=to_dt(data["returned_at"]),
             alert_key=opt_str(data["alert_key"]),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """An ``alert.device_silent`` raised at ``raised_at`` for a terminal quiet since ``since``
+    (its episode) and heard again at ``resumed_at`` (``None``: still quiet), kept while a leave
+    entered later may still show it wrong."""
+
+    since: datetime
+    raised_at: datetime
+    resumed_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Json]:
+        return {
+            "since": iso(self.since),
+            "raised_at": iso(self.raised_at),
+            "resumed_at": opt_iso(self.resumed_at),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Silence:
+        return cls(
+            since=to_dt(data["since"]),
+            raised_at=to_dt(data["raised_at"]),
+            resumed_at=opt_dt(data.get("resumed_at")),
+        )

@@ -14,11 +14,12 @@ from . import offpost
 from .copying import replace
 from .coverage import covering_leave, covering_report
 from .deadlines import Deadline, Kind, pending_deadlines
-from .entries import Departure, FixEvidence, iso
+from .entries import Departure, FixEvidence, Silence, iso
 from .events import (
     ALERT_ABSENT_AT_SHIFT_START,
     ALERT_DEVICE_SILENT,
     ALERT_LEFT_EARLY,
+    ALERT_WITHDRAWN,
     BACKFILL_AFTER_S,
     LATE_AFTER_S,
     PRESENCE_DEVICE_RESUMED,
@@ -30,6 +31,9 @@ from .events import (
 from .state import PresenceState
 
 __all__ = ["Run"]
+
+SILENCES_KEPT = 16
+"""Silence alerts kept in the state, newest last, for a leave entered later to withdraw."""
 
 _MAX_FIRINGS = 1000
 """Each firing settles its deadline, so a loop longer than this is a bug, not a busy shift."""
@@ -199,6 +203,26 @@ class Run:
         if leave is not None:
             self.state = replace(self.state, departure=replace(dep, leave_id=leave.leave_id))
 
+    def withdraw(
+        self,
+        key: str,
+        alert_type: str,
+        reason: str,
+        data: dict[str, Json],
+        *,
+        device_id: str | None = None,
+    ) -> None:
+        """Emit ``alert.withdrawn`` for the alert ``key`` of ``alert_type``, found wrong by a
+        fact the gateway learned now (dated now): ``reason`` and ``data`` say which."""
+        self.emit(
+            ALERT_WITHDRAWN,
+            self.now,
+            key,
+            {"withdrawn_key": key, "withdrawn_type": alert_type, "reason": reason, **data},
+            withdraws=(key,),
+            device_id=device_id,
+        )
+
     # -- deadlines ------------------------------------------------------------------------
 
     def fire_due(self, until: datetime) -> None:
@@ -300,7 +324,12 @@ class Run:
         since = self.state.silent_since
         if since is None:
             return
-        self.state = replace(self.state, silent_since=None)
+        heard = evidence.received_at
+        silences = tuple(
+            replace(s, resumed_at=heard) if s.since == since and s.resumed_at is None else s
+            for s in self.state.silences
+        )
+        self.state = replace(self.state, silent_since=None, silences=silences)
         silent_key = event_key(self.state.shift_id, ALERT_DEVICE_SILENT, iso(since))
         self.emit(
             PRESENCE_DEVICE_RESUMED,
@@ -317,7 +346,9 @@ class Run:
         )
 
     def _absent(self, deadline: Deadline) -> None:
-        self.state = replace(self.state, absent_checked=True, absent_open=True)
+        self.state = replace(
+            self.state, absent_checked=True, absent_open=True, absent_raised_at=deadline.due
+        )
         payload: dict[str, Json] = {
             "shift_start": iso(self.state.shift_start),
             "grace_s": self.policy.shift_start_grace_s,
@@ -328,7 +359,7 @@ class Run:
         self.emit(
             ALERT_ABSENT_AT_SHIFT_START,
             deadline.due,
-            iso(self.state.shift_start),
+            self.state.absence_episode,
             payload,
             deadline=deadline,
             alert=True,
@@ -336,7 +367,8 @@ class Run:
 
     def _silent(self, deadline: Deadline) -> None:
         since = deadline.due - timedelta(seconds=self.policy.device_silent_s)
-        self.state = replace(self.state, silent_since=since)
+        silences = (*self.state.silences, Silence(since, deadline.due))[-SILENCES_KEPT:]
+        self.state = replace(self.state, silent_since=since, silences=silences)
         last = self.state.last_received_at
         self.emit(
             ALERT_DEVICE_SILENT,

@@ -23,16 +23,20 @@ How scans and GPS interleave (the presence rules are unchanged):
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from gateway.clock import utc
+from gateway.records import Punch, PunchKind
 from geofence.membership import Membership
 
 from .entries import iso
-from .inputs import FixObserved
-from .patrol_events import ScanObserved
+from .inputs import FixObserved, ReportFiled, RuleInput
+from .patrol_events import ScanObserved, punch_key
 
-__all__ = ["presence_evidence", "scan_as_fix"]
+__all__ = ["presence_evidence", "punch_presence_inputs", "punch_report_id", "scan_as_fix"]
+
+_REPORT_NAMESPACE = uuid.UUID("6c1f3a57-3f0e-4d52-9a55-1c8a4f7e2b90")
 
 
 def presence_evidence(
@@ -84,3 +88,49 @@ def scan_as_fix(
         lon=lon,
         raw=raw,
     )
+
+
+def punch_report_id(punch: Punch) -> str:
+    """The id of the verbal report a break-out punch stands for (a UUID from the punch)."""
+    return str(uuid.uuid5(_REPORT_NAMESPACE, punch_key(punch)))
+
+
+def punch_presence_inputs(
+    punch: Punch,
+    *,
+    terminal_at_post: bool,
+    lat: float = 0.0,
+    lon: float = 0.0,
+    device_id: str | None = None,
+) -> tuple[RuleInput, ...]:
+    """What a punch of a guard on duty tells the presence machine of his shift, in order.
+
+    ``terminal_at_post``: the terminal stands at the post of the guard's shift; then the punch
+    is also an INSIDE fix at the punch time (reported under ``device_id``, default the
+    terminal's id; ``lat``/``lon`` are kept as evidence only). A break-out adds a
+    ``ReportFiled`` after that fix, so the departure that follows is covered by the report.
+    """
+    out: list[RuleInput] = []
+    at = utc(punch.punched_at)
+    if terminal_at_post:
+        fix: FixObserved = presence_evidence(
+            device_id=punch.terminal_id if device_id is None else device_id,
+            at=at,
+            received_at=punch.received_at,
+            lat=lat,
+            lon=lon,
+            raw=(
+                f"punch terminal={punch.terminal_id} person={punch.person_id} "
+                f"kind={punch.kind.value} at={iso(at)} raw={punch.raw}"
+            ),
+        )
+        out.append(fix)
+    if punch.kind is PunchKind.BREAK_OUT:
+        out.append(
+            ReportFiled(
+                report_id=punch_report_id(punch),
+                reported_at=at,
+                reason=f"break-out punch at terminal {punch.terminal_id}",
+            )
+        )
+    return tuple(out)

@@ -78,6 +78,7 @@ from .events import (
     RuleEvent,
     event_key,
 )
+from .excusals import withdraw_excused
 from .inputs import (
     FixObserved,
     LeaveApproved,
@@ -273,7 +274,7 @@ def _arrive(run: Run, evidence: FixEvidence) -> None:
     state = run.state
     resolves: tuple[str, ...] = ()
     if state.absent_open:
-        resolves = (event_key(state.shift_id, ALERT_ABSENT_AT_SHIFT_START, iso(state.shift_start)),)
+        resolves = (event_key(state.shift_id, ALERT_ABSENT_AT_SHIFT_START, state.absence_episode),)
     run.state = replace(
         state,
         arrived_at=evidence.fix_time,
@@ -365,6 +366,7 @@ def _on_leave(run: Run, leave: LeaveApproved) -> None:
     )
     run.state = run.state.with_leave(record)
     apply_late_leave(run, record)
+    withdraw_excused(run, record)
     dep = run.state.departure
     if dep is not None and not run.state.ended:
         run.attach_leave(dep.started_at)

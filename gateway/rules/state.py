@@ -23,6 +23,7 @@ from .entries import (
     Leave,
     PendingCancel,
     Report,
+    Silence,
     iso,
     opt_dt,
     opt_evidence,
@@ -80,10 +81,13 @@ class PresenceState:
     arrived_at: datetime | None = None
     absent_checked: bool = False
     absent_open: bool = False
+    absent_raised_at: datetime | None = None
+    absences_withdrawn: int = 0
     last_fix_time: datetime | None = None
     last_received_at: datetime | None = None
     last_device_id: str | None = None
     silent_since: datetime | None = None
+    silences: tuple[Silence, ...] = field(default=())
     resume_pending: FixEvidence | None = None
     tracks: tuple[DeviceTrack, ...] = field(default=())
     departure: Departure | None = None
@@ -142,6 +146,14 @@ class PresenceState:
         """When the guard was first expected on post: the shift start, or ``known_from``."""
         return self.shift_start if self.known_from is None else self.known_from
 
+    @property
+    def absence_episode(self) -> str:
+        """The episode (last part of the key) of the absence alert raised: the shift start for
+        the first, its own time for one raised again after a leave withdrew one."""
+        if self.absences_withdrawn == 0 or self.absent_raised_at is None:
+            return iso(self.shift_start)
+        return iso(self.absent_raised_at)
+
     def track(self, device_id: str) -> DeviceTrack | None:
         """The track of a worn device, once it was heard in this shift."""
         # A loop, not next() over a generator: twice a fix, and a guard has one or two devices.
@@ -184,10 +196,13 @@ class PresenceState:
             "arrived_at": opt_iso(self.arrived_at),
             "absent_checked": self.absent_checked,
             "absent_open": self.absent_open,
+            "absent_raised_at": opt_iso(self.absent_raised_at),
+            "absences_withdrawn": self.absences_withdrawn,
             "last_fix_time": opt_iso(self.last_fix_time),
             "last_received_at": opt_iso(self.last_received_at),
             "last_device_id": self.last_device_id,
             "silent_since": opt_iso(self.silent_since),
+            "silences": [s.to_json() for s in self.silences],
             "resume_pending": opt_evidence_json(self.resume_pending),
             "tracks": [t.to_json() for t in self.tracks],
             "departure": None if self.departure is None else self.departure.to_json(),
@@ -225,10 +240,13 @@ class PresenceState:
             arrived_at=opt_dt(data["arrived_at"]),
             absent_checked=bool(data["absent_checked"]),
             absent_open=bool(data["absent_open"]),
+            absent_raised_at=opt_dt(data.get("absent_raised_at")),
+            absences_withdrawn=int(data.get("absences_withdrawn", 0)),
             last_fix_time=opt_dt(data["last_fix_time"]),
             last_received_at=opt_dt(data["last_received_at"]),
             last_device_id=opt_str(data["last_device_id"]),
             silent_since=opt_dt(data["silent_since"]),
+            silences=tuple(Silence.from_json(s) for s in data.get("silences", ())),
             resume_pending=opt_evidence(data.get("resume_pending")),
             tracks=tuple(DeviceTrack.from_json(t) for t in data.get("tracks", ())),
             departure=None if departure is None else Departure.from_json(departure),

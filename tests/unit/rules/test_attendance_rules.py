@@ -22,14 +22,14 @@ from gateway.rules import (
 from gateway.rules.attendance import (
     AttendanceInput,
     AttendanceState,
+    LeaveExcuses,
     late_clock_in_key,
-    punch_presence_inputs,
-    punch_report_id,
     scheduled,
     step,
 )
 from gateway.rules.patrol_events import unknown_person_event
 from gateway.rules.patrol_policy import PatrolPolicy, patrol_policy
+from gateway.rules.patrol_presence import punch_presence_inputs, punch_report_id
 from geofence.membership import Membership
 
 from .scenario import DEVICE, Build, Scenario, inside, outside, track
@@ -309,3 +309,68 @@ def test_a_leave_over_the_start_moves_the_clock_in_grace_to_its_end() -> None:
     )
     restored = AttendanceState.from_json(json.loads(json.dumps(day.state.to_json())))
     assert restored == day.state and restored.excused_until == at(50)
+
+
+def _entered(day: Attendance, minutes: float, until: float | None, approved: float) -> None:
+    """A leave approved at minute ``approved`` typed in at ``minutes``, excusing him to
+    ``until`` (``None``: it covers no time he was expected)."""
+    day.advance(minutes)
+    day.feed(LeaveExcuses("L1", at(approved), None if until is None else at(until)))
+
+
+def test_a_leave_approved_before_the_late_clock_in_but_entered_after_withdraws_it() -> None:
+    # Late at 08:15; a leave to 08:50 approved at 07:00 typed in at 08:30; in at 08:55.
+    day = Attendance()
+    _entered(day, 30, 50, approved=-60)
+    late, withdrawn = day.events
+    assert withdrawn.type == "alert.withdrawn"
+    assert withdrawn.withdraws == (late.alert_key,) and withdrawn.time == at(30)
+    assert withdrawn.data["reason"] == "leave_on_record"
+    assert withdrawn.data["excused_until"] == at(50).isoformat()
+    assert withdrawn.key != late.key
+    [check_in] = day.punch(PunchKind.CHECK_IN, 55)
+    assert check_in.data["late"] is False and check_in.resolves == ()
+    day.advance(120)
+    assert [e.type for e in day.events] == [
+        "alert.late_clock_in",
+        "alert.withdrawn",
+        "attendance.punch",
+    ]
+
+
+def test_not_in_after_the_excused_grace_he_is_raised_again_under_a_new_key() -> None:
+    # Leave to 08:30 typed in at 08:40: late again at 08:45; his check-in at 09:00 resolves it.
+    day = Attendance()
+    _entered(day, 40, 30, approved=-60)
+    day.advance(50)
+    first, _withdrawn, again = day.events
+    assert again.type == "alert.late_clock_in" and again.time == at(45)
+    assert again.alert_key != first.alert_key
+    [check_in] = day.punch(PunchKind.CHECK_IN, 60)
+    assert check_in.resolves == (again.alert_key,) and check_in.data["late"] is True
+
+
+def test_a_late_clock_in_stands_when_the_leave_came_after_it_or_did_not_excuse_it() -> None:
+    # Approved after the alert fell (08:20): right when raised.
+    day = Attendance()
+    _entered(day, 30, 50, approved=20)
+    assert [e.type for e in day.events] == ["alert.late_clock_in"]
+    assert day.state.excused_until == at(50)
+    # Leave to 08:20 typed in at 09:00 after a check-in at 08:50: late after the leave too.
+    day = Attendance()
+    day.punch(PunchKind.CHECK_IN, 50)
+    _entered(day, 60, 20, approved=-60)
+    assert [e.type for e in day.events] == ["alert.late_clock_in", "attendance.punch"]
+    # A leave that covers no time he was expected excuses nothing.
+    day = Attendance()
+    _entered(day, 30, None, approved=-60)
+    assert [e.type for e in day.events] == ["alert.late_clock_in"]
+
+
+def test_what_a_withdrawal_needs_survives_a_restart() -> None:
+    day = Attendance()
+    day.advance(20)
+    day.state = AttendanceState.from_json(json.loads(json.dumps(day.state.to_json())))
+    assert day.state.late_raised_at == at(15)
+    _entered(day, 30, 50, approved=-60)
+    assert [e.type for e in day.events] == ["alert.late_clock_in", "alert.withdrawn"]

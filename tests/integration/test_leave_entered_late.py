@@ -1,0 +1,144 @@
+"""A leave approved before the shift but typed in after its alerts fell withdraws them, through
+the pipeline as ``guard-gateway run`` drives it (``Processor.run_command`` with the command
+``POST /leaves`` runs). Before, the absence, the silent terminal and the late clock-in raised
+while the guard was on that leave stayed open, and counted against him. SQLite and PostgreSQL.
+
+The patrol site (``tests.ledger.patrol_scenario``): g-001 at the north gate 08:00-10:00, with a
+clock-in terminal there (``zk-gate``, his PIN 1001)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from gateway.clock import ManualClock
+from gateway.db.models import AlertRow
+from gateway.pipeline.commands import ApproveLeave
+from gateway.pipeline.processor import Processor
+from gateway.records import DecodeOutcome, Punch, PunchKind
+from gateway.site.loader import load_site_file
+from tests.e2e.helpers import fix_at, outbox_rows, post_points
+from tests.ledger.patrol_scenario import GATE, at, patrol_site
+
+_WATCHED = ("alert.absent_at_shift_start", "alert.device_silent", "alert.late_clock_in")
+
+
+def _morning(
+    engine: Engine, tmp_path: Path, *, leave_to: float, typed: float, arrives: float
+) -> None:
+    """g-001, on a leave from 07:30 to minute ``leave_to`` approved at 07:10, typed in at minute
+    ``typed``; on post and checking in at minute ``arrives``. The gateway restarts at 08:20,
+    between the alerts and the leave's entry. The clock runs to 10:00, or past the entry."""
+    load_site_file(patrol_site(tmp_path), engine, at(-60))
+    gate = post_points(engine, GATE[1])
+    clock = ManualClock(at(-50))
+    processor = Processor(engine, clock)
+    for minute in range(-10, max(120, typed + 2)):
+        clock.set(at(minute + 0.1))
+        if minute == 20:
+            processor = Processor(engine, clock)
+        if minute == typed:
+            processor.run_command(
+                ApproveLeave(GATE[0], at(-30), at(leave_to), "jt-leader-a", approved_at=at(-50))
+            )
+        outcome = DecodeOutcome()
+        if minute >= arrives:
+            punches: tuple[Punch, ...] = ()
+            if minute == arrives:
+                punches = (
+                    Punch(
+                        terminal_id="zk-gate",
+                        person_id="1001",
+                        punched_at=at(minute),
+                        received_at=at(minute) + timedelta(seconds=1),
+                        kind=PunchKind.CHECK_IN,
+                        source_format="zk-push",
+                    ),
+                )
+            outcome = DecodeOutcome(
+                fixes=(fix_at(GATE[2], at(minute), gate.inside),), punches=punches
+            )
+        processor.process_outcomes([outcome])
+        processor.tick()
+
+
+def _core_events(engine: Engine) -> list[tuple[str, str, str]]:
+    """``(type, time, what)`` of g-001's alerts and withdrawals for the core, in order; ``what``
+    is the withdrawn alert's type for a withdrawal."""
+    out = []
+    for row in outbox_rows(engine):
+        body = json.loads(row.body)
+        data = body["data"]
+        if row.destination != "core" or data.get("guard_id") != GATE[0]:
+            continue
+        if row.type in _WATCHED or row.type == "alert.withdrawn":
+            out.append((row.type, body["time"], str(data.get("withdrawn_type", ""))))
+    return out
+
+
+def _alerts(engine: Engine) -> list[tuple[str, str | None]]:
+    with Session(engine) as session:
+        rows = session.scalars(
+            select(AlertRow).where(AlertRow.guard_id == GATE[0]).order_by(AlertRow.id)
+        )
+        return [(row.type, row.resolution) for row in rows if row.type in _WATCHED]
+
+
+def test_a_leave_typed_in_after_the_alerts_withdraws_all_three(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # On leave to 08:50, typed in at 08:30 (after a restart at 08:20); in at 08:55.
+    _morning(engine, tmp_path, leave_to=50, typed=30, arrives=55)
+    assert _core_events(engine) == [
+        ("alert.absent_at_shift_start", "2026-03-02T00:10:00Z", ""),
+        ("alert.device_silent", "2026-03-02T00:10:00Z", ""),
+        ("alert.late_clock_in", "2026-03-02T00:15:00Z", ""),
+        ("alert.withdrawn", "2026-03-02T00:30:06Z", "alert.absent_at_shift_start"),
+        ("alert.withdrawn", "2026-03-02T00:30:06Z", "alert.device_silent"),
+        ("alert.withdrawn", "2026-03-02T00:30:06Z", "alert.late_clock_in"),
+    ]
+    assert _alerts(engine) == [
+        ("alert.absent_at_shift_start", "withdrawn"),
+        ("alert.device_silent", "withdrawn"),
+        ("alert.late_clock_in", "withdrawn"),
+    ]
+
+
+def test_still_away_after_the_leave_he_is_raised_again_then(engine: Engine, tmp_path: Path) -> None:
+    # On leave to 08:30, typed in at 08:35 (within the grace after it); in at 09:00: absent and
+    # silent again at 08:40, late again at 08:45; his arrival and check-in resolve those.
+    _morning(engine, tmp_path, leave_to=30, typed=35, arrives=60)
+    assert [(t, when) for t, when, _ in _core_events(engine)][3:] == [
+        ("alert.withdrawn", "2026-03-02T00:35:06Z"),
+        ("alert.withdrawn", "2026-03-02T00:35:06Z"),
+        ("alert.withdrawn", "2026-03-02T00:35:06Z"),
+        ("alert.absent_at_shift_start", "2026-03-02T00:40:00Z"),
+        ("alert.device_silent", "2026-03-02T00:40:00Z"),
+        ("alert.late_clock_in", "2026-03-02T00:45:00Z"),
+    ]
+    assert _alerts(engine) == [
+        ("alert.absent_at_shift_start", "withdrawn"),
+        ("alert.device_silent", "withdrawn"),
+        ("alert.late_clock_in", "withdrawn"),
+        ("alert.absent_at_shift_start", "ended"),
+        ("alert.device_silent", "ended"),
+        ("alert.late_clock_in", "ended"),
+    ]
+
+
+def test_typed_in_after_its_grace_ran_out_the_alerts_stand(engine: Engine, tmp_path: Path) -> None:
+    # On leave to 08:20, typed in at 08:50 with him still away: absent after it too.
+    _morning(engine, tmp_path, leave_to=20, typed=50, arrives=60)
+    assert [what for what, _, _ in _core_events(engine)] == list(_WATCHED)
+    assert _alerts(engine) == [(kind, "ended") for kind in _WATCHED]
+
+
+def test_typed_in_after_the_shift_it_still_withdraws_them(engine: Engine, tmp_path: Path) -> None:
+    # On leave to 08:50, in at 08:55, the leave typed in at 10:30, after the shift's end.
+    _morning(engine, tmp_path, leave_to=50, typed=150, arrives=55)
+    assert [what for _, _, what in _core_events(engine)][3:] == list(_WATCHED)
+    assert _alerts(engine) == [(kind, "withdrawn") for kind in _WATCHED]

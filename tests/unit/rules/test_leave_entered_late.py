@@ -1,0 +1,149 @@
+"""A leave approved before an absence or silence alert fell, but typed in after it, withdraws
+the alert it would have prevented (``gateway.rules.excusals``); one approved after the alert
+leaves it standing, and so does one under which the guard was away past its end anyway.
+
+Offsets are seconds from the shift start; the default limits: absent 600 s after the time he
+was expected, silent 600 s after the terminal was last heard."""
+
+from __future__ import annotations
+
+from gateway.rules import PresenceState
+from gateway.rules.events import ALERT_ABSENT_AT_SHIFT_START, event_key
+from gateway.rules.state import PresenceState as _State
+
+from .scenario import T0, Scenario, Script, at, inside, leave, restore, track
+
+
+def _play(script: Script, until_s: float) -> Scenario:
+    scenario = Scenario().run(script)
+    scenario.advance(until_s)
+    return scenario
+
+
+def _withdrawn(scenario: Scenario) -> list[tuple[str, float]]:
+    return [
+        (str(e.data["withdrawn_type"]), (e.time - T0).total_seconds())
+        for e in scenario.only("alert.withdrawn")
+    ]
+
+
+def test_a_leave_over_the_start_entered_after_the_alerts_withdraws_them() -> None:
+    # On leave 0-3000, approved an hour before the shift, typed in at 1800; on post at 2900.
+    scenario = _play(
+        [(1800, leave("L1", 0, 3000, approved_s=-3600)), *track(2900, 3200, inside)], 3200
+    )
+    assert scenario.pairs(skip=("presence.arrived",)) == [
+        ("alert.absent_at_shift_start", 600.0),
+        ("alert.device_silent", 600.0),
+        ("alert.withdrawn", 1800.0),
+        ("alert.withdrawn", 1800.0),
+    ]
+    absent, silent = scenario.events[0], scenario.events[1]
+    first, second = scenario.only("alert.withdrawn")
+    assert first.withdraws == (absent.alert_key,) and second.withdraws == (silent.alert_key,)
+    assert first.data["reason"] == second.data["reason"] == "leave_on_record"
+    assert first.data["leave_id"] == "L1" and first.data["approved_at"] == at(-3600).isoformat()
+    # Neither is raised again: he came on post within the grace after the leave.
+    [arrived] = scenario.only("presence.arrived")
+    assert arrived.resolves == ()
+    assert scenario.only("presence.device_resumed") == []
+
+
+def test_still_away_when_the_leave_is_entered_he_is_raised_again_at_its_end() -> None:
+    # Leave 0-1200 typed in at 1500: absent and silent again at 1800 (the leave's end and the
+    # grace), under keys of their own; his arrival at 2400 resolves the new ones.
+    scenario = _play(
+        [(1500, leave("L1", 0, 1200, approved_s=-3600)), *track(2400, 2700, inside)], 2700
+    )
+    assert scenario.pairs() == [
+        ("alert.absent_at_shift_start", 600.0),
+        ("alert.device_silent", 600.0),
+        ("alert.withdrawn", 1500.0),
+        ("alert.withdrawn", 1500.0),
+        ("alert.absent_at_shift_start", 1800.0),
+        ("alert.device_silent", 1800.0),
+        ("presence.device_resumed", 2400.0),
+    ]
+    first_absent, again = scenario.only("alert.absent_at_shift_start")
+    assert first_absent.alert_key != again.alert_key
+    assert first_absent.alert_key == event_key(
+        "shift-1", ALERT_ABSENT_AT_SHIFT_START, T0.isoformat()
+    )
+    [arrived] = scenario.only("presence.arrived")
+    assert arrived.resolves == (again.alert_key,)
+    first_silent, silent_again = scenario.only("alert.device_silent")
+    assert first_silent.alert_key != silent_again.alert_key
+    assert silent_again.data["silent_since"] == at(1200).isoformat()
+    [resumed] = scenario.only("presence.device_resumed")
+    assert resumed.resolves == (silent_again.alert_key,)
+
+
+def test_a_leave_approved_after_the_alert_fell_withdraws_nothing() -> None:
+    # Approved (and typed in) at 900, after the 600 alerts: they were right when raised.
+    scenario = _play([(900, leave("L1", 0, 3000)), *track(2900, 3200, inside)], 3200)
+    assert _withdrawn(scenario) == []
+    assert [t for t, _ in scenario.pairs()] == [
+        "alert.absent_at_shift_start",
+        "alert.device_silent",
+        "presence.device_resumed",
+    ]
+
+
+def test_away_past_the_leave_and_its_grace_the_alerts_stand() -> None:
+    # Leave 0-1200 (grace to 1800) typed in at 3000, after he came on post at 2400: absent and
+    # silent after the leave too. The alerts stand, resolved by his arrival as before.
+    scenario = _play(
+        [*track(2400, 2900, inside), (3000, leave("L1", 0, 1200, approved_s=-3600))], 3000
+    )
+    assert _withdrawn(scenario) == []
+    # Typed in at 2000 while he is still away: past the grace, they stand too (no second alert).
+    scenario = _play(
+        [(2000, leave("L1", 0, 1200, approved_s=-3600)), *track(2400, 2700, inside)], 2700
+    )
+    assert _withdrawn(scenario) == []
+    assert len(scenario.only("alert.absent_at_shift_start")) == 1
+
+
+def test_a_leave_over_the_whole_shift_entered_after_it_withdraws_both() -> None:
+    # A 2-hour shift he had leave for, typed in the next morning: no alert was owed at all.
+    scenario = Scenario(
+        state=PresenceState.start("shift-1", "guard-1", "post-1", "site-1", ["gps-7"], T0, at(7200))
+    )
+    scenario.run([(30000, leave("L1", -600, 7800, approved_s=-7200))])
+    assert scenario.state.closed
+    assert _withdrawn(scenario) == [
+        ("alert.absent_at_shift_start", 30000.0),
+        ("alert.device_silent", 30000.0),
+    ]
+
+
+def test_a_silence_during_a_leave_in_the_shift_is_withdrawn_after_the_terminal_resumed() -> None:
+    # On post, terminal off from 1800 (silent at 2400); leave 1800-5400 approved at 1500, typed
+    # in at 6000 after he was back and heard at 5000: the silence fell inside his leave.
+    scenario = _play(
+        [
+            *track(-300, 1800, inside),
+            *track(5000, 5600, inside),
+            (6000, leave("L1", 1800, 5400, approved_s=1500)),
+        ],
+        6000,
+    )
+    assert _withdrawn(scenario) == [("alert.device_silent", 6000.0)]
+    [silent] = scenario.only("alert.device_silent")
+    [withdrawn] = scenario.only("alert.withdrawn")
+    assert withdrawn.withdraws == (silent.alert_key,)
+    assert withdrawn.data["silent_since"] == at(1800).isoformat()
+
+
+def test_what_a_withdrawal_needs_survives_a_restart() -> None:
+    scenario = _play([], 900)
+    restored = restore(scenario.state)
+    assert isinstance(restored, _State)
+    assert restored.absent_raised_at == at(600)
+    assert [(s.since, s.raised_at) for s in restored.silences] == [(T0, at(600))]
+    scenario.state = restored
+    scenario.run([(1000, leave("L1", 0, 3000, approved_s=-60))])
+    assert [t for t, _ in _withdrawn(scenario)] == [
+        "alert.absent_at_shift_start",
+        "alert.device_silent",
+    ]
