@@ -37,6 +37,7 @@ from gateway.site.schema import normalise_tag_id
 
 __all__ = [
     "checkpoint_for_tag",
+    "checkpoint_index",
     "guard_for_card",
     "guard_for_person",
     "guard_for_pin",
@@ -119,6 +120,20 @@ def guard_for_person(session: Session, terminal_id: str, person_id: str) -> str 
         if guard is not None:
             return guard
     return guard_for_card(session, device.site_id, person_id)
+
+
+def checkpoint_index(
+    session: Session,
+) -> tuple[dict[str, tuple[str, str]], dict[str, list[RoutePlan]]]:
+    """Every tag as ``tag id -> (checkpoint id, post id)``, and the routes of every post with
+    checkpoints (``route_plans_for_post``): what the patrol stage resolves scans with."""
+    checkpoints = {c.id: c.post_id for c in session.scalars(select(CheckpointRow))}
+    tags = {
+        t.tag_id: (t.checkpoint_id, checkpoints[t.checkpoint_id])
+        for t in session.scalars(select(CheckpointTagRow))
+    }
+    posts = set(checkpoints.values())
+    return tags, {post: route_plans_for_post(session, post) for post in posts}
 
 
 def route_plans_for_post(session: Session, post_id: str) -> list[RoutePlan]:

@@ -63,6 +63,8 @@ EVENT_FIELDS = (
     "in_time",
     "counted",
     "late",
+    "excused",
+    "withdrawn_type",
 )
 """The fields of an event's ``data`` the ledger reads; the rest (fixes, raw evidence) is left
 in the store, so a month of events fits in memory."""

@@ -191,12 +191,18 @@ def _patrol(records: GuardRecords) -> dict[str, int]:
     """Scans, checkpoints scanned for a round (late ones among them), checkpoints missed for
     good, rounds settled. A late scan comes after its window closed, when the rules had already
     raised ``alert.checkpoint_missed`` for it (and it resolves that alert), so the checkpoints
-    missed for good are the missed alerts less the late scans; a window he spent on leave
-    raised none (``excused``), so its late scan takes nothing off."""
+    missed for good are the missed alerts less the late scans and the withdrawn ones (a leave
+    typed in afterwards excused the window); a window he spent on leave raised none
+    (``excused``), so its late scan takes nothing off."""
     scanned = [e for e in records.events if e.type == "patrol.checkpoint_scanned"]
     late = [e for e in scanned if e.data.get("counted") and e.data.get("late")]
     resolving = sum(1 for e in late if not e.data.get("excused"))
     missed = sum(1 for e in records.events if e.type == "alert.checkpoint_missed")
+    missed -= sum(
+        1
+        for e in records.events
+        if e.type == "alert.withdrawn" and e.data.get("withdrawn_type") == "alert.checkpoint_missed"
+    )
     return {
         "scans": len(scanned),
         "checkpoints_scanned": sum(1 for e in scanned if e.data.get("counted")),

@@ -21,15 +21,10 @@ import logging
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.db import patrol_repository as prepo
-from gateway.db.models import (
-    CheckpointRow,
-    CheckpointTagRow,
-    PatrolStateRow,
-)
+from gateway.db.models import PatrolStateRow
 from gateway.pipeline.attendance_machines import AttendanceMachines
 from gateway.pipeline.context import BatchContext
 from gateway.pipeline.deadline_queue import PATROL, ScheduledDict
@@ -42,10 +37,11 @@ from gateway.pipeline.relay import relay_scan
 from gateway.pipeline.scan_attribution import name_scan
 from gateway.pipeline.window_states import open_states, refresh_machines
 from gateway.records import CheckpointScan
-from gateway.rules import RuleEvent, ShiftEnded, Tick
+from gateway.rules import LeaveApproved, RuleEvent, ShiftEnded, Tick
 from gateway.rules import patrol as patrol_rules
 from gateway.rules.copying import replace
 from gateway.rules.patrol_events import ScanObserved, unknown_tag_event
+from gateway.rules.patrol_leave import LeaveEntered
 from gateway.rules.patrol_plan import RoutePlan
 from gateway.rules.patrol_presence import scan_as_fix
 from gateway.rules.patrol_state import PatrolState, leave_spans
@@ -138,13 +134,7 @@ class PatrolStage:
         self.attendance.refresh(session, new_shifts)
 
     def _read_checkpoints(self, session: Session) -> None:
-        checkpoints = {c.id: c.post_id for c in session.scalars(select(CheckpointRow))}
-        self._tags = {
-            t.tag_id: (t.checkpoint_id, checkpoints[t.checkpoint_id])
-            for t in session.scalars(select(CheckpointTagRow))
-        }
-        posts = set(checkpoints.values())
-        self._routes = {post: prepo.route_plans_for_post(session, post) for post in posts}
+        self._tags, self._routes = prepo.checkpoint_index(session)
         plans = {(post, p.route_id): p for post, ps in self._routes.items() for p in ps}
         # A route a site load changed is planned again for the shifts under way (``replan``);
         # at start-up every route is checked (it may have changed while the gateway was
@@ -258,7 +248,7 @@ class PatrolStage:
         ctx: BatchContext,
         duty: Duty,
         plan: RoutePlan,
-        rule_input: ScanObserved | Tick | ShiftEnded,
+        rule_input: ScanObserved | Tick | ShiftEnded | LeaveEntered,
         now: datetime,
     ) -> None:
         machine_id = f"{duty.shift_id}/{plan.route_id}"
@@ -358,6 +348,19 @@ class PatrolStage:
             if patrol is not None and not patrol.closed:
                 self._step_patrol(ctx, duty, plan, ShiftEnded(), now)
         self.attendance.relieve(ctx, duty, now)
+
+    def leave_entered(
+        self, ctx: BatchContext, guard_id: str, leave: LeaveApproved, now: datetime
+    ) -> None:
+        """A leave of ``guard_id`` was entered (the presence machines have it): his shifts'
+        patrol machines in memory withdraw the missed alerts of windows it spanned, if approved
+        by then (``LeaveEntered``), and his clock-in machines the late clock-in it excused."""
+        entered = LeaveEntered(leave.leave_id, leave.starts_at, leave.ends_at, leave.approved_at)
+        for duty in self._memory.duties.duties_of_guard(guard_id):
+            for plan in self._routes.get(duty.post_id, ()):
+                if f"{duty.shift_id}/{plan.route_id}" in self._patrols:
+                    self._step_patrol(ctx, duty, plan, entered, now)
+        self.attendance.leave_entered(ctx, guard_id, leave, now)
 
     def fire_patrol(self, ctx: BatchContext, machine_id: str, now: datetime) -> None:
         """Tick the patrol machine ``machine_id``, due at ``now`` by the clock."""

@@ -253,8 +253,7 @@ class Processor:
         ctx = self._context(session)
         self._chain.presence.apply(ctx, guard_id, at, rule_input)
         if isinstance(rule_input, LeaveApproved):
-            attendance = self._chain.patrol.attendance
-            attendance.leave_entered(ctx, guard_id, rule_input, self._clock.now())
+            self._chain.patrol.leave_entered(ctx, guard_id, rule_input, self._clock.now())
 
     def emit(
         self, session: Session, event: RuleEvent, *, subject: str, duty: Duty | None = None

@@ -1,9 +1,9 @@
 """Patrol tours (巡更) as a pure state machine per route and guard shift.
 
 ``step(state, input, now, policy) -> (state, events)`` with inputs :class:`ScanObserved` (the
-caller resolved tag → checkpoint), ``Tick`` and ``ShiftEnded``; the runtime persists the state
-with the events and ticks when ``now >= state.next_deadline``. Event types and their data are
-listed in :mod:`gateway.rules.patrol_events`.
+caller resolved tag → checkpoint), ``Tick``, ``ShiftEnded`` and ``LeaveEntered``; the runtime
+persists the state with the events and ticks when ``now >= state.next_deadline``. Event types
+and their data are listed in :mod:`gateway.rules.patrol_events`.
 
 Decisions, in the terms of :class:`~gateway.rules.patrol_policy.PatrolPolicy`:
 
@@ -15,6 +15,8 @@ Decisions, in the terms of :class:`~gateway.rules.patrol_policy.PatrolPolicy`:
   not scanned, whether or not anything else arrives. A late scan within the tolerance resolves it.
   A window the guard spent entirely on an approved leave (``PatrolState.on_leave``) raises
   nothing: the checkpoint is **excused**, counted apart in the round's completion.
+* A leave typed in after a window it spanned ran out (``LeaveEntered``), approved by then,
+  withdraws the checkpoint's missed alert (``gateway.rules.patrol_leave``).
 * Ordered routes: a scan is ``out_of_order`` when a checkpoint further along the route was
   already scanned in the round (the guard walked backwards). Skipping a checkpoint is not out
   of order: it is missed.
@@ -55,12 +57,20 @@ from .patrol_events import (
     PATROL_ROUND_COMPLETED,
     ScanObserved,
 )
+from .patrol_leave import LeaveEntered, withdraw_missed
 from .patrol_policy import PatrolPolicy
-from .patrol_state import CheckpointVisit, PatrolRound, PatrolState
+from .patrol_state import (
+    MISSED_KEPT,
+    CheckpointVisit,
+    MissedCheckpoint,
+    PatrolRound,
+    PatrolState,
+    episode_of,
+)
 
 __all__ = ["PatrolInput", "next_patrol_deadline", "step"]
 
-PatrolInput = ScanObserved | Tick | ShiftEnded
+PatrolInput = ScanObserved | Tick | ShiftEnded | LeaveEntered
 """Anything the patrol ``step`` accepts."""
 
 _MISSED, _SETTLE = 0, 1
@@ -121,6 +131,10 @@ def step(
     elif isinstance(event, ShiftEnded):
         run.fire_due(now)
         run.end_early()
+    elif isinstance(event, LeaveEntered):
+        run.fire_due(now)
+        run.state, withdrawn = withdraw_missed(run.state, event, now)
+        run.events.extend(withdrawn)
     else:  # pragma: no cover - the union is exhaustive
         raise TypeError(f"not a patrol rule input: {event!r}")
     return run.finish()
@@ -210,6 +224,10 @@ class _Run:
             self._replace_round(rnd.with_visit(replace(visit, excused=True)))
             return
         self._replace_round(rnd.with_visit(replace(visit, missed_alerted=True)))
+        missed = MissedCheckpoint(
+            rnd.started_at, visit.checkpoint_id, visit.window_start, visit.window_end
+        )
+        self.state = replace(self.state, missed=(*self.state.missed, missed)[-MISSED_KEPT:])
         self.emit(
             ALERT_CHECKPOINT_MISSED,
             visit.window_end,
@@ -283,6 +301,9 @@ class _Run:
         resolves: tuple[str, ...] = ()
         if visit.missed_alerted:
             resolves = (event_key(self.state.machine_id, ALERT_CHECKPOINT_MISSED, episode),)
+            self.state = replace(
+                self.state, missed=tuple(m for m in self.state.missed if m.episode != episode)
+            )
         self.emit(
             PATROL_CHECKPOINT_SCANNED,
             at,
@@ -362,4 +383,4 @@ class _Run:
 
 
 def _episode(rnd: PatrolRound, visit: CheckpointVisit) -> str:
-    return f"{iso(rnd.started_at)}/{visit.checkpoint_id}"
+    return episode_of(rnd.started_at, visit.checkpoint_id)

@@ -17,7 +17,17 @@ from .entries import Leave, iso, opt_dt, opt_iso, to_dt
 from .events import Json
 from .patrol_plan import RoutePlan, round_starts
 
-__all__ = ["CheckpointVisit", "PatrolRound", "PatrolState", "leave_spans"]
+__all__ = [
+    "CheckpointVisit",
+    "MissedCheckpoint",
+    "PatrolRound",
+    "PatrolState",
+    "episode_of",
+    "leave_spans",
+]
+
+MISSED_KEPT = 64
+"""Missed alerts kept in the state, newest last, for a leave entered later to withdraw."""
 
 STATE_VERSION = 1
 """Bumped when the JSON form changes incompatibly; ``from_json`` refuses other versions."""
@@ -99,6 +109,44 @@ class PatrolRound:
         )
 
 
+def episode_of(round_start: datetime, checkpoint_id: str) -> str:
+    """The episode (last part of the key) of a checkpoint's events in the round starting at
+    ``round_start``."""
+    return f"{iso(round_start)}/{checkpoint_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class MissedCheckpoint:
+    """An ``alert.checkpoint_missed`` raised and not resolved by a late scan, kept after its
+    round completed: a leave typed in later may show it wrong."""
+
+    round_start: datetime
+    checkpoint_id: str
+    window_start: datetime
+    window_end: datetime
+
+    @property
+    def episode(self) -> str:
+        return episode_of(self.round_start, self.checkpoint_id)
+
+    def to_json(self) -> dict[str, Json]:
+        return {
+            "round_start": iso(self.round_start),
+            "checkpoint_id": self.checkpoint_id,
+            "window_start": iso(self.window_start),
+            "window_end": iso(self.window_end),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> MissedCheckpoint:
+        return cls(
+            round_start=to_dt(data["round_start"]),
+            checkpoint_id=str(data["checkpoint_id"]),
+            window_start=to_dt(data["window_start"]),
+            window_end=to_dt(data["window_end"]),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class PatrolState:
     """The patrol machine of one route for one guard shift.
@@ -128,6 +176,8 @@ class PatrolState:
     on_leave: tuple[tuple[datetime, datetime], ...] = field(default=())
     """The guard's approved leaves as ``[from, until)`` spans (``leave_spans``): a checkpoint
     whose whole window falls in one is excused when it runs out unscanned, not missed."""
+    missed: tuple[MissedCheckpoint, ...] = field(default=())
+    """The missed alerts raised and not resolved by a late scan (at most ``MISSED_KEPT``)."""
 
     @property
     def machine_id(self) -> str:
@@ -217,6 +267,7 @@ class PatrolState:
             "completed_rounds": self.completed_rounds,
             "last_scans": [[cp, iso(t)] for cp, t in self.last_scans],
             "on_leave": [[iso(a), iso(b)] for a, b in self.on_leave],
+            "missed": [m.to_json() for m in self.missed],
         }
 
     @classmethod
@@ -240,6 +291,7 @@ class PatrolState:
             completed_rounds=int(data["completed_rounds"]),
             last_scans=tuple((str(cp), to_dt(t)) for cp, t in data["last_scans"]),
             on_leave=tuple((to_dt(a), to_dt(b)) for a, b in data.get("on_leave", ())),
+            missed=tuple(MissedCheckpoint.from_json(m) for m in data.get("missed", ())),
         )
 
 

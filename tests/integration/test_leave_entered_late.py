@@ -4,25 +4,30 @@ the pipeline as ``guard-gateway run`` drives it (``Processor.run_command`` with 
 while the guard was on that leave stayed open, and counted against him. SQLite and PostgreSQL.
 
 The patrol site (``tests.ledger.patrol_scenario``): g-001 at the north gate 08:00-10:00, with a
-clock-in terminal there (``zk-gate``, his PIN 1001)."""
+clock-in terminal there (``zk-gate``, his PIN 1001); g-004 patrols the central garden, a round
+at 08:30 and 09:30 over three checkpoints (windows 0-5, 5-10, 10-15 minutes)."""
 
 from __future__ import annotations
 
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from gateway.clock import ManualClock
 from gateway.db.models import AlertRow
+from gateway.ledger.service import day_ledger
 from gateway.pipeline.commands import ApproveLeave
 from gateway.pipeline.processor import Processor
 from gateway.records import DecodeOutcome, Punch, PunchKind
 from gateway.site.loader import load_site_file
-from tests.e2e.helpers import fix_at, outbox_rows, post_points
-from tests.ledger.patrol_scenario import GATE, at, patrol_site
+from tests.e2e.helpers import DAY_START, fix_at, outbox_rows, post_points
+from tests.ledger.patrol_scenario import GATE, PATROLLER, at, patrol_site
+
+SITE = "wh-jiangtan-garden"
 
 _WATCHED = ("alert.absent_at_shift_start", "alert.device_silent", "alert.late_clock_in")
 
@@ -142,3 +147,77 @@ def test_typed_in_after_the_shift_it_still_withdraws_them(engine: Engine, tmp_pa
     _morning(engine, tmp_path, leave_to=50, typed=150, arrives=55)
     assert [what for _, _, what in _core_events(engine)][3:] == list(_WATCHED)
     assert _alerts(engine) == [(kind, "withdrawn") for kind in _WATCHED]
+
+
+def _patrol_morning(engine: Engine, tmp_path: Path, *, typed: float) -> None:
+    """g-004, the patroller, on a leave from 07:30 to 09:00 approved at 07:10 and typed in at
+    minute ``typed``; on post from 09:00, walking none of the 09:30 round. The clock runs to
+    10:00."""
+    load_site_file(patrol_site(tmp_path), engine, at(-60))
+    where = post_points(engine, PATROLLER[1]).inside
+    clock = ManualClock(at(-50))
+    processor = Processor(engine, clock)
+    for minute in range(-10, 120):
+        clock.set(at(minute + 0.1))
+        if minute == typed:
+            processor.run_command(
+                ApproveLeave(PATROLLER[0], at(-30), at(60), "jt-leader-a", approved_at=at(-50))
+            )
+        fixes = (fix_at(PATROLLER[2], at(minute), where),) if minute >= 60 else ()
+        processor.process_outcomes([DecodeOutcome(fixes=fixes)])
+        processor.tick()
+
+
+def _patrol_figures(engine: Engine) -> dict[str, Any]:
+    ledger = day_ledger(engine, SITE, DAY_START.date(), at(24 * 60))
+    [guard] = [g for g in ledger["guards"] if g["guard_id"] == PATROLLER[0]]
+    return dict(guard["patrol"])
+
+
+def _checkpoint_alerts(engine: Engine) -> list[tuple[str, str | None]]:
+    with Session(engine) as session:
+        rows = session.scalars(
+            select(AlertRow)
+            .where(AlertRow.guard_id == PATROLLER[0], AlertRow.type == "alert.checkpoint_missed")
+            .order_by(AlertRow.id)
+        )
+        return [(str(row.data["checkpoint_id"]), row.resolution) for row in rows]
+
+
+def test_checkpoints_missed_on_a_leave_typed_in_later_are_withdrawn(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # The 08:30 round ran out on his leave (missed 08:35, 08:40, 08:45, completed 08:50); the
+    # leave is typed in at 09:05: its three alerts are withdrawn (with his absence, silence
+    # and late clock-in) and out of his figures. The 09:30 round, after the leave, stays missed.
+    _patrol_morning(engine, tmp_path, typed=65)
+    assert _checkpoint_alerts(engine) == [
+        ("cp-east", "withdrawn"),
+        ("cp-fountain", "withdrawn"),
+        ("cp-west", "withdrawn"),
+        ("cp-east", None),
+        ("cp-fountain", None),
+        ("cp-west", None),
+    ]
+    withdrawals = [
+        json.loads(row.body)["data"]
+        for row in outbox_rows(engine)
+        if row.destination == "core" and row.type == "alert.withdrawn"
+    ]
+    assert [(w["withdrawn_type"], w.get("checkpoint_id"), w["reason"]) for w in withdrawals] == [
+        ("alert.absent_at_shift_start", None, "leave_on_record"),
+        ("alert.device_silent", None, "leave_on_record"),
+        ("alert.checkpoint_missed", "cp-east", "leave_on_record"),
+        ("alert.checkpoint_missed", "cp-fountain", "leave_on_record"),
+        ("alert.checkpoint_missed", "cp-west", "leave_on_record"),
+        ("alert.late_clock_in", None, "leave_on_record"),  # he has no PIN: raised again 09:15
+    ]
+    figures = _patrol_figures(engine)
+    assert (figures["checkpoints_missed"], figures["rounds_completed"]) == (3, 2)
+
+
+def test_typed_in_before_the_round_it_raises_none(engine: Engine, tmp_path: Path) -> None:
+    # The same leave typed in at 08:20: the 08:30 round is excused as it runs out.
+    _patrol_morning(engine, tmp_path, typed=20)
+    assert [cp for cp, _ in _checkpoint_alerts(engine)] == ["cp-east", "cp-fountain", "cp-west"]
+    assert _patrol_figures(engine)["checkpoints_missed"] == 3

@@ -101,3 +101,15 @@ def test_a_leave_cancelled_early_excuses_only_up_to_the_cancellation(
     _morning(engine, tmp_path, leave=(-30, 90), cancelled=20, scans={31: "cp-east"})
     first = _rounds(engine)[0]
     assert (first["scanned"], first["excused"], first["missed"]) == (1, 0, 2)
+
+
+def test_a_late_scan_of_an_excused_checkpoint_takes_no_missed_one_off_the_figures(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # Back at 08:36: east's window (08:30-08:35) was excused; he scans it late at 08:37. The
+    # fountain and the west, and the 09:30 round, are missed: five, none resolved by that scan.
+    _morning(engine, tmp_path, leave=(-30, 36), scans={37: "cp-east"})
+    first = _rounds(engine)[0]
+    assert (first["scanned"], first["excused"], first["missed"]) == (1, 0, 2)
+    figures = _patrol_figures(engine)
+    assert (figures["checkpoints_late"], figures["checkpoints_missed"]) == (1, 5)
