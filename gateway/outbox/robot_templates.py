@@ -223,7 +223,7 @@ def _left_early(c: Context) -> tuple[str, tuple[str, ...]]:
 
 _WITHDRAWN_BECAUSE = {
     "report_on_record": "离岗前已口头报备",
-    "leave_on_record": "离岗前已批准请假",
+    "leave_on_record": "请假在此之前已获批准",
 }
 
 
@@ -235,6 +235,9 @@ def _withdrawn(c: Context) -> tuple[str, tuple[str, ...]]:
     details: tuple[str, ...] = ()
     if reason == "report_on_record" and c.data.get("entered_at"):
         details = (f"报备时间 {c.at('reported_at')}，录入时间 {c.at('entered_at')}",)
+    elif reason == "leave_on_record" and c.data.get("approved_at"):
+        # The withdrawal is dated when the leave was typed in.
+        details = (f"请假批准时间 {c.at('approved_at')}，录入时间 {c.at(None)}",)
     return f"{c.who} 的「{what}」已撤销{f'：{because}' if because else ''}。", details
 
 

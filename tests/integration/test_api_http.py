@@ -229,6 +229,37 @@ def test_leave_covers_a_long_departure_and_cancelling_on_return_raises_nothing(
     ]
 
 
+def test_a_leave_approved_before_the_shift_but_posted_after_its_alerts_withdraws_them(
+    live: Live,
+) -> None:
+    # g-001 is not on post at 08:00: absent and silent at 08:10. At 08:30 his leader posts the
+    # leave he approved by phone at 07:10, 07:30-08:50; g-001 comes on post at 08:55.
+    live.clock.set(at(20))
+    assert live.runtime.wait_idle() and live.runtime.wait_idle()  # a tick after the call
+    assert live.types() == ["alert.absent_at_shift_start", "alert.device_silent"]
+    live.clock.set(at(30))
+    body = leave_body(
+        starts_at="2026-03-02T07:30:00+08:00",
+        ends_at="2026-03-02T08:50:00+08:00",
+        approved_at="2026-03-02T07:10:00+08:00",
+    )
+    assert live.http.post("/leaves", json=body).status_code == 201
+    live.cursor = at(55)
+    live.walk(60, "inside")
+    assert live.types() == [
+        "alert.absent_at_shift_start",
+        "alert.device_silent",
+        "alert.withdrawn",
+        "alert.withdrawn",
+        "presence.arrived",
+    ]
+    alerts = live.http.get("/alerts", params={"guard_id": "g-001"}).json()
+    assert sorted((a["type"], a["status"], a["resolution"]) for a in alerts) == [
+        ("alert.absent_at_shift_start", "resolved", "withdrawn"),
+        ("alert.device_silent", "resolved", "withdrawn"),
+    ]
+
+
 # --- whereabouts ---------------------------------------------------------------------------
 
 

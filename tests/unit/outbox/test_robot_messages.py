@@ -162,6 +162,20 @@ def test_sos_is_urgent_and_says_where_and_how_good_the_position_is() -> None:
     assert off_duty.details == ("无任何位置信息，请电话联系。",)
 
 
+def test_a_withdrawal_for_a_leave_says_when_it_was_approved_and_typed_in() -> None:
+    evt = event(
+        "alert.withdrawn",
+        withdrawn_type="alert.absent_at_shift_start",
+        reason="leave_on_record",
+        approved_at="2026-03-01T23:10:00+00:00",
+    )
+    evt["time"] = "2026-03-02T00:30:06+00:00"
+    text = render(evt, TZ)
+    assert text.follow_up
+    assert text.headline == "赵军 (g-004) 的「上岗未到」已撤销：请假在此之前已获批准。"
+    assert text.details == ("请假批准时间 07:10，录入时间 08:30",)
+
+
 @pytest.mark.parametrize(
     ("evt", "title", "headline"),
     [
