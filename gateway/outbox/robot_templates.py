@@ -224,6 +224,7 @@ def _left_early(c: Context) -> tuple[str, tuple[str, ...]]:
 _WITHDRAWN_BECAUSE = {
     "report_on_record": "离岗前已口头报备",
     "leave_on_record": "请假在此之前已获批准",
+    "cancelled_in_time": "已在时限内销假",
 }
 
 
@@ -238,6 +239,8 @@ def _withdrawn(c: Context) -> tuple[str, tuple[str, ...]]:
     elif reason == "leave_on_record" and c.data.get("approved_at"):
         # The withdrawal is dated when the leave was typed in.
         details = (f"请假批准时间 {c.at('approved_at')}，录入时间 {c.at(None)}",)
+    elif reason == "cancelled_in_time" and c.data.get("cancelled_at"):
+        details = (f"销假时间 {c.at('cancelled_at')}，录入时间 {c.at(None)}",)
     return f"{c.who} 的「{what}」已撤销{f'：{because}' if because else ''}。", details
 
 

@@ -73,12 +73,11 @@ from .entries import FixEvidence, Leave, PendingCancel, Report, iso
 from .events import (
     ALERT_ABSENT_AT_SHIFT_START,
     BACKFILL_AFTER_S,
-    LEAVE_CANCELLED,
     PRESENCE_ARRIVED,
     RuleEvent,
     event_key,
 )
-from .excusals import withdraw_excused
+from .excusals import apply_cancel, withdraw_excused
 from .inputs import (
     FixObserved,
     LeaveApproved,
@@ -122,7 +121,7 @@ def step(
         _on_leave(run, event)
     elif isinstance(event, LeaveCancelled):
         run.fire_due(min(utc(event.cancelled_at), now))
-        _on_cancel(run, event)
+        apply_cancel(run, event)
     elif isinstance(event, ShiftEnded):
         run.fire_due(now)
         run.relieved()
@@ -370,35 +369,3 @@ def _on_leave(run: Run, leave: LeaveApproved) -> None:
     dep = run.state.departure
     if dep is not None and not run.state.ended:
         run.attach_leave(dep.started_at)
-
-
-def _on_cancel(run: Run, cancel: LeaveCancelled) -> None:
-    leave = run.state.leave(cancel.leave_id)
-    if leave is None or leave.cancelled_at is not None:
-        return
-    cancelled_at = utc(cancel.cancelled_at)
-    run.state = run.state.with_leave(replace(leave, cancelled_at=cancelled_at))
-    pending = next((p for p in run.state.pending_cancels if p.leave_id == leave.leave_id), None)
-    if pending is None:
-        # Cancelled while still out, or never used this shift: nothing was waiting for it.
-        return
-    run.state = replace(
-        run.state,
-        pending_cancels=tuple(p for p in run.state.pending_cancels if p is not pending),
-    )
-    limit_s = run.policy.leave_cancel_limit_s
-    delay_s = (cancelled_at - pending.returned_at).total_seconds()
-    run.emit(
-        LEAVE_CANCELLED,
-        cancelled_at,
-        leave.leave_id,
-        {
-            "leave_id": leave.leave_id,
-            "departure_id": pending.departure_id,
-            "returned_at": iso(pending.returned_at),
-            "cancelled_at": iso(cancelled_at),
-            "delay_s": delay_s,
-            "in_time": delay_s <= limit_s,
-        },
-        resolves=() if pending.alert_key is None else (pending.alert_key,),
-    )

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from gateway.clock import ManualClock
 from gateway.db.models import AlertRow
 from gateway.ledger.service import day_ledger
-from gateway.pipeline.commands import ApproveLeave
+from gateway.pipeline.commands import ApproveLeave, CancelLeave
 from gateway.pipeline.processor import Processor
 from gateway.records import DecodeOutcome, Punch, PunchKind
 from gateway.site.loader import load_site_file
@@ -221,3 +221,41 @@ def test_typed_in_before_the_round_it_raises_none(engine: Engine, tmp_path: Path
     _patrol_morning(engine, tmp_path, typed=20)
     assert [cp for cp, _ in _checkpoint_alerts(engine)] == ["cp-east", "cp-fountain", "cp-west"]
     assert _patrol_figures(engine)["checkpoints_missed"] == 3
+
+
+def test_a_cancellation_typed_in_late_withdraws_the_not_cancelled_alert(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # g-001 on post from 07:50; out 08:30-08:50 on a leave to 09:00; he cancels it at 08:52
+    # with his leader, who types it in at 10:10: the 09:50 alert is withdrawn.
+    load_site_file(patrol_site(tmp_path), engine, at(-60))
+    gate = post_points(engine, GATE[1])
+    clock = ManualClock(at(-50))
+    processor = Processor(engine, clock)
+    leave = processor.run_command(
+        ApproveLeave(GATE[0], at(30), at(60), "jt-leader-a", approved_at=at(-50))
+    )
+    for minute in range(-10, 131):
+        clock.set(at(minute + 0.1))
+        if minute == 130:
+            processor.run_command(CancelLeave(str(leave["id"]), at(52)))
+        where = gate.outside if 30 <= minute < 50 else gate.inside
+        processor.process_outcomes([DecodeOutcome(fixes=(fix_at(GATE[2], at(minute), where),))])
+        processor.tick()
+    with Session(engine) as session:
+        rows = session.scalars(
+            select(AlertRow).where(
+                AlertRow.guard_id == GATE[0], AlertRow.type == "alert.leave_not_cancelled"
+            )
+        )
+        assert [(row.opened_at.isoformat(), row.resolution) for row in rows] == [
+            ("2026-03-02T01:50:00+00:00", "withdrawn")
+        ]
+    cancelled = [
+        json.loads(row.body)["data"]
+        for row in outbox_rows(engine)
+        if row.destination == "core" and row.type == "leave.cancelled"
+    ]
+    assert [(c["cancelled_at"], c["in_time"]) for c in cancelled] == [
+        ("2026-03-02T00:52:00+00:00", True)
+    ]

@@ -176,6 +176,19 @@ def test_a_withdrawal_for_a_leave_says_when_it_was_approved_and_typed_in() -> No
     assert text.details == ("请假批准时间 07:10，录入时间 08:30",)
 
 
+def test_a_withdrawal_for_a_cancellation_typed_in_late_says_when_he_cancelled() -> None:
+    evt = event(
+        "alert.withdrawn",
+        withdrawn_type="alert.leave_not_cancelled",
+        reason="cancelled_in_time",
+        cancelled_at="2026-03-02T00:21:00+00:00",
+    )
+    evt["time"] = "2026-03-02T02:30:00+00:00"
+    text = render(evt, TZ)
+    assert text.headline == "赵军 (g-004) 的「未按时销假」已撤销：已在时限内销假。"
+    assert text.details == ("销假时间 08:21，录入时间 10:30",)
+
+
 @pytest.mark.parametrize(
     ("evt", "title", "headline"),
     [

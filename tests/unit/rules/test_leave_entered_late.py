@@ -1,17 +1,18 @@
 """A leave approved before an absence or silence alert fell, but typed in after it, withdraws
 the alert it would have prevented (``gateway.rules.excusals``); one approved after the alert
-leaves it standing, and so does one under which the guard was away past its end anyway.
+leaves it standing, and so does one under which the guard was away past its end anyway. A
+cancellation typed in after the not-cancelled alert, dated within the hour, withdraws it.
 
 Offsets are seconds from the shift start; the default limits: absent 600 s after the time he
 was expected, silent 600 s after the terminal was last heard."""
 
 from __future__ import annotations
 
-from gateway.rules import PresenceState
+from gateway.rules import LeaveCancelled, PresenceState
 from gateway.rules.events import ALERT_ABSENT_AT_SHIFT_START, event_key
 from gateway.rules.state import PresenceState as _State
 
-from .scenario import T0, Scenario, Script, at, inside, leave, restore, track
+from .scenario import T0, Scenario, Script, at, inside, leave, outside, restore, track
 
 
 def _play(script: Script, until_s: float) -> Scenario:
@@ -147,3 +148,37 @@ def test_what_a_withdrawal_needs_survives_a_restart() -> None:
         "alert.absent_at_shift_start",
         "alert.device_silent",
     ]
+
+
+def _back_from_leave() -> Scenario:
+    """On post, out 0-1200 on a leave approved before, back at 1200; not cancelled by 4800."""
+    return _play(
+        [
+            *track(-300, -30, inside),
+            (-60, leave("L1", 0, 1800)),
+            *track(0, 1170, outside),
+            *track(1200, 6000, inside, every_s=120),
+        ],
+        6000,
+    )
+
+
+def test_a_cancellation_typed_in_late_but_made_within_the_hour_withdraws_the_alert() -> None:
+    scenario = _back_from_leave()
+    scenario.feed(LeaveCancelled("L1", at(1260)))  # typed in at 6000, made at 1260
+    [alert] = scenario.only("alert.leave_not_cancelled")
+    [cancelled] = scenario.only("leave.cancelled")
+    [withdrawn] = scenario.only("alert.withdrawn")
+    assert (cancelled.data["in_time"], cancelled.resolves) == (True, ())
+    assert withdrawn.withdraws == (alert.alert_key,) and withdrawn.time == at(6000)
+    assert withdrawn.data["reason"] == "cancelled_in_time"
+    assert withdrawn.data["cancelled_at"] == at(1260).isoformat()
+
+
+def test_a_cancellation_made_after_the_hour_resolves_the_alert() -> None:
+    scenario = _back_from_leave()
+    scenario.feed(LeaveCancelled("L1", at(5000)))
+    [alert] = scenario.only("alert.leave_not_cancelled")
+    [cancelled] = scenario.only("leave.cancelled")
+    assert (cancelled.data["in_time"], cancelled.resolves) == (False, (alert.alert_key,))
+    assert scenario.only("alert.withdrawn") == []
