@@ -21,7 +21,13 @@ from gateway.policy import SitePolicy
 
 from .entries import Departure, Leave, Report
 
-__all__ = ["covering_leave", "covering_report", "leave_covers_departure", "report_window"]
+__all__ = [
+    "covering_leave",
+    "covering_report",
+    "following_leave",
+    "leave_covers_departure",
+    "report_window",
+]
 
 
 def report_window(report: Report, policy: SitePolicy) -> tuple[datetime, datetime]:
@@ -59,6 +65,20 @@ def covering_leave(leaves: Iterable[Leave], instant: datetime, policy: SitePolic
         if lv.starts_at - grace <= instant < lv.ends_at and lv.active_at(instant)
     ]
     return max(candidates, key=lambda lv: (lv.ends_at, lv.leave_id), default=None)
+
+
+def following_leave(
+    leaves: Iterable[Leave], leave_id: str, ends_at: datetime, policy: SitePolicy
+) -> Leave | None:
+    """The leave that extends leave ``leave_id`` ending at ``ends_at`` (续假): another one,
+    approved by then and not cancelled, whose window holds that instant and runs past it;
+    ``None`` when none does."""
+    later = covering_leave(
+        (lv for lv in leaves if lv.leave_id != leave_id and lv.approved_at <= ends_at),
+        ends_at,
+        policy,
+    )
+    return later if later is not None and later.ends_at > ends_at else None
 
 
 def leave_covers_departure(leave: Leave, departure: Departure, policy: SitePolicy) -> bool:

@@ -26,18 +26,21 @@ from datetime import datetime
 from gateway.clock import utc
 
 from .copying import replace
+from .coverage import following_leave
 from .deadlines import absence_due, silence_due
-from .entries import Leave, PendingCancel, iso
+from .entries import Departure, Leave, PendingCancel, iso
 from .events import (
     ALERT_ABSENT_AT_SHIFT_START,
     ALERT_DEVICE_SILENT,
     ALERT_LEAVE_NOT_CANCELLED,
+    ALERT_LEAVE_OVERRUN,
     LEAVE_CANCELLED,
     Json,
     event_key,
 )
 from .inputs import LeaveCancelled
 from .machine import Run
+from .offpost import overrun_episode
 
 __all__ = ["apply_cancel", "withdraw_excused"]
 
@@ -45,12 +48,10 @@ __all__ = ["apply_cancel", "withdraw_excused"]
 def withdraw_excused(run: Run, leave: Leave) -> None:
     """Withdraw the absence and silence alerts of ``run``'s state that ``leave`` (already on
     record in it) shows were wrong; see the module docstring."""
-    state = run.state
-    if state.absent_raised_at is None and not state.silences:
-        return
     why: dict[str, Json] = {"leave_id": leave.leave_id, "approved_at": iso(leave.approved_at)}
     _absence(run, leave, why)
     _silences(run, leave, why)
+    _extension(run, leave, why)
 
 
 def _absence(run: Run, leave: Leave, why: dict[str, Json]) -> None:
@@ -93,6 +94,61 @@ def _silences(run: Run, leave: Leave, why: dict[str, Json]) -> None:
         key = event_key(state.shift_id, ALERT_DEVICE_SILENT, iso(silence.since))
         data: dict[str, Json] = {"silent_since": iso(silence.since), **why}
         run.withdraw(key, ALERT_DEVICE_SILENT, "leave_on_record", data)
+
+
+def _extension(run: Run, leave: Leave, why: dict[str, Json]) -> None:
+    """An extension (续假) typed in after the leave it extends ran out with the guard still
+    out: the ``alert.leave_overrun`` raised then is withdrawn when he was back by the
+    extension's end (or is still within it), and the outing goes on under the extension: a
+    new overrun at its end, a cancellation owed for it."""
+    state = run.state
+    deps = [*state.past_departures, *(() if state.departure is None else (state.departure,))]
+    for dep in deps:
+        extended = state.leave(dep.leave_id)
+        if not dep.overrun_done or extended is None:
+            continue
+        after = following_leave(state.leaves, extended.leave_id, extended.ends_at, run.policy)
+        if after is None or after.leave_id != leave.leave_id:
+            continue
+        key = event_key(state.shift_id, ALERT_LEAVE_OVERRUN, overrun_episode(state, dep))
+        if key in dep.withdrawn or not _excused(
+            dep.returned_at, after.ends_at, run.now, state.shift_end
+        ):
+            continue
+        run.withdraw(
+            key,
+            ALERT_LEAVE_OVERRUN,
+            "leave_on_record",
+            {
+                "departure_id": dep.departure_id,
+                **why,
+            },
+            device_id=dep.first_fix.device_id,
+        )
+        moved = replace(
+            dep,
+            leave_id=after.leave_id,
+            withdrawn=(*dep.withdrawn, key),
+            open_alerts=tuple(k for k in dep.open_alerts if k != key),
+            overrun_done=dep.returned_at is not None,
+        )
+        _keep(run, moved, extended.leave_id)
+
+
+def _keep(run: Run, dep: Departure, extended_id: str) -> None:
+    """Store ``dep`` (the open departure, or an ended one), its return's pending cancellation
+    moved to the extension it came back from."""
+    state = run.state
+    if state.departure is not None and state.departure.departure_id == dep.departure_id:
+        run.state = replace(state, departure=dep)
+        return
+    pending = tuple(
+        replace(p, leave_id=dep.leave_id)
+        if p.departure_id == dep.departure_id and p.leave_id == extended_id and p.alert_key is None
+        else p
+        for p in state.pending_cancels
+    )
+    run.state = replace(state.with_past(dep), pending_cancels=pending)
 
 
 def _excused(ended_at: datetime | None, due: datetime, now: datetime, shift_end: datetime) -> bool:

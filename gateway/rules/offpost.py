@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from .copying import replace
+from .coverage import following_leave
 from .deadlines import Deadline, pending_deadlines
 from .entries import Departure, PendingCancel, iso
 from .events import (
@@ -20,7 +21,9 @@ from .events import (
     ALERT_UNREPORTED_DEPARTURE,
     PRESENCE_RETURNED,
     Json,
+    event_key,
 )
+from .state import PresenceState
 
 if TYPE_CHECKING:
     from .machine import Run
@@ -31,6 +34,7 @@ __all__ = [
     "decide_overrun",
     "decide_overtime",
     "decide_unreported",
+    "overrun_episode",
 ]
 
 
@@ -130,9 +134,15 @@ def settle_unreported(run: Run, dep: Departure) -> None:
 
 
 def _off_post_alert(
-    run: Run, deadline: Deadline, dep: Departure, type_: str, extra: dict[str, Json]
+    run: Run,
+    deadline: Deadline,
+    dep: Departure,
+    type_: str,
+    extra: dict[str, Json],
+    episode: str | None = None,
 ) -> str:
-    """Raise an off-post limit alert of the open departure at its deadline; returns its key."""
+    """Raise an off-post limit alert of the open departure at its deadline; returns its key
+    (episode: the departure's start, unless said)."""
     data: dict[str, Json] = {
         "departure_id": dep.departure_id,
         "started_at": iso(dep.started_at),
@@ -143,7 +153,7 @@ def _off_post_alert(
     return run.emit(
         type_,
         deadline.due,
-        iso(dep.started_at),
+        iso(dep.started_at) if episode is None else episode,
         data,
         deadline=deadline,
         alert=True,
@@ -174,8 +184,15 @@ def decide_overtime(run: Run, deadline: Deadline) -> None:
 def decide_overrun(run: Run, deadline: Deadline) -> None:
     dep = run.state.departure
     assert dep is not None and dep.leave_id is not None
+    extension = following_leave(run.state.leaves, dep.leave_id, deadline.due, run.policy)
+    if extension is not None:
+        # Extended (续假): the outing goes on under the leave that runs on from this one.
+        run.state = replace(run.state, departure=replace(dep, leave_id=extension.leave_id))
+        return
     extra: dict[str, Json] = {"leave_id": dep.leave_id, "leave_ends_at": iso(deadline.due)}
-    key = _off_post_alert(run, deadline, dep, ALERT_LEAVE_OVERRUN, extra)
+    key = _off_post_alert(
+        run, deadline, dep, ALERT_LEAVE_OVERRUN, extra, overrun_episode(run.state, dep)
+    )
     run.state = replace(
         run.state,
         departure=replace(dep, overrun_done=True, open_alerts=(*dep.open_alerts, key)),
@@ -206,3 +223,12 @@ def decide_not_cancelled(run: Run, deadline: Deadline) -> None:
     )
     if run.state.ended and not pending_deadlines(run.state, run.policy):
         run.close()
+
+
+def overrun_episode(state: PresenceState, dep: Departure) -> str:
+    """The episode of the departure's ``alert.leave_overrun``: its start, or, once an extension
+    typed in late withdrew that one, its start and the leave it overran."""
+    first = iso(dep.started_at)
+    if event_key(state.shift_id, ALERT_LEAVE_OVERRUN, first) in dep.withdrawn:
+        return f"{first}/{dep.leave_id}"
+    return first

@@ -259,3 +259,44 @@ def test_a_cancellation_typed_in_late_withdraws_the_not_cancelled_alert(
     assert [(c["cancelled_at"], c["in_time"]) for c in cancelled] == [
         ("2026-03-02T00:52:00+00:00", True)
     ]
+
+
+def _extended_outing(engine: Engine, tmp_path: Path, *, typed: float) -> None:
+    """g-001 on post from 07:50, out 08:10-09:30 on a leave to 08:40, extended by phone at
+    08:30 to 09:40 (a second leave), typed in at minute ``typed``; the clock runs to 10:00."""
+    load_site_file(patrol_site(tmp_path), engine, at(-60))
+    gate = post_points(engine, GATE[1])
+    clock = ManualClock(at(-50))
+    processor = Processor(engine, clock)
+    processor.run_command(ApproveLeave(GATE[0], at(10), at(40), "jt-leader-a", approved_at=at(0)))
+    for minute in range(-10, 120):
+        clock.set(at(minute + 0.1))
+        if minute == typed:
+            processor.run_command(
+                ApproveLeave(GATE[0], at(40), at(100), "jt-leader-a", approved_at=at(30))
+            )
+        where = gate.outside if 10 <= minute < 90 else gate.inside
+        processor.process_outcomes([DecodeOutcome(fixes=(fix_at(GATE[2], at(minute), where),))])
+        processor.tick()
+
+
+def _overruns(engine: Engine) -> list[tuple[str, str | None]]:
+    with Session(engine) as session:
+        rows = session.scalars(
+            select(AlertRow).where(
+                AlertRow.guard_id == GATE[0], AlertRow.type == "alert.leave_overrun"
+            )
+        )
+        return [(row.opened_at.isoformat(), row.resolution) for row in rows]
+
+
+def test_an_extension_on_record_in_time_raises_no_overrun(engine: Engine, tmp_path: Path) -> None:
+    _extended_outing(engine, tmp_path, typed=30)
+    assert _overruns(engine) == []
+
+
+def test_an_extension_typed_in_after_the_overrun_withdraws_it(
+    engine: Engine, tmp_path: Path
+) -> None:
+    _extended_outing(engine, tmp_path, typed=95)  # after his return at 09:30
+    assert _overruns(engine) == [("2026-03-02T00:40:00+00:00", "withdrawn")]

@@ -182,3 +182,68 @@ def test_a_cancellation_made_after_the_hour_resolves_the_alert() -> None:
     [cancelled] = scenario.only("leave.cancelled")
     assert (cancelled.data["in_time"], cancelled.resolves) == (False, (alert.alert_key,))
     assert scenario.only("alert.withdrawn") == []
+
+
+def _extended(typed_s: float, back_s: float, *, approved_s: float = 3000) -> Scenario:
+    """On post, out from 0 on leave L1 (0-3600) approved before; L2 (3600-7200), approved at
+    ``approved_s``, typed in at ``typed_s``; back on post at ``back_s``."""
+    return _play(
+        [
+            *track(-300, -30, inside),
+            (-60, leave("L1", 0, 3600)),
+            *track(0, back_s - 60, outside, every_s=60),
+            (typed_s, leave("L2", 3600, 7200, approved_s=approved_s)),
+            *track(back_s, back_s + 600, inside, every_s=60),
+        ],
+        back_s + 600,
+    )
+
+
+def test_an_extension_on_record_before_the_leave_ends_is_no_overrun() -> None:
+    scenario = _extended(3000, 6000)
+    assert scenario.pairs() == [("presence.departed", 0.0), ("presence.returned", 6000.0)]
+    [returned] = scenario.only("presence.returned")
+    assert returned.data["leave_id"] == "L2"
+    assert [p.leave_id for p in scenario.state.pending_cancels] == ["L2"]
+
+
+def test_an_extension_typed_in_after_the_overrun_withdraws_it() -> None:
+    # Back at 6000, within the extension; L2 typed in at 6300: the 3600 overrun was wrong, and
+    # the cancellation owed since his return is L2's.
+    scenario = _extended(6300, 6000)
+    assert scenario.pairs() == [
+        ("presence.departed", 0.0),
+        ("alert.leave_overrun", 3600.0),
+        ("presence.returned", 6000.0),
+        ("alert.withdrawn", 6300.0),
+    ]
+    [overrun] = scenario.only("alert.leave_overrun")
+    [withdrawn] = scenario.only("alert.withdrawn")
+    assert withdrawn.withdraws == (overrun.alert_key,)
+    assert (withdrawn.data["reason"], withdrawn.data["leave_id"]) == ("leave_on_record", "L2")
+    assert [p.leave_id for p in scenario.state.pending_cancels] == ["L2"]
+
+
+def test_still_out_past_the_extension_he_overruns_it_under_a_new_key() -> None:
+    # L2 typed in at 5000 with him still out; back only at 8000: overrun again at 7200.
+    scenario = _extended(5000, 8000)
+    assert scenario.pairs() == [
+        ("presence.departed", 0.0),
+        ("alert.leave_overrun", 3600.0),
+        ("alert.withdrawn", 5000.0),
+        ("alert.leave_overrun", 7200.0),
+        ("presence.returned", 8000.0),
+    ]
+    first, again = scenario.only("alert.leave_overrun")
+    assert first.alert_key != again.alert_key and again.data["leave_id"] == "L2"
+    [returned] = scenario.only("presence.returned")
+    assert returned.resolves == (again.alert_key,)
+
+
+def test_a_leave_approved_after_the_first_ran_out_is_no_extension_of_it() -> None:
+    scenario = _extended(5000, 6000, approved_s=4000)
+    assert [t for t, _ in scenario.pairs()] == [
+        "presence.departed",
+        "alert.leave_overrun",
+        "presence.returned",
+    ]
