@@ -49,6 +49,11 @@ class SitePolicy:
     early_leave_tolerance_s: float = 0
     """A departure that began less than this before the shift end and never came back is not
     reported as leaving early (a relief that arrives a few minutes early, if a site allows it)."""
+    next_post_walk_s: float = 5 * 60
+    """A guard whose next shift, at another post, starts when this one ends (or up to this long
+    after) may leave this long before the end to go there (轮岗): that outing ends his shift
+    here, neither unreported nor leaving early; his next shift's absence grace covers the way.
+    0: he stays to the end."""
     sos_episode_gap_s: float = 10 * 60
     """SOS messages of a device less than this apart (device time) with no message without SOS
     in between belong to one emergency: one ``alert.sos``."""

@@ -17,7 +17,7 @@ from gateway.db import repository as repo
 from gateway.db.models import LeaveRow, ReportRow
 from gateway.pipeline.context import BatchContext
 from gateway.pipeline.deadline_queue import ScheduledDict
-from gateway.pipeline.duty import Duty
+from gateway.pipeline.duty import Duty, DutyIndex
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.memory import PipelineMemory
 from gateway.rules import (
@@ -126,7 +126,7 @@ class PresenceMachines:
             reports = found.get(duty.guard_id, ())
         overlapping = [lv for lv in leaves if lv.starts_at < end and lv.ends_at > begin]
         told = self._reports_ahead(ctx, duty, reports)
-        state = _start(duty)
+        state = _start(duty, self._memory.duties)
         if not overlapping and not told:
             # Its first deadline at once: a first tick at the shift start only to learn it cost
             # a step and a second save per guard, all at the same instant at a shift change.
@@ -334,7 +334,7 @@ class PresenceRules:
             self._machines.feed(ctx, placed.duty, observed)
 
 
-def _start(duty: Duty) -> PresenceState:
+def _start(duty: Duty, duties: DutyIndex) -> PresenceState:
     return PresenceState.start(
         duty.shift_id,
         duty.guard_id,
@@ -344,7 +344,18 @@ def _start(duty: Duty) -> PresenceState:
         duty.starts_at,
         duty.ends_at,
         duty.known_from,
+        _next_post_at(duty, duties),
     )
+
+
+def _next_post_at(duty: Duty, duties: DutyIndex) -> datetime | None:
+    """When the guard's next shift starts, if it is at another post and starts when ``duty``
+    ends or within ``next_post_walk_s`` after (轮岗: see ``rules.departures.moving_on``)."""
+    latest = duty.ends_at + timedelta(seconds=duty.policy.next_post_walk_s)
+    for other in duties.duties_of_guard(duty.guard_id):
+        if other.post_id != duty.post_id and duty.ends_at <= other.starts_at <= latest:
+            return other.starts_at
+    return None
 
 
 def _ahead(duty: Duty) -> datetime:

@@ -8,6 +8,10 @@ policy is in :mod:`gateway.rules.tracks`; which report or leave covers a departu
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from gateway.policy import SitePolicy
+
 from .copying import replace
 from .coverage import leave_covers_departure, report_window
 from .entries import Departure, FixEvidence, Leave, Report, departure_id_for, iso
@@ -26,9 +30,20 @@ __all__ = [
     "apply_late_report",
     "confirm_departure",
     "held_inside",
+    "moving_on",
     "note_left_behind",
     "returns_with",
 ]
+
+
+def moving_on(state: PresenceState, started_at: datetime, policy: SitePolicy) -> bool:
+    """Whether an outing begun at ``started_at`` is the guard's way to his next shift at
+    another post: it follows this one (``next_post_at``) and he left within
+    ``next_post_walk_s`` of the end."""
+    if state.next_post_at is None:
+        return False
+    before_end = (state.shift_end - started_at).total_seconds()
+    return 0 <= before_end <= policy.next_post_walk_s
 
 
 def confirm_departure(run: Run, track: DeviceTrack) -> None:
@@ -36,6 +51,10 @@ def confirm_departure(run: Run, track: DeviceTrack) -> None:
     first, last = track.run_first, track.run_last
     assert first is not None and last is not None
     state = run.state
+    if moving_on(state, first.fix_time, run.policy):
+        # He left for his next post (轮岗): his duty here ends, as at a relief.
+        run.relieved()
+        return
     departure = Departure(
         departure_id=departure_id_for(state.shift_id, first.fix_time),
         first_fix=first,

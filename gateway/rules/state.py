@@ -101,6 +101,9 @@ class PresenceState:
     """When the gateway learned of the shift, if after its start (a site first loaded during
     it): the arrival grace and the silence limit count from here; fixes since the shift start
     still count as evidence."""
+    next_post_at: datetime | None = None
+    """When the guard's next shift, at another post, starts, if it follows this one (within
+    ``next_post_walk_s`` of its end): an outing begun that close to the end is his way there."""
 
     @classmethod
     def start(
@@ -113,6 +116,7 @@ class PresenceState:
         shift_start: datetime,
         shift_end: datetime,
         known_from: datetime | None = None,
+        next_post_at: datetime | None = None,
     ) -> PresenceState:
         """The state before anything happened. Its first deadline is the shift start, when a
         tick computes the real ones (the limits come with the policy at each step)."""
@@ -130,6 +134,7 @@ class PresenceState:
             shift_end=end,
             next_deadline=start,
             known_from=known,
+            next_post_at=None if next_post_at is None else utc(next_post_at),
         )
 
     def leave(self, leave_id: str | None) -> Leave | None:
@@ -213,6 +218,7 @@ class PresenceState:
             "unwatched_from": opt_iso(self.unwatched_from),
             "unwatched_until": opt_iso(self.unwatched_until),
             "known_from": opt_iso(self.known_from),
+            "next_post_at": opt_iso(self.next_post_at),
         }
 
     @classmethod
@@ -257,4 +263,5 @@ class PresenceState:
             unwatched_from=opt_dt(data.get("unwatched_from")),
             unwatched_until=opt_dt(data.get("unwatched_until")),
             known_from=opt_dt(data.get("known_from")),
+            next_post_at=opt_dt(data.get("next_post_at")),
         )
