@@ -39,12 +39,12 @@ from gateway.records import Punch, PunchKind
 
 from .entries import iso, opt_dt, opt_iso, to_dt
 from .events import (
-    ALERT_WITHDRAWN,
     BACKFILL_AFTER_S,
     LATE_AFTER_S,
     Json,
     RuleEvent,
     event_key,
+    withdrawal,
 )
 from .inputs import ShiftEnded, Tick
 from .patrol_events import ALERT_LATE_CLOCK_IN, ATTENDANCE_PUNCH, punch_key
@@ -306,23 +306,12 @@ def _on_leave(
     key = late_clock_in_key(state)
     data = _base(state, now, False)
     data.update(
-        {
-            "withdrawn_key": key,
-            "withdrawn_type": ALERT_LATE_CLOCK_IN,
-            "reason": "leave_on_record",
-            "leave_id": leave.leave_id,
-            "approved_at": iso(leave.approved_at),
-            "excused_until": opt_iso(leave.until),
-        }
+        leave_id=leave.leave_id,
+        approved_at=iso(leave.approved_at),
+        excused_until=opt_iso(leave.until),
     )
     events.append(
-        RuleEvent(
-            type=ALERT_WITHDRAWN,
-            time=now,
-            key=event_key(state.shift_id, ALERT_WITHDRAWN, key),
-            data=data,
-            withdraws=(key,),
-        )
+        withdrawal(state.shift_id, key, ALERT_LATE_CLOCK_IN, "leave_on_record", now, data)
     )
     return replace(
         state,

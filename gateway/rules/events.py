@@ -34,6 +34,7 @@ __all__ = [
     "Json",
     "RuleEvent",
     "event_key",
+    "withdrawal",
 ]
 
 Json = str | int | float | bool | None | list["Json"] | dict[str, "Json"]
@@ -121,3 +122,27 @@ class RuleEvent:
 def event_key(shift_id: str, type_: str, episode: str) -> str:
     """The deterministic key of an event (and, for an alert, of its episode)."""
     return f"{shift_id}:{type_}:{episode}"
+
+
+def withdrawal(
+    machine_id: str,
+    alert_key: str,
+    alert_type: str,
+    reason: str,
+    now: datetime,
+    data: dict[str, Json],
+) -> RuleEvent:
+    """The ``alert.withdrawn`` of ``alert_key`` (an ``alert_type`` raised by ``machine_id``),
+    found wrong by a fact learned at ``now``: ``data`` with what names the alert and why."""
+    return RuleEvent(
+        type=ALERT_WITHDRAWN,
+        time=now,
+        key=event_key(machine_id, ALERT_WITHDRAWN, alert_key),
+        data={
+            **data,
+            "withdrawn_key": alert_key,
+            "withdrawn_type": alert_type,
+            "reason": reason,
+        },
+        withdraws=(alert_key,),
+    )

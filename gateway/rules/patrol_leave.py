@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from .entries import iso
-from .events import ALERT_WITHDRAWN, Json, RuleEvent, event_key
+from .events import Json, RuleEvent, event_key, withdrawal
 from .patrol_events import ALERT_CHECKPOINT_MISSED
 from .patrol_state import MissedCheckpoint, PatrolState
 
@@ -59,9 +59,6 @@ def withdraw_missed(
             "shift_id": state.shift_id,
             "route_id": state.route_id,
             "detected_at": iso(now),
-            "withdrawn_key": alert_key,
-            "withdrawn_type": ALERT_CHECKPOINT_MISSED,
-            "reason": "leave_on_record",
             "leave_id": leave.leave_id,
             "approved_at": iso(leave.approved_at),
             "checkpoint_id": missed.checkpoint_id,
@@ -69,15 +66,10 @@ def withdraw_missed(
             "window_start": iso(missed.window_start),
             "window_end": iso(missed.window_end),
         }
-        events.append(
-            RuleEvent(
-                type=ALERT_WITHDRAWN,
-                time=now,
-                key=event_key(state.machine_id, ALERT_WITHDRAWN, alert_key),
-                data=data,
-                withdraws=(alert_key,),
-            )
+        withdrawn = withdrawal(
+            state.machine_id, alert_key, ALERT_CHECKPOINT_MISSED, "leave_on_record", now, data
         )
+        events.append(withdrawn)
         state = _excuse(state, missed)
     return state, events
 

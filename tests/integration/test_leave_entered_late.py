@@ -10,7 +10,6 @@ at 08:30 and 09:30 over three checkpoints (windows 0-5, 5-10, 10-15 minutes)."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +21,10 @@ from gateway.db.models import AlertRow
 from gateway.ledger.service import day_ledger
 from gateway.pipeline.commands import ApproveLeave, CancelLeave
 from gateway.pipeline.processor import Processor
-from gateway.records import DecodeOutcome, Punch, PunchKind
+from gateway.records import DecodeOutcome
 from gateway.site.loader import load_site_file
 from tests.e2e.helpers import DAY_START, fix_at, outbox_rows, post_points
-from tests.ledger.patrol_scenario import GATE, PATROLLER, at, patrol_site
+from tests.ledger.patrol_scenario import GATE, PATROLLER, at, patrol_site, punch_at
 
 SITE = "wh-jiangtan-garden"
 
@@ -52,18 +51,7 @@ def _morning(
             )
         outcome = DecodeOutcome()
         if minute >= arrives:
-            punches: tuple[Punch, ...] = ()
-            if minute == arrives:
-                punches = (
-                    Punch(
-                        terminal_id="zk-gate",
-                        person_id="1001",
-                        punched_at=at(minute),
-                        received_at=at(minute) + timedelta(seconds=1),
-                        kind=PunchKind.CHECK_IN,
-                        source_format="zk-push",
-                    ),
-                )
+            punches = (punch_at(minute),) if minute == arrives else ()
             outcome = DecodeOutcome(
                 fixes=(fix_at(GATE[2], at(minute), gate.inside),), punches=punches
             )

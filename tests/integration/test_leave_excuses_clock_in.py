@@ -10,7 +10,6 @@ clock-in terminal there (``zk-gate``, his PIN 1001)."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -18,10 +17,10 @@ from sqlalchemy import Engine
 from gateway.clock import ManualClock
 from gateway.pipeline.commands import ApproveLeave
 from gateway.pipeline.processor import Processor
-from gateway.records import DecodeOutcome, Punch, PunchKind
+from gateway.records import DecodeOutcome
 from gateway.site.loader import load_site_file
 from tests.e2e.helpers import fix_at, outbox_rows, post_points
-from tests.ledger.patrol_scenario import GATE, at, patrol_site
+from tests.ledger.patrol_scenario import GATE, at, patrol_site, punch_at
 
 
 def _late_clock_ins(engine: Engine) -> list[tuple[str, str]]:
@@ -50,18 +49,7 @@ def _morning(engine: Engine, tmp_path: Path, *, leave_to: float | None, arrives:
         outcome = DecodeOutcome()
         if minute >= arrives:
             fixes = (fix_at(GATE[2], at(minute), gate.inside),)
-            punches: tuple[Punch, ...] = ()
-            if minute == arrives:
-                punches = (
-                    Punch(
-                        terminal_id="zk-gate",
-                        person_id="1001",
-                        punched_at=at(minute),
-                        received_at=at(minute) + timedelta(seconds=1),
-                        kind=PunchKind.CHECK_IN,
-                        source_format="zk-push",
-                    ),
-                )
+            punches = (punch_at(minute),) if minute == arrives else ()
             outcome = DecodeOutcome(fixes=fixes, punches=punches)
         processor.process_outcomes([outcome])
         processor.tick()

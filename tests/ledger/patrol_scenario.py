@@ -42,6 +42,7 @@ __all__ = [
     "drive_patrol_morning",
     "patrol_data",
     "patrol_site",
+    "punch_at",
     "scan_at",
 ]
 
@@ -106,7 +107,9 @@ def scan_at(checkpoint: str, minute: int) -> CheckpointScan:
     )
 
 
-def _punch(minutes: float, kind: PunchKind) -> Punch:
+def punch_at(minutes: float, kind: PunchKind = PunchKind.CHECK_IN) -> Punch:
+    """g-001's punch (PIN 1001) at the gate's clock-in terminal at ``minutes``, received a
+    second later."""
     return Punch(
         terminal_id="zk-gate",
         person_id="1001",
@@ -124,7 +127,7 @@ def drive_patrol_morning(engine: Engine, tmp_path: Path) -> None:
     clock = ManualClock(at(-3))
     processor = Processor(engine, clock)
     clock.set(at(-2) + timedelta(seconds=1))
-    processor.process_outcomes([DecodeOutcome(punches=(_punch(-2, PunchKind.CHECK_IN),))])
+    processor.process_outcomes([DecodeOutcome(punches=(punch_at(-2, PunchKind.CHECK_IN),))])
     for minute in range(0, 125):
         clock.set(at(minute + 0.1))
         outcome = DecodeOutcome()
@@ -136,7 +139,7 @@ def drive_patrol_morning(engine: Engine, tmp_path: Path) -> None:
             scans = (scan_at(SCANS[minute], minute),) if minute in SCANS else ()
             outcome = DecodeOutcome(fixes=fixes, scans=scans)
         elif minute == 121:
-            outcome = DecodeOutcome(punches=(_punch(121, PunchKind.CHECK_OUT),))
+            outcome = DecodeOutcome(punches=(punch_at(121, PunchKind.CHECK_OUT),))
         processor.process_outcomes([outcome])
         processor.tick()
 
