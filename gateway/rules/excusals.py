@@ -14,6 +14,9 @@ own. An alert stands when what it said held past the leave and its grace anyway:
 on post (or the terminal was heard) only after them, or the leave is entered after them with
 the guard still away (or the terminal still quiet). It fell early, not wrongly.
 
+An extension (续假, a second leave running on from the first) approved before the first
+ended, typed in after its ``alert.leave_overrun`` fell, withdraws that overrun the same way.
+
 A cancellation (销假) typed in after ``alert.leave_not_cancelled`` fell, dated within the hour
 after the guard's return, shows that alert wrong too: ``leave.cancelled`` (``in_time``) and
 the alert withdrawn (reason ``cancelled_in_time``). One dated after the hour resolves it.
@@ -152,8 +155,9 @@ def _keep(run: Run, dep: Departure, extended_id: str) -> None:
 
 
 def _excused(ended_at: datetime | None, due: datetime, now: datetime, shift_end: datetime) -> bool:
-    """Whether a condition (absence, silence) that ended at ``ended_at`` (``None``: it still
-    holds at ``now``) is wholly excused by a leave that puts its deadline at ``due``: ``due``
+    """Whether a condition (absence, silence, an outing past a leave) that ended at
+    ``ended_at`` (``None``: it still holds at ``now``) is wholly excused by a leave that puts
+    its deadline at ``due``: ``due``
     falls after the shift (no alert at all), or the condition ended by then, or it still holds
     but ``due`` is not yet reached. Past ``due`` it was the guard's own, and the alert raised
     early stands: it is late in coming, not wrong."""
