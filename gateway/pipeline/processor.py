@@ -248,8 +248,10 @@ class Processor:
 
     def apply(self, guard_id: str, at: datetime, rule_input: RuleInput, session: Session) -> None:
         """Feed a report, leave or cancellation to the guard's shifts it concerns
-        (``PresenceMachines.apply``), inside the caller's ``session`` (see ``run_command``), so
-        the record and the events it causes commit together."""
+        (``PresenceMachines.apply``), and a leave then to his patrol and clock-in machines
+        (``PatrolStage.leave_entered``: the alerts it excused are withdrawn), inside the
+        caller's ``session`` (see ``run_command``), so the record and the events it causes
+        commit together."""
         ctx = self._context(session)
         self._chain.presence.apply(ctx, guard_id, at, rule_input)
         if isinstance(rule_input, LeaveApproved):

@@ -162,31 +162,34 @@ def test_sos_is_urgent_and_says_where_and_how_good_the_position_is() -> None:
     assert off_duty.details == ("无任何位置信息，请电话联系。",)
 
 
-def test_a_withdrawal_for_a_leave_says_when_it_was_approved_and_typed_in() -> None:
-    evt = event(
-        "alert.withdrawn",
-        withdrawn_type="alert.absent_at_shift_start",
-        reason="leave_on_record",
-        approved_at="2026-03-01T23:10:00+00:00",
-    )
-    evt["time"] = "2026-03-02T00:30:06+00:00"
+@pytest.mark.parametrize(
+    ("withdrawn", "why", "typed_in", "headline", "detail"),
+    [
+        (
+            "alert.absent_at_shift_start",
+            {"reason": "leave_on_record", "approved_at": "2026-03-01T23:10:00+00:00"},
+            "2026-03-02T00:30:06+00:00",
+            "赵军 (g-004) 的「上岗未到」已撤销：请假在此之前已获批准。",
+            "请假批准时间 07:10，录入时间 08:30",
+        ),
+        (
+            "alert.leave_not_cancelled",
+            {"reason": "cancelled_in_time", "cancelled_at": "2026-03-02T00:21:00+00:00"},
+            "2026-03-02T02:30:00+00:00",
+            "赵军 (g-004) 的「未按时销假」已撤销：已在时限内销假。",
+            "销假时间 08:21，录入时间 10:30",
+        ),
+    ],
+)
+def test_a_withdrawal_for_a_fact_typed_in_late_says_when_it_was_made_and_typed_in(
+    withdrawn: str, why: dict[str, str], typed_in: str, headline: str, detail: str
+) -> None:
+    evt = event("alert.withdrawn", withdrawn_type=withdrawn, **why)
+    evt["time"] = typed_in  # a withdrawal is dated when the fact was typed in
     text = render(evt, TZ)
     assert text.follow_up
-    assert text.headline == "赵军 (g-004) 的「上岗未到」已撤销：请假在此之前已获批准。"
-    assert text.details == ("请假批准时间 07:10，录入时间 08:30",)
-
-
-def test_a_withdrawal_for_a_cancellation_typed_in_late_says_when_he_cancelled() -> None:
-    evt = event(
-        "alert.withdrawn",
-        withdrawn_type="alert.leave_not_cancelled",
-        reason="cancelled_in_time",
-        cancelled_at="2026-03-02T00:21:00+00:00",
-    )
-    evt["time"] = "2026-03-02T02:30:00+00:00"
-    text = render(evt, TZ)
-    assert text.headline == "赵军 (g-004) 的「未按时销假」已撤销：已在时限内销假。"
-    assert text.details == ("销假时间 08:21，录入时间 10:30",)
+    assert text.headline == headline
+    assert text.details == (detail,)
 
 
 @pytest.mark.parametrize(
