@@ -142,9 +142,13 @@ def _overrun(c: Context) -> tuple[str, tuple[str, ...]]:
 
 
 def _not_cancelled(c: Context) -> tuple[str, tuple[str, ...]]:
+    # A leave typed in after the return: the leader sees why the alert comes this late.
+    entered = (
+        (f"请假录入时间 {c.at('leave_entered_at')}",) if c.data.get("leave_entered_at") else ()
+    )
     return (
         f"{c.who} 已于 {c.at('returned_at')} 回到 {c.post}，{c.minutes('limit_s')}内未销假。",
-        (),
+        entered,
     )
 
 

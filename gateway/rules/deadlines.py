@@ -14,13 +14,14 @@ from typing import NamedTuple
 from gateway.policy import SitePolicy
 
 from .coverage import covering_leave
-from .entries import Departure
+from .entries import Departure, PendingCancel
 from .state import PresenceState
 
 __all__ = [
     "Deadline",
     "Kind",
     "absence_due",
+    "cancel_due",
     "leave_excuses_until",
     "pending_deadlines",
     "silence_due",
@@ -198,6 +199,15 @@ def _owed_after_the_end(state: PresenceState, policy: SitePolicy) -> list[Deadli
             out.append(Deadline(due, Kind.UNREPORTED))
     for pending in state.pending_cancels:
         if pending.alert_key is None:
-            due = pending.returned_at + _seconds(policy.leave_cancel_limit_s)
-            out.append(Deadline(due, Kind.CANCEL, pending.leave_id))
+            out.append(Deadline(cancel_due(pending, policy), Kind.CANCEL, pending.leave_id))
     return out
+
+
+def cancel_due(pending: PendingCancel, policy: SitePolicy) -> datetime:
+    """When ``alert.leave_not_cancelled`` falls for ``pending``: ``leave_cancel_limit_s`` after
+    the return, and, for a leave typed in after it, not before ``report_grace_s`` after that
+    entry (the leader may be typing the cancellation in too)."""
+    due = pending.returned_at + _seconds(policy.leave_cancel_limit_s)
+    if pending.entered_at is not None:
+        due = max(due, pending.entered_at + _seconds(policy.report_grace_s))
+    return due

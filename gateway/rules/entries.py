@@ -300,13 +300,15 @@ class PendingCancel:
     ``departure_id`` ``None``: used at the shift start (he was expected while on leave) and
     ``returned_at`` his arrival.
 
-    ``alert_key`` is set once ``alert.leave_not_cancelled`` fired.
+    ``alert_key`` is set once ``alert.leave_not_cancelled`` fired. ``entered_at``: when the
+    leave was typed in, for a leave entered only after this return (``None`` otherwise).
     """
 
     leave_id: str
     departure_id: str | None
     returned_at: datetime
     alert_key: str | None = None
+    entered_at: datetime | None = None
 
     def to_json(self) -> dict[str, Json]:
         return {
@@ -314,6 +316,7 @@ class PendingCancel:
             "departure_id": self.departure_id,
             "returned_at": iso(self.returned_at),
             "alert_key": self.alert_key,
+            "entered_at": opt_iso(self.entered_at),
         }
 
     @classmethod
@@ -323,6 +326,7 @@ class PendingCancel:
             departure_id=opt_str(data["departure_id"]),
             returned_at=to_dt(data["returned_at"]),
             alert_key=opt_str(data["alert_key"]),
+            entered_at=opt_dt(data.get("entered_at")),
         )
 
 

@@ -1,4 +1,4 @@
-"""Alerts that a leave, or a leave's cancellation, typed in late shows were wrong.
+"""Alerts that a leave typed in late shows were wrong.
 
 A leader may approve a leave by phone before the shift and type it in hours later. Entered
 then, a leave approved by the time an ``alert.absent_at_shift_start`` or ``alert.device_silent``
@@ -17,35 +17,29 @@ the guard still away (or the terminal still quiet). It fell early, not wrongly.
 An extension (续假, a second leave running on from the first) approved before the first
 ended, typed in after its ``alert.leave_overrun`` fell, withdraws that overrun the same way.
 
-A cancellation (销假) typed in after ``alert.leave_not_cancelled`` fell, dated within the hour
-after the guard's return, shows that alert wrong too: ``leave.cancelled`` (``in_time``) and
-the alert withdrawn (reason ``cancelled_in_time``). One dated after the hour resolves it.
+A cancellation (销假) typed in late, and the cancellation owed by a leave typed in after it was
+used, are decided in :mod:`gateway.rules.cancellations`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from gateway.clock import utc
-
 from .copying import replace
 from .coverage import following_leave
 from .deadlines import absence_due, silence_due
-from .entries import Departure, Leave, PendingCancel, iso
+from .entries import Departure, Leave, iso
 from .events import (
     ALERT_ABSENT_AT_SHIFT_START,
     ALERT_DEVICE_SILENT,
-    ALERT_LEAVE_NOT_CANCELLED,
     ALERT_LEAVE_OVERRUN,
-    LEAVE_CANCELLED,
     Json,
     event_key,
 )
-from .inputs import LeaveCancelled
 from .machine import Run
 from .offpost import overrun_episode
 
-__all__ = ["apply_cancel", "withdraw_excused"]
+__all__ = ["withdraw_excused"]
 
 
 def withdraw_excused(run: Run, leave: Leave) -> None:
@@ -166,55 +160,3 @@ def _excused(ended_at: datetime | None, due: datetime, now: datetime, shift_end:
     if ended_at is None:
         return now < due
     return ended_at <= due
-
-
-def apply_cancel(run: Run, cancel: LeaveCancelled) -> None:
-    """Record the cancellation of a leave on record. The return it was owed for (a pending
-    cancellation) is settled: ``leave.cancelled`` with the delay since the return and whether
-    it was within ``leave_cancel_limit_s``; a not-cancelled alert raised for it is resolved,
-    or withdrawn when the cancellation, typed in late, is dated within the limit."""
-    state = run.state
-    leave = state.leave(cancel.leave_id)
-    if leave is None or leave.cancelled_at is not None:
-        return
-    cancelled_at = utc(cancel.cancelled_at)
-    state = state.with_leave(replace(leave, cancelled_at=cancelled_at))
-    pending = next((p for p in state.pending_cancels if p.leave_id == leave.leave_id), None)
-    if pending is None:
-        # Cancelled while still out, or never used this shift: nothing was waiting for it.
-        run.state = state
-        return
-    run.state = replace(
-        state, pending_cancels=tuple(p for p in state.pending_cancels if p is not pending)
-    )
-    delay_s = (cancelled_at - pending.returned_at).total_seconds()
-    in_time = delay_s <= run.policy.leave_cancel_limit_s
-    alert_key = pending.alert_key
-    run.emit(
-        LEAVE_CANCELLED,
-        cancelled_at,
-        leave.leave_id,
-        {
-            "leave_id": leave.leave_id,
-            "departure_id": pending.departure_id,
-            "returned_at": iso(pending.returned_at),
-            "cancelled_at": iso(cancelled_at),
-            "delay_s": delay_s,
-            "in_time": in_time,
-        },
-        resolves=() if alert_key is None or in_time else (alert_key,),
-    )
-    if alert_key is not None and in_time:
-        _withdraw_not_cancelled(run, pending, alert_key, cancelled_at)
-
-
-def _withdraw_not_cancelled(
-    run: Run, pending: PendingCancel, alert_key: str, cancelled_at: datetime
-) -> None:
-    data: dict[str, Json] = {
-        "leave_id": pending.leave_id,
-        "departure_id": pending.departure_id,
-        "returned_at": iso(pending.returned_at),
-        "cancelled_at": iso(cancelled_at),
-    }
-    run.withdraw(alert_key, ALERT_LEAVE_NOT_CANCELLED, "cancelled_in_time", data)

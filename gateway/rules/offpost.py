@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from .copying import replace
 from .coverage import following_leave
 from .deadlines import Deadline, pending_deadlines
-from .entries import Departure, PendingCancel, iso
+from .entries import Departure, PendingCancel, iso, opt_iso
 from .events import (
     ALERT_LEAVE_NOT_CANCELLED,
     ALERT_LEAVE_OVERRUN,
@@ -210,6 +210,7 @@ def decide_not_cancelled(run: Run, deadline: Deadline) -> None:
             "departure_id": pending.departure_id,
             "returned_at": iso(pending.returned_at),
             "limit_s": run.policy.leave_cancel_limit_s,
+            "leave_entered_at": opt_iso(pending.entered_at),
         },
         deadline=deadline,
         alert=True,

@@ -33,7 +33,8 @@ Decisions, in the terms of ``SitePolicy``:
   under a leave is limited by the leave's end instead (``alert.leave_overrun``), not twice;
   limits reached only after the shift end are not raised (inside the shift they were not);
 * ``alert.leave_not_cancelled`` at return + leave_cancel_limit_s for a leave still not
-  cancelled, even after the shift end;
+  cancelled, even after the shift end (for a leave typed in after the return, not before
+  report_grace_s after its entry: :mod:`gateway.rules.cancellations`);
 * silence: no fix received for device_silent_s, counted from the shift start; after a silence,
   old data (a blind-area upload) is replayed first and ``presence.device_resumed`` follows it;
 * the shift end stops tracking (the guard is off duty): a departure still open then is leaving
@@ -58,8 +59,8 @@ from gateway.clock import utc
 from gateway.policy import SitePolicy
 from geofence.membership import Membership
 
+from .cancellations import apply_cancel, owe_after_entry, used_at_start
 from .copying import replace
-from .coverage import covering_leave
 from .deadlines import pending_deadlines
 from .departures import (
     apply_late_leave,
@@ -69,7 +70,7 @@ from .departures import (
     note_left_behind,
     returns_with,
 )
-from .entries import FixEvidence, Leave, PendingCancel, Report, iso
+from .entries import FixEvidence, Leave, Report, iso
 from .events import (
     ALERT_ABSENT_AT_SHIFT_START,
     BACKFILL_AFTER_S,
@@ -77,7 +78,7 @@ from .events import (
     RuleEvent,
     event_key,
 )
-from .excusals import apply_cancel, withdraw_excused
+from .excusals import withdraw_excused
 from .inputs import (
     FixObserved,
     LeaveApproved,
@@ -279,7 +280,7 @@ def _arrive(run: Run, evidence: FixEvidence) -> None:
         arrived_at=evidence.fix_time,
         absent_checked=True,
         absent_open=False,
-        pending_cancels=_leave_used_at_start(run, evidence.fix_time),
+        pending_cancels=used_at_start(run, evidence.fix_time),
     )
     run.emit(
         PRESENCE_ARRIVED,
@@ -296,24 +297,6 @@ def _arrive(run: Run, evidence: FixEvidence) -> None:
         resolves=resolves,
         device_id=evidence.device_id,
     )
-
-
-def _leave_used_at_start(run: Run, arrived_at: datetime) -> tuple[PendingCancel, ...]:
-    """The pending cancellations once the guard arrives at ``arrived_at``: a leave that
-    covered the time he was expected on post (the shift start, or when the gateway learned of
-    the shift) and that he used, arriving after it, is owed its cancellation within
-    ``leave_cancel_limit_s`` of his arrival (销假), as after an outing on leave."""
-    state = run.state
-    pending = state.pending_cancels
-    expected = state.expected_at
-    if arrived_at <= expected:
-        return pending
-    leave = covering_leave(state.leaves, expected, run.policy)
-    if leave is None or leave.cancelled_at is not None or arrived_at <= leave.starts_at:
-        return pending  # none, cancelled, or he came in before it began: not used
-    if any(p.leave_id == leave.leave_id for p in pending):
-        return pending
-    return (*pending, PendingCancel(leave.leave_id, None, arrived_at))
 
 
 def _outside(run: Run, evidence: FixEvidence) -> None:
@@ -366,6 +349,7 @@ def _on_leave(run: Run, leave: LeaveApproved) -> None:
     run.state = run.state.with_leave(record)
     apply_late_leave(run, record)
     withdraw_excused(run, record)
+    owe_after_entry(run, record)
     dep = run.state.departure
     if dep is not None and not run.state.ended:
         run.attach_leave(dep.started_at)

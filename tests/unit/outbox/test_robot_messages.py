@@ -192,6 +192,23 @@ def test_a_withdrawal_for_a_fact_typed_in_late_says_when_it_was_made_and_typed_i
     assert text.details == (detail,)
 
 
+def test_a_not_cancelled_alert_for_a_leave_typed_in_late_says_when_it_was_typed_in() -> None:
+    returned = "2026-03-02T00:31:06+00:00"
+    on_time = render(event("alert.leave_not_cancelled", returned_at=returned, limit_s=3600), TZ)
+    assert on_time.details == ()
+    late = render(
+        event(
+            "alert.leave_not_cancelled",
+            returned_at=returned,
+            limit_s=3600,
+            leave_entered_at="2026-03-02T02:10:00+00:00",
+        ),
+        TZ,
+    )
+    assert late.headline == on_time.headline
+    assert late.details == ("请假录入时间 10:10",)
+
+
 @pytest.mark.parametrize(
     ("evt", "title", "headline"),
     [

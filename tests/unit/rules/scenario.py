@@ -128,9 +128,11 @@ def leave(
     return build
 
 
-def cancel(leave_id: str) -> Build:
+def cancel(leave_id: str, *, cancelled_s: float | None = None) -> Build:
+    """A cancellation made at ``cancelled_s`` (default: when fed), typed in when it is fed."""
+
     def build(now: datetime) -> LeaveCancelled:
-        return LeaveCancelled(leave_id, now)
+        return LeaveCancelled(leave_id, now if cancelled_s is None else at(cancelled_s))
 
     return build
 

@@ -1,0 +1,138 @@
+"""The cancellation (销假) a used leave is owed, and its recording.
+
+A leave is *used* when the guard comes back on post from it: returning from an outing under it
+(``offpost.confirm_return``), or arriving after a shift start it covered (``used_at_start``).
+From then the leave is owed its cancellation within ``leave_cancel_limit_s`` (a
+``PendingCancel``); ``alert.leave_not_cancelled`` falls when the hour passes without one
+(``offpost.decide_not_cancelled``).
+
+A leave typed in after it was used (approved by phone, entered when the leader reaches a
+computer, ``owe_after_entry``) is owed the same cancellation from the same return, but the hour
+is not counted as over before the leader has had ``report_grace_s`` after the entry to type the
+cancellation too (``PendingCancel.entered_at``): the alert falls at the later of the two. A shift
+whose machine closed meanwhile is opened again for that decision alone.
+
+A cancellation settles what was owed (``apply_cancel``): ``leave.cancelled`` with the delay since
+the return and whether it was in time; a not-cancelled alert raised already is resolved, or
+withdrawn (reason ``cancelled_in_time``) when the cancellation, typed in late, is dated within
+the hour after the return.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from gateway.clock import utc
+
+from .copying import replace
+from .coverage import covering_leave
+from .entries import Leave, PendingCancel, iso
+from .events import ALERT_LEAVE_NOT_CANCELLED, LEAVE_CANCELLED, Json
+from .inputs import LeaveCancelled
+from .machine import Run
+
+__all__ = ["apply_cancel", "owe_after_entry", "used_at_start"]
+
+
+def used_at_start(run: Run, arrived_at: datetime) -> tuple[PendingCancel, ...]:
+    """The pending cancellations once the guard arrives at ``arrived_at``: a leave that
+    covered the time he was expected on post (the shift start, or when the gateway learned of
+    the shift) and that he used, arriving after it, is owed its cancellation within
+    ``leave_cancel_limit_s`` of his arrival, as after an outing on leave."""
+    state = run.state
+    pending = state.pending_cancels
+    leave = _used_over_start(run, arrived_at)
+    if leave is None or any(p.leave_id == leave.leave_id for p in pending):
+        return pending
+    return (*pending, PendingCancel(leave.leave_id, None, arrived_at))
+
+
+def _used_over_start(run: Run, arrived_at: datetime) -> Leave | None:
+    expected = run.state.expected_at
+    if arrived_at <= expected:
+        return None
+    leave = covering_leave(run.state.leaves, expected, run.policy)
+    if leave is None or leave.cancelled_at is not None or arrived_at <= leave.starts_at:
+        return None  # none, cancelled, or he came in before it began: not used
+    return leave
+
+
+def owe_after_entry(run: Run, leave: Leave) -> None:
+    """Ask the cancellation of ``leave``, just entered, for its latest use that had already
+    ended when it was entered: an outing under it the guard came back from, or his arrival
+    after a shift start it covered (see the module docstring). Nothing when the leave is
+    cancelled, already owed, or not used, or when the guard is still out on it (his return
+    will ask it)."""
+    state = run.state
+    if leave.cancelled_at is not None or any(
+        p.leave_id == leave.leave_id for p in state.pending_cancels
+    ):
+        return
+    uses: list[tuple[datetime, str | None]] = [
+        (d.returned_at, d.departure_id)
+        for d in state.past_departures
+        if d.leave_id == leave.leave_id and d.returned_at is not None
+    ]
+    arrived = state.arrived_at
+    if arrived is not None:
+        over_start = _used_over_start(run, arrived)
+        if over_start is not None and over_start.leave_id == leave.leave_id:
+            uses.append((arrived, None))
+    if not uses:
+        return
+    returned_at, departure_id = max(uses, key=lambda use: use[0])
+    owed = PendingCancel(leave.leave_id, departure_id, returned_at, entered_at=run.now)
+    # A closed machine is opened again for this one decision (it stays ended).
+    run.state = replace(state, pending_cancels=(*state.pending_cancels, owed), closed=False)
+
+
+def apply_cancel(run: Run, cancel: LeaveCancelled) -> None:
+    """Record the cancellation of a leave on record. The return it was owed for (a pending
+    cancellation) is settled: ``leave.cancelled`` with the delay since the return and whether
+    it was within ``leave_cancel_limit_s``; a not-cancelled alert raised for it is resolved,
+    or withdrawn when the cancellation, typed in late, is dated within the limit."""
+    state = run.state
+    leave = state.leave(cancel.leave_id)
+    if leave is None or leave.cancelled_at is not None:
+        return
+    cancelled_at = utc(cancel.cancelled_at)
+    state = state.with_leave(replace(leave, cancelled_at=cancelled_at))
+    pending = next((p for p in state.pending_cancels if p.leave_id == leave.leave_id), None)
+    if pending is None:
+        # Cancelled while still out, or never used this shift: nothing was waiting for it.
+        run.state = state
+        return
+    run.state = replace(
+        state, pending_cancels=tuple(p for p in state.pending_cancels if p is not pending)
+    )
+    delay_s = (cancelled_at - pending.returned_at).total_seconds()
+    in_time = delay_s <= run.policy.leave_cancel_limit_s
+    alert_key = pending.alert_key
+    run.emit(
+        LEAVE_CANCELLED,
+        cancelled_at,
+        leave.leave_id,
+        {
+            "leave_id": leave.leave_id,
+            "departure_id": pending.departure_id,
+            "returned_at": iso(pending.returned_at),
+            "cancelled_at": iso(cancelled_at),
+            "delay_s": delay_s,
+            "in_time": in_time,
+        },
+        resolves=() if alert_key is None or in_time else (alert_key,),
+    )
+    if alert_key is not None and in_time:
+        _withdraw_not_cancelled(run, pending, alert_key, cancelled_at)
+
+
+def _withdraw_not_cancelled(
+    run: Run, pending: PendingCancel, alert_key: str, cancelled_at: datetime
+) -> None:
+    data: dict[str, Json] = {
+        "leave_id": pending.leave_id,
+        "departure_id": pending.departure_id,
+        "returned_at": iso(pending.returned_at),
+        "cancelled_at": iso(cancelled_at),
+    }
+    run.withdraw(alert_key, ALERT_LEAVE_NOT_CANCELLED, "cancelled_in_time", data)

@@ -1,0 +1,122 @@
+"""A leave typed in after the guard came back from it is owed its cancellation (销假), through
+the pipeline ``guard-gateway run`` drives (``Processor.run_command`` with the commands ``POST
+/leaves`` and ``POST /leaves/{id}/cancel`` run), on SQLite and PostgreSQL. Before, such a leave
+asked for none: the guard who never cancelled it got no ``alert.leave_not_cancelled``.
+
+The patrol site (``tests.ledger.patrol_scenario``): g-001 at the north gate 08:00-10:00. He is
+on post from 07:58, out 08:20-08:50 on a leave for 08:20-09:00 his leader approved by phone at
+08:15, and back on post until the end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from gateway.clock import ManualClock
+from gateway.db.models import AlertRow
+from gateway.pipeline.commands import ApproveLeave, CancelLeave
+from gateway.pipeline.processor import Processor
+from gateway.records import DecodeOutcome
+from gateway.site.loader import load_site_file
+from tests.e2e.helpers import fix_at, outbox_rows, post_points
+from tests.ledger.patrol_scenario import GATE, at, patrol_site
+
+
+def _outing(
+    engine: Engine,
+    tmp_path: Path,
+    *,
+    typed: int,
+    cancelled: tuple[int, int] | None = None,
+    restart: int | None = None,
+) -> None:
+    """Play the morning to 11:00, the leave typed in at minute ``typed``; ``cancelled``:
+    (typed in, dated) minutes of its cancellation; ``restart``: the minute the gateway restarts
+    (a new ``Processor`` on the same database)."""
+    load_site_file(patrol_site(tmp_path), engine, at(-60))
+    gate = post_points(engine, GATE[1])
+    clock = ManualClock(at(-50))
+    processor = Processor(engine, clock)
+    leave_id = ""
+    for minute in range(-2, 180):
+        clock.set(at(minute + 0.1))
+        if minute == restart:
+            processor = Processor(engine, clock)
+        if minute == typed:
+            row = processor.run_command(
+                ApproveLeave(GATE[0], at(20), at(60), "jt-leader-a", approved_at=at(15))
+            )
+            leave_id = str(row["id"])
+        if cancelled is not None and minute == cancelled[0]:
+            processor.run_command(CancelLeave(leave_id, at(cancelled[1])))
+        fixes = ()
+        if minute < 120:
+            where = gate.outside if 20 <= minute < 50 else gate.inside
+            fixes = (fix_at(GATE[2], at(minute), where),)
+        processor.process_outcomes([DecodeOutcome(fixes=fixes)])
+        processor.tick()
+
+
+def _core(engine: Engine, type_: str) -> list[dict[str, Any]]:
+    """The ``(time, data)`` of g-001's events of ``type_`` sent to the core, in order."""
+    out = []
+    for row in outbox_rows(engine):
+        body = json.loads(row.body)
+        if row.destination == "core" and row.type == type_ and body["data"]["guard_id"] == GATE[0]:
+            out.append({"time": body["time"], **body["data"]})
+    return out
+
+
+def _not_cancelled_rows(engine: Engine) -> list[str | None]:
+    with Session(engine) as session:
+        rows = session.scalars(
+            select(AlertRow)
+            .where(AlertRow.guard_id == GATE[0], AlertRow.type == "alert.leave_not_cancelled")
+            .order_by(AlertRow.id)
+        )
+        return [row.resolution for row in rows]
+
+
+def test_typed_in_after_the_return_the_cancellation_is_owed_from_the_return(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # Typed in at 09:00 (after a restart at 08:55): never cancelled, the alert falls at 09:50.
+    _outing(engine, tmp_path, typed=60, restart=55)
+    [alert] = _core(engine, "alert.leave_not_cancelled")
+    assert alert["time"] == "2026-03-02T01:50:00Z"
+    assert alert["returned_at"] == "2026-03-02T00:50:00+00:00"
+    assert alert["leave_entered_at"] == "2026-03-02T01:00:06+00:00"
+    [returned] = _core(engine, "presence.returned")
+    assert alert["departure_id"] == returned["departure_id"]
+    assert _not_cancelled_rows(engine) == [None]  # open for the leaders
+    # The outing's own alerts were withdrawn by the leave, as before.
+    assert {w["withdrawn_type"] for w in _core(engine, "alert.withdrawn")} == {
+        "alert.unreported_departure",
+        "alert.overtime_departure",
+    }
+
+
+def test_typed_in_after_the_shift_with_its_cancellation_nothing_is_raised(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # The shift ended at 10:00 and its machine closed; at 10:30 the leader types the leave in,
+    # and a minute later its cancellation, made at 09:10: in time, no alert.
+    _outing(engine, tmp_path, typed=150, cancelled=(151, 70))
+    assert _core(engine, "alert.leave_not_cancelled") == []
+    [cancelled] = _core(engine, "leave.cancelled")
+    assert cancelled["in_time"] is True and cancelled["delay_s"] == 1200.0
+
+
+def test_typed_in_after_the_shift_and_never_cancelled_it_falls_after_the_grace(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # Typed in at 10:30, the gateway restarted at 10:31: the reopened machine was saved and
+    # reloaded, and the alert falls at 10:32 (the entry and the two-minute grace).
+    _outing(engine, tmp_path, typed=150, restart=151)
+    [alert] = _core(engine, "alert.leave_not_cancelled")
+    assert alert["time"] == "2026-03-02T02:32:06Z"
+    assert _not_cancelled_rows(engine) == [None]
