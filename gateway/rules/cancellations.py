@@ -15,17 +15,20 @@ whose machine closed meanwhile is opened again for that decision alone.
 A cancellation settles what was owed (``apply_cancel``): ``leave.cancelled`` with the delay since
 the return and whether it was in time; a not-cancelled alert raised already is resolved, or
 withdrawn (reason ``cancelled_in_time``) when the cancellation, typed in late, is dated within
-the hour after the return.
+the hour after the return. An extension (续假, a second leave running on from the first) is
+the same absence: cancelling either leave settles what the other is owed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from gateway.clock import utc
+from gateway.policy import SitePolicy
 
 from .copying import replace
-from .coverage import covering_leave
+from .coverage import covering_leave, following_leave
 from .entries import Leave, PendingCancel, iso
 from .events import ALERT_LEAVE_NOT_CANCELLED, LEAVE_CANCELLED, Json
 from .inputs import LeaveCancelled
@@ -96,8 +99,12 @@ def apply_cancel(run: Run, cancel: LeaveCancelled) -> None:
     if leave is None or leave.cancelled_at is not None:
         return
     cancelled_at = utc(cancel.cancelled_at)
+    chain = _chain(state.leaves, leave, run.policy)
     state = state.with_leave(replace(leave, cancelled_at=cancelled_at))
     pending = next((p for p in state.pending_cancels if p.leave_id == leave.leave_id), None)
+    if pending is None:
+        # 续假: an extension is the same absence; cancelling either leave of it settles it.
+        pending = next((p for p in state.pending_cancels if p.leave_id in chain), None)
     if pending is None:
         # Cancelled while still out, or never used this shift: nothing was waiting for it.
         run.state = state
@@ -114,6 +121,7 @@ def apply_cancel(run: Run, cancel: LeaveCancelled) -> None:
         leave.leave_id,
         {
             "leave_id": leave.leave_id,
+            "used_leave_id": pending.leave_id,
             "departure_id": pending.departure_id,
             "returned_at": iso(pending.returned_at),
             "cancelled_at": iso(cancelled_at),
@@ -124,6 +132,25 @@ def apply_cancel(run: Run, cancel: LeaveCancelled) -> None:
     )
     if alert_key is not None and in_time:
         _withdraw_not_cancelled(run, pending, alert_key, cancelled_at)
+
+
+def _chain(leaves: Sequence[Leave], leave: Leave, policy: SitePolicy) -> set[str]:
+    """The ids of the leaves ``leave`` is one link of (续假: each runs on from the one before,
+    ``coverage.following_leave``), ``leave`` itself included."""
+    follows = {
+        lv.leave_id: nxt.leave_id
+        for lv in leaves
+        if (nxt := following_leave(leaves, lv.leave_id, lv.ends_at, policy)) is not None
+    }
+    chain = {leave.leave_id}
+    for _ in range(len(leaves)):
+        more = {follows[i] for i in chain if i in follows} | {
+            before for before, after in follows.items() if after in chain
+        }
+        if more <= chain:
+            break
+        chain |= more
+    return chain
 
 
 def _withdraw_not_cancelled(

@@ -1,7 +1,9 @@
 """A leave typed in after the guard came back from it is owed its cancellation (销假), through
 the pipeline ``guard-gateway run`` drives (``Processor.run_command`` with the commands ``POST
 /leaves`` and ``POST /leaves/{id}/cancel`` run), on SQLite and PostgreSQL. Before, such a leave
-asked for none: the guard who never cancelled it got no ``alert.leave_not_cancelled``.
+asked for none: the guard who never cancelled it got no ``alert.leave_not_cancelled``. And
+cancelling the first leave of an extension (续假) settles what the extension is owed: before, the
+guard got the alert an hour later although he had cancelled.
 
 The patrol site (``tests.ledger.patrol_scenario``): g-001 at the north gate 08:00-10:00. He is
 on post from 07:58, out 08:20-08:50 on a leave for 08:20-09:00 his leader approved by phone at
@@ -25,6 +27,10 @@ from gateway.site.loader import load_site_file
 from tests.e2e.helpers import fix_at, outbox_rows, post_points
 from tests.ledger.patrol_scenario import GATE, at, patrol_site
 
+Leave = tuple[int, int, int, int]
+"""(typed in, starts, ends, approved at), in minutes from 08:00."""
+PHONED: Leave = (0, 20, 60, 15)
+
 
 def _outing(
     engine: Engine,
@@ -33,32 +39,37 @@ def _outing(
     typed: int,
     cancelled: tuple[int, int] | None = None,
     restart: int | None = None,
-) -> None:
-    """Play the morning to 11:00, the leave typed in at minute ``typed``; ``cancelled``:
-    (typed in, dated) minutes of its cancellation; ``restart``: the minute the gateway restarts
-    (a new ``Processor`` on the same database)."""
+    leaves: tuple[Leave, ...] = (),
+    back: int = 50,
+) -> list[str]:
+    """Play the morning to 11:00, out 08:20 to minute ``back``, the leave ``PHONED`` typed in
+    at minute ``typed``, and ``leaves`` besides; ``cancelled``: (typed in, dated) minutes of the
+    first leave's cancellation; ``restart``: the minute the gateway restarts (a new
+    ``Processor`` on the same database). Returns the leaves' ids, in the order typed in."""
     load_site_file(patrol_site(tmp_path), engine, at(-60))
     gate = post_points(engine, GATE[1])
     clock = ManualClock(at(-50))
     processor = Processor(engine, clock)
-    leave_id = ""
+    ids: list[str] = []
+    todo = sorted(((typed, *PHONED[1:]), *leaves))
     for minute in range(-2, 180):
         clock.set(at(minute + 0.1))
         if minute == restart:
             processor = Processor(engine, clock)
-        if minute == typed:
+        for _, starts, ends, approved in (lv for lv in todo if lv[0] == minute):
             row = processor.run_command(
-                ApproveLeave(GATE[0], at(20), at(60), "jt-leader-a", approved_at=at(15))
+                ApproveLeave(GATE[0], at(starts), at(ends), "jt-leader-a", approved_at=at(approved))
             )
-            leave_id = str(row["id"])
+            ids.append(str(row["id"]))
         if cancelled is not None and minute == cancelled[0]:
-            processor.run_command(CancelLeave(leave_id, at(cancelled[1])))
+            processor.run_command(CancelLeave(ids[0], at(cancelled[1])))
         fixes = ()
         if minute < 120:
-            where = gate.outside if 20 <= minute < 50 else gate.inside
+            where = gate.outside if 20 <= minute < back else gate.inside
             fixes = (fix_at(GATE[2], at(minute), where),)
         processor.process_outcomes([DecodeOutcome(fixes=fixes)])
         processor.tick()
+    return ids
 
 
 def _core(engine: Engine, type_: str) -> list[dict[str, Any]]:
@@ -120,3 +131,18 @@ def test_typed_in_after_the_shift_and_never_cancelled_it_falls_after_the_grace(
     [alert] = _core(engine, "alert.leave_not_cancelled")
     assert alert["time"] == "2026-03-02T02:32:06Z"
     assert _not_cancelled_rows(engine) == [None]
+
+
+def test_cancelling_the_leave_an_extension_ran_on_from_settles_it(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # On record at 08:15 to 09:00, extended (续假) at 08:50 to 09:40; back at 09:20, and the
+    # leader cancels the first leave, the application he remembers, at 09:30.
+    first, extension = _outing(
+        engine, tmp_path, typed=15, leaves=((50, 60, 100, 50),), back=80, cancelled=(90, 90)
+    )
+    [cancelled] = _core(engine, "leave.cancelled")
+    assert (cancelled["leave_id"], cancelled["used_leave_id"]) == (first, extension)
+    assert cancelled["in_time"] is True and cancelled["delay_s"] == 600.0
+    assert _core(engine, "alert.leave_overrun") == []
+    assert _core(engine, "alert.leave_not_cancelled") == []

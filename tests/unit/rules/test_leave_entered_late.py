@@ -12,7 +12,7 @@ from gateway.rules import LeaveCancelled, PresenceState
 from gateway.rules.events import ALERT_ABSENT_AT_SHIFT_START, event_key
 from gateway.rules.state import PresenceState as _State
 
-from .scenario import T0, Scenario, Script, at, inside, leave, outside, restore, track
+from .scenario import T0, Scenario, Script, at, cancel, inside, leave, outside, restore, secs, track
 
 
 def _play(script: Script, until_s: float) -> Scenario:
@@ -247,3 +247,27 @@ def test_a_leave_approved_after_the_first_ran_out_is_no_extension_of_it() -> Non
         "alert.leave_overrun",
         "presence.returned",
     ]
+
+
+def _owed_after(scenario: Scenario, cancelled: str) -> tuple[list[object], list[object]]:
+    """Cancel leave ``cancelled`` a minute after the scenario's end and play on two hours:
+    (leave_id, used_leave_id, in_time) of the cancellation, the not-cancelled alerts' leaves."""
+    end = secs(scenario.clock.now())
+    scenario.run([(end + 60, cancel(cancelled))])
+    scenario.advance(end + 7200)
+    return (
+        [
+            (e.data["leave_id"], e.data["used_leave_id"], e.data["in_time"])
+            for e in scenario.only("leave.cancelled")
+        ],
+        [e.data["leave_id"] for e in scenario.only("alert.leave_not_cancelled")],
+    )
+
+
+def test_cancelling_either_leave_of_an_extension_settles_what_it_is_owed() -> None:
+    # Back at 6000 under the extension L2; the leader cancels L1, the application he remembers.
+    assert _owed_after(_extended(3000, 6000), "L1") == ([("L1", "L2", True)], [])
+    # Back at 3000, before L1 ended; he cancels the extension L2.
+    assert _owed_after(_extended(2000, 3000), "L2") == ([("L2", "L1", True)], [])
+    # L2 approved after L1 ran out is no extension: cancelling it settles nothing of L1's.
+    assert _owed_after(_extended(5000, 6000, approved_s=4000), "L2") == ([], ["L1"])
