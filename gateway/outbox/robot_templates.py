@@ -134,6 +134,13 @@ def _overtime(c: Context) -> tuple[str, tuple[str, ...]]:
 
 
 def _overrun(c: Context) -> tuple[str, tuple[str, ...]]:
+    if c.data.get("returned_at"):
+        # Found only when the leave was typed in, after he was back: dated at the leave's end.
+        return (
+            f"{c.who} 的请假已于 {c.at('leave_ends_at')} 结束，{c.at('returned_at')} 才回到 "
+            f"{c.post}（超出 {c.minutes('overrun_s')}）。",
+            (f"请假录入时间 {c.at('detected_at')}",),
+        )
     return (
         f"{c.who} 的请假已于 {c.at('leave_ends_at')} 结束，仍未回到 {c.post}"
         f"（{c.at('started_at')} 离岗，已 {c.minutes('off_post_s')}）。",

@@ -113,7 +113,7 @@ class Emitter:
         # A condition that ended is resolved when it ended (device time); a withdrawal when the
         # gateway learned the alert was wrong.
         for keys, resolution, at in (
-            (event.resolves, "ended", event.time),
+            (event.resolves, "ended", event.ended_at or event.time),
             (event.withdraws, "withdrawn", now),
         ):
             pending.alerts.extend(

@@ -22,6 +22,7 @@ from .events import (
     PRESENCE_DEPARTED,
 )
 from .machine import Run
+from .offpost import overran_before_entry
 from .state import PresenceState
 from .tracks import DeviceTrack, distance_m
 
@@ -227,20 +228,20 @@ def apply_late_report(run: Run, report: Report) -> None:
 
 def apply_late_leave(run: Run, leave: Leave) -> None:
     """A leave entered after departures it covers, approved before they began (within the
-    report grace): each gets the leave, and its unreported alert, and its overtime alert if the
-    leave still ran at the limit, are withdrawn (reason ``leave_on_record``)."""
+    report grace): each gets the leave, and its unreported and overtime alerts are withdrawn
+    (reason ``leave_on_record``): under a leave on record neither is decided, the leave's end
+    is the limit. An outing he came back from only after the leave ran out is raised its
+    overrun now (``offpost.overran_before_entry``); one still under way overruns by its
+    deadline, as ever."""
     for dep in _departures(run.state):
         if dep.leave_id is not None or not leave_covers_departure(leave, dep, run.policy):
             continue
         changed = replace(dep, leave_id=leave.leave_id)
-        limit_at = dep.started_at.timestamp() + run.policy.verbal_report_limit_s
         for key, alert_type in (
             (dep.unreported_alert, ALERT_UNREPORTED_DEPARTURE),
             (dep.overtime_alert, ALERT_OVERTIME_DEPARTURE),
         ):
             if key is None or key in changed.withdrawn:
-                continue
-            if alert_type == ALERT_OVERTIME_DEPARTURE and leave.ends_at.timestamp() < limit_at:
                 continue
             changed = _withdraw(
                 run,
@@ -252,3 +253,5 @@ def apply_late_leave(run: Run, leave: Leave) -> None:
                 approved_at=iso(leave.approved_at),
             )
         _store(run, changed)
+        if changed.returned_at is not None:
+            overran_before_entry(run, changed)

@@ -117,6 +117,10 @@ class RuleEvent:
     withdraws: tuple[str, ...] = field(default=())
     """Alert keys this event declares wrong (``alert.withdrawn``): resolved as withdrawn, not as
     ended by the facts."""
+    ended_at: datetime | None = None
+    """When what ``resolves`` names ended, if not at ``time``: an alert found only after its
+    condition was over (a leave typed in after an outing that overran it) opens at its own time
+    and ends at the return."""
 
 
 def event_key(shift_id: str, type_: str, episode: str) -> str:

@@ -111,6 +111,7 @@ class Run:
         withdraws: tuple[str, ...] = (),
         device_id: str | None = None,
         live: bool = False,
+        ended_at: datetime | None = None,
     ) -> str:
         """Append an event and return its key. ``deadline`` is the one that fired it, if any.
 
@@ -156,6 +157,7 @@ class Run:
                 alert_key=key if alert else None,
                 resolves=resolves,
                 withdraws=withdraws,
+                ended_at=ended_at,
             )
         )
         return key

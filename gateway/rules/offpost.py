@@ -7,12 +7,12 @@ deadline came due; ``machine.Run.fire_due`` calls them in time order.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from .copying import replace
 from .coverage import following_leave
-from .deadlines import Deadline, pending_deadlines
+from .deadlines import Deadline, Kind, pending_deadlines
 from .entries import Departure, PendingCancel, iso, opt_iso
 from .events import (
     ALERT_LEAVE_NOT_CANCELLED,
@@ -34,6 +34,7 @@ __all__ = [
     "decide_overrun",
     "decide_overtime",
     "decide_unreported",
+    "overran_before_entry",
     "overrun_episode",
 ]
 
@@ -140,9 +141,13 @@ def _off_post_alert(
     type_: str,
     extra: dict[str, Json],
     episode: str | None = None,
+    *,
+    resolves: tuple[str, ...] = (),
+    ended_at: datetime | None = None,
 ) -> str:
-    """Raise an off-post limit alert of the open departure at its deadline; returns its key
-    (episode: the departure's start, unless said)."""
+    """Raise an off-post limit alert of the departure at its deadline; returns its key
+    (episode: the departure's start, unless said). ``resolves`` and ``ended_at``: for a
+    departure already over, the alert itself and when it ended."""
     data: dict[str, Json] = {
         "departure_id": dep.departure_id,
         "started_at": iso(dep.started_at),
@@ -158,6 +163,8 @@ def _off_post_alert(
         deadline=deadline,
         alert=True,
         device_id=dep.last_fix.device_id,
+        resolves=resolves,
+        ended_at=ended_at,
     )
 
 
@@ -197,6 +204,37 @@ def decide_overrun(run: Run, deadline: Deadline) -> None:
         run.state,
         departure=replace(dep, overrun_done=True, open_alerts=(*dep.open_alerts, key)),
     )
+
+
+def overran_before_entry(run: Run, dep: Departure) -> None:
+    """Raise the overrun of ``dep``, an outing already over that a leave typed in late has just
+    covered, if the guard came back only after that leave, and the extensions approved by its
+    end (续假), ran out: ``alert.leave_overrun`` dated at the end, as it would have fallen with
+    the leave on record, ended at his return (it opens and ends at once: he is back)."""
+    leave = run.state.leave(dep.leave_id)
+    back = dep.returned_at
+    if leave is None or back is None or dep.overrun_done:
+        return
+    for _ in range(len(run.state.leaves)):
+        extension = following_leave(run.state.leaves, leave.leave_id, leave.ends_at, run.policy)
+        if extension is None:
+            break
+        leave = extension
+    if back <= leave.ends_at:
+        return
+    deadline = Deadline(leave.ends_at, Kind.OVERRUN)
+    episode = overrun_episode(run.state, dep)
+    extra: dict[str, Json] = {
+        "leave_id": leave.leave_id,
+        "leave_ends_at": iso(leave.ends_at),
+        "returned_at": iso(back),
+        "overrun_s": _secs(back - leave.ends_at),
+    }
+    key = event_key(run.state.shift_id, ALERT_LEAVE_OVERRUN, episode)
+    _off_post_alert(
+        run, deadline, dep, ALERT_LEAVE_OVERRUN, extra, episode, resolves=(key,), ended_at=back
+    )
+    run.state = run.state.with_past(replace(dep, overrun_done=True))
 
 
 def decide_not_cancelled(run: Run, deadline: Deadline) -> None:

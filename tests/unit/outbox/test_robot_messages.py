@@ -192,6 +192,26 @@ def test_a_withdrawal_for_a_fact_typed_in_late_says_when_it_was_made_and_typed_i
     assert text.details == (detail,)
 
 
+def test_an_overrun_found_when_the_leave_was_typed_in_says_he_is_back() -> None:
+    text = render(
+        event(
+            "alert.leave_overrun",
+            time="2026-03-02T00:35:00+00:00",
+            started_at="2026-03-02T00:20:00+00:00",
+            leave_ends_at="2026-03-02T00:35:00+00:00",
+            returned_at="2026-03-02T01:05:00+00:00",
+            overrun_s=1800.0,
+            detected_at="2026-03-02T01:30:00+00:00",
+        ),
+        TZ,
+    )
+    assert (
+        text.headline
+        == "赵军 (g-004) 的请假已于 08:35 结束，09:05 才回到 中心花园巡逻岗（超出 30 分钟）。"
+    )
+    assert text.details == ("请假录入时间 09:30",)
+
+
 def test_a_not_cancelled_alert_for_a_leave_typed_in_late_says_when_it_was_typed_in() -> None:
     returned = "2026-03-02T00:31:06+00:00"
     on_time = render(event("alert.leave_not_cancelled", returned_at=returned, limit_s=3600), TZ)

@@ -1,12 +1,16 @@
-"""A leave typed in after the guard came back from it is owed its cancellation (销假), through
-the pipeline ``guard-gateway run`` drives (``Processor.run_command`` with the commands ``POST
-/leaves`` and ``POST /leaves/{id}/cancel`` run), on SQLite and PostgreSQL. Before, such a leave
-asked for none: the guard who never cancelled it got no ``alert.leave_not_cancelled``. And
-cancelling the first leave of an extension (续假) settles what the extension is owed: before, the
-guard got the alert an hour later although he had cancelled.
+"""A leave typed in after the guard came back from it, through the pipeline ``guard-gateway
+run`` drives (``Processor.run_command`` with the commands ``POST /leaves`` and ``POST
+/leaves/{id}/cancel`` run), on SQLite and PostgreSQL:
+
+* it is owed its cancellation (销假): before, such a leave asked for none, and the guard who
+  never cancelled it got no ``alert.leave_not_cancelled``;
+* if he came back only after it ran out, ``alert.leave_overrun`` is raised, dated at its end
+  and ended at his return: before, his overtime alert was withdrawn and nothing took its place;
+* cancelling the first leave of an extension (续假) settles what the extension is owed: before,
+  the guard got the alert an hour later although he had cancelled.
 
 The patrol site (``tests.ledger.patrol_scenario``): g-001 at the north gate 08:00-10:00. He is
-on post from 07:58, out 08:20-08:50 on a leave for 08:20-09:00 his leader approved by phone at
+on post from 07:58, out from 08:20 on a leave for 08:20-09:00 his leader approved by phone at
 08:15, and back on post until the end."""
 
 from __future__ import annotations
@@ -146,3 +150,31 @@ def test_cancelling_the_leave_an_extension_ran_on_from_settles_it(
     assert cancelled["in_time"] is True and cancelled["delay_s"] == 600.0
     assert _core(engine, "alert.leave_overrun") == []
     assert _core(engine, "alert.leave_not_cancelled") == []
+
+
+def _alert_rows(engine: Engine, type_: str) -> list[tuple[Any, ...]]:
+    with Session(engine) as session:
+        rows = session.scalars(
+            select(AlertRow)
+            .where(AlertRow.guard_id == GATE[0], AlertRow.type == type_)
+            .order_by(AlertRow.id)
+        )
+        return [(r.opened_at, r.resolved_at, r.resolution) for r in rows]
+
+
+def test_back_after_the_leave_ran_out_the_overrun_is_on_record(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # Out 08:20-09:30 on the leave to 09:00, typed in at 09:40: overrun from 09:00 to 09:30.
+    _outing(engine, tmp_path, typed=100, back=90)
+    [overrun] = _core(engine, "alert.leave_overrun")
+    assert overrun["time"] == "2026-03-02T01:00:00Z"
+    assert overrun["returned_at"] == "2026-03-02T01:30:00+00:00"
+    assert overrun["overrun_s"] == 1800.0
+    [(opened, resolved, resolution)] = _alert_rows(engine, "alert.leave_overrun")
+    assert (opened, resolved, resolution) == (at(60), at(90), "ended")
+    assert [w["withdrawn_type"] for w in _core(engine, "alert.withdrawn")] == [
+        "alert.unreported_departure",
+        "alert.overtime_departure",
+    ]
+    assert [r[2] for r in _alert_rows(engine, "alert.overtime_departure")] == ["withdrawn"]
