@@ -14,7 +14,7 @@ the guard left (within the grace): the rules require the approval before leaving
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from gateway.policy import SitePolicy
@@ -25,6 +25,7 @@ __all__ = [
     "covering_leave",
     "covering_report",
     "following_leave",
+    "last_extension",
     "leave_covers_departure",
     "report_window",
 ]
@@ -90,3 +91,14 @@ def leave_covers_departure(leave: Leave, departure: Departure, policy: SitePolic
         and leave.starts_at - grace <= start < leave.ends_at
         and leave.active_at(start)
     )
+
+
+def last_extension(leaves: Sequence[Leave], leave: Leave, policy: SitePolicy) -> Leave:
+    """The leave the chain of extensions (续假) begun by ``leave`` runs out with: each one
+    approved by the end of the one before (``following_leave``); ``leave`` when it has none."""
+    for _ in range(len(leaves)):
+        extension = following_leave(leaves, leave.leave_id, leave.ends_at, policy)
+        if extension is None:
+            break
+        leave = extension
+    return leave

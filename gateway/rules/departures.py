@@ -13,10 +13,11 @@ from datetime import datetime
 from gateway.policy import SitePolicy
 
 from .copying import replace
-from .coverage import leave_covers_departure, report_window
+from .coverage import last_extension, leave_covers_departure, report_window
 from .entries import Departure, FixEvidence, Leave, Report, departure_id_for, iso
 from .events import (
     ALERT_DEVICE_LEFT_BEHIND,
+    ALERT_LEFT_EARLY,
     ALERT_OVERTIME_DEPARTURE,
     ALERT_UNREPORTED_DEPARTURE,
     PRESENCE_DEPARTED,
@@ -252,6 +253,28 @@ def apply_late_leave(run: Run, leave: Leave) -> None:
                 leave_id=leave.leave_id,
                 approved_at=iso(leave.approved_at),
             )
+        changed = _not_early(run, changed, leave)
         _store(run, changed)
-        if changed.returned_at is not None:
-            overran_before_entry(run, changed)
+        overran_before_entry(run, changed)
+
+
+def _not_early(run: Run, dep: Departure, leave: Leave) -> Departure:
+    """``dep`` with its ``alert.left_early`` withdrawn if ``leave``, typed in late, or the
+    extensions approved by its end, reached the shift's end: with it on record, he would not
+    have been raised."""
+    key = dep.left_early_alert
+    if key is None or key in dep.withdrawn:
+        return dep
+    end = run.state.shift_end
+    last = last_extension(run.state.leaves, leave, run.policy)
+    if last.ends_at < end or not last.active_at(end):
+        return dep
+    return _withdraw(
+        run,
+        dep,
+        key,
+        ALERT_LEFT_EARLY,
+        "leave_on_record",
+        leave_id=leave.leave_id,
+        approved_at=iso(leave.approved_at),
+    )

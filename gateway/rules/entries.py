@@ -224,8 +224,9 @@ class Departure:
     ``last_fix`` is the latest fix outside; ``inside_first`` the first fix of a candidate return
     (cleared by a fix outside). The ``*_done`` flags record which decisions were taken, so none is
     taken twice; ``open_alerts`` are the keys the return will resolve; ``unreported_alert`` and
-    ``overtime_alert`` the keys of those alerts if they fired (a report or leave entered late may
-    withdraw them; ``withdrawn`` lists the ones withdrawn). ``away_devices`` are the worn devices
+    ``overtime_alert`` the keys of those alerts if they fired, ``left_early_alert`` that of
+    ``alert.left_early`` (a report or leave entered late may withdraw them; ``withdrawn`` lists
+    the ones withdrawn). ``away_devices`` are the worn devices
     seen confirmed outside during it; ``left_behind`` the worn devices reported as left on the
     post. ``returned_at`` is set once the departure has ended (kept as a past departure).
     """
@@ -242,6 +243,7 @@ class Departure:
     inside_first: FixEvidence | None = None
     unreported_alert: str | None = None
     overtime_alert: str | None = None
+    left_early_alert: str | None = None
     withdrawn: tuple[str, ...] = ()
     away_devices: tuple[str, ...] = ()
     left_behind: tuple[str, ...] = ()
@@ -266,6 +268,7 @@ class Departure:
             "inside_first": opt_evidence_json(self.inside_first),
             "unreported_alert": self.unreported_alert,
             "overtime_alert": self.overtime_alert,
+            "left_early_alert": self.left_early_alert,
             "withdrawn": list(self.withdrawn),
             "away_devices": list(self.away_devices),
             "left_behind": list(self.left_behind),
@@ -287,6 +290,7 @@ class Departure:
             inside_first=opt_evidence(data["inside_first"]),
             unreported_alert=opt_str(data.get("unreported_alert")),
             overtime_alert=opt_str(data.get("overtime_alert")),
+            left_early_alert=opt_str(data.get("left_early_alert")),
             withdrawn=tuple(str(k) for k in data.get("withdrawn", ())),
             away_devices=tuple(str(d) for d in data.get("away_devices", ())),
             left_behind=tuple(str(d) for d in data.get("left_behind", ())),

@@ -280,7 +280,7 @@ class Run:
         dep = state.departure
         if dep is not None:
             if deadline is not None:
-                self._left_early(dep, deadline)
+                dep = replace(dep, left_early_alert=self._left_early(dep, deadline))
             if dep.unreported_done:
                 state = replace(self.state.with_past(dep), departure=None)
             else:
@@ -289,14 +289,15 @@ class Run:
         if not pending_deadlines(self.state, self.policy):
             self.close()
 
-    def _left_early(self, dep: Departure, deadline: Deadline) -> None:
+    def _left_early(self, dep: Departure, deadline: Deadline) -> str | None:
+        """Raise ``alert.left_early`` for ``dep``, open at the end, unless excused; its key."""
         end = self.state.shift_end
         if _secs(end - dep.started_at) < self.policy.early_leave_tolerance_s:
-            return
+            return None
         leave = self.state.leave(dep.leave_id)
         if leave is not None and leave.ends_at >= end and leave.active_at(end):
-            return
-        self.emit(
+            return None
+        return self.emit(
             ALERT_LEFT_EARLY,
             end,
             iso(dep.started_at),

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from .copying import replace
-from .coverage import following_leave
+from .coverage import following_leave, last_extension
 from .deadlines import Deadline, Kind, pending_deadlines
 from .entries import Departure, PendingCancel, iso, opt_iso
 from .events import (
@@ -207,34 +207,34 @@ def decide_overrun(run: Run, deadline: Deadline) -> None:
 
 
 def overran_before_entry(run: Run, dep: Departure) -> None:
-    """Raise the overrun of ``dep``, an outing already over that a leave typed in late has just
-    covered, if the guard came back only after that leave, and the extensions approved by its
-    end (续假), ran out: ``alert.leave_overrun`` dated at the end, as it would have fallen with
-    the leave on record, ended at his return (it opens and ends at once: he is back)."""
+    """Raise the overrun of ``dep``, an outing a leave typed in late has just covered, when it
+    is over and outlasted that leave and the extensions approved by its end (续假), as
+    ``alert.leave_overrun`` would have fallen with the leave on record: dated at the end of the
+    leave. He came back after it: the alert ends at his return at once. He was still out when
+    the shift ended: it stays open, as one raised then would have. An outing still under way
+    in the shift is left to its deadline."""
     leave = run.state.leave(dep.leave_id)
     back = dep.returned_at
-    if leave is None or back is None or dep.overrun_done:
+    if leave is None or dep.overrun_done or (back is None and not run.state.ended):
         return
-    for _ in range(len(run.state.leaves)):
-        extension = following_leave(run.state.leaves, leave.leave_id, leave.ends_at, run.policy)
-        if extension is None:
-            break
-        leave = extension
-    if back <= leave.ends_at:
+    leave = last_extension(run.state.leaves, leave, run.policy)
+    if leave.ends_at >= (back or run.state.shift_end):
         return
     deadline = Deadline(leave.ends_at, Kind.OVERRUN)
     episode = overrun_episode(run.state, dep)
-    extra: dict[str, Json] = {
-        "leave_id": leave.leave_id,
-        "leave_ends_at": iso(leave.ends_at),
-        "returned_at": iso(back),
-        "overrun_s": _secs(back - leave.ends_at),
-    }
-    key = event_key(run.state.shift_id, ALERT_LEAVE_OVERRUN, episode)
+    extra: dict[str, Json] = {"leave_id": leave.leave_id, "leave_ends_at": iso(leave.ends_at)}
+    resolves: tuple[str, ...] = ()
+    if back is not None:
+        extra.update(returned_at=iso(back), overrun_s=_secs(back - leave.ends_at))
+        resolves = (event_key(run.state.shift_id, ALERT_LEAVE_OVERRUN, episode),)
     _off_post_alert(
-        run, deadline, dep, ALERT_LEAVE_OVERRUN, extra, episode, resolves=(key,), ended_at=back
+        run, deadline, dep, ALERT_LEAVE_OVERRUN, extra, episode, resolves=resolves, ended_at=back
     )
-    run.state = run.state.with_past(replace(dep, overrun_done=True))
+    done = replace(dep, overrun_done=True)
+    if run.state.departure is not None and run.state.departure.departure_id == dep.departure_id:
+        run.state = replace(run.state, departure=done)
+    else:
+        run.state = run.state.with_past(done)
 
 
 def decide_not_cancelled(run: Run, deadline: Deadline) -> None:

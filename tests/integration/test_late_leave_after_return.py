@@ -5,7 +5,9 @@ run`` drives (``Processor.run_command`` with the commands ``POST /leaves`` and `
 * it is owed its cancellation (销假): before, such a leave asked for none, and the guard who
   never cancelled it got no ``alert.leave_not_cancelled``;
 * if he came back only after it ran out, ``alert.leave_overrun`` is raised, dated at its end
-  and ended at his return: before, his overtime alert was withdrawn and nothing took its place;
+  and ended at his return (open, if he was still out when the shift ended): before, his
+  overtime alert was withdrawn and nothing took its place;
+* typed in after the shift, a leave reaching its end withdraws his ``alert.left_early``;
 * cancelling the first leave of an extension (续假) settles what the extension is owed: before,
   the guard got the alert an hour later although he had cancelled.
 
@@ -45,17 +47,19 @@ def _outing(
     restart: int | None = None,
     leaves: tuple[Leave, ...] = (),
     back: int = 50,
+    leave_to: int = 60,
 ) -> list[str]:
-    """Play the morning to 11:00, out 08:20 to minute ``back``, the leave ``PHONED`` typed in
-    at minute ``typed``, and ``leaves`` besides; ``cancelled``: (typed in, dated) minutes of the
-    first leave's cancellation; ``restart``: the minute the gateway restarts (a new
-    ``Processor`` on the same database). Returns the leaves' ids, in the order typed in."""
+    """Play the morning to 11:00, out 08:20 to minute ``back``, the leave ``PHONED`` (to
+    minute ``leave_to``) typed in at minute ``typed``, and ``leaves`` besides; ``cancelled``:
+    (typed in, dated) minutes of the first leave's cancellation; ``restart``: the minute the
+    gateway restarts (a new ``Processor`` on the same database). Returns the leaves' ids, in
+    the order typed in."""
     load_site_file(patrol_site(tmp_path), engine, at(-60))
     gate = post_points(engine, GATE[1])
     clock = ManualClock(at(-50))
     processor = Processor(engine, clock)
     ids: list[str] = []
-    todo = sorted(((typed, *PHONED[1:]), *leaves))
+    todo = sorted(((typed, PHONED[1], leave_to, PHONED[3]), *leaves))
     for minute in range(-2, 180):
         clock.set(at(minute + 0.1))
         if minute == restart:
@@ -178,3 +182,28 @@ def test_back_after_the_leave_ran_out_the_overrun_is_on_record(
         "alert.overtime_departure",
     ]
     assert [r[2] for r in _alert_rows(engine, "alert.overtime_departure")] == ["withdrawn"]
+
+
+def test_out_at_the_end_the_overrun_is_raised_and_stays_open(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # Out from 08:20 and not back by 10:00; the leave to 09:00 typed in at 10:30: the overrun
+    # from 09:00 is raised and stays open (he was not back), and he left early.
+    _outing(engine, tmp_path, typed=150, back=200)
+    [overrun] = _core(engine, "alert.leave_overrun")
+    assert overrun["time"] == "2026-03-02T01:00:00Z" and "returned_at" not in overrun
+    assert _alert_rows(engine, "alert.leave_overrun") == [(at(60), None, None)]
+    assert [r[2] for r in _alert_rows(engine, "alert.left_early")] == [None]
+
+
+def test_out_at_the_end_on_a_leave_past_it_he_did_not_leave_early(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # The same, the leave running to 10:30: no overrun, and his left early is withdrawn.
+    _outing(engine, tmp_path, typed=150, back=200, leave_to=150)
+    assert _alert_rows(engine, "alert.leave_overrun") == []
+    assert [r[2] for r in _alert_rows(engine, "alert.left_early")] == ["withdrawn"]
+    [withdrawn] = [
+        w for w in _core(engine, "alert.withdrawn") if w["withdrawn_type"] == "alert.left_early"
+    ]
+    assert withdrawn["reason"] == "leave_on_record"
