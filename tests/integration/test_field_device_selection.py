@@ -210,7 +210,7 @@ def test_two_gateways_sharing_a_reader_raise_one_alert_for_its_loss(
 
         clock.advance(120.0)  # a loss reported now would be a new episode, with a key of its own
         first.stop()  # its process ends; the device is still missing
-        wait_for(lambda: second_states().get("em-a") == "lost", "the second's takeover", 15.0)
+        wait_for(lambda: second_states().get("em-a") == "lost", "the second's takeover", 30.0)
         failures = standing_by.stats.open_failures  # the report is done before the next try
         wait_for(lambda: standing_by.stats.open_failures > failures, "its next try", 10.0)
         assert reader_alerts(second) == [("open", None)]  # the first's alert, not a second one
