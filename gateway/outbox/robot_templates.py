@@ -153,6 +153,13 @@ def _not_cancelled(c: Context) -> tuple[str, tuple[str, ...]]:
     entered = (
         (f"请假录入时间 {c.at('leave_entered_at')}",) if c.data.get("leave_entered_at") else ()
     )
+    if c.data.get("off_duty"):
+        # Out on the leave when his shift ended: owed from the leave's end, not a return.
+        return (
+            f"{c.who} 的请假已于 {c.at('returned_at')} 结束（已下班），"
+            f"{c.minutes('limit_s')}内未销假。",
+            entered,
+        )
     return (
         f"{c.who} 已于 {c.at('returned_at')} 回到 {c.post}，{c.minutes('limit_s')}内未销假。",
         entered,

@@ -345,6 +345,7 @@ def _start(duty: Duty, duties: DutyIndex) -> PresenceState:
         duty.ends_at,
         duty.known_from,
         _next_post_at(duty, duties),
+        _next_shift_at(duty, duties),
     )
 
 
@@ -356,6 +357,14 @@ def _next_post_at(duty: Duty, duties: DutyIndex) -> datetime | None:
         if other.post_id != duty.post_id and duty.ends_at <= other.starts_at <= latest:
             return other.starts_at
     return None
+
+
+def _next_shift_at(duty: Duty, duties: DutyIndex) -> datetime | None:
+    """When the guard's next shift in the roster after ``duty`` starts, at any post."""
+    return min(
+        (o.starts_at for o in duties.duties_of_guard(duty.guard_id) if o.starts_at >= duty.ends_at),
+        default=None,
+    )
 
 
 def _ahead(duty: Duty) -> datetime:

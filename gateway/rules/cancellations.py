@@ -2,6 +2,9 @@
 
 A leave is *used* when the guard comes back on post from it: returning from an outing under it
 (``offpost.confirm_return``), or arriving after a shift start it covered (``used_at_start``).
+One he was out on when the shift ended and that ran past the end (taken at the end of the
+shift) is owed from its own end (``owed_past_the_end``), unless it runs into his next shift,
+whose arrival then asks it.
 From then the leave is owed its cancellation within ``leave_cancel_limit_s`` (a
 ``PendingCancel``); ``alert.leave_not_cancelled`` falls when the hour passes without one
 (``offpost.decide_not_cancelled``).
@@ -23,18 +26,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from gateway.clock import utc
 from gateway.policy import SitePolicy
 
 from .copying import replace
 from .coverage import covering_leave, following_leave
-from .entries import Leave, PendingCancel, iso
+from .entries import Departure, Leave, PendingCancel, iso
 from .events import ALERT_LEAVE_NOT_CANCELLED, LEAVE_CANCELLED, Json
 from .inputs import LeaveCancelled
-from .machine import Run
+from .state import PresenceState
 
-__all__ = ["apply_cancel", "owe_after_entry", "used_at_start"]
+if TYPE_CHECKING:
+    from .machine import Run
+
+__all__ = ["apply_cancel", "owe_after_entry", "owed_past_the_end", "used_at_start"]
 
 
 def used_at_start(run: Run, arrived_at: datetime) -> tuple[PendingCancel, ...]:
@@ -60,11 +67,29 @@ def _used_over_start(run: Run, arrived_at: datetime) -> Leave | None:
     return leave
 
 
+def owed_past_the_end(state: PresenceState, dep: Departure) -> PendingCancel | None:
+    """The cancellation owed for ``dep``, under way when the shift ended, when its leave ran
+    past the end (a leave taken at the end of the shift): from the leave's end, as his return
+    off duty is not watched (``off_duty``). ``None`` when the leave does not reach the end, was
+    cancelled by then, is owed already, or runs into his next shift, whose arrival asks it
+    (``used_at_start``)."""
+    leave = state.leave(dep.leave_id)
+    end = state.shift_end
+    if leave is None or leave.ends_at < end or not leave.active_at(end):
+        return None
+    if state.next_shift_at is not None and leave.ends_at > state.next_shift_at:
+        return None
+    if any(p.leave_id == leave.leave_id for p in state.pending_cancels):
+        return None
+    return PendingCancel(leave.leave_id, dep.departure_id, leave.ends_at, off_duty=True)
+
+
 def owe_after_entry(run: Run, leave: Leave) -> None:
     """Ask the cancellation of ``leave``, just entered, for its latest use that had already
-    ended when it was entered: an outing under it the guard came back from, or his arrival
-    after a shift start it covered (see the module docstring). Nothing when the leave is
-    cancelled, already owed, or not used, or when the guard is still out on it (his return
+    ended when it was entered: an outing under it the guard came back from, his arrival after
+    a shift start it covered, or an outing under way at the shift's end that it ran past
+    (``owed_past_the_end``; see the module docstring). Nothing when the leave is cancelled,
+    already owed, or not used, or when the guard is still out on it in the shift (his return
     will ask it)."""
     state = run.state
     if leave.cancelled_at is not None or any(
@@ -81,10 +106,20 @@ def owe_after_entry(run: Run, leave: Leave) -> None:
         over_start = _used_over_start(run, arrived)
         if over_start is not None and over_start.leave_id == leave.leave_id:
             uses.append((arrived, None))
-    if not uses:
+    out_at_the_end = (*state.past_departures, state.departure) if state.ended else ()
+    past_end = [
+        owed
+        for d in out_at_the_end
+        if d is not None and d.leave_id == leave.leave_id and d.returned_at is None
+        if (owed := owed_past_the_end(state, d)) is not None
+    ]
+    if past_end:
+        owed = replace(past_end[-1], entered_at=run.now)
+    elif uses:
+        returned_at, departure_id = max(uses, key=lambda use: use[0])
+        owed = PendingCancel(leave.leave_id, departure_id, returned_at, entered_at=run.now)
+    else:
         return
-    returned_at, departure_id = max(uses, key=lambda use: use[0])
-    owed = PendingCancel(leave.leave_id, departure_id, returned_at, entered_at=run.now)
     # A closed machine is opened again for this one decision (it stays ended).
     run.state = replace(state, pending_cancels=(*state.pending_cancels, owed), closed=False)
 

@@ -306,6 +306,8 @@ class PendingCancel:
 
     ``alert_key`` is set once ``alert.leave_not_cancelled`` fired. ``entered_at``: when the
     leave was typed in, for a leave entered only after this return (``None`` otherwise).
+    ``off_duty``: he was out on the leave when the shift ended, and ``returned_at`` is the
+    leave's end (his return is not watched off duty).
     """
 
     leave_id: str
@@ -313,6 +315,7 @@ class PendingCancel:
     returned_at: datetime
     alert_key: str | None = None
     entered_at: datetime | None = None
+    off_duty: bool = False
 
     def to_json(self) -> dict[str, Json]:
         return {
@@ -321,6 +324,7 @@ class PendingCancel:
             "returned_at": iso(self.returned_at),
             "alert_key": self.alert_key,
             "entered_at": opt_iso(self.entered_at),
+            "off_duty": self.off_duty,
         }
 
     @classmethod
@@ -331,6 +335,7 @@ class PendingCancel:
             returned_at=to_dt(data["returned_at"]),
             alert_key=opt_str(data["alert_key"]),
             entered_at=opt_dt(data.get("entered_at")),
+            off_duty=bool(data.get("off_duty", False)),
         )
 
 

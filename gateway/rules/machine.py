@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from gateway.policy import SitePolicy
 
-from . import offpost
+from . import cancellations, offpost
 from .copying import replace
 from .coverage import covering_leave, covering_report
 from .deadlines import Deadline, Kind, pending_deadlines
@@ -281,6 +281,12 @@ class Run:
         if dep is not None:
             if deadline is not None:
                 dep = replace(dep, left_early_alert=self._left_early(dep, deadline))
+                owed = cancellations.owed_past_the_end(state, dep)
+                if owed is not None:
+                    # A leave taken at the end of the shift is still to be cancelled (销假).
+                    self.state = replace(
+                        self.state, pending_cancels=(*self.state.pending_cancels, owed)
+                    )
             if dep.unreported_done:
                 state = replace(self.state.with_past(dep), departure=None)
             else:

@@ -249,6 +249,7 @@ def decide_not_cancelled(run: Run, deadline: Deadline) -> None:
             "returned_at": iso(pending.returned_at),
             "limit_s": run.policy.leave_cancel_limit_s,
             "leave_entered_at": opt_iso(pending.entered_at),
+            "off_duty": pending.off_duty,
         },
         deadline=deadline,
         alert=True,

@@ -104,6 +104,9 @@ class PresenceState:
     next_post_at: datetime | None = None
     """When the guard's next shift, at another post, starts, if it follows this one (within
     ``next_post_walk_s`` of its end): an outing begun that close to the end is his way there."""
+    next_shift_at: datetime | None = None
+    """When the guard's next shift in the roster starts, at any post (``None``: none known): a
+    leave he is out on at this one's end and that runs into it is that shift's to settle."""
 
     @classmethod
     def start(
@@ -117,6 +120,7 @@ class PresenceState:
         shift_end: datetime,
         known_from: datetime | None = None,
         next_post_at: datetime | None = None,
+        next_shift_at: datetime | None = None,
     ) -> PresenceState:
         """The state before anything happened. Its first deadline is the shift start, when a
         tick computes the real ones (the limits come with the policy at each step)."""
@@ -135,6 +139,7 @@ class PresenceState:
             next_deadline=start,
             known_from=known,
             next_post_at=None if next_post_at is None else utc(next_post_at),
+            next_shift_at=None if next_shift_at is None else utc(next_shift_at),
         )
 
     def leave(self, leave_id: str | None) -> Leave | None:
@@ -219,6 +224,7 @@ class PresenceState:
             "unwatched_until": opt_iso(self.unwatched_until),
             "known_from": opt_iso(self.known_from),
             "next_post_at": opt_iso(self.next_post_at),
+            "next_shift_at": opt_iso(self.next_shift_at),
         }
 
     @classmethod
@@ -264,4 +270,5 @@ class PresenceState:
             unwatched_until=opt_dt(data.get("unwatched_until")),
             known_from=opt_dt(data.get("known_from")),
             next_post_at=opt_dt(data.get("next_post_at")),
+            next_shift_at=opt_dt(data.get("next_shift_at")),
         )

@@ -227,6 +227,11 @@ def test_a_not_cancelled_alert_for_a_leave_typed_in_late_says_when_it_was_typed_
     )
     assert late.headline == on_time.headline
     assert late.details == ("请假录入时间 10:10",)
+    # Out on the leave when his shift ended: owed from the leave's end, not a return to post.
+    off_duty = render(
+        event("alert.leave_not_cancelled", returned_at=returned, limit_s=3600, off_duty=True), TZ
+    )
+    assert off_duty.headline == "赵军 (g-004) 的请假已于 08:31 结束（已下班），60 分钟内未销假。"
 
 
 @pytest.mark.parametrize(

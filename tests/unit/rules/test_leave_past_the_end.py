@@ -1,0 +1,92 @@
+"""A leave taken at the end of a shift must still be cancelled (销假) within the hour: a guard
+out on a leave that runs past his shift's end owes its cancellation within
+``leave_cancel_limit_s`` of the leave's end (his return off duty is not watched), unless the
+leave runs into his next shift, whose arrival asks it (``cancellations.owed_past_the_end``).
+Before, such a leave asked for none.
+
+A 4-hour shift (to 14400 s); he leaves at 12600 on a leave 12600-16200 approved at 12000."""
+
+from __future__ import annotations
+
+from gateway.rules import PresenceState
+
+from .scenario import Build, Scenario, at, cancel, inside, leave, outside, restore, secs, track
+
+ON_LEAVE = leave("L1", 12600, 16200)
+
+
+def _shift(*script: tuple[float, Build], next_shift_s: float | None = None) -> Scenario:
+    state = PresenceState.start(
+        "shift-1",
+        "guard-1",
+        "post-1",
+        "site-1",
+        ["gps-7"],
+        at(0),
+        at(14400),
+        next_shift_at=None if next_shift_s is None else at(next_shift_s),
+    )
+    scenario = Scenario(state=state).run(
+        [*track(0, 12570, inside), *track(12600, 14370, outside), *script]
+    )
+    scenario.advance(30000)
+    return scenario
+
+
+def _owed(scenario: Scenario) -> list[tuple[float, object, object]]:
+    return [
+        (secs(e.time), e.data["returned_at"], e.data["off_duty"])
+        for e in scenario.only("alert.leave_not_cancelled")
+    ]
+
+
+def test_never_cancelled_the_alert_falls_an_hour_after_the_leave_ends() -> None:
+    scenario = _shift((12000, ON_LEAVE))
+    assert [t for t, _ in scenario.pairs()] == ["presence.departed", "alert.leave_not_cancelled"]
+    assert _owed(scenario) == [(19800.0, at(16200).isoformat(), True)]
+    assert scenario.state.closed
+
+
+def test_cancelled_in_time_before_or_after_the_leave_ends() -> None:
+    # Back early and cancelled by phone at 15000, before the leave's end: in time.
+    scenario = _shift((12000, ON_LEAVE), (15000, cancel("L1")))
+    [cancelled] = scenario.only("leave.cancelled")
+    assert cancelled.data["in_time"] is True and _owed(scenario) == []
+    # Cancelled at 19000, within the hour after it: in time too.
+    scenario = _shift((12000, ON_LEAVE), (19000, cancel("L1")))
+    [cancelled] = scenario.only("leave.cancelled")
+    assert (cancelled.data["in_time"], cancelled.data["delay_s"]) == (True, 2800.0)
+
+
+def test_a_restart_after_the_end_keeps_what_is_owed() -> None:
+    state = PresenceState.start(
+        "shift-1", "guard-1", "post-1", "site-1", ["gps-7"], at(0), at(14400)
+    )
+    scenario = Scenario(state=state).run(
+        [*track(0, 12570, inside), (12000, ON_LEAVE), *track(12600, 14370, outside)]
+    )
+    scenario.advance(15000)
+    scenario.state = restore(scenario.state)
+    scenario.advance(30000)
+    assert _owed(scenario) == [(19800.0, at(16200).isoformat(), True)]
+
+
+def test_a_leave_running_into_his_next_shift_is_that_shifts_to_settle() -> None:
+    # His next shift starts at 15000, inside the leave: its arrival asks the cancellation.
+    assert _owed(_shift((12000, ON_LEAVE), next_shift_s=15000)) == []
+    # A next shift after the leave's end changes nothing here.
+    assert _owed(_shift((12000, ON_LEAVE), next_shift_s=16200)) == [
+        (19800.0, at(16200).isoformat(), True)
+    ]
+
+
+def test_a_leave_ending_at_the_end_or_typed_in_after_it() -> None:
+    # A leave that ends with the shift is owed from the end.
+    scenario = _shift((12000, leave("L1", 12600, 14400)))
+    assert _owed(scenario) == [(18000.0, at(14400).isoformat(), True)]
+    # Approved at 12300 by phone, typed in at 15000: owed the same (left early withdrawn).
+    scenario = _shift((15000, leave("L1", 12600, 16200, approved_s=12300)))
+    assert _owed(scenario) == [(19800.0, at(16200).isoformat(), True)]
+    assert "alert.left_early" in [
+        e.data["withdrawn_type"] for e in scenario.only("alert.withdrawn")
+    ]
