@@ -8,6 +8,7 @@ around it.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import yaml
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from gateway.db.models import AlertRow
 from gateway.outbox.tables import OutboxRow
 from gateway.pipeline.duty import DutyIndex
 from gateway.records import PositionFix
@@ -153,6 +155,31 @@ def outbox_rows(engine: Engine) -> list[OutboxRow]:
         rows = list(session.scalars(select(OutboxRow).order_by(OutboxRow.seq)))
         session.expunge_all()
         return rows
+
+
+def core_events(engine: Engine, type_: str, guard_id: str) -> list[dict[str, Any]]:
+    """``guard_id``'s events of ``type_`` bound for the core, in order: each its data with its
+    ``time``."""
+    out = []
+    for row in outbox_rows(engine):
+        body = json.loads(row.body)
+        if row.destination == "core" and row.type == type_ and body["data"]["guard_id"] == guard_id:
+            out.append({"time": body["time"], **body["data"]})
+    return out
+
+
+def alert_rows(
+    engine: Engine, type_: str, guard_id: str
+) -> list[tuple[datetime, datetime | None, str | None]]:
+    """``(opened_at, resolved_at, resolution)`` of ``guard_id``'s alerts of ``type_``, in
+    order."""
+    with Session(engine) as session:
+        rows = session.scalars(
+            select(AlertRow)
+            .where(AlertRow.guard_id == guard_id, AlertRow.type == type_)
+            .order_by(AlertRow.id)
+        )
+        return [(r.opened_at, r.resolved_at, r.resolution) for r in rows]
 
 
 def gate_site(

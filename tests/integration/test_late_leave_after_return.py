@@ -17,20 +17,17 @@ on post from 07:58, out from 08:20 on a leave for 08:20-09:00 his leader approve
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
 from gateway.clock import ManualClock
-from gateway.db.models import AlertRow
 from gateway.pipeline.commands import ApproveLeave, CancelLeave
 from gateway.pipeline.processor import Processor
 from gateway.records import DecodeOutcome
 from gateway.site.loader import load_site_file
-from tests.e2e.helpers import fix_at, outbox_rows, post_points
+from tests.e2e.helpers import alert_rows, core_events, fix_at, post_points
 from tests.ledger.patrol_scenario import GATE, at, patrol_site
 
 Leave = tuple[int, int, int, int]
@@ -81,23 +78,11 @@ def _outing(
 
 
 def _core(engine: Engine, type_: str) -> list[dict[str, Any]]:
-    """The ``(time, data)`` of g-001's events of ``type_`` sent to the core, in order."""
-    out = []
-    for row in outbox_rows(engine):
-        body = json.loads(row.body)
-        if row.destination == "core" and row.type == type_ and body["data"]["guard_id"] == GATE[0]:
-            out.append({"time": body["time"], **body["data"]})
-    return out
+    return core_events(engine, type_, GATE[0])
 
 
-def _not_cancelled_rows(engine: Engine) -> list[str | None]:
-    with Session(engine) as session:
-        rows = session.scalars(
-            select(AlertRow)
-            .where(AlertRow.guard_id == GATE[0], AlertRow.type == "alert.leave_not_cancelled")
-            .order_by(AlertRow.id)
-        )
-        return [row.resolution for row in rows]
+def _resolutions(engine: Engine, type_: str) -> list[str | None]:
+    return [resolution for _, _, resolution in alert_rows(engine, type_, GATE[0])]
 
 
 def test_typed_in_after_the_return_the_cancellation_is_owed_from_the_return(
@@ -111,7 +96,7 @@ def test_typed_in_after_the_return_the_cancellation_is_owed_from_the_return(
     assert alert["leave_entered_at"] == "2026-03-02T01:00:06+00:00"
     [returned] = _core(engine, "presence.returned")
     assert alert["departure_id"] == returned["departure_id"]
-    assert _not_cancelled_rows(engine) == [None]  # open for the leaders
+    assert _resolutions(engine, "alert.leave_not_cancelled") == [None]  # open for the leaders
     # The outing's own alerts were withdrawn by the leave, as before.
     assert {w["withdrawn_type"] for w in _core(engine, "alert.withdrawn")} == {
         "alert.unreported_departure",
@@ -138,7 +123,7 @@ def test_typed_in_after_the_shift_and_never_cancelled_it_falls_after_the_grace(
     _outing(engine, tmp_path, typed=150, restart=151)
     [alert] = _core(engine, "alert.leave_not_cancelled")
     assert alert["time"] == "2026-03-02T02:32:06Z"
-    assert _not_cancelled_rows(engine) == [None]
+    assert _resolutions(engine, "alert.leave_not_cancelled") == [None]
 
 
 def test_cancelling_the_leave_an_extension_ran_on_from_settles_it(
@@ -156,16 +141,6 @@ def test_cancelling_the_leave_an_extension_ran_on_from_settles_it(
     assert _core(engine, "alert.leave_not_cancelled") == []
 
 
-def _alert_rows(engine: Engine, type_: str) -> list[tuple[Any, ...]]:
-    with Session(engine) as session:
-        rows = session.scalars(
-            select(AlertRow)
-            .where(AlertRow.guard_id == GATE[0], AlertRow.type == type_)
-            .order_by(AlertRow.id)
-        )
-        return [(r.opened_at, r.resolved_at, r.resolution) for r in rows]
-
-
 def test_back_after_the_leave_ran_out_the_overrun_is_on_record(
     engine: Engine, tmp_path: Path
 ) -> None:
@@ -175,13 +150,13 @@ def test_back_after_the_leave_ran_out_the_overrun_is_on_record(
     assert overrun["time"] == "2026-03-02T01:00:00Z"
     assert overrun["returned_at"] == "2026-03-02T01:30:00+00:00"
     assert overrun["overrun_s"] == 1800.0
-    [(opened, resolved, resolution)] = _alert_rows(engine, "alert.leave_overrun")
+    [(opened, resolved, resolution)] = alert_rows(engine, "alert.leave_overrun", GATE[0])
     assert (opened, resolved, resolution) == (at(60), at(90), "ended")
     assert [w["withdrawn_type"] for w in _core(engine, "alert.withdrawn")] == [
         "alert.unreported_departure",
         "alert.overtime_departure",
     ]
-    assert [r[2] for r in _alert_rows(engine, "alert.overtime_departure")] == ["withdrawn"]
+    assert _resolutions(engine, "alert.overtime_departure") == ["withdrawn"]
 
 
 def test_out_at_the_end_the_overrun_is_raised_and_stays_open(
@@ -192,8 +167,8 @@ def test_out_at_the_end_the_overrun_is_raised_and_stays_open(
     _outing(engine, tmp_path, typed=150, back=200)
     [overrun] = _core(engine, "alert.leave_overrun")
     assert overrun["time"] == "2026-03-02T01:00:00Z" and "returned_at" not in overrun
-    assert _alert_rows(engine, "alert.leave_overrun") == [(at(60), None, None)]
-    assert [r[2] for r in _alert_rows(engine, "alert.left_early")] == [None]
+    assert alert_rows(engine, "alert.leave_overrun", GATE[0]) == [(at(60), None, None)]
+    assert _resolutions(engine, "alert.left_early") == [None]
 
 
 def test_out_at_the_end_on_a_leave_past_it_he_did_not_leave_early(
@@ -201,8 +176,8 @@ def test_out_at_the_end_on_a_leave_past_it_he_did_not_leave_early(
 ) -> None:
     # The same, the leave running to 10:30: no overrun, and his left early is withdrawn.
     _outing(engine, tmp_path, typed=150, back=200, leave_to=150)
-    assert _alert_rows(engine, "alert.leave_overrun") == []
-    assert [r[2] for r in _alert_rows(engine, "alert.left_early")] == ["withdrawn"]
+    assert alert_rows(engine, "alert.leave_overrun", GATE[0]) == []
+    assert _resolutions(engine, "alert.left_early") == ["withdrawn"]
     [withdrawn] = [
         w for w in _core(engine, "alert.withdrawn") if w["withdrawn_type"] == "alert.left_early"
     ]

@@ -11,20 +11,16 @@ holds the double shift)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
 from gateway.clock import ManualClock
-from gateway.db.models import AlertRow
 from gateway.pipeline.commands import ApproveLeave, CancelLeave
 from gateway.pipeline.processor import Processor
 from gateway.records import DecodeOutcome
 from gateway.site.loader import load_site_file
-from tests.e2e.helpers import fix_at, outbox_rows, post_points
+from tests.e2e.helpers import alert_rows, core_events, fix_at, post_points
 from tests.ledger.patrol_scenario import GATE, at, patrol_site
 
 
@@ -54,36 +50,22 @@ def _afternoon_off(engine: Engine, tmp_path: Path, *, cancelled: int | None = No
         processor.tick()
 
 
-def _core(engine: Engine, type_: str) -> list[dict[str, Any]]:
-    out = []
-    for row in outbox_rows(engine):
-        body = json.loads(row.body)
-        if row.destination == "core" and row.type == type_ and body["data"]["guard_id"] == GATE[0]:
-            out.append({"time": body["time"], **body["data"]})
-    return out
-
-
 def test_never_cancelled_it_is_raised_an_hour_after_the_leave_ends(
     engine: Engine, tmp_path: Path
 ) -> None:
     _afternoon_off(engine, tmp_path)
-    [alert] = _core(engine, "alert.leave_not_cancelled")
+    [alert] = core_events(engine, "alert.leave_not_cancelled", GATE[0])
     assert alert["time"] == "2026-03-02T04:00:00Z"  # 12:00, the leave's end and the hour
     assert alert["returned_at"] == "2026-03-02T03:00:00+00:00" and alert["off_duty"] is True
-    with Session(engine) as session:
-        [row] = session.scalars(
-            select(AlertRow).where(
-                AlertRow.guard_id == GATE[0], AlertRow.type == "alert.leave_not_cancelled"
-            )
-        )
-        assert row.resolution is None  # open for the leaders
+    [(_, _, resolution)] = alert_rows(engine, "alert.leave_not_cancelled", GATE[0])
+    assert resolution is None  # open for the leaders
     # On a leave reaching the end he neither left early nor went unreported.
-    assert _core(engine, "alert.left_early") == []
-    assert _core(engine, "alert.unreported_departure") == []
+    assert core_events(engine, "alert.left_early", GATE[0]) == []
+    assert core_events(engine, "alert.unreported_departure", GATE[0]) == []
 
 
 def test_cancelled_within_the_hour_it_is_in_time(engine: Engine, tmp_path: Path) -> None:
     _afternoon_off(engine, tmp_path, cancelled=200)
-    assert _core(engine, "alert.leave_not_cancelled") == []
-    [cancelled] = _core(engine, "leave.cancelled")
+    assert core_events(engine, "alert.leave_not_cancelled", GATE[0]) == []
+    [cancelled] = core_events(engine, "leave.cancelled", GATE[0])
     assert cancelled["in_time"] is True and cancelled["delay_s"] == 1200.0

@@ -141,6 +141,28 @@ def tick(now: datetime) -> Tick:
     return Tick()
 
 
+def shift(
+    end_s: float = SHIFT_S,
+    *,
+    next_post_s: float | None = None,
+    next_shift_s: float | None = None,
+) -> PresenceState:
+    """The test shift ("shift-1" of guard-1 at post-1, wearing ``DEVICE``) from ``T0`` to
+    ``end_s``; the guard's next shift at another post, or at any, starting at the offsets
+    given."""
+    return PresenceState.start(
+        "shift-1",
+        "guard-1",
+        "post-1",
+        "site-1",
+        [DEVICE],
+        T0,
+        at(end_s),
+        next_post_at=None if next_post_s is None else at(next_post_s),
+        next_shift_at=None if next_shift_s is None else at(next_shift_s),
+    )
+
+
 def restore(state: PresenceState) -> PresenceState:
     """What a restart loads: the state through its JSON text."""
     return PresenceState.from_json(json.loads(json.dumps(state.to_json())))
@@ -153,11 +175,7 @@ class Scenario:
     policy: SitePolicy = field(default_factory=SitePolicy)
     auto_tick: bool = True
     clock: ManualClock = field(default_factory=lambda: ManualClock(T0 - timedelta(hours=1)))
-    state: PresenceState = field(
-        default_factory=lambda: PresenceState.start(
-            "shift-1", "guard-1", "post-1", "site-1", [DEVICE], T0, at(SHIFT_S)
-        )
-    )
+    state: PresenceState = field(default_factory=lambda: shift())
     events: list[RuleEvent] = field(default_factory=list)
 
     def feed(self, item: RuleInput) -> list[RuleEvent]:
@@ -187,6 +205,11 @@ class Scenario:
     def pairs(self, *, skip: Sequence[str] = ("presence.arrived",)) -> list[tuple[str, float]]:
         """(type, device time as offset seconds) of every event, in emission order."""
         return [(e.type, secs(e.time)) for e in self.events if e.type not in skip]
+
+    def timed(self, type_: str, *fields: str) -> list[tuple[object, ...]]:
+        """(device time as offset seconds, then each of ``fields`` of its data) of every event
+        of ``type_``, in emission order."""
+        return [(secs(e.time), *(e.data[f] for f in fields)) for e in self.only(type_)]
 
     def only(self, type_: str) -> list[RuleEvent]:
         return [e for e in self.events if e.type == type_]

@@ -8,9 +8,18 @@ for 3600-9000 approved by phone at 3300, back on post from 7200."""
 
 from __future__ import annotations
 
-from gateway.rules import PresenceState
-
-from .scenario import Scenario, Script, at, cancel, inside, leave, outside, restore, secs, track
+from .scenario import (
+    Scenario,
+    Script,
+    at,
+    cancel,
+    inside,
+    leave,
+    outside,
+    restore,
+    shift,
+    track,
+)
 
 OUTING: Script = [
     *track(0, 3570, inside),
@@ -26,12 +35,9 @@ def _play(script: Script, until_s: float = 15000, scenario: Scenario | None = No
     return scenario
 
 
-def _not_cancelled(scenario: Scenario) -> list[tuple[float, object, object]]:
+def _not_cancelled(scenario: Scenario) -> list[tuple[object, ...]]:
     """(time as an offset, returned_at, leave_entered_at) of each not-cancelled alert."""
-    return [
-        (secs(e.time), e.data["returned_at"], e.data["leave_entered_at"])
-        for e in scenario.only("alert.leave_not_cancelled")
-    ]
+    return scenario.timed("alert.leave_not_cancelled", "returned_at", "leave_entered_at")
 
 
 def test_typed_in_within_the_hour_the_alert_falls_an_hour_after_the_return() -> None:
@@ -87,10 +93,7 @@ def test_a_leave_over_the_start_typed_in_after_he_arrived() -> None:
 
 def test_after_the_shift_closed_the_machine_opens_again_for_the_cancellation() -> None:
     # A 4-hour shift (to 14400); the leave typed in at 20000, the machine long closed.
-    start = PresenceState.start(
-        "shift-1", "guard-1", "post-1", "site-1", ["gps-7"], at(0), at(14400)
-    )
-    scenario = _play(OUTING, 19000, Scenario(state=start))
+    scenario = _play(OUTING, 19000, Scenario(state=shift(14400)))
     assert scenario.state.closed
     scenario.run([(20000, PHONED)])
     assert not scenario.state.closed and scenario.state.ended

@@ -11,9 +11,19 @@ leave approved by phone at 3300 (from 12600, approved at 12300, on the 4-hour sh
 
 from __future__ import annotations
 
-from gateway.rules import PresenceState
-
-from .scenario import Build, Scenario, Script, at, inside, leave, outside, restore, secs, track
+from .scenario import (
+    Build,
+    Scenario,
+    Script,
+    at,
+    inside,
+    leave,
+    outside,
+    restore,
+    secs,
+    shift,
+    track,
+)
 
 
 def _out_until(back_s: float, *script: tuple[float, Build]) -> Scenario:
@@ -71,10 +81,9 @@ def test_back_within_the_leave_or_its_extension_nothing_is_raised() -> None:
 
 def _left_at_the_end(*script: tuple[float, Build]) -> Scenario:
     """A 4-hour shift (to 14400); out from 12600 and not back by the end; then ``script``."""
-    start = PresenceState.start(
-        "shift-1", "guard-1", "post-1", "site-1", ["gps-7"], at(0), at(14400)
+    scenario = Scenario(state=shift(14400)).run(
+        [*track(0, 12570, inside), *track(12600, 14370, outside)]
     )
-    scenario = Scenario(state=start).run([*track(0, 12570, inside), *track(12600, 14370, outside)])
     scenario.advance(14500)
     scenario.state = restore(scenario.state)  # what a restart loads keeps what is needed
     scenario.run(script)

@@ -8,36 +8,32 @@ A 4-hour shift (to 14400 s); he leaves at 12600 on a leave 12600-16200 approved 
 
 from __future__ import annotations
 
-from gateway.rules import PresenceState
-
-from .scenario import Build, Scenario, at, cancel, inside, leave, outside, restore, secs, track
+from .scenario import (
+    Build,
+    Scenario,
+    at,
+    cancel,
+    inside,
+    leave,
+    outside,
+    restore,
+    shift,
+    track,
+)
 
 ON_LEAVE = leave("L1", 12600, 16200)
 
 
 def _shift(*script: tuple[float, Build], next_shift_s: float | None = None) -> Scenario:
-    state = PresenceState.start(
-        "shift-1",
-        "guard-1",
-        "post-1",
-        "site-1",
-        ["gps-7"],
-        at(0),
-        at(14400),
-        next_shift_at=None if next_shift_s is None else at(next_shift_s),
-    )
-    scenario = Scenario(state=state).run(
+    scenario = Scenario(state=shift(14400, next_shift_s=next_shift_s)).run(
         [*track(0, 12570, inside), *track(12600, 14370, outside), *script]
     )
     scenario.advance(30000)
     return scenario
 
 
-def _owed(scenario: Scenario) -> list[tuple[float, object, object]]:
-    return [
-        (secs(e.time), e.data["returned_at"], e.data["off_duty"])
-        for e in scenario.only("alert.leave_not_cancelled")
-    ]
+def _owed(scenario: Scenario) -> list[tuple[object, ...]]:
+    return scenario.timed("alert.leave_not_cancelled", "returned_at", "off_duty")
 
 
 def test_never_cancelled_the_alert_falls_an_hour_after_the_leave_ends() -> None:
@@ -59,10 +55,7 @@ def test_cancelled_in_time_before_or_after_the_leave_ends() -> None:
 
 
 def test_a_restart_after_the_end_keeps_what_is_owed() -> None:
-    state = PresenceState.start(
-        "shift-1", "guard-1", "post-1", "site-1", ["gps-7"], at(0), at(14400)
-    )
-    scenario = Scenario(state=state).run(
+    scenario = Scenario(state=shift(14400)).run(
         [*track(0, 12570, inside), (12000, ON_LEAVE), *track(12600, 14370, outside)]
     )
     scenario.advance(15000)

@@ -10,22 +10,13 @@ from dataclasses import replace
 from gateway.policy import SitePolicy
 from gateway.rules import PresenceState
 
-from .scenario import T0, Scenario, at, inside, outside, restore, track
+from .scenario import T0, Scenario, at, inside, outside, restore, shift, track
 
 END_S = 4 * 3600
 
 
 def _leaves_at(left_s: float, *, next_post: bool = True, walk_s: float = 300) -> Scenario:
-    state = PresenceState.start(
-        "shift-1",
-        "guard-1",
-        "post-1",
-        "site-1",
-        ["gps-7"],
-        T0,
-        at(END_S),
-        next_post_at=at(END_S) if next_post else None,
-    )
+    state = shift(END_S, next_post_s=END_S if next_post else None)
     scenario = Scenario(policy=SitePolicy(next_post_walk_s=walk_s), state=restore(state))
     scenario.run([*track(-300, left_s - 30, inside), *track(left_s, END_S + 600, outside)])
     scenario.advance(END_S + 900)
