@@ -2,12 +2,12 @@
 
 A leave is *used* when the guard comes back on post from it: returning from an outing under it
 (``offpost.confirm_return``), or arriving after a shift start it covered (``used_at_start``).
-One he was out on when the shift ended and that ran past the end (taken at the end of the
-shift) is owed from its own end (``owed_past_the_end``), unless it runs into his next shift,
-whose arrival then asks it.
 From then the leave is owed its cancellation within ``leave_cancel_limit_s`` (a
 ``PendingCancel``); ``alert.leave_not_cancelled`` falls when the hour passes without one
-(``offpost.decide_not_cancelled``).
+(``offpost.decide_not_cancelled``). A leave he was out on when the shift ended and that ran
+past the end (taken at the end of the shift) is owed from its own end (``owed_past_the_end``),
+his return off duty not being watched, unless it runs into his next shift, whose arrival then
+asks it.
 
 A leave typed in after it was used (approved by phone, entered when the leader reaches a
 computer, ``owe_after_entry``) is owed the same cancellation from the same return, but the hour
