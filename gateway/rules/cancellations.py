@@ -106,11 +106,11 @@ def owe_after_entry(run: Run, leave: Leave) -> None:
         over_start = _used_over_start(run, arrived)
         if over_start is not None and over_start.leave_id == leave.leave_id:
             uses.append((arrived, None))
-    out_at_the_end = (*state.past_departures, state.departure) if state.ended else ()
+    out_at_the_end = state.departures if state.ended else []
     past_end = [
         owed
         for d in out_at_the_end
-        if d is not None and d.leave_id == leave.leave_id and d.returned_at is None
+        if d.leave_id == leave.leave_id and d.returned_at is None
         if (owed := owed_past_the_end(state, d)) is not None
     ]
     if past_end:

@@ -153,22 +153,6 @@ def returns_with(
     return track is not None and track.moved_after(dep.started_at)
 
 
-def _departures(state: PresenceState) -> list[Departure]:
-    """The shift's departures, ended and open, in the order they began."""
-    out = list(state.past_departures)
-    if state.departure is not None:
-        out.append(state.departure)
-    return sorted(out, key=lambda d: d.started_at)
-
-
-def _store(run: Run, dep: Departure) -> None:
-    state = run.state
-    if state.departure is not None and state.departure.departure_id == dep.departure_id:
-        run.state = replace(state, departure=dep)
-    else:
-        run.state = state.with_past(dep)
-
-
 def _withdraw(
     run: Run, dep: Departure, key: str, alert_type: str, reason: str, **why: str
 ) -> Departure:
@@ -197,7 +181,7 @@ def apply_late_report(run: Run, report: Report) -> None:
     dep = next(
         (
             d
-            for d in _departures(run.state)
+            for d in run.state.departures
             if earliest <= d.started_at <= latest and d.started_at <= run.now
         ),
         None,
@@ -224,7 +208,7 @@ def apply_late_report(run: Run, report: Report) -> None:
             reported_at=iso(report.reported_at),
             entered_at=iso(report.entered),
         )
-    _store(run, dep)
+    run.state = run.state.with_departure(dep)
 
 
 def apply_late_leave(run: Run, leave: Leave) -> None:
@@ -234,7 +218,7 @@ def apply_late_leave(run: Run, leave: Leave) -> None:
     is the limit. An outing he came back from only after the leave ran out is raised its
     overrun now (``offpost.overran_before_entry``); one still under way overruns by its
     deadline, as ever."""
-    for dep in _departures(run.state):
+    for dep in run.state.departures:
         if dep.leave_id is not None or not leave_covers_departure(leave, dep, run.policy):
             continue
         changed = replace(dep, leave_id=leave.leave_id)
@@ -254,7 +238,7 @@ def apply_late_leave(run: Run, leave: Leave) -> None:
                 approved_at=iso(leave.approved_at),
             )
         changed = _not_early(run, changed, leave)
-        _store(run, changed)
+        run.state = run.state.with_departure(changed)
         overran_before_entry(run, changed)
 
 

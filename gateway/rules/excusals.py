@@ -99,8 +99,7 @@ def _extension(run: Run, leave: Leave, why: dict[str, Json]) -> None:
     extension's end (or is still within it), and the outing goes on under the extension: a
     new overrun at its end, a cancellation owed for it."""
     state = run.state
-    deps = [*state.past_departures, *(() if state.departure is None else (state.departure,))]
-    for dep in deps:
+    for dep in state.departures:
         extended = state.leave(dep.leave_id)
         if not dep.overrun_done or extended is None:
             continue
@@ -136,16 +135,14 @@ def _keep(run: Run, dep: Departure, extended_id: str) -> None:
     """Store ``dep`` (the open departure, or an ended one), its return's pending cancellation
     moved to the extension it came back from."""
     state = run.state
-    if state.departure is not None and state.departure.departure_id == dep.departure_id:
-        run.state = replace(state, departure=dep)
-        return
+    # An open departure has no pending cancellation yet: its return will ask the extension's.
     pending = tuple(
         replace(p, leave_id=dep.leave_id)
         if p.departure_id == dep.departure_id and p.leave_id == extended_id and p.alert_key is None
         else p
         for p in state.pending_cancels
     )
-    run.state = replace(state.with_past(dep), pending_cancels=pending)
+    run.state = replace(state.with_departure(dep), pending_cancels=pending)
 
 
 def _excused(ended_at: datetime | None, due: datetime, now: datetime, shift_end: datetime) -> bool:

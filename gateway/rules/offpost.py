@@ -230,11 +230,7 @@ def overran_before_entry(run: Run, dep: Departure) -> None:
     _off_post_alert(
         run, deadline, dep, ALERT_LEAVE_OVERRUN, extra, episode, resolves=resolves, ended_at=back
     )
-    done = replace(dep, overrun_done=True)
-    if run.state.departure is not None and run.state.departure.departure_id == dep.departure_id:
-        run.state = replace(run.state, departure=done)
-    else:
-        run.state = run.state.with_past(done)
+    run.state = run.state.with_departure(replace(dep, overrun_done=True))
 
 
 def decide_not_cancelled(run: Run, deadline: Deadline) -> None:

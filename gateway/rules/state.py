@@ -182,6 +182,21 @@ class PresenceState:
         runs = [(t.run_first.fix_time, t.device_id, t) for t in self.tracks if t.run_first]
         return min(runs, key=lambda r: (r[0], r[1]), default=(None, None, None))[2]
 
+    @property
+    def departures(self) -> list[Departure]:
+        """The shift's departures, ended and open, in the order they began."""
+        out = list(self.past_departures)
+        if self.departure is not None:
+            out.append(self.departure)
+        return sorted(out, key=lambda d: d.started_at)
+
+    def with_departure(self, departure: Departure) -> PresenceState:
+        """This state with ``departure`` updated where it is kept: as the open departure if it
+        is that one, else among the ended ones (``with_past``)."""
+        if self.departure is not None and self.departure.departure_id == departure.departure_id:
+            return replace(self, departure=departure)
+        return self.with_past(departure)
+
     def with_past(self, departure: Departure) -> PresenceState:
         """This state with ``departure`` recorded (or updated) among the ended ones."""
         others = [d for d in self.past_departures if d.departure_id != departure.departure_id]
