@@ -344,27 +344,22 @@ def _start(duty: Duty, duties: DutyIndex) -> PresenceState:
         duty.starts_at,
         duty.ends_at,
         duty.known_from,
-        _next_post_at(duty, duties),
-        _next_shift_at(duty, duties),
+        *_next_shifts(duty, duties),
     )
 
 
-def _next_post_at(duty: Duty, duties: DutyIndex) -> datetime | None:
-    """When the guard's next shift starts, if it is at another post and starts when ``duty``
-    ends or within ``next_post_walk_s`` after (轮岗: see ``rules.departures.moving_on``)."""
-    latest = duty.ends_at + timedelta(seconds=duty.policy.next_post_walk_s)
-    for other in duties.duties_of_guard(duty.guard_id):
-        if other.post_id != duty.post_id and duty.ends_at <= other.starts_at <= latest:
-            return other.starts_at
-    return None
-
-
-def _next_shift_at(duty: Duty, duties: DutyIndex) -> datetime | None:
-    """When the guard's next shift in the roster after ``duty`` starts, at any post."""
-    return min(
-        (o.starts_at for o in duties.duties_of_guard(duty.guard_id) if o.starts_at >= duty.ends_at),
+def _next_shifts(duty: Duty, duties: DutyIndex) -> tuple[datetime | None, datetime | None]:
+    """``(next_post_at, next_shift_at)`` of ``duty``'s machine, from one pass over the guard's
+    shifts in the roster: when his next shift starts if it is at another post and starts when
+    ``duty`` ends or within ``next_post_walk_s`` after (轮岗: see
+    ``rules.departures.moving_on``), and when his next shift starts at all."""
+    later = [o for o in duties.duties_of_guard(duty.guard_id) if o.starts_at >= duty.ends_at]
+    walk_until = duty.ends_at + timedelta(seconds=duty.policy.next_post_walk_s)
+    next_post = min(
+        (o.starts_at for o in later if o.post_id != duty.post_id and o.starts_at <= walk_until),
         default=None,
     )
+    return next_post, min((o.starts_at for o in later), default=None)
 
 
 def _ahead(duty: Duty) -> datetime:
