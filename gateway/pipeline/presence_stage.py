@@ -289,12 +289,23 @@ class PresenceMachines:
 
     def relieve(self, ctx: BatchContext, duty: Duty) -> None:
         """End the machine of ``duty``, a shift a site load cut short (``Duty.cut_short``), as a
-        person relieving the guard would (``ShiftEnded``): what is owed for the part that
-        happened (a departure's decision, the hour to cancel a leave) is still decided; the
-        shift's remaining deadlines are dropped. Once: an ended machine is let be."""
-        state = self._memory.presence.get(duty.shift_id)
-        if state is not None and not state.ended:
-            self.feed(ctx, duty, ShiftEnded())
+        person relieving the guard would (``ShiftEnded``) at the cut (``duty.ends_at``): what
+        is owed for the part that happened (a departure's decision, the hour to cancel a leave)
+        is still decided; the shift's remaining deadlines are dropped. Once: an ended machine
+        is let be.
+
+        The machine first learns the guard's next shift from the roster as the load left it: a
+        leave he is out on that runs into a shift the load gave him is that shift's to settle
+        (``cancellations.owed_past_the_end``), not asked twice."""
+        presence = self._memory.presence
+        state = presence.get(duty.shift_id)
+        if state is None or state.ended:
+            return
+        _next_post, next_shift_at = _next_shifts(duty, self._memory.duties)
+        if next_shift_at != state.next_shift_at:
+            presence[duty.shift_id] = replace(state, next_shift_at=next_shift_at)
+            ctx.dirty_presence.add(duty.shift_id)
+        self.feed(ctx, duty, ShiftEnded(ended_at=duty.ends_at))
 
     def save(self, ctx: BatchContext, now: datetime) -> None:
         """Write the machines changed in this batch (two statements); forget closed ones."""

@@ -4,10 +4,10 @@ A leave is *used* when the guard comes back on post from it: returning from an o
 (``offpost.confirm_return``), or arriving after a shift start it covered (``used_at_start``).
 From then the leave is owed its cancellation within ``leave_cancel_limit_s`` (a
 ``PendingCancel``); ``alert.leave_not_cancelled`` falls when the hour passes without one
-(``offpost.decide_not_cancelled``). A leave he was out on when the shift ended and that ran
-past the end (taken at the end of the shift) is owed from its own end (``owed_past_the_end``),
-his return off duty not being watched, unless it runs into his next shift, whose arrival then
-asks it.
+(``offpost.decide_not_cancelled``). A leave he was out on when his duty ended (the shift's
+end, or a relief before it) and that ran past that end (taken at the end of the shift) is owed
+from its own end (``owed_past_the_end``), his return off duty not being watched, unless it runs
+into his next shift, whose arrival then asks it.
 
 A leave typed in after it was used (approved by phone, entered when the leader reaches a
 computer, ``owe_after_entry``) is owed the same cancellation from the same return, but the hour
@@ -68,13 +68,14 @@ def _used_over_start(run: Run, arrived_at: datetime) -> Leave | None:
 
 
 def owed_past_the_end(state: PresenceState, dep: Departure) -> PendingCancel | None:
-    """The cancellation owed for ``dep``, under way when the shift ended, when its leave ran
-    past the end (a leave taken at the end of the shift): from the leave's end, as his return
-    off duty is not watched (``off_duty``). ``None`` when the leave does not reach the end, was
+    """The cancellation owed for ``dep``, under way when his duty ended (``duty_end``: the
+    shift's end, or the relief that ended it sooner), when its leave ran past that end (a leave
+    taken at the end of the shift): from the leave's end, as his return off duty is not
+    watched (``off_duty``). ``None`` when the leave does not reach the end, was
     cancelled by then, is owed already, or runs into his next shift, whose arrival asks it
     (``used_at_start``)."""
     leave = state.leave(dep.leave_id)
-    end = state.shift_end
+    end = state.duty_end
     if leave is None or leave.ends_at < end or not leave.active_at(end):
         return None
     if state.next_shift_at is not None and leave.ends_at > state.next_shift_at:

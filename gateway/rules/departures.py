@@ -55,7 +55,7 @@ def confirm_departure(run: Run, track: DeviceTrack) -> None:
     state = run.state
     if moving_on(state, first.fix_time, run.policy):
         # He left for his next post (轮岗): his duty here ends, as at a relief.
-        run.relieved()
+        run.relieved(first.fix_time)
         return
     departure = Departure(
         departure_id=departure_id_for(state.shift_id, first.fix_time),

@@ -57,7 +57,7 @@ def _absence(run: Run, leave: Leave, why: dict[str, Json]) -> None:
     if raised is None or leave.approved_at > raised:
         return
     due = absence_due(state, run.policy)
-    if due <= raised or not _excused(state.arrived_at, due, run.now, state.shift_end):
+    if due <= raised or not _excused(state.arrived_at, due, run.now, state.duty_end):
         return
     key = event_key(state.shift_id, ALERT_ABSENT_AT_SHIFT_START, state.absence_episode)
     # Not yet on post: the absence is decided again at the leave's end (a new deadline).
@@ -78,7 +78,7 @@ def _silences(run: Run, leave: Leave, why: dict[str, Json]) -> None:
         due = silence_due(run.state, silence.since, run.policy)
         if due <= silence.raised_at:
             continue
-        if not _excused(silence.resumed_at, due, run.now, run.state.shift_end):
+        if not _excused(silence.resumed_at, due, run.now, run.state.duty_end):
             continue
         state = run.state
         current = state.silent_since == silence.since
@@ -108,7 +108,7 @@ def _extension(run: Run, leave: Leave, why: dict[str, Json]) -> None:
             continue
         key = event_key(state.shift_id, ALERT_LEAVE_OVERRUN, overrun_episode(state, dep))
         if key in dep.withdrawn or not _excused(
-            dep.returned_at, after.ends_at, run.now, state.shift_end
+            dep.returned_at, after.ends_at, run.now, state.duty_end
         ):
             continue
         run.withdraw(
@@ -145,14 +145,14 @@ def _keep(run: Run, dep: Departure, extended_id: str) -> None:
     run.state = replace(state.with_departure(dep), pending_cancels=pending)
 
 
-def _excused(ended_at: datetime | None, due: datetime, now: datetime, shift_end: datetime) -> bool:
+def _excused(ended_at: datetime | None, due: datetime, now: datetime, duty_end: datetime) -> bool:
     """Whether a condition (absence, silence, an outing past a leave) that ended at
     ``ended_at`` (``None``: it still holds at ``now``) is wholly excused by a leave that puts
-    its deadline at ``due``: ``due``
-    falls after the shift (no alert at all), or the condition ended by then, or it still holds
-    but ``due`` is not yet reached. Past ``due`` it was the guard's own, and the alert raised
-    early stands: it is late in coming, not wrong."""
-    if due > shift_end:
+    its deadline at ``due``: ``due`` falls after his duty (the shift's end, or a relief before
+    it: no alert at all), or the condition ended by then, or it still holds but ``due`` is not
+    yet reached. Past ``due`` it was the guard's own, and the alert raised early stands: it is
+    late in coming, not wrong."""
+    if due > duty_end:
         return True
     if ended_at is None:
         return now < due

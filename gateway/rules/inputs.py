@@ -111,7 +111,10 @@ class LeaveCancelled:
 
 @dataclass(frozen=True, slots=True)
 class ShiftEnded:
-    """The shift ended before its scheduled end (relieved early); the machine closes at ``now``."""
+    """The shift ended before its scheduled end (relieved early) at ``ended_at`` (``None``:
+    now); the machine closes at ``now``. Nothing after ``ended_at`` is watched."""
+
+    ended_at: datetime | None = None
 
 
 RuleInput = FixObserved | Tick | ReportFiled | LeaveApproved | LeaveCancelled | ShiftEnded

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from gateway.clock import utc
 from gateway.policy import SitePolicy
 
 from . import cancellations, offpost
@@ -270,9 +271,14 @@ class Run:
         reaching the end, is leaving early (早退). Decisions owed for the shift stay pending."""
         self._finish_shift(deadline)
 
-    def relieved(self) -> None:
-        """A person ended the shift early (the guard was relieved): as at the scheduled end,
-        except that an outing under way is not leaving early."""
+    def relieved(self, at: datetime | None = None) -> None:
+        """A person ended the shift early at ``at`` (default: now; the guard was relieved): as
+        at the scheduled end, except that an outing under way is not leaving early. His duty
+        ends then (``PresenceState.relieved_at``): a leave he is out on that runs past it is
+        owed its cancellation from its end, as at the scheduled end."""
+        if not self.state.ended:
+            when = self.now if at is None else utc(at)
+            self.state = replace(self.state, relieved_at=min(when, self.state.shift_end))
         self._finish_shift(None)
 
     def _finish_shift(self, deadline: Deadline | None) -> None:
@@ -281,12 +287,12 @@ class Run:
         if dep is not None:
             if deadline is not None:
                 dep = replace(dep, left_early_alert=self._left_early(dep, deadline))
-                owed = cancellations.owed_past_the_end(state, dep)
-                if owed is not None:
-                    # A leave taken at the end of the shift is still to be cancelled (销假).
-                    self.state = replace(
-                        self.state, pending_cancels=(*self.state.pending_cancels, owed)
-                    )
+            owed = cancellations.owed_past_the_end(state, dep)
+            if owed is not None:
+                # A leave taken at the end of the duty is still to be cancelled (销假).
+                self.state = replace(
+                    self.state, pending_cancels=(*self.state.pending_cancels, owed)
+                )
             if dep.unreported_done:
                 state = replace(self.state.with_past(dep), departure=None)
             else:

@@ -218,7 +218,7 @@ def overran_before_entry(run: Run, dep: Departure) -> None:
     if leave is None or dep.overrun_done or (back is None and not run.state.ended):
         return
     leave = last_extension(run.state.leaves, leave, run.policy)
-    if leave.ends_at >= (back or run.state.shift_end):
+    if leave.ends_at >= (back or run.state.duty_end):
         return
     deadline = Deadline(leave.ends_at, Kind.OVERRUN)
     episode = overrun_episode(run.state, dep)

@@ -124,8 +124,9 @@ def step(
         run.fire_due(min(utc(event.cancelled_at), now))
         apply_cancel(run, event)
     elif isinstance(event, ShiftEnded):
-        run.fire_due(now)
-        run.relieved()
+        ended_at = now if event.ended_at is None else min(utc(event.ended_at), now)
+        run.fire_due(ended_at)
+        run.relieved(ended_at)
     else:  # pragma: no cover - the union is exhaustive
         raise TypeError(f"not a presence rule input: {event!r}")
     return run.finish()

@@ -107,6 +107,9 @@ class PresenceState:
     next_shift_at: datetime | None = None
     """When the guard's next shift in the roster starts, at any post (``None``: none known): a
     leave he is out on at this one's end and that runs into it is that shift's to settle."""
+    relieved_at: datetime | None = None
+    """When a person ended the shift before its scheduled end (a relief, a site load cutting
+    it short, his leaving for his next post): his duty ended then (``duty_end``)."""
 
     @classmethod
     def start(
@@ -150,6 +153,12 @@ class PresenceState:
         """This state with ``leave`` added or replacing the record with the same id."""
         others = tuple(lv for lv in self.leaves if lv.leave_id != leave.leave_id)
         return replace(self, leaves=(*others, leave))
+
+    @property
+    def duty_end(self) -> datetime:
+        """When the guard's duty in this shift ends or ended: the relief, else the scheduled
+        end. What he does after it is off duty."""
+        return self.shift_end if self.relieved_at is None else self.relieved_at
 
     @property
     def expected_at(self) -> datetime:
@@ -240,6 +249,7 @@ class PresenceState:
             "known_from": opt_iso(self.known_from),
             "next_post_at": opt_iso(self.next_post_at),
             "next_shift_at": opt_iso(self.next_shift_at),
+            "relieved_at": opt_iso(self.relieved_at),
         }
 
     @classmethod
@@ -286,4 +296,5 @@ class PresenceState:
             known_from=opt_dt(data.get("known_from")),
             next_post_at=opt_dt(data.get("next_post_at")),
             next_shift_at=opt_dt(data.get("next_shift_at")),
+            relieved_at=opt_dt(data.get("relieved_at")),
         )

@@ -1,7 +1,11 @@
 """A shift a site load cuts short (``ShiftRow.cut_short``: the guard moved to another post at
 10:30) ends its machines as a relief would (``ShiftEnded``), through the pipeline as ``guard-gateway
 run`` drives it: what is owed for the part that happened is still decided, and a patrol round
-under way is completed with what it has. SQLite and PostgreSQL."""
+under way is completed with what it has. SQLite and PostgreSQL.
+
+A guard out on a leave when the load ends his duty owes its cancellation (销假) from the
+leave's end, as at the shift's scheduled end (``cancellations.owed_past_the_end``), unless the
+leave runs into the shift the load gave him, whose arrival asks it: once."""
 
 from __future__ import annotations
 
@@ -17,13 +21,18 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from gateway.db.models import PresenceStateRow
+from gateway.pipeline.commands import ApproveLeave
 from gateway.pipeline.emitter import Emitter
 from gateway.site import load_site_file
+from tests.e2e.helpers import PostPoints
+from tests.e2e.helpers import core_events as guard_events
 from tests.integration.test_site_load_mid_shift import (
+    Gateway,
     at,
     back_from_leave_then_moved,
     core_events,
     on_post_until_half_past_ten,
+    points,
     site_file,
 )
 from tests.ledger.patrol_scenario import PATROLLER, drive, patrol_data, patrol_site
@@ -98,3 +107,52 @@ def test_a_relief_lost_with_a_failed_transaction_is_made_on_the_next(
     with Session(engine) as session:
         saved = session.get(PresenceStateRow, GATE_SHIFT)
         assert saved is not None and saved.state["ended"] is True
+
+
+def _out_on_leave_at_half_past_nine(engine: Engine, tmp_path: Path) -> tuple[Gateway, PostPoints]:
+    """g-001 at the north gate (08:00-20:00) from 08:00, out from 09:00 on a leave 09:00-10:10
+    approved at 08:59, to 09:30."""
+    load_site_file(site_file(tmp_path, "gate", post="jt-gate-north"), engine, at(-60))
+    gate = points(engine, "jt-gate-north", at(1))
+    gateway = Gateway(engine, at(-1))
+    gateway.run(0, 60, gate.inside)
+    gateway.processor.run_command(
+        ApproveLeave("g-001", at(60), at(130), "jt-leader-a", approved_at=at(59))
+    )
+    gateway.run(60, 90, gate.outside)
+    return gateway, gate
+
+
+def test_taken_off_duty_while_out_on_a_leave_he_owes_its_cancellation_from_its_end(
+    engine: Engine, tmp_path: Path
+) -> None:
+    gateway, gate = _out_on_leave_at_half_past_nine(engine, tmp_path)
+    # The leader ends his day at 09:30 (his shift now ends at 09:00 in the file): the leave
+    # runs past his duty, and he comes back at 10:10, off duty, unwatched.
+    gateway.load(site_file(tmp_path, "home", post="jt-gate-north", end="09:00"), 90)
+    gateway.run(90, 130, gate.outside)
+    gateway.run(130, 200, gate.inside)
+    assert core_events(engine) == [
+        ("presence.arrived", at(0), GATE_SHIFT),
+        ("presence.departed", at(60), GATE_SHIFT),
+        ("alert.leave_not_cancelled", at(190), GATE_SHIFT),
+    ]
+    [alert] = guard_events(engine, "alert.leave_not_cancelled", "g-001")
+    assert alert["returned_at"] == at(130).isoformat() and alert["off_duty"] is True
+    state = gateway.processor.state(GATE_SHIFT)
+    assert state is None or state.relieved_at == at(90)
+
+
+def test_moved_while_out_on_a_leave_his_new_posts_arrival_asks_its_cancellation_once(
+    engine: Engine, tmp_path: Path
+) -> None:
+    gateway, _gate = _out_on_leave_at_half_past_nine(engine, tmp_path)
+    # Moved to the plaza at 09:30, while out: the leave runs into his new shift there, whose
+    # arrival (10:00, inside the leave) asks the cancellation; the gate shift asks nothing.
+    gateway.load(site_file(tmp_path, "plaza", post="jt-plaza"), 90)
+    plaza = points(engine, "jt-plaza", at(91))
+    gateway.run(90, 120, plaza.outside)
+    gateway.run(120, 200, plaza.inside)
+    plaza_shift = f"g-001/jt-plaza/{at(90):%Y%m%dT%H%M%SZ}"
+    owed = [(when, shift) for kind, when, shift in core_events(engine) if "cancel" in kind]
+    assert owed == [(at(180), plaza_shift)]

@@ -8,6 +8,8 @@ A 4-hour shift (to 14400 s); he leaves at 12600 on a leave 12600-16200 approved 
 
 from __future__ import annotations
 
+from gateway.rules import ShiftEnded
+
 from .scenario import (
     Build,
     Scenario,
@@ -17,6 +19,7 @@ from .scenario import (
     leave,
     outside,
     restore,
+    secs,
     shift,
     track,
 )
@@ -82,4 +85,64 @@ def test_a_leave_ending_at_the_end_or_typed_in_after_it() -> None:
     assert _owed(scenario) == [(19800.0, at(16200).isoformat(), True)]
     assert "alert.left_early" in [
         e.data["withdrawn_type"] for e in scenario.only("alert.withdrawn")
+    ]
+
+
+def _relieved(*script: tuple[float, Build]) -> Scenario:
+    """Out from 12600 and relieved at 13000, before the 14400 end (a person ended his duty)."""
+    return _shift(*script, (13000, lambda _now: ShiftEnded()))
+
+
+def test_relieved_while_out_on_a_leave_it_is_owed_from_the_leaves_end() -> None:
+    # The leave runs past the relief and past the scheduled end.
+    scenario = _relieved((12000, ON_LEAVE))
+    assert _owed(scenario) == [(19800.0, at(16200).isoformat(), True)]
+    assert scenario.state.relieved_at == at(13000) and scenario.state.closed
+    # It ends after the relief but before the scheduled end: his duty ended at the relief, so
+    # his return at 13800 is off duty and the hour counts from the leave's end.
+    scenario = _relieved((12000, leave("L1", 12600, 13800)))
+    assert _owed(scenario) == [(17400.0, at(13800).isoformat(), True)]
+    assert scenario.only("alert.leave_overrun") == []
+    # Cancelled within the hour: in time, no alert.
+    scenario = _relieved((12000, leave("L1", 12600, 13800)), (15000, cancel("L1")))
+    assert _owed(scenario) == [] and scenario.only("leave.cancelled")[0].data["in_time"] is True
+
+
+def test_relieved_a_leave_typed_in_after_the_relief_is_no_overrun() -> None:
+    # Approved by phone at 12300 for 12600-13800, typed in at 15000, after the relief at
+    # 13000: it outlasted his duty, so it was not overrun (the shift's 14400 end is not his);
+    # it is owed from its end, and not before the entry's grace.
+    scenario = _relieved((15000, leave("L1", 12600, 13800, approved_s=12300)))
+    assert scenario.only("alert.leave_overrun") == []
+    assert _owed(scenario) == [(17400.0, at(13800).isoformat(), True)]
+    withdrawn = {e.data["withdrawn_type"] for e in scenario.only("alert.withdrawn")}
+    assert "alert.unreported_departure" in withdrawn
+
+
+def test_a_restart_between_the_relief_and_the_leaves_end_keeps_the_relief() -> None:
+    scenario = Scenario(state=shift(14400)).run(
+        [
+            *track(0, 12570, inside),
+            (12000, leave("L1", 12600, 13800)),
+            *track(12600, 12990, outside),
+            (13000, lambda _now: ShiftEnded()),
+        ]
+    )
+    scenario.state = restore(scenario.state)
+    assert scenario.state.relieved_at == at(13000)
+    scenario.advance(30000)
+    assert _owed(scenario) == [(17400.0, at(13800).isoformat(), True)]
+
+
+def test_an_absence_a_late_leave_covers_to_past_the_relief_is_withdrawn() -> None:
+    # He never came (absent at start), was relieved at 3000, and a leave over the whole of
+    # his duty (to 3600, approved at the start by phone) is typed in at 10000: his duty ended
+    # inside the leave, so the absence was wholly excused.
+    scenario = Scenario(state=shift(14400)).run(
+        [(3000, lambda _now: ShiftEnded()), (10000, leave("L1", 0, 3600, approved_s=0))]
+    )
+    scenario.advance(20000)
+    assert [(secs(e.time), e.data["withdrawn_type"]) for e in scenario.only("alert.withdrawn")] == [
+        (10000.0, "alert.absent_at_shift_start"),
+        (10000.0, "alert.device_silent"),
     ]
