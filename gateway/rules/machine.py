@@ -302,9 +302,15 @@ class Run:
             self.close()
 
     def _left_early(self, dep: Departure, deadline: Deadline) -> str | None:
-        """Raise ``alert.left_early`` for ``dep``, open at the end, unless excused; its key."""
+        """Raise ``alert.left_early`` for ``dep``, open at the end, unless excused; its key.
+
+        Not when his duty goes on at this post without a break (``PresenceState.continued``, a
+        double shift): he has not left work, and the next shift judges where he is from its
+        start."""
         end = self.state.shift_end
         if _secs(end - dep.started_at) < self.policy.early_leave_tolerance_s:
+            return None
+        if self.state.continued:
             return None
         leave = self.state.leave(dep.leave_id)
         if leave is not None and leave.ends_at >= end and leave.active_at(end):

@@ -161,6 +161,14 @@ class PresenceState:
         return self.shift_end if self.relieved_at is None else self.relieved_at
 
     @property
+    def continued(self) -> bool:
+        """Whether his next shift is at this post and starts at this one's end (a double
+        shift, 连班: the night 20:00-08:00, then the day): his duty goes on without a break.
+        A next shift at another post starting then is ``next_post_at`` (轮岗)."""
+        end = self.shift_end
+        return self.next_shift_at == end and self.next_post_at != end
+
+    @property
     def expected_at(self) -> datetime:
         """When the guard was first expected on post: the shift start, or ``known_from``."""
         return self.shift_start if self.known_from is None else self.known_from

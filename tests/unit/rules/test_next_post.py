@@ -53,3 +53,19 @@ def test_the_next_post_survives_a_restart() -> None:
 
 def scenario_types(scenario: Scenario) -> list[str]:
     return [t for t, _ in scenario.pairs()]
+
+
+def test_a_next_shift_at_this_post_from_the_end_is_a_double_shift_not_leaving_early() -> None:
+    # 连班: the same post from the end on: out two or ten minutes before it, he has not left
+    # work (an unreported outing is still raised as unreported).
+    for left_s in (END_S - 120, END_S - 600):
+        state = shift(END_S, next_shift_s=END_S)
+        assert state.continued and restore(state).continued
+        scenario = Scenario(state=state)
+        scenario.run([*track(-300, left_s - 30, inside), *track(left_s, END_S + 600, outside)])
+        scenario.advance(END_S + 900)
+        assert scenario_types(scenario) == ["presence.departed", "alert.unreported_departure"]
+    # A next shift at another post from the end is the next post's (above), not this.
+    assert not shift(END_S, next_post_s=END_S, next_shift_s=END_S).continued
+    # A break between the two: leaving before the end is leaving early.
+    assert not shift(END_S, next_shift_s=END_S + 3600).continued

@@ -1,0 +1,89 @@
+"""A guard on a double shift (连班: the night 20:00-08:00, then the day 08:00-20:00 at the same
+gate) who steps out a few minutes before 08:00 and is back after it has not left early (早退):
+his duty goes on without a break. Before, the night shift raised ``alert.left_early`` at 08:00
+for a five-minute outing, reported or not. Through the pipeline as ``guard-gateway run`` drives
+it (``Processor``, the roster's next shift learned when the night shift's machine starts), on
+SQLite and PostgreSQL.
+
+An outing across the change is judged as any other: unreported, the night shift raises it; the
+day shift judges his arrival from its own start."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from gateway.clock import ManualClock
+from gateway.pipeline.commands import FileReport
+from gateway.pipeline.processor import Processor
+from tests.e2e.helpers import double_shift_site, load_sample_site, outbox_rows, post_points
+from tests.integration.test_pipeline_hard_cases import at, walk
+
+NIGHT = f"g-001/jt-gate-north/{at(-12 * 60):%Y%m%dT%H%M%SZ}"
+DAY = f"g-001/jt-gate-north/{at(0):%Y%m%dT%H%M%SZ}"
+
+
+def _out_across_the_change(engine: Engine, tmp_path: Path, *, reported: bool, back: float) -> None:
+    """On post from 06:25, out from 07:56 (a verbal report at 07:55:30 when ``reported``), back
+    at minute ``back`` of the day shift, on post to 09:00."""
+    load_sample_site(engine, at(-120), double_shift_site(tmp_path))
+    points = post_points(engine, "jt-gate-north")
+    clock = ManualClock(at(-100))
+    processor = Processor(engine, clock)
+    walk(processor, clock, points.inside, -95, -4.5)
+    if reported:
+        clock.set(at(-4.5))
+        processor.run_command(
+            FileReport(guard_id="g-001", reported_at=at(-4.5), received_at=clock.now())
+        )
+    walk(processor, clock, points.inside, -4.5, -4)
+    walk(processor, clock, points.outside, -4, back)
+    walk(processor, clock, points.inside, back, 60)
+
+
+def _core(engine: Engine) -> list[tuple[str, datetime, str]]:
+    """g-001's presence events and alerts for the core from 07:00 (his night before it is not
+    this test's), as ``(type, event time, shift id)``."""
+    out = []
+    for row in outbox_rows(engine):
+        data = json.loads(row.body)["data"]
+        if (
+            row.destination == "core"
+            and row.type.startswith(("presence.", "alert."))
+            and data.get("guard_id") == "g-001"
+            and row.event_time >= at(-60)
+        ):
+            out.append((row.type, row.event_time, data["shift_id"]))
+    return out
+
+
+def test_a_reported_outing_across_the_change_is_not_leaving_early(
+    engine: Engine, tmp_path: Path
+) -> None:
+    _out_across_the_change(engine, tmp_path, reported=True, back=5)
+    assert _core(engine) == [
+        ("presence.departed", at(-4), NIGHT),
+        ("presence.arrived", at(5), DAY),
+    ]
+
+
+def test_an_unreported_one_is_raised_as_unreported_only(engine: Engine, tmp_path: Path) -> None:
+    _out_across_the_change(engine, tmp_path, reported=False, back=5)
+    assert [(kind, shift) for kind, _when, shift in _core(engine)] == [
+        ("presence.departed", NIGHT),
+        ("alert.unreported_departure", NIGHT),
+        ("presence.arrived", DAY),
+    ]
+
+
+def test_back_late_the_day_shift_finds_him_absent_at_its_start(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # Back at 08:20: the day shift's grace (10 minutes) ran out at 08:10 without him.
+    _out_across_the_change(engine, tmp_path, reported=True, back=20)
+    kinds = [(kind, shift) for kind, _when, shift in _core(engine)]
+    assert ("alert.absent_at_shift_start", DAY) in kinds
+    assert ("alert.left_early", NIGHT) not in kinds
