@@ -97,6 +97,10 @@ class DutyIndex:
         """The shifts held by the index this one replaced whose site's limits (``policy``,
         ``patrol_policy``) a site load changed: their machines' deadlines are set again.
         Empty when not compared (``ends_moved`` is ``None`` then)."""
+        self.guards_changed: frozenset[str] = frozenset()
+        """The guards with a shift new to, gone from or changed in the window since the index
+        this one replaced (a load gave him a double shift, moved or removed one): their
+        machines learn their next shifts again. Empty when not compared."""
         self._device_guard = device_guard
         self._device_site = device_site
         self._device_post = device_post or {}

@@ -20,6 +20,7 @@ from gateway.pipeline.deadline_queue import ScheduledDict
 from gateway.pipeline.duty import Duty, DutyIndex
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.memory import PipelineMemory
+from gateway.pipeline.next_shifts import learn_next_shifts, next_shifts
 from gateway.rules import (
     FixObserved,
     LeaveApproved,
@@ -271,9 +272,21 @@ class PresenceMachines:
         ``Tick``, which fires it if it is due already (an ended machine's too: the decisions
         it still owes follow the limits as they are). Only the shifts the read found changed
         (``DutyIndex.ends_moved``, ``limits_changed``) are looked at, or every machine after a
-        full reload, whose limits may have changed while the gateway was down."""
+        full reload, whose limits may have changed while the gateway was down.
+
+        First, the machines of the guards whose shifts the load changed
+        (``DutyIndex.guards_changed``; every machine after a full reload) learn their next
+        shifts again (``next_shifts``): a double shift given while the first runs makes it
+        one duty (``PresenceState.continued``), and a leave running into a shift the load gave
+        him is that shift's to settle."""
         duties, presence = self._memory.duties, self._memory.presence
         ends_moved, changed = duties.ends_moved, duties.limits_changed
+        learn_next_shifts(
+            presence,
+            duties,
+            ctx.dirty_presence,
+            None if ends_moved is None else duties.guards_changed,
+        )
         for shift_id in list(presence if ends_moved is None else ends_moved | changed):
             state, duty = presence.get(shift_id), duties.duty(shift_id)
             if state is None or duty is None or state.closed:
@@ -292,20 +305,12 @@ class PresenceMachines:
         person relieving the guard would (``ShiftEnded``) at the cut (``duty.ends_at``): what
         is owed for the part that happened (a departure's decision, the hour to cancel a leave)
         is still decided; the shift's remaining deadlines are dropped. Once: an ended machine
-        is let be.
-
-        The machine first learns the guard's next shift from the roster as the load left it: a
-        leave he is out on that runs into a shift the load gave him is that shift's to settle
+        is let be. Its next shifts were learned from the load first (``follow_load``): a leave
+        he is out on that runs into a shift the load gave him is that shift's to settle
         (``cancellations.owed_past_the_end``), not asked twice."""
-        presence = self._memory.presence
-        state = presence.get(duty.shift_id)
-        if state is None or state.ended:
-            return
-        _next_post, next_shift_at = _next_shifts(duty, self._memory.duties)
-        if next_shift_at != state.next_shift_at:
-            presence[duty.shift_id] = replace(state, next_shift_at=next_shift_at)
-            ctx.dirty_presence.add(duty.shift_id)
-        self.feed(ctx, duty, ShiftEnded(ended_at=duty.ends_at))
+        state = self._memory.presence.get(duty.shift_id)
+        if state is not None and not state.ended:
+            self.feed(ctx, duty, ShiftEnded(ended_at=duty.ends_at))
 
     def save(self, ctx: BatchContext, now: datetime) -> None:
         """Write the machines changed in this batch (two statements); forget closed ones."""
@@ -355,22 +360,8 @@ def _start(duty: Duty, duties: DutyIndex) -> PresenceState:
         duty.starts_at,
         duty.ends_at,
         duty.known_from,
-        *_next_shifts(duty, duties),
+        *next_shifts(duty, duties),
     )
-
-
-def _next_shifts(duty: Duty, duties: DutyIndex) -> tuple[datetime | None, datetime | None]:
-    """``(next_post_at, next_shift_at)`` of ``duty``'s machine, from one pass over the guard's
-    shifts in the roster: when his next shift starts if it is at another post and starts when
-    ``duty`` ends or within ``next_post_walk_s`` after (轮岗: see
-    ``rules.departures.moving_on``), and when his next shift starts at all."""
-    later = [o for o in duties.duties_of_guard(duty.guard_id) if o.starts_at >= duty.ends_at]
-    walk_until = duty.ends_at + timedelta(seconds=duty.policy.next_post_walk_s)
-    next_post = min(
-        (o.starts_at for o in later if o.post_id != duty.post_id and o.starts_at <= walk_until),
-        default=None,
-    )
-    return next_post, min((o.starts_at for o in later), default=None)
 
 
 def _ahead(duty: Duty) -> datetime:

@@ -138,10 +138,14 @@ def read_roster(
     limits_changed: set[str] = set()
     # A site's limits are one object per index, shared by its shifts: compared once a pair.
     same_limits: dict[tuple[int, int, int, int], bool] = {}
+    guards_changed = {d.guard_id for d in previous.by_start if duties.duty(d.shift_id) is None}
     for duty in duties.by_start:
         held = previous.duty(duty.shift_id)
         if held is None:
+            guards_changed.add(duty.guard_id)
             continue
+        if held.ends_at != duty.ends_at or held.cut_short != duty.cut_short:
+            guards_changed.add(duty.guard_id)
         if held.ends_at != duty.ends_at:
             ends_moved.add(duty.shift_id)
         pair = (id(held.policy), id(duty.policy), id(held.patrol_policy), id(duty.patrol_policy))
@@ -153,6 +157,7 @@ def read_roster(
             limits_changed.add(duty.shift_id)
     duties.ends_moved = frozenset(ends_moved)
     duties.limits_changed = frozenset(limits_changed)
+    duties.guards_changed = frozenset(guards_changed)
     return RosterRead(previous, duties)
 
 

@@ -6,34 +6,69 @@ it (``Processor``, the roster's next shift learned when the night shift's machin
 SQLite and PostgreSQL.
 
 An outing across the change is judged as any other: unreported, the night shift raises it; the
-day shift judges his arrival from its own start."""
+day shift judges his arrival from its own start. A day shift given to him by a site load while
+the night runs (his relief called in sick) makes it a double shift from the load on."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import yaml
 from sqlalchemy import Engine
 
 from gateway.clock import ManualClock
 from gateway.pipeline.commands import FileReport
 from gateway.pipeline.processor import Processor
-from tests.e2e.helpers import double_shift_site, load_sample_site, outbox_rows, post_points
+from gateway.site.loader import load_site_file
+from tests.e2e.helpers import (
+    double_shift_site,
+    load_sample_site,
+    outbox_rows,
+    post_points,
+)
 from tests.integration.test_pipeline_hard_cases import at, walk
 
 NIGHT = f"g-001/jt-gate-north/{at(-12 * 60):%Y%m%dT%H%M%SZ}"
 DAY = f"g-001/jt-gate-north/{at(0):%Y%m%dT%H%M%SZ}"
 
 
-def _out_across_the_change(engine: Engine, tmp_path: Path, *, reported: bool, back: float) -> None:
+def _night_only(tmp_path: Path) -> Path:
+    """The sample site with g-001 on the night shift at the north gate, not the day."""
+    doc: dict[str, Any] = yaml.safe_load(double_shift_site(tmp_path).read_text("utf-8"))
+    shifts = doc["sites"][0]["shifts"]
+    doc["sites"][0]["shifts"] = [
+        s for s in shifts if not (s["guard"] == "g-001" and s["start"] == "08:00")
+    ]
+    path = tmp_path / "night-only.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _out_across_the_change(
+    engine: Engine,
+    tmp_path: Path,
+    *,
+    reported: bool,
+    back: float,
+    day_given_at: float | None = None,
+) -> None:
     """On post from 06:25, out from 07:56 (a verbal report at 07:55:30 when ``reported``), back
-    at minute ``back`` of the day shift, on post to 09:00."""
-    load_sample_site(engine, at(-120), double_shift_site(tmp_path))
+    at minute ``back`` of the day shift, on post to 09:00. ``day_given_at``: rostered on the
+    night only, and given the day shift by a site load at that minute."""
+    first = double_shift_site(tmp_path) if day_given_at is None else _night_only(tmp_path)
+    load_sample_site(engine, at(-120), first)
     points = post_points(engine, "jt-gate-north")
     clock = ManualClock(at(-100))
     processor = Processor(engine, clock)
-    walk(processor, clock, points.inside, -95, -4.5)
+    if day_given_at is not None:
+        walk(processor, clock, points.inside, -95, day_given_at)
+        load_site_file(double_shift_site(tmp_path), engine, at(day_given_at))
+        read = processor.read_roster()  # as the roster reader of ``run`` does
+        assert read is not None and processor.adopt_roster(read)
+    walk(processor, clock, points.inside, -95 if day_given_at is None else day_given_at, -4.5)
     if reported:
         clock.set(at(-4.5))
         processor.run_command(
@@ -87,3 +122,14 @@ def test_back_late_the_day_shift_finds_him_absent_at_its_start(
     kinds = [(kind, shift) for kind, _when, shift in _core(engine)]
     assert ("alert.absent_at_shift_start", DAY) in kinds
     assert ("alert.left_early", NIGHT) not in kinds
+
+
+def test_a_day_shift_given_while_the_night_runs_makes_it_one_duty(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # Rostered on the night only; at 07:00 the leader gives him the day too.
+    _out_across_the_change(engine, tmp_path, reported=True, back=5, day_given_at=-60)
+    assert _core(engine) == [
+        ("presence.departed", at(-4), NIGHT),
+        ("presence.arrived", at(5), DAY),
+    ]

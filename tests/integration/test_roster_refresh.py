@@ -38,6 +38,7 @@ from gateway.pipeline.roster_window import RosterFingerprint, roster_fingerprint
 from gateway.pipeline.runtime import PipelineRuntime
 from gateway.records import Alarm, PositionFix
 from gateway.rules import PresenceState
+from gateway.rules.copying import replace
 from gateway.site import extend as extend_module
 from gateway.site.loader import load_site_file
 from tests.e2e.helpers import DAY_START, SAMPLE_SITE, load_sample_site
@@ -318,6 +319,7 @@ def test_the_runtime_reads_the_roster_beside_the_pipeline_and_adopts_it(
         return adopt(read)
 
     mocker.patch.object(processor, "adopt_roster", adopt_roster)
+    parsed = mocker.spy(PresenceState, "from_json")
     runtime = PipelineRuntime(processor, clock, lambda item: item, roster_refresh_s=0.05)
     runtime.start()
     try:
@@ -329,7 +331,13 @@ def test_the_runtime_reads_the_roster_beside_the_pipeline_and_adopts_it(
         runtime.wait_idle(5)
     finally:
         runtime.stop()
-    assert all(processor.memory.presence[k] is machine for k, machine in held.items())
+    # The machines in memory are the truth: none is read again. Each has only learned its
+    # guard's next shift, tomorrow's, new to the roster (``adjacent_shifts``).
+    assert parsed.call_count == 0
+    for key, machine in held.items():
+        learned = processor.memory.presence[key]
+        assert learned.next_shift_at == machine.shift_start + timedelta(days=1)
+        assert replace(learned, next_shift_at=machine.next_shift_at) == machine
     assert readers and set(readers) == {"roster-reader"}
     assert adopters and set(adopters) == {"pipeline"}
 
