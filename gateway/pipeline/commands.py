@@ -18,8 +18,8 @@ from gateway.db import alerts
 from gateway.db import patrol_repository as prepo
 from gateway.db import repository as repo
 from gateway.db.models import AlertRow
-from gateway.pipeline.presence_stage import report_filed
 from gateway.pipeline.processor import Processor
+from gateway.pipeline.stored_inputs import report_filed
 from gateway.rules import LeaveApproved, LeaveCancelled, RuleEvent
 from gateway.wand import import_wand_batch, parse_wand_csv
 

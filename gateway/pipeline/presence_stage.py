@@ -15,21 +15,28 @@ from typing import Any, Protocol
 from gateway.clock import Clock
 from gateway.db import repository as repo
 from gateway.db.models import LeaveRow, ReportRow
+from gateway.pipeline.adjacent_shifts import (
+    continued_from,
+    fresh_state,
+    learn_next_shifts,
+    shift_after,
+    shift_before,
+)
 from gateway.pipeline.context import BatchContext
 from gateway.pipeline.deadline_queue import ScheduledDict
-from gateway.pipeline.duty import Duty, DutyIndex
+from gateway.pipeline.duty import Duty
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.memory import PipelineMemory
-from gateway.pipeline.next_shifts import learn_next_shifts, next_shifts
+from gateway.pipeline.stored_inputs import leave_approved, leave_of, report_filed
 from gateway.rules import (
     FixObserved,
     LeaveApproved,
     LeaveCancelled,
     PresenceState,
-    ReportFiled,
     RuleInput,
     ShiftEnded,
     Tick,
+    handover,
     scheduled,
     step,
 )
@@ -40,8 +47,6 @@ __all__ = [
     "PresenceFeed",
     "PresenceMachines",
     "PresenceRules",
-    "leave_approved",
-    "report_filed",
 ]
 
 _PRESENCE_CHANGES = frozenset({"presence.arrived", "presence.departed", "presence.returned"})
@@ -88,7 +93,28 @@ class PresenceMachines:
             self._emitter.emit(ctx, event, subject=duty.guard_id, duty=duty)
             if event.type in _PRESENCE_CHANGES:
                 self._memory.presence_since[duty.shift_id] = event.time
+        if new_state.handover is not None and state.handover is None:
+            return self._hand_on(ctx, duty, new_state)
         return new_state
+
+    def _hand_on(self, ctx: BatchContext, duty: Duty, state: PresenceState) -> PresenceState:
+        """Give the outing ``duty``'s machine handed over at its end (a double shift:
+        ``PresenceState.handover``) to the machine of the guard's next shift at the post, once
+        that has started (its start asks for it otherwise: ``_take_handover``). One that cannot
+        take it (he was seen on post there first: a restart held this end back) leaves it to
+        this machine (``handover.settled``). Returns this machine's state."""
+        after = shift_after(duty, self._memory.duties)
+        handed = continued_from(state)
+        taker = None if after is None else self._memory.presence.get(after.shift_id)
+        if after is None or taker is None or handed is None:
+            return state
+        taker = self._step(ctx, after, taker, handed)
+        dep = taker.departure
+        taken = dep is not None and dep.departure_id == handed.departure.departure_id
+        settled = handover.settled(state, taken=taken)
+        self._memory.presence[duty.shift_id] = settled
+        ctx.dirty_presence.add(duty.shift_id)
+        return settled if taken else self._step(ctx, duty, settled, Tick())
 
     def _machine(self, ctx: BatchContext, duty: Duty) -> PresenceState:
         state = self._memory.presence.get(duty.shift_id)
@@ -127,13 +153,17 @@ class PresenceMachines:
             reports = found.get(duty.guard_id, ())
         overlapping = [lv for lv in leaves if lv.starts_at < end and lv.ends_at > begin]
         told = self._reports_ahead(ctx, duty, reports)
-        state = _start(duty, self._memory.duties)
+        state = fresh_state(duty, self._memory.duties)
         if not overlapping and not told:
             # Its first deadline at once: a first tick at the shift start only to learn it cost
             # a step and a second save per guard, all at the same instant at a shift change.
             state = scheduled(state, self._clock.now(), duty.policy)
         self._memory.presence[duty.shift_id] = state
         ctx.dirty_presence.add(duty.shift_id)
+        before = shift_before(duty, self._memory.duties)
+        if before is not None:
+            self._take_handover(ctx, before)
+            state = self._memory.presence[duty.shift_id]
         for leave in overlapping:
             state = self._step(ctx, duty, state, leave_approved(leave))
             if leave.cancelled_at is not None:
@@ -142,6 +172,22 @@ class PresenceMachines:
         for report in told:
             state = self._step(ctx, duty, state, report_filed(report))
         return state
+
+    def _take_handover(self, ctx: BatchContext, before: Duty) -> None:
+        """Have the machine of ``before``, the guard's shift before the one starting at its
+        post (a double shift), hand on the outing under way at its end (``_hand_on``): it is
+        brought to its end first, which falls now (the clock starts shifts before it fires
+        deadlines); one closed since is read from its saved state."""
+        state = self._memory.presence.get(before.shift_id)
+        if state is None and before.shift_id in self._memory.stored:
+            saved = repo.load_presence_state(ctx.session, before.shift_id)
+            state = None if saved is None else PresenceState.from_json(saved)
+        if state is None:
+            return
+        if not state.ended:
+            self._step(ctx, before, state, Tick())
+        elif state.handover is not None:
+            self._hand_on(ctx, before, state)
 
     def _reports_ahead(
         self, ctx: BatchContext, duty: Duty, reports: Sequence[ReportRow]
@@ -196,7 +242,7 @@ class PresenceMachines:
             leave = (
                 rule_input
                 if isinstance(rule_input, LeaveApproved)
-                else _leave_of(ctx, rule_input.leave_id)
+                else leave_of(ctx.session, rule_input.leave_id)
             )
             if leave is not None:
                 for shift in duties.duties_of_guard(guard_id):
@@ -350,48 +396,6 @@ class PresenceRules:
             self._machines.feed(ctx, placed.duty, observed)
 
 
-def _start(duty: Duty, duties: DutyIndex) -> PresenceState:
-    return PresenceState.start(
-        duty.shift_id,
-        duty.guard_id,
-        duty.post_id,
-        duty.site_id,
-        duty.device_ids,
-        duty.starts_at,
-        duty.ends_at,
-        duty.known_from,
-        *next_shifts(duty, duties),
-    )
-
-
 def _ahead(duty: Duty) -> datetime:
     """The earliest a report can be made and still cover a departure in ``duty``."""
     return duty.starts_at - timedelta(seconds=duty.policy.report_validity_s)
-
-
-def report_filed(row: ReportRow) -> ReportFiled:
-    """The rule input of a stored verbal report."""
-    return ReportFiled(
-        report_id=row.id,
-        reported_at=row.reported_at,
-        expected_return_at=row.expected_return_at,
-        destination=row.destination,
-        reason=row.reason,
-        entered_at=row.received_at,
-    )
-
-
-def _leave_of(ctx: BatchContext, leave_id: str) -> LeaveApproved | None:
-    row = ctx.session.get(LeaveRow, leave_id)
-    return None if row is None else leave_approved(row)
-
-
-def leave_approved(row: LeaveRow) -> LeaveApproved:
-    """The rule input of a stored leave."""
-    return LeaveApproved(
-        leave_id=row.id,
-        starts_at=row.starts_at,
-        ends_at=row.ends_at,
-        approved_by=row.approved_by,
-        approved_at=row.approved_at,
-    )

@@ -3,6 +3,7 @@ the injected clock. See :mod:`gateway.rules.presence` for the decisions it takes
 
 from .events import EVENT_TYPES, Json, RuleEvent
 from .inputs import (
+    DutyContinued,
     FixObserved,
     LeaveApproved,
     LeaveCancelled,
@@ -16,6 +17,7 @@ from .state import PresenceState
 
 __all__ = [
     "EVENT_TYPES",
+    "DutyContinued",
     "FixObserved",
     "Json",
     "LeaveApproved",

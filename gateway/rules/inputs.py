@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from gateway.records import Alarm, PositionFix
 from geofence.membership import Membership
 
+if TYPE_CHECKING:
+    from .entries import Departure, Leave, Report
+
 __all__ = [
+    "DutyContinued",
     "FixObserved",
     "LeaveApproved",
     "LeaveCancelled",
@@ -117,5 +122,20 @@ class ShiftEnded:
     ended_at: datetime | None = None
 
 
-RuleInput = FixObserved | Tick | ReportFiled | LeaveApproved | LeaveCancelled | ShiftEnded
+@dataclass(frozen=True, slots=True)
+class DutyContinued:
+    """The guard's shift before this one, ``previous_shift_id`` at this post and ending at its
+    start (a double shift, 连班), handed over the outing under way at its end
+    (``PresenceState.handover``) with the reports and leaves that outing was under: this shift
+    judges it from its start (``gateway.rules.handover``)."""
+
+    previous_shift_id: str
+    departure: Departure
+    reports: tuple[Report, ...] = ()
+    leaves: tuple[Leave, ...] = ()
+
+
+RuleInput = (
+    FixObserved | Tick | ReportFiled | LeaveApproved | LeaveCancelled | ShiftEnded | DutyContinued
+)
 """Anything ``step`` accepts."""

@@ -268,7 +268,9 @@ class Run:
     def _end(self, deadline: Deadline) -> None:
         """The shift ends: position is no longer tracked (the guard is off duty). A departure
         still open at the end, begun before it by more than the tolerance and not under a leave
-        reaching the end, is leaving early (早退). Decisions owed for the shift stay pending."""
+        reaching the end, is leaving early (早退). Decisions owed for the shift stay pending.
+        When his next shift at this post starts now (``PresenceState.continued``, a double
+        shift) his duty goes on: the outing is handed to that shift (``handover``)."""
         self._finish_shift(deadline)
 
     def relieved(self, at: datetime | None = None) -> None:
@@ -284,6 +286,11 @@ class Run:
     def _finish_shift(self, deadline: Deadline | None) -> None:
         state = self.state
         dep = state.departure
+        if dep is not None and deadline is not None and state.continued:
+            # 连班: the outing goes on in the next shift at this post, which judges it.
+            handed = replace(dep, inside_first=None)
+            self.state = state = replace(state, departure=None, handover=handed)
+            dep = None
         if dep is not None:
             if deadline is not None:
                 dep = replace(dep, left_early_alert=self._left_early(dep, deadline))
@@ -302,15 +309,9 @@ class Run:
             self.close()
 
     def _left_early(self, dep: Departure, deadline: Deadline) -> str | None:
-        """Raise ``alert.left_early`` for ``dep``, open at the end, unless excused; its key.
-
-        Not when his duty goes on at this post without a break (``PresenceState.continued``, a
-        double shift): he has not left work, and the next shift judges where he is from its
-        start."""
+        """Raise ``alert.left_early`` for ``dep``, open at the end, unless excused; its key."""
         end = self.state.shift_end
         if _secs(end - dep.started_at) < self.policy.early_leave_tolerance_s:
-            return None
-        if self.state.continued:
             return None
         leave = self.state.leave(dep.leave_id)
         if leave is not None and leave.ends_at >= end and leave.active_at(end):

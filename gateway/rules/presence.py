@@ -79,7 +79,9 @@ from .events import (
     event_key,
 )
 from .excusals import withdraw_excused
+from .handover import take_over
 from .inputs import (
+    DutyContinued,
     FixObserved,
     LeaveApproved,
     LeaveCancelled,
@@ -123,6 +125,9 @@ def step(
     elif isinstance(event, LeaveCancelled):
         run.fire_due(min(utc(event.cancelled_at), now))
         apply_cancel(run, event)
+    elif isinstance(event, DutyContinued):
+        run.fire_due(now)
+        take_over(run, event)
     elif isinstance(event, ShiftEnded):
         ended_at = now if event.ended_at is None else min(utc(event.ended_at), now)
         run.fire_due(ended_at)

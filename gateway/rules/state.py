@@ -110,6 +110,10 @@ class PresenceState:
     relieved_at: datetime | None = None
     """When a person ended the shift before its scheduled end (a relief, a site load cutting
     it short, his leaving for his next post): his duty ended then (``duty_end``)."""
+    handover: Departure | None = None
+    """The outing under way at the end of a shift his next one at this post continues
+    (``continued``, a double shift): handed to that shift's machine, which judges it from then
+    (``gateway.rules.handover``); none of its decisions is this shift's any more."""
 
     @classmethod
     def start(
@@ -258,6 +262,7 @@ class PresenceState:
             "next_post_at": opt_iso(self.next_post_at),
             "next_shift_at": opt_iso(self.next_shift_at),
             "relieved_at": opt_iso(self.relieved_at),
+            "handover": None if self.handover is None else self.handover.to_json(),
         }
 
     @classmethod
@@ -305,4 +310,7 @@ class PresenceState:
             next_post_at=opt_dt(data.get("next_post_at")),
             next_shift_at=opt_dt(data.get("next_shift_at")),
             relieved_at=opt_dt(data.get("relieved_at")),
+            handover=None
+            if data.get("handover") is None
+            else Departure.from_json(data["handover"]),
         )

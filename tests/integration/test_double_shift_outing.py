@@ -1,13 +1,14 @@
 """A guard on a double shift (连班: the night 20:00-08:00, then the day 08:00-20:00 at the same
-gate) who steps out a few minutes before 08:00 and is back after it has not left early (早退):
-his duty goes on without a break. Before, the night shift raised ``alert.left_early`` at 08:00
-for a five-minute outing, reported or not. Through the pipeline as ``guard-gateway run`` drives
-it (``Processor``, the roster's next shift learned when the night shift's machine starts), on
-SQLite and PostgreSQL.
+gate) who steps out a few minutes before 08:00 and is back after it has not left early (早退)
+and was not absent at the day shift's start: his duty goes on without a break. The night
+shift hands the outing over at its end and the day shift judges it from when it began
+(``gateway.rules.handover``): its return, and its 15 minutes off post. Before, the night shift
+raised ``alert.left_early`` at 08:00 for a five-minute outing, reported or not, and the day
+shift ``alert.absent_at_shift_start`` for one back after its 10-minute grace. Through the
+pipeline as ``guard-gateway run`` drives it (``Processor``), on SQLite and PostgreSQL.
 
-An outing across the change is judged as any other: unreported, the night shift raises it; the
-day shift judges his arrival from its own start. A day shift given to him by a site load while
-the night runs (his relief called in sick) makes it a double shift from the load on."""
+A day shift given to him by a site load while the night runs (his relief called in sick) makes
+it a double shift from the load on."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from sqlalchemy import Engine
 
@@ -24,6 +26,8 @@ from gateway.pipeline.commands import FileReport
 from gateway.pipeline.processor import Processor
 from gateway.site.loader import load_site_file
 from tests.e2e.helpers import (
+    alert_rows,
+    core_events,
     double_shift_site,
     load_sample_site,
     outbox_rows,
@@ -54,10 +58,13 @@ def _out_across_the_change(
     reported: bool,
     back: float,
     day_given_at: float | None = None,
+    restart_at: float | None = None,
 ) -> None:
     """On post from 06:25, out from 07:56 (a verbal report at 07:55:30 when ``reported``), back
     at minute ``back`` of the day shift, on post to 09:00. ``day_given_at``: rostered on the
-    night only, and given the day shift by a site load at that minute."""
+    night only, and given the day shift by a site load at that minute. ``restart_at``: the
+    gateway down for the three minutes before that minute (its fixes lost), then a new
+    process."""
     first = double_shift_site(tmp_path) if day_given_at is None else _night_only(tmp_path)
     load_sample_site(engine, at(-120), first)
     points = post_points(engine, "jt-gate-north")
@@ -75,7 +82,13 @@ def _out_across_the_change(
             FileReport(guard_id="g-001", reported_at=at(-4.5), received_at=clock.now())
         )
     walk(processor, clock, points.inside, -4.5, -4)
-    walk(processor, clock, points.outside, -4, back)
+    if restart_at is not None:
+        walk(processor, clock, points.outside, -4, restart_at - 3)
+        clock.set(at(restart_at))
+        processor = Processor(engine, clock)
+        walk(processor, clock, points.outside, restart_at, back)
+    else:
+        walk(processor, clock, points.outside, -4, back)
     walk(processor, clock, points.inside, back, 60)
 
 
@@ -101,8 +114,16 @@ def test_a_reported_outing_across_the_change_is_not_leaving_early(
     _out_across_the_change(engine, tmp_path, reported=True, back=5)
     assert _core(engine) == [
         ("presence.departed", at(-4), NIGHT),
-        ("presence.arrived", at(5), DAY),
+        ("presence.arrived", at(0), DAY),
+        ("presence.returned", at(5), DAY),
     ]
+    # On duty from 08:00, continuing the night; the outing is the night's, back at 08:05.
+    [arrived] = core_events(engine, "presence.arrived", "g-001")[-1:]
+    [departed] = core_events(engine, "presence.departed", "g-001")[-1:]
+    [returned] = core_events(engine, "presence.returned", "g-001")
+    assert arrived["continued_from"] == NIGHT
+    assert arrived["departure_id"] == departed["departure_id"] == returned["departure_id"]
+    assert returned["report_id"] == departed["report_id"] is not None
 
 
 def test_an_unreported_one_is_raised_as_unreported_only(engine: Engine, tmp_path: Path) -> None:
@@ -111,17 +132,25 @@ def test_an_unreported_one_is_raised_as_unreported_only(engine: Engine, tmp_path
         ("presence.departed", NIGHT),
         ("alert.unreported_departure", NIGHT),
         ("presence.arrived", DAY),
+        ("presence.returned", DAY),
     ]
+    # His return ends the alert the night raised.
+    [(_, _, resolution)] = alert_rows(engine, "alert.unreported_departure", "g-001")
+    assert resolution is not None
 
 
-def test_back_late_the_day_shift_finds_him_absent_at_its_start(
+def test_back_after_fifteen_minutes_is_the_outings_overtime_not_an_absence(
     engine: Engine, tmp_path: Path
 ) -> None:
-    # Back at 08:20: the day shift's grace (10 minutes) ran out at 08:10 without him.
+    # Out from 07:56 on a verbal report, back at 08:20: 15 minutes off post ran out at 08:11,
+    # in the day shift, which raises it; he was on duty at its start, not absent.
     _out_across_the_change(engine, tmp_path, reported=True, back=20)
-    kinds = [(kind, shift) for kind, _when, shift in _core(engine)]
-    assert ("alert.absent_at_shift_start", DAY) in kinds
-    assert ("alert.left_early", NIGHT) not in kinds
+    assert _core(engine) == [
+        ("presence.departed", at(-4), NIGHT),
+        ("presence.arrived", at(0), DAY),
+        ("alert.overtime_departure", at(11), DAY),
+        ("presence.returned", at(20), DAY),
+    ]
 
 
 def test_a_day_shift_given_while_the_night_runs_makes_it_one_duty(
@@ -131,5 +160,20 @@ def test_a_day_shift_given_while_the_night_runs_makes_it_one_duty(
     _out_across_the_change(engine, tmp_path, reported=True, back=5, day_given_at=-60)
     assert _core(engine) == [
         ("presence.departed", at(-4), NIGHT),
-        ("presence.arrived", at(5), DAY),
+        ("presence.arrived", at(0), DAY),
+        ("presence.returned", at(5), DAY),
+    ]
+
+
+@pytest.mark.parametrize("restart_at", [2, 4])
+def test_a_restart_across_the_change_hands_the_outing_over_once(
+    engine: Engine, tmp_path: Path, restart_at: float
+) -> None:
+    # Down 07:59-08:02: the new process ends the night and starts the day. Down 08:01-08:04:
+    # the day had taken the outing over; the new process reads it back.
+    _out_across_the_change(engine, tmp_path, reported=True, back=5, restart_at=restart_at)
+    assert _core(engine) == [
+        ("presence.departed", at(-4), NIGHT),
+        ("presence.arrived", at(0), DAY),
+        ("presence.returned", at(5), DAY),
     ]

@@ -1,4 +1,4 @@
-"""What a presence machine knows of the guard's shifts after its own, from the roster.
+"""What a presence machine knows of the guard's shifts around its own, from the roster.
 
 A machine is told when the guard's next shift starts (``PresenceState.next_shift_at``) and,
 when it is at another post and follows this one within the walk (轮岗), ``next_post_at``: the
@@ -6,6 +6,9 @@ rules then know a double shift (``PresenceState.continued``), a walk to the next
 (``rules.departures.moving_on``) and which shift settles a leave running past the end
 (``rules.cancellations.owed_past_the_end``). Both are learned when the machine starts and again
 whenever a site load changes the guard's shifts (``learn_next_shifts``).
+
+The machine of the second shift of a double shift takes over the outing the first handed on
+at its end (``shift_before``, ``continued_from``; ``gateway.rules.handover``).
 """
 
 from __future__ import annotations
@@ -14,10 +17,32 @@ from collections.abc import Iterable, MutableMapping
 from datetime import datetime, timedelta
 
 from gateway.pipeline.duty import Duty, DutyIndex
-from gateway.rules import PresenceState
+from gateway.rules import DutyContinued, PresenceState
 from gateway.rules.copying import replace
 
-__all__ = ["learn_next_shifts", "next_shifts"]
+__all__ = [
+    "continued_from",
+    "fresh_state",
+    "learn_next_shifts",
+    "next_shifts",
+    "shift_after",
+    "shift_before",
+]
+
+
+def fresh_state(duty: Duty, duties: DutyIndex) -> PresenceState:
+    """The state of a machine started for ``duty``, told of the guard's next shifts."""
+    return PresenceState.start(
+        duty.shift_id,
+        duty.guard_id,
+        duty.post_id,
+        duty.site_id,
+        duty.device_ids,
+        duty.starts_at,
+        duty.ends_at,
+        duty.known_from,
+        *next_shifts(duty, duties),
+    )
 
 
 def next_shifts(duty: Duty, duties: DutyIndex) -> tuple[datetime | None, datetime | None]:
@@ -54,3 +79,44 @@ def learn_next_shifts(
         if learned != (state.next_post_at, state.next_shift_at):
             presence[shift_id] = replace(state, next_post_at=learned[0], next_shift_at=learned[1])
             dirty.add(shift_id)
+
+
+def shift_before(duty: Duty, duties: DutyIndex) -> Duty | None:
+    """The guard's shift at ``duty``'s post that ends when ``duty`` starts (the first of a
+    double shift, 连班), if the roster has one and no site load cut it short."""
+    return next(
+        (
+            d
+            for d in duties.duties_of_guard(duty.guard_id)
+            if d.post_id == duty.post_id and d.ends_at == duty.starts_at and not d.cut_short
+        ),
+        None,
+    )
+
+
+def shift_after(duty: Duty, duties: DutyIndex) -> Duty | None:
+    """The guard's shift at ``duty``'s post that starts when ``duty`` ends (the second of a
+    double shift), if the roster has one."""
+    return next(
+        (
+            d
+            for d in duties.duties_of_guard(duty.guard_id)
+            if d.post_id == duty.post_id and d.starts_at == duty.ends_at
+        ),
+        None,
+    )
+
+
+def continued_from(before: PresenceState) -> DutyContinued | None:
+    """What the machine of the shift ``before`` hands on to the next at its post: the outing
+    under way at its end (``PresenceState.handover``), with the report it was made under and
+    the leaves it may still be under (those ending after it began); ``None``: none."""
+    dep = before.handover
+    if dep is None:
+        return None
+    return DutyContinued(
+        previous_shift_id=before.shift_id,
+        departure=dep,
+        reports=tuple(r for r in before.reports if r.report_id == dep.report_id),
+        leaves=tuple(lv for lv in before.leaves if lv.ends_at > dep.started_at),
+    )
