@@ -108,15 +108,18 @@ def shift_after(duty: Duty, duties: DutyIndex) -> Duty | None:
 
 
 def continued_from(before: PresenceState) -> DutyContinued | None:
-    """What the machine of the shift ``before`` hands on to the next at its post: the outing
-    under way at its end (``PresenceState.handover``), with the report it was made under and
-    the leaves it may still be under (those ending after it began); ``None``: none."""
-    dep = before.handover
-    if dep is None:
+    """What the machine of the shift ``before`` hands on to the next at its post
+    (``PresenceState.handover``), with the report the outing under way was made under and the
+    leaves it may still be under (those ending after it began); ``None``: nothing."""
+    handover = before.handover
+    if handover is None:
         return None
+    dep = handover.departure
+    if dep is None:
+        return DutyContinued(before.shift_id, handover)
     return DutyContinued(
         previous_shift_id=before.shift_id,
-        departure=dep,
+        handover=handover,
         reports=tuple(r for r in before.reports if r.report_id == dep.report_id),
         leaves=tuple(lv for lv in before.leaves if lv.ends_at > dep.started_at),
     )

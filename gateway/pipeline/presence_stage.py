@@ -98,19 +98,19 @@ class PresenceMachines:
         return new_state
 
     def _hand_on(self, ctx: BatchContext, duty: Duty, state: PresenceState) -> PresenceState:
-        """Give the outing ``duty``'s machine handed over at its end (a double shift:
+        """Give what ``duty``'s machine handed on at its end (a double shift:
         ``PresenceState.handover``) to the machine of the guard's next shift at the post, once
         that has started (its start asks for it otherwise: ``_take_handover``). One that cannot
-        take it (he was seen on post there first: a restart held this end back) leaves it to
-        this machine (``handover.settled``). Returns this machine's state."""
+        take it (he was seen on post there first: a restart held this end back) leaves the
+        outing to this machine (``handover.settled``). Returns this machine's state."""
         after = shift_after(duty, self._memory.duties)
         handed = continued_from(state)
         taker = None if after is None else self._memory.presence.get(after.shift_id)
         if after is None or taker is None or handed is None:
             return state
+        waiting = taker.arrived_at is None
         taker = self._step(ctx, after, taker, handed)
-        dep = taker.departure
-        taken = dep is not None and dep.departure_id == handed.departure.departure_id
+        taken = waiting and taker.arrived_at is not None
         settled = handover.settled(state, taken=taken)
         self._memory.presence[duty.shift_id] = settled
         ctx.dirty_presence.add(duty.shift_id)

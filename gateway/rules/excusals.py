@@ -88,7 +88,7 @@ def _silences(run: Run, leave: Leave, why: dict[str, Json]) -> None:
             # Still quiet: the silence is decided again after the leave (a new deadline).
             silent_since=None if current else state.silent_since,
         )
-        key = event_key(state.shift_id, ALERT_DEVICE_SILENT, iso(silence.since))
+        key = silence.alert_key(state.shift_id)
         data: dict[str, Json] = {"silent_since": iso(silence.since), **why}
         run.withdraw(key, ALERT_DEVICE_SILENT, "leave_on_record", data)
 

@@ -14,7 +14,8 @@ from gateway.records import Alarm, PositionFix
 from geofence.membership import Membership
 
 if TYPE_CHECKING:
-    from .entries import Departure, Leave, Report
+    from .entries import Leave, Report
+    from .handover import Handover
 
 __all__ = [
     "DutyContinued",
@@ -125,12 +126,12 @@ class ShiftEnded:
 @dataclass(frozen=True, slots=True)
 class DutyContinued:
     """The guard's shift before this one, ``previous_shift_id`` at this post and ending at its
-    start (a double shift, 连班), handed over the outing under way at its end
-    (``PresenceState.handover``) with the reports and leaves that outing was under: this shift
-    judges it from its start (``gateway.rules.handover``)."""
+    start (a double shift, 连班), handed on what stood at its end (``PresenceState.handover``),
+    with the reports and leaves the outing under way was under: this shift takes it over
+    (``gateway.rules.handover``)."""
 
     previous_shift_id: str
-    departure: Departure
+    handover: Handover
     reports: tuple[Report, ...] = ()
     leaves: tuple[Leave, ...] = ()
 

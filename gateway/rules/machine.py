@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from gateway.clock import utc
 from gateway.policy import SitePolicy
 
-from . import cancellations, offpost
+from . import cancellations, handover, offpost
 from .copying import replace
 from .coverage import covering_leave, covering_report
 from .deadlines import Deadline, Kind, pending_deadlines
@@ -270,7 +270,7 @@ class Run:
         still open at the end, begun before it by more than the tolerance and not under a leave
         reaching the end, is leaving early (早退). Decisions owed for the shift stay pending.
         When his next shift at this post starts now (``PresenceState.continued``, a double
-        shift) his duty goes on: the outing is handed to that shift (``handover``)."""
+        shift) his duty goes on: what stands is handed to that shift (``handover``)."""
         self._finish_shift(deadline)
 
     def relieved(self, at: datetime | None = None) -> None:
@@ -286,10 +286,9 @@ class Run:
     def _finish_shift(self, deadline: Deadline | None) -> None:
         state = self.state
         dep = state.departure
-        if dep is not None and deadline is not None and state.continued:
-            # 连班: the outing goes on in the next shift at this post, which judges it.
-            handed = replace(dep, inside_first=None)
-            self.state = state = replace(state, departure=None, handover=handed)
+        if deadline is not None and state.continued:
+            # 连班: his duty goes on in the next shift at this post, which judges the outing.
+            self.state = state = handover.handed_at_end(state)
             dep = None
         if dep is not None:
             if deadline is not None:
@@ -351,8 +350,8 @@ class Run:
             replace(s, resumed_at=heard) if s.since == since and s.resumed_at is None else s
             for s in self.state.silences
         )
+        silent_key = self.state.silence_key(since)
         self.state = replace(self.state, silent_since=None, silences=silences)
-        silent_key = event_key(self.state.shift_id, ALERT_DEVICE_SILENT, iso(since))
         self.emit(
             PRESENCE_DEVICE_RESUMED,
             evidence.received_at,

@@ -33,6 +33,7 @@ from .entries import (
     to_dt,
 )
 from .events import Json
+from .handover import Handover
 from .tracks import DeviceTrack
 
 __all__ = ["PresenceState"]
@@ -110,10 +111,10 @@ class PresenceState:
     relieved_at: datetime | None = None
     """When a person ended the shift before its scheduled end (a relief, a site load cutting
     it short, his leaving for his next post): his duty ended then (``duty_end``)."""
-    handover: Departure | None = None
-    """The outing under way at the end of a shift his next one at this post continues
-    (``continued``, a double shift): handed to that shift's machine, which judges it from then
-    (``gateway.rules.handover``); none of its decisions is this shift's any more."""
+    handover: Handover | None = None
+    """What stands at the end of a shift his next one at this post continues (``continued``, a
+    double shift), until that shift's machine takes it (``gateway.rules.handover``): the
+    outing under way is that shift's to decide, not this one's."""
 
     @classmethod
     def start(
@@ -157,6 +158,12 @@ class PresenceState:
         """This state with ``leave`` added or replacing the record with the same id."""
         others = tuple(lv for lv in self.leaves if lv.leave_id != leave.leave_id)
         return replace(self, leaves=(*others, leave))
+
+    def silence_key(self, since: datetime) -> str:
+        """The key of the ``alert.device_silent`` of the silence from ``since``: raised by this
+        shift, or by the one before that handed it on (``Silence.shift_id``)."""
+        quiet = next((s for s in self.silences if s.since == since), Silence(since, since))
+        return quiet.alert_key(self.shift_id)
 
     @property
     def duty_end(self) -> datetime:
@@ -310,7 +317,5 @@ class PresenceState:
             next_post_at=opt_dt(data.get("next_post_at")),
             next_shift_at=opt_dt(data.get("next_shift_at")),
             relieved_at=opt_dt(data.get("relieved_at")),
-            handover=None
-            if data.get("handover") is None
-            else Departure.from_json(data["handover"]),
+            handover=None if data.get("handover") is None else Handover.from_json(data["handover"]),
         )

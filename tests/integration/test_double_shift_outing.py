@@ -13,7 +13,7 @@ it a double shift from the load on."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +177,31 @@ def test_a_restart_across_the_change_hands_the_outing_over_once(
         ("presence.arrived", at(0), DAY),
         ("presence.returned", at(5), DAY),
     ]
+
+
+def test_a_terminal_quiet_across_the_change_is_one_silence_and_no_absence(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # On post, his terminal quiet from 07:45 (its battery) to 08:30: the night raises the
+    # silence; the day has him on duty from 08:00, raises neither an absence nor a second
+    # silence, and the terminal heard again at 08:30 resolves the night's alert.
+    load_sample_site(engine, at(-120), double_shift_site(tmp_path))
+    points = post_points(engine, "jt-gate-north")
+    clock = ManualClock(at(-100))
+    processor = Processor(engine, clock)
+    walk(processor, clock, points.inside, -95, -15)
+    minute = -15.0
+    while minute < 30:  # the runtime ticks on while nothing comes
+        clock.set(at(minute))
+        processor.tick()
+        minute += 0.5
+    walk(processor, clock, points.inside, 30, 60)
+    assert [(kind, shift) for kind, _when, shift in _core(engine)] == [
+        ("alert.device_silent", NIGHT),
+        ("presence.arrived", DAY),
+        ("presence.device_resumed", DAY),
+    ]
+    # (The night's first silence, before he came at 06:25, is not this test's.)
+    opened, resolved, _ = alert_rows(engine, "alert.device_silent", "g-001")[-1]
+    assert opened == at(-5.5) + timedelta(seconds=1)  # heard last at 07:44:31, 10 min
+    assert resolved == at(30) + timedelta(seconds=1)

@@ -1,11 +1,12 @@
-"""A double shift (连班) is one duty (``gateway.rules.handover``): the first shift hands the
-outing under way at its end over, and the second takes it as its own from its start. A 4-hour
-first shift from ``T0`` (offsets in seconds), the second at the same post from its end."""
+"""A double shift (连班) is one duty (``gateway.rules.handover``): the first shift hands on what
+stands at its end (he is on duty, the outing under way, his terminal's silence), and the
+second takes it over from its start. A 4-hour first shift from ``T0`` (offsets in seconds),
+the second at the same post from its end."""
 
 from __future__ import annotations
 
 from gateway.rules import DutyContinued, PresenceState
-from gateway.rules.handover import settled
+from gateway.rules.handover import Handover, settled
 
 from .scenario import DEVICE, Build, Scenario, at, inside, outside, report, restore, shift, track
 
@@ -22,14 +23,17 @@ def _first(left_s: float, *script: tuple[float, Build]) -> Scenario:
 
 def _second(first: Scenario) -> Scenario:
     """The second shift's machine at its start, handed the first's outing."""
-    state = PresenceState.start(
-        "shift-2", "guard-1", "post-1", "site-1", [DEVICE], at(END_S), at(2 * END_S)
-    )
-    second = Scenario(state=state, clock=first.clock)
+    second = Scenario(state=_second_state(), clock=first.clock)
     handed = first.state.handover
     assert handed is not None
     second.feed(DutyContinued("shift-1", handed, first.state.reports, first.state.leaves))
     return second
+
+
+def _second_state() -> PresenceState:
+    return PresenceState.start(
+        "shift-2", "guard-1", "post-1", "site-1", [DEVICE], at(END_S), at(2 * END_S)
+    )
 
 
 def test_the_first_shift_hands_the_outing_on_and_raises_nothing_at_its_end() -> None:
@@ -37,7 +41,9 @@ def test_the_first_shift_hands_the_outing_on_and_raises_nothing_at_its_end() -> 
     assert [t for t, _ in first.pairs()] == ["presence.departed"]
     assert first.state.departure is None and first.state.closed
     handed = first.state.handover
-    assert handed is not None and handed.report_id == "R1" and handed.unreported_done
+    assert handed is not None and handed.on_post and handed.silence is None
+    assert handed.departure is not None and handed.departure.report_id == "R1"
+    assert handed.departure.unreported_done
     assert restore(first.state).handover == handed
 
 
@@ -61,7 +67,9 @@ def test_the_second_shift_judges_it_from_when_it_began() -> None:
 def test_an_unreported_decision_not_taken_by_the_end_is_the_second_shifts() -> None:
     # Out 100 s before the end: the decision (2 minutes after) falls in the second shift.
     first = _first(END_S - 100)
-    assert first.state.handover is not None and not first.state.handover.unreported_done
+    handed = first.state.handover
+    assert handed is not None and handed.departure is not None
+    assert not handed.departure.unreported_done
     second = _second(first)
     second.advance(END_S + 300)
     assert [t for t, _ in second.pairs(skip=())] == [
@@ -70,19 +78,55 @@ def test_an_unreported_decision_not_taken_by_the_end_is_the_second_shifts() -> N
     ]
 
 
-def test_a_second_shift_that_saw_him_first_leaves_it_to_the_first() -> None:
+def test_a_second_shift_that_saw_him_first_leaves_the_outing_to_the_first() -> None:
     first = _first(END_S - 100)
-    second = Scenario(
-        state=PresenceState.start(
-            "shift-2", "guard-1", "post-1", "site-1", [DEVICE], at(END_S), at(2 * END_S)
-        ),
-        clock=first.clock,
-    )
+    second = Scenario(state=_second_state(), clock=first.clock)
     second.run(track(END_S + 30, END_S + 60, inside))
     handed = first.state.handover
     assert handed is not None
     second.feed(DutyContinued("shift-1", handed))
     assert second.state.departure is None  # not taken
     kept = settled(first.state, taken=False)
-    assert kept.departure == handed and kept.handover is None and not kept.closed
+    assert kept.departure == handed.departure and kept.handover is None and not kept.closed
     assert settled(first.state, taken=True).handover is None
+
+
+def test_on_post_at_the_change_he_is_on_duty_from_the_start_with_no_fix_yet() -> None:
+    first = Scenario(state=shift(END_S, next_shift_s=END_S))
+    first.run(track(0, END_S - 30, inside))
+    first.advance(END_S + 1)
+    assert first.state.handover == Handover(on_post=True)
+    second = _second(first)
+    assert second.pairs(skip=()) == [("presence.arrived", END_S)]
+    second.advance(END_S + 1800)  # no absence; his terminal is quiet in this shift, though
+    assert [t for t, _ in second.pairs(skip=())] == ["presence.arrived", "alert.device_silent"]
+
+
+def test_a_quiet_terminal_is_one_silence_resolved_when_heard_again() -> None:
+    # Quiet from 13500: the first shift raises the silence at 14100 (10 minutes).
+    first = Scenario(state=shift(END_S, next_shift_s=END_S))
+    first.run(track(0, 13500, inside))
+    first.advance(END_S + 1)
+    [silent] = first.only("alert.device_silent")
+    handed = first.state.handover
+    assert handed is not None and handed.silence is not None
+    second = _second(first)
+    second.advance(END_S + 1200)
+    assert (
+        second.only("alert.device_silent") == []
+        and second.only("alert.absent_at_shift_start") == []
+    )
+    second.run(track(END_S + 1800, END_S + 1860, inside))
+    [resumed] = second.only("presence.device_resumed")
+    assert resumed.resolves == (silent.alert_key,)
+    assert restore(second.state).silences == second.state.silences
+
+
+def test_a_guard_who_never_came_is_the_second_shifts_to_find_absent() -> None:
+    first = Scenario(state=shift(END_S, next_shift_s=END_S))
+    first.advance(END_S + 1)
+    handed = first.state.handover
+    assert handed is not None and not handed.on_post
+    second = _second(first)
+    second.advance(END_S + 900)
+    assert "alert.absent_at_shift_start" in [t for t, _ in second.pairs()]
