@@ -175,8 +175,8 @@ class PresenceMachines:
 
     def _take_handover(self, ctx: BatchContext, before: Duty) -> None:
         """Have the machine of ``before``, the guard's shift before the one starting at its
-        post (a double shift), hand on the outing under way at its end (``_hand_on``): it is
-        brought to its end first, which falls now (the clock starts shifts before it fires
+        post (a double shift), hand on what stands at its end (``_hand_on``): it is brought
+        to its end first, which falls now (the clock starts shifts before it fires
         deadlines); one closed since is read from its saved state."""
         state = self._memory.presence.get(before.shift_id)
         if state is None and before.shift_id in self._memory.stored:
