@@ -15,17 +15,12 @@ from typing import Any, Protocol
 from gateway.clock import Clock
 from gateway.db import repository as repo
 from gateway.db.models import LeaveRow, ReportRow
-from gateway.pipeline.adjacent_shifts import (
-    continued_from,
-    fresh_state,
-    learn_next_shifts,
-    shift_after,
-    shift_before,
-)
+from gateway.pipeline.adjacent_shifts import fresh_state, learn_next_shifts
 from gateway.pipeline.context import BatchContext
 from gateway.pipeline.deadline_queue import ScheduledDict
 from gateway.pipeline.duty import Duty
 from gateway.pipeline.emitter import Emitter
+from gateway.pipeline.handovers import Handovers
 from gateway.pipeline.memory import PipelineMemory
 from gateway.pipeline.stored_inputs import leave_approved, leave_of, report_filed
 from gateway.rules import (
@@ -33,10 +28,10 @@ from gateway.rules import (
     LeaveApproved,
     LeaveCancelled,
     PresenceState,
+    ReportFiled,
     RuleInput,
     ShiftEnded,
     Tick,
-    handover,
     scheduled,
     step,
 )
@@ -66,6 +61,7 @@ class PresenceMachines:
         self._memory = memory
         self._emitter = emitter
         self._clock = clock
+        self._handovers = Handovers(memory, self)
 
     def feed(self, ctx: BatchContext, duty: Duty, rule_input: RuleInput) -> None:
         """Apply one input to the machine of ``duty``'s shift.
@@ -94,27 +90,8 @@ class PresenceMachines:
             if event.type in _PRESENCE_CHANGES:
                 self._memory.presence_since[duty.shift_id] = event.time
         if new_state.handover is not None and state.handover is None:
-            return self._hand_on(ctx, duty, new_state)
+            return self._handovers.hand_on(ctx, duty, new_state)
         return new_state
-
-    def _hand_on(self, ctx: BatchContext, duty: Duty, state: PresenceState) -> PresenceState:
-        """Give what ``duty``'s machine handed on at its end (a double shift:
-        ``PresenceState.handover``) to the machine of the guard's next shift at the post, once
-        that has started (its start asks for it otherwise: ``_take_handover``). One that cannot
-        take it (he was seen on post there first: a restart held this end back) leaves the
-        outing to this machine (``handover.settled``). Returns this machine's state."""
-        after = shift_after(duty, self._memory.duties)
-        handed = continued_from(state)
-        taker = None if after is None else self._memory.presence.get(after.shift_id)
-        if after is None or taker is None or handed is None:
-            return state
-        waiting = taker.arrived_at is None
-        taker = self._step(ctx, after, taker, handed)
-        taken = waiting and taker.arrived_at is not None
-        settled = handover.settled(state, taken=taken)
-        self._memory.presence[duty.shift_id] = settled
-        ctx.dirty_presence.add(duty.shift_id)
-        return settled if taken else self._step(ctx, duty, settled, Tick())
 
     def _machine(self, ctx: BatchContext, duty: Duty) -> PresenceState:
         state = self._memory.presence.get(duty.shift_id)
@@ -160,9 +137,7 @@ class PresenceMachines:
             state = scheduled(state, self._clock.now(), duty.policy)
         self._memory.presence[duty.shift_id] = state
         ctx.dirty_presence.add(duty.shift_id)
-        before = shift_before(duty, self._memory.duties)
-        if before is not None:
-            self._take_handover(ctx, before)
+        if self._handovers.take(ctx, duty):
             state = self._memory.presence[duty.shift_id]
         for leave in overlapping:
             state = self._step(ctx, duty, state, leave_approved(leave))
@@ -172,22 +147,6 @@ class PresenceMachines:
         for report in told:
             state = self._step(ctx, duty, state, report_filed(report))
         return state
-
-    def _take_handover(self, ctx: BatchContext, before: Duty) -> None:
-        """Have the machine of ``before``, the guard's shift before the one starting at its
-        post (a double shift), hand on what stands at its end (``_hand_on``): it is brought
-        to its end first, which falls now (the clock starts shifts before it fires
-        deadlines); one closed since is read from its saved state."""
-        state = self._memory.presence.get(before.shift_id)
-        if state is None and before.shift_id in self._memory.stored:
-            saved = repo.load_presence_state(ctx.session, before.shift_id)
-            state = None if saved is None else PresenceState.from_json(saved)
-        if state is None:
-            return
-        if not state.ended:
-            self._step(ctx, before, state, Tick())
-        elif state.handover is not None:
-            self._hand_on(ctx, before, state)
 
     def _reports_ahead(
         self, ctx: BatchContext, duty: Duty, reports: Sequence[ReportRow]
@@ -259,6 +218,20 @@ class PresenceMachines:
         )
         if duty is not None:
             self.feed(ctx, duty, rule_input)
+            if isinstance(rule_input, ReportFiled):
+                self._handovers.forward_report(ctx, duty, rule_input)
+
+    def step(
+        self, ctx: BatchContext, duty: Duty, state: PresenceState, rule_input: RuleInput
+    ) -> PresenceState:
+        """Step ``state``, the machine of ``duty``, with ``rule_input`` (``Handovers``)."""
+        return self._step(ctx, duty, state, rule_input)
+
+    def machine(self, ctx: BatchContext, duty: Duty) -> PresenceState | None:
+        """The machine of ``duty`` in memory or saved, or ``None`` if it has none yet."""
+        if not (duty.shift_id in self._memory.presence or duty.shift_id in self._memory.stored):
+            return None
+        return self._machine(ctx, duty)
 
     def _started(self, duty: Duty) -> bool:
         return (

@@ -59,12 +59,14 @@ def _out_across_the_change(
     back: float,
     day_given_at: float | None = None,
     restart_at: float | None = None,
+    report_typed_at: float | None = None,
 ) -> None:
     """On post from 06:25, out from 07:56 (a verbal report at 07:55:30 when ``reported``), back
     at minute ``back`` of the day shift, on post to 09:00. ``day_given_at``: rostered on the
     night only, and given the day shift by a site load at that minute. ``restart_at``: the
     gateway down for the three minutes before that minute (its fixes lost), then a new
-    process."""
+    process. ``report_typed_at``: the report made at 07:55:30 by phone is typed in then, in the
+    day shift, after he is back."""
     first = double_shift_site(tmp_path) if day_given_at is None else _night_only(tmp_path)
     load_sample_site(engine, at(-120), first)
     points = post_points(engine, "jt-gate-north")
@@ -89,7 +91,15 @@ def _out_across_the_change(
         walk(processor, clock, points.outside, restart_at, back)
     else:
         walk(processor, clock, points.outside, -4, back)
-    walk(processor, clock, points.inside, back, 60)
+    if report_typed_at is None:
+        walk(processor, clock, points.inside, back, 60)
+        return
+    walk(processor, clock, points.inside, back, report_typed_at)
+    clock.set(at(report_typed_at))
+    processor.run_command(
+        FileReport(guard_id="g-001", reported_at=at(-4.5), received_at=clock.now())
+    )
+    walk(processor, clock, points.inside, report_typed_at, 60)
 
 
 def _core(engine: Engine) -> list[tuple[str, datetime, str]]:
@@ -205,3 +215,21 @@ def test_a_terminal_quiet_across_the_change_is_one_silence_and_no_absence(
     opened, resolved, _ = alert_rows(engine, "alert.device_silent", "g-001")[-1]
     assert opened == at(-5.5) + timedelta(seconds=1)  # heard last at 07:44:31, 10 min
     assert resolved == at(30) + timedelta(seconds=1)
+
+
+def test_a_report_typed_in_after_the_change_withdraws_the_nights_unreported_alert(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # He phoned at 07:55:30 and went out at 07:56; the leader types the report at 08:20,
+    # after the outing was handed to the day shift and ended there.
+    _out_across_the_change(engine, tmp_path, reported=False, back=5, report_typed_at=20)
+    assert [(kind, shift) for kind, _when, shift in _core(engine)] == [
+        ("presence.departed", NIGHT),
+        ("alert.unreported_departure", NIGHT),
+        ("presence.arrived", DAY),
+        ("presence.returned", DAY),
+        ("alert.withdrawn", DAY),
+    ]
+    [withdrawn] = core_events(engine, "alert.withdrawn", "g-001")
+    assert withdrawn["withdrawn_type"] == "alert.unreported_departure"
+    assert withdrawn["reason"] == "report_on_record"
