@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from gateway.db import repository as repo
 from gateway.pipeline.adjacent_shifts import continued_from, shift_after, shift_before
 from gateway.pipeline.context import BatchContext
 from gateway.pipeline.duty import Duty
@@ -49,10 +48,7 @@ class Handovers:
         before = shift_before(duty, self._memory.duties)
         if before is None:
             return False
-        state = self._memory.presence.get(before.shift_id)
-        if state is None and before.shift_id in self._memory.stored:
-            saved = repo.load_presence_state(ctx.session, before.shift_id)
-            state = None if saved is None else PresenceState.from_json(saved)
+        state = self._machines.machine(ctx, before)
         if state is None:
             return False
         if not state.ended:

@@ -178,10 +178,7 @@ class PresenceMachines:
     def _left_unused(self, ctx: BatchContext, shift: Duty, report_id: str) -> bool:
         """Whether the machine of ``shift`` (over by now, or ending as the next one begins)
         left the report unused with no departure under way, so it can no longer use it."""
-        state = self._memory.presence.get(shift.shift_id)
-        if state is None and shift.shift_id in self._memory.stored:
-            saved = repo.load_presence_state(ctx.session, shift.shift_id)
-            state = None if saved is None else PresenceState.from_json(saved)
+        state = self.machine(ctx, shift)
         if state is None:
             return True
         if state.departure is not None:

@@ -121,10 +121,9 @@ def on_post_until_half_past_ten(engine: Engine, tmp_path: Path) -> tuple[Gateway
     return gateway, gate
 
 
-def back_from_leave_then_moved(engine: Engine, tmp_path: Path) -> tuple[Gateway, PostPoints]:
-    """g-001 at the north gate from 08:00, on leave 09:00-10:10 and back at 10:00 (he never
-    cancels it), moved to the plaza by a site load at 10:30 and on post there at once; the
-    plaza's points are returned."""
+def on_post_with_a_leave_from_nine(engine: Engine, tmp_path: Path) -> tuple[Gateway, PostPoints]:
+    """g-001 at the north gate (08:00-20:00), on post from 08:00 to 09:00, with a leave
+    09:00-10:10 approved at 08:59."""
     load_site_file(site_file(tmp_path, "gate", post="jt-gate-north"), engine, at(-60))
     gate = points(engine, "jt-gate-north", at(1))
     gateway = Gateway(engine, at(-1))
@@ -132,6 +131,14 @@ def back_from_leave_then_moved(engine: Engine, tmp_path: Path) -> tuple[Gateway,
     gateway.processor.run_command(
         ApproveLeave("g-001", at(60), at(130), "jt-leader-a", approved_at=at(59))
     )
+    return gateway, gate
+
+
+def back_from_leave_then_moved(engine: Engine, tmp_path: Path) -> tuple[Gateway, PostPoints]:
+    """g-001 at the north gate from 08:00, on leave 09:00-10:10 and back at 10:00 (he never
+    cancels it), moved to the plaza by a site load at 10:30 and on post there at once; the
+    plaza's points are returned."""
+    gateway, gate = on_post_with_a_leave_from_nine(engine, tmp_path)
     gateway.run(60, 120, gate.outside)
     gateway.run(120, 150, gate.inside)
     gateway.load(site_file(tmp_path, "plaza", post="jt-plaza"), 150)

@@ -21,7 +21,6 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from gateway.db.models import PresenceStateRow
-from gateway.pipeline.commands import ApproveLeave
 from gateway.pipeline.emitter import Emitter
 from gateway.site import load_site_file
 from tests.e2e.helpers import PostPoints
@@ -32,6 +31,7 @@ from tests.integration.test_site_load_mid_shift import (
     back_from_leave_then_moved,
     core_events,
     on_post_until_half_past_ten,
+    on_post_with_a_leave_from_nine,
     points,
     site_file,
 )
@@ -112,13 +112,7 @@ def test_a_relief_lost_with_a_failed_transaction_is_made_on_the_next(
 def _out_on_leave_at_half_past_nine(engine: Engine, tmp_path: Path) -> tuple[Gateway, PostPoints]:
     """g-001 at the north gate (08:00-20:00) from 08:00, out from 09:00 on a leave 09:00-10:10
     approved at 08:59, to 09:30."""
-    load_site_file(site_file(tmp_path, "gate", post="jt-gate-north"), engine, at(-60))
-    gate = points(engine, "jt-gate-north", at(1))
-    gateway = Gateway(engine, at(-1))
-    gateway.run(0, 60, gate.inside)
-    gateway.processor.run_command(
-        ApproveLeave("g-001", at(60), at(130), "jt-leader-a", approved_at=at(59))
-    )
+    gateway, gate = on_post_with_a_leave_from_nine(engine, tmp_path)
     gateway.run(60, 90, gate.outside)
     return gateway, gate
 
