@@ -7,7 +7,7 @@ rules then know a double shift (``PresenceState.continued``), a walk to the next
 (``rules.cancellations.owed_past_the_end``). Both are learned when the machine starts and again
 whenever a site load changes the guard's shifts (``learn_next_shifts``).
 
-The machine of the second shift of a double shift takes over the outing the first handed on
+The machine of the second shift of a double shift takes over what the first handed on
 at its end (``shift_before``, ``continued_from``; ``gateway.rules.handover``).
 """
 
