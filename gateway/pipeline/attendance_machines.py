@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from gateway.db import patrol_repository as prepo
 from gateway.db.models import AttendanceStateRow
+from gateway.pipeline.adjacent_shifts import shift_before
 from gateway.pipeline.context import BatchContext
 from gateway.pipeline.deadline_queue import ATTENDANCE, ScheduledDict
 from gateway.pipeline.duty import Duty, evidence_device
@@ -149,7 +150,12 @@ class AttendanceMachines:
             self._presence.feed(ctx, duty, rule_input)
 
     def _state(self, duty: Duty) -> AttendanceState:
-        return self.states.get(duty.shift_id) or AttendanceState.start(
+        """The machine of ``duty``, or a new one: clocked in already when it continues his
+        shift before at the post (a double shift: ``AttendanceState.continuing``)."""
+        held = self.states.get(duty.shift_id)
+        if held is not None:
+            return held
+        fresh = AttendanceState.start(
             duty.shift_id,
             duty.guard_id,
             duty.post_id,
@@ -158,6 +164,9 @@ class AttendanceMachines:
             duty.ends_at,
             self._new.clock_in_known_from(duty),
         )
+        before = shift_before(duty, self._memory.duties)
+        held = None if before is None else self.states.get(before.shift_id)
+        return fresh if held is None else fresh.continuing(held)
 
     def _set(
         self, ctx: BatchContext, duty: Duty, old: AttendanceState, new: AttendanceState

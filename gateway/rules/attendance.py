@@ -17,7 +17,10 @@ Decisions, in the terms of :class:`~gateway.rules.patrol_policy.PatrolPolicy`:
   reason ``leave_on_record``) when its excused grace ran past that time, unless he was late
   after that grace too;
 * the machine does not close by itself at the shift's end (a check-out just after the end
-  still belongs to the shift); ``ShiftEnded`` closes it.
+  still belongs to the shift); ``ShiftEnded`` closes it;
+* on a double shift (连班: the next shift at the same post starts at this one's end) a guard
+  clocked in for the first and not clocked out since is clocked in for the second: no new
+  check-in is asked (``AttendanceState.continuing``).
 
 Punches and the presence rules (``gateway.rules.patrol_presence.punch_presence_inputs``): a
 **break-out punch is the verbal report (报备) of a departure** and becomes a ``ReportFiled`` dated
@@ -110,6 +113,8 @@ class AttendanceState:
     lates_withdrawn: int = 0
     """How many late clock-ins a leave entered later withdrew (one raised after keys itself
     by its own time)."""
+    checked_out_at: datetime | None = None
+    """His latest check-out (签退) in this shift."""
 
     @classmethod
     def start(
@@ -150,6 +155,7 @@ class AttendanceState:
             "excused_until": opt_iso(self.excused_until),
             "late_raised_at": opt_iso(self.late_raised_at),
             "lates_withdrawn": self.lates_withdrawn,
+            "checked_out_at": opt_iso(self.checked_out_at),
         }
 
     @classmethod
@@ -175,7 +181,19 @@ class AttendanceState:
             excused_until=opt_dt(data.get("excused_until")),
             late_raised_at=opt_dt(data.get("late_raised_at")),
             lates_withdrawn=int(data.get("lates_withdrawn", 0)),
+            checked_out_at=opt_dt(data.get("checked_out_at")),
         )
+
+    def continuing(self, before: AttendanceState) -> AttendanceState:
+        """This new shift's state when ``before`` is the guard's shift that ends as it starts
+        at the same post (a double shift, 连班): clocked in for it and not clocked out since,
+        he is clocked in for this one too (his duty goes on), and no late clock-in is due."""
+        checked_in, out = before.checked_in_at, before.checked_out_at
+        if self.stepped_at is not None or checked_in is None:
+            return self
+        if out is not None and out >= checked_in:
+            return self
+        return replace(self, checked_in_at=checked_in, late_checked=True, next_deadline=None)
 
 
 def late_clock_in_key(state: AttendanceState) -> str:
@@ -339,6 +357,10 @@ def _on_punch(
         if state.late_open:
             resolves = (late_clock_in_key(state),)
         state = replace(state, checked_in_at=at, late_checked=True, late_open=False)
+    elif punch.kind is PunchKind.CHECK_OUT and (
+        state.checked_out_at is None or at > state.checked_out_at
+    ):
+        state = replace(state, checked_out_at=at)
     data = _base(state, now, (now - at).total_seconds() > BACKFILL_AFTER_S)
     data.update(
         {

@@ -5,19 +5,25 @@ attendance machine knew no leaves and raised ``alert.late_clock_in`` 15 minutes 
 the guard had leave for. SQLite and PostgreSQL.
 
 The patrol site (``tests.ledger.patrol_scenario``): g-001 at the north gate 08:00-10:00, with a
-clock-in terminal there (``zk-gate``, his PIN 1001)."""
+clock-in terminal there (``zk-gate``, his PIN 1001).
+
+On a double shift (连班, here 04:00-08:00 then 08:00-10:00 at the gate) he clocked in for the
+first and did not clock out: he is clocked in for the second (before, ``alert.late_clock_in``
+at 08:15 for a guard on duty since 04:00)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import yaml
 from sqlalchemy import Engine
 
 from gateway.clock import ManualClock
 from gateway.pipeline.commands import ApproveLeave
 from gateway.pipeline.processor import Processor
-from gateway.records import DecodeOutcome
+from gateway.records import DecodeOutcome, PunchKind
 from gateway.site.loader import load_site_file
 from tests.e2e.helpers import fix_at, outbox_rows, post_points
 from tests.ledger.patrol_scenario import GATE, at, patrol_site, punch_at
@@ -74,4 +80,49 @@ def test_without_a_leave_the_grace_counts_from_the_shift_start(
     engine: Engine, tmp_path: Path
 ) -> None:
     _morning(engine, tmp_path, leave_to=None, arrives=60)
+    assert dict(_late_clock_ins(engine))["g-001"] == "2026-03-02T00:15:00Z"
+
+
+def _double_shift_site(tmp_path: Path) -> Path:
+    """The patrol site with g-001 also at the north gate 04:00-08:00 (a double shift)."""
+    path = patrol_site(tmp_path)
+    doc: dict[str, Any] = yaml.safe_load(path.read_text("utf-8"))
+    early = {"guard": GATE[0], "post": GATE[1], "days": "daily", "start": "04:00", "end": "08:00"}
+    doc["sites"][0]["shifts"].append(early)
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _double_shift(engine: Engine, tmp_path: Path, *, checked_out: float | None) -> None:
+    """g-001 on post from 04:00 to 10:00, clocked in at 04:01; clocked out at minute
+    ``checked_out`` (``None``: never), and in again at 08:30 when he did."""
+    load_site_file(_double_shift_site(tmp_path), engine, at(-300))
+    gate = post_points(engine, GATE[1])
+    clock = ManualClock(at(-250))
+    processor = Processor(engine, clock)
+    for minute in range(-241, 120):
+        clock.set(at(minute + 0.1))
+        punches = ()
+        if minute == -239 or (checked_out is not None and minute == 30):
+            punches = (punch_at(minute),)
+        elif minute == checked_out:
+            punches = (punch_at(minute, PunchKind.CHECK_OUT),)
+        fixes = (fix_at(GATE[2], at(minute), gate.inside),)
+        processor.process_outcomes([DecodeOutcome(fixes=fixes, punches=punches)])
+        processor.tick()
+
+
+def test_on_a_double_shift_his_clock_in_for_the_first_holds_for_the_second(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # Clocked in at 04:01 and on duty without a break to 10:00: no check-in asked at 08:00.
+    _double_shift(engine, tmp_path, checked_out=None)
+    assert "g-001" not in dict(_late_clock_ins(engine))
+
+
+def test_clocked_out_at_the_end_of_the_first_he_clocks_in_for_the_second(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # Clocked out at 07:58, in again only at 08:30: late for the second at 08:15.
+    _double_shift(engine, tmp_path, checked_out=-2)
     assert dict(_late_clock_ins(engine))["g-001"] == "2026-03-02T00:15:00Z"

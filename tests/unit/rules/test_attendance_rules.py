@@ -374,3 +374,27 @@ def test_what_a_withdrawal_needs_survives_a_restart() -> None:
     assert day.state.late_raised_at == at(15)
     _entered(day, 30, 50, approved=-60)
     assert [e.type for e in day.events] == ["alert.late_clock_in", "alert.withdrawn"]
+
+
+def test_a_double_shift_clocked_in_for_the_first_is_clocked_in_for_the_second() -> None:
+    first = Attendance()
+    first.punch(PunchKind.CHECK_IN, 2)
+    next_shift = AttendanceState.start(
+        "g-001/jt-gate-north/20260302T200000Z",
+        "g-001",
+        "jt-gate-north",
+        "wh-jiangtan-garden",
+        T0 + timedelta(hours=12),
+        T0 + timedelta(hours=24),
+    )
+    went_on = next_shift.continuing(first.state)
+    assert went_on.checked_in_at == at(2) and went_on.next_deadline is None
+    assert scheduled(went_on, at(12 * 60), POLICY).next_deadline is None
+    # Clocked out before the end: the next shift asks its own check-in.
+    first.punch(PunchKind.CHECK_OUT, 12 * 60 - 2)
+    assert first.state.checked_out_at == at(12 * 60 - 2)
+    restored = AttendanceState.from_json(json.loads(json.dumps(first.state.to_json())))
+    assert restored == first.state
+    assert next_shift.continuing(first.state) == next_shift
+    # Never clocked in for the first: nothing to go on with.
+    assert next_shift.continuing(Attendance().state) == next_shift
