@@ -76,6 +76,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from drivers.mqtt.drain import drain_acknowledgements
 from drivers.mqtt.ingest_types import (
     Delivery,
     IngestStats,
@@ -273,13 +274,15 @@ class MqttIngest:
         """Disconnect cleanly and join paho's thread; no-op if not started.
 
         A handoff waiting for room is abandoned (its message is not acknowledged, so the broker
-        delivers it again at the next start).
+        delivers it again at the next start). The acknowledgements sent before are read by the
+        broker before the disconnection (``drivers.mqtt.drain``).
         """
         self._stopping.set()
         with self._lock, self._ack_lock:
             client, self._client = self._client, None
         if client is None:
             return
+        drain_acknowledgements(client)
         client.disconnect()
         client.loop_stop()
         self._connected_event.clear()
