@@ -25,14 +25,16 @@ the same absence: cancelling either leave settles what the other is owed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from gateway.clock import utc
 from gateway.policy import SitePolicy
 
+from . import offpost
 from .copying import replace
 from .coverage import covering_leave, following_leave
+from .deadlines import Deadline, Kind
 from .entries import Departure, Leave, PendingCancel, iso
 from .events import ALERT_LEAVE_NOT_CANCELLED, LEAVE_CANCELLED, Json
 from .inputs import LeaveCancelled
@@ -145,11 +147,21 @@ def apply_cancel(run: Run, cancel: LeaveCancelled) -> None:
         # Cancelled while still out, or never used this shift: nothing was waiting for it.
         run.state = state
         return
+    delay_s = (cancelled_at - pending.returned_at).total_seconds()
+    in_time = delay_s <= run.policy.leave_cancel_limit_s
+    if pending.alert_key is None and not in_time:
+        # Its leave, typed in after the hour, waited for the cancellation before asking: dated
+        # after the hour, it was late all the same, and the alert that was due stands.
+        run.state = state
+        limit = timedelta(seconds=run.policy.leave_cancel_limit_s)
+        offpost.decide_not_cancelled(
+            run, Deadline(pending.returned_at + limit, Kind.CANCEL, pending.leave_id)
+        )
+        state = run.state
+        pending = next(p for p in state.pending_cancels if p.leave_id == pending.leave_id)
     run.state = replace(
         state, pending_cancels=tuple(p for p in state.pending_cancels if p is not pending)
     )
-    delay_s = (cancelled_at - pending.returned_at).total_seconds()
-    in_time = delay_s <= run.policy.leave_cancel_limit_s
     alert_key = pending.alert_key
     run.emit(
         LEAVE_CANCELLED,

@@ -229,6 +229,8 @@ class Departure:
     the ones withdrawn). ``away_devices`` are the worn devices
     seen confirmed outside during it; ``left_behind`` the worn devices reported as left on the
     post. ``returned_at`` is set once the departure has ended (kept as a past departure).
+    ``limits_fell``: (key, when it fell) of each off-post limit alert raised (overtime, overrun),
+    for a return dated before one of them, learned later, to withdraw it.
     """
 
     departure_id: str
@@ -248,6 +250,7 @@ class Departure:
     away_devices: tuple[str, ...] = ()
     left_behind: tuple[str, ...] = ()
     returned_at: datetime | None = None
+    limits_fell: tuple[tuple[str, datetime], ...] = ()
 
     @property
     def started_at(self) -> datetime:
@@ -273,6 +276,7 @@ class Departure:
             "away_devices": list(self.away_devices),
             "left_behind": list(self.left_behind),
             "returned_at": opt_iso(self.returned_at),
+            "limits_fell": [[key, iso(fell)] for key, fell in self.limits_fell],
         }
 
     @classmethod
@@ -295,6 +299,7 @@ class Departure:
             away_devices=tuple(str(d) for d in data.get("away_devices", ())),
             left_behind=tuple(str(d) for d in data.get("left_behind", ())),
             returned_at=opt_dt(data.get("returned_at")),
+            limits_fell=tuple((str(k), to_dt(t)) for k, t in data.get("limits_fell", ())),
         )
 
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from gateway.clock import utc
 from gateway.policy import SitePolicy
 
-from . import cancellations, handover, offpost
+from . import cancellations, handover, holds, offpost
 from .copying import replace
 from .coverage import covering_leave, covering_report
 from .deadlines import Deadline, Kind, pending_deadlines
@@ -24,7 +24,6 @@ from .events import (
     BACKFILL_AFTER_S,
     LATE_AFTER_S,
     PRESENCE_DEVICE_RESUMED,
-    RESTART_GRACE_S,
     Json,
     RuleEvent,
     event_key,
@@ -74,28 +73,17 @@ class Run:
         """The new state (with its next deadline) and the events, in the order they happened."""
         pending = self.pending()
         due = pending[0].due if pending else None
-        held = self._held()
-        if due is not None and held is not None and held[0] < due < held[1]:
-            due = held[1]  # no tick until the hold ends (see ``tick_horizon``)
+        hold = holds.held(self.state, self.now)
+        if due is not None and hold is not None and hold[0] < due < hold[1]:
+            due = hold[1]  # no tick until the hold ends (see ``tick_horizon``)
         return replace(self.state, next_deadline=due, stepped_at=self.now), self.events
 
     def tick_horizon(self) -> datetime:
-        """How far a tick fires deadlines: up to now, except just after a restart. Then the
-        deadlines that came due while the gateway was down wait ``RESTART_GRACE_S`` for the
-        messages the broker kept meanwhile: a queued fix fires those due by its own time, or
-        shows the guard back (or his terminal alive) first, so the outcome is the same whether
-        the first tick or the backlog comes first. After the wait they fire, ``late``."""
-        held = self._held()
-        return self.now if held is None else min(self.now, held[0])
-
-    def _held(self) -> tuple[datetime, datetime] | None:
-        """(start, end) of the deadlines a tick holds back now: those due after the last step
-        before the restart, until the end of the grace after it; ``None`` when none is."""
-        start, until = self.state.unwatched_from, self.state.unwatched_until
-        if start is None or until is None:
-            return None
-        end = until + timedelta(seconds=RESTART_GRACE_S)
-        return (start, end) if self.now < end else None
+        """How far a tick fires deadlines: up to now, except while data that may settle them is
+        still arriving (after a restart, during a terminal's backfill: ``gateway.rules.holds``).
+        Those wait ``RESTART_GRACE_S`` for it, then fire, ``late``."""
+        hold = holds.held(self.state, self.now)
+        return self.now if hold is None else min(self.now, hold[0])
 
     # -- emitting -------------------------------------------------------------------------
 

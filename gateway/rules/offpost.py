@@ -47,6 +47,8 @@ def confirm_return(run: Run, deadline: Deadline) -> None:
     dep = run.state.departure
     assert dep is not None and dep.inside_first is not None
     back = dep.inside_first
+    dep = _without_later_leave(run, dep, back.fix_time)
+    fell_after = {key: fell for key, fell in dep.limits_fell if fell > back.fix_time}
     run.emit(
         PRESENCE_RETURNED,
         back.fix_time,
@@ -62,9 +64,10 @@ def confirm_return(run: Run, deadline: Deadline) -> None:
             "leave_id": dep.leave_id,
         },
         deadline=deadline,
-        resolves=dep.open_alerts,
+        resolves=tuple(k for k in dep.open_alerts if k not in fell_after),
         device_id=back.device_id,
     )
+    dep = _withdraw_fell_after(run, dep, back.fix_time, fell_after)
     pending = run.state.pending_cancels
     leave = run.state.leave(dep.leave_id)
     if leave is not None and leave.cancelled_at is None:
@@ -85,6 +88,42 @@ def confirm_return(run: Run, deadline: Deadline) -> None:
     )
     run.state = replace(
         run.state.with_past(ended), departure=None, pending_cancels=pending, tracks=tracks
+    )
+
+
+def _without_later_leave(run: Run, dep: Departure, back_at: datetime) -> Departure:
+    """``dep`` without its leave when that leave began after ``back_at``, his return: taken up
+    at a limit that fell while his terminal was quiet out of network (he seemed still out), it
+    was never his for this outing, which the positions it stored show over before the leave."""
+    leave = run.state.leave(dep.leave_id)
+    if leave is None or leave.starts_at - timedelta(seconds=run.policy.report_grace_s) <= back_at:
+        return dep
+    return replace(dep, leave_id=None)
+
+
+def _withdraw_fell_after(
+    run: Run, dep: Departure, back_at: datetime, fell_after: dict[str, datetime]
+) -> Departure:
+    """Withdraw the limit alerts of ``dep`` that fell after ``back_at``, his return (reason
+    ``returned_before``): raised on the clock while his terminal was quiet out of network, they
+    were wrong once the positions it stored show him back before them."""
+    open_now = [key for key in fell_after if key in dep.open_alerts]
+    for key in open_now:
+        run.withdraw(
+            key,
+            ALERT_OVERTIME_DEPARTURE if key == dep.overtime_alert else ALERT_LEAVE_OVERRUN,
+            "returned_before",
+            {
+                "departure_id": dep.departure_id,
+                "returned_at": iso(back_at),
+                "fell_at": iso(fell_after[key]),
+            },
+            device_id=dep.last_fix.device_id,
+        )
+    return replace(
+        dep,
+        withdrawn=(*dep.withdrawn, *open_now),
+        open_alerts=tuple(k for k in dep.open_alerts if k not in open_now),
     )
 
 
@@ -183,7 +222,11 @@ def decide_overtime(run: Run, deadline: Deadline) -> None:
     run.state = replace(
         run.state,
         departure=replace(
-            dep, overtime_done=True, overtime_alert=key, open_alerts=(*dep.open_alerts, key)
+            dep,
+            overtime_done=True,
+            overtime_alert=key,
+            open_alerts=(*dep.open_alerts, key),
+            limits_fell=(*dep.limits_fell, (key, deadline.due)),
         ),
     )
 
@@ -202,7 +245,12 @@ def decide_overrun(run: Run, deadline: Deadline) -> None:
     )
     run.state = replace(
         run.state,
-        departure=replace(dep, overrun_done=True, open_alerts=(*dep.open_alerts, key)),
+        departure=replace(
+            dep,
+            overrun_done=True,
+            open_alerts=(*dep.open_alerts, key),
+            limits_fell=(*dep.limits_fell, (key, deadline.due)),
+        ),
     )
 
 

@@ -11,7 +11,8 @@ because they happened before it; then the input is applied. A ``Tick`` fires eve
 ``now``. Deadlines are therefore decided on the clock even when a terminal is silent, and after a
 restart the ones that passed fire marked ``late``: at once when a fix the broker kept for the
 gateway reaches them, or on a tick once the broker had ``RESTART_GRACE_S`` to hand that backlog
-over (a tick must not decide before the data that was waiting).
+over (a tick must not decide before the data that was waiting). A terminal's blind-area upload
+holds the ticks the same way while it lasts (:mod:`gateway.rules.holds`).
 
 Decisions, in the terms of ``SitePolicy``:
 
@@ -80,6 +81,7 @@ from .events import (
 )
 from .excusals import withdraw_excused
 from .handover import take_over
+from .holds import note_backfill
 from .inputs import (
     DutyContinued,
     FixObserved,
@@ -187,6 +189,7 @@ def _on_fix(run: Run, fix: FixObserved) -> None:
     fix_time = utc(fix.fix_time)
     run.revealed_by = fix_time
     evidence = FixEvidence.of(fix)
+    run.state = note_backfill(run.state, fix_time, run.now)
     _note_outside_evidence(run, fix, evidence)
     until = min(fix_time, run.now)
     run.fire_due(until)

@@ -98,6 +98,10 @@ class PresenceState:
     pending_cancels: tuple[PendingCancel, ...] = field(default=())
     unwatched_from: datetime | None = None
     unwatched_until: datetime | None = None
+    backfill_at: datetime | None = None
+    """Device time reached by a terminal's backfill under way (``gateway.rules.holds``)."""
+    backfill_heard_at: datetime | None = None
+    """Clock time the backfill's latest fix arrived; it ends ``RESTART_GRACE_S`` after."""
     known_from: datetime | None = None
     """When the gateway learned of the shift, if after its start (a site first loaded during
     it): the arrival grace and the silence limit count from here; fixes since the shift start
@@ -265,6 +269,8 @@ class PresenceState:
             "pending_cancels": [p.to_json() for p in self.pending_cancels],
             "unwatched_from": opt_iso(self.unwatched_from),
             "unwatched_until": opt_iso(self.unwatched_until),
+            "backfill_at": opt_iso(self.backfill_at),
+            "backfill_heard_at": opt_iso(self.backfill_heard_at),
             "known_from": opt_iso(self.known_from),
             "next_post_at": opt_iso(self.next_post_at),
             "next_shift_at": opt_iso(self.next_shift_at),
@@ -313,6 +319,8 @@ class PresenceState:
             pending_cancels=tuple(PendingCancel.from_json(p) for p in data["pending_cancels"]),
             unwatched_from=opt_dt(data.get("unwatched_from")),
             unwatched_until=opt_dt(data.get("unwatched_until")),
+            backfill_at=opt_dt(data.get("backfill_at")),
+            backfill_heard_at=opt_dt(data.get("backfill_heard_at")),
             known_from=opt_dt(data.get("known_from")),
             next_post_at=opt_dt(data.get("next_post_at")),
             next_shift_at=opt_dt(data.get("next_shift_at")),

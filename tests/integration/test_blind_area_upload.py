@@ -1,0 +1,105 @@
+"""A terminal out of network stores its positions and uploads them when it is back; through the
+pipeline as ``guard-gateway run`` drives it (``Processor``, ticking between messages), on
+SQLite and PostgreSQL, the outing they show is judged as if they had come live.
+
+Before: an upload split over two messages with a tick between them raised
+``alert.overtime_departure`` for a five-minute outing (the tick decided the 15 minutes with only
+the outside half of the upload known), and an overtime raised on the clock while the terminal
+was quiet stood after its upload showed the guard back before it fell.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+
+from gateway.clock import ManualClock
+from gateway.pipeline.processor import Processor
+from tests.e2e.helpers import alert_rows, fix_at, load_sample_site, post_points
+from tests.integration.test_pipeline_hard_cases import at, events, walk
+
+
+def _upload(
+    processor: Processor,
+    clock: ManualClock,
+    where: tuple[float, float],
+    start_min: float,
+    end_min: float,
+    sent_min: float,
+) -> None:
+    """The fixes g-001's terminal took every 30 s from ``start_min`` to ``end_min``
+    (exclusive), sent at ``sent_min`` in one message (one batch)."""
+    sent = at(sent_min)
+    fixes = []
+    t = at(start_min)
+    while t < at(end_min):
+        fixes.append(fix_at("gps-001", t, where, received_after_s=(sent - t).total_seconds()))
+        t += timedelta(seconds=30)
+    clock.set(sent)
+    processor.process_fixes(fixes)
+
+
+def _his(engine: Engine, type_: str) -> list[dict[str, Any]]:
+    return [e for e in events(engine, type_) if e["data"]["guard_id"] == "g-001"]
+
+
+def test_an_upload_split_by_a_tick_is_judged_whole(engine: Engine) -> None:
+    # On post from 08:00, quiet from 09:00; the stored positions, sent at 09:25 in two
+    # messages with ticks between: out 09:05-09:10. Five minutes: no overtime (09:20).
+    load_sample_site(engine)
+    points = post_points(engine, "jt-gate-north")
+    clock = ManualClock(at(-5))
+    processor = Processor(engine, clock)
+    walk(processor, clock, points.inside, 0, 60)
+    for minute in range(60, 85):
+        clock.set(at(minute))
+        processor.tick()
+    _upload(processor, clock, points.inside, 60, 65, 85)
+    _upload(processor, clock, points.outside, 65, 70, 85.01)
+    for second in (1, 2, 5, 20):
+        clock.set(at(85) + timedelta(seconds=second))
+        processor.tick()
+    _upload(processor, clock, points.inside, 70, 85, 85.5)
+    walk(processor, clock, points.inside, 85.5, 120)
+    assert _his(engine, "alert.overtime_departure") == []
+    [departed] = _his(engine, "presence.departed")
+    [returned] = _his(engine, "presence.returned")
+    assert (departed["data"]["started_at"], returned["data"]["returned_at"]) == (
+        at(65).isoformat(),
+        at(70).isoformat(),
+    )
+    assert len(_his(engine, "alert.unreported_departure")) == 1
+
+
+def test_an_overtime_raised_while_quiet_is_withdrawn_when_the_upload_shows_him_back(
+    engine: Engine,
+) -> None:
+    # Out at 09:00 live, quiet from 09:03 out there: the gateway raises the overtime at 09:15
+    # on its clock. The upload at 09:30 shows him back at 09:08: withdrawn, not resolved.
+    load_sample_site(engine)
+    points = post_points(engine, "jt-gate-north")
+    clock = ManualClock(at(-5))
+    processor = Processor(engine, clock)
+    walk(processor, clock, points.inside, 0, 60)
+    walk(processor, clock, points.outside, 60, 63)
+    for minute in range(63, 90):
+        clock.set(at(minute))
+        processor.tick()
+    _upload(processor, clock, points.outside, 63.5, 68, 90)
+    _upload(processor, clock, points.inside, 68, 90, 90.01)
+    walk(processor, clock, points.inside, 90.5, 120)
+    [overtime] = _his(engine, "alert.overtime_departure")
+    [withdrawn] = _his(engine, "alert.withdrawn")
+    assert withdrawn["data"]["withdrawn_type"] == "alert.overtime_departure"
+    assert withdrawn["data"]["reason"] == "returned_before"
+    assert (
+        withdrawn["data"]["fell_at"]
+        == at(75).isoformat()
+        == overtime["time"].replace("Z", "+00:00")
+    )
+    assert alert_rows(engine, "alert.overtime_departure", "g-001") == [
+        (at(75), at(90) + timedelta(seconds=0.6), "withdrawn")
+    ]
+    assert len(_his(engine, "presence.returned")) == 1

@@ -1,0 +1,163 @@
+"""A terminal out of network (a basement, a lift, a dead zone) stores its positions and uploads
+them when it is back: the outing they show is judged as if they had come live.
+
+Found by the generated days of ``test_presence_properties``: an upload split over two messages
+with a tick between them decided the outing's 15 minutes with half of it known; an alert that
+fell on the clock while the terminal was quiet stood after its positions showed him back
+before it; a leave he had for later was taken as his for the outing; a late cancellation of a
+leave typed in late raised nothing.
+"""
+
+from __future__ import annotations
+
+from geofence.membership import Membership
+from tests.unit.rules.scenario import (
+    Build,
+    Scenario,
+    at,
+    cancel,
+    fix,
+    inside,
+    leave,
+    outside,
+    shift,
+    tick,
+    track,
+)
+
+SKIP = ("presence.arrived", "alert.device_silent", "presence.device_resumed")
+
+
+def upload(
+    start_s: float, end_s: float, membership: Membership, sent_s: float
+) -> list[tuple[float, Build]]:
+    """The fixes a terminal took every 30 s from ``start_s`` to ``end_s`` (exclusive), sent
+    at ``sent_s``, oldest first, 10 ms apart."""
+    count = int((end_s - start_s) // 30)
+    return [
+        (sent_s + i / 100, fix(membership, lag_s=sent_s + i / 100 - (start_s + i * 30)))
+        for i in range(count)
+    ]
+
+
+def _day(script: list[tuple[float, Build]]) -> Scenario:
+    scenario = Scenario(state=shift(4 * 3600)).run(script)
+    scenario.advance(8 * 3600)
+    return scenario
+
+
+def test_an_upload_split_by_a_tick_is_judged_whole() -> None:
+    # Quiet from 09:00; out 09:05-09:10 on the stored positions, sent at 09:25 in two messages
+    # with a tick between: back at 09:10, so no 15 minutes (09:20) were ever off post.
+    scenario = _day(
+        track(-300, 3570, inside)
+        + upload(3600, 3900, Membership.INSIDE, 5100)
+        + upload(3900, 4200, Membership.OUTSIDE, 5100.5)
+        + [(5101.5, tick)]
+        + upload(4200, 5100, Membership.INSIDE, 5102)
+        + track(5130, 6000, inside)
+    )
+    assert scenario.pairs(skip=SKIP) == [
+        ("presence.departed", 3900.0),
+        ("alert.unreported_departure", 3900.0),
+        ("presence.returned", 4200.0),
+    ]
+
+
+def test_overtime_raised_while_quiet_is_withdrawn_when_the_upload_shows_him_back() -> None:
+    # Out at 09:00 live, quiet from 09:03 out there: overtime at 09:15 on the clock. The upload
+    # at 09:30 shows him back at 09:08.
+    scenario = _day(
+        track(-300, 3570, inside)
+        + track(3600, 3780, outside)
+        + upload(3810, 4080, Membership.OUTSIDE, 5400)
+        + upload(4080, 5400, Membership.INSIDE, 5400.5)
+        + track(5430, 6000, inside)
+    )
+    assert scenario.pairs(skip=SKIP) == [
+        ("presence.departed", 3600.0),
+        ("alert.unreported_departure", 3600.0),
+        ("alert.overtime_departure", 4500.0),
+        ("presence.returned", 4080.0),
+        ("alert.withdrawn", 5400.5 + 1 / 100),
+    ]
+    [overtime] = scenario.only("alert.overtime_departure")
+    [returned] = scenario.only("presence.returned")
+    [withdrawn] = scenario.only("alert.withdrawn")
+    assert withdrawn.withdraws == (overtime.alert_key,)
+    assert overtime.alert_key not in returned.resolves
+    assert withdrawn.data["reason"] == "returned_before"
+    assert withdrawn.data["fell_at"] == at(4500).isoformat()
+    assert withdrawn.data["returned_at"] == at(4080).isoformat()
+
+
+def test_an_overrun_raised_while_quiet_is_withdrawn_and_the_leave_still_owed() -> None:
+    # On a leave 09:00-09:10; out at 09:00, quiet from 09:03: overrun at 09:10 on the clock.
+    # Back at 09:08 by the upload at 09:30: no overrun, the cancellation owed by 10:08.
+    scenario = _day(
+        track(-300, 3570, inside)
+        + track(3600, 3780, outside)
+        + upload(3810, 4080, Membership.OUTSIDE, 5400)
+        + upload(4080, 5400, Membership.INSIDE, 5400.5)
+        + track(5430, 9000, inside)
+        + [(3000, leave("L1", 3600, 4200))]
+    )
+    [overrun] = scenario.only("alert.leave_overrun")
+    [withdrawn] = scenario.only("alert.withdrawn")
+    assert withdrawn.withdraws == (overrun.alert_key,)
+    assert withdrawn.data["withdrawn_type"] == "alert.leave_overrun"
+    assert scenario.timed("alert.leave_not_cancelled", "leave_id") == [(4080 + 3600, "L1")]
+
+
+def test_a_leave_for_later_is_not_taken_for_an_outing_the_upload_shows_over() -> None:
+    # Unreported out at 09:00, quiet from 09:03; a leave for 09:15-09:45 on record covers the
+    # 15 minutes as far as the gateway knows then. The upload shows him back at 09:05: he
+    # never used that leave and owes no cancellation of it.
+    scenario = _day(
+        track(-300, 3570, inside)
+        + track(3600, 3780, outside)
+        + upload(3810, 3900, Membership.OUTSIDE, 5400)
+        + upload(3900, 5400, Membership.INSIDE, 5400.5)
+        + track(5430, 12000, inside)
+        + [(1800, leave("L9", 4500, 6300))]
+    )
+    assert scenario.pairs(skip=SKIP) == [
+        ("presence.departed", 3600.0),
+        ("alert.unreported_departure", 3600.0),
+        ("presence.returned", 3900.0),
+    ]
+    [returned] = scenario.only("presence.returned")
+    assert returned.data["leave_id"] is None
+
+
+def test_a_late_cancellation_of_a_leave_typed_in_late_is_late() -> None:
+    # Out 09:00-09:10 on a leave approved at 08:55, typed in at 11:00 with the cancellation he
+    # made at 10:40, past the hour (10:10): the alert stands, resolved by the cancellation.
+    scenario = _day(
+        track(-300, 3570, inside)
+        + track(3600, 4170, outside)
+        + track(4200, 7170, inside)
+        + [
+            (10800, leave("L1", 3600, 6000, approved_s=3300)),
+            (10830, cancel("L1", cancelled_s=9600)),
+        ]
+    )
+    [alert] = scenario.only("alert.leave_not_cancelled")
+    [cancelled] = scenario.only("leave.cancelled")
+    assert alert.time == at(4200 + 3600) and alert.data["leave_entered_at"] is not None
+    assert cancelled.data["in_time"] is False and cancelled.resolves == (alert.alert_key,)
+
+
+def test_a_cancellation_in_time_of_a_leave_typed_in_late_raises_nothing() -> None:
+    scenario = _day(
+        track(-300, 3570, inside)
+        + track(3600, 4170, outside)
+        + track(4200, 7170, inside)
+        + [
+            (10800, leave("L1", 3600, 6000, approved_s=3300)),
+            (10830, cancel("L1", cancelled_s=7000)),
+        ]
+    )
+    assert scenario.only("alert.leave_not_cancelled") == []
+    [cancelled] = scenario.only("leave.cancelled")
+    assert cancelled.data["in_time"] is True
