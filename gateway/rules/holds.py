@@ -14,9 +14,13 @@ same whichever comes first, the tick or the data:
   09:20, the outside fixes of the upload reveal an outing whose 15 minutes ran out at 09:15,
   and the inside fixes of 09:05, one message later, would come after its overtime alert.
 
-A fix is part of a backfill when it is older than ``BACKFILL_AFTER_S`` on arrival (a terminal
-whose clock runs behind looks the same, and holds its deadlines as long as it lags); a fix that
-is not ends the backfill, having fired everything due by its time.
+A backfill begins with a fix older than ``BACKFILL_AFTER_S`` on arrival from a terminal that
+was silent (``silent_since``: no fix for ``device_silent_s``), and goes on while its fixes
+arrive that old; a fix that is not ends it, having fired everything due by its time. A
+terminal whose clock runs behind but that is heard all along starts none: its deadlines fire
+on the clock, as before. A blind area shorter than the silence limit starts none either; what
+a limit alert that fell meanwhile got wrong, the return withdraws (``offpost``,
+``returned_before``).
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ def note_backfill(state: PresenceState, fix_time: datetime, now: datetime) -> Pr
     """``state`` having received, at ``now``, a fix taken at ``fix_time``: in a backfill that
     has reached ``fix_time`` when the fix is old, out of any backfill when it is not."""
     if (now - fix_time).total_seconds() > BACKFILL_AFTER_S:
+        if state.silent_since is None and state.backfill_at is None:
+            return state  # a clock running behind on a terminal heard all along: no upload
         return replace(state, backfill_at=fix_time, backfill_heard_at=now)
     if state.backfill_at is None and state.backfill_heard_at is None:
         return state
