@@ -14,9 +14,18 @@ same whichever comes first, the tick or the data:
   09:20, the outside fixes of the upload reveal an outing whose 15 minutes ran out at 09:15,
   and the inside fixes of 09:05, one message later, would come after its overtime alert.
 
+**A live fix after a gap is held back** (``PresenceState.held_fix``): one more than ``GAP_S``
+after its device's previous fix waits ``LIVE_HELD_S``, or until a newer fix comes. Some
+terminals (JT/T 808) send their current position (0x0200) before the positions they stored
+out of network (0x0704), and order is kept per device, so stored fixes that came after it
+would never be judged. Its terminal is heard at once (a silence ends:
+``presence.device_resumed``); only its position waits, and the stored fixes that arrive
+meanwhile are judged first, in their order.
+
 A backfill begins with a fix older than ``BACKFILL_AFTER_S`` on arrival from a terminal that
-was silent (``silent_since``: no fix for ``device_silent_s``), and goes on while its fixes
-arrive that old; a fix that is not ends it, having fired everything due by its time. A
+was silent (``silent_since``: no fix for ``device_silent_s``), or whose live fix after a gap
+is held back, and goes on while its fixes arrive that old; a fix that is not ends
+it, having fired everything due by its time. A
 terminal whose clock runs behind but that is heard all along starts none: its deadlines fire
 on the clock, as before. A blind area shorter than the silence limit starts none either; what
 a limit alert that fell meanwhile got wrong, the return withdraws (``offpost``,
@@ -27,13 +36,33 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from gateway.clock import utc
+
 from .copying import replace
+from .entries import FixEvidence
 from .events import BACKFILL_AFTER_S, RESTART_GRACE_S
+from .inputs import FixObserved
 from .state import PresenceState
 
-__all__ = ["held", "note_backfill"]
+__all__ = [
+    "held",
+    "hold_back",
+    "holds_back",
+    "next_tick",
+    "note_backfill",
+    "release_due",
+    "released",
+]
 
 _GRACE = timedelta(seconds=RESTART_GRACE_S)
+
+GAP_S = BACKFILL_AFTER_S
+"""A live fix more than this after its device's previous one may have stored fixes behind it."""
+
+LIVE_HELD_S = 5.0
+"""How long such a fix waits for them: a terminal sends its stored batch right after its live
+position (the same connection, a second or two), and a power-saving terminal, whose every fix
+follows a gap, has each of its fixes judged this much later."""
 
 
 def held(state: PresenceState, now: datetime) -> tuple[datetime, datetime] | None:
@@ -54,13 +83,78 @@ def held(state: PresenceState, now: datetime) -> tuple[datetime, datetime] | Non
     return None if start is None or end is None else (start, end)
 
 
+def next_tick(state: PresenceState, now: datetime, due: datetime | None) -> datetime | None:
+    """When ``state`` next needs a tick, its earliest deadline being ``due``: put off to the end
+    of a hold it falls in (``held``), or sooner, when a fix held back is to be applied."""
+    hold = held(state, now)
+    if due is not None and hold is not None and hold[0] < due < hold[1]:
+        due = hold[1]
+    release = release_due(state)
+    if release is not None and (due is None or release < due):
+        due = release
+    return due
+
+
 def note_backfill(state: PresenceState, fix_time: datetime, now: datetime) -> PresenceState:
     """``state`` having received, at ``now``, a fix taken at ``fix_time``: in a backfill that
     has reached ``fix_time`` when the fix is old, out of any backfill when it is not."""
     if (now - fix_time).total_seconds() > BACKFILL_AFTER_S:
-        if state.silent_since is None and state.backfill_at is None:
+        if state.silent_since is None and state.backfill_at is None and state.held_fix is None:
             return state  # a clock running behind on a terminal heard all along: no upload
         return replace(state, backfill_at=fix_time, backfill_heard_at=now)
     if state.backfill_at is None and state.backfill_heard_at is None:
         return state
     return replace(state, backfill_at=None, backfill_heard_at=None)
+
+
+def holds_back(state: PresenceState, fix: FixObserved, now: datetime) -> bool:
+    """Whether ``fix``, live from a worn terminal more than ``GAP_S`` after its previous fix, is
+    to be held back ``LIVE_HELD_S`` for the positions the terminal may have stored in the gap
+    and send next (see the module docstring)."""
+    if not fix.worn or state.held_fix is not None or state.ended:
+        return False
+    fix_time = utc(fix.fix_time)
+    if (now - fix_time).total_seconds() > BACKFILL_AFTER_S:
+        return False  # old itself: part of an upload, judged in its order
+    track = state.track(fix.device_id)
+    return track is not None and (fix_time - track.last_fix_time).total_seconds() > GAP_S
+
+
+def hold_back(state: PresenceState, fix: FixObserved) -> PresenceState:
+    """``state`` holding ``fix`` back (``holds_back``), its terminal heard: the silence is
+    over now (the caller says so), only the position waits."""
+    received = utc(fix.received_at)
+    if state.last_received_at is not None and state.last_received_at > received:
+        received = state.last_received_at
+    return replace(
+        state,
+        held_fix=FixEvidence.of(fix),
+        held_membership=fix.membership,
+        last_received_at=received,
+        last_device_id=fix.device_id,
+    )
+
+
+def release_due(state: PresenceState) -> datetime | None:
+    """When the fix held back is applied whatever came meanwhile; ``None`` when none is."""
+    held_fix = state.held_fix
+    return None if held_fix is None else held_fix.received_at + timedelta(seconds=LIVE_HELD_S)
+
+
+def released(state: PresenceState) -> tuple[PresenceState, FixObserved]:
+    """``state`` without the fix it held back, and that fix, to apply now (a newer fix came,
+    the wait is over, or the shift ends)."""
+    evidence, membership = state.held_fix, state.held_membership
+    assert evidence is not None and membership is not None
+    fix = FixObserved(
+        device_id=evidence.device_id,
+        fix_time=evidence.fix_time,
+        received_at=evidence.received_at,
+        membership=membership,
+        distance_m=evidence.distance_m,
+        accuracy_m=evidence.accuracy_m,
+        lat=evidence.lat,
+        lon=evidence.lon,
+        raw=evidence.raw,
+    )
+    return replace(state, held_fix=None, held_membership=None), fix

@@ -72,10 +72,7 @@ class Run:
     def finish(self) -> tuple[PresenceState, list[RuleEvent]]:
         """The new state (with its next deadline) and the events, in the order they happened."""
         pending = self.pending()
-        due = pending[0].due if pending else None
-        hold = holds.held(self.state, self.now)
-        if due is not None and hold is not None and hold[0] < due < hold[1]:
-            due = hold[1]  # no tick until the hold ends (see ``tick_horizon``)
+        due = holds.next_tick(self.state, self.now, pending[0].due if pending else None)
         return replace(self.state, next_deadline=due, stepped_at=self.now), self.events
 
     def tick_horizon(self) -> datetime:
@@ -250,7 +247,14 @@ class Run:
         # resolves the alert.
         fired = tuple(p for p in state.pending_cancels if p.alert_key is not None)
         self.state = replace(
-            state, closed=True, ended=True, tracks=(), pending_cancels=fired, resume_pending=None
+            state,
+            closed=True,
+            ended=True,
+            tracks=(),
+            pending_cancels=fired,
+            resume_pending=None,
+            held_fix=None,
+            held_membership=None,
         )
 
     def _end(self, deadline: Deadline) -> None:
@@ -291,7 +295,9 @@ class Run:
                 state = replace(self.state.with_past(dep), departure=None)
             else:
                 state = replace(self.state, departure=replace(dep, inside_first=None))
-        self.state = replace(state, ended=True, tracks=(), resume_pending=None)
+        self.state = replace(
+            state, ended=True, tracks=(), resume_pending=None, held_fix=None, held_membership=None
+        )
         if not pending_deadlines(self.state, self.policy):
             self.close()
 

@@ -60,6 +60,7 @@ from gateway.clock import utc
 from gateway.policy import SitePolicy
 from geofence.membership import Membership
 
+from . import holds
 from .cancellations import apply_cancel, owe_after_entry, used_at_start
 from .copying import replace
 from .deadlines import pending_deadlines
@@ -115,9 +116,12 @@ def step(
         return state, []
     run = Run(state, now, policy)
     if isinstance(event, Tick):
+        release = holds.release_due(run.state)
+        if release is not None and (now >= release or now >= run.state.duty_end):
+            _release(run)
         run.fire_due(run.tick_horizon())
     elif isinstance(event, FixObserved):
-        _on_fix(run, event)
+        _on_fix_or_hold(run, event)
     elif isinstance(event, ReportFiled):
         run.fire_due(min(utc(event.reported_at), now))
         _on_report(run, event)
@@ -131,6 +135,8 @@ def step(
         run.fire_due(now)
         take_over(run, event)
     elif isinstance(event, ShiftEnded):
+        if run.state.held_fix is not None:
+            _release(run)
         ended_at = now if event.ended_at is None else min(utc(event.ended_at), now)
         run.fire_due(ended_at)
         run.relieved(ended_at)
@@ -183,6 +189,27 @@ def _ignored(state: PresenceState, fix: FixObserved) -> bool:
         return state.last_fix_time is not None and fix_time < state.last_fix_time
     track = state.track(fix.device_id)
     return track is not None and fix_time < track.last_fix_time
+
+
+def _on_fix_or_hold(run: Run, fix: FixObserved) -> None:
+    """Apply ``fix``, after the fix held back if it is newer (``gateway.rules.holds``); or hold
+    it back, a silent terminal's first live fix."""
+    held_fix = run.state.held_fix
+    if held_fix is not None and utc(fix.fix_time) > held_fix.fix_time:
+        _release(run)
+        if run.state.ended or _ignored(run.state, fix):
+            return
+    if holds.holds_back(run.state, fix, run.now):
+        run.state = holds.hold_back(run.state, fix)
+        run.resumed(FixEvidence.of(fix))
+        return
+    _on_fix(run, fix)
+
+
+def _release(run: Run) -> None:
+    run.state, fix = holds.released(run.state)
+    if not (run.state.ended or _ignored(run.state, fix)):
+        _on_fix(run, fix)
 
 
 def _on_fix(run: Run, fix: FixObserved) -> None:

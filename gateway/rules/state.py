@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.clock import utc
+from geofence.membership import Membership
 
 from .copying import replace
 from .entries import (
@@ -102,6 +103,10 @@ class PresenceState:
     """Device time reached by a terminal's backfill under way (``gateway.rules.holds``)."""
     backfill_heard_at: datetime | None = None
     """Clock time the backfill's latest fix arrived; it ends ``RESTART_GRACE_S`` after."""
+    held_fix: FixEvidence | None = None
+    """A silent terminal's first live fix, held back for the positions it stored meanwhile
+    (``gateway.rules.holds``); ``held_membership`` its verdict."""
+    held_membership: Membership | None = None
     known_from: datetime | None = None
     """When the gateway learned of the shift, if after its start (a site first loaded during
     it): the arrival grace and the silence limit count from here; fixes since the shift start
@@ -271,6 +276,8 @@ class PresenceState:
             "unwatched_until": opt_iso(self.unwatched_until),
             "backfill_at": opt_iso(self.backfill_at),
             "backfill_heard_at": opt_iso(self.backfill_heard_at),
+            "held_fix": opt_evidence_json(self.held_fix),
+            "held_membership": None if self.held_membership is None else str(self.held_membership),
             "known_from": opt_iso(self.known_from),
             "next_post_at": opt_iso(self.next_post_at),
             "next_shift_at": opt_iso(self.next_shift_at),
@@ -321,6 +328,10 @@ class PresenceState:
             unwatched_until=opt_dt(data.get("unwatched_until")),
             backfill_at=opt_dt(data.get("backfill_at")),
             backfill_heard_at=opt_dt(data.get("backfill_heard_at")),
+            held_fix=opt_evidence(data.get("held_fix")),
+            held_membership=(
+                None if data.get("held_membership") is None else Membership(data["held_membership"])
+            ),
             known_from=opt_dt(data.get("known_from")),
             next_post_at=opt_dt(data.get("next_post_at")),
             next_shift_at=opt_dt(data.get("next_shift_at")),

@@ -103,3 +103,34 @@ def test_an_overtime_raised_while_quiet_is_withdrawn_when_the_upload_shows_him_b
         (at(75), at(90) + timedelta(seconds=0.6), "withdrawn")
     ]
     assert len(_his(engine, "presence.returned")) == 1
+
+
+def test_the_stored_positions_sent_after_the_live_one_are_judged(engine: Engine) -> None:
+    # Quiet from 09:00; at 09:25 the terminal sends where it is now (one message), then what
+    # it stored (another): out 09:05-09:10. Before, the stored fixes were older than the live
+    # one and never judged: no departure at all.
+    load_sample_site(engine)
+    points = post_points(engine, "jt-gate-north")
+    clock = ManualClock(at(-5))
+    processor = Processor(engine, clock)
+    walk(processor, clock, points.inside, 0, 60)
+    for minute in range(60, 85):
+        clock.set(at(minute))
+        processor.tick()
+    _upload(processor, clock, points.inside, 85, 85.5, 85)
+    clock.set(at(85) + timedelta(seconds=1))
+    processor.tick()
+    _upload(processor, clock, points.inside, 60, 65, 85.02)
+    _upload(processor, clock, points.outside, 65, 70, 85.02)
+    _upload(processor, clock, points.inside, 70, 85, 85.02)
+    walk(processor, clock, points.inside, 85.5, 120)
+    [departed] = _his(engine, "presence.departed")
+    [returned] = _his(engine, "presence.returned")
+    assert (departed["data"]["started_at"], returned["data"]["returned_at"]) == (
+        at(65).isoformat(),
+        at(70).isoformat(),
+    )
+    assert len(_his(engine, "alert.unreported_departure")) == 1
+    assert _his(engine, "alert.overtime_departure") == []
+    [resumed] = _his(engine, "presence.device_resumed")
+    assert resumed["time"] == "2026-03-02T01:25:00Z"

@@ -1,11 +1,12 @@
 """A terminal out of network (a basement, a lift, a dead zone) stores its positions and uploads
 them when it is back: the outing they show is judged as if they had come live.
 
-Found by the generated days of ``test_presence_properties``: an upload split over two messages
-with a tick between them decided the outing's 15 minutes with half of it known; an alert that
-fell on the clock while the terminal was quiet stood after its positions showed him back
-before it; a leave he had for later was taken as his for the outing; a late cancellation of a
-leave typed in late raised nothing.
+Found by the generated days of ``test_presence_properties``: the stored positions sent after
+the live one (as JT/T 808 terminals may: 0x0200, then 0x0704) were never judged; an upload
+split over two messages with a tick between them decided the outing's 15 minutes with half of
+it known; an alert that fell on the clock while the terminal was quiet stood after its
+positions showed him back before it; a leave he had for later was taken as his for the
+outing; a late cancellation of a leave typed in late raised nothing.
 """
 
 from __future__ import annotations
@@ -161,3 +162,41 @@ def test_a_cancellation_in_time_of_a_leave_typed_in_late_raises_nothing() -> Non
     assert scenario.only("alert.leave_not_cancelled") == []
     [cancelled] = scenario.only("leave.cancelled")
     assert cancelled.data["in_time"] is True
+
+
+def test_the_stored_positions_sent_after_the_live_one_are_judged() -> None:
+    # Quiet from 09:00; at 09:25 the terminal sends where it is now, then what it stored: out
+    # 09:05-09:10. The live fix waits for them; the terminal is heard again at once.
+    scenario = _day(
+        track(-300, 3570, inside)
+        + track(5100, 5100, inside)
+        + upload(3600, 3900, Membership.INSIDE, 5100.5)
+        + upload(3900, 4200, Membership.OUTSIDE, 5101)
+        + upload(4200, 5100, Membership.INSIDE, 5101.5)
+        + track(5130, 6000, inside)
+    )
+    assert scenario.pairs(skip=("presence.arrived", "alert.device_silent")) == [
+        ("presence.device_resumed", 5100.0),
+        ("presence.departed", 3900.0),
+        ("alert.unreported_departure", 3900.0),
+        ("presence.returned", 4200.0),
+    ]
+
+
+def test_a_live_fix_held_back_is_judged_when_nothing_older_comes() -> None:
+    # Quiet from 09:00 out there (out at 08:58): back at 09:25 by a live fix, nothing stored.
+    # The fix waits 5 s for what the terminal may send behind it, then counts as it came: back
+    # at 09:25 (confirmed by 30 s inside); the overtime that fell before stands.
+    scenario = Scenario(state=shift(4 * 3600)).run(
+        track(-300, 3450, inside) + track(3480, 3570, outside) + track(5100, 5100, inside)
+    )
+    assert scenario.state.held_fix is not None
+    assert scenario.only("presence.device_resumed") != []
+    scenario.advance(5104)
+    assert scenario.state.held_fix is not None
+    scenario.advance(5106)
+    assert scenario.state.held_fix is None
+    scenario.advance(5200)
+    [returned] = scenario.only("presence.returned")
+    assert returned.time == at(5100)
+    assert scenario.timed("alert.overtime_departure") == [(3480 + 900,)]

@@ -169,31 +169,41 @@ class Outing:
 def outings(draw: st.DrawFn) -> Outing:
     """An outing of 5 min to 2 h in the first half of a 4 h shift, a fix every 7.5 s to 1 min;
     in some, the terminal is out of network for a while around it (not past the shift's end)
-    and uploads the positions it stored when it is back, oldest first, before its live ones."""
+    and uploads the positions it stored when it is back, oldest first, before its live ones or
+    just after the first of them (as JT/T 808 terminals may)."""
     stream = random.Random(draw(st.integers(0, 2**32)))
     longest_gap = draw(st.sampled_from([15.0, 30.0, 60.0]))
     left_s = draw(st.floats(1800, 6000))
     back_s = left_s + draw(st.floats(300, 7200))
     offline: tuple[float, float] | None = None
+    live_first = False
     if draw(st.booleans()):
         cut = draw(st.floats(left_s - 600, back_s))
         offline = (cut, min(cut + draw(st.floats(60, 3 * 3600)), SHIFT_END_S - 600))
-    fixes: list[Item] = []
+        live_first = draw(st.booleans())
+    taken: list[float] = []
     offset = -300.0
-    first_out = first_in = None
     while offset < SHIFT_END_S + 300:
+        taken.append(offset)
+        offset += stream.uniform(longest_gap / 2, longest_gap)
+    if offline is not None:
+        # Live fixes resume a second after the terminal is back, or with one sent at once.
+        taken = [t for t in taken if not offline[1] <= t < offline[1] + 1]
+        taken = sorted([*taken, offline[1]] if live_first else taken)
+    fixes: list[Item] = []
+    first_out = first_in = None
+    for offset in taken:
         out = left_s <= offset < back_s
         if out and first_out is None:
             first_out = offset
         if not out and offset >= back_s and first_in is None:
             first_in = offset
-        if offline is not None and offline[0] <= offset < offline[1] + 1:
+        if offline is not None and offline[0] <= offset < offline[1]:
             # Stored on the terminal, uploaded within a second of its coming back.
-            upload = offline[1] + (offset - offline[0]) / (offline[1] + 1 - offline[0])
-            fixes.append((upload, fix(_IN_OR_OUT[out], lag_s=upload - offset)))
+            sent = offline[1] + 0.01 + 0.98 * (offset - offline[0]) / (offline[1] - offline[0])
+            fixes.append((sent, fix(_IN_OR_OUT[out], lag_s=sent - offset)))
         else:
             fixes.append((offset, outside if out else inside))
-        offset += stream.uniform(longest_gap / 2, longest_gap)
     assert first_out is not None and first_in is not None
     return Outing(fixes, first_out, first_in, offline)
 
