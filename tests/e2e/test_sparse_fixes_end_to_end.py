@@ -8,13 +8,15 @@ every 180 s) simulated by ``fwsim`` over the rig's broker.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 
 from fwsim.gps.fix import SimFix
 from fwsim.gps.gateway_json import encode_json, json_topic
+from gateway.rules.holds import LIVE_HELD_S
 from tests.e2e.hard_cases import RigFactory, at, core_events, of, rig_factory, timeline
 from tests.e2e.helpers import post_points
-from tests.e2e.rig import terminal
+from tests.e2e.rig import STEP_S, terminal
 
 __all__ = ["rig_factory"]  # the fixture, used by name
 
@@ -97,12 +99,15 @@ def test_sparse_fixes_clearly_outside_a_minute_apart_confirm_a_departure(
         ("presence.returned", at(24)),
     ]
     departed = of(events, "presence.departed")["data"]
-    # Confirmed by the second fix outside, three minutes later: live, not backfilled.
-    assert departed["detected_at"] == at(18).isoformat()
+    # Confirmed by the second fix outside, three minutes later: live, not backfilled. Three
+    # minutes after the one before, that fix waits 5 s for positions the terminal may have
+    # stored (gateway.rules.holds): judged at the rig's first step after 08:18:05.
+    judged = (at(18) + timedelta(seconds=STEP_S * math.ceil(LIVE_HELD_S / STEP_S))).isoformat()
+    assert departed["detected_at"] == judged
     assert departed["evidence_fixes"] == 2
     unreported = of(events, "alert.unreported_departure")["data"]
-    # Due at 08:17 (the report grace), decided when the departure was confirmed at 08:18.
-    assert unreported["detected_at"] == at(18).isoformat()
+    # Due at 08:17 (the report grace), decided when the departure was confirmed.
+    assert unreported["detected_at"] == judged
     for event in events:
         assert (event["data"]["backfilled"], event["data"]["late"]) == (False, False), event
     assert of(events, "presence.returned")["data"]["duration_s"] == 9 * 60
