@@ -59,6 +59,9 @@ _GRACE = timedelta(seconds=RESTART_GRACE_S)
 GAP_S = BACKFILL_AFTER_S
 """A live fix more than this after its device's previous one may have stored fixes behind it."""
 
+_GAP = timedelta(seconds=GAP_S)
+_OLD = timedelta(seconds=BACKFILL_AFTER_S)
+
 LIVE_HELD_S = 5.0
 """How long such a fix waits for them: a terminal sends its stored batch right after its live
 position (the same connection, a second or two), and a power-saving terminal, whose every fix
@@ -98,7 +101,7 @@ def next_tick(state: PresenceState, now: datetime, due: datetime | None) -> date
 def note_backfill(state: PresenceState, fix_time: datetime, now: datetime) -> PresenceState:
     """``state`` having received, at ``now``, a fix taken at ``fix_time``: in a backfill that
     has reached ``fix_time`` when the fix is old, out of any backfill when it is not."""
-    if (now - fix_time).total_seconds() > BACKFILL_AFTER_S:
+    if now - fix_time > _OLD:
         if state.silent_since is None and state.backfill_at is None and state.held_fix is None:
             return state  # a clock running behind on a terminal heard all along: no upload
         return replace(state, backfill_at=fix_time, backfill_heard_at=now)
@@ -111,13 +114,14 @@ def holds_back(state: PresenceState, fix: FixObserved, now: datetime) -> bool:
     """Whether ``fix``, live from a worn terminal more than ``GAP_S`` after its previous fix, is
     to be held back ``LIVE_HELD_S`` for the positions the terminal may have stored in the gap
     and send next (see the module docstring)."""
+    # Asked for every fix: timedeltas compared as they are, the track looked up last.
     if not fix.worn or state.held_fix is not None or state.ended:
         return False
     fix_time = utc(fix.fix_time)
-    if (now - fix_time).total_seconds() > BACKFILL_AFTER_S:
+    if now - fix_time > _OLD:
         return False  # old itself: part of an upload, judged in its order
     track = state.track(fix.device_id)
-    return track is not None and (fix_time - track.last_fix_time).total_seconds() > GAP_S
+    return track is not None and fix_time - track.last_fix_time > _GAP
 
 
 def hold_back(state: PresenceState, fix: FixObserved) -> PresenceState:
