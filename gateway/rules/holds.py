@@ -70,20 +70,23 @@ follows a gap, has each of its fixes judged this much later."""
 
 def held(state: PresenceState, now: datetime) -> tuple[datetime, datetime] | None:
     """(start, end) of the deadlines a tick holds back at ``now``: those due after ``start``,
-    until ``end``; ``None`` when none is. With both holds on, the wider of the two."""
-    if state.unwatched_until is None and state.backfill_heard_at is None:
+    until ``end``; ``None`` when none is. With several holds on, the widest span. A fix held
+    back holds the deadlines due after its own time until it is applied: it may show him back
+    before them, as it would have had it been applied when it came."""
+    if state.unwatched_until is None and state.backfill_heard_at is None and state.held_fix is None:
         return None  # every step of nearly every guard asks
-    start: datetime | None = None
-    end: datetime | None = None
-    for since, until in (
-        (state.unwatched_from, state.unwatched_until),
-        (state.backfill_at, state.backfill_heard_at),
-    ):
-        if since is None or until is None or now >= until + _GRACE:
-            continue
-        start = since if start is None else min(start, since)
-        end = until + _GRACE if end is None else max(end, until + _GRACE)
-    return None if start is None or end is None else (start, end)
+    spans: list[tuple[datetime, datetime]] = []
+    if state.unwatched_from is not None and state.unwatched_until is not None:
+        spans.append((state.unwatched_from, state.unwatched_until + _GRACE))
+    if state.backfill_at is not None and state.backfill_heard_at is not None:
+        spans.append((state.backfill_at, state.backfill_heard_at + _GRACE))
+    release = release_due(state)
+    if state.held_fix is not None and release is not None:
+        spans.append((state.held_fix.fix_time, release))
+    spans = [(since, end) for since, end in spans if now < end]
+    if not spans:
+        return None
+    return min(since for since, _ in spans), max(end for _, end in spans)
 
 
 def next_tick(state: PresenceState, now: datetime, due: datetime | None) -> datetime | None:

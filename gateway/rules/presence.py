@@ -193,7 +193,7 @@ def _ignored(state: PresenceState, fix: FixObserved) -> bool:
 
 def _on_fix_or_hold(run: Run, fix: FixObserved) -> None:
     """Apply ``fix``, after the fix held back if it is newer (``gateway.rules.holds``); or hold
-    it back, a silent terminal's first live fix."""
+    it back, a live fix after a gap in its device's fixes."""
     held_fix = run.state.held_fix
     if held_fix is not None and utc(fix.fix_time) > held_fix.fix_time:
         _release(run)

@@ -200,3 +200,19 @@ def test_a_live_fix_held_back_is_judged_when_nothing_older_comes() -> None:
     [returned] = scenario.only("presence.returned")
     assert returned.time == at(5100)
     assert scenario.timed("alert.overtime_departure") == [(3480 + 900,)]
+
+
+def test_a_sparse_terminals_fix_held_back_still_holds_the_deadline_it_precedes() -> None:
+    # Fixes three minutes apart: out at 09:00, back by the fix of 09:14:58, two seconds before
+    # the 15 minutes. Held back 5 s, that fix still comes before the tick of 09:15 decides:
+    # no overtime raised and withdrawn, as none would have been without the hold.
+    scenario = _day(
+        track(-300, 3599, inside, every_s=180)
+        + track(3600, 4320, outside, every_s=180)
+        + track(4498, 4858, inside, every_s=180)
+    )
+    assert scenario.pairs(skip=SKIP) == [
+        ("presence.departed", 3600.0),
+        ("alert.unreported_departure", 3600.0),
+        ("presence.returned", 4498.0),
+    ]
