@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from gateway.clock import ManualClock
 from gateway.pipeline.processor import Processor
-from tests.e2e.helpers import alert_rows, fix_at, load_sample_site, post_points
+from tests.e2e.helpers import PostPoints, alert_rows, fix_at, load_sample_site, post_points
 from tests.integration.test_pipeline_hard_cases import at, events, walk
 
 
@@ -41,6 +41,25 @@ def _upload(
     processor.process_fixes(fixes)
 
 
+def _quiet_from_nine(
+    engine: Engine, quiet_until: float, *, out_from: float | None = None
+) -> tuple[Processor, ManualClock, PostPoints]:
+    """g-001 (the sample site, 08:00-20:00 at the north gate) on post from 08:00 and, from
+    minute ``out_from`` to 63, outside, live; then his terminal quiet, the gateway ticking each
+    minute, to minute ``quiet_until``."""
+    load_sample_site(engine)
+    points = post_points(engine, "jt-gate-north")
+    clock = ManualClock(at(-5))
+    processor = Processor(engine, clock)
+    walk(processor, clock, points.inside, 0, 60 if out_from is None else out_from)
+    if out_from is not None:
+        walk(processor, clock, points.outside, out_from, 63)
+    for minute in range(60 if out_from is None else 63, int(quiet_until)):
+        clock.set(at(minute))
+        processor.tick()
+    return processor, clock, points
+
+
 def _his(engine: Engine, type_: str) -> list[dict[str, Any]]:
     return [e for e in events(engine, type_) if e["data"]["guard_id"] == "g-001"]
 
@@ -48,14 +67,7 @@ def _his(engine: Engine, type_: str) -> list[dict[str, Any]]:
 def test_an_upload_split_by_a_tick_is_judged_whole(engine: Engine) -> None:
     # On post from 08:00, quiet from 09:00; the stored positions, sent at 09:25 in two
     # messages with ticks between: out 09:05-09:10. Five minutes: no overtime (09:20).
-    load_sample_site(engine)
-    points = post_points(engine, "jt-gate-north")
-    clock = ManualClock(at(-5))
-    processor = Processor(engine, clock)
-    walk(processor, clock, points.inside, 0, 60)
-    for minute in range(60, 85):
-        clock.set(at(minute))
-        processor.tick()
+    processor, clock, points = _quiet_from_nine(engine, 85)
     _upload(processor, clock, points.inside, 60, 65, 85)
     _upload(processor, clock, points.outside, 65, 70, 85.01)
     for second in (1, 2, 5, 20):
@@ -78,15 +90,7 @@ def test_an_overtime_raised_while_quiet_is_withdrawn_when_the_upload_shows_him_b
 ) -> None:
     # Out at 09:00 live, quiet from 09:03 out there: the gateway raises the overtime at 09:15
     # on its clock. The upload at 09:30 shows him back at 09:08: withdrawn, not resolved.
-    load_sample_site(engine)
-    points = post_points(engine, "jt-gate-north")
-    clock = ManualClock(at(-5))
-    processor = Processor(engine, clock)
-    walk(processor, clock, points.inside, 0, 60)
-    walk(processor, clock, points.outside, 60, 63)
-    for minute in range(63, 90):
-        clock.set(at(minute))
-        processor.tick()
+    processor, clock, points = _quiet_from_nine(engine, 90, out_from=60)
     _upload(processor, clock, points.outside, 63.5, 68, 90)
     _upload(processor, clock, points.inside, 68, 90, 90.01)
     walk(processor, clock, points.inside, 90.5, 120)
@@ -109,14 +113,7 @@ def test_the_stored_positions_sent_after_the_live_one_are_judged(engine: Engine)
     # Quiet from 09:00; at 09:25 the terminal sends where it is now (one message), then what
     # it stored (another): out 09:05-09:10. Before, the stored fixes were older than the live
     # one and never judged: no departure at all.
-    load_sample_site(engine)
-    points = post_points(engine, "jt-gate-north")
-    clock = ManualClock(at(-5))
-    processor = Processor(engine, clock)
-    walk(processor, clock, points.inside, 0, 60)
-    for minute in range(60, 85):
-        clock.set(at(minute))
-        processor.tick()
+    processor, clock, points = _quiet_from_nine(engine, 85)
     _upload(processor, clock, points.inside, 85, 85.5, 85)
     clock.set(at(85) + timedelta(seconds=1))
     processor.tick()
