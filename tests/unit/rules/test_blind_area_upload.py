@@ -21,6 +21,7 @@ from tests.unit.rules.scenario import (
     inside,
     leave,
     outside,
+    restore,
     shift,
     tick,
     track,
@@ -192,6 +193,8 @@ def test_a_live_fix_held_back_is_judged_when_nothing_older_comes() -> None:
     )
     assert scenario.state.held_fix is not None
     assert scenario.only("presence.device_resumed") != []
+    scenario.state = restore(scenario.state)  # a restart keeps it: it is in the stored state
+    assert scenario.state.held_fix is not None
     scenario.advance(5104)
     assert scenario.state.held_fix is not None
     scenario.advance(5106)
