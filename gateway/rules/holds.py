@@ -1,7 +1,7 @@
-"""When a tick may decide: the deadlines held back while data that may settle them is arriving.
+"""When a tick may decide, and when a fix waits: holds while data that may settle them arrives.
 
-One rule for two cases. A deadline that came due while evidence about it was still on its way
-is not fired by a tick until that evidence had ``RESTART_GRACE_S`` to arrive; a fix fires the
+A tick's holds: a deadline that came due while evidence about it was still on its way is not
+fired by a tick until that evidence had ``RESTART_GRACE_S`` to arrive; a fix fires the
 deadlines due by its own time whenever it comes (``presence._on_fix``), so the outcome is the
 same whichever comes first, the tick or the data:
 
@@ -14,22 +14,21 @@ same whichever comes first, the tick or the data:
   09:20, the outside fixes of the upload reveal an outing whose 15 minutes ran out at 09:15,
   and the inside fixes of 09:05, one message later, would come after its overtime alert.
 
-**A live fix after a gap is held back** (``PresenceState.held_fix``): one more than ``GAP_S``
-after its device's previous fix waits ``LIVE_HELD_S``, or until a newer fix comes. Some
-terminals (JT/T 808) send their current position (0x0200) before the positions they stored
-out of network (0x0704), and order is kept per device, so stored fixes that came after it
+A fix's hold: **a live fix after a gap is held back** (``PresenceState.held_fix``): one more
+than ``GAP_S`` after its device's previous fix waits ``LIVE_HELD_S``, or until a newer fix
+comes. Some terminals (JT/T 808) send their current position (0x0200) before the positions they
+stored out of network (0x0704), and order is kept per device, so stored fixes that came after it
 would never be judged. Its terminal is heard at once (a silence ends:
 ``presence.device_resumed``); only its position waits, and the stored fixes that arrive
 meanwhile are judged first, in their order.
 
-A backfill begins with a fix older than ``BACKFILL_AFTER_S`` on arrival from a terminal that
-was silent (``silent_since``: no fix for ``device_silent_s``), or whose live fix after a gap
-is held back, and goes on while its fixes arrive that old; a fix that is not ends
-it, having fired everything due by its time. A
-terminal whose clock runs behind but that is heard all along starts none: its deadlines fire
-on the clock, as before. A blind area shorter than the silence limit starts none either; what
-a limit alert that fell meanwhile got wrong, the return withdraws (``offpost``,
-``returned_before``).
+A backfill begins with a fix older than ``BACKFILL_AFTER_S`` on arrival from a terminal that was
+silent (``silent_since``: no fix for ``device_silent_s``), or whose live fix after a gap is held
+back, and goes on while its fixes arrive that old; a fix that is not ends it, having fired
+everything due by its time. A terminal whose clock runs behind but that is heard all along
+starts none: its deadlines fire on the clock, as before. A blind area shorter than the silence
+limit starts none either; what a limit alert that fell meanwhile got wrong, the return withdraws
+(``offpost``, ``returned_before``).
 """
 
 from __future__ import annotations

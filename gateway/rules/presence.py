@@ -201,7 +201,9 @@ def _on_fix_or_hold(run: Run, fix: FixObserved) -> None:
             return
     if holds.holds_back(run.state, fix, run.now):
         run.state = holds.hold_back(run.state, fix)
-        run.resumed(FixEvidence.of(fix))
+        held = run.state.held_fix
+        assert held is not None
+        run.resumed(held)
         return
     _on_fix(run, fix)
 
