@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
@@ -29,6 +29,7 @@ from gateway.records import PositionFix
 from gateway.rules import PresenceState
 from gateway.rules.alarms import SosEpisodes
 from gateway.rules.events import ALERT_SOS
+from gateway.rules.holds import unwatched_before
 
 __all__ = ["LastFix", "PipelineMemory"]
 
@@ -105,6 +106,10 @@ class PipelineMemory:
     """Each terminal's SOS emergency under way (re-seeded from the open SOS alerts)."""
     deadlines: DeadlineQueue = field(init=False)
     starts: ShiftStarts = field(init=False)
+    watching_since: datetime | None = None
+    """When this process began watching its guards (its start, or its last change of
+    partitions): a machine started later for a shift that began before it was not watched in
+    between (``gateway.rules.holds.unwatched_before``)."""
 
     def __post_init__(self) -> None:
         self.deadlines = DeadlineQueue(self.journal)
@@ -154,6 +159,8 @@ class PipelineMemory:
         ``scope``: only the shifts of the guards it accepts (those of this process's partitions).
         """
         self.duties = DutyIndex.load(session, now, scope=scope)
+        if at_start:
+            self.watching_since = now
         self.reseed_sos(session)
         # Only the states of the window's shifts: a reload costs the same after a year.
         rows = session.execute(
@@ -172,8 +179,8 @@ class PipelineMemory:
             if self.duties.duty(row.shift_id) is None or row.state.get("closed"):
                 continue
             state = PresenceState.from_json(row.state)
-            if at_start and state.stepped_at is not None and state.stepped_at < now:
-                state = replace(state, unwatched_from=state.stepped_at, unwatched_until=now)
+            if at_start:
+                state = unwatched_before(state, now)
             presence[row.shift_id] = state
         self.presence = self._presence_map(presence)
         since = {k: v for k, v in self.presence_since.items() if self.duties.duty(k) is not None}

@@ -14,16 +14,18 @@ same whichever comes first, the tick or the data:
   09:20, the outside fixes of the upload reveal an outing whose 15 minutes ran out at 09:15,
   and the inside fixes of 09:05, one message later, would come after its overtime alert.
 
-A fix's hold: **a live fix after a gap is held back** (``PresenceState.held_fix``): one more
-than ``GAP_S`` after its device's previous fix waits ``LIVE_HELD_S``, or until a newer fix
-comes. Some terminals (JT/T 808) send their current position (0x0200) before the positions they
-stored out of network (0x0704), and order is kept per device, so stored fixes that came after it
-would never be judged. Its terminal is heard at once (a silence ends:
-``presence.device_resumed``); only its position waits, and the stored fixes that arrive
+A fix's hold: **a fix after a gap is held back** (``PresenceState.held_fix``): one more than
+``GAP_S`` after its device's previous fix waits ``LIVE_HELD_S``, or until a newer fix comes.
+Some terminals (JT/T 808) send their current position (0x0200) before the positions they stored
+out of network (0x0704), and order is kept per device, so stored fixes that came after it would
+never be judged. Live, its terminal is heard at once (a silence ends:
+``presence.device_resumed``); old (the two reached a gateway that was down through the broker's
+session, one after the other, or it is a stored fix after a gap in the upload), as any old fix,
+once what the upload reveals is out. Only its position waits, and the stored fixes that arrive
 meanwhile are judged first, in their order.
 
 A backfill begins with a fix older than ``BACKFILL_AFTER_S`` on arrival from a terminal that was
-silent (``silent_since``: no fix for ``device_silent_s``), or whose live fix after a gap is held
+silent (``silent_since``: no fix for ``device_silent_s``), or whose fix after a gap is held
 back, and goes on while its fixes arrive that old; a fix that is not ends it, having fired
 everything due by its time. A terminal whose clock runs behind but that is heard all along
 starts none: its deadlines fire on the clock, as before. A blind area shorter than the silence
@@ -51,12 +53,13 @@ __all__ = [
     "note_backfill",
     "release_due",
     "released",
+    "unwatched_before",
 ]
 
 _GRACE = timedelta(seconds=RESTART_GRACE_S)
 
 GAP_S = BACKFILL_AFTER_S
-"""A live fix more than this after its device's previous one may have stored fixes behind it."""
+"""A fix more than this after its device's previous one may have stored fixes behind it."""
 
 _GAP = timedelta(seconds=GAP_S)
 _OLD = timedelta(seconds=BACKFILL_AFTER_S)
@@ -100,6 +103,20 @@ def next_tick(state: PresenceState, now: datetime, due: datetime | None) -> date
     return due
 
 
+def unwatched_before(state: PresenceState, watching_since: datetime) -> PresenceState:
+    """``state`` as a process that began watching at ``watching_since`` takes it over (a start,
+    a restart, partitions taken from a process that died): told the span nobody watched, from
+    its last step, or for a machine that never stepped from when its shift became known (its
+    start, or the load that made it known), to ``watching_since``; unchanged when that span is
+    empty. Its deadlines in the span then wait for the messages the broker kept (``held``)."""
+    since = state.stepped_at
+    if since is None:
+        since = state.shift_start if state.known_from is None else state.known_from
+    if since >= watching_since:
+        return state
+    return replace(state, unwatched_from=since, unwatched_until=watching_since)
+
+
 def note_backfill(state: PresenceState, fix_time: datetime, now: datetime) -> PresenceState:
     """``state`` having received, at ``now``, a fix taken at ``fix_time``: in a backfill that
     has reached ``fix_time`` when the fix is old, out of any backfill when it is not."""
@@ -112,18 +129,17 @@ def note_backfill(state: PresenceState, fix_time: datetime, now: datetime) -> Pr
     return replace(state, backfill_at=None, backfill_heard_at=None)
 
 
-def holds_back(state: PresenceState, fix: FixObserved, now: datetime) -> bool:
-    """Whether ``fix``, live from a worn terminal more than ``GAP_S`` after its previous fix, is
-    to be held back ``LIVE_HELD_S`` for the positions the terminal may have stored in the gap
-    and send next (see the module docstring)."""
+def holds_back(state: PresenceState, fix: FixObserved) -> bool:
+    """Whether ``fix``, from a worn terminal more than ``GAP_S`` after its previous fix, is to
+    be held back ``LIVE_HELD_S`` for the positions the terminal may have stored in the gap and
+    send next (see the module docstring)."""
     # Asked for every fix: timedeltas compared as they are, the track looked up last.
     if not fix.worn or state.held_fix is not None or state.ended:
         return False
-    fix_time = utc(fix.fix_time)
-    if now - fix_time > _OLD:
-        return False  # old itself: part of an upload, judged in its order
+    # Old or not: a fix the broker kept while the gateway was down comes old, and the stored
+    # positions its terminal sent behind it may come in the same backlog.
     track = state.track(fix.device_id)
-    return track is not None and fix_time - track.last_fix_time > _GAP
+    return track is not None and utc(fix.fix_time) - track.last_fix_time > _GAP
 
 
 def hold_back(state: PresenceState, fix: FixObserved) -> PresenceState:

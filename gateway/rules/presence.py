@@ -193,19 +193,33 @@ def _ignored(state: PresenceState, fix: FixObserved) -> bool:
 
 def _on_fix_or_hold(run: Run, fix: FixObserved) -> None:
     """Apply ``fix``, after the fix held back if it is newer (``gateway.rules.holds``); or hold
-    it back, a live fix after a gap in its device's fixes."""
+    it back, a fix after a gap in its device's fixes."""
     held_fix = run.state.held_fix
     if held_fix is not None and utc(fix.fix_time) > held_fix.fix_time:
         _release(run)
         if run.state.ended or _ignored(run.state, fix):
             return
-    if holds.holds_back(run.state, fix, run.now):
+    if holds.holds_back(run.state, fix):
         run.state = holds.hold_back(run.state, fix)
         held = run.state.held_fix
         assert held is not None
-        run.resumed(held)
+        _heard(run, held)
         return
     _on_fix(run, fix)
+
+
+def _heard(run: Run, evidence: FixEvidence) -> None:
+    """The silent terminal heard: at once when ``evidence`` is live; when it is old (an
+    upload, a backlog the broker kept), once the events it reveals are out (``resume_pending``,
+    as ``_note_heard``)."""
+    if run.state.silent_since is None:
+        return
+    if (evidence.received_at - evidence.fix_time).total_seconds() > BACKFILL_AFTER_S:
+        if run.state.resume_pending is None:
+            run.state = replace(run.state, resume_pending=evidence)
+        return
+    run.state = replace(run.state, resume_pending=None)
+    run.resumed(evidence)
 
 
 def _release(run: Run) -> None:
@@ -269,16 +283,7 @@ def _note_heard(run: Run, evidence: FixEvidence, track: DeviceTrack | None) -> N
             last_device_id=evidence.device_id,
             tracks=state.tracks_with(track),
         )
-    if state.silent_since is None:
-        return
-    if (evidence.received_at - evidence.fix_time).total_seconds() > BACKFILL_AFTER_S:
-        # Old data (a blind-area upload): the resume waits for live data or the next tick, so
-        # it follows the events this upload reveals.
-        if state.resume_pending is None:
-            run.state = replace(run.state, resume_pending=evidence)
-        return
-    run.state = replace(run.state, resume_pending=None)
-    run.resumed(evidence)
+    _heard(run, evidence)
 
 
 def _inside(run: Run, evidence: FixEvidence, *, fixed: bool) -> None:

@@ -104,7 +104,7 @@ class PresenceState:
     backfill_heard_at: datetime | None = None
     """Clock time the backfill's latest fix arrived; it ends ``RESTART_GRACE_S`` after."""
     held_fix: FixEvidence | None = None
-    """A live fix after a gap in its device's fixes, held back for the positions the terminal
+    """A fix after a gap in its device's fixes, held back for the positions the terminal
     may have stored in the gap (``gateway.rules.holds``); ``held_membership`` its verdict."""
     held_membership: Membership | None = None
     known_from: datetime | None = None

@@ -131,3 +131,31 @@ def test_the_stored_positions_sent_after_the_live_one_are_judged(engine: Engine)
     assert _his(engine, "alert.overtime_departure") == []
     [resumed] = _his(engine, "presence.device_resumed")
     assert resumed["time"] == "2026-03-02T01:25:00Z"
+
+
+def test_a_live_fix_and_its_stored_ones_kept_by_the_broker_are_judged_in_order(
+    engine: Engine,
+) -> None:
+    # As above, but the gateway is down from 09:20 to 09:40, so the live fix of 09:25 and the
+    # stored ones behind it reach it together from the broker's session, the live one first and
+    # old by then. Before, it was not held (only fresh fixes were): he was seen on post at
+    # 09:25, the stored fixes were older, kept as history, and the outing never judged.
+    _, clock, points = _quiet_from_nine(engine, 80)
+    clock.set(at(100))
+    after = Processor(engine, clock)
+    after.tick()
+    _upload(after, clock, points.inside, 85, 85.5, 100)
+    _upload(after, clock, points.inside, 60, 65, 100.01)
+    _upload(after, clock, points.outside, 65, 70, 100.01)
+    _upload(after, clock, points.inside, 70, 85, 100.01)
+    walk(after, clock, points.inside, 100.5, 120)
+    [departed] = _his(engine, "presence.departed")
+    [returned] = _his(engine, "presence.returned")
+    assert (departed["data"]["started_at"], returned["data"]["returned_at"]) == (
+        at(65).isoformat(),
+        at(70).isoformat(),
+    )
+    assert len(_his(engine, "alert.unreported_departure")) == 1
+    assert _his(engine, "alert.overtime_departure") == []
+    [resumed] = _his(engine, "presence.device_resumed")
+    assert resumed["data"]["backfilled"] is False

@@ -306,3 +306,49 @@ def test_after_a_restart_a_terminal_silent_while_the_gateway_was_down_is_reporte
     body = json.loads(silent.body)
     assert body["time"].startswith(at(14.5).strftime("%Y-%m-%dT%H:%M"))
     assert body["data"]["late"] is True
+
+
+def _down_across_the_start(engine: Engine) -> tuple[Processor, ManualClock, PostPoints]:
+    """The sample site, the gateway running from 07:50 and down from 07:57 to 08:20: g-001's
+    shift began while it was down, so its machine starts at the restart."""
+    load_sample_site(engine)
+    points = post_points(engine, "jt-gate-north")
+    clock = ManualClock(at(-10))
+    before = Processor(engine, clock)
+    before.tick()
+    walk(before, clock, points.inside, -5, -3)
+    clock.set(at(20))
+    return Processor(engine, clock), clock, points
+
+
+@pytest.mark.parametrize("first", ["tick", "queued fixes"])
+def test_a_shift_begun_while_down_is_decided_by_the_fixes_the_broker_kept(
+    engine: Engine, first: str
+) -> None:
+    # On post all along, his terminal publishing every 30 s into the broker's session. Before:
+    # a first tick before the backlog raised absent at shift start and terminal silent.
+    after, clock, points = _down_across_the_start(engine)
+    if first == "tick":
+        after.tick()
+    queued = []
+    t = at(-3)
+    while t <= at(20):
+        queued.append(fix_at("gps-001", t, points.inside, received_after_s=(at(20) - t).seconds))
+        t += timedelta(seconds=30)
+    after.process_fixes(queued)
+    clock.set(at(21))
+    after.tick()
+    assert [r.type for r in outbox_rows(engine) if r.subject == "g-001"] == ["presence.arrived"]
+
+
+def test_a_shift_begun_while_down_with_nothing_kept_is_raised_absent_late(engine: Engine) -> None:
+    after, clock, _ = _down_across_the_start(engine)
+    after.tick()
+    assert [r.type for r in outbox_rows(engine) if r.subject == "g-001"] == []
+    clock.set(at(20.5))  # the broker had its 30 s to hand a backlog over: there was none
+    after.tick()
+    mine = [json.loads(r.body) for r in outbox_rows(engine) if r.subject == "g-001"]
+    assert [(e["type"], e["data"]["late"]) for e in mine] == [
+        ("alert.absent_at_shift_start", True),
+        ("alert.device_silent", True),
+    ]
