@@ -15,7 +15,8 @@ same whichever comes first, the tick or the data:
   and the inside fixes of 09:05, one message later, would come after its overtime alert.
 
 A fix's hold: **a fix after a gap is held back** (``PresenceState.held_fix``): one more than
-``GAP_S`` after its device's previous fix waits ``LIVE_HELD_S``, or until a newer fix comes.
+``GAP_S`` after its device's previous fix waits ``LIVE_HELD_S``, or until a newer fix of that
+device comes (another device's, a badge heard all along, leaves it waiting).
 Some terminals (JT/T 808) send their current position (0x0200) before the positions they stored
 out of network (0x0704), and order is kept per device, so stored fixes that came after it would
 never be judged. Live, its terminal is heard at once (a silence ends:
@@ -164,8 +165,8 @@ def release_due(state: PresenceState) -> datetime | None:
 
 
 def released(state: PresenceState) -> tuple[PresenceState, FixObserved]:
-    """``state`` without the fix it held back, and that fix, to apply now (a newer fix came,
-    the wait is over, or the shift ends)."""
+    """``state`` without the fix it held back, and that fix, to apply now (a newer fix of its
+    device came, the wait is over, or the shift ends)."""
     evidence, membership = state.held_fix, state.held_membership
     assert evidence is not None and membership is not None
     fix = FixObserved(

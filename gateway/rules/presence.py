@@ -192,10 +192,16 @@ def _ignored(state: PresenceState, fix: FixObserved) -> bool:
 
 
 def _on_fix_or_hold(run: Run, fix: FixObserved) -> None:
-    """Apply ``fix``, after the fix held back if it is newer (``gateway.rules.holds``); or hold
-    it back, a fix after a gap in its device's fixes."""
+    """Apply ``fix``, after the fix held back if it is a newer one of the same device
+    (``gateway.rules.holds``); or hold it back, a fix after a gap in its device's fixes."""
     held_fix = run.state.held_fix
-    if held_fix is not None and utc(fix.fix_time) > held_fix.fix_time:
+    # Another device's fix leaves it waiting: a badge heard all along must not let the held
+    # fix jump the stored ones still arriving behind it.
+    if (
+        held_fix is not None
+        and held_fix.device_id == fix.device_id
+        and utc(fix.fix_time) > held_fix.fix_time
+    ):
         _release(run)
         if run.state.ended or _ignored(run.state, fix):
             return

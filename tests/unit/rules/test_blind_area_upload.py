@@ -11,8 +11,11 @@ outing; a late cancellation of a leave typed in late raised nothing.
 
 from __future__ import annotations
 
+from gateway.rules import PresenceState
 from geofence.membership import Membership
 from tests.unit.rules.scenario import (
+    DEVICE,
+    T0,
     Build,
     Scenario,
     at,
@@ -219,3 +222,36 @@ def test_a_sparse_terminals_fix_held_back_still_holds_the_deadline_it_precedes()
         ("alert.unreported_departure", 3600.0),
         ("presence.returned", 4498.0),
     ]
+
+
+def test_another_devices_fix_does_not_let_the_held_one_jump_the_upload() -> None:
+    # As above, with his badge on the booth's table, heard all along (every 20 s, on time).
+    # Its fix of 09:25:01 came while the phone's stored fixes were arriving; before, any newer
+    # fix applied the phone's held one, the rest of its upload was then older than its track
+    # and kept as history: the return of 09:10 was never seen, the overtime stood. (The badge's
+    # fix still fires what was due by its time, the overtime of 09:20, which the return the
+    # rest of the upload shows withdraws at once.)
+    badge = "badge-2"
+    state = PresenceState.start(
+        "shift-1", "guard-1", "post-1", "site-1", [DEVICE, badge], T0, at(4 * 3600)
+    )
+    scenario = Scenario(state=state).run(
+        track(-300, 3570, inside)
+        + track(-299, 6000, fix(Membership.INSIDE, device=badge), every_s=20)
+        + track(5100, 5100, inside)
+        + upload(3600, 3900, Membership.INSIDE, 5100.5)
+        + upload(3900, 4200, Membership.OUTSIDE, 5100.6)
+        + upload(4200, 5100, Membership.INSIDE, 5101.2)
+        + track(5130, 6000, inside)
+    )
+    scenario.advance(8 * 3600)
+    assert scenario.pairs(skip=SKIP) == [
+        ("presence.departed", 3900.0),
+        ("alert.device_left_behind", 3900.0),
+        ("alert.unreported_departure", 3900.0),
+        ("alert.overtime_departure", 4800.0),
+        ("presence.returned", 4200.0),
+        ("alert.withdrawn", 5101.21),
+    ]
+    [withdrawn] = scenario.only("alert.withdrawn")
+    assert withdrawn.data["reason"] == "returned_before"

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-from gateway.rules import RuleInput
+from gateway.rules import PresenceState, RuleInput
 from geofence.membership import Membership
 from tests.unit.rules.scenario import (
     Build,
@@ -60,8 +60,10 @@ class Restart:
 Item = tuple[float, Build | Restart]
 
 
-def _play(script: list[Item], *, end_s: float = SHIFT_END_S) -> Scenario:
-    scenario = Scenario(state=shift(end_s))
+def _play(
+    script: list[Item], *, end_s: float = SHIFT_END_S, state: PresenceState | None = None
+) -> Scenario:
+    scenario = Scenario(state=shift(end_s) if state is None else state)
     for offset_s, item in sorted(script, key=lambda entry: entry[0]):
         scenario.advance(offset_s)
         if isinstance(item, Restart):
