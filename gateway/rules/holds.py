@@ -16,7 +16,8 @@ same whichever comes first, the tick or the data:
 
 A fix's hold: **a fix after a gap is held back** (``PresenceState.held_fix``): one more than
 ``GAP_S`` after its device's previous fix waits ``LIVE_HELD_S``, or until a newer fix of that
-device comes (another device's, a badge heard all along, leaves it waiting).
+device comes (another device's, a badge heard all along, leaves it waiting). Until then no
+tick, and no fix of another device, decides a deadline due in the gap it follows.
 Some terminals (JT/T 808) send their current position (0x0200) before the positions they stored
 out of network (0x0704), and order is kept per device, so stored fixes that came after it would
 never be judged. Live, its terminal is heard at once (a silence ends:
@@ -47,6 +48,7 @@ from .inputs import FixObserved
 from .state import PresenceState
 
 __all__ = [
+    "fires_until",
     "held",
     "hold_back",
     "holds_back",
@@ -74,8 +76,9 @@ follows a gap, has each of its fixes judged this much later."""
 def held(state: PresenceState, now: datetime) -> tuple[datetime, datetime] | None:
     """(start, end) of the deadlines a tick holds back at ``now``: those due after ``start``,
     until ``end``; ``None`` when none is. With several holds on, the widest span. A fix held
-    back holds the deadlines due after its own time until it is applied: it may show him back
-    before them, as it would have had it been applied when it came."""
+    back holds the deadlines due after its device's previous fix until it is applied: it, or
+    the stored fixes behind it, may show him back before them, as they would have had they
+    come live."""
     if state.unwatched_until is None and state.backfill_heard_at is None and state.held_fix is None:
         return None  # every step of nearly every guard asks
     spans: list[tuple[datetime, datetime]] = []
@@ -85,7 +88,7 @@ def held(state: PresenceState, now: datetime) -> tuple[datetime, datetime] | Non
         spans.append((state.backfill_at, state.backfill_heard_at + _GRACE))
     release = release_due(state)
     if state.held_fix is not None and release is not None:
-        spans.append((state.held_fix.fix_time, release))
+        spans.append((_gap_start(state, state.held_fix), release))
     spans = [(since, end) for since, end in spans if now < end]
     if not spans:
         return None
@@ -156,6 +159,22 @@ def hold_back(state: PresenceState, fix: FixObserved) -> PresenceState:
         last_received_at=received,
         last_device_id=fix.device_id,
     )
+
+
+def fires_until(state: PresenceState, device_id: str, until: datetime) -> datetime:
+    """How far a fix of ``device_id`` may fire deadlines, ``until`` its own time: while another
+    device's fix is held back, no further than what that device has shown (its stored
+    positions, which may show the return, are still on their way)."""
+    held_fix = state.held_fix
+    if held_fix is None or held_fix.device_id == device_id:
+        return until
+    return min(until, _gap_start(state, held_fix))
+
+
+def _gap_start(state: PresenceState, held_fix: FixEvidence) -> datetime:
+    """The start of the gap the fix held back follows: its device's previous fix."""
+    track = state.track(held_fix.device_id)
+    return held_fix.fix_time if track is None else min(held_fix.fix_time, track.last_fix_time)
 
 
 def release_due(state: PresenceState) -> datetime | None:

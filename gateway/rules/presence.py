@@ -241,6 +241,8 @@ def _on_fix(run: Run, fix: FixObserved) -> None:
     run.state = note_backfill(run.state, fix_time, run.now)
     _note_outside_evidence(run, fix, evidence)
     until = min(fix_time, run.now)
+    if run.state.held_fix is not None:  # asked for every fix: the call only when it may cap
+        until = holds.fires_until(run.state, fix.device_id, until)
     run.fire_due(until)
     if run.state.ended:
         return
