@@ -11,13 +11,21 @@ was quiet stood after its upload showed the guard back before it fell.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
 from gateway.clock import ManualClock
 from gateway.pipeline.processor import Processor
-from tests.e2e.helpers import PostPoints, alert_rows, fix_at, load_sample_site, post_points
+from tests.e2e.helpers import (
+    PostPoints,
+    alert_rows,
+    fix_at,
+    load_sample_site,
+    post_points,
+    roster_site,
+)
 from tests.integration.test_pipeline_hard_cases import at, events, walk
 
 
@@ -159,3 +167,39 @@ def test_a_live_fix_and_its_stored_ones_kept_by_the_broker_are_judged_in_order(
     assert _his(engine, "alert.overtime_departure") == []
     [resumed] = _his(engine, "presence.device_resumed")
     assert resumed["data"]["backfilled"] is False
+
+
+def test_a_badge_heard_in_the_booth_waits_for_the_phones_upload(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # g-001 wears his phone and has his badge on the booth's table, heard every 20 s. Out at
+    # 09:05 and back at 09:10 in a dead zone the phone left at 09:00; back in network at 09:25
+    # it sends where it is, then what it stored, while the badge goes on. Before, the badge's
+    # fix between the two applied the phone's live fix first: no return seen, the overtime of
+    # 09:20 stood.
+    site = roster_site(
+        tmp_path, [("g-001", "jt-gate-north", "gps-001"), ("g-001", "jt-gate-north", "badge-001")]
+    )
+    load_sample_site(engine, path=site)
+    points = post_points(engine, "jt-gate-north")
+    clock = ManualClock(at(-5))
+    processor = Processor(engine, clock)
+    for second in range(0, 85 * 60, 10):  # the phone every 30 s to 09:00, the badge every 20 s
+        clock.set(at(second / 60) + timedelta(seconds=1))
+        devices = ["gps-001"] if second % 30 == 0 and second < 60 * 60 else []
+        devices += ["badge-001"] if second % 20 == 0 else []
+        processor.process_fixes([fix_at(d, at(second / 60), points.inside) for d in devices])
+    _upload(processor, clock, points.inside, 85, 85.5, 85)
+    clock.set(at(85) + timedelta(seconds=0.5))
+    processor.process_fixes([fix_at("badge-001", clock.now(), points.inside)])
+    processor.tick()
+    _upload(processor, clock, points.inside, 60, 65, 85.02)
+    _upload(processor, clock, points.outside, 65, 70, 85.02)
+    _upload(processor, clock, points.inside, 70, 85, 85.03)
+    walk(processor, clock, points.inside, 85.5, 120)
+    [returned] = _his(engine, "presence.returned")
+    assert returned["data"]["returned_at"] == at(70).isoformat()
+    assert _his(engine, "alert.overtime_departure") == []
+    assert [e["data"]["left_device_id"] for e in _his(engine, "alert.device_left_behind")] == [
+        "badge-001"
+    ]
