@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from gateway.clock import utc
+from geofence.membership import Membership
 
 from .events import ALERT_DEVICE_SILENT, Json, event_key
 from .inputs import FixObserved
@@ -122,6 +123,22 @@ class FixEvidence:
             distance_m=float(data["distance_m"]),
             raw=str(data["raw"]),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class HeldFix:
+    """A fix held back for the positions its terminal stored in the gap before it
+    (``gateway.rules.holds``): its evidence and its geofence verdict."""
+
+    evidence: FixEvidence
+    membership: Membership
+
+    def to_json(self) -> dict[str, Json]:
+        return {**self.evidence.to_json(), "membership": str(self.membership)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> HeldFix:
+        return cls(FixEvidence.from_json(data), Membership(data["membership"]))
 
 
 def opt_evidence(data: Any) -> FixEvidence | None:

@@ -14,7 +14,7 @@ same whichever comes first, the tick or the data:
   09:20, the outside fixes of the upload reveal an outing whose 15 minutes ran out at 09:15,
   and the inside fixes of 09:05, one message later, would come after its overtime alert.
 
-A fix's hold: **a fix after a gap is held back** (``PresenceState.held_fix``): one more than
+A fix's hold: **a fix after a gap is held back** (``PresenceState.held``): one more than
 ``GAP_S`` after its device's previous fix waits ``LIVE_HELD_S``, or until a newer fix of that
 device comes (another device's, a badge heard all along, leaves it waiting). Until then no
 tick, and no fix of another device, decides a deadline due in the gap it follows.
@@ -42,12 +42,13 @@ from datetime import datetime, timedelta
 from gateway.clock import utc
 
 from .copying import replace
-from .entries import FixEvidence
+from .entries import FixEvidence, HeldFix
 from .events import BACKFILL_AFTER_S, RESTART_GRACE_S
 from .inputs import FixObserved
 from .state import PresenceState
 
 __all__ = [
+    "due_for_release",
     "fires_until",
     "held",
     "hold_back",
@@ -72,6 +73,8 @@ LIVE_HELD_S = 5.0
 position (the same connection, a second or two), and a power-saving terminal, whose every fix
 follows a gap, has each of its fixes judged this much later."""
 
+_WAIT = timedelta(seconds=LIVE_HELD_S)
+
 
 def held(state: PresenceState, now: datetime) -> tuple[datetime, datetime] | None:
     """(start, end) of the deadlines a tick holds back at ``now``: those due after ``start``,
@@ -79,16 +82,14 @@ def held(state: PresenceState, now: datetime) -> tuple[datetime, datetime] | Non
     back holds the deadlines due after its device's previous fix until it is applied: it, or
     the stored fixes behind it, may show him back before them, as they would have had they
     come live."""
-    if state.unwatched_until is None and state.backfill_heard_at is None and state.held_fix is None:
+    if state.unwatched_until is None and state.backfill_heard_at is None and not state.held:
         return None  # every step of nearly every guard asks
     spans: list[tuple[datetime, datetime]] = []
     if state.unwatched_from is not None and state.unwatched_until is not None:
         spans.append((state.unwatched_from, state.unwatched_until + _GRACE))
     if state.backfill_at is not None and state.backfill_heard_at is not None:
         spans.append((state.backfill_at, state.backfill_heard_at + _GRACE))
-    release = release_due(state)
-    if state.held_fix is not None and release is not None:
-        spans.append((_gap_start(state, state.held_fix), release))
+    spans.extend((_gap_start(state, h.evidence), _release_of(h)) for h in state.held)
     spans = [(since, end) for since, end in spans if now < end]
     if not spans:
         return None
@@ -125,7 +126,7 @@ def note_backfill(state: PresenceState, fix_time: datetime, now: datetime) -> Pr
     """``state`` having received, at ``now``, a fix taken at ``fix_time``: in a backfill that
     has reached ``fix_time`` when the fix is old, out of any backfill when it is not."""
     if now - fix_time > _OLD:
-        if state.silent_since is None and state.backfill_at is None and state.held_fix is None:
+        if state.silent_since is None and state.backfill_at is None and not state.held:
             return state  # a clock running behind on a terminal heard all along: no upload
         return replace(state, backfill_at=fix_time, backfill_heard_at=now)
     if state.backfill_at is None and state.backfill_heard_at is None:
@@ -136,9 +137,9 @@ def note_backfill(state: PresenceState, fix_time: datetime, now: datetime) -> Pr
 def holds_back(state: PresenceState, fix: FixObserved) -> bool:
     """Whether ``fix``, from a worn terminal more than ``GAP_S`` after its previous fix, is to
     be held back ``LIVE_HELD_S`` for the positions the terminal may have stored in the gap and
-    send next (see the module docstring)."""
+    send next (see the module docstring); not while one of its device is held already."""
     # Asked for every fix: timedeltas compared as they are, the track looked up last.
-    if not fix.worn or state.held_fix is not None or state.ended:
+    if not fix.worn or state.ended or (state.held and state.held_of(fix.device_id) is not None):
         return False
     # Old or not: a fix the broker kept while the gateway was down comes old, and the stored
     # positions its terminal sent behind it may come in the same backlog.
@@ -154,8 +155,7 @@ def hold_back(state: PresenceState, fix: FixObserved) -> PresenceState:
         received = state.last_received_at
     return replace(
         state,
-        held_fix=FixEvidence.of(fix),
-        held_membership=fix.membership,
+        held=(*state.held, HeldFix(FixEvidence.of(fix), fix.membership)),
         last_received_at=received,
         last_device_id=fix.device_id,
     )
@@ -165,38 +165,50 @@ def fires_until(state: PresenceState, device_id: str, until: datetime) -> dateti
     """How far a fix of ``device_id`` may fire deadlines, ``until`` its own time: while another
     device's fix is held back, no further than what that device has shown (its stored
     positions, which may show the return, are still on their way)."""
-    held_fix = state.held_fix
-    if held_fix is None or held_fix.device_id == device_id:
-        return until
-    return min(until, _gap_start(state, held_fix))
+    for h in state.held:
+        if h.evidence.device_id != device_id:
+            until = min(until, _gap_start(state, h.evidence))
+    return until
 
 
-def _gap_start(state: PresenceState, held_fix: FixEvidence) -> datetime:
-    """The start of the gap the fix held back follows: its device's previous fix."""
-    track = state.track(held_fix.device_id)
-    return held_fix.fix_time if track is None else min(held_fix.fix_time, track.last_fix_time)
+def _gap_start(state: PresenceState, evidence: FixEvidence) -> datetime:
+    """The start of the gap a fix held back follows: its device's previous fix."""
+    track = state.track(evidence.device_id)
+    return evidence.fix_time if track is None else min(evidence.fix_time, track.last_fix_time)
+
+
+def _release_of(held_fix: HeldFix) -> datetime:
+    return held_fix.evidence.received_at + _WAIT
 
 
 def release_due(state: PresenceState) -> datetime | None:
-    """When the fix held back is applied whatever came meanwhile; ``None`` when none is."""
-    held_fix = state.held_fix
-    return None if held_fix is None else held_fix.received_at + timedelta(seconds=LIVE_HELD_S)
+    """When the first fix held back is applied whatever came meanwhile; ``None`` when none
+    is."""
+    return min((_release_of(h) for h in state.held), default=None)
 
 
-def released(state: PresenceState) -> tuple[PresenceState, FixObserved]:
-    """``state`` without the fix it held back, and that fix, to apply now (a newer fix of its
-    device came, the wait is over, or the shift ends)."""
-    evidence, membership = state.held_fix, state.held_membership
-    assert evidence is not None and membership is not None
+def due_for_release(state: PresenceState, now: datetime) -> list[str]:
+    """The devices whose fix held back is due to be applied at ``now``, in their fixes' order
+    (all of them at the shift's end)."""
+    due = [h for h in state.held if now >= _release_of(h) or now >= state.duty_end]
+    return [h.evidence.device_id for h in sorted(due, key=lambda h: h.evidence.fix_time)]
+
+
+def released(state: PresenceState, device_id: str) -> tuple[PresenceState, FixObserved]:
+    """``state`` without the fix of ``device_id`` it held back, and that fix, to apply now (a
+    newer fix of its device came, the wait is over, or the shift ends)."""
+    held_fix = state.held_of(device_id)
+    assert held_fix is not None
+    evidence = held_fix.evidence
     fix = FixObserved(
         device_id=evidence.device_id,
         fix_time=evidence.fix_time,
         received_at=evidence.received_at,
-        membership=membership,
+        membership=held_fix.membership,
         distance_m=evidence.distance_m,
         accuracy_m=evidence.accuracy_m,
         lat=evidence.lat,
         lon=evidence.lon,
         raw=evidence.raw,
     )
-    return replace(state, held_fix=None, held_membership=None), fix
+    return replace(state, held=tuple(h for h in state.held if h is not held_fix)), fix

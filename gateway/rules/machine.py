@@ -253,8 +253,7 @@ class Run:
             tracks=(),
             pending_cancels=fired,
             resume_pending=None,
-            held_fix=None,
-            held_membership=None,
+            held=(),
         )
 
     def _end(self, deadline: Deadline) -> None:
@@ -295,9 +294,7 @@ class Run:
                 state = replace(self.state.with_past(dep), departure=None)
             else:
                 state = replace(self.state, departure=replace(dep, inside_first=None))
-        self.state = replace(
-            state, ended=True, tracks=(), resume_pending=None, held_fix=None, held_membership=None
-        )
+        self.state = replace(state, ended=True, tracks=(), resume_pending=None, held=())
         if not pending_deadlines(self.state, self.policy):
             self.close()
 

@@ -116,9 +116,8 @@ def step(
         return state, []
     run = Run(state, now, policy)
     if isinstance(event, Tick):
-        release = holds.release_due(run.state)
-        if release is not None and (now >= release or now >= run.state.duty_end):
-            _release(run)
+        for device_id in holds.due_for_release(run.state, now):
+            _release(run, device_id)
         run.fire_due(run.tick_horizon())
     elif isinstance(event, FixObserved):
         _on_fix_or_hold(run, event)
@@ -135,8 +134,8 @@ def step(
         run.fire_due(now)
         take_over(run, event)
     elif isinstance(event, ShiftEnded):
-        if run.state.held_fix is not None:
-            _release(run)
+        for device_id in holds.due_for_release(run.state, run.state.duty_end):
+            _release(run, device_id)
         ended_at = now if event.ended_at is None else min(utc(event.ended_at), now)
         run.fire_due(ended_at)
         run.relieved(ended_at)
@@ -192,24 +191,17 @@ def _ignored(state: PresenceState, fix: FixObserved) -> bool:
 
 
 def _on_fix_or_hold(run: Run, fix: FixObserved) -> None:
-    """Apply ``fix``, after the fix held back if it is a newer one of the same device
-    (``gateway.rules.holds``); or hold it back, a fix after a gap in its device's fixes."""
-    held_fix = run.state.held_fix
-    # Another device's fix leaves it waiting: a badge heard all along must not let the held
-    # fix jump the stored ones still arriving behind it.
-    if (
-        held_fix is not None
-        and held_fix.device_id == fix.device_id
-        and utc(fix.fix_time) > held_fix.fix_time
-    ):
-        _release(run)
+    """Apply ``fix``, after its device's fix held back if it is newer (``gateway.rules.holds``);
+    or hold it back, a fix after a gap in its device's fixes. Another device's fix (a badge
+    heard all along) leaves a held one waiting."""
+    held_fix = run.state.held_of(fix.device_id) if run.state.held else None
+    if held_fix is not None and utc(fix.fix_time) > held_fix.evidence.fix_time:
+        _release(run, fix.device_id)
         if run.state.ended or _ignored(run.state, fix):
             return
     if holds.holds_back(run.state, fix):
         run.state = holds.hold_back(run.state, fix)
-        held = run.state.held_fix
-        assert held is not None
-        _heard(run, held)
+        _heard(run, run.state.held[-1].evidence)
         return
     _on_fix(run, fix)
 
@@ -228,8 +220,8 @@ def _heard(run: Run, evidence: FixEvidence) -> None:
     run.resumed(evidence)
 
 
-def _release(run: Run) -> None:
-    run.state, fix = holds.released(run.state)
+def _release(run: Run, device_id: str) -> None:
+    run.state, fix = holds.released(run.state, device_id)
     if not (run.state.ended or _ignored(run.state, fix)):
         _on_fix(run, fix)
 
@@ -241,7 +233,7 @@ def _on_fix(run: Run, fix: FixObserved) -> None:
     run.state = note_backfill(run.state, fix_time, run.now)
     _note_outside_evidence(run, fix, evidence)
     until = min(fix_time, run.now)
-    if run.state.held_fix is not None:  # asked for every fix: the call only when it may cap
+    if run.state.held:  # asked for every fix: the call only when it may cap
         until = holds.fires_until(run.state, fix.device_id, until)
     run.fire_due(until)
     if run.state.ended:

@@ -21,6 +21,7 @@ from .copying import replace
 from .entries import (
     Departure,
     FixEvidence,
+    HeldFix,
     Leave,
     PendingCancel,
     Report,
@@ -103,10 +104,9 @@ class PresenceState:
     """Device time reached by a terminal's backfill under way (``gateway.rules.holds``)."""
     backfill_heard_at: datetime | None = None
     """Clock time the backfill's latest fix arrived; it ends ``RESTART_GRACE_S`` after."""
-    held_fix: FixEvidence | None = None
-    """A fix after a gap in its device's fixes, held back for the positions the terminal
-    may have stored in the gap (``gateway.rules.holds``); ``held_membership`` its verdict."""
-    held_membership: Membership | None = None
+    held: tuple[HeldFix, ...] = ()
+    """Fixes after a gap in their device's fixes, held back for the positions the terminal may
+    have stored in the gap (``gateway.rules.holds``): at most one per device."""
     known_from: datetime | None = None
     """When the gateway learned of the shift, if after its start (a site first loaded during
     it): the arrival grace and the silence limit count from here; fixes since the shift start
@@ -201,6 +201,13 @@ class PresenceState:
             return iso(self.shift_start)
         return iso(self.absent_raised_at)
 
+    def held_of(self, device_id: str) -> HeldFix | None:
+        """The fix of ``device_id`` held back, if one is."""
+        for held in self.held:
+            if held.evidence.device_id == device_id:
+                return held
+        return None
+
     def track(self, device_id: str) -> DeviceTrack | None:
         """The track of a worn device, once it was heard in this shift."""
         # A loop, not next() over a generator: twice a fix, and a guard has one or two devices.
@@ -276,8 +283,7 @@ class PresenceState:
             "unwatched_until": opt_iso(self.unwatched_until),
             "backfill_at": opt_iso(self.backfill_at),
             "backfill_heard_at": opt_iso(self.backfill_heard_at),
-            "held_fix": opt_evidence_json(self.held_fix),
-            "held_membership": None if self.held_membership is None else str(self.held_membership),
+            "held": [h.to_json() for h in self.held],
             "known_from": opt_iso(self.known_from),
             "next_post_at": opt_iso(self.next_post_at),
             "next_shift_at": opt_iso(self.next_shift_at),
@@ -328,13 +334,21 @@ class PresenceState:
             unwatched_until=opt_dt(data.get("unwatched_until")),
             backfill_at=opt_dt(data.get("backfill_at")),
             backfill_heard_at=opt_dt(data.get("backfill_heard_at")),
-            held_fix=opt_evidence(data.get("held_fix")),
-            held_membership=(
-                None if data.get("held_membership") is None else Membership(data["held_membership"])
-            ),
+            held=_held_from_json(data),
             known_from=opt_dt(data.get("known_from")),
             next_post_at=opt_dt(data.get("next_post_at")),
             next_shift_at=opt_dt(data.get("next_shift_at")),
             relieved_at=opt_dt(data.get("relieved_at")),
             handover=None if data.get("handover") is None else Handover.from_json(data["handover"]),
         )
+
+
+def _held_from_json(data: Mapping[str, Any]) -> tuple[HeldFix, ...]:
+    """The fixes held back in a stored state; one stored before a device could have one each
+    has it as ``held_fix`` and ``held_membership``."""
+    if "held" in data:
+        return tuple(HeldFix.from_json(h) for h in data["held"])
+    evidence, membership = data.get("held_fix"), data.get("held_membership")
+    if evidence is None or membership is None:
+        return ()
+    return (HeldFix(FixEvidence.from_json(evidence), Membership(membership)),)
