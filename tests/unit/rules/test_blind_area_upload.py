@@ -283,7 +283,9 @@ def test_a_badge_fix_held_back_gives_way_to_the_phones() -> None:
 def test_a_state_stored_before_each_device_could_hold_a_fix_still_reads() -> None:
     # States saved by the previous version keep their one fix held back as ``held_fix`` and
     # ``held_membership``: a restart onto this version must not lose it.
-    scenario = Scenario(state=shift(4 * 3600)).run(track(-300, 3450, inside) + [(5100.0, inside)])
+    scenario = Scenario(state=shift(4 * 3600)).run(
+        track(-300, 3450, inside) + track(5100, 5100, inside)
+    )
     [held] = scenario.state.held
     stored = scenario.state.to_json()
     del stored["held"]

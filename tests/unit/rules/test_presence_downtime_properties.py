@@ -21,7 +21,7 @@ from datetime import timedelta
 from hypothesis import given, reject
 from hypothesis import strategies as st
 
-from gateway.rules import FixObserved, RuleInput, Tick
+from gateway.rules import FixObserved, PresenceState, RuleInput, Tick
 from gateway.rules.holds import unwatched_before
 from tests.unit.rules.scenario import Scenario, at, inside, restore, secs, shift
 from tests.unit.rules.test_presence_properties import (
@@ -43,13 +43,17 @@ HANDED_OVER_S = 0.002
 
 
 def _play_with_downtime(
-    script: list[Item], down: tuple[float, float], *, told: bool = True
+    script: list[Item],
+    down: tuple[float, float],
+    *,
+    told: bool = True,
+    state: PresenceState | None = None,
 ) -> Scenario:
     """Feed ``script`` to a shift's machine, the gateway down from ``down[0]`` to ``down[1]``:
     no tick then; each fix sent meanwhile is kept and handed over at the restart, received
     then; the state goes through its JSON and learns the span nobody watched (not if
     ``told`` is false: the control below)."""
-    scenario = Scenario(state=shift(SHIFT_END_S))
+    scenario = Scenario(state=shift(SHIFT_END_S) if state is None else state)
     kept: list[FixObserved] = []
     restarted = False
     for offset_s, item in sorted(script, key=lambda entry: entry[0]):

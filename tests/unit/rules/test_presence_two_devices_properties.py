@@ -6,7 +6,8 @@ written (docs/presence-rules.md, "Two devices per guard"): the phone's outside r
 departure, the badge's inside fixes do not undo it, and the badge is reported left behind; so
 the outing gets the alerts one device would have had, plus ``alert.device_left_behind``.
 
-The outings, paperwork and restarts are those of ``test_presence_properties``.
+The outings, paperwork and restarts are those of ``test_presence_properties``; the same again
+with the gateway down a while (``test_presence_downtime_properties``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from gateway.rules import PresenceState
 from geofence.membership import Membership
 from tests.unit.rules.scenario import DEVICE, T0, at, fix, secs
+from tests.unit.rules.test_presence_downtime_properties import _play_with_downtime, downtimes
 from tests.unit.rules.test_presence_properties import (
     _PROPERTY,
     NEAR_S,
@@ -70,6 +72,27 @@ def test_an_outing_leaving_a_device_behind_gets_its_alerts_and_left_behind(
     assert _standing(scenario) == {**expected.standing, "alert.device_left_behind": 1}, (
         expected.paperwork,
         stops,
+        happened,
+    )
+    [departed] = scenario.only("presence.departed")
+    assert abs(secs(departed.time) - out.first_out_s) < 0.001
+
+
+@_PROPERTY
+@given(outings(), badge_in_the_booth(), st.data(), downtimes())
+def test_the_same_across_a_downtime(
+    out: Outing, badge: list[Item], data: st.DataObject, down: tuple[float, float]
+) -> None:
+    # Both terminals' fixes kept by the broker meanwhile and handed over together, in the
+    # order they were sent (test_presence_downtime_properties).
+    if abs(out.first_in_s - out.first_out_s - 900) < NEAR_S:
+        reject()
+    expected = _paperwork_for(data, out)
+    scenario = _play_with_downtime(expected.script + badge, down, state=_two_device_shift())
+    happened = [(t, s) for t, s in scenario.pairs() if t != "presence.device_resumed"]
+    assert _standing(scenario) == {**expected.standing, "alert.device_left_behind": 1}, (
+        expected.paperwork,
+        down,
         happened,
     )
     [departed] = scenario.only("presence.departed")
