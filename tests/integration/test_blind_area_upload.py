@@ -72,6 +72,18 @@ def _his(engine: Engine, type_: str) -> list[dict[str, Any]]:
     return [e for e in events(engine, type_) if e["data"]["guard_id"] == "g-001"]
 
 
+def _assert_out_from_five_past_to_ten_past(engine: Engine) -> None:
+    """g-001's outing of 09:05-09:10, unreported and under 15 minutes, judged as it was."""
+    [departed] = _his(engine, "presence.departed")
+    [returned] = _his(engine, "presence.returned")
+    assert (departed["data"]["started_at"], returned["data"]["returned_at"]) == (
+        at(65).isoformat(),
+        at(70).isoformat(),
+    )
+    assert len(_his(engine, "alert.unreported_departure")) == 1
+    assert _his(engine, "alert.overtime_departure") == []
+
+
 def test_an_upload_split_by_a_tick_is_judged_whole(engine: Engine) -> None:
     # On post from 08:00, quiet from 09:00; the stored positions, sent at 09:25 in two
     # messages with ticks between: out 09:05-09:10. Five minutes: no overtime (09:20).
@@ -83,14 +95,7 @@ def test_an_upload_split_by_a_tick_is_judged_whole(engine: Engine) -> None:
         processor.tick()
     _upload(processor, clock, points.inside, 70, 85, 85.5)
     walk(processor, clock, points.inside, 85.5, 120)
-    assert _his(engine, "alert.overtime_departure") == []
-    [departed] = _his(engine, "presence.departed")
-    [returned] = _his(engine, "presence.returned")
-    assert (departed["data"]["started_at"], returned["data"]["returned_at"]) == (
-        at(65).isoformat(),
-        at(70).isoformat(),
-    )
-    assert len(_his(engine, "alert.unreported_departure")) == 1
+    _assert_out_from_five_past_to_ten_past(engine)
 
 
 def test_an_overtime_raised_while_quiet_is_withdrawn_when_the_upload_shows_him_back(
@@ -129,14 +134,7 @@ def test_the_stored_positions_sent_after_the_live_one_are_judged(engine: Engine)
     _upload(processor, clock, points.outside, 65, 70, 85.02)
     _upload(processor, clock, points.inside, 70, 85, 85.02)
     walk(processor, clock, points.inside, 85.5, 120)
-    [departed] = _his(engine, "presence.departed")
-    [returned] = _his(engine, "presence.returned")
-    assert (departed["data"]["started_at"], returned["data"]["returned_at"]) == (
-        at(65).isoformat(),
-        at(70).isoformat(),
-    )
-    assert len(_his(engine, "alert.unreported_departure")) == 1
-    assert _his(engine, "alert.overtime_departure") == []
+    _assert_out_from_five_past_to_ten_past(engine)
     [resumed] = _his(engine, "presence.device_resumed")
     assert resumed["time"] == "2026-03-02T01:25:00Z"
 
@@ -157,14 +155,7 @@ def test_a_live_fix_and_its_stored_ones_kept_by_the_broker_are_judged_in_order(
     _upload(after, clock, points.outside, 65, 70, 100.01)
     _upload(after, clock, points.inside, 70, 85, 100.01)
     walk(after, clock, points.inside, 100.5, 120)
-    [departed] = _his(engine, "presence.departed")
-    [returned] = _his(engine, "presence.returned")
-    assert (departed["data"]["started_at"], returned["data"]["returned_at"]) == (
-        at(65).isoformat(),
-        at(70).isoformat(),
-    )
-    assert len(_his(engine, "alert.unreported_departure")) == 1
-    assert _his(engine, "alert.overtime_departure") == []
+    _assert_out_from_five_past_to_ten_past(engine)
     [resumed] = _his(engine, "presence.device_resumed")
     assert resumed["data"]["backfilled"] is False
 
@@ -197,9 +188,7 @@ def test_a_badge_heard_in_the_booth_waits_for_the_phones_upload(
     _upload(processor, clock, points.outside, 65, 70, 85.02)
     _upload(processor, clock, points.inside, 70, 85, 85.03)
     walk(processor, clock, points.inside, 85.5, 120)
-    [returned] = _his(engine, "presence.returned")
-    assert returned["data"]["returned_at"] == at(70).isoformat()
-    assert _his(engine, "alert.overtime_departure") == []
+    _assert_out_from_five_past_to_ten_past(engine)
     assert [e["data"]["left_device_id"] for e in _his(engine, "alert.device_left_behind")] == [
         "badge-001"
     ]

@@ -11,6 +11,8 @@ outing; a late cancellation of a leave typed in late raised nothing.
 
 from __future__ import annotations
 
+import pytest
+
 from gateway.rules import PresenceState
 from geofence.membership import Membership
 from tests.unit.rules.scenario import (
@@ -224,47 +226,28 @@ def test_a_sparse_terminals_fix_held_back_still_holds_the_deadline_it_precedes()
     ]
 
 
-def test_another_devices_fix_does_not_let_the_held_one_jump_the_upload() -> None:
-    # As above, with his badge on the booth's table, heard all along (every 20 s, on time).
-    # Its fix of 09:25:01 came while the phone's stored fixes were arriving; before, any newer
-    # fix applied the phone's held one, the rest of its upload was then older than its track
-    # and kept as history: the return of 09:10 was never seen, the overtime stood. Nor does
-    # the badge's fix, or a tick, fire the overtime of 09:20 in the gap the held fix follows
-    # while the phone's stored fixes are on their way: they show him back at 09:10.
+@pytest.mark.parametrize(
+    ("first_s", "every_s"),
+    [(-299, 20), (-302, 90)],
+    ids=["badge heard every 20 s", "badge saving power, a fix every 90 s"],
+)
+def test_the_badge_in_the_booth_does_not_let_the_phones_held_fix_jump_its_upload(
+    first_s: float, every_s: float
+) -> None:
+    # As above, with his badge on the booth's table, heard all along; a fix of it comes at
+    # 09:25:01 (every 20 s), or at 09:24:58, held back itself (every 90 s: after a gap), while
+    # the phone's stored fixes arrive. Before, the badge's newer fix applied the phone's held
+    # one, or (one fix held at a time) its own held fix kept the phone's from being held: the
+    # rest of the upload was then older than the phone's track, kept as history, the return of
+    # 09:10 never seen. Nor does the badge's fix, or a tick, fire the overtime of 09:20 in the
+    # gap the phone's held fix follows while its stored fixes are on their way.
     badge = "badge-2"
     state = PresenceState.start(
         "shift-1", "guard-1", "post-1", "site-1", [DEVICE, badge], T0, at(4 * 3600)
     )
     scenario = Scenario(state=state).run(
         track(-300, 3570, inside)
-        + track(-299, 6000, fix(Membership.INSIDE, device=badge), every_s=20)
-        + track(5100, 5100, inside)
-        + upload(3600, 3900, Membership.INSIDE, 5100.5)
-        + upload(3900, 4200, Membership.OUTSIDE, 5100.6)
-        + upload(4200, 5100, Membership.INSIDE, 5101.2)
-        + track(5130, 6000, inside)
-    )
-    scenario.advance(8 * 3600)
-    assert scenario.pairs(skip=SKIP) == [
-        ("presence.departed", 3900.0),
-        ("alert.device_left_behind", 3900.0),
-        ("alert.unreported_departure", 3900.0),
-        ("presence.returned", 4200.0),
-    ]
-
-
-def test_a_badge_fix_held_back_gives_way_to_the_phones() -> None:
-    # As above, the badge saving power (a fix every 90 s), so each of its fixes is held back
-    # too. One fix is held at a time: before, the badge's held fix kept the phone's live fix
-    # of 09:25 from being held, so it was applied at once and the stored fixes behind it were
-    # older than the phone's track: kept as history, no return seen, the overtime stood.
-    badge = "badge-2"
-    state = PresenceState.start(
-        "shift-1", "guard-1", "post-1", "site-1", [DEVICE, badge], T0, at(4 * 3600)
-    )
-    scenario = Scenario(state=state).run(
-        track(-300, 3570, inside)
-        + track(-302, 6000, fix(Membership.INSIDE, device=badge), every_s=90)
+        + track(first_s, 6000, fix(Membership.INSIDE, device=badge), every_s=every_s)
         + track(5100, 5100, inside)
         + upload(3600, 3900, Membership.INSIDE, 5100.5)
         + upload(3900, 4200, Membership.OUTSIDE, 5100.6)
