@@ -221,6 +221,8 @@ def _heard(run: Run, evidence: FixEvidence) -> None:
 
 
 def _release(run: Run, device_id: str) -> None:
+    if run.state.held_of(device_id) is None:
+        return  # dropped by an end an earlier release fired (fires_until keeps it from now)
     run.state, fix = holds.released(run.state, device_id)
     if not (run.state.ended or _ignored(run.state, fix)):
         _on_fix(run, fix)
