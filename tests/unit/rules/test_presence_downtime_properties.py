@@ -128,7 +128,7 @@ def test_one_outing_gets_the_same_alerts_across_a_downtime(
 def test_the_downtime_property_can_fail() -> None:
     # On post, his terminal every 30 s; the gateway down from 08:10 to 08:40, its first tick
     # before the backlog. Told the span nobody watched, nothing; not told, that first tick
-    # calls his terminal silent and the restart's check would not see it.
+    # calls his terminal silent: the property catches a restart that forgets the span.
     script: list[Item] = [(float(s), inside) for s in range(-300, int(SHIFT_END_S) + 300, 30)]
     assert _alerts(_play_with_downtime(script, (600.0, 2400.0))) == []
     assert _alerts(_play_with_downtime(script, (600.0, 2400.0), told=False)) == [
