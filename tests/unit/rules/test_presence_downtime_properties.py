@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from gateway.rules import FixObserved, PresenceState, RuleInput, Tick
 from gateway.rules.holds import unwatched_before
-from tests.unit.rules.scenario import Scenario, at, inside, restore, secs, shift
+from tests.unit.rules.scenario import Scenario, at, inside, outside, restore, secs, shift
 from tests.unit.rules.test_presence_properties import (
     _PROPERTY,
     NEAR_S,
@@ -134,3 +134,19 @@ def test_the_downtime_property_can_fail() -> None:
     assert _alerts(_play_with_downtime(script, (600.0, 2400.0), told=False)) == [
         ("alert.device_silent", 570.0 + 600)
     ]
+
+
+def test_fixes_kept_across_the_end_are_judged_before_it() -> None:
+    # Out at 11:50 of a shift ending at 12:00, back at 11:55; the gateway down from 11:52 to
+    # 12:20, the broker keeping his fixes. The end waits for them: back before it, he did not
+    # leave early (had the first tick decided, he would have).
+    script: list[Item] = [
+        (float(s), outside if 13800 <= s < 14100 else inside)
+        for s in range(-300, int(SHIFT_END_S) + 1800, 30)
+    ]
+    scenario = _play_with_downtime(script, (13920.0, 15600.0))
+    assert _alerts(scenario) == [("alert.unreported_departure", 13800.0)]
+    [returned] = scenario.only("presence.returned")
+    assert secs(returned.time) == 14100.0
+    untold = _play_with_downtime(script, (13920.0, 15600.0), told=False)
+    assert ("alert.left_early", SHIFT_END_S) in _alerts(untold)
