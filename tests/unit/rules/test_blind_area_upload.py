@@ -47,10 +47,25 @@ def upload(
     ]
 
 
-def _day(script: list[tuple[float, Build]]) -> Scenario:
-    scenario = Scenario(state=shift(4 * 3600)).run(script)
+def _day(script: list[tuple[float, Build]], state: PresenceState | None = None) -> Scenario:
+    scenario = Scenario(state=shift(4 * 3600) if state is None else state).run(script)
     scenario.advance(8 * 3600)
     return scenario
+
+
+def _live_then_stored(sent_s: tuple[float, float, float]) -> list[tuple[float, Build]]:
+    """On post, quiet from 09:00; at 09:25 the terminal sends where it is (on post), then
+    what it stored (on post to 09:05, out to 09:10, on post again) in three messages sent at
+    ``sent_s``; then live fixes on post."""
+    first, second, third = sent_s
+    return (
+        track(-300, 3570, inside)
+        + track(5100, 5100, inside)
+        + upload(3600, 3900, Membership.INSIDE, first)
+        + upload(3900, 4200, Membership.OUTSIDE, second)
+        + upload(4200, 5100, Membership.INSIDE, third)
+        + track(5130, 6000, inside)
+    )
 
 
 def test_an_upload_split_by_a_tick_is_judged_whole() -> None:
@@ -173,14 +188,7 @@ def test_a_cancellation_in_time_of_a_leave_typed_in_late_raises_nothing() -> Non
 def test_the_stored_positions_sent_after_the_live_one_are_judged() -> None:
     # Quiet from 09:00; at 09:25 the terminal sends where it is now, then what it stored: out
     # 09:05-09:10. The live fix waits for them; the terminal is heard again at once.
-    scenario = _day(
-        track(-300, 3570, inside)
-        + track(5100, 5100, inside)
-        + upload(3600, 3900, Membership.INSIDE, 5100.5)
-        + upload(3900, 4200, Membership.OUTSIDE, 5101)
-        + upload(4200, 5100, Membership.INSIDE, 5101.5)
-        + track(5130, 6000, inside)
-    )
+    scenario = _day(_live_then_stored((5100.5, 5101, 5101.5)))
     assert scenario.pairs(skip=("presence.arrived", "alert.device_silent")) == [
         ("presence.device_resumed", 5100.0),
         ("presence.departed", 3900.0),
@@ -245,16 +253,8 @@ def test_the_badge_in_the_booth_does_not_let_the_phones_held_fix_jump_its_upload
     state = PresenceState.start(
         "shift-1", "guard-1", "post-1", "site-1", [DEVICE, badge], T0, at(4 * 3600)
     )
-    scenario = Scenario(state=state).run(
-        track(-300, 3570, inside)
-        + track(first_s, 6000, fix(Membership.INSIDE, device=badge), every_s=every_s)
-        + track(5100, 5100, inside)
-        + upload(3600, 3900, Membership.INSIDE, 5100.5)
-        + upload(3900, 4200, Membership.OUTSIDE, 5100.6)
-        + upload(4200, 5100, Membership.INSIDE, 5101.2)
-        + track(5130, 6000, inside)
-    )
-    scenario.advance(8 * 3600)
+    badge_fixes = track(first_s, 6000, fix(Membership.INSIDE, device=badge), every_s=every_s)
+    scenario = _day(_live_then_stored((5100.5, 5100.6, 5101.2)) + badge_fixes, state)
     assert scenario.pairs(skip=SKIP) == [
         ("presence.departed", 3900.0),
         ("alert.device_left_behind", 3900.0),
