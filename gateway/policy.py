@@ -54,6 +54,11 @@ class SitePolicy:
     after) may leave this long before the end to go there (轮岗): that outing ends his shift
     here, neither unreported nor leaving early; his next shift's absence grace covers the way.
     0: he stays to the end."""
+    end_upload_wait_s: float = 10 * 60
+    """At the shift end, a worn terminal not heard from for more than a minute of its own time
+    may be in a blind area (a basement, a lift) with stored positions that show where the
+    guard was before the end: the end's decisions (``alert.left_early``) wait up to this long
+    for that upload, less once its positions reach the end. 0: the end never waits."""
     sos_episode_gap_s: float = 10 * 60
     """SOS messages of a device less than this apart (device time) with no message without SOS
     in between belong to one emergency: one ``alert.sos``."""

@@ -26,6 +26,13 @@ session, one after the other, or it is a stored fix after a gap in the upload), 
 once what the upload reveals is out. Only its position waits, and the stored fixes that arrive
 meanwhile are judged first, in their order.
 
+**The end waits for a quiet terminal** (``end_wait``): at the shift end, a worn terminal whose
+last fix is more than ``GAP_S`` old may be in a blind area with positions stored that show the
+guard back before the end, or out. The end, and what falls after it, waits for them up to
+``end_upload_wait_s``, or until its positions reach the end; fixes that arrive after the end
+dated inside the shift are judged meanwhile, as any upload (a backfill, below, which the end
+waits for too). Later than that, they are history.
+
 A backfill begins with a fix older than ``BACKFILL_AFTER_S`` on arrival from a terminal that was
 silent (``silent_since``: no fix for ``device_silent_s``), or whose fix after a gap is held
 back, and goes on while its fixes arrive that old; a fix that is not ends it, having fired
@@ -40,6 +47,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from gateway.clock import utc
+from gateway.policy import SitePolicy
 
 from .copying import replace
 from .entries import FixEvidence, HeldFix
@@ -49,6 +57,7 @@ from .state import PresenceState
 
 __all__ = [
     "due_for_release",
+    "end_wait",
     "fires_until",
     "held",
     "hold_back",
@@ -75,16 +84,30 @@ follows a gap, has each of its fixes judged this much later."""
 
 _WAIT = timedelta(seconds=LIVE_HELD_S)
 
+_JUST_BEFORE = timedelta(microseconds=1)
 
-def held(state: PresenceState, now: datetime) -> tuple[datetime, datetime] | None:
+
+def held(
+    state: PresenceState, now: datetime, policy: SitePolicy
+) -> tuple[datetime, datetime] | None:
     """(start, end) of the deadlines a tick holds back at ``now``: those due after ``start``,
     until ``end``; ``None`` when none is. With several holds on, the widest span. A fix held
     back holds the deadlines due after its device's previous fix until it is applied: it, or
     the stored fixes behind it, may show him back before them, as they would have had they
-    come live."""
-    if state.unwatched_until is None and state.backfill_heard_at is None and not state.held:
+    come live. At the end, ``end_wait``."""
+    at_end = now >= state.shift_end and not state.ended
+    if (
+        state.unwatched_until is None
+        and state.backfill_heard_at is None
+        and not state.held
+        and not at_end
+    ):
         return None  # every step of nearly every guard asks
     spans: list[tuple[datetime, datetime]] = []
+    if at_end:
+        waiting = end_wait(state, policy)
+        if waiting is not None:
+            spans.append(waiting)
     if state.unwatched_from is not None and state.unwatched_until is not None:
         spans.append((state.unwatched_from, state.unwatched_until + _GRACE))
     if state.backfill_at is not None and state.backfill_heard_at is not None:
@@ -96,10 +119,29 @@ def held(state: PresenceState, now: datetime) -> tuple[datetime, datetime] | Non
     return min(since for since, _ in spans), max(end for _, end in spans)
 
 
-def next_tick(state: PresenceState, now: datetime, due: datetime | None) -> datetime | None:
+def end_wait(state: PresenceState, policy: SitePolicy) -> tuple[datetime, datetime] | None:
+    """(start, end) of the deadlines the shift's end holds back for a quiet terminal's upload
+    (see the module docstring): the end, to ``end_upload_wait_s`` after it, when a worn
+    terminal's last fix is more than ``GAP_S`` old then; ``None`` when every worn
+    terminal was heard up to the end, the duty ended otherwise (a relief: a person said so),
+    or goes on in the next shift at this post (which takes over what stands at the end)."""
+    wait_s = policy.end_upload_wait_s
+    if wait_s <= 0 or state.ended or state.relieved_at is not None or state.continued:
+        return None
+    end = state.shift_end
+    if all(end - t.last_fix_time <= _GAP for t in state.tracks):
+        return None
+    # The end and what falls after it; a deadline before it a tick came a moment late for
+    # falls on the clock, as it would have (what the upload shows withdraws it if wrong).
+    return end - _JUST_BEFORE, end + timedelta(seconds=wait_s)
+
+
+def next_tick(
+    state: PresenceState, now: datetime, due: datetime | None, policy: SitePolicy
+) -> datetime | None:
     """When ``state`` next needs a tick, its earliest deadline being ``due``: put off to the end
     of a hold it falls in (``held``), or sooner, when a fix held back is to be applied."""
-    hold = held(state, now)
+    hold = held(state, now, policy)
     if due is not None and hold is not None and hold[0] < due < hold[1]:
         due = hold[1]
     release = release_due(state)
@@ -124,9 +166,15 @@ def unwatched_before(state: PresenceState, watching_since: datetime) -> Presence
 
 def note_backfill(state: PresenceState, fix_time: datetime, now: datetime) -> PresenceState:
     """``state`` having received, at ``now``, a fix taken at ``fix_time``: in a backfill that
-    has reached ``fix_time`` when the fix is old, out of any backfill when it is not."""
+    has reached ``fix_time`` when the fix is old, out of any backfill when it is not. An old
+    fix after the shift's end (the end waiting for it, ``end_wait``) is an upload too."""
     if now - fix_time > _OLD:
-        if state.silent_since is None and state.backfill_at is None and not state.held:
+        if (
+            state.silent_since is None
+            and state.backfill_at is None
+            and not state.held
+            and now < state.shift_end
+        ):
             return state  # a clock running behind on a terminal heard all along: no upload
         return replace(state, backfill_at=fix_time, backfill_heard_at=now)
     if state.backfill_at is None and state.backfill_heard_at is None:

@@ -11,19 +11,17 @@ from datetime import datetime, timedelta
 from gateway.clock import utc
 from gateway.policy import SitePolicy
 
-from . import cancellations, handover, holds, offpost
+from . import cancellations, handover, holds, offpost, silence
 from .copying import replace
 from .coverage import covering_leave, covering_report
 from .deadlines import Deadline, Kind, pending_deadlines
-from .entries import Departure, FixEvidence, Silence, iso
+from .entries import Departure, iso
 from .events import (
     ALERT_ABSENT_AT_SHIFT_START,
-    ALERT_DEVICE_SILENT,
     ALERT_LEFT_EARLY,
     ALERT_WITHDRAWN,
     BACKFILL_AFTER_S,
     LATE_AFTER_S,
-    PRESENCE_DEVICE_RESUMED,
     Json,
     RuleEvent,
     event_key,
@@ -31,9 +29,6 @@ from .events import (
 from .state import PresenceState
 
 __all__ = ["Run"]
-
-SILENCES_KEPT = 16
-"""Silence alerts kept in the state, newest last, for a leave entered later to withdraw."""
 
 _MAX_FIRINGS = 1000
 """Each firing settles its deadline, so a loop longer than this is a bug, not a busy shift."""
@@ -72,14 +67,17 @@ class Run:
     def finish(self) -> tuple[PresenceState, list[RuleEvent]]:
         """The new state (with its next deadline) and the events, in the order they happened."""
         pending = self.pending()
-        due = holds.next_tick(self.state, self.now, pending[0].due if pending else None)
+        due = holds.next_tick(
+            self.state, self.now, pending[0].due if pending else None, self.policy
+        )
         return replace(self.state, next_deadline=due, stepped_at=self.now), self.events
 
     def tick_horizon(self) -> datetime:
-        """How far a tick fires deadlines: up to now, except while data that may settle them is
-        still arriving (after a restart, during a terminal's backfill: ``gateway.rules.holds``).
-        Those wait ``RESTART_GRACE_S`` for it, then fire, ``late``."""
-        hold = holds.held(self.state, self.now)
+        """How far a tick (or a report or leave typed in) fires deadlines: up to now, except
+        while data that may settle them may still arrive (after a restart, during a terminal's
+        backfill, at the end while a terminal is quiet: ``gateway.rules.holds``). Those wait
+        for it (``RESTART_GRACE_S``; ``end_upload_wait_s``), then fire."""
+        hold = holds.held(self.state, self.now, self.policy)
         return self.now if hold is None else min(self.now, hold[0])
 
     # -- emitting -------------------------------------------------------------------------
@@ -112,15 +110,18 @@ class Run:
         that input: neither is the gateway's delay. ``backfilled``: late, or the fix or
         deadline that revealed the event is older than ``BACKFILL_AFTER_S`` (for a deadline this
         step created, the input that created it); never for a ``live`` event (one about
-        hearing from a terminal now).
+        hearing from a terminal now). Neither for a deadline a tick fires after the state put it
+        off for data that did not come (``_waited_in_vain``: the end's wait for a quiet
+        terminal): the wait was the rule's, and no old data decided it.
         """
         state = self.state
         key = event_key(state.shift_id, type_, episode)
-        late = deadline is not None and self._late(deadline)
+        waited = deadline is not None and self._waited_in_vain(deadline)
+        late = deadline is not None and not waited and self._late(deadline)
         revealed_at = self.revealed_by
         if deadline is not None and (revealed_at is None or self._awaited(deadline)):
             revealed_at = deadline.due
-        if live:
+        if live or waited:
             revealed_at = None
         old = revealed_at is not None and _secs(self.now - revealed_at) > BACKFILL_AFTER_S
         payload: dict[str, Json] = {
@@ -159,6 +160,20 @@ class Run:
             return False
         previous = self.started.stepped_at
         return previous is None or due > previous
+
+    def _waited_in_vain(self, deadline: Deadline) -> bool:
+        """Whether a tick fires ``deadline`` after the state put its tick off past it, waiting
+        for data (``holds``) that did not come: no upload, backlog or held fix on its way."""
+        started = self.started
+        asked = started.next_deadline
+        return (
+            self.revealed_by is None
+            and asked is not None
+            and asked > deadline.due
+            and started.backfill_at is None
+            and started.unwatched_until is None
+            and not started.held
+        )
 
     def _awaited(self, deadline: Deadline) -> bool:
         """Whether the state this step began from was already waiting for ``deadline``."""
@@ -225,8 +240,8 @@ class Run:
     def _fire(self, deadline: Deadline) -> None:
         handlers = {
             Kind.ABSENT: self._absent,
-            Kind.SILENT: self._silent,
-            Kind.RESUME: self._resume,
+            Kind.SILENT: lambda d: silence.decide_silent(self, d),
+            Kind.RESUME: lambda d: silence.resume(self, d),
             Kind.RETURN: lambda d: offpost.confirm_return(self, d),
             Kind.UNREPORTED: lambda d: offpost.decide_unreported(self, d),
             Kind.OVERTIME: lambda d: offpost.decide_overtime(self, d),
@@ -324,39 +339,6 @@ class Run:
             device_id=dep.last_fix.device_id,
         )
 
-    def _resume(self, deadline: Deadline) -> None:
-        evidence = self.state.resume_pending
-        assert evidence is not None
-        self.state = replace(self.state, resume_pending=None)
-        self.resumed(evidence)
-
-    def resumed(self, evidence: FixEvidence) -> None:
-        """The silent terminal is heard again: ``presence.device_resumed``, dated when it was
-        heard (reception time), never backfilled."""
-        since = self.state.silent_since
-        if since is None:
-            return
-        heard = evidence.received_at
-        silences = tuple(
-            replace(s, resumed_at=heard) if s.since == since and s.resumed_at is None else s
-            for s in self.state.silences
-        )
-        silent_key = self.state.silence_key(since)
-        self.state = replace(self.state, silent_since=None, silences=silences)
-        self.emit(
-            PRESENCE_DEVICE_RESUMED,
-            evidence.received_at,
-            iso(since),
-            {
-                "silent_since": iso(since),
-                "silent_s": (evidence.received_at - since).total_seconds(),
-                "fix": evidence.to_json(),
-            },
-            resolves=(silent_key,),
-            device_id=evidence.device_id,
-            live=True,
-        )
-
     def _absent(self, deadline: Deadline) -> None:
         self.state = replace(
             self.state, absent_checked=True, absent_open=True, absent_raised_at=deadline.due
@@ -373,25 +355,6 @@ class Run:
             deadline.due,
             self.state.absence_episode,
             payload,
-            deadline=deadline,
-            alert=True,
-        )
-
-    def _silent(self, deadline: Deadline) -> None:
-        since = deadline.due - timedelta(seconds=self.policy.device_silent_s)
-        silences = (*self.state.silences, Silence(since, deadline.due))[-SILENCES_KEPT:]
-        self.state = replace(self.state, silent_since=since, silences=silences)
-        last = self.state.last_received_at
-        self.emit(
-            ALERT_DEVICE_SILENT,
-            deadline.due,
-            iso(since),
-            {
-                "device_ids": list(self.state.device_ids),
-                "last_received_at": None if last is None else iso(last),
-                "silent_since": iso(since),
-                "silent_s": self.policy.device_silent_s,
-            },
             deadline=deadline,
             alert=True,
         )

@@ -11,8 +11,9 @@ because they happened before it; then the input is applied. A ``Tick`` fires eve
 ``now``. Deadlines are therefore decided on the clock even when a terminal is silent, and after a
 restart the ones that passed fire marked ``late``: at once when a fix the broker kept for the
 gateway reaches them, or on a tick once the broker had ``RESTART_GRACE_S`` to hand that backlog
-over (a tick must not decide before the data that was waiting). A terminal's blind-area upload
-holds the ticks the same way while it lasts (:mod:`gateway.rules.holds`).
+over (a tick must not decide before the data that was waiting, nor a report or leave typed in
+meanwhile). A terminal's blind-area upload, and the shift's end while a terminal is quiet,
+hold them the same way (:mod:`gateway.rules.holds`).
 
 Decisions, in the terms of ``SitePolicy``:
 
@@ -38,9 +39,10 @@ Decisions, in the terms of ``SitePolicy``:
   report_grace_s after its entry: :mod:`gateway.rules.cancellations`);
 * silence: no fix received for device_silent_s, counted from the shift start; after a silence,
   old data (a blind-area upload) is replayed first and ``presence.device_resumed`` follows it;
-* the shift end stops tracking (the guard is off duty): a departure still open then is leaving
-  early (``alert.left_early``, unless a leave reaches the end or it began within
-  ``early_leave_tolerance_s`` of it); the machine closes once nothing is owed.
+* the shift end stops tracking (the guard is off duty; it waits for a quiet terminal's upload,
+  ``holds.end_wait``): a departure still open then is leaving early (``alert.left_early``,
+  unless a leave reaches the end or it began within ``early_leave_tolerance_s`` of it); the
+  machine closes once nothing is owed.
 
 A fix that arrives after a departure was confirmed, dated before the confirmation, starts a return
 instead of undoing the departure. A leave cancelled while the guard is still out keeps covering
@@ -60,7 +62,7 @@ from gateway.clock import utc
 from gateway.policy import SitePolicy
 from geofence.membership import Membership
 
-from . import holds
+from . import holds, silence
 from .cancellations import apply_cancel, owe_after_entry, used_at_start
 from .copying import replace
 from .deadlines import pending_deadlines
@@ -122,16 +124,16 @@ def step(
     elif isinstance(event, FixObserved):
         _on_fix_or_hold(run, event)
     elif isinstance(event, ReportFiled):
-        run.fire_due(min(utc(event.reported_at), now))
+        run.fire_due(min(utc(event.reported_at), run.tick_horizon()))
         _on_report(run, event)
     elif isinstance(event, LeaveApproved):
-        run.fire_due(min(utc(event.approved_at), now))
+        run.fire_due(min(utc(event.approved_at), run.tick_horizon()))
         _on_leave(run, event)
     elif isinstance(event, LeaveCancelled):
-        run.fire_due(min(utc(event.cancelled_at), now))
+        run.fire_due(min(utc(event.cancelled_at), run.tick_horizon()))
         apply_cancel(run, event)
     elif isinstance(event, DutyContinued):
-        run.fire_due(now)
+        run.fire_due(run.tick_horizon())
         take_over(run, event)
     elif isinstance(event, ShiftEnded):
         for device_id in holds.due_for_release(run.state, run.state.duty_end):
@@ -217,7 +219,7 @@ def _heard(run: Run, evidence: FixEvidence) -> None:
             run.state = replace(run.state, resume_pending=evidence)
         return
     run.state = replace(run.state, resume_pending=None)
-    run.resumed(evidence)
+    silence.resumed(run, evidence)
 
 
 def _release(run: Run, device_id: str) -> None:

@@ -141,11 +141,14 @@ def test_a_guard_leaving_before_the_end_gets_every_alert_due_inside_the_shift_an
         ]
     )
     assert runner.end_time == at(45)
-    seen_at_end: list[list[tuple[str, datetime]]] = []
+    seen_at: dict[datetime, list[tuple[str, datetime]]] = {}
+    # His terminal quiet from 08:45, the end waits end_upload_wait_s (10 min) for positions it
+    # may have stored (docs/presence-rules.md): left early falls at 09:10, not at 09:00.
+    moments = (at(60) + timedelta(seconds=10), at(70) + timedelta(seconds=10))
 
     def at_the_end(now: datetime) -> None:
-        if now == at(60) + timedelta(seconds=10):
-            seen_at_end.append(timeline(core_events(rig), "g-001"))
+        if now in moments:
+            seen_at[now] = timeline(core_events(rig), "g-001")
 
     rig.play(at(180), at_step=at_the_end)  # two hours past the end
     events = core_events(rig)
@@ -158,12 +161,14 @@ def test_a_guard_leaving_before_the_end_gets_every_alert_due_inside_the_shift_an
         ("alert.device_silent", at(55)),  # ten minutes after his terminal's last fix
         ("alert.left_early", at(60)),
     ]
-    assert seen_at_end == [expected]  # all raised by the end...
+    assert seen_at == {moments[0]: expected[:-1], moments[1]: expected}  # by the wait's end...
     assert timeline(events, "g-001") == expected  # ...and nothing after it
     left = of(events, "alert.left_early")["data"]
+    assert left["detected_at"] == at(70).isoformat()
     assert left["left_at"] == at(30.5).isoformat() and left["shift_end"] == at(60).isoformat()
     assert left["left_before_end_s"] == 29.5 * 60
     assert all(e["data"]["late"] is False for e in events)
+    assert left["backfilled"] is False
     open_alerts = client_alerts(api(rig), "open")
     assert sorted(open_alerts) == [
         "alert.device_silent",

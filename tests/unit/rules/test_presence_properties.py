@@ -9,10 +9,10 @@ his terminal is out of network around it and uploads what it stored when it is b
 
 Where the generated days stop, and why: the outings stay clear of each rule's boundary by
 ``NEAR_S`` (which side a fix falls on there is the terminal's timing, not the rule); a
-terminal's upload ends before the shift's end (fixes that arrive after the end are not judged:
-docs/presence-rules.md) and comes before its live fixes; a cancellation is typed in once the
-return it settles is known. The examples are derandomized so the suite is repeatable; raise
-``max_examples`` locally to search further.
+terminal's upload ends before the shift's end (one sent after it, while the end waits for it:
+``test_presence_end_upload_properties``) and comes before its live fixes; a cancellation is
+typed in once the return it settles is known. The examples are derandomized so the suite is
+repeatable; raise ``max_examples`` locally to search further.
 """
 
 from __future__ import annotations

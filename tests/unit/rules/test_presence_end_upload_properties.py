@@ -1,0 +1,83 @@
+"""One outing near the end of the shift, the terminal out of network over the end, generated:
+what it uploads after the end decides as if it had come live.
+
+The rules as written (docs/presence-rules.md, "The end of the shift"): the end waits up to
+``end_upload_wait_s`` for a terminal quiet at it, and the positions dated inside the shift that
+it sends meanwhile are judged as any upload. So the alerts that stand are those of the same
+outing seen live (``test_presence_end_properties``' oracle): *left early* only if he was not
+back by the end, *overtime* only if the 15 minutes ran out inside the shift, whatever the
+clock raised while the terminal was quiet. The terminal goes quiet 2 to 45 minutes before the
+end and sends what it stored within the wait; what it takes after the end is off duty (the
+pipeline gives it to no machine of this shift, so it is not fed here).
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, reject
+from hypothesis import strategies as st
+
+from gateway.policy import SitePolicy
+from geofence.membership import Membership
+from tests.unit.rules.scenario import Build, fix, inside, outside, secs
+from tests.unit.rules.test_presence_end_properties import LIMIT_S, outings_near_the_end
+from tests.unit.rules.test_presence_properties import (
+    _PROPERTY,
+    NEAR_S,
+    SHIFT_END_S,
+    Item,
+    Outing,
+    Restart,
+    _paperwork_for,
+    _play,
+    _standing,
+    restarts,
+)
+
+WAIT_S = SitePolicy().end_upload_wait_s
+
+
+def _quiet_over_the_end(out: Outing, quiet_s: float, sent_s: float) -> list[Item]:
+    """``out``'s fixes, those taken from ``quiet_s`` to the end stored and sent at ``sent_s``,
+    oldest first, within a second; those taken after the end dropped."""
+    fixes: list[Item] = []
+    stored = [(t, b) for t, b in out.fixes if quiet_s <= t < SHIFT_END_S]
+    for t, build in out.fixes:
+        if t < quiet_s:
+            fixes.append((t, build))
+    for n, (t, build) in enumerate(stored):
+        sent = sent_s + 0.01 + n * 0.98 / max(len(stored), 1)
+        fixes.append((sent, fix(_membership(build), lag_s=sent - t)))
+    return fixes
+
+
+def _membership(build: Build | Restart) -> Membership:
+    """What a live fix of ``outings_near_the_end`` shows, for the stored copy of it."""
+    assert build is inside or build is outside
+    return Membership.INSIDE if build is inside else Membership.OUTSIDE
+
+
+@_PROPERTY
+@given(outings_near_the_end(), st.data())
+def test_an_upload_after_the_end_decides_as_if_it_had_come_live(
+    out: Outing, data: st.DataObject
+) -> None:
+    off_post_in_shift = min(out.first_in_s, SHIFT_END_S) - out.first_out_s
+    if abs(off_post_in_shift - LIMIT_S) < NEAR_S or abs(out.first_in_s - SHIFT_END_S) < NEAR_S:
+        reject()
+    expected = _paperwork_for(data, out)
+    if any(note.startswith("leave ") for note in expected.paperwork):
+        reject()
+    quiet_s = SHIFT_END_S - data.draw(st.floats(120, 2700), label="quiet before the end")
+    sent_s = SHIFT_END_S + data.draw(st.floats(1, WAIT_S - 60), label="sent after the end")
+    standing = {k: v for k, v in expected.standing.items() if k != "alert.overtime_departure"}
+    if off_post_in_shift > LIMIT_S:
+        standing["alert.overtime_departure"] = 1
+    if out.first_in_s > SHIFT_END_S:
+        standing["alert.left_early"] = 1
+    paperwork = [item for item in expected.script if item not in out.fixes]
+    stops = data.draw(restarts())
+    scenario = _play(_quiet_over_the_end(out, quiet_s, sent_s) + paperwork + stops)
+    happened = [(t, s) for t, s in scenario.pairs() if t != "presence.device_resumed"]
+    assert _standing(scenario) == standing, (expected.paperwork, stops, happened)
+    [departed] = scenario.only("presence.departed")
+    assert abs(secs(departed.time) - out.first_out_s) < 0.001

@@ -1,0 +1,200 @@
+"""A terminal quiet at the shift's end (a basement, a lift, switched off) uploads what it stored
+after the end: the end waits for it up to ``end_upload_wait_s`` (10 min), and the positions
+dated inside the shift are judged as any upload.
+
+Before, the end fell on the clock and every fix arriving after it was ignored (off duty): a
+guard back on post at 11:43 whose terminal uploaded at 12:05 kept the ``alert.left_early`` of
+12:00, and an outing the upload showed inside the shift raised nothing at all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from gateway.policy import SitePolicy
+from geofence.membership import Membership
+from tests.unit.rules.scenario import (
+    Build,
+    Scenario,
+    at,
+    inside,
+    leave,
+    outside,
+    secs,
+    shift,
+    tick,
+    track,
+)
+from tests.unit.rules.test_blind_area_upload import SKIP, upload
+
+END_S = 4 * 3600.0
+"""The shift: 08:00-12:00."""
+WAIT_S = SitePolicy().end_upload_wait_s
+
+
+def _day(script: list[tuple[float, Build]], policy: SitePolicy | None = None) -> Scenario:
+    scenario = Scenario(policy=policy or SitePolicy(), state=shift(END_S))
+    scenario.run(script)
+    scenario.advance(END_S + 2 * 3600)
+    return scenario
+
+
+def _out_at_half_past_eleven_then_quiet() -> list[tuple[float, Build]]:
+    """On post from before 08:00; out at 11:30, live to 11:39:30; then his terminal quiet."""
+    return track(-300, 12570, inside) + track(12600, 13170, outside)
+
+
+def _back_at_eleven_forty_three_sent_at_five_past_twelve() -> list[tuple[float, Build]]:
+    """What the quiet terminal stored: still out to 11:43, on post from 11:43 to the end."""
+    return upload(13200, 13380, Membership.OUTSIDE, END_S + 300) + upload(
+        13380, END_S, Membership.INSIDE, END_S + 300.5
+    )
+
+
+def test_back_before_the_end_on_positions_uploaded_after_it_is_not_leaving_early() -> None:
+    # The upload at 12:05 shows him back at 11:43; the overtime the clock raised at 11:45
+    # while the terminal was quiet is withdrawn by it too.
+    scenario = _day(
+        _out_at_half_past_eleven_then_quiet()
+        + _back_at_eleven_forty_three_sent_at_five_past_twelve()
+    )
+    assert scenario.pairs(skip=SKIP) == [
+        ("presence.departed", 12600.0),
+        ("alert.unreported_departure", 12600.0),
+        ("alert.overtime_departure", 13500.0),
+        ("presence.returned", 13380.0),
+        ("alert.withdrawn", END_S + 300.51),
+    ]
+    [returned] = scenario.only("presence.returned")
+    assert returned.data["backfilled"] is True
+    [withdrawn] = scenario.only("alert.withdrawn")
+    assert withdrawn.data["withdrawn_type"] == "alert.overtime_departure"
+
+
+def test_out_at_the_end_on_positions_uploaded_after_it_is_leaving_early_once_they_came() -> None:
+    scenario = _day(
+        _out_at_half_past_eleven_then_quiet()
+        + upload(13200, END_S, Membership.OUTSIDE, END_S + 300)
+    )
+    assert scenario.pairs(skip=SKIP) == [
+        ("presence.departed", 12600.0),
+        ("alert.unreported_departure", 12600.0),
+        ("alert.overtime_departure", 13500.0),
+        ("alert.left_early", END_S),
+    ]
+    [left] = scenario.only("alert.left_early")
+    # Decided once the upload reached the end and had its 30 s for more of it to come (as
+    # any upload: gateway.rules.holds), not at the end of the 10 minutes' wait.
+    detected = datetime.fromisoformat(str(left.data["detected_at"]))
+    assert at(END_S + 300 + 30) < detected < at(END_S + 300 + 31)
+
+
+def test_nothing_uploaded_the_end_falls_when_the_wait_is_over() -> None:
+    scenario = Scenario(state=shift(END_S)).run(_out_at_half_past_eleven_then_quiet())
+    scenario.advance(END_S + WAIT_S - 1)
+    assert scenario.only("alert.left_early") == []
+    assert not scenario.state.ended
+    scenario.advance(END_S + 2 * 3600)
+    [left] = scenario.only("alert.left_early")
+    assert left.time == at(END_S)
+    assert left.data["detected_at"] == at(END_S + WAIT_S).isoformat()
+    # The wait is the rule's, not the gateway's delay, and no old data decided it.
+    assert (left.data["late"], left.data["backfilled"]) == (False, False)
+    assert scenario.state.ended
+
+
+def test_a_leave_typed_in_while_the_end_waits_does_not_end_the_wait() -> None:
+    # Found by the generated days: a leave for the evening typed in at 12:02 fired every
+    # deadline due by its time, the end among them, and the upload at 12:05 came too late.
+    scenario = _day(
+        [
+            *_out_at_half_past_eleven_then_quiet(),
+            (END_S + 120, leave("L9", END_S + 3600, END_S + 7200)),
+            *_back_at_eleven_forty_three_sent_at_five_past_twelve(),
+        ]
+    )
+    assert scenario.only("alert.left_early") == []
+    assert [secs(e.time) for e in scenario.only("presence.returned")] == [13380.0]
+
+
+def test_an_upload_after_the_end_split_by_a_tick_is_judged_whole() -> None:
+    # Found by the generated days: quiet from 11:57, out from 11:58:30 by the positions sent
+    # at 12:07 in two messages. The first (on post to 11:58) made the terminal heard up to
+    # the end's last minute, and the tick between them fired the end with the outing unknown.
+    scenario = _day(
+        track(-300, 14220, inside)
+        + upload(14250, 14310, Membership.INSIDE, END_S + 431)
+        + [(END_S + 431.5, tick)]
+        + upload(14310, END_S, Membership.OUTSIDE, END_S + 432)
+    )
+    assert scenario.pairs(skip=SKIP) == [
+        ("presence.departed", 14310.0),
+        ("alert.left_early", END_S),
+        ("alert.unreported_departure", 14310.0),
+    ]
+
+
+def test_an_outing_in_a_dead_zone_before_the_end_is_judged_from_the_upload_after_it() -> None:
+    # On post, quiet from 11:30; the upload at 12:05: out 11:35-11:55, then on post.
+    scenario = _day(
+        track(-300, 12570, inside)
+        + upload(12600, 12900, Membership.INSIDE, END_S + 300)
+        + upload(12900, 14100, Membership.OUTSIDE, END_S + 300.5)
+        + upload(14100, END_S, Membership.INSIDE, END_S + 301)
+    )
+    assert scenario.pairs(skip=SKIP) == [
+        ("presence.departed", 12900.0),
+        ("alert.unreported_departure", 12900.0),
+        ("alert.overtime_departure", 13800.0),
+        ("presence.returned", 14100.0),
+    ]
+    assert all(e.data["backfilled"] is True for e in scenario.events if e.type not in SKIP)
+
+
+def test_a_decision_falling_while_the_end_waits_waits_with_it_and_is_not_late() -> None:
+    # On a leave 10:00-11:00, back at 11:05 and never cancelled: the hour to cancel runs out at
+    # 12:05, inside the end's wait for his terminal, quiet from 11:30. It falls at 12:10.
+    scenario = _day(
+        [
+            (-600, leave("L1", 7200, 10800)),
+            *track(-300, 7170, inside),
+            *track(7200, 11070, outside),
+            *track(11100, 12600, inside),
+        ]
+    )
+    [owed] = scenario.only("alert.leave_not_cancelled")
+    assert owed.time == at(11100 + 3600)
+    assert owed.data["detected_at"] == at(END_S + WAIT_S).isoformat()
+    assert (owed.data["late"], owed.data["backfilled"]) == (False, False)
+
+
+def test_a_terminal_heard_to_the_end_does_not_make_it_wait() -> None:
+    scenario = _day(track(-300, 12570, inside) + track(12600, END_S + 600, outside))
+    [left] = scenario.only("alert.left_early")
+    assert left.data["detected_at"] == at(END_S).isoformat()
+
+
+def test_a_wait_of_zero_keeps_the_end_on_the_clock_and_the_upload_after_it_unjudged() -> None:
+    scenario = _day(
+        _out_at_half_past_eleven_then_quiet()
+        + _back_at_eleven_forty_three_sent_at_five_past_twelve(),
+        SitePolicy(end_upload_wait_s=0),
+    )
+    assert scenario.pairs(skip=SKIP) == [
+        ("presence.departed", 12600.0),
+        ("alert.unreported_departure", 12600.0),
+        ("alert.overtime_departure", 13500.0),
+        ("alert.left_early", END_S),
+    ]
+    [left] = scenario.only("alert.left_early")
+    assert left.data["detected_at"] == at(END_S).isoformat()
+
+
+def test_a_double_shift_hands_over_at_the_end_without_waiting() -> None:
+    # 连班: the next shift at this post starts at this one's end and judges the outing; the
+    # hand-over does not wait for the quiet terminal.
+    scenario = Scenario(state=shift(END_S, next_shift_s=END_S))
+    scenario.run(_out_at_half_past_eleven_then_quiet())
+    scenario.advance(END_S + 1)
+    assert scenario.state.ended
+    assert scenario.state.handover is not None
