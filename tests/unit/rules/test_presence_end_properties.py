@@ -16,6 +16,7 @@ import random
 from hypothesis import given, reject
 from hypothesis import strategies as st
 
+from gateway.policy import SitePolicy
 from tests.unit.rules.scenario import inside, outside, secs
 from tests.unit.rules.test_presence_properties import (
     _PROPERTY,
@@ -31,6 +32,7 @@ from tests.unit.rules.test_presence_properties import (
 
 LIMIT_S = 900.0
 """The verbal report's 15 minutes (the default policy)."""
+CONFIRM_S = SitePolicy().departure_confirm_s
 
 
 @st.composite
@@ -56,6 +58,15 @@ def outings_near_the_end(draw: st.DrawFn) -> Outing:
     return Outing(fixes, first_out, first_in, None)
 
 
+def confirmed_in_the_shift(out: Outing) -> bool:
+    """Whether ``out``'s outside fixes before the end span ``departure_confirm_s`` (one more
+    second, off the boundary): an outing whose departure only a fix after the end would
+    confirm is not one the end decides (the pipeline gives that fix to no machine of the shift:
+    he is off duty then)."""
+    outside_in_shift = [t for t, build in out.fixes if build is outside and t < SHIFT_END_S]
+    return max(outside_in_shift) - min(outside_in_shift) >= CONFIRM_S + 1
+
+
 @_PROPERTY
 @given(outings_near_the_end(), st.data())
 def test_an_outing_near_the_end_gets_the_alerts_the_rules_give_it(
@@ -63,6 +74,8 @@ def test_an_outing_near_the_end_gets_the_alerts_the_rules_give_it(
 ) -> None:
     off_post_in_shift = min(out.first_in_s, SHIFT_END_S) - out.first_out_s
     if abs(off_post_in_shift - LIMIT_S) < NEAR_S or abs(out.first_in_s - SHIFT_END_S) < NEAR_S:
+        reject()
+    if not confirmed_in_the_shift(out):
         reject()
     expected = _paperwork_for(data, out)
     if any(note.startswith("leave ") for note in expected.paperwork):
