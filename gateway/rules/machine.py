@@ -241,7 +241,7 @@ class Run:
         handlers = {
             Kind.ABSENT: self._absent,
             Kind.SILENT: lambda d: silence.decide_silent(self, d),
-            Kind.RESUME: lambda d: silence.resume(self, d),
+            Kind.RESUME: lambda d: silence.resume(self),
             Kind.RETURN: lambda d: offpost.confirm_return(self, d),
             Kind.UNREPORTED: lambda d: offpost.decide_unreported(self, d),
             Kind.OVERTIME: lambda d: offpost.decide_overtime(self, d),
@@ -290,6 +290,10 @@ class Run:
         self._finish_shift(None)
 
     def _finish_shift(self, deadline: Deadline | None) -> None:
+        if self.state.resume_pending is not None:
+            # Heard again by an upload that came after the end, while it waited for it
+            # (holds.end_wait): the silence is over, after what the upload revealed.
+            silence.resume(self)
         state = self.state
         dep = state.departure
         if deadline is not None and state.continued:

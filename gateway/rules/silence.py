@@ -46,7 +46,7 @@ def decide_silent(run: Run, deadline: Deadline) -> None:
     )
 
 
-def resume(run: Run, deadline: Deadline) -> None:
+def resume(run: Run) -> None:
     """The terminal heard by old data (``resume_pending``), now that what it revealed is out."""
     evidence = run.state.resume_pending
     assert evidence is not None

@@ -183,3 +183,55 @@ def client_alerts(client: Api, status: str) -> list[str]:
     answer = client.get("/alerts", params={"guard_id": "g-001", "status": status})
     assert answer.status_code == 200, answer.text
     return [a["type"] for a in answer.json()]
+
+
+BACK_IN_A_DEAD_ZONE: list[dict[str, Any]] = [
+    # Out at 08:40 (first fix outside 08:40:30); back on post at about 08:45:40 with no
+    # network (the booth's corner), where the terminal stores its positions until 09:02:20,
+    # after the shift's end; then it uploads them.
+    {"stay": {"duration_s": 2400}},
+    {"walk": {"to": {"north_m": 250, "east_m": 0}, "speed_mps": 5}},
+    {"stay_away": {"duration_s": 240}},
+    {"return": {"speed_mps": 5, "offline": True}},
+    {"stay": {"duration_s": 1000, "offline": True}},
+    {"stay": {"duration_s": 60}},
+]
+
+
+def test_back_on_post_by_positions_uploaded_after_the_end_is_not_leaving_early(
+    rig_factory: RigFactory, api: ApiFactory
+) -> None:
+    # The end waits end_upload_wait_s (10 min) for the terminal quiet at it: the upload at
+    # 09:02 shows him back before the end. Before, left early fell at 09:00 and stood.
+    rig = rig_factory([("g-001", POST, DEVICE)], hours=SHORT_SHIFT)
+    runner = rig.runner([terminal(DEVICE, "jt808", rig.anchors[POST], BACK_IN_A_DEAD_ZONE)])
+    [upload_at] = {p.at for p in runner.plan if p.kind == "batch"}
+    assert at(60) < upload_at < at(70)
+    rig.play(at(90))
+    events = core_events(rig)
+
+    types = [t for t, _ in timeline(events, "g-001")]
+    assert "alert.left_early" not in types
+    assert types[:4] == [
+        "presence.arrived",
+        "presence.departed",
+        "alert.unreported_departure",
+        "alert.device_silent",
+    ]
+    returned = of(events, "presence.returned")["data"]
+    assert at(45) < datetime.fromisoformat(returned["returned_at"]) < at(47)
+    assert returned["backfilled"] is True
+    assert returned["detected_at"] == upload_at.isoformat()
+    # His terminal heard again by that upload: the silence of 08:54:50 is over then; the
+    # overtime the clock raised at 08:55:30 while it was quiet is withdrawn; the unreported
+    # departure ended with his return.
+    resumed = of(events, "presence.device_resumed")
+    assert datetime.fromisoformat(resumed["time"].replace("Z", "+00:00")) == upload_at
+    alerts = api(rig).get("/alerts", params={"guard_id": "g-001"}).json()
+    assert sorted((a["type"], a["status"], a["resolution"]) for a in alerts) == [
+        ("alert.device_silent", "resolved", "ended"),
+        ("alert.overtime_departure", "resolved", "withdrawn"),
+        ("alert.unreported_departure", "resolved", "ended"),
+    ]
+    [silent] = [a for a in alerts if a["type"] == "alert.device_silent"]
+    assert silent["resolved_at"] == upload_at.isoformat()

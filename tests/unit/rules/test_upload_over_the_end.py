@@ -69,6 +69,12 @@ def test_back_before_the_end_on_positions_uploaded_after_it_is_not_leaving_early
     assert returned.data["backfilled"] is True
     [withdrawn] = scenario.only("alert.withdrawn")
     assert withdrawn.data["withdrawn_type"] == "alert.overtime_departure"
+    # Quiet for ten minutes at 11:49:30: heard again by the upload, which the end waited for.
+    [silent] = scenario.only("alert.device_silent")
+    [resumed] = scenario.only("presence.device_resumed")
+    assert resumed.resolves == (silent.alert_key,)
+    assert resumed.time == at(END_S + 300)
+    assert scenario.events.index(resumed) > scenario.events.index(returned)
 
 
 def test_out_at_the_end_on_positions_uploaded_after_it_is_leaving_early_once_they_came() -> None:
