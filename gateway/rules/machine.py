@@ -162,8 +162,10 @@ class Run:
         return previous is None or due > previous
 
     def _waited_in_vain(self, deadline: Deadline) -> bool:
-        """Whether a tick fires ``deadline`` after the state put its tick off past it, waiting
-        for data (``holds``) that did not come: no upload, backlog or held fix on its way."""
+        """Whether a tick fires ``deadline`` later than it fell because the state asked for no
+        tick before then: it waited for data that did not come (``holds``: no upload, backlog
+        or held fix on its way), or a site load's new limits moved it before that tick. Either
+        way the gateway did not stall, and no old data decided it."""
         started = self.started
         asked = started.next_deadline
         return (

@@ -22,6 +22,7 @@ from tests.unit.rules.test_presence_properties import (
     _PROPERTY,
     NEAR_S,
     SHIFT_END_S,
+    Expected,
     Item,
     Outing,
     _paperwork_for,
@@ -67,11 +68,10 @@ def confirmed_in_the_shift(out: Outing) -> bool:
     return max(outside_in_shift) - min(outside_in_shift) >= CONFIRM_S + 1
 
 
-@_PROPERTY
-@given(outings_near_the_end(), st.data())
-def test_an_outing_near_the_end_gets_the_alerts_the_rules_give_it(
-    out: Outing, data: st.DataObject
-) -> None:
+def what_the_end_gives(out: Outing, data: st.DataObject) -> tuple[Expected, dict[str, int]]:
+    """The paperwork drawn for ``out`` and the alerts that stand by the rules as written (the
+    module docstring); examples at a boundary, with a leave, or that the end does not decide
+    (``confirmed_in_the_shift``) are rejected."""
     off_post_in_shift = min(out.first_in_s, SHIFT_END_S) - out.first_out_s
     if abs(off_post_in_shift - LIMIT_S) < NEAR_S or abs(out.first_in_s - SHIFT_END_S) < NEAR_S:
         reject()
@@ -85,6 +85,15 @@ def test_an_outing_near_the_end_gets_the_alerts_the_rules_give_it(
         standing["alert.overtime_departure"] = 1
     if out.first_in_s > SHIFT_END_S:
         standing["alert.left_early"] = 1
+    return expected, standing
+
+
+@_PROPERTY
+@given(outings_near_the_end(), st.data())
+def test_an_outing_near_the_end_gets_the_alerts_the_rules_give_it(
+    out: Outing, data: st.DataObject
+) -> None:
+    expected, standing = what_the_end_gives(out, data)
     stops = data.draw(restarts())
     scenario = _play(expected.script + stops)
     happened = [(t, s) for t, s in scenario.pairs() if t != "presence.device_resumed"]

@@ -15,25 +15,19 @@ the phone he carries is the terminal the end waits for.
 
 from __future__ import annotations
 
-from hypothesis import given, reject
+from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.policy import SitePolicy
 from geofence.membership import Membership
 from tests.unit.rules.scenario import Build, fix, inside, outside, secs
-from tests.unit.rules.test_presence_end_properties import (
-    LIMIT_S,
-    confirmed_in_the_shift,
-    outings_near_the_end,
-)
+from tests.unit.rules.test_presence_end_properties import outings_near_the_end, what_the_end_gives
 from tests.unit.rules.test_presence_properties import (
     _PROPERTY,
-    NEAR_S,
     SHIFT_END_S,
     Item,
     Outing,
     Restart,
-    _paperwork_for,
     _play,
     _standing,
     restarts,
@@ -68,21 +62,9 @@ def _membership(build: Build | Restart) -> Membership:
 
 def _check(out: Outing, data: st.DataObject, badge: list[Item] | None = None) -> None:
     """The property, for ``out`` alone or with ``badge``'s fixes sent before the end."""
-    off_post_in_shift = min(out.first_in_s, SHIFT_END_S) - out.first_out_s
-    if abs(off_post_in_shift - LIMIT_S) < NEAR_S or abs(out.first_in_s - SHIFT_END_S) < NEAR_S:
-        reject()
-    if not confirmed_in_the_shift(out):
-        reject()
-    expected = _paperwork_for(data, out)
-    if any(note.startswith("leave ") for note in expected.paperwork):
-        reject()
+    expected, standing = what_the_end_gives(out, data)
     quiet_s = SHIFT_END_S - data.draw(st.floats(120, 2700), label="quiet before the end")
     sent_s = SHIFT_END_S + data.draw(st.floats(1, WAIT_S - 60), label="sent after the end")
-    standing = {k: v for k, v in expected.standing.items() if k != "alert.overtime_departure"}
-    if off_post_in_shift > LIMIT_S:
-        standing["alert.overtime_departure"] = 1
-    if out.first_in_s > SHIFT_END_S:
-        standing["alert.left_early"] = 1
     paperwork = [item for item in expected.script if item not in out.fixes]
     stops = data.draw(restarts())
     script = _quiet_over_the_end(out, quiet_s, sent_s) + paperwork + stops

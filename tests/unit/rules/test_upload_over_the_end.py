@@ -39,6 +39,15 @@ def _day(script: list[tuple[float, Build]], policy: SitePolicy | None = None) ->
     return scenario
 
 
+OUT_TO_THE_END = [
+    ("presence.departed", 12600.0),
+    ("alert.unreported_departure", 12600.0),
+    ("alert.overtime_departure", 13500.0),
+    ("alert.left_early", END_S),
+]
+"""Out from 11:30 to the end, seen as such: every alert due in the shift, and left early."""
+
+
 def _out_at_half_past_eleven_then_quiet() -> list[tuple[float, Build]]:
     """On post from before 08:00; out at 11:30, live to 11:39:30; then his terminal quiet."""
     return track(-300, 12570, inside) + track(12600, 13170, outside)
@@ -82,12 +91,7 @@ def test_out_at_the_end_on_positions_uploaded_after_it_is_leaving_early_once_the
         _out_at_half_past_eleven_then_quiet()
         + upload(13200, END_S, Membership.OUTSIDE, END_S + 300)
     )
-    assert scenario.pairs(skip=SKIP) == [
-        ("presence.departed", 12600.0),
-        ("alert.unreported_departure", 12600.0),
-        ("alert.overtime_departure", 13500.0),
-        ("alert.left_early", END_S),
-    ]
+    assert scenario.pairs(skip=SKIP) == OUT_TO_THE_END
     [left] = scenario.only("alert.left_early")
     # Decided once the upload reached the end and had its 30 s for more of it to come (as
     # any upload: gateway.rules.holds), not at the end of the 10 minutes' wait.
@@ -186,12 +190,7 @@ def test_a_wait_of_zero_keeps_the_end_on_the_clock_and_the_upload_after_it_unjud
         + _back_at_eleven_forty_three_sent_at_five_past_twelve(),
         SitePolicy(end_upload_wait_s=0),
     )
-    assert scenario.pairs(skip=SKIP) == [
-        ("presence.departed", 12600.0),
-        ("alert.unreported_departure", 12600.0),
-        ("alert.overtime_departure", 13500.0),
-        ("alert.left_early", END_S),
-    ]
+    assert scenario.pairs(skip=SKIP) == OUT_TO_THE_END
     [left] = scenario.only("alert.left_early")
     assert left.data["detected_at"] == at(END_S).isoformat()
 
