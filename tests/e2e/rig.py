@@ -51,6 +51,7 @@ def terminal(
     seed: int = 1,
     options: dict[str, Any] | None = None,
     start_offset_s: float = 0.0,
+    upload_order: str = "stored_first",
 ) -> dict[str, Any]:
     """One terminal of a scenario, anchored at ``anchor`` = (lon, lat) WGS-84."""
     spec: dict[str, Any] = {
@@ -61,6 +62,7 @@ def terminal(
         "accuracy_m": 8,
         "seed": seed,
         "start_offset_s": start_offset_s,
+        "upload_order": upload_order,
         "timeline": timeline,
     }
     if options:

@@ -97,6 +97,39 @@ def test_a_blind_area_upload_after_silence_is_followed_by_the_live_resumption(
     assert counters.get("dropped.duplicate", 0) + counters["dropped.duplicate_stored"] == 30
 
 
+def test_a_terminal_that_sends_where_it_is_first_has_what_it_stored_judged_too(
+    rig_factory: RigFactory,
+) -> None:
+    # The same outing, the JT/T 808 terminal back in network sending its 0x0200 of 08:20:10
+    # before the 0x0704 of what it stored (as such terminals may). The stored positions are
+    # older than the live one; before the gateway held the live one back, they were history.
+    rig = rig_factory([("g-001", POST, DEVICE)])
+    runner = rig.runner(
+        [terminal(DEVICE, "jt808", rig.anchors[POST], INTO_THE_BASEMENT, upload_order="live_first")]
+    )
+    at_reconnection = [p.kind for p in runner.plan if p.at == UPLOAD_AT]
+    assert at_reconnection[0] == "fix" and set(at_reconnection[1:]) == {"batch"}
+    rig.play(runner.end_time + timedelta(seconds=60))
+    events = core_events(rig)
+
+    # Heard again at the reconnection; before or after what the stored positions reveal as
+    # the two messages reach the pipeline in two batches (the live fix held back for the
+    # stored ones) or in one (a batch's fixes are taken in time order).
+    resumed = [e for e in timeline(events, "g-001") if e[0] == "presence.device_resumed"]
+    assert resumed == [("presence.device_resumed", UPLOAD_AT)]
+    assert [e for e in timeline(events, "g-001") if e not in resumed] == [
+        ("presence.arrived", at(0)),
+        ("alert.device_silent", at(15)),
+        ("presence.departed", at(5.5)),
+        ("alert.unreported_departure", at(5.5)),
+        ("alert.overtime_departure", at(20.5)),
+        ("presence.returned", at(26)),
+    ]
+    assert of(events, "presence.departed")["data"]["backfilled"] is True
+    counters = rig.counters()
+    assert counters["fixes.stored"] == sum(s.fixes for s in runner.stats().values())
+
+
 FAR_OUT: list[dict[str, Any]] = [
     # Out at 08:05 (first fix outside 08:05:30), away until 08:30:50, back on post at 08:32.
     {"stay": {"duration_s": 300}},

@@ -17,6 +17,7 @@ and the demo also build directly::
         correlation_s: 30                 # error drift time constant (default 30, 0 = white)
         multipath: {probability: 0.02, min_m: 50, max_m: 200}   # default off
         start_offset_s: 0                 # power-on delay from the scenario start
+        upload_order: stored_first        # back in network: stored_first | live_first
         altitude_m: 25
         battery_pct: 95                   # null = not reported
         battery_drain_pct_per_h: 4
@@ -90,6 +91,7 @@ _TERMINAL_KEYS = frozenset(
         "correlation_s",
         "multipath",
         "start_offset_s",
+        "upload_order",
         "altitude_m",
         "battery_pct",
         "battery_drain_pct_per_h",
@@ -291,6 +293,11 @@ def _parse_terminal(raw: object, index: int, problems: Problems) -> TerminalSpec
                     noise = NoiseModel(noise.accuracy_m, noise.correlation_s, prob, low, high)
 
     options = _options(fmt, raw.get("options"), where, problems)
+    upload_order = raw.get("upload_order", "stored_first")
+    if upload_order not in ("stored_first", "live_first"):
+        problems.add(
+            where, f"'upload_order' must be stored_first or live_first, got {upload_order!r}"
+        )
 
     timeline_raw = raw.get("timeline")
     steps: list[Step] = []
@@ -318,6 +325,7 @@ def _parse_terminal(raw: object, index: int, problems: Problems) -> TerminalSpec
         battery_pct=battery,
         battery_drain_pct_per_h=4.0 if drain is None else drain,
         options=options,
+        live_first=upload_order == "live_first",
     )
     try:
         build_timeline(spec)

@@ -125,6 +125,9 @@ class TerminalSpec:
     battery_pct: float | None = 95.0
     battery_drain_pct_per_h: float = 4.0
     options: EncoderOptions = field(default_factory=EncoderOptions)
+    live_first: bool = False
+    """Back in network, the terminal sends where it is before what it stored (JT/T 808
+    terminals may: the 0x0200, then the 0x0704 batch); default: the stored batch first."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,9 @@ are taken and stored, and the stored fixes go up in a batch at the moment the of
 After a ``silent`` step the terminal powers on again, so it logs in again (JT/T 808 with
 ``register``: the plan holds its 0x0100 with the ``LoginPlan`` of the exchange the runner plays;
 the terminal's later publications wait for it). At one instant the order is: log-in, batch
-upload, live fix. An SOS pressed without a fix (``sos: {fix: false}``) replaces the fixes it
-marks with messages carrying the terminal's last known position, not located.
+upload, live fix; or log-in, live fix, batch for a terminal that sends where it is first
+(``TerminalSpec.live_first``). An SOS pressed without a fix (``sos: {fix: false}``) replaces
+the fixes it marks with messages carrying the terminal's last known position, not located.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from fwsim.scenario.model import (
 __all__ = ["Publication", "TerminalTimeline", "build_timeline", "plan_scenario", "plan_terminal"]
 
 _EPS = 1e-9
-_LOGIN, _BATCH, _FIX = 0, 1, 2
+_LOGIN, _BATCH, _FIX, _BATCH_AFTER_FIX = 0, 1, 2, 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,9 +152,23 @@ def plan_terminal(
     sos_marks = list(timeline.sos)
     sos_pending: list[bool] = []  # one entry per message still to carry SOS: with a fix?
     last_known: SimFix | None = None
+    # A live-first terminal takes a fix the moment it is back in network, to send before its
+    # batch, when its reporting period does not put one there.
+    back_online = sorted(end for _, end in timeline.offline) if spec.live_first else []
     k = 0
     while (t := k * spec.interval_s) <= timeline.end_s + _EPS:
         k += 1
+        while back_online and back_online[0] <= t + _EPS:
+            back = back_online.pop(0)
+            if back < t - _EPS:
+                conditions = _reception_at(timeline.reception, back, timeline.end_s)
+                live = sampler.sample(
+                    back,
+                    origin + timedelta(seconds=back),
+                    accuracy_m=conditions.accuracy_m,
+                    noise_m=conditions.noise_m,
+                )
+                actions.append((back, _FIX, len(actions), [live]))
         if _inside(timeline.silent, t):
             continue
         while sos_marks and sos_marks[0][0] <= t + _EPS:
@@ -176,8 +191,9 @@ def plan_terminal(
             stored[window[1]].append(fix)
         else:
             actions.append((t, _FIX, len(actions), [fix]))
+    batch = _BATCH_AFTER_FIX if spec.live_first else _BATCH
     for end, fixes in stored.items():
-        actions.append((end, _BATCH, len(actions), fixes))
+        actions.append((end, batch, len(actions), fixes))
     actions.sort(key=lambda a: (a[0], a[1], a[2]))
 
     encoder = make_encoder(spec.format, spec.device_id, spec.options)
@@ -186,7 +202,7 @@ def plan_terminal(
         messages: list[Message]
         if kind == _LOGIN:
             messages = encoder.login()
-        elif kind == _BATCH:
+        elif kind in (_BATCH, _BATCH_AFTER_FIX):
             messages = encoder.batch(fixes)
         else:
             messages = encoder.fix(fixes[0])

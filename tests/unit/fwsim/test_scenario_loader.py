@@ -154,6 +154,11 @@ def test_unknown_format_and_format_specific_option_are_refused() -> None:
     assert any("options: unknown key 'talker'" in p for p in problems)
 
 
+def test_an_unknown_upload_order_is_refused() -> None:
+    (problem,) = _problems(_doc(upload_order="newest_first"))
+    assert problem.endswith("'upload_order' must be stored_first or live_first, got 'newest_first'")
+
+
 def test_jt808_device_id_needs_phone_digits() -> None:
     problems = _problems(_doc(device_id="guard-a", format="jt808"))
     assert any("needs 1 to 12 digits" in p for p in problems)

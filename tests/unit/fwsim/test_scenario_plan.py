@@ -178,6 +178,21 @@ def test_jt808_terminal_uploads_stored_fixes_as_blind_area_0704() -> None:
     assert batch.payload[13:16].hex() == "000a01"  # 10 items, type 1 (blind-area re-upload)
 
 
+def test_a_live_first_terminal_sends_where_it_is_before_what_it_stored() -> None:
+    # JT/T 808 terminals may send the 0x0200 of now, then the 0x0704 of the outage.
+    timeline = [{"offline": {"duration_s": 300}}, {"stay": {"duration_s": 30}}]
+    plan = _one("jt808", timeline, upload_order="live_first")
+    reconnect = T0 + timedelta(seconds=300)
+    assert [(p.at, p.kind) for p in plan] == [
+        (reconnect, "fix"),
+        (reconnect, "batch"),
+        (reconnect + timedelta(seconds=30), "fix"),
+    ]
+    assert [p.payload[1:3].hex() for p in plan] == ["0200", "0704", "0200"]
+    # The same terminal by default: what it stored first.
+    assert [p.kind for p in _one("jt808", timeline)] == ["batch", "fix", "fix"]
+
+
 def test_owntracks_terminal_replays_stored_fixes_one_by_one_in_order() -> None:
     plan = _one("owntracks", [{"offline": {"duration_s": 300}}, {"stay": {"duration_s": 30}}])
     batch = [json.loads(p.payload)["tst"] for p in plan if p.kind == "batch"]
