@@ -44,6 +44,23 @@ def test_a_tick_under_the_new_limit_sets_and_fires_its_deadline() -> None:
     ]
 
 
+def test_a_deadline_the_new_limit_puts_in_the_past_fires_neither_late_nor_backfilled() -> None:
+    # The load comes five minutes after his terminal's last fix, with a 2-minute silence
+    # limit: the alert falls at once, dated 2 minutes after that fix. The gateway did not stall
+    # and no old data showed it: before, it was flagged late ("网关恢复后补报").
+    shorter = SitePolicy(device_silent_s=120)
+    state = _on_post()
+    last_heard = state.last_received_at
+    assert last_heard is not None and due_sooner(state, shorter)
+    _, fired = step(state, Tick(), last_heard + timedelta(seconds=300), shorter)
+    [silent] = fired
+    assert (silent.type, silent.time) == (
+        "alert.device_silent",
+        last_heard + timedelta(seconds=120),
+    )
+    assert (silent.data["late"], silent.data["backfilled"]) == (False, False)
+
+
 def test_a_state_not_started_or_closed_is_never_sooner() -> None:
     fresh = PresenceState.start("shift-1", "guard-1", "post-1", "site-1", [DEVICE], T0, at(3600))
     # Held at its start until the shift begins: every limit counts from there.
