@@ -123,10 +123,11 @@ def end_wait(state: PresenceState, policy: SitePolicy) -> tuple[datetime, dateti
     """(start, end) of the deadlines the shift's end holds back for a quiet terminal's upload
     (see the module docstring): the end, to ``end_upload_wait_s`` after it, when a worn
     terminal's last fix is more than ``GAP_S`` old then; ``None`` when every worn
-    terminal was heard up to the end, the duty ended otherwise (a relief: a person said so),
-    or goes on in the next shift at this post (which takes over what stands at the end)."""
+    terminal was heard up to the end, the shift ended already (a relief ends it at once: a
+    person said so), or the duty goes on in the next shift at this post (which takes over
+    what stands at the end)."""
     wait_s = policy.end_upload_wait_s
-    if wait_s <= 0 or state.ended or state.relieved_at is not None or state.continued:
+    if wait_s <= 0 or state.ended or state.continued:
         return None
     end = state.shift_end
     if all(end - t.last_fix_time <= _GAP for t in state.tracks):
