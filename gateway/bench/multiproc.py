@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from gateway.settings import Settings
 
 __all__ = [
     "PARTITIONS",
+    "Launched",
     "MultiProcessUnavailable",
     "await_partitions",
     "gateways",
@@ -83,19 +85,22 @@ def launch_flood(
         engine = make_engine(database_url)
         upgrade(engine)  # `run` refuses a database behind the migrations
         engine.dispose()
-        with gateways(processes, site, database_url, broker_url, Path(tmp)) as ports:
-            ready_s = await_partitions(ports, Path(tmp))
+        with gateways(processes, site, database_url, broker_url, Path(tmp)) as launched:
+            ready_s = await_partitions(launched.ports, Path(tmp))
             engine = make_engine(database_url)
             try:
                 before = _positions(engine)
                 load = list(fixes(terminals, messages, now))
+                cpu_before = launched.cpu()
                 began = time.perf_counter()
                 publish_load(broker_url, load, PUBLISHERS)
                 published = time.perf_counter() - began
                 stored, done = _await_rows(engine, before + messages)
+                cpu = launched.cpu_since(cpu_before)
             finally:
                 engine.dispose()
     seconds = max(done - began, 1e-9)
+    taken = max(stored - before, 1)
     return {
         "processes": processes,
         "partitions": PARTITIONS,
@@ -104,6 +109,8 @@ def launch_flood(
         "publish_seconds": round(published, 3),
         "seconds": round(seconds, 3),
         "fixes_per_s": round((stored - before) / seconds, 1),
+        "cpu_seconds": {name: round(value, 2) for name, value in cpu.items()},
+        "cpu_us_per_fix": {name: round(value * 1e6 / taken, 1) for name, value in cpu.items()},
     }
 
 
@@ -115,6 +122,54 @@ def partitions_held(health: dict[str, Any]) -> int:
     return len(held) if isinstance(held, dict) else 0
 
 
+@dataclass(frozen=True)
+class Launched:
+    """The gateways ``gateways`` started: their API ports and process ids, in order."""
+
+    ports: list[int]
+    pids: list[int]
+
+    def cpu(self) -> dict[int, float]:
+        """CPU seconds used so far by each gateway process and each of its children (its MQTT
+        ingest processes), by process id."""
+        used = {pid: cpu_seconds(pid) for pid in self.pids}
+        for pid in self.pids:
+            used.update({child: cpu_seconds(child) for child in child_pids(pid)})
+        return used
+
+    def cpu_since(self, before: dict[int, float]) -> dict[str, float]:
+        """CPU seconds used since ``before`` (``cpu()``) by the gateway processes and by their
+        MQTT ingest processes (``mqtt_clients``: 0 when the clients run in the gateways); a
+        child started since counts whole, one ended since is not counted."""
+        now = self.cpu()
+        spent = {pid: used - before.get(pid, 0.0) for pid, used in now.items()}
+        gateways_s = sum(spent.get(pid, 0.0) for pid in self.pids)
+        return {"gateways": gateways_s, "mqtt_clients": sum(spent.values()) - gateways_s}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds process ``pid`` used so far (/proc); 0 once it is gone."""
+    try:
+        after_name = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(after_name[11]) + int(after_name[12])) / _CLOCK_TICKS
+
+
+def child_pids(pid: int) -> list[int]:
+    """The process ids of the children of process ``pid`` (/proc); none once it is gone."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
 def gateways(
     processes: int,
@@ -123,9 +178,9 @@ def gateways(
     broker_url: str,
     tmp: Path,
     env: dict[str, str] | None = None,
-) -> Iterator[list[int]]:
+) -> Iterator[Launched]:
     """Start ``processes`` gateways (each loading ``site`` first, if given; ``env`` added to
-    their environment); yield their API ports; stop each by its pid."""
+    their environment); yield their API ports and pids; stop each by its pid."""
     started: list[subprocess.Popen[bytes]] = []
     ports: list[int] = []
     command = [str(Path(sys.executable).with_name("guard-gateway")), "run"]
@@ -154,7 +209,7 @@ def gateways(
             started.append(process)
             ports.append(port)
         try:
-            yield ports
+            yield Launched(ports, [process.pid for process in started])
         finally:
             for process in started:
                 if process.poll() is None:

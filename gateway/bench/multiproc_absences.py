@@ -84,7 +84,8 @@ def _leg(
     with tempfile.TemporaryDirectory(prefix="gg-bench-absent-") as tmp:
         origin = Path(tmp) / "clock-origin"
         env = {CLOCK_ENV: f"{stands_at.isoformat()},1,file:{origin}"}
-        with gateways(processes, None, database_url, broker_url, Path(tmp), env) as ports:
+        with gateways(processes, None, database_url, broker_url, Path(tmp), env) as launched:
+            ports = launched.ports
             ready_s = await_partitions(ports, Path(tmp))
             balanced_s = _await_balance(ports)
             began = time.perf_counter()

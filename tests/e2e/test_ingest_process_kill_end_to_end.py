@@ -36,6 +36,7 @@ from tests.e2e.test_gateway_kill_end_to_end import (
 )
 from tests.fixtures.live_gateway import (
     GatewayProcess,
+    alive,
     gateway_env,
     load_site,
     open_session,
@@ -52,15 +53,6 @@ def _metric(api_port: str, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.split()[1])
     raise AssertionError(f"{name} not in /metrics")
-
-
-def _alive(pid: int) -> bool:
-    """Running, not a zombie waiting for its parent to read its status."""
-    try:
-        status = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return status.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _two_guard_gateway(
@@ -134,7 +126,7 @@ def test_a_sigkilled_ingest_process_is_replaced_and_nothing_is_lost_or_stored_tw
     ids = [event["id"] for event in core_stub.events]
     assert len(ids) == len(set(ids)) == expected_events  # 0 lost, 0 duplicated at the core
     assert Counter(e["type"] for e in core_stub.events) == dict.fromkeys(EXPECTED_TYPES, TERMINALS)
-    assert not _alive(replacement)  # stopped with the gateway
+    assert not alive(replacement)  # stopped with the gateway
 
 
 def test_the_ingest_process_ends_with_a_sigkilled_gateway(
@@ -144,9 +136,9 @@ def test_the_ingest_process_ends_with_a_sigkilled_gateway(
     try:
         gateway.wait_serving()
         [reader] = gateway.children()
-        assert _alive(reader)
+        assert alive(reader)
         gateway.kill()
-        wait_for(lambda: not _alive(reader), f"ingest process {reader} outlived its gateway", 10)
+        wait_for(lambda: not alive(reader), f"ingest process {reader} outlived its gateway", 10)
     finally:
         if gateway.process.poll() is None:
             gateway.kill()
@@ -165,12 +157,12 @@ def test_a_sigterm_to_the_whole_group_stops_the_gateway_in_order(
         [reader] = gateway.children()
         os.kill(reader, signal.SIGTERM)  # the child's alone: it is the gateway's to stop
         time.sleep(1.0)
-        assert _alive(reader) and gateway.children() == [reader]
+        assert alive(reader) and gateway.children() == [reader]
         assert _metric(api, "guard_gateway_mqtt_connected") == 1
         os.kill(reader, signal.SIGTERM)  # and the group's, first, as the kernel may deliver it
         os.kill(gateway.process.pid, signal.SIGTERM)
         assert gateway.process.wait(30) == 0
-        wait_for(lambda: not _alive(reader), f"ingest process {reader} outlived its gateway", 10)
+        wait_for(lambda: not alive(reader), f"ingest process {reader} outlived its gateway", 10)
     finally:
         if gateway.process.poll() is None:
             gateway.kill()
