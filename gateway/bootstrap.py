@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from drivers.gps.jt808 import Jt808Codec, Jt808Platform
 from drivers.gps.mqtt_decoder import GpsMessageDecoder
 from drivers.gps.topics import downlink_topic, subscription_filters
-from drivers.mqtt.ingest import MqttMessage
+from drivers.mqtt.ingest import MqttIngest, MqttMessage
 from drivers.mqtt.ingest_types import Ingest
 from drivers.zkteco.push_router import make_push_router
 from gateway.api.app import create_app
@@ -288,7 +288,7 @@ def build_gateway(
 
     make_ingest = ingest_factory(settings, clock)
     cluster: ClusterNode | None = None
-    held_clients: Callable[[], dict[int, Ingest]] | None = None
+    held_clients: Callable[[], dict[int, MqttIngest]] | None = None
     if with_ingest and store is None:
         filters = subscription_filters(settings.mqtt_topic_prefix)
         ingest = single_ingest(settings, clock, filters, handoff)

@@ -79,7 +79,7 @@ class Settings(BaseSettings):
         default=True,
         description="Read the broker from a child process (drivers/mqtt/ingest_process.py), so "
         "paho's work does not share the pipeline's interpreter lock; false: in this process. "
-        "With GATEWAY_PARTITIONS > 1, one child per partition held (about 25 MB resident each).",
+        "One process with GATEWAY_PARTITIONS=1 only; partition clients run in this process.",
     )
     jt808_auth_secret: SecretStr | None = Field(
         default=None,

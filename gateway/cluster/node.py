@@ -49,7 +49,7 @@ class PartitionMoving(RuntimeError):
 
 
 class PartitionClient(Protocol):
-    """What the node needs of a partition's MQTT client (``drivers.mqtt.Ingest``)."""
+    """What the node needs of a partition's MQTT client (``MqttIngest``)."""
 
     def start(self) -> None: ...
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from drivers.mqtt.ingest_types import Ingest, MqttMessage
+from drivers.mqtt.ingest_types import MqttMessage
 from gateway.db.models import DeviceRow
 
 __all__ = [
@@ -77,4 +77,4 @@ class PartitionMessage(MqttMessage):
     anew, so a held-over packet id could name a different message)."""
 
     partition: int = field(default=-1, compare=False)
-    source: Ingest | None = field(default=None, compare=False, repr=False)
+    source: object = field(default=None, compare=False, repr=False)

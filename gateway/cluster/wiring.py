@@ -25,7 +25,6 @@ from gateway.pipeline.runtime import PipelineRuntime
 from gateway.settings import Settings
 
 __all__ = [
-    "MakeIngest",
     "PartitionClients",
     "PipelineScope",
     "api_url",
@@ -52,24 +51,19 @@ def api_url(settings: Settings) -> str:
     return (settings.public_url or f"http://{settings.api_host}:{settings.api_port}").rstrip("/")
 
 
-MakeIngest = Callable[[str, str | None, list[str], Callable[[MqttMessage], None]], Ingest]
-"""``make(client_id, username, filters, handoff)``: an MQTT client, not started."""
-
-
-def ingest_factory(settings: Settings, clock: Clock) -> MakeIngest:
-    """``make(client_id, username, filters, handoff)`` on the settings' broker (URL, password,
-    TLS files), for the one client of a single process or a partition's: an ``IngestProcess``
-    (paho in a child process of its own, off the pipeline's interpreter lock) unless
-    ``GATEWAY_MQTT_INGEST_PROCESS`` is false, then an ``MqttIngest`` in this process."""
+def ingest_factory(
+    settings: Settings, clock: Clock
+) -> Callable[[str, str | None, list[str], Callable[[MqttMessage], None]], MqttIngest]:
+    """``make(client_id, username, filters, handoff)``: an ``MqttIngest`` on the settings'
+    broker (URL, password, TLS files), for the one client of a single process or a partition's."""
 
     def make(
         client_id: str,
         username: str | None,
         filters: list[str],
         take: Callable[[MqttMessage], None],
-    ) -> Ingest:
-        kind = IngestProcess if settings.mqtt_ingest_process else MqttIngest
-        return kind(
+    ) -> MqttIngest:
+        return MqttIngest(
             settings.mqtt_url,
             client_id=client_id,
             topic_filters=filters,
@@ -86,9 +80,21 @@ def ingest_factory(settings: Settings, clock: Clock) -> MakeIngest:
 def single_ingest(
     settings: Settings, clock: Clock, filters: list[str], take: Callable[[MqttMessage], None]
 ) -> Ingest:
-    """The MQTT client of a gateway not partitioned (``ingest_factory``'s kind)."""
-    return ingest_factory(settings, clock)(
-        settings.mqtt_client_id, settings.mqtt_username, filters, take
+    """The MQTT client of a gateway not partitioned: an ``IngestProcess`` (paho in a child
+    process) unless ``GATEWAY_MQTT_INGEST_PROCESS`` is false, then an ``MqttIngest``."""
+    if not settings.mqtt_ingest_process:
+        return ingest_factory(settings, clock)(
+            settings.mqtt_client_id, settings.mqtt_username, filters, take
+        )
+    return IngestProcess(
+        settings.mqtt_url,
+        client_id=settings.mqtt_client_id,
+        topic_filters=filters,
+        handoff=take,
+        clock=clock,
+        username=settings.mqtt_username,
+        password=_password(settings),
+        tls=_tls(settings),
     )
 
 
@@ -153,10 +159,9 @@ class PartitionClients:
     """Builds the MQTT client of each partition and routes replies to terminals through the
     client of the terminal's partition.
 
-    ``make_ingest(client_id, username, filters, handoff)`` builds a client from the settings
-    (``ingest_factory``: by default each partition's client is a process of its own);
-    ``submit(message)`` hands a message to the pipeline (may raise ``queue.Full``). A
-    partition's client id is ``<client prefix>-pNN``; with a broker user name set, its user
+    ``make_ingest(client_id, username, filters, handoff)`` builds an ``MqttIngest`` from the
+    settings; ``submit(message)`` hands a message to the pipeline (may raise ``queue.Full``).
+    A partition's client id is ``<client prefix>-pNN``; with a broker user name set, its user
     name gets the same suffix (the accounts ``broker-config --partitions`` writes: the broker
     makes the user name the client id).
     """
@@ -166,7 +171,9 @@ class PartitionClients:
         client_prefix: str,
         username: str | None,
         partitions: int,
-        make_ingest: MakeIngest,
+        make_ingest: Callable[
+            [str, str | None, list[str], Callable[[MqttMessage], None]], MqttIngest
+        ],
         submit: Callable[[MqttMessage], None],
         guard_of_device: Callable[[str], str | None],
     ) -> None:
@@ -176,12 +183,12 @@ class PartitionClients:
         self._make_ingest = make_ingest
         self._submit = submit
         self._guard_of_device = guard_of_device
-        self.current: dict[int, Ingest] = {}
+        self.current: dict[int, MqttIngest] = {}
 
-    def make(self, partition: int, topics: list[str]) -> Ingest:
+    def make(self, partition: int, topics: list[str]) -> MqttIngest:
         """A partition's client (not started) on its fixed id; what it receives is tagged with
         it, so its acknowledgements go back through it alone."""
-        holder: list[Ingest] = []
+        holder: list[MqttIngest] = []
 
         def handoff(message: MqttMessage) -> None:
             self._submit(
@@ -210,15 +217,15 @@ class PartitionClients:
     @staticmethod
     def acknowledge(messages: list[MqttMessage]) -> None:
         """Acknowledge each message through the client that received it (in order)."""
-        by_source: dict[int, tuple[Ingest, list[MqttMessage]]] = {}
+        by_source: dict[int, tuple[MqttIngest, list[MqttMessage]]] = {}
         for message in messages:
-            if isinstance(message, PartitionMessage) and message.source is not None:
+            if isinstance(message, PartitionMessage) and isinstance(message.source, MqttIngest):
                 entry = by_source.setdefault(id(message.source), (message.source, []))
                 entry[1].append(message)
         for source, batch in by_source.values():
             source.acknowledge(batch)
 
-    def held_by(self, node: ClusterNode) -> dict[int, Ingest]:
+    def held_by(self, node: ClusterNode) -> dict[int, MqttIngest]:
         """The clients of the partitions ``node`` holds now (one with no device has none):
         what readiness and metrics look at."""
         current = dict(self.current)  # a copy: the node's thread replaces clients meanwhile
