@@ -65,8 +65,12 @@ class Run:
         return self._pending
 
     def finish(self) -> tuple[PresenceState, list[RuleEvent]]:
-        """The new state (with its next deadline) and the events, in the order they happened."""
+        """The new state (with its next deadline) and the events, in the order they happened.
+        An ended machine left with nothing owed closes (``close``), whichever input settled its
+        last decision: a cancellation or report typed in after the end, as much as a deadline."""
         pending = self.pending()
+        if self.state.ended and not self.state.closed and not pending:
+            self.close()
         due = holds.next_tick(
             self.state, self.now, pending[0].due if pending else None, self.policy
         )

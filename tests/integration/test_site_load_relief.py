@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 import yaml
 from pytest_mock import MockerFixture
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from gateway.db.models import PresenceStateRow
+from gateway.db.models import LeaveRow, PresenceStateRow
+from gateway.pipeline.commands import CancelLeave
 from gateway.pipeline.emitter import Emitter
 from gateway.site import load_site_file
 from tests.e2e.helpers import PostPoints
@@ -135,6 +136,33 @@ def test_taken_off_duty_while_out_on_a_leave_he_owes_its_cancellation_from_its_e
     assert alert["returned_at"] == at(130).isoformat() and alert["off_duty"] is True
     state = gateway.processor.state(GATE_SHIFT)
     assert state is None or state.relieved_at == at(90)
+
+
+def test_a_leave_cancelled_after_the_relief_settles_the_shift_and_closes_its_machine(
+    engine: Engine, tmp_path: Path
+) -> None:
+    gateway, gate = _out_on_leave_at_half_past_nine(engine, tmp_path)
+    gateway.load(site_file(tmp_path, "home", post="jt-gate-north", end="09:00"), 90)
+    gateway.run(90, 130, gate.outside)
+    gateway.run(130, 140, gate.inside)
+    # Back at 10:10 (the leave's end), off duty; he cancels it at 10:20, within the hour: the
+    # last decision the shift owed is settled, by him, not by a deadline.
+    with Session(engine) as session:
+        [leave_id] = session.scalars(select(LeaveRow.id).where(LeaveRow.guard_id == "g-001"))
+    gateway.clock.set(at(140.5))
+    gateway.processor.run_command(CancelLeave(leave_id, at(140)))
+    gateway.run(141, 260, gate.inside)  # past the hour: nothing more
+    assert core_events(engine) == [
+        ("presence.arrived", at(0), GATE_SHIFT),
+        ("presence.departed", at(60), GATE_SHIFT),
+        ("leave.cancelled", at(140), GATE_SHIFT),
+    ]
+    # The machine closed and left memory (it stayed, ended and waiting for nothing, before);
+    # its saved state is the shift's record.
+    assert gateway.processor.state(GATE_SHIFT) is None
+    with Session(engine) as session:
+        saved = session.get(PresenceStateRow, GATE_SHIFT)
+        assert saved is not None and saved.state["closed"] is True
 
 
 def test_moved_while_out_on_a_leave_his_new_posts_arrival_asks_its_cancellation_once(
