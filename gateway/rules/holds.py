@@ -31,7 +31,9 @@ last fix is more than ``GAP_S`` old may be in a blind area with positions stored
 guard back before the end, or out. The end, and what falls after it, waits for them up to
 ``end_upload_wait_s``, or until its positions reach the end; fixes that arrive after the end
 dated inside the shift are judged meanwhile, as any upload (a backfill, below, which the end
-waits for too). Later than that, they are history.
+waits for too; from such a terminal every one of them is, however young: the last positions it
+stored before the end are less than a minute old when it sends them just after). Later than
+that, they are history.
 
 A backfill begins with a fix older than ``BACKFILL_AFTER_S`` on arrival from a terminal that was
 silent (``silent_since``: no fix for ``device_silent_s``), or whose fix after a gap is held
@@ -165,11 +167,17 @@ def unwatched_before(state: PresenceState, watching_since: datetime) -> Presence
     return replace(state, unwatched_from=since, unwatched_until=watching_since)
 
 
-def note_backfill(state: PresenceState, fix_time: datetime, now: datetime) -> PresenceState:
+def note_backfill(
+    state: PresenceState, fix_time: datetime, now: datetime, policy: SitePolicy
+) -> PresenceState:
     """``state`` having received, at ``now``, a fix taken at ``fix_time``: in a backfill that
     has reached ``fix_time`` when the fix is old, out of any backfill when it is not. An old
-    fix after the shift's end (the end waiting for it, ``end_wait``) is an upload too."""
-    if now - fix_time > _OLD:
+    fix after the shift's end (the end waiting for it, ``end_wait``) is an upload too, and so
+    is, whatever its age, a fix dated inside the shift that comes after its end from a terminal
+    the end waits for or in an upload under way: the last positions a terminal stored before
+    the end are less than a minute old when it sends them just after, and taking one of them
+    for live would end the wait with the rest of the upload still on its way."""
+    if now - fix_time > _OLD or _uploaded_over_the_end(state, fix_time, now, policy):
         if (
             state.silent_since is None
             and state.backfill_at is None
@@ -181,6 +189,14 @@ def note_backfill(state: PresenceState, fix_time: datetime, now: datetime) -> Pr
     if state.backfill_at is None and state.backfill_heard_at is None:
         return state
     return replace(state, backfill_at=None, backfill_heard_at=None)
+
+
+def _uploaded_over_the_end(
+    state: PresenceState, fix_time: datetime, now: datetime, policy: SitePolicy
+) -> bool:
+    if state.ended or now < state.shift_end or fix_time >= state.shift_end:
+        return False
+    return state.backfill_at is not None or end_wait(state, policy) is not None
 
 
 def holds_back(state: PresenceState, fix: FixObserved) -> bool:

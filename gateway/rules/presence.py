@@ -234,7 +234,7 @@ def _on_fix(run: Run, fix: FixObserved) -> None:
     fix_time = utc(fix.fix_time)
     run.revealed_by = fix_time
     evidence = FixEvidence.of(fix)
-    run.state = note_backfill(run.state, fix_time, run.now)
+    run.state = note_backfill(run.state, fix_time, run.now, run.policy)
     _note_outside_evidence(run, fix, evidence)
     until = min(fix_time, run.now)
     if run.state.held:  # asked for every fix: the call only when it may cap

@@ -21,6 +21,7 @@ from tests.e2e.helpers import (
     SAMPLE_SITE,
     PostPoints,
     alert_rows,
+    fix_at,
     load_sample_site,
     post_points,
 )
@@ -102,3 +103,38 @@ def test_nothing_uploaded_leaving_early_falls_when_the_wait_is_over(engine: Engi
     [left] = _his(engine, "alert.left_early")
     assert datetime.fromisoformat(left["data"]["detected_at"]) == at(END_MIN + 10)
     assert (left["data"]["late"], left["data"]["backfilled"]) == (False, False)
+
+
+def test_an_upload_in_two_messages_just_after_the_end_is_judged_whole(engine: Engine) -> None:
+    # On post to 19:56:30, then quiet; out from 19:58:10 by what the terminal stored, sent at
+    # 20:00:01 (19:58:10 and 19:59:05) and 20:00:02 (19:59:55), the runtime ticking between
+    # the two. The fix of 19:59:05 is less than a minute old when it comes; taken for live,
+    # it let that tick fire the end with the departure unconfirmed (55 s of outside fixes),
+    # and the last one, which confirms it, came to a closed shift: nothing was raised.
+    load_sample_site(engine)
+    points = post_points(engine, "jt-gate-north")
+    clock = ManualClock(at(-5))
+    processor = Processor(engine, clock)
+    walk(processor, clock, points.inside, 0, 717)
+    _tick_each_minute(processor, clock, 717, END_MIN)
+    for sent_s, taken_s in ((1.0, (-110.0, -55.0)), (2.0, (-5.0,))):
+        sent = at(END_MIN + sent_s / 60)
+        clock.set(sent)
+        processor.process_fixes(
+            [
+                fix_at(
+                    "gps-001",
+                    at(END_MIN + t / 60),
+                    points.outside,
+                    received_after_s=sent_s - t,
+                )
+                for t in taken_s
+            ]
+        )
+        clock.set(sent + (at(END_MIN + 0.5 / 60) - at(END_MIN)))
+        processor.tick()
+    _tick_each_minute(processor, clock, END_MIN + 1, END_MIN + 60)
+    [departed] = _his(engine, "presence.departed")
+    assert departed["data"]["started_at"] == at(END_MIN - 110 / 60).isoformat()
+    assert len(alert_rows(engine, "alert.left_early", "g-001")) == 1
+    assert len(alert_rows(engine, "alert.unreported_departure", "g-001")) == 1

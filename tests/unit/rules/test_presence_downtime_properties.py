@@ -108,6 +108,7 @@ def test_an_honest_guard_gets_no_alert_across_a_downtime(
     scenario = _play_with_downtime(fixes + papers, down)
     assert _alerts(scenario) == []
     assert not [e for e in scenario.events if e.type == "presence.departed"]
+    assert scenario.state.closed
 
 
 @_PROPERTY
@@ -123,6 +124,7 @@ def test_one_outing_gets_the_same_alerts_across_a_downtime(
     assert _standing(scenario) == expected.standing, (expected.paperwork, down, happened)
     [departed] = scenario.only("presence.departed")
     assert abs(secs(departed.time) - out.first_out_s) < 0.001
+    assert scenario.state.closed  # every decision owed was taken, so the machine closed
 
 
 def test_the_downtime_property_can_fail() -> None:

@@ -100,3 +100,4 @@ def test_an_outing_near_the_end_gets_the_alerts_the_rules_give_it(
     assert _standing(scenario) == standing, (expected.paperwork, stops, happened)
     [departed] = scenario.only("presence.departed")
     assert abs(secs(departed.time) - out.first_out_s) < 0.001
+    assert scenario.state.closed  # every decision owed was taken, so the machine closed

@@ -80,6 +80,7 @@ def _check(out: Outing, data: st.DataObject, badge: list[Item] | None = None) ->
     assert found == standing, (expected.paperwork, stops, happened)
     [departed] = scenario.only("presence.departed")
     assert abs(secs(departed.time) - out.first_out_s) < 0.001
+    assert scenario.state.closed  # every decision owed was taken, so the machine closed
 
 
 @_PROPERTY

@@ -139,6 +139,7 @@ def test_an_honest_guard_gets_no_alert(
     scenario = _play(fixes + papers + stops)
     assert _alerts(scenario) == []
     assert not [e for e in scenario.events if e.type == "presence.departed"]
+    assert scenario.state.closed
 
 
 def test_the_property_can_fail_on_two_outside_fixes_in_a_row() -> None:
@@ -321,3 +322,4 @@ def test_one_outing_gets_the_alerts_the_rules_give_it(out: Outing, data: st.Data
     assert _standing(scenario) == expected.standing, (expected.paperwork, stops, happened)
     [departed] = scenario.only("presence.departed")
     assert abs(secs(departed.time) - out.first_out_s) < 0.001
+    assert scenario.state.closed  # every decision owed was taken, so the machine closed

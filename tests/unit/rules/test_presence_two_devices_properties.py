@@ -76,6 +76,7 @@ def test_an_outing_leaving_a_device_behind_gets_its_alerts_and_left_behind(
     )
     [departed] = scenario.only("presence.departed")
     assert abs(secs(departed.time) - out.first_out_s) < 0.001
+    assert scenario.state.closed  # every decision owed was taken, so the machine closed
 
 
 @_PROPERTY
@@ -97,3 +98,4 @@ def test_the_same_across_a_downtime(
     )
     [departed] = scenario.only("presence.departed")
     assert abs(secs(departed.time) - out.first_out_s) < 0.001
+    assert scenario.state.closed  # every decision owed was taken, so the machine closed

@@ -17,6 +17,7 @@ from tests.unit.rules.scenario import (
     Build,
     Scenario,
     at,
+    fix,
     inside,
     leave,
     outside,
@@ -141,6 +142,23 @@ def test_an_upload_after_the_end_split_by_a_tick_is_judged_whole() -> None:
         ("presence.departed", 14310.0),
         ("alert.left_early", END_S),
         ("alert.unreported_departure", 14310.0),
+    ]
+
+
+def test_an_upload_just_after_the_end_is_judged_whole_though_its_last_fixes_are_young() -> None:
+    # Found by the generated days: quiet from 11:57 (his last live fix on post at 11:56:30),
+    # out from 11:58:10 by the positions sent a second after the end. The one taken at
+    # 11:59:05 was less than a minute old when it came: taken for live, it ended the upload and
+    # made the terminal heard to the end's last minute, so the tick after it fired the end
+    # with the departure unconfirmed (53 s of outside fixes), and the fix of 11:59:55 that
+    # confirms it came to a closed shift: nothing was raised.
+    taken_sent = [(14290.0, END_S + 1), (14345.0, END_S + 1.01), (14395.0, END_S + 2)]
+    stored = [(sent, fix(Membership.OUTSIDE, lag_s=sent - taken)) for taken, sent in taken_sent]
+    scenario = _day(track(-300, 14220, inside) + stored + [(END_S + 1.5, tick)])
+    assert scenario.pairs(skip=SKIP) == [
+        ("presence.departed", 14290.0),
+        ("alert.left_early", END_S),
+        ("alert.unreported_departure", 14290.0),
     ]
 
 
