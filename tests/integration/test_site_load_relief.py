@@ -118,15 +118,20 @@ def _out_on_leave_at_half_past_nine(engine: Engine, tmp_path: Path) -> tuple[Gat
     return gateway, gate
 
 
+def _taken_off_duty_while_out(engine: Engine, tmp_path: Path) -> tuple[Gateway, PostPoints]:
+    """Out on the leave from 09:00; the leader ends his day at 09:30 (his shift now ends at
+    09:00 in the file): the leave runs past his duty, and he is out to 10:10, off duty."""
+    gateway, gate = _out_on_leave_at_half_past_nine(engine, tmp_path)
+    gateway.load(site_file(tmp_path, "home", post="jt-gate-north", end="09:00"), 90)
+    gateway.run(90, 130, gate.outside)
+    return gateway, gate
+
+
 def test_taken_off_duty_while_out_on_a_leave_he_owes_its_cancellation_from_its_end(
     engine: Engine, tmp_path: Path
 ) -> None:
-    gateway, gate = _out_on_leave_at_half_past_nine(engine, tmp_path)
-    # The leader ends his day at 09:30 (his shift now ends at 09:00 in the file): the leave
-    # runs past his duty, and he comes back at 10:10, off duty, unwatched.
-    gateway.load(site_file(tmp_path, "home", post="jt-gate-north", end="09:00"), 90)
-    gateway.run(90, 130, gate.outside)
-    gateway.run(130, 200, gate.inside)
+    gateway, gate = _taken_off_duty_while_out(engine, tmp_path)
+    gateway.run(130, 200, gate.inside)  # back at 10:10, unwatched, and never cancels
     assert core_events(engine) == [
         ("presence.arrived", at(0), GATE_SHIFT),
         ("presence.departed", at(60), GATE_SHIFT),
@@ -141,9 +146,7 @@ def test_taken_off_duty_while_out_on_a_leave_he_owes_its_cancellation_from_its_e
 def test_a_leave_cancelled_after_the_relief_settles_the_shift_and_closes_its_machine(
     engine: Engine, tmp_path: Path
 ) -> None:
-    gateway, gate = _out_on_leave_at_half_past_nine(engine, tmp_path)
-    gateway.load(site_file(tmp_path, "home", post="jt-gate-north", end="09:00"), 90)
-    gateway.run(90, 130, gate.outside)
+    gateway, gate = _taken_off_duty_while_out(engine, tmp_path)
     gateway.run(130, 140, gate.inside)
     # Back at 10:10 (the leave's end), off duty; he cancels it at 10:20, within the hour: the
     # last decision the shift owed is settled, by him, not by a deadline.
