@@ -177,7 +177,10 @@ def note_backfill(
     the end waits for or in an upload under way: the last positions a terminal stored before
     the end are less than a minute old when it sends them just after, and taking one of them
     for live would end the wait with the rest of the upload still on its way."""
-    if now - fix_time > _OLD or _uploaded_over_the_end(state, fix_time, now, policy):
+    # Every fix asks: the end's case costs one comparison before the end.
+    if now - fix_time > _OLD or (
+        now >= state.shift_end and _uploaded_over_the_end(state, fix_time, policy)
+    ):
         if (
             state.silent_since is None
             and state.backfill_at is None
@@ -191,10 +194,10 @@ def note_backfill(
     return replace(state, backfill_at=None, backfill_heard_at=None)
 
 
-def _uploaded_over_the_end(
-    state: PresenceState, fix_time: datetime, now: datetime, policy: SitePolicy
-) -> bool:
-    if state.ended or now < state.shift_end or fix_time >= state.shift_end:
+def _uploaded_over_the_end(state: PresenceState, fix_time: datetime, policy: SitePolicy) -> bool:
+    """A fix dated inside the shift, come after its end (``now``) from a terminal the end
+    waits for or in an upload under way (``note_backfill``)."""
+    if state.ended or fix_time >= state.shift_end:
         return False
     return state.backfill_at is not None or end_wait(state, policy) is not None
 
