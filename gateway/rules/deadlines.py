@@ -150,7 +150,7 @@ def pending_deadlines(state: PresenceState, policy: SitePolicy) -> list[Deadline
         return []
     out: list[Deadline] = []
     if not state.ended:
-        end = state.shift_end
+        end = state.duty_end  # a relief waiting for a quiet terminal's upload ends at the relief
         out.append(Deadline(end, Kind.END))
         expected = _expected_from(state, policy)
         if state.arrived_at is None and not state.absent_checked:
@@ -195,7 +195,7 @@ def _owed_after_the_end(state: PresenceState, policy: SitePolicy) -> list[Deadli
     if dep is not None and not dep.unreported_done:
         wait_s = max(policy.report_grace_s, policy.departure_confirm_s)
         due = dep.started_at + _seconds(wait_s)
-        if state.ended or due > state.shift_end:
+        if state.ended or due > state.duty_end:
             out.append(Deadline(due, Kind.UNREPORTED))
     for pending in state.pending_cancels:
         if pending.alert_key is None:

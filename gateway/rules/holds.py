@@ -33,7 +33,9 @@ guard back before the end, or out. The end, and what falls after it, waits for t
 dated inside the shift are judged meanwhile, as any upload (a backfill, below, which the end
 waits for too; from such a terminal every one of them is, however young: the last positions it
 stored before the end are less than a minute old when it sends them just after). Later than
-that, they are history.
+that, they are history. A relief is an end too (``duty_end``): a guard relieved while his
+terminal is in a blind area may have been out before it, and the positions that show it come
+after the relief.
 
 A backfill begins with a fix older than ``BACKFILL_AFTER_S`` on arrival from a terminal that was
 silent (``silent_since``: no fix for ``device_silent_s``), or whose fix after a gap is held
@@ -97,7 +99,7 @@ def held(
     back holds the deadlines due after its device's previous fix until it is applied: it, or
     the stored fixes behind it, may show him back before them, as they would have had they
     come live. At the end, ``end_wait``."""
-    at_end = now >= state.shift_end and not state.ended
+    at_end = now >= state.duty_end and not state.ended
     if (
         state.unwatched_until is None
         and state.backfill_heard_at is None
@@ -122,16 +124,16 @@ def held(
 
 
 def end_wait(state: PresenceState, policy: SitePolicy) -> tuple[datetime, datetime] | None:
-    """(start, end) of the deadlines the shift's end holds back for a quiet terminal's upload
-    (see the module docstring): the end, to ``end_upload_wait_s`` after it, when a worn
-    terminal's last fix is more than ``GAP_S`` old then; ``None`` when every worn
-    terminal was heard up to the end, the shift ended already (a relief ends it at once: a
-    person said so), or the duty goes on in the next shift at this post (which takes over
-    what stands at the end)."""
+    """(start, end) of the deadlines the end of the guard's duty (the shift's end, or the
+    relief that ended it sooner: ``duty_end``) holds back for a quiet terminal's upload (see
+    the module docstring): the end, to ``end_upload_wait_s`` after it, when a worn terminal's
+    last fix is more than ``GAP_S`` old then; ``None`` when every worn terminal was heard up
+    to the end, the shift ended already, or the duty goes on in the next shift at this post
+    (which takes over what stands at the end)."""
     wait_s = policy.end_upload_wait_s
     if wait_s <= 0 or state.ended or state.continued:
         return None
-    end = state.shift_end
+    end = state.duty_end
     if all(end - t.last_fix_time <= _GAP for t in state.tracks):
         return None
     # The end and what falls after it; a deadline before it a tick came a moment late for
@@ -179,13 +181,13 @@ def note_backfill(
     for live would end the wait with the rest of the upload still on its way."""
     # Every fix asks: the end's case costs one comparison before the end.
     if now - fix_time > _OLD or (
-        now >= state.shift_end and _uploaded_over_the_end(state, fix_time, policy)
+        now >= state.duty_end and _uploaded_over_the_end(state, fix_time, policy)
     ):
         if (
             state.silent_since is None
             and state.backfill_at is None
             and not state.held
-            and now < state.shift_end
+            and now < state.duty_end
         ):
             return state  # a clock running behind on a terminal heard all along: no upload
         return replace(state, backfill_at=fix_time, backfill_heard_at=now)
@@ -197,7 +199,7 @@ def note_backfill(
 def _uploaded_over_the_end(state: PresenceState, fix_time: datetime, policy: SitePolicy) -> bool:
     """A fix dated inside the shift, come after its end (``now``) from a terminal the end
     waits for or in an upload under way (``note_backfill``)."""
-    if state.ended or fix_time >= state.shift_end:
+    if state.ended or fix_time >= state.duty_end:
         return False
     return state.backfill_at is not None or end_wait(state, policy) is not None
 

@@ -282,17 +282,30 @@ class Run:
         still open at the end, begun before it by more than the tolerance and not under a leave
         reaching the end, is leaving early (早退). Decisions owed for the shift stay pending.
         When his next shift at this post starts now (``PresenceState.continued``, a double
-        shift) his duty goes on: what stands is handed to that shift (``handover``)."""
-        self._finish_shift(deadline)
+        shift) his duty goes on: what stands is handed to that shift (``handover``). A relief
+        that waited for a quiet terminal's upload (``relieved``) ends here as a relief."""
+        self._finish_shift(None if self.state.relieved_at is not None else deadline)
 
-    def relieved(self, at: datetime | None = None) -> None:
+    def relieved(self, at: datetime | None = None, *, wait_for_upload: bool = False) -> None:
         """A person ended the shift early at ``at`` (default: now; the guard was relieved): as
         at the scheduled end, except that an outing under way is not leaving early. His duty
-        ends then (``PresenceState.relieved_at``): a leave he is out on that runs past it is
-        owed its cancellation from its end, as at the scheduled end."""
+        ends then (``PresenceState.relieved_at``, the earliest relief when told twice): a
+        leave he is out on that runs past it is owed its cancellation from its end, as at the
+        scheduled end.
+
+        ``wait_for_upload``: when a worn terminal is quiet at the relief, the machine ends as
+        at the scheduled end, once the positions it stored before the relief are in or the
+        end's wait is over (``holds.end_wait``: its ``Kind.END`` deadline, now at the relief),
+        so that an outing they show before the relief is judged; at once otherwise."""
         if not self.state.ended:
             when = self.now if at is None else utc(at)
-            self.state = replace(self.state, relieved_at=min(when, self.state.shift_end))
+            earliest = self.state.shift_end
+            if self.state.relieved_at is not None:
+                earliest = min(earliest, self.state.relieved_at)
+            self.state = replace(self.state, relieved_at=min(when, earliest))
+            waiting = holds.end_wait(self.state, self.policy) if wait_for_upload else None
+            if waiting is not None and self.now < waiting[1]:
+                return
         self._finish_shift(None)
 
     def _finish_shift(self, deadline: Deadline | None) -> None:

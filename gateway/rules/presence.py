@@ -140,7 +140,7 @@ def step(
             _release(run, device_id)
         ended_at = now if event.ended_at is None else min(utc(event.ended_at), now)
         run.fire_due(ended_at)
-        run.relieved(ended_at)
+        run.relieved(ended_at, wait_for_upload=True)
     else:  # pragma: no cover - the union is exhaustive
         raise TypeError(f"not a presence rule input: {event!r}")
     return run.finish()

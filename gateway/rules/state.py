@@ -119,7 +119,9 @@ class PresenceState:
     leave he is out on at this one's end and that runs into it is that shift's to settle."""
     relieved_at: datetime | None = None
     """When a person ended the shift before its scheduled end (a relief, a site load cutting
-    it short, his leaving for his next post): his duty ended then (``duty_end``)."""
+    it short, his leaving for his next post): his duty ended then (``duty_end``). The machine
+    ends with it, or, when a worn terminal is quiet then, once its upload is in or the end's
+    wait is over (``holds.end_wait``), as at the scheduled end."""
     handover: Handover | None = None
     """What stands at the end of a shift his next one at this post continues (``continued``, a
     double shift), until that shift's machine takes it (``gateway.rules.handover``): the
@@ -184,9 +186,10 @@ class PresenceState:
     def continued(self) -> bool:
         """Whether his next shift is at this post and starts at this one's end (a double
         shift, 连班: the night 20:00-08:00, then the day): his duty goes on without a break.
-        A next shift at another post starting then is ``next_post_at`` (轮岗)."""
+        A next shift at another post starting then is ``next_post_at`` (轮岗). Not once he
+        was relieved: his duty ended at the relief."""
         end = self.shift_end
-        return self.next_shift_at == end and self.next_post_at != end
+        return self.relieved_at is None and self.next_shift_at == end and self.next_post_at != end
 
     @property
     def expected_at(self) -> datetime:

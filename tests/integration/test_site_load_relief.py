@@ -24,9 +24,10 @@ from gateway.db.models import LeaveRow, PresenceStateRow
 from gateway.pipeline.commands import CancelLeave
 from gateway.pipeline.emitter import Emitter
 from gateway.site import load_site_file
-from tests.e2e.helpers import PostPoints
+from tests.e2e.helpers import PostPoints, fix_at
 from tests.e2e.helpers import core_events as guard_events
 from tests.integration.test_site_load_mid_shift import (
+    GUARD,
     Gateway,
     at,
     back_from_leave_then_moved,
@@ -166,6 +167,60 @@ def test_a_leave_cancelled_after_the_relief_settles_the_shift_and_closes_its_mac
     with Session(engine) as session:
         saved = session.get(PresenceStateRow, GATE_SHIFT)
         assert saved is not None and saved.state["closed"] is True
+
+
+def _stored_and_sent(gateway: Gateway, gate: PostPoints, first: int, last: int, sent: int) -> None:
+    """What g-001's terminal stored every 30 s from minute ``first`` to ``last`` (out from
+    09:00 to 09:20, on post otherwise), sent at minute ``sent`` in one message."""
+    fixes = []
+    for half in range(first * 2, last * 2):
+        taken = at(half / 2)
+        where = gate.outside if 60 <= half / 2 < 80 else gate.inside
+        lag_s = (at(sent) - taken).total_seconds()
+        fixes.append(fix_at(GUARD[2], taken, where, received_after_s=lag_s))
+    gateway.clock.set(at(sent))
+    gateway.processor.process_fixes(fixes)
+
+
+def _tick_each_minute(gateway: Gateway, first: int, last: int) -> None:
+    for minute in range(first, last):
+        gateway.clock.set(at(minute + 0.1))
+        gateway.processor.tick()
+
+
+def test_relieved_while_his_terminal_is_in_a_blind_area_the_outing_it_shows_is_judged(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # On post from 08:00, his terminal out of network from 08:55; out from 09:00 to 09:20, no
+    # report; the leader ends his day at 09:35 (a load); the terminal sends what it stored at
+    # 09:40, within the end's 10-minute wait. Before, the relief ended the machine at once and
+    # the outing its positions showed reached an ended shift: nothing was raised.
+    load_site_file(site_file(tmp_path, "gate", post="jt-gate-north"), engine, at(-60))
+    gate = points(engine, "jt-gate-north", at(1))
+    gateway = Gateway(engine, at(-1))
+    gateway.run(0, 55, gate.inside)
+    _tick_each_minute(gateway, 55, 95)
+    gateway.load(site_file(tmp_path, "home", post="jt-gate-north", end="09:00"), 95)
+    _tick_each_minute(gateway, 95, 100)
+    state = gateway.processor.state(GATE_SHIFT)
+    assert state is not None and state.relieved_at == at(95) and not state.ended  # waiting
+    _stored_and_sent(gateway, gate, 55, 100, sent=100)
+    _tick_each_minute(gateway, 100, 200)
+    raised = [(kind, when) for kind, when, shift in core_events(engine) if shift == GATE_SHIFT]
+    assert [event for event in raised if "departure" in event[0] or "parted" in event[0]] == [
+        ("presence.departed", at(60)),
+        ("alert.unreported_departure", at(60)),
+        ("alert.overtime_departure", at(75)),
+    ]
+    assert ("presence.returned", at(80)) in raised
+    [unreported] = guard_events(engine, "alert.unreported_departure", "g-001")
+    assert unreported["backfilled"] is True
+    assert "alert.left_early" not in [kind for kind, _ in raised]  # a relief, not leaving early
+    assert gateway.processor.state(GATE_SHIFT) is None  # closed: nothing more is owed
+    with Session(engine) as session:
+        saved = session.get(PresenceStateRow, GATE_SHIFT)
+        assert saved is not None and saved.state["closed"] is True
+        assert saved.state["relieved_at"] == at(95).isoformat()
 
 
 def test_moved_while_out_on_a_leave_his_new_posts_arrival_asks_its_cancellation_once(

@@ -9,11 +9,16 @@ nothing and is no departure, and an honest guard relieved anywhere gets no alert
 anywhere change none of it. A machine ended with nothing owed any more is closed, whichever
 input settled its last decision.
 
+A relief is an end: when his terminal is out of network at it, the machine ends once the
+positions it stored before the relief are in, or the end's wait (``end_upload_wait_s``) is over.
+An outing before a relief that falls in a blind area, its positions sent within that wait, gets
+the alerts it gets without one.
+
 Where the generated days stop: the relief falls at least ``MARGIN_S`` from the outing (the
 confirmation of a departure or a return takes fixes on both sides of a boundary, and which side
-of the relief they fall is the terminal's timing) and, for an outing before it, after the
-positions that show his return have arrived (a relief does not wait for an upload: a terminal
-still out of network at the relief leaves its outing unjudged, a case of its own).
+of the relief they fall is the terminal's timing), and, in a blind area, more than a minute
+after its last position sent live and ``UPLOAD_MARGIN_S`` or more inside the wait (what comes
+later is history, as after the scheduled end).
 """
 
 from __future__ import annotations
@@ -21,14 +26,27 @@ from __future__ import annotations
 from hypothesis import given, reject
 from hypothesis import strategies as st
 
+from gateway.policy import SitePolicy
 from gateway.rules import ShiftEnded
-from tests.unit.rules.scenario import Build, cancel, inside, leave, outside
+from geofence.membership import Membership
+from tests.unit.rules.scenario import (
+    Build,
+    Scenario,
+    at,
+    cancel,
+    fix,
+    inside,
+    leave,
+    outside,
+    shift,
+)
 from tests.unit.rules.test_presence_properties import (
     _PROPERTY,
     NEAR_S,
     SHIFT_END_S,
     Item,
     Outing,
+    Restart,
     _alerts,
     _paperwork_for,
     _play,
@@ -42,6 +60,10 @@ from tests.unit.rules.test_presence_properties import (
 MARGIN_S = 300.0
 """How far a generated relief stays from the outing's first fix out and from its return being
 known: more than a departure's or a return's confirmation and the longest gap between fixes."""
+
+WAIT_S = SitePolicy().end_upload_wait_s
+UPLOAD_MARGIN_S = 60.0
+"""How far inside the end's wait a generated upload after a relief in a blind area comes."""
 
 
 def _relieved(now_s: float) -> tuple[float, Build]:
@@ -82,6 +104,27 @@ def test_an_outing_before_the_relief_gets_the_alerts_it_gets_without_one(
     assert _standing(scenario) == expected.standing, (expected.paperwork, stops, happened)
     assert len(scenario.only("presence.departed")) == 1
     assert scenario.state.relieved_at is not None and scenario.state.closed
+
+
+@_PROPERTY
+@given(outings(), st.data())
+def test_an_outing_before_a_relief_in_a_blind_area_gets_the_alerts_it_gets_without_one(
+    out: Outing, data: st.DataObject
+) -> None:
+    if out.offline is None or abs(out.first_in_s - out.first_out_s - 900) < NEAR_S:
+        reject()
+    went, came_back = out.offline
+    earliest = max(out.first_in_s + MARGIN_S, went + 120, came_back - WAIT_S + UPLOAD_MARGIN_S)
+    if earliest > came_back - 30:
+        reject()
+    relief_s = data.draw(st.floats(earliest, came_back - 30), label="relief_s")
+    expected = _paperwork_for(data, out)
+    stops = data.draw(restarts(), label="restarts")
+    scenario = _play([*expected.script, *stops, _relieved(relief_s)])
+    happened = [(t, s) for t, s in scenario.pairs() if t != "presence.device_resumed"]
+    assert _standing(scenario) == expected.standing, (expected.paperwork, stops, happened)
+    assert len(scenario.only("presence.departed")) == 1
+    assert scenario.state.relieved_at == at(relief_s) and scenario.state.closed
 
 
 @_PROPERTY
@@ -127,6 +170,58 @@ def test_a_cancellation_typed_in_after_the_relief_closes_the_machine() -> None:
         "leave.cancelled",
     ]
     assert scenario.state.closed and scenario.state.next_deadline is None
+
+
+def test_a_relief_in_a_blind_area_waits_for_the_positions_that_show_the_outing_before_it() -> None:
+    # Out at 3000 s for 20 minutes, no report, the terminal out of network from 2700 s to
+    # 5400 s: relieved at 5000 s, it sends what it stored at 5400 s, within the end's wait.
+    # The outing before the relief is judged as it is without one (before, the relief ended
+    # the machine at once: nothing was raised, the positions came to an ended shift).
+    script: list[Item] = []
+    for s in range(-300, 14700, 30):
+        if 2700 <= s < 5400:
+            sent = 5400.0 + (s - 2700) / 3000
+            out = Membership.OUTSIDE if 3000 <= s < 4200 else Membership.INSIDE
+            script.append((sent, fix(out, lag_s=sent - s)))
+        else:
+            script.append((float(s), _inside_or_out(s)))
+    scenario = _play([*script, _relieved(5000.0)])
+    assert _standing(scenario) == {
+        "alert.unreported_departure": 1,
+        "alert.overtime_departure": 1,
+    }
+    backfilled = {e.type: e.data["backfilled"] for e in scenario.events}
+    assert backfilled["alert.unreported_departure"] is True
+    assert scenario.state.relieved_at == at(5000.0) and scenario.state.closed
+
+
+def test_a_relief_in_a_blind_area_ends_after_the_wait_when_nothing_is_sent() -> None:
+    # On post, the terminal out of network from 2700 s and back only at 9000 s: relieved at
+    # 5000 s, the machine waits the end's wait for its positions, then ends; what comes later
+    # is history, as after the scheduled end.
+    script: list[Item] = [_relieved(5000.0)]
+    for s in range(-300, 14700, 30):
+        if 2700 <= s < 9000:
+            sent = 9000.0 + (s - 2700) / 7000
+            script.append((sent, fix(Membership.INSIDE, lag_s=sent - s)))
+        else:
+            script.append((float(s), inside))
+    scenario = Scenario(state=shift(SHIFT_END_S))
+    waited = {5000.0 + WAIT_S - 30: False, 5000.0 + WAIT_S + 30: True}
+    for offset_s, item in sorted(script, key=lambda entry: entry[0]):
+        for tick_s, ended in list(waited.items()):
+            if tick_s < offset_s:
+                scenario.advance(tick_s)
+                assert scenario.state.ended is ended, tick_s
+                del waited[tick_s]
+        scenario.advance(offset_s)
+        assert not isinstance(item, Restart)
+        scenario.feed(item(scenario.clock.now()))
+    scenario.advance(SHIFT_END_S + 3 * 3600)
+    assert not waited
+    assert [t for t, _ in _alerts(scenario)] == ["alert.device_silent"]  # from 2700 s, on the clock
+    assert _standing(scenario) == {}
+    assert scenario.state.relieved_at == at(5000.0) and scenario.state.closed
 
 
 def _inside_or_out(offset_s: int) -> Build:
