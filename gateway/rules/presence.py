@@ -117,7 +117,11 @@ def step(
     if state.closed and not isinstance(event, ReportFiled | LeaveApproved | LeaveCancelled):
         return state, []
     run = Run(state, now, policy)
-    if isinstance(event, Tick):
+    # A relief told again (the roster read after a restart) while the machine waits for a
+    # quiet terminal's upload is a tick: its END, at the relief, fires as the end's wait lets it.
+    if isinstance(event, Tick) or (
+        isinstance(event, ShiftEnded) and state.relieved_at is not None and not state.ended
+    ):
         for device_id in holds.due_for_release(run.state, now):
             _release(run, device_id)
         run.fire_due(run.tick_horizon())

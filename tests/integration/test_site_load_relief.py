@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from gateway.db.models import LeaveRow, PresenceStateRow
 from gateway.pipeline.commands import CancelLeave
 from gateway.pipeline.emitter import Emitter
+from gateway.pipeline.processor import Processor
 from gateway.site import load_site_file
 from tests.e2e.helpers import PostPoints, fix_at
 from tests.e2e.helpers import core_events as guard_events
@@ -188,20 +189,25 @@ def _tick_each_minute(gateway: Gateway, first: int, last: int) -> None:
         gateway.processor.tick()
 
 
+@pytest.mark.parametrize("restarted", [False, True], ids=["running", "restarted_while_waiting"])
 def test_relieved_while_his_terminal_is_in_a_blind_area_the_outing_it_shows_is_judged(
-    engine: Engine, tmp_path: Path
+    engine: Engine, tmp_path: Path, restarted: bool
 ) -> None:
     # On post from 08:00, his terminal out of network from 08:55; out from 09:00 to 09:20, no
     # report; the leader ends his day at 09:35 (a load); the terminal sends what it stored at
     # 09:40, within the end's 10-minute wait. Before, the relief ended the machine at once and
-    # the outing its positions showed reached an ended shift: nothing was raised.
+    # the outing its positions showed reached an ended shift: nothing was raised. The wait is
+    # in the saved state: a gateway restarted meanwhile (from the database) waits the same.
     load_site_file(site_file(tmp_path, "gate", post="jt-gate-north"), engine, at(-60))
     gate = points(engine, "jt-gate-north", at(1))
     gateway = Gateway(engine, at(-1))
     gateway.run(0, 55, gate.inside)
     _tick_each_minute(gateway, 55, 95)
     gateway.load(site_file(tmp_path, "home", post="jt-gate-north", end="09:00"), 95)
-    _tick_each_minute(gateway, 95, 100)
+    _tick_each_minute(gateway, 95, 98)
+    if restarted:
+        gateway.processor = Processor(engine, gateway.clock)
+    _tick_each_minute(gateway, 98, 100)
     state = gateway.processor.state(GATE_SHIFT)
     assert state is not None and state.relieved_at == at(95) and not state.ended  # waiting
     _stored_and_sent(gateway, gate, 55, 100, sent=100)

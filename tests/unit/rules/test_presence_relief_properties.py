@@ -70,6 +70,10 @@ def _relieved(now_s: float) -> tuple[float, Build]:
     return (now_s, lambda _now: ShiftEnded())
 
 
+def _told_again(relief_s: float) -> Build:
+    return lambda _now: ShiftEnded(ended_at=at(relief_s))
+
+
 def _known_back(out: Outing) -> float:
     """When the rules can know of his return: his first fix inside, or the upload bringing it."""
     return out.first_in_s if out.offline is None else max(out.first_in_s, out.offline[1])
@@ -120,7 +124,12 @@ def test_an_outing_before_a_relief_in_a_blind_area_gets_the_alerts_it_gets_witho
     relief_s = data.draw(st.floats(earliest, came_back - 30), label="relief_s")
     expected = _paperwork_for(data, out)
     stops = data.draw(restarts(), label="restarts")
-    scenario = _play([*expected.script, *stops, _relieved(relief_s)])
+    # The pipeline tells a relief again at each roster read after a restart, with its time.
+    told_again = [
+        (relief_s + later_s, _told_again(relief_s))
+        for later_s in data.draw(st.lists(st.floats(1, WAIT_S + 600), max_size=2), label="again")
+    ]
+    scenario = _play([*expected.script, *stops, _relieved(relief_s), *told_again])
     happened = [(t, s) for t, s in scenario.pairs() if t != "presence.device_resumed"]
     assert _standing(scenario) == expected.standing, (expected.paperwork, stops, happened)
     assert len(scenario.only("presence.departed")) == 1
@@ -185,7 +194,8 @@ def test_a_relief_in_a_blind_area_waits_for_the_positions_that_show_the_outing_b
             script.append((sent, fix(out, lag_s=sent - s)))
         else:
             script.append((float(s), _inside_or_out(s)))
-    scenario = _play([*script, _relieved(5000.0)])
+    # Told again at 5100 s (a roster read after a restart): it goes on waiting.
+    scenario = _play([*script, _relieved(5000.0), (5100.0, _told_again(5000.0))])
     assert _standing(scenario) == {
         "alert.unreported_departure": 1,
         "alert.overtime_departure": 1,
