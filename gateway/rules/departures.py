@@ -175,8 +175,9 @@ def apply_late_report(run: Run, report: Report) -> None:
     the earliest whose start lies in the report's window (``coverage.report_window``). The
     report is spent on it even if another report or a leave covered it already, so it never
     covers a later departure. If that departure's unreported alert fired, it is withdrawn
-    (``alert.withdrawn``, reason ``report_on_record``). A report made before any departure stays
-    on record for the next one, as before."""
+    (``alert.withdrawn``, reason ``report_on_record``), even when he was out under a leave
+    from later on (that leave covered no start: the alert stood). A report made before any
+    departure stays on record for the next one, as before."""
     earliest, latest = report_window(report, run.policy)
     dep = next(
         (
@@ -193,10 +194,12 @@ def apply_late_report(run: Run, report: Report) -> None:
         run.state,
         reports=tuple(spent if r.report_id == report.report_id else r for r in run.state.reports),
     )
-    if dep.report_id is not None or dep.leave_id is not None:
-        return
-    dep = replace(dep, report_id=report.report_id)
     key = dep.unreported_alert
+    if dep.report_id is not None or (
+        dep.leave_id is not None and (key is None or key in dep.withdrawn)
+    ):
+        return  # covered already; a leave he was out under only from later covers no start
+    dep = replace(dep, report_id=report.report_id)
     if key is not None and key not in dep.withdrawn:
         dep = _withdraw(
             run,

@@ -304,6 +304,25 @@ CASES: dict[str, Case] = {
             ("presence.returned", 600.0),
         ],
     ),
+    # Found by the relief property (a blind area, then the upload): the report withdrew
+    # nothing once a leave he was out under from the 15-minute mark was on the departure,
+    # though that leave covered no start and the unreported alert stood.
+    "a_report_entered_late_withdraws_the_alert_though_a_later_leave_took_the_outing_over": Case(
+        [
+            *ON_POST,
+            *track(0, 1170, outside),
+            (400, leave("l1", 1000, 2800)),  # approved while he is out, from 16:40
+            (1500, report("r1", filed_s=-60)),
+            *track(1200, 1500, inside),
+        ],
+        1500,
+        [
+            ("presence.departed", 0.0),
+            ("alert.unreported_departure", 0.0),
+            ("presence.returned", 1200.0),
+            ("alert.withdrawn", 1500.0),  # when the report was typed in
+        ],
+    ),
     "an_unused_late_report_never_covers_the_next_departure": Case(
         [
             *ON_POST,
