@@ -123,3 +123,59 @@ def test_an_unused_late_report_never_covers_the_next_departure(
         "resolved",
         "ended",
     )
+
+
+def test_a_report_typed_in_late_withdraws_the_alert_though_a_later_leave_took_the_outing_over(
+    rig_factory: RigFactory, api: ApiFactory
+) -> None:
+    rig = rig_factory([("g-001", POST, DEVICE)])
+    # Out at 08:10 (first fix outside 08:10:30), back on post at 08:32.
+    runner = rig.runner([terminal(DEVICE, "json", rig.anchors[POST], goes_out(600, 1200))])
+    client = api(rig)
+    rig.play(at(20))
+    # At 08:20, while he is out, the leader approves a leave from 08:25 to 09:00: it takes the
+    # outing over from the 15-minute mark (08:25:30), so no overtime; it covers no start.
+    leave = client.post(
+        "/leaves",
+        json={
+            "guard_id": "g-001",
+            "starts_at": at(25).isoformat(),
+            "ends_at": at(60).isoformat(),
+            "approved_by": "jt-leader-a",
+            "approved_at": at(20).isoformat(),
+        },
+    )
+    assert leave.status_code == 201, leave.text
+    rig.play(at(34))
+    # At 08:34 the leader types the report the guard phoned in at 08:09:30.
+    typed_at = rig.clock.now()
+    answer = client.post(
+        "/reports",
+        json={
+            "guard_id": "g-001",
+            "reported_at": at(9.5).isoformat(),
+            "reported_to": "jt-leader-a",
+        },
+    )
+    assert answer.status_code == 201, answer.text
+    rig.play(max(runner.end_time, at(36)) + timedelta(seconds=30))
+    events = core_events(rig)
+
+    # Before, the report was spent and withdrew nothing: the departure had a leave.
+    assert timeline(events, "g-001") == [
+        ("presence.arrived", at(0)),
+        ("presence.departed", at(10.5)),
+        ("alert.unreported_departure", at(10.5)),
+        ("presence.returned", at(32)),
+        ("alert.withdrawn", typed_at),
+    ]
+    withdrawn = of(events, "alert.withdrawn")["data"]
+    assert (withdrawn["withdrawn_type"], withdrawn["reason"]) == (
+        "alert.unreported_departure",
+        "report_on_record",
+    )
+    assert withdrawn["report_id"] == answer.json()["id"]
+    alerts = client.get("/alerts", params={"guard_id": "g-001"}).json()
+    assert [(a["type"], a["status"], a["resolution"]) for a in alerts] == [
+        ("alert.unreported_departure", "resolved", "withdrawn")
+    ]

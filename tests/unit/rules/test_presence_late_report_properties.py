@@ -1,0 +1,94 @@
+"""A report that covers an outing's start settles its unreported decision, whatever else the
+leader types in, over generated days.
+
+What the rules as written say (docs/presence-rules.md, "Departures"): a verbal report made
+before he left (within ``report_validity_s``), or within the grace after, covers that one
+departure; typed in after the unreported alert fell, it withdraws it (``report_on_record``),
+unless it was typed in so late that the outing began after the grace that followed its entry.
+A leave the leader approves while the guard is out covers no start (it was not approved when he
+left): it may take the outing over from the 15-minute mark, or from later, and none of that
+changes what the report covers. Outings may be seen live or through a terminal's upload
+after a blind area, and the gateway may restart anywhere.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, reject
+from hypothesis import strategies as st
+
+from tests.unit.rules.scenario import Build, cancel, inside, leave, outside, report
+from tests.unit.rules.test_presence_properties import (
+    _PROPERTY,
+    Item,
+    Outing,
+    _play,
+    _standing,
+    outings,
+    restarts,
+)
+
+REPORT_VALIDITY_S = 1800.0
+GRACE_S = 120.0
+EDGE_S = 30.0
+"""How far a generated report stays from the edges of what it covers: which side of an edge
+a report falls there is a matter of seconds, not of the rule."""
+
+
+@st.composite
+def covering_reports(draw: st.DrawFn, out: Outing) -> Item:
+    """A report that covers ``out``: made before he left (within its validity) or within the
+    grace after, typed in at once or later, never so late that the outing began after the
+    grace that followed its entry."""
+    left = out.first_out_s
+    made = left - draw(st.floats(-(GRACE_S - EDGE_S), REPORT_VALIDITY_S - EDGE_S))
+    typed = made + draw(st.sampled_from([0.0, 30.0, 600.0, 3600.0]))
+    if typed - made > GRACE_S and left > typed + GRACE_S - EDGE_S:
+        reject()
+    return (typed, report("R1", filed_s=made))
+
+
+@st.composite
+def leaves_while_out(draw: st.DrawFn, out: Outing) -> list[Item]:
+    """Leaves the leader approves while the guard is out (none covers the start): each
+    starting from its approval to his return, for 5 min to 2 h, some cancelled later."""
+    items: list[Item] = []
+    left, back = out.first_out_s, out.first_in_s
+    for n in range(draw(st.integers(0, 2))):
+        approved = draw(st.floats(left + GRACE_S + EDGE_S, max(back, left + GRACE_S + EDGE_S)))
+        starts = approved + draw(st.floats(0, 1800))
+        ends = starts + draw(st.floats(300, 7200))
+        typed = approved + draw(st.sampled_from([0.0, 60.0, 1800.0]))
+        items.append((typed, leave(f"L{n}", starts, ends, approved_s=approved)))
+        if draw(st.booleans()):
+            cancelled = draw(st.floats(starts, ends + 3600))
+            items.append((max(cancelled, typed) + 1, cancel(f"L{n}", cancelled_s=cancelled)))
+    return items
+
+
+@_PROPERTY
+@given(outings(), st.data())
+def test_a_report_that_covers_the_start_settles_the_unreported_decision(
+    out: Outing, data: st.DataObject
+) -> None:
+    typed_report = data.draw(covering_reports(out), label="report")
+    later_leaves = data.draw(leaves_while_out(out), label="leaves")
+    stops = data.draw(restarts(), label="restarts")
+    scenario = _play([*out.fixes, typed_report, *later_leaves, *stops])
+    standing = _standing(scenario)
+    assert "alert.unreported_departure" not in standing, (typed_report[0], scenario.pairs())
+    assert len(scenario.only("presence.departed")) == 1
+    assert scenario.state.closed
+
+
+def test_the_late_report_property_can_fail() -> None:
+    # The same outing and report, the report made 31 minutes before he left: out of its
+    # validity, it covers nothing and the alert stands.
+    script: list[Item] = [(float(s), _inside_or_out(s)) for s in range(-300, 14700, 30)]
+    covered = _play([*script, (3600.0, report("R1", filed_s=1500.0))])
+    stale = _play([*script, (3600.0, report("R1", filed_s=1140.0))])
+    assert "alert.unreported_departure" not in _standing(covered)
+    assert _standing(stale)["alert.unreported_departure"] == 1
+
+
+def _inside_or_out(offset_s: int) -> Build:
+    return outside if 3000 <= offset_s < 3600 else inside
