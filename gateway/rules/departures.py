@@ -220,11 +220,19 @@ def apply_late_leave(run: Run, leave: Leave) -> None:
     (reason ``leave_on_record``): under a leave on record neither is decided, the leave's end
     is the limit. An outing he came back from only after the leave ran out is raised its
     overrun now (``offpost.overran_before_entry``); one still under way overruns by its
-    deadline, as ever."""
+    deadline, as ever.
+
+    A departure already under a leave the leader approved while the guard was out (it took
+    the outing over from the 15-minute mark or later, and covered no start) has its
+    unreported and overtime alerts withdrawn too, and its *left early* if this leave reached
+    the end; it stays under that leave (its end, its cancellation)."""
     for dep in run.state.departures:
-        if dep.leave_id is not None or not leave_covers_departure(leave, dep, run.policy):
+        if not leave_covers_departure(leave, dep, run.policy):
             continue
-        changed = replace(dep, leave_id=leave.leave_id)
+        taken_over = dep.leave_id is not None
+        if taken_over and _start_covered(run, dep):
+            continue
+        changed = dep if taken_over else replace(dep, leave_id=leave.leave_id)
         for key, alert_type in (
             (dep.unreported_alert, ALERT_UNREPORTED_DEPARTURE),
             (dep.overtime_alert, ALERT_OVERTIME_DEPARTURE),
@@ -242,7 +250,14 @@ def apply_late_leave(run: Run, leave: Leave) -> None:
             )
         changed = _not_early(run, changed, leave)
         run.state = run.state.with_departure(changed)
-        overran_before_entry(run, changed)
+        if not taken_over:
+            overran_before_entry(run, changed)
+
+
+def _start_covered(run: Run, dep: Departure) -> bool:
+    """Whether the leave ``dep`` is under covered its start (approved before he left)."""
+    under = None if dep.leave_id is None else run.state.leave(dep.leave_id)
+    return under is not None and leave_covers_departure(under, dep, run.policy)
 
 
 def _not_early(run: Run, dep: Departure, leave: Leave) -> Departure:

@@ -323,6 +323,24 @@ CASES: dict[str, Case] = {
             ("alert.withdrawn", 1500.0),  # when the report was typed in
         ],
     ),
+    # The same with the leave he had (approved at 07:50, typed in at 08:40): before, it
+    # withdrew nothing, for the departure had the leave approved while he was out.
+    "a_leave_typed_in_late_withdraws_the_alerts_though_a_later_leave_took_the_outing_over": Case(
+        [
+            *ON_POST,
+            *track(0, 1770, outside),
+            (600, leave("l2", 1000, 2800)),  # approved while he is out, from 08:16:40
+            (2400, leave("l1", -60, 3600, approved_s=-600)),
+            *track(1800, 2400, inside),
+        ],
+        2400,
+        [
+            ("presence.departed", 0.0),
+            ("alert.unreported_departure", 0.0),
+            ("presence.returned", 1800.0),
+            ("alert.withdrawn", 2400.0),  # leave_on_record
+        ],
+    ),
     "an_unused_late_report_never_covers_the_next_departure": Case(
         [
             *ON_POST,

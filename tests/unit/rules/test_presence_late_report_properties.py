@@ -1,5 +1,5 @@
-"""A report that covers an outing's start settles its unreported decision, whatever else the
-leader types in, over generated days.
+"""A report or a leave that covers an outing's start settles its unreported decision (and a
+leave its overtime), whatever else the leader types in, over generated days.
 
 What the rules as written say (docs/presence-rules.md, "Departures"): a verbal report made
 before he left (within ``report_validity_s``), or within the grace after, covers that one
@@ -7,8 +7,10 @@ departure; typed in after the unreported alert fell, it withdraws it (``report_o
 unless it was typed in so late that the outing began after the grace that followed its entry.
 A leave the leader approves while the guard is out covers no start (it was not approved when he
 left): it may take the outing over from the 15-minute mark, or from later, and none of that
-changes what the report covers. Outings may be seen live or through a terminal's upload
-after a blind area, and the gateway may restart anywhere.
+changes what the report covers. The same holds for a leave approved before he left and typed
+in late (``leave_on_record``): it withdraws the unreported and overtime alerts. Outings may
+be seen live or through a terminal's upload after a blind area, and the gateway may restart
+anywhere.
 """
 
 from __future__ import annotations
@@ -76,6 +78,34 @@ def test_a_report_that_covers_the_start_settles_the_unreported_decision(
     scenario = _play([*out.fixes, typed_report, *later_leaves, *stops])
     standing = _standing(scenario)
     assert "alert.unreported_departure" not in standing, (typed_report[0], scenario.pairs())
+    assert len(scenario.only("presence.departed")) == 1
+    assert scenario.state.closed
+
+
+@st.composite
+def covering_leaves(draw: st.DrawFn, out: Outing) -> Item:
+    """A leave approved before he left (up to an hour before) whose window holds his start,
+    typed in at once or later (after he left, or after he came back)."""
+    left = out.first_out_s
+    approved = left - draw(st.floats(EDGE_S, 3600))
+    starts = draw(st.floats(approved - 600, left - EDGE_S))
+    ends = left + draw(st.floats(EDGE_S, 3 * 3600))
+    typed = approved + draw(st.sampled_from([0.0, 60.0, 1800.0, 7200.0]))
+    return (typed, leave("L-before", starts, ends, approved_s=approved))
+
+
+@_PROPERTY
+@given(outings(), st.data())
+def test_a_leave_approved_before_he_left_settles_the_unreported_and_overtime_decisions(
+    out: Outing, data: st.DataObject
+) -> None:
+    typed_leave = data.draw(covering_leaves(out), label="leave")
+    later_leaves = data.draw(leaves_while_out(out), label="leaves")
+    stops = data.draw(restarts(), label="restarts")
+    scenario = _play([*out.fixes, typed_leave, *later_leaves, *stops])
+    standing = _standing(scenario)
+    assert "alert.unreported_departure" not in standing, (typed_leave[0], scenario.pairs())
+    assert "alert.overtime_departure" not in standing, (typed_leave[0], scenario.pairs())
     assert len(scenario.only("presence.departed")) == 1
     assert scenario.state.closed
 
