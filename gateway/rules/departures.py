@@ -13,7 +13,7 @@ from datetime import datetime
 from gateway.policy import SitePolicy
 
 from .copying import replace
-from .coverage import last_extension, leave_covers_departure, report_window
+from .coverage import covering_leave, last_extension, leave_covers_departure, report_window
 from .entries import Departure, FixEvidence, Leave, Report, departure_id_for, iso
 from .events import (
     ALERT_DEVICE_LEFT_BEHIND,
@@ -67,7 +67,7 @@ def confirm_departure(run: Run, track: DeviceTrack) -> None:
     tracks = tuple(t.ended_run() for t in state.tracks)
     run.state = replace(state, departure=departure, tracks=tracks)
     run.attach_report()
-    run.attach_leave(first.fix_time)
+    run.attach_leave(first.fix_time, approved_by=last.fix_time)
     dep = run.state.departure
     assert dep is not None
     run.emit(
@@ -222,36 +222,65 @@ def apply_late_leave(run: Run, leave: Leave) -> None:
     overrun now (``offpost.overran_before_entry``); one still under way overruns by its
     deadline, as ever.
 
-    A departure already under a leave the leader approved while the guard was out (it took
-    the outing over from the 15-minute mark or later, and covered no start) has its
-    unreported and overtime alerts withdrawn too, and its *left early* if this leave reached
-    the end; it stays under that leave (its end, its cancellation)."""
+    A leave approved while he was out, before his 15 minutes ran out, and whose window holds
+    that moment, would have taken the outing over then (``offpost.decide_overtime``): entered
+    late, it withdraws the overtime alert the same way, not the unreported one (it covered no
+    start). A departure already under a leave the leader approved while the guard was out (it
+    took the outing over from the 15-minute mark or later, and covered no start) has its
+    alerts withdrawn too, and its *left early* if this leave reached the end; it stays under
+    that leave (its end, its cancellation)."""
     for dep in run.state.departures:
-        if not leave_covers_departure(leave, dep, run.policy):
-            continue
-        taken_over = dep.leave_id is not None
-        if taken_over and _start_covered(run, dep):
-            continue
-        changed = dep if taken_over else replace(dep, leave_id=leave.leave_id)
-        for key, alert_type in (
-            (dep.unreported_alert, ALERT_UNREPORTED_DEPARTURE),
-            (dep.overtime_alert, ALERT_OVERTIME_DEPARTURE),
-        ):
-            if key is None or key in changed.withdrawn:
+        alerts: tuple[tuple[str | None, str], ...]
+        if leave_covers_departure(leave, dep, run.policy):
+            if dep.leave_id is not None and _start_covered(run, dep):
                 continue
-            changed = _withdraw(
-                run,
-                changed,
-                key,
-                alert_type,
-                "leave_on_record",
-                leave_id=leave.leave_id,
-                approved_at=iso(leave.approved_at),
+            alerts = (
+                (dep.unreported_alert, ALERT_UNREPORTED_DEPARTURE),
+                (dep.overtime_alert, ALERT_OVERTIME_DEPARTURE),
             )
-        changed = _not_early(run, changed, leave)
-        run.state = run.state.with_departure(changed)
-        if not taken_over:
-            overran_before_entry(run, changed)
+        elif _held_the_limit(run, leave, dep):
+            alerts = ((dep.overtime_alert, ALERT_OVERTIME_DEPARTURE),)
+        else:
+            continue
+        _settled_by(run, leave, dep, alerts)
+
+
+def _settled_by(
+    run: Run, leave: Leave, dep: Departure, alerts: tuple[tuple[str | None, str], ...]
+) -> None:
+    """``dep`` with ``alerts`` withdrawn by ``leave``, typed in late (``apply_late_leave``)."""
+    taken_over = dep.leave_id is not None
+    changed = dep if taken_over else replace(dep, leave_id=leave.leave_id)
+    for key, alert_type in alerts:
+        if key is None or key in changed.withdrawn:
+            continue
+        changed = _withdraw(
+            run,
+            changed,
+            key,
+            alert_type,
+            "leave_on_record",
+            leave_id=leave.leave_id,
+            approved_at=iso(leave.approved_at),
+        )
+    changed = _not_early(run, changed, leave)
+    run.state = run.state.with_departure(changed)
+    if not taken_over:
+        overran_before_entry(run, changed)
+
+
+def _held_the_limit(run: Run, leave: Leave, dep: Departure) -> bool:
+    """Whether ``leave``, approved by the time ``dep``'s overtime alert fell and holding that
+    moment, would have taken the outing over then had it been on record."""
+    key = dep.overtime_alert
+    if key is None or key in dep.withdrawn:
+        return False
+    fell = next((due for k, due in dep.limits_fell if k == key), None)
+    return (
+        fell is not None
+        and leave.approved_at <= fell
+        and covering_leave((leave,), fell, run.policy) is not None
+    )
 
 
 def _start_covered(run: Run, dep: Departure) -> bool:

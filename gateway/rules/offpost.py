@@ -131,7 +131,7 @@ def decide_unreported(run: Run, deadline: Deadline) -> None:
     dep = run.state.departure
     assert dep is not None
     run.attach_report()
-    run.attach_leave(dep.started_at)
+    run.attach_leave(dep.started_at, approved_by=deadline.due)
     dep = run.state.departure
     assert dep is not None
     if dep.report_id is not None or dep.leave_id is not None:
@@ -209,7 +209,7 @@ def _off_post_alert(
 
 def decide_overtime(run: Run, deadline: Deadline) -> None:
     # A leave approved for this very moment turns the limit into the leave's end.
-    run.attach_leave(deadline.due)
+    run.attach_leave(deadline.due, approved_by=deadline.due)
     dep = run.state.departure
     assert dep is not None
     if dep.leave_id is not None:

@@ -111,7 +111,32 @@ def test_still_out_when_it_is_typed_in_his_return_asks_as_always() -> None:
 
 
 def test_a_leave_that_does_not_cover_the_outing_asks_nothing() -> None:
-    # Approved at 4000, after he left at 3600: the outing stays unreported, nothing was used.
-    scenario = _play([*OUTING, (7800, leave("L1", 3600, 9000, approved_s=4000))])
+    # Approved at 4600, after his 15 minutes ran out (4500): the outing stays unreported and
+    # over its limit, and nothing was used.
+    scenario = _play([*OUTING, (7800, leave("L1", 3600, 9000, approved_s=4600))])
     assert _not_cancelled(scenario) == []
     assert scenario.only("alert.withdrawn") == []
+
+
+def test_a_leave_approved_while_he_was_out_before_his_limit_took_the_outing_over() -> None:
+    # Approved at 4000, after he left at 3600 but before his 15 minutes ran out (4500): had
+    # it been on record, it would have taken the outing over then. Typed in at 7800, after
+    # his return, it withdraws the overtime alert (not the unreported one: it covered no
+    # start), and its cancellation is owed from his return. Before, nothing was withdrawn.
+    scenario = _play([*OUTING, (7800, leave("L1", 3600, 9000, approved_s=4000))])
+    assert [
+        (e.data["withdrawn_type"], e.data["reason"]) for e in scenario.only("alert.withdrawn")
+    ] == [("alert.overtime_departure", "leave_on_record")]
+    assert [
+        t for t, _ in scenario.pairs() if t.startswith("alert.") and t not in _NOT_THE_OUTINGS
+    ] == [
+        "alert.unreported_departure",
+        "alert.overtime_departure",
+        "alert.leave_not_cancelled",
+    ]
+    assert _not_cancelled(scenario) == [(10800.0, at(7200).isoformat(), at(7800).isoformat())]
+
+
+_NOT_THE_OUTINGS = ("alert.withdrawn", "alert.device_silent")
+"""What ``pairs`` lists besides the outing's own alerts (the terminal falls silent after the
+script's last fix)."""

@@ -341,6 +341,28 @@ CASES: dict[str, Case] = {
             ("alert.withdrawn", 2400.0),  # leave_on_record
         ],
     ),
+    # A leave approved at 08:05 from 07:55, while he was out: live, the unreported alert fell
+    # at 08:02 and stands (it was right when raised). Seen only through the upload of a blind
+    # area (07:58-08:10), the decision falls late, backfilled, and must be the same; before,
+    # it put the outing under that leave and raised nothing.
+    "a_leave_approved_after_he_left_covers_no_start_when_the_upload_shows_it": Case(
+        [
+            *ON_POST,
+            (300, leave("l1", -300, 3600)),
+            *[
+                (600 + (s + 120) / 1000, fix(Membership.OUTSIDE, lag_s=600 + (s + 120) / 1000 - s))
+                for s in range(0, 600, 30)
+            ],
+            *track(600, 1170, outside),
+            *track(1200, 1500, inside),
+        ],
+        1500,
+        [
+            ("presence.departed", 0.0),
+            ("alert.unreported_departure", 0.0),
+            ("presence.returned", 1200.0),
+        ],
+    ),
     "an_unused_late_report_never_covers_the_next_departure": Case(
         [
             *ON_POST,

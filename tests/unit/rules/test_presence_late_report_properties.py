@@ -18,11 +18,12 @@ from __future__ import annotations
 from hypothesis import given, reject
 from hypothesis import strategies as st
 
-from tests.unit.rules.scenario import Build, cancel, inside, leave, outside, report
+from tests.unit.rules.scenario import Build, Scenario, cancel, inside, leave, outside, report
 from tests.unit.rules.test_presence_properties import (
     _PROPERTY,
     Item,
     Outing,
+    _paperwork_for,
     _play,
     _standing,
     outings,
@@ -51,19 +52,22 @@ def covering_reports(draw: st.DrawFn, out: Outing) -> Item:
 
 @st.composite
 def leaves_while_out(draw: st.DrawFn, out: Outing) -> list[Item]:
-    """Leaves the leader approves while the guard is out (none covers the start): each
-    starting from its approval to his return, for 5 min to 2 h, some cancelled later."""
+    """Leaves the leader approves while the guard is out (none covers the start, though its
+    window may hold it: it was not approved when he left): each starting up to half an hour
+    before or after its approval, for 5 min to 2 h, some cancelled later."""
     items: list[Item] = []
     left, back = out.first_out_s, out.first_in_s
     for n in range(draw(st.integers(0, 2))):
         approved = draw(st.floats(left + GRACE_S + EDGE_S, max(back, left + GRACE_S + EDGE_S)))
-        starts = approved + draw(st.floats(0, 1800))
+        starts = approved + draw(st.floats(-1800, 1800))
         ends = starts + draw(st.floats(300, 7200))
         typed = approved + draw(st.sampled_from([0.0, 60.0, 1800.0]))
-        items.append((typed, leave(f"L{n}", starts, ends, approved_s=approved)))
+        items.append((typed, leave(f"while-out-{n}", starts, ends, approved_s=approved)))
         if draw(st.booleans()):
             cancelled = draw(st.floats(starts, ends + 3600))
-            items.append((max(cancelled, typed) + 1, cancel(f"L{n}", cancelled_s=cancelled)))
+            items.append(
+                (max(cancelled, typed) + 1, cancel(f"while-out-{n}", cancelled_s=cancelled))
+            )
     return items
 
 
@@ -108,6 +112,34 @@ def test_a_leave_approved_before_he_left_settles_the_unreported_and_overtime_dec
     assert "alert.overtime_departure" not in standing, (typed_leave[0], scenario.pairs())
     assert len(scenario.only("presence.departed")) == 1
     assert scenario.state.closed
+
+
+@_PROPERTY
+@given(outings(), st.data())
+def test_a_blind_area_changes_no_decision_on_the_outing_whatever_is_typed_in_meanwhile(
+    out: Outing, data: st.DataObject
+) -> None:
+    # The same outing and paperwork, seen live and through the terminal's upload after a
+    # blind area: the unreported and overtime decisions come late, backfilled, and must be
+    # the ones taken live, from what was on record when each fell.
+    if out.offline is None:
+        reject()
+    expected = _paperwork_for(data, out)
+    paperwork = [item for item in expected.script if item not in out.fixes]
+    later_leaves = data.draw(leaves_while_out(out), label="leaves")
+    stops = data.draw(restarts(), label="restarts")
+    typed = [*paperwork, *later_leaves, *stops]
+    blind = _decisions(_play([*out.fixes, *typed]))
+    live = _decisions(_play([*out.seen_live, *typed]))
+    assert blind == live, (expected.paperwork, out.offline)
+
+
+def _decisions(scenario: Scenario) -> dict[str, int]:
+    standing = _standing(scenario)
+    return {k: v for k, v in standing.items() if k in _DECIDED_ON_THE_OUTING}
+
+
+_DECIDED_ON_THE_OUTING = ("alert.unreported_departure", "alert.overtime_departure")
 
 
 def test_the_late_report_property_can_fail() -> None:

@@ -18,7 +18,7 @@ repeatable; raise ``max_examples`` locally to search further.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
@@ -160,6 +160,8 @@ class Outing:
     first_out_s: float
     first_in_s: float
     offline: tuple[float, float] | None
+    seen_live: list[Item] = field(default_factory=list)
+    """The same positions, each sent when taken (the terminal never out of network)."""
 
     def __repr__(self) -> str:
         return (
@@ -194,9 +196,11 @@ def outings(draw: st.DrawFn) -> Outing:
         taken = [t for t in taken if not offline[1] <= t < offline[1] + 1]
         taken = sorted([*taken, offline[1]] if live_first else taken)
     fixes: list[Item] = []
+    seen_live: list[Item] = []
     first_out = first_in = None
     for offset in taken:
         out = left_s <= offset < back_s
+        seen_live.append((offset, outside if out else inside))
         if out and first_out is None:
             first_out = offset
         if not out and offset >= back_s and first_in is None:
@@ -208,7 +212,7 @@ def outings(draw: st.DrawFn) -> Outing:
         else:
             fixes.append((offset, outside if out else inside))
     assert first_out is not None and first_in is not None
-    return Outing(fixes, first_out, first_in, offline)
+    return Outing(fixes, first_out, first_in, offline, seen_live)
 
 
 _IN_OR_OUT = {True: Membership.OUTSIDE, False: Membership.INSIDE}
