@@ -71,15 +71,20 @@ def leaves_while_out(draw: st.DrawFn, out: Outing) -> list[Item]:
     return items
 
 
+def _played_with(paper: Item, out: Outing, data: st.DataObject) -> Scenario:
+    """``out`` played with ``paper`` typed in, leaves approved while he is out and restarts."""
+    later_leaves = data.draw(leaves_while_out(out), label="leaves")
+    stops = data.draw(restarts(), label="restarts")
+    return _play([*out.fixes, paper, *later_leaves, *stops])
+
+
 @_PROPERTY
 @given(outings(), st.data())
 def test_a_report_that_covers_the_start_settles_the_unreported_decision(
     out: Outing, data: st.DataObject
 ) -> None:
     typed_report = data.draw(covering_reports(out), label="report")
-    later_leaves = data.draw(leaves_while_out(out), label="leaves")
-    stops = data.draw(restarts(), label="restarts")
-    scenario = _play([*out.fixes, typed_report, *later_leaves, *stops])
+    scenario = _played_with(typed_report, out, data)
     standing = _standing(scenario)
     assert "alert.unreported_departure" not in standing, (typed_report[0], scenario.pairs())
     assert len(scenario.only("presence.departed")) == 1
@@ -104,9 +109,7 @@ def test_a_leave_approved_before_he_left_settles_the_unreported_and_overtime_dec
     out: Outing, data: st.DataObject
 ) -> None:
     typed_leave = data.draw(covering_leaves(out), label="leave")
-    later_leaves = data.draw(leaves_while_out(out), label="leaves")
-    stops = data.draw(restarts(), label="restarts")
-    scenario = _play([*out.fixes, typed_leave, *later_leaves, *stops])
+    scenario = _played_with(typed_leave, out, data)
     standing = _standing(scenario)
     assert "alert.unreported_departure" not in standing, (typed_leave[0], scenario.pairs())
     assert "alert.overtime_departure" not in standing, (typed_leave[0], scenario.pairs())
