@@ -38,11 +38,11 @@ a report falls there is a matter of seconds, not of the rule."""
 
 
 @st.composite
-def covering_reports(draw: st.DrawFn, out: Outing) -> Item:
+def covering_reports(draw: st.DrawFn, left: float) -> Item:
     """A report that covers ``out``: made before he left (within its validity) or within the
     grace after, typed in at once or later, never so late that the outing began after the
-    grace that followed its entry."""
-    left = out.first_out_s
+    grace that followed its entry. ``left``: his first fix outside (the strategies take plain
+    numbers: a generated outing in their arguments makes Hypothesis print it whole)."""
     made = left - draw(st.floats(-(GRACE_S - EDGE_S), REPORT_VALIDITY_S - EDGE_S))
     typed = made + draw(st.sampled_from([0.0, 30.0, 600.0, 3600.0]))
     if typed - made > GRACE_S and left > typed + GRACE_S - EDGE_S:
@@ -51,12 +51,11 @@ def covering_reports(draw: st.DrawFn, out: Outing) -> Item:
 
 
 @st.composite
-def leaves_while_out(draw: st.DrawFn, out: Outing) -> list[Item]:
+def leaves_while_out(draw: st.DrawFn, left: float, back: float) -> list[Item]:
     """Leaves the leader approves while the guard is out (none covers the start, though its
     window may hold it: it was not approved when he left): each starting up to half an hour
     before or after its approval, for 5 min to 2 h, some cancelled later."""
     items: list[Item] = []
-    left, back = out.first_out_s, out.first_in_s
     for n in range(draw(st.integers(0, 2))):
         approved = draw(st.floats(left + GRACE_S + EDGE_S, max(back, left + GRACE_S + EDGE_S)))
         starts = approved + draw(st.floats(-1800, 1800))
@@ -73,7 +72,7 @@ def leaves_while_out(draw: st.DrawFn, out: Outing) -> list[Item]:
 
 def _played_with(paper: Item, out: Outing, data: st.DataObject) -> Scenario:
     """``out`` played with ``paper`` typed in, leaves approved while he is out and restarts."""
-    later_leaves = data.draw(leaves_while_out(out), label="leaves")
+    later_leaves = data.draw(leaves_while_out(out.first_out_s, out.first_in_s), label="leaves")
     stops = data.draw(restarts(), label="restarts")
     return _play([*out.fixes, paper, *later_leaves, *stops])
 
@@ -83,7 +82,7 @@ def _played_with(paper: Item, out: Outing, data: st.DataObject) -> Scenario:
 def test_a_report_that_covers_the_start_settles_the_unreported_decision(
     out: Outing, data: st.DataObject
 ) -> None:
-    typed_report = data.draw(covering_reports(out), label="report")
+    typed_report = data.draw(covering_reports(out.first_out_s), label="report")
     scenario = _played_with(typed_report, out, data)
     standing = _standing(scenario)
     assert "alert.unreported_departure" not in standing, (typed_report[0], scenario.pairs())
@@ -92,10 +91,9 @@ def test_a_report_that_covers_the_start_settles_the_unreported_decision(
 
 
 @st.composite
-def covering_leaves(draw: st.DrawFn, out: Outing) -> Item:
+def covering_leaves(draw: st.DrawFn, left: float) -> Item:
     """A leave approved before he left (up to an hour before) whose window holds his start,
     typed in at once or later (after he left, or after he came back)."""
-    left = out.first_out_s
     approved = left - draw(st.floats(EDGE_S, 3600))
     starts = draw(st.floats(approved - 600, left - EDGE_S))
     ends = left + draw(st.floats(EDGE_S, 3 * 3600))
@@ -108,7 +106,7 @@ def covering_leaves(draw: st.DrawFn, out: Outing) -> Item:
 def test_a_leave_approved_before_he_left_settles_the_unreported_and_overtime_decisions(
     out: Outing, data: st.DataObject
 ) -> None:
-    typed_leave = data.draw(covering_leaves(out), label="leave")
+    typed_leave = data.draw(covering_leaves(out.first_out_s), label="leave")
     scenario = _played_with(typed_leave, out, data)
     standing = _standing(scenario)
     assert "alert.unreported_departure" not in standing, (typed_leave[0], scenario.pairs())
@@ -129,7 +127,7 @@ def test_a_blind_area_changes_no_decision_on_the_outing_whatever_is_typed_in_mea
         reject()
     expected = _paperwork_for(data, out)
     paperwork = [item for item in expected.script if item not in out.fixes]
-    later_leaves = data.draw(leaves_while_out(out), label="leaves")
+    later_leaves = data.draw(leaves_while_out(out.first_out_s, out.first_in_s), label="leaves")
     stops = data.draw(restarts(), label="restarts")
     typed = [*paperwork, *later_leaves, *stops]
     blind = _decisions(_play([*out.fixes, *typed]))
