@@ -64,6 +64,7 @@ EVENT_FIELDS = (
     "counted",
     "late",
     "excused",
+    "resolved_missed",
     "withdrawn_type",
 )
 """The fields of an event's ``data`` the ledger reads; the rest (fixes, raw evidence) is left

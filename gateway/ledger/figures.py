@@ -189,14 +189,14 @@ def _latest(shift_ends: dict[str, datetime]) -> float:
 
 def _patrol(records: GuardRecords) -> dict[str, int]:
     """Scans, checkpoints scanned for a round (late ones among them), checkpoints missed for
-    good, rounds settled. A late scan comes after its window closed, when the rules had already
-    raised ``alert.checkpoint_missed`` for it (and it resolves that alert), so the checkpoints
-    missed for good are the missed alerts less the late scans and the withdrawn ones (a leave
-    typed in afterwards excused the window); a window he spent on leave raised none
-    (``excused``), so its late scan takes nothing off."""
+    good, rounds settled. The checkpoints missed for good are the missed alerts less those a
+    late scan resolved (``resolved_missed``) and the withdrawn ones (a leave typed in
+    afterwards excused the window). A round walked with an offline wand is judged on its
+    download, so its late scans resolve nothing: no alert was raised for them. (A scan stored
+    before ``resolved_missed`` existed resolved one when it was late and not excused.)"""
     scanned = [e for e in records.events if e.type == "patrol.checkpoint_scanned"]
     late = [e for e in scanned if e.data.get("counted") and e.data.get("late")]
-    resolving = sum(1 for e in late if not e.data.get("excused"))
+    resolving = sum(1 for e in late if e.data.get("resolved_missed", not e.data.get("excused")))
     missed = sum(1 for e in records.events if e.type == "alert.checkpoint_missed")
     missed -= sum(
         1

@@ -171,6 +171,7 @@ class ImportWandDownload:
             self.downloaded_at,
             keys=[key for _scan, key in kept],
         )
+        processor.wand_downloaded(session, self.wand_id, self.downloaded_at)
         return {
             "wand_id": self.wand_id,
             "records": len(records),

@@ -57,6 +57,9 @@ class Duty:
     cut_short: bool = False
     """Ended at ``ends_at`` by a site load (``ShiftRow.cut_short``): its machines, started for
     the planned end, are ended there as if the guard had been relieved (``relieve``)."""
+    wands: tuple[str, ...] = ()
+    """The offline patrol wands among ``device_ids`` (his own, those kept at his post): his
+    rounds are judged when they are downloaded (``gateway.rules.patrol_wands``)."""
 
     def covers(self, at: datetime) -> bool:
         """True when ``at`` falls in the shift (start inclusive, end exclusive)."""
@@ -345,6 +348,7 @@ def _build(
     for device in sorted(devices, key=lambda d: d.id):
         if device.post_id is not None and device.guard_id is None:
             post_devices[device.post_id].append(device.id)
+    wands = {d.id for d in devices if d.kind == "patrol_wand"}
     known: dict[str, tuple[str, str, PostFence]] = {}
     if previous is not None:
         unchanged = {
@@ -366,6 +370,7 @@ def _build(
         if guard is None or shift.post_id not in fences:
             continue
         post_name, fence = fences[shift.post_id]
+        device_ids = (*guard_devices.get(guard.id, ()), *post_devices.get(shift.post_id, ()))
         duties.append(
             Duty(
                 shift_id=shift.id,
@@ -377,15 +382,13 @@ def _build(
                 site_id=shift.site_id,
                 starts_at=shift.starts_at,
                 ends_at=shift.ends_at,
-                device_ids=(
-                    *guard_devices.get(guard.id, ()),
-                    *post_devices.get(shift.post_id, ()),
-                ),
+                device_ids=device_ids,
                 fence=fence,
                 policy=policies.get(shift.site_id, SitePolicy()),
                 patrol_policy=patrol.get(shift.site_id, PatrolPolicy()),
                 known_from=shift.known_from,
                 cut_short=shift.cut_short,
+                wands=tuple(d for d in device_ids if d in wands),
             )
         )
     return duties

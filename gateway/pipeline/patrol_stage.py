@@ -45,6 +45,7 @@ from gateway.rules.patrol_leave import LeaveEntered
 from gateway.rules.patrol_plan import RoutePlan
 from gateway.rules.patrol_presence import scan_as_fix
 from gateway.rules.patrol_state import PatrolState, leave_spans
+from gateway.rules.patrol_wands import WandDownloaded
 from gateway.site.schema import normalise_tag_id
 
 __all__ = ["PatrolStage"]
@@ -248,7 +249,7 @@ class PatrolStage:
         ctx: BatchContext,
         duty: Duty,
         plan: RoutePlan,
-        rule_input: ScanObserved | Tick | ShiftEnded | LeaveEntered,
+        rule_input: patrol_rules.PatrolInput,
         now: datetime,
     ) -> None:
         machine_id = f"{duty.shift_id}/{plan.route_id}"
@@ -265,6 +266,8 @@ class PatrolStage:
         presence = self._memory.presence.get(duty.shift_id)
         spans = held.on_leave if presence is None else leave_spans(presence.leaves)
         state = held if spans == held.on_leave else replace(held, on_leave=spans)
+        if state.wands != duty.wands:
+            state = replace(state, wands=duty.wands)
         new_state, events = patrol_rules.step(state, rule_input, now, duty.patrol_policy)
         if new_state != held or machine_id not in self._patrols:
             self._patrols[machine_id] = new_state
@@ -361,6 +364,21 @@ class PatrolStage:
                 if f"{duty.shift_id}/{plan.route_id}" in self._patrols:
                     self._step_patrol(ctx, duty, plan, entered, now)
         self.attendance.leave_entered(ctx, guard_id, leave, now)
+
+    def wand_downloaded(
+        self, ctx: BatchContext, wand_id: str, downloaded_at: datetime, now: datetime
+    ) -> None:
+        """Tell the patrol machines held here whose shift has ``wand_id`` that it was
+        downloaded at ``downloaded_at`` (after its scans were applied): what they waited for
+        is judged now (``gateway.rules.patrol_wands``)."""
+        downloaded = WandDownloaded(wand_id, downloaded_at)
+        for state in list(self._patrols.values()):
+            if state.closed or wand_id not in state.wands:
+                continue
+            duty = self._memory.duties.duty(state.shift_id)
+            plan = self._plans.get((state.post_id, state.route_id))
+            if duty is not None and plan is not None:
+                self._step_patrol(ctx, duty, plan, downloaded, now)
 
     def fire_patrol(self, ctx: BatchContext, machine_id: str, now: datetime) -> None:
         """Tick the patrol machine ``machine_id``, due at ``now`` by the clock."""

@@ -284,6 +284,13 @@ class Processor:
         how many were new."""
         return self._chain.patrol.scans(self._context(session), scans, now, keys)
 
+    def wand_downloaded(self, session: Session, wand_id: str, downloaded_at: datetime) -> None:
+        """Inside a command's transaction, after its scans were stored and applied: the
+        patrol machines waiting for ``wand_id`` judge what its download covers."""
+        self._chain.patrol.wand_downloaded(
+            self._context(session), wand_id, downloaded_at, self._clock.now()
+        )
+
     # --- the transaction --------------------------------------------------------------------
 
     def _context(self, session: Session) -> BatchContext:

@@ -1,9 +1,10 @@
 """Patrol tours (巡更) as a pure state machine per route and guard shift.
 
 ``step(state, input, now, policy) -> (state, events)`` with inputs :class:`ScanObserved` (the
-caller resolved tag → checkpoint), ``Tick``, ``ShiftEnded`` and ``LeaveEntered``; the runtime
-persists the state with the events and ticks when ``now >= state.next_deadline``. Event types
-and their data are listed in :mod:`gateway.rules.patrol_events`.
+caller resolved tag → checkpoint), ``Tick``, ``ShiftEnded``, ``LeaveEntered`` and
+``WandDownloaded``; the runtime persists the state with the events and ticks when
+``now >= state.next_deadline``. Event types and their data are listed in
+:mod:`gateway.rules.patrol_events`; the deadlines are :mod:`gateway.rules.patrol_deadlines`.
 
 Decisions, in the terms of :class:`~gateway.rules.patrol_policy.PatrolPolicy`:
 
@@ -35,6 +36,8 @@ Decisions, in the terms of :class:`~gateway.rules.patrol_policy.PatrolPolicy`:
 * ``ShiftEnded`` (relieved early) completes the rounds already started with what they have
   (``ended_early``; checkpoints whose window had not ended count as ``not_due``) and drops the
   rest.
+* A shift whose scans come by offline wands is judged when they are downloaded, not on the
+  clock: :mod:`gateway.rules.patrol_wands`.
 
 Event times: a scan at its device time, a missed alert at the window's end, a completion at the
 scan or deadline that settled it. ``backfilled`` as for presence; ``fired_late`` when a deadline
@@ -43,14 +46,22 @@ fired long after it was due (the gateway was down).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import datetime
 
 from gateway.clock import utc
 
 from .entries import iso
 from .events import BACKFILL_AFTER_S, LATE_AFTER_S, Json, RuleEvent, event_key
 from .inputs import ShiftEnded, Tick
+from .patrol_deadlines import (
+    CLOSE,
+    SETTLE,
+    PatrolDeadline,
+    next_patrol_deadline,
+    pending,
+    tolerance,
+)
 from .patrol_events import (
     ALERT_CHECKPOINT_MISSED,
     PATROL_CHECKPOINT_SCANNED,
@@ -67,47 +78,14 @@ from .patrol_state import (
     PatrolState,
     episode_of,
 )
+from .patrol_wands import WandDownloaded, judged_on
 
 __all__ = ["PatrolInput", "next_patrol_deadline", "step"]
 
-PatrolInput = ScanObserved | Tick | ShiftEnded | LeaveEntered
+PatrolInput = ScanObserved | Tick | ShiftEnded | LeaveEntered | WandDownloaded
 """Anything the patrol ``step`` accepts."""
 
-_MISSED, _SETTLE = 0, 1
 _MAX_FIRINGS = 10_000
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class _Deadline:
-    due: datetime
-    kind: int
-    round_start: datetime
-    position: int
-
-
-def _tolerance(policy: PatrolPolicy) -> timedelta:
-    return timedelta(seconds=policy.patrol_late_tolerance_s)
-
-
-def _deadlines(state: PatrolState, policy: PatrolPolicy) -> list[_Deadline]:
-    if state.closed:
-        return []
-    out: list[_Deadline] = []
-    for rnd in state.rounds:
-        unscanned = [v for v in rnd.visits if v.scanned_at is None]
-        for v in unscanned:
-            if not v.missed_alerted and not v.excused:
-                out.append(_Deadline(v.window_end, _MISSED, rnd.started_at, v.position))
-        if unscanned:
-            settle = max(v.window_end for v in unscanned) + _tolerance(policy)
-            out.append(_Deadline(settle, _SETTLE, rnd.started_at, -1))
-    return sorted(out)
-
-
-def next_patrol_deadline(state: PatrolState, policy: PatrolPolicy) -> datetime | None:
-    """The earliest pending deadline, or ``None`` when nothing is left to decide."""
-    pending = _deadlines(state, policy)
-    return pending[0].due if pending else None
 
 
 def step(
@@ -130,11 +108,18 @@ def step(
             run.scan(event, at)
     elif isinstance(event, ShiftEnded):
         run.fire_due(now)
-        run.end_early()
+        if state.wands:
+            run.end_awaiting_download()
+        else:
+            run.end_early()
     elif isinstance(event, LeaveEntered):
         run.fire_due(now)
         run.state, withdrawn = withdraw_missed(run.state, event, now)
         run.events.extend(withdrawn)
+    elif isinstance(event, WandDownloaded):
+        if event.wand_id in state.wands:
+            run.state = state.with_download(event.wand_id, utc(event.at))
+        run.fire_due(now)
     else:  # pragma: no cover - the union is exhaustive
         raise TypeError(f"not a patrol rule input: {event!r}")
     return run.finish()
@@ -204,19 +189,31 @@ class _Run:
 
     def fire_due(self, until: datetime) -> None:
         for _ in range(_MAX_FIRINGS):
-            pending = _deadlines(self.state, self.policy)
-            if not pending or pending[0].due > until:
+            owed = pending(self.state, self.policy)
+            if not owed or owed[0].due > until:
                 return
-            self._fire(pending[0])
+            self._fire(owed[0])
         raise RuntimeError("patrol deadlines did not settle")  # pragma: no cover
 
-    def _fire(self, deadline: _Deadline) -> None:
+    def _fire(self, deadline: PatrolDeadline) -> None:
+        if deadline.kind == CLOSE:
+            self.state = replace(self.state, closed=True)
+            return
         rnd = next(r for r in self.state.rounds if r.started_at == deadline.round_start)
-        if deadline.kind == _SETTLE:
+        # A decision a wand's download let fall is late by the wand, not by the gateway.
+        due = None if self.state.wands else deadline.due
+        if deadline.kind == SETTLE:
             # Settled when the last tolerance ran out, but not before the last scan it holds.
             last_scan = max((v.scanned_at for v in rnd.visits if v.scanned_at), default=None)
-            at = deadline.due if last_scan is None else max(deadline.due, last_scan)
-            self._complete(rnd, at, due=at)
+            at = deadline.point if last_scan is None else max(deadline.point, last_scan)
+            ended = self.state.ended_at
+            self._complete(
+                rnd,
+                at,
+                due=None if due is None else at,
+                ended_early=ended is not None and deadline.point >= ended,
+                judged=judged_on(self.state, deadline.point),
+            )
             return
         visit = next(v for v in rnd.visits if v.position == deadline.position)
         if self.state.excuses(visit):
@@ -239,8 +236,9 @@ class _Run:
                 "window_start": iso(visit.window_start),
                 "window_end": iso(visit.window_end),
                 "tolerance_s": self.policy.patrol_late_tolerance_s,
+                "judged_on": judged_on(self.state, deadline.point),
             },
-            due=deadline.due,
+            due=due,
             alert=True,
         )
 
@@ -253,14 +251,14 @@ class _Run:
         ):
             return
         self.state = self.state.with_last_scan(scan.checkpoint_id, at)
-        tolerance = _tolerance(self.policy)
+        late_for = tolerance(self.policy)
         candidates: list[tuple[bool, datetime, PatrolRound, CheckpointVisit]] = []
         repeat = False
         for rnd in self.state.rounds:
             for v in rnd.visits:
                 if v.checkpoint_id != scan.checkpoint_id:
                     continue
-                if not v.window_start <= at <= v.window_end + tolerance:
+                if not v.window_start <= at <= v.window_end + late_for:
                     continue
                 if v.scanned_at is not None:
                     repeat = True
@@ -320,11 +318,12 @@ class _Run:
                 "late_by_s": max(0.0, (at - visit.window_end).total_seconds()),
                 "out_of_order": out_of_order,
                 "excused": visit.excused,
+                "resolved_missed": bool(resolves),
             },
             resolves=resolves,
         )
         if all(v.scanned_at is not None for v in rnd.visits):
-            self._complete(rnd, at)
+            self._complete(rnd, at, judged="download" if self.state.wands else "clock")
         else:
             # The others may have run out of tolerance already (this scan came in late).
             self.fire_due(min(at, self.now))
@@ -342,6 +341,7 @@ class _Run:
         *,
         due: datetime | None = None,
         ended_early: bool = False,
+        judged: str = "clock",
     ) -> None:
         self.state = replace(
             self.state,
@@ -371,6 +371,7 @@ class _Run:
                 "excused": len(excused),
                 "excused_checkpoints": [v.checkpoint_id for v in excused],
                 "ended_early": ended_early,
+                "judged_on": judged,
             },
             due=due,
         )
@@ -380,6 +381,14 @@ class _Run:
             if rnd.started_at <= self.now:
                 self._complete(rnd, self.now, ended_early=True)
         self.state = replace(self.state, rounds=(), closed=True)
+
+    def end_awaiting_download(self) -> None:
+        """A relief of a shift walked with wands: the rounds begun stay until their
+        downloads judge them, cut at the relief (told twice, the first relief stands)."""
+        ended = self.state.ended_at or self.now
+        begun = tuple(r for r in self.state.rounds if r.started_at <= ended)
+        self.state = replace(self.state, rounds=begun, ended_at=ended)
+        self.fire_due(self.now)
 
 
 def _episode(rnd: PatrolRound, visit: CheckpointVisit) -> str:

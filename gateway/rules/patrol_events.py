@@ -7,10 +7,15 @@ Catalogue (the ``data`` of every event also carries ``site_id``, ``detected_at``
 ``patrol.checkpoint_scanned``           a checkpoint scan; ``counted`` for a round or not
                                         (``reason``: ``outside_window`` | ``repeat``);
                                         ``late`` (after the window, within the tolerance),
-                                        ``out_of_order`` (ordered route walked backwards)
+                                        ``out_of_order`` (ordered route walked backwards),
+                                        ``resolved_missed`` (it resolved a missed alert)
 ``alert.checkpoint_missed``             at the window's end, on the clock, with no scan;
-                                        resolved by a late scan within the tolerance
-``patrol.round_completed``              every checkpoint of a round settled; counts
+                                        resolved by a late scan within the tolerance; for
+                                        a round walked with a wand, at its download
+                                        (``judged_on``: ``clock`` | ``download`` |
+                                        ``wait_ran_out``)
+``patrol.round_completed``              every checkpoint of a round settled; counts;
+                                        ``judged_on`` as the missed alert's
 ``patrol.unknown_tag``                  a tag no checkpoint carries (recorded, reported)
 ``attendance.punch``                    every punch of a known person (kind, verify, terminal)
 ``alert.late_clock_in``                 shift started, no check-in within the grace;

@@ -25,6 +25,9 @@ class PatrolPolicy:
     read again and again)."""
     patrol_late_tolerance_s: float = 5 * 60
     """A checkpoint scanned this long after its window ended still counts, marked ``late``."""
+    wand_download_wait_s: float = 12 * 60 * 60
+    """How long after a checkpoint's window (and tolerance) ran out its guard's offline wand
+    may be downloaded before the checkpoint is judged on what is in without it."""
 
 
 PATROL_POLICY_FIELDS = frozenset(f.name for f in dataclasses.fields(PatrolPolicy))

@@ -178,6 +178,37 @@ class PatrolState:
     whose whole window falls in one is excused when it runs out unscanned, not missed."""
     missed: tuple[MissedCheckpoint, ...] = field(default=())
     """The missed alerts raised and not resolved by a late scan (at most ``MISSED_KEPT``)."""
+    wands: tuple[str, ...] = field(default=())
+    """The offline patrol wands this shift's scans come by (his own, those kept at his post).
+    While there are any, a checkpoint is judged only once a download of every one of them
+    covers the time a scan of it could still count, or the wait for one ran out
+    (``gateway.rules.patrol``)."""
+    downloads: tuple[tuple[str, datetime], ...] = field(default=())
+    """Per wand, when it was last downloaded: its log held every scan made before then."""
+    ended_at: datetime | None = None
+    """When the guard was relieved, for a machine whose rounds under way wait past it for a
+    wand's download; the machine closes once they are completed."""
+
+    @property
+    def logged_to(self) -> datetime | None:
+        """The time up to which the scans of every wand are in: the earliest of their latest
+        downloads. ``None`` while a wand has not been downloaded, and for a shift without
+        wands (its scans arrive as they are read)."""
+        if not self.wands:
+            return None
+        latest = dict(self.downloads)
+        if any(wand not in latest for wand in self.wands):
+            return None
+        return min(latest[wand] for wand in self.wands)
+
+    def with_download(self, wand_id: str, at: datetime) -> PatrolState:
+        """This state after ``wand_id`` was downloaded at ``at`` (an older download than the
+        one on record changes nothing)."""
+        previous = dict(self.downloads).get(wand_id)
+        if previous is not None and previous >= at:
+            return self
+        others = tuple((w, t) for w, t in self.downloads if w != wand_id)
+        return replace(self, downloads=(*others, (wand_id, at)))
 
     @property
     def machine_id(self) -> str:
@@ -268,6 +299,9 @@ class PatrolState:
             "last_scans": [[cp, iso(t)] for cp, t in self.last_scans],
             "on_leave": [[iso(a), iso(b)] for a, b in self.on_leave],
             "missed": [m.to_json() for m in self.missed],
+            "wands": list(self.wands),
+            "downloads": [[w, iso(t)] for w, t in self.downloads],
+            "ended_at": opt_iso(self.ended_at),
         }
 
     @classmethod
@@ -292,6 +326,9 @@ class PatrolState:
             last_scans=tuple((str(cp), to_dt(t)) for cp, t in data["last_scans"]),
             on_leave=tuple((to_dt(a), to_dt(b)) for a, b in data.get("on_leave", ())),
             missed=tuple(MissedCheckpoint.from_json(m) for m in data.get("missed", ())),
+            wands=tuple(str(w) for w in data.get("wands", ())),
+            downloads=tuple((str(w), to_dt(t)) for w, t in data.get("downloads", ())),
+            ended_at=opt_dt(data.get("ended_at")),
         )
 
 

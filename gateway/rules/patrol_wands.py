@@ -1,0 +1,64 @@
+"""Rounds walked with an offline patrol wand (巡更棒): judged when the wand is downloaded.
+
+A wand keeps its scans until a leader downloads it, at the end of a shift or the next
+morning, so on the clock a round walked with one looks like a round nobody walked. A patrol
+machine whose shift has wands (``PatrolState.wands``: the guard's own, those kept at his post)
+therefore takes each decision at the **point** a live reader's round would have it settled,
+but only once it can see that far:
+
+* a checkpoint is judged at its window's end plus the tolerance (the last moment a scan of it
+  counts, late), a round when the last of its unscanned checkpoints is;
+* a download of every wand at or after the point (``PatrolState.logged_to``) means every scan
+  made before it is in: the decision falls then, on what the scans show (``judged_on``
+  ``download``), so a checkpoint scanned in its window is on time, in the tolerance late, and
+  only one not scanned at all is missed;
+* with no such download within ``wand_download_wait_s`` of the point, it falls then, on what is
+  in (``judged_on`` ``wait_ran_out``); a scan downloaded later still counts while its round is
+  under way, and resolves the missed alert as a late scan does;
+* a relief (``ShiftEnded``) keeps the rounds begun by then until they are judged, cut at the
+  relief (``PatrolState.ended_at``): a checkpoint whose window had not ended is not due, one
+  whose window had is judged on the scans up to the relief.
+
+The event of a decision taken on a download carries the point as its time, ``backfilled``
+when it came long after, and never ``fired_late`` (its lateness is the wand's, not the
+gateway's). A machine without wands judges on the clock as before (``judged_on`` ``clock``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .patrol_policy import PatrolPolicy
+from .patrol_state import PatrolState
+
+__all__ = ["WandDownloaded", "judged_at", "judged_on"]
+
+
+@dataclass(frozen=True, slots=True)
+class WandDownloaded:
+    """The log of wand ``wand_id`` was downloaded at ``at`` (gateway time) and its scans are
+    in: everything the wand read before ``at`` has been given to the machine."""
+
+    wand_id: str
+    at: datetime
+
+
+def judged_at(state: PatrolState, policy: PatrolPolicy, point: datetime) -> datetime:
+    """When the decision settled at ``point`` falls: at ``point`` on the clock, or once the
+    wands' downloads cover it, else after the wait for them."""
+    if not state.wands:
+        return point
+    logged = state.logged_to
+    if logged is not None and logged >= point:
+        return point
+    return point + timedelta(seconds=policy.wand_download_wait_s)
+
+
+def judged_on(state: PatrolState, point: datetime) -> str:
+    """What a decision settled at ``point`` rests on: ``clock``, ``download`` or
+    ``wait_ran_out`` (the ``judged_on`` of its event)."""
+    if not state.wands:
+        return "clock"
+    logged = state.logged_to
+    return "download" if logged is not None and logged >= point else "wait_ran_out"
