@@ -7,7 +7,7 @@ Two families:
   written only by the site loader, replaced as a whole when a site file is loaded again. Ids
   are chosen by the site file and are unique across the whole gateway.
 * **Ledger and runtime** (``reports``, ``leaves``, ``presence_states``, ``positions``, ``alerts``,
-  ``scans``, ``punches``, ``patrol_states``, ``attendance_states``):
+  ``scans``, ``punches``, ``patrol_states``, ``attendance_states``, ``wand_downloads``):
   evidence and rule state. They name guards, shifts and devices by id **without foreign keys**, so
   reloading a site or removing a guard from it never deletes or blocks the recorded history.
 
@@ -44,6 +44,7 @@ from gateway.db.patrol_models import (
     RouteCheckpointRow,
     RouteRow,
     ScanRow,
+    WandDownloadRow,
 )
 
 __all__ = [
@@ -69,6 +70,7 @@ __all__ = [
     "ScanRow",
     "ShiftRow",
     "SiteRow",
+    "WandDownloadRow",
 ]
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "RouteCheckpointRow",
     "RouteRow",
     "ScanRow",
+    "WandDownloadRow",
 ]
 
 
@@ -165,6 +166,17 @@ class PunchRow(Base):
         ),
         Index("ix_punches_guard_punched", "guard_id", "punched_at"),
     )
+
+
+class WandDownloadRow(Base):
+    """When each offline patrol wand was last downloaded: its log held every scan it made
+    before then. Every process reads it to tell the patrol machines it holds that their
+    rounds can be judged (``gateway.pipeline.relay``)."""
+
+    __tablename__ = "wand_downloads"
+
+    wand_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    downloaded_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
 
 
 class PatrolStateRow(Base):

@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, select
+from sqlalchemy import Insert, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,7 @@ from gateway.db.models import (
     RouteRow,
     ScanRow,
     SiteRow,
+    WandDownloadRow,
 )
 from gateway.db.repository import upsert
 from gateway.db.slices import slices
@@ -44,10 +45,12 @@ __all__ = [
     "insert_punches",
     "insert_scans",
     "known_scan_keys",
+    "record_wand_download",
     "route_plans_for_post",
     "save_attendance_state",
     "save_patrol_state",
     "scan_key",
+    "wand_downloads",
 ]
 
 
@@ -311,3 +314,35 @@ def save_attendance_state(
             "updated_at": now,
         },
     )
+
+
+def record_wand_download(session: Session, wand_id: str, downloaded_at: datetime) -> None:
+    """Record that ``wand_id`` was downloaded at ``downloaded_at`` (in the caller's
+    transaction, with the scans it brought); an earlier download than the one recorded
+    changes nothing."""
+    at = utc(downloaded_at)
+    dialect = session.get_bind().dialect.name
+    table: Table = WandDownloadRow.__table__  # type: ignore[assignment]
+    if dialect == "postgresql":
+        pg = postgresql.insert(table).values(wand_id=wand_id, downloaded_at=at)
+        stmt: Insert = pg.on_conflict_do_update(
+            index_elements=["wand_id"],
+            set_={"downloaded_at": pg.excluded.downloaded_at},
+            where=table.c.downloaded_at < pg.excluded.downloaded_at,
+        )
+    elif dialect == "sqlite":
+        lite = sqlite.insert(table).values(wand_id=wand_id, downloaded_at=at)
+        stmt = lite.on_conflict_do_update(
+            index_elements=["wand_id"],
+            set_={"downloaded_at": lite.excluded.downloaded_at},
+            where=table.c.downloaded_at < lite.excluded.downloaded_at,
+        )
+    else:  # pragma: no cover - the gateway runs on SQLite and PostgreSQL
+        raise NotImplementedError(f"database {dialect} is not supported")
+    session.execute(stmt)
+
+
+def wand_downloads(session: Session) -> dict[str, datetime]:
+    """When each wand was last downloaded (one row a wand)."""
+    rows = session.execute(select(WandDownloadRow.wand_id, WandDownloadRow.downloaded_at))
+    return {row.wand_id: utc(row.downloaded_at) for row in rows}

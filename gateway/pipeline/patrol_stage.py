@@ -18,7 +18,7 @@ Unknown tags and persons are stored and reported (``patrol.unknown_tag``,
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -365,20 +365,27 @@ class PatrolStage:
                     self._step_patrol(ctx, duty, plan, entered, now)
         self.attendance.leave_entered(ctx, guard_id, leave, now)
 
-    def wand_downloaded(
-        self, ctx: BatchContext, wand_id: str, downloaded_at: datetime, now: datetime
+    def wands_downloaded(
+        self, ctx: BatchContext, downloads: Mapping[str, datetime], now: datetime
     ) -> None:
-        """Tell the patrol machines held here whose shift has ``wand_id`` that it was
-        downloaded at ``downloaded_at`` (after its scans were applied): what they waited for
-        is judged now (``gateway.rules.patrol_wands``)."""
-        downloaded = WandDownloaded(wand_id, downloaded_at)
-        for state in list(self._patrols.values()):
-            if state.closed or wand_id not in state.wands:
-                continue
-            duty = self._memory.duties.duty(state.shift_id)
-            plan = self._plans.get((state.post_id, state.route_id))
-            if duty is not None and plan is not None:
-                self._step_patrol(ctx, duty, plan, downloaded, now)
+        """Tell the patrol machines held here when their shift's wands were last downloaded
+        (``{wand id: downloaded at}``, after the scans each brought were applied): what they
+        waited for is judged now (``gateway.rules.patrol_wands``). A machine that knows of
+        that download already is let be, so telling again costs nothing."""
+        waiting: dict[str, list[PatrolState]] = {}
+        for state in self._patrols.values():
+            if not state.closed:
+                for wand in state.wands:
+                    if wand in downloads:
+                        waiting.setdefault(wand, []).append(state)
+        for wand, states in waiting.items():
+            at = downloads[wand]
+            for state in states:
+                known = dict(state.downloads).get(wand)
+                duty = self._memory.duties.duty(state.shift_id)
+                plan = self._plans.get((state.post_id, state.route_id))
+                if (known is None or known < at) and duty is not None and plan is not None:
+                    self._step_patrol(ctx, duty, plan, WandDownloaded(wand, at), now)
 
     def fire_patrol(self, ctx: BatchContext, machine_id: str, now: datetime) -> None:
         """Tick the patrol machine ``machine_id``, due at ``now`` by the clock."""

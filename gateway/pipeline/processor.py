@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from gateway.clock import Clock
+from gateway.db import patrol_repository as prepo
 from gateway.db import repository as repo
 from gateway.outbox.routing import ExtraDestinations
 from gateway.pipeline import roster_refresh
@@ -285,10 +286,13 @@ class Processor:
         return self._chain.patrol.scans(self._context(session), scans, now, keys)
 
     def wand_downloaded(self, session: Session, wand_id: str, downloaded_at: datetime) -> None:
-        """Inside a command's transaction, after its scans were stored and applied: the
-        patrol machines waiting for ``wand_id`` judge what its download covers."""
-        self._chain.patrol.wand_downloaded(
-            self._context(session), wand_id, downloaded_at, self._clock.now()
+        """Inside a command's transaction, after its scans were stored and applied: record
+        the download (for the processes holding the other guards, ``gateway.pipeline.relay``)
+        and let the patrol machines held here that wait for ``wand_id`` judge what it
+        covers."""
+        prepo.record_wand_download(session, wand_id, downloaded_at)
+        self._chain.patrol.wands_downloaded(
+            self._context(session), {wand_id: downloaded_at}, self._clock.now()
         )
 
     # --- the transaction --------------------------------------------------------------------

@@ -16,13 +16,20 @@ for the next owner). A single process holds every guard, so it never relays; it 
 after each reload of its roster (at start) and applies what a partitioned run left behind, and
 otherwise leaves its quiet ticks without a query.
 
+A wand's download is told the same way, to every process: the one that imported the log
+records it in ``wand_downloads`` (``record_wand_download``) in the transaction that stored and
+relayed its scans, and each pass reads that table (one row a wand) before the relayed scans, so
+the scans a download brought are applied here before the machines hear of it
+(``PatrolStage.wands_downloaded``); a download is told once a process, again after a restart,
+and a machine that knows it already is let be.
+
 The tables hold only records in transit (a few, or those of a partition waiting for its new
 owner), so a pass reads them whole and keeps the rows of the guards held here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, select
@@ -30,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from gateway.clock import utc
 from gateway.cluster.tables import RelayedPunchRow, RelayedScanRow
+from gateway.db import patrol_repository as prepo
 from gateway.db.patrol_models import PunchRow, ScanRow
 from gateway.pipeline.context import BatchContext
 from gateway.pipeline.duty import DutyIndex
@@ -46,6 +54,7 @@ passes); under every database's limit of parameters in one statement."""
 
 _ApplyPunch = Callable[[BatchContext, Punch, datetime], None]
 _ApplyScan = Callable[[BatchContext, CheckpointScan, str, datetime], None]
+_TellDownloads = Callable[[BatchContext, Mapping[str, datetime], datetime], None]
 
 
 def relay_punch(session: Session, punch: Punch, guard_id: str, now: datetime) -> None:
@@ -79,16 +88,24 @@ def relay_scan(session: Session, scan_key: str, guard_id: str, now: datetime) ->
 class RecordRelay:
     """The stage that applies the punches and scans relayed to the guards held here (see the
     module docstring), through ``apply_punch(ctx, punch, now)`` and ``apply_scan(ctx, scan,
-    guard_id, now)``, the patrol stage's own paths."""
+    guard_id, now)``, the patrol stage's own paths, and tells the wands' downloads through
+    ``tell_downloads(ctx, {wand: downloaded at}, now)``."""
 
     def __init__(
-        self, memory: PipelineMemory, apply_punch: _ApplyPunch, apply_scan: _ApplyScan
+        self,
+        memory: PipelineMemory,
+        apply_punch: _ApplyPunch,
+        apply_scan: _ApplyScan,
+        tell_downloads: _TellDownloads,
     ) -> None:
         self._memory = memory
         self._apply_punch = apply_punch
         self._apply_scan = apply_scan
+        self._tell_downloads = tell_downloads
         self._next_pass: datetime | None = None
         self._swept: DutyIndex | None = None
+        self._told: dict[str, datetime] = {}
+        """The downloads told to this process's machines, by wand."""
 
     def run(self, ctx: BatchContext) -> None:
         now = ctx.now
@@ -103,9 +120,24 @@ class RecordRelay:
             return
         self._next_pass = now + timedelta(seconds=RELAY_EVERY_S)
         more_punches = self._punches(ctx, duties)
+        # Read before the relayed scans: a download seen here was committed with its scans,
+        # so the next statement sees them too.
+        downloads = prepo.wand_downloads(ctx.session)
         more_scans = self._scans(ctx, duties)
+        if not more_scans:
+            self._downloads(ctx, downloads)
         if more_punches or more_scans:
             self._swept = None  # more than one pass takes: the next transaction goes on
+
+    def _downloads(self, ctx: BatchContext, downloads: Mapping[str, datetime]) -> None:
+        """Tell the machines held here the downloads they have not been told."""
+        new = {w: at for w, at in downloads.items() if w not in self._told or self._told[w] < at}
+        if not new:
+            return
+        told = dict(self._told)
+        self._memory.journal.record(lambda: setattr(self, "_told", told))
+        self._told = {**self._told, **new}
+        self._tell_downloads(ctx, new, ctx.now)
 
     def _punches(self, ctx: BatchContext, duties: DutyIndex) -> bool:
         """Apply the waiting punches of the guards held here; returns whether some are left."""

@@ -205,7 +205,9 @@ def build_chain(
         History(memory),
         PresenceRules(presence),
         patrol,
-        RecordRelay(memory, patrol.attendance.apply_punch, patrol.apply_scan),
+        RecordRelay(
+            memory, patrol.attendance.apply_punch, patrol.apply_scan, patrol.wands_downloaded
+        ),
         deadlines,
         Escalation(emitter, clock, memory),
         save,

@@ -29,7 +29,7 @@ def test_upgraded_database_matches_the_models_with_no_autogenerate_diff(engine: 
 
 
 def test_upgrade_records_the_head_revision_and_is_idempotent(engine: Engine) -> None:
-    assert head() == "0016"
+    assert head() == "0017"
     assert current(engine) == head()
     upgrade(engine)
     assert current(engine) == head()
@@ -140,6 +140,16 @@ def test_migration_0015_frees_shifts_from_guards_and_posts_and_back(engine: Engi
     assert _shift_keys(engine) == set() and current(engine) == head() and _diff(engine) == []
 
 
+def test_migration_0017_adds_the_wands_downloads_and_back(engine: Engine) -> None:
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0016")
+    assert "wand_downloads" not in inspect(engine).get_table_names()
+    upgrade(engine)
+    assert "wand_downloads" in inspect(engine).get_table_names() and _diff(engine) == []
+
+
 def _shift_columns(engine: Engine) -> set[str]:
     return {c["name"] for c in inspect(engine).get_columns("shifts")}
 
@@ -187,6 +197,7 @@ def test_migrations_create_the_outbox_and_every_model_table(engine: Engine) -> N
         "punches",
         "patrol_states",
         "attendance_states",
+        "wand_downloads",
         "robots",
         "api_tokens",
         "audit_log",
