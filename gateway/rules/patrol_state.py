@@ -6,7 +6,7 @@ longer change), so the state stays small over a long shift.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -173,9 +173,10 @@ class PatrolState:
     completed_rounds: int = 0
     last_scans: tuple[tuple[str, datetime], ...] = field(default=())
     """Per checkpoint, the device time of its latest scan (for debouncing)."""
-    on_leave: tuple[tuple[datetime, datetime], ...] = field(default=())
-    """The guard's approved leaves as ``[from, until)`` spans (``leave_spans``): a checkpoint
-    whose whole window falls in one is excused when it runs out unscanned, not missed."""
+    on_leave: tuple[tuple[datetime, datetime, datetime], ...] = field(default=())
+    """The guard's approved leaves as ``[from, until)`` spans with their approval
+    (``leave_spans``): a checkpoint whose whole window falls in one approved by the window's
+    end is excused when it is judged unscanned, not missed."""
     missed: tuple[MissedCheckpoint, ...] = field(default=())
     """The missed alerts raised and not resolved by a late scan (at most ``MISSED_KEPT``)."""
     wands: tuple[str, ...] = field(default=())
@@ -269,8 +270,13 @@ class PatrolState:
         return replace(self, rounds=rounds, checkpoint_ids=checkpoint_ids, ordered=plan.ordered)
 
     def excuses(self, visit: CheckpointVisit) -> bool:
-        """Whether an approved leave spans ``visit``'s whole window."""
-        return any(a <= visit.window_start and visit.window_end <= b for a, b in self.on_leave)
+        """Whether a leave approved by the end of ``visit``'s window spans it whole. (On the
+        clock every leave on record was; a round judged on a wand's download later may know
+        of leaves approved since, which excuse nothing.)"""
+        return any(
+            a <= visit.window_start and visit.window_end <= b and approved <= visit.window_end
+            for a, b, approved in self.on_leave
+        )
 
     def last_scan(self, checkpoint_id: str) -> datetime | None:
         return next((t for cp, t in self.last_scans if cp == checkpoint_id), None)
@@ -297,7 +303,7 @@ class PatrolState:
             "closed": self.closed,
             "completed_rounds": self.completed_rounds,
             "last_scans": [[cp, iso(t)] for cp, t in self.last_scans],
-            "on_leave": [[iso(a), iso(b)] for a, b in self.on_leave],
+            "on_leave": [[iso(a), iso(b), iso(approved)] for a, b, approved in self.on_leave],
             "missed": [m.to_json() for m in self.missed],
             "wands": list(self.wands),
             "downloads": [[w, iso(t)] for w, t in self.downloads],
@@ -324,7 +330,7 @@ class PatrolState:
             closed=bool(data["closed"]),
             completed_rounds=int(data["completed_rounds"]),
             last_scans=tuple((str(cp), to_dt(t)) for cp, t in data["last_scans"]),
-            on_leave=tuple((to_dt(a), to_dt(b)) for a, b in data.get("on_leave", ())),
+            on_leave=tuple(_leave_span(span) for span in data.get("on_leave", ())),
             missed=tuple(MissedCheckpoint.from_json(m) for m in data.get("missed", ())),
             wands=tuple(str(w) for w in data.get("wands", ())),
             downloads=tuple((str(w), to_dt(t)) for w, t in data.get("downloads", ())),
@@ -332,10 +338,20 @@ class PatrolState:
         )
 
 
-def leave_spans(leaves: Iterable[Leave]) -> tuple[tuple[datetime, datetime], ...]:
-    """``[from, until)`` of each approved leave, until its end or its cancellation if sooner
-    (``PatrolState.on_leave``)."""
-    return tuple(sorted((lv.starts_at, lv.over_at) for lv in leaves if lv.over_at > lv.starts_at))
+def leave_spans(leaves: Iterable[Leave]) -> tuple[tuple[datetime, datetime, datetime], ...]:
+    """``[from, until)`` of each approved leave, until its end or its cancellation if sooner,
+    and when it was approved (``PatrolState.on_leave``)."""
+    return tuple(
+        sorted(
+            (lv.starts_at, lv.over_at, lv.approved_at) for lv in leaves if lv.over_at > lv.starts_at
+        )
+    )
+
+
+def _leave_span(span: Sequence[Any]) -> tuple[datetime, datetime, datetime]:
+    """A stored span; one stored before approvals were kept counts as approved at its start."""
+    start = to_dt(span[0])
+    return start, to_dt(span[1]), to_dt(span[2]) if len(span) > 2 else start
 
 
 def _planned(plan: RoutePlan, begins: tuple[datetime, ...]) -> tuple[PatrolRound, ...]:

@@ -394,7 +394,7 @@ def test_a_route_replanned_mid_shift_keeps_the_round_under_way_and_plans_the_res
 def test_a_window_spent_on_leave_is_excused_and_a_late_scan_of_it_resolves_nothing() -> None:
     patrol = Patrol()
     # On leave 07:55-08:12: A's window (08:00-08:10) lies in it, B's (08:10-08:20) does not.
-    patrol.state = replace(patrol.state, on_leave=((at(-5), at(12)),))
+    patrol.state = replace(patrol.state, on_leave=((at(-5), at(12), at(-30)),))
     patrol.advance(20)
     assert [e.data["checkpoint_id"] for e in patrol.of("alert.checkpoint_missed")] == ["B"]
     [scanned] = patrol.scan("A", 13)  # back, within A's tolerance
@@ -403,12 +403,12 @@ def test_a_window_spent_on_leave_is_excused_and_a_late_scan_of_it_resolves_nothi
     [done] = patrol.of("patrol.round_completed")
     assert (done.data["scanned"], done.data["missed"], done.data["excused"]) == (1, 2, 0)
     restored = PatrolState.from_json(json.loads(json.dumps(patrol.state.to_json())))
-    assert restored == patrol.state and restored.on_leave == ((at(-5), at(12)),)
+    assert restored == patrol.state and restored.on_leave == ((at(-5), at(12), at(-30)),)
 
 
 def test_a_round_wholly_on_leave_counts_its_checkpoints_excused() -> None:
     patrol = Patrol()
-    patrol.state = replace(patrol.state, on_leave=((at(-5), at(45)),))
+    patrol.state = replace(patrol.state, on_leave=((at(-5), at(45), at(-30)),))
     patrol.advance(45)
     assert patrol.of("alert.checkpoint_missed") == []
     [done] = patrol.of("patrol.round_completed")

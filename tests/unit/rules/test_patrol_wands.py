@@ -8,8 +8,10 @@ import gives them: in device-time order, then ``WandDownloaded``.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -29,7 +31,9 @@ def _walked_with(*wands: str, policy: PatrolPolicy | None = None) -> Patrol:
     return patrol
 
 
-def _download(patrol: Patrol, minutes: float, scans: list[tuple[str, float]], wand: str = WAND):
+def _download(
+    patrol: Patrol, minutes: float, scans: Sequence[tuple[str, float]], wand: str = WAND
+) -> list[RuleEvent]:
     """At ``minutes``, the wand's log: ``scans`` (checkpoint, minute), then the download."""
     patrol.advance(minutes)
     out: list[RuleEvent] = []
@@ -179,6 +183,18 @@ def test_a_relief_judges_a_window_that_ended_before_it_and_a_second_relief_chang
     assert _standing_missed(patrol) == [(at(0).isoformat(), "A")]
     [done] = patrol.of("patrol.round_completed")
     assert done.time == at(12) and done.data["not_due"] == 2
+
+
+@pytest.mark.parametrize(("approved", "missed"), [(-30, ["B"]), (11, ["A", "B"])])
+def test_a_leave_excuses_a_window_judged_on_the_download_only_if_approved_by_its_end(
+    approved: float, missed: list[str]
+) -> None:
+    # On leave 07:55-08:12, typed in before the download: it spans A's window (to 08:10), but
+    # approved at 08:11 it came too late for it, as it would have read live.
+    patrol = _walked_with(WAND)
+    patrol.state = replace(patrol.state, on_leave=((at(-5), at(12), at(approved)),))
+    _download(patrol, 40, [("C", 24)])
+    assert [cp for _, cp in _standing_missed(patrol)] == missed
 
 
 def test_a_shift_without_wands_is_judged_on_the_clock() -> None:
