@@ -28,16 +28,17 @@ from gateway.db.models import PatrolStateRow
 from gateway.pipeline.attendance_machines import AttendanceMachines
 from gateway.pipeline.context import BatchContext
 from gateway.pipeline.deadline_queue import PATROL, ScheduledDict
-from gateway.pipeline.duty import Duty, DutyIndex, evidence_device
+from gateway.pipeline.duty import Duty, evidence_device
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.memory import PipelineMemory
 from gateway.pipeline.new_duties import NewDuties
+from gateway.pipeline.patrol_loads import follow_ends, replan_machines
 from gateway.pipeline.presence_stage import PresenceFeed
 from gateway.pipeline.relay import relay_scan
 from gateway.pipeline.scan_attribution import name_scan
 from gateway.pipeline.window_states import open_states, refresh_machines
 from gateway.records import CheckpointScan
-from gateway.rules import LeaveApproved, RuleEvent, ShiftEnded, Tick
+from gateway.rules import LeaveApproved, ShiftEnded, Tick
 from gateway.rules import patrol as patrol_rules
 from gateway.rules.copying import replace
 from gateway.rules.patrol_events import ScanObserved, unknown_tag_event
@@ -71,6 +72,9 @@ class PatrolStage:
         self._plans: dict[tuple[str, str], RoutePlan] = {}
         self._replan: set[tuple[str, str]] = set()
         """``(post, route)`` whose plan changed (or went) since the machines were planned."""
+        self._gone: set[tuple[str, str]] = set()
+        """``(post, route)`` taken off the site whose machines may still wait for a wand's
+        download: its scans still reach them (``apply_scan``)."""
         # Journaled: a failed transaction takes the machines back with it. Scheduled: each
         # machine's next deadline is kept in the memory's deadline queue.
         self._patrols = self._patrol_map({})
@@ -111,6 +115,7 @@ class PatrolStage:
         self._patrols = self._patrol_map(
             {machine: PatrolState.from_json(state) for machine, state in patrols.items()}
         )
+        self._gone = {(s.post_id, s.route_id) for s in self._patrols.values()} - self._plans.keys()
         self.attendance.reload(session)
 
     def refresh(self, session: Session, new_shifts: Collection[str]) -> None:
@@ -143,6 +148,7 @@ class PatrolStage:
         self._replan |= {
             k for k in plans.keys() | self._plans.keys() if plans.get(k) != self._plans.get(k)
         }
+        self._gone = {k for k in self._gone | self._plans.keys() if k not in plans}
         self._plans = plans
         duties = self._memory.duties
         self._new.observe(duties.clock_in_sites, plans.keys(), duties.loaded_at)
@@ -229,6 +235,10 @@ class PatrolStage:
         observed = ScanObserved.from_scan(scan, checkpoint_id)
         for plan in self._routes.get(post_id, ()):
             self._step_patrol(ctx, duty, plan, observed, now)
+        for post, route in self._gone:
+            orphan = self._patrols.get(f"{duty.shift_id}/{route}") if post == post_id else None
+            if orphan is not None and not orphan.closed:
+                self._step_held(ctx, duty, orphan, observed, now)
         self._place(ctx, duty, observed, scan.reader_id)
 
     def _place(self, ctx: BatchContext, duty: Duty, observed: ScanObserved, reader: str) -> None:
@@ -262,6 +272,19 @@ class PatrolStage:
             shift_end=duty.ends_at,
             known_from=self._new.route_known_from(duty, plan.route_id),
         )
+        self._step_held(ctx, duty, held, rule_input, now)
+
+    def _step_held(
+        self,
+        ctx: BatchContext,
+        duty: Duty,
+        held: PatrolState,
+        rule_input: patrol_rules.PatrolInput,
+        now: datetime,
+    ) -> None:
+        """Step ``held``, the patrol machine of ``duty`` (new or kept; its route may have been
+        taken off the site since, while it waits for a wand), and keep what it becomes."""
+        machine_id = held.machine_id
         # His leaves as the shift's presence machine knows them excuse the windows they span.
         presence = self._memory.presence.get(duty.shift_id)
         spans = held.on_leave if presence is None else leave_spans(presence.leaves)
@@ -298,24 +321,9 @@ class PatrolStage:
             return
         keys, self._replan = self._replan, set()
         self._memory.journal.record(lambda: self._replan.update(keys))
-        for machine_id, state in list(self._patrols.items()):
-            key = (state.post_id, state.route_id)
-            duty = self._memory.duties.duty(state.shift_id)
-            if key not in keys or state.closed or duty is None:
-                continue
-            plan = self._plans.get(key)
-            events: list[RuleEvent] = []
-            if plan is None:
-                new, events = patrol_rules.step(state, ShiftEnded(), now, duty.patrol_policy)
-            else:
-                new = state.replanned(plan, duty.starts_at, now)
-                due = patrol_rules.next_patrol_deadline(new, duty.patrol_policy)
-                new = new if new is state else replace(new, next_deadline=due)
-            if new != state:
-                self._patrols[machine_id] = new
-                ctx.dirty_patrols.add(machine_id)
-            for event in events:
-                self._emitter.emit(ctx, event, subject=duty.guard_id, duty=duty)
+        duties = self._memory.duties
+        for duty, event in replan_machines(self._patrols, self._plans, keys, duties, ctx, now):
+            self._emitter.emit(ctx, event, subject=duty.guard_id, duty=duty)
 
     def follow_load(self, ctx: BatchContext, now: datetime) -> None:
         """Give every patrol machine whose shift's end a site load moved that end: the rounds
@@ -325,21 +333,8 @@ class PatrolStage:
         (``AttendanceMachines.follow_load``)."""
         duties = self._memory.duties
         if duties.ends_moved is None or duties.ends_moved:
-            self._follow_ends(duties, ctx, now)
+            follow_ends(self._patrols, self._plans, duties, ctx, now)
         self.attendance.follow_load(ctx, now)
-
-    def _follow_ends(self, duties: DutyIndex, ctx: BatchContext, now: datetime) -> None:
-        for machine_id, state in list(self._patrols.items()):
-            duty = duties.duty(state.shift_id)
-            if duty is None or duty.cut_short or state.closed or state.shift_end == duty.ends_at:
-                continue
-            moved = replace(state, shift_end=duty.ends_at)
-            plan = self._plans.get((state.post_id, state.route_id))
-            if plan is not None:
-                moved = moved.replanned(plan, duty.starts_at, now)
-            due = patrol_rules.next_patrol_deadline(moved, duty.patrol_policy)
-            self._patrols[machine_id] = replace(moved, next_deadline=due)
-            ctx.dirty_patrols.add(machine_id)
 
     def relieve(self, ctx: BatchContext, duty: Duty, now: datetime) -> None:
         """End the patrol and attendance machines of ``duty``, a shift a site load cut short
@@ -383,9 +378,8 @@ class PatrolStage:
             for state in states:
                 known = dict(state.downloads).get(wand)
                 duty = self._memory.duties.duty(state.shift_id)
-                plan = self._plans.get((state.post_id, state.route_id))
-                if (known is None or known < at) and duty is not None and plan is not None:
-                    self._step_patrol(ctx, duty, plan, WandDownloaded(wand, at), now)
+                if (known is None or known < at) and duty is not None:
+                    self._step_held(ctx, duty, state, WandDownloaded(wand, at), now)
 
     def fire_patrol(self, ctx: BatchContext, machine_id: str, now: datetime) -> None:
         """Tick the patrol machine ``machine_id``, due at ``now`` by the clock."""
@@ -396,13 +390,9 @@ class PatrolStage:
         if duty is None:
             return
         due_at = patrol_rules.next_patrol_deadline(patrol, duty.patrol_policy)
-        route = self._plan(duty.post_id, patrol.route_id)
-        if due_at is not None and due_at <= now and route is not None:
-            self._step_patrol(ctx, duty, route, Tick(), now)
+        if due_at is not None and due_at <= now:
+            self._step_held(ctx, duty, patrol, Tick(), now)
         self._patrols.reschedule(machine_id)  # popped: scheduled again from its state now
-
-    def _plan(self, post_id: str, route_id: str) -> RoutePlan | None:
-        return next((p for p in self._routes.get(post_id, ()) if p.route_id == route_id), None)
 
     def save(self, ctx: BatchContext, now: datetime) -> None:
         """Persist the machines changed in this transaction; forget closed ones."""

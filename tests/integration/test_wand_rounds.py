@@ -188,3 +188,50 @@ def test_the_download_is_awaited_across_a_restart_and_the_wait_can_run_out(
         ("cp-west", "wait_ran_out"),
     ]
     assert len(_core(engine, "patrol.round_completed")) == 2
+
+
+@pytest.mark.parametrize("restarted", [False, True], ids=["running", "restarted"])
+def test_a_route_taken_off_while_its_rounds_wait_for_the_wand_is_judged_at_the_download(
+    engine: Engine, tmp_path: Path, restarted: bool
+) -> None:
+    # At 08:47 a site load takes the route off: the 08:30 round he walked stays, cut there,
+    # and is judged on its scans when the wand is downloaded at 09:00, also by a process
+    # started after the load. (Before, the machine, its route gone, was never stepped again.)
+    load_site_file(_wand_site(tmp_path), engine, at(-60))
+    clock = ManualClock(at(-1))
+    processor = Processor(engine, clock)
+    for minute in range(0, 48):
+        clock.set(at(minute + 0.1))
+        if minute == 47:
+            without = yaml.safe_load(_wand_site(tmp_path).read_text("utf-8"))
+            without["sites"][0]["routes"] = []
+            path = tmp_path / "without-route.yaml"
+            path.write_text(yaml.safe_dump(without, allow_unicode=True), encoding="utf-8")
+            load_site_file(path, engine, clock.now())
+            read = processor.read_roster(quick=True)
+            assert read is not None and processor.adopt_roster(read)
+        processor.tick()
+    assert _core(engine, "patrol.round_completed") == []
+    clock.set(at(60))
+    if restarted:
+        processor = Processor(engine, clock)
+        processor.tick()
+    processor.run_command(
+        ImportWandDownload(
+            wand_id=WAND,
+            csv_text=_log({31: "cp-east", 36: "cp-fountain"}),
+            wand_clock_at_download=at(60),
+            downloaded_at=at(60),
+        )
+    )
+    [missed] = [body["data"] for body in _core(engine, "alert.checkpoint_missed")]
+    assert (missed["checkpoint_id"], missed["judged_on"]) == ("cp-west", "download")
+    [done] = [body["data"] for body in _core(engine, "patrol.round_completed")]
+    assert (done["scanned"], done["missed"], done["ended_early"]) == (2, 1, True)
+    assert _patrol_machines_open(engine) == 0
+
+
+def _patrol_machines_open(engine: Engine) -> int:
+    with Session(engine) as session:
+        states = session.scalars(select(PatrolStateRow.state)).all()
+    return sum(1 for state in states if not state.get("closed"))
