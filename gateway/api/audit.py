@@ -102,11 +102,18 @@ def alert_subject(alert: str | int) -> Locate:
 
 
 def wand_subject(wand_id: str) -> Locate:
-    """The site of a patrol wand (a device)."""
+    """A patrol wand: the guard who carries it, in his site and team (his team's leader
+    downloads it), or, for a wand kept at a post, its site alone (a leader of the whole site
+    downloads it)."""
 
     def locate(session: Session) -> Subject | None:
         row = session.get(DeviceRow, wand_id)
-        return None if row is None else Subject(None, row.site_id, None)
+        if row is None:
+            return None
+        guard = None if row.guard_id is None else session.get(GuardRow, row.guard_id)
+        if guard is None:
+            return Subject(None, row.site_id, None)
+        return Subject(None, row.site_id, guard.team)
 
     return locate
 

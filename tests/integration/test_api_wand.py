@@ -124,11 +124,22 @@ def test_a_leader_imports_the_wands_of_his_sites_only(
             f"/wands/{WAND}/downloads", content=log, params=params, headers=bearer(token)
         )
 
+    # The wand is g-004's, of team A: his team's leader downloads it, team B's does not.
+    team_a = new_token(engine, "leader", name="team A", sites=("wh-jiangtan-garden",), teams=("A",))
+    team_b = new_token(engine, "leader", name="team B", sites=("wh-jiangtan-garden",), teams=("B",))
+    other_team = http.post(
+        f"/wands/{WAND}/downloads", content=log, params=params, headers=bearer(team_b)
+    )
+    assert other_team.status_code == 404
+    own_team = http.post(
+        f"/wands/{WAND}/downloads", content=log, params=params, headers=bearer(team_a)
+    )
+    assert own_team.status_code == 201 and own_team.json()["stored"] == 1
     elsewhere = send("leader", "jt-elsewhere")
     assert elsewhere.status_code == 404
     assert elsewhere.json()["detail"] == "unknown patrol wand 'wand-07'"
     assert send("integration").status_code == 403
     own = send("leader", "wh-jiangtan-garden")
-    assert own.status_code == 201 and own.json()["stored"] == 1
+    assert own.status_code == 201 and own.json()["duplicates"] == 1
     with Session(engine) as s:
         assert s.scalar(select(func.count()).select_from(ScanRow)) == 1
