@@ -50,6 +50,7 @@ from fwsim.scenario.field import FieldRunner
 from fwsim.scenario.gateway_process import GatewayProcess
 from fwsim.scenario.leader_api import ActionFailed, LeaderApi
 from fwsim.scenario.runner import ScenarioRunner
+from fwsim.wand import SimulatedWand
 from gateway.api.tokens import Role, issue_token
 from gateway.db.engine import make_engine
 from gateway.db.schema import create_schema
@@ -177,7 +178,11 @@ def run_check(
         if fld is not None:
             fld.api_url = api_url
             fld.start()
-        api = LeaderApi(api_url, tokens)
+        wands = {
+            wand_id: SimulatedWand(wand_id, scenario.zone, drift)
+            for wand_id, drift in scenario.wands.items()
+        }
+        api = LeaderApi(api_url, tokens, wands=wands, now=clock.now)
         for action in scenario.actions:
             _sleep_until(clock, action.at)
             stamp = f"{clock.now().astimezone(scenario.zone):%H:%M:%S}"

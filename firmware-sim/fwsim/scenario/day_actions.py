@@ -12,6 +12,10 @@ separately, so a report entered late says when it was really made.
 * ``cancel_leave: {leave: <name>, by, cancelled_at?}`` -> ``POST /leaves/{id}/cancel``;
 * ``acknowledge: {alert: <type>, guard, by, note?}`` and ``resolve: {alert, guard, by, note}``
   -> the guard's newest alert of that type, ``POST /alerts/{id}/acknowledge|resolve``;
+* ``wand_touch: {wand, tag}``: the guard touches a checkpoint with an offline wand of the
+  file's ``wands``; nothing is sent, the wand keeps it (``fwsim.wand``);
+* ``wand_download: {wand, by}`` -> ``POST /wands/{id}/downloads?wand_clock=...`` with the
+  wand's log, as the leader downloads it;
 * ``gateway: kill`` (SIGKILL), ``gateway: stop`` (SIGTERM, a clean shutdown),
   ``gateway: restart`` (a new ``guard-gateway run`` on the same database and broker session).
 """
@@ -48,6 +52,8 @@ _KEYS: Mapping[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] = {
     ),
     "acknowledge": (frozenset({"alert", "guard", "by"}), frozenset({"note"}), frozenset()),
     "resolve": (frozenset({"alert", "guard", "by", "note"}), frozenset(), frozenset()),
+    "wand_touch": (frozenset({"wand", "tag"}), frozenset(), frozenset()),
+    "wand_download": (frozenset({"wand", "by"}), frozenset(), frozenset()),
 }
 _GATEWAY = ("kill", "stop", "restart")
 ACTION_KINDS = frozenset({*_KEYS, "gateway"})
@@ -64,7 +70,9 @@ class Action:
     def describe(self) -> str:
         if self.kind == "gateway":
             return f"gateway {self.args['do']}"
-        who = self.args.get("guard") or self.args.get("leave")
+        if self.kind == "wand_touch":
+            return f"wand_touch {self.args['wand']} {self.args['tag']}"
+        who = self.args.get("guard") or self.args.get("leave") or self.args.get("wand")
         return f"{self.kind} {who} by {self.args.get('by')}"
 
 

@@ -26,7 +26,7 @@ import yaml
 from fwsim.scenario.day_actions import ACTION_KINDS, Action, parse_action
 from fwsim.scenario.expect import Expectation, parse_expectation
 from fwsim.scenario.field_spec import FieldScenario, parse_field_scenario
-from fwsim.scenario.fields import Problems, unknown_keys
+from fwsim.scenario.fields import Problems, is_number, unknown_keys
 from fwsim.scenario.loader import parse_scenario
 from fwsim.scenario.model import Scenario, ScenarioError
 from fwsim.scenario.site_anchor import post_anchors
@@ -49,6 +49,7 @@ _TOP_KEYS = frozenset(
         "terminals",
         "readers",
         "clock_in",
+        "wands",
         "actions",
         "expect",
         "no_other_alerts",
@@ -108,6 +109,8 @@ class DayScenario:
     settle_s: float = 3.0
     leaders: dict[str, str] = default(default_factory=dict)
     """Leader id -> team, from the site (the API tokens are issued per leader)."""
+    wands: dict[str, float] = default(default_factory=dict)
+    """The offline patrol wands of the day, id -> how far ahead their clock runs (s)."""
 
 
 def _site(raw: object, base: Path | None, problems: Problems) -> dict[str, Any]:
@@ -211,6 +214,7 @@ def parse_day_scenario(
         else:
             site["sites"][0]["shifts"] = data["shifts"]
     anchors = post_anchors(site, p)
+    wands = _wands(data.get("wands"), site, p)
 
     gps: Scenario | None = None
     terminals = data.get("terminals")
@@ -285,7 +289,38 @@ def parse_day_scenario(
         no_other_alerts=no_other is True,
         settle_s=float(settle),
         leaders=leaders,
+        wands=wands,
     )
+
+
+def _wands(raw: object, site: dict[str, Any], p: Problems) -> dict[str, float]:
+    """``wands: [{id, guard | post, drift_s?}]``: offline wands the day's guards carry (or
+    kept at a post), added to the site's first site as ``patrol_wand`` devices."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, list) or not site.get("sites"):
+        p.add("wands", "a list of {id, guard or post, drift_s}, for a site with sites")
+        return {}
+    out: dict[str, float] = {}
+    devices = site["sites"][0].setdefault("devices", [])
+    for i, item in enumerate(raw):
+        where = f"wands[{i}]"
+        if not isinstance(item, Mapping):
+            p.add(where, "a mapping {id, guard or post, drift_s}")
+            continue
+        unknown_keys(item, frozenset({"id", "guard", "post", "drift_s"}), where, p)
+        wand_id, drift = item.get("id"), item.get("drift_s", 0)
+        holders = [k for k in ("guard", "post") if k in item]
+        if not isinstance(wand_id, str) or not wand_id or wand_id in out:
+            p.add(where, f"'id' must be a new non-empty text, got {wand_id!r}")
+        elif len(holders) != 1:
+            p.add(where, "give the 'guard' who carries it or the 'post' that keeps it")
+        elif not is_number(drift):
+            p.add(where, f"'drift_s' must be a number, got {drift!r}")
+        else:
+            out[wand_id] = float(drift)
+            devices.append({"id": wand_id, "kind": "patrol_wand", holders[0]: item[holders[0]]})
+    return out
 
 
 def load_day_scenario(path: str | Path) -> DayScenario:

@@ -8,12 +8,14 @@ the site, role ``leader``, scoped to his site and team). What an action sends is
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 import httpx
 
 from fwsim.scenario.day_actions import Action
+from fwsim.wand import SimulatedWand
 
 __all__ = ["ActionFailed", "LeaderApi"]
 
@@ -28,15 +30,35 @@ def _iso(when: datetime) -> str:
 
 class LeaderApi:
     """Performs the API actions against ``base_url`` with the leaders' ``tokens`` (id -> token).
-    Leaves are remembered by the ``name`` a scenario gave them, for ``cancel_leave``."""
+    Leaves are remembered by the ``name`` a scenario gave them, for ``cancel_leave``; the
+    ``wands`` the guards carry keep their touches until a leader downloads them."""
 
-    def __init__(self, base_url: str, tokens: dict[str, str], timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        tokens: dict[str, str],
+        timeout_s: float = 10.0,
+        wands: Mapping[str, SimulatedWand] | None = None,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
         self.base_url = base_url
         self.tokens = tokens
         self.timeout_s = timeout_s
         self.leaves: dict[str, str] = {}
+        self.wands = dict(wands or {})
+        self.now = now
+        """The scenario's clock: a wand's clock is read as its download is sent."""
 
-    def _send(self, action: Action, method: str, path: str, body: Any = None) -> Any:
+    def _send(
+        self,
+        action: Action,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        text: str | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
         token = self.tokens.get(action.args["by"])
         if token is None:
             raise ActionFailed(f"{action.describe()}: no leader {action.args['by']!r} in the site")
@@ -45,7 +67,12 @@ class LeaderApi:
                 method,
                 self.base_url + path,
                 json=body,
-                headers={"Authorization": f"Bearer {token}"},
+                content=text,
+                params=params,
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    **({"Content-Type": "text/csv"} if text is not None else {}),
+                },
                 timeout=self.timeout_s,
             )
         except httpx.HTTPError as exc:
@@ -59,6 +86,8 @@ class LeaderApi:
     def perform(self, action: Action) -> str:
         """Send ``action``; a short description of what the API answered."""
         a = action.args
+        if action.kind in ("wand_touch", "wand_download"):
+            return self._wand(action)
         if action.kind == "report":
             body: dict[str, Any] = {
                 "guard_id": a["guard"],
@@ -97,6 +126,22 @@ class LeaderApi:
             return f"alert {alert} acknowledged"
         self._send(action, "POST", f"/alerts/{alert}/resolve", {"by": a["by"], "note": a["note"]})
         return f"alert {alert} resolved"
+
+    def _wand(self, action: Action) -> str:
+        wand = self.wands.get(action.args["wand"])
+        if wand is None:
+            raise ActionFailed(f"{action.describe()}: no wand {action.args['wand']!r} in 'wands'")
+        if action.kind == "wand_touch":
+            wand.touch(action.args["tag"], action.at)
+            return f"{len(wand.records)} kept"
+        result = self._send(
+            action,
+            "POST",
+            f"/wands/{wand.wand_id}/downloads",
+            text=wand.log_csv(),
+            params={"wand_clock": wand.clock(self.now() if self.now else action.at).isoformat()},
+        )
+        return f"{result['stored']} stored, {result['duplicates']} again"
 
     def _find_alert(self, action: Action) -> int:
         """The id of the guard's newest alert of the action's type."""

@@ -154,3 +154,46 @@ def test_judging_claims_events_in_order_and_fails_missing_extra_and_unexpected_a
         "expected",
     ]
     assert "08:15:00 alert.device_silent g-001" in table
+
+
+def test_wands_join_the_site_for_the_day_and_their_actions_are_read() -> None:
+    doc = _doc(
+        wands=[
+            {"id": "wand-g1", "guard": "g-001", "drift_s": 90},
+            {"id": "wand-gate", "post": "rp-garden"},
+        ],
+        actions=[
+            {"at": "08:06:30", "wand_touch": {"wand": "wand-g1", "tag": "0100A1B2C3"}},
+            {"at": "08:22", "wand_download": {"wand": "wand-g1", "by": "rp-leader"}},
+        ],
+    )
+    day = parse_day_scenario(doc)
+    assert day.wands == {"wand-g1": 90.0, "wand-gate": 0.0}
+    devices = day.site["sites"][0]["devices"]
+    assert {"id": "wand-g1", "kind": "patrol_wand", "guard": "g-001"} in devices
+    assert {"id": "wand-gate", "kind": "patrol_wand", "post": "rp-garden"} in devices
+    assert [(a.kind, a.args) for a in day.actions] == [
+        ("wand_touch", {"wand": "wand-g1", "tag": "0100A1B2C3"}),
+        ("wand_download", {"wand": "wand-g1", "by": "rp-leader"}),
+    ]
+
+
+def test_a_wand_names_who_carries_it_and_a_clock_drift_that_is_a_number() -> None:
+    doc = _doc(
+        wands=[
+            {"id": "w1"},
+            {"id": "w2", "guard": "g-001", "post": "rp-garden"},
+            {"id": "w3", "guard": "g-001", "drift_s": "fast"},
+            {"id": "w4", "guard": "g-001", "colour": "red"},
+        ],
+        actions=[{"at": "08:10", "wand_touch": {"wand": "w1"}}],
+    )
+    with pytest.raises(ScenarioError) as raised:
+        parse_day_scenario(doc)
+    assert raised.value.problems == [
+        "wands[0]: give the 'guard' who carries it or the 'post' that keeps it",
+        "wands[1]: give the 'guard' who carries it or the 'post' that keeps it",
+        "wands[2]: 'drift_s' must be a number, got 'fast'",
+        "wands[3]: unknown key 'colour' (allowed: drift_s, guard, id, post)",
+        "actions[0] (wand_touch): 'tag' is required",
+    ]
