@@ -115,7 +115,9 @@ class PatrolStage:
         self._patrols = self._patrol_map(
             {machine: PatrolState.from_json(state) for machine, state in patrols.items()}
         )
+        # A route taken off while the gateway was down: its machines end as at a relief.
         self._gone = {(s.post_id, s.route_id) for s in self._patrols.values()} - self._plans.keys()
+        self._replan |= self._gone
         self.attendance.reload(session)
 
     def refresh(self, session: Session, new_shifts: Collection[str]) -> None:

@@ -9,8 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
+from gateway.clock import ManualClock
+from gateway.db.models import PatrolStateRow
+from gateway.pipeline.processor import Processor
 from gateway.site import load_site_file
 from tests.e2e.helpers import roster_site
 from tests.integration.test_site_load_mid_shift import (
@@ -112,3 +116,33 @@ def test_a_patrol_shift_shortened_at_08_50_drops_the_rounds_past_its_new_end(
     # Before, his machine kept the 09:30 round and reported its three checkpoints missed.
     assert kinds == ["patrol.checkpoint_scanned"] * 3 + ["patrol.round_completed"]
     assert "alert.checkpoint_missed" not in [kind for kind, _, _ in core_events(engine)]
+
+
+def test_a_route_taken_off_while_the_gateway_was_down_ends_its_machine_at_the_restart(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # The patrol site's route (rounds at 08:30 and 09:30); the gateway runs to 08:20 and stops;
+    # a load at 08:22 takes the route off; a new process runs from 08:25 to 10:00. Nobody scans.
+    load_site_file(patrol_site(tmp_path), engine, at(-60))
+    clock = ManualClock(at(-1))
+    first = Processor(engine, clock)
+    for minute in range(0, 21):
+        clock.set(at(minute + 0.1))
+        first.tick()
+    assert _open_patrol_machines(engine) == 1
+    load_site_file(_without_routes(tmp_path), engine, at(22))
+    clock.set(at(25))
+    restarted = Processor(engine, clock)
+    for minute in range(25, 121):
+        clock.set(at(minute + 0.1))
+        restarted.tick()
+    # Before, the machine read back stayed open with the rounds of a route no longer on the
+    # site; stepped by the clock without its plan, it raises their six missed alerts.
+    assert [kind for kind, _, _ in core_events(engine) if "checkpoint" in kind] == []
+    assert _open_patrol_machines(engine) == 0
+
+
+def _open_patrol_machines(engine: Engine) -> int:
+    with Session(engine) as session:
+        states = session.scalars(select(PatrolStateRow.state)).all()
+    return sum(1 for state in states if not state.get("closed"))
