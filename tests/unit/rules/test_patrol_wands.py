@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.rules import RuleEvent, ShiftEnded
+from gateway.rules import RuleEvent, ShiftEnded, Tick
 from gateway.rules.patrol_policy import PatrolPolicy
 from gateway.rules.patrol_state import PatrolState
 from gateway.rules.patrol_wands import WandDownloaded
@@ -262,3 +262,59 @@ def _scanned(patrol: Patrol) -> list[tuple[object, ...]]:
         (e.data["checkpoint_id"], e.data["counted"], e.data["late"], e.data["out_of_order"])
         for e in patrol.of("patrol.checkpoint_scanned")
     ]
+
+
+_INPUTS = st.lists(
+    st.one_of(
+        st.tuples(st.just("scan"), st.sampled_from("ABC"), st.integers(0, 250)),
+        st.tuples(st.just("tick"), st.just(""), st.integers(0, 250)),
+        st.tuples(st.just("relief"), st.just(""), st.integers(0, 250)),
+        st.tuples(st.just("download"), st.sampled_from([WAND, "wand-02"]), st.integers(0, 250)),
+    ),
+    max_size=12,
+)
+
+
+@given(inputs=_INPUTS, restarts=st.sets(st.integers(0, 11)), wands=st.integers(0, 2))
+def test_a_machine_read_back_from_its_saved_state_says_what_it_would_have_said(
+    inputs: list[tuple[str, str, int]], restarts: set[int], wands: int
+) -> None:
+    """Scans (dated up to 30 minutes before they arrive), ticks, reliefs and downloads in
+    arrival order, with and without wands: a machine saved and read back (a restart) before
+    any of them gives the same events and state as one that ran on."""
+    carried = (WAND, "wand-02")[:wands]
+    ran, restarted = _walked_with(*carried), _walked_with(*carried)
+    for i, (kind, what, minute) in enumerate(sorted(inputs, key=lambda x: x[2])):
+        for patrol in (ran, restarted):
+            patrol.advance(minute)
+            if kind == "scan":
+                patrol.feed(scan(what, max(0, minute - 30), received_lag_min=min(30, minute)))
+            elif kind == "relief":
+                patrol.feed(ShiftEnded())
+            elif kind == "download":
+                patrol.feed(WandDownloaded(what, at(minute)))
+            else:
+                patrol.feed(Tick())
+        if i in restarts:
+            restarted.state = PatrolState.from_json(
+                json.loads(json.dumps(restarted.state.to_json()))
+            )
+    for patrol in (ran, restarted):
+        patrol.advance(300)
+    assert restarted.events == ran.events
+    assert restarted.state == ran.state
+
+
+@given(walked=_SCANS, first=st.integers(min_value=1, max_value=199))
+def test_a_wand_downloaded_twice_gives_what_one_download_at_the_end_gives(
+    walked: list[tuple[str, float]], first: int
+) -> None:
+    """Downloaded at minute ``first`` and again after the shift (each time what it read since),
+    or once after the shift: the same rounds, scans and standing alerts."""
+    once, twice = _walked_with(WAND), _walked_with(WAND)
+    _download(once, 200, walked)
+    _download(twice, first, [s for s in walked if s[1] < first])
+    _download(twice, 200, [s for s in walked if s[1] >= first])
+    assert _counts(twice) == _counts(once)
+    assert _standing_missed(twice) == _standing_missed(once)
+    assert _scanned(twice) == _scanned(once)
