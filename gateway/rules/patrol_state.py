@@ -183,7 +183,7 @@ class PatrolState:
     """The offline patrol wands this shift's scans come by (his own, those kept at his post).
     While there are any, a checkpoint is judged only once a download of every one of them
     covers the time a scan of it could still count, or the wait for one ran out
-    (``gateway.rules.patrol``)."""
+    (``gateway.rules.patrol_wands``)."""
     downloads: tuple[tuple[str, datetime], ...] = field(default=())
     """Per wand, when it was last downloaded: its log held every scan made before then."""
     ended_at: datetime | None = None

@@ -19,9 +19,10 @@ but only once it can see that far:
   relief (``PatrolState.ended_at``): a checkpoint whose window had not ended is not due, one
   whose window had is judged on the scans up to the relief.
 
-The event of a decision taken on a download carries the point as its time, ``backfilled``
-when it came long after, and never ``fired_late`` (its lateness is the wand's, not the
-gateway's). A machine without wands judges on the clock as before (``judged_on`` ``clock``).
+The events are dated as on the clock (a missed alert at its window's end, a completion at its
+point or its last scan), ``backfilled`` when the decision came long after, and never
+``fired_late`` (the lateness is the wand's, not the gateway's). A machine without wands judges
+on the clock as before (``judged_on`` ``clock``).
 """
 
 from __future__ import annotations
