@@ -192,7 +192,8 @@ class Report:
 
 @dataclass(frozen=True, slots=True)
 class Leave:
-    """An approved leave on record; ``cancelled_at`` once it was cancelled."""
+    """An approved leave on record; ``cancelled_at`` once it was cancelled; ``entered_at``
+    when it was typed in, if after its approval."""
 
     leave_id: str
     starts_at: datetime
@@ -200,6 +201,12 @@ class Leave:
     approved_by: str
     approved_at: datetime
     cancelled_at: datetime | None = None
+    entered_at: datetime | None = None
+
+    @property
+    def entered(self) -> datetime:
+        """When the machine learned of it: typed in, or approved when typed in at once."""
+        return self.approved_at if self.entered_at is None else self.entered_at
 
     def active_at(self, when: datetime) -> bool:
         """Whether the leave was not yet cancelled at ``when``."""
@@ -220,6 +227,7 @@ class Leave:
             "approved_by": self.approved_by,
             "approved_at": iso(self.approved_at),
             "cancelled_at": opt_iso(self.cancelled_at),
+            "entered_at": opt_iso(self.entered_at),
         }
 
     @classmethod
@@ -231,6 +239,7 @@ class Leave:
             approved_by=str(data["approved_by"]),
             approved_at=to_dt(data["approved_at"]),
             cancelled_at=opt_dt(data["cancelled_at"]),
+            entered_at=opt_dt(data.get("entered_at")),
         )
 
 

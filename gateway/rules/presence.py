@@ -69,6 +69,7 @@ from .deadlines import pending_deadlines
 from .departures import (
     apply_late_leave,
     apply_late_report,
+    attach_leave_typed_while_out,
     confirm_departure,
     held_inside,
     note_left_behind,
@@ -254,6 +255,8 @@ def _on_fix(run: Run, fix: FixObserved) -> None:
         _inside(run, evidence, fixed=not fix.worn)
     elif fix.membership is Membership.OUTSIDE:
         _outside(run, evidence)
+    if run.state.departure is not None and run.state.leaves:
+        attach_leave_typed_while_out(run, fix_time)
     # A fix that confirmed a departure, or reset a candidate return, may leave decisions due.
     run.fire_due(until)
 
@@ -389,13 +392,16 @@ def _on_report(run: Run, report: ReportFiled) -> None:
 
 def _on_leave(run: Run, leave: LeaveApproved) -> None:
     known = run.state.leave(leave.leave_id)
+    approved_at = utc(leave.approved_at)
+    entered = run.now if known is None else known.entered
     record = Leave(
         leave_id=leave.leave_id,
         starts_at=utc(leave.starts_at),
         ends_at=utc(leave.ends_at),
         approved_by=leave.approved_by,
-        approved_at=utc(leave.approved_at),
+        approved_at=approved_at,
         cancelled_at=None if known is None else known.cancelled_at,
+        entered_at=entered if entered > approved_at else None,
     )
     run.state = run.state.with_leave(record)
     apply_late_leave(run, record)

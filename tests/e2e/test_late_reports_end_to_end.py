@@ -179,3 +179,53 @@ def test_a_report_typed_in_late_withdraws_the_alert_though_a_later_leave_took_th
     assert [(a["type"], a["status"], a["resolution"]) for a in alerts] == [
         ("alert.unreported_departure", "resolved", "withdrawn")
     ]
+
+
+def test_a_leave_typed_in_while_his_terminal_is_in_a_blind_area_takes_the_outing_over(
+    rig_factory: RigFactory, api: ApiFactory
+) -> None:
+    rig = rig_factory([("g-001", POST, DEVICE)])
+    # His terminal loses the network at 08:08 and gets it back at 08:20, uploading what it
+    # stored: out at 08:10 (first fix outside 08:10:30), away until 08:35.
+    steps = [
+        {"stay": {"duration_s": 480}},
+        {"stay": {"duration_s": 120, "offline": True}},
+        {"walk": {"to": {"north_m": 250, "east_m": 0}, "speed_mps": 5, "offline": True}},
+        {"stay_away": {"duration_s": 550, "offline": True}},
+        {"stay_away": {"duration_s": 900}},
+        {"return": {"speed_mps": 5}},
+        {"stay": {"duration_s": 300}},
+    ]
+    runner = rig.runner([terminal(DEVICE, "json", rig.anchors[POST], steps)])
+    client = api(rig)
+    rig.play(at(14))
+    # At 08:14 the leader approves and types in a leave from 08:05 to 08:22 (he phoned from
+    # outside): live, the outing would go under it at once. The gateway does not know yet
+    # that he is out.
+    leave = client.post(
+        "/leaves",
+        json={
+            "guard_id": "g-001",
+            "starts_at": at(5).isoformat(),
+            "ends_at": at(22).isoformat(),
+            "approved_by": "jt-leader-a",
+            "approved_at": at(14).isoformat(),
+        },
+    )
+    assert leave.status_code == 201, leave.text
+    rig.play(max(runner.end_time, at(42)) + timedelta(seconds=30))
+    seen = [
+        (kind, when)
+        for kind, when in timeline(core_events(rig), "g-001")
+        if kind not in ("alert.device_silent", "presence.device_resumed")
+    ]
+    # Before, the upload showed him out under no leave: the overtime fell at 08:25:30 and no
+    # overrun was raised. The leave covers no start (approved after he left): unreported.
+    assert [kind for kind, _ in seen] == [
+        "presence.arrived",
+        "presence.departed",
+        "alert.unreported_departure",
+        "alert.leave_overrun",
+        "presence.returned",
+    ]
+    assert dict(seen)["alert.leave_overrun"] == at(22)

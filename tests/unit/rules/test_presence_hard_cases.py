@@ -363,6 +363,30 @@ CASES: dict[str, Case] = {
             ("presence.returned", 1200.0),
         ],
     ),
+    # He left at 08:00 unreported, his terminal in a blind area (07:58-08:10). At 08:05 the
+    # leader approved and typed in a leave from 07:55 to 08:11:40: live, typing it put the
+    # outing under it, so he overran it at 08:11:40 (no overtime at 08:15). Through the upload
+    # at 08:10 the machine learned he was out only after the leave was typed; before, the
+    # outing stayed under no leave and raised the overtime at 08:15 instead of the overrun.
+    "a_leave_typed_in_while_his_terminal_was_in_a_blind_area_takes_the_outing_over_as_live": Case(
+        [
+            *ON_POST,
+            (300, leave("l1", -300, 700)),
+            *[
+                (600 + (s + 120) / 1000, fix(Membership.OUTSIDE, lag_s=600 + (s + 120) / 1000 - s))
+                for s in range(0, 600, 30)
+            ],
+            *track(600, 1170, outside),
+            *track(1200, 1500, inside),
+        ],
+        1500,
+        [
+            ("presence.departed", 0.0),
+            ("alert.unreported_departure", 0.0),
+            ("alert.leave_overrun", 700.0),
+            ("presence.returned", 1200.0),
+        ],
+    ),
     "an_unused_late_report_never_covers_the_next_departure": Case(
         [
             *ON_POST,
