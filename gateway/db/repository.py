@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
+from gateway.clock import utc
 from gateway.db.alerts import (
     acknowledge_alert,
     list_alerts,
@@ -183,12 +184,19 @@ def add_leave(
 
 
 def cancel_leave(session: Session, leave_id: str, at: datetime) -> LeaveRow:
-    """Cancel a leave (销假) at ``at``; ``NotFound`` if unknown, ``Conflict`` if cancelled."""
+    """Cancel a leave (销假) at ``at``; ``NotFound`` if unknown, ``Conflict`` if cancelled,
+    ``InvalidRequest`` if ``at`` comes before the leave was approved (no leave is cancelled
+    before it exists)."""
     row = session.get(LeaveRow, leave_id)
     if row is None:
         raise NotFound(f"unknown leave {leave_id!r}")
     if row.status == "cancelled":
         raise Conflict(f"leave {leave_id!r} was already cancelled at {row.cancelled_at}")
+    if utc(at) < row.approved_at:
+        raise InvalidRequest(
+            f"cancelled_at {utc(at).isoformat()} is before leave {leave_id!r} was approved "
+            f"({row.approved_at.isoformat()})"
+        )
     row.status = "cancelled"
     row.cancelled_at = at
     session.flush()

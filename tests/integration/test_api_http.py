@@ -186,6 +186,23 @@ def test_leave_is_recorded_and_cancelling_it_twice_is_409(live: Live) -> None:
     assert "already cancelled" in detail(second)
 
 
+def test_a_cancellation_dated_before_the_leave_was_approved_is_422(live: Live) -> None:
+    live.clock.set(at(2))
+    leave = live.http.post("/leaves", json=leave_body()).json()
+    early = live.http.post(
+        f"/leaves/{leave['id']}/cancel", json={"cancelled_at": at(1).isoformat()}
+    )
+    assert early.status_code == 422
+    assert "is before leave" in detail(early) and "was approved" in detail(early)
+    # Nothing changed: it can still be cancelled, from its approval on.
+    assert (
+        live.http.post(
+            f"/leaves/{leave['id']}/cancel", json={"cancelled_at": at(2).isoformat()}
+        ).status_code
+        == 200
+    )
+
+
 def test_leave_ending_before_it_starts_is_422(live: Live) -> None:
     reply = live.http.post("/leaves", json=leave_body(ends_at="2026-03-02T08:00:00+08:00"))
     assert reply.status_code == 422

@@ -63,7 +63,8 @@ def leaves_while_out(draw: st.DrawFn, left: float, back: float) -> list[Item]:
         typed = approved + draw(st.sampled_from([0.0, 60.0, 1800.0]))
         items.append((typed, leave(f"while-out-{n}", starts, ends, approved_s=approved)))
         if draw(st.booleans()):
-            cancelled = draw(st.floats(starts, ends + 3600))
+            # Never before its approval: the API refuses such a cancellation.
+            cancelled = draw(st.floats(max(starts, approved), ends + 3600))
             items.append(
                 (max(cancelled, typed) + 1, cancel(f"while-out-{n}", cancelled_s=cancelled))
             )
