@@ -51,10 +51,13 @@ def covering_reports(draw: st.DrawFn, left: float) -> Item:
 
 
 @st.composite
-def leaves_while_out(draw: st.DrawFn, left: float, back: float) -> list[Item]:
+def leaves_while_out(
+    draw: st.DrawFn, left: float, back: float, *, cancelled_after_entry: bool = False
+) -> list[Item]:
     """Leaves the leader approves while the guard is out (none covers the start, though its
     window may hold it: it was not approved when he left): each starting up to half an hour
-    before or after its approval, for 5 min to 2 h, some cancelled later."""
+    before or after its approval, for 5 min to 2 h, some cancelled later (with
+    ``cancelled_after_entry``, never dated before the leave was typed in)."""
     items: list[Item] = []
     for n in range(draw(st.integers(0, 2))):
         approved = draw(st.floats(left + GRACE_S + EDGE_S, max(back, left + GRACE_S + EDGE_S)))
@@ -64,7 +67,8 @@ def leaves_while_out(draw: st.DrawFn, left: float, back: float) -> list[Item]:
         items.append((typed, leave(f"while-out-{n}", starts, ends, approved_s=approved)))
         if draw(st.booleans()):
             # Never before its approval: the API refuses such a cancellation.
-            cancelled = draw(st.floats(max(starts, approved), ends + 3600))
+            earliest = max(starts, typed if cancelled_after_entry else approved)
+            cancelled = draw(st.floats(earliest, max(earliest, ends + 3600)))
             items.append(
                 (max(cancelled, typed) + 1, cancel(f"while-out-{n}", cancelled_s=cancelled))
             )
@@ -128,7 +132,15 @@ def test_a_blind_area_changes_no_decision_on_the_outing_whatever_is_typed_in_mea
         reject()
     expected = _paperwork_for(data, out)
     paperwork = [item for item in expected.script if item not in out.fixes]
-    later_leaves = data.draw(leaves_while_out(out.first_out_s, out.first_in_s), label="leaves")
+    # A cancellation dated before its leave was typed in, typed in after it, is not generated:
+    # live, the leave may withdraw the overtime alert of a 15-minute mark its window held, and
+    # the cancellation a moment later, showing it over before that mark, does not bring the
+    # alert back; the upload, judging with both on record, keeps it. (A gap of the live rules,
+    # in docs/presence-rules.md.)
+    later_leaves = data.draw(
+        leaves_while_out(out.first_out_s, out.first_in_s, cancelled_after_entry=True),
+        label="leaves",
+    )
     stops = data.draw(restarts(), label="restarts")
     typed = [*paperwork, *later_leaves, *stops]
     blind = _decisions(_play([*out.fixes, *typed]))
