@@ -12,14 +12,12 @@ import yaml
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from gateway.bootstrap import ApiServer
 from gateway.clock import ManualClock
 from gateway.db.models import ScanRow
 from gateway.outbox.tables import OutboxRow
-from gateway.pipeline.processor import Processor
-from gateway.pipeline.runtime import PipelineRuntime
 from gateway.site.loader import load_site_file
 from tests.e2e.helpers import DAY_START, SAMPLE_SITE
+from tests.fixtures.api_server import api_over_http
 from tests.fixtures.api_tokens import bearer, new_token
 
 WAND = "wand-07"
@@ -53,18 +51,8 @@ def _site_with_wand(tmp_path: Path) -> Path:
 def api(engine: Engine, tmp_path: Path) -> Iterator[tuple[httpx.Client, ManualClock]]:
     clock = ManualClock(DAY_START + timedelta(minutes=40))
     load_site_file(_site_with_wand(tmp_path), engine, clock.now())
-    runtime = PipelineRuntime(Processor(engine, clock), clock, lambda item: item)
-    runtime.start()
-    from gateway.api.app import create_app
-
-    server = ApiServer(create_app(runtime, engine, clock))
-    http = httpx.Client(base_url=server.start(), timeout=10, headers=bearer(new_token(engine)))
-    try:
+    with api_over_http(engine, clock) as http:
         yield http, clock
-    finally:
-        http.close()
-        server.stop()
-        runtime.stop()
 
 
 def test_wand_download_is_corrected_for_skew_and_imported_once(

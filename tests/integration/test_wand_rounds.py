@@ -27,17 +27,14 @@ import yaml
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from gateway.api.app import create_app
-from gateway.bootstrap import ApiServer
 from gateway.clock import ManualClock
 from gateway.db.models import PatrolStateRow
 from gateway.ledger.service import day_ledger
 from gateway.pipeline.commands import ImportWandDownload
 from gateway.pipeline.processor import Processor
-from gateway.pipeline.runtime import PipelineRuntime
 from gateway.site.loader import load_site_file
 from tests.e2e.helpers import DAY_START, outbox_rows
-from tests.fixtures.api_tokens import bearer, new_token
+from tests.fixtures.api_server import api_over_http
 from tests.fixtures.nfc import wait_until
 from tests.ledger.patrol_scenario import PATROLLER, TAGS, at, patrol_data, patrol_site
 
@@ -86,16 +83,8 @@ def gateway(engine: Engine, tmp_path: Path) -> Iterator[tuple[httpx.Client, Manu
     window of the morning run out and the wand not yet downloaded; the API over HTTP."""
     load_site_file(_wand_site(tmp_path), engine, at(-60))
     clock = ManualClock(at(118))
-    runtime = PipelineRuntime(Processor(engine, clock), clock, lambda item: item)
-    runtime.start()
-    server = ApiServer(create_app(runtime, engine, clock))
-    http = httpx.Client(base_url=server.start(), timeout=10, headers=bearer(new_token(engine)))
-    try:
+    with api_over_http(engine, clock) as http:
         yield http, clock
-    finally:
-        http.close()
-        server.stop()
-        runtime.stop()
 
 
 def test_a_round_walked_with_a_wand_is_judged_on_its_download_as_if_read_live(
