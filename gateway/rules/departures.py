@@ -89,21 +89,6 @@ def confirm_departure(run: Run, track: DeviceTrack) -> None:
     note_left_behind(run)
 
 
-def attach_leave_typed_while_out(run: Run, at: datetime) -> None:
-    """Put the open departure under a leave whose window holds its start, typed in by ``at``
-    (a fix's device time): live, typing it in while he was out did so (``presence._on_leave``).
-    Typed in while his terminal was in a blind area, the machine did not know he was out; the
-    upload that shows it comes here once its fixes reach that moment. Live this finds no leave
-    the confirmation or the typing did not attach already."""
-    dep = run.state.departure
-    if dep is None or dep.leave_id is not None or run.state.ended:
-        return
-    typed = tuple(lv for lv in run.state.leaves if lv.entered <= at and lv.approved_at <= at)
-    leave = covering_leave(typed, dep.started_at, run.policy) if typed else None
-    if leave is not None:
-        run.state = replace(run.state, departure=replace(dep, leave_id=leave.leave_id))
-
-
 def held_inside(state: PresenceState, away: DeviceTrack) -> bool:
     """Whether another worn device, inside and moving since ``away``'s outside run began, shows
     the guard on the post: the guard is where his moving device is, so a device lying outside

@@ -203,16 +203,25 @@ class Run:
             self.state, reports=reports, departure=replace(dep, report_id=report.report_id)
         )
 
-    def attach_leave(self, instant: datetime, *, approved_by: datetime | None = None) -> None:
+    def attach_leave(
+        self,
+        instant: datetime,
+        *,
+        approved_by: datetime | None = None,
+        entered_by: datetime | None = None,
+    ) -> None:
         """Put the open departure under the leave covering ``instant``, if it has none;
         with ``approved_by``, only a leave approved by then: a decision taken late (an upload
-        after a blind area) weighs what was on record when it fell, as it would have live."""
+        after a blind area) weighs what was on record when it fell, as it would have live;
+        with ``entered_by``, only a leave typed in by then (``Leave.entered``)."""
         dep = self.state.departure
         if dep is None or dep.leave_id is not None:
             return
         leaves = self.state.leaves
         if approved_by is not None:
             leaves = tuple(lv for lv in leaves if lv.approved_at <= approved_by)
+        if entered_by is not None:
+            leaves = tuple(lv for lv in leaves if lv.entered <= entered_by)
         leave = covering_leave(leaves, instant, self.policy)
         if leave is not None:
             self.state = replace(self.state, departure=replace(dep, leave_id=leave.leave_id))

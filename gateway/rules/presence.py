@@ -69,7 +69,6 @@ from .deadlines import pending_deadlines
 from .departures import (
     apply_late_leave,
     apply_late_report,
-    attach_leave_typed_while_out,
     confirm_departure,
     held_inside,
     note_left_behind,
@@ -255,8 +254,11 @@ def _on_fix(run: Run, fix: FixObserved) -> None:
         _inside(run, evidence, fixed=not fix.worn)
     elif fix.membership is Membership.OUTSIDE:
         _outside(run, evidence)
-    if run.state.departure is not None and run.state.leaves:
-        attach_leave_typed_while_out(run, fix_time)
+    dep = run.state.departure
+    if dep is not None and dep.leave_id is None and run.state.leaves:
+        # A leave typed in while his terminal was in a blind area takes the outing the upload
+        # shows over once its fixes reach that moment, as typing it did live (``_on_leave``).
+        run.attach_leave(dep.started_at, approved_by=fix_time, entered_by=fix_time)
     # A fix that confirmed a departure, or reset a candidate return, may leave decisions due.
     run.fire_due(until)
 

@@ -13,15 +13,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from gateway.api.app import create_app
-from gateway.bootstrap import ApiServer
 from gateway.clock import ManualClock
 from gateway.db.models import LeaveRow, ReportRow
-from gateway.pipeline.processor import Processor
-from gateway.pipeline.runtime import PipelineRuntime
-from gateway.records import DecodeOutcome
 from tests.e2e.helpers import DAY_START, load_sample_site
-from tests.fixtures.api_tokens import bearer, new_token
+from tests.fixtures.api_server import api_over_http
 
 LIMIT = 2100
 
@@ -30,18 +25,8 @@ LIMIT = 2100
 def http(engine: Engine) -> Iterator[httpx.Client]:
     load_sample_site(engine)
     clock = ManualClock(DAY_START)
-    runtime: PipelineRuntime[DecodeOutcome] = PipelineRuntime(
-        Processor(engine, clock), clock, lambda o: o
-    )
-    runtime.start()
-    server = ApiServer(create_app(runtime, engine, clock, max_body_bytes=LIMIT))
-    client = httpx.Client(base_url=server.start(), timeout=10, headers=bearer(new_token(engine)))
-    try:
+    with api_over_http(engine, clock, max_body_bytes=LIMIT) as client:
         yield client
-    finally:
-        client.close()
-        server.stop()
-        runtime.stop()
 
 
 def problems(answer: httpx.Response) -> list[tuple[str, str]]:
