@@ -180,12 +180,14 @@ def test_the_download_is_awaited_across_a_restart_and_the_wait_can_run_out(
 
 
 @pytest.mark.parametrize("restarted", [False, True], ids=["running", "restarted"])
-def test_a_route_taken_off_while_its_rounds_wait_for_the_wand_is_judged_at_the_download(
-    engine: Engine, tmp_path: Path, restarted: bool
+@pytest.mark.parametrize("cut", ["route_taken_off", "relieved"])
+def test_a_round_cut_while_it_waits_for_the_wand_is_judged_at_the_download(
+    engine: Engine, tmp_path: Path, restarted: bool, cut: str
 ) -> None:
-    # At 08:47 a site load takes the route off: the 08:30 round he walked stays, cut there,
-    # and is judged on its scans when the wand is downloaded at 09:00, also by a process
-    # started after the load. (Before, the machine, its route gone, was never stepped again.)
+    # At 08:47 a site load takes the route off, or takes g-004's shift off (he is relieved,
+    # PatrolStage.relieve): the 08:30 round he walked stays, cut there, and is judged on its
+    # scans when the wand is downloaded at 09:00, also by a process started after the load.
+    # (Before, the machine of a route taken off was never stepped again.)
     load_site_file(_wand_site(tmp_path), engine, at(-60))
     clock = ManualClock(at(-1))
     processor = Processor(engine, clock)
@@ -193,7 +195,11 @@ def test_a_route_taken_off_while_its_rounds_wait_for_the_wand_is_judged_at_the_d
         clock.set(at(minute + 0.1))
         if minute == 47:
             without = yaml.safe_load(_wand_site(tmp_path).read_text("utf-8"))
-            without["sites"][0]["routes"] = []
+            site = without["sites"][0]
+            if cut == "route_taken_off":
+                site["routes"] = []
+            else:
+                site["shifts"] = [s for s in site["shifts"] if s["guard"] != PATROLLER[0]]
             path = tmp_path / "without-route.yaml"
             path.write_text(yaml.safe_dump(without, allow_unicode=True), encoding="utf-8")
             load_site_file(path, engine, clock.now())
