@@ -243,6 +243,10 @@ _WITHDRAWN_BECAUSE = {
     "report_on_record": "离岗前已口头报备",
     "leave_on_record": "请假在此之前已获批准",
     "cancelled_in_time": "已在时限内销假",
+    # A terminal back from a blind area uploads what it stored: the positions show him back on
+    # post (or on post at the start) before the alert fell.
+    "returned_before": "终端补传的定位显示其在告警前已回岗",
+    "arrived_before": "终端补传的定位显示其在告警前已到岗",
 }
 
 
@@ -259,6 +263,10 @@ def _withdrawn(c: Context) -> tuple[str, tuple[str, ...]]:
         details = (f"请假批准时间 {c.at('approved_at')}，录入时间 {c.at(None)}",)
     elif reason == "cancelled_in_time" and c.data.get("cancelled_at"):
         details = (f"销假时间 {c.at('cancelled_at')}，录入时间 {c.at(None)}",)
+    elif reason == "returned_before" and c.data.get("returned_at"):
+        details = (f"回岗时间 {c.at('returned_at')}，告警时间 {c.at('fell_at')}",)
+    elif reason == "arrived_before" and c.data.get("arrived_at"):
+        details = (f"到岗时间 {c.at('arrived_at')}，告警时间 {c.at('fell_at')}",)
     return f"{c.who} 的「{what}」已撤销{f'：{because}' if because else ''}。", details
 
 

@@ -15,7 +15,8 @@ same whichever comes first, the tick or the data:
   and the inside fixes of 09:05, one message later, would come after its overtime alert.
 
 A fix's hold: **a fix after a gap is held back** (``PresenceState.held``): one more than
-``GAP_S`` after its device's previous fix waits ``LIVE_HELD_S``, or until a newer fix of that
+``GAP_S`` after its device's previous fix (its first in the shift: after the time the guard
+was expected on post) waits ``LIVE_HELD_S``, or until a newer fix of that
 device comes (another device's, a badge heard all along, leaves it waiting). Until then no
 tick, and no fix of another device, decides a deadline due in the gap it follows.
 Some terminals (JT/T 808) send their current position (0x0200) before the positions they stored
@@ -205,16 +206,20 @@ def _uploaded_over_the_end(state: PresenceState, fix_time: datetime, policy: Sit
 
 
 def holds_back(state: PresenceState, fix: FixObserved) -> bool:
-    """Whether ``fix``, from a worn terminal more than ``GAP_S`` after its previous fix, is to
-    be held back ``LIVE_HELD_S`` for the positions the terminal may have stored in the gap and
-    send next (see the module docstring); not while one of its device is held already."""
+    """Whether ``fix``, from a worn terminal more than ``GAP_S`` after its previous fix (its
+    first in the shift: after the time he was expected on post), is to be held back
+    ``LIVE_HELD_S`` for the positions the terminal may have stored in the gap and send next
+    (see the module docstring); not while one of its device is held already."""
     # Asked for every fix: timedeltas compared as they are, the track looked up last.
     if not fix.worn or state.ended or (state.held and state.held_of(fix.device_id) is not None):
         return False
     # Old or not: a fix the broker kept while the gateway was down comes old, and the stored
     # positions its terminal sent behind it may come in the same backlog.
     track = state.track(fix.device_id)
-    return track is not None and utc(fix.fix_time) - track.last_fix_time > _GAP
+    # A terminal first heard after the start (out of network in a basement booth since
+    # before it) may send the positions it stored since behind its live one.
+    last = state.expected_at if track is None else track.last_fix_time
+    return utc(fix.fix_time) - last > _GAP
 
 
 def hold_back(state: PresenceState, fix: FixObserved) -> PresenceState:
@@ -242,9 +247,11 @@ def fires_until(state: PresenceState, device_id: str, until: datetime) -> dateti
 
 
 def _gap_start(state: PresenceState, evidence: FixEvidence) -> datetime:
-    """The start of the gap a fix held back follows: its device's previous fix."""
+    """The start of the gap a fix held back follows: its device's previous fix, or the time
+    he was expected on post for its first."""
     track = state.track(evidence.device_id)
-    return evidence.fix_time if track is None else min(evidence.fix_time, track.last_fix_time)
+    last = state.expected_at if track is None else track.last_fix_time
+    return min(evidence.fix_time, last)
 
 
 def _release_of(held_fix: HeldFix) -> datetime:

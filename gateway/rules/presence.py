@@ -63,7 +63,8 @@ from gateway.policy import SitePolicy
 from geofence.membership import Membership
 
 from . import holds, silence
-from .cancellations import apply_cancel, owe_after_entry, used_at_start
+from .arrival import arrive
+from .cancellations import apply_cancel, owe_after_entry
 from .copying import replace
 from .deadlines import pending_deadlines
 from .departures import (
@@ -74,13 +75,10 @@ from .departures import (
     note_left_behind,
     returns_with,
 )
-from .entries import FixEvidence, Leave, Report, iso
+from .entries import FixEvidence, Leave, Report
 from .events import (
-    ALERT_ABSENT_AT_SHIFT_START,
     BACKFILL_AFTER_S,
-    PRESENCE_ARRIVED,
     RuleEvent,
-    event_key,
 )
 from .excusals import withdraw_excused
 from .handover import take_over
@@ -302,7 +300,7 @@ def _note_heard(run: Run, evidence: FixEvidence, track: DeviceTrack | None) -> N
 def _inside(run: Run, evidence: FixEvidence, *, fixed: bool) -> None:
     state = run.state
     if state.arrived_at is None:
-        _arrive(run, evidence)
+        arrive(run, evidence)
         return
     if fixed:
         # The guard stood at the post at this instant: runs begun before it were wrong.
@@ -324,35 +322,6 @@ def _inside(run: Run, evidence: FixEvidence, *, fixed: bool) -> None:
     assert dep is not None
     if dep.inside_first is None and returns_with(run.state, dep, evidence, fixed=fixed):
         run.state = replace(run.state, departure=replace(dep, inside_first=evidence))
-
-
-def _arrive(run: Run, evidence: FixEvidence) -> None:
-    state = run.state
-    resolves: tuple[str, ...] = ()
-    if state.absent_open:
-        resolves = (event_key(state.shift_id, ALERT_ABSENT_AT_SHIFT_START, state.absence_episode),)
-    run.state = replace(
-        state,
-        arrived_at=evidence.fix_time,
-        absent_checked=True,
-        absent_open=False,
-        pending_cancels=used_at_start(run, evidence.fix_time),
-    )
-    run.emit(
-        PRESENCE_ARRIVED,
-        evidence.fix_time,
-        iso(state.shift_start),
-        {
-            "arrived_at": iso(evidence.fix_time),
-            "shift_start": iso(state.shift_start),
-            "after_shift_start_s": max(
-                0.0, (evidence.fix_time - state.shift_start).total_seconds()
-            ),
-            "fix": evidence.to_json(),
-        },
-        resolves=resolves,
-        device_id=evidence.device_id,
-    )
 
 
 def _outside(run: Run, evidence: FixEvidence) -> None:

@@ -26,6 +26,7 @@ from tests.e2e.hard_cases import (
     rig_factory,
     timeline,
 )
+from tests.e2e.helpers import alert_rows
 from tests.e2e.rig import terminal
 
 __all__ = ["api", "rig_factory"]  # the fixtures, used by name
@@ -186,3 +187,52 @@ def test_a_gateway_stopped_mid_departure_delivers_the_overtime_alert_once_late_a
     stored_before = 9 * 2 + 1
     assert counters["fixes.stored"] == sum(s.fixes for s in runner.stats().values()) - stored_before
     assert not [k for k in counters if k.startswith(("rejected.", "dropped."))]
+
+
+IN_THE_BASEMENT_BOOTH: list[dict[str, Any]] = [
+    # On post from the start in a booth in the basement car park: no network until 08:25, when
+    # the terminal uploads what it stored (on post from 08:00); on post after.
+    {"offline": {"duration_s": 1500}},
+    {"stay": {"duration_s": 600}},
+]
+
+
+@pytest.mark.parametrize("order", ["stored_first", "live_first"])
+def test_an_absence_raised_while_his_terminal_was_in_the_basement_is_withdrawn_by_its_upload(
+    rig_factory: RigFactory, order: str
+) -> None:
+    # Before, the absence raised on the clock at 08:10 stood, resolved by the arrival as if he
+    # had come late; with the JT/T 808 terminal sending where it is first, the arrival was
+    # dated 08:25 and the stored positions of 08:00-08:25 were history.
+    rig = rig_factory([("g-001", POST, DEVICE)])
+    runner = rig.runner(
+        [terminal(DEVICE, "jt808", rig.anchors[POST], IN_THE_BASEMENT_BOOTH, upload_order=order)]
+    )
+    rig.play(runner.end_time + timedelta(seconds=60))
+    events = core_events(rig)
+
+    # Heard again at the reconnection: after what the upload revealed when the stored
+    # positions come first; when the live one does, before or after, as the two messages
+    # reach the pipeline in two batches or in one (above).
+    resumed = [e for e in timeline(events, "g-001") if e[0] == "presence.device_resumed"]
+    assert resumed == [("presence.device_resumed", at(25))]
+    assert [e for e in timeline(events, "g-001") if e not in resumed] == [
+        ("alert.absent_at_shift_start", at(10)),
+        ("alert.device_silent", at(10)),
+        ("presence.arrived", at(0)),
+        ("alert.withdrawn", at(25)),
+    ]
+    if order == "stored_first":
+        assert timeline(events, "g-001")[-1] == resumed[0]
+    withdrawn = of(events, "alert.withdrawn")["data"]
+    assert withdrawn["withdrawn_type"] == "alert.absent_at_shift_start"
+    assert withdrawn["reason"] == "arrived_before"
+    assert (withdrawn["arrived_at"], withdrawn["fell_at"]) == (
+        at(0).isoformat(),
+        at(10).isoformat(),
+    )
+    assert of(events, "presence.arrived")["data"]["backfilled"] is True
+    [(opened, _, resolution)] = alert_rows(
+        rig.gateway.engine, "alert.absent_at_shift_start", "g-001"
+    )
+    assert (opened, resolution) == (at(10), "withdrawn")

@@ -179,6 +179,28 @@ def test_sos_is_urgent_and_says_where_and_how_good_the_position_is() -> None:
             "赵军 (g-004) 的「未按时销假」已撤销：已在时限内销假。",
             "销假时间 08:21，录入时间 10:30",
         ),
+        (
+            "alert.overtime_departure",
+            {
+                "reason": "returned_before",
+                "returned_at": "2026-03-02T01:08:00+00:00",
+                "fell_at": "2026-03-02T01:15:00+00:00",
+            },
+            "2026-03-02T01:30:00+00:00",
+            "赵军 (g-004) 的「离岗超时」已撤销：终端补传的定位显示其在告警前已回岗。",
+            "回岗时间 09:08，告警时间 09:15",
+        ),
+        (
+            "alert.absent_at_shift_start",
+            {
+                "reason": "arrived_before",
+                "arrived_at": "2026-03-01T23:55:00+00:00",
+                "fell_at": "2026-03-02T00:10:00+00:00",
+            },
+            "2026-03-02T00:25:00+00:00",
+            "赵军 (g-004) 的「上岗未到」已撤销：终端补传的定位显示其在告警前已到岗。",
+            "到岗时间 07:55，告警时间 08:10",
+        ),
     ],
 )
 def test_a_withdrawal_for_a_fact_typed_in_late_says_when_it_was_made_and_typed_in(

@@ -6,7 +6,9 @@ the live one (as JT/T 808 terminals may: 0x0200, then 0x0704) were never judged;
 split over two messages with a tick between them decided the outing's 15 minutes with half of
 it known; an alert that fell on the clock while the terminal was quiet stood after its
 positions showed him back before it; a leave he had for later was taken as his for the
-outing; a late cancellation of a leave typed in late raised nothing.
+outing; a late cancellation of a leave typed in late raised nothing. An absence at the shift
+start raised while his terminal was quiet in the booth stood (resolved, as if he had come
+late) after its positions showed him on post before it fell.
 """
 
 from __future__ import annotations
@@ -275,3 +277,86 @@ def test_a_state_stored_before_each_device_could_hold_a_fix_still_reads() -> Non
     stored |= {"held_fix": held.evidence.to_json(), "held_membership": str(held.membership)}
     assert PresenceState.from_json(stored) == scenario.state
     assert restore(scenario.state) == scenario.state
+
+
+def _quiet_across_the_start(arrived_s: float, sent_s: float) -> Scenario:
+    """His terminal in a blind area (a basement booth) from before the shift start: nothing
+    heard until ``sent_s``, when it uploads what it stored, on post from ``arrived_s``; then
+    live fixes on post."""
+    return _day(
+        upload(arrived_s, sent_s, Membership.INSIDE, sent_s) + track(sent_s + 30, 6000, inside)
+    )
+
+
+def test_an_absence_raised_while_quiet_is_withdrawn_when_the_upload_shows_him_on_post() -> None:
+    # On post from 07:55 in the booth, his terminal out of network until 08:40: absent and
+    # silent at 08:10 on the clock. The upload shows him there all along: the absence was
+    # wrong and is withdrawn; the silence stands (nobody heard him), resolved when heard.
+    scenario = _quiet_across_the_start(-300, 2400)
+    [absent] = scenario.only("alert.absent_at_shift_start")
+    [arrived] = scenario.only("presence.arrived")
+    [withdrawn] = scenario.only("alert.withdrawn")
+    assert absent.time == at(600)
+    assert arrived.time == at(-300) and absent.alert_key not in arrived.resolves
+    assert withdrawn.withdraws == (absent.alert_key,)
+    assert withdrawn.data["reason"] == "arrived_before"
+    assert withdrawn.data["withdrawn_type"] == "alert.absent_at_shift_start"
+    assert withdrawn.data["arrived_at"] == at(-300).isoformat()
+    assert withdrawn.data["fell_at"] == at(600).isoformat()
+    silent = scenario.only("alert.device_silent")[0]
+    [resumed] = scenario.only("presence.device_resumed")
+    assert silent.time == at(600) and resumed.resolves == (silent.alert_key,)
+
+
+@pytest.mark.parametrize(
+    ("arrived_s", "withdrawn"),
+    [(599, True), (600, False), (720, False)],
+    ids=["a second before it fell", "as it fell", "after it fell"],
+)
+def test_an_absence_stands_when_the_upload_shows_him_coming_only_as_it_fell(
+    arrived_s: float, withdrawn: bool
+) -> None:
+    # Live, a fix fires what was due by its own time first: on post at 08:10:00 comes after
+    # the absence of 08:10, which his arrival then resolves.
+    scenario = _quiet_across_the_start(arrived_s, 2400)
+    [absent] = scenario.only("alert.absent_at_shift_start")
+    [arrived] = scenario.only("presence.arrived")
+    assert arrived.time == at(arrived_s)
+    if withdrawn:
+        assert [w.withdraws for w in scenario.only("alert.withdrawn")] == [(absent.alert_key,)]
+        assert arrived.resolves == ()
+    else:
+        assert scenario.only("alert.withdrawn") == []
+        assert arrived.resolves == (absent.alert_key,)
+
+
+def test_an_absence_withdrawn_on_the_upload_is_not_withdrawn_again_by_a_leave() -> None:
+    # As above, then a leave over the start approved at 07:30 is typed in at 09:00: it would
+    # have excused the absence, which is withdrawn already.
+    scenario = _day(
+        upload(-300, 2400, Membership.INSIDE, 2400)
+        + track(2430, 6000, inside)
+        + [(3600, leave("L1", -600, 300, approved_s=-1800))]
+    )
+    [absent] = scenario.only("alert.absent_at_shift_start")
+    [withdrawn] = scenario.only("alert.withdrawn")
+    assert withdrawn.withdraws == (absent.alert_key,)
+    assert withdrawn.data["reason"] == "arrived_before"
+
+
+def test_a_terminal_first_heard_after_the_start_has_its_live_fix_wait_for_what_it_stored() -> None:
+    # As above, but the terminal sends where it is now (08:40) first, then what it stored
+    # since 07:55 (as JT/T 808 terminals may: 0x0200, then 0x0704). Before, the first fix of
+    # a terminal was never held back: it counted at once as his arrival at 08:40, and the
+    # stored positions behind it were history.
+    scenario = _day(
+        track(2400, 2400, inside)
+        + upload(-300, 2400, Membership.INSIDE, 2400.5)
+        + track(2430, 6000, inside)
+    )
+    [absent] = scenario.only("alert.absent_at_shift_start")
+    [arrived] = scenario.only("presence.arrived")
+    [withdrawn] = scenario.only("alert.withdrawn")
+    assert arrived.time == at(-300)
+    assert withdrawn.withdraws == (absent.alert_key,)
+    assert withdrawn.data["reason"] == "arrived_before"

@@ -1,0 +1,99 @@
+"""The guard's arrival on post, and the absence alert it ends or shows wrong.
+
+Internal to the package, as :mod:`gateway.rules.offpost`: a function of the step's ``Run``.
+The first inside evidence of the shift is his arrival: ``presence.arrived``, dated at that
+evidence. ``alert.absent_at_shift_start`` raised before it is resolved by it, when he came
+after the alert fell (late, but on post now). When the evidence is dated before the alert fell,
+the alert was wrong: it fell on the clock while that evidence was on its way (a terminal in a
+blind area across the shift start, a basement booth or a lift, uploading the positions it
+stored; a wand's scans downloaded later), and it is withdrawn (``alert.withdrawn``, reason
+``arrived_before``, with ``arrived_at`` and ``fell_at``), as ``offpost`` withdraws the limit
+alerts an upload shows wrong (``returned_before``). So is an alert that a leave over the start,
+approved by the time it fell, would have put off past his arrival (``leave_on_record``, as
+``excusals``): typed in while he was not yet seen and after the later deadline, the leave
+could not tell. *Terminal silent* stands: nobody heard him.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from .cancellations import used_at_start
+from .copying import replace
+from .coverage import covering_leave
+from .deadlines import absence_due
+from .entries import FixEvidence, iso
+from .events import ALERT_ABSENT_AT_SHIFT_START, PRESENCE_ARRIVED, Json, event_key
+
+if TYPE_CHECKING:
+    from .machine import Run
+
+__all__ = ["arrive"]
+
+
+def arrive(run: Run, evidence: FixEvidence) -> None:
+    """Record the guard's arrival on post at ``evidence`` (see the module docstring)."""
+    state = run.state
+    absence = event_key(state.shift_id, ALERT_ABSENT_AT_SHIFT_START, state.absence_episode)
+    fell_at = state.absent_raised_at if state.absent_open else None
+    withdrawal = None if fell_at is None else _withdrawal(run, evidence, fell_at)
+    run.state = replace(
+        state,
+        arrived_at=evidence.fix_time,
+        absent_checked=True,
+        absent_open=False,
+        # Withdrawn here, it is not for a leave typed in later to withdraw again.
+        absent_raised_at=state.absent_raised_at if withdrawal is None else None,
+        pending_cancels=used_at_start(run, evidence.fix_time),
+    )
+    run.emit(
+        PRESENCE_ARRIVED,
+        evidence.fix_time,
+        iso(state.shift_start),
+        {
+            "arrived_at": iso(evidence.fix_time),
+            "shift_start": iso(state.shift_start),
+            "after_shift_start_s": max(
+                0.0, (evidence.fix_time - state.shift_start).total_seconds()
+            ),
+            "fix": evidence.to_json(),
+        },
+        resolves=(absence,) if fell_at is not None and withdrawal is None else (),
+        device_id=evidence.device_id,
+    )
+    if withdrawal is not None:
+        reason, data = withdrawal
+        run.withdraw(
+            absence, ALERT_ABSENT_AT_SHIFT_START, reason, data, device_id=evidence.device_id
+        )
+
+
+def _withdrawal(
+    run: Run, evidence: FixEvidence, fell_at: datetime
+) -> tuple[str, dict[str, Json]] | None:
+    """Why the absence alert that fell at ``fell_at`` was wrong, now that ``evidence`` shows
+    when he came, or ``None`` when it stands.
+
+    Wrong when he was on post before it fell; live, a fix fires what was due by its own time
+    first, so evidence dated at the deadline itself comes after the alert. Wrong too when the
+    leaves over the start approved by then put the deadline later and he came by it: a leave
+    typed in while he was not yet seen, after that later deadline, could not tell.
+    """
+    arrived_at = evidence.fix_time
+    data: dict[str, Json] = {"arrived_at": iso(arrived_at), "fell_at": iso(fell_at)}
+    if arrived_at < fell_at:
+        return "arrived_before", data
+    state = run.state
+    approved = tuple(lv for lv in state.leaves if lv.approved_at <= fell_at)
+    if not approved:
+        return None
+    due = absence_due(replace(state, leaves=approved), run.policy)
+    first = covering_leave(approved, state.expected_at, run.policy)
+    if due <= fell_at or arrived_at > due or first is None:
+        return None
+    return "leave_on_record", {
+        "leave_id": first.leave_id,
+        "approved_at": iso(first.approved_at),
+        **data,
+    }
