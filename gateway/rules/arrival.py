@@ -12,24 +12,30 @@ alerts an upload shows wrong (``returned_before``). So is an alert that a leave 
 approved by the time it fell, would have put off past his arrival (``leave_on_record``, as
 ``excusals``): typed in while he was not yet seen and after the later deadline, the leave
 could not tell. *Terminal silent* stands: nobody heard him.
+
+After his machine ended, evidence is no longer judged, but evidence that places him on post
+before his absence fell still withdraws it (``after_the_end``): an offline patrol wand is
+downloaded after the shift as a rule.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+
+from gateway.policy import SitePolicy
+from geofence.membership import Membership
 
 from .cancellations import used_at_start
 from .copying import replace
 from .coverage import covering_leave
 from .deadlines import absence_due
 from .entries import FixEvidence, iso
-from .events import ALERT_ABSENT_AT_SHIFT_START, PRESENCE_ARRIVED, Json, event_key
+from .events import ALERT_ABSENT_AT_SHIFT_START, PRESENCE_ARRIVED, Json, RuleEvent, event_key
+from .inputs import FixObserved
+from .machine import Run
+from .state import PresenceState
 
-if TYPE_CHECKING:
-    from .machine import Run
-
-__all__ = ["arrive"]
+__all__ = ["after_the_end", "arrive"]
 
 
 def arrive(run: Run, evidence: FixEvidence) -> None:
@@ -67,6 +73,44 @@ def arrive(run: Run, evidence: FixEvidence) -> None:
         run.withdraw(
             absence, ALERT_ABSENT_AT_SHIFT_START, reason, data, device_id=evidence.device_id
         )
+
+
+def after_the_end(
+    state: PresenceState, fix: FixObserved, now: datetime, policy: SitePolicy
+) -> tuple[PresenceState, list[RuleEvent]]:
+    """``presence.step`` for a fix that came after the guard's machine ended
+    (``_shown_on_post``)."""
+    if (
+        not state.absent_open
+        or fix.membership is not Membership.INSIDE
+        or fix.device_id not in state.device_ids
+    ):
+        return state, []  # nearly every fix after the end: nothing to withdraw
+    run = Run(state, now, policy)
+    _shown_on_post(run, FixEvidence.of(fix))
+    if not run.events:
+        return state, []
+    return run.finish()
+
+
+def _shown_on_post(run: Run, evidence: FixEvidence) -> None:
+    """Evidence dated inside the guard's duty that came after his machine ended: no longer
+    judged (he is off duty, what it would have shown of his outings is history), but when it
+    places him on post before his absence fell (an offline patrol wand downloaded after the
+    shift, the upload of a terminal quiet past the end's wait), that alert is withdrawn, as a
+    report or leave typed in after the end withdraws what it shows wrong. Nothing else: no
+    arrival is recorded, so the time it would have put him on post is not counted."""
+    state = run.state
+    fell_at = state.absent_raised_at
+    if not state.absent_open or fell_at is None or evidence.fix_time > state.duty_end:
+        return
+    withdrawal = _withdrawal(run, evidence, fell_at)
+    if withdrawal is None:
+        return
+    absence = event_key(state.shift_id, ALERT_ABSENT_AT_SHIFT_START, state.absence_episode)
+    run.state = replace(state, absent_open=False, absent_raised_at=None)
+    reason, data = withdrawal
+    run.withdraw(absence, ALERT_ABSENT_AT_SHIFT_START, reason, data, device_id=evidence.device_id)
 
 
 def _withdrawal(

@@ -63,7 +63,7 @@ from gateway.policy import SitePolicy
 from geofence.membership import Membership
 
 from . import holds, silence
-from .arrival import arrive
+from .arrival import after_the_end, arrive
 from .cancellations import apply_cancel, owe_after_entry
 from .copying import replace
 from .deadlines import pending_deadlines
@@ -105,12 +105,16 @@ def step(
 ) -> tuple[PresenceState, list[RuleEvent]]:
     """Apply one input at clock time ``now``; return the new state and the events, in order.
 
-    After the shift end (``ended``) fixes are ignored (the guard is off duty); a closed state
-    takes only reports, leaves and cancellations (which may withdraw an alert, or resolve a
-    not-cancelled one) and returns unchanged for anything else.
+    After the shift end (``ended``) fixes are not judged (the guard is off duty): one dated
+    inside his duty that places him on post before his absence fell only withdraws that alert
+    (``arrival.after_the_end``). A closed state takes only those, reports,
+    leaves and cancellations (which may withdraw an alert, or resolve a not-cancelled one) and
+    returns unchanged for anything else.
     """
     now = utc(now)
-    if isinstance(event, FixObserved) and (state.ended or _ignored(state, event)):
+    if isinstance(event, FixObserved) and state.ended:
+        return after_the_end(state, event, now, policy)
+    if isinstance(event, FixObserved) and _ignored(state, event):
         return state, []
     if state.closed and not isinstance(event, ReportFiled | LeaveApproved | LeaveCancelled):
         return state, []

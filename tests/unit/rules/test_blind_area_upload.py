@@ -360,3 +360,40 @@ def test_a_terminal_first_heard_after_the_start_has_its_live_fix_wait_for_what_i
     assert arrived.time == at(-300)
     assert withdrawn.withdraws == (absent.alert_key,)
     assert withdrawn.data["reason"] == "arrived_before"
+
+
+def _scan_downloaded(at_s: float, sent_s: float) -> tuple[float, Build]:
+    """His scan of a checkpoint at his post at ``at_s`` with an offline wand (evidence from
+    fixed equipment, not worn), downloaded at ``sent_s``."""
+    return (sent_s, fix(Membership.INSIDE, lag_s=sent_s - at_s, worn=False))
+
+
+@pytest.mark.parametrize(
+    ("scanned_s", "withdrawn"),
+    [(-60, True), (599, True), (600, False), (1860, False), (4 * 3600 + 60, False)],
+    ids=["before the start", "before it fell", "as it fell", "after it fell", "after the end"],
+)
+def test_an_absence_is_withdrawn_by_a_wand_downloaded_after_the_shift_that_shows_it_wrong(
+    scanned_s: float, withdrawn: bool
+) -> None:
+    # No terminal heard all shift: absent at 08:10. The wand he carried, downloaded at 12:30,
+    # after his machine closed, holds his scan at his post. Dated before the absence fell, it
+    # shows the alert wrong: withdrawn, and nothing else (he is off duty: no arrival, so no
+    # time on post is counted). Before, every fix after the end was ignored.
+    scenario = Scenario(state=shift(4 * 3600))
+    scenario.advance(4 * 3600 + 1800)
+    assert scenario.state.closed
+    scenario.run([_scan_downloaded(scanned_s, 4 * 3600 + 16200)])
+    [absent] = scenario.only("alert.absent_at_shift_start")
+    found = scenario.only("alert.withdrawn")
+    assert scenario.only("presence.arrived") == []
+    assert scenario.state.closed
+    if withdrawn:
+        [withdrawal] = found
+        assert withdrawal.withdraws == (absent.alert_key,)
+        assert withdrawal.data["reason"] == "arrived_before"
+        assert withdrawal.data["arrived_at"] == at(scanned_s).isoformat()
+        again = scenario.feed(fix(Membership.INSIDE, lag_s=16200, worn=False)(scenario.clock.now()))
+        assert again == []  # withdrawn once
+    else:
+        assert found == []
