@@ -247,6 +247,8 @@ _WITHDRAWN_BECAUSE = {
     # post (or on post at the start) before the alert fell.
     "returned_before": "终端补传的定位显示其在告警前已回岗",
     "arrived_before": "终端补传的定位显示其在告警前已到岗",
+    # A clock-in terminal back in network pushes the punches it kept.
+    "checked_in_before": "考勤机补传的打卡记录显示其在告警前已签到",
 }
 
 
@@ -267,6 +269,8 @@ def _withdrawn(c: Context) -> tuple[str, tuple[str, ...]]:
         details = (f"回岗时间 {c.at('returned_at')}，告警时间 {c.at('fell_at')}",)
     elif reason == "arrived_before" and c.data.get("arrived_at"):
         details = (f"到岗时间 {c.at('arrived_at')}，告警时间 {c.at('fell_at')}",)
+    elif reason == "checked_in_before" and c.data.get("checked_in_at"):
+        details = (f"签到时间 {c.at('checked_in_at')}，告警时间 {c.at('fell_at')}",)
     return f"{c.who} 的「{what}」已撤销{f'：{because}' if because else ''}。", details
 
 

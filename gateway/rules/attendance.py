@@ -11,7 +11,9 @@ Decisions, in the terms of :class:`~gateway.rules.patrol_policy.PatrolPolicy`:
 * ``alert.late_clock_in`` fires on the clock at shift start + ``clock_in_grace_s`` when no
   check-in (punch kind ``check_in``) came by then; a later check-in resolves it and is marked
   ``late``. A check-in dated before the deadline counts even if it reaches the gateway later
-  (a terminal that was offline), as deadlines due by a punch's time fire only after it;
+  (a terminal that was offline), as deadlines due by a punch's time fire only after it; when
+  the alert fell on the clock meanwhile, the check-in withdraws it (``alert.withdrawn``, reason
+  ``checked_in_before``) and is not late;
 * a leave over the time he was expected moves the grace to its end (``excused_until``); one
   entered after the alert fell, but approved before, withdraws it (``alert.withdrawn``,
   reason ``leave_on_record``) when its excused grace ran past that time, unless he was late
@@ -32,15 +34,14 @@ terminal elsewhere says nothing about the post, so only the break-out's report r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from gateway.clock import utc
 from gateway.records import Punch, PunchKind
 
-from .entries import iso, opt_dt, opt_iso, to_dt
+from .attendance_state import AttendanceState, LeaveExcuses, late_clock_in_key
+from .entries import iso, opt_iso
 from .events import (
     BACKFILL_AFTER_S,
     LATE_AFTER_S,
@@ -63,146 +64,8 @@ __all__ = [
     "step",
 ]
 
-STATE_VERSION = 1
-
-
-@dataclass(frozen=True, slots=True)
-class LeaveExcuses:
-    """A leave entered now, approved at ``approved_at``: with it, the approved leaves excuse
-    the guard until ``until`` (``None``: none covers the time he was expected; see
-    ``gateway.rules.deadlines.leave_excuses_until``)."""
-
-    leave_id: str
-    approved_at: datetime
-    until: datetime | None
-
-
 AttendanceInput = Punch | Tick | ShiftEnded | LeaveExcuses
 """Anything the attendance ``step`` accepts."""
-
-
-@dataclass(frozen=True, slots=True)
-class AttendanceState:
-    """The attendance machine of one guard shift; build with :meth:`start`.
-
-    ``next_deadline`` is the late-clock-in decision while it is pending, else ``None``.
-    ``punch_keys`` are the punches already reported (a handful per shift).
-    """
-
-    shift_id: str
-    guard_id: str
-    post_id: str
-    site_id: str
-    shift_start: datetime
-    shift_end: datetime
-    next_deadline: datetime | None
-    stepped_at: datetime | None = None
-    closed: bool = False
-    checked_in_at: datetime | None = None
-    late_checked: bool = False
-    late_open: bool = False
-    punch_keys: tuple[str, ...] = field(default=())
-    known_from: datetime | None = None
-    """When the gateway learned of the shift, if after its start: the clock-in grace counts
-    from here (punches since the shift start still count)."""
-    excused_until: datetime | None = None
-    """The end of an approved leave covering the time he was expected (the presence rules'
-    ``leave_excuses_until``): the clock-in grace counts from here."""
-    late_raised_at: datetime | None = None
-    """When ``alert.late_clock_in`` fell (``None``: not raised, or withdrawn)."""
-    lates_withdrawn: int = 0
-    """How many late clock-ins a leave entered later withdrew (one raised after keys itself
-    by its own time)."""
-    checked_out_at: datetime | None = None
-    """His latest check-out (签退) in this shift."""
-
-    @classmethod
-    def start(
-        cls,
-        shift_id: str,
-        guard_id: str,
-        post_id: str,
-        site_id: str,
-        shift_start: datetime,
-        shift_end: datetime,
-        known_from: datetime | None = None,
-    ) -> AttendanceState:
-        start, end = utc(shift_start), utc(shift_end)
-        if end <= start:
-            raise ValueError(f"shift {shift_id} ends ({end}) before it starts ({start})")
-        known = None if known_from is None or utc(known_from) <= start else utc(known_from)
-        return cls(
-            shift_id, guard_id, post_id, site_id, start, end, next_deadline=start, known_from=known
-        )
-
-    def to_json(self) -> dict[str, Json]:
-        return {
-            "version": STATE_VERSION,
-            "shift_id": self.shift_id,
-            "guard_id": self.guard_id,
-            "post_id": self.post_id,
-            "site_id": self.site_id,
-            "shift_start": iso(self.shift_start),
-            "shift_end": iso(self.shift_end),
-            "next_deadline": opt_iso(self.next_deadline),
-            "stepped_at": opt_iso(self.stepped_at),
-            "closed": self.closed,
-            "checked_in_at": opt_iso(self.checked_in_at),
-            "late_checked": self.late_checked,
-            "late_open": self.late_open,
-            "punch_keys": list(self.punch_keys),
-            "known_from": opt_iso(self.known_from),
-            "excused_until": opt_iso(self.excused_until),
-            "late_raised_at": opt_iso(self.late_raised_at),
-            "lates_withdrawn": self.lates_withdrawn,
-            "checked_out_at": opt_iso(self.checked_out_at),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> AttendanceState:
-        """Restore a state stored by :meth:`to_json`. Raises ``ValueError`` on another version."""
-        if data.get("version") != STATE_VERSION:
-            raise ValueError(f"attendance state version {data.get('version')!r} is not supported")
-        return cls(
-            shift_id=str(data["shift_id"]),
-            guard_id=str(data["guard_id"]),
-            post_id=str(data["post_id"]),
-            site_id=str(data["site_id"]),
-            shift_start=to_dt(data["shift_start"]),
-            shift_end=to_dt(data["shift_end"]),
-            next_deadline=opt_dt(data["next_deadline"]),
-            stepped_at=opt_dt(data["stepped_at"]),
-            closed=bool(data["closed"]),
-            checked_in_at=opt_dt(data["checked_in_at"]),
-            late_checked=bool(data["late_checked"]),
-            late_open=bool(data["late_open"]),
-            punch_keys=tuple(str(k) for k in data["punch_keys"]),
-            known_from=opt_dt(data.get("known_from")),
-            excused_until=opt_dt(data.get("excused_until")),
-            late_raised_at=opt_dt(data.get("late_raised_at")),
-            lates_withdrawn=int(data.get("lates_withdrawn", 0)),
-            checked_out_at=opt_dt(data.get("checked_out_at")),
-        )
-
-    def continuing(self, before: AttendanceState) -> AttendanceState:
-        """This new shift's state when ``before`` is the guard's shift that ends as it starts
-        at the same post (a double shift, 连班): clocked in for it and not clocked out since,
-        he is clocked in for this one too (his duty goes on), and no late clock-in is due."""
-        checked_in, out = before.checked_in_at, before.checked_out_at
-        if self.stepped_at is not None or checked_in is None:
-            return self
-        if out is not None and out >= checked_in:
-            return self
-        return replace(self, checked_in_at=checked_in, late_checked=True, next_deadline=None)
-
-
-def late_clock_in_key(state: AttendanceState) -> str:
-    """The key (and alert key) of the shift's ``alert.late_clock_in`` raised: its episode is
-    the shift start, or its own time for one raised again after a leave withdrew one."""
-    episode = state.shift_start
-    if state.lates_withdrawn and state.late_raised_at is not None:
-        episode = state.late_raised_at
-    return event_key(state.shift_id, ALERT_LATE_CLOCK_IN, iso(episode))
 
 
 def _late_due(state: AttendanceState, policy: PatrolPolicy) -> datetime | None:
@@ -352,11 +215,31 @@ def _on_punch(
     check_in = punch.kind is PunchKind.CHECK_IN
     first_check_in = check_in and state.checked_in_at is None
     late = False
+    withdrawn: RuleEvent | None = None
     if first_check_in:
-        late = state.late_checked
-        if state.late_open:
+        fell_at = state.late_raised_at if state.late_open else None
+        # Punched before the alert fell, pushed after it (a terminal that was offline): it
+        # was wrong. Live, a punch fires what was due by its own time first, so one dated at
+        # the deadline itself comes after the alert, which then stands.
+        wrong = fell_at is not None and at < fell_at
+        late = state.late_checked and not wrong
+        if wrong:
+            assert fell_at is not None
+            data = _base(state, now, False)
+            data.update(checked_in_at=iso(at), fell_at=iso(fell_at))
+            key = late_clock_in_key(state)
+            withdrawn = withdrawal(
+                state.shift_id, key, ALERT_LATE_CLOCK_IN, "checked_in_before", now, data
+            )
+        elif state.late_open:
             resolves = (late_clock_in_key(state),)
-        state = replace(state, checked_in_at=at, late_checked=True, late_open=False)
+        state = replace(
+            state,
+            checked_in_at=at,
+            late_checked=True,
+            late_open=False,
+            late_raised_at=None if wrong else state.late_raised_at,
+        )
     elif punch.kind is PunchKind.CHECK_OUT and (
         state.checked_out_at is None or at > state.checked_out_at
     ):
@@ -386,4 +269,6 @@ def _on_punch(
             resolves=resolves,
         )
     )
+    if withdrawn is not None:
+        events.append(withdrawn)
     return state

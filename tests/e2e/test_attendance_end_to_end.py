@@ -112,6 +112,53 @@ def test_a_terminal_pushing_the_same_records_again_gets_each_punch_counted_once(
     assert [r.acknowledged for r in terminal.results] == [2, 2, 1, 3]  # every upload got OK
 
 
+OFFLINE_ALL_MORNING = {
+    "name": "offline-terminal",
+    "field_devices": {
+        "terminals": [{"id": "zk-gate", "kind": "zkteco_push", "sn": TERMINAL_SN}],
+        "timeline": [
+            # He clocks in at 08:02 on a terminal with no network; it pushes at 08:40.
+            {"at_min": 2, "punch": {"terminal": "zk-gate", "pin": "1002", "push": False}},
+            {"at_min": 40, "push": {"terminal": "zk-gate"}},
+        ],
+    },
+}
+
+
+def test_a_check_in_pushed_late_by_an_offline_terminal_withdraws_the_alerts_it_shows_wrong(
+    field_rig: RigFactory,
+) -> None:
+    # Meanwhile the clock raised him absent (08:10) and late clocking in (08:15). The punch of
+    # 08:02 shows both wrong: he was at his post's terminal and clocked in. Before, it only
+    # resolved them, the punch marked late, as if he had come at 08:40.
+    rig = field_rig(parse_field_scenario(OFFLINE_ALL_MORNING), ["g-102"])
+    rig.play(at(45))
+    events = rig.events()
+
+    assert [(e["type"], e["subject"], e["time"]) for e in events[:2]] == [
+        ("alert.absent_at_shift_start", "g-102", iso(10)),
+        ("alert.late_clock_in", "g-102", iso(15)),
+    ]
+    assert [(e["type"], e["data"].get("withdrawn_type")) for e in events[2:]] == [
+        ("attendance.punch", None),
+        ("alert.withdrawn", "alert.late_clock_in"),
+        ("presence.arrived", None),
+        ("alert.withdrawn", "alert.absent_at_shift_start"),
+    ]
+    punch, late_withdrawn, arrived, absence_withdrawn = events[2:]
+    assert (punch["time"], punch["data"]["late"], punch["data"]["backfilled"]) == (
+        iso(2),
+        False,
+        True,
+    )
+    assert late_withdrawn["data"]["reason"] == "checked_in_before"
+    assert late_withdrawn["data"]["checked_in_at"] == at(2).isoformat()
+    assert arrived["time"] == iso(2)
+    assert absence_withdrawn["data"]["reason"] == "arrived_before"
+    for alert_type in ("alert.late_clock_in", "alert.absent_at_shift_start"):
+        assert rig.alert(alert_type).resolution == "withdrawn"
+
+
 BINARY = {
     "name": "binary-terminal",
     "field_devices": {

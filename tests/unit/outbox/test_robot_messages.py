@@ -201,6 +201,17 @@ def test_sos_is_urgent_and_says_where_and_how_good_the_position_is() -> None:
             "赵军 (g-004) 的「上岗未到」已撤销：终端补传的定位显示其在告警前已到岗。",
             "到岗时间 07:55，告警时间 08:10",
         ),
+        (
+            "alert.late_clock_in",
+            {
+                "reason": "checked_in_before",
+                "checked_in_at": "2026-03-01T23:58:00+00:00",
+                "fell_at": "2026-03-02T00:15:00+00:00",
+            },
+            "2026-03-02T00:40:00+00:00",
+            "赵军 (g-004) 的「迟到打卡」已撤销：考勤机补传的打卡记录显示其在告警前已签到。",
+            "签到时间 07:58，告警时间 08:15",
+        ),
     ],
 )
 def test_a_withdrawal_for_a_fact_typed_in_late_says_when_it_was_made_and_typed_in(

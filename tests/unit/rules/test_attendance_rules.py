@@ -9,6 +9,8 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from gateway.clock import ManualClock
 from gateway.records import CheckpointScan, Punch, PunchKind, TagTechnology, VerifyMode
 from gateway.rules import (
@@ -128,6 +130,44 @@ def test_check_in_stored_by_an_offline_terminal_and_dated_in_time_raises_nothing
     assert [e.type for e in out] == ["attendance.punch"]
     assert out[0].data["backfilled"] is True
     assert day.feed(Tick()) == []
+
+
+@pytest.mark.parametrize(
+    ("punched_min", "withdrawn"),
+    [(-2, True), (14.9, True), (15, False), (20, False)],
+    ids=["before the start", "before it fell", "as it fell", "after it fell"],
+)
+def test_a_late_clock_in_raised_while_the_terminal_was_offline_is_withdrawn_by_its_punch(
+    punched_min: float, withdrawn: bool
+) -> None:
+    # The terminal lost its network at 07:50 and pushes the punches it kept at 08:40 (ZKTeco
+    # terminals keep them and push their ATTLOG when back): the clock raised him late at
+    # 08:15 meanwhile. Punched before that, he was not late: withdrawn. Before, the punch
+    # only resolved the alert and was marked late.
+    day = Attendance()
+    day.advance(40)
+    [late] = day.events
+    out = day.feed(punch(PunchKind.CHECK_IN, punched_min, lag_min=40 - punched_min))
+    check_in = out[0]
+    assert check_in.type == "attendance.punch" and check_in.data["backfilled"] is True
+    assert check_in.data["late"] is not withdrawn
+    if withdrawn:
+        assert check_in.resolves == ()
+        [withdrawal] = out[1:]
+        assert withdrawal.type == "alert.withdrawn" and withdrawal.withdraws == (late.alert_key,)
+        assert withdrawal.time == at(40)
+        assert withdrawal.data["reason"] == "checked_in_before"
+        assert withdrawal.data["checked_in_at"] == at(punched_min).isoformat()
+        assert withdrawal.data["fell_at"] == at(15).isoformat()
+        # A leave over the start typed in later has nothing left to withdraw.
+        _entered(day, 50, 30, approved=-60)
+        assert [e.type for e in day.events] == [
+            "alert.late_clock_in",
+            "attendance.punch",
+            "alert.withdrawn",
+        ]
+    else:
+        assert out == [check_in] and check_in.resolves == (late.alert_key,)
 
 
 def test_the_same_punch_pushed_twice_is_reported_once() -> None:
