@@ -292,6 +292,12 @@ def save_patrol_state(
     )
 
 
+def load_attendance_state(session: Session, shift_id: str) -> dict[str, Any] | None:
+    """A shift's saved attendance state, or ``None`` before its first save."""
+    row = session.get(AttendanceStateRow, shift_id)
+    return None if row is None else dict(row.state)
+
+
 def save_attendance_state(
     session: Session,
     *,

@@ -133,7 +133,7 @@ class AttendanceMachines:
                 return
             ctx.counters.add("punches.off_duty")
             return
-        state = self._state(duty)
+        state = self._state(duty, ctx.session)
         new_state, events = attendance_rules.step(state, punch, now, duty.patrol_policy)
         self._set(ctx, duty, state, new_state)
         for event in events:
@@ -149,12 +149,18 @@ class AttendanceMachines:
         ):
             self._presence.feed(ctx, duty, rule_input)
 
-    def _state(self, duty: Duty) -> AttendanceState:
-        """The machine of ``duty``, or a new one: clocked in already when it continues his
-        shift before at the post (a double shift: ``AttendanceState.continuing``)."""
+    def _state(self, duty: Duty, session: Session | None = None) -> AttendanceState:
+        """The machine of ``duty``, its saved one (with ``session``: a punch for a shift whose
+        machine closed, at a relief, and was let go), or a new one: clocked in already when it
+        continues his shift before at the post (a double shift: ``AttendanceState.continuing``)."""
         held = self.states.get(duty.shift_id)
         if held is not None:
             return held
+        saved = None if session is None else prepo.load_attendance_state(session, duty.shift_id)
+        if saved is not None:
+            # Before, a punch pushed late for a relieved shift started a new machine, which
+            # raised the late clock-in the closed one had settled.
+            return AttendanceState.from_json(saved)
         fresh = AttendanceState.start(
             duty.shift_id,
             duty.guard_id,

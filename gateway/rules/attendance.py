@@ -19,7 +19,9 @@ Decisions, in the terms of :class:`~gateway.rules.patrol_policy.PatrolPolicy`:
   reason ``leave_on_record``) when its excused grace ran past that time, unless he was late
   after that grace too;
 * the machine does not close by itself at the shift's end (a check-out just after the end
-  still belongs to the shift); ``ShiftEnded`` closes it;
+  still belongs to the shift); ``ShiftEnded`` (a relief) closes it: it decides nothing more,
+  but a punch made before it closed that a terminal that was offline pushes later is still
+  reported (and a check-in among them still withdraws a late clock-in it shows wrong);
 * on a double shift (连班: the next shift at the same post starts at this one's end) a guard
   clocked in for the first and not clocked out since is clocked in for the second: no new
   check-in is asked (``AttendanceState.continuing``).
@@ -103,9 +105,15 @@ def step(
 ) -> tuple[AttendanceState, list[RuleEvent]]:
     """Apply one input at clock time ``now``; return the new state and the events, in order."""
     now = utc(now)
-    if state.closed:
-        return state, []
     events: list[RuleEvent] = []
+    if state.closed:
+        # Its shift cut short by a relief, it decides nothing more; a punch made before it
+        # closed that a terminal that was offline pushes late is still reported, and still
+        # shows a late clock-in wrong.
+        closed_at = state.stepped_at
+        if isinstance(event, Punch) and closed_at is not None and event.punched_at < closed_at:
+            return _on_punch(state, event, now, events), events
+        return state, events
     if isinstance(event, Tick):
         state = _fire_due(state, now, now, policy, events)
     elif isinstance(event, ShiftEnded):
@@ -217,28 +225,16 @@ def _on_punch(
     late = False
     withdrawn: RuleEvent | None = None
     if first_check_in:
-        fell_at = state.late_raised_at if state.late_open else None
-        # Punched before the alert fell, pushed after it (a terminal that was offline): it
-        # was wrong. Live, a punch fires what was due by its own time first, so one dated at
-        # the deadline itself comes after the alert, which then stands.
-        wrong = fell_at is not None and at < fell_at
-        late = state.late_checked and not wrong
-        if wrong:
-            assert fell_at is not None
-            data = _base(state, now, False)
-            data.update(checked_in_at=iso(at), fell_at=iso(fell_at))
-            key = late_clock_in_key(state)
-            withdrawn = withdrawal(
-                state.shift_id, key, ALERT_LATE_CLOCK_IN, "checked_in_before", now, data
-            )
-        elif state.late_open:
+        withdrawn = _late_withdrawal(state, at, now)
+        late = state.late_checked and withdrawn is None
+        if withdrawn is None and state.late_open:
             resolves = (late_clock_in_key(state),)
         state = replace(
             state,
             checked_in_at=at,
             late_checked=True,
             late_open=False,
-            late_raised_at=None if wrong else state.late_raised_at,
+            late_raised_at=state.late_raised_at if withdrawn is None else None,
         )
     elif punch.kind is PunchKind.CHECK_OUT and (
         state.checked_out_at is None or at > state.checked_out_at
@@ -272,3 +268,17 @@ def _on_punch(
     if withdrawn is not None:
         events.append(withdrawn)
     return state
+
+
+def _late_withdrawal(state: AttendanceState, at: datetime, now: datetime) -> RuleEvent | None:
+    """The withdrawal of the late clock-in raised, for a check-in punched at ``at`` before it
+    fell and pushed after it (a terminal that was offline); ``None`` when none is raised or it
+    stands. Live, a punch fires what was due by its own time first, so one dated at the
+    deadline itself comes after the alert, which then stands."""
+    fell_at = state.late_raised_at if state.late_open else None
+    if fell_at is None or at >= fell_at:
+        return None
+    data = _base(state, now, False)
+    data.update(checked_in_at=iso(at), fell_at=iso(fell_at))
+    key = late_clock_in_key(state)
+    return withdrawal(state.shift_id, key, ALERT_LATE_CLOCK_IN, "checked_in_before", now, data)

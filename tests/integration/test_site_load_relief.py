@@ -9,6 +9,7 @@ leave runs into the shift the load gave him, whose arrival asks it: once."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,14 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from gateway.clock import ManualClock
 from gateway.db.models import LeaveRow, PresenceStateRow
 from gateway.pipeline.commands import CancelLeave
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.processor import Processor
+from gateway.records import DecodeOutcome, PunchKind
 from gateway.site import load_site_file
-from tests.e2e.helpers import PostPoints, fix_at
+from tests.e2e.helpers import PostPoints, fix_at, post_points
 from tests.e2e.helpers import core_events as guard_events
 from tests.integration.test_site_load_mid_shift import (
     GUARD,
@@ -38,7 +41,14 @@ from tests.integration.test_site_load_mid_shift import (
     points,
     site_file,
 )
-from tests.ledger.patrol_scenario import PATROLLER, drive, patrol_data, patrol_site
+from tests.ledger.patrol_scenario import (
+    GATE,
+    PATROLLER,
+    drive,
+    patrol_data,
+    patrol_site,
+    punch_at,
+)
 
 GATE_SHIFT = f"g-001/jt-gate-north/{at(0):%Y%m%dT%H%M%SZ}"
 PLAZA_SHIFT = f"g-001/jt-plaza/{at(150):%Y%m%dT%H%M%SZ}"
@@ -242,3 +252,43 @@ def test_moved_while_out_on_a_leave_his_new_posts_arrival_asks_its_cancellation_
     plaza_shift = f"g-001/jt-plaza/{at(90):%Y%m%dT%H%M%SZ}"
     owed = [(when, shift) for kind, when, shift in core_events(engine) if "cancel" in kind]
     assert owed == [(at(180), plaza_shift)]
+
+
+def test_a_punch_pushed_after_the_relief_is_reported_and_raises_nothing(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # g-001 clocks in at the gate at 07:58 and is moved to the plaza at 09:00 (the gate
+    # shift's machines close). At 09:10 the gate's terminal, offline since 08:40, pushes his
+    # break-out of 08:50. Before, the punch started a new clock-in machine for the closed
+    # shift, which raised him late at 08:15.
+    (tmp_path / "first").mkdir()
+    first = patrol_site(tmp_path / "first")
+    load_site_file(first, engine, at(-60))
+    doc: dict[str, Any] = yaml.safe_load(first.read_text("utf-8"))
+    for shift in doc["sites"][0]["shifts"]:
+        if shift["guard"] == GATE[0]:
+            shift["post"] = "jt-plaza"
+    moved = tmp_path / "moved.yaml"
+    moved.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    gate = post_points(engine, GATE[1]).inside
+    clock = ManualClock(at(-3))
+    processor = Processor(engine, clock)
+    clock.set(at(-2) + timedelta(seconds=1))
+    processor.process_outcomes([DecodeOutcome(punches=(punch_at(-2, PunchKind.CHECK_IN),))])
+    for minute in range(0, 80):
+        clock.set(at(minute + 0.1))
+        if minute == 60:
+            load_site_file(moved, engine, clock.now())
+            read = processor.read_roster(quick=True)
+            assert read is not None and processor.adopt_roster(read)
+        outcome = DecodeOutcome(fixes=(fix_at(GATE[2], at(minute), gate),) if minute < 60 else ())
+        if minute == 70:
+            pushed = replace(punch_at(50, PunchKind.BREAK_OUT), received_at=at(70))
+            outcome = DecodeOutcome(punches=(pushed,))
+        processor.process_outcomes([outcome])
+        processor.tick()
+    assert [(kind, when) for kind, when, shift in core_events(engine) if shift == GATE_SHIFT] == [
+        ("attendance.punch", at(-2)),
+        ("presence.arrived", at(-2)),
+        ("attendance.punch", at(50)),
+    ]

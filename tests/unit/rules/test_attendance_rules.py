@@ -170,6 +170,26 @@ def test_a_late_clock_in_raised_while_the_terminal_was_offline_is_withdrawn_by_i
         assert out == [check_in] and check_in.resolves == (late.alert_key,)
 
 
+def test_a_machine_closed_at_a_relief_reports_punches_pushed_late_and_decides_nothing() -> None:
+    # Raised late at 08:15, relieved at 09:00; at 09:10 the terminal, offline since 07:50,
+    # pushes his break-out of 08:50 and his check-in of 07:58: both reported, the check-in
+    # withdraws the late clock-in it shows wrong, and the machine stays closed.
+    day = Attendance()
+    day.advance(60)
+    day.feed(ShiftEnded())
+    [late] = day.events
+    assert day.state.closed and day.state.next_deadline is None
+    day.advance(70)
+    [break_out] = day.feed(punch(PunchKind.BREAK_OUT, 50, lag_min=20))
+    assert break_out.type == "attendance.punch" and break_out.data["kind"] == "break_out"
+    check_in, withdrawn = day.feed(punch(PunchKind.CHECK_IN, -2, lag_min=72))
+    assert check_in.data["late"] is False
+    assert withdrawn.withdraws == (late.alert_key,)
+    assert withdrawn.data["reason"] == "checked_in_before"
+    assert day.state.closed and day.state.next_deadline is None
+    assert day.feed(punch(PunchKind.CHECK_IN, -2, lag_min=72)) == []  # pushed again
+
+
 def test_the_same_punch_pushed_twice_is_reported_once() -> None:
     day = Attendance()
     day.punch(PunchKind.CHECK_IN, 1)
