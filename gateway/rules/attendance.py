@@ -13,7 +13,8 @@ Decisions, in the terms of :class:`~gateway.rules.patrol_policy.PatrolPolicy`:
   ``late``. A check-in dated before the deadline counts even if it reaches the gateway later
   (a terminal that was offline), as deadlines due by a punch's time fire only after it; when
   the alert fell on the clock meanwhile, the check-in withdraws it (``alert.withdrawn``, reason
-  ``checked_in_before``) and is not late;
+  ``checked_in_before``) and is not late; so does one dated within the grace a leave entered
+  meanwhile excused (``leave_on_record``, below);
 * a leave over the time he was expected moves the grace to its end (``excused_until``); one
   entered after the alert fell, but approved before, withdraws it (``alert.withdrawn``,
   reason ``leave_on_record``) when its excused grace ran past that time, unless he was late
@@ -112,7 +113,7 @@ def step(
         # shows a late clock-in wrong.
         closed_at = state.stepped_at
         if isinstance(event, Punch) and closed_at is not None and event.punched_at < closed_at:
-            return _on_punch(state, event, now, events), events
+            return _on_punch(state, event, now, policy, events), events
         return state, events
     if isinstance(event, Tick):
         state = _fire_due(state, now, now, policy, events)
@@ -124,7 +125,7 @@ def step(
     elif isinstance(event, Punch):
         at = utc(event.punched_at)
         state = _fire_due(state, min(at, now), now, policy, events)
-        state = _on_punch(state, event, now, events)
+        state = _on_punch(state, event, now, policy, events)
     else:  # pragma: no cover - the union is exhaustive
         raise TypeError(f"not an attendance rule input: {event!r}")
     state = replace(state, next_deadline=_late_due(state, policy), stepped_at=now)
@@ -190,8 +191,12 @@ def _on_leave(
     if due is not None and due <= raised:
         return state
     checked_in = state.checked_in_at
-    if due is not None and (checked_in > due if checked_in is not None else now >= due):
+    if due is not None and checked_in is not None and checked_in > due:
         return state  # late after the leave's grace too: raised early, not wrongly
+    if due is not None and checked_in is None and now >= due:
+        # Not known to be in by the excused grace's end: it stands, unless a check-in a
+        # terminal kept while offline shows him in by then (``_late_withdrawal``).
+        return replace(state, excused_by=leave.leave_id, excused_approved_at=leave.approved_at)
     key = late_clock_in_key(state)
     data = _base(state, now, False)
     data.update(
@@ -212,7 +217,11 @@ def _on_leave(
 
 
 def _on_punch(
-    state: AttendanceState, punch: Punch, now: datetime, events: list[RuleEvent]
+    state: AttendanceState,
+    punch: Punch,
+    now: datetime,
+    policy: PatrolPolicy,
+    events: list[RuleEvent],
 ) -> AttendanceState:
     ident = punch_key(punch)
     if ident in state.punch_keys:
@@ -225,7 +234,7 @@ def _on_punch(
     late = False
     withdrawn: RuleEvent | None = None
     if first_check_in:
-        withdrawn = _late_withdrawal(state, at, now)
+        withdrawn = _late_withdrawal(state, at, now, policy)
         late = state.late_checked and withdrawn is None
         if withdrawn is None and state.late_open:
             resolves = (late_clock_in_key(state),)
@@ -235,6 +244,8 @@ def _on_punch(
             late_checked=True,
             late_open=False,
             late_raised_at=state.late_raised_at if withdrawn is None else None,
+            excused_by=None,
+            excused_approved_at=None,
         )
     elif punch.kind is PunchKind.CHECK_OUT and (
         state.checked_out_at is None or at > state.checked_out_at
@@ -270,15 +281,33 @@ def _on_punch(
     return state
 
 
-def _late_withdrawal(state: AttendanceState, at: datetime, now: datetime) -> RuleEvent | None:
-    """The withdrawal of the late clock-in raised, for a check-in punched at ``at`` before it
-    fell and pushed after it (a terminal that was offline); ``None`` when none is raised or it
-    stands. Live, a punch fires what was due by its own time first, so one dated at the
-    deadline itself comes after the alert, which then stands."""
+def _late_withdrawal(
+    state: AttendanceState, at: datetime, now: datetime, policy: PatrolPolicy
+) -> RuleEvent | None:
+    """The withdrawal of the late clock-in raised, for a check-in punched at ``at`` and pushed
+    after it fell (a terminal that was offline); ``None`` when none is raised or it stands.
+
+    Wrong when punched before it fell (``checked_in_before``); live, a punch fires what was due
+    by its own time first, so one dated at the deadline itself comes after the alert. Wrong too
+    when a leave approved before it fell, entered after the excused grace had run out with him
+    not known to be in, excused him past ``at`` (``leave_on_record``, as ``_on_leave``)."""
     fell_at = state.late_raised_at if state.late_open else None
-    if fell_at is None or at >= fell_at:
+    if fell_at is None:
         return None
     data = _base(state, now, False)
     data.update(checked_in_at=iso(at), fell_at=iso(fell_at))
     key = late_clock_in_key(state)
-    return withdrawal(state.shift_id, key, ALERT_LATE_CLOCK_IN, "checked_in_before", now, data)
+    if at < fell_at:
+        return withdrawal(state.shift_id, key, ALERT_LATE_CLOCK_IN, "checked_in_before", now, data)
+    approved = state.excused_approved_at
+    if state.excused_by is None or approved is None or approved > fell_at:
+        return None
+    due = _late_due(replace(state, late_checked=False, checked_in_at=None), policy)
+    if due is not None and (due <= fell_at or at > due):
+        return None
+    data.update(
+        leave_id=state.excused_by,
+        approved_at=iso(approved),
+        excused_until=opt_iso(state.excused_until),
+    )
+    return withdrawal(state.shift_id, key, ALERT_LATE_CLOCK_IN, "leave_on_record", now, data)

@@ -64,6 +64,11 @@ class AttendanceState:
     by its own time)."""
     checked_out_at: datetime | None = None
     """His latest check-out (签退) in this shift."""
+    excused_by: str | None = None
+    excused_approved_at: datetime | None = None
+    """The leave entered after the late clock-in fell, approved before, whose excusal could not
+    yet show it wrong (he was not known to be in by the excused grace's end): a check-in a
+    terminal that was offline pushes later, dated by then, still withdraws it."""
 
     @classmethod
     def start(
@@ -105,6 +110,8 @@ class AttendanceState:
             "late_raised_at": opt_iso(self.late_raised_at),
             "lates_withdrawn": self.lates_withdrawn,
             "checked_out_at": opt_iso(self.checked_out_at),
+            "excused_by": self.excused_by,
+            "excused_approved_at": opt_iso(self.excused_approved_at),
         }
 
     @classmethod
@@ -131,6 +138,8 @@ class AttendanceState:
             late_raised_at=opt_dt(data.get("late_raised_at")),
             lates_withdrawn=int(data.get("lates_withdrawn", 0)),
             checked_out_at=opt_dt(data.get("checked_out_at")),
+            excused_by=data.get("excused_by"),
+            excused_approved_at=opt_dt(data.get("excused_approved_at")),
         )
 
     def continuing(self, before: AttendanceState) -> AttendanceState:
