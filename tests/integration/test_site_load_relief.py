@@ -21,14 +21,13 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from gateway.clock import ManualClock
 from gateway.db.models import LeaveRow, PresenceStateRow
 from gateway.pipeline.commands import CancelLeave
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.processor import Processor
-from gateway.records import DecodeOutcome, PunchKind
+from gateway.records import PunchKind
 from gateway.site import load_site_file
-from tests.e2e.helpers import PostPoints, fix_at, post_points
+from tests.e2e.helpers import PostPoints, fix_at
 from tests.e2e.helpers import core_events as guard_events
 from tests.integration.test_site_load_mid_shift import (
     GUARD,
@@ -70,12 +69,12 @@ def test_a_leave_used_before_the_move_must_still_be_cancelled_within_the_hour(
     ]
 
 
-def _patroller_moved(tmp_path: Path) -> Path:
-    """The patrol site with g-004 moved from the patrol post to the plaza."""
+def _moved(tmp_path: Path, guard: str) -> Path:
+    """The patrol site with ``guard`` moved from his post to the plaza."""
     path = patrol_site(tmp_path / "first")
     doc: dict[str, Any] = yaml.safe_load(path.read_text("utf-8"))
     for shift in doc["sites"][0]["shifts"]:
-        if shift["guard"] == PATROLLER[0]:
+        if shift["guard"] == guard:
             shift["post"] = "jt-plaza"
     moved = tmp_path / "moved.yaml"
     moved.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
@@ -89,7 +88,7 @@ def test_a_patrol_round_under_way_at_the_move_is_completed_with_what_it_has(
     load_site_file(patrol_site(tmp_path / "first"), engine, at(-60))
     # g-004 moved to the plaza at 09:37, in the second round, one checkpoint in.
     scans = {31: "cp-east", 36: "cp-fountain", 41: "cp-west", 91: "cp-east"}
-    drive(engine, {97: _patroller_moved(tmp_path)}, scans)
+    drive(engine, {97: _moved(tmp_path, PATROLLER[0])}, scans)
     completed = [
         (when, data) for kind, when, data in patrol_data(engine) if kind == "patrol.round_completed"
     ]
@@ -257,38 +256,16 @@ def test_moved_while_out_on_a_leave_his_new_posts_arrival_asks_its_cancellation_
 def test_a_punch_pushed_after_the_relief_is_reported_and_raises_nothing(
     engine: Engine, tmp_path: Path
 ) -> None:
-    # g-001 clocks in at the gate at 07:58 and is moved to the plaza at 09:00 (the gate
+    # g-001 clocks in at the gate at 08:00 and is moved to the plaza at 09:00 (the gate
     # shift's machines close). At 09:10 the gate's terminal, offline since 08:40, pushes his
     # break-out of 08:50. Before, the punch started a new clock-in machine for the closed
     # shift, which raised him late at 08:15.
     (tmp_path / "first").mkdir()
-    first = patrol_site(tmp_path / "first")
-    load_site_file(first, engine, at(-60))
-    doc: dict[str, Any] = yaml.safe_load(first.read_text("utf-8"))
-    for shift in doc["sites"][0]["shifts"]:
-        if shift["guard"] == GATE[0]:
-            shift["post"] = "jt-plaza"
-    moved = tmp_path / "moved.yaml"
-    moved.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    gate = post_points(engine, GATE[1]).inside
-    clock = ManualClock(at(-3))
-    processor = Processor(engine, clock)
-    clock.set(at(-2) + timedelta(seconds=1))
-    processor.process_outcomes([DecodeOutcome(punches=(punch_at(-2, PunchKind.CHECK_IN),))])
-    for minute in range(0, 80):
-        clock.set(at(minute + 0.1))
-        if minute == 60:
-            load_site_file(moved, engine, clock.now())
-            read = processor.read_roster(quick=True)
-            assert read is not None and processor.adopt_roster(read)
-        outcome = DecodeOutcome(fixes=(fix_at(GATE[2], at(minute), gate),) if minute < 60 else ())
-        if minute == 70:
-            pushed = replace(punch_at(50, PunchKind.BREAK_OUT), received_at=at(70))
-            outcome = DecodeOutcome(punches=(pushed,))
-        processor.process_outcomes([outcome])
-        processor.tick()
+    load_site_file(patrol_site(tmp_path / "first"), engine, at(-60))
+    pushed = replace(punch_at(50, PunchKind.BREAK_OUT), received_at=at(70))
+    drive(engine, {60: _moved(tmp_path, GATE[0])}, {}, {0: punch_at(0), 70: pushed})
     assert [(kind, when) for kind, when, shift in core_events(engine) if shift == GATE_SHIFT] == [
-        ("attendance.punch", at(-2)),
-        ("presence.arrived", at(-2)),
+        ("presence.arrived", at(0)),
+        ("attendance.punch", at(0)),
         ("attendance.punch", at(50)),
     ]

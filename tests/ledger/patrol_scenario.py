@@ -144,10 +144,15 @@ def drive_patrol_morning(engine: Engine, tmp_path: Path) -> None:
         processor.tick()
 
 
-def drive(engine: Engine, loads: dict[int, Path], scans: dict[int, str]) -> None:
+def drive(
+    engine: Engine,
+    loads: dict[int, Path],
+    scans: dict[int, str],
+    punches: dict[int, Punch] | None = None,
+) -> None:
     """The patrol site's morning through ``Processor``, both guards on post every minute up
-    to 09:55, ``scans`` at their minutes, each of ``loads`` loaded at its minute and the
-    roster adopted as the runtime's quick check does."""
+    to 09:55, ``scans`` and ``punches`` at their minutes, each of ``loads`` loaded at its
+    minute and the roster adopted as the runtime's quick check does."""
     where = {post: post_points(engine, post).inside for _, post, _ in (PATROLLER, GATE)}
     clock = ManualClock(at(-1))
     processor = Processor(engine, clock)
@@ -161,7 +166,8 @@ def drive(engine: Engine, loads: dict[int, Path], scans: dict[int, str]) -> None
             fix_at(device, at(minute), where[post]) for _, post, device in (PATROLLER, GATE)
         )
         found = (scan_at(scans[minute], minute),) if minute in scans else ()
-        processor.process_outcomes([DecodeOutcome(fixes=fixes, scans=found)])
+        punched = (punches[minute],) if punches and minute in punches else ()
+        processor.process_outcomes([DecodeOutcome(fixes=fixes, scans=found, punches=punched)])
         processor.tick()
 
 
