@@ -252,25 +252,29 @@ _WITHDRAWN_BECAUSE = {
 }
 
 
+# The two times a withdrawal's detail gives, by reason: (the field it needs, the first time,
+# the second), each time a field and its label; ``None``: the withdrawal's own time, when the
+# fact was typed in or the data came.
+_WITHDRAWN_TIMES: dict[str, tuple[str, tuple[str, str], tuple[str | None, str]]] = {
+    "report_on_record": ("entered_at", ("reported_at", "报备时间"), ("entered_at", "录入时间")),
+    "leave_on_record": ("approved_at", ("approved_at", "请假批准时间"), (None, "录入时间")),
+    "cancelled_in_time": ("cancelled_at", ("cancelled_at", "销假时间"), (None, "录入时间")),
+    "returned_before": ("returned_at", ("returned_at", "回岗时间"), ("fell_at", "告警时间")),
+    "arrived_before": ("arrived_at", ("arrived_at", "到岗时间"), ("fell_at", "告警时间")),
+    "checked_in_before": ("checked_in_at", ("checked_in_at", "签到时间"), ("fell_at", "告警时间")),
+}
+
+
 def _withdrawn(c: Context) -> tuple[str, tuple[str, ...]]:
     withdrawn = c.data.get("withdrawn_type") or c.data.get("alert_type")
     what = short_title(ALERT_TITLES.get(str(withdrawn), "告警")) if withdrawn else "告警"
     reason = c.data.get("reason")
     because = _WITHDRAWN_BECAUSE.get(str(reason), str(reason) if reason else "")
     details: tuple[str, ...] = ()
-    if reason == "report_on_record" and c.data.get("entered_at"):
-        details = (f"报备时间 {c.at('reported_at')}，录入时间 {c.at('entered_at')}",)
-    elif reason == "leave_on_record" and c.data.get("approved_at"):
-        # The withdrawal is dated when the leave was typed in.
-        details = (f"请假批准时间 {c.at('approved_at')}，录入时间 {c.at(None)}",)
-    elif reason == "cancelled_in_time" and c.data.get("cancelled_at"):
-        details = (f"销假时间 {c.at('cancelled_at')}，录入时间 {c.at(None)}",)
-    elif reason == "returned_before" and c.data.get("returned_at"):
-        details = (f"回岗时间 {c.at('returned_at')}，告警时间 {c.at('fell_at')}",)
-    elif reason == "arrived_before" and c.data.get("arrived_at"):
-        details = (f"到岗时间 {c.at('arrived_at')}，告警时间 {c.at('fell_at')}",)
-    elif reason == "checked_in_before" and c.data.get("checked_in_at"):
-        details = (f"签到时间 {c.at('checked_in_at')}，告警时间 {c.at('fell_at')}",)
+    times = _WITHDRAWN_TIMES.get(str(reason))
+    if times is not None and c.data.get(times[0]):
+        (first, first_label), (second, second_label) = times[1:]
+        details = (f"{first_label} {c.at(first)}，{second_label} {c.at(second)}",)
     return f"{c.who} 的「{what}」已撤销{f'：{because}' if because else ''}。", details
 
 
