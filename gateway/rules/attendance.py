@@ -112,7 +112,7 @@ def step(
         # closed that a terminal that was offline pushes late is still reported, and still
         # shows a late clock-in wrong.
         closed_at = state.stepped_at
-        if isinstance(event, Punch) and closed_at is not None and event.punched_at < closed_at:
+        if isinstance(event, Punch) and closed_at is not None and utc(event.punched_at) < closed_at:
             return _on_punch(state, event, now, policy, events), events
         return state, events
     if isinstance(event, Tick):

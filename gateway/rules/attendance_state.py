@@ -138,7 +138,7 @@ class AttendanceState:
             late_raised_at=opt_dt(data.get("late_raised_at")),
             lates_withdrawn=int(data.get("lates_withdrawn", 0)),
             checked_out_at=opt_dt(data.get("checked_out_at")),
-            excused_by=data.get("excused_by"),
+            excused_by=None if data.get("excused_by") is None else str(data["excused_by"]),
             excused_approved_at=opt_dt(data.get("excused_approved_at")),
         )
 
