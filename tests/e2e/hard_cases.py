@@ -28,6 +28,7 @@ __all__ = [
     "ApiFactory",
     "RigFactory",
     "api",
+    "approve_leave",
     "at",
     "core_events",
     "of",
@@ -114,3 +115,29 @@ def of(events: list[dict[str, Any]], type_: str, subject: str | None = None) -> 
     ]
     assert len(found) == 1, f"{type_}: {len(found)} events"
     return found[0]
+
+
+def approve_leave(
+    client: Api,
+    starts_at: datetime,
+    ends_at: datetime,
+    approved_at: datetime,
+    *,
+    guard_id: str = "g-001",
+    **extra: Any,
+) -> str:
+    """The leader (``jt-leader-a``) types in ``guard_id``'s leave through ``POST /leaves``;
+    returns its id."""
+    answer = client.post(
+        "/leaves",
+        json={
+            "guard_id": guard_id,
+            "starts_at": starts_at.isoformat(),
+            "ends_at": ends_at.isoformat(),
+            "approved_by": "jt-leader-a",
+            "approved_at": approved_at.isoformat(),
+            **extra,
+        },
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])

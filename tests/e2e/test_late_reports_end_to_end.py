@@ -16,6 +16,7 @@ from tests.e2e.hard_cases import (
     ApiFactory,
     RigFactory,
     api,
+    approve_leave,
     at,
     core_events,
     of,
@@ -135,17 +136,7 @@ def test_a_report_typed_in_late_withdraws_the_alert_though_a_later_leave_took_th
     rig.play(at(20))
     # At 08:20, while he is out, the leader approves a leave from 08:25 to 09:00: it takes the
     # outing over from the 15-minute mark (08:25:30), so no overtime; it covers no start.
-    leave = client.post(
-        "/leaves",
-        json={
-            "guard_id": "g-001",
-            "starts_at": at(25).isoformat(),
-            "ends_at": at(60).isoformat(),
-            "approved_by": "jt-leader-a",
-            "approved_at": at(20).isoformat(),
-        },
-    )
-    assert leave.status_code == 201, leave.text
+    approve_leave(client, at(25), at(60), approved_at=at(20))
     rig.play(at(34))
     # At 08:34 the leader types the report the guard phoned in at 08:09:30.
     typed_at = rig.clock.now()
@@ -202,17 +193,7 @@ def test_a_leave_typed_in_while_his_terminal_is_in_a_blind_area_takes_the_outing
     # At 08:14 the leader approves and types in a leave from 08:05 to 08:22 (he phoned from
     # outside): live, the outing would go under it at once. The gateway does not know yet
     # that he is out.
-    leave = client.post(
-        "/leaves",
-        json={
-            "guard_id": "g-001",
-            "starts_at": at(5).isoformat(),
-            "ends_at": at(22).isoformat(),
-            "approved_by": "jt-leader-a",
-            "approved_at": at(14).isoformat(),
-        },
-    )
-    assert leave.status_code == 201, leave.text
+    approve_leave(client, at(5), at(22), approved_at=at(14))
     rig.play(max(runner.end_time, at(42)) + timedelta(seconds=30))
     seen = [
         (kind, when)

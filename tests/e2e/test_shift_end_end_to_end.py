@@ -18,6 +18,7 @@ from tests.e2e.hard_cases import (
     ApiFactory,
     RigFactory,
     api,
+    approve_leave,
     at,
     core_events,
     of,
@@ -50,19 +51,10 @@ def short_shift_out_on_leave(rig_factory: RigFactory, api: ApiFactory) -> tuple[
     rig.runner([terminal(DEVICE, "json", rig.anchors[POST], OUT_ON_LEAVE)])
     client = api(rig)
     rig.play(at(1))
-    answer = client.post(
-        "/leaves",
-        json={
-            "guard_id": "g-001",
-            "starts_at": at(40).isoformat(),
-            "ends_at": at(57).isoformat(),
-            "approved_by": "jt-leader-a",
-            "approved_at": at(-10).isoformat(),
-            "reason": "bank, end of shift",
-        },
+    leave_id = approve_leave(
+        client, at(40), at(57), approved_at=at(-10), reason="bank, end of shift"
     )
-    assert answer.status_code == 201, answer.text
-    return rig, client, str(answer.json()["id"])
+    return rig, client, leave_id
 
 
 def test_a_leave_used_at_the_end_of_the_shift_must_still_be_cancelled_within_the_hour(
