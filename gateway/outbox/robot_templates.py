@@ -243,10 +243,11 @@ _WITHDRAWN_BECAUSE = {
     "report_on_record": "离岗前已口头报备",
     "leave_on_record": "请假在此之前已获批准",
     "cancelled_in_time": "已在时限内销假",
-    # A terminal back from a blind area uploads what it stored: the positions show him back on
-    # post (or on post at the start) before the alert fell.
-    "returned_before": "终端补传的定位显示其在告警前已回岗",
-    "arrived_before": "终端补传的定位显示其在告警前已到岗",
+    # Evidence that came late: a terminal back from a blind area uploads the positions it
+    # stored, an offline patrol wand is downloaded; they show him back on post (or on post at
+    # the start) before the alert fell.
+    "returned_before": "补传的定位或巡更记录显示其在告警前已回岗",
+    "arrived_before": "补传的定位或巡更记录显示其在告警前已到岗",
     # A clock-in terminal back in network pushes the punches it kept.
     "checked_in_before": "考勤机补传的打卡记录显示其在告警前已签到",
 }

@@ -15,7 +15,8 @@ could not tell. *Terminal silent* stands: nobody heard him.
 
 After his machine ended, evidence is no longer judged, but evidence that places him on post
 before his absence fell still withdraws it (``after_the_end``): an offline patrol wand is
-downloaded after the shift as a rule.
+downloaded after the shift as a rule. Such evidence that shows him back from an outing before
+the end withdraws the alerts of that outing it shows wrong (:mod:`gateway.rules.late_return`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from datetime import datetime
 from gateway.policy import SitePolicy
 from geofence.membership import Membership
 
+from . import late_return
 from .cancellations import used_at_start
 from .copying import replace
 from .coverage import covering_leave
@@ -78,17 +80,22 @@ def arrive(run: Run, evidence: FixEvidence) -> None:
 def after_the_end(
     state: PresenceState, fix: FixObserved, now: datetime, policy: SitePolicy
 ) -> tuple[PresenceState, list[RuleEvent]]:
-    """``presence.step`` for a fix that came after the guard's machine ended
-    (``_shown_on_post``)."""
-    if (
-        not state.absent_open
-        or fix.membership is not Membership.INSIDE
-        or fix.device_id not in state.device_ids
-    ):
+    """``presence.step`` for a fix that came after the guard's machine ended: it withdraws
+    his absence when it places him on post before it fell (``_shown_on_post``), and the
+    alerts of the outing open at the end when it shows him back before the end
+    (:mod:`gateway.rules.late_return`). Nothing else."""
+    if fix.device_id not in state.device_ids:
+        return state, []
+    dep = None if state.absent_open else late_return.open_at_end(state)
+    if not state.absent_open and (dep is None or not late_return.withdrawable(dep)):
         return state, []  # nearly every fix after the end: nothing to withdraw
     run = Run(state, now, policy)
-    _shown_on_post(run, FixEvidence.of(fix))
-    if not run.events:
+    if state.absent_open:
+        if fix.membership is Membership.INSIDE:
+            _shown_on_post(run, FixEvidence.of(fix))
+    else:
+        late_return.shown_back(run, fix)
+    if run.state == state:
         return state, []
     return run.finish()
 

@@ -36,6 +36,7 @@ __all__ = [
     "decide_unreported",
     "overran_before_entry",
     "overrun_episode",
+    "withdraw_fell_after",
 ]
 
 
@@ -67,7 +68,7 @@ def confirm_return(run: Run, deadline: Deadline) -> None:
         resolves=tuple(k for k in dep.open_alerts if k not in fell_after),
         device_id=back.device_id,
     )
-    dep = _withdraw_fell_after(run, dep, back.fix_time, fell_after)
+    dep = withdraw_fell_after(run, dep, back.fix_time, fell_after)
     pending = run.state.pending_cancels
     leave = run.state.leave(dep.leave_id)
     if leave is not None and leave.cancelled_at is None:
@@ -101,12 +102,13 @@ def _without_later_leave(run: Run, dep: Departure, back_at: datetime) -> Departu
     return replace(dep, leave_id=None)
 
 
-def _withdraw_fell_after(
+def withdraw_fell_after(
     run: Run, dep: Departure, back_at: datetime, fell_after: dict[str, datetime]
 ) -> Departure:
     """Withdraw the limit alerts of ``dep`` that fell after ``back_at``, his return (reason
     ``returned_before``): raised on the clock while his terminal was quiet out of network, they
-    were wrong once the positions it stored show him back before them."""
+    were wrong once the positions it stored show him back before them (also after the end:
+    :mod:`gateway.rules.late_return`)."""
     open_now = [key for key in fell_after if key in dep.open_alerts]
     for key in open_now:
         run.withdraw(

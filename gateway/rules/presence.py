@@ -106,7 +106,8 @@ def step(
     """Apply one input at clock time ``now``; return the new state and the events, in order.
 
     After the shift end (``ended``) fixes are not judged (the guard is off duty): one dated
-    inside his duty that places him on post before his absence fell only withdraws that alert
+    inside his duty that places him on post before his absence fell, or back from the outing
+    open at the end before the end, only withdraws the alerts it shows wrong
     (``arrival.after_the_end``). A closed state takes only those, reports,
     leaves and cancellations (which may withdraw an alert, or resolve a not-cancelled one) and
     returns unchanged for anything else.

@@ -236,3 +236,57 @@ def test_an_absence_raised_while_his_terminal_was_in_the_basement_is_withdrawn_b
         rig.gateway.engine, "alert.absent_at_shift_start", "g-001"
     )
     assert (opened, resolution) == (at(10), "withdrawn")
+
+
+BACK_IN_THE_BASEMENT: list[dict[str, Any]] = [
+    # A shift of 08:00-08:30. Out at 08:05 (first fix outside 08:05:30), away to 08:09:40; back
+    # on post by 08:10:20 into the booth in the basement car park, no network from 08:09:40
+    # until 08:41:20, after the end's wait (08:40), when the terminal uploads what it stored.
+    {"stay": {"duration_s": 300}},
+    {"walk": {"to": {"north_m": 200, "east_m": 0}, "speed_mps": 5}},
+    {"stay_away": {"duration_s": 240}},
+    {"return": {"speed_mps": 5, "offline": True}},
+    {"stay": {"duration_s": 1860, "offline": True}},
+    {"stay": {"duration_s": 60}},
+]
+
+
+def test_left_early_raised_while_he_was_back_in_the_basement_is_withdrawn_by_the_upload(
+    rig_factory: RigFactory,
+) -> None:
+    # Before, the upload came after the end's wait and was history: *left early* (and the
+    # overtime the clock raised at 08:20:30, ten minutes after he was back) stood.
+    rig = rig_factory([("g-001", POST, DEVICE)], hours={"g-001": ("08:00", "08:30")})
+    runner = rig.runner([terminal(DEVICE, "jt808", rig.anchors[POST], BACK_IN_THE_BASEMENT)])
+    [upload_at] = {p.at for p in runner.plan if p.kind == "batch"}
+    assert upload_at > at(40)
+    rig.play(runner.end_time + timedelta(seconds=60))
+    events = core_events(rig)
+
+    types = [t for t, _ in timeline(events, "g-001")]
+    assert types == [
+        "presence.arrived",
+        "presence.departed",
+        "alert.unreported_departure",
+        "alert.device_silent",
+        "alert.overtime_departure",
+        "alert.left_early",
+        "alert.withdrawn",
+        "alert.withdrawn",
+    ]
+    withdrawals = [e["data"] for e in events if e["type"] == "alert.withdrawn"]
+    assert [w["withdrawn_type"] for w in withdrawals] == [
+        "alert.overtime_departure",
+        "alert.left_early",
+    ]
+    returned_at = datetime.fromisoformat(withdrawals[0]["returned_at"])
+    assert at(10) <= returned_at <= at(10.5)
+    assert all(w["reason"] == "returned_before" for w in withdrawals)
+    assert withdrawals[1]["fell_at"] == at(30).isoformat()
+    engine = rig.gateway.engine
+    for type_ in ("alert.overtime_departure", "alert.left_early"):
+        [(_, _, resolution)] = alert_rows(engine, type_, "g-001")
+        assert resolution == "withdrawn"
+    # He left without a report: that stands, as the silence the clock saw does.
+    [(_, _, unreported)] = alert_rows(engine, "alert.unreported_departure", "g-001")
+    assert unreported != "withdrawn"

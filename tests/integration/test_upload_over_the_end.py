@@ -76,10 +76,12 @@ def test_back_before_the_end_on_positions_uploaded_after_it_is_not_leaving_early
     assert [r[2] for r in alert_rows(engine, "alert.overtime_departure", "g-001")] == ["withdrawn"]
 
 
-def test_a_site_whose_end_does_not_wait_keeps_leaving_early_on_the_clock(
+def test_a_site_whose_end_does_not_wait_raises_leaving_early_on_the_clock(
     engine: Engine, tmp_path: Path
 ) -> None:
-    # end_upload_wait_s: 0 in the site file: the end falls at 20:00, the upload is history.
+    # end_upload_wait_s: 0 in the site file: the end falls at 20:00, the upload is history,
+    # but the return it shows at 19:43 withdraws the alerts it shows wrong (left early, and
+    # the overtime that fell at 19:45); no return is recorded from it.
     doc = yaml.safe_load(SAMPLE_SITE.read_text("utf-8"))
     doc["sites"][0].setdefault("policy", {})["end_upload_wait_s"] = 0
     site = tmp_path / "site.yaml"
@@ -89,7 +91,13 @@ def test_a_site_whose_end_does_not_wait_keeps_leaving_early_on_the_clock(
     assert datetime.fromisoformat(left["data"]["detected_at"]) == at(END_MIN)
     _upload_back_at_nineteen_forty_three(processor, clock, points)
     _tick_each_minute(processor, clock, END_MIN + 6, END_MIN + 60)
-    assert [r[2] for r in alert_rows(engine, "alert.left_early", "g-001")] == [None]
+    assert [r[2] for r in alert_rows(engine, "alert.left_early", "g-001")] == ["withdrawn"]
+    assert [r[2] for r in alert_rows(engine, "alert.overtime_departure", "g-001")] == ["withdrawn"]
+    withdrawals = [w["data"] for w in _his(engine, "alert.withdrawn")]
+    assert [(w["withdrawn_type"], w["returned_at"]) for w in withdrawals] == [
+        ("alert.overtime_departure", at(703).isoformat()),
+        ("alert.left_early", at(703).isoformat()),
+    ]
     assert _his(engine, "presence.returned") == []
 
 

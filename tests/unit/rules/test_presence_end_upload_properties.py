@@ -11,17 +11,26 @@ end and sends what it stored within the wait; what it takes after the end is off
 pipeline gives it to no machine of this shift, so it is not fed here). The same holds with a
 badge left on the booth's table reporting to the end (``test_presence_two_devices_properties``):
 the phone he carries is the terminal the end waits for.
+
+Sent after the wait instead (``test_an_upload_after_the_wait_withdraws_what_live_would_not_raise``),
+the upload is history, but the return it shows before the end withdraws the alerts the clock
+raised that live would not have (``gateway.rules.late_return``): for an outing the terminal had
+shown confirmed before it went quiet, the same alerts stand as live.
 """
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, reject
 from hypothesis import strategies as st
 
 from gateway.policy import SitePolicy
 from geofence.membership import Membership
 from tests.unit.rules.scenario import Build, fix, inside, outside, secs
-from tests.unit.rules.test_presence_end_properties import outings_near_the_end, what_the_end_gives
+from tests.unit.rules.test_presence_end_properties import (
+    CONFIRM_S,
+    outings_near_the_end,
+    what_the_end_gives,
+)
 from tests.unit.rules.test_presence_properties import (
     _PROPERTY,
     SHIFT_END_S,
@@ -99,3 +108,22 @@ def test_the_same_with_a_badge_left_in_the_booth_heard_to_the_end(
     # The badge on the booth's table reports to the end; the phone he carries is the one
     # quiet over it: the end waits for the phone.
     _check(out, data, badge)
+
+
+@_PROPERTY
+@given(outings_near_the_end(), st.data())
+def test_an_upload_after_the_wait_withdraws_what_live_would_not_raise(
+    out: Outing, data: st.DataObject
+) -> None:
+    expected, standing = what_the_end_gives(out, data)
+    quiet_s = SHIFT_END_S - data.draw(st.floats(120, 2700), label="quiet before the end")
+    seen_out = [t for t, build in out.fixes if build is outside and t < quiet_s]
+    if not seen_out or max(seen_out) - min(seen_out) < CONFIRM_S + 1:
+        reject()  # a departure only the late upload shows is history: not judged at all
+    sent_s = SHIFT_END_S + WAIT_S + data.draw(st.floats(60, 3600), label="sent after the wait")
+    paperwork = [item for item in expected.script if item not in out.fixes]
+    stops = data.draw(restarts())
+    scenario = _play(_quiet_over_the_end(out, quiet_s, sent_s) + paperwork + stops)
+    happened = [(t, s) for t, s in scenario.pairs() if t != "presence.device_resumed"]
+    assert _standing(scenario) == standing, (expected.paperwork, stops, happened)
+    assert scenario.state.closed

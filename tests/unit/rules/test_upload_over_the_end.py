@@ -203,14 +203,24 @@ def test_a_terminal_heard_to_the_end_does_not_make_it_wait() -> None:
 
 
 def test_a_wait_of_zero_keeps_the_end_on_the_clock_and_the_upload_after_it_unjudged() -> None:
+    # The upload after the end is not judged (no return is recorded), but the return it shows
+    # before the end withdraws the alerts it shows wrong (gateway.rules.late_return): left
+    # early, and the overtime that fell at 11:45, after he was back at 11:43.
     scenario = _day(
         _out_at_half_past_eleven_then_quiet()
         + _back_at_eleven_forty_three_sent_at_five_past_twelve(),
         SitePolicy(end_upload_wait_s=0),
     )
-    assert scenario.pairs(skip=SKIP) == OUT_TO_THE_END
+    withdrawn = [("alert.withdrawn", secs(e.time)) for e in scenario.only("alert.withdrawn")]
+    assert scenario.pairs(skip=SKIP) == OUT_TO_THE_END + withdrawn
     [left] = scenario.only("alert.left_early")
     assert left.data["detected_at"] == at(END_S).isoformat()
+    assert [
+        (e.data["withdrawn_type"], e.data["returned_at"]) for e in scenario.only("alert.withdrawn")
+    ] == [
+        ("alert.overtime_departure", at(13380).isoformat()),
+        ("alert.left_early", at(13380).isoformat()),
+    ]
 
 
 def test_a_double_shift_hands_over_at_the_end_without_waiting() -> None:

@@ -1,0 +1,202 @@
+"""A return before the end that evidence coming after the guard's machine ended shows
+(``gateway.rules.late_return``): the alerts it shows wrong are withdrawn, nothing else.
+
+The shift runs from T0 to 4 h (the "end", 12:00 below for a shift of 08:00-12:00). On post,
+he goes out at 11:40 (fixes outside every 30 s to 11:45), and his terminal goes quiet out
+there. The clock raises *unreported* at 11:42, *overtime* at 11:55 and, the end's wait for a
+quiet terminal over, *left early* at 12:10; nothing being owed any more, the machine closes.
+What he did meanwhile reaches the gateway only later: the positions his terminal stored (sent
+at 12:30, after the end's wait), or the scans of the offline wand he carried (downloaded at
+16:30). Before, every one of them was history and *left early* stood whatever they showed.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.rules import PresenceState, RuleEvent
+from geofence.membership import Membership
+from tests.unit.rules.scenario import (
+    DEVICE,
+    T0,
+    Build,
+    Scenario,
+    at,
+    fix,
+    inside,
+    outside,
+    restore,
+    track,
+)
+
+END_S = 4 * 3600
+OUT_S = END_S - 1200  # 11:40
+QUIET_S = END_S - 900  # 11:45, the last fix outside sent live
+UPLOAD_S = END_S + 1800  # 12:30, after the end's wait (12:10)
+DOWNLOAD_S = END_S + 16200  # 16:30
+BADGE = "badge-2"
+
+
+def _out_at_the_end(devices: tuple[str, ...] = (DEVICE,)) -> Scenario:
+    """The morning above, to the machine's close; its alerts raised on the clock."""
+    state = PresenceState.start(
+        "shift-1", "guard-1", "post-1", "site-1", list(devices), T0, at(END_S)
+    )
+    scenario = Scenario(state=state).run(
+        track(-300, OUT_S - 30, inside) + track(OUT_S, QUIET_S, outside)
+    )
+    scenario.advance(UPLOAD_S - 60)
+    assert scenario.state.closed
+    assert len(scenario.only("alert.left_early")) == 1
+    assert len(scenario.only("alert.overtime_departure")) == 1
+    return scenario
+
+
+def _stored(start_s: float, end_s: float, membership: Membership, sent_s: float) -> list[Build]:
+    """What the terminal took every 30 s from ``start_s`` to ``end_s`` inclusive, all sent at
+    ``sent_s``, oldest first."""
+    count = int((end_s - start_s) // 30) + 1
+    return [fix(membership, lag_s=sent_s - (start_s + i * 30)) for i in range(count)]
+
+
+def _send(scenario: Scenario, at_s: float, builds: list[Build]) -> list[RuleEvent]:
+    scenario.advance(at_s)
+    return [event for build in builds for event in scenario.feed(build(scenario.clock.now()))]
+
+
+def _withdrawn(events: list[RuleEvent]) -> dict[str, dict[str, object]]:
+    """The withdrawals among ``events``, by the type of the alert withdrawn."""
+    return {
+        str(e.data["withdrawn_type"]): dict(e.data) for e in events if e.type == "alert.withdrawn"
+    }
+
+
+def _scan(at_s: float, sent_s: float) -> Build:
+    """His scan of a checkpoint at his post at ``at_s`` with the offline wand, sent at
+    ``sent_s``: evidence from fixed equipment, not worn."""
+    return fix(Membership.INSIDE, lag_s=sent_s - at_s, worn=False)
+
+
+@pytest.mark.parametrize(
+    ("back_s", "withdrawn"),
+    [
+        (END_S - 600, {"alert.overtime_departure", "alert.left_early"}),  # 11:50
+        (END_S - 150, {"alert.left_early"}),  # 11:57:30, after the overtime fell
+        (END_S - 15, set()),  # 11:59:45: not 30 s inside by the end
+        (END_S + 60, set()),  # off duty by then
+    ],
+    ids=["back before the limit", "back after it", "back too late to count", "after the end"],
+)
+def test_the_positions_a_quiet_terminal_sends_after_the_end_withdraw_what_they_show_wrong(
+    back_s: float, withdrawn: set[str]
+) -> None:
+    scenario = _out_at_the_end()
+    [left_early] = scenario.only("alert.left_early")
+    [overtime] = scenario.only("alert.overtime_departure")
+    events = _send(
+        scenario,
+        UPLOAD_S,
+        _stored(QUIET_S + 30, back_s - 30, Membership.OUTSIDE, UPLOAD_S)
+        + _stored(back_s, END_S + 300, Membership.INSIDE, UPLOAD_S),
+    )
+    found = _withdrawn(events)
+    assert set(found) == withdrawn
+    keys = {
+        "alert.left_early": left_early.alert_key,
+        "alert.overtime_departure": overtime.alert_key,
+    }
+    for type_, data in found.items():
+        assert data["withdrawn_key"] == keys[type_]
+        assert data["reason"] == "returned_before"
+        assert data["returned_at"] == at(back_s).isoformat()
+    if "alert.left_early" in found:
+        assert found["alert.left_early"]["fell_at"] == at(END_S).isoformat()
+    # No return is recorded after the end, and the alerts that fell before it stand.
+    assert [e.type for e in events if e.type != "alert.withdrawn"] == []
+    assert scenario.state.closed
+    again = _send(
+        scenario, UPLOAD_S + 60, _stored(back_s, back_s + 60, Membership.INSIDE, UPLOAD_S + 60)
+    )
+    assert _withdrawn(again) == {}  # withdrawn once
+
+
+def test_one_fix_inside_alone_withdraws_nothing_and_a_later_one_confirms_across_a_restart() -> None:
+    # One position inside may be an error: as live, a return needs 30 s of inside evidence.
+    scenario = _out_at_the_end()
+    assert (
+        _withdrawn(
+            _send(
+                scenario, UPLOAD_S, _stored(END_S - 600, END_S - 600, Membership.INSIDE, UPLOAD_S)
+            )
+        )
+        == {}
+    )
+    scenario.state = restore(scenario.state)  # the candidate return survives a restart
+    found = _withdrawn(
+        _send(
+            scenario,
+            UPLOAD_S + 120,
+            _stored(END_S - 540, END_S - 540, Membership.INSIDE, UPLOAD_S + 120),
+        )
+    )
+    assert set(found) == {"alert.overtime_departure", "alert.left_early"}
+    assert found["alert.left_early"]["returned_at"] == at(END_S - 600).isoformat()
+
+
+def test_a_fix_outside_within_the_30_s_undoes_the_candidate_return() -> None:
+    scenario = _out_at_the_end()
+    sent = [
+        fix(Membership.INSIDE, lag_s=UPLOAD_S - (END_S - 600)),
+        fix(Membership.OUTSIDE, lag_s=UPLOAD_S - (END_S - 585)),  # out again 15 s later
+        fix(Membership.INSIDE, lag_s=UPLOAD_S - (END_S - 560)),
+    ]
+    assert _withdrawn(_send(scenario, UPLOAD_S, sent)) == {}
+    found = _withdrawn(
+        _send(
+            scenario, UPLOAD_S + 60, [fix(Membership.INSIDE, lag_s=UPLOAD_S + 60 - (END_S - 530))]
+        )
+    )
+    assert found["alert.left_early"]["returned_at"] == at(END_S - 560).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("scanned_s", "withdrawn"),
+    [
+        (QUIET_S - 60, set()),  # while the terminal still showed him out
+        (END_S - 500, {"alert.overtime_departure", "alert.left_early"}),
+        (END_S - 100, {"alert.left_early"}),
+        (END_S - 20, set()),  # not 30 s before the end
+    ],
+    ids=["before his last fix outside", "before the limit fell", "after it", "at the end"],
+)
+def test_a_scan_of_the_wand_downloaded_after_the_shift_shows_him_back(
+    scanned_s: float, withdrawn: set[str]
+) -> None:
+    # His terminal died out there; back on post, he scanned a checkpoint with the wand he
+    # carries, which is downloaded in the afternoon. A scan at the post places him there.
+    scenario = _out_at_the_end()
+    found = _withdrawn(_send(scenario, DOWNLOAD_S, [_scan(scanned_s, DOWNLOAD_S)]))
+    assert set(found) == withdrawn
+    for data in found.values():
+        assert data["returned_at"] == at(scanned_s).isoformat()
+
+
+def test_a_device_that_was_not_out_with_him_says_nothing_of_his_return() -> None:
+    # The badge stayed in the booth: its positions there, sent after the end, do not show him
+    # back, however many.
+    scenario = _out_at_the_end(devices=(DEVICE, BADGE))
+    badge = [
+        fix(Membership.INSIDE, lag_s=UPLOAD_S - t, device=BADGE)
+        for t in range(int(QUIET_S), int(END_S), 30)
+    ]
+    assert _withdrawn(_send(scenario, UPLOAD_S, badge)) == {}
+    phone = _stored(END_S - 300, END_S - 200, Membership.INSIDE, UPLOAD_S + 60)
+    assert set(_withdrawn(_send(scenario, UPLOAD_S + 60, phone))) == {"alert.left_early"}
+
+
+def test_a_guard_still_out_at_the_end_keeps_his_alerts() -> None:
+    scenario = _out_at_the_end()
+    before = scenario.state
+    events = _send(scenario, UPLOAD_S, _stored(QUIET_S + 30, END_S, Membership.OUTSIDE, UPLOAD_S))
+    assert events == []
+    assert scenario.state == before  # a closed machine left as it was: not written again
