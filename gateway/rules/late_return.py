@@ -21,6 +21,11 @@ inside evidence at least ``return_confirm_s`` later with no fix outside between 
 return confirmed by the end of his duty in both cases. One fix inside alone may be a position
 error, and a device that stayed on the post says nothing of him. The first inside fix of such
 a return waits as the departure's ``inside_first`` (after the end nothing else uses it).
+
+What the evidence shows after that return is history, as any outing shown only after the end's
+wait: back at 19:45 and out again from 19:50 to the end by the same upload, his *left early*
+is withdrawn and the second outing is not judged (nor would it have been, had he not come back
+in between).
 """
 
 from __future__ import annotations
@@ -84,7 +89,9 @@ def shown_back(run: Run, fix: FixObserved) -> None:
         back = None
     if back is not None and back.fix_time + confirm <= state.duty_end:
         _withdraw_shown_wrong(run, dep, back.fix_time)
-    elif fix.device_id in dep.away_devices and (candidate is None or at < candidate.fix_time):
+    elif fix.device_id in dep.away_devices and candidate is None:
+        # Not moved to an older fix coming later: a fix outside taken between the two may
+        # have come already, and is not kept. Stored positions are sent oldest first.
         run.state = state.with_departure(replace(dep, inside_first=evidence))
 
 

@@ -200,3 +200,19 @@ def test_a_guard_still_out_at_the_end_keeps_his_alerts() -> None:
     events = _send(scenario, UPLOAD_S, _stored(QUIET_S + 30, END_S, Membership.OUTSIDE, UPLOAD_S))
     assert events == []
     assert scenario.state == before  # a closed machine left as it was: not written again
+
+
+def test_an_outing_after_the_return_the_upload_shows_is_history() -> None:
+    # Back at 11:50, out again from 11:55 to the end, all in the one upload: the return
+    # withdraws the left early of the outing the clock saw; the second outing is not judged,
+    # as an outing only an upload after the end's wait shows is not.
+    scenario = _out_at_the_end()
+    events = _send(
+        scenario,
+        UPLOAD_S,
+        _stored(QUIET_S + 30, END_S - 630, Membership.OUTSIDE, UPLOAD_S)
+        + _stored(END_S - 600, END_S - 330, Membership.INSIDE, UPLOAD_S)
+        + _stored(END_S - 300, END_S, Membership.OUTSIDE, UPLOAD_S),
+    )
+    assert set(_withdrawn(events)) == {"alert.overtime_departure", "alert.left_early"}
+    assert [e.type for e in events if e.type != "alert.withdrawn"] == []
