@@ -42,6 +42,7 @@ def fresh_state(duty: Duty, duties: DutyIndex) -> PresenceState:
         duty.ends_at,
         duty.known_from,
         *next_shifts(duty, duties),
+        wands=duty.wands,
     )
 
 

@@ -157,7 +157,7 @@ def pending_deadlines(state: PresenceState, policy: SitePolicy) -> list[Deadline
             due = expected + _seconds(policy.shift_start_grace_s)
             if due <= end:
                 out.append(Deadline(due, Kind.ABSENT))
-        if state.silent_since is None:
+        if state.silent_since is None and state.reports_live:
             due = _silence_due(state, expected, state.last_received_at, policy)
             if due <= end:
                 out.append(Deadline(due, Kind.SILENT))

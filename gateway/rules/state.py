@@ -122,6 +122,9 @@ class PresenceState:
     it short, his leaving for his next post): his duty ended then (``duty_end``). The machine
     ends with it, or, when a worn terminal is quiet then, once its upload is in or the end's
     wait is over (``holds.end_wait``), as at the scheduled end."""
+    wands: tuple[str, ...] = ()
+    """The offline patrol wands among ``device_ids``: heard only when downloaded, so they say
+    nothing of a silence (``reports_live``)."""
     handover: Handover | None = None
     """What stands at the end of a shift his next one at this post continues (``continued``, a
     double shift), until that shift's machine takes it (``gateway.rules.handover``): the
@@ -140,9 +143,11 @@ class PresenceState:
         known_from: datetime | None = None,
         next_post_at: datetime | None = None,
         next_shift_at: datetime | None = None,
+        wands: Iterable[str] = (),
     ) -> PresenceState:
         """The state before anything happened. Its first deadline is the shift start, when a
-        tick computes the real ones (the limits come with the policy at each step)."""
+        tick computes the real ones (the limits come with the policy at each step). ``wands``:
+        the offline patrol wands among ``device_ids``."""
         start, end = utc(shift_start), utc(shift_end)
         known = None if known_from is None or utc(known_from) <= start else utc(known_from)
         if end <= start:
@@ -159,7 +164,16 @@ class PresenceState:
             known_from=known,
             next_post_at=None if next_post_at is None else utc(next_post_at),
             next_shift_at=None if next_shift_at is None else utc(next_shift_at),
+            wands=tuple(wands),
         )
+
+    @property
+    def reports_live(self) -> bool:
+        """Whether one of his devices is heard while he is on duty: not when each is an
+        offline patrol wand (or he has none). Only then can his terminal be silent."""
+        if not self.wands:  # nearly every guard: called for every deadline computed
+            return bool(self.device_ids)
+        return any(device not in self.wands for device in self.device_ids)
 
     def leave(self, leave_id: str | None) -> Leave | None:
         """The leave on record with this id."""
@@ -292,6 +306,7 @@ class PresenceState:
             "next_shift_at": opt_iso(self.next_shift_at),
             "relieved_at": opt_iso(self.relieved_at),
             "handover": None if self.handover is None else self.handover.to_json(),
+            "wands": list(self.wands),
         }
 
     @classmethod
@@ -343,6 +358,7 @@ class PresenceState:
             next_shift_at=opt_dt(data.get("next_shift_at")),
             relieved_at=opt_dt(data.get("relieved_at")),
             handover=None if data.get("handover") is None else Handover.from_json(data["handover"]),
+            wands=tuple(str(d) for d in data.get("wands", ())),
         )
 
 

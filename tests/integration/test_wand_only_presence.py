@@ -1,5 +1,6 @@
 """A guard whose only device is an offline patrol wand: nobody hears him while he is on duty,
-so the clock raises him absent at the shift start (and silent), and his wand, downloaded at
+so the clock raises him absent at the shift start (not silent: he has no terminal that could
+be; before, *terminal silent* fell for him every shift and stayed open), and his wand, downloaded at
 the booth after the shift, is the first the gateway learns of where he was. Through the
 pipeline as ``guard-gateway run`` drives it, the log posted to ``POST /wands/{id}/downloads``
 over HTTP: a scan at his post dated before the absence fell withdraws it (``arrived_before``);
@@ -82,6 +83,7 @@ def test_his_wand_downloaded_after_the_shift_withdraws_an_absence_its_scans_show
     assert absent["time"] == at(10).isoformat().replace("+00:00", "Z")
     # He is off duty: the download places him nowhere, so no time on post is counted.
     assert _his(engine, "presence.arrived") == []
+    assert _his(engine, "alert.device_silent") == []
     found = _his(engine, "alert.withdrawn")
     [(opened, _, resolution)] = alert_rows(engine, "alert.absent_at_shift_start", GUARD)
     assert opened == at(10)

@@ -397,3 +397,32 @@ def test_an_absence_is_withdrawn_by_a_wand_downloaded_after_the_shift_that_shows
         assert again == []  # withdrawn once
     else:
         assert found == []
+
+
+@pytest.mark.parametrize(
+    ("devices", "wands", "silent"),
+    [
+        (("wand-1",), ("wand-1",), False),
+        ((DEVICE, "wand-1"), ("wand-1",), True),
+        ((DEVICE,), (), True),
+    ],
+    ids=["a wand alone", "a terminal and a wand", "a terminal"],
+)
+def test_a_guard_heard_only_through_an_offline_wand_is_never_silent(
+    devices: tuple[str, ...], wands: tuple[str, ...], silent: bool
+) -> None:
+    # Nobody hears a guard whose only device is an offline wand while he is on duty: *terminal
+    # silent* would fall every shift for a terminal he does not have, and stay open. His
+    # absence at the start still falls (nothing places him), and the wand's download after
+    # the shift is what withdraws it. Before, both fell every shift.
+    state = PresenceState.start(
+        "shift-1", "guard-1", "post-1", "site-1", devices, T0, at(4 * 3600), wands=wands
+    )
+    scenario = Scenario(state=state)
+    scenario.advance(2 * 3600)
+    scenario.state = restore(scenario.state)  # the wands are kept across a restart
+    scenario.advance(5 * 3600)
+    assert scenario.state.closed
+    assert len(scenario.only("alert.absent_at_shift_start")) == 1
+    assert len(scenario.only("alert.device_silent")) == (1 if silent else 0)
+    assert scenario.state.wands == wands
