@@ -28,7 +28,7 @@ from gateway.db.models import PatrolStateRow
 from gateway.pipeline.attendance_machines import AttendanceMachines
 from gateway.pipeline.context import BatchContext
 from gateway.pipeline.deadline_queue import PATROL, ScheduledDict
-from gateway.pipeline.duty import Duty, evidence_device
+from gateway.pipeline.duty import Duty, DutyIndex, evidence_device
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.memory import PipelineMemory
 from gateway.pipeline.new_duties import NewDuties
@@ -46,7 +46,7 @@ from gateway.rules.patrol_leave import LeaveEntered
 from gateway.rules.patrol_plan import RoutePlan
 from gateway.rules.patrol_presence import scan_as_fix
 from gateway.rules.patrol_state import PatrolState, leave_spans
-from gateway.rules.patrol_wands import WandDownloaded
+from gateway.rules.patrol_wands import told_of
 from gateway.site.schema import normalise_tag_id
 
 __all__ = ["PatrolStage"]
@@ -60,8 +60,7 @@ class PatrolStage:
     Reads the roster from ``memory.duties``, writes events through ``emitter`` and hands the
     evidence a scan or punch gives of the guard's presence to ``presence``. The machines changed
     in a batch are named in the context's ``dirty_patrols``/``dirty_attendance`` and written by
-    ``save``.
-    """
+    ``save``."""
 
     def __init__(self, memory: PipelineMemory, emitter: Emitter, presence: PresenceFeed) -> None:
         self._memory = memory
@@ -84,14 +83,13 @@ class PatrolStage:
 
     def _patrol_map(self, items: dict[str, PatrolState]) -> ScheduledDict[str, PatrolState]:
         memory = self._memory
-
-        def deadline(_machine_id: str, state: PatrolState) -> datetime | None:
-            duty = memory.duties.duty(state.shift_id)
-            if duty is None:
-                return None
-            return patrol_rules.next_patrol_deadline(state, duty.patrol_policy)
-
-        return ScheduledDict(memory.journal, memory.deadlines, PATROL, deadline, items.items())
+        return ScheduledDict(
+            memory.journal,
+            memory.deadlines,
+            PATROL,
+            lambda _machine_id, state: _due(memory.duties, state),
+            items.items(),
+        )
 
     def run(self, ctx: BatchContext) -> None:
         """The stage: the batch's scans, then its punches, judged at the batch's ``now``."""
@@ -165,10 +163,8 @@ class PatrolStage:
         keys: Sequence[str] | None = None,
     ) -> int:
         """Store and apply checkpoint scans in device-time order; returns how many were new.
-
-        ``keys`` are the scans' dedupe keys when the source has its own (a wand download);
-        by default a live reader's (reader, tag, time).
-        """
+        ``keys``: the scans' dedupe keys when the source has its own (a wand download); by
+        default a live reader's (reader, tag, time)."""
         pairs = sorted(
             zip(scans, keys or [prepo.scan_key(s) for s in scans], strict=True),
             key=lambda pair: pair[0].scanned_at,
@@ -199,11 +195,8 @@ class PatrolStage:
         elif duties.holds(named.guard_id):
             self.apply_scan(ctx, scan, named.guard_id, now)
         else:
-            self._relay(ctx, scan, key, named.guard_id)
-
-    def _relay(self, ctx: BatchContext, scan: CheckpointScan, key: str, guard_id: str) -> None:
-        relay_scan(ctx.session, key, guard_id, ctx.now)
-        ctx.counters.add("scans.relayed")
+            relay_scan(ctx.session, key, named.guard_id, ctx.now)
+            ctx.counters.add("scans.relayed")
 
     def _card_holder(self, ctx: BatchContext, scan: CheckpointScan) -> str | None:
         """The guard whose own card a reader read (``None``: the tag is no guard's card)."""
@@ -316,9 +309,8 @@ class PatrolStage:
     def replan(self, ctx: BatchContext, now: datetime) -> None:
         """Plan again, at ``now``, the patrol machines of the routes a site load changed: the
         rounds begun stay as they were, the later ones follow the new plan
-        (``PatrolState.replanned``); a route removed ends its machines as at a relief. Without
-        this, a checkpoint taken off a route (its tag broken) was reported missed every round
-        until the shift ended."""
+        (``PatrolState.replanned``; a checkpoint taken off a route is not missed in them); a
+        route removed ends its machines as at a relief."""
         if not self._replan:
             return
         keys, self._replan = self._replan, set()
@@ -328,11 +320,9 @@ class PatrolStage:
             self._emitter.emit(ctx, event, subject=duty.guard_id, duty=duty)
 
     def follow_load(self, ctx: BatchContext, now: datetime) -> None:
-        """Give every patrol machine whose shift's end a site load moved that end: the rounds
-        begun stay, the later ones are those that fit the new end. Limits a load changed
-        need nothing here: a patrol machine is scheduled by its shift's limits as they are
-        (``_patrol_map``, ``refresh``). Then the attendance machines
-        (``AttendanceMachines.follow_load``)."""
+        """Give every patrol machine whose shift's end a site load moved that end (the rounds
+        begun stay, the later ones are those that fit it), then the attendance machines.
+        Changed limits need nothing: machines are scheduled by their limits as they are."""
         duties = self._memory.duties
         if duties.ends_moved is None or duties.ends_moved:
             follow_ends(self._patrols, self._plans, duties, ctx, now)
@@ -367,21 +357,12 @@ class PatrolStage:
     ) -> None:
         """Tell the patrol machines held here when their shift's wands were last downloaded
         (``{wand id: downloaded at}``, after the scans each brought were applied): what they
-        waited for is judged now (``gateway.rules.patrol_wands``). A machine that knows of
-        that download already is let be, so telling again costs nothing."""
-        waiting: dict[str, list[PatrolState]] = {}
-        for state in self._patrols.values():
-            if not state.closed:
-                for wand in state.wands:
-                    if wand in downloads:
-                        waiting.setdefault(wand, []).append(state)
-        for wand, states in waiting.items():
-            at = downloads[wand]
-            for state in states:
-                known = dict(state.downloads).get(wand)
-                duty = self._memory.duties.duty(state.shift_id)
-                if (known is None or known < at) and duty is not None:
-                    self._step_held(ctx, duty, state, WandDownloaded(wand, at), now)
+        waited for is judged now (``gateway.rules.patrol_wands``)."""
+        for state, download in told_of(list(self._patrols.values()), downloads):
+            duty = self._memory.duties.duty(state.shift_id)
+            if duty is not None:
+                # The machine as it is now: two of its wands may be in the one download.
+                self._step_held(ctx, duty, self._patrols[state.machine_id], download, now)
 
     def fire_patrol(self, ctx: BatchContext, machine_id: str, now: datetime) -> None:
         """Tick the patrol machine ``machine_id``, due at ``now`` by the clock."""
@@ -401,19 +382,22 @@ class PatrolStage:
         session = ctx.session
         for machine_id in sorted(ctx.dirty_patrols):
             patrol = self._patrols[machine_id]
-            duty = self._memory.duties.duty(patrol.shift_id)
-            due_at = None
-            if duty is not None:
-                due_at = patrol_rules.next_patrol_deadline(patrol, duty.patrol_policy)
             prepo.save_patrol_state(
                 session,
                 machine_id=machine_id,
                 shift_id=patrol.shift_id,
                 route_id=patrol.route_id,
                 state=patrol.to_json(),
-                next_deadline=due_at,
+                next_deadline=_due(self._memory.duties, patrol),
                 now=now,
             )
             if patrol.closed:
                 del self._patrols[machine_id]
         self.attendance.save(ctx, now)
+
+
+def _due(duties: DutyIndex, state: PatrolState) -> datetime | None:
+    """When the patrol machine ``state`` is next due (``None``: never, or its shift left the
+    roster window)."""
+    duty = duties.duty(state.shift_id)
+    return None if duty is None else patrol_rules.next_patrol_deadline(state, duty.patrol_policy)

@@ -27,13 +27,14 @@ on the clock as before (``judged_on`` ``clock``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .patrol_policy import PatrolPolicy
 from .patrol_state import PatrolState
 
-__all__ = ["WandDownloaded", "judged_at", "judged_on"]
+__all__ = ["WandDownloaded", "judged_at", "judged_on", "told_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +64,21 @@ def judged_on(state: PatrolState, point: datetime) -> str:
         return "clock"
     logged = state.logged_to
     return "download" if logged is not None and logged >= point else "wait_ran_out"
+
+
+def told_of(
+    states: Iterable[PatrolState], downloads: Mapping[str, datetime]
+) -> list[tuple[PatrolState, WandDownloaded]]:
+    """Which of the open machines ``states`` to tell of ``downloads`` (``{wand id: downloaded
+    at}``), and what: each a download of one of its wands newer than the one it knows. Telling
+    again a machine that knows of that download already would cost a step for nothing."""
+    told: list[tuple[PatrolState, WandDownloaded]] = []
+    for state in states:
+        if state.closed:
+            continue
+        known = dict(state.downloads)
+        for wand in state.wands:
+            at = downloads.get(wand)
+            if at is not None and (known.get(wand) is None or known[wand] < at):
+                told.append((state, WandDownloaded(wand, at)))
+    return told

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from pytest_mock import MockerFixture
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
@@ -23,27 +24,31 @@ from gateway.clock import ManualClock
 from gateway.db.patrol_repository import wand_downloads
 from gateway.pipeline.commands import ImportWandDownload
 from gateway.pipeline.processor import Processor
+from gateway.site.loader import load_site_file
 from tests.e2e.helpers import outbox_rows
 from tests.fixtures.databases import CommitFault
 
-from .test_scan_relay import FOUNTAIN, START, two_processes, waiting
+from .test_scan_relay import FOUNTAIN, START, garden_site, two_processes, waiting
 
 WAND, GUARD = "wand-103", "g-103"
+BOOTH_WAND = "wand-garden"
 
 
 def at(minutes: float) -> datetime:
     return START + timedelta(minutes=minutes)
 
 
-def download(processor: Processor, minutes_read: list[float], downloaded: float) -> None:
-    """Import the wand's log (its clock right, in local time) at minute ``downloaded``."""
+def download(
+    processor: Processor, minutes_read: list[float], downloaded: float, wand: str = WAND
+) -> None:
+    """Import the log of ``wand`` (its clock right, in local time) at minute ``downloaded``."""
     lines = ["wand_id,tag_id,time"]
     lines += [
-        f"{WAND},{FOUNTAIN},{at(m) + timedelta(hours=8):%Y-%m-%d %H:%M:%S}" for m in minutes_read
+        f"{wand},{FOUNTAIN},{at(m) + timedelta(hours=8):%Y-%m-%d %H:%M:%S}" for m in minutes_read
     ]
     processor.run_command(
         ImportWandDownload(
-            wand_id=WAND,
+            wand_id=wand,
             csv_text="\n".join(lines) + "\n",
             wand_clock_at_download=at(downloaded),
             downloaded_at=at(downloaded),
@@ -137,3 +142,35 @@ def test_an_older_download_does_not_replace_the_latest(engine: Engine, tmp_path:
     download(receiver, [], downloaded=35)  # a copy of an older log, imported late
     with Session(engine) as session:
         assert wand_downloads(session) == {WAND: at(40)}
+
+
+def test_two_wands_of_his_shift_downloaded_elsewhere_are_told_together_and_both_count(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # His own wand and the one kept at the garden's booth, both downloaded by the receiver
+    # before his process's next pass: that pass tells it the two downloads at once. Before,
+    # the second was told to the machine as it was before the first, which it forgot: the
+    # rounds waited for a download already in (to the end of wand_download_wait_s).
+    path = garden_site(tmp_path, [GUARD])
+    doc = yaml.safe_load(path.read_text("utf-8"))
+    doc["sites"][0]["devices"].append(
+        {"id": BOOTH_WAND, "kind": "patrol_wand", "post": "pt-garden"}
+    )
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), "utf-8")
+    load_site_file(path, engine, START)
+    clock = ManualClock(at(6))
+    receiver, owner = Processor(engine, clock), Processor(engine, clock)
+    receiver.set_scope(lambda guard: guard != GUARD)
+    owner.set_scope(lambda guard: guard == GUARD)
+    tick_both(clock, receiver, owner, minutes=6)
+    tick_both(clock, receiver, owner, minutes=90)
+    download(receiver, [7], downloaded=91)
+    download(receiver, [], downloaded=91, wand=BOOTH_WAND)
+    assert patrol_events(engine) == []
+    tick_both(clock, owner, minutes=92)
+    assert patrol_events(engine) == [
+        ("patrol.checkpoint_scanned", True),
+        ("patrol.round_completed", None),
+        ("alert.checkpoint_missed", None),
+        ("patrol.round_completed", None),
+    ]

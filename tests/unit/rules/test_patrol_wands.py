@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from gateway.rules import RuleEvent, ShiftEnded, Tick
 from gateway.rules.patrol_policy import PatrolPolicy
 from gateway.rules.patrol_state import PatrolState
-from gateway.rules.patrol_wands import WandDownloaded
+from gateway.rules.patrol_wands import WandDownloaded, told_of
 
 from .test_patrol_rules import Patrol, at, scan
 
@@ -152,6 +152,24 @@ def test_every_wand_of_the_shift_must_be_downloaded() -> None:
     ]
     first, _second = patrol.of("patrol.round_completed")
     assert first.data["scanned"] == 3
+
+
+def test_a_machine_is_told_of_each_download_of_its_wands_it_does_not_know() -> None:
+    # Two wands of one shift in the one download: told of both (the stage steps the machine
+    # as it is after the first). Known already, not newer, another shift's wand, a closed
+    # machine: not told.
+    both = _walked_with(WAND, "wand-02")
+    downloads = {WAND: at(150), "wand-02": at(150), "wand-99": at(150)}
+    told = told_of([both.state], downloads)
+    assert [(state is both.state, d) for state, d in told] == [
+        (True, WandDownloaded(WAND, at(150))),
+        (True, WandDownloaded("wand-02", at(150))),
+    ]
+    _download(both, 150, [("A", 4)])
+    assert [d for _, d in told_of([both.state], downloads)] == [WandDownloaded("wand-02", at(150))]
+    assert [d for _, d in told_of([both.state], {WAND: at(160)})] == [WandDownloaded(WAND, at(160))]
+    assert told_of([replace(both.state, closed=True)], downloads) == []
+    assert told_of([Patrol().state], downloads) == []  # no wands: on the clock
 
 
 def test_a_relief_keeps_the_round_under_way_until_the_download_and_cuts_it_there() -> None:
