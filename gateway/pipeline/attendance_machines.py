@@ -11,7 +11,7 @@ run in another process is relayed to it.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -28,6 +28,7 @@ from gateway.pipeline.new_duties import NewDuties
 from gateway.pipeline.presence_stage import PresenceFeed
 from gateway.pipeline.relay import relay_punch
 from gateway.pipeline.window_states import open_states, refresh_machines
+from gateway.policy import SitePolicy
 from gateway.records import Punch
 from gateway.rules import LeaveApproved, ShiftEnded, Tick
 from gateway.rules import attendance as attendance_rules
@@ -36,6 +37,7 @@ from gateway.rules.copying import replace
 from gateway.rules.deadlines import leave_excuses_until
 from gateway.rules.patrol_events import unknown_person_event
 from gateway.rules.patrol_presence import punch_presence_inputs
+from gateway.rules.state import PresenceState
 
 __all__ = ["EARLY_CHECK_IN", "AttendanceMachines"]
 
@@ -242,7 +244,9 @@ class AttendanceMachines:
             if state is None or presence is None or state.closed:
                 continue
             until = leave_excuses_until(presence, duty.policy)
-            excuses = LeaveExcuses(leave.leave_id, leave.approved_at, until)
+            excuses = LeaveExcuses(
+                leave.leave_id, leave.approved_at, until, _approved_by(presence, duty.policy)
+            )
             self._step(ctx, duty, state, excuses, now)
 
     def relieve(self, ctx: BatchContext, duty: Duty, now: datetime) -> None:
@@ -282,3 +286,15 @@ class AttendanceMachines:
             )
             if state.closed:
                 del self.states[shift_id]
+
+
+def _approved_by(
+    presence: PresenceState, policy: SitePolicy
+) -> Callable[[datetime], datetime | None]:
+    """Until when the leaves of ``presence`` approved by a time excuse the guard."""
+
+    def excused(when: datetime) -> datetime | None:
+        approved = tuple(lv for lv in presence.leaves if lv.approved_at <= when)
+        return leave_excuses_until(replace(presence, leaves=approved), policy)
+
+    return excused

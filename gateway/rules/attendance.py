@@ -179,15 +179,19 @@ def _on_leave(
     events: list[RuleEvent],
 ) -> AttendanceState:
     """Take the excusal a leave entered now brings. A late clock-in raised before the leave
-    was approved stands (it was right then); one raised after, which the leave's excusal puts
-    later than it fell, is withdrawn (reason ``leave_on_record``), unless he was late after the
-    excused grace too (he clocked in after it, or it ran out before the leave was entered).
-    Not clocked in yet, he is raised again when the excused grace runs out."""
+    was approved stands (it was right then); one raised after, which the excusal of the leaves
+    approved by then puts later than it fell, is withdrawn (reason ``leave_on_record``), unless
+    he was late after the excused grace too (he clocked in after it, or it ran out before the
+    leave was entered). Not clocked in yet, he is raised again when the excused grace of every
+    leave entered runs out."""
     state = replace(state, excused_until=leave.until)
     raised = state.late_raised_at
     if raised is None or leave.approved_at > raised:
         return state
-    due = _late_due(replace(state, late_checked=False, checked_in_at=None), policy)
+    then = leave.until_approved_by(raised)
+    due = _late_due(
+        replace(state, late_checked=False, checked_in_at=None, excused_until=then), policy
+    )
     if due is not None and due <= raised:
         return state
     checked_in = state.checked_in_at
@@ -196,13 +200,18 @@ def _on_leave(
     if due is not None and checked_in is None and now >= due:
         # Not known to be in by the excused grace's end: it stands, unless a check-in a
         # terminal kept while offline shows him in by then (``_late_withdrawal``).
-        return replace(state, excused_by=leave.leave_id, excused_approved_at=leave.approved_at)
+        return replace(
+            state,
+            excused_by=leave.leave_id,
+            excused_approved_at=leave.approved_at,
+            excused_then=then,
+        )
     key = late_clock_in_key(state)
     data = _base(state, now, False)
     data.update(
         leave_id=leave.leave_id,
         approved_at=iso(leave.approved_at),
-        excused_until=opt_iso(leave.until),
+        excused_until=opt_iso(then),
     )
     events.append(
         withdrawal(state.shift_id, key, ALERT_LATE_CLOCK_IN, "leave_on_record", now, data)
@@ -246,6 +255,7 @@ def _on_punch(
             late_raised_at=state.late_raised_at if withdrawn is None else None,
             excused_by=None,
             excused_approved_at=None,
+            excused_then=None,
         )
     elif punch.kind is PunchKind.CHECK_OUT and (
         state.checked_out_at is None or at > state.checked_out_at
@@ -289,8 +299,9 @@ def _late_withdrawal(
 
     Wrong when punched before it fell (``checked_in_before``); live, a punch fires what was due
     by its own time first, so one dated at the deadline itself comes after the alert. Wrong too
-    when a leave approved before it fell, entered after the excused grace had run out with him
-    not known to be in, excused him past ``at`` (``leave_on_record``, as ``_on_leave``)."""
+    when the leaves approved before it fell, one of them entered after the excused grace had
+    run out with him not known to be in, excused him past ``at`` (``leave_on_record``, as
+    ``_on_leave``)."""
     fell_at = state.late_raised_at if state.late_open else None
     if fell_at is None:
         return None
@@ -302,12 +313,15 @@ def _late_withdrawal(
     approved = state.excused_approved_at
     if state.excused_by is None or approved is None or approved > fell_at:
         return None
-    due = _late_due(replace(state, late_checked=False, checked_in_at=None), policy)
+    then = state.excused_then
+    due = _late_due(
+        replace(state, late_checked=False, checked_in_at=None, excused_until=then), policy
+    )
     if due is not None and (due <= fell_at or at > due):
         return None
     data.update(
         leave_id=state.excused_by,
         approved_at=iso(approved),
-        excused_until=opt_iso(state.excused_until),
+        excused_until=opt_iso(then),
     )
     return withdrawal(state.shift_id, key, ALERT_LATE_CLOCK_IN, "leave_on_record", now, data)

@@ -3,7 +3,7 @@ its late clock-in alert: see :mod:`gateway.rules.attendance` for the rules that 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -23,11 +23,18 @@ STATE_VERSION = 1
 class LeaveExcuses:
     """A leave entered now, approved at ``approved_at``: with it, the approved leaves excuse
     the guard until ``until`` (``None``: none covers the time he was expected; see
-    ``gateway.rules.deadlines.leave_excuses_until``)."""
+    ``gateway.rules.deadlines.leave_excuses_until``). ``approved_by(t)``: until when those
+    approved by ``t`` excuse him, what a late clock-in that fell at ``t`` is judged on (a leave
+    approved after it fell does not show it wrong); ``None``: every one was approved by then."""
 
     leave_id: str
     approved_at: datetime
     until: datetime | None
+    approved_by: Callable[[datetime], datetime | None] | None = None
+
+    def until_approved_by(self, when: datetime) -> datetime | None:
+        """Until when the leaves approved by ``when`` excuse him."""
+        return self.until if self.approved_by is None else self.approved_by(when)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +76,9 @@ class AttendanceState:
     """The leave entered after the late clock-in fell, approved before, whose excusal could not
     yet show it wrong (he was not known to be in by the excused grace's end): a check-in a
     terminal that was offline pushes later, dated by then, still withdraws it."""
+    excused_then: datetime | None = None
+    """Until when the leaves approved by the time the late clock-in fell excuse him, with
+    ``excused_by`` (``excused_until`` counts the leaves approved since too)."""
 
     @classmethod
     def start(
@@ -112,6 +122,7 @@ class AttendanceState:
             "checked_out_at": opt_iso(self.checked_out_at),
             "excused_by": self.excused_by,
             "excused_approved_at": opt_iso(self.excused_approved_at),
+            "excused_then": opt_iso(self.excused_then),
         }
 
     @classmethod
@@ -140,6 +151,8 @@ class AttendanceState:
             checked_out_at=opt_dt(data.get("checked_out_at")),
             excused_by=None if data.get("excused_by") is None else str(data["excused_by"]),
             excused_approved_at=opt_dt(data.get("excused_approved_at")),
+            # Stored before it was kept: the excusal of every leave, as it was judged then.
+            excused_then=opt_dt(data.get("excused_then", data.get("excused_until"))),
         )
 
     def continuing(self, before: AttendanceState) -> AttendanceState:

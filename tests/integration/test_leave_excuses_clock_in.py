@@ -13,10 +13,12 @@ at 08:15 for a guard on duty since 04:00)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from sqlalchemy import Engine
 
@@ -126,3 +128,46 @@ def test_clocked_out_at_the_end_of_the_first_he_clocks_in_for_the_second(
     # Clocked out at 07:58, in again only at 08:30: late for the second at 08:15.
     _double_shift(engine, tmp_path, checked_out=-2)
     assert dict(_late_clock_ins(engine))["g-001"] == "2026-03-02T00:15:00Z"
+
+
+@pytest.mark.parametrize(("checked_in", "withdrawn"), [(40, True), (60, False)])
+def test_a_late_push_is_judged_on_the_leaves_approved_when_the_alert_fell(
+    engine: Engine, tmp_path: Path, checked_in: float, withdrawn: bool
+) -> None:
+    # Late at 08:15, nothing heard of him. At 09:00 the leader types in his leave to 08:30,
+    # approved at 07:00; at 09:10 its extension to 09:30, approved at 08:50, after the alert
+    # fell. His check-in comes at 09:40 from a terminal that was offline: at 08:40 it shows the
+    # alert wrong (in by 08:45, the grace after the first leave); at 09:00 he was late with the
+    # leave he had when it fell, and it stands. Before, both leaves decided: withdrawn too.
+    load_site_file(patrol_site(tmp_path), engine, at(-60))
+    clock = ManualClock(at(-50))
+    processor = Processor(engine, clock)
+    leaves = {60: (at(-30), at(30), at(-60)), 70: (at(30), at(90), at(50))}
+    for minute in range(-10, 101):
+        clock.set(at(minute + 0.1))
+        if minute in leaves:
+            starts, ends, approved = leaves[minute]
+            processor.run_command(
+                ApproveLeave(GATE[0], starts, ends, "jt-leader-a", approved_at=approved)
+            )
+        outcome = DecodeOutcome()
+        if minute == 100:
+            pushed = dataclasses.replace(punch_at(checked_in), received_at=at(100))
+            outcome = DecodeOutcome(punches=(pushed,))
+        processor.process_outcomes([outcome])
+        processor.tick()
+    assert dict(_late_clock_ins(engine))["g-001"] == "2026-03-02T00:15:00Z"
+    bodies = [json.loads(r.body) for r in outbox_rows(engine) if r.destination == "core"]
+    found = [
+        b["data"]
+        for b in bodies
+        if b["type"] == "alert.withdrawn" and b["data"]["withdrawn_type"] == "alert.late_clock_in"
+    ]
+    [punch] = [b["data"] for b in bodies if b["type"] == "attendance.punch"]
+    assert punch["late"] is not withdrawn
+    if withdrawn:
+        [withdrawal] = found
+        assert withdrawal["reason"] == "leave_on_record"
+        assert withdrawal["excused_until"] == at(30).isoformat()
+    else:
+        assert found == []

@@ -451,6 +451,57 @@ def test_a_leave_waiting_for_a_late_push_survives_a_restart() -> None:
     assert out[1].data["reason"] == "leave_on_record" and out[1].data["leave_id"] == "L1"
 
 
+EXTENDED = {"L1": (-60.0, 30.0), "L2": (50.0, 90.0)}
+"""A leave to 08:30 approved at 07:00, and its extension to 09:30 approved at 08:50: ``{id:
+(approved, until)}`` in minutes."""
+
+
+def _typed_in(day: Attendance, order: list[str]) -> None:
+    """``EXTENDED``'s leaves typed in at 09:00 and 09:10 in ``order``, each with the excusal
+    the presence machine gives then: of every leave typed in, and of those approved by a time
+    (``LeaveExcuses.approved_by``)."""
+    for minutes, n in ((60, 1), (70, 2)):
+        day.advance(minutes)
+        known = {k: EXTENDED[k] for k in order[:n]}
+
+        def excused(by: datetime, known: dict[str, tuple[float, float]] = known) -> datetime | None:
+            return max((at(u) for a, u in known.values() if at(a) <= by), default=None)
+
+        leave_id = order[n - 1]
+        approved, _ = EXTENDED[leave_id]
+        day.feed(LeaveExcuses(leave_id, at(approved), excused(at(24 * 60)), excused))
+
+
+@pytest.mark.parametrize("order", [["L2", "L1"], ["L1", "L2"]], ids=["extension first", "last"])
+def test_a_push_is_judged_on_the_leaves_approved_by_the_time_the_alert_fell(
+    order: list[str],
+) -> None:
+    # Late at 08:15. Both leaves typed in after 08:45, he not known to be in. His check-in at
+    # 09:00, pushed at 09:40 by a terminal that was offline, was late with the leave he had
+    # when the alert fell (in by 08:45): the alert stands. Before, the excusal of both leaves
+    # decided, and the push withdrew the alert.
+    day = Attendance()
+    _typed_in(day, order)
+    assert [e.type for e in day.events] == ["alert.late_clock_in"]
+    day.advance(100)
+    out = day.feed(punch(PunchKind.CHECK_IN, 60, lag_min=40))
+    assert [e.type for e in out] == ["attendance.punch"]
+    assert out[0].data["late"] is True
+    # In at 08:40, by 08:45, the excused grace's end by the first leave alone: withdrawn.
+    day = Attendance()
+    _typed_in(day, order)
+    day.advance(100)
+    out = day.feed(punch(PunchKind.CHECK_IN, 40, lag_min=60))
+    assert [e.type for e in out] == ["attendance.punch", "alert.withdrawn"]
+    assert (out[1].data["reason"], out[1].data["leave_id"]) == ("leave_on_record", "L1")
+    assert out[1].data["excused_until"] == at(30).isoformat()
+    # Live the same: in at 09:00 before the leaves are typed in, late by either.
+    day = Attendance()
+    day.punch(PunchKind.CHECK_IN, 58)
+    _typed_in(day, order)
+    assert [e.type for e in day.events] == ["alert.late_clock_in", "attendance.punch"]
+
+
 def test_a_double_shift_clocked_in_for_the_first_is_clocked_in_for_the_second() -> None:
     first = Attendance()
     first.punch(PunchKind.CHECK_IN, 2)
