@@ -102,7 +102,7 @@ class PresenceMachines:
                 state = PresenceState.from_json(saved)
         if state is None:
             return self._start(ctx, duty)
-        if (state.device_ids, state.wands) != (duty.device_ids, duty.wands) and not state.ended:
+        if (state.device_ids != duty.device_ids or state.wands != duty.wands) and not state.ended:
             # A site load gave the guard another terminal (his broke, a badge was added): the
             # machine, started with the devices of then, follows the roster's, or the new
             # terminal's fixes would be ignored as a stranger's and the guard raised silent.
