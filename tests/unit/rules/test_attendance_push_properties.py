@@ -8,6 +8,9 @@ the check-in is late, must be those of the same day seen live.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+
 from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
@@ -16,6 +19,9 @@ from gateway.rules.attendance import LeaveExcuses
 from tests.unit.rules.test_attendance_rules import Attendance, at, punch
 
 Leave = tuple[float, LeaveExcuses] | None
+Entries = Sequence[tuple[float, LeaveExcuses]]
+Typed = tuple[float, str, float, float]
+"""A leave typed in: (typed in at, id, approved at, excuses to), minutes from the start."""
 
 _KINDS = [PunchKind.CHECK_IN, PunchKind.BREAK_OUT, PunchKind.BREAK_IN, PunchKind.CHECK_OUT]
 
@@ -46,16 +52,51 @@ def leaves(draw: st.DrawFn) -> Leave:
     return typed, LeaveExcuses("L1", at(approved), at(until))
 
 
-def _play(day: Day, offline: tuple[float, float] | None, leave: Leave = None) -> Attendance:
+@st.composite
+def extended_leaves(draw: st.DrawFn) -> list[Typed]:
+    """A leave over the start and its extension (续假) from its end, each approved at any
+    time around the start and typed in then or later, in either order."""
+    out: list[Typed] = []
+    until = 0.0
+    for leave_id in ("L1", "L2"):
+        approved = draw(st.floats(-120, 90), label=f"{leave_id} approved")
+        until = draw(st.floats(until + 1, until + 60), label=f"{leave_id} excuses to")
+        typed = draw(st.floats(max(approved, -60), 180), label=f"{leave_id} typed in")
+        out.append((typed, leave_id, approved, until))
+    return out
+
+
+def _entries(typed: list[Typed]) -> list[tuple[float, LeaveExcuses]]:
+    """What the attendance machine is told as each leave of ``typed`` is typed in: how far
+    the leaves typed in by then excuse him, and those of them approved by a time (the
+    extension counts only after the leave it extends, as ``leave_excuses_until`` chains)."""
+    out: list[tuple[float, LeaveExcuses]] = []
+    for when, leave_id, approved, _ in sorted(typed):
+        known = [t for t in typed if t[0] <= when]
+
+        def excused(by: datetime, known: list[Typed] = known) -> datetime | None:
+            ends = {lid: until for _, lid, approved_at, until in known if at(approved_at) <= by}
+            if "L1" not in ends:
+                return None
+            return at(ends.get("L2", ends["L1"]))
+
+        out.append((when, LeaveExcuses(leave_id, at(approved), excused(at(10_000)), excused)))
+    return out
+
+
+def _play(
+    day: Day, offline: tuple[float, float] | None, leave: Leave = None, *, more: Entries = ()
+) -> Attendance:
     """The day to 04:00, each punch fed when made, or, made while the terminal was offline
-    (``offline``: from, to), at its end, in order; ``leave`` typed in at its time."""
+    (``offline``: from, to), at its end, in order; ``leave`` and ``more`` typed in at their
+    times."""
     att = Attendance()
     feed: list[tuple[float, float, PunchKind | LeaveExcuses]] = []
     for made, kind in day:
         sent = offline[1] if offline is not None and offline[0] <= made < offline[1] else made
         feed.append((sent, made, kind))
-    if leave is not None:
-        feed.append((leave[0], leave[0], leave[1]))
+    for typed, entry in ([] if leave is None else [leave]) + list(more):
+        feed.append((typed, typed, entry))
     for sent, made, item in sorted(feed, key=lambda f: (f[0], f[1])):
         att.advance(sent)
         if isinstance(item, LeaveExcuses):
@@ -104,6 +145,27 @@ def test_a_terminal_offline_for_a_while_changes_no_decision(
         # not the alerts that stand.
         live, pushed = live[:1], pushed[:1]
     assert pushed == live, (day, leave, offline_from, offline_to)
+
+
+@settings(max_examples=1000, deadline=None, derandomize=True)
+@given(days(), extended_leaves(), st.data())
+def test_with_a_leave_and_its_extension_typed_in_late_a_push_decides_as_live(
+    day: Day, typed: list[Typed], data: st.DataObject
+) -> None:
+    # The alerts that stand are judged on the leaves approved by the time each fell, in
+    # whichever order the leaves are typed in and the punches come.
+    dues = [15.0, *(until + 15 for *_, until in typed)]
+    checked_in = [made for made, kind in day if kind is PunchKind.CHECK_IN]
+    if any(abs(made - due) < 0.01 for made in checked_in for due in dues):
+        reject()  # at a deadline itself: the order of a tick and a punch decides
+    if not checked_in:
+        reject()  # nothing to push that could show an alert wrong
+    offline_from = checked_in[0] - data.draw(st.floats(0, 30), label="offline before it")
+    offline_to = checked_in[0] + data.draw(st.floats(0.01, 180), label="back after it")
+    entries = _entries(typed)
+    live = _outcome(_play(day, None, more=entries))
+    pushed = _outcome(_play(day, (offline_from, offline_to), more=entries))
+    assert pushed[:1] == live[:1], (day, typed, offline_from, offline_to)
 
 
 def test_a_leave_typed_in_after_the_grace_and_a_check_in_pushed_later_as_live() -> None:
