@@ -32,6 +32,7 @@ from gateway.bench.common import (
 )
 from gateway.clock import SystemClock, utc
 from gateway.db.models import PresenceStateRow, ShiftRow
+from gateway.gc_tuning import collector_as_a_gateway
 from gateway.pipeline.processor import Processor
 from gateway.rules import PresenceState
 
@@ -70,7 +71,7 @@ def _leg(days: int, guards: int, database_url: str | None) -> tuple[dict[str, An
         url = database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
         t0 = SystemClock().now().replace(second=0, microsecond=0)
         clock = BenchClock(t0 + timedelta(minutes=1))
-        with bench_database(url) as engine:
+        with bench_database(url) as engine, collector_as_a_gateway():
             roster = write_roster(engine, guards=guards, starts=[t0] * guards, loaded_at=t0)
             began = time.perf_counter()
             closed = _write_history(engine, guards, days, t0)

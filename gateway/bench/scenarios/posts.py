@@ -4,7 +4,9 @@ For each post count (``--posts``, default 100, 10,000 and 100,000) a fresh datab
 many posts and ``--guards`` guards on duty (default 1,000, spread over the posts); the
 pipeline (``Processor``, the same chain ``guard-gateway run`` runs: identity, filters, geofence,
 rules, storage) then takes ``--messages`` fixes from inside the guards' posts, in batches of
-1,000 as the runtime forms them. No broker: this isolates the per-fix cost from the ingest.
+1,000 as the runtime forms them, the garbage collector set as ``guard-gateway run`` sets it
+(``gc_tuning.collector_as_a_gateway``). No broker: this isolates the per-fix cost from the
+ingest.
 Goal (issue 9): flat, read here as the largest count's rate at least 0.8 of the smallest's.
 """
 
@@ -27,6 +29,7 @@ from gateway.bench.common import (
     write_roster,
 )
 from gateway.clock import SystemClock
+from gateway.gc_tuning import collector_as_a_gateway
 from gateway.pipeline.processor import Processor
 from gateway.records import PositionFix
 
@@ -67,7 +70,7 @@ def _leg(
         url = database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
         t0 = SystemClock().now().replace(microsecond=0)
         clock = BenchClock(t0 + timedelta(seconds=1))
-        with bench_database(url) as engine:
+        with bench_database(url) as engine, collector_as_a_gateway() as freeze_started:
             roster = write_roster(
                 engine, guards=guards, posts=posts, starts=[t0] * guards, loaded_at=t0
             )
@@ -75,6 +78,7 @@ def _leg(
             processor = Processor(engine, clock)
             processor.tick()  # the shifts' machines start
             reload_s = time.perf_counter() - began
+            freeze_started()
             rng = random.Random(posts)
             fixes = []
             for k in range(messages):
