@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from gateway.clock import CLOCK_ENV, Clock, SystemClock, clock_from_env
@@ -146,7 +147,8 @@ def cmd_site(args: argparse.Namespace) -> int:
     if (clock := _configured_clock()) is None:
         return 2
     if args.site_command == "check":
-        from gateway.site.loader import validate_site_file
+        from gateway.site.loader import read_site_file, validate_site_file
+        from gateway.site.notices import site_notices
 
         try:
             checked = validate_site_file(args.file, clock.now(), _secret_names(Settings()))
@@ -154,6 +156,7 @@ def cmd_site(args: argparse.Namespace) -> int:
             print(exc, file=sys.stderr)
             return 1
         print(f"{args.file}: valid ({len(checked)} site(s))")
+        _tell_notices(args.file, site_notices(read_site_file(args.file)[0]))
         return 0
     return _load_site(args.file, Settings(), clock)
 
@@ -184,7 +187,15 @@ def _load_site(path: Path, settings: Settings, clock: Clock) -> int:
         f"{summary.guards} guards, {summary.leaders} leaders, {summary.devices} devices, "
         f"{summary.shifts} shifts, {summary.robots} group robots"
     )
+    _tell_notices(path, summary.notices)
     return 0
+
+
+def _tell_notices(path: Path, notices: Sequence[str]) -> None:
+    """Print what the site file allows but the gateway cannot watch (``gateway.site.notices``):
+    the file is valid and stored all the same."""
+    for notice in notices:
+        print(f"{path}: notice: {notice}", file=sys.stderr)
 
 
 def _secret_names(settings: Settings) -> set[str]:

@@ -14,7 +14,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Container, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from gateway.db.slices import slices
 from gateway.errors import ConfigError
 from gateway.outbox.tables import RobotRow
 from gateway.site.checks import CheckedSite, check_site_file, place
+from gateway.site.notices import site_notices
 from gateway.site.robots import robot_secret_problems
 from gateway.site.schema import SiteFile
 from gateway.site.store import replace_site
@@ -82,6 +83,8 @@ class LoadSummary:
     checkpoints: int = 0
     routes: int = 0
     robots: int = 0
+    notices: tuple[str, ...] = ()
+    """What the file allows but the gateway cannot watch (``gateway.site.notices``)."""
 
 
 def read_site_file(path: Path) -> tuple[SiteFile, bytes]:
@@ -166,7 +169,7 @@ def load_site_file(
     except IntegrityError as exc:
         raise ConfigError(f"{path}: the database refused the configuration: {exc.orig}") from exc
     tell("committed")
-    summary = _summary(checked)
+    summary = replace(_summary(checked), notices=tuple(site_notices(doc)))
     logger.info(
         "loaded site file %s: sites %s, %d posts, %d guards, %d devices, %d shifts",
         path,

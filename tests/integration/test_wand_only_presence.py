@@ -26,10 +26,13 @@ from gateway.site.loader import load_site_file
 from tests.e2e.helpers import alert_rows, outbox_rows
 from tests.fixtures.api_server import api_over_http
 from tests.fixtures.nfc import wait_until
+from tests.integration.test_api_cli_and_run import configured, run_cli
 from tests.integration.test_wand_rounds import WAND, _log, _wand_site
 from tests.ledger.patrol_scenario import PATROLLER, at
 
 GUARD = PATROLLER[0]
+
+__all__ = ["configured"]  # the fixture, used by name
 
 
 def _wand_only_site(tmp_path: Path) -> Path:
@@ -96,3 +99,19 @@ def test_his_wand_downloaded_after_the_shift_withdraws_an_absence_its_scans_show
     else:
         assert found == []
         assert resolution is None
+
+
+@pytest.mark.usefixtures("configured")
+@pytest.mark.parametrize("command", ["check", "load"])
+def test_site_check_and_load_name_him_and_store_the_file_all_the_same(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # guard-gateway site check / site load (and run --site, which loads as site load does):
+    # a valid file, with a notice that nothing reports where he is on duty.
+    path = _wand_only_site(tmp_path)
+    code, out, err = run_cli(capsys, "site", command, str(path))
+    assert code == 0, err
+    assert ("valid" if command == "check" else "stored site(s)") in out
+    [notice] = [line for line in err.splitlines() if "notice:" in line]
+    assert f"(id '{GUARD}'): nothing reports where he is while on duty" in notice
+    assert "give him a GPS terminal" in notice

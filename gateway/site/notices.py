@@ -1,0 +1,53 @@
+"""Notices about a valid site file: what it allows but the gateway cannot watch, said at
+``site check``, ``site load`` and ``run --site`` without refusing the file.
+
+One kind so far. The gateway must know where every guard on duty is. A guard whose shifts put
+him at a post where nothing of his reports while he is on duty (no GPS terminal of his own,
+and no reader or clock-in terminal standing at that post, only offline patrol wands) is heard
+only when a wand is downloaded, after the shift as a rule. So he is raised *absent at shift
+start* at every shift until a download shows him there; he is not raised *terminal silent*,
+having no terminal that could be (docs/site-file.md).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from gateway.site.schema import SiteFile
+
+__all__ = ["site_notices"]
+
+_REPORTS_LIVE = frozenset({"gps", "nfc_reader", "em4100_reader", "clock_in"})
+"""The device kinds heard while the guard is on duty (a patrol wand only at its download)."""
+
+
+def site_notices(doc: SiteFile) -> list[str]:
+    """A notice, placed as the loader places its problems (``sites[i].guards[j] (id '...')``),
+    for each guard with shifts at a post where no device reports where he is."""
+    notices: list[str] = []
+    for i, site in enumerate(doc.sites):
+        own: dict[str, set[str]] = defaultdict(set)
+        at_post: dict[str, set[str]] = defaultdict(set)
+        for device in site.devices:
+            if device.guard is not None:
+                own[device.guard].add(device.kind)
+            elif device.post is not None:
+                at_post[device.post].add(device.kind)
+        posts_of: dict[str, list[str]] = defaultdict(list)
+        for shift in site.shifts:
+            if shift.post not in posts_of[shift.guard]:
+                posts_of[shift.guard].append(shift.post)
+        for j, guard in enumerate(site.guards):
+            if own[guard.id] & _REPORTS_LIVE:
+                continue
+            unwatched = [p for p in posts_of[guard.id] if not at_post[p] & _REPORTS_LIVE]
+            if unwatched:
+                where = ", ".join(f"'{p}'" for p in unwatched)
+                notices.append(
+                    f"sites[{i}].guards[{j}] (id '{guard.id}'): nothing reports where he is "
+                    f"while on duty at post {where} (no GPS terminal of his, no reader or "
+                    "clock-in terminal there): he is raised absent at every shift start until "
+                    "a patrol wand's download shows him there; give him a GPS terminal, or "
+                    "put a reader or clock-in terminal at the post"
+                )
+    return notices

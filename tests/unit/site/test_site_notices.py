@@ -1,0 +1,91 @@
+"""Notices about a valid site file (``gateway.site.notices``): a guard whom nothing reports
+while he is on duty (only offline patrol wands) is named, with the posts where that is so."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gateway.samples import WUHAN_SITE
+from gateway.site.loader import read_site_file
+from gateway.site.notices import site_notices
+from gateway.site.schema import SiteFile
+
+
+def _site(devices: list[dict[str, Any]], posts: tuple[str, ...] = ("p-gate",)) -> SiteFile:
+    """g-1 on shift at ``posts``; g-2 on none; ``devices`` as given."""
+    return SiteFile.model_validate(
+        {
+            "sites": [
+                {
+                    "id": "s-1",
+                    "name": "site",
+                    "posts": [
+                        {
+                            "id": p,
+                            "name": p,
+                            "datum": "wgs84",
+                            "fence": {"type": "Circle", "center": [114.3, 30.6], "radius_m": 50},
+                        }
+                        for p in ("p-gate", "p-garden")
+                    ],
+                    "guards": [{"id": "g-1", "name": "one"}, {"id": "g-2", "name": "two"}],
+                    "devices": devices,
+                    "shifts": [
+                        {
+                            "guard": "g-1",
+                            "post": p,
+                            "days": "daily",
+                            "start": "08:00",
+                            "end": "20:00",
+                        }
+                        for p in posts
+                    ],
+                }
+            ]
+        }
+    )
+
+
+WAND = {"id": "wand-1", "kind": "patrol_wand", "guard": "g-1"}
+
+
+@pytest.mark.parametrize(
+    ("devices", "posts", "named"),
+    [
+        ([WAND], ("p-gate",), "'p-gate'"),
+        ([], ("p-gate", "p-garden"), "'p-gate', 'p-garden'"),
+        ([{"id": "wand-2", "kind": "patrol_wand", "post": "p-gate"}], ("p-gate",), "'p-gate'"),
+        (
+            [WAND, {"id": "zk-1", "kind": "clock_in", "post": "p-gate"}],
+            ("p-gate", "p-garden"),
+            "'p-garden'",
+        ),
+        ([WAND, {"id": "gps-1", "kind": "gps", "guard": "g-1"}], ("p-gate",), None),
+        ([WAND, {"id": "em-1", "kind": "em4100_reader", "post": "p-gate"}], ("p-gate",), None),
+    ],
+    ids=[
+        "his wand only",
+        "no device, two posts",
+        "the post's wand only",
+        "a clock-in terminal at one of his posts",
+        "a GPS terminal",
+        "a reader at his post",
+    ],
+)
+def test_a_guard_nothing_reports_while_on_duty_is_named(
+    devices: list[dict[str, Any]], posts: tuple[str, ...], named: str | None
+) -> None:
+    notices = site_notices(_site(devices, posts))
+    if named is None:
+        assert notices == []
+        return
+    [notice] = notices  # g-2 has no shift: nothing to watch
+    assert notice.startswith("sites[0].guards[0] (id 'g-1'): nothing reports where he is")
+    assert f"at post {named} (" in notice
+
+
+def test_the_sample_site_has_none() -> None:
+    doc, _ = read_site_file(WUHAN_SITE)
+    assert site_notices(doc) == []
