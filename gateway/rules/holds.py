@@ -29,14 +29,16 @@ meanwhile are judged first, in their order.
 
 **The end waits for a quiet terminal** (``end_wait``): at the shift end, a worn terminal whose
 last fix is more than ``GAP_S`` old may be in a blind area with positions stored that show the
-guard back before the end, or out. The end, and what falls after it, waits for them up to
-``end_upload_wait_s``, or until its positions reach the end; fixes that arrive after the end
-dated inside the shift are judged meanwhile, as any upload (a backfill, below, which the end
-waits for too; from such a terminal every one of them is, however young: the last positions it
-stored before the end are less than a minute old when it sends them just after). Later than
-that, they are history. A relief is an end too (``duty_end``): a guard relieved while his
-terminal is in a blind area may have been out before it, and the positions that show it come
-after the relief.
+guard back before the end, or out. So may one never heard in the shift (a basement post out of
+network from before the start): its upload shows his arrival, his outings and where he was at
+the end, which are then judged as any upload's, not only an absence withdrawn. The end, and
+what falls after it, waits for them up to ``end_upload_wait_s``, or until its positions reach
+the end; fixes that arrive after the end dated inside the shift are judged meanwhile, as any
+upload (a backfill, below, which the end waits for too; from such a terminal every one of them
+is, however young: the last positions it stored before the end are less than a minute old when
+it sends them just after). Later than that, they are history. A relief is an end too
+(``duty_end``): a guard relieved while his terminal is in a blind area may have been out before
+it, and the positions that show it come after the relief.
 
 A backfill begins with a fix older than ``BACKFILL_AFTER_S`` on arrival from a terminal that was
 silent (``silent_since``: no fix for ``device_silent_s``), or whose fix after a gap is held
@@ -128,15 +130,19 @@ def end_wait(state: PresenceState, policy: SitePolicy) -> tuple[datetime, dateti
     """(start, end) of the deadlines the end of the guard's duty (the shift's end, or the
     relief that ended it sooner: ``duty_end``) holds back for a quiet terminal's upload (see
     the module docstring): the end, to ``end_upload_wait_s`` after it, when a worn terminal's
-    last fix is more than ``GAP_S`` old then; ``None`` when every worn terminal was heard up
-    to the end, the shift ended already, or the duty goes on in the next shift at this post
-    (which takes over what stands at the end)."""
+    last fix is more than ``GAP_S`` old then, or none was heard in the shift while one of his
+    devices reports live (``PresenceState.reports_live``); ``None`` when every worn terminal
+    was heard up to the end, he has only offline wands, the shift ended already, or the duty
+    goes on in the next shift at this post (which takes over what stands at the end)."""
     wait_s = policy.end_upload_wait_s
     if wait_s <= 0 or state.ended or state.continued:
         return None
     end = state.duty_end
-    if all(end - t.last_fix_time <= _GAP for t in state.tracks):
-        return None
+    if state.tracks:
+        if all(end - t.last_fix_time <= _GAP for t in state.tracks):
+            return None
+    elif not state.reports_live:
+        return None  # nothing he has is heard live: there is no upload to wait for
     # The end and what falls after it; a deadline before it a tick came a moment late for
     # falls on the clock, as it would have (what the upload shows withdraws it if wrong).
     return end - _JUST_BEFORE, end + timedelta(seconds=wait_s)

@@ -11,11 +11,12 @@ a new gateway on the same database, broker and core.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from gateway.ledger.service import day_ledger
 from tests.e2e.hard_cases import (
     ApiFactory,
     RigFactory,
@@ -290,3 +291,63 @@ def test_left_early_raised_while_he_was_back_in_the_basement_is_withdrawn_by_the
     # He left without a report: that stands, as the silence the clock saw does.
     [(_, _, unreported)] = alert_rows(engine, "alert.unreported_departure", "g-001")
     assert unreported != "withdrawn"
+
+
+NEVER_HEARD_IN_THE_SHIFT: list[dict[str, Any]] = [
+    # A shift of 08:00-08:30 in the basement car park, out of network from the start to
+    # 08:33:00: on post to 08:05, out of the post to about 08:22, on post to the end. The
+    # terminal uploads what it stored when it is up again, inside the end's wait (08:40).
+    {"stay": {"duration_s": 300, "offline": True}},
+    {"walk": {"to": {"north_m": 200, "east_m": 0}, "speed_mps": 5, "offline": True}},
+    {"stay_away": {"duration_s": 960, "offline": True}},
+    {"return": {"speed_mps": 5, "offline": True}},
+    {"stay": {"duration_s": 600, "offline": True}},
+    {"stay": {"duration_s": 60}},
+]
+
+
+def test_a_terminal_never_heard_in_the_shift_has_its_upload_after_the_end_judged(
+    rig_factory: RigFactory,
+) -> None:
+    # Before, the end waited only for a terminal heard in the shift: the upload of 08:33 was
+    # history, withdrawing the absence alone. His arrival, his 17-minute outing and its
+    # alerts were never told, and the ledger had him never on post.
+    rig = rig_factory([("g-001", POST, DEVICE)], hours={"g-001": ("08:00", "08:30")})
+    runner = rig.runner([terminal(DEVICE, "jt808", rig.anchors[POST], NEVER_HEARD_IN_THE_SHIFT)])
+    [upload_at] = {p.at for p in runner.plan if p.kind == "batch"}
+    assert at(30) < upload_at < at(40)
+    rig.play(runner.end_time + timedelta(seconds=60))
+    events = core_events(rig)
+
+    types = [t for t, _ in timeline(events, "g-001")]
+    assert types == [
+        "alert.absent_at_shift_start",
+        "alert.device_silent",
+        "presence.arrived",
+        "alert.withdrawn",
+        "presence.departed",
+        "alert.unreported_departure",
+        "alert.overtime_departure",
+        "presence.returned",
+        "presence.device_resumed",
+    ]
+    assert of(events, "presence.arrived")["data"]["arrived_at"] == at(0).isoformat()
+    assert of(events, "alert.withdrawn")["data"]["reason"] == "arrived_before"
+    departed = datetime.fromisoformat(of(events, "presence.departed")["data"]["started_at"])
+    returned = datetime.fromisoformat(of(events, "presence.returned")["data"]["returned_at"])
+    assert at(5) < departed < at(6) and at(21) < returned < at(23)
+    for type_ in ("presence.departed", "alert.overtime_departure", "presence.returned"):
+        assert of(events, type_)["data"]["backfilled"] is True
+    engine = rig.gateway.engine
+    [(_, _, absence)] = alert_rows(engine, "alert.absent_at_shift_start", "g-001")
+    assert absence == "withdrawn"
+    [(_, _, overtime)] = alert_rows(engine, "alert.overtime_departure", "g-001")
+    assert overtime == "ended"
+    # The daily ledger reads the stored decisions: on post from 08:00, away unreported for
+    # the outing, not "never arrived".
+    ledger = day_ledger(engine, "wh-jiangtan-garden", date(2026, 3, 2), at(60))
+    [row] = [g for g in ledger["guards"] if g["guard_id"] == "g-001"]
+    away = (returned - departed).total_seconds()
+    assert row["shifts"][0]["arrived_at"] == at(0).isoformat()
+    assert row["away_unreported_s"] == pytest.approx(away)
+    assert row["on_post_s"] == pytest.approx(30 * 60 - away)

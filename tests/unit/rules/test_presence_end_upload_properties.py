@@ -5,12 +5,13 @@ The rules as written (docs/presence-rules.md, "The end of the shift"): the end w
 ``end_upload_wait_s`` for a terminal quiet at it, and the positions dated inside the shift that
 it sends meanwhile are judged as any upload. So the alerts that stand are those of the same
 outing seen live (``test_presence_end_properties``' oracle): *left early* only if he was not
-back by the end, *overtime* only if the 15 minutes ran out inside the shift, whatever the
-clock raised while the terminal was quiet. The terminal goes quiet 2 to 45 minutes before the
-end and sends what it stored within the wait; what it takes after the end is off duty (the
-pipeline gives it to no machine of this shift, so it is not fed here). The same holds with a
-badge left on the booth's table reporting to the end (``test_presence_two_devices_properties``):
-the phone he carries is the terminal the end waits for.
+back by the end, *overtime* only if the 15 minutes ran out inside the shift, whatever the clock
+raised while the terminal was quiet. The terminal goes quiet 2 to 45 minutes before the end, or
+is never heard before (a basement post), and sends what it stored within the wait; what it
+takes after the end is off duty (the pipeline gives it to no machine of this shift, so it is
+not fed here). The same holds with a badge left on the booth's table reporting to the end
+(``test_presence_two_devices_properties``): the phone he carries is the terminal the end waits
+for.
 
 Sent after the wait instead (``test_an_upload_after_the_wait_withdraws_what_live_would_not_raise``),
 the upload is history, but the return it shows before the end withdraws the alerts the clock
@@ -69,10 +70,16 @@ def _membership(build: Build | Restart) -> Membership:
     return Membership.INSIDE if build is inside else Membership.OUTSIDE
 
 
-def _check(out: Outing, data: st.DataObject, badge: list[Item] | None = None) -> None:
-    """The property, for ``out`` alone or with ``badge``'s fixes sent before the end."""
+def _check(
+    out: Outing, data: st.DataObject, badge: list[Item] | None = None, *, whole_shift: bool = False
+) -> None:
+    """The property, for ``out`` alone or with ``badge``'s fixes sent before the end; with
+    ``whole_shift``, the terminal never heard before its upload."""
     expected, standing = what_the_end_gives(out, data)
-    quiet_s = SHIFT_END_S - data.draw(st.floats(120, 2700), label="quiet before the end")
+    if whole_shift:
+        quiet_s = min(t for t, _ in out.fixes)
+    else:
+        quiet_s = SHIFT_END_S - data.draw(st.floats(120, 2700), label="quiet before the end")
     sent_s = SHIFT_END_S + data.draw(st.floats(1, WAIT_S - 60), label="sent after the end")
     paperwork = [item for item in expected.script if item not in out.fixes]
     stops = data.draw(restarts())
@@ -98,6 +105,17 @@ def test_an_upload_after_the_end_decides_as_if_it_had_come_live(
     out: Outing, data: st.DataObject
 ) -> None:
     _check(out, data)
+
+
+@_PROPERTY
+@given(outings_near_the_end(), st.data())
+def test_an_upload_after_the_end_of_a_terminal_never_heard_before_decides_as_live(
+    out: Outing, data: st.DataObject
+) -> None:
+    # A basement post: out of network from before the start to the end. The end waits for
+    # its terminal as for one that went quiet; the absence the clock raised is withdrawn and
+    # the silence is the network's (neither counted by ``_standing``).
+    _check(out, data, whole_shift=True)
 
 
 @_PROPERTY

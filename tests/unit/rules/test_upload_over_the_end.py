@@ -12,8 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from gateway.policy import SitePolicy
+from gateway.rules import PresenceState
 from geofence.membership import Membership
 from tests.unit.rules.scenario import (
+    T0,
     Build,
     Scenario,
     at,
@@ -221,6 +223,73 @@ def test_a_wait_of_zero_keeps_the_end_on_the_clock_and_the_upload_after_it_unjud
         ("alert.overtime_departure", at(13380).isoformat()),
         ("alert.left_early", at(13380).isoformat()),
     ]
+
+
+def _never_heard_then_sent(after_end_s: float = 300) -> list[tuple[float, Build]]:
+    """A basement post out of network from before 08:00 to the end: on post from 07:58, out
+    10:00-10:30, on post to the end, all sent ``after_end_s`` after the end (12:05) in three
+    messages."""
+    sent = END_S + after_end_s
+    return (
+        upload(-120, 7200, Membership.INSIDE, sent)
+        + upload(7200, 9000, Membership.OUTSIDE, sent + 5)
+        + upload(9000, END_S, Membership.INSIDE, sent + 10)
+    )
+
+
+def test_a_terminal_never_heard_in_the_shift_has_the_end_wait_for_its_upload() -> None:
+    # Before, the end waited only for a terminal heard in the shift: the upload was history,
+    # the absence withdrawn and nothing else told (no arrival, the outing never judged).
+    scenario = _day(_never_heard_then_sent())
+    assert scenario.pairs(skip=SKIP) == [
+        ("alert.absent_at_shift_start", 600.0),
+        ("alert.withdrawn", END_S + 300),
+        ("presence.departed", 7200.0),
+        ("alert.unreported_departure", 7200.0),
+        ("alert.overtime_departure", 8100.0),
+        ("presence.returned", 9000.0),
+    ]
+    [arrived] = scenario.only("presence.arrived")
+    [withdrawn] = scenario.only("alert.withdrawn")
+    assert arrived.time == at(-120) and arrived.data["backfilled"] is True
+    assert withdrawn.data["reason"] == "arrived_before"
+    [silent] = scenario.only("alert.device_silent")
+    [resumed] = scenario.only("presence.device_resumed")
+    assert resumed.resolves == (silent.alert_key,)
+    assert scenario.only("alert.left_early") == []
+    assert scenario.state.closed
+
+
+def test_a_terminal_never_heard_and_nothing_sent_ends_the_shift_when_the_wait_is_over() -> None:
+    # A guard who did not come, his terminal off: the end waits for an upload that never
+    # comes, and nothing more than his absence and the silence is raised.
+    scenario = Scenario(state=shift(END_S))
+    scenario.advance(END_S + WAIT_S - 1)
+    assert not scenario.state.ended
+    scenario.advance(END_S + WAIT_S + 1)
+    assert scenario.state.ended
+    assert scenario.pairs() == [
+        ("alert.absent_at_shift_start", 600.0),
+        ("alert.device_silent", 600.0),
+    ]
+
+
+def test_a_terminal_never_heard_uploading_after_the_wait_only_withdraws_the_absence() -> None:
+    scenario = _day(_never_heard_then_sent(after_end_s=WAIT_S + 900))
+    assert scenario.pairs(skip=SKIP) == [
+        ("alert.absent_at_shift_start", 600.0),
+        ("alert.withdrawn", END_S + WAIT_S + 900),
+    ]
+    assert scenario.only("presence.arrived") == []
+
+
+def test_a_guard_with_only_an_offline_wand_has_no_upload_to_wait_for() -> None:
+    state = PresenceState.start(
+        "shift-1", "guard-1", "post-1", "site-1", ("wand-1",), T0, at(END_S), wands=("wand-1",)
+    )
+    scenario = Scenario(state=state)
+    scenario.advance(END_S + 1)
+    assert scenario.state.ended
 
 
 def test_a_double_shift_hands_over_at_the_end_without_waiting() -> None:
