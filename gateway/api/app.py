@@ -313,7 +313,7 @@ def create_app(
             who,
             "wand.import",
             command,
-            wand_subject(wand_id),
+            wand_subject(wand_id, who.at),
             lambda result: {"wand_id": wand_id, "stored": result["stored"]},
             what=f"patrol wand {wand_id!r}",
             by_reference=True,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -22,7 +22,7 @@ from gateway.api.auth import Forbidden
 from gateway.api.tokens import Principal, Role
 from gateway.db import repository as repo
 from gateway.db.auth_models import AuditRow
-from gateway.db.models import AlertRow, DeviceRow, GuardRow, LeaveRow
+from gateway.db.models import AlertRow, DeviceRow, GuardRow, LeaveRow, ShiftRow
 from gateway.pipeline.processor import Processor
 
 __all__ = [
@@ -53,11 +53,19 @@ class Acting:
 @dataclass(frozen=True, slots=True)
 class Subject:
     """What an action concerns, for the scope check: the guard, and his (or a device's) site
-    and team."""
+    and team. ``teams_too``: other teams whose leaders the action concerns as well (a wand
+    kept at a post: the teams on duty there)."""
 
     guard_id: str | None
     site_id: str | None
     team: str | None
+    teams_too: frozenset[str] = frozenset()
+
+    def within(self, principal: Principal) -> bool:
+        """Whether ``principal``'s scope covers this subject."""
+        if principal.covers(self.site_id, self.team):
+            return True
+        return any(principal.covers(self.site_id, team) for team in self.teams_too)
 
 
 Locate = Callable[[Session], Subject | None]
@@ -101,19 +109,39 @@ def alert_subject(alert: str | int) -> Locate:
     return locate
 
 
-def wand_subject(wand_id: str) -> Locate:
+POST_TEAMS_SPAN = timedelta(days=7)
+"""How far either side of a download a shift at a wand's post makes its guard's team one whose
+leader may download it: a week of the log, and the week of the roster the gateway expands."""
+
+
+def wand_subject(wand_id: str, at: datetime) -> Locate:
     """A patrol wand: the guard who carries it, in his site and team (his team's leader
-    downloads it), or, for a wand kept at a post, its site alone (a leader of the whole site
-    downloads it)."""
+    downloads it), or, for a wand kept at a post, its site, with the teams of the guards who
+    have a shift at that post within ``POST_TEAMS_SPAN`` of ``at`` (a leader of the whole site,
+    or of one of those teams, downloads it: the team leader who takes the booth's wand back)."""
 
     def locate(session: Session) -> Subject | None:
         row = session.get(DeviceRow, wand_id)
         if row is None:
             return None
         guard = None if row.guard_id is None else session.get(GuardRow, row.guard_id)
-        if guard is None:
+        if guard is not None:
+            return Subject(None, row.site_id, guard.team)
+        if row.post_id is None:
             return Subject(None, row.site_id, None)
-        return Subject(None, row.site_id, guard.team)
+        teams = session.scalars(
+            select(GuardRow.team)
+            .join(ShiftRow, ShiftRow.guard_id == GuardRow.id)
+            .where(
+                ShiftRow.post_id == row.post_id,
+                ShiftRow.site_id == row.site_id,
+                ShiftRow.starts_at < at + POST_TEAMS_SPAN,
+                ShiftRow.ends_at > at - POST_TEAMS_SPAN,
+                GuardRow.team.is_not(None),
+            )
+            .distinct()
+        )
+        return Subject(None, row.site_id, None, frozenset(t for t in teams if t is not None))
 
     return locate
 
@@ -147,7 +175,7 @@ class Audited:
         principal = self.acting.principal
         subject = self.locate(session)
         if principal.role is Role.LEADER and not (
-            subject is not None and principal.covers(subject.site_id, subject.team)
+            subject is not None and subject.within(principal)
         ):
             if self.by_reference:
                 raise repo.NotFound(f"unknown {self.what}")

@@ -131,3 +131,46 @@ def test_a_leader_imports_the_wands_of_his_sites_only(
     assert own.status_code == 201 and own.json()["duplicates"] == 1
     with Session(engine) as s:
         assert s.scalar(select(func.count()).select_from(ScanRow)) == 1
+
+
+def test_a_wand_kept_at_a_post_is_downloaded_by_the_leaders_of_the_teams_on_duty_there(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # The plaza's wand stays in its booth: team A keeps the plaza (g-005, 08:00-20:00), team
+    # B does not. Before, only a leader of the whole site could download it: the team
+    # leader who takes the booth's wand back was answered 404.
+    path = _site_with_wand(tmp_path)
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc["sites"][0]["devices"].append(
+        {"id": "wand-plaza", "kind": "patrol_wand", "post": "jt-plaza"}
+    )
+    doc["sites"][0]["checkpoints"].append(
+        {"id": "cp-plaza", "name": "Plaza", "post": "jt-plaza", "tags": ["0100A1B2C9"]}
+    )
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    clock = ManualClock(DAY_START + timedelta(minutes=40))
+    load_site_file(path, engine, clock.now())
+    log = "wand_id,tag_id,time\nwand-plaza,0100A1B2C9,2026-03-02 08:02:00\n"
+    params = {"wand_clock": clock.now().isoformat()}
+    site = ("wh-jiangtan-garden",)
+    leaders = {
+        name: new_token(engine, "leader", name=name, sites=site, teams=teams)
+        for name, teams in (("team A", ("A",)), ("team B", ("B",)), ("site", ()))
+    }
+    with api_over_http(engine, clock) as http:
+
+        def send(leader: str) -> httpx.Response:
+            return http.post(
+                "/wands/wand-plaza/downloads",
+                content=log,
+                params=params,
+                headers=bearer(leaders[leader]),
+            )
+
+        other_team = send("team B")
+        assert other_team.status_code == 404
+        assert other_team.json()["detail"] == "unknown patrol wand 'wand-plaza'"
+        on_duty_there = send("team A")
+        assert on_duty_there.status_code == 201 and on_duty_there.json()["stored"] == 1
+        whole_site = send("site")
+        assert whole_site.status_code == 201 and whole_site.json()["duplicates"] == 1
