@@ -2,8 +2,9 @@
 
 Part of the checkpoint and clock-in stage (``gateway.pipeline.patrol_stage``), in the same
 transaction. A punch is first stored as history (its unique key drops a re-sent record), then
-resolved to a guard and fed to the attendance machine of his shift (a check-in up to an hour
-early belongs to the shift it precedes); the evidence it gives of his presence goes on to the
+resolved to a guard and fed to the attendance machine of his shift (``punch_duty``: a check-in
+up to an hour early belongs to the shift it precedes, a check-out up to an hour late to the
+shift it ends); the evidence it gives of his presence goes on to the
 presence rules (a break-out punch is also his verbal report). An unknown person is stored and
 reported (``attendance.unknown_person``), never dropped silently; a punch of a guard whose rules
 run in another process is relayed to it.
@@ -12,7 +13,7 @@ run in another process is relayed to it.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -26,6 +27,7 @@ from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.memory import PipelineMemory
 from gateway.pipeline.new_duties import NewDuties
 from gateway.pipeline.presence_stage import PresenceFeed
+from gateway.pipeline.punch_duty import duty_of_punch
 from gateway.pipeline.relay import relay_punch
 from gateway.pipeline.window_states import open_states, refresh_machines
 from gateway.policy import SitePolicy
@@ -39,10 +41,7 @@ from gateway.rules.patrol_events import unknown_person_event
 from gateway.rules.patrol_presence import punch_presence_inputs
 from gateway.rules.state import PresenceState
 
-__all__ = ["EARLY_CHECK_IN", "AttendanceMachines"]
-
-EARLY_CHECK_IN = timedelta(hours=1)
-"""A check-in this long before a shift starts belongs to that shift."""
+__all__ = ["AttendanceMachines"]
 
 
 class AttendanceMachines:
@@ -127,7 +126,7 @@ class AttendanceMachines:
             event = unknown_person_event(punch, now, site_id=site)
             self._emitter.emit(ctx, event, subject=punch.terminal_id)
             return
-        duty = duties.duty_near(guard_id, punch.punched_at, EARLY_CHECK_IN)
+        duty = duty_of_punch(duties, guard_id, punch, self._checked_in_at)
         if duty is None:
             if not duties.holds(guard_id):  # his rules run in another process: hand it over
                 relay_punch(ctx.session, punch, guard_id, ctx.now)
@@ -150,6 +149,10 @@ class AttendanceMachines:
             device_id=evidence_device(duty, punch.terminal_id),
         ):
             self._presence.feed(ctx, duty, rule_input)
+
+    def _checked_in_at(self, shift_id: str) -> datetime | None:
+        held = self.states.get(shift_id)
+        return None if held is None else held.checked_in_at
 
     def _state(self, duty: Duty, session: Session | None = None) -> AttendanceState:
         """The machine of ``duty``, its saved one (with ``session``: a punch for a shift whose

@@ -12,7 +12,7 @@ import bisect
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, select
@@ -226,17 +226,6 @@ class DutyIndex:
         return [
             guard for starts, ends, guard in self._elsewhere.get(post_id, ()) if starts <= at < ends
         ]
-
-    def duty_near(self, guard_id: str, at: datetime, lead: timedelta) -> Duty | None:
-        """The guard's shift covering ``at``, else one starting within ``lead`` after it (a
-        check-in a few minutes before the shift belongs to that shift)."""
-        covering = self.duty_for_guard(guard_id, at)
-        if covering is not None:
-            return covering
-        for duty in self._by_guard.get(guard_id, ()):
-            if at < duty.starts_at <= at + lead:
-                return duty
-        return None
 
     def timezone_of_device(self, device_id: str) -> str | None:
         """The zone of a configured device's clock (its own, else its site's); None if unknown."""
