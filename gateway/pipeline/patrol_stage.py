@@ -35,7 +35,7 @@ from gateway.pipeline.new_duties import NewDuties
 from gateway.pipeline.patrol_loads import follow_ends, replan_machines
 from gateway.pipeline.presence_stage import PresenceFeed
 from gateway.pipeline.relay import relay_scan
-from gateway.pipeline.scan_attribution import name_scan
+from gateway.pipeline.scan_attribution import name_scan, read_away
 from gateway.pipeline.window_states import open_states, refresh_machines
 from gateway.records import CheckpointScan
 from gateway.rules import LeaveApproved, ShiftEnded, Tick
@@ -224,6 +224,9 @@ class PatrolStage:
             self._place(ctx, duty, observed, scan.reader_id)
             return
         checkpoint_id, post_id = place
+        if read_away(duties, scan, post_id):
+            ctx.counters.add("scans.tag_elsewhere")
+            return
         if duty is None or duty.post_id != post_id:
             ctx.counters.add("scans.nobody_on_duty")
             return

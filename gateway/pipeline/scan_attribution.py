@@ -10,7 +10,10 @@ never for every guard on duty at the post.
   every process.
 
 Whether the guard named is on duty where the scan was read is for his own rules to judge
-(``PatrolStage.apply_scan``), in the process that holds him.
+(``PatrolStage.apply_scan``), in the process that holds him; so is whether a checkpoint's tag
+was read at its checkpoint at all (``read_away``): a reader fixed at another post that reads it
+was shown the tag there (a checkpoint card carried, or copied, to a booth's reader), which is no
+visit to the checkpoint.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from dataclasses import dataclass
 
 from gateway.pipeline.duty import DutyIndex
 from gateway.records import CheckpointScan
+from gateway.wand import SOURCE_FORMAT as WAND_LOG
 
-__all__ = ["ScanNaming", "name_scan"]
+__all__ = ["ScanNaming", "name_scan", "read_away"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +57,11 @@ def name_scan(
     if elsewhere:
         return ScanNaming(elsewhere[0])
     return ScanNaming(None, "nobody_on_duty")
+
+
+def read_away(duties: DutyIndex, scan: CheckpointScan, post_id: str) -> bool:
+    """Whether ``scan`` of a checkpoint tag at ``post_id`` was read by a reader fixed at another
+    post (module docstring). A wand's scans are not: a wand is carried to the checkpoints, and
+    the post it is kept at is where it waits for its download."""
+    reader_post = duties.post_of_device(scan.reader_id)
+    return reader_post is not None and reader_post != post_id and scan.source_format != WAND_LOG
