@@ -256,7 +256,7 @@ class AttendanceMachines:
         """Close the machine of ``duty``, a shift a site load cut short (``ShiftEnded``)."""
         state = self.states.get(duty.shift_id)
         if state is not None and not state.closed:
-            self._step(ctx, duty, state, ShiftEnded(), now)
+            self._step(ctx, duty, state, ShiftEnded(ended_at=duty.ends_at), now)
 
     def _step(
         self,

@@ -339,7 +339,7 @@ class PatrolStage:
         for plan in self._routes.get(duty.post_id, ()):
             patrol = self._patrols.get(f"{duty.shift_id}/{plan.route_id}")
             if patrol is not None and not patrol.closed:
-                self._step_patrol(ctx, duty, plan, ShiftEnded(), now)
+                self._step_patrol(ctx, duty, plan, ShiftEnded(ended_at=duty.ends_at), now)
         self.attendance.relieve(ctx, duty, now)
 
     def leave_entered(

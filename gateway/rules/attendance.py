@@ -118,7 +118,10 @@ def step(
     if isinstance(event, Tick):
         state = _fire_due(state, now, now, policy, events)
     elif isinstance(event, ShiftEnded):
-        state = _fire_due(state, now, now, policy, events)
+        # Told late (a site load that cut the shift while the gateway was down): a clock-in
+        # that fell due after the cut was owed no more.
+        ended = now if event.ended_at is None else min(utc(event.ended_at), now)
+        state = _fire_due(state, ended, now, policy, events)
         state = replace(state, closed=True)
     elif isinstance(event, LeaveExcuses):
         state = _on_leave(state, event, now, policy, events)

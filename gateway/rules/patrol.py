@@ -35,7 +35,8 @@ Decisions, in the terms of :class:`~gateway.rules.patrol_policy.PatrolPolicy`:
   for nothing (it is reported ``outside_window``, ``backfilled``).
 * ``ShiftEnded`` (relieved early) completes the rounds already started with what they have
   (``ended_early``; checkpoints whose window had not ended count as ``not_due``) and drops the
-  rest.
+  rest, at its ``ended_at`` when it is told after it (a cut made while the gateway was down):
+  nothing that fell due after the cut is his.
 * A shift whose scans come by offline wands is judged when they are downloaded, not on the
   clock: :mod:`gateway.rules.patrol_wands`.
 
@@ -107,11 +108,14 @@ def step(
         if event.checkpoint_id in state.checkpoint_ids:
             run.scan(event, at)
     elif isinstance(event, ShiftEnded):
-        run.fire_due(now)
+        # Told late (a site load that cut the shift while the gateway was down): what fell due
+        # after the cut was not his.
+        ended = now if event.ended_at is None else min(utc(event.ended_at), now)
+        run.fire_due(ended)
         if state.wands:
-            run.end_awaiting_download()
+            run.end_awaiting_download(ended)
         else:
-            run.end_early()
+            run.end_early(ended)
     elif isinstance(event, LeaveEntered):
         run.fire_due(now)
         run.state, withdrawn = withdraw_missed(run.state, event, now)
@@ -376,16 +380,17 @@ class _Run:
             due=due,
         )
 
-    def end_early(self) -> None:
+    def end_early(self, ended: datetime) -> None:
+        """A relief at ``ended``: the rounds begun by then complete with what they have."""
         for rnd in sorted(self.state.rounds, key=lambda r: r.started_at):
-            if rnd.started_at <= self.now:
-                self._complete(rnd, self.now, ended_early=True)
+            if rnd.started_at <= ended:
+                self._complete(rnd, ended, ended_early=True)
         self.state = replace(self.state, rounds=(), closed=True)
 
-    def end_awaiting_download(self) -> None:
-        """A relief of a shift walked with wands: the rounds begun stay until their
+    def end_awaiting_download(self, ended: datetime) -> None:
+        """A relief at ``ended`` of a shift walked with wands: the rounds begun stay until their
         downloads judge them, cut at the relief (told twice, the first relief stands)."""
-        ended = self.state.ended_at or self.now
+        ended = self.state.ended_at or ended
         begun = tuple(r for r in self.state.rounds if r.started_at <= ended)
         self.state = replace(self.state, rounds=begun, ended_at=ended)
         self.fire_due(self.now)
