@@ -64,7 +64,9 @@ def follow_ends(
     now: datetime,
 ) -> None:
     """Give every machine whose shift's end a load moved (not cut short: that is a relief)
-    that end: the rounds begun stay, the later ones are those that fit the new end."""
+    that end: the rounds begun stay, the later ones are those that fit the new end. A round
+    under way that the new end cuts ends there (``PatrolState.ended_at``): its checkpoints
+    whose window closes after it are not due, as at a relief, not missed by a guard off duty."""
     for machine_id, state in list(patrols.items()):
         duty = duties.duty(state.shift_id)
         if duty is None or duty.cut_short or state.closed or state.shift_end == duty.ends_at:
@@ -73,6 +75,9 @@ def follow_ends(
         plan = plans.get((state.post_id, state.route_id))
         if plan is not None:
             moved = moved.replanned(plan, duty.starts_at, now)
+        if any(v.window_end > duty.ends_at for r in moved.rounds for v in r.visits):
+            cut = duty.ends_at if state.ended_at is None else min(state.ended_at, duty.ends_at)
+            moved = replace(moved, ended_at=cut)
         due = patrol_rules.next_patrol_deadline(moved, duty.patrol_policy)
         patrols[machine_id] = replace(moved, next_deadline=due)
         ctx.dirty_patrols.add(machine_id)

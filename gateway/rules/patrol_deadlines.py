@@ -58,11 +58,13 @@ def pending(state: PatrolState, policy: PatrolPolicy) -> list[PatrolDeadline]:
         for v in unscanned:
             if v.missed_alerted or v.excused:
                 continue
+            if ended is not None and v.window_end > ended:
+                continue  # closing after he went off duty: not due (``_complete``)
             if not state.wands:
                 out.append(
                     PatrolDeadline(v.window_end, MISSED, rnd.started_at, v.position, v.window_end)
                 )
-            elif ended is None or v.window_end <= ended:
+            else:
                 point = _cut(v.window_end + late_for, ended)
                 due = judged_at(state, policy, point)
                 out.append(PatrolDeadline(due, MISSED, rnd.started_at, v.position, point))

@@ -187,8 +187,9 @@ class PatrolState:
     downloads: tuple[tuple[str, datetime], ...] = field(default=())
     """Per wand, when it was last downloaded: its log held every scan made before then."""
     ended_at: datetime | None = None
-    """When the guard was relieved, for a machine whose rounds under way wait past it for a
-    wand's download; the machine closes once they are completed."""
+    """When the guard's duty ended before a round under way did: relieved, for a machine whose
+    rounds wait past it for a wand's download, or his shift's end moved into a round by a site
+    load. Nothing after it is his; the machine closes once those rounds are completed."""
 
     @property
     def logged_to(self) -> datetime | None:
