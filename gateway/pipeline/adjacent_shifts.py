@@ -22,6 +22,7 @@ from gateway.rules.copying import replace
 
 __all__ = [
     "continued_from",
+    "duty_before",
     "fresh_state",
     "learn_next_shifts",
     "next_shifts",
@@ -90,6 +91,23 @@ def shift_before(duty: Duty, duties: DutyIndex) -> Duty | None:
             d
             for d in duties.duties_of_guard(duty.guard_id)
             if d.post_id == duty.post_id and d.ends_at == duty.starts_at and not d.cut_short
+        ),
+        None,
+    )
+
+
+def duty_before(duty: Duty, duties: DutyIndex) -> Duty | None:
+    """The guard's shift his duty in ``duty`` goes on from without a break: the first of a
+    double shift (``shift_before``), or the shift a site load cut short where ``duty`` starts
+    (he was moved to another post during it). His clock-in holds across either."""
+    before = shift_before(duty, duties)
+    if before is not None:
+        return before
+    return next(
+        (
+            d
+            for d in duties.duties_of_guard(duty.guard_id)
+            if d.cut_short and d.ends_at == duty.starts_at and d.shift_id != duty.shift_id
         ),
         None,
     )

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from gateway.db import patrol_repository as prepo
 from gateway.db.models import AttendanceStateRow
-from gateway.pipeline.adjacent_shifts import shift_before
+from gateway.pipeline.adjacent_shifts import duty_before
 from gateway.pipeline.context import BatchContext
 from gateway.pipeline.deadline_queue import ATTENDANCE, ScheduledDict
 from gateway.pipeline.duty import Duty, evidence_device
@@ -157,7 +157,8 @@ class AttendanceMachines:
     def _state(self, duty: Duty, session: Session | None = None) -> AttendanceState:
         """The machine of ``duty``, its saved one (with ``session``: a punch for a shift whose
         machine closed, at a relief, and was let go), or a new one: clocked in already when it
-        continues his shift before at the post (a double shift: ``AttendanceState.continuing``)."""
+        continues his duty without a break (a double shift, or a move to another post by a site
+        load: ``adjacent_shifts.duty_before``, ``AttendanceState.continuing``)."""
         held = self.states.get(duty.shift_id)
         if held is not None:
             return held
@@ -175,7 +176,7 @@ class AttendanceMachines:
             duty.ends_at,
             self._new.clock_in_known_from(duty),
         )
-        before = shift_before(duty, self._memory.duties)
+        before = duty_before(duty, self._memory.duties)
         held = None if before is None else self.states.get(before.shift_id)
         return fresh if held is None else fresh.continuing(held)
 

@@ -157,8 +157,9 @@ class AttendanceState:
 
     def continuing(self, before: AttendanceState) -> AttendanceState:
         """This new shift's state when ``before`` is the guard's shift that ends as it starts
-        at the same post (a double shift, 连班): clocked in for it and not clocked out since,
-        he is clocked in for this one too (his duty goes on), and no late clock-in is due."""
+        without a break (a double shift, 连班, or a move to another post by a site load):
+        clocked in for it and not clocked out since, he is clocked in for this one too (his
+        duty goes on), and no late clock-in is due."""
         checked_in, out = before.checked_in_at, before.checked_out_at
         if self.stepped_at is not None or checked_in is None:
             return self
