@@ -22,6 +22,7 @@ from gateway.rules.copying import replace
 
 __all__ = [
     "continued_from",
+    "duty_after",
     "duty_before",
     "fresh_state",
     "learn_next_shifts",
@@ -108,6 +109,22 @@ def duty_before(duty: Duty, duties: DutyIndex) -> Duty | None:
             d
             for d in duties.duties_of_guard(duty.guard_id)
             if d.cut_short and d.ends_at == duty.starts_at and d.shift_id != duty.shift_id
+        ),
+        None,
+    )
+
+
+def duty_after(duty: Duty, duties: DutyIndex) -> Duty | None:
+    """The guard's shift his duty in ``duty`` goes on in without a break, as ``duty_before``
+    finds it: the second of a double shift, or, for a shift a load cut short, the one that
+    starts at the cut."""
+    if not duty.cut_short:
+        return shift_after(duty, duties)
+    return next(
+        (
+            d
+            for d in duties.duties_of_guard(duty.guard_id)
+            if d.starts_at == duty.ends_at and d.shift_id != duty.shift_id
         ),
         None,
     )

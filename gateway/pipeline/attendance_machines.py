@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from gateway.db import patrol_repository as prepo
 from gateway.db.models import AttendanceStateRow
-from gateway.pipeline.adjacent_shifts import duty_before
+from gateway.pipeline.adjacent_shifts import duty_after, duty_before
 from gateway.pipeline.context import BatchContext
 from gateway.pipeline.deadline_queue import ATTENDANCE, ScheduledDict
 from gateway.pipeline.duty import Duty, evidence_device
@@ -139,6 +139,8 @@ class AttendanceMachines:
         self._set(ctx, duty, state, new_state)
         for event in events:
             self._emitter.emit(ctx, event, subject=duty.guard_id, duty=duty)
+        if new_state is not state:
+            self._carry_over(ctx, duty, new_state, now)
         terminal_post = duties.post_of_device(punch.terminal_id)
         centre = duty.fence.wgs84.centroid
         for rule_input in punch_presence_inputs(
@@ -149,6 +151,21 @@ class AttendanceMachines:
             device_id=evidence_device(duty, punch.terminal_id),
         ):
             self._presence.feed(ctx, duty, rule_input)
+
+    def _carry_over(
+        self, ctx: BatchContext, duty: Duty, state: AttendanceState, now: datetime
+    ) -> None:
+        """The machine of the shift his duty goes on in after ``duty`` (``duty_after``),
+        started already, follows what a punch of ``duty`` pushed late changed
+        (``attendance.carried_over``)."""
+        after = duty_after(duty, self._memory.duties)
+        held = None if after is None else self.states.get(after.shift_id)
+        if after is None or held is None:
+            return
+        new, events = attendance_rules.carried_over(held, state, now, after.patrol_policy)
+        self._set(ctx, after, held, new)
+        for event in events:
+            self._emitter.emit(ctx, event, subject=after.guard_id, duty=after)
 
     def _checked_in_at(self, shift_id: str) -> datetime | None:
         held = self.states.get(shift_id)

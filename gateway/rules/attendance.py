@@ -25,7 +25,9 @@ Decisions, in the terms of :class:`~gateway.rules.patrol_policy.PatrolPolicy`:
   reported (and a check-in among them still withdraws a late clock-in it shows wrong);
 * on a double shift (连班: the next shift at the same post starts at this one's end) a guard
   clocked in for the first and not clocked out since is clocked in for the second: no new
-  check-in is asked (``AttendanceState.continuing``).
+  check-in is asked (``AttendanceState.continuing``), and so across a move to another post
+  by a site load; a punch of the first pushed late that changes it is carried over to the
+  second (``carried_over``).
 
 Punches and the presence rules (``gateway.rules.patrol_presence.punch_presence_inputs``): a
 **break-out punch is the verbal report (报备) of a departure** and becomes a ``ReportFiled`` dated
@@ -61,6 +63,7 @@ __all__ = [
     "AttendanceInput",
     "AttendanceState",
     "LeaveExcuses",
+    "carried_over",
     "due_sooner",
     "late_clock_in_key",
     "scheduled",
@@ -133,6 +136,40 @@ def step(
         raise TypeError(f"not an attendance rule input: {event!r}")
     state = replace(state, next_deadline=_late_due(state, policy), stepped_at=now)
     return state, events
+
+
+def carried_over(
+    state: AttendanceState, before: AttendanceState, now: datetime, policy: PatrolPolicy
+) -> tuple[AttendanceState, list[RuleEvent]]:
+    """``state``, the machine of the shift the guard's duty goes on in from ``before``'s (a
+    double shift, a move: ``AttendanceState.continuing``), once a punch of ``before`` that a
+    terminal kept while offline changed whether he was clocked in across: in since before and
+    not out, he is in for this shift too, and a late clock-in it raised meanwhile is withdrawn
+    (``checked_in_before``: he was in before it fell); out after all, the check-in carried over
+    is taken back, and a late clock-in due by ``now`` falls (dated at its deadline)."""
+    now = utc(now)
+    events: list[RuleEvent] = []
+    if state.closed:
+        return state, events
+    checked_in, out = before.checked_in_at, before.checked_out_at
+    across = checked_in is not None and (out is None or out < checked_in)
+    if across and state.checked_in_at is None and checked_in is not None:
+        withdrawn = _late_withdrawal(state, checked_in, now, policy)
+        state = replace(
+            state,
+            checked_in_at=checked_in,
+            late_checked=True,
+            late_open=state.late_open and withdrawn is None,
+            late_raised_at=state.late_raised_at if withdrawn is None else None,
+        )
+        if withdrawn is not None:
+            events.append(withdrawn)
+    elif not across and checked_in is not None and state.checked_in_at == checked_in:
+        state = replace(state, checked_in_at=None, late_checked=False)
+        state = _fire_due(state, now, now, policy, events)
+    else:
+        return state, events
+    return replace(state, next_deadline=_late_due(state, policy)), events
 
 
 def _base(state: AttendanceState, now: datetime, backfilled: bool) -> dict[str, Json]:
