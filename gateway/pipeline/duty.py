@@ -12,7 +12,7 @@ import bisect
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, select
@@ -219,6 +219,11 @@ class DutyIndex:
     def at_post(self, post_id: str, at: datetime) -> list[Duty]:
         """Every shift held here at ``post_id`` covering ``at``."""
         return [d for d in self._by_post.get(post_id, ()) if d.covers(at)]
+
+    def ended_at_post(self, post_id: str, at: datetime, within: timedelta) -> list[Duty]:
+        """Every shift held here at ``post_id`` that ended at or before ``at``, less than
+        ``within`` before it."""
+        return [d for d in self._by_post.get(post_id, ()) if d.ends_at <= at < d.ends_at + within]
 
     def elsewhere_at_post(self, post_id: str, at: datetime) -> list[str]:
         """The guards another process holds (``holds`` is false) on duty at ``post_id`` at

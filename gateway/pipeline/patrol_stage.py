@@ -30,12 +30,13 @@ from gateway.pipeline.context import BatchContext
 from gateway.pipeline.deadline_queue import PATROL, ScheduledDict
 from gateway.pipeline.duty import Duty, DutyIndex, evidence_device
 from gateway.pipeline.emitter import Emitter
+from gateway.pipeline.late_scans import late_scan_duty
 from gateway.pipeline.memory import PipelineMemory
 from gateway.pipeline.new_duties import NewDuties
 from gateway.pipeline.patrol_loads import follow_ends, replan_machines
 from gateway.pipeline.presence_stage import PresenceFeed
 from gateway.pipeline.relay import relay_scan
-from gateway.pipeline.scan_attribution import name_scan, read_away
+from gateway.pipeline.scan_attribution import card_holder, name_scan, read_away
 from gateway.pipeline.window_states import open_states, refresh_machines
 from gateway.records import CheckpointScan
 from gateway.rules import LeaveApproved, ShiftEnded, Tick
@@ -184,7 +185,13 @@ class PatrolStage:
         another process holds, relayed to it (``gateway.pipeline.relay``)."""
         place = self._checkpoint(scan.tag_id)
         duties = self._memory.duties
-        holder = self._card_holder(ctx, scan) if place is None else None
+        holder = card_holder(ctx.session, duties, scan) if place is None else None
+        if place is not None and not read_away(duties, scan, place[1]):
+            routes = (plan.route_id for plan in self._routes.get(place[1], ()))
+            late = late_scan_duty(duties, self._patrols, routes, *place, scan.scanned_at)
+            if late is not None:  # his, though his shift just ended (``late_scans``)
+                self._round_scan(ctx, late, scan, place[0], now)
+                return
         named = name_scan(duties, scan, None if place is None else place[1], holder)
         if named.guard_id is None:
             ctx.counters.add(f"scans.{named.miss}")
@@ -197,13 +204,6 @@ class PatrolStage:
         else:
             relay_scan(ctx.session, key, named.guard_id, ctx.now)
             ctx.counters.add("scans.relayed")
-
-    def _card_holder(self, ctx: BatchContext, scan: CheckpointScan) -> str | None:
-        """The guard whose own card a reader read (``None``: the tag is no guard's card)."""
-        site_id = self._memory.duties.site_of_device(scan.reader_id)
-        if site_id is None:
-            return None
-        return prepo.guard_for_card(ctx.session, site_id, scan.tag_id)
 
     def apply_scan(
         self, ctx: BatchContext, scan: CheckpointScan, guard_id: str, now: datetime
@@ -230,6 +230,13 @@ class PatrolStage:
         if duty is None or duty.post_id != post_id:
             ctx.counters.add("scans.nobody_on_duty")
             return
+        self._round_scan(ctx, duty, scan, checkpoint_id, now)
+
+    def _round_scan(
+        self, ctx: BatchContext, duty: Duty, scan: CheckpointScan, checkpoint_id: str, now: datetime
+    ) -> None:
+        """Step ``duty``'s patrol with the scan of ``checkpoint_id`` and place him there."""
+        post_id = duty.post_id
         observed = ScanObserved.from_scan(scan, checkpoint_id)
         for plan in self._routes.get(post_id, ()):
             self._step_patrol(ctx, duty, plan, observed, now)

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session
+
+from gateway.db import patrol_repository as prepo
 from gateway.pipeline.duty import DutyIndex
 from gateway.records import CheckpointScan
 from gateway.wand import SOURCE_FORMAT as WAND_LOG
 
-__all__ = ["ScanNaming", "name_scan", "read_away"]
+__all__ = ["ScanNaming", "card_holder", "name_scan", "read_away"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +68,11 @@ def read_away(duties: DutyIndex, scan: CheckpointScan, post_id: str) -> bool:
     the post it is kept at is where it waits for its download."""
     reader_post = duties.post_of_device(scan.reader_id)
     return reader_post is not None and reader_post != post_id and scan.source_format != WAND_LOG
+
+
+def card_holder(session: Session, duties: DutyIndex, scan: CheckpointScan) -> str | None:
+    """The guard whose own card a reader read (``None``: the tag is no guard's card)."""
+    site_id = duties.site_of_device(scan.reader_id)
+    if site_id is None:
+        return None
+    return prepo.guard_for_card(session, site_id, scan.tag_id)
