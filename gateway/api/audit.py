@@ -122,7 +122,7 @@ def wand_subject(wand_id: str, at: datetime) -> Locate:
 
     def locate(session: Session) -> Subject | None:
         row = session.get(DeviceRow, wand_id)
-        if row is None:
+        if row is None or row.kind != "patrol_wand":
             return None
         guard = None if row.guard_id is None else session.get(GuardRow, row.guard_id)
         if guard is not None:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from gateway.db import alerts
 from gateway.db import patrol_repository as prepo
 from gateway.db import repository as repo
-from gateway.db.models import AlertRow
+from gateway.db.models import AlertRow, DeviceRow
 from gateway.pipeline.processor import Processor
 from gateway.pipeline.stored_inputs import report_filed
 from gateway.rules import LeaveApproved, LeaveCancelled, RuleEvent
@@ -150,7 +150,9 @@ class ImportWandDownload:
     def __call__(self, session: Session, processor: Processor) -> dict[str, Any]:
         records, problems = parse_wand_csv(self.csv_text)
         timezone = processor.duties.timezone_of_device(self.wand_id)
-        if timezone is None:
+        device = session.get(DeviceRow, self.wand_id)
+        if timezone is None or device is None or device.kind != "patrol_wand":
+            # A terminal's or reader's id is no wand's: its log would be scans of nobody's.
             raise repo.NotFound(f"unknown patrol wand {self.wand_id!r}")
         candidates = import_wand_batch(
             records,

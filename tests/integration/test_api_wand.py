@@ -96,6 +96,10 @@ def test_unknown_wand_and_bad_requests_get_4xx(api: tuple[httpx.Client, ManualCl
     )
     assert unknown.status_code == 404
     assert "unknown patrol wand" in unknown.json()["detail"]
+    # A GPS terminal's id is no wand's: its log would be scans of nobody's.
+    terminal = http.post("/wands/gps-004/downloads", content="wand_id,tag_id,time\n", params=params)
+    assert terminal.status_code == 404
+    assert terminal.json()["detail"] == "unknown patrol wand 'gps-004'"
     assert naive.status_code == 422
 
 
