@@ -32,7 +32,7 @@ from gateway.pipeline.relay import relay_punch
 from gateway.pipeline.window_states import open_states, refresh_machines
 from gateway.policy import SitePolicy
 from gateway.records import Punch
-from gateway.rules import LeaveApproved, ShiftEnded, Tick
+from gateway.rules import LeaveApproved, LeaveCancelled, ShiftEnded, Tick
 from gateway.rules import attendance as attendance_rules
 from gateway.rules.attendance import AttendanceState, LeaveExcuses
 from gateway.rules.copying import replace
@@ -253,21 +253,22 @@ class AttendanceMachines:
                 self._step(ctx, duty, state, Tick(), now)
 
     def leave_entered(
-        self, ctx: BatchContext, guard_id: str, leave: LeaveApproved, now: datetime
+        self, ctx: BatchContext, guard_id: str, leave: LeaveApproved | LeaveCancelled, now: datetime
     ) -> None:
-        """A leave of ``guard_id`` was entered (the presence machines have it): each of his
-        shifts' clock-in machines takes the excusal the shift's presence machine now gives,
-        which withdraws a late clock-in raised before, if the leave was approved by then
-        (``attendance_rules.LeaveExcuses``). Machines no longer in memory are let be."""
+        """A leave of ``guard_id`` was entered, or cancelled (the presence machines have it):
+        each of his shifts' clock-in machines takes the excusal the shift's presence machine
+        now gives, which withdraws a late clock-in raised before, if the leave was approved by
+        then (``attendance_rules.LeaveExcuses``); a cancellation (销假) ends the excusal at
+        once. Machines no longer in memory are let be."""
         for duty in self._memory.duties.duties_of_guard(guard_id):
             state = self.states.get(duty.shift_id)
             presence = self._memory.presence.get(duty.shift_id)
-            if state is None or presence is None or state.closed:
+            on_record = None if presence is None else presence.leave(leave.leave_id)
+            if state is None or on_record is None or presence is None or state.closed:
                 continue
             until = leave_excuses_until(presence, duty.policy)
-            excuses = LeaveExcuses(
-                leave.leave_id, leave.approved_at, until, _approved_by(presence, duty.policy)
-            )
+            approved_by = _approved_by(presence, duty.policy)
+            excuses = LeaveExcuses(leave.leave_id, on_record.approved_at, until, approved_by)
             self._step(ctx, duty, state, excuses, now)
 
     def relieve(self, ctx: BatchContext, duty: Duty, now: datetime) -> None:

@@ -93,15 +93,16 @@ def _departure_deadlines(state: PresenceState, policy: SitePolicy) -> list[Deadl
 def _expected_from(state: PresenceState, policy: SitePolicy) -> datetime:
     """When the guard is expected on post: the shift start (or, for a shift the gateway learned
     of after it began, that instant), or the end of an approved leave covering it (a leave
-    spanning the start of the shift excuses him, and his terminal, until it ends)."""
+    spanning the start of the shift excuses him, and his terminal, until it ends, or until he
+    cancelled it, 销假, if sooner: back from it, he is expected then)."""
     due = state.expected_at
     if not state.leaves:
         return due
     for _ in range(len(state.leaves)):
         leave = covering_leave(state.leaves, due, policy)
-        if leave is None or leave.ends_at <= due:
+        if leave is None or leave.over_at <= due:
             break
-        due = leave.ends_at
+        due = leave.over_at
     return due
 
 
