@@ -8,8 +8,8 @@ shift covering its time, such a scan at 10:03 went to nobody (or to the relief o
 usual naming, a checkpoint scan goes to the guard whose shift at that post ended less than the
 tolerance before it when his patrol machine, held in this process, still takes it as a late
 scan of that checkpoint: a visit not scanned whose window closed at most the tolerance before
-the scan. A relief's own scans are not taken: the ended guard has no visit of that checkpoint
-still open to them.
+the scan. A relief's own scans are not taken: when a guard on duty at the post then has that
+checkpoint's window open at the scan's time, the scan is his, on time, as before.
 
 In a partitioned gateway a guard another process holds is not seen here; the scan is then
 named as before (a limit, documented in docs/site-file.md).
@@ -40,6 +40,11 @@ def late_scan_duty(
     """The shift at ``post_id`` ended before ``at`` whose patrol (of ``route_ids``) still takes
     a scan of ``checkpoint_id`` at ``at`` as late (module docstring), if one does."""
     routes = tuple(route_ids)
+    for duty in duties.at_post(post_id, at):
+        for route_id in routes:
+            state = patrols.get(f"{duty.shift_id}/{route_id}")
+            if state is not None and _open_to(state, checkpoint_id, at):
+                return None  # on time for the guard on duty: his
     for duty in duties.ended_at_post(post_id, at, LATEST_TOLERANCE):
         if not duties.holds(duty.guard_id):
             continue
@@ -56,6 +61,14 @@ def _takes(state: PatrolState, checkpoint_id: str, at: datetime, late_for: timed
         v.checkpoint_id == checkpoint_id
         and v.scanned_at is None
         and v.window_end <= at <= v.window_end + late_for
+        for rnd in state.rounds
+        for v in rnd.visits
+    )
+
+
+def _open_to(state: PatrolState, checkpoint_id: str, at: datetime) -> bool:
+    return not state.closed and any(
+        v.checkpoint_id == checkpoint_id and v.window_start <= at < v.window_end
         for rnd in state.rounds
         for v in rnd.visits
     )

@@ -93,3 +93,44 @@ def test_a_late_scan_within_the_tolerance_just_after_his_shift_counts_for_him(
     assert missed["data"]["checkpoint_id"] == "cp-west"
     [(_, _, resolution)] = alert_rows(engine, "alert.checkpoint_missed", "g-004")
     assert resolution == "ended"  # the late scan resolved it
+
+
+def test_a_scan_on_time_for_the_relief_is_his_though_late_for_the_guard_before(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # Rounds at 09:45 and 10:00, west open through the round (0-15 minutes): g-004's west
+    # window closes at 10:00, the relief's opens then. West scanned at 10:03 is the relief's,
+    # on time; g-004's missed alert of 10:00 stands.
+    path = _site(tmp_path, relief=True)
+    doc: dict[str, Any] = yaml.safe_load(path.read_text("utf-8"))
+    route = doc["sites"][0]["routes"][0]
+    route["schedule"] = {"times": ["09:45", "10:00"]}
+    route["ordered"] = False
+    for checkpoint in route["checkpoints"]:
+        if checkpoint["checkpoint"] == "cp-west":
+            checkpoint["window_min"] = [0, 15]
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    load_site_file(path, engine, at(-60))
+    inside = post_points(engine, PATROLLER[1]).inside
+    clock = ManualClock(at(-1))
+    processor = Processor(engine, clock)
+    walked = {106: "cp-east", 111: "cp-fountain", 123: "cp-west"}
+    for minute in range(100, 140):
+        clock.set(at(minute + 0.1))
+        fixes = (fix_at(PATROLLER[2], at(minute), inside),) if minute < 120 else ()
+        if minute >= 118:
+            fixes += (fix_at("gps-e", at(minute), inside),)
+        scans = (scan_at(walked[minute], minute),) if minute in walked else ()
+        processor.process_outcomes([DecodeOutcome(fixes=fixes, scans=scans)])
+        processor.tick()
+
+    bodies = [json.loads(r.body) for r in outbox_rows(engine) if r.destination == "core"]
+    last = [b["data"] for b in bodies if b["type"] == "patrol.checkpoint_scanned"][-1]
+    assert (last["guard_id"], last["checkpoint_id"], last["counted"], last["late"]) == (
+        "g-005",
+        "cp-west",
+        True,
+        False,
+    )
+    [(_, _, resolution)] = alert_rows(engine, "alert.checkpoint_missed", "g-004")
+    assert resolution != "ended"
