@@ -260,8 +260,10 @@ def _sos_signal(obj: object, text: str, received: datetime, hint: str | None) ->
     """The SOS of a message that is no fix, or ``None`` when it raises none (module docstring).
 
     Read leniently on purpose: an unknown alarm name or a bad battery value beside ``sos`` must
-    not lose the SOS. Only what makes it evidence is required, whose it is and when; without
-    them :class:`DecodeError` says ``SOS not raised: ...`` (one counter for every lost SOS).
+    not lose the SOS, nor a ``time`` missing, unreadable or impossible (a clock never set after
+    a reboot sends ``0``): the SOS is then dated by its arrival, as a JT/T 808 one is. Only
+    whose it is is required; without it :class:`DecodeError` says ``SOS not raised: ...`` (one
+    counter for every lost SOS).
     """
     if not isinstance(obj, dict) or not isinstance(obj.get("alarms"), list):
         return None
@@ -276,11 +278,12 @@ def _sos_signal(obj: object, text: str, received: datetime, hint: str | None) ->
         device_id = _agree(hint, own)
         if not device_id:
             raise DecodeError("no device id: the topic gives none and device_id is missing")
-        if obj.get("time") is None:
-            raise DecodeError("missing field 'time'")
-        alarm_time = parse_time(obj["time"])
     except DecodeError as exc:
         raise DecodeError(f"SOS not raised: {exc.reason}") from exc
+    try:
+        alarm_time = parse_time(obj["time"]) if obj.get("time") is not None else received
+    except DecodeError:
+        alarm_time = received
     lat = _lenient_number(obj, "lat", -90.0, 90.0)
     lon = _lenient_number(obj, "lon", -180.0, 180.0)
     usable = lat is not None and lon is not None and check_position(lat, lon) is None

@@ -12,7 +12,7 @@ be it); its message is counted as dropped by identity already.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from gateway.clock import Clock
 from gateway.pipeline.context import BatchContext
@@ -21,7 +21,13 @@ from gateway.pipeline.memory import PipelineMemory
 from gateway.records import Alarm, AlarmSignal, PositionFix
 from gateway.rules.alarms import SosObserved, SosPosition
 
-__all__ = ["Alarms"]
+__all__ = ["AHEAD_AT_MOST", "STORED_AT_MOST", "Alarms"]
+
+STORED_AT_MOST = timedelta(days=7)
+"""The oldest an alarm's own time may be on arrival: a terminal stores a blind area's messages
+for hours, days at most; older is a clock gone wrong, and the alarm is dated by its arrival."""
+AHEAD_AT_MOST = timedelta(minutes=2)
+"""How far ahead of its arrival an alarm's own time may be (the fix filters' tolerance)."""
 
 _NO_OWN_POSITION = frozenset({"zero_coordinates", "invalid_coordinates"})
 """Filter verdicts that leave nothing of the message's own position worth showing."""
@@ -72,6 +78,11 @@ class Alarms:
         if not duties.knows_device(device_id):
             return
         at = message.fix_time if isinstance(message, PositionFix) else message.alarm_time
+        if not message.received_at - STORED_AT_MOST <= at <= message.received_at + AHEAD_AT_MOST:
+            # A clock reset by a reboot (2000-01-01) or a GPS week rollover (19.6 years back),
+            # or running ahead: dated by its arrival, so it is his duty's and leads the list.
+            ctx.counters.add("alarms.clock_implausible")
+            at = message.received_at
         sos = Alarm.SOS in message.alarms
         if not sos and not self._memory.sos.active(device_id):
             return

@@ -164,23 +164,35 @@ def test_sos_is_read_leniently_beside_an_unknown_alarm_or_a_bad_battery() -> Non
     assert signal.battery_pct is None
 
 
-@pytest.mark.parametrize(
-    "doc,hint,reason",
-    [
-        ({"alarms": ["sos"]}, "T-0042", "missing field 'time'"),
-        ({"time": "08:15", "alarms": ["sos"]}, "T-0042", "is not ISO-8601"),
-        ({"time": SOS_TIME, "alarms": ["sos"]}, None, "no device id"),
-    ],
-)
-def test_sos_without_a_time_or_for_another_terminal_is_rejected_as_sos_not_raised(
-    doc: dict[str, object], hint: str | None, reason: str
-) -> None:
-    outcome = decode(doc, hint)
+def test_sos_of_no_terminal_is_rejected_as_sos_not_raised() -> None:
+    outcome = decode({"time": SOS_TIME, "alarms": ["sos"]}, None)
     assert (outcome.fixes, outcome.alarms) == ((), ())
     (rejected,) = outcome.rejects
     # One counter (``rejected.sos_not_raised``) for every SOS lost, whatever the cause.
     assert rejected.reason.startswith("SOS not raised: ")
-    assert reason in rejected.reason
+    assert "no device id" in rejected.reason
+
+
+@pytest.mark.parametrize(
+    "time",
+    [None, "08:15", 0, 1_772_324_130_000],
+    ids=["missing", "unreadable", "a clock never set", "milliseconds"],
+)
+def test_sos_whose_time_is_missing_unreadable_or_impossible_is_dated_by_its_arrival(
+    time: object,
+) -> None:
+    # Before, each of these lost the SOS (``SOS not raised: ...``): a terminal just rebooted
+    # sends time 0 until its clock is set, and the guard pressing SOS then got no alert.
+    doc: dict[str, object] = {"alarms": ["sos"], "lat": 30.5928, "lon": 114.3055}
+    if time is not None:
+        doc["time"] = time
+    outcome = decode(doc)
+    assert outcome.fixes == ()
+    # The position is refused for its time, and counted; the SOS is kept beside it.
+    assert [r.reason.startswith("SOS not raised") for r in outcome.rejects] == [False]
+    (signal,) = outcome.alarms
+    assert (signal.alarm_time, signal.received_at) == (RECEIVED, RECEIVED)
+    assert signal.alarms == frozenset({Alarm.SOS})
 
 
 def test_batch_keeps_an_sos_without_coordinates_beside_the_fixes() -> None:
