@@ -97,7 +97,7 @@ def shown_back(run: Run, fix: FixObserved) -> None:
 
 def _withdraw_shown_wrong(run: Run, dep: Departure, back_at: datetime) -> None:
     """Withdraw the alerts of ``dep`` its return at ``back_at`` shows wrong."""
-    fell_after = {key: fell for key, fell in dep.limits_fell if fell > back_at}
+    fell_after = {key: fell for key, fell in dep.limits_fell if fell >= back_at}
     dep = withdraw_fell_after(run, dep, back_at, fell_after)
     key = dep.left_early_alert
     if key is not None and key not in dep.withdrawn:

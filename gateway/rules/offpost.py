@@ -49,7 +49,9 @@ def confirm_return(run: Run, deadline: Deadline) -> None:
     assert dep is not None and dep.inside_first is not None
     back = dep.inside_first
     dep = _without_later_leave(run, dep, back.fix_time)
-    fell_after = {key: fell for key, fell in dep.limits_fell if fell > back.fix_time}
+    # A limit is "up to": back as it fell (first fix inside at 15:00 exactly, the tick that
+    # fired it a moment before that fix came) is back in time.
+    fell_after = {key: fell for key, fell in dep.limits_fell if fell >= back.fix_time}
     run.emit(
         PRESENCE_RETURNED,
         back.fix_time,

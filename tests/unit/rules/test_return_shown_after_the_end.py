@@ -190,7 +190,8 @@ def test_a_device_that_was_not_out_with_him_says_nothing_of_his_return() -> None
         for t in range(int(QUIET_S), int(END_S), 30)
     ]
     assert _withdrawn(_send(scenario, UPLOAD_S, badge)) == {}
-    phone = _stored(END_S - 300, END_S - 200, Membership.INSIDE, UPLOAD_S + 60)
+    # Back at 11:55:10, after the overtime fell at 11:55: only the left early is wrong.
+    phone = _stored(END_S - 290, END_S - 190, Membership.INSIDE, UPLOAD_S + 60)
     assert set(_withdrawn(_send(scenario, UPLOAD_S + 60, phone))) == {"alert.left_early"}
 
 
