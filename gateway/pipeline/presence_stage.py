@@ -105,8 +105,17 @@ class PresenceMachines:
         if (state.device_ids != duty.device_ids or state.wands != duty.wands) and not state.ended:
             # A site load gave the guard another terminal (his broke, a badge was added): the
             # machine, started with the devices of then, follows the roster's, or the new
-            # terminal's fixes would be ignored as a stranger's and the guard raised silent.
-            state = replace(state, device_ids=duty.device_ids, wands=duty.wands)
+            # terminal's fixes would be ignored as a stranger's and the guard raised silent. A
+            # device no longer his (a badge handed to a colleague) takes its track with it:
+            # still in the booth, it would be his device left behind.
+            gone = set(state.device_ids) - set(duty.device_ids)
+            state = replace(
+                state,
+                device_ids=duty.device_ids,
+                wands=duty.wands,
+                tracks=tuple(t for t in state.tracks if t.device_id not in gone),
+                held=tuple(h for h in state.held if h.evidence.device_id not in gone),
+            )
             self._memory.presence[duty.shift_id] = state
             ctx.dirty_presence.add(duty.shift_id)
         return state
