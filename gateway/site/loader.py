@@ -45,7 +45,7 @@ from gateway.site.checks import CheckedSite, check_site_file, place
 from gateway.site.notices import site_notices
 from gateway.site.robots import robot_secret_problems
 from gateway.site.schema import SiteFile
-from gateway.site.store import replace_site
+from gateway.site.store import clear_site, replace_site
 
 __all__ = [
     "LoadSummary",
@@ -158,6 +158,8 @@ def load_site_file(
             problems += _taken_elsewhere(session, checked)
             if problems:
                 raise _config_error(path, problems)
+            for site in checked:
+                clear_site(session, site.entry.id)
             for number, site in enumerate(checked, start=1):
                 replace_site(session, site, digest, now)
                 tell(f"site {site.entry.id} written ({number}/{len(checked)})")

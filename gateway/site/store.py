@@ -34,13 +34,14 @@ from gateway.site.robots import robot_rows
 from gateway.site.schema import SiteEntry
 from gateway.site.shift_writes import replace_shifts
 
-__all__ = ["replace_site"]
+__all__ = ["clear_site", "replace_site"]
 
 
-def replace_site(session: Session, checked: CheckedSite, digest: str, now: datetime) -> None:
-    """Replace the configuration rows of ``checked``'s site (``digest``: the file's, kept on
-    the site row) in ``session``'s transaction."""
-    site = checked.entry
+def clear_site(session: Session, site_id: str) -> None:
+    """Delete the configuration rows of site ``site_id`` (not the site row, its shifts or its
+    records) in ``session``'s transaction. A file's sites are all cleared before any is
+    written: a guard or device it moves from one of its sites to another keeps its id, which
+    must be free whatever the order of the sites in the file."""
     # Children first: devices, credentials, routes and checkpoints point at guards and posts;
     # route steps and tags point at routes and checkpoints.
     for model in (
@@ -55,7 +56,13 @@ def replace_site(session: Session, checked: CheckedSite, digest: str, now: datet
         LeaderRow,
         PostRow,
     ):
-        session.execute(delete(model).where(model.site_id == site.id))
+        session.execute(delete(model).where(model.site_id == site_id))
+
+
+def replace_site(session: Session, checked: CheckedSite, digest: str, now: datetime) -> None:
+    """Write the configuration rows of ``checked``'s site (``digest``: the file's, kept on the
+    site row) in ``session``'s transaction, after ``clear_site`` of every site of the file."""
+    site = checked.entry
     values: dict[str, Any] = {
         "name": site.name,
         "timezone": site.timezone,
