@@ -67,6 +67,33 @@ def _return_pending_by(departure: Departure, when: datetime) -> bool:
     return inside is not None and inside.fix_time <= when
 
 
+UNCORROBORATED_RETURN_MAX_S = 600.0
+"""The longest a return shown by one fix inside waits for its device's next fix."""
+
+
+def _return_due(state: PresenceState, dep: Departure, policy: SitePolicy) -> datetime:
+    """When the candidate return of ``dep`` is confirmed: ``return_confirm_s`` after its first
+    fix inside once its device has sent another inside since (or the evidence is fixed
+    equipment: a scan places him). While that fix is its device's last, one fix inside may be
+    a position error among fixes outside (multipath at a terminal reporting every 3 minutes):
+    the return waits for the device's next fix, expected one interval later (the time from its
+    last fix outside to that fix inside), with ``return_confirm_s`` to spare, at most
+    ``UNCORROBORATED_RETURN_MAX_S``; a fix outside meanwhile ends the candidate. A device that
+    went quiet after it (its battery died on post) still confirms it then."""
+    first = dep.inside_first
+    assert first is not None
+    confirm = _seconds(policy.return_confirm_s)
+    track = state.track(first.device_id)  # none for a scan's evidence
+    if track is None or track.last_fix_time > first.fix_time:
+        return first.fix_time + confirm
+    longest = _seconds(UNCORROBORATED_RETURN_MAX_S)
+    if dep.last_fix.fix_time > first.fix_time:
+        # A fix outside since, about to end the candidate: nothing to confirm by its time.
+        return first.fix_time + longest
+    interval = first.fix_time - dep.last_fix.fix_time
+    return first.fix_time + min(max(confirm, interval + confirm), longest)
+
+
 def _departure_deadlines(state: PresenceState, policy: SitePolicy) -> list[Deadline]:
     dep = state.departure
     if dep is None:
@@ -74,9 +101,7 @@ def _departure_deadlines(state: PresenceState, policy: SitePolicy) -> list[Deadl
     out: list[Deadline] = []
     start = dep.started_at
     if dep.inside_first is not None:
-        out.append(
-            Deadline(dep.inside_first.fix_time + _seconds(policy.return_confirm_s), Kind.RETURN)
-        )
+        out.append(Deadline(_return_due(state, dep, policy), Kind.RETURN))
     if not dep.unreported_done:
         wait_s = max(policy.report_grace_s, policy.departure_confirm_s)
         out.append(Deadline(start + _seconds(wait_s), Kind.UNREPORTED))

@@ -202,7 +202,9 @@ def test_the_stored_positions_sent_after_the_live_one_are_judged() -> None:
 def test_a_live_fix_held_back_is_judged_when_nothing_older_comes() -> None:
     # Quiet from 09:00 out there (out at 08:58): back at 09:25 by a live fix, nothing stored.
     # The fix waits 5 s for what the terminal may send behind it, then counts as it came: back
-    # at 09:25 (confirmed by 30 s inside); the overtime that fell before stands.
+    # at 09:25; the overtime that fell before stands. One fix inside and nothing after it, the
+    # return is confirmed once its device's next fix would have come, at most 10 minutes on
+    # (``deadlines._return_due``).
     scenario = Scenario(state=shift(4 * 3600)).run(
         track(-300, 3450, inside) + track(3480, 3570, outside) + track(5100, 5100, inside)
     )
@@ -214,7 +216,9 @@ def test_a_live_fix_held_back_is_judged_when_nothing_older_comes() -> None:
     assert scenario.state.held != ()
     scenario.advance(5106)
     assert scenario.state.held == ()
-    scenario.advance(5200)
+    scenario.advance(5699)
+    assert scenario.only("presence.returned") == []
+    scenario.advance(5800)
     [returned] = scenario.only("presence.returned")
     assert returned.time == at(5100)
     assert scenario.timed("alert.overtime_departure") == [(3480 + 900,)]
