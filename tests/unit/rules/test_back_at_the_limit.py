@@ -6,30 +6,8 @@ withdraws the alert (``gateway.rules.offpost.confirm_return``). Before, it stood
 
 from __future__ import annotations
 
-from gateway.policy import SitePolicy
-from gateway.rules import PresenceState
-from tests.unit.rules.scenario import (
-    DEVICE,
-    SHIFT_S,
-    T0,
-    Build,
-    Scenario,
-    at,
-    inside,
-    leave,
-    outside,
-    report,
-    track,
-)
-
-
-def _day(script: list[tuple[float, Build]]) -> Scenario:
-    state = PresenceState.start(
-        "shift-1", "guard-1", "post-1", "site-1", (DEVICE,), T0, at(SHIFT_S)
-    )
-    scenario = Scenario(policy=SitePolicy(), state=state).run(script)
-    scenario.advance(3600)
-    return scenario
+from tests.unit.rules.scenario import at, inside, leave, outside, report, track
+from tests.unit.rules.test_return_one_fix_inside import _day
 
 
 def test_back_at_exactly_fifteen_minutes_on_a_report_is_not_overtime() -> None:
