@@ -22,7 +22,6 @@ from tests.unit.rules.scenario import (
     track,
 )
 
-
 QUIET = ("presence.arrived", "alert.device_silent")
 """His arrival, and the silence after the scripts' last fix, are not what is tested."""
 
