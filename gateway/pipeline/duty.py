@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -357,11 +357,18 @@ def _build(
         }
     fences = site_fences(session, {s.post_id for s in shifts}, known)
     duties = []
+    kept = {} if previous is None else previous._by_shift
     for shift in shifts:
-        # An ended shift outlives a site load that dropped its guard or post (it is the
-        # ledger's record); no rule can run for it any more.
         guard = guards.get(shift.guard_id)
         if guard is None or shift.post_id not in fences:
+            # A load that took his guard or post out of the file cut the shift under way: its
+            # rules still owe what the part that happened left (the hour to cancel a leave used
+            # that morning, a departure begun before the load), so it keeps the duty it had,
+            # ended at the cut. Any other shift so dropped is the ledger's record: no rule
+            # runs for it any more (nor for one cut so while this process was not running).
+            was = kept.get(shift.id) if shift.cut_short else None
+            if was is not None:
+                duties.append(replace(was, ends_at=shift.ends_at, cut_short=True))
             continue
         post_name, fence = fences[shift.post_id]
         device_ids = (*guard_devices.get(guard.id, ()), *post_devices.get(shift.post_id, ()))
