@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from gateway.pipeline.adjacent_shifts import continued_from, shift_after, shift_before
+from gateway.pipeline.adjacent_shifts import continued_from, duty_after, shift_after, shift_before
 from gateway.pipeline.context import BatchContext
 from gateway.pipeline.duty import Duty
 from gateway.pipeline.memory import PipelineMemory
@@ -77,12 +77,25 @@ class Handovers:
         return settled if taken else self._machines.step(ctx, duty, settled, Tick())
 
     def forward_report(self, ctx: BatchContext, duty: Duty, report: ReportFiled) -> None:
-        """A report fed to ``duty``'s machine also goes to the next shift's at the post when
-        that holds an outing begun before its start (handed on by ``duty``): typed in late, it
-        may withdraw the unreported alert of that outing, which is decided there."""
-        after = shift_after(duty, self._memory.duties)
+        """A report fed to ``duty``'s machine also goes to the machine of the shift his duty
+        goes on in (``duty_after``: the second of a double shift, or his shift at the post a
+        load moved him to) when that holds an outing begun before its start (handed on by
+        ``duty``), or when ``duty``'s left the report unused and that shift has outings: typed
+        in late, it may withdraw the unreported alert of the outing it was made for, which was
+        decided there (phoned at 07:55 for 08:05, typed in at 08:20)."""
+        after = duty_after(duty, self._memory.duties)
         state = None if after is None else self._machines.machine(ctx, after)
         if after is None or state is None:
             return
-        if any(d.started_at < state.shift_start for d in state.departures):
+        handed = any(d.started_at < state.shift_start for d in state.departures)
+        if handed or (state.departures and not self._used(ctx, duty, report.report_id)):
             self._machines.step(ctx, after, state, report)
+
+    def _used(self, ctx: BatchContext, duty: Duty, report_id: str) -> bool:
+        state = self._machines.machine(ctx, duty)
+        found = (
+            None
+            if state is None
+            else next((r for r in state.reports if r.report_id == report_id), None)
+        )
+        return found is not None and found.used_by is not None
