@@ -15,8 +15,13 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from gateway.clock import ManualClock
 from gateway.pipeline.commands import FileReport
+from gateway.pipeline.processor import Processor
 from gateway.site import load_site_file
+from tests.e2e.helpers import double_shift_site, load_sample_site, post_points
+from tests.integration.test_double_shift_outing import DAY, _core
+from tests.integration.test_pipeline_hard_cases import walk
 from tests.integration.test_site_load_mid_shift import Gateway, at, core_events, points, site_file
 
 
@@ -67,3 +72,24 @@ def test_typed_in_before_the_move_it_covers_the_outing_as_before(
     kinds = _plaza(engine)
     assert "presence.departed" in kinds
     assert "alert.unreported_departure" not in kinds
+
+
+def test_phoned_in_the_night_for_an_outing_of_the_day_typed_in_after_the_change(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # 连班 at the north gate (night 20:00-08:00, day 08:00-20:00): he phones at 07:55 that he
+    # steps out at 08:05, is out 08:05-08:10, and the leader types it in at 08:20. Before, it
+    # went to the night shift alone, and the day's unreported alert stood.
+    load_sample_site(engine, at(-120), double_shift_site(tmp_path))
+    gate = post_points(engine, "jt-gate-north")
+    clock = ManualClock(at(-100))
+    processor = Processor(engine, clock)
+    walk(processor, clock, gate.inside, -95, 5)
+    walk(processor, clock, gate.outside, 5, 10)
+    walk(processor, clock, gate.inside, 10, 20)
+    clock.set(at(20))
+    processor.run_command(FileReport("g-001", reported_at=at(-5), received_at=clock.now()))
+    walk(processor, clock, gate.inside, 20, 30)
+    day = [kind for kind, _when, shift in _core(engine) if shift == DAY]
+    assert day.count("alert.unreported_departure") == 1
+    assert day.count("alert.withdrawn") == 1
