@@ -25,7 +25,12 @@ made, ``now``, never before it:
   shift under way is written with ``known_from`` = ``now``: the guard's fixes since its start
   still count, but the rules count their graces and rounds from ``now``, since nothing could
   have expected him on post before the file was loaded (an installation at 10:30 must not
-  find every guard of the 08:00 shift absent at 08:10).
+  find every guard of the 08:00 shift absent at 08:10). A guard the record already has on
+  duty elsewhere over part of that time (transferred from another site, whose file cut or
+  ended his shift there) is not installed but moved: a shift of his whose passed part meets
+  one stored at another site is written as a reload writes it, from ``now`` if it goes on
+  after it, not at all if it has ended. The record keeps one duty at a time for him, so the
+  ledgers of both sites do not count the same hours and what he reports goes to one shift.
 
 One guard's shifts never overlap (the site checks refuse it), so at any instant a guard has at
 most one shift under way in the file and one in the table: they are matched by guard and post.
@@ -40,7 +45,9 @@ from sqlalchemy import Insert, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from gateway.clock import utc
 from gateway.db.models import ShiftRow
+from gateway.db.slices import slices
 from gateway.site.roster import ShiftInstance, shift_id
 
 __all__ = ["insert_new_shifts", "replace_shifts", "shift_row"]
@@ -103,7 +110,13 @@ def replace_shifts(
     every ended shift and the part of every shift under way that has passed; on the site's
     ``first_load``, write ``shifts`` as they stand."""
     if first_load:
-        rows = [_first_load_row(shift, now) for shift in shifts]
+        elsewhere = _passed_elsewhere(session, site_id, shifts, now)
+        rows = []
+        for shift in shifts:
+            if not _meets(elsewhere.get(shift.guard_id, ()), shift.starts_at, shift.ends_at, now):
+                rows.append(_first_load_row(shift, now))
+            elif shift.ends_at > now:
+                rows.append(_row(shift, now))
         if rows:
             insert_new_shifts(session, rows)
         return
@@ -143,6 +156,42 @@ def replace_shifts(
         session.execute(update(ShiftRow), cut)
     if new_rows:
         insert_new_shifts(session, new_rows)
+
+
+def _passed_elsewhere(
+    session: Session, site_id: str, shifts: Sequence[ShiftInstance], now: datetime
+) -> dict[str, list[tuple[datetime, datetime]]]:
+    """Per guard of ``shifts`` begun before ``now``, the ``(start, end)`` of his shifts stored
+    at other sites that begin before ``now`` and end after the earliest of those starts."""
+    begun = [shift for shift in shifts if shift.starts_at < now]
+    if not begun:
+        return {}
+    earliest = min(shift.starts_at for shift in begun)
+    guards = sorted({shift.guard_id for shift in begun})
+    out: dict[str, list[tuple[datetime, datetime]]] = {}
+    for guard_slice in slices(guards):
+        found = session.execute(
+            select(ShiftRow.guard_id, ShiftRow.starts_at, ShiftRow.ends_at).where(
+                ShiftRow.guard_id.in_(guard_slice),
+                ShiftRow.site_id != site_id,
+                ShiftRow.starts_at < now,
+                ShiftRow.ends_at > earliest,
+            )
+        )
+        for guard_id, starts_at, ends_at in found:
+            out.setdefault(guard_id, []).append((utc(starts_at), utc(ends_at)))
+    return out
+
+
+def _meets(
+    stored: Sequence[tuple[datetime, datetime]],
+    starts_at: datetime,
+    ends_at: datetime,
+    now: datetime,
+) -> bool:
+    """Whether the part of ``[starts_at, ends_at)`` before ``now`` meets one of ``stored``."""
+    passed_end = min(ends_at, now)
+    return any(start < passed_end and starts_at < end for start, end in stored)
 
 
 def insert_new_shifts(session: Session, rows: list[dict[str, object]]) -> int:
