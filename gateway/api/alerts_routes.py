@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 from gateway.api.audit import Acting, Audited, alert_subject, list_alerts_within
 from gateway.api.schemas import AcknowledgeIn
 from gateway.api.tokens import Principal
+from gateway.api.typed_times import typed_moment
 from gateway.api.validation import NO_NUL_SCHEMA, CleanStr, NoNul, errors
-from gateway.clock import Clock, utc
+from gateway.clock import Clock
 from gateway.db.base import ID_LENGTH
 from gateway.db.models import NOTE_LENGTH, AlertRow
 from gateway.pipeline.commands import AcknowledgeAlert, ResolveAlert, alert_json
@@ -140,7 +141,7 @@ def alert_routes(
         key = alert_ref(alert_id)
         owner_first(key, request)
         who = acting(principal, request)
-        at = who.at if body.at is None else utc(body.at)
+        at = typed_moment("at", body.at, who.at)
         command = AcknowledgeAlert(alert=key, by=body.by, at=at, note=body.note)
         return run(who, "alert.acknowledge", command, key)
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import Engine
@@ -34,6 +34,7 @@ from gateway.api.audit import (
 from gateway.api.auth import Authorizer, install_auth_errors
 from gateway.api.schemas import CancelIn, LeaveIn, ReportIn
 from gateway.api.tokens import Principal, Role
+from gateway.api.typed_times import typed_moment
 from gateway.api.validation import NO_NUL_SCHEMA, BodyLimit, Instant, LocalOnly, NoNul, errors
 from gateway.api.whereabouts import whereabouts
 from gateway.clock import Clock, utc
@@ -147,21 +148,26 @@ def create_app(
         return Acting(principal, client, clock.now())
 
     writes = errors(400, 401, 403, 404, 409, 413, 422)
+    resent: dict[int | str, dict[str, Any]] = {
+        200: {"description": "The same request sent again: the one stored before"}
+    }
 
     @app.post(
         "/reports",
         status_code=201,
         summary="Record a verbal report of a departure",
-        responses=writes,
+        responses={**resent, **writes},
     )
     def post_report(
-        body: ReportIn, request: Request, principal: Principal = anyone
+        body: ReportIn, request: Request, response: Response, principal: Principal = anyone
     ) -> dict[str, Any]:
+        """201 with the report stored; 200 with the one stored before when this one repeats
+        it (``sent_again``: an app's retry; ``gateway.db.resent``)."""
         held_here(body.guard_id, request)
         who = acting(principal, request)
         command = FileReport(
             guard_id=body.guard_id,
-            reported_at=_at(body.reported_at, who.at),
+            reported_at=typed_moment("reported_at", body.reported_at, who.at),
             received_at=who.at,
             expected_return_at=_opt(body.expected_return_at),
             destination=body.destination,
@@ -177,18 +183,22 @@ def create_app(
             what=f"guard {body.guard_id!r}",
         )
         result: dict[str, Any] = runtime.call(audited)
+        if result["sent_again"]:
+            response.status_code = 200
         return result
 
     @app.post(
         "/leaves",
         status_code=201,
         summary="Record an approved leave",
-        responses=writes,
+        responses={**resent, **writes},
         openapi_extra={"responses": {"201": {"links": _LEAVE_LINKS}}},
     )
     def post_leave(
-        body: LeaveIn, request: Request, principal: Principal = anyone
+        body: LeaveIn, request: Request, response: Response, principal: Principal = anyone
     ) -> dict[str, Any]:
+        """201 with the leave stored; 200 with the one stored before when this one repeats it
+        (``sent_again``, as for a report)."""
         held_here(body.guard_id, request)
         who = acting(principal, request)
         command = ApproveLeave(
@@ -196,7 +206,7 @@ def create_app(
             starts_at=utc(body.starts_at),
             ends_at=utc(body.ends_at),
             approved_by=body.approved_by,
-            approved_at=_at(body.approved_at, who.at),
+            approved_at=typed_moment("approved_at", body.approved_at, who.at),
             destination=body.destination,
             reason=body.reason,
         )
@@ -209,6 +219,8 @@ def create_app(
             what=f"guard {body.guard_id!r}",
         )
         result: dict[str, Any] = runtime.call(audited)
+        if result["sent_again"]:
+            response.status_code = 200
         return result
 
     @app.post(
@@ -229,7 +241,7 @@ def create_app(
             if leave is not None:
                 held_here(leave.guard_id, request)
         who = acting(principal, request)
-        at = _at(body.cancelled_at if body else None, who.at)
+        at = typed_moment("cancelled_at", body.cancelled_at if body else None, who.at)
         audited = Audited(
             who,
             "leave.cancel",
@@ -378,12 +390,6 @@ _LEAVE_LINKS = {
         "description": "The leave just recorded is cancelled by its id.",
     }
 }
-
-
-def _at(value: datetime | None, now: datetime) -> datetime:
-    if value is None:
-        return now
-    return utc(value)
 
 
 def _opt(value: datetime | None) -> datetime | None:

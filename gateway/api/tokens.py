@@ -28,6 +28,7 @@ __all__ = [
     "Principal",
     "Role",
     "digest",
+    "in_force",
     "issue_token",
     "list_tokens",
     "principal_for",
@@ -129,6 +130,15 @@ def revoke_token(session: Session, token_id: str, now: datetime) -> ApiTokenRow:
     if row.revoked_at is None:
         row.revoked_at = now
     return row
+
+
+def in_force(session: Session, token_id: str) -> bool:
+    """Whether token ``token_id`` exists and is not revoked: asked again by what outlives the
+    request that presented it (an open event stream), since revoking ends a token at once."""
+    revoked = session.execute(
+        select(ApiTokenRow.revoked_at).where(ApiTokenRow.id == token_id)
+    ).one_or_none()
+    return revoked is not None and revoked[0] is None
 
 
 def principal_for(session: Session, token: str) -> Principal | None:

@@ -5,14 +5,15 @@ Functions take the caller's ``Session`` and never commit."""
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from gateway.clock import utc
 from gateway.db.models import AlertRow
-from gateway.errors import NotFound
+from gateway.errors import InvalidRequest, NotFound
 
 __all__ = [
     "acknowledge_alert",
@@ -79,6 +80,10 @@ def _alert(session: Session, alert: str | int) -> AlertRow:
     return row
 
 
+OPENED_AHEAD_TOLERANCE_S = 120
+"""How far an alert's opening, dated by a device, may lie ahead of the gateway's clock."""
+
+
 def acknowledge_alert(
     session: Session, alert: str | int, *, by: str, at: datetime, note: str | None = None
 ) -> AlertRow:
@@ -87,11 +92,21 @@ def acknowledge_alert(
     The first acknowledgement is the evidence and is kept: acknowledging again changes nothing
     (its note included). A resolved or escalated alert can still be acknowledged; a resolved
     one stays resolved. ``NotFound`` if unknown.
+
+    ``at`` is the evidence of how soon he answered (``ack_latency_s``), and no one answers an
+    alert before it exists: more than ``OPENED_AHEAD_TOLERANCE_S`` before it opened is an
+    ``InvalidRequest``. Within that, it is taken as the opening: an alert dated by a device
+    whose clock runs a little ahead (an SOS, up to two minutes: ``gateway.rules.alarms``)
+    opens a moment after the gateway's clock, and an acknowledgement at once is not negative.
     """
     row = _alert(session, alert)
+    if utc(at) < row.opened_at - timedelta(seconds=OPENED_AHEAD_TOLERANCE_S):
+        raise InvalidRequest(
+            f"at {utc(at).isoformat()} is before the alert opened ({row.opened_at.isoformat()})"
+        )
     if row.acknowledged_at is None:
         row.acknowledged_by = by
-        row.acknowledged_at = at
+        row.acknowledged_at = max(utc(at), row.opened_at)
         row.acknowledged_note = note
         row.updated_at = at
         if row.status == "open":

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from gateway.db import alerts
 from gateway.db import patrol_repository as prepo
 from gateway.db import repository as repo
-from gateway.db.models import AlertRow, DeviceRow
+from gateway.db.models import AlertRow, DeviceRow, ReportRow
+from gateway.db.resent import leave_sent_again, report_sent_again
 from gateway.pipeline.processor import Processor
 from gateway.pipeline.stored_inputs import report_filed
 from gateway.rules import LeaveApproved, LeaveCancelled, RuleEvent
@@ -54,6 +55,19 @@ class FileReport:
     reported_to: str | None = None
 
     def __call__(self, session: Session, processor: Processor) -> dict[str, Any]:
+        """The report's JSON; ``sent_again`` true when it repeats one stored
+        (``gateway.db.resent``): that one is answered and nothing is applied twice."""
+        again = report_sent_again(
+            session,
+            guard_id=self.guard_id,
+            reported_at=self.reported_at,
+            expected_return_at=self.expected_return_at,
+            destination=self.destination,
+            reason=self.reason,
+            reported_to=self.reported_to,
+        )
+        if again is not None:
+            return {**report_json(again), "sent_again": True}
         row = repo.add_report(
             session,
             guard_id=self.guard_id,
@@ -70,15 +84,20 @@ class FileReport:
             report_filed(row),
             session,
         )
-        return {
-            "id": row.id,
-            "guard_id": row.guard_id,
-            "reported_at": row.reported_at.isoformat(),
-            "expected_return_at": _iso(row.expected_return_at),
-            "destination": row.destination,
-            "reason": row.reason,
-            "reported_to": row.reported_to,
-        }
+        return {**report_json(row), "sent_again": False}
+
+
+def report_json(row: ReportRow) -> dict[str, Any]:
+    """The API's JSON of a verbal report."""
+    return {
+        "id": row.id,
+        "guard_id": row.guard_id,
+        "reported_at": row.reported_at.isoformat(),
+        "expected_return_at": _iso(row.expected_return_at),
+        "destination": row.destination,
+        "reason": row.reason,
+        "reported_to": row.reported_to,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +113,19 @@ class ApproveLeave:
     reason: str | None = None
 
     def __call__(self, session: Session, processor: Processor) -> dict[str, Any]:
+        """The leave's JSON; ``sent_again`` as for ``FileReport``."""
+        again = leave_sent_again(
+            session,
+            guard_id=self.guard_id,
+            starts_at=self.starts_at,
+            ends_at=self.ends_at,
+            approved_by=self.approved_by,
+            approved_at=self.approved_at,
+            destination=self.destination,
+            reason=self.reason,
+        )
+        if again is not None:
+            return {**leave_json(again), "sent_again": True}
         row = repo.add_leave(
             session,
             guard_id=self.guard_id,
@@ -116,7 +148,7 @@ class ApproveLeave:
             ),
             session,
         )
-        return leave_json(row)
+        return {**leave_json(row), "sent_again": False}
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from gateway.api.auth import Authorizer
-from gateway.api.tokens import Principal, Role
+from gateway.api.tokens import Principal, Role, in_force
 from gateway.api.validation import NO_NUL_SCHEMA, LocalOnly, NoNul, errors
 from gateway.api.whereabouts import whereabouts
 from gateway.clock import Clock
@@ -153,8 +153,13 @@ def live_routes(
     @router.get("/events/stream", include_in_schema=False)
     async def stream(principal: Principal = anyone) -> StreamingResponse:
         subscription = feed.subscribe(principal)
+
+        def token_in_force() -> bool:
+            with Session(engine) as session:
+                return in_force(session, principal.token_id)
+
         return StreamingResponse(
-            event_stream(feed, subscription, DEFAULT_KEEPALIVE_S),
+            event_stream(feed, subscription, DEFAULT_KEEPALIVE_S, token_in_force),
             media_type="text/event-stream",
             headers={**_NO_CACHE, "X-Accel-Buffering": "no"},
         )

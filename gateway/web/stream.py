@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,9 @@ QUEUE_LIMIT = 512
 """Events a stream may have waiting; beyond, it is ended with ``resync``."""
 
 _Scope = tuple[str | None, str | None]
+
+_KEEPALIVE: dict[str, Any] = {}
+"""Stands for a quiet ``keepalive_s`` in ``event_stream``'s loop (compared by identity)."""
 
 
 @dataclass(eq=False)
@@ -118,21 +121,30 @@ class LiveFeed:
 
 
 async def event_stream(
-    feed: LiveFeed, subscription: Subscription, keepalive_s: float
+    feed: LiveFeed,
+    subscription: Subscription,
+    keepalive_s: float,
+    in_force: Callable[[], bool] = lambda: True,
 ) -> AsyncIterator[str]:
     """The ``text/event-stream`` body of ``subscription``: a ``hello``, then each event as
     ``event: <type>`` with its JSON, and a comment line every ``keepalive_s`` of quiet so that
-    proxies and the browser keep the connection open."""
+    proxies and the browser keep the connection open.
+
+    ``in_force`` (the token's, read from the database) is asked before each event and each
+    keep-alive: a token revoked while its page is open gets nothing more, and the stream ends
+    (the browser's reconnection is then refused, 401)."""
     try:
         yield "retry: 3000\nevent: hello\ndata: {}\n\n"
         while True:
             try:
                 message = await asyncio.wait_for(subscription.queue.get(), keepalive_s)
             except TimeoutError:
+                message = _KEEPALIVE
+            if message is None or not await asyncio.to_thread(in_force):
+                return
+            if message is _KEEPALIVE:
                 yield ": keep-alive\n\n"
                 continue
-            if message is None:
-                return
             body = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
             ident = f"id: {message['id']}\n" if "id" in message else ""
             yield f"{ident}event: {message['type']}\ndata: {body}\n\n"

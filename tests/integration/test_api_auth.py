@@ -324,6 +324,7 @@ def test_an_action_whose_audit_record_fails_is_not_stored_either(
 
 
 def test_an_alert_about_a_device_is_for_admin_tokens_only(served: Served) -> None:
+    served.clock.set(at(3))
     served.runtime.call(ReportReaderState("em-gate", False, "unplugged", at(3)))
     admin = served.as_("admin")
     whole_site = served.as_("leader", "site manager", sites=(SITE,))

@@ -146,8 +146,8 @@ def test_periods_ending_before_they_start_are_422(http: httpx.Client, engine: En
         "/reports",
         json={
             "guard_id": "g-001",
-            "reported_at": "2026-03-02T08:30:00+08:00",
-            "expected_return_at": "2026-03-02T08:20:00+08:00",
+            "reported_at": "2026-03-02T07:58:00+08:00",
+            "expected_return_at": "2026-03-02T07:50:00+08:00",
         },
     )
     assert report.status_code == 422

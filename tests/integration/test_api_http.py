@@ -138,8 +138,8 @@ def test_report_expected_back_before_it_was_made_is_422(live: Live) -> None:
         "/reports",
         json={
             "guard_id": "g-001",
-            "reported_at": "2026-03-02T00:10:00Z",
-            "expected_return_at": "2026-03-02T00:05:00Z",
+            "reported_at": "2026-03-01T23:59:00Z",
+            "expected_return_at": "2026-03-01T23:55:00Z",
         },
     )
     assert reply.status_code == 422

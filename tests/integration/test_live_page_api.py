@@ -213,6 +213,14 @@ class StreamReader:
     def next(self, timeout: float = 10) -> dict[str, str]:
         return self.blocks.get(timeout=timeout)
 
+    def join(self, timeout: float) -> None:
+        """Wait up to ``timeout`` for the server to end the stream."""
+        self._thread.join(timeout)
+
+    def reading(self) -> bool:
+        """Whether the stream is still open."""
+        return self._thread.is_alive()
+
     def close(self) -> None:
         self._client.close()
 
