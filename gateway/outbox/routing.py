@@ -12,6 +12,12 @@ reader that lost its device) goes to the site's own robots. An escalation
 (``alert.escalated``) goes besides to the robots of the leaders it names (``data.escalated_to``)
 and of their teams. The choice reads the configuration in the writing transaction, so it follows
 every site load at once.
+
+The guard's row is the authority on his team and leaders. A guard taken out of the site file
+during his shift has none, yet his shift still owes its alerts (a leave never cancelled): those
+go by what the event says of him: the ``team`` his shift put in its data, and the leaders it
+names (``leaders``), or else that team's leaders, as for a guard who names none. What an event
+says never widens the groups of a guard who still has a row.
 """
 
 from __future__ import annotations
@@ -74,10 +80,15 @@ class RobotRouter:
         robots = by_site.get(site_id, [])
         if not robots:
             return ()
+        if guard is not None:
+            team, named = guard.team, list(guard.leader_ids)
+        else:
+            # No row: a guard out of the file (or a device, whose events name no team).
+            team, named = _str(data.get("team")), _strs(data.get("leaders"))
         leaders: set[str] = set()
-        if guard is not None and any(r.leader_ids for r in robots):
-            leaders = set(guard.leader_ids) or self._team_leaders(session, site_id, guard.team)
-        teams = {guard.team} if guard is not None and guard.team is not None else set()
+        if (team is not None or named) and any(r.leader_ids for r in robots):
+            leaders = set(named) or self._team_leaders(session, site_id, team)
+        teams = {team} if team is not None else set()
         above = data.get("escalated_to")
         if isinstance(above, list) and above:
             leaders.update(str(x) for x in above)
@@ -100,6 +111,14 @@ class RobotRouter:
             return set()
         stmt = select(LeaderRow.id).where(LeaderRow.site_id == site_id, LeaderRow.team == team)
         return set(session.scalars(stmt))
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _strs(value: object) -> list[str]:
+    return [x for x in value if isinstance(x, str)] if isinstance(value, list) else []
 
 
 def _robots(session: Session) -> dict[str, list[RobotRow]]:

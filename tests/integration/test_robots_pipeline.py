@@ -219,3 +219,34 @@ def test_non_alert_events_never_cost_a_query() -> None:
     no_session = cast(Session, None)  # a router that looked anything up would fail here
     route = RobotRouter()
     assert route(no_session, type="presence.departed", subject="g-4", data={}, resolves=False) == ()
+
+
+def test_a_guard_out_of_the_file_goes_by_what_his_event_says_one_in_it_by_his_row(
+    gateway: Gateway,
+) -> None:
+    """吴杰 (g-006, team B) and 张伟 (g-001, team A) have no row here (taken out of the file):
+    their alerts go by the team their data names, to its leaders' groups too. 胡明 (g-009) has
+    one: an event naming team A and 刘建国 does not move his alert from team B's groups."""
+    router = RobotRouter()
+    site = {"site_id": "wh-jiangtan-garden"}
+    with Session(gateway.engine) as session:
+
+        def route(subject: str, **data: object) -> list[str]:
+            return list(
+                router(
+                    session,
+                    type="alert.leave_not_cancelled",
+                    subject=subject,
+                    data={**site, **data},
+                    resolves=False,
+                )
+            )
+
+        gone_b = route("g-006", team="B")
+        gone_a = route("g-001", team="A", leaders=["jt-leader-a"])
+        gone_no_team = route("g-002", team=None)
+        kept = route("g-009", team="A", leaders=["jt-leader-a"])
+    assert gone_b == ["robot:jt-ding-b", "robot:jt-site"]  # team B's leader, 陈志强
+    assert gone_a == ["robot:jt-site", "robot:jt-wecom-a"]
+    assert gone_no_team == ["robot:jt-site"]
+    assert kept == ["robot:jt-ding-b", "robot:jt-site"]
