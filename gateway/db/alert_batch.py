@@ -6,6 +6,10 @@ chunks), the changes applied in memory, then one ``INSERT`` (executemany) of the
 opened and one ``UPDATE`` (executemany) per set of columns it changed on alerts already stored.
 Same rows as the one-by-one functions, in a number of statements that does not grow with the
 list. Runs in the caller's ``Session`` and never commits.
+
+The same ``SELECT`` reads whether each stored alert was escalated, and to whom: the groups it
+was escalated to must hear of its end (``gateway.pipeline.pending``), and learning it there
+costs no statement more.
 """
 
 from __future__ import annotations
@@ -66,12 +70,18 @@ AlertChange = AlertOpen | AlertResolve
 
 @dataclass(slots=True)
 class AlertsApplied:
-    """What ``apply_alert_changes`` did: alerts opened, alerts stored before and changed, and
-    the resolutions skipped because their alert is unknown (``(event_key, alert_key)``)."""
+    """What ``apply_alert_changes`` did: alerts opened, alerts stored before and changed, the
+    resolutions skipped because their alert is unknown (``(event_key, alert_key)``), and
+    ``escalated``: for each event (by id) that ended or withdrew an alert escalated before, the
+    leaders it was escalated to (ids, each once, in the order met).
+
+    Only a resolution that changed its alert counts there: one that finds it already settled
+    (a repeat, a return after a hand resolution) ends nothing."""
 
     opened: int = 0
     updated: int = 0
     unknown: list[tuple[str, str]] = field(default_factory=list)
+    escalated: dict[str, list[str]] = field(default_factory=dict)
 
 
 def apply_alert_changes(session: Session, changes: Sequence[AlertChange]) -> AlertsApplied:
@@ -102,8 +112,9 @@ def apply_alert_changes(session: Session, changes: Sequence[AlertChange]) -> Ale
                 row["data"] = dict(change.data)
         elif row is None:
             done.unknown.append((change.event_key, key))
-        else:
-            _resolve(row, change)
+        elif _resolve(row, change) and row.get("escalated_to"):
+            leaders = done.escalated.setdefault(change.event_id, [])
+            leaders.extend(x for x in row["escalated_to"] if x not in leaders)
     if new:
         _insert(session, list(new.values()))
         done.opened = len(new)
@@ -153,8 +164,9 @@ _INSERT = DriverRows(
     ),
 )
 
-_STATE = ("id", "status", "resolution")
-"""What is read of a stored alert: enough to apply any change to it."""
+_STATE = ("id", "status", "resolution", "escalated_to")
+"""What is read of a stored alert: enough to apply any change to it, and whom it was escalated
+to (never changed here, so never written back)."""
 
 
 def _stored(session: Session, keys: list[str]) -> dict[str, dict[str, Any]]:
@@ -188,12 +200,13 @@ def _opened(change: AlertOpen) -> dict[str, Any]:
     }
 
 
-def _resolve(row: dict[str, Any], change: AlertResolve) -> None:
-    # The rules of ``resolve_alert``, on a row in memory.
+def _resolve(row: dict[str, Any], change: AlertResolve) -> bool:
+    """The rules of ``resolve_alert``, on a row in memory; whether the change took effect."""
     if row["status"] == "resolved":
         if change.resolution == "withdrawn" and row["resolution"] == "ended":
             row.update(resolution="withdrawn", last_event_id=change.event_id)
-        return
+            return True
+        return False
     row.update(
         status="resolved",
         resolution=change.resolution,
@@ -203,6 +216,7 @@ def _resolve(row: dict[str, Any], change: AlertResolve) -> None:
         updated_at=change.at,
         last_event_id=change.event_id,
     )
+    return True
 
 
 def _update(

@@ -10,8 +10,10 @@ of one of his leaders (the guard's ``leaders``, or his team's leaders when he na
 the site's own robots (neither ``teams`` nor ``leaders``). An alert whose subject is a device (a
 reader that lost its device) goes to the site's own robots. An escalation
 (``alert.escalated``) goes besides to the robots of the leaders it names (``data.escalated_to``)
-and of their teams. The choice reads the configuration in the writing transaction, so it follows
-every site load at once.
+and of their teams, and so does whatever ends the alert later: a hand resolution names them
+itself; an event that ends or withdraws it as a side effect is routed again with them once the
+batch's alert changes show it was escalated (``gateway.pipeline.pending``). The choice reads
+the configuration in the writing transaction, so it follows every site load at once.
 
 The guard's row is the authority on his team and leaders. A guard taken out of the site file
 during his shift has none, yet his shift still owes its alerts (a leave never cancelled): those

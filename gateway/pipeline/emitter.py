@@ -28,7 +28,8 @@ class Emitter:
 
     ``source`` is the CloudEvents ``source`` of every event, ``destinations`` the outbox's
     delivery targets of every event; ``route`` adds the group robots an event goes to (alerts
-    and what resolves or withdraws them).
+    and what resolves or withdraws them; and, for an alert that had been escalated, the groups
+    it was escalated to, found when the alert changes are written: ``flush``).
     """
 
     def __init__(
@@ -136,7 +137,7 @@ class Emitter:
         """Write the rows of every event emitted in ``ctx`` and not yet written, in the order
         they were emitted (nothing to write: no statement)."""
         if ctx.pending:
-            self.alerts_opened += ctx.pending.write(ctx.session).opened
+            self.alerts_opened += ctx.pending.write(ctx.session, self._route).opened
 
 
 def _str(value: object) -> str | None:

@@ -332,3 +332,75 @@ def test_an_alert_opened_in_bulk_is_stored_as_sqlalchemys_insert_stores_it(engin
     [fast, _orm] = _alerts(engine)
     assert fast.opened_at == START + timedelta(minutes=10, microseconds=250)
     assert fast.data == change.data
+
+
+def test_the_select_of_the_keys_tells_which_ended_alerts_had_been_escalated(
+    engine: Engine,
+) -> None:
+    """Alerts ``a`` (escalated to m-1 and m-2) and ``b`` (not) ended by one event, ``c``
+    (escalated, already resolved by hand) ended again by another, ``d`` (escalated, ended)
+    withdrawn by a third, ``e`` escalated and ended by two events in turn: only the changes
+    that settle an escalated alert say to whom it went, found by the one ``SELECT`` of the
+    keys every batch makes."""
+    keys = ("a", "b", "c", "d", "e")
+    with Session(engine) as session, session.begin():
+        apply_alert_changes(
+            session,
+            [
+                AlertOpen(
+                    alert_key=key,
+                    type=ABSENT,
+                    guard_id="g-1",
+                    at=START,
+                    event_id=f"open-{key}",
+                    shift_id="s-1",
+                    site_id="city",
+                    post_id="p-1",
+                    data={},
+                )
+                for key in keys
+            ],
+        )
+        rows = {r.alert_key: r for r in session.scalars(select(AlertRow))}
+        for key, to in (("a", ["m-1", "m-2"]), ("c", ["m-2"]), ("d", ["m-3"]), ("e", ["m-1"])):
+            rows[key].escalated_at, rows[key].escalated_to = START, to
+        rows["c"].status, rows["c"].resolution = "resolved", "by_hand"
+        rows["d"].status, rows["d"].resolution = "resolved", "ended"
+
+    def ended(key: str, event_id: str, how: str = "ended") -> AlertResolve:
+        return AlertResolve(
+            alert_key=key,
+            at=START + timedelta(minutes=5),
+            by=None,
+            event_id=event_id,
+            resolution=how,
+            event_key=f"ev:{event_id}",
+        )
+
+    statements = Statements(engine)
+    statements.on = True
+    with Session(engine) as session, session.begin():
+        done = apply_alert_changes(
+            session,
+            [
+                ended("a", "e1"),
+                ended("b", "e1"),
+                ended("c", "e2"),
+                ended("d", "e3", "withdrawn"),
+                ended("e", "e4"),
+                ended("e", "e5"),
+            ],
+        )
+    statements.on = False
+    assert done.escalated == {"e1": ["m-1", "m-2"], "e3": ["m-3"], "e4": ["m-1"]}
+    touching = [s for s, _ in statements.touching("alerts")]
+    assert [s.split()[0] for s in touching] == ["SELECT"] + ["UPDATE"] * (len(touching) - 1)
+    # The escalation is read, never written back.
+    assert len(touching) > 1 and not any("escalated_to" in s for s in touching[1:])
+    assert [(a.alert_key, a.resolution, a.escalated_to) for a in _alerts(engine)] == [
+        ("a", "ended", ["m-1", "m-2"]),
+        ("b", "ended", None),
+        ("c", "by_hand", ["m-2"]),
+        ("d", "withdrawn", ["m-3"]),
+        ("e", "ended", ["m-1"]),
+    ]

@@ -1,0 +1,158 @@
+"""An escalated alert's end reaches the manager it was escalated to, however it ends, through the
+gateway as ``run`` wires it (robot stub over real HTTP), on a ManualClock, SQLite and PostgreSQL.
+
+The site of ``test_escalation_robots``: 赵军 (g-004, team A, leader 刘建国) leaves his post at
+08:05 unreported; nobody acknowledges; at 08:15 the alert is escalated to 刘建国's manager 黄经理,
+whose own DingTalk group hears of it. A hand resolution carries ``escalated_to`` itself; the
+return and a report entered late end or withdraw the alert as a side effect of another event,
+which must reach 黄经理's group as well, or he goes on chasing an alert that is over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fwsim.robot_stub import RobotStub
+from gateway.bootstrap import Gateway, build_gateway
+from gateway.clock import ManualClock
+from gateway.db.engine import make_engine
+from gateway.db.models import AlertRow
+from gateway.db.schema import create_schema
+from gateway.pipeline.commands import FileReport, ResolveAlert
+from gateway.settings import Settings
+from gateway.site.loader import load_site_file
+from tests.e2e.helpers import DAY_START, fix_at, outbox_rows, post_points
+from tests.integration.test_escalation_robots import SECRETS, at, site_file
+
+TEAM_A, MANAGER = "企业微信 A班组", "钉钉 黄经理"
+GROUPS = ["core", "robot:jt-ding-m", "robot:jt-wecom-a"]
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(DAY_START)
+
+
+@pytest.fixture
+def stub(clock: ManualClock) -> Iterator[RobotStub]:
+    robots = RobotStub(clock=clock)
+    robots.add_wecom("key-a", "A班组")
+    robots.add_dingtalk("token-m", "黄经理", "SECm0d1e2")
+    with robots:
+        yield robots
+
+
+@pytest.fixture
+def gateway(db_url: str, tmp_path: Path, clock: ManualClock, stub: RobotStub) -> Iterator[Gateway]:
+    """The gateway as ``run`` builds it (no ingest), on ``test_escalation_robots``' site."""
+    engine = make_engine(db_url)
+    create_schema(engine)
+    load_site_file(site_file(tmp_path, stub), engine, DAY_START, set(SECRETS))
+    engine.dispose()
+    settings = Settings(
+        database_url=db_url, robot_secrets={k: SecretStr(v) for k, v in SECRETS.items()}
+    )
+    built = build_gateway(settings, clock, with_ingest=False, with_field_devices=False)
+    try:
+        yield built
+    finally:
+        built.stop()
+
+
+def _off_post_unacknowledged_until_escalated(gateway: Gateway, clock: ManualClock) -> None:
+    points = post_points(gateway.engine, "jt-patrol-central")
+    for minute in range(1, 16):  # on post, then off it from 08:05, a fix a minute
+        where = points.outside if minute >= 5 else points.inside
+        clock.set(at(minute) + timedelta(seconds=1))
+        gateway.processor.process_fixes([fix_at("gps-004", at(minute), where)])
+    clock.set(at(15) + timedelta(seconds=30))
+    gateway.processor.tick()
+    escalated = [r for r in outbox_rows(gateway.engine) if r.type == "alert.escalated"]
+    assert sorted(r.destination for r in escalated) == GROUPS
+
+
+def _back_on_post_at_08_18(gateway: Gateway, clock: ManualClock) -> None:
+    points = post_points(gateway.engine, "jt-patrol-central")
+    for minute in range(16, 22):
+        where = points.inside if minute >= 18 else points.outside
+        clock.set(at(minute) + timedelta(seconds=1))
+        gateway.processor.process_fixes([fix_at("gps-004", at(minute), where)])
+
+
+def _titles(gateway: Gateway, stub: RobotStub) -> dict[str, list[str]]:
+    """Each group's messages as the group shows them, by the first line."""
+    for robot in gateway.robots:
+        robot.run_once()
+    by_group: dict[str, list[str]] = {}
+    for message in stub.messages:
+        by_group.setdefault(message.label, []).append(message.plain_lines()[0])
+    assert stub.duplicates == [] and stub.refused == []
+    return by_group
+
+
+def _destinations(gateway: Gateway, type: str) -> list[str]:
+    return sorted(r.destination for r in outbox_rows(gateway.engine) if r.type == type)
+
+
+def test_the_manager_an_alert_was_escalated_to_hears_when_the_guard_comes_back(
+    gateway: Gateway, clock: ManualClock, stub: RobotStub
+) -> None:
+    """黄经理 is told at 08:15 that 赵军 is off post and nobody answers; 赵军 walks back at
+    08:18 and the alert ends on its own: team A's group and 黄经理's hear he is back."""
+    _off_post_unacknowledged_until_escalated(gateway, clock)
+    _back_on_post_at_08_18(gateway, clock)
+    assert _destinations(gateway, "presence.returned") == GROUPS
+    titles = _titles(gateway, stub)
+    assert titles[TEAM_A][-1] == titles[MANAGER][-1] == "已回岗 (returned)", titles
+    # Both groups in the order things happened: the escalation, then its end.
+    assert titles[MANAGER] == ["告警升级 (alert escalated)", "已回岗 (returned)"]
+
+
+def test_the_manager_hears_when_a_report_entered_late_withdraws_the_escalated_alert(
+    gateway: Gateway, clock: ManualClock, stub: RobotStub
+) -> None:
+    """At 08:16, still off post, 刘建国 types in the report 赵军 phoned at 08:03, before he
+    left: the unreported departure was wrong and is withdrawn, and 黄经理, asked at 08:15 to
+    act on it, hears that as team A does."""
+    _off_post_unacknowledged_until_escalated(gateway, clock)
+    clock.set(at(16))
+    gateway.processor.run_command(
+        FileReport(
+            "g-004",
+            reported_at=at(3),
+            received_at=at(16),
+            expected_return_at=at(20),
+            reported_to="jt-leader-a",
+        )
+    )
+    assert _destinations(gateway, "alert.withdrawn") == GROUPS
+    with Session(gateway.engine) as session:
+        alert = session.scalars(select(AlertRow)).one()
+        assert (alert.resolution, alert.escalated_to) == ("withdrawn", ["jt-manager"])
+    titles = _titles(gateway, stub)
+    assert titles[MANAGER] == ["告警升级 (alert escalated)", "告警撤销 (alert withdrawn)"]
+    assert titles[TEAM_A][-1] == "告警撤销 (alert withdrawn)"
+
+
+def test_a_return_after_the_manager_resolved_the_alert_by_hand_does_not_reach_him_again(
+    gateway: Gateway, clock: ManualClock, stub: RobotStub
+) -> None:
+    """黄经理 resolves the escalated alert by hand at 08:16 (his group gets that); the return at
+    08:18 ends nothing any more: it goes to 赵军's own group only."""
+    _off_post_unacknowledged_until_escalated(gateway, clock)
+    clock.set(at(16))
+    with Session(gateway.engine) as session:
+        key = session.scalars(select(AlertRow.alert_key)).one()
+    gateway.processor.run_command(ResolveAlert(key, note="已电话联系", by="jt-manager", at=at(16)))
+    _back_on_post_at_08_18(gateway, clock)
+    assert _destinations(gateway, "alert.resolved") == GROUPS
+    assert _destinations(gateway, "presence.returned") == ["core", "robot:jt-wecom-a"]
+    titles = _titles(gateway, stub)
+    assert titles[MANAGER] == ["告警升级 (alert escalated)", "告警已处理 (alert resolved by hand)"]
