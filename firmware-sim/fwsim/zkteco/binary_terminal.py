@@ -29,8 +29,10 @@ Served, each answered ``CMD_ACK_OK`` unless said otherwise:
 
 Anything else gets ``CMD_ACK_UNKNOWN``; a packet with a bad checksum is ignored, as terminals do.
 Every PIN in the log is in the user table: ``users`` as given, plus a nameless user for any other
-PIN of a record or a punch. ``restart()`` drops every connection and listens again on the same
-port, like a terminal rebooting.
+PIN of a record or a punch, until ``remove_user()`` takes one out of the table (his records stay
+in the log under his internal number, as on a terminal where an administrator deleted him).
+``restart()`` drops every connection and listens again on the same port, like a terminal
+rebooting.
 
 Over UDP each datagram is one bare packet and a "connection" is a session id: ``CMD_CONNECT``
 opens one for the sender's address, any other command naming a session the terminal does not
@@ -113,6 +115,7 @@ class BinaryTerminal(PacketServer):
     ) -> None:
         self.records: list[LogRecord] = list(records)
         self.users: list[User] = users_with(list(users), (r.pin for r in self.records))
+        self.removed: dict[str, int] = {}
         super().__init__(host, port, transport)
         self.record_size = record_size
         self.user_record_size = user_record_size
@@ -162,6 +165,14 @@ class BinaryTerminal(PacketServer):
                     conn.send(packet(CMD["REG_EVENT"], _EF_ATTLOG, 0, payload))
         return record
 
+    def remove_user(self, pin: str) -> None:
+        """Take the user with this PIN out of the user table; his records keep his number."""
+        with self._lock:
+            for user in self.users:
+                if user.user_id == pin:
+                    self.removed[pin] = user.uid
+            self.users = [u for u in self.users if u.user_id != pin]
+
     def _table(self, request: bytes) -> bytes | None:
         """The table a ``CMD_PREPARE_BUFFER`` asks for (``<bhii``: 1, command, fct, ext)."""
         if len(request) < 3:
@@ -169,9 +180,9 @@ class BinaryTerminal(PacketServer):
         (table,) = struct.unpack_from("<h", request, 1)
         fct = struct.unpack_from("<i", request, 3)[0] if len(request) >= 7 else 0
         with self._lock:
-            records, users = list(self.records), list(self.users)
+            records, users, removed = list(self.records), list(self.users), dict(self.removed)
         if table == CMD["ATTLOG_RRQ"]:
-            return log_table(records, users, self.record_size)
+            return log_table(records, users, self.record_size, removed)
         if table == CMD["USERTEMP_RRQ"] and fct == _FCT_USER:
             return user_table(users, self.user_record_size, self.encoding)
         return None

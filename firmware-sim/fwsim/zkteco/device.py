@@ -107,10 +107,16 @@ def user_table(users: Sequence[User], size: int, encoding: str) -> bytes:
     return struct.pack("<I", len(body)) + body
 
 
-def log_table(records: Sequence[LogRecord], users: Sequence[User], size: int) -> bytes:
+def log_table(
+    records: Sequence[LogRecord],
+    users: Sequence[User],
+    size: int,
+    removed: Mapping[str, int] | None = None,
+) -> bytes:
     """The staged attendance log: byte count, then one ``size``-byte record (40, 16 or 8) per
-    record, each naming its user's internal number."""
-    uid_of = {u.user_id: u.uid for u in users}
+    record, each naming its user's internal number; a user taken out of the table still has
+    his number in ``removed`` (PIN -> number), as his records keep it on a terminal."""
+    uid_of = {**(removed or {}), **{u.user_id: u.uid for u in users}}
     body = b"".join(
         pack_record(size, uid_of.get(r.pin, 0), r.pin, r.verify, r.punch, r.at) for r in records
     )
