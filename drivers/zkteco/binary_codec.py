@@ -27,6 +27,7 @@ from gateway.errors import DecodeError
 
 __all__ = [
     "EF_ATTLOG",
+    "FCT_USER",
     "HEADER_SIZE",
     "MAX_PACKET",
     "TCP_MAGIC",
@@ -52,11 +53,14 @@ MAX_PACKET = 0x100000
 """Largest TCP-framed packet the framer accepts; anything longer is taken for garbage."""
 
 EF_ATTLOG = 1
+FCT_USER = 5
+"""``CMD_USERTEMP_RRQ`` table selector of a buffered read: the user table."""
 
 
 class Command(IntEnum):
     """Command and reply codes used here (the SDK's names)."""
 
+    CMD_USERTEMP_RRQ = 9
     CMD_ATTLOG_RRQ = 13
     CMD_GET_FREE_SIZES = 50
     CMD_GET_TIME = 201

@@ -8,25 +8,41 @@ Packed time (attendance records, ``CMD_GET_TIME``): a u32 counting seconds in a 
 
 Live events carry the time as six bytes instead: year - 2000, month, day, hour, minute, second.
 Both are the terminal's local time (naive ``datetime`` here; the caller applies the zone).
+
+Who punched: the 40-byte record carries the user id (the PIN people type, the site file's
+``pin``) as text, the 16-byte record as a u32, but the 8-byte record of older firmware only the
+terminal's internal user number (``uid``). Its PIN is in the user table
+(``CMD_USERTEMP_RRQ``/``FCT_USER``, :func:`decode_user_table`), which the caller reads and passes
+to :func:`decode_attendance_buffer`, as pyzk's ``get_attendance`` does. A record whose number is
+not in the table (the user was deleted after punching, or the table could not be read) names
+``uid:<number>``: a PIN never holds ``:`` (the site file's pattern), so it is reported as an
+unknown person instead of being credited to whoever has that number as his PIN.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.errors import DecodeError
 
 __all__ = [
+    "UNMAPPED_PREFIX",
     "AttendanceRecord",
     "DeviceSizes",
+    "attendance_record_size",
     "decode_attendance_buffer",
     "decode_free_sizes",
     "decode_live_event",
     "decode_time",
     "decode_time6",
+    "decode_user_table",
 ]
+
+UNMAPPED_PREFIX = "uid:"
+"""Person id prefix of an 8-byte record whose internal user number is not in the user table."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +108,11 @@ def _text(raw: bytes) -> str:
     return raw.split(b"\x00", 1)[0].decode("utf-8", "replace").strip()
 
 
-def _decode_record(chunk: bytes, size: int) -> AttendanceRecord:
+def _decode_record(chunk: bytes, size: int, pins: Mapping[int, str]) -> AttendanceRecord:
     if size == 8:
         uid, verify, packed, punch = struct.unpack("<HBIB", chunk)
-        return AttendanceRecord(str(uid), decode_time(packed), verify, punch, uid=uid, raw=chunk)
+        user_id = pins.get(uid) or f"{UNMAPPED_PREFIX}{uid}"
+        return AttendanceRecord(user_id, decode_time(packed), verify, punch, uid=uid, raw=chunk)
     if size == 16:
         user, packed, verify, punch, _reserved, workcode = struct.unpack("<IIBB2sI", chunk)
         return AttendanceRecord(
@@ -105,36 +122,88 @@ def _decode_record(chunk: bytes, size: int) -> AttendanceRecord:
     return AttendanceRecord(_text(user_raw), decode_time(packed), verify, punch, uid=uid, raw=chunk)
 
 
+def attendance_record_size(data: bytes, record_count: int | None = None) -> int:
+    """The record layout of an attendance buffer (8, 16 or 40), as
+    :func:`decode_attendance_buffer` reads it: ``total // record_count``, anything but 8 or 16
+    read as 40; without ``record_count`` the first of 40, 16, 8 that divides the total."""
+    if len(data) < 4:
+        return 40
+    (total,) = struct.unpack_from("<I", data)
+    return _record_sizes(total, record_count)[1]
+
+
+def _record_sizes(total: int, record_count: int | None) -> tuple[int, int]:
+    """(bytes per record in the buffer, the layout read from each)."""
+    if record_count:
+        size = total // record_count
+    else:
+        size = next((s for s in (40, 16, 8) if total % s == 0), 40)
+    return size, size if size in (8, 16) else 40
+
+
 def decode_attendance_buffer(
-    data: bytes, record_count: int | None = None
+    data: bytes, record_count: int | None = None, pins: Mapping[int, str] | None = None
 ) -> tuple[list[AttendanceRecord], list[DecodeError]]:
     """Decode the attendance log read with ``CMD_PREPARE_BUFFER(CMD_ATTLOG_RRQ)``.
 
     The buffer is u32 total size + records. The record size is ``total // record_count``
     (8: old firmware, 16: "extended", 40: TFT/newer; anything else is read as 40 with the
     excess skipped, as pyzk does); without ``record_count`` it is guessed (40, then 16, then 8:
-    the first that divides the total). A record that does not decode is returned as an error;
-    the others are kept.
+    the first that divides the total). ``pins`` maps internal user numbers to user ids
+    (:func:`decode_user_table`): an 8-byte record's user id is its number's, or
+    ``uid:<number>`` when the number is not there (module docstring). A record that does not
+    decode is returned as an error; the others are kept.
     """
     if len(data) < 4:
         return [], []
     (total,) = struct.unpack_from("<I", data)
     body = data[4 : 4 + total]
-    if record_count:
-        size = total // record_count
-    else:
-        size = next((s for s in (40, 16, 8) if total % s == 0), 40)
-    layout = size if size in (8, 16) else 40
+    size, layout = _record_sizes(total, record_count)
     step = max(size, layout)
     records: list[AttendanceRecord] = []
     errors: list[DecodeError] = []
     for offset in range(0, len(body) - layout + 1, step):
         chunk = bytes(body[offset : offset + layout])
         try:
-            records.append(_decode_record(chunk, layout))
+            records.append(_decode_record(chunk, layout, pins or {}))
         except DecodeError as exc:
             errors.append(exc)
     return records, errors
+
+
+def decode_user_table(data: bytes, user_count: int | None = None) -> dict[int, str]:
+    """The user table read with ``CMD_PREPARE_BUFFER(CMD_USERTEMP_RRQ, FCT_USER)``, as internal
+    user number -> user id (PIN).
+
+    The buffer is u32 total size + entries of 28 bytes (older firmware: u16 number at 0, u32
+    user id at 24) or 72 (TFT: u16 number at 0, user id text of 24 bytes at 48), pyzk's
+    ``get_users`` layouts. The entry size is the layout whose size times ``user_count`` (the
+    free-sizes counter) is nearest the total, preferring one that divides it (a user enrolled
+    between the two reads must not change the layout); without a count, 72 unless only 28
+    divides the total. An entry without a user id is left out, and so is a last entry cut
+    short: the records naming them read ``uid:<number>``.
+    """
+    if len(data) < 4:
+        return {}
+    (total,) = struct.unpack_from("<I", data)
+    body = data[4 : 4 + total]
+    fits = [s for s in (72, 28) if total % s == 0] or [72, 28]
+    if user_count and user_count > 0:
+        size = min(fits, key=lambda s: abs(total - s * user_count))
+    else:
+        size = fits[0]
+    pins: dict[int, str] = {}
+    for offset in range(0, len(body) - size + 1, size):
+        entry = body[offset : offset + size]
+        (uid,) = struct.unpack_from("<H", entry)
+        if size == 28:
+            (number,) = struct.unpack_from("<I", entry, 24)
+            user_id = str(number)
+        else:
+            user_id = _text(entry[48:72])
+        if user_id:
+            pins[uid] = user_id
+    return pins
 
 
 _EVENT_LAYOUTS: dict[int, str] = {

@@ -3,7 +3,9 @@
 ``ZkTcpClient`` runs one thread that connects (``CMD_CONNECT``, ``CMD_AUTH`` when the terminal
 has a communication password), reads the whole attendance log with the buffered read
 (``CMD_GET_FREE_SIZES`` for the record count, ``CMD_PREPARE_BUFFER``/``CMD_READ_BUFFER``/
-``CMD_FREE_DATA``), registers for ``EF_ATTLOG`` live events and then waits for them, sending a
+``CMD_FREE_DATA``; when its records are of the 8-byte layout, which names the user by the
+terminal's internal number only, the user table too, for each number's PIN: see
+``binary_records``), registers for ``EF_ATTLOG`` live events and then waits for them, sending a
 ``CMD_GET_TIME`` as keep-alive. When the connection breaks or the terminal stops answering it
 reconnects with exponential back-off and reads the log again, so records made while it was away
 are not missed; records already emitted (same :func:`record_key`) are not emitted again within
@@ -11,10 +13,11 @@ the life of the client. After a process restart the log is emitted again: the st
 each ``record_key`` once.
 
 Punches go to ``on_punch`` (on the client's thread): ``terminal_id`` as configured,
-``person_id`` the terminal's user id, ``punched_at`` the record's local time in ``timezone``
-converted to UTC, ``received_at`` the clock's time, ``source_format`` ``zkteco_binary``, ``raw``
-the record's bytes in hex. Records with a punch state outside 0-5 or an impossible time are
-logged and passed to ``on_reject``.
+``person_id`` the terminal's user id (PIN; ``uid:<number>`` for an 8-byte record whose number is
+not in the user table, counted as ``unmapped``: an unknown person, never someone else's PIN),
+``punched_at`` the record's local time in ``timezone`` converted to UTC, ``received_at`` the
+clock's time, ``source_format`` ``zkteco_binary``, ``raw`` the record's bytes in hex. Records
+with a punch state outside 0-5 or an impossible time are logged and passed to ``on_reject``.
 
 The session itself (reply numbers, events vs. replies) is in ``session``; ``udp.ZkUdpClient`` is
 this client over UDP datagrams (``udp://host:port`` in a site file).
@@ -29,13 +32,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, tzinfo
 from types import TracebackType
 from typing import Self
 
 from drivers.zkteco.binary_codec import (
     EF_ATTLOG,
+    FCT_USER,
     Command,
     Packet,
     commkey,
@@ -45,10 +49,13 @@ from drivers.zkteco.binary_codec import (
     reg_event_request,
 )
 from drivers.zkteco.binary_records import (
+    UNMAPPED_PREFIX,
     AttendanceRecord,
+    attendance_record_size,
     decode_attendance_buffer,
     decode_free_sizes,
     decode_live_event,
+    decode_user_table,
 )
 from drivers.zkteco.push_codec import DEFAULT_TIMEZONE, zone_for
 from drivers.zkteco.semantics import punch_kind, record_key, verify_mode
@@ -66,11 +73,16 @@ _MAX_CHUNK = 0xFFC0  # pyzk's TCP chunk: below the 16-bit length some firmware a
 _SEEN_LIMIT = 500_000
 
 
+class _Refused(TransportError):
+    """The terminal answered a buffered read with a refusal (not a transport failure)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ZkClientStats:
     """Counters of one client: ``connects`` successful sessions, ``log_records`` records read
     from the log, ``events`` live records, ``punches`` emitted, ``duplicates`` skipped,
-    ``rejects`` refused records, ``failures`` broken sessions."""
+    ``rejects`` refused records, ``failures`` broken sessions, ``unmapped`` 8-byte records
+    whose internal user number is not in the user table (emitted as ``uid:<number>``)."""
 
     connected: bool
     connects: int
@@ -80,6 +92,7 @@ class ZkClientStats:
     duplicates: int
     rejects: int
     failures: int
+    unmapped: int
 
 
 class ZkTcpClient:
@@ -123,10 +136,7 @@ class ZkTcpClient:
         self._lock = threading.Lock()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._connected = False
-        self._counts = dict.fromkeys(
-            ("connects", "log_records", "events", "punches", "duplicates", "rejects", "failures"),
-            0,
-        )
+        self._counts = {f.name: 0 for f in fields(ZkClientStats) if f.name != "connected"}
         self._session: Session | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -240,24 +250,55 @@ class ZkTcpClient:
     def _read_log(self, session: Session) -> None:
         sizes_reply = session.request(Command.CMD_GET_FREE_SIZES)
         count: int | None = None
+        users: int | None = None
         if sizes_reply.command == Command.CMD_ACK_OK:
-            count = decode_free_sizes(sizes_reply.data).records
+            sizes = decode_free_sizes(sizes_reply.data)
+            count, users = sizes.records, sizes.users
             if count == 0:
                 return
-        buffer = self._read_with_buffer(session)
-        records, errors = decode_attendance_buffer(buffer, count)
+        buffer = self._read_with_buffer(session, prepare_buffer_request())
+        pins: dict[int, str] = {}
+        if attendance_record_size(buffer, count) == 8:
+            # Read on every log read, not kept: a user enrolled or renumbered since the last
+            # one would otherwise be reported under a stale PIN.
+            pins = self._read_users(session, users)
+        records, errors = decode_attendance_buffer(buffer, count, pins)
         self._count("log_records", len(records))
+        unmapped = [r.user_id for r in records if r.user_id.startswith(UNMAPPED_PREFIX)]
+        if unmapped:
+            self._count("unmapped", len(unmapped))
+            log.warning(
+                "ZK terminal %s: %d record(s) of user numbers not in its user table: %s",
+                self._terminal_id,
+                len(unmapped),
+                sorted(set(unmapped))[:20],
+            )
         for error in errors:
             self._reject(error.reason, error.raw)
         for record in records:
             self._emit(record)
 
-    def _read_with_buffer(self, session: Session) -> bytes:
-        reply = session.request(Command.CMD_PREPARE_BUFFER, prepare_buffer_request())
+    def _read_users(self, session: Session, user_count: int | None) -> dict[int, str]:
+        """The terminal's internal user number -> PIN. A terminal refusing the table gives an
+        empty map: its 8-byte records then name ``uid:<number>`` (unknown persons) rather than
+        stop every punch, live ones included, behind a session that never completes."""
+        try:
+            table = self._read_with_buffer(
+                session, prepare_buffer_request(Command.CMD_USERTEMP_RRQ, FCT_USER)
+            )
+        except _Refused as exc:
+            log.warning("ZK terminal %s: user table not read: %s", self._terminal_id, exc)
+            return {}
+        return decode_user_table(table, user_count)
+
+    def _read_with_buffer(self, session: Session, request: bytes) -> bytes:
+        """The table ``request`` (``prepare_buffer_request``) stages; ``_Refused`` when the
+        terminal will not stage it."""
+        reply = session.request(Command.CMD_PREPARE_BUFFER, request)
         if reply.command == Command.CMD_DATA:
             return reply.data
         if reply.command != Command.CMD_ACK_OK:
-            raise TransportError(f"terminal refused the buffered read (reply {reply.command})")
+            raise _Refused(f"terminal refused the buffered read (reply {reply.command})")
         size = prepare_buffer_size(reply.data)
         parts: list[bytes] = []
         start = 0

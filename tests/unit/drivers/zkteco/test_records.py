@@ -1,9 +1,9 @@
 """Attendance records, packed times and live events, per the published layouts.
 
 Byte strings here are written by hand from the layouts in adrobinoga/zk-protocol
-(``sections/data-record.md``, ``sections/realtime.md``) and pyzk's ``get_attendance`` /
-``live_capture``; the packed time of 2026-02-07 07:35:52 (the K50 sample's time in the corpus)
-is worked out from the documented formula:
+(``sections/data-record.md``, ``sections/data-user.md``, ``sections/realtime.md``) and pyzk's
+``get_attendance`` / ``get_users`` / ``live_capture``; the packed time of 2026-02-07 07:35:52
+(the K50 sample's time in the corpus) is worked out from the documented formula:
 ((26 * 12 * 31) + (2 - 1) * 31 + (7 - 1)) * 86400 + (7 * 60 + 35) * 60 + 52 = 838884952
 = 0x32005e58.
 """
@@ -16,10 +16,12 @@ from datetime import datetime
 import pytest
 
 from drivers.zkteco.binary_records import (
+    attendance_record_size,
     decode_attendance_buffer,
     decode_live_event,
     decode_time,
     decode_time6,
+    decode_user_table,
 )
 from gateway.errors import DecodeError
 
@@ -32,6 +34,14 @@ RECORD_40 = "0300" + "31" + "00" * 23 + "01" + K50_PACKED.hex() + "00" + "000000
 RECORD_16 = "e9030000" + K50_PACKED.hex() + "04" + "02" + "0000" + "07000000"
 # 8-byte record: uid 12, verify 0, time, punch 1.
 RECORD_8 = "0c00" + "00" + K50_PACKED.hex() + "01"
+# 28-byte user (older firmware): uid 12, privilege 0, 5-byte password, 8-byte name "wang", card
+# 0, reserved, group 1, time zone 0, user id 1002 as a u32.
+USER_28 = "0c00" + "00" + "00" * 5 + b"wang".hex() + "00" * 4 + "00000000" + "00" + "01" + "0000"
+USER_28 += "ea030000"
+# 72-byte user (TFT): uid 12, privilege 0, 8-byte password, 24-byte name "wang", card 0, the
+# 9 fixed bytes (01, zeros), user id "1002" as 24 bytes of text.
+USER_72 = "0c00" + "00" + "00" * 8 + b"wang".hex() + "00" * 20 + "00000000" + "01" + "00" * 8
+USER_72 += b"1002".hex() + "00" * 20
 
 
 def _packed(when: datetime) -> int:
@@ -87,9 +97,41 @@ def test_16_byte_records_decode_with_the_workcode() -> None:
     assert record.timestamp == K50_TIME
 
 
-def test_8_byte_records_decode_with_the_user_number() -> None:
-    records, _ = decode_attendance_buffer(_buffer(RECORD_8, RECORD_8, RECORD_8), record_count=3)
-    assert [(r.user_id, r.verify, r.punch) for r in records] == [("12", 0, 1)] * 3
+def test_8_byte_records_name_the_pin_the_user_table_gives_their_number() -> None:
+    buffer = _buffer(RECORD_8, RECORD_8, RECORD_8)
+    assert attendance_record_size(buffer, 3) == 8
+    records, _ = decode_attendance_buffer(buffer, record_count=3, pins={12: "1002"})
+    assert [(r.user_id, r.uid, r.verify, r.punch) for r in records] == [("1002", 12, 0, 1)] * 3
+
+
+def test_an_8_byte_record_whose_number_is_not_in_the_table_is_never_read_as_a_pin() -> None:
+    (record,), errors = decode_attendance_buffer(_buffer(RECORD_8), 1, pins={1: "12"})
+    assert errors == []
+    assert (record.user_id, record.uid) == ("uid:12", 12)
+    (record,), _ = decode_attendance_buffer(_buffer(RECORD_8), 1)
+    assert record.user_id == "uid:12"
+
+
+@pytest.mark.parametrize("entry", [USER_28, USER_72])
+def test_user_table_maps_internal_numbers_to_pins(entry: str) -> None:
+    assert len(bytes.fromhex(entry)) in (28, 72)
+    other = "0d00" + entry[4:].replace(b"1002".hex(), b"1003".hex()).replace("ea03", "eb03")
+    assert decode_user_table(_buffer(entry, other), user_count=2) == {12: "1002", 13: "1003"}
+    assert decode_user_table(_buffer(entry, other)) == {12: "1002", 13: "1003"}
+
+
+def test_user_table_layout_holds_when_a_user_is_enrolled_between_the_two_reads() -> None:
+    # 18 entries of 28 bytes are 504 bytes, also 7 entries of 72: the free-sizes count (17,
+    # read just before an enrolment) decides.
+    entries = [struct.pack("<H", uid).hex() + USER_28[4:] for uid in range(1, 19)]
+    pins = decode_user_table(_buffer(*entries), user_count=17)
+    assert sorted(pins) == list(range(1, 19))
+
+
+def test_user_table_entry_without_a_user_id_is_left_out() -> None:
+    blank = USER_72[:96] + "00" * 24
+    assert decode_user_table(_buffer(blank), user_count=1) == {}
+    assert decode_user_table(b"\x00\x00") == {}
 
 
 def test_record_size_is_guessed_when_the_count_is_unknown() -> None:
