@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from drivers.gps.jt808.codec import Jt808Codec, decode_messages
 from drivers.gps.jt808.framing import FrameError, Jt808Framer, RawFrame
-from drivers.gps.jt808.message import check_content, declared_length
+from drivers.gps.jt808.message import check_content, declared_length, xor_checksum
 from tests.unit.drivers.gps.corpus_data import FRAMES, RECEIVED
 
 HEARTBEAT = bytes.fromhex(FRAMES[34]["frame_hex"])  # real terminal, 0x0002
@@ -77,6 +77,26 @@ def test_doubled_delimiters_between_frames_are_not_errors() -> None:
     results = _framer().feed(HEARTBEAT + b"\x7e" + LOCATION)
     assert _wires(results) == [HEARTBEAT, LOCATION]
     assert _errors(results) == []
+
+
+def _escaped(content: bytes) -> bytes:
+    return content.replace(b"\x7d", b"\x7d\x01").replace(b"\x7e", b"\x7d\x02")
+
+
+def test_unescaped_7e_in_a_body_whose_check_code_is_escaped_still_frames() -> None:
+    # A 0x0200 of terminal 013912345678 whose 5-byte body holds a 0x7e its firmware did not
+    # escape, and whose check code (0x7d) is escaped as 7d 01 right before the closing 7e.
+    header = bytes.fromhex("02000005013912345678002a")
+    body = b"\x01\x7e\x02\x03"
+    body += bytes((xor_checksum(header + body) ^ 0x7D,))
+    content = header + body + b"\x7d"
+    assert check_content(content) is None
+    wire = b"\x7e" + _escaped(header) + body[:1] + b"\x7e" + _escaped(body[2:] + b"\x7d") + b"\x7e"
+    assert wire.endswith(b"\x7d\x01\x7e")
+    results = _framer().feed(wire + HEARTBEAT)
+    assert _errors(results) == []
+    assert _wires(results) == [wire, HEARTBEAT]
+    assert isinstance(results[0], RawFrame) and results[0].content == content
 
 
 def test_invalid_escape_rejects_the_frame() -> None:
