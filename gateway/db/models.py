@@ -190,6 +190,12 @@ class ShiftRow(Base):
     """When the gateway learned of this shift, if after it began (a site's first load during
     it): the rules count their graces and rounds from here, not from ``starts_at``, which
     stays the roster's for the record (migration 0016). Null for every other shift."""
+    kept_config: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """What the duty of this shift needs of its guard, its post and their devices, kept by the
+    site load that took the guard or the post out of the file after the shift began
+    (``gateway.db.kept_config``): the roster index builds the duty from it, since the rows it
+    came from are gone, so the rules still decide what the shift owes, whether a gateway ran
+    at the load or started after it (migration 0018). Null for every other shift."""
 
     __table_args__ = (
         Index("ix_shifts_guard_starts", "guard_id", "starts_at"),

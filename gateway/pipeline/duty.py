@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from gateway.db.models import DeviceRow, GuardRow, ShiftRow, SiteRow
 from gateway.db.repository import site_policy
+from gateway.pipeline.duty_parts import DutyDevices, DutyPart, kept_part
 from gateway.pipeline.roster_window import (
     RosterFingerprint,
     in_window,
@@ -164,6 +165,7 @@ class DutyIndex:
                 ShiftRow.ends_at,
                 ShiftRow.known_from,
                 ShiftRow.cut_short,
+                ShiftRow.kept_config,
             ).where(in_window(now))
         )
         # The guards held elsewhere at each post, by their hours alone: a fixed reader's scan
@@ -332,17 +334,7 @@ def _build(
         devices = _devices(session)
     guards = {g.id: g for g in session.execute(select(GuardRow.id, GuardRow.name, GuardRow.team))}
     patrol = {sid: patrol_policy(s.policy) for sid, s in sites.items()}
-    # A guard's own devices, his GPS terminal first; then the readers and terminals standing
-    # at a post count as his for the presence rules while he is on duty there.
-    guard_devices: dict[str, list[str]] = defaultdict(list)
-    for device in sorted(devices, key=lambda d: (d.kind != "gps", d.id)):
-        if device.guard_id is not None:
-            guard_devices[device.guard_id].append(device.id)
-    post_devices: dict[str, list[str]] = defaultdict(list)
-    for device in sorted(devices, key=lambda d: d.id):
-        if device.post_id is not None and device.guard_id is None:
-            post_devices[device.post_id].append(device.id)
-    wands = {d.id for d in devices if d.kind == "patrol_wand"}
+    on_duty = DutyDevices.of(devices)
     known: dict[str, tuple[str, str, PostFence]] = {}
     if previous is not None:
         unchanged = {
@@ -357,39 +349,41 @@ def _build(
         }
     fences = site_fences(session, {s.post_id for s in shifts}, known)
     duties = []
-    kept = {} if previous is None else previous._by_shift
     for shift in shifts:
         guard = guards.get(shift.guard_id)
-        if guard is None or shift.post_id not in fences:
-            # A load that took his guard or post out of the file cut the shift under way: its
-            # rules still owe what the part that happened left (the hour to cancel a leave used
-            # that morning, a departure begun before the load), so it keeps the duty it had,
-            # ended at the cut. Any other shift so dropped is the ledger's record: no rule
-            # runs for it any more (nor for one cut so while this process was not running).
-            was = kept.get(shift.id) if shift.cut_short else None
-            if was is not None:
-                duties.append(replace(was, ends_at=shift.ends_at, cut_short=True))
+        if guard is not None and shift.post_id in fences:
+            post_name, fence = fences[shift.post_id]
+            device_ids, wands = on_duty.of_duty(guard.id, shift.post_id)
+            held = DutyPart(guard.name, guard.team, post_name, fence, device_ids, wands)
+        elif shift.kept_config is not None:
+            # A load took his guard or post out of the file after the shift began: its rules
+            # still owe what the part that happened left (the hour to cancel a leave used
+            # that morning, a departure begun before the load), so its duty is built from
+            # what the load kept on the row. From the row, not from the index this one
+            # replaces: a gateway started after the load has no such index.
+            held = kept_part(shift.kept_config)
+        else:
+            # Its guard or post left the file before the gateway kept what a shift needs of
+            # them (migration 0018): it is only the ledger's record.
             continue
-        post_name, fence = fences[shift.post_id]
-        device_ids = (*guard_devices.get(guard.id, ()), *post_devices.get(shift.post_id, ()))
         duties.append(
             Duty(
                 shift_id=shift.id,
-                guard_id=guard.id,
-                guard_name=guard.name,
-                team=guard.team,
+                guard_id=shift.guard_id,
+                guard_name=held.guard_name,
+                team=held.team,
                 post_id=shift.post_id,
-                post_name=post_name,
+                post_name=held.post_name,
                 site_id=shift.site_id,
                 starts_at=shift.starts_at,
                 ends_at=shift.ends_at,
-                device_ids=device_ids,
-                fence=fence,
+                device_ids=held.device_ids,
+                fence=held.fence,
                 policy=policies.get(shift.site_id, SitePolicy()),
                 patrol_policy=patrol.get(shift.site_id, PatrolPolicy()),
                 known_from=shift.known_from,
                 cut_short=shift.cut_short,
-                wands=tuple(d for d in device_ids if d in wands),
+                wands=held.wands,
             )
         )
     return duties

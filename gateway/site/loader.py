@@ -42,6 +42,7 @@ from gateway.db.slices import slices
 from gateway.errors import ConfigError
 from gateway.outbox.tables import RobotRow
 from gateway.site.checks import CheckedSite, check_site_file, place
+from gateway.site.kept_duties import keep_leaving_duties
 from gateway.site.notices import site_notices
 from gateway.site.robots import robot_secret_problems
 from gateway.site.schema import SiteFile
@@ -158,6 +159,9 @@ def load_site_file(
             problems += _taken_elsewhere(session, checked)
             if problems:
                 raise _config_error(path, problems)
+            # Before the rows go: the shifts of a guard or post leaving the file keep what
+            # their rules still need of them.
+            keep_leaving_duties(session, checked, now)
             for site in checked:
                 clear_site(session, site.entry.id)
             for number, site in enumerate(checked, start=1):

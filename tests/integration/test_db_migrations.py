@@ -29,7 +29,7 @@ def test_upgraded_database_matches_the_models_with_no_autogenerate_diff(engine: 
 
 
 def test_upgrade_records_the_head_revision_and_is_idempotent(engine: Engine) -> None:
-    assert head() == "0017"
+    assert head() == "0018"
     assert current(engine) == head()
     upgrade(engine)
     assert current(engine) == head()
@@ -230,3 +230,18 @@ def test_migration_0004_robots_downgrades_and_upgrades_again(engine: Engine) -> 
     upgrade(engine)
     assert current(engine) == head()
     assert "robots" in set(inspect(engine).get_table_names())
+
+
+def test_migration_0018_adds_what_a_shift_keeps_of_a_guard_taken_out_and_back(
+    engine: Engine,
+) -> None:
+    load_site_file(WUHAN_SITE, engine, datetime(2026, 3, 2, 3, 0, tzinfo=UTC))
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0017")
+    assert "kept_config" not in _shift_columns(engine)
+    with engine.connect() as conn:  # the shifts stay; only the column goes
+        assert conn.execute(text("SELECT count(*) FROM shifts")).scalar_one() == 90
+    upgrade(engine)
+    assert "kept_config" in _shift_columns(engine) and _diff(engine) == []

@@ -1,0 +1,118 @@
+"""What a shift keeps of a guard or post that a site load takes out of the file.
+
+A shift's rules may owe something after its guard or his post has left the file: a load at
+10:30 cuts the shift of a guard transferred elsewhere, and the leave he used that morning must
+still be cancelled within the hour of his return, a departure begun before the load is still
+judged (docs/site-file.md). The roster index builds a shift's ``Duty`` from the guard, post and
+device rows, and the load deletes those. So before it clears them, every shift of the file's
+sites that has begun and is still in the roster window (the shifts whose rules can still run),
+whose guard or post the file no longer has, keeps on its row what its duty needs of them
+(``ShiftRow.kept_config``, ``gateway.db.kept_config``). The duty is then built from what is
+stored, the same whether a gateway ran at the load or started after it; retention and a
+guard's erasure take it away with the shift row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, Select, select, update
+from sqlalchemy.orm import Session
+
+from gateway.db.kept_config import KeptConfig
+from gateway.db.models import DeviceRow, GuardRow, PostRow, ShiftRow
+from gateway.db.slices import slices
+from gateway.pipeline.duty_parts import DutyDevices
+from gateway.pipeline.roster_window import WINDOW_BEFORE
+from gateway.site.checks import CheckedSite
+
+__all__ = ["keep_leaving_duties"]
+
+
+def keep_leaving_duties(session: Session, checked: Sequence[CheckedSite], now: datetime) -> int:
+    """Write ``kept_config`` on the shifts whose guard or post the load of ``checked`` (the
+    file's sites, loaded at ``now``) takes out of the file, as the module says; in the load's
+    transaction, before ``clear_site``. Returns how many shifts kept it.
+
+    A guard or post moved to another site of the same file is not taken out: its rows are
+    written again. A shift already keeping a config (a guard taken out by an earlier load)
+    keeps the first, and one whose guard or post row was already gone (taken out before the
+    gateway kept configs) has nothing to keep."""
+    site_ids = [c.entry.id for c in checked]
+    going_guards = _going(
+        session, GuardRow, site_ids, {g.id for c in checked for g in c.entry.guards}
+    )
+    going_posts = _going(session, PostRow, site_ids, {p.id for c in checked for p in c.entry.posts})
+    if not going_guards and not going_posts:
+        return 0  # the usual load: nothing read beyond two id lists
+    held = (
+        ShiftRow.site_id.in_(site_ids),
+        ShiftRow.starts_at < now,
+        ShiftRow.ends_at > now - WINDOW_BEFORE,
+        ShiftRow.kept_config.is_(None),
+    )
+    query = select(ShiftRow.id, ShiftRow.guard_id, ShiftRow.post_id).where(*held)
+    shifts = _by_id(session, query, going_guards, ShiftRow.guard_id)
+    shifts.update(_by_id(session, query, going_posts, ShiftRow.post_id))
+    if not shifts:
+        return 0
+    configs = _configs(session, shifts.values())
+    kept = [
+        {"id": shift.id, "kept_config": configs[(shift.guard_id, shift.post_id)]}
+        for shift in shifts.values()
+        if (shift.guard_id, shift.post_id) in configs
+    ]
+    if kept:
+        session.execute(update(ShiftRow), kept)
+    return len(kept)
+
+
+def _going(session: Session, model: Any, site_ids: list[str], in_file: set[str]) -> list[str]:
+    """The ids of ``model`` rows of the file's sites that the file no longer has, sorted."""
+    stored = session.scalars(select(model.id).where(model.site_id.in_(site_ids)))
+    return sorted(set(stored) - in_file)
+
+
+def _configs(session: Session, shifts: Iterable[Row[Any]]) -> dict[tuple[str, str], KeptConfig]:
+    """The config of each (guard, post) pair of ``shifts`` whose guard and post rows exist."""
+    pairs = {(s.guard_id, s.post_id) for s in shifts}
+    guard_ids = sorted({g for g, _ in pairs})
+    post_ids = sorted({p for _, p in pairs})
+    guards = _by_id(session, select(GuardRow.id, GuardRow.name, GuardRow.team), guard_ids)
+    post_query = select(PostRow.id, PostRow.name, PostRow.fence, PostRow.datum)
+    posts = _by_id(session, post_query, post_ids)
+    device_query = select(DeviceRow.id, DeviceRow.kind, DeviceRow.guard_id, DeviceRow.post_id)
+    devices = _by_id(session, device_query, guard_ids, DeviceRow.guard_id)
+    unbound = device_query.where(DeviceRow.guard_id.is_(None))
+    devices.update(_by_id(session, unbound, post_ids, DeviceRow.post_id))
+    on_duty = DutyDevices.of(devices.values())
+    out: dict[tuple[str, str], KeptConfig] = {}
+    for guard_id, post_id in pairs:
+        guard, post = guards.get(guard_id), posts.get(post_id)
+        if guard is None or post is None:
+            continue
+        device_ids, wands = on_duty.of_duty(guard_id, post_id)
+        out[(guard_id, post_id)] = KeptConfig(
+            guard_name=guard.name,
+            team=guard.team,
+            post_name=post.name,
+            fence=dict(post.fence),
+            datum=post.datum,
+            device_ids=list(device_ids),
+            wands=list(wands),
+        )
+    return out
+
+
+def _by_id(
+    session: Session, query: Select[Any], ids: list[str], column: Any = None
+) -> dict[str, Row[Any]]:
+    """The rows of ``query`` whose ``column`` (default: the queried table's ``id``) is among
+    ``ids``, by their ``id``; the ids sent in slices (a city site's removal lists many)."""
+    out: dict[str, Row[Any]] = {}
+    for part in slices(ids):
+        where = (query.selected_columns.id if column is None else column).in_(part)
+        out.update((row.id, row) for row in session.execute(query.where(where)))
+    return out
