@@ -109,7 +109,13 @@ class Escalation:
     def _escalate(
         self, ctx: BatchContext, alert: AlertRow, site_id: str | None, after_s: float, now: datetime
     ) -> None:
-        managers = managers_of(ctx.session, alert.guard_id)
+        team = alert.data.get("team")
+        managers = managers_of(
+            ctx.session,
+            alert.guard_id,
+            site_id=site_id,
+            team=team if isinstance(team, str) and team else None,
+        )
         if not managers:
             return  # nobody named above: nothing to send, and the alert waits for a site load
         ids = [m.id for m in managers]
@@ -139,24 +145,34 @@ class Escalation:
         log.info("alert %s escalated to %s", row.id, ", ".join(ids))
 
 
-def managers_of(session: Session, guard_id: str) -> list[LeaderRow]:
+def managers_of(
+    session: Session, guard_id: str, *, site_id: str | None = None, team: str | None = None
+) -> list[LeaderRow]:
     """The leaders one level up from those alerted about ``guard_id`` (his ``leaders``, or his
     team's leaders when he names none), by id; empty for a device or when none is named.
-    A leader named both as the guard's and above another of his is still escalated to."""
+    A leader named both as the guard's and above another of his is still escalated to.
+
+    A guard taken out of the site file has no row, yet his shift's alerts stay open and may
+    go unanswered: they go up from ``team`` at ``site_id`` (what the alert says of him), as
+    the robots route them (``gateway.outbox.routing``)."""
     guard = session.get(GuardRow, guard_id)
-    if guard is None:
+    if guard is not None:
+        site_id, team, named = guard.site_id, guard.team, list(guard.leader_ids)
+    elif site_id is None:
         return []
-    stmt = select(LeaderRow).where(LeaderRow.site_id == guard.site_id)
-    if guard.leader_ids:
-        stmt = stmt.where(LeaderRow.id.in_(list(guard.leader_ids)))
-    elif guard.team is not None:
-        stmt = stmt.where(LeaderRow.team == guard.team)
+    else:
+        named = []
+    stmt = select(LeaderRow).where(LeaderRow.site_id == site_id)
+    if named:
+        stmt = stmt.where(LeaderRow.id.in_(named))
+    elif team is not None:
+        stmt = stmt.where(LeaderRow.team == team)
     else:
         return []
     above = sorted({r for r in session.scalars(stmt.with_only_columns(LeaderRow.reports_to)) if r})
     if not above:
         return []
-    stmt = select(LeaderRow).where(LeaderRow.site_id == guard.site_id, LeaderRow.id.in_(above))
+    stmt = select(LeaderRow).where(LeaderRow.site_id == site_id, LeaderRow.id.in_(above))
     return list(session.scalars(stmt.order_by(LeaderRow.id)))
 
 

@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -156,3 +157,32 @@ def test_a_return_after_the_manager_resolved_the_alert_by_hand_does_not_reach_hi
     assert _destinations(gateway, "presence.returned") == ["core", "robot:jt-wecom-a"]
     titles = _titles(gateway, stub)
     assert titles[MANAGER] == ["告警升级 (alert escalated)", "告警已处理 (alert resolved by hand)"]
+
+
+def test_the_alert_of_a_guard_taken_out_of_the_file_is_escalated_all_the_same(
+    gateway: Gateway, clock: ManualClock, stub: RobotStub, tmp_path: Path
+) -> None:
+    """赵军 walks off at 08:05 unreported; at 08:10 a load takes him out of the file (sent to
+    another company). Nobody acknowledges his open alert: at 08:15 it is escalated to 黄经理 as
+    any other, by the team his shift named (no guard row is left to name it)."""
+    points = post_points(gateway.engine, "jt-patrol-central")
+    for minute in range(1, 10):
+        where = points.outside if minute >= 5 else points.inside
+        clock.set(at(minute) + timedelta(seconds=1))
+        gateway.processor.process_fixes([fix_at("gps-004", at(minute), where)])
+    assert _destinations(gateway, "alert.unreported_departure") == ["core", "robot:jt-wecom-a"]
+    clock.set(at(10))
+    folder = tmp_path / "without"
+    folder.mkdir()
+    path = site_file(folder, stub)
+    doc = yaml.safe_load(path.read_text("utf-8"))
+    site = doc["sites"][0]
+    site["guards"], site["devices"], site["shifts"] = [], [], []
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    load_site_file(path, gateway.engine, at(10), set(SECRETS))
+    read = gateway.processor.read_roster()
+    assert read is not None and gateway.processor.adopt_roster(read)
+    clock.set(at(15) + timedelta(seconds=30))
+    gateway.processor.tick()
+    assert _destinations(gateway, "alert.escalated") == GROUPS
+    assert _titles(gateway, stub)[MANAGER] == ["告警升级 (alert escalated)"]
