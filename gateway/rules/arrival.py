@@ -87,7 +87,7 @@ def after_the_end(
     if fix.device_id not in state.device_ids:
         return state, []
     dep = None if state.absent_open else late_return.open_at_end(state)
-    if not state.absent_open and (dep is None or not late_return.withdrawable(dep)):
+    if not state.absent_open and (dep is None or not late_return.withdrawable(state, dep)):
         return state, []  # nearly every fix after the end: nothing to withdraw
     run = Run(state, now, policy)
     if state.absent_open:

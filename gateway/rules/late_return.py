@@ -14,6 +14,15 @@ alert that fell after that return, as :mod:`gateway.rules.offpost` withdraws one
 shows wrong inside the shift. The alerts that fell before the return stand, and no return is
 recorded (no ``presence.returned``, no hour to cancel a leave from it, no time on post).
 
+A leave on record for later that a limit took up while his terminal was quiet (he seemed still
+out) and that ran past the end owes its cancellation from its own end
+(``cancellations.owed_past_the_end``). When the evidence shows him back before that leave began
+(less the grace, ``offpost.without_later_leave``, as an upload in the shift does), the leave
+was never his for this outing: the cancellation is no longer owed, and an
+``alert.leave_not_cancelled`` raised for it already is withdrawn (``returned_before``, with
+``leave_id``, ``returned_at`` and ``fell_at``). An extension (续假) of a leave he was out on by
+then is the same absence: its cancellation stays owed.
+
 A return is shown as live it is confirmed (``return_confirm_s``, 30 s), with the evidence at
 hand: a scan at the post (fixed equipment: it places him there at that instant), or a fix
 inside from a device that was out with him (``Departure.away_devices``) followed by another
@@ -35,11 +44,13 @@ from datetime import datetime, timedelta
 from geofence.membership import Membership
 
 from .copying import replace
-from .entries import Departure, FixEvidence, iso
-from .events import ALERT_LEFT_EARLY
+from .coverage import following_leave
+from .deadlines import cancel_due
+from .entries import Departure, FixEvidence, PendingCancel, iso
+from .events import ALERT_LEAVE_NOT_CANCELLED, ALERT_LEFT_EARLY
 from .inputs import FixObserved
 from .machine import Run
-from .offpost import withdraw_fell_after
+from .offpost import withdraw_fell_after, without_later_leave
 from .state import PresenceState
 
 __all__ = ["open_at_end", "shown_back", "withdrawable"]
@@ -56,12 +67,22 @@ def open_at_end(state: PresenceState) -> Departure | None:
     return None
 
 
-def withdrawable(dep: Departure) -> bool:
-    """Whether ``dep`` has an alert a return before the end would show wrong."""
+def withdrawable(state: PresenceState, dep: Departure) -> bool:
+    """Whether ``dep`` has an alert a return before the end would show wrong, or a
+    cancellation owed past the end for a leave that began after its last fix outside (a return
+    shown before that leave would show it was not his: see the module docstring)."""
     left_early = dep.left_early_alert
     if left_early is not None and left_early not in dep.withdrawn:
         return True
-    return any(key in dep.open_alerts for key, _ in dep.limits_fell)
+    if any(key in dep.open_alerts for key, _ in dep.limits_fell):
+        return True
+    # A return is shown only after the last fix outside: a leave begun by then was his.
+    leave = state.leave(dep.leave_id)
+    return (
+        leave is not None
+        and leave.starts_at > dep.last_fix.fix_time
+        and _owed_from_its_end(state, dep) is not None
+    )
 
 
 def shown_back(run: Run, fix: FixObserved) -> None:
@@ -99,6 +120,7 @@ def _withdraw_shown_wrong(run: Run, dep: Departure, back_at: datetime) -> None:
     """Withdraw the alerts of ``dep`` its return at ``back_at`` shows wrong."""
     fell_after = {key: fell for key, fell in dep.limits_fell if fell >= back_at}
     dep = withdraw_fell_after(run, dep, back_at, fell_after)
+    dep = _not_owed_for_a_later_leave(run, dep, back_at)
     key = dep.left_early_alert
     if key is not None and key not in dep.withdrawn:
         run.withdraw(
@@ -114,3 +136,63 @@ def _withdraw_shown_wrong(run: Run, dep: Departure, back_at: datetime) -> None:
         )
         dep = replace(dep, withdrawn=(*dep.withdrawn, key))
     run.state = run.state.with_departure(replace(dep, inside_first=None))
+
+
+def _owed_from_its_end(state: PresenceState, dep: Departure) -> PendingCancel | None:
+    """The cancellation owed from its leave's end for ``dep``, out on it when his duty ended."""
+    return next(
+        (
+            p
+            for p in state.pending_cancels
+            if p.off_duty and p.departure_id == dep.departure_id and p.leave_id == dep.leave_id
+        ),
+        None,
+    )
+
+
+def _not_owed_for_a_later_leave(run: Run, dep: Departure, back_at: datetime) -> Departure:
+    """``dep`` without the leave a limit took it up under, when that leave began only after
+    ``back_at`` (``offpost.without_later_leave``): he was back on post before it, so it owes no
+    cancellation for this outing, and a not-cancelled alert raised for it is withdrawn."""
+    kept = without_later_leave(run, dep, back_at)
+    if kept.leave_id == dep.leave_id or _extends_one_begun_by(run, dep.leave_id, back_at):
+        return dep
+    owed = _owed_from_its_end(run.state, dep)
+    if owed is None:
+        return kept
+    run.state = replace(
+        run.state, pending_cancels=tuple(p for p in run.state.pending_cancels if p is not owed)
+    )
+    if owed.alert_key is not None:
+        run.withdraw(
+            owed.alert_key,
+            ALERT_LEAVE_NOT_CANCELLED,
+            "returned_before",
+            {
+                "leave_id": owed.leave_id,
+                "departure_id": dep.departure_id,
+                "returned_at": iso(back_at),
+                "fell_at": iso(cancel_due(owed, run.policy)),
+            },
+            device_id=dep.last_fix.device_id,
+        )
+    return kept
+
+
+def _extends_one_begun_by(run: Run, leave_id: str | None, back_at: datetime) -> bool:
+    """Whether leave ``leave_id`` runs on from a leave begun by ``back_at`` (less the grace),
+    directly or through others (续假, ``coverage.following_leave``): the outing was under that
+    one, and is under its extension only since its end, so the extension's cancellation stays
+    owed (after the end no return is recorded to ask the first's)."""
+    leaves = run.state.leaves
+    grace = timedelta(seconds=run.policy.report_grace_s)
+    for before in leaves:
+        after = following_leave(leaves, before.leave_id, before.ends_at, run.policy)
+        if after is None or after.leave_id != leave_id:
+            continue
+        # Each link ends later than the one before, so the walk back ends.
+        if before.starts_at - grace <= back_at or _extends_one_begun_by(
+            run, before.leave_id, back_at
+        ):
+            return True
+    return False

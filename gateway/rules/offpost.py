@@ -37,6 +37,7 @@ __all__ = [
     "overran_before_entry",
     "overrun_episode",
     "withdraw_fell_after",
+    "without_later_leave",
 ]
 
 
@@ -48,7 +49,7 @@ def confirm_return(run: Run, deadline: Deadline) -> None:
     dep = run.state.departure
     assert dep is not None and dep.inside_first is not None
     back = dep.inside_first
-    dep = _without_later_leave(run, dep, back.fix_time)
+    dep = without_later_leave(run, dep, back.fix_time)
     # A limit is "up to": back as it fell (first fix inside at 15:00 exactly, the tick that
     # fired it a moment before that fix came) is back in time.
     fell_after = {key: fell for key, fell in dep.limits_fell if fell >= back.fix_time}
@@ -94,10 +95,11 @@ def confirm_return(run: Run, deadline: Deadline) -> None:
     )
 
 
-def _without_later_leave(run: Run, dep: Departure, back_at: datetime) -> Departure:
+def without_later_leave(run: Run, dep: Departure, back_at: datetime) -> Departure:
     """``dep`` without its leave when that leave began after ``back_at``, his return: taken up
     at a limit that fell while his terminal was quiet out of network (he seemed still out), it
-    was never his for this outing, which the positions it stored show over before the leave."""
+    was never his for this outing, which the positions it stored show over before the leave
+    (also after the end: :mod:`gateway.rules.late_return`)."""
     leave = run.state.leave(dep.leave_id)
     if leave is None or leave.starts_at - timedelta(seconds=run.policy.report_grace_s) <= back_at:
         return dep

@@ -24,6 +24,7 @@ from tests.unit.rules.scenario import (
     at,
     fix,
     inside,
+    leave,
     outside,
     restore,
     track,
@@ -217,3 +218,116 @@ def test_an_outing_after_the_return_the_upload_shows_is_history() -> None:
     )
     assert set(_withdrawn(events)) == {"alert.overtime_departure", "alert.left_early"}
     assert [e.type for e in events if e.type != "alert.withdrawn"] == []
+
+
+# A leave for later, taken up while he seemed out. Out at 11:25 without a report, his terminal
+# quiet out there from 11:31:30; he is back on post at 11:32, which only its stored positions
+# show. His leader types in at 11:32 a leave he approves for 11:42-12:12. At 11:40, his 15
+# minutes run out while he still seems out: the leave, beginning within the grace, takes the
+# outing over (no *overtime*), it reaches the end (no *left early*), and so its cancellation is
+# owed from its end (12:12, off duty) within the hour, by 13:12.
+LATER_OUT_S = END_S - 2100  # 11:25
+LATER_QUIET_S = END_S - 1710  # 11:31:30, the last fix outside sent live
+LATER_BACK_S = END_S - 1680  # 11:32
+LATER_LEAVE_S = END_S - 1080  # 11:42
+LATER_LEAVE_END_S = END_S + 720  # 12:12
+LATER_UPLOAD_S = END_S + 660  # 12:11, after the end's wait (12:10)
+
+
+def _out_when_a_later_leave_begins() -> Scenario:
+    """The morning above, to the end's wait for the quiet terminal; nothing sent since."""
+    scenario = Scenario(
+        state=PresenceState.start("shift-1", "guard-1", "post-1", "site-1", [DEVICE], T0, at(END_S))
+    ).run(
+        track(-300, LATER_OUT_S - 30, inside)
+        + track(LATER_OUT_S, LATER_QUIET_S, outside)
+        + [(LATER_BACK_S, leave("L9", LATER_LEAVE_S, LATER_LEAVE_END_S))]
+    )
+    scenario.advance(LATER_UPLOAD_S - 30)
+    assert scenario.only("alert.overtime_departure") == []
+    assert scenario.only("alert.left_early") == []
+    return scenario
+
+
+def _back_before_the_later_leave(sent_s: float, back_s: float = LATER_BACK_S) -> list[Build]:
+    """What the terminal took from its last live fix outside: out to ``back_s``, then inside
+    for five minutes, all sent at ``sent_s``."""
+    return _stored(LATER_QUIET_S + 30, back_s - 30, Membership.OUTSIDE, sent_s) + _stored(
+        back_s, back_s + 300, Membership.INSIDE, sent_s
+    )
+
+
+def test_a_return_before_a_later_leave_shown_after_the_end_owes_no_cancellation() -> None:
+    # Sent at 12:11, past the end's wait: history, but it shows him back at 11:32, ten minutes
+    # before the leave began. Live (or sent within the wait) the leave would not have been his
+    # for this outing; after the wait, before, he was still raised *leave not cancelled* at
+    # 13:12, for a leave nothing shows he used.
+    scenario = _out_when_a_later_leave_begins()
+    events = _send(scenario, LATER_UPLOAD_S, _back_before_the_later_leave(LATER_UPLOAD_S))
+    assert [e.type for e in events] == []  # nothing raised or recorded from history
+    scenario.advance(LATER_LEAVE_END_S + 3 * 3600)
+    assert scenario.only("alert.leave_not_cancelled") == []
+    assert scenario.state.closed
+    assert [e.type for e in scenario.events if e.type.startswith("alert.")] == [
+        "alert.unreported_departure"  # he did leave without a report
+    ]
+
+
+def test_a_not_cancelled_alert_raised_before_that_evidence_came_is_withdrawn() -> None:
+    # The same positions, downloaded only at 16:30: the alert of 13:12 was wrong.
+    scenario = _out_when_a_later_leave_begins()
+    scenario.advance(DOWNLOAD_S - 60)
+    [not_cancelled] = scenario.only("alert.leave_not_cancelled")
+    assert not_cancelled.time == at(LATER_LEAVE_END_S + 3600)
+    assert scenario.state.closed
+    found = _withdrawn(_send(scenario, DOWNLOAD_S, _back_before_the_later_leave(DOWNLOAD_S)))
+    assert set(found) == {"alert.leave_not_cancelled"}
+    data = found["alert.leave_not_cancelled"]
+    assert data["withdrawn_key"] == not_cancelled.alert_key
+    assert data["reason"] == "returned_before"
+    assert data["leave_id"] == "L9"
+    assert data["returned_at"] == at(LATER_BACK_S).isoformat()
+    assert data["fell_at"] == at(LATER_LEAVE_END_S + 3600).isoformat()
+    assert scenario.state.closed
+    assert (
+        _withdrawn(_send(scenario, DOWNLOAD_S + 60, _back_before_the_later_leave(DOWNLOAD_S + 60)))
+        == {}
+    )
+
+
+def test_a_return_after_the_later_leave_began_still_owes_its_cancellation() -> None:
+    # Shown back at 11:45, he was out when the leave began: it was his, and what came after
+    # the end records no return, so the cancellation stays owed from the leave's end.
+    scenario = _out_when_a_later_leave_begins()
+    events = _send(
+        scenario,
+        LATER_UPLOAD_S,
+        _back_before_the_later_leave(LATER_UPLOAD_S, back_s=LATER_LEAVE_S + 180),
+    )
+    assert _withdrawn(events) == {}
+    scenario.advance(LATER_LEAVE_END_S + 3 * 3600)
+    [not_cancelled] = scenario.only("alert.leave_not_cancelled")
+    assert not_cancelled.time == at(LATER_LEAVE_END_S + 3600)
+    assert not_cancelled.data["off_duty"] is True
+
+
+def test_an_extension_of_the_leave_he_was_out_on_still_owes_its_cancellation() -> None:
+    # Out at 11:25 on a leave to 11:42 approved before he left, extended (续假) at 11:40 to
+    # 12:12 while his terminal was quiet: back at 11:32, he was out under the first leave, and
+    # the extension he seemed to go on under is the same absence: its cancellation stays owed.
+    scenario = Scenario(
+        state=PresenceState.start("shift-1", "guard-1", "post-1", "site-1", [DEVICE], T0, at(END_S))
+    ).run(
+        [
+            *track(-300, LATER_OUT_S - 30, inside),
+            (LATER_OUT_S - 600, leave("L1", LATER_OUT_S - 60, LATER_LEAVE_S)),
+            *track(LATER_OUT_S, LATER_QUIET_S, outside),
+            (LATER_LEAVE_S - 120, leave("L2", LATER_LEAVE_S, LATER_LEAVE_END_S)),
+        ]
+    )
+    events = _send(scenario, LATER_UPLOAD_S, _back_before_the_later_leave(LATER_UPLOAD_S))
+    assert _withdrawn(events) == {}
+    scenario.advance(LATER_LEAVE_END_S + 3 * 3600)
+    [not_cancelled] = scenario.only("alert.leave_not_cancelled")
+    assert not_cancelled.data["leave_id"] == "L2"
+    assert not_cancelled.time == at(LATER_LEAVE_END_S + 3600)
