@@ -1,7 +1,11 @@
 """Starting the site's checkpoint readers and clock-in terminals (called by ``bootstrap``).
 
 Every reader hands its records to the pipeline queue as a ``DecodeOutcome``; none of them does
-database or rule work on its own thread. ZKTeco PUSH terminals talk to the API's ``/iclock``
+database or rule work on its own thread. So do the EM4100 readers and the binary clock-in
+terminals with what they refuse (a garbled frame, a bad checksum, a record with an impossible
+punch state): each is counted by the processor as ``rejected.<problem>`` (``/health``, the
+metrics) and logged rate-limited per device and problem (``gateway.pipeline.reject_log``), as
+the MQTT path does. ZKTeco PUSH terminals talk to the API's ``/iclock``
 routes instead, and get ``OK`` only once their punches are committed.
 """
 
@@ -24,7 +28,14 @@ from gateway.clock import Clock
 from gateway.db.models import DeviceRow, SiteRow
 from gateway.host_lock import HostExclusive, default_lock_dir, lock_path
 from gateway.pipeline.commands import ReportReaderState
-from gateway.records import CheckpointScan, DecodeOutcome, Punch, PunchKind, VerifyMode
+from gateway.records import (
+    CheckpointScan,
+    DecodeOutcome,
+    Punch,
+    PunchKind,
+    Rejected,
+    VerifyMode,
+)
 
 __all__ = [
     "READER_STATES",
@@ -181,6 +192,7 @@ def _open(
     on_scan = _scan_handoff(device, runtime)
     on_state = _state_handoff(device.id, clock, runtime, started)
     on_standby = _standby_handoff(device.id, started)
+    on_reject = _reject_handoff(runtime)
     # One process of the host reads a reader and reports its losses; the others stand by.
     peer_lock = PeerLock(reader_lock_path(url, started.lock_dir))
     if device.kind == "nfc_reader":
@@ -207,6 +219,7 @@ def _open(
             on_state=on_state,
             on_standby=on_standby,
             peer_lock=peer_lock,
+            on_reject=on_reject,
         )
     if device.kind == "clock_in" and url.startswith(("tcp://", "udp://")):
         # The binary protocol on 4370: the same session over a TCP stream or UDP datagrams.
@@ -223,6 +236,7 @@ def _open(
             clock=clock,
             on_punch=lambda punch: runtime.submit(DecodeOutcome(punches=(punch,))),
             timezone=timezone,
+            on_reject=on_reject,
         )
         # One session per terminal from this host, whichever process holds the lock.
         return HostExclusive(
@@ -260,6 +274,12 @@ def _state_handoff(
             log.exception("could not record the state of reader %s", device_id)
 
     return report
+
+
+def _reject_handoff(runtime: _Runtime) -> Callable[[Rejected], None]:
+    """Refused input goes to the pipeline thread, which counts it and logs it rate-limited;
+    the device's thread goes straight back to reading."""
+    return lambda rejected: runtime.submit(DecodeOutcome(rejects=(rejected,)))
 
 
 def _standby_handoff(device_id: str, started: FieldDevices) -> Callable[[str], None]:

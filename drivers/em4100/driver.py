@@ -7,8 +7,11 @@ scan per presentation, on the injected clock) and calls ``on_scan`` with a ``Che
 variant, ``raw`` = the frame's bytes in lower-case hex. ``scanned_at`` and ``received_at`` are
 both the clock's time at decoding (these readers have no clock of their own).
 
-Bad input is logged as hex, counted by reason and, when ``on_reject`` is given, passed on as a
-``Rejected`` record; it never stops the reader. Callbacks run on the reader's thread.
+Bad input is counted by reason and never stops the reader. Without ``on_reject`` each refused
+frame is logged as hex (WARNING); with it, the frame goes to ``on_reject`` as a ``Rejected``
+record and is logged here at DEBUG only: the receiver counts it and logs it rate-limited
+(``guard-gateway run`` hands it to the pipeline, ``gateway.pipeline.reject_log``), as a reader
+with a worn cable sends hundreds a minute. Callbacks run on the reader's thread.
 """
 
 from __future__ import annotations
@@ -162,7 +165,8 @@ class Em4100Reader:
     def _rejected(self, item: FrameRejected) -> None:
         with self._lock:
             self._rejects[item.reason.value] = self._rejects.get(item.reason.value, 0) + 1
-        log.warning(
+        log.log(
+            logging.WARNING if self._on_reject is None else logging.DEBUG,
             "reader %s: rejected %s (%s): %s",
             self._reader_id,
             item.reason.value,

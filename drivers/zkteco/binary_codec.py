@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -140,13 +141,20 @@ class TcpFramer:
     """Cut a TCP byte stream into packets; resynchronises on the ``50 50 82 7d`` magic.
 
     ``feed()`` returns the packets completed by the new bytes. Garbage before a magic, a length
-    that cannot be right (< 8 or > ``MAX_PACKET``) and packets with a bad checksum are dropped,
-    logged as hex and counted in ``dropped_bytes`` / ``bad_packets``; the framer never raises.
+    that cannot be right (< 8 or > ``MAX_PACKET``) and packets with a bad checksum are dropped
+    and counted in ``dropped_bytes`` / ``bad_packets``; the framer never raises. A bad packet is
+    passed to ``on_bad_packet`` (reason, bytes) when given, else logged as hex.
     """
 
-    def __init__(self, *, verify_checksum: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        verify_checksum: bool = True,
+        on_bad_packet: Callable[[str, bytes], None] | None = None,
+    ) -> None:
         self._buf = bytearray()
         self._verify = verify_checksum
+        self._on_bad_packet = on_bad_packet
         self.dropped_bytes = 0
         self.bad_packets = 0
 
@@ -182,8 +190,11 @@ class TcpFramer:
             try:
                 packet = parse_packet(raw, verify=self._verify)
             except DecodeError as exc:
-                log.warning("ZK framer: %s; packet %s dropped", exc.reason, raw.hex())
                 self.bad_packets += 1
+                if self._on_bad_packet is not None:
+                    self._on_bad_packet(exc.reason, raw)
+                else:
+                    log.warning("ZK framer: %s; packet %s dropped", exc.reason, raw.hex())
                 # The magic may have been garbage: look again from the next byte.
                 self._drop(1)
                 continue

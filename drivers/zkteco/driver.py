@@ -17,7 +17,9 @@ Punches go to ``on_punch`` (on the client's thread): ``terminal_id`` as configur
 not in the user table, counted as ``unmapped``: an unknown person, never someone else's PIN),
 ``punched_at`` the record's local time in ``timezone`` converted to UTC, ``received_at`` the
 clock's time, ``source_format`` ``zkteco_binary``, ``raw`` the record's bytes in hex. Records
-with a punch state outside 0-5 or an impossible time are logged and passed to ``on_reject``.
+with a punch state outside 0-5 or an impossible time are passed to ``on_reject``, and so are
+packets the session cannot read (a bad checksum, a datagram that is no packet); without
+``on_reject`` they are logged instead.
 
 The session itself (reply numbers, events vs. replies) is in ``session``; ``udp.ZkUdpClient`` is
 this client over UDP datagrams (``udp://host:port`` in a site file).
@@ -81,8 +83,9 @@ class _Refused(TransportError):
 class ZkClientStats:
     """Counters of one client: ``connects`` successful sessions, ``log_records`` records read
     from the log, ``events`` live records, ``punches`` emitted, ``duplicates`` skipped,
-    ``rejects`` refused records, ``failures`` broken sessions, ``unmapped`` 8-byte records
-    whose internal user number is not in the user table (emitted as ``uid:<number>``)."""
+    ``rejects`` refused records and unreadable packets, ``failures`` broken sessions,
+    ``unmapped`` 8-byte records whose internal user number is not in the user table (emitted as
+    ``uid:<number>``)."""
 
     connected: bool
     connects: int
@@ -214,7 +217,12 @@ class ZkTcpClient:
         return sock
 
     def _new_session(self, sock: socket.socket) -> Session:
-        return TcpSession(sock, timeout_s=self._timeout_s, on_event=self._handle_event)
+        return TcpSession(
+            sock,
+            timeout_s=self._timeout_s,
+            on_event=self._handle_event,
+            on_bad_packet=self._bad_packet,
+        )
 
     def _keepalive(self, session: Session) -> None:
         session.request(Command.CMD_GET_TIME)
@@ -344,17 +352,26 @@ class ZkTcpClient:
             self._emit(record)
 
     def _reject(self, reason: str, raw: bytes) -> None:
+        """Count a refused record or packet; log it here only when nobody receives it (the
+        receiver of ``on_reject`` logs rate-limited: a garbled line sends them in bursts)."""
         self._count("rejects")
-        log.warning(
-            "ZK terminal %s: refused record (%s): %s", self._terminal_id, reason, raw[:64].hex()
+        log.log(
+            logging.WARNING if self._on_reject is None else logging.DEBUG,
+            "ZK terminal %s: refused %s: %s",
+            self._terminal_id,
+            reason,
+            raw[:64].hex(),
         )
         if self._on_reject is not None:
             self._on_reject(Rejected(reason=reason, raw=raw, device_id=self._terminal_id))
 
+    def _bad_packet(self, reason: str, raw: bytes) -> None:
+        self._reject(f"bad packet: {reason}", raw)
+
     def _emit(self, record: AttendanceRecord) -> None:
         kind = punch_kind(record.punch)
         if kind is None:
-            self._reject(f"punch state {record.punch} is not 0-5", record.raw)
+            self._reject(f"punch state {record.punch}: not 0-5", record.raw)
             return
         punch = Punch(
             terminal_id=self._terminal_id,

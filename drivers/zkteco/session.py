@@ -89,11 +89,16 @@ class TcpSession(Session):
     """A session on a TCP stream: packets framed with the ``50 50 82 7d`` prefix."""
 
     def __init__(
-        self, sock: socket.socket, *, timeout_s: float, on_event: Callable[[Packet], None]
+        self,
+        sock: socket.socket,
+        *,
+        timeout_s: float,
+        on_event: Callable[[Packet], None],
+        on_bad_packet: Callable[[str, bytes], None] | None = None,
     ) -> None:
         super().__init__(timeout_s=timeout_s, on_event=on_event)
         self._sock = sock
-        self._framer = TcpFramer()
+        self._framer = TcpFramer(on_bad_packet=on_bad_packet)
 
     def _transmit(self, packet: bytes) -> None:
         self._sock.sendall(frame_tcp(packet))

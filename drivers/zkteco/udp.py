@@ -52,10 +52,12 @@ class _UdpSession(Session):
         timeout_s: float,
         retries: int,
         on_event: Callable[[Packet], None],
+        on_bad_packet: Callable[[str, bytes], None] | None = None,
     ) -> None:
         super().__init__(timeout_s=timeout_s, on_event=on_event)
         self._sock = sock
         self._retries = retries
+        self._on_bad_packet = on_bad_packet
         self.bad_datagrams = 0
 
     def _transmit(self, packet: bytes) -> None:
@@ -73,7 +75,10 @@ class _UdpSession(Session):
             packet = parse_packet(datagram)
         except DecodeError as exc:
             self.bad_datagrams += 1
-            log.warning("ZK over UDP: %s; datagram %s dropped", exc.reason, datagram.hex())
+            if self._on_bad_packet is not None:
+                self._on_bad_packet(exc.reason, datagram)
+            else:
+                log.warning("ZK over UDP: %s; datagram %s dropped", exc.reason, datagram.hex())
             return []
         if (
             packet.command != Command.CMD_REG_EVENT
@@ -130,7 +135,11 @@ class ZkUdpClient(ZkTcpClient):
 
     def _new_session(self, sock: socket.socket) -> Session:
         return _UdpSession(
-            sock, timeout_s=self._timeout_s, retries=self._retries, on_event=self._handle_event
+            sock,
+            timeout_s=self._timeout_s,
+            retries=self._retries,
+            on_event=self._handle_event,
+            on_bad_packet=self._bad_packet,
         )
 
     def _keepalive(self, session: Session) -> None:

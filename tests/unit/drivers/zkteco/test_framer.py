@@ -50,6 +50,16 @@ def test_a_corrupted_packet_is_dropped_and_the_next_one_still_decodes(
     assert framer.bad_packets == 1
 
 
+def test_a_corrupted_packet_goes_to_its_receiver_with_its_bytes() -> None:
+    ack = bytearray(bytes.fromhex("5050827d08000000d007fffc2ffb0000"))
+    ack[12] ^= 0xFF
+    refused: list[tuple[str, bytes]] = []
+    framer = TcpFramer(on_bad_packet=lambda reason, raw: refused.append((reason, raw)))
+    assert framer.feed(bytes(ack)) == []
+    ((reason, raw),) = refused
+    assert "checksum" in reason and raw == bytes(ack[8:])  # the packet, without the prefix
+
+
 def test_an_impossible_length_is_treated_as_garbage() -> None:
     framer = TcpFramer()
     bogus = b"\x50\x50\x82\x7d\x02\x00\x00\x00"  # shorter than a header
