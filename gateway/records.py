@@ -147,7 +147,9 @@ class CheckpointScan:
     """A tag read by a patrol checkpoint reader or downloaded from an offline patrol wand.
 
     ``reader_id`` is the configured device (fixed reader, wand); ``tag_id`` the tag's identity as
-    the site file names it (upper-case hex UID, or the EM4100 10-hex-digit id). ``scanned_at`` is
+    the reader delivers it: the way the site file names it (upper-case hex UID, or the EM4100
+    10-hex-digit id), or a short form of the EM4100 id from a decimal or Wiegand reader, told
+    by ``source_format`` (``gateway.site.tag_forms``). ``scanned_at`` is
     the device's time (for a wand: corrected for its clock skew), ``received_at`` the gateway's.
     ``ndef_text`` carries an NDEF text/URI record when the tag had one.
     """

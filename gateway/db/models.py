@@ -3,7 +3,8 @@
 Two families:
 
 * **Configuration** (``sites``, ``leaders``, ``posts``, ``guards``, ``devices``, ``shifts``,
-  ``checkpoints``, ``checkpoint_tags``, ``routes``, ``route_checkpoints``, ``guard_credentials``):
+  ``checkpoints``, ``checkpoint_tags``, ``routes``, ``route_checkpoints``, ``guard_credentials``,
+  ``tag_aliases``):
   written only by the site loader, replaced as a whole when a site file is loaded again. Ids
   are chosen by the site file and are unique across the whole gateway.
 * **Ledger and runtime** (``reports``, ``leaves``, ``presence_states``, ``positions``, ``alerts``,
@@ -44,6 +45,7 @@ from gateway.db.patrol_models import (
     RouteCheckpointRow,
     RouteRow,
     ScanRow,
+    TagAliasRow,
     WandDownloadRow,
 )
 
@@ -70,6 +72,7 @@ __all__ = [
     "ScanRow",
     "ShiftRow",
     "SiteRow",
+    "TagAliasRow",
     "WandDownloadRow",
 ]
 

@@ -33,6 +33,7 @@ __all__ = [
     "RouteCheckpointRow",
     "RouteRow",
     "ScanRow",
+    "TagAliasRow",
     "WandDownloadRow",
 ]
 
@@ -108,6 +109,26 @@ class GuardCredentialRow(Base):
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)
     value: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     guard_id: Mapped[str] = mapped_column(ForeignKey("guards.id"), nullable=False, index=True)
+
+
+class TagAliasRow(Base):
+    """A checkpoint tag's or guard's card's EM4100 id (``tag_id``, as in ``checkpoint_tags``
+    or ``guard_credentials``) in a short form (``form``: ``decimal``, ``wiegand26``) that a
+    reader of the site delivers (``gateway.site.tag_forms``), written by the site load: a read
+    ``alias`` in that form at that site names the checkpoint or the guard (exactly one of
+    ``checkpoint_id`` and ``guard_id`` is set). Several rows for one read name several owners:
+    the read is ambiguous and names none."""
+
+    __tablename__ = "tag_aliases"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), primary_key=True)
+    form: Mapped[str] = mapped_column(String(16), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    tag_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    checkpoint_id: Mapped[str | None] = mapped_column(
+        ForeignKey("checkpoints.id"), nullable=True, index=True
+    )
+    guard_id: Mapped[str | None] = mapped_column(ForeignKey("guards.id"), nullable=True, index=True)
 
 
 # --- patrol checkpoints and attendance (ledger and rule state) ----------------------------------

@@ -32,13 +32,16 @@ from gateway.db.models import (
 )
 from gateway.db.repository import upsert
 from gateway.db.slices import slices
+from gateway.db.tag_aliases import owner_of_read
 from gateway.records import CheckpointScan, Punch
 from gateway.rules.patrol_plan import PlannedCheckpoint, RoutePlan, time_of_day
 from gateway.site.schema import normalise_tag_id
+from gateway.site.tag_forms import ReadForm, read_form
 
 __all__ = [
     "checkpoint_for_tag",
     "checkpoint_index",
+    "checkpoint_of_scan",
     "guard_for_card",
     "guard_for_person",
     "guard_for_pin",
@@ -74,12 +77,24 @@ def _insert_ignoring_duplicates(session: Session, model: Any, values: dict[str, 
 # --- configuration lookups --------------------------------------------------------------------
 
 
-def checkpoint_for_tag(session: Session, tag_id: str) -> CheckpointRow | None:
-    """The checkpoint carrying ``tag_id`` (written in any form the site file accepts)."""
+def checkpoint_for_tag(
+    session: Session, tag_id: str, *, site_id: str | None = None, form: ReadForm | None = None
+) -> CheckpointRow | None:
+    """The checkpoint carrying ``tag_id`` (written in any form the site file accepts).
+
+    With ``form`` (the read is a decimal or Wiegand reader's, ``read_form``) and ``site_id``
+    (the reader's site), also the checkpoint of that site whose tag's EM4100 id reduces to it,
+    and none when the read names more than one checkpoint or card (``gateway.db.tag_aliases``).
+    """
     try:
         tag = normalise_tag_id(tag_id)
     except ValueError:
         return None
+    if form is not None and site_id is not None:
+        owner = owner_of_read(session, site_id, form, tag)
+        if owner is None or owner.kind != "checkpoint":
+            return None
+        return session.get(CheckpointRow, owner.id)
     stmt = (
         select(CheckpointRow)
         .join(CheckpointTagRow, CheckpointTagRow.checkpoint_id == CheckpointRow.id)
@@ -103,18 +118,30 @@ def guard_for_pin(session: Session, site_id: str, pin: str) -> str | None:
     return _credential(session, site_id, "pin", pin.strip())
 
 
-def guard_for_card(session: Session, site_id: str, card_id: str) -> str | None:
-    """The guard carrying card ``card_id`` at ``site_id`` (any form the site file accepts)."""
+def guard_for_card(
+    session: Session, site_id: str, card_id: str, *, form: ReadForm | None = None
+) -> str | None:
+    """The guard carrying card ``card_id`` at ``site_id`` (any form the site file accepts).
+
+    With ``form`` (a decimal or Wiegand reader's read), also the guard whose card's EM4100 id
+    reduces to it, and none when the read names more than one card or checkpoint
+    (``gateway.db.tag_aliases``)."""
     try:
         card = normalise_tag_id(card_id)
     except ValueError:
         return None
+    if form is not None:
+        owner = owner_of_read(session, site_id, form, card)
+        return owner.id if owner is not None and owner.kind == "guard" else None
     return _credential(session, site_id, "card", card)
 
 
-def guard_for_person(session: Session, terminal_id: str, person_id: str) -> str | None:
-    """The guard a terminal's person id names: a PIN, or for a card reader a card; ``None``
-    for an unknown terminal or person (the caller reports ``attendance.unknown_person``)."""
+def guard_for_person(
+    session: Session, terminal_id: str, person_id: str, *, form: ReadForm | None = None
+) -> str | None:
+    """The guard a terminal's person id names: a PIN, or for a card reader a card (``form``:
+    the form of a gate reader's reads, as for ``guard_for_card``); ``None`` for an unknown
+    terminal or person (the caller reports ``attendance.unknown_person``)."""
     device = session.get(DeviceRow, terminal_id)
     if device is None:
         return None
@@ -122,7 +149,16 @@ def guard_for_person(session: Session, terminal_id: str, person_id: str) -> str 
         guard = guard_for_pin(session, device.site_id, person_id)
         if guard is not None:
             return guard
-    return guard_for_card(session, device.site_id, person_id)
+    return guard_for_card(session, device.site_id, person_id, form=form)
+
+
+def checkpoint_of_scan(session: Session, scan: CheckpointScan) -> CheckpointRow | None:
+    """The checkpoint ``scan`` read the tag of: as written, or by the short form its reader
+    delivers (at the reader's site: ``checkpoint_for_tag``)."""
+    form = read_form(scan.source_format)
+    reader = session.get(DeviceRow, scan.reader_id) if form is not None else None
+    site_id = None if reader is None else reader.site_id
+    return checkpoint_for_tag(session, scan.tag_id, site_id=site_id, form=form)
 
 
 def checkpoint_index(
@@ -204,7 +240,7 @@ def insert_scans(
         raise ValueError("one key per scan")
     out: list[bool] = []
     for i, scan in enumerate(scans):
-        checkpoint = checkpoint_for_tag(session, scan.tag_id)
+        checkpoint = checkpoint_of_scan(session, scan)
         out.append(
             _insert_ignoring_duplicates(
                 session,
@@ -252,7 +288,12 @@ def insert_punches(
                     "punched_at": utc(punch.punched_at),
                     "kind": punch.kind.value,
                     "verify": punch.verify.value,
-                    "guard_id": guard_for_person(session, punch.terminal_id, punch.person_id),
+                    "guard_id": guard_for_person(
+                        session,
+                        punch.terminal_id,
+                        punch.person_id,
+                        form=read_form(punch.source_format),
+                    ),
                     "shift_id": None if shift_ids is None else shift_ids[i],
                     "received_at": utc(punch.received_at),
                     "source_format": punch.source_format,

@@ -40,6 +40,7 @@ from gateway.rules.deadlines import leave_excuses_until
 from gateway.rules.patrol_events import unknown_person_event
 from gateway.rules.patrol_presence import punch_presence_inputs
 from gateway.rules.state import PresenceState
+from gateway.site.tag_forms import read_form
 
 __all__ = ["AttendanceMachines"]
 
@@ -119,7 +120,9 @@ class AttendanceMachines:
 
     def _punch(self, ctx: BatchContext, punch: Punch, now: datetime) -> None:
         duties = self._memory.duties
-        guard_id = prepo.guard_for_person(ctx.session, punch.terminal_id, punch.person_id)
+        guard_id = prepo.guard_for_person(
+            ctx.session, punch.terminal_id, punch.person_id, form=read_form(punch.source_format)
+        )
         if guard_id is None:
             ctx.counters.add("punches.unknown_person")
             site = duties.site_of_device(punch.terminal_id)

@@ -36,7 +36,7 @@ from gateway.pipeline.new_duties import NewDuties
 from gateway.pipeline.patrol_loads import follow_ends, replan_machines
 from gateway.pipeline.presence_stage import PresenceFeed
 from gateway.pipeline.relay import relay_scan
-from gateway.pipeline.scan_attribution import card_holder, name_scan, read_away
+from gateway.pipeline.scan_attribution import card_holder, checkpoint_of, name_scan, read_away
 from gateway.pipeline.window_states import open_states, refresh_machines
 from gateway.records import CheckpointScan
 from gateway.rules import LeaveApproved, ShiftEnded, Tick
@@ -48,7 +48,6 @@ from gateway.rules.patrol_plan import RoutePlan
 from gateway.rules.patrol_presence import scan_as_fix
 from gateway.rules.patrol_state import PatrolState, leave_spans
 from gateway.rules.patrol_wands import told_of
-from gateway.site.schema import normalise_tag_id
 
 __all__ = ["PatrolStage"]
 
@@ -183,8 +182,8 @@ class PatrolStage:
     def _scan(self, ctx: BatchContext, scan: CheckpointScan, key: str, now: datetime) -> None:
         """Apply a new scan to the guard it names (``name_scan``), here or, for a guard
         another process holds, relayed to it (``gateway.pipeline.relay``)."""
-        place = self._checkpoint(scan.tag_id)
         duties = self._memory.duties
+        place = checkpoint_of(ctx.session, duties, self._tags, scan)
         holder = card_holder(ctx.session, duties, scan) if place is None else None
         if place is not None and not read_away(duties, scan, place[1]):
             routes = (plan.route_id for plan in self._routes.get(place[1], ()))
@@ -214,7 +213,7 @@ class PatrolStage:
         shown to a reader fixed at his post places him (else ``scans.card_elsewhere``)."""
         duties = self._memory.duties
         duty = duties.duty_for_guard(guard_id, scan.scanned_at)
-        place = self._checkpoint(scan.tag_id)
+        place = checkpoint_of(ctx.session, duties, self._tags, scan)
         if place is None:
             if duty is None or duties.post_of_device(scan.reader_id) != duty.post_id:
                 ctx.counters.add("scans.card_elsewhere")
@@ -252,12 +251,6 @@ class PatrolStage:
             observed, lat=centre.y, lon=centre.x, device_id=evidence_device(duty, reader)
         )
         self._presence.feed(ctx, duty, evidence)
-
-    def _checkpoint(self, tag_id: str) -> tuple[str, str] | None:
-        try:
-            return self._tags.get(normalise_tag_id(tag_id))
-        except ValueError:
-            return None
 
     def _step_patrol(
         self,

@@ -18,6 +18,7 @@ visit to the checkpoint.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -25,9 +26,11 @@ from sqlalchemy.orm import Session
 from gateway.db import patrol_repository as prepo
 from gateway.pipeline.duty import DutyIndex
 from gateway.records import CheckpointScan
+from gateway.site.schema import normalise_tag_id
+from gateway.site.tag_forms import read_form
 from gateway.wand import SOURCE_FORMAT as WAND_LOG
 
-__all__ = ["ScanNaming", "card_holder", "name_scan", "read_away"]
+__all__ = ["ScanNaming", "card_holder", "checkpoint_of", "name_scan", "read_away"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +73,34 @@ def read_away(duties: DutyIndex, scan: CheckpointScan, post_id: str) -> bool:
     return reader_post is not None and reader_post != post_id and scan.source_format != WAND_LOG
 
 
+def checkpoint_of(
+    session: Session,
+    duties: DutyIndex,
+    tags: Mapping[str, tuple[str, str]],
+    scan: CheckpointScan,
+) -> tuple[str, str] | None:
+    """``(checkpoint id, post id)`` of the tag ``scan`` read (``None``: no checkpoint's).
+
+    ``tags`` maps every tag as written to its place (``prepo.checkpoint_index``). A reader
+    that delivers a short form of an EM4100 id (``decimal``, ``wiegand26``, ``wiegand34``)
+    names the checkpoint of its site whose tag reduces to the read, unless the read names
+    another checkpoint or a card too (``gateway.db.tag_aliases``)."""
+    form = read_form(scan.source_format)
+    site_id = duties.site_of_device(scan.reader_id) if form is not None else None
+    if form is None or site_id is None:
+        try:
+            return tags.get(normalise_tag_id(scan.tag_id))
+        except ValueError:
+            return None
+    row = prepo.checkpoint_for_tag(session, scan.tag_id, site_id=site_id, form=form)
+    return None if row is None else (row.id, row.post_id)
+
+
 def card_holder(session: Session, duties: DutyIndex, scan: CheckpointScan) -> str | None:
-    """The guard whose own card a reader read (``None``: the tag is no guard's card)."""
+    """The guard whose own card a reader read (``None``: the tag is no guard's card, or, read
+    in a short form, names more than one card or checkpoint)."""
     site_id = duties.site_of_device(scan.reader_id)
     if site_id is None:
         return None
-    return prepo.guard_for_card(session, site_id, scan.tag_id)
+    form = read_form(scan.source_format)
+    return prepo.guard_for_card(session, site_id, scan.tag_id, form=form)

@@ -1,19 +1,25 @@
 """Notices about a valid site file: what it allows but the gateway cannot watch, said at
 ``site check``, ``site load`` and ``run --site`` without refusing the file.
 
-One kind so far. The gateway must know where every guard on duty is. A guard whose shifts put
+Two kinds. The gateway must know where every guard on duty is. A guard whose shifts put
 him at a post where nothing of his reports while he is on duty (no GPS terminal of his own,
 and no reader or clock-in terminal standing at that post, only offline patrol wands) is heard
 only when a wand is downloaded, after the shift as a rule. So he is raised *absent at shift
 start* at every shift until a download shows him there; he is not raised *terminal silent*,
 having no terminal that could be (docs/site-file.md).
+
+And a reader set to decimal or Wiegand output delivers only part of an EM4100 id
+(``gateway.site.tag_forms``): two cards or tags of a site whose ids share that part cannot be
+told apart by it. Their read names neither (reported as an unknown card or tag, never given to
+one of them at random), and the notice names them and the read.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 
-from gateway.site.schema import SiteFile
+from gateway.site.schema import SiteEntry, SiteFile
+from gateway.site.tag_forms import ReadForm, ambiguous_reads
 
 __all__ = ["site_notices"]
 
@@ -23,9 +29,12 @@ _REPORTS_LIVE = frozenset({"gps", "nfc_reader", "em4100_reader", "clock_in"})
 
 def site_notices(doc: SiteFile) -> list[str]:
     """A notice, placed as the loader places its problems (``sites[i].guards[j] (id '...')``),
-    for each guard with shifts at a post where no device reports where he is."""
+    for each guard with shifts at a post where no device reports where he is, and placed on
+    the site for each read of its decimal or Wiegand readers that names two of its cards or
+    checkpoint tags."""
     notices: list[str] = []
     for i, site in enumerate(doc.sites):
+        notices += _ambiguous_read_notices(i, site)
         own: dict[str, set[str]] = defaultdict(set)
         at_post: dict[str, set[str]] = defaultdict(set)
         for device in site.devices:
@@ -50,4 +59,22 @@ def site_notices(doc: SiteFile) -> list[str]:
                     "a patrol wand's download shows him there; give him a GPS terminal, or "
                     "put a reader or clock-in terminal at the post"
                 )
+    return notices
+
+
+_READERS_OF = {
+    ReadForm.DECIMAL: "decimal (or wiegand34) readers",
+    ReadForm.WIEGAND26: "wiegand26 readers",
+}
+
+
+def _ambiguous_read_notices(i: int, site: SiteEntry) -> list[str]:
+    notices: list[str] = []
+    for (form, read), named in ambiguous_reads(site).items():
+        which = " and ".join(f"{owner} (tag {tag!r})" for tag, owner in named)
+        notices.append(
+            f"sites[{i}] (id '{site.id}'): its {_READERS_OF[form]} read {read!r} for {which}: "
+            "such a read is matched to none of them (reported as an unknown card or tag); "
+            "give one of them another card or tag, or read them with an rdm6300 reader"
+        )
     return notices

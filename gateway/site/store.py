@@ -27,12 +27,14 @@ from gateway.db.models import (
     RouteCheckpointRow,
     RouteRow,
     SiteRow,
+    TagAliasRow,
 )
 from gateway.outbox.tables import RobotRow
 from gateway.site.checks import CheckedSite
 from gateway.site.robots import robot_rows
 from gateway.site.schema import SiteEntry
 from gateway.site.shift_writes import replace_shifts
+from gateway.site.tag_forms import reduced_ids, site_read_forms
 
 __all__ = ["clear_site", "replace_site"]
 
@@ -43,9 +45,10 @@ def clear_site(session: Session, site_id: str) -> None:
     written: a guard or device it moves from one of its sites to another keeps its id, which
     must be free whatever the order of the sites in the file."""
     # Children first: devices, credentials, routes and checkpoints point at guards and posts;
-    # route steps and tags point at routes and checkpoints.
+    # route steps, tags and their short forms point at routes, checkpoints and guards.
     for model in (
         RobotRow,
+        TagAliasRow,
         RouteCheckpointRow,
         RouteRow,
         CheckpointTagRow,
@@ -179,6 +182,7 @@ def _insert_patrol_config(session: Session, site: SiteEntry) -> None:
             for tag in c.tags
         ),
     )
+    _insert(session, TagAliasRow, _alias_rows(site))
     _insert(
         session,
         RouteRow,
@@ -212,6 +216,28 @@ def _insert_patrol_config(session: Session, site: SiteEntry) -> None:
             for k, step in enumerate(r.checkpoints)
         ),
     )
+
+
+def _alias_rows(site: SiteEntry) -> Iterable[dict[str, Any]]:
+    """The short forms of the site's EM4100 tags and cards that its readers deliver
+    (``gateway.site.tag_forms``): none for a site whose readers all give the whole id."""
+    forms = site_read_forms(site)
+    if not forms:
+        return
+    owned: list[tuple[str, str | None, str | None]]
+    owned = [(tag, c.id, None) for c in site.checkpoints for tag in c.tags]
+    owned += [(card, None, g.id) for g in site.guards for card in g.cards]
+    for tag, checkpoint_id, guard_id in owned:
+        for form, alias in reduced_ids(tag).items():
+            if form in forms:
+                yield {
+                    "site_id": site.id,
+                    "form": form.value,
+                    "alias": alias,
+                    "tag_id": tag,
+                    "checkpoint_id": checkpoint_id,
+                    "guard_id": guard_id,
+                }
 
 
 def _insert(session: Session, model: Any, rows: Iterable[dict[str, Any]]) -> None:

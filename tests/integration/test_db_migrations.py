@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import yaml
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, insert, inspect, select, text
 
 from gateway.db.migrate import alembic_config, current, head, target_metadata, upgrade
-from gateway.db.models import ShiftRow
+from gateway.db.models import ShiftRow, TagAliasRow
 from gateway.samples import WUHAN_SITE
 from gateway.site import load_site_file
 
@@ -29,7 +31,7 @@ def test_upgraded_database_matches_the_models_with_no_autogenerate_diff(engine: 
 
 
 def test_upgrade_records_the_head_revision_and_is_idempotent(engine: Engine) -> None:
-    assert head() == "0018"
+    assert head() == "0019"
     assert current(engine) == head()
     upgrade(engine)
     assert current(engine) == head()
@@ -150,6 +152,44 @@ def test_migration_0017_adds_the_wands_downloads_and_back(engine: Engine) -> Non
     assert "wand_downloads" in inspect(engine).get_table_names() and _diff(engine) == []
 
 
+def test_migration_0019_finds_the_short_forms_of_the_cards_already_stored_and_back(
+    engine: Engine, tmp_path: Path
+) -> None:
+    site = {
+        "id": "s-decimal",
+        "name": "decimal gate",
+        "posts": [
+            {
+                "id": "p-gate",
+                "name": "gate",
+                "datum": "wgs84",
+                "fence": {"type": "Circle", "center": [114.3, 30.6], "radius_m": 30},
+            }
+        ],
+        "guards": [{"id": "g-1", "name": "one", "cards": ["0102B0A5FD", "04A2241A"]}],
+        "devices": [
+            {"id": "em-gate", "kind": "em4100_reader", "post": "p-gate", "variant": "decimal"}
+        ],
+        "checkpoints": [{"id": "cp-1", "name": "one", "post": "p-gate", "tags": ["01026F6C3A"]}],
+    }
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump({"sites": [site]}), encoding="utf-8")
+    load_site_file(path, engine, datetime(2026, 3, 2, 3, 0, tzinfo=UTC))
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0018")
+    assert "tag_aliases" not in inspect(engine).get_table_names()
+    upgrade(engine)  # an installation upgraded: its decimal reader's reads match at once
+    assert _diff(engine) == []
+    with engine.connect() as conn:
+        rows = set(conn.execute(select(TagAliasRow.form, TagAliasRow.alias, TagAliasRow.tag_id)))
+    assert rows == {  # the decimal forms only (no wiegand26 reader), of EM4100 ids only
+        ("decimal", "0045131261", "0102B0A5FD"),
+        ("decimal", "0040856634", "01026F6C3A"),
+    }
+
+
 def _shift_columns(engine: Engine) -> set[str]:
     return {c["name"] for c in inspect(engine).get_columns("shifts")}
 
@@ -198,6 +238,7 @@ def test_migrations_create_the_outbox_and_every_model_table(engine: Engine) -> N
         "patrol_states",
         "attendance_states",
         "wand_downloads",
+        "tag_aliases",
         "robots",
         "api_tokens",
         "audit_log",
