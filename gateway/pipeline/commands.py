@@ -57,27 +57,18 @@ class FileReport:
     def __call__(self, session: Session, processor: Processor) -> dict[str, Any]:
         """The report's JSON; ``sent_again`` true when it repeats one stored
         (``gateway.db.resent``): that one is answered and nothing is applied twice."""
-        again = report_sent_again(
-            session,
-            guard_id=self.guard_id,
-            reported_at=self.reported_at,
-            expected_return_at=self.expected_return_at,
-            destination=self.destination,
-            reason=self.reason,
-            reported_to=self.reported_to,
-        )
+        said: dict[str, Any] = {
+            "guard_id": self.guard_id,
+            "reported_at": self.reported_at,
+            "expected_return_at": self.expected_return_at,
+            "destination": self.destination,
+            "reason": self.reason,
+            "reported_to": self.reported_to,
+        }
+        again = report_sent_again(session, **said)
         if again is not None:
             return {**report_json(again), "sent_again": True}
-        row = repo.add_report(
-            session,
-            guard_id=self.guard_id,
-            reported_at=self.reported_at,
-            received_at=self.received_at,
-            expected_return_at=self.expected_return_at,
-            destination=self.destination,
-            reason=self.reason,
-            reported_to=self.reported_to,
-        )
+        row = repo.add_report(session, received_at=self.received_at, **said)
         processor.apply(
             self.guard_id,
             self.reported_at,
@@ -114,28 +105,19 @@ class ApproveLeave:
 
     def __call__(self, session: Session, processor: Processor) -> dict[str, Any]:
         """The leave's JSON; ``sent_again`` as for ``FileReport``."""
-        again = leave_sent_again(
-            session,
-            guard_id=self.guard_id,
-            starts_at=self.starts_at,
-            ends_at=self.ends_at,
-            approved_by=self.approved_by,
-            approved_at=self.approved_at,
-            destination=self.destination,
-            reason=self.reason,
-        )
+        said: dict[str, Any] = {
+            "guard_id": self.guard_id,
+            "starts_at": self.starts_at,
+            "ends_at": self.ends_at,
+            "approved_by": self.approved_by,
+            "approved_at": self.approved_at,
+            "destination": self.destination,
+            "reason": self.reason,
+        }
+        again = leave_sent_again(session, **said)
         if again is not None:
             return {**leave_json(again), "sent_again": True}
-        row = repo.add_leave(
-            session,
-            guard_id=self.guard_id,
-            starts_at=self.starts_at,
-            ends_at=self.ends_at,
-            approved_by=self.approved_by,
-            approved_at=self.approved_at,
-            destination=self.destination,
-            reason=self.reason,
-        )
+        row = repo.add_leave(session, **said)
         processor.apply(
             self.guard_id,
             self.starts_at,
