@@ -24,6 +24,7 @@ from .entries import Departure, Leave, Report
 __all__ = [
     "covering_leave",
     "covering_report",
+    "extended_leave_begun_by",
     "following_leave",
     "last_extension",
     "leave_covers_departure",
@@ -80,6 +81,27 @@ def following_leave(
         policy,
     )
     return later if later is not None and later.ends_at > ends_at else None
+
+
+def extended_leave_begun_by(
+    leaves: Sequence[Leave], leave_id: str | None, instant: datetime, policy: SitePolicy
+) -> Leave | None:
+    """The leave that leave ``leave_id`` extends (续假), directly or through others
+    (``following_leave``), nearest to it in the chain among those begun by ``instant`` (less
+    the grace); ``None`` when none was. An outing over by ``instant`` was under that one: the
+    extension, approved while his terminal was quiet, only seemed his."""
+    grace = timedelta(seconds=policy.report_grace_s)
+    for before in leaves:
+        after = following_leave(leaves, before.leave_id, before.ends_at, policy)
+        if after is None or after.leave_id != leave_id:
+            continue
+        if before.starts_at - grace <= instant:
+            return before
+        # Each link ends later than the one before, so the walk back ends.
+        earlier = extended_leave_begun_by(leaves, before.leave_id, instant, policy)
+        if earlier is not None:
+            return earlier
+    return None
 
 
 def leave_covers_departure(leave: Leave, departure: Departure, policy: SitePolicy) -> bool:

@@ -44,7 +44,6 @@ from datetime import datetime, timedelta
 from geofence.membership import Membership
 
 from .copying import replace
-from .coverage import following_leave
 from .deadlines import cancel_due
 from .entries import Departure, FixEvidence, PendingCancel, iso
 from .events import ALERT_LEAVE_NOT_CANCELLED, ALERT_LEFT_EARLY
@@ -155,7 +154,10 @@ def _not_owed_for_a_later_leave(run: Run, dep: Departure, back_at: datetime) -> 
     ``back_at`` (``offpost.without_later_leave``): he was back on post before it, so it owes no
     cancellation for this outing, and a not-cancelled alert raised for it is withdrawn."""
     kept = without_later_leave(run, dep, back_at)
-    if kept.leave_id == dep.leave_id or _extends_one_begun_by(run, dep.leave_id, back_at):
+    if kept.leave_id is not None:
+        # Still his, or an extension (续假) of one he was out on by then: the same absence,
+        # whose cancellation stays owed (after the end no return is recorded to ask the
+        # first one's).
         return dep
     owed = _owed_from_its_end(run.state, dep)
     if owed is None:
@@ -177,22 +179,3 @@ def _not_owed_for_a_later_leave(run: Run, dep: Departure, back_at: datetime) -> 
             device_id=dep.last_fix.device_id,
         )
     return kept
-
-
-def _extends_one_begun_by(run: Run, leave_id: str | None, back_at: datetime) -> bool:
-    """Whether leave ``leave_id`` runs on from a leave begun by ``back_at`` (less the grace),
-    directly or through others (续假, ``coverage.following_leave``): the outing was under that
-    one, and is under its extension only since its end, so the extension's cancellation stays
-    owed (after the end no return is recorded to ask the first's)."""
-    leaves = run.state.leaves
-    grace = timedelta(seconds=run.policy.report_grace_s)
-    for before in leaves:
-        after = following_leave(leaves, before.leave_id, before.ends_at, run.policy)
-        if after is None or after.leave_id != leave_id:
-            continue
-        # Each link ends later than the one before, so the walk back ends.
-        if before.starts_at - grace <= back_at or _extends_one_begun_by(
-            run, before.leave_id, back_at
-        ):
-            return True
-    return False

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from .copying import replace
-from .coverage import following_leave, last_extension
+from .coverage import extended_leave_begun_by, following_leave, last_extension
 from .deadlines import Deadline, Kind, pending_deadlines
 from .entries import Departure, PendingCancel, iso, opt_iso
 from .events import (
@@ -99,11 +99,14 @@ def without_later_leave(run: Run, dep: Departure, back_at: datetime) -> Departur
     """``dep`` without its leave when that leave began after ``back_at``, his return: taken up
     at a limit that fell while his terminal was quiet out of network (he seemed still out), it
     was never his for this outing, which the positions it stored show over before the leave
-    (also after the end: :mod:`gateway.rules.late_return`)."""
+    (also after the end: :mod:`gateway.rules.late_return`). When it extends (续假) a leave
+    begun by then, the outing was under that one, which is his to cancel, as it would have
+    been had the positions come live (``coverage.extended_leave_begun_by``)."""
     leave = run.state.leave(dep.leave_id)
     if leave is None or leave.starts_at - timedelta(seconds=run.policy.report_grace_s) <= back_at:
         return dep
-    return replace(dep, leave_id=None)
+    extended = extended_leave_begun_by(run.state.leaves, dep.leave_id, back_at, run.policy)
+    return replace(dep, leave_id=None if extended is None else extended.leave_id)
 
 
 def withdraw_fell_after(

@@ -2,7 +2,9 @@
 pipeline as ``guard-gateway run`` drives it (``Processor``, ticking between messages), on
 SQLite and PostgreSQL, the outing they show is judged as if they had come live.
 
-Before: an upload split over two messages with a tick between them raised
+Before: an extension (续假) approved while the terminal was quiet, whose upload showed the guard
+back under the leave it extends, left no cancellation owed at all, so a leave never cancelled
+raised no ``alert.leave_not_cancelled``; an upload split over two messages with a tick between them raised
 ``alert.overtime_departure`` for a five-minute outing (the tick decided the 15 minutes with only
 the outside half of the upload known), and an overtime raised on the clock while the terminal
 was quiet stood after its upload showed the guard back before it fell.
@@ -17,6 +19,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from gateway.clock import ManualClock
+from gateway.pipeline.commands import ApproveLeave
 from gateway.pipeline.processor import Processor
 from tests.e2e.helpers import (
     PostPoints,
@@ -192,3 +195,27 @@ def test_a_badge_heard_in_the_booth_waits_for_the_phones_upload(
     assert [e["data"]["left_device_id"] for e in _his(engine, "alert.device_left_behind")] == [
         "badge-001"
     ]
+
+
+def test_back_under_a_leave_its_extension_approved_while_quiet_owes_the_leaves_cancellation(
+    engine: Engine,
+) -> None:
+    # Out at 09:00 on a leave for 09:00-09:10 his leader approved by phone at 08:55, typed in
+    # at 09:04; quiet from 09:03. At 09:05 the leader approves an extension to 09:40. The
+    # upload at 09:30 shows him back at 09:06, under the first leave: never cancelled, its
+    # cancellation falls due at 10:06, as it would have had the positions come live.
+    processor, clock, points = _quiet_from_nine(engine, 64, out_from=60)
+    first = processor.run_command(ApproveLeave("g-001", at(60), at(70), "leader", at(55)))
+    clock.set(at(65))
+    processor.run_command(ApproveLeave("g-001", at(70), at(100), "leader", at(65)))
+    for minute in range(65, 90):
+        clock.set(at(minute))
+        processor.tick()
+    _upload(processor, clock, points.outside, 63.5, 66, 90)
+    _upload(processor, clock, points.inside, 66, 90, 90.01)
+    walk(processor, clock, points.inside, 90.5, 130)
+    [returned] = _his(engine, "presence.returned")
+    assert returned["data"]["leave_id"] == first["id"]
+    [alert] = _his(engine, "alert.leave_not_cancelled")
+    assert alert["data"]["leave_id"] == first["id"]
+    assert alert["time"] == "2026-03-02T02:06:00Z"
