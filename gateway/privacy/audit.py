@@ -88,7 +88,7 @@ def audited_erasure(engine: Engine, actor: Actor, guard_id: str, at: datetime) -
     erased per table, or the reason it was refused (then re-raised)."""
     audit_id = start_audit(engine, actor, "data.erase", guard_id, at)
     try:
-        report = erase_guard(engine, guard_id)
+        report = erase_guard(engine, guard_id, at)
     except ErasureRefused as exc:
         finish_audit(engine, audit_id, {"refused": str(exc)})
         raise

@@ -14,7 +14,13 @@ stalled), and is refused while it would be undone or would lose an event:
 * while the guard is in a loaded site file (his roster would bring his shifts back, and the
   pipeline would go on writing about him): the operator removes him from the site file first;
 * while an event about him waits for delivery to the management core or a robot: the core has
-  a right to the events of his past shifts; erasure waits until they are delivered.
+  a right to the events of his past shifts; erasure waits until they are delivered;
+* while his rules still have a decision to make about him: a rule state of a shift the
+  pipeline still runs (``gateway.pipeline.roster_window.in_window``) with a deadline to come
+  (the hour to cancel a leave he came back from, the wait for a quiet terminal's upload after
+  a site load cut his shift short). The running pipeline holds that state in memory and would
+  write the alert, its event and his name again after the erasure; erasure waits until it is
+  decided (and then delivered). A shift out of the window is run by no process any more.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, delete, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from gateway.clock import utc
 from gateway.db.models import (
     AlertRow,
     GuardRow,
@@ -40,6 +47,7 @@ from gateway.db.models import (
 from gateway.db.patrol_models import AttendanceStateRow, PatrolStateRow, PunchRow, ScanRow
 from gateway.errors import GatewayError
 from gateway.outbox.tables import OutboxRow
+from gateway.pipeline.roster_window import in_window
 
 __all__ = ["ErasureRefused", "ErasureReport", "erase_guard", "export_guard", "guard_data_exists"]
 
@@ -142,8 +150,9 @@ def export_guard(
                 session.expunge_all()
 
 
-def erase_guard(engine: Engine, guard_id: str) -> ErasureReport:
-    """Delete every row that is the guard's, in bounded batches; refused as the module says."""
+def erase_guard(engine: Engine, guard_id: str, now: datetime) -> ErasureReport:
+    """Delete every row that is the guard's, in bounded batches; refused as the module says
+    (``now``: the gateway's clock, which says which of his shifts the pipeline still runs)."""
     with Session(engine) as session:
         guard = session.get(GuardRow, guard_id)
         if guard is not None:
@@ -160,6 +169,13 @@ def erase_guard(engine: Engine, guard_id: str) -> ErasureReport:
             raise ErasureRefused(
                 f"{waiting} event(s) about guard {guard_id!r} are not delivered yet: erase once "
                 "the management core and the robots have them"
+            )
+        due = _rules_due(session, guard_id, now)
+        if due is not None:
+            raise ErasureRefused(
+                f"the rules still have a decision to make about guard {guard_id!r} (due "
+                f"{due.isoformat()}: a leave to cancel, or the end of a shift cut short): "
+                "erase once it is made and its events are delivered"
             )
         parts = _parts(guard_id)
     report = ErasureReport(guard_id)
@@ -179,6 +195,27 @@ def erase_guard(engine: Engine, guard_id: str) -> ErasureReport:
             if done < ERASE_BATCH_ROWS:
                 break
     return report
+
+
+def _rules_due(session: Session, guard_id: str, now: datetime) -> datetime | None:
+    """The earliest deadline still to come in a rule state of his that the pipeline runs
+    (its shift in the roster's window around ``now``), or ``None``."""
+    his_shift = f"{guard_id}/"
+    states: tuple[tuple[Any, ColumnElement[bool]], ...] = (
+        (PresenceStateRow, PresenceStateRow.guard_id == guard_id),
+        (AttendanceStateRow, AttendanceStateRow.guard_id == guard_id),
+        (PatrolStateRow, PatrolStateRow.shift_id.startswith(his_shift, autoescape=True)),
+    )
+    found = [
+        session.scalar(
+            select(func.min(model.next_deadline))
+            .join(ShiftRow, ShiftRow.id == model.shift_id)
+            .where(mine, model.next_deadline.is_not(None), in_window(now))
+        )
+        for model, mine in states
+    ]
+    due = [utc(when) for when in found if when is not None]
+    return min(due, default=None)
 
 
 def _line(kind: str, row: Any) -> str:

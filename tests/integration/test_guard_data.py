@@ -9,6 +9,7 @@ before his shift, which the gateway does not keep. Export and erasure go through
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -159,6 +160,13 @@ def test_export_then_erasure_of_one_guard(
     assert all(row.client and row.client.startswith("cli@") for row in trail)
 
 
+def settle(runtime: PipelineRuntime[DecodeOutcome]) -> None:
+    """Let the pipeline's thread read the roster and run its ticks at the clock's time."""
+    for _ in range(3):
+        assert runtime.wait_idle()
+        time.sleep(0.15)
+
+
 def audit_trail(engine: Engine, guard_id: str) -> list[AuditRow]:
     with Session(engine, expire_on_commit=False) as session:
         rows = list(
@@ -173,7 +181,7 @@ def audit_trail(engine: Engine, guard_id: str) -> list[AuditRow]:
 def test_the_api_exports_and_erases_for_admin_tokens_only(morning: Engine, tmp_path: Path) -> None:
     clock = ManualClock(at(60))
     runtime: PipelineRuntime[DecodeOutcome] = PipelineRuntime(
-        Processor(morning, clock), clock, lambda o: o
+        Processor(morning, clock), clock, lambda o: o, roster_check_s=0.05
     )
     runtime.start()
     server = ApiServer(create_app(runtime, morning, clock))
@@ -204,8 +212,16 @@ def test_the_api_exports_and_erases_for_admin_tokens_only(morning: Engine, tmp_p
             assert "remove him from the site file" in refused.json()["detail"]
 
             load_site(morning, at(60), roster_site(tmp_path, [STAYER]))
+            settle(runtime)  # the running pipeline cuts his shift short at the load
             with Session(morning) as session, session.begin():
-                session.execute(update(OutboxRow).values(delivered_at=at(61)))
+                session.execute(update(OutboxRow).values(delivered_at=at(60)))
+            refused = http.post("/guards/g-001/erase", headers=admin)
+            assert refused.status_code == 409
+            assert "the rules still have a decision to make" in refused.json()["detail"]
+            clock.set(at(75))  # they have made it: his terminal's wait after the cut is over
+            settle(runtime)
+            with Session(morning) as session, session.begin():
+                session.execute(update(OutboxRow).values(delivered_at=at(75)))
             stayer = rows_of(morning, "g-002")
             erased = http.post("/guards/g-001/erase", headers=admin)
             assert erased.status_code == 200
@@ -218,6 +234,7 @@ def test_the_api_exports_and_erases_for_admin_tokens_only(morning: Engine, tmp_p
             done = [(a["action"], a["token_name"]) for a in reversed(audit)]
             assert done == [
                 ("data.export", "privacy officer"),
+                ("data.erase", "privacy officer"),
                 ("data.erase", "privacy officer"),
                 ("data.erase", "privacy officer"),
             ]
