@@ -5,6 +5,11 @@ The day is the site's local calendar day; a shift belongs to the day it **starts
 shift 20:00-08:00 is in the ledger of its first evening). Rule events are read from the outbox
 (destination ``core``, one row per event) by the shifts' ids, so an event decided after the day
 (a leave cancelled at 00:30) still counts for the shift it concerns. Nothing is re-decided here.
+
+A guard's reports, leaves and punches go with his shifts the same way (``_Reach``): those in
+a shift of the day are the day's even after midnight (a report at 02:00 of the night shift, its
+check-out at 08:01, which the rules gave that shift), and those in his previous night's shift
+are that night's day's, not this one's. Outside his shifts, the calendar day decides.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from gateway.db.models import (
 from gateway.db.repository import site_policy
 from gateway.db.slices import slices
 from gateway.outbox.tables import OutboxRow
+from gateway.pipeline.punch_duty import EARLY_CHECK_IN, LATE_CHECK_OUT
 from gateway.policy import SitePolicy
 
 __all__ = [
@@ -66,10 +72,16 @@ EVENT_FIELDS = (
     "excused",
     "resolved_missed",
     "withdrawn_type",
+    "punched_at",
+    "terminal_id",
+    "kind",
 )
 """The fields of an event's ``data`` the ledger reads; the rest (fixes, raw evidence) is left
 in the store, so a month of events fits in memory."""
 _IN_CHUNK = 500  # ids per IN (...) list: well under every backend's parameter limit
+PUNCH_MARGIN = max(EARLY_CHECK_IN, LATE_CHECK_OUT)
+"""How far outside the day (and its shifts) a punch the rules gave one of its shifts may lie:
+in an hour early, out an hour late (``gateway.pipeline.punch_duty``)."""
 
 
 class DayOutOfRange(ValueError):
@@ -171,12 +183,13 @@ def read_day(
     ids = sorted(guards)
     shift_ids = [s.id for rec in guards.values() for s in rec.shifts]
     if events is None:
-        events = read_events(session, ids, start, end + EVENTS_AFTER_DAY)
+        events = read_events(session, ids, start - PUNCH_MARGIN, end + EVENTS_AFTER_DAY)
     for records in guards.values():
         for shift in records.shifts:
             records.events.extend(events.get(shift.id, ()))
         records.events.sort(key=lambda event: event.time)
-    _read_records(session, guards, ids, shift_ids, start, end)
+    reach = _Reach.of(session, guards, ids, start, end, events)
+    _read_records(session, guards, ids, shift_ids, reach)
     return DayRecords(site, day, start, end, site_policy(site.policy), [guards[g] for g in ids])
 
 
@@ -220,7 +233,95 @@ def run_events(session: Session, site_id: str, first: date, last: date) -> Shift
             .distinct()
         )
     )
-    return read_events(session, sorted(guard_ids), since, until + EVENTS_AFTER_DAY)
+    return read_events(session, sorted(guard_ids), since - PUNCH_MARGIN, until + EVENTS_AFTER_DAY)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reach:
+    """Which of a guard's timed records are the day's: those in his shifts of the day, and
+    those of the calendar day outside his other shifts (the night before's, or one at another
+    site after a transfer); punches as the rules attributed them (``attendance.punch``
+    events), when they did."""
+
+    start: datetime
+    end: datetime
+    own: dict[str, list[tuple[datetime, datetime]]]
+    other: dict[str, list[tuple[datetime, datetime]]]
+    punch_shift: dict[tuple[str, str, datetime, str], str]
+    """(guard, terminal, instant, kind) of a punch → the shift the rules gave it."""
+    day_shifts: frozenset[str]
+
+    @classmethod
+    def of(
+        cls,
+        session: Session,
+        guards: dict[str, GuardRecords],
+        ids: list[str],
+        start: datetime,
+        end: datetime,
+        events: ShiftEvents,
+    ) -> _Reach:
+        own = {
+            g: [(utc(s.starts_at), utc(s.ends_at)) for s in rec.shifts] for g, rec in guards.items()
+        }
+        day_shifts = frozenset(s.id for rec in guards.values() for s in rec.shifts)
+        other: dict[str, list[tuple[datetime, datetime]]] = {}
+        for chunk in slices(ids, _IN_CHUNK):
+            # His other shifts in the calendar day: the night before's, or one at another site.
+            overlapping = select(
+                ShiftRow.id, ShiftRow.guard_id, ShiftRow.starts_at, ShiftRow.ends_at
+            ).where(
+                ShiftRow.guard_id.in_(chunk), ShiftRow.starts_at < end, ShiftRow.ends_at > start
+            )
+            for shift_id, guard_id, starts_at, ends_at in session.execute(overlapping):
+                if shift_id not in day_shifts:
+                    other.setdefault(guard_id, []).append((utc(starts_at), utc(ends_at)))
+        punch_shift = {}
+        for shift_id, shift_events in events.items():
+            for event in shift_events:
+                data = event.data
+                when = data.get("punched_at")
+                if event.type == "attendance.punch" and isinstance(when, str):
+                    guard_id = shift_id.split("/", 1)[0]
+                    key = (
+                        guard_id,
+                        str(data.get("terminal_id")),
+                        utc(datetime.fromisoformat(when)),
+                    )
+                    punch_shift[(*key, str(data.get("kind")))] = shift_id
+        return cls(start, end, own, other, punch_shift, day_shifts)
+
+    def until(self) -> datetime:
+        """The end of the reads: the day, or the end of its last shift and the hour after it
+        in which a check-out still belongs to that shift."""
+        ends = [e for spans in self.own.values() for _, e in spans]
+        return max([self.end, *ends]) + PUNCH_MARGIN
+
+    def holds(self, guard_id: str, at: datetime) -> bool:
+        """Whether a record of ``guard_id`` at ``at`` is the day's."""
+        at = utc(at)
+        if any(s <= at < e for s, e in self.own.get(guard_id, ())):
+            return True
+        if any(s <= at < e for s, e in self.other.get(guard_id, ())):
+            return False
+        return self.start <= at < self.end
+
+    def holds_span(self, guard_id: str, since: datetime, until: datetime) -> bool:
+        """Whether ``[since, until)`` of ``guard_id`` (a leave) lies partly in the day."""
+        since, until = utc(since), utc(until)
+        if any(s < until and since < e for s, e in self.own.get(guard_id, ())):
+            return True
+        a, b = max(since, self.start), min(until, self.end)
+        return a < b and not any(s <= a and b <= e for s, e in self.other.get(guard_id, ()))
+
+    def holds_punch(self, punch: PunchRow) -> bool:
+        """Whether a punch is the day's: by the shift the rules gave it, else by its time."""
+        guard_id = str(punch.guard_id)
+        key = (guard_id, punch.terminal_id, utc(punch.punched_at), punch.kind)
+        shift_id = self.punch_shift.get(key)
+        if shift_id is not None:
+            return shift_id in self.day_shifts
+        return self.holds(guard_id, punch.punched_at)
 
 
 def _read_records(
@@ -228,10 +329,10 @@ def _read_records(
     guards: dict[str, GuardRecords],
     ids: list[str],
     shift_ids: list[str],
-    start: datetime,
-    end: datetime,
+    reach: _Reach,
 ) -> None:
-    """Alerts, leaves, reports and punches of the guards for the day."""
+    """Alerts, leaves, reports and punches of the guards for the day (``_Reach``)."""
+    start, end, until = reach.start, reach.end, reach.until()
     for chunk in slices(ids, _IN_CHUNK):
         by_shift = [AlertRow.shift_id.in_(shift_ids)] if shift_ids else []
         off_shift = (AlertRow.shift_id.is_(None)) & (AlertRow.opened_at >= start)
@@ -242,19 +343,24 @@ def _read_records(
         for alert in session.scalars(alerts.order_by(AlertRow.opened_at, AlertRow.id)):
             guards[alert.guard_id].alerts.append(alert)
         leaves = select(LeaveRow).where(
-            LeaveRow.guard_id.in_(chunk), LeaveRow.starts_at < end, LeaveRow.ends_at > start
+            LeaveRow.guard_id.in_(chunk), LeaveRow.starts_at < until, LeaveRow.ends_at > start
         )
         for leave in session.scalars(leaves.order_by(LeaveRow.starts_at, LeaveRow.id)):
-            guards[leave.guard_id].leaves.append(leave)
+            if reach.holds_span(leave.guard_id, leave.starts_at, leave.ends_at):
+                guards[leave.guard_id].leaves.append(leave)
         reports = select(ReportRow).where(
             ReportRow.guard_id.in_(chunk),
             ReportRow.reported_at >= start,
-            ReportRow.reported_at < end,
+            ReportRow.reported_at < until,
         )
         for report in session.scalars(reports.order_by(ReportRow.reported_at, ReportRow.id)):
-            guards[report.guard_id].reports.append(report)
+            if reach.holds(report.guard_id, report.reported_at):
+                guards[report.guard_id].reports.append(report)
         punches = select(PunchRow).where(
-            PunchRow.guard_id.in_(chunk), PunchRow.punched_at >= start, PunchRow.punched_at < end
+            PunchRow.guard_id.in_(chunk),
+            PunchRow.punched_at >= start - PUNCH_MARGIN,
+            PunchRow.punched_at < until,
         )
         for punch in session.scalars(punches.order_by(PunchRow.punched_at, PunchRow.id)):
-            guards[str(punch.guard_id)].punches.append(punch)
+            if reach.holds_punch(punch):
+                guards[str(punch.guard_id)].punches.append(punch)
