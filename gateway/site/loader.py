@@ -44,6 +44,7 @@ from gateway.outbox.tables import RobotRow
 from gateway.site.checks import CheckedSite, check_site_file, place
 from gateway.site.kept_duties import keep_leaving_duties
 from gateway.site.notices import site_notices
+from gateway.site.robot_queue import drop_removed_robots_queue, robots_of
 from gateway.site.robots import robot_secret_problems
 from gateway.site.schema import SiteFile
 from gateway.site.store import clear_site, replace_site
@@ -85,7 +86,8 @@ class LoadSummary:
     routes: int = 0
     robots: int = 0
     notices: tuple[str, ...] = ()
-    """What the file allows but the gateway cannot watch (``gateway.site.notices``)."""
+    """What the file allows but the gateway cannot watch (``gateway.site.notices``), and the
+    messages dropped with a group robot the load removed (``gateway.site.robot_queue``)."""
 
 
 def read_site_file(path: Path) -> tuple[SiteFile, bytes]:
@@ -162,11 +164,13 @@ def load_site_file(
             # Before the rows go: the shifts of a guard or post leaving the file keep what
             # their rules still need of them.
             keep_leaving_duties(session, checked, now)
+            robots_before = robots_of(session, checked)
             for site in checked:
                 clear_site(session, site.entry.id)
             for number, site in enumerate(checked, start=1):
                 replace_site(session, site, digest, now)
                 tell(f"site {site.entry.id} written ({number}/{len(checked)})")
+            dropped = drop_removed_robots_queue(session, robots_before, checked)
             # Rule state of shifts that no longer exist would fire timers for nobody.
             for state_model in (PresenceStateRow, PatrolStateRow, AttendanceStateRow):
                 session.execute(
@@ -175,7 +179,7 @@ def load_site_file(
     except IntegrityError as exc:
         raise ConfigError(f"{path}: the database refused the configuration: {exc.orig}") from exc
     tell("committed")
-    summary = replace(_summary(checked), notices=tuple(site_notices(doc)))
+    summary = replace(_summary(checked), notices=(*site_notices(doc), *dropped))
     logger.info(
         "loaded site file %s: sites %s, %d posts, %d guards, %d devices, %d shifts",
         path,
