@@ -4,10 +4,10 @@ SQLite and PostgreSQL, the outing they show is judged as if they had come live.
 
 Before: an extension (续假) approved while the terminal was quiet, whose upload showed the guard
 back under the leave it extends, left no cancellation owed at all, so a leave never cancelled
-raised no ``alert.leave_not_cancelled``; an upload split over two messages with a tick between them raised
-``alert.overtime_departure`` for a five-minute outing (the tick decided the 15 minutes with only
-the outside half of the upload known), and an overtime raised on the clock while the terminal
-was quiet stood after its upload showed the guard back before it fell.
+raised no ``alert.leave_not_cancelled``; an upload split over two messages with a tick between
+them raised ``alert.overtime_departure`` for a five-minute outing (the tick decided the 15
+minutes with only the outside half of the upload known), and an overtime raised on the clock
+while the terminal was quiet stood after its upload showed the guard back before it fell.
 """
 
 from __future__ import annotations
