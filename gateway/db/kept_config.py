@@ -2,15 +2,22 @@
 site load took out of the file after the shift began.
 
 The site loader writes it (``gateway.site.kept_duties``) from the rows it is about to delete;
-the roster index reads it (``gateway.pipeline.duty``) in place of those rows. Both sides go
-through this module so the two agree on the keys.
+the roster index reads it (``gateway.pipeline.duty``) in place of those rows, and the robots'
+routing and the escalation (``gateway.outbox.routing``, ``gateway.pipeline.escalation``) read
+the leaders he named from it (``kept_leaders``). All go through this module so they agree on
+the keys.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast
 
-__all__ = ["KeptConfig", "kept_config"]
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.db.models import ShiftRow
+
+__all__ = ["KeptConfig", "kept_config", "kept_leaders"]
 
 
 class KeptConfig(TypedDict):
@@ -19,7 +26,9 @@ class KeptConfig(TypedDict):
     ``device_ids`` are in the order ``Duty.device_ids`` wants them: the guard's own devices (his
     GPS terminal first, then by id), then the readers and terminals at the post bound to no
     guard, by id. ``wands`` are the offline patrol wands among them. ``fence`` is the post's
-    drawing as stored (``PostRow.fence``), in ``datum``.
+    drawing as stored (``PostRow.fence``), in ``datum``. ``leaders`` are the leaders the guard
+    named (``GuardRow.leader_ids``; empty: his team's); absent from a config kept before the
+    load kept them, read as empty.
     """
 
     guard_name: str
@@ -29,8 +38,22 @@ class KeptConfig(TypedDict):
     datum: str
     device_ids: list[str]
     wands: list[str]
+    leaders: NotRequired[list[str]]
 
 
 def kept_config(raw: dict[str, Any]) -> KeptConfig:
     """``raw`` (a ``ShiftRow.kept_config`` as read) typed; the loader wrote every key."""
     return cast(KeptConfig, raw)
+
+
+def kept_leaders(session: Session, shift_id: str | None) -> list[str]:
+    """The leaders the guard of ``shift_id`` named when a load took him out of the file, as
+    kept on the shift row; empty when he named none (his team's leaders are meant), when
+    nothing was kept, or for no shift. One query: asked only for a guard with no row."""
+    if shift_id is None:
+        return []
+    raw = session.scalar(select(ShiftRow.kept_config).where(ShiftRow.id == shift_id))
+    if raw is None:
+        return []
+    leaders = kept_config(raw).get("leaders", [])
+    return [x for x in leaders if isinstance(x, str)]

@@ -17,9 +17,10 @@ the configuration in the writing transaction, so it follows every site load at o
 
 The guard's row is the authority on his team and leaders. A guard taken out of the site file
 during his shift has none, yet his shift still owes its alerts (a leave never cancelled): those
-go by what the event says of him: the ``team`` his shift put in its data, and the leaders it
-names (``leaders``), or else that team's leaders, as for a guard who names none. What an event
-says never widens the groups of a guard who still has a row.
+go by what his shift kept of him at that load: the ``team`` his shift puts in its events' data,
+and the leaders he named, kept on the shift row (``gateway.db.kept_config.kept_leaders``, found
+by the data's ``shift_id``), or else that team's leaders, as for a guard who names none. What
+an event says never widens the groups of a guard who still has a row.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.db.kept_config import kept_leaders
 from gateway.db.models import DeviceRow, GuardRow, LeaderRow
 from gateway.outbox.tables import RobotRow, robot_destination
 
@@ -85,8 +87,9 @@ class RobotRouter:
         if guard is not None:
             team, named = guard.team, list(guard.leader_ids)
         else:
-            # No row: a guard out of the file (or a device, whose events name no team).
-            team, named = _str(data.get("team")), _strs(data.get("leaders"))
+            # No row: a guard out of the file (or a device, whose events name no shift).
+            team = _str(data.get("team"))
+            named = kept_leaders(session, _str(data.get("shift_id")))
         leaders: set[str] = set()
         if (team is not None or named) and any(r.leader_ids for r in robots):
             leaders = set(named) or self._team_leaders(session, site_id, team)
@@ -117,10 +120,6 @@ class RobotRouter:
 
 def _str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def _strs(value: object) -> list[str]:
-    return [x for x in value if isinstance(x, str)] if isinstance(value, list) else []
 
 
 def _robots(session: Session) -> dict[str, list[RobotRow]]:

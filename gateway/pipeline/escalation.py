@@ -33,6 +33,7 @@ from gateway.db.alerts import (
     claim_escalation,
     first_opened_after,
 )
+from gateway.db.kept_config import kept_leaders
 from gateway.db.models import AlertRow, DeviceRow, GuardRow, LeaderRow, SiteRow
 from gateway.db.repository import site_policy
 from gateway.pipeline.context import BatchContext
@@ -115,6 +116,7 @@ class Escalation:
             alert.guard_id,
             site_id=site_id,
             team=team if isinstance(team, str) and team else None,
+            shift_id=alert.shift_id,
         )
         if not managers:
             return  # nobody named above: nothing to send, and the alert waits for a site load
@@ -146,22 +148,28 @@ class Escalation:
 
 
 def managers_of(
-    session: Session, guard_id: str, *, site_id: str | None = None, team: str | None = None
+    session: Session,
+    guard_id: str,
+    *,
+    site_id: str | None = None,
+    team: str | None = None,
+    shift_id: str | None = None,
 ) -> list[LeaderRow]:
     """The leaders one level up from those alerted about ``guard_id`` (his ``leaders``, or his
     team's leaders when he names none), by id; empty for a device or when none is named.
     A leader named both as the guard's and above another of his is still escalated to.
 
     A guard taken out of the site file has no row, yet his shift's alerts stay open and may
-    go unanswered: they go up from ``team`` at ``site_id`` (what the alert says of him), as
-    the robots route them (``gateway.outbox.routing``)."""
+    go unanswered: they go up from the leaders he named as his shift ``shift_id`` kept them
+    (``gateway.db.kept_config.kept_leaders``), or else from ``team``'s at ``site_id`` (what
+    the alert says of him), as the robots route them (``gateway.outbox.routing``)."""
     guard = session.get(GuardRow, guard_id)
     if guard is not None:
         site_id, team, named = guard.site_id, guard.team, list(guard.leader_ids)
     elif site_id is None:
         return []
     else:
-        named = []
+        named = kept_leaders(session, shift_id)
     stmt = select(LeaderRow).where(LeaderRow.site_id == site_id)
     if named:
         stmt = stmt.where(LeaderRow.id.in_(named))

@@ -7,7 +7,8 @@ judged (docs/site-file.md). The roster index builds a shift's ``Duty`` from the 
 device rows, and the load deletes those. So before it clears them, every shift of the file's
 sites that has begun and is still in the roster window (the shifts whose rules can still run),
 whose guard or post the file no longer has, keeps on its row what its duty needs of them
-(``ShiftRow.kept_config``, ``gateway.db.kept_config``). The duty is then built from what is
+(``ShiftRow.kept_config``, ``gateway.db.kept_config``), and the leaders the guard named, whom
+his shift's alerts still go to and are escalated above. The duty is then built from what is
 stored, the same whether a gateway ran at the load or started after it; retention and a
 guard's erasure take it away with the shift row.
 """
@@ -80,7 +81,8 @@ def _configs(session: Session, shifts: Iterable[Row[Any]]) -> dict[tuple[str, st
     pairs = {(s.guard_id, s.post_id) for s in shifts}
     guard_ids = sorted({g for g, _ in pairs})
     post_ids = sorted({p for _, p in pairs})
-    guards = _by_id(session, select(GuardRow.id, GuardRow.name, GuardRow.team), guard_ids)
+    guard_query = select(GuardRow.id, GuardRow.name, GuardRow.team, GuardRow.leader_ids)
+    guards = _by_id(session, guard_query, guard_ids)
     post_query = select(PostRow.id, PostRow.name, PostRow.fence, PostRow.datum)
     posts = _by_id(session, post_query, post_ids)
     device_query = select(DeviceRow.id, DeviceRow.kind, DeviceRow.guard_id, DeviceRow.post_id)
@@ -102,6 +104,7 @@ def _configs(session: Session, shifts: Iterable[Row[Any]]) -> dict[tuple[str, st
             datum=post.datum,
             device_ids=list(device_ids),
             wands=list(wands),
+            leaders=list(guard.leader_ids),
         )
     return out
 

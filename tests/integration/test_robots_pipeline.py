@@ -225,8 +225,9 @@ def test_a_guard_out_of_the_file_goes_by_what_his_event_says_one_in_it_by_his_ro
     gateway: Gateway,
 ) -> None:
     """吴杰 (g-006, team B) and 张伟 (g-001, team A) have no row here (taken out of the file):
-    their alerts go by the team their data names, to its leaders' groups too. 胡明 (g-009) has
-    one: an event naming team A and 刘建国 does not move his alert from team B's groups."""
+    their alerts go by the team their data names, to its leaders' groups too (no shift kept
+    leaders they named). 胡明 (g-009) has one: an event naming team A, 刘建国 and a shift does
+    not move his alert from team B's groups."""
     router = RobotRouter()
     site = {"site_id": "wh-jiangtan-garden"}
     with Session(gateway.engine) as session:
@@ -243,9 +244,9 @@ def test_a_guard_out_of_the_file_goes_by_what_his_event_says_one_in_it_by_his_ro
             )
 
         gone_b = route("g-006", team="B")
-        gone_a = route("g-001", team="A", leaders=["jt-leader-a"])
+        gone_a = route("g-001", team="A", shift_id="g-001/jt-gate-north/20260302T000000Z")
         gone_no_team = route("g-002", team=None)
-        kept = route("g-009", team="A", leaders=["jt-leader-a"])
+        kept = route("g-009", team="A", shift_id="g-004/jt-patrol-central/20260302T000000Z")
     assert gone_b == ["robot:jt-ding-b", "robot:jt-site"]  # team B's leader, 陈志强
     assert gone_a == ["robot:jt-site", "robot:jt-wecom-a"]
     assert gone_no_team == ["robot:jt-site"]

@@ -86,6 +86,9 @@ def test_a_guard_taken_out_leaves_his_shift_what_its_duty_needs(
     # his later ones are gone, and no one else's keeps anything.
     kept = {shift for shift, config in _kept(engine).items() if config is not None}
     assert kept == {GATE, "g-001/jt-gate-north/20260301T000000Z"}
+    # And the leaders he named, whom his shift's alerts still go to (he has no row to say it).
+    gate = _kept(engine)[GATE]
+    assert gate is not None and gate["leaders"] == ["jt-leader-a"]
     # A second load keeps what the first kept.
     load_site_file(_site(tmp_path, "again.json", _without_guard), engine, NOW + timedelta(hours=1))
     _same_but_the_end(before, _duty(engine, NOW + timedelta(hours=1), GATE), NOW)
