@@ -3,6 +3,13 @@
 Each template turns an event's data into a headline sentence (and rarely a detail line): who
 (name and id), where (the post), when (local ``HH:MM``), what happened, durations in minutes.
 Titles are Chinese first with the English term after, as in the implementation rules.
+
+An alert about leaving the post says whether he reported it (报备) or left on a leave, as the
+rules ask a leader to know; one whose grace did not run from the shift's start (the roster
+reached the gateway later, a leave covered the start) says from when it ran; an escalation
+says where the guard is posted and since when he is away, for a manager who saw nothing before.
+Durations are whole minutes counted down, as ``HH:MM`` times are: an arrival at 08:18:40 is
+18 minutes after an 08:00 start, never 19.
 """
 
 from __future__ import annotations
@@ -100,7 +107,7 @@ class Context:
             return "? 分钟"
         if value < 60:
             return f"{value:.0f} 秒"
-        return f"{value / 60:.0f} 分钟"
+        return f"{int(value // 60)} 分钟"
 
     def name_of(self, field: str) -> str:
         ident = str(self.data.get(field) or "?")
@@ -125,10 +132,13 @@ def _unreported(c: Context) -> tuple[str, tuple[str, ...]]:
 
 
 def _overtime(c: Context) -> tuple[str, tuple[str, ...]]:
-    covered = "口头报备只能覆盖" if c.data.get("report_id") else "报备时限"
+    if c.data.get("report_id"):
+        told = f"已口头报备，但口头报备只能覆盖 {c.minutes('limit_s')}"
+    else:
+        told = f"未报备，离岗超过 {c.minutes('limit_s')}"
     return (
-        f"{c.who} 自 {c.at('started_at')} 离开 {c.post}，已离岗 {c.minutes('off_post_s')}，"
-        f"超过{covered} {c.minutes('limit_s')}，没有批准的请假。",
+        f"{c.who} 自 {c.at('started_at')} 离开 {c.post}，已离岗 {c.minutes('off_post_s')}："
+        f"{told}，没有批准的请假。",
         (),
     )
 
@@ -167,11 +177,21 @@ def _not_cancelled(c: Context) -> tuple[str, tuple[str, ...]]:
 
 
 def _absent(c: Context) -> tuple[str, tuple[str, ...]]:
-    return (
-        f"{c.who} 未到岗：{c.post} 的班次 {c.at('shift_start')} 开始，"
-        f"{c.minutes('grace_s')}后仍不在岗。",
-        (),
-    )
+    since = _grace_from(c)
+    waited = f"{c.minutes('grace_s')}后" if since is None else f"{since}{c.minutes('grace_s')}"
+    return f"{c.who} 未到岗：{c.post} 的班次 {c.at('shift_start')} 开始，{waited}仍不在岗。", ()
+
+
+def _grace_from(c: Context) -> str | None:
+    """From when a grace ran, when not from the shift's start (``None``): the end of the
+    leave over the start (``excused_until``) or the load that brought the shift to the gateway
+    (``known_from``), whichever came later, as the rules count it."""
+    leave, known = c.local(c.data.get("excused_until")), c.local(c.data.get("known_from"))
+    if leave is not None and (known is None or leave > known):
+        return f"请假至 {c.at('excused_until')}，此后 "
+    if known is not None:
+        return f"网关 {c.at('known_from')} 才收到排班，此后 "
+    return None
 
 
 def _silent(c: Context) -> tuple[str, tuple[str, ...]]:
@@ -216,8 +236,8 @@ def _missed(c: Context) -> tuple[str, tuple[str, ...]]:
 
 def _late_clock_in(c: Context) -> tuple[str, tuple[str, ...]]:
     return (
-        f"{c.who} 的班次 {c.at('shift_start')} 开始，{c.minutes('grace_s')}内未在考勤机打卡"
-        f"（{c.post}）。",
+        f"{c.who} 的班次 {c.at('shift_start')} 开始，{_grace_from(c) or ''}{c.minutes('grace_s')}内"
+        f"未在考勤机打卡（{c.post}）。",
         (),
     )
 
@@ -233,8 +253,15 @@ def _left_behind(c: Context) -> tuple[str, tuple[str, ...]]:
 
 
 def _left_early(c: Context) -> tuple[str, tuple[str, ...]]:
+    if c.data.get("leave_id"):
+        told = "请假外出，请假在下班前已到期"
+    elif c.data.get("report_id"):
+        told = "已口头报备"
+    else:
+        told = "未报备"
     return (
-        f"{c.who} 于 {c.at('left_at')} 离开 {c.post}，班次 {c.at('shift_end')} 结束前未回，早退。",
+        f"{c.who} 于 {c.at('left_at')} 离开 {c.post}（{told}），班次 {c.at('shift_end')} "
+        "结束前未回，早退。",
         (),
     )
 
@@ -288,10 +315,12 @@ def _escalated(c: Context) -> tuple[str, tuple[str, ...]]:
     managers = c.data.get("managers")
     names = [display(m.get("name") or m.get("id")) for m in managers or () if isinstance(m, dict)]
     to = f"，已上报 {'、'.join(names)}" if names else ""
+    # The manager's group saw none of it before: where he is posted, and since when he is away.
+    away = (f"离岗时间 {c.at('started_at')}",) if c.data.get("started_at") else ()
     return (
-        f"{c.who} 的「{_alert_named(c)}」自 {c.at('opened_at')} 起 "
+        f"{c.who}（{c.post}）的「{_alert_named(c)}」自 {c.at('opened_at')} 起 "
         f"{c.minutes('unacknowledged_s')}无人确认{to}，请尽快处理。",
-        (),
+        away,
     )
 
 

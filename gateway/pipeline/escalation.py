@@ -50,8 +50,9 @@ log = logging.getLogger(__name__)
 ESCALATED = "alert.escalated"
 """The event type of an escalation."""
 
-# Fields of the alert's own data the escalation repeats, so a reader needs no other event.
-_CARRIED = ("guard_name", "team", "post_name", "post_id", "site_id", "shift_id")
+# Fields of the alert's own data the escalation repeats, so a reader needs no other event
+# (``started_at``: when he left the post, for an alert about an outing).
+_CARRIED = ("guard_name", "team", "post_name", "post_id", "site_id", "shift_id", "started_at")
 
 
 class Escalation:

@@ -205,6 +205,8 @@ def _fire_due(
             "fired_late": fired_late,
             "grace_s": policy.clock_in_grace_s,
             "excused_until": opt_iso(state.excused_until),
+            # The grace ran from the load that made the shift known, not from its start.
+            "known_from": opt_iso(state.known_from),
         }
     )
     events.append(RuleEvent(type=ALERT_LATE_CLOCK_IN, time=due, key=key, data=data, alert_key=key))

@@ -134,9 +134,10 @@ def test_an_unacknowledged_alert_reaches_the_managers_group_once_then_his_resolu
     departure = (
         "未报备离岗 (unreported departure) / 赵军 (g-004) 于 08:05 离开 中心花园巡逻岗，未报备。"
     )
+    # 黄经理's group saw nothing before: it is told where 赵军 is posted and since when away.
     escalation = (
-        "告警升级 (alert escalated) / 赵军 (g-004) 的「未报备离岗」自 08:05 起 10 分钟无人确认，"
-        "已上报 黄经理，请尽快处理。"
+        "告警升级 (alert escalated) / 赵军 (g-004)（中心花园巡逻岗）的「未报备离岗」自 08:05 起 "
+        "10 分钟无人确认，已上报 黄经理，请尽快处理。"
     )
     resolved = (
         "告警已处理 (alert resolved by hand) / 赵军 (g-004) 的「未报备离岗」已由 jt-manager 于 "
@@ -146,4 +147,6 @@ def test_an_unacknowledged_alert_reaches_the_managers_group_once_then_his_resolu
         "企业微信 A班组": [departure, escalation, resolved],
         "钉钉 黄经理": [escalation, resolved],
     }
+    to_manager = next(m for m in stub.messages if m.label == "钉钉 黄经理")
+    assert to_manager.plain_lines()[2] == "离岗时间 08:05"
     assert stub.duplicates == [] and stub.refused == []

@@ -27,6 +27,7 @@ from tests.integration.test_site_load_mid_shift import (
     SITE,
     Gateway,
     at,
+    core_bodies,
     core_events,
     points,
     site_file,
@@ -198,6 +199,9 @@ def test_patrol_rounds_and_the_clock_in_grace_count_from_the_load(
         ("alert.checkpoint_missed", at(100)),
         ("alert.checkpoint_missed", at(105)),
     ]
+    # Each late clock-in says its grace ran from the load, for the leader reading it at 09:05.
+    late = [b for b in core_bodies(engine) if b["type"] == "alert.late_clock_in"]
+    assert [b["data"]["known_from"] for b in late] == [at(50).isoformat()] * 2
 
 
 def back_after_its_roster_ran_out(engine: Engine, tmp_path: Path) -> Gateway:

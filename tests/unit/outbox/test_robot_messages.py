@@ -47,7 +47,7 @@ CASES: list[tuple[dict[str, Any], str]] = [
             off_post_s=900.0,
             limit_s=900.0,
         ),
-        "赵军 (g-004) 自 07:51 离开 中心花园巡逻岗，已离岗 15 分钟，超过报备时限 15 分钟，"
+        "赵军 (g-004) 自 07:51 离开 中心花园巡逻岗，已离岗 15 分钟：未报备，离岗超过 15 分钟，"
         "没有批准的请假。",
     ),
     (
@@ -109,7 +109,7 @@ CASES: list[tuple[dict[str, Any], str]] = [
             left_at="2026-03-02T11:10:00+00:00",
             shift_end="2026-03-02T12:00:00+00:00",
         ),
-        "赵军 (g-004) 于 19:10 离开 中心花园巡逻岗，班次 20:00 结束前未回，早退。",
+        "赵军 (g-004) 于 19:10 离开 中心花园巡逻岗（未报备），班次 20:00 结束前未回，早退。",
     ),
 ]
 
@@ -336,7 +336,8 @@ def test_an_escalation_names_the_alert_how_long_it_waited_and_whom_it_went_to() 
     )
     assert (text.title, text.follow_up) == ("告警升级 (alert escalated)", False)
     assert text.headline == (
-        "赵军 (g-004) 的「未报备离岗」自 07:56 起 10 分钟无人确认，已上报 黄经理，请尽快处理。"
+        "赵军 (g-004)（中心花园巡逻岗）的「未报备离岗」自 07:56 起 10 分钟无人确认，已上报 黄经理，"
+        "请尽快处理。"
     )
 
 
