@@ -1,5 +1,5 @@
 """What leaders read in their group: every alert and follow-up in Chinese words, local time,
-minutes; digests in order within the robots' size limit."""
+minutes (the size limits: ``test_robot_message_limits``)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.outbox.robot_messages import (
-    ALERT_TITLES,
-    MAX_MESSAGE_BYTES,
-    pack_digest,
-    render,
-    single,
-)
+from gateway.outbox.robot_messages import ALERT_TITLES, render, single
 
 TZ = ZoneInfo("Asia/Shanghai")
 EVENT_ID = "3f2a9c1d-0000-5000-8000-000000000000"
@@ -387,27 +381,3 @@ def test_an_unknown_alert_type_still_reads() -> None:
     text = render(event("alert.not_yet_known"), TZ)
     assert text.title == "alert.not_yet_known"
     assert text.headline == "赵军 (g-004) 在 中心花园巡逻岗 08:06：alert.not_yet_known。"
-
-
-def test_a_digest_numbers_events_in_order_and_stops_at_the_size_limit() -> None:
-    texts = [
-        render(
-            event("alert.unreported_departure", started_at=f"2026-03-02T00:{m:02d}:00+00:00"), TZ
-        )
-        for m in range(60)
-    ]
-    first = pack_digest(texts)
-    assert 10 < first.count < 60
-    assert first.lines[0] == f"### 告警汇总 (digest) · {first.count} 条"
-    assert first.lines[1].startswith("1. **未报备离岗** 赵军 (g-004) 于 08:00 离开")
-    assert first.lines[first.count].startswith(f"{first.count}. ")
-    assert len(first.markdown("\n\n").encode()) <= MAX_MESSAGE_BYTES
-    rest = pack_digest(texts[first.count :])
-    assert rest.lines[1].startswith(f"1. **未报备离岗** 赵军 (g-004) 于 08:{first.count:02d}")
-
-
-def test_an_oversized_message_is_cut_to_the_limit() -> None:
-    text = render(event("alert.device_left_behind", left_device_id="x" * 5000), TZ)
-    markdown = single(text).markdown()
-    assert len(markdown.encode()) <= MAX_MESSAGE_BYTES
-    assert markdown.endswith("…")
