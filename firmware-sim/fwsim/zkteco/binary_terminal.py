@@ -23,16 +23,19 @@ Served, each answered ``CMD_ACK_OK`` unless said otherwise:
   ``CMD_DATA`` packet per read, as terminals send it; over UDP ``CMD_DATA`` datagrams of at most
   ``data_packet_size`` (1024) bytes. ``CMD_FREE_DATA`` drops the staged table.
 * ``CMD_REG_EVENT`` with ``EF_ATTLOG``: ``punch()`` adds a record to the log and sends an event
-  packet (command ``CMD_REG_EVENT``, session field ``EF_ATTLOG``, 36-byte payload) to each
-  registered connection. A terminal sends the next event to a connection once the client has
-  acknowledged the last one (``CMD_ACK_OK``), or after ``event_ack_timeout_s``.
+  packet (command ``CMD_REG_EVENT``, session field ``EF_ATTLOG``, payload of ``event_size``
+  bytes: 36 the user id as text; 10 or 14, as older firmware, the user's internal number; 12 the
+  user id as a number) to each registered connection. A terminal sends the next event to a
+  connection once the client has acknowledged the last one (``CMD_ACK_OK``), or after
+  ``event_ack_timeout_s``.
 
 Anything else gets ``CMD_ACK_UNKNOWN``; a packet with a bad checksum is ignored, as terminals do.
 Every PIN in the log is in the user table: ``users`` as given, plus a nameless user for any other
 PIN of a record or a punch, until ``remove_user()`` takes one out of the table (his records stay
 in the log under his internal number, as on a terminal where an administrator deleted him).
 ``restart()`` drops every connection and listens again on the same port, like a terminal
-rebooting.
+rebooting. ``refuse_user_table(count)`` answers the next ``count`` requests for the user table
+``CMD_ACK_ERROR``, as a busy terminal (an administrator enrolling at its keypad) does.
 
 Over UDP each datagram is one bare packet and a "connection" is a session id: ``CMD_CONNECT``
 opens one for the sender's address, any other command naming a session the terminal does not
@@ -88,7 +91,8 @@ class BinaryTerminal(PacketServer):
     ``users`` the enrolled users, ``user_record_size`` their layout (72 TFT, 28 older),
     ``record_size`` the log's (40, 16, 8), ``password`` the comm key (0: none), ``firmware``,
     ``serial_number``, ``device_name``, ``platform`` and ``options`` (added to or replacing the
-    defaults) what it says about itself, ``encoding`` of names in the user table.
+    defaults) what it says about itself, ``encoding`` of names in the user table, ``event_size``
+    the layout of its live events (36, 14, 12 or 10).
     """
 
     def __init__(
@@ -112,6 +116,7 @@ class BinaryTerminal(PacketServer):
         encoding: str = "utf-8",
         capacity: Capacity | None = None,
         event_ack_timeout_s: float = 1.0,
+        event_size: int = 36,
     ) -> None:
         self.records: list[LogRecord] = list(records)
         self.users: list[User] = users_with(list(users), (r.pin for r in self.records))
@@ -125,6 +130,8 @@ class BinaryTerminal(PacketServer):
         self.encoding = encoding
         self.capacity = capacity or Capacity()
         self.event_ack_timeout_s = event_ack_timeout_s
+        self.event_size = event_size
+        self._user_table_refusals = 0
         self.options = default_options(
             serial_number=serial_number,
             device_name=device_name,
@@ -153,10 +160,11 @@ class BinaryTerminal(PacketServer):
             users = users_with(self.users, [pin])
             user_table(users[-1:], self.user_record_size, self.encoding)
             log_table([record], users, self.record_size)
+            number = next(u.uid for u in users if u.user_id == pin)
+            payload = event_payload(pin, verify, kind, at, size=self.event_size, number=number)
             self.records.append(record)
             self.users = users
             listeners = [c for c in self._connections if c.flags & _EF_ATTLOG]
-        payload = event_payload(pin, verify, kind, at)
         for conn in listeners:
             conn.event_acked.wait(self.event_ack_timeout_s)
             conn.event_acked.clear()
@@ -164,6 +172,11 @@ class BinaryTerminal(PacketServer):
                 with contextlib.suppress(OSError):
                     conn.send(packet(CMD["REG_EVENT"], _EF_ATTLOG, 0, payload))
         return record
+
+    def refuse_user_table(self, count: int = 1) -> None:
+        """Answer the next ``count`` requests for the user table ``CMD_ACK_ERROR``."""
+        with self._lock:
+            self._user_table_refusals += count
 
     def remove_user(self, pin: str) -> None:
         """Take the user with this PIN out of the user table; his records keep his number."""
@@ -184,6 +197,11 @@ class BinaryTerminal(PacketServer):
         if table == CMD["ATTLOG_RRQ"]:
             return log_table(records, users, self.record_size, removed)
         if table == CMD["USERTEMP_RRQ"] and fct == _FCT_USER:
+            with self._lock:
+                refused = self._user_table_refusals > 0
+                self._user_table_refusals -= refused
+            if refused:
+                return None
             return user_table(users, self.user_record_size, self.encoding)
         return None
 

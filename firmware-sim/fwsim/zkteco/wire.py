@@ -10,7 +10,11 @@
   id, packed time, verify, punch, 2 reserved, u32 work code. 8-byte layout: u16 user number,
   verify, packed time, punch.
 * Live attendance event (``EF_ATTLOG``): 24-byte user id text, verify u8, punch u8, time as six
-  bytes (year - 2000, month, day, hour, minute, second), 4 reserved bytes (36 bytes).
+  bytes (year - 2000, month, day, hour, minute, second), 4 reserved bytes (36 bytes). Older
+  firmware (ZKSoftware ZEM200 ``main.c``, ``SaveAttLog``) sends 10 bytes: the user's u16
+  internal number, verify, state, the six-byte time; with a user id wider than five digits
+  (``PIN2Width``) 12 bytes with the u32 user id instead. Some send 4 more bytes after the
+  10 (14 bytes, the number form).
 * User entry, 28-byte layout (older firmware): u16 internal number, privilege u8, 5-byte
   password, 8-byte name, u32 card, a reserved byte, group u8, u16 time zone, u32 user id.
   72-byte layout (TFT firmware): u16 internal number, privilege u8, 8-byte password, 24-byte
@@ -214,6 +218,22 @@ def pack_record(
     raise ValueError(f"no record layout of {size} bytes")
 
 
-def event_payload(pin: str, verify: int, punch: int, at: datetime) -> bytes:
+def event_payload(
+    pin: str, verify: int, punch: int, at: datetime, *, size: int = 36, number: int = 0
+) -> bytes:
+    """A live attendance event's payload in the ``size``-byte layout (36 text user id; 10 or 14
+    the internal ``number``; 12 the numeric user id); ``ValueError`` for a value it cannot
+    hold."""
     stamp = bytes((at.year - 2000, at.month, at.day, at.hour, at.minute, at.second))
-    return pin.encode("ascii").ljust(24, b"\x00") + bytes((verify, punch)) + stamp + bytes(4)
+    try:
+        if size == 36:
+            return (
+                pin.encode("ascii").ljust(24, b"\x00") + bytes((verify, punch)) + stamp + bytes(4)
+            )
+        if size in (10, 14):
+            return struct.pack("<HBB", number, verify, punch) + stamp + bytes(size - 10)
+        if size == 12:
+            return struct.pack("<IBB", int(pin), verify, punch) + stamp
+    except (struct.error, ValueError) as exc:
+        raise ValueError(f"event of {pin!r} does not fit the {size}-byte layout: {exc}") from exc
+    raise ValueError(f"no live event layout of {size} bytes")
