@@ -11,19 +11,25 @@ Both are the terminal's local time (naive ``datetime`` here; the caller applies 
 
 Who punched: the 40-byte record carries the user id (the PIN people type, the site file's
 ``pin``) as text, the 16-byte record as a u32, but the 8-byte record of older firmware only the
-terminal's internal user number (``uid``). Its PIN is in the user table
-(``CMD_USERTEMP_RRQ``/``FCT_USER``, :func:`decode_user_table`), which the caller reads and passes
-to :func:`decode_attendance_buffer`, as pyzk's ``get_attendance`` does. A record whose number is
-not in the table (the user was deleted after punching, or the table could not be read) names
-``uid:<number>``: a PIN never holds ``:`` (the site file's pattern), so it is reported as an
-unknown person instead of being credited to whoever has that number as his PIN.
+terminal's internal user number (``uid``). So do the 10- and 14-byte live events of that
+firmware (ZKSoftware's ZEM200 ``main.c``, ``SaveAttLog``, sends ``(U16)pin``, the number it
+looks the user up by, and only with ``PIN2Width`` over five digits the 12-byte event with the
+u32 user id); the 32- to 52-byte events carry the user id as text. A record of the number form
+is marked ``by_number``. Its PIN is in the user table (``CMD_USERTEMP_RRQ``/``FCT_USER``,
+:func:`decode_user_table`), which the caller reads and passes as ``pins``, as pyzk's
+``get_attendance`` does for the log (:func:`credited`). A record whose number is not in the
+table (the user was deleted after punching) names ``uid:<number>``: a PIN never holds ``:``
+(the site file's pattern), so it is reported as an unknown person instead of being credited to
+whoever has that number as his PIN. A caller that could not read the table must not credit
+such a record at all (``uid:<number>`` would be a second identity for one punch once the table
+is read): it holds it until it can.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from gateway.errors import DecodeError
@@ -33,6 +39,7 @@ __all__ = [
     "AttendanceRecord",
     "DeviceSizes",
     "attendance_record_size",
+    "credited",
     "decode_attendance_buffer",
     "decode_free_sizes",
     "decode_live_event",
@@ -50,7 +57,9 @@ class AttendanceRecord:
     """One attendance record as the terminal stores it (time in the terminal's local time).
 
     ``verify`` is the verify mode (pyzk's ``status``), ``punch`` the attendance state;
-    ``uid`` the terminal's internal user number when the record layout has one.
+    ``uid`` the terminal's internal user number when the record layout has one. ``by_number``:
+    the layout names the user by ``uid`` alone, so ``user_id`` is what the user table given to
+    the decoder says (``uid:<number>`` when it does not have the number: :func:`credited`).
     """
 
     user_id: str
@@ -60,6 +69,15 @@ class AttendanceRecord:
     uid: int | None = None
     workcode: int | None = None
     raw: bytes = b""
+    by_number: bool = False
+
+
+def credited(record: AttendanceRecord, pins: Mapping[int, str]) -> AttendanceRecord:
+    """``record`` with the user id the user table ``pins`` gives its number (``uid:<number>``
+    when the table lacks it); any record that names its user itself, unchanged."""
+    if not record.by_number or record.uid is None:
+        return record
+    return replace(record, user_id=pins.get(record.uid) or f"{UNMAPPED_PREFIX}{record.uid}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +129,10 @@ def _text(raw: bytes) -> str:
 def _decode_record(chunk: bytes, size: int, pins: Mapping[int, str]) -> AttendanceRecord:
     if size == 8:
         uid, verify, packed, punch = struct.unpack("<HBIB", chunk)
-        user_id = pins.get(uid) or f"{UNMAPPED_PREFIX}{uid}"
-        return AttendanceRecord(user_id, decode_time(packed), verify, punch, uid=uid, raw=chunk)
+        record = AttendanceRecord(
+            "", decode_time(packed), verify, punch, uid=uid, raw=chunk, by_number=True
+        )
+        return credited(record, pins)
     if size == 16:
         user, packed, verify, punch, _reserved, workcode = struct.unpack("<IIBB2sI", chunk)
         return AttendanceRecord(
@@ -225,12 +245,15 @@ def _event_size(length: int) -> int:
     return next((size for size in _BATCH_ORDER if length % size == 0), 0)
 
 
-def decode_live_event(data: bytes) -> tuple[list[AttendanceRecord], list[DecodeError]]:
+def decode_live_event(
+    data: bytes, pins: Mapping[int, str] | None = None
+) -> tuple[list[AttendanceRecord], list[DecodeError]]:
     """Decode the payload of an ``EF_ATTLOG`` live event (one or more records back to back).
 
-    Layouts by length, as seen from real terminals (pyzk's ``live_capture``): 10/14 (u16 user),
-    12 (u32 user), 32/36/37/52 (24-byte user id text); each is user, verify, punch, six-byte
-    time, padding. Several records in one payload must share a layout.
+    Layouts by length, as seen from real terminals (pyzk's ``live_capture``): 10/14 (u16
+    internal user number: ``by_number``, its user id from ``pins`` as for an 8-byte record),
+    12 (u32 user id), 32/36/37/52 (24-byte user id text); each is user, verify, punch,
+    six-byte time, padding. Several records in one payload must share a layout.
     """
     records: list[AttendanceRecord] = []
     errors: list[DecodeError] = []
@@ -242,11 +265,18 @@ def decode_live_event(data: bytes) -> tuple[list[AttendanceRecord], list[DecodeE
     for offset in range(0, len(data), size):
         chunk = bytes(data[offset : offset + size])
         user, verify, punch, time6 = struct.unpack(fmt, chunk)
-        user_id = str(user) if isinstance(user, int) else _text(user)
+        by_number = size in (10, 14)
         try:
-            records.append(AttendanceRecord(user_id, decode_time6(time6), verify, punch, raw=chunk))
+            when = decode_time6(time6)
         except DecodeError as exc:
             errors.append(exc)
+            continue
+        if by_number:
+            record = AttendanceRecord("", when, verify, punch, uid=user, raw=chunk, by_number=True)
+            records.append(credited(record, pins or {}))
+        else:
+            user_id = str(user) if isinstance(user, int) else _text(user)
+            records.append(AttendanceRecord(user_id, when, verify, punch, raw=chunk))
     return records, errors
 
 

@@ -3,26 +3,31 @@
 ``ZkTcpClient`` runs one thread that connects (``CMD_CONNECT``, ``CMD_AUTH`` when the terminal
 has a communication password), reads the whole attendance log with the buffered read
 (``CMD_GET_FREE_SIZES`` for the record count, ``CMD_PREPARE_BUFFER``/``CMD_READ_BUFFER``/
-``CMD_FREE_DATA``; when its records are of the 8-byte layout, which names the user by the
-terminal's internal number only, the user table too, for each number's PIN: see
-``binary_records``), registers for ``EF_ATTLOG`` live events and then waits for them, sending a
+``CMD_FREE_DATA``), registers for ``EF_ATTLOG`` live events and then waits for them, sending a
 ``CMD_GET_TIME`` as keep-alive. When the connection breaks or the terminal stops answering it
 reconnects with exponential back-off and reads the log again, so records made while it was away
 are not missed; records already emitted (same :func:`record_key`) are not emitted again within
 the life of the client. After a process restart the log is emitted again: the store must count
 each ``record_key`` once.
 
+8-byte log records and 10/14-byte live events name the user by the terminal's internal number
+only (``binary_records``): after a log of 8-byte records the user table is read too, and a live
+event is credited with the session's table, read again when it lacks the number. Such a record
+is never emitted before a table is read: while the terminal refuses it, the record is held
+(``user_numbers``) and the table asked for again (``reconnect_initial_s`` doubling up to
+``keepalive_s``), so a punch is stored once, under its PIN.
+
 Punches go to ``on_punch`` (on the client's thread): ``terminal_id`` as configured,
-``person_id`` the terminal's user id (PIN; ``uid:<number>`` for an 8-byte record whose number is
-not in the user table, counted as ``unmapped``: an unknown person, never someone else's PIN),
+``person_id`` the terminal's user id (PIN; ``uid:<number>`` for a number the table read does
+not have, counted as ``unmapped``: an unknown person, never someone else's PIN),
 ``punched_at`` the record's local time in ``timezone`` converted to UTC, ``received_at`` the
 clock's time, ``source_format`` ``zkteco_binary``, ``raw`` the record's bytes in hex. Records
 with a punch state outside 0-5 or an impossible time are passed to ``on_reject``, and so are
 packets the session cannot read (a bad checksum, a datagram that is no packet); without
 ``on_reject`` they are logged instead.
 
-The session itself (reply numbers, events vs. replies) is in ``session``; ``udp.ZkUdpClient`` is
-this client over UDP datagrams (``udp://host:port`` in a site file).
+The session (reply numbers, events vs. replies) is in ``session``; ``udp.ZkUdpClient`` is this
+client over UDP datagrams (``udp://host:port`` in a site file).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import UTC, tzinfo
 from types import TracebackType
 from typing import Self
@@ -62,6 +67,8 @@ from drivers.zkteco.binary_records import (
 from drivers.zkteco.push_codec import DEFAULT_TIMEZONE, zone_for
 from drivers.zkteco.semantics import punch_kind, record_key, verify_mode
 from drivers.zkteco.session import POLL_S, ReplyTimeout, Session, TcpSession
+from drivers.zkteco.stats import ZkClientStats
+from drivers.zkteco.user_numbers import NumberCredit
 from gateway.clock import Clock
 from gateway.errors import DecodeError, TransportError
 from gateway.records import Punch, Rejected
@@ -77,25 +84,6 @@ _SEEN_LIMIT = 500_000
 
 class _Refused(TransportError):
     """The terminal answered a buffered read with a refusal (not a transport failure)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ZkClientStats:
-    """Counters of one client: ``connects`` successful sessions, ``log_records`` records read
-    from the log, ``events`` live records, ``punches`` emitted, ``duplicates`` skipped,
-    ``rejects`` refused records and unreadable packets, ``failures`` broken sessions,
-    ``unmapped`` 8-byte records whose internal user number is not in the user table (emitted as
-    ``uid:<number>``)."""
-
-    connected: bool
-    connects: int
-    log_records: int
-    events: int
-    punches: int
-    duplicates: int
-    rejects: int
-    failures: int
-    unmapped: int
 
 
 class ZkTcpClient:
@@ -139,8 +127,11 @@ class ZkTcpClient:
         self._lock = threading.Lock()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._connected = False
-        self._counts = {f.name: 0 for f in fields(ZkClientStats) if f.name != "connected"}
+        self._counts = {
+            f.name: 0 for f in fields(ZkClientStats) if f.name not in ("connected", "held")
+        }
         self._session: Session | None = None
+        self._credit = NumberCredit(retry_initial_s=reconnect_initial_s, retry_max_s=keepalive_s)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -178,7 +169,7 @@ class ZkTcpClient:
     @property
     def stats(self) -> ZkClientStats:
         with self._lock:
-            return ZkClientStats(connected=self._connected, **self._counts)
+            return ZkClientStats(connected=self._connected, held=self._credit.held, **self._counts)
 
     def _count(self, name: str, n: int = 1) -> None:
         with self._lock:
@@ -230,6 +221,7 @@ class ZkTcpClient:
     def _serve(self, sock: socket.socket) -> None:
         session = self._new_session(sock)
         self._session = session
+        self._credit.new_session()
         self._connect(session)
         self._connected = True
         self._count("connects")
@@ -241,6 +233,8 @@ class ZkTcpClient:
         last = time.monotonic()
         while not self._stop.is_set():
             session.pump(POLL_S)
+            if self._credit.due(time.monotonic()):
+                self._settle(session)
             if time.monotonic() - last >= self._keepalive_s:
                 self._keepalive(session)
                 last = time.monotonic()
@@ -256,22 +250,51 @@ class ZkTcpClient:
             raise TransportError(f"ZK terminal refused the connection (reply {reply.command})")
 
     def _read_log(self, session: Session) -> None:
-        sizes_reply = session.request(Command.CMD_GET_FREE_SIZES)
-        count: int | None = None
-        users: int | None = None
-        if sizes_reply.command == Command.CMD_ACK_OK:
-            sizes = decode_free_sizes(sizes_reply.data)
-            count, users = sizes.records, sizes.users
-            if count == 0:
-                return
+        count, _users = self._sizes(session)
+        if count == 0:
+            return
         buffer = self._read_with_buffer(session, prepare_buffer_request())
-        pins: dict[int, str] = {}
+        records, errors = decode_attendance_buffer(buffer, count)
+        self._count("log_records", len(records))
+        for error in errors:
+            self._reject(error.reason, error.raw)
+        for record in self._credit.sort(records):
+            self._emit(record)
         if attendance_record_size(buffer, count) == 8:
             # Read on every log read, not kept: a user enrolled or renumbered since the last
             # one would otherwise be reported under a stale PIN.
-            pins = self._read_users(session, users)
-        records, errors = decode_attendance_buffer(buffer, count, pins)
-        self._count("log_records", len(records))
+            self._settle(session)
+
+    def _sizes(self, session: Session) -> tuple[int | None, int | None]:
+        """(records, users) the terminal counts; ``None`` each when it will not say."""
+        reply = session.request(Command.CMD_GET_FREE_SIZES)
+        if reply.command != Command.CMD_ACK_OK:
+            return None, None
+        sizes = decode_free_sizes(reply.data)
+        return sizes.records, sizes.users
+
+    def _settle(self, session: Session) -> None:
+        """Read the user table and emit the records held for it (``user_numbers``). A terminal
+        refusing the table keeps them held, asked again after a back-off, while its other
+        punches, live ones included, go on; a read that fails ends the session as any other."""
+        _count, users = self._sizes(session)
+        try:
+            table = self._read_with_buffer(
+                session, prepare_buffer_request(Command.CMD_USERTEMP_RRQ, FCT_USER)
+            )
+        except _Refused as exc:
+            first = not self._credit.refused
+            delay = self._credit.refusal(time.monotonic())
+            log.log(
+                logging.WARNING if first else logging.INFO,
+                "ZK terminal %s: user table not read (%s): %d record(s) held, asked again in %.1fs",
+                self._terminal_id,
+                exc,
+                self._credit.held,
+                delay,
+            )
+            return
+        records = self._credit.settle(decode_user_table(table, users))
         unmapped = [r.user_id for r in records if r.user_id.startswith(UNMAPPED_PREFIX)]
         if unmapped:
             self._count("unmapped", len(unmapped))
@@ -281,23 +304,8 @@ class ZkTcpClient:
                 len(unmapped),
                 sorted(set(unmapped))[:20],
             )
-        for error in errors:
-            self._reject(error.reason, error.raw)
         for record in records:
             self._emit(record)
-
-    def _read_users(self, session: Session, user_count: int | None) -> dict[int, str]:
-        """The terminal's internal user number -> PIN. A terminal refusing the table gives an
-        empty map: its 8-byte records then name ``uid:<number>`` (unknown persons) rather than
-        stop every punch, live ones included, behind a session that never completes."""
-        try:
-            table = self._read_with_buffer(
-                session, prepare_buffer_request(Command.CMD_USERTEMP_RRQ, FCT_USER)
-            )
-        except _Refused as exc:
-            log.warning("ZK terminal %s: user table not read: %s", self._terminal_id, exc)
-            return {}
-        return decode_user_table(table, user_count)
 
     def _read_with_buffer(self, session: Session, request: bytes) -> bytes:
         """The table ``request`` (``prepare_buffer_request``) stages; ``_Refused`` when the
@@ -348,7 +356,9 @@ class ZkTcpClient:
         self._count("events", len(records))
         for error in errors:
             self._reject(error.reason, error.raw)
-        for record in records:
+        # One of the number form whose number this session's table lacks waits for the table
+        # (read in the loop, outside this reply wait).
+        for record in self._credit.sort(records):
             self._emit(record)
 
     def _reject(self, reason: str, raw: bytes) -> None:
