@@ -19,7 +19,14 @@ The batch file format (CSV, UTF-8)::
 * the first non-blank line is the header, exactly these three names in this order (case and
   surrounding spaces ignored); blank lines and lines starting with ``#`` are skipped;
 * ``tag_id``: as the site file writes tags (hex UID with or without ``:``/space separators, the
-  EM4100 10-hex-digit id, or Wiegand ``facility:card``), normalised like the site file does;
+  EM4100 10-hex-digit id, or Wiegand ``facility:card``), normalised like the site file does; or
+  as the wand reads 125 kHz tags: the low 32 bits of the EM4100 id as 10 decimal digits, the
+  low 24 as ``facility:card`` (or 8 digits, ``3+5``, for a wand set to ``wiegand26``). The form
+  is the wand's ``variant`` in the site file, or recognised from the id's shape
+  (``gateway.site.tag_forms.wand_read``); a scan read in a short form has the ``source_format``
+  ``wand:<form>`` (``wand:decimal``, ``wand:wiegand26``) and is matched as a reader's of that
+  form is (``gateway.db.tag_aliases``: a read that may name two tags names none), any other
+  ``wand``;
 * ``time``: ISO 8601 date-time as the wand's clock shows it; without an offset it is read in the
   wand's time zone (the ``timezone`` given to the import, from the device's configuration).
 
@@ -39,6 +46,7 @@ from zoneinfo import ZoneInfo
 from gateway.errors import DecodeError
 from gateway.records import CheckpointScan, TagTechnology
 from gateway.site.schema import normalise_tag_id
+from gateway.site.tag_forms import wand_read
 
 __all__ = [
     "CSV_HEADER",
@@ -46,6 +54,7 @@ __all__ = [
     "WandImport",
     "WandRecord",
     "import_wand_batch",
+    "is_wand_log",
     "parse_wand_csv",
     "wand_record_key",
 ]
@@ -54,6 +63,11 @@ logger = logging.getLogger(__name__)
 
 CSV_HEADER = ("wand_id", "tag_id", "time")
 SOURCE_FORMAT = "wand"
+
+
+def is_wand_log(source_format: str) -> bool:
+    """Whether a scan with this ``source_format`` came from a wand's download (in any form)."""
+    return source_format == SOURCE_FORMAT or source_format.startswith(f"{SOURCE_FORMAT}:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +164,7 @@ def import_wand_batch(
     gateway_clock_at_download: datetime,
     timezone: str = "Asia/Shanghai",
     known_keys: Collection[str] = (),
+    variant: str | None = None,
 ) -> WandImport:
     """Turn one wand's downloaded records into ``CheckpointScan`` records (module docstring).
 
@@ -157,6 +172,8 @@ def import_wand_batch(
     ``timezone``), ``gateway_clock_at_download`` the injected clock's reading then; the latter is
     also every scan's ``received_at``. Records of another wand are refused. ``known_keys`` are keys
     stored by earlier downloads; records with those keys, or repeated in the batch, are dropped.
+    ``variant`` is the wand's in the site file: the form of its ids (module docstring); a scan
+    keeps the id as the wand sent it, as a reader of that form sends it.
     """
     tz = ZoneInfo(timezone)
     gateway_now = gateway_clock_at_download.astimezone(UTC)
@@ -179,13 +196,14 @@ def import_wand_batch(
         seen.add(key)
         wand_utc = _aware(record.wand_time, tz).astimezone(UTC)
         corrected = wand_utc + skew
+        form, tag_id = wand_read(record.tag_id, variant)
         scan = CheckpointScan(
             reader_id=record.wand_id,
-            tag_id=record.tag_id,
+            tag_id=tag_id,
             scanned_at=corrected,
             received_at=gateway_now,
-            technology=_technology(record.tag_id),
-            source_format=SOURCE_FORMAT,
+            technology=_technology(tag_id),
+            source_format=SOURCE_FORMAT if form is None else f"{SOURCE_FORMAT}:{form.value}",
             raw=f"{record.wand_id},{record.tag_id},{record.wand_time.isoformat()}",
         )
         fresh.append((corrected, key, scan))

@@ -15,13 +15,16 @@ notice), it is nobody's: reported as an unknown tag or person, never given to on
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.db.patrol_models import CheckpointTagRow, GuardCredentialRow, TagAliasRow
-from gateway.site.tag_forms import ReadForm, TagOwner
+from gateway.records import CheckpointScan
+from gateway.site.tag_forms import ReadForm, TagOwner, read_form
 
-__all__ = ["owner_of_read", "owners_of_read"]
+__all__ = ["ambiguous_scans", "owner_of_read", "owners_of_read"]
 
 
 def owners_of_read(session: Session, site_id: str, form: ReadForm, tag: str) -> set[TagOwner]:
@@ -62,3 +65,15 @@ def owner_of_read(session: Session, site_id: str, form: ReadForm, tag: str) -> T
     it names none, or more than one (ambiguous: module docstring)."""
     owners = owners_of_read(session, site_id, form, tag)
     return next(iter(owners)) if len(owners) == 1 else None
+
+
+def ambiguous_scans(session: Session, site_id: str, scans: Iterable[CheckpointScan]) -> int:
+    """How many of ``scans``, made by a reader or wand of ``site_id``, were read in a short
+    form (their ``source_format``) that names more than one checkpoint or card: each names
+    none."""
+    count = 0
+    for scan in scans:
+        form = read_form(scan.source_format)
+        if form is not None and len(owners_of_read(session, site_id, form, scan.tag_id)) > 1:
+            count += 1
+    return count

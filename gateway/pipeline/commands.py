@@ -7,6 +7,7 @@ report and the events it prevents or resolves are never out of step.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from gateway.db import patrol_repository as prepo
 from gateway.db import repository as repo
 from gateway.db.models import AlertRow, DeviceRow, ReportRow
 from gateway.db.resent import leave_sent_again, report_sent_again
+from gateway.db.tag_aliases import ambiguous_scans
 from gateway.pipeline.processor import Processor
 from gateway.pipeline.stored_inputs import report_filed
 from gateway.rules import LeaveApproved, LeaveCancelled, RuleEvent
@@ -36,6 +38,8 @@ __all__ = [
     "alert_json",
     "leave_json",
 ]
+
+logger = logging.getLogger(__name__)
 
 RESOLVED_BY_HAND = "alert.resolved"
 """The event a hand resolution writes (to the core and the guard's groups, like any alert's
@@ -154,7 +158,11 @@ class CancelLeave:
 @dataclass(frozen=True, slots=True)
 class ImportWandDownload:
     """A patrol wand's downloaded log (CSV ``wand_id,tag_id,time``), corrected for the wand's
-    clock skew (its clock read at download vs ours) and de-duplicated against earlier downloads."""
+    clock skew (its clock read at download vs ours) and de-duplicated against earlier downloads.
+
+    Its ids are read in the wand's form (``gateway.wand``); ``ambiguous`` counts the new scans
+    whose id, so read, may name more than one checkpoint or card of the wand's site: each names
+    none (an unknown tag)."""
 
     wand_id: str
     csv_text: str
@@ -174,6 +182,7 @@ class ImportWandDownload:
             wand_clock_at_download=self.wand_clock_at_download,
             gateway_clock_at_download=self.downloaded_at,
             timezone=timezone,
+            variant=device.variant,
         )
         known = prepo.known_scan_keys(session, candidates.keys)
         kept = [
@@ -188,11 +197,21 @@ class ImportWandDownload:
             keys=[key for _scan, key in kept],
         )
         processor.wand_downloaded(session, self.wand_id, self.downloaded_at)
+        ambiguous = ambiguous_scans(session, device.site_id, [scan for scan, _key in kept])
+        if ambiguous:
+            logger.warning(
+                "wand %s: %d scan(s) whose id may name more than one checkpoint or card of "
+                "site %s named none",
+                self.wand_id,
+                ambiguous,
+                device.site_id,
+            )
         return {
             "wand_id": self.wand_id,
             "records": len(records),
             "stored": stored,
             "duplicates": candidates.duplicates + len(known),
+            "ambiguous": ambiguous,
             "skew_s": candidates.skew_s,
             "rejected": [*problems, *candidates.rejected],
         }

@@ -28,7 +28,7 @@ from gateway.pipeline.duty import DutyIndex
 from gateway.records import CheckpointScan
 from gateway.site.schema import normalise_tag_id
 from gateway.site.tag_forms import read_form
-from gateway.wand import SOURCE_FORMAT as WAND_LOG
+from gateway.wand import is_wand_log
 
 __all__ = ["ScanNaming", "card_holder", "checkpoint_of", "name_scan", "read_away"]
 
@@ -70,7 +70,9 @@ def read_away(duties: DutyIndex, scan: CheckpointScan, post_id: str) -> bool:
     post (module docstring). A wand's scans are not: a wand is carried to the checkpoints, and
     the post it is kept at is where it waits for its download."""
     reader_post = duties.post_of_device(scan.reader_id)
-    return reader_post is not None and reader_post != post_id and scan.source_format != WAND_LOG
+    return (
+        reader_post is not None and reader_post != post_id and not is_wand_log(scan.source_format)
+    )
 
 
 def checkpoint_of(

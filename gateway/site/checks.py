@@ -20,6 +20,7 @@ from gateway.site.fences import fence_problems
 from gateway.site.robots import robot_problems
 from gateway.site.roster import ShiftInstance, expand_entry, expansion_days
 from gateway.site.schema import ShiftEntry, SiteEntry, SiteFile
+from gateway.site.tag_forms import WAND_VARIANTS
 
 __all__ = ["CheckedSite", "check_site_file", "place"]
 
@@ -208,8 +209,13 @@ def _check_device_settings(checked: CheckedSite) -> list[str]:
             )
         if device.sn is not None and device.kind != "clock_in":
             problems.append(f"{where}.sn: only a clock_in terminal has a serial number")
-        if device.variant is not None and device.kind != "em4100_reader":
-            problems.append(f"{where}.variant: only an em4100_reader has variants")
+        if device.kind == "patrol_wand" and device.variant not in (None, *WAND_VARIANTS):
+            problems.append(
+                f"{where}.variant: a patrol wand downloads ids in one of "
+                f"{', '.join(WAND_VARIANTS)}, not {device.variant!r}"
+            )
+        elif device.variant is not None and device.kind not in ("em4100_reader", "patrol_wand"):
+            problems.append(f"{where}.variant: only an em4100_reader or a patrol_wand has variants")
         if device.secret_ref is not None and device.kind != "gps":
             problems.append(f"{where}.secret_ref: only a GPS terminal has a broker account")
         if device.url is not None and device.kind == "gps":

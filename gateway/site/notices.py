@@ -63,8 +63,8 @@ def site_notices(doc: SiteFile) -> list[str]:
 
 
 _READERS_OF = {
-    ReadForm.DECIMAL: "decimal (or wiegand34) readers",
-    ReadForm.WIEGAND26: "wiegand26 readers",
+    ReadForm.DECIMAL: "decimal (or wiegand34) readers or patrol wands",
+    ReadForm.WIEGAND26: "wiegand26 readers or patrol wands",
 }
 
 
@@ -75,6 +75,7 @@ def _ambiguous_read_notices(i: int, site: SiteEntry) -> list[str]:
         notices.append(
             f"sites[{i}] (id '{site.id}'): its {_READERS_OF[form]} read {read!r} for {which}: "
             "such a read is matched to none of them (reported as an unknown card or tag); "
-            "give one of them another card or tag, or read them with an rdm6300 reader"
+            "give one of them another card or tag, or read them with an rdm6300 reader (a wand "
+            "set to hex)"
         )
     return notices

@@ -9,8 +9,16 @@ byte and the 32-bit number). Many readers deliver less of it (``drivers.em4100.f
 ``wiegand26``
     the low 24 bits as Wiegand ``facility:card`` (8 + 16 bits): variant ``wiegand26``.
 
-The site loader stores, for each site with such a reader, every EM4100 id of its checkpoint
-tags and guards' cards in the forms its readers deliver (``tag_aliases``); a read in a short
+An offline patrol wand downloads its log in one of those forms too (``wand_read``): its
+``variant`` in the site file says which (``decimal``, ``wiegand26``, or ``hex`` for whole ids);
+a wand without one has each id read in the form its shape allows: a ``facility:card`` pair in
+``wiegand26``, 10 decimal digits in ``decimal`` (which, as written, may also be an EM4100 id in
+hex: the read names the tag written so and every tag whose low 32 bits it gives, so it is
+ambiguous, names nobody, when they are two), anything else as written. 8 digits are a ``3+5``
+Wiegand pair only for a wand set to ``wiegand26`` (as written they are a 4-byte NFC UID).
+
+The site loader stores, for each site with such a reader or wand, every EM4100 id of its
+checkpoint tags and guards' cards in the forms they deliver (``tag_aliases``); a read in a short
 form is matched there (``gateway.db.tag_aliases``). The short forms lose bits, so two cards may
 share one: ``ambiguous_reads`` finds them for the site's notices, and such a read names nobody
 (it is reported as an unknown tag or person, never given to one of the two at random).
@@ -27,14 +35,20 @@ from drivers.em4100.frames import em4100_decimal_id, em4100_wiegand26_id
 from gateway.site.schema import SiteEntry, normalise_tag_id
 
 __all__ = [
+    "WAND_VARIANTS",
     "ReadForm",
     "TagOwner",
     "ambiguous_reads",
     "read_form",
     "reduced_ids",
     "site_read_forms",
+    "wand_forms",
+    "wand_read",
     "written_in",
 ]
+
+WAND_VARIANTS = ("decimal", "wiegand26", "hex")
+"""What a ``patrol_wand``'s ``variant`` may say: the form of the ids it downloads."""
 
 
 class ReadForm(StrEnum):
@@ -48,24 +62,56 @@ _FORM_OF_OUTPUT = {
     "decimal": ReadForm.DECIMAL,
     "wiegand34": ReadForm.DECIMAL,
     "wiegand26": ReadForm.WIEGAND26,
+    # A wand's scan read in a short form (``gateway.wand``: ``wand`` + ``:`` + the form).
+    "wand:decimal": ReadForm.DECIMAL,
+    "wand:wiegand26": ReadForm.WIEGAND26,
 }
-"""An ``em4100_reader``'s variant (a scan's ``source_format``) → the form of its ids."""
+"""An ``em4100_reader``'s variant, or a wand scan's format (a scan's ``source_format``) → the
+form of its ids."""
 
 
 def read_form(source_format: str | None) -> ReadForm | None:
     """The short form of the ids a reader with this output variant (a scan's or punch's
     ``source_format``) delivers; ``None`` for a reader that gives the whole id (``rdm6300``,
-    NFC, wands, clock-in terminals): its reads are matched as written only."""
+    NFC, a wand's id read as written, clock-in terminals): its reads are matched as written
+    only."""
     return None if source_format is None else _FORM_OF_OUTPUT.get(source_format)
 
 
+def wand_forms(variant: str | None) -> frozenset[ReadForm]:
+    """The short forms a wand with this ``variant`` may download (module docstring): its own,
+    none for ``hex``, both for a wand without one."""
+    if variant is None:
+        return frozenset(ReadForm)
+    return frozenset(form for form in ReadForm if form.value == variant)
+
+
 def site_read_forms(site: SiteEntry) -> frozenset[ReadForm]:
-    """The short forms the site's readers deliver (from their variants)."""
-    return frozenset(
-        form
-        for device in site.devices
-        if device.kind == "em4100_reader" and (form := read_form(device.variant)) is not None
-    )
+    """The short forms the site's readers deliver (from their variants), and its wands."""
+    forms: set[ReadForm] = set()
+    for device in site.devices:
+        if device.kind == "em4100_reader" and (form := read_form(device.variant)) is not None:
+            forms.add(form)
+        elif device.kind == "patrol_wand":
+            forms |= wand_forms(device.variant)
+    return frozenset(forms)
+
+
+def wand_read(tag_id: str, variant: str | None) -> tuple[ReadForm | None, str]:
+    """The form a wand with this ``variant`` downloaded ``tag_id`` (normalised) in, and the id
+    as a reader of that form sends it (an 8-digit ``3+5`` pair as ``facility:card``); ``None``
+    and ``tag_id`` for an id read as written (module docstring)."""
+    forms = wand_forms(variant)
+    if ReadForm.WIEGAND26 in forms:
+        if ":" in tag_id:
+            return ReadForm.WIEGAND26, tag_id
+        # Only a wand said to send them: as written, 8 digits are a 4-byte NFC UID.
+        pair = variant is not None and len(tag_id) == 8 and tag_id.isdigit()
+        if pair and int(tag_id[:3]) <= 0xFF and int(tag_id[3:]) <= 0xFFFF:
+            return ReadForm.WIEGAND26, f"{int(tag_id[:3])}:{int(tag_id[3:])}"
+    if ReadForm.DECIMAL in forms and len(tag_id) == 10 and tag_id.isdigit():
+        return ReadForm.DECIMAL, tag_id
+    return None, tag_id
 
 
 def reduced_ids(tag_id: str) -> dict[ReadForm, str]:

@@ -31,7 +31,7 @@ def test_upgraded_database_matches_the_models_with_no_autogenerate_diff(engine: 
 
 
 def test_upgrade_records_the_head_revision_and_is_idempotent(engine: Engine) -> None:
-    assert head() == "0019"
+    assert head() == "0020"
     assert current(engine) == head()
     upgrade(engine)
     assert current(engine) == head()
@@ -188,6 +188,49 @@ def test_migration_0019_finds_the_short_forms_of_the_cards_already_stored_and_ba
         ("decimal", "0045131261", "0102B0A5FD"),
         ("decimal", "0040856634", "01026F6C3A"),
     }
+
+
+def test_migration_0020_finds_the_short_forms_a_sites_wands_download_and_back(
+    engine: Engine, tmp_path: Path
+) -> None:
+    site = {
+        "id": "s-wand",
+        "name": "wand patrol",
+        "posts": [
+            {
+                "id": "p-yard",
+                "name": "yard",
+                "datum": "wgs84",
+                "fence": {"type": "Circle", "center": [114.3, 30.6], "radius_m": 30},
+            }
+        ],
+        "guards": [{"id": "g-1", "name": "one", "cards": ["0102B0A5FD"]}],
+        "devices": [
+            {"id": "em-gate", "kind": "em4100_reader", "post": "p-yard", "variant": "decimal"},
+            {"id": "wand-1", "kind": "patrol_wand", "guard": "g-1"},
+        ],
+        "checkpoints": [{"id": "cp-1", "name": "one", "post": "p-yard", "tags": ["01026F6C3A"]}],
+    }
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump({"sites": [site]}), encoding="utf-8")
+    load_site_file(path, engine, datetime(2026, 3, 2, 3, 0, tzinfo=UTC))
+
+    def aliases() -> set[tuple[str, str, str]]:
+        with engine.connect() as conn:
+            rows = conn.execute(select(TagAliasRow.form, TagAliasRow.alias, TagAliasRow.tag_id))
+            return {(form, alias, tag) for form, alias, tag in rows}
+
+    decimal = {("decimal", "0045131261", "0102B0A5FD"), ("decimal", "0040856634", "01026F6C3A")}
+    wiegand = {("wiegand26", "176:42493", "0102B0A5FD"), ("wiegand26", "111:27706", "01026F6C3A")}
+    assert aliases() == decimal | wiegand  # the load: the wand's forms (both: no variant)
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0019")
+    assert aliases() == decimal  # the decimal reader's, as 0019 left them
+    upgrade(engine)  # an installation upgraded: its wand's downloads match at once
+    assert _diff(engine) == []
+    assert aliases() == decimal | wiegand
 
 
 def _shift_columns(engine: Engine) -> set[str]:

@@ -200,7 +200,7 @@ def test_device_settings_must_fit_the_kind_of_device(tmp_path: Path) -> None:
     assert "(id 'zk-control-room').timezone: unknown time zone 'Mars/Olympus'" in message
     assert "(id 'zk-control-room').punch_kind: only a card reader" in message
     assert "(id 'zk-2'): serial number 'CQZ7231460123' is used twice" in message
-    assert "(id 'nfc-2').variant: only an em4100_reader has variants" in message
+    assert "(id 'nfc-2').variant: only an em4100_reader or a patrol_wand has variants" in message
 
 
 def test_schedule_needs_exactly_one_kind_and_readable_times(tmp_path: Path) -> None:

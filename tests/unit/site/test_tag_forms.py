@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from gateway.site.schema import SiteFile
-from gateway.site.tag_forms import ReadForm, ambiguous_reads, read_form, reduced_ids
+from gateway.site.tag_forms import ReadForm, ambiguous_reads, read_form, reduced_ids, wand_read
 
 
 def _cards(corpus: Path) -> list[dict[str, Any]]:
@@ -86,3 +86,27 @@ def test_one_guards_card_written_twice_is_not_ambiguous() -> None:
 def test_a_site_with_readers_giving_the_whole_id_has_nothing_ambiguous() -> None:
     site = _site("rdm6300", {"g-1": ["0102B0A5FD"], "g-2": ["0202B0A5FD"]})
     assert ambiguous_reads(site.sites[0]) == {}
+
+
+@pytest.mark.parametrize(
+    ("variant", "downloaded", "read"),
+    [
+        # Without a variant the id's shape decides; 8 digits stay a 4-byte NFC UID.
+        (None, "0045131261", (ReadForm.DECIMAL, "0045131261")),
+        (None, "176:42493", (ReadForm.WIEGAND26, "176:42493")),
+        (None, "17642493", (None, "17642493")),
+        (None, "0102B0A5FD", (None, "0102B0A5FD")),
+        ("decimal", "0045131261", (ReadForm.DECIMAL, "0045131261")),
+        ("decimal", "176:42493", (None, "176:42493")),
+        ("wiegand26", "17642493", (ReadForm.WIEGAND26, "176:42493")),
+        ("wiegand26", "11127706", (ReadForm.WIEGAND26, "111:27706")),
+        ("wiegand26", "25642493", (None, "25642493")),  # facility 256: no 3+5 pair
+        ("wiegand26", "0045131261", (None, "0045131261")),
+        ("hex", "0045131261", (None, "0045131261")),
+        ("hex", "176:42493", (None, "176:42493")),
+    ],
+)
+def test_a_wands_id_is_read_in_the_form_its_variant_or_its_shape_says(
+    variant: str | None, downloaded: str, read: tuple[ReadForm | None, str]
+) -> None:
+    assert wand_read(downloaded, variant) == read
