@@ -24,7 +24,8 @@ not have, counted as ``unmapped``: an unknown person, never someone else's PIN),
 clock's time, ``source_format`` ``zkteco_binary``, ``raw`` the record's bytes in hex. Records
 with a punch state outside 0-5 or an impossible time are passed to ``on_reject``, and so are
 packets the session cannot read (a bad checksum, a datagram that is no packet); without
-``on_reject`` they are logged instead.
+``on_reject`` they are logged instead. A refused user table is passed to ``on_reject`` too
+(``user table refused``), so that punches held for it show in the counters.
 
 The session (reply numbers, events vs. replies) is in ``session``; ``udp.ZkUdpClient`` is this
 client over UDP datagrams (``udp://host:port`` in a site file).
@@ -51,8 +52,6 @@ from drivers.zkteco.binary_codec import (
     Packet,
     commkey,
     prepare_buffer_request,
-    prepare_buffer_size,
-    read_buffer_request,
     reg_event_request,
 )
 from drivers.zkteco.binary_records import (
@@ -64,6 +63,7 @@ from drivers.zkteco.binary_records import (
     decode_live_event,
     decode_user_table,
 )
+from drivers.zkteco.buffered import BufferRefused, read_stream_chunk, read_with_buffer
 from drivers.zkteco.push_codec import DEFAULT_TIMEZONE, zone_for
 from drivers.zkteco.semantics import punch_kind, record_key, verify_mode
 from drivers.zkteco.session import POLL_S, ReplyTimeout, Session, TcpSession
@@ -80,10 +80,6 @@ log = logging.getLogger(__name__)
 SOURCE_FORMAT = "zkteco_binary"
 _MAX_CHUNK = 0xFFC0  # pyzk's TCP chunk: below the 16-bit length some firmware assumes
 _SEEN_LIMIT = 500_000
-
-
-class _Refused(TransportError):
-    """The terminal answered a buffered read with a refusal (not a transport failure)."""
 
 
 class ZkTcpClient:
@@ -282,11 +278,21 @@ class ZkTcpClient:
             table = self._read_with_buffer(
                 session, prepare_buffer_request(Command.CMD_USERTEMP_RRQ, FCT_USER)
             )
-        except _Refused as exc:
+        except BufferRefused as exc:
             first = not self._credit.refused
             delay = self._credit.refusal(time.monotonic())
+            if self._on_reject is not None:
+                # Counted where an operator looks (/health, the metrics): a terminal that keeps
+                # refusing holds its punches, and only its table being read releases them.
+                self._on_reject(
+                    Rejected(
+                        reason=f"user table refused: {self._credit.held} record(s) held",
+                        raw=b"",
+                        device_id=self._terminal_id,
+                    )
+                )
             log.log(
-                logging.WARNING if first else logging.INFO,
+                logging.WARNING if first and self._on_reject is None else logging.INFO,
                 "ZK terminal %s: user table not read (%s): %d record(s) held, asked again in %.1fs",
                 self._terminal_id,
                 exc,
@@ -308,40 +314,11 @@ class ZkTcpClient:
             self._emit(record)
 
     def _read_with_buffer(self, session: Session, request: bytes) -> bytes:
-        """The table ``request`` (``prepare_buffer_request``) stages; ``_Refused`` when the
-        terminal will not stage it."""
-        reply = session.request(Command.CMD_PREPARE_BUFFER, request)
-        if reply.command == Command.CMD_DATA:
-            return reply.data
-        if reply.command != Command.CMD_ACK_OK:
-            raise _Refused(f"terminal refused the buffered read (reply {reply.command})")
-        size = prepare_buffer_size(reply.data)
-        parts: list[bytes] = []
-        start = 0
-        while start < size:
-            length = min(self._chunk_size, size - start)
-            parts.append(self._read_chunk(session, start, length))
-            start += length
-        session.request(Command.CMD_FREE_DATA)
-        return b"".join(parts)
+        """The table ``request`` stages (``buffered.read_with_buffer``)."""
+        return read_with_buffer(session, request, self._chunk_size, self._read_chunk)
 
     def _read_chunk(self, session: Session, start: int, length: int) -> bytes:
-        reply = session.request(Command.CMD_READ_BUFFER, read_buffer_request(start, length))
-        if reply.command == Command.CMD_DATA:
-            return reply.data
-        if reply.command != Command.CMD_PREPARE_DATA or len(reply.data) < 4:
-            raise TransportError(f"unexpected reply {reply.command} to a buffer read")
-        expected = int.from_bytes(reply.data[:4], "little")
-        data = bytearray()
-        while len(data) < expected:
-            packet = session.next_reply(None)
-            if packet.command != Command.CMD_DATA:
-                raise TransportError(f"buffer read cut short by reply {packet.command}")
-            data += packet.data
-        closing = session.next_reply(None)
-        if closing.command != Command.CMD_ACK_OK:
-            log.debug("ZK: buffer read ended with reply %s", closing.command)
-        return bytes(data[:expected])
+        return read_stream_chunk(session, start, length)
 
     # -- records ---------------------------------------------------------------------------
 

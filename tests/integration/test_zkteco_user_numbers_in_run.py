@@ -125,6 +125,8 @@ def test_a_log_read_while_the_user_table_is_refused_is_stored_under_the_pins_onc
     assert stored == [("1002", "g-1002"), ("1001", "g-1001")]
     assert _unknown_persons(gateway) == 0
     assert refusals_then_reads == 3
+    # The refusal is counted where an operator looks (/health's counters), once.
+    assert counters.get("rejected.user_table_refused") == 1
 
 
 def test_the_log_read_again_after_a_refused_user_table_adds_no_second_punch(
