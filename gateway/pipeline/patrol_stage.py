@@ -34,9 +34,10 @@ from gateway.pipeline.late_scans import late_scan_duty
 from gateway.pipeline.memory import PipelineMemory
 from gateway.pipeline.new_duties import NewDuties
 from gateway.pipeline.patrol_loads import follow_ends, replan_machines
+from gateway.pipeline.patrol_routes import PatrolRoutes
 from gateway.pipeline.presence_stage import PresenceFeed
 from gateway.pipeline.relay import relay_scan
-from gateway.pipeline.scan_attribution import card_holder, checkpoint_of, name_scan, read_away
+from gateway.pipeline.scan_attribution import card_holder, name_scan, read_away
 from gateway.pipeline.window_states import open_states, refresh_machines
 from gateway.records import CheckpointScan
 from gateway.rules import LeaveApproved, ShiftEnded, Tick
@@ -66,14 +67,7 @@ class PatrolStage:
         self._memory = memory
         self._emitter = emitter
         self._presence = presence
-        self._tags: dict[str, tuple[str, str]] = {}
-        self._routes: dict[str, list[RoutePlan]] = {}
-        self._plans: dict[tuple[str, str], RoutePlan] = {}
-        self._replan: set[tuple[str, str]] = set()
-        """``(post, route)`` whose plan changed (or went) since the machines were planned."""
-        self._gone: set[tuple[str, str]] = set()
-        """``(post, route)`` taken off the site whose machines may still wait for a wand's
-        download: its scans still reach them (``apply_scan``)."""
+        self._routes = PatrolRoutes()
         # Journaled: a failed transaction takes the machines back with it. Scheduled: each
         # machine's next deadline is kept in the memory's deadline queue.
         self._patrols = self._patrol_map({})
@@ -113,9 +107,7 @@ class PatrolStage:
         self._patrols = self._patrol_map(
             {machine: PatrolState.from_json(state) for machine, state in patrols.items()}
         )
-        # A route taken off while the gateway was down: its machines end as at a relief.
-        self._gone = {(s.post_id, s.route_id) for s in self._patrols.values()} - self._plans.keys()
-        self._replan |= self._gone
+        self._routes.held((s.post_id, s.route_id) for s in self._patrols.values())
         self.attendance.reload(session)
 
     def refresh(self, session: Session, new_shifts: Collection[str]) -> None:
@@ -140,18 +132,9 @@ class PatrolStage:
         self.attendance.refresh(session, new_shifts)
 
     def _read_checkpoints(self, session: Session) -> None:
-        self._tags, self._routes = prepo.checkpoint_index(session)
-        plans = {(post, p.route_id): p for post, ps in self._routes.items() for p in ps}
-        # A route a site load changed is planned again for the shifts under way (``replan``);
-        # at start-up every route is checked (it may have changed while the gateway was
-        # down); an unchanged one leaves its machines as they are.
-        self._replan |= {
-            k for k in plans.keys() | self._plans.keys() if plans.get(k) != self._plans.get(k)
-        }
-        self._gone = {k for k in self._gone | self._plans.keys() if k not in plans}
-        self._plans = plans
+        self._routes.read(session)
         duties = self._memory.duties
-        self._new.observe(duties.clock_in_sites, plans.keys(), duties.loaded_at)
+        self._new.observe(duties.clock_in_sites, self._routes.plans.keys(), duties.loaded_at)
 
     # --- scans ------------------------------------------------------------------------------
 
@@ -183,10 +166,10 @@ class PatrolStage:
         """Apply a new scan to the guard it names (``name_scan``), here or, for a guard
         another process holds, relayed to it (``gateway.pipeline.relay``)."""
         duties = self._memory.duties
-        place = checkpoint_of(ctx.session, duties, self._tags, scan)
+        place = self._routes.place(ctx.session, duties, scan)
         holder = card_holder(ctx.session, duties, scan) if place is None else None
         if place is not None and not read_away(duties, scan, place[1]):
-            routes = (plan.route_id for plan in self._routes.get(place[1], ()))
+            routes = (plan.route_id for plan in self._routes.of_post(place[1]))
             late = late_scan_duty(duties, self._patrols, routes, *place, scan.scanned_at)
             if late is not None:  # his, though his shift just ended (``late_scans``)
                 self._round_scan(ctx, late, scan, place[0], now)
@@ -213,7 +196,7 @@ class PatrolStage:
         shown to a reader fixed at his post places him (else ``scans.card_elsewhere``)."""
         duties = self._memory.duties
         duty = duties.duty_for_guard(guard_id, scan.scanned_at)
-        place = checkpoint_of(ctx.session, duties, self._tags, scan)
+        place = self._routes.place(ctx.session, duties, scan)
         if place is None:
             if duty is None or duties.post_of_device(scan.reader_id) != duty.post_id:
                 ctx.counters.add("scans.card_elsewhere")
@@ -237,9 +220,9 @@ class PatrolStage:
         """Step ``duty``'s patrol with the scan of ``checkpoint_id`` and place him there."""
         post_id = duty.post_id
         observed = ScanObserved.from_scan(scan, checkpoint_id)
-        for plan in self._routes.get(post_id, ()):
+        for plan in self._routes.of_post(post_id):
             self._step_patrol(ctx, duty, plan, observed, now)
-        for post, route in self._gone:
+        for post, route in self._routes.gone:
             orphan = self._patrols.get(f"{duty.shift_id}/{route}") if post == post_id else None
             if orphan is not None and not orphan.closed:
                 self._step_held(ctx, duty, orphan, observed, now)
@@ -305,7 +288,7 @@ class PatrolStage:
         for duty in duties:
             if duty.site_id in clock_in_sites:
                 self.attendance.start(ctx, duty, now)
-            for plan in self._routes.get(duty.post_id, ()):
+            for plan in self._routes.of_post(duty.post_id):
                 if f"{duty.shift_id}/{plan.route_id}" not in self._patrols:
                     self._step_patrol(ctx, duty, plan, Tick(), now)
 
@@ -314,12 +297,12 @@ class PatrolStage:
         rounds begun stay as they were, the later ones follow the new plan
         (``PatrolState.replanned``; a checkpoint taken off a route is not missed in them); a
         route removed ends its machines as at a relief."""
-        if not self._replan:
+        keys = self._routes.take_replan(self._memory.journal)
+        if not keys:
             return
-        keys, self._replan = self._replan, set()
-        self._memory.journal.record(lambda: self._replan.update(keys))
         duties = self._memory.duties
-        for duty, event in replan_machines(self._patrols, self._plans, keys, duties, ctx, now):
+        plans = self._routes.plans
+        for duty, event in replan_machines(self._patrols, plans, keys, duties, ctx, now):
             self._emitter.emit(ctx, event, subject=duty.guard_id, duty=duty)
 
     def follow_load(self, ctx: BatchContext, now: datetime) -> None:
@@ -328,7 +311,7 @@ class PatrolStage:
         Changed limits need nothing: machines are scheduled by their limits as they are."""
         duties = self._memory.duties
         if duties.ends_moved is None or duties.ends_moved:
-            follow_ends(self._patrols, self._plans, duties, ctx, now)
+            follow_ends(self._patrols, self._routes.plans, duties, ctx, now)
         self.attendance.follow_load(ctx, now)
 
     def relieve(self, ctx: BatchContext, duty: Duty, now: datetime) -> None:
@@ -336,7 +319,7 @@ class PatrolStage:
         (``Duty.cut_short``), as at a relief (``ShiftEnded``): a round under way is completed
         with what it has (``ended_early``), the later ones are dropped, and a clock-in not yet
         due is no longer owed. Once: a closed machine is let be."""
-        for plan in self._routes.get(duty.post_id, ()):
+        for plan in self._routes.of_post(duty.post_id):
             patrol = self._patrols.get(f"{duty.shift_id}/{plan.route_id}")
             if patrol is not None and not patrol.closed:
                 self._step_patrol(ctx, duty, plan, ShiftEnded(ended_at=duty.ends_at), now)
@@ -350,7 +333,7 @@ class PatrolStage:
         by then (``LeaveEntered``), and his clock-in machines the late clock-in it excused."""
         entered = LeaveEntered(leave.leave_id, leave.starts_at, leave.ends_at, leave.approved_at)
         for duty in self._memory.duties.duties_of_guard(guard_id):
-            for plan in self._routes.get(duty.post_id, ()):
+            for plan in self._routes.of_post(duty.post_id):
                 if f"{duty.shift_id}/{plan.route_id}" in self._patrols:
                     self._step_patrol(ctx, duty, plan, entered, now)
         self.attendance.leave_entered(ctx, guard_id, leave, now)
