@@ -40,7 +40,7 @@ from gateway.pipeline.relay import relay_scan
 from gateway.pipeline.scan_attribution import card_holder, name_scan, read_away
 from gateway.pipeline.window_states import open_states, refresh_machines
 from gateway.records import CheckpointScan
-from gateway.rules import LeaveApproved, ShiftEnded, Tick
+from gateway.rules import LeaveApproved, LeaveCancelled, ShiftEnded, Tick
 from gateway.rules import patrol as patrol_rules
 from gateway.rules.copying import replace
 from gateway.rules.patrol_events import ScanObserved, unknown_tag_event
@@ -326,12 +326,18 @@ class PatrolStage:
         self.attendance.relieve(ctx, duty, now)
 
     def leave_entered(
-        self, ctx: BatchContext, guard_id: str, leave: LeaveApproved, now: datetime
+        self, ctx: BatchContext, guard_id: str, leave: LeaveApproved | LeaveCancelled, now: datetime
     ) -> None:
-        """A leave of ``guard_id`` was entered (the presence machines have it): his shifts'
-        patrol machines in memory withdraw the missed alerts of windows it spanned, if approved
-        by then (``LeaveEntered``), and his clock-in machines the late clock-in it excused."""
-        entered = LeaveEntered(leave.leave_id, leave.starts_at, leave.ends_at, leave.approved_at)
+        """A leave of ``guard_id`` was entered, or cancelled (the presence machines have it):
+        his shifts' patrol machines in memory withdraw the missed alerts of windows it spanned,
+        if approved by then (``LeaveEntered``), or raise those of excused windows its
+        cancellation shows missed (``gateway.rules.patrol_leave``); his clock-in machines
+        withdraw the late clock-in it excused, or end the excusal."""
+        entered = (
+            LeaveEntered(leave.leave_id, leave.starts_at, leave.ends_at, leave.approved_at)
+            if isinstance(leave, LeaveApproved)
+            else leave
+        )
         for duty in self._memory.duties.duties_of_guard(guard_id):
             for plan in self._routes.of_post(duty.post_id):
                 if f"{duty.shift_id}/{plan.route_id}" in self._patrols:

@@ -250,18 +250,14 @@ class Processor:
     def apply(self, guard_id: str, at: datetime, rule_input: RuleInput, session: Session) -> None:
         """Feed a report, leave or cancellation to the guard's shifts it concerns
         (``PresenceMachines.apply``), and a leave then to his patrol and clock-in machines
-        (``PatrolStage.leave_entered``: the alerts it excused are withdrawn), a cancellation
-        to his clock-in machines (it ends their excusal), inside the
-        caller's ``session`` (see ``run_command``), so the record and the events it causes
-        commit together."""
+        (``PatrolStage.leave_entered``: the alerts it excused are withdrawn), and a
+        cancellation too (the checkpoints it shows missed are raised, the clock-in excusal
+        ends), inside the caller's ``session`` (see ``run_command``), so the record and the
+        events it causes commit together."""
         ctx = self._context(session)
         self._chain.presence.apply(ctx, guard_id, at, rule_input)
-        if isinstance(rule_input, LeaveApproved):
+        if isinstance(rule_input, LeaveApproved | LeaveCancelled):
             self._chain.patrol.leave_entered(ctx, guard_id, rule_input, self._clock.now())
-        elif isinstance(rule_input, LeaveCancelled):
-            self._chain.patrol.attendance.leave_entered(
-                ctx, guard_id, rule_input, self._clock.now()
-            )
 
     def emit(
         self, session: Session, event: RuleEvent, *, subject: str, duty: Duty | None = None

@@ -17,7 +17,8 @@ Decisions, in the terms of :class:`~gateway.rules.patrol_policy.PatrolPolicy`:
   A window the guard spent entirely on an approved leave (``PatrolState.on_leave``) raises
   nothing: the checkpoint is **excused**, counted apart in the round's completion.
 * A leave typed in after a window it spanned ran out (``LeaveEntered``), approved by then,
-  withdraws the checkpoint's missed alert (``gateway.rules.patrol_leave``).
+  withdraws the checkpoint's missed alert; a cancellation typed in later (``LeaveCancelled``)
+  dated before an excused window ended raises it after all (``gateway.rules.patrol_leave``).
 * Ordered routes: a scan is ``out_of_order`` when a checkpoint further along the route was
   already scanned in the round (the guard walked backwards). Skipping a checkpoint is not out
   of order: it is missed.
@@ -54,7 +55,7 @@ from gateway.clock import utc
 
 from .entries import iso
 from .events import BACKFILL_AFTER_S, LATE_AFTER_S, Json, RuleEvent, event_key
-from .inputs import ShiftEnded, Tick
+from .inputs import LeaveCancelled, ShiftEnded, Tick
 from .patrol_deadlines import (
     CLOSE,
     SETTLE,
@@ -68,8 +69,15 @@ from .patrol_events import (
     PATROL_CHECKPOINT_SCANNED,
     PATROL_ROUND_COMPLETED,
     ScanObserved,
+    round_counts,
 )
-from .patrol_leave import LeaveEntered, withdraw_missed
+from .patrol_leave import (
+    LeaveEntered,
+    cancellation_data,
+    owed_again,
+    scanned_window,
+    withdraw_missed,
+)
 from .patrol_policy import PatrolPolicy
 from .patrol_state import (
     MISSED_KEPT,
@@ -83,7 +91,7 @@ from .patrol_wands import WandDownloaded, judged_on
 
 __all__ = ["PatrolInput", "next_patrol_deadline", "step"]
 
-PatrolInput = ScanObserved | Tick | ShiftEnded | LeaveEntered | WandDownloaded
+PatrolInput = ScanObserved | Tick | ShiftEnded | LeaveEntered | LeaveCancelled | WandDownloaded
 """Anything the patrol ``step`` accepts."""
 
 _MAX_FIRINGS = 10_000
@@ -120,6 +128,12 @@ def step(
         run.fire_due(now)
         run.state, withdrawn = withdraw_missed(run.state, event, now)
         run.events.extend(withdrawn)
+    elif isinstance(event, LeaveCancelled):
+        run.fire_due(now)
+        run.state, owed = owed_again(run.state)
+        for missed, position in owed:
+            judged = judged_on(run.state, missed.window_end)
+            run.alert_missed(missed, position, None, judged, cancellation_data(event, missed))
     elif isinstance(event, WandDownloaded):
         if event.wand_id in state.wands:
             run.state = state.with_download(event.wand_id, utc(event.at))
@@ -220,30 +234,40 @@ class _Run:
             )
             return
         visit = next(v for v in rnd.visits if v.position == deadline.position)
-        if self.state.excuses(visit):
-            # He was on an approved leave for the whole window: the round's count says so.
-            self._replace_round(rnd.with_visit(replace(visit, excused=True)))
-            return
-        self._replace_round(rnd.with_visit(replace(visit, missed_alerted=True)))
         missed = MissedCheckpoint(
             rnd.started_at, visit.checkpoint_id, visit.window_start, visit.window_end
         )
+        if self.state.excuses(visit):
+            # He was on an approved leave for the whole window: the round's count says so.
+            self._replace_round(rnd.with_visit(replace(visit, excused=True)))
+            excused = (*self.state.excused_windows, missed)[-MISSED_KEPT:]
+            self.state = replace(self.state, excused_windows=excused)
+            return
+        self._replace_round(rnd.with_visit(replace(visit, missed_alerted=True)))
         self.state = replace(self.state, missed=(*self.state.missed, missed)[-MISSED_KEPT:])
+        self.alert_missed(missed, visit.position, due, judged_on(self.state, deadline.point))
+
+    def alert_missed(
+        self,
+        missed: MissedCheckpoint,
+        position: int,
+        due: datetime | None,
+        judged: str,
+        more: dict[str, Json] | None = None,
+    ) -> None:
+        """Raise ``alert.checkpoint_missed`` for ``missed``, at its window's end."""
+        data: dict[str, Json] = {
+            "checkpoint_id": missed.checkpoint_id,
+            "position": position,
+            "round_start": iso(missed.round_start),
+            "window_start": iso(missed.window_start),
+            "window_end": iso(missed.window_end),
+            "tolerance_s": self.policy.patrol_late_tolerance_s,
+            "judged_on": judged,
+        }
+        data.update(more or {})
         self.emit(
-            ALERT_CHECKPOINT_MISSED,
-            visit.window_end,
-            _episode(rnd, visit),
-            {
-                "checkpoint_id": visit.checkpoint_id,
-                "position": visit.position,
-                "round_start": iso(rnd.started_at),
-                "window_start": iso(visit.window_start),
-                "window_end": iso(visit.window_end),
-                "tolerance_s": self.policy.patrol_late_tolerance_s,
-                "judged_on": judged_on(self.state, deadline.point),
-            },
-            due=due,
-            alert=True,
+            ALERT_CHECKPOINT_MISSED, missed.window_end, missed.episode, data, due=due, alert=True
         )
 
     # -- scans ----------------------------------------------------------------------------
@@ -301,11 +325,9 @@ class _Run:
         self._replace_round(rnd)
         episode = _episode(rnd, visit)
         resolves: tuple[str, ...] = ()
+        self.state, alert = scanned_window(self.state, episode)
         if visit.missed_alerted:
-            resolves = (event_key(self.state.machine_id, ALERT_CHECKPOINT_MISSED, episode),)
-            self.state = replace(
-                self.state, missed=tuple(m for m in self.state.missed if m.episode != episode)
-            )
+            resolves = (event_key(self.state.machine_id, ALERT_CHECKPOINT_MISSED, alert),)
         self.emit(
             PATROL_CHECKPOINT_SCANNED,
             at,
@@ -352,33 +374,9 @@ class _Run:
             rounds=tuple(r for r in self.state.rounds if r.started_at != rnd.started_at),
             completed_rounds=self.state.completed_rounds + 1,
         )
-        scanned = [v for v in rnd.visits if v.scanned_at is not None]
-        unscanned = [v for v in rnd.visits if v.scanned_at is None]
-        not_due = [v for v in unscanned if v.window_end > at]
-        excused = [v for v in unscanned if v.excused]
-        missed = [v for v in unscanned if v.window_end <= at and not v.excused]
-        self.emit(
-            PATROL_ROUND_COMPLETED,
-            at,
-            iso(rnd.started_at),
-            {
-                "round_start": iso(rnd.started_at),
-                "round_end": iso(max(v.window_end for v in rnd.visits)),
-                "checkpoints": len(rnd.visits),
-                "scanned": len(scanned),
-                "on_time": sum(1 for v in scanned if not v.late),
-                "late": sum(1 for v in scanned if v.late),
-                "missed": len(missed),
-                "out_of_order": sum(1 for v in scanned if v.out_of_order),
-                "not_due": len(not_due),
-                "missed_checkpoints": [v.checkpoint_id for v in missed],
-                "excused": len(excused),
-                "excused_checkpoints": [v.checkpoint_id for v in excused],
-                "ended_early": ended_early,
-                "judged_on": judged,
-            },
-            due=due,
-        )
+        data = round_counts(rnd, at)
+        data.update(ended_early=ended_early, judged_on=judged)
+        self.emit(PATROL_ROUND_COMPLETED, at, iso(rnd.started_at), data, due=due)
 
     def end_early(self, ended: datetime) -> None:
         """A relief at ``ended``: the rounds begun by then complete with what they have."""

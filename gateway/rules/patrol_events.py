@@ -13,7 +13,10 @@ Catalogue (the ``data`` of every event also carries ``site_id``, ``detected_at``
                                         resolved by a late scan within the tolerance; for
                                         a round walked with a wand, at its download
                                         (``judged_on``: ``clock`` | ``download`` |
-                                        ``wait_ran_out``)
+                                        ``wait_ran_out``); raised later by a leave's
+                                        cancellation dated before the window ended
+                                        (``reason``: ``leave_cancelled``, ``leave_id``,
+                                        ``cancelled_at``, ``raised_again``)
 ``patrol.round_completed``              every checkpoint of a round settled; counts;
                                         ``judged_on`` as the missed alert's
 ``patrol.unknown_tag``                  a tag no checkpoint carries (recorded, reported)
@@ -37,7 +40,8 @@ from gateway.clock import utc
 from gateway.records import CheckpointScan, Punch
 
 from .entries import iso
-from .events import BACKFILL_AFTER_S, RuleEvent, event_key
+from .events import BACKFILL_AFTER_S, Json, RuleEvent, event_key
+from .patrol_state import PatrolRound
 
 __all__ = [
     "ALERT_CHECKPOINT_MISSED",
@@ -51,6 +55,7 @@ __all__ = [
     "PATROL_UNKNOWN_TAG",
     "ScanObserved",
     "punch_key",
+    "round_counts",
     "unknown_person_event",
     "unknown_tag_event",
 ]
@@ -100,6 +105,31 @@ class ScanObserved:
             received_at=utc(scan.received_at),
             raw=scan.raw,
         )
+
+
+def round_counts(rnd: PatrolRound, at: datetime) -> dict[str, Json]:
+    """The counts of ``patrol.round_completed`` for ``rnd`` settled at ``at``: a checkpoint
+    not scanned whose window had not ended by then is ``not_due``, one a leave excused is
+    ``excused``, any other ``missed``."""
+    scanned = [v for v in rnd.visits if v.scanned_at is not None]
+    unscanned = [v for v in rnd.visits if v.scanned_at is None]
+    not_due = [v for v in unscanned if v.window_end > at]
+    excused = [v for v in unscanned if v.excused]
+    missed = [v for v in unscanned if v.window_end <= at and not v.excused]
+    return {
+        "round_start": iso(rnd.started_at),
+        "round_end": iso(max(v.window_end for v in rnd.visits)),
+        "checkpoints": len(rnd.visits),
+        "scanned": len(scanned),
+        "on_time": sum(1 for v in scanned if not v.late),
+        "late": sum(1 for v in scanned if v.late),
+        "missed": len(missed),
+        "out_of_order": sum(1 for v in scanned if v.out_of_order),
+        "not_due": len(not_due),
+        "missed_checkpoints": [v.checkpoint_id for v in missed],
+        "excused": len(excused),
+        "excused_checkpoints": [v.checkpoint_id for v in excused],
+    }
 
 
 def punch_key(punch: Punch) -> str:

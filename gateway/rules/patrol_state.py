@@ -27,7 +27,8 @@ __all__ = [
 ]
 
 MISSED_KEPT = 64
-"""Missed alerts kept in the state, newest last, for a leave entered later to withdraw."""
+"""Missed alerts kept in the state, newest last, for a leave entered later to withdraw; and as
+many checkpoints a leave excused, for its cancellation typed in later to show missed."""
 
 STATE_VERSION = 1
 """Bumped when the JSON form changes incompatibly; ``from_json`` refuses other versions."""
@@ -117,17 +118,30 @@ def episode_of(round_start: datetime, checkpoint_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class MissedCheckpoint:
-    """An ``alert.checkpoint_missed`` raised and not resolved by a late scan, kept after its
-    round completed: a leave typed in later may show it wrong."""
+    """A checkpoint's window that ran out unscanned, kept after its round completed: in
+    ``PatrolState.missed``, an ``alert.checkpoint_missed`` raised and not resolved by a late
+    scan, which a leave typed in later may show wrong; in ``PatrolState.excused_windows``, one
+    a leave excused (on the clock, or by withdrawing its alert), which the leave's cancellation
+    typed in later may show missed after all."""
 
     round_start: datetime
     checkpoint_id: str
     window_start: datetime
     window_end: datetime
+    withdrawals: int = 0
+    """How many missed alerts of this window were withdrawn: each alert raised again after one
+    was withdrawn is a new alert, with an episode of its own (``episode``)."""
+
+    @property
+    def base_episode(self) -> str:
+        """The episode of the window's first alert and of its scan (``episode_of``)."""
+        return episode_of(self.round_start, self.checkpoint_id)
 
     @property
     def episode(self) -> str:
-        return episode_of(self.round_start, self.checkpoint_id)
+        """The episode of the window's alert raised now (the first, or one raised again)."""
+        base = self.base_episode
+        return base if self.withdrawals == 0 else f"{base}/again-{self.withdrawals}"
 
     def to_json(self) -> dict[str, Json]:
         return {
@@ -135,6 +149,7 @@ class MissedCheckpoint:
             "checkpoint_id": self.checkpoint_id,
             "window_start": iso(self.window_start),
             "window_end": iso(self.window_end),
+            "withdrawals": self.withdrawals,
         }
 
     @classmethod
@@ -144,6 +159,7 @@ class MissedCheckpoint:
             checkpoint_id=str(data["checkpoint_id"]),
             window_start=to_dt(data["window_start"]),
             window_end=to_dt(data["window_end"]),
+            withdrawals=int(data.get("withdrawals", 0)),
         )
 
 
@@ -179,6 +195,9 @@ class PatrolState:
     end is excused when it is judged unscanned, not missed."""
     missed: tuple[MissedCheckpoint, ...] = field(default=())
     """The missed alerts raised and not resolved by a late scan (at most ``MISSED_KEPT``)."""
+    excused_windows: tuple[MissedCheckpoint, ...] = field(default=())
+    """The windows a leave excused, not scanned since (at most ``MISSED_KEPT``): a
+    cancellation dated before one ends shows it missed (``gateway.rules.patrol_leave``)."""
     wands: tuple[str, ...] = field(default=())
     """The offline patrol wands this shift's scans come by (his own, those kept at his post).
     While there are any, a checkpoint is judged only once a download of every one of them
@@ -270,7 +289,7 @@ class PatrolState:
             return self
         return replace(self, rounds=rounds, checkpoint_ids=checkpoint_ids, ordered=plan.ordered)
 
-    def excuses(self, visit: CheckpointVisit) -> bool:
+    def excuses(self, visit: CheckpointVisit | MissedCheckpoint) -> bool:
         """Whether a leave approved by the end of ``visit``'s window spans it whole. (On the
         clock every leave on record was; a round judged on a wand's download later may know
         of leaves approved since, which excuse nothing.)"""
@@ -306,6 +325,7 @@ class PatrolState:
             "last_scans": [[cp, iso(t)] for cp, t in self.last_scans],
             "on_leave": [[iso(a), iso(b), iso(approved)] for a, b, approved in self.on_leave],
             "missed": [m.to_json() for m in self.missed],
+            "excused_windows": [m.to_json() for m in self.excused_windows],
             "wands": list(self.wands),
             "downloads": [[w, iso(t)] for w, t in self.downloads],
             "ended_at": opt_iso(self.ended_at),
@@ -333,6 +353,9 @@ class PatrolState:
             last_scans=tuple((str(cp), to_dt(t)) for cp, t in data["last_scans"]),
             on_leave=tuple(_leave_span(span) for span in data.get("on_leave", ())),
             missed=tuple(MissedCheckpoint.from_json(m) for m in data.get("missed", ())),
+            excused_windows=tuple(
+                MissedCheckpoint.from_json(m) for m in data.get("excused_windows", ())
+            ),
             wands=tuple(str(w) for w in data.get("wands", ())),
             downloads=tuple((str(w), to_dt(t)) for w, t in data.get("downloads", ())),
             ended_at=opt_dt(data.get("ended_at")),

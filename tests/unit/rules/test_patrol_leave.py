@@ -6,7 +6,9 @@ alert, when it was approved by then (``gateway.rules.patrol_leave``). The route 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
+from gateway.rules.inputs import LeaveCancelled
 from gateway.rules.patrol_leave import LeaveEntered
 from gateway.rules.patrol_state import PatrolState
 
@@ -75,3 +77,77 @@ def test_the_missed_alerts_survive_a_restart() -> None:
     patrol.state = restored
     _typed_in(patrol, 25, 22)
     assert _withdrawn(patrol) == ["A", "B"]
+
+
+def _cancelled(patrol: Patrol, minutes: float, back: float, *others: float) -> None:
+    """At minute ``minutes``, the leave from the shift start approved at -30 is cancelled as
+    of minute ``back``; ``others``: the starts of other leaves approved at -30, cancelled then
+    too. The caller gives the leaves in ``on_leave`` (the patrol stage, from the presence
+    machine)."""
+    patrol.advance(minutes)
+    spans = tuple((at(start), at(back), at(-30)) for start in (0, *others))
+    patrol.state = replace(patrol.state, on_leave=spans)
+    patrol.feed(LeaveCancelled("L1", at(back)))
+
+
+def _missed_again(patrol: Patrol) -> list[tuple[str, bool, str]]:
+    """``(checkpoint, raised again, key)`` of the missed alerts a cancellation raised."""
+    return [
+        (str(e.data["checkpoint_id"]), bool(e.data["raised_again"]), e.key)
+        for e in patrol.of("alert.checkpoint_missed")
+        if e.data.get("reason") == "leave_cancelled"
+    ]
+
+
+def test_a_cancellation_dated_before_a_withdrawn_window_ended_raises_it_again() -> None:
+    patrol = Patrol()
+    _typed_in(patrol, 35, 32)  # A, B and C withdrawn; the round completed at 35
+    _cancelled(patrol, 40, 15)  # back at 15: B (10-20) and C (20-30) were his
+    first_b = patrol.of("alert.checkpoint_missed")[1]
+    again = _missed_again(patrol)
+    assert [(cp, raised) for cp, raised, _ in again] == [("B", True), ("C", True)]
+    assert again[0][2] == f"{first_b.key}/again-1"  # a new alert, not the one withdrawn
+    [b_again, _] = [e for e in patrol.of("alert.checkpoint_missed") if e.data.get("reason")]
+    assert (b_again.time, b_again.alert_key, b_again.data["position"]) == (at(20), b_again.key, 1)
+    assert b_again.data["cancelled_at"] == at(15).isoformat() and b_again.data["backfilled"]
+    assert [m.checkpoint_id for m in patrol.state.missed] == ["B", "C"]
+    assert [m.checkpoint_id for m in patrol.state.excused_windows] == ["A"]
+
+
+def test_raised_again_in_a_round_under_way_it_is_counted_missed_and_a_late_scan_resolves_it() -> (
+    None
+):
+    patrol = Patrol()
+    _typed_in(patrol, 11, 30)  # A (0-10) withdrawn, the round under way
+    _cancelled(patrol, 12, 5)
+    [(_, _, key)] = _missed_again(patrol)
+    [scanned] = patrol.scan("A", 13)  # late, within A's tolerance
+    assert scanned.resolves == (key,)
+    assert patrol.state.missed == () and patrol.state.excused_windows == ()
+
+
+def test_a_cancellation_after_the_windows_ended_raises_nothing() -> None:
+    patrol = Patrol()
+    _typed_in(patrol, 35, 32)
+    _cancelled(patrol, 40, 31)
+    assert _missed_again(patrol) == []
+    assert [m.checkpoint_id for m in patrol.state.excused_windows] == ["A", "B", "C"]
+
+
+def test_withdrawn_twice_it_is_raised_a_third_time_under_a_key_of_its_own() -> None:
+    patrol = Patrol()
+    _typed_in(patrol, 35, 32)
+    _cancelled(patrol, 40, 15)  # B and C raised again
+    patrol.feed(LeaveEntered("L2", at(12), at(32), at(-30)))  # a second leave, typed in
+    assert _withdrawn(patrol) == ["A", "B", "C", "C"]  # C (20-30) lay in it, B (10-20) not
+    _cancelled(patrol, 45, 15, 12)
+    keys = [key for cp, _, key in _missed_again(patrol) if cp == "C"]
+    assert [key.rsplit("/", 1)[1] for key in keys] == ["again-1", "again-2"]
+
+
+def test_the_excused_windows_survive_a_restart() -> None:
+    patrol = Patrol()
+    _typed_in(patrol, 35, 32)
+    restored = PatrolState.from_json(json.loads(json.dumps(patrol.state.to_json())))
+    assert restored == patrol.state
+    assert [m.withdrawals for m in restored.excused_windows] == [1, 1, 1]
