@@ -24,21 +24,24 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from gateway.db import patrol_repository as prepo
-from gateway.db.models import PatrolStateRow
 from gateway.pipeline.attendance_machines import AttendanceMachines
 from gateway.pipeline.context import BatchContext
-from gateway.pipeline.deadline_queue import PATROL, ScheduledDict
-from gateway.pipeline.duty import Duty, DutyIndex, evidence_device
+from gateway.pipeline.duty import Duty, evidence_device
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.late_scans import late_scan_duty
 from gateway.pipeline.memory import PipelineMemory
 from gateway.pipeline.new_duties import NewDuties
 from gateway.pipeline.patrol_loads import follow_ends, replan_machines
 from gateway.pipeline.patrol_routes import PatrolRoutes
+from gateway.pipeline.patrol_store import (
+    patrol_map,
+    read_patrols,
+    refresh_patrols,
+    save_patrols,
+)
 from gateway.pipeline.presence_stage import PresenceFeed
 from gateway.pipeline.relay import relay_scan
 from gateway.pipeline.scan_attribution import card_holder, name_scan, read_away
-from gateway.pipeline.window_states import open_states, refresh_machines
 from gateway.records import CheckpointScan
 from gateway.rules import LeaveApproved, LeaveCancelled, ShiftEnded, Tick
 from gateway.rules import patrol as patrol_rules
@@ -68,22 +71,11 @@ class PatrolStage:
         self._emitter = emitter
         self._presence = presence
         self._routes = PatrolRoutes()
-        # Journaled: a failed transaction takes the machines back with it. Scheduled: each
-        # machine's next deadline is kept in the memory's deadline queue.
-        self._patrols = self._patrol_map({})
+        # Journaled and scheduled (``patrol_store``).
+        self._patrols = patrol_map(memory, {})
         self._new = NewDuties()
         self.attendance = AttendanceMachines(memory, emitter, presence, self._new)
         """The attendance machines: punches and their deadlines."""
-
-    def _patrol_map(self, items: dict[str, PatrolState]) -> ScheduledDict[str, PatrolState]:
-        memory = self._memory
-        return ScheduledDict(
-            memory.journal,
-            memory.deadlines,
-            PATROL,
-            lambda _machine_id, state: _due(memory.duties, state),
-            items.items(),
-        )
 
     def run(self, ctx: BatchContext) -> None:
         """The stage: the batch's scans, then its punches, judged at the batch's ``now``."""
@@ -96,17 +88,7 @@ class PatrolStage:
         """Re-read checkpoints, tags, routes and the saved machine states (after the memory's
         roster, which decides which states are still in the window)."""
         self._read_checkpoints(session)
-        duties = self._memory.duties
-        patrols = open_states(
-            session,
-            duties,
-            key=PatrolStateRow.machine_id,
-            shift_id=PatrolStateRow.shift_id,
-            state=PatrolStateRow.state,
-        )
-        self._patrols = self._patrol_map(
-            {machine: PatrolState.from_json(state) for machine, state in patrols.items()}
-        )
+        self._patrols = read_patrols(session, self._memory)
         self._routes.held((s.post_id, s.route_id) for s in self._patrols.values())
         self.attendance.reload(session)
 
@@ -116,19 +98,7 @@ class PatrolStage:
         of ``new_shifts`` only. A kept machine is scheduled again, as its shift's patrol
         policy may have changed with a site load."""
         self._read_checkpoints(session)
-        refresh_machines(
-            session,
-            self._patrols,
-            self._memory.duties,
-            new_shifts,
-            key=PatrolStateRow.machine_id,
-            shift_id=PatrolStateRow.shift_id,
-            state=PatrolStateRow.state,
-            shift_of=lambda _machine, state: state.shift_id,
-            parse=PatrolState.from_json,
-        )
-        for machine_id in list(self._patrols):
-            self._patrols.reschedule(machine_id)
+        refresh_patrols(session, self._patrols, self._memory.duties, new_shifts)
         self.attendance.refresh(session, new_shifts)
 
     def _read_checkpoints(self, session: Session) -> None:
@@ -371,25 +341,5 @@ class PatrolStage:
 
     def save(self, ctx: BatchContext, now: datetime) -> None:
         """Persist the machines changed in this transaction; forget closed ones."""
-        session = ctx.session
-        for machine_id in sorted(ctx.dirty_patrols):
-            patrol = self._patrols[machine_id]
-            prepo.save_patrol_state(
-                session,
-                machine_id=machine_id,
-                shift_id=patrol.shift_id,
-                route_id=patrol.route_id,
-                state=patrol.to_json(),
-                next_deadline=_due(self._memory.duties, patrol),
-                now=now,
-            )
-            if patrol.closed:
-                del self._patrols[machine_id]
+        save_patrols(ctx, self._patrols, self._memory.duties, now)
         self.attendance.save(ctx, now)
-
-
-def _due(duties: DutyIndex, state: PatrolState) -> datetime | None:
-    """When the patrol machine ``state`` is next due (``None``: never, or its shift left the
-    roster window)."""
-    duty = duties.duty(state.shift_id)
-    return None if duty is None else patrol_rules.next_patrol_deadline(state, duty.patrol_policy)
