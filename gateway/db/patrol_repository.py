@@ -229,18 +229,22 @@ def insert_scans(
     keys: Sequence[str] | None = None,
     guard_id: str | None = None,
     shift_id: str | None = None,
+    checkpoint_ids: Sequence[str | None] | None = None,
 ) -> list[bool]:
     """Store scans as history; return, per scan, whether it was new.
 
-    ``keys`` default to :func:`scan_key` (pass a wand import's keys). The checkpoint is resolved
-    from the tag (``None`` for an unknown tag, which is stored all the same). ``guard_id`` and
-    ``shift_id`` apply to every scan when the caller knows them (a wand carried by a guard).
+    ``keys`` default to :func:`scan_key` (pass a wand import's keys). The checkpoint is
+    ``checkpoint_ids``' when the caller resolved it, else resolved from the tag (``None`` for an
+    unknown tag, which is stored all the same). ``guard_id`` and ``shift_id`` apply to every
+    scan when the caller knows them (a wand carried by a guard).
     """
     if keys is not None and len(keys) != len(scans):
         raise ValueError("one key per scan")
+    if checkpoint_ids is None:
+        rows = [checkpoint_of_scan(session, scan) for scan in scans]
+        checkpoint_ids = [None if row is None else row.id for row in rows]
     out: list[bool] = []
-    for i, scan in enumerate(scans):
-        checkpoint = checkpoint_of_scan(session, scan)
+    for i, (scan, checkpoint_id) in enumerate(zip(scans, checkpoint_ids, strict=True)):
         out.append(
             _insert_ignoring_duplicates(
                 session,
@@ -249,7 +253,7 @@ def insert_scans(
                     "scan_key": scan_key(scan) if keys is None else keys[i],
                     "reader_id": scan.reader_id,
                     "tag_id": scan.tag_id,
-                    "checkpoint_id": None if checkpoint is None else checkpoint.id,
+                    "checkpoint_id": checkpoint_id,
                     "guard_id": guard_id,
                     "shift_id": shift_id,
                     "scanned_at": utc(scan.scanned_at),

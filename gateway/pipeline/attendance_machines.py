@@ -29,6 +29,7 @@ from gateway.pipeline.new_duties import NewDuties
 from gateway.pipeline.presence_stage import PresenceFeed
 from gateway.pipeline.punch_duty import duty_of_punch
 from gateway.pipeline.relay import relay_punch
+from gateway.pipeline.unnamed_reads import UnnamedReads
 from gateway.pipeline.window_states import open_states, refresh_machines
 from gateway.policy import SitePolicy
 from gateway.records import Punch
@@ -37,7 +38,6 @@ from gateway.rules import attendance as attendance_rules
 from gateway.rules.attendance import AttendanceState, LeaveExcuses
 from gateway.rules.copying import replace
 from gateway.rules.deadlines import leave_excuses_until
-from gateway.rules.patrol_events import unknown_person_event
 from gateway.rules.patrol_presence import punch_presence_inputs
 from gateway.rules.state import PresenceState
 from gateway.site.tag_forms import read_form
@@ -54,12 +54,18 @@ class AttendanceMachines:
     """
 
     def __init__(
-        self, memory: PipelineMemory, emitter: Emitter, presence: PresenceFeed, new: NewDuties
+        self,
+        memory: PipelineMemory,
+        emitter: Emitter,
+        presence: PresenceFeed,
+        new: NewDuties,
+        unnamed: UnnamedReads,
     ) -> None:
         self._memory = memory
         self._emitter = emitter
         self._presence = presence
         self._new = new
+        self._unnamed = unnamed
         # Journaled: a failed transaction takes the machines back with it. Scheduled: each
         # machine's next deadline is kept in the memory's deadline queue.
         self.states = self._scheduled({})
@@ -124,10 +130,7 @@ class AttendanceMachines:
             ctx.session, punch.terminal_id, punch.person_id, form=read_form(punch.source_format)
         )
         if guard_id is None:
-            ctx.counters.add("punches.unknown_person")
-            site = duties.site_of_device(punch.terminal_id)
-            event = unknown_person_event(punch, now, site_id=site)
-            self._emitter.emit(ctx, event, subject=punch.terminal_id)
+            self._unnamed.punch(ctx, punch, now)
             return
         duty = duty_of_punch(duties, guard_id, punch, self._checked_in_at)
         if duty is None:

@@ -12,7 +12,8 @@ concerns:
   (``gateway.pipeline.attendance_machines``); a break-out punch is also his verbal report.
 
 Unknown tags and persons are stored and reported (``patrol.unknown_tag``,
-``attendance.unknown_person``), never dropped silently.
+``attendance.unknown_person``), never dropped silently; an ambiguous short-form read is
+reported so too, but counted and logged apart (``gateway.pipeline.unnamed_reads``).
 """
 
 from __future__ import annotations
@@ -42,11 +43,12 @@ from gateway.pipeline.patrol_store import (
 from gateway.pipeline.presence_stage import PresenceFeed
 from gateway.pipeline.relay import relay_scan
 from gateway.pipeline.scan_attribution import card_holder, name_scan, read_away
+from gateway.pipeline.unnamed_reads import UnnamedReads
 from gateway.records import CheckpointScan
 from gateway.rules import LeaveApproved, LeaveCancelled, ShiftEnded, Tick
 from gateway.rules import patrol as patrol_rules
 from gateway.rules.copying import replace
-from gateway.rules.patrol_events import ScanObserved, unknown_tag_event
+from gateway.rules.patrol_events import ScanObserved
 from gateway.rules.patrol_leave import LeaveEntered
 from gateway.rules.patrol_plan import RoutePlan
 from gateway.rules.patrol_presence import scan_as_fix
@@ -74,7 +76,8 @@ class PatrolStage:
         # Journaled and scheduled (``patrol_store``).
         self._patrols = patrol_map(memory, {})
         self._new = NewDuties()
-        self.attendance = AttendanceMachines(memory, emitter, presence, self._new)
+        self._unnamed = UnnamedReads(memory, emitter)
+        self.attendance = AttendanceMachines(memory, emitter, presence, self._new, self._unnamed)
         """The attendance machines: punches and their deadlines."""
 
     def run(self, ctx: BatchContext) -> None:
@@ -123,20 +126,33 @@ class PatrolStage:
             key=lambda pair: pair[0].scanned_at,
         )
         ordered = [scan for scan, _key in pairs]
-        fresh = prepo.insert_scans(ctx.session, ordered, keys=[key for _scan, key in pairs])
-        for (scan, key), is_new in zip(pairs, fresh, strict=True):
+        places = [self._routes.place(ctx.session, self._memory.duties, s) for s in ordered]
+        fresh = prepo.insert_scans(
+            ctx.session,
+            ordered,
+            keys=[key for _scan, key in pairs],
+            checkpoint_ids=[None if place is None else place[0] for place in places],
+        )
+        for (scan, key), place, is_new in zip(pairs, places, fresh, strict=True):
             if not is_new:
                 ctx.counters.add("scans.duplicate")
                 continue
             ctx.counters.add("scans.stored")
-            self._scan(ctx, scan, key, now)
+            self._scan(ctx, scan, key, place, now)
         return sum(fresh)
 
-    def _scan(self, ctx: BatchContext, scan: CheckpointScan, key: str, now: datetime) -> None:
-        """Apply a new scan to the guard it names (``name_scan``), here or, for a guard
-        another process holds, relayed to it (``gateway.pipeline.relay``)."""
+    def _scan(
+        self,
+        ctx: BatchContext,
+        scan: CheckpointScan,
+        key: str,
+        place: tuple[str, str] | None,
+        now: datetime,
+    ) -> None:
+        """Apply a new scan of the checkpoint at ``place`` (or none) to the guard it names
+        (``name_scan``), here or, for a guard another process holds, relayed to it
+        (``gateway.pipeline.relay``)."""
         duties = self._memory.duties
-        place = self._routes.place(ctx.session, duties, scan)
         holder = card_holder(ctx.session, duties, scan) if place is None else None
         if place is not None and not read_away(duties, scan, place[1]):
             routes = (plan.route_id for plan in self._routes.of_post(place[1]))
@@ -145,12 +161,11 @@ class PatrolStage:
                 self._round_scan(ctx, late, scan, place[0], now)
                 return
         named = name_scan(duties, scan, None if place is None else place[1], holder)
-        if named.guard_id is None:
+        if named.miss == "unknown_tag":
+            read = self._routes.short_read(ctx.session, duties, scan)
+            self._unnamed.scan(ctx, scan, now, read)
+        elif named.guard_id is None:
             ctx.counters.add(f"scans.{named.miss}")
-            if named.miss == "unknown_tag":
-                site = duties.site_of_device(scan.reader_id)
-                event = unknown_tag_event(scan, now, site_id=site)
-                self._emitter.emit(ctx, event, subject=scan.reader_id)
         elif duties.holds(named.guard_id):
             self.apply_scan(ctx, scan, named.guard_id, now)
         else:

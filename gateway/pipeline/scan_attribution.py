@@ -14,6 +14,12 @@ Whether the guard named is on duty where the scan was read is for his own rules 
 was read at its checkpoint at all (``read_away``): a reader fixed at another post that reads it
 was shown the tag there (a checkpoint card carried, or copied, to a booth's reader), which is no
 visit to the checkpoint.
+
+A read in a short form (``gateway.site.tag_forms``) names what the reader's site has under it
+(``gateway.db.tag_aliases``); when that is nothing, the checkpoint of another site whose tag
+reduces to it (``Reductions``), as its full id read by that reader would name it: a checkpoint
+tag read away, however the reader writes it, not an unknown tag. A read naming more than one
+owner is *ambiguous* (``short_read``): it names nobody.
 """
 
 from __future__ import annotations
@@ -24,13 +30,40 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from gateway.db import patrol_repository as prepo
+from gateway.db.patrol_models import CheckpointRow
+from gateway.db.tag_aliases import owners_of_read
 from gateway.pipeline.duty import DutyIndex
 from gateway.records import CheckpointScan
 from gateway.site.schema import normalise_tag_id
-from gateway.site.tag_forms import read_form
+from gateway.site.tag_forms import ReadForm, TagOwner, read_form
 from gateway.wand import is_wand_log
 
-__all__ = ["ScanNaming", "card_holder", "checkpoint_of", "name_scan", "read_away"]
+__all__ = [
+    "Reductions",
+    "ScanNaming",
+    "ShortRead",
+    "card_holder",
+    "checkpoint_of",
+    "name_scan",
+    "read_away",
+    "short_read",
+]
+
+Reductions = Mapping[tuple[ReadForm, str], frozenset[tuple[str, str]]]
+"""Each short form of every checkpoint tag of every site → the ``(checkpoint id, post id)``
+whose tags reduce to it (``gateway.pipeline.patrol_routes``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShortRead:
+    """What a read in a short form may name: ``owners`` (one: it names it; more: ambiguous),
+    with ``posts``, the post of each checkpoint among them found at another site."""
+
+    form: ReadForm
+    tag: str
+    """The read, normalised."""
+    owners: frozenset[TagOwner]
+    posts: Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,27 +108,57 @@ def read_away(duties: DutyIndex, scan: CheckpointScan, post_id: str) -> bool:
     )
 
 
+def short_read(
+    session: Session, duties: DutyIndex, scan: CheckpointScan, reductions: Reductions
+) -> ShortRead | None:
+    """What ``scan``, read in a short form, may name: the checkpoints and cards of the
+    reader's site, or else the checkpoints of other sites (module docstring). ``None`` for a
+    read of the whole id, by a reader of no site, or of no id at all."""
+    form = read_form(scan.source_format)
+    site_id = duties.site_of_device(scan.reader_id) if form is not None else None
+    if form is None or site_id is None:
+        return None
+    try:
+        tag = normalise_tag_id(scan.tag_id)
+    except ValueError:
+        return None
+    owners = owners_of_read(session, site_id, form, tag)
+    if owners:
+        return ShortRead(form, tag, frozenset(owners), {})
+    places = reductions.get((form, tag), frozenset())
+    named = frozenset(TagOwner("checkpoint", checkpoint) for checkpoint, _post in places)
+    return ShortRead(form, tag, named, dict(places))
+
+
 def checkpoint_of(
     session: Session,
     duties: DutyIndex,
     tags: Mapping[str, tuple[str, str]],
     scan: CheckpointScan,
+    reductions: Reductions,
 ) -> tuple[str, str] | None:
     """``(checkpoint id, post id)`` of the tag ``scan`` read (``None``: no checkpoint's).
 
     ``tags`` maps every tag as written to its place (``prepo.checkpoint_index``). A reader
     that delivers a short form of an EM4100 id (``decimal``, ``wiegand26``, ``wiegand34``)
-    names the checkpoint of its site whose tag reduces to the read, unless the read names
-    another checkpoint or a card too (``gateway.db.tag_aliases``)."""
-    form = read_form(scan.source_format)
-    site_id = duties.site_of_device(scan.reader_id) if form is not None else None
-    if form is None or site_id is None:
+    names the checkpoint whose tag reduces to the read (``short_read``), unless the read names
+    another checkpoint or a card too."""
+    read = short_read(session, duties, scan, reductions)
+    if read is None:
         try:
             return tags.get(normalise_tag_id(scan.tag_id))
         except ValueError:
             return None
-    row = prepo.checkpoint_for_tag(session, scan.tag_id, site_id=site_id, form=form)
-    return None if row is None else (row.id, row.post_id)
+    if len(read.owners) != 1:
+        return None
+    [owner] = read.owners
+    if owner.kind != "checkpoint":
+        return None
+    post = read.posts.get(owner.id)
+    if post is None:
+        row = session.get(CheckpointRow, owner.id)
+        post = None if row is None else row.post_id
+    return None if post is None else (owner.id, post)
 
 
 def card_holder(session: Session, duties: DutyIndex, scan: CheckpointScan) -> str | None:

@@ -11,6 +11,8 @@ reader sends ``0010597059``, a Wiegand 26 one ``161:45763``. Before, every such 
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -53,7 +55,7 @@ def _load(engine: Engine, tmp_path: Path, variant: str, **extra: Any) -> LoadSum
     return load_site_file(path, engine, at(-60))
 
 
-def _read(variant: str, tag: str, minute: int) -> CheckpointScan:
+def _read(variant: str, tag: str, minute: float) -> CheckpointScan:
     return CheckpointScan(
         reader_id="em-cp-east",
         tag_id=tag,
@@ -64,15 +66,18 @@ def _read(variant: str, tag: str, minute: int) -> CheckpointScan:
     )
 
 
-def _drive(engine: Engine, scans: dict[int, CheckpointScan]) -> Processor:
-    """g-004 on post 08:00-08:40, the reads at their minutes."""
+def _drive(
+    engine: Engine, scans: dict[int, CheckpointScan | tuple[CheckpointScan, ...]]
+) -> Processor:
+    """g-004 on post 08:00-08:40, the reads in the minutes they are given at."""
     garden = post_points(engine, PATROLLER[1]).inside
     clock = ManualClock(at(-1))
     processor = Processor(engine, clock)
     for minute in range(0, 40):
         clock.set(at(minute + 0.1))
         fixes = (fix_at(PATROLLER[2], at(minute), garden),)
-        read = (scans[minute],) if minute in scans else ()
+        given = scans.get(minute, ())
+        read = given if isinstance(given, tuple) else (given,)
         processor.process_outcomes([DecodeOutcome(fixes=fixes, scans=read)])
         processor.tick()
     return processor
@@ -110,7 +115,7 @@ def test_a_full_id_from_an_rdm6300_reader_still_matches_only_as_written(
 
 
 def test_two_tags_sharing_a_short_form_are_named_in_a_notice_and_their_read_is_nobodys(
-    engine: Engine, tmp_path: Path
+    engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Another customer byte, the same low 32 bits: a decimal reader cannot tell them apart.
     summary = _load(engine, tmp_path, "decimal", decoy="0200A1B2C3")
@@ -118,11 +123,24 @@ def test_two_tags_sharing_a_short_form_are_named_in_a_notice_and_their_read_is_n
     assert "'0010597059'" in notice
     assert "checkpoint 'cp-east' (tag '0100A1B2C3')" in notice
     assert "checkpoint 'cp-decoy' (tag '0200A1B2C3')" in notice
-    processor = _drive(engine, {31: _read("decimal", "0010597059", 31)})
+    # Read at 08:31, 08:31:30 and 08:34: counted as ambiguous (before, as an unknown tag),
+    # logged with both candidates at most once a minute.
+    caplog.set_level(logging.WARNING, logger="gateway.pipeline.unnamed_reads")
+    reads = [_read("decimal", "0010597059", m) for m in (31, 31.5, 34)]
+    processor = _drive(engine, {31: (reads[0], reads[1]), 34: reads[2]})
     kinds = [k for k, _, _ in patrol_data(engine)]
     assert "patrol.checkpoint_scanned" not in kinds and "patrol.unknown_tag" in kinds
-    assert _stored_checkpoints(engine) == [None]
-    assert processor.counters.get("scans.unknown_tag") == 1
+    assert _stored_checkpoints(engine) == [None, None, None]
+    counters = processor.counters.snapshot()
+    assert (counters.get("scans.ambiguous_read"), counters.get("scans.unknown_tag")) == (3, None)
+    logged = [r.getMessage() for r in caplog.records if r.name.endswith("unnamed_reads")]
+    assert logged == [
+        "decimal read '0010597059' by em-cp-east names nobody: it may be checkpoint 'cp-decoy',"
+        " checkpoint 'cp-east' (they share that decimal form; give one another tag or card)",
+        "decimal read '0010597059' by em-cp-east names nobody: it may be checkpoint 'cp-decoy',"
+        " checkpoint 'cp-east' (they share that decimal form; give one another tag or card)"
+        " (1 more since)",
+    ]
 
 
 def test_a_guards_card_read_in_decimal_at_his_post_places_him_there(
@@ -144,4 +162,61 @@ def test_a_card_and_a_checkpoint_tag_sharing_a_short_form_are_neither(
     assert "checkpoint 'cp-decoy' (tag 'FFFFB0A5FD')" in notice
     processor = _drive(engine, {20: _read("wiegand26", "176:42493", 20)})
     assert processor.counters.get("scans.guard_card") == 0
-    assert processor.counters.get("scans.unknown_tag") == 1
+    assert processor.counters.get("scans.unknown_tag") == 0
+    assert processor.counters.get("scans.ambiguous_read") == 1
+
+
+OTHER_TAG = "0300C4D5E6"
+"""The tag of another site's checkpoint (``ov-cp``, at the optics valley site's gate)."""
+OTHER_READS = {"decimal": "0012899814", "wiegand26": "196:54758"}
+"""That tag as a reader of each short-form variant sends it."""
+
+
+def _with_another_site(engine: Engine, tmp_path: Path, variant: str) -> None:
+    """The patrol site with its east reader set to ``variant`` (the others give the whole id),
+    and in the same file another site whose gate has a checkpoint (``OTHER_TAG``) and a guard
+    on duty 08:00-10:00; no reader of that site delivers a short form."""
+    path = patrol_site(tmp_path)
+    doc = yaml.safe_load(path.read_text("utf-8"))
+    for device in doc["sites"][0]["devices"]:
+        if device["id"] == "em-cp-east":
+            device["variant"] = variant
+    fence = {"type": "Circle", "center": [114.41, 30.48], "radius_m": 40}
+    doc["sites"].append(
+        {
+            "id": "wh-optics-valley",
+            "name": "光谷软件园",
+            "posts": [{"id": "ov-gate", "name": "gate", "datum": "wgs84", "fence": fence}],
+            "guards": [{"id": "ov-g1", "name": "someone"}],
+            "shifts": [
+                {
+                    "guard": "ov-g1",
+                    "post": "ov-gate",
+                    "days": "daily",
+                    "start": "08:00",
+                    "end": "10:00",
+                }
+            ],
+            "checkpoints": [
+                {"id": "ov-cp", "name": "gate", "post": "ov-gate", "tags": [OTHER_TAG]}
+            ],
+        }
+    )
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    load_site_file(path, engine, at(-60))
+
+
+@pytest.mark.parametrize("variant", sorted(OTHER_READS))
+def test_another_sites_checkpoint_tag_is_read_away_in_a_short_form_as_in_full(
+    engine: Engine, tmp_path: Path, variant: str
+) -> None:
+    # Shown to the east reader (short form) at 08:31, to the fountain's (whole id) at 08:32.
+    # Before, read whole it was a checkpoint tag read away from its checkpoint, read in a short
+    # form an unknown tag (``patrol.unknown_tag``): the same card, two stories.
+    _with_another_site(engine, tmp_path, variant)
+    full = replace(_read("rdm6300", OTHER_TAG, 32), reader_id="em-cp-fountain")
+    processor = _drive(engine, {31: _read(variant, OTHER_READS[variant], 31), 32: full})
+    counters = processor.counters.snapshot()
+    assert (counters.get("scans.tag_elsewhere"), counters.get("scans.unknown_tag")) == (2, None)
+    assert [k for k, _, _ in patrol_data(engine) if k == "patrol.unknown_tag"] == []
+    assert _stored_checkpoints(engine) == ["ov-cp", "ov-cp"]
