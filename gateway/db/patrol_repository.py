@@ -39,9 +39,7 @@ from gateway.site.schema import normalise_tag_id
 from gateway.site.tag_forms import ReadForm, read_form
 
 __all__ = [
-    "checkpoint_for_tag",
     "checkpoint_index",
-    "checkpoint_of_scan",
     "guard_for_card",
     "guard_for_person",
     "guard_for_pin",
@@ -75,32 +73,6 @@ def _insert_ignoring_duplicates(session: Session, model: Any, values: dict[str, 
 
 
 # --- configuration lookups --------------------------------------------------------------------
-
-
-def checkpoint_for_tag(
-    session: Session, tag_id: str, *, site_id: str | None = None, form: ReadForm | None = None
-) -> CheckpointRow | None:
-    """The checkpoint carrying ``tag_id`` (written in any form the site file accepts).
-
-    With ``form`` (the read is a decimal or Wiegand reader's, ``read_form``) and ``site_id``
-    (the reader's site), also the checkpoint of that site whose tag's EM4100 id reduces to it,
-    and none when the read names more than one checkpoint or card (``gateway.db.tag_aliases``).
-    """
-    try:
-        tag = normalise_tag_id(tag_id)
-    except ValueError:
-        return None
-    if form is not None and site_id is not None:
-        owner = owner_of_read(session, site_id, form, tag)
-        if owner is None or owner.kind != "checkpoint":
-            return None
-        return session.get(CheckpointRow, owner.id)
-    stmt = (
-        select(CheckpointRow)
-        .join(CheckpointTagRow, CheckpointTagRow.checkpoint_id == CheckpointRow.id)
-        .where(CheckpointTagRow.tag_id == tag)
-    )
-    return session.scalars(stmt).first()
 
 
 def _credential(session: Session, site_id: str, kind: str, value: str) -> str | None:
@@ -150,15 +122,6 @@ def guard_for_person(
         if guard is not None:
             return guard
     return guard_for_card(session, device.site_id, person_id, form=form)
-
-
-def checkpoint_of_scan(session: Session, scan: CheckpointScan) -> CheckpointRow | None:
-    """The checkpoint ``scan`` read the tag of: as written, or by the short form its reader
-    delivers (at the reader's site: ``checkpoint_for_tag``)."""
-    form = read_form(scan.source_format)
-    reader = session.get(DeviceRow, scan.reader_id) if form is not None else None
-    site_id = None if reader is None else reader.site_id
-    return checkpoint_for_tag(session, scan.tag_id, site_id=site_id, form=form)
 
 
 def checkpoint_index(
@@ -226,23 +189,21 @@ def insert_scans(
     session: Session,
     scans: Sequence[CheckpointScan],
     *,
+    checkpoint_ids: Sequence[str | None],
     keys: Sequence[str] | None = None,
     guard_id: str | None = None,
     shift_id: str | None = None,
-    checkpoint_ids: Sequence[str | None] | None = None,
 ) -> list[bool]:
     """Store scans as history; return, per scan, whether it was new.
 
-    ``keys`` default to :func:`scan_key` (pass a wand import's keys). The checkpoint is
-    ``checkpoint_ids``' when the caller resolved it, else resolved from the tag (``None`` for an
-    unknown tag, which is stored all the same). ``guard_id`` and ``shift_id`` apply to every
-    scan when the caller knows them (a wand carried by a guard).
+    ``checkpoint_ids``: the checkpoint of each scan's tag as the caller resolved it
+    (``gateway.pipeline.scan_attribution.checkpoint_of``; ``None`` for an unknown tag, which is
+    stored all the same). ``keys`` default to :func:`scan_key` (pass a wand import's keys).
+    ``guard_id`` and ``shift_id`` apply to every scan when the caller knows them (a wand
+    carried by a guard).
     """
     if keys is not None and len(keys) != len(scans):
         raise ValueError("one key per scan")
-    if checkpoint_ids is None:
-        rows = [checkpoint_of_scan(session, scan) for scan in scans]
-        checkpoint_ids = [None if row is None else row.id for row in rows]
     out: list[bool] = []
     for i, (scan, checkpoint_id) in enumerate(zip(scans, checkpoint_ids, strict=True)):
         out.append(

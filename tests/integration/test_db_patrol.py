@@ -25,6 +25,7 @@ from gateway.rules.patrol_state import PatrolState
 from gateway.samples import WUHAN_SITE
 from gateway.site import load_site_file
 from gateway.site.loader import SiteYamlLoader
+from gateway.site.schema import normalise_tag_id
 from gateway.wand import import_wand_batch, parse_wand_csv
 
 NOW = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)  # 11:00 in Wuhan
@@ -95,9 +96,11 @@ def test_scans_are_stored_once_and_unknown_tags_are_kept(engine: Engine, tmp_pat
     load(engine, tmp_path)
     scans = [reader_scan("04A2241A", 1), reader_scan("04DEADBEEF", 2)]
     with Session(engine) as s, s.begin():
-        assert repo.insert_scans(s, scans) == [True, True]
+        assert repo.insert_scans(s, scans, checkpoint_ids=["cp-fountain", None]) == [True, True]
+    again = [scans[0], reader_scan("0100ABCDEF", 3)]
     with Session(engine) as s, s.begin():
-        assert repo.insert_scans(s, [scans[0], reader_scan("0100ABCDEF", 3)]) == [False, True]
+        stored = repo.insert_scans(s, again, checkpoint_ids=["cp-fountain", "cp-pavilion"])
+        assert stored == [False, True]
     with Session(engine) as s:
         rows = s.scalars(select(ScanRow).order_by(ScanRow.scanned_at)).all()
         assert [(r.tag_id, r.checkpoint_id) for r in rows] == [
@@ -127,7 +130,11 @@ def test_a_wand_downloaded_twice_stores_each_scan_once(engine: Engine, tmp_path:
             known = repo.known_scan_keys(s, result.keys)
             new = [k not in known for k in result.keys]
             stored = repo.insert_scans(
-                s, list(result.scans), keys=list(result.keys), guard_id="g-004"
+                s,
+                list(result.scans),
+                checkpoint_ids=[None] * len(result.scans),
+                keys=list(result.keys),
+                guard_id="g-004",
             )
             assert stored == new
     assert count(engine, ScanRow) == 2
@@ -153,10 +160,9 @@ def test_a_terminal_pushing_the_same_punch_twice_stores_it_once(
 def test_tags_pins_and_cards_lead_to_checkpoints_and_guards(engine: Engine, tmp_path: Path) -> None:
     load(engine, tmp_path)
     with Session(engine) as s:
-        cp = repo.checkpoint_for_tag(s, "04:a2:24:1a")
-        assert cp is not None and (cp.id, cp.post_id) == ("cp-fountain", "jt-patrol-central")
-        assert repo.checkpoint_for_tag(s, "04DEADBEEF") is None
-        assert repo.checkpoint_for_tag(s, "garbage") is None
+        tags, _routes = repo.checkpoint_index(s)
+        assert tags[normalise_tag_id("04:a2:24:1a")] == ("cp-fountain", "jt-patrol-central")
+        assert normalise_tag_id("04DEADBEEF") not in tags
         assert repo.guard_for_pin(s, "wh-jiangtan-garden", "1001") == "g-001"
         assert repo.guard_for_pin(s, "wh-jiangtan-garden", "1002") is None
         assert repo.guard_for_card(s, "wh-jiangtan-garden", "0004567890") == "g-001"

@@ -71,7 +71,7 @@ def day(engine: Engine, tmp_path: Path) -> Engine:
             raw=f"raw-{minute}",
         )
         with Session(engine) as session, session.begin():
-            insert_scans(session, [scan])
+            insert_scans(session, [scan], checkpoint_ids=[None])
     return engine
 
 
