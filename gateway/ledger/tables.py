@@ -1,9 +1,10 @@
 """The ledger as tables: one row per guard (CSV), and a workbook (XLSX) with that sheet plus
 departures, alerts, leaves and the team and site totals.
 
-Durations are whole minutes (rounded) in the tables, since that is what a leader reads and
-the rules speak in; the JSON keeps seconds. Rates are fractions (0.6667), formatted as
-percentages in the workbook.
+Durations are minutes with one decimal in the tables: a leader compares them with the rules'
+limits (15 minutes off post), and a 14.6-minute outing rounded to 15, or a 15.4-minute one
+rounded to 15, would read as the wrong side of the limit; the JSON keeps seconds. Rates are
+fractions (0.6667), formatted as percentages in the workbook.
 """
 
 from __future__ import annotations
