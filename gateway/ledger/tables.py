@@ -5,6 +5,11 @@ Durations are minutes with one decimal in the tables: a leader compares them wit
 limits (15 minutes off post), and a 14.6-minute outing rounded to 15, or a 15.4-minute one
 rounded to 15, would read as the wrong side of the limit; the JSON keeps seconds. Rates are
 fractions (0.6667), formatted as percentages in the workbook.
+
+Times in the workbook are the site's wall clock (``ledger["timezone"]``), as a leader reads
+them: Excel datetime cells shown ``yyyy-mm-dd hh:mm:ss`` (Excel has no time zones), to the
+second, the zone named once in a note above each sheet's header. The CSV has no times; the
+JSON keeps ISO 8601 with the offset, for programs.
 """
 
 from __future__ import annotations
@@ -12,14 +17,19 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from gateway.ledger.figures import totals
 
-__all__ = ["GUARD_COLUMNS", "guard_rows", "ledger_csv", "ledger_xlsx"]
+__all__ = ["DATETIME_FORMAT", "GUARD_COLUMNS", "guard_rows", "ledger_csv", "ledger_xlsx"]
+
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
+"""How the workbook shows a time: 2026-03-02 08:10:00, as a Chinese office writes it."""
 
 GUARD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("date", "日期 date"),
@@ -122,19 +132,48 @@ def ledger_csv(ledgers: Iterable[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def _sheet(book: Workbook, title: str, header: list[str], rows: Iterable[list[Any]]) -> None:
+def _sheet(
+    book: Workbook,
+    title: str,
+    header: list[str],
+    rows: Iterable[list[Any]],
+    note: str | None = None,
+) -> None:
+    """A sheet: ``note`` (if any) in its first row, then the bold header, frozen, then ``rows``;
+    a ``datetime`` cell is shown as ``DATETIME_FORMAT``."""
     sheet = book.create_sheet(title)
+    if note is not None:
+        sheet.append([note])
     sheet.append(header)
-    for cell in sheet[1]:
+    header_row = sheet.max_row
+    for cell in sheet[header_row]:
         cell.font = Font(bold=True)
     for row in rows:
         sheet.append(row)
-    sheet.freeze_panes = "A2"
+        for cell in sheet[sheet.max_row]:
+            if isinstance(cell.value, datetime):
+                cell.number_format = DATETIME_FORMAT
+    sheet.freeze_panes = f"A{header_row + 1}"
+
+
+def _zone_note(ledgers: list[dict[str, Any]]) -> str:
+    zones = ", ".join(sorted({ledger["timezone"] for ledger in ledgers}))
+    return f"时间为项目点当地时间 times are the site's local time: {zones}"
+
+
+def _local(value: str | None, zone: ZoneInfo) -> datetime | None:
+    """An ISO 8601 time of the ledger as the site's wall clock, to the second, without a zone
+    (an Excel cell holds none: the sheet's note names it)."""
+    if value is None:
+        return None
+    return datetime.fromisoformat(value).astimezone(zone).replace(tzinfo=None, microsecond=0)
 
 
 def ledger_xlsx(ledgers: list[dict[str, Any]]) -> bytes:
     """A workbook: ``台账 ledger`` (the CSV's rows, headings in Chinese and English),
-    ``离岗 departures``, ``告警 alerts`` and ``请假 leaves``, one row per item."""
+    ``离岗 departures``, ``告警 alerts`` and ``请假 leaves``, one row per item, their times
+    in the site's zone (module docstring) under a note naming it."""
+    note = _zone_note(ledgers)
     book = Workbook()
     book.remove(book.active)  # type: ignore[arg-type]
     keys = [key for key, _ in GUARD_COLUMNS]
@@ -156,16 +195,17 @@ def ledger_xlsx(ledgers: list[dict[str, Any]]) -> bytes:
             [
                 ledger["date"],
                 g["guard_id"],
-                d["started_at"],
-                d["returned_at"],
+                _local(d["started_at"], zone),
+                _local(d["returned_at"], zone),
                 _minutes(d["duration_s"]),
                 d["coverage"],
                 " ".join(d["alerts"]),
             ]
-            for ledger in ledgers
+            for ledger, zone in _zoned(ledgers)
             for g in ledger["guards"]
             for d in g["departures"]
         ),
+        note,
     )
     _sheet(
         book,
@@ -188,17 +228,18 @@ def ledger_xlsx(ledgers: list[dict[str, Any]]) -> bytes:
                 g["guard_id"],
                 a["alert_id"],
                 a["type"],
-                a["opened_at"],
-                a["acknowledged_at"],
+                _local(a["opened_at"], zone),
+                _local(a["acknowledged_at"], zone),
                 a["acknowledged_by"],
                 _minutes(a["ack_latency_s"]),
-                a["resolved_at"],
+                _local(a["resolved_at"], zone),
                 a["resolution"],
             ]
-            for ledger in ledgers
+            for ledger, zone in _zoned(ledgers)
             for g in ledger["guards"]
             for a in g["alerts"]
         ),
+        note,
     )
     _sheet(
         book,
@@ -219,18 +260,23 @@ def ledger_xlsx(ledgers: list[dict[str, Any]]) -> bytes:
                 ledger["date"],
                 g["guard_id"],
                 v["leave_id"],
-                v["starts_at"],
-                v["ends_at"],
+                _local(v["starts_at"], zone),
+                _local(v["ends_at"], zone),
                 v["approved_by"],
                 v["status"],
-                v["cancelled_at"],
+                _local(v["cancelled_at"], zone),
                 v["cancelled_in_time"],
             ]
-            for ledger in ledgers
+            for ledger, zone in _zoned(ledgers)
             for g in ledger["guards"]
             for v in g["leaves"]
         ),
+        note,
     )
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _zoned(ledgers: list[dict[str, Any]]) -> Iterable[tuple[dict[str, Any], ZoneInfo]]:
+    return ((ledger, ZoneInfo(ledger["timezone"])) for ledger in ledgers)

@@ -66,13 +66,15 @@ def guard_segments(
 def timeline_svg(
     guard: dict[str, Any], date: str, timezone: str, as_of: datetime | None = None
 ) -> str:
-    """The SVG document of one guard's day (times labelled in the site's ``timezone``); a
-    shift still running at ``as_of`` is drawn up to then, the rest of its bar left empty."""
+    """The SVG document of one guard's day (times labelled in the site's ``timezone``, named in
+    the title; the ``data-*`` attributes stay ISO 8601 UTC, for programs); a shift still
+    running at ``as_of`` is drawn up to then, the rest of its bar left empty."""
     zone = ZoneInfo(timezone)
     shifts = guard["shifts"]
     rows = max(1, len(shifts))
     height = TOP + rows * ROW_H + 40
-    title = f"{guard['name'] or guard['guard_id']} ({guard['guard_id']}) · {date}"
+    # The bar's hours are the site's: named once, as the workbook's note does.
+    title = f"{guard['name'] or guard['guard_id']} ({guard['guard_id']}) · {date} ({timezone})"
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
         f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">',

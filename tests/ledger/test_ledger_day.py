@@ -191,9 +191,10 @@ def test_the_cli_writes_json_csv_xlsx_and_timelines(
     assert sheet[0][1] == "保安员 guard" and len(sheet) == 6
     assert sheet[1][1:3] == ("g-001", "张伟") and sheet[1][6] == 60.0
     assert sheet[5][14] == 0.6667
-    departures = list(book["离岗 departures"].iter_rows(values_only=True))[1:]
+    # Item sheets: the zone's note, the header, then the rows.
+    departures = list(book["离岗 departures"].iter_rows(values_only=True))[2:]
     assert [(d[4], d[5]) for d in departures] == [(10.0, "report"), (20.0, "none"), (30.0, "leave")]
-    alerts = list(book["告警 alerts"].iter_rows(values_only=True))[1:]
+    alerts = list(book["告警 alerts"].iter_rows(values_only=True))[2:]
     assert [(a[3], a[7]) for a in alerts] == [
         ("alert.unreported_departure", 7.0),
         ("alert.overtime_departure", None),
