@@ -57,10 +57,12 @@ from gateway.ops.readiness import Readiness, require_current_schema
 from gateway.ops.routes import operations_routes
 from gateway.outbox.delivery import DeliveryWorker
 from gateway.outbox.passes import PassRunner
+from gateway.outbox.record import keep_core_queue_as_record
 from gateway.outbox.robot_delivery import RobotDeliveryWorker
 from gateway.outbox.robots import load_robot_targets
 from gateway.outbox.routing import RobotRouter
 from gateway.outbox.senders import Sender
+from gateway.outbox.tables import CORE_DESTINATION, RECORD_DESTINATION
 from gateway.outbox.workers import core_delivery_workers, robot_delivery_workers
 from gateway.pipeline.processor import Processor
 from gateway.pipeline.runtime import PipelineRuntime
@@ -179,7 +181,8 @@ def build_gateway(
     ``ConfigError`` saying how to fix it, and nothing is changed.
 
     ``sender`` overrides the management-core sender built from ``settings.core_url``; without
-    either, events wait in the outbox until a core is configured. Every group robot of the
+    either, events are kept as the gateway's record only, and events left waiting for a core
+    become so too, with a notice (``gateway.outbox.record``). Every group robot of the
     stored site files gets its delivery worker; a robot whose secret is not set in
     ``settings.robot_secrets`` raises ``ConfigError`` naming it. Robots added by a site load
     while the gateway runs are routed to at once and delivered from the next start.
@@ -216,6 +219,8 @@ def build_gateway(
         raise
     closers: list[Callable[[], None]] = []
     core_workers = core_delivery_workers(settings, engine, clock, sender, closers)
+    if not core_workers:  # robots and the live page only: nothing may wait for a core
+        keep_core_queue_as_record(engine, clock.now())
     delivery = core_workers[0] if core_workers else None
     more_delivery = core_workers[1:]
     robots = robot_delivery_workers(settings, engine, clock, targets, closers)
@@ -224,6 +229,7 @@ def build_gateway(
         engine,
         clock,
         event_source=settings.event_source,
+        destinations=(CORE_DESTINATION,) if core_workers else (RECORD_DESTINATION,),
         route=RobotRouter(),
         fence=None if store is None else lambda session: nodes[0].fence(session),
     )

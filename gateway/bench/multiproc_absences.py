@@ -36,7 +36,7 @@ from gateway.bench.multiproc import (
 from gateway.bench.scenarios.live import alert_lateness, count_events, machines_saved, wait_until
 from gateway.clock import CLOCK_ENV, SystemClock
 from gateway.cluster.leases import RENEW_EVERY
-from gateway.outbox.tables import OutboxRow
+from gateway.outbox.tables import EVENT_DESTINATIONS, OutboxRow
 from gateway.policy import SitePolicy
 from gateway.rules.events import ALERT_ABSENT_AT_SHIFT_START
 
@@ -146,12 +146,13 @@ def _await_balance(ports: list[int]) -> float:
 
 
 def _most_alerts_of_one_guard(engine: Engine) -> int:
-    """The most absence alerts in the outbox for one guard (for the core): 1 when no guard's
-    absence was raised by two processes."""
+    """The most absence alerts in the outbox for one guard (its event history): 1 when no
+    guard's absence was raised by two processes."""
     with engine.connect() as conn:
         counts = (
             select(func.count().label("n"))
-            .where(OutboxRow.type == ALERT_ABSENT_AT_SHIFT_START, OutboxRow.destination == "core")
+            .where(OutboxRow.type == ALERT_ABSENT_AT_SHIFT_START)
+            .where(OutboxRow.destination.in_(EVENT_DESTINATIONS))
             .group_by(OutboxRow.subject)
             .subquery()
         )

@@ -35,7 +35,7 @@ from gateway.db.models import (
 )
 from gateway.db.repository import site_policy
 from gateway.db.slices import slices
-from gateway.outbox.tables import OutboxRow
+from gateway.outbox.tables import EVENT_DESTINATIONS, OutboxRow
 from gateway.pipeline.punch_duty import EARLY_CHECK_IN, LATE_CHECK_OUT
 from gateway.policy import SitePolicy
 
@@ -53,7 +53,6 @@ __all__ = [
     "run_events",
 ]
 
-CORE_DESTINATION = "core"
 FIRST_YEAR, LAST_YEAR = 2000, 2099
 EVENTS_AFTER_DAY = timedelta(days=3)
 """How long after the day an event of one of its shifts may be dated: a shift that started late
@@ -197,17 +196,23 @@ def read_events(
     session: Session, guard_ids: list[str], since: datetime, until: datetime
 ) -> ShiftEvents:
     """The rule events about ``guard_ids`` dated in ``[since, until)`` that name a shift, from
-    the outbox rows bound for the core. A run of days reads them once for the whole run: the
-    outbox has no index on subject or time, so each read is a scan of it."""
+    the outbox rows that are the event history: those bound for the core, or kept as the record
+    by a gateway without one (``EVENT_DESTINATIONS``), each event once. A run of days reads
+    them once for the whole run: the outbox has no index on subject or time, so each read is a
+    scan of it."""
     found: ShiftEvents = {}
+    seen: set[str] = set()
     for chunk in slices(sorted(guard_ids), _IN_CHUNK):
         rows = session.execute(
-            select(OutboxRow.type, OutboxRow.event_time, OutboxRow.body)
-            .where(OutboxRow.destination == CORE_DESTINATION, OutboxRow.subject.in_(chunk))
+            select(OutboxRow.event_id, OutboxRow.type, OutboxRow.event_time, OutboxRow.body)
+            .where(OutboxRow.destination.in_(EVENT_DESTINATIONS), OutboxRow.subject.in_(chunk))
             .where(OutboxRow.event_time >= since, OutboxRow.event_time < until)
             .order_by(OutboxRow.event_time, OutboxRow.seq)
         )
-        for type_, event_time, body in rows:
+        for event_id, type_, event_time, body in rows:
+            if event_id in seen:  # written again after the core came or went
+                continue
+            seen.add(event_id)
             full = json.loads(body).get("data") or {}
             data = {key: full[key] for key in EVENT_FIELDS if key in full}
             shift_id = data.get("shift_id")

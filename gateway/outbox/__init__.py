@@ -8,6 +8,7 @@
 * ``signing``: ``X-Signature-256`` HMAC-SHA256 signing and verification.
 * ``tables``: the outbox rows, and the group robots configured by site files.
 * ``routing``: which group robots an event goes to (besides the core).
+* ``record``: a gateway run without a core keeps its events as the record, waiting for none.
 * ``robots``: the robots' targets (with their secrets) and the WeCom / DingTalk senders.
 * ``robot_messages``, ``robot_templates``: what a leaders' group reads, in Chinese; digests.
 * ``robot_delivery``: ``RobotDeliveryWorker``, a cap per group per minute, digests, SOS first.

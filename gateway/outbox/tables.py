@@ -10,8 +10,27 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db.base import Base, UtcDateTime
 
-__all__ = ["ROBOT_DESTINATION_PREFIX", "OutboxRow", "RobotRow", "robot_destination"]
+__all__ = [
+    "CORE_DESTINATION",
+    "EVENT_DESTINATIONS",
+    "RECORD_DESTINATION",
+    "ROBOT_DESTINATION_PREFIX",
+    "OutboxRow",
+    "RobotRow",
+    "robot_destination",
+]
 
+CORE_DESTINATION = "core"
+"""The management core's row of an event: delivered by the core's workers, and the event's
+record (the daily ledger is built from it)."""
+RECORD_DESTINATION = "record"
+"""The row of an event written by a gateway with no management core configured: the event's
+record only, for the ledger, settled when written (``delivered_at`` = ``created_at``), so it
+waits for nothing, is purged with the records and holds up no erasure. A core configured later
+gets the events from then on, never these."""
+EVENT_DESTINATIONS = (CORE_DESTINATION, RECORD_DESTINATION)
+"""The destinations whose rows are the gateway's event history, one row per event (the same
+event under both only if it was written again after the core came or went)."""
 ROBOT_DESTINATION_PREFIX = "robot:"
 
 
@@ -25,14 +44,15 @@ class OutboxRow(Base):
     """An event waiting for (or done with) delivery to one destination.
 
     ``body`` is the exact JSON sent (a CloudEvents 1.0 envelope for the core), so a retry sends
-    byte-identical content and the core can de-duplicate on ``event_id``.
+    byte-identical content and the core can de-duplicate on ``event_id``. ``delivered_at`` is
+    when it was delivered or, for a ``record`` row, settled (``RECORD_DESTINATION``).
     """
 
     __tablename__ = "outbox"
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(36), nullable=False)
-    destination: Mapped[str] = mapped_column(String(32), nullable=False, default="core")
+    destination: Mapped[str] = mapped_column(String(32), nullable=False, default=CORE_DESTINATION)
     subject: Mapped[str] = mapped_column(String(128), nullable=False)
     type: Mapped[str] = mapped_column(String(64), nullable=False)
     event_time: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)

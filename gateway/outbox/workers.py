@@ -31,8 +31,8 @@ def core_delivery_workers(
     closers: list[Callable[[], None]],
 ) -> list[DeliveryWorker]:
     """``settings.delivery_workers`` workers to the core, through ``sender`` or else an HTTP
-    sender to ``settings.core_url``; none (logged) when neither is given: events then wait in
-    the outbox until a core is configured.
+    sender to ``settings.core_url``; none (logged) when neither is given: events are then kept
+    as the gateway's record only (``gateway.outbox.record``).
 
     On PostgreSQL, with several workers here or in other processes (``partitions`` > 1), they
     share the outbox through row locks (``shared``); otherwise one worker owns it.
@@ -46,7 +46,10 @@ def core_delivery_workers(
         closers.append(http_sender.close)
         sender = http_sender
     if sender is None:
-        log.warning("no management core configured (GATEWAY_CORE_URL): events stay in the outbox")
+        log.warning(
+            "no management core configured (GATEWAY_CORE_URL): events are kept as the "
+            "gateway's record only (the ledger, the robots and the live page have them)"
+        )
         return []
     shared = engine.dialect.name == "postgresql" and (
         settings.partitions > 1 or settings.delivery_workers > 1

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from gateway.clock import utc
 from gateway.db.driver_rows import DriverRows
 from gateway.outbox.cloudevents import build_event, canonical_json, make_event_id
-from gateway.outbox.tables import OutboxRow
+from gateway.outbox.tables import RECORD_DESTINATION, OutboxRow
 
 __all__ = ["DEFAULT_EVENT_SOURCE", "enqueue", "insert_rows", "outbox_rows"]
 
@@ -78,7 +78,8 @@ def outbox_rows(
     source: str = DEFAULT_EVENT_SOURCE,
 ) -> tuple[str, list[dict[str, Any]]]:
     """The event's id and its outbox rows (one per destination, de-duplicated, order kept),
-    as ``enqueue`` writes them: for a caller that writes many events with ``insert_rows``."""
+    as ``enqueue`` writes them: for a caller that writes many events with ``insert_rows``. A
+    ``record`` row is written settled (``gateway.outbox.tables.RECORD_DESTINATION``)."""
     event_id = make_event_id(key)
     envelope = build_event(
         event_id=event_id, source=source, type=type, subject=subject, time=time, data=data
@@ -97,7 +98,8 @@ def outbox_rows(
             "created_at": created,
             "attempts": 0,
             "next_attempt_at": created,
-            "delivered_at": None,
+            # A record row has nowhere to go: settled as it is written.
+            "delivered_at": created if destination == RECORD_DESTINATION else None,
             "last_error": None,
         }
         for destination in dict.fromkeys(destinations)  # de-duplicated, order kept

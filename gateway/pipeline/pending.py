@@ -93,6 +93,7 @@ def _to_escalated(
         # kept per event on the way.
         data = {**json.loads(row["body"])["data"], "escalated_to": leaders}
         extra = route(session, type=row["type"], subject=row["subject"], data=data, resolves=True)
-        rows.extend({**row, "destination": d} for d in extra if d not in sent)
+        # Copied from whichever row came last: a record row is settled, the groups' are not.
+        rows.extend({**row, "destination": d, "delivered_at": None} for d in extra if d not in sent)
         sent.update(extra)
     return rows

@@ -16,7 +16,9 @@ clock's now):
 * **Delivered events** (outbox rows for the core), by delivery time: ``records_days``. They are
   the event history the daily ledger (``gateway.ledger``) is built from: a departure, its
   duration and whether it was reported exist nowhere else once the positions are gone.
-  Undelivered rows are never purged: they are events the core has not had yet.
+  Undelivered rows are never purged: they are events the core has not had yet. A gateway with
+  no core keeps the same history in ``record`` rows, settled when written: they go by the
+  same period, from then.
 * **The records the company must keep** (alerts no longer open, verbal reports, leaves,
   punches, checkpoint scans, shifts and their rule states, the audit log), by the time they
   concern:
@@ -55,10 +57,7 @@ from gateway.db.models import (
 )
 from gateway.db.patrol_models import AttendanceStateRow, PatrolStateRow, PunchRow, ScanRow
 from gateway.db.quarantine import QuarantineRow
-from gateway.outbox.tables import OutboxRow
-
-CORE = "core"
-"""The management core's destination in the outbox (robots have ``robot:<id>``)."""
+from gateway.outbox.tables import EVENT_DESTINATIONS, OutboxRow
 
 __all__ = ["PurgeReport", "RetentionPolicy", "purge"]
 
@@ -147,7 +146,7 @@ _TARGETS: tuple[_Target, ...] = (
         OutboxRow.seq,
         OutboxRow.delivered_at,
         lambda p: p.outbox_days,
-        (OutboxRow.delivered_at.is_not(None), OutboxRow.destination != CORE),
+        (OutboxRow.delivered_at.is_not(None), OutboxRow.destination.not_in(EVENT_DESTINATIONS)),
     ),
     _Target(
         "events",
@@ -155,7 +154,7 @@ _TARGETS: tuple[_Target, ...] = (
         OutboxRow.seq,
         OutboxRow.delivered_at,
         lambda p: p.records_days,
-        (OutboxRow.delivered_at.is_not(None), OutboxRow.destination == CORE),
+        (OutboxRow.delivered_at.is_not(None), OutboxRow.destination.in_(EVENT_DESTINATIONS)),
     ),
     _Target(
         "quarantine",

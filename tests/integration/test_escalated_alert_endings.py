@@ -38,10 +38,12 @@ from tests.integration.test_escalation_robots import (  # noqa: F401 - fixtures 
 )
 
 TEAM_A, MANAGER = "企业微信 A班组", "钉钉 黄经理"
-GROUPS = ["core", "robot:jt-ding-m", "robot:jt-wecom-a"]
+GROUPS = ["record", "robot:jt-ding-m", "robot:jt-wecom-a"]  # no core configured here
 
 
-def _off_post_unacknowledged_until_escalated(gateway: Gateway, clock: ManualClock) -> None:
+def _off_post_unacknowledged_until_escalated(
+    gateway: Gateway, clock: ManualClock, groups: list[str] = GROUPS
+) -> None:
     points = post_points(gateway.engine, "jt-patrol-central")
     for minute in range(1, 16):  # on post, then off it from 08:05, a fix a minute
         where = points.outside if minute >= 5 else points.inside
@@ -50,7 +52,7 @@ def _off_post_unacknowledged_until_escalated(gateway: Gateway, clock: ManualCloc
     clock.set(at(15) + timedelta(seconds=30))
     gateway.processor.tick()
     escalated = [r for r in outbox_rows(gateway.engine) if r.type == "alert.escalated"]
-    assert sorted(r.destination for r in escalated) == GROUPS
+    assert sorted(r.destination for r in escalated) == groups
 
 
 def _back_on_post_at_08_18(gateway: Gateway, clock: ManualClock) -> None:
@@ -128,7 +130,7 @@ def test_a_return_after_the_manager_resolved_the_alert_by_hand_does_not_reach_hi
     gateway.processor.run_command(ResolveAlert(key, note="已电话联系", by="jt-manager", at=at(16)))
     _back_on_post_at_08_18(gateway, clock)
     assert _destinations(gateway, "alert.resolved") == GROUPS
-    assert _destinations(gateway, "presence.returned") == ["core", "robot:jt-wecom-a"]
+    assert _destinations(gateway, "presence.returned") == ["record", "robot:jt-wecom-a"]
     titles = _titles(gateway, stub)
     assert titles[MANAGER] == ["告警升级 (alert escalated)", "告警已处理 (alert resolved by hand)"]
 
@@ -144,7 +146,7 @@ def test_the_alert_of_a_guard_taken_out_of_the_file_is_escalated_all_the_same(
         where = points.outside if minute >= 5 else points.inside
         clock.set(at(minute) + timedelta(seconds=1))
         gateway.processor.process_fixes([fix_at("gps-004", at(minute), where)])
-    assert _destinations(gateway, "alert.unreported_departure") == ["core", "robot:jt-wecom-a"]
+    assert _destinations(gateway, "alert.unreported_departure") == ["record", "robot:jt-wecom-a"]
     clock.set(at(10))
     folder = tmp_path / "without"
     folder.mkdir()
@@ -160,3 +162,24 @@ def test_the_alert_of_a_guard_taken_out_of_the_file_is_escalated_all_the_same(
     gateway.processor.tick()
     assert _destinations(gateway, "alert.escalated") == GROUPS
     assert _titles(gateway, stub)[MANAGER] == ["告警升级 (alert escalated)"]
+
+
+def test_a_company_with_only_the_managers_group_and_no_core_hears_the_escalated_alert_end(
+    gateway: Gateway, clock: ManualClock, stub: RobotStub, tmp_path: Path
+) -> None:
+    """No team group, no core: the return covers nobody's group, so it is at first only
+    recorded; it ends the alert escalated to 黄经理, and his group hears it all the same. (Its
+    row for his group was copied from the record row, written settled: it was never sent.)"""
+    folder = tmp_path / "manager-only"
+    folder.mkdir()
+    path = site_file(folder, stub)
+    doc = yaml.safe_load(path.read_text("utf-8"))
+    doc["sites"][0]["robots"] = [r for r in doc["sites"][0]["robots"] if r["id"] == "jt-ding-m"]
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    load_site_file(path, gateway.engine, at(0), set(SECRETS))
+    read = gateway.processor.read_roster()
+    assert read is not None and gateway.processor.adopt_roster(read)
+    _off_post_unacknowledged_until_escalated(gateway, clock, ["record", "robot:jt-ding-m"])
+    _back_on_post_at_08_18(gateway, clock)
+    assert _destinations(gateway, "presence.returned") == ["record", "robot:jt-ding-m"]
+    assert _titles(gateway, stub) == {MANAGER: ["告警升级 (alert escalated)", "已回岗 (returned)"]}

@@ -158,15 +158,16 @@ def test_alerts_reach_the_groups_that_cover_the_guard_once_and_in_words(
 
     rows = outbox_rows(gateway.engine)
     robot_rows = [r for r in rows if r.destination.startswith("robot:")]
-    # Arrivals and the departure itself go to the core only; alerts and the return to groups.
+    # Arrivals and the departure itself are only recorded (no core configured here); alerts
+    # and the return go to the groups as well.
     assert sorted({r.type for r in robot_rows}) == [
         "alert.sos",
         "alert.unreported_departure",
         "presence.returned",
     ]
     assert len(robot_rows) == 6 and all(r.delivered_at is not None for r in robot_rows)
-    core = {r.type for r in rows if r.destination == "core"}
-    assert {"presence.arrived", "presence.departed"} <= core
+    recorded = {r.type for r in rows if r.destination == "record"}
+    assert {"presence.arrived", "presence.departed"} <= recorded
     for robot in gateway.robots:  # nothing is sent twice by a later pass
         assert robot.run_once().delivered == 0
     assert len(stub.messages) == 6

@@ -3,9 +3,9 @@ the steady and shift-change scenarios share.
 
 ``live_gateway`` starts a private broker (or uses the one given), writes the roster in bulk,
 builds the gateway exactly as ``guard-gateway run`` does (``build_gateway``; no core configured,
-so events stay in the outbox where their lateness is read), starts it and waits until its MQTT
-ingest is connected. On leaving, the gateway is stopped, then the bare subscriber is measured
-on the same broker so the result can be compared with the broker's own limit.
+so events are kept as record rows, where their lateness is read), starts it and waits until
+its MQTT ingest is connected. On leaving, the gateway is stopped, then the bare subscriber is
+measured on the same broker so the result can be compared with the broker's own limit.
 
 ``shift_started`` is the part of the set-up after that which both scenarios play the same way:
 the present guards arrive (``warm_up``) and the machines of the shifts begun are saved, then the
@@ -42,7 +42,7 @@ from gateway.bench.common import (
 from gateway.bench.paced import fix_payload
 from gateway.bootstrap import Gateway, build_gateway
 from gateway.db.models import PresenceStateRow
-from gateway.outbox.tables import OutboxRow
+from gateway.outbox.tables import EVENT_DESTINATIONS, OutboxRow
 from gateway.policy import SitePolicy
 from gateway.rules.events import ALERT_ABSENT_AT_SHIFT_START
 from gateway.settings import Settings
@@ -306,7 +306,7 @@ def alert_lateness(engine: Engine, event_type: str) -> list[float]:
     with engine.connect() as conn:
         rows = conn.execute(
             select(OutboxRow.event_time, OutboxRow.created_at).where(
-                OutboxRow.type == event_type, OutboxRow.destination == "core"
+                OutboxRow.type == event_type, OutboxRow.destination.in_(EVENT_DESTINATIONS)
             )
         ).all()
     return [(created - due).total_seconds() for due, created in rows]
