@@ -31,6 +31,7 @@ from fwsim.robot_stub import RobotStub
 from gateway.bootstrap import ApiServer, Gateway, build_gateway
 from gateway.cli import main
 from gateway.clock import ManualClock
+from gateway.ledger.service import day_ledger
 from gateway.outbox.tables import OutboxRow
 from gateway.settings import Settings
 from tests.e2e.helpers import DAY_START, fix_at, post_points, roster_site
@@ -178,4 +179,74 @@ def test_a_run_without_core_keeps_its_events_as_the_record_and_lets_a_guard_be_e
         assert outbox(gateway.engine) == {}
     finally:
         api.stop()
+        gateway.stop()
+
+
+def test_an_event_kept_both_for_the_core_and_as_the_record_counts_once(
+    db_url: str,
+    tmp_path: Path,
+    clock: ManualClock,
+    stub: RobotStub,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The core had g-001's five events, not g-002's arrival; all six were written again as
+    the record (a run without the core in between): the start keeps one row per event, and
+    the ledger counts each event once."""
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", db_url)
+    monkeypatch.setenv("GATEWAY_ROBOT_SECRETS", f'{{"jt-wecom-a-key": "{KEY}"}}')
+    assert main(["site", "load", str(site_file(tmp_path, stub, [LEAVER, STAYER]))]) == 0
+    clock.set(at(0))
+    before = build_gateway(
+        settings(db_url, core_url=DEAD_CORE, core_secret=SecretStr("0123456789abcdef-core")),
+        clock,
+        with_ingest=False,
+        with_field_devices=False,
+    )
+    drive(before, clock, range(0, 40))
+    before.stop()
+    with Session(before.engine) as session, session.begin():
+        core = list(session.scalars(select(OutboxRow).where(OutboxRow.destination == "core")))
+        for row in core:
+            if row.subject == LEAVER[0]:
+                row.delivered_at = at(41)
+        session.add_all(
+            OutboxRow(
+                event_id=row.event_id,
+                destination="record",
+                subject=row.subject,
+                type=row.type,
+                event_time=row.event_time,
+                body=row.body,
+                created_at=at(40),
+                attempts=0,
+                next_attempt_at=at(40),
+                delivered_at=at(40),
+            )
+            for row in core
+        )
+    assert outbox(before.engine) == {
+        ("core", True): 5,
+        ("core", False): 1,
+        ("record", True): 6,
+        ("robot:jt-wecom-a", False): 3,
+    }
+
+    with caplog.at_level(logging.WARNING, logger="gateway.outbox.record"):
+        gateway = build_gateway(
+            settings(db_url), clock, with_ingest=False, with_field_devices=False
+        )
+    try:
+        assert "1 event(s) waiting for one are kept" in caplog.text
+        assert outbox(gateway.engine) == {
+            ("core", True): 5,
+            ("record", True): 6,
+            ("robot:jt-wecom-a", False): 3,
+        }
+        ledger = day_ledger(gateway.engine, SITE, DAY_START.date(), at(60))
+        g1 = next(g for g in ledger["guards"] if g["guard_id"] == LEAVER[0])
+        assert [d["alerts"] for d in g1["departures"]] == [
+            ["alert.overtime_departure", "alert.unreported_departure"]
+        ]
+    finally:
         gateway.stop()
