@@ -47,6 +47,6 @@ def drop_removed_robots_queue(
         if dropped:
             notices.append(
                 f"group robot {robot_id!r} is removed: its {dropped} undelivered message(s) "
-                "are dropped (the management core has every event)"
+                "are dropped (the event history keeps every event)"
             )
     return notices

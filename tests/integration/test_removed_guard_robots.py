@@ -229,7 +229,7 @@ def test_a_guard_taken_out_of_the_file_is_still_reported_to_the_leaders_he_named
     [leave] = [
         r
         for r in outbox_rows(gateway.engine)
-        if r.type == "alert.leave_not_cancelled" and r.destination == "core"
+        if r.type == "alert.leave_not_cancelled" and r.destination == "record"
     ]
     leave_id = json.loads(leave.body)["data"]["leave_id"]
     clock.set(at(200))

@@ -106,5 +106,5 @@ def test_a_removed_robots_waiting_messages_go_with_it(
         assert session.scalar(about_him.where(OutboxRow.subject == "g-002")) == 1  # arrived
     assert (
         f"{without}: notice: group robot 'jt-wecom-a' is removed: its 3 undelivered "
-        "message(s) are dropped (the management core has every event)"
+        "message(s) are dropped (the event history keeps every event)"
     ) in said
