@@ -139,10 +139,13 @@ def timeline_svg(
 
 
 def _summary(guard: dict[str, Any]) -> str:
-    """The day in one line: minutes on post and away by kind, alerts and their acknowledgement."""
+    """The day in one line: minutes on post and away by kind, alerts and their acknowledgement.
 
-    def minutes(key: str) -> int:
-        return round(float(guard.get(key) or 0.0) / 60.0)
+    Minutes as the tables give them, to one decimal (``.0`` left out): rounded to whole
+    minutes, an outing of 14.6 would read 15, the wrong side of the 15-minute limit."""
+
+    def minutes(key: str) -> str:
+        return _minutes(float(guard.get(key) or 0.0))
 
     acked = [a for a in guard["alerts"] if a["acknowledged_at"] is not None]
     line = (
@@ -153,8 +156,15 @@ def _summary(guard: dict[str, Any]) -> str:
     )
     if acked:
         slowest = max(float(a["ack_latency_s"]) for a in acked)
-        line += f" (最长 max {round(slowest / 60.0)} min)"
+        line += f" (最长 max {_minutes(slowest)} min)"
     return line
+
+
+def _minutes(seconds: float) -> str:
+    """``seconds`` in minutes to one decimal as the tables give them (``tables``), ``.0`` left
+    out."""
+    value = round(seconds / 60.0, 1)
+    return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
 
 
 def ledger_timeline(ledger: dict[str, Any], guard: dict[str, Any]) -> str:

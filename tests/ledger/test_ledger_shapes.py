@@ -10,6 +10,8 @@ from typing import Any
 from gateway.ledger.collect import day_window
 from gateway.ledger.timeline import guard_segments, timeline_svg
 
+SVG = "{http://www.w3.org/2000/svg}"
+
 
 def test_the_day_is_the_sites_local_day_even_on_a_clock_change() -> None:
     assert day_window(date(2026, 3, 2), "Asia/Shanghai") == (
@@ -69,3 +71,29 @@ def test_a_guard_who_left_and_never_came_back_is_away_until_the_end() -> None:
         ("on-post", 150),
         ("away-unreported", 60),
     ]
+
+
+def test_the_summary_gives_minutes_as_the_tables_do_not_rounded_to_the_limit() -> None:
+    # 14.6 minutes away unreported: rounded to whole minutes it read 15, the limit itself.
+    guard = {
+        **_guard("2026-03-02T00:00:00+00:00", []),
+        "on_post_s": 13_524.0,
+        "away_reported_s": 0.0,
+        "away_unreported_s": 876.0,
+        "away_on_leave_s": 1_800.0,
+        "alerts": [
+            {
+                "type": "alert.unreported_departure",
+                "shift_id": "s",
+                "opened_at": "2026-03-02T00:52:26+00:00",
+                "acknowledged_at": "2026-03-02T01:00:00+00:00",
+                "ack_latency_s": 454.0,
+            },
+        ],
+    }
+    root = ET.fromstring(timeline_svg(guard, "2026-03-02", "Asia/Shanghai"))
+    [summary] = [t.text for t in root.iter(f"{SVG}text") if t.get("class") == "summary"]
+    assert summary == (
+        "在岗 on post 225.4 min · 报备 reported 0 · 未报备 unreported 14.6 · 请假 leave 30 min · "
+        "告警 alerts 1, 确认 acknowledged 1 (最长 max 7.6 min)"
+    )
