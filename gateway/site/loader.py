@@ -277,12 +277,20 @@ def _describe(error: Any, raw: Any) -> str:
 
 
 class SiteYamlLoader(yaml.SafeLoader):
-    """Safe YAML in which ``22:00`` stays the text of a time, not YAML 1.1's base-60 1320."""
+    """Safe YAML read as a person wrote it, where YAML 1.1 would read something else:
+
+    * ``22:00`` stays the text of a time, not the base-60 number 1320;
+    * digits with a leading zero (an unquoted PIN ``0012``, a serial number) stay the text
+      written, not the octal number 10 (``0019``, with no octal reading, stayed text anyway):
+      a PIN read as another number matches another guard's punches, or nobody's; a number
+      field reads the text as the decimal it shows (``0600`` is 600).
+    """
 
 
-_TIME_TEXT = re.compile(r"^\d{1,2}:\d{2}(?::\d{2})?$")
+_AS_WRITTEN = re.compile(r"^(?:\d{1,2}:\d{2}(?::\d{2})?|0\d+)$")
+"""Times of day (``22:00``) and digits with a leading zero (``0012``): text, as written."""
 SiteYamlLoader.yaml_implicit_resolvers = {
-    first: ([("tag:yaml.org,2002:str", _TIME_TEXT)] if first in "0123456789" else [])
+    first: ([("tag:yaml.org,2002:str", _AS_WRITTEN)] if first in "0123456789" else [])
     + list(resolvers)
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
