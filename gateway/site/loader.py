@@ -10,6 +10,7 @@ problem stores nothing and raises ``ConfigError`` listing every problem with its
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import re
@@ -101,7 +102,9 @@ def read_site_file(path: Path) -> tuple[SiteFile, bytes]:
         raise ConfigError(f"{path}: cannot read site file: {exc}") from exc
     try:
         raw: Any = (
-            json.loads(data) if path.suffix.lower() == ".json" else yaml.load(data, SiteYamlLoader)
+            json.loads(data, object_pairs_hook=_refuse_repeated_keys)
+            if path.suffix.lower() == ".json"
+            else yaml.load(_named(data, path), SiteYamlLoader)
         )
     except (yaml.YAMLError, ValueError) as exc:
         raise ConfigError(f"{path}: not a readable site file: {exc}") from exc
@@ -283,8 +286,56 @@ class SiteYamlLoader(yaml.SafeLoader):
     * digits with a leading zero (an unquoted PIN ``0012``, a serial number) stay the text
       written, not the octal number 10 (``0019``, with no octal reading, stayed text anyway):
       a PIN read as another number matches another guard's punches, or nobody's; a number
-      field reads the text as the decimal it shows (``0600`` is 600).
+      field reads the text as the decimal it shows (``0600`` is 600);
+    * a key given twice in one mapping (two ``shifts:`` blocks in a site) is refused with the
+      lines of both, where YAML keeps the last one and drops the first without a word.
     """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):  # else YAML says what it found instead
+            _refuse_repeated_yaml_keys(node)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _refuse_repeated_yaml_keys(node: yaml.MappingNode) -> None:
+    """``ConstructorError`` at the second of two equal plain keys of ``node`` (keys merged in
+    with ``<<`` may be overridden, as YAML means them to be)."""
+    first_line: dict[str, int] = {}
+    for key_node, _value in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        line = key_node.start_mark.line + 1
+        if key_node.value in first_line:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"key {key_node.value!r} is given twice in one mapping (first at line "
+                f"{first_line[key_node.value]}): YAML would keep the second and drop the first; "
+                "merge them into one",
+                key_node.start_mark,
+            )
+        first_line[key_node.value] = line
+
+
+def _refuse_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict, ``ValueError`` for a key given twice (JSON, too, would keep
+    the last one silently)."""
+    mapping: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in mapping:
+            raise ValueError(
+                f"key {key!r} is given twice in one object: JSON would keep the second and "
+                "drop the first; merge them into one"
+            )
+        mapping[key] = value
+    return mapping
+
+
+def _named(data: bytes, path: Path) -> io.BytesIO:
+    """``data`` as a stream YAML's messages name by ``path`` (not ``<byte string>``)."""
+    stream = io.BytesIO(data)
+    stream.name = str(path)
+    return stream
 
 
 _AS_WRITTEN = re.compile(r"^(?:\d{1,2}:\d{2}(?::\d{2})?|0\d+)$")

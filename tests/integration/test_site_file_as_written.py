@@ -1,18 +1,21 @@
 """``guard-gateway site check`` / ``site load`` read a site file as the person wrote it: an
 unquoted PIN with leading zeros stays that PIN (YAML 1.1 would read ``0012`` as the octal
-number 10, and his punches would go to nobody)."""
+number 10, and his punches would go to nobody), and a key written twice in one mapping (two
+``shifts:`` blocks) is refused with both lines instead of the first block being dropped."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.cli import main
 from gateway.db.engine import make_engine
-from gateway.db.models import SiteRow
+from gateway.db.models import ShiftRow, SiteRow
 from gateway.db.patrol_repository import guard_for_pin
 
 SITE = """\
@@ -34,6 +37,11 @@ sites:
       - {id: wc-zk, kind: clock_in, post: wc-gate, sn: CKPJ201960001}
     shifts:
       - {guard: wc-g1, post: wc-gate, days: daily, start: "08:00", end: "20:00"}
+"""
+NIGHT = """\
+    # night team
+    shifts:
+      - {guard: wc-g2, post: wc-gate, days: daily, start: "20:00", end: "08:00"}
 """
 
 
@@ -63,3 +71,40 @@ def test_an_unquoted_pin_with_leading_zeros_is_stored_as_written(
             assert site.policy == {"device_silent_s": 600.0}  # not octal 384
     finally:
         engine.dispose()
+
+
+def test_two_shifts_blocks_in_one_site_are_refused_with_both_lines(
+    cli_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "site.yaml"
+    path.write_text(SITE + NIGHT, encoding="utf-8")
+    expected = (
+        f"{path}: not a readable site file: key 'shifts' is given twice in one mapping "
+        "(first at line 17): YAML would keep the second and drop the first; merge them into "
+        f'one\n  in "{path}", line 20, column 5\n'
+    )
+    assert main(["site", "check", str(path)]) == 1
+    assert capsys.readouterr() == ("", expected)
+    assert main(["site", "load", str(path)]) == 1
+    assert capsys.readouterr().err == expected
+    engine = make_engine(cli_env)
+    try:
+        with Session(engine) as session:
+            assert session.scalar(select(func.count()).select_from(SiteRow)) == 0
+            assert session.scalar(select(func.count()).select_from(ShiftRow)) == 0
+    finally:
+        engine.dispose()
+
+
+def test_a_key_given_twice_in_a_json_site_file_is_refused(
+    cli_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = {"id": "wc-park", "name": "光谷软件园", "shifts": []}
+    text = json.dumps({"sites": [site]}, ensure_ascii=False)
+    path = tmp_path / "site.json"
+    path.write_text(text.replace('"shifts": []', '"shifts": [], "shifts": []'), encoding="utf-8")
+    assert main(["site", "check", str(path)]) == 1
+    assert capsys.readouterr().err == (
+        f"{path}: not a readable site file: key 'shifts' is given twice in one object: JSON "
+        "would keep the second and drop the first; merge them into one\n"
+    )
