@@ -230,9 +230,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return cmd_broker_config(args)
     from gateway import commands
+    from gateway.errors import ConfigError
 
     handler = getattr(commands, f"cmd_{args.command}")
-    result: int = handler(args)
+    try:
+        result: int = handler(args)
+    except ConfigError as exc:  # a bad setting (gateway.settings.load_settings): no traceback
+        print(f"guard-gateway: {exc}", file=sys.stderr)
+        return 2
     return result
 
 

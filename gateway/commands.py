@@ -12,7 +12,7 @@ from pathlib import Path
 
 from gateway.clock import CLOCK_ENV, Clock, SystemClock, clock_from_env
 from gateway.errors import ConfigError
-from gateway.settings import Settings
+from gateway.settings import Settings, load_settings
 
 __all__ = [
     "cmd_alerts",
@@ -36,7 +36,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         overrides = {} if args.partitions is None else {"partitions": args.partitions}
-        settings = Settings(**overrides)
+        settings = load_settings(**overrides)
         settings.refuse_default_secrets()
     except (ValueError, ConfigError) as exc:  # pydantic's ValidationError is a ValueError
         print(f"guard-gateway: {exc}", file=sys.stderr)
@@ -106,21 +106,21 @@ def cmd_token(args: argparse.Namespace) -> int:
     """``token create|list|revoke``: the API's tokens (``gateway.api.admin``)."""
     from gateway.api.admin import run_token_command
 
-    return run_token_command(args, Settings(), SystemClock(), sys.stdout, sys.stderr)
+    return run_token_command(args, load_settings(), SystemClock(), sys.stdout, sys.stderr)
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
     """``alerts list|ack|resolve``: the alert commands of the API (``gateway.api.alerts_cli``)."""
     from gateway.api.alerts_cli import run_alerts_command
 
-    return run_alerts_command(args, Settings(), SystemClock(), sys.stdout, sys.stderr)
+    return run_alerts_command(args, load_settings(), SystemClock(), sys.stdout, sys.stderr)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
     """``audit list``: who did what through the API (``gateway.api.admin``)."""
     from gateway.api.admin import run_audit_command
 
-    return run_audit_command(args, Settings(), sys.stdout)
+    return run_audit_command(args, load_settings(), sys.stdout)
 
 
 def _configured_clock() -> Clock | None:
@@ -150,15 +150,16 @@ def cmd_site(args: argparse.Namespace) -> int:
         from gateway.site.loader import read_site_file, validate_site_file
         from gateway.site.notices import site_notices
 
+        secrets = _secret_names(load_settings())  # a bad setting is exit 2, not a bad file
         try:
-            checked = validate_site_file(args.file, clock.now(), _secret_names(Settings()))
+            checked = validate_site_file(args.file, clock.now(), secrets)
         except ConfigError as exc:
             print(exc, file=sys.stderr)
             return 1
         print(f"{args.file}: valid ({len(checked)} site(s))")
         _tell_notices(args.file, site_notices(read_site_file(args.file)[0]))
         return 0
-    return _load_site(args.file, Settings(), clock)
+    return _load_site(args.file, load_settings(), clock)
 
 
 def _load_site(path: Path, settings: Settings, clock: Clock) -> int:
@@ -218,7 +219,7 @@ def cmd_db(args: argparse.Namespace) -> int:
     from gateway.db.engine import make_engine
     from gateway.db.migrate import current, upgrade
 
-    engine = make_engine(Settings().database_url)
+    engine = make_engine(load_settings().database_url)
     try:
         upgrade(engine)
         print(f"database at revision {current(engine)}")
@@ -231,14 +232,14 @@ def cmd_data(args: argparse.Namespace) -> int:
     """``data purge``, ``data export GUARD``, ``data erase GUARD --yes`` (``gateway.privacy``)."""
     from gateway.privacy.cli import run_data_command
 
-    return run_data_command(args, Settings(), SystemClock())
+    return run_data_command(args, load_settings(), SystemClock())
 
 
 def cmd_ledger(args: argparse.Namespace) -> int:
     """``ledger DAY [--to DAY] [--site S] --out DIR``: the daily ledger written to files."""
     from gateway.ledger.cli import run_ledger_command
 
-    return run_ledger_command(args, Settings(), SystemClock(), sys.stdout, sys.stderr)
+    return run_ledger_command(args, load_settings(), SystemClock(), sys.stdout, sys.stderr)
 
 
 def cmd_quarantine(args: argparse.Namespace) -> int:
@@ -246,7 +247,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     from gateway.db.engine import make_engine
     from gateway.db.quarantine import print_quarantined
 
-    engine = make_engine(Settings().database_url)
+    engine = make_engine(load_settings().database_url)
     try:
         print_quarantined(engine, sys.stdout, limit=args.limit, as_json=args.json)
     finally:

@@ -8,21 +8,24 @@ Nothing is read at import time; ``Settings()`` is built once in ``bootstrap`` or
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+from pydantic_settings.exceptions import SettingsError
 
 from gateway.errors import ConfigError
 from gateway.privacy.retention import RetentionPolicy
 from geofence.datum import Datum
 
-__all__ = ["ENV_FILE_VARIABLE", "MIN_SECRET_LENGTH", "Settings"]
+__all__ = ["ENV_FILE_VARIABLE", "MIN_SECRET_LENGTH", "Settings", "load_settings"]
 
 ENV_FILE_VARIABLE = "GATEWAY_ENV_FILE"
 """The environment variable naming the env file to read settings from (unset: none)."""
@@ -64,6 +67,17 @@ class Settings(BaseSettings):
         default="sqlite:///guard-gateway.db",
         description="SQLAlchemy URL: an SQLite file, or postgresql+psycopg://...",
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_usable(cls, value: str) -> str:
+        # Said by every command at once, not as a traceback from the first engine made.
+        from gateway.db.engine import database_url_problem
+
+        if (problem := database_url_problem(value)) is not None:
+            raise ValueError(problem)
+        return value
+
     mqtt_url: str = Field(
         default="mqtt://127.0.0.1:1883",
         description="Broker URL: mqtt://host:port or mqtts://host:port (TLS).",
@@ -253,3 +267,28 @@ class Settings(BaseSettings):
             )
         except ValueError as exc:
             raise ConfigError(f"GATEWAY_RETENTION_*: {exc}") from None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """``Settings(**overrides)``, or ``ConfigError`` naming every variable that is wrong and
+    why (``GATEWAY_API_PORT: Input should be a valid integer ...``), never its value (it may
+    be a secret). Every command builds its settings here, so a bad setting is one line and
+    exit status 2 (``gateway.cli.main``), not a traceback."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = [
+            f"{_variable(error['loc'])}: {error['msg'].removeprefix('Value error, ')}"
+            for error in exc.errors()
+        ]
+        raise ConfigError("bad setting: " + "; ".join(problems)) from None
+    except SettingsError as exc:  # a JSON setting (GATEWAY_ROBOT_SECRETS) that is not JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"GATEWAY_{field[1].upper()}" if field else "a GATEWAY_* setting"
+        raise ConfigError(f"bad setting: {name}: not valid JSON ({exc.__cause__})") from None
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    """``("api_port",)`` → ``GATEWAY_API_PORT`` (an item of a list setting keeps its index)."""
+    name = f"GATEWAY_{str(loc[0]).upper()}" if loc else "a GATEWAY_* setting"
+    return name + "".join(f"[{part!r}]" for part in loc[1:])

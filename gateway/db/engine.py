@@ -7,10 +7,12 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from gateway.db.wal_checkpoint import BACKSTOP_PAGES
 
-__all__ = ["make_engine", "read_json_column", "write_json_column"]
+__all__ = ["database_url_problem", "make_engine", "read_json_column", "write_json_column"]
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -28,6 +30,30 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+_KINDS = (
+    "give sqlite:///PATH (sqlite:////ABSOLUTE/PATH) or "
+    "postgresql+psycopg://USER:PASSWORD@HOST/DATABASE (psycopg: guard-gateway[postgres])"
+)
+
+
+def database_url_problem(url: str) -> str | None:
+    """Why no engine can be made from ``url`` (not a URL, a database kind SQLAlchemy does not
+    know, a driver not installed), or ``None``. Connecting is not tried: an unreachable
+    server is a state the gateway waits out, a URL it cannot use is a mistake to say at once.
+    The URL itself is never repeated: it may hold a password."""
+    try:
+        dialect = make_url(url).get_dialect()
+    except NoSuchModuleError:  # before ArgumentError, of which it is a kind
+        return f"unknown database kind {make_url(url).drivername!r}; {_KINDS}"
+    except ArgumentError:
+        return f"not a database URL; {_KINDS}"
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        return f"the driver of {make_url(url).drivername!r} is not installed ({exc}); {_KINDS}"
+    return None
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
