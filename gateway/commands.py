@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Sequence
@@ -45,6 +47,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         return code
     if (clock := _configured_clock()) is None:
         return 2
+    try:  # before anything starts: a port taken is said now, not after a site load and start
+        api_sock = _listen(settings.api_host, settings.api_port, "API", "API")
+        iclock_sock = None
+        if settings.iclock_port is not None:
+            iclock_sock = _listen(
+                settings.iclock_host, settings.iclock_port, "ICLOCK", "ZKTeco PUSH"
+            )
+    except ConfigError as exc:
+        print(f"guard-gateway: {exc}", file=sys.stderr)
+        return 2
     for path in args.site:
         if (code := _load_site(path, settings, clock)) != 0:
             return code
@@ -53,10 +65,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
-    api = ApiServer(gateway.app, settings.api_host, settings.api_port)
+    api = ApiServer(gateway.app, settings.api_host, sock=api_sock)
     iclock = None
-    if gateway.iclock_app is not None and settings.iclock_port is not None:
-        iclock = ApiServer(gateway.iclock_app, settings.iclock_host, settings.iclock_port)
+    if gateway.iclock_app is not None and iclock_sock is not None:
+        iclock = ApiServer(gateway.iclock_app, settings.iclock_host, sock=iclock_sock)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -83,6 +95,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         api.stop()
         gateway.stop()
     return 0
+
+
+def _listen(host: str, port: int, setting: str, what: str) -> socket.socket:
+    """The listening socket ``run`` serves ``what`` on; ``ConfigError`` naming the settings
+    when the port is taken (a gateway already running?) or the address is not this host's."""
+    from gateway.api.server import listening_socket
+
+    try:
+        return listening_socket(host, port)
+    except OSError as exc:
+        taken = "; another program holds it (a gateway already running?)"
+        raise ConfigError(
+            f"cannot serve the {what} on {host}:{port} (GATEWAY_{setting}_HOST, "
+            f"GATEWAY_{setting}_PORT): {exc.strerror or exc}"
+            + (taken if exc.errno == errno.EADDRINUSE else "")
+        ) from None
 
 
 def _refuse_stale_schema(settings: Settings) -> int:

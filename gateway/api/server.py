@@ -9,22 +9,36 @@ import threading
 import uvicorn
 from fastapi import FastAPI
 
-__all__ = ["ApiServer", "free_port"]
+__all__ = ["ApiServer", "free_port", "listening_socket"]
 
 
 class ApiServer:
     """An app (the API, or the ``/iclock`` routes on their own) served by uvicorn on a
     background thread: by ``guard-gateway run``, the demo and tests."""
 
-    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        app: FastAPI,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        sock: socket.socket | None = None,
+    ) -> None:
+        """``sock``: a socket already listening (``listening_socket``) to serve on, so that
+        ``guard-gateway run`` learns that its port is taken before it starts anything."""
         self.host = host
-        self.port = port or free_port(host)
+        self.port = sock.getsockname()[1] if sock is not None else port or free_port(host)
         # An open live page streams forever: give its stream a moment, then end it on stop.
         config = uvicorn.Config(
             app, host=host, port=self.port, log_level="warning", timeout_graceful_shutdown=2
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="api", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [sock]} if sock is not None else {},
+            name="api",
+            daemon=True,
+        )
 
     @property
     def url(self) -> str:
@@ -51,3 +65,17 @@ def free_port(host: str = "127.0.0.1") -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host``:``port`` and listening, as uvicorn would bind it;
+    ``OSError`` (the port taken, the address not this machine's) at once."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: restarts bind
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock

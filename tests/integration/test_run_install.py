@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,11 +15,14 @@ from pathlib import Path
 import httpx
 from alembic.script import ScriptDirectory
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from drivers.mqtt.broker import RunningBroker
 from gateway.bootstrap import free_port
 from gateway.db.engine import make_engine
 from gateway.db.migrate import alembic_config, current, head, upgrade
+from gateway.db.models import SiteRow
 from tests.conftest import REPO_ROOT
 
 
@@ -65,7 +69,7 @@ def test_run_reads_the_env_file_the_environment_winning_and_serves_ready_and_met
     env = clean_env(GATEWAY_ENV_FILE=str(env_file), GATEWAY_MQTT_URL=mqtt_broker.url)
     process = run_gateway(env)
     try:
-        assert process.stdout is not None
+        assert process.stdout is not None and process.stderr is not None
         started = process.stdout.readline()
         assert started == (
             f"guard-gateway: API on http://127.0.0.1:{api_port}, broker {mqtt_broker.url}\n"
@@ -137,3 +141,42 @@ def test_run_refuses_a_database_never_migrated_and_an_env_file_that_does_not_exi
     _out, err = absent.communicate(timeout=60)
     assert absent.returncode == 2
     assert err.strip() == f"guard-gateway: GATEWAY_ENV_FILE={missing}: no such file"
+
+
+def test_run_refuses_an_api_port_already_taken_at_once_before_loading_its_site(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A second ``run`` (or another program) on the port: exit 2 naming the settings, before
+    the site file is loaded or anything started, not a traceback 10 s after the start."""
+    site = tmp_path / "site.yaml"
+    site.write_text((REPO_ROOT / "gateway" / "samples" / "wuhan-site.yaml").read_text("utf-8"))
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        env = clean_env(
+            GATEWAY_DATABASE_URL=migrated(db_url),
+            GATEWAY_API_PORT=str(port),
+            GATEWAY_MQTT_URL=f"mqtt://127.0.0.1:{free_port()}",  # nobody: never reached
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "run", "--site", str(site)],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        out, err = process.communicate(timeout=60)
+    assert (process.returncode, out) == (2, "")
+    assert err == (
+        f"guard-gateway: cannot serve the API on 127.0.0.1:{port} (GATEWAY_API_HOST, "
+        "GATEWAY_API_PORT): Address already in use; another program holds it (a gateway "
+        "already running?)\n"
+    )
+    engine = make_engine(db_url)
+    try:
+        with Session(engine) as session:
+            assert session.scalar(select(func.count()).select_from(SiteRow)) == 0
+    finally:
+        engine.dispose()
