@@ -22,10 +22,14 @@ from shapely.validation import explain_validity
 from gateway.site.schema import CircleFence, MultiPolygonFence, PolygonFence
 from geofence.fence import FenceError, PostFence
 
-__all__ = ["MAX_FENCE_SPAN_M", "fence_problems"]
+__all__ = ["MAX_FENCE_SPAN_M", "MIN_FENCE_SPAN_M", "fence_problems"]
 
 MAX_FENCE_SPAN_M = 20_000.0
 """A fence wider than this is taken as a drawing mistake (swapped or mistyped coordinates)."""
+MIN_FENCE_SPAN_M = 2.0
+"""A fence narrower than this is a mistake too (a radius written in kilometres, a coordinate
+with digits dropped): no post a guard stands at is smaller than a booth, and such a fence
+would have him leave it whenever his fix strays past the boundary margin."""
 
 _EARTH_RADIUS_M = 6_371_008.8
 _WHERE = re.compile(r"^(?P<what>[^\[]+)\[(?P<x>[-\d.eE+]+) (?P<y>[-\d.eE+]+)\]$")
@@ -54,6 +58,11 @@ def _shape_problems(fence: PolygonFence | MultiPolygonFence | CircleFence) -> li
                 f"circle radius {fence.radius_m:g} m is larger than a post can be "
                 f"(at most {MAX_FENCE_SPAN_M / 2:g} m)"
             )
+        elif fence.radius_m * 2 < MIN_FENCE_SPAN_M:
+            problems.append(
+                f"circle radius {fence.radius_m:g} m is smaller than a post can be "
+                f"(at least {MIN_FENCE_SPAN_M / 2:g} m): radius_m is in metres"
+            )
         return problems
 
     polygons = [fence.coordinates] if isinstance(fence, PolygonFence) else fence.coordinates
@@ -76,6 +85,11 @@ def _shape_problems(fence: PolygonFence | MultiPolygonFence | CircleFence) -> li
         problems.append(
             f"fence spans {span / 1000:.1f} km, more than a post can "
             f"({MAX_FENCE_SPAN_M / 1000:g} km): are some coordinates mistyped?"
+        )
+    elif geometry.area > 0 and span < MIN_FENCE_SPAN_M:
+        problems.append(
+            f"fence spans {span:.2f} m, less than a post can ({MIN_FENCE_SPAN_M:g} m): "
+            "are some coordinates mistyped?"
         )
     return problems
 
