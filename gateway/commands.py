@@ -236,7 +236,11 @@ def cmd_decode(args: argparse.Namespace) -> int:
     """Decode payloads from FILE or stdin: fixes as JSON lines on stdout, rejects on stderr."""
     from drivers.gps.decode_cli import run_decode
 
-    data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    try:
+        data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"guard-gateway: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return run_decode(
         args.format, data, SystemClock().now(), sys.stdout, sys.stderr, device_id=args.device
     )

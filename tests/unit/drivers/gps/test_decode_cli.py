@@ -5,9 +5,13 @@ from __future__ import annotations
 import io
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from drivers.gps.decode_cli import fix_to_dict, run_decode
+from gateway.cli import main
 from tests.unit.drivers.gps.corpus_data import CORPUS, FRAMES, OWNTRACKS
 
 RECEIVED = datetime(2026, 3, 1, tzinfo=UTC)
@@ -168,3 +172,14 @@ def test_an_alarm_alone_is_not_a_failure_and_a_lost_sos_is() -> None:
     code, records, errors = run("json", b'{"time": 1772324130, "alarms": ["sos"]}')
     assert (code, records) == (1, [])
     assert errors[0].startswith("rejected: SOS not raised: no device id")
+
+
+def test_a_file_that_cannot_be_read_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "capture.nmea"
+    assert main(["decode", "--format", "nmea", str(missing)]) == 2
+    assert capsys.readouterr() == (
+        "",
+        f"guard-gateway: cannot read {missing}: No such file or directory\n",
+    )
