@@ -7,11 +7,15 @@ Nothing is read at import time; ``Settings()`` is built once in ``bootstrap`` or
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -25,7 +29,16 @@ from gateway.errors import ConfigError
 from gateway.privacy.retention import RetentionPolicy
 from geofence.datum import Datum
 
-__all__ = ["ENV_FILE_VARIABLE", "MIN_SECRET_LENGTH", "Settings", "load_settings"]
+__all__ = [
+    "ENV_FILE_VARIABLE",
+    "MIN_SECRET_LENGTH",
+    "OTHER_VARIABLES",
+    "Settings",
+    "load_settings",
+    "unknown_variables",
+]
+
+log = logging.getLogger(__name__)
 
 ENV_FILE_VARIABLE = "GATEWAY_ENV_FILE"
 """The environment variable naming the env file to read settings from (unset: none)."""
@@ -60,6 +73,11 @@ class Settings(BaseSettings):
         path = Path(named)
         if not path.is_file():
             raise ConfigError(f"{ENV_FILE_VARIABLE}={named}: no such file")
+        unknown = unknown_variables(dotenv_values(path, encoding="utf-8"))
+        if unknown:
+            # Ignored, a misspelt line would leave its setting at the default without a word:
+            # GATEWAY_CORE_ULR runs the gateway with no core, its events never sent.
+            raise ConfigError(f"{ENV_FILE_VARIABLE}={named}: " + "; ".join(unknown))
         env_file = DotEnvSettingsSource(settings_cls, env_file=path, env_file_encoding="utf-8")
         return init_settings, env_settings, env_file, file_secret_settings
 
@@ -269,11 +287,38 @@ class Settings(BaseSettings):
             raise ConfigError(f"GATEWAY_RETENTION_*: {exc}") from None
 
 
+OTHER_VARIABLES = frozenset(
+    {ENV_FILE_VARIABLE, "GATEWAY_TEST_CLOCK", "GATEWAY_INGEST_LOG_LEVEL", "GATEWAY_DB_PASSWORD"}
+)
+"""``GATEWAY_*`` variables that are no setting yet are read: the env file's name, the clock of a
+test bench (``gateway.clock``), the ingest child's log level, the compose file's database
+password."""
+
+
+def unknown_variables(variables: Mapping[str, object]) -> list[str]:
+    """For each ``GATEWAY_*`` name in ``variables`` that is neither a setting nor one of
+    ``OTHER_VARIABLES``, a line naming it and the setting it may be a misspelling of."""
+    known = {f"GATEWAY_{name.upper()}" for name in Settings.model_fields} | OTHER_VARIABLES
+    lines = []
+    for name in sorted(variables):
+        upper = name.upper()
+        if not upper.startswith("GATEWAY_") or upper in known:
+            continue
+        close = difflib.get_close_matches(upper, sorted(known), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        lines.append(f"{name}: no such setting{hint}")
+    return lines
+
+
 def load_settings(**overrides: Any) -> Settings:
     """``Settings(**overrides)``, or ``ConfigError`` naming every variable that is wrong and
     why (``GATEWAY_API_PORT: Input should be a valid integer ...``), never its value (it may
     be a secret). Every command builds its settings here, so a bad setting is one line and
     exit status 2 (``gateway.cli.main``), not a traceback."""
+    # The environment also holds what other programs set: an unknown name there is told, not
+    # refused (the env file, which is the gateway's alone, refuses it).
+    for line in unknown_variables(os.environ):
+        log.warning("environment: %s", line)
     try:
         return Settings(**overrides)
     except ValidationError as exc:

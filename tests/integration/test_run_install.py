@@ -143,6 +143,49 @@ def test_run_refuses_a_database_never_migrated_and_an_env_file_that_does_not_exi
     assert err.strip() == f"guard-gateway: GATEWAY_ENV_FILE={missing}: no such file"
 
 
+def test_a_misspelt_line_of_the_env_file_stops_every_command_naming_it_and_the_setting_meant(
+    tmp_path: Path,
+) -> None:
+    # Ignored, GATEWAY_CORE_ULR ran the gateway with no core: its events kept, never sent.
+    env_file = tmp_path / "gateway.env"
+    env_file.write_text(
+        "GATEWAY_DATABASE_URL=sqlite:///" + str(tmp_path / "g.db") + "\n"
+        "GATEWAY_CORE_ULR=https://core.example.invalid/events\n",
+        encoding="utf-8",
+    )
+    for command in (["run"], ["token", "list"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", *command],
+            cwd=REPO_ROOT,
+            env=clean_env(GATEWAY_ENV_FILE=str(env_file)),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2
+        assert done.stderr.strip() == (
+            f"guard-gateway: GATEWAY_ENV_FILE={env_file}: GATEWAY_CORE_ULR: no such setting "
+            "(did you mean GATEWAY_CORE_URL?)"
+        )
+    assert not (tmp_path / "g.db").exists()  # stopped before anything was opened
+
+
+def test_an_unknown_variable_in_the_environment_is_told_not_refused(tmp_path: Path) -> None:
+    # The environment holds what other programs set too: told on stderr, the command goes on.
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "token", "list"],
+        cwd=REPO_ROOT,
+        env=clean_env(
+            GATEWAY_DATABASE_URL="sqlite:///" + str(tmp_path / "g.db"), GATEWAY_API_PROT="8081"
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "GATEWAY_API_PROT: no such setting (did you mean GATEWAY_API_PORT?)" in done.stderr
+    assert done.returncode != 2
+
+
 def test_run_refuses_an_api_port_already_taken_at_once_before_loading_its_site(
     db_url: str, tmp_path: Path
 ) -> None:
