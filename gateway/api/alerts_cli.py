@@ -43,8 +43,9 @@ def run_alerts_command(
     args: argparse.Namespace, settings: Settings, clock: Clock, out: TextIO, err: TextIO
 ) -> int:
     """``list`` prints one JSON object a line (newest first); ``ack`` and ``resolve`` print the
-    alert as changed. Exit 1 for an unknown alert or one already resolved, 2 for an argument
-    longer than its column."""
+    alert as changed. Exit 1 for an unknown alert, one already resolved, or an acknowledgement
+    refused (``--by`` no leader of its site, a time before it opened), 2 for an argument longer
+    than its column."""
     for name, limit in (("by", ID_LENGTH), ("note", NOTE_LENGTH), ("guard", ID_LENGTH)):
         value = getattr(args, name, None)
         if value is not None and len(value) > limit:
@@ -66,7 +67,7 @@ def run_alerts_command(
         )
         try:
             result = processor.run_command(_audited(args, clock))
-        except (repo.NotFound, repo.Conflict) as exc:
+        except (repo.NotFound, repo.Conflict, repo.InvalidRequest) as exc:
             print(f"guard-gateway: {exc}", file=err)
             return 1
         print(json.dumps(result, ensure_ascii=False), file=out)

@@ -12,12 +12,13 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.clock import utc
-from gateway.db.models import AlertRow
+from gateway.db.models import AlertRow, LeaderRow
 from gateway.errors import InvalidRequest, NotFound
 
 __all__ = [
     "acknowledge_alert",
     "alerts_awaiting_escalation",
+    "check_acknowledger",
     "claim_escalation",
     "first_opened_after",
     "list_alerts",
@@ -82,6 +83,25 @@ def _alert(session: Session, alert: str | int) -> AlertRow:
 
 OPENED_AHEAD_TOLERANCE_S = 120
 """How far an alert's opening, dated by a device, may lie ahead of the gateway's clock."""
+
+
+def check_acknowledger(session: Session, by: str, site_id: str | None) -> None:
+    """``InvalidRequest`` unless ``by`` is a leader of ``site_id`` (of any site when ``None``):
+    an acknowledgement stops the alert's escalation, so one in the name of a misspelt or
+    unknown id would stop it with no leader having seen it. The answer names the site's
+    leaders, so the typo is found at once."""
+    query = select(LeaderRow.id)
+    if site_id is not None:
+        query = query.where(LeaderRow.site_id == site_id)
+    leaders = sorted(set(session.scalars(query)))
+    if by in leaders:
+        return
+    where = f"of site {site_id!r}" if site_id is not None else "of any site"
+    shown = ", ".join(leaders[:20]) + (" ..." if len(leaders) > 20 else "")
+    raise InvalidRequest(
+        f"by {by!r} is no leader {where}: an alert is acknowledged by one of its leaders"
+        + (f" ({shown})" if shown else " (the site file names none)")
+    )
 
 
 def acknowledge_alert(

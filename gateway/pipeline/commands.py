@@ -278,6 +278,12 @@ class AcknowledgeAlert:
     note: str | None = None
 
     def __call__(self, session: Session, processor: Processor) -> dict[str, Any]:
+        """The alert as acknowledged; for a guard's alert (it names his shift; a device's is
+        for whoever keeps the equipment), ``by`` must be a leader of its site: an
+        acknowledgement stops the escalation (``alerts.check_acknowledger``)."""
+        row = _alert_row(session, self.alert)
+        if row.shift_id is not None:
+            alerts.check_acknowledger(session, self.by, row.site_id)
         row = repo.acknowledge_alert(session, self.alert, by=self.by, at=self.at, note=self.note)
         return alert_json(row)
 

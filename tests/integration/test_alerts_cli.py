@@ -107,3 +107,20 @@ def test_list_ack_and_resolve_from_the_shell_while_the_pipeline_runs(
         [],
         "guard-gateway: --by is longer than 64 characters",
     )
+
+
+def test_an_acknowledgement_in_the_name_of_no_leader_is_refused_and_the_alert_stays_open(
+    running: PipelineRuntime[DecodeOutcome], engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A typo in --by acknowledged the alert in nobody's name, which stopped its escalation.
+    [alert] = cli(capsys, "list", "--status", "open", "--guard", "g-001")[1]
+    code, out, err = cli(capsys, "ack", str(alert["id"]), "--by", "jt-leadr-a")
+    assert (code, out) == (1, [])
+    assert err.strip() == (
+        "guard-gateway: by 'jt-leadr-a' is no leader of site 'wh-jiangtan-garden': an alert "
+        "is acknowledged by one of its leaders (jt-leader-a, jt-leader-b, jt-manager)"
+    )
+    [still] = cli(capsys, "list", "--guard", "g-001")[1]
+    assert (still["status"], still["acknowledged_by"]) == ("open", None)
+    with Session(engine) as session:
+        assert list(session.scalars(select(AuditRow))) == []

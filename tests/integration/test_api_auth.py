@@ -247,6 +247,15 @@ def test_a_leader_acts_on_his_guards_only(served: Served) -> None:
     assert [by_number.status_code, by_key.status_code] == [404, 404]
     assert admin.get("/alerts").json()[0]["acknowledged_by"] is None
 
+    # In the name of no leader of the site (a typo): 422, the alert left open to escalate.
+    misspelt = leader_a.post(f"/alerts/{alert['id']}/acknowledge", json={"by": "jt-leadr-a"})
+    assert misspelt.status_code == 422
+    assert misspelt.json()["detail"].startswith(
+        f"by 'jt-leadr-a' is no leader of site '{SITE}': an alert is acknowledged by one of its "
+        "leaders (jt-leader-a, "
+    )
+    assert admin.get("/alerts").json()[0]["acknowledged_by"] is None
+
     acknowledged = leader_a.post(f"/alerts/{alert['id']}/acknowledge", json={"by": "jt-leader-a"})
     cancelled = leader_a.post(f"/leaves/{leave_id}/cancel", json={})
     assert [acknowledged.status_code, cancelled.status_code] == [200, 200]
