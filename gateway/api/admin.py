@@ -10,7 +10,7 @@ from typing import TextIO
 from sqlalchemy.orm import Session
 
 from gateway.api.audit import audit_json, list_audit
-from gateway.api.tokens import Role, issue_token, list_tokens, revoke_token
+from gateway.api.tokens import Role, issue_token, list_tokens, revoke_token, scope_notices
 from gateway.clock import Clock
 from gateway.db.engine import make_engine
 from gateway.db.schema import create_schema
@@ -45,6 +45,8 @@ def run_token_command(
                     f"{row.name}: keep it now, it is not shown again",
                     file=err,
                 )
+                for notice in scope_notices(session, tuple(row.sites), tuple(row.teams)):
+                    print(f"notice: {notice}", file=err)
             elif args.token_command == "list":
                 for row in list_tokens(session):
                     revoked = (

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.db.auth_models import ApiTokenRow
+from gateway.db.models import GuardRow, LeaderRow, SiteRow
 from gateway.errors import ConfigError
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "list_tokens",
     "principal_for",
     "revoke_token",
+    "scope_notices",
 ]
 
 TOKEN_PREFIX = "gw_"
@@ -155,3 +157,35 @@ def principal_for(session: Session, token: str) -> Principal | None:
         sites=frozenset(row.sites),
         teams=frozenset(row.teams),
     )
+
+
+def scope_notices(session: Session, sites: tuple[str, ...], teams: tuple[str, ...]) -> list[str]:
+    """What is wrong with a leader token's scope as the database stands: a site it does not
+    hold, a team no guard or leader of ``sites`` is in. Such a token sees nothing of them, and
+    a leader who reads an empty page believes his guards are all fine; said when the token is
+    made, not refused (the site file may be loaded after)."""
+    notices = []
+    known_sites = set(session.scalars(select(SiteRow.id)))
+    unknown = sorted(set(sites) - known_sites)
+    if unknown:
+        stored = ", ".join(sorted(known_sites)) or "none yet"
+        notices.append(
+            f"no site {', '.join(map(repr, unknown))} is stored (stored: {stored}): the token "
+            "sees nothing there until a site file names it"
+        )
+    if teams:
+        known_teams = {
+            team
+            for model in (GuardRow, LeaderRow)
+            for team in session.scalars(select(model.team).where(model.site_id.in_(sites)))
+            if team
+        }
+        strange = sorted(set(teams) - known_teams)
+        if strange:
+            named = ", ".join(sorted(known_teams)) or "none"
+            notices.append(
+                f"no guard or leader of {', '.join(sorted(sites))} is in team "
+                f"{', '.join(map(repr, strange))} (their teams: {named}): the token sees none "
+                "of its guards"
+            )
+    return notices

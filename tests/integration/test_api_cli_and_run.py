@@ -70,6 +70,37 @@ def test_token_create_prints_the_token_once_list_shows_it_and_revoke_ends_it(
     assert "  revoked " in out and not out.rstrip().endswith("active")
 
 
+def test_token_create_says_when_a_leaders_site_or_team_is_none_of_the_stored_ones(
+    configured: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A misspelt scope made a token that sees nothing, silently: an empty page, all well.
+    assert run_cli(capsys, "site", "load", str(WUHAN_SITE))[0] == 0
+    code, out, err = run_cli(
+        capsys, "token", "create", "--role", "leader", "--site", "wh-jiangtan-gardn",
+        "--team", "A", "--name", "typo",
+    )  # fmt: skip
+    assert code == 0 and out.startswith("gw_")  # made: the site file may come after
+    assert err.splitlines()[1:] == [
+        "notice: no site 'wh-jiangtan-gardn' is stored (stored: wh-jiangtan-garden): the "
+        "token sees nothing there until a site file names it",
+        "notice: no guard or leader of wh-jiangtan-gardn is in team 'A' (their teams: none): "
+        "the token sees none of its guards",
+    ]
+    code, _, err = run_cli(
+        capsys, "token", "create", "--role", "leader", "--site", SITE, "--team", "a",
+        "--name", "lower case",
+    )  # fmt: skip
+    assert err.splitlines()[1:] == [
+        f"notice: no guard or leader of {SITE} is in team 'a' (their teams: A, B): the token "
+        "sees none of its guards"
+    ]
+    code, _, err = run_cli(
+        capsys, "token", "create", "--role", "leader", "--site", SITE, "--team", "A",
+        "--name", "right",
+    )  # fmt: skip
+    assert (code, err.splitlines()[1:]) == (0, [])
+
+
 def test_token_create_refuses_a_leader_without_a_site_and_an_admin_with_one(
     configured: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
