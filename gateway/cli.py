@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -238,6 +239,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:  # a bad setting (gateway.settings.load_settings): no traceback
         print(f"guard-gateway: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (``data export ... | head``): what it wanted was written. Python
+        # would report the pipe again when flushing stdout at exit, so stdout goes to devnull.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # as a shell reports a command ended by SIGPIPE
     return result
 
 

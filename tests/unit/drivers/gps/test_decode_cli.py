@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ import pytest
 
 from drivers.gps.decode_cli import fix_to_dict, run_decode
 from gateway.cli import main
+from tests.conftest import REPO_ROOT
 from tests.unit.drivers.gps.corpus_data import CORPUS, FRAMES, OWNTRACKS
 
 RECEIVED = datetime(2026, 3, 1, tzinfo=UTC)
@@ -183,3 +186,22 @@ def test_a_file_that_cannot_be_read_is_one_line_and_exit_2(
         "",
         f"guard-gateway: cannot read {missing}: No such file or directory\n",
     )
+
+
+def test_a_reader_that_stops_reading_ends_the_command_without_a_traceback(tmp_path: Path) -> None:
+    # ``guard-gateway decode big.log | head``: head exits after its lines, the pipe breaks.
+    log = (CORPUS / "nmea/gpsd/tcp-test.log").read_bytes()
+    capture = tmp_path / "long.nmea"
+    capture.write_bytes(log * 2000)  # far more output than a pipe holds
+    command = [sys.executable, "-m", "gateway.cli", "decode", "--format", "nmea", str(capture)]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO_ROOT
+    ) as decoding:
+        assert decoding.stdout is not None and decoding.stderr is not None
+        first = decoding.stdout.readline()
+        decoding.stdout.close()
+        err = decoding.stderr.read().decode()
+        code = decoding.wait(timeout=120)
+    assert json.loads(first)["fix_time"] == "2007-12-23T19:32:21Z"
+    assert "Traceback" not in err and "BrokenPipeError" not in err
+    assert code == 141
