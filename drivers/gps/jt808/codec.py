@@ -8,12 +8,15 @@ Each frame is verified (framing, check code, header length); 0x0200 gives a fix 
 item gives one, or an ``AlarmSignal`` when the report raises an alarm without a fix (see
 :func:`drivers.gps.jt808.location.report_record`); heartbeats, registrations,
 authentications and other messages give no record and are not errors. Sub-packaged or
-encrypted location messages are rejected (not reassembled or decrypted). The device id is the
-terminal id from the header (:mod:`drivers.gps.jt808.message`). With a topic, the header must
-name the topic's device (the same id, leading zeros aside): a frame naming another terminal is
-refused whole (``device id mismatch: ...``, attributed to the topic's device) and answered with
-nothing, neither registered nor acknowledged, since the broker account that sent it is not that
-terminal's.
+encrypted location messages are rejected (not reassembled or decrypted). With a topic, the header
+must name the topic's device (the same id, leading zeros aside): a frame naming another terminal
+is refused whole (``device id mismatch: ...``, attributed to the topic's device) and answered
+with nothing, neither registered nor acknowledged, since the broker account that sent it is not
+that terminal's. A frame that names it is the topic's device's, under the topic's id exactly as
+written: the topic is the terminal's broker account, which is its site-file id, so a terminal
+registered under its 12-digit phone (``013800000001``, as its settings show it) is that device,
+not an unknown ``13800000001``. Without a topic (the ``decode`` command) the device id is the
+terminal id from the header (:mod:`drivers.gps.jt808.message`).
 ``PositionFix.raw`` is the frame's wire bytes in hex.
 
 With a :class:`~drivers.gps.jt808.reply.Jt808Platform` the codec also answers: every message
@@ -110,7 +113,9 @@ class Jt808Codec:
                 reason = identity_mismatch(message.header.phone, device_hint, "frame header")
                 records.append(Rejected(reason, message.wire, device_hint))
                 continue
-            found, result = _location_records(message, received)
+            found, result = _location_records(
+                message, device_hint or message.header.phone, received
+            )
             records.extend(found)
             if self._platform is None:
                 continue
@@ -131,18 +136,19 @@ class Jt808Codec:
 
 def same_terminal(terminal_id: str, topic_device: str) -> bool:
     """Whether a header's terminal id is the topic's device: equal, or equal once the topic's
-    leading zeros are dropped (the header's id never has any; a bridge may keep the 12-digit
-    BCD form in its topic)."""
+    leading zeros are dropped (the header's id never has any; the topic, the terminal's
+    site-file id, may keep the 12-digit BCD form)."""
     return terminal_id in (topic_device, topic_device.lstrip("0"))
 
 
-def _location_records(message: Jt808Message, received: datetime) -> tuple[list[Record], int]:
-    """The records of one verified message (none for non-location messages), and the result
-    a general reply gives it: refused as unsupported or unreadable, or handled."""
+def _location_records(
+    message: Jt808Message, device: str, received: datetime
+) -> tuple[list[Record], int]:
+    """The records of one verified message of ``device`` (none for non-location messages),
+    and the result a general reply gives it: refused as unsupported or unreadable, or handled."""
     head = message.header
     if head.msg_id not in (MSG_LOCATION, MSG_BATCH):
         return [], RESULT_OK
-    device = head.phone
     if head.subpackaged:
         reason = "sub-packaged location message (not reassembled)"
         return [Rejected(reason, message.wire, device)], RESULT_UNSUPPORTED
