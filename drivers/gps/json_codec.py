@@ -49,11 +49,21 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _finite(value: float) -> float | None:
+    """``value`` as a float, or ``None`` when it is none: NaN, infinite, or an integer too
+    large for a float (JSON's integers have no bound; ``float()`` of one raises)."""
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def parse_time(value: object) -> datetime:
     """Read ``time``: ISO-8601 with a zone, or epoch seconds. Raises :class:`DecodeError`."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-        if not math.isfinite(seconds) or not _EPOCH_MIN <= seconds < _EPOCH_MAX:
+        seconds = _finite(value)
+        if seconds is None or not _EPOCH_MIN <= seconds < _EPOCH_MAX:
             raise DecodeError(
                 f"time {value!r} is not epoch seconds between 2000 and 2100 (milliseconds?)"
             )
@@ -68,7 +78,10 @@ def parse_time(value: object) -> datetime:
             raise DecodeError(f"time {value!r} is not ISO-8601") from exc
         if parsed.tzinfo is None:
             raise DecodeError(f"time {value!r} has no zone (add Z or an offset)")
-        return utc(parsed)
+        try:
+            return utc(parsed)
+        except OverflowError as exc:  # 0001-01-01T00:00+08:00 is a year before the first
+            raise DecodeError(f"time out of range: {value!r}") from exc
     raise DecodeError(
         f"time must be an ISO-8601 string or epoch seconds, not {type(value).__name__}"
     )
@@ -84,8 +97,8 @@ def _number(
     # Exact types first (the hot path); subclasses of int or float other than bool count too.
     if kind is not float and kind is not int and not _is_number(value):
         raise DecodeError(f"{key} must be a number, not {type(value).__name__}")
-    number = float(value)
-    if not math.isfinite(number):
+    number = _finite(value)
+    if number is None:
         raise DecodeError(f"{key} is not finite")
     if (lo is not None and number < lo) or (hi is not None and number > hi):
         raise DecodeError(f"{key} {value} out of range [{lo}, {hi}]")

@@ -75,7 +75,10 @@ def _num(obj: dict[str, Any], key: str, *, required: bool = False) -> float | No
             raise DecodeError(f"{key} {value!r} is not a number") from exc
     if not isinstance(value, int | float):
         raise DecodeError(f"{key} must be a number, not {type(value).__name__}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a float (JSON's have no bound)
+        number = math.inf
     if not math.isfinite(number):
         raise DecodeError(f"{key} is not finite")
     return number

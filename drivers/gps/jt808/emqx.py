@@ -45,7 +45,16 @@ from gateway.records import AlarmSignal, DecodeOutcome, PositionFix, Rejected
 __all__ = ["EmqxJt808Codec"]
 
 FORMAT_NAME = "jt808-emqx"
-_FIELDS = ("alarm", "status", "latitude", "longitude", "altitude", "speed", "direction")
+_FIELDS = {
+    "alarm": 32,
+    "status": 32,
+    "latitude": 32,
+    "longitude": 32,
+    "altitude": 16,
+    "speed": 16,
+    "direction": 16,
+}
+"""The 0x0200 base fields and their width in bits on the wire (DWORD, WORD)."""
 _NAMED_ITEMS = {"mileage": (0x01, 4), "rssi": (0x30, 1), "gnss_sat_num": (0x31, 1)}
 
 
@@ -71,12 +80,15 @@ def _items(extra: object) -> dict[int, bytes]:
     return items
 
 
-def _int(body: dict[str, Any], key: str) -> int:
+def _int(body: dict[str, Any], key: str, bits: int = 32) -> int:
+    """``body[key]`` as the unsigned integer of ``bits`` bits the frame carried."""
     if key not in body:
         raise DecodeError(f"missing field {key!r}")
     value = body[key]
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise DecodeError(f"{key} must be a non-negative integer, not {value!r}")
+        raise DecodeError(f"{key} must be a non-negative integer, not {str(value)[:40]!r}")
+    if value >= 1 << bits:
+        raise DecodeError(f"{key} out of range (more than {bits} bits)")
     return value
 
 
@@ -162,7 +174,7 @@ class EmqxJt808Codec:
         try:
             if not isinstance(body, dict):
                 raise DecodeError("location must be a JSON object")
-            values = {key: _int(body, key) for key in _FIELDS}
+            values = {key: _int(body, key, bits) for key, bits in _FIELDS.items()}
             time_digits = body.get("time")
             if not isinstance(time_digits, str):
                 raise DecodeError("time must be a BCD string YYMMDDhhmmss")

@@ -382,3 +382,34 @@ def test_the_frame_builder_above_makes_frames_the_codec_reads() -> None:
     frame = _frame(0x0200, body, bytes.fromhex("013912345678"), 0)
     (fix,) = Jt808Codec().decode(frame, RECEIVED, "13912345678").fixes
     assert fix.device_id == "13912345678" and fix.lat == 30.5928
+
+
+# --- numbers and times beyond a float or a date -----------------------------------------------
+
+HUGE = "1" + "0" * 400  # a valid JSON integer that no float holds
+
+
+@pytest.mark.parametrize(
+    ("format_name", "payload", "reason"),
+    [
+        ("json", f'{{"time": {HUGE}, "lat": 30.5, "lon": 114.3}}', "time"),
+        ("json", f'{{"time": 1772409600, "lat": {HUGE}, "lon": 114.3}}', "lat is not finite"),
+        ("json", '{"time": "0001-01-01T00:00:00+08:00", "lat": 30.5, "lon": 114.3}', "time"),
+        ("json", '{"time": "9999-12-31T23:59:59-01:00", "lat": 30.5, "lon": 114.3}', "time"),
+        ("owntracks", f'{{"_type": "location", "lat": 30.5, "lon": 114.3, "tst": {HUGE}}}', "tst"),
+        (
+            "jt808-emqx",
+            '{"header": {"msg_id": 512, "phone": "T-0042"}, "body": {"alarm": 0, "status": 2,'
+            f' "latitude": 30500000, "longitude": 114300000, "altitude": {HUGE}, "speed": 0,'
+            ' "direction": 0, "time": "260301080000"}}',
+            "altitude out of range",
+        ),
+    ],
+)
+def test_a_number_or_time_out_of_any_range_is_a_reject_not_a_raise(
+    format_name: str, payload: str, reason: str
+) -> None:
+    outcome = decode(format_name, payload.encode())
+    assert outcome.fixes == ()
+    (reject,) = outcome.rejects
+    assert reject.reason.startswith(reason)
