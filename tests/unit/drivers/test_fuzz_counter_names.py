@@ -71,6 +71,7 @@ KNOWN = frozenset(
         "time_has_no_zone",
         "time_is_not_epoch",
         "time_must_be_an",
+        "time_out_of_range",  # an ISO time whose UTC is outside the calendar
         "latitude",
         "longitude",
         "latitudelongitude_is_not_a",
@@ -103,6 +104,7 @@ KNOWN = frozenset(
         "time_must_be_a",
         "body_has_no_location",
         *(f"{key}_must_be_a" for key in _EMQX_INTEGERS),
+        *(f"{key}_out_of_range" for key in _EMQX_INTEGERS),  # wider than its DWORD/WORD
         # JT/T 808 framing, messages and locations
         "hex_text_with_an",
         "header_too_short",
