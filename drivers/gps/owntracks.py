@@ -4,12 +4,16 @@ Only ``"_type": "location"`` is a position: ``lat``, ``lon`` and ``tst`` (epoch 
 required; ``acc`` (m), ``alt`` (m), ``vel`` (km/h), ``cog`` (degrees) and ``batt`` (%, -1 =
 unknown) are optional. Some firmwares send numbers as strings, which are accepted.
 
+``"_type": "lwt"`` gives nothing and is no error: it is the app's last will, which the broker
+publishes on the base topic whenever the phone's connection drops (a lift, a basement); the
+pipeline counts it as ``ignored.no_record``, not as a rejected input.
+
 Every other message is rejected with a stated reason, so it is seen (on the ``decode`` command's
 error stream) and counted (the pipeline counts a reject under the words of its reason before the
 first ``:``), never silently dropped. The reasons name the kind of message and not the terminal's
 fault, one counter per kind, and never quote the payload, so a sender cannot mint counters:
 
-* a documented type (``transition``, ``waypoint``, ``waypoints``, ``lwt``, ``card``, ``status``,
+* a documented type (``transition``, ``waypoint``, ``waypoints``, ``card``, ``status``,
   ``cmd``, ...): ``OwnTracks transition: not a location report``;
 * any other ``_type``: ``OwnTracks unknown type: 'x' is not a location report``;
 * no ``_type``: ``OwnTracks untyped message: no _type, not a location report``;
@@ -49,7 +53,6 @@ _OTHER_TYPES = frozenset(
         "cmd",
         "configuration",
         "dump",
-        "lwt",
         "request",
         "status",
         "steps",
@@ -146,6 +149,8 @@ class OwnTracksCodec:
             reason = identity_mismatch(named, device_hint, "payload topic")
             return DecodeOutcome(rejects=(Rejected(reason, payload, device_hint),))
         device_id = device_hint or named or _tid(obj) or self._fallback
+        if obj.get("_type") == "lwt":
+            return DecodeOutcome()  # the broker telling the phone's connection dropped
         why_not = _not_a_location(obj.get("_type"))
         if why_not is not None:
             return DecodeOutcome(rejects=(Rejected(why_not, payload, device_id),))

@@ -10,6 +10,8 @@ import pytest
 
 from drivers.gps.owntracks import OwnTracksCodec
 from drivers.gps.topics import route_topic
+from gateway.pipeline.reasons import reason_key
+from gateway.records import DecodeOutcome
 from tests.unit.drivers.gps.corpus_data import OWNTRACKS, RECEIVED
 
 LOCATIONS = [s for s in OWNTRACKS if s["kind"] == "location"]
@@ -53,7 +55,6 @@ OTHER_TYPES = [
     "cmd",
     "configuration",
     "dump",
-    "lwt",
     "request",
     "status",
     "steps",
@@ -153,3 +154,14 @@ def test_a_topic_field_naming_another_device_is_rejected_and_tid_is_never_compar
     assert len(OwnTracksCodec().decode(agreeing, RECEIVED, "jane/nokia").fixes) == 1
     # tid "j1" is a display label: it differs from the topic's device and that is fine.
     assert len(OwnTracksCodec().decode(sample["payload_text"].encode(), RECEIVED, "x/y").fixes)
+
+
+def test_the_apps_last_will_gives_nothing_and_is_no_reject() -> None:
+    # Published by the broker on the base topic whenever the phone's connection drops.
+    outcome = OwnTracksCodec().decode(
+        b'{"_type": "lwt", "tst": 1706856298}', RECEIVED, "jane/nokia"
+    )
+    assert outcome == DecodeOutcome()
+    forged = b'{"_type": "lwt", "tst": 1706856298, "topic": "owntracks/joe/phone"}'
+    (rejected,) = OwnTracksCodec().decode(forged, RECEIVED, "jane/nokia").rejects
+    assert reason_key(rejected.reason) == "device_id_mismatch"
