@@ -17,10 +17,14 @@ Fencing: the pipeline calls :meth:`ClusterNode.fence` inside every writing trans
 it commits. It checks that every lease the node counts on is still its own at the same epoch
 (``LeaseStore.fence``): a node that was paused past its TTL and taken over rolls its batch back
 instead of committing events the new owner also decides, and drops the lost partitions before
-the batch is retried. Acknowledgements go only to the client that received a message: a stopped
-client acknowledges nothing, and the broker takes the session from a paused client when the
-new owner connects under the same id, so what the old one had not acknowledged is delivered to
-the new one (the store's uniqueness and the duplicate filter absorb what both saw).
+the batch is retried. It also wakes the node's thread, which stops those partitions' clients
+at once (and the group robots with partition 0), as when a renewal finds a lease lost: a
+client left running would reconnect under the new owner's client id, take the session back
+from it, and hand this process fixes it no longer judges (dropped, acknowledged: lost).
+Acknowledgements go only to the client that received a message: a stopped client acknowledges
+nothing, and the broker takes the session from a paused client when the new owner connects
+under the same id, so what the old one had not acknowledged is delivered to the new one (the
+store's uniqueness and the duplicate filter absorb what both saw).
 """
 
 from __future__ import annotations
@@ -90,9 +94,14 @@ class ClusterNode:
         self._api_url = api_url
         self._on_primary = on_primary
         self._held: frozenset[Lease] = frozenset()  # read by the pipeline thread (fence)
+        self._fenced: frozenset[Lease] = frozenset()
+        """Lost at the fence (pipeline thread): their clients are stopped by the next cycle."""
+        self._fenced_lock = threading.Lock()
         self._clients: dict[int, tuple[PartitionClient, list[str]]] = {}
         self._lock = threading.Lock()  # one cycle at a time; guards _clients
+        self._primary_on = False  # whether on_primary(True) was the last call
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self.live_nodes = 1
         self.cycles_failed = 0
@@ -159,6 +168,7 @@ class ClusterNode:
     def stop(self) -> None:
         """Stop every partition client, let the pipeline settle, then release every lease."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(30)
             self._thread = None
@@ -168,12 +178,16 @@ class ClusterNode:
             self._pipeline.settle()  # the last batch commits (and is acknowledged) first
             held, self._held = self._held, frozenset()
             self._store.leave(set(held))
-            if self._on_primary is not None and any(lease.partition == 0 for lease in held):
-                self._on_primary(False)
+            self._primary()
         log.info("cluster node %s left, partitions released", self.node_id)
 
     def _loop(self) -> None:
-        while not self._stop.wait(RENEW_EVERY.total_seconds()):
+        while True:
+            # Every RENEW_EVERY, or at once when the fence found leases lost.
+            self._wake.wait(RENEW_EVERY.total_seconds())
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.cycle()
             except Exception:  # a database hiccup: the next cycle tries again within the TTL
@@ -186,6 +200,11 @@ class ClusterNode:
         """One round of heartbeat, renewal, rebalance and take-over (see the module docstring)."""
         with self._lock:
             self.live_nodes = self._store.heartbeat()
+            with self._fenced_lock:
+                fenced, self._fenced = self._fenced, frozenset()
+            held_now = set(self.held())  # a partition taken again since is kept running
+            if gone := frozenset(lease for lease in fenced if lease.partition not in held_now):
+                self._drop(gone, "taken over, found at the fence")
             before = self._held
             kept = self._store.renew(set(before))
             if lost := before - kept:
@@ -217,7 +236,7 @@ class ClusterNode:
                     client = self._make_client(lease.partition, wanted)
                     client.start()
                     self._clients[lease.partition] = (client, wanted)
-            self._primary(before)
+            self._primary()
 
     def fence(self, session: Session) -> None:
         """Called by the pipeline inside each writing transaction (see the module docstring).
@@ -230,7 +249,10 @@ class ClusterNode:
             self._store.fence(session, held)
         except LeaseLost as exc:
             self._held = self._held - exc.lost
+            with self._fenced_lock:
+                self._fenced = self._fenced | exc.lost
             self._pipeline.set_scope(self.owns_guard)
+            self._wake.set()  # their clients and robots stop now, not at the next renewal
             log.warning("node %s: %s; its batch is rolled back and retried", self.node_id, exc)
             raise
 
@@ -257,10 +279,11 @@ class ClusterNode:
         if entry is not None:
             entry[0].stop()
 
-    def _primary(self, before: frozenset[Lease]) -> None:
-        if self._on_primary is None:
-            return
-        had = any(lease.partition == 0 for lease in before)
+    def _primary(self) -> None:
+        # Against what was last told, not the leases before this cycle: partition 0 may have
+        # left them at the fence, between two cycles.
         has = any(lease.partition == 0 for lease in self._held)
-        if had != has:
-            self._on_primary(has)
+        if has != self._primary_on:
+            self._primary_on = has
+            if self._on_primary is not None:
+                self._on_primary(has)

@@ -1,18 +1,22 @@
 """The node's cycle on PostgreSQL with the injected clock: rebalance when a node joins (client
 stopped, pipeline settled and rescoped, then the lease released), takeover when one stops
-renewing, and the fence dropping what was taken over. The pipeline and the MQTT clients are
-recorders here: the real ones run in tests/e2e/test_cluster_kill_end_to_end.py."""
+renewing, and the fence dropping what was taken over, with the partitions' clients and the
+group robots it ran for them. The pipeline and the MQTT clients are recorders here: the real
+ones run in tests/e2e/test_cluster_kill_end_to_end.py."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pytest_mock import MockerFixture
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from gateway.clock import ManualClock
+from gateway.cluster import node as node_module
 from gateway.cluster.leases import LEASE_TTL, LeaseLost, LeaseStore
 from gateway.cluster.node import ClusterNode
 from gateway.cluster.partitions import partition_of
@@ -61,10 +65,18 @@ def topics() -> dict[int, list[str]]:
     return {p: [f"devices/d{p}/json"] for p in range(PARTITIONS)}
 
 
-def node(engine: Engine, clock: ManualClock, name: str) -> tuple[ClusterNode, Recorder]:
+def node(
+    engine: Engine,
+    clock: ManualClock,
+    name: str,
+    on_primary: Callable[[bool], None] | None = None,
+) -> tuple[ClusterNode, Recorder]:
     recorder = Recorder(name)
     store = LeaseStore(engine, clock, name, PARTITIONS)
-    return ClusterNode(store, recorder, recorder.client, topics, api_url=f"http://{name}"), recorder
+    made = ClusterNode(
+        store, recorder, recorder.client, topics, api_url=f"http://{name}", on_primary=on_primary
+    )
+    return made, recorder
 
 
 def test_join_rebalance_takeover_and_fence(engine: Engine) -> None:
@@ -106,3 +118,44 @@ def test_join_rebalance_takeover_and_fence(engine: Engine) -> None:
     assert rec_b.scoped() == set()
     with Session(engine) as session:
         a.fence(session)  # the holder passes
+
+
+def test_partitions_lost_at_the_fence_stop_their_clients_and_the_group_robots(
+    engine: Engine, mocker: MockerFixture
+) -> None:
+    """A process paused past its TTL (a long GC, a frozen VM) whose pipeline commits before its
+    node renews learns at the fence that its partitions were taken over. Their MQTT clients
+    must stop at once: left running, each reconnects under the new owner's client id, takes
+    the session back, and its fixes, out of this process's scope, are dropped and acknowledged,
+    lost to the new owner. The group robots of partition 0 must stop too, or two processes
+    post every group message."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("several nodes share leases on PostgreSQL")
+    # The next renewal a minute away: only what the fence does can stop the clients in time.
+    mocker.patch.object(node_module, "RENEW_EVERY", timedelta(minutes=1))
+    clock = ManualClock(START)
+    robots: list[bool] = []
+    a, rec_a = node(engine, clock, "a", on_primary=robots.append)
+    a.start()
+    try:
+        assert a.held() == [0, 1, 2, 3] and robots == [True]
+        clock.advance(LEASE_TTL + timedelta(seconds=1))  # a is paused; b takes everything
+        b, _rec_b = node(engine, clock, "b")
+        b._store.join(b._api_url)
+        b.cycle()
+        assert b.held() == [0, 1, 2, 3]
+        rec_a.steps.clear()
+        with Session(engine) as session, pytest.raises(LeaseLost):
+            a.fence(session)  # back from the pause, its pipeline commits first
+        deadline = time.monotonic() + 10.0
+        while len([s for s in rec_a.steps if s.startswith("stop")]) < 4:
+            assert time.monotonic() < deadline, f"clients still running: {rec_a.steps}"
+            time.sleep(0.02)
+        assert sorted(s for s in rec_a.steps if s.startswith("stop")) == [
+            f"stop p{p}" for p in range(4)
+        ]
+        assert robots == [True, False]
+        assert a.held() == [] and rec_a.scoped() == set()
+    finally:
+        a.stop()
+    assert robots == [True, False]  # stopped once
