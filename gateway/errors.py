@@ -8,6 +8,7 @@ __all__ = [
     "DecodeError",
     "DeviceHeldElsewhere",
     "GatewayError",
+    "GuardHeldElsewhere",
     "InvalidRequest",
     "NotFound",
     "TransportError",
@@ -49,6 +50,16 @@ class NotFound(GatewayError):
 
 class Conflict(GatewayError):
     """The change is not allowed in the current state (e.g. a leave already cancelled)."""
+
+
+class GuardHeldElsewhere(Conflict):
+    """In a partitioned gateway, the guard's rules no longer run in this process: his partition
+    moved to another (or is moving) since the command was let in. Nothing was changed; the
+    caller is sent where he is held now (``gateway.api.app``)."""
+
+    def __init__(self, guard_id: str) -> None:
+        super().__init__(f"guard {guard_id!r} is no longer held by this process")
+        self.guard_id = guard_id
 
 
 class InvalidRequest(GatewayError):

@@ -43,7 +43,7 @@ from gateway.cluster.node import PartitionMoving
 from gateway.db import repository as repo
 from gateway.db.base import ID_LENGTH
 from gateway.db.models import LeaveRow
-from gateway.errors import DecodeError, GatewayError
+from gateway.errors import DecodeError, GatewayError, GuardHeldElsewhere
 from gateway.ledger.api import ledger_routes
 from gateway.outbox.delivery import backlog
 from gateway.pipeline.commands import (
@@ -143,6 +143,17 @@ def create_app(
     async def _elsewhere(_request: Request, exc: OwnedElsewhere) -> RedirectResponse:
         return RedirectResponse(exc.location, status_code=307)
 
+    def run_held(command: Audited, request: Request) -> dict[str, Any]:
+        """Run a command for a guard that ``held_here`` let in. His partition may have moved
+        while the command waited for the pipeline: it is then refused unchanged, and the
+        caller sent where he is held now (``307``), or asked to retry (``503``)."""
+        try:
+            result: dict[str, Any] = runtime.call(command)
+        except GuardHeldElsewhere as exc:
+            held_here(exc.guard_id, request)
+            raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
+        return result
+
     def acting(principal: Principal, request: Request) -> Acting:
         client = request.client.host if request.client else None
         return Acting(principal, client, clock.now())
@@ -182,7 +193,7 @@ def create_app(
             lambda result: {"report_id": result["id"]},
             what=f"guard {body.guard_id!r}",
         )
-        result: dict[str, Any] = runtime.call(audited)
+        result = run_held(audited, request)
         if result["sent_again"]:
             response.status_code = 200
         return result
@@ -218,7 +229,7 @@ def create_app(
             lambda result: {"leave_id": result["id"]},
             what=f"guard {body.guard_id!r}",
         )
-        result: dict[str, Any] = runtime.call(audited)
+        result = run_held(audited, request)
         if result["sent_again"]:
             response.status_code = 200
         return result
@@ -251,8 +262,7 @@ def create_app(
             what=f"leave {leave_id!r}",
             by_reference=True,
         )
-        result: dict[str, Any] = runtime.call(audited)
-        return result
+        return run_held(audited, request)
 
     @app.get(
         "/whereabouts",

@@ -130,7 +130,8 @@ class ClusterNode:
         if partition in set(self.held()):
             return None
         owner = self._store.owners().get(partition)
-        if owner is None or owner[1] is None:
+        # Still this node's lease but no longer in its hands: given back, not yet released.
+        if owner is None or owner[1] is None or owner[0] == self.node_id:
             raise PartitionMoving(partition)
         return owner[1]
 

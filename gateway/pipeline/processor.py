@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from gateway.clock import Clock
 from gateway.db import patrol_repository as prepo
 from gateway.db import repository as repo
+from gateway.errors import GuardHeldElsewhere
 from gateway.outbox.routing import ExtraDestinations
 from gateway.pipeline import roster_refresh
 from gateway.pipeline.context import BatchContext, EmittedEvent, Stage
@@ -253,7 +254,13 @@ class Processor:
         (``PatrolStage.leave_entered``: the alerts it excused are withdrawn), and a
         cancellation too (the checkpoints it shows missed are raised, the clock-in excusal
         ends), inside the caller's ``session`` (see ``run_command``), so the record and the
-        events it causes commit together."""
+        events it causes commit together.
+
+        Raises ``GuardHeldElsewhere`` when the guard's rules run in another process (his
+        partition moved between the API's check and this command): recorded here, the fact
+        would reach no machine, his new owner's included."""
+        if not self.memory.duties.holds(guard_id):
+            raise GuardHeldElsewhere(guard_id)
         ctx = self._context(session)
         self._chain.presence.apply(ctx, guard_id, at, rule_input)
         if isinstance(rule_input, LeaveApproved | LeaveCancelled):
