@@ -214,6 +214,8 @@ def build_gateway(
         targets = load_robot_targets(engine, robot_secrets)  # before anything starts: refuse early
         refuse_unshared_workers(settings, engine)  # with or without ingest
         store = lease_store(settings, engine, clock) if with_ingest else None
+        if store is not None:  # before the outbox is touched: see keep_core_queue_as_record
+            store.check_peers()
     except ConfigError:
         engine.dispose()
         raise

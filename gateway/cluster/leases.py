@@ -12,6 +12,10 @@ Contract
 * A node is alive while its own row's ``expires_at`` (its heartbeat) is in the future. Its fair
   share is ``ceil(partitions / live nodes)``: it takes free partitions up to that share and gives
   back the ones above it, so a new node gets partitions without anyone being killed.
+* Every process of a gateway shares some settings besides the number of partitions (the core,
+  the MQTT client id and topic prefixes: ``gateway.cluster.wiring.shared_settings``); a node
+  records its own when it joins, and one whose settings differ from a live node's is refused
+  (:meth:`LeaseStore.check_peers`, again in :meth:`LeaseStore.join`).
 * On PostgreSQL the free partitions are picked with ``FOR UPDATE SKIP LOCKED``, so two nodes
   looking at once take different ones; the conditional ``UPDATE`` makes each take atomic on any
   backend. SQLite holds one process only: :meth:`LeaseStore.join` refuses a second live node.
@@ -21,9 +25,11 @@ Time is the injected clock's; every method is one short transaction.
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Engine, and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -68,14 +74,52 @@ def fair_share(partitions: int, live_nodes: int) -> int:
 class LeaseStore:
     """The lease statements of node ``node_id`` over ``partitions`` partitions."""
 
-    def __init__(self, engine: Engine, clock: Clock, node_id: str, partitions: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        node_id: str,
+        partitions: int,
+        shared: Mapping[str, str] | None = None,
+    ) -> None:
         if partitions < 1:
             raise ConfigError(f"GATEWAY_PARTITIONS must be at least 1, not {partitions}")
         self._engine = engine
         self._clock = clock
         self.node_id = node_id
         self.partitions = partitions
+        self._shared = dict(shared or {})
+        """Setting name → this process's value, which every live node must have too."""
         self._skip_locked = engine.dialect.name == "postgresql"
+
+    def check_peers(self) -> None:
+        """Raises ``ConfigError`` when a live node has another value of a setting every
+        process must share, naming the setting, both values and the node. For a process
+        about to start: before it changes anything (a gateway without a core turns the
+        events waiting for one into the record)."""
+        with Session(self._engine) as session:
+            self._refuse_other_settings(session, self._clock.now())
+
+    def _refuse_other_settings(self, session: Session, now: datetime) -> None:
+        if not self._shared:
+            return
+        peers = session.execute(
+            select(NodeRow.node_id, NodeRow.shared_settings)
+            .where(
+                NodeRow.node_id != self.node_id,
+                NodeRow.expires_at > now,
+                NodeRow.shared_settings.is_not(None),
+            )
+            .order_by(NodeRow.node_id)
+        ).all()
+        for node, text in peers:
+            theirs = json.loads(text)
+            for name, mine in sorted(self._shared.items()):
+                if name in theirs and theirs[name] != mine:
+                    raise ConfigError(
+                        f"{name} is {mine} here but {theirs[name]} on node {node}, which is "
+                        "running: every process of a gateway must share it (docs/scaling.md)"
+                    )
 
     def join(self, api_url: str | None) -> None:
         """Create the partition rows if missing and write this node's first heartbeat.
@@ -114,6 +158,8 @@ class LeaseStore:
                         f"node {others[0]} is running on this SQLite database: SQLite serves "
                         "one process; run several processes on PostgreSQL"
                     )
+            self._refuse_other_settings(session, now)  # one may have started since the check
+            shared = json.dumps(self._shared, sort_keys=True) if self._shared else None
             row = session.get(NodeRow, self.node_id)
             if row is None:
                 session.add(
@@ -122,11 +168,13 @@ class LeaseStore:
                         api_url=api_url,
                         started_at=now,
                         expires_at=now + LEASE_TTL,
+                        shared_settings=shared,
                     )
                 )
             else:
                 row.api_url = api_url
                 row.expires_at = now + LEASE_TTL
+                row.shared_settings = shared
 
     def heartbeat(self) -> int:
         """Renew this node's heartbeat; returns the number of live nodes, this one included."""

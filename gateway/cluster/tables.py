@@ -16,7 +16,9 @@ __all__ = ["NodeRow", "PartitionRow", "RelayedPunchRow", "RelayedScanRow"]
 
 class NodeRow(Base):
     """A running ``guard-gateway run`` process: alive while ``expires_at`` is in the future
-    (it renews it every few seconds), reachable for API calls at ``api_url``."""
+    (it renews it every few seconds), reachable for API calls at ``api_url``.
+    ``shared_settings``: the settings every process must share, as this one has them (JSON;
+    ``gateway.cluster.wiring.shared_settings``), which a process starting beside it compares."""
 
     __tablename__ = "cluster_nodes"
 
@@ -24,6 +26,7 @@ class NodeRow(Base):
     api_url: Mapped[str | None] = mapped_column(String(512), nullable=True)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    shared_settings: Mapped[str | None] = mapped_column(String(1024), nullable=True)
 
 
 class PartitionRow(Base):

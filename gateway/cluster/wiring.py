@@ -32,6 +32,7 @@ __all__ = [
     "lease_store",
     "node_id",
     "run_robots",
+    "shared_settings",
     "single_ingest",
 ]
 
@@ -136,7 +137,22 @@ def lease_store(settings: Settings, engine: Engine, clock: Clock) -> LeaseStore 
     """The lease store when ``GATEWAY_PARTITIONS`` > 1, else ``None`` (one process, as ever)."""
     if settings.partitions == 1:
         return None
-    return LeaseStore(engine, clock, node_id(settings), settings.partitions)
+    return LeaseStore(
+        engine, clock, node_id(settings), settings.partitions, shared_settings(settings)
+    )
+
+
+def shared_settings(settings: Settings) -> dict[str, str]:
+    """The settings every process of a partitioned gateway must share, with this one's values:
+    whether it delivers to a core (one without would keep the events waiting for the core, the
+    others' too, as the record only), and the MQTT client id and topic prefixes (a partition's
+    session and its devices' topics are named by them: a process with others would take over
+    a partition without what the broker queued for it)."""
+    return {
+        "GATEWAY_CORE_URL": "set" if settings.core_url else "not set",
+        "GATEWAY_MQTT_CLIENT_ID": settings.mqtt_client_id,
+        "GATEWAY_MQTT_TOPIC_PREFIX": settings.mqtt_topic_prefix,
+    }
 
 
 class PipelineScope:

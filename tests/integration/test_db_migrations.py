@@ -31,7 +31,7 @@ def test_upgraded_database_matches_the_models_with_no_autogenerate_diff(engine: 
 
 
 def test_upgrade_records_the_head_revision_and_is_idempotent(engine: Engine) -> None:
-    assert head() == "0020"
+    assert head() == "0026"
     assert current(engine) == head()
     upgrade(engine)
     assert current(engine) == head()
@@ -150,6 +150,18 @@ def test_migration_0017_adds_the_wands_downloads_and_back(engine: Engine) -> Non
     assert "wand_downloads" not in inspect(engine).get_table_names()
     upgrade(engine)
     assert "wand_downloads" in inspect(engine).get_table_names() and _diff(engine) == []
+
+
+def test_migration_0026_adds_the_settings_a_node_shares_and_back(engine: Engine) -> None:
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0020")
+    columns = {c["name"] for c in inspect(engine).get_columns("cluster_nodes")}
+    assert "shared_settings" not in columns and "api_url" in columns
+    upgrade(engine)
+    columns = {c["name"] for c in inspect(engine).get_columns("cluster_nodes")}
+    assert "shared_settings" in columns and _diff(engine) == []
 
 
 def test_migration_0019_finds_the_short_forms_of_the_cards_already_stored_and_back(
