@@ -31,7 +31,7 @@ def test_upgraded_database_matches_the_models_with_no_autogenerate_diff(engine: 
 
 
 def test_upgrade_records_the_head_revision_and_is_idempotent(engine: Engine) -> None:
-    assert head() == "0026"
+    assert head() == "0021"
     assert current(engine) == head()
     upgrade(engine)
     assert current(engine) == head()
@@ -152,7 +152,7 @@ def test_migration_0017_adds_the_wands_downloads_and_back(engine: Engine) -> Non
     assert "wand_downloads" in inspect(engine).get_table_names() and _diff(engine) == []
 
 
-def test_migration_0026_adds_the_settings_a_node_shares_and_back(engine: Engine) -> None:
+def test_migration_0021_adds_the_settings_a_node_shares_and_back(engine: Engine) -> None:
     config = alembic_config()
     with engine.begin() as conn:
         config.attributes["connection"] = conn

@@ -1,8 +1,8 @@
 """Each process of a partitioned gateway records the settings its peers must share.
 
-Revision ID: 0026
+Revision ID: 0021
 Revises: 0020
-Create Date: 2026-12-08 09:00:00.000000
+Create Date: 2026-12-07 02:00:00.000000
 
 A process started beside running ones with another ``GATEWAY_CORE_URL`` (none), MQTT client id
 prefix or topic prefix lost what the others kept: without a core it turned every event waiting
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0026"
+revision: str = "0021"
 down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
