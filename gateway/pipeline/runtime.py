@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 from gateway.clock import Clock
 from gateway.db.quarantine import Quarantined, reason_key_of, store_quarantined
 from gateway.pipeline.batch_budget import DEFAULT_BATCH_BUDGET_S, BatchSizer
+from gateway.pipeline.decoder_failures import DecoderFailures
 from gateway.pipeline.housekeeping import MAX_OUTAGE_BACKOFF_S, Housekeeping, database_outage
 from gateway.pipeline.processor import Processor
 from gateway.pipeline.reasons import describe_error
@@ -112,6 +113,7 @@ class PipelineRuntime(Generic[T]):
         self._on_batch_timed = on_batch_timed
         self._clock = clock
         self._decode = decode
+        self._decoder_failures = DecoderFailures(clock, log)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         # Raw inputs in the queue, counted under a plain lock: one acquire per submit and one
         # per drained batch (a Semaphore costs a Condition round per input, on paho's thread).
@@ -360,9 +362,9 @@ class PipelineRuntime(Generic[T]):
         for item in items:
             try:
                 outcome = self._decode(item)
-            except Exception:  # a codec bug must not stop the stream
+            except Exception as exc:  # a codec bug must not stop the stream
                 self.processor.counters.add("errors.decoder")
-                log.exception("decoder failed on %r", item)
+                self._decoder_failures(item, exc)
                 continue
             if outcome is None:
                 self.processor.counters.add("ignored.not_for_us")

@@ -99,6 +99,37 @@ def test_every_input_is_settled_in_order_once_committed_or_dropped(
     assert (counters["ignored.not_for_us"], counters["errors.decoder"]) == (1, 1)
 
 
+def test_a_codec_that_keeps_failing_is_counted_each_time_and_logged_once_a_minute(
+    engine: Engine,
+    setup: tuple[Processor, ManualClock, dict[str, DecodeOutcome]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Before: a traceback and the whole input for every message, burying the log.
+    settled = Settled()
+    runtime = make_runtime(setup, settled)
+    clock = setup[1]
+    runtime.start()
+    try:
+        for _ in range(50):
+            runtime.submit("bad")
+        assert runtime.wait_idle()
+        clock.advance(timedelta(seconds=61))
+        runtime.submit("bad")
+        runtime.submit("fix-0")
+        assert runtime.wait_idle()
+    finally:
+        runtime.stop()
+    counters = setup[0].counters.snapshot()
+    assert counters["errors.decoder"] == 51
+    assert stored(engine) == 1  # the stream went on
+    lines = [r for r in caplog.records if r.getMessage().startswith("decoder failed on")]
+    assert [r.getMessage() for r in lines] == [
+        "decoder failed on 'bad'",
+        "decoder failed on 'bad' (49 more ValueError not logged since)",
+    ]
+    assert all(r.exc_info is not None for r in lines)  # each line with its traceback
+
+
 def test_a_batch_whose_transaction_fails_settles_nothing_until_the_retry_commits(
     engine: Engine,
     setup: tuple[Processor, ManualClock, dict[str, DecodeOutcome]],
