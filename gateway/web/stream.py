@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from gateway.api.tokens import Principal
@@ -33,6 +33,10 @@ QUEUE_LIMIT = 512
 """Events a stream may have waiting; beyond, it is ended with ``resync``."""
 
 _Scope = tuple[str | None, str | None]
+_NO_GUARD: _Scope = (None, None)
+"""The scope of a device's own events: only unscoped tokens (admin, integration) cover it."""
+_IDS_PER_QUERY = 500
+"""Guard ids per lookup: a batch of a city's backlog names thousands."""
 
 _KEEPALIVE: dict[str, Any] = {}
 """Stands for a quiet ``keepalive_s`` in ``event_stream``'s loop (compared by identity)."""
@@ -69,7 +73,6 @@ class LiveFeed:
         self._engine = engine
         self._lock = threading.Lock()
         self._subscriptions: set[Subscription] = set()
-        self._scopes: dict[str, _Scope] = {}
 
     @property
     def open_streams(self) -> int:
@@ -91,10 +94,11 @@ class LiveFeed:
         """Hand a committed batch to every stream whose principal covers each event's guard."""
         with self._lock:
             subscriptions = list(self._subscriptions)
-        if not subscriptions:
+        if not subscriptions or not events:
             return
+        scopes = self._scopes_of({event.subject for event in events})
         for event in events:
-            site_id, team = self._scope_of(event.subject)
+            site_id, team = scopes.get(event.subject, _NO_GUARD)
             message = {
                 "id": event.event_id,
                 "type": event.type,
@@ -106,18 +110,23 @@ class LiveFeed:
                 if subscription.principal.covers(site_id, team):
                     subscription.offer(message)
 
-    def _scope_of(self, subject: str) -> _Scope:
-        """The site and team of the guard ``subject`` names; ``(None, None)`` for a device or a
-        guard unknown to the store. Remembered: guards move between teams only with a new site
-        file, and a stale team would at worst show an event to the leader of his old team."""
-        known = self._scopes.get(subject)
-        if known is not None:
-            return known
+    def _scopes_of(self, subjects: set[str]) -> dict[str, _Scope]:
+        """The site and team of each guard among ``subjects``, as stored now; a device, or a
+        guard unknown to the store, is left out (``_NO_GUARD``). Read for every batch, never
+        remembered: a site file loaded while the gateway runs moves a guard to another team,
+        and from then on his events are his new leader's, as his alerts are (``/alerts``)."""
+        ordered = sorted(subjects)
+        scopes: dict[str, _Scope] = {}
         with Session(self._engine) as session:
-            row = session.get(GuardRow, subject)
-            scope: _Scope = (None, None) if row is None else (row.site_id, row.team)
-        self._scopes[subject] = scope
-        return scope
+            for start in range(0, len(ordered), _IDS_PER_QUERY):
+                chunk = ordered[start : start + _IDS_PER_QUERY]
+                rows = session.execute(
+                    select(GuardRow.id, GuardRow.site_id, GuardRow.team).where(
+                        GuardRow.id.in_(chunk)
+                    )
+                )
+                scopes.update((row.id, (row.site_id, row.team)) for row in rows)
+        return scopes
 
 
 async def event_stream(
