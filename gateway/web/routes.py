@@ -10,10 +10,11 @@ token never travels in a URL (where logs and browser history keep it). See docs/
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -29,7 +30,8 @@ from gateway.db.base import ID_LENGTH
 from gateway.outbox.robot_templates import ALERT_TITLES, FOLLOW_UP_TITLES
 from gateway.pipeline.runtime import PipelineRuntime
 from gateway.web.geometry import TileLayer, guard_track, site_map
-from gateway.web.stream import LiveFeed, event_stream
+from gateway.web.resume import missed_events
+from gateway.web.stream import QUEUE_LIMIT, LiveFeed, event_stream
 from geofence.datum import Datum
 
 __all__ = ["DEFAULT_KEEPALIVE_S", "live_routes"]
@@ -151,15 +153,19 @@ def live_routes(
     # Left out of the OpenAPI description: a response that never ends is no operation a
     # schema-driven client (or fuzzer) can call; docs/live-page.md describes it.
     @router.get("/events/stream", include_in_schema=False)
-    async def stream(principal: Principal = anyone) -> StreamingResponse:
+    async def stream(
+        last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+        principal: Principal = anyone,
+    ) -> StreamingResponse:
         subscription = feed.subscribe(principal)
 
         def token_in_force() -> bool:
             with Session(engine) as session:
                 return in_force(session, principal.token_id)
 
+        missed = partial(missed_events, engine, principal, last_event_id or None, QUEUE_LIMIT)
         return StreamingResponse(
-            event_stream(feed, subscription, DEFAULT_KEEPALIVE_S, token_in_force),
+            event_stream(feed, subscription, DEFAULT_KEEPALIVE_S, token_in_force, missed),
             media_type="text/event-stream",
             headers={**_NO_CACHE, "X-Accel-Buffering": "no"},
         )

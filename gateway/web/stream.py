@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from gateway.api.tokens import Principal
 from gateway.db.models import GuardRow
 from gateway.pipeline.context import EmittedEvent
+from gateway.web.resume import Missed
 
 __all__ = ["QUEUE_LIMIT", "LiveFeed", "Subscription"]
 
@@ -134,16 +135,32 @@ async def event_stream(
     subscription: Subscription,
     keepalive_s: float,
     in_force: Callable[[], bool] = lambda: True,
-) -> AsyncIterator[str]:
+    missed: Callable[[], Missed] | None = None,
+) -> AsyncGenerator[str, None]:
     """The ``text/event-stream`` body of ``subscription``: a ``hello``, then each event as
     ``event: <type>`` with its JSON, and a comment line every ``keepalive_s`` of quiet so that
     proxies and the browser keep the connection open.
+
+    ``missed`` (``gateway.web.resume``) is read once the subscription is open. For a page come
+    back with ``Last-Event-ID``, its events follow the ``hello``, and an event both read back
+    and queued since is sent once; when it cannot tell (an unknown id, too many events), a
+    ``resync`` follows the ``hello`` and the stream goes on: the page re-reads everything. For a
+    stream opened afresh, the ``hello`` carries the newest event's id, where a page cut before
+    its first event resumes.
 
     ``in_force`` (the token's, read from the database) is asked before each event and each
     keep-alive: a token revoked while its page is open gets nothing more, and the stream ends
     (the browser's reconnection is then refused, 401)."""
     try:
-        yield "retry: 3000\nevent: hello\ndata: {}\n\n"
+        found = Missed(known=True) if missed is None else await asyncio.to_thread(missed)
+        newest = "" if found.newest is None else f"id: {found.newest}\n"
+        yield f"retry: 3000\n{newest}event: hello\ndata: {{}}\n\n"
+        if not found.known:
+            yield _block(_RESYNC_UNKNOWN)
+        sent: set[str] = set()
+        for event in found.events:
+            sent.add(event["id"])
+            yield _block(event)
         while True:
             try:
                 message = await asyncio.wait_for(subscription.queue.get(), keepalive_s)
@@ -154,8 +171,21 @@ async def event_stream(
             if message is _KEEPALIVE:
                 yield ": keep-alive\n\n"
                 continue
-            body = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
-            ident = f"id: {message['id']}\n" if "id" in message else ""
-            yield f"{ident}event: {message['type']}\ndata: {body}\n\n"
+            if message.get("id") in sent:
+                sent.discard(message["id"])
+                continue
+            yield _block(message)
     finally:
         feed.unsubscribe(subscription)
+
+
+_RESYNC_UNKNOWN: dict[str, Any] = {
+    "type": "resync",
+    "data": {"reason": "the last event received is not in the history, or too far back"},
+}
+
+
+def _block(message: dict[str, Any]) -> str:
+    body = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    ident = f"id: {message['id']}\n" if "id" in message else ""
+    return f"{ident}event: {message['type']}\ndata: {body}\n\n"

@@ -23,8 +23,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from gateway.clock import ManualClock
 from gateway.web.geometry import TileLayer
 from geofence.datum import Datum
+from tests.e2e.helpers import DAY_START
+from tests.fixtures.built_live import built_sample_site, load_built_sample_site
 from tests.fixtures.live_gateway import SITE, LiveGateway, served_sample_site
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -43,6 +46,8 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 PHONE = (412, 915)
 """A common Android phone's viewport in CSS pixels: the page must be usable there."""
+SMALL_PHONE = (360, 740)
+"""The smallest phone viewport still common among guards' and leaders' phones."""
 DESKTOP = (1280, 900)
 WAIT_S = 15
 
@@ -293,3 +298,50 @@ def test_with_a_gcj02_tile_layer_fences_and_guards_are_drawn_in_gcj02_over_the_t
         shots = Shots(browser, tmp_path)
         shots.take("gcj02-tiles")
         shots.keep()
+
+
+def log_in(browser: Any, url: str, token: str, by: str = "") -> None:
+    browser.get(f"{url}/live")
+    browser.find_element(By.ID, "token").send_keys(token)
+    browser.find_element(By.ID, "by").send_keys(by)
+    browser.find_element(By.ID, "login-button").click()
+    wait_for(browser, "#connection[data-state='live']")
+
+
+def listed_events(browser: Any) -> list[str]:
+    types: list[str] = browser.execute_script(
+        "return [...document.querySelectorAll('#events li')].map(li => li.dataset.type)"
+    )
+    return types
+
+
+def test_the_page_back_after_a_gateway_restart_lists_what_happened_meanwhile_once(
+    db_url: str, browser: Any
+) -> None:
+    """The gateway restarts for an upgrade and, before 刘建国's phone is back, works through the
+    broker's backlog: 张伟 left his post. The page reconnects and its live events list the
+    departure and its alert once each, after the arrival it had: nothing missed, nothing
+    doubled."""
+    browser.set_window_size(*SMALL_PHONE)
+    load_built_sample_site(db_url)
+    clock = ManualClock(DAY_START)
+    with built_sample_site(db_url, clock) as first:
+        token = first.live.token("leader", "jt-leader-a", sites=(SITE,), teams=("A",))
+        log_in(browser, first.live.url, token)
+        first.live.walk("gps-001", 1, 5, inside=True)
+        wait_for(browser, "#events li[data-type='presence.arrived']")
+        port = first.port
+    wait_for(browser, "#connection[data-state='retrying']")
+
+    def backlog(live: LiveGateway) -> None:
+        live.walk("gps-001", 5, 8, inside=False)
+
+    with built_sample_site(db_url, clock, port=port, before_serving=backlog):
+        wait_for(browser, "#connection[data-state='live']")
+        wait_for(browser, "#events li[data-type='alert.unreported_departure']")
+        assert listed_events(browser) == [
+            "alert.unreported_departure",
+            "presence.departed",
+            "presence.arrived",
+        ]
+        wait_for(browser, "#alerts li[data-type='alert.unreported_departure']")

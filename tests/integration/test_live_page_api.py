@@ -184,17 +184,19 @@ def test_a_guards_track_of_the_day_in_the_maps_datum_within_scope(live: LiveGate
 class StreamReader:
     """Reads an SSE stream on a thread; ``blocks`` gets each event block as a dict."""
 
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str, last_event_id: str | None = None) -> None:
         self.blocks: queue.Queue[dict[str, str]] = queue.Queue()
         self._client = httpx.Client(base_url=url, timeout=httpx.Timeout(10, read=None))
-        self._token = token
+        self._headers = bearer(token)
+        if last_event_id is not None:
+            self._headers["Last-Event-ID"] = last_event_id
         self.status: int | None = None
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
     def _read(self) -> None:
         try:
-            with self._client.stream("GET", "/events/stream", headers=bearer(self._token)) as s:
+            with self._client.stream("GET", "/events/stream", headers=self._headers) as s:
                 self.status = s.status_code
                 block: dict[str, str] = {}
                 for line in s.iter_lines():

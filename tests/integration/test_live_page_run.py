@@ -53,7 +53,7 @@ def test_run_serves_the_page_with_the_tile_settings_and_stops_with_a_stream_open
     )
     api = f"http://127.0.0.1:{port}"
     try:
-        assert process.stdout is not None
+        assert process.stdout is not None and process.stderr is not None
         started = process.stdout.readline()
         assert started.startswith(f"guard-gateway: API on {api}"), started + (
             process.stderr.read() if process.poll() is not None else ""
@@ -68,8 +68,9 @@ def test_run_serves_the_page_with_the_tile_settings_and_stops_with_a_stream_open
             assert stream.status_code == 200
             assert stream.headers["content-type"].startswith("text/event-stream")
             lines = stream.iter_lines()
-            assert [next(lines), next(lines), next(lines)] == [
+            assert [next(lines), next(lines), next(lines), next(lines)] == [
                 "retry: 3000",
+                "id: -",  # no event yet: a page resuming from here gets them all
                 "event: hello",
                 "data: {}",
             ]

@@ -33,6 +33,7 @@ const state = {
   resolveSupported: true,
   track: null,
   stream: null,       // AbortController of the open stream
+  lastEventId: null,  // the id of the last event the stream carried: sent back on reconnecting
   refreshTimer: null,
   pending: null,
 };
@@ -302,12 +303,14 @@ function setConnection(mode) {
 }
 
 function logEvent(message) {
+  const list = $("events");
+  // Once each: a stream resumed after a cut starts with what it missed, never with what it had.
+  if ([...list.children].some((li) => li.dataset.eventId === message.id)) return;
   const title = alertTitle(message.type);
   const data = message.data || {};
   const who = data.guard_name ? `${data.guard_name} (${message.subject})` : message.subject;
-  const li = el("li", { "data-type": message.type },
+  const li = el("li", { "data-type": message.type, "data-event-id": message.id },
                 el("time", { text: localTime(message.time) }), `${title} · ${who}`);
-  const list = $("events");
   list.prepend(li);
   while (list.children.length > 100) list.lastChild.remove();
 }
@@ -317,10 +320,11 @@ async function openStream() {
   state.stream = controller;
   while (state.stream === controller) {
     try {
-      const answer = await fetch("/events/stream", {
-        headers: { Authorization: `Bearer ${state.token}`, Accept: "text/event-stream" },
-        signal: controller.signal,
-      });
+      const headers = { Authorization: `Bearer ${state.token}`, Accept: "text/event-stream" };
+      // Back after a cut (a lift, a restart of the gateway): the stream begins with the events
+      // after this one, so none committed meanwhile is missing from the list.
+      if (state.lastEventId) headers["Last-Event-ID"] = state.lastEventId;
+      const answer = await fetch("/events/stream", { headers, signal: controller.signal });
       if (answer.status === 401) { logout("令牌无效或已吊销 The token is unknown or revoked"); return; }
       if (!answer.ok || !answer.body) throw new Error(String(answer.status));
       await readStream(answer.body);
@@ -344,12 +348,15 @@ async function readStream(body) {
       const block = buffer.slice(0, end);
       buffer = buffer.slice(end + 2);
       let type = "message";
+      let id = null;
       const data = [];
       for (const line of block.split("\n")) {
         if (line.startsWith("event:")) type = line.slice(6).trim();
         else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
+        else if (line.startsWith("id:")) id = line.slice(3).trim();
       }
       if (data.length) onStreamEvent(type, data.join("\n"));
+      if (id) state.lastEventId = id;
     }
   }
 }
