@@ -300,8 +300,12 @@ def test_with_a_gcj02_tile_layer_fences_and_guards_are_drawn_in_gcj02_over_the_t
         shots.keep()
 
 
-def log_in(browser: Any, url: str, token: str, by: str = "") -> None:
-    browser.get(f"{url}/live")
+def log_in(browser: Any, url: str | None, token: str, by: str = "") -> None:
+    """Log in with ``token``: on the page freshly opened from ``url``, or (``None``) on the
+    login form the page shows."""
+    if url is not None:
+        browser.get(f"{url}/live")
+    browser.find_element(By.ID, "token").clear()
     browser.find_element(By.ID, "token").send_keys(token)
     browser.find_element(By.ID, "by").send_keys(by)
     browser.find_element(By.ID, "login-button").click()
@@ -345,3 +349,45 @@ def test_the_page_back_after_a_gateway_restart_lists_what_happened_meanwhile_onc
             "presence.arrived",
         ]
         wait_for(browser, "#alerts li[data-type='alert.unreported_departure']")
+
+
+def test_after_a_leader_logs_out_the_next_one_on_the_device_sees_none_of_his_team(
+    live: LiveGateway, browser: Any, tmp_path: Path
+) -> None:
+    """The control room's tablet (or a phone handed over at the end of the day): 刘建国 (team A)
+    logs out and 陈志强 (team B) logs in on the same page. Team A's guards, alerts and live
+    events, and the track 刘建国 had open, are not his to see (art. 12.3)."""
+    browser.set_window_size(*SMALL_PHONE)
+    team_a = live.token("leader", "jt-leader-a", sites=(SITE,), teams=("A",))
+    team_b = live.token("leader", "jt-leader-b", sites=(SITE,), teams=("B",))
+    log_in(browser, live.url, team_a, by="jt-leader-a")
+    live.walk("gps-001", 1, 5, inside=True)
+    live.walk("gps-001", 5, 8, inside=False)
+    wait_for(browser, "#alerts li[data-type='alert.unreported_departure']")
+    wait_for(browser, "#events li[data-type='alert.unreported_departure']")
+    click(browser, "#guards li[data-guard-id='g-001'] button.track-button")
+    wait_for(browser, "#map polyline#track-line")
+    # The page fits a small phone: nothing wider than the screen.
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= SMALL_PHONE[0]
+    Shots(browser, tmp_path).take("small-phone")
+
+    browser.find_element(By.ID, "logout").click()
+    wait_for(browser, "#login:not([hidden])")
+    # His token and his id are gone from the form: 陈志强 can neither log in as him nor sign
+    # acknowledgements with his name.
+    form = "return [document.getElementById('token').value, document.getElementById('by').value]"
+    assert browser.execute_script(form) == ["", ""]
+    log_in(browser, None, team_b)  # on the same page, not reloaded
+    wait_for(browser, "#site-name")
+    browser.execute_script("return new Promise(r => setTimeout(r, 1000))")  # a refresh's time
+    shown: dict[str, Any] = browser.execute_script(
+        "const q = (s) => document.querySelectorAll(s).length;"
+        "return {guards: q('#guards li'), alerts: q('#alerts li'), events: q('#events li'),"
+        " onMap: q('#map g.guard'), track: q('#map .track'),"
+        " trackInfo: document.getElementById('track-info').textContent,"
+        " text: document.getElementById('main').innerText};"
+    )
+    assert "张伟" not in shown.pop("text")
+    assert shown == {
+        "guards": 0, "alerts": 0, "events": 0, "onMap": 0, "track": 0, "trackInfo": ""
+    }  # fmt: skip

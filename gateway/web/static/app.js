@@ -120,6 +120,9 @@ async function login(token, by, remember) {
   state.refreshTimer = setInterval(refresh, REFRESH_MS);
 }
 
+// Whoever logs in next on this device (a shared control-room screen, a phone handed over at the
+// end of a shift) sees nothing of the one before: not his team's guards, alerts, events or the
+// track he opened, nor his token or id in the form.
 function logout(message = "") {
   sessionStorage.removeItem(STORE_KEY);
   localStorage.removeItem(STORE_KEY);
@@ -127,6 +130,17 @@ function logout(message = "") {
   if (state.stream) state.stream.abort();
   state.stream = null;
   clearInterval(state.refreshTimer);
+  clearTimeout(state.pending);
+  Object.assign(state, { by: "", map: null, guards: [], alerts: [], track: null, lastEventId: null });
+  for (const id of ["guards", "alerts", "events", "map"]) $(id).replaceChildren();
+  for (const id of ["track-info", "clock", "site-name", "map-datum", "attribution", "action-error"]) {
+    $(id).textContent = "";
+  }
+  $("guard-count").textContent = "0";
+  $("alert-count").textContent = "0";
+  $("track-clear").hidden = true;
+  $("track-date").value = "";
+  $("login-form").reset();
   $("main").hidden = true;
   $("logout").hidden = true;
   $("login").hidden = false;
@@ -165,12 +179,14 @@ async function loadMap() {
 // --- guards and alerts -----------------------------------------------------------------------
 
 async function refresh() {
-  if (!state.token) return;
+  const token = state.token;
+  if (!token) return;
   try {
     const [where, alerts] = await Promise.all([
       api(`/map/whereabouts?datum=${state.datum}`),
       api("/alerts?limit=50"),
     ]);
+    if (state.token !== token) return; // logged out meanwhile: not the next one's to see
     $("clock").textContent = localTime(where.time, true);
     if (!$("track-date").value) $("track-date").value = siteToday(where.time);
     // Redrawn only when changed, so a button is not replaced under the user's finger.
