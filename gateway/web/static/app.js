@@ -10,6 +10,8 @@
 const REFRESH_MS = 30000;
 const RETRY_MS = 3000;
 const STORE_KEY = "guard-gateway.live";
+const OPEN_ALERTS_MAX = 1000; // the API's largest page
+const RECENT_ALERTS = 50;
 
 const STANDINGS = {
   on_post: "在岗 on post",
@@ -182,11 +184,15 @@ async function refresh() {
   const token = state.token;
   if (!token) return;
   try {
-    const [where, alerts] = await Promise.all([
+    // Every open alert (each needs a hand on it, however many a large site has at once), then
+    // the most recent of the others for context: open ones first, each part newest first.
+    const [where, open, recent] = await Promise.all([
       api(`/map/whereabouts?datum=${state.datum}`),
-      api("/alerts?limit=50"),
+      api(`/alerts?status=open&limit=${OPEN_ALERTS_MAX}`),
+      api(`/alerts?limit=${RECENT_ALERTS}`),
     ]);
     if (state.token !== token) return; // logged out meanwhile: not the next one's to see
+    const alerts = [...open, ...recent.filter((a) => a.status !== "open")];
     $("clock").textContent = localTime(where.time, true);
     if (!$("track-date").value) $("track-date").value = siteToday(where.time);
     // Redrawn only when changed, so a button is not replaced under the user's finger.
@@ -238,7 +244,7 @@ function alertTitle(type) {
 
 function drawAlerts() {
   const open = state.alerts.filter((a) => a.status === "open").length;
-  $("alert-count").textContent = String(open);
+  $("alert-count").textContent = open >= OPEN_ALERTS_MAX ? `${open}+` : String(open);
   const items = state.alerts.map((alert) => {
     const data = alert.data || {};
     const li = el("li", { class: "alert", "data-alert-id": String(alert.id),
