@@ -58,6 +58,9 @@ def test_the_page_and_its_files_are_served_without_a_token_and_nothing_else_is(
         drawing = anonymous.get("/live/static/map.js")
         assert drawing.status_code == 200 and "function drawMap" in drawing.text
         assert '<script src="/live/static/map.js">' in page.text
+        reading = anonymous.get("/live/static/stream.js")
+        assert reading.status_code == 200 and "Last-Event-ID" in reading.text
+        assert '<script src="/live/static/stream.js">' in page.text
         assert anonymous.get("/", follow_redirects=False).headers["location"] == "/live"
         for name in ("../app.py", "routes.py", "nothing.js", "%2e%2e%2fapp.py"):
             assert anonymous.get(f"/live/static/{name}").status_code == 404, name
