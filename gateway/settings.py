@@ -152,8 +152,8 @@ class Settings(BaseSettings):
     )
     public_url: str | None = Field(
         default=None,
-        description="The URL other processes send this one's API calls to (307 redirects for "
-        "guards of partitions held here). Default: http://<api_host>:<api_port>.",
+        description="The URL other processes send this one's API calls to (commands for "
+        "guards of partitions held here, whereabouts). Default: http://<api_host>:<api_port>.",
     )
 
     field_devices: list[str] | None = Field(

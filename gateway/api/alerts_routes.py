@@ -68,7 +68,8 @@ def alert_routes(
     ``anyone``/``leaders`` are the app's token dependencies of those roles.
 
     ``held_here(guard_id, request)``: in a partitioned gateway, raises when another process
-    holds the guard's partition (answered 307 to it, or 503 while the partition moves). An
+    holds the guard's partition (the command is forwarded to it, or answered 503 while the
+    partition moves or its holder does not answer). An
     acknowledgement or resolution then runs where the guard's rules run, one after the other
     with the transactions that open, update and resolve his alerts, never beside them.
     """

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -39,6 +39,7 @@ from gateway.api.validation import NO_NUL_SCHEMA, BodyLimit, Instant, LocalOnly,
 from gateway.api.whereabouts import whereabouts
 from gateway.clock import Clock, utc
 from gateway.cluster.fanout import Peers, gather_whereabouts
+from gateway.cluster.forward import RETRY_AFTER_S, OwnedElsewhere, forward
 from gateway.cluster.node import PartitionMoving
 from gateway.db import repository as repo
 from gateway.db.base import ID_LENGTH
@@ -57,15 +58,6 @@ from gateway.privacy.api import privacy_routes
 from gateway.wand import parse_wand_csv
 from gateway.web.geometry import TileLayer
 from gateway.web.routes import live_routes
-
-
-class OwnedElsewhere(Exception):
-    """The command concerns a guard whose partition another process holds (``location``)."""
-
-    def __init__(self, location: str) -> None:
-        super().__init__(location)
-        self.location = location
-
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
 
@@ -95,7 +87,8 @@ def create_app(
     ``tiles``: the live page's background map (none: fences alone, offline). ``cluster``: what
     ``/health`` shows of a partitioned gateway's node (its partitions). ``owner_url(guard_id)``:
     in a partitioned gateway, the API URL of the process holding the guard's partition (``None``
-    when it is this one); commands for guards held elsewhere are answered ``307`` to it.
+    when it is this one); commands for guards held elsewhere are forwarded to it and answered
+    with its answer (``gateway.cluster.forward``), ``503`` when it does not answer.
     ``peers``: the other processes of a partitioned gateway, whose guards ``/whereabouts``
     gathers (``gateway.cluster.fanout``)."""
     app = FastAPI(
@@ -128,30 +121,32 @@ def create_app(
     async def _gateway_error(_request: Request, exc: GatewayError) -> JSONResponse:
         return JSONResponse(status_code=400, content={"detail": str(exc)})
 
-    def held_here(guard_id: str, request: Request) -> None:
-        # A guard's rules run in the process holding his partition: send the caller there.
+    retry_later = {"Retry-After": str(RETRY_AFTER_S)}
+
+    def held_here(guard_id: str, _request: Request) -> None:
+        # A guard's rules run in the process holding his partition: the command is run there.
         if owner_url is None:
             return
         try:
             url = owner_url(guard_id)
         except PartitionMoving as exc:
-            raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
+            raise HTTPException(503, str(exc), headers=retry_later) from None
         if url is not None:
-            raise OwnedElsewhere(url + request.url.path)
+            raise OwnedElsewhere(url)
 
     @app.exception_handler(OwnedElsewhere)
-    async def _elsewhere(_request: Request, exc: OwnedElsewhere) -> RedirectResponse:
-        return RedirectResponse(exc.location, status_code=307)
+    async def _elsewhere(request: Request, exc: OwnedElsewhere) -> Response:
+        return await forward(request, exc.holder_url)
 
     def run_held(command: Audited, request: Request) -> dict[str, Any]:
         """Run a command for a guard that ``held_here`` let in. His partition may have moved
-        while the command waited for the pipeline: it is then refused unchanged, and the
-        caller sent where he is held now (``307``), or asked to retry (``503``)."""
+        while the command waited for the pipeline: it is then refused unchanged, and forwarded
+        to where he is held now, or the caller asked to retry (``503``)."""
         try:
             result: dict[str, Any] = runtime.call(command)
         except GuardHeldElsewhere as exc:
             held_here(exc.guard_id, request)
-            raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
+            raise HTTPException(503, str(exc), headers=retry_later) from None
         return result
 
     def acting(principal: Principal, request: Request) -> Acting:

@@ -113,7 +113,8 @@ class BodyLimit:
     A declared ``Content-Length`` over the limit is refused before reading anything. Otherwise
     the body is read here (at most ``max_bytes`` of it are ever held) and handed on whole, so a
     body sent without a length (chunked) is refused as soon as it passes the limit, before any
-    route sees it.
+    route sees it. It is also kept as the request's ``state.body``: a command for a guard
+    another process holds is forwarded there as it was received (``gateway.cluster.forward``).
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -143,7 +144,9 @@ class BodyLimit:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        body = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        whole = b"".join(chunks)
+        scope.setdefault("state", {})["body"] = whole
+        body = {"type": "http.request", "body": whole, "more_body": False}
         await self.app(scope, _replay([body], then=receive), send)
 
     async def _refuse(self, send: Send) -> None:

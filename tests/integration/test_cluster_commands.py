@@ -3,16 +3,19 @@ with a private mosquitto: a partitioned gateway built as ``guard-gateway run`` b
 ``a``) gives the guard's partition back to a node that joins (``b``, whose MQTT clients and
 pipeline are recorders) between the API's look at who holds him and the command's turn on the
 pipeline. The command must not be stored without reaching his rules: it is answered as while
-his partition moves (``503``, ``Retry-After``), and the caller sent on to the new owner."""
+his partition moves (``503``, ``Retry-After``), and sent again it is forwarded to the new owner
+(a real HTTP stub standing for b's API) and answered with its answer."""
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -57,6 +60,38 @@ class StandIn:
         pass
 
 
+class NodeB(BaseHTTPRequestHandler):
+    """Node b's API: records what it is sent and answers as the owner recording a report."""
+
+    received: ClassVar[list[tuple[str, str, str | None, dict[str, Any]]]] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.received.append((self.command, self.path, self.headers["Authorization"], body))
+        answer = json.dumps({"id": 7, "sent_again": False}).encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def node_b_api() -> Iterator[tuple[str, type[NodeB]]]:
+    NodeB.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NodeB)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", NodeB
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def node_a(db_url: str, mqtt_broker: RunningBroker, tmp_path: Path) -> Iterator[Gateway]:
     if not db_url.startswith("postgresql"):
@@ -86,8 +121,9 @@ def reports(engine: Engine) -> int:
 
 
 def test_a_report_whose_guard_moves_before_its_turn_is_not_stored_by_the_old_owner(
-    node_a: Gateway,
+    node_a: Gateway, node_b_api: tuple[str, type[NodeB]]
 ) -> None:
+    b_url, b_api = node_b_api
     cluster = node_a.cluster
     assert cluster is not None
     wait_for(lambda: cluster.held() == [0, 1], "node a did not take both partitions", 30)
@@ -109,7 +145,7 @@ def test_a_report_whose_guard_moves_before_its_turn_is_not_stored_by_the_old_own
         StandIn(),
         StandIn().client,
         dict,
-        api_url="http://b.example:8808",
+        api_url=b_url,
     )
     try:
         working = threading.Thread(target=node_a.runtime.call, args=(long_batch,))
@@ -140,8 +176,8 @@ def test_a_report_whose_guard_moves_before_its_turn_is_not_stored_by_the_old_own
         b.cycle()
         assert b.held() == [1] and cluster.held() == [0]
         again = httpx.post(f"{url}/reports", json=report, headers=bearer(token), timeout=10)
-        assert again.status_code == 307
-        assert again.headers["location"] == "http://b.example:8808/reports"
+        assert (again.status_code, again.json()) == (201, {"id": 7, "sent_again": False})
+        assert b_api.received == [("POST", "/reports", f"Bearer {token}", report)]
         assert reports(node_a.engine) == 0
     finally:
         free.set()
