@@ -36,7 +36,7 @@ from gateway.db.models import (
 from gateway.db.repository import site_policy
 from gateway.db.slices import slices
 from gateway.outbox.tables import EVENT_DESTINATIONS, OutboxRow
-from gateway.pipeline.punch_duty import EARLY_CHECK_IN, LATE_CHECK_OUT
+from gateway.pipeline.punch_duty import EARLY_CHECK_IN, LATE_CHECK_OUT, OVERTIME_AFTER
 from gateway.policy import SitePolicy
 
 __all__ = [
@@ -78,9 +78,10 @@ EVENT_FIELDS = (
 """The fields of an event's ``data`` the ledger reads; the rest (fixes, raw evidence) is left
 in the store, so a month of events fits in memory."""
 _IN_CHUNK = 500  # ids per IN (...) list: well under every backend's parameter limit
-PUNCH_MARGIN = max(EARLY_CHECK_IN, LATE_CHECK_OUT)
+PUNCH_MARGIN = max(EARLY_CHECK_IN, LATE_CHECK_OUT, OVERTIME_AFTER)
 """How far outside the day (and its shifts) a punch the rules gave one of its shifts may lie:
-in an hour early, out an hour late (``gateway.pipeline.punch_duty``)."""
+in an hour early, out an hour late, overtime up to ``OVERTIME_AFTER`` after its end
+(``gateway.pipeline.punch_duty``)."""
 
 
 class DayOutOfRange(ValueError):
@@ -297,8 +298,8 @@ class _Reach:
         return cls(start, end, own, other, punch_shift, day_shifts)
 
     def until(self) -> datetime:
-        """The end of the reads: the day, or the end of its last shift and the hour after it
-        in which a check-out still belongs to that shift."""
+        """The end of the reads: the day, or the end of its last shift and the time after it
+        in which a check-out or an overtime punch still belongs to that shift."""
         ends = [e for spans in self.own.values() for _, e in spans]
         return max([self.end, *ends]) + PUNCH_MARGIN
 

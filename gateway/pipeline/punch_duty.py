@@ -12,6 +12,12 @@ minutes early, out a few minutes late, and on a double shift (连班) or a move 
   post and not at this one's (in at the east gate at 08:58 for 09:00-10:00 while on the north
   gate to 09:00), or if he is clocked in for this one already (out at 07:58 and in again at
   07:59 on a double shift); else to the shift he is on (a late check-in);
+* an **overtime** punch (加班: overtime-in, overtime-out) belongs to the shift it falls in;
+  outside every shift, an overtime-in to the shift starting within ``EARLY_CHECK_IN`` after it
+  (overtime before the shift), else to the shift that ended within ``OVERTIME_AFTER`` before
+  it, and an overtime-out to that ended shift first (it closes overtime worked after it: out
+  at 13:00 from overtime after 08:00-10:00), else to the shift starting soon after; before,
+  both were counted off duty and the core never learned of the overtime;
 * any other punch (a break) belongs to the shift it falls in, else to the shift starting within
   ``EARLY_CHECK_IN`` after it.
 """
@@ -24,12 +30,17 @@ from datetime import datetime, timedelta
 from gateway.pipeline.duty import Duty, DutyIndex
 from gateway.records import Punch, PunchKind
 
-__all__ = ["EARLY_CHECK_IN", "LATE_CHECK_OUT", "duty_of_punch"]
+__all__ = ["EARLY_CHECK_IN", "LATE_CHECK_OUT", "OVERTIME_AFTER", "duty_of_punch"]
 
 EARLY_CHECK_IN = timedelta(hours=1)
 """A check-in this long before a shift starts belongs to that shift."""
 LATE_CHECK_OUT = timedelta(hours=1)
 """A check-out this long after a shift ended belongs to that shift."""
+OVERTIME_AFTER = timedelta(hours=8)
+"""An overtime punch this long after a shift ended belongs to that shift: well past the 3 hours
+a day the labour law allows, so a long evening of overtime is still the shift's, and short of
+the rest before a next day's shift."""
+_OVERTIME = frozenset({PunchKind.OVERTIME_IN, PunchKind.OVERTIME_OUT})
 
 
 def duty_of_punch(
@@ -46,6 +57,11 @@ def duty_of_punch(
     if punch.kind is PunchKind.CHECK_OUT:
         return on if on is not None else _ended_just_before(duties, guard_id, at)
     following = _starting_soon_after(duties, guard_id, at)
+    if on is None and punch.kind in _OVERTIME:
+        ended = _ended_just_before(duties, guard_id, at, OVERTIME_AFTER)
+        if punch.kind is PunchKind.OVERTIME_OUT:
+            return ended if ended is not None else following
+        return following if following is not None else ended
     if on is None or following is None or punch.kind is not PunchKind.CHECK_IN:
         return on if on is not None else following
     terminal_post = duties.post_of_device(punch.terminal_id)
@@ -64,10 +80,12 @@ def _starting_soon_after(duties: DutyIndex, guard_id: str, at: datetime) -> Duty
     return None
 
 
-def _ended_just_before(duties: DutyIndex, guard_id: str, at: datetime) -> Duty | None:
+def _ended_just_before(
+    duties: DutyIndex, guard_id: str, at: datetime, within: timedelta = LATE_CHECK_OUT
+) -> Duty | None:
     ended = [
         duty
         for duty in duties.duties_of_guard(guard_id)
-        if duty.ends_at <= at < duty.ends_at + LATE_CHECK_OUT
+        if duty.ends_at <= at < duty.ends_at + within
     ]
     return max(ended, key=lambda duty: duty.ends_at, default=None)
