@@ -5,9 +5,11 @@ transaction. A punch is first stored as history (its unique key drops a re-sent 
 resolved to a guard and fed to the attendance machine of his shift (``punch_duty``: a check-in
 up to an hour early belongs to the shift it precedes, a check-out up to an hour late to the
 shift it ends); the evidence it gives of his presence goes on to the
-presence rules (a break-out punch is also his verbal report). An unknown person is stored and
-reported (``attendance.unknown_person``), never dropped silently; a punch of a guard whose rules
-run in another process is relayed to it.
+presence rules (a break-out punch is also his verbal report). A punch dated more than
+``AHEAD_AT_MOST`` after it arrived (a terminal whose clock runs ahead) is dated by its arrival
+for the rules, counted ``punches.clock_ahead``; its ``raw`` line keeps the terminal's reading.
+An unknown person is stored and reported (``attendance.unknown_person``), never dropped
+silently; a punch of a guard whose rules run in another process is relayed to it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy.orm import Session
 from gateway.db import patrol_repository as prepo
 from gateway.db.models import AttendanceStateRow
 from gateway.pipeline.adjacent_shifts import duty_after, duty_before
+from gateway.pipeline.alarm_stage import AHEAD_AT_MOST
 from gateway.pipeline.context import BatchContext
 from gateway.pipeline.deadline_queue import ATTENDANCE, ScheduledDict
 from gateway.pipeline.duty import Duty, evidence_device
@@ -126,6 +129,13 @@ class AttendanceMachines:
 
     def _punch(self, ctx: BatchContext, punch: Punch, now: datetime) -> None:
         duties = self._memory.duties
+        if punch.punched_at > punch.received_at + AHEAD_AT_MOST:
+            # A terminal whose clock runs ahead: a punch cannot be made after it arrives. Dated
+            # by its arrival for the rules (the row keeps the terminal's time, which a re-sent
+            # record is recognised by), as an SOS is; else a break-out dated after the walk
+            # out it reports covered nothing, and a check-in read as hours late.
+            ctx.counters.add("punches.clock_ahead")
+            punch = replace(punch, punched_at=punch.received_at)
         guard_id = prepo.guard_for_person(
             ctx.session, punch.terminal_id, punch.person_id, form=read_form(punch.source_format)
         )

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -141,3 +141,37 @@ def test_overtime_punched_after_his_shift_is_reported_as_that_shifts(
         assert shifts == {f"{GUARD}/{NORTH}/20260302T000000Z"}
         assert rig.counters().get("punches.off_duty", 0) == 0
         assert [t for t, _ in rig.events() if t.startswith("alert.")] == []
+
+
+def test_a_break_out_on_a_terminal_whose_clock_runs_ahead_still_reports_the_walk_out(
+    db_url: str, tmp_path: Path
+) -> None:
+    # The terminal's clock runs 5 minutes fast. In at 07:58 (it reads 08:03), break-out at
+    # 08:30 (08:35) and out of the gate from 08:31, break-in at 08:40 (08:45). Before, the
+    # break-out was taken at 08:35, after the walk out began, so it covered nothing: an
+    # unreported departure for a guard who reported it.
+    fast = timedelta(minutes=5)
+    with push_rig(db_url, tmp_path, [{"post": NORTH, "start": "08:00", "end": "10:00"}]) as rig:
+        rig.run(
+            range(-3, 60),
+            {
+                -2: [(CHECK_IN, local(-2) + fast)],
+                30: [(BREAK_OUT, local(30) + fast)],
+                40: [(BREAK_IN, local(40) + fast)],
+            },
+            lambda m: "outside" if 31 <= m < 40 else "inside",
+        )
+        events = rig.events()
+        assert [t for t, _ in events if t.startswith("alert.")] == []
+        punches = [(d["kind"], d["punched_at"]) for t, d in events if t == "attendance.punch"]
+        assert punches == [
+            ("check_in", "2026-03-01T23:58:06+00:00"),
+            ("break_out", "2026-03-02T00:30:06+00:00"),
+            ("break_in", "2026-03-02T00:40:06+00:00"),
+        ]
+        assert [t for t, _ in events if t.startswith("presence.")] == [
+            "presence.arrived",
+            "presence.departed",
+            "presence.returned",
+        ]
+        assert rig.counters()["punches.clock_ahead"] == 3
