@@ -116,6 +116,7 @@ class History:
             fix, duty, verdict = placed.fix, placed.duty, placed.verdict
             previous = last_fix.get(duty.guard_id)
             if previous is None or previous.fix_time <= fix.fix_time:
+                # The distance as stored, so the one a restart reads back is the same.
                 last_fix[duty.guard_id] = LastFix.of(
-                    fix, duty.shift_id, verdict.membership.value, verdict.distance_m
+                    fix, duty.shift_id, verdict.membership.value, round(verdict.distance_m, 2)
                 )

@@ -23,9 +23,9 @@ from gateway.db.models import AlertRow, PresenceStateRow, ShiftRow
 from gateway.pipeline.deadline_queue import PRESENCE, DeadlineQueue, ScheduledDict, ShiftStarts
 from gateway.pipeline.duty import DutyIndex
 from gateway.pipeline.journal import Journal, JournaledDict, JournaledSet
+from gateway.pipeline.live_view import LastFix, last_change, newest_fixes
 from gateway.pipeline.roster_window import in_window
 from gateway.pipeline.window_states import drop_gone, refresh_machines
-from gateway.records import PositionFix
 from gateway.rules import PresenceState
 from gateway.rules.alarms import SosEpisodes
 from gateway.rules.events import ALERT_SOS
@@ -37,38 +37,6 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
-@dataclass(frozen=True, slots=True)
-class LastFix:
-    """The newest accepted fix of a guard on duty, with the geofence verdict: what the live
-    view and an SOS without a position of its own read. Not the ``PositionFix`` itself: its raw
-    evidence and readings nobody reads here would be kept for every guard (30 MB at 100,000);
-    the fix is stored whole in ``positions``."""
-
-    device_id: str
-    fix_time: datetime
-    received_at: datetime
-    lat: float
-    lon: float
-    accuracy_m: float | None
-    shift_id: str
-    membership: str
-    distance_m: float
-
-    @classmethod
-    def of(cls, fix: PositionFix, shift_id: str, membership: str, distance_m: float) -> LastFix:
-        return cls(
-            fix.device_id,
-            fix.fix_time,
-            fix.received_at,
-            fix.lat,
-            fix.lon,
-            fix.accuracy_m,
-            shift_id,
-            membership,
-            distance_m,
-        )
-
-
 @dataclass(slots=True, eq=False)
 class PipelineMemory:
     """The in-memory state every batch starts from.
@@ -77,9 +45,11 @@ class PipelineMemory:
     on every batch rather than keeping its own reference. ``presence`` holds the presence
     machines of open shifts; ``stored`` the shift ids that already have a saved state row (the
     save updates those and inserts the others). ``last_fix``, ``presence_since`` and
-    ``reader_alerts`` are not saved: they feed the live view and the reader-state commands, and
-    are rebuilt from the traffic after a restart (a reader's open alert from the database, when
-    the reader next reports its state: ``ReportReaderState``).
+    ``reader_alerts`` are not saved: they feed the live view and the reader-state commands.
+    ``reload`` rebuilds the first two for the shifts under way from the stored positions and
+    the saved states (``gateway.pipeline.live_view``), so a guard whose terminal stays quiet
+    after a restart keeps his place and time on the live page; a reader's open alert is read
+    from the database when the reader next reports its state (``ReportReaderState``).
 
     ``deadlines`` holds the next deadline of every machine (presence here, patrol and
     attendance in their stage's ``machines``), kept by the maps themselves; ``starts`` is the
@@ -157,6 +127,8 @@ class PipelineMemory:
         last step and ``now``; each is told so (``unwatched_from``/``unwatched_until``), and a
         deadline that came due meanwhile fires ``late`` whichever input reaches it first.
         ``scope``: only the shifts of the guards it accepts (those of this process's partitions).
+        The live view's last fix of each guard on duty and the time of each shift's last
+        arrival, departure or return are read back too where memory has none.
         """
         self.duties = DutyIndex.load(session, now, scope=scope)
         if at_start:
@@ -184,7 +156,15 @@ class PipelineMemory:
             presence[row.shift_id] = state
         self.presence = self._presence_map(presence)
         since = {k: v for k, v in self.presence_since.items() if self.duties.duty(k) is not None}
+        for shift_id, state in presence.items():
+            if shift_id not in since and (changed := last_change(state)) is not None:
+                since[shift_id] = changed
         self.presence_since = JournaledDict(self.journal, since.items())
+        # What was heard before this process started (or before a guard came into its scope).
+        for guard_id, fix in newest_fixes(session, now, self.duties).items():
+            held = self.last_fix.get(guard_id)
+            if held is None or held.fix_time < fix.fix_time:
+                self.last_fix[guard_id] = fix
 
     def refresh(self, session: Session, duties: DutyIndex) -> list[str]:
         """Take ``duties``, the roster read again around a later now (``DutyIndex.load`` with
