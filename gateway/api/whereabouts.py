@@ -13,20 +13,27 @@ from gateway.clock import Clock
 from gateway.pipeline.duty import Duty
 from gateway.pipeline.processor import Processor
 from gateway.rules import PresenceState
+from gateway.rules.entries import Departure
 from geofence.datum import Datum, from_wgs84
 
-__all__ = ["STANDINGS", "whereabouts"]
+__all__ = ["OVER_LIMITS", "STANDINGS", "whereabouts"]
 
 STANDINGS = ("not_arrived", "on_post", "away_unreported", "away_reported", "on_leave")
 """What ``standing`` may say, the live page's legend: ``state`` with the departure's cover."""
+
+OVER_LIMITS = ("overtime", "leave_overrun")
+"""What ``over_limit`` may say of a guard still away: past the 15 minutes a verbal report (or
+none) covers, or past the end of his leave."""
 
 
 def whereabouts(processor: Processor, clock: Clock, datum: Datum | None = None) -> dict[str, Any]:
     """Every guard on duty now: post, state, since when, last fix, open alert keys.
 
     ``state`` is one of ``not_arrived``, ``on_post``, ``off_post``; ``standing`` refines
-    ``off_post`` by what covers the departure (one of ``STANDINGS``); ``silent`` says the
-    terminal has not been heard for longer than the site's limit. The last fix is WGS-84;
+    ``off_post`` by what covers the departure (one of ``STANDINGS``); ``over_limit`` says
+    which limit of the outing under way has fallen (one of ``OVER_LIMITS``, the latest while
+    its alert is open in the rules; ``None`` otherwise); ``silent`` says the terminal has not
+    been heard for longer than the site's limit. The last fix is WGS-84;
     ``datum`` (a map's) adds it converted as ``last_fix.map`` ``{datum, lat, lon}``.
     """
     now = clock.now()
@@ -77,6 +84,7 @@ def _guard(
         "shift_end": duty.ends_at.isoformat(),
         "state": status,
         "standing": standing,
+        "over_limit": None if departure is None else _over_limit(departure),
         "since": None if since is None else since.isoformat(),
         "silent": bool(state is not None and state.silent_since is not None),
         "covered_by": None
@@ -95,3 +103,12 @@ def _status(
     if state.departure is not None:
         return "off_post", state.departure.started_at
     return "on_post", last_change or state.arrived_at
+
+
+def _over_limit(departure: Departure) -> str | None:
+    # The rules keep an off-post limit's alert among the outing's open ones until he is back
+    # or a report or leave typed in late withdraws it: then he is no longer over it.
+    for key, _fell in reversed(departure.limits_fell):
+        if key in departure.open_alerts:
+            return "overtime" if key == departure.overtime_alert else "leave_overrun"
+    return None

@@ -20,6 +20,8 @@ const STANDINGS = {
   on_leave: "请假 on leave",
   not_arrived: "未到岗 not arrived",
 };
+// A limit fallen during the outing under way: said beside the standing, and the marker ringed.
+const OVER_LIMITS = { overtime: "超时 overtime", leave_overrun: "超假 over leave" };
 const STATUSES = { open: "未确认 open", acknowledged: "已确认 acknowledged", resolved: "已解除 resolved" };
 const DATUMS = { wgs84: "WGS-84", gcj02: "GCJ-02 (高德 AMap)", bd09: "BD-09 (百度 Baidu)" };
 
@@ -225,8 +227,13 @@ function drawGuards() {
     const who = el("span", { class: "who" }, el("strong", { text: guard.guard_name }),
                    ` ${guard.guard_id} · ${guard.post_name}`);
     const li = el("li", { class: "guard", "data-guard-id": guard.guard_id,
-                          "data-standing": standing, "data-silent": String(guard.silent) },
+                          "data-standing": standing, "data-silent": String(guard.silent),
+                          "data-over-limit": guard.over_limit },
                   who, badge);
+    if (guard.over_limit) {
+      li.append(el("span", { class: "over-badge", "data-over-limit": guard.over_limit,
+                             text: OVER_LIMITS[guard.over_limit] || guard.over_limit }));
+    }
     if (guard.silent) li.append(el("span", { class: "silent-badge", text: "失联 silent" }));
     li.append(trackButton);
     const fix = guard.last_fix;

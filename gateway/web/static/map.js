@@ -88,6 +88,7 @@ function drawMap() {
     const [x, y] = at([fix.map.lon, fix.map.lat]);
     const g = svg("g", { class: "guard", "data-guard-id": guard.guard_id,
                          "data-standing": guard.standing, "data-silent": String(guard.silent) });
+    if (guard.over_limit) g.setAttribute("data-over-limit", guard.over_limit);
     g.append(svg("circle", { cx: x.toFixed(1), cy: y.toFixed(1), r: 9 }));
     const name = svg("text", { x: (x + 12).toFixed(1), y: (y + 6).toFixed(1) });
     name.textContent = guard.guard_name;
