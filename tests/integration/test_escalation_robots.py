@@ -15,17 +15,13 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from pydantic import SecretStr
 
 from fwsim.robot_stub import RobotStub
-from gateway.bootstrap import ApiServer, Gateway, build_gateway
+from gateway.bootstrap import ApiServer, Gateway
 from gateway.clock import ManualClock
-from gateway.db.engine import make_engine
-from gateway.db.schema import create_schema
-from gateway.settings import Settings
-from gateway.site.loader import load_site_file
 from tests.e2e.helpers import DAY_START, SAMPLE_SITE, fix_at, outbox_rows, post_points
 from tests.fixtures.api_tokens import bearer, new_token
+from tests.fixtures.robot_gateway import robots_gateway
 
 SECRETS = {"a-key": "key-a", "m-token": "token-m", "m-sign": "SECm0d1e2"}
 
@@ -72,18 +68,8 @@ def stub(clock: ManualClock) -> Iterator[RobotStub]:
 
 @pytest.fixture
 def gateway(db_url: str, tmp_path: Path, clock: ManualClock, stub: RobotStub) -> Iterator[Gateway]:
-    engine = make_engine(db_url)
-    create_schema(engine)
-    load_site_file(site_file(tmp_path, stub), engine, DAY_START, set(SECRETS))
-    engine.dispose()
-    settings = Settings(
-        database_url=db_url, robot_secrets={k: SecretStr(v) for k, v in SECRETS.items()}
-    )
-    built = build_gateway(settings, clock, with_ingest=False, with_field_devices=False)
-    try:
+    with robots_gateway(db_url, site_file(tmp_path, stub), clock, SECRETS) as built:
         yield built
-    finally:
-        built.stop()
 
 
 def test_an_unacknowledged_alert_reaches_the_managers_group_once_then_his_resolution(

@@ -16,17 +16,13 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import SecretStr
 
 from fwsim.robot_stub import RobotStub
-from gateway.bootstrap import Gateway, build_gateway
+from gateway.bootstrap import Gateway
 from gateway.clock import ManualClock
-from gateway.db.engine import make_engine
-from gateway.db.schema import create_schema
 from gateway.pipeline.commands import FileReport
-from gateway.settings import Settings
-from gateway.site.loader import load_site_file
 from tests.e2e.helpers import DAY_START, SAMPLE_SITE, fix_at, post_points
+from tests.fixtures.robot_gateway import robots_gateway
 
 POSTS = {"g-004": "jt-patrol-central", "g-009": "jt-garage-b1", "g-012": "jt-gate-east"}
 SECRETS = {"a-key": "key-a", "b-key": "key-b"}
@@ -73,18 +69,8 @@ def stub(clock: ManualClock) -> Iterator[RobotStub]:
 
 @pytest.fixture
 def gateway(db_url: str, tmp_path: Path, clock: ManualClock, stub: RobotStub) -> Iterator[Gateway]:
-    engine = make_engine(db_url)
-    create_schema(engine)
-    load_site_file(site_file(tmp_path, stub), engine, DAY_START, set(SECRETS))
-    engine.dispose()
-    settings = Settings(
-        database_url=db_url, robot_secrets={k: SecretStr(v) for k, v in SECRETS.items()}
-    )
-    built = build_gateway(settings, clock, with_ingest=False, with_field_devices=False)
-    try:
+    with robots_gateway(db_url, site_file(tmp_path, stub), clock, SECRETS) as built:
         yield built
-    finally:
-        built.stop()
 
 
 def test_the_groups_read_whether_a_guard_off_post_had_reported_it(
