@@ -192,7 +192,9 @@ class Punch:
     """One attendance record from a clock-in terminal (or a card reader acting as one).
 
     ``person_id`` is the terminal's user id / PIN (or the card id for a card reader); the
-    identity stage maps it to a guard. ``punched_at`` is the terminal's time as UTC.
+    identity stage maps it to a guard. ``punched_at`` is the terminal's time as UTC, less
+    ``clock_corrected_s`` when the driver measured the terminal's clock off by more than it
+    tolerates (``drivers.zkteco.clock_offset``): then only ``raw`` keeps the terminal's reading.
     """
 
     terminal_id: str
@@ -203,3 +205,4 @@ class Punch:
     verify: VerifyMode = VerifyMode.UNKNOWN
     source_format: str = ""
     raw: str = ""
+    clock_corrected_s: float = 0.0

@@ -20,8 +20,10 @@ is never emitted before a table is read: while the terminal refuses it, the reco
 Punches go to ``on_punch`` (on the client's thread): ``terminal_id`` as configured,
 ``person_id`` the terminal's user id (PIN; ``uid:<number>`` for a number the table read does
 not have, counted as ``unmapped``: an unknown person, never someone else's PIN),
-``punched_at`` the record's local time in ``timezone`` converted to UTC, ``received_at`` the
-clock's time, ``source_format`` ``zkteco_binary``, ``raw`` the record's bytes in hex. Records
+``punched_at`` the record's local time in ``timezone`` converted to UTC (corrected by the
+terminal's clock offset, measured with ``CMD_GET_TIME`` at connect and at every keep-alive,
+when it is over two minutes: ``clock_offset``), ``received_at`` the clock's time,
+``source_format`` ``zkteco_binary``, ``raw`` the record's bytes in hex. Records
 with a punch state outside 0-5 or an impossible time are passed to ``on_reject``, and so are
 packets the session cannot read (a bad checksum, a datagram that is no packet); without
 ``on_reject`` they are logged instead. A refused user table is passed to ``on_reject`` too
@@ -40,7 +42,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import UTC, tzinfo
 from types import TracebackType
 from typing import Self
@@ -64,6 +66,7 @@ from drivers.zkteco.binary_records import (
     decode_user_table,
 )
 from drivers.zkteco.buffered import BufferRefused, read_stream_chunk, read_with_buffer
+from drivers.zkteco.clock_offset import ClockOffset
 from drivers.zkteco.push_codec import DEFAULT_TIMEZONE, zone_for
 from drivers.zkteco.semantics import punch_kind, record_key, verify_mode
 from drivers.zkteco.session import POLL_S, ReplyTimeout, Session, TcpSession
@@ -128,6 +131,7 @@ class ZkTcpClient:
         }
         self._session: Session | None = None
         self._credit = NumberCredit(retry_initial_s=reconnect_initial_s, retry_max_s=keepalive_s)
+        self._offset = ClockOffset(terminal_id, clock, self._zone)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -212,7 +216,7 @@ class ZkTcpClient:
         )
 
     def _keepalive(self, session: Session) -> None:
-        session.request(Command.CMD_GET_TIME)
+        self._offset.measure(session.request(Command.CMD_GET_TIME))
 
     def _serve(self, sock: socket.socket) -> None:
         session = self._new_session(sock)
@@ -222,6 +226,8 @@ class ZkTcpClient:
         self._connected = True
         self._count("connects")
         log.info("ZK terminal %s connected (session %#06x)", self._terminal_id, session.session_id)
+        # Before the log: its records are dated by the terminal's clock (``clock_offset``).
+        self._keepalive(session)
         self._read_log(session)
         reply = session.request(Command.CMD_REG_EVENT, reg_event_request(EF_ATTLOG))
         if reply.command != Command.CMD_ACK_OK:
@@ -360,17 +366,20 @@ class ZkTcpClient:
         if kind is None:
             self._reject(f"punch state {record.punch}: not 0-5", record.raw)
             return
+        terminal_utc = record.timestamp.replace(tzinfo=self._zone).astimezone(UTC)
         punch = Punch(
             terminal_id=self._terminal_id,
             person_id=record.user_id,
-            punched_at=record.timestamp.replace(tzinfo=self._zone).astimezone(UTC),
+            punched_at=self._offset.corrected(terminal_utc),
             received_at=self._clock.now(),
             kind=kind,
             verify=verify_mode(record.verify),
             source_format=SOURCE_FORMAT,
             raw=record.raw.hex(),
+            clock_corrected_s=-self._offset.applied.total_seconds(),
         )
-        key = record_key(punch)
+        # By the terminal's own time: a log read again under a new correction repeats nothing.
+        key = record_key(replace(punch, punched_at=terminal_utc))
         if key in self._seen:
             self._count("duplicates")
             return

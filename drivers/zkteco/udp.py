@@ -146,6 +146,7 @@ class ZkUdpClient(ZkTcpClient):
         reply = session.request(Command.CMD_GET_TIME)
         if reply.command != Command.CMD_ACK_OK:
             raise TransportError(f"ZK terminal refused the keep-alive (reply {reply.command})")
+        self._offset.measure(reply)
 
     def _read_chunk(self, session: Session, start: int, length: int) -> bytes:
         assert isinstance(session, _UdpSession)

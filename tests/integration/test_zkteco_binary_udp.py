@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -33,7 +34,7 @@ from gateway.site.loader import load_site_file
 from tests.fixtures.zkteco import Punches, attendance_log, wait_until
 
 NOW = datetime(2026, 3, 2, 0, 0, 0, tzinfo=UTC)
-CMD_DATA, CMD_READ_BUFFER, CMD_ACK_OK, CMD_GET_FREE_SIZES = 1501, 1504, 2000, 50
+CMD_DATA, CMD_READ_BUFFER, CMD_ACK_OK, CMD_GET_TIME = 1501, 1504, 2000, 201
 
 
 def _bigattendance_log(n: int) -> list[LogRecord]:
@@ -77,8 +78,9 @@ def test_client_speaks_the_published_udp_connect_exchange(corpus: Path, punches:
             second, _ = device.recvfrom(2048)
     assert first == connect  # one bare packet, no TCP prefix
     command, _chk, session, reply = struct.unpack("<4H", second[:8])
-    # The next request runs in the session the terminal assigned (0xfb2f), reply number 1.
-    assert (command, session, reply) == (CMD_GET_FREE_SIZES, 0xFB2F, 1)
+    # The next request runs in the session the terminal assigned (0xfb2f), reply number 1: its
+    # time, which the log's records are dated by.
+    assert (command, session, reply) == (CMD_GET_TIME, 0xFB2F, 1)
 
 
 def test_client_reads_the_whole_log_over_udp_as_punches_in_utc(
@@ -254,7 +256,9 @@ def test_a_network_terminal_reads_its_clock_in_its_sites_zone_unless_it_names_it
     01:58 UTC at a site in Urumqi (UTC+6), and 23:58 UTC the day before where the device itself
     is set to Beijing time (its ``timezone`` in the site file wins)."""
     record = LogRecord("3001", datetime(2026, 3, 2, 7, 58, 0), punch=0, verify=1)
-    with BinaryTerminal(records=[record], transport="tcp") as sim:
+    # Its clock is right, in its zone: nothing to correct.
+    terminal_now = NOW.astimezone(ZoneInfo(device_zone or site_zone)).replace(tzinfo=None)
+    with BinaryTerminal(records=[record], transport="tcp", now=terminal_now) as sim:
         engine = make_engine(db_url)
         create_schema(engine)
         site = _site_file(

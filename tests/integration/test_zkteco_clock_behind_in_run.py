@@ -1,0 +1,85 @@
+"""A binary-protocol clock-in terminal whose clock runs behind, as ``guard-gateway run`` wires it
+(``gateway.field_devices``): the client measures the terminal's clock with ``CMD_GET_TIME``
+against the gateway's injected clock and dates its punches by the gateway's clock when they
+differ by over two minutes, the record's ``raw`` bytes keeping the terminal's reading."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from drivers.zkteco.binary_records import decode_time
+from fwsim.zkteco.binary_terminal import BinaryTerminal, LogRecord
+from gateway.bootstrap import build_gateway
+from gateway.clock import ManualClock
+from gateway.db.engine import make_engine
+from gateway.db.patrol_models import PunchRow
+from gateway.db.schema import create_schema
+from gateway.outbox.tables import OutboxRow
+from gateway.settings import Settings
+from gateway.site.loader import load_site_file
+from tests.fixtures.zkteco import wait_until
+from tests.integration.test_zkteco_binary_udp import _site_file
+
+# 08:20 in Beijing: the shift 08:00-20:00 began, its clock-in grace (15 min) ran out at 08:15.
+NOW = datetime(2026, 3, 2, 0, 20, 0, tzinfo=UTC)
+BEIJING = timedelta(hours=8)
+
+
+@pytest.mark.parametrize(
+    ("transport", "behind", "punched", "late"),
+    [
+        # Set to UTC: a 07:58 check-in reads 23:58 the day before.
+        ("tcp", timedelta(hours=8), datetime(2026, 3, 1, 23, 58, tzinfo=UTC), False),
+        ("udp", timedelta(hours=8), datetime(2026, 3, 1, 23, 58, tzinfo=UTC), False),
+        # Six minutes slow: an 08:18 check-in reads 08:12, within the grace.
+        ("tcp", timedelta(minutes=6), datetime(2026, 3, 2, 0, 18, tzinfo=UTC), True),
+    ],
+    ids=["utc-tcp", "utc-udp", "slow-tcp"],
+)
+def test_a_terminal_whose_clock_runs_behind_has_its_punches_dated_by_the_gateways_clock(
+    db_url: str, tmp_path: Path, transport: str, behind: timedelta, punched: datetime, late: bool
+) -> None:
+    terminal_now = (NOW + BEIJING - behind).replace(tzinfo=None)
+    reading = (punched + BEIJING - behind).replace(tzinfo=None)
+    record = LogRecord("3001", reading, punch=0, verify=1)
+    with BinaryTerminal(records=[record], transport=transport, now=terminal_now) as sim:  # type: ignore[arg-type]
+        engine = make_engine(db_url)
+        create_schema(engine)
+        # Loaded the evening before: his grace runs from the shift's start.
+        url = f"{transport}://127.0.0.1:{sim.port}"
+        load_site_file(_site_file(tmp_path, url), engine, NOW - timedelta(hours=12))
+        engine.dispose()
+        gateway = build_gateway(Settings(database_url=db_url), ManualClock(NOW), with_ingest=False)
+        gateway.start()
+        try:
+            counters = gateway.processor.counters
+            wait_until(lambda: counters.get("punches.stored") == 1)
+            assert gateway.runtime.wait_idle()
+            with Session(gateway.engine) as session:
+                row = session.scalars(select(PunchRow)).one()
+                # One row per destination: each event once.
+                bodies = session.execute(
+                    select(OutboxRow.event_id, OutboxRow.type, OutboxRow.body).order_by(
+                        OutboxRow.seq
+                    )
+                )
+                events = [
+                    (kind, json.loads(body)["data"])
+                    for kind, body in {eid: (kind, body) for eid, kind, body in bodies}.values()
+                ]
+        finally:
+            gateway.stop()
+    assert row.punched_at == punched
+    # The raw record (40 bytes: the packed time at offset 27) keeps the terminal's reading.
+    assert decode_time(int.from_bytes(bytes.fromhex(row.raw)[27:31], "little")) == reading
+    assert counters.get("punches.clock_corrected") == 1
+    (punch,) = [data for kind, data in events if kind == "attendance.punch"]
+    assert (punch["punched_at"], punch["late"]) == (punched.isoformat(), late)
+    lates = [kind for kind, _ in events if kind == "alert.late_clock_in"]
+    assert len(lates) == int(late)
