@@ -8,7 +8,7 @@ new, so a terminal pushing its log twice or a wand downloaded twice is counted o
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Insert, Table, select
@@ -243,6 +243,9 @@ def insert_punches(
         raise ValueError("one shift id per punch")
     out: list[bool] = []
     for i, punch in enumerate(batch):
+        if punch.clock_corrected_s and _stored_under_another_correction(session, punch):
+            out.append(False)
+            continue
         out.append(
             _insert_ignoring_duplicates(
                 session,
@@ -267,6 +270,31 @@ def insert_punches(
             )
         )
     return out
+
+
+def _stored_under_another_correction(session: Session, punch: Punch) -> bool:
+    """Whether ``punch``, dated by the gateway's clock because its terminal's runs off
+    (``Punch.clock_corrected_s``), is stored already under another correction: the offset is
+    measured again at every connection and rounded to the minute, so a log read again after a
+    restart may land a minute away. The same record (its ``raw`` bytes hold the terminal's own
+    reading) within ``_CORRECTION_SLACK`` is the punch already stored."""
+    at = utc(punch.punched_at)
+    found = session.scalar(
+        select(PunchRow.id)
+        .where(
+            PunchRow.terminal_id == punch.terminal_id,
+            PunchRow.person_id == punch.person_id,
+            PunchRow.punched_at >= at - _CORRECTION_SLACK,
+            PunchRow.punched_at <= at + _CORRECTION_SLACK,
+            PunchRow.kind == punch.kind.value,
+            PunchRow.raw == punch.raw,
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+_CORRECTION_SLACK = timedelta(minutes=2)
 
 
 # --- rule state -------------------------------------------------------------------------------

@@ -83,3 +83,45 @@ def test_a_terminal_whose_clock_runs_behind_has_its_punches_dated_by_the_gateway
     assert (punch["punched_at"], punch["late"]) == (punched.isoformat(), late)
     lates = [kind for kind, _ in events if kind == "alert.late_clock_in"]
     assert len(lates) == int(late)
+
+
+def test_a_log_read_again_under_a_correction_a_minute_apart_stores_each_punch_once(
+    db_url: str, tmp_path: Path
+) -> None:
+    # The offset is measured at every connection and rounded to the minute: 8 h less 29 s one
+    # day, 8 h less 31 s after a restart (a second of drift), and the whole log read again
+    # landed a minute away from what was stored: every punch twice.
+    reading = datetime(2026, 3, 1, 23, 58, 29)  # the terminal's reading of a 07:58 check-in
+    record = LogRecord("3001", reading, punch=0, verify=1)
+    engine = make_engine(db_url)
+    create_schema(engine)
+    stored: list[datetime] = []
+    for behind in (timedelta(hours=8, seconds=-29), timedelta(hours=8, seconds=-31)):
+        terminal_now = (NOW + BEIJING - behind).replace(tzinfo=None)
+        with BinaryTerminal(records=[record], now=terminal_now) as sim:
+            load_site_file(
+                _site_file(tmp_path, f"tcp://127.0.0.1:{sim.port}"),
+                engine,
+                NOW - timedelta(hours=12),
+            )
+            gateway = build_gateway(
+                Settings(database_url=db_url), ManualClock(NOW), with_ingest=False
+            )
+            gateway.start()
+            try:
+                counters = gateway.processor.counters
+                # Stored, or found stored already: the log was read.
+                wait_until(
+                    lambda: (
+                        counters.get("punches.stored") + counters.get("punches.duplicate")  # noqa: B023
+                        == 1
+                    )
+                )
+                assert gateway.runtime.wait_idle()
+            finally:
+                gateway.stop()
+        with Session(engine) as session:
+            stored = list(session.scalars(select(PunchRow.punched_at)))
+    engine.dispose()
+    # Dated by the first reading's correction, once.
+    assert stored == [datetime(2026, 3, 1, 23, 58, 29, tzinfo=UTC)]
