@@ -35,6 +35,7 @@ from gateway.pipeline.new_duties import NewDuties
 from gateway.pipeline.patrol_loads import follow_ends, replan_machines
 from gateway.pipeline.patrol_routes import PatrolRoutes
 from gateway.pipeline.patrol_store import (
+    closed_patrols,
     patrol_map,
     read_patrols,
     refresh_patrols,
@@ -43,6 +44,7 @@ from gateway.pipeline.patrol_store import (
 from gateway.pipeline.presence_stage import PresenceFeed
 from gateway.pipeline.relay import relay_scan
 from gateway.pipeline.scan_attribution import card_holder, name_scan, read_away
+from gateway.pipeline.stored_inputs import leave_of
 from gateway.pipeline.unnamed_reads import UnnamedReads
 from gateway.records import CheckpointScan
 from gateway.rules import LeaveApproved, LeaveCancelled, ShiftEnded, Tick
@@ -258,7 +260,7 @@ class PatrolStage:
         if state.wands != duty.wands:
             state = replace(state, wands=duty.wands)
         new_state, events = patrol_rules.step(state, rule_input, now, duty.patrol_policy)
-        if new_state != held or machine_id not in self._patrols:
+        if new_state != held or (machine_id not in self._patrols and not new_state.closed):
             self._patrols[machine_id] = new_state
             ctx.dirty_patrols.add(machine_id)
         for event in events:
@@ -314,20 +316,51 @@ class PatrolStage:
         self, ctx: BatchContext, guard_id: str, leave: LeaveApproved | LeaveCancelled, now: datetime
     ) -> None:
         """A leave of ``guard_id`` was entered, or cancelled (the presence machines have it):
-        his shifts' patrol machines in memory withdraw the missed alerts of windows it spanned,
-        if approved by then (``LeaveEntered``), or raise those of excused windows its
+        his shifts' patrol machines withdraw the missed alerts of windows it spanned, if
+        approved by then (``LeaveEntered``), or raise those of excused windows its
         cancellation shows missed (``gateway.rules.patrol_leave``); his clock-in machines
-        withdraw the late clock-in it excused, or end the excusal."""
+        withdraw the late clock-in it excused, or end the excusal.
+
+        The machines in memory, and, as the presence machines do, the saved closed ones of his
+        shifts in the roster window that the leave overlaps (``closed_patrols``): a shift
+        cut short before the papers were typed in is reached as much as one still running."""
         entered = (
             LeaveEntered(leave.leave_id, leave.starts_at, leave.ends_at, leave.approved_at)
             if isinstance(leave, LeaveApproved)
             else leave
         )
-        for duty in self._memory.duties.duties_of_guard(guard_id):
+        duties = self._memory.duties
+        for duty in duties.duties_of_guard(guard_id):
             for plan in self._routes.of_post(duty.post_id):
                 if f"{duty.shift_id}/{plan.route_id}" in self._patrols:
                     self._step_patrol(ctx, duty, plan, entered, now)
+        for state in closed_patrols(
+            ctx.session, self._patrols, self._reached(ctx, guard_id, leave, now)
+        ):
+            closed_shift = duties.duty(state.shift_id)
+            if closed_shift is not None:
+                self._step_held(ctx, closed_shift, state, entered, now)
         self.attendance.leave_entered(ctx, guard_id, leave, now)
+
+    def _reached(
+        self,
+        ctx: BatchContext,
+        guard_id: str,
+        leave: LeaveApproved | LeaveCancelled,
+        now: datetime,
+    ) -> list[str]:
+        """``guard_id``'s shifts in the roster window, begun by ``now``, that ``leave`` (or the
+        leave cancelled) overlaps: those whose closed patrol machines it may concern."""
+        span = leave if isinstance(leave, LeaveApproved) else leave_of(ctx.session, leave.leave_id)
+        if span is None:
+            return []
+        return [
+            duty.shift_id
+            for duty in self._memory.duties.duties_of_guard(guard_id)
+            if duty.starts_at <= now
+            and duty.starts_at < span.ends_at
+            and span.starts_at < duty.ends_at
+        ]
 
     def wands_downloaded(
         self, ctx: BatchContext, downloads: Mapping[str, datetime], now: datetime

@@ -102,10 +102,11 @@ def step(
 ) -> tuple[PatrolState, list[RuleEvent]]:
     """Apply one input at clock time ``now``; return the new state and the events, in order.
 
-    A closed state returns unchanged with no events.
+    A closed state (its shift over) takes only a leave or a cancellation typed in afterwards
+    (``gateway.rules.patrol_leave``), stays closed, and is returned unchanged otherwise.
     """
     now = utc(now)
-    if state.closed:
+    if state.closed and not isinstance(event, LeaveEntered | LeaveCancelled):
         return state, []
     run = _Run(state, now, policy)
     if isinstance(event, Tick):
@@ -140,7 +141,7 @@ def step(
         run.fire_due(now)
     else:  # pragma: no cover - the union is exhaustive
         raise TypeError(f"not a patrol rule input: {event!r}")
-    return run.finish()
+    return (state, []) if state.closed and not run.events else run.finish()
 
 
 class _Run:

@@ -18,6 +18,10 @@ after all (``owed_again``): ``alert.checkpoint_missed`` is raised for it, a new 
 episode of its own when one was withdrawn before (``raised_again``), with ``reason``
 ``leave_cancelled``, the ``leave_id`` and its ``cancelled_at``; a round under way counts it
 missed, a completed one keeps its counts (the ledger counts the alert).
+
+Both hold as much for a machine closed since (the shift cut short by a relief, its route taken
+off the site): a leader often types the papers in the next morning. A closed machine takes the
+leave or the cancellation, gives what it shows, and stays closed (``patrol.step``).
 """
 
 from __future__ import annotations

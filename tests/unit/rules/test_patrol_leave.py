@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from gateway.rules.inputs import LeaveCancelled
+from gateway.rules.inputs import LeaveCancelled, ShiftEnded, Tick
 from gateway.rules.patrol_leave import LeaveEntered
 from gateway.rules.patrol_state import PatrolState
 
@@ -151,3 +151,24 @@ def test_the_excused_windows_survive_a_restart() -> None:
     restored = PatrolState.from_json(json.loads(json.dumps(patrol.state.to_json())))
     assert restored == patrol.state
     assert [m.withdrawals for m in restored.excused_windows] == [1, 1, 1]
+
+
+def test_a_machine_closed_at_a_relief_takes_the_leave_and_its_cancellation_and_stays_closed() -> (
+    None
+):
+    patrol = Patrol()
+    patrol.advance(35)  # A, B and C missed; the round completed at 35
+    patrol.feed(ShiftEnded())  # relieved: closed
+    closed = patrol.state
+    assert closed.closed
+    _typed_in(patrol, 600, 32)  # typed in the next morning
+    assert _withdrawn(patrol) == ["A", "B", "C"]
+    assert patrol.state.closed and patrol.state.next_deadline is None
+    _cancelled(patrol, 610, 15)
+    assert [(cp, raised) for cp, raised, _ in _missed_again(patrol)] == [("B", True), ("C", True)]
+    assert patrol.state.closed
+    # Nothing else reaches it, and a leave with nothing to change leaves it as it was.
+    after = patrol.state
+    assert patrol.feed(Tick()) == [] and patrol.state is after
+    assert patrol.feed(LeaveEntered("L3", at(40), at(50), at(-30))) == []
+    assert patrol.state is after
