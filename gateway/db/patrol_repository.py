@@ -243,7 +243,9 @@ def insert_punches(
         raise ValueError("one shift id per punch")
     out: list[bool] = []
     for i, punch in enumerate(batch):
-        if punch.clock_corrected_s and _stored_under_another_correction(session, punch):
+        if punch.source_format == _CORRECTED_FORMAT and _stored_under_another_correction(
+            session, punch
+        ):
             out.append(False)
             continue
         out.append(
@@ -273,11 +275,12 @@ def insert_punches(
 
 
 def _stored_under_another_correction(session: Session, punch: Punch) -> bool:
-    """Whether ``punch``, dated by the gateway's clock because its terminal's runs off
-    (``Punch.clock_corrected_s``), is stored already under another correction: the offset is
-    measured again at every connection and rounded to the minute, so a log read again after a
-    restart may land a minute away. The same record (its ``raw`` bytes hold the terminal's own
-    reading) within ``_CORRECTION_SLACK`` is the punch already stored."""
+    """Whether ``punch``, of a terminal whose punches the driver dates by the gateway's clock
+    when its own runs off (``drivers.zkteco.clock_offset``), is stored already under another
+    correction: the offset is measured again at every connection and rounded to the minute, and
+    it is dropped within the tolerance, so a log read again after a restart may land a minute or
+    two away. The same record (its ``raw`` bytes hold the terminal's own reading) within
+    ``_CORRECTION_SLACK`` is the punch already stored."""
     at = utc(punch.punched_at)
     found = session.scalar(
         select(PunchRow.id)
@@ -294,7 +297,9 @@ def _stored_under_another_correction(session: Session, punch: Punch) -> bool:
     return found is not None
 
 
-_CORRECTION_SLACK = timedelta(minutes=2)
+_CORRECTION_SLACK = timedelta(minutes=3)
+_CORRECTED_FORMAT = "zkteco_binary"
+"""The punches a driver may date by the gateway's clock (``drivers.zkteco.driver``)."""
 
 
 # --- rule state -------------------------------------------------------------------------------

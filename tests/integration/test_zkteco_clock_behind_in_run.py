@@ -85,19 +85,41 @@ def test_a_terminal_whose_clock_runs_behind_has_its_punches_dated_by_the_gateway
     assert len(lates) == int(late)
 
 
-def test_a_log_read_again_under_a_correction_a_minute_apart_stores_each_punch_once(
-    db_url: str, tmp_path: Path
+@pytest.mark.parametrize(
+    ("behind", "reading", "first"),
+    [
+        # Rounded to the minute: 8 h less 29 s one day, less 31 s after a restart.
+        (
+            (timedelta(hours=8, seconds=-29), timedelta(hours=8, seconds=-31)),
+            datetime(2026, 3, 1, 23, 58, 29),
+            datetime(2026, 3, 1, 23, 58, 29, tzinfo=UTC),
+        ),
+        # Across the tolerance: 121 s slow (corrected by 2 minutes), then 119 s (taken as is).
+        (
+            (timedelta(seconds=121), timedelta(seconds=119)),
+            datetime(2026, 3, 2, 8, 16, 0),
+            datetime(2026, 3, 2, 0, 18, 0, tzinfo=UTC),
+        ),
+    ],
+    ids=["a-minute-apart", "across-the-tolerance"],
+)
+def test_a_log_read_again_under_another_correction_stores_each_punch_once(
+    db_url: str,
+    tmp_path: Path,
+    behind: tuple[timedelta, timedelta],
+    reading: datetime,
+    first: datetime,
 ) -> None:
-    # The offset is measured at every connection and rounded to the minute: 8 h less 29 s one
-    # day, 8 h less 31 s after a restart (a second of drift), and the whole log read again
-    # landed a minute away from what was stored: every punch twice.
-    reading = datetime(2026, 3, 1, 23, 58, 29)  # the terminal's reading of a 07:58 check-in
+    # The offset is measured at every connection: a second of drift after a restart moved the
+    # correction by a minute (or ended it), and the whole log read again landed away from what
+    # was stored: every punch twice.
     record = LogRecord("3001", reading, punch=0, verify=1)
     engine = make_engine(db_url)
     create_schema(engine)
     stored: list[datetime] = []
-    for behind in (timedelta(hours=8, seconds=-29), timedelta(hours=8, seconds=-31)):
-        terminal_now = (NOW + BEIJING - behind).replace(tzinfo=None)
+    for terminal_behind in behind:
+        behind_now = terminal_behind
+        terminal_now = (NOW + BEIJING - behind_now).replace(tzinfo=None)
         with BinaryTerminal(records=[record], now=terminal_now) as sim:
             load_site_file(
                 _site_file(tmp_path, f"tcp://127.0.0.1:{sim.port}"),
@@ -124,4 +146,4 @@ def test_a_log_read_again_under_a_correction_a_minute_apart_stores_each_punch_on
             stored = list(session.scalars(select(PunchRow.punched_at)))
     engine.dispose()
     # Dated by the first reading's correction, once.
-    assert stored == [datetime(2026, 3, 1, 23, 58, 29, tzinfo=UTC)]
+    assert stored == [first]
