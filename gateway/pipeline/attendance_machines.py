@@ -133,6 +133,7 @@ class AttendanceMachines:
 
     def _punch(self, ctx: BatchContext, punch: Punch, now: datetime) -> None:
         duties = self._memory.duties
+        stored = punch  # as its row has it: what a relay names it by
         if punch.punched_at > punch.received_at + AHEAD_AT_MOST:
             # A terminal whose clock runs ahead: a punch cannot be made after it arrives. Dated
             # by its arrival for the rules (the row keeps the terminal's time, which a re-sent
@@ -149,7 +150,7 @@ class AttendanceMachines:
         duty = duty_of_punch(duties, guard_id, punch, self._checked_in_at)
         if duty is None:
             if not duties.holds(guard_id):  # his rules run in another process: hand it over
-                relay_punch(ctx.session, punch, guard_id, ctx.now)
+                relay_punch(ctx.session, stored, guard_id, ctx.now)
                 ctx.counters.add("punches.relayed")
                 return
             ctx.counters.add("punches.off_duty")

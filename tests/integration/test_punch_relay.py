@@ -100,3 +100,23 @@ def test_a_pass_that_fails_before_its_commit_is_taken_back_and_tried_again(
         "attendance.punch",
         "presence.arrived",
     ]
+
+
+def test_a_punch_from_a_terminal_whose_clock_runs_ahead_is_relayed_not_quarantined(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # Dated by its arrival for the rules, it was then looked up by that time to be relayed:
+    # not found, the batch failed again and again and its input was quarantined.
+    clock = ManualClock(START + timedelta(minutes=2))
+    load_site_file(field_site(tmp_path, ["g-101", "g-102"], {}), engine, START)
+    receiver = Processor(engine, clock)
+    receiver.set_scope(lambda guard: guard != "g-102")
+    ahead = START + timedelta(minutes=9)  # the terminal's clock 8 minutes fast
+    punch = Punch(
+        "zk-gate", PINS["g-102"], ahead, START + timedelta(minutes=1), PunchKind.CHECK_IN,
+        source_format="zkteco_push",
+    )  # fmt: skip
+    receiver.run_command(lambda session, p: p.store_punches(session, [punch]))
+    counters = receiver.counters.snapshot()
+    assert (counters["punches.clock_ahead"], counters["punches.relayed"]) == (1, 1)
+    assert waiting(engine) == 1
