@@ -18,6 +18,7 @@ CORPUS = Path(__file__).resolve().parent / "corpus"
 POSTGRES_URL_ENV = "GATEWAY_TEST_POSTGRES_URL"
 
 pytest_plugins = [
+    "tests.fixtures.holder_api",
     "tests.fixtures.live_gateway",
     "tests.fixtures.mqtt",
     "tests.fixtures.nfc",

@@ -78,7 +78,8 @@ def test_a_terminal_whose_process_is_killed_is_taken_over_and_no_punch_is_lost_o
     )
     engine = make_engine(db_url)
     nodes: list[Node] = []
-    with BinaryTerminal(records=first, transport="tcp") as terminal:
+    # Its clock reads as its records were made (the gateway measures it and dates by it).
+    with BinaryTerminal(records=first, transport="tcp", now=local_now) as terminal:
         live.load_site(
             env, terminal_site(now, f"tcp://127.0.0.1:{terminal.port}"), tmp_path / "site.json"
         )

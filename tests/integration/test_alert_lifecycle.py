@@ -39,6 +39,7 @@ from tests.e2e.helpers import (
     roster_site,
 )
 from tests.fixtures.api_tokens import bearer, new_token
+from tests.fixtures.holder_api import NodeB
 
 SITE_ID = "wh-jiangtan-garden"
 ESCALATE_AFTER = timedelta(minutes=10)
@@ -370,12 +371,16 @@ def test_no_escalation_when_nobody_is_named_above(live: Live) -> None:
 # --- a partitioned gateway ------------------------------------------------------------------
 
 
-def test_acting_on_an_alert_of_a_guard_held_elsewhere_is_sent_to_that_process(live: Live) -> None:
+def test_acting_on_an_alert_of_a_guard_held_elsewhere_is_sent_to_that_process(
+    live: Live, node_b_api: tuple[str, type[NodeB]]
+) -> None:
     """In a partitioned gateway an acknowledgement or resolution runs in the process holding
-    the alert's guard, where his rules run: another process answers 307 to it (503 while his
-    partition moves), and does nothing itself."""
+    the alert's guard, where his rules run: another process forwards it there and answers with
+    the holder's answer (503 while his partition moves or the holder does not answer), and
+    does nothing itself."""
     alert = departed_at_5(live)
-    holders = {"g-001": "http://127.0.0.1:1"}  # the API of the process holding g-001
+    holder_url, holder = node_b_api
+    holders = {"g-001": holder_url}  # the API of the process holding g-001
 
     def owner_url(guard_id: str) -> str | None:
         if guard_id in moving:
@@ -387,20 +392,26 @@ def test_acting_on_an_alert_of_a_guard_held_elsewhere_is_sent_to_that_process(li
     url = here.start()
     try:
         with httpx.Client(base_url=url, timeout=10, headers=live.http.headers) as other:
-            for path, body in (
+            sent = [
                 (f"/alerts/{alert['id']}/acknowledge", {"by": "jt-leader-a"}),
                 (f"/alerts/{alert['alert_key']}/resolve", {"note": "checked on site"}),
-            ):
-                moved = other.post(path, json=body)
-                assert moved.status_code == 307, moved.text
-                assert moved.headers["location"] == "http://127.0.0.1:1" + path
+            ]
+            for path, body in sent:
+                forwarded = other.post(path, json=body)
+                assert forwarded.status_code == 201, forwarded.text  # the holder's answer
+            assert holder.received == [
+                ("POST", path, live.http.headers["Authorization"], body) for path, body in sent
+            ]
+            holders["g-001"] = "http://127.0.0.1:1"  # killed: nothing answers there
+            gone = other.post(f"/alerts/{alert['id']}/acknowledge", json={"by": "jt-leader-a"})
+            assert (gone.status_code, gone.headers["retry-after"]) == (503, "5")
             moving.add("g-001")
             busy = other.post(f"/alerts/{alert['id']}/acknowledge", json={"by": "jt-leader-a"})
             assert (busy.status_code, busy.headers["retry-after"]) == (503, "5")
             # Nothing was done where the guard is not held.
             assert live.alert()["status"] == "open"
             assert live.rows("alert.resolved") == []
-            # An unknown alert is answered as everywhere, without a redirect.
+            # An unknown alert is answered as everywhere, without a forward.
             unknown = other.post("/alerts/999999/acknowledge", json={"by": "jt-leader-a"})
             assert unknown.status_code == 404, unknown.text
             # Once the guard is held here, the same call is done here.

@@ -8,14 +8,12 @@ his partition moves (``503``, ``Retry-After``), and sent again it is forwarded t
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import pytest
@@ -34,6 +32,7 @@ from gateway.settings import Settings
 from gateway.site.loader import load_site_file
 from tests.e2e.helpers import DAY_START, roster_site
 from tests.fixtures.api_tokens import bearer, new_token
+from tests.fixtures.holder_api import NodeB
 from tests.fixtures.live_gateway import wait_for
 
 PARTITIONS = 2
@@ -58,38 +57,6 @@ class StandIn:
 
     def stop(self) -> None:
         pass
-
-
-class NodeB(BaseHTTPRequestHandler):
-    """Node b's API: records what it is sent and answers as the owner recording a report."""
-
-    received: ClassVar[list[tuple[str, str, str | None, dict[str, Any]]]] = []
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.received.append((self.command, self.path, self.headers["Authorization"], body))
-        answer = json.dumps({"id": 7, "sent_again": False}).encode()
-        self.send_response(201)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *_args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def node_b_api() -> Iterator[tuple[str, type[NodeB]]]:
-    NodeB.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), NodeB)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", NodeB
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
