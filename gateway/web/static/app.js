@@ -217,66 +217,115 @@ function refreshSoon() {
   state.pending = setTimeout(refresh, 250);
 }
 
+// Rows are kept per guard and per alert and changed in place: with hundreds of guards some fix
+// has always moved, and a list built anew at each refresh replaced the button under the
+// leader's finger (the tap fell on a node no longer in the page) and lost his scroll position.
+function guardRow(guard) {
+  const trackButton = el("button", { type: "button", class: "track-button", text: "轨迹 track" });
+  trackButton.addEventListener("click", () => showTrack(guard.guard_id));
+  const over = el("span", { class: "over-badge" });
+  const silent = el("span", { class: "silent-badge", text: "失联 silent" });
+  const li = el("li", { class: "guard", "data-guard-id": guard.guard_id },
+                el("span", { class: "who" }), el("span", { class: "badge" }),
+                trackButton, el("span", { class: "meta" }));
+  li.parts = { who: li.children[0], badge: li.children[1], over, silent, trackButton,
+               meta: li.lastChild };
+  return li;
+}
+
+function fillGuardRow(li, guard) {
+  const signature = JSON.stringify(guard);
+  if (li.signature === signature) return;
+  li.signature = signature;
+  const { who, badge, over, silent, trackButton, meta } = li.parts;
+  li.dataset.standing = guard.standing;
+  li.dataset.silent = String(guard.silent);
+  if (guard.over_limit) li.dataset.overLimit = guard.over_limit; else delete li.dataset.overLimit;
+  who.replaceChildren(el("strong", { text: guard.guard_name }), ` ${guard.guard_id} · ${guard.post_name}`);
+  badge.dataset.standing = guard.standing;
+  badge.textContent = STANDINGS[guard.standing];
+  if (guard.over_limit) {
+    over.dataset.overLimit = guard.over_limit;
+    over.textContent = OVER_LIMITS[guard.over_limit] || guard.over_limit;
+  }
+  // The badges are in the row only while they hold, before the button, which stays put.
+  showBefore(li, silent, guard.silent, trackButton);
+  showBefore(li, over, !!guard.over_limit, guard.silent ? silent : trackButton);
+  const fix = guard.last_fix;
+  meta.textContent = `自 since ${localTime(guard.since)}` +
+    (fix ? ` · 定位 fix ${localTime(fix.fix_time)} · ${fix.distance_m} m` : " · 无定位 no fix");
+}
+
+function showBefore(li, node, shown, next) {
+  if (!shown) node.remove();
+  else if (node.nextSibling !== next) li.insertBefore(node, next);
+}
+
+// ``rows`` in this order in ``list``: a new row is inserted where it belongs and the rows
+// around it stay where they are (a node taken out and put back loses a tap under way).
+function placeRows(list, rows) {
+  const wanted = new Set(rows);
+  for (const li of [...list.children]) if (!wanted.has(li)) li.remove();
+  rows.forEach((row, i) => {
+    const there = list.children[i];
+    if (there !== row) list.insertBefore(row, there || null);
+  });
+}
+
 function drawGuards() {
   $("guard-count").textContent = String(state.guards.length);
-  const items = state.guards.map((guard) => {
-    const standing = guard.standing;
-    const badge = el("span", { class: "badge", "data-standing": standing, text: STANDINGS[standing] });
-    const trackButton = el("button", { type: "button", class: "track-button", text: "轨迹 track" });
-    trackButton.addEventListener("click", () => showTrack(guard.guard_id));
-    const who = el("span", { class: "who" }, el("strong", { text: guard.guard_name }),
-                   ` ${guard.guard_id} · ${guard.post_name}`);
-    const li = el("li", { class: "guard", "data-guard-id": guard.guard_id,
-                          "data-standing": standing, "data-silent": String(guard.silent),
-                          "data-over-limit": guard.over_limit },
-                  who, badge);
-    if (guard.over_limit) {
-      li.append(el("span", { class: "over-badge", "data-over-limit": guard.over_limit,
-                             text: OVER_LIMITS[guard.over_limit] || guard.over_limit }));
-    }
-    if (guard.silent) li.append(el("span", { class: "silent-badge", text: "失联 silent" }));
-    li.append(trackButton);
-    const fix = guard.last_fix;
-    const meta = `自 since ${localTime(guard.since)}` +
-      (fix ? ` · 定位 fix ${localTime(fix.fix_time)} · ${fix.distance_m} m` : " · 无定位 no fix");
-    li.append(el("span", { class: "meta", text: meta }));
+  const list = $("guards");
+  const kept = new Map([...list.children].map((li) => [li.dataset.guardId, li]));
+  placeRows(list, state.guards.map((guard) => {
+    const li = kept.get(guard.guard_id) || guardRow(guard);
+    fillGuardRow(li, guard);
     return li;
-  });
-  $("guards").replaceChildren(...items);
+  }));
 }
 
 function alertTitle(type) {
   return (state.map && state.map.titles[type]) || type;
 }
 
+function alertRow(alert) {
+  const data = alert.data || {};
+  const li = el("li", { class: "alert", "data-alert-id": String(alert.id),
+                        "data-status": alert.status, "data-type": alert.type });
+  li.append(el("span", { class: "what", text: alertTitle(alert.type) }));
+  li.append(el("span", { class: "status", text: STATUSES[alert.status] || alert.status }));
+  if (alert.status === "open") {
+    const ack = el("button", { type: "button", class: "ack primary", text: "确认 acknowledge" });
+    ack.addEventListener("click", () => acknowledge(alert, ack));
+    li.append(ack);
+  }
+  if (alert.status !== "resolved" && state.resolveSupported) {
+    const resolve = el("button", { type: "button", class: "resolve", text: "解除 resolve" });
+    resolve.addEventListener("click", () => resolveAlert(alert, resolve));
+    li.append(resolve);
+  }
+  let meta = `${data.guard_name || alert.guard_id} (${alert.guard_id})` +
+    (data.post_name ? ` · ${data.post_name}` : "") + ` · ${localTime(alert.opened_at, true)}`;
+  if (alert.acknowledged_by) {
+    meta += ` · ${alert.acknowledged_by} 确认于 ${localTime(alert.acknowledged_at)}`;
+  }
+  li.append(el("span", { class: "meta", text: meta }));
+  return li;
+}
+
 function drawAlerts() {
   const open = state.alerts.filter((a) => a.status === "open").length;
   $("alert-count").textContent = open >= OPEN_ALERTS_MAX ? `${open}+` : String(open);
-  const items = state.alerts.map((alert) => {
-    const data = alert.data || {};
-    const li = el("li", { class: "alert", "data-alert-id": String(alert.id),
-                          "data-status": alert.status, "data-type": alert.type });
-    li.append(el("span", { class: "what", text: alertTitle(alert.type) }));
-    li.append(el("span", { class: "status", text: STATUSES[alert.status] || alert.status }));
-    if (alert.status === "open") {
-      const ack = el("button", { type: "button", class: "ack primary", text: "确认 acknowledge" });
-      ack.addEventListener("click", () => acknowledge(alert, ack));
-      li.append(ack);
-    }
-    if (alert.status !== "resolved" && state.resolveSupported) {
-      const resolve = el("button", { type: "button", class: "resolve", text: "解除 resolve" });
-      resolve.addEventListener("click", () => resolveAlert(alert, resolve));
-      li.append(resolve);
-    }
-    let meta = `${data.guard_name || alert.guard_id} (${alert.guard_id})` +
-      (data.post_name ? ` · ${data.post_name}` : "") + ` · ${localTime(alert.opened_at, true)}`;
-    if (alert.acknowledged_by) {
-      meta += ` · ${alert.acknowledged_by} 确认于 ${localTime(alert.acknowledged_at)}`;
-    }
-    li.append(el("span", { class: "meta", text: meta }));
+  const list = $("alerts");
+  const kept = new Map([...list.children].map((li) => [li.dataset.alertId, li]));
+  // An alert's row is built again only when the alert changed (its buttons go with its status).
+  placeRows(list, state.alerts.map((alert) => {
+    const signature = JSON.stringify([alert, state.resolveSupported]);
+    const old = kept.get(String(alert.id));
+    if (old && old.signature === signature) return old;
+    const li = alertRow(alert);
+    li.signature = signature;
     return li;
-  });
-  $("alerts").replaceChildren(...items);
+  }));
 }
 
 async function acknowledge(alert, button) {
