@@ -25,7 +25,8 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from gateway.bench.common import bench_database, clear_bench, percentiles, write_roster
+from gateway.bench.common import bench_database, clear_bench, write_roster
+from gateway.bench.measures import percentiles
 from gateway.bench.multiproc import (
     PARTITIONS,
     await_partitions,

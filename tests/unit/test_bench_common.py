@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateway.bench.common import BenchClock, percentiles
+from gateway.bench.common import BenchClock
+from gateway.bench.measures import percentiles
 from gateway.bench.multiproc import partitions_held
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)

@@ -1,7 +1,7 @@
 """The benchmark's scenarios (``guard-gateway bench --scenario NAME``; ``bench --list``).
 
 Each scenario is a module with ``run(args) -> dict``: the one JSON object ``bench`` prints,
-with the machine's facts (``gateway.bench.common.machine_facts``), and a ``goal``/``met`` pair
+with the machine's facts (``gateway.bench.measures.machine_facts``), and a ``goal``/``met`` pair
 where issue 9 states a goal. Sizes come from the command's options, so every scenario can run
 small (the tests) or at city scale.
 """

@@ -30,7 +30,8 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
 
-from gateway.bench.common import bench_database, machine_facts
+from gateway.bench.common import bench_database
+from gateway.bench.measures import machine_facts
 from gateway.bootstrap import build_gateway, free_port
 from gateway.clock import SystemClock
 from gateway.outbox.cloudevents import build_event, canonical_json

@@ -13,8 +13,8 @@ from typing import Any
 
 from drivers.mqtt.broker import start_broker
 from gateway.bench.baseline import measure_bare_subscriber
-from gateway.bench.common import machine_facts
 from gateway.bench.e2e import measure_flood
+from gateway.bench.measures import machine_facts
 from gateway.bench.multiproc import check_available, launch_flood
 
 __all__ = ["GOAL_RATIO_TO_BARE", "run"]

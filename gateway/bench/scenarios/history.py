@@ -22,14 +22,8 @@ from typing import Any
 from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
-from gateway.bench.common import (
-    BenchClock,
-    bench_database,
-    device_id,
-    machine_facts,
-    rss_mb,
-    write_roster,
-)
+from gateway.bench.common import BenchClock, bench_database, device_id, write_roster
+from gateway.bench.measures import machine_facts, rss_mb
 from gateway.clock import SystemClock, utc
 from gateway.db.models import PresenceStateRow, ShiftRow
 from gateway.gc_tuning import collector_as_a_gateway

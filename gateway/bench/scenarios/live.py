@@ -32,13 +32,12 @@ from gateway.bench.baseline import measure_bare_subscriber, publish_load
 from gateway.bench.common import (
     BenchClock,
     Roster,
-    StoredWatcher,
     bench_database,
     device_id,
-    machine_facts,
     post_centre,
     write_roster,
 )
+from gateway.bench.measures import StoredWatcher, machine_facts
 from gateway.bench.paced import fix_payload
 from gateway.bootstrap import Gateway, build_gateway
 from gateway.db.models import PresenceStateRow

@@ -20,14 +20,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from gateway.bench.common import (
-    BenchClock,
-    bench_database,
-    device_id,
-    machine_facts,
-    post_centre,
-    write_roster,
-)
+from gateway.bench.common import BenchClock, bench_database, device_id, post_centre, write_roster
+from gateway.bench.measures import machine_facts
 from gateway.clock import SystemClock
 from gateway.gc_tuning import collector_as_a_gateway
 from gateway.pipeline.processor import Processor

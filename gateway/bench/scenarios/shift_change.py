@@ -32,7 +32,8 @@ from datetime import timedelta
 from typing import Any
 
 from drivers.mqtt.broker import start_broker
-from gateway.bench.common import BenchClock, ingest_pids, machine_facts, percentiles, rss_mb
+from gateway.bench.common import BenchClock
+from gateway.bench.measures import ingest_pids, machine_facts, percentiles, rss_mb
 from gateway.bench.multiproc import check_available
 from gateway.bench.multiproc_absences import launch_absences
 from gateway.bench.paced import start_paced

@@ -24,7 +24,8 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from gateway.bench.common import BenchClock, ingest_pids, percentiles, rss_mb
+from gateway.bench.common import BenchClock
+from gateway.bench.measures import ingest_pids, percentiles, rss_mb
 from gateway.bench.paced import start_paced
 from gateway.bench.scenarios.live import FIX_PERIOD_S, absent_every, shift_started, wait_until
 from gateway.clock import SystemClock
