@@ -89,7 +89,8 @@ def test_rows_and_their_buttons_stay_in_the_page_while_other_guards_change(
         "ack": True,
     }
     row = f"#guards li[data-guard-id='{other_guard}']"
-    assert browser.execute_script(f"return document.querySelector({row!r}) === window.kept.otherRow")
+    same_row = f"return document.querySelector({row!r}) === window.kept.otherRow"
+    assert browser.execute_script(same_row)
     assert browser.execute_script("return window.kept.otherRow.textContent") == other_meta
 
     # The button the operator had reached for still works.
