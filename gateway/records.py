@@ -193,8 +193,9 @@ class Punch:
 
     ``person_id`` is the terminal's user id / PIN (or the card id for a card reader); the
     identity stage maps it to a guard. ``punched_at`` is the terminal's time as UTC, less
-    ``clock_corrected_s`` when the driver measured the terminal's clock off by more than it
-    tolerates (``drivers.zkteco.clock_offset``): then only ``raw`` keeps the terminal's reading.
+    ``clock_corrected_s`` when the driver found the terminal's clock off by more than it
+    tolerates (``drivers.zkteco.clock_offset``, ``drivers.zkteco.push_clock``): then only
+    ``raw`` keeps the terminal's reading.
     """
 
     terminal_id: str

@@ -68,7 +68,8 @@ class TerminalConfig:
     ``error_delay_s`` after a failed request, ``trans_times`` (fixed upload times, ``hh:mm;hh:mm``),
     ``trans_interval_min`` between uploads of pending data, ``trans_flag`` (which tables to send),
     ``realtime`` (send each record as it happens), ``encrypt`` (always ``None``: we do not support
-    the encrypted variant).
+    the encrypted variant). ``set_clock``: set the terminal's clock to the gateway's after each
+    handshake (``SET OPTION DateTime``, see ``push_clock``).
     """
 
     timezone: str = DEFAULT_TIMEZONE
@@ -78,6 +79,7 @@ class TerminalConfig:
     trans_interval_min: int = 1
     trans_flag: str = "TransData AttLog\tOpLog"
     realtime: bool = True
+    set_clock: bool = True
 
     def __post_init__(self) -> None:
         zone_for(self.timezone)  # fails early on a misspelt zone
@@ -151,10 +153,11 @@ def parse_handshake(query: Mapping[str, str]) -> Handshake:
     )
 
 
-def _utc_offset_hours(zone: tzinfo, at: datetime) -> str:
-    offset = at.astimezone(zone).utcoffset() or timedelta(0)
-    hours = offset.total_seconds() / 3600
-    return str(int(hours)) if hours.is_integer() else f"{hours:g}"
+def _time_zone_option(zone: tzinfo, at: datetime) -> str:
+    """``TimeZone=``: whole hours, else minutes (V5.8: ``330`` for UTC+5:30; firmware reads
+    ``5.5`` as 5)."""
+    minutes = int((at.astimezone(zone).utcoffset() or timedelta(0)).total_seconds() // 60)
+    return str(minutes // 60) if minutes % 60 == 0 else str(minutes)
 
 
 def handshake_reply(
@@ -169,7 +172,8 @@ def handshake_reply(
 
     ``attlog_stamp`` ``None`` asks the terminal for all its records (the gateway deduplicates);
     ``operlog_stamp`` ``9999`` tells it we do not want the operation log from its beginning.
-    ``TimeZone`` is the zone's UTC offset in hours at ``now``. Lines end with LF.
+    ``TimeZone`` is the zone's UTC offset at ``now``, in hours (in minutes for a zone off the
+    hour). Lines end with LF.
     """
     zone = zone_for(config.timezone)
     lines = [
@@ -182,7 +186,7 @@ def handshake_reply(
         f"TransTimes={config.trans_times}",
         f"TransInterval={config.trans_interval_min}",
         f"TransFlag={config.trans_flag}",
-        f"TimeZone={_utc_offset_hours(zone, now)}",
+        f"TimeZone={_time_zone_option(zone, now)}",
         f"Realtime={1 if config.realtime else 0}",
         "Encrypt=None",
     ]

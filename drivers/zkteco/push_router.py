@@ -23,6 +23,11 @@ terminal and problem.
 
 ``commands`` (optional) queues commands for terminals; ``getrequest`` hands them out and
 ``devicecmd`` results are logged and passed to ``on_command_result``.
+
+Terminal clocks (``push_clock``): the first ``getrequest`` after a handshake is handed
+``SET OPTION DateTime`` with the gateway's time (unless the config's ``set_clock`` is off), and
+punches of an upload that only a clock left behind explains are dated by the gateway's clock
+before ``sink`` sees them; every request keeps the terminal's session live.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
+from drivers.zkteco.push_clock import PushClocks
 from drivers.zkteco.push_codec import (
     CommandResult,
     TerminalConfig,
@@ -129,6 +135,7 @@ def make_push_router(
     list never. Which terminals are answered: the module docstring.
     """
     fallback = default_config or TerminalConfig()
+    clocks = PushClocks(clock)
     router = APIRouter()
     warned: set[str] = set()
     warned_lock = threading.Lock()
@@ -170,6 +177,7 @@ def make_push_router(
             if config is None:
                 report(Rejected(UNKNOWN_TERMINAL, await request.body(), sn))
                 return _plain("ERROR: unknown terminal", status_code=403)
+            clocks.seen(sn)
             return await handler(request, sn, config)
 
         return route
@@ -177,6 +185,7 @@ def make_push_router(
     async def handshake(request: Request, sn: str, config: TerminalConfig) -> PlainTextResponse:
         info = parse_handshake(request.query_params)
         log.info("ZKTeco terminal %s handshake (pushver %s)", sn, info.pushver or "?")
+        clocks.handshake(sn)
         return _plain(handshake_reply(sn, config, now=clock.now()))
 
     async def upload(request: Request, sn: str, config: TerminalConfig) -> PlainTextResponse:
@@ -190,8 +199,9 @@ def make_push_router(
         for rejected in batch.rejects:
             report(rejected)
         if batch.punches:
+            punches = clocks.correct(sn, config, batch.punches)
             try:
-                await run_in_threadpool(sink, list(batch.punches))
+                await run_in_threadpool(sink, punches)
             except Exception:
                 log.exception(
                     "ZKTeco %s: storing %d punch(es) failed; the terminal will resend",
@@ -201,14 +211,17 @@ def make_push_router(
                 return _plain("ERROR: not stored, retry later", status_code=503)
         return _plain(f"OK:{batch.processed}")
 
-    async def getrequest(request: Request, sn: str, _config: TerminalConfig) -> PlainTextResponse:
+    async def getrequest(request: Request, sn: str, config: TerminalConfig) -> PlainTextResponse:
         info = query_value(request.query_params, "INFO")
         if info:
             log.debug("ZKTeco terminal %s status: %s", sn, parse_info(info))
+        set_time = clocks.command(sn, config)
+        lines = [] if set_time is None else [set_time]
         queued = commands.take(sn) if commands is not None else []
-        if not queued:
+        lines += [f"C:{c.command_id}:{c.text}" for c in queued]
+        if not lines:
             return _plain("OK")
-        return _plain("".join(f"C:{c.command_id}:{c.text}\n" for c in queued))
+        return _plain("".join(f"{line}\n" for line in lines))
 
     async def devicecmd(request: Request, sn: str, _config: TerminalConfig) -> PlainTextResponse:
         for result in parse_devicecmd(await request.body()):
@@ -219,6 +232,7 @@ def make_push_router(
                 result.command,
                 result.return_code,
             )
+            clocks.result(sn, result)
             if on_command_result is not None:
                 on_command_result(sn, result)
         return _plain("OK")

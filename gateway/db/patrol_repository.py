@@ -243,9 +243,8 @@ def insert_punches(
         raise ValueError("one shift id per punch")
     out: list[bool] = []
     for i, punch in enumerate(batch):
-        if punch.source_format == _CORRECTED_FORMAT and _stored_under_another_correction(
-            session, punch
-        ):
+        slack = _CORRECTION_SLACK.get(punch.source_format)
+        if slack is not None and _stored_under_another_correction(session, punch, slack):
             out.append(False)
             continue
         out.append(
@@ -274,21 +273,23 @@ def insert_punches(
     return out
 
 
-def _stored_under_another_correction(session: Session, punch: Punch) -> bool:
+def _stored_under_another_correction(session: Session, punch: Punch, slack: timedelta) -> bool:
     """Whether ``punch``, of a terminal whose punches the driver dates by the gateway's clock
-    when its own runs off (``drivers.zkteco.clock_offset``), is stored already under another
-    correction: the offset is measured again at every connection and rounded to the minute, and
-    it is dropped within the tolerance, so a log read again after a restart may land a minute or
-    two away. The same record (its ``raw`` bytes hold the terminal's own reading) within
-    ``_CORRECTION_SLACK`` is the punch already stored."""
+    when its own runs off, is stored already under another correction. Binary protocol
+    (``drivers.zkteco.clock_offset``): the offset is measured again at every connection and
+    rounded to the minute, and it is dropped within the tolerance, so a log read again after a
+    restart may land a minute or two away. PUSH (``drivers.zkteco.push_clock``): a record is
+    corrected only when it arrives in real time, so one re-sent after a reconnect (its ``OK``
+    lost) comes back uncorrected, hours away. The same record (its ``raw`` holds the
+    terminal's own reading) within ``slack`` is the punch already stored."""
     at = utc(punch.punched_at)
     found = session.scalar(
         select(PunchRow.id)
         .where(
             PunchRow.terminal_id == punch.terminal_id,
             PunchRow.person_id == punch.person_id,
-            PunchRow.punched_at >= at - _CORRECTION_SLACK,
-            PunchRow.punched_at <= at + _CORRECTION_SLACK,
+            PunchRow.punched_at >= at - slack,
+            PunchRow.punched_at <= at + slack,
             PunchRow.kind == punch.kind.value,
             PunchRow.raw == punch.raw,
         )
@@ -297,9 +298,9 @@ def _stored_under_another_correction(session: Session, punch: Punch) -> bool:
     return found is not None
 
 
-_CORRECTION_SLACK = timedelta(minutes=3)
-_CORRECTED_FORMAT = "zkteco_binary"
-"""The punches a driver may date by the gateway's clock (``drivers.zkteco.driver``)."""
+_CORRECTION_SLACK = {"zkteco_binary": timedelta(minutes=3), "zkteco_push": timedelta(days=1)}
+"""The punches a driver may date by the gateway's clock (``drivers.zkteco.driver``,
+``drivers.zkteco.push_clock``), and how far apart two datings of one record may be."""
 
 
 # --- rule state -------------------------------------------------------------------------------

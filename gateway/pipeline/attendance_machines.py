@@ -8,8 +8,9 @@ shift it ends); the evidence it gives of his presence goes on to the
 presence rules (a break-out punch is also his verbal report). A punch dated more than
 ``AHEAD_AT_MOST`` after it arrived (a terminal whose clock runs ahead) is dated by its arrival
 for the rules, counted ``punches.clock_ahead``; its ``raw`` line keeps the terminal's reading.
-One the driver dated by the gateway's clock, the terminal's measured off by more than two
-minutes (``drivers.zkteco.clock_offset``), is counted ``punches.clock_corrected``.
+One the driver dated by the gateway's clock, the terminal's found behind by more than two
+minutes (binary: ``drivers.zkteco.clock_offset``; PUSH: ``drivers.zkteco.push_clock``), is
+counted ``punches.clock_corrected``.
 An unknown person is stored and reported (``attendance.unknown_person``), never dropped
 silently; a punch of a guard whose rules run in another process is relayed to it.
 """

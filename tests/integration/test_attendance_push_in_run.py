@@ -82,10 +82,18 @@ class Rig:
 
 
 @contextmanager
-def push_rig(db_url: str, tmp_path: Path, shifts: list[dict[str, str]]) -> Iterator[Rig]:
+def push_rig(
+    db_url: str,
+    tmp_path: Path,
+    shifts: list[dict[str, str]],
+    *,
+    handshake: bool = True,
+    **terminal_options: Any,
+) -> Iterator[Rig]:
     """The gateway built on ``db_url`` with the patrol site, g-001's shifts replaced by
     ``shifts`` (daily), loaded an hour before the first minute run, its API served, and the
-    gate terminal handshaken."""
+    gate terminal (``terminal_options``: its clock's offset...; its clock reads the gateway's
+    manual clock) handshaken at 07:54 unless not to."""
     path = patrol_site(tmp_path)
     doc: dict[str, Any] = yaml.safe_load(path.read_text("utf-8"))
     site = doc["sites"][0]
@@ -105,8 +113,9 @@ def push_rig(db_url: str, tmp_path: Path, shifts: list[dict[str, str]]) -> Itera
     gateway.start()
     server = ApiServer(gateway.app)
     try:
-        with PushTerminal(server.start(), SN) as terminal:
-            terminal.handshake()
+        with PushTerminal(server.start(), SN, clock=clock.now, **terminal_options) as terminal:
+            if handshake:
+                terminal.handshake()
             yield Rig(clock, gateway, terminal)
     finally:
         server.stop()

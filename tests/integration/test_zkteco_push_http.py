@@ -13,7 +13,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from drivers.zkteco.push_codec import TerminalConfig
+from drivers.zkteco.push_clock import pack_time
+from drivers.zkteco.push_codec import TerminalConfig, zone_for
 from drivers.zkteco.push_router import CommandQueue, make_push_router
 from drivers.zkteco.semantics import record_key
 from fwsim.zkteco.push_terminal import AttRecord, PushTerminal
@@ -22,6 +23,7 @@ from gateway.records import Punch, PunchKind, Rejected, VerifyMode
 from tests.fixtures.asgi_server import Server
 
 NOW = datetime(2026, 2, 7, 0, 0, 0, tzinfo=UTC)
+BEIJING = zone_for("Asia/Shanghai")
 SN = "0316144680030"
 
 
@@ -178,7 +180,11 @@ def test_getrequest_hands_out_queued_commands_once_and_devicecmd_takes_results(
             params={"SN": SN},
             content=f"ID={command_id}&Return=0&CMD=DATA\n",
         )
-    assert first.text == f"C:{command_id}:DATA QUERY ATTLOG StartTime=2026-02-07 00:00:00\n"
+    # The first poll of a terminal also sets its clock (the gateway's, in Beijing time, packed).
+    assert first.text == (
+        f"C:time1:SET OPTION DateTime={pack_time(NOW.astimezone(BEIJING).replace(tzinfo=None))}\n"
+        f"C:{command_id}:DATA QUERY ATTLOG StartTime=2026-02-07 00:00:00\n"
+    )
     assert second.text == "OK"
     assert done.text == "OK"
     assert results == [(SN, command_id, 0)]
@@ -208,6 +214,7 @@ def test_simulated_terminal_handshakes_and_uploads_over_real_http(
         assert options["GET OPTION FROM"] == SN
         assert options["TimeZone"] == "8"
         assert terminal.push() == 5
+        assert [c.partition("=")[0] for c in terminal.poll()] == ["C:time1:SET OPTION DateTime"]
         assert terminal.poll() == []
     assert [r.acknowledged for r in terminal.results] == [2, 2, 1]
     assert len(store.by_key) == 5

@@ -107,7 +107,9 @@ def test_push_terminal_makes_the_published_request_sequence() -> None:
         assert terminal.push() == 2
         first = queue.enqueue(SN, "DATA UPDATE USERINFO PIN=1003\tName=Li Ming")
         second = queue.enqueue(SN, "REBOOT")
+        # The first poll of a session sets the terminal's clock (§10.6), 2026-02-07 08:00 packed.
         assert terminal.poll() == [
+            "C:time1:SET OPTION DateTime=838886400",
             f"C:{first}:DATA UPDATE USERINFO PIN=1003\tName=Li Ming",
             f"C:{second}:REBOOT",
         ]
@@ -145,7 +147,13 @@ def test_push_terminal_makes_the_published_request_sequence() -> None:
     ]
     # 4. Command replies (§11): ID, Return, CMD per command, joined by LF.
     assert (reply.method, reply.path, reply.query) == ("POST", "/iclock/devicecmd", [("SN", SN)])
-    assert reply.body == f"ID={first}&Return=0&CMD=DATA\nID={second}&Return=0&CMD=REBOOT".encode()
+    assert (
+        reply.body
+        == (
+            f"ID=time1&Return=0&CMD=SET OPTION\nID={first}&Return=0&CMD=DATA\n"
+            f"ID={second}&Return=0&CMD=REBOOT"
+        ).encode()
+    )
     assert reply.response == b"OK"
     # 5. A plain poll (§10): the serial number only; nothing queued.
     assert (poll.method, poll.path, poll.query, poll.body) == (
@@ -168,4 +176,4 @@ def test_push_terminal_makes_the_published_request_sequence() -> None:
         ("1001", datetime(2026, 2, 6, 23, 35, 52, tzinfo=UTC)),
         ("1002", datetime(2026, 2, 6, 23, 41, 3, tzinfo=UTC)),
     ]
-    assert results == [(first, 0), (second, 0)]
+    assert results == [("time1", 0), (first, 0), (second, 0)]

@@ -10,9 +10,17 @@ It sends what the published attendance PUSH protocol (push version 2.4.x) has a 
 * ``poll()``: ``GET /iclock/getrequest?SN=..``, the first after a handshake with
   ``INFO=<firmware>,<users>,<fingerprints>,<records>,<ip>,<fingerprint algorithm>,<face
   algorithm>,<faces to enrol>,<faces>,<function flags>`` (the device-status upload); each
-  ``C:<id>:<cmd>`` line of the answer is executed (nothing happens) and reported in one
-  ``POST /iclock/devicecmd?SN=..`` whose body is ``ID=<id>&Return=0&CMD=<first word>`` lines
-  joined by LF.
+  ``C:<id>:<cmd>`` line of the answer is executed and reported in one
+  ``POST /iclock/devicecmd?SN=..`` whose body is ``ID=<id>&Return=<r>&CMD=<first words>`` lines
+  joined by LF. ``SET OPTION DateTime=<packed time>`` sets the terminal's clock (the reply's
+  ``CMD`` is ``SET OPTION``), or, with ``accepts_clock_set`` off (firmware without it), is
+  answered ``Return=-1002`` (not supported) and changes nothing; any other command does nothing
+  and returns 0.
+
+The terminal's clock: with a ``clock`` (a callable giving the real time, aware), ``punch_now()``
+records a punch at the clock's time in ``zone`` plus ``clock_offset`` (negative: the clock runs
+behind, ``timedelta(hours=-8)`` for a terminal set to UTC in Beijing), as firmware stamps its
+records by its own clock.
 
 Every request carries ``User-Agent: iClock Proxy/1.09``, ``Accept: */*`` and
 ``Connection: close`` as the firmware's do, and no ``Content-Type`` (the protocol's requests
@@ -27,16 +35,18 @@ does after losing an ``OK``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, tzinfo
 from types import TracebackType
 from typing import Self
+from zoneinfo import ZoneInfo
 
 import httpx
 
 __all__ = ["USER_AGENT", "AttRecord", "PushResult", "PushTerminal"]
 
+BEIJING = ZoneInfo("Asia/Shanghai")
 USER_AGENT = "iClock Proxy/1.09"
 """What ZKTeco PUSH firmware names itself in every request."""
 
@@ -88,6 +98,10 @@ class PushTerminal:
         firmware: str = "Ver 6.60 Sep 23 2015",
         ip: str = "127.0.0.1",
         timeout_s: float = 5.0,
+        clock: Callable[[], datetime] | None = None,
+        zone: tzinfo = BEIJING,
+        clock_offset: timedelta = timedelta(0),
+        accepts_clock_set: bool = True,
     ) -> None:
         if not 2 <= fields <= 12:
             raise ValueError("an ATTLOG line has 2 to 12 fields")
@@ -102,6 +116,10 @@ class PushTerminal:
         self.pushver = pushver
         self.firmware = firmware
         self.ip = ip
+        self.clock = clock
+        self.zone = zone
+        self.clock_offset = clock_offset
+        self.accepts_clock_set = accepts_clock_set
         self._info_due = False
         self.pending: list[AttRecord] = list(records)
         self.sent: list[AttRecord] = []
@@ -158,6 +176,29 @@ class PushTerminal:
         record = AttRecord(pin, at, status, verify)
         self.pending.append(record)
         return record
+
+    def reading(self) -> datetime:
+        """What the terminal's clock reads now (local, naive)."""
+        if self.clock is None:
+            raise ValueError("a terminal without a clock has no reading")
+        return self.clock().astimezone(self.zone).replace(tzinfo=None) + self.clock_offset
+
+    def punch_now(self, pin: str, *, status: int = 0, verify: int = 1) -> AttRecord:
+        """Record a punch stamped by the terminal's clock (sent on the next ``push()``)."""
+        return self.punch(pin, self.reading(), status=status, verify=verify)
+
+    def _execute(self, text: str) -> tuple[str, int]:
+        """Run one command: its reply ``CMD`` and return code."""
+        if text.startswith("SET OPTION "):
+            key, _, value = text.removeprefix("SET OPTION ").partition("=")
+            if key == "DateTime":
+                if not self.accepts_clock_set:
+                    return "SET OPTION", -1002
+                if self.clock is None:  # its records carry their own times: nothing to set
+                    return "SET OPTION", 0
+                self.clock_offset = _unpack_time(int(value)) - (self.reading() - self.clock_offset)
+            return "SET OPTION", 0
+        return text.split(" ", 1)[0], 0
 
     def format_line(self, record: AttRecord) -> str:
         values = [
@@ -231,10 +272,20 @@ class PushTerminal:
             lines = []
             for command in commands:
                 _, command_id, text = command.split(":", 2)
-                name = text.split(" ", 1)[0]
-                lines.append(f"ID={command_id}&Return=0&CMD={name}")
+                name, code = self._execute(text)
+                lines.append(f"ID={command_id}&Return={code}&CMD={name}")
             self._http.post(
                 "/iclock/devicecmd", params={"SN": self.sn}, content="\n".join(lines).encode()
             ).raise_for_status()
             self.commands_done.extend(commands)
         return commands
+
+
+def _unpack_time(value: int) -> datetime:
+    """A packed firmware time (seconds in a calendar of 12 months of 31 days from 2000)."""
+    value, second = divmod(value, 60)
+    value, minute = divmod(value, 60)
+    value, hour = divmod(value, 24)
+    value, day = divmod(value, 31)
+    year, month = divmod(value, 12)
+    return datetime(2000 + year, month + 1, day + 1, hour, minute, second)  # noqa: DTZ001 - local
