@@ -23,6 +23,12 @@ table (the user was deleted after punching) names ``uid:<number>``: a PIN never 
 whoever has that number as his PIN. A caller that could not read the table must not credit
 such a record at all (``uid:<number>`` would be a second identity for one punch once the table
 is read): it holds it until it can.
+
+A blank user id reads ``""``, never ``"0"``: in the numeric layouts (the 16-byte record, the
+12-byte event, the 28-byte user entry) the firmware writes 0 where a user has no user id (user
+ids start at 1 there), in the text ones an empty field. A user entry with a blank user id is
+kept as ``""``, so a record naming its number reads blank too. The caller refuses such a
+record (``BLANK_PIN``): it names nobody, and ``"0"`` would credit the guard whose PIN is 0.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from datetime import datetime
 from gateway.errors import DecodeError
 
 __all__ = [
+    "BLANK_PIN",
     "UNMAPPED_PREFIX",
     "AttendanceRecord",
     "DeviceSizes",
@@ -48,6 +55,8 @@ __all__ = [
     "decode_user_table",
 ]
 
+BLANK_PIN = "blank PIN: the record names no user id"
+"""The reject reason of a record with a blank user id (module docstring)."""
 UNMAPPED_PREFIX = "uid:"
 """Person id prefix of an 8-byte record whose internal user number is not in the user table."""
 
@@ -77,7 +86,8 @@ def credited(record: AttendanceRecord, pins: Mapping[int, str]) -> AttendanceRec
     when the table lacks it); any record that names its user itself, unchanged."""
     if not record.by_number or record.uid is None:
         return record
-    return replace(record, user_id=pins.get(record.uid) or f"{UNMAPPED_PREFIX}{record.uid}")
+    pin = pins.get(record.uid)
+    return replace(record, user_id=f"{UNMAPPED_PREFIX}{record.uid}" if pin is None else pin)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +136,11 @@ def _text(raw: bytes) -> str:
     return raw.split(b"\x00", 1)[0].decode("utf-8", "replace").strip()
 
 
+def _numeric_id(number: int) -> str:
+    """A user id of a numeric layout: 0 is the firmware's blank (module docstring)."""
+    return str(number) if number else ""
+
+
 def _decode_record(chunk: bytes, size: int, pins: Mapping[int, str]) -> AttendanceRecord:
     if size == 8:
         uid, verify, packed, punch = struct.unpack("<HBIB", chunk)
@@ -136,7 +151,7 @@ def _decode_record(chunk: bytes, size: int, pins: Mapping[int, str]) -> Attendan
     if size == 16:
         user, packed, verify, punch, _reserved, workcode = struct.unpack("<IIBB2sI", chunk)
         return AttendanceRecord(
-            str(user), decode_time(packed), verify, punch, workcode=workcode, raw=chunk
+            _numeric_id(user), decode_time(packed), verify, punch, workcode=workcode, raw=chunk
         )
     uid, user_raw, verify, packed, punch = struct.unpack_from("<H24sBIB", chunk)
     return AttendanceRecord(_text(user_raw), decode_time(packed), verify, punch, uid=uid, raw=chunk)
@@ -200,8 +215,9 @@ def decode_user_table(data: bytes, user_count: int | None = None) -> dict[int, s
     ``get_users`` layouts. The entry size is the layout whose size times ``user_count`` (the
     free-sizes counter) is nearest the total, preferring one that divides it (a user enrolled
     between the two reads must not change the layout); without a count, 72 unless only 28
-    divides the total. An entry without a user id is left out, and so is a last entry cut
-    short: the records naming them read ``uid:<number>``.
+    divides the total. An entry without a user id (0 in the 28-byte layout) maps to ``""``:
+    the records naming it read blank (module docstring). A last entry cut short is left out:
+    the records naming it read ``uid:<number>``.
     """
     if len(data) < 4:
         return {}
@@ -218,11 +234,9 @@ def decode_user_table(data: bytes, user_count: int | None = None) -> dict[int, s
         (uid,) = struct.unpack_from("<H", entry)
         if size == 28:
             (number,) = struct.unpack_from("<I", entry, 24)
-            user_id = str(number)
+            pins[uid] = _numeric_id(number)
         else:
-            user_id = _text(entry[48:72])
-        if user_id:
-            pins[uid] = user_id
+            pins[uid] = _text(entry[48:72])
     return pins
 
 
@@ -275,7 +289,7 @@ def decode_live_event(
             record = AttendanceRecord("", when, verify, punch, uid=user, raw=chunk, by_number=True)
             records.append(credited(record, pins or {}))
         else:
-            user_id = str(user) if isinstance(user, int) else _text(user)
+            user_id = _numeric_id(user) if isinstance(user, int) else _text(user)
             records.append(AttendanceRecord(user_id, when, verify, punch, raw=chunk))
     return records, errors
 

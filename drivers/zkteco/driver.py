@@ -24,7 +24,8 @@ not have, counted as ``unmapped``: an unknown person, never someone else's PIN),
 terminal's clock offset, measured with ``CMD_GET_TIME`` at connect and at every keep-alive,
 when it is over two minutes: ``clock_offset``), ``received_at`` the clock's time,
 ``source_format`` ``zkteco_binary``, ``raw`` the record's bytes in hex. Records
-with a punch state outside 0-5 or an impossible time are passed to ``on_reject``, and so are
+with a blank user id (``BLANK_PIN``), a punch state outside 0-5 or an impossible time are
+passed to ``on_reject``, and so are
 packets the session cannot read (a bad checksum, a datagram that is no packet); without
 ``on_reject`` they are logged instead. A refused user table is passed to ``on_reject`` too
 (``user table refused``), so that punches held for it show in the counters.
@@ -57,6 +58,7 @@ from drivers.zkteco.binary_codec import (
     reg_event_request,
 )
 from drivers.zkteco.binary_records import (
+    BLANK_PIN,
     UNMAPPED_PREFIX,
     AttendanceRecord,
     attendance_record_size,
@@ -362,6 +364,9 @@ class ZkTcpClient:
         self._reject(f"bad packet: {reason}", raw)
 
     def _emit(self, record: AttendanceRecord) -> None:
+        if not record.user_id:
+            self._reject(BLANK_PIN, record.raw)
+            return
         kind = punch_kind(record.punch)
         if kind is None:
             self._reject(f"punch state {record.punch}: not 0-5", record.raw)

@@ -239,7 +239,8 @@ def parse_attlog(
 ) -> AttlogBatch:
     """Parse an ATTLOG upload into punches (device time converted from ``zone`` to UTC).
 
-    Per line: PIN (required, non-empty), time (required), punch state (0-5; missing or empty
+    Per line: PIN (required, non-empty: a blank one is refused, ``blank PIN``, never read as
+    another field or as ``0``), time (required), punch state (0-5; missing or empty
     is taken as 0, what terminals without state keys record), verify (optional; anything not a
     number is ``UNKNOWN``), then any number of further fields (ignored). ``raw`` of each punch
     is the line as received; ``terminal_id`` is the terminal's serial number.
@@ -265,8 +266,10 @@ def parse_attlog(
             reject("ATTLOG line has no time field")
             continue
         pin = fields[0]
-        if not pin:
-            reject("ATTLOG line has an empty PIN")
+        # Space-padded lines lose an empty PIN field: the date comes first, the time second.
+        blank = not pin or (_DATE_ONLY_RE.match(pin) and _TIME_ONLY_RE.match(fields[1]))
+        if blank:
+            reject("blank PIN: the ATTLOG line has an empty PIN field")
             continue
         local = _parse_local_time(fields[1])
         if local is None:

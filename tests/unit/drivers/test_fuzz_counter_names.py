@@ -146,7 +146,7 @@ KNOWN = frozenset(
         *(f"bad_{name}" for name in _NMEA_NUMBERS),
         # ZKTeco PUSH and binary
         "attlog_line_has_no",
-        "attlog_line_has_an",
+        "blank_pin",
         "attlog_time_is_not",
         "attlog_time_out_of",
         "attlog_punch_state",

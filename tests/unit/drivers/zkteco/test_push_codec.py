@@ -19,6 +19,7 @@ from drivers.zkteco.push_codec import (
     query_value,
 )
 from gateway.errors import ConfigError
+from gateway.pipeline.reasons import reason_key
 from gateway.records import PunchKind, VerifyMode
 
 RECEIVED = datetime(2026, 2, 7, 0, 0, 10, tzinfo=UTC)
@@ -209,3 +210,14 @@ def test_getrequest_info_and_options_table(push_sample: Sample) -> None:
     assert info[0] == "Ver 2.0.12-20150625"
     assert info[4] == "192.168.16.27"
     assert count_records(push_sample("options push body")) == 1
+
+
+def test_a_blank_pin_in_a_space_padded_line_is_refused_not_read_from_the_next_field() -> None:
+    # Split on runs of spaces, the empty PIN field vanishes: the date would be read as the PIN.
+    body = "   2026-02-07 07:35:52   0   1\n1001   2026-02-07 07:36:00   0   1\n"
+    batch = parse_attlog(body, terminal_id="T", received_at=RECEIVED)
+    assert [p.person_id for p in batch.punches] == ["1001"]
+    assert [(r.reason, r.device_id) for r in batch.rejects] == [
+        ("blank PIN: the ATTLOG line has an empty PIN field", "T")
+    ]
+    assert reason_key(batch.rejects[0].reason) == "blank_pin"

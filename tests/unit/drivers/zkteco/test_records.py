@@ -128,9 +128,11 @@ def test_user_table_layout_holds_when_a_user_is_enrolled_between_the_two_reads()
     assert sorted(pins) == list(range(1, 19))
 
 
-def test_user_table_entry_without_a_user_id_is_left_out() -> None:
+def test_user_table_entry_without_a_user_id_maps_its_number_to_a_blank_id() -> None:
+    # Blank, not left out (its records would read uid:<n>) nor "0" (the guard whose PIN is 0).
     blank = USER_72[:96] + "00" * 24
-    assert decode_user_table(_buffer(blank), user_count=1) == {}
+    (uid,) = decode_user_table(_buffer(USER_72), user_count=1)
+    assert decode_user_table(_buffer(blank), user_count=1) == {uid: ""}
     assert decode_user_table(b"\x00\x00") == {}
 
 
