@@ -11,18 +11,29 @@ seconds off say nothing). Beyond it every punch is dated by the terminal's time 
 offset, rounded to the whole minute and kept while later readings stay within a minute of it:
 the log is read again after every reconnect and process restart, and the store recognises a
 record it has by its time, so the correction must not move with each reading's jitter. The
-punch's ``raw`` keeps the terminal's own reading. Records made before the terminal's clock was
-last set are corrected by today's offset too: the terminal does not say when it was set.
+punch's ``raw`` keeps the terminal's own reading.
+
+Records made before the terminal's clock was last set were dated under another offset, which
+the terminal does not tell. Today's offset is applied to the records made since the last
+change the log shows: the log is kept in the order records were made, so a record dated more
+than ``TOLERANCE`` before the one above it means the clock was set back between them
+(:meth:`ClockOffset.note_log`). Records above that point keep the terminal's reading (they were
+made under the earlier setting, right or not; shifted by today's offset, the morning's records
+of a terminal set to UTC at 07:00 would land hours in the future). A clock set forward leaves no
+such mark: records before it are corrected by today's offset (none when it was set right). A
+record stored already is recognised by its raw bytes whatever the correction
+(``gateway.db.patrol_repository``), so a clock set between two reads stores nothing twice.
 """
 
 from __future__ import annotations
 
 import logging
 import struct
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from drivers.zkteco.binary_codec import Command, Packet
-from drivers.zkteco.binary_records import decode_time
+from drivers.zkteco.binary_records import AttendanceRecord, decode_time
 from gateway.clock import Clock
 from gateway.errors import DecodeError
 
@@ -44,6 +55,7 @@ class ClockOffset:
         self._clock = clock
         self._zone = zone
         self._applied = timedelta(0)
+        self._before_set: frozenset[bytes] = frozenset()
 
     @property
     def applied(self) -> timedelta:
@@ -80,6 +92,29 @@ class ClockOffset:
             )
         self._applied = applied
 
-    def corrected(self, terminal_utc: datetime) -> datetime:
-        """``terminal_utc`` (a punch's time by the terminal's clock) by the gateway's clock."""
-        return terminal_utc - self._applied
+    def note_log(self, records: Sequence[AttendanceRecord]) -> None:
+        """The log as read (in the order the records were made): those above the last point
+        where the clock was set back are not corrected (module docstring)."""
+        since = 0
+        for i in range(1, len(records)):
+            if records[i - 1].timestamp - records[i].timestamp > TOLERANCE:
+                since = i
+        self._before_set = frozenset(r.raw for r in records[:since])
+        if since and self._applied:
+            log.warning(
+                "ZK terminal %s: its clock was set back after %d record(s); those keep its "
+                "reading, the %d after are corrected",
+                self._terminal_id,
+                since,
+                len(records) - since,
+            )
+
+    def applied_to(self, raw: bytes) -> timedelta:
+        """The correction for the record ``raw``: none for one made before the clock was last
+        set back, else ``applied``."""
+        return timedelta(0) if raw in self._before_set else self._applied
+
+    def corrected(self, terminal_utc: datetime, raw: bytes = b"") -> datetime:
+        """``terminal_utc`` (the time by the terminal's clock of the record ``raw``) by the
+        gateway's clock."""
+        return terminal_utc - self.applied_to(raw)

@@ -262,6 +262,7 @@ class ZkTcpClient:
         self._count("log_records", len(records))
         for error in errors:
             self._reject(error.reason, error.raw)
+        self._offset.note_log(records)
         for record in self._credit.sort(records):
             self._emit(record)
         if attendance_record_size(buffer, count) == 8:
@@ -375,13 +376,13 @@ class ZkTcpClient:
         punch = Punch(
             terminal_id=self._terminal_id,
             person_id=record.user_id,
-            punched_at=self._offset.corrected(terminal_utc),
+            punched_at=self._offset.corrected(terminal_utc, record.raw),
             received_at=self._clock.now(),
             kind=kind,
             verify=verify_mode(record.verify),
             source_format=SOURCE_FORMAT,
             raw=record.raw.hex(),
-            clock_corrected_s=-self._offset.applied.total_seconds(),
+            clock_corrected_s=-self._offset.applied_to(record.raw).total_seconds(),
         )
         # By the terminal's own time: a log read again under a new correction repeats nothing.
         key = record_key(replace(punch, punched_at=terminal_utc))

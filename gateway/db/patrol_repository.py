@@ -278,7 +278,8 @@ def _stored_under_another_correction(session: Session, punch: Punch, slack: time
     when its own runs off, is stored already under another correction. Binary protocol
     (``drivers.zkteco.clock_offset``): the offset is measured again at every connection and
     rounded to the minute, and it is dropped within the tolerance, so a log read again after a
-    restart may land a minute or two away. PUSH (``drivers.zkteco.push_clock``): a record is
+    restart may land a minute or two away; after the terminal's clock was set (from UTC to
+    Beijing time), hours away. PUSH (``drivers.zkteco.push_clock``): a record is
     corrected only when it arrives in real time, so one re-sent after a reconnect (its ``OK``
     lost) comes back uncorrected, hours away. The same record (its ``raw`` holds the
     terminal's own reading) within ``slack`` is the punch already stored."""
@@ -298,7 +299,7 @@ def _stored_under_another_correction(session: Session, punch: Punch, slack: time
     return found is not None
 
 
-_CORRECTION_SLACK = {"zkteco_binary": timedelta(minutes=3), "zkteco_push": timedelta(days=1)}
+_CORRECTION_SLACK = {"zkteco_binary": timedelta(days=1), "zkteco_push": timedelta(days=1)}
 """The punches a driver may date by the gateway's clock (``drivers.zkteco.driver``,
 ``drivers.zkteco.push_clock``), and how far apart two datings of one record may be."""
 

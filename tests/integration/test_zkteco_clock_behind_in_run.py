@@ -100,8 +100,15 @@ def test_a_terminal_whose_clock_runs_behind_has_its_punches_dated_by_the_gateway
             datetime(2026, 3, 2, 8, 16, 0),
             datetime(2026, 3, 2, 0, 18, 0, tzinfo=UTC),
         ),
+        # Set right between the two reads (it was on UTC): the record it made before is the
+        # one stored, not a new punch 8 hours before it.
+        (
+            (timedelta(hours=8), timedelta(0)),
+            datetime(2026, 3, 1, 23, 58, 29),
+            datetime(2026, 3, 1, 23, 58, 29, tzinfo=UTC),
+        ),
     ],
-    ids=["a-minute-apart", "across-the-tolerance"],
+    ids=["a-minute-apart", "across-the-tolerance", "clock-set-between-reads"],
 )
 def test_a_log_read_again_under_another_correction_stores_each_punch_once(
     db_url: str,
@@ -147,3 +154,40 @@ def test_a_log_read_again_under_another_correction_stores_each_punch_once(
     engine.dispose()
     # Dated by the first reading's correction, once.
     assert stored == [first]
+
+
+def test_records_made_before_the_clock_was_set_back_keep_the_terminals_reading(
+    db_url: str, tmp_path: Path
+) -> None:
+    # Right until 07:00, then set to UTC (8 h back). A break-out at 06:30 under the right clock,
+    # then his 07:58 check-in, read 23:58 the day before. Before, today's offset moved the
+    # 06:30 record 8 hours on, to 14:30, after it was read: a punch from the future.
+    made_right = LogRecord("3001", datetime(2026, 3, 2, 6, 30, 0), punch=2, verify=1)
+    made_behind = LogRecord("3001", datetime(2026, 3, 1, 23, 58, 0), punch=0, verify=1)
+    terminal_now = (NOW + BEIJING - timedelta(hours=8)).replace(tzinfo=None)
+    with BinaryTerminal(records=[made_right, made_behind], now=terminal_now) as sim:
+        engine = make_engine(db_url)
+        create_schema(engine)
+        url = f"tcp://127.0.0.1:{sim.port}"
+        load_site_file(_site_file(tmp_path, url), engine, NOW - timedelta(hours=12))
+        engine.dispose()
+        gateway = build_gateway(Settings(database_url=db_url), ManualClock(NOW), with_ingest=False)
+        gateway.start()
+        try:
+            counters = gateway.processor.counters
+            wait_until(lambda: counters.get("punches.stored") == 2)
+            assert gateway.runtime.wait_idle()
+            with Session(gateway.engine) as session:
+                stored = list(
+                    session.execute(
+                        select(PunchRow.kind, PunchRow.punched_at).order_by(PunchRow.punched_at)
+                    )
+                )
+        finally:
+            gateway.stop()
+    assert [tuple(row) for row in stored] == [
+        ("break_out", datetime(2026, 3, 1, 22, 30, tzinfo=UTC)),
+        ("check_in", datetime(2026, 3, 1, 23, 58, tzinfo=UTC)),
+    ]
+    assert counters.get("punches.clock_corrected") == 1
+    assert counters.get("punches.clock_ahead") == 0
