@@ -26,8 +26,9 @@ terminal's time less it, ``clock_corrected_s`` says by how much, ``raw`` keeps t
 
 A genuine backlog is never shifted: records an offline terminal kept arrive in a session that
 began after they were made (a reconnect starts with a handshake; a silence longer than
-``ONLINE_GAP`` also ends the session), so they fail the first test whatever their lag; records
-made before the clock was last set are such records too. So are records of a terminal asked for
+``ONLINE_GAP`` also ends the session; so does an upload the gateway could not store, which the
+terminal keeps and sends again), so they fail the first test whatever their lag; records made
+before the clock was last set are such records too. So are records of a terminal asked for
 timed uploads (``Realtime=0``: its records wait for ``TransInterval`` by design). A clock running
 ahead is left to the pipeline, which dates such punches by their arrival (``clock_ahead``).
 Limit: a terminal hours behind whose session is younger than its lag, and that refuses the clock
@@ -108,6 +109,16 @@ class PushClocks:
                 held.session_from = now
                 held.set_due = True
             held.last_seen = now
+
+    def refused(self, sn: str) -> None:
+        """An upload of ``sn`` the gateway could not store (answered 503): the terminal keeps
+        those records and sends them again later, so they will arrive late through no fault
+        of its clock. Its session begins again now: what it made before is a backlog."""
+        now = self._clock.now()
+        with self._lock:
+            held = self._terminals.get(sn)
+            if held is not None:
+                held.session_from = now
 
     def command(self, sn: str, config: TerminalConfig) -> str | None:
         """The ``C:<id>:SET OPTION DateTime=..`` line to hand out now, if the clock is to be set

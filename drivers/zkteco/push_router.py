@@ -208,6 +208,7 @@ def make_push_router(
                     sn,
                     len(batch.punches),
                 )
+                clocks.refused(sn)
                 return _plain("ERROR: not stored, retry later", status_code=503)
         return _plain(f"OK:{batch.processed}")
 

@@ -14,6 +14,9 @@ from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 
+from pytest_mock import MockerFixture
+from sqlalchemy.exc import OperationalError
+
 from gateway.records import DecodeOutcome
 from tests.e2e.helpers import fix_at, post_points
 from tests.integration.test_attendance_push_in_run import CHECK_IN, GPS, NORTH, Rig, push_rig
@@ -120,3 +123,34 @@ def test_a_corrected_punch_sent_again_after_a_reconnect_is_stored_once(
         counters = rig.counters()
         assert counters["punches.stored"] == 1
         assert counters["punches.duplicate"] == 1
+
+
+def test_punches_kept_waiting_while_the_gateway_could_not_store_them_keep_their_time(
+    db_url: str, tmp_path: Path, mocker: MockerFixture
+) -> None:
+    # Its clock right and polling all along, but the database was unreachable from 07:57 to
+    # 08:04: the gateway answered its uploads 503, and the 07:58 check-in arrived at 08:04,
+    # six minutes after it was made, in a session older than it. A refusal ends what the
+    # session says: records made before it are a backlog, not a clock behind.
+    with push_rig(db_url, tmp_path, SHIFT) as rig:
+        _live(rig, range(-6, -3), {})
+        store = mocker.patch.object(
+            rig.gateway.processor,
+            "store_punches",
+            side_effect=OperationalError("INSERT", {}, Exception("connection refused")),
+        )
+        for minute in range(-3, 4):
+            rig.clock.set(at(minute + 0.1))
+            rig.terminal.poll()
+            if minute == -2:
+                rig.terminal.punch_now("1001", status=CHECK_IN)
+            assert rig.terminal.push() == 0
+        assert store.call_count == 6
+        mocker.stopall()
+        rig.clock.set(at(4 + 0.1))
+        rig.terminal.poll()
+        assert rig.terminal.push() == 1
+        _live(rig, range(5, 20), {})
+        assert _punches(rig) == [("check_in", "2026-03-01T23:58:06+00:00")]
+        assert _alerts(rig) == []
+        assert rig.counters().get("punches.clock_corrected", 0) == 0
