@@ -29,6 +29,7 @@ from gateway.api.validation import BodyLimit
 from gateway.clock import Clock
 from gateway.cluster.node import ClusterNode
 from gateway.cluster.partitions import partition_topics
+from gateway.cluster.peer_auth import PeerAuth
 from gateway.cluster.wiring import (
     PartitionClients,
     PipelineScope,
@@ -333,6 +334,9 @@ def build_gateway(
         cluster=cluster.describe if cluster is not None else None,
         owner_url=cluster.owner_url if cluster is not None else None,
         peers=cluster.peers if cluster is not None else None,
+        peer_auth=None
+        if store is None
+        else PeerAuth(store.node_id, store.peer_key, store.peer_key_of),
     )
     field_devices = FieldDevices(lock_dir=settings.lock_dir or default_lock_dir())
     registry.register(

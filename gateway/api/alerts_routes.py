@@ -22,6 +22,7 @@ from gateway.api.tokens import Principal
 from gateway.api.typed_times import typed_moment
 from gateway.api.validation import NO_NUL_SCHEMA, CleanStr, NoNul, errors
 from gateway.clock import Clock
+from gateway.cluster.peer_auth import connection_address
 from gateway.db.base import ID_LENGTH
 from gateway.db.models import NOTE_LENGTH, AlertRow
 from gateway.pipeline.commands import AcknowledgeAlert, ResolveAlert, alert_json
@@ -63,6 +64,7 @@ def alert_routes(
     anyone: Any,
     leaders: Any,
     held_here: Callable[[str, Request], None] | None = None,
+    client_of: Callable[[Request], str | None] = connection_address,
 ) -> APIRouter:
     """``GET /alerts``, ``POST /alerts/{id}/acknowledge``, ``POST /alerts/{id}/resolve``;
     ``anyone``/``leaders`` are the app's token dependencies of those roles.
@@ -72,6 +74,8 @@ def alert_routes(
     partition moves or its holder does not answer). An
     acknowledgement or resolution then runs where the guard's rules run, one after the other
     with the transactions that open, update and resolve his alerts, never beside them.
+    ``client_of(request)``: the address a command is audited as from (a forwarded command's
+    caller, vouched for by the process that forwarded it: ``gateway.cluster.peer_auth``).
     """
     router = APIRouter()
 
@@ -87,8 +91,7 @@ def alert_routes(
     writes = errors(400, 401, 403, 404, 409, 413, 422)
 
     def acting(principal: Principal, request: Request) -> Acting:
-        client = request.client.host if request.client else None
-        return Acting(principal, client, clock.now())
+        return Acting(principal, client_of(request), clock.now())
 
     def run(
         who: Acting,

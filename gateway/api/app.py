@@ -41,6 +41,7 @@ from gateway.clock import Clock, utc
 from gateway.cluster.fanout import Peers, gather_whereabouts
 from gateway.cluster.forward import RETRY_AFTER_S, OwnedElsewhere, forward
 from gateway.cluster.node import PartitionMoving
+from gateway.cluster.peer_auth import PeerAuth, connection_address
 from gateway.db import repository as repo
 from gateway.db.base import ID_LENGTH
 from gateway.db.models import LeaveRow
@@ -82,6 +83,7 @@ def create_app(
     cluster: Callable[[], dict[str, Any]] | None = None,
     owner_url: Callable[[str], str | None] | None = None,
     peers: Peers | None = None,
+    peer_auth: PeerAuth | None = None,
 ) -> FastAPI:
     """The API over a running pipeline; tokens are checked against ``engine``'s store.
     ``tiles``: the live page's background map (none: fences alone, offline). ``cluster``: what
@@ -90,7 +92,9 @@ def create_app(
     when it is this one); commands for guards held elsewhere are forwarded to it and answered
     with its answer (``gateway.cluster.forward``), ``503`` when it does not answer.
     ``peers``: the other processes of a partitioned gateway, whose guards ``/whereabouts``
-    gathers (``gateway.cluster.fanout``)."""
+    gathers (``gateway.cluster.fanout``). ``peer_auth``: this node's key, signing the client's
+    address into the commands it forwards and checking it in those forwarded to it, so each is
+    audited as from its real caller (``gateway.cluster.peer_auth``)."""
     app = FastAPI(
         title="guard-gateway",
         version="0.1.0",
@@ -136,7 +140,7 @@ def create_app(
 
     @app.exception_handler(OwnedElsewhere)
     async def _elsewhere(request: Request, exc: OwnedElsewhere) -> Response:
-        return await forward(request, exc.holder_url)
+        return await forward(request, exc.holder_url, peer_auth=peer_auth)
 
     def run_held(command: Audited, request: Request) -> dict[str, Any]:
         """Run a command for a guard that ``held_here`` let in. His partition may have moved
@@ -149,9 +153,10 @@ def create_app(
             raise HTTPException(503, str(exc), headers=retry_later) from None
         return result
 
+    client_of = connection_address if peer_auth is None else peer_auth.client_of
+
     def acting(principal: Principal, request: Request) -> Acting:
-        client = request.client.host if request.client else None
-        return Acting(principal, client, clock.now())
+        return Acting(principal, client_of(request), clock.now())
 
     writes = errors(400, 401, 403, 404, 409, 413, 422)
     resent: dict[int | str, dict[str, Any]] = {
@@ -284,6 +289,7 @@ def create_app(
             anyone=anyone,
             leaders=leaders,
             held_here=held_here if owner_url is not None else None,
+            client_of=client_of,
         )
     )
 

@@ -8,7 +8,8 @@ process's address may not even be reachable from outside. So the process that re
 command forwards it, as received (method, path, query, body, ``Authorization``), to the
 holder's API URL (``GATEWAY_PUBLIC_URL``, published in ``cluster_nodes``) and answers with the
 holder's answer. The holder checks the token, runs and audits the command as for any caller:
-each command is recorded once, by the holder.
+each command is recorded once, by the holder, with the caller's own address as its client,
+which the forwarding process vouches for by a signature (``gateway.cluster.peer_auth``).
 
 When the holder does not answer (killed: its lease lives on for up to ``LEASE_TTL``; frozen;
 unreachable) the answer is ``503`` with ``Retry-After``, as while nobody holds the partition:
@@ -25,6 +26,8 @@ import logging
 import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+from gateway.cluster.peer_auth import PeerAuth
 
 __all__ = [
     "FORWARDED_HEADER",
@@ -71,11 +74,16 @@ def unavailable(detail: str) -> JSONResponse:
 
 
 async def forward(
-    request: Request, holder_url: str, *, timeout_s: float = FORWARD_TIMEOUT_S
+    request: Request,
+    holder_url: str,
+    *,
+    peer_auth: PeerAuth | None = None,
+    timeout_s: float = FORWARD_TIMEOUT_S,
 ) -> Response:
     """Send ``request`` (its body as ``BodyLimit`` kept it) to the same path at
     ``holder_url`` and answer with what the holder answers; ``503`` (``unavailable``) when
-    the holder does not answer within ``timeout_s`` or the command was forwarded already."""
+    the holder does not answer within ``timeout_s`` or the command was forwarded already.
+    ``peer_auth``: this node's key, vouching for the caller's address to the holder."""
     if FORWARDED_HEADER in request.headers:
         return unavailable(
             "the guard's partition is moving between processes; try again in a few seconds"
@@ -87,6 +95,8 @@ async def forward(
     headers = {name: request.headers[name] for name in _SENT_ON if name in request.headers}
     headers[FORWARDED_HEADER] = "1"
     body: bytes = getattr(request.state, "body", b"")
+    if peer_auth is not None:
+        headers.update(peer_auth.vouch(request, body))
     try:
         async with httpx.AsyncClient(timeout=timeout_s, follow_redirects=False) as client:
             reply = await client.request(request.method, url, content=body, headers=headers)

@@ -16,6 +16,10 @@ Contract
   the MQTT client id and topic prefixes: ``gateway.cluster.wiring.shared_settings``); a node
   records its own when it joins, and one whose settings differ from a live node's is refused
   (:meth:`LeaseStore.check_peers`, again in :meth:`LeaseStore.join`).
+* Each node draws a random key at its start (``peer_key``) and records it in its row beside
+  those settings (under ``PEER_KEY_FIELD``, never compared): it signs the commands the node
+  forwards, and another node checks them with :meth:`LeaseStore.peer_key_of`
+  (``gateway.cluster.peer_auth``).
 * On PostgreSQL the free partitions are picked with ``FOR UPDATE SKIP LOCKED``, so two nodes
   looking at once take different ones; the conditional ``UPDATE`` makes each take atomic on any
   backend. SQLite holds one process only: :meth:`LeaseStore.join` refuses a second live node.
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,7 +45,15 @@ from gateway.clock import Clock
 from gateway.cluster.tables import NodeRow, PartitionRow
 from gateway.errors import ConfigError
 
-__all__ = ["LEASE_TTL", "RENEW_EVERY", "Lease", "LeaseLost", "LeaseStore", "fair_share"]
+__all__ = [
+    "LEASE_TTL",
+    "PEER_KEY_FIELD",
+    "RENEW_EVERY",
+    "Lease",
+    "LeaseLost",
+    "LeaseStore",
+    "fair_share",
+]
 
 LEASE_TTL = timedelta(seconds=10)
 """How long a lease (and a node's heartbeat) lasts without renewal: a killed process's partitions
@@ -48,6 +61,8 @@ are free this long after its last renewal."""
 RENEW_EVERY = timedelta(seconds=2)
 """How often a node renews its leases and heartbeat, takes free partitions and gives back
 extra ones: five renewals fit in one TTL, so a slow database round does not lose a lease."""
+PEER_KEY_FIELD = "peer_key"
+"""Where a node's key sits in its row's ``shared_settings`` (not a setting: never compared)."""
 
 
 class LeaseLost(RuntimeError):
@@ -91,6 +106,8 @@ class LeaseStore:
         self._shared = dict(shared or {})
         """Setting name → this process's value, which every live node must have too."""
         self._skip_locked = engine.dialect.name == "postgresql"
+        self.peer_key = secrets.token_hex(32)
+        """This node's key for the commands it forwards, drawn anew at each start."""
 
     def check_peers(self) -> None:
         """Raises ``ConfigError`` when a live node has another value of a setting every
@@ -159,7 +176,7 @@ class LeaseStore:
                         "one process; run several processes on PostgreSQL"
                     )
             self._refuse_other_settings(session, now)  # one may have started since the check
-            shared = json.dumps(self._shared, sort_keys=True) if self._shared else None
+            shared = json.dumps({**self._shared, PEER_KEY_FIELD: self.peer_key}, sort_keys=True)
             row = session.get(NodeRow, self.node_id)
             if row is None:
                 session.add(
@@ -276,6 +293,20 @@ class LeaseStore:
         lost = held - found
         if lost:
             raise LeaseLost(lost)
+
+    def peer_key_of(self, node_id: str) -> str | None:
+        """The key live node ``node_id`` signs its forwarded commands with; ``None`` for a
+        node not live (stopped, dead past its heartbeat) or that recorded none."""
+        with Session(self._engine) as session:
+            text = session.scalar(
+                select(NodeRow.shared_settings).where(
+                    NodeRow.node_id == node_id, NodeRow.expires_at > self._clock.now()
+                )
+            )
+        if text is None:
+            return None
+        key = json.loads(text).get(PEER_KEY_FIELD)
+        return key if isinstance(key, str) else None
 
     def owners(self) -> dict[int, tuple[str, str | None]]:
         """Partition → (node id, its API URL) for every partition held by a live lease."""

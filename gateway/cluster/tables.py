@@ -18,7 +18,8 @@ class NodeRow(Base):
     """A running ``guard-gateway run`` process: alive while ``expires_at`` is in the future
     (it renews it every few seconds), reachable for API calls at ``api_url``.
     ``shared_settings``: the settings every process must share, as this one has them (JSON;
-    ``gateway.cluster.wiring.shared_settings``), which a process starting beside it compares."""
+    ``gateway.cluster.wiring.shared_settings``), which a process starting beside it compares,
+    and the key it signs the commands it forwards with (``gateway.cluster.peer_auth``)."""
 
     __tablename__ = "cluster_nodes"
 
