@@ -124,6 +124,10 @@ class DutyIndex:
         self.scope: Callable[[str], bool] | None = None
         """The guards whose shifts were read (a partitioned process's own); ``None``: all."""
 
+    def guard_ids(self) -> frozenset[str]:
+        """The guards with a shift in the window."""
+        return frozenset(guard for guard, duties in self._by_guard.items() if duties)
+
     def holds(self, guard_id: str) -> bool:
         """Whether this process runs ``guard_id``'s rules (in a partitioned gateway, whether
         it holds his partition); a guard off duty is held as much as one on duty."""

@@ -77,9 +77,12 @@ class PipelineMemory:
     deadlines: DeadlineQueue = field(init=False)
     starts: ShiftStarts = field(init=False)
     watching_since: datetime | None = None
-    """When this process began watching its guards (its start, or its last change of
-    partitions): a machine started later for a shift that began before it was not watched in
-    between (``gateway.rules.holds.unwatched_before``)."""
+    """When this process began watching its guards (its start): a machine started later for a
+    shift that began before it was not watched in between
+    (``gateway.rules.holds.unwatched_before``)."""
+    joined: dict[str, datetime] = field(default_factory=dict)
+    """Guard id → when a change of partitions brought him into this process's scope after its
+    start (taken over from a process that died or gave him back): watched from then on."""
 
     def __post_init__(self) -> None:
         self.deadlines = DeadlineQueue(self.journal)
@@ -113,6 +116,11 @@ class PipelineMemory:
             self.journal.record(lambda: setattr(self, "sos", before))
         return self.sos
 
+    def watched_since(self, guard_id: str) -> datetime | None:
+        """Since when this process watches ``guard_id``: since it came into its scope after
+        the start, else since the start (``None`` before the first load)."""
+        return self.joined.get(guard_id, self.watching_since)
+
     def reload(
         self,
         session: Session,
@@ -123,16 +131,28 @@ class PipelineMemory:
     ) -> None:
         """Re-read the roster around ``now`` and the saved states of its open shifts.
 
-        ``at_start``: the process is starting, so nothing watched these states between their
-        last step and ``now``; each is told so (``unwatched_from``/``unwatched_until``), and a
-        deadline that came due meanwhile fires ``late`` whichever input reaches it first.
+        ``at_start``: the process is starting, or its scope changed (partitions taken or given
+        back). Nothing here watched the states of the guards new to it between their last step
+        and ``now``; each is told so (``unwatched_from``/``unwatched_until``), and a deadline
+        that came due meanwhile fires ``late`` whichever input reaches it first. The guards it
+        held already were watched all along: their deadlines fire on time, not held for a
+        backlog that the broker keeps for the partitions taken over only.
         ``scope``: only the shifts of the guards it accepts (those of this process's partitions).
         The live view's last fix of each guard on duty and the time of each shift's last
         arrival, departure or return are read back too where memory has none.
         """
+        before = self.duties
         self.duties = DutyIndex.load(session, now, scope=scope)
-        if at_start:
+        if at_start and self.watching_since is None:
             self.watching_since = now
+        elif at_start:
+            # A change of partitions: the guards held before stay watched since they were.
+            kept = before.guard_ids()
+            self.joined = {
+                guard: self.joined[guard] if guard in kept else now
+                for guard in self.duties.guard_ids()
+                if guard not in kept or guard in self.joined
+            }
         self.reseed_sos(session)
         # Only the states of the window's shifts: a reload costs the same after a year.
         rows = session.execute(
@@ -148,11 +168,12 @@ class PipelineMemory:
         self.deadlines.clear()
         presence: dict[str, PresenceState] = {}
         for row in rows:
-            if self.duties.duty(row.shift_id) is None or row.state.get("closed"):
+            duty = self.duties.duty(row.shift_id)
+            if duty is None or row.state.get("closed"):
                 continue
             state = PresenceState.from_json(row.state)
-            if at_start:
-                state = unwatched_before(state, now)
+            if at_start and (watched := self.watched_since(duty.guard_id)) is not None:
+                state = unwatched_before(state, watched)
             presence[row.shift_id] = state
         self.presence = self._presence_map(presence)
         since = {k: v for k, v in self.presence_since.items() if self.duties.duty(k) is not None}

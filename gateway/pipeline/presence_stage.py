@@ -141,9 +141,9 @@ class PresenceMachines:
         overlapping = [lv for lv in leaves if lv.starts_at < end and lv.ends_at > begin]
         told = self._reports_ahead(ctx, duty, reports)
         state = fresh_state(duty, self._memory.duties)
-        if self._memory.watching_since is not None:
+        if (since := self._memory.watched_since(duty.guard_id)) is not None:
             # A shift that began while this process was not running (or another held it).
-            state = unwatched_before(state, self._memory.watching_since)
+            state = unwatched_before(state, since)
         if not overlapping and not told:
             # Its first deadline at once: a first tick at the shift start only to learn it cost
             # a step and a second save per guard, all at the same instant at a shift change.

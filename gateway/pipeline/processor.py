@@ -104,7 +104,8 @@ class Processor:
 
         Safe from any thread: the owner thread applies it before its next transaction with a
         reload as after a restart, so the states of shifts taken over from another process are
-        told that nobody watched them meanwhile (a deadline that fell due fires ``late``).
+        told that nobody watched them meanwhile (a deadline that fell due fires ``late``). The
+        guards it held already keep their deadlines as they were: this process watched them.
         """
         self._next_scope.append(scope)
 
