@@ -23,6 +23,7 @@ pytest_plugins = [
     "tests.fixtures.mqtt",
     "tests.fixtures.nfc",
     "tests.fixtures.zkteco",
+    "tests.fixtures.cluster_nodes",
 ]
 
 

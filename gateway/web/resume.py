@@ -5,8 +5,12 @@ A phone loses its network in a lift, the gateway restarts for an upgrade (and wo
 broker's backlog before any page is back): the events of those seconds were committed, but the
 page was not listening. The page sends the id of the last event it received when it reconnects,
 and the stream begins with the events after it, within the token's scope, oldest first, each
-once. In one gateway process the outbox's ``seq`` follows the commits (one pipeline thread
-writes them), so "after" is ``seq`` order.
+once. The scope is the token's, not the process's: in a partitioned gateway the history is
+shared, and the events read back are every process's that the token covers, as on the live
+stream (``gateway.web.tail``). In one gateway process the outbox's ``seq`` follows the commits
+(one pipeline thread writes them), so "after" is ``seq`` order; with several processes an event
+another one committed just before the cut may carry a smaller ``seq`` than the last one the
+page received, and is not read back (docs/live-page.md).
 """
 
 from __future__ import annotations

@@ -62,10 +62,10 @@ def live_routes(
 ) -> APIRouter:
     """The live page's router; subscribes its event feed to ``runtime``'s processor. With
     ``peers`` (a partitioned gateway), ``/map/whereabouts`` gathers every process's guards
-    (``gateway.cluster.fanout``); the event stream stays this process's, and the page re-reads
-    the whereabouts on its refresh interval."""
+    (``gateway.cluster.fanout``), and the event stream carries every process's events within
+    the token's scope (``gateway.web.tail``)."""
     router = APIRouter()
-    feed = LiveFeed(engine)
+    feed = LiveFeed(engine, others=peers is not None)
     runtime.processor.add_listener(feed.publish)
     anyone = Depends(auth.require(Role.ADMIN, Role.LEADER, Role.INTEGRATION))
 

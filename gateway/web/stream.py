@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import threading
+from collections import deque
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from gateway.api.tokens import Principal
 from gateway.db.models import GuardRow
 from gateway.pipeline.context import EmittedEvent
 from gateway.web.resume import Missed
+from gateway.web.tail import OutboxTail
 
 __all__ = ["QUEUE_LIMIT", "LiveFeed", "Subscription"]
 
@@ -38,6 +40,10 @@ _NO_GUARD: _Scope = (None, None)
 """The scope of a device's own events: only unscoped tokens (admin, integration) cover it."""
 _IDS_PER_QUERY = 500
 """Guard ids per lookup: a batch of a city's backlog names thousands."""
+
+_MINE_KEPT = 65536
+"""Ids of this process's latest events, which the outbox's reader must not send again: more
+than a pipeline commits between two of its reads, even at a city's shift change."""
 
 _KEEPALIVE: dict[str, Any] = {}
 """Stands for a quiet ``keepalive_s`` in ``event_stream``'s loop (compared by identity)."""
@@ -68,23 +74,35 @@ class Subscription:
 
 
 class LiveFeed:
-    """Fans the pipeline's committed events out to the open streams, each within its scope."""
+    """Fans the pipeline's committed events out to the open streams, each within its scope.
 
-    def __init__(self, engine: Engine) -> None:
+    ``others``: in a partitioned gateway, the events the other processes commit are read from
+    the outbox while a stream is open (``gateway.web.tail``) and sent as this process's own,
+    so a stream carries every event its token covers, whichever process decided it."""
+
+    def __init__(self, engine: Engine, *, others: bool = False) -> None:
         self._engine = engine
         self._lock = threading.Lock()
         self._subscriptions: set[Subscription] = set()
+        self._mine: deque[str] = deque(maxlen=_MINE_KEPT)
+        self._mine_ids: set[str] = set()
+        self._tail = OutboxTail(engine, self.relay, self.has_streams) if others else None
 
     @property
     def open_streams(self) -> int:
         with self._lock:
             return len(self._subscriptions)
 
+    def has_streams(self) -> bool:
+        return self.open_streams > 0
+
     def subscribe(self, principal: Principal) -> Subscription:
         """A new stream for ``principal`` on the running event loop."""
         subscription = Subscription(principal, asyncio.get_running_loop())
         with self._lock:
             self._subscriptions.add(subscription)
+        if self._tail is not None:  # outside the lock: the reader asks has_streams under its own
+            self._tail.ensure_running()
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
@@ -93,20 +111,44 @@ class LiveFeed:
 
     def publish(self, events: Sequence[EmittedEvent]) -> None:
         """Hand a committed batch to every stream whose principal covers each event's guard."""
+        if self._tail is not None:
+            with self._lock:
+                for event in events:
+                    self._remember_mine(event.event_id)
+        self._send(
+            [
+                {
+                    "id": event.event_id,
+                    "type": event.type,
+                    "subject": event.subject,
+                    "time": event.time.isoformat(),
+                    "data": event.data,
+                }
+                for event in events
+            ]
+        )
+
+    def relay(self, messages: list[dict[str, Any]]) -> None:
+        """Hand events read back from the outbox to the streams as ``publish`` does, but for
+        those this process's pipeline committed itself (published already)."""
+        with self._lock:
+            others = [message for message in messages if message["id"] not in self._mine_ids]
+        self._send(others)
+
+    def _remember_mine(self, event_id: str) -> None:
+        if len(self._mine) == self._mine.maxlen:
+            self._mine_ids.discard(self._mine[0])
+        self._mine.append(event_id)
+        self._mine_ids.add(event_id)
+
+    def _send(self, messages: list[dict[str, Any]]) -> None:
         with self._lock:
             subscriptions = list(self._subscriptions)
-        if not subscriptions or not events:
+        if not subscriptions or not messages:
             return
-        scopes = self._scopes_of({event.subject for event in events})
-        for event in events:
-            site_id, team = scopes.get(event.subject, _NO_GUARD)
-            message = {
-                "id": event.event_id,
-                "type": event.type,
-                "subject": event.subject,
-                "time": event.time.isoformat(),
-                "data": event.data,
-            }
+        scopes = self._scopes_of({message["subject"] for message in messages})
+        for message in messages:
+            site_id, team = scopes.get(message["subject"], _NO_GUARD)
             for subscription in subscriptions:
                 if subscription.principal.covers(site_id, team):
                     subscription.offer(message)

@@ -1,0 +1,174 @@
+"""The other processes' events for this process's open streams: the outbox read as it grows.
+
+In a partitioned gateway each process runs its own guards' rules, and its ``LiveFeed`` hears
+its own pipeline's commits only. A leader's page talks to one process, but his guards are
+spread over every partition: his stream must carry his guards' events whichever process
+decided them (his token's scope, not the process's). The history is shared (the outbox), so
+while streams are open this process reads the event rows the others commit and hands them to
+the feed (``LiveFeed.relay``), which sends each to the streams whose token covers its guard.
+
+Contract:
+
+* An event another process commits while a stream is open reaches it once, one to two reads
+  (``interval_s`` each) after its commit; this process's own events come from its pipeline
+  (``LiveFeed.publish``) and are not sent again. A row read is held back one read before it
+  is handed on: the pipeline names its events to the feed right after its commit, so by then
+  an event of this process's own is known as such.
+* The outbox's ``seq`` is drawn when a row is inserted, so with several writers a smaller
+  ``seq`` may commit after a larger one. The reader keeps the ``floor`` below which it has seen
+  every row, reads from there, and skips the rows it has read already; a ``seq`` still missing
+  after ``GAP_READS`` reads was an insert rolled back (a fenced batch) and is passed over.
+* While no stream is open, nothing is read but the newest ``seq``: a stream opened afresh
+  carries what is committed after it opened; a page back after a cut gets what it missed from
+  the history (``gateway.web.resume``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from gateway.outbox.tables import EVENT_DESTINATIONS, OutboxRow
+
+__all__ = ["GAP_READS", "READ_EVERY_S", "OutboxTail"]
+
+log = logging.getLogger(__name__)
+
+READ_EVERY_S = 1.0
+"""How often the outbox is read while a stream is open."""
+GAP_READS = 30
+"""Reads after which a ``seq`` still missing is passed over: no pipeline transaction stays
+open that long (a batch's budget is a fraction of a second)."""
+_ROWS_PER_READ = 5000
+_RELAYED_KEPT = 8192
+"""Ids of events handed on lately: an event's rows (core and record) are handed on once."""
+
+Relay = Callable[[list[dict[str, Any]]], None]
+
+
+class OutboxTail:
+    """Reads the outbox rows committed after ``floor`` and hands their events to ``relay``
+    (one read later); ``has_streams()`` says whether any stream is open. ``read`` runs on
+    one thread at a time: the reader thread (``ensure_running``) or a test."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        relay: Relay,
+        has_streams: Callable[[], bool],
+        *,
+        interval_s: float = READ_EVERY_S,
+    ) -> None:
+        self._engine = engine
+        self._relay = relay
+        self._has_streams = has_streams
+        self._interval_s = interval_s
+        self._floor: int | None = None
+        self._seen: set[int] = set()
+        """The seqs above ``floor`` read already."""
+        self._missing: dict[int, int] = {}
+        """A seq above ``floor`` not read yet → the read that first found it missing."""
+        self._reads = 0
+        self._held: list[dict[str, Any]] = []
+        self._relayed: deque[str] = deque(maxlen=_RELAYED_KEPT)
+        self._relayed_ids: set[str] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def ensure_running(self) -> None:
+        """Start the reader thread unless it runs; it ends by itself once no stream is open."""
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(target=self._run, name="outbox-tail", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self.read()
+            except Exception:  # a database hiccup: read again at the next turn
+                log.exception("reading the outbox for the live streams failed")
+            with self._lock:
+                if not self._has_streams():
+                    self._thread = None
+                    self._floor = None  # the next stream begins at the newest row
+                    return
+            threading.Event().wait(self._interval_s)
+
+    def read(self) -> None:
+        """One read: hand on what the previous read found, take in the rows since."""
+        with Session(self._engine) as session:
+            if self._floor is None:
+                self._floor = int(session.scalar(select(func.max(OutboxRow.seq))) or 0)
+                self._seen.clear()
+                self._missing.clear()
+                self._held = []
+                return
+            rows = session.execute(
+                select(
+                    OutboxRow.seq,
+                    OutboxRow.destination,
+                    OutboxRow.event_id,
+                    OutboxRow.type,
+                    OutboxRow.subject,
+                    OutboxRow.event_time,
+                    OutboxRow.body,
+                )
+                .where(OutboxRow.seq > self._floor)
+                .order_by(OutboxRow.seq)
+                .limit(_ROWS_PER_READ)
+            ).all()
+        self._reads += 1
+        ready, self._held = self._held, []
+        for row in rows:
+            if row.seq in self._seen:
+                continue
+            self._seen.add(row.seq)
+            self._missing.pop(row.seq, None)
+            if row.destination in EVENT_DESTINATIONS:
+                self._held.append(
+                    {
+                        "id": row.event_id,
+                        "type": row.type,
+                        "subject": row.subject,
+                        "time": row.event_time.isoformat(),
+                        "data": json.loads(row.body).get("data", {}),
+                    }
+                )
+        self._advance()
+        fresh = [message for message in ready if self._first_time(message["id"])]
+        if fresh:
+            self._relay(fresh)
+
+    def _advance(self) -> None:
+        assert self._floor is not None
+        top = max(self._seen, default=self._floor)
+        for seq in range(self._floor + 1, top):
+            if seq not in self._seen:
+                self._missing.setdefault(seq, self._reads)
+        while True:
+            after = self._floor + 1
+            if after in self._seen:
+                self._seen.discard(after)
+            elif after in self._missing and self._reads - self._missing[after] >= GAP_READS:
+                del self._missing[after]
+            else:
+                return
+            self._floor = after
+
+    def _first_time(self, event_id: str) -> bool:
+        if event_id in self._relayed_ids:
+            return False
+        if len(self._relayed) == self._relayed.maxlen:
+            self._relayed_ids.discard(self._relayed[0])
+        self._relayed.append(event_id)
+        self._relayed_ids.add(event_id)
+        return True
