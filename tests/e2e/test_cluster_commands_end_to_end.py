@@ -5,7 +5,8 @@ acknowledgement and resolution sent to the other one, as his phone or the live p
 it talks to one address. The client follows redirects as a browser's ``fetch`` does (dropping
 ``Authorization`` on the way to another origin).
 
-Exact counts: the acknowledgement and the resolution land once and are audited once; while the
+Exact counts: the acknowledgement and the resolution land once and are audited once, as from
+the page's own address (not the forwarding process's); while the
 holder is dead (``kill -9``) and its lease still runs, a command is answered ``503`` with
 ``Retry-After``, audited nowhere, and run once the other process took the guard over.
 """
@@ -35,6 +36,7 @@ GUARD = "g-00000"
 DEVICE = "bench-00000"
 LEADER = "leader-1"
 WAIT_S = 60.0
+PAGE_ADDRESS = "127.0.0.2"
 
 
 class Node(live.GatewayProcess):
@@ -53,6 +55,10 @@ class Node(live.GatewayProcess):
 
 def audited(page: httpx.Client, action: str) -> int:
     return len(page.get("/audit", params={"action": action}).json())
+
+
+def audit_clients(page: httpx.Client, action: str) -> list[str | None]:
+    return [row["client"] for row in page.get("/audit", params={"action": action}).json()]
 
 
 def sos(now: datetime, site: dict[str, Any]) -> bytes:
@@ -93,8 +99,13 @@ def test_a_leader_acts_on_an_alert_through_the_process_not_holding_his_guard(
         holder = next(n for n in nodes if partition_of(GUARD, PARTITIONS) in n.held())
         other = next(n for n in nodes if n is not holder)
         # The page, served by the process that does not hold the guard, talks to it alone.
+        # From an address of its own: the audit names it, not the forwarding process's.
         page = httpx.Client(
-            base_url=other.url, headers=bearer(token), follow_redirects=True, timeout=60
+            base_url=other.url,
+            headers=bearer(token),
+            follow_redirects=True,
+            timeout=60,
+            transport=httpx.HTTPTransport(local_address=PAGE_ADDRESS),
         )
         publisher.publish(f"devices/{DEVICE}/json", sos(now, site))
         alerts: list[dict[str, Any]] = []
@@ -110,6 +121,7 @@ def test_a_leader_acts_on_an_alert_through_the_process_not_holding_his_guard(
         assert acked.status_code == 200, acked.text
         assert acked.json()["acknowledged_by"] == LEADER
         assert audited(page, "alert.acknowledge") == 1
+        assert audit_clients(page, "alert.acknowledge") == [PAGE_ADDRESS]
 
         holder.kill()  # its lease runs on for seconds: the guard is still his on record
         assert partition_of(GUARD, PARTITIONS) not in other.held()
@@ -135,6 +147,7 @@ def test_a_leader_acts_on_an_alert_through_the_process_not_holding_his_guard(
         ]
         assert audited(page, "alert.acknowledge") == 1
         assert audited(page, "alert.resolve") == 1
+        assert audit_clients(page, "alert.resolve") == [PAGE_ADDRESS]
         assert [e["type"] for e in core_stub.events].count("alert.resolved") == 1
         assert other.stop() == 0
     finally:
