@@ -5,8 +5,8 @@ g-005 and dies (stops renewing). g-001 left his post at 08:10:30 without a repor
 15 minutes run out at 08:25:30. ``a`` takes b's partition at 08:25:20. Before, the takeover's
 reload told every state of ``a`` that nobody had watched it, g-001's too, and his overtime
 waited for a backlog the broker keeps only for the partition taken over: raised at 08:25:50,
-30 s late. Now it is raised at the first tick after 08:25:30, not late; g-005, taken over, is
-the one whose deadlines wait for his partition's backlog."""
+30 s after the takeover and 20 s after it fell due. Now it is raised at 08:25:30, not late;
+g-005, taken over, is the one whose deadlines wait for his partition's backlog."""
 
 from __future__ import annotations
 
@@ -70,14 +70,16 @@ class StandIn:
         pass
 
 
-def overtime_alerts(engine: Engine) -> list[tuple[str, bool]]:
+def overtime_alerts(engine: Engine) -> list[tuple[str, bool, str]]:
+    """``(guard, late, detected_at)`` of each overtime alert for the core."""
     with Session(engine) as session:
         bodies = session.scalars(
             select(OutboxRow.body)
             .where(OutboxRow.destination == "core", OutboxRow.type == "alert.overtime_departure")
             .order_by(OutboxRow.seq)
         ).all()
-    return [(data["guard_id"], data["late"]) for data in (json.loads(b)["data"] for b in bodies)]
+    datas = [json.loads(body)["data"] for body in bodies]
+    return [(data["guard_id"], data["late"], data["detected_at"]) for data in datas]
 
 
 def unwatched(engine: Engine, guard_id: str) -> tuple[str | None, str | None]:
@@ -139,6 +141,6 @@ def test_the_takers_own_guard_is_raised_overtime_on_time_after_it_takes_a_partit
     run_until(at(25) + timedelta(seconds=20), (a,))
     assert a.held() == [0, 1]  # taken over at 08:25:20
     run_until(at(25) + timedelta(seconds=35), (a,))  # his 15 minutes ran out at 08:25:30
-    assert overtime_alerts(engine) == [(KEPT[0], False)]
+    assert overtime_alerts(engine) == [(KEPT[0], False, at(25.5).isoformat())]
     assert unwatched(engine, KEPT[0]) == (None, None)
     assert unwatched(engine, TAKEN[0])[1] == (at(25) + timedelta(seconds=20)).isoformat()
