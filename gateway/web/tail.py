@@ -16,8 +16,10 @@ Contract:
   an event of this process's own is known as such.
 * The outbox's ``seq`` is drawn when a row is inserted, so with several writers a smaller
   ``seq`` may commit after a larger one. The reader keeps the ``floor`` below which it has seen
-  every row, reads from there, and skips the rows it has read already; a ``seq`` still missing
-  after ``GAP_READS`` reads was an insert rolled back (a fenced batch) and is passed over.
+  every row, and reads the rows after the newest it has read and those of the gaps between
+  (never again the rows read already, however many a burst committed above a gap); a ``seq``
+  still missing after ``GAP_READS`` reads was an insert rolled back (a fenced batch, or a
+  sequence value PostgreSQL drew and never used) and is passed over.
 * While no stream is open, nothing is read but the newest ``seq``: a stream opened afresh
   carries what is committed after it opened; a page back after a cut gets what it missed from
   the history (``gateway.web.resume``).
@@ -47,6 +49,7 @@ GAP_READS = 30
 """Reads after which a ``seq`` still missing is passed over: no pipeline transaction stays
 open that long (a batch's budget is a fraction of a second)."""
 _ROWS_PER_READ = 5000
+_GAPS_PER_READ = 1000
 _RELAYED_KEPT = 8192
 """Ids of events handed on lately: an event's rows (core and record) are handed on once."""
 
@@ -112,20 +115,27 @@ class OutboxTail:
                 self._missing.clear()
                 self._held = []
                 return
-            rows = session.execute(
-                select(
-                    OutboxRow.seq,
-                    OutboxRow.destination,
-                    OutboxRow.event_id,
-                    OutboxRow.type,
-                    OutboxRow.subject,
-                    OutboxRow.event_time,
-                    OutboxRow.body,
-                )
-                .where(OutboxRow.seq > self._floor)
-                .order_by(OutboxRow.seq)
-                .limit(_ROWS_PER_READ)
-            ).all()
+            columns = select(
+                OutboxRow.seq,
+                OutboxRow.destination,
+                OutboxRow.event_id,
+                OutboxRow.type,
+                OutboxRow.subject,
+                OutboxRow.event_time,
+                OutboxRow.body,
+            )
+            # The rows after the newest read, and those of the gaps below it: never the rows
+            # read already, however many a burst put above a gap.
+            top = max(self._seen, default=self._floor)
+            rows = list(
+                session.execute(
+                    columns.where(OutboxRow.seq > top).order_by(OutboxRow.seq).limit(_ROWS_PER_READ)
+                ).all()
+            )
+            gaps = sorted(self._missing)[:_GAPS_PER_READ]
+            if gaps:
+                rows += session.execute(columns.where(OutboxRow.seq.in_(gaps))).all()
+                rows.sort(key=lambda row: int(row.seq))
         self._reads += 1
         ready, self._held = self._held, []
         for row in rows:

@@ -13,6 +13,7 @@ import queue
 from datetime import UTC, datetime
 
 import pytest
+from pytest_mock import MockerFixture
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -122,3 +123,37 @@ def test_an_event_committed_after_one_with_a_larger_seq_still_reaches_the_stream
         slow.close()
         quick.close()
     assert relayed == [["quick"], ["slow"]]
+
+
+def test_a_burst_committed_above_a_gap_reaches_the_streams_read_after_read(
+    engine: Engine, mocker: MockerFixture
+) -> None:
+    """A shift change's burst commits while one transaction holds a smaller ``seq`` open.
+    Each read took the rows after the gap again, a page's worth, all read already: the
+    rest of the burst waited for the gap to be passed over (``GAP_READS``, 30 s)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("several writers share the outbox on PostgreSQL")
+    mocker.patch("gateway.web.tail._ROWS_PER_READ", 5)
+    relayed: list[str] = []
+    tail = OutboxTail(engine, lambda batch: relayed.extend(m["id"] for m in batch), lambda: True)
+    tail.read()
+    at = datetime(2026, 3, 2, 0, 20, tzinfo=UTC)
+    slow, burst = Session(engine), Session(engine)
+    try:
+        slow.add(outbox_row("slow", at))
+        slow.flush()
+        for n in range(12):
+            burst.add(outbox_row(f"burst-{n:02}", at))
+        burst.commit()
+        for _ in range(3):  # 5 rows a read, each handed on one read after
+            tail.read()
+        assert relayed == [f"burst-{n:02}" for n in range(10)]
+        tail.read()
+        assert relayed == [f"burst-{n:02}" for n in range(12)]
+        slow.commit()
+        tail.read()
+        tail.read()
+    finally:
+        slow.close()
+        burst.close()
+    assert relayed == [f"burst-{n:02}" for n in range(12)] + ["slow"]
