@@ -127,8 +127,13 @@ class Context:
 Template = Callable[[Context], tuple[str, tuple[str, ...]]]
 
 
+def _left(c: Context) -> str:
+    """How he left: by a check-out punched before the end (签退), or as the positions showed."""
+    return "在考勤机签退离开" if c.data.get("checked_out") else "离开"
+
+
 def _unreported(c: Context) -> tuple[str, tuple[str, ...]]:
-    return f"{c.who} 于 {c.at('started_at')} 离开 {c.post}，未报备。", ()
+    return f"{c.who} 于 {c.at('started_at')} {_left(c)} {c.post}，未报备。", ()
 
 
 def _overtime(c: Context) -> tuple[str, tuple[str, ...]]:
@@ -137,7 +142,7 @@ def _overtime(c: Context) -> tuple[str, tuple[str, ...]]:
     else:
         told = f"未报备，离岗超过 {c.minutes('limit_s')}"
     return (
-        f"{c.who} 自 {c.at('started_at')} 离开 {c.post}，已离岗 {c.minutes('off_post_s')}："
+        f"{c.who} 自 {c.at('started_at')} {_left(c)} {c.post}，已离岗 {c.minutes('off_post_s')}："
         f"{told}，没有批准的请假。",
         (),
     )
@@ -245,9 +250,13 @@ def _late_clock_in(c: Context) -> tuple[str, tuple[str, ...]]:
 def _left_behind(c: Context) -> tuple[str, tuple[str, ...]]:
     apart = c.data.get("apart_m")
     far = f"，相距 {apart:.0f} 米" if isinstance(apart, int | float) else ""
+    if c.data.get("checked_out"):
+        away = "而其已在考勤机签退离岗"
+    else:
+        away = f"而另一设备 {c.name_of('away_device_id')} 已离岗{far}"
     return (
         f"{c.who} 的设备 {c.name_of('left_device_id')} 自 {c.at('still_since')} 起静止在 "
-        f"{c.post}，而另一设备 {c.name_of('away_device_id')} 已离岗{far}：人不在岗位。",
+        f"{c.post}，{away}：人不在岗位。",
         (),
     )
 
@@ -260,7 +269,7 @@ def _left_early(c: Context) -> tuple[str, tuple[str, ...]]:
     else:
         told = "未报备"
     return (
-        f"{c.who} 于 {c.at('left_at')} 离开 {c.post}（{told}），班次 {c.at('shift_end')} "
+        f"{c.who} 于 {c.at('left_at')} {_left(c)} {c.post}（{told}），班次 {c.at('shift_end')} "
         "结束前未回，早退。",
         (),
     )

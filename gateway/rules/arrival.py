@@ -86,7 +86,8 @@ def after_the_end(
     (:mod:`gateway.rules.late_return`). Nothing else."""
     if fix.device_id not in state.device_ids:
         return state, []
-    dep = None if state.absent_open else late_return.open_at_end(state)
+    # A check-out is no return from the outing open at the end: he came by to leave.
+    dep = None if state.absent_open or fix.checks_out else late_return.open_at_end(state)
     if not state.absent_open and (dep is None or not late_return.withdrawable(state, dep)):
         return state, []  # nearly every fix after the end: nothing to withdraw
     run = Run(state, now, policy)

@@ -127,6 +127,7 @@ def note_left_behind(run: Run) -> None:
                 "away_device_id": dep.last_fix.device_id,
                 "away_fix": dep.last_fix.to_json(),
                 "apart_m": round(distance_m(still, dep.last_fix), 1),
+                "checked_out": dep.checked_out,
             },
             alert=True,
             device_id=track.device_id,

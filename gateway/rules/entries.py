@@ -1,5 +1,6 @@
 """The entries a presence state keeps: fix evidence, reports, leaves, the open departure and
-the leaves waiting to be cancelled; each with its JSON form.
+the leaves waiting to be cancelled; each with its JSON form (the silences raised are in
+:mod:`gateway.rules.silences`).
 
 Times in the JSON form are ISO 8601 UTC strings; ``from_json`` gives back equal objects.
 """
@@ -16,7 +17,7 @@ from typing import Any
 from gateway.clock import utc
 from geofence.membership import Membership
 
-from .events import ALERT_DEVICE_SILENT, Json, event_key
+from .events import Json
 from .inputs import FixObserved
 
 __all__ = [
@@ -256,7 +257,8 @@ class Departure:
     seen confirmed outside during it; ``left_behind`` the worn devices reported as left on the
     post. ``returned_at`` is set once the departure has ended (kept as a past departure).
     ``limits_fell``: (key, when it fell) of each off-post limit alert raised (overtime, overrun),
-    for a return dated before one of them, learned later, to withdraw it.
+    for a return dated before one of them, learned later, to withdraw it. ``checked_out``: he
+    punched a check-out (签退) before the end during it, or it began with one.
     """
 
     departure_id: str
@@ -277,6 +279,7 @@ class Departure:
     left_behind: tuple[str, ...] = ()
     returned_at: datetime | None = None
     limits_fell: tuple[tuple[str, datetime], ...] = ()
+    checked_out: bool = False
 
     @property
     def started_at(self) -> datetime:
@@ -303,6 +306,7 @@ class Departure:
             "left_behind": list(self.left_behind),
             "returned_at": opt_iso(self.returned_at),
             "limits_fell": [[key, iso(fell)] for key, fell in self.limits_fell],
+            "checked_out": self.checked_out,
         }
 
     @classmethod
@@ -326,6 +330,7 @@ class Departure:
             left_behind=tuple(str(d) for d in data.get("left_behind", ())),
             returned_at=opt_dt(data.get("returned_at")),
             limits_fell=tuple((str(k), to_dt(t)) for k, t in data.get("limits_fell", ())),
+            checked_out=bool(data.get("checked_out", False)),
         )
 
 
@@ -367,38 +372,4 @@ class PendingCancel:
             alert_key=opt_str(data["alert_key"]),
             entered_at=opt_dt(data.get("entered_at")),
             off_duty=bool(data.get("off_duty", False)),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Silence:
-    """An ``alert.device_silent`` raised at ``raised_at`` for a terminal quiet since ``since``
-    (its episode) and heard again at ``resumed_at`` (``None``: still quiet), kept while a leave
-    entered later may still show it wrong. ``shift_id``: the shift that raised it, when not
-    the one keeping it (a double shift's first, which handed the silence on)."""
-
-    since: datetime
-    raised_at: datetime
-    resumed_at: datetime | None = None
-    shift_id: str | None = None
-
-    def alert_key(self, own_shift_id: str) -> str:
-        """The key of its ``alert.device_silent``, kept by the shift ``own_shift_id``."""
-        return event_key(self.shift_id or own_shift_id, ALERT_DEVICE_SILENT, iso(self.since))
-
-    def to_json(self) -> dict[str, Json]:
-        return {
-            "since": iso(self.since),
-            "raised_at": iso(self.raised_at),
-            "resumed_at": opt_iso(self.resumed_at),
-            "shift_id": self.shift_id,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Silence:
-        return cls(
-            since=to_dt(data["since"]),
-            raised_at=to_dt(data["raised_at"]),
-            resumed_at=opt_dt(data.get("resumed_at")),
-            shift_id=opt_str(data.get("shift_id")),
         )

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .copying import replace
-from .entries import Departure, Silence, iso
+from .entries import Departure, iso
 from .events import PRESENCE_ARRIVED, Json
 from .inputs import DutyContinued
+from .silences import Silence
 
 if TYPE_CHECKING:
     from .machine import Run

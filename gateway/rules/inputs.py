@@ -37,7 +37,9 @@ class FixObserved:
     evidence text kept with every event the fix reveals. ``worn``: the fix comes from a device
     the guard carries (a GPS terminal, a phone); ``False`` for evidence from fixed equipment at
     the post (a checkpoint scan or a punch with his own tag, card or PIN), which places the
-    guard there at that instant and is never "left behind".
+    guard there at that instant and is never "left behind". ``checks_out``: such evidence is
+    a check-out punch (签退): he was there and says he is leaving; punched before the shift's
+    end it opens a departure (:mod:`gateway.rules.check_out`).
     """
 
     device_id: str
@@ -51,6 +53,7 @@ class FixObserved:
     alarms: frozenset[Alarm] = field(default_factory=frozenset)
     raw: str = ""
     worn: bool = True
+    checks_out: bool = False
 
     @classmethod
     def from_fix(cls, fix: PositionFix, membership: Membership, distance_m: float) -> FixObserved:

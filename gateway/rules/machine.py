@@ -369,6 +369,7 @@ class Run:
                 "left_before_end_s": _secs(end - dep.started_at),
                 "report_id": dep.report_id,
                 "leave_id": dep.leave_id,
+                "checked_out": dep.checked_out,
                 "last_fix": dep.last_fix.to_json(),
             },
             deadline=deadline,

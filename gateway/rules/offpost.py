@@ -155,6 +155,7 @@ def decide_unreported(run: Run, deadline: Deadline) -> None:
             "started_at": iso(dep.started_at),
             "first_fix": dep.first_fix.to_json(),
             "report_grace_s": run.policy.report_grace_s,
+            "checked_out": dep.checked_out,
         },
         deadline=deadline,
         alert=True,
@@ -201,6 +202,7 @@ def _off_post_alert(
         "started_at": iso(dep.started_at),
         "off_post_s": _secs(deadline.due - dep.started_at),
         **extra,
+        "checked_out": dep.checked_out,
         "last_fix": dep.last_fix.to_json(),
     }
     return run.emit(

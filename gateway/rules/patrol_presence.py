@@ -30,6 +30,7 @@ from gateway.clock import utc
 from gateway.records import Punch, PunchKind
 from geofence.membership import Membership
 
+from .copying import replace
 from .entries import iso
 from .inputs import FixObserved, ReportFiled, RuleInput
 from .patrol_events import ScanObserved, punch_key
@@ -107,8 +108,11 @@ def punch_presence_inputs(
 
     ``terminal_at_post``: the terminal stands at the post of the guard's shift; then the punch
     is also an INSIDE fix at the punch time (reported under ``device_id``, default the
-    terminal's id; ``lat``/``lon`` are kept as evidence only). A break-out adds a
-    ``ReportFiled`` after that fix, so the departure that follows is covered by the report.
+    terminal's id; ``lat``/``lon`` are kept as evidence only); a check-out's fix
+    ``checks_out``, which before the shift's end opens a departure at the punch
+    (:mod:`gateway.rules.check_out`). A break-out adds a ``ReportFiled`` after that fix, so the
+    departure that follows is covered by the report. A punch at a terminal elsewhere places
+    him nowhere: a check-out there opens nothing (when he left his post it cannot tell).
     """
     out: list[RuleInput] = []
     at = utc(punch.punched_at)
@@ -124,6 +128,8 @@ def punch_presence_inputs(
                 f"kind={punch.kind.value} at={iso(at)} raw={punch.raw}"
             ),
         )
+        if punch.kind is PunchKind.CHECK_OUT:
+            fix = replace(fix, checks_out=True)
         out.append(fix)
     if punch.kind is PunchKind.BREAK_OUT:
         out.append(

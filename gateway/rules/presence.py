@@ -42,7 +42,9 @@ Decisions, in the terms of ``SitePolicy``:
 * the shift end stops tracking (the guard is off duty; it waits for a quiet terminal's upload,
   ``holds.end_wait``): a departure still open then is leaving early (``alert.left_early``,
   unless a leave reaches the end or it began within ``early_leave_tolerance_s`` of it); the
-  machine closes once nothing is owed.
+  machine closes once nothing is owed;
+* a check-out (签退) at the post's terminal punched before the end opens a departure at the
+  punch, which the rules above then decide (:mod:`gateway.rules.check_out`).
 
 A fix that arrives after a departure was confirmed, dated before the confirmation, starts a return
 instead of undoing the departure. A leave cancelled while the guard is still out keeps covering
@@ -62,7 +64,7 @@ from gateway.clock import utc
 from gateway.policy import SitePolicy
 from geofence.membership import Membership
 
-from . import holds, silence
+from . import check_out, holds, silence
 from .arrival import after_the_end, arrive
 from .cancellations import apply_cancel, owe_after_entry
 from .copying import replace
@@ -253,7 +255,9 @@ def _on_fix(run: Run, fix: FixObserved) -> None:
     if fix.worn:
         track = observe(run.state.track(fix.device_id), evidence, fix.membership, run.policy)
     _note_heard(run, evidence, track)
-    if fix.membership is Membership.INSIDE:
+    if fix.checks_out and check_out.leaves_before_the_end(run.state, fix_time, run.policy):
+        check_out.check_out(run, evidence)
+    elif fix.membership is Membership.INSIDE:
         _inside(run, evidence, fixed=not fix.worn)
     elif fix.membership is Membership.OUTSIDE:
         _outside(run, evidence)

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 from .copying import replace
 from .deadlines import Deadline
-from .entries import FixEvidence, Silence, iso
+from .entries import FixEvidence, iso
 from .events import ALERT_DEVICE_SILENT, PRESENCE_DEVICE_RESUMED
+from .silences import Silence
 
 if TYPE_CHECKING:
     from .machine import Run

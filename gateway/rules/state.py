@@ -25,7 +25,6 @@ from .entries import (
     Leave,
     PendingCancel,
     Report,
-    Silence,
     iso,
     opt_dt,
     opt_evidence,
@@ -36,6 +35,7 @@ from .entries import (
 )
 from .events import Json
 from .handover import Handover
+from .silences import Silence
 from .tracks import DeviceTrack
 
 __all__ = ["PresenceState"]

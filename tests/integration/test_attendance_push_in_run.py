@@ -88,17 +88,21 @@ def push_rig(
     shifts: list[dict[str, str]],
     *,
     handshake: bool = True,
+    gps: bool = True,
     **terminal_options: Any,
 ) -> Iterator[Rig]:
     """The gateway built on ``db_url`` with the patrol site, g-001's shifts replaced by
     ``shifts`` (daily), loaded an hour before the first minute run, its API served, and the
     gate terminal (``terminal_options``: its clock's offset...; its clock reads the gateway's
-    manual clock) handshaken at 07:54 unless not to."""
+    manual clock) handshaken at 07:54 unless not to. ``gps=False``: g-001 wears no GPS
+    terminal (the gate's clock-in terminal is all that sees him)."""
     path = patrol_site(tmp_path)
     doc: dict[str, Any] = yaml.safe_load(path.read_text("utf-8"))
     site = doc["sites"][0]
     site["shifts"] = [s for s in site["shifts"] if s["guard"] != GUARD]
     site["shifts"] += [{"guard": GUARD, "days": "daily", **s} for s in shifts]
+    if not gps:
+        site["devices"] = [d for d in site["devices"] if d["id"] != GPS]
     path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
     engine = make_engine(db_url)
     try:

@@ -144,6 +144,34 @@ def test_the_catalogue_and_the_coming_alert_types_all_have_chinese_titles() -> N
         assert any("\u4e00" <= ch <= "\u9fff" for ch in chinese) and english.endswith(")")
 
 
+def test_a_departure_by_a_check_out_before_the_end_says_he_checked_out() -> None:
+    out = {"checked_out": True, "started_at": "2026-03-02T06:00:00+00:00"}
+    texts = [
+        render(event(kind, **out, **extra), TZ).headline
+        for kind, extra in (
+            ("alert.unreported_departure", {}),
+            ("alert.overtime_departure", {"limit_s": 900, "off_post_s": 900}),
+            (
+                "alert.left_early",
+                {"left_at": out["started_at"], "shift_end": "2026-03-02T08:00:00+00:00"},
+            ),
+            (
+                "alert.device_left_behind",
+                {"left_device_id": "gps-004", "still_since": "2026-03-02T05:50:00+00:00"},
+            ),
+        )
+    ]
+    assert texts == [
+        "赵军 (g-004) 于 14:00 在考勤机签退离开 中心花园巡逻岗，未报备。",
+        "赵军 (g-004) 自 14:00 在考勤机签退离开 中心花园巡逻岗，已离岗 15 分钟：未报备，离岗超过 "
+        "15 分钟，没有批准的请假。",
+        "赵军 (g-004) 于 14:00 在考勤机签退离开 中心花园巡逻岗（未报备），班次 16:00 结束前未回，"
+        "早退。",
+        "赵军 (g-004) 的设备 gps-004 自 13:50 起静止在 中心花园巡逻岗，而其已在考勤机签退离岗："
+        "人不在岗位。",
+    ]
+
+
 def test_sos_is_urgent_and_says_where_and_how_good_the_position_is() -> None:
     position = {"quality": "fix_dropped", "lat": 30.6070123, "lon": 114.3002}
     text = render(event("alert.sos", position=position, on_duty=True), TZ)
