@@ -23,6 +23,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from gateway.db import patrol_repository as prepo
+from gateway.db import repository as repo
 from gateway.db.models import AttendanceStateRow
 from gateway.pipeline.adjacent_shifts import duty_after, duty_before
 from gateway.pipeline.alarm_stage import AHEAD_AT_MOST
@@ -36,7 +37,7 @@ from gateway.pipeline.presence_stage import PresenceFeed
 from gateway.pipeline.punch_duty import duty_of_punch
 from gateway.pipeline.relay import relay_punch
 from gateway.pipeline.unnamed_reads import UnnamedReads
-from gateway.pipeline.window_states import open_states, refresh_machines
+from gateway.pipeline.window_states import open_states, refresh_machines, saved_states_of
 from gateway.policy import SitePolicy
 from gateway.records import Punch
 from gateway.rules import LeaveApproved, LeaveCancelled, ShiftEnded, Tick
@@ -222,7 +223,8 @@ class AttendanceMachines:
     def _set(
         self, ctx: BatchContext, duty: Duty, old: AttendanceState, new: AttendanceState
     ) -> None:
-        if new != old or duty.shift_id not in self.states:
+        # A closed machine read back for a late input and left unchanged is not written again.
+        if new != old or (duty.shift_id not in self.states and not new.closed):
             self.states[duty.shift_id] = new
             ctx.dirty_attendance.add(duty.shift_id)
 
@@ -275,23 +277,65 @@ class AttendanceMachines:
                 self._step(ctx, duty, state, Tick(), now)
 
     def leave_entered(
-        self, ctx: BatchContext, guard_id: str, leave: LeaveApproved | LeaveCancelled, now: datetime
+        self,
+        ctx: BatchContext,
+        guard_id: str,
+        leave: LeaveApproved | LeaveCancelled,
+        now: datetime,
+        reached: Collection[str] = (),
     ) -> None:
         """A leave of ``guard_id`` was entered, or cancelled (the presence machines have it):
         each of his shifts' clock-in machines takes the excusal the shift's presence machine
         now gives, which withdraws a late clock-in raised before, if the leave was approved by
         then (``attendance_rules.LeaveExcuses``); a cancellation (销假) ends the excusal at
-        once. Machines no longer in memory are let be."""
-        for duty in self._memory.duties.duties_of_guard(guard_id):
+        once. The machines in memory, and the saved closed ones of ``reached`` (his shifts
+        the leave overlaps): a shift cut short by a site load before the leader typed the leave
+        in the next morning is reached as much as one still running, and stays closed."""
+        duties = self._memory.duties
+        for duty in duties.duties_of_guard(guard_id):
             state = self.states.get(duty.shift_id)
-            presence = self._memory.presence.get(duty.shift_id)
-            on_record = None if presence is None else presence.leave(leave.leave_id)
-            if state is None or on_record is None or presence is None or state.closed:
-                continue
-            until = leave_excuses_until(presence, duty.policy)
-            approved_by = _approved_by(presence, duty.policy)
-            excuses = LeaveExcuses(leave.leave_id, on_record.approved_at, until, approved_by)
-            self._step(ctx, duty, state, excuses, now)
+            if state is not None and not state.closed:
+                self._excuse(ctx, duty, state, leave, now)
+        for state in self._closed(ctx.session, reached):
+            closed_shift = duties.duty(state.shift_id)
+            if closed_shift is not None:
+                self._excuse(ctx, closed_shift, state, leave, now)
+
+    def _excuse(
+        self,
+        ctx: BatchContext,
+        duty: Duty,
+        state: AttendanceState,
+        leave: LeaveApproved | LeaveCancelled,
+        now: datetime,
+    ) -> None:
+        presence = self._memory.presence.get(duty.shift_id)
+        if presence is None and state.closed:
+            saved = repo.load_presence_state(ctx.session, duty.shift_id)
+            presence = None if saved is None else PresenceState.from_json(saved)
+        on_record = None if presence is None else presence.leave(leave.leave_id)
+        if on_record is None or presence is None:
+            return
+        until = leave_excuses_until(presence, duty.policy)
+        approved_by = _approved_by(presence, duty.policy)
+        excuses = LeaveExcuses(leave.leave_id, on_record.approved_at, until, approved_by)
+        self._step(ctx, duty, state, excuses, now)
+
+    def _closed(self, session: Session, shift_ids: Collection[str]) -> list[AttendanceState]:
+        """The saved machines of ``shift_ids`` not held because they closed, by shift id; read
+        in slices of ids, one statement each."""
+        saved = saved_states_of(
+            session,
+            shift_ids,
+            key=AttendanceStateRow.shift_id,
+            shift_id=AttendanceStateRow.shift_id,
+            state=AttendanceStateRow.state,
+        )
+        return [
+            AttendanceState.from_json(state)
+            for shift_id, _shift, state in sorted(saved, key=lambda row: row[0])
+            if shift_id not in self.states and state.get("closed")
+        ]
 
     def relieve(self, ctx: BatchContext, duty: Duty, now: datetime) -> None:
         """Close the machine of ``duty``, a shift a site load cut short (``ShiftEnded``)."""

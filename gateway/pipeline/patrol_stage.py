@@ -334,13 +334,12 @@ class PatrolStage:
             for plan in self._routes.of_post(duty.post_id):
                 if f"{duty.shift_id}/{plan.route_id}" in self._patrols:
                     self._step_patrol(ctx, duty, plan, entered, now)
-        for state in closed_patrols(
-            ctx.session, self._patrols, self._reached(ctx, guard_id, leave, now)
-        ):
+        reached = self._reached(ctx, guard_id, leave, now)
+        for state in closed_patrols(ctx.session, self._patrols, reached):
             closed_shift = duties.duty(state.shift_id)
             if closed_shift is not None:
                 self._step_held(ctx, closed_shift, state, entered, now)
-        self.attendance.leave_entered(ctx, guard_id, leave, now)
+        self.attendance.leave_entered(ctx, guard_id, leave, now, reached)
 
     def _reached(
         self,
@@ -350,7 +349,8 @@ class PatrolStage:
         now: datetime,
     ) -> list[str]:
         """``guard_id``'s shifts in the roster window, begun by ``now``, that ``leave`` (or the
-        leave cancelled) overlaps: those whose closed patrol machines it may concern."""
+        leave cancelled) overlaps: those whose closed patrol and clock-in machines it may
+        concern."""
         span = leave if isinstance(leave, LeaveApproved) else leave_of(ctx.session, leave.leave_id)
         if span is None:
             return []

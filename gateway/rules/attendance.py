@@ -22,7 +22,8 @@ Decisions, in the terms of :class:`~gateway.rules.patrol_policy.PatrolPolicy`:
 * the machine does not close by itself at the shift's end (a check-out just after the end
   still belongs to the shift); ``ShiftEnded`` (a relief) closes it: it decides nothing more,
   but a punch made before it closed that a terminal that was offline pushes later is still
-  reported (and a check-in among them still withdraws a late clock-in it shows wrong);
+  reported (and a check-in among them still withdraws a late clock-in it shows wrong), and a
+  leave typed in afterwards still withdraws a late clock-in it excused (it stays closed);
 * on a double shift (连班: the next shift at the same post starts at this one's end) a guard
   clocked in for the first and not clocked out since is clocked in for the second: no new
   check-in is asked (``AttendanceState.continuing``), and so across a move to another post
@@ -84,6 +85,18 @@ def _late_due(state: AttendanceState, policy: PatrolPolicy) -> datetime | None:
     return due if due <= state.shift_end else None
 
 
+def _excused_due(
+    state: AttendanceState, then: datetime | None, policy: PatrolPolicy
+) -> datetime | None:
+    """When he was due to clock in had the leaves excused him until ``then`` (not yet in);
+    ``None`` when it falls past the shift's end, or past the relief that closed the machine
+    (it was owed no more: a leave typed in after it judges the shift as it ran)."""
+    owed = replace(state, closed=False, late_checked=False, checked_in_at=None, excused_until=then)
+    due = _late_due(owed, policy)
+    closed_at = state.stepped_at if state.closed else None
+    return None if due is not None and closed_at is not None and due > closed_at else due
+
+
 def due_sooner(state: AttendanceState, policy: PatrolPolicy) -> bool:
     """Whether ``policy`` puts the clock-in deadline before the state's ``next_deadline`` (it
     last stepped under other limits: see ``gateway.rules.presence.due_sooner``)."""
@@ -117,6 +130,10 @@ def step(
         closed_at = state.stepped_at
         if isinstance(event, Punch) and closed_at is not None and utc(event.punched_at) < closed_at:
             return _on_punch(state, event, now, policy, events), events
+        if isinstance(event, LeaveExcuses):
+            # Typed in after the shift was cut short (the next morning, as a rule): it still
+            # withdraws the late clock-in it shows wrong; nothing falls due any more.
+            return _on_leave(state, event, now, policy, events), events
         return state, events
     if isinstance(event, Tick):
         state = _fire_due(state, now, now, policy, events)
@@ -231,9 +248,7 @@ def _on_leave(
     if raised is None or leave.approved_at > raised:
         return state
     then = leave.until_approved_by(raised)
-    due = _late_due(
-        replace(state, late_checked=False, checked_in_at=None, excused_until=then), policy
-    )
+    due = _excused_due(state, then, policy)
     if due is not None and due <= raised:
         return state
     checked_in = state.checked_in_at
@@ -356,9 +371,7 @@ def _late_withdrawal(
     if state.excused_by is None or approved is None or approved > fell_at:
         return None
     then = state.excused_then
-    due = _late_due(
-        replace(state, late_checked=False, checked_in_at=None, excused_until=then), policy
-    )
+    due = _excused_due(state, then, policy)
     if due is not None and (due <= fell_at or at > due):
         return None
     data.update(
