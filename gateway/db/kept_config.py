@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from gateway.db.models import ShiftRow
 
-__all__ = ["KeptConfig", "kept_config", "kept_leaders"]
+__all__ = ["KeptConfig", "kept_config", "kept_leaders", "kept_worn"]
 
 
 class KeptConfig(TypedDict):
@@ -25,7 +25,9 @@ class KeptConfig(TypedDict):
 
     ``device_ids`` are in the order ``Duty.device_ids`` wants them: the guard's own devices (his
     GPS terminal first, then by id), then the readers and terminals at the post bound to no
-    guard, by id. ``wands`` are the offline patrol wands among them. ``fence`` is the post's
+    guard, by id. ``wands`` are the offline patrol wands among them, ``worn`` the GPS terminals
+    of the guard's own (absent from a config kept before the load kept them: ``kept_worn``).
+    ``fence`` is the post's
     drawing as stored (``PostRow.fence``), in ``datum``. ``leaders`` are the leaders the guard
     named (``GuardRow.leader_ids``; empty: his team's); absent from a config kept before the
     load kept them, read as empty.
@@ -39,11 +41,22 @@ class KeptConfig(TypedDict):
     device_ids: list[str]
     wands: list[str]
     leaders: NotRequired[list[str]]
+    worn: NotRequired[list[str]]
 
 
 def kept_config(raw: dict[str, Any]) -> KeptConfig:
     """``raw`` (a ``ShiftRow.kept_config`` as read) typed; the loader wrote every key."""
     return cast(KeptConfig, raw)
+
+
+def kept_worn(config: KeptConfig) -> tuple[str, ...]:
+    """The GPS terminals the guard wore (``Duty.worn``). A config kept before the load kept
+    them does not say which of its devices were: every one but the wands is taken for worn, as
+    the rules did then (the device rows, and their kinds, went with the load)."""
+    if "worn" in config:
+        return tuple(config["worn"])
+    wands = set(config["wands"])
+    return tuple(d for d in config["device_ids"] if d not in wands)
 
 
 def kept_leaders(session: Session, shift_id: str | None) -> list[str]:

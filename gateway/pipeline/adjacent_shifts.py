@@ -45,6 +45,7 @@ def fresh_state(duty: Duty, duties: DutyIndex) -> PresenceState:
         duty.known_from,
         *next_shifts(duty, duties),
         wands=duty.wands,
+        worn=duty.worn,
     )
 
 

@@ -61,6 +61,9 @@ class Duty:
     wands: tuple[str, ...] = ()
     """The offline patrol wands among ``device_ids`` (his own, those kept at his post): his
     rounds are judged when they are downloaded (``gateway.rules.patrol_wands``)."""
+    worn: tuple[str, ...] = ()
+    """The guard's own GPS terminals among ``device_ids``: only they can go silent
+    (``PresenceState.worn``); the rest is heard only when he punches or scans."""
 
     def covers(self, at: datetime) -> bool:
         """True when ``at`` falls in the shift (start inclusive, end exclusive)."""
@@ -357,8 +360,8 @@ def _build(
         guard = guards.get(shift.guard_id)
         if guard is not None and shift.post_id in fences:
             post_name, fence = fences[shift.post_id]
-            device_ids, wands = on_duty.of_duty(guard.id, shift.post_id)
-            held = DutyPart(guard.name, guard.team, post_name, fence, device_ids, wands)
+            device_ids, wands, worn = on_duty.of_duty(guard.id, shift.post_id)
+            held = DutyPart(guard.name, guard.team, post_name, fence, device_ids, wands, worn)
         elif shift.kept_config is not None:
             # A load took his guard or post out of the file after the shift began: its rules
             # still owe what the part that happened left (the hour to cancel a leave used
@@ -388,6 +391,7 @@ def _build(
                 known_from=shift.known_from,
                 cut_short=shift.cut_short,
                 wands=held.wands,
+                worn=held.worn,
             )
         )
     return duties

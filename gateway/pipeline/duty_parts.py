@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.db.kept_config import kept_config
+from gateway.db.kept_config import kept_config, kept_worn
 from geofence import PostFence
 
 __all__ = ["DutyDevices", "DutyPart", "kept_part"]
@@ -29,6 +29,8 @@ class DutyPart:
     """The guard's own devices (GPS terminal first), then the readers/terminals at his post."""
     wands: tuple[str, ...]
     """The offline patrol wands among ``device_ids``."""
+    worn: tuple[str, ...]
+    """The GPS terminals of the guard among ``device_ids`` (``Duty.worn``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,7 @@ class DutyDevices:
     own: dict[str, list[str]]
     at_post: dict[str, list[str]]
     wands: frozenset[str]
+    gps: frozenset[str]
 
     @classmethod
     def of(cls, devices: Iterable[Any]) -> DutyDevices:
@@ -54,13 +57,19 @@ class DutyDevices:
         for device in sorted(rows, key=lambda d: d.id):
             if device.post_id is not None and device.guard_id is None:
                 at_post[device.post_id].append(device.id)
-        return cls(own, at_post, frozenset(d.id for d in rows if d.kind == "patrol_wand"))
+        wands = frozenset(d.id for d in rows if d.kind == "patrol_wand")
+        return cls(own, at_post, wands, frozenset(d.id for d in rows if d.kind == "gps"))
 
-    def of_duty(self, guard_id: str, post_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """``guard_id``'s devices on duty at ``post_id`` (``Duty.device_ids``), and the
-        offline patrol wands among them (``Duty.wands``)."""
-        device_ids = (*self.own.get(guard_id, ()), *self.at_post.get(post_id, ()))
-        return device_ids, tuple(d for d in device_ids if d in self.wands)
+    def of_duty(
+        self, guard_id: str, post_id: str
+    ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        """``guard_id``'s devices on duty at ``post_id`` (``Duty.device_ids``), the offline
+        patrol wands among them (``Duty.wands``) and the GPS terminals of his own he wears
+        (``Duty.worn``)."""
+        own = self.own.get(guard_id, ())
+        device_ids = (*own, *self.at_post.get(post_id, ()))
+        wands = tuple(d for d in device_ids if d in self.wands)
+        return device_ids, wands, tuple(d for d in own if d in self.gps)
 
 
 def kept_part(raw: dict[str, Any]) -> DutyPart:
@@ -75,4 +84,5 @@ def kept_part(raw: dict[str, Any]) -> DutyPart:
         fence=PostFence.from_geojson(config["fence"], datum=config["datum"]),
         device_ids=tuple(config["device_ids"]),
         wands=tuple(config["wands"]),
+        worn=kept_worn(config),
     )

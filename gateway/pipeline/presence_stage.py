@@ -102,17 +102,24 @@ class PresenceMachines:
                 state = PresenceState.from_json(saved)
         if state is None:
             return self._start(ctx, duty)
-        if (state.device_ids != duty.device_ids or state.wands != duty.wands) and not state.ended:
+        if (
+            state.device_ids != duty.device_ids
+            or state.wands != duty.wands
+            or state.worn != duty.worn
+        ) and not state.ended:
             # A site load gave the guard another terminal (his broke, a badge was added): the
             # machine, started with the devices of then, follows the roster's, or the new
             # terminal's fixes would be ignored as a stranger's and the guard raised silent. A
             # device no longer his (a badge handed to a colleague) takes its track with it:
-            # still in the booth, it would be his device left behind.
+            # still in the booth, it would be his device left behind. A state stored before
+            # it kept which devices are worn took the post's clock-in terminal for one: it
+            # learns here, before its next step, that only his GPS terminals can go silent.
             gone = set(state.device_ids) - set(duty.device_ids)
             state = replace(
                 state,
                 device_ids=duty.device_ids,
                 wands=duty.wands,
+                worn=duty.worn,
                 tracks=tuple(t for t in state.tracks if t.device_id not in gone),
                 held=tuple(h for h in state.held if h.evidence.device_id not in gone),
             )

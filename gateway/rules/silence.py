@@ -2,8 +2,11 @@
 
 Internal to the package, as :mod:`gateway.rules.offpost`: functions of the step's ``Run``.
 ``alert.device_silent`` falls when no fix was received for ``device_silent_s``
-(``deadlines.silence_due`` says when); ``presence.device_resumed`` resolves it once the terminal
-is heard again, live, or after the events an old upload revealed (``resume_pending``).
+(``deadlines.silence_due`` says when) from a guard who wears a terminal
+(``PresenceState.reports_live``; the alert's ``device_ids`` are those terminals: a clock-in
+terminal or reader at his post is quiet between punches as a matter of course);
+``presence.device_resumed`` resolves it once the terminal is heard again, live, or after the
+events an old upload revealed (``resume_pending``).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ def decide_silent(run: Run, deadline: Deadline) -> None:
         deadline.due,
         iso(since),
         {
-            "device_ids": list(run.state.device_ids),
+            "device_ids": list(run.state.worn),
             "last_received_at": None if last is None else iso(last),
             "silent_since": iso(since),
             "silent_s": run.policy.device_silent_s,

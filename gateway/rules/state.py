@@ -123,8 +123,12 @@ class PresenceState:
     ends with it, or, when a worn terminal is quiet then, once its upload is in or the end's
     wait is over (``holds.end_wait``), as at the scheduled end."""
     wands: tuple[str, ...] = ()
-    """The offline patrol wands among ``device_ids``: heard only when downloaded, so they say
-    nothing of a silence (``reports_live``)."""
+    """The offline patrol wands among ``device_ids``: heard only when downloaded."""
+    worn: tuple[str, ...] = ()
+    """The terminals among ``device_ids`` the guard wears (his GPS terminals): the only ones
+    heard all the time he is on duty, so the only ones that can be silent (``reports_live``).
+    The rest is fixed equipment (a clock-in terminal, a reader at his post, a wand): its punch
+    or scan places him, but it is quiet between two as a matter of course."""
     handover: Handover | None = None
     """What stands at the end of a shift his next one at this post continues (``continued``, a
     double shift), until that shift's machine takes it (``gateway.rules.handover``): the
@@ -144,11 +148,14 @@ class PresenceState:
         next_post_at: datetime | None = None,
         next_shift_at: datetime | None = None,
         wands: Iterable[str] = (),
+        worn: Iterable[str] | None = None,
     ) -> PresenceState:
         """The state before anything happened. Its first deadline is the shift start, when a
         tick computes the real ones (the limits come with the policy at each step). ``wands``:
-        the offline patrol wands among ``device_ids``."""
+        the offline patrol wands among ``device_ids``; ``worn``: the terminals he wears among
+        them (``None``: every device but the wands)."""
         start, end = utc(shift_start), utc(shift_end)
+        devices, offline = tuple(device_ids), tuple(wands)
         known = None if known_from is None or utc(known_from) <= start else utc(known_from)
         if end <= start:
             raise ValueError(f"shift {shift_id} ends ({end}) before it starts ({start})")
@@ -157,23 +164,24 @@ class PresenceState:
             guard_id=guard_id,
             post_id=post_id,
             site_id=site_id,
-            device_ids=tuple(device_ids),
+            device_ids=devices,
             shift_start=start,
             shift_end=end,
             next_deadline=start,
             known_from=known,
             next_post_at=None if next_post_at is None else utc(next_post_at),
             next_shift_at=None if next_shift_at is None else utc(next_shift_at),
-            wands=tuple(wands),
+            wands=offline,
+            worn=_worn(devices, offline) if worn is None else tuple(worn),
         )
 
     @property
     def reports_live(self) -> bool:
-        """Whether one of his devices is heard while he is on duty: not when each is an
-        offline patrol wand (or he has none). Only then can his terminal be silent."""
-        if not self.wands:  # nearly every guard: called for every deadline computed
-            return bool(self.device_ids)
-        return any(device not in self.wands for device in self.device_ids)
+        """Whether one of his devices is heard all the time he is on duty: a terminal he wears
+        (``worn``). Only then can his terminal be silent, and only then may the end wait for
+        its upload (``holds.end_wait``): a clock-in terminal or a reader at his post is heard
+        when he punches or scans, and an offline wand when it is downloaded."""
+        return bool(self.worn)
 
     def leave(self, leave_id: str | None) -> Leave | None:
         """The leave on record with this id."""
@@ -307,6 +315,7 @@ class PresenceState:
             "relieved_at": opt_iso(self.relieved_at),
             "handover": None if self.handover is None else self.handover.to_json(),
             "wands": list(self.wands),
+            "worn": list(self.worn),
         }
 
     @classmethod
@@ -359,7 +368,23 @@ class PresenceState:
             relieved_at=opt_dt(data.get("relieved_at")),
             handover=None if data.get("handover") is None else Handover.from_json(data["handover"]),
             wands=tuple(str(d) for d in data.get("wands", ())),
+            worn=_worn_from_json(data),
         )
+
+
+def _worn(device_ids: Iterable[str], wands: Iterable[str]) -> tuple[str, ...]:
+    """Every device of ``device_ids`` but the ``wands``."""
+    offline = set(wands)
+    return tuple(d for d in device_ids if d not in offline)
+
+
+def _worn_from_json(data: Mapping[str, Any]) -> tuple[str, ...]:
+    """The worn terminals of a stored state. One stored before the state kept them took every
+    device but the wands for worn: it is read so, and follows the roster's devices (whose kinds
+    say which are worn) as soon as the pipeline takes it up (``PresenceMachines``)."""
+    if "worn" in data:
+        return tuple(str(d) for d in data["worn"])
+    return _worn((str(d) for d in data["device_ids"]), (str(d) for d in data.get("wands", ())))
 
 
 def _held_from_json(data: Mapping[str, Any]) -> tuple[HeldFix, ...]:

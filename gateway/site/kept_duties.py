@@ -95,7 +95,7 @@ def _configs(session: Session, shifts: Iterable[Row[Any]]) -> dict[tuple[str, st
         guard, post = guards.get(guard_id), posts.get(post_id)
         if guard is None or post is None:
             continue
-        device_ids, wands = on_duty.of_duty(guard_id, post_id)
+        device_ids, wands, worn = on_duty.of_duty(guard_id, post_id)
         out[(guard_id, post_id)] = KeptConfig(
             guard_name=guard.name,
             team=guard.team,
@@ -105,6 +105,7 @@ def _configs(session: Session, shifts: Iterable[Row[Any]]) -> dict[tuple[str, st
             device_ids=list(device_ids),
             wands=list(wands),
             leaders=list(guard.leader_ids),
+            worn=list(worn),
         )
     return out
 

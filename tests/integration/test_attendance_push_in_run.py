@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
+from sqlalchemy import Engine
 
 from fwsim.zkteco.push_terminal import PushTerminal
 from gateway.bootstrap import ApiServer, Gateway, build_gateway
@@ -48,6 +49,23 @@ class Rig:
     clock: ManualClock
     gateway: Gateway
     terminal: PushTerminal
+    url: str = ""
+    """The API's base URL (served by the gateway first built)."""
+    db_url: str = ""
+    site: Path | None = None
+    """The site file loaded."""
+
+    def restart(self, at_: datetime, edit: Callable[[Engine], None] = lambda e: None) -> None:
+        """Stop the gateway, ``edit`` its database, and start a new one at ``at_`` on it (the
+        API stays served by the first; its terminal pushes no more)."""
+        self.gateway.stop()
+        engine = make_engine(self.db_url)
+        try:
+            edit(engine)
+        finally:
+            engine.dispose()
+        self.clock.set(at_)
+        self.gateway = _gateway(self.db_url, self.clock)
 
     def run(
         self,
@@ -111,19 +129,28 @@ def push_rig(
     finally:
         engine.dispose()
     clock = ManualClock(at(-6))
+    gateway = _gateway(db_url, clock)
+    server = ApiServer(gateway.app)
+    rig: Rig | None = None
+    try:
+        url = server.start()
+        with PushTerminal(url, SN, clock=clock.now, **terminal_options) as terminal:
+            if handshake:
+                terminal.handshake()
+            rig = Rig(clock, gateway, terminal, url, db_url, path)
+            yield rig
+    finally:
+        server.stop()
+        (gateway if rig is None else rig.gateway).stop()
+
+
+def _gateway(db_url: str, clock: ManualClock) -> Gateway:
+    """The gateway ``run`` builds on ``db_url``, started, on ``clock``."""
     gateway = build_gateway(
         Settings(database_url=db_url), clock, with_ingest=False, with_field_devices=False
     )
     gateway.start()
-    server = ApiServer(gateway.app)
-    try:
-        with PushTerminal(server.start(), SN, clock=clock.now, **terminal_options) as terminal:
-            if handshake:
-                terminal.handshake()
-            yield Rig(clock, gateway, terminal)
-    finally:
-        server.stop()
-        gateway.stop()
+    return gateway
 
 
 def test_overtime_punched_after_his_shift_is_reported_as_that_shifts(
