@@ -205,8 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     q_list.add_argument("--json", action="store_true", help="one JSON object per line")
 
     from gateway.ledger.cli import add_ledger_parser
+    from gateway.outbox.cli import add_outbox_parser
 
     add_ledger_parser(sub)
+    add_outbox_parser(sub)
     return parser
 
 

@@ -274,6 +274,14 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     return run_ledger_command(args, load_settings(), SystemClock(), sys.stdout, sys.stderr)
 
 
+def cmd_outbox(args: argparse.Namespace) -> int:
+    """``outbox refused``, ``outbox retry --type T|--event ID|--all``: the events the core
+    refused for their content (``gateway.outbox.cli``)."""
+    from gateway.outbox.cli import run_outbox_command
+
+    return run_outbox_command(args, load_settings(), sys.stdout)
+
+
 def cmd_quarantine(args: argparse.Namespace) -> int:
     """``quarantine list``: the inputs that failed on their own, newest first."""
     from gateway.db.engine import make_engine

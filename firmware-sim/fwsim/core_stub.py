@@ -8,10 +8,13 @@ It checks what a real core must check, and can misbehave on demand to exercise d
   ``id`` was seen before is answered 200, not stored again, and its id appended to
   :attr:`CoreStub.duplicates` (this is how a core makes at-least-once delivery exactly-once).
 * Faults: :meth:`CoreStub.fail_next` answers the next *n* deliveries with an error status,
+  :meth:`CoreStub.refuse_type` answers every correctly signed event of one type with a 4xx (a
+  core a version behind the gateway's event catalogue: 422 to a type it does not know),
   :meth:`CoreStub.set_down` closes the listening socket (connection refused) and reopens it on the
   same port, :attr:`CoreStub.delay_s` delays every delivery answer.
 * Control over HTTP, for a bench in another process: ``GET /_stub/events``,
-  ``POST /_stub/fail?count=N&status=503``, ``POST /_stub/delay?seconds=S``,
+  ``POST /_stub/fail?count=N&status=503``, ``POST /_stub/refuse?type=T&status=422`` (status 0:
+  take the type again), ``POST /_stub/delay?seconds=S``,
   ``POST /_stub/down?seconds=S`` (refuse connections for S seconds), ``POST /_stub/reset``.
 
 Connections are closed after each answer (HTTP/1.0), so "down" takes effect at once even for a
@@ -106,6 +109,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if action == "fail":
                 stub.fail_next(int(arg("count", "1")), status=int(arg("status", "503")))
+            elif action == "refuse":
+                status = int(arg("status", "422"))
+                stub.refuse_type(arg("type", ""), status=status or None)
             elif action == "delay":
                 stub.delay_s = float(arg("seconds", "0"))
             elif action == "down":
@@ -142,6 +148,8 @@ class CoreStub(ServedStub):
         self._received = 0
         self._fail_remaining = 0
         self._fail_status = 503
+        self._refuse: dict[str, int] = {}
+        self._refused: list[str] = []
         self.delay_s: float = 0.0
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -172,6 +180,17 @@ class CoreStub(ServedStub):
             self._fail_remaining = n
             self._fail_status = status
 
+    def refuse_type(self, event_type: str, status: int | None = 422) -> None:
+        """Answer every correctly signed event of ``event_type`` with ``status`` (a 4xx), not
+        storing it; ``None``: take the type again."""
+        if status is not None and not 400 <= status <= 499:
+            raise ValueError("refuse with a 4xx status")
+        with self._cond:
+            if status is None:
+                self._refuse.pop(event_type, None)
+            else:
+                self._refuse[event_type] = status
+
     def set_down(self, down: bool) -> None:
         """``True``: close the listening socket (connections refused); ``False``: listen again on
         the same port."""
@@ -191,6 +210,8 @@ class CoreStub(ServedStub):
             self._ids.clear()
             self._duplicates.clear()
             self._deliveries.clear()
+            self._refuse.clear()
+            self._refused.clear()
             self._rejected = self._failed = self._received = self._fail_remaining = 0
             self.delay_s = 0.0
 
@@ -221,6 +242,12 @@ class CoreStub(ServedStub):
             return self._rejected
 
     @property
+    def refused(self) -> list[str]:
+        """Ids of the deliveries answered by :meth:`refuse_type`, one entry per delivery."""
+        with self._cond:
+            return list(self._refused)
+
+    @property
     def failed(self) -> int:
         """Deliveries answered with an injected error status."""
         with self._cond:
@@ -239,6 +266,7 @@ class CoreStub(ServedStub):
                 "events": list(self._events),
                 "duplicates": list(self._duplicates),
                 "rejected": self._rejected,
+                "refused": list(self._refused),
                 "failed": self._failed,
                 "received": self._received,
             }
@@ -278,6 +306,10 @@ class CoreStub(ServedStub):
                 if not isinstance(event, dict) or not isinstance(event.get("id"), str):
                     return 400, {"error": "not a CloudEvent (no id)"}
                 event_id: str = event["id"]
+                refusal = self._refuse.get(str(event.get("type")))
+                if refusal is not None:
+                    self._refused.append(event_id)
+                    return refusal, {"error": f"unknown event type {event.get('type')!r}"}
                 self._deliveries.append((event_id, body))
                 if event_id in self._ids:
                     self._duplicates.append(event_id)

@@ -47,7 +47,7 @@ from gateway.db.base import ID_LENGTH
 from gateway.db.models import LeaveRow
 from gateway.errors import DecodeError, GatewayError, GuardHeldElsewhere
 from gateway.ledger.api import ledger_routes
-from gateway.outbox.delivery import backlog
+from gateway.outbox.backlog import backlog
 from gateway.pipeline.commands import (
     ApproveLeave,
     CancelLeave,
@@ -368,7 +368,8 @@ def create_app(
 
     @app.get(
         "/health",
-        summary="Liveness, counters, queue and delivery backlog (no token needed)",
+        summary="Liveness, counters, queue and delivery backlog (no token needed); "
+        "degraded while events the core refused wait for an operator",
         responses={503: {"description": "The pipeline thread is not running"}},
     )
     def health() -> JSONResponse:
@@ -380,8 +381,12 @@ def create_app(
             delivery: Any = backlog(engine, now=now)
         except SQLAlchemyError:
             delivery = None
+        # Events the core refused for their content are set aside, not waited for: the
+        # process is fine (still 200, nothing to restart), but an operator must look.
+        refused = bool(delivery and delivery["refused"])
+        status = "degraded" if refused else "alive"
         body = {
-            "status": "alive" if alive else "pipeline thread not running",
+            "status": status if alive else "pipeline thread not running",
             "time": now.isoformat(),
             "queue": runtime.backlog(),
             "delivery": delivery,

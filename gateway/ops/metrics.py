@@ -160,10 +160,16 @@ class GatewayCollector(Collector):
             open_alerts.add_metric([alert_type, status], count)
         yield open_alerts
 
-    def _outbox_families(self, rows: dict[str, tuple[int, int, float | None]]) -> Iterator[Metric]:
+    def _outbox_families(self, rows: dict[str, _OutboxFigures]) -> Iterator[Metric]:
         pending = GaugeMetricFamily(
             f"{PREFIX}_outbox_pending",
-            "Events not yet delivered, by destination (core, a group robot).",
+            "Events not yet delivered, by destination (core, a group robot); refused ones apart.",
+            labels=["destination"],
+        )
+        refused = GaugeMetricFamily(
+            f"{PREFIX}_outbox_refused",
+            "Events the destination refused for their content, set aside until sent again "
+            "(guard-gateway outbox retry), by destination.",
             labels=["destination"],
         )
         failing = GaugeMetricFamily(
@@ -178,11 +184,12 @@ class GatewayCollector(Collector):
         )
         now = self._clock.now()
         for destination in sorted(set(self._destinations) | set(rows)):
-            count, tried, oldest = rows.get(destination, (0, 0, None))
+            count, tried, set_aside, oldest = rows.get(destination, (0, 0, 0, None))
             pending.add_metric([destination], count)
             failing.add_metric([destination], tried)
+            refused.add_metric([destination], set_aside)
             lag.add_metric([destination], 0.0 if oldest is None else now.timestamp() - oldest)
-        yield from (pending, failing, lag)
+        yield from (pending, failing, refused, lag)
 
 
 def _counter_families(snapshot: dict[str, int]) -> Iterator[Metric]:
@@ -249,23 +256,34 @@ def _ingest_families(ingests: Sequence[Ingest]) -> Iterator[Metric]:
         yield CounterMetricFamily(f"{PREFIX}_mqtt_{name}", doc, value=total)
 
 
-def _outbox_rows(engine: Engine) -> dict[str, tuple[int, int, float | None]]:
-    """Per destination: undelivered rows, those tried at least once, and the creation time
-    (POSIX seconds) of the oldest."""
+_OutboxFigures = tuple[int, int, int, float | None]
+
+
+def _outbox_rows(engine: Engine) -> dict[str, _OutboxFigures]:
+    """Per destination: rows still to deliver, those tried at least once, rows refused for
+    their content (set aside: ``gateway.outbox.refused``), and the creation time (POSIX
+    seconds) of the oldest row still to deliver."""
+    waiting = OutboxRow.refused_at.is_(None)
     stmt = (
         select(
             OutboxRow.destination,
-            func.count(OutboxRow.seq),
-            func.count(OutboxRow.seq).filter(OutboxRow.attempts > 0),
-            func.min(OutboxRow.created_at),
+            func.count(OutboxRow.seq).filter(waiting),
+            func.count(OutboxRow.seq).filter(waiting, OutboxRow.attempts > 0),
+            func.count(OutboxRow.seq).filter(OutboxRow.refused_at.is_not(None)),
+            func.min(OutboxRow.created_at).filter(waiting),
         )
         .where(OutboxRow.delivered_at.is_(None))
         .group_by(OutboxRow.destination)
     )
     with engine.connect() as conn:
         return {
-            destination: (int(count), int(tried), oldest.timestamp() if oldest else None)
-            for destination, count, tried, oldest in conn.execute(stmt)
+            destination: (
+                int(count),
+                int(tried),
+                int(refused),
+                oldest.timestamp() if oldest else None,
+            )
+            for destination, count, tried, refused, oldest in conn.execute(stmt)
         }
 
 

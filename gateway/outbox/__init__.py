@@ -3,7 +3,9 @@
 * ``cloudevents``: the CloudEvents 1.0 envelope, deterministic ids, canonical JSON.
 * ``writer``: ``enqueue()``, inside the caller's transaction, idempotent.
 * ``passes``: the background thread every delivery worker runs on.
-* ``delivery``: ``DeliveryWorker`` (order per subject, back-off) and ``backlog()``.
+* ``delivery``: ``DeliveryWorker`` (order per subject, back-off, refused events set aside).
+* ``backlog``: ``backlog()``, what waits, fails and was refused, for /health and /metrics.
+* ``refused``: the events a destination refused for their content: listed, sent again.
 * ``senders``: the ``Sender`` port and ``HttpCoreSender`` (signed POST to the core).
 * ``signing``: ``X-Signature-256`` HMAC-SHA256 signing and verification.
 * ``tables``: the outbox rows, and the group robots configured by site files.

@@ -10,6 +10,15 @@ Guarantees
   and the *same* CloudEvents ``id``; the core must de-duplicate on ``id`` (the stub does).
 * **Order per subject** (guard): a subject's later event waits while an earlier one is undelivered
   (failing or backing off); other subjects carry on, so one guard's trouble does not stall the site.
+* **An event refused for itself does not stall its guard.** When the destination refuses one
+  event's content (``DeliveryFailed.refused``: the core's 400, 413, 415 or 422, say a type newer
+  than its catalogue), the row is marked ``refused_at`` with the answer in ``last_error``,
+  logged at ERROR once, and left out of the order: the subject's later events go on, in order
+  among themselves. An alarm must not wait for an operator to notice that the core is a version
+  behind; the refused row is kept, counted (``delivery.refused`` on /health and /metrics) and
+  sent again, same id and bytes, by ``guard-gateway outbox retry`` (``gateway.outbox.refused``).
+  A refusal of the destination itself (401, 403, 404: wrong secret or URL) would refuse every
+  event alike: it is retried like an outage, the subject waiting.
 
 ``attempts`` on a row counts every try, the successful one included; ``last_error`` keeps the
 latest failure for the record.
@@ -32,12 +41,11 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import TypedDict
 
 from sqlalchemy import ColumnElement, Engine, Subquery, Update, func, select, update
 
 from gateway.clock import Clock
-from gateway.outbox.cloudevents import rfc3339
+from gateway.outbox.backlog import Backlog, backlog
 from gateway.outbox.passes import DeliveryStats, PassRunner
 from gateway.outbox.senders import (
     DeliveryFailed,
@@ -90,15 +98,6 @@ def backoff_s(attempts: int, initial_s: float, max_s: float) -> float:
     return min(max_s, initial_s * 2.0 ** min(attempts - 1, 62))
 
 
-class Backlog(TypedDict):
-    """Outbox health for one destination (or all): for health endpoints and metrics."""
-
-    pending: int
-    failing: int
-    oldest_pending_at: str | None
-    oldest_pending_age_s: float | None
-
-
 class DeliveryWorker(PassRunner):
     """Delivers outbox rows of one ``destination`` through ``sender``.
 
@@ -147,7 +146,7 @@ class DeliveryWorker(PassRunner):
         now = self._clock.now()
         rows = self._due_rows(now)
         blocked: set[str] = set()
-        delivered = failed = held_back = 0
+        delivered = failed = refused = held_back = 0
         for row, due_at in rows:
             if self._stopping.is_set():
                 break
@@ -158,24 +157,20 @@ class DeliveryWorker(PassRunner):
                 blocked.add(row.subject)
                 held_back += 1
                 continue
-            try:
-                self._sender.send(row)
-            except DeliveryFailed as exc:
-                self._mark_failed(row, exc)
+            failure = self._attempt(row)
+            if failure is None:
+                delivered += 1
+            elif failure.refused:
+                refused += 1
+            else:
                 blocked.add(row.subject)
                 failed += 1
-                continue
-            except Exception as exc:  # a sender bug must not kill delivery nor drop the row
-                log.exception("sender raised unexpectedly for event %s", row.event_id)
-                self._mark_failed(row, DeliveryFailed(repr(exc), retryable=True))
-                blocked.add(row.subject)
-                failed += 1
-                continue
-            self._mark_delivered(row)
-            delivered += 1
+            with self._engine.begin() as conn:
+                conn.execute(self._outcome(row, failure))
         return DeliveryStats(
             delivered=delivered,
             failed=failed,
+            refused=refused,
             held_back=held_back,
             batch_full=len(rows) >= self._batch_size,
             next_due=self._next_due(),
@@ -204,7 +199,7 @@ class DeliveryWorker(PassRunner):
             .limit(SUBJECTS_PER_SHARED_PASS)
             .with_for_update(skip_locked=True)
         )
-        delivered = failed = 0
+        delivered = failed = refused = 0
         with self._engine.begin() as conn:
             subjects = list(conn.execute(lock).scalars())
             rows = conn.execute(
@@ -225,31 +220,49 @@ class DeliveryWorker(PassRunner):
                 row = PendingEvent(
                     r.seq, r.event_id, r.destination, r.subject, r.type, r.body, r.attempts
                 )
-                try:
-                    self._sender.send(row)
-                except DeliveryFailed as exc:
-                    conn.execute(self._failed(row, exc))
+                failure = self._attempt(row)
+                if failure is None:
+                    delivered += 1
+                elif failure.refused:
+                    refused += 1
+                else:
                     blocked.add(row.subject)
                     failed += 1
-                    continue
-                except Exception as exc:  # a sender bug must not kill delivery nor drop the row
-                    log.exception("sender raised unexpectedly for event %s", row.event_id)
-                    conn.execute(self._failed(row, DeliveryFailed(repr(exc), retryable=True)))
-                    blocked.add(row.subject)
-                    failed += 1
-                    continue
-                conn.execute(self._delivered(row))
-                delivered += 1
+                conn.execute(self._outcome(row, failure))
         # The subjects' next rows became their heads with this commit: another pass at once.
         return DeliveryStats(
             delivered=delivered,
             failed=failed,
-            batch_full=delivered > 0,
+            refused=refused,
+            batch_full=delivered + refused > 0,
             next_due=self._next_due(),
         )
 
+    def _attempt(self, row: PendingEvent) -> DeliveryFailed | None:
+        """Hand ``row`` to the sender: ``None`` once delivered, else why not."""
+        try:
+            self._sender.send(row)
+        except DeliveryFailed as exc:
+            return exc
+        except Exception as exc:  # a sender bug must not kill delivery nor drop the row
+            log.exception("sender raised unexpectedly for event %s", row.event_id)
+            return DeliveryFailed(repr(exc), retryable=True)
+        return None
+
+    def _outcome(self, row: PendingEvent, failure: DeliveryFailed | None) -> Update:
+        if failure is None:
+            return self._delivered(row)
+        if failure.refused:
+            return self._refused(row, failure)
+        return self._failed(row, failure)
+
     def _pending(self) -> tuple[ColumnElement[bool], ...]:
-        return (OutboxRow.destination == self.destination, OutboxRow.delivered_at.is_(None))
+        """Rows still to deliver: undelivered and not set aside as refused."""
+        return (
+            OutboxRow.destination == self.destination,
+            OutboxRow.delivered_at.is_(None),
+            OutboxRow.refused_at.is_(None),
+        )
 
     def _heads(self) -> Subquery:
         """Per subject, the seq of its earliest undelivered row."""
@@ -295,10 +308,6 @@ class DeliveryWorker(PassRunner):
             value: datetime | None = conn.execute(stmt).scalar_one_or_none()
         return value
 
-    def _mark_delivered(self, row: PendingEvent) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(self._delivered(row))
-
     def _delivered(self, row: PendingEvent) -> Update:
         log.debug("delivered event %s (%s) to %s", row.event_id, row.type, self.destination)
         return (
@@ -307,9 +316,30 @@ class DeliveryWorker(PassRunner):
             .values(delivered_at=self._clock.now(), attempts=OutboxRow.attempts + 1)
         )
 
-    def _mark_failed(self, row: PendingEvent, exc: DeliveryFailed) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(self._failed(row, exc))
+    def _refused(self, row: PendingEvent, exc: DeliveryFailed) -> Update:
+        """Set ``row`` aside: its subject's later rows no longer wait for it (module docstring).
+        Logged here, once per refusal, with the destination's answer."""
+        log.error(
+            "%s refused event %s (%s) of %s for its content; it is kept aside and the later "
+            "events go on; after fixing the %s, send it again with "
+            "'guard-gateway outbox retry --type %s': %s",
+            self.destination,
+            row.event_id,
+            row.type,
+            row.subject,
+            self.destination,
+            row.type,
+            exc.reason,
+        )
+        return (
+            update(OutboxRow)
+            .where(OutboxRow.seq == row.seq)
+            .values(
+                attempts=row.attempts + 1,
+                refused_at=self._clock.now(),
+                last_error=exc.reason[:2000],
+            )
+        )
 
     def _failed(self, row: PendingEvent, exc: DeliveryFailed) -> Update:
         attempts = row.attempts + 1
@@ -338,24 +368,3 @@ class DeliveryWorker(PassRunner):
                 last_error=exc.reason[:2000],
             )
         )
-
-
-def backlog(engine: Engine, *, now: datetime, destination: str | None = None) -> Backlog:
-    """Pending (undelivered) and failing (undelivered, tried at least once) rows, and the age of
-    the oldest pending row at ``now``; for ``destination`` or, if ``None``, all destinations."""
-    conditions: list[ColumnElement[bool]] = [OutboxRow.delivered_at.is_(None)]
-    if destination is not None:
-        conditions.append(OutboxRow.destination == destination)
-    stmt = select(
-        func.count(OutboxRow.seq),
-        func.count(OutboxRow.seq).filter(OutboxRow.attempts > 0),
-        func.min(OutboxRow.created_at),
-    ).where(*conditions)
-    with engine.connect() as conn:
-        pending, failing, oldest = conn.execute(stmt).one()
-    return Backlog(
-        pending=int(pending),
-        failing=int(failing),
-        oldest_pending_at=rfc3339(oldest) if oldest is not None else None,
-        oldest_pending_age_s=(now - oldest).total_seconds() if oldest is not None else None,
-    )

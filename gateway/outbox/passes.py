@@ -25,14 +25,17 @@ log = logging.getLogger(__name__)
 class DeliveryStats:
     """What one pass did.
 
-    ``held_back`` counts rows fetched in this pass that waited behind an earlier event of their
-    subject (subjects already backing off are not even fetched, so they are not counted);
-    ``batch_full`` means more rows may be due at once; ``next_due`` is the earliest time a waiting
-    subject may be tried again (``None`` when nothing is pending).
+    ``refused`` counts rows the destination refused for their content, set aside in this pass
+    (``gateway.outbox.delivery``); ``held_back`` counts rows fetched in this pass that waited
+    behind an earlier event of their subject (subjects already backing off are not even
+    fetched, so they are not counted); ``batch_full`` means more rows may be due at once;
+    ``next_due`` is the earliest time a waiting subject may be tried again (``None`` when
+    nothing is pending).
     """
 
     delivered: int = 0
     failed: int = 0
+    refused: int = 0
     held_back: int = 0
     batch_full: bool = False
     next_due: datetime | None = None

@@ -48,7 +48,7 @@ def keep_core_queue_as_record(engine: Engine, now: datetime) -> int:
         kept = session.execute(
             update(OutboxRow)
             .where(*waiting)
-            .values(destination=RECORD_DESTINATION, delivered_at=utc(now))
+            .values(destination=RECORD_DESTINATION, delivered_at=utc(now), refused_at=None)
             .execution_options(synchronize_session=False)
         )
     count = int(getattr(doubled, "rowcount", 0) or 0) + int(getattr(kept, "rowcount", 0) or 0)

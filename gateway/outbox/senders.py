@@ -2,7 +2,9 @@
 
 A sender either returns (the destination has the event) or raises :class:`DeliveryFailed`. It never
 decides to drop an event: the worker retries every failure, a non-retryable one on the longest
-back-off, so a misconfigured core loses nothing and the fix is picked up on the next attempt.
+back-off, so a misconfigured core loses nothing and the fix is picked up on the next attempt. A
+failure ``refused`` for the event's own content is kept aside by the worker, never dropped
+(``gateway.outbox.refused``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from gateway.outbox.cloudevents import CONTENT_TYPE
 from gateway.outbox.signing import SIGNATURE_HEADER, sign
 
 __all__ = [
+    "REFUSED_FOR_CONTENT",
     "DeliveryFailed",
     "HttpCoreSender",
     "OutboundEvent",
@@ -56,16 +59,27 @@ class PendingEvent:
 class DeliveryFailed(Exception):
     """The destination did not take the event.
 
-    ``retryable`` False means "retrying soon will not help" (e.g. 401/404/422): the worker still
-    retries, on its longest back-off, and logs loudly. ``retry_after_s`` is the destination's own
-    hint (``Retry-After``), honoured up to the worker's longest back-off.
+    ``retryable`` False means "retrying soon will not help" (e.g. 401/404): the worker still
+    retries, on its longest back-off, and logs loudly. ``refused`` means the destination
+    understood the request and refused *this event* (its content), so every other event may
+    still go: the worker sets the row aside as refused instead of holding its subject behind
+    it (``gateway.outbox.refused``); ``refused`` implies not ``retryable``. ``retry_after_s`` is
+    the destination's own hint (``Retry-After``), honoured up to the worker's longest back-off.
     """
 
-    def __init__(self, reason: str, *, retryable: bool, retry_after_s: float | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retryable: bool,
+        retry_after_s: float | None = None,
+        refused: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.retryable = retryable
+        self.retryable = retryable and not refused
         self.retry_after_s = retry_after_s
+        self.refused = refused
 
 
 class Sender(Protocol):
@@ -84,6 +98,14 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None  # an HTTP-date: not worth parsing, the back-off applies
 
 
+REFUSED_FOR_CONTENT = frozenset({400, 413, 415, 422})
+"""Answers by which the core refuses the event itself, not the gateway: a malformed or unknown
+body (400; 422, e.g. a type newer than the core's catalogue), too large (413), a content type
+it does not take (415). Any other event may still be taken, so the event is set aside as
+refused and its guard's later events go on. 401, 403, 404 and 405 say the secret or the URL is
+wrong: every event would fail alike, so they are retried, everything waiting, as a core down."""
+
+
 class HttpCoreSender:
     """POSTs the CloudEvent to the management core, signed with HMAC-SHA256.
 
@@ -91,8 +113,10 @@ class HttpCoreSender:
     ``X-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>``; the body is the stored bytes.
 
     Answers: 2xx → delivered; 409 → delivered (the core already has this id); 408, 429, 5xx and
-    transport errors (refused, reset, timeout) → retryable; any other status (3xx, 4xx) →
-    non-retryable, logged at ERROR, retried on the longest back-off (never dropped).
+    transport errors (refused, reset, timeout) → retryable; 400, 413, 415, 422 → this event
+    refused (:data:`REFUSED_FOR_CONTENT`; the worker logs it and sets it aside); any other status
+    (3xx, 401, 403, 404, 405, ...) → non-retryable, logged at ERROR, retried on the longest
+    back-off (never dropped), the guard's later events waiting behind it.
 
     One pooled ``httpx.Client``; call :meth:`close` when done (or use as a context manager).
     """
@@ -119,6 +143,8 @@ class HttpCoreSender:
         reason = f"HTTP {status} from core: {response.text[:200]}"
         if status in (408, 429) or status >= 500:
             raise DeliveryFailed(reason, retryable=True, retry_after_s=_retry_after(response))
+        if status in REFUSED_FOR_CONTENT:
+            raise DeliveryFailed(reason, retryable=False, refused=True)
         log.error(
             "core refused event %s (%s) with HTTP %d; will keep retrying on the long back-off: %s",
             event.event_id,

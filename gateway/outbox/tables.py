@@ -46,6 +46,10 @@ class OutboxRow(Base):
     ``body`` is the exact JSON sent (a CloudEvents 1.0 envelope for the core), so a retry sends
     byte-identical content and the core can de-duplicate on ``event_id``. ``delivered_at`` is
     when it was delivered or, for a ``record`` row, settled (``RECORD_DESTINATION``).
+    ``refused_at`` is when the destination refused this event for its content (the core
+    answered 400, 413, 415 or 422: ``gateway.outbox.refused``); such a row is kept, out of the
+    delivery order, until an operator sends it again (``guard-gateway outbox retry``), which
+    clears it.
     """
 
     __tablename__ = "outbox"
@@ -62,6 +66,7 @@ class OutboxRow(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    refused_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
     __table_args__ = (
         Index("uq_outbox_event_destination", "event_id", "destination", unique=True),

@@ -101,6 +101,7 @@ def outbox_rows(
             # A record row has nowhere to go: settled as it is written.
             "delivered_at": created if destination == RECORD_DESTINATION else None,
             "last_error": None,
+            "refused_at": None,
         }
         for destination in dict.fromkeys(destinations)  # de-duplicated, order kept
     ]

@@ -10,10 +10,13 @@ import yaml
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, insert, inspect, select, text
+from sqlalchemy import Engine, insert, inspect, select, text, update
+from sqlalchemy.orm import Session
 
 from gateway.db.migrate import alembic_config, current, head, target_metadata, upgrade
 from gateway.db.models import ShiftRow, TagAliasRow
+from gateway.outbox.tables import OutboxRow
+from gateway.outbox.writer import enqueue
 from gateway.samples import WUHAN_SITE
 from gateway.site import load_site_file
 
@@ -31,7 +34,7 @@ def test_upgraded_database_matches_the_models_with_no_autogenerate_diff(engine: 
 
 
 def test_upgrade_records_the_head_revision_and_is_idempotent(engine: Engine) -> None:
-    assert head() == "0021"
+    assert head() == "0022"
     assert current(engine) == head()
     upgrade(engine)
     assert current(engine) == head()
@@ -162,6 +165,39 @@ def test_migration_0021_adds_the_settings_a_node_shares_and_back(engine: Engine)
     upgrade(engine)
     columns = {c["name"] for c in inspect(engine).get_columns("cluster_nodes")}
     assert "shared_settings" in columns and _diff(engine) == []
+
+
+def test_migration_0022_sets_refused_events_aside_and_back_keeping_every_row(
+    engine: Engine,
+) -> None:
+    """A downgrade turns a refused row into an ordinary undelivered one (retried again), and an
+    upgrade starts with none refused: no row is lost either way."""
+    now = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    with Session(engine) as session, session.begin():
+        enqueue(
+            session, key="k1", type="alert.left_early", subject="g-1", time=now, data={}, now=now
+        )
+        session.execute(update(OutboxRow).values(refused_at=now, attempts=1))
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0021")
+    assert "refused_at" not in {c["name"] for c in inspect(engine).get_columns("outbox")}
+    with engine.connect() as conn:
+        assert (
+            conn.execute(text("SELECT count(*) FROM outbox WHERE delivered_at IS NULL")).scalar()
+            == 1
+        )
+    upgrade(engine)
+    assert _diff(engine) == []
+    with Session(engine) as session:
+        [row] = session.scalars(select(OutboxRow)).all()
+        assert (row.type, row.refused_at, row.delivered_at, row.attempts) == (
+            "alert.left_early",
+            None,
+            None,
+            1,
+        )
 
 
 def test_migration_0019_finds_the_short_forms_of_the_cards_already_stored_and_back(

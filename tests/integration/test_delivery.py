@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from fwsim.core_stub import CoreStub
 from gateway.clock import ManualClock
-from gateway.outbox.delivery import DeliveryWorker, HttpCoreSender, backlog
+from gateway.outbox.delivery import DeliveryWorker, HttpCoreSender, OutboundEvent, backlog
+from gateway.outbox.refused import retry_refused
 from gateway.outbox.tables import OutboxRow
 from gateway.outbox.writer import enqueue
 
@@ -204,7 +205,7 @@ def test_crash_between_post_and_commit_resends_the_same_bytes_and_id(
     ids = _enqueue_interleaved(engine, clock, per_guard=2)
     crashed = DeliveryWorker(engine, clock, sender)
     # The core has the first event, then the process dies before recording it as delivered.
-    mocker.patch.object(crashed, "_mark_delivered", side_effect=RuntimeError("power cut"))
+    mocker.patch.object(crashed, "_delivered", side_effect=RuntimeError("power cut"))
     with pytest.raises(RuntimeError, match="power cut"):
         crashed.run_once()
     assert len(stub.events) == 1
@@ -311,3 +312,61 @@ def test_shared_delivery_is_refused_on_sqlite(engine: Engine, clock: ManualClock
         pytest.skip("SQLite's refusal")
     with pytest.raises(ValueError, match="needs PostgreSQL"):
         DeliveryWorker(engine, clock, HttpCoreSender("http://127.0.0.1:1", SECRET), shared=True)
+
+
+def test_a_refused_event_sent_again_while_a_shared_worker_holds_its_guard_goes_once(
+    engine: Engine, stub: CoreStub, sender: HttpCoreSender, clock: ManualClock
+) -> None:
+    """``guard-gateway outbox retry`` puts a refused row back *before* its guard's current
+    head. Done while a shared worker holds that head mid-pass, another worker would take the
+    row put back as the guard's head and send the rows the first is sending: so the retry
+    waits for the head's lock, and every event reaches the core once."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("shared delivery needs PostgreSQL's row locks")
+
+    def put(n: int, event_type: str) -> str:
+        with Session(engine) as session, session.begin():
+            return enqueue(
+                session,
+                key=f"guard-a:{n}",
+                type=event_type,
+                subject="guard-a",
+                time=clock.now(),
+                data={"n": n, "guard": "guard-a"},
+                now=clock.now(),
+            )
+
+    refused = put(0, "alert.left_early")
+    stub.refuse_type("alert.left_early")
+    first = DeliveryWorker(engine, clock, sender, shared=True)
+    assert (first.run_once().refused, stub.refused) == (1, [refused])
+    stub.refuse_type("alert.left_early", None)
+    later = [put(n, "presence.returned") for n in (1, 2)]
+
+    in_send, release = threading.Event(), threading.Event()
+
+    class HeldSender:
+        def send(self, event: OutboundEvent) -> None:
+            in_send.set()
+            assert release.wait(10)
+            sender.send(event)
+
+    holding = DeliveryWorker(engine, clock, HeldSender(), shared=True)
+    pass_done: list[int] = []
+    holder = threading.Thread(target=lambda: pass_done.append(holding.run_once().delivered))
+    holder.start()
+    assert in_send.wait(10)  # guard-a's head is locked by this pass, its rows being sent
+    retried: list[int] = []
+    retry = threading.Thread(target=lambda: retried.append(retry_refused(engine)))
+    retry.start()
+    retry.join(1.0)
+    assert retry.is_alive()  # waits for the head's lock
+    other = DeliveryWorker(engine, clock, sender, shared=True)
+    assert other.run_once().delivered == 0  # the guard is held: nothing for another worker
+    release.set()
+    holder.join(10)
+    retry.join(10)
+    assert (pass_done, retried) == ([2], [1])
+    assert other.run_once().delivered == 1
+    assert [e["id"] for e in stub.events] == [*later, refused]
+    assert stub.duplicates == []

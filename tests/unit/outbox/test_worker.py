@@ -91,7 +91,7 @@ def test_failing_event_is_retried_on_the_backoff_schedule_and_not_before(engine:
 
 def test_non_retryable_refusal_is_retried_on_the_longest_backoff(engine: Engine) -> None:
     clock = ManualClock(T0)
-    sender = ScriptedSender(_refuse(DeliveryFailed("HTTP 422", retryable=False)))
+    sender = ScriptedSender(_refuse(DeliveryFailed("HTTP 401", retryable=False)))
     worker = DeliveryWorker(engine, clock, sender, retry_initial_s=1.0, retry_max_s=300.0)
     event_id = _put(engine, clock, "e1", "g1")
     worker.run_once()
@@ -173,6 +173,7 @@ def test_backlog_reports_pending_failing_and_oldest_age(engine: Engine) -> None:
     assert backlog(engine, now=T0) == {
         "pending": 0,
         "failing": 0,
+        "refused": 0,
         "oldest_pending_at": None,
         "oldest_pending_age_s": None,
     }
@@ -187,6 +188,7 @@ def test_backlog_reports_pending_failing_and_oldest_age(engine: Engine) -> None:
     assert report == {
         "pending": 2,
         "failing": 2,
+        "refused": 0,
         "oldest_pending_at": "2026-03-01T08:00:00Z",
         "oldest_pending_age_s": 70.0,
     }
