@@ -18,6 +18,10 @@ carried, so a restart never sends a delivered event again):
   is rate-limited), so every event of the group waits until the failed message's back-off ends
   (exponential, ``retry_initial_s`` doubling up to ``retry_max_s``; at least a minute after a
   rate-limit answer), then the events go out again in order. Order per guard follows.
+* **A message refused for its content does not stall the group.** The platform refusing that
+  message itself (``DeliveryFailed.refused``) says nothing of the next: its events are set aside
+  (``refused_at``, logged at ERROR once, listed and sent again by ``guard-gateway outbox``), and
+  the group's later alerts, an SOS included, go on.
 
 The one window of at-least-once: a process killed between the robot's answer and the commit of
 ``delivered_at`` sends that message again after restart (a robot cannot de-duplicate).
@@ -31,7 +35,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, Row, func, select, update
+from sqlalchemy import ColumnElement, Engine, Row, func, select, update
 
 from gateway.clock import Clock
 from gateway.db.models import CheckpointRow
@@ -117,7 +121,7 @@ class RobotDeliveryWorker(PassRunner):
         pending = self._render(rows)
         urgent = [p for p in pending if p.text.urgent]
         queue = [p for p in pending if not p.text.urgent]
-        delivered = 0
+        delivered = refused = 0
         while (urgent or queue) and len(sent) < self._max_per_min:
             if self._stopping.is_set():
                 break
@@ -132,14 +136,22 @@ class RobotDeliveryWorker(PassRunner):
             if message is None:
                 message = single(batch[0].text)
             sent.append(now)
-            if not self._send(message, batch):
+            outcome = self._send(message, batch)
+            if outcome is None:
                 return DeliveryStats(
-                    delivered=delivered, failed=len(batch), next_due=self._next_retry()
+                    delivered=delivered,
+                    failed=len(batch),
+                    refused=refused,
+                    next_due=self._next_retry(),
                 )
-            delivered += len(batch)
+            if outcome:
+                delivered += len(batch)
+            else:
+                refused += len(batch)
         waiting = len(urgent) + len(queue)
         return DeliveryStats(
             delivered=delivered,
+            refused=refused,
             held_back=waiting,
             batch_full=len(rows) >= self._batch_size and not waiting,
             next_due=sent[0] + WINDOW if waiting else None,
@@ -148,7 +160,7 @@ class RobotDeliveryWorker(PassRunner):
     def _pending_rows(self) -> list[Row[tuple[int, str, int, datetime]]]:
         stmt = (
             select(OutboxRow.seq, OutboxRow.body, OutboxRow.attempts, OutboxRow.next_attempt_at)
-            .where(OutboxRow.destination == self.destination, OutboxRow.delivered_at.is_(None))
+            .where(*self._pending())
             .order_by(OutboxRow.seq)
             .limit(self._batch_size)
         )
@@ -192,18 +204,31 @@ class RobotDeliveryWorker(PassRunner):
             self._sent.popleft()
         return self._sent
 
-    def _send(self, message: RobotMessage, batch: list[_Pending]) -> bool:
+    def _pending(self) -> tuple[ColumnElement[bool], ...]:
+        """The group's rows still to deliver: undelivered, not set aside as refused."""
+        return (
+            OutboxRow.destination == self.destination,
+            OutboxRow.delivered_at.is_(None),
+            OutboxRow.refused_at.is_(None),
+        )
+
+    def _send(self, message: RobotMessage, batch: list[_Pending]) -> bool | None:
+        """Post one message: ``True`` delivered, ``False`` refused for its content (its rows
+        set aside), ``None`` failed (the group waits)."""
         seqs = [p.seq for p in batch]
+        attempts = max(p.attempts for p in batch) + 1
         try:
             self._sender.post(message)
         except DeliveryFailed as exc:
-            self._mark_failed(seqs, max(p.attempts for p in batch) + 1, exc)
-            return False
+            if exc.refused:
+                self._mark_refused(seqs, attempts, exc, message.title)
+                return False
+            self._mark_failed(seqs, attempts, exc)
+            return None
         except Exception as exc:  # a sender bug must not kill delivery nor drop the rows
             log.exception("robot sender raised unexpectedly for %s", self.destination)
-            failed = DeliveryFailed(repr(exc), retryable=True)
-            self._mark_failed(seqs, max(p.attempts for p in batch) + 1, failed)
-            return False
+            self._mark_failed(seqs, attempts, DeliveryFailed(repr(exc), retryable=True))
+            return None
         with self._engine.begin() as conn:
             conn.execute(
                 update(OutboxRow)
@@ -215,6 +240,28 @@ class RobotDeliveryWorker(PassRunner):
         self.counts.digests += len(batch) > 1
         log.debug("sent %d event(s) to %s: %s", len(batch), self.target.label, message.title)
         return True
+
+    def _mark_refused(
+        self, seqs: list[int], attempts: int, exc: DeliveryFailed, title: str
+    ) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(OutboxRow)
+                .where(OutboxRow.seq.in_(seqs))
+                .values(
+                    attempts=attempts, refused_at=self._clock.now(), last_error=exc.reason[:2000]
+                )
+            )
+        self.counts.failures += 1
+        log.error(
+            "%s refused the message %r (%d event(s)) for its content; its events are kept "
+            "aside and the group's later alerts go on; send them again with "
+            "'guard-gateway outbox retry': %s",
+            self.target.label,
+            title,
+            len(seqs),
+            exc.reason,
+        )
 
     def _mark_failed(self, seqs: list[int], attempts: int, exc: DeliveryFailed) -> None:
         delay = (
@@ -246,9 +293,7 @@ class RobotDeliveryWorker(PassRunner):
         )
 
     def _next_retry(self) -> datetime | None:
-        stmt = select(func.max(OutboxRow.next_attempt_at)).where(
-            OutboxRow.destination == self.destination, OutboxRow.delivered_at.is_(None)
-        )
+        stmt = select(func.max(OutboxRow.next_attempt_at)).where(*self._pending())
         with self._engine.connect() as conn:
             value: datetime | None = conn.execute(stmt).scalar_one_or_none()
         return value

@@ -15,8 +15,11 @@ The senders post one :class:`~gateway.outbox.robot_messages.RobotMessage` and re
 
 Answers: HTTP 2xx with ``errcode`` 0 → delivered. The rate-limit codes (WeCom 45009, DingTalk
 130101) are retryable and say "not before a minute"; ``-1`` (busy), HTTP 408/429/5xx and
-transport errors are retryable; anything else (wrong key, bad token or signature, keyword or IP
-rules) is non-retryable, retried on the longest back-off like every refusal: nothing is dropped.
+transport errors are retryable; WeCom's 40058 (this message's content refused: over its limit
+or malformed) refuses the message itself, whose events the worker sets aside so that the group's
+later alerts go on (``gateway.outbox.refused``); anything else (wrong key, bad token or
+signature, keyword or IP rules: every message would fail alike) is non-retryable, retried on
+the longest back-off like every refusal, the group waiting: nothing is dropped.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ RATE_LIMIT_WAIT_S = 60.0
 
 _RATE_LIMITED = {45009, 130101}
 _BUSY = {-1}
+_CONTENT_REFUSED = {40058}
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +189,8 @@ class _HttpRobotSender:
             raise DeliveryFailed(reason, retryable=True, retry_after_s=RATE_LIMIT_WAIT_S)
         if errcode in _BUSY:
             raise DeliveryFailed(reason, retryable=True)
+        if errcode in _CONTENT_REFUSED:
+            raise DeliveryFailed(reason, retryable=False, refused=True)
         log.error("robot refused %r: %s", message.title, reason)
         raise DeliveryFailed(reason, retryable=False)
 

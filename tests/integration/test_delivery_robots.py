@@ -17,6 +17,7 @@ from fwsim.robot_stub import ReceivedMessage, RobotStub
 from gateway.clock import ManualClock
 from gateway.db.models import SiteRow
 from gateway.errors import ConfigError
+from gateway.outbox.refused import retry_refused
 from gateway.outbox.robot_delivery import RobotDeliveryWorker
 from gateway.outbox.robots import RobotTarget, load_robot_targets, make_sender
 from gateway.outbox.tables import OutboxRow, RobotRow
@@ -352,3 +353,31 @@ def test_targets_join_the_stored_robots_with_their_secrets(engine: Engine) -> No
     text = str(caught.value)
     assert "site 'wh', robots (id 'b').secret_ref: secret 'sb' is not set" in text
     assert "site 'wh', robots (id 'c').webhook_ref: secret 'kc' is not set" in text
+
+
+def test_a_message_refused_for_its_content_is_set_aside_and_the_groups_sos_goes_on(
+    engine: Engine, clock: ManualClock, stub: RobotStub, robots: list[Robot]
+) -> None:
+    """WeCom refuses one message's content (40058): its event is set aside, not retried on
+    the longest back-off with every later alert of the group, SOS included, waiting behind
+    it; ``guard-gateway outbox retry`` sends it again once."""
+    tgt = target(stub)
+    refused = alert(engine, clock, tgt, 1)
+    stub.fail_next(1, errcode=40058)
+    robots.append(robot := Robot(engine, clock, tgt, retry_max_s=300.0))
+    stats = robot.worker.run_once()
+    assert (stats.delivered, stats.failed, stats.refused, stats.next_due) == (0, 0, 1, None)
+    [row] = rows(engine, tgt.destination)
+    assert row.refused_at == T0 and row.last_error == "robot errcode 40058: injected"
+
+    clock.advance(5)
+    sos = alert(engine, clock, tgt, 2, type_="alert.sos")
+    later = alert(engine, clock, tgt, 3)
+    assert robot.worker.run_once().delivered == 2
+    assert refs(stub.messages) == [sos[:8], later[:8]]
+
+    assert retry_refused(engine, destination=tgt.destination) == 1
+    assert robot.worker.run_once().delivered == 1
+    assert refs(stub.messages) == [sos[:8], later[:8], refused[:8]]
+    assert stub.duplicates == []
+    assert [r.delivered_at is not None for r in rows(engine, tgt.destination)] == [True] * 3
