@@ -11,7 +11,6 @@ and a leader's scope is checked against the stored guard in that same transactio
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
@@ -26,15 +25,12 @@ from gateway.api.audit import (
     Acting,
     Audited,
     audit_json,
-    guard_subject,
-    leave_subject,
     list_audit,
     wand_subject,
 )
 from gateway.api.auth import Authorizer, install_auth_errors
-from gateway.api.schemas import CancelIn, LeaveIn, ReportIn
+from gateway.api.command_routes import command_routes
 from gateway.api.tokens import Principal, Role
-from gateway.api.typed_times import typed_moment
 from gateway.api.validation import NO_NUL_SCHEMA, BodyLimit, Instant, LocalOnly, NoNul, errors
 from gateway.api.whereabouts import whereabouts
 from gateway.clock import Clock, utc
@@ -44,14 +40,10 @@ from gateway.cluster.node import PartitionMoving
 from gateway.cluster.peer_auth import PeerAuth, connection_address
 from gateway.db import repository as repo
 from gateway.db.base import ID_LENGTH
-from gateway.db.models import LeaveRow
 from gateway.errors import DecodeError, GatewayError, GuardHeldElsewhere
 from gateway.ledger.api import ledger_routes
 from gateway.outbox.backlog import backlog
 from gateway.pipeline.commands import (
-    ApproveLeave,
-    CancelLeave,
-    FileReport,
     ImportWandDownload,
 )
 from gateway.pipeline.runtime import PipelineRuntime
@@ -65,7 +57,6 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
 DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
 """Largest request body taken: a patrol wand's full log (tens of thousands of lines) fits."""
 
-LeaveId = Annotated[str, Path(max_length=36, json_schema_extra=NO_NUL_SCHEMA), NoNul]
 DeviceId = Annotated[str, Path(max_length=ID_LENGTH, json_schema_extra=NO_NUL_SCHEMA), NoNul]
 GuardFilter = Annotated[
     str | None, Query(max_length=ID_LENGTH, json_schema_extra=NO_NUL_SCHEMA), NoNul
@@ -159,110 +150,17 @@ def create_app(
         return Acting(principal, client_of(request), clock.now())
 
     writes = errors(400, 401, 403, 404, 409, 413, 422)
-    resent: dict[int | str, dict[str, Any]] = {
-        200: {"description": "The same request sent again: the one stored before"}
-    }
 
-    @app.post(
-        "/reports",
-        status_code=201,
-        summary="Record a verbal report of a departure",
-        responses={**resent, **writes},
+    app.include_router(
+        command_routes(
+            engine,
+            anyone=anyone,
+            held_here=held_here,
+            run_held=run_held,
+            acting=acting,
+            partitioned=owner_url is not None,
+        )
     )
-    def post_report(
-        body: ReportIn, request: Request, response: Response, principal: Principal = anyone
-    ) -> dict[str, Any]:
-        """201 with the report stored; 200 with the one stored before when this one repeats
-        it (``sent_again``: an app's retry; ``gateway.db.resent``)."""
-        held_here(body.guard_id, request)
-        who = acting(principal, request)
-        command = FileReport(
-            guard_id=body.guard_id,
-            reported_at=typed_moment("reported_at", body.reported_at, who.at),
-            received_at=who.at,
-            expected_return_at=_opt(body.expected_return_at),
-            destination=body.destination,
-            reason=body.reason,
-            reported_to=body.reported_to,
-        )
-        audited = Audited(
-            who,
-            "report.file",
-            command,
-            guard_subject(body.guard_id),
-            lambda result: {"report_id": result["id"]},
-            what=f"guard {body.guard_id!r}",
-        )
-        result = run_held(audited, request)
-        if result["sent_again"]:
-            response.status_code = 200
-        return result
-
-    @app.post(
-        "/leaves",
-        status_code=201,
-        summary="Record an approved leave",
-        responses={**resent, **writes},
-        openapi_extra={"responses": {"201": {"links": _LEAVE_LINKS}}},
-    )
-    def post_leave(
-        body: LeaveIn, request: Request, response: Response, principal: Principal = anyone
-    ) -> dict[str, Any]:
-        """201 with the leave stored; 200 with the one stored before when this one repeats it
-        (``sent_again``, as for a report)."""
-        held_here(body.guard_id, request)
-        who = acting(principal, request)
-        command = ApproveLeave(
-            guard_id=body.guard_id,
-            starts_at=utc(body.starts_at),
-            ends_at=utc(body.ends_at),
-            approved_by=body.approved_by,
-            approved_at=typed_moment("approved_at", body.approved_at, who.at),
-            destination=body.destination,
-            reason=body.reason,
-        )
-        audited = Audited(
-            who,
-            "leave.approve",
-            command,
-            guard_subject(body.guard_id),
-            lambda result: {"leave_id": result["id"]},
-            what=f"guard {body.guard_id!r}",
-        )
-        result = run_held(audited, request)
-        if result["sent_again"]:
-            response.status_code = 200
-        return result
-
-    @app.post(
-        "/leaves/{leave_id}/cancel",
-        summary="Cancel a leave on return (销假)",
-        responses=writes,
-        operation_id="cancel_leave",
-    )
-    def cancel_leave(
-        leave_id: LeaveId,
-        request: Request,
-        body: CancelIn | None = None,
-        principal: Principal = anyone,
-    ) -> dict[str, Any]:
-        if owner_url is not None:
-            with Session(engine) as session:
-                leave = session.get(LeaveRow, leave_id)
-            if leave is not None:
-                held_here(leave.guard_id, request)
-        who = acting(principal, request)
-        at = typed_moment("cancelled_at", body.cancelled_at if body else None, who.at)
-        audited = Audited(
-            who,
-            "leave.cancel",
-            CancelLeave(leave_id=leave_id, cancelled_at=at),
-            leave_subject(leave_id),
-            lambda result: {"leave_id": result["id"]},
-            what=f"leave {leave_id!r}",
-            by_reference=True,
-        )
-        return run_held(audited, request)
 
     @app.get(
         "/whereabouts",
@@ -397,16 +295,3 @@ def create_app(
         return JSONResponse(status_code=200 if alive else 503, content=body)
 
     return app
-
-
-_LEAVE_LINKS = {
-    "CancelLeave": {
-        "operationId": "cancel_leave",
-        "parameters": {"leave_id": "$response.body#/id"},
-        "description": "The leave just recorded is cancelled by its id.",
-    }
-}
-
-
-def _opt(value: datetime | None) -> datetime | None:
-    return None if value is None else utc(value)
