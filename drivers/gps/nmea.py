@@ -31,6 +31,14 @@ into fixes:
 * "No fix" sentences (RMC status V, GGA quality 0, GNS modes all N, empty fields), sentences
   with a missing or wrong checksum, and garbage lines are each rejected with the reason; other
   sentence types (GSV, GSA, VTG, ZDA, TXT, proprietary...) are ignored silently.
+* Positions that are no measurement are rejected under their own reasons (the rules are in
+  :mod:`drivers.gps.nmea_sentence`): ``simulated fix`` (mode ``S``, GGA quality 8, from RMC,
+  GGA, GNS, GLL or VTG), ``estimated position`` (dead reckoning: mode ``E``, quality 6) and
+  ``manual position``. A simulated sentence also condemns its epoch: the epoch's other
+  sentences give no fix but one more ``simulated fix`` reject, so a fake-GPS stream that
+  marks only one sentence of each epoch places nobody. The stream goes on with the next epoch.
+  NMEA carries no alarm, so no SOS is lost with these rejects (the codecs that carry alarms
+  keep them beside a rejected position: see :class:`~gateway.records.AlarmSignal`).
 """
 
 from __future__ import annotations
@@ -46,10 +54,13 @@ from drivers.gps.nmea_sentence import (
     GgaData,
     RmcData,
     Sentence,
+    SimulatedFix,
     parse_gga,
     parse_gns,
     parse_rmc,
     parse_sentence,
+    refuse_simulator,
+    time_field,
 )
 from gateway.clock import utc
 from gateway.errors import DecodeError
@@ -171,11 +182,13 @@ class NmeaCodec:
         fixes: list[PositionFix] = []
         rejects: list[Rejected] = []
         pending: _Epoch | None = None
+        simulated: set[tuple[str, time]] = set()  # (device, time of day) of condemned epochs
+        latest_time: dict[str, time] = {}  # device → time of its latest timed sentence
 
         def flush() -> None:
             nonlocal pending
             if pending is not None:
-                outcome = self._fix(pending, received)
+                outcome = self._fix(pending, received, simulated)
                 if isinstance(outcome, PositionFix):
                     fixes.append(outcome)
                 else:
@@ -198,17 +211,31 @@ class NmeaCodec:
                 rejects.append(Rejected(reason, raw, topic_device))
                 continue
             parser = _PARSERS.get(sentence.kind)
-            if parser is None or sentence.talker == "P":
+            if sentence.talker == "P":
                 continue
             device = topic_device or prefix or self._fallback
-            if not device:
-                reason = "no device id: NMEA needs the topic's device id or an id before '$'"
-                rejects.append(Rejected(reason, raw))
-                continue
+            stated = time_field(sentence)
+            if stated is not None and device:
+                latest_time[device] = stated
             try:
+                if parser is None:
+                    refuse_simulator(sentence)  # GLL, VTG: read only for their mode
+                    continue
+                if not device:
+                    reason = "no device id: NMEA needs the topic's device id or an id before '$'"
+                    rejects.append(Rejected(reason, raw))
+                    continue
                 data = parser(sentence)
             except DecodeError as exc:
                 rejects.append(Rejected(exc.reason, raw, device))
+                if isinstance(exc, SimulatedFix) and device:
+                    # A VTG has no time: it belongs to the epoch its device's last timed
+                    # sentence opened (receivers print it after that epoch's RMC).
+                    when = exc.time_of_day
+                    if when is None:
+                        when = latest_time.get(device)
+                    if when is not None:
+                        simulated.add((device, when))
                 continue
             if pending is not None and not pending.accepts(
                 device, sentence.kind, sentence.talker, data
@@ -222,9 +249,14 @@ class NmeaCodec:
         flush()
         return DecodeOutcome(tuple(fixes), tuple(rejects))
 
-    def _fix(self, epoch: _Epoch, received: datetime) -> PositionFix | Rejected:
+    def _fix(
+        self, epoch: _Epoch, received: datetime, simulated: set[tuple[str, time]]
+    ) -> PositionFix | Rejected:
         raw = "\n".join(epoch.lines)
         device = epoch.device
+        if (device, epoch.time_of_day) in simulated:
+            reason = "simulated fix: another sentence of this epoch is from a simulator"
+            return Rejected(reason, raw.encode("ascii"), device)
         rmc, extra = epoch.rmc(), epoch.fix_data()
         if rmc is not None:
             fix_time = datetime.combine(rmc.day, rmc.time_of_day, tzinfo=UTC)

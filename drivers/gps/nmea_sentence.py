@@ -13,18 +13,36 @@ Rules (each checked against the golden corpus in ``tests/corpus/nmea``):
 * Any talker (GP, GN, GL, GA, BD, GB, ...) is accepted for RMC, GGA and GNS. Other sentences
   and proprietary ``$P...`` sentences are valid but ignored.
 * RMC is a position only when status is ``A`` and the NMEA 2.3 mode (if present) is one of
-  ``A D F P R S``. pynmea2 also accepts modes ``E`` (dead reckoning) and ``M`` (manual input);
-  we do not: they are not measurements and must not place a guard on or off a post.
+  ``A D F P R``: autonomous, differential, RTK float, precise, RTK integer, all measurements.
+  The other letters are refused, each under its own reason (so its own counter):
+
+  - ``S`` (simulator) is a receiver in demo mode or an app's fake GPS replaying a track: a
+    well-formed sentence that is evidence of nothing, and the cheapest way to forge presence.
+    ``simulated fix: ...`` (:class:`SimulatedFix`); it also condemns the other sentences of its
+    epoch (a fake-GPS app may print ``S`` in RMC beside a GGA of quality 1).
+  - ``E`` (estimated, dead reckoning) and ``M`` (manual input) are ``estimated position`` and
+    ``manual position``. NMEA 0183 (2.3 to 4.11, note to the mode indicator) says the status
+    "shall be set to V for all values of mode indicator except A and D" (4.x adds F, P, R):
+    the standard itself calls them invalid, though some modules send ``A`` beside ``E``. A
+    dead-reckoned point is the last fix pushed along the last velocity: it says where the
+    guard would be had he kept walking, which is the very question the gateway must answer
+    from measurements. pynmea2 accepts ``E`` and ``M``; we do not.
+  - ``N`` (not valid) or an empty mode is ``no fix``.
 * The 13th RMC field of NMEA 4.10/4.11, the navigational status (``S`` safe, ``C`` caution,
   ``U`` unsafe, ``V`` not valid / no status), is an integrity statement for navigation, not the
   fix status: receivers without integrity monitoring (every current Quectel, u-blox, Unicore
   module) always send ``V`` next to a valid fix. It is ignored, as gpsd does; pynmea2 counts
   ``V`` and an empty field as invalid.
-* GGA is a position when its quality is 1-5 or 8 (not 0 = no fix, 6 = estimated, 7 = manual).
+* GGA is a position when its quality is 1-5 (GPS, DGPS, PPS, RTK, float RTK). 0 is no fix,
+  6 an estimated (dead-reckoning) position, 7 manual input and 8 simulation mode, refused with
+  the same reasons as the RMC modes ``N``, ``E``, ``M`` and ``S``.
 * GNS (NMEA 4.0+) has one mode letter per constellation (GPS, GLONASS, Galileo, BeiDou, QZSS,
-  NavIC). It is a position when at least one of them is ``A D F P R S``; all ``N`` (or only
-  ``E``/``M``) is no fix. gpsd reads only the first (GPS) letter; a GLONASS + Galileo fix with
-  GPS ``N`` is still a fix. Its navigational status (13th field) is ignored as RMC's.
+  NavIC). Any ``S`` makes it simulated; otherwise it is a position when at least one letter is
+  ``A D F P R``, and refused as estimated, manual or no fix by the best of the rest. gpsd reads
+  only the first (GPS) letter; a GLONASS + Galileo fix with GPS ``N`` is still a fix. Its
+  navigational status (13th field) is ignored as RMC's.
+* GLL and VTG are not read for positions, but their mode ``S`` is refused like RMC's (and
+  condemns its epoch: GLL's by its time, VTG's, which has no time, the epoch it follows).
 * Coordinates must have minutes below 60 (MTK receivers emit ``8960.000000,N`` = "90°N" as a
   power-up placeholder) and lie within ±90/±180.
 """
@@ -42,6 +60,7 @@ __all__ = [
     "GgaData",
     "RmcData",
     "Sentence",
+    "SimulatedFix",
     "dm_to_degrees",
     "parse_gga",
     "parse_gns",
@@ -49,12 +68,20 @@ __all__ = [
     "parse_sentence",
     "parse_time_of_day",
     "position_of",
+    "refuse_simulator",
+    "time_field",
 ]
 
 KNOTS_TO_MPS = 1852.0 / 3600.0
-_VALID_MODES = frozenset("ADFPRS")
+_VALID_MODES = frozenset("ADFPR")
+_SIMULATOR_MODE = "S"
 _KNOWN_GNS_MODES = frozenset("ADEFMNPRS")
-_VALID_GGA_QUALITY = frozenset({1, 2, 3, 4, 5, 8})
+_VALID_GGA_QUALITY = frozenset({1, 2, 3, 4, 5})
+# GGA quality → the mode letter of the same meaning (NMEA 0183: 6 estimated, 7 manual, 8 simulator).
+_GGA_QUALITY_MODE = {6: "E", 7: "M", 8: "S"}
+# Field index of the mode indicator and of the time, where the sentence has them.
+_MODE_FIELD = {"GLL": 7, "VTG": 9}
+_TIME_FIELD = {"RMC": 1, "GGA": 1, "GNS": 1, "GLL": 5}
 _ADDRESS = re.compile(r"^[A-Z][A-Z0-9]{1,9}$")
 # A tracker's id before '$': one word, as device ids are (docs/device-contract.md). Anything
 # else there (a torn sentence's tail has ',' or '*') stays garbage.
@@ -100,6 +127,61 @@ class GgaData:
     hdop: float | None
     altitude_m: float | None
     kind: str = "GGA"
+
+
+class SimulatedFix(DecodeError):
+    """A sentence from a receiver in simulator mode (module docstring).
+
+    ``time_of_day`` names its epoch, whose other sentences are refused with it; ``None`` for a
+    sentence without a time (VTG), which belongs to the epoch it follows.
+    """
+
+    def __init__(self, reason: str, time_of_day: time | None) -> None:
+        super().__init__(reason)
+        self.time_of_day = time_of_day
+
+
+def _lenient_time(value: str) -> time | None:
+    try:
+        return parse_time_of_day(value)
+    except DecodeError:
+        return None
+
+
+def _refuse_mode(kind: str, mode: str, when: str, field: str | None = None) -> DecodeError:
+    """The error refusing a sentence whose mode says it is no measurement (module docstring).
+
+    ``when`` is its time field, naming the epoch a simulated sentence condemns; ``field`` how
+    the reason shows the mode (GGA's quality number), else ``mode 'X'``.
+    """
+    shown = field or (f"mode {mode!r}" if mode else "mode 'empty'")
+    if _SIMULATOR_MODE in mode:
+        reason = f"simulated fix: {kind} {shown} (receiver in simulator mode)"
+        return SimulatedFix(reason, _lenient_time(when))
+    if "E" in mode:
+        return DecodeError(f"estimated position: {kind} {shown} (dead reckoning)")
+    if "M" in mode:
+        return DecodeError(f"manual position: {kind} {shown} (typed in, not measured)")
+    return DecodeError(f"no fix: {kind} {shown}")
+
+
+def time_field(sentence: Sentence) -> time | None:
+    """The time of day a sentence states, read leniently (``None`` if it has none or a bad
+    one): the epoch it belongs to, whether or not it is a position."""
+    index = _TIME_FIELD.get(sentence.kind)
+    if index is None or len(sentence.fields) <= index:
+        return None
+    return _lenient_time(sentence.fields[index])
+
+
+def refuse_simulator(sentence: Sentence) -> None:
+    """Raise :class:`SimulatedFix` when a GLL or VTG (not read for positions) has mode ``S``."""
+    index = _MODE_FIELD.get(sentence.kind)
+    f = sentence.fields
+    if index is None or len(f) <= index or f[index] != _SIMULATOR_MODE:
+        return
+    when = f[_TIME_FIELD[sentence.kind]] if sentence.kind in _TIME_FIELD else ""
+    raise _refuse_mode(sentence.kind, _SIMULATOR_MODE, when)
 
 
 def _checksum(body: str) -> int:
@@ -208,7 +290,7 @@ def parse_rmc(sentence: Sentence) -> RmcData:
     if status != "A":
         raise DecodeError(f"no fix: RMC status {status or 'empty'!r}")
     if len(f) > 12 and f[12] not in _VALID_MODES:
-        raise DecodeError(f"no fix: RMC mode {f[12] or 'empty'!r}")
+        raise _refuse_mode("RMC", f[12], f[1])
     # f[13], the NMEA 4.10 navigational status, is not the fix status (module docstring).
     tod = parse_time_of_day(f[1])
     lat, lon = position_of(f[3], f[4], f[5], f[6])
@@ -242,6 +324,8 @@ def parse_gga(sentence: Sentence) -> GgaData:
         quality = int(f[6]) if f[6] else 0
     except ValueError as exc:
         raise DecodeError(f"bad GGA quality {f[6]!r}") from exc
+    if quality in _GGA_QUALITY_MODE:
+        raise _refuse_mode("GGA", _GGA_QUALITY_MODE[quality], f[1], f"quality {quality}")
     if quality not in _VALID_GGA_QUALITY:
         raise DecodeError(f"no fix: GGA quality {quality}")
     tod = parse_time_of_day(f[1])
@@ -268,8 +352,8 @@ def parse_gns(sentence: Sentence) -> GgaData:
     modes = f[6]
     if any(m not in _KNOWN_GNS_MODES for m in modes):
         raise DecodeError(f"bad GNS mode letters: {modes[:8]!r}")
-    if not any(m in _VALID_MODES for m in modes):
-        raise DecodeError(f"no fix: GNS mode {modes or 'empty'!r}")
+    if _SIMULATOR_MODE in modes or not any(m in _VALID_MODES for m in modes):
+        raise _refuse_mode("GNS", modes, f[1])
     tod = parse_time_of_day(f[1])
     lat, lon = position_of(f[2], f[3], f[4], f[5])
     return GgaData(

@@ -83,14 +83,65 @@ def test_two_epochs_give_two_fixes() -> None:
     assert [f.fix_time.second for f in outcome.fixes] == [10, 11]
 
 
-def test_dead_reckoning_and_manual_fixes_are_not_positions() -> None:
+RMC_MODE = "GPRMC,101010.00,A,3035.568,N,11418.330,E,1.0,90.0,010326,,,{}"
+GGA_QUALITY = "GPGGA,101010.00,3035.568,N,11418.330,E,{},08,1.0,25.0,M,-10.0,M,,"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (RMC_MODE.format("S"), "simulated fix: RMC mode 'S' (receiver in simulator mode)"),
+        (GGA_QUALITY.format(8), "simulated fix: GGA quality 8 (receiver in simulator mode)"),
+        (RMC_MODE.format("E"), "estimated position: RMC mode 'E' (dead reckoning)"),
+        (GGA_QUALITY.format(6), "estimated position: GGA quality 6 (dead reckoning)"),
+        (RMC_MODE.format("M"), "manual position: RMC mode 'M' (typed in, not measured)"),
+        (GGA_QUALITY.format(7), "manual position: GGA quality 7 (typed in, not measured)"),
+        (RMC_MODE.format("N"), "no fix: RMC mode 'N'"),
+        (GGA_QUALITY.format(0), "no fix: GGA quality 0"),
+    ],
+)
+def test_simulated_estimated_manual_and_invalid_fixes_are_not_positions(
+    body: str, reason: str
+) -> None:
+    codec = NmeaCodec()
     received = datetime(2026, 3, 1, tzinfo=UTC)
-    estimated = sentence("GPRMC,101010.00,A,3035.568,N,11418.330,E,1.0,90.0,010326,,,E")
-    manual_gga = sentence("GPGGA,101010.00,3035.568,N,11418.330,E,7,00,,25.0,M,,M,,")
-    for text in (estimated, manual_gga):
+    codec.decode(rmc("101009.00", "010326").encode(), received, "t1")  # dates a lone GGA
+    outcome = codec.decode(sentence(body).encode(), received, "t1")
+    assert outcome.fixes == ()
+    assert [(r.reason, r.raw, r.device_id) for r in outcome.rejects] == [
+        (reason, sentence(body).encode(), "t1")
+    ]
+
+
+def test_a_simulated_sentence_condemns_its_epoch_and_the_stream_goes_on() -> None:
+    # A fake-GPS app marking only its RMC (or only its GLL, or VTG) as simulated: the GGA of the
+    # same epoch places nobody either; the next, real epoch is a fix.
+    received = datetime(2026, 3, 1, tzinfo=UTC)
+    simulated_rmc = sentence(RMC_MODE.format("S"))
+    vtg = sentence("GPVTG,90.0,T,,M,1.0,N,1.9,K,S")
+    gll = sentence("GPGLL,3035.568,N,11418.330,E,101010.00,A,S")
+    for first, second in ((simulated_rmc, gga("101010.00")), (gga("101010.00"), simulated_rmc)):
+        text = "\n".join([first, second, rmc("101011.00", "010326"), gga("101011.00")])
         outcome = NmeaCodec().decode(text.encode(), received, "t1")
-        assert outcome.fixes == ()
-        assert outcome.rejects[0].reason.startswith("no fix")
+        assert [f.fix_time.second for f in outcome.fixes] == [11]
+        assert sorted(r.reason for r in outcome.rejects) == [
+            "simulated fix: RMC mode 'S' (receiver in simulator mode)",
+            "simulated fix: another sentence of this epoch is from a simulator",
+        ]
+    for marker, kind in ((vtg, "VTG"), (gll, "GLL")):
+        text = "\n".join(
+            [rmc("101010.00", "010326"), marker, gga("101010.00"), rmc("101011.00", "010326")]
+        )
+        outcome = NmeaCodec().decode(text.encode(), received, "t1")
+        assert [f.fix_time.second for f in outcome.fixes] == [11]
+        assert [r.reason for r in outcome.rejects] == [
+            f"simulated fix: {kind} mode 'S' (receiver in simulator mode)",
+            "simulated fix: another sentence of this epoch is from a simulator",
+        ]
+    # GLL and VTG with a real mode stay ignored, as before.
+    real = [sentence("GPVTG,90.0,T,,M,1.0,N,1.9,K,A"), rmc("101010.00", "010326")]
+    outcome = NmeaCodec().decode("\n".join(real).encode(), received, "t1")
+    assert (len(outcome.fixes), outcome.rejects) == (1, ())
 
 
 def test_garbage_binary_and_torn_lines_are_rejected_one_by_one() -> None:
@@ -138,7 +189,7 @@ def test_rmc_of_another_day_at_the_same_time_is_another_epoch() -> None:
     assert [f.fix_time.day for f in outcome.fixes] == [1, 2]
 
 
-def test_gns_mode_letters_outside_nmea_are_rejected_and_estimated_only_is_no_fix() -> None:
+def test_gns_mode_letters_outside_nmea_are_rejected_and_estimated_or_simulated_refused() -> None:
     codec = NmeaCodec()
     received = datetime(2026, 3, 1, tzinfo=UTC)
     codec.decode(rmc("101009.00", "010326").encode(), received, "t1")
@@ -146,7 +197,13 @@ def test_gns_mode_letters_outside_nmea_are_rejected_and_estimated_only_is_no_fix
     bad = codec.decode(sentence(gns.format("AX")).encode(), received, "t1").rejects
     assert [r.reason for r in bad] == ["bad GNS mode letters: 'AX'"]
     estimated = codec.decode(sentence(gns.format("EN")).encode(), received, "t1").rejects
-    assert [r.reason for r in estimated] == ["no fix: GNS mode 'EN'"]
+    assert [r.reason for r in estimated] == ["estimated position: GNS mode 'EN' (dead reckoning)"]
+    simulated = codec.decode(sentence(gns.format("AS")).encode(), received, "t1").rejects
+    assert [r.reason for r in simulated] == [
+        "simulated fix: GNS mode 'AS' (receiver in simulator mode)"
+    ]
+    no_fix = codec.decode(sentence(gns.format("NN")).encode(), received, "t1").rejects
+    assert [r.reason for r in no_fix] == ["no fix: GNS mode 'NN'"]
     (fix,) = codec.decode(sentence(gns.format("NA")).encode(), received, "t1").fixes
     assert fix.fix_time == datetime(2026, 3, 1, 10, 10, 10, tzinfo=UTC)
 

@@ -34,8 +34,11 @@ DATING_RMC = CASES[2]["sentence"]
 # pynmea2 reads the NMEA 4.10 navigational status (13th RMC field) ``V`` or empty as an invalid
 # fix. It is an integrity status, not the fix status: receivers without integrity monitoring send
 # ``V`` beside every valid fix (all five v4.10 logs below do) and gpsd ignores it. These two cases
-# (status A, mode S) are fixes for us.
+# (status A, mode S) are refused for their simulator mode, not for their navigational status.
 NAV_STATUS_CASES = {30, 31}
+# pynmea2 counts mode S (simulator) valid: it is well-formed NMEA, but a receiver in demo mode or
+# a fake-GPS app is evidence of nothing, so every status-A case in mode S is refused as simulated.
+SIMULATED_CASES = {20, 29, 30, 31}
 
 
 def _decode(text: str) -> DecodeOutcome:
@@ -60,7 +63,12 @@ def test_sentences_pynmea2_refuses_are_rejected(case: dict[str, Any]) -> None:
     assert len(outcome.rejects) == 1
 
 
-@pytest.mark.parametrize("case", _cases(lambda c: c["expected"].get("is_valid") is True))
+@pytest.mark.parametrize(
+    "case",
+    _cases(
+        lambda c: c["expected"].get("is_valid") is True and CASES.index(c) not in SIMULATED_CASES
+    ),
+)
 def test_valid_rmc_and_gga_become_one_fix_at_pynmea2_coordinates(case: dict[str, Any]) -> None:
     expected = case["expected"]
     outcome = _decode(case["sentence"])
@@ -80,7 +88,7 @@ def test_valid_rmc_and_gga_become_one_fix_at_pynmea2_coordinates(case: dict[str,
     _cases(
         lambda c: (
             (c["expected"].get("is_valid") is False or c["expected"].get("gps_qual") == 0)
-            and CASES.index(c) not in NAV_STATUS_CASES
+            and CASES.index(c) not in SIMULATED_CASES
         )
     ),
 )
@@ -92,16 +100,20 @@ def test_invalid_rmc_and_no_fix_gga_are_rejected_as_no_fix(case: dict[str, Any])
     assert rejected.raw == case["sentence"].encode()
 
 
-def test_rmc_navigational_status_v_or_empty_is_a_fix_though_pynmea2_says_invalid() -> None:
-    for index in sorted(NAV_STATUS_CASES):
+def test_rmc_in_simulator_mode_is_refused_as_simulated_whatever_its_navigational_status() -> None:
+    for index in sorted(SIMULATED_CASES):
         case = CASES[index]
-        assert case["expected"]["is_valid"] is False
+        assert case["expected"]["is_valid"] is (index not in NAV_STATUS_CASES)
         fields = case["sentence"].split("*")[0].split(",")
-        assert (fields[2], fields[12], fields[13]) in {("A", "S", "V"), ("A", "S", "")}
+        assert (fields[2], fields[12]) == ("A", "S")
         outcome = _decode(case["sentence"])
-        assert outcome.rejects == ()
-        (fix,) = outcome.fixes
-        assert fix.fix_time == datetime(1994, 3, 23, 12, 35, 19, tzinfo=UTC)
+        assert outcome.fixes == ()
+        assert [(r.reason, r.raw) for r in outcome.rejects] == [
+            (
+                "simulated fix: RMC mode 'S' (receiver in simulator mode)",
+                case["sentence"].encode(),
+            )
+        ]
 
 
 def test_gga_alone_from_a_terminal_without_any_rmc_is_rejected_for_want_of_a_date() -> None:
