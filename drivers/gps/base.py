@@ -132,15 +132,25 @@ def _nesting_depth(text: str) -> int:
     return deepest
 
 
+_TRAILER = "\x00 \t\r\n"
+"""What may follow a JSON document: NULs (a C-string terminal publishes ``strlen + 1`` bytes,
+its terminator included) and whitespace (a line ending printed after the document)."""
+
+
 def load_json(payload: bytes, limit: int = JSON_PAYLOAD_LIMIT) -> tuple[Any, str]:
     """The JSON document of ``payload`` and its text. Never raises anything but
     :class:`DecodeError`, whose reason names the problem before any detail: ``payload too
-    large (...)``, ``JSON nested too deep (...)``, ``not JSON: ...``."""
+    large (...)``, ``JSON nested too deep (...)``, ``not JSON: ...``.
+
+    Trailing NULs and whitespace (:data:`_TRAILER`) are not part of the document: they are
+    dropped, from the returned text too (the evidence kept is the document). A NUL anywhere
+    else, or any other trailing byte, leaves the payload ``not JSON``.
+    """
     problem = check_size(payload, limit)
     if problem:
         raise DecodeError(problem)
     try:
-        text = payload.decode("utf-8")
+        text = payload.decode("utf-8").rstrip(_TRAILER)
     except UnicodeDecodeError as exc:
         raise DecodeError(f"not JSON: {exc}") from exc
     if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _nesting_depth(text) > MAX_JSON_DEPTH:

@@ -93,6 +93,20 @@ def test_not_json_is_rejected_with_the_bytes() -> None:
     assert rejected.raw == b"\x7e\x02\x00"
 
 
+@pytest.mark.parametrize("ending", [b"\x00", b"\r\n", b"\n\x00\x00", b" \t"])
+def test_a_document_followed_by_nuls_or_whitespace_is_the_document(ending: bytes) -> None:
+    text = '{"time":1772324130,"lat":30.5,"lon":114.3}'
+    outcome = GatewayJsonCodec().decode(text.encode() + ending, RECEIVED, "T-1")
+    assert (outcome.rejects, [f.raw for f in outcome.fixes]) == ((), [text])
+
+
+def test_a_nul_inside_the_document_or_text_after_it_is_not_json() -> None:
+    for payload in (b'{"time":1772324130,\x00"lat":30.5,"lon":114.3}', b'{"lat":1}\x00x'):
+        (rejected,) = GatewayJsonCodec().decode(payload, RECEIVED, "T-1").rejects
+        assert rejected.reason.startswith("not JSON")
+        assert rejected.raw == payload
+
+
 def test_device_id_in_payload_serves_when_the_topic_gives_none() -> None:
     (fix,) = decode({"time": 1772324130, "lat": 1, "lon": 2, "device_id": "T-9"}, None).fixes
     assert fix.device_id == "T-9"
