@@ -62,6 +62,10 @@ class PositionFix:
     battery_pct: float | None = None
     source_format: str = ""
     raw: str = ""
+    retained: bool = False
+    """The broker handed the message over as a retained one (MQTT retain flag): it may be a
+    replay of a message already taken, made at each new subscription. Set on fixes that carry
+    alarms only; what is a replay is decided by ``gateway.rules.alarms``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,8 @@ class AlarmSignal:
     battery_pct: float | None = None
     source_format: str = ""
     raw: str = ""
+    retained: bool = False
+    """As ``PositionFix.retained``: the broker handed it over as a retained message."""
 
 
 @dataclass(frozen=True, slots=True)

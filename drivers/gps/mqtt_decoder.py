@@ -7,11 +7,16 @@ also refuses an EMQX uplink whose client id is not its phone, and, whatever a co
 never lets a fix or alarm through under another device than the topic's: such a record is
 turned into a reject of the topic's device. So a message is never attributed to a device other
 than the one whose topic it came on.
+
+A message the broker hands over as retained (MQTT retain flag) has its alarm records marked
+``retained``: a retained SOS comes again at each new subscription, and the alarm rules tell
+such a replay from a new emergency.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
@@ -38,6 +43,8 @@ class _Message(Protocol):
     def payload(self) -> bytes: ...
     @property
     def received_at(self) -> datetime: ...
+    @property
+    def retain(self) -> bool: ...
 
 
 class GpsMessageDecoder:
@@ -79,7 +86,19 @@ class GpsMessageDecoder:
         if codec is None:
             codec = self._codecs[route.format_name] = codec_for(route.format_name)
         outcome = codec.decode(message.payload, message.received_at, hint)
-        return _only_the_topics_device(outcome, route)
+        outcome = _only_the_topics_device(outcome, route)
+        if message.retain and (outcome.alarms or any(f.alarms for f in outcome.fixes)):
+            return _marked_retained(outcome)
+        return outcome
+
+
+def _marked_retained(outcome: DecodeOutcome) -> DecodeOutcome:
+    """``outcome`` with its alarms and its fixes carrying alarms marked ``retained``."""
+    return replace(
+        outcome,
+        fixes=tuple(replace(f, retained=True) if f.alarms else f for f in outcome.fixes),
+        alarms=tuple(replace(a, retained=True) for a in outcome.alarms),
+    )
 
 
 def _only_the_topics_device(outcome: DecodeOutcome, route: TopicRoute) -> DecodeOutcome:

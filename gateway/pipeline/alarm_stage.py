@@ -8,6 +8,10 @@ missing GNSS fix can lose an alarm. Episodes and the position's quality are deci
 ``gateway.rules.alarms``; this stage only looks up who the terminal belongs to and the best
 position known. A terminal the site file does not know raises nothing (anyone could claim to
 be it); its message is counted as dropped by identity already.
+
+Every SOS message is recorded with the alert it raised or kept up (``gateway.db.sos_payloads``),
+so a retained one the broker replays later is known and counted ``alarms.sos_replayed``
+instead of raised again (``gateway.rules.alarms``).
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from gateway.clock import Clock
+from gateway.db.sos_payloads import payload_digest, record_payload, seen_payload
 from gateway.pipeline.context import BatchContext
 from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.memory import PipelineMemory
 from gateway.records import Alarm, AlarmSignal, PositionFix
 from gateway.rules.alarms import SosObserved, SosPosition
+from gateway.rules.events import ALERT_SOS
 
 __all__ = ["AHEAD_AT_MOST", "STORED_AT_MOST", "Alarms"]
 
@@ -87,6 +93,13 @@ class Alarms:
         if not sos and not self._memory.sos.active(device_id):
             return
         guard_id = duties.guard_of_device(device_id)
+        digest = payload_digest(message.raw) if sos else None
+        if digest is not None and message.retained:
+            self._emitter.flush(ctx)  # an SOS taken earlier in this batch is recorded too
+            subjects = {device_id} if guard_id is None else {guard_id, device_id}
+            if seen_payload(ctx.session, ALERT_SOS, subjects, device_id, digest):
+                ctx.counters.add("alarms.sos_replayed")
+                return
         duty = duties.duty_for_device(device_id, at)
         observed = SosObserved(
             device_id=device_id,
@@ -101,9 +114,17 @@ class Alarms:
             raw=message.raw,
         )
         policy = duties.policy_for_device(device_id)
-        for event in self._memory.sos_for_change().observe(observed, self._clock.now(), policy):
+        episodes = self._memory.sos_for_change()
+        events = episodes.observe(observed, self._clock.now(), policy)
+        for event in events:
             ctx.counters.add("alarms.sos")
             self._emitter.emit(ctx, event, subject=guard_id or device_id, duty=duty)
+        if digest is not None:
+            # The alert this message raised, or the one of the emergency it belongs to.
+            alert_key = events[0].alert_key if events else episodes.alert_key(device_id)
+            if alert_key is not None:
+                self._emitter.flush(ctx)
+                record_payload(ctx.session, alert_key, digest)
 
     def _fix_position(self, fix: PositionFix, dropped_because: str | None) -> SosPosition:
         if dropped_because is None:

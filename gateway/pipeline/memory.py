@@ -230,6 +230,6 @@ class PipelineMemory:
         for alert in open_sos:
             device_id = alert.data.get("device_id")
             if isinstance(device_id, str):
-                sos.seed(device_id, alert.opened_at)
+                sos.seed(device_id, alert.opened_at, alert.alert_key)
         sos.carry_over(self.sos)
         self.sos = sos

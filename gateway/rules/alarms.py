@@ -13,6 +13,17 @@ SOS, newer than the episode's last SOS, ends it. One alert per episode, keyed by
 the episode's first SOS, so a replay raises nothing new. An SOS is never resolved by the rules:
 a person must deal with it.
 
+A broker replays a retained SOS at each new subscription (each gateway restart or reconnection),
+after the episode ended and maybe after its alert was resolved; one without a device time of
+its own is dated by its arrival, so its key would be new each time. A message handed over as
+retained is a replay when its payload is byte for byte that of an SOS message an alert of the
+device was raised or kept up by (``gateway.db.sos_payloads``): it raises nothing and is counted
+``alarms.sos_replayed``. The retain flag alone decides nothing, since a broker may also set it
+on a persistent session's queued messages (amqtt does): a queued, new SOS differs from every
+earlier one (its own time, position or battery) and is raised. Only a terminal without a clock
+whose SOS repeats the very same bytes after an earlier one was taken, queued by such a broker,
+would be taken for a replay.
+
 The best position known goes with the alert, with ``position.quality`` saying how good it is:
 ``fix`` (this message's own position, accepted), ``fix_dropped`` (its own position, dropped by a
 filter: ``position.dropped_because`` says why), ``fix_unchecked`` (its own position, off duty,
@@ -83,6 +94,7 @@ class SosObserved:
 class _Episode:
     started_at: datetime
     last_sos_at: datetime
+    alert_key: str
 
 
 class SosEpisodes:
@@ -96,12 +108,13 @@ class SosEpisodes:
     def __init__(self) -> None:
         self._episodes: dict[str, _Episode] = {}
 
-    def seed(self, device_id: str, started_at: datetime) -> None:
-        """An emergency of ``device_id`` begun at ``started_at`` is still open."""
+    def seed(self, device_id: str, started_at: datetime, alert_key: str) -> None:
+        """An emergency of ``device_id`` begun at ``started_at`` is still open (its alert is
+        ``alert_key``)."""
         at = utc(started_at)
         known = self._episodes.get(device_id)
         if known is None or known.last_sos_at < at:
-            self._episodes[device_id] = _Episode(at, at)
+            self._episodes[device_id] = _Episode(at, at, alert_key)
 
     def carry_over(self, previous: SosEpisodes) -> None:
         """Keep what ``previous`` (the episodes before a reload) knew of the episodes seeded
@@ -115,6 +128,11 @@ class SosEpisodes:
     def active(self, device_id: str) -> bool:
         """Whether the device has an emergency under way (a message without SOS may end it)."""
         return device_id in self._episodes
+
+    def alert_key(self, device_id: str) -> str | None:
+        """The alert of the device's emergency under way, if any."""
+        episode = self._episodes.get(device_id)
+        return None if episode is None else episode.alert_key
 
     def observe(self, message: SosObserved, now: datetime, policy: SitePolicy) -> list[RuleEvent]:
         at = utc(message.at)
@@ -131,9 +149,10 @@ class SosEpisodes:
                 last_sos_at=max(episode.last_sos_at, at),
             )
             return []
+        event = _sos_event(message, at, now)
         if episode is None or at > episode.last_sos_at:
-            self._episodes[message.device_id] = _Episode(at, at)
-        return [_sos_event(message, at, now)]
+            self._episodes[message.device_id] = _Episode(at, at, event.key)
+        return [event]
 
 
 def _sos_event(message: SosObserved, at: datetime, now: datetime) -> RuleEvent:

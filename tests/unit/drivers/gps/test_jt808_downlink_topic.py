@@ -21,6 +21,7 @@ class _Message:
     topic: str
     payload: bytes
     received_at: datetime
+    retain: bool = False
 
 
 def test_downlink_topic_is_the_uplink_topic_plus_down_and_is_never_routed_back() -> None:

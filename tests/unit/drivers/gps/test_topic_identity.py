@@ -27,6 +27,7 @@ class _Message:
     topic: str
     payload: bytes
     received_at: datetime = RECEIVED
+    retain: bool = False
 
 
 def _decode(topic: str, payload: bytes, decoder: GpsMessageDecoder | None = None) -> DecodeOutcome:
