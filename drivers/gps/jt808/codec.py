@@ -7,8 +7,10 @@ and whitespace, which a binary frame can never be (it starts with ``0x7e``, ``~`
 Each frame is verified (framing, check code, header length); 0x0200 gives a fix and each 0x0704
 item gives one, or an ``AlarmSignal`` when the report raises an alarm without a fix (see
 :func:`drivers.gps.jt808.location.report_record`); heartbeats, registrations,
-authentications and other messages give no record and are not errors. Sub-packaged or
-encrypted location messages are rejected (not reassembled or decrypted). With a topic, the header
+authentications and other messages give no record and are not errors. A sub-packaged location
+message (a long 0x0704 batch) is kept packet by packet until it is whole, then decoded as one
+(:mod:`drivers.gps.jt808.subpackets`; each packet is acknowledged as it comes); encrypted
+location messages are rejected (not decrypted). With a topic, the header
 must name the topic's device (the same id, leading zeros aside): a frame naming another terminal
 is refused whole (``device id mismatch: ...``, attributed to the topic's device) and answered
 with nothing, neither registered nor acknowledged, since the broker account that sent it is not
@@ -49,6 +51,7 @@ from drivers.gps.jt808.reply import (
     RESULT_UNSUPPORTED,
     Jt808Platform,
 )
+from drivers.gps.jt808.subpackets import Reassembly
 from gateway.clock import utc
 from gateway.errors import DecodeError
 from gateway.records import AlarmSignal, DecodeOutcome, Downlink, PositionFix, Rejected
@@ -100,6 +103,7 @@ class Jt808Codec:
 
     def __init__(self, platform: Jt808Platform | None = None) -> None:
         self._platform = platform
+        self._reassembly = Reassembly()
 
     def decode(
         self, payload: bytes, received_at: datetime, device_hint: str | None = None
@@ -113,9 +117,8 @@ class Jt808Codec:
                 reason = identity_mismatch(message.header.phone, device_hint, "frame header")
                 records.append(Rejected(reason, message.wire, device_hint))
                 continue
-            found, result = _location_records(
-                message, device_hint or message.header.phone, received
-            )
+            device = device_hint or message.header.phone
+            found, result = self._records(message, device, received)
             records.extend(found)
             if self._platform is None:
                 continue
@@ -133,6 +136,29 @@ class Jt808Codec:
             replies=tuple(replies),
         )
 
+    def _records(
+        self, message: Jt808Message, device: str, received: datetime
+    ) -> tuple[list[Record], int]:
+        """``_location_records`` of ``message``, or of the whole message a sub-packaged one
+        completes; a packet that completes nothing is acknowledged and gives no record."""
+        head = message.header
+        if not (head.subpackaged and head.msg_id in (MSG_LOCATION, MSG_BATCH)):
+            return _location_records(message, device, received)
+        if head.encryption:
+            return [
+                Rejected("encrypted location message", message.wire, device)
+            ], RESULT_UNSUPPORTED
+        records: list[Record] = list(self._reassembly.expire(received))
+        try:
+            whole, pushed_out = self._reassembly.add(device, message, received)
+        except DecodeError as exc:
+            return [*records, Rejected(exc.reason, message.wire, device)], RESULT_BAD_MESSAGE
+        records.extend(pushed_out)
+        if whole is None:
+            return records, RESULT_OK
+        found, result = _location_records(whole, device, received)
+        return [*records, *found], result
+
 
 def same_terminal(terminal_id: str, topic_device: str) -> bool:
     """Whether a header's terminal id is the topic's device: equal, or equal once the topic's
@@ -149,9 +175,6 @@ def _location_records(
     head = message.header
     if head.msg_id not in (MSG_LOCATION, MSG_BATCH):
         return [], RESULT_OK
-    if head.subpackaged:
-        reason = "sub-packaged location message (not reassembled)"
-        return [Rejected(reason, message.wire, device)], RESULT_UNSUPPORTED
     if head.encryption:
         return [Rejected("encrypted location message", message.wire, device)], RESULT_UNSUPPORTED
     results: list[Record] = []

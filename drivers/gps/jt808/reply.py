@@ -12,8 +12,9 @@ terminal message        platform reply
                         which terminal belongs to which guard is the site file's business)
 0x0102 authentication   0x8001, result 0 when the code is the terminal's, 1 (failure) otherwise; a
                         failure is also a ``Rejected`` (counted and logged by the pipeline)
-0x0002 heartbeat,       0x8001, result 0; 3 (unsupported) for a sub-packaged or encrypted location
-0x0200, 0x0704          message, 2 (bad message) for a location body that cannot be read
+0x0002 heartbeat,       0x8001, result 0 (each packet of a sub-packaged one as it comes); 3
+0x0200, 0x0704          (unsupported) for an encrypted location message, 2 (bad message) for a
+                        location body or a packet number that cannot be read
 ======================  ==========================================================================
 
 Other messages get no reply. The auth code needs no table: it is derived from a gateway secret

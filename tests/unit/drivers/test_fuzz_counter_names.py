@@ -122,6 +122,8 @@ KNOWN = frozenset(
         "no_position",
         "encrypted_location_message",
         "sub-packaged_location_message",
+        "sub-packaged_message",
+        "sub-packaged_message_incomplete",
         # NMEA
         "empty_payload",
         "empty_line",
@@ -135,6 +137,9 @@ KNOWN = frozenset(
         "bad_hemisphere",
         "coordinates",
         "no_fix",
+        "simulated_fix",
+        "estimated_position",
+        "manual_position",
         "bad_rmc_date",
         "bad_gga_quality",
         "bad_gns_mode_letters",

@@ -166,11 +166,11 @@ def test_2019_terminal_gets_a_2019_reply_with_its_ten_byte_phone() -> None:
     assert bytes.fromhex(frame["frame_hex"])[5] == _answer(frame["frame_hex"]).replies[0].payload[5]
 
 
-def test_sub_packaged_message_is_answered_unsupported_and_broken_frames_not_at_all() -> None:
+def test_a_location_packet_is_acknowledged_as_it_comes_and_broken_frames_not_at_all() -> None:
     # go-jt808's valid sub-packaged 0x0801 (not a location): no reply; its corrupt twin: none.
     assert _answer(FRAMES[11]["frame_hex"]).replies == ()
     assert _answer(FRAMES[12]["frame_hex"]).replies == ()
-    # Hand-made error path: a sub-packaged 0x0200 (packet 1 of 2) is refused as unsupported.
+    # Hand-made: packet 1 of 2 of a sub-packaged 0x0200 is kept for reassembly and acknowledged.
     content = (
         bytes.fromhex("0200")
         + (0x2000 | 28).to_bytes(2, "big")  # sub-packaged, 28-byte body
@@ -179,8 +179,10 @@ def test_sub_packaged_message_is_answered_unsupported_and_broken_frames_not_at_a
         + bytes(28)
     )
     wire = b"\x7e" + sim.escape(content + bytes([sim.xor_check(content)])) + b"\x7e"
-    reply = _reply(_answer(wire.hex()))
-    assert (reply.reply_msg_id, reply.result) == (0x0200, 3)
+    outcome = _answer(wire.hex())
+    assert (outcome.fixes, outcome.rejects) == ((), ())
+    reply = _reply(outcome)
+    assert (reply.reply_msg_id, reply.result) == (0x0200, 0)
 
 
 def test_unreadable_location_body_is_answered_bad_message() -> None:
