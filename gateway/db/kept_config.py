@@ -1,15 +1,16 @@
 """The shape of ``ShiftRow.kept_config``: what a shift's duty needs of a guard or post that a
 site load took out of the file after the shift began.
 
-The site loader writes it (``gateway.site.kept_duties``) from the rows it is about to delete;
-the roster index reads it (``gateway.pipeline.duty``) in place of those rows, and the robots'
-routing and the escalation (``gateway.outbox.routing``, ``gateway.pipeline.escalation``) read
-the leaders he named from it (``kept_leaders``). All go through this module so they agree on
-the keys.
+The site loader writes it (``gateway.site.kept_duties``) from the rows it is about to delete
+or rewrite (a guard moved to another site, team or leaders); the roster index reads it
+(``gateway.pipeline.duty``) in place of those rows, and the robots' routing and the escalation
+(``gateway.outbox.routing``, ``gateway.pipeline.escalation``) read the site, team and leaders
+the shift was kept with (``kept_route``). All go through this module so they agree on the keys.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict, cast
 
 from sqlalchemy import select
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from gateway.db.models import ShiftRow
 
-__all__ = ["KeptConfig", "kept_config", "kept_leaders", "kept_worn"]
+__all__ = ["KeptConfig", "KeptRoute", "kept_config", "kept_route", "kept_worn"]
 
 
 class KeptConfig(TypedDict):
@@ -27,10 +28,9 @@ class KeptConfig(TypedDict):
     GPS terminal first, then by id), then the readers and terminals at the post bound to no
     guard, by id. ``wands`` are the offline patrol wands among them, ``worn`` the GPS terminals
     of the guard's own (absent from a config kept before the load kept them: ``kept_worn``).
-    ``fence`` is the post's
-    drawing as stored (``PostRow.fence``), in ``datum``. ``leaders`` are the leaders the guard
-    named (``GuardRow.leader_ids``; empty: his team's); absent from a config kept before the
-    load kept them, read as empty.
+    ``fence`` is the post's drawing as stored (``PostRow.fence``), in ``datum``. ``leaders`` are
+    the leaders the guard named (``GuardRow.leader_ids``; empty: his team's); absent from a
+    config kept before the load kept them, read as empty.
     """
 
     guard_name: str
@@ -59,14 +59,26 @@ def kept_worn(config: KeptConfig) -> tuple[str, ...]:
     return tuple(d for d in config["device_ids"] if d not in wands)
 
 
-def kept_leaders(session: Session, shift_id: str | None) -> list[str]:
-    """The leaders the guard of ``shift_id`` named when a load took him out of the file, as
-    kept on the shift row; empty when he named none (his team's leaders are meant), when
-    nothing was kept, or for no shift. One query: asked only for a guard with no row."""
+@dataclass(frozen=True, slots=True)
+class KeptRoute:
+    """Whom a shift that kept its config reports to: its own site (the shift row's), the team
+    and the leaders its guard named (empty: his team's) as the load kept them."""
+
+    site_id: str
+    team: str | None
+    leaders: tuple[str, ...]
+
+
+def kept_route(session: Session, shift_id: str | None) -> KeptRoute | None:
+    """The route of ``shift_id`` as kept on its row; ``None`` when it kept nothing (its guard
+    is the authority then), or for no shift. One primary-key query."""
     if shift_id is None:
-        return []
-    raw = session.scalar(select(ShiftRow.kept_config).where(ShiftRow.id == shift_id))
-    if raw is None:
-        return []
-    leaders = kept_config(raw).get("leaders", [])
-    return [x for x in leaders if isinstance(x, str)]
+        return None
+    row = session.execute(
+        select(ShiftRow.site_id, ShiftRow.kept_config).where(ShiftRow.id == shift_id)
+    ).first()
+    if row is None or row.kept_config is None:
+        return None
+    config = kept_config(row.kept_config)
+    leaders = tuple(x for x in config.get("leaders", []) if isinstance(x, str))
+    return KeptRoute(row.site_id, config["team"], leaders)

@@ -15,12 +15,18 @@ itself; an event that ends or withdraws it as a side effect is routed again with
 batch's alert changes show it was escalated (``gateway.pipeline.pending``). The choice reads
 the configuration in the writing transaction, so it follows every site load at once.
 
-The guard's row is the authority on his team and leaders. A guard taken out of the site file
-during his shift has none, yet his shift still owes its alerts (a leave never cancelled): those
-go by what his shift kept of him at that load: the ``team`` his shift puts in its events' data,
-and the leaders he named, kept on the shift row (``gateway.db.kept_config.kept_leaders``, found
-by the data's ``shift_id``), or else that team's leaders, as for a guard who names none. What
-an event says never widens the groups of a guard who still has a row.
+The guard's row is the authority on his team and leaders, but for a shift a site load ended
+while he was another site's, another team's or other leaders' guard: moved (or taken out of
+the file altogether) during his shift, he still owes that shift's alerts (a leave never
+cancelled, an early leave), and they go to the groups that shift had. Such a shift kept at that
+load its site, team and named leaders (``gateway.db.kept_config.kept_route``, found by the
+data's ``shift_id``); his shifts since go by his row. The kept route is looked for only when
+the event's ``site_id`` or ``team`` (its shift's, ``gateway.pipeline.duty``) differs from his
+row's, when he has no row, or when a robot of his site covers leaders (his named leaders alone
+may have changed): at a site whose groups are its own and its teams', an event of a shift
+under way costs no query. A guard with no row and no kept shift (taken out before shifts kept
+it) goes by the ``team`` his event's data carries. What an event says never widens the groups
+of a guard: the shift row decides.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.db.kept_config import kept_leaders
+from gateway.db.kept_config import KeptRoute, kept_route
 from gateway.db.models import DeviceRow, GuardRow, LeaderRow
 from gateway.outbox.tables import RobotRow, robot_destination
 
@@ -75,7 +81,13 @@ class RobotRouter:
         if not by_site:
             return ()  # no robot anywhere: nothing to look up, event after event
         guard = session.get(GuardRow, subject)
-        site_id = guard.site_id if guard is not None else data.get("site_id")
+        kept = _kept(session, guard, data, by_site)
+        if kept is not None:
+            site_id: str | None = kept.site_id
+        elif guard is not None:
+            site_id = guard.site_id
+        else:
+            site_id = _str(data.get("site_id"))
         if site_id is None:
             device = session.get(DeviceRow, subject)
             site_id = device.site_id if device is not None else None
@@ -84,12 +96,14 @@ class RobotRouter:
         robots = by_site.get(site_id, [])
         if not robots:
             return ()
-        if guard is not None:
+        named: list[str]
+        if kept is not None:
+            team, named = kept.team, list(kept.leaders)
+        elif guard is not None:
             team, named = guard.team, list(guard.leader_ids)
         else:
-            # No row: a guard out of the file (or a device, whose events name no shift).
-            team = _str(data.get("team"))
-            named = kept_leaders(session, _str(data.get("shift_id")))
+            # No row, nothing kept: a guard out of the file (or a device, naming no shift).
+            team, named = _str(data.get("team")), []
         leaders: set[str] = set()
         if (team is not None or named) and any(r.leader_ids for r in robots):
             leaders = set(named) or self._team_leaders(session, site_id, team)
@@ -116,6 +130,28 @@ class RobotRouter:
             return set()
         stmt = select(LeaderRow.id).where(LeaderRow.site_id == site_id, LeaderRow.team == team)
         return set(session.scalars(stmt))
+
+
+def _kept(
+    session: Session,
+    guard: GuardRow | None,
+    data: Mapping[str, Any],
+    robots: Mapping[str, list[RobotRow]],
+) -> KeptRoute | None:
+    """The route the event's shift kept at a load, when its data says it is not the shift of
+    the guard's row as it stands (see the module docstring)."""
+    shift_id = _str(data.get("shift_id"))
+    if shift_id is None:
+        return None
+    if guard is not None:
+        site_id = data.get("site_id")
+        other_site = site_id is not None and site_id != guard.site_id
+        other_team = "team" in data and data["team"] != guard.team
+        # Leaders alone may have changed: they matter only to a robot covering leaders.
+        by_leader = any(r.leader_ids for r in robots.get(guard.site_id, ()))
+        if not (other_site or other_team or by_leader):
+            return None
+    return kept_route(session, shift_id)
 
 
 def _str(value: object) -> str | None:

@@ -358,17 +358,17 @@ def _build(
     duties = []
     for shift in shifts:
         guard = guards.get(shift.guard_id)
-        if guard is not None and shift.post_id in fences:
+        if shift.kept_config is not None:
+            # A load ended the shift taking its guard or post out of the file, or moving him
+            # to another site, team or leaders: what its part that happened still owes (the
+            # hour to cancel a leave, a departure begun before the load) is decided as he was
+            # then, from what the load kept on the row (not the index this one replaces: a
+            # gateway started after the load has none).
+            held = kept_part(shift.kept_config)
+        elif guard is not None and shift.post_id in fences:
             post_name, fence = fences[shift.post_id]
             device_ids, wands, worn = on_duty.of_duty(guard.id, shift.post_id)
             held = DutyPart(guard.name, guard.team, post_name, fence, device_ids, wands, worn)
-        elif shift.kept_config is not None:
-            # A load took his guard or post out of the file after the shift began: its rules
-            # still owe what the part that happened left (the hour to cancel a leave used
-            # that morning, a departure begun before the load), so its duty is built from
-            # what the load kept on the row. From the row, not from the index this one
-            # replaces: a gateway started after the load has no such index.
-            held = kept_part(shift.kept_config)
         else:
             # Its guard or post left the file before the gateway kept what a shift needs of
             # them (migration 0018): it is only the ledger's record.

@@ -33,7 +33,7 @@ from gateway.db.alerts import (
     claim_escalation,
     first_opened_after,
 )
-from gateway.db.kept_config import kept_leaders
+from gateway.db.kept_config import kept_route
 from gateway.db.models import AlertRow, DeviceRow, GuardRow, LeaderRow, SiteRow
 from gateway.db.repository import site_policy
 from gateway.pipeline.context import BatchContext
@@ -160,17 +160,22 @@ def managers_of(
     team's leaders when he names none), by id; empty for a device or when none is named.
     A leader named both as the guard's and above another of his is still escalated to.
 
-    A guard taken out of the site file has no row, yet his shift's alerts stay open and may
-    go unanswered: they go up from the leaders he named as his shift ``shift_id`` kept them
-    (``gateway.db.kept_config.kept_leaders``), or else from ``team``'s at ``site_id`` (what
-    the alert says of him), as the robots route them (``gateway.outbox.routing``)."""
-    guard = session.get(GuardRow, guard_id)
-    if guard is not None:
+    An alert of a shift a site load ended while its guard was another site's, team's or
+    leaders' (moved, or taken out of the file) goes up from those its shift ``shift_id`` kept
+    at that load (``gateway.db.kept_config.kept_route``), as the robots route it
+    (``gateway.outbox.routing``); else from his row's; a guard with neither goes up from
+    ``team``'s leaders at ``site_id`` (what the alert says of him)."""
+    kept = kept_route(session, shift_id)
+    guard = None if kept is not None else session.get(GuardRow, guard_id)
+    named: list[str]
+    if kept is not None:
+        site_id, team, named = kept.site_id, kept.team, list(kept.leaders)
+    elif guard is not None:
         site_id, team, named = guard.site_id, guard.team, list(guard.leader_ids)
     elif site_id is None:
         return []
     else:
-        named = kept_leaders(session, shift_id)
+        named = []
     stmt = select(LeaderRow).where(LeaderRow.site_id == site_id)
     if named:
         stmt = stmt.where(LeaderRow.id.in_(named))

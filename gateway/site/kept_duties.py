@@ -1,4 +1,5 @@
-"""What a shift keeps of a guard or post that a site load takes out of the file.
+"""What a shift keeps of a guard or post that a site load takes out of the file, or of a guard
+it moves to another site, team or leaders.
 
 A shift's rules may owe something after its guard or his post has left the file: a load at
 10:30 cuts the shift of a guard transferred elsewhere, and the leave he used that morning must
@@ -11,11 +12,18 @@ whose guard or post the file no longer has, keeps on its row what its duty needs
 his shift's alerts still go to and are escalated above. The duty is then built from what is
 stored, the same whether a gateway ran at the load or started after it; retention and a
 guard's erasure take it away with the shift row.
+
+A guard the file keeps but moves to another site or team, or gives other leaders, is rewritten
+rather than deleted; what his shifts the load ends (the one it cuts short, those that ended
+before it) still owe goes to the site, team and leaders they were held under, not to his new
+ones: those shifts keep the same config. The shift that goes on (same site and post, to the
+file's end) is his new row's from the load, as his shifts to come are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -28,26 +36,62 @@ from gateway.db.slices import slices
 from gateway.pipeline.duty_parts import DutyDevices
 from gateway.pipeline.roster_window import WINDOW_BEFORE
 from gateway.site.checks import CheckedSite
+from gateway.site.schema import GuardEntry
 
-__all__ = ["keep_leaving_duties"]
+__all__ = ["KeptDuties", "keep_leaving_duties"]
 
 
-def keep_leaving_duties(session: Session, checked: Sequence[CheckedSite], now: datetime) -> int:
-    """Write ``kept_config`` on the shifts whose guard or post the load of ``checked`` (the
-    file's sites, loaded at ``now``) takes out of the file, as the module says; in the load's
-    transaction, before ``clear_site``. Returns how many shifts kept it.
+@dataclass(frozen=True, slots=True)
+class KeptDuties:
+    """The configs read before a load clears the rows, by shift id; ``write`` puts them on the
+    shifts that the load has ended, once the shifts are written."""
 
-    A guard or post moved to another site of the same file is not taken out: its rows are
-    written again. A shift already keeping a config (a guard taken out by an earlier load)
+    configs: dict[str, KeptConfig]
+
+    def write(self, session: Session, now: datetime) -> int:
+        """Write each config on its shift if that shift ends at or before ``now`` (the load's
+        instant) now that the file's shifts are written: the shift the load let go on is left
+        to the rows. Returns how many shifts kept a config."""
+        if not self.configs:
+            return 0
+        ended: list[str] = []
+        for part in slices(sorted(self.configs)):
+            query = select(ShiftRow.id).where(ShiftRow.id.in_(part), ShiftRow.ends_at <= now)
+            ended += session.scalars(query)
+        if ended:
+            rows = [{"id": shift_id, "kept_config": self.configs[shift_id]} for shift_id in ended]
+            session.execute(update(ShiftRow), rows)
+        return len(ended)
+
+
+def keep_leaving_duties(
+    session: Session, checked: Sequence[CheckedSite], now: datetime
+) -> KeptDuties:
+    """Read the configs to keep on the shifts whose guard or post the load of ``checked`` (the
+    file's sites, loaded at ``now``) takes out of the file, or whose guard it moves to another
+    site or team or gives other leaders, as the module says; in the load's transaction, before
+    ``clear_site``. ``KeptDuties.write`` writes them after ``replace_site``.
+
+    A post moved to another site of the same file is not taken out: its rows are written
+    again. A shift already keeping a config (a guard taken out or moved by an earlier load)
     keeps the first, and one whose guard or post row was already gone (taken out before the
     gateway kept configs) has nothing to keep."""
     site_ids = [c.entry.id for c in checked]
-    going_guards = _going(
-        session, GuardRow, site_ids, {g.id for c in checked for g in c.entry.guards}
+    in_file = {g.id: (c.entry.id, g) for c in checked for g in c.entry.guards}
+    stored = session.execute(
+        select(GuardRow.id, GuardRow.site_id, GuardRow.team, GuardRow.leader_ids).where(
+            GuardRow.site_id.in_(site_ids)
+        )
     )
+    going_guards = []
+    for guard in stored:
+        entry = in_file.get(guard.id)
+        if entry is None or _moved(guard, *entry):
+            going_guards.append(guard.id)
+    going_guards.sort()
     going_posts = _going(session, PostRow, site_ids, {p.id for c in checked for p in c.entry.posts})
     if not going_guards and not going_posts:
-        return 0  # the usual load: nothing read beyond two id lists
+        return KeptDuties({})  # the usual load: nothing read beyond the guards and a post list
     held = (
         ShiftRow.site_id.in_(site_ids),
         ShiftRow.starts_at < now,
@@ -58,16 +102,24 @@ def keep_leaving_duties(session: Session, checked: Sequence[CheckedSite], now: d
     shifts = _by_id(session, query, going_guards, ShiftRow.guard_id)
     shifts.update(_by_id(session, query, going_posts, ShiftRow.post_id))
     if not shifts:
-        return 0
+        return KeptDuties({})
     configs = _configs(session, shifts.values())
-    kept = [
-        {"id": shift.id, "kept_config": configs[(shift.guard_id, shift.post_id)]}
-        for shift in shifts.values()
-        if (shift.guard_id, shift.post_id) in configs
-    ]
-    if kept:
-        session.execute(update(ShiftRow), kept)
-    return len(kept)
+    return KeptDuties(
+        {
+            shift.id: configs[(shift.guard_id, shift.post_id)]
+            for shift in shifts.values()
+            if (shift.guard_id, shift.post_id) in configs
+        }
+    )
+
+
+def _moved(stored: Row[Any], site_id: str, entry: GuardEntry) -> bool:
+    """Whether the file gives the stored guard another site, team or named leaders."""
+    return (
+        stored.site_id != site_id
+        or stored.team != entry.team
+        or list(stored.leader_ids) != list(entry.leaders)
+    )
 
 
 def _going(session: Session, model: Any, site_ids: list[str], in_file: set[str]) -> list[str]:

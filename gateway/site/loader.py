@@ -164,15 +164,17 @@ def load_site_file(
             problems += _taken_elsewhere(session, checked)
             if problems:
                 raise _config_error(path, problems)
-            # Before the rows go: the shifts of a guard or post leaving the file keep what
-            # their rules still need of them.
-            keep_leaving_duties(session, checked, now)
+            # Before the rows go: the shifts of a guard or post leaving the file (or of a
+            # guard moved to another site, team or leaders) keep what their rules still need
+            # of them; written once the shifts show which ones the load ended.
+            kept = keep_leaving_duties(session, checked, now)
             robots_before = robots_of(session, checked)
             for site in checked:
                 clear_site(session, site.entry.id)
             for number, site in enumerate(checked, start=1):
                 replace_site(session, site, digest, now)
                 tell(f"site {site.entry.id} written ({number}/{len(checked)})")
+            kept.write(session, now)
             dropped = drop_removed_robots_queue(session, robots_before, checked)
             # Rule state of shifts that no longer exist would fire timers for nobody.
             for state_model in (PresenceStateRow, PatrolStateRow, AttendanceStateRow):
