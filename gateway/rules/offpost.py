@@ -225,6 +225,12 @@ def decide_overtime(run: Run, deadline: Deadline) -> None:
     assert dep is not None
     if dep.leave_id is not None:
         return
+    if deadline.due >= run.state.duty_end and not run.state.continued:
+        # Off post exactly the limit as his duty ends: up to the limit is the verbal report's,
+        # only past it is overtime (art. 10.1), and past the end he is off duty. The end
+        # decides the outing (早退, ``PresenceMachine._end``): one alert, not two.
+        run.state = replace(run.state, departure=replace(dep, overtime_done=True))
+        return
     extra: dict[str, Json] = {
         "limit_s": run.policy.verbal_report_limit_s,
         "report_id": dep.report_id,
