@@ -1,7 +1,7 @@
 """The one place that wires adapters together: settings → engine, broker, pipeline, delivery, API.
 
 Everything else receives its collaborators; nothing else builds them. ``build_gateway`` returns a
-``Gateway`` that is started and stopped as a whole.
+``gateway.lifecycle.Gateway``, started and stopped as a whole.
 """
 
 from __future__ import annotations
@@ -9,13 +9,11 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
-from sqlalchemy import Engine
 
 from drivers.gps.jt808 import Jt808Codec, Jt808Platform
 from drivers.gps.mqtt_decoder import GpsMessageDecoder
@@ -44,22 +42,16 @@ from gateway.db.engine import make_engine
 from gateway.db.schema import create_schema
 from gateway.db.wal_checkpoint import WalCheckpointer
 from gateway.errors import ConfigError, TransportError
-from gateway.field_devices import (
-    FieldDevices,
-    punch_sink,
-    push_terminal_config,
-    start_field_devices,
-)
-from gateway.gc_tuning import freeze_startup_heap, release_startup_heap, tune_collector
+from gateway.field_devices import FieldDevices, punch_sink, push_terminal_config
+from gateway.gc_tuning import tune_collector
 from gateway.host_lock import default_lock_dir
-from gateway.malloc_arenas import MallocTrimmer, limit_malloc_arenas
+from gateway.lifecycle import Gateway
+from gateway.malloc_arenas import limit_malloc_arenas
 from gateway.ops.metrics import BatchTimer, GatewayCollector
 from gateway.ops.readiness import Readiness, require_current_schema
 from gateway.ops.routes import operations_routes
-from gateway.outbox.delivery import DeliveryWorker
 from gateway.outbox.passes import PassRunner
 from gateway.outbox.record import keep_core_queue_as_record
-from gateway.outbox.robot_delivery import RobotDeliveryWorker
 from gateway.outbox.robots import load_robot_targets
 from gateway.outbox.routing import RobotRouter
 from gateway.outbox.senders import Sender
@@ -72,98 +64,13 @@ from gateway.records import DecodeOutcome, Downlink
 from gateway.settings import Settings
 from gateway.web.geometry import TileLayer
 
-__all__ = ["ApiServer", "Gateway", "build_gateway", "free_port"]
+__all__ = ["ApiServer", "build_gateway", "free_port"]
 
 log = logging.getLogger(__name__)
 
 HANDOFF_WAIT_S = 1.0
 """How long MQTT's handoff waits for room in a full pipeline queue before the ingest adapter
 checks whether it is stopping and offers the message again."""
-
-
-@dataclass
-class Gateway:
-    """A wired gateway: start() brings up delivery, the pipeline, then ingest; stop() reverses."""
-
-    settings: Settings
-    clock: Clock
-    engine: Engine
-    processor: Processor
-    runtime: PipelineRuntime[MqttMessage | DecodeOutcome]
-    ingest: Ingest | None
-    delivery: DeliveryWorker | None
-    app: FastAPI
-    _closers: list[Callable[[], None]] = field(default_factory=list)
-    with_field_devices: bool = True
-    field_devices: FieldDevices = field(default_factory=FieldDevices)
-    robots: list[RobotDeliveryWorker] = field(default_factory=list)
-    """One delivery worker per group robot of the loaded site files."""
-    retention: RetentionWorker | None = None
-    """Purges what the retention policy no longer allows to keep."""
-    iclock_app: FastAPI | None = None
-    """The ZKTeco PUSH routes on their own, when ``settings.iclock_port`` is set (then ``app``
-    does not serve them); ``None`` when ``app`` serves them."""
-    more_delivery: list[DeliveryWorker] = field(default_factory=list)
-    """Further delivery workers to the core (``GATEWAY_DELIVERY_WORKERS`` > 1)."""
-    cluster: ClusterNode | None = None
-    """The partition leases and their MQTT clients (``GATEWAY_PARTITIONS`` > 1); then
-    ``ingest`` is ``None`` and the group robots run on the holder of partition 0 only."""
-    trimmer: MallocTrimmer = field(default_factory=MallocTrimmer)
-    """Gives the heap's freed pages back every half minute (``gateway.malloc_arenas``)."""
-    checkpointer: WalCheckpointer | None = None
-    """SQLite's WAL checkpoints, off the pipeline's commits (``gateway.db.wal_checkpoint``)."""
-
-    def start(self) -> None:
-        """Start delivery, the pipeline thread, then the inputs (MQTT, readers, terminals)."""
-        freeze_startup_heap()  # the roster and states just read: see gateway.gc_tuning
-        self.trimmer.start()
-        if self.checkpointer is not None:
-            self.checkpointer.start()
-        for worker in self._deliveries():
-            worker.start()
-        if self.cluster is None:
-            for robot in self.robots:
-                robot.start()
-        self.runtime.start()
-        if self.retention is not None:
-            self.retention.start()
-        if self.ingest is not None:
-            self.ingest.start()
-        if self.cluster is not None:
-            self.cluster.start()
-        if self.with_field_devices:
-            start_field_devices(
-                self.engine,
-                self.clock,
-                self.runtime,
-                self.settings.field_devices,
-                into=self.field_devices,  # the one /metrics reads
-            )
-
-    def stop(self) -> None:
-        """Stop the inputs first so nothing new arrives, drain the pipeline, then delivery."""
-        self.field_devices.stop()
-        if self.ingest is not None:
-            self.ingest.stop()
-        if self.cluster is not None:  # its last batch committed, then its leases released
-            self.cluster.stop()
-        self.runtime.stop()
-        if self.retention is not None:
-            self.retention.stop()
-        for worker in self._deliveries():
-            worker.stop()
-        for robot in self.robots:
-            robot.stop()
-        for close in reversed(self._closers):
-            close()
-        if self.checkpointer is not None:
-            self.checkpointer.stop()
-        self.engine.dispose()
-        self.trimmer.stop()
-        release_startup_heap()
-
-    def _deliveries(self) -> list[DeliveryWorker]:
-        return ([self.delivery] if self.delivery is not None else []) + self.more_delivery
 
 
 def build_gateway(

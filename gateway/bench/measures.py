@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from drivers.mqtt.ingest_process import IngestProcess
-from gateway.bootstrap import Gateway
+from gateway.lifecycle import Gateway
 from gateway.pipeline.counters import PipelineCounters
 
 __all__ = ["StoredWatcher", "ingest_pids", "machine_facts", "percentiles", "rss_mb"]

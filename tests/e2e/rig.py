@@ -25,10 +25,11 @@ from sqlalchemy import Engine
 
 from fwsim.core_stub import CoreStub
 from fwsim.scenario import Scenario, ScenarioRunner, parse_scenario
-from gateway.bootstrap import Gateway, build_gateway
+from gateway.bootstrap import build_gateway
 from gateway.clock import ManualClock
 from gateway.db.engine import make_engine
 from gateway.db.schema import create_schema
+from gateway.lifecycle import Gateway
 from gateway.outbox.tables import OutboxRow
 from gateway.settings import Settings
 from gateway.site.loader import load_site_file

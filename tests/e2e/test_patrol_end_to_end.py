@@ -36,11 +36,12 @@ from fwsim.scenario.field import (
     load_field_scenario,
     parse_field_scenario,
 )
-from gateway.bootstrap import ApiServer, Gateway, build_gateway
+from gateway.bootstrap import ApiServer, build_gateway
 from gateway.clock import ManualClock
 from gateway.db.engine import make_engine
 from gateway.db.models import AlertRow
 from gateway.db.schema import create_schema
+from gateway.lifecycle import Gateway
 from gateway.outbox.tables import OutboxRow
 from gateway.settings import Settings
 from gateway.site.loader import load_site_file

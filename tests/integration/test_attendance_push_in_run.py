@@ -23,10 +23,11 @@ import yaml
 from sqlalchemy import Engine
 
 from fwsim.zkteco.push_terminal import PushTerminal
-from gateway.bootstrap import ApiServer, Gateway, build_gateway
+from gateway.bootstrap import ApiServer, build_gateway
 from gateway.clock import ManualClock
 from gateway.db.engine import make_engine
 from gateway.db.schema import create_schema
+from gateway.lifecycle import Gateway
 from gateway.records import DecodeOutcome
 from gateway.settings import Settings
 from gateway.site.loader import load_site_file

@@ -22,12 +22,13 @@ from sqlalchemy.orm import Session
 
 from drivers.mqtt.broker import RunningBroker
 from gateway.api.server import ApiServer
-from gateway.bootstrap import Gateway, build_gateway
+from gateway.bootstrap import build_gateway
 from gateway.clock import ManualClock
 from gateway.cluster.leases import LeaseStore
 from gateway.cluster.node import ClusterNode
 from gateway.cluster.partitions import partition_of
 from gateway.db.models import ReportRow
+from gateway.lifecycle import Gateway
 from gateway.settings import Settings
 from gateway.site.loader import load_site_file
 from tests.e2e.helpers import DAY_START, roster_site

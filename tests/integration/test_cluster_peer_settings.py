@@ -20,8 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from drivers.mqtt.broker import free_port
-from gateway.bootstrap import Gateway, build_gateway
+from gateway.bootstrap import build_gateway
 from gateway.clock import SystemClock
+from gateway.lifecycle import Gateway
 from gateway.outbox.tables import OutboxRow
 from gateway.settings import Settings
 from tests.conftest import REPO_ROOT

@@ -28,9 +28,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fwsim.core_stub import CoreStub
-from gateway.bootstrap import ApiServer, Gateway, build_gateway
+from gateway.bootstrap import ApiServer, build_gateway
 from gateway.cli import main
 from gateway.clock import ManualClock
+from gateway.lifecycle import Gateway
 from gateway.outbox.tables import OutboxRow
 from gateway.records import Alarm, DecodeOutcome
 from gateway.settings import Settings

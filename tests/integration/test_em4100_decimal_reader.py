@@ -25,10 +25,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fwsim.scenario.field import FieldRunner
-from gateway.bootstrap import ApiServer, Gateway, build_gateway
+from gateway.bootstrap import ApiServer, build_gateway
 from gateway.clock import ManualClock
 from gateway.db.engine import make_engine
 from gateway.db.schema import create_schema
+from gateway.lifecycle import Gateway
 from gateway.outbox.tables import OutboxRow
 from gateway.settings import Settings
 from gateway.site.loader import load_site_file

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import pytest
 
 from fwsim.scenario.field import FieldRunner
-from gateway.bootstrap import Gateway
+from gateway.lifecycle import Gateway
 from tests.integration.test_field_devices import (  # noqa: F401 - the fixture is used by name
     CARD,
     gateway_with_reader,

@@ -22,9 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fwsim.robot_stub import RobotStub
-from gateway.bootstrap import Gateway
 from gateway.clock import ManualClock
 from gateway.db.models import AlertRow
+from gateway.lifecycle import Gateway
 from gateway.pipeline.commands import FileReport, ResolveAlert
 from gateway.site.loader import load_site_file
 from tests.e2e.helpers import fix_at, outbox_rows, post_points

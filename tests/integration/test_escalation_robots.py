@@ -17,8 +17,9 @@ import pytest
 import yaml
 
 from fwsim.robot_stub import RobotStub
-from gateway.bootstrap import ApiServer, Gateway
+from gateway.bootstrap import ApiServer
 from gateway.clock import ManualClock
+from gateway.lifecycle import Gateway
 from tests.e2e.helpers import DAY_START, SAMPLE_SITE, fix_at, outbox_rows, post_points
 from tests.fixtures.api_tokens import bearer, new_token
 from tests.fixtures.robot_gateway import robots_gateway

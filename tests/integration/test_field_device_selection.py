@@ -23,11 +23,12 @@ from drivers.em4100 import Em4100Reader
 from drivers.peer_lock import PeerLock, Take
 from drivers.serial.transport import SerialConfig, open_serial
 from fwsim.em4100.reader import SimulatedEm4100Reader
-from gateway.bootstrap import ApiServer, Gateway, build_gateway
+from gateway.bootstrap import ApiServer, build_gateway
 from gateway.clock import ManualClock
 from gateway.db.models import AlertRow
 from gateway.errors import DeviceHeldElsewhere
 from gateway.field_devices import reader_lock_path
+from gateway.lifecycle import Gateway
 from gateway.outbox.tables import OutboxRow
 from gateway.settings import Settings
 from gateway.site.loader import load_site_file

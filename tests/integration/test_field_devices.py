@@ -18,10 +18,11 @@ from sqlalchemy.orm import Session
 
 from drivers.em4100 import Em4100Reader
 from fwsim.scenario.field import FieldRunner, parse_field_scenario
-from gateway.bootstrap import Gateway, build_gateway
+from gateway.bootstrap import build_gateway
 from gateway.clock import AcceleratedClock, ManualClock
 from gateway.db.engine import make_engine
 from gateway.db.schema import create_schema
+from gateway.lifecycle import Gateway
 from gateway.outbox.tables import OutboxRow
 from gateway.settings import Settings
 from gateway.site.loader import load_site_file

@@ -28,10 +28,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from fwsim.robot_stub import RobotStub
-from gateway.bootstrap import ApiServer, Gateway, build_gateway
+from gateway.bootstrap import ApiServer, build_gateway
 from gateway.cli import main
 from gateway.clock import ManualClock
 from gateway.ledger.service import day_ledger
+from gateway.lifecycle import Gateway
 from gateway.outbox.tables import OutboxRow
 from gateway.settings import Settings
 from tests.e2e.helpers import DAY_START, fix_at, post_points, roster_site

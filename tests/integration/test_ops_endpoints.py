@@ -21,11 +21,12 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from drivers.mqtt.broker import RunningBroker
-from gateway.bootstrap import ApiServer, Gateway, build_gateway, free_port
+from gateway.bootstrap import ApiServer, build_gateway, free_port
 from gateway.clock import ManualClock
 from gateway.db.alerts import acknowledge_alert, open_or_update_alert, resolve_alert
 from gateway.db.engine import make_engine
 from gateway.db.migrate import alembic_config, current, head, upgrade
+from gateway.lifecycle import Gateway
 from gateway.ops.metrics import GatewayCollector
 from gateway.ops.readiness import Readiness
 from gateway.ops.routes import operations_routes

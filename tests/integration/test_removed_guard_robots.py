@@ -29,10 +29,10 @@ from sqlalchemy import Engine
 
 from fwsim.robot_stub import RobotStub
 from gateway.bootstrap import ApiServer, build_gateway
-from gateway.bootstrap import Gateway as BuiltGateway
 from gateway.clock import ManualClock
 from gateway.db.engine import make_engine
 from gateway.db.schema import create_schema
+from gateway.lifecycle import Gateway as BuiltGateway
 from gateway.outbox.routing import RobotRouter
 from gateway.pipeline.commands import ApproveLeave
 from gateway.pipeline.processor import Processor

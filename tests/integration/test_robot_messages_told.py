@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from fwsim.robot_stub import RobotStub
-from gateway.bootstrap import Gateway
 from gateway.clock import ManualClock
+from gateway.lifecycle import Gateway
 from gateway.pipeline.commands import FileReport
 from tests.e2e.helpers import DAY_START, SAMPLE_SITE, fix_at, post_points
 from tests.fixtures.robot_gateway import robots_gateway

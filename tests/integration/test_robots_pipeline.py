@@ -22,12 +22,13 @@ from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
 from fwsim.robot_stub import RobotStub
-from gateway.bootstrap import Gateway, build_gateway
+from gateway.bootstrap import build_gateway
 from gateway.cli import main
 from gateway.clock import ManualClock
 from gateway.db.engine import make_engine
 from gateway.db.schema import create_schema
 from gateway.errors import ConfigError
+from gateway.lifecycle import Gateway
 from gateway.outbox.routing import RobotRouter
 from gateway.records import Alarm
 from gateway.settings import Settings

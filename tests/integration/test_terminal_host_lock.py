@@ -20,12 +20,13 @@ from sqlalchemy.orm import Session
 
 from drivers.zkteco.driver import ZkTcpClient
 from fwsim.zkteco.binary_terminal import BinaryTerminal, LogRecord
-from gateway.bootstrap import Gateway, build_gateway
+from gateway.bootstrap import build_gateway
 from gateway.clock import ManualClock
 from gateway.db.engine import make_engine
 from gateway.db.patrol_models import PunchRow
 from gateway.db.schema import create_schema
 from gateway.host_lock import DEFAULT_LOCK_DIR, RETRY_S, HostExclusive, default_lock_dir, lock_path
+from gateway.lifecycle import Gateway
 from gateway.settings import Settings
 from gateway.site.loader import load_site_file
 from tests.fixtures.zkteco import wait_until

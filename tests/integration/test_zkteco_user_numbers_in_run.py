@@ -23,11 +23,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fwsim.zkteco.binary_terminal import BinaryTerminal, LogRecord, User
-from gateway.bootstrap import Gateway, build_gateway
+from gateway.bootstrap import build_gateway
 from gateway.clock import ManualClock
 from gateway.db.engine import make_engine
 from gateway.db.patrol_models import PunchRow
 from gateway.db.schema import create_schema
+from gateway.lifecycle import Gateway
 from gateway.outbox.tables import OutboxRow
 from gateway.settings import Settings
 from gateway.site.loader import load_site_file

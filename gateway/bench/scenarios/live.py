@@ -39,8 +39,9 @@ from gateway.bench.common import (
 )
 from gateway.bench.measures import StoredWatcher, machine_facts
 from gateway.bench.paced import fix_payload
-from gateway.bootstrap import Gateway, build_gateway
+from gateway.bootstrap import build_gateway
 from gateway.db.models import PresenceStateRow
+from gateway.lifecycle import Gateway
 from gateway.outbox.tables import EVENT_DESTINATIONS, OutboxRow
 from gateway.policy import SitePolicy
 from gateway.rules.events import ALERT_ABSENT_AT_SHIFT_START
