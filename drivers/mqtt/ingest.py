@@ -14,14 +14,10 @@ what acknowledging it takes: the packet id and the connection it came on) and ca
 nothing else: no decoding and no database work happen on paho's thread, because while
 ``on_message`` runs nothing else is read from the socket (about 15k msg/s must pass through it).
 
-Back-pressure: ``handoff`` puts the message on a bounded queue. When the queue is full it raises
-``queue.Full`` (after waiting a little), and the adapter offers the same message again, and again,
-until it is taken or ``stop()`` is called: meanwhile paho reads nothing, so the broker's in-flight
-window fills and the broker queues the rest. Reading nothing also means sending no PINGREQ: if the
-queue stays full for 1.5 keep-alive intervals the broker drops the connection, and the
-reconnection redelivers what was not acknowledged. A handoff that raises anything else (a bug) is
-counted in ``dropped`` and logged; that message is not acknowledged either, so the broker
-redelivers it after the next reconnection.
+Back-pressure: ``handoff`` may raise ``queue.Full``, and the message is offered again until it is
+taken or ``stop()`` is called (``drivers.mqtt.handoff``): meanwhile paho reads nothing. Reading
+nothing also means sending no PINGREQ: if the queue stays full for 1.5 keep-alive intervals the
+broker drops the connection, and the reconnection redelivers what was not acknowledged.
 
 Durability: the client runs in paho's ``manual_ack`` mode, so receiving a QoS-1 message sends no
 PUBACK. The consumer calls :meth:`MqttIngest.acknowledge` once the message's fate is final (the
@@ -33,19 +29,9 @@ longer remembers (after a restart of the gateway, or a broker that restored an o
 session after a crash). QoS 2 gets no such guarantee: paho answers PUBREC on receipt, which hands
 the message over; the gateway subscribes with QoS 1.
 
-Acknowledging from another thread is safe: paho's ``ack`` only appends a PUBACK packet to the
-client's outgoing deque (``collections.deque.append``, atomic) and wakes the network thread through
-its socket pair, exactly as ``publish`` from another thread does; the network thread writes it.
-Packet ids of received messages are the broker's, per session: after a reconnection the broker
-re-sends every unacknowledged message (under its old id) and reuses freed ids for new messages,
-so a PUBACK held over from an earlier connection could acknowledge a different, uncommitted
-message. Every message therefore carries the number of the connection it arrived on, and an
-acknowledgement for an earlier connection is skipped (counted in ``stale_acks``): the broker
-redelivers that message and its copy is acknowledged instead. The check and the ``ack`` happen
-under a lock that ``on_disconnect`` takes too, and paho clears its outgoing packets only after
-``on_disconnect`` (in ``reconnect``), so no PUBACK can slip from one connection into the next.
-PUBACKs go out in the order ``acknowledge`` is called, which the pipeline keeps equal to the order
-of arrival, as MQTT 3.1.1 (4.6) asks.
+Acknowledging from another thread is safe, and an acknowledgement goes out only on the connection
+its message came on (``drivers.mqtt.connection_acks``): one held over from an earlier connection is
+skipped and counted in ``stale_acks``, and the broker redelivers that message.
 
 Flow control: the broker sends at most its ``max_inflight_messages`` unacknowledged QoS-1
 messages to us and queues the rest (``max_queued_messages``); MQTT 3.1.1 has no receive maximum a
@@ -65,10 +51,8 @@ process ends first (the terminal then resends what it sees unanswered).
 from __future__ import annotations
 
 import logging
-import queue
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -76,7 +60,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from drivers.mqtt.connection_acks import ConnectionAcks
 from drivers.mqtt.drain import drain_acknowledgements
+from drivers.mqtt.handoff import HandoffLoop
 from drivers.mqtt.ingest_types import (
     Delivery,
     IngestStats,
@@ -91,12 +77,6 @@ from gateway.errors import TransportError
 __all__ = ["IngestStats", "MqttIngest", "MqttMessage", "TlsOptions"]
 
 logger = logging.getLogger(__name__)
-
-BACKPRESSURE_RETRY_S = 0.05
-"""Pause between two offers of a message the handoff refused as ``queue.Full``."""
-BACKPRESSURE_LOG_EVERY_S = 60.0
-"""At most one warning per this many seconds while the handoff keeps refusing (a measurement of
-wall time for logging, not domain time)."""
 
 
 class MqttIngest:
@@ -136,7 +116,6 @@ class MqttIngest:
         )
         self._client_id = client_id
         self._filters = list(topic_filters)
-        self._handoff = handoff
         self._clock = clock
         self._username = username if username is not None else self._address.username
         self._password = password if password is not None else self._address.password
@@ -146,23 +125,15 @@ class MqttIngest:
         self._keepalive_s = keepalive_s
         self._client: mqtt.Client | None = None
         self._lock = threading.Lock()
-        # Taken by acknowledge() and by the callbacks that change the connection (see the module
-        # docstring): an ack is sent only on the connection its message came on.
-        self._ack_lock = threading.Lock()
+        # An ack is sent only on the connection its message came on (see the module docstring).
+        self._acks = ConnectionAcks()
         self._stopping = threading.Event()
         self._connected_event = threading.Event()
         # Counters are written only on paho's thread; readers get a slightly stale value at worst.
-        self._messages = 0
-        self._dropped = 0
-        self._connects = 0
+        self._offers = HandoffLoop(handoff, self._stopping, warn_as=client_id)
         self._published = 0  # written by publish()'s caller (the pipeline thread) only
         self._publish_failed = 0
         self._last_error: str | None = None
-        self._session_up = False  # CONNACK accepted, connection not lost since
-        self._acknowledged = 0  # written under _ack_lock
-        self._stale_acks = 0
-        self._backpressure = 0
-        self._backpressure_logged_at = -BACKPRESSURE_LOG_EVERY_S
 
     @property
     def connected(self) -> bool:
@@ -176,16 +147,16 @@ class MqttIngest:
     def stats(self) -> IngestStats:
         """Counters since construction (they survive ``stop()``/``start()``)."""
         return IngestStats(
-            messages=self._messages,
-            dropped=self._dropped,
-            reconnects=max(0, self._connects - 1),
+            messages=self._offers.taken,
+            dropped=self._offers.dropped,
+            reconnects=max(0, self._acks.connection - 1),
             connected=self.connected,
             last_error=self._last_error,
             published=self._published,
             publish_failed=self._publish_failed,
-            acknowledged=self._acknowledged,
-            stale_acks=self._stale_acks,
-            backpressure=self._backpressure,
+            acknowledged=self._acks.acknowledged,
+            stale_acks=self._acks.stale,
+            backpressure=self._offers.waits,
         )
 
     def wait_connected(self, timeout_s: float) -> bool:
@@ -222,6 +193,7 @@ class MqttIngest:
             client.connect_async(self._address.host, self._address.port, self._keepalive_s)
             client.loop_start()
             self._client = client
+            self._acks.attach(client)
             logger.info(
                 "MQTT ingest %r connecting to %s for %s",
                 self._client_id,
@@ -255,20 +227,7 @@ class MqttIngest:
         while the adapter is stopped or disconnected, is skipped and counted in ``stale_acks``:
         the broker delivers it again. QoS-0 messages need nothing. Returns the number sent.
         """
-        sent = stale = 0
-        with self._ack_lock:
-            client = self._client
-            for message in messages:
-                if message.qos == 0:
-                    continue
-                if client is None or not self._session_up or message.connection != self._connects:
-                    stale += 1
-                    continue
-                client.ack(message.mid, message.qos)
-                sent += 1
-            self._acknowledged += sent
-            self._stale_acks += stale
-        return sent
+        return self._acks.acknowledge(messages)
 
     def stop(self) -> None:
         """Disconnect cleanly and join paho's thread; no-op if not started.
@@ -278,8 +237,9 @@ class MqttIngest:
         broker before the disconnection (``drivers.mqtt.drain``).
         """
         self._stopping.set()
-        with self._lock, self._ack_lock:
+        with self._lock:
             client, self._client = self._client, None
+            self._acks.detach()
         if client is None:
             return
         drain_acknowledgements(client)
@@ -307,10 +267,7 @@ class MqttIngest:
                 reason_code,
             )
             return
-        with self._ack_lock:
-            self._connects += 1
-            self._session_up = True
-        if self._connects > 1 and not flags.session_present:
+        if self._acks.session_opened() > 1 and not flags.session_present:
             # The broker lost or expired our session: what was published while we were away
             # is gone. Worth a warning, since it is a gap in the evidence.
             logger.warning(
@@ -345,8 +302,7 @@ class MqttIngest:
         reason_code: ReasonCode,
         properties: Any,
     ) -> None:
-        with self._ack_lock:
-            was_up, self._session_up = self._session_up, False
+        was_up = self._acks.session_closed()
         self._connected_event.clear()
         if reason_code.is_failure and was_up:
             self._last_error = f"connection lost: {reason_code}"
@@ -380,31 +336,7 @@ class MqttIngest:
             message.qos,
             bool(message.retain),
             mid=message.mid,
-            connection=self._connects,
+            connection=self._acks.connection,
         )
-        while True:
-            try:
-                self._handoff(received)
-            except queue.Full:
-                self._backpressure += 1
-                self._log_backpressure()
-                if self._stopping.wait(BACKPRESSURE_RETRY_S):
-                    return  # not acknowledged: the broker delivers it again at the next start
-            except Exception:
-                self._dropped += 1
-                logger.exception("MQTT handoff failed; message on %r not taken", message.topic)
-                return
-            else:
-                self._messages += 1
-                return
-
-    def _log_backpressure(self) -> None:
-        now = time.monotonic()
-        if now - self._backpressure_logged_at >= BACKPRESSURE_LOG_EVERY_S:
-            self._backpressure_logged_at = now
-            logger.warning(
-                "MQTT ingest %r: the pipeline's queue is full; reading from the broker paused "
-                "(%d waits so far)",
-                self._client_id,
-                self._backpressure,
-            )
+        # Abandoned only once stopping: not acknowledged, the broker delivers it again.
+        self._offers.offer(received)
