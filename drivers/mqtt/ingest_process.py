@@ -27,21 +27,18 @@ A reply handed to ``publish`` while no child runs (between a crash and the resta
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import queue
-import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
+from drivers.mqtt.child_process import restart_grace_s, spawn_child, wait_or_kill
 from drivers.mqtt.frames import FrameError, read_frame, write_frame
+from drivers.mqtt.handoff import HandoffLoop
 from drivers.mqtt.ingest_types import (
     Delivery,
     IngestStats,
@@ -60,15 +57,9 @@ logger = logging.getLogger(__name__)
 CONNECTION_BITS = 20
 """A message's ``connection`` is ``generation << CONNECTION_BITS | the child's connection``."""
 _CONNECTION_MASK = (1 << CONNECTION_BITS) - 1
-BACKPRESSURE_RETRY_S = 0.05
-"""Pause between two offers of a message the handoff refused as ``queue.Full``."""
 SILENT_CHILD_S = 5.0
 """A child that sent nothing for this long while the gateway waited for it (it sends its counters
 every second: ``ingest_child.HEARTBEAT_S``) counts as not connected: it is wedged."""
-GROUP_SIGNAL_GRACE_S = 2.0
-"""How long a child ended by SIGTERM or SIGINT waits for the gateway's stop before it counts as
-a crash (see ``_supervise``)."""
-_GROUP_SIGNALS = (-signal.SIGTERM, -signal.SIGINT)
 STOP_WAIT_S = 10.0
 """How long ``stop()`` waits for the child to end before killing it."""
 _NO_STATS = IngestStats(messages=0, dropped=0, reconnects=0, connected=False, last_error=None)
@@ -125,7 +116,6 @@ class IngestProcess:
             "buffer": buffer,
         }
         self._client_id = client_id
-        self._handoff = handoff
         self._clock = clock
         self._restart_s = restart_s
         self._lock = threading.Lock()  # start/stop
@@ -135,10 +125,10 @@ class IngestProcess:
         self._generation = 0
         self._supervisor: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._offers = HandoffLoop(handoff, self._stopping)  # on the reader thread only
         self._connected = threading.Event()
         self._child_stats = _NO_STATS
         self._past = _NO_STATS  # summed counters of the children that ended
-        self._messages = self._dropped = self._backpressure = 0  # reader thread only
         self._stale = self._unsent_publishes = self._restarts = 0
         self._last_exit: str | None = None
         self._children_connected = 0  # children that connected at least once
@@ -165,8 +155,8 @@ class IngestProcess:
         """Counters since construction, summed over the children (see ``IngestStats``)."""
         child, past = self._child_stats, self._past
         return IngestStats(
-            messages=self._messages,
-            dropped=self._dropped,
+            messages=self._offers.taken,
+            dropped=self._offers.dropped,
             # Every connection after the first, as one client counts them: a later child's
             # first connection is a reconnection too.
             reconnects=past.reconnects + child.reconnects + max(0, self._children_connected - 1),
@@ -176,7 +166,7 @@ class IngestProcess:
             publish_failed=past.publish_failed + child.publish_failed + self._unsent_publishes,
             acknowledged=past.acknowledged + child.acknowledged,
             stale_acks=past.stale_acks + child.stale_acks + self._stale,
-            backpressure=past.backpressure + child.backpressure + self._backpressure,
+            backpressure=past.backpressure + child.backpressure + self._offers.waits,
             process_restarts=self._restarts,
         )
 
@@ -246,7 +236,7 @@ class IngestProcess:
                 if child is not None:
                     self._send_locked(("stop",))
         if child is not None:
-            _wait_or_kill(child, STOP_WAIT_S)
+            wait_or_kill(child, STOP_WAIT_S)
         supervisor.join(STOP_WAIT_S)
         self._connected.clear()
         logger.info("MQTT ingest %r stopped", self._client_id)
@@ -254,19 +244,7 @@ class IngestProcess:
     # -- the child ------------------------------------------------------------------------
 
     def _spawn(self) -> None:
-        env = dict(os.environ)
-        # The child imports this installation's packages, even from a checkout not installed.
-        root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        env["GATEWAY_INGEST_LOG_LEVEL"] = logging.getLevelName(
-            logging.getLogger().getEffectiveLevel()
-        )
-        child = subprocess.Popen(
-            self.command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-        )
+        child = spawn_child(self.command)
         with self._child_lock:
             self._generation += 1
             self._child = child
@@ -293,11 +271,8 @@ class IngestProcess:
                 self._past = self._past.plus(self._child_stats)
                 self._child_stats = _NO_STATS
             self._connected.clear()
-            # A running child ignores SIGTERM and SIGINT; one ended by them got them while it
-            # started, most likely sent to the whole group with the gateway's own (systemd's
-            # stop, Ctrl-C): the gateway's stop is given a moment to begin before it is a crash.
-            grace = GROUP_SIGNAL_GRACE_S if code in _GROUP_SIGNALS else 0.0
-            if self._stopping.wait(grace):
+            # Ended by a signal sent to the whole group: the gateway's stop may be on its way.
+            if self._stopping.wait(restart_grace_s(code)):
                 return
             self._last_exit = f"ingest process {child.pid} ended with code {code}"
             delay = self._restart_s if connected else min(delay * 2, 60.0)
@@ -361,30 +336,13 @@ class IngestProcess:
                             mid=mid,
                             connection=base | connection,
                         )
-                        if not self._deliver(message):
+                        if not self._offers.offer(message):
                             break
         except (FrameError, OSError, ValueError) as exc:
             logger.error(
                 "MQTT ingest %r: output of the ingest process unreadable: %s", self._client_id, exc
             )
         return ever_connected
-
-    def _deliver(self, message: MqttMessage) -> bool:
-        """``MqttIngest``'s handoff loop: offered until taken; False once stopping."""
-        while True:
-            try:
-                self._handoff(message)
-            except queue.Full:
-                self._backpressure += 1
-                if self._stopping.wait(BACKPRESSURE_RETRY_S):
-                    return False
-            except Exception:
-                self._dropped += 1
-                logger.exception("MQTT handoff failed; message on %r not taken", message.topic)
-                return True
-            else:
-                self._messages += 1
-                return True
 
     def _send(self, frame: tuple[Any, ...]) -> bool:
         with self._child_lock:
@@ -400,16 +358,3 @@ class IngestProcess:
         except (BrokenPipeError, OSError, ValueError):
             return False
         return True
-
-
-def _wait_or_kill(child: subprocess.Popen[bytes], timeout_s: float) -> None:
-    try:
-        child.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        logger.error("MQTT ingest process %d did not stop in %.0f s; killed", child.pid, timeout_s)
-        child.kill()
-        child.wait()
-    finally:
-        if child.stdin is not None:
-            with contextlib.suppress(OSError):
-                child.stdin.close()

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 from pytest_mock import MockerFixture
 
-from drivers.mqtt import ingest_process
+from drivers.mqtt import child_process, ingest_process
 from drivers.mqtt.broker import RunningBroker
 from drivers.mqtt.ingest_process import SILENT_CHILD_S, IngestProcess
 from gateway.clock import ManualClock
@@ -123,7 +123,7 @@ def test_a_child_that_cannot_be_started_again_is_tried_again_later(
     mocker: MockerFixture,
 ) -> None:
     failing = mocker.patch(
-        "drivers.mqtt.ingest_process.subprocess.Popen",
+        "drivers.mqtt.child_process.subprocess.Popen",
         side_effect=OSError("Resource temporarily unavailable"),
     )
     dead = ingest.process_id
@@ -153,7 +153,7 @@ def test_a_child_ended_by_sigterm_while_starting_waits_for_the_gateways_stop(
     """systemd's stop sends SIGTERM to the child too, maybe before it could ignore it: with the
     gateway stopping as well that is no crash; a SIGTERM of the child alone still is."""
     monkeypatch.setattr(IngestProcess, "command", SLEEPER)
-    monkeypatch.setattr(ingest_process, "GROUP_SIGNAL_GRACE_S", 0.5)
+    monkeypatch.setattr(child_process, "GROUP_SIGNAL_GRACE_S", 0.5)
     monkeypatch.setattr(ingest_process, "STOP_WAIT_S", 1.0)
     process = IngestProcess(
         mqtt_broker.url,
