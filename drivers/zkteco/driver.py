@@ -17,18 +17,11 @@ is never emitted before a table is read: while the terminal refuses it, the reco
 (``user_numbers``) and the table asked for again (``reconnect_initial_s`` doubling up to
 ``keepalive_s``), so a punch is stored once, under its PIN.
 
-Punches go to ``on_punch`` (on the client's thread): ``terminal_id`` as configured,
-``person_id`` the terminal's user id (PIN; ``uid:<number>`` for a number the table read does
-not have, counted as ``unmapped``: an unknown person, never someone else's PIN),
-``punched_at`` the record's local time in ``timezone`` converted to UTC (corrected by the
-terminal's clock offset, measured with ``CMD_GET_TIME`` at connect and at every keep-alive,
-when it is over two minutes: ``clock_offset``), ``received_at`` the clock's time,
-``source_format`` ``zkteco_binary``, ``raw`` the record's bytes in hex. Records
-with a blank user id (``BLANK_PIN``), a punch state outside 0-5 or an impossible time are
-passed to ``on_reject``, and so are
-packets the session cannot read (a bad checksum, a datagram that is no packet); without
-``on_reject`` they are logged instead. A refused user table is passed to ``on_reject`` too
-(``user table refused``), so that punches held for it show in the counters.
+Punches go to ``on_punch`` and refused records and packets to ``on_reject`` as
+``binary_punches`` says, dated in ``timezone`` and corrected by the terminal's clock offset,
+measured with ``CMD_GET_TIME`` at connect and at every keep-alive (``clock_offset``). A refused
+user table is passed to ``on_reject`` too (``user table refused``), so that punches held for it
+show in the counters.
 
 The session (reply numbers, events vs. replies) is in ``session``; ``udp.ZkUdpClient`` is this
 client over UDP datagrams (``udp://host:port`` in a site file).
@@ -41,10 +34,9 @@ import logging
 import socket
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import fields, replace
-from datetime import UTC, tzinfo
+from dataclasses import fields
+from datetime import tzinfo
 from types import TracebackType
 from typing import Self
 
@@ -57,10 +49,9 @@ from drivers.zkteco.binary_codec import (
     prepare_buffer_request,
     reg_event_request,
 )
+from drivers.zkteco.binary_punches import PunchEmitter
 from drivers.zkteco.binary_records import (
-    BLANK_PIN,
     UNMAPPED_PREFIX,
-    AttendanceRecord,
     attendance_record_size,
     decode_attendance_buffer,
     decode_free_sizes,
@@ -70,7 +61,6 @@ from drivers.zkteco.binary_records import (
 from drivers.zkteco.buffered import BufferRefused, read_stream_chunk, read_with_buffer
 from drivers.zkteco.clock_offset import ClockOffset
 from drivers.zkteco.push_codec import DEFAULT_TIMEZONE, zone_for
-from drivers.zkteco.semantics import punch_kind, record_key, verify_mode
 from drivers.zkteco.session import POLL_S, ReplyTimeout, Session, TcpSession
 from drivers.zkteco.stats import ZkClientStats
 from drivers.zkteco.user_numbers import NumberCredit
@@ -78,13 +68,11 @@ from gateway.clock import Clock
 from gateway.errors import DecodeError, TransportError
 from gateway.records import Punch, Rejected
 
-__all__ = ["SOURCE_FORMAT", "ReplyTimeout", "ZkClientStats", "ZkTcpClient"]
+__all__ = ["ReplyTimeout", "ZkClientStats", "ZkTcpClient"]
 
 log = logging.getLogger(__name__)
 
-SOURCE_FORMAT = "zkteco_binary"
 _MAX_CHUNK = 0xFFC0  # pyzk's TCP chunk: below the 16-bit length some firmware assumes
-_SEEN_LIMIT = 500_000
 
 
 class ZkTcpClient:
@@ -114,8 +102,6 @@ class ZkTcpClient:
     ) -> None:
         self._address = (host, port)
         self._terminal_id = terminal_id
-        self._clock = clock
-        self._on_punch = on_punch
         self._on_reject = on_reject
         self._password = password
         self._timeout_s = timeout_s
@@ -126,7 +112,6 @@ class ZkTcpClient:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._seen: OrderedDict[str, None] = OrderedDict()
         self._connected = False
         self._counts = {
             f.name: 0 for f in fields(ZkClientStats) if f.name not in ("connected", "held")
@@ -134,6 +119,15 @@ class ZkTcpClient:
         self._session: Session | None = None
         self._credit = NumberCredit(retry_initial_s=reconnect_initial_s, retry_max_s=keepalive_s)
         self._offset = ClockOffset(terminal_id, clock, self._zone)
+        self._punches = PunchEmitter(
+            terminal_id,
+            clock=clock,
+            zone=self._zone,
+            offset=self._offset,
+            on_punch=on_punch,
+            on_reject=on_reject,
+            count=self._count,
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -261,10 +255,10 @@ class ZkTcpClient:
         records, errors = decode_attendance_buffer(buffer, count)
         self._count("log_records", len(records))
         for error in errors:
-            self._reject(error.reason, error.raw)
+            self._punches.reject(error.reason, error.raw)
         self._offset.note_log(records)
         for record in self._credit.sort(records):
-            self._emit(record)
+            self._punches.emit(record)
         if attendance_record_size(buffer, count) == 8:
             # Read on every log read, not kept: a user enrolled or renumbered since the last
             # one would otherwise be reported under a stale PIN.
@@ -320,7 +314,7 @@ class ZkTcpClient:
                 sorted(set(unmapped))[:20],
             )
         for record in records:
-            self._emit(record)
+            self._punches.emit(record)
 
     def _read_with_buffer(self, session: Session, request: bytes) -> bytes:
         """The table ``request`` stages (``buffered.read_with_buffer``)."""
@@ -341,61 +335,11 @@ class ZkTcpClient:
         records, errors = decode_live_event(packet.data)
         self._count("events", len(records))
         for error in errors:
-            self._reject(error.reason, error.raw)
+            self._punches.reject(error.reason, error.raw)
         # One of the number form whose number this session's table lacks waits for the table
         # (read in the loop, outside this reply wait).
         for record in self._credit.sort(records):
-            self._emit(record)
-
-    def _reject(self, reason: str, raw: bytes) -> None:
-        """Count a refused record or packet; log it here only when nobody receives it (the
-        receiver of ``on_reject`` logs rate-limited: a garbled line sends them in bursts)."""
-        self._count("rejects")
-        log.log(
-            logging.WARNING if self._on_reject is None else logging.DEBUG,
-            "ZK terminal %s: refused %s: %s",
-            self._terminal_id,
-            reason,
-            raw[:64].hex(),
-        )
-        if self._on_reject is not None:
-            self._on_reject(Rejected(reason=reason, raw=raw, device_id=self._terminal_id))
+            self._punches.emit(record)
 
     def _bad_packet(self, reason: str, raw: bytes) -> None:
-        self._reject(f"bad packet: {reason}", raw)
-
-    def _emit(self, record: AttendanceRecord) -> None:
-        if not record.user_id:
-            self._reject(BLANK_PIN, record.raw)
-            return
-        kind = punch_kind(record.punch)
-        if kind is None:
-            self._reject(f"punch state {record.punch}: not 0-5", record.raw)
-            return
-        terminal_utc = record.timestamp.replace(tzinfo=self._zone).astimezone(UTC)
-        punch = Punch(
-            terminal_id=self._terminal_id,
-            person_id=record.user_id,
-            punched_at=self._offset.corrected(terminal_utc, record.raw),
-            received_at=self._clock.now(),
-            kind=kind,
-            verify=verify_mode(record.verify),
-            source_format=SOURCE_FORMAT,
-            raw=record.raw.hex(),
-            clock_corrected_s=-self._offset.applied_to(record.raw).total_seconds(),
-        )
-        # By the terminal's own time: a log read again under a new correction repeats nothing.
-        key = record_key(replace(punch, punched_at=terminal_utc))
-        if key in self._seen:
-            self._count("duplicates")
-            return
-        try:
-            self._on_punch(punch)
-        except Exception:
-            # Not marked as seen: the next log read (after a reconnect) offers it again.
-            log.exception("ZK terminal %s: on_punch failed for %s", self._terminal_id, key)
-            return
-        self._seen[key] = None
-        if len(self._seen) > _SEEN_LIMIT:
-            self._seen.popitem(last=False)
-        self._count("punches")
+        self._punches.reject(f"bad packet: {reason}", raw)
