@@ -26,10 +26,11 @@ import yaml
 from pydantic import SecretStr
 
 from fwsim.robot_stub import RobotStub
-from gateway.bootstrap import Gateway, build_gateway
+from gateway.bootstrap import build_gateway
 from gateway.clock import ManualClock
 from gateway.db.engine import make_engine
 from gateway.db.schema import create_schema
+from gateway.lifecycle import Gateway
 from gateway.pipeline.commands import ApproveLeave
 from gateway.settings import Settings
 from gateway.site.loader import load_site_file
