@@ -74,6 +74,7 @@ EVENT_FIELDS = (
     "punched_at",
     "terminal_id",
     "kind",
+    "checked_out",
 )
 """The fields of an event's ``data`` the ledger reads; the rest (fixes, raw evidence) is left
 in the store, so a month of events fits in memory."""
@@ -116,6 +117,8 @@ class GuardRecords:
     leaves: list[LeaveRow] = field(default_factory=list)
     reports: list[ReportRow] = field(default_factory=list)
     punches: list[PunchRow] = field(default_factory=list)
+    punch_shifts: dict[int, str] = field(default_factory=dict)
+    """Punch row id → the shift the rules gave it (``attendance.punch``), when they did."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,11 +323,15 @@ class _Reach:
         a, b = max(since, self.start), min(until, self.end)
         return a < b and not any(s <= a and b <= e for s, e in self.other.get(guard_id, ()))
 
+    def shift_of(self, punch: PunchRow) -> str | None:
+        """The shift the rules gave a punch (its ``attendance.punch`` event), if any."""
+        key = (str(punch.guard_id), punch.terminal_id, utc(punch.punched_at), punch.kind)
+        return self.punch_shift.get(key)
+
     def holds_punch(self, punch: PunchRow) -> bool:
         """Whether a punch is the day's: by the shift the rules gave it, else by its time."""
         guard_id = str(punch.guard_id)
-        key = (guard_id, punch.terminal_id, utc(punch.punched_at), punch.kind)
-        shift_id = self.punch_shift.get(key)
+        shift_id = self.shift_of(punch)
         if shift_id is not None:
             return shift_id in self.day_shifts
         return self.holds(guard_id, punch.punched_at)
@@ -369,4 +376,8 @@ def _read_records(
         )
         for punch in session.scalars(punches.order_by(PunchRow.punched_at, PunchRow.id)):
             if reach.holds_punch(punch):
-                guards[str(punch.guard_id)].punches.append(punch)
+                records = guards[str(punch.guard_id)]
+                records.punches.append(punch)
+                shift_id = reach.shift_of(punch)
+                if shift_id is not None:
+                    records.punch_shifts[punch.id] = shift_id

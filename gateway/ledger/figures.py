@@ -12,7 +12,10 @@ from datetime import datetime
 from statistics import median
 from typing import Any
 
+from gateway.clock import utc
 from gateway.ledger.collect import DayRecords, GuardRecords, LedgerEvent
+from gateway.records import Punch, PunchKind
+from gateway.rules.patrol_presence import punch_report_id
 
 __all__ = ["LEDGER_VERSION", "build_ledger", "guard_figures", "totals"]
 
@@ -40,10 +43,12 @@ def _departures(
     found: dict[str, dict[str, Any]] = {}
     cover: dict[str, str] = {}
     alerts: dict[str, list[str]] = {}
+    holders: dict[str, set[str]] = {}
     for event in records.events:
         dep_id = event.data.get("departure_id")
         if not isinstance(dep_id, str):
             continue
+        holders.setdefault(dep_id, set()).add(str(event.data.get("shift_id")))
         if event.type in ("presence.departed", "presence.returned"):
             started = _parse(event.data.get("started_at")) or event.time
             entry = found.setdefault(
@@ -53,8 +58,11 @@ def _departures(
                     "shift_id": event.data.get("shift_id"),
                     "started_at": started,
                     "returned_at": None,
+                    "checked_out": False,
                 },
             )
+            if event.data.get("checked_out"):
+                entry["checked_out"] = True
             if event.type == "presence.returned":
                 entry["returned_at"] = _parse(event.data.get("returned_at")) or event.time
             _note_cover(cover, dep_id, event)
@@ -66,7 +74,7 @@ def _departures(
             alerts.setdefault(dep_id, []).append(event.type)
     result = []
     for dep_id, entry in sorted(found.items(), key=lambda kv: (kv[1]["started_at"], kv[0])):
-        end = entry["returned_at"] or shift_ends.get(str(entry["shift_id"]), entry["started_at"])
+        end = entry["returned_at"] or _held_until(holders[dep_id], shift_ends, entry["started_at"])
         duration = _seconds(entry["started_at"], end)
         coverage = cover.get(dep_id, "none")
         result.append(
@@ -75,6 +83,7 @@ def _departures(
                 "shift_id": entry["shift_id"],
                 "started_at": entry["started_at"],
                 "returned_at": entry["returned_at"],
+                "checked_out": entry["checked_out"],
                 "duration_s": duration,
                 "coverage": coverage,
                 "reported": coverage != "none",
@@ -83,6 +92,16 @@ def _departures(
             }
         )
     return result
+
+
+def _held_until(
+    holders: set[str], shift_ends: dict[str, datetime], started_at: datetime
+) -> datetime:
+    """Where an outing with no return ends: at the end of the last of the day's shifts that
+    held it. A double shift (连班) takes over the outing under way at the change
+    (``presence.arrived`` with its ``departure_id``, then *left early* from the second shift),
+    so a guard who checked out at 09:00 of 08:00-10:00 + 10:00-12:00 was away until 12:00."""
+    return max((shift_ends[s] for s in holders if s in shift_ends), default=started_at)
 
 
 def _note_cover(cover: dict[str, str], dep_id: str, event: LedgerEvent) -> None:
@@ -138,15 +157,7 @@ def guard_figures(records: GuardRecords, day: DayRecords, as_of: datetime) -> di
         "away_on_leave_s": away["leave"],
         "away_unreported_s": away["none"],
         "departures": departures,
-        "reports": [
-            {
-                "report_id": r.id,
-                "reported_at": r.reported_at,
-                "received_at": r.received_at,
-                "destination": r.destination,
-            }
-            for r in records.reports
-        ],
+        "reports": _reports(records),
         "leaves": [
             {
                 "leave_id": leave.id,
@@ -180,6 +191,42 @@ def guard_figures(records: GuardRecords, day: DayRecords, as_of: datetime) -> di
             for p in records.punches
         ],
     }
+
+
+def _reports(records: GuardRecords) -> list[dict[str, Any]]:
+    """His verbal reports in time order: those typed in (``reports`` rows, ``terminal_id``
+    null) and the break-out punches (外出) the rules took as one on duty, which no row holds:
+    the report a departure names (``punch_report_id``) is then listed with it."""
+    typed = [
+        {
+            "report_id": r.id,
+            "reported_at": r.reported_at,
+            "received_at": r.received_at,
+            "destination": r.destination,
+            "terminal_id": None,
+        }
+        for r in records.reports
+    ]
+    punched = [
+        {
+            "report_id": punch_report_id(
+                Punch(
+                    terminal_id=p.terminal_id,
+                    person_id=p.person_id,
+                    punched_at=utc(p.punched_at),
+                    received_at=utc(p.received_at),
+                    kind=PunchKind.BREAK_OUT,
+                )
+            ),
+            "reported_at": utc(p.punched_at),
+            "received_at": utc(p.received_at),
+            "destination": None,
+            "terminal_id": p.terminal_id,
+        }
+        for p in records.punches
+        if p.kind == PunchKind.BREAK_OUT.value and p.id in records.punch_shifts
+    ]
+    return sorted([*typed, *punched], key=lambda r: (utc(r["reported_at"]), r["report_id"]))
 
 
 def _latest(shift_ends: dict[str, datetime]) -> float:

@@ -45,8 +45,15 @@ def guard_segments(
         if arrived > start:
             segments.append(("not-arrived", start, min(arrived, end)))
         cursor = max(arrived, start)
+        # An outing under way at a double shift's change goes on in the next shift, which
+        # took it over: each shift draws the part of every outing that falls in it.
         outings = sorted(
-            (d for d in guard["departures"] if d["shift_id"] == shift["shift_id"]),
+            (
+                d
+                for d in guard["departures"]
+                if _t(d["started_at"]) < end
+                and _t(d["started_at"]) + timedelta(seconds=d["duration_s"]) > start
+            ),
             key=lambda d: d["started_at"],
         )
         for dep in outings:
