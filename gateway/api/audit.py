@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.api.auth import Forbidden
+from gateway.api.shift_scope import alerts_in_scope, scope_query
 from gateway.api.tokens import Principal, Role
 from gateway.db import repository as repo
 from gateway.db.auth_models import AuditRow
+from gateway.db.kept_config import kept_route
 from gateway.db.models import AlertRow, DeviceRow, GuardRow, LeaveRow, ShiftRow
 from gateway.pipeline.processor import Processor
 
@@ -93,9 +95,10 @@ def leave_subject(leave_id: str) -> Locate:
 
 
 def alert_subject(alert: str | int) -> Locate:
-    """The guard of an alert. An alert about a device names the device where a guard would be,
-    which is no guard of any site, so only unscoped tokens (admin) act on it, as only they list
-    it."""
+    """The guard of an alert, in the site and team of its shift when a site load ended that
+    shift with its guard moved or taken out (``gateway.api.shift_scope``). An alert about a
+    device names the device where a guard would be, which is no guard of any site, so only
+    unscoped tokens (admin) act on it, as only they list it."""
 
     def locate(session: Session) -> Subject | None:
         column = AlertRow.id if isinstance(alert, int) else AlertRow.alert_key
@@ -104,6 +107,9 @@ def alert_subject(alert: str | int) -> Locate:
             return None
         if row.guard_id is None:
             return Subject(None, None, None)
+        kept = kept_route(session, row.shift_id)
+        if kept is not None and kept.guard_id == row.guard_id:
+            return Subject(row.guard_id, kept.site_id, kept.team)
         return _guard_or_unknown(session, row.guard_id)
 
     return locate
@@ -202,18 +208,6 @@ def guards_in_scope(session: Session, principal: Principal) -> list[str] | None:
     return None if query is None else sorted(session.scalars(query))
 
 
-def scope_query(principal: Principal) -> Select[tuple[str]] | None:
-    """The query of the ids of the guards a leader answers for, to use as a subquery (a site
-    of 100,000 guards is more ids than PostgreSQL takes as parameters of one statement);
-    ``None`` (every guard) for other roles."""
-    if principal.role is not Role.LEADER:
-        return None
-    stmt = select(GuardRow.id).where(GuardRow.site_id.in_(sorted(principal.sites)))
-    if principal.teams:
-        stmt = stmt.where(GuardRow.team.in_(sorted(principal.teams)))
-    return stmt
-
-
 def list_audit(
     session: Session,
     *,
@@ -257,11 +251,13 @@ def list_alerts_within(
     guard_id: str | None = None,
     limit: int = 100,
 ) -> list[AlertRow]:
-    """Alerts newest first, as ``repo.list_alerts``, but a leader's of his guards only."""
-    scope = scope_query(principal)
+    """Alerts newest first, as ``repo.list_alerts``, but a leader's only: his guards' by their
+    rows, save those of a shift a load ended with its guard moved or taken out, which stay
+    that shift's site's and team's (``gateway.api.shift_scope``)."""
+    scope = alerts_in_scope(principal)
     if scope is None:
         return repo.list_alerts(session, status=status, guard_id=guard_id, limit=limit)
-    stmt = select(AlertRow).where(AlertRow.guard_id.in_(scope))
+    stmt = select(AlertRow).where(scope)
     if guard_id is not None:
         stmt = stmt.where(AlertRow.guard_id == guard_id)
     if status is not None:

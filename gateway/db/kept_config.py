@@ -4,8 +4,9 @@ site load took out of the file after the shift began.
 The site loader writes it (``gateway.site.kept_duties``) from the rows it is about to delete
 or rewrite (a guard moved to another site, team or leaders); the roster index reads it
 (``gateway.pipeline.duty``) in place of those rows, and the robots' routing and the escalation
-(``gateway.outbox.routing``, ``gateway.pipeline.escalation``) read the site, team and leaders
-the shift was kept with (``kept_route``). All go through this module so they agree on the keys.
+(``gateway.outbox.routing``, ``gateway.pipeline.escalation``) and the API's and live page's
+scope (``gateway.api.shift_scope``) read the site, team and leaders the shift was kept with
+(``kept_route``). All go through this module so they agree on the keys.
 """
 
 from __future__ import annotations
@@ -62,11 +63,13 @@ def kept_worn(config: KeptConfig) -> tuple[str, ...]:
 @dataclass(frozen=True, slots=True)
 class KeptRoute:
     """Whom a shift that kept its config reports to: its own site (the shift row's), the team
-    and the leaders its guard named (empty: his team's) as the load kept them."""
+    and the leaders its guard named (empty: his team's) as the load kept them; ``guard_id``,
+    the shift's guard (a route counts for him alone)."""
 
     site_id: str
     team: str | None
     leaders: tuple[str, ...]
+    guard_id: str
 
 
 def kept_route(session: Session, shift_id: str | None) -> KeptRoute | None:
@@ -75,10 +78,12 @@ def kept_route(session: Session, shift_id: str | None) -> KeptRoute | None:
     if shift_id is None:
         return None
     row = session.execute(
-        select(ShiftRow.site_id, ShiftRow.kept_config).where(ShiftRow.id == shift_id)
+        select(ShiftRow.site_id, ShiftRow.guard_id, ShiftRow.kept_config).where(
+            ShiftRow.id == shift_id
+        )
     ).first()
     if row is None or row.kept_config is None:
         return None
     config = kept_config(row.kept_config)
     leaders = tuple(x for x in config.get("leaders", []) if isinstance(x, str))
-    return KeptRoute(row.site_id, config["team"], leaders)
+    return KeptRoute(row.site_id, config["team"], leaders, row.guard_id)

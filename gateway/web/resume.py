@@ -4,11 +4,12 @@
 A phone loses its network in a lift, the gateway restarts for an upgrade (and works through the
 broker's backlog before any page is back): the events of those seconds were committed, but the
 page was not listening. The page sends the id of the last event it received when it reconnects,
-and the stream begins with the events after it, within the token's scope, oldest first, each
-once. The scope is the token's, not the process's: in a partitioned gateway the history is
-shared, and the events read back are every process's that the token covers, as on the live
-stream (``gateway.web.tail``). In one gateway process the outbox's ``seq`` follows the commits
-(one pipeline thread writes them), so "after" is ``seq`` order; with several processes an event
+and the stream begins with the events after it, within the token's scope (as the live
+stream's: ``gateway.api.shift_scope``), oldest first, each once. The scope is the token's,
+not the process's: in a partitioned gateway the history is shared, and the events read back
+are every process's that the token covers, as on the live stream (``gateway.web.tail``). In
+one gateway process the outbox's ``seq`` follows the commits (one pipeline thread writes
+them), so "after" is ``seq`` order; with several processes an event
 another one committed just before the cut may carry a smaller ``seq`` than the last one the
 page received, and is not read back (docs/live-page.md).
 """
@@ -19,10 +20,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, or_, select
 from sqlalchemy.orm import Session
 
-from gateway.api.audit import scope_query
+from gateway.api.shift_scope import kept_guards_in_scope, read_event_scopes, scope_query
 from gateway.api.tokens import Principal
 from gateway.outbox.tables import EVENT_DESTINATIONS, OutboxRow
 
@@ -91,20 +92,30 @@ def missed_events(
             OutboxRow.event_time,
             OutboxRow.body,
         ).where(OutboxRow.seq > after, OutboxRow.destination.in_(EVENT_DESTINATIONS))
-        scope = scope_query(principal)
-        if scope is not None:  # a leader: his guards' events; a device's are no guard's
-            stmt = stmt.where(OutboxRow.subject.in_(scope))
+        scope, kept = scope_query(principal), kept_guards_in_scope(principal)
+        if scope is not None and kept is not None:
+            # A leader: his guards' events, and those of the guards of kept shifts of his
+            # (sorted out below, event by event); a device's are no guard's.
+            stmt = stmt.where(or_(OutboxRow.subject.in_(scope), OutboxRow.subject.in_(kept)))
         # Twice the limit: an event may have a row under each destination.
         rows = session.execute(stmt.order_by(OutboxRow.seq).limit(2 * limit + 1)).all()
-    events: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        if row.event_id not in events and row.event_id != last_event_id:
-            events[row.event_id] = {
-                "id": row.event_id,
-                "type": row.type,
-                "subject": row.subject,
-                "time": row.event_time.isoformat(),
-                "data": json.loads(row.body).get("data", {}),
+        events: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            if row.event_id not in events and row.event_id != last_event_id:
+                events[row.event_id] = {
+                    "id": row.event_id,
+                    "type": row.type,
+                    "subject": row.subject,
+                    "time": row.event_time.isoformat(),
+                    "data": json.loads(row.body).get("data", {}),
+                }
+        if scope is not None:
+            pairs = ((e["subject"], e["data"].get("shift_id")) for e in events.values())
+            scopes = read_event_scopes(session, pairs)
+            events = {
+                event_id: event
+                for event_id, event in events.items()
+                if principal.covers(*scopes.of(event["subject"], event["data"].get("shift_id")))
             }
     if len(events) > limit or len(rows) > 2 * limit:
         return Missed(known=False)

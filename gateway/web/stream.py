@@ -3,7 +3,9 @@
 ``LiveFeed.publish`` is a ``Processor`` listener: it runs on the pipeline's owner thread after a
 commit, so a page never hears of an event that could still roll back. Each open stream is a
 ``Subscription`` with a bounded queue on the server's event loop; an event goes to a stream only
-when its principal covers the guard it concerns (a device's own events: unscoped tokens only).
+when its principal covers the guard it concerns, or the shift it belongs to when a site load
+ended that shift with its guard moved (``gateway.api.shift_scope``); a device's own events:
+unscoped tokens only.
 A stream that falls too far behind is ended with a ``resync`` event rather than letting memory
 grow: the page reconnects and re-reads ``/whereabouts`` and ``/alerts``, the truth.
 """
@@ -19,11 +21,11 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from gateway.api.shift_scope import EventScopes, read_event_scopes
 from gateway.api.tokens import Principal
-from gateway.db.models import GuardRow
 from gateway.pipeline.context import EmittedEvent
 from gateway.web.resume import Missed
 from gateway.web.tail import OutboxTail
@@ -34,12 +36,6 @@ log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 512
 """Events a stream may have waiting; beyond, it is ended with ``resync``."""
-
-_Scope = tuple[str | None, str | None]
-_NO_GUARD: _Scope = (None, None)
-"""The scope of a device's own events: only unscoped tokens (admin, integration) cover it."""
-_IDS_PER_QUERY = 500
-"""Guard ids per lookup: a batch of a city's backlog names thousands."""
 
 _MINE_KEPT = 65536
 """Ids of this process's latest events, which the outbox's reader must not send again: more
@@ -146,30 +142,23 @@ class LiveFeed:
             subscriptions = list(self._subscriptions)
         if not subscriptions or not messages:
             return
-        scopes = self._scopes_of({message["subject"] for message in messages})
+        scopes = self._scopes_of(messages)
         for message in messages:
-            site_id, team = scopes.get(message["subject"], _NO_GUARD)
+            site_id, team = scopes.of(message["subject"], message["data"].get("shift_id"))
             for subscription in subscriptions:
                 if subscription.principal.covers(site_id, team):
                     subscription.offer(message)
 
-    def _scopes_of(self, subjects: set[str]) -> dict[str, _Scope]:
-        """The site and team of each guard among ``subjects``, as stored now; a device, or a
-        guard unknown to the store, is left out (``_NO_GUARD``). Read for every batch, never
+    def _scopes_of(self, messages: list[dict[str, Any]]) -> EventScopes:
+        """The site and team of each message's guard as stored now (a device, or a guard
+        unknown to the store: ``NO_SCOPE``), or of its shift when a site load ended that shift
+        with him moved or taken out (``gateway.api.shift_scope``). Read for every batch, never
         remembered: a site file loaded while the gateway runs moves a guard to another team,
-        and from then on his events are his new leader's, as his alerts are (``/alerts``)."""
-        ordered = sorted(subjects)
-        scopes: dict[str, _Scope] = {}
+        and from then on his new shifts' events are his new leader's, as their alerts are
+        (``/alerts``), while his ended shift's stay with its own."""
+        pairs = ((m["subject"], m["data"].get("shift_id")) for m in messages)
         with Session(self._engine) as session:
-            for start in range(0, len(ordered), _IDS_PER_QUERY):
-                chunk = ordered[start : start + _IDS_PER_QUERY]
-                rows = session.execute(
-                    select(GuardRow.id, GuardRow.site_id, GuardRow.team).where(
-                        GuardRow.id.in_(chunk)
-                    )
-                )
-                scopes.update((row.id, (row.site_id, row.team)) for row in rows)
-        return scopes
+            return read_event_scopes(session, pairs)
 
 
 async def event_stream(
