@@ -14,7 +14,9 @@ stalled), and is refused while it would be undone or would lose an event:
 * while the guard is in a loaded site file (his roster would bring his shifts back, and the
   pipeline would go on writing about him): the operator removes him from the site file first;
 * while an event about him waits for delivery to the management core or a robot: the core has
-  a right to the events of his past shifts; erasure waits until they are delivered;
+  a right to the events of his past shifts; erasure waits until they are delivered (an event
+  a destination refused for its content waits for the operator to send it again: the refusal
+  says so, and names ``guard-gateway outbox retry``);
 * while his rules still have a decision to make about him: a rule state of a shift the
   pipeline still runs (``gateway.pipeline.roster_window.in_window``) with a deadline to come
   (the hour to cancel a leave he came back from, the wait for a quiet terminal's upload after
@@ -160,11 +162,19 @@ def erase_guard(engine: Engine, guard_id: str, now: datetime) -> ErasureReport:
                 f"guard {guard_id!r} is in the roster of site {guard.site_id!r}: remove him from "
                 "the site file and load it first, or his shifts would bring his data back"
             )
-        waiting = session.scalar(
-            select(func.count())
-            .select_from(OutboxRow)
-            .where(OutboxRow.subject == guard_id, OutboxRow.delivered_at.is_(None))
-        )
+        waiting, refused = session.execute(
+            select(func.count(), func.count(OutboxRow.refused_at)).where(
+                OutboxRow.subject == guard_id, OutboxRow.delivered_at.is_(None)
+            )
+        ).one()
+        if refused:
+            raise ErasureRefused(
+                f"{waiting} event(s) about guard {guard_id!r} are not delivered yet, {refused} "
+                "of them refused by their destination for their content and set aside, never "
+                "to be sent again on their own (`guard-gateway outbox refused` lists them): "
+                "once the destination takes them, send them again with `guard-gateway outbox "
+                "retry`, and erase once all are delivered"
+            )
         if waiting:
             raise ErasureRefused(
                 f"{waiting} event(s) about guard {guard_id!r} are not delivered yet: erase once "

@@ -160,6 +160,50 @@ def test_export_then_erasure_of_one_guard(
     assert all(row.client and row.client.startswith("cli@") for row in trail)
 
 
+def test_an_erasure_held_up_by_events_the_core_refused_says_so_and_names_the_retry(
+    morning: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Events the core refused for their content are set aside and never sent again on their
+    own: the erasure waiting on them says so, and how to send them again. Before, it said
+    only that they were not delivered yet, and the operator waited for ever."""
+    load_site(morning, at(60), roster_site(tmp_path, [STAYER]))
+    waiting = rows_of(morning, "g-001")["outbox"]
+    with Session(morning) as session, session.begin():
+        first_two = (
+            select(OutboxRow.seq)
+            .where(OutboxRow.subject == "g-001")
+            .order_by(OutboxRow.seq)
+            .limit(2)
+        )
+        set_aside = update(OutboxRow).where(OutboxRow.seq.in_(first_two.scalar_subquery()))
+        session.execute(set_aside.values(refused_at=at(50), last_error="HTTP 422: unknown type"))
+    capsys.readouterr()
+
+    assert main(["data", "erase", "g-001", "--yes"]) == 1
+    assert capsys.readouterr().err == (
+        f"refused: {waiting} event(s) about guard 'g-001' are not delivered yet, 2 of them "
+        "refused by their destination for their content and set aside, never to be sent again "
+        "on their own (`guard-gateway outbox refused` lists them): once the destination takes "
+        "them, send them again with `guard-gateway outbox retry`, and erase once all are "
+        "delivered\n"
+    )
+
+    # Sent again, they wait as any other: the refusal says only that.
+    assert main(["outbox", "retry", "--all"]) == 0
+    assert main(["data", "erase", "g-001", "--yes"]) == 1
+    said = capsys.readouterr()
+    assert "2 refused event(s) put back for delivery" in said.out
+    assert said.err == (
+        f"refused: {waiting} event(s) about guard 'g-001' are not delivered yet: erase once "
+        "the management core and the robots have them\n"
+    )
+
+    with Session(morning) as session, session.begin():
+        session.execute(update(OutboxRow).values(delivered_at=at(61)))
+    assert main(["data", "erase", "g-001", "--yes"]) == 0
+    assert rows_of(morning, "g-001") == Counter()
+
+
 def settle(runtime: PipelineRuntime[DecodeOutcome]) -> None:
     """Let the pipeline's thread read the roster and run its ticks at the clock's time."""
     for _ in range(3):
