@@ -75,6 +75,8 @@ EVENT_FIELDS = (
     "terminal_id",
     "kind",
     "checked_out",
+    "continued_from",
+    "away_since",
 )
 """The fields of an event's ``data`` the ledger reads; the rest (fixes, raw evidence) is left
 in the store, so a month of events fits in memory."""

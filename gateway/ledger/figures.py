@@ -37,19 +37,32 @@ def _seconds(start: datetime, end: datetime) -> float:
 
 
 def _departures(
-    records: GuardRecords, shift_ends: dict[str, datetime], grace_s: float
+    records: GuardRecords,
+    shift_ends: dict[str, datetime],
+    spans: list[tuple[datetime, datetime]],
+    grace_s: float,
 ) -> list[dict[str, Any]]:
-    """The guard's departures of the day's shifts, in time order, from the rule events."""
+    """The guard's departures of the day's shifts, in time order, from the rule events; each
+    with ``in_day_s``, its part inside ``spans`` (the day's shifts, up to when the ledger was
+    made), and ``carried_from``: the shift of an earlier day that handed it over (连班 across
+    the morning), whose day lists and counts it too."""
     found: dict[str, dict[str, Any]] = {}
     cover: dict[str, str] = {}
     alerts: dict[str, list[str]] = {}
     holders: dict[str, set[str]] = {}
+    departed: set[str] = set()
+    carried: dict[str, str] = {}
     for event in records.events:
         dep_id = event.data.get("departure_id")
         if not isinstance(dep_id, str):
             continue
         holders.setdefault(dep_id, set()).add(str(event.data.get("shift_id")))
-        if event.type in ("presence.departed", "presence.returned"):
+        if event.type == "presence.arrived":
+            _take_over(found, carried, dep_id, event)
+            _note_cover(cover, dep_id, event)
+        elif event.type in ("presence.departed", "presence.returned"):
+            if event.type == "presence.departed":
+                departed.add(dep_id)
             started = _parse(event.data.get("started_at")) or event.time
             entry = found.setdefault(
                 dep_id,
@@ -84,7 +97,11 @@ def _departures(
                 "started_at": entry["started_at"],
                 "returned_at": entry["returned_at"],
                 "checked_out": entry["checked_out"],
+                "carried_from": None if dep_id in departed else carried.get(dep_id),
                 "duration_s": duration,
+                "in_day_s": sum(
+                    _seconds(max(a, entry["started_at"]), min(b, end)) for a, b in spans
+                ),
                 "coverage": coverage,
                 "reported": coverage != "none",
                 "assessed": duration > grace_s,
@@ -92,6 +109,29 @@ def _departures(
             }
         )
     return result
+
+
+def _take_over(
+    found: dict[str, dict[str, Any]], carried: dict[str, str], dep_id: str, event: LedgerEvent
+) -> None:
+    """Note an outing a shift took over at its start from the one before at the post
+    (``presence.arrived`` with ``continued_from`` and ``away_since``): when that shift is an
+    earlier day's, no ``presence.departed`` of it is in this day's events, and this is where
+    the outing enters the day (from the shift's start; the day before keeps its part)."""
+    previous, since = event.data.get("continued_from"), _parse(event.data.get("away_since"))
+    if not isinstance(previous, str) or since is None:
+        return
+    carried.setdefault(dep_id, previous)
+    found.setdefault(
+        dep_id,
+        {
+            "departure_id": dep_id,
+            "shift_id": event.data.get("shift_id"),
+            "started_at": since,
+            "returned_at": None,
+            "checked_out": False,
+        },
+    )
 
 
 def _held_until(
@@ -119,7 +159,8 @@ def guard_figures(records: GuardRecords, day: DayRecords, as_of: datetime) -> di
     arrivals = {
         str(e.data.get("shift_id")): e.time for e in records.events if e.type == "presence.arrived"
     }
-    departures = _departures(records, shift_ends, day.policy.report_grace_s)
+    spans = [(s.starts_at, shift_ends[s.id]) for s in records.shifts]
+    departures = _departures(records, shift_ends, spans, day.policy.report_grace_s)
     present = 0.0
     for shift in records.shifts:
         arrived = arrivals.get(shift.id)
@@ -127,9 +168,7 @@ def guard_figures(records: GuardRecords, day: DayRecords, as_of: datetime) -> di
             present += _seconds(max(arrived, shift.starts_at), shift_ends[shift.id])
     away = {"report": 0.0, "leave": 0.0, "none": 0.0}
     for dep in departures:
-        end = min(dep["started_at"].timestamp() + dep["duration_s"], _latest(shift_ends))
-        inside = max(0.0, end - dep["started_at"].timestamp())
-        away[dep["coverage"]] += inside
+        away[dep["coverage"]] += dep["in_day_s"]
     cancellations = {
         str(e.data.get("leave_id")): bool(e.data.get("in_time"))
         for e in records.events
@@ -229,11 +268,6 @@ def _reports(records: GuardRecords) -> list[dict[str, Any]]:
     return sorted([*typed, *punched], key=lambda r: (utc(r["reported_at"]), r["report_id"]))
 
 
-def _latest(shift_ends: dict[str, datetime]) -> float:
-    """The end of the guard's last shift, as a timestamp: nothing after it is time away."""
-    return max((end.timestamp() for end in shift_ends.values()), default=float("inf"))
-
-
 def _patrol(records: GuardRecords) -> dict[str, int]:
     """Scans, checkpoints scanned for a round (late ones among them), checkpoints missed for
     good, rounds settled. The checkpoints missed for good are the missed alerts less those a
@@ -265,7 +299,10 @@ def _rate(numerator: int, denominator: int) -> float | None:
 
 def totals(guards: list[dict[str, Any]]) -> dict[str, Any]:
     """Sums and rates over ``guards`` (rows of ``guard_figures``); definitions in the docs."""
-    departures = [d for g in guards for d in g["departures"]]
+    # An outing carried over from an earlier day's shift is counted there, where it began
+    # and was judged (its report owed, its unreported and overtime alerts): a run of days
+    # counts it once. Its time away in this day is in the sums all the same.
+    departures = [d for g in guards for d in g["departures"] if not d.get("carried_from")]
     assessed = [d for d in departures if d["assessed"]]
     alerts = [a for g in guards for a in g["alerts"]]
     latencies = [a["ack_latency_s"] for a in alerts if a["ack_latency_s"] is not None]

@@ -190,7 +190,17 @@ def ledger_xlsx(ledgers: list[dict[str, Any]]) -> bytes:
     _sheet(
         book,
         "离岗 departures",
-        ["date", "guard_id", "started_at", "returned_at", "minutes", "coverage", "alerts"],
+        [
+            "date",
+            "guard_id",
+            "started_at",
+            "returned_at",
+            "minutes",
+            "coverage",
+            "alerts",
+            "minutes_in_day",
+            "carried_from",
+        ],
         (
             [
                 ledger["date"],
@@ -200,6 +210,8 @@ def ledger_xlsx(ledgers: list[dict[str, Any]]) -> bytes:
                 _minutes(d["duration_s"]),
                 d["coverage"],
                 " ".join(d["alerts"]),
+                _minutes(d["in_day_s"]),
+                d["carried_from"],
             ]
             for ledger, zone in _zoned(ledgers)
             for g in ledger["guards"]

@@ -57,8 +57,11 @@ def guard_segments(
             key=lambda d: d["started_at"],
         )
         for dep in outings:
-            left = max(_t(dep["started_at"]), cursor)
-            back = min(left + timedelta(seconds=dep["duration_s"]), end)
+            began = _t(dep["started_at"])
+            left = max(began, cursor)
+            # The outing ends where it ends, not its length after the part drawn from: one
+            # carried in from an earlier day's shift began before this bar.
+            back = min(began + timedelta(seconds=dep["duration_s"]), end)
             if back <= left:
                 continue
             if left > cursor:

@@ -104,7 +104,12 @@ def take_over(run: Run, handed: DutyContinued) -> None:
             reports=(*state.reports, *(r for r in handed.reports if r.report_id not in reports)),
             leaves=(*state.leaves, *(lv for lv in handed.leaves if lv.leave_id not in leaves)),
         )
-        data.update(departure_id=dep.departure_id, away_since=iso(dep.started_at))
+        data.update(
+            departure_id=dep.departure_id,
+            away_since=iso(dep.started_at),
+            report_id=dep.report_id,
+            leave_id=dep.leave_id,
+        )
     silence = handover.silence
     if silence is not None and state.silent_since is None:
         silence = replace(silence, shift_id=silence.shift_id or handed.previous_shift_id)

@@ -40,7 +40,7 @@ def local(hhmm: str) -> datetime:
 
 
 DEPARTURES = [  # an empty cell reads back as None
-    (DAY, "g-001", local("08:10"), local("08:20"), 10.0, "report", None),
+    (DAY, "g-001", local("08:10"), local("08:20"), 10.0, "report", None, 10.0, None),
     (
         DAY,
         "g-001",
@@ -49,8 +49,10 @@ DEPARTURES = [  # an empty cell reads back as None
         20.0,
         "none",
         "alert.overtime_departure alert.unreported_departure",
+        20.0,
+        None,
     ),
-    (DAY, "g-001", local("09:10"), local("09:40"), 30.0, "leave", None),
+    (DAY, "g-001", local("09:10"), local("09:40"), 30.0, "leave", None, 30.0, None),
 ]
 
 
@@ -95,7 +97,7 @@ def assert_local_workbook(book: openpyxl.Workbook, ledger: dict[str, Any]) -> No
     g1 = next(g for g in ledger["guards"] if g["guard_id"] == "g-001")
     departures = book["离岗 departures"]
     rows = list(departures.iter_rows(values_only=True))
-    assert rows[0] == (NOTE,) + (None,) * 6
+    assert rows[0] == (NOTE,) + (None,) * 8
     assert rows[1] == (
         "date",
         "guard_id",
@@ -104,6 +106,8 @@ def assert_local_workbook(book: openpyxl.Workbook, ledger: dict[str, Any]) -> No
         "minutes",
         "coverage",
         "alerts",
+        "minutes_in_day",
+        "carried_from",
     )
     assert rows[2:] == DEPARTURES
     assert departures.freeze_panes == "A3"
