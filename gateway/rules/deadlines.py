@@ -110,9 +110,23 @@ def _departure_deadlines(state: PresenceState, policy: SitePolicy) -> list[Deadl
         if not _return_pending_by(dep, due):
             out.append(Deadline(due, Kind.OVERTIME))
     leave = state.leave(dep.leave_id)
-    if leave is not None and not dep.overrun_done and not _return_pending_by(dep, leave.ends_at):
+    if (
+        leave is not None
+        and not dep.overrun_done
+        and not _return_pending_by(dep, leave.ends_at)
+        and not _off_duty_by(state, leave.ends_at)
+    ):
         out.append(Deadline(leave.ends_at, Kind.OVERRUN))
     return out
+
+
+def _off_duty_by(state: PresenceState, at: datetime) -> bool:
+    """Whether the guard's duty is over by ``at`` (no double shift going on): a leave ending
+    at or after his duty's end was not overrun on duty, as ``offpost.overran_before_entry``
+    judges one typed in late. He is still owed its cancellation (销假) within the hour,
+    counted from its end (``cancellations.owed_past_the_end``), not an overrun beside the
+    end's decisions."""
+    return at >= state.duty_end and not state.continued
 
 
 def _expected_from(state: PresenceState, policy: SitePolicy) -> datetime:
