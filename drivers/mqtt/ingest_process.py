@@ -125,7 +125,8 @@ class IngestProcess:
         self._generation = 0
         self._supervisor: threading.Thread | None = None
         self._stopping = threading.Event()
-        self._offers = HandoffLoop(handoff, self._stopping)  # on the reader thread only
+        # On the reader thread only; a full pipeline queue is told in the log, as MqttIngest does.
+        self._offers = HandoffLoop(handoff, self._stopping, warn_as=client_id)
         self._connected = threading.Event()
         self._child_stats = _NO_STATS
         self._past = _NO_STATS  # summed counters of the children that ended

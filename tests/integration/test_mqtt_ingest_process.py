@@ -6,7 +6,9 @@ Against the private mosquitto; the contract shared with ``MqttIngest`` is tested
 
 from __future__ import annotations
 
+import logging
 import os
+import queue
 import shutil
 import signal
 import sys
@@ -18,6 +20,7 @@ from pytest_mock import MockerFixture
 from drivers.mqtt import child_process, ingest_process
 from drivers.mqtt.broker import RunningBroker
 from drivers.mqtt.ingest_process import SILENT_CHILD_S, IngestProcess
+from drivers.mqtt.ingest_types import MqttMessage
 from gateway.clock import ManualClock
 from tests.fixtures.mqtt import BrokerPublisher
 from tests.integration.test_mqtt_ingest import (
@@ -181,3 +184,43 @@ def test_a_child_ended_by_sigterm_while_starting_waits_for_the_gateways_stop(
     else:
         assert "ended with code -15" in crashes[0].getMessage()
         assert process.stats.process_restarts == 1
+
+
+def test_a_full_pipeline_queue_is_told_in_the_log_once_and_the_message_taken_after(
+    mqtt_broker: RunningBroker,
+    clock: ManualClock,
+    collector: Collector,
+    mqtt_publisher: BrokerPublisher,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The ingest `run` uses by default. Before, it only counted the waits while the pipeline's
+    # queue was full: reading from the broker paused, and nothing said so in the log.
+    refusals = iter(range(3))
+
+    def handoff(message: MqttMessage) -> None:
+        if next(refusals, None) is not None:
+            raise queue.Full("the pipeline queue is full")
+        collector(message)
+
+    process = IngestProcess(
+        mqtt_broker.url,
+        client_id="gateway-full",
+        topic_filters=["devices/#"],
+        handoff=handoff,
+        clock=clock,
+    )
+    process.start()
+    try:
+        assert process.wait_connected(CONNECT_TIMEOUT_S)
+        with caplog.at_level(logging.WARNING, logger="drivers.mqtt.handoff"):
+            mqtt_publisher.publish(TOPIC, b"x")
+            assert [m.payload for m in collector.take(1)] == [b"x"]
+    finally:
+        process.stop()
+    paused = [
+        r.getMessage() for r in caplog.records if "reading from the broker paused" in r.message
+    ]
+    assert paused == [
+        "MQTT ingest 'gateway-full': the pipeline's queue is full; reading from the broker "
+        "paused (1 waits so far)"
+    ]
