@@ -121,10 +121,8 @@ class PushClocks:
                 held.session_from = now
 
     def command(self, sn: str, config: TerminalConfig) -> str | None:
-        """The ``C:<id>:SET OPTION DateTime=..`` line to hand out now, if the clock is to be set
-        (and the site file does not forbid it)."""
-        if not config.set_clock:
-            return None
+        """The ``C:<id>:SET OPTION DateTime=..`` line to hand out now, if the clock is to be
+        set (the local time in ``config``'s zone)."""
         now = self._clock.now()
         with self._lock:
             held = self._terminals.get(sn)

@@ -68,8 +68,8 @@ class TerminalConfig:
     ``error_delay_s`` after a failed request, ``trans_times`` (fixed upload times, ``hh:mm;hh:mm``),
     ``trans_interval_min`` between uploads of pending data, ``trans_flag`` (which tables to send),
     ``realtime`` (send each record as it happens), ``encrypt`` (always ``None``: we do not support
-    the encrypted variant). ``set_clock``: set the terminal's clock to the gateway's after each
-    handshake (``SET OPTION DateTime``, see ``push_clock``).
+    the encrypted variant). The terminal's clock is set to the gateway's at each session's
+    start (``SET OPTION DateTime``, see ``push_clock``).
     """
 
     timezone: str = DEFAULT_TIMEZONE
@@ -79,7 +79,6 @@ class TerminalConfig:
     trans_interval_min: int = 1
     trans_flag: str = "TransData AttLog\tOpLog"
     realtime: bool = True
-    set_clock: bool = True
 
     def __post_init__(self) -> None:
         zone_for(self.timezone)  # fails early on a misspelt zone

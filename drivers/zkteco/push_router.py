@@ -24,10 +24,10 @@ terminal and problem.
 ``commands`` (optional) queues commands for terminals; ``getrequest`` hands them out and
 ``devicecmd`` results are logged and passed to ``on_command_result``.
 
-Terminal clocks (``push_clock``): the first ``getrequest`` after a handshake is handed
-``SET OPTION DateTime`` with the gateway's time (unless the config's ``set_clock`` is off), and
-punches of an upload that only a clock left behind explains are dated by the gateway's clock
-before ``sink`` sees them; every request keeps the terminal's session live.
+Terminal clocks (``push_clock``): the first ``getrequest`` of each session is handed
+``SET OPTION DateTime`` with the gateway's time, and punches of an upload that only a clock
+left behind explains are dated by the gateway's clock before ``sink`` sees them; every request
+keeps the terminal's session live.
 """
 
 from __future__ import annotations
