@@ -238,6 +238,9 @@ def test_a_core_refusing_the_gateway_itself_holds_every_event_and_is_retried(
         assert stub.wait_for(lambda: stub.rejected == 1, WAIT_S)
         assert settled(lambda: sum(r.attempts for r in run.rows().values()) == 1)
         run.clock.advance(hour)
+        # the runtime's next tick decides his overtime and his terminal's silence on its own
+        # thread: the count below waits for them, not for the retry alone
+        assert settled(lambda: len(run.rows()) == 6), sorted(run.rows())
         assert stub.wait_for(lambda: stub.rejected == 2, WAIT_S)
         assert settled(lambda: sum(r.attempts for r in run.rows().values()) == 2)
         assert stub.events == [] and stub.refused == []
