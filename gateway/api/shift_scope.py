@@ -8,7 +8,9 @@ those it still owes after (a leave never cancelled), stay that site's and team's
 leaders list, acknowledge and resolve them and see them on the live page, as that shift's
 groups hear them (``gateway.outbox.routing``); the guard's new leaders do not. His shifts
 from the load on (and every shift no load ended this way) go by his row. An alert or event
-of no kept shift whose guard has no row is no leader's: unscoped tokens only.
+of no kept shift whose guard has no row is no leader's: unscoped tokens only. The daily
+ledger (``gateway.ledger.lines``) and a guard's track (``gateway.web.geometry``) go the same way
+(``kept_shifts_of``).
 
 The shift is the alert's ``shift_id`` and the event's ``data.shift_id``; a kept shift counts
 only for its own guard, so what an event names never widens a token's view.
@@ -18,20 +20,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.api.tokens import Principal, Role
+from gateway.db.kept_config import kept_config
 from gateway.db.models import AlertRow, GuardRow, ShiftRow
 from gateway.db.slices import slices
 
 __all__ = [
     "NO_SCOPE",
     "EventScopes",
+    "KeptShift",
     "Scope",
     "alerts_in_scope",
     "kept_guards_in_scope",
+    "kept_shifts_of",
     "read_event_scopes",
     "scope_query",
 ]
@@ -93,6 +99,33 @@ def alerts_in_scope(principal: Principal) -> ColumnElement[bool] | None:
         exists(kept.where(_kept_within(principal))),
         and_(~exists(kept), AlertRow.guard_id.in_(guards)),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class KeptShift:
+    """A shift of a guard that kept its route: its id and start, the site and team it was held
+    under, and the guard's name then."""
+
+    shift_id: str
+    starts_at: datetime
+    site_id: str
+    team: str | None
+    guard_name: str
+
+
+def kept_shifts_of(session: Session, guard_id: str) -> list[KeptShift]:
+    """The shifts of ``guard_id`` that kept their route, oldest first (a load keeps one only
+    when it moves him during it, or takes him out of the file: few)."""
+    rows = session.execute(
+        select(ShiftRow.id, ShiftRow.starts_at, ShiftRow.site_id, ShiftRow.kept_config)
+        .where(ShiftRow.guard_id == guard_id, ShiftRow.kept_config.is_not(None))
+        .order_by(ShiftRow.starts_at, ShiftRow.id)
+    )
+    shifts = []
+    for shift_id, starts_at, site_id, raw in rows:
+        config = kept_config(raw)
+        shifts.append(KeptShift(shift_id, starts_at, site_id, config["team"], config["guard_name"]))
+    return shifts
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,10 @@
 
 Scoped like every read: a leader's ledger holds his own guards only (``guards_in_scope``), its
 team and site totals computed over them; a site outside his token, or a guard outside his scope,
-is answered 404 as if it did not exist. Reads run off the pipeline thread: they touch only
+is answered 404 as if it did not exist. A shift a site load ended with its guard moved to
+another site or team, or taken out of the file, is a line of the team it was held under, read
+by that team's leaders and not by his new ones (``gateway.ledger.lines``); a guard's timeline
+is drawn from his lines the token reads. Reads run off the pipeline thread: they touch only
 stored records.
 """
 
@@ -25,9 +28,10 @@ from gateway.clock import Clock
 from gateway.db import repository as repo
 from gateway.db.base import ID_LENGTH
 from gateway.ledger.collect import DayOutOfRange, UnknownSite
+from gateway.ledger.lines import LedgerScope
 from gateway.ledger.service import CSV_ENCODING, day_ledger, safe_name
 from gateway.ledger.tables import ledger_csv, ledger_xlsx
-from gateway.ledger.timeline import ledger_timeline
+from gateway.ledger.timeline import guard_lines, ledger_timeline
 
 __all__ = ["ledger_routes"]
 
@@ -44,8 +48,11 @@ def ledger_routes(engine: Engine, clock: Clock, anyone: Any) -> APIRouter:
     def ledger_for(principal: Principal, site: str, day: date) -> dict[str, Any]:
         if principal.role is Role.LEADER and site not in principal.sites:
             raise repo.NotFound(f"unknown site {site!r}")
-        with Session(engine) as session:
-            scope = guards_in_scope(session, principal)
+        scope = None
+        if principal.role is Role.LEADER:
+            with Session(engine) as session:
+                guards = frozenset(guards_in_scope(session, principal) or ())
+            scope = LedgerScope(guards, principal.sites, principal.teams)
         try:
             return day_ledger(engine, site, day, clock.now(), scope)
         except UnknownSite as exc:
@@ -103,10 +110,10 @@ def ledger_routes(engine: Engine, clock: Clock, anyone: Any) -> APIRouter:
         day: Day, site: SiteId, guard_id: GuardId, principal: Principal = anyone
     ) -> Response:
         ledger = await run_in_threadpool(ledger_for, principal, site, day)
-        guard = next((g for g in ledger["guards"] if g["guard_id"] == guard_id), None)
-        if guard is None:
+        lines = guard_lines(ledger, guard_id)
+        if not lines:
             raise repo.NotFound(f"unknown guard {guard_id!r} at site {site!r}")
-        svg = ledger_timeline(ledger, guard)
+        svg = ledger_timeline(ledger, lines[0])
         return Response(svg.encode("utf-8"), media_type="image/svg+xml")
 
     return router

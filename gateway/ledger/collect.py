@@ -35,6 +35,7 @@ from gateway.db.models import (
 )
 from gateway.db.repository import site_policy
 from gateway.db.slices import slices
+from gateway.ledger.lines import LedgerScope, ledger_lines, may_hold
 from gateway.outbox.tables import EVENT_DESTINATIONS, OutboxRow
 from gateway.pipeline.punch_duty import EARLY_CHECK_IN, LATE_CHECK_OUT, OVERTIME_AFTER
 from gateway.policy import SitePolicy
@@ -121,11 +122,15 @@ class GuardRecords:
     punches: list[PunchRow] = field(default_factory=list)
     punch_shifts: dict[int, str] = field(default_factory=dict)
     """Punch row id → the shift the rules gave it (``attendance.punch``), when they did."""
+    kept: bool = False
+    """A line of shifts a load ended with the guard moved or taken out: under the name and team
+    they kept (``gateway.ledger.lines``)."""
 
 
 @dataclass(frozen=True, slots=True)
 class DayRecords:
-    """A site's day: its window in UTC, its policy, and the records of each guard in scope."""
+    """A site's day: its window in UTC, its policy, and the records of each line in scope (a
+    guard's, or a kept shift's: ``gateway.ledger.lines``)."""
 
     site: SiteRow
     day: date
@@ -153,15 +158,16 @@ def read_day(
     session: Session,
     site_id: str,
     day: date,
-    scope: list[str] | None = None,
+    scope: LedgerScope | None = None,
     events: ShiftEvents | None = None,
 ) -> DayRecords:
-    """The records of ``site_id``'s guards (only those in ``scope`` when given) for ``day``;
-    ``events``: the rule events already read (``read_events``) over a range covering the day
-    and ``EVENTS_AFTER_DAY`` after it, else they are read here.
+    """The records of ``site_id``'s guards (only the lines ``scope`` holds, when given) for
+    ``day``; ``events``: the rule events already read (``read_events``) over a range covering
+    the day and ``EVENTS_AFTER_DAY`` after it, else they are read here.
 
     Guards are the site's current guards, plus anyone who had a shift that day (a guard since
-    removed from the site file keeps his history, under his id)."""
+    removed from the site file keeps his history, under his id); a shift a load ended with its
+    guard moved or taken out is a line of its own (``gateway.ledger.lines``)."""
     site = session.get(SiteRow, site_id)
     if site is None:
         raise UnknownSite(f"unknown site {site_id!r}")
@@ -183,8 +189,7 @@ def read_day(
             guards[shift.guard_id] = GuardRecords(GuardRow(id=shift.guard_id, name="", team=None))
         guards[shift.guard_id].shifts.append(shift)
     if scope is not None:
-        allowed = set(scope)
-        guards = {gid: rec for gid, rec in guards.items() if gid in allowed}
+        guards = {g: rec for g, rec in guards.items() if may_hold(scope, g, rec.shifts)}
     ids = sorted(guards)
     shift_ids = [s.id for rec in guards.values() for s in rec.shifts]
     if events is None:
@@ -195,7 +200,8 @@ def read_day(
         records.events.sort(key=lambda event: event.time)
     reach = _Reach.of(session, guards, ids, start, end, events)
     _read_records(session, guards, ids, shift_ids, reach)
-    return DayRecords(site, day, start, end, site_policy(site.policy), [guards[g] for g in ids])
+    lines = ledger_lines(guards, site_id, scope)
+    return DayRecords(site, day, start, end, site_policy(site.policy), lines)
 
 
 def read_events(

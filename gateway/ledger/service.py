@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 from gateway.db.models import SiteRow
 from gateway.ledger.collect import ShiftEvents, read_day, run_events
 from gateway.ledger.figures import build_ledger
+from gateway.ledger.lines import LedgerScope
 from gateway.ledger.tables import ledger_csv, ledger_xlsx
-from gateway.ledger.timeline import ledger_timeline
+from gateway.ledger.timeline import guard_lines, ledger_timeline
 
 __all__ = ["CSV_ENCODING", "DayRun", "day_ledger", "safe_name", "site_ids", "write_days"]
 
@@ -40,11 +41,11 @@ def day_ledger(
     site_id: str,
     day: date,
     now: datetime,
-    scope: list[str] | None = None,
+    scope: LedgerScope | None = None,
     events: ShiftEvents | None = None,
 ) -> dict[str, Any]:
-    """The ledger of ``site_id`` on ``day`` (only the guards in ``scope`` when given; with the
-    rule ``events`` of a run when already read); raises ``UnknownSite``."""
+    """The ledger of ``site_id`` on ``day`` (only the lines ``scope`` holds when given: a
+    leader's; with the rule ``events`` of a run when already read); raises ``UnknownSite``."""
     with Session(engine) as session:
         return build_ledger(read_day(session, site_id, day, scope, events), now)
 
@@ -102,7 +103,7 @@ def write_days(
             (out / f"{stem}.csv").write_text(ledger_csv([ledger]), encoding=CSV_ENCODING)
             (out / f"{stem}.xlsx").write_bytes(ledger_xlsx([ledger]))
             files += 3
-            for guard in ledger["guards"]:
+            for guard in guard_lines(ledger):
                 if not guard["shifts"]:
                     continue
                 name = f"{safe_name(site_id)}-{day.isoformat()}-{safe_name(guard['guard_id'])}.svg"

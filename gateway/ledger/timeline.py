@@ -14,7 +14,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 from zoneinfo import ZoneInfo
 
-__all__ = ["SEGMENT_KINDS", "guard_segments", "ledger_timeline", "timeline_svg"]
+__all__ = ["SEGMENT_KINDS", "guard_lines", "guard_segments", "ledger_timeline", "timeline_svg"]
 
 SEGMENT_KINDS: dict[str, tuple[str, str]] = {
     "on-post": ("#2e9d5b", "在岗 on post"),
@@ -29,6 +29,42 @@ WIDTH, LEFT, RIGHT, BAR_H, ROW_H, TOP = 960, 20, 20, 28, 64, 76
 
 def _t(value: str) -> datetime:
     return datetime.fromisoformat(value)
+
+
+_IN_TIME_ORDER = {
+    "shifts": "starts_at",
+    "departures": "started_at",
+    "alerts": "opened_at",
+    "reports": "reported_at",
+    "leaves": "starts_at",
+    "punches": "punched_at",
+}
+"""A ledger line's lists, each with the time it is ordered by."""
+
+
+def guard_lines(ledger: dict[str, Any], guard_id: str | None = None) -> list[dict[str, Any]]:
+    """One line per guard of ``ledger`` (only ``guard_id``'s when given), in the ledger's order:
+    a guard whose shift a load ended with him moved has a line of it beside his row's
+    (``gateway.ledger.lines``); his picture of the day is drawn from both, his shifts, outings
+    and alerts in time order and his durations summed."""
+    by_guard: dict[str, list[dict[str, Any]]] = {}
+    for line in ledger["guards"]:
+        if guard_id is None or line["guard_id"] == guard_id:
+            by_guard.setdefault(line["guard_id"], []).append(line)
+    return [_merged(lines) for lines in by_guard.values()]
+
+
+def _merged(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    if len(lines) == 1:
+        return lines[0]
+    merged = dict(lines[0])
+    merged["name"] = next((line["name"] for line in lines if line["name"]), "")
+    for key, value in lines[0].items():
+        if key.endswith("_s") and isinstance(value, (int, float)):
+            merged[key] = sum(line[key] or 0 for line in lines)
+    for key, order in _IN_TIME_ORDER.items():
+        merged[key] = sorted((x for line in lines for x in line[key]), key=lambda x: x[order])
+    return merged
 
 
 def guard_segments(

@@ -13,9 +13,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
+from gateway.api.shift_scope import kept_shifts_of
 from gateway.api.tokens import Principal, Role
 from gateway.db import repository as repo
 from gateway.db.models import GuardRow, PositionRow, PostRow, SiteRow
@@ -122,13 +123,29 @@ def guard_track(
     """The accepted fixes of ``guard_id`` on ``day`` (the site's local date; default: today
     there), oldest first, in ``datum``, at most ``TRACK_MAX_POINTS`` (``truncated`` says so).
 
-    A guard outside a leader's scope is answered as unknown (``repo.NotFound``), so a token
-    cannot probe for others' guards.
+    Scoped as his alerts are (``gateway.api.shift_scope``): the fixes of a shift a site load
+    ended with him moved to another site or team, or taken out of the file, are that shift's
+    site's and team's; the rest go by his row. A leader of that team reads those of that shift
+    only, under the name and site it kept (a guard since taken out of the file included); his
+    new leader reads the rest. A guard a token reads nothing of is answered as unknown
+    (``repo.NotFound``), so a token cannot probe for others' guards.
     """
     guard = session.get(GuardRow, guard_id)
-    if guard is None or not principal.covers(guard.site_id, guard.team):
+    by_row = guard is not None and principal.covers(guard.site_id, guard.team)
+    kept = kept_shifts_of(session, guard_id)
+    covered = [k for k in kept if principal.covers(k.site_id, k.team)]
+    if not by_row and not covered:
         raise repo.NotFound(f"unknown guard {guard_id!r}")
-    site = session.get(SiteRow, guard.site_id)
+    if by_row and guard is not None:
+        site_id, name = guard.site_id, guard.name
+        others = sorted({k.shift_id for k in kept} - {k.shift_id for k in covered})
+        held: ColumnElement[bool] = or_(
+            PositionRow.shift_id.is_(None), PositionRow.shift_id.not_in(others)
+        )
+    else:  # through the kept shifts alone: the latest one's site and name
+        site_id, name = covered[-1].site_id, covered[-1].guard_name
+        held = PositionRow.shift_id.in_(sorted(k.shift_id for k in covered))
+    site = session.get(SiteRow, site_id)
     zone = ZoneInfo(site.timezone if site is not None else "UTC")
     day = day or now.astimezone(zone).date()
     start = datetime.combine(day, time(0), tzinfo=zone)
@@ -141,6 +158,7 @@ def guard_track(
                 PositionRow.fix_time >= start,
                 PositionRow.fix_time < end,
                 PositionRow.drop_reason.is_(None),
+                held,
             )
             .order_by(PositionRow.fix_time, PositionRow.id)
             .limit(TRACK_MAX_POINTS + 1)
@@ -157,8 +175,8 @@ def guard_track(
         for row in rows[:TRACK_MAX_POINTS]
     ]
     return {
-        "guard_id": guard.id,
-        "guard_name": guard.name,
+        "guard_id": guard_id,
+        "guard_name": name,
         "date": day.isoformat(),
         "timezone": zone.key,
         "datum": datum.value,
