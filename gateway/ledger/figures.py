@@ -178,6 +178,7 @@ def guard_figures(records: GuardRecords, day: DayRecords, as_of: datetime) -> di
         "guard_id": records.guard.id,
         "name": records.guard.name,
         "team": records.guard.team,
+        "kept_by_load": records.kept,
         "shifts": [
             {
                 "shift_id": s.id,

@@ -77,12 +77,11 @@ def _ledger(client: httpx.Client, site: str) -> dict[str, Any]:
 
 
 def _his_lines(ledger: dict[str, Any]) -> list[tuple[str | None, str, int, float]]:
-    """张伟's lines: team, name, number of shifts, scheduled seconds."""
-    return [
-        (g["team"], g["name"], len(g["shifts"]), g["scheduled_s"])
-        for g in ledger["guards"]
-        if g["guard_id"] == "g-001"
-    ]
+    """张伟's lines: team, name, number of shifts, scheduled seconds. A line of a shift the
+    load kept says so, his row's line does not."""
+    lines = [g for g in ledger["guards"] if g["guard_id"] == "g-001"]
+    assert all(g["kept_by_load"] is (g["team"] == "A") for g in lines), lines
+    return [(g["team"], g["name"], len(g["shifts"]), g["scheduled_s"]) for g in lines]
 
 
 def _team_scheduled(ledger: dict[str, Any], team: str) -> float:
