@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     decode.add_argument("--device", default=None, help="device id when the payload has none")
     decode.add_argument("file", nargs="?", default="-", help="input file, or - for stdin")
 
-    demo = sub.add_parser("demo", help="run the demo: sample Wuhan site, ten simulated guards")
+    demo = sub.add_parser("demo", help="run the demo: sample Wuhan site, thirteen simulated guards")
     demo.add_argument("--rate", type=float, default=120.0, help="clock speed-up (default 120x)")
     demo.add_argument("--minutes", type=float, default=110.0, help="simulated minutes to run")
     demo.add_argument("--broker", default=None, help="mqtt:// URL of a broker to use")

@@ -271,7 +271,23 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     """``ledger DAY [--to DAY] [--site S] --out DIR``: the daily ledger written to files."""
     from gateway.ledger.cli import run_ledger_command
 
-    return run_ledger_command(args, load_settings(), SystemClock(), sys.stdout, sys.stderr)
+    settings = load_settings()
+    _bring_schema_up(settings)
+    return run_ledger_command(args, settings, SystemClock(), sys.stdout, sys.stderr)
+
+
+def _bring_schema_up(settings: Settings) -> None:
+    """Create or upgrade the configured database's schema, as every command that reads or
+    writes the database does but ``run`` (docs/operations.md): a new or older database is then
+    read as what it holds, not answered with a missing table's traceback."""
+    from gateway.db.engine import make_engine
+    from gateway.db.schema import create_schema
+
+    engine = make_engine(settings.database_url)
+    try:
+        create_schema(engine)
+    finally:
+        engine.dispose()
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
@@ -286,9 +302,11 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     """``quarantine list``: the inputs that failed on their own, newest first."""
     from gateway.db.engine import make_engine
     from gateway.db.quarantine import print_quarantined
+    from gateway.db.schema import create_schema
 
     engine = make_engine(load_settings().database_url)
     try:
+        create_schema(engine)
         print_quarantined(engine, sys.stdout, limit=args.limit, as_json=args.json)
     finally:
         engine.dispose()
@@ -296,7 +314,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The demo: sample Wuhan site, ten simulated guards, an accelerated clock."""
+    """The demo: sample Wuhan site, thirteen simulated guards, an accelerated clock."""
     from gateway.demo.run import run_demo
 
     return run_demo(

@@ -1,1 +1,1 @@
-"""The demo: the sample Wuhan site, ten simulated guards, an accelerated clock, a core stub."""
+"""The demo: the sample Wuhan site, thirteen simulated guards, an accelerated clock, a core stub."""
