@@ -12,6 +12,7 @@
 * ``routing``: which group robots an event goes to (besides the core).
 * ``record``: a gateway run without a core keeps its events as the record, waiting for none.
 * ``robots``: the robots' targets (with their secrets) and the WeCom / DingTalk senders.
-* ``robot_messages``, ``robot_templates``: what a leaders' group reads, in Chinese; digests.
+* ``robot_messages``, ``robot_templates``, ``robot_context``: what a leaders' group reads, in
+  Chinese; digests.
 * ``robot_delivery``: ``RobotDeliveryWorker``, a cap per group per minute, digests, SOS first.
 """

@@ -24,13 +24,8 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
 
-from gateway.outbox.robot_templates import (
-    ALERT_TITLES,
-    FOLLOW_UP_TITLES,
-    TEMPLATES,
-    Context,
-    short_title,
-)
+from gateway.outbox.robot_context import Context, short_title
+from gateway.outbox.robot_templates import ALERT_TITLES, FOLLOW_UP_TITLES, TEMPLATES
 
 __all__ = [
     "ALERT_TITLES",
