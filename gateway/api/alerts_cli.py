@@ -29,7 +29,7 @@ from gateway.db.engine import make_engine
 from gateway.db.models import NOTE_LENGTH
 from gateway.db.schema import create_schema
 from gateway.outbox.routing import RobotRouter
-from gateway.pipeline.commands import AcknowledgeAlert, ResolveAlert, alert_json
+from gateway.pipeline.alert_commands import AcknowledgeAlert, ResolveAlert, alert_json
 from gateway.pipeline.processor import Processor
 from gateway.settings import Settings
 

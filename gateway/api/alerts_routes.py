@@ -25,7 +25,7 @@ from gateway.clock import Clock
 from gateway.cluster.peer_auth import connection_address
 from gateway.db.base import ID_LENGTH
 from gateway.db.models import NOTE_LENGTH, AlertRow
-from gateway.pipeline.commands import AcknowledgeAlert, ResolveAlert, alert_json
+from gateway.pipeline.alert_commands import AcknowledgeAlert, ResolveAlert, alert_json
 from gateway.pipeline.runtime import PipelineRuntime
 
 __all__ = ["ResolveIn", "alert_ref", "alert_routes"]

@@ -1,11 +1,11 @@
 """Acting through the API: a leader's scope checked and the action audited, in the action's own
 transaction.
 
-``Audited`` wraps a pipeline command (``gateway.pipeline.commands``). On the pipeline's owner
-thread it locates the guard (or device) the command concerns, refuses it when the principal's
-scope does not cover him, runs the command and adds the ``audit_log`` row to the same session,
-so an action and its audit record commit together or not at all. A refused or failed action
-leaves no row.
+``Audited`` wraps a pipeline command (``gateway.pipeline.commands``, ``alert_commands``). On
+the pipeline's owner thread it locates the guard (or device) the command concerns, refuses it
+when the principal's scope does not cover him, runs the command and adds the ``audit_log`` row
+to the same session, so an action and its audit record commit together or not at all. A
+refused or failed action leaves no row.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from gateway.db.models import AlertRow
 from gateway.outbox.cloudevents import make_event_id
 from gateway.outbox.routing import RobotRouter
 from gateway.outbox.tables import OutboxRow, RobotRow
-from gateway.pipeline.commands import ResolveAlert
+from gateway.pipeline.alert_commands import ResolveAlert
 from gateway.pipeline.processor import Processor
 from gateway.site.loader import load_site_file
 from tests.fixtures.sql_statements import Statements

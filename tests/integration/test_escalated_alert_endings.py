@@ -25,7 +25,8 @@ from fwsim.robot_stub import RobotStub
 from gateway.clock import ManualClock
 from gateway.db.models import AlertRow
 from gateway.lifecycle import Gateway
-from gateway.pipeline.commands import FileReport, ResolveAlert
+from gateway.pipeline.alert_commands import ResolveAlert
+from gateway.pipeline.commands import FileReport
 from gateway.site.loader import load_site_file
 from tests.e2e.helpers import fix_at, outbox_rows, post_points
 from tests.integration.test_escalation_robots import (  # noqa: F401 - fixtures used by name

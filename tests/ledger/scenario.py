@@ -28,7 +28,8 @@ from sqlalchemy.orm import Session
 
 from gateway.clock import ManualClock
 from gateway.db.models import AlertRow, LeaveRow
-from gateway.pipeline.commands import AcknowledgeAlert, ApproveLeave, CancelLeave, FileReport
+from gateway.pipeline.alert_commands import AcknowledgeAlert
+from gateway.pipeline.commands import ApproveLeave, CancelLeave, FileReport
 from gateway.pipeline.processor import Processor
 from tests.e2e.helpers import DAY_START, fix_at, post_points, roster_site
 from tests.e2e.helpers import load_sample_site as load_site
