@@ -1,34 +1,23 @@
 """Identity: which guard wears a terminal, which shift he is on, and his post's fence.
 
 The roster is read from the database once and kept in memory, so the hot path (thousands of
-fixes a second) never queries it; ``DutyIndex.load`` is called again when a site file is loaded
-and periodically, to pick up new shift instances (then with the index it replaces, whose fences
-it reuses where the site is unchanged).
+fixes a second) never queries it: ``DutyIndex`` answers from memory alone and is never changed
+once built. It is read by ``gateway.pipeline.duty_load.load_duties``, again when a site file is
+loaded and periodically, to pick up new shift instances (then with the index it replaces, whose
+fences it reuses where the site is unchanged).
 """
 
 from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Row, select
-from sqlalchemy.orm import Session
-
-from gateway.db.models import DeviceRow, GuardRow, ShiftRow, SiteRow
-from gateway.db.repository import site_policy
-from gateway.pipeline.duty_parts import DutyDevices, DutyPart, kept_part
-from gateway.pipeline.roster_window import (
-    RosterFingerprint,
-    in_window,
-    roster_fingerprint,
-    site_fences,
-)
+from gateway.pipeline.roster_window import RosterFingerprint
 from gateway.policy import SitePolicy
-from gateway.rules import PatrolPolicy, patrol_policy
+from gateway.rules import PatrolPolicy
 from geofence import PostFence
 
 __all__ = ["Duty", "DutyIndex", "evidence_device"]
@@ -80,7 +69,10 @@ class DutyIndex:
         device_site: dict[str, str],
         policies: dict[str, SitePolicy],
         device_post: dict[str, str] | None = None,
+        elsewhere: dict[str, list[tuple[datetime, datetime, str]]] | None = None,
     ) -> None:
+        """``elsewhere``: by post, the hours (start, end, guard) of the shifts another process
+        holds there (``elsewhere_at_post``)."""
         self._by_shift = {d.shift_id: d for d in duties}
         self._by_guard: dict[str, list[Duty]] = defaultdict(list)
         for duty in sorted(duties, key=lambda d: d.starts_at):
@@ -89,7 +81,7 @@ class DutyIndex:
         self._by_post: dict[str, list[Duty]] = defaultdict(list)
         for duty in duties:
             self._by_post[duty.post_id].append(duty)
-        self._elsewhere: dict[str, list[tuple[datetime, datetime, str]]] = {}
+        self._elsewhere = elsewhere or {}
         self.by_start: tuple[Duty, ...] = tuple(
             sorted(duties, key=lambda d: (d.starts_at, d.shift_id))
         )
@@ -136,94 +128,35 @@ class DutyIndex:
         it holds his partition); a guard off duty is held as much as one on duty."""
         return self.scope is None or self.scope(guard_id)
 
-    @classmethod
-    def load(
-        cls,
-        session: Session,
-        now: datetime,
-        *,
-        scope: Callable[[str], bool] | None = None,
-        previous: DutyIndex | None = None,
+    def sharing_devices(
+        self,
+        duties: list[Duty],
+        policies: dict[str, SitePolicy],
+        elsewhere: dict[str, list[tuple[datetime, datetime, str]]] | None = None,
     ) -> DutyIndex:
-        """Read devices, guards, posts and the shifts within two days of ``now``; with
-        ``scope``, only the shifts of the guards it accepts (a partitioned process's own).
-
-        Guards, devices and shifts (as many as guards on duty) are read as plain rows of the
-        columns needed, not as ORM objects: building 100,000 objects costs several times
-        reading them. ``previous`` (the index this one replaces) lends what a site load alone
-        changes: the fences of the posts of sites not loaded again since (``site_versions``;
-        building 100,000 fences was half of a reload), and, when no site was loaded again at
-        all, its device maps and every ``Duty`` whose shift row is the same (only shifts new
-        to the window are built then; devices and guards are not even read if there are
-        none). A city's roster read anew every time the window moved held a second copy of
-        it until the first was freed: 142 MB at 100,000 guards."""
-        # First: a shift added while the rest is read then changes the next fingerprint.
-        fingerprint = roster_fingerprint(session, now)
-        sites = {s.id: s for s in session.scalars(select(SiteRow))}
-        site_versions = {sid: s.loaded_at for sid, s in sites.items()}
-        policies = {sid: site_policy(s.policy) for sid, s in sites.items()}
-        shifts = session.execute(
-            select(
-                ShiftRow.id,
-                ShiftRow.guard_id,
-                ShiftRow.post_id,
-                ShiftRow.site_id,
-                ShiftRow.starts_at,
-                ShiftRow.ends_at,
-                ShiftRow.known_from,
-                ShiftRow.cut_short,
-                ShiftRow.kept_config,
-            ).where(in_window(now))
+        """An index of ``duties`` that shares this one's devices (whose they are, where they
+        stand, their zones, the sites with a clock-in terminal): devices change only with a
+        site load, so a roster read again with no site loaded since lends them, not reads them."""
+        index = DutyIndex(
+            duties,
+            self._device_guard,
+            self._device_site,
+            policies,
+            self._device_post,
+            elsewhere,
         )
-        # The guards held elsewhere at each post, by their hours alone: a fixed reader's scan
-        # is attributed among everyone on duty at its post, wherever his rules run.
-        elsewhere: dict[str, list[tuple[datetime, datetime, str]]] = defaultdict(list)
-        same_sites = previous is not None and previous.site_versions == site_versions
-        kept = previous._by_shift if previous is not None and same_sites else {}
-        duties: list[Duty] = []
-        fresh = []
-        for shift in shifts:
-            if scope is not None and not scope(shift.guard_id):
-                elsewhere[shift.post_id].append((shift.starts_at, shift.ends_at, shift.guard_id))
-                continue
-            duty = kept.get(shift.id)
-            if duty is not None and _same_shift(duty, shift):
-                duties.append(duty)
-            else:
-                fresh.append(shift)
-        if previous is not None and same_sites:
-            # Devices change only with a site load: the maps are shared, not read again.
-            duties += _build(session, fresh, sites, policies, previous)
-            index = cls(
-                duties,
-                previous._device_guard,
-                previous._device_site,
-                policies,
-                previous._device_post,
-            )
-            index.clock_in_sites = previous.clock_in_sites
-            index.device_zones = previous.device_zones
-        else:
-            devices = _devices(session)
-            duties += _build(session, fresh, sites, policies, previous, devices)
-            zones = {sid: s.timezone for sid, s in sites.items()}
-            index = cls(
-                duties,
-                {d.id: d.guard_id for d in devices if d.guard_id is not None},
-                {d.id: d.site_id for d in devices},
-                policies,
-                {d.id: d.post_id for d in devices if d.post_id is not None},
-            )
-            index.clock_in_sites = frozenset(
-                d.site_id for d in devices if d.kind == "clock_in" or d.punch_kind
-            )
-            index.device_zones = {d.id: d.timezone or zones[d.site_id] for d in devices}
-        index.loaded_at = now
-        index.site_versions = site_versions
-        index.fingerprint = fingerprint
-        index.scope = scope
-        index._elsewhere = dict(elsewhere)
+        index.clock_in_sites = self.clock_in_sites
+        index.device_zones = self.device_zones
         return index
+
+    def fences_of_sites(self, site_ids: Collection[str]) -> dict[str, tuple[str, str, PostFence]]:
+        """By post, the site, name and fence of every post of ``site_ids`` with a shift here:
+        what a roster read again lends the posts of sites not loaded since."""
+        return {
+            d.post_id: (d.site_id, d.post_name, d.fence)
+            for d in self._by_shift.values()
+            if d.site_id in site_ids
+        }
 
     def at_post(self, post_id: str, at: datetime) -> list[Duty]:
         """Every shift held here at ``post_id`` covering ``at``."""
@@ -296,105 +229,6 @@ class DutyIndex:
         if site_id is None:
             return self._default_policy
         return self._policies.get(site_id, self._default_policy)
-
-
-def _same_shift(duty: Duty, shift: Row[Any]) -> bool:
-    return bool(
-        duty.guard_id == shift.guard_id
-        and duty.post_id == shift.post_id
-        and duty.site_id == shift.site_id
-        and duty.starts_at == shift.starts_at
-        and duty.ends_at == shift.ends_at
-        and duty.cut_short == shift.cut_short
-    )
-
-
-def _devices(session: Session) -> list[Row[Any]]:
-    return list(
-        session.execute(
-            select(
-                DeviceRow.id,
-                DeviceRow.site_id,
-                DeviceRow.kind,
-                DeviceRow.guard_id,
-                DeviceRow.post_id,
-                DeviceRow.timezone,
-                DeviceRow.punch_kind,
-            )
-        ).all()
-    )
-
-
-def _build(
-    session: Session,
-    shifts: list[Row[Any]],
-    sites: dict[str, SiteRow],
-    policies: dict[str, SitePolicy],
-    previous: DutyIndex | None,
-    devices: list[Row[Any]] | None = None,
-) -> list[Duty]:
-    """A ``Duty`` for each of ``shifts``, its fence lent by ``previous`` where the post's site
-    was not loaded again since (``devices``: read here when not given)."""
-    if not shifts:
-        return []
-    if devices is None:
-        devices = _devices(session)
-    guards = {g.id: g for g in session.execute(select(GuardRow.id, GuardRow.name, GuardRow.team))}
-    patrol = {sid: patrol_policy(s.policy) for sid, s in sites.items()}
-    on_duty = DutyDevices.of(devices)
-    known: dict[str, tuple[str, str, PostFence]] = {}
-    if previous is not None:
-        unchanged = {
-            sid
-            for sid, at in previous.site_versions.items()
-            if sid in sites and sites[sid].loaded_at == at
-        }
-        known = {
-            d.post_id: (d.site_id, d.post_name, d.fence)
-            for d in previous._by_shift.values()
-            if d.site_id in unchanged
-        }
-    fences = site_fences(session, {s.post_id for s in shifts}, known)
-    duties = []
-    for shift in shifts:
-        guard = guards.get(shift.guard_id)
-        if shift.kept_config is not None:
-            # A load ended the shift taking its guard or post out of the file, or moving him
-            # to another site, team or leaders: what its part that happened still owes (the
-            # hour to cancel a leave, a departure begun before the load) is decided as he was
-            # then, from what the load kept on the row (not the index this one replaces: a
-            # gateway started after the load has none).
-            held = kept_part(shift.kept_config)
-        elif guard is not None and shift.post_id in fences:
-            post_name, fence = fences[shift.post_id]
-            device_ids, wands, worn = on_duty.of_duty(guard.id, shift.post_id)
-            held = DutyPart(guard.name, guard.team, post_name, fence, device_ids, wands, worn)
-        else:
-            # Its guard or post left the file before the gateway kept what a shift needs of
-            # them (migration 0018): it is only the ledger's record.
-            continue
-        duties.append(
-            Duty(
-                shift_id=shift.id,
-                guard_id=shift.guard_id,
-                guard_name=held.guard_name,
-                team=held.team,
-                post_id=shift.post_id,
-                post_name=held.post_name,
-                site_id=shift.site_id,
-                starts_at=shift.starts_at,
-                ends_at=shift.ends_at,
-                device_ids=held.device_ids,
-                fence=held.fence,
-                policy=policies.get(shift.site_id, SitePolicy()),
-                patrol_policy=patrol.get(shift.site_id, PatrolPolicy()),
-                known_from=shift.known_from,
-                cut_short=shift.cut_short,
-                wands=held.wands,
-                worn=held.worn,
-            )
-        )
-    return duties
 
 
 def evidence_device(duty: Duty, device_id: str) -> str:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from gateway.db.models import AlertRow, PresenceStateRow, ShiftRow
 from gateway.pipeline.deadline_queue import PRESENCE, DeadlineQueue, ScheduledDict, ShiftStarts
 from gateway.pipeline.duty import DutyIndex
+from gateway.pipeline.duty_load import load_duties
 from gateway.pipeline.journal import Journal, JournaledDict, JournaledSet
 from gateway.pipeline.live_view import LastFix, last_change, newest_fixes
 from gateway.pipeline.roster_window import in_window
@@ -142,7 +143,7 @@ class PipelineMemory:
         arrival, departure or return are read back too where memory has none.
         """
         before = self.duties
-        self.duties = DutyIndex.load(session, now, scope=scope)
+        self.duties = load_duties(session, now, scope=scope)
         if at_start and self.watching_since is None:
             self.watching_since = now
         elif at_start:
@@ -188,7 +189,7 @@ class PipelineMemory:
                 self.last_fix[guard_id] = fix
 
     def refresh(self, session: Session, duties: DutyIndex) -> list[str]:
-        """Take ``duties``, the roster read again around a later now (``DutyIndex.load`` with
+        """Take ``duties``, the roster read again around a later now (``load_duties`` with
         ``previous=self.duties``, the same scope), keeping the machines in memory: they are
         the truth, each saved in the transaction that changed it. The machines of shifts gone
         from the window leave; the saved states of shifts new to it are read (a shift enters

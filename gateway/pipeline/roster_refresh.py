@@ -14,10 +14,10 @@ lasts instead of stopping it.
 
 A read made against an index the memory has replaced since (a full reload came between: a
 rescope, a memory in doubt) is not adopted; the next period reads again. Nor is the roster read
-at all when its fingerprint has not moved (``gateway.pipeline.duty.roster_fingerprint``: the
-sites' loads, and the count, earliest end and latest start of the window's shifts): guards on
-a few shift times a day change the window a few times a day, not every few minutes. Then only
-the SOS emergencies are seeded again from the open SOS alerts, as every refresh did.
+at all when its fingerprint has not moved (``gateway.pipeline.roster_window.roster_fingerprint``:
+the sites' loads, and the count, earliest end and latest start of the window's shifts): guards
+on a few shift times a day change the window a few times a day, not every few minutes. Then
+only the SOS emergencies are seeded again from the open SOS alerts, as every refresh did.
 
 A site load is what a leader waits for (a guard moved to another post, a guard added), so the
 reader also checks, every few seconds, only whether a site was loaded since the roster held
@@ -44,6 +44,7 @@ from gateway.clock import Clock
 from gateway.db.models import SiteRow
 from gateway.pipeline.counters import PipelineCounters
 from gateway.pipeline.duty import DutyIndex
+from gateway.pipeline.duty_load import load_duties
 from gateway.pipeline.housekeeping import Housekeeping
 from gateway.pipeline.memory import PipelineMemory
 from gateway.pipeline.patrol_stage import PatrolStage
@@ -132,7 +133,7 @@ def read_roster(
             session, now
         ):
             return RosterRead(previous, previous)
-        duties = DutyIndex.load(session, now, scope=scope, previous=previous)
+        duties = load_duties(session, now, scope=scope, previous=previous)
     # Compared here, beside the pipeline, so that adopting it looks only at those machines.
     ends_moved: set[str] = set()
     limits_changed: set[str] = set()

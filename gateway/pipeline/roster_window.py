@@ -33,8 +33,8 @@ RosterFingerprint = tuple[tuple[tuple[str, datetime], ...], int, datetime | None
 
 
 def roster_fingerprint(session: Session, now: datetime) -> RosterFingerprint:
-    """What changes whenever the roster ``DutyIndex.load`` would read around ``now`` differs
-    from the one read at an earlier now with the same fingerprint.
+    """What changes whenever the roster ``gateway.pipeline.duty_load.load_duties`` would read
+    around ``now`` differs from the one read at an earlier now with the same fingerprint.
 
     Guards, devices, posts and policies change only with a site load (its ``loaded_at``). The
     window's shifts: one added (a roster extended by another process) raises the count unless
@@ -52,9 +52,9 @@ def roster_fingerprint(session: Session, now: datetime) -> RosterFingerprint:
 
 
 def in_window(now: datetime) -> ColumnElement[bool]:
-    """The condition on ``ShiftRow`` of the shifts ``DutyIndex.load`` keeps around ``now``: the
-    states the pipeline re-reads are joined on it, so a reload reads what is in the window,
-    whatever the history stored."""
+    """The condition on ``ShiftRow`` of the shifts ``gateway.pipeline.duty_load.load_duties``
+    keeps around ``now``: the states the pipeline re-reads are joined on it, so a reload reads
+    what is in the window, whatever the history stored."""
     return and_(ShiftRow.ends_at > now - WINDOW_BEFORE, ShiftRow.starts_at < now + WINDOW_AFTER)
 
 

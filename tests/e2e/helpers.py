@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from gateway.db.models import AlertRow
 from gateway.outbox.tables import OutboxRow
-from gateway.pipeline.duty import DutyIndex
+from gateway.pipeline.duty_load import load_duties
 from gateway.records import PositionFix
 from gateway.site.loader import load_site_file
 from geofence import PostFence
@@ -113,7 +113,7 @@ def post_points(engine: Engine, post_id: str, away_m: float = 300.0) -> PostPoin
     """Points of ``post_id``'s fence as the gateway loads it (GCJ-02 converted to WGS-84); the
     post must be kept by someone at 08:01 or 20:01 on the day of ``DAY_START``."""
     with Session(engine) as session:
-        duties = DutyIndex.load(session, DAY_START)
+        duties = load_duties(session, DAY_START)
     fence = next(
         d.fence
         for at in (DAY_START + timedelta(minutes=1), DAY_START + timedelta(hours=12, minutes=1))

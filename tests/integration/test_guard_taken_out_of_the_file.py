@@ -1,7 +1,7 @@
 """A guard taken out of the site file during his shift (transferred to another compound: the
 docs ask for him to be removed here before he is added there) still owes what the part of the
 shift that happened left: the load keeps on his shift rows what their duty needs of him
-(``gateway.site.kept_duties``), and ``gateway.pipeline.duty._build`` builds it from there.
+(``gateway.site.kept_duties``), and ``gateway.pipeline.duty_load._build`` builds it from there.
 Through ``Processor`` as ``guard-gateway run`` drives it, on SQLite and PostgreSQL.
 
 g-001 keeps the north gate 08:00-20:00; on a leave 09:00-10:10, he is back at 10:00 and never

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from gateway.clock import ManualClock
-from gateway.pipeline.duty import DutyIndex
+from gateway.pipeline.duty_load import load_duties
 from gateway.pipeline.processor import Processor
 from gateway.records import DecodeOutcome
 from gateway.site.loader import load_site_file
@@ -48,7 +48,7 @@ def _rotation_site(tmp_path: Path) -> Path:
 def _centres(engine: Engine) -> dict[str, tuple[float, float]]:
     """WGS-84 ``(lon, lat)`` of each post's centre, as the gateway loaded its fence."""
     with Session(engine) as session:
-        duties = DutyIndex.load(session, DAY_START)
+        duties = load_duties(session, DAY_START)
     out = {}
     for duty in duties.duties_of_guard("g-001"):
         centre = duty.fence.wgs84.centroid

@@ -28,10 +28,10 @@ from gateway.clock import ManualClock
 from gateway.db.engine import make_engine
 from gateway.db.models import AlertRow, PresenceStateRow, ShiftRow
 from gateway.outbox.tables import OutboxRow
-from gateway.pipeline import duty as duty_module
+from gateway.pipeline import duty_load, roster_refresh, window_states
 from gateway.pipeline import memory as memory_module
-from gateway.pipeline import roster_refresh, window_states
 from gateway.pipeline.duty import Duty, DutyIndex
+from gateway.pipeline.duty_load import load_duties
 from gateway.pipeline.processor import Processor
 from gateway.pipeline.roster_refresh import RosterRead
 from gateway.pipeline.roster_window import RosterFingerprint, roster_fingerprint
@@ -84,7 +84,7 @@ def test_a_refresh_keeps_each_machine_and_parses_no_state_it_holds(
     held = dict(processor.memory.presence)
     assert len([k for k in held if k.startswith("s-x")]) == 20
     parsed = mocker.spy(PresenceState, "from_json")
-    loads = mocker.spy(DutyIndex, "load")
+    loads = mocker.spy(roster_refresh, "load_duties")
     before = processor.memory.duties
     # Five minutes on, nothing changed: the fingerprint says so, and nothing is read.
     clock.advance(300)
@@ -183,7 +183,7 @@ def test_a_refresh_builds_a_duty_only_for_each_shift_new_to_the_window(
     clock, processor = started(engine)
     before = {d.shift_id: d for d in processor.memory.duties.by_start}
     assert sum(1 for s in before if s.startswith("s-x") and s.endswith("--1")) == 4
-    built = mocker.spy(duty_module, "Duty")
+    built = mocker.spy(duty_load, "Duty")
     # Three days on, today's shifts have left the window and the site's roster lines have
     # given new days' shifts: those alone are built; tomorrow's stay as they were.
     clock.set(DAY_START + timedelta(days=3))
@@ -248,7 +248,7 @@ def test_a_refresh_reuses_the_duties_and_fences_of_a_site_not_loaded_again(
     index = processor.memory.duties
     before = {d.shift_id: d for d in index.by_start}
     assert before
-    devices_read = mocker.spy(duty_module, "_devices")
+    devices_read = mocker.spy(duty_load, "_devices")
     # A day on, the window has moved (the roster lines give a new day's shifts): the roster
     # is read again; the shifts still in it keep their very ``Duty`` (so their post's fence,
     # not a copy), and only the new day's are built, as a full load builds them.
@@ -261,7 +261,7 @@ def test_a_refresh_reuses_the_duties_and_fences_of_a_site_not_loaded_again(
     assert all(after[s] is before[s] for s in kept)
     assert devices_read.call_count == 1  # for the new shifts' devices
     with Session(engine) as session:
-        full = DutyIndex.load(session, clock.now())
+        full = load_duties(session, clock.now())
     assert sorted(after) == sorted(d.shift_id for d in full.by_start)
     assert all(described(after[s]) == described(full.duty(s)) for s in after)
     reader = next(iter(index.device_zones))
@@ -305,13 +305,14 @@ def test_the_runtime_reads_the_roster_beside_the_pipeline_and_adopts_it(
     held = dict(processor.memory.presence)
     readers: list[str] = []
     adopters: list[str] = []
-    real_load = DutyIndex.load.__func__  # type: ignore[attr-defined]
 
-    def load(cls: type[DutyIndex], *args: Any, **kwargs: Any) -> DutyIndex:
+    def load(*args: Any, **kwargs: Any) -> DutyIndex:
         readers.append(threading.current_thread().name)
-        return real_load(cls, *args, **kwargs)  # type: ignore[no-any-return]
+        return load_duties(*args, **kwargs)
 
-    mocker.patch.object(DutyIndex, "load", classmethod(load))
+    # Wherever the roster is read: a refresh beside the pipeline, a full reload on it.
+    mocker.patch.object(roster_refresh, "load_duties", load)
+    mocker.patch.object(memory_module, "load_duties", load)
     adopt = processor.adopt_roster
 
     def adopt_roster(read: RosterRead) -> bool:

@@ -22,7 +22,7 @@ from gateway.db.models import ShiftRow
 from gateway.ledger.service import day_ledger
 from gateway.outbox.tables import OutboxRow
 from gateway.pipeline.commands import ApproveLeave
-from gateway.pipeline.duty import DutyIndex
+from gateway.pipeline.duty_load import load_duties
 from gateway.pipeline.processor import Processor
 from gateway.site import load_site_file
 from tests.e2e.helpers import DAY_START, PostPoints, fix_at, roster_site
@@ -38,7 +38,7 @@ def at(minutes: float) -> datetime:
 def points(engine: Engine, post_id: str, when: datetime) -> PostPoints:
     """A point inside ``post_id``'s fence and one 300 m north, from the duty held there."""
     with Session(engine) as session:
-        duty = next(d for d in DutyIndex.load(session, when).active(when) if d.post_id == post_id)
+        duty = next(d for d in load_duties(session, when).active(when) if d.post_id == post_id)
     centre = duty.fence.wgs84.centroid
     x, y = duty.fence.projection.forward(centre.x, centre.y)
     return PostPoints(duty.fence, (centre.x, centre.y), duty.fence.projection.inverse(x, y + 300))

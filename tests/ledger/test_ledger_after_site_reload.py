@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from gateway.cli import main
 from gateway.clock import ManualClock
 from gateway.db.models import GuardRow, PositionRow, PostRow, PresenceStateRow, ShiftRow
-from gateway.pipeline.duty import DutyIndex
+from gateway.pipeline.duty_load import load_duties
 from gateway.pipeline.processor import Processor
 from gateway.site import load_site_file
 from tests.e2e.helpers import fix_at, post_points, roster_site
@@ -115,7 +115,7 @@ def test_the_roster_reads_a_kept_shift_whose_guard_and_post_are_gone_from_what_i
     load_site_file(_without_stayer(tmp_path), day, reloaded)
     with Session(day) as session:
         assert session.scalar(select(ShiftRow.id).where(ShiftRow.guard_id == STAYER[0]))
-        index = DutyIndex.load(session, reloaded + timedelta(minutes=1))
+        index = load_duties(session, reloaded + timedelta(minutes=1))
     kept = index.duties_of_guard(STAYER[0])
     assert kept and all(
         (d.post_id, d.device_ids, d.cut_short) == (STAYER[1], (STAYER[2],), False)

@@ -14,7 +14,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from gateway.db.models import ShiftRow
-from gateway.pipeline.duty import Duty, DutyIndex
+from gateway.pipeline.duty import Duty
+from gateway.pipeline.duty_load import load_duties
 from gateway.samples import WUHAN_SITE
 from gateway.site import load_site_file
 from gateway.site.loader import SiteYamlLoader
@@ -53,7 +54,7 @@ def _without_post(site: dict[str, Any]) -> None:
 
 def _duty(engine: Engine, at: datetime, shift_id: str) -> Duty | None:
     with Session(engine) as session:
-        return DutyIndex.load(session, at).duty(shift_id)
+        return load_duties(session, at).duty(shift_id)
 
 
 def _kept(engine: Engine) -> dict[str, dict[str, Any] | None]:

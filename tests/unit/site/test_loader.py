@@ -27,7 +27,7 @@ from gateway.db.models import (
     SiteRow,
 )
 from gateway.errors import ConfigError
-from gateway.pipeline.duty import DutyIndex
+from gateway.pipeline.duty_load import load_duties
 from gateway.records import PositionFix
 from gateway.samples import WUHAN_SITE
 from gateway.site import extend_shifts, load_site_file, validate_site_file
@@ -508,7 +508,7 @@ def test_a_guard_may_wear_two_gps_terminals_and_his_duty_lists_both(
     load_site_file(write(tmp_path, data), engine, NOW)
 
     with Session(engine) as s:
-        duties = DutyIndex.load(s, NOW)
+        duties = load_duties(s, NOW)
         badge, phone = shift_for_device(s, "badge-001", NOW), shift_for_device(s, "gps-001", NOW)
         assert badge is not None and phone is not None and badge.shift_id == phone.shift_id
     duty = duties.duty_for_device("badge-001", NOW)
