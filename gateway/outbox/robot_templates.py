@@ -51,9 +51,6 @@ FOLLOW_UP_TITLES: dict[str, str] = {
     "alert.resolved": ALERT_TITLES["alert.resolved"],
 }
 
-_MEMBERSHIP = {"inside": "岗位内", "outside": "岗位外", "uncertain": "岗位边缘"}
-
-
 Template = Callable[[Context], tuple[str, tuple[str, ...]]]
 
 
