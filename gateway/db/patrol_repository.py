@@ -8,7 +8,7 @@ new, so a terminal pushing its log twice or a wand downloaded twice is counted o
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Insert, Table, select
@@ -30,6 +30,7 @@ from gateway.db.models import (
     SiteRow,
     WandDownloadRow,
 )
+from gateway.db.punch_corrections import StoredRecords
 from gateway.db.repository import upsert
 from gateway.db.slices import slices
 from gateway.db.tag_aliases import owner_of_read
@@ -236,72 +237,44 @@ def insert_punches(
     shift_ids: Sequence[str | None] | None = None,
 ) -> list[bool]:
     """Store punches as history; return, per punch, whether it was new (a punch already stored
-    with the same terminal, person, time and kind is not). The guard is resolved with
-    :func:`guard_for_person` (``None`` for an unknown person, stored all the same)."""
+    with the same terminal, person, time and kind is not, nor one a driver dated under another
+    clock correction: ``gateway.db.punch_corrections``, one query for the batch). The guard is
+    resolved with :func:`guard_for_person` (``None`` for an unknown person, stored all the
+    same)."""
     batch = list(punches)
     if shift_ids is not None and len(shift_ids) != len(batch):
         raise ValueError("one shift id per punch")
+    stored = StoredRecords(session, batch)
     out: list[bool] = []
     for i, punch in enumerate(batch):
-        slack = _CORRECTION_SLACK.get(punch.source_format)
-        if slack is not None and _stored_under_another_correction(session, punch, slack):
+        if stored.holds(punch):
             out.append(False)
             continue
-        out.append(
-            _insert_ignoring_duplicates(
-                session,
-                PunchRow,
-                {
-                    "terminal_id": punch.terminal_id,
-                    "person_id": punch.person_id,
-                    "punched_at": utc(punch.punched_at),
-                    "kind": punch.kind.value,
-                    "verify": punch.verify.value,
-                    "guard_id": guard_for_person(
-                        session,
-                        punch.terminal_id,
-                        punch.person_id,
-                        form=read_form(punch.source_format),
-                    ),
-                    "shift_id": None if shift_ids is None else shift_ids[i],
-                    "received_at": utc(punch.received_at),
-                    "source_format": punch.source_format,
-                    "raw": punch.raw,
-                },
-            )
+        is_new = _insert_ignoring_duplicates(
+            session,
+            PunchRow,
+            {
+                "terminal_id": punch.terminal_id,
+                "person_id": punch.person_id,
+                "punched_at": utc(punch.punched_at),
+                "kind": punch.kind.value,
+                "verify": punch.verify.value,
+                "guard_id": guard_for_person(
+                    session,
+                    punch.terminal_id,
+                    punch.person_id,
+                    form=read_form(punch.source_format),
+                ),
+                "shift_id": None if shift_ids is None else shift_ids[i],
+                "received_at": utc(punch.received_at),
+                "source_format": punch.source_format,
+                "raw": punch.raw,
+            },
         )
+        if is_new:
+            stored.add(punch)
+        out.append(is_new)
     return out
-
-
-def _stored_under_another_correction(session: Session, punch: Punch, slack: timedelta) -> bool:
-    """Whether ``punch``, of a terminal whose punches the driver dates by the gateway's clock
-    when its own runs off, is stored already under another correction. Binary protocol
-    (``drivers.zkteco.clock_offset``): the offset is measured again at every connection and
-    rounded to the minute, and it is dropped within the tolerance, so a log read again after a
-    restart may land a minute or two away; after the terminal's clock was set (from UTC to
-    Beijing time), hours away. PUSH (``drivers.zkteco.push_clock``): a record is
-    corrected only when it arrives in real time, so one re-sent after a reconnect (its ``OK``
-    lost) comes back uncorrected, hours away. The same record (its ``raw`` holds the
-    terminal's own reading) within ``slack`` is the punch already stored."""
-    at = utc(punch.punched_at)
-    found = session.scalar(
-        select(PunchRow.id)
-        .where(
-            PunchRow.terminal_id == punch.terminal_id,
-            PunchRow.person_id == punch.person_id,
-            PunchRow.punched_at >= at - slack,
-            PunchRow.punched_at <= at + slack,
-            PunchRow.kind == punch.kind.value,
-            PunchRow.raw == punch.raw,
-        )
-        .limit(1)
-    )
-    return found is not None
-
-
-_CORRECTION_SLACK = {"zkteco_binary": timedelta(days=1), "zkteco_push": timedelta(days=1)}
-"""The punches a driver may date by the gateway's clock (``drivers.zkteco.driver``,
-``drivers.zkteco.push_clock``), and how far apart two datings of one record may be."""
 
 
 # --- rule state -------------------------------------------------------------------------------
