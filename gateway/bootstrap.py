@@ -243,7 +243,7 @@ def build_gateway(
         peers=cluster.peers if cluster is not None else None,
         peer_auth=None
         if store is None
-        else PeerAuth(store.node_id, store.peer_key, store.peer_key_of),
+        else PeerAuth(store.node_id, store.peer_key, store.peer_key_of, clock),
     )
     field_devices = FieldDevices(lock_dir=settings.lock_dir or default_lock_dir())
     registry.register(

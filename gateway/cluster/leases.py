@@ -42,6 +42,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from gateway.clock import Clock
+from gateway.cluster.peer_auth import PeerKey
 from gateway.cluster.tables import NodeRow, PartitionRow
 from gateway.errors import ConfigError
 
@@ -294,19 +295,20 @@ class LeaseStore:
         if lost:
             raise LeaseLost(lost)
 
-    def peer_key_of(self, node_id: str) -> str | None:
-        """The key live node ``node_id`` signs its forwarded commands with; ``None`` for a
-        node not live (stopped, dead past its heartbeat) or that recorded none."""
+    def peer_key_of(self, node_id: str) -> PeerKey | None:
+        """The key live node ``node_id`` signs its forwarded commands with, and until when its
+        last heartbeat keeps it live; ``None`` for a node not live (stopped, dead past its
+        heartbeat) or that recorded none."""
         with Session(self._engine) as session:
-            text = session.scalar(
-                select(NodeRow.shared_settings).where(
+            row = session.execute(
+                select(NodeRow.shared_settings, NodeRow.expires_at).where(
                     NodeRow.node_id == node_id, NodeRow.expires_at > self._clock.now()
                 )
-            )
-        if text is None:
+            ).first()
+        if row is None or row.shared_settings is None:
             return None
-        key = json.loads(text).get(PEER_KEY_FIELD)
-        return key if isinstance(key, str) else None
+        key = json.loads(row.shared_settings).get(PEER_KEY_FIELD)
+        return PeerKey(key, row.expires_at) if isinstance(key, str) else None
 
     def owners(self) -> dict[int, tuple[str, str | None]]:
         """Partition → (node id, its API URL) for every partition held by a live lease."""
