@@ -145,33 +145,21 @@ class DeliveryWorker(PassRunner):
             return self._run_heads()
         now = self._clock.now()
         rows = self._due_rows(now)
-        blocked: set[str] = set()
-        delivered = failed = refused = held_back = 0
+        tally = _Tally()
         for row, due_at in rows:
             if self._stopping.is_set():
                 break
-            if row.subject in blocked:
-                held_back += 1
-                continue
-            if due_at > now:
-                blocked.add(row.subject)
-                held_back += 1
+            if tally.waits(row.subject, due_at, now):
                 continue
             failure = self._attempt(row)
-            if failure is None:
-                delivered += 1
-            elif failure.refused:
-                refused += 1
-            else:
-                blocked.add(row.subject)
-                failed += 1
+            tally.count(row.subject, failure)
             with self._engine.begin() as conn:
                 conn.execute(self._outcome(row, failure))
         return DeliveryStats(
-            delivered=delivered,
-            failed=failed,
-            refused=refused,
-            held_back=held_back,
+            delivered=tally.delivered,
+            failed=tally.failed,
+            refused=tally.refused,
+            held_back=tally.waited,
             batch_full=len(rows) >= self._batch_size,
             next_due=self._next_due(),
         )
@@ -199,7 +187,7 @@ class DeliveryWorker(PassRunner):
             .limit(SUBJECTS_PER_SHARED_PASS)
             .with_for_update(skip_locked=True)
         )
-        delivered = failed = refused = 0
+        tally = _Tally()
         with self._engine.begin() as conn:
             subjects = list(conn.execute(lock).scalars())
             rows = conn.execute(
@@ -208,33 +196,24 @@ class DeliveryWorker(PassRunner):
                 .order_by(OutboxRow.seq)
                 .limit(self._batch_size)
             ).all()
-            blocked: set[str] = set()
             for r in rows if subjects else ():
                 if self._stopping.is_set():
                     break
-                if r.subject in blocked:
-                    continue
-                if r.next_attempt_at > now:
-                    blocked.add(r.subject)
+                if tally.waits(r.subject, r.next_attempt_at, now):
                     continue
                 row = PendingEvent(
                     r.seq, r.event_id, r.destination, r.subject, r.type, r.body, r.attempts
                 )
                 failure = self._attempt(row)
-                if failure is None:
-                    delivered += 1
-                elif failure.refused:
-                    refused += 1
-                else:
-                    blocked.add(row.subject)
-                    failed += 1
+                tally.count(row.subject, failure)
                 conn.execute(self._outcome(row, failure))
         # The subjects' next rows became their heads with this commit: another pass at once.
+        # (The rows that waited are the locked subjects' own: none is counted as held back.)
         return DeliveryStats(
-            delivered=delivered,
-            failed=failed,
-            refused=refused,
-            batch_full=delivered + refused > 0,
+            delivered=tally.delivered,
+            failed=tally.failed,
+            refused=tally.refused,
+            batch_full=tally.delivered + tally.refused > 0,
             next_due=self._next_due(),
         )
 
@@ -368,3 +347,31 @@ class DeliveryWorker(PassRunner):
                 last_error=exc.reason[:2000],
             )
         )
+
+
+class _Tally:
+    """The outcomes of one pass's attempts, and the subjects it sends nothing more of: each
+    subject's events go in order, so one whose row failed or is not due yet waits."""
+
+    def __init__(self) -> None:
+        self.delivered = self.failed = self.refused = self.waited = 0
+        self._blocked: set[str] = set()
+
+    def waits(self, subject: str, due_at: datetime, now: datetime) -> bool:
+        """Whether a row of ``subject`` due at ``due_at`` is not sent in this pass (behind one
+        of its subject that failed or was not due, or not due itself), counted in ``waited``."""
+        if subject not in self._blocked and due_at <= now:
+            return False
+        self._blocked.add(subject)
+        self.waited += 1
+        return True
+
+    def count(self, subject: str, failure: DeliveryFailed | None) -> None:
+        """Count an attempt's outcome (``None``: delivered); a failure blocks its subject."""
+        if failure is None:
+            self.delivered += 1
+        elif failure.refused:
+            self.refused += 1
+        else:
+            self._blocked.add(subject)
+            self.failed += 1
