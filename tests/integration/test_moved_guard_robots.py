@@ -23,22 +23,27 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import SecretStr
 
 from fwsim.robot_stub import RobotStub
-from gateway.bootstrap import build_gateway
 from gateway.clock import ManualClock
-from gateway.db.engine import make_engine
-from gateway.db.schema import create_schema
 from gateway.lifecycle import Gateway
-from gateway.pipeline.commands import ApproveLeave
-from gateway.settings import Settings
 from gateway.site.loader import load_site_file
-from tests.e2e.helpers import fix_at, outbox_rows, post_points, roster_site
+from tests.e2e.helpers import outbox_rows, roster_site
+from tests.fixtures.robot_gateway import (
+    Groups,
+    fixes_a_minute,
+    group_secrets,
+    heard,
+    leave_not_cancelled,
+    name_his_own_leader,
+    robots_gateway,
+    wecom_robots,
+    wecom_stub,
+)
 from tests.integration.test_site_load_mid_shift import SITE, at
 
 # (name, secret's short name, whom it covers) of each group robot.
-GROUPS: dict[str, tuple[str, str, dict[str, Any]]] = {
+GROUPS: Groups = {
     "jt-wecom-a": ("A班组", "a", {"teams": ["A"]}),
     "jt-wecom-b": ("B班组", "b", {"teams": ["B"]}),
     "jt-wecom-la": ("刘建国", "la", {"leaders": ["jt-leader-a"]}),
@@ -46,20 +51,12 @@ GROUPS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "jt-wecom-m": ("黄经理", "m", {"leaders": ["jt-manager"]}),
     "jt-wecom-mq": ("何经理", "mq", {"leaders": ["jt-manager-q"]}),
 }
-OTHER_GROUPS: dict[str, tuple[str, str, dict[str, Any]]] = {
+OTHER_GROUPS: Groups = {
     "ot-wecom": ("其他项目", "ot", {}),
     "ot-wecom-m": ("其他经理", "otm", {"leaders": ["ot-manager"]}),
 }
-SECRETS = {f"{ref}-key": f"key-{ref}" for _, ref, _ in (*GROUPS.values(), *OTHER_GROUPS.values())}
+SECRETS = group_secrets(GROUPS, OTHER_GROUPS)
 TOMORROW = ("2026-03-03T08:00", "2026-03-03T20:00")
-
-
-def _robots(groups: dict[str, tuple[str, str, dict[str, Any]]], url: str) -> list[dict[str, Any]]:
-    return [
-        {"id": robot_id, "name": name, "kind": "wecom", "webhook_ref": f"{ref}-key", "url": url,
-         **covers}
-        for robot_id, (name, ref, covers) in groups.items()
-    ]  # fmt: skip
 
 
 def _other_site(url: str) -> dict[str, Any]:
@@ -80,7 +77,7 @@ def _other_site(url: str) -> dict[str, Any]:
         "guards": [],
         "devices": [],
         "shifts": [],
-        "robots": _robots(OTHER_GROUPS, url),
+        "robots": wecom_robots(OTHER_GROUPS, url),
     }  # fmt: skip
 
 
@@ -95,16 +92,10 @@ def _file(folder: Path, url: str, move: str | None) -> Path:
     path = roster_site(folder, guards, hours={"g-001": day, "g-006": night})
     doc: dict[str, Any] = yaml.safe_load(path.read_text("utf-8"))
     site = doc["sites"][0]
-    site["leaders"][0]["reports_to"] = "jt-manager"
-    site["leaders"] += [
-        {"id": "jt-manager", "name": "黄经理"},
-        {"id": "jt-manager-q", "name": "何经理"},
-        {"id": "jt-leader-q", "name": "钱班长", "reports_to": "jt-manager-q"},
-    ]
-    site["robots"] = _robots(GROUPS, url)
+    name_his_own_leader(site)
+    site["robots"] = wecom_robots(GROUPS, url)
     other = _other_site(url)
     [him] = [g for g in site["guards"] if g["id"] == "g-001"]
-    him["leaders"] = ["jt-leader-q"]
     if move is not None:
         site["shifts"] = [s for s in site["shifts"] if s["guard"] != "g-001"]
         start, end = TOMORROW
@@ -131,67 +122,31 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def stub(clock: ManualClock) -> Iterator[RobotStub]:
-    robots = RobotStub(clock=clock)
-    for name, ref, _covers in (*GROUPS.values(), *OTHER_GROUPS.values()):
-        robots.add_wecom(f"key-{ref}", name)
-    with robots:
+    with wecom_stub(clock, GROUPS, OTHER_GROUPS) as robots:
         yield robots
 
 
 @pytest.fixture
 def gateway(db_url: str, clock: ManualClock, stub: RobotStub, tmp_path: Path) -> Iterator[Gateway]:
-    engine = make_engine(db_url)
-    create_schema(engine)
-    load_site_file(_file(tmp_path / "before", stub.wecom_url, None), engine, clock.now())
-    engine.dispose()
-    settings = Settings(
-        database_url=db_url, robot_secrets={k: SecretStr(v) for k, v in SECRETS.items()}
-    )
-    built = build_gateway(settings, clock, with_ingest=False, with_field_devices=False)
-    try:
+    site = _file(tmp_path / "before", stub.wecom_url, None)
+    with robots_gateway(db_url, site, clock, SECRETS) as built:
         yield built
-    finally:
-        built.stop()
-
-
-def _minutes(gateway: Gateway, clock: ManualClock, first: int, last: int, where: Any) -> None:
-    """A fix of 张伟's terminal a minute (``where``: None for none), the rules ticked after each."""
-    for minute in range(first, last):
-        clock.set(at(minute + 0.1))
-        if where is not None:
-            gateway.processor.process_fixes([fix_at("gps-a", at(minute), where)])
-        gateway.processor.tick()
-
-
-def _heard(stub: RobotStub) -> dict[str, list[str]]:
-    """Each group's messages, by their titles' Chinese part."""
-    by_group: dict[str, list[str]] = {}
-    for message in stub.messages:
-        by_group.setdefault(message.label, []).append(message.plain_lines()[0].split(" (")[0])
-    return by_group
 
 
 @pytest.mark.parametrize("move", ["site", "team", "leaders"])
 def test_a_guard_moved_during_his_shift_owes_its_alerts_to_that_shifts_groups(
     gateway: Gateway, clock: ManualClock, stub: RobotStub, tmp_path: Path, move: str
 ) -> None:
-    gate = post_points(gateway.engine, "jt-gate-north")
-    _minutes(gateway, clock, 0, 60, gate.inside)
-    gateway.processor.run_command(
-        ApproveLeave("g-001", at(60), at(130), "jt-leader-q", approved_at=at(59))
-    )
-    _minutes(gateway, clock, 60, 120, gate.outside)
-    _minutes(gateway, clock, 120, 150, gate.inside)
-    clock.set(at(150))
+    leave_not_cancelled(gateway, clock)
     moved = _file(tmp_path / "moved", stub.wecom_url, move)
     load_site_file(moved, gateway.engine, clock.now(), set(SECRETS))
     read = gateway.processor.read_roster()
     assert read is not None and gateway.processor.adopt_roster(read)
-    _minutes(gateway, clock, 150, 195, None)
+    fixes_a_minute(gateway, clock, 150, 195, None)
     for robot in gateway.robots:
         robot.run_once()
 
-    assert _heard(stub) == {
+    assert heard(stub) == {
         "企业微信 A班组": ["未按时销假", "告警升级"],
         "企业微信 钱班长": ["未按时销假", "告警升级"],
         "企业微信 何经理": ["告警升级"],

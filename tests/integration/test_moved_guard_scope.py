@@ -26,21 +26,16 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.bootstrap import ApiServer, build_gateway
+from gateway.bootstrap import ApiServer
 from gateway.clock import ManualClock
-from gateway.db.engine import make_engine
 from gateway.db.models import AlertRow
-from gateway.db.schema import create_schema
 from gateway.lifecycle import Gateway
-from gateway.pipeline.commands import ApproveLeave
-from gateway.settings import Settings
 from gateway.site.loader import load_site_file
-from tests.e2e.helpers import fix_at, post_points
 from tests.fixtures.api_tokens import bearer, new_token
+from tests.fixtures.robot_gateway import fixes_a_minute, leave_not_cancelled, robots_gateway
 from tests.integration.test_live_page_api import StreamReader
 from tests.integration.test_live_stream_team_move import events_until_quiet
 from tests.integration.test_moved_guard_robots import SECRETS, _file
@@ -67,20 +62,13 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def served(db_url: str, clock: ManualClock, tmp_path: Path) -> Iterator[tuple[Gateway, str]]:
-    engine = make_engine(db_url)
-    create_schema(engine)
-    load_site_file(_file(tmp_path / "before", ROBOTS_URL, None), engine, clock.now())
-    engine.dispose()
-    settings = Settings(
-        database_url=db_url, robot_secrets={k: SecretStr(v) for k, v in SECRETS.items()}
-    )
-    built = build_gateway(settings, clock, with_ingest=False, with_field_devices=False)
-    server = ApiServer(built.app)
-    try:
-        yield built, server.start()
-    finally:
-        server.stop()
-        built.stop()
+    site = _file(tmp_path / "before", ROBOTS_URL, None)
+    with robots_gateway(db_url, site, clock, SECRETS) as built:
+        server = ApiServer(built.app)
+        try:
+            yield built, server.start()
+        finally:
+            server.stop()
 
 
 def _moved_file(folder: Path, move: str) -> Path:
@@ -93,14 +81,6 @@ def _moved_file(folder: Path, move: str) -> Path:
         other["guards"], other["devices"], other["shifts"] = [], [], []
         path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     return path
-
-
-def _minutes(gateway: Gateway, clock: ManualClock, first: int, last: int, where: Any) -> None:
-    for minute in range(first, last):
-        clock.set(at(minute + 0.1))
-        if where is not None:
-            gateway.processor.process_fixes([fix_at("gps-a", at(minute), where)])
-        gateway.processor.tick()
 
 
 def _alerts(client: httpx.Client) -> list[tuple[str, str]]:
@@ -129,20 +109,13 @@ def test_a_moved_guards_ended_shift_alerts_stay_with_its_team_his_new_shifts_go_
     try:
         hello = {name: stream.next() for name, stream in streams.items()}
         assert {h["event"] for h in hello.values()} == {"hello"}
-        gate = post_points(gateway.engine, "jt-gate-north")
-        _minutes(gateway, clock, 0, 60, gate.inside)
-        gateway.processor.run_command(
-            ApproveLeave("g-001", at(60), at(130), "jt-leader-q", approved_at=at(59))
-        )
-        _minutes(gateway, clock, 60, 120, gate.outside)
-        _minutes(gateway, clock, 120, 150, gate.inside)
-        clock.set(at(150))
+        leave_not_cancelled(gateway, clock)
         load_site_file(
             _moved_file(tmp_path / "moved", move), gateway.engine, clock.now(), set(SECRETS)
         )
         read = gateway.processor.read_roster()
         assert read is not None and gateway.processor.adopt_roster(read)
-        _minutes(gateway, clock, 150, 195, None)
+        fixes_a_minute(gateway, clock, 150, 195, None)
         clock.set(at(TOMORROW_08_20))
         gateway.processor.tick()
 

@@ -24,22 +24,29 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from fwsim.robot_stub import RobotStub
-from gateway.bootstrap import ApiServer, build_gateway
+from gateway.bootstrap import ApiServer
 from gateway.clock import ManualClock
-from gateway.db.engine import make_engine
-from gateway.db.schema import create_schema
 from gateway.lifecycle import Gateway as BuiltGateway
 from gateway.outbox.routing import RobotRouter
 from gateway.pipeline.commands import ApproveLeave
 from gateway.pipeline.processor import Processor
-from gateway.settings import Settings
 from gateway.site.loader import load_site_file
-from tests.e2e.helpers import fix_at, outbox_rows, post_points, roster_site
+from tests.e2e.helpers import outbox_rows, roster_site
 from tests.fixtures.api_tokens import bearer, new_token
+from tests.fixtures.robot_gateway import (
+    Groups,
+    fixes_a_minute,
+    group_secrets,
+    heard,
+    leave_not_cancelled,
+    name_his_own_leader,
+    robots_gateway,
+    wecom_robots,
+    wecom_stub,
+)
 from tests.integration.test_site_load_mid_shift import Gateway, at, points
 
 SECRETS = {"a-key"}
@@ -89,14 +96,14 @@ def test_team_a_group_hears_of_the_leave_not_cancelled_of_a_guard_taken_out_of_t
 
 
 # 张伟 names his own leader, 钱班长 (jt-leader-q), not his team's 刘建国; each has a manager.
-NAMED_SECRETS = {f"{k}-key": f"key-{k}" for k in ("a", "la", "lq", "m", "mq")}
-NAMED_GROUPS = {
+NAMED_GROUPS: Groups = {
     "jt-wecom-a": ("A班组", "a", {"teams": ["A"]}),
     "jt-wecom-la": ("刘建国", "la", {"leaders": ["jt-leader-a"]}),
     "jt-wecom-lq": ("钱班长", "lq", {"leaders": ["jt-leader-q"]}),
     "jt-wecom-m": ("黄经理", "m", {"leaders": ["jt-manager"]}),
     "jt-wecom-mq": ("何经理", "mq", {"leaders": ["jt-manager-q"]}),
 }
+NAMED_SECRETS = group_secrets(NAMED_GROUPS)
 
 
 def _named_leaders_site(
@@ -106,20 +113,8 @@ def _named_leaders_site(
     path = roster_site(folder, [guard], hours={guard[0]: hours})
     doc: dict[str, Any] = yaml.safe_load(path.read_text("utf-8"))
     site = doc["sites"][0]
-    site["leaders"][0]["reports_to"] = "jt-manager"
-    site["leaders"] += [
-        {"id": "jt-manager", "name": "黄经理"},
-        {"id": "jt-manager-q", "name": "何经理"},
-        {"id": "jt-leader-q", "name": "钱班长", "reports_to": "jt-manager-q"},
-    ]
-    for entry in site["guards"]:
-        if entry["id"] == "g-001":
-            entry["leaders"] = ["jt-leader-q"]
-    site["robots"] = [
-        {"id": robot_id, "name": name, "kind": "wecom", "webhook_ref": f"{ref}-key",
-         "url": stub.wecom_url, **covers}
-        for robot_id, (name, ref, covers) in NAMED_GROUPS.items()
-    ]  # fmt: skip
+    name_his_own_leader(site)
+    site["robots"] = wecom_robots(NAMED_GROUPS, stub.wecom_url)
     path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     return path
 
@@ -131,10 +126,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def stub(clock: ManualClock) -> Iterator[RobotStub]:
-    robots = RobotStub(clock=clock)
-    for name, ref, _covers in NAMED_GROUPS.values():
-        robots.add_wecom(f"key-{ref}", name)
-    with robots:
+    with wecom_stub(clock, NAMED_GROUPS) as robots:
         yield robots
 
 
@@ -152,35 +144,8 @@ def files(tmp_path: Path, stub: RobotStub) -> tuple[Path, Path]:
 
 @pytest.fixture
 def gateway(db_url: str, clock: ManualClock, files: tuple[Path, Path]) -> Iterator[BuiltGateway]:
-    engine = make_engine(db_url)
-    create_schema(engine)
-    load_site_file(files[0], engine, clock.now(), set(NAMED_SECRETS))
-    engine.dispose()
-    settings = Settings(
-        database_url=db_url, robot_secrets={k: SecretStr(v) for k, v in NAMED_SECRETS.items()}
-    )
-    built = build_gateway(settings, clock, with_ingest=False, with_field_devices=False)
-    try:
+    with robots_gateway(db_url, files[0], clock, NAMED_SECRETS) as built:
         yield built
-    finally:
-        built.stop()
-
-
-def _minutes(gateway: BuiltGateway, clock: ManualClock, first: int, last: int, where: Any) -> None:
-    """A fix of 张伟's terminal a minute (``where``: None for none), the rules ticked after each."""
-    for minute in range(first, last):
-        clock.set(at(minute + 0.1))
-        if where is not None:
-            gateway.processor.process_fixes([fix_at("gps-a", at(minute), where)])
-        gateway.processor.tick()
-
-
-def _heard(stub: RobotStub) -> dict[str, list[str]]:
-    """Each group's messages, by their titles' Chinese part."""
-    by_group: dict[str, list[str]] = {}
-    for message in stub.messages:
-        by_group.setdefault(message.label, []).append(message.plain_lines()[0].split(" (")[0])
-    return by_group
 
 
 def _deliver(gateway: BuiltGateway) -> None:
@@ -207,20 +172,13 @@ def test_a_guard_taken_out_of_the_file_is_still_reported_to_the_leaders_he_named
     does not report to); unacknowledged, it is escalated at 11:10 to 钱班长's manager 何经理,
     not to 刘建国's 黄经理; and its end at 11:20 (the cancellation, late; or one typed in then,
     dated 10:50, that withdraws it) reaches the same three groups."""
-    gate = post_points(gateway.engine, "jt-gate-north")
-    _minutes(gateway, clock, 0, 60, gate.inside)
-    gateway.processor.run_command(
-        ApproveLeave("g-001", at(60), at(130), "jt-leader-q", approved_at=at(59))
-    )
-    _minutes(gateway, clock, 60, 120, gate.outside)
-    _minutes(gateway, clock, 120, 150, gate.inside)
-    clock.set(at(150))
+    leave_not_cancelled(gateway, clock)
     load_site_file(files[1], gateway.engine, clock.now(), set(NAMED_SECRETS))
     read = gateway.processor.read_roster()
     assert read is not None and gateway.processor.adopt_roster(read)
-    _minutes(gateway, clock, 150, 195, None)
+    fixes_a_minute(gateway, clock, 150, 195, None)
     _deliver(gateway)
-    assert _heard(stub) == {
+    assert heard(stub) == {
         "企业微信 A班组": ["未按时销假", "告警升级"],
         "企业微信 钱班长": ["未按时销假", "告警升级"],
         "企业微信 何经理": ["告警升级"],
@@ -246,7 +204,7 @@ def test_a_guard_taken_out_of_the_file_is_still_reported_to_the_leaders_he_named
         server.stop()
         gateway.runtime.stop()
     _deliver(gateway)
-    assert _heard(stub) == {
+    assert heard(stub) == {
         "企业微信 A班组": ["未按时销假", "告警升级", ending],
         "企业微信 钱班长": ["未按时销假", "告警升级", ending],
         "企业微信 何经理": ["告警升级", ending],
