@@ -5,8 +5,9 @@ A terminal that stored its positions without a network uploads them as a 0x0704 
 1023 bytes of body the protocol splits it into packets (properties bit 13, JT/T 808-2013
 section 4.4.3), which its bridge publishes as they come, one MQTT message each. Before, every
 packet was refused and the guard's morning was lost; now the batch is taken whole once its last
-packet came. The frames are cut by hand from a batch the simulator encodes (no corpus vector
-holds a sub-packaged location message).
+packet came. The simulator encodes the batch and cuts it into packets
+(``fwsim.gps.jt808.subpackaged_frames``; no corpus vector holds a sub-packaged location
+message).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from datetime import timedelta
 
 from fwsim.gps import jt808 as sim
 from tests.e2e.hard_cases import RigFactory, at, core_events, rig_factory, timeline
-from tests.unit.drivers.gps.test_jt808_subpackets import PHONE, packets
 
 __all__ = ["rig_factory"]  # the fixture, used by name
+
+PHONE = "13800000001"
 
 
 def test_a_blind_area_batch_in_three_packets_shows_him_on_post_and_withdraws_his_absence(
@@ -38,7 +40,8 @@ def test_a_blind_area_batch_in_three_packets_shows_him_on_post_and_withdraws_his
         )
         for m in range(40)
     ]
-    frames = packets(sim.batch_body(stored, 1), 3)
+    body = sim.batch_body(stored, sim.BATCH_BLIND_AREA)
+    frames = sim.subpackaged_frames(sim.MSG_BATCH_LOCATION, sim.bcd_phone(PHONE), 40, body, 3)
     assert len(frames) == 3
     rig.play(at(41))
     for frame in frames:  # the bridge publishes each packet as it comes

@@ -63,6 +63,7 @@ __all__ = [
     "location_from_fix",
     "parse_platform_reply",
     "registration_body",
+    "subpackaged_frames",
     "xor_check",
 ]
 
@@ -83,7 +84,8 @@ BATCH_REGULAR = 0
 BATCH_BLIND_AREA = 1
 
 MAX_BODY_LEN = 0x3FF
-"""The body length field has 10 bits; longer bodies would need sub-packages."""
+"""The body length field has 10 bits; a longer body is sent in sub-packages
+(:func:`subpackaged_frames`)."""
 
 _GMT8 = timezone(timedelta(hours=8))
 
@@ -119,20 +121,41 @@ def bcd_time_gmt8(when: datetime) -> bytes:
     return bytes.fromhex(when.astimezone(_GMT8).strftime("%y%m%d%H%M%S"))
 
 
-def build_frame(msg_id: int, phone_bcd: bytes, serial: int, body: bytes) -> bytes:
-    """A complete escaped frame with flags (2013 header, no encryption, no sub-package)."""
+def build_frame(
+    msg_id: int, phone_bcd: bytes, serial: int, body: bytes, packet: tuple[int, int] | None = None
+) -> bytes:
+    """A complete escaped frame with flags (2013 header, no encryption); ``packet``: (total,
+    number) of a sub-package, which sets properties bit 13 and follows the serial with both
+    (section 4.4.3)."""
     if len(phone_bcd) != 6:
         raise ValueError("the 2013 header needs a 6-byte BCD phone number")
     if len(body) > MAX_BODY_LEN:
         raise ValueError(f"body of {len(body)} bytes exceeds {MAX_BODY_LEN}")
+    properties = len(body) if packet is None else 0x2000 | len(body)
     header = (
         msg_id.to_bytes(2, "big")
-        + len(body).to_bytes(2, "big")
+        + properties.to_bytes(2, "big")
         + phone_bcd
         + (serial & 0xFFFF).to_bytes(2, "big")
     )
+    if packet is not None:
+        header += packet[0].to_bytes(2, "big") + packet[1].to_bytes(2, "big")
     content = header + body
     return b"\x7e" + escape(content + bytes([xor_check(content)])) + b"\x7e"
+
+
+def subpackaged_frames(
+    msg_id: int, phone_bcd: bytes, first_serial: int, body: bytes, parts: int
+) -> list[bytes]:
+    """``body`` (too long for one frame, or not) cut into ``parts`` sub-packages of near equal
+    size, in order, their serials consecutive from ``first_serial``."""
+    size = -(-len(body) // parts)
+    return [
+        build_frame(
+            msg_id, phone_bcd, first_serial + i, body[i * size : (i + 1) * size], (parts, i + 1)
+        )
+        for i in range(parts)
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,8 @@
 
 The corpus has no sub-packaged location message (its one valid sub-packaged frame is go-jt808's
 0x0801, which gives no record); the packets here are cut by hand from a batch the simulator
-encodes, with the header JT/T 808-2013 section 4.4.3 describes (total and number after the
-serial, consecutive serials).
+encodes (``fwsim.gps.jt808.subpackaged_frames``), with the header JT/T 808-2013 section 4.4.3
+describes (total and number after the serial, consecutive serials).
 """
 
 from __future__ import annotations
@@ -41,22 +41,9 @@ def batch(minutes: int, start: datetime = START) -> bytes:
 
 
 def packets(body: bytes, parts: int, first_serial: int = 40) -> list[bytes]:
-    """``body`` cut into ``parts`` sub-packaged 0x0704 frames, in order."""
-    size = -(-len(body) // parts)
-    frames = []
-    for index in range(parts):
-        chunk = body[index * size : (index + 1) * size]
-        content = (
-            sim.MSG_BATCH_LOCATION.to_bytes(2, "big")
-            + (0x2000 | len(chunk)).to_bytes(2, "big")
-            + sim.bcd_phone(PHONE)
-            + (first_serial + index).to_bytes(2, "big")
-            + parts.to_bytes(2, "big")
-            + (index + 1).to_bytes(2, "big")
-            + chunk
-        )
-        frames.append(b"\x7e" + sim.escape(content + bytes([sim.xor_check(content)])) + b"\x7e")
-    return frames
+    """``body`` cut into ``parts`` sub-packaged 0x0704 frames of ``PHONE``, in order."""
+    phone = sim.bcd_phone(PHONE)
+    return sim.subpackaged_frames(sim.MSG_BATCH_LOCATION, phone, first_serial, body, parts)
 
 
 def test_packets_in_two_payloads_give_the_whole_batch_once_each_packet_acknowledged() -> None:
