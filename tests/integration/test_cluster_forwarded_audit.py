@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import httpx
-import pytest
 
 from drivers.mqtt.broker import RunningBroker
 from gateway.cluster.peer_auth import (
@@ -19,7 +18,7 @@ from gateway.cluster.peer_auth import (
     SIGNATURE_HEADER,
 )
 from tests.fixtures.api_tokens import bearer, new_token
-from tests.fixtures.cluster_nodes import HELD_BY_A, HELD_BY_B, Node, caller, spread, start_node
+from tests.fixtures.cluster_nodes import HELD_BY_A, HELD_BY_B, Node, caller, join_b
 
 
 def audit_clients(node: Node, token: str) -> list[tuple[str, str | None, str | None]]:
@@ -56,13 +55,7 @@ def test_a_caller_setting_the_forwarding_headers_itself_is_audited_by_its_own_ad
 def test_a_forwarded_report_is_audited_as_from_its_caller_and_a_forged_claim_is_not(
     cluster_nodes: list[Node], db_url: str, mqtt_broker: RunningBroker
 ) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("several processes share one database on PostgreSQL")
-    (a,) = cluster_nodes
-    settings = a.gateway.settings
-    b = start_node("b", db_url, mqtt_broker, settings.mqtt_client_id, a.gateway.clock)
-    cluster_nodes.append(b)
-    spread(a, b)
+    a, b = join_b(cluster_nodes, db_url, mqtt_broker)
     engine = a.gateway.engine
     leader = new_token(engine, "admin", name="leader phone")
     forger = new_token(engine, "admin", name="forger")

@@ -23,7 +23,7 @@ from gateway.outbox.tables import RECORD_DESTINATION, OutboxRow
 from gateway.web.tail import OutboxTail
 from tests.e2e.helpers import post_points
 from tests.fixtures.api_tokens import new_token
-from tests.fixtures.cluster_nodes import HELD_BY_B, Node, spread, start_node
+from tests.fixtures.cluster_nodes import HELD_BY_B, Node, join_b
 from tests.fixtures.live_gateway import wait_for
 from tests.fixtures.mqtt import BrokerPublisher
 from tests.integration.test_live_page_api import StreamReader
@@ -47,12 +47,7 @@ def events_until_quiet(stream: StreamReader, quiet_s: float) -> list[tuple[str, 
 def test_a_leaders_stream_on_one_process_carries_the_sos_another_process_decided(
     cluster_nodes: list[Node], db_url: str, mqtt_broker: RunningBroker
 ) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("several processes share one database on PostgreSQL")
-    (a,) = cluster_nodes
-    b = start_node("b", db_url, mqtt_broker, a.gateway.settings.mqtt_client_id, a.gateway.clock)
-    cluster_nodes.append(b)
-    spread(a, b)
+    a, _b = join_b(cluster_nodes, db_url, mqtt_broker)
     engine = a.gateway.engine
     team_a = new_token(engine, "leader", name="team A", sites=(SITE,), teams=("A",))
     team_b = new_token(engine, "leader", name="team B", sites=(SITE,), teams=("B",))

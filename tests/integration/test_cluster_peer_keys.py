@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import pytest
-
 from drivers.mqtt.broker import RunningBroker
 from tests.fixtures.api_tokens import new_token
-from tests.fixtures.cluster_nodes import HELD_BY_A, HELD_BY_B, Node, caller, spread, start_node
+from tests.fixtures.cluster_nodes import HELD_BY_A, HELD_BY_B, Node, caller, join_b, start_node
 from tests.fixtures.live_gateway import wait_for
 from tests.fixtures.sql_statements import Statements
 from tests.integration.test_cluster_forwarded_audit import audit_clients, report
@@ -43,13 +41,8 @@ def _forward(node: Node, token: str, at: datetime, count: int, guard: str = HELD
 def test_a_forwarders_key_is_read_once_and_again_after_it_restarts(
     cluster_nodes: list[Node], db_url: str, mqtt_broker: RunningBroker
 ) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("several processes share one database on PostgreSQL")
-    (a,) = cluster_nodes
+    a, b = join_b(cluster_nodes, db_url, mqtt_broker)
     settings, clock = a.gateway.settings, a.gateway.clock
-    b = start_node("b", db_url, mqtt_broker, settings.mqtt_client_id, clock)
-    cluster_nodes.append(b)
-    spread(a, b)
     leader = new_token(a.gateway.engine, "admin", name="leader phone")
     statements = Statements(b.gateway.engine)
     statements.on = True
