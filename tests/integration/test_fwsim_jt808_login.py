@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 
 from drivers.mqtt.broker import RunningBroker
 from fwsim.gps import jt808
+from fwsim.gps.jt808_login import parse_platform_reply
 from fwsim.scenario import load_scenario
 from gateway.db.models import PositionRow
 from tests.e2e.rig import Rig, running_rig, terminal
@@ -128,10 +129,10 @@ def test_all_formats_scenario_logs_in_and_every_position_is_stored(rig_for: Any)
     # The terminal registered, authenticated with the code of the 0x8100, then reported.
     assert [_msg_id(f) for f in uplink[:3]] == ["0100", "0102", "0200"]
     assert {_msg_id(f) for f in uplink[2:]} == {"0200"}
-    registered = jt808.parse_platform_reply(downlink[0])
+    registered = parse_platform_reply(downlink[0])
     assert registered.msg_id == jt808.MSG_REGISTRATION_REPLY and registered.auth_code
     assert uplink[1][13:-2] == registered.auth_code.encode()
-    accepted = jt808.parse_platform_reply(downlink[1])
+    accepted = parse_platform_reply(downlink[1])
     assert (accepted.reply_msg_id, accepted.result) == (jt808.MSG_AUTHENTICATION, 0)
 
 

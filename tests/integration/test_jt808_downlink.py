@@ -24,6 +24,7 @@ from sqlalchemy import Engine, func, select
 from drivers.mqtt.broker import RunningBroker
 from drivers.mqtt.url import parse_broker_url
 from fwsim.gps import jt808 as sim
+from fwsim.gps.jt808_login import Jt808Login, PlatformReply, parse_platform_reply
 from gateway.bootstrap import build_gateway
 from gateway.clock import ManualClock
 from gateway.db.models import PositionRow
@@ -47,7 +48,7 @@ class Received:
     that moment (counted in the subscriber's callback, before anything else can happen)."""
 
     topic: str
-    reply: sim.PlatformReply
+    reply: PlatformReply
     payload: bytes
     qos: int
     stored_positions: int
@@ -84,7 +85,7 @@ class Bridge:
         self.inbox.put(
             Received(
                 message.topic,
-                sim.parse_platform_reply(payload),
+                parse_platform_reply(payload),
                 payload,
                 message.qos,
                 self.stored(),
@@ -141,7 +142,7 @@ def test_registration_from_the_corpus_gets_a_code_that_authenticates(
     rig: Rig, bridge: Bridge
 ) -> None:
     serials = iter(range(37, 100))  # the terminal's own numbering, after the corpus frame's 36
-    login = sim.Jt808Login(sim.bcd_phone(PHONE), lambda: next(serials))
+    login = Jt808Login(sim.bcd_phone(PHONE), lambda: next(serials))
 
     rig.publish(UPLINK, bytes.fromhex(REGISTRATION["frame_hex"]))
     registered = bridge.next()

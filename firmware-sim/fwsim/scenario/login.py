@@ -32,6 +32,7 @@ from typing import Final
 
 from fwsim.gps import jt808
 from fwsim.gps.encoders import LoginPlan
+from fwsim.gps.jt808_login import Jt808Login, parse_platform_reply
 
 __all__ = ["AUTHENTICATING", "DONE", "FAILED", "REGISTERING", "LoginSession"]
 
@@ -82,7 +83,7 @@ class LoginSession:
         self.reason = ""
         self.auth_code: str | None = None
         self._serials: Iterator[int] = iter(plan.serials)
-        self._login = jt808.Jt808Login(plan.phone_bcd, self._next_serial, plan.registration)
+        self._login = Jt808Login(plan.phone_bcd, self._next_serial, plan.registration)
         self._refusals = 0
         self._serial = -1  # the serial number handed out last
         self._auth_serial = -1  # that of the 0x0102 sent last
@@ -120,7 +121,7 @@ class LoginSession:
         if self.finished:
             return []
         try:
-            reply = jt808.parse_platform_reply(_frame_bytes(payload))
+            reply = parse_platform_reply(_frame_bytes(payload))
         except ValueError as exc:
             log.debug("%s: downlink ignored: %s", self.device_id, exc)
             return []

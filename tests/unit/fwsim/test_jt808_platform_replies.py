@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from fwsim.gps import jt808
+from fwsim.gps.jt808_login import Jt808Login, parse_platform_reply
 
 
 def _frames(corpus: Path) -> list[dict[str, Any]]:
@@ -21,7 +22,7 @@ def test_general_and_registration_replies_read_as_upstream_decodes_them(corpus: 
     platform = [f for f in _frames(corpus) if f["expected"].get("msg_id") in ("0x8001", "0x8100")]
     assert len(platform) == 5
     for frame in platform:
-        reply = jt808.parse_platform_reply(bytes.fromhex(frame["frame_hex"]))
+        reply = parse_platform_reply(bytes.fromhex(frame["frame_hex"]))
         expected = frame["expected"]
         body = expected["body"]
         assert reply.msg_id == int(expected["msg_id"], 16)
@@ -39,17 +40,17 @@ def test_general_and_registration_replies_read_as_upstream_decodes_them(corpus: 
 def test_terminal_frames_and_broken_frames_are_refused(corpus: Path) -> None:
     heartbeat = bytes.fromhex(_frames(corpus)[2]["frame_hex"])
     with pytest.raises(ValueError, match="not a platform reply"):
-        jt808.parse_platform_reply(heartbeat)
+        parse_platform_reply(heartbeat)
     reply = bytearray(bytes.fromhex(_frames(corpus)[0]["frame_hex"]))
     reply[-2] ^= 0x01  # hand-made error: the check code changed
     with pytest.raises(ValueError, match="check code"):
-        jt808.parse_platform_reply(bytes(reply))
+        parse_platform_reply(bytes(reply))
 
 
 def test_login_authenticates_with_the_code_the_registration_reply_carried(corpus: Path) -> None:
     accept = bytes.fromhex(_frames(corpus)[23]["frame_hex"])  # 0x8100 to 012345678900: "123456"
     serials = iter(range(100))
-    login = jt808.Jt808Login(bytes.fromhex("012345678900"), lambda: next(serials))
+    login = Jt808Login(bytes.fromhex("012345678900"), lambda: next(serials))
     register = login.start()
     assert register[1:3].hex() == "0100"
     auth = login.on_downlink(accept)
@@ -65,7 +66,7 @@ def test_login_authenticates_with_the_code_the_registration_reply_carried(corpus
 
 def test_login_ignores_replies_to_another_terminal(corpus: Path) -> None:
     accept = bytes.fromhex(_frames(corpus)[23]["frame_hex"])
-    login = jt808.Jt808Login(jt808.bcd_phone("13800000001"), lambda: 0)
+    login = Jt808Login(jt808.bcd_phone("13800000001"), lambda: 0)
     login.start()
     assert login.on_downlink(accept) is None
     assert login.auth_code is None

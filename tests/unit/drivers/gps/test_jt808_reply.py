@@ -14,6 +14,7 @@ from drivers.gps.jt808.codec import Jt808Codec
 from drivers.gps.jt808.message import Header, Jt808Message, parse_frame
 from drivers.gps.jt808.reply import Jt808Platform, general_reply, registration_reply
 from fwsim.gps import jt808 as sim
+from fwsim.gps.jt808_login import PlatformReply, parse_platform_reply
 from gateway.records import DecodeOutcome
 from tests.unit.drivers.gps.corpus_data import FRAMES, RECEIVED, load_json
 
@@ -62,7 +63,7 @@ def test_reply_escapes_a_check_code_of_0x7e() -> None:
     for serial in range(256):
         reply = general_reply(received, serial)
         assert b"\x7e" not in reply[1:-1]
-        assert sim.parse_platform_reply(reply).serial == serial
+        assert parse_platform_reply(reply).serial == serial
 
 
 def _answer(frame_hex: str, hint: str | None = None, platform: Jt808Platform | None = None) -> Any:
@@ -70,10 +71,10 @@ def _answer(frame_hex: str, hint: str | None = None, platform: Jt808Platform | N
     return codec.decode(bytes.fromhex(frame_hex), RECEIVED, hint)
 
 
-def _reply(outcome: DecodeOutcome) -> sim.PlatformReply:
+def _reply(outcome: DecodeOutcome) -> PlatformReply:
     (downlink,) = outcome.replies
     assert downlink.channel == "jt808"
-    return sim.parse_platform_reply(downlink.payload)
+    return parse_platform_reply(downlink.payload)
 
 
 def test_registration_gets_0x8100_with_the_terminals_derived_auth_code() -> None:
@@ -199,7 +200,7 @@ def test_flow_numbers_count_per_terminal_and_replies_follow_frame_order() -> Non
         FRAMES[34]["frame_hex"] + FRAMES[36]["frame_hex"] + FRAMES[34]["frame_hex"]
     )
     outcome = Jt808Codec(platform).decode(both, RECEIVED)
-    replies = [sim.parse_platform_reply(d.payload) for d in outcome.replies]
+    replies = [parse_platform_reply(d.payload) for d in outcome.replies]
     assert [(r.reply_msg_id, r.serial) for r in replies] == [(0x0002, 0), (0x0200, 0), (0x0002, 1)]
     assert [d.device_id for d in outcome.replies] == ["43048325465", "1601285614", "43048325465"]
 

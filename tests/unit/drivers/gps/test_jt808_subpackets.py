@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from drivers.gps.jt808.codec import Jt808Codec
 from drivers.gps.jt808.reply import Jt808Platform
 from fwsim.gps import jt808 as sim
+from fwsim.gps.jt808_login import parse_platform_reply
 from tests.unit.drivers.gps.corpus_data import RECEIVED
 
 PHONE = "13800000001"
@@ -55,7 +56,7 @@ def test_packets_in_two_payloads_give_the_whole_batch_once_each_packet_acknowled
     assert last.rejects == ()
     assert [f.fix_time for f in last.fixes] == [START + timedelta(minutes=m) for m in range(40)]
     assert last.fixes[0].raw == (one + two + three).hex()
-    replies = [sim.parse_platform_reply(d.payload) for d in (*first.replies, *last.replies)]
+    replies = [parse_platform_reply(d.payload) for d in (*first.replies, *last.replies)]
     assert [(r.reply_serial, r.reply_msg_id, r.result) for r in replies] == [
         (40, 0x0704, 0),
         (41, 0x0704, 0),
@@ -107,7 +108,7 @@ def test_a_packet_numbered_past_its_total_is_refused_and_answered_bad_message() 
     assert [r.reason for r in outcome.rejects] == [
         "sub-packaged message: packet 2 of 1 (at most 64)"
     ]
-    (reply,) = [sim.parse_platform_reply(d.payload) for d in outcome.replies]
+    (reply,) = [parse_platform_reply(d.payload) for d in outcome.replies]
     assert reply.result == 2
 
 
