@@ -24,19 +24,16 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
-from gateway.bootstrap import ApiServer, build_gateway
+from gateway.bootstrap import ApiServer
 from gateway.clock import ManualClock
-from gateway.db.engine import make_engine
-from gateway.db.schema import create_schema
 from gateway.lifecycle import Gateway
-from gateway.settings import Settings
 from gateway.site.loader import load_site_file
 from tests.e2e.helpers import post_points
 from tests.fixtures.api_tokens import bearer, new_token
+from tests.fixtures.robot_gateway import fixes_a_minute, robots_gateway
 from tests.integration.test_moved_guard_robots import SECRETS, _file
-from tests.integration.test_moved_guard_scope import LEADERS, ROBOTS_URL, _minutes, _moved_file
+from tests.integration.test_moved_guard_scope import LEADERS, ROBOTS_URL, _moved_file
 from tests.integration.test_site_load_mid_shift import SITE, at
 
 DAY = at(0).date().isoformat()
@@ -53,20 +50,13 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def served(db_url: str, clock: ManualClock, tmp_path: Path) -> Iterator[tuple[Gateway, str]]:
-    engine = make_engine(db_url)
-    create_schema(engine)
-    load_site_file(_file(tmp_path / "before", ROBOTS_URL, None), engine, clock.now())
-    engine.dispose()
-    settings = Settings(
-        database_url=db_url, robot_secrets={k: SecretStr(v) for k, v in SECRETS.items()}
-    )
-    built = build_gateway(settings, clock, with_ingest=False, with_field_devices=False)
-    server = ApiServer(built.app)
-    try:
-        yield built, server.start()
-    finally:
-        server.stop()
-        built.stop()
+    site = _file(tmp_path / "before", ROBOTS_URL, None)
+    with robots_gateway(db_url, site, clock, SECRETS) as built:
+        server = ApiServer(built.app)
+        try:
+            yield built, server.start()
+        finally:
+            server.stop()
 
 
 def _ledger(client: httpx.Client, site: str) -> dict[str, Any]:
@@ -119,15 +109,15 @@ def test_a_moved_guards_ended_shift_is_on_its_teams_ledger_and_track_not_his_new
     }
     try:
         gate = post_points(gateway.engine, "jt-gate-north")
-        _minutes(gateway, clock, 0, 150, gate.inside)
+        fixes_a_minute(gateway, clock, 0, 150, gate.inside)
         clock.set(at(150))
         load_site_file(
             _moved_file(tmp_path / "moved", move), gateway.engine, clock.now(), set(SECRETS)
         )
         read = gateway.processor.read_roster()
         assert read is not None and gateway.processor.adopt_roster(read)
-        _minutes(gateway, clock, 150, 160, gate.outside)
-        _minutes(gateway, clock, 160, 180, None)
+        fixes_a_minute(gateway, clock, 150, 160, gate.outside)
+        fixes_a_minute(gateway, clock, 160, 180, None)
         new_leader = NEW_LEADER[move]
 
         # 江滩花园's ledger: the shift is team A's line, under his name, in team A's totals.
