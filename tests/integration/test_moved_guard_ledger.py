@@ -17,7 +17,6 @@ The gateway as ``run`` builds it, its API served on a real HTTP port.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,15 +24,15 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.bootstrap import ApiServer
 from gateway.clock import ManualClock
 from gateway.lifecycle import Gateway
 from gateway.site.loader import load_site_file
 from tests.e2e.helpers import post_points
 from tests.fixtures.api_tokens import bearer, new_token
-from tests.fixtures.robot_gateway import fixes_a_minute, robots_gateway
-from tests.integration.test_moved_guard_robots import SECRETS, _file
-from tests.integration.test_moved_guard_scope import LEADERS, ROBOTS_URL, _moved_file
+from tests.fixtures.robot_gateway import fixes_a_minute
+from tests.integration import test_moved_guard_scope as moved_scope
+from tests.integration.test_moved_guard_robots import SECRETS
+from tests.integration.test_moved_guard_scope import LEADERS, _moved_file
 from tests.integration.test_site_load_mid_shift import SITE, at
 
 DAY = at(0).date().isoformat()
@@ -42,21 +41,9 @@ NEW_SITE = {"site": "wh-other", "team": SITE, "removed": None}
 SHIFT_S = 150 * 60.0
 """His shift at the north gate: 08:00 to the load at 10:30."""
 
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(at(-60))
-
-
-@pytest.fixture
-def served(db_url: str, clock: ManualClock, tmp_path: Path) -> Iterator[tuple[Gateway, str]]:
-    site = _file(tmp_path / "before", ROBOTS_URL, None)
-    with robots_gateway(db_url, site, clock, SECRETS) as built:
-        server = ApiServer(built.app)
-        try:
-            yield built, server.start()
-        finally:
-            server.stop()
+# The scope test's fixtures: the same site served as ``run`` serves it, moved by the same load.
+clock = moved_scope.clock
+served = moved_scope.served
 
 
 def _ledger(client: httpx.Client, site: str) -> dict[str, Any]:
