@@ -8,6 +8,13 @@ ended that shift with its guard moved (``gateway.api.shift_scope``); a device's 
 unscoped tokens only.
 A stream that falls too far behind is ended with a ``resync`` event rather than letting memory
 grow: the page reconnects and re-reads ``/whereabouts`` and ``/alerts``, the truth.
+
+Each event's SSE id is where a page cut after it resumes (``gateway.web.resume``): the event's
+own id, and in a partitioned gateway also a resume floor, ``<event id>@<seq>``: every event at
+or below that ``seq`` the stream's token covers and committed while it was open was sent on the
+stream before this one (the other processes' by the outbox's reader, ``OutboxTail.handed_on``;
+this process's own right after their commit, before the reader's next read). The event data's
+``id`` is the bare event id, by which a client dedupes what a resume sends again.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from sqlalchemy.orm import Session
 from gateway.api.shift_scope import EventScopes, read_event_scopes
 from gateway.api.tokens import Principal
 from gateway.pipeline.context import EmittedEvent
-from gateway.web.resume import Missed
+from gateway.web.resume import BEGINNING, Missed, resume_id
 from gateway.web.tail import OutboxTail
 
 __all__ = ["QUEUE_LIMIT", "LiveFeed", "Subscription"]
@@ -41,7 +48,10 @@ _MINE_KEPT = 65536
 """Ids of this process's latest events, which the outbox's reader must not send again: more
 than a pipeline commits between two of its reads, even at a city's shift change."""
 
-_KEEPALIVE: dict[str, Any] = {}
+Outgoing = tuple[dict[str, Any], str | None]
+"""An event as queued for a stream: the message and its SSE id (``None``: the message's id)."""
+
+_KEEPALIVE: Outgoing = ({}, None)
 """Stands for a quiet ``keepalive_s`` in ``event_stream``'s loop (compared by identity)."""
 
 
@@ -51,21 +61,22 @@ class Subscription:
 
     principal: Principal
     loop: asyncio.AbstractEventLoop
-    queue: asyncio.Queue[dict[str, Any] | None] = field(
+    queue: asyncio.Queue[Outgoing | None] = field(
         default_factory=lambda: asyncio.Queue(QUEUE_LIMIT)
     )
 
-    def offer(self, message: dict[str, Any]) -> None:
-        """Queue ``message`` from any thread."""
-        self.loop.call_soon_threadsafe(self._put, message)
+    def offer(self, message: dict[str, Any], ident: str | None = None) -> None:
+        """Queue ``message`` (SSE id ``ident``, by default its own id) from any thread; the
+        stream sends what is offered in the order it was offered."""
+        self.loop.call_soon_threadsafe(self._put, (message, ident))
 
-    def _put(self, message: dict[str, Any]) -> None:
+    def _put(self, outgoing: Outgoing) -> None:
         try:
-            self.queue.put_nowait(message)
+            self.queue.put_nowait(outgoing)
         except asyncio.QueueFull:
             while not self.queue.empty():
                 self.queue.get_nowait()
-            self.queue.put_nowait({"type": "resync", "data": {"reason": "too far behind"}})
+            self.queue.put_nowait(({"type": "resync", "data": {"reason": "too far behind"}}, None))
             self.queue.put_nowait(None)
 
 
@@ -92,6 +103,15 @@ class LiveFeed:
     def has_streams(self) -> bool:
         return self.open_streams > 0
 
+    @property
+    def reads_others(self) -> bool:
+        return self._tail is not None
+
+    def resume_floor(self) -> int | None:
+        """The ``seq`` at or below which every event committed while a stream was open went to
+        it (module docstring); ``None`` with one process, or before the outbox's first read."""
+        return None if self._tail is None else self._tail.handed_on
+
     def subscribe(self, principal: Principal) -> Subscription:
         """A new stream for ``principal`` on the running event loop."""
         subscription = Subscription(principal, asyncio.get_running_loop())
@@ -107,6 +127,8 @@ class LiveFeed:
 
     def publish(self, events: Sequence[EmittedEvent]) -> None:
         """Hand a committed batch to every stream whose principal covers each event's guard."""
+        # Taken before sending: what the reader handed on up to now is queued ahead of these.
+        floor = self.resume_floor()
         if self._tail is not None:
             with self._lock:
                 for event in events:
@@ -121,15 +143,17 @@ class LiveFeed:
                     "data": event.data,
                 }
                 for event in events
-            ]
+            ],
+            floor,
         )
 
-    def relay(self, messages: list[dict[str, Any]]) -> None:
+    def relay(self, messages: list[dict[str, Any]], floor: int) -> None:
         """Hand events read back from the outbox to the streams as ``publish`` does, but for
-        those this process's pipeline committed itself (published already)."""
+        those this process's pipeline committed itself (published already); ``floor``: every
+        row at or below was handed on with these or before (``OutboxTail.handed_on``)."""
         with self._lock:
             others = [message for message in messages if message["id"] not in self._mine_ids]
-        self._send(others)
+        self._send(others, floor)
 
     def _remember_mine(self, event_id: str) -> None:
         if len(self._mine) == self._mine.maxlen:
@@ -137,7 +161,7 @@ class LiveFeed:
         self._mine.append(event_id)
         self._mine_ids.add(event_id)
 
-    def _send(self, messages: list[dict[str, Any]]) -> None:
+    def _send(self, messages: list[dict[str, Any]], floor: int | None) -> None:
         with self._lock:
             subscriptions = list(self._subscriptions)
         if not subscriptions or not messages:
@@ -147,7 +171,7 @@ class LiveFeed:
             site_id, team = scopes.of(message["subject"], message["data"].get("shift_id"))
             for subscription in subscriptions:
                 if subscription.principal.covers(site_id, team):
-                    subscription.offer(message)
+                    subscription.offer(message, resume_id(message["id"], floor))
 
     def _scopes_of(self, messages: list[dict[str, Any]]) -> EventScopes:
         """The site and team of each message's guard as stored now (a device, or a guard
@@ -177,35 +201,46 @@ async def event_stream(
     and queued since is sent once; when it cannot tell (an unknown id, too many events), a
     ``resync`` follows the ``hello`` and the stream goes on: the page re-reads everything. For a
     stream opened afresh, the ``hello`` carries the newest event's id, where a page cut before
-    its first event resumes.
+    its first event resumes. In a partitioned gateway these ids carry a resume floor too
+    (module docstring): the feed's, taken before the history is read (every row at or below was
+    committed by then, so is read back if it is after the id resumed from), and for the events
+    read back never below where the read began (``Missed.after``).
 
     ``in_force`` (the token's, read from the database) is asked before each event and each
     keep-alive: a token revoked while its page is open gets nothing more, and the stream ends
     (the browser's reconnection is then refused, 401)."""
     try:
-        found = Missed(known=True) if missed is None else await asyncio.to_thread(missed)
-        newest = "" if found.newest is None else f"id: {found.newest}\n"
+        floor, found = await asyncio.to_thread(_look_back, feed, missed)
+        if found.newest is None:
+            newest = ""
+        elif found.newest == BEGINNING:
+            newest = f"id: {BEGINNING}\n"
+        else:
+            newest = f"id: {resume_id(found.newest, floor)}\n"
         yield f"retry: 3000\n{newest}event: hello\ndata: {{}}\n\n"
         if not found.known:
             yield _block(_RESYNC_UNKNOWN)
+        if feed.reads_others and found.after is not None:
+            floor = found.after if floor is None else max(found.after, floor)
         sent: set[str] = set()
         for event in found.events:
             sent.add(event["id"])
-            yield _block(event)
+            yield _block(event, resume_id(event["id"], floor))
         while True:
             try:
-                message = await asyncio.wait_for(subscription.queue.get(), keepalive_s)
+                outgoing = await asyncio.wait_for(subscription.queue.get(), keepalive_s)
             except TimeoutError:
-                message = _KEEPALIVE
-            if message is None or not await asyncio.to_thread(in_force):
+                outgoing = _KEEPALIVE
+            if outgoing is None or not await asyncio.to_thread(in_force):
                 return
-            if message is _KEEPALIVE:
+            if outgoing is _KEEPALIVE:
                 yield ": keep-alive\n\n"
                 continue
+            message, ident = outgoing
             if message.get("id") in sent:
                 sent.discard(message["id"])
                 continue
-            yield _block(message)
+            yield _block(message, ident)
     finally:
         feed.unsubscribe(subscription)
 
@@ -216,7 +251,15 @@ _RESYNC_UNKNOWN: dict[str, Any] = {
 }
 
 
-def _block(message: dict[str, Any]) -> str:
+def _look_back(feed: LiveFeed, missed: Callable[[], Missed] | None) -> tuple[int | None, Missed]:
+    """The feed's resume floor, then what the page missed: in this order (``event_stream``)."""
+    floor = feed.resume_floor()
+    return floor, Missed(known=True) if missed is None else missed()
+
+
+def _block(message: dict[str, Any], ident: str | None = None) -> str:
     body = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
-    ident = f"id: {message['id']}\n" if "id" in message else ""
-    return f"{ident}event: {message['type']}\ndata: {body}\n\n"
+    if ident is None:
+        ident = message.get("id")
+    line = "" if ident is None else f"id: {ident}\n"
+    return f"{line}event: {message['type']}\ndata: {body}\n\n"

@@ -23,6 +23,13 @@ Contract:
 * While no stream is open, nothing is read but the newest ``seq``: a stream opened afresh
   carries what is committed after it opened; a page back after a cut gets what it missed from
   the history (``gateway.web.resume``).
+* ``handed_on``: a ``seq`` at or below which every row committed since the reader began was
+  handed on (or was this process's own, or passed over), read after read. A batch is relayed
+  with the floor of the read that found it (every row at or below was found by then, so it is
+  in this batch or an earlier one), and ``handed_on`` takes that floor only once the batch is
+  handed on: an event this process publishes after reading it comes after every row below it
+  on each stream. The feed gives it in the streams' event ids, where a page resumes from
+  (``gateway.web.resume``); ``None`` until the reader's first read.
 """
 
 from __future__ import annotations
@@ -53,12 +60,15 @@ _GAPS_PER_READ = 1000
 _RELAYED_KEPT = 8192
 """Ids of events handed on lately: an event's rows (core and record) are handed on once."""
 
-Relay = Callable[[list[dict[str, Any]]], None]
+Relay = Callable[[list[dict[str, Any]], int], None]
+"""Takes a batch of events and the ``seq`` at or below which every row was handed on with it
+or before it."""
 
 
 class OutboxTail:
     """Reads the outbox rows committed after ``floor`` and hands their events to ``relay``
-    (one read later); ``has_streams()`` says whether any stream is open. ``read`` runs on
+    (one read later, with the floor of the read that found them); ``has_streams()`` says
+    whether any stream is open. ``read`` runs on
     one thread at a time: the reader thread (``ensure_running``) or a test."""
 
     def __init__(
@@ -74,6 +84,8 @@ class OutboxTail:
         self._has_streams = has_streams
         self._interval_s = interval_s
         self._floor: int | None = None
+        self.handed_on: int | None = None
+        """Every row at or below was handed on (module docstring); set by the reader only."""
         self._seen: set[int] = set()
         """The seqs above ``floor`` read already."""
         self._missing: dict[int, int] = {}
@@ -103,6 +115,7 @@ class OutboxTail:
                 if not self._has_streams():
                     self._thread = None
                     self._floor = None  # the next stream begins at the newest row
+                    self.handed_on = None
                     return
             threading.Event().wait(self._interval_s)
 
@@ -114,6 +127,7 @@ class OutboxTail:
                 self._seen.clear()
                 self._missing.clear()
                 self._held = []
+                self.handed_on = self._floor  # nothing held: all it begins after is behind it
                 return
             columns = select(
                 OutboxRow.seq,
@@ -138,6 +152,7 @@ class OutboxTail:
                 rows.sort(key=lambda row: int(row.seq))
         self._reads += 1
         ready, self._held = self._held, []
+        found_by = self._floor  # every row at or below was in ``ready`` or handed on before
         for row in rows:
             if row.seq in self._seen:
                 continue
@@ -156,7 +171,8 @@ class OutboxTail:
         self._advance()
         fresh = [message for message in ready if self._first_time(message["id"])]
         if fresh:
-            self._relay(fresh)
+            self._relay(fresh, found_by)
+        self.handed_on = found_by
 
     def _advance(self) -> None:
         assert self._floor is not None

@@ -99,7 +99,9 @@ def test_an_event_committed_after_one_with_a_larger_seq_still_reaches_the_stream
     if engine.dialect.name != "postgresql":
         pytest.skip("several writers share the outbox on PostgreSQL")
     relayed: list[list[str]] = []
-    tail = OutboxTail(engine, lambda batch: relayed.append([m["id"] for m in batch]), lambda: True)
+    tail = OutboxTail(
+        engine, lambda batch, _floor: relayed.append([m["id"] for m in batch]), lambda: True
+    )
     tail.read()  # begins at the newest row
     at = datetime(2026, 3, 2, 0, 20, tzinfo=UTC)
     slow, quick = Session(engine), Session(engine)
@@ -130,7 +132,9 @@ def test_a_burst_committed_above_a_gap_reaches_the_streams_read_after_read(
         pytest.skip("several writers share the outbox on PostgreSQL")
     mocker.patch("gateway.web.tail._ROWS_PER_READ", 5)
     relayed: list[str] = []
-    tail = OutboxTail(engine, lambda batch: relayed.extend(m["id"] for m in batch), lambda: True)
+    tail = OutboxTail(
+        engine, lambda batch, _floor: relayed.extend(m["id"] for m in batch), lambda: True
+    )
     tail.read()
     at = datetime(2026, 3, 2, 0, 20, tzinfo=UTC)
     slow, burst = Session(engine), Session(engine)
