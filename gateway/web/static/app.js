@@ -38,6 +38,7 @@ const state = {
   track: null,
   stream: null,       // AbortController of the open stream
   lastEventId: null,  // the id of the last event the stream carried: sent back on reconnecting
+  eventsSeen: new Set(),  // ids of the events listed lately (stream.js): a resume may resend some
   refreshTimer: null,
   pending: null,
 };
@@ -135,7 +136,8 @@ function logout(message = "") {
   state.stream = null;
   clearInterval(state.refreshTimer);
   clearTimeout(state.pending);
-  Object.assign(state, { by: "", map: null, guards: [], alerts: [], track: null, lastEventId: null });
+  Object.assign(state, { by: "", map: null, guards: [], alerts: [], track: null, lastEventId: null,
+                        eventsSeen: new Set() });
   for (const id of ["guards", "alerts", "events", "map"]) $(id).replaceChildren();
   for (const id of ["track-info", "clock", "site-name", "map-datum", "attribution", "action-error"]) {
     $(id).textContent = "";

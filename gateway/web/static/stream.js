@@ -13,10 +13,23 @@ function setConnection(mode) {
   node.textContent = labels[mode];
 }
 
+// Events remembered as listed: more than a resume sends again. In a partitioned gateway a stream
+// resumed after a cut begins at a floor below the last event received (an event another
+// process committed just before the cut may sit below it), so some events come again.
+const EVENTS_SEEN_KEPT = 1024;
+
+function firstTime(eventId) {
+  const seen = state.eventsSeen;
+  if (seen.has(eventId)) return false;
+  seen.add(eventId);
+  if (seen.size > EVENTS_SEEN_KEPT) seen.delete(seen.values().next().value);  // the oldest
+  return true;
+}
+
 function logEvent(message) {
   const list = $("events");
-  // Once each: a stream resumed after a cut starts with what it missed, never with what it had.
-  if ([...list.children].some((li) => li.dataset.eventId === message.id)) return;
+  // Once each, also beyond the 100 rows shown: a resumed stream may send again what it had.
+  if (!firstTime(message.id)) return;
   const title = alertTitle(message.type);
   const data = message.data || {};
   const who = data.guard_name ? `${data.guard_name} (${message.subject})` : message.subject;
