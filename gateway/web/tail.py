@@ -20,7 +20,9 @@ Contract:
   (never again the rows read already, however many a burst committed above a gap); a ``seq``
   still missing after ``GAP_READS`` reads was an insert rolled back (a fenced batch, or a
   sequence value PostgreSQL drew and never used) and is passed over.
-* While no stream is open, nothing is read but the newest ``seq``: a stream opened afresh
+* While no stream is open, nothing is read. The reader begins at the newest ``seq`` when a
+  stream opens, watching the seqs missing among the ``LOOK_BACK_SEQS`` below it as gaps (a row
+  another process had under way then is handed on when it commits): a stream opened afresh
   carries what is committed after it opened; a page back after a cut gets what it missed from
   the history (``gateway.web.resume``).
 * ``handed_on``: a ``seq`` at or below which every row committed since the reader began was
@@ -46,7 +48,7 @@ from sqlalchemy.orm import Session
 
 from gateway.outbox.tables import EVENT_DESTINATIONS, OutboxRow
 
-__all__ = ["GAP_READS", "READ_EVERY_S", "OutboxTail"]
+__all__ = ["GAP_READS", "LOOK_BACK_SEQS", "READ_EVERY_S", "OutboxTail"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,10 @@ READ_EVERY_S = 1.0
 GAP_READS = 30
 """Reads after which a ``seq`` still missing is passed over: no pipeline transaction stays
 open that long (a batch's budget is a fraction of a second)."""
+LOOK_BACK_SEQS = 10_000
+"""Seqs below the newest at which the reader begins that it watches as gaps: more than the
+other processes' transactions in flight can have drawn (a batch's budget is a fraction of a
+second, even at a city's shift change)."""
 _ROWS_PER_READ = 5000
 _GAPS_PER_READ = 1000
 _RELAYED_KEPT = 8192
@@ -123,11 +129,7 @@ class OutboxTail:
         """One read: hand on what the previous read found, take in the rows since."""
         with Session(self._engine) as session:
             if self._floor is None:
-                self._floor = int(session.scalar(select(func.max(OutboxRow.seq))) or 0)
-                self._seen.clear()
-                self._missing.clear()
-                self._held = []
-                self.handed_on = self._floor  # nothing held: all it begins after is behind it
+                self._begin(session)
                 return
             columns = select(
                 OutboxRow.seq,
@@ -173,6 +175,22 @@ class OutboxTail:
         if fresh:
             self._relay(fresh, found_by)
         self.handed_on = found_by
+
+    def _begin(self, session: Session) -> None:
+        """Begin at the newest row, with the seqs missing among the ``LOOK_BACK_SEQS`` below it
+        as gaps: another process may have drawn one and not committed yet. The rows there,
+        committed before the reader began, are taken as read, not handed on."""
+        newest = select(func.max(OutboxRow.seq)).scalar_subquery()
+        # One statement, one snapshot: a row committed after it is found by the next read.
+        window = session.scalars(
+            select(OutboxRow.seq).where(OutboxRow.seq > newest - LOOK_BACK_SEQS)
+        )
+        self._seen = {int(seq) for seq in window}
+        self._floor = max(0, max(self._seen, default=0) - LOOK_BACK_SEQS)
+        self._missing.clear()
+        self._held = []
+        self._advance()
+        self.handed_on = self._floor  # nothing held: every row at or below is behind it
 
     def _advance(self) -> None:
         assert self._floor is not None

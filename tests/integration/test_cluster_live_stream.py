@@ -122,6 +122,41 @@ def test_an_event_committed_after_one_with_a_larger_seq_still_reaches_the_stream
     assert relayed == [["quick"], ["slow"]]
 
 
+def test_an_event_under_way_when_the_first_stream_opens_reaches_the_streams(
+    engine: Engine,
+) -> None:
+    """Another process draws a ``seq``, a third commits a larger one, and the first page opens
+    on this process: its reader began at the newest row, above the one under way, which then
+    committed and was never handed on (nor read back from the ids given since)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("several writers share the outbox on PostgreSQL")
+    relayed: list[str] = []
+    tail = OutboxTail(
+        engine, lambda batch, _floor: relayed.extend(m["id"] for m in batch), lambda: True
+    )
+    at = datetime(2026, 3, 2, 0, 20, tzinfo=UTC)
+    slow, before = Session(engine), Session(engine)
+    try:
+        slow.add(outbox_row("under way", at))
+        slow.flush()
+        before.add(outbox_row("before the page", at))
+        before.commit()
+        tail.read()  # the first stream opens: the reader begins
+        assert tail.handed_on is not None
+        resumes_from = tail.handed_on
+        slow.commit()
+        tail.read()
+        tail.read()
+        tail.read()
+    finally:
+        slow.close()
+        before.close()
+    assert relayed == ["under way"]  # the row committed before the page opened is not sent
+    with Session(engine) as session:
+        seq = session.scalar(select(OutboxRow.seq).where(OutboxRow.event_id == "under way"))
+    assert seq is not None and resumes_from < seq
+
+
 def test_a_burst_committed_above_a_gap_reaches_the_streams_read_after_read(
     engine: Engine, mocker: MockerFixture
 ) -> None:
