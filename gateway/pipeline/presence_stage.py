@@ -24,6 +24,7 @@ from gateway.pipeline.handovers import Handovers
 from gateway.pipeline.memory import PipelineMemory
 from gateway.pipeline.stored_inputs import leave_approved, leave_of, report_filed
 from gateway.rules import (
+    DevicesAssigned,
     FixObserved,
     LeaveApproved,
     LeaveCancelled,
@@ -102,27 +103,16 @@ class PresenceMachines:
                 state = PresenceState.from_json(saved)
         if state is None:
             return self._start(ctx, duty)
-        if (
-            state.device_ids != duty.device_ids
-            or state.wands != duty.wands
-            or state.worn != duty.worn
-        ) and not state.ended:
-            # A site load gave the guard another terminal (his broke, a badge was added): the
-            # machine, started with the devices of then, follows the roster's, or the new
-            # terminal's fixes would be ignored as a stranger's and the guard raised silent. A
-            # device no longer his (a badge handed to a colleague) takes its track with it:
-            # still in the booth, it would be his device left behind. A state stored before
-            # it kept which devices are worn took the post's clock-in terminal for one: it
-            # learns here, before its next step, that only his GPS terminals can go silent.
-            gone = set(state.device_ids) - set(duty.device_ids)
-            state = replace(
-                state,
-                device_ids=duty.device_ids,
-                wands=duty.wands,
-                worn=duty.worn,
-                tracks=tuple(t for t in state.tracks if t.device_id not in gone),
-                held=tuple(h for h in state.held if h.evidence.device_id not in gone),
-            )
+        if _devices_differ(state, duty) and not state.ended:
+            # A site load gave the guard another terminal (his broke, a badge was added) or
+            # took one away: the machine, started with the devices of then, follows the
+            # roster's, or the new terminal's fixes would be ignored as a stranger's and the
+            # guard raised silent. A state stored before it kept which devices are worn took
+            # the post's clock-in terminal for one: it learns here, before its next step, that
+            # only his GPS terminals can go silent, and a silence left open for a terminal he
+            # no longer wears is withdrawn (``gateway.rules.devices``).
+            assigned = DevicesAssigned(duty.device_ids, duty.wands, duty.worn)
+            state = self._step(ctx, duty, state, assigned)
             self._memory.presence[duty.shift_id] = state
             ctx.dirty_presence.add(duty.shift_id)
         return state
@@ -317,6 +307,7 @@ class PresenceMachines:
         him is that shift's to settle."""
         duties, presence = self._memory.duties, self._memory.presence
         ends_moved, changed = duties.ends_moved, duties.limits_changed
+        self._follow_devices(ctx)
         learn_next_shifts(
             presence,
             duties,
@@ -335,6 +326,17 @@ class PresenceMachines:
             ):
                 continue
             self.feed(ctx, duty, Tick())
+
+    def _follow_devices(self, ctx: BatchContext) -> None:
+        """The machines whose guard the roster now gives other devices take them at once, not at
+        their next input: a silence left open for a terminal he no longer wears (a load took it
+        from him, or a state saved before only worn terminals could be silent raised it for the
+        post's clock-in terminal) is withdrawn now, not when he next punches, or never."""
+        duties, presence = self._memory.duties, self._memory.presence
+        for shift_id, state in list(presence.items()):
+            duty = duties.duty(shift_id)
+            if duty is not None and not state.ended and _devices_differ(state, duty):
+                self._machine(ctx, duty)
 
     def relieve(self, ctx: BatchContext, duty: Duty) -> None:
         """End the machine of ``duty``, a shift a site load cut short (``Duty.cut_short``), as a
@@ -384,6 +386,13 @@ class PresenceRules:
                 placed.fix, placed.verdict.membership, placed.verdict.distance_m
             )
             self._machines.feed(ctx, placed.duty, observed)
+
+
+def _devices_differ(state: PresenceState, duty: Duty) -> bool:
+    """Whether the roster gives ``duty`` other devices than its machine ``state`` holds."""
+    return (
+        state.device_ids != duty.device_ids or state.wands != duty.wands or state.worn != duty.worn
+    )
 
 
 def _ahead(duty: Duty) -> datetime:

@@ -3,6 +3,7 @@ the injected clock. See :mod:`gateway.rules.presence` for the decisions it takes
 
 from .events import EVENT_TYPES, Json, RuleEvent
 from .inputs import (
+    DevicesAssigned,
     DutyContinued,
     FixObserved,
     LeaveApproved,
@@ -17,6 +18,7 @@ from .state import PresenceState
 
 __all__ = [
     "EVENT_TYPES",
+    "DevicesAssigned",
     "DutyContinued",
     "FixObserved",
     "Json",

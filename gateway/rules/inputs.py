@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .handover import Handover
 
 __all__ = [
+    "DevicesAssigned",
     "DutyContinued",
     "FixObserved",
     "LeaveApproved",
@@ -139,7 +140,25 @@ class DutyContinued:
     leaves: tuple[Leave, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class DevicesAssigned:
+    """The guard's devices on the shift as the roster gives them now (a site load, or the
+    roster read at a start): ``device_ids``, the offline patrol wands among them ``wands``, the
+    terminals he wears ``worn`` (``PresenceState``'s fields of those names)."""
+
+    device_ids: tuple[str, ...]
+    wands: tuple[str, ...]
+    worn: tuple[str, ...]
+
+
 RuleInput = (
-    FixObserved | Tick | ReportFiled | LeaveApproved | LeaveCancelled | ShiftEnded | DutyContinued
+    FixObserved
+    | Tick
+    | ReportFiled
+    | LeaveApproved
+    | LeaveCancelled
+    | ShiftEnded
+    | DutyContinued
+    | DevicesAssigned
 )
 """Anything ``step`` accepts."""

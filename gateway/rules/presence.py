@@ -64,7 +64,7 @@ from gateway.clock import utc
 from gateway.policy import SitePolicy
 from geofence.membership import Membership
 
-from . import check_out, holds, silence
+from . import check_out, devices, holds, silence
 from .arrival import after_the_end, arrive
 from .cancellations import apply_cancel, owe_after_entry
 from .copying import replace
@@ -86,6 +86,7 @@ from .excusals import withdraw_excused
 from .handover import take_over
 from .holds import note_backfill
 from .inputs import (
+    DevicesAssigned,
     DutyContinued,
     FixObserved,
     LeaveApproved,
@@ -112,7 +113,8 @@ def step(
     open at the end before the end, only withdraws the alerts it shows wrong
     (``arrival.after_the_end``). A closed state takes only those, reports,
     leaves and cancellations (which may withdraw an alert, or resolve a not-cancelled one) and
-    returns unchanged for anything else.
+    returns unchanged for anything else. The roster's devices (``DevicesAssigned``) fire
+    nothing (``gateway.rules.devices``).
     """
     now = utc(now)
     if isinstance(event, FixObserved) and state.ended:
@@ -121,6 +123,8 @@ def step(
         return state, []
     if state.closed and not isinstance(event, ReportFiled | LeaveApproved | LeaveCancelled):
         return state, []
+    if isinstance(event, DevicesAssigned):
+        return devices.assign(state, event, now, policy)
     run = Run(state, now, policy)
     # A relief told again (the roster read after a restart) while the machine waits for a
     # quiet terminal's upload is a tick: its END, at the relief, fires as the end's wait lets it.
