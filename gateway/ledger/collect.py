@@ -35,6 +35,7 @@ from gateway.db.models import (
 )
 from gateway.db.repository import site_policy
 from gateway.db.slices import slices
+from gateway.ledger.carried import note_returns_later
 from gateway.ledger.lines import LedgerScope, ledger_lines, may_hold
 from gateway.outbox.tables import EVENT_DESTINATIONS, OutboxRow
 from gateway.pipeline.punch_duty import EARLY_CHECK_IN, LATE_CHECK_OUT, OVERTIME_AFTER
@@ -122,6 +123,8 @@ class GuardRecords:
     punches: list[PunchRow] = field(default_factory=list)
     punch_shifts: dict[int, str] = field(default_factory=dict)
     """Punch row id → the shift the rules gave it (``attendance.punch``), when they did."""
+    returned_later: dict[str, datetime] = field(default_factory=dict)
+    """Departure id → its return in a later day's shift that took the outing over (``carried``)."""
     kept: bool = False
     """A line of shifts a load ended with the guard moved or taken out: under the name and team
     they kept (``gateway.ledger.lines``)."""
@@ -198,6 +201,7 @@ def read_day(
         for shift in records.shifts:
             records.events.extend(events.get(shift.id, ()))
         records.events.sort(key=lambda event: event.time)
+    note_returns_later(guards.values(), events)
     reach = _Reach.of(session, guards, ids, start, end, events)
     _read_records(session, guards, ids, shift_ids, reach)
     lines = ledger_lines(guards, site_id, scope)

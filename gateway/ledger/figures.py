@@ -45,7 +45,8 @@ def _departures(
     """The guard's departures of the day's shifts, in time order, from the rule events; each
     with ``in_day_s``, its part inside ``spans`` (the day's shifts, up to when the ledger was
     made), and ``carried_from``: the shift of an earlier day that handed it over (连班 across
-    the morning), whose day lists and counts it too."""
+    the morning), whose day lists and counts it too; its return, when a later shift took it
+    over, from that shift (``GuardRecords.returned_later``)."""
     found: dict[str, dict[str, Any]] = {}
     cover: dict[str, str] = {}
     alerts: dict[str, list[str]] = {}
@@ -85,6 +86,9 @@ def _departures(
                 cover.setdefault(dep_id, how)
         elif event.type.startswith("alert."):
             alerts.setdefault(dep_id, []).append(event.type)
+    for dep_id, back in records.returned_later.items():  # back in a later day's shift
+        if dep_id in found:
+            found[dep_id]["returned_at"] = back
     result = []
     for dep_id, entry in sorted(found.items(), key=lambda kv: (kv[1]["started_at"], kv[0])):
         end = entry["returned_at"] or _held_until(holders[dep_id], shift_ends, entry["started_at"])

@@ -102,7 +102,7 @@ def _split_off(records: GuardRecords, shifts: list[ShiftRow]) -> GuardRecords:
         return any(a <= utc(at) < b for a, b in spans)
 
     guard = GuardRow(id=records.guard.id, name=config["guard_name"], team=config["team"])
-    line = type(records)(guard, kept=True)
+    line = type(records)(guard, kept=True, returned_later=records.returned_later)
     line.shifts, records.shifts = _part(records.shifts, lambda s: s.id in ids)
     line.events, records.events = _part(records.events, lambda e: e.data.get("shift_id") in ids)
     line.alerts, records.alerts = _part(records.alerts, lambda a: a.shift_id in ids)

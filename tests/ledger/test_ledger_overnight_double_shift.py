@@ -144,7 +144,21 @@ def test_an_outing_from_07_30_back_at_09_00_is_an_hour_away_in_the_day_shift(
     night, day = _ledgers(engine, db_url, tmp_path, monkeypatch, back=60)
     assert (day["on_post_s"], day["away_unreported_s"]) == (660 * MIN, 60 * MIN)
     assert (night["on_post_s"], night["away_unreported_s"]) == (65 * MIN, 30 * MIN)
-    assert _departures(night) == NIGHT_PART
+    # The night's line shows when he came back (09:00, in the day shift), the whole outing's
+    # length, and still counts only its 30 minutes in the night's day. Before, its return read
+    # null: the return is the day shift's event, which the night's day did not read.
+    assert _departures(night) == [
+        (
+            NIGHT,
+            "23:30",
+            "01:00",
+            90 * MIN,
+            30 * MIN,
+            None,
+            "none",
+            ["alert.overtime_departure", "alert.unreported_departure"],
+        )
+    ]
     assert _departures(day) == [(DAY, "23:30", "01:00", 90 * MIN, 60 * MIN, NIGHT, "none", [])]
     svg = ET.fromstring(
         (tmp_path / "ledger" / "timelines" / f"{SITE}-2026-03-02-{GUARD}.svg").read_text("utf-8")
