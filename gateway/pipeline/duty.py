@@ -96,6 +96,9 @@ class DutyIndex:
         """The shifts held by the index this one replaced whose site's limits (``policy``,
         ``patrol_policy``) a site load changed: their machines' deadlines are set again.
         Empty when not compared (``ends_moved`` is ``None`` then)."""
+        self.devices_changed: frozenset[str] = frozenset()
+        """The shifts whose guard's devices (``device_ids``, ``wands``, ``worn``) differ from the
+        index this one replaced: their machines take them at once. Empty when not compared."""
         self.guards_changed: frozenset[str] = frozenset()
         """The guards with a shift new to, gone from or changed in the window since the index
         this one replaced (a load gave him a double shift, moved or removed one): their

@@ -104,13 +104,10 @@ class PresenceMachines:
         if state is None:
             return self._start(ctx, duty)
         if _devices_differ(state, duty) and not state.ended:
-            # A site load gave the guard another terminal (his broke, a badge was added) or
-            # took one away: the machine, started with the devices of then, follows the
-            # roster's, or the new terminal's fixes would be ignored as a stranger's and the
-            # guard raised silent. A state stored before it kept which devices are worn took
-            # the post's clock-in terminal for one: it learns here, before its next step, that
-            # only his GPS terminals can go silent, and a silence left open for a terminal he
-            # no longer wears is withdrawn (``gateway.rules.devices``).
+            # A load gave him another terminal or took one away, or a state saved by an older
+            # version took the post's terminal for a worn one: the machine follows the roster
+            # before its next step, or his new terminal's fixes are a stranger's (see
+            # ``gateway.rules.devices``).
             assigned = DevicesAssigned(duty.device_ids, duty.wands, duty.worn)
             state = self._step(ctx, duty, state, assigned)
             self._memory.presence[duty.shift_id] = state
@@ -329,13 +326,16 @@ class PresenceMachines:
 
     def _follow_devices(self, ctx: BatchContext) -> None:
         """The machines whose guard the roster now gives other devices take them at once, not at
-        their next input: a silence left open for a terminal he no longer wears (a load took it
-        from him, or a state saved before only worn terminals could be silent raised it for the
-        post's clock-in terminal) is withdrawn now, not when he next punches, or never."""
+        their next input: a silence open for a terminal he no longer wears is withdrawn now, not
+        when he next punches, or never. Only the shifts the read found with other devices
+        (``DutyIndex.devices_changed``) are looked at, or all after a full reload."""
         duties, presence = self._memory.duties, self._memory.presence
-        for shift_id, state in list(presence.items()):
-            duty = duties.duty(shift_id)
-            if duty is not None and not state.ended and _devices_differ(state, duty):
+        looked_at = presence if duties.ends_moved is None else duties.devices_changed
+        for shift_id in list(looked_at):
+            state, duty = presence.get(shift_id), duties.duty(shift_id)
+            if state is None or duty is None or state.ended:
+                continue
+            if _devices_differ(state, duty):
                 self._machine(ctx, duty)
 
     def relieve(self, ctx: BatchContext, duty: Duty) -> None:

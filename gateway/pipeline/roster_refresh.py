@@ -137,6 +137,7 @@ def read_roster(
     # Compared here, beside the pipeline, so that adopting it looks only at those machines.
     ends_moved: set[str] = set()
     limits_changed: set[str] = set()
+    devices_changed: set[str] = set()
     # A site's limits are one object per index, shared by its shifts: compared once a pair.
     same_limits: dict[tuple[int, int, int, int], bool] = {}
     guards_changed = {d.guard_id for d in previous.by_start if duties.duty(d.shift_id) is None}
@@ -149,6 +150,8 @@ def read_roster(
             guards_changed.add(duty.guard_id)
         if held.ends_at != duty.ends_at:
             ends_moved.add(duty.shift_id)
+        if (held.device_ids, held.wands, held.worn) != (duty.device_ids, duty.wands, duty.worn):
+            devices_changed.add(duty.shift_id)
         pair = (id(held.policy), id(duty.policy), id(held.patrol_policy), id(duty.patrol_policy))
         same = same_limits.get(pair)
         if same is None:
@@ -158,6 +161,7 @@ def read_roster(
             limits_changed.add(duty.shift_id)
     duties.ends_moved = frozenset(ends_moved)
     duties.limits_changed = frozenset(limits_changed)
+    duties.devices_changed = frozenset(devices_changed)
     duties.guards_changed = frozenset(guards_changed)
     return RosterRead(previous, duties)
 
