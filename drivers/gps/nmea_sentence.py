@@ -10,8 +10,9 @@ Rules (each checked against the golden corpus in ``tests/corpus/nmea``):
   sentence (pynmea2 accepts that). Many trackers put their own id before it
   (``865067020012345$GPRMC,...``): a single word of letters, digits, ``.``, ``_``, ``-`` right
   before ``$`` is kept as :attr:`Sentence.device_prefix`; any other text before ``$`` is garbage.
-* Any talker (GP, GN, GL, GA, BD, GB, ...) is accepted for RMC, GGA and GNS. Other sentences
-  and proprietary ``$P...`` sentences are valid but ignored.
+* Any talker (GP, GN, GL, GA, BD, GB, GQ, GI, ...) is accepted for RMC, GGA and GNS. Other
+  sentences and proprietary ``$P...`` sentences (``$PUBX``, ``$PQTM...``, ``$PCAS``, whatever
+  the length of their address) are valid but ignored.
 * RMC is a position only when status is ``A`` and the NMEA 2.3 mode (if present) is one of
   ``A D F P R``: autonomous, differential, RTK float, precise, RTK integer, all measurements.
   The other letters are refused, each under its own reason (so its own counter):
@@ -83,6 +84,10 @@ _GGA_QUALITY_MODE = {6: "E", 7: "M", 8: "S"}
 _MODE_FIELD = {"GLL": 7, "VTG": 9}
 _TIME_FIELD = {"RMC": 1, "GGA": 1, "GNS": 1, "GLL": 5}
 _ADDRESS = re.compile(r"^[A-Z][A-Z0-9]{1,9}$")
+# A proprietary address is 'P', the maker's mnemonic and its own sentence name, of no length
+# NMEA fixes: Quectel's run to 18 characters ($PQTMJAMMINGSTATUS, $PQTMCFGRTKSRCTYPE). Bounded
+# only so that a torn line's text is not taken for one.
+_PROPRIETARY_ADDRESS = re.compile(r"^P[A-Z0-9]{1,31}$")
 # A tracker's id before '$': one word, as device ids are (docs/device-contract.md). Anything
 # else there (a torn sentence's tail has ',' or '*') stays garbage.
 _DEVICE_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -214,7 +219,7 @@ def parse_sentence(line: str) -> Sentence:
         raise DecodeError(f"malformed checksum {given!r}")
     fields = tuple(body.split(","))
     address = fields[0]
-    if not _ADDRESS.match(address):
+    if not (_ADDRESS.match(address) or _PROPRIETARY_ADDRESS.match(address)):
         raise DecodeError(f"garbage, not an NMEA sentence (address {address[:12]!r})")
     computed = _checksum(body)
     if int(given, 16) != computed:
