@@ -172,6 +172,8 @@ class NmeaCodec:
         received = utc(received_at)
         topic_device = device_hint or None
         default_device = topic_device or self._fallback
+        # A C-string terminal publishes its buffer with the terminating NUL(s), as for JSON.
+        payload = payload.rstrip(b"\x00")
         if not payload.strip():
             # An empty publish is a terminal fault like any other: counted, as in every format.
             return DecodeOutcome(rejects=(Rejected("empty payload", payload, default_device),))

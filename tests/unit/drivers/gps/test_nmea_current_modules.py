@@ -169,3 +169,14 @@ def test_leading_tracker_id_and_mixed_line_ends_do_not_change_the_fix() -> None:
     (fix,) = outcome.fixes
     assert fix.device_id == "865067020012345"
     assert fix.fix_time == datetime(2022, 5, 8, 13, 25, 6, tzinfo=UTC)
+
+
+def test_a_payload_ending_in_its_c_strings_nul_is_the_same_fix_without_a_reject() -> None:
+    """A terminal written in C publishes ``strlen + 1`` bytes (docs/device-contract.md,
+    "Terminators"): the NULs after the last line are not a sentence of their own."""
+    alone = _decode(ATGM336H_EPOCH)
+    codec = NmeaCodec()
+    payload = ("\r\n".join(ATGM336H_EPOCH) + "\r\n").encode("ascii")
+    for ending in (b"\x00", b"\x00\x00", b""):
+        assert codec.decode(payload.rstrip(b"\r\n") + ending, RECEIVED, "gps-1") == alone
+        assert codec.decode(payload + ending, RECEIVED, "gps-1") == alone
