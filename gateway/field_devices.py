@@ -23,6 +23,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from drivers.peer_lock import PeerLock
+from drivers.zkteco.push_address import parse_networks
 from drivers.zkteco.push_codec import TerminalConfig
 from gateway.clock import Clock
 from gateway.db.models import DeviceRow, SiteRow
@@ -330,19 +331,21 @@ def terminal_ids_by_serial(engine: Engine) -> dict[str, str]:
 
 
 def push_terminal_config(engine: Engine) -> Callable[[str], TerminalConfig | None]:
-    """For the PUSH receiver: a terminal's settings (its clock's zone) by serial number, read
-    from the configured devices; ``None`` for a terminal no site file names."""
+    """For the PUSH receiver: a terminal's settings (its clock's zone, the addresses it speaks
+    from) by serial number, read from the configured devices; ``None`` for a terminal no site
+    file names."""
 
     def config_for(serial: str) -> TerminalConfig | None:
         with Session(engine) as session:
             row = session.execute(
-                select(DeviceRow.timezone, SiteRow.timezone)
+                select(DeviceRow.timezone, SiteRow.timezone, DeviceRow.addresses)
                 .join(SiteRow, SiteRow.id == DeviceRow.site_id)
                 .where(DeviceRow.serial_number == serial)
             ).first()
         if row is None:
             return None
-        return TerminalConfig(timezone=row[0] or row[1])
+        addresses = parse_networks(row[2].split()) if row[2] else ()
+        return TerminalConfig(timezone=row[0] or row[1], addresses=addresses)
 
     return config_for
 

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from drivers.zkteco.push_address import Network
 from drivers.zkteco.semantics import punch_kind, verify_mode
 from gateway.errors import ConfigError
 from gateway.records import Punch, Rejected
@@ -70,9 +71,14 @@ class TerminalConfig:
     ``realtime`` (send each record as it happens), ``encrypt`` (always ``None``: we do not support
     the encrypted variant). The terminal's clock is set to the gateway's at each session's
     start (``SET OPTION DateTime``, see ``push_clock``).
+
+    ``addresses`` are the networks the terminal speaks from (its site file ``address``): a
+    request for it from any other TCP peer is refused; empty, any peer is answered
+    (``push_address``).
     """
 
     timezone: str = DEFAULT_TIMEZONE
+    addresses: tuple[Network, ...] = ()
     delay_s: int = 10
     error_delay_s: int = 30
     trans_times: str = "00:00;14:05"

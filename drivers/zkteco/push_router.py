@@ -17,6 +17,12 @@ the site file; each refused request is reported to ``on_reject`` as a ``Rejected
 ``unknown terminal: ...``, device id the serial number, raw the request body), which counts and
 logs it rate-limited.
 
+A known terminal whose config names ``addresses`` (its site file ``address``) is answered only
+from them: a request for its serial number from any other TCP peer (``request.client``, never a
+forwarded header) is refused exactly as an unknown terminal's is (HTTP 403, the same answer,
+nothing stored or acknowledged, so the real terminal keeps its records) and reported with reason
+``unexpected address: ...`` naming the peer (``drivers.zkteco.push_address``).
+
 Lines the codec refuses are passed to ``on_reject`` too; they count in ``<n>`` so the terminal
 does not resend them forever. Without ``on_reject`` the router logs both itself, once per
 terminal and problem.
@@ -42,6 +48,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
+from drivers.zkteco.push_address import speaks_from
 from drivers.zkteco.push_clock import PushClocks
 from drivers.zkteco.push_codec import (
     CommandResult,
@@ -66,6 +73,9 @@ _MAX_WARNED = 1000
 """Serial numbers remembered for the router's own once-only warnings (they come from requests,
 so the set must not grow without end)."""
 UNKNOWN_TERMINAL = "unknown terminal: serial number not in the site file"
+UNEXPECTED_ADDRESS = "unexpected address"
+"""The reason (and so the counter, ``rejected.unexpected_address``) of a request for a known
+serial number from a peer outside the terminal's ``address``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +186,13 @@ def make_push_router(
             config = config_for(sn)
             if config is None:
                 report(Rejected(UNKNOWN_TERMINAL, await request.body(), sn))
+                return _plain("ERROR: unknown terminal", status_code=403)
+            peer = request.client.host if request.client is not None else None
+            if not speaks_from(peer, config.addresses):
+                allowed = ", ".join(str(network) for network in config.addresses)
+                reason = f"{UNEXPECTED_ADDRESS}: from {peer or '?'}, not from {allowed}"
+                report(Rejected(reason, await request.body(), sn))
+                # The unknown terminal's answer: a caller learns nothing about the serial number.
                 return _plain("ERROR: unknown terminal", status_code=403)
             clocks.seen(sn)
             return await handler(request, sn, config)

@@ -29,8 +29,16 @@ class ApiServer:
         self.host = host
         self.port = sock.getsockname()[1] if sock is not None else port or free_port(host)
         # An open live page streams forever: give its stream a moment, then end it on stop.
+        # The client is the TCP peer: uvicorn would otherwise take it from X-Forwarded-For of
+        # any local caller, so one on the host could speak for a PUSH terminal bound to its
+        # address, or be audited as another client (docs/device-contract.md, docs/api.md).
         config = uvicorn.Config(
-            app, host=host, port=self.port, log_level="warning", timeout_graceful_shutdown=2
+            app,
+            host=host,
+            port=self.port,
+            log_level="warning",
+            timeout_graceful_shutdown=2,
+            proxy_headers=False,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

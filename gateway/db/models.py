@@ -137,6 +137,11 @@ class GuardRow(Base):
     contacts: Mapped[dict[str, str]] = mapped_column(JSON, nullable=False)
 
 
+ADDRESSES_LENGTH = 720
+"""Room for a device's ``addresses``: the site file allows 16 networks (``gateway.site.schema``),
+an IPv6 one in CIDR form takes 43 characters, and a space separates them."""
+
+
 class DeviceRow(Base):
     """A device: GPS terminal (bound to one guard), checkpoint reader or clock-in terminal.
 
@@ -162,6 +167,9 @@ class DeviceRow(Base):
     """Time zone of the device's clock when it sends local times (default: the site's)."""
     punch_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
     """For a card reader acting as a clock-in terminal: the punch kind each card read makes."""
+    addresses: Mapped[str | None] = mapped_column(String(ADDRESSES_LENGTH), nullable=True)
+    """A PUSH terminal's site file ``address``: the networks it speaks from, in CIDR form,
+    separated by spaces (``192.168.10.21/32 192.168.20.0/28``); ``None``: any address."""
 
 
 class ShiftRow(Base):

@@ -81,8 +81,14 @@ def roster_overlay(
     entry["devices"] = [
         {"id": device, "kind": "gps", "guard": a.guard_id} for a in CAST for device in _devices(a)
     ]
-    entry["devices"].append(
-        {"id": "zk-north-gate", "kind": "clock_in", "post": "jt-gate-north", "sn": CLOCK_IN_SERIAL}
+    entry["devices"].append(  # its simulator posts from this host, as the API listens
+        {
+            "id": "zk-north-gate",
+            "kind": "clock_in",
+            "post": "jt-gate-north",
+            "sn": CLOCK_IN_SERIAL,
+            "address": "127.0.0.1",
+        }
     )
     entry["devices"] += [
         {

@@ -209,6 +209,12 @@ def _check_device_settings(checked: CheckedSite) -> list[str]:
             )
         if device.sn is not None and device.kind != "clock_in":
             problems.append(f"{where}.sn: only a clock_in terminal has a serial number")
+        if device.address is not None and (device.kind != "clock_in" or device.sn is None):
+            problems.append(
+                f"{where}.address: only a clock_in terminal pushing by its serial number (sn) "
+                "is bound to the address it speaks from; the gateway connects to the others "
+                "itself (url)"
+            )
         if device.kind == "patrol_wand" and device.variant not in (None, *WAND_VARIANTS):
             problems.append(
                 f"{where}.variant: a patrol wand downloads ids in one of "

@@ -1,7 +1,7 @@
 """Notices about a valid site file: what it allows but the gateway cannot watch, said at
 ``site check``, ``site load`` and ``run --site`` without refusing the file.
 
-Two kinds. The gateway must know where every guard on duty is. A guard whose shifts put
+Three kinds. The gateway must know where every guard on duty is. A guard whose shifts put
 him at a post where nothing of his reports while he is on duty (no GPS terminal of his own,
 and no reader or clock-in terminal standing at that post, only offline patrol wands) is heard
 only when a wand is downloaded, after the shift as a rule. So he is raised *absent at shift
@@ -12,6 +12,10 @@ And a reader set to decimal or Wiegand output delivers only part of an EM4100 id
 (``gateway.site.tag_forms``): two cards or tags of a site whose ids share that part cannot be
 told apart by it. Their read names neither (reported as an unknown card or tag, never given to
 one of them at random), and the notice names them and the read.
+
+And a ZKTeco PUSH terminal (a ``clock_in`` with an ``sn``) given no ``address`` is answered
+from anywhere: anyone on its network who knows its serial number (on its label, in its menu)
+can upload punches in its name, a check-in for any PIN.
 """
 
 from __future__ import annotations
@@ -29,12 +33,13 @@ _REPORTS_LIVE = frozenset({"gps", "nfc_reader", "em4100_reader", "clock_in"})
 
 def site_notices(doc: SiteFile) -> list[str]:
     """A notice, placed as the loader places its problems (``sites[i].guards[j] (id '...')``),
-    for each guard with shifts at a post where no device reports where he is, and placed on
-    the site for each read of its decimal or Wiegand readers that names two of its cards or
-    checkpoint tags."""
+    for each guard with shifts at a post where no device reports where he is, for each PUSH
+    terminal with no ``address``, and placed on the site for each read of its decimal or
+    Wiegand readers that names two of its cards or checkpoint tags."""
     notices: list[str] = []
     for i, site in enumerate(doc.sites):
         notices += _ambiguous_read_notices(i, site)
+        notices += _unbound_terminal_notices(i, site)
         own: dict[str, set[str]] = defaultdict(set)
         at_post: dict[str, set[str]] = defaultdict(set)
         for device in site.devices:
@@ -79,3 +84,14 @@ def _ambiguous_read_notices(i: int, site: SiteEntry) -> list[str]:
             "set to hex)"
         )
     return notices
+
+
+def _unbound_terminal_notices(i: int, site: SiteEntry) -> list[str]:
+    return [
+        f"sites[{i}].devices[{j}] (id '{device.id}'): its punches can be forged by anyone on "
+        f"its network who knows its serial number {device.sn!r} (on its label, in its menu): "
+        "it is answered from any address; give it the address it speaks from (address: "
+        "192.168.10.21, or a network such as 192.168.10.0/28)"
+        for j, device in enumerate(site.devices)
+        if device.kind == "clock_in" and device.sn is not None and device.address is None
+    ]

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from drivers.zkteco.push_address import parse_network
 from gateway.records import PunchKind
 
 __all__ = [
@@ -82,6 +83,12 @@ TagId = Annotated[str, AfterValidator(normalise_tag_id)]
 """A tag or card id, normalised by :func:`normalise_tag_id`."""
 Pin = Annotated[str, StringConstraints(pattern=r"^[\w.-]{1,24}$")]
 """A clock-in terminal's user id (PIN): letters, digits, ``_ . -``, at most 24 characters."""
+
+MAX_ADDRESSES = 16
+"""Networks one terminal's ``address`` may list (the database keeps room for as many)."""
+NetworkText = Annotated[str, AfterValidator(lambda text: str(parse_network(text)))]
+"""An IP address or CIDR network in its one written form: ``192.168.10.21`` ->
+``192.168.10.21/32``; a network with host bits set is refused (``push_address.parse_network``)."""
 
 Datum = Literal["wgs84", "gcj02", "bd09"]
 DeviceSecretRef = Annotated[
@@ -202,11 +209,22 @@ class DeviceEntry(_Strict):
     punch_kind: PunchKind | None = None
     """A card reader (``nfc_reader``/``em4100_reader``) at a gate acting as a clock-in terminal:
     the punch kind every card read makes."""
+    address: Annotated[list[NetworkText], Field(min_length=1, max_length=MAX_ADDRESSES)] | None = (
+        None
+    )
+    """A ZKTeco PUSH terminal's own address(es): one address or CIDR network, or a list of them.
+    A request for its ``sn`` from any other address is refused; without it, anyone who knows
+    the serial number can speak for the terminal."""
 
     @field_validator("sn", mode="before")
     @classmethod
     def _sn_as_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("address", mode="before")
+    @classmethod
+    def _one_address_as_a_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
 
 RobotId = Annotated[str, StringConstraints(pattern=r"^[\w.:-]{1,26}$")]

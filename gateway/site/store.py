@@ -140,6 +140,7 @@ def replace_site(session: Session, checked: CheckedSite, digest: str, now: datet
                 "serial_number": x.sn,
                 "timezone": x.timezone,
                 "punch_kind": None if x.punch_kind is None else x.punch_kind.value,
+                "addresses": " ".join(x.address) if x.address else None,
             }
             for x in site.devices
         ),

@@ -34,7 +34,7 @@ def test_upgraded_database_matches_the_models_with_no_autogenerate_diff(engine: 
 
 
 def test_upgrade_records_the_head_revision_and_is_idempotent(engine: Engine) -> None:
-    assert head() == "0022"
+    assert head() == "0023"
     assert current(engine) == head()
     upgrade(engine)
     assert current(engine) == head()
@@ -377,3 +377,14 @@ def test_migration_0018_adds_what_a_shift_keeps_of_a_guard_taken_out_and_back(
         assert conn.execute(text("SELECT count(*) FROM shifts")).scalar_one() == 90
     upgrade(engine)
     assert "kept_config" in _shift_columns(engine) and _diff(engine) == []
+
+
+def test_migration_0023_adds_and_drops_the_push_terminals_addresses(engine: Engine) -> None:
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0022")
+    assert "addresses" not in {c["name"] for c in inspect(engine).get_columns("devices")}
+    upgrade(engine)  # every terminal answered from anywhere until its site file says otherwise
+    assert "addresses" in {c["name"] for c in inspect(engine).get_columns("devices")}
+    assert _diff(engine) == []

@@ -102,7 +102,11 @@ class PushTerminal:
         zone: tzinfo = BEIJING,
         clock_offset: timedelta = timedelta(0),
         accepts_clock_set: bool = True,
+        source_address: str | None = None,
     ) -> None:
+        """``source_address``: the local address its requests leave from (a terminal at
+        another address of the LAN, e.g. ``127.0.0.2`` on a test host); by default the
+        system's choice."""
         if not 2 <= fields <= 12:
             raise ValueError("an ATTLOG line has 2 to 12 fields")
         self.sn = sn
@@ -130,6 +134,9 @@ class PushTerminal:
         self._http = httpx.Client(
             base_url=base_url,
             timeout=timeout_s,
+            transport=None
+            if source_address is None
+            else httpx.HTTPTransport(local_address=source_address),
             headers={"User-Agent": USER_AGENT, "Accept": "*/*", "Connection": "close"},
         )
         # Only the headers the firmware sends: httpx would add its own Accept-Encoding.

@@ -203,6 +203,23 @@ def test_device_settings_must_fit_the_kind_of_device(tmp_path: Path) -> None:
     assert "(id 'nfc-2').variant: only an em4100_reader or a patrol_wand has variants" in message
 
 
+def test_only_a_push_terminal_is_bound_to_an_address_and_it_must_be_one(tmp_path: Path) -> None:
+    data = site_with_patrol()
+    devices = data["sites"][0]["devices"]
+    devices.append({"id": "zk-2", "kind": "clock_in", "sn": "ZK2", "address": "10.0.0.5/28"})
+    assert "(id 'zk-2').address[0]: Value error, '10.0.0.5/28' is neither an IP address" in (
+        problems_of(tmp_path, data)
+    )
+    devices[-1]["address"] = ["10.0.0.0/28", "10.0.1.7"]
+    devices.append({"id": "zk-3", "kind": "clock_in", "url": "tcp://10.0.0.9:4370"})
+    devices[-1]["address"] = "10.0.0.9"
+    devices.append({"id": "nfc-2", "kind": "nfc_reader", "address": "10.0.0.7"})
+    message = problems_of(tmp_path, data)
+    assert "(id 'zk-3').address: only a clock_in terminal pushing by its serial number" in message
+    assert "(id 'nfc-2').address: only a clock_in terminal pushing" in message
+    assert "zk-2" not in message
+
+
 def test_schedule_needs_exactly_one_kind_and_readable_times(tmp_path: Path) -> None:
     data = site_with_patrol()
     data["sites"][0]["routes"][0]["schedule"] = {"every_min": 60, "times": ["22:00"]}

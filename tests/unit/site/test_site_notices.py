@@ -1,5 +1,6 @@
 """Notices about a valid site file (``gateway.site.notices``): a guard whom nothing reports
-while he is on duty (only offline patrol wands) is named, with the posts where that is so."""
+while he is on duty (only offline patrol wands) is named, with the posts where that is so; a
+PUSH terminal any address may speak for is named."""
 
 from __future__ import annotations
 
@@ -89,3 +90,16 @@ def test_a_guard_nothing_reports_while_on_duty_is_named(
 def test_the_sample_site_has_none() -> None:
     doc, _ = read_site_file(WUHAN_SITE)
     assert site_notices(doc) == []
+
+
+def test_a_push_terminal_with_no_address_is_named_as_forgeable() -> None:
+    gps = {"id": "gps-1", "kind": "gps", "guard": "g-1"}
+    unbound = {"id": "zk-1", "kind": "clock_in", "post": "p-gate", "sn": "ZK0001"}
+    bound = {**unbound, "id": "zk-2", "sn": "ZK0002", "address": "192.168.10.0/28"}
+    binary = {"id": "zk-3", "kind": "clock_in", "post": "p-gate", "url": "tcp://10.0.0.9:4370"}
+    [notice] = site_notices(_site([gps, unbound, bound, binary]))
+    assert notice.startswith(
+        "sites[0].devices[1] (id 'zk-1'): its punches can be forged by anyone on its network "
+        "who knows its serial number 'ZK0001'"
+    )
+    assert "address: 192.168.10.21" in notice
