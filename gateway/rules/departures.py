@@ -111,7 +111,7 @@ def note_left_behind(run: Run) -> None:
     for track in run.state.tracks:
         if track.device_id in dep.away_devices or track.device_id in dep.left_behind:
             continue
-        if not track.left_behind_at(dep.started_at, run.policy):
+        if not track.left_behind_at(dep.started_at):
             continue
         still = track.still_since
         assert still is not None

@@ -17,8 +17,9 @@ The policy, in the terms of the field (DOMAIN.md, "two devices per guard"):
   began: then the device outside is the one left (dropped, handed over) and he is on post.
 * **A device left behind is a fact worth reporting.** A worn device is *still* while its fixes
   stay within ``still_radius_m`` (plus both fixes' accuracy) of where its still period began. One
-  that is inside the post, still since before the departure began and heard recently, while
-  another is confirmed away, was left behind: ``alert.device_left_behind``.
+  that is inside the post, still since before the departure began and seen so by a fix taken
+  since it began, while another is confirmed away, was left behind:
+  ``alert.device_left_behind``.
 * **Fixed equipment places the guard.** A scan or punch with his own tag, card or PIN at the
   post's reader or terminal (``worn=False``) ends every outside run begun before it.
 * **A return needs the guard back**: inside evidence from a device that was away, from a worn
@@ -85,14 +86,16 @@ class DeviceTrack:
         """The device's current still period began after ``when``: it moved since."""
         return self.still_since is not None and self.still_since.fix_time > when
 
-    def left_behind_at(self, started_at: datetime, policy: SitePolicy) -> bool:
-        """Inside, still since before ``started_at``, and heard within the silence limit of it."""
-        heard_after = started_at - timedelta(seconds=policy.device_silent_s)
+    def left_behind_at(self, started_at: datetime) -> bool:
+        """Inside, still since before ``started_at``, and seen so since it: its newest fix is
+        dated at or after ``started_at``. A device whose newest fix predates the departure may
+        have gone out with him (its fixes reaching the gateway late, or not yet taken): it is
+        judged on its next fix, as ``note_left_behind`` looks again at every inside fix."""
         return (
             self.inside is True
             and self.still_since is not None
             and self.still_since.fix_time <= started_at
-            and self.last_fix_time >= heard_after
+            and self.last_fix_time >= started_at
         )
 
     def to_json(self) -> dict[str, Json]:

@@ -142,3 +142,34 @@ def test_a_jt808_tracker_whose_clock_lags_90_s_behind_the_owntracks_phone_is_sti
     stored = sum(s.fixes for r in (phone, tracker) for s in r.stats().values())
     assert counters["fixes.stored"] == stored
     assert not [k for k in counters if k.startswith(("rejected.", "dropped."))]
+
+
+def test_a_badge_out_with_him_whose_fixes_come_3_minutes_late_is_not_left_behind(
+    rig_factory: RigFactory,
+) -> None:
+    rig = rig_factory([("g-001", POST, PHONE), ("g-001", POST, BADGE)])
+    anchor = rig.anchors[POST]
+    phone = rig.runner([terminal(PHONE, "json", anchor, walks_out(1200))])
+    # The badge walks out with him, but each of its fixes reaches the gateway 3 minutes after
+    # it was taken: when the phone confirms the departure, the badge's newest fix (taken
+    # before he left) still lies on the post.
+    badge = rig.runner(
+        [
+            terminal(BADGE, "nmea", anchor, walks_out(1200), seed=2, start_offset_s=180)
+            | {"interval_s": 60}
+        ],
+        clock_lag_s=180,
+    )
+    rig.play(max(phone.end_time, badge.end_time) + timedelta(seconds=30))
+    events = core_events(rig)
+
+    types = [kind for kind, _ in timeline(events, "g-001")]
+    assert "alert.device_left_behind" not in types
+    assert types == [
+        "presence.arrived",
+        "presence.departed",
+        "alert.unreported_departure",
+        "alert.overtime_departure",
+        "presence.returned",
+    ]
+    assert of(events, "presence.departed")["data"]["device_id"] == PHONE
