@@ -43,7 +43,13 @@ from .state import PresenceState
 if TYPE_CHECKING:
     from .machine import Run
 
-__all__ = ["apply_cancel", "owe_after_entry", "owed_past_the_end", "used_at_start"]
+__all__ = [
+    "apply_cancel",
+    "confirm_return",
+    "owe_after_entry",
+    "owed_past_the_end",
+    "used_at_start",
+]
 
 
 def used_at_start(run: Run, arrived_at: datetime) -> tuple[PendingCancel, ...]:
@@ -143,10 +149,65 @@ def apply_cancel(run: Run, cancel: LeaveCancelled) -> None:
     if pending is None:
         # 续假: an extension is the same absence; cancelling either leave of it settles it.
         pending = next((p for p in state.pending_cancels if p.leave_id in chain), None)
+    run.state = state
     if pending is None:
-        # Cancelled while still out, or never used this shift: nothing was waiting for it.
-        run.state = state
+        # Cancelled while still out, or never used this shift: nothing was waiting for it (a
+        # return seen later settles it then, ``confirm_return``).
         return
+    _settle(run, leave, pending, cancelled_at)
+
+
+def confirm_return(run: Run, deadline: Deadline) -> None:
+    """The guard's return (``offpost.confirm_return``), with the cancellation of the leave he
+    was out on settled at once when it was recorded before the return was seen: typed as he
+    walked in, before the return was confirmed, or while his terminal was in a blind area
+    and its upload showed him back only later. It is his cancellation on return, in time
+    (``leave.cancelled``, its delay counted from the return: negative when dated before it), as
+    if typed a moment after; so is the cancellation of another leave of the same absence
+    (续假). A leave cancelled before this outing began was not his for it."""
+    departure = run.state.departure
+    offpost.confirm_return(run, deadline)
+    state = run.state
+    dep = next(
+        (
+            d
+            for d in state.past_departures
+            if departure and d.departure_id == departure.departure_id
+        ),
+        None,
+    )
+    leave = None if dep is None else state.leave(dep.leave_id)
+    if dep is None or dep.returned_at is None or leave is None:
+        return
+    chain = _chain(state.leaves, leave, run.policy)
+    done = [
+        lv
+        for lv in state.leaves
+        if lv.leave_id in chain and lv.cancelled_at is not None and lv.cancelled_at > dep.started_at
+    ]
+    if not done:
+        return
+    cancelled = min(done, key=lambda lv: (lv.cancelled_at, lv.leave_id))
+    pending = next(
+        (
+            p
+            for p in state.pending_cancels
+            if p.leave_id in chain and p.departure_id == dep.departure_id
+        ),
+        None,
+    )
+    if pending is None:
+        pending = PendingCancel(leave.leave_id, dep.departure_id, dep.returned_at)
+        run.state = replace(state, pending_cancels=(*state.pending_cancels, pending))
+    assert cancelled.cancelled_at is not None
+    _settle(run, cancelled, pending, cancelled.cancelled_at)
+
+
+def _settle(run: Run, leave: Leave, pending: PendingCancel, cancelled_at: datetime) -> None:
+    """Settle ``pending`` by the cancellation of ``leave`` at ``cancelled_at`` (recorded in
+    ``run.state`` already): ``leave.cancelled``, and the not-cancelled alert it raised resolved
+    (late) or withdrawn (dated in time)."""
+    state = run.state
     delay_s = (cancelled_at - pending.returned_at).total_seconds()
     in_time = delay_s <= run.policy.leave_cancel_limit_s
     if pending.alert_key is None and not in_time:

@@ -262,7 +262,7 @@ class Run:
             Kind.ABSENT: self._absent,
             Kind.SILENT: lambda d: silence.decide_silent(self, d),
             Kind.RESUME: lambda d: silence.resume(self),
-            Kind.RETURN: lambda d: offpost.confirm_return(self, d),
+            Kind.RETURN: lambda d: cancellations.confirm_return(self, d),
             Kind.UNREPORTED: lambda d: offpost.decide_unreported(self, d),
             Kind.OVERTIME: lambda d: offpost.decide_overtime(self, d),
             Kind.OVERRUN: lambda d: offpost.decide_overrun(self, d),
