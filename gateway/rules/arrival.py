@@ -27,7 +27,7 @@ from gateway.policy import SitePolicy
 from geofence.membership import Membership
 
 from . import late_return
-from .cancellations import used_at_start
+from .cancellations import settle_at_arrival, used_at_start
 from .copying import replace
 from .coverage import covering_leave
 from .deadlines import absence_due
@@ -75,6 +75,7 @@ def arrive(run: Run, evidence: FixEvidence) -> None:
         run.withdraw(
             absence, ALERT_ABSENT_AT_SHIFT_START, reason, data, device_id=evidence.device_id
         )
+    settle_at_arrival(run, evidence.fix_time)
 
 
 def after_the_end(

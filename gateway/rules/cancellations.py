@@ -48,6 +48,7 @@ __all__ = [
     "confirm_return",
     "owe_after_entry",
     "owed_past_the_end",
+    "settle_at_arrival",
     "used_at_start",
 ]
 
@@ -65,13 +66,32 @@ def used_at_start(run: Run, arrived_at: datetime) -> tuple[PendingCancel, ...]:
     return (*pending, PendingCancel(leave.leave_id, None, arrived_at))
 
 
-def _used_over_start(run: Run, arrived_at: datetime) -> Leave | None:
+def settle_at_arrival(run: Run, arrived_at: datetime) -> None:
+    """The cancellation of the leave over the start he used, recorded before his arrival at
+    ``arrived_at`` was seen (typed as he walked in, before the arrival was confirmed), settled
+    by the arrival: ``leave.cancelled``, its delay counted from the arrival, as
+    ``confirm_return`` does for an outing. Call it once the arrival is recorded."""
+    leave = _used_over_start(run, arrived_at, cancelled=True)
+    if leave is None or leave.cancelled_at is None:
+        return
+    if any(p.leave_id == leave.leave_id for p in run.state.pending_cancels):
+        return
+    pending = PendingCancel(leave.leave_id, None, arrived_at)
+    run.state = replace(run.state, pending_cancels=(*run.state.pending_cancels, pending))
+    _settle(run, leave, pending, leave.cancelled_at)
+
+
+def _used_over_start(run: Run, arrived_at: datetime, *, cancelled: bool = False) -> Leave | None:
+    """The leave that covered the time he was expected and that he used, arriving after it
+    began; one cancelled since (after he was expected) only when ``cancelled``."""
     expected = run.state.expected_at
     if arrived_at <= expected:
         return None
     leave = covering_leave(run.state.leaves, expected, run.policy)
-    if leave is None or leave.cancelled_at is not None or arrived_at <= leave.starts_at:
-        return None  # none, cancelled, or he came in before it began: not used
+    if leave is None or (leave.cancelled_at is not None) != cancelled:
+        return None  # none, or cancelled (not) as asked
+    if arrived_at <= leave.starts_at:
+        return None  # he came in before it began: not used
     return leave
 
 

@@ -11,6 +11,7 @@ time; ``at(60)`` is 09:00). A leader's token of team A. SQLite and PostgreSQL.
   leave the leader remembered, the first, while he was out on its extension (续假) raised
   ``alert.leave_not_cancelled`` an hour later (docs/presence-rules.md: "cancelling either
   leave settles it").
+  The same for a leave over the shift start cancelled as he comes on post.
 * A leave cancelled before it began covers nothing; one approved before he left covers an
   outing begun up to ``report_grace_s`` (2 min) before its start (``gateway.rules.coverage``).
 """
@@ -170,6 +171,25 @@ def test_a_cancellation_typed_while_his_terminal_was_in_a_blind_area_is_in_time(
     assert (data["returned_at"], data["delay_s"], data["in_time"]) == (
         at(100).isoformat(),
         300.0,
+        True,
+    )
+
+
+def test_a_leave_over_the_start_cancelled_as_he_walks_in_is_in_time(live: Live) -> None:
+    """On leave 07:30-08:30 over his shift's start, he comes on post at 08:20; his leader
+    cancels the leave as he walks in, 10 s after his first fix inside, before the arrival is
+    confirmed."""
+    leave_id = approve(live, -30, 30, approved=-1)
+    live.cursor = at(20)
+    live.walk(20 + 1 / 6, "inside")
+    cancel(live, leave_id, 20 + 1 / 6)
+    live.walk(100, "inside")
+
+    assert raised(live) == [("leave.cancelled", "08:20:10")]
+    data = cancellation(live)
+    assert (data["returned_at"], data["delay_s"], data["in_time"]) == (
+        at(20).isoformat(),
+        10.0,
         True,
     )
 
