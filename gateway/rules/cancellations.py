@@ -49,6 +49,7 @@ __all__ = [
     "owe_after_entry",
     "owed_past_the_end",
     "settle_at_arrival",
+    "settle_cancelled_before_return",
     "used_at_start",
 ]
 
@@ -187,17 +188,25 @@ def confirm_return(run: Run, deadline: Deadline) -> None:
     (续假). A leave cancelled before this outing began was not his for it."""
     departure = run.state.departure
     offpost.confirm_return(run, deadline)
-    state = run.state
     dep = next(
         (
             d
-            for d in state.past_departures
+            for d in run.state.past_departures
             if departure and d.departure_id == departure.departure_id
         ),
         None,
     )
-    leave = None if dep is None else state.leave(dep.leave_id)
-    if dep is None or dep.returned_at is None or leave is None:
+    if dep is not None and dep.returned_at is not None:
+        settle_cancelled_before_return(run, dep, dep.returned_at)
+
+
+def settle_cancelled_before_return(run: Run, dep: Departure, returned_at: datetime) -> None:
+    """Settle the cancellation of the leave ``dep`` was under (or of another leave of the
+    same absence, 续假) recorded during ``dep``, before its return at ``returned_at`` was
+    seen (``confirm_return``; after the end, :mod:`gateway.rules.late_return`)."""
+    state = run.state
+    leave = state.leave(dep.leave_id)
+    if leave is None:
         return
     chain = _chain(state.leaves, leave, run.policy)
     done = [
@@ -217,7 +226,7 @@ def confirm_return(run: Run, deadline: Deadline) -> None:
         None,
     )
     if pending is None:
-        pending = PendingCancel(leave.leave_id, dep.departure_id, dep.returned_at)
+        pending = PendingCancel(leave.leave_id, dep.departure_id, returned_at)
         run.state = replace(state, pending_cancels=(*state.pending_cancels, pending))
     assert cancelled.cancelled_at is not None
     _settle(run, cancelled, pending, cancelled.cancelled_at)

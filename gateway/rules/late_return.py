@@ -43,6 +43,7 @@ from datetime import datetime, timedelta
 
 from geofence.membership import Membership
 
+from .cancellations import settle_cancelled_before_return
 from .copying import replace
 from .deadlines import cancel_due
 from .entries import Departure, FixEvidence, PendingCancel, iso
@@ -135,6 +136,8 @@ def _withdraw_shown_wrong(run: Run, dep: Departure, back_at: datetime) -> None:
         )
         dep = replace(dep, withdrawn=(*dep.withdrawn, key))
     run.state = run.state.with_departure(replace(dep, inside_first=None))
+    # A cancellation typed while he seemed still out was his cancellation on return.
+    settle_cancelled_before_return(run, dep, back_at)
 
 
 def _owed_from_its_end(state: PresenceState, dep: Departure) -> PendingCancel | None:

@@ -11,7 +11,8 @@ time; ``at(60)`` is 09:00). A leader's token of team A. SQLite and PostgreSQL.
   leave the leader remembered, the first, while he was out on its extension (续假) raised
   ``alert.leave_not_cancelled`` an hour later (docs/presence-rules.md: "cancelling either
   leave settles it").
-  The same for a leave over the shift start cancelled as he comes on post.
+  The same for a leave over the shift start cancelled as he comes on post, and for an upload
+  that shows his return only after the shift's end.
 * A leave cancelled before it began covers nothing; one approved before he left covers an
   outing begun up to ``report_grace_s`` (2 min) before its start (``gateway.rules.coverage``).
 """
@@ -170,6 +171,39 @@ def test_a_cancellation_typed_while_his_terminal_was_in_a_blind_area_is_in_time(
     data = cancellation(live)
     assert (data["returned_at"], data["delay_s"], data["in_time"]) == (
         at(100).isoformat(),
+        300.0,
+        True,
+    )
+
+
+def test_a_cancellation_typed_in_a_blind_area_is_in_time_when_the_upload_comes_after_the_end(
+    live: Live,
+) -> None:
+    """On leave 19:00-19:50, out from 19:05; his terminal loses the network at 19:30 out
+    there. He is back at 19:40 and cancels at 19:45, typed in then; the upload comes only at
+    20:30, after his shift ended at 20:00: the overrun (19:50) and the early leave (20:00)
+    the clock raised are withdrawn, and his cancellation was in time."""
+    live.walk(1, "inside")
+    leave_id = approve(live, 660, 710, approved=1)
+    live.cursor = at(650)
+    live.walk(665, "inside")
+    live.walk(690, "outside")
+    for minute in range(690, 750):
+        live.tick_at(at(minute))
+        if minute == 705:
+            cancel(live, leave_id, 705)
+    blind_area_upload(live, 700, 720, sent=750)
+    live.tick_at(at(760))
+
+    assert raised(live) == [
+        ("alert.leave_overrun", "19:50:00"),
+        ("alert.withdrawn", "20:30:00"),
+        ("alert.withdrawn", "20:30:00"),
+        ("leave.cancelled", "19:45:00"),
+    ]
+    data = cancellation(live)
+    assert (data["returned_at"], data["delay_s"], data["in_time"]) == (
+        at(700).isoformat(),
         300.0,
         True,
     )
