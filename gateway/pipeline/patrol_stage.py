@@ -32,6 +32,7 @@ from gateway.pipeline.emitter import Emitter
 from gateway.pipeline.late_scans import late_scan_duty
 from gateway.pipeline.memory import PipelineMemory
 from gateway.pipeline.new_duties import NewDuties
+from gateway.pipeline.overlap_scans import overlap_scan_duty
 from gateway.pipeline.patrol_loads import follow_ends, replan_machines
 from gateway.pipeline.patrol_routes import PatrolRoutes
 from gateway.pipeline.patrol_store import (
@@ -157,11 +158,17 @@ class PatrolStage:
         duties = self._memory.duties
         holder = card_holder(ctx.session, duties, scan) if place is None else None
         if place is not None and not read_away(duties, scan, place[1]):
-            routes = (plan.route_id for plan in self._routes.of_post(place[1]))
+            routes = [plan.route_id for plan in self._routes.of_post(place[1])]
             late = late_scan_duty(duties, self._patrols, routes, *place, scan.scanned_at)
             if late is not None:  # his, though his shift just ended (``late_scans``)
                 self._round_scan(ctx, late, scan, place[0], now)
                 return
+            if duties.guard_of_device(scan.reader_id) is None:
+                # A fixed reader at a handover: the round's walker (``overlap_scans``).
+                walker = overlap_scan_duty(duties, self._patrols, routes, *place, scan.scanned_at)
+                if walker is not None:
+                    self._round_scan(ctx, walker, scan, place[0], now)
+                    return
         named = name_scan(duties, scan, None if place is None else place[1], holder)
         if named.miss == "unknown_tag":
             read = self._routes.short_read(ctx.session, duties, scan)

@@ -73,10 +73,11 @@ def field_site(
     guards: list[str],
     readers: dict[str, tuple[str, str]],
     clock_in_url: str | None = None,
+    shifts: list[dict[str, Any]] | None = None,
 ) -> Path:
-    """The site file: ``guards`` on duty 08:00-20:00 at their posts, ``readers`` = {device id:
-    (kind, url)} at the patrol post (EM4100 ones in ``rdm6300``), the gate terminal (PUSH by
-    serial number, or the binary protocol at ``clock_in_url``)."""
+    """The site file: ``guards`` on duty 08:00-20:00 at their posts (or the ``shifts`` given),
+    ``readers`` = {device id: (kind, url)} at the patrol post (EM4100 ones in ``rdm6300``), the
+    gate terminal (PUSH by serial number, or the binary protocol at ``clock_in_url``)."""
     # Each guard wears a GPS terminal that sends nothing here: the scans and punches at his
     # post stand in for its fixes as evidence of where he is. Its silence limit is raised to
     # two hours so the events are those of the patrol and attendance rules.
@@ -114,7 +115,8 @@ def field_site(
         "leaders": [{"id": "ld-a", "name": "leader A", "team": "A"}],
         "guards": [{"id": g, "name": g, "team": "A", "pin": PINS[g]} for g in ("g-101", "g-102")],
         "devices": devices,
-        "shifts": [
+        "shifts": shifts
+        or [
             {"guard": g, "post": POSTS[g], "days": "daily", "start": "08:00", "end": "20:00"}
             for g in guards
         ],
@@ -252,11 +254,17 @@ RigFactory = Callable[..., FieldRig]
 def field_rig(db_url: str, tmp_path: Path) -> Iterator[RigFactory]:
     """``field_rig(scenario, guards, clock_in="push")`` starts a rig at 08:00: the site has the
     scenario's readers at the patrol post (EM4100 and PN532, by the simulators' URLs), ``guards``
-    on duty, and the gate terminal as a PUSH terminal or (``"binary"``) at the simulated binary
-    terminal's address. Everything is stopped after the test."""
+    on duty (or the ``shifts=`` given), and the gate terminal as a PUSH terminal or
+    (``"binary"``) at the simulated binary terminal's address. Everything is stopped after the
+    test."""
     started: list[tuple[FieldRig, ApiServer]] = []
 
-    def make(scenario: FieldScenario, guards: list[str], clock_in: str = "push") -> FieldRig:
+    def make(
+        scenario: FieldScenario,
+        guards: list[str],
+        clock_in: str = "push",
+        shifts: list[dict[str, Any]] | None = None,
+    ) -> FieldRig:
         clock = ManualClock(DAY_START)
         runner = FieldRunner(scenario, clock, start=DAY_START)
         runner.open()
@@ -271,7 +279,8 @@ def field_rig(db_url: str, tmp_path: Path) -> Iterator[RigFactory]:
         engine = make_engine(db_url)
         try:
             create_schema(engine)
-            load_site_file(field_site(tmp_path, guards, readers, binary_url), engine, DAY_START)
+            site = field_site(tmp_path, guards, readers, binary_url, shifts)
+            load_site_file(site, engine, DAY_START)
         finally:
             engine.dispose()
         stub = CoreStub(SECRET)
