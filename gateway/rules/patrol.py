@@ -29,11 +29,13 @@ Decisions, in the terms of :class:`~gateway.rules.patrol_policy.PatrolPolicy`:
   (the runtime may feed every scan at a post to every route of the post).
 * A scan that counts for no round is still reported (``counted: false``, ``reason``
   ``repeat`` when the checkpoint was already scanned in a round that could have taken it,
-  else ``outside_window``), except a read of the same checkpoint within ``scan_debounce_s``
-  of the previous one, which is the same scan again and yields nothing.
+  ``round_settled`` when made in a window of a round completed before it came, whose missed
+  alert it withdraws (``patrol_wands.withdraw_scanned``), else ``outside_window``), except
+  a read of the same checkpoint within ``scan_debounce_s`` of the previous one, which is the
+  same scan again and yields nothing.
 * Like the presence rules, deadlines due by a scan's device time fire before it is applied, so
   a scan uploaded late by an offline wand that belongs to a round already completed counts
-  for nothing (it is reported ``outside_window``, ``backfilled``).
+  for nothing (it is reported ``round_settled`` or ``outside_window``, ``backfilled``).
 * ``ShiftEnded`` (relieved early) completes the rounds already started with what they have
   (``ended_early``; checkpoints whose window had not ended count as ``not_due``) and drops the
   rest, at its ``ended_at`` when it is told after it (a cut made while the gateway was down):
@@ -87,7 +89,7 @@ from .patrol_state import (
     PatrolState,
     episode_of,
 )
-from .patrol_wands import WandDownloaded, judged_on
+from .patrol_wands import WandDownloaded, judged_on, withdraw_scanned
 
 __all__ = ["PatrolInput", "next_patrol_deadline", "step"]
 
@@ -302,6 +304,11 @@ class _Run:
             "raw": scan.raw,
         }
         if not candidates:
+            # Made in a window of a round completed before it came (a wand downloaded late)?
+            self.state, withdrawn = withdraw_scanned(
+                self.state, scan.checkpoint_id, at, late_for, self.now, evidence
+            )
+            reason = "round_settled" if withdrawn else "repeat" if repeat else "outside_window"
             self.emit(
                 PATROL_CHECKPOINT_SCANNED,
                 at,
@@ -309,11 +316,12 @@ class _Run:
                 {
                     **evidence,
                     "counted": False,
-                    "reason": "repeat" if repeat else "outside_window",
+                    "reason": reason,
                     "late": False,
                     "out_of_order": False,
                 },
             )
+            self.events.extend(withdrawn)
             return
         late, _, rnd, visit = min(candidates, key=lambda c: (c[0], c[1]))
         out_of_order = self.state.ordered and rnd.furthest_position > visit.position

@@ -14,7 +14,10 @@ but only once it can see that far:
   only one not scanned at all is missed;
 * with no such download within ``wand_download_wait_s`` of the point, it falls then, on what is
   in (``judged_on`` ``wait_ran_out``); a scan downloaded later still counts while its round is
-  under way, and resolves the missed alert as a late scan does;
+  under way, and resolves the missed alert as a late scan does; once its round is completed
+  (the wand downloaded the next morning) the round keeps its counts, the scan counts for none
+  (``reason`` ``round_settled``), and the missed alert of the checkpoint it shows scanned in
+  its window or tolerance is withdrawn (``withdraw_scanned``);
 * a relief (``ShiftEnded``) keeps the rounds begun by then until they are judged, cut at the
   relief (``PatrolState.ended_at``): a checkpoint whose window had not ended is not due, one
   whose window had is judged on the scans up to the relief.
@@ -28,13 +31,16 @@ on the clock as before (``judged_on`` ``clock``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from .entries import iso
+from .events import Json, RuleEvent, event_key, withdrawal
+from .patrol_events import ALERT_CHECKPOINT_MISSED
 from .patrol_policy import PatrolPolicy
 from .patrol_state import PatrolState
 
-__all__ = ["WandDownloaded", "judged_at", "judged_on", "told_of"]
+__all__ = ["WandDownloaded", "judged_at", "judged_on", "told_of", "withdraw_scanned"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,3 +88,47 @@ def told_of(
             if at is not None and (known.get(wand) is None or known[wand] < at):
                 told.append((state, WandDownloaded(wand, at)))
     return told
+
+
+def withdraw_scanned(
+    state: PatrolState,
+    checkpoint_id: str,
+    at: datetime,
+    late_for: timedelta,
+    now: datetime,
+    evidence: Mapping[str, Json],
+) -> tuple[PatrolState, list[RuleEvent]]:
+    """``state`` without the missed alert of ``checkpoint_id`` that a scan made at ``at`` but
+    brought only after its round was completed shows wrong (scanned in the window, or late
+    within ``late_for``), and the ``alert.withdrawn`` of it, dated ``now`` (reason
+    ``scanned_in_window``; ``late`` when in the tolerance). Nothing when no missed alert kept
+    in the state covers ``at``. The round's counts stay as it gave them (they are final)."""
+    missed = next(
+        (
+            m
+            for m in state.missed
+            if m.checkpoint_id == checkpoint_id and m.window_start <= at <= m.window_end + late_for
+        ),
+        None,
+    )
+    if missed is None:
+        return state, []
+    data: dict[str, Json] = {
+        "guard_id": state.guard_id,
+        "post_id": state.post_id,
+        "site_id": state.site_id,
+        "shift_id": state.shift_id,
+        "route_id": state.route_id,
+        "detected_at": iso(now),
+        **evidence,
+        "round_start": iso(missed.round_start),
+        "window_start": iso(missed.window_start),
+        "window_end": iso(missed.window_end),
+        "late": at > missed.window_end,
+    }
+    alert_key = event_key(state.machine_id, ALERT_CHECKPOINT_MISSED, missed.episode)
+    withdrawn = withdrawal(
+        state.machine_id, alert_key, ALERT_CHECKPOINT_MISSED, "scanned_in_window", now, data
+    )
+    kept = tuple(m for m in state.missed if m is not missed)
+    return replace(state, missed=kept), [withdrawn]
