@@ -1,7 +1,7 @@
 """Notices about a valid site file: what it allows but the gateway cannot watch, said at
 ``site check``, ``site load`` and ``run --site`` without refusing the file.
 
-Three kinds. The gateway must know where every guard on duty is. A guard whose shifts put
+Four kinds. The gateway must know where every guard on duty is. A guard whose shifts put
 him at a post where nothing of his reports while he is on duty (no GPS terminal of his own,
 and no reader or clock-in terminal standing at that post, only offline patrol wands) is heard
 only when a wand is downloaded, after the shift as a rule. So he is raised *absent at shift
@@ -16,12 +16,16 @@ one of them at random), and the notice names them and the read.
 And a ZKTeco PUSH terminal (a ``clock_in`` with an ``sn``) given no ``address`` is answered
 from anywhere: anyone on its network who knows its serial number (on its label, in its menu)
 can upload punches in its name, a check-in for any PIN.
+
+And a patrol round at a set time that a shift change cuts fits in no shift, so it is never
+planned (``gateway.site.round_notices``).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 
+from gateway.site.round_notices import unplanned_round_notices
 from gateway.site.schema import SiteEntry, SiteFile
 from gateway.site.tag_forms import ReadForm, ambiguous_reads
 
@@ -34,12 +38,14 @@ _REPORTS_LIVE = frozenset({"gps", "nfc_reader", "em4100_reader", "clock_in"})
 def site_notices(doc: SiteFile) -> list[str]:
     """A notice, placed as the loader places its problems (``sites[i].guards[j] (id '...')``),
     for each guard with shifts at a post where no device reports where he is, for each PUSH
-    terminal with no ``address``, and placed on the site for each read of its decimal or
+    terminal with no ``address``, for each round at a set time that fits in no shift at its
+    post, and placed on the site for each read of its decimal or
     Wiegand readers that names two of its cards or checkpoint tags."""
     notices: list[str] = []
     for i, site in enumerate(doc.sites):
         notices += _ambiguous_read_notices(i, site)
         notices += _unbound_terminal_notices(i, site)
+        notices += unplanned_round_notices(i, site)
         own: dict[str, set[str]] = defaultdict(set)
         at_post: dict[str, set[str]] = defaultdict(set)
         for device in site.devices:

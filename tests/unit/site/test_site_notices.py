@@ -103,3 +103,58 @@ def test_a_push_terminal_with_no_address_is_named_as_forgeable() -> None:
         "who knows its serial number 'ZK0001'"
     )
     assert "address: 192.168.10.21" in notice
+
+
+def _patrol_site(times: list[str], shifts: list[tuple[str, str]]) -> SiteFile:
+    """A patrol post whose route walks two checkpoints in 10 minutes at ``times``, with a
+    roster line ``(start, end)`` at the post for each of ``shifts``."""
+    doc: dict[str, Any] = {
+        "id": "s-1",
+        "name": "site",
+        "posts": [
+            {
+                "id": "p-garden",
+                "name": "garden",
+                "kind": "patrol",
+                "datum": "wgs84",
+                "fence": {"type": "Circle", "center": [114.3, 30.6], "radius_m": 50},
+            }
+        ],
+        "guards": [{"id": "g-1", "name": "one"}, {"id": "g-2", "name": "two"}],
+        "devices": [{"id": "em-1", "kind": "em4100_reader", "post": "p-garden", "url": "/dev/x"}],
+        "shifts": [
+            {"guard": f"g-{n}", "post": "p-garden", "days": "daily", "start": s, "end": e}
+            for n, (s, e) in enumerate(shifts, start=1)
+        ],
+        "checkpoints": [
+            {"id": cp, "name": cp, "post": "p-garden", "tags": [f"01000000{n:02d}"]}
+            for n, cp in enumerate(("cp-a", "cp-b"))
+        ],
+        "routes": [
+            {
+                "id": "r-garden",
+                "post": "p-garden",
+                "schedule": {"times": times},
+                "checkpoints": [
+                    {"checkpoint": "cp-a", "window_min": [0, 5]},
+                    {"checkpoint": "cp-b", "window_min": [5, 10]},
+                ],
+            }
+        ],
+    }
+    return SiteFile.model_validate({"sites": [doc]})
+
+
+def test_a_round_across_the_shift_change_is_named_as_never_planned() -> None:
+    # Day 06:00-14:00, night 14:00-06:00 (next day): the 13:55 round ends at 14:05, in neither
+    # shift, so no round is planned then; 22:00 and 03:00 fit the night shift.
+    doc = _patrol_site(["13:55", "22:00", "03:00"], [("06:00", "14:00"), ("14:00", "06:00")])
+    [notice] = site_notices(doc)
+    assert notice.startswith("sites[0].routes[0] (id 'r-garden'): its round at 13:55")
+    assert "fits in no shift at post 'p-garden'" in notice
+    assert "never" in notice
+
+
+def test_rounds_that_fit_a_shift_even_past_midnight_are_not_named() -> None:
+    doc = _patrol_site(["13:50", "23:55", "05:50"], [("06:00", "14:00"), ("14:00", "06:00")])
+    assert site_notices(doc) == []
