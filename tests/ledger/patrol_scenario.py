@@ -66,7 +66,14 @@ def patrol_site(tmp_path: Path) -> Path:
         if guard["id"] == GATE[0]:
             guard["pin"] = "1001"
     site["devices"] += [
-        {"id": "zk-gate", "kind": "clock_in", "post": GATE[1], "sn": "ZKLEDGER01"},
+        # bound to the address its uploads come from here, so that no notice says it is forgeable
+        {
+            "id": "zk-gate",
+            "kind": "clock_in",
+            "post": GATE[1],
+            "sn": "ZKLEDGER01",
+            "address": "127.0.0.1",
+        },
         *(
             {
                 "id": f"em-{cp}",
