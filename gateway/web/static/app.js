@@ -36,6 +36,7 @@ const state = {
   alerts: [],
   resolveSupported: true,
   track: null,
+  trackDay: null,     // the site's date the page last filled the track date with
   stream: null,       // AbortController of the open stream
   lastEventId: null,  // the id of the last event the stream carried: sent back on reconnecting
   eventsSeen: new Set(),  // ids of the events listed lately (stream.js): a resume may resend some
@@ -136,8 +137,8 @@ function logout(message = "") {
   state.stream = null;
   clearInterval(state.refreshTimer);
   clearTimeout(state.pending);
-  Object.assign(state, { by: "", map: null, guards: [], alerts: [], track: null, lastEventId: null,
-                        eventsSeen: new Set() });
+  Object.assign(state, { by: "", map: null, guards: [], alerts: [], track: null, trackDay: null,
+                        lastEventId: null, eventsSeen: new Set() });
   for (const id of ["guards", "alerts", "events", "map"]) $(id).replaceChildren();
   for (const id of ["track-info", "clock", "site-name", "map-datum", "attribution", "action-error"]) {
     $(id).textContent = "";
@@ -198,7 +199,7 @@ async function refresh() {
     if (state.token !== token) return; // logged out meanwhile: not the next one's to see
     const alerts = [...open, ...recent.filter((a) => a.status !== "open")];
     $("clock").textContent = localTime(where.time, true);
-    if (!$("track-date").value) $("track-date").value = siteToday(where.time);
+    followSiteDay(siteToday(where.time));
     // Redrawn only when changed, so a button is not replaced under the user's finger.
     if (JSON.stringify(where.guards) !== JSON.stringify(state.guards)) {
       state.guards = where.guards;
@@ -212,6 +213,14 @@ async function refresh() {
   } catch (e) {
     if (!(e instanceof ApiError && e.status === 401)) $("action-error").textContent = e.message;
   }
+}
+
+// The track date is the site's today, and turns with it: a page left open overnight opens the
+// new day's track in the morning. A date the leader picked himself stays until he changes it.
+function followSiteDay(today) {
+  const picker = $("track-date");
+  if (!picker.value || picker.value === state.trackDay) picker.value = today;
+  state.trackDay = today;
 }
 
 function refreshSoon() {

@@ -1,0 +1,76 @@
+"""The live page as a control-room operator uses it through a day, in Chromium on a phone, the
+gateway as ``run`` builds it.
+
+* A page left open across midnight: the track date was filled in once, at login, so the next
+  morning the 轨迹 button still opened yesterday's track. It now follows the site's day, unless
+  the leader picked a date himself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.e2e.test_live_page_browser import (  # noqa: F401 (the browser fixture)
+    SMALL_PHONE,
+    WAIT_S,
+    browser,
+    click,
+    log_in,
+    pytestmark,
+    wait_for,
+)
+from tests.fixtures.built_live import BuiltLive, built_sample_site, load_built_sample_site
+from tests.fixtures.live_gateway import SITE
+
+DAY = 24 * 60
+"""Minutes in a day: ``walk`` counts from 08:00 on 2 March 2026 in Wuhan."""
+
+
+@pytest.fixture
+def built(db_url: str) -> Iterator[BuiltLive]:
+    load_built_sample_site(db_url)
+    with built_sample_site(db_url) as gateway:
+        yield gateway
+
+
+def track_info(driver: Any) -> str:
+    """What the page says of 张伟's track opened with his 轨迹 button (a track shown is cleared
+    first, with the page's button, so the answer is the new one's)."""
+    if driver.find_element(By.ID, "track-clear").is_displayed():
+        click(driver, "#track-clear")
+    click(driver, "#guards li[data-guard-id='g-001'] button.track-button")
+    WebDriverWait(driver, WAIT_S).until(lambda d: d.find_element(By.ID, "track-info").text)
+    return str(driver.find_element(By.ID, "track-info").text)
+
+
+def test_a_page_left_open_overnight_opens_the_new_days_track(
+    built: BuiltLive,
+    browser: Any,  # noqa: F811
+) -> None:
+    live = built.live
+    token = live.token("leader", "jt-leader-a", sites=(SITE,), teams=("A",))
+    browser.set_window_size(*SMALL_PHONE)
+    live.walk("gps-001", 1, 5, inside=True)  # 张伟 on post, 2 March
+    log_in(browser, live.url, token)
+    wait_for(browser, "#guards li[data-guard-id='g-001'][data-standing='on_post']")
+    assert browser.find_element(By.ID, "track-date").get_attribute("value") == "2026-03-02"
+
+    # The page stays open through the night; at 08:01 on 3 March 张伟 is back on post.
+    live.walk("gps-001", DAY + 1, DAY + 4, inside=True)
+    WebDriverWait(browser, WAIT_S).until(
+        lambda d: d.find_element(By.ID, "clock").text.startswith("03/03")
+    )
+    assert browser.find_element(By.ID, "track-date").get_attribute("value") == "2026-03-03"
+    assert track_info(browser) == "张伟 2026-03-03: 6 点 fixes"
+
+    # A date he picks himself is his: the next refresh leaves it.
+    browser.execute_script("document.getElementById('track-date').value = '2026-03-02'")
+    live.walk("gps-001", DAY + 4, DAY + 6, inside=True)
+    browser.execute_script("refresh()")
+    assert track_info(browser).startswith("张伟 2026-03-02: ")
+    assert browser.find_element(By.ID, "track-date").get_attribute("value") == "2026-03-02"
