@@ -4,6 +4,8 @@ gateway as ``run`` builds it.
 * A page left open across midnight: the track date was filled in once, at login, so the next
   morning the 轨迹 button still opened yesterday's track. It now follows the site's day, unless
   the leader picked a date himself.
+* Acknowledging from the keyboard: the alert's row is rebuilt with its new status, and the focus
+  fell back to the top of the page; it now stays in the row, on the button left (解除 resolve).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.e2e.test_live_page_browser import (  # noqa: F401 (the browser fixture)
@@ -22,6 +25,7 @@ from tests.e2e.test_live_page_browser import (  # noqa: F401 (the browser fixtur
     click,
     log_in,
     pytestmark,
+    text_of,
     wait_for,
 )
 from tests.fixtures.built_live import BuiltLive, built_sample_site, load_built_sample_site
@@ -74,3 +78,34 @@ def test_a_page_left_open_overnight_opens_the_new_days_track(
     browser.execute_script("refresh()")
     assert track_info(browser).startswith("张伟 2026-03-02: ")
     assert browser.find_element(By.ID, "track-date").get_attribute("value") == "2026-03-02"
+
+
+def test_an_alert_acknowledged_from_the_keyboard_keeps_the_focus_in_its_row(
+    built: BuiltLive,
+    browser: Any,  # noqa: F811
+) -> None:
+    live = built.live
+    token = live.token("leader", "jt-leader-a", sites=(SITE,), teams=("A",))
+    browser.set_window_size(*SMALL_PHONE)
+    live.walk("gps-001", 1, 5, inside=True)
+    log_in(browser, live.url, token)
+    live.walk("gps-001", 5, 8, inside=False)  # out, unreported
+    departure = "#alerts li[data-type='alert.unreported_departure']"
+    ack = wait_for(browser, f"{departure}[data-status='open'] button.ack")[0]
+    browser.execute_script("arguments[0].focus()", ack)
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
+
+    wait_for(browser, f"{departure}[data-status='acknowledged']")
+    assert "jt-leader-a 确认于 08:07" in text_of(browser, f"{departure} .meta")
+    WebDriverWait(browser, WAIT_S).until(
+        lambda d: d.execute_script(
+            "return document.activeElement.matches(arguments[0])", f"{departure} button.resolve"
+        ),
+        "the focus is on the row's resolve button",
+    )
+    # Still from the keyboard: Enter on it asks for the note.
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
+    WebDriverWait(browser, WAIT_S).until(lambda d: d.switch_to.alert)
+    browser.switch_to.alert.dismiss()
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == []

@@ -37,6 +37,7 @@ const state = {
   resolveSupported: true,
   track: null,
   trackDay: null,     // the site's date the page last filled the track date with
+  actedOn: null,      // the alert whose button was last pressed: its rebuilt row keeps the focus
   stream: null,       // AbortController of the open stream
   lastEventId: null,  // the id of the last event the stream carried: sent back on reconnecting
   eventsSeen: new Set(),  // ids of the events listed lately (stream.js): a resume may resend some
@@ -138,7 +139,7 @@ function logout(message = "") {
   clearInterval(state.refreshTimer);
   clearTimeout(state.pending);
   Object.assign(state, { by: "", map: null, guards: [], alerts: [], track: null, trackDay: null,
-                        lastEventId: null, eventsSeen: new Set() });
+                        actedOn: null, lastEventId: null, eventsSeen: new Set() });
   for (const id of ["guards", "alerts", "events", "map"]) $(id).replaceChildren();
   for (const id of ["track-info", "clock", "site-name", "map-datum", "attribution", "action-error"]) {
     $(id).textContent = "";
@@ -300,7 +301,7 @@ function alertTitle(type) {
 
 function alertRow(alert) {
   const data = alert.data || {};
-  const li = el("li", { class: "alert", "data-alert-id": String(alert.id),
+  const li = el("li", { class: "alert", "data-alert-id": String(alert.id), tabindex: "-1",
                         "data-status": alert.status, "data-type": alert.type });
   li.append(el("span", { class: "what", text: alertTitle(alert.type) }));
   li.append(el("span", { class: "status", text: STATUSES[alert.status] || alert.status }));
@@ -328,6 +329,8 @@ function drawAlerts() {
   $("alert-count").textContent = open >= OPEN_ALERTS_MAX ? `${open}+` : String(open);
   const list = $("alerts");
   const kept = new Map([...list.children].map((li) => [li.dataset.alertId, li]));
+  const focused = document.activeElement;
+  let refocus = null;
   // An alert's row is built again only when the alert changed (its buttons go with its status).
   placeRows(list, state.alerts.map((alert) => {
     const signature = JSON.stringify([alert, state.resolveSupported]);
@@ -335,11 +338,19 @@ function drawAlerts() {
     if (old && old.signature === signature) return old;
     const li = alertRow(alert);
     li.signature = signature;
+    if (old && (old.contains(focused) || state.actedOn === alert.id)) refocus = li;
     return li;
   }));
+  // The row acted on from the keyboard was rebuilt: the focus stays in it (on the button left,
+  // or the row) rather than falling back to the top of the page.
+  if (refocus) {
+    state.actedOn = null;
+    (refocus.querySelector("button") || refocus).focus();
+  }
 }
 
 async function acknowledge(alert, button) {
+  state.actedOn = alert.id;
   button.disabled = true;
   try {
     await api(`/alerts/${alert.id}/acknowledge`, { method: "POST", body: { by: state.by } });
@@ -353,6 +364,7 @@ async function acknowledge(alert, button) {
 async function resolveAlert(alert, button) {
   const note = window.prompt("解除说明 Resolution note", "");
   if (note === null) return;
+  state.actedOn = alert.id;
   button.disabled = true;
   try {
     await api(`/alerts/${alert.id}/resolve`, { method: "POST", body: { note } });
