@@ -34,11 +34,23 @@ from gateway.web.resume import missed_events
 from gateway.web.stream import QUEUE_LIMIT, LiveFeed, event_stream
 from geofence.datum import Datum
 
-__all__ = ["DEFAULT_KEEPALIVE_S", "live_routes"]
+__all__ = ["DEFAULT_KEEPALIVE_S", "EVENT_TITLES", "live_routes"]
 
 DEFAULT_KEEPALIVE_S = 15.0
 """Seconds of quiet after which the stream sends a comment line: under the 30-60 s after which
 common proxies and phones' networks drop an idle connection."""
+
+EVENT_TITLES: dict[str, str] = {
+    **FOLLOW_UP_TITLES,
+    "presence.departed": "离岗 (left the post)",
+    # Any scan: the follow-up's title (补巡, scanned late) names only the one ending an alert.
+    "patrol.checkpoint_scanned": "巡更打点 (checkpoint scanned)",
+    "patrol.round_completed": "巡更完成 (patrol round completed)",
+    "patrol.unknown_tag": "未知巡更标签 (unknown tag)",
+    "attendance.unknown_person": "未登记人员打卡 (unknown person at the clock)",
+    **ALERT_TITLES,
+}
+"""How the live page titles each event type its stream carries: Chinese first, English after."""
 
 _STATIC = resources.files("gateway.web") / "static"
 _MEDIA_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
@@ -99,7 +111,7 @@ def live_routes(
                 "teams": sorted(principal.teams),
             },
             "sites": sites,
-            "titles": {**FOLLOW_UP_TITLES, **ALERT_TITLES},
+            "titles": EVENT_TITLES,
         }
 
     @router.get(
