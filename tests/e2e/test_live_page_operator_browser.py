@@ -6,11 +6,15 @@ gateway as ``run`` builds it.
   the leader picked a date himself.
 * Acknowledging from the keyboard: the alert's row is rebuilt with its new status, and the focus
   fell back to the top of the page; it now stays in the row, on the button left (解除 resolve).
+* The map on a phone: drawn in an 800-unit view shrunk to the phone's 320 px, its post labels
+  were 7 px high and a guard's marker a 7 px dot. The view now has the map's own size on the
+  screen, so labels and markers read at the style sheet's sizes there as on a desktop.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -109,3 +113,33 @@ def test_an_alert_acknowledged_from_the_keyboard_keeps_the_focus_in_its_row(
     browser.switch_to.alert.dismiss()
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == []
+
+
+LABEL_HEIGHT = (
+    "return document.querySelector('#map text.post-label').getBoundingClientRect().height"
+)
+
+
+def test_the_map_on_a_phone_reads_at_the_pages_own_type_size(
+    built: BuiltLive,
+    browser: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    live = built.live
+    token = live.token("leader", "jt-leader-a", sites=(SITE,), teams=("A",))
+    browser.set_window_size(390, 844)
+    live.walk("gps-001", 1, 5, inside=True)
+    log_in(browser, live.url, token)
+    wait_for(browser, "#map g.guard[data-guard-id='g-001']")
+    assert browser.save_screenshot(str(tmp_path / "live-page-map-phone.png"))
+    label_px, name_px, marker_px = browser.execute_script(
+        "const h = (css) => document.querySelector(css).getBoundingClientRect().height;"
+        "return [h('#map text.post-label'), h('#map g.guard text'), h('#map g.guard circle')];"
+    )
+    # The sheet's 15 px labels and 17 px names, a marker a finger can find: not a third of it.
+    assert label_px >= 14 and name_px >= 16 and marker_px >= 16, (label_px, name_px, marker_px)
+    browser.set_window_size(1280, 900)  # the same sizes on the control room's screen
+    WebDriverWait(browser, WAIT_S).until(
+        lambda d: 14 <= d.execute_script(LABEL_HEIGHT) < 20, "labels drawn again at 15 px"
+    )
+    assert browser.save_screenshot(str(tmp_path / "live-page-map-desktop.png"))

@@ -1,14 +1,16 @@
 /* The live page's map: posts, guards and a track drawn in SVG over optional slippy-map tiles.
  *
  * Coordinates arrive in the map's datum (converted on the server); they are placed in Web
- * Mercator world pixels, the tiles' own grid, at a zoom that fits the view. Shares the page's
+ * Mercator world pixels, the tiles' own grid, at a zoom that fits the view. The view is as many
+ * units as the map has CSS pixels on the screen, so labels and markers read at the style
+ * sheet's sizes on a phone as on the control room's screen. Shares the page's
  * ``state`` and ``$`` (app.js, loaded after this file; used only once the page runs).
  */
 "use strict";
 
 const TILE = 256;
 const MAX_ZOOM = 19;
-const VIEW_W = 800;
+const VIEW_W = 800; // while the map is not laid out (hidden)
 const VIEW_H = 600;
 const SVG_NS = "http://www.w3.org/2000/svg";
 
@@ -43,12 +45,22 @@ function fitView() {
   const ys = xy.map((p) => p[1]);
   const w = Math.max(...xs) - Math.min(...xs);
   const h = Math.max(...ys) - Math.min(...ys);
-  const fit = Math.min(w > 0 ? (VIEW_W * 0.85) / w : Infinity, h > 0 ? (VIEW_H * 0.85) / h : Infinity);
+  const { width, height } = viewSize();
+  const fit = Math.min(w > 0 ? (width * 0.85) / w : Infinity,
+                       h > 0 ? (height * 0.85) / h : Infinity);
   const zoom = Math.min(MAX_ZOOM, Number.isFinite(fit) ? Math.log2(fit) : MAX_ZOOM);
   const scale = 2 ** zoom;
   const cx = ((Math.max(...xs) + Math.min(...xs)) / 2) * scale;
   const cy = ((Math.max(...ys) + Math.min(...ys)) / 2) * scale;
-  state.view = { zoom, x0: cx - VIEW_W / 2, y0: cy - VIEW_H / 2 };
+  state.view = { zoom, width, height, x0: cx - width / 2, y0: cy - height / 2 };
+}
+
+// The map's size on the screen: a 15 px label in an 800-unit view drawn 320 px wide (a phone)
+// was 6 px high, and a guard's marker a dot.
+function viewSize() {
+  const box = $("map").getBoundingClientRect();
+  if (box.width < 1 || box.height < 1) return { width: VIEW_W, height: VIEW_H };
+  return { width: Math.round(box.width), height: Math.round(box.height) };
 }
 
 function at([lon, lat]) {
@@ -60,7 +72,7 @@ function drawMap() {
   const map = $("map");
   fitView();
   map.replaceChildren();
-  map.setAttribute("viewBox", `0 0 ${VIEW_W} ${VIEW_H}`);
+  map.setAttribute("viewBox", `0 0 ${state.view.width} ${state.view.height}`);
   map.setAttribute("preserveAspectRatio", "xMidYMid slice");
   if (state.map.tiles) drawTiles(map, state.map.tiles.url);
   for (const site of state.map.sites) {
@@ -98,12 +110,12 @@ function drawMap() {
 }
 
 function drawTiles(map, template) {
-  const { zoom, x0, y0 } = state.view;
+  const { zoom, x0, y0, width, height } = state.view;
   const z = Math.floor(zoom);
   const size = TILE * 2 ** (zoom - z); // a tile of level z, drawn at the view's zoom
   const n = 2 ** z;
-  for (let tx = Math.floor(x0 / size); tx <= Math.floor((x0 + VIEW_W) / size); tx++) {
-    for (let ty = Math.floor(y0 / size); ty <= Math.floor((y0 + VIEW_H) / size); ty++) {
+  for (let tx = Math.floor(x0 / size); tx <= Math.floor((x0 + width) / size); tx++) {
+    for (let ty = Math.floor(y0 / size); ty <= Math.floor((y0 + height) / size); ty++) {
       if (ty < 0 || ty >= n) continue;
       const x = ((tx % n) + n) % n;
       const href = template.replace("{z}", z).replace("{x}", x).replace("{y}", ty)
@@ -113,3 +125,10 @@ function drawTiles(map, template) {
     }
   }
 }
+
+// A phone turned, a window resized: drawn again at the new size.
+let redrawOnResize = null;
+window.addEventListener("resize", () => {
+  clearTimeout(redrawOnResize);
+  redrawOnResize = setTimeout(() => { if (state.map) drawMap(); }, 150);
+});
