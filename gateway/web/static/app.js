@@ -191,14 +191,20 @@ async function refresh() {
   if (!token) return;
   try {
     // Every open alert (each needs a hand on it, however many a large site has at once), then
-    // the most recent of the others for context: open ones first, each part newest first.
-    const [where, open, recent] = await Promise.all([
+    // every acknowledged one (not over yet: the leader sees his acknowledgement and can still
+    // resolve it, however old), then the most recent resolved ones for context; each part
+    // newest first.
+    const [where, open, acknowledged, recent] = await Promise.all([
       api(`/map/whereabouts?datum=${state.datum}`),
       api(`/alerts?status=open&limit=${OPEN_ALERTS_MAX}`),
+      api(`/alerts?status=acknowledged&limit=${OPEN_ALERTS_MAX}`),
       api(`/alerts?limit=${RECENT_ALERTS}`),
     ]);
     if (state.token !== token) return; // logged out meanwhile: not the next one's to see
-    const alerts = [...open, ...recent.filter((a) => a.status !== "open")];
+    // Once each: one acknowledged or resolved between the requests may be in two answers.
+    const listed = new Set();
+    const alerts = [...open, ...acknowledged, ...recent.filter((a) => a.status === "resolved")]
+      .filter((a) => !listed.has(a.id) && listed.add(a.id));
     $("clock").textContent = localTime(where.time, true);
     followSiteDay(siteToday(where.time));
     // Redrawn only when changed, so a button is not replaced under the user's finger.
