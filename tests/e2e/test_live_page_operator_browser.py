@@ -9,6 +9,8 @@ gateway as ``run`` builds it.
 * The map on a phone: drawn in an 800-unit view shrunk to the phone's 320 px, its post labels
   were 7 px high and a guard's marker a 7 px dot. The view now has the map's own size on the
   screen, so labels and markers read at the style sheet's sizes there as on a desktop.
+* An acknowledgement that failed (the phone out of reach): the button stayed disabled, and the
+  leader could not press it again once back in reach. It now works again.
 """
 
 from __future__ import annotations
@@ -143,3 +145,32 @@ def test_the_map_on_a_phone_reads_at_the_pages_own_type_size(
         lambda d: 14 <= d.execute_script(LABEL_HEIGHT) < 20, "labels drawn again at 15 px"
     )
     assert browser.save_screenshot(str(tmp_path / "live-page-map-desktop.png"))
+
+
+def test_an_acknowledgement_that_failed_can_be_tried_again(
+    built: BuiltLive,
+    browser: Any,  # noqa: F811
+) -> None:
+    live = built.live
+    token = live.token("leader", "jt-leader-a", sites=(SITE,), teams=("A",))
+    browser.set_window_size(*SMALL_PHONE)
+    live.walk("gps-001", 1, 5, inside=True)
+    log_in(browser, live.url, token)
+    live.walk("gps-001", 5, 8, inside=False)
+    ack = "#alerts li[data-type='alert.unreported_departure'][data-status='open'] button.ack"
+    wait_for(browser, ack)
+    # The phone loses its network as he presses 确认 (a lift, a dead spot in the basement).
+    browser.execute_cdp_cmd("Network.enable", {})
+    offline = {"offline": True, "latency": 0, "downloadThroughput": 0, "uploadThroughput": 0}
+    browser.execute_cdp_cmd("Network.emulateNetworkConditions", offline)
+    click(browser, ack)
+    WebDriverWait(browser, WAIT_S).until(lambda d: d.find_element(By.ID, "action-error").text)
+    browser.execute_cdp_cmd("Network.emulateNetworkConditions", {**offline, "offline": False})
+    # Back in reach, he presses it again, and it goes through.
+    WebDriverWait(browser, WAIT_S).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, ack).is_enabled(), "the button works again"
+    )
+    click(browser, ack)
+    wait_for(
+        browser, "#alerts li[data-type='alert.unreported_departure'][data-status='acknowledged']"
+    )

@@ -365,6 +365,10 @@ async function acknowledge(alert, button) {
     $("action-error").textContent = `确认失败 acknowledge failed: ${e.message}`;
   }
   await refresh();
+  state.actedOn = null; // its row redrawn, or not changed: the focus is the user's again
+  // Failed (no network, a process being taken over: 503), the row is unchanged and kept: its
+  // button must work again for him to retry. A row redrawn has dropped this one anyway.
+  button.disabled = false;
 }
 
 async function resolveAlert(alert, button) {
@@ -384,6 +388,10 @@ async function resolveAlert(alert, button) {
     }
   }
   await refresh();
+  state.actedOn = null; // its row redrawn, or not changed: the focus is the user's again
+  // Failed (no network, a process being taken over: 503), the row is unchanged and kept: its
+  // button must work again for him to retry. A row redrawn has dropped this one anyway.
+  button.disabled = false;
 }
 
 async function showTrack(guardId) {
