@@ -63,6 +63,7 @@ from .patrol_deadlines import (
     SETTLE,
     PatrolDeadline,
     next_patrol_deadline,
+    open_visits,
     pending,
     tolerance,
 )
@@ -283,18 +284,7 @@ class _Run:
             return
         self.state = self.state.with_last_scan(scan.checkpoint_id, at)
         late_for = tolerance(self.policy)
-        candidates: list[tuple[bool, datetime, PatrolRound, CheckpointVisit]] = []
-        repeat = False
-        for rnd in self.state.rounds:
-            for v in rnd.visits:
-                if v.checkpoint_id != scan.checkpoint_id:
-                    continue
-                if not v.window_start <= at <= v.window_end + late_for:
-                    continue
-                if v.scanned_at is not None:
-                    repeat = True
-                    continue
-                candidates.append((at > v.window_end, rnd.started_at, rnd, v))
+        candidates, repeat = open_visits(self.state, scan.checkpoint_id, at, late_for)
         evidence: dict[str, Json] = {
             "checkpoint_id": scan.checkpoint_id,
             "reader_id": scan.reader_id,
@@ -323,7 +313,7 @@ class _Run:
             )
             self.events.extend(withdrawn)
             return
-        late, _, rnd, visit = min(candidates, key=lambda c: (c[0], c[1]))
+        late, rnd, visit = candidates[0]
         out_of_order = self.state.ordered and rnd.furthest_position > visit.position
         visit = replace(
             visit, scanned_at=at, reader_id=scan.reader_id, late=late, out_of_order=out_of_order

@@ -3,7 +3,8 @@
 A checkpoint not scanned is judged missed at its window's end; a round settles when the last
 tolerance of its unscanned checkpoints runs out. For a shift walked with offline wands both
 wait for the download (``gateway.rules.patrol_wands.judged_at``), and a relieved one closes
-once the scans up to the relief are in.
+once the scans up to the relief are in. Which of those windows a scan can still fill:
+``open_visits``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .patrol_policy import PatrolPolicy
-from .patrol_state import PatrolState
+from .patrol_state import CheckpointVisit, PatrolRound, PatrolState
 from .patrol_wands import judged_at
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "SETTLE",
     "PatrolDeadline",
     "next_patrol_deadline",
+    "open_visits",
     "pending",
     "tolerance",
 ]
@@ -87,3 +89,26 @@ def next_patrol_deadline(state: PatrolState, policy: PatrolPolicy) -> datetime |
     """The earliest pending deadline, or ``None`` when nothing is left to decide."""
     owed = pending(state, policy)
     return owed[0].due if owed else None
+
+
+def open_visits(
+    state: PatrolState, checkpoint_id: str, at: datetime, late_for: timedelta
+) -> tuple[list[tuple[bool, PatrolRound, CheckpointVisit]], bool]:
+    """The visits of ``checkpoint_id`` not scanned yet that a scan at ``at`` can take (in
+    their window, or within ``late_for`` after it), best first: on time before late, then the
+    earliest round; each with whether the scan is late for it. And whether a visit it could
+    have taken was scanned already (the scan is a repeat)."""
+    candidates: list[tuple[bool, datetime, PatrolRound, CheckpointVisit]] = []
+    repeat = False
+    for rnd in state.rounds:
+        for visit in rnd.visits:
+            if visit.checkpoint_id != checkpoint_id:
+                continue
+            if not visit.window_start <= at <= visit.window_end + late_for:
+                continue
+            if visit.scanned_at is not None:
+                repeat = True
+                continue
+            candidates.append((at > visit.window_end, rnd.started_at, rnd, visit))
+    candidates.sort(key=lambda c: (c[0], c[1]))
+    return [(late, rnd, visit) for late, _, rnd, visit in candidates], repeat
