@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine, create_engine, text
 
 from gateway.db.engine import make_engine
@@ -16,6 +17,11 @@ from gateway.db.schema import create_schema
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "corpus"
 POSTGRES_URL_ENV = "GATEWAY_TEST_POSTGRES_URL"
+
+# Property tests judge behaviour, not speed: a wall-time deadline per example fails them on a
+# shared machine whose other work (PostgreSQL, a broker, another test run) takes the cores.
+settings.register_profile("gateway", deadline=None)
+settings.load_profile("gateway")
 
 pytest_plugins = [
     "tests.fixtures.holder_api",

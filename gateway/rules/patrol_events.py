@@ -40,8 +40,8 @@ from gateway.clock import utc
 from gateway.records import CheckpointScan, Punch
 
 from .entries import iso
-from .events import BACKFILL_AFTER_S, Json, RuleEvent, event_key
-from .patrol_state import PatrolRound
+from .events import BACKFILL_AFTER_S, Json, RuleEvent, event_key, withdrawal
+from .patrol_state import MissedCheckpoint, PatrolRound, PatrolState
 
 __all__ = [
     "ALERT_CHECKPOINT_MISSED",
@@ -189,3 +189,26 @@ def unknown_person_event(punch: Punch, now: datetime, site_id: str | None = None
             "backfilled": _backfilled(at, now),
         },
     )
+
+
+def missed_withdrawn(
+    state: PatrolState, missed: MissedCheckpoint, reason: str, now: datetime, details: Json
+) -> RuleEvent:
+    """The ``alert.withdrawn`` of ``missed``'s alert, dated ``now``, for ``reason``: its guard,
+    post, shift and route, its round and window, and ``details`` (what shows it wrong)."""
+    assert isinstance(details, dict)
+    data: dict[str, Json] = {
+        "guard_id": state.guard_id,
+        "post_id": state.post_id,
+        "site_id": state.site_id,
+        "shift_id": state.shift_id,
+        "route_id": state.route_id,
+        "detected_at": iso(now),
+        **details,
+        "checkpoint_id": missed.checkpoint_id,
+        "round_start": iso(missed.round_start),
+        "window_start": iso(missed.window_start),
+        "window_end": iso(missed.window_end),
+    }
+    alert_key = event_key(state.machine_id, ALERT_CHECKPOINT_MISSED, missed.episode)
+    return withdrawal(state.machine_id, alert_key, ALERT_CHECKPOINT_MISSED, reason, now, data)

@@ -30,9 +30,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from .entries import iso
-from .events import Json, RuleEvent, event_key, withdrawal
+from .events import Json, RuleEvent
 from .inputs import LeaveCancelled
-from .patrol_events import ALERT_CHECKPOINT_MISSED
+from .patrol_events import missed_withdrawn
 from .patrol_state import MISSED_KEPT, CheckpointVisit, MissedCheckpoint, PatrolState
 
 __all__ = [
@@ -72,24 +72,8 @@ def withdraw_missed(
     for missed in state.missed:
         if not leave.excused(missed):
             continue
-        alert_key = event_key(state.machine_id, ALERT_CHECKPOINT_MISSED, missed.episode)
-        data: dict[str, Json] = {
-            "guard_id": state.guard_id,
-            "post_id": state.post_id,
-            "site_id": state.site_id,
-            "shift_id": state.shift_id,
-            "route_id": state.route_id,
-            "detected_at": iso(now),
-            "leave_id": leave.leave_id,
-            "approved_at": iso(leave.approved_at),
-            "checkpoint_id": missed.checkpoint_id,
-            "round_start": iso(missed.round_start),
-            "window_start": iso(missed.window_start),
-            "window_end": iso(missed.window_end),
-        }
-        withdrawn = withdrawal(
-            state.machine_id, alert_key, ALERT_CHECKPOINT_MISSED, "leave_on_record", now, data
-        )
+        details: Json = {"leave_id": leave.leave_id, "approved_at": iso(leave.approved_at)}
+        withdrawn = missed_withdrawn(state, missed, "leave_on_record", now, details)
         events.append(withdrawn)
         state = _excuse(state, missed)
     return state, events

@@ -34,9 +34,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from .entries import iso
-from .events import Json, RuleEvent, event_key, withdrawal
-from .patrol_events import ALERT_CHECKPOINT_MISSED
+from .events import Json, RuleEvent
+from .patrol_events import missed_withdrawn
 from .patrol_policy import PatrolPolicy
 from .patrol_state import PatrolState
 
@@ -113,22 +112,7 @@ def withdraw_scanned(
     )
     if missed is None:
         return state, []
-    data: dict[str, Json] = {
-        "guard_id": state.guard_id,
-        "post_id": state.post_id,
-        "site_id": state.site_id,
-        "shift_id": state.shift_id,
-        "route_id": state.route_id,
-        "detected_at": iso(now),
-        **evidence,
-        "round_start": iso(missed.round_start),
-        "window_start": iso(missed.window_start),
-        "window_end": iso(missed.window_end),
-        "late": at > missed.window_end,
-    }
-    alert_key = event_key(state.machine_id, ALERT_CHECKPOINT_MISSED, missed.episode)
-    withdrawn = withdrawal(
-        state.machine_id, alert_key, ALERT_CHECKPOINT_MISSED, "scanned_in_window", now, data
-    )
+    details: Json = {**evidence, "late": at > missed.window_end}
+    withdrawn = missed_withdrawn(state, missed, "scanned_in_window", now, details)
     kept = tuple(m for m in state.missed if m is not missed)
     return replace(state, missed=kept), [withdrawn]
