@@ -1,9 +1,15 @@
 """The guard's arrival on post, and the absence alert it ends or shows wrong.
 
 Internal to the package, as :mod:`gateway.rules.offpost`: a function of the step's ``Run``.
-The first inside evidence of the shift is his arrival: ``presence.arrived``, dated at that
-evidence. ``alert.absent_at_shift_start`` raised before it is resolved by it, when he came
-after the alert fell (late, but on post now). When the evidence is dated before the alert fell,
+His arrival is confirmed as a return is: his own scan or punch at the post at once; a worn
+device's inside run (``tracks``) once it holds for ``return_confirm_s`` with a second fix, or
+its device's next fix is overdue (``deadlines.arrival_due``), so one fix inside among fixes
+outside (a terminal driving by the post) is no arrival. ``presence.arrived`` is dated at the
+first inside evidence of the confirming run; an arrival not yet confirmed holds the absence
+back, and a fix outside that ends it lets the absence fall, dated at its deadline.
+
+``alert.absent_at_shift_start`` raised before it is resolved by it, when he came after the
+alert fell (late, but on post now). When the evidence is dated before the alert fell,
 the alert was wrong: it fell on the clock while that evidence was on its way (a terminal in a
 blind area across the shift start, a basement booth or a lift, uploading the positions it
 stored; a wand's scans downloaded later), and it is withdrawn (``alert.withdrawn``, reason
@@ -30,18 +36,36 @@ from . import late_return
 from .cancellations import settle_at_arrival, used_at_start
 from .copying import replace
 from .coverage import covering_leave
-from .deadlines import absence_due
+from .deadlines import Deadline, absence_due, arrival_candidate
 from .entries import FixEvidence, iso
 from .events import ALERT_ABSENT_AT_SHIFT_START, PRESENCE_ARRIVED, Json, RuleEvent, event_key
 from .inputs import FixObserved
 from .machine import Run
 from .state import PresenceState
 
-__all__ = ["after_the_end", "arrive"]
+__all__ = ["after_the_end", "arrive", "confirm_arrival", "placed_by"]
 
 
-def arrive(run: Run, evidence: FixEvidence) -> None:
-    """Record the guard's arrival on post at ``evidence`` (see the module docstring)."""
+def confirm_arrival(run: Run, deadline: Deadline) -> None:
+    """The inside run of the device that began first has held (``deadlines.arrival_due``):
+    the guard arrived at its first fix inside."""
+    track = arrival_candidate(run.state)
+    assert track is not None and track.inside_first is not None
+    arrive(run, track.inside_first, deadline=deadline)
+
+
+def placed_by(state: PresenceState, evidence: FixEvidence) -> FixEvidence:
+    """The evidence a scan or punch at the post (``evidence``) confirms the arrival at: the
+    first fix of an inside run begun before it and not yet confirmed (he was there since),
+    else the scan or punch itself."""
+    track = arrival_candidate(state)
+    first = None if track is None else track.inside_first
+    return evidence if first is None or first.fix_time > evidence.fix_time else first
+
+
+def arrive(run: Run, evidence: FixEvidence, *, deadline: Deadline | None = None) -> None:
+    """Record the guard's arrival on post at ``evidence`` (see the module docstring);
+    ``deadline``: the confirmation that fired it, if any."""
     state = run.state
     absence = event_key(state.shift_id, ALERT_ABSENT_AT_SHIFT_START, state.absence_episode)
     fell_at = state.absent_raised_at if state.absent_open else None
@@ -67,6 +91,7 @@ def arrive(run: Run, evidence: FixEvidence) -> None:
             ),
             "fix": evidence.to_json(),
         },
+        deadline=deadline,
         resolves=(absence,) if fell_at is not None and withdrawal is None else (),
         device_id=evidence.device_id,
     )

@@ -41,7 +41,7 @@ from datetime import datetime
 
 from gateway.policy import SitePolicy
 
-from .arrival import arrive
+from .arrival import arrive, placed_by
 from .copying import replace
 from .departures import moving_on
 from .entries import Departure, FixEvidence, departure_id_for, iso
@@ -75,7 +75,7 @@ def check_out(run: Run, evidence: FixEvidence) -> None:
     arrival if he was not seen yet, then the departure it opens, or the outing under way
     going on."""
     if run.state.arrived_at is None:
-        arrive(run, evidence)
+        arrive(run, placed_by(run.state, evidence))
     state = run.state
     dep = state.departure
     if dep is not None:

@@ -16,11 +16,14 @@ from gateway.policy import SitePolicy
 from .coverage import covering_leave
 from .entries import Departure, PendingCancel
 from .state import PresenceState
+from .tracks import DeviceTrack
 
 __all__ = [
     "Deadline",
     "Kind",
     "absence_due",
+    "arrival_candidate",
+    "arrival_due",
     "cancel_due",
     "leave_excuses_until",
     "pending_deadlines",
@@ -40,6 +43,7 @@ class Kind(IntEnum):
     OVERTIME = 5
     OVERRUN = 6
     CANCEL = 7
+    ARRIVE = 8
     END = 9
 
 
@@ -92,6 +96,44 @@ def _return_due(state: PresenceState, dep: Departure, policy: SitePolicy) -> dat
         return first.fix_time + longest
     interval = first.fix_time - dep.last_fix.fix_time
     return first.fix_time + min(max(confirm, interval + confirm), longest)
+
+
+def arrival_candidate(state: PresenceState) -> DeviceTrack | None:
+    """The worn device whose inside run began first, while the guard has not arrived: the
+    arrival it shows waits for ``arrival_due``."""
+    if state.arrived_at is not None:
+        return None
+    best: DeviceTrack | None = None
+    for track in state.tracks:
+        first = track.inside_first
+        if first is not None and (best is None or first.fix_time < _inside_since(best)):
+            best = track
+    return best
+
+
+def _inside_since(track: DeviceTrack) -> datetime:
+    assert track.inside_first is not None
+    return track.inside_first.fix_time
+
+
+def arrival_due(track: DeviceTrack, policy: SitePolicy) -> datetime:
+    """When the arrival ``track``'s inside run shows is confirmed, as a return is
+    (``_return_due``): ``return_confirm_s`` after its first fix inside once the device has
+    sent another since (its own fix outside would have ended the run). While that fix is its
+    last, it may be a terminal passing the post (a car driving by at 60 km/h, fixes outside
+    before and after): the arrival waits for the device's next fix, expected one interval
+    later (from its fix before), with ``return_confirm_s`` to spare, at most
+    ``UNCORROBORATED_RETURN_MAX_S`` (the longest too for a device's first fix in the shift).
+    A device that went quiet after it (its battery died in the booth) still confirms it."""
+    first = track.inside_first
+    assert first is not None
+    confirm = _seconds(policy.return_confirm_s)
+    if track.last_fix_time > first.fix_time:
+        return first.fix_time + confirm
+    longest = _seconds(UNCORROBORATED_RETURN_MAX_S)
+    if track.inside_gap_s is None:
+        return first.fix_time + longest
+    return first.fix_time + min(max(confirm, _seconds(track.inside_gap_s) + confirm), longest)
 
 
 def _departure_deadlines(state: PresenceState, policy: SitePolicy) -> list[Deadline]:
@@ -193,9 +235,16 @@ def pending_deadlines(state: PresenceState, policy: SitePolicy) -> list[Deadline
         end = state.duty_end  # a relief waiting for a quiet terminal's upload ends at the relief
         out.append(Deadline(end, Kind.END))
         expected = _expected_from(state, policy)
+        arriving = arrival_candidate(state)
+        if arriving is not None:
+            due = arrival_due(arriving, policy)
+            if due <= end:
+                out.append(Deadline(due, Kind.ARRIVE))
         if state.arrived_at is None and not state.absent_checked:
             due = expected + _seconds(policy.shift_start_grace_s)
-            if due <= end:
+            # An arrival that began by then, not yet confirmed, holds the absence back: he was
+            # there. A fix outside that ends it lets the absence fall, dated at this deadline.
+            if due <= end and (arriving is None or _inside_since(arriving) > due):
                 out.append(Deadline(due, Kind.ABSENT))
         if state.silent_since is None and state.reports_live:
             due = _silence_due(state, expected, state.last_received_at, policy)

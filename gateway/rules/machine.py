@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from gateway.clock import utc
 from gateway.policy import SitePolicy
 
-from . import cancellations, handover, holds, offpost, silence
+from . import arrival, cancellations, handover, holds, offpost, silence
 from .copying import replace
 from .coverage import covering_leave, covering_report
 from .deadlines import Deadline, Kind, pending_deadlines
@@ -267,6 +267,7 @@ class Run:
             Kind.OVERTIME: lambda d: offpost.decide_overtime(self, d),
             Kind.OVERRUN: lambda d: offpost.decide_overrun(self, d),
             Kind.CANCEL: lambda d: offpost.decide_not_cancelled(self, d),
+            Kind.ARRIVE: lambda d: arrival.confirm_arrival(self, d),
             Kind.END: self._end,
         }
         handlers[deadline.kind](deadline)

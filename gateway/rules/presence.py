@@ -51,8 +51,9 @@ instead of undoing the departure. A leave cancelled while the guard is still out
 that outing. ``alert.sos`` is not decided here: :mod:`gateway.rules.alarms` raises it from every
 message, whatever its position or the guard's duty.
 
-Besides the catalogue types, two events carry resolutions: ``presence.arrived`` (first fix inside
-in the shift; ends ``alert.absent_at_shift_start``) and ``leave.cancelled`` (a leave used this
+Besides the catalogue types, two events carry resolutions: ``presence.arrived`` (his first
+inside evidence in the shift, confirmed as a return is: :mod:`gateway.rules.arrival`; ends
+``alert.absent_at_shift_start``) and ``leave.cancelled`` (a leave used this
 shift was cancelled, in time or not; ends ``alert.leave_not_cancelled``).
 """
 
@@ -65,7 +66,7 @@ from gateway.policy import SitePolicy
 from geofence.membership import Membership
 
 from . import check_out, devices, holds, silence
-from .arrival import after_the_end, arrive
+from .arrival import after_the_end, arrive, placed_by
 from .cancellations import apply_cancel, owe_after_entry
 from .copying import replace
 from .deadlines import pending_deadlines
@@ -257,7 +258,8 @@ def _on_fix(run: Run, fix: FixObserved) -> None:
         return
     track = None
     if fix.worn:
-        track = observe(run.state.track(fix.device_id), evidence, fix.membership, run.policy)
+        known, arriving = run.state.track(fix.device_id), run.state.arrived_at is None
+        track = observe(known, evidence, fix.membership, run.policy, arriving=arriving)
     _note_heard(run, evidence, track)
     if fix.checks_out and check_out.leaves_before_the_end(run.state, fix_time, run.policy):
         check_out.check_out(run, evidence)
@@ -313,7 +315,9 @@ def _note_heard(run: Run, evidence: FixEvidence, track: DeviceTrack | None) -> N
 def _inside(run: Run, evidence: FixEvidence, *, fixed: bool) -> None:
     state = run.state
     if state.arrived_at is None:
-        arrive(run, evidence)
+        # A worn device's inside run waits for ``deadlines.arrival_due``; a scan places him.
+        if fixed:
+            arrive(run, placed_by(state, evidence))
         return
     if fixed:
         # The guard stood at the post at this instant: runs begun before it were wrong.

@@ -24,6 +24,10 @@ The policy, in the terms of the field (DOMAIN.md, "two devices per guard"):
   post's reader or terminal (``worn=False``) ends every outside run begun before it.
 * **A return needs the guard back**: inside evidence from a device that was away, from a worn
   device that moved since the departure began (so it is with him), or from fixed equipment.
+* **An arrival needs the guard staying**, as a return does: a device's *inside run* (its
+  consecutive fixes clearly inside; its own OUTSIDE fix ends it) is kept with the gap before
+  its first fix, so one fix inside among fixes outside (a terminal passing the post in a car)
+  is told from a guard who came (:func:`gateway.rules.deadlines.arrival_due`).
 """
 
 from __future__ import annotations
@@ -60,7 +64,9 @@ class DeviceTrack:
 
     ``inside`` is its latest definite verdict (``None`` before any). ``run_first``/``run_last``
     and ``run_count`` describe its current outside run; ``still_since`` is the fix where its
-    current still period began.
+    current still period began. ``inside_first`` is the first fix of its current inside run
+    and ``inside_gap_s`` the device time from its fix before to that one (``None``: it was the
+    device's first in the shift).
     """
 
     device_id: str
@@ -70,6 +76,8 @@ class DeviceTrack:
     run_last: FixEvidence | None = None
     run_count: int = 0
     still_since: FixEvidence | None = None
+    inside_first: FixEvidence | None = None
+    inside_gap_s: float | None = None
 
     def run_confirms(self, policy: SitePolicy) -> bool:
         """Its outside run is evidence of a departure: two fixes or more, spanning the
@@ -107,11 +115,14 @@ class DeviceTrack:
             "run_last": opt_evidence_json(self.run_last),
             "run_count": self.run_count,
             "still_since": opt_evidence_json(self.still_since),
+            "inside_first": opt_evidence_json(self.inside_first),
+            "inside_gap_s": self.inside_gap_s,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> DeviceTrack:
         inside = data["inside"]
+        gap = data.get("inside_gap_s")
         return cls(
             device_id=str(data["device_id"]),
             last_fix_time=to_dt(data["last_fix_time"]),
@@ -120,6 +131,9 @@ class DeviceTrack:
             run_last=opt_evidence(data["run_last"]),
             run_count=int(data["run_count"]),
             still_since=opt_evidence(data["still_since"]),
+            # Absent from a state stored before arrivals were confirmed: no inside run known.
+            inside_first=opt_evidence(data.get("inside_first")),
+            inside_gap_s=None if gap is None else float(gap),
         )
 
 
@@ -137,13 +151,24 @@ def observe(
     evidence: FixEvidence,
     membership: Membership,
     policy: SitePolicy,
+    *,
+    arriving: bool = True,
 ) -> DeviceTrack:
-    """The device's track after one more of its own fixes (in its device-time order)."""
+    """The device's track after one more of its own fixes (in its device-time order).
+
+    ``arriving``: the guard has not arrived yet, so its inside run is kept for the arrival
+    (``inside_first``); once he has, it is not (the state is written after every fix)."""
     base = track or DeviceTrack(evidence.device_id, evidence.fix_time)
     heard = evidence.fix_time
     still = _still(track, evidence, policy)
     # One copy a fix (this runs for every fix of a worn device).
     if membership is Membership.INSIDE:  # its own inside fix ends the outside run
+        first, gap = base.inside_first, base.inside_gap_s
+        if not arriving:
+            first, gap = None, None
+        elif first is None:
+            first = evidence
+            gap = None if track is None else (heard - track.last_fix_time).total_seconds()
         return replace(
             base,
             last_fix_time=heard,
@@ -152,6 +177,8 @@ def observe(
             run_first=None,
             run_last=None,
             run_count=0,
+            inside_first=first,
+            inside_gap_s=gap,
         )
     if membership is Membership.OUTSIDE:
         return replace(
@@ -162,5 +189,7 @@ def observe(
             run_first=base.run_first or evidence,
             run_last=evidence,
             run_count=base.run_count + 1,
+            inside_first=None,
+            inside_gap_s=None,
         )
     return replace(base, last_fix_time=heard, still_since=still)

@@ -47,6 +47,8 @@ def test_a_fake_gps_on_the_post_places_nobody_each_epoch_counted_then_a_real_fix
     lon, lat = rig.anchors["jt-gate-north"]
     simulated_at = [at(1), at(1.5), at(2)]
     real_at = at(3)
+    # The terminal's next real fix, inside too: an arrival is confirmed by a second fix.
+    next_real_at = at(3.5)
 
     def step(now: datetime) -> None:
         if now in simulated_at:
@@ -55,7 +57,7 @@ def test_a_fake_gps_on_the_post_places_nobody_each_epoch_counted_then_a_real_fix
             # A fake-GPS app marking only its RMC: its GGA says a real fix (quality 1).
             later = now + timedelta(seconds=10)
             rig.publish(TOPIC, epoch(later, lon, lat, mode="S", quality=1))
-        if now == real_at:
+        if now in (real_at, next_real_at):
             rig.publish(TOPIC, epoch(now, lon, lat, mode="A", quality=1))
 
     rig.play(at(4), at_step=step)
@@ -64,5 +66,5 @@ def test_a_fake_gps_on_the_post_places_nobody_each_epoch_counted_then_a_real_fix
     counters = rig.counters()
     # Per demo-mode epoch: the RMC and the GGA; per fake-GPS epoch: the RMC and the epoch.
     assert counters["rejected.simulated_fix"] == 4 * len(simulated_at)
-    assert counters["fixes.received"] == 1
+    assert counters["fixes.received"] == 2
     assert counters.get("errors.decoder", 0) == 0

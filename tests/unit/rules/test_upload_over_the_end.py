@@ -243,7 +243,9 @@ def test_a_terminal_never_heard_in_the_shift_has_the_end_wait_for_its_upload() -
     scenario = _day(_never_heard_then_sent())
     assert scenario.pairs(skip=SKIP) == [
         ("alert.absent_at_shift_start", 600.0),
-        ("alert.withdrawn", END_S + 300),
+        # Told by the upload's second position (sent 10 ms after the first): one position
+        # inside confirms no arrival.
+        ("alert.withdrawn", END_S + 300.01),
         ("presence.departed", 7200.0),
         ("alert.unreported_departure", 7200.0),
         ("alert.overtime_departure", 8100.0),
