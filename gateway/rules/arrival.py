@@ -78,6 +78,11 @@ def arrive(run: Run, evidence: FixEvidence, *, deadline: Deadline | None = None)
         # Withdrawn here, it is not for a leave typed in later to withdraw again.
         absent_raised_at=state.absent_raised_at if withdrawal is None else None,
         pending_cancels=used_at_start(run, evidence.fix_time),
+        # The inside runs served the arrival only: not kept in every later state write.
+        tracks=tuple(
+            t if t.inside_first is None else replace(t, inside_first=None, inside_gap_s=None)
+            for t in state.tracks
+        ),
     )
     run.emit(
         PRESENCE_ARRIVED,

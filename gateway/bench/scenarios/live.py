@@ -126,21 +126,31 @@ def live_gateway(
         live.bare = measure_bare_subscriber(broker, messages=messages, publishers=4)
 
 
-def warm_up(live: Live, guards: Sequence[int], when: datetime) -> float:
-    """Every guard in ``guards`` sends one fix from inside his post (fix time ``when``) as fast
-    as the broker takes them; returns the seconds until all were settled."""
+def warm_up(live: Live, guards: Sequence[int], clock: BenchClock) -> float:
+    """Every guard in ``guards`` arrives: two fixes each from inside his post, as fast as the
+    broker takes them, the second ``return_confirm_s`` (and a second) after the first on the
+    clock, which confirms the arrival (``gateway.rules.deadlines.arrival_due``), dated at the
+    first; returns the seconds until every arrival was recorded."""
     began = time.perf_counter()
     if not guards:
         return 0.0
-    target = live.watcher.settled() + len(guards)
-    load = [
-        (f"devices/{device_id(i)}/json", fix_payload(when, *post_centre(live.roster.post_of[i])))
-        for i in guards
-    ]
-    live.published += publish_load(live.broker_url, load, 4)
-    if not live.watcher.wait_for(target, stall_s=WARM_UP_STALL_S):
-        raise RuntimeError(f"warm-up: {live.watcher.settled()} of {target} fixes settled")
+    arrived = count_events(live.engine, "presence.arrived")
+    centres = {i: post_centre(live.roster.post_of[i]) for i in guards}
+    for round_ in range(2):
+        if round_:
+            clock.jump(clock.now() + timedelta(seconds=SitePolicy().return_confirm_s + 1))
+        when = clock.now()
+        target = live.watcher.settled() + len(guards)
+        load = [(f"devices/{device_id(i)}/json", fix_payload(when, *centres[i])) for i in guards]
+        live.published += publish_load(live.broker_url, load, 4)
+        if not live.watcher.wait_for(target, stall_s=WARM_UP_STALL_S):
+            raise RuntimeError(f"warm-up: {live.watcher.settled()} of {target} fixes settled")
     live.gateway.runtime.wait_idle(60)
+    if not wait_until(
+        lambda: count_events(live.engine, "presence.arrived") >= arrived + len(guards),
+        lambda: time.perf_counter() - began > MACHINES_GIVE_UP_S,
+    ):
+        raise RuntimeError("warm-up: the present guards' arrivals were not all recorded")
     return time.perf_counter() - began
 
 
@@ -243,7 +253,7 @@ def shift_started(
         clock.jump(t0 + timedelta(seconds=1))
         began = time.perf_counter()
         due_now = sum(1 for start in starts if start <= clock.now())
-        warm_s = warm_up(live, present, clock.now())
+        warm_s = warm_up(live, present, clock)
         # As in the field, the machines start at the shift start and the absences fall a grace
         # later: their start is not part of the instant measured.
         if not wait_until(
