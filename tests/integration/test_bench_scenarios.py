@@ -150,9 +150,10 @@ def test_steady_stores_every_fix_and_raises_every_absence() -> None:
     assert result is not None
     assert (result["guards"], result["guards_absent"]) == (100, 1)
     fixes = result["fixes"]
-    # 99 present guards, one fix each per 20 s, for 40 s: 198; plus one each in the warm-up.
+    # 99 present guards, one fix each per 20 s, for 40 s: 198; plus two each in the warm-up
+    # (the second confirms his arrival).
     assert (fixes["published"], fixes["settled"], fixes["all_stored"]) == (198, 198, True)
-    assert fixes["stored_counter"] == 198 + 99
+    assert fixes["stored_counter"] == 198 + 2 * 99
     assert set(fixes["latency_s"]) == {"p50", "p99", "max"}
     assert result["alerts"]["absent_at_shift_start"] == 1
     assert result["alerts"]["lateness_s"]["max"] >= 0
