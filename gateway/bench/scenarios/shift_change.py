@@ -8,12 +8,12 @@ two events per absent guard, nobody present). ``--processes N`` (PostgreSQL) run
 where every guard is absent over one ``guard-gateway run`` process and over N sharing the
 partitions (``gateway.bench.multiproc_absences``), and reports the speed-up.
 
-Set-up: every shift starts at T0. The nine tenths present send one fix each from inside their
-post (warm-up: they arrive). The clock then jumps to 2 s before the deadline (T0 + grace) and
-runs with the wall from there, while one publisher sends the present guards' fixes at their
-steady rate (one per 20 s each) for ``--seconds`` wall seconds: the traffic that keeps
-arriving while the deadlines fire. The silence limit is raised to an hour so the absences are
-the only deadlines in the window.
+Set-up: every shift starts at T0. The nine tenths present send two fixes each from inside
+their post, 31 s apart on the clock (warm-up: they arrive, confirmed by the second). The
+clock then jumps to 2 s before the deadline (T0 + grace) and runs with the wall from there,
+while one publisher sends the present guards' fixes at their steady rate (one per 20 s each)
+for ``--seconds`` wall seconds: the traffic that keeps arriving while the deadlines fire. The
+silence limit is raised to an hour so the absences are the only deadlines in the window.
 
 Measured: lateness of each absence alert (outbox row creation on the gateway clock minus the
 deadline; the clock advances with real time during the tick, so slow work shows as lateness),
